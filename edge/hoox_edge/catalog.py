@@ -1,0 +1,282 @@
+"""The worker catalog: the one description of every worker.
+
+It drives the local runtime's wiring, the rendered `wrangler.jsonc` files, the deploy order, the
+secrets checks and the docs. Nothing else lists the workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Literal
+
+BindingKind = Literal[
+    "kv", "d1", "durable_object", "queue_producer", "r2", "analytics_engine", "service"
+]
+
+# Every worker binds DB so that it can write its own system_logs rows.
+# Cloud resources, by the name they carry on Cloudflare (and under .hoox/state/ locally).
+CONFIG_KV = "hoox-config"
+SESSIONS_KV = "hoox-sessions"
+TRADE_DB = "trade-data-db"
+TRADE_QUEUE = "trade-execution"
+TRADE_DLQ = "trade-execution-dlq"
+SYSTEM_LOGS_BUCKET = "hoox-system-logs"
+REPORTS_BUCKET = "trade-reports"
+TELEMETRY_DATASET = "hoox_telemetry"
+
+
+@dataclass(frozen=True)
+class Binding:
+    name: str  # attribute on env, e.g. CONFIG_KV
+    kind: BindingKind
+    resource: str  # namespace / database / queue / bucket / dataset / worker / Durable Object class
+
+
+@dataclass(frozen=True)
+class DurableObjectClass:
+    class_name: str
+    module: str  # python module that defines the class (portable code)
+
+
+@dataclass(frozen=True)
+class QueueConsumer:
+    queue: str
+    max_batch_size: int = 10
+    max_batch_timeout: int = 5  # seconds
+    max_retries: int = 10  # backstop; the trade-worker dead-letters by its own KV schedule first
+    dead_letter_queue: str | None = None
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    description: str
+    module: str  # python module exposing `app` (ASGI) and optionally `scheduled` and `queue`
+    port_offset: int  # local port = base port + offset
+    bindings: tuple[Binding, ...] = ()
+    durable_objects: tuple[DurableObjectClass, ...] = ()
+    consumers: tuple[QueueConsumer, ...] = ()
+    crons: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()  # required to run
+    optional_secrets: tuple[str, ...] = ()  # features that need them say so when they are absent
+    vars: tuple[tuple[str, str], ...] = ()
+    public: bool = False  # reached from the internet (all others only through service bindings)
+    enabled_by_default: bool = True
+
+    @property
+    def package_dir(self) -> str:
+        """Folder under edge/ that holds this worker's wrangler.jsonc and entry.py."""
+        return self.name
+
+    def binding(self, name: str) -> Binding:
+        for b in self.bindings:
+            if b.name == name:
+                return b
+        raise KeyError(f"{self.name} has no binding {name}")
+
+    def bindings_of(self, kind: BindingKind) -> list[Binding]:
+        return [b for b in self.bindings if b.kind == kind]
+
+    @property
+    def all_secrets(self) -> tuple[str, ...]:
+        return self.secrets + self.optional_secrets
+
+
+def _kv(name: str = "CONFIG_KV", ns: str = CONFIG_KV) -> Binding:
+    return Binding(name, "kv", ns)
+
+
+def _svc(name: str, worker: str) -> Binding:
+    return Binding(name, "service", worker)
+
+
+_DB = Binding("DB", "d1", TRADE_DB)
+_TELEGRAM = _svc("TELEGRAM_SERVICE", "telegram-worker")
+_ANALYTICS = _svc("ANALYTICS_SERVICE", "analytics-worker")
+_TRADE = _svc("TRADE_SERVICE", "trade-worker")
+_D1 = _svc("D1_SERVICE", "d1-worker")
+_INTERNAL = "INTERNAL_KEY_BINDING"
+_EXCHANGE_SECRETS = (
+    "BYBIT_API_KEY", "BYBIT_API_SECRET",
+    "BINANCE_API_KEY", "BINANCE_API_SECRET",
+    "MEXC_API_KEY", "MEXC_API_SECRET",
+)  # fmt: skip
+
+DEFAULT_PORT = 8787
+
+WORKERS: tuple[Worker, ...] = (
+    Worker(
+        name="hoox",
+        description="Gateway: authenticates, de-duplicates and routes signals; serves the operator API",
+        module="hoox_edge.workers.gateway",
+        port_offset=0,
+        public=True,
+        bindings=(
+            _kv(),
+            _kv("SESSIONS_KV", SESSIONS_KV),
+            _DB,
+            Binding("IDEMPOTENCY_STORE", "durable_object", "IdempotencyStore"),
+            Binding("RATE_LIMITER", "durable_object", "RateLimiter"),
+            Binding("TRADE_QUEUE", "queue_producer", TRADE_QUEUE),
+            _TRADE,
+            _TELEGRAM,
+            _ANALYTICS,
+            _D1,
+            _svc("AGENT_SERVICE", "agent-worker"),
+            _svc("EMAIL_SERVICE", "email-worker"),
+            _svc("WEB3_SERVICE", "web3-wallet-worker"),
+            _svc("REPORT_SERVICE", "report-worker"),
+        ),
+        durable_objects=(
+            DurableObjectClass("IdempotencyStore", "hoox_edge.workers.idempotency"),
+            DurableObjectClass("RateLimiter", "hoox_edge.workers.rate_limiter"),
+        ),
+        secrets=("WEBHOOK_API_KEY", _INTERNAL, "OPERATOR_API_KEY"),
+        vars=(("ENVIRONMENT", "production"),),
+    ),
+    Worker(
+        name="trade-worker",
+        description="Execution engine: sizes, places and records orders on the exchanges",
+        module="hoox_edge.workers.trade",
+        port_offset=1,
+        bindings=(
+            _kv(),
+            _DB,
+            Binding("SYSTEM_LOGS_BUCKET", "r2", SYSTEM_LOGS_BUCKET),
+            Binding("PAPER_EXCHANGE", "durable_object", "PaperExchange"),
+            Binding("TRADE_DLQ", "queue_producer", TRADE_DLQ),
+            _TELEGRAM,
+            _ANALYTICS,
+        ),
+        durable_objects=(DurableObjectClass("PaperExchange", "hoox_edge.paper.exchange"),),
+        consumers=(QueueConsumer(TRADE_QUEUE, dead_letter_queue=TRADE_DLQ),),
+        secrets=(_INTERNAL,),
+        optional_secrets=_EXCHANGE_SECRETS,
+    ),
+    Worker(
+        name="telegram-worker",
+        description="Alerts to Telegram (a local outbox when no bot token is set)",
+        module="hoox_edge.workers.telegram",
+        port_offset=2,
+        bindings=(_kv(), _DB, _ANALYTICS),
+        secrets=(_INTERNAL,),
+        optional_secrets=("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_WEBHOOK_SECRET"),
+    ),
+    Worker(
+        name="d1-worker",
+        description="SQL hub: parameterised queries and atomic batches on the ledger",
+        module="hoox_edge.workers.d1",
+        port_offset=3,
+        bindings=(_DB, _kv()),
+        secrets=(_INTERNAL,),
+    ),
+    Worker(
+        name="web3-wallet-worker",
+        description="On-chain swaps (not available in this version)",
+        module="hoox_edge.workers.web3_wallet",
+        port_offset=4,
+        bindings=(_kv(), _DB),
+        secrets=(_INTERNAL,),
+        optional_secrets=("ETH_MNEMONIC", "RPC_PROVIDER_URL"),
+        enabled_by_default=False,
+    ),
+    Worker(
+        name="agent-worker",
+        description="Risk manager: trailing stops, take-profits, drawdown kill switch",
+        module="hoox_edge.workers.agent",
+        port_offset=5,
+        bindings=(_kv(), _DB, _TRADE, _TELEGRAM, _D1, _ANALYTICS),
+        crons=("*/5 * * * *",),
+        secrets=(_INTERNAL,),
+        optional_secrets=("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY"),
+    ),
+    Worker(
+        name="email-worker",
+        description="Signals from e-mail",
+        module="hoox_edge.workers.email",
+        port_offset=6,
+        bindings=(_kv(), _DB, _TRADE, _TELEGRAM),
+        crons=("*/5 * * * *",),
+        secrets=(_INTERNAL,),
+        optional_secrets=("EMAIL_HOST", "EMAIL_USER", "EMAIL_PASS", "MAILGUN_SIGNING_KEY"),
+        enabled_by_default=False,
+    ),
+    Worker(
+        name="analytics-worker",
+        description="Observability: API-call and trade telemetry into Analytics Engine",
+        module="hoox_edge.workers.analytics",
+        port_offset=7,
+        bindings=(_kv(), _DB, Binding("ANALYTICS_ENGINE", "analytics_engine", TELEMETRY_DATASET)),
+        secrets=(_INTERNAL,),
+        optional_secrets=("CLOUDFLARE_API_TOKEN",),
+    ),
+    Worker(
+        name="report-worker",
+        description="Twice-daily P&L reports",
+        module="hoox_edge.workers.report",
+        port_offset=8,
+        bindings=(Binding("REPORTS_BUCKET", "r2", REPORTS_BUCKET), _DB, _D1, _TELEGRAM, _kv()),
+        crons=("0 6,18 * * *",),
+        secrets=(_INTERNAL,),
+        enabled_by_default=False,
+    ),
+)
+
+
+@cache
+def _by_name() -> dict[str, Worker]:
+    return {w.name: w for w in WORKERS}
+
+
+def worker(name: str) -> Worker:
+    try:
+        return _by_name()[name]
+    except KeyError:
+        known = ", ".join(w.name for w in WORKERS)
+        raise KeyError(f"unknown worker {name!r}; known workers: {known}") from None
+
+
+def names() -> list[str]:
+    return [w.name for w in WORKERS]
+
+
+def local_port(w: Worker, base: int = DEFAULT_PORT) -> int:
+    return base + w.port_offset
+
+
+def secret_owners(secret: str) -> list[Worker]:
+    """Workers that declare `secret` (required or optional)."""
+    return [w for w in WORKERS if secret in w.all_secrets]
+
+
+def durable_object_owner(class_name: str) -> Worker:
+    for w in WORKERS:
+        if any(d.class_name == class_name for d in w.durable_objects):
+            return w
+    raise KeyError(f"no worker defines Durable Object class {class_name}")
+
+
+def deploy_order(selected: list[str] | None = None) -> list[str]:
+    """Workers in an order where every service binding's target comes first (Kahn's algorithm)."""
+    chosen = set(selected) if selected is not None else set(names())
+    deps = {
+        w.name: {b.resource for b in w.bindings_of("service") if b.resource in chosen}
+        for w in WORKERS
+        if w.name in chosen
+    }
+    order: list[str] = []
+    ready = sorted(n for n, d in deps.items() if not d)
+    while ready:
+        n = ready.pop(0)
+        order.append(n)
+        for m, d in deps.items():
+            if n in d:
+                d.discard(n)
+                if not d and m not in order and m not in ready:
+                    ready.append(m)
+                    ready.sort()
+    if len(order) != len(deps):
+        cycle = sorted(set(deps) - set(order))
+        raise ValueError(f"service bindings form a cycle among: {', '.join(cycle)}")
+    return order

@@ -1,0 +1,228 @@
+"""A workspace: the folder a user runs hoox in.
+
+    hoox.toml          workspace config (enabled workers, port base, Cloudflare resource ids)
+    .dev.vars          local secrets, NAME=value lines (gitignored)
+    kv-manifest.json   KV values applied to CONFIG_KV on first start and by `config kv apply-manifest`
+    .hoox/state/       local KV, D1, Durable Objects, queues, R2, Analytics Engine
+    .hoox/runtime.json the running local runtime (pid, ports), while it runs
+    .hoox/logs/        runtime log when started with --detach
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets as _secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from hoox_edge import catalog
+from hoox_edge.shared import settings
+
+CONFIG_FILE = "hoox.toml"
+DEV_VARS = ".dev.vars"
+MANIFEST_FILE = "kv-manifest.json"
+GENERATED_SECRETS = ("WEBHOOK_API_KEY", "INTERNAL_KEY_BINDING", "OPERATOR_API_KEY")
+_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+class WorkspaceError(Exception):
+    """A workspace file is missing or malformed; the message says which and how to fix it."""
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` holding hoox.toml, else `start` itself (a new workspace)."""
+    env_root = os.environ.get("HOOX_WORKSPACE")
+    if env_root:
+        return Path(env_root).resolve()
+    here = (start or Path.cwd()).resolve()
+    for p in (here, *here.parents):
+        if (p / CONFIG_FILE).is_file():
+            return p
+    return here
+
+
+@dataclass
+class Workspace:
+    root: Path
+
+    @classmethod
+    def at(cls, start: Path | None = None) -> Workspace:
+        return cls(find_root(start))
+
+    # ---------------------------------------------------------------- paths
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def dev_vars_path(self) -> Path:
+        return self.root / DEV_VARS
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST_FILE
+
+    @property
+    def hoox_dir(self) -> Path:
+        return self.root / ".hoox"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.hoox_dir / "state"
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.hoox_dir / "runtime.json"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.hoox_dir / "logs"
+
+    @property
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    # ---------------------------------------------------------------- creation
+    def create(self) -> list[str]:
+        """Create whatever is missing; return the files created (empty when all were there)."""
+        created: list[str] = []
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.config_path.exists():
+            self.config_path.write_text(default_config_text(), encoding="utf-8")
+            created.append(CONFIG_FILE)
+        current = self.secrets() if self.dev_vars_path.exists() else {}
+        missing = [n for n in GENERATED_SECRETS if not current.get(n)]
+        for name in missing:
+            self.set_secret(name, _secrets.token_urlsafe(32))
+        if missing:
+            created.append(DEV_VARS)
+        if not self.manifest_path.exists():
+            self.manifest_path.write_text(json.dumps(settings.defaults(), indent=2) + "\n", encoding="utf-8")
+            created.append(MANIFEST_FILE)
+        gitignore = self.root / ".gitignore"
+        lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+        wanted = [DEV_VARS, ".hoox/"]
+        if any(w not in lines for w in wanted):
+            gitignore.write_text("\n".join(lines + [w for w in wanted if w not in lines]) + "\n", encoding="utf-8")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return created
+
+    # ---------------------------------------------------------------- config
+    def config(self) -> tomlkit.TOMLDocument:
+        if not self.config_path.exists():
+            raise WorkspaceError(f"No {CONFIG_FILE} in {self.root}: run `hoox dev start` here to create a workspace.")
+        try:
+            return tomlkit.parse(self.config_path.read_text(encoding="utf-8"))
+        except Exception as exc:  # tomlkit raises its own ParseError with line and column
+            raise WorkspaceError(f"{self.config_path}: {exc}") from None
+
+    def save_config(self, doc: tomlkit.TOMLDocument) -> None:
+        _atomic_write(self.config_path, tomlkit.dumps(doc))
+
+    def enabled_workers(self) -> list[str]:
+        """Workers to run, in catalog order; [workers.NAME] enabled = true/false overrides the default."""
+        table: Any = self.config().get("workers", {}) if self.exists else {}
+        out = []
+        for w in catalog.WORKERS:
+            entry = table.get(w.name, {}) if hasattr(table, "get") else {}
+            enabled = entry.get("enabled", w.enabled_by_default) if hasattr(entry, "get") else w.enabled_by_default
+            if enabled:
+                out.append(w.name)
+        return out
+
+    def base_port(self) -> int:
+        dev: Any = self.config().get("dev", {}) if self.exists else {}
+        port = dev.get("port", catalog.DEFAULT_PORT) if hasattr(dev, "get") else catalog.DEFAULT_PORT
+        if not isinstance(port, int) or not 1024 <= port <= 65535 - len(catalog.WORKERS):
+            raise WorkspaceError(f"{CONFIG_FILE}: [dev] port must be an integer between 1024 and "
+                                 f"{65535 - len(catalog.WORKERS)}, got {port!r}")
+        return port
+
+    # ---------------------------------------------------------------- secrets
+    def secrets(self) -> dict[str, str]:
+        """NAME=value pairs of .dev.vars (quotes around a value are removed)."""
+        if not self.dev_vars_path.exists():
+            return {}
+        out: dict[str, str] = {}
+        for n, line in enumerate(self.dev_vars_path.read_text(encoding="utf-8").splitlines(), 1):
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            if "=" not in s:
+                raise WorkspaceError(f"{DEV_VARS} line {n}: expected NAME=value")
+            k, v = s.split("=", 1)
+            v = v.strip()
+            if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+                v = v[1:-1]
+            out[k.strip()] = v
+        return out
+
+    def set_secret(self, name: str, value: str) -> None:
+        if not _NAME.match(name):
+            raise WorkspaceError(f"Secret name {name!r} must be upper case letters, digits and _ (e.g. BYBIT_API_KEY).")
+        if "\n" in value or "\r" in value:
+            raise WorkspaceError("A secret value cannot contain a line break.")
+        lines = self.dev_vars_path.read_text(encoding="utf-8").splitlines() if self.dev_vars_path.exists() else []
+        kept = [ln for ln in lines if ln.split("=", 1)[0].strip() != name]
+        kept.append(f"{name}={value}")
+        _atomic_write(self.dev_vars_path, "\n".join(kept) + "\n", mode=0o600)
+
+    # ---------------------------------------------------------------- KV manifest
+    def manifest(self) -> dict[str, Any]:
+        """The manifest's values, each checked against the KV manifest's types."""
+        if not self.manifest_path.exists():
+            return settings.defaults()
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise WorkspaceError(f"{MANIFEST_FILE}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise WorkspaceError(f"{MANIFEST_FILE}: expected a JSON object of key: value")
+        out = {}
+        for k, v in data.items():
+            try:
+                out[k] = settings.coerce(k, v)
+            except settings.SettingError as exc:
+                raise WorkspaceError(f"{MANIFEST_FILE}: {exc}") from None
+        return out
+
+    # ---------------------------------------------------------------- runtime file
+    def runtime_info(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.runtime_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def gateway_url(self) -> str:
+        info = self.runtime_info()
+        port = info["ports"]["hoox"] if info and "hoox" in info.get("ports", {}) else self.base_port()
+        return f"http://127.0.0.1:{port}"
+
+
+def default_config_text() -> str:
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("hoox workspace. Edit with `hoox config set KEY VALUE` or by hand."))
+    dev = tomlkit.table()
+    dev.add("port", catalog.DEFAULT_PORT)
+    dev["port"].comment("local port of the gateway; the other workers follow it")
+    doc.add("dev", dev)
+    workers = tomlkit.table(is_super_table=True)
+    for w in catalog.WORKERS:
+        t = tomlkit.table()
+        t.add("enabled", w.enabled_by_default)
+        workers.add(w.name, t)
+    doc.add("workers", workers)
+    return tomlkit.dumps(doc)
+
+
+def _atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    if mode is not None:
+        os.chmod(tmp, mode)
+    os.replace(tmp, path)

@@ -1,0 +1,324 @@
+"""Binding ports: the only way worker code reaches storage, queues and other workers.
+
+Each port mirrors the shape of the Cloudflare binding it stands for (names in snake_case, JS
+`null` as `None`), so the same worker code runs on Cloudflare (adapters in `hoox_edge.cloudflare`)
+and in the local runtime (adapters in `hoox_edge.local`). All I/O is async because it is on
+Cloudflare; the one exception is Durable Object SQL, which is synchronous there too.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypedDict
+
+JSONValue = Any
+
+
+# --------------------------------------------------------------------------- KV
+@dataclass(frozen=True)
+class KVKey:
+    name: str
+    expiration: int | None = None  # epoch seconds, as Cloudflare reports it
+
+
+@dataclass(frozen=True)
+class KVListResult:
+    keys: list[KVKey]
+    list_complete: bool
+    cursor: str | None = None
+
+
+class KVNamespace(Protocol):
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, value: str, *, expiration_ttl: int | None = None) -> None:
+        """Store `value`; `expiration_ttl` is in seconds and, as on Cloudflare, at least 60."""
+
+    async def list(self, *, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> KVListResult: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+# --------------------------------------------------------------------------- D1
+class D1Meta(TypedDict, total=False):
+    duration: float
+    changes: int
+    last_row_id: int
+    rows_read: int
+    rows_written: int
+    changed_db: bool
+
+
+class D1Result(TypedDict):
+    success: bool
+    results: list[dict[str, Any]]
+    meta: D1Meta
+
+
+class D1ExecResult(TypedDict):
+    count: int
+    duration: float
+
+
+class D1PreparedStatement(Protocol):
+    def bind(self, *values: Any) -> D1PreparedStatement:
+        """Return a new statement with these positional parameters (`?` / `?N`)."""
+
+    async def all(self) -> D1Result: ...
+
+    async def run(self) -> D1Result: ...
+
+    async def first(self, column: str | None = None) -> Any:
+        """First row as a dict (or that column's value); None when there is no row."""
+
+    async def raw(self) -> list[list[Any]]: ...
+
+
+class D1Database(Protocol):
+    def prepare(self, query: str) -> D1PreparedStatement: ...
+
+    async def batch(self, statements: Sequence[D1PreparedStatement]) -> list[D1Result]:
+        """Run the statements in one transaction: all of them or none."""
+
+    async def exec(self, query: str) -> D1ExecResult:
+        """Run one or more unparameterised statements (migrations)."""
+
+
+class D1Error(Exception):
+    """A statement failed (syntax, constraint, ...). The message is the database's."""
+
+
+# --------------------------------------------------------------------------- Durable Objects
+class SqlCursor(Protocol):
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+
+    def to_list(self) -> list[dict[str, Any]]: ...
+
+    def one(self) -> dict[str, Any]:
+        """Exactly one row, else an error (as Cloudflare's `cursor.one()`)."""
+
+    @property
+    def rows_written(self) -> int: ...
+
+
+class SqlStorage(Protocol):
+    def exec(self, query: str, *bindings: Any) -> SqlCursor: ...
+
+
+class DurableObjectStorage(Protocol):
+    sql: SqlStorage
+
+    async def get_alarm(self) -> float | None:
+        """Scheduled alarm time in epoch milliseconds, or None."""
+
+    async def set_alarm(self, scheduled_time_ms: float) -> None: ...
+
+    async def delete_alarm(self) -> None: ...
+
+    async def delete_all(self) -> None:
+        """Drop every table and the alarm (the object then costs nothing)."""
+
+
+@dataclass(frozen=True)
+class DurableObjectId:
+    hex: str
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return self.hex
+
+
+@dataclass
+class DurableObjectState:
+    id: DurableObjectId
+    storage: DurableObjectStorage
+
+
+class DurableObject:
+    """Base of every Durable Object class written against the ports.
+
+    Public async methods are its RPC surface (`await stub.method(...)`); `alarm()` runs when an
+    alarm set through `self.ctx.storage.set_alarm` comes due. The runtime guarantees that one
+    object handles one call at a time.
+    """
+
+    def __init__(self, ctx: DurableObjectState, env: Env) -> None:
+        self.ctx = ctx
+        self.env = env
+
+    async def alarm(self) -> None:  # pragma: no cover - default does nothing
+        return None
+
+
+class DurableObjectStub(Protocol):
+    id: DurableObjectId
+
+    def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]: ...
+
+
+class DurableObjectNamespace(Protocol):
+    def id_from_name(self, name: str) -> DurableObjectId: ...
+
+    def get(self, object_id: DurableObjectId) -> DurableObjectStub: ...
+
+
+# --------------------------------------------------------------------------- Queues
+class Queue(Protocol):
+    """Producer side of a queue."""
+
+    async def send(self, body: JSONValue, *, delay_seconds: int = 0) -> None: ...
+
+    async def send_batch(self, bodies: Sequence[JSONValue], *, delay_seconds: int = 0) -> None: ...
+
+
+class QueueMessage(Protocol):
+    id: str
+    timestamp: float  # epoch seconds of the first send
+    body: JSONValue
+    attempts: int  # 1 on first delivery
+
+    def ack(self) -> None: ...
+
+    def retry(self, *, delay_seconds: int = 0) -> None: ...
+
+
+class MessageBatch(Protocol):
+    queue: str
+    messages: Sequence[QueueMessage]
+
+    def ack_all(self) -> None: ...
+
+    def retry_all(self, *, delay_seconds: int = 0) -> None: ...
+
+
+# --------------------------------------------------------------------------- R2
+@dataclass(frozen=True)
+class R2ObjectInfo:
+    key: str
+    size: int
+    uploaded: float  # epoch seconds
+    etag: str
+    content_type: str | None = None
+    custom_metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class R2Object(R2ObjectInfo):
+    body: bytes = b""
+
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> JSONValue:
+        return _json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class R2ListResult:
+    objects: list[R2ObjectInfo]
+    truncated: bool
+    cursor: str | None = None
+
+
+class R2Bucket(Protocol):
+    async def put(
+        self,
+        key: str,
+        value: bytes | str,
+        *,
+        content_type: str | None = None,
+        custom_metadata: Mapping[str, str] | None = None,
+    ) -> R2ObjectInfo: ...
+
+    async def get(self, key: str) -> R2Object | None: ...
+
+    async def head(self, key: str) -> R2ObjectInfo | None: ...
+
+    async def list(self, *, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> R2ListResult: ...
+
+    async def delete(self, keys: str | Sequence[str]) -> None: ...
+
+
+# --------------------------------------------------------------------------- Analytics Engine
+class AnalyticsEngineDataset(Protocol):
+    def write_data_point(
+        self,
+        *,
+        blobs: Sequence[str | None] = (),
+        doubles: Sequence[float] = (),
+        indexes: Sequence[str] = (),
+    ) -> None:
+        """Fire-and-forget, like Cloudflare's `writeDataPoint` (at most 20 blobs, 20 doubles, 1 index)."""
+
+
+class AnalyticsSql(Protocol):
+    """Read side of Analytics Engine: its SQL API (columns timestamp, index1, blob1.., double1..)."""
+
+    async def query(self, sql: str) -> list[dict[str, Any]]: ...
+
+
+# --------------------------------------------------------------------------- Service bindings
+@dataclass(frozen=True)
+class ServiceResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> JSONValue:
+        return _json.loads(self.body) if self.body else None
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+class Fetcher(Protocol):
+    """A service binding: a call to another worker without a network hop."""
+
+    async def fetch(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JSONValue = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ServiceResponse: ...
+
+
+# --------------------------------------------------------------------------- Env
+class Env:
+    """A worker's bindings, secrets and vars as attributes (`env.CONFIG_KV`, `env.WEBHOOK_API_KEY`).
+
+    Secrets and vars are strings; a missing secret reads as None through `get`, never as a default.
+    """
+
+    def __init__(self, bindings: Mapping[str, Any], *, worker: str, secret_names: Sequence[str] = ()) -> None:
+        self.__dict__["_bindings"] = dict(bindings)
+        self.__dict__["worker"] = worker
+        self.__dict__["_secret_names"] = frozenset(secret_names)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_bindings"][name]
+        except KeyError:
+            raise AttributeError(f"worker {self.worker!r} has no binding {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Env is read-only")
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.__dict__["_bindings"].get(name, default)
+
+    def has(self, name: str) -> bool:
+        return name in self.__dict__["_bindings"]
+
+    def secret_values(self) -> list[str]:
+        """Every secret's value, for redaction."""
+        b = self.__dict__["_bindings"]
+        return [v for k, v in b.items() if k in self.__dict__["_secret_names"] and isinstance(v, str) and v]
+
+    def __repr__(self) -> str:  # never print values: secrets live here
+        return f"Env(worker={self.worker!r}, bindings={sorted(self.__dict__['_bindings'])})"

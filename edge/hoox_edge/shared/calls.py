@@ -1,0 +1,44 @@
+"""Internal calls between workers: the envelope, the internal key and the request id."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from hoox_edge.ports import Env, ServiceResponse
+from hoox_edge.shared.auth import INTERNAL_HEADER, REQUEST_ID_HEADER
+
+_py = logging.getLogger("hoox.edge")
+
+
+async def call(env: Env, binding: str, method: str, path: str, *, request_id: str | None,
+               payload: Any = None, timeout: float | None = None, raw_body: Any = None) -> ServiceResponse:
+    """Call another worker through a service binding with `{"requestId", "payload"}` (or `raw_body`)."""
+    headers = {INTERNAL_HEADER: env.get("INTERNAL_KEY_BINDING") or "", "Content-Type": "application/json"}
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
+    body = raw_body if raw_body is not None else (
+        {"requestId": request_id, "payload": payload} if method.upper() != "GET" else None)
+    return await env.get(binding).fetch(method, path, json=body, headers=headers, timeout=timeout)
+
+
+async def best_effort(env: Env, binding: str, path: str, *, request_id: str | None, payload: Any) -> bool:
+    """A side call (alert, telemetry) whose failure must not fail the caller; True when it succeeded."""
+    if not env.has(binding):
+        return False
+    try:
+        resp = await call(env, binding, "POST", path, request_id=request_id, payload=payload, timeout=5)
+        return resp.status < 300
+    except Exception as exc:
+        _py.warning("%s %s via %s failed: %s", env.worker, path, binding, type(exc).__name__)
+        return False
+
+
+async def alert(env: Env, message: str, *, level: str = "info", request_id: str | None = None) -> bool:
+    return await best_effort(env, "TELEGRAM_SERVICE", "/alert", request_id=request_id,
+                             payload={"message": message, "level": level, "source": env.worker})
+
+
+async def track(env: Env, kind: str, payload: dict[str, Any], *, request_id: str | None = None) -> bool:
+    """A data point to analytics-worker (`/track/{kind}`)."""
+    return await best_effort(env, "ANALYTICS_SERVICE", f"/track/{kind}", request_id=request_id, payload=payload)

@@ -1,0 +1,30 @@
+"""Wall clock for worker code and local adapters; tests move it forward instead of sleeping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+_now: Callable[[], float] = time.time
+
+
+def now() -> float:
+    """Epoch seconds."""
+    return _now()
+
+
+def now_ms() -> int:
+    return int(_now() * 1000)
+
+
+def iso(ts: float | None = None) -> str:
+    """ISO-8601 UTC with milliseconds; sorts as text."""
+    t = _now() if ts is None else ts
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}Z"
+
+
+def set_clock(fn: Callable[[], float] | None) -> None:
+    """Replace the clock (tests); None restores the real one."""
+    global _now
+    _now = fn or time.time

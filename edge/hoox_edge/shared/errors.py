@@ -1,0 +1,60 @@
+"""The standard response envelope and the error codes of the contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+VALIDATION_ERROR = "VALIDATION_ERROR"
+UNAUTHORIZED = "UNAUTHORIZED"
+FORBIDDEN_IP = "FORBIDDEN_IP"
+NOT_FOUND = "NOT_FOUND"
+DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
+NO_OPEN_POSITION = "NO_OPEN_POSITION"
+RATE_LIMITED = "RATE_LIMITED"
+EXCHANGE_ERROR = "EXCHANGE_ERROR"
+KILL_SWITCH_ACTIVE = "KILL_SWITCH_ACTIVE"
+NOT_AVAILABLE = "NOT_AVAILABLE"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class ApiError(Exception):
+    """Raised anywhere in a worker; the app turns it into the error envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def ok(result: Any = None, *, request_id: str | None = None, status: int = 200, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"success": True, "requestId": request_id}
+    body.update(extra)
+    if result is not None:
+        body["result"] = result
+    body["error"] = None
+    return JSONResponse(body, status_code=status)
+
+
+def error_body(code: str, message: str, request_id: str | None, details: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        err["details"] = details
+    return {"success": False, "requestId": request_id, "result": None, "error": err}
+
+
+def error_response(exc: ApiError, request_id: str | None) -> JSONResponse:
+    return JSONResponse(
+        error_body(exc.code, exc.message, request_id, exc.details), status_code=exc.status, headers=exc.headers
+    )

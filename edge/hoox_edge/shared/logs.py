@@ -1,0 +1,33 @@
+"""Structured operator logs: one `system_logs` row per event worth following across workers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from hoox_edge.ports import Env
+from hoox_edge.shared import clock
+from hoox_edge.shared.redact import redact
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+_py = logging.getLogger("hoox.edge")
+
+
+async def log(env: Env, level: str, message: str, *, request_id: str | None = None,
+              details: dict[str, Any] | None = None) -> None:
+    """Write a log row. Never raises: a logging failure must not fail the signal it describes."""
+    if level not in LEVELS:
+        raise ValueError(f"log level must be one of {LEVELS}")
+    safe_details = redact(details, env.secret_values()) if details else None
+    safe_message = redact(message, env.secret_values())
+    try:
+        db = env.get("DB")
+        if db is None:
+            return
+        await db.prepare(
+            "INSERT INTO system_logs (created_at, level, worker, request_id, message, details) VALUES (?,?,?,?,?,?)"
+        ).bind(clock.iso(), level, env.worker, request_id, safe_message,
+               json.dumps(safe_details, default=str) if safe_details else None).run()
+    except Exception as exc:  # the ledger may be unreachable; fall back to the process log
+        _py.warning("could not write system log (%s): %s %s", type(exc).__name__, env.worker, safe_message)

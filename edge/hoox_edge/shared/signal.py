@@ -1,0 +1,247 @@
+"""The trade signal: what a webhook (or e-mail, or Telegram) may ask for, validated and normalised.
+
+`parse_signal` checks every field at once and raises `SignalError` with one `{field, issue}` per
+problem, so a trader fixing a TradingView alert sees everything that is wrong in one answer.
+
+Decisions:
+- Unknown fields are rejected, not ignored: a typo such as `levrage` or `idempotency_key` would
+  otherwise silently trade with leverage 1 or without the de-duplication the sender asked for.
+- Numbers may arrive as JSON numbers or numeric strings (TradingView placeholders such as
+  `{{strategy.order.contracts}}` expand to text); a placeholder that did not expand is reported.
+- `quantity` is optional for CLOSE (the trade-worker closes the open position's exact size);
+  `price` only means something for LIMIT orders and is dropped from MARKET ones.
+- The implicit idempotency key hashes the *normalised* signal, so `btc/usdt` and `BTCUSDT` sent
+  twice within the window are the same signal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from hoox_edge.shared.settings import EXCHANGES
+
+Action = Literal["LONG", "SHORT", "CLOSE"]
+ACTIONS: tuple[str, ...] = ("LONG", "SHORT", "CLOSE")
+ORDER_TYPES: tuple[str, ...] = ("MARKET", "LIMIT")
+QUANTITY_TYPES: tuple[str, ...] = ("contracts", "usdt")
+MARKETS: tuple[str, ...] = ("futures", "spot")
+MAX_IDEMPOTENCY_KEY = 128
+PASSKEY_FIELD = "apiKey"
+
+ACCEPTED_FIELDS: tuple[str, ...] = (
+    PASSKEY_FIELD, "exchange", "action", "symbol", "quantity", "leverage", "orderType", "price",
+    "quantityType", "market", "idempotencyKey",
+)  # fmt: skip
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+_SEPARATORS = re.compile(r"[/\-_\s]")
+
+
+class Signal(BaseModel):
+    """A validated signal; `to_payload()` is the dict the trade-worker's `/process` receives."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exchange: Literal["bybit", "binance", "mexc"] | None = None
+    action: Action
+    symbol: str
+    quantity: float | None = None  # None only for a CLOSE that closes the whole position
+    leverage: float = 1.0
+    orderType: Literal["MARKET", "LIMIT"] = "MARKET"
+    price: float | None = None
+    quantityType: Literal["contracts", "usdt"] = "contracts"
+    market: Literal["futures", "spot"] = "futures"
+    source: str = "webhook"
+    idempotencyKey: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    def canonical(self) -> str:
+        """The signal as stable text: sorted keys, no spaces, no idempotency key."""
+        body = self.model_dump(exclude={"idempotencyKey"})
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+    def implicit_key(self) -> str:
+        """sha256 of the canonical signal: two identical signals share it."""
+        return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()
+
+
+class SignalError(ValueError):
+    """The payload is not a valid signal; `details` lists every problem as `{field, issue}`."""
+
+    def __init__(self, details: list[dict[str, str]]) -> None:
+        fields = ", ".join(d["field"] for d in details)
+        super().__init__(f"Invalid signal: check {fields}.")
+        self.details = details
+
+
+def normalize_symbol(raw: str) -> str:
+    """`btc/usdt`, `BTC-USDT`, `BINANCE:BTCUSDT.P`, `BTC/USDT:USDT` → `BTCUSDT`.
+
+    Raises ValueError when what is left is not a plain ticker.
+    """
+    s = raw.strip().upper()
+    if ":" in s:
+        left, right = s.split(":", 1)
+        # ccxt writes the settle asset after the colon (BTC/USDT:USDT); TradingView puts the venue before it.
+        s = left if "/" in left else right
+    if "." in s:
+        # TradingView marks perpetuals with a suffix (BTCUSDT.P); the exchanges do not use it.
+        s = s.split(".", 1)[0]
+    s = _SEPARATORS.sub("", s)
+    if not _SYMBOL.match(s):
+        raise ValueError("Not a symbol hoox can trade: expected e.g. BTCUSDT, BTC/USDT, BTC-USDT "
+                         "or BINANCE:BTCUSDT.P.")
+    return s
+
+
+def _number(value: Any) -> float:
+    """A finite number from a JSON number or a numeric string; ValueError with the reason otherwise."""
+    if isinstance(value, bool):
+        raise ValueError("Must be a number, not true/false.")
+    if isinstance(value, (int, float)):
+        n = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if "{{" in text:
+            raise ValueError(f"Must be a number; got the placeholder {text[:40]!r}, "
+                             "which TradingView did not fill in.")
+        try:
+            n = float(text)
+        except ValueError:
+            raise ValueError(f"Must be a number, got {text[:40]!r}.") from None
+    else:
+        raise ValueError(f"Must be a number, got {type(value).__name__}.")
+    if not math.isfinite(n):
+        raise ValueError("Must be a finite number.")
+    return n
+
+
+def _choice(value: Any, choices: tuple[str, ...], *, upper: bool) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"Must be one of {', '.join(choices)}.")
+    v = value.strip().upper() if upper else value.strip().lower()
+    if v not in choices:
+        raise ValueError(f"Must be one of {', '.join(choices)} (any case); got {value.strip()[:40]!r}.")
+    return v
+
+
+def _present(raw: dict[str, Any], key: str) -> bool:
+    """A field counts as given unless it is absent, null or an empty string."""
+    v = raw.get(key)
+    return v is not None and not (isinstance(v, str) and not v.strip())
+
+
+def parse_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook") -> Signal:
+    """Validate and normalise a signal payload (the passkey, if present, is ignored here)."""
+    if not isinstance(raw, dict):
+        raise SignalError([{"field": "(body)", "issue": "The signal must be a JSON object {...}."}])
+    details: list[dict[str, str]] = []
+    out: dict[str, Any] = {"source": source}
+
+    def check(name: str, fn: Any) -> None:
+        try:
+            fn()
+        except ValueError as exc:
+            details.append({"field": name, "issue": str(exc)})
+
+    for key in raw:
+        if key not in ACCEPTED_FIELDS:
+            details.append({"field": str(key)[:64],
+                            "issue": f"Unknown field. Accepted fields: {', '.join(ACCEPTED_FIELDS)}."})
+
+    def exchange() -> None:
+        if _present(raw, "exchange"):
+            v = raw["exchange"]
+            if not isinstance(v, str) or v.strip().lower() not in EXCHANGES:
+                raise ValueError(f"Must be one of {', '.join(sorted(EXCHANGES))}, or left out to use "
+                                 "exchanges:default_routing.")
+            out["exchange"] = v.strip().lower()
+
+    def action() -> None:
+        if not _present(raw, "action"):
+            raise ValueError("Required: LONG, SHORT or CLOSE.")
+        out["action"] = _choice(raw["action"], ACTIONS, upper=True)
+
+    def symbol() -> None:
+        if not _present(raw, "symbol"):
+            raise ValueError("Required, e.g. BTCUSDT.")
+        if not isinstance(raw["symbol"], str):
+            raise ValueError("Must be a string, e.g. BTCUSDT.")
+        out["symbol"] = normalize_symbol(raw["symbol"])
+
+    def quantity() -> None:
+        if not _present(raw, "quantity"):
+            if str(raw.get("action", "")).strip().upper() == "CLOSE":
+                return  # CLOSE closes the open position's size
+            raise ValueError("Required for LONG and SHORT: a number greater than zero.")
+        q = _number(raw["quantity"])
+        if q <= 0:
+            raise ValueError("Must be greater than zero.")
+        out["quantity"] = q
+
+    def leverage() -> None:
+        if not _present(raw, "leverage"):
+            return
+        lev = _number(raw["leverage"])
+        if lev < 1 or lev > max_leverage:
+            raise ValueError(f"Must be between 1 and {max_leverage:g} (trade:max_leverage).")
+        out["leverage"] = lev
+
+    def order_type() -> None:
+        if _present(raw, "orderType"):
+            out["orderType"] = _choice(raw["orderType"], ORDER_TYPES, upper=True)
+
+    def price() -> None:
+        is_limit = isinstance(raw.get("orderType"), str) and raw["orderType"].strip().upper() == "LIMIT"
+        if not _present(raw, "price"):
+            if is_limit:
+                raise ValueError("Required for LIMIT orders: a number greater than zero.")
+            return
+        p = _number(raw["price"])
+        if p <= 0:
+            raise ValueError("Must be greater than zero.")
+        if is_limit:
+            out["price"] = p
+
+    def quantity_type() -> None:
+        if _present(raw, "quantityType"):
+            out["quantityType"] = _choice(raw["quantityType"], QUANTITY_TYPES, upper=False)
+
+    def market() -> None:
+        if _present(raw, "market"):
+            out["market"] = _choice(raw["market"], MARKETS, upper=False)
+
+    def idempotency_key() -> None:
+        if "idempotencyKey" not in raw or raw["idempotencyKey"] is None:
+            return
+        v = raw["idempotencyKey"]
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError("Must be a non-empty string.")
+        if len(v) > MAX_IDEMPOTENCY_KEY:
+            raise ValueError(f"At most {MAX_IDEMPOTENCY_KEY} characters (got {len(v)}).")
+        out["idempotencyKey"] = v
+
+    checks = (("exchange", exchange), ("action", action), ("symbol", symbol), ("quantity", quantity),
+              ("leverage", leverage), ("orderType", order_type), ("price", price),
+              ("quantityType", quantity_type), ("market", market), ("idempotencyKey", idempotency_key))
+    for name, fn in checks:
+        check(name, fn)
+    if details:
+        raise SignalError(details)
+    return Signal(**out)
+
+
+def without_passkey(raw: Any) -> Any:
+    """The payload as it may be stored: the passkey field removed (whatever its case)."""
+    if isinstance(raw, dict):
+        return {k: v for k, v in raw.items()
+                if not (isinstance(k, str) and k.lower() == PASSKEY_FIELD.lower())}
+    return raw
