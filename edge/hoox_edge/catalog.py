@@ -6,7 +6,7 @@ secrets checks and the docs. Nothing else lists the workers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
@@ -162,6 +162,7 @@ WORKERS: tuple[Worker, ...] = (
         bindings=(_kv(), _DB, _ANALYTICS),
         secrets=(_INTERNAL,),
         optional_secrets=("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_WEBHOOK_SECRET"),
+        vars=(("TELEGRAM_API_BASE", "https://api.telegram.org"),),
     ),
     Worker(
         name="d1-worker",

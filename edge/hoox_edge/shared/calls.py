@@ -41,4 +41,5 @@ async def alert(env: Env, message: str, *, level: str = "info", request_id: str 
 
 async def track(env: Env, kind: str, payload: dict[str, Any], *, request_id: str | None = None) -> bool:
     """A data point to analytics-worker (`/track/{kind}`)."""
-    return await best_effort(env, "ANALYTICS_SERVICE", f"/track/{kind}", request_id=request_id, payload=payload)
+    return await best_effort(env, "ANALYTICS_SERVICE", f"/track/{kind}", request_id=request_id,
+                             payload={"worker": env.worker, **payload})

@@ -14,6 +14,11 @@ DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
 NO_OPEN_POSITION = "NO_OPEN_POSITION"
 RATE_LIMITED = "RATE_LIMITED"
 EXCHANGE_ERROR = "EXCHANGE_ERROR"
+EXCHANGE_UNAVAILABLE = "EXCHANGE_UNAVAILABLE"  # between workers: retryable, the caller queues
+TRADE_SERVICE_UNAVAILABLE = "TRADE_SERVICE_UNAVAILABLE"
+TRADE_SERVICE_ERROR = "TRADE_SERVICE_ERROR"
+IDEMPOTENCY_UNAVAILABLE = "IDEMPOTENCY_UNAVAILABLE"
+OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  # direct_only: the order may or may not have been placed
 KILL_SWITCH_ACTIVE = "KILL_SWITCH_ACTIVE"
 NOT_AVAILABLE = "NOT_AVAILABLE"
 INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -27,7 +32,7 @@ class ApiError(Exception):
         status: int,
         code: str,
         message: str,
-        details: list[dict[str, Any]] | None = None,
+        details: list[dict[str, Any]] | dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)

@@ -63,8 +63,9 @@ MANIFEST: tuple[Setting, ...] = (
     Setting("trade:max_daily_drawdown_percent", "number", 5.0,
             "Daily loss (percent of balance) at which the risk manager turns the kill switch on.", minimum=0),
     Setting("webhooks:queue_mode", "string", "queue_failover",
-            "direct_only: call trade-worker, fail if it fails; queue_failover: queue when the direct call fails; "
-            "queue_everywhere: always queue.", choices=("direct_only", "queue_failover", "queue_everywhere")),
+            "direct_only: call trade-worker, fail if it fails; "
+            "queue_failover: queue when the direct call fails; queue_everywhere: always queue.",
+            choices=("direct_only", "queue_failover", "queue_everywhere")),
     Setting("webhooks:rate_limit_per_minute", "integer", 10, "Signals accepted per rolling minute.", minimum=1),
     Setting("webhooks:retry_schedule_seconds", "seconds_list", [30, 60, 300, 900, 1800],
             "Delays between queue retries; after the last one the signal is dead-lettered."),
@@ -72,7 +73,8 @@ MANIFEST: tuple[Setting, ...] = (
             "How long the gateway waits for a direct execution before it queues the signal (TradingView waits 3 s).",
             minimum=50),
     Setting("webhook:tradingview:ip_check", "boolean", False, "Only accept signals from TradingView's addresses."),
-    Setting("webhook:tradingview:allowed_ips", "string_list", TRADINGVIEW_IPS, "Addresses accepted when ip_check is on."),
+    Setting("webhook:tradingview:allowed_ips", "string_list", TRADINGVIEW_IPS,
+            "Addresses accepted when ip_check is on."),
     Setting("exchanges:default_routing", "string", "bybit", "Exchange used when a signal names none.",
             choices=EXCHANGES),
     Setting("exchanges:routing:{SYMBOL}", "string", None, "Send this symbol's signals to another exchange.",
@@ -191,9 +193,10 @@ def _check(s: Setting, key: str, v: Any) -> Any:
         raise bad
     if s.type == "string_list" and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
         raise bad
-    if s.type == "seconds_list":
-        if not (isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)):
-            raise SettingError(key, f"expected {type_label(s)}, got {v!r}")
+    if s.type == "seconds_list" and not (
+        isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
+    ):
+        raise bad
     if s.choices and v not in s.choices:
         raise SettingError(key, f"expected {type_label(s)}, got {v!r}")
     if s.minimum is not None and isinstance(v, (int, float)) and v < s.minimum:

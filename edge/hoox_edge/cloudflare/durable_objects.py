@@ -1,0 +1,204 @@
+"""Durable Object adapters: namespaces and stubs (caller side), state/storage/SQL (object side).
+
+RPC wire format (both ends are in this package): a stub calls the object's method with one
+argument `{"args": [...], "kwargs": {...}}` and gets back `{"ok": true, "value": ...}` or
+`{"ok": false, "errorType": ..., "message": ...}`. Keyword arguments and None survive the JS
+boundary that way, and the caller sees the object's failure as `DurableObjectError`, as in the
+local runtime (the caller cannot catch the object's own exception types on Cloudflare either).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from hoox_edge.cloudflare._js import (
+    is_js_error,
+    js_error_message,
+    resolve,
+    to_js,
+    to_py,
+    unwrap,
+)
+from hoox_edge.ports import DurableObject, DurableObjectId, DurableObjectState, Env
+
+
+class DurableObjectError(Exception):
+    """An exception raised inside a Durable Object, as its caller sees it."""
+
+    def __init__(self, class_name: str, method: str, remote_type: str, message: str) -> None:
+        super().__init__(f"{class_name}.{method} raised {remote_type}: {message}")
+        self.remote_type = remote_type
+        self.remote_message = message
+
+
+# --------------------------------------------------------------------------- caller side
+def _object_id(js_id: Any, name: str | None = None) -> DurableObjectId:
+    hex_id = str(js_id.toString())
+    if name is None:
+        n = getattr(js_id, "name", None)
+        name = None if to_py(n) is None else str(n)
+    return DurableObjectId(hex=hex_id, name=name)
+
+
+class CloudflareDurableObjectStub:
+    def __init__(self, js_stub: Any, object_id: DurableObjectId, class_name: str) -> None:
+        self.__dict__.update(_js=js_stub, id=object_id, _class=class_name)
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        async def rpc(*args: Any, **kwargs: Any) -> Any:
+            call = {"args": list(args), "kwargs": kwargs}
+            try:
+                reply = to_py(await resolve(getattr(self._js, method)(to_js(call))))
+            except Exception as exc:
+                if is_js_error(exc):
+                    raise DurableObjectError(self._class, method, "Error", js_error_message(exc)) from None
+                raise
+            if not isinstance(reply, dict) or "ok" not in reply:
+                raise DurableObjectError(self._class, method, "ProtocolError",
+                                         "the object did not answer in the hoox RPC format")
+            if not reply["ok"]:
+                raise DurableObjectError(self._class, method, str(reply.get("errorType")),
+                                         str(reply.get("message")))
+            return reply.get("value")
+
+        rpc.__name__ = method
+        return rpc
+
+    def __repr__(self) -> str:
+        return f"DurableObjectStub({self._class}, {self.id.hex[:12]}…)"
+
+
+class CloudflareDurableObjectNamespace:
+    def __init__(self, js_ns: Any, class_name: str) -> None:
+        self._js = js_ns
+        self.class_name = class_name
+
+    def id_from_name(self, name: str) -> DurableObjectId:
+        return _object_id(self._js.idFromName(name), name)
+
+    def get(self, object_id: DurableObjectId) -> CloudflareDurableObjectStub:
+        ns = self._js
+        js_id = ns.idFromName(object_id.name) if object_id.name else ns.idFromString(object_id.hex)
+        return CloudflareDurableObjectStub(self._js.get(js_id), object_id, self.class_name)
+
+    def __repr__(self) -> str:
+        return f"CloudflareDurableObjectNamespace({self.class_name})"
+
+
+# --------------------------------------------------------------------------- object side
+class CloudflareSqlCursor:
+    """Rows of `ctx.storage.sql.exec`, read once (the JS cursor is an iterator)."""
+
+    def __init__(self, js_cursor: Any) -> None:
+        self._js = js_cursor
+        self._rows: list[dict[str, Any]] | None = None
+
+    def _all(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            self._rows = [dict(r) for r in to_py(self._js.toArray()) or []]
+        return self._rows
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._all())
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return list(self._all())
+
+    def one(self) -> dict[str, Any]:
+        rows = self._all()
+        if len(rows) != 1:
+            raise ValueError(f"Expected exactly one result from SQL query, but got {len(rows)}.")
+        return rows[0]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [str(c) for c in to_py(self._js.columnNames) or []]
+
+    @property
+    def rows_written(self) -> int:
+        self._all()  # counters are final once the cursor is consumed
+        return int(to_py(self._js.rowsWritten) or 0)
+
+    @property
+    def rows_read(self) -> int:
+        self._all()
+        return int(to_py(self._js.rowsRead) or 0)
+
+
+def _sql_value(v: Any) -> Any:
+    if isinstance(v, bool):  # SQLite has no booleans; the JS API takes numbers, strings, null, buffers
+        return int(v)
+    if v is None or isinstance(v, (bytes, bytearray, memoryview)):
+        return to_js(None if v is None else bytes(v))
+    return v
+
+
+class CloudflareSqlStorage:
+    def __init__(self, js_sql: Any) -> None:
+        self._js = js_sql
+
+    def exec(self, query: str, *bindings: Any) -> CloudflareSqlCursor:
+        args = [_sql_value(b) for b in bindings]
+        cursor = CloudflareSqlCursor(self._js.exec(query, *args))
+        cursor._all()  # run it now, as the statement runs synchronously on Cloudflare
+        return cursor
+
+
+class CloudflareDurableObjectStorage:
+    def __init__(self, js_storage: Any) -> None:
+        self._js = js_storage
+        self.sql = CloudflareSqlStorage(js_storage.sql)
+
+    async def get_alarm(self) -> float | None:
+        value = to_py(await resolve(self._js.getAlarm()))
+        return None if value is None else float(value)
+
+    async def set_alarm(self, scheduled_time_ms: float) -> None:
+        await resolve(self._js.setAlarm(float(scheduled_time_ms)))
+
+    async def delete_alarm(self) -> None:
+        await resolve(self._js.deleteAlarm())
+
+    async def delete_all(self) -> None:
+        # deleteAll() leaves the alarm in place; the port promises both are gone.
+        await resolve(self._js.deleteAlarm())
+        await resolve(self._js.deleteAll())
+
+
+def wrap_state(js_ctx: Any) -> DurableObjectState:
+    ctx = unwrap(js_ctx)
+    return DurableObjectState(id=_object_id(ctx.id), storage=CloudflareDurableObjectStorage(ctx.storage))
+
+
+def rpc_methods(cls: type[DurableObject]) -> list[str]:
+    """The public async methods of a portable Durable Object class: its RPC surface."""
+    names = []
+    for name in dir(cls):
+        if name.startswith("_") or name in ("alarm", "ctx", "env", "fetch"):
+            continue
+        if inspect.iscoroutinefunction(getattr(cls, name, None)):
+            names.append(name)
+    return names
+
+
+async def serve_call(impl: DurableObject, class_name: str, method: str, call: Any) -> Any:
+    """Run one RPC call on the portable object; the reply in the wire format, as a JS value."""
+    call = to_py(call) or {}
+    try:
+        value = await getattr(impl, method)(*call.get("args", []), **call.get("kwargs", {}))
+        reply = {"ok": True, "value": value}
+    except Exception as exc:
+        reply = {"ok": False, "errorType": type(exc).__name__, "message": str(exc)}
+    return to_js(reply)
+
+
+def make_impl(cls: type[DurableObject], js_ctx: Any, js_env: Any, worker: str) -> DurableObject:
+    from hoox_edge.cloudflare.env import wrap_env
+
+    env: Env = wrap_env(js_env, worker)
+    return cls(wrap_state(js_ctx), env)

@@ -1,0 +1,87 @@
+"""Queue adapters: the producer binding, and the batch a consumer receives.
+
+Message bodies go over as JS values (structured clone), so a dict arrives as a dict; delays are
+`{"delaySeconds": n}` options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hoox_edge.cloudflare._js import epoch_seconds, options, resolve, to_js, to_py, unwrap
+from hoox_edge.ports import JSONValue
+
+MAX_DELAY_SECONDS = 12 * 3600
+
+
+def _delay(delay_seconds: int | float) -> int:
+    d = int(delay_seconds)
+    if not 0 <= d <= MAX_DELAY_SECONDS:
+        raise ValueError(f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}, got {delay_seconds}")
+    return d
+
+
+class CloudflareQueue:
+    def __init__(self, js_queue: Any, name: str = "") -> None:
+        self._js = js_queue
+        self.name = name
+
+    async def send(self, body: JSONValue, *, delay_seconds: int = 0) -> None:
+        d = _delay(delay_seconds)
+        if d:
+            await resolve(self._js.send(to_js(body), options(delay_seconds=d)))
+        else:
+            await resolve(self._js.send(to_js(body)))
+
+    async def send_batch(self, bodies: Sequence[JSONValue], *, delay_seconds: int = 0) -> None:
+        if not bodies:
+            return
+        d = _delay(delay_seconds)
+        messages = to_js([{"body": b} for b in bodies])
+        if d:
+            await resolve(self._js.sendBatch(messages, options(delay_seconds=d)))
+        else:
+            await resolve(self._js.sendBatch(messages))
+
+    def __repr__(self) -> str:
+        return f"CloudflareQueue({self.name!r})"
+
+
+class CloudflareMessage:
+    def __init__(self, js_message: Any) -> None:
+        self._js = js_message
+        self.id = str(js_message.id)
+        self.timestamp = epoch_seconds(js_message.timestamp) or 0.0
+        self.body = to_py(js_message.body)
+        self.attempts = int(js_message.attempts)
+
+    def ack(self) -> None:
+        self._js.ack()
+
+    def retry(self, *, delay_seconds: int = 0) -> None:
+        d = _delay(delay_seconds)
+        if d:
+            self._js.retry(options(delay_seconds=d))
+        else:
+            self._js.retry()
+
+    def __repr__(self) -> str:
+        return f"CloudflareMessage({self.id!r}, attempts={self.attempts})"
+
+
+class CloudflareMessageBatch:
+    def __init__(self, js_batch: Any) -> None:
+        self._js = unwrap(js_batch)
+        self.queue = str(self._js.queue)
+        self.messages = [CloudflareMessage(m) for m in self._js.messages]
+
+    def ack_all(self) -> None:
+        self._js.ackAll()
+
+    def retry_all(self, *, delay_seconds: int = 0) -> None:
+        d = _delay(delay_seconds)
+        if d:
+            self._js.retryAll(options(delay_seconds=d))
+        else:
+            self._js.retryAll()

@@ -1,0 +1,212 @@
+"""`PaperProvider`: the `ExchangeProvider` of the paper exchange (mode "paper").
+
+It talks to the `PaperExchange` Durable Object of its account (`env.PAPER_EXCHANGE`, object
+named after the exchange: "bybit", "binance", "mexc"), so every exchange keeps its own paper
+account. On every call it reads the `exchanges:paper:*` KV settings (fault, fee rate, slippage,
+initial balance, instruments, seed, pinned prices) and hands them to the object with the call:
+a setting changed at runtime, a fault switched on or off, applies to the next call.
+
+Faults apply to every method (see `hoox_edge.paper.exchange`): "outage" -> ExchangeError
+"unavailable" and nothing happens; "rate_limit" -> "rate_limited" with retry_after 1 and nothing
+happens; "timeout" -> the call is carried out (an order IS placed) and "timeout" is raised.
+Errors the object reports come back as `ExchangeError` with the object's kind, code and details;
+a call that does not reach the object at all is "unavailable" (retryable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Literal
+
+from hoox_edge.exchanges.base import (
+    Balance,
+    ExchangeError,
+    InstrumentRules,
+    MarginMode,
+    OrderRequest,
+    OrderResult,
+    Position,
+)
+from hoox_edge.ports import Env
+from hoox_edge.shared import settings
+
+PRICE_PREFIX = "exchanges:paper:price:"
+_SCALARS = (
+    ("fault", "exchanges:paper:fault"),
+    ("feeRate", "exchanges:paper:fee_rate"),
+    ("slippageBps", "exchanges:paper:slippage_bps"),
+    ("initialBalance", "exchanges:paper:initial_balance"),
+    ("instruments", "exchanges:paper:instruments"),
+    ("seed", "exchanges:paper:seed"),
+)
+
+
+class PaperProvider:
+    """One paper exchange account, e.g. `PaperProvider(env, "bybit")`."""
+
+    mode: Literal["paper", "live"] = "paper"
+
+    def __init__(self, env: Env, exchange: str) -> None:
+        self.env = env
+        self.name = exchange.lower()
+
+    # ---------------------------------------------------------------- plumbing
+    def _stub(self) -> Any:
+        ns = self.env.PAPER_EXCHANGE
+        return ns.get(ns.id_from_name(self.name))
+
+    async def _config(self, symbols: list[str] | None) -> dict[str, Any]:
+        """The KV settings the exchange needs; `symbols` None = every pinned price."""
+        kv = self.env.CONFIG_KV
+        try:
+            values = await asyncio.gather(*(settings.get(kv, key) for _, key in _SCALARS))
+            cfg: dict[str, Any] = {name: v for (name, _), v in zip(_SCALARS, values, strict=True)}
+            if symbols is None:
+                symbols = await _pinned_symbols(kv)
+            prices = await asyncio.gather(*(settings.get(kv, PRICE_PREFIX + s) for s in symbols))
+        except settings.SettingError as e:
+            raise ExchangeError(
+                "rejected", f"paper exchange setting {e.key} is invalid: {e.message}", code="PAPER_CONFIG"
+            ) from None
+        cfg["prices"] = {s: p for s, p in zip(symbols, prices, strict=True) if p is not None}
+        cfg["account"] = self.name
+        return cfg
+
+    async def _rpc(self, method: str, args: dict[str, Any], symbols: list[str] | None) -> Any:
+        params = dict(args, config=await self._config(symbols))
+        try:
+            raw = await getattr(self._stub(), method)(json.dumps(params))
+        except Exception as e:  # never reached the object, or it crashed: the caller may retry
+            raise ExchangeError(
+                "unavailable", f"paper exchange ({self.name}) did not answer {method}: {e}", code="PAPER_RPC"
+            ) from e
+        answer = _from_js(raw)
+        if not answer.get("ok"):
+            err = answer.get("error") or {}
+            raise ExchangeError(
+                kind=err.get("kind") or "unavailable",
+                message=err.get("message") or f"paper exchange {method} failed",
+                code=err.get("code"),
+                retry_after=err.get("retryAfter"),
+                details=err.get("details") or {},
+            )
+        return answer.get("result")
+
+    # ---------------------------------------------------------------- ExchangeProvider
+    async def place_order(self, order: OrderRequest) -> OrderResult:
+        symbol = order.symbol.upper()
+        body = {
+            "symbol": symbol,
+            "side": order.side,
+            "quantity": order.quantity,
+            "clientOrderId": order.client_order_id,
+            "orderType": order.order_type,
+            "price": order.price,
+            "reduceOnly": order.reduce_only,
+            "market": order.market,
+        }
+        return _order(await self._rpc("place_order", {"order": body}, [symbol]))
+
+    async def get_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        symbol = symbol.upper()
+        res = await self._rpc("get_order", {"symbol": symbol, "clientOrderId": client_order_id}, [symbol])
+        return _order(res) if res else None
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderResult:
+        """Cancel a resting limit order (paper only; not part of ExchangeProvider)."""
+        symbol = symbol.upper()
+        return _order(await self._rpc("cancel_order", {"clientOrderId": client_order_id}, [symbol]))
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderResult]:
+        """Resting limit orders, newest first (paper only)."""
+        sym = symbol.upper() if symbol else None
+        rows = await self._rpc("orders", {"symbol": sym, "status": "New"}, [sym] if sym else None)
+        return [_order(r) for r in rows]
+
+    async def set_leverage(self, symbol: str, leverage: float) -> None:
+        symbol = symbol.upper()
+        await self._rpc("set_leverage", {"symbol": symbol, "leverage": leverage}, [symbol])
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        symbol = symbol.upper()
+        await self._rpc("set_margin_mode", {"symbol": symbol, "mode": mode}, [symbol])
+
+    async def positions(self, symbol: str | None = None) -> list[Position]:
+        sym = symbol.upper() if symbol else None
+        rows = await self._rpc("positions", {"symbol": sym}, [sym] if sym else None)
+        return [
+            Position(
+                symbol=r["symbol"],
+                side=r["side"],
+                size=r["size"],
+                entry_price=r["entryPrice"],
+                leverage=r["leverage"],
+                mark_price=r["markPrice"],
+                unrealized_pnl=r["unrealizedPnl"],
+                liquidation_price=r["liquidationPrice"],
+            )
+            for r in rows
+        ]
+
+    async def balance(self, asset: str = "USDT") -> Balance:
+        r = await self._rpc("balance", {"asset": asset}, None)
+        return Balance(asset=r["asset"], free=r["free"], locked=r["locked"])
+
+    async def ticker(self, symbol: str) -> float:
+        symbol = symbol.upper()
+        return float((await self._rpc("ticker", {"symbol": symbol}, [symbol]))["price"])
+
+    async def mark_price(self, symbol: str) -> float:
+        symbol = symbol.upper()
+        return float((await self._rpc("ticker", {"symbol": symbol}, [symbol]))["markPrice"])
+
+    async def instrument(self, symbol: str) -> InstrumentRules:
+        symbol = symbol.upper()
+        r = await self._rpc("instrument", {"symbol": symbol}, [symbol])
+        return InstrumentRules(
+            symbol=r["symbol"],
+            qty_step=r["qtyStep"],
+            min_qty=r["minQty"],
+            min_notional=r["minNotional"],
+            tick_size=r["tickSize"],
+        )
+
+    async def reset(self) -> dict[str, Any]:
+        """Start this paper account over: no positions or orders, the configured initial balance."""
+        return await self._rpc("reset", {}, [])
+
+
+async def _pinned_symbols(kv: Any) -> list[str]:
+    names: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await kv.list(prefix=PRICE_PREFIX, cursor=cursor)
+        names.extend(k.name[len(PRICE_PREFIX):] for k in page.keys)
+        if page.list_complete or not page.cursor:
+            return names
+        cursor = page.cursor
+
+
+def _from_js(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, str):
+        return json.loads(raw)
+    if hasattr(raw, "to_py"):  # a JS value from Cloudflare's RPC
+        raw = raw.to_py()
+    return dict(raw or {})
+
+
+def _order(r: dict[str, Any]) -> OrderResult:
+    return OrderResult(
+        order_id=r["orderId"],
+        client_order_id=r["clientOrderId"],
+        symbol=r["symbol"],
+        side=r["side"],
+        status=r["status"],
+        quantity=r["quantity"],
+        executed_qty=r["executedQty"],
+        avg_price=r["avgPrice"],
+        fee=r["fee"],
+        fee_asset=r.get("feeAsset", "USDT"),
+        timestamp_ms=r["updatedAtMs"],
+    )

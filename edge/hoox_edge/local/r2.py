@@ -1,0 +1,136 @@
+"""Local R2: a bucket is a folder `state/r2/<bucket>/` with an index and the object bodies.
+
+`index.sqlite` holds each key with its metadata (size, etag, uploaded, content type, custom
+metadata); bodies live in `objects/<aa>/<sha256 of key>`. Hashed file names let keys such as
+`a` and `a/b` coexist (a file and a folder of the same name cannot), and no key can name a path
+outside the bucket. Keys are still validated as the platform's own tools expect them: no empty
+key, no leading `/`, no `.`/`..` segment, no backslash or control character, at most 1024 bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from hoox_edge.local.d1 import connect
+from hoox_edge.local.kv import decode_cursor, encode_cursor
+from hoox_edge.ports import R2ListResult, R2Object, R2ObjectInfo
+from hoox_edge.shared import clock
+
+MAX_KEY_BYTES = 1024
+MAX_LIST = 1000
+
+_DDL = ("CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+        "etag TEXT NOT NULL, uploaded REAL NOT NULL, content_type TEXT, "
+        "custom_metadata TEXT NOT NULL DEFAULT '{}')")
+
+
+class R2KeyError(ValueError):
+    """An object key that is refused."""
+
+
+def validate_key(key: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise R2KeyError("R2 key must be a non-empty string")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise R2KeyError(f"R2 key is longer than {MAX_KEY_BYTES} bytes")
+    if key.startswith("/"):
+        raise R2KeyError(f"R2 key {key!r} must not start with '/'")
+    if "\\" in key or any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise R2KeyError(f"R2 key {key!r} contains a backslash or a control character")
+    if any(seg in (".", "..") for seg in key.split("/")):
+        raise R2KeyError(f"R2 key {key!r} has a '.' or '..' segment (path traversal)")
+    return key
+
+
+class LocalR2:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        (self.root / "objects").mkdir(parents=True, exist_ok=True)
+        self._conn = connect(self.root / "index.sqlite")
+        self._conn.execute(_DDL)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _blob(self, key: str) -> Path:
+        h = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        return self.root / "objects" / h[:2] / h
+
+    async def put(self, key: str, value: bytes | str, *, content_type: str | None = None,
+                  custom_metadata: Mapping[str, str] | None = None) -> R2ObjectInfo:
+        validate_key(key)
+        data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        meta = {str(k): str(v) for k, v in (custom_metadata or {}).items()}
+        blob = self._blob(key)
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        tmp = blob.with_name(f"{blob.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, blob)  # the body is complete before the index points at it
+        info = R2ObjectInfo(key=key, size=len(data), uploaded=clock.now(), etag=hashlib.md5(data).hexdigest(),
+                            content_type=content_type, custom_metadata=meta)
+        self._conn.execute(
+            "INSERT INTO objects (key, size, etag, uploaded, content_type, custom_metadata) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, "
+            "etag = excluded.etag, uploaded = excluded.uploaded, "
+            "content_type = excluded.content_type, custom_metadata = excluded.custom_metadata",
+            (key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta)))
+        return info
+
+    def _info(self, key: str) -> R2ObjectInfo | None:
+        row = self._conn.execute(
+            "SELECT key, size, etag, uploaded, content_type, custom_metadata FROM objects WHERE key = ?",
+            (key,)).fetchone()
+        return _row_info(row) if row else None
+
+    async def head(self, key: str) -> R2ObjectInfo | None:
+        validate_key(key)
+        return self._info(key)
+
+    async def get(self, key: str) -> R2Object | None:
+        validate_key(key)
+        info = self._info(key)
+        if info is None:
+            return None
+        try:
+            body = self._blob(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        return R2Object(key=info.key, size=info.size, uploaded=info.uploaded, etag=info.etag,
+                        content_type=info.content_type, custom_metadata=info.custom_metadata, body=body)
+
+    async def list(self, *, prefix: str = "", cursor: str | None = None,
+                   limit: int = MAX_LIST) -> R2ListResult:
+        if not 1 <= limit <= MAX_LIST:
+            raise ValueError(f"list limit must be between 1 and {MAX_LIST}, got {limit}")
+        sql = "SELECT key, size, etag, uploaded, content_type, custom_metadata FROM objects WHERE 1=1"
+        args: list[object] = []
+        if prefix:
+            sql += " AND substr(key, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        if cursor:
+            sql += " AND key > ?"
+            args.append(decode_cursor(cursor))
+        sql += " ORDER BY key LIMIT ?"
+        args.append(limit + 1)
+        rows = self._conn.execute(sql, args).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return R2ListResult(objects=[_row_info(r) for r in rows], truncated=more,
+                            cursor=encode_cursor(rows[-1][0]) if more else None)
+
+    async def delete(self, keys: str | Sequence[str]) -> None:
+        for key in [keys] if isinstance(keys, str) else list(keys):
+            validate_key(key)
+            self._conn.execute("DELETE FROM objects WHERE key = ?", (key,))
+            with contextlib.suppress(FileNotFoundError):
+                self._blob(key).unlink()
+
+
+def _row_info(row: tuple) -> R2ObjectInfo:
+    return R2ObjectInfo(key=row[0], size=row[1], etag=row[2], uploaded=row[3], content_type=row[4],
+                        custom_metadata=json.loads(row[5] or "{}"))

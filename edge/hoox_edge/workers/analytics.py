@@ -1,0 +1,313 @@
+"""analytics-worker: telemetry into Analytics Engine (dataset `hoox_telemetry`) and read-only SQL over it.
+
+Routes (all but `/health` need `X-Internal-Auth-Key`):
+
+- `POST /track/{kind}` with the kind's payload, bare or in the internal `{"requestId", "payload"}`
+  envelope -> one data point; answers the point as written.
+- `POST /query` `{"query", "params"?}` -> `{"success", "results", "meta"}`. One SELECT only, run
+  through the Analytics Engine SQL API (`env.ANALYTICS_SQL`). The SQL API has no bound parameters,
+  so each `?` outside quotes is replaced by a literal: numbers as numbers, null as NULL, strings
+  single-quoted with `'` doubled (strings with a backslash or a control character are refused,
+  because the two SQL dialects would read them differently).
+- `GET /health`.
+
+Data point layout (every kind):
+
+    blob1   kind: api-call | signal | trade | exchange-call
+    blob2   worker that produced the event (payload `worker`; default per kind below)
+    index1  request id (envelope requestId, else X-Request-Id, else a new id)
+
+    api-call       {worker, endpoint, latencyMs, success, status?}
+                   blob3 endpoint, blob4 "ok" | "error"
+                   double1 latencyMs, double2 HTTP status (0 when unknown), double3 success (1 | 0)
+    signal         {exchange?, symbol?, action?, outcome, quantity?, worker?}     worker default "hoox"
+                   blob3 exchange, blob4 symbol, blob5 action, blob6 outcome  ("" when absent)
+                   double1 quantity (0 when absent)
+    trade          {exchange, symbol, side?, quantity, price?, fee?, status, mode, worker?}
+                                                                                worker default "trade-worker"
+                   blob3 exchange, blob4 symbol, blob5 side ("" when absent), blob6 status, blob7 mode
+                   double1 quantity, double2 price (0 when unknown), double3 fee, double4 notional
+                   (quantity × price, in quote currency)
+    exchange-call  {exchange, operation, latencyMs, success, status?, errorKind?, mode?, worker?}
+                                                                                worker default "trade-worker"
+                   blob3 exchange, blob4 operation, blob5 "ok" | errorKind | "error", blob6 mode
+                   double1 latencyMs, double2 success (1 | 0), double3 HTTP status (0 when unknown)
+
+The per-kind worker defaults are the producers of those kinds in this version (the gateway records
+signals, trade-worker trades and exchange calls); a producer that is not says so with `worker`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from hoox_edge.ports import Env
+from hoox_edge.shared.app import env_of, json_body, make_app, request_id_of
+from hoox_edge.shared.auth import require_internal
+from hoox_edge.shared.errors import NOT_AVAILABLE, NOT_FOUND, VALIDATION_ERROR, ApiError, ok
+
+WORKER = "analytics-worker"
+DATASET = "hoox_telemetry"
+MAX_INDEX_BYTES = 96  # Analytics Engine's limit for index1
+MAX_BLOB = 1024  # keep each blob small: the whole point has a 16 KB blob budget
+
+
+class ApiCall(BaseModel):
+    worker: str = Field(min_length=1)
+    endpoint: str = Field(min_length=1)
+    latencyMs: float = Field(ge=0)
+    success: bool
+    status: int | None = None
+
+
+class SignalEvent(BaseModel):
+    worker: str | None = None
+    exchange: str | None = None
+    symbol: str | None = None
+    action: str | None = None
+    outcome: str = Field(min_length=1)
+    quantity: float | None = None
+
+
+class TradeEvent(BaseModel):
+    worker: str | None = None
+    exchange: str = Field(min_length=1)
+    symbol: str = Field(min_length=1)
+    side: str | None = None  # unknown when the order failed before a side was chosen
+    quantity: float = Field(ge=0)
+    price: float | None = Field(default=None, ge=0)
+    fee: float = 0.0
+    status: str = Field(min_length=1)
+    mode: str = Field(min_length=1)
+
+
+class ExchangeCall(BaseModel):
+    worker: str | None = None
+    exchange: str = Field(min_length=1)
+    operation: str = Field(min_length=1)
+    latencyMs: float = Field(ge=0)
+    success: bool
+    status: int | None = None
+    errorKind: str | None = None
+    mode: str | None = None
+
+
+def _details(exc: ValidationError) -> list[dict[str, str]]:
+    return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "issue": e["msg"]} for e in exc.errors()]
+
+
+def _s(v: str | None) -> str:
+    return (v or "")[:MAX_BLOB]
+
+
+def _api_call(p: ApiCall) -> tuple[str, list[str], list[float]]:
+    return p.worker, [p.endpoint, "ok" if p.success else "error"], [p.latencyMs, float(p.status or 0),
+                                                                      1.0 if p.success else 0.0]
+
+
+def _signal(p: SignalEvent) -> tuple[str, list[str], list[float]]:
+    return p.worker or "hoox", [_s(p.exchange), _s(p.symbol), _s(p.action), p.outcome], [p.quantity or 0.0]
+
+
+def _trade(p: TradeEvent) -> tuple[str, list[str], list[float]]:
+    price = p.price or 0.0
+    return (p.worker or "trade-worker", [p.exchange, p.symbol, _s(p.side), p.status, p.mode],
+            [p.quantity, price, p.fee, p.quantity * price])
+
+
+def _exchange_call(p: ExchangeCall) -> tuple[str, list[str], list[float]]:
+    outcome = "ok" if p.success else (p.errorKind or "error")
+    return (p.worker or "trade-worker", [p.exchange, p.operation, outcome, _s(p.mode)],
+            [p.latencyMs, 1.0 if p.success else 0.0, float(p.status or 0)])
+
+
+KINDS: dict[str, tuple[type[BaseModel], Any]] = {
+    "api-call": (ApiCall, _api_call),
+    "signal": (SignalEvent, _signal),
+    "trade": (TradeEvent, _trade),
+    "exchange-call": (ExchangeCall, _exchange_call),
+}
+
+
+def data_point(kind: str, payload: Any, request_id: str) -> dict[str, Any]:
+    """The data point for a tracked event (raises pydantic's ValidationError on a bad payload)."""
+    model, layout = KINDS[kind]
+    worker, blobs, doubles = layout(model.model_validate(payload))
+    index = request_id.encode("utf-8")[:MAX_INDEX_BYTES].decode("utf-8", errors="ignore")
+    for d in doubles:
+        if not math.isfinite(d):
+            raise ApiError(400, VALIDATION_ERROR, "Telemetry numbers must be finite.")
+    return {"blobs": [kind, _s(worker), *(_s(b) for b in blobs)], "doubles": doubles, "indexes": [index]}
+
+
+async def track(request: Request) -> JSONResponse:
+    require_internal(request)
+    kind = request.path_params["kind"]
+    if kind not in KINDS:
+        raise ApiError(404, NOT_FOUND, f"Unknown telemetry kind {kind!r}; kinds: {', '.join(KINDS)}.")
+    rid = request_id_of(request)
+    body = await json_body(request)
+    if isinstance(body, dict) and isinstance(body.get("payload"), dict):
+        rid = body.get("requestId") or rid
+        body = body["payload"]
+    try:
+        point = data_point(kind, body, rid)
+    except ValidationError as exc:
+        raise ApiError(400, VALIDATION_ERROR, f"Invalid {kind} event.", _details(exc)) from None
+    env_of(request).ANALYTICS_ENGINE.write_data_point(**point)
+    return ok({"kind": kind, "dataset": DATASET, **point}, request_id=rid)
+
+
+# ----------------------------------------------------------------------------- read-only SQL
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Words that have no business in a read: they write, change the schema or reach other files.
+_FORBIDDEN = {"insert", "update", "delete", "drop", "create", "alter", "attach", "detach", "pragma",
+              "vacuum", "reindex", "truncate", "grant", "revoke", "into", "optimize", "rename", "system"}
+
+
+def _scan(sql: str) -> tuple[list[str], list[int]]:
+    """(code outside quotes and comments, as pieces; offsets of `?` placeholders in that code)."""
+    code: list[str] = []
+    marks: list[int] = []
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"`":
+            j = i + 1
+            while j < n:
+                if sql[j] == c:
+                    if j + 1 < n and sql[j + 1] == c:  # doubled quote inside the literal
+                        j += 2
+                        continue
+                    break
+                j += 1
+            if j >= n:
+                raise ApiError(400, VALIDATION_ERROR, "Unterminated quote in the query.")
+            code.append(" ")
+            i = j + 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j
+            code.append(" ")
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            if j < 0:
+                raise ApiError(400, VALIDATION_ERROR, "Unterminated comment in the query.")
+            i = j + 2
+            code.append(" ")
+        else:
+            if c == "?":
+                marks.append(i)
+            code.append(c)
+            i += 1
+    return code, marks
+
+
+def _literal(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ApiError(400, VALIDATION_ERROR, "Query parameters must be finite numbers.")
+        return repr(v)
+    if isinstance(v, str):
+        if "\\" in v or any(ord(ch) < 32 for ch in v):
+            raise ApiError(400, VALIDATION_ERROR,
+                           "A string parameter may not contain a backslash or a control character.")
+        return "'" + v.replace("'", "''") + "'"
+    raise ApiError(400, VALIDATION_ERROR, f"Query parameters must be strings, numbers, booleans or null, "
+                                          f"not {type(v).__name__}.")
+
+
+def read_only_sql(sql: str, params: list[Any]) -> str:
+    """The query with its parameters inlined, after checking it is one SELECT; else ApiError 400."""
+    code, marks = _scan(sql)
+    text = "".join(code).strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    if ";" in text:
+        raise ApiError(400, VALIDATION_ERROR, "Only one statement per query.")
+    words = [w.lower() for w in _WORD.findall(text)]
+    if not words or words[0] != "select":
+        raise ApiError(400, VALIDATION_ERROR, "Only SELECT queries are allowed on the telemetry dataset.")
+    bad = sorted(set(words) & _FORBIDDEN)
+    if bad:
+        words_used = ", ".join(w.upper() for w in bad)
+        raise ApiError(400, VALIDATION_ERROR, f"Read-only queries may not use {words_used}.")
+    if len(marks) != len(params):
+        raise ApiError(400, VALIDATION_ERROR, f"The query has {len(marks)} placeholder(s) but {len(params)} "
+                                              "parameter(s) were given.")
+    out, last = [], 0
+    for pos, value in zip(marks, params, strict=True):
+        out.append(sql[last:pos])
+        out.append(_literal(value))
+        last = pos + 1
+    out.append(sql[last:])
+    return "".join(out).strip().rstrip(";").rstrip()
+
+
+class Query(BaseModel):
+    query: str = Field(min_length=1, max_length=20000)
+    params: list[Any] = Field(default_factory=list)
+
+
+async def run_query(env: Env, q: Query) -> list[dict[str, Any]]:
+    sql_api = env.get("ANALYTICS_SQL")
+    if sql_api is None:
+        raise ApiError(503, NOT_AVAILABLE, "The Analytics Engine SQL API is not configured for "
+                                           "analytics-worker (on Cloudflare it needs CLOUDFLARE_API_TOKEN).")
+    sql = read_only_sql(q.query, q.params)
+    try:
+        return await sql_api.query(sql)
+    except ValueError as exc:  # the dataset refused the query (unknown column, syntax): the caller's to fix
+        raise ApiError(400, VALIDATION_ERROR, str(exc)) from None
+    except RuntimeError as exc:  # the SQL API itself is unreachable or unconfigured (adapters say which)
+        raise ApiError(503, NOT_AVAILABLE, str(exc)) from None
+
+
+async def query(request: Request) -> JSONResponse:
+    require_internal(request)
+    rid = request_id_of(request)
+    body = await json_body(request)
+    if isinstance(body, dict) and isinstance(body.get("payload"), dict):
+        body = body["payload"]
+    try:
+        q = Query.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(400, VALIDATION_ERROR, 'Expected {"query": "SELECT ...", "params": [...]}.',
+                       _details(exc)) from None
+    rows = await run_query(env_of(request), q)
+    return ok(request_id=rid, results=rows, meta={"rows": len(rows), "dataset": DATASET})
+
+
+async def health(request: Request) -> JSONResponse:
+    env = env_of(request)
+    writer = env.get("ANALYTICS_ENGINE") is not None
+    reader = env.get("ANALYTICS_SQL") is not None
+    return JSONResponse({
+        "success": writer,
+        "status": "ok" if writer else "error",
+        "worker": WORKER,
+        "dataset": DATASET,
+        "write": "bound" if writer else "ANALYTICS_ENGINE not bound",
+        "query": "available" if reader else "not configured",
+        "kinds": list(KINDS),
+    }, status_code=200 if writer else 503)
+
+
+app = make_app(WORKER, [
+    Route("/health", health, methods=["GET"]),
+    Route("/track/{kind}", track, methods=["POST"]),
+    Route("/query", query, methods=["POST"]),
+])

@@ -1,0 +1,609 @@
+"""hoox, the gateway: authenticates, de-duplicates and routes signals.
+
+`POST /webhook` runs these stages in order; the first that fails answers:
+
+1. parse: the body must be a JSON object (TradingView sends `text/plain` when the alert message is
+   not JSON) -> 400 VALIDATION_ERROR showing how the body starts, passkey masked;
+2. TradingView IP allowlist when `webhook:tradingview:ip_check` is on -> 403 FORBIDDEN_IP;
+3. passkey `apiKey` against the secret WEBHOOK_API_KEY, in constant time -> 401 UNAUTHORIZED;
+   from here on the signal has a `trade_signals` row (payload without the passkey) and its outcome;
+4. kill switch `trade:kill_switch` -> 503 KILL_SWITCH_ACTIVE with `trade:kill_switch_reason`;
+5. rate limit `webhooks:rate_limit_per_minute`, a rolling 60 s counted in the RateLimiter Durable
+   Object -> 429 RATE_LIMITED with Retry-After;
+6. validation (`hoox_edge.shared.signal`) -> 400 VALIDATION_ERROR with `details[{field, issue}]`;
+7. idempotency: the IdempotencyStore object of the key (`idempotencyKey` for 24 h, else the sha256
+   of the normalised signal for 60 s) -> 409 DUPLICATE_REQUEST;
+8. delivery by `webhooks:queue_mode`:
+   - `direct_only`: trade-worker `/process`; a failed delivery answers 502/503 and releases the
+     idempotency lock so the sender may send again;
+   - `queue_failover` (default): the direct call, waiting at most `webhooks:direct_timeout_ms`; when
+     it fails for a reason worth retrying (trade-worker unreachable, timed out, 503 or another
+     5xx) the signal goes to the `trade-execution` queue -> 202 Enqueued. A timed-out call may
+     still fill: the queued retry carries the same request id, and the trade-worker finds the order
+     by its client order id instead of placing another;
+   - `queue_everywhere`: always the queue -> 202.
+   trade-worker's own answers pass through: 200 Filled, 400 VALIDATION_ERROR, 422 NO_OPEN_POSITION,
+   502 EXCHANGE_ERROR. Those are decisions about the signal, so its lock is kept.
+
+The gateway always makes its own request id (a client's X-Request-Id is not trusted on a public
+route). A failure of the idempotency store refuses the signal (503): without the lock the
+exactly-once guarantee is gone. A failure of the rate limiter lets it through with an error log:
+the limiter protects capacity, losing a signal over it would be worse.
+
+`GET /health` probes the gateway's real bindings: KV read, D1 `SELECT 1`, the Durable Object
+namespaces, the queue binding and every service binding's `/health` (2 s each).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from hoox_edge import catalog
+from hoox_edge.ports import Env, ServiceResponse
+from hoox_edge.shared import calls, clock, settings
+from hoox_edge.shared.app import env_of, make_app
+from hoox_edge.shared.auth import REQUEST_ID_HEADER, secret_matches
+from hoox_edge.shared.errors import (
+    DUPLICATE_REQUEST,
+    EXCHANGE_ERROR,
+    EXCHANGE_UNAVAILABLE,
+    FORBIDDEN_IP,
+    IDEMPOTENCY_UNAVAILABLE,
+    INTERNAL_ERROR,
+    KILL_SWITCH_ACTIVE,
+    NO_OPEN_POSITION,
+    OUTCOME_UNKNOWN,
+    RATE_LIMITED,
+    TRADE_SERVICE_ERROR,
+    TRADE_SERVICE_UNAVAILABLE,
+    UNAUTHORIZED,
+    VALIDATION_ERROR,
+    ApiError,
+)
+from hoox_edge.shared.logs import log
+from hoox_edge.shared.redact import MASK, redact
+from hoox_edge.shared.signal import PASSKEY_FIELD, Signal, SignalError, parse_signal, without_passkey
+
+WORKER = "hoox"
+EXPLICIT_KEY_TTL_S = 24 * 3600
+IMPLICIT_KEY_TTL_S = 60
+RATE_WINDOW_S = 60
+HEALTH_BUDGET_S = 2.0
+RATE_LIMITER_OBJECT = "webhook"
+QUEUE_NAME = catalog.TRADE_QUEUE
+SNIPPET_CHARS = 80
+
+# Answers of trade-worker that decide a signal (keep the lock, never queue).
+_DECIDED = {400: VALIDATION_ERROR, 422: NO_OPEN_POSITION}
+# `apiKey": "..."`, `apiKey=...` and the like in a body that is not JSON.
+_PASSKEY_TEXT = re.compile(r"""(api[-_ ]?key["']?\s*[:=]\s*["']?)([^"'\s,;&}]*)""", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- settings
+_SETTING_KEYS = (
+    "trade:kill_switch", "trade:kill_switch_reason", "trade:max_leverage", "webhooks:queue_mode",
+    "webhooks:rate_limit_per_minute", "webhooks:direct_timeout_ms", "webhook:tradingview:ip_check",
+    "webhook:tradingview:allowed_ips",
+)  # fmt: skip
+# A corrupt value of a safety setting fails safe: trading halted, only TradingView accepted.
+_FAIL_SAFE = {"trade:kill_switch": True, "webhook:tradingview:ip_check": True,
+              "webhook:tradingview:allowed_ips": settings.TRADINGVIEW_IPS}
+
+
+async def _settings(env: Env) -> tuple[dict[str, Any], list[str]]:
+    """Every gateway setting at once; corrupt values are replaced (fail-safe or default) and reported."""
+    kv = env.CONFIG_KV
+    raws = await asyncio.gather(*(kv.get(k) for k in _SETTING_KEYS), return_exceptions=True)
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, raw in zip(_SETTING_KEYS, raws, strict=True):
+        default = settings.lookup(key).default  # type: ignore[union-attr]
+        if isinstance(raw, BaseException):
+            values[key] = _FAIL_SAFE.get(key, default)
+            problems.append(f"{key}: KV read failed ({type(raw).__name__})")
+            continue
+        try:
+            values[key] = default if raw is None else settings.parse(key, raw)
+        except settings.SettingError as exc:
+            values[key] = _FAIL_SAFE.get(key, default)
+            problems.append(str(exc))
+    if any(p.startswith("trade:kill_switch:") for p in problems):
+        values["trade:kill_switch_reason"] = ("trade:kill_switch could not be read, so trading is halted "
+                                              "until it holds true or false")
+    return values, problems
+
+
+# --------------------------------------------------------------------------- helpers
+def _mask_passkey(text: str, env: Env) -> str:
+    masked = _PASSKEY_TEXT.sub(lambda m: m.group(1) + (MASK if m.group(2) else ""), text)
+    return redact(masked, env.secret_values())
+
+
+def _snippet(body: bytes, env: Env) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    short = text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else "")
+    return _mask_passkey(short, env)
+
+
+def _on_cloudflare() -> bool:
+    return sys.platform == "emscripten"  # Pyodide
+
+
+def client_ip(request: Request) -> str | None:
+    """CF-Connecting-IP on Cloudflare (set by its edge, not by the client); the socket peer elsewhere.
+
+    Locally the header is ignored: any client could send it.
+    """
+    if _on_cloudflare():
+        return request.headers.get("cf-connecting-ip")
+    client = request.scope.get("client")
+    return client[0] if client else None
+
+
+def ip_allowed(ip: str | None, allowed: list[str]) -> bool:
+    """Exact addresses or CIDR ranges (`52.89.214.238`, `10.0.0.0/8`); IPv4-mapped IPv6 counts as IPv4."""
+    if not ip:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    for entry in allowed:
+        try:
+            if addr in ipaddress.ip_network(entry.strip(), strict=False):
+                return True
+        except ValueError:
+            continue  # a malformed entry matches nothing
+    return False
+
+
+def _number_or_none(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
+
+
+def _text_or_none(v: Any, limit: int = 64) -> str | None:
+    return v[:limit] if isinstance(v, str) and v else None
+
+
+@dataclass
+class _Signal:
+    """What one webhook call learned, for the ledger row and the data points."""
+
+    rid: str
+    authenticated: bool = False
+    signal: Signal | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    outcome: str = "Received"
+
+    def label(self, key: str) -> str:
+        if self.signal is not None:
+            v = getattr(self.signal, key)
+            return str(v) if v is not None else ""
+        return str(_text_or_none(self.raw.get(key)) or "")
+
+
+# --------------------------------------------------------------------------- trade_signals
+async def _insert_signal_row(env: Env, st: _Signal) -> None:
+    stored = redact(without_passkey(st.raw), env.secret_values())
+    now = clock.iso()
+    await env.DB.prepare(
+        "INSERT INTO trade_signals (request_id, source, idempotency_key, exchange, symbol, action, quantity, "
+        "payload, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    ).bind(st.rid, "webhook", _text_or_none(st.raw.get("idempotencyKey"), 128),
+           _text_or_none(st.raw.get("exchange")), _text_or_none(st.raw.get("symbol")),
+           _text_or_none(st.raw.get("action")), _number_or_none(st.raw.get("quantity")),
+           json.dumps(stored, default=str), "Received", now, now).run()
+
+
+async def _normalised_signal_row(env: Env, st: _Signal) -> None:
+    s = st.signal
+    assert s is not None
+    await env.DB.prepare(
+        "UPDATE trade_signals SET exchange = ?, symbol = ?, action = ?, quantity = ?, idempotency_key = ?, "
+        "updated_at = ? WHERE request_id = ?"
+    ).bind(s.exchange, s.symbol, s.action, s.quantity, s.idempotencyKey, clock.iso(), st.rid).run()
+
+
+async def _set_outcome(env: Env, st: _Signal, status: str, error: str | None = None) -> None:
+    """Record the gateway's outcome. Only a row still `Received` is changed: a queued signal may already
+    have been finished by the trade-worker, whose status must win."""
+    st.outcome = status
+    if not st.authenticated:
+        return
+    try:
+        await env.DB.prepare(
+            "UPDATE trade_signals SET status = ?, error = ?, updated_at = ? "
+            "WHERE request_id = ? AND status = 'Received'"
+        ).bind(status, error, clock.iso(), st.rid).run()
+    except Exception as exc:
+        await log(env, "error", f"could not record signal outcome {status}: {type(exc).__name__}",
+                  request_id=st.rid)
+
+
+# --------------------------------------------------------------------------- delivery
+def _queued(rid: str, message: str) -> JSONResponse:
+    return JSONResponse({"success": True, "requestId": rid, "status": "Enqueued", "message": message,
+                         "error": None}, status_code=202, headers={REQUEST_ID_HEADER: rid})
+
+
+async def _enqueue(env: Env, st: _Signal, reason: str) -> JSONResponse:
+    assert st.signal is not None
+    await env.TRADE_QUEUE.send({"requestId": st.rid, "payload": st.signal.to_payload(),
+                                "enqueuedAt": clock.iso(), "reason": reason})
+    await _set_outcome(env, st, "Enqueued", reason)
+    await log(env, "warning" if reason != "queue_everywhere" else "info",
+              f"signal enqueued in {QUEUE_NAME}: {reason}", request_id=st.rid)
+    return _queued(st.rid, f"Signal enqueued in {QUEUE_NAME} queue for background execution retry "
+                           f"({reason}).")
+
+
+def _envelope_error(resp: ServiceResponse) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(error, error.details as a dict) of an envelope; empty dicts when the body has none."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}, {}
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return {}, {}
+    details = err.get("details")
+    return err, details if isinstance(details, dict) else {}
+
+
+async def _release(env: Env, key: str, st: _Signal) -> None:
+    try:
+        await env.IDEMPOTENCY_STORE.get(env.IDEMPOTENCY_STORE.id_from_name(key)).release(key, st.rid)
+    except Exception as exc:
+        await log(env, "error", f"could not release idempotency lock: {type(exc).__name__}",
+                  request_id=st.rid)
+
+
+async def _filled(env: Env, st: _Signal, resp: ServiceResponse) -> JSONResponse:
+    signal = st.signal
+    assert signal is not None
+    result = (resp.json() or {}).get("result") or {}
+    await _set_outcome(env, st, "Filled")
+    await log(env, "info",
+              f"signal filled: {signal.action} {result.get('executedQty')} {signal.symbol} at "
+              f"{result.get('price')} on {result.get('exchange')} ({result.get('mode')})",
+              request_id=st.rid, details={"orderId": result.get("orderId")})
+    return JSONResponse({"success": True, "requestId": st.rid,
+                         "exchange": result.get("exchange") or signal.exchange,
+                         "symbol": result.get("symbol") or signal.symbol, "action": signal.action,
+                         "result": result, "error": None}, headers={REQUEST_ID_HEADER: st.rid})
+
+
+async def _deliver(env: Env, st: _Signal, cfg: dict[str, Any], lock_key: str) -> JSONResponse:
+    signal = st.signal
+    assert signal is not None
+    mode = cfg["webhooks:queue_mode"]
+    if mode == "queue_everywhere":
+        return await _enqueue(env, st, "queue_everywhere")
+
+    timeout = cfg["webhooks:direct_timeout_ms"] / 1000
+    resp: ServiceResponse | None = None
+    err: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    failure: str
+    outcome_unknown = False  # the order may have reached the exchange
+    try:
+        resp = await asyncio.wait_for(
+            calls.call(env, "TRADE_SERVICE", "POST", "/process", request_id=st.rid,
+                       payload=signal.to_payload(), timeout=timeout),
+            timeout + 0.25)  # the binding's own timeout should fire first; this is the backstop
+    except TimeoutError:
+        failure = f"trade-worker did not answer within {cfg['webhooks:direct_timeout_ms']} ms"
+        outcome_unknown = True
+    except Exception as exc:
+        failure = f"trade-worker unreachable ({type(exc).__name__})"
+
+    if resp is not None:
+        if resp.status == 200:
+            return await _filled(env, st, resp)
+        err, details = _envelope_error(resp)
+        code = err.get("code")
+        if resp.status in _DECIDED or (resp.status == 502 and code == EXCHANGE_ERROR
+                                       and not details.get("retryable")):
+            message = err.get("message") or f"trade-worker answered {resp.status}"
+            await _set_outcome(env, st, "Rejected", message)
+            await log(env, "warning", f"signal rejected: {message}", request_id=st.rid)
+            raise ApiError(resp.status, code or _DECIDED.get(resp.status, EXCHANGE_ERROR), message,
+                           err.get("details"), headers={REQUEST_ID_HEADER: st.rid})
+        failure = (f"trade-worker answered {resp.status} {code or ''}: "
+                   f"{err.get('message') or resp.text()[:200]}")
+        outcome_unknown = bool(details.get("orderMayExist"))
+
+    # Not executed, or not known to be: a retry finds an order placed meanwhile by its client order id.
+    if mode == "queue_failover":
+        try:
+            return await _enqueue(env, st, failure)
+        except Exception as exc:
+            failure = f"{failure}; the queue refused it too ({type(exc).__name__})"
+    headers = {REQUEST_ID_HEADER: st.rid}
+    if outcome_unknown:
+        # Releasing the lock here could let a resend (with a new request id) fill a second order.
+        await _set_outcome(env, st, "Failed", f"outcome unknown: {failure}")
+        await log(env, "error", f"signal outcome unknown, idempotency lock kept: {failure}", request_id=st.rid)
+        raise ApiError(504, OUTCOME_UNKNOWN,
+                       f"{failure}. The order may still have reached the exchange, so the duplicate lock is "
+                       f"kept: check the ledger for request id {st.rid} before sending the signal again.",
+                       headers=headers)
+    await _release(env, lock_key, st)
+    await _set_outcome(env, st, "Failed", failure)
+    await log(env, "error", f"signal not delivered, idempotency lock released: {failure}", request_id=st.rid)
+    hint = " Nothing was queued and the duplicate lock was released: the signal may be sent again."
+    if resp is not None and resp.status == 503:
+        if details.get("retryAfter"):
+            headers["Retry-After"] = str(int(details["retryAfter"]))
+        raise ApiError(503, err.get("code") or EXCHANGE_UNAVAILABLE, (err.get("message") or failure) + hint,
+                       err.get("details"), headers=headers)
+    if resp is None:
+        raise ApiError(503, TRADE_SERVICE_UNAVAILABLE, failure + "." + hint, headers=headers)
+    raise ApiError(502, TRADE_SERVICE_ERROR, failure + "." + hint, headers=headers)
+
+
+# --------------------------------------------------------------------------- the webhook
+async def _pre_auth_reject(env: Env, st: _Signal, status: int, code: str, message: str, reason: str,
+                           ip: str | None) -> ApiError:
+    await log(env, "warning", f"webhook rejected before authentication: {reason}", request_id=st.rid,
+              details={"ip": ip, "code": code})
+    return ApiError(status, code, message, headers={REQUEST_ID_HEADER: st.rid})
+
+
+async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
+    ip = client_ip(request)
+    raw_body = await request.body()
+    cfg, problems = await _settings(env)
+
+    # 1. parse
+    body: Any = None
+    parsed = False
+    if raw_body.strip():
+        with contextlib.suppress(ValueError):  # UnicodeDecodeError is a ValueError too
+            body, parsed = json.loads(raw_body), True
+    if not parsed:
+        if not raw_body.strip():
+            why = "The request body is empty: the TradingView alert message must be a JSON signal"
+        else:
+            ctype = request.headers.get("content-type", "none")
+            why = (f"The alert message must be valid JSON (a signal object like "
+                   f'{{"apiKey": "...", "action": "LONG", "symbol": "BTCUSDT", "quantity": 0.01}}); '
+                   f"TradingView sends text/plain when it is not. Content-Type was {ctype!r} and the "
+                   f"body starts with: {_snippet(raw_body, env)!r}")
+        raise await _pre_auth_reject(env, st, 400, VALIDATION_ERROR, why + ".", "body is not JSON", ip)
+    if not isinstance(body, dict):
+        raise await _pre_auth_reject(
+            env, st, 400, VALIDATION_ERROR,
+            f"The alert message must be a JSON object {{...}}, got a JSON {type(body).__name__}.",
+            "body is not a JSON object", ip)
+    st.raw = body
+
+    # 2. IP allowlist
+    if cfg["webhook:tradingview:ip_check"] and not ip_allowed(ip, cfg["webhook:tradingview:allowed_ips"]):
+        raise await _pre_auth_reject(
+            env, st, 403, FORBIDDEN_IP,
+            f"Requests from {ip or 'an unknown address'} are not accepted: webhook:tradingview:ip_check is "
+            "on and the address is not in webhook:tradingview:allowed_ips.", "address not allowed", ip)
+
+    # 3. passkey
+    given = body.get(PASSKEY_FIELD)
+    expected = env.get("WEBHOOK_API_KEY")
+    if not secret_matches(given if isinstance(given, str) else None, expected):
+        reason = "WEBHOOK_API_KEY is not set on the gateway" if not expected else (
+            "apiKey missing" if given in (None, "") else "wrong apiKey")
+        raise await _pre_auth_reject(env, st, 401, UNAUTHORIZED,
+                                     "Authentication failed: missing or wrong apiKey.", reason, ip)
+    st.authenticated = True
+    await _insert_signal_row(env, st)
+    await log(env, "info", "signal received", request_id=st.rid,
+              details={"ip": ip, "action": st.label("action"), "symbol": st.label("symbol")})
+    for p in problems:
+        await log(env, "error", f"invalid setting replaced by its safe value: {p}", request_id=st.rid)
+
+    # 4. kill switch
+    if cfg["trade:kill_switch"]:
+        reason = cfg["trade:kill_switch_reason"] or "no reason given"
+        await _set_outcome(env, st, "KillSwitch", reason)
+        await log(env, "warning", f"signal refused: kill switch is on ({reason})", request_id=st.rid)
+        raise ApiError(503, KILL_SWITCH_ACTIVE,
+                       f"Trading halted: the kill switch (trade:kill_switch) is on. Reason: {reason}",
+                       headers={REQUEST_ID_HEADER: st.rid})
+
+    # 5. rate limit
+    limit = cfg["webhooks:rate_limit_per_minute"]
+    try:
+        limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.id_from_name(RATE_LIMITER_OBJECT))
+        verdict = await limiter.hit(limit, RATE_WINDOW_S)
+    except Exception as exc:
+        verdict = {"allowed": True}
+        await log(env, "error", f"rate limiter unavailable ({type(exc).__name__}); signal let through",
+                  request_id=st.rid)
+    if not verdict["allowed"]:
+        retry = int(verdict["retryAfter"])
+        await _set_outcome(env, st, "RateLimited", f"over {limit} signals per minute")
+        await log(env, "warning", f"signal refused: over {limit} signals per minute", request_id=st.rid)
+        raise ApiError(429, RATE_LIMITED,
+                       f"Too many signals: at most {limit} per rolling minute "
+                       f"(webhooks:rate_limit_per_minute). Retry in {retry} s.",
+                       headers={"Retry-After": str(retry), REQUEST_ID_HEADER: st.rid})
+
+    # 6. validation
+    try:
+        st.signal = parse_signal(body, max_leverage=cfg["trade:max_leverage"], source="webhook")
+    except SignalError as exc:
+        summary = "; ".join(f"{d['field']}: {d['issue']}" for d in exc.details)
+        await _set_outcome(env, st, "Invalid", summary[:1000])
+        await log(env, "warning", "signal refused: invalid fields", request_id=st.rid,
+                  details={"details": exc.details})
+        raise ApiError(400, VALIDATION_ERROR, "Invalid signal payload.", exc.details,
+                       headers={REQUEST_ID_HEADER: st.rid}) from None
+    await _normalised_signal_row(env, st)
+
+    # 7. idempotency
+    signal = st.signal
+    if signal.idempotencyKey is not None:
+        lock_key, ttl = f"explicit:{signal.idempotencyKey}", EXPLICIT_KEY_TTL_S
+    else:
+        lock_key, ttl = f"implicit:{signal.implicit_key()}", IMPLICIT_KEY_TTL_S
+    try:
+        store = env.IDEMPOTENCY_STORE.get(env.IDEMPOTENCY_STORE.id_from_name(lock_key))
+        lock = await store.acquire(lock_key, ttl, st.rid)
+    except Exception as exc:
+        await _set_outcome(env, st, "Failed", f"idempotency store unavailable ({type(exc).__name__})")
+        await log(env, "error", f"idempotency store unavailable ({type(exc).__name__}); signal refused",
+                  request_id=st.rid)
+        raise ApiError(503, IDEMPOTENCY_UNAVAILABLE,
+                       "The duplicate check is unavailable, so the signal was not executed; send it again.",
+                       headers={REQUEST_ID_HEADER: st.rid}) from None
+    if not lock["acquired"]:
+        until = clock.iso(lock["expiresAt"] / 1000)
+        if signal.idempotencyKey is not None:
+            message = (f"Duplicate signal: idempotencyKey {signal.idempotencyKey!r} was already accepted as "
+                       f"request {lock['requestId']} (locked until {until}).")
+        else:
+            message = (f"Duplicate signal: an identical signal was accepted as request {lock['requestId']} "
+                       f"within the last {IMPLICIT_KEY_TTL_S} s (locked until {until}). Give each signal its "
+                       "own idempotencyKey to send the same order twice on purpose.")
+        await _set_outcome(env, st, "Duplicate", f"duplicate of {lock['requestId']}")
+        await log(env, "warning", f"signal refused: duplicate of {lock['requestId']}", request_id=st.rid)
+        raise ApiError(409, DUPLICATE_REQUEST, message, headers={REQUEST_ID_HEADER: st.rid})
+    await log(env, "info", f"idempotency lock acquired for {ttl} s; delivering "
+                           f"({cfg['webhooks:queue_mode']})", request_id=st.rid)
+
+    # 8. delivery
+    return await _deliver(env, st, cfg, lock_key)
+
+
+async def webhook(request: Request) -> JSONResponse:
+    env = env_of(request)
+    # Our own id, always: a public caller must not pick the key the ledger is indexed by.
+    rid = str(uuid.uuid4())
+    request.scope["hoox.request_id"] = rid
+    st = _Signal(rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        resp = await _process(request, env, st)
+        status = resp.status_code
+        return resp
+    except ApiError as exc:
+        status = exc.status
+        raise
+    except Exception as exc:
+        if st.authenticated:
+            await _set_outcome(env, st, "Failed", f"gateway error ({type(exc).__name__})")
+        await log(env, "error", f"webhook failed: {type(exc).__name__}", request_id=rid)
+        raise ApiError(500, INTERNAL_ERROR, f"Internal error in the gateway ({type(exc).__name__}).",
+                       headers={REQUEST_ID_HEADER: rid}) from None
+    finally:
+        latency = round((time.perf_counter() - started) * 1000, 2)
+        points = [calls.track(env, "api-call", {"worker": WORKER, "endpoint": "/webhook",
+                                                "latencyMs": latency, "success": status < 300,
+                                                "status": status}, request_id=rid)]
+        if st.authenticated:
+            point = {"exchange": st.label("exchange"), "symbol": st.label("symbol"),
+                     "action": st.label("action"), "outcome": st.outcome}
+            if st.signal is not None and st.signal.quantity is not None:
+                point["quantity"] = st.signal.quantity
+            points.append(calls.track(env, "signal", point, request_id=rid))
+        await asyncio.gather(*points)
+
+
+# --------------------------------------------------------------------------- health
+async def _timed(coro: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(coro, HEALTH_BUDGET_S)
+        out = {"status": "connected", "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
+        if isinstance(detail, dict):
+            out.update(detail)
+        return out
+    except Exception as exc:
+        return {"status": "error", "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+                "error": (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:300],
+                "errorType": type(exc).__name__}
+
+
+async def _kv_probe(env: Env) -> None:
+    await env.CONFIG_KV.get("trade:kill_switch")
+
+
+async def _d1_probe(env: Env) -> None:
+    row = await env.DB.prepare("SELECT 1 AS ok").first()
+    if not row or row.get("ok") != 1:
+        raise RuntimeError("SELECT 1 returned no row")
+
+
+async def _do_probe(env: Env, binding: str, name: str) -> None:
+    ns = env.get(binding)
+    await ns.get(ns.id_from_name(name)).ping()
+
+
+async def _service_probe(env: Env, binding: str) -> dict[str, Any]:
+    resp = await calls.call(env, binding, "GET", "/health", request_id=None, timeout=HEALTH_BUDGET_S)
+    if resp.status != 200:
+        raise RuntimeError(f"/health answered {resp.status}")
+    return {}
+
+
+async def health(request: Request) -> JSONResponse:
+    env = env_of(request)
+    w = catalog.worker(WORKER)
+    probes: dict[str, Any] = {}
+    if env.has("CONFIG_KV"):
+        probes["kv"] = _kv_probe(env)
+    if env.has("DB"):
+        probes["d1"] = _d1_probe(env)
+    if env.has("IDEMPOTENCY_STORE"):
+        probes["idempotencyStore"] = _do_probe(env, "IDEMPOTENCY_STORE", "health")
+    if env.has("RATE_LIMITER"):
+        probes["rateLimiter"] = _do_probe(env, "RATE_LIMITER", "health")
+    services = [b for b in w.bindings_of("service") if env.has(b.name)]
+    for b in services:
+        probes[b.resource] = _service_probe(env, b.name)
+    names = list(probes)
+    results = dict(zip(names, await asyncio.gather(*(_timed(probes[n]) for n in names)), strict=True))
+    # A producer binding cannot be probed without sending a message, and /health sends nothing.
+    results["queue"] = ({"status": "bound", "queue": QUEUE_NAME} if env.has("TRADE_QUEUE")
+                        else {"status": "error", "error": "TRADE_QUEUE is not bound"})
+    for b in services:
+        r = results[b.resource]
+        # The local runtime runs the workers the workspace enables; one left off is reported as such,
+        # not as a fault. A worker that runs and fails its /health is a fault.
+        if r.get("errorType") == "ServiceUnavailable":
+            r["status"] = "not_running"
+    degraded = any(r["status"] == "error" for r in results.values())
+    body = {"status": "degraded" if degraded else "ok", "timestamp": clock.now_ms(), "bindings": results}
+    return JSONResponse(body, status_code=503 if degraded else 200)
+
+
+routes = [
+    Route("/webhook", webhook, methods=["POST"]),
+    Route("/health", health, methods=["GET"]),
+]
+
+app = make_app(WORKER, routes)

@@ -1,0 +1,10 @@
+"""Cloudflare entry of the telegram-worker worker (hoox_edge.workers.telegram).
+
+GENERATED from edge/hoox_edge/catalog.py by `python -m hoox_edge.wrangler`: do not edit by hand.
+The classes are built by hoox_edge.cloudflare.entry; the worker's code lives in hoox_edge.
+"""
+
+from hoox_edge.cloudflare.entry import entrypoint
+from workers import WorkerEntrypoint  # Cloudflare's runtime SDK
+
+Default = entrypoint("telegram-worker", WorkerEntrypoint)

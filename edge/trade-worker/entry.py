@@ -1,0 +1,11 @@
+"""Cloudflare entry of the trade-worker worker (hoox_edge.workers.trade).
+
+GENERATED from edge/hoox_edge/catalog.py by `python -m hoox_edge.wrangler`: do not edit by hand.
+The classes are built by hoox_edge.cloudflare.entry; the worker's code lives in hoox_edge.
+"""
+
+from hoox_edge.cloudflare.entry import durable_object, entrypoint
+from workers import DurableObject, WorkerEntrypoint  # Cloudflare's runtime SDK
+
+Default = entrypoint("trade-worker", WorkerEntrypoint)
+PaperExchange = durable_object("trade-worker", "PaperExchange", DurableObject)

@@ -1,0 +1,213 @@
+"""What every command shares: the --json switch, output, errors and the workspace lookup.
+
+Output rules: with --json a command prints exactly one JSON object on stdout (errors as
+`{"error": {"code", "message"}}` with a non-zero exit); without it, rich text. Every string
+that leaves the CLI is scrubbed of the workspace's secret values first.
+
+Imports of hoox_edge, rich and httpx stay inside functions so that `hoox --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
+    from rich.console import Console
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+MASK = "***"
+
+
+class CliError(Exception):
+    """An error the user can act on: `code` is stable (for --json), `message` says what to do."""
+
+    def __init__(self, code: str, message: str, *, exit_code: int = 1, details: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.exit_code = exit_code
+        self.details = details
+
+
+# ----------------------------------------------------------------------------- secrets scrubbing
+_known_secrets: list[str] = []
+
+
+def remember_secrets(values: Iterable[str]) -> None:
+    """Values that must never be printed (the workspace's .dev.vars)."""
+    for v in values:
+        if v and len(v) >= 4 and v not in _known_secrets:
+            _known_secrets.append(v)
+    _known_secrets.sort(key=len, reverse=True)
+
+
+def scrub(value: Any) -> Any:
+    """A copy of `value` with every known secret value replaced by ***."""
+    if not _known_secrets:
+        return value
+    if isinstance(value, str):
+        for s in _known_secrets:
+            if s in value:
+                value = value.replace(s, MASK)
+        return value
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------------------- output
+_console: Console | None = None
+_err_console: Console | None = None
+
+
+def console() -> Console:
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(highlight=False, soft_wrap=True)
+    return _console
+
+
+def err_console() -> Console:
+    global _err_console
+    if _err_console is None:
+        from rich.console import Console
+
+        _err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _err_console
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(scrub(obj), indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def say(text: str = "", *, style: str | None = None) -> None:
+    """Human output line (rich markup allowed); callers only use it without --json."""
+    console().print(scrub(text), style=style)
+
+
+def show(renderable: Any) -> None:
+    console().print(renderable)
+
+
+def warn(text: str) -> None:
+    """A warning on stderr (stdout stays one JSON object under --json)."""
+    err_console().print(f"[yellow]warning:[/yellow] {scrub(text)}")
+
+
+def esc(text: Any) -> str:
+    """Text safe inside rich markup, scrubbed."""
+    from rich.markup import escape
+
+    return escape(str(scrub(text)))
+
+
+def table(columns: list[str], rows: Iterable[Iterable[Any]], *, title: str | None = None) -> Any:
+    from rich.table import Table
+
+    t = Table(*columns, title=title, show_lines=False, header_style="bold")
+    for row in rows:
+        t.add_row(*(esc("" if v is None else v) for v in row))
+    return t
+
+
+def fail(code: str, message: str, *, exit_code: int = 1, details: Any = None) -> NoReturn:
+    raise CliError(code, message, exit_code=exit_code, details=details)
+
+
+def report_error(err: CliError, json_mode: bool) -> None:
+    if json_mode:
+        body: dict[str, Any] = {"code": err.code, "message": err.message}
+        if err.details is not None:
+            body["details"] = err.details
+        emit_json({"error": body})
+    else:
+        err_console().print(f"[bold red]error:[/bold red] {esc(err.message)}")
+        if isinstance(err.details, str):
+            err_console().print(esc(err.details))
+
+
+def handle_errors(fn: F) -> F:
+    """Turn CliError, workspace errors and anything unexpected into the error output + exit code.
+
+    An unexpected exception shows its type and (scrubbed) message, never a traceback with locals;
+    set HOOX_DEBUG=1 to get the traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        json_mode = bool(kwargs.get("json_out", False))
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except CliError as err:
+            report_error(err, json_mode)
+            raise typer.Exit(err.exit_code) from None
+        except Exception as exc:
+            if type(exc).__name__ == "WorkspaceError":
+                report_error(CliError("WORKSPACE_ERROR", str(exc)), json_mode)
+                raise typer.Exit(1) from None
+            if os.environ.get("HOOX_DEBUG"):
+                raise
+            report_error(
+                CliError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc} (set HOOX_DEBUG=1 for the traceback)"),
+                json_mode,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- workspace
+def workspace(*, required: bool = True) -> Workspace:
+    """The workspace of the current folder (or HOOX_WORKSPACE); its secrets become unprintable."""
+    from hoox_edge.local.workspace import Workspace
+
+    ws = Workspace.at()
+    if required and not ws.exists:
+        where = "HOOX_WORKSPACE points to" if os.environ.get("HOOX_WORKSPACE") else "Not in a hoox workspace:"
+        fail(
+            "NO_WORKSPACE",
+            f"{where} {ws.root}, which has no hoox.toml (nor has any folder above it). "
+            "Run `hoox dev start` in an empty folder to create a workspace there, "
+            "or cd into an existing one (or set HOOX_WORKSPACE).",
+        )
+    if ws.dev_vars_path.exists():
+        try:
+            remember_secrets(ws.secrets().values())
+        except Exception as exc:  # a malformed .dev.vars is reported by the command that needs it
+            if type(exc).__name__ != "WorkspaceError":
+                raise
+    return ws
+
+
+def state_paths(ws: Workspace) -> dict[str, Any]:
+    """Files of the local CONFIG_KV and ledger D1 (the layout of hoox_edge.local's adapters)."""
+    from hoox_edge import catalog
+
+    return {
+        "kv": ws.state_dir / "kv" / f"{catalog.CONFIG_KV}.sqlite",
+        "d1": ws.state_dir / "d1" / f"{catalog.TRADE_DB}.sqlite",
+    }
+
+
+def run_async(coro: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coro)

@@ -1,0 +1,347 @@
+"""Process management of the local runtime: one per workspace, findable, stoppable.
+
+- `.hoox/runtime.lock` is held with an exclusive `flock` for the whole life of a runtime process;
+  the kernel drops it when the process dies, even by SIGKILL, so "is one running?" never trusts a
+  stale file. The file holds the owner's pid (written after the lock is taken).
+- `.hoox/runtime.json` {pid, started_at, ports, base_port, workers} is written once the workers
+  serve and removed on a graceful stop; a leftover one (after a crash) is removed by the next
+  probe that finds the lock free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
+
+LOCK_FILE = "runtime.lock"
+LOG_FILE = "runtime.log"
+STOP_TIMEOUT = 15.0
+DETACH_TIMEOUT = 20.0
+KILL_WAIT = 5.0
+
+
+def lock_path(ws: Workspace) -> Path:
+    return ws.hoox_dir / LOCK_FILE
+
+
+def log_path(ws: Workspace) -> Path:
+    return ws.log_dir / LOG_FILE
+
+
+class RuntimeLock:
+    """The workspace's exclusive runtime lock (non-blocking)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.path = lock_path(ws)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, wait: float = 0.0) -> bool:
+        """Take the lock; `wait` rides out a probe that holds it for an instant."""
+        deadline = time.monotonic() + wait
+        while not self._try():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _try(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # O_CLOEXEC by default: children don't inherit it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return False
+            raise
+        self._fd = fd
+        return True
+
+    def write_pid(self, pid: int) -> None:
+        assert self._fd is not None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{pid}\n".encode(), 0)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass
+class RunState:
+    running: bool
+    pid: int | None = None
+    info: dict[str, Any] | None = None  # runtime.json once the workers serve
+    stale_removed: bool = False
+
+    @property
+    def serving(self) -> bool:
+        return self.info is not None
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return dict((self.info or {}).get("ports", {}))
+
+
+def probe(ws: Workspace) -> RunState:
+    """Whether a runtime holds the workspace lock; cleans up a crashed runtime's leftovers."""
+    lock = RuntimeLock(ws)
+    if lock.acquire():
+        try:
+            stale = ws.runtime_file.exists()
+            if stale:
+                ws.runtime_file.unlink(missing_ok=True)
+            return RunState(running=False, stale_removed=stale)
+        finally:
+            lock.release()
+    info = ws.runtime_info()
+    pid = info.get("pid") if info else None
+    if not isinstance(pid, int):
+        pid = _lock_owner(ws)
+    return RunState(running=True, pid=pid, info=info)
+
+
+def _lock_owner(ws: Workspace) -> int | None:
+    try:
+        text = lock_path(ws).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def write_runtime_info(ws: Workspace, info: dict[str, Any]) -> None:
+    ws.hoox_dir.mkdir(parents=True, exist_ok=True)
+    tmp = ws.runtime_file.with_name(ws.runtime_file.name + ".tmp")
+    tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, ws.runtime_file)
+
+
+def remove_runtime_info(ws: Workspace, pid: int) -> None:
+    info = ws.runtime_info()
+    if info is None or info.get("pid") == pid:
+        ws.runtime_file.unlink(missing_ok=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child (ours, not reaped yet) counts as gone
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+# ----------------------------------------------------------------------------- ports
+def ports_for(ws: Workspace, base_port: int, workers: list[str] | None = None) -> dict[str, int]:
+    from hoox_edge import catalog
+
+    names = workers if workers is not None else ws.enabled_workers()
+    return {n: catalog.local_port(catalog.worker(n), base_port) for n in names}
+
+
+def busy_ports(ports: dict[str, int]) -> list[tuple[str, int]]:
+    """Workers whose port cannot be bound on 127.0.0.1 right now."""
+    busy = []
+    for name, port in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # the same option uvicorn sets, so a port in TIME_WAIT is not reported as busy
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append((name, port))
+    return busy
+
+
+# ----------------------------------------------------------------------------- health
+def _health_of(response: Any) -> dict[str, Any]:
+    body: Any = None
+    with contextlib.suppress(ValueError):
+        body = response.json()
+    res = body.get("result") if isinstance(body, dict) and isinstance(body.get("result"), dict) else body
+    status = res.get("status") if isinstance(res, dict) else None
+    return {
+        "ok": response.status_code == 200,
+        "status_code": response.status_code,
+        "status": status,
+        "error": None,
+    }
+
+
+def _unreachable(exc: Exception) -> dict[str, Any]:
+    return {"ok": False, "status_code": None, "status": None, "error": type(exc).__name__}
+
+
+def health(url: str, *, timeout: float = 2.0, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """GET {url}/health: {"ok", "status_code", "status", "error"}; never raises."""
+    import httpx
+
+    try:
+        return _health_of(httpx.get(url.rstrip("/") + "/health", timeout=timeout, headers=headers))
+    except httpx.HTTPError as exc:
+        return _unreachable(exc)
+
+
+async def health_all(
+    urls: dict[str, str], *, timeout: float = 2.0, headers: dict[str, dict[str, str]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Health of every worker at once (each within `timeout`)."""
+    import asyncio
+
+    import httpx
+
+    async def one(client: httpx.AsyncClient, name: str, url: str) -> tuple[str, dict[str, Any]]:
+        try:
+            return name, _health_of(await client.get(url.rstrip("/") + "/health", headers=(headers or {}).get(name)))
+        except httpx.HTTPError as exc:
+            return name, _unreachable(exc)
+
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        results = await asyncio.gather(*(one(client, n, u) for n, u in urls.items()))
+    return dict(results)
+
+
+# ----------------------------------------------------------------------------- stop
+@dataclass
+class StopResult:
+    was_running: bool
+    pid: int | None = None
+    forced: bool = False
+    stale_removed: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def stop(ws: Workspace, *, timeout: float = STOP_TIMEOUT) -> StopResult:
+    """SIGTERM the runtime, wait up to `timeout` for it to let go of the lock, then SIGKILL."""
+    state = probe(ws)
+    if not state.running:
+        return StopResult(was_running=False, stale_removed=state.stale_removed)
+    pid = state.pid
+    if pid is None:
+        # the owner has the lock but has not written its pid yet: give it a moment
+        deadline = time.monotonic() + 2
+        while pid is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pid = _lock_owner(ws)
+        if pid is None:
+            raise RuntimeError("a runtime holds the workspace lock but its pid is unknown")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if _wait_stopped(ws, pid, timeout):
+        return StopResult(was_running=True, pid=pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _wait_stopped(ws, pid, KILL_WAIT)
+    ws.runtime_file.unlink(missing_ok=True)  # a killed runtime cannot remove it itself
+    return StopResult(was_running=True, pid=pid, forced=True)
+
+
+def _wait_stopped(ws: Workspace, pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid) or not probe(ws).running:
+            # the lock is released just before exit; wait for the process itself too (briefly)
+            end = time.monotonic() + 2
+            while pid_alive(pid) and time.monotonic() < end:
+                time.sleep(0.05)
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# ----------------------------------------------------------------------------- detach
+def spawn_detached(ws: Workspace, base_port: int) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `hoox dev start` in a new session, output appended to .hoox/logs/runtime.log.
+
+    Returns the process and the log offset where its output begins.
+    """
+    log = log_path(ws)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, HOOX_WORKSPACE=str(ws.root), PYTHONUNBUFFERED="1", HOOX_DETACHED="1")
+    with open(log, "ab") as fh:
+        offset = fh.tell()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hoox_cli", "dev", "start", "--port", str(base_port)],
+            cwd=ws.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl+C in this terminal must not reach it
+            close_fds=True,
+        )
+    return proc, offset
+
+
+def wait_serving(ws: Workspace, proc: subprocess.Popen[bytes], *, timeout: float = DETACH_TIMEOUT) -> dict[str, Any]:
+    """Wait until `proc` has written runtime.json and its gateway answers /health."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            raise ChildExited(code)
+        info = ws.runtime_info()
+        if info and info.get("pid") == proc.pid and "hoox" in info.get("ports", {}):
+            h = health(f"http://127.0.0.1:{info['ports']['hoox']}", timeout=1.0)
+            if h["status_code"] is not None:
+                return info
+        elif info and info.get("pid") == proc.pid:
+            return info  # gateway disabled in this workspace: serving is all we can wait for
+        time.sleep(0.1)
+    raise TimeoutError
+
+
+class ChildExited(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(f"exited with code {code}")
+        self.code = code
+
+
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a child we started (SIGTERM, then SIGKILL)."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(KILL_WAIT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(KILL_WAIT)
+
+
+def log_tail(ws: Workspace, offset: int = 0, lines: int = 25) -> str:
+    try:
+        with open(log_path(ws), "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])

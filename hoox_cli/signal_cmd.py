@@ -1,0 +1,146 @@
+"""`hoox signal send`: a TradingView-style webhook to the workspace's gateway, with its passkey.
+
+JSON (--json): {"url", "status_code", "ok": bool, "response": <the gateway's envelope>}; exit code 0
+for 200 / 202, 1 otherwise. The passkey is never printed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say, show, table, workspace
+
+app = typer.Typer(help="Send trading signals to the edge.", no_args_is_help=True)
+
+
+def build_payload(
+    *,
+    api_key: str,
+    symbol: str,
+    action: str,
+    quantity: float,
+    exchange: str | None,
+    leverage: float | None,
+    order_type: str | None,
+    price: float | None,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "apiKey": api_key,
+        "action": action.upper(),
+        "symbol": symbol,
+        "quantity": quantity,
+    }
+    if exchange:
+        payload["exchange"] = exchange.lower()
+    if leverage is not None:
+        payload["leverage"] = leverage
+    if order_type:
+        payload["orderType"] = order_type.upper()
+    if price is not None:
+        payload["price"] = price
+    if idempotency_key:
+        payload["idempotencyKey"] = idempotency_key
+    return payload
+
+
+def webhook_url(base: str) -> str:
+    base = base.rstrip("/")
+    return base if base.endswith("/webhook") else base + "/webhook"
+
+
+@app.command()
+@handle_errors
+def send(
+    symbol: Annotated[str, typer.Option("--symbol", "-s", help="e.g. BTCUSDT (btc/usdt, BTC-USDT work too).")],
+    action: Annotated[str, typer.Option("--action", "-a", help="LONG, SHORT or CLOSE.")],
+    quantity: Annotated[float, typer.Option("--quantity", "-q", help="Order size.")] = 0.01,
+    exchange: Annotated[
+        str | None,
+        typer.Option("--exchange", "-e", help="bybit, binance or mexc (default: the edge's routing)."),
+    ] = None,
+    leverage: Annotated[float | None, typer.Option("--leverage", help="Leverage (default 1).")] = None,
+    order_type: Annotated[str | None, typer.Option("--order-type", help="MARKET (default) or LIMIT.")] = None,
+    price: Annotated[float | None, typer.Option("--price", help="Limit price (with --order-type LIMIT).")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option("--idempotency-key", help="Explicit de-duplication key (the same key twice gives 409)."),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Gateway URL (default: this workspace's local gateway).")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the answer.")] = 15.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """POST a signal to the gateway's /webhook with the workspace's WEBHOOK_API_KEY."""
+    import httpx
+
+    ws = workspace()
+    api_key = ws.secrets().get("WEBHOOK_API_KEY")
+    if not api_key:
+        fail(
+            "NO_PASSKEY",
+            f"WEBHOOK_API_KEY is not set in {ws.dev_vars_path}; set it with "
+            "`hoox secrets set WEBHOOK_API_KEY` (or run `hoox dev start` to generate one).",
+        )
+    target = webhook_url(url or ws.gateway_url())
+    payload = build_payload(
+        api_key=api_key,
+        symbol=symbol,
+        action=action,
+        quantity=quantity,
+        exchange=exchange,
+        leverage=leverage,
+        order_type=order_type,
+        price=price,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        r = httpx.post(target, json=payload, timeout=timeout)
+    except httpx.ConnectError:
+        fail(
+            "EDGE_NOT_RUNNING",
+            f"Nothing answers at {target}: the edge is not running. Start it with "
+            "`hoox dev start` (or `hoox dev start --detach` to keep this terminal).",
+        )
+    except httpx.TimeoutException:
+        fail("TIMEOUT", f"The gateway at {target} did not answer within {timeout:g} s.")
+    except httpx.HTTPError as exc:
+        fail("HTTP_ERROR", f"Could not reach {target}: {type(exc).__name__}: {exc}")
+    try:
+        body: Any = r.json()
+    except ValueError:
+        body = r.text
+    ok = r.status_code in (200, 202)
+    if json_out:
+        emit_json({"url": target, "status_code": r.status_code, "ok": ok, "response": body})
+    else:
+        _print(target, r.status_code, body)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _print(target: str, status: int, body: Any) -> None:
+    if not isinstance(body, dict):
+        say(f"[bold red]{status}[/bold red] from {esc(target)}: {esc(str(body)[:500])}")
+        return
+    result = body.get("result") if isinstance(body.get("result"), dict) else {}
+    err = body.get("error") if isinstance(body.get("error"), dict) else None
+    rid = body.get("requestId")
+    if err:
+        say(f"[bold red]{status} {esc(err.get('code'))}[/bold red] {esc(err.get('message'))}")
+        for d in err.get("details") or []:
+            if isinstance(d, dict):
+                say(f"  - {esc(d.get('field', ''))}: {esc(d.get('issue', d.get('message', d)))}")
+            else:
+                say(f"  - {esc(d)}")
+    else:
+        label = result.get("status") or body.get("status") or "OK"
+        colour = "green" if status == 200 else "yellow"
+        say(f"[bold {colour}]{status} {esc(label)}[/bold {colour}]")
+        if result:
+            show(table(["field", "value"], [[k, v] for k, v in result.items() if not isinstance(v, (dict, list))]))
+    if rid:
+        say(f"[dim]request id {esc(rid)}[/dim]")

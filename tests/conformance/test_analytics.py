@@ -1,0 +1,50 @@
+"""Analytics Engine port: data points written, then read back with SQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.helpers import need
+
+DS = "hoox_telemetry"
+
+
+async def test_data_points_are_queryable(adapters):
+    ds = adapters.analytics(DS)
+    ds.write_data_point(blobs=["api-call", "hoox", "/webhook"], doubles=[120.0, 1, 200], indexes=["r1"])
+    ds.write_data_point(blobs=["api-call", "hoox", "/webhook"], doubles=[80.0, 0, 502], indexes=["r2"])
+    ds.write_data_point(blobs=["trade", "trade-worker"], doubles=[0.5], indexes=["r1"])
+    sql = adapters.analytics_sql()
+    rows = await sql.query(
+        f"SELECT blob1 AS kind, COUNT() AS n, SUM(_sample_interval * double1) AS total "
+        f"FROM {DS} GROUP BY blob1 ORDER BY blob1")
+    assert rows == [{"kind": "api-call", "n": 2, "total": 200.0}, {"kind": "trade", "n": 1, "total": 0.5}]
+    [row] = await sql.query(f"SELECT index1, blob3, double3, blob4, double4, timestamp FROM {DS} "
+                            f"WHERE index1 = 'r2'")
+    assert row["blob3"] == "/webhook" and row["double3"] == 502
+    assert row["blob4"] == "" and row["double4"] == 0  # unset columns read as empty / zero
+    assert row["timestamp"]
+
+
+async def test_limits_are_enforced(adapters):
+    ds = adapters.analytics(DS)
+    with pytest.raises(ValueError):
+        ds.write_data_point(blobs=["x"] * 21)
+    with pytest.raises(ValueError):
+        ds.write_data_point(indexes=["a", "b"])
+
+
+async def test_sql_is_read_only(adapters):
+    adapters.analytics(DS).write_data_point(blobs=["x"])
+    sql = adapters.analytics_sql()
+    with pytest.raises(ValueError):
+        await sql.query(f"DELETE FROM {DS}")
+    assert len(await sql.query(f"SELECT * FROM {DS}")) == 1
+
+
+async def test_points_survive_a_restart(adapters):
+    need(adapters, "restart")
+    adapters.analytics(DS).write_data_point(blobs=["kept"])
+    again = adapters.reopen()
+    again.analytics(DS)
+    assert await again.analytics_sql().query(f"SELECT blob1 FROM {DS}") == [{"blob1": "kept"}]

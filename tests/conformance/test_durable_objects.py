@@ -1,0 +1,178 @@
+"""Durable Object port: ids, RPC with JSON semantics, one call at a time, SQL storage, alarms."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hoox_edge.ports import DurableObject
+from hoox_edge.shared import clock
+
+from conformance.helpers import need
+
+
+class Counter(DurableObject):
+    """Increments with an await between read and write: lost updates show if calls interleave."""
+
+    def __init__(self, ctx, env) -> None:
+        super().__init__(ctx, env)
+        self.sql = ctx.storage.sql
+        self.sql.exec("CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        self.sql.exec("CREATE TABLE IF NOT EXISTS alarms_run (at REAL NOT NULL)")
+        self.fail_alarms = 0
+
+    async def increment(self, by: int = 1) -> int:
+        rows = self.sql.exec("SELECT n FROM counter WHERE id = 1").to_list()
+        current = rows[0]["n"] if rows else 0
+        await asyncio.sleep(0)  # yield to the loop between read and write
+        cur = self.sql.exec("INSERT INTO counter (id, n) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET n = ?",
+                            current + by, current + by)
+        assert cur.rows_written == 1
+        return current + by
+
+    async def value(self) -> int:
+        rows = list(self.sql.exec("SELECT n FROM counter WHERE id = 1"))
+        return rows[0]["n"] if rows else 0
+
+    async def echo(self, payload, *, tag=None):
+        payload["seen"] = True
+        return {"payload": payload, "tag": tag}
+
+    async def unserialisable(self):
+        return {1, 2}
+
+    async def boom(self) -> None:
+        raise RuntimeError("boom inside the object")
+
+    async def schedule(self, seconds: float, fail_times: int = 0) -> None:
+        self.fail_alarms = fail_times
+        await self.ctx.storage.set_alarm(clock.now_ms() + seconds * 1000)
+
+    async def next_alarm(self):
+        return await self.ctx.storage.get_alarm()
+
+    async def cancel_alarm(self) -> None:
+        await self.ctx.storage.delete_alarm()
+
+    async def alarm_runs(self) -> int:
+        return self.sql.exec("SELECT COUNT(*) AS n FROM alarms_run").one()["n"]
+
+    async def wipe(self) -> None:
+        await self.ctx.storage.delete_all()
+
+    async def alarm(self) -> None:
+        if self.fail_alarms > 0:
+            self.fail_alarms -= 1
+            raise RuntimeError("alarm failed")
+        self.sql.exec("INSERT INTO alarms_run (at) VALUES (?)", clock.now())
+
+
+class Other(Counter):
+    pass
+
+
+def stub(adapters, name: str = "acct", cls=Counter):
+    ns = adapters.durable_objects(cls)
+    return ns.get(ns.id_from_name(name))
+
+
+async def test_ids_are_stable_per_class_and_name(adapters):
+    ns = adapters.durable_objects(Counter)
+    a1, a2, b = ns.id_from_name("bybit"), ns.id_from_name("bybit"), ns.id_from_name("binance")
+    assert a1.hex == a2.hex and a1.hex != b.hex
+    assert len(a1.hex) == 64 and int(a1.hex, 16) >= 0
+    assert adapters.durable_objects(Other).id_from_name("bybit").hex != a1.hex
+
+
+async def test_rpc_passes_json_values(adapters):
+    s = stub(adapters)
+    sent = {"items": (1, 2), "n": 1.5}
+    got = await s.echo(sent, tag="t")
+    assert got == {"payload": {"items": [1, 2], "n": 1.5, "seen": True}, "tag": "t"}
+    assert "seen" not in sent  # the object got a copy, as across the JS boundary
+    with pytest.raises(TypeError):
+        await s.unserialisable()
+    with pytest.raises(TypeError):
+        await s.echo({"when": object()})
+
+
+async def test_an_exception_in_the_object_reaches_the_caller(adapters):
+    s = stub(adapters)
+    with pytest.raises(Exception, match="boom inside the object"):
+        await s.boom()
+    assert await s.increment() == 1  # the object still works
+
+
+async def test_one_call_at_a_time_no_lost_update(adapters):
+    s = stub(adapters)
+    results = await asyncio.gather(*(s.increment() for _ in range(50)))
+    assert sorted(results) == list(range(1, 51))
+    assert await s.value() == 50
+    # a second stub for the same id reaches the same object
+    assert await stub(adapters).value() == 50
+    assert await stub(adapters, "another").value() == 0
+
+
+async def test_alarm_fires_when_due(adapters, clock):
+    need(adapters, "fake_clock")
+    s = stub(adapters)
+    await s.schedule(30)
+    assert await s.next_alarm() == pytest.approx(clock() * 1000 + 30_000)
+    assert await adapters.fire_due_alarms() == 0
+    clock.advance(29)
+    assert await adapters.fire_due_alarms() == 0
+    clock.advance(2)
+    assert await adapters.fire_due_alarms() == 1
+    assert await s.alarm_runs() == 1
+    assert await s.next_alarm() is None
+    assert await adapters.fire_due_alarms() == 0  # ran once
+
+
+async def test_deleted_alarm_does_not_fire(adapters, clock):
+    need(adapters, "fake_clock")
+    s = stub(adapters)
+    await s.schedule(10)
+    await s.cancel_alarm()
+    clock.advance(60)
+    assert await adapters.fire_due_alarms() == 0
+    assert await s.alarm_runs() == 0
+
+
+async def test_a_raising_alarm_is_retried(adapters, clock):
+    need(adapters, "fake_clock")
+    s = stub(adapters)
+    await s.schedule(1, fail_times=1)
+    clock.advance(2)
+    assert await adapters.fire_due_alarms() == 1  # ran and raised
+    assert await s.alarm_runs() == 0
+    assert await s.next_alarm() is not None  # rescheduled with backoff
+    clock.advance(5)
+    assert await adapters.fire_due_alarms() == 1
+    assert await s.alarm_runs() == 1
+    assert await s.next_alarm() is None
+
+
+async def test_alarm_and_storage_survive_a_restart(adapters, clock):
+    need(adapters, "restart")
+    need(adapters, "fake_clock")
+    await stub(adapters).increment(5)
+    await stub(adapters).schedule(60)
+    again = adapters.reopen()
+    clock.advance(61)
+    assert await again.fire_due_alarms() == 1
+    s = stub(again)
+    assert await s.alarm_runs() == 1
+    assert await s.value() == 5
+
+
+async def test_delete_all_drops_the_state(adapters, clock):
+    s = stub(adapters)
+    await s.increment(3)
+    await s.schedule(60)
+    await s.wipe()
+    assert await s.next_alarm() is None
+    if "restart" in adapters.capabilities:
+        assert adapters.do_file_count(Counter) == 0
+    # a later call starts from scratch on a fresh object
+    fresh = stub(adapters.reopen() if "restart" in adapters.capabilities else adapters)
+    assert await fresh.value() == 0

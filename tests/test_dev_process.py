@@ -1,0 +1,258 @@
+"""The local runtime as real processes: `hoox dev start --detach`, status, signals, stop, and crashes.
+
+Every process runs as `python -m hoox_cli ...` with HOOX_WORKSPACE set to a temp folder and a port
+base whose nine ports were free a moment ago. The fixture kills whatever runtime is still alive at
+the end, whatever happened in the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hoox_edge import catalog
+
+DEADLINE = 30.0  # seconds any awaited state may take before the test fails
+
+
+def _ports_free(base: int) -> bool:
+    for port in range(base, base + len(catalog.WORKERS)):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_base_port() -> int:
+    """A port base (found by binding port 0) whose nine worker ports are all free."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if 1024 <= base <= 65535 - 16 and _ports_free(base):
+            return base
+    raise RuntimeError("no free block of ports found")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        if state == "Z":
+            return False
+    return True
+
+
+def wait_for(what: str, fn: Callable[[], Any], timeout: float = DEADLINE) -> Any:
+    """Poll `fn` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+class Edge:
+    def __init__(self, root: Path, base_port: int) -> None:
+        self.root = root
+        self.base_port = base_port
+        self.env = {k: v for k, v in os.environ.items() if k != "HOOX_DETACHED"}
+        self.env["HOOX_WORKSPACE"] = str(root)
+        self.pids: set[int] = set()
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hoox_cli", *args],
+            env=self.env,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def json(self, *args: str, ok: bool = True) -> dict[str, Any]:
+        p = self.run(*args, "--json")
+        if ok:
+            assert p.returncode == 0, f"hoox {' '.join(args)}: {p.stdout}{p.stderr}"
+        return json.loads(p.stdout)
+
+    def start(self) -> dict[str, Any]:
+        out = self.json("dev", "start", "--detach", "--port", str(self.base_port))
+        self.pids.add(out["pid"])
+        return out
+
+    # ledger and state, read directly (the runtime may be running or not)
+    def sql(self, database: Path, query: str, *params: Any) -> list[dict[str, Any]]:
+        conn = sqlite3.connect(database, timeout=10)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(query, params).fetchall()]
+        finally:
+            conn.close()
+
+    def ledger(self, query: str, *params: Any) -> list[dict[str, Any]]:
+        return self.sql(self.root / ".hoox/state/d1" / f"{catalog.TRADE_DB}.sqlite", query, *params)
+
+    def paper_orders(self, client_order_id: str | None = None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for f in sorted((self.root / ".hoox/state/do/PaperExchange").glob("*.sqlite")):
+            q = "SELECT * FROM paper_orders" + (" WHERE client_order_id = ?" if client_order_id else "")
+            rows += self.sql(f, q, *([client_order_id] if client_order_id else []))
+        return rows
+
+    def queued(self) -> list[dict[str, Any]]:
+        return self.sql(self.root / ".hoox/state/queues.sqlite", "SELECT queue, attempts FROM messages")
+
+    def kill_all(self) -> None:
+        """Finalizer: stop a runtime still holding the workspace, then SIGKILL anything left."""
+        with contextlib.suppress(Exception):
+            self.run("dev", "stop", timeout=30)
+        lock = self.root / ".hoox" / "runtime.lock"
+        with contextlib.suppress(OSError, ValueError):
+            self.pids.add(int(lock.read_text().strip()))
+        for pid in self.pids:
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if b"hoox_cli" in cmdline and pid_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def edge(tmp_path: Path) -> Iterator[Edge]:
+    root = tmp_path / "ws"
+    root.mkdir()
+    e = Edge(root, free_base_port())
+    try:
+        yield e
+    finally:
+        e.kill_all()
+
+
+def test_detached_runtime_lifecycle(edge: Edge) -> None:
+    started = edge.start()
+    assert set(started["created"]) == {"hoox.toml", ".dev.vars", "kv-manifest.json"}
+    gateway = f"http://127.0.0.1:{edge.base_port}"
+    assert started["gateway_url"] == gateway and started["detached"] is True
+    assert {w["name"]: w["port"] for w in started["workers"]}["trade-worker"] == edge.base_port + 1
+    pid = started["pid"]
+    assert pid_alive(pid)
+    info = json.loads((edge.root / ".hoox/runtime.json").read_text())
+    assert info["pid"] == pid and info["base_port"] == edge.base_port and info["ports"]["hoox"] == edge.base_port
+
+    status = edge.json("dev", "status")
+    assert status["running"] is True and status["pid"] == pid and status["gateway_url"] == gateway
+    assert status["uptime_seconds"] >= 0
+    assert {w["name"] for w in status["workers"]} == set(info["workers"])
+    assert all(w["health"]["ok"] for w in status["workers"]), status["workers"]
+
+    # one runtime per workspace, even on other ports
+    second = edge.run("dev", "start", "--port", str(free_base_port()), "--json", timeout=30)
+    assert second.returncode != 0
+    err = json.loads(second.stdout)["error"]
+    assert err["code"] == "ALREADY_RUNNING" and str(pid) in err["message"]
+
+    sent = edge.json("signal", "send", "--symbol", "BTCUSDT", "--action", "LONG", "--quantity", "0.01")
+    assert sent["status_code"] == 200 and sent["ok"] is True
+    assert sent["response"]["result"]["status"] == "Filled"
+    secrets = (edge.root / ".dev.vars").read_text()
+    values = [line.split("=", 1)[1] for line in secrets.splitlines() if "=" in line]
+    log = (edge.root / ".hoox/logs/runtime.log").read_text()
+    for value in values:
+        assert value not in json.dumps([started, status, sent]) and value not in log
+    rid = sent["response"]["requestId"]
+    assert [t["status"] for t in edge.ledger("SELECT status FROM trades WHERE request_id = ?", rid)] == ["Filled"]
+
+    stopped = edge.json("dev", "stop")
+    assert stopped == {
+        "workspace": str(edge.root),
+        "was_running": True,
+        "pid": pid,
+        "forced": False,
+        "stale_runtime_file_removed": False,
+    }
+    assert not pid_alive(pid)
+    assert not (edge.root / ".hoox/runtime.json").exists()
+    assert edge.json("dev", "status")["running"] is False
+    assert edge.json("dev", "stop")["was_running"] is False
+    assert "hoox local edge running" in (edge.root / ".hoox/logs/runtime.log").read_text()
+
+
+def test_signal_send_when_the_edge_is_down(edge: Edge) -> None:
+    assert edge.run("dev", "start", "--detach", "--port", str(edge.base_port)).returncode == 0
+    assert edge.run("dev", "stop").returncode == 0
+    p = edge.run("signal", "send", "--symbol", "BTCUSDT", "--action", "LONG")
+    assert p.returncode != 0
+    assert "not running" in p.stderr and "hoox dev start" in p.stderr
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_a_queued_signal_survives_a_stop_or_crash_and_fills_exactly_once(edge: Edge, how: str) -> None:
+    first = edge.start()
+    # short retries so the test takes seconds, and enough of them that nothing dead-letters meanwhile
+    edge.json("config", "kv", "set", "webhooks:retry_schedule_seconds", "1,1,1,1,1,1,1,1")
+    edge.json("config", "kv", "set", "exchanges:paper:fault", "outage")
+
+    sent = edge.json("signal", "send", "--symbol", "ETHUSDT", "--action", "LONG", "--quantity", "0.5")
+    assert sent["status_code"] == 202 and sent["response"]["status"] == "Enqueued"
+    rid = sent["response"]["requestId"]
+
+    # the queue consumer has tried it at least once and failed (the exchange is still down)
+    wait_for(
+        "a queue delivery attempt",
+        lambda: edge.ledger("SELECT 1 FROM trades WHERE request_id = ? AND attempts >= 2", rid),
+    )
+
+    if how == "sigterm":
+        assert edge.json("dev", "stop")["was_running"] is True
+    else:
+        os.kill(first["pid"], signal.SIGKILL)
+        wait_for("the killed runtime to be gone", lambda: not pid_alive(first["pid"]))
+        assert edge.json("dev", "status")["running"] is False
+
+    # nothing lost: the order is still pending and its message still queued
+    assert [t["status"] for t in edge.ledger("SELECT status FROM trades WHERE request_id = ?", rid)] == [
+        "TRADE_PENDING"
+    ]
+    assert [m["queue"] for m in edge.queued()] == [catalog.TRADE_QUEUE]
+    assert edge.paper_orders() == []
+
+    edge.json("config", "kv", "set", "exchanges:paper:fault", "")
+    second = edge.start()
+    assert second["pid"] != first["pid"]
+
+    wait_for(
+        "the queued signal to fill",
+        lambda: edge.ledger("SELECT 1 FROM trades WHERE request_id = ? AND status = 'Filled'", rid),
+    )
+    wait_for("the queue to empty", lambda: edge.queued() == [])
+    assert edge.json("dev", "stop")["was_running"] is True
+
+    trades = edge.ledger("SELECT request_id, status, quantity, client_order_id FROM trades")
+    assert len(trades) == 1 and trades[0]["request_id"] == rid and trades[0]["status"] == "Filled"
+    assert trades[0]["quantity"] == pytest.approx(0.5)
+    orders = edge.paper_orders()
+    assert len(orders) == 1 and orders[0]["client_order_id"] == trades[0]["client_order_id"]
+    signals = edge.ledger("SELECT status FROM trade_signals WHERE request_id = ?", rid)
+    assert [s["status"] for s in signals] == ["Filled"]
+    positions = edge.ledger("SELECT symbol, side, size FROM positions WHERE status = 'OPEN'")
+    assert positions == [{"symbol": "ETHUSDT", "side": "LONG", "size": pytest.approx(0.5)}]
+    assert edge.queued() == []  # not in the queue, not in the dead letter
