@@ -152,6 +152,15 @@ class DurableObject:
         return None
 
 
+class DurableObjectError(Exception):
+    """An exception raised inside a Durable Object, as its caller sees it (the type does not cross RPC)."""
+
+    def __init__(self, class_name: str, method: str, remote_type: str, message: str) -> None:
+        super().__init__(f"{class_name}.{method} raised {remote_type}: {message}")
+        self.remote_type = remote_type
+        self.remote_message = message
+
+
 class DurableObjectStub(Protocol):
     id: DurableObjectId
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hoox_edge.ports import DurableObject
+from hoox_edge.ports import DurableObject, DurableObjectError
 from hoox_edge.shared import clock
 
 from conformance.helpers import need
@@ -43,6 +43,10 @@ class Counter(DurableObject):
 
     async def boom(self) -> None:
         raise RuntimeError("boom inside the object")
+
+    async def increment_then_fail(self) -> None:
+        await self.increment(100)
+        raise RuntimeError("failed after writing")
 
     async def schedule(self, seconds: float, fail_times: int = 0) -> None:
         self.fail_alarms = fail_times
@@ -101,6 +105,14 @@ async def test_an_exception_in_the_object_reaches_the_caller(adapters):
     with pytest.raises(Exception, match="boom inside the object"):
         await s.boom()
     assert await s.increment() == 1  # the object still works
+
+
+async def test_a_call_that_raises_leaves_no_partial_writes(adapters):
+    s = stub(adapters)
+    assert await s.increment() == 1
+    with pytest.raises(DurableObjectError, match="failed after writing"):
+        await s.increment_then_fail()
+    assert await s.value() == 1  # the failed call's write was rolled back with it
 
 
 async def test_one_call_at_a_time_no_lost_update(adapters):

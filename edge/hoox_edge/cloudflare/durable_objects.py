@@ -21,16 +21,7 @@ from hoox_edge.cloudflare._js import (
     to_py,
     unwrap,
 )
-from hoox_edge.ports import DurableObject, DurableObjectId, DurableObjectState, Env
-
-
-class DurableObjectError(Exception):
-    """An exception raised inside a Durable Object, as its caller sees it."""
-
-    def __init__(self, class_name: str, method: str, remote_type: str, message: str) -> None:
-        super().__init__(f"{class_name}.{method} raised {remote_type}: {message}")
-        self.remote_type = remote_type
-        self.remote_message = message
+from hoox_edge.ports import DurableObject, DurableObjectError, DurableObjectId, DurableObjectState, Env
 
 
 # --------------------------------------------------------------------------- caller side

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hoox_edge.local.d1 import connect, split_statements, sql_value
-from hoox_edge.ports import DurableObject, DurableObjectId, DurableObjectState, Env
+from hoox_edge.ports import DurableObject, DurableObjectError, DurableObjectId, DurableObjectState, Env
 from hoox_edge.shared import clock
 
 _py = logging.getLogger("hoox.local")
@@ -37,15 +37,6 @@ _ALARM_DDL = (
     "scheduled_ms REAL NOT NULL, retries INTEGER NOT NULL DEFAULT 0, last_error TEXT, "
     "PRIMARY KEY (class_name, hex))"
 )
-
-
-class DurableObjectError(Exception):
-    """An exception raised inside a Durable Object, as its caller sees it."""
-
-    def __init__(self, class_name: str, method: str, remote_type: str, message: str) -> None:
-        super().__init__(f"{class_name}.{method} raised {remote_type}: {message}")
-        self.remote_type = remote_type
-        self.remote_message = message
 
 
 def _json_round_trip(value: Any, what: str) -> Any:
@@ -92,6 +83,7 @@ class LocalSqlStorage:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._tx_wanted = False
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -99,9 +91,20 @@ class LocalSqlStorage:
             self._conn = connect(self.path)
         return self._conn
 
+    def begin_call(self) -> None:
+        """Open a transaction lazily at the call's first statement (objects without storage get no file)."""
+        self._tx_wanted = True
+
+    def end_call(self, *, commit: bool) -> None:
+        self._tx_wanted = False
+        if self._conn is not None and self._conn.in_transaction:
+            self._conn.execute("COMMIT" if commit else "ROLLBACK")
+
     def exec(self, query: str, *bindings: Any) -> LocalSqlCursor:
         """Run SQL synchronously; without bindings several `;`-separated statements may be given."""
         conn = self.conn
+        if self._tx_wanted and not conn.in_transaction:
+            conn.execute("BEGIN")
         statements = [query] if bindings else (split_statements(query) or [query])
         before = conn.total_changes
         cur = None
@@ -209,12 +212,16 @@ class DurableObjectHost:
         if fn is None or not callable(fn):
             raise AttributeError(f"Durable Object {class_name} has no method {method!r}")
         async with live.lock:
+            sql = live.storage.sql
+            sql.begin_call()  # a call's writes commit together, or not at all when it raises
             try:
                 result = fn(*args, **kwargs)
                 if asyncio.iscoroutine(result):
                     result = await result
             except Exception as exc:
+                sql.end_call(commit=False)
                 raise DurableObjectError(class_name, method, type(exc).__name__, str(exc)) from exc
+            sql.end_call(commit=True)
         return _json_round_trip(result, f"result of {class_name}.{method}")
 
     # ----------------------------------------------------------------- alarms
@@ -268,9 +275,12 @@ class DurableObjectHost:
                     continue  # deleted or moved while we waited for the lock
                 self._delete_alarm(class_name, hex_id)
                 fired += 1
+                live.storage.sql.begin_call()
                 try:
                     await live.instance.alarm()
+                    live.storage.sql.end_call(commit=True)
                 except Exception as exc:
+                    live.storage.sql.end_call(commit=False)
                     _py.error("alarm of %s %s raised %s", class_name, hex_id[:12], type(exc).__name__)
                     if self._get_alarm(class_name, hex_id) is None and retries < ALARM_MAX_RETRIES:
                         self._index.execute(
