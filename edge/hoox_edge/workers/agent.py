@@ -1,22 +1,7 @@
 """agent-worker: the AI risk manager (trailing stops, take-profits, drawdown kill switch, chat) —
-a later issue. This version says so instead of pretending.
+a later issue. This version says so instead of pretending (see shared/unavailable.py)."""
 
-`GET /health` answers ok with `"features": "not available in this version"`; `/agent`, `/agent/...` answer
-501 NOT_AVAILABLE (after the internal-key check, like every internal route).
-`scheduled` writes an info system_logs row saying the cron fired and what it did not do.
-"""
-
-from __future__ import annotations
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
-from hoox_edge.ports import Env
-from hoox_edge.shared.app import make_app
-from hoox_edge.shared.auth import require_internal
-from hoox_edge.shared.errors import NOT_AVAILABLE, ApiError
-from hoox_edge.shared.logs import log
+from hoox_edge.shared.unavailable import unavailable_app, unavailable_cron
 
 WORKER = "agent-worker"
 NOT_AVAILABLE_MESSAGE = (
@@ -24,29 +9,7 @@ NOT_AVAILABLE_MESSAGE = (
     "trailing stop, take-profit or drawdown check is running."
 )
 
-
-async def health(request: Request) -> JSONResponse:
-    return JSONResponse({"success": True, "status": "ok", "worker": WORKER,
-                         "features": "not available in this version", "message": NOT_AVAILABLE_MESSAGE})
-
-
-async def not_available(request: Request) -> JSONResponse:
-    require_internal(request)
-    raise ApiError(501, NOT_AVAILABLE, NOT_AVAILABLE_MESSAGE)
-
-
-async def scheduled(cron: str, env: Env) -> None:
-    """Record that the cron fired and that it did nothing, so the operator is never misled."""
-    await log(env, "info",
-              f"{WORKER} cron {cron} fired: the risk manager is not available in this version, so no"
-              " position was checked (no trailing stop, take-profit or drawdown kill switch ran).",
-              details={"cron": cron, "features": "not available in this version"})
-
-
-_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-
-app = make_app(WORKER, [
-    Route("/health", health, methods=["GET"]),
-    Route("/agent", not_available, methods=_ANY),
-    Route("/agent/{rest:path}", not_available, methods=_ANY),
-])
+app = unavailable_app(WORKER, "/agent", NOT_AVAILABLE_MESSAGE)
+scheduled = unavailable_cron(
+    WORKER, "the risk manager is not available in this version, so no position was checked "
+    "(no trailing stop, take-profit or drawdown kill switch ran).")
