@@ -94,7 +94,9 @@ def test_rendering_of_the_gateway():
     assert cfg["queues"] == {"producers": [{"binding": "TRADE_QUEUE", "queue": "trade-execution"}]}
     assert cfg["durable_objects"] == {"bindings": [
         {"name": "IDEMPOTENCY_STORE", "class_name": "IdempotencyStore"},
-        {"name": "RATE_LIMITER", "class_name": "RateLimiter"}]}
+        {"name": "RATE_LIMITER", "class_name": "RateLimiter"},
+        # defined by trade-worker: the operator API reads paper mark prices from it
+        {"name": "PAPER_EXCHANGE", "class_name": "PaperExchange", "script_name": "trade-worker"}]}
     assert cfg["migrations"] == [
         {"tag": "create-IdempotencyStore", "new_sqlite_classes": ["IdempotencyStore"]},
         {"tag": "create-RateLimiter", "new_sqlite_classes": ["RateLimiter"]}]
@@ -168,7 +170,10 @@ def _expected_rows(w: catalog.Worker) -> dict[str, tuple[str | None, str]]:
     rows: dict[str, tuple[str | None, str]] = {}
     for b in w.bindings:
         # KV namespaces have no id in the committed files, so wrangler shows no resource for them.
-        rows[b.name] = (None if b.kind == "kv" else b.resource, _TYPES[b.kind])
+        res: str | None = None if b.kind == "kv" else b.resource
+        if b.kind == "durable_object" and catalog.durable_object_owner(b.resource).name != w.name:
+            res = f"{b.resource}, defined in {catalog.durable_object_owner(b.resource).name}"
+        rows[b.name] = (res, _TYPES[b.kind])
     for k, v in w.vars:
         rows[k] = (f'"{v}"', "Environment Variable")
     return rows

@@ -14,7 +14,8 @@ BindingKind = Literal[
     "kv", "d1", "durable_object", "queue_producer", "r2", "analytics_engine", "service"
 ]
 
-# Every worker binds DB so that it can write its own system_logs rows.
+# Every worker binds DB so that it can write its own system_logs rows, and ANALYTICS_ENGINE so that
+# it can record its own requests.
 # Cloud resources, by the name they carry on Cloudflare (and under .hoox/state/ locally).
 CONFIG_KV = "hoox-config"
 SESSIONS_KV = "hoox-sessions"
@@ -92,6 +93,8 @@ def _svc(name: str, worker: str) -> Binding:
 
 
 _DB = Binding("DB", "d1", TRADE_DB)
+# Every worker records its own requests (shared/app.py) for the operator API's figures.
+_TELEMETRY = Binding("ANALYTICS_ENGINE", "analytics_engine", TELEMETRY_DATASET)
 _TELEGRAM = _svc("TELEGRAM_SERVICE", "telegram-worker")
 _ANALYTICS = _svc("ANALYTICS_SERVICE", "analytics-worker")
 _TRADE = _svc("TRADE_SERVICE", "trade-worker")
@@ -127,6 +130,9 @@ WORKERS: tuple[Worker, ...] = (
             _svc("EMAIL_SERVICE", "email-worker"),
             _svc("WEB3_SERVICE", "web3-wallet-worker"),
             _svc("REPORT_SERVICE", "report-worker"),
+            # The operator API reads mark prices of paper positions from the paper exchange.
+            Binding("PAPER_EXCHANGE", "durable_object", "PaperExchange"),
+            _TELEMETRY,
         ),
         durable_objects=(
             DurableObjectClass("IdempotencyStore", "hoox_edge.workers.idempotency"),
@@ -148,6 +154,7 @@ WORKERS: tuple[Worker, ...] = (
             Binding("TRADE_DLQ", "queue_producer", TRADE_DLQ),
             _TELEGRAM,
             _ANALYTICS,
+            _TELEMETRY,
         ),
         durable_objects=(DurableObjectClass("PaperExchange", "hoox_edge.paper.exchange"),),
         consumers=(QueueConsumer(TRADE_QUEUE, dead_letter_queue=TRADE_DLQ),),
@@ -159,7 +166,7 @@ WORKERS: tuple[Worker, ...] = (
         description="Alerts to Telegram (a local outbox when no bot token is set)",
         module="hoox_edge.workers.telegram",
         port_offset=2,
-        bindings=(_kv(), _DB, _ANALYTICS),
+        bindings=(_kv(), _DB, _ANALYTICS, _TELEMETRY),
         secrets=(_INTERNAL,),
         optional_secrets=("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_WEBHOOK_SECRET"),
         vars=(("TELEGRAM_API_BASE", "https://api.telegram.org"),),
@@ -169,7 +176,7 @@ WORKERS: tuple[Worker, ...] = (
         description="SQL hub: parameterised queries and atomic batches on the ledger",
         module="hoox_edge.workers.d1",
         port_offset=3,
-        bindings=(_DB, _kv()),
+        bindings=(_DB, _kv(), _TELEMETRY),
         secrets=(_INTERNAL,),
     ),
     Worker(
@@ -177,7 +184,7 @@ WORKERS: tuple[Worker, ...] = (
         description="On-chain swaps (not available in this version)",
         module="hoox_edge.workers.web3_wallet",
         port_offset=4,
-        bindings=(_kv(), _DB),
+        bindings=(_kv(), _DB, _TELEMETRY),
         secrets=(_INTERNAL,),
         optional_secrets=("ETH_MNEMONIC", "RPC_PROVIDER_URL"),
         enabled_by_default=False,
@@ -187,7 +194,7 @@ WORKERS: tuple[Worker, ...] = (
         description="Risk manager: trailing stops, take-profits, drawdown kill switch",
         module="hoox_edge.workers.agent",
         port_offset=5,
-        bindings=(_kv(), _DB, _TRADE, _TELEGRAM, _D1, _ANALYTICS),
+        bindings=(_kv(), _DB, _TRADE, _TELEGRAM, _D1, _ANALYTICS, _TELEMETRY),
         crons=("*/5 * * * *",),
         secrets=(_INTERNAL,),
         optional_secrets=("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY"),
@@ -197,7 +204,7 @@ WORKERS: tuple[Worker, ...] = (
         description="Signals from e-mail",
         module="hoox_edge.workers.email",
         port_offset=6,
-        bindings=(_kv(), _DB, _TRADE, _TELEGRAM),
+        bindings=(_kv(), _DB, _TRADE, _TELEGRAM, _TELEMETRY),
         crons=("*/5 * * * *",),
         secrets=(_INTERNAL,),
         optional_secrets=("EMAIL_HOST", "EMAIL_USER", "EMAIL_PASS", "MAILGUN_SIGNING_KEY"),
@@ -208,7 +215,7 @@ WORKERS: tuple[Worker, ...] = (
         description="Observability: API-call and trade telemetry into Analytics Engine",
         module="hoox_edge.workers.analytics",
         port_offset=7,
-        bindings=(_kv(), _DB, Binding("ANALYTICS_ENGINE", "analytics_engine", TELEMETRY_DATASET)),
+        bindings=(_kv(), _DB, _TELEMETRY),
         secrets=(_INTERNAL,),
         optional_secrets=("CLOUDFLARE_API_TOKEN",),
     ),
@@ -217,7 +224,7 @@ WORKERS: tuple[Worker, ...] = (
         description="Twice-daily P&L reports",
         module="hoox_edge.workers.report",
         port_offset=8,
-        bindings=(Binding("REPORTS_BUCKET", "r2", REPORTS_BUCKET), _DB, _D1, _TELEGRAM, _kv()),
+        bindings=(Binding("REPORTS_BUCKET", "r2", REPORTS_BUCKET), _DB, _D1, _TELEGRAM, _kv(), _TELEMETRY),
         crons=("0 6,18 * * *",),
         secrets=(_INTERNAL,),
         enabled_by_default=False,

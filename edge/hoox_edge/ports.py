@@ -202,6 +202,30 @@ class MessageBatch(Protocol):
     def retry_all(self, *, delay_seconds: int = 0) -> None: ...
 
 
+class QueueAdmin(Protocol):
+    """Operator side of the queues: what a producer binding cannot see (depth, in-flight, dead letters).
+
+    Messages are dicts `{"id", "queue", "body", "timestamp", "enqueued_at", "visible_at", "attempts",
+    "in_flight", "last_error", "origin_queue", "dead_lettered_at"}` (times in epoch seconds;
+    `origin_queue`/`dead_lettered_at` set on a message the runtime dead-lettered itself).
+    """
+
+    async def stats(self, queue: str) -> dict[str, Any]:
+        """`{"queue", "messages", "ready", "delayed", "in_flight", "depth", "oldest_timestamp"}`."""
+
+    async def list(self, queue: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]: ...
+
+    async def message(self, message_id: str) -> dict[str, Any] | None: ...
+
+    async def move(self, message_id: str, to_queue: str | None = None) -> bool:
+        """Put a message back as new (attempts from zero) in `to_queue`, by default the queue a dead
+        letter failed in; False when it is not there or is being processed."""
+
+
+class QueueAdminUnavailable(RuntimeError):
+    """The runtime cannot show or move queue messages (Cloudflare, in this version)."""
+
+
 # --------------------------------------------------------------------------- R2
 @dataclass(frozen=True)
 class R2ObjectInfo:

@@ -68,7 +68,8 @@ def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None) -> dic
     }
 
     variables = dict(w.vars)
-    if account_id and w.bindings_of("analytics_engine"):
+    # Only the worker that reads the SQL API (it holds the API token) needs the account id.
+    if account_id and w.bindings_of("analytics_engine") and "CLOUDFLARE_API_TOKEN" in w.all_secrets:
         variables[ACCOUNT_ID_VAR] = account_id
     if variables:
         cfg["vars"] = variables

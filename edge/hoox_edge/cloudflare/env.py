@@ -17,7 +17,7 @@ from hoox_edge.cloudflare.analytics import CloudflareAnalyticsDataset, Cloudflar
 from hoox_edge.cloudflare.d1 import CloudflareD1
 from hoox_edge.cloudflare.durable_objects import CloudflareDurableObjectNamespace
 from hoox_edge.cloudflare.kv import CloudflareKV
-from hoox_edge.cloudflare.queues import CloudflareQueue
+from hoox_edge.cloudflare.queues import CloudflareQueue, CloudflareQueueAdmin
 from hoox_edge.cloudflare.r2 import CloudflareR2
 from hoox_edge.cloudflare.service import CloudflareService
 from hoox_edge.ports import Env
@@ -64,4 +64,6 @@ def wrap_env(js_env: Any, worker_name: str) -> Env:
         sql = CloudflareAnalyticsSql(bindings.get(ACCOUNT_ID_VAR), bindings.get(API_TOKEN_SECRET))
         if sql.available:
             bindings[ANALYTICS_SQL] = sql
+    if w.public:  # the operator API's worker: says plainly that queue internals are not readable here
+        bindings["QUEUE_ADMIN"] = CloudflareQueueAdmin()
     return Env(bindings, worker=w.name, secret_names=w.all_secrets)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hoox_edge.cloudflare._js import epoch_seconds, options, resolve, to_js, to_py, unwrap
-from hoox_edge.ports import JSONValue
+from hoox_edge.ports import JSONValue, QueueAdminUnavailable
 
 MAX_DELAY_SECONDS = 12 * 3600
 
@@ -85,3 +85,27 @@ class CloudflareMessageBatch:
             self._js.retryAll(options(delay_seconds=d))
         else:
             self._js.retryAll()
+
+
+class CloudflareQueueAdmin:
+    """The `QueueAdmin` port on Cloudflare: not available in this version.
+
+    A Queue producer binding can only send; depth, in-flight counts and dead letters are behind
+    Cloudflare's REST API (queue metrics, and pulling the dead-letter queue with an HTTP pull
+    consumer), which needs an API token and is not wired yet. Every method says so.
+    """
+
+    MESSAGE = ("Queue depth, in-flight messages and dead letters are not available on Cloudflare in this "
+               "version: a Queue producer binding cannot read them (see the queue in the Cloudflare dashboard).")
+
+    async def stats(self, queue: str) -> dict:
+        raise QueueAdminUnavailable(self.MESSAGE)
+
+    async def list(self, queue: str, *, limit: int = 100, offset: int = 0) -> list:
+        raise QueueAdminUnavailable(self.MESSAGE)
+
+    async def message(self, message_id: str) -> dict | None:
+        raise QueueAdminUnavailable(self.MESSAGE)
+
+    async def move(self, message_id: str, to_queue: str | None = None) -> bool:
+        raise QueueAdminUnavailable(self.MESSAGE)

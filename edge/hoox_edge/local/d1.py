@@ -6,10 +6,19 @@ COMMIT is what makes one shared connection safe for every worker of the runtime.
 
 `meta.rows_read` is the number of rows a statement returned: SQLite does not expose how many
 rows it scanned, which is what D1 reports there.
+
+`LocalD1.changes` is a change feed of the database file within this process: every committed
+write through any `LocalD1` of that file bumps its version and wakes its waiters. The event
+stream (`/v1/stream`) waits on it instead of polling, so a local event reaches a client within
+milliseconds of the commit. Cloudflare's D1 has no such feed: there the stream polls. Writes by
+another process (the CLI) do not wake it; the stream's fallback poll catches them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -79,6 +88,60 @@ def rows_as_dicts(cur: sqlite3.Cursor, rows: list[tuple]) -> list[dict[str, Any]
     return [dict(zip(cols, r, strict=False)) for r in rows]
 
 
+class ChangeFeed:
+    """Committed writes to one database file in this process: a version and waiters to wake."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def notify(self) -> None:
+        self.version += 1
+        waiters, self._waiters = self._waiters, set()
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for fut in waiters:
+            loop = fut.get_loop()
+            if loop is running:
+                _wake(fut)
+            else:  # a waiter on another thread's loop (a CLI or test loop)
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+                    loop.call_soon_threadsafe(_wake, fut)
+
+    async def wait(self, version: int, timeout: float) -> bool:
+        """Wait until the version differs from `version` or `timeout` seconds pass; True if it changed."""
+        if self.version != version:
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(fut)
+        try:
+            await asyncio.wait({fut}, timeout=timeout)
+        finally:
+            self._waiters.discard(fut)
+            if not fut.done():
+                fut.cancel()
+        return self.version != version
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+_feeds: dict[str, ChangeFeed] = {}
+
+
+def change_feed(path: Path) -> ChangeFeed:
+    """The one feed of a database file in this process, whichever `LocalD1` writes it."""
+    key = os.path.realpath(path)
+    feed = _feeds.get(key)
+    if feed is None:
+        feed = _feeds[key] = ChangeFeed()
+    return feed
+
+
 class LocalD1Statement:
     def __init__(self, db: LocalD1, query: str, params: tuple[Any, ...] = ()) -> None:
         self._db = db
@@ -121,6 +184,8 @@ class LocalD1:
         self.path = Path(path)
         self.readonly = readonly
         self._conn: sqlite3.Connection | None = None
+        self.changes = change_feed(self.path)
+        self._dirty = False  # written since the last notification (inside an open transaction)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -150,6 +215,9 @@ class LocalD1:
         except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as exc:
             raise D1Error(_message(exc)) from None
         written = conn.total_changes - before
+        if written > 0:
+            self._dirty = True
+        self._committed(conn)
         cols = [d[0] for d in cur.description or ()]
         meta: D1Meta = {
             "duration": round((time.perf_counter() - started) * 1000, 3),
@@ -179,8 +247,16 @@ class LocalD1:
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._dirty = False  # nothing of it was committed
             raise
+        self._committed(conn)
         return out
+
+    def _committed(self, conn: sqlite3.Connection) -> None:
+        """Tell the change feed once written rows are committed (not while a transaction is open)."""
+        if self._dirty and not conn.in_transaction:
+            self._dirty = False
+            self.changes.notify()
 
     async def exec(self, query: str) -> D1ExecResult:
         started = time.perf_counter()

@@ -31,7 +31,7 @@ from hoox_edge.local.queues import POLL_SECONDS, LocalMessageBatch, QueueStore
 from hoox_edge.local.r2 import LocalR2
 from hoox_edge.local.service import LocalService, asgi_call, background_tasks
 from hoox_edge.local.workspace import Workspace
-from hoox_edge.ports import DurableObject, Env, ServiceResponse
+from hoox_edge.ports import DurableObject, Env, QueueAdmin, ServiceResponse
 from hoox_edge.shared import clock, settings
 from hoox_edge.shared.redact import redact
 
@@ -85,6 +85,55 @@ class CronJob:
     last_error: str | None = None
 
 
+class LocalQueueAdmin(QueueAdmin):
+    """`QueueAdmin` over the runtime's QueueStore (the operator API's view of the local queues)."""
+
+    def __init__(self, store: QueueStore) -> None:
+        self._store = store
+
+    async def stats(self, queue: str) -> dict[str, Any]:
+        return self._store.stats(queue)
+
+    async def list(self, queue: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        return self._store.list(queue, limit=limit, offset=offset)
+
+    async def message(self, message_id: str) -> dict[str, Any] | None:
+        return self._store.message(message_id)
+
+    async def move(self, message_id: str, to_queue: str | None = None) -> bool:
+        return self._store.move(message_id, to_queue)
+
+
+class RuntimeInfo:
+    """What the local runtime knows about itself, for the operator API (binding `RUNTIME_INFO`).
+
+    Cloudflare exposes none of this to a worker, so there the binding is absent.
+    """
+
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self._rt = runtime
+
+    @property
+    def kind(self) -> str:
+        return "local"
+
+    def started_at(self) -> float | None:
+        """Epoch seconds (hoox clock) at which the runtime opened; every worker starts with it."""
+        return self._rt.started_at
+
+    def running(self, worker: str) -> bool:
+        return worker in self._rt.workers
+
+    def durable_objects(self, class_name: str) -> dict[str, Any]:
+        """Objects of a class that have storage, those live in memory, and its pending alarms."""
+        folder = self._rt.durable_objects.root / class_name
+        stored = sum(1 for _ in folder.glob("*.sqlite")) if folder.is_dir() else 0
+        live = sum(1 for (cls, _) in self._rt.durable_objects._live if cls == class_name)
+        alarms = [a for a in self._rt.durable_objects.pending_alarms() if a["class_name"] == class_name]
+        return {"instances": max(stored, live), "live": live, "pendingAlarms": len(alarms),
+                "nextAlarmMs": alarms[0]["scheduled_ms"] if alarms else None}
+
+
 class LocalRuntime:
     def __init__(self, workspace: Workspace, *, base_port: int | None = None,
                  workers: Sequence[str] | None = None, instance_id: str | None = None) -> None:
@@ -114,6 +163,9 @@ class LocalRuntime:
         self._servers: list[tuple[str, _Server, asyncio.Task]] = []
         self._loops: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
+        self.started_at: float | None = None
+        self.info = RuntimeInfo(self)
+        self.queue_admin = LocalQueueAdmin(self.queue_store)
         self._opened = False
         self._started = False
         self._stopped = False
@@ -173,6 +225,9 @@ class LocalRuntime:
             bindings: dict[str, Any] = {b.name: self._binding(b) for b in w.bindings}
             if w.bindings_of("analytics_engine"):
                 bindings["ANALYTICS_SQL"] = self.analytics_sql()
+            if w.public:  # the worker that serves the operator API
+                bindings["QUEUE_ADMIN"] = self.queue_admin
+                bindings["RUNTIME_INFO"] = self.info
             self._apply_secrets(w, bindings)
             env = self._envs[worker] = Env(bindings, worker=worker, secret_names=w.all_secrets)
         return env
@@ -242,6 +297,7 @@ class LocalRuntime:
                 continue
             if await config_kv.get(key) is None:
                 await config_kv.put(key, settings.encode(key, value))
+        self.started_at = clock.now()
         self.released_leases = self.queue_store.release_dead_leases()
         if self.released_leases:
             _py.warning("%d queue message(s) of a stopped runtime will be delivered again",
@@ -267,7 +323,7 @@ class LocalRuntime:
 
     async def _serve(self, name: str) -> None:
         port = self.ports[name]
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))

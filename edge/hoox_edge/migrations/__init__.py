@@ -6,6 +6,7 @@ folder serves the local ledger and Cloudflare's D1 alike.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -54,26 +55,66 @@ async def apply(db: D1Database) -> list[str]:
     return names
 
 
+_TRIGGER_HEAD = re.compile(r"\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
 def _split(sql: str) -> list[str]:
-    """Split a migration file on ';' outside quotes and comments."""
-    out, buf, quote, i = [], [], None, 0
+    """Split a migration file on ';' outside quotes, comments and trigger bodies.
+
+    Inside `CREATE TRIGGER ... BEGIN ... END` every command ends with ';'; the body ends at the
+    `END` that follows a completed command (the rule wrangler's splitter uses), so a `CASE ... END`
+    inside a command does not end it early.
+    """
+    out: list[str] = []
+    buf: list[str] = []
+    quote: str | None = None
+    in_body = False  # inside a trigger's BEGIN ... END
+    after_semicolon = False  # in a trigger body, the last token was ';'
+    end_closes = False  # in a trigger body, the last token was an END right after a ';'
+    i = 0
     while i < len(sql):
         c = sql[i]
         if quote:
             buf.append(c)
             if c == quote:
                 quote = None
-        elif c in "'\"":
-            quote = c
+        elif c in "'\"`[":
+            quote = "]" if c == "[" else c
             buf.append(c)
+            after_semicolon = end_closes = False
         elif c == "-" and sql.startswith("--", i):
             j = sql.find("\n", i)
             i = len(sql) if j < 0 else j
             continue
+        elif c == "/" and sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            i = len(sql) if j < 0 else j + 2
+            buf.append(" ")
+            continue
         elif c == ";":
-            out.append("".join(buf))
-            buf = []
+            if in_body and not end_closes:
+                buf.append(c)
+                after_semicolon = True
+            else:
+                out.append("".join(buf))
+                buf = []
+                in_body = after_semicolon = end_closes = False
+        elif c.isalpha() or c == "_":
+            m = _WORD.match(sql, i)
+            assert m is not None
+            word = m.group(0).upper()
+            if not in_body and word == "BEGIN" and _TRIGGER_HEAD.match("".join(buf)):
+                in_body, after_semicolon = True, True  # an END right after BEGIN would close it
+            elif in_body:
+                end_closes = word == "END" and after_semicolon
+                after_semicolon = False
+            buf.append(m.group(0))
+            i = m.end()
+            continue
         else:
+            if in_body and not c.isspace():
+                after_semicolon = end_closes = False
             buf.append(c)
         i += 1
     out.append("".join(buf))

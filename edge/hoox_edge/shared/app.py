@@ -1,12 +1,24 @@
 """The ASGI app every worker is built on (Starlette: small, fast to import, runs on Cloudflare).
 
 It puts the worker's `Env` in reach (`env_of(request)`), turns `ApiError` into the standard
-envelope, and turns any other exception into a 500 that shows no traceback and no secret.
+envelope, turns any other exception into a 500 that shows no traceback and no secret, and records
+every HTTP request as an `api-call` data point in the worker's own `ANALYTICS_ENGINE` dataset
+(the operator API's request counts and latency percentiles are computed from these).
+
+`api-call` data point written per request (the layout of analytics-worker's `/track/api-call`,
+plus blob5 naming this recorder so that per-worker figures count each request once even where a
+worker also tracks a route itself through analytics-worker):
+
+    blob1 "api-call", blob2 worker, blob3 path, blob4 "ok" (status < 400) | "error", blob5 "http"
+    double1 latency ms (until the response headers are sent: a stream counts its time to first byte),
+    double2 HTTP status, double3 1 | 0 (as blob4)
+    index1 the request id
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -65,6 +77,70 @@ class _EnvMiddleware:
         await self.app(scope, receive, send)
 
 
+API_CALL = "api-call"
+HTTP_RECORDER = "http"  # blob5 of the data points this middleware writes
+_MAX_PATH = 256
+_MAX_INDEX_BYTES = 96
+
+
+def api_call_point(worker: str, path: str, status: int, latency_ms: float, request_id: str) -> dict[str, Any]:
+    """The data point of one request (see the module docstring for the layout)."""
+    ok = status < 400
+    index = request_id.encode("utf-8")[:_MAX_INDEX_BYTES].decode("utf-8", errors="ignore")
+    return {"blobs": [API_CALL, worker, path[:_MAX_PATH], "ok" if ok else "error", HTTP_RECORDER],
+            "doubles": [round(latency_ms, 3), float(status), 1.0 if ok else 0.0], "indexes": [index]}
+
+
+class _MetricsMiddleware:
+    """One `api-call` data point per HTTP request, written straight to the worker's dataset."""
+
+    def __init__(self, app: Any, worker: str) -> None:
+        self.app = app
+        self.worker = worker
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        recorded = False
+
+        def record(status: int) -> None:
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
+            env = scope.get("env")
+            dataset = env.get("ANALYTICS_ENGINE") if isinstance(env, Env) else None
+            if dataset is None:
+                return
+            rid = scope.get("hoox.request_id") or _header(scope, REQUEST_ID_HEADER) or str(uuid.uuid4())
+            try:
+                dataset.write_data_point(**api_call_point(
+                    self.worker, scope.get("path", ""), status, (time.perf_counter() - started) * 1000, rid))
+            except Exception as exc:  # telemetry must never fail the request it describes
+                _py.warning("%s: api-call data point not written (%s)", self.worker, type(exc).__name__)
+
+        async def send_and_record(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                record(int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        except BaseException:
+            record(500)  # nothing was sent: the server answers 500
+            raise
+
+
+def _header(scope: dict, name: str) -> str | None:
+    key = name.lower().encode("latin-1")
+    for k, v in scope.get("headers") or ():
+        if k.lower() == key:
+            return v.decode("latin-1")
+    return None
+
+
 def make_app(worker: str, routes: Sequence[BaseRoute]) -> Any:
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -86,4 +162,4 @@ def make_app(worker: str, routes: Sequence[BaseRoute]) -> Any:
         routes=list(routes),
         exception_handlers={ApiError: on_api_error, 404: on_not_found, 405: on_not_found, Exception: on_crash},
     )
-    return _EnvMiddleware(app, worker)
+    return _EnvMiddleware(_MetricsMiddleware(app, worker), worker)

@@ -23,3 +23,21 @@ def require_internal(request: Request) -> None:
     env = request.scope["env"]
     if not secret_matches(request.headers.get(INTERNAL_HEADER), env.get("INTERNAL_KEY_BINDING")):
         raise ApiError(401, UNAUTHORIZED, f"Access denied: missing or invalid {INTERNAL_HEADER}.")
+
+
+OPERATOR_SECRET = "OPERATOR_API_KEY"
+
+
+def require_operator(request: Request) -> None:
+    """The operator API's gate: `Authorization: Bearer <OPERATOR_API_KEY>`, compared in constant time.
+
+    Anything else (no header, another scheme, a wrong token, no OPERATOR_API_KEY configured) is a
+    401 UNAUTHORIZED envelope that does not say which of those it was.
+    """
+    env = request.scope["env"]
+    header = request.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    given = token.strip() if scheme.lower() == "bearer" else None
+    if not secret_matches(given, env.get(OPERATOR_SECRET)):
+        raise ApiError(401, UNAUTHORIZED, "Access denied: send Authorization: Bearer <OPERATOR_API_KEY>.",
+                       headers={"WWW-Authenticate": "Bearer"})

@@ -49,7 +49,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from hoox_edge import catalog
 from hoox_edge.ports import Env, ServiceResponse
@@ -76,6 +76,7 @@ from hoox_edge.shared.errors import (
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.redact import MASK, redact
 from hoox_edge.shared.signal import PASSKEY_FIELD, Signal, SignalError, parse_signal, without_passkey
+from hoox_edge.workers import operator_api, stream
 
 WORKER = "hoox"
 EXPLICIT_KEY_TTL_S = 24 * 3600
@@ -604,6 +605,8 @@ async def health(request: Request) -> JSONResponse:
 routes = [
     Route("/webhook", webhook, methods=["POST"]),
     Route("/health", health, methods=["GET"]),
+    # The operator API: what the CLI and the cockpit stand on (Bearer OPERATOR_API_KEY on every route).
+    Mount("/v1", routes=[*operator_api.routes, *stream.routes]),
 ]
 
 app = make_app(WORKER, routes)

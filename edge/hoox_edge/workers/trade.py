@@ -449,6 +449,9 @@ async def execute(env: Env, request_id: str, payload: Any) -> dict[str, Any]:
         raise ApiError(400, VALIDATION_ERROR, "requestId is required.")
     row = await ledger.get_trade(env.DB, request_id)
     if row is not None and row["status"] not in ledger.RETRIABLE_STATES:
+        # A re-delivery (queue retry, re-drive): answered from the ledger, the exchange is not asked.
+        await log(env, "info", f"Request already {row['status']}: answered from the ledger, no new order",
+                  request_id=request_id, details={"tradeId": row["id"], "attempts": row["attempts"]})
         return replay(row)
     try:
         signal = parse_signal(payload)
@@ -522,6 +525,11 @@ async def consume(env: Env, message: QueueMessage) -> None:
         await _dead_letter(env, message, rid if isinstance(rid, str) else None, payload,
                            "malformed queue message: expected {requestId, payload}")
         return
+    sig = payload
+    await log(env, "info", f"Queued signal picked up (delivery {message.attempts}): "
+                           f"{sig.get('action', '?')} {sig.get('symbol', '?')}",
+              request_id=rid, details={"attempt": message.attempts, "messageId": message.id,
+                                       "reason": body.get("reason")})
     try:
         await execute(env, rid, payload)
         message.ack()

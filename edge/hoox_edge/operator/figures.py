@@ -1,0 +1,117 @@
+"""Trading figures computed from ledger rows. Money is summed in `Decimal`; ratios are floats.
+
+Definitions (docs/operator-api.md repeats them for the operator):
+
+- a **fill** is a `trades` row with status `Filled`; `tradeCount` counts fills;
+- a **closing fill** is a fill that reduced a position: action `CLOSE`, or a non-zero `realized_pnl`
+  (a LONG against an open SHORT, or the reverse); a **win** is a closing fill with
+  `realized_pnl > 0`; **win rate** = wins / closing fills (null when there is none);
+- **realized P&L** = Σ `realized_pnl` of fills (gross: before fees); **fees** = Σ `fee` of fills;
+  **net realized P&L** = realized P&L − fees;
+- **unrealized P&L** = Σ over open positions of (mark − entry) × size × (+1 LONG, −1 SHORT);
+- **daily P&L** of a UTC day = Σ (realized_pnl − fee) of the fills of that day (a fill's time is its
+  row's `updated_at`, when it was recorded as filled); the series runs from the first fill's day to
+  the last day asked for (today), days without fills being 0;
+- **Sharpe ratio** = mean(daily P&L) / sample standard deviation(daily P&L) × √365, risk-free rate 0.
+  Daily returns are daily P&L over a constant capital base, and a constant base cancels out of the
+  ratio, so no capital figure is needed. Crypto trades every day, hence 365. Null with fewer than
+  two days or a zero deviation;
+- **maximum drawdown** = the largest fall of the cumulative net realized P&L curve (one point per
+  fill, in fill order, starting from 0) from its running peak, in quote currency (USDT), ≥ 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hoox_edge.ledger import dec, num
+
+ZERO = Decimal(0)
+TRADING_DAYS_PER_YEAR = 365
+
+
+def _d(v: Any) -> Decimal:
+    return ZERO if v is None else dec(v)
+
+
+def is_closing(row: Mapping[str, Any]) -> bool:
+    return row.get("action") == "CLOSE" or _d(row.get("realized_pnl")) != ZERO
+
+
+def fill_day(row: Mapping[str, Any]) -> str:
+    return str(row["updated_at"])[:10]
+
+
+def daily_series(fills: Iterable[Mapping[str, Any]], until: str | None) -> list[dict[str, Any]]:
+    """`[{"date", "pnl", "fees", "fills", "cumulative"}]` per UTC day, gaps filled with 0."""
+    per_day: dict[str, list[Decimal]] = {}
+    for r in fills:
+        d = per_day.setdefault(fill_day(r), [ZERO, ZERO, ZERO])
+        d[0] += _d(r.get("realized_pnl")) - _d(r.get("fee"))
+        d[1] += _d(r.get("fee"))
+        d[2] += 1
+    if not per_day:
+        return []
+    first = date.fromisoformat(min(per_day))
+    last = date.fromisoformat(max(max(per_day), until or ""))
+    out: list[dict[str, Any]] = []
+    cumulative = ZERO
+    day = first
+    while day <= last:
+        key = day.isoformat()
+        pnl, fees, n = per_day.get(key, [ZERO, ZERO, ZERO])
+        cumulative += pnl
+        out.append({"date": key, "pnl": num(pnl), "fees": num(fees), "fills": int(n),
+                    "cumulative": num(cumulative)})
+        day += timedelta(days=1)
+    return out
+
+
+def sharpe(daily_pnl: list[float]) -> float | None:
+    n = len(daily_pnl)
+    if n < 2:
+        return None
+    values = [dec(v) for v in daily_pnl]
+    mean = sum(values, ZERO) / n
+    var = sum(((v - mean) ** 2 for v in values), ZERO) / (n - 1)
+    if var == 0:
+        return None
+    return float(mean) / math.sqrt(float(var)) * math.sqrt(TRADING_DAYS_PER_YEAR)
+
+
+def max_drawdown(fills_in_order: Iterable[Mapping[str, Any]]) -> Decimal:
+    equity = peak = ZERO
+    worst = ZERO
+    for r in fills_in_order:
+        equity += _d(r.get("realized_pnl")) - _d(r.get("fee"))
+        peak = max(peak, equity)
+        worst = max(worst, peak - equity)
+    return worst
+
+
+def stats(fills: list[Mapping[str, Any]], unrealized: Decimal, *, today: str) -> dict[str, Any]:
+    """The figures of `GET /v1/stats` from Filled trade rows (oldest first) and the open positions'
+    unrealized P&L."""
+    closing = [r for r in fills if is_closing(r)]
+    wins = sum(1 for r in closing if _d(r.get("realized_pnl")) > ZERO)
+    realized = sum((_d(r.get("realized_pnl")) for r in fills), ZERO)
+    fees = sum((_d(r.get("fee")) for r in fills), ZERO)
+    series = daily_series(fills, today)
+    return {
+        "tradeCount": len(fills),
+        "closingTrades": len(closing),
+        "wins": wins,
+        "losses": len(closing) - wins,
+        "winRate": (wins / len(closing)) if closing else None,
+        "realizedPnl": num(realized),
+        "fees": num(fees),
+        "netRealizedPnl": num(realized - fees),
+        "unrealizedPnl": num(unrealized),
+        "dailyPnl": series,
+        "sharpeRatio": sharpe([d["pnl"] for d in series]),
+        "maxDrawdown": num(max_drawdown(fills)),
+    }

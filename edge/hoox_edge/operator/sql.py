@@ -1,0 +1,113 @@
+"""`POST /v1/db/query`: one read-only statement on the ledger, with bound parameters and a row cap.
+
+A statement is accepted when, outside string literals and comments, it is a single statement
+(a trailing `;` is allowed) that starts with SELECT or WITH and uses none of the words that
+write, change the schema, attach files or change connection state. The check is the guard on
+Cloudflare, where D1 has no read-only mode.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hoox_edge.ports import D1Database
+from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
+
+MAX_ROWS = 1000
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FORBIDDEN = {
+    "insert", "update", "delete", "replace", "upsert", "drop", "create", "alter", "attach", "detach",
+    "pragma", "vacuum", "reindex", "analyze", "begin", "commit", "rollback", "savepoint", "release",
+    "into", "returning", "truncate",
+}  # fmt: skip
+
+
+def _code(sql: str) -> str:
+    """The statement with string literals, quoted identifiers and comments blanked out (same length,
+    so positions in it are positions in the statement)."""
+    out = list(sql)
+    i, n = 0, len(sql)
+
+    def blank(a: int, b: int) -> None:
+        for k in range(a, min(b, n)):
+            out[k] = " "
+
+    while i < n:
+        c = sql[i]
+        if c in "'\"`[":
+            close = "]" if c == "[" else c
+            j = i + 1
+            while j < n:
+                if sql[j] == close:
+                    if close != "]" and j + 1 < n and sql[j + 1] == close:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            if j >= n:
+                raise ApiError(400, VALIDATION_ERROR, "Unterminated quote in the query.")
+            blank(i, j + 1)
+            i = j + 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            j = n if j < 0 else j
+            blank(i, j)
+            i = j
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            if j < 0:
+                raise ApiError(400, VALIDATION_ERROR, "Unterminated comment in the query.")
+            blank(i, j + 2)
+            i = j + 2
+        else:
+            i += 1
+    return "".join(out)
+
+
+def check_read_only(sql: str) -> str:
+    """The statement without its trailing `;`, or ApiError 400 saying what is not allowed."""
+    code = _code(sql)
+    end = len(code.rstrip())
+    while end > 0 and code[end - 1] == ";":
+        end = len(code[: end - 1].rstrip())
+    code = code[:end]
+    if ";" in code:
+        raise ApiError(400, VALIDATION_ERROR, "Only one statement per query: a second statement is not allowed.")
+    words = [w.lower() for w in _WORD.findall(code)]
+    if not words or words[0] not in ("select", "with"):
+        raise ApiError(400, VALIDATION_ERROR, "Only read-only queries (SELECT or WITH ... SELECT) are allowed.")
+    bad = sorted(set(words) & _FORBIDDEN)
+    if bad:
+        raise ApiError(400, VALIDATION_ERROR,
+                       f"Read-only queries may not use {', '.join(w.upper() for w in bad)}.")
+    # A trailing line comment would swallow the wrapper's closing parenthesis: end on a new line.
+    return sql[:end] + "\n"
+
+
+def check_params(params: Any) -> list[Any]:
+    if params is None:
+        return []
+    if not isinstance(params, list):
+        raise ApiError(400, VALIDATION_ERROR, "params must be a JSON array.")
+    for i, p in enumerate(params):
+        if not (p is None or isinstance(p, (str, int, float, bool))):
+            raise ApiError(400, VALIDATION_ERROR, f"params[{i}] must be a string, number, boolean or null.")
+    return params
+
+
+async def run(db: D1Database, sql: str, params: list[Any], max_rows: int = MAX_ROWS) -> dict[str, Any]:
+    """Rows of the statement, at most `max_rows` (`truncated` says there were more)."""
+    statement = check_read_only(sql)
+    # The cap is applied by the database, so a huge table is never read whole.
+    wrapped = f"SELECT * FROM ({statement}) LIMIT {int(max_rows) + 1}"
+    try:
+        res = await db.prepare(wrapped).bind(*params).all()
+    except Exception as exc:
+        raise ApiError(400, VALIDATION_ERROR, f"The database refused the query: {exc}") from None
+    rows = res["results"]
+    truncated = len(rows) > max_rows
+    rows = rows[:max_rows]
+    columns = list(rows[0].keys()) if rows else []
+    return {"columns": columns, "rows": rows, "rowCount": len(rows), "truncated": truncated,
+            "maxRows": max_rows}
