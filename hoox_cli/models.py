@@ -1,0 +1,272 @@
+"""Pydantic models of every `/v1` result (the `result` of the standard envelope).
+
+The operator API (`hoox_edge.workers.operator_api`) produces these shapes and HooxClient parses
+them. Field names are the JSON names (camelCase). Extra fields are kept, so a newer edge does not
+break an older client; docs/operator-api.md defines every figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --------------------------------------------------------------------------- /v1/status
+class KillSwitch(_Model):
+    on: bool
+    reason: str | None = None
+    alerted: bool | None = None  # POST only: the alert reached telegram-worker
+    eventId: int | None = None  # POST only: id of the `status` event on the stream
+
+
+class WorkerHealth(_Model):
+    name: str
+    status: Literal["online", "degraded", "offline"]
+    latencyMs: float | None = None
+    error: str | None = None
+
+
+class QueueSummary(_Model):
+    available: bool
+    error: str | None = None
+    depth: int | None = None
+    inFlight: int | None = None
+    deadLetters: int | None = None
+
+
+class StatusResult(_Model):
+    killSwitch: KillSwitch
+    tradingMode: str
+    queueMode: str
+    workers: list[WorkerHealth]
+    queues: QueueSummary
+    lastSignalAt: str | None = None
+    version: str | None = None
+    runtime: Literal["local", "cloudflare"]
+    time: str
+
+
+# --------------------------------------------------------------------------- /v1/workers
+class WindowFigures(_Model):
+    requests: int
+    errors: int
+    clientErrors: int
+    p50Ms: float | None = None
+    p95Ms: float | None = None
+
+
+class DurableObjectInfo(_Model):
+    className: str
+    instances: int | None = None
+    nextAlarm: str | None = None
+    pendingAlarms: int | None = None
+    note: str | None = None
+
+
+class BindingInfo(_Model):
+    name: str
+    kind: str
+    resource: str
+
+
+class LogEntry(_Model):
+    id: int
+    createdAt: str
+    level: str
+    worker: str
+    requestId: str | None = None
+    message: str
+    details: Any = None
+
+
+class WorkerDetail(_Model):
+    name: str
+    description: str
+    status: Literal["online", "degraded", "offline"]
+    healthLatencyMs: float | None = None
+    healthError: str | None = None
+    uptimeSeconds: float | None = None
+    uptimeNote: str | None = None
+    traffic: dict[str, WindowFigures] | None = None  # keys "5m", "1h"
+    trafficError: str | None = None
+    signalsProcessed: int | None = None
+    durableObjects: list[DurableObjectInfo]
+    bindings: list[BindingInfo]
+    crons: list[str]
+    public: bool
+    recentLogs: list[LogEntry] | None = None  # GET /v1/workers/{name} only
+
+
+class WorkersResult(_Model):
+    items: list[WorkerDetail]
+    nextCursor: str | None = None
+
+
+# --------------------------------------------------------------------------- ledger
+class Trade(_Model):
+    seq: int  # the row's sequence number: the cursor of /v1/trades
+    id: str
+    requestId: str
+    exchange: str
+    symbol: str
+    action: str
+    side: str
+    orderType: str
+    quantity: float
+    price: float | None = None
+    fee: float
+    realizedPnl: float
+    leverage: float
+    orderId: str | None = None
+    clientOrderId: str
+    mode: str
+    status: str
+    errorCode: str | None = None
+    error: str | None = None
+    attempts: int
+    createdAt: str
+    updatedAt: str
+
+
+class TradesPage(_Model):
+    items: list[Trade]
+    nextCursor: str | None = None
+
+
+class OpenPosition(_Model):
+    id: int
+    exchange: str
+    symbol: str
+    side: Literal["LONG", "SHORT"]
+    size: float
+    entryPrice: float
+    leverage: float
+    mode: str
+    markPrice: float | None = None
+    markError: str | None = None
+    unrealizedPnl: float | None = None
+    liquidationPrice: float | None = None
+    margin: float
+    notional: float
+    realizedPnl: float
+    fees: float
+    requestId: str
+    openedAt: str
+    updatedAt: str
+
+
+class PositionsResult(_Model):
+    items: list[OpenPosition]
+    nextCursor: str | None = None
+
+
+class DailyPnl(_Model):
+    date: str
+    pnl: float
+    fees: float
+    fills: int
+    cumulative: float
+
+
+class StatsResult(_Model):
+    mode: str | None = None
+    tradeCount: int
+    closingTrades: int
+    wins: int
+    losses: int
+    winRate: float | None = None
+    realizedPnl: float
+    fees: float
+    netRealizedPnl: float
+    unrealizedPnl: float
+    dailyPnl: list[DailyPnl]
+    sharpeRatio: float | None = None
+    maxDrawdown: float
+    openPositions: int
+    unpricedPositions: list[str]
+
+
+class LogsPage(_Model):
+    items: list[LogEntry]
+    nextCursor: str | None = None
+
+
+# --------------------------------------------------------------------------- config
+class KvEntry(_Model):
+    key: str
+    type: str | None = None
+    expected: str | None = None
+    description: str | None = None
+    default: Any = None
+    raw: str | None = None
+    value: Any = None
+    source: Literal["kv", "default", "unset"]
+    error: str | None = None
+    previous: str | None = None  # PUT only
+
+
+class KvList(_Model):
+    items: list[KvEntry]
+    nextCursor: str | None = None
+
+
+class KvDeleted(_Model):
+    key: str
+    deleted: bool
+    previous: str | None = None
+    default: Any = None
+
+
+# --------------------------------------------------------------------------- queues
+class QueueInfo(_Model):
+    name: str
+    depth: int
+    ready: int
+    delayed: int
+    inFlight: int
+    oldestEnqueuedAt: str | None = None
+
+
+class DeadLetter(_Model):
+    id: str
+    requestId: str | None = None
+    symbol: str | None = None
+    action: str | None = None
+    exchange: str | None = None
+    lastError: str | None = None
+    attempts: int | None = None
+    deadLetteredAt: str | None = None
+    originQueue: str | None = None
+
+
+class DeadLetters(_Model):
+    queue: str
+    count: int
+    shown: int
+    items: list[DeadLetter]
+
+
+class QueuesResult(_Model):
+    queues: list[QueueInfo]
+    deadLetters: DeadLetters
+
+
+class ReplayResult(_Model):
+    id: str
+    requestId: str | None = None
+    queue: str
+    replayed: bool
+
+
+# --------------------------------------------------------------------------- SQL
+class QueryResult(_Model):
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    rowCount: int
+    truncated: bool
+    maxRows: int
