@@ -161,6 +161,8 @@ class Reader:
             src.response.raise_for_status()
             self.connected.set()
             async for sse in src.aiter_sse():
+                if not sse.data:
+                    continue  # id-only resume point
                 self.arrivals.append((time.perf_counter(), sse.event, json.loads(sse.data)))
                 self.changed.set()
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from hoox_cli import config_cmd, db, dev, secrets_cmd, signal_cmd
+from hoox_cli import check_cmd, config_cmd, db, dev, logs_cmd, monitor_cmd, secrets_cmd, signal_cmd
 
 
 def version() -> str:
@@ -102,6 +102,9 @@ app.add_typer(secrets_cmd.app, name="secrets")
 app.add_typer(db.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(signal_cmd.app, name="signal")
+app.add_typer(monitor_cmd.app, name="monitor")
+app.add_typer(logs_cmd.app, name="logs")
+app.add_typer(check_cmd.app, name="check")
 
 
 def run() -> None:

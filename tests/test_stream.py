@@ -120,6 +120,8 @@ class Reader:
             assert source.response.status_code == 200
             self.connected.set()
             async for sse in source.aiter_sse():
+                if not sse.data:
+                    continue  # the id-only opening message: a resume point, not an event
                 self.events.append((int(sse.id), sse.event, json.loads(sse.data)))
                 self.arrived.set()
 
@@ -331,7 +333,25 @@ async def test_heartbeat_is_a_comment_and_never_a_data_event(runtime, gateway_ur
                 if lines.count(": ping") >= 3:
                     break
     assert lines[0].startswith(": ")  # the opening comment says where the stream starts
-    assert not [ln for ln in lines if ln and not ln.startswith(":")]  # no id:/event:/data:/retry: lines
+    # An idle stream carries its resume point (one id-only message) and comments: no data events.
+    assert [ln for ln in lines if ln and not ln.startswith(":")] == [lines[2]]
+    assert lines[2].startswith("id: ")
+
+
+async def test_a_client_cut_off_before_its_first_event_resumes_from_the_opening_id(runtime, gateway_url, token):
+    # The opening id-only message is the resume point: events written while the client was away reach it.
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=5) as client, \
+            aconnect_sse(client, "GET", "/v1/stream", headers=auth(token)) as source:
+        async with asyncio.timeout(WAIT):
+            first = await anext(source.aiter_sse())
+    assert first.data == "" and first.id
+    rid = await send(runtime, idempotencyKey="while-away")  # written with no client connected
+    async with Reader(gateway_url, token, headers={"Last-Event-ID": first.id}) as reader:
+        async with asyncio.timeout(WAIT):
+            while not any(d.get("requestId") == rid and d.get("status") == "Filled" for _, _, d in reader.events):
+                reader.arrived.clear()
+                await reader.arrived.wait()
+    assert min(i for i, _, _ in reader.events) == int(first.id) + 1
 
 
 async def test_a_disconnected_client_leaves_nothing_running(runtime, gateway_url, token):

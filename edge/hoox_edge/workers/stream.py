@@ -109,6 +109,9 @@ async def _event_lines(db: D1Database, types: Sequence[str], cursor: int, openin
     heartbeat = HEARTBEAT_SECONDS
     next_beat = loop.time() + heartbeat
     yield f": {opening}\n\n"
+    # An id-only message dispatches no event but sets the client's resume point, so a client cut off
+    # before the first event resumes from here instead of from "new events" (which would lose some).
+    yield f"id: {cursor}\n\n"
     while True:
         version = feed.version if feed is not None else 0  # read before the query: no write is missed
         try:

@@ -1,0 +1,1025 @@
+"""HooxClient: the one way the CLI and the cockpit talk to an edge (local or remote).
+
+`HooxClient` (sync) and `AsyncHooxClient` (async) share everything but the I/O: each route is
+described once (`_Call`: method, path, parameters, how to parse the result) and both clients
+send the description.
+
+Transport rules:
+- timeouts: connect 3 s, read/write/pool 10 s; the event stream reads with 45 s (three missed
+  15 s heartbeats mean the connection is dead, and it is reconnected);
+- retries: only GET (idempotent), on connection errors and 502/503/504, with exponential backoff
+  and jitter (0.5 s, 1 s, 2 s: three retries); a connection refused by a loopback address is final
+  at once, since nothing listens there; a `Retry-After` is honoured (a wait longer than
+  `max_retry_after`, 30 s, is not waited out: the error is raised). POST/PUT/DELETE are sent
+  once, whatever happens: a retried write could act twice (a dead letter replayed twice);
+- errors: `HooxApiError(status, code, message, details, request_id)` from the edge's envelope,
+  `HooxConnectionError` when no answer came, `HooxConfigError` when there is no URL or token.
+  The operator token never appears in an exception message, a repr or a log line.
+
+The stream (`stream(topics, last_event_id)`) is an iterator of typed events over `/v1/stream`
+(Server-Sent Events). It reconnects on any disconnect, a clean end of the stream included, waiting
+min(2^n x 1 s, 30 s) with jitter (n = failures in a row, reset by a successful connection), and
+resumes with `Last-Event-ID`, so the caller sees every event exactly once and in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import ipaddress
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from httpx_sse import ServerSentEvent, SSEError, aconnect_sse, connect_sse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hoox_cli import models as m
+
+if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
+
+_log = logging.getLogger("hoox.client")
+
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 10.0
+STREAM_READ_TIMEOUT = 45.0
+RETRY_STATUSES = frozenset({502, 503, 504})
+DEFAULT_RETRIES = 3
+RETRY_BASE = 0.5
+RETRY_CAP = 8.0
+MAX_RETRY_AFTER = 30.0
+STREAM_BACKOFF_BASE = 1.0
+STREAM_BACKOFF_CAP = 30.0
+JITTER = 0.2
+ALL_TOPICS = ("trades", "logs", "alerts", "status")
+MASK = "***"
+
+
+# ============================================================================ errors
+class HooxError(Exception):
+    """Base of every client error; `str()` says what happened and what to do."""
+
+
+class HooxConfigError(HooxError):
+    """No edge URL or no operator token could be found."""
+
+
+class HooxConnectionError(HooxError):
+    """The edge gave no answer: refused, unreachable, timed out, or the connection broke."""
+
+    def __init__(self, message: str, *, url: str | None = None, kind: str = "connect") -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.kind = kind  # connect | timeout | protocol | closed
+
+
+class HooxApiError(HooxError):
+    """The edge answered with an error envelope (or a non-2xx status)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        request_id: str | None = None,
+        *,
+        hint: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.request_id = request_id
+        self.hint = hint
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        text = f"{self.code} ({self.status}): {self.message}"
+        return f"{text} {self.hint}" if self.hint else text
+
+    def __repr__(self) -> str:
+        return (f"HooxApiError(status={self.status}, code={self.code!r}, message={self.message!r}, "
+                f"request_id={self.request_id!r})")
+
+
+# ============================================================================ configuration
+@dataclass(frozen=True)
+class ClientConfig:
+    base_url: str
+    token: str
+    source: str  # "--remote", "HOOX_API_URL" or "workspace": decides the advice in errors
+
+    def __repr__(self) -> str:
+        return f"ClientConfig(base_url={self.base_url!r}, token={MASK!r}, source={self.source!r})"
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def display_url(url: str) -> str:
+    """The URL without user:password@ (a remote URL may carry credentials)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def resolve_config(
+    remote: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    workspace: Workspace | None = None,
+) -> ClientConfig:
+    """URL and token: --remote / HOOX_API_URL + HOOX_API_TOKEN, else the workspace's local gateway.
+
+    The workspace's OPERATOR_API_KEY is only ever sent to the workspace's gateway or to a loopback
+    URL: a remote edge has its own key, and the local one must not travel to another host.
+    """
+    env = os.environ if environ is None else environ
+    token = env.get("HOOX_API_TOKEN") or None
+    url = remote or env.get("HOOX_API_URL") or None
+    if url:
+        source = "--remote" if remote else "HOOX_API_URL"
+        url = url.strip().rstrip("/")
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise HooxConfigError(f"{source} must be an http(s) URL such as https://hoox.example.workers.dev, "
+                                  f"got {display_url(url)!r}.")
+        if not token and _is_loopback(url):
+            token = _workspace_token(workspace)
+        if not token:
+            raise HooxConfigError(
+                f"No operator token for {display_url(url)}: set HOOX_API_TOKEN to that edge's OPERATOR_API_KEY "
+                "(`wrangler secret put OPERATOR_API_KEY` sets it on Cloudflare).")
+        return ClientConfig(url, token, source)
+
+    from hoox_edge.local.workspace import Workspace
+
+    ws = workspace or Workspace.at()
+    if not ws.exists:
+        raise HooxConfigError(
+            f"No edge to talk to: {ws.root} is not in a hoox workspace and neither --remote nor HOOX_API_URL "
+            "is set. Run `hoox dev start` to create a workspace and start the local edge, or set HOOX_API_URL "
+            "and HOOX_API_TOKEN for a remote one.")
+    token = token or ws.secrets().get("OPERATOR_API_KEY") or None
+    if not token:
+        raise HooxConfigError(
+            f"OPERATOR_API_KEY is not set in {ws.dev_vars_path}: run `hoox dev start` once to generate it "
+            "(or `hoox secrets set OPERATOR_API_KEY`), or set HOOX_API_TOKEN.")
+    return ClientConfig(ws.gateway_url(), token, "workspace")
+
+
+def _workspace_token(workspace: Workspace | None) -> str | None:
+    from hoox_edge.local.workspace import Workspace
+
+    ws = workspace or Workspace.at()
+    if not ws.exists:
+        return None
+    return ws.secrets().get("OPERATOR_API_KEY") or None
+
+
+# ============================================================================ backoff
+def backoff_delay(
+    attempt: int,
+    *,
+    base: float = STREAM_BACKOFF_BASE,
+    cap: float = STREAM_BACKOFF_CAP,
+    jitter: float = JITTER,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """min(2^attempt x base, cap), minus up to `jitter` of itself (attempt 0 is the first retry).
+
+    Jitter only shortens the wait, so the cap is a true upper bound and many clients cut off by
+    the same restart do not reconnect in lockstep.
+    """
+    full = min((2.0 ** max(attempt, 0)) * base, cap)
+    return full * (1.0 - jitter * rand())
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+# ============================================================================ stream events
+class StreamEvent(BaseModel):
+    """One event of /v1/stream. `id` is the stream's monotonic id (the SSE `id:` line)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    type: str
+    id: int
+    created_at: str | None = Field(None, alias="createdAt")
+    request_id: str | None = Field(None, alias="requestId")
+    data: dict[str, Any] = Field(default_factory=dict)  # the event's whole JSON object, as sent
+
+
+class TradeEvent(StreamEvent):
+    """A fill or a status change of an order."""
+
+    type: Literal["trade"] = "trade"
+    trade_id: int | str | None = Field(None, alias="tradeId")
+    exchange: str | None = None
+    symbol: str | None = None
+    action: str | None = None
+    side: str | None = None
+    quantity: float | None = None
+    price: float | None = None
+    fee: float | None = None
+    realized_pnl: float | None = Field(None, alias="realizedPnl")
+    status: str | None = None
+    mode: str | None = None
+    error: str | None = None
+
+
+class LogEvent(StreamEvent):
+    type: Literal["log"] = "log"
+    log_id: int | None = Field(None, alias="logId")  # the system_logs row (the `id` of /v1/logs items)
+    level: str = "info"
+    worker: str | None = None
+    message: str = ""
+    details: Any = None
+
+
+class AlertEvent(StreamEvent):
+    type: Literal["alert"] = "alert"
+    alert_id: int | None = Field(None, alias="alertId")
+    level: str | None = None
+    source: str | None = None
+    message: str = ""
+    delivery: Any = None
+
+
+class StatusEvent(StreamEvent):
+    type: Literal["status"] = "status"
+    kill_switch: bool | None = Field(None, alias="killSwitch")
+    reason: str | None = None
+
+
+_EVENT_TYPES: dict[str, type[StreamEvent]] = {
+    "trade": TradeEvent, "log": LogEvent, "alert": AlertEvent, "status": StatusEvent,
+}
+
+
+def parse_event(sse: ServerSentEvent) -> StreamEvent | None:
+    """The typed event of one SSE message; None for control messages (retry:, empty data)."""
+    if not sse.data:
+        return None  # `retry:` alone, or an id-only message: control, not data
+    try:
+        event_id = int(sse.id)
+    except (TypeError, ValueError):
+        _log.warning("stream message without a numeric id skipped (event %r)", sse.event)
+        return None
+    try:
+        body = json.loads(sse.data)
+    except ValueError:
+        _log.warning("stream event %s is not JSON; skipped", event_id)
+        return None
+    if not isinstance(body, dict):
+        return None
+    kind = str(body.get("type") or sse.event or "message")
+    fields = dict(body)
+    # The SSE id is authoritative; a log/alert row's own id stays available in `data`.
+    fields.update({"type": kind, "id": event_id, "data": body})
+    cls = _EVENT_TYPES.get(kind, StreamEvent)
+    try:
+        return cls.model_validate(fields)
+    except ValidationError:
+        # A field of an unexpected type must not kill the operator's stream: keep it untyped.
+        return StreamEvent.model_validate({"type": kind, "id": event_id, "createdAt": body.get("createdAt"),
+                                           "requestId": body.get("requestId"), "data": body})
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """What the stream is doing, for a status line: connected, reconnecting (attempt, delay) or failed."""
+
+    state: Literal["connected", "reconnecting", "failed"]
+    attempt: int = 0
+    delay: float | None = None
+    error: str | None = None
+    last_event_id: int | None = None
+
+
+StateCallback = Callable[[StreamState], None]
+
+
+# ============================================================================ route descriptions
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    parse: Callable[[Any], Any] = lambda r: r
+
+
+def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items() if v is not None}
+
+
+def _parser(model: type[BaseModel]) -> Callable[[Any], Any]:
+    return model.model_validate
+
+
+def _quote(segment: str) -> str:
+    from urllib.parse import quote
+
+    return quote(segment, safe="")
+
+
+class _Routes:
+    """One description per /v1 route; both clients send them."""
+
+    @staticmethod
+    def health() -> _Call:
+        return _Call("GET", "/health")
+
+    @staticmethod
+    def status() -> _Call:
+        return _Call("GET", "/v1/status", parse=_parser(m.StatusResult))
+
+    @staticmethod
+    def workers() -> _Call:
+        return _Call("GET", "/v1/workers", parse=_parser(m.WorkersResult))
+
+    @staticmethod
+    def worker(name: str) -> _Call:
+        return _Call("GET", f"/v1/workers/{_quote(name)}", parse=_parser(m.WorkerDetail))
+
+    @staticmethod
+    def trades(*, limit: int | None, cursor: str | None, symbol: str | None, exchange: str | None,
+               status: str | None, since: str | None) -> _Call:
+        return _Call("GET", "/v1/trades", _clean({"limit": limit, "cursor": cursor, "symbol": symbol,
+                                                  "exchange": exchange, "status": status, "since": since}),
+                     parse=_parser(m.TradesPage))
+
+    @staticmethod
+    def positions() -> _Call:
+        return _Call("GET", "/v1/positions", parse=_parser(m.PositionsResult))
+
+    @staticmethod
+    def stats(mode: str | None) -> _Call:
+        return _Call("GET", "/v1/stats", _clean({"mode": mode}), parse=_parser(m.StatsResult))
+
+    @staticmethod
+    def logs(*, limit: int | None, cursor: str | None, level: str | None, worker: str | None,
+             q: str | None, request_id: str | None) -> _Call:
+        return _Call("GET", "/v1/logs", _clean({"limit": limit, "cursor": cursor, "level": level, "worker": worker,
+                                                "q": q, "requestId": request_id}), parse=_parser(m.LogsPage))
+
+    @staticmethod
+    def kv_list(prefix: str | None) -> _Call:
+        return _Call("GET", "/v1/config/kv", _clean({"prefix": prefix}), parse=_parser(m.KvList))
+
+    @staticmethod
+    def kv_get(key: str) -> _Call:
+        return _Call("GET", f"/v1/config/kv/{_quote(key)}", parse=_parser(m.KvEntry))
+
+    @staticmethod
+    def kv_put(key: str, value: Any) -> _Call:
+        return _Call("PUT", f"/v1/config/kv/{_quote(key)}", json={"value": value}, parse=_parser(m.KvEntry))
+
+    @staticmethod
+    def kv_delete(key: str) -> _Call:
+        return _Call("DELETE", f"/v1/config/kv/{_quote(key)}", parse=_parser(m.KvDeleted))
+
+    @staticmethod
+    def kill_switch() -> _Call:
+        return _Call("GET", "/v1/kill-switch", parse=_parser(m.KillSwitch))
+
+    @staticmethod
+    def set_kill_switch(on: bool, reason: str | None) -> _Call:
+        body: dict[str, Any] = {"on": on}
+        if reason is not None:
+            body["reason"] = reason
+        return _Call("POST", "/v1/kill-switch", json=body, parse=_parser(m.KillSwitch))
+
+    @staticmethod
+    def queues() -> _Call:
+        return _Call("GET", "/v1/queues", parse=_parser(m.QueuesResult))
+
+    @staticmethod
+    def replay_dead_letter(message_id: str | int) -> _Call:
+        return _Call("POST", f"/v1/queues/dead-letter/{_quote(str(message_id))}/replay",
+                     parse=_parser(m.ReplayResult))
+
+    @staticmethod
+    def db_query(query: str, params: Iterable[Any] | None, max_rows: int | None) -> _Call:
+        body: dict[str, Any] = {"query": query, "params": list(params or [])}
+        if max_rows is not None:
+            body["maxRows"] = max_rows
+        return _Call("POST", "/v1/db/query", json=body, parse=_parser(m.QueryResult))
+
+
+# ============================================================================ shared core
+class _Core:
+    """Configuration, headers, error mapping and retry decisions common to both clients."""
+
+    def __init__(self, base_url: str, token: str, *, source: str, retries: int, retry_base: float,
+                 retry_cap: float, max_retry_after: float, backoff_base: float, backoff_cap: float,
+                 rand: Callable[[], float]) -> None:
+        if not token:
+            raise HooxConfigError("An operator token is required (HOOX_API_TOKEN or the workspace's OPERATOR_API_KEY).")
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.source = source
+        self.retries = max(0, retries)
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self.max_retry_after = max_retry_after
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.rand = rand
+
+    @property
+    def shown_url(self) -> str:
+        return display_url(self.base_url)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}", "Accept": "application/json",
+                "User-Agent": "hoox-client"}
+
+    def scrub(self, value: Any) -> Any:
+        """`value` with the token replaced by *** (server text is echoed into exceptions)."""
+        if isinstance(value, str):
+            return value.replace(self._token, MASK) if self._token in value else value
+        if isinstance(value, dict):
+            return {self.scrub(k): self.scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub(v) for v in value]
+        return value
+
+    def _start_hint(self) -> str:
+        if self.source == "workspace":
+            return ("Start the local edge with `hoox dev start` (or `hoox dev start --detach`), "
+                    "or point --remote / HOOX_API_URL at a running edge.")
+        return f"Check the URL given by {self.source} and that the edge is deployed and reachable."
+
+    def connection_error(self, exc: httpx.TransportError, method: str, path: str, *,
+                         stream: bool = False) -> HooxConnectionError:
+        where = f"{self.shown_url}{path}"
+        if isinstance(exc, httpx.ConnectTimeout):
+            msg = (f"Could not connect to the hoox edge at {self.shown_url} within {CONNECT_TIMEOUT:g} s. "
+                   + self._start_hint())
+            kind = "timeout"
+        elif isinstance(exc, httpx.ConnectError):
+            msg = f"Nothing answers at {self.shown_url}: the hoox edge is not running there. " + self._start_hint()
+            kind = "connect"
+        elif isinstance(exc, httpx.TimeoutException):
+            secs = STREAM_READ_TIMEOUT if stream else READ_TIMEOUT
+            msg = (f"The hoox edge at {self.shown_url} did not answer {method} {path} within {secs:g} s. "
+                   "It may be overloaded or stuck; check `hoox dev status` or its logs.")
+            kind = "timeout"
+        else:
+            msg = (f"The connection to {where} broke ({type(exc).__name__}). "
+                   "If the edge was restarting, try again.")
+            kind = "closed"
+        return HooxConnectionError(self.scrub(msg), url=self.shown_url, kind=kind)
+
+    def api_error(self, resp: httpx.Response, body: Any) -> HooxApiError:
+        status = resp.status_code
+        retry_after = parse_retry_after(resp.headers.get("retry-after"))
+        rid = resp.headers.get("x-request-id")
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(body, dict):
+            rid = body.get("requestId") or rid
+        if isinstance(err, dict) and err.get("code"):
+            code = str(err["code"])
+            message = str(err.get("message") or code)
+            details = err.get("details")
+        else:
+            code = {401: "UNAUTHORIZED", 404: "NOT_FOUND", 429: "RATE_LIMITED"}.get(status, f"HTTP_{status}")
+            snippet = resp.text[:200].strip() if isinstance(body, str) else ""
+            message = (f"The edge at {self.shown_url} answered {resp.request.method} {resp.request.url.path} "
+                       f"with HTTP {status} and no hoox error envelope" + (f": {snippet}" if snippet else "."))
+            details = None
+        hint = None
+        if status == 401:
+            hint = ("The operator token was refused: use the edge's OPERATOR_API_KEY "
+                    + ("(from the workspace's .dev.vars, or HOOX_API_TOKEN)." if self.source == "workspace"
+                       else "in HOOX_API_TOKEN."))
+        elif status == 404 and code == "NOT_FOUND" and resp.request.url.path.startswith("/v1/"):
+            hint = "If the route itself is missing, the edge may be older than this client: update and redeploy it."
+        elif status in RETRY_STATUSES and code.startswith("HTTP_"):
+            hint = "The edge or a proxy in front of it is unavailable; try again shortly."
+        return HooxApiError(status, code, self.scrub(message), self.scrub(details), rid,
+                            hint=hint, retry_after=retry_after)
+
+    def result(self, resp: httpx.Response) -> Any:
+        try:
+            body: Any = resp.json()
+        except ValueError:
+            body = resp.text
+        ok = 200 <= resp.status_code < 300
+        if isinstance(body, dict) and "success" in body:
+            if ok and body.get("success") is not False:
+                return body.get("result")
+            return self._raise(self.api_error(resp, body))
+        if ok:
+            return body  # a route outside the envelope (/health)
+        return self._raise(self.api_error(resp, body))
+
+    @staticmethod
+    def _raise(err: HooxApiError) -> Any:
+        raise err
+
+    def may_retry(self, exc: httpx.TransportError) -> bool:
+        """A refused connection on this machine is final (nothing listens there): say so at once.
+
+        Anywhere else a refusal can be a load balancer or a deploy in progress, worth a retry.
+        """
+        return not (isinstance(exc, httpx.ConnectError) and _is_loopback(self.base_url))
+
+    def retry_wait(self, attempt: int, retry_after: str | None) -> float | None:
+        """Seconds before retry number attempt+1, or None when the server asks for too long a wait."""
+        wait = backoff_delay(attempt, base=self.retry_base, cap=self.retry_cap, rand=self.rand)
+        asked = parse_retry_after(retry_after)
+        if asked is not None:
+            if asked > self.max_retry_after:
+                return None
+            wait = max(wait, asked)
+        return wait
+
+    def stream_wait(self, failures: int, retry_after: float | None = None) -> float:
+        wait = backoff_delay(failures - 1, base=self.backoff_base, cap=self.backoff_cap, rand=self.rand)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.backoff_cap))
+        return wait
+
+    def stream_params(self, topics: Iterable[str] | str) -> dict[str, str]:
+        names = [topics] if isinstance(topics, str) else list(topics)
+        return {"topics": ",".join(t.strip() for t in names if t.strip())}
+
+
+def _event_id(value: str | int | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise HooxConfigError(f"last_event_id must be an event id (an integer), got {value!r}.") from None
+
+
+class _StreamRun:
+    """The bookkeeping of one stream() call, shared by the sync and async loops."""
+
+    def __init__(self, core: _Core, last_event_id: int | None, on_state: StateCallback | None,
+                 max_failures: int | None) -> None:
+        self.core = core
+        self.last_id = last_event_id
+        self.on_state = on_state
+        self.max_failures = max_failures
+        self.failures = 0
+
+    def headers(self) -> dict[str, str]:
+        h = self.core.headers()
+        if self.last_id is not None:
+            h["Last-Event-ID"] = str(self.last_id)
+        return h
+
+    def notify(self, state: StreamState) -> None:
+        if self.on_state is not None:
+            self.on_state(state)
+
+    def connected(self) -> None:
+        self.failures = 0
+        self.notify(StreamState("connected", last_event_id=self.last_id))
+
+    def accept(self, sse: ServerSentEvent) -> StreamEvent | None:
+        ev = parse_event(sse)
+        if ev is None:
+            # An `id:` without data moves the resume point without an event (as in a browser's
+            # EventSource): a stream opened without Last-Event-ID says where it starts this way, so
+            # a drop before the first event still resumes without a gap.
+            if not sse.data and sse.id:
+                with contextlib.suppress(ValueError):
+                    position = int(sse.id)
+                    if self.last_id is None or position > self.last_id:
+                        self.last_id = position
+            return None
+        if self.last_id is not None and ev.id <= self.last_id:
+            return None  # already delivered before a reconnect: never hand it out twice
+        self.last_id = ev.id
+        return ev
+
+    def check_response(self, resp: httpx.Response, body: Any) -> tuple[HooxError, float | None]:
+        """The error of a non-200 answer: returned when worth reconnecting, raised otherwise."""
+        err = self.core.api_error(resp, body)
+        if resp.status_code in RETRY_STATUSES or resp.status_code == 429:
+            return err, err.retry_after
+        self.notify(StreamState("failed", self.failures, error=str(err), last_event_id=self.last_id))
+        raise err
+
+    def failed(self, err: HooxError, retry_after: float | None = None) -> float:
+        """Count a failure; the wait before the next attempt, or raise when out of attempts."""
+        self.failures += 1
+        if self.max_failures is not None and self.failures > self.max_failures:
+            self.notify(StreamState("failed", self.failures - 1, error=str(err), last_event_id=self.last_id))
+            raise err
+        delay = self.core.stream_wait(self.failures, retry_after)
+        _log.info("event stream: %s; reconnecting in %.2f s (attempt %d)", err, delay, self.failures)
+        self.notify(StreamState("reconnecting", self.failures, delay, str(err), self.last_id))
+        return delay
+
+    def content_type_error(self, exc: SSEError) -> HooxApiError:
+        return HooxApiError(200, "NOT_AN_EVENT_STREAM",
+                            f"{self.core.shown_url}/v1/stream did not answer with an event stream ({exc}).",
+                            hint="Is the URL a hoox edge?")
+
+
+def _body_of(resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text
+
+
+def _ended(core: _Core) -> HooxConnectionError:
+    return HooxConnectionError(f"The event stream from {core.shown_url} ended.", url=core.shown_url, kind="closed")
+
+
+def _timeout(read: float = READ_TIMEOUT) -> httpx.Timeout:
+    return httpx.Timeout(read, connect=CONNECT_TIMEOUT)
+
+
+# ============================================================================ sync client
+class HooxClient:
+    """Synchronous client of an edge's operator API. Use as a context manager or call close()."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        source: str = "--remote",
+        timeout: httpx.Timeout | float | None = None,
+        retries: int = DEFAULT_RETRIES,
+        retry_base: float = RETRY_BASE,
+        retry_cap: float = RETRY_CAP,
+        max_retry_after: float = MAX_RETRY_AFTER,
+        backoff_base: float = STREAM_BACKOFF_BASE,
+        backoff_cap: float = STREAM_BACKOFF_CAP,
+        stream_read_timeout: float = STREAM_READ_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._core = _Core(base_url, token, source=source, retries=retries, retry_base=retry_base,
+                           retry_cap=retry_cap, max_retry_after=max_retry_after, backoff_base=backoff_base,
+                           backoff_cap=backoff_cap, rand=rand)
+        self._sleep = sleep
+        self._stream_timeout = _timeout(stream_read_timeout)
+        t = timeout if isinstance(timeout, httpx.Timeout) else _timeout(timeout or READ_TIMEOUT)
+        self._http = httpx.Client(base_url=self._core.base_url, timeout=t, transport=transport,
+                                  headers=self._core.headers())
+
+    @classmethod
+    def from_env(cls, remote: str | None = None, **kwargs: Any) -> HooxClient:
+        cfg = resolve_config(remote, workspace=kwargs.pop("workspace", None))
+        return cls(cfg.base_url, cfg.token, source=cfg.source, **kwargs)
+
+    @property
+    def base_url(self) -> str:
+        return self._core.shown_url
+
+    def __repr__(self) -> str:
+        return f"HooxClient(base_url={self._core.shown_url!r}, token={MASK!r})"
+
+    def __enter__(self) -> HooxClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------ transport
+    def _send(self, call: _Call) -> Any:
+        core = self._core
+        retryable = call.method == "GET"
+        attempt = 0
+        while True:
+            try:
+                resp = self._http.request(call.method, call.path, params=call.params, json=call.json)
+            except httpx.TransportError as exc:
+                err = core.connection_error(exc, call.method, call.path)
+                if not (retryable and attempt < core.retries and core.may_retry(exc)):
+                    raise err from None
+                wait = core.retry_wait(attempt, None)
+                _log.warning("%s %s: %s; retry %d/%d in %.2f s", call.method, call.path, err.kind,
+                             attempt + 1, core.retries, wait)
+            else:
+                wait = None
+                if retryable and resp.status_code in RETRY_STATUSES and attempt < core.retries:
+                    wait = core.retry_wait(attempt, resp.headers.get("retry-after"))
+                if wait is None:
+                    return call.parse(core.result(resp))
+                _log.warning("%s %s: HTTP %d; retry %d/%d in %.2f s", call.method, call.path,
+                             resp.status_code, attempt + 1, core.retries, wait)
+            attempt += 1
+            self._sleep(wait)
+
+    # ------------------------------------------------------------------ routes
+    def health(self) -> dict[str, Any]:
+        """The gateway's own /health (no token needed): {"status", "bindings"}; 503 when degraded."""
+        return self._send(_Routes.health())
+
+    def status(self) -> m.StatusResult:
+        return self._send(_Routes.status())
+
+    def workers(self) -> m.WorkersResult:
+        return self._send(_Routes.workers())
+
+    def worker(self, name: str) -> m.WorkerDetail:
+        return self._send(_Routes.worker(name))
+
+    def trades(self, *, limit: int | None = None, cursor: str | None = None, symbol: str | None = None,
+               exchange: str | None = None, status: str | None = None, since: str | None = None) -> m.TradesPage:
+        return self._send(_Routes.trades(limit=limit, cursor=cursor, symbol=symbol, exchange=exchange,
+                                         status=status, since=since))
+
+    def positions(self) -> m.PositionsResult:
+        return self._send(_Routes.positions())
+
+    def stats(self, *, mode: str | None = None) -> m.StatsResult:
+        return self._send(_Routes.stats(mode))
+
+    def logs(self, *, limit: int | None = None, cursor: str | None = None, level: str | None = None,
+             worker: str | None = None, q: str | None = None, request_id: str | None = None) -> m.LogsPage:
+        return self._send(_Routes.logs(limit=limit, cursor=cursor, level=level, worker=worker, q=q,
+                                       request_id=request_id))
+
+    def kv_list(self, prefix: str | None = None) -> m.KvList:
+        return self._send(_Routes.kv_list(prefix))
+
+    def kv_get(self, key: str) -> m.KvEntry:
+        return self._send(_Routes.kv_get(key))
+
+    def kv_put(self, key: str, value: Any) -> m.KvEntry:
+        return self._send(_Routes.kv_put(key, value))
+
+    def kv_delete(self, key: str) -> m.KvDeleted:
+        return self._send(_Routes.kv_delete(key))
+
+    def kill_switch(self) -> m.KillSwitch:
+        return self._send(_Routes.kill_switch())
+
+    def set_kill_switch(self, on: bool, reason: str | None = None) -> m.KillSwitch:
+        return self._send(_Routes.set_kill_switch(on, reason))
+
+    def queues(self) -> m.QueuesResult:
+        return self._send(_Routes.queues())
+
+    def replay_dead_letter(self, message_id: str | int) -> m.ReplayResult:
+        return self._send(_Routes.replay_dead_letter(message_id))
+
+    def db_query(self, query: str, params: Iterable[Any] | None = None, *,
+                 max_rows: int | None = None) -> m.QueryResult:
+        """A read-only SELECT on the ledger (a write or a second statement is a 400)."""
+        return self._send(_Routes.db_query(query, params, max_rows))
+
+    # ------------------------------------------------------------------ stream
+    def stream(
+        self,
+        topics: Iterable[str] | str = ALL_TOPICS,
+        last_event_id: str | int | None = None,
+        *,
+        on_state: StateCallback | None = None,
+        max_failures: int | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Events of `topics` after `last_event_id`, forever (max_failures=None) across reconnects.
+
+        With max_failures=N the iterator raises the last error after N failed attempts in a row.
+        Close the iterator (or break out of the loop) to stop; the connection is closed with it.
+        """
+        run = _StreamRun(self._core, _event_id(last_event_id), on_state, max_failures)
+        params = self._core.stream_params(topics)
+        while True:
+            retry_after: float | None = None
+            try:
+                with connect_sse(self._http, "GET", "/v1/stream", params=params, headers=run.headers(),
+                                 timeout=self._stream_timeout) as source:
+                    resp = source.response
+                    if resp.status_code != 200:
+                        resp.read()
+                        err, retry_after = run.check_response(resp, _body_of(resp))
+                    else:
+                        run.connected()
+                        for sse in source.iter_sse():
+                            ev = run.accept(sse)
+                            if ev is not None:
+                                yield ev
+                        err = _ended(self._core)
+            except httpx.TransportError as exc:
+                err = self._core.connection_error(exc, "GET", "/v1/stream", stream=True)
+            except SSEError as exc:
+                bad = run.content_type_error(exc)
+                run.notify(StreamState("failed", run.failures, error=str(bad), last_event_id=run.last_id))
+                raise bad from None
+            self._sleep(run.failed(err, retry_after))
+
+
+# ============================================================================ async client
+class AsyncHooxClient:
+    """The asyncio twin of HooxClient (the cockpit's): same routes, same rules."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        source: str = "--remote",
+        timeout: httpx.Timeout | float | None = None,
+        retries: int = DEFAULT_RETRIES,
+        retry_base: float = RETRY_BASE,
+        retry_cap: float = RETRY_CAP,
+        max_retry_after: float = MAX_RETRY_AFTER,
+        backoff_base: float = STREAM_BACKOFF_BASE,
+        backoff_cap: float = STREAM_BACKOFF_CAP,
+        stream_read_timeout: float = STREAM_READ_TIMEOUT,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._core = _Core(base_url, token, source=source, retries=retries, retry_base=retry_base,
+                           retry_cap=retry_cap, max_retry_after=max_retry_after, backoff_base=backoff_base,
+                           backoff_cap=backoff_cap, rand=rand)
+        self._sleep = sleep
+        self._stream_timeout = _timeout(stream_read_timeout)
+        t = timeout if isinstance(timeout, httpx.Timeout) else _timeout(timeout or READ_TIMEOUT)
+        self._http = httpx.AsyncClient(base_url=self._core.base_url, timeout=t, transport=transport,
+                                       headers=self._core.headers())
+
+    @classmethod
+    def from_env(cls, remote: str | None = None, **kwargs: Any) -> AsyncHooxClient:
+        cfg = resolve_config(remote, workspace=kwargs.pop("workspace", None))
+        return cls(cfg.base_url, cfg.token, source=cfg.source, **kwargs)
+
+    @property
+    def base_url(self) -> str:
+        return self._core.shown_url
+
+    def __repr__(self) -> str:
+        return f"AsyncHooxClient(base_url={self._core.shown_url!r}, token={MASK!r})"
+
+    async def __aenter__(self) -> AsyncHooxClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ transport
+    async def _send(self, call: _Call) -> Any:
+        core = self._core
+        retryable = call.method == "GET"
+        attempt = 0
+        while True:
+            try:
+                resp = await self._http.request(call.method, call.path, params=call.params, json=call.json)
+            except httpx.TransportError as exc:
+                err = core.connection_error(exc, call.method, call.path)
+                if not (retryable and attempt < core.retries and core.may_retry(exc)):
+                    raise err from None
+                wait = core.retry_wait(attempt, None)
+                _log.warning("%s %s: %s; retry %d/%d in %.2f s", call.method, call.path, err.kind,
+                             attempt + 1, core.retries, wait)
+            else:
+                wait = None
+                if retryable and resp.status_code in RETRY_STATUSES and attempt < core.retries:
+                    wait = core.retry_wait(attempt, resp.headers.get("retry-after"))
+                if wait is None:
+                    return call.parse(core.result(resp))
+                _log.warning("%s %s: HTTP %d; retry %d/%d in %.2f s", call.method, call.path,
+                             resp.status_code, attempt + 1, core.retries, wait)
+            attempt += 1
+            await self._sleep(wait)
+
+    # ------------------------------------------------------------------ routes
+    async def health(self) -> dict[str, Any]:
+        return await self._send(_Routes.health())
+
+    async def status(self) -> m.StatusResult:
+        return await self._send(_Routes.status())
+
+    async def workers(self) -> m.WorkersResult:
+        return await self._send(_Routes.workers())
+
+    async def worker(self, name: str) -> m.WorkerDetail:
+        return await self._send(_Routes.worker(name))
+
+    async def trades(self, *, limit: int | None = None, cursor: str | None = None, symbol: str | None = None,
+                     exchange: str | None = None, status: str | None = None, since: str | None = None) -> m.TradesPage:
+        return await self._send(_Routes.trades(limit=limit, cursor=cursor, symbol=symbol, exchange=exchange,
+                                               status=status, since=since))
+
+    async def positions(self) -> m.PositionsResult:
+        return await self._send(_Routes.positions())
+
+    async def stats(self, *, mode: str | None = None) -> m.StatsResult:
+        return await self._send(_Routes.stats(mode))
+
+    async def logs(self, *, limit: int | None = None, cursor: str | None = None, level: str | None = None,
+                   worker: str | None = None, q: str | None = None, request_id: str | None = None) -> m.LogsPage:
+        return await self._send(_Routes.logs(limit=limit, cursor=cursor, level=level, worker=worker, q=q,
+                                             request_id=request_id))
+
+    async def kv_list(self, prefix: str | None = None) -> m.KvList:
+        return await self._send(_Routes.kv_list(prefix))
+
+    async def kv_get(self, key: str) -> m.KvEntry:
+        return await self._send(_Routes.kv_get(key))
+
+    async def kv_put(self, key: str, value: Any) -> m.KvEntry:
+        return await self._send(_Routes.kv_put(key, value))
+
+    async def kv_delete(self, key: str) -> m.KvDeleted:
+        return await self._send(_Routes.kv_delete(key))
+
+    async def kill_switch(self) -> m.KillSwitch:
+        return await self._send(_Routes.kill_switch())
+
+    async def set_kill_switch(self, on: bool, reason: str | None = None) -> m.KillSwitch:
+        return await self._send(_Routes.set_kill_switch(on, reason))
+
+    async def queues(self) -> m.QueuesResult:
+        return await self._send(_Routes.queues())
+
+    async def replay_dead_letter(self, message_id: str | int) -> m.ReplayResult:
+        return await self._send(_Routes.replay_dead_letter(message_id))
+
+    async def db_query(self, query: str, params: Iterable[Any] | None = None, *,
+                       max_rows: int | None = None) -> m.QueryResult:
+        return await self._send(_Routes.db_query(query, params, max_rows))
+
+    # ------------------------------------------------------------------ stream
+    async def stream(
+        self,
+        topics: Iterable[str] | str = ALL_TOPICS,
+        last_event_id: str | int | None = None,
+        *,
+        on_state: StateCallback | None = None,
+        max_failures: int | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """See HooxClient.stream."""
+        run = _StreamRun(self._core, _event_id(last_event_id), on_state, max_failures)
+        params = self._core.stream_params(topics)
+        while True:
+            retry_after: float | None = None
+            try:
+                async with aconnect_sse(self._http, "GET", "/v1/stream", params=params, headers=run.headers(),
+                                        timeout=self._stream_timeout) as source:
+                    resp = source.response
+                    if resp.status_code != 200:
+                        await resp.aread()
+                        err, retry_after = run.check_response(resp, _body_of(resp))
+                    else:
+                        run.connected()
+                        async for sse in source.aiter_sse():
+                            ev = run.accept(sse)
+                            if ev is not None:
+                                yield ev
+                        err = _ended(self._core)
+            except httpx.TransportError as exc:
+                err = self._core.connection_error(exc, "GET", "/v1/stream", stream=True)
+            except SSEError as exc:
+                bad = run.content_type_error(exc)
+                run.notify(StreamState("failed", run.failures, error=str(bad), last_event_id=run.last_id))
+                raise bad from None
+            await self._sleep(run.failed(err, retry_after))

@@ -1,0 +1,350 @@
+"""`hoox monitor ...`: the edge's state through the operator API (HooxClient), local or remote.
+
+Which edge: `--remote URL` (on the command or on the group: `hoox monitor --remote URL status`),
+else HOOX_API_URL, else the workspace's local gateway; the token from HOOX_API_TOKEN, else the
+workspace's OPERATOR_API_KEY (only for the local gateway or a loopback URL).
+
+--json prints the route's `result` as the API sends it (camelCase keys), one object:
+- `monitor status`        -> the /v1/status result
+- `monitor trades [N]`    -> {"items": [...newest first, at most N], "nextCursor"}
+- `monitor logs [WORKER]` -> {"items": [...newest first], "nextCursor"}
+- `monitor queue-depth`   -> the /v1/queues result
+- `monitor kill-switch show|on|off` -> the /v1/kill-switch result ({"on", "reason", ...})
+
+Confirmation: `kill-switch on|off` asks before it acts unless `--yes`. Under --json nothing is ever
+prompted (stdout must stay one JSON object and a script would hang on a prompt), so `--json`
+without `--yes` changes nothing and answers CONFIRMATION_REQUIRED (exit 2).
+
+Errors of the API keep their code (`UNAUTHORIZED`, `VALIDATION_ERROR`, ...); no answer at all is
+EDGE_UNREACHABLE, no URL/token is NO_EDGE_CONFIG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, remember_secrets, say, show, table, warn
+
+if TYPE_CHECKING:
+    from hoox_cli.client import HooxClient
+
+app = typer.Typer(help="Watch the edge: status, trades, logs, queues, kill switch.", no_args_is_help=True)
+
+RemoteOpt = Annotated[
+    str | None,
+    typer.Option("--remote", metavar="URL",
+                 help="Edge to talk to (default: HOOX_API_URL, else this workspace's local gateway). "
+                      "The token comes from HOOX_API_TOKEN."),
+]
+PAGE_LIMIT = 100  # items asked per request when a listing needs more
+
+
+@app.callback()
+def _group(ctx: typer.Context, remote: RemoteOpt = None) -> None:
+    """Watch the edge through its operator API."""
+    remember_remote(ctx, remote)
+
+
+def remember_remote(ctx: typer.Context, remote: str | None) -> None:
+    if remote:
+        ctx.ensure_object(dict)["remote"] = remote
+
+
+def remote_of(ctx: typer.Context, remote: str | None) -> str | None:
+    """The command's --remote, else its group's."""
+    if remote:
+        return remote
+    c: Any = ctx
+    while c is not None:
+        if isinstance(c.obj, dict) and c.obj.get("remote"):
+            return c.obj["remote"]
+        c = c.parent
+    return None
+
+
+@contextlib.contextmanager
+def operator_client(remote: str | None) -> Iterator[HooxClient]:
+    """A HooxClient for the chosen edge; its errors become CLI errors with what to do."""
+    from hoox_cli.client import HooxApiError, HooxClient, HooxConfigError, HooxConnectionError, resolve_config
+
+    try:
+        cfg = resolve_config(remote)
+    except HooxConfigError as exc:
+        fail("NO_EDGE_CONFIG", str(exc))
+    except Exception as exc:
+        if type(exc).__name__ == "WorkspaceError":
+            fail("WORKSPACE_ERROR", str(exc))
+        raise
+    remember_secrets([cfg.token])  # whatever the edge echoes, the token is never printed
+    client = HooxClient(cfg.base_url, cfg.token, source=cfg.source)
+    try:
+        yield client
+    except HooxApiError as exc:
+        message = exc.message + (f" {exc.hint}" if exc.hint else "")
+        if exc.request_id:
+            message += f" (request id {exc.request_id})"
+        fail(exc.code, message, details=exc.details)
+    except HooxConnectionError as exc:
+        fail("EDGE_UNREACHABLE", exc.message)
+    finally:
+        client.close()
+
+
+def dump(model: Any) -> Any:
+    """A result model as the API sent it (camelCase), for --json and for the tables."""
+    if hasattr(model, "model_dump"):
+        return model.model_dump(mode="json", by_alias=True)
+    return model
+
+
+def _short_time(iso: Any) -> str:
+    """`2026-01-05T12:00:00.123Z` -> `01-05 12:00:00` (narrow tables fit an 80-column terminal)."""
+    text = str(iso or "")
+    return f"{text[5:10]} {text[11:19]}" if len(text) >= 19 and text[10] == "T" else text
+
+
+def compact_table(columns: list[str], rows: list[list[Any]], *, title: str | None = None) -> Any:
+    """A borderless table (scrubbed, escaped cells): wide listings stay readable at 80 columns."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(*columns, title=title, box=box.SIMPLE_HEAD, padding=(0, 0), header_style="bold",
+              title_justify="left")
+    for c in t.columns:
+        c.no_wrap = True
+    for row in rows:
+        t.add_row(*(esc("" if v is None else v) for v in row))
+    return t
+
+
+def _fmt(value: Any, digits: int = 8) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+# ============================================================================ status
+@app.command()
+@handle_errors
+def status(ctx: typer.Context, remote: RemoteOpt = None, json_out: JsonOpt = False) -> None:
+    """Kill switch, modes, worker health, queue depth and the last signal."""
+    with operator_client(remote_of(ctx, remote)) as client:
+        result = dump(client.status())
+        url = client.base_url
+    if json_out:
+        emit_json(result)
+        return
+    print_status(result, url)
+
+
+def print_status(s: dict[str, Any], url: str) -> None:
+    ks = s.get("killSwitch") or {}
+    runtime = s.get("runtime") or "?"
+    say(f"[bold]hoox edge[/bold] {esc(url)} ({esc(runtime)})   version {esc(s.get('version') or 'unknown')}")
+    if ks.get("on"):
+        say(f"[bold red]KILL SWITCH ON[/bold red] {esc(ks.get('reason') or '')}".rstrip())
+    else:
+        say("[green]kill switch off[/green]")
+    mode = s.get("tradingMode")
+    say(f"trading mode [bold]{esc(mode)}[/bold]" + (" (paper exchange: no real orders)" if mode == "paper" else "")
+        + f"   queue mode {esc(s.get('queueMode'))}")
+    q = s.get("queues") or {}
+    if q.get("available"):
+        say(f"trade queue: depth {esc(_fmt(q.get('depth')))}, in flight {esc(_fmt(q.get('inFlight')))}, "
+            f"dead letters {esc(_fmt(q.get('deadLetters')))}")
+    else:
+        say(f"trade queue: not available ({esc(q.get('error') or 'no reason given')})")
+    say(f"last signal {esc(s.get('lastSignalAt') or 'none yet')}")
+    workers = s.get("workers") or []
+    if workers:
+        style = {"online": "green", "degraded": "yellow", "offline": "red"}
+        from rich.text import Text
+
+        from hoox_cli.common import scrub
+
+        rows = [[Text(str(w.get("name"))), Text(str(w.get("status")), style=style.get(str(w.get("status")), "")),
+                 Text(_fmt(w.get("latencyMs"), 4)), Text(str(scrub(w.get("error") or "")))] for w in workers]
+        from rich.table import Table
+
+        t = Table("worker", "status", "latency ms", "error", header_style="bold")
+        for row in rows:
+            t.add_row(*row)
+        show(t)
+
+
+# ============================================================================ trades
+@app.command()
+@handle_errors
+def trades(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Argument(metavar="[N]", help="How many of the newest trades.", min=1)] = 20,
+    symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Only this symbol (e.g. BTCUSDT).")] = None,
+    exchange: Annotated[str | None, typer.Option("--exchange", "-e", help="Only this exchange.")] = None,
+    status_: Annotated[str | None, typer.Option("--status", help="Only trades in this status.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only trades at or after this ISO time.")] = None,
+    remote: RemoteOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The newest N trades of the ledger (fills, rejections, failures), newest first."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    with operator_client(remote_of(ctx, remote)) as client:
+        while len(items) < count:
+            page = dump(client.trades(limit=min(count - len(items), PAGE_LIMIT), cursor=cursor, symbol=symbol,
+                                      exchange=exchange, status=status_, since=since))
+            items.extend(page.get("items") or [])
+            cursor = page.get("nextCursor")
+            if not cursor:
+                break
+    items = items[:count]
+    if json_out:
+        emit_json({"items": items, "nextCursor": cursor})
+        return
+    if not items:
+        say("No trades yet. Send one with `hoox signal send --symbol BTCUSDT --action LONG`.")
+        return
+    # One exchange (the usual case) goes in the title, so the table fits an 80-column terminal.
+    venues = sorted({str(t.get("exchange")) for t in items})
+    one = len(venues) == 1
+    columns = ["time (UTC)", *([] if one else ["exchange"]), "symbol", "action", "qty", "price", "fee", "pnl",
+               "status", "request"]
+    rows = [[_short_time(t.get("createdAt")), *([] if one else [t.get("exchange")]), t.get("symbol"),
+             t.get("action"), _fmt(t.get("quantity")), _fmt(t.get("price")), _fmt(t.get("fee"), 4),
+             _fmt(t.get("realizedPnl"), 6), t.get("status") + (f" {t['errorCode']}" if t.get("errorCode") else ""),
+             str(t.get("requestId") or "")[:8]] for t in items]
+    paper = " (paper)" if all(t.get("mode") == "paper" for t in items) else ""
+    show(compact_table(columns, rows, title=f"newest {len(items)} trade(s)" + (f" on {venues[0]}" if one else "")
+                       + paper))
+    if cursor:
+        say(f"[dim]older trades: `hoox monitor trades {count * 2}`[/dim]")
+
+
+# ============================================================================ logs
+@app.command()
+@handle_errors
+def logs(
+    ctx: typer.Context,
+    worker: Annotated[str | None, typer.Argument(help="Only this worker's logs (e.g. hoox, trade-worker).")] = None,
+    level: Annotated[str | None, typer.Option(
+        "--level", "-l", help="Lowest level shown: debug, info, warning, error or critical.")] = None,
+    grep: Annotated[str | None, typer.Option("--grep", "-g", help="Only lines containing this text.")] = None,
+    count: Annotated[int, typer.Option("--lines", "-n", help="How many of the newest lines.", min=1)] = 50,
+    remote: RemoteOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The newest structured log lines of the workers (system_logs), newest first."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    with operator_client(remote_of(ctx, remote)) as client:
+        while len(items) < count:
+            page = dump(client.logs(limit=min(count - len(items), PAGE_LIMIT), cursor=cursor, level=level,
+                                    worker=worker, q=grep))
+            items.extend(page.get("items") or [])
+            cursor = page.get("nextCursor")
+            if not cursor:
+                break
+    items = items[:count]
+    if json_out:
+        emit_json({"items": items, "nextCursor": cursor})
+        return
+    if not items:
+        say("No log lines match." if (worker or level or grep) else "No log lines yet.")
+        return
+    for row in reversed(items):  # oldest first, like a log file
+        say(format_log_line(row))
+
+
+LEVEL_STYLE = {"debug": "dim", "info": "cyan", "warning": "yellow", "warn": "yellow", "error": "bold red",
+               "critical": "bold red"}
+
+
+def format_log_line(row: dict[str, Any]) -> str:
+    """`time LEVEL worker [request] message` as rich markup (escaped and scrubbed)."""
+    level = str(row.get("level") or "info").lower()
+    style = LEVEL_STYLE.get(level, "")
+    when = row.get("createdAt") or row.get("timestamp") or ""
+    rid = row.get("requestId")
+    text = (f"[dim]{esc(when)}[/dim] [{style}]{esc(level.upper()):<7}[/{style}] "
+            f"[bold]{esc(row.get('worker') or '-')}[/bold]") if style else (
+        f"[dim]{esc(when)}[/dim] {esc(level.upper()):<7} [bold]{esc(row.get('worker') or '-')}[/bold]")
+    if rid:
+        text += f" [dim]{esc(rid)}[/dim]"
+    return f"{text} {esc(row.get('message') or '')}"
+
+
+# ============================================================================ queues
+@app.command("queue-depth")
+@handle_errors
+def queue_depth(ctx: typer.Context, remote: RemoteOpt = None, json_out: JsonOpt = False) -> None:
+    """Signals waiting for a retry, in flight, and dead letters with their last error."""
+    with operator_client(remote_of(ctx, remote)) as client:
+        result = dump(client.queues())
+    if json_out:
+        emit_json(result)
+        return
+    for q in result.get("queues") or []:
+        oldest = f", oldest from {q['oldestEnqueuedAt']}" if q.get("oldestEnqueuedAt") else ""
+        say(f"[bold]{esc(q.get('name'))}[/bold]: depth {esc(_fmt(q.get('depth')))} "
+            f"(ready {esc(_fmt(q.get('ready')))}, delayed for a retry {esc(_fmt(q.get('delayed')))}), "
+            f"in flight {esc(_fmt(q.get('inFlight')))}{esc(oldest)}")
+    dead = result.get("deadLetters") or {}
+    count = dead.get("count") or 0
+    say(f"[bold]dead letters[/bold] ({esc(dead.get('queue'))}): {esc(count)}"
+        + (f", newest {dead.get('shown')} shown" if count and dead.get("shown", 0) < count else ""),
+        style="red" if count else None)
+    items = dead.get("items") or []
+    if items:
+        show(table(["id", "request id", "signal", "attempts", "dead since", "last error"],
+                   [[d.get("id"), d.get("requestId"),
+                     " ".join(str(x) for x in (d.get("exchange"), d.get("action"), d.get("symbol")) if x),
+                     d.get("attempts"), d.get("deadLetteredAt"), d.get("lastError")] for d in items]))
+        say("[dim]replay one with POST /v1/queues/dead-letter/{id}/replay[/dim]")
+
+
+# ============================================================================ kill switch
+@app.command("kill-switch")
+@handle_errors
+def kill_switch(
+    ctx: typer.Context,
+    action: Annotated[str, typer.Argument(metavar="show|on|off", help="show (default), on or off.")] = "show",
+    reason: Annotated[str | None, typer.Option("--reason", "-r", help="Why (kept with the switch).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    remote: RemoteOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the global kill switch, or turn it on (every signal is refused with 503) or off."""
+    action = action.lower()
+    if action not in ("show", "on", "off"):
+        fail("USAGE_ERROR", f"Unknown action {action!r}: use show, on or off.", exit_code=2)
+    with operator_client(remote_of(ctx, remote)) as client:
+        if action == "show":
+            result = dump(client.kill_switch())
+        else:
+            on = action == "on"
+            if not yes:
+                if json_out:
+                    fail("CONFIRMATION_REQUIRED",
+                         f"Turning the kill switch {action} needs --yes under --json (no prompt is shown).",
+                         exit_code=2)
+                effect = ("every signal will be refused (503 KILL_SWITCH_ACTIVE) until it is turned off" if on
+                          else "signals will be executed again")
+                typer.confirm(f"Turn the kill switch {action.upper()} at {client.base_url}? {effect}.", abort=True)
+            result = dump(client.set_kill_switch(on, reason))
+    if json_out:
+        emit_json(result)
+        return
+    if result.get("on"):
+        say(f"[bold red]Kill switch ON[/bold red] {esc(result.get('reason') or '')}".rstrip())
+        say("Every signal is refused with 503 KILL_SWITCH_ACTIVE. Turn it off with `hoox monitor kill-switch off`.")
+    else:
+        say("[green]Kill switch off[/green]: signals are executed.")
+    if result.get("alerted") is False:
+        warn("The alert about this change could not be delivered (telegram-worker); the switch itself is set.")
