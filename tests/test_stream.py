@@ -354,6 +354,18 @@ async def test_a_client_cut_off_before_its_first_event_resumes_from_the_opening_
     assert min(i for i, _, _ in reader.events) == int(first.id) + 1
 
 
+async def test_without_a_change_feed_the_stream_tails_the_database(runtime, gateway_url, token, monkeypatch):
+    # On Cloudflare there is no in-process feed: the route polls D1, and events still arrive.
+    monkeypatch.setattr(stream_mod.events, "change_feed", lambda env: None)
+    monkeypatch.setattr(stream_mod, "POLL_SECONDS", 0.05)
+    async with Reader(gateway_url, token) as reader:
+        rid = await send(runtime, idempotencyKey="polled")
+        async with asyncio.timeout(WAIT):
+            while not any(d.get("requestId") == rid and d.get("status") == "Filled" for _, _, d in reader.events):
+                reader.arrived.clear()
+                await reader.arrived.wait()
+
+
 async def test_a_disconnected_client_leaves_nothing_running(runtime, gateway_url, token):
     feed = events.change_feed(runtime.env(GW))
     assert feed is not None
