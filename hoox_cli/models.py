@@ -39,6 +39,20 @@ class QueueSummary(_Model):
     deadLetters: int | None = None
 
 
+class ExchangeStatus(_Model):
+    name: str
+    credentials: bool  # its API key secrets are set on trade-worker (never their values)
+    secrets: list[str]
+    endpoint: str  # production | testnet | custom | invalid setting
+    live: bool  # trade:mode is live and the keys are set: its signals trade for real
+
+
+class ExchangesStatus(_Model):
+    available: bool
+    error: str | None = None
+    items: list[ExchangeStatus] = []
+
+
 class StatusResult(_Model):
     killSwitch: KillSwitch
     tradingMode: str
@@ -46,6 +60,7 @@ class StatusResult(_Model):
     workers: list[WorkerHealth]
     queues: QueueSummary
     lastSignalAt: str | None = None
+    exchanges: ExchangesStatus | None = None
     version: str | None = None
     runtime: Literal["local", "cloudflare"]
     time: str

@@ -7,6 +7,7 @@ under test. Time is the fake clock (2026-01-05 12:00:00 UTC, a Monday).
 from __future__ import annotations
 
 import json
+import socket
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,7 +111,7 @@ async def build_ledger(rt: LocalRuntime) -> None:
         ).bind(tid, f"rid-{tid}", exchange, symbol, action, side, qty, price, fee, pnl, 1,
                f"ord-{tid}" if status == "Filled" else None, f"hx{tid}", "paper", status,
                "EXCHANGE_ERROR: insufficient balance" if status == "Rejected" else None, 1, at, at).run()
-    # Open positions: two priced on the paper exchange (prices pinned below), one live (no provider).
+    # Open positions: two priced on the paper exchange (prices pinned below), one live (MEXC unreachable).
     for exchange, symbol, side, size, entry, lev, mode in (
         ("binance", "SOLUSDT", "LONG", 10, 150, 5, "paper"),
         ("bybit", "BTCUSDT", "SHORT", 0.2, 62000, 10, "paper"),
@@ -128,6 +129,11 @@ async def build_ledger(rt: LocalRuntime) -> None:
         "'2026-01-03T09:00:00.000Z','2026-01-03T12:00:00.000Z','2026-01-03T12:00:00.000Z')").run()
     await kv_set(rt, "exchanges:paper:price:SOLUSDT", 155.0)
     await kv_set(rt, "exchanges:paper:price:BTCUSDT", 61000.0)
+    # The live position's mark price is asked of MEXC: here a loopback port nothing listens on.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    await kv_set(rt, "exchanges:mexc:base_url", f"http://127.0.0.1:{closed_port}")
 
 
 # =========================================================================== auth
@@ -223,7 +229,7 @@ async def test_positions_are_valued_at_the_paper_mark_price(rt):
 
     live = by_symbol["ETHUSDT"]
     assert live["markPrice"] is None and live["unrealizedPnl"] is None
-    assert "live trading" in live["markError"]
+    assert "mexc could not be reached" in live["markError"]
     assert live["liquidationPrice"] == pytest.approx(1515.0)  # 3000 * (1 - 1/2 + 0.005)
 
 

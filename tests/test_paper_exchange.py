@@ -302,12 +302,12 @@ def test_client_order_id_from_request_id() -> None:
 
 async def test_provider_for_paper_and_live(runtime: LocalRuntime) -> None:
     env = runtime.env("trade-worker")
-    prov = provider_for(env, "bybit", "paper")
+    prov = await provider_for(env, "bybit", "paper")
     assert isinstance(prov, PaperProvider) and prov.mode == "paper" and prov.name == "bybit"
-    with pytest.raises(ExchangeError) as e:
-        provider_for(env, "binance", "live")
+    with pytest.raises(ExchangeError) as e:  # live without an API key: says which secrets to set
+        await provider_for(env, "binance", "live")
     assert e.value.kind == "rejected" and not e.value.retryable
-    assert "not available in this version" in e.value.message and "trade:mode" in e.value.message
+    assert "BINANCE_API_KEY" in e.value.message and "BINANCE_API_SECRET" in e.value.message
 
 
 # --------------------------------------------------------------------------- faults

@@ -256,13 +256,13 @@ async def test_routing_override_and_default(rt):
     assert len(await paper_orders(rt, "mexc")) == 1
 
 
-async def test_live_mode_is_a_clear_rejection(rt):
+async def test_live_mode_without_credentials_is_a_clear_rejection(rt):
     await kv_put(rt, "trade:mode", "live")
     r = await process(rt, "r-live")
     assert r.status == 502
     err = r.json()["error"]
     assert err["code"] == "EXCHANGE_ERROR" and err["details"]["retryable"] is False
-    assert "live trading on bybit is not available in this version" in err["message"]
+    assert "BYBIT_API_KEY" in err["message"] and "BYBIT_API_SECRET" in err["message"]
     (trade,) = await rows(rt, "SELECT status, mode FROM trades")
     assert trade == {"status": "Rejected", "mode": "live"}
     assert await paper_orders(rt) == []

@@ -1,6 +1,6 @@
 """Open positions of the ledger, valued at the exchange's mark price.
 
-- mark price: `provider_for(env, exchange, mode).mark_price(symbol)` (the paper exchange's market
+- mark price: `(await provider_for(env, exchange, mode)).mark_price(symbol)` (the paper exchange's market
   for paper positions); when it cannot be read, `markPrice` is null and `markError` says why;
 - unrealized P&L = (mark − entry) × size × (+1 LONG, −1 SHORT), in Decimal;
 - estimated liquidation price (isolated margin, maintenance margin rate 0.5 %, as the paper
@@ -39,7 +39,12 @@ def unrealized(side: str, size: Decimal, entry: Decimal, mark: Decimal) -> Decim
 
 async def _mark(env: Env, exchange: str, mode: str, symbol: str) -> tuple[float | None, str | None]:
     try:
-        return float(await provider_for(env, exchange, mode).mark_price(symbol)), None
+        provider = await provider_for(env, exchange, mode, need_credentials=False)
+        try:
+            return float(await provider.mark_price(symbol)), None
+        finally:
+            if hasattr(provider, "aclose"):
+                await provider.aclose()
     except Exception as exc:  # one unreadable market must not hide the other positions
         return None, (getattr(exc, "message", None) or str(exc) or type(exc).__name__)[:300]
 

@@ -87,6 +87,14 @@ MANIFEST: tuple[Setting, ...] = (
     Setting("exchanges:paper:initial_balance", "number", 10000.0, "USDT each paper account starts with.", minimum=0),
     Setting("exchanges:paper:instruments", "json", PAPER_INSTRUMENTS, "Paper markets: start price and trading rules."),
     Setting("exchanges:paper:seed", "integer", 7, "Seed of the paper market's random walk."),
+    *(s for name in EXCHANGES for s in (
+        Setting(f"exchanges:{name}:testnet", "boolean", False,
+                f"Live orders go to {name}'s testnet instead of the real exchange."),
+        Setting(f"exchanges:{name}:base_url", "string", "",
+                f"Send {name} requests to this URL (a regional host, a local test server); overrides testnet."),
+    )),
+    Setting("exchanges:instrument_cache_ttl", "integer", 3600,
+            "Seconds a live exchange's instrument rules (step, minimums, tick) are cached in KV.", minimum=60),
 )
 
 _EXACT = {s.key: s for s in MANIFEST if not s.is_family}

@@ -181,14 +181,29 @@ async def _queue_summary(env: Env) -> dict[str, Any]:
             "deadLetters": dlq["messages"]}
 
 
+async def _exchanges(env: Env) -> dict[str, Any]:
+    """Which exchanges trade live: trade-worker holds the API keys, so it is asked (its /health)."""
+    try:
+        resp = await asyncio.wait_for(
+            calls.call(env, "TRADE_SERVICE", "GET", "/health", request_id=None, timeout=workers_mod.HEALTH_BUDGET_S),
+            workers_mod.HEALTH_BUDGET_S + 0.1)
+        items = ((resp.json() or {}).get("result") or {}).get("exchanges")
+    except Exception as exc:
+        return {"available": False, "error": f"trade-worker did not answer ({type(exc).__name__})", "items": []}
+    if not isinstance(items, list):
+        return {"available": False, "error": f"trade-worker /health answered {resp.status} without exchanges",
+                "items": []}
+    return {"available": True, "error": None, "items": items}
+
+
 # =========================================================================== routes
 async def status(request: Request) -> dict[str, Any]:
     """Kill switch, modes, every worker's health, queue figures, the last signal, the version."""
     env = env_of(request)
-    kill, (mode, _), (queue_mode, _), probes, queues, last = await asyncio.gather(
+    kill, (mode, _), (queue_mode, _), probes, queues, last, exchanges = await asyncio.gather(
         _kill_switch(env), _setting(env, "trade:mode"), _setting(env, "webhooks:queue_mode"),
         workers_mod.probe_all(env), _queue_summary(env),
-        env.DB.prepare("SELECT MAX(created_at) AS t FROM trade_signals").first("t"))
+        env.DB.prepare("SELECT MAX(created_at) AS t FROM trade_signals").first("t"), _exchanges(env))
     info = env.get("RUNTIME_INFO")
     return {
         "killSwitch": kill,
@@ -197,6 +212,7 @@ async def status(request: Request) -> dict[str, Any]:
         "workers": probes,
         "queues": queues,
         "lastSignalAt": last,
+        "exchanges": exchanges,
         "version": _version(),
         "runtime": info.kind if info is not None else "cloudflare",
         "time": clock.iso(),

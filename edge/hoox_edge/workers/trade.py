@@ -21,6 +21,7 @@ alert. Rejections are recorded, alerted and never retried.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
@@ -35,6 +36,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hoox_edge import exchanges, ledger
+from hoox_edge.exchanges import live
 from hoox_edge.exchanges.base import ExchangeError, ExchangeProvider, OrderRequest, OrderResult
 from hoox_edge.ledger import FAILED, FILLED, REJECTED, dec, fmt
 from hoox_edge.ports import Env, MessageBatch, QueueMessage
@@ -143,6 +145,10 @@ def parse_signal(payload: Any) -> Signal:
         exchange = str(exchange).lower()
         if exchange not in settings.EXCHANGES:
             issues.append({"field": "exchange", "issue": "must be one of " + ", ".join(settings.EXCHANGES)})
+    if market == "spot" and action == "SHORT":
+        issues.append({"field": "market", "issue": "spot cannot open a SHORT: send market futures"})
+    if market == "spot" and leverage is not None and leverage > 1:
+        issues.append({"field": "leverage", "issue": "spot trades without leverage: send 1 or market futures"})
     if issues:
         raise ApiError(400, VALIDATION_ERROR, "The signal is not valid.", details=issues)
     return Signal(action, symbol, quantity, float(leverage or 1), order_type,
@@ -157,8 +163,8 @@ async def route(env: Env, signal: Signal) -> str:
     return signal.exchange or await settings.get(env.CONFIG_KV, "exchanges:default_routing")
 
 
-async def _provider(env: Env, exchange: str, mode: str) -> ExchangeProvider:
-    p = exchanges.provider_for(env, exchange, mode)
+async def _provider(env: Env, exchange: str, mode: str, market: str = "futures") -> ExchangeProvider:
+    p = exchanges.provider_for(env, exchange, mode, market)
     return await p if inspect.isawaitable(p) else p
 
 
@@ -175,6 +181,15 @@ class _Execution:
         self.mode = ""
         self.attempt = 1
         self.order: OrderRequest | None = None
+        self._provider: ExchangeProvider | None = None
+
+    async def provider(self) -> ExchangeProvider:
+        """The exchange's provider, made once per execution (a live one keeps its connection)."""
+        if self._provider is None:
+            self._provider = await _provider(self.env, self.exchange, self.mode, self.signal.market)
+            if hasattr(self._provider, "request_id"):
+                self._provider.request_id = self.rid  # ties its request logs and data points to the signal
+        return self._provider
 
     @property
     def label(self) -> str:
@@ -189,6 +204,15 @@ class _Execution:
         return d
 
     async def run(self) -> dict[str, Any]:
+        try:
+            return await self._run()
+        finally:
+            aclose = getattr(self._provider, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):  # closing must not change the recorded outcome
+                    await aclose()
+
+    async def _run(self) -> dict[str, Any]:
         sig = self.signal
         row = await ledger.get_trade(self.db, self.rid)
         if row is not None and row["status"] not in ledger.RETRIABLE_STATES:
@@ -202,7 +226,9 @@ class _Execution:
 
         pos = await ledger.open_position(self.db, self.exchange, sig.symbol)
         if sig.action == "CLOSE" and pos is None and row is None:
-            return await self._no_position(recorded=False)
+            pos = await self._adopt_exchange_position()
+            if pos is None:
+                return await self._no_position(recorded=False)
         if sig.action == "CLOSE":
             side = ledger.side_for("CLOSE", pos.side) if pos else row["side"]  # type: ignore[index]
             planned = float(pos.size) if pos else float(row["quantity"])  # type: ignore[index]
@@ -220,7 +246,7 @@ class _Execution:
             return self._replay(final)  # type: ignore[arg-type]
 
         try:
-            provider = await _provider(self.env, self.exchange, self.mode)
+            provider = await self.provider()
             if row is not None:
                 found = await provider.get_order(sig.symbol, self.client_order_id)
                 if found is not None:
@@ -284,6 +310,40 @@ class _Execution:
                                     "does not return that order yet", exc.code) from exc
             result = found
         return await self._record(provider, result)
+
+    async def _adopt_exchange_position(self) -> ledger.PositionState | None:
+        """CLOSE with no open position in the ledger: close the exchange's own position instead.
+
+        The exchange's position (side, size, entry price, leverage) is written to the ledger as an
+        open position first, so the closing fill then settles it like any other: realised P&L
+        against the exchange's entry price, and no phantom opposite position."""
+        sig = self.signal
+        try:
+            found = [p for p in await (await self.provider()).positions(sig.symbol)
+                     if p.symbol.upper() == sig.symbol and p.size > 0]
+        except ExchangeError as exc:
+            if exc.retryable:
+                await self._retryable(exc)
+            text = exc.message if exc.code is None else f"{exc.message} (exchange code {exc.code})"
+            await ledger.signal_status_statement(self.db, self.rid, REJECTED, text, clock.iso()).run()
+            await log(self.env, "warning", f"Rejected: {self.label}: {text}", request_id=self.rid,
+                      details=self._log_details(code=EXCHANGE_ERROR, exchangeCode=exc.code))
+            await calls.alert(self.env, f"{self.label} rejected: {text}", level="warning", request_id=self.rid)
+            raise _rejection(EXCHANGE_ERROR, text, exc.code) from None
+        if not found:
+            return None
+        p = found[0]
+        now = clock.iso()
+        await self.db.prepare(
+            "INSERT OR IGNORE INTO positions (exchange, symbol, side, size, entry_price, leverage, mode, status,"
+            " request_id, opened_at, updated_at) VALUES (?,?,?,?,?,?,?,'OPEN',?,?,?)"
+        ).bind(self.exchange, sig.symbol, p.side, p.size, p.entry_price, p.leverage or 1, self.mode,
+               self.rid, now, now).run()
+        await log(self.env, "info", f"No {sig.symbol} position in the ledger: closing the exchange's "
+                  f"{p.side} {fmt(p.size)} at entry {fmt(p.entry_price)}", request_id=self.rid,
+                  details=self._log_details(exchangePosition={"side": p.side, "size": p.size,
+                                                              "entryPrice": p.entry_price}))
+        return await ledger.open_position(self.db, self.exchange, sig.symbol)
 
     # ------------------------------------------------------------------ outcomes
     def _replay(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -493,7 +553,24 @@ async def health(request: Request) -> JSONResponse:
         checks["kv"] = f"error ({type(exc).__name__})"
     healthy = all(v == "ok" for v in checks.values())
     return ok({"worker": env.worker, "status": "healthy" if healthy else "degraded", "mode": mode,
-               "checks": checks}, status=200 if healthy else 503)
+               "checks": checks, "exchanges": await exchange_status(env, mode)}, status=200 if healthy else 503)
+
+
+async def exchange_status(env: Env, mode: str | None) -> list[dict[str, Any]]:
+    """Per exchange: are its API keys set (never their values), where live orders go, and whether
+    signals routed to it trade live now (trade:mode live and keys set)."""
+    out = []
+    for name in settings.EXCHANGES:
+        has_keys = live.credentials(env, name) is not None
+        try:
+            base_url = await settings.get(env.CONFIG_KV, f"exchanges:{name}:base_url")
+            testnet = await settings.get(env.CONFIG_KV, f"exchanges:{name}:testnet")
+            endpoint = "custom" if base_url else "testnet" if testnet else "production"
+        except Exception:
+            endpoint = "invalid setting"
+        out.append({"name": name, "credentials": has_keys, "secrets": list(live.secret_names(name)),
+                    "endpoint": endpoint, "live": mode == "live" and has_keys})
+    return out
 
 
 app = make_app(WORKER, [

@@ -1,0 +1,309 @@
+"""`LiveExchange`: the shared base of the real exchange connectors (mode "live").
+
+A connector subclass supplies four things: `sign` (the vendor's signing rule: headers, the final
+query parameters and the exact body bytes), `classify` (the vendor's answers by meaning: an
+`ExchangeError` to raise, or None for success), `server_time_ms` and the `ExchangeProvider`
+methods built on `request`. Everything else is here, once for every exchange:
+
+- Transport failures by what they mean for an order: a connection that could not be made (or a
+  request that could not be written) never reached the exchange -> "unavailable"; a timeout or a
+  dropped connection after the request was sent may have been executed -> "timeout" (the
+  trade-worker then looks the order up by its client order id before it places anything).
+- Clock skew: when `classify` answers "clock_skew" the offset to the exchange's server time is
+  measured once and the call is repeated once with a fresh timestamp and signature.
+- Request logs: every call, request and response with secrets and signatures redacted, to R2
+  (`SYSTEM_LOGS_BUCKET`) under `logs/{exchange}/{symbol}/{YYYY-MM-DD}/{HHMMSSmmm}-{n}-{endpoint}.json`,
+  and one "exchange-call" data point to the worker's Analytics Engine dataset (layout in
+  `hoox_edge.workers.analytics`; blob7 holds the rate-limit headers as JSON, double4 the remaining
+  rate budget the exchange reported, -1 when it reported none).
+
+Credentials come from `credentials(env, exchange)`, the one place that knows the secret names;
+where requests go from `base_url(env, exchange, cls)` (KV `exchanges:{exchange}:base_url`, else the
+vendor's testnet when `exchanges:{exchange}:testnet` is true, else the production host).
+
+Which class serves an exchange and market: `hoox_edge.exchanges.provider_for` imports
+`hoox_edge.exchanges.{exchange}` and takes the `LiveExchange` subclass whose `name` is the exchange
+and whose `markets` include the signal's market.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlencode
+
+import httpx
+
+from hoox_edge.exchanges.base import ExchangeError, InstrumentRules, Market
+from hoox_edge.ports import Env
+from hoox_edge.shared import clock, settings
+from hoox_edge.shared.redact import MASK, redact
+
+DEFAULT_TIMEOUT = 5.0  # seconds per HTTP call; the gateway queues a signal slower than its own budget
+_RATE_HEADER = re.compile(r"(limit|retry-after|used-weight|order-count)", re.IGNORECASE)
+_SIGNATURE_PARAMS = ("signature", "sign")
+_seq = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    api_secret: str
+
+    def __repr__(self) -> str:  # never print the values
+        return "Credentials(api_key=***, api_secret=***)"
+
+
+def secret_names(exchange: str) -> tuple[str, str]:
+    """The secrets holding an exchange's API key and secret, e.g. BYBIT_API_KEY / BYBIT_API_SECRET."""
+    up = exchange.upper()
+    return f"{up}_API_KEY", f"{up}_API_SECRET"
+
+
+def credentials(env: Env, exchange: str) -> Credentials | None:
+    """The exchange's API key pair from the worker's secrets; None when either is missing."""
+    key_name, secret_name = secret_names(exchange)
+    key, secret = env.get(key_name), env.get(secret_name)
+    if not isinstance(key, str) or not key.strip() or not isinstance(secret, str) or not secret.strip():
+        return None
+    return Credentials(key.strip(), secret.strip())
+
+
+async def base_url(env: Env, exchange: str, cls: type[LiveExchange]) -> str:
+    """KV `exchanges:{exchange}:base_url`, else the testnet host when `exchanges:{exchange}:testnet`,
+    else the vendor's production host."""
+    kv = env.CONFIG_KV
+    try:
+        override = await settings.get(kv, f"exchanges:{exchange}:base_url")
+        testnet = await settings.get(kv, f"exchanges:{exchange}:testnet")
+    except settings.SettingError as e:
+        raise ExchangeError("rejected", f"setting {e.key} is invalid: {e.message}", code="CONFIG") from None
+    if override:
+        url = str(override).strip()
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ExchangeError("rejected", f"KV exchanges:{exchange}:base_url must be an http(s) URL, got {url!r}",
+                                code="CONFIG")
+        return url.rstrip("/")
+    if testnet:
+        if not cls.testnet_base_url:
+            raise ExchangeError(
+                "rejected", f"{exchange} has no testnet for this market: unset KV exchanges:{exchange}:testnet "
+                f"or point exchanges:{exchange}:base_url at a host", code="NO_TESTNET")
+        return cls.testnet_base_url.rstrip("/")
+    return cls.default_base_url.rstrip("/")
+
+
+def query_string(params: Mapping[str, Any]) -> str:
+    """The query string exactly as `LiveExchange.request` sends it (insertion order, form encoding).
+    Sign this string, not a re-encoding of it."""
+    return urlencode([(k, _scalar(v)) for k, v in params.items() if v is not None])
+
+
+def body_bytes(body: Mapping[str, Any] | None) -> bytes | None:
+    """Compact JSON bytes of a body (sign these exact bytes)."""
+    if body is None:
+        return None
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+class LiveExchange:
+    """Base of every real connector (implements `ExchangeProvider`, mode "live")."""
+
+    name: ClassVar[str]
+    default_base_url: ClassVar[str]
+    testnet_base_url: ClassVar[str | None] = None
+    markets: ClassVar[tuple[Market, ...]] = ("futures", "spot")
+    mode: Literal["paper", "live"] = "live"
+
+    def __init__(self, env: Env, *, base_url: str, creds: Credentials | None, market: Market = "futures",
+                 timeout: float | None = None) -> None:
+        self.env = env
+        self.base_url = base_url.rstrip("/")
+        self.creds = creds
+        self.market: Market = market
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        self.request_id: str | None = None  # set by the trade-worker: ties logs and data points to a signal
+        self.offset_ms = 0  # exchange clock minus ours, measured after a clock-skew answer
+        self._client: httpx.AsyncClient | None = None
+
+    # ------------------------------------------------------------------ subclass hooks
+    def sign(self, method: str, path: str, params: dict, body: dict | None,
+             timestamp_ms: int) -> tuple[dict[str, str], dict, bytes | None]:
+        """Headers to add, the final query parameters and the exact body bytes of a signed call."""
+        raise NotImplementedError
+
+    def classify(self, status: int, headers: Mapping[str, str], payload: Any) -> ExchangeError | None:
+        """The vendor's answer by meaning: an error to raise, or None when it succeeded."""
+        raise NotImplementedError
+
+    async def server_time_ms(self) -> int:
+        raise NotImplementedError
+
+    async def fetch_instrument(self, symbol: str) -> InstrumentRules:
+        """The exchange's trading rules of a symbol, read from the exchange (`instrument` caches them)."""
+        raise NotImplementedError
+
+    def rate_budget(self, headers: Mapping[str, str]) -> float | None:
+        """Remaining requests (or weight) the exchange reported, for analytics; None when unknown."""
+        return None
+
+    async def instrument(self, symbol: str) -> InstrumentRules:
+        """Trading rules, cached in KV (`cache:instruments:{exchange}:{market}:{SYMBOL}`) for
+        `exchanges:instrument_cache_ttl` seconds: they change rarely and cost a call per order."""
+        symbol = symbol.upper()
+        key = f"cache:instruments:{self.name}:{self.market}:{symbol}"
+        kv = self.env.get("CONFIG_KV")
+        if kv is not None:
+            cached = await kv.get(key)
+            if cached:
+                try:
+                    return InstrumentRules(**json.loads(cached))
+                except (TypeError, ValueError):
+                    pass  # an old or broken entry: read the rules again
+        rules = await self.fetch_instrument(symbol)
+        if kv is not None:
+            try:
+                ttl = int(await settings.get(kv, "exchanges:instrument_cache_ttl"))
+            except settings.SettingError:
+                ttl = 3600
+            await kv.put(key, json.dumps(asdict(rules)), expiration_ttl=max(60, ttl))
+        return rules
+
+    # ------------------------------------------------------------------ plumbing
+    def now_ms(self) -> int:
+        return clock.now_ms() + self.offset_ms
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        return self._client
+
+    def _secrets(self) -> list[str]:
+        known = list(self.env.secret_values())
+        if self.creds is not None:
+            known += [self.creds.api_key, self.creds.api_secret]
+        return known
+
+    async def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None,
+                      signed: bool = False, endpoint: str | None = None) -> Any:
+        """One call to the exchange; the payload on success, else `ExchangeError` by meaning."""
+        try:
+            return await self._request_once(method, path, params, body, signed, endpoint)
+        except ExchangeError as exc:
+            if exc.kind != "clock_skew":
+                raise
+        # Our clock and the exchange's disagree: measure the offset once and try once more.
+        self.offset_ms = int(await self.server_time_ms()) - clock.now_ms()
+        return await self._request_once(method, path, params, body, signed, endpoint)
+
+    async def _request_once(self, method: str, path: str, params: dict | None, body: dict | None,
+                            signed: bool, endpoint: str | None) -> Any:
+        method = method.upper()
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        headers: dict[str, str] = {}
+        if signed:
+            if self.creds is None:
+                key, secret = secret_names(self.name)
+                raise ExchangeError("rejected", f"{self.name} credentials are not set: set the secrets {key} and "
+                                    f"{secret}", code="NO_CREDENTIALS")
+            headers, params, raw = self.sign(method, path, dict(params), body, self.now_ms())
+        else:
+            raw = body_bytes(body)
+        if raw is not None:
+            headers.setdefault("Content-Type", "application/json")
+        qs = query_string(params)
+        url = f"{self.base_url}{path}" + (f"?{qs}" if qs else "")
+        started = time.perf_counter()
+        status = 0
+        resp_headers: Mapping[str, str] = {}
+        payload: Any = None
+        error: ExchangeError | None = None
+        try:
+            try:
+                resp = await self._http().request(method, url, headers=headers, content=raw)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as e:
+                raise ExchangeError("unavailable", f"{self.name} could not be reached ({type(e).__name__}); "
+                                    "nothing was sent", code="UNREACHABLE") from None
+            except (httpx.TimeoutException, httpx.TransportError) as e:
+                # Sent (or partly sent): the exchange may have carried it out.
+                raise ExchangeError("timeout", f"{self.name} did not answer {method} {path} within "
+                                    f"{self.timeout:g} s ({type(e).__name__}); it may have been carried out",
+                                    code="TIMEOUT") from None
+            status = resp.status_code
+            resp_headers = resp.headers
+            try:
+                payload = resp.json()
+            except ValueError:
+                payload = resp.text[:2000]
+            error = self.classify(status, resp_headers, payload)
+            if error is None and status >= 500:
+                error = ExchangeError("unavailable", f"{self.name} answered HTTP {status}", code=str(status))
+            if error is not None:
+                raise error
+            return payload
+        except ExchangeError as exc:
+            error = exc
+            raise
+        finally:
+            latency_ms = (time.perf_counter() - started) * 1000
+            await self._record(method, path, endpoint, params, body, headers, status, resp_headers, payload,
+                               error, latency_ms)
+
+    # ------------------------------------------------------------------ records
+    async def _record(self, method: str, path: str, endpoint: str | None, params: dict, body: dict | None,
+                      headers: Mapping[str, str], status: int, resp_headers: Mapping[str, str], payload: Any,
+                      error: ExchangeError | None, latency_ms: float) -> None:
+        """Request log to R2 and a data point to Analytics Engine. Never raises."""
+        op = endpoint or path.strip("/").replace("/", "_")
+        rate = {k: v for k, v in resp_headers.items() if _RATE_HEADER.search(k)}
+        symbol = str(params.get("symbol") or (body or {}).get("symbol") or "_").upper()
+        secrets = self._secrets()
+        safe_params = {k: (MASK if k in _SIGNATURE_PARAMS else v) for k, v in params.items()}
+        doc = {
+            "exchange": self.name, "mode": "live", "market": self.market, "endpoint": op,
+            "requestId": self.request_id, "at": clock.iso(),
+            "request": {"method": method, "url": f"{self.base_url}{path}", "params": safe_params, "body": body,
+                        "headers": dict(headers)},
+            "response": {"status": status, "headers": dict(resp_headers), "body": payload},
+            "error": None if error is None else {"kind": error.kind, "code": error.code, "message": error.message},
+            "latencyMs": round(latency_ms, 3),
+        }
+        bucket = self.env.get("SYSTEM_LOGS_BUCKET")
+        if bucket is not None:
+            try:
+                stamp = re.sub(r"\D", "", clock.iso()[11:23])
+                key = f"logs/{self.name}/{symbol}/{clock.iso()[:10]}/{stamp}-{next(_seq)}-{op}.json"
+                text = json.dumps(redact(doc, secrets), default=str, indent=2)
+                await bucket.put(key, text, content_type="application/json")
+            except Exception:  # a log must never fail the order it describes
+                pass
+        dataset = self.env.get("ANALYTICS_ENGINE")
+        if dataset is not None:
+            try:
+                budget = self.rate_budget(resp_headers)
+                outcome = "ok" if error is None else error.kind
+                rate_text = json.dumps(redact(rate, secrets), separators=(",", ":"))[:1024]
+                rid = (self.request_id or "").encode("utf-8")[:96].decode("utf-8", errors="ignore")
+                dataset.write_data_point(
+                    blobs=["exchange-call", self.env.worker, self.name, op, outcome, "live", rate_text],
+                    doubles=[round(latency_ms, 3), 1.0 if error is None else 0.0, float(status),
+                             -1.0 if budget is None else float(budget)],
+                    indexes=[rid])
+            except Exception:
+                pass
