@@ -1,4 +1,16 @@
-"""`hoox check health`: is the edge up and are its workers healthy? (exit 0 yes, 1 no)
+"""`hoox check prerequisites|setup|health`: the machine's tools, the workspace, the running edge.
+
+`check prerequisites` runs each tool (python, node, wrangler, git) for its version. Only Python is
+required to run hoox locally; node and wrangler are needed to deploy to Cloudflare, git to version the
+workspace: their absence is reported, but only a missing required tool fails the check (exit 1).
+--json: {"ok": bool, "tools": [{"name", "ok", "found", "version", "minimum", "path", "required",
+"needed_for", "error", "fix"}]}
+
+`check setup` audits the workspace; each check passes or fails with the command that fixes it
+(exit 1 when one fails):
+--json: {"ok": bool, "workspace", "checks": [{"name", "ok", "detail", "fix": str|null}]}
+
+`check health`: is the edge up and are its workers healthy? (exit 0 yes, 1 no)
 
 It reads `/v1/status` (each worker probed by the gateway through its binding, 2 s budget each).
 Unhealthy: a worker that is not `online` (its probe failed or answered non-200), or no answer at
@@ -11,14 +23,23 @@ switch on, dead letters waiting, queue figures not available.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, handle_errors, say, show, table
+from hoox_cli.common import JsonOpt, emit_json, esc, handle_errors, say, show, table, workspace
 from hoox_cli.monitor_cmd import RemoteOpt, dump, operator_client, remember_remote, remote_of
 
-app = typer.Typer(help="Check the edge.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
+
+app = typer.Typer(help="Check the machine's tools, the workspace and the running edge.", no_args_is_help=True)
 
 # A worker the local runtime does not run is reported `offline` with this error by /v1/status:
 # the workspace's choice, not a fault.
@@ -27,7 +48,7 @@ NOT_RUNNING_LOCALLY = "not running in this local runtime"
 
 @app.callback()
 def _group(ctx: typer.Context, remote: RemoteOpt = None) -> None:
-    """Check the edge."""
+    """Check the machine's tools (prerequisites), the workspace (setup) and the running edge (health)."""
     remember_remote(ctx, remote)
 
 
@@ -78,4 +99,223 @@ def health(ctx: typer.Context, remote: RemoteOpt = None, json_out: JsonOpt = Fal
         for w in warnings:
             say(f"[yellow]warning:[/yellow] {esc(w)}")
     if not healthy:
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------- prerequisites
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    required: bool
+    needed_for: str
+    minimum: tuple[int, ...]
+    fix: str
+
+
+TOOLS = (
+    Tool("python", True, "everything (the CLI, the local edge)", (3, 11),
+         "Install Python 3.11 or newer and reinstall hoox with it."),
+    Tool("node", False, "wrangler, i.e. deploying to Cloudflare", (20, 3),
+         "Install Node.js 20.3 or newer (wrangler 4 needs it)."),
+    Tool("wrangler", False, "deploying to Cloudflare", (4, 0),
+         "Run `npm ci` in the hoox checkout, or `npm install wrangler` in the workspace "
+         "(or set HOOX_WRANGLER to its path)."),
+    Tool("git", False, "versioning the workspace", (2, 0), "Install git."),
+)
+_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+PROBE_TIMEOUT = 30.0
+
+
+def _tool_path(name: str, ws: Workspace | None) -> str | None:
+    if name == "python":
+        return sys.executable
+    if name == "wrangler":
+        from hoox_cli.wrangler_cli import WranglerNotFound, find_wrangler
+
+        try:
+            return str(find_wrangler(ws))
+        except WranglerNotFound:
+            return None
+    return shutil.which(name)
+
+
+def probe_tool(tool: Tool, ws: Workspace | None = None) -> dict[str, Any]:
+    """Run the tool for its version; {"name", "ok", "found", "version", ...}."""
+    out: dict[str, Any] = {"name": tool.name, "ok": False, "found": False, "version": None,
+                           "minimum": ".".join(map(str, tool.minimum)), "path": None, "required": tool.required,
+                           "needed_for": tool.needed_for, "error": None, "fix": None}
+    path = _tool_path(tool.name, ws)
+    if path is None:
+        out["error"] = f"{tool.name} was not found"
+        out["fix"] = tool.fix
+        return out
+    out["path"] = path
+    env = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1")
+    try:
+        p = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=PROBE_TIMEOUT, env=env,
+                           stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        out["error"] = f"`{tool.name} --version` did not run: {exc}"
+        out["fix"] = tool.fix
+        return out
+    m = _VERSION.search(p.stdout + " " + p.stderr)
+    if p.returncode != 0 or m is None:
+        out["error"] = f"`{tool.name} --version` failed (exit {p.returncode})"
+        out["fix"] = tool.fix
+        return out
+    out["found"] = True
+    version = tuple(int(g) for g in m.groups() if g is not None)
+    out["version"] = ".".join(map(str, version))
+    if version < tool.minimum:
+        out["error"] = f"{tool.name} {out['version']} is older than {out['minimum']}"
+        out["fix"] = tool.fix
+        return out
+    out["ok"] = True
+    return out
+
+
+def probe_tools(ws: Workspace | None = None) -> list[dict[str, Any]]:
+    """Every tool, probed concurrently (wrangler alone takes most of a second to start)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(TOOLS)) as pool:
+        return list(pool.map(lambda t: probe_tool(t, ws), TOOLS))
+
+
+def print_tools(tools: list[dict[str, Any]]) -> None:
+    rows = []
+    for t in tools:
+        state = "ok" if t["ok"] else ("MISSING" if not t["found"] else "TOO OLD")
+        if not t["ok"] and not t["required"]:
+            state += " (optional)"
+        rows.append([t["name"], state, t["version"] or "", t["needed_for"]])
+    show(table(["tool", "state", "version", "needed for"], rows))
+    for t in tools:
+        if not t["ok"]:
+            say(f"[{'red' if t['required'] else 'yellow'}]{esc(t['name'])}:[/] {esc(t['error'])}. {esc(t['fix'])}")
+
+
+@app.command()
+@handle_errors
+def prerequisites(json_out: JsonOpt = False) -> None:
+    """Probe python, node, wrangler and git for their versions; exit 1 when a required one is missing."""
+    ws = workspace(required=False)
+    tools = probe_tools(ws if ws.exists else None)
+    ok = all(t["ok"] for t in tools if t["required"])
+    if json_out:
+        emit_json({"ok": ok, "tools": tools})
+    else:
+        print_tools(tools)
+        say("[green]Ready to run hoox locally.[/green]" if ok else "[red]A required tool is missing.[/red]")
+    if not ok:
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------- setup
+def _check(name: str, ok: bool, detail: str, fix: str | None = None) -> dict[str, Any]:
+    return {"name": name, "ok": ok, "detail": detail, "fix": None if ok else fix}
+
+
+def audit_config(ws: Workspace) -> dict[str, Any]:
+    from hoox_cli.config_cmd import config_problems
+
+    try:
+        problems = config_problems(ws)
+    except Exception as exc:
+        if type(exc).__name__ != "WorkspaceError":
+            raise
+        return _check("config", False, str(exc), f"Fix the line named above in {ws.config_path}.")
+    if problems:
+        return _check("config", False, "; ".join(problems),
+                      "Set the value with `hoox config set KEY VALUE` (it checks the type).")
+    return _check("config", True, f"{ws.config_path.name} parses; enabled: {', '.join(ws.enabled_workers())}")
+
+
+def audit_secrets(ws: Workspace) -> dict[str, Any]:
+    from hoox_edge.local.workspace import GENERATED_SECRETS
+
+    from hoox_cli.config_cmd import missing_required_secrets
+
+    try:
+        missing = missing_required_secrets(ws)
+    except Exception as exc:
+        if type(exc).__name__ != "WorkspaceError":
+            raise
+        return _check("secrets", False, str(exc), f"Fix the line named above in {ws.dev_vars_path}.")
+    if not missing:
+        return _check("secrets", True, "every secret the enabled workers require is set")
+    generated = [n for n in missing if n in GENERATED_SECRETS]
+    others = [n for n in missing if n not in GENERATED_SECRETS]
+    fixes = (["`hoox repair secrets` (generates " + ", ".join(generated) + ")"] if generated else []) + \
+        [f"`hoox secrets set {n}`" for n in others]
+    return _check("secrets", False, "missing: " + ", ".join(missing), "; ".join(fixes))
+
+
+def audit_manifest(ws: Workspace) -> dict[str, Any]:
+    from hoox_cli.config_cmd import manifest_problems
+
+    problems, values = manifest_problems(ws)
+    if problems:
+        return _check("kv-manifest", False, "; ".join(problems),
+                      f"Correct {ws.manifest_path.name} (or delete it: `hoox repair kv` writes the defaults).")
+    return _check("kv-manifest", True, f"{len(values)} valid setting(s) in {ws.manifest_path.name}")
+
+
+def audit_migrations(ws: Workspace) -> dict[str, Any]:
+    from hoox_edge import migrations
+
+    from hoox_cli.backup import ledger_path
+    from hoox_cli.common import run_async
+    from hoox_cli.db import open_db
+
+    if not ledger_path(ws).exists():
+        return _check("migrations", False, "the local ledger does not exist yet", "`hoox db apply`")
+    db = open_db(ws)
+    try:
+        pending = [m.name for m in run_async(migrations.pending(db))]
+    except Exception as exc:
+        return _check("migrations", False, f"the ledger cannot be read: {exc}", "`hoox repair db`")
+    finally:
+        db.close()
+    if pending:
+        return _check("migrations", False, "pending: " + ", ".join(pending), "`hoox db migrate`")
+    return _check("migrations", True, f"{len(migrations.available())} migration(s) applied")
+
+
+def audit_gitignore(ws: Workspace) -> dict[str, Any]:
+    path = ws.root / ".gitignore"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    missing = [x for x in (".dev.vars", ".hoox/") if x not in lines]
+    if missing:
+        return _check("gitignore", False, f".gitignore does not list {', '.join(missing)} (secrets could be committed)",
+                      f"Add {', '.join(missing)} to {path} (`hoox repair secrets` does it).")
+    return _check("gitignore", True, ".dev.vars and .hoox/ are gitignored")
+
+
+def audit_workspace(ws: Workspace) -> list[dict[str, Any]]:
+    return [audit_config(ws), audit_secrets(ws), audit_manifest(ws), audit_migrations(ws), audit_gitignore(ws)]
+
+
+def print_checks(checks: list[dict[str, Any]]) -> None:
+    for c in checks:
+        mark = "[green]PASS[/green]" if c["ok"] else "[red]FAIL[/red]"
+        say(f"{mark} {esc(c['name'])}: {esc(c['detail'])}")
+        if not c["ok"] and c.get("fix"):
+            say(f"     fix: {esc(c['fix'])}")
+
+
+@app.command()
+@handle_errors
+def setup(json_out: JsonOpt = False) -> None:
+    """Audit the workspace: config, required secrets, KV manifest, migrations; each with its fix."""
+    ws = workspace()
+    checks = audit_workspace(ws)
+    ok = all(c["ok"] for c in checks)
+    if json_out:
+        emit_json({"ok": ok, "workspace": str(ws.root), "checks": checks})
+    else:
+        print_checks(checks)
+        failed = sum(not c["ok"] for c in checks)
+        say("[green]The workspace is set up.[/green]" if ok else f"[red]{failed} check(s) failed.[/red]")
+    if not ok:
         raise typer.Exit(1)

@@ -97,12 +97,52 @@ def emit_json(obj: Any) -> None:
 
 
 def say(text: str = "", *, style: str | None = None) -> None:
-    """Human output line (rich markup allowed); callers only use it without --json."""
-    console().print(scrub(text), style=style)
+    """Human output line (rich markup allowed); callers only use it without --json. Silent under --quiet."""
+    if not _quiet:
+        console().print(scrub(text), style=style)
 
 
 def show(renderable: Any) -> None:
-    console().print(renderable)
+    if not _quiet:
+        console().print(renderable)
+
+
+# ----------------------------------------------------------------------------- --quiet and prompts
+_quiet = False
+
+
+def set_quiet(value: bool) -> None:
+    """--quiet: no banners or progress lines (errors and warnings still go to stderr), and no prompts."""
+    global _quiet
+    _quiet = value
+
+
+def is_quiet() -> bool:
+    return _quiet
+
+
+def can_prompt(json_mode: bool) -> bool:
+    """Whether a question may be asked: never under --json (one JSON object, no hanging script) or --quiet."""
+    return not json_mode and not _quiet
+
+
+def confirm_destructive(question: str, *, confirmed: bool, json_mode: bool, command: str) -> None:
+    """Go on only with --confirm or a yes typed at the prompt; otherwise stop before anything changes.
+
+    Nobody to ask (--json, --quiet, or stdin at its end) is CONFIRMATION_REQUIRED with exit 2.
+    """
+    if confirmed:
+        return
+    if not can_prompt(json_mode):
+        fail("CONFIRMATION_REQUIRED", f"{question} Nothing was changed: run `{command} --confirm` to go ahead.",
+             exit_code=2)
+    try:
+        yes = typer.confirm(question, default=False)
+    except typer.Abort:
+        fail("CONFIRMATION_REQUIRED", f"No answer to: {question} Nothing was changed: run `{command} --confirm`.",
+             exit_code=2)
+    if not yes:
+        fail("CANCELLED", "Cancelled; nothing was changed.")
 
 
 def warn(text: str) -> None:

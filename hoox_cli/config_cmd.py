@@ -1,4 +1,23 @@
-"""`hoox config kv get|set|list|delete`: runtime settings in the local CONFIG_KV.
+"""`hoox config show|set`, `hoox config env ...`, `hoox config kv ...`: the workspace's settings.
+
+`config show|set` read and edit hoox.toml with tomlkit, so its comments and order survive; values
+are checked against the type of the key (`workers.NAME.enabled` a boolean, `dev.port` a port, ...).
+`config env` manages the local secrets (.dev.vars); values never leave the file (shown as ***).
+
+JSON objects (--json):
+- show:            {"workspace", "file", "config": {...hoox.toml, account id as ***}, "workers": [{"name",
+                    "enabled", "default", "description"}]};  with KEY: {"workspace", "key", "value"}
+- set:             {"workspace", "file", "key", "value", "previous", "restart_needed": bool}
+- env show:        {"workspace", "file", "variables": [{"name", "workers", "enabled_workers", "required", "set",
+                    "value": "***"|null}], "undeclared": [name]}
+- env validate:    {"workspace", "valid": bool, "problems": [{"name", "issue", "fix"}], "warnings": [...]}
+- env generate-dev-vars: {"workspace", "directory", "files": [{"worker", "path", "names", "missing_required"}]}
+- env init:        {"workspace", "created": [file], "generated": [name], "set": [name], "skipped": [name],
+                    "file"}
+- kv apply-manifest: {"workspace", "manifest", "overwrite", "written": [{"key", "value", "previous"}],
+                    "unchanged": [key], "kept": [{"key", "stored", "manifest", "invalid"}]}
+
+`config kv get|set|list|delete`: runtime settings in the local CONFIG_KV.
 
 The local KV is a SQLite file under .hoox/state/, so these work whether or not the edge runs, and
 a running edge sees a change on its next read. Values are checked against the KV manifest
@@ -13,11 +32,14 @@ JSON objects (--json):
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hoox_cli.common import (
+    MASK,
+    CliError,
     JsonOpt,
     emit_json,
     esc,
@@ -34,7 +56,8 @@ if TYPE_CHECKING:
     from hoox_edge.local.kv import LocalKV
     from hoox_edge.local.workspace import Workspace
 
-app = typer.Typer(help="Workspace configuration.", no_args_is_help=True)
+app = typer.Typer(help="Workspace configuration: hoox.toml, local secrets, runtime settings (KV).",
+                  no_args_is_help=True)
 kv_app = typer.Typer(help="Runtime settings in CONFIG_KV (checked against the KV manifest).", no_args_is_help=True)
 app.add_typer(kv_app, name="kv")
 
@@ -237,3 +260,521 @@ def delete(key: Annotated[str, typer.Argument(help="Key to remove.")], json_out:
             f"Deleted {esc(key)}."
             + (f" Its default {esc(_show_value(default))} applies." if default is not None else "")
         )
+
+
+# ============================================================================= hoox.toml: show / set
+# Every key of hoox.toml that hoox reads, with its type: `config set` refuses anything else (a typo
+# would otherwise be saved and silently ignored) unless --force.
+_SUBDOMAIN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+_ACCOUNT_ID = r"^[0-9a-f]{32}$"
+
+
+def _schema(key: str) -> tuple[str, str] | None:
+    """(type, description) of a known hoox.toml key."""
+    from hoox_edge import catalog
+
+    parts = key.split(".")
+    if key == "dev.port":
+        return "port", "local port of the gateway; the other workers follow it"
+    if len(parts) == 3 and parts[0] == "workers" and parts[2] == "enabled":
+        if parts[1] in catalog.names():
+            return "boolean", f"run/deploy {parts[1]}"
+        return None
+    if key == "cloudflare.account_id":
+        return "account_id", "Cloudflare account id (32 hex characters)"
+    if key == "cloudflare.subdomain":
+        return "subdomain", "your workers.dev subdomain (https://<worker>.<subdomain>.workers.dev)"
+    return None
+
+
+def _known_keys() -> list[str]:
+    from hoox_edge import catalog
+
+    return ["dev.port", *(f"workers.{n}.enabled" for n in catalog.names()), "cloudflare.account_id",
+            "cloudflare.subdomain"]
+
+
+def typed_value(key: str, kind: str, text: str) -> Any:
+    """`text` as the value `key` holds; CliError INVALID_VALUE saying what was expected."""
+    import re
+
+    from hoox_edge import catalog
+
+    t = text.strip()
+    if kind == "boolean":
+        low = t.lower()
+        if low in ("true", "yes", "on", "1"):
+            return True
+        if low in ("false", "no", "off", "0"):
+            return False
+        fail("INVALID_VALUE", f"{key} takes true or false, got {text!r}. Nothing was written.")
+    if kind == "port":
+        top = 65535 - len(catalog.WORKERS)
+        if not t.isdigit() or not 1024 <= int(t) <= top:
+            fail("INVALID_VALUE", f"{key} takes an integer from 1024 to {top}, got {text!r}. Nothing was written.")
+        return int(t)
+    if kind == "account_id":
+        if not re.match(_ACCOUNT_ID, t.lower()):
+            fail("INVALID_VALUE", f"{key} takes a Cloudflare account id: 32 hexadecimal characters "
+                                  "(dashboard → Workers & Pages → Account ID). Nothing was written.")
+        return t.lower()
+    if kind == "subdomain":
+        if not re.match(_SUBDOMAIN, t):
+            fail("INVALID_VALUE", f"{key} takes a DNS label (lower-case letters, digits and -), got {text!r}. "
+                                  "Nothing was written.")
+        return t
+    return _literal(t)
+
+
+def _literal(text: str) -> Any:
+    """An unknown key's value under --force: a TOML literal when it is one (true, 25, "x", [1, 2]), else text."""
+    import tomlkit
+
+    try:
+        return tomlkit.parse(f"v = {text}")["v"]
+    except Exception:
+        return text
+
+
+def config_problems(ws: Workspace) -> list[str]:
+    """What in hoox.toml has the wrong type or is not a key hoox reads (raises WorkspaceError if unparsable)."""
+    doc = ws.config()
+    problems: list[str] = []
+
+    def walk(prefix: str, node: Any) -> None:
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if hasattr(v, "items"):
+                walk(key + ".", v)
+                continue
+            schema = _schema(key)
+            if schema is None:
+                # tables hoox manages for other purposes (e.g. Cloudflare resource ids) are not audited
+                if key.startswith(("workers.", "dev.")):
+                    problems.append(f"{key} is not a setting hoox reads")
+                continue
+            try:
+                typed = typed_value(key, schema[0], str(v).lower() if isinstance(v, bool) else str(v))
+            except CliError as err:
+                problems.append(err.message.replace(" Nothing was written.", ""))
+                continue
+            if type(typed) is not type(v.unwrap() if hasattr(v, "unwrap") else v):
+                problems.append(f"{key} must be a {schema[0]}, not {type(v).__name__} ({v!r})")
+    walk("", doc)
+    try:
+        ws.base_port()
+    except Exception as exc:
+        problems.append(str(exc))
+    if "hoox" not in ws.enabled_workers():
+        problems.append("workers.hoox.enabled is false: the gateway receives every signal and must run")
+    return problems
+
+
+def _get_path(doc: Any, key: str) -> Any:
+    node = doc
+    for part in key.split("."):
+        if not hasattr(node, "get") or part not in node:
+            return None
+        node = node[part]
+    return node.unwrap() if hasattr(node, "unwrap") else node
+
+
+def _set_path(doc: Any, key: str, value: Any) -> None:
+    import tomlkit
+
+    parts = key.split(".")
+    node = doc
+    for i, part in enumerate(parts[:-1]):
+        if part not in node:
+            # [workers.NAME] tables live under a super table, as in a new workspace's hoox.toml
+            node.add(part, tomlkit.table(is_super_table=(i == 0 and len(parts) > 2)))
+        node = node[part]
+        if not hasattr(node, "items"):
+            fail("INVALID_KEY", f"{'.'.join(parts[:i + 1])} is a value, not a table; {key} cannot be set.")
+    node[parts[-1]] = value
+
+
+def _worker_rows(ws: Workspace) -> list[dict[str, Any]]:
+    from hoox_edge import catalog
+
+    enabled = set(ws.enabled_workers())
+    return [{"name": w.name, "enabled": w.name in enabled, "default": w.enabled_by_default,
+             "description": w.description} for w in catalog.WORKERS]
+
+
+def _redacted_config(doc: Any) -> dict[str, Any]:
+    data = doc.unwrap()
+    cf = data.get("cloudflare")
+    if isinstance(cf, dict) and cf.get("account_id"):
+        cf["account_id"] = MASK  # an account id is an identifier worth keeping out of screenshots and logs
+    return data
+
+
+@app.command("show")
+@handle_errors
+def config_show(
+    key: Annotated[str | None, typer.Argument(help="One dotted key, e.g. workers.email-worker.enabled.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The workspace config (hoox.toml): workers enabled or not, ports, Cloudflare settings."""
+    ws = workspace()
+    doc = ws.config()
+    if key is not None:
+        value = _get_path(doc, key)
+        if value is None:
+            schema = _schema(key)
+            if schema is None:
+                fail("NOT_FOUND", f"{key} is not set in {ws.config_path.name}.")
+        if key == "cloudflare.account_id" and value:
+            value = MASK
+        if json_out:
+            emit_json({"workspace": str(ws.root), "key": key, "value": value})
+        else:
+            say(f"{esc(key)} = {esc(value if value is not None else '(not set)')}")
+        return
+    workers = _worker_rows(ws)
+    if json_out:
+        emit_json({"workspace": str(ws.root), "file": str(ws.config_path), "config": _redacted_config(doc),
+                   "workers": workers})
+        return
+    say(f"[bold]{esc(ws.config_path)}[/bold]")
+    show(table(["worker", "enabled", "default", "what it does"],
+               [[w["name"], "yes" if w["enabled"] else "no", "yes" if w["default"] else "no", w["description"]]
+                for w in workers]))
+    flat: list[list[Any]] = []
+
+    def walk(prefix: str, node: Any) -> None:
+        for k, v in node.items():
+            if isinstance(v, dict):
+                if prefix == "" and k == "workers":
+                    continue
+                walk(f"{prefix}{k}.", v)
+            else:
+                flat.append([f"{prefix}{k}", v])
+    walk("", _redacted_config(doc))
+    if flat:
+        show(table(["setting", "value"], flat))
+
+
+@app.command("set")
+@handle_errors
+def config_set(
+    key: Annotated[str, typer.Argument(help="Dotted key, e.g. workers.email-worker.enabled or dev.port.")],
+    value: Annotated[str, typer.Argument(help="The value; checked against the key's type.")],
+    force: Annotated[bool, typer.Option("--force", help="Set a key hoox does not read (kept as typed).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a hoox.toml value (comments and the order of the file are kept)."""
+    from hoox_cli.backup import runtime_running
+
+    ws = workspace()
+    schema = _schema(key)
+    if schema is None and not force:
+        fail("UNKNOWN_KEY", f"{key} is not a setting hoox reads. Known: {', '.join(_known_keys())}. "
+                            "Pass --force to store it anyway.", details={"known": _known_keys()})
+    typed = typed_value(key, schema[0] if schema else "literal", value)
+    if key == "workers.hoox.enabled" and typed is False:
+        fail("INVALID_VALUE", "The gateway (hoox) receives every signal and cannot be disabled. Nothing was written.")
+    doc = ws.config()
+    previous = _get_path(doc, key)
+    _set_path(doc, key, typed)
+    ws.save_config(doc)
+    secret = key == "cloudflare.account_id"
+    result = {"workspace": str(ws.root), "file": str(ws.config_path), "key": key,
+              "value": MASK if secret else typed, "previous": MASK if secret and previous else previous,
+              "restart_needed": runtime_running(ws) is not None and key.startswith(("workers.", "dev."))}
+    if json_out:
+        emit_json(result)
+        return
+    say(f"{esc(key)} = {esc(_show_value(result['value']))}"
+        + (f"  [dim](was {esc(_show_value(result['previous']))})[/dim]" if previous is not None else ""))
+    if result["restart_needed"]:
+        say("The running local edge reads this at start: `hoox dev stop` then `hoox dev start` to apply it.")
+
+
+# ============================================================================= secrets: config env ...
+env_app = typer.Typer(help="Local secrets and Cloudflare credentials (.dev.vars), shown redacted.",
+                      no_args_is_help=True)
+app.add_typer(env_app, name="env")
+
+# Workspace-level credentials: what the deploy commands use, besides the workers' own secrets.
+WORKSPACE_VARS = {"CLOUDFLARE_API_TOKEN": "Cloudflare API token for deploys"}
+_PAIRS = (("_API_KEY", "_API_SECRET"),)
+
+
+def declared_secrets(ws: Workspace) -> list[dict[str, Any]]:
+    """Every secret name hoox knows: [{"name", "workers", "enabled_workers", "required"}] in catalog order."""
+    from hoox_edge import catalog
+
+    enabled = set(ws.enabled_workers())
+    names: list[str] = []
+    for w in catalog.WORKERS:
+        names += [s for s in w.all_secrets if s not in names]
+    names += [n for n in WORKSPACE_VARS if n not in names]
+    out = []
+    for n in names:
+        owners = catalog.secret_owners(n)
+        out.append({"name": n, "workers": [w.name for w in owners],
+                    "enabled_workers": [w.name for w in owners if w.name in enabled],
+                    "required": any(n in w.secrets and w.name in enabled for w in owners)})
+    return out
+
+
+def missing_required_secrets(ws: Workspace) -> list[str]:
+    have = ws.secrets()
+    return [d["name"] for d in declared_secrets(ws) if d["required"] and not have.get(d["name"])]
+
+
+@env_app.command("show")
+@handle_errors
+def env_show(json_out: JsonOpt = False) -> None:
+    """Every secret hoox knows, set or not, and which workers use it (values are never shown)."""
+    ws = workspace()
+    have = ws.secrets()
+    variables = [{**d, "set": bool(have.get(d["name"])), "value": MASK if have.get(d["name"]) else None}
+                 for d in declared_secrets(ws)]
+    known = {v["name"] for v in variables}
+    undeclared = sorted(n for n in have if n not in known)
+    if json_out:
+        emit_json({"workspace": str(ws.root), "file": str(ws.dev_vars_path), "variables": variables,
+                   "undeclared": undeclared})
+        return
+    say(f"[bold]{esc(ws.dev_vars_path)}[/bold]")
+    show(table(["name", "value", "required", "used by (enabled)"],
+               [[v["name"], MASK if v["set"] else "(not set)", "yes" if v["required"] else "",
+                 ", ".join(v["enabled_workers"]) or "-"] for v in variables]))
+    if undeclared:
+        say(f"[yellow]Not read by any worker:[/yellow] {esc(', '.join(undeclared))}")
+
+
+def env_problems(ws: Workspace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(problems, warnings) of the local secrets, each {"name", "issue", "fix"}."""
+    import stat
+
+    from hoox_edge.local.workspace import GENERATED_SECRETS
+
+    problems: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
+    try:
+        have = ws.secrets()
+    except Exception as exc:
+        if type(exc).__name__ != "WorkspaceError":
+            raise
+        return [{"name": ".dev.vars", "issue": str(exc), "fix": f"Fix that line of {ws.dev_vars_path}."}], []
+    for n in missing_required_secrets(ws):
+        fix = "hoox repair secrets" if n in GENERATED_SECRETS else f"hoox secrets set {n}"
+        problems.append({"name": n, "issue": "required by an enabled worker and not set", "fix": fix})
+    known = {d["name"] for d in declared_secrets(ws)}
+    for key_suffix, secret_suffix in _PAIRS:
+        for n in sorted(have):
+            for mine, theirs in ((key_suffix, secret_suffix), (secret_suffix, key_suffix)):
+                partner = n[: -len(mine)] + theirs
+                if n.endswith(mine) and partner in known and have.get(n) and not have.get(partner):
+                    problems.append({"name": partner, "issue": f"{n} is set but {partner} is not: the pair is "
+                                     "incomplete, orders cannot be signed", "fix": f"hoox secrets set {partner}"})
+    if have.get("TELEGRAM_BOT_TOKEN") and not have.get("TELEGRAM_CHAT_ID"):
+        warnings.append({"name": "TELEGRAM_CHAT_ID", "issue": "a bot token without a chat id: alerts stay in the "
+                         "local outbox", "fix": "hoox secrets set TELEGRAM_CHAT_ID"})
+    for n in sorted(have):
+        if n not in known:
+            warnings.append({"name": n, "issue": "not read by any worker (a typo?)",
+                             "fix": f"remove the {n} line from {ws.dev_vars_path.name}"})
+        elif have[n] != have[n].strip():
+            problems.append({"name": n, "issue": "the value starts or ends with white space",
+                             "fix": f"hoox secrets set {n}"})
+    if ws.dev_vars_path.exists() and ws.dev_vars_path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warnings.append({"name": ".dev.vars", "issue": "readable by other users of this machine",
+                         "fix": f"chmod 600 {ws.dev_vars_path}"})
+    return problems, warnings
+
+
+@env_app.command("validate")
+@handle_errors
+def env_validate(json_out: JsonOpt = False) -> None:
+    """Check the local secrets: required ones set, key/secret pairs complete, no stray names (exit 1 if not)."""
+    ws = workspace()
+    problems, warnings = env_problems(ws)
+    valid = not problems
+    if json_out:
+        emit_json({"workspace": str(ws.root), "valid": valid, "problems": problems, "warnings": warnings})
+    else:
+        for p in problems:
+            say(f"[red]problem:[/red] {esc(p['name'])}: {esc(p['issue'])} — fix: `{esc(p['fix'])}`")
+        for w in warnings:
+            say(f"[yellow]warning:[/yellow] {esc(w['name'])}: {esc(w['issue'])} — fix: `{esc(w['fix'])}`")
+        say("[green]The local secrets are valid.[/green]" if valid else f"[red]{len(problems)} problem(s).[/red]")
+    if not valid:
+        raise typer.Exit(1)
+
+
+def dev_vars_dir(ws: Workspace) -> Any:
+    return ws.hoox_dir / "dev-vars"
+
+
+def generate_dev_vars(ws: Workspace, workers: list[str]) -> list[dict[str, Any]]:
+    """Write .hoox/dev-vars/<worker>/.dev.vars for each worker with only the secrets it declares."""
+    import os
+
+    from hoox_edge import catalog
+
+    have = ws.secrets()
+    files = []
+    for name in workers:
+        w = catalog.worker(name)
+        names = [s for s in w.all_secrets if have.get(s)]
+        folder = dev_vars_dir(ws) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / ".dev.vars"
+        tmp = path.with_name(".dev.vars.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"# {name}: generated by `hoox config env generate-dev-vars` from {ws.dev_vars_path.name}\n")
+            f.writelines(f"{n}={have[n]}\n" for n in names)
+        os.replace(tmp, path)
+        files.append({"worker": name, "path": str(path), "names": names,
+                      "missing_required": [s for s in w.secrets if not have.get(s)]})
+    return files
+
+
+@env_app.command("generate-dev-vars")
+@handle_errors
+def env_generate_dev_vars(
+    all_workers: Annotated[bool, typer.Option("--all", help="Every worker, not only the enabled ones.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write one .dev.vars per worker under .hoox/dev-vars/<worker>/ holding only the secrets it declares."""
+    from hoox_edge import catalog
+
+    ws = workspace()
+    files = generate_dev_vars(ws, catalog.names() if all_workers else ws.enabled_workers())
+    if json_out:
+        emit_json({"workspace": str(ws.root), "directory": str(dev_vars_dir(ws)), "files": files})
+        return
+    for f in files:
+        say(f"wrote {esc(f['path'])} ({len(f['names'])} secret(s): {esc(', '.join(f['names']) or 'none')})")
+        if f["missing_required"]:
+            say(f"  [yellow]missing required:[/yellow] {esc(', '.join(f['missing_required']))}")
+    say("[dim]These files are under .hoox/ (gitignored) and readable only by you.[/dim]")
+
+
+@env_app.command("init")
+@handle_errors
+def env_init(
+    secrets_file: Annotated[
+        Path | None,
+        typer.Option("--secrets-file", dir_okay=False,
+                     help="NAME=value lines to set (instead of prompting); names must be ones a worker reads."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer every question with its default (skip).")] = False,
+    no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt; a question without its flag is an "
+                                                              "error.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Guided setup of the local secrets: generates the internal ones, asks (hidden) for the others."""
+    from hoox_cli import wizard
+
+    ws = workspace(required=False)
+    created = ws.create()
+    ui = wizard.Ui(yes=yes, no_input=no_input, json_mode=json_out)
+    result = wizard.secrets_step(ws, ui, secrets_file=secrets_file, skip=False, created=created)
+    if json_out:
+        emit_json({"workspace": str(ws.root), "created": created, **result})
+        return
+    wizard.say_secrets(result)
+
+
+# ============================================================================= kv apply-manifest
+def manifest_problems(ws: Workspace) -> tuple[list[str], dict[str, Any]]:
+    """Every problem of kv-manifest.json (not only the first) and its typed values."""
+    import json
+
+    from hoox_edge.shared import settings
+
+    if not ws.manifest_path.exists():
+        return [], settings.defaults()
+    try:
+        data = json.loads(ws.manifest_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        return [f"{ws.manifest_path.name} is not valid JSON ({exc})"], {}
+    if not isinstance(data, dict):
+        return [f"{ws.manifest_path.name} must be a JSON object of key: value"], {}
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for k, v in data.items():
+        if settings.lookup(k) is None:
+            problems.append(f"{k}: not a setting of the KV manifest")
+            continue
+        try:
+            values[k] = settings.coerce(k, v)
+        except settings.SettingError as exc:
+            problems.append(f"{exc.key}: {exc.message}")
+    return problems, values
+
+
+def apply_manifest(ws: Workspace, *, overwrite: bool, replace_invalid: bool = False) -> dict[str, Any]:
+    """Write the manifest's values to the local CONFIG_KV: absent keys always, differing ones with `overwrite`,
+    stored values that do not parse with `replace_invalid`. Nothing is written when the manifest is invalid."""
+    from hoox_edge.shared import settings
+
+    problems, values = manifest_problems(ws)
+    if problems:
+        fail("INVALID_MANIFEST", f"{ws.manifest_path.name} is invalid, nothing was written: " + "; ".join(problems),
+             details={"problems": problems})
+    kv = open_kv(ws)
+    written: list[dict[str, Any]] = []
+    unchanged: list[str] = []
+    kept: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        for key, value in values.items():
+            if value is None:
+                continue
+            stored = settings.encode(key, value)
+            raw = await kv.get(key)
+            invalid = False
+            if raw is not None:
+                try:
+                    current = settings.parse(key, raw)
+                except settings.SettingError:
+                    invalid = True
+                else:
+                    if current == value:
+                        unchanged.append(key)
+                        continue
+            if raw is None or overwrite or (invalid and replace_invalid):
+                await kv.put(key, stored)
+                written.append({"key": key, "value": value, "previous": raw, **({"was_invalid": True}
+                                                                                 if invalid else {})})
+            else:
+                kept.append({"key": key, "stored": raw, "manifest": value, "invalid": invalid})
+
+    try:
+        run_async(run())
+    finally:
+        kv.close()
+    return {"workspace": str(ws.root), "manifest": str(ws.manifest_path), "overwrite": overwrite,
+            "written": written, "unchanged": unchanged, "kept": kept}
+
+
+@kv_app.command("apply-manifest")
+@handle_errors
+def kv_apply_manifest(
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Also replace values that differ from the manifest (e.g. a kill switch you turned on)."
+    )] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write kv-manifest.json's values to the local CONFIG_KV (every value is checked first)."""
+    ws = workspace()
+    result = apply_manifest(ws, overwrite=overwrite)
+    if json_out:
+        emit_json(result)
+        return
+    for w in result["written"]:
+        say(f"[green]set[/green] {esc(w['key'])} = {esc(_show_value(w['value']))}"
+            + (f"  [dim](was {esc(w['previous'])})[/dim]" if w["previous"] is not None else ""))
+    for k in result["kept"]:
+        say(f"[yellow]kept[/yellow] {esc(k['key'])} = {esc(k['stored'])} (manifest: "
+            f"{esc(_show_value(k['manifest']))}; --overwrite replaces it)")
+    say(f"{len(result['written'])} written, {len(result['unchanged'])} already as in the manifest, "
+        f"{len(result['kept'])} kept.")

@@ -6,10 +6,19 @@ JSON objects (--json):
 - list:            {"workspace", "database", "tables": [{"name", "rows"}]}
 - query:           {"workspace", "database", "sql", "params": [..], "columns": [..], "rows": [{col: value}],
                     "row_count", "changes", "read_only": bool}
+- export:          {"workspace", "database", "file", "bytes", "tables": [{"name", "rows"}], "rows",
+                    "unreadable": [{"name", "error"}], "restore_command"}
+- reset:           {"workspace", "database", "backup": <export object>|null, "deleted": [{"name", "rows"}],
+                    "rows_deleted", "migrations_applied": [name]}
+- import:          {"workspace", "database", "file", "tables": [{"name", "rows"}], "rows"}
+
+`reset` asks first (or takes --confirm; under --json without --confirm it is CONFIRMATION_REQUIRED, exit 2)
+and refuses while the local edge runs. `import` restores only into a ledger without data rows.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -31,7 +40,11 @@ if TYPE_CHECKING:
     from hoox_edge.local.d1 import LocalD1
     from hoox_edge.local.workspace import Workspace
 
-app = typer.Typer(help="The local ledger database: migrations, tables, read-only queries.", no_args_is_help=True)
+# --remote: the ledger on Cloudflare D1 (hoox_cli/db_remote.py)
+RemoteDbOpt = Annotated[bool, typer.Option("--remote", help="The ledger on Cloudflare D1 (wrangler / D1 API).")]
+
+app = typer.Typer(help="The local ledger database: migrations, tables, queries, export, reset, import.",
+                  no_args_is_help=True)
 
 
 def open_db(ws: Workspace, *, readonly: bool = False) -> LocalD1:
@@ -93,8 +106,12 @@ def _status(json_out: bool) -> None:
 
 @app.command()
 @handle_errors
-def apply(json_out: JsonOpt = False) -> None:
+def apply(remote: RemoteDbOpt = False, json_out: JsonOpt = False) -> None:
     """Apply pending schema migrations to the local ledger (in order, never twice)."""
+    if remote:
+        from hoox_cli import db_remote
+
+        return db_remote.apply(workspace(), json_out)
     _apply(json_out)
 
 
@@ -105,6 +122,7 @@ def migrate(
         str | None, typer.Argument(help="`status` lists applied and pending migrations.", show_default=False)
     ] = None,
     show_status: Annotated[bool, typer.Option("--status", help="List applied and pending migrations.")] = False,
+    remote: RemoteDbOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Apply pending migrations; `hoox db migrate status` (or --status) lists them instead."""
@@ -114,6 +132,11 @@ def migrate(
             f"Unknown action {action!r}: use `hoox db migrate` or `hoox db migrate status`.",
             exit_code=2,
         )
+    if remote:
+        from hoox_cli import db_remote
+
+        ws = workspace()
+        return db_remote.status(ws, json_out) if action == "status" or show_status else db_remote.apply(ws, json_out)
     if action == "status" or show_status:
         _status(json_out)
     else:
@@ -123,9 +146,13 @@ def migrate(
 # ----------------------------------------------------------------------------- list
 @app.command("list")
 @handle_errors
-def list_tables(json_out: JsonOpt = False) -> None:
+def list_tables(remote: RemoteDbOpt = False, json_out: JsonOpt = False) -> None:
     """Tables of the local ledger with their row counts."""
     ws = workspace()
+    if remote:
+        from hoox_cli import db_remote
+
+        return db_remote.list_tables(ws, json_out)
     db = open_db(ws, readonly=True)
 
     async def read() -> list[dict[str, Any]]:
@@ -178,6 +205,7 @@ def query(
         typer.Option("--param", "-p", help="A value for the next ?, repeatable (numbers bind as numbers)."),
     ] = None,
     write: Annotated[bool, typer.Option("--write", help="Allow a statement that changes data.")] = False,
+    remote: RemoteDbOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Run one SQL statement on the local ledger (read-only unless --write)."""
@@ -194,6 +222,10 @@ def query(
             f"`hoox db query` runs one statement at a time; got {len(statements)}. Run them one by one.",
         )
     params = [_param(p) for p in (param or [])]
+    if remote:
+        from hoox_cli import db_remote
+
+        return db_remote.query(ws, statements[0], params, write, json_out)
     db = open_db(ws, readonly=not write)
     try:
         res = run_async(db.prepare(statements[0]).bind(*params).all())
@@ -233,3 +265,108 @@ def query(
         say(f"OK — {res['meta'].get('changes', 0)} row(s) changed.")
     else:
         say("No rows.")
+
+
+# ----------------------------------------------------------------------------- export / reset / import
+def export_json(ws: Workspace, dump: Any) -> dict[str, Any]:
+    return {"workspace": str(ws.root), "database": _db_name(), **dump.as_json(),
+            "restore_command": f"hoox db import {dump.path}"}
+
+
+def run_export(ws: Workspace, output: Any = None, *, stem: str = "db-backup") -> Any:
+    from hoox_cli import backup
+
+    try:
+        return backup.export_ledger(ws, output, stem=stem)
+    except backup.BackupError as exc:
+        fail("EXPORT_FAILED", str(exc))
+
+
+def say_export(dump: Any) -> None:
+    say(f"Exported {dump.rows} row(s) of {len(dump.tables)} table(s) to [bold]{esc(dump.path)}[/bold]")
+    say(f"Restore it with `hoox db import {esc(dump.path)}` (into an empty or freshly reset ledger).")
+
+
+@app.command()
+@handle_errors
+def export(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (default: backups/db-backup-YYYY-MM-DD-HHMMSS.sql, UTC).",
+                     dir_okay=False),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Dump the local ledger (schema and rows) as SQL that restores into an empty database."""
+    ws = workspace()
+    dump = run_export(ws, output)
+    if json_out:
+        emit_json(export_json(ws, dump))
+    else:
+        say_export(dump)
+
+
+@app.command()
+@handle_errors
+def reset(
+    confirm: Annotated[bool, typer.Option("--confirm", help="Wipe without asking (an export is still made first).")]
+    = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Wipe every table of the local ledger (exporting it to backups/ first), then re-create the schema."""
+    from hoox_edge import migrations
+
+    from hoox_cli import backup
+    from hoox_cli.common import confirm_destructive
+
+    ws = workspace()
+    backup.refuse_while_running(ws, "a reset")
+    path = backup.ledger_path(ws)
+    before = backup.table_counts(path)
+    held = sum(t["rows"] for t in before if t["name"] != backup.HISTORY_TABLE)
+    confirm_destructive(f"Delete all {held} row(s) of the local ledger {_db_name()} (a backup is exported first)?",
+                        confirmed=confirm, json_mode=json_out, command="hoox db reset")
+    dump = run_export(ws) if path.exists() else None
+    backup.remove_database(path)
+    db = open_db(ws)
+    try:
+        applied = run_async(migrations.apply(db))
+    finally:
+        db.close()
+    result = {
+        "workspace": str(ws.root),
+        "database": _db_name(),
+        "backup": export_json(ws, dump) if dump else None,
+        "deleted": [t for t in before if t["name"] != backup.HISTORY_TABLE],
+        "rows_deleted": held,
+        "migrations_applied": applied,
+    }
+    if json_out:
+        emit_json(result)
+        return
+    if dump:
+        say_export(dump)
+    say(f"Reset {_db_name()}: {held} row(s) deleted; schema re-created ({len(applied)} migration(s)).")
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="A dump written by `hoox db export`.", dir_okay=False)],
+    json_out: JsonOpt = False,
+) -> None:
+    """Restore a dump into the local ledger (which must hold no rows: `hoox db reset --confirm` first)."""
+    from hoox_cli import backup
+
+    ws = workspace()
+    backup.refuse_while_running(ws, "a restore")
+    try:
+        tables = backup.restore_ledger(ws, file)
+    except backup.BackupError as exc:
+        fail("IMPORT_FAILED", str(exc))
+    rows = sum(t["rows"] for t in tables)
+    if json_out:
+        emit_json({"workspace": str(ws.root), "database": _db_name(), "file": str(file), "tables": tables,
+                   "rows": rows})
+        return
+    say(f"Restored {rows} row(s) of {len(tables)} table(s) into {_db_name()} from {esc(file)}.")

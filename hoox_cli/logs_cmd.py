@@ -1,4 +1,12 @@
-"""`hoox logs tail [WORKER]`: follow the workers' structured logs live, until Ctrl+C.
+"""`hoox logs tail [WORKER]` follows the workers' structured logs live; `hoox logs download` saves a range.
+
+`logs download --since T --until T [--worker W] [--level L] -o FILE [--format jsonl|text]` reads the
+system_logs of the local ledger file directly (no running edge needed), or, with --remote URL or
+HOOX_API_URL, pages through the operator API's /v1/logs. Lines are written oldest first; each JSON line is
+`{"id", "createdAt", "level", "worker", "requestId", "message", "details"}`. --json prints
+`{"file", "format", "source", "since", "until", "worker", "level", "lines"}`.
+
+`logs tail`:
 
 It connects to the edge's event stream (`/v1/stream?topics=logs`), then prints the last `-n` lines
 from `/v1/logs` (oldest first) and every new line as it is written. A dropped connection is
@@ -13,8 +21,10 @@ is the system_logs row id (the `id` of `hoox monitor logs`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,7 +32,7 @@ import typer
 from hoox_cli.common import JsonOpt, err_console, esc, fail, handle_errors, say, scrub, warn
 from hoox_cli.monitor_cmd import RemoteOpt, dump, format_log_line, operator_client, remember_remote, remote_of
 
-app = typer.Typer(help="Follow the edge's logs.", no_args_is_help=True)
+app = typer.Typer(help="Follow the edge's logs, or download a time range of them.", no_args_is_help=True)
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -119,3 +129,146 @@ def tail(
             pass
         finally:
             events.close()
+
+
+# ----------------------------------------------------------------------------- download
+def parse_when(text: str, *, now: float) -> str:
+    """An ISO date/time (UTC unless it says otherwise) or an age like 30m, 2h, 7d → the ledger's time format."""
+    import re
+    from datetime import UTC, datetime
+
+    t = text.strip()
+    m = re.fullmatch(r"(\d+)\s*([smhdw])", t)
+    if m:
+        seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+        dt = datetime.fromtimestamp(now - seconds, UTC)
+    elif t == "now":
+        dt = datetime.fromtimestamp(now, UTC)
+    else:
+        try:
+            dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        except ValueError:
+            fail("USAGE_ERROR", f"{text!r} is not a time: use an ISO date/time (2026-01-05, 2026-01-05T12:00Z) or "
+                                "an age (30m, 2h, 7d).", exit_code=2)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _local_rows(worker: str | None, level: str | None, since: str, until: str) -> list[dict[str, Any]]:
+    """system_logs of the local ledger in [since, until), oldest first, read straight from the file."""
+    import sqlite3
+
+    from hoox_cli.backup import ledger_path
+    from hoox_cli.common import workspace
+
+    path = ledger_path(workspace())
+    if not path.exists():
+        fail("NO_LEDGER", f"There is no local ledger yet ({path}); start the edge once with `hoox dev start`.")
+    sql = ("SELECT id, created_at, level, worker, request_id, message, details FROM system_logs "
+           "WHERE created_at >= ? AND created_at < ?")
+    args: list[Any] = [since, until]
+    if worker:
+        sql += " AND worker = ?"
+        args.append(worker)
+    if level:
+        allowed = LEVELS[_rank(level):]
+        sql += f" AND lower(level) IN ({','.join('?' * len(allowed))})"
+        args += allowed
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    out = []
+    try:
+        for r in conn.execute(sql + " ORDER BY created_at, id", args):
+            details: Any = r[6]
+            with contextlib.suppress(ValueError):  # details not JSON: kept as the text it is
+                details = json.loads(details) if details else None
+            out.append({"id": r[0], "createdAt": r[1], "level": r[2], "worker": r[3], "requestId": r[4],
+                        "message": r[5], "details": details})
+    finally:
+        conn.close()
+    return out
+
+
+def _remote_rows(client: Any, worker: str | None, level: str | None, since: str, until: str) -> list[dict[str, Any]]:
+    """The operator API pages newest first: walk back until a page reaches before `since`."""
+    out: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = dump(client.logs(limit=100, cursor=cursor, worker=worker, level=level))
+        for row in page.get("items") or []:
+            at = str(row.get("createdAt") or "")
+            if since <= at < until:
+                out.append(row)
+        items = page.get("items") or []
+        cursor = page.get("nextCursor")
+        if not cursor or not items or str(items[-1].get("createdAt") or "") < since:
+            break
+    out.sort(key=lambda r: (r.get("createdAt") or "", r.get("id") or 0))
+    return out
+
+
+@app.command()
+@handle_errors
+def download(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="File to write.")],
+    since: Annotated[str, typer.Option("--since", help="Start: ISO time (UTC by default) or an age: 30m, 2h, 7d.")]
+    = "1d",
+    until: Annotated[str, typer.Option("--until", help="End (exclusive): ISO time or an age; default now.")] = "now",
+    worker: Annotated[str | None, typer.Option("--worker", "-w", help="Only this worker's lines.")] = None,
+    level: Annotated[str | None, typer.Option("--level", "-l", help="Lowest level: debug, info, warning, error, "
+                                                                   "critical.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl (one JSON object a line) or text.")] = "jsonl",
+    remote: RemoteOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Save the system logs of a time range to a file (the local ledger, or an edge's operator API)."""
+    import os
+
+    from hoox_edge.shared import clock
+
+    from hoox_cli.common import emit_json
+
+    if fmt not in ("jsonl", "text"):
+        fail("USAGE_ERROR", "--format must be jsonl or text.", exit_code=2)
+    if level is not None and level.lower() not in (*LEVELS, "warn"):
+        fail("USAGE_ERROR", f"--level must be one of {', '.join(LEVELS)}.", exit_code=2)
+    lv = LEVELS[_rank(level)] if level else None
+    now = clock.now()
+    start, end = parse_when(since, now=now), parse_when(until, now=now)
+    if start >= end:
+        fail("USAGE_ERROR", f"--since ({start}) must be before --until ({end}).", exit_code=2)
+    url = remote_of(ctx, remote) or os.environ.get("HOOX_API_URL")
+    if url:
+        with operator_client(url) as client:
+            rows: Any = _remote_rows(client, worker, lv, start, end)
+            source = client.base_url
+    else:
+        rows, source = _local_rows(worker, lv, start, end), "local ledger"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    count = 0
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in rows:
+            row = scrub(row)
+            if fmt == "jsonl":
+                f.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+            else:
+                f.write(_text_line(row) + "\n")
+            count += 1
+    os.replace(tmp, output)
+    result = {"file": str(output), "format": fmt, "source": source, "since": start, "until": end,
+              "worker": worker, "level": lv, "lines": count}
+    if json_out:
+        emit_json(result)
+    else:
+        say(f"Wrote {count} log line(s) from {esc(start)} to {esc(end)} ({esc(source)}) to [bold]{esc(output)}[/bold]")
+
+
+def _text_line(row: dict[str, Any]) -> str:
+    details = row.get("details")
+    tail = f" {json.dumps(details, default=str, ensure_ascii=False)}" if details not in (None, {}, "") else ""
+    rid = f" [{row['requestId']}]" if row.get("requestId") else ""
+    return f"{row.get('createdAt')} {str(row.get('level') or '').upper():<8} {row.get('worker')}{rid}: " \
+           f"{row.get('message')}{tail}"

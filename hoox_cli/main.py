@@ -16,7 +16,22 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from hoox_cli import check_cmd, config_cmd, db, dev, logs_cmd, monitor_cmd, secrets_cmd, signal_cmd
+from hoox_cli import (
+    check_cmd,
+    config_cmd,
+    db,
+    deploy_cmd,
+    dev,
+    infra_cmd,
+    init_cmd,
+    logs_cmd,
+    monitor_cmd,
+    repair_cmd,
+    secrets_cmd,
+    signal_cmd,
+    test_cmd,
+    waf_cmd,
+)
 
 
 def version() -> str:
@@ -27,6 +42,16 @@ def version() -> str:
         return dist_version("hoox")
     except PackageNotFoundError:
         return "unknown"
+
+
+def _take_quiet(argv: list[str]) -> list[str]:
+    """--quiet may follow any command (`hoox db reset --quiet`): take it out and set the global switch."""
+    from hoox_cli.common import set_quiet
+
+    end = argv.index("--") if "--" in argv else len(argv)
+    head = [a for a in argv[:end] if a not in ("--quiet", "-q")]
+    set_quiet(len(head) != end)
+    return head + argv[end:]
 
 
 class HooxGroup(TyperGroup):
@@ -41,6 +66,7 @@ class HooxGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
+        argv = _take_quiet(argv)
         if "--json" not in argv:
             return super().main(
                 args=argv,
@@ -71,7 +97,7 @@ app = typer.Typer(
     cls=HooxGroup,
     help="hoox: trading-operations platform. Run the edge locally, fire signals, inspect the ledger.",
     invoke_without_command=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion
     pretty_exceptions_enable=False,  # a traceback with locals could show a secret
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -90,13 +116,46 @@ def _root(
         bool,
         typer.Option("--version", "-V", callback=_version_callback, is_eager=True, help="Show the version and exit."),
     ] = False,
+    _quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No banners, progress or prompts (errors still shown); "
+                                           "may follow any command."),
+    ] = False,
 ) -> None:
-    """hoox: run the edge locally, fire signals, inspect the ledger and settings."""
+    """hoox: run the edge locally, fire signals, inspect the ledger and settings. Alone: the cockpit."""
     if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
-        typer.echo("\nThe terminal cockpit (`hoox` without arguments) is not available in this version yet.")
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            typer.echo(ctx.get_help())
+            typer.echo("\n`hoox` without arguments opens the cockpit; it needs a terminal (see `hoox tui --help`).")
+            return
+        raise typer.Exit(_open_cockpit(None, None, False, False))
 
 
+def _open_cockpit(remote: str | None, theme: str | None, no_mouse: bool, safe_mode: bool) -> int:
+    # Textual is imported here only: no other command pays for it (tests/test_cli.py checks).
+    from hoox_tui.launch import Options, run
+
+    return run(Options(remote=remote, theme=theme, no_mouse=no_mouse, safe_mode=safe_mode))
+
+
+@app.command()
+def tui(
+    remote: Annotated[
+        str | None, typer.Option("--remote", help="Edge URL to attach to (token: HOOX_API_TOKEN).")
+    ] = None,
+    theme: Annotated[str | None, typer.Option("--theme", help="hoox-dark, hoox-light or hoox-high-contrast.")] = None,
+    no_mouse: Annotated[bool, typer.Option("--no-mouse", help="Keyboard only: do not capture the mouse.")] = False,
+    safe_mode: Annotated[
+        bool, typer.Option("--safe-mode", help="No live event stream, no syntax highlighting.")
+    ] = False,
+) -> None:
+    """Open the cockpit. Without --remote it attaches to the workspace's local edge, or starts it in the
+    background and stops it when you quit."""
+    raise typer.Exit(_open_cockpit(remote, theme, no_mouse, safe_mode))
+
+
+app.command("init")(init_cmd.init)
+app.command("clone")(init_cmd.clone)
 app.add_typer(dev.app, name="dev")
 app.add_typer(secrets_cmd.app, name="secrets")
 app.add_typer(db.app, name="db")
@@ -105,6 +164,11 @@ app.add_typer(signal_cmd.app, name="signal")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(logs_cmd.app, name="logs")
 app.add_typer(check_cmd.app, name="check")
+app.add_typer(repair_cmd.app, name="repair")
+app.command("test")(test_cmd.test)
+app.add_typer(deploy_cmd.app, name="deploy")
+app.add_typer(infra_cmd.app, name="infra")
+app.add_typer(waf_cmd.app, name="waf")
 
 
 def run() -> None:

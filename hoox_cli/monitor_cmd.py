@@ -10,6 +10,7 @@ workspace's OPERATOR_API_KEY (only for the local gateway or a loopback URL).
 - `monitor logs [WORKER]` -> {"items": [...newest first], "nextCursor"}
 - `monitor queue-depth`   -> the /v1/queues result
 - `monitor kill-switch show|on|off` -> the /v1/kill-switch result ({"on", "reason", ...})
+- `monitor backup`        -> the object of `hoox db export` (the local ledger; not through the API)
 
 Confirmation: `kill-switch on|off` asks before it acts unless `--yes`. Under --json nothing is ever
 prompted (stdout must stay one JSON object and a script would hang on a prompt), so `--json`
@@ -32,7 +33,8 @@ from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, rememb
 if TYPE_CHECKING:
     from hoox_cli.client import HooxClient
 
-app = typer.Typer(help="Watch the edge: status, trades, logs, queues, kill switch.", no_args_is_help=True)
+app = typer.Typer(help="Watch the edge: status, trades, logs, queues, kill switch, ledger backup.",
+                  no_args_is_help=True)
 
 RemoteOpt = Annotated[
     str | None,
@@ -348,3 +350,31 @@ def kill_switch(
         say("[green]Kill switch off[/green]: signals are executed.")
     if result.get("alerted") is False:
         warn("The alert about this change could not be delivered (telegram-worker); the switch itself is set.")
+
+
+@app.command()
+@handle_errors
+def backup(
+    ctx: typer.Context,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE",
+                     help="File to write (default: backups/db-backup-YYYY-MM-DD-HHMMSS.sql, UTC)."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Back up the local SQL ledger to backups/ (the same dump as `hoox db export`)."""
+    from pathlib import Path
+
+    from hoox_cli import db
+    from hoox_cli.common import workspace
+
+    if remote_of(ctx, None):
+        fail("NOT_AVAILABLE", "`hoox monitor backup` exports the local ledger; the operator API has no dump route. "
+                              "Back up the Cloudflare D1 database with `hoox db export --remote`.")
+    ws = workspace()
+    dump_ = db.run_export(ws, Path(output) if output else None)
+    if json_out:
+        emit_json(db.export_json(ws, dump_))
+    else:
+        db.say_export(dump_)

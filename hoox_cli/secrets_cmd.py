@@ -1,7 +1,16 @@
-"""`hoox secrets set`: local secrets in the workspace's gitignored .dev.vars.
+"""`hoox secrets set|check`: local secrets in the workspace's gitignored .dev.vars, or with --remote
+the deployed workers' secrets (`wrangler secret put` with the value on stdin, never on its command line;
+`wrangler secret list`).
 
-JSON (--json): {"workspace", "name", "set": true, "replaced": bool, "workers": [worker], "declared": bool,
-"runtime_running": bool, "created": [file]}. The value is never part of any output.
+JSON (--json):
+- set:          {"workspace", "name", "set": true, "replaced": bool, "workers": [worker], "declared": bool,
+                 "runtime_running": bool, "created": [file]}
+- set --remote: {"workspace", "name", "remote": true, "workers": [worker], "set_on": [worker],
+                 "failed": [{"worker", "error"}]}
+- check:        {"target": "local"|"remote", "ok": bool, "workers": [{"worker", "enabled", "required":
+                 {NAME: bool}, "optional": {NAME: bool}, "missing": [NAME], "exchanges"?: {ex: bool},
+                 "error"?: str}]}
+The value is never part of any output.
 """
 
 from __future__ import annotations
@@ -37,6 +46,10 @@ def set_secret(
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Set it even when no worker declares this name.")] = False,
+    remote: Annotated[bool, typer.Option(
+        "--remote", help="Set it on the deployed workers that declare it (wrangler secret put).")] = False,
+    worker: Annotated[list[str] | None, typer.Option(
+        "--worker", "-w", help="With --remote: only this worker (repeatable); default: the enabled owners.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Set a local secret; a running edge picks it up on its next request (no restart)."""
@@ -57,7 +70,7 @@ def set_secret(
             details={"known": known},
         )
     created: list[str] = []
-    if not ws.exists:
+    if not ws.exists and not remote:
         created = prepare_workspace(ws)["created"]
     if value is None:
         if json_out and sys.stdin.isatty():
@@ -69,6 +82,9 @@ def set_secret(
     if value == "":
         fail("EMPTY_VALUE", f"The value of {name} is empty; nothing was written.")
     remember_secrets([value])  # from here on it can never be printed, even in an error message
+    if remote:
+        _set_remote(ws, name, value, owners, worker, json_out)
+        return
     replaced = name in ws.secrets()
     ws.set_secret(name, value)
     running = process.probe(ws).running
@@ -96,3 +112,138 @@ def set_secret(
     say(f"{verb} [bold]{esc(name)}[/bold] in {esc(ws.dev_vars_path)} ({used}).")
     if running:
         say("The running edge reads it on its next request; no restart needed.")
+
+
+def _set_remote(ws: Any, name: str, value: str, owners: list[str], only: list[str] | None, json_out: bool) -> None:
+    from hoox_edge import catalog
+
+    from hoox_cli import wrangler_cli
+    from hoox_cli.common import run_async
+
+    if only:
+        for w in only:
+            catalog.worker(w)  # validates the name
+        targets = only
+    else:
+        enabled = set(ws.enabled_workers()) if ws.exists else {w.name for w in catalog.WORKERS if w.enabled_by_default}
+        targets = [w for w in owners if w in enabled]
+    if not targets:
+        fail("NO_TARGET", f"No enabled worker declares {name}; name one with --worker.")
+
+    async def put_all() -> tuple[list[str], list[dict[str, str]]]:
+        import asyncio
+
+        # The value goes on stdin only: a command line is visible to every user of the machine.
+        results = await asyncio.gather(*(
+            wrangler_cli.run(["secret", "put", name, "--name", w], cwd=ws.root, ws=ws, stdin=value)
+            for w in targets))
+        done = [w for w, r in zip(targets, results, strict=True) if r.ok]
+        failed = [{"worker": w, "error": r.error()} for w, r in zip(targets, results, strict=True) if not r.ok]
+        return done, failed
+
+    done, failed = run_async(put_all())
+    out = {"workspace": str(ws.root), "name": name, "remote": True, "workers": targets, "set_on": done,
+           "failed": failed}
+    if json_out:
+        emit_json(out)
+    else:
+        for w in done:
+            say(f"[green]✓[/green] {esc(name)} set on {esc(w)}")
+        for f in failed:
+            say(f"[red]✗[/red] {esc(name)} not set on {esc(f['worker'])}: {esc(f['error'])}")
+    if failed:
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------- check
+async def _remote_names(ws: Any, worker: str) -> tuple[set[str] | None, str | None]:
+    import json
+
+    from hoox_cli import wrangler_cli
+
+    r = await wrangler_cli.run(["secret", "list", "--name", worker, "--format", "json"], cwd=ws.root, ws=ws)
+    if not r.ok:
+        return None, r.error()
+    text = r.text
+    start = text.find("[")
+    try:
+        items = json.loads(text[start:text.rfind("]") + 1]) if start >= 0 else []
+    except ValueError:
+        return None, "wrangler secret list did not print JSON"
+    return {i["name"] for i in items if isinstance(i, dict) and "name" in i}, None
+
+
+def exchange_secret_names() -> dict[str, tuple[str, str]]:
+    from hoox_edge.exchanges import live
+    from hoox_edge.shared import settings
+
+    return {ex: live.secret_names(ex) for ex in settings.EXCHANGES}
+
+
+@app.command("check")
+@handle_errors
+def check(
+    remote: Annotated[bool, typer.Option("--remote", help="Check the deployed workers (wrangler secret list).")]
+    = False,
+    all_workers: Annotated[bool, typer.Option("--all", help="Also the workers that are not enabled.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Per worker: which required and optional secrets are set (names only, never values)."""
+    from hoox_edge import catalog
+
+    ws = workspace()
+    enabled = set(ws.enabled_workers())
+    local = ws.secrets()
+    exchanges = exchange_secret_names()
+    rows: list[dict[str, Any]] = []
+    chosen = [w for w in catalog.WORKERS if w.name in enabled or all_workers]
+    remote_names: dict[str, tuple[set[str] | None, str | None]] = {}
+    if remote:
+        import asyncio
+
+        from hoox_cli.common import run_async
+
+        async def gather() -> list[tuple[set[str] | None, str | None]]:
+            return await asyncio.gather(*(_remote_names(ws, w.name) for w in chosen))
+
+        remote_names = dict(zip([w.name for w in chosen], run_async(gather()), strict=True))
+    for w in chosen:
+        row: dict[str, Any] = {"worker": w.name, "enabled": w.name in enabled}
+        if remote:
+            have, err = remote_names[w.name]
+            if err is not None:
+                row["error"] = err
+                have = set()
+        else:
+            have = {k for k, v in local.items() if v}
+        assert have is not None
+        row["required"] = {s: s in have for s in w.secrets}
+        row["optional"] = {s: s in have for s in w.optional_secrets}
+        row["missing"] = [] if "error" in row else [s for s in w.secrets if s not in have]
+        pairs = {ex: names for ex, names in exchanges.items() if set(names) <= set(w.all_secrets)}
+        if pairs:
+            row["exchanges"] = {ex: all(n in have for n in names) for ex, names in pairs.items()}
+        rows.append(row)
+    ok = all(not r["missing"] and "error" not in r for r in rows)
+    out = {"target": "remote" if remote else "local", "ok": ok, "workers": rows}
+    if json_out:
+        emit_json(out)
+    else:
+        from hoox_cli.common import show, table
+
+        def mark(d: dict[str, bool]) -> str:
+            return ", ".join(f"{k} {'✓' if v else '✗'}" for k, v in d.items())
+
+        show(table(["worker", "required", "optional", "exchanges"],
+                   [[r["worker"] + ("" if r["enabled"] else " (disabled)"),
+                     r.get("error") or mark(r["required"]), mark(r["optional"]), mark(r.get("exchanges", {}))]
+                    for r in rows], title=f"Secrets ({'Cloudflare' if remote else '.dev.vars'})"))
+        if ok:
+            say("Every required secret is set.")
+        else:
+            for r in rows:
+                if r["missing"]:
+                    say(f"[red]{esc(r['worker'])}[/red] lacks {esc(', '.join(r['missing']))}: "
+                        f"`hoox secrets set NAME{' --remote' if remote else ''}`.")
+    if not ok:
+        raise typer.Exit(1)

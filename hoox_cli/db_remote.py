@@ -1,0 +1,160 @@
+"""The `--remote` side of `hoox db apply|migrate|list|query`: the ledger on Cloudflare D1.
+
+Migrations are applied by `wrangler d1 migrations apply --remote` in the staged d1-worker (whose
+wrangler.jsonc binds the workspace's database id and the shared migrations folder), so Cloudflare's
+`d1_migrations` history is kept by the tool that owns it. Status, table listing and queries go through
+the D1 REST query endpoint, which binds `?` parameters.
+
+JSON shapes are those of the local commands plus `"remote": true`.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hoox_cli.common import emit_json, esc, fail, run_async, say, show, table
+
+if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
+
+_MIGRATION = re.compile(r"\b(\d{4}_[A-Za-z0-9_.-]+?\.sql)\b")
+
+
+def _database(ws: Workspace) -> tuple[str, str]:
+    from hoox_edge import catalog
+
+    from hoox_cli import deploy
+
+    uuid = deploy.resources(ws)["d1"].get(catalog.TRADE_DB)
+    if not uuid:
+        fail("NO_DATABASE", f"No Cloudflare id recorded for the {catalog.TRADE_DB} database: "
+                            "run `hoox infra provision --remote` first.")
+    return catalog.TRADE_DB, uuid
+
+
+async def _query(ws: Workspace, sql: str, params: list[Any] | None = None) -> dict[str, Any]:
+    from hoox_cli.infra_cmd import api_client
+
+    _, uuid = _database(ws)
+    async with api_client(ws) as api:
+        result = await api.d1_query(uuid, sql, params or [])
+    return result[0] if result else {"results": [], "meta": {}}
+
+
+def apply(ws: Workspace, json_out: bool) -> None:
+    from hoox_cli import deploy, wrangler_cli
+
+    name, _ = _database(ws)
+    target = deploy.stage_worker(ws, "d1-worker")  # carries the migrations folder and the database id
+    try:
+        r = run_async(wrangler_cli.run(["d1", "migrations", "apply", name, "--remote"], cwd=target, ws=ws))
+    except wrangler_cli.WranglerNotFound as exc:
+        fail("NO_WRANGLER", str(exc))
+    if not r.ok:
+        fail("WRANGLER_FAILED", f"wrangler d1 migrations apply failed (exit {r.returncode}).",
+             details="\n".join(r.tail(15)))
+    applied = list(dict.fromkeys(m.group(1) for ln in r.lines for m in _MIGRATION.finditer(ln)))
+    if json_out:
+        emit_json({"workspace": str(ws.root), "database": name, "applied": applied, "up_to_date": not applied,
+                   "remote": True})
+    elif applied:
+        say(f"Applied {len(applied)} migration(s) to {name} on Cloudflare:")
+        for n in applied:
+            say(f"  [green]+[/green] {esc(n)}")
+    else:
+        say(f"{name} on Cloudflare is already up to date; nothing applied.")
+
+
+def status(ws: Workspace, json_out: bool) -> None:
+    from hoox_edge import migrations
+
+    name, _ = _database(ws)
+    res = run_async(_query(ws, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'"))
+    rows: list[dict[str, Any]] = []
+    if res["results"]:
+        rows = run_async(_query(ws, "SELECT name, applied_at FROM d1_migrations ORDER BY id"))["results"]
+    done = {r["name"] for r in rows}
+    pending = [m.name for m in migrations.available() if m.name not in done]
+    if json_out:
+        emit_json({"workspace": str(ws.root), "database": name, "applied": rows, "pending": pending, "remote": True})
+        return
+    show(table(["migration", "state", "applied at"],
+               [[r["name"], "applied", r["applied_at"]] for r in rows] + [[n, "pending", ""] for n in pending],
+               title=f"{name} migrations (Cloudflare)"))
+    say(f"{len(pending)} pending — apply with `hoox db migrate --remote`." if pending else "Up to date.")
+
+
+def list_tables(ws: Workspace, json_out: bool) -> None:
+    name, _ = _database(ws)
+    names = run_async(_query(ws, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                                 "AND name NOT LIKE '_cf_%' ORDER BY name"))["results"]
+    tables = []
+    for r in names:
+        quoted = '"' + r["name"].replace('"', '""') + '"'
+        count = run_async(_query(ws, f"SELECT COUNT(*) AS n FROM {quoted}"))["results"]
+        tables.append({"name": r["name"], "rows": count[0]["n"] if count else None})
+    if json_out:
+        emit_json({"workspace": str(ws.root), "database": name, "tables": tables, "remote": True})
+        return
+    if not tables:
+        say(f"{name} on Cloudflare has no tables yet — create them with `hoox db apply --remote`.")
+        return
+    show(table(["table", "rows"], [[t["name"], t["rows"]] for t in tables], title=f"{name} (Cloudflare)"))
+
+
+def is_read_only(sql: str, params: list[Any] | None = None) -> bool:
+    """True when SQLite, given the ledger's schema, prepares `sql` under a read-only authorizer.
+
+    The check runs on a scratch copy of the schema (a D1 query cannot be made read-only on the
+    server); a statement it cannot judge, e.g. on a table the schema lacks, counts as a write.
+    """
+    from hoox_edge import migrations
+    from hoox_edge.local.d1 import LocalD1
+    from hoox_edge.ports import D1Error
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "schema.sqlite"
+        db = LocalD1(path)
+        try:
+            run_async(migrations.apply(db))
+        finally:
+            db.close()
+        ro = LocalD1(path, readonly=True)
+        try:
+            run_async(ro.prepare("EXPLAIN " + sql).bind(*(params or [])).all())
+            return True
+        except D1Error:
+            return False
+        finally:
+            ro.close()
+
+
+def query(ws: Workspace, statement: str, params: list[Any], write: bool, json_out: bool) -> None:
+    name, _ = _database(ws)
+    if not write and not is_read_only(statement, params):
+        fail("READ_ONLY", "`hoox db query --remote` is read-only: this statement would change the database, or "
+                          "reads a table the ledger schema does not have. Add --write to run it anyway.")
+    from hoox_cli.cloudflare_api import CloudflareError
+
+    try:
+        res = run_async(_query(ws, statement, params))
+    except CloudflareError as exc:  # pragma: no cover - api_client turns it into a CliError
+        fail("SQL_ERROR", str(exc))
+    rows = res.get("results") or []
+    columns = list(rows[0]) if rows else []
+    changes = (res.get("meta") or {}).get("changes", 0)
+    if json_out:
+        emit_json({"workspace": str(ws.root), "database": name, "sql": statement, "params": params,
+                   "columns": columns, "rows": rows, "row_count": len(rows), "changes": changes if write else 0,
+                   "read_only": not write, "remote": True})
+        return
+    if rows:
+        show(table(columns, [[r[c] for c in columns] for r in rows]))
+        say(f"[dim]{len(rows)} row(s)[/dim]")
+    elif write:
+        say(f"OK — {changes} row(s) changed.")
+    else:
+        say("No rows.")

@@ -1,0 +1,310 @@
+"""`hoox deploy all|worker|telegram-webhook|update-internal-urls|kv-config`.
+
+JSON objects (--json):
+- all / worker:         {"dry_run", "order": [worker], "deployed": [worker], "failed": worker|null,
+                         "not_deployed": [worker], "results": [{"worker", "ok", "dry_run", "error",
+                         "output_tail", "skipped", "url"}]}
+- telegram-webhook:     {"url", "registered": bool, "secret_generated": bool, "secret_synced": [worker],
+                         "description"}
+- update-internal-urls: {"workers": [worker], "changed": [path], "resources": {"kv", "d1", "account_id"?}}
+- kv-config:            {"target": "local"|"remote", "namespace", "written": [key], "unchanged": [key],
+                         "kept": [key], "dry_run"}
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, run_async, say, warn, workspace
+
+app = typer.Typer(help="Deploy workers to Cloudflare with wrangler (every deploy takes --dry-run).",
+                  no_args_is_help=True)
+
+DryRunOpt = Annotated[bool, typer.Option(
+    "--dry-run", help="`wrangler deploy --dry-run`: validate config and bundle offline, upload nothing.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show wrangler's output as it runs.")]
+TELEGRAM_API = "https://api.telegram.org"
+
+
+def _summary(results: list[Any], order: list[str], dry_run: bool) -> dict[str, Any]:
+    failed = next((r.worker for r in results if not r.ok and not r.skipped), None)
+    return {
+        "dry_run": dry_run,
+        "order": order,
+        "deployed": [r.worker for r in results if r.ok],
+        "failed": failed,
+        "not_deployed": [r.worker for r in results if not r.ok],
+        "results": [r.as_dict() for r in results],
+    }
+
+
+def _report(summary: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        emit_json(summary)
+    else:
+        verb = "Checked (dry run)" if summary["dry_run"] else "Deployed"
+        for r in summary["results"]:
+            if r["ok"]:
+                say(f"[green]✓[/green] {esc(r['worker'])}" + (f"  {esc(r['url'])}" if r.get("url") else ""))
+            elif r["skipped"]:
+                say(f"[dim]- {esc(r['worker'])}: not deployed[/dim]")
+            else:
+                say(f"[red]✗ {esc(r['worker'])}[/red]: {esc(r['error'])}")
+                for line in r["output_tail"][-12:]:
+                    say(f"    [dim]{esc(line)}[/dim]")
+        if summary["deployed"]:
+            say(f"{verb}: {', '.join(summary['deployed'])}.")
+        if summary["failed"]:
+            say(f"[bold red]Stopped at {esc(summary['failed'])}.[/bold red] Not deployed: "
+                f"{esc(', '.join(summary['not_deployed']))}.")
+    if summary["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command("all")
+@handle_errors
+def deploy_all_cmd(dry_run: DryRunOpt = False, verbose: VerboseOpt = False, json_out: JsonOpt = False) -> None:
+    """Every enabled worker, in the order of their service bindings; stops at the first failure."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hoox_cli import deploy
+    from hoox_cli.common import err_console
+
+    ws = workspace()
+    order = deploy.planned_workers(ws)
+    # The bar goes to stderr so that stdout stays one JSON object under --json.
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err_console(), transient=False)
+    task = progress.add_task("deploy", total=len(order))
+
+    def on_progress(name: str, done: int, total: int) -> None:
+        label = "dry run" if dry_run else "deploy"
+        desc = f"{label}: done" if done == total else f"{label}: {name}"
+        progress.update(task, completed=done, description=desc)
+
+    def on_line(line: str) -> None:
+        if verbose:
+            progress.console.print(f"[dim]{esc(line)}[/dim]")
+
+    with progress:
+        results = run_async(deploy.deploy_all(ws, dry_run=dry_run, on_line=on_line, on_progress=on_progress))
+    _report(_summary(results, order, dry_run), json_out)
+
+
+@app.command("worker")
+@handle_errors
+def deploy_worker_cmd(
+    name: Annotated[str, typer.Argument(help="Worker name, e.g. trade-worker.")],
+    dry_run: DryRunOpt = False,
+    verbose: VerboseOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Deploy one worker (its service-binding targets must already be deployed)."""
+    from hoox_edge import catalog
+
+    from hoox_cli import deploy
+
+    ws = workspace()
+    try:
+        catalog.worker(name)
+    except KeyError as exc:
+        fail("UNKNOWN_WORKER", str(exc.args[0]))
+
+    def on_line(line: str) -> None:
+        if verbose and not json_out:
+            say(f"[dim]{esc(line)}[/dim]")
+
+    result = run_async(deploy.deploy_worker(ws, name, dry_run=dry_run, on_line=on_line))
+    _report(_summary([result], [name], dry_run), json_out)
+
+
+@app.command("update-internal-urls")
+@handle_errors
+def update_internal_urls(json_out: JsonOpt = False) -> None:
+    """Render every worker's wrangler.jsonc again from the catalog and the workspace's resource ids."""
+    from hoox_edge import catalog
+
+    from hoox_cli import deploy
+
+    ws = workspace()
+    res = deploy.resources(ws)
+    changed: list[str] = []
+    for w in catalog.WORKERS:
+        changed += [str(p) for p in deploy.stage_config(ws, w.name, res)]
+    if json_out:
+        emit_json({"workers": [w.name for w in catalog.WORKERS], "changed": changed, "resources": res})
+        return
+    say(f"Rendered the wrangler.jsonc of {len(catalog.WORKERS)} workers under "
+        f"{esc(ws.hoox_dir / deploy.DEPLOY_DIR)} ({len(changed)} file(s) changed).")
+    missing = sorted({b.resource for w in catalog.WORKERS for b in w.bindings
+                      if b.kind in ("kv", "d1") and not res[b.kind].get(b.resource)})
+    if missing:
+        warn(f"no Cloudflare id recorded for {', '.join(missing)}: run `hoox infra provision --remote`.")
+
+
+# ----------------------------------------------------------------------------- telegram webhook
+@app.command("telegram-webhook")
+@handle_errors
+def telegram_webhook(
+    url: Annotated[str | None, typer.Option(
+        "--url", help="Public URL Telegram should call; default: the gateway's deployed URL + /telegram.")] = None,
+    sync_secret: Annotated[bool, typer.Option(
+        "--sync-secret/--no-sync-secret",
+        help="Also set TELEGRAM_WEBHOOK_SECRET on the deployed telegram-worker (wrangler secret put).")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register the bot's webhook with Telegram (setWebhook) with a secret token Telegram sends back."""
+    import os
+    import secrets as pysecrets
+
+    import httpx
+
+    from hoox_cli import deploy, wrangler_cli
+    from hoox_cli.common import remember_secrets
+
+    ws = workspace()
+    local = ws.secrets()
+    token = os.environ.get("TELEGRAM_BOT_TOKEN") or local.get("TELEGRAM_BOT_TOKEN")
+    if not token:
+        fail("NO_BOT_TOKEN", "TELEGRAM_BOT_TOKEN is not set: `hoox secrets set TELEGRAM_BOT_TOKEN` (from @BotFather).")
+    remember_secrets([token])
+    if url is None:
+        gateway = deploy.cloudflare_table(ws).get("urls", {}).get("hoox")
+        if not gateway:
+            fail("NO_URL", "The gateway's public URL is not known (deploy it with `hoox deploy worker hoox`, "
+                           "or pass --url).")
+        url = str(gateway).rstrip("/") + "/telegram"
+    if not url.startswith("https://") and not os.environ.get("TELEGRAM_API_BASE_URL"):
+        fail("BAD_URL", f"Telegram only calls https URLs; got {url}.")
+    secret = local.get("TELEGRAM_WEBHOOK_SECRET")
+    generated = not secret
+    if not secret:
+        # Telegram allows 1-256 characters of A-Z a-z 0-9 _ -.
+        secret = pysecrets.token_urlsafe(48)
+        ws.set_secret("TELEGRAM_WEBHOOK_SECRET", secret)
+    remember_secrets([secret])
+    base = (os.environ.get("TELEGRAM_API_BASE_URL") or TELEGRAM_API).rstrip("/")
+    try:
+        resp = httpx.post(f"{base}/bot{token}/setWebhook", timeout=15.0,
+                          json={"url": url, "secret_token": secret, "drop_pending_updates": False})
+        body = resp.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        fail("TELEGRAM_UNREACHABLE", f"Telegram did not answer setWebhook ({type(exc).__name__}).")
+    if not body.get("ok"):
+        fail("TELEGRAM_ERROR", f"Telegram refused setWebhook: {body.get('description') or resp.status_code}.")
+    synced: list[str] = []
+    if sync_secret:
+        r = run_async(wrangler_cli.run(["secret", "put", "TELEGRAM_WEBHOOK_SECRET", "--name", "telegram-worker"],
+                                       cwd=ws.root, ws=ws, stdin=secret))
+        if not r.ok:
+            fail("SECRET_SYNC_FAILED", "The webhook is registered, but TELEGRAM_WEBHOOK_SECRET could not be set on "
+                 "telegram-worker: " + " | ".join(r.tail(3)), details={"registered": True})
+        synced.append("telegram-worker")
+    out = {"url": url, "registered": True, "secret_generated": generated, "secret_synced": synced,
+           "description": body.get("description")}
+    if json_out:
+        emit_json(out)
+        return
+    say(f"Telegram will call {esc(url)} with the secret token in X-Telegram-Bot-Api-Secret-Token.")
+    if generated:
+        say("A new TELEGRAM_WEBHOOK_SECRET was generated and saved in .dev.vars.")
+    if synced:
+        say("TELEGRAM_WEBHOOK_SECRET is set on telegram-worker.")
+
+
+# ----------------------------------------------------------------------------- KV manifest
+@app.command("kv-config")
+@handle_errors
+def kv_config(
+    remote: Annotated[bool, typer.Option("--remote", help="Write to the Cloudflare CONFIG_KV namespace.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Also replace values already in KV (default: only keys that are absent).")] = False,
+    dry_run: DryRunOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the workspace's kv-manifest.json into CONFIG_KV (locally, or with --remote on Cloudflare)."""
+    from hoox_edge import catalog
+    from hoox_edge.shared import settings
+
+    ws = workspace()
+    manifest = {k: settings.encode(k, v) for k, v in ws.manifest().items() if v is not None}
+    if remote:
+        current, namespace = run_async(_remote_kv_values(ws, list(manifest)))
+    else:
+        current, namespace = _local_kv_values(ws, list(manifest)), catalog.CONFIG_KV
+    written = [k for k, v in manifest.items() if k not in current or (overwrite and current[k] != v)]
+    unchanged = [k for k, v in manifest.items() if current.get(k) == v]
+    kept = [k for k, v in manifest.items() if k in current and current[k] != v and not overwrite]
+    if written and not dry_run:
+        items = {k: manifest[k] for k in written}
+        if remote:
+            run_async(_remote_kv_put(ws, namespace, items))
+        else:
+            _local_kv_put(ws, items)
+    out = {"target": "remote" if remote else "local", "namespace": namespace, "written": written,
+           "unchanged": unchanged, "kept": kept, "dry_run": dry_run}
+    if json_out:
+        emit_json(out)
+        return
+    verb = "Would write" if dry_run else "Wrote"
+    say(f"{verb} {len(written)} key(s) to {'Cloudflare' if remote else 'local'} CONFIG_KV"
+        + (f": {esc(', '.join(written))}" if written else "") + ".")
+    if kept:
+        say(f"Kept {len(kept)} value(s) that differ from the manifest ({esc(', '.join(kept))}); "
+            "--overwrite replaces them.")
+
+
+def _local_kv_values(ws: Any, keys: list[str]) -> dict[str, str]:
+    from hoox_cli.config_cmd import open_kv
+
+    kv = open_kv(ws)
+    try:
+        out = {}
+        for k in keys:
+            v = run_async(kv.get(k))
+            if v is not None:
+                out[k] = v
+        return out
+    finally:
+        kv.close()
+
+
+def _local_kv_put(ws: Any, items: dict[str, str]) -> None:
+    from hoox_cli.config_cmd import open_kv
+
+    kv = open_kv(ws)
+    try:
+        for k, v in items.items():
+            run_async(kv.put(k, v))
+    finally:
+        kv.close()
+
+
+def _config_namespace(ws: Any) -> str:
+    from hoox_edge import catalog
+
+    from hoox_cli import deploy
+
+    ns = deploy.resources(ws)["kv"].get(catalog.CONFIG_KV)
+    if not ns:
+        fail("NO_NAMESPACE", f"No Cloudflare id recorded for the {catalog.CONFIG_KV} namespace: "
+                             "run `hoox infra provision --remote` first.")
+    return ns
+
+
+async def _remote_kv_values(ws: Any, keys: list[str]) -> tuple[dict[str, str], str]:
+    from hoox_cli.infra_cmd import api_client
+
+    ns = _config_namespace(ws)
+    async with api_client(ws) as api:
+        return await api.kv_values(ns, keys), ns
+
+
+async def _remote_kv_put(ws: Any, ns: str, items: dict[str, str]) -> None:
+    from hoox_cli.infra_cmd import api_client
+
+    async with api_client(ws) as api:
+        await api.kv_bulk_put(ns, [{"key": k, "value": v} for k, v in items.items()])
+

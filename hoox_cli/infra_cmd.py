@@ -1,0 +1,427 @@
+"""`hoox infra provision` and `hoox infra d1|kv|r2|queues|vectorize list|create|delete`.
+
+Locally the resources are the local runtime's state under `.hoox/state/` (KV and D1 as SQLite files,
+R2 buckets as folders). With `--remote` they are Cloudflare's, through the REST API (httpx); the ids
+of created KV namespaces and D1 databases are written into hoox.toml `[cloudflare.kv]` /
+`[cloudflare.d1]`, so the next rendered wrangler.jsonc binds them.
+
+Local queues need no creating (a local queue exists as soon as a message is sent to it) and there is
+no local Vectorize: those commands say so instead of pretending.
+
+JSON objects (--json):
+- list:      {"target", "kind", "resources": [{"name", "id", "declared": bool, "recorded": bool, ...}]}
+- create:    {"target", "kind", "name", "id", "created": bool, "recorded": bool}
+- delete:    {"target", "kind", "name", "id", "deleted": bool}
+- provision: {"target", "resources": [{"kind", "name", "id", "created": bool}], "changed": [path]}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, run_async, say, show, table, workspace
+
+if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
+
+    from hoox_cli.cloudflare_api import CloudflareAPI
+
+app = typer.Typer(help="Provision and manage KV, D1, R2, Queues and Vectorize (local state or --remote).",
+                  no_args_is_help=True)
+
+KINDS = ("d1", "kv", "r2", "queues", "vectorize")
+LABEL = {"d1": "D1 database", "kv": "KV namespace", "r2": "R2 bucket", "queues": "queue",
+         "vectorize": "Vectorize index"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+RemoteOpt = Annotated[bool, typer.Option("--remote", help="On Cloudflare (REST API) instead of the local state.")]
+ConfirmOpt = Annotated[bool, typer.Option("--confirm", help="Delete without asking (required with --json).")]
+
+
+@contextlib.asynccontextmanager
+async def api_client(ws: Workspace) -> AsyncIterator[CloudflareAPI]:
+    from hoox_cli import wrangler_cli
+    from hoox_cli.cloudflare_api import CloudflareAPI, CloudflareError
+
+    creds = wrangler_cli.credentials(ws)
+    try:
+        api = CloudflareAPI(creds.get("CLOUDFLARE_API_TOKEN", ""), creds.get("CLOUDFLARE_ACCOUNT_ID"))
+    except CloudflareError as exc:
+        fail("NO_CREDENTIALS", str(exc))
+    try:
+        yield api
+    except CloudflareError as exc:
+        fail("CLOUDFLARE_ERROR", str(exc))
+    finally:
+        await api.aclose()
+
+
+# ----------------------------------------------------------------------------- what the catalog needs
+def declared(ws: Workspace, workers: list[str] | None = None) -> dict[str, list[str]]:
+    """Resources the workers bind, by kind (queues include consumers' dead-letter queues)."""
+    from hoox_edge import catalog
+
+    names = workers if workers is not None else ws.enabled_workers()
+    out: dict[str, set[str]] = {k: set() for k in KINDS}
+    for w in (catalog.worker(n) for n in names):
+        for b in w.bindings:
+            kind = {"kv": "kv", "d1": "d1", "r2": "r2", "queue_producer": "queues"}.get(b.kind)
+            if kind:
+                out[kind].add(b.resource)
+        for c in w.consumers:
+            out["queues"].add(c.queue)
+            if c.dead_letter_queue:
+                out["queues"].add(c.dead_letter_queue)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _NAME.match(name):
+        fail("BAD_NAME", f"{LABEL[kind]} name {name!r}: use letters, digits, - and _ (at most 63, no leading -).")
+
+
+# ----------------------------------------------------------------------------- local state
+def _local_path(ws: Workspace, kind: str, name: str) -> Path:
+    base = ws.state_dir
+    return {"kv": base / "kv" / f"{name}.sqlite", "d1": base / "d1" / f"{name}.sqlite",
+            "r2": base / "r2" / name}[kind]
+
+
+def _not_local(kind: str) -> None:
+    if kind == "vectorize":
+        fail("NOT_AVAILABLE_LOCALLY", "The local runtime has no Vectorize: manage indexes with --remote.")
+
+
+def local_list(ws: Workspace, kind: str) -> list[dict[str, Any]]:
+    _not_local(kind)
+    wanted = set(declared(ws)[kind])
+    rows: list[dict[str, Any]] = []
+    if kind == "queues":
+        from hoox_edge.local.queues import QueueStore
+
+        store = QueueStore(ws.state_dir / "queues.sqlite")
+        try:
+            for q in sorted(wanted | set(store.queues())):
+                rows.append({"name": q, "id": None, "declared": q in wanted, "recorded": False,
+                             "messages": store.depth(q)})
+        finally:
+            store.close()
+        return rows
+    folder = ws.state_dir / kind
+    found = set()
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if kind == "r2" and p.is_dir():
+                found.add(p.name)
+            elif kind != "r2" and p.suffix == ".sqlite":
+                found.add(p.stem)
+    for n in sorted(found | wanted):
+        path = _local_path(ws, kind, n)
+        rows.append({"name": n, "id": None, "declared": n in wanted, "recorded": False,
+                     "exists": n in found, "path": str(path)})
+    return rows
+
+
+def local_create(ws: Workspace, kind: str, name: str) -> bool:
+    """Create the local resource; False when it was already there."""
+    _not_local(kind)
+    if kind == "queues":
+        fail("NOTHING_TO_CREATE", "Local queues need no creating: a local queue exists as soon as a message "
+                                  "is sent to it. Create Cloudflare queues with --remote.")
+    path = _local_path(ws, kind, name)
+    existed = path.exists()
+    if kind == "kv":
+        from hoox_edge.local.kv import LocalKV
+
+        LocalKV(path).close()
+    elif kind == "d1":
+        from hoox_edge import catalog, migrations
+        from hoox_edge.local.d1 import LocalD1, connect
+
+        connect(path).close()  # the file exists from now on, even with no table in it
+        db = LocalD1(path)
+        try:
+            if name == catalog.TRADE_DB:  # the ledger gets its schema, as the runtime gives it on start
+                run_async(migrations.apply(db))
+        finally:
+            db.close()
+    else:
+        from hoox_edge.local.r2 import LocalR2
+
+        LocalR2(path).close()
+    return not existed
+
+
+def local_delete(ws: Workspace, kind: str, name: str) -> bool:
+    _not_local(kind)
+    if kind == "queues":
+        fail("NOTHING_TO_DELETE", "Local queues are not resources of their own; their messages are managed with "
+                                  "`hoox monitor queue-depth` and the cockpit. Delete Cloudflare queues with --remote.")
+    from hoox_cli import process
+
+    if process.probe(ws).running:
+        fail("RUNTIME_RUNNING", "The local runtime is running and holds these files open: stop it first "
+                                "(`hoox dev stop`).")
+    path = _local_path(ws, kind, name)
+    if not path.exists():
+        return False
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    return True
+
+
+# ----------------------------------------------------------------------------- remote (REST API)
+def _norm(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    if kind == "kv":
+        return {"name": item.get("title"), "id": item.get("id")}
+    if kind == "d1":
+        return {"name": item.get("name"), "id": item.get("uuid")}
+    if kind == "queues":
+        return {"name": item.get("queue_name"), "id": item.get("queue_id")}
+    if kind == "vectorize":
+        cfg = item.get("config") or {}
+        return {"name": item.get("name"), "id": None, "dimensions": cfg.get("dimensions"),
+                "metric": cfg.get("metric")}
+    return {"name": item.get("name"), "id": None}
+
+
+async def remote_items(api: CloudflareAPI, kind: str) -> list[dict[str, Any]]:
+    lister = {"kv": api.kv_list, "d1": api.d1_list, "r2": api.r2_list, "queues": api.queues_list,
+              "vectorize": api.vectorize_list}[kind]
+    return [_norm(kind, i) for i in await lister()]
+
+
+async def remote_create(api: CloudflareAPI, kind: str, name: str, *, dimensions: int | None = None,
+                        metric: str = "cosine") -> dict[str, Any]:
+    if kind == "kv":
+        return _norm(kind, await api.kv_create(name))
+    if kind == "d1":
+        return _norm(kind, await api.d1_create(name))
+    if kind == "r2":
+        await api.r2_create(name)
+        return {"name": name, "id": None}
+    if kind == "queues":
+        return _norm(kind, await api.queue_create(name))
+    assert dimensions is not None
+    return _norm(kind, await api.vectorize_create(name, dimensions, metric))
+
+
+async def remote_delete(api: CloudflareAPI, kind: str, item: dict[str, Any]) -> None:
+    if kind == "kv":
+        await api.kv_delete(item["id"])
+    elif kind == "d1":
+        await api.d1_delete(item["id"])
+    elif kind == "r2":
+        await api.r2_delete(item["name"])
+    elif kind == "queues":
+        await api.queue_delete(item["id"])
+    else:
+        await api.vectorize_delete(item["name"])
+
+
+def _recorded(ws: Workspace, kind: str) -> dict[str, str]:
+    from hoox_cli import deploy
+
+    return deploy.resources(ws).get(kind, {}) if kind in ("kv", "d1") else {}
+
+
+# ----------------------------------------------------------------------------- commands
+def _list(kind: str, remote: bool, json_out: bool) -> None:
+    ws = workspace()
+    if remote:
+        async def go() -> list[dict[str, Any]]:
+            async with api_client(ws) as api:
+                return await remote_items(api, kind)
+
+        rows = run_async(go())
+        wanted, rec = set(declared(ws)[kind]), _recorded(ws, kind)
+        for r in rows:
+            r["declared"] = r["name"] in wanted
+            r["recorded"] = bool(r["id"]) and rec.get(r["name"]) == r["id"]
+    else:
+        rows = local_list(ws, kind)
+    target = "remote" if remote else "local"
+    if json_out:
+        emit_json({"target": target, "kind": kind, "resources": rows})
+        return
+    if not rows:
+        say(f"No {LABEL[kind]}s ({target}).")
+        return
+    cols = ["name", "id", "used by hoox"] + (["messages"] if kind == "queues" and not remote else [])
+    show(table(cols, [[r["name"], r["id"] or "", "yes" if r["declared"] else ""]
+                      + ([r["messages"]] if kind == "queues" and not remote else []) for r in rows],
+               title=f"{LABEL[kind]}s ({target})"))
+
+
+def _create(kind: str, name: str, remote: bool, json_out: bool, *, dimensions: int | None = None,
+            metric: str = "cosine") -> None:
+    from hoox_cli import deploy
+
+    ws = workspace()
+    _check_name(kind, name)
+    if remote:
+        async def go() -> tuple[dict[str, Any], bool]:
+            async with api_client(ws) as api:
+                existing = next((i for i in await remote_items(api, kind) if i["name"] == name), None)
+                if existing:
+                    return existing, False
+                return await remote_create(api, kind, name, dimensions=dimensions, metric=metric), True
+
+        item, created = run_async(go())
+        recorded = False
+        if kind in ("kv", "d1") and item.get("id"):
+            deploy.record_resource(ws, kind, name, item["id"])
+            recorded = True
+        rid = item.get("id")
+    else:
+        created, recorded, rid = local_create(ws, kind, name), False, None
+    out = {"target": "remote" if remote else "local", "kind": kind, "name": name, "id": rid,
+           "created": created, "recorded": recorded}
+    if json_out:
+        emit_json(out)
+        return
+    where = "on Cloudflare" if remote else "locally"
+    say(f"{'Created' if created else 'Already there:'} {LABEL[kind]} {esc(name)} {where}"
+        + (f" (id {esc(rid)})" if rid else "") + ".")
+    if recorded:
+        say(f"Recorded its id in {esc(ws.config_path.name)} [cloudflare.{kind}]; deploys bind it.")
+
+
+def _delete(kind: str, name: str, remote: bool, confirm: bool, json_out: bool) -> None:
+    from hoox_cli import deploy
+
+    ws = workspace()
+    where = "on Cloudflare" if remote else "in the local state"
+    if not confirm:
+        if json_out or not sys.stdin.isatty():
+            fail("CONFIRM_REQUIRED", f"Deleting {LABEL[kind]} {name} {where} destroys its data: add --confirm.")
+        if not typer.confirm(f"Delete {LABEL[kind]} {name} {where}? Its data is lost for good.", default=False):
+            fail("ABORTED", "Nothing was deleted.")
+    rid = None
+    if remote:
+        async def go() -> dict[str, Any] | None:
+            async with api_client(ws) as api:
+                item = next((i for i in await remote_items(api, kind) if i["name"] == name), None)
+                if item is not None:
+                    await remote_delete(api, kind, item)
+                return item
+
+        item = run_async(go())
+        deleted = item is not None
+        rid = item.get("id") if item else None
+        if kind in ("kv", "d1") and name in _recorded(ws, kind):
+            deploy.record_resource(ws, kind, name, None)
+    else:
+        deleted = local_delete(ws, kind, name)
+    if json_out:
+        emit_json({"target": "remote" if remote else "local", "kind": kind, "name": name, "id": rid,
+                   "deleted": deleted})
+        return
+    say(f"Deleted {LABEL[kind]} {esc(name)} {where}." if deleted else f"No {LABEL[kind]} {esc(name)} {where}.")
+
+
+def _group(kind: str) -> typer.Typer:
+    sub = typer.Typer(help=f"{LABEL[kind].capitalize()}s: list, create, delete.", no_args_is_help=True)
+
+    @sub.command("list")
+    @handle_errors
+    def list_cmd(remote: RemoteOpt = False, json_out: JsonOpt = False) -> None:
+        """List them, marking the ones hoox's workers use."""
+        _list(kind, remote, json_out)
+
+    if kind == "vectorize":
+        @sub.command("create")
+        @handle_errors
+        def create_vec(
+            name: Annotated[str, typer.Argument(help="Index name.")],
+            dimensions: Annotated[int, typer.Option("--dimensions", min=1, max=1536,
+                                                    help="Vector size of the embedding model.")],
+            metric: Annotated[str, typer.Option("--metric", help="cosine, euclidean or dot-product.")] = "cosine",
+            remote: RemoteOpt = False,
+            json_out: JsonOpt = False,
+        ) -> None:
+            """Create an index (Cloudflare only)."""
+            if metric not in ("cosine", "euclidean", "dot-product"):
+                fail("BAD_METRIC", f"--metric must be cosine, euclidean or dot-product, not {metric!r}.")
+            if not remote:
+                _not_local(kind)
+            _create(kind, name, remote, json_out, dimensions=dimensions, metric=metric)
+    else:
+        @sub.command("create")
+        @handle_errors
+        def create_cmd(name: Annotated[str, typer.Argument(help="Name.")], remote: RemoteOpt = False,
+                       json_out: JsonOpt = False) -> None:
+            """Create one (an existing one of that name is reused, never duplicated)."""
+            _create(kind, name, remote, json_out)
+
+    @sub.command("delete")
+    @handle_errors
+    def delete_cmd(name: Annotated[str, typer.Argument(help="Name.")], remote: RemoteOpt = False,
+                   confirm: ConfirmOpt = False, json_out: JsonOpt = False) -> None:
+        """Delete one and all its data (asks first, or --confirm)."""
+        _delete(kind, name, remote, confirm, json_out)
+
+    return sub
+
+
+for _kind in KINDS:
+    app.add_typer(_group(_kind), name=_kind)
+
+
+@app.command("provision")
+@handle_errors
+def provision(remote: RemoteOpt = False, json_out: JsonOpt = False) -> None:
+    """Create every KV namespace, D1 database, R2 bucket and queue the enabled workers bind."""
+    from hoox_cli import deploy
+
+    ws = workspace()
+    need = declared(ws)
+    done: list[dict[str, Any]] = []
+    changed: list[str] = []
+    if remote:
+        async def go() -> None:
+            async with api_client(ws) as api:
+                for kind in ("kv", "d1", "r2", "queues"):
+                    if not need[kind]:
+                        continue
+                    have = {i["name"]: i for i in await remote_items(api, kind)}
+                    for name in need[kind]:
+                        item, created = have.get(name), False
+                        if item is None:
+                            item, created = await remote_create(api, kind, name), True
+                        if kind in ("kv", "d1") and item.get("id"):
+                            deploy.record_resource(ws, kind, name, item["id"])
+                        done.append({"kind": kind, "name": name, "id": item.get("id"), "created": created})
+
+        run_async(go())
+        res = deploy.resources(ws)
+        from hoox_edge import catalog
+
+        for w in catalog.WORKERS:
+            changed += [str(p) for p in deploy.stage_config(ws, w.name, res)]
+    else:
+        for kind in ("kv", "d1", "r2"):
+            for name in need[kind]:
+                done.append({"kind": kind, "name": name, "id": None, "created": local_create(ws, kind, name)})
+    target = "remote" if remote else "local"
+    if json_out:
+        emit_json({"target": target, "resources": done, "changed": changed})
+        return
+    show(table(["kind", "name", "id", "state"],
+               [[LABEL[d["kind"]], d["name"], d["id"] or "", "created" if d["created"] else "already there"]
+                for d in done], title=f"Provisioned ({target})"))
+    if not remote:
+        say("Local queues need no provisioning (they exist once a message is sent).")
+    else:
+        say(f"Ids recorded in {esc(ws.config_path.name)}; wrangler.jsonc files rendered with them "
+            f"({len(changed)} changed).")

@@ -1,0 +1,123 @@
+"""`hoox init` (the setup wizard) and `hoox clone NAME` (a new workspace folder).
+
+init --json: {"workspace", "resumed_from": step|null, "completed": [step], "created": [file],
+"steps": {"toolchain": {"tools": [...], "ok", "optional_missing"}, "cloudflare": {"configured", "skipped",
+"account_id_set", "api_token_set", "subdomain"}, "workers": {"enabled", "disabled", "changed"},
+"database": {"database", "file", "applied", "remote"}, "secrets": {"generated", "set", "skipped", "file"},
+"kickoff": {"written", "next"}}, "state_file_removed": true, "next": [command]}
+
+clone --json: {"workspace", "created": [file], "template": path|null, "copied": [file], "migrations_applied",
+"next": [command]}
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say
+
+
+def _csv(values: list[str] | None) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+@handle_errors
+def init(
+    path: Annotated[Path | None, typer.Option("--path", file_okay=False,
+                                              help="Folder to set up (default: HOOX_WORKSPACE, else this folder).")]
+    = None,
+    cloudflare_account_id: Annotated[str | None, typer.Option(
+        "--cloudflare-account-id", metavar="ID", help="Cloudflare account id (stored in hoox.toml).")] = None,
+    cloudflare_api_token: Annotated[str | None, typer.Option(
+        "--cloudflare-api-token", metavar="TOKEN", envvar="CLOUDFLARE_API_TOKEN", show_envvar=True,
+        help="Cloudflare API token (stored in .dev.vars; prefer the environment variable over the flag).")] = None,
+    subdomain: Annotated[str | None, typer.Option("--subdomain", help="Your workers.dev subdomain.")] = None,
+    skip_cloudflare: Annotated[bool, typer.Option("--skip-cloudflare", help="Do not connect Cloudflare now.")]
+    = False,
+    workers: Annotated[list[str] | None, typer.Option(
+        "--workers", metavar="NAME,NAME", help="Exactly these workers enabled (hoox always is).")] = None,
+    enable: Annotated[list[str] | None, typer.Option("--enable", metavar="NAME", help="Enable a worker.")] = None,
+    disable: Annotated[list[str] | None, typer.Option("--disable", metavar="NAME", help="Disable a worker.")] = None,
+    secrets_file: Annotated[Path | None, typer.Option(
+        "--secrets-file", dir_okay=False, help="NAME=value lines of exchange/Telegram/... secrets to set.")] = None,
+    skip_secrets: Annotated[bool, typer.Option("--skip-secrets", help="Set no optional secrets now.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer every question without a flag with its "
+                                                          "default.")] = False,
+    no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt; a question without its flag is an "
+                                                              "error naming the flag.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Forget a saved, unfinished wizard and start over.")]
+    = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set up a workspace step by step: tools, Cloudflare, workers, database, secrets (resumable)."""
+    from hoox_edge.local.workspace import Workspace
+
+    from hoox_cli import wizard
+
+    root = path or Path(os.environ.get("HOOX_WORKSPACE") or Path.cwd())
+    ws = Workspace(root.resolve())
+    flags = wizard.Flags(account_id=cloudflare_account_id, api_token=cloudflare_api_token, subdomain=subdomain,
+                         skip_cloudflare=skip_cloudflare, workers=_csv(workers) if workers else None,
+                         enable=_csv(enable), disable=_csv(disable), secrets_file=secrets_file,
+                         skip_secrets=skip_secrets)
+    ui = wizard.Ui(yes=yes, no_input=no_input, json_mode=json_out)
+    if not json_out:
+        say(f"[bold]hoox setup[/bold] in {esc(ws.root)}")
+    result = wizard.run(ws, ui, flags, restart=restart)
+    if json_out:
+        emit_json(result)
+
+
+@handle_errors
+def clone(
+    name: Annotated[Path, typer.Argument(help="Folder to create (must not exist, or be empty).")],
+    template: Annotated[Path | None, typer.Option(
+        "--from", file_okay=False,
+        help="Copy hoox.toml and kv-manifest.json from this workspace (never its secrets or state).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a new workspace folder NAME with the defaults (fresh secrets, migrated ledger)."""
+    import shutil
+
+    from hoox_edge import migrations
+    from hoox_edge.local.workspace import CONFIG_FILE, MANIFEST_FILE, Workspace
+
+    from hoox_cli.common import remember_secrets, run_async
+    from hoox_cli.db import open_db
+
+    target = name.resolve()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        fail("TARGET_NOT_EMPTY", f"{target} already exists and is not an empty folder; choose another name.")
+    copied: list[str] = []
+    if template is not None:
+        src = Workspace(template.resolve())
+        if not src.exists:
+            fail("NO_WORKSPACE", f"--from {template}: no hoox.toml there.")
+        src.config()  # refuse a template whose config does not parse
+        target.mkdir(parents=True, exist_ok=True)
+        for f in (CONFIG_FILE, MANIFEST_FILE):
+            if (src.root / f).is_file():
+                shutil.copyfile(src.root / f, target / f)
+                copied.append(f)
+    ws = Workspace(target)
+    created = ws.create()
+    remember_secrets(ws.secrets().values())
+    db = open_db(ws)
+    try:
+        applied = run_async(migrations.apply(db))
+    finally:
+        db.close()
+    nxt = [f"cd {name}", "hoox dev start"]
+    if json_out:
+        emit_json({"workspace": str(ws.root), "created": created, "template": str(template) if template else None,
+                   "copied": copied, "migrations_applied": applied, "next": nxt})
+        return
+    say(f"Created a hoox workspace in [bold]{esc(ws.root)}[/bold]"
+        + (f" from {esc(template)} ({esc(', '.join(copied))})" if copied else ""))
+    for f in created:
+        say(f"  [green]+[/green] {esc(f)}")
+    say(f"Next: {esc(' && '.join(nxt))}")

@@ -1,0 +1,143 @@
+"""`hoox waf configure --tradingview-only | --limit-requests N`.
+
+Locally it sets the gateway's own guards in CONFIG_KV: `webhook:tradingview:ip_check` (only
+TradingView's addresses may post signals) and `webhooks:rate_limit_per_minute`.
+
+With `--remote` it writes Cloudflare WAF rules on the zone that serves the gateway (custom rule in
+the `http_request_firewall_custom` phase, rate-limiting rule in `http_ratelimit`) through the REST
+API, so floods are dropped before they reach a worker. Only hoox's own rules (by `ref`) are replaced;
+every other rule of the zone is kept. WAF rules act on a custom domain in one of your zones, not on
+`*.workers.dev`.
+
+JSON (--json): {"target", "zone_id": str|null, "changes": [{"what", "value"}]}
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+
+from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, run_async, say, workspace
+
+app = typer.Typer(help="Firewall for the webhook: TradingView-only and rate limits (local KV or Cloudflare WAF).",
+                  no_args_is_help=True)
+
+TV_REF = "hoox_tradingview_only"
+RATE_REF = "hoox_webhook_rate_limit"
+CUSTOM_PHASE = "http_request_firewall_custom"
+RATE_PHASE = "http_ratelimit"
+PERIODS = (10, 60, 120, 300, 600, 3600)  # what Cloudflare's rate-limiting rules accept
+_READ_ONLY = ("version", "last_updated")
+
+
+def _path_expr(host: str | None) -> str:
+    expr = 'http.request.uri.path eq "/webhook"'
+    return f'http.host eq "{host}" and {expr}' if host else expr
+
+
+def tradingview_rule(ips: list[str], host: str | None) -> dict[str, Any]:
+    return {
+        "ref": TV_REF,
+        "description": "hoox: only TradingView may post signals to /webhook",
+        "expression": f"({_path_expr(host)} and not ip.src in {{{' '.join(ips)}}})",
+        "action": "block",
+        "enabled": True,
+    }
+
+
+def rate_rule(limit: int, period: int, host: str | None) -> dict[str, Any]:
+    return {
+        "ref": RATE_REF,
+        "description": f"hoox: at most {limit} signals per {period} s per address to /webhook",
+        "expression": f"({_path_expr(host)})",
+        "action": "block",
+        "ratelimit": {"characteristics": ["ip.src", "cf.colo.id"], "period": period,
+                      "requests_per_period": limit, "mitigation_timeout": period},
+        "enabled": True,
+    }
+
+
+async def _merge(api: Any, zone: str, phase: str, rule: dict[str, Any]) -> None:
+    current = await api.phase_entrypoint(zone, phase)
+    kept = [{k: v for k, v in r.items() if k not in _READ_ONLY}
+            for r in (current or {}).get("rules", []) or [] if r.get("ref") != rule["ref"]]
+    await api.put_phase_entrypoint(zone, phase, [*kept, rule])
+
+
+@app.command("configure")
+@handle_errors
+def configure(
+    tradingview_only: Annotated[bool, typer.Option(
+        "--tradingview-only", help="Accept signals only from TradingView's published addresses.")] = False,
+    limit_requests: Annotated[int | None, typer.Option(
+        "--limit-requests", min=1, help="At most N signals per minute (per --period with --remote).")] = None,
+    remote: Annotated[bool, typer.Option("--remote", help="Write Cloudflare WAF rules on the gateway's zone.")] = False,
+    zone_id: Annotated[str | None, typer.Option(
+        "--zone-id", help="Zone of the gateway's custom domain (else CLOUDFLARE_ZONE_ID or [cloudflare] zone_id).")]
+    = None,
+    host: Annotated[str | None, typer.Option("--host", help="Limit the rules to this hostname.")] = None,
+    period: Annotated[int, typer.Option("--period", help=f"Rate-limit window in seconds with --remote: "
+                                                         f"{', '.join(map(str, PERIODS))}.")] = 60,
+    json_out: JsonOpt = False,
+) -> None:
+    """Turn on the TradingView allowlist and/or a webhook rate limit."""
+    from hoox_edge.shared import settings
+
+    if not tradingview_only and limit_requests is None:
+        fail("USAGE_ERROR", "Give --tradingview-only and/or --limit-requests N.", exit_code=2)
+    ws = workspace()
+    changes: list[dict[str, Any]] = []
+    zone = None
+    if remote:
+        from hoox_cli import deploy
+        from hoox_cli.infra_cmd import api_client
+
+        if period not in PERIODS:
+            fail("BAD_PERIOD", f"--period must be one of {', '.join(map(str, PERIODS))} seconds.")
+        zone = zone_id or os.environ.get("CLOUDFLARE_ZONE_ID") or deploy.cloudflare_table(ws).get("zone_id")
+        if not zone:
+            fail("NO_ZONE", "WAF rules belong to a zone: pass --zone-id (the zone of the gateway's custom domain).")
+        zone = str(zone)
+
+        async def go() -> None:
+            async with api_client(ws) as api:
+                if tradingview_only:
+                    rule = tradingview_rule(settings.TRADINGVIEW_IPS, host)
+                    await _merge(api, zone, CUSTOM_PHASE, rule)
+                    changes.append({"what": f"{CUSTOM_PHASE}:{TV_REF}", "value": rule["expression"]})
+                if limit_requests is not None:
+                    rule = rate_rule(limit_requests, period, host)
+                    await _merge(api, zone, RATE_PHASE, rule)
+                    changes.append({"what": f"{RATE_PHASE}:{RATE_REF}", "value": rule["ratelimit"]})
+
+        run_async(go())
+        if zone_id:
+            deploy.set_cloudflare(ws, ["zone_id"], zone_id)
+    else:
+        from hoox_cli.config_cmd import open_kv
+
+        kv = open_kv(ws)
+        try:
+            if tradingview_only:
+                run_async(kv.put("webhook:tradingview:ip_check", settings.encode("webhook:tradingview:ip_check", True)))
+                changes.append({"what": "webhook:tradingview:ip_check", "value": True})
+                if run_async(kv.get("webhook:tradingview:allowed_ips")) is None:
+                    key = "webhook:tradingview:allowed_ips"
+                    run_async(kv.put(key, settings.encode(key, settings.TRADINGVIEW_IPS)))
+                    changes.append({"what": key, "value": settings.TRADINGVIEW_IPS})
+            if limit_requests is not None:
+                key = "webhooks:rate_limit_per_minute"
+                run_async(kv.put(key, settings.encode(key, limit_requests)))
+                changes.append({"what": key, "value": limit_requests})
+        finally:
+            kv.close()
+    out = {"target": "remote" if remote else "local", "zone_id": zone, "changes": changes}
+    if json_out:
+        emit_json(out)
+        return
+    for c in changes:
+        say(f"[green]✓[/green] {esc(c['what'])} = {esc(c['value'])}")
+    if not remote:
+        say("The running gateway applies these on its next signal.")

@@ -1,0 +1,343 @@
+"""A loopback fake of the parts of the Cloudflare REST API (v4) hoox uses, checking request shapes.
+
+It keeps state (KV namespaces and values, D1 databases, R2 buckets, queues, Vectorize indexes, worker
+secrets, zone rulesets), answers in Cloudflare's envelope `{"success", "errors", "messages", "result"}`,
+and records every request. A request whose body does not have the documented shape gets a 400 and is
+listed in `shape_errors`, so a test can assert that there were none.
+
+Both the httpx client and the real wrangler reach it: point `CLOUDFLARE_API_BASE_URL` at `base_url`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+PREFIX = "/client/v4"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass
+class State:
+    kv: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"title", "values": {}}
+    d1: dict[str, dict[str, Any]] = field(default_factory=dict)  # uuid -> {"name", "queries": []}
+    r2: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {}
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"queue_name"}
+    vectorize: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"config"}
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # script -> {name: value}
+    rulesets: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (zone, phase) -> rules
+
+
+class ShapeError(Exception):
+    pass
+
+
+def _expect(body: Any, keys: dict[str, type | tuple[type, ...]], optional: dict[str, Any] | None = None) -> dict:
+    if not isinstance(body, dict):
+        raise ShapeError(f"expected a JSON object, got {type(body).__name__}")
+    allowed = set(keys) | set(optional or {})
+    extra = set(body) - allowed
+    if extra:
+        raise ShapeError(f"unexpected fields {sorted(extra)}")
+    for k, t in keys.items():
+        if k not in body or not isinstance(body[k], t):
+            raise ShapeError(f"field {k!r} missing or not {t}")
+    return body
+
+
+class FakeCloudflare:
+    def __init__(self, token: str, account_id: str) -> None:
+        self.token = token
+        self.account_id = account_id
+        self.state = State()
+        self.requests: list[Recorded] = []
+        self.shape_errors: list[str] = []
+        self.fail_next: dict[str, int] = {}  # path regex -> HTTP status to answer once
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                rec = Recorded(self.command, unquote(parts.path), parse_qs(parts.query),
+                               {k.lower(): v for k, v in self.headers.items()}, body)
+                with fake._lock:
+                    fake.requests.append(rec)
+                    status, payload, ctype = fake.handle(rec)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}{PREFIX}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> FakeCloudflare:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+    # ------------------------------------------------------------------ helpers for tests
+    def calls(self, method: str, pattern: str) -> list[Recorded]:
+        rx = re.compile(pattern)
+        return [r for r in self.requests if r.method == method and rx.search(r.path)]
+
+    def all_text(self) -> str:
+        """Every path, query and header the fake saw (bodies excluded): where a secret must never be."""
+        out = []
+        for r in self.requests:
+            out.append(r.path)
+            out.append(json.dumps(r.query))
+            out.append(json.dumps({k: v for k, v in r.headers.items() if k != "authorization"}))
+        return "\n".join(out)
+
+    # ------------------------------------------------------------------ dispatch
+    @staticmethod
+    def ok(result: Any, info: dict[str, Any] | None = None) -> tuple[int, Any, str]:
+        body = {"success": True, "errors": [], "messages": [], "result": result}
+        if info is not None:
+            body["result_info"] = info
+        return 200, body, "application/json"
+
+    @staticmethod
+    def err(status: int, code: int, message: str) -> tuple[int, Any, str]:
+        return status, {"success": False, "errors": [{"code": code, "message": message}], "messages": [],
+                        "result": None}, "application/json"
+
+    def handle(self, r: Recorded) -> tuple[int, Any, str]:
+        if r.headers.get("authorization") != f"Bearer {self.token}":
+            return self.err(403, 10000, "Authentication error")
+        if not r.path.startswith(PREFIX):
+            return self.err(404, 7003, "No route for that URI")
+        path = r.path[len(PREFIX):]
+        for pattern, status in list(self.fail_next.items()):
+            if re.search(pattern, path):
+                del self.fail_next[pattern]
+                return self.err(status, 10013, "injected failure")
+        m = re.match(r"^/accounts/([^/]+)(/.*)$", path)
+        try:
+            if m:
+                if m.group(1) != self.account_id:
+                    return self.err(403, 10000, "account not accessible with this token")
+                return self.account_route(r, m.group(2))
+            m = re.match(r"^/zones/([^/]+)/rulesets/phases/([^/]+)/entrypoint$", path)
+            if m:
+                return self.ruleset(r, m.group(1), m.group(2))
+            return self.err(404, 7003, f"No route for {r.method} {path}")
+        except ShapeError as exc:
+            self.shape_errors.append(f"{r.method} {path}: {exc}")
+            return self.err(400, 10001, f"bad request: {exc}")
+
+    def _page(self, items: list[Any], r: Recorded) -> tuple[int, Any, str]:
+        page = int(r.query.get("page", ["1"])[0])
+        per = int(r.query.get("per_page", ["20"])[0])
+        chunk = items[(page - 1) * per: page * per]
+        pages = max(1, -(-len(items) // per))
+        return self.ok(chunk, {"page": page, "per_page": per, "count": len(chunk), "total_count": len(items),
+                               "total_pages": pages})
+
+    def account_route(self, r: Recorded, p: str) -> tuple[int, Any, str]:
+        st = self.state
+        # ---- KV
+        if p == "/storage/kv/namespaces":
+            if r.method == "GET":
+                return self._page([{"id": i, "title": v["title"]} for i, v in st.kv.items()], r)
+            if r.method == "POST":
+                b = _expect(r.json(), {"title": str})
+                if any(v["title"] == b["title"] for v in st.kv.values()):
+                    return self.err(400, 10014, "a namespace with this title already exists")
+                nid = uuid.uuid4().hex
+                st.kv[nid] = {"title": b["title"], "values": {}}
+                return self.ok({"id": nid, "title": b["title"], "supports_url_encoding": True})
+        m = re.match(r"^/storage/kv/namespaces/([^/]+)(/.*)?$", p)
+        if m:
+            ns = st.kv.get(m.group(1))
+            if ns is None:
+                return self.err(404, 10013, "namespace not found")
+            rest = m.group(2) or ""
+            if rest == "" and r.method == "DELETE":
+                del st.kv[m.group(1)]
+                return self.ok(None)
+            if rest == "/bulk" and r.method == "PUT":
+                items = r.json()
+                if not isinstance(items, list):
+                    raise ShapeError("bulk body must be a JSON array")
+                for it in items:
+                    _expect(it, {"key": str, "value": str},
+                            {"expiration": int, "expiration_ttl": int, "metadata": object, "base64": bool})
+                for it in items:
+                    ns["values"][it["key"]] = it["value"]
+                return self.ok({"successful_key_count": len(items), "unsuccessful_keys": []})
+            mv = re.match(r"^/values/(.+)$", rest)
+            if mv and r.method == "GET":
+                key = mv.group(1)
+                if key not in ns["values"]:
+                    return self.err(404, 10009, "key not found")
+                return 200, ns["values"][key].encode(), "text/plain"
+        # ---- D1
+        if p == "/d1/database":
+            if r.method == "GET":
+                return self._page([{"uuid": i, "name": v["name"], "version": "production"}
+                                   for i, v in st.d1.items()], r)
+            if r.method == "POST":
+                b = _expect(r.json(), {"name": str}, {"primary_location_hint": str})
+                did = str(uuid.uuid4())
+                st.d1[did] = {"name": b["name"], "queries": []}
+                return self.ok({"uuid": did, "name": b["name"], "version": "production",
+                                "created_at": "2026-01-05T12:00:00Z"})
+        m = re.match(r"^/d1/database/([^/]+)(/query|/raw)?$", p)
+        if m:
+            db = st.d1.get(m.group(1))
+            if db is None:
+                return self.err(404, 7404, "database not found")
+            if m.group(2) is None and r.method == "DELETE":
+                del st.d1[m.group(1)]
+                return self.ok(None)
+            if m.group(2) is None and r.method == "GET":
+                return self.ok({"uuid": m.group(1), "name": db["name"], "version": "production",
+                                "num_tables": 0, "file_size": 0})
+            if m.group(2) == "/query" and r.method == "POST":
+                b = _expect(r.json(), {"sql": str}, {"params": list})
+                db["queries"].append(b)
+                answer = db.get("answer", [])  # rows, or a function of the SQL giving them
+                rows = answer(b["sql"]) if callable(answer) else answer
+                return self.ok([{"results": rows, "success": True,
+                                 "meta": {"changes": 0, "duration": 0.1, "rows_read": len(rows),
+                                          "rows_written": 0, "last_row_id": 0, "changed_db": False}}])
+        # ---- R2
+        if p == "/r2/buckets":
+            if r.method == "GET":
+                return self.ok({"buckets": [{"name": n, "creation_date": "2026-01-05T12:00:00Z"} for n in st.r2]})
+            if r.method == "POST":
+                b = _expect(r.json(), {"name": str}, {"locationHint": str, "storageClass": str})
+                if b["name"] in st.r2:
+                    return self.err(409, 10004, "bucket exists")
+                st.r2[b["name"]] = {}
+                return self.ok({"name": b["name"], "creation_date": "2026-01-05T12:00:00Z"})
+        m = re.match(r"^/r2/buckets/([^/]+)$", p)
+        if m and r.method == "DELETE":
+            if m.group(1) not in st.r2:
+                return self.err(404, 10006, "bucket not found")
+            del st.r2[m.group(1)]
+            return self.ok({})
+        # ---- Queues
+        if p == "/queues":
+            if r.method == "GET":
+                return self._page([{"queue_id": i, "queue_name": v["queue_name"]} for i, v in st.queues.items()], r)
+            if r.method == "POST":
+                b = _expect(r.json(), {"queue_name": str})
+                qid = uuid.uuid4().hex
+                st.queues[qid] = {"queue_name": b["queue_name"]}
+                return self.ok({"queue_id": qid, "queue_name": b["queue_name"],
+                                "settings": {"delivery_delay": 0, "message_retention_period": 345600}})
+        m = re.match(r"^/queues/([^/]+)$", p)
+        if m and r.method == "DELETE":
+            if st.queues.pop(m.group(1), None) is None:
+                return self.err(404, 11000, "queue not found")
+            return self.ok(None)
+        # ---- Vectorize
+        if p == "/vectorize/v2/indexes":
+            if r.method == "GET":
+                return self.ok([{"name": n, **v} for n, v in st.vectorize.items()])
+            if r.method == "POST":
+                b = _expect(r.json(), {"name": str, "config": dict}, {"description": str})
+                cfg = _expect(b["config"], {"dimensions": int, "metric": str})
+                if cfg["metric"] not in ("cosine", "euclidean", "dot-product"):
+                    raise ShapeError("bad metric")
+                st.vectorize[b["name"]] = {"config": cfg}
+                return self.ok({"name": b["name"], "config": cfg})
+        m = re.match(r"^/vectorize/v2/indexes/([^/]+)$", p)
+        if m and r.method == "DELETE":
+            if st.vectorize.pop(m.group(1), None) is None:
+                return self.err(404, 3000, "index not found")
+            return self.ok(None)
+        # ---- worker secrets
+        m = re.match(r"^/workers/scripts/([^/]+)/secrets$", p)
+        if m:
+            script = m.group(1)
+            if r.method == "PUT":
+                b = _expect(r.json(), {"name": str, "text": str, "type": str})
+                if b["type"] != "secret_text":
+                    raise ShapeError("type must be secret_text")
+                st.secrets.setdefault(script, {})[b["name"]] = b["text"]
+                return self.ok({"name": b["name"], "type": "secret_text"})
+            if r.method == "GET":
+                if script not in st.secrets:
+                    return self.err(404, 10007, f"This Worker does not exist on your account. [{script}]")
+                return self.ok([{"name": n, "type": "secret_text"} for n in sorted(st.secrets[script])])
+        return self.err(404, 7003, f"No route for {r.method} /accounts/…{p}")
+
+    def ruleset(self, r: Recorded, zone: str, phase: str) -> tuple[int, Any, str]:
+        key = (zone, phase)
+        if r.method == "GET":
+            if key not in self.state.rulesets:
+                return self.err(404, 10003, "could not find entrypoint ruleset in the phase")
+            return self.ok({"id": f"rs-{phase}", "phase": phase, "kind": "zone", "version": "3",
+                            "rules": [{**rule, "version": "1", "last_updated": "2026-01-05T12:00:00Z"}
+                                      for rule in self.state.rulesets[key]]})
+        if r.method == "PUT":
+            b = _expect(r.json(), {"rules": list}, {"description": str, "name": str, "kind": str, "phase": str})
+            rules = []
+            for rule in b["rules"]:
+                _expect(rule, {"expression": str, "action": str},
+                        {"id": str, "ref": str, "description": str, "enabled": bool, "ratelimit": dict,
+                         "action_parameters": dict, "logging": dict})
+                if phase == "http_ratelimit":
+                    rl = _expect(rule.get("ratelimit"), {"characteristics": list, "period": int,
+                                                         "requests_per_period": int},
+                                 {"mitigation_timeout": int, "counting_expression": str})
+                    if "cf.colo.id" not in rl["characteristics"]:
+                        raise ShapeError("rate-limit characteristics must include cf.colo.id")
+                rules.append({**rule, "id": rule.get("id") or uuid.uuid4().hex})
+            self.state.rulesets[key] = rules
+            return self.ok({"id": f"rs-{phase}", "phase": phase, "rules": rules})
+        return self.err(405, 10000, "method not allowed")
+
+
+TOKEN = "cf-test-token-0123456789"
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+
+def start_fake(monkeypatch: Any, home: Any) -> FakeCloudflare:
+    """A running fake with the environment the CLI and wrangler read pointed at it (stop it when done)."""
+    fake = FakeCloudflare(TOKEN, ACCOUNT).start()
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("CLOUDFLARE_API_BASE_URL", fake.base_url)
+    # wrangler writes its logs and caches under HOME: keep them in the test's folder
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    return fake

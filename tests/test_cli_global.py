@@ -1,0 +1,212 @@
+"""Global behaviour (--help on every group, --version, --quiet, completion, JSON errors) and
+`hoox logs download`, `hoox test`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import typer
+from hoox_edge.local.workspace import Workspace
+from typer.testing import CliRunner
+
+from hoox_cli.common import state_paths
+from hoox_cli.main import app
+
+runner = CliRunner()
+
+
+def hoox(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input)
+
+
+def out(r) -> dict:
+    return json.loads(r.stdout)
+
+
+@pytest.fixture
+def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+    return workspace
+
+
+def groups() -> list[list[str]]:
+    """Every command group of the tree, found by walking it (so a new group is covered too)."""
+    root = typer.main.get_command(app)
+    found: list[list[str]] = []
+
+    def walk(cmd, path: list[str]) -> None:
+        for name, sub in getattr(cmd, "commands", {}).items():
+            if hasattr(sub, "commands"):
+                found.append([*path, name])
+                walk(sub, [*path, name])
+    walk(root, [])
+    return found
+
+
+def test_every_group_has_help_and_lists_its_commands() -> None:
+    gs = groups()
+    for needed in (["repair"], ["config", "env"], ["check"], ["db"], ["logs"], ["monitor"]):
+        assert needed in gs
+    for g in gs:
+        r = hoox(*g, "--help")
+        assert r.exit_code == 0, g
+        assert "Usage" in r.stdout and "Commands" in r.stdout, g
+    for cmd in (["init"], ["clone"], ["test"], ["repair", "rebuild"], ["logs", "download"], ["db", "export"]):
+        assert hoox(*cmd, "--help").exit_code == 0, cmd
+    r = hoox("--version")
+    assert r.exit_code == 0 and r.stdout.startswith("hoox ")
+
+
+def test_quiet_silences_output_anywhere_on_the_line_but_not_errors(ws: Workspace) -> None:
+    r = hoox("db", "apply")
+    assert r.exit_code == 0 and "Applied" in r.stdout
+    assert hoox("db", "reset", "--confirm").exit_code == 0
+    r = hoox("--quiet", "db", "reset", "--confirm")
+    assert r.exit_code == 0 and r.stdout == ""
+    r = hoox("config", "set", "dev.port", "9300", "--quiet")
+    assert r.exit_code == 0 and r.stdout == "" and ws.base_port() == 9300
+    r = hoox("config", "set", "dev.port", "12", "-q")
+    assert r.exit_code == 1 and "1024" in r.stderr
+    # the switch does not stick to the next command of the same process
+    assert "dev.port" in hoox("config", "show", "dev.port").stdout
+    # --json output is not a banner: --quiet leaves it alone
+    assert out(hoox("config", "show", "dev.port", "--json", "--quiet"))["value"] == 9300
+
+
+def test_new_commands_answer_errors_as_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOX_WORKSPACE", str(tmp_path / "none"))
+    for cmd in (["db", "export"], ["db", "reset", "--confirm"], ["db", "import", "x.sql"], ["monitor", "backup"],
+                ["repair", "check"], ["repair", "kv"], ["check", "setup"], ["config", "show"],
+                ["config", "env", "show"], ["config", "kv", "apply-manifest"],
+                ["logs", "download", "-o", str(tmp_path / "l")]):
+        r = hoox(*cmd, "--json")
+        assert r.exit_code != 0, cmd
+        assert set(out(r)) == {"error"} and out(r)["error"]["code"] == "NO_WORKSPACE", cmd
+    r = hoox("logs", "download", "--json")  # -o missing
+    assert r.exit_code == 2 and out(r)["error"]["code"] == "USAGE_ERROR"
+
+
+def test_shell_completion_is_installed_and_completes_commands(tmp_path: Path) -> None:
+    env = dict(os.environ, SHELL="/bin/bash", HOME=str(tmp_path))
+    p = subprocess.run([sys.executable, "-m", "hoox_cli", "--show-completion", "bash"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "complete" in p.stdout and "COMP_WORDS" in p.stdout
+    code = "from hoox_cli.main import app; app(prog_name='hoox')"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(env, _HOOX_COMPLETE="complete_bash", COMP_WORDS="hoox rep", COMP_CWORD="1"))
+    assert p.stdout.split() == ["repair"]
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(env, _HOOX_COMPLETE="complete_bash", COMP_WORDS="hoox config env ", COMP_CWORD="3"))
+    assert set(p.stdout.split()) == {"show", "validate", "generate-dev-vars", "init"}
+
+
+def test_setup_commands_do_not_import_textual(ws: Workspace) -> None:
+    env = dict(os.environ, HOOX_WORKSPACE=str(ws.root))
+    for args in (["check", "setup", "--json"], ["config", "env", "show", "--json"], ["init", "--help"]):
+        p = subprocess.run([sys.executable, "-X", "importtime", "-m", "hoox_cli", *args], env=env,
+                           capture_output=True, text=True, timeout=60)
+        mods = {ln.split("|")[-1].strip().split(".")[0] for ln in p.stderr.splitlines() if "|" in ln}
+        assert "textual" not in mods and "hoox_tui" not in mods, args
+
+
+# ----------------------------------------------------------------------------- logs download
+def write_logs(ws: Workspace) -> None:
+    assert hoox("db", "apply").exit_code == 0
+    conn = sqlite3.connect(state_paths(ws)["d1"])
+    rows = [("2026-01-05T10:00:00.000Z", "info", "hoox", "r1", "early", None),
+            ("2026-01-05T11:00:00.000Z", "error", "trade-worker", "r2", "order failed", '{"code": 502}'),
+            ("2026-01-05T11:30:00.000Z", "debug", "trade-worker", None, "noise", None),
+            ("2026-01-05T11:59:59.999Z", "warning", "hoox", "r3", "slow", "not json"),
+            ("2026-01-05T12:00:00.000Z", "critical", "hoox", None, "at the end: excluded", None)]
+    conn.executemany("INSERT INTO system_logs (created_at, level, worker, request_id, message, details) "
+                     "VALUES (?,?,?,?,?,?)", rows)
+    conn.commit()
+    conn.close()
+
+
+def test_logs_download_a_time_range_as_json_lines_and_text(ws: Workspace, tmp_path: Path, clock) -> None:
+    write_logs(ws)
+    target = tmp_path / "out" / "logs.jsonl"
+    r = hoox("logs", "download", "--since", "2026-01-05T10:30:00Z", "--until", "2026-01-05T12:00:00Z",
+             "-o", str(target), "--json")
+    assert r.exit_code == 0, r.output
+    res = out(r)
+    assert res["lines"] == 3 and res["source"] == "local ledger"
+    lines = [json.loads(ln) for ln in target.read_text().splitlines()]
+    assert [ln["message"] for ln in lines] == ["order failed", "noise", "slow"]
+    assert lines[0] == {"id": 2, "createdAt": "2026-01-05T11:00:00.000Z", "level": "error", "worker": "trade-worker",
+                        "requestId": "r2", "message": "order failed", "details": {"code": 502}}
+    assert lines[2]["details"] == "not json"
+
+    # ages are measured from now (the test clock: 2026-01-05 12:00 UTC); filters by worker and lowest level
+    text = tmp_path / "t.log"
+    r = hoox("logs", "download", "--since", "2h", "--level", "warning", "--worker", "hoox", "-o", str(text),
+             "--format", "text")
+    assert r.exit_code == 0, r.output
+    assert text.read_text().splitlines() == ['2026-01-05T11:59:59.999Z WARNING  hoox [r3]: slow "not json"']
+    r = hoox("logs", "download", "--since", "yesterday", "-o", str(text), "--json")
+    assert r.exit_code == 2 and "ISO" in out(r)["error"]["message"]
+
+
+# ----------------------------------------------------------------------------- hoox test
+def tiny_project(root: Path, *, failing: bool) -> Path:
+    """A project pip can build offline: its build backend is a file of the project."""
+    root.mkdir()
+    (root / "pyproject.toml").write_text(textwrap.dedent("""
+        [build-system]
+        requires = []
+        build-backend = "backend"
+        backend-path = ["."]
+
+        [project]
+        name = "tiny"
+        version = "0.1"
+    """))
+    (root / "backend.py").write_text(textwrap.dedent('''
+        import zipfile
+
+
+        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+            name = "tiny-0.1-py3-none-any.whl"
+            with zipfile.ZipFile(f"{wheel_directory}/{name}", "w") as z:
+                z.writestr("tiny.py", "")
+                z.writestr("tiny-0.1.dist-info/METADATA", "Metadata-Version: 2.1\\nName: tiny\\nVersion: 0.1\\n")
+                z.writestr("tiny-0.1.dist-info/WHEEL",
+                           "Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n")
+                z.writestr("tiny-0.1.dist-info/RECORD", "")
+            return name
+    '''))
+    (root / "test_tiny.py").write_text("def test_it():\n    assert " + ("1 == 2" if failing else "True") + "\n")
+    return root
+
+
+def test_hoox_test_runs_each_step_and_fails_on_a_failing_one(tmp_path: Path) -> None:
+    good = tiny_project(tmp_path / "good", failing=False)
+    r = hoox("test", "--path", str(good), "--json")
+    assert r.exit_code == 0, r.output
+    st = {s["name"]: s for s in out(r)["steps"]}
+    assert list(st) == ["lint", "typecheck", "tests", "build"]
+    assert st["lint"]["status"] == "passed" and st["tests"]["status"] == "passed"
+    assert st["build"]["status"] == "passed"
+    import importlib.util
+
+    expected = "not installed" if importlib.util.find_spec("mypy") is None else st["typecheck"]["status"]
+    assert st["typecheck"]["status"] == expected
+
+    bad = tiny_project(tmp_path / "bad", failing=True)
+    (bad / "extra.py").write_text("import os\n")  # an unused import: ruff fails it
+    r = hoox("test", "--path", str(bad), "--skip", "build")
+    assert r.exit_code == 1
+    assert "FAILED lint" in r.stdout and "FAILED tests" in r.stdout and "Failed: lint, tests" in r.stdout
+    r = hoox("test", "--path", str(bad), "--skip", "lint", "--skip", "tests", "--skip", "build", "--json")
+    assert r.exit_code == 0 and [s["status"] for s in out(r)["steps"]][::2] == ["skipped", "skipped"]
+    r = hoox("test", "--skip", "nope", "--json")
+    assert r.exit_code == 2

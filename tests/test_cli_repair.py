@@ -1,0 +1,160 @@
+"""`hoox repair check|worker|infra|secrets|kv|db|rebuild` against a workspace in a temp folder."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from hoox_edge.local.kv import LocalKV
+from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
+from typer.testing import CliRunner
+
+from hoox_cli.common import run_async, state_paths
+from hoox_cli.main import app
+
+runner = CliRunner()
+
+
+def hoox(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input)
+
+
+def out(r) -> dict:
+    return json.loads(r.stdout)
+
+
+@pytest.fixture
+def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+    assert hoox("db", "apply").exit_code == 0
+    assert hoox("config", "kv", "apply-manifest").exit_code == 0
+    return workspace
+
+
+def kv_raw(ws: Workspace, key: str) -> str | None:
+    kv = LocalKV(state_paths(ws)["kv"])
+    try:
+        return run_async(kv.get(key))
+    finally:
+        kv.close()
+
+
+def kv_put(ws: Workspace, key: str, value: str | None) -> None:
+    kv = LocalKV(state_paths(ws)["kv"])
+    try:
+        run_async(kv.put(key, value) if value is not None else kv.delete(key))
+    finally:
+        kv.close()
+
+
+def steps(r) -> dict[str, dict]:
+    return {s["name"]: s for s in out(r)["steps"]}
+
+
+def test_repair_check_passes_on_a_healthy_workspace(ws: Workspace) -> None:
+    r = hoox("repair", "check", "--json")
+    assert r.exit_code == 0, r.output
+    assert [s["step"] for s in out(r)["steps"]] == [1, 2, 3, 4, 5]
+    assert list(steps(r)) == ["worker code", "dependencies", "configuration", "bindings", "secrets"]
+    r = hoox("repair", "check")
+    assert "[Step 5] secrets" in r.stdout and "No problems found" in r.stdout
+
+
+def test_each_broken_part_fails_its_step_and_its_repair_fixes_it(ws: Workspace) -> None:
+    # break: a generated secret gone, a KV key gone and one invalid, a migration missing
+    lines = [ln for ln in ws.dev_vars_path.read_text().splitlines() if not ln.startswith("WEBHOOK_API_KEY=")]
+    ws.dev_vars_path.write_text("\n".join(lines) + "\n")
+    kv_put(ws, "webhooks:rate_limit_per_minute", None)
+    kv_put(ws, "trade:mode", "yolo")
+    conn = sqlite3.connect(state_paths(ws)["d1"])
+    conn.execute("DELETE FROM d1_migrations WHERE name = '0002_events.sql'")
+    conn.executescript("DROP TRIGGER events_retention; DROP TRIGGER events_alert_insert; "
+                       "DROP TRIGGER events_log_insert; DROP TRIGGER events_trade_status; "
+                       "DROP TRIGGER events_trade_insert; DROP TABLE events;")
+    conn.close()
+
+    r = hoox("repair", "check", "--json")
+    assert r.exit_code == 1
+    s = steps(r)
+    assert not s["secrets"]["ok"] and "hoox repair secrets" in s["secrets"]["fix"]
+    assert not s["bindings"]["ok"]
+    assert "0002_events.sql" in s["bindings"]["detail"] and "trade:mode" in s["bindings"]["detail"]
+    assert s["bindings"]["fix"] == "hoox repair db && hoox repair kv"
+    assert s["worker code"]["ok"] and s["configuration"]["ok"]
+
+    other = {n: v for n, v in ws.secrets().items()}
+    r = hoox("repair", "secrets", "--json")
+    assert r.exit_code == 0 and out(r)["generated"] == ["WEBHOOK_API_KEY"]
+    assert ws.secrets()["WEBHOOK_API_KEY"] and all(ws.secrets()[n] == v for n, v in other.items())
+    assert ws.secrets()["WEBHOOK_API_KEY"] not in r.output
+
+    r = hoox("repair", "db", "--json")
+    assert r.exit_code == 0 and out(r)["migrations_applied"] == ["0002_events.sql"]
+
+    r = hoox("repair", "kv", "--json")
+    assert r.exit_code == 0
+    assert {w["key"] for w in out(r)["written"]} == {"webhooks:rate_limit_per_minute", "trade:mode"}
+    assert out(r)["replaced_invalid"] == ["trade:mode"]
+    assert kv_raw(ws, "trade:mode") == "paper" and kv_raw(ws, "webhooks:rate_limit_per_minute") == "10"
+
+    assert hoox("repair", "check").exit_code == 0
+
+
+def test_repair_infra_recreates_missing_local_resources(ws: Workspace) -> None:
+    import shutil
+
+    shutil.rmtree(ws.state_dir)
+    r = hoox("repair", "infra", "--json")
+    assert r.exit_code == 0, r.output
+    res = out(r)
+    assert "created the ledger" in res["actions"]
+    assert res["ledger"]["migrations_applied"] == ["0001_ledger.sql", "0002_events.sql"]
+    assert kv_raw(ws, "trade:kill_switch") == "false"
+    assert all((ws.state_dir / d).is_dir() for d in ("kv", "d1", "do", "r2"))
+    assert out(hoox("repair", "infra", "--json"))["actions"] == []
+
+
+def test_repair_worker_fixes_locally_and_names_what_it_cannot(ws: Workspace) -> None:
+    lines = [ln for ln in ws.dev_vars_path.read_text().splitlines() if not ln.startswith("INTERNAL_KEY_BINDING=")]
+    ws.dev_vars_path.write_text("\n".join(lines) + "\n")
+    r = hoox("repair", "worker", "trade-worker", "--json")
+    assert r.exit_code == 0, r.output
+    res = out(r)
+    assert res["ok"] and "generated INTERNAL_KEY_BINDING" in res["actions"]
+    dev_vars = (ws.root / ".hoox" / "dev-vars" / "trade-worker" / ".dev.vars").read_text()
+    assert f"INTERNAL_KEY_BINDING={ws.secrets()['INTERNAL_KEY_BINDING']}" in dev_vars
+
+    r = hoox("repair", "worker", "email-worker", "--json")  # disabled by default
+    assert r.exit_code == 1
+    assert out(r)["problems"][0]["fix"] == "hoox config set workers.email-worker.enabled true"
+    r = hoox("repair", "worker", "nope", "--json")
+    assert r.exit_code == 1 and out(r)["error"]["code"] == "UNKNOWN_WORKER"
+
+
+def test_repair_rebuild_backs_up_asks_and_restores(ws: Workspace) -> None:
+    ledger = state_paths(ws)["d1"]
+    conn = sqlite3.connect(ledger)
+    conn.execute("INSERT INTO system_logs (created_at, level, worker, message) VALUES "
+                 "('2026-01-05T12:00:00.000Z', 'error', 'hoox', 'keep me')")
+    conn.commit()
+    conn.close()
+    kv_put(ws, "trade:kill_switch", "true")
+    kv_put(ws, "trade:mode", "yolo")  # invalid: the rebuild puts the default back
+
+    r = hoox("repair", "rebuild", input="n\n")
+    assert r.exit_code == 1 and "nothing was changed" in r.stderr
+    assert len(list((ws.root / "backups").glob("recovery-pre-rebuild-*.sql"))) == 1  # backup made before asking
+    r = hoox("repair", "rebuild", "--json")
+    assert r.exit_code == 2 and out(r)["error"]["code"] == "CONFIRMATION_REQUIRED"
+    assert kv_raw(ws, "trade:mode") == "yolo"  # not touched
+
+    r = hoox("repair", "rebuild", input="y\n")
+    assert r.exit_code == 0, r.output
+    assert "Rebuilt the ledger" in r.stdout
+    conn = sqlite3.connect(ledger)
+    assert conn.execute("SELECT message FROM system_logs").fetchall() == [("keep me",)]
+    conn.close()
+    assert kv_raw(ws, "trade:kill_switch") == "true" and kv_raw(ws, "trade:mode") == "paper"
+    assert all(ws.secrets()[n] for n in GENERATED_SECRETS)
+    assert hoox("repair", "check").exit_code == 0

@@ -1,0 +1,279 @@
+"""`hoox deploy …` and the deploy module the cockpit shares.
+
+Dry runs use the real wrangler (`wrangler deploy --dry-run --outdir`, offline): that is how these tests
+prove the staged configs. Nothing here reaches Cloudflare or Telegram: remote calls go to loopback fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pyjson5
+import pytest
+from fake_cloudflare import ACCOUNT, TOKEN, start_fake
+from hoox_edge import catalog, wrangler
+from hoox_edge.local.kv import LocalKV
+from hoox_edge.local.workspace import Workspace
+from typer.testing import CliRunner
+
+from hoox_cli import deploy
+from hoox_cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Workspace:
+    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    for var in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    return workspace
+
+
+def hoox(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input)
+
+
+def staged_config(ws: Workspace, name: str) -> dict[str, Any]:
+    return pyjson5.decode((deploy.worker_dir(ws, name) / "wrangler.jsonc").read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- deploy all (dry run)
+def test_deploy_all_dry_run_runs_every_enabled_worker_in_dependency_order(ws: Workspace) -> None:
+    env = {**os.environ, "COLUMNS": "120"}
+    proc = subprocess.run([sys.executable, "-m", "hoox_cli", "deploy", "all", "--dry-run", "--json"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    expected = catalog.deploy_order(ws.enabled_workers())
+    assert out["order"] == expected and out["deployed"] == expected
+    assert out["failed"] is None and out["not_deployed"] == []
+    assert {r["worker"] for r in out["results"]} == set(expected)
+    assert all(r["ok"] and r["dry_run"] and not r["skipped"] for r in out["results"])
+    # every service-binding target comes before the worker that binds it
+    for name in expected:
+        for b in catalog.worker(name).bindings_of("service"):
+            if b.resource in expected:
+                assert expected.index(b.resource) < expected.index(name)
+    # the bundle wrangler wrote is the worker's own entry module plus the portable package (no local/)
+    for name in expected:
+        dist = ws.hoox_dir / "deploy" / name / "dist"
+        assert (dist / "entry.py").read_text() == wrangler.render_entry(catalog.worker(name))
+        assert (dist / "hoox_edge" / "catalog.py").is_file()
+        assert not (dist / "hoox_edge" / "local").exists()
+    # the progress bar went to stderr, stdout held only the JSON object
+    assert f"{len(expected)}/{len(expected)}" in proc.stderr
+    # disabled workers were not deployed
+    assert "email-worker" not in out["order"]
+
+
+def test_deploy_all_stops_at_the_first_failure_and_says_what_was_not_deployed(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    order = catalog.deploy_order(ws.enabled_workers())
+    broken = order[1]
+    real_render = wrangler.render
+
+    def render(w: catalog.Worker, resources: Any = None) -> str:
+        text = real_render(w, resources)
+        # the staged copy of one worker gets a binding wrangler must reject
+        return text.replace('"binding": "CONFIG_KV"', '"binding": 42') if w.name == broken else text
+
+    monkeypatch.setattr(wrangler, "render", render)
+    progress: list[tuple[str, int, int]] = []
+    lines: list[str] = []
+    results = asyncio.run(deploy.deploy_all(ws, dry_run=True, on_line=lines.append,
+                                  on_progress=lambda n, d, t: progress.append((n, d, t))))
+    assert [r.worker for r in results] == order
+    assert results[0].ok
+    failed = results[1]
+    assert failed.worker == broken and not failed.ok and not failed.skipped
+    assert "kv_namespaces" in failed.error or any("kv_namespaces" in ln for ln in failed.output_tail)
+    assert all(r.skipped and not r.ok and broken in r.error for r in results[2:])
+    assert progress == [(order[0], 0, len(order)), (order[1], 1, len(order))]
+    assert lines, "wrangler's output is streamed line by line"
+
+    # the CLI reports the same and exits non-zero
+    res = hoox("deploy", "all", "--dry-run", "--json")
+    assert res.exit_code == 1
+    out = json.loads(res.stdout)
+    assert out["deployed"] == order[:1] and out["failed"] == broken and out["not_deployed"] == order[1:]
+
+
+def test_deploy_worker_binds_the_workspace_resource_ids(ws: Workspace) -> None:
+    deploy.record_resource(ws, "kv", catalog.CONFIG_KV, "kvid-config")
+    deploy.record_resource(ws, "kv", catalog.SESSIONS_KV, "kvid-sessions")
+    deploy.record_resource(ws, "d1", catalog.TRADE_DB, "d1-uuid-1")
+    res = hoox("deploy", "worker", "hoox", "--dry-run", "--json")
+    assert res.exit_code == 0, res.stdout
+    out = json.loads(res.stdout)
+    assert out["deployed"] == ["hoox"]
+    cfg = staged_config(ws, "hoox")
+    assert cfg["kv_namespaces"] == [{"binding": "CONFIG_KV", "id": "kvid-config"},
+                                    {"binding": "SESSIONS_KV", "id": "kvid-sessions"}]
+    assert cfg["d1_databases"][0]["database_id"] == "d1-uuid-1"
+    # wrangler itself read the ids: its binding table names the namespace id
+    assert any("kvid-config" in ln for ln in out["results"][0]["output_tail"])
+    # the repository's committed configs stay id-free
+    assert "kvid-config" not in (wrangler.config_path(catalog.worker("hoox"))).read_text()
+    pyproject = (deploy.worker_dir(ws, "hoox") / "pyproject.toml").read_text()
+    for pkg in ("starlette", "pydantic", "httpx"):
+        assert f'"{pkg}' in pyproject
+
+
+def test_deploy_worker_rejects_an_unknown_worker(ws: Workspace) -> None:
+    res = hoox("deploy", "worker", "nope", "--json")
+    assert res.exit_code == 1
+    assert json.loads(res.stdout)["error"]["code"] == "UNKNOWN_WORKER"
+
+
+def test_a_real_deploy_never_pretends(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+
+    async def no_wrangler(*a: Any, **k: Any) -> Any:
+        calls.append(a)
+        raise AssertionError("wrangler must not run")
+
+    monkeypatch.setattr(deploy.wrangler_cli, "run", no_wrangler)
+    r = asyncio.run(deploy.deploy_worker(ws, "d1-worker", dry_run=False))
+    assert not r.ok and "API token" in r.error and "infra provision" in r.error
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+    deploy.record_resource(ws, "kv", catalog.CONFIG_KV, "kvid")
+    deploy.record_resource(ws, "d1", catalog.TRADE_DB, "d1id")
+    monkeypatch.setattr(deploy, "find_pywrangler", lambda: None)
+    r = asyncio.run(deploy.deploy_worker(ws, "d1-worker", dry_run=False))
+    assert not r.ok and "pywrangler" in r.error and "network" in r.error and "nothing was deployed" in r.error
+    assert calls == []
+    res = hoox("deploy", "worker", "d1-worker", "--json")
+    assert res.exit_code == 1 and json.loads(res.stdout)["deployed"] == []
+
+
+def test_update_internal_urls_renders_every_worker_with_the_recorded_ids(ws: Workspace) -> None:
+    res = hoox("deploy", "update-internal-urls", "--json")
+    assert res.exit_code == 0
+    assert len(json.loads(res.stdout)["changed"]) == 2 * len(catalog.WORKERS)
+    deploy.record_resource(ws, "kv", catalog.CONFIG_KV, "kv-new")
+    out = json.loads(hoox("deploy", "update-internal-urls", "--json").stdout)
+    changed = {Path(p).parent.name for p in out["changed"]}
+    assert changed == {w.name for w in catalog.WORKERS if w.bindings_of("kv")}
+    assert staged_config(ws, "trade-worker")["kv_namespaces"] == [{"binding": "CONFIG_KV", "id": "kv-new"}]
+    assert out["resources"]["kv"] == {catalog.CONFIG_KV: "kv-new"}
+    assert "[cloudflare.kv]" in ws.config_path.read_text()
+
+
+# --------------------------------------------------------------------------- kv-config
+def _kv_get(ws: Workspace, key: str) -> str | None:
+    kv = LocalKV(ws.state_dir / "kv" / f"{catalog.CONFIG_KV}.sqlite")
+    try:
+        return asyncio.run(kv.get(key))
+    finally:
+        kv.close()
+
+
+def test_kv_config_locally_writes_absent_keys_and_keeps_operator_values(ws: Workspace) -> None:
+    assert hoox("config", "kv", "set", "webhooks:rate_limit_per_minute", "3").exit_code == 0
+    manifest = json.loads(ws.manifest_path.read_text())
+    manifest["webhooks:rate_limit_per_minute"] = 7
+    ws.manifest_path.write_text(json.dumps(manifest))
+    res = hoox("deploy", "kv-config", "--json")
+    assert res.exit_code == 0, res.stdout
+    out = json.loads(res.stdout)
+    assert out["target"] == "local" and "webhooks:rate_limit_per_minute" in out["kept"]
+    assert "trade:kill_switch" in out["written"]
+    assert _kv_get(ws, "webhooks:rate_limit_per_minute") == "3"
+    assert _kv_get(ws, "trade:kill_switch") == "false"
+    out = json.loads(hoox("deploy", "kv-config", "--overwrite", "--json").stdout)
+    assert out["written"] == ["webhooks:rate_limit_per_minute"]
+    assert _kv_get(ws, "webhooks:rate_limit_per_minute") == "7"
+
+
+def test_kv_config_remote_bulk_puts_to_the_recorded_namespace(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    fake = start_fake(monkeypatch, tmp_path / "home")
+    try:
+        res = hoox("deploy", "kv-config", "--remote", "--json")
+        assert res.exit_code == 1 and json.loads(res.stdout)["error"]["code"] == "NO_NAMESPACE"
+        fake.state.kv["ns1"] = {"title": catalog.CONFIG_KV, "values": {"trade:kill_switch": "true"}}
+        deploy.record_resource(ws, "kv", catalog.CONFIG_KV, "ns1")
+        res = hoox("deploy", "kv-config", "--remote", "--json")
+        assert res.exit_code == 0, res.stdout
+        out = json.loads(res.stdout)
+        assert out["namespace"] == "ns1" and "trade:kill_switch" in out["kept"]
+        (put,) = fake.calls("PUT", r"/storage/kv/namespaces/ns1/bulk$")
+        body = put.json()
+        assert {i["key"] for i in body} == set(out["written"])
+        assert fake.state.kv["ns1"]["values"]["trade:kill_switch"] == "true"  # the operator's halt is kept
+        assert fake.shape_errors == []
+    finally:
+        fake.stop()
+
+
+# --------------------------------------------------------------------------- telegram webhook
+class FakeTelegram:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        fake = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.calls.append((self.path, body))
+                data = json.dumps({"ok": True, "result": True, "description": "Webhook was set"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_telegram_webhook_registers_with_a_secret_token_and_syncs_it(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    tg = FakeTelegram()
+    fake = start_fake(monkeypatch, tmp_path / "home")
+    try:
+        monkeypatch.setenv("TELEGRAM_API_BASE_URL", tg.url)
+        res = hoox("deploy", "telegram-webhook", "--json")
+        assert json.loads(res.stdout)["error"]["code"] == "NO_BOT_TOKEN"
+        ws.set_secret("TELEGRAM_BOT_TOKEN", "123456:bot-token-abc")
+        res = hoox("deploy", "telegram-webhook", "--json")
+        assert json.loads(res.stdout)["error"]["code"] == "NO_URL"
+        deploy.record_resource(ws, "urls", "hoox", "https://hoox.desk.workers.dev")
+        res = hoox("deploy", "telegram-webhook", "--json")
+        assert res.exit_code == 0, res.stdout
+        out = json.loads(res.stdout)
+        secret = ws.secrets()["TELEGRAM_WEBHOOK_SECRET"]
+        assert out == {"url": "https://hoox.desk.workers.dev/telegram", "registered": True, "secret_generated": True,
+                       "secret_synced": ["telegram-worker"], "description": "Webhook was set"}
+        ((path, body),) = tg.calls
+        assert path == "/bot123456:bot-token-abc/setWebhook"
+        assert body["url"] == out["url"] and body["secret_token"] == secret and len(secret) >= 32
+        assert fake.state.secrets["telegram-worker"]["TELEGRAM_WEBHOOK_SECRET"] == secret
+        assert secret not in res.stdout and "bot-token-abc" not in res.stdout
+        assert secret not in fake.all_text()
+        # a second registration reuses the secret
+        out = json.loads(hoox("deploy", "telegram-webhook", "--no-sync-secret", "--json").stdout)
+        assert out["secret_generated"] is False and tg.calls[-1][1]["secret_token"] == secret
+    finally:
+        fake.stop()
+        tg.stop()

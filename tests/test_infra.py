@@ -1,0 +1,219 @@
+"""`hoox infra …` and `hoox waf configure`: the local state, and Cloudflare through a loopback fake."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pyjson5
+import pytest
+from fake_cloudflare import FakeCloudflare, start_fake
+from hoox_edge import catalog
+from hoox_edge.local.kv import LocalKV
+from hoox_edge.local.workspace import Workspace
+from hoox_edge.shared import settings
+from typer.testing import CliRunner
+
+from hoox_cli import deploy
+from hoox_cli.main import app
+
+runner = CliRunner()
+
+
+def hoox(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def out_of(res) -> dict:
+    return json.loads(res.stdout)
+
+
+@pytest.fixture
+def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+    for var in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_BASE_URL", "CLOUDFLARE_ZONE_ID"):
+        monkeypatch.delenv(var, raising=False)
+    return workspace
+
+
+@pytest.fixture
+def fake(ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    f = start_fake(monkeypatch, tmp_path / "home")
+    yield f
+    f.stop()
+
+
+# --------------------------------------------------------------------------- local
+def test_local_provision_creates_the_state_the_enabled_workers_bind(ws: Workspace) -> None:
+    res = hoox("infra", "provision", "--json")
+    assert res.exit_code == 0, res.stdout
+    out = out_of(res)
+    assert out["target"] == "local"
+    made = {(r["kind"], r["name"]) for r in out["resources"]}
+    assert made == {("kv", catalog.CONFIG_KV), ("kv", catalog.SESSIONS_KV), ("d1", catalog.TRADE_DB),
+                    ("r2", catalog.SYSTEM_LOGS_BUCKET)}  # report-worker (trade-reports) is disabled by default
+    assert all(r["created"] for r in out["resources"])
+    state = ws.state_dir
+    assert (state / "kv" / "hoox-config.sqlite").is_file() and (state / "kv" / "hoox-sessions.sqlite").is_file()
+    assert (state / "r2" / catalog.SYSTEM_LOGS_BUCKET).is_dir()
+    with sqlite3.connect(state / "d1" / "trade-data-db.sqlite") as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"trades", "trade_signals", "d1_migrations"} <= tables
+    again = out_of(hoox("infra", "provision", "--json"))
+    assert not any(r["created"] for r in again["resources"])
+
+
+def test_local_kv_create_list_delete(ws: Workspace) -> None:
+    out = out_of(hoox("infra", "kv", "create", "staging-config", "--json"))
+    assert out == {"target": "local", "kind": "kv", "name": "staging-config", "id": None, "created": True,
+                   "recorded": False}
+    path = ws.state_dir / "kv" / "staging-config.sqlite"
+    assert path.is_file()
+    rows = {r["name"]: r for r in out_of(hoox("infra", "kv", "list", "--json"))["resources"]}
+    assert rows["staging-config"]["exists"] and not rows["staging-config"]["declared"]
+    assert rows[catalog.CONFIG_KV]["declared"]
+    res = hoox("infra", "kv", "delete", "staging-config", "--json")
+    assert res.exit_code == 1 and out_of(res)["error"]["code"] == "CONFIRM_REQUIRED"
+    assert path.is_file()
+    out = out_of(hoox("infra", "kv", "delete", "staging-config", "--confirm", "--json"))
+    assert out["deleted"] is True and not path.exists()
+    assert out_of(hoox("infra", "kv", "create", "../evil", "--json"))["error"]["code"] == "BAD_NAME"
+
+
+def test_local_r2_and_d1_create(ws: Workspace) -> None:
+    assert out_of(hoox("infra", "r2", "create", "archive", "--json"))["created"] is True
+    assert (ws.state_dir / "r2" / "archive" / "objects").is_dir()
+    assert out_of(hoox("infra", "d1", "create", "scratch", "--json"))["created"] is True
+    assert (ws.state_dir / "d1" / "scratch.sqlite").is_file()
+    names = [r["name"] for r in out_of(hoox("infra", "d1", "list", "--json"))["resources"]]
+    assert "scratch" in names and catalog.TRADE_DB in names
+
+
+def test_local_queues_and_vectorize_say_what_is_not_there(ws: Workspace) -> None:
+    rows = out_of(hoox("infra", "queues", "list", "--json"))["resources"]
+    assert {r["name"] for r in rows} == {catalog.TRADE_QUEUE, catalog.TRADE_DLQ}
+    assert all(r["messages"] == 0 for r in rows)
+    assert out_of(hoox("infra", "queues", "create", "x", "--json"))["error"]["code"] == "NOTHING_TO_CREATE"
+    res = hoox("infra", "vectorize", "create", "rag-index", "--dimensions", "8", "--json")
+    assert res.exit_code == 1 and out_of(res)["error"]["code"] == "NOT_AVAILABLE_LOCALLY"
+
+
+# --------------------------------------------------------------------------- remote
+def test_remote_provision_creates_missing_resources_and_records_their_ids(ws: Workspace,
+                                                                          fake: FakeCloudflare) -> None:
+    ws.config_path.write_text("# my desk\n" + ws.config_path.read_text())
+    fake.state.kv["existing-id"] = {"title": catalog.SESSIONS_KV, "values": {}}  # adopted, not duplicated
+    res = hoox("infra", "provision", "--remote", "--json")
+    assert res.exit_code == 0, res.stdout
+    out = out_of(res)
+    by = {(r["kind"], r["name"]): r for r in out["resources"]}
+    assert set(by) == {("kv", catalog.CONFIG_KV), ("kv", catalog.SESSIONS_KV), ("d1", catalog.TRADE_DB),
+                       ("r2", catalog.SYSTEM_LOGS_BUCKET), ("queues", catalog.TRADE_QUEUE),
+                       ("queues", catalog.TRADE_DLQ)}
+    assert by[("kv", catalog.SESSIONS_KV)] == {"kind": "kv", "name": catalog.SESSIONS_KV, "id": "existing-id",
+                                               "created": False}
+    assert [c.json() for c in fake.calls("POST", r"/storage/kv/namespaces$")] == [{"title": catalog.CONFIG_KV}]
+    assert [c.json() for c in fake.calls("POST", r"/d1/database$")] == [{"name": catalog.TRADE_DB}]
+    assert [c.json() for c in fake.calls("POST", r"/r2/buckets$")] == [{"name": catalog.SYSTEM_LOGS_BUCKET}]
+    assert sorted(c.json()["queue_name"] for c in fake.calls("POST", r"/queues$")) == sorted(
+        [catalog.TRADE_QUEUE, catalog.TRADE_DLQ])
+    assert fake.shape_errors == []
+    # ids in hoox.toml (comments kept), and the staged configs bind them
+    text = ws.config_path.read_text()
+    assert text.startswith("# my desk\n")
+    res_ids = deploy.resources(ws)
+    assert res_ids["kv"][catalog.SESSIONS_KV] == "existing-id"
+    assert res_ids["d1"][catalog.TRADE_DB] == by[("d1", catalog.TRADE_DB)]["id"]
+    cfg = pyjson5.decode((deploy.worker_dir(ws, "hoox") / "wrangler.jsonc").read_text())
+    assert {"binding": "SESSIONS_KV", "id": "existing-id"} in cfg["kv_namespaces"]
+    assert cfg["account_id"] == fake.account_id
+    # idempotent
+    fake.requests.clear()
+    out = out_of(hoox("infra", "provision", "--remote", "--json"))
+    assert not any(r["created"] for r in out["resources"])
+    assert not [r for r in fake.requests if r.method == "POST"]
+
+
+def test_remote_create_list_delete_of_every_kind(ws: Workspace, fake: FakeCloudflare) -> None:
+    for kind in ("kv", "d1", "r2", "queues"):
+        out = out_of(hoox("infra", kind, "create", "extra-res", "--remote", "--json"))
+        assert out["created"] is True and out["target"] == "remote", (kind, out)
+        assert out["recorded"] is (kind in ("kv", "d1"))
+        again = out_of(hoox("infra", kind, "create", "extra-res", "--remote", "--json"))
+        assert again["created"] is False and again["id"] == out["id"]
+        names = [r["name"] for r in out_of(hoox("infra", kind, "list", "--remote", "--json"))["resources"]]
+        assert names == ["extra-res"]
+        res = hoox("infra", kind, "delete", "extra-res", "--remote", "--json")
+        assert out_of(res)["error"]["code"] == "CONFIRM_REQUIRED"
+        out = out_of(hoox("infra", kind, "delete", "extra-res", "--remote", "--confirm", "--json"))
+        assert out["deleted"] is True
+        assert out_of(hoox("infra", kind, "list", "--remote", "--json"))["resources"] == []
+    assert deploy.resources(ws)["kv"] == {} and deploy.resources(ws)["d1"] == {}
+    out = out_of(hoox("infra", "vectorize", "create", "rag-index", "--dimensions", "768", "--metric", "cosine",
+                      "--remote", "--json"))
+    assert out["created"] is True
+    (post,) = fake.calls("POST", r"/vectorize/v2/indexes$")
+    assert post.json() == {"name": "rag-index", "config": {"dimensions": 768, "metric": "cosine"}}
+    rows = out_of(hoox("infra", "vectorize", "list", "--remote", "--json"))["resources"]
+    assert rows[0]["dimensions"] == 768
+    assert out_of(hoox("infra", "vectorize", "delete", "rag-index", "--remote", "--confirm", "--json"))["deleted"]
+    assert fake.shape_errors == []
+    assert all(r.headers["authorization"] == f"Bearer {fake.token}" for r in fake.requests)
+
+
+def test_remote_without_credentials_says_what_to_set(ws: Workspace) -> None:
+    res = hoox("infra", "kv", "list", "--remote", "--json")
+    assert res.exit_code == 1 and out_of(res)["error"]["code"] == "NO_CREDENTIALS"
+
+
+def test_remote_api_errors_are_reported(ws: Workspace, fake: FakeCloudflare) -> None:
+    fake.fail_next[r"/d1/database$"] = 500
+    res = hoox("infra", "d1", "list", "--remote", "--json")
+    assert res.exit_code == 1
+    err = out_of(res)["error"]
+    assert err["code"] == "CLOUDFLARE_ERROR" and "500" in err["message"]
+    assert fake.token not in res.stdout
+
+
+# --------------------------------------------------------------------------- waf
+def test_waf_locally_sets_the_gateway_allowlist_and_rate_limit(ws: Workspace) -> None:
+    res = hoox("waf", "configure", "--tradingview-only", "--limit-requests", "4", "--json")
+    assert res.exit_code == 0, res.stdout
+    out = out_of(res)
+    assert out["target"] == "local"
+    kv = LocalKV(ws.state_dir / "kv" / f"{catalog.CONFIG_KV}.sqlite")
+    try:
+        assert asyncio.run(kv.get("webhook:tradingview:ip_check")) == "true"
+        assert settings.parse("webhook:tradingview:allowed_ips",
+                              asyncio.run(kv.get("webhook:tradingview:allowed_ips"))) == settings.TRADINGVIEW_IPS
+        assert asyncio.run(kv.get("webhooks:rate_limit_per_minute")) == "4"
+    finally:
+        kv.close()
+    assert hoox("waf", "configure", "--json").exit_code == 2
+
+
+def test_waf_remote_writes_zone_rules_and_keeps_the_others(ws: Workspace, fake: FakeCloudflare) -> None:
+    other = {"id": "r-mine", "ref": "my_rule", "expression": '(http.request.uri.path eq "/admin")', "action": "block",
+             "description": "the operator's own rule"}
+    fake.state.rulesets[("zone1", "http_request_firewall_custom")] = [other]
+    res = hoox("waf", "configure", "--tradingview-only", "--limit-requests", "20", "--remote",
+               "--zone-id", "zone1", "--json")
+    assert res.exit_code == 0, res.stdout
+    assert fake.shape_errors == []
+    custom = fake.state.rulesets[("zone1", "http_request_firewall_custom")]
+    assert custom[0]["ref"] == "my_rule" and custom[0]["id"] == "r-mine"
+    tv = custom[1]
+    assert tv["action"] == "block" and all(ip in tv["expression"] for ip in settings.TRADINGVIEW_IPS)
+    assert '"/webhook"' in tv["expression"]
+    (rate,) = fake.state.rulesets[("zone1", "http_ratelimit")]
+    assert rate["ratelimit"]["requests_per_period"] == 20 and rate["ratelimit"]["period"] == 60
+    # again (zone remembered): hoox's rules are replaced, never duplicated
+    assert hoox("waf", "configure", "--tradingview-only", "--remote", "--json").exit_code == 0
+    custom = fake.state.rulesets[("zone1", "http_request_firewall_custom")]
+    assert [r.get("ref") for r in custom] == ["my_rule", "hoox_tradingview_only"]
+    put = fake.calls("PUT", r"/zones/zone1/rulesets/phases/http_request_firewall_custom/entrypoint$")[-1].json()
+    assert all("version" not in r and "last_updated" not in r for r in put["rules"])
+    res = hoox("waf", "configure", "--limit-requests", "5", "--remote", "--period", "7", "--json")
+    assert out_of(res)["error"]["code"] == "BAD_PERIOD"
