@@ -61,3 +61,15 @@ async def runtime(workspace: Workspace) -> AsyncIterator[LocalRuntime]:
         yield rt
     finally:
         await rt.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Cockpit snapshot SVGs live in the repository's snapshots/<test module>/ (not tests/__snapshots__)."""
+    from pytest_textual_snapshot import SVGImageExtension
+
+    root = Path(__file__).resolve().parent.parent / "snapshots"
+
+    def dirname(cls: object, *, test_location: object) -> str:
+        return str(root / Path(test_location.filepath).stem)  # type: ignore[attr-defined]
+
+    SVGImageExtension.dirname = classmethod(dirname)  # type: ignore[method-assign, assignment]

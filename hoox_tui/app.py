@@ -1,0 +1,438 @@
+"""The cockpit app: nine views as modes (F1..F9, Ctrl+1..9), sidebar, status bar, palette, dialogs.
+
+Each view lives in its own mode (its own screen stack, kept alive when hidden). The store is told
+which view is visible (ViewScreen resume/suspend), polls only what that view needs, and hands
+changes to it in batches from the flush timer. Errors: a view's failure stays in the view (see
+views/base.py); anything else ends the app with `crash` set, and the launcher shows the crash
+screen (crash.py) — never Textual's own traceback, which prints local variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Static
+
+from hoox_tui.context import CockpitContext
+from hoox_tui.dialogs import ConfirmScreen, KillSwitchScreen
+from hoox_tui.redact import redact
+from hoox_tui.store import Conn
+from hoox_tui.themes import DEFAULT_THEME, load_themes
+from hoox_tui.views.base import ALL_TOPICS, ErrorPanel, View, view_of_exception
+from hoox_tui.widgets import VIEW_ORDER, VIEW_TITLES, Sidebar, StatusBar, TitleBar
+
+_log = logging.getLogger("hoox.tui")
+
+FLUSH_SECONDS = 0.25  # views get changes at most 4 times a second
+TICK_SECONDS = 0.5  # status-bar pulse and "updated Xs ago"
+
+# view id -> (module, for views built elsewhere)
+_VIEW_MODULES = {
+    "dashboard": "hoox_tui.views.dashboard",
+    "workers": "hoox_tui.views.workers",
+    "worker-detail": "hoox_tui.views.worker_detail",
+    "trades": "hoox_tui.views.trades",
+    "logs": "hoox_tui.views.logs",
+    "services": "hoox_tui.views.services",
+    "config": "hoox_tui.views.config_editor",
+    "setup": "hoox_tui.views.setup",
+    "settings": "hoox_tui.views.settings_view",
+}
+
+
+class UnavailableView(View):
+    """A view whose module is not part of this build: says so, shows nothing else."""
+
+    view_id = "unavailable"
+    title = "Not available"
+
+    def __init__(self, ctx: CockpitContext, view_id: str, title: str, reason: str) -> None:
+        self._vid = view_id
+        super().__init__(ctx, id=f"view-{view_id}")
+        self._title = title
+        self.reason = reason
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self._title} is not available in this version yet.\n\n{self.reason}", markup=False,
+                     classes="unavailable")
+
+
+def view_class(view_id: str) -> type[View] | str:
+    """The View subclass for `view_id`, or why there is none."""
+    module_name = _VIEW_MODULES[view_id]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return f"({module_name} is not installed.)"
+        raise
+    for obj in vars(module).values():
+        if isinstance(obj, type) and issubclass(obj, View) and getattr(obj, "view_id", None) == view_id:
+            return obj
+    return f"({module_name} defines no view with id {view_id!r}.)"
+
+
+class ViewScreen(Screen[None]):
+    """One view with the sidebar, the title bar and the status bar around it."""
+
+    DEFAULT_CSS = """
+    ViewScreen #body { height: 1fr; }
+    ViewScreen #main { width: 1fr; height: 1fr; }
+    """
+
+    def __init__(self, ctx: CockpitContext, view: View) -> None:
+        super().__init__(name=view.view_id)
+        self.ctx = ctx
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            yield Sidebar(self.view.view_id)
+            with Vertical(id="main"):
+                yield TitleBar(self.ctx, VIEW_TITLES.get(self.view.view_id, self.view.title))
+                yield self.view
+        yield StatusBar(self.ctx)
+
+    def on_screen_resume(self) -> None:
+        app = self.app
+        self.query_one(Sidebar).display = getattr(app, "sidebar_visible", True)
+        self.ctx.store.attach(id(self.view), self.view.deliver, self.view.poll_topics)
+
+    def on_screen_suspend(self) -> None:
+        self.ctx.store.detach(id(self.view))  # hidden views are not polled
+
+
+class HooxApp(App[None]):
+    TITLE = "hoox cockpit"
+    CSS = """
+    Screen { background: $background; }
+    .unavailable { padding: 2 4; color: $text-muted; }
+    """
+    BINDINGS: ClassVar = [
+        # priority: a focused TextArea binds F6/F7 itself, and view keys must switch views from anywhere.
+        *[Binding(f"f{i},ctrl+{i}", f"view('{vid}')", VIEW_TITLES[vid], show=False, id=f"view.{vid}",
+                  priority=True)
+          for i, vid in enumerate(VIEW_ORDER, 1)],
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="sidebar"),
+        Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("K", "kill_switch", "Kill switch", id="kill-switch"),
+    ]
+
+    def __init__(
+        self,
+        ctx: CockpitContext,
+        *,
+        theme: str | None = None,
+        start_runtime: Callable[[], str | None] | None = None,
+        run_store: bool = True,
+        view_factories: dict[str, Callable[[CockpitContext], View]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.crash: BaseException | None = None
+        self.sidebar_visible = True
+        self.requested_theme = theme
+        self._start_runtime = start_runtime
+        self._run_store = run_store
+        self._view_factories = view_factories or {}
+        self.views: dict[str, View] = {}
+        self._pulse = False
+
+    # ================================================================ start
+    def on_mount(self) -> None:
+        themes, problems = load_themes()
+        for t in themes:
+            self.register_theme(t)
+        problems += self.ctx.settings.problems
+        wanted = self.requested_theme or self.ctx.settings.theme or DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            problems.append(f"theme {wanted!r} is not known; using {DEFAULT_THEME}")
+            self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        if self.ctx.settings.keymap:
+            self.set_keymap(self.ctx.settings.keymap)
+        for vid in VIEW_ORDER:
+            self.add_mode(vid, self._screen_factory(vid))
+        self.switch_mode("dashboard")
+        for p in problems:
+            self.notify(p, title="Settings problem", severity="warning", timeout=10)
+        self.ctx.store.on_state_change = self._on_conn_state
+        self.set_interval(FLUSH_SECONDS, self._flush_store, name="flush")
+        self.set_interval(TICK_SECONDS, self._tick, name="tick")
+        if self._run_store:
+            self.run_worker(self._boot(), name="store", group="store", exit_on_error=False)
+
+    def _screen_factory(self, vid: str) -> Callable[[], Screen[Any]]:
+        def make() -> Screen[Any]:
+            return ViewScreen(self.ctx, self.make_view(vid))
+        return make
+
+    def make_view(self, vid: str) -> View:
+        factory = self._view_factories.get(vid)
+        if factory is not None:
+            view = factory(self.ctx)
+        else:
+            try:
+                cls = view_class(vid)
+            except Exception as exc:  # a broken module is that view's failure, not the app's
+                view = UnavailableView(self.ctx, vid, VIEW_TITLES[vid], f"(loading it failed: {redact(str(exc))})")
+            else:
+                view = (cls(self.ctx) if isinstance(cls, type)
+                        else UnavailableView(self.ctx, vid, VIEW_TITLES[vid], cls))
+        self.views[vid] = view
+        return view
+
+    async def _boot(self) -> None:
+        status = self._status_bar()
+        if self._start_runtime is not None:
+            self._set_note("starting the embedded local runtime…")
+            try:
+                note = await asyncio.to_thread(self._start_runtime)
+            except Exception as exc:
+                self._set_note(None)
+                self.notify(redact(str(exc)), title="The local runtime did not start", severity="error",
+                            timeout=30)
+            else:
+                self._set_note(note)
+            if status is not None:
+                status.refresh()
+        await self.ctx.store.run()
+
+    def _set_note(self, note: str | None) -> None:
+        self.status_note = note
+        bar = self._status_bar()
+        if bar is not None:
+            bar.note = note
+            bar.refresh()
+
+    status_note: str | None = None
+
+    # ================================================================ timers
+    async def _flush_store(self) -> None:
+        try:
+            await self.ctx.store.flush()
+        except Exception:  # a listener's failure is already contained; never stop the timer
+            _log.exception("flush failed")
+        self._refresh_frame()
+
+    def _tick(self) -> None:
+        self._pulse = not self._pulse
+        self._refresh_frame()
+
+    def _refresh_frame(self) -> None:
+        bar = self._status_bar()
+        if bar is not None:
+            bar.pulse = self._pulse
+            bar.note = self.status_note
+            bar.refresh()
+        screen = self.screen
+        if isinstance(screen, ViewScreen):
+            for tb in screen.query(TitleBar):
+                tb.refresh()
+
+    def _status_bar(self) -> StatusBar | None:
+        screen = self.screen if self._screen_stacks else None
+        if isinstance(screen, ViewScreen):
+            return screen.query_one(StatusBar)
+        return None
+
+    def _on_conn_state(self, state: Conn) -> None:
+        if state == Conn.OFFLINE:
+            self.notify("The edge does not answer: OFFLINE, probing every "
+                        f"{self.ctx.store.probe_seconds:g} s (Ctrl+R to try now).", severity="error")
+        elif state == Conn.CONNECTED and self.ctx.store.connected_at is not None and self.ctx.store.updated_at:
+            pass
+
+    # ================================================================ actions
+    def action_view(self, view_id: str) -> None:
+        if view_id not in VIEW_ORDER:
+            return
+        if self.current_mode != view_id:
+            self.switch_mode(view_id)
+
+    def open_worker(self, name: str) -> None:
+        """Workers → Enter: the detail view of `name`."""
+        self.ctx.store.focus_worker = name
+        self.action_view("worker-detail")
+        view = self.views.get("worker-detail")
+        if view is not None:
+            self.call_later(view.deliver, frozenset({"worker"}))
+
+    def action_toggle_sidebar(self) -> None:
+        self.sidebar_visible = not self.sidebar_visible
+        if isinstance(self.screen, ViewScreen):
+            self.screen.query_one(Sidebar).display = self.sidebar_visible
+
+    def action_refresh(self) -> None:
+        store = self.ctx.store
+        store.mark("status", "workers", "trades", "positions", "stats", "logs", "alerts", "queues")
+        store.refresh_now()
+        self.notify("Refreshing now" + (" and reconnecting" if store.state != Conn.CONNECTED else ""), timeout=2)
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        question = "Quit the hoox cockpit?"
+        if self.ctx.local_runtime_started:
+            question += "\nThe embedded local runtime it started will be stopped."
+        self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), self._quit_answer)
+
+    def _quit_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.exit()
+
+    def action_kill_switch(self, on: bool | None = None) -> None:
+        if self.ctx.client is None:
+            self.notify("No edge is configured: the kill switch is not available.", severity="warning")
+            return
+        st = self.ctx.store.status
+        current = st.killSwitch if st is not None else None
+        if current is not None and on is not None and current.on == on:
+            self.notify(f"The kill switch is already {'ON' if on else 'off'}.")
+            return
+        self.push_screen(KillSwitchScreen(current.on if current else None, current.reason if current else None),
+                         self._kill_switch_answer)
+
+    def _kill_switch_answer(self, answer: tuple[bool, str] | None) -> None:
+        if answer is None:
+            return
+        on, reason = answer
+        self.run_worker(self._set_kill_switch(on, reason), group="kill-switch", exit_on_error=False)
+
+    async def _set_kill_switch(self, on: bool, reason: str) -> None:
+        try:
+            result = await self.ctx.store.set_kill_switch(on, reason or None)
+        except Exception as exc:
+            self.notify(redact(str(exc)), title="Kill switch not changed", severity="error", timeout=15)
+            return
+        text = f"Kill switch is now {'ON' if result.on else 'off'}"
+        if result.on and result.reason:
+            text += f": {result.reason}"
+        self.notify(text, severity="warning" if result.on else "information")
+        self._refresh_frame()
+
+    def action_theme(self, name: str) -> None:
+        self.set_theme_persisted(name)
+
+    def set_theme_persisted(self, name: str) -> bool:
+        """Switch the theme now and remember it (also used by the Settings view)."""
+        if name not in self.available_themes:
+            self.notify(f"Unknown theme {name!r}", severity="error")
+            return False
+        self.theme = name
+        self.ctx.settings.theme = name
+        try:
+            self.ctx.settings.save()
+        except OSError as exc:
+            self.notify(f"Theme applied but not saved: {exc}", severity="warning")
+        return True
+
+    def set_refresh_seconds(self, seconds: float) -> None:
+        """A new polling interval, effective at once (also used by the Settings view)."""
+        self.ctx.settings.refresh_seconds = seconds
+        self.ctx.store.refresh_seconds = seconds
+        self.ctx.store.refresh_now()
+
+    def action_test_signal(self) -> None:
+        reason = self._test_signal_unavailable()
+        if reason:
+            self.notify(reason, title="Test signal not sent", severity="warning", timeout=10)
+            return
+        self.push_screen(ConfirmScreen("Send a test signal: LONG 0.001 BTCUSDT to the local gateway (paper "
+                                       "trading)?", yes="Send", no="Cancel"),
+                         lambda yes: yes and self.run_worker(self._send_test_signal(), group="signal",
+                                                             exit_on_error=False))
+
+    def _test_signal_unavailable(self) -> str | None:
+        ws = self.ctx.workspace
+        st = self.ctx.store.status
+        if ws is None or not ws.exists:
+            return "A test signal needs a local workspace (its WEBHOOK_API_KEY)."
+        if st is None:
+            return "The edge has not answered yet."
+        if st.tradingMode != "paper":
+            return f"The edge trades {st.tradingMode!r}, not paper: the cockpit sends test signals only to paper."
+        return None
+
+    async def _send_test_signal(self) -> None:
+        import httpx
+
+        from hoox_cli.signal_cmd import build_payload, webhook_url
+
+        ws = self.ctx.workspace
+        assert ws is not None
+        key = ws.secrets().get("WEBHOOK_API_KEY")
+        if not key:
+            self.notify(f"WEBHOOK_API_KEY is not set in {ws.dev_vars_path}.", severity="error")
+            return
+        payload = build_payload(api_key=key, symbol="BTCUSDT", action="LONG", quantity=0.001, exchange=None,
+                                leverage=None, order_type=None, price=None, idempotency_key=None)
+        try:
+            async with httpx.AsyncClient(timeout=15) as http:
+                r = await http.post(webhook_url(ws.gateway_url()), json=payload)
+            body = r.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            self.notify(redact(f"{type(exc).__name__}: {exc}"), title="Test signal failed", severity="error")
+            return
+        err = body.get("error") if isinstance(body, dict) else None
+        if r.status_code in (200, 202):
+            self.notify(f"{r.status_code}: test signal accepted (request {body.get('requestId')})")
+        else:
+            msg = err.get("message") if isinstance(err, dict) else str(body)[:200]
+            self.notify(redact(f"{r.status_code}: {msg}"), title="Test signal refused", severity="error")
+
+    # ================================================================ palette
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        for i, vid in enumerate(VIEW_ORDER, 1):
+            yield SystemCommand(f"View: {VIEW_TITLES[vid]}", f"F{i}", lambda v=vid: self.action_view(v))
+        yield SystemCommand("Refresh and reconnect now", "Ctrl+R", self.action_refresh)
+        yield SystemCommand("Toggle sidebar", "Ctrl+B", self.action_toggle_sidebar)
+        yield SystemCommand("Kill switch: turn ON (halt trading)", "asks first",
+                            lambda: self.action_kill_switch(True))
+        yield SystemCommand("Kill switch: turn off (resume trading)", "asks first",
+                            lambda: self.action_kill_switch(False))
+        yield SystemCommand("Send a test signal (paper)", "LONG 0.001 BTCUSDT, asks first", self.action_test_signal)
+        for name in sorted(self.available_themes):
+            if name.startswith("hoox-") or name == self.theme:
+                yield SystemCommand(f"Theme: {name}", "switch and remember", lambda n=name: self.action_theme(n))
+        yield SystemCommand("Quit", "Ctrl+Q, asks first", self.action_quit)
+
+    # ================================================================ errors
+    async def rebuild_view(self, old: View, panel: ErrorPanel) -> View:
+        """Retry: a fresh instance of a failed view (a view whose handler raised cannot be reused)."""
+        vid = (old.id or "").removeprefix("view-") or old.view_id
+        fresh = self.make_view(vid)
+        screen = old.screen
+        parent = old.parent
+        assert parent is not None
+        await old.remove()  # first: the fresh one takes its id
+        await parent.mount(fresh, before=panel)  # type: ignore[attr-defined]
+        await panel.remove()
+        if isinstance(screen, ViewScreen):
+            screen.view = fresh
+            if screen.is_current:
+                self.ctx.store.detach(id(old))
+                self.ctx.store.attach(id(fresh), fresh.deliver, fresh.poll_topics)
+        await fresh.deliver(ALL_TOPICS)
+        return fresh
+
+    def _handle_exception(self, error: Exception) -> None:
+        view = view_of_exception(error)
+        if view is not None and view.is_attached:
+            view.show_error(error)  # the view's boundary; the rest of the cockpit keeps running
+            return
+        _log.error("cockpit crashed: %s", redact(f"{type(error).__name__}: {error}"))
+        self.crash = error
+        self._return_code = 1
+        if self._exception is None:  # Pilot re-raises it in tests
+            self._exception = error
+            self._exception_event.set()
+        self._close_messages_no_wait()  # no traceback printed here: the crash screen shows a safe one

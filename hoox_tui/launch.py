@@ -1,0 +1,173 @@
+"""`hoox tui` / bare `hoox`: find or start the edge, run the cockpit, recover from a crash.
+
+- `--remote URL` (or HOOX_API_URL): attach to that edge; nothing is started.
+- otherwise the workspace's local edge: attached when its runtime runs; else the cockpit starts it
+  in the background (`hoox dev start --detach`'s code), says so in the status bar, and stops it on
+  exit. A workspace is created first when the folder has none (as `hoox dev start` does).
+- a crash no view contained ends the app; the crash screen offers Restart, Safe mode (no live
+  event stream, no syntax highlighting), Report bug (logs/crash-report.log, redacted) and Quit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
+
+_log = logging.getLogger("hoox.tui")
+
+
+@dataclass
+class Options:
+    remote: str | None = None
+    theme: str | None = None
+    no_mouse: bool = False
+    safe_mode: bool = False
+
+
+@dataclass
+class LocalRuntime:
+    """The embedded runtime this cockpit started (stopped on exit), or the one it attached to."""
+
+    ws: Workspace
+    started: bool = False
+    pid: int | None = None  # the runtime process this cockpit started
+
+    def ensure(self) -> str | None:
+        """Attach to the workspace's runtime, or start one detached; a note for the status bar."""
+        from hoox_cli import process
+        from hoox_cli.dev import prepare_workspace
+
+        info = prepare_workspace(self.ws)
+        if process.probe(self.ws).running:
+            return "attached to the running local runtime" if not self.started else None
+        base = self.ws.base_port()
+        busy = process.busy_ports(process.ports_for(self.ws, base))
+        if busy:
+            names = ", ".join(f"{n}:{p}" for n, p in busy)
+            raise RuntimeError(f"cannot start the local runtime: ports in use ({names}). Stop what uses them, "
+                               "or start the edge yourself with `hoox dev start --port N`.")
+        proc, offset = process.spawn_detached(self.ws, base)
+        self.started = True
+        self.pid = proc.pid
+        try:
+            process.wait_serving(self.ws, proc)
+        except process.ChildExited as exc:
+            self.started = False
+            raise RuntimeError(f"the local runtime exited (code {exc.code}); log: {process.log_path(self.ws)}\n"
+                               + process.log_tail(self.ws, offset, 8)) from None
+        except TimeoutError:
+            process.terminate(proc)
+            self.started = False
+            raise RuntimeError(f"the local runtime did not serve within {process.DETACH_TIMEOUT:g} s; "
+                               f"log: {process.log_path(self.ws)}") from None
+        # the status bar already says the runtime is embedded; only a new workspace is news
+        return f"created a workspace in {info['workspace']}" if info["created"] else None
+
+    def stop(self) -> str:
+        """Stop the runtime this cockpit started — not one somebody else started meanwhile."""
+        from hoox_cli import process
+
+        if not self.started:
+            return ""
+        self.started = False
+        state = process.probe(self.ws)
+        if not state.running:
+            return "The embedded local runtime had already stopped."
+        if state.pid != self.pid:
+            return f"Left the local runtime (pid {state.pid}) running: this cockpit did not start it."
+        process.stop(self.ws)
+        return "Stopped the embedded local runtime."
+
+
+def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
+    """The cockpit context and the local runtime to ensure (None for a remote edge)."""
+    from hoox_edge.local.workspace import Workspace
+
+    from hoox_cli.client import AsyncHooxClient, HooxConfigError, resolve_config
+    from hoox_tui import redact
+    from hoox_tui.context import CockpitContext
+    from hoox_tui.settings import UserSettings
+    from hoox_tui.store import Store
+
+    settings = UserSettings.load()
+    ws: Workspace | None = Workspace.at()
+    runtime: LocalRuntime | None = None
+    remote = opts.remote or os.environ.get("HOOX_API_URL") or None
+    client = None
+    problems: list[str] = []
+    if remote:
+        if ws is not None and not ws.exists:
+            ws = None
+        try:
+            cfg = resolve_config(opts.remote, workspace=ws)
+        except HooxConfigError as exc:
+            problems.append(str(exc))
+        else:
+            client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=1)
+            redact.remember([cfg.token])
+    else:
+        assert ws is not None
+        from hoox_cli.dev import prepare_workspace
+
+        prepare_workspace(ws)  # creates the workspace and its generated secrets when missing
+        runtime = LocalRuntime(ws)
+        cfg = resolve_config(None, workspace=ws)
+        client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=1)
+    if ws is not None and ws.exists:
+        redact.remember(ws.secrets().values())
+    settings.problems.extend(problems)
+    store = Store(client, refresh_seconds=settings.refresh_seconds, live_stream=not opts.safe_mode)
+    ctx = CockpitContext(store=store, client=client, workspace=ws, settings=settings, safe_mode=opts.safe_mode,
+                         local_runtime_started=False)
+    return ctx, runtime
+
+
+def run(opts: Options) -> int:
+    """The cockpit until the user quits; restarts (or safe mode) after a crash when asked."""
+    from hoox_tui.app import HooxApp
+    from hoox_tui.crash import CrashApp
+
+    runtime: LocalRuntime | None = None
+    try:
+        while True:
+            ctx, new_runtime = build(opts)
+            if runtime is not None and new_runtime is not None:
+                new_runtime.started, new_runtime.pid = runtime.started, runtime.pid  # a restart keeps owning it
+            runtime = new_runtime
+
+            def start(rt: LocalRuntime | None = runtime, c: Any = ctx) -> str | None:
+                if rt is None:
+                    return None
+                note = rt.ensure()
+                c.local_runtime_started = rt.started
+                return note
+
+            app = HooxApp(ctx, theme=opts.theme, start_runtime=start if runtime is not None else None)
+            try:
+                app.run(mouse=not opts.no_mouse)
+            finally:
+                if ctx.client is not None:
+                    import asyncio
+                    import contextlib
+
+                    with contextlib.suppress(RuntimeError):
+                        asyncio.run(ctx.client.aclose())
+            if app.crash is None:
+                return 0
+            ws = ctx.workspace
+            report_dir = (ws.root if ws is not None and ws.exists else Path.cwd()) / "logs"
+            extra = ws.log_dir / "runtime.log" if ws is not None and ws.exists else None
+            choice = CrashApp(app.crash, report_dir, extra).run()
+            if choice == "safe":
+                opts.safe_mode = True
+            elif choice != "restart":
+                return 1
+    finally:
+        if runtime is not None and runtime.started:
+            print(runtime.stop())

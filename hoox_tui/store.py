@@ -1,0 +1,445 @@
+"""The cockpit's one data store: REST polling + the /v1/stream event stream, ring buffers, and the
+connection state machine.
+
+Connection: CONNECTING → CONNECTED; a failed poll or a broken stream → RECONNECTING, retried after
+min(2^n × 1 s, 30 s) with jitter (n = failures in a row); after 5 failures in a row → OFFLINE,
+probed every 30 s. Any success → CONNECTED, and the stream resumes with Last-Event-ID, so every
+event written while the edge was away is still delivered. Nothing here blocks the UI: the loop is
+one asyncio task, and views only read the buffers.
+
+Views are told what changed in batches: events and poll results mark topics dirty, and `flush()`
+(called by the app on a timer) hands the dirty set to the visible views. REST topics are polled
+only for the visible view (`View.poll_topics`); `status` is always polled (status bar, kill switch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from hoox_edge.shared import clock
+
+from hoox_cli.client import (
+    AlertEvent,
+    HooxApiError,
+    HooxConnectionError,
+    HooxError,
+    LogEvent,
+    StatusEvent,
+    StreamEvent,
+    StreamState,
+    TradeEvent,
+    backoff_delay,
+)
+
+if TYPE_CHECKING:
+    from hoox_cli import models as m
+    from hoox_cli.client import AsyncHooxClient
+
+_log = logging.getLogger("hoox.tui.store")
+
+TRADES_MAX = 500
+LOGS_MAX = 10_000
+ALERTS_MAX = 200
+OFFLINE_AFTER = 5
+PROBE_SECONDS = 30.0
+SAMPLES_MAX = 120  # per-worker metric samples kept for sparklines
+REST_TOPICS = ("status", "workers", "trades", "positions", "stats", "logs", "queues", "worker")
+STREAM_TOPICS = ("trades", "logs", "alerts", "status")
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+Listener = Callable[[frozenset[str]], Awaitable[None]]
+
+
+class Conn(Enum):
+    NO_EDGE = "no edge"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+
+
+@dataclass
+class TradeRow:
+    id: str
+    created_at: str
+    symbol: str
+    side: str
+    action: str
+    quantity: float | None
+    price: float | None
+    fee: float | None
+    realized_pnl: float | None
+    status: str
+    mode: str
+    exchange: str
+    request_id: str | None
+    error: str | None = None
+
+
+@dataclass
+class LogRow:
+    id: int
+    created_at: str
+    level: str
+    worker: str
+    message: str
+    request_id: str | None = None
+
+
+@dataclass
+class AlertRow:
+    id: int
+    created_at: str
+    level: str
+    source: str
+    message: str
+
+
+def level_of(name: str | None) -> str:
+    n = (name or "info").lower()
+    return {"warn": "warning", "fatal": "critical", "err": "error"}.get(n, n)
+
+
+class Store:
+    def __init__(
+        self,
+        client: AsyncHooxClient | None,
+        *,
+        refresh_seconds: float = 5.0,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 30.0,
+        offline_after: int = OFFLINE_AFTER,
+        probe_seconds: float = PROBE_SECONDS,
+        live_stream: bool = True,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.client = client
+        self.refresh_seconds = refresh_seconds
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.offline_after = offline_after
+        self.probe_seconds = probe_seconds
+        self.live_stream = live_stream
+        self._rand = rand
+        # data
+        self.status: m.StatusResult | None = None
+        self.workers: list[m.WorkerDetail] = []
+        self.worker_details: dict[str, m.WorkerDetail] = {}
+        self.trades: OrderedDict[str, TradeRow] = OrderedDict()  # oldest first, at most TRADES_MAX
+        self.positions: list[m.OpenPosition] = []
+        self.stats: m.StatsResult | None = None
+        self.queues: m.QueuesResult | None = None
+        self.logs: deque[LogRow] = deque(maxlen=LOGS_MAX)
+        self.alerts: deque[AlertRow] = deque(maxlen=ALERTS_MAX)
+        self.samples: dict[str, deque[tuple[float, float, float | None]]] = {}
+        self.updated_at: dict[str, float] = {}
+        self.errors: dict[str, str] = {}  # topic -> the edge's error for it (the edge answered)
+        self.logs_total = 0  # log lines ever received: a view reading `logs` incrementally tracks it
+        self._log_ids: set[int] = set()
+        # connection
+        self.state = Conn.CONNECTING if client is not None else Conn.NO_EDGE
+        self.failures = 0
+        self.last_error: str | None = None
+        self.next_attempt_at: float | None = None
+        self.last_event_id: int | None = None
+        self.connected_at: float | None = None
+        self.stream_connected = False
+        self.focus_worker: str | None = None
+        self.active_topics: frozenset[str] = frozenset()
+        # plumbing
+        self._listeners: dict[int, Listener] = {}
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._stream_task: asyncio.Task[None] | None = None
+        self._loaded_history = False
+        self.on_state_change: Callable[[Conn], None] | None = None
+
+    # ================================================================ views
+    def attach(self, key: int, listener: Listener, topics: frozenset[str]) -> None:
+        """A view became visible: it is told about changes, and its REST topics are polled."""
+        self._listeners = {key: listener}  # one visible view at a time
+        self.active_topics = topics
+        self._dirty.update(("status", "workers", "trades", "positions", "stats", "logs", "alerts", "queues"))
+        self.refresh_now()
+
+    def detach(self, key: int) -> None:
+        self._listeners.pop(key, None)
+        if not self._listeners:
+            self.active_topics = frozenset()
+
+    def mark(self, *topics: str) -> None:
+        self._dirty.update(topics)
+
+    async def flush(self) -> frozenset[str]:
+        """Hand the topics changed since the last flush to the visible view(s)."""
+        if not self._dirty:
+            return frozenset()
+        topics = frozenset(self._dirty)
+        self._dirty.clear()
+        for listener in list(self._listeners.values()):
+            await listener(topics)
+        return topics
+
+    def age(self, topic: str) -> float | None:
+        at = self.updated_at.get(topic)
+        return None if at is None else max(0.0, clock.now() - at)
+
+    def is_stale(self) -> bool:
+        return self.state not in (Conn.CONNECTED,)
+
+    # ================================================================ loop
+    def refresh_now(self) -> None:
+        """Poll (and reconnect) now instead of at the next tick (Ctrl+R)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The store's life: poll, keep the stream up, back off when the edge is away. Never raises."""
+        if self.client is None:
+            return
+        try:
+            while True:
+                try:
+                    await self.poll()
+                except HooxConnectionError as exc:
+                    wait = self._failed(str(exc))
+                except HooxApiError as exc:
+                    if exc.status in (502, 503, 504):
+                        wait = self._failed(str(exc))
+                    else:
+                        self._connected()
+                        wait = self.refresh_seconds
+                else:
+                    self._connected()
+                    wait = self.refresh_seconds
+                await self._sleep(wait)
+        finally:
+            await self._stop_stream()
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        self.next_attempt_at = clock.now() + seconds if self.state != Conn.CONNECTED else None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    def _connected(self) -> None:
+        if self.state != Conn.CONNECTED:
+            self.connected_at = clock.now()
+        self.failures = 0
+        self.last_error = None
+        self.next_attempt_at = None
+        self._set_state(Conn.CONNECTED)
+        if self.live_stream and (self._stream_task is None or self._stream_task.done()):
+            self._stream_task = asyncio.create_task(self._stream(), name="hoox-stream")
+
+    def _failed(self, error: str) -> float:
+        """One more failure in a row; the wait before the next attempt."""
+        self.failures += 1
+        self.last_error = error
+        if self._stream_task is not None and not self._stream_task.done():
+            self._stream_task.cancel()
+        if self.failures >= self.offline_after:
+            self._set_state(Conn.OFFLINE)
+            return self.probe_seconds
+        self._set_state(Conn.RECONNECTING)
+        return backoff_delay(self.failures - 1, base=self.backoff_base, cap=self.backoff_cap, rand=self._rand)
+
+    def _set_state(self, state: Conn) -> None:
+        if state != self.state:
+            _log.info("connection %s -> %s", self.state.value, state.value)
+            self.state = state
+            self.mark("status")
+            if self.on_state_change is not None:
+                self.on_state_change(state)
+
+    async def _stop_stream(self) -> None:
+        task, self._stream_task = self._stream_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ================================================================ REST
+    async def poll(self) -> None:
+        """One round: status always, then what the visible view needs (and history once)."""
+        c = self.client
+        assert c is not None
+        self.apply_status(await c.status())
+        topics = self.active_topics
+        calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        if not self._loaded_history:
+            calls += [("trades", lambda: c.trades(limit=200)), ("logs", lambda: c.logs(limit=500))]
+        if "workers" in topics:
+            calls.append(("workers", c.workers))
+        if "trades" in topics and self._loaded_history:
+            calls.append(("trades", lambda: c.trades(limit=100)))
+        if "positions" in topics:
+            calls.append(("positions", c.positions))
+        if "stats" in topics:
+            calls.append(("stats", c.stats))
+        if "queues" in topics:
+            calls.append(("queues", c.queues))
+        if "worker" in topics and self.focus_worker:
+            name = self.focus_worker
+            calls.append(("worker", lambda: c.worker(name)))
+        for topic, call in calls:
+            try:
+                result = await call()
+            except HooxApiError as exc:
+                if exc.status in (502, 503, 504):
+                    raise
+                self.errors[topic] = str(exc)
+                self.mark(topic)
+                continue
+            self.errors.pop(topic, None)
+            getattr(self, f"apply_{topic}")(result)
+        self._loaded_history = True
+
+    def apply_status(self, status: m.StatusResult) -> None:
+        self.status = status
+        self._touch("status")
+
+    def apply_workers(self, result: m.WorkersResult) -> None:
+        self.workers = list(result.items)
+        now = clock.now()
+        for w in self.workers:
+            self._sample(w, now)
+        self._touch("workers")
+
+    def apply_worker(self, detail: m.WorkerDetail) -> None:
+        self.worker_details[detail.name] = detail
+        self._sample(detail, clock.now())
+        for row in reversed(detail.recentLogs or []):
+            self._add_log(LogRow(row.id, row.createdAt, level_of(row.level), row.worker, row.message, row.requestId))
+        self._touch("worker", "logs")
+
+    def _sample(self, w: m.WorkerDetail, now: float) -> None:
+        fig = (w.traffic or {}).get("5m")
+        if fig is None:
+            return
+        buf = self.samples.setdefault(w.name, deque(maxlen=SAMPLES_MAX))
+        if buf and now - buf[-1][0] < 0.5:
+            return  # the workers list and the detail poll in the same round
+        buf.append((now, float(fig.requests), fig.p50Ms))
+
+    def apply_trades(self, page: m.TradesPage) -> None:
+        for t in reversed(page.items):  # newest first from the API
+            self._put_trade(TradeRow(
+                id=t.id, created_at=t.createdAt, symbol=t.symbol, side=t.side, action=t.action,
+                quantity=t.quantity, price=t.price, fee=t.fee, realized_pnl=t.realizedPnl, status=t.status,
+                mode=t.mode, exchange=t.exchange, request_id=t.requestId, error=t.error), keep_order=True)
+        self._touch("trades")
+
+    def apply_positions(self, result: m.PositionsResult) -> None:
+        self.positions = list(result.items)
+        self._touch("positions")
+
+    def apply_stats(self, stats: m.StatsResult) -> None:
+        self.stats = stats
+        self._touch("stats")
+
+    def apply_queues(self, queues: m.QueuesResult) -> None:
+        self.queues = queues
+        self._touch("queues")
+
+    def apply_logs(self, page: m.LogsPage) -> None:
+        for row in reversed(page.items):
+            self._add_log(LogRow(row.id, row.createdAt, level_of(row.level), row.worker, row.message, row.requestId))
+        self._touch("logs")
+
+    def _touch(self, *topics: str) -> None:
+        now = clock.now()
+        for t in topics:
+            self.updated_at[t] = now
+        self.mark(*topics)
+
+    # ================================================================ stream
+    async def _stream(self) -> None:
+        c = self.client
+        assert c is not None
+
+        def on_state(st: StreamState) -> None:
+            # "failed" carries the resume point even when no event came (the stream's id-only opening)
+            self.stream_connected = st.state == "connected"
+            if st.last_event_id is not None:
+                self.last_event_id = max(self.last_event_id or 0, st.last_event_id)
+
+        try:
+            async for ev in c.stream(STREAM_TOPICS, self.last_event_id, on_state=on_state, max_failures=0):
+                self.ingest(ev)
+        except asyncio.CancelledError:
+            self.stream_connected = False
+            raise
+        except HooxError as exc:
+            # the stream is part of the connection: its loss starts the backoff like a failed poll
+            _log.info("event stream lost: %s", exc)
+            self._failed(str(exc))
+            self.refresh_now()
+        except Exception as exc:  # never let the stream task die silently
+            _log.exception("event stream crashed")
+            self._failed(f"{type(exc).__name__}: {exc}")
+            self.refresh_now()
+
+    def ingest(self, ev: StreamEvent) -> None:
+        """One stream event into the buffers (also the bench's and the tests' entry point)."""
+        self.last_event_id = max(self.last_event_id or 0, ev.id)
+        created = ev.created_at or clock.iso()
+        if isinstance(ev, TradeEvent):
+            self._put_trade(TradeRow(
+                id=str(ev.trade_id if ev.trade_id is not None else f"event-{ev.id}"), created_at=created,
+                symbol=ev.symbol or "?", side=ev.side or "", action=ev.action or "", quantity=ev.quantity,
+                price=ev.price, fee=ev.fee, realized_pnl=ev.realized_pnl, status=ev.status or "",
+                mode=ev.mode or "", exchange=ev.exchange or "", request_id=ev.request_id, error=ev.error))
+            self._touch("trades")
+            if (ev.status or "").lower() == "filled":
+                self.mark("positions", "stats")
+                if "positions" in self.active_topics or "stats" in self.active_topics:
+                    self.refresh_now()  # new figures follow a fill at once, not at the next tick
+        elif isinstance(ev, LogEvent):
+            log_id = ev.log_id if ev.log_id is not None else -ev.id
+            self._add_log(LogRow(log_id, created, level_of(ev.level), ev.worker or "?", ev.message, ev.request_id))
+            self._touch("logs")
+        elif isinstance(ev, AlertEvent):
+            self.alerts.append(AlertRow(ev.alert_id if ev.alert_id is not None else ev.id, created,
+                                        level_of(ev.level), ev.source or "?", ev.message))
+            self._touch("alerts")
+        elif isinstance(ev, StatusEvent):
+            if self.status is not None and ev.kill_switch is not None:
+                ks = self.status.killSwitch.model_copy(update={"on": ev.kill_switch, "reason": ev.reason})
+                self.status = self.status.model_copy(update={"killSwitch": ks})
+            self._touch("status")
+
+    def _put_trade(self, row: TradeRow, keep_order: bool = False) -> None:
+        known = row.id in self.trades
+        self.trades[row.id] = row
+        if known and not keep_order:
+            self.trades.move_to_end(row.id)  # a status change is news: it goes to the top
+        while len(self.trades) > TRADES_MAX:
+            self.trades.popitem(last=False)
+
+    def _add_log(self, row: LogRow) -> None:
+        if row.id in self._log_ids:
+            return
+        if len(self.logs) == self.logs.maxlen:
+            self._log_ids.discard(self.logs[0].id)
+        self.logs.append(row)
+        self._log_ids.add(row.id)
+        self.logs_total += 1
+
+    # ================================================================ actions
+    async def set_kill_switch(self, on: bool, reason: str | None) -> m.KillSwitch:
+        assert self.client is not None
+        result = await self.client.set_kill_switch(on, reason)
+        if self.status is not None:
+            ks = self.status.killSwitch.model_copy(update={"on": result.on, "reason": result.reason})
+            self.status = self.status.model_copy(update={"killSwitch": ks})
+        self._touch("status")
+        return result

@@ -1,0 +1,207 @@
+"""The base of every cockpit view, and its error boundary.
+
+A Textual handler that raises stops its message loop for good (an action's exception would end
+the app), so a view contains its own failures three ways:
+- `guard(fn)` wraps a handler, timer callback or worker coroutine: an exception shows the view's
+  error panel instead of propagating;
+- `run_guarded(coro_fn)` starts a worker with exit_on_error=False whose failure shows the panel;
+- the app's last-resort hook (`view_of_exception`) finds the View a stray exception came from
+  (through the traceback's frames) and calls `show_error` on it.
+The panel shows the error (redacted, no local variables) and `r` recomposes the view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Vertical
+from textual.css.query import NoMatches
+from textual.dom import DOMNode
+from textual.widgets import Static
+
+from hoox_tui.redact import redact
+
+if TYPE_CHECKING:
+    from hoox_tui.context import CockpitContext
+
+_log = logging.getLogger("hoox.tui")
+F = TypeVar("F", bound=Callable[..., Any])
+ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "logs", "alerts", "queues"})
+
+
+def describe_error(error: BaseException) -> str:
+    """`Type: message` and where it was raised (file:line in function); never local variables."""
+    text = f"{type(error).__name__}: {error}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f"\n  at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name}"
+    return redact(text)
+
+
+class ErrorPanel(Vertical, can_focus=True):
+    """What a failed view shows in its place, with `r` to retry.
+
+    It is mounted next to the view, not inside it: a view whose own message loop died (a handler
+    raised) would never see the key, and Retry builds a fresh view instead of reusing that one.
+    """
+
+    BINDINGS: ClassVar[list[Binding]] = [Binding("r", "retry", "Retry", id="view.retry")]
+    DEFAULT_CSS = """
+    ErrorPanel { height: auto; border: heavy $error; padding: 1 2; margin: 1 2; }
+    ErrorPanel:focus { background: $error 10%; }
+    ErrorPanel .title { text-style: bold; color: $error; }
+    """
+
+    def __init__(self, view: View, error: BaseException) -> None:
+        super().__init__(classes="error-panel", id=f"error-{view.id}")
+        self.view = view
+        self._error = error
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.view.title} failed", classes="title", markup=False)
+        yield Static(describe_error(self._error), id="error-text", markup=False)
+        yield Static("The rest of the cockpit keeps running. Press r to retry this view.", markup=False)
+
+    def error_text(self) -> str:
+        return str(self.query_one("#error-text", Static).render())
+
+    async def action_retry(self) -> None:
+        rebuild = getattr(self.app, "rebuild_view", None)
+        if rebuild is not None:
+            await rebuild(self.view, self)
+            return
+        view = self.view  # outside the cockpit app: reuse the view
+        view.error = None
+        await self.remove()
+        view.display = True
+        await view.recompose()
+        await view.deliver(ALL_TOPICS)
+
+
+class View(Container):
+    """One of the nine views. Subclasses compose their content and refresh it in `on_data`."""
+
+    view_id: ClassVar[str]
+    title: ClassVar[str]
+    # REST topics the store polls while this view is visible ("status" is always polled)
+    poll_topics: ClassVar[frozenset[str]] = frozenset()
+
+    DEFAULT_CSS = """
+    View { height: 1fr; width: 1fr; }
+    """
+
+    def __init__(self, ctx: CockpitContext, **kw: Any) -> None:
+        kw.setdefault("id", f"view-{self.view_id}")
+        super().__init__(**kw)
+        self.ctx = ctx
+        self.error: BaseException | None = None
+
+    # ---------------------------------------------------------------- data
+    async def on_data(self, topics: frozenset[str]) -> None:
+        """Called by the store, only while the view is visible, when any of `topics` changed."""
+
+    async def deliver(self, topics: frozenset[str]) -> None:
+        """The store's entry point: on_data behind the boundary, skipped while the panel shows."""
+        if self.error is not None or not self.is_mounted:
+            return
+        try:
+            await self.on_data(topics)
+        except Exception as exc:  # the boundary: this view fails, the cockpit does not
+            self.show_error(exc)
+
+    # ---------------------------------------------------------------- boundary
+    def guard(self, fn: F) -> F:
+        """`fn` (sync or async) with its exceptions turned into this view's error panel."""
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await fn(*args, **kwargs)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.show_error(exc)
+                    return None
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                self.show_error(exc)
+                return None
+            if inspect.isawaitable(result):
+                return self.guard(_await)(result)
+            return result
+        return run  # type: ignore[return-value]
+
+    def run_guarded(self, fn: Callable[[], Any], *, group: str = "view", exclusive: bool = True) -> Any:
+        """Start `fn` (a coroutine function) as a worker whose failure shows the error panel."""
+        return self.run_worker(self.guard(fn), group=group, exclusive=exclusive, exit_on_error=False)
+
+    def show_error(self, error: BaseException) -> None:
+        """Put the error panel in the view's place (once; a second error keeps the first shown)."""
+        if self.error is not None:
+            return
+        self.error = error
+        _log.error("view %s failed: %s", self.view_id, describe_error(error))
+        parent = self.parent
+        if not self.is_attached or parent is None:
+            return
+        self.display = False
+        panel = ErrorPanel(self, error)
+        parent.mount(panel, after=self)  # type: ignore[attr-defined]
+        if self.screen.is_current:
+            self.app.call_after_refresh(panel.focus)  # the app's queue: this view's may be dead
+
+    @property
+    def error_panel(self) -> ErrorPanel | None:
+        if self.parent is None:
+            return None
+        try:
+            return self.parent.query_one(f"#error-{self.id}", ErrorPanel)
+        except NoMatches:
+            return None
+
+    def error_text(self) -> str | None:
+        panel = self.error_panel
+        return panel.error_text() if panel is not None else None
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def view_of_exception(error: BaseException) -> View | None:
+    """The View whose code (or whose widgets' code) raised `error`, from its traceback."""
+    inner = getattr(error, "error", None)  # textual's WorkerFailed wraps the worker's exception
+    tb = (inner if isinstance(inner, BaseException) else error).__traceback__
+    found: View | None = None
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        view = _owning_view(owner)
+        if view is not None:
+            found = view  # keep the innermost one
+        tb = tb.tb_next
+    return found
+
+
+def _owning_view(obj: Any) -> View | None:
+    if not isinstance(obj, DOMNode):
+        return None
+    node: DOMNode | None = obj
+    while node is not None:
+        if isinstance(node, View):
+            return node
+        node = node._parent  # type: ignore[assignment]
+    return None

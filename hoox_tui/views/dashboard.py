@@ -1,0 +1,118 @@
+"""View 1: service status grid, session figures, alert console."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static
+
+from hoox_tui.fmt import hms, money, num, pct
+from hoox_tui.views.base import View
+
+STATUS_LABEL = {"online": ("operational", "green"), "degraded": ("degraded", "yellow"), "offline": ("offline", "red")}
+LEVEL_STYLE = {"critical": "bold white on red", "error": "bold red", "warning": "yellow", "info": "cyan",
+               "debug": "dim"}
+
+
+class DashboardView(View):
+    view_id = "dashboard"
+    title = "Dashboard"
+    poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "workers", "queues"})
+
+    DEFAULT_CSS = """
+    DashboardView #top { height: auto; }
+    DashboardView #grid { width: 1fr; height: auto; border: round $primary; border-title-color: $primary; }
+    DashboardView #figures { width: 36; height: auto; border: round $secondary; }
+    DashboardView #alerts { height: 1fr; border: round $accent; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            grid = Static("waiting for the edge…", id="grid")
+            grid.border_title = "Services (req / err: last 5 min)"
+            yield grid
+            figures = Static("", id="figures")
+            figures.border_title = "Session"
+            yield figures
+        with VerticalScroll(id="alerts") as alerts:
+            alerts.border_title = "Alerts"
+            yield Static("", id="alert-lines")
+
+    async def on_data(self, topics: frozenset[str]) -> None:
+        if topics & {"status", "workers"}:
+            self.query_one("#grid", Static).update(self.render_grid())
+        if topics & {"stats", "status", "workers", "queues"}:
+            self.query_one("#figures", Static).update(self.render_figures())
+        if "alerts" in topics:
+            self.query_one("#alert-lines", Static).update(self.render_alerts())
+
+    def render_grid(self) -> Table | Text:
+        st = self.ctx.store.status
+        if st is None:
+            return Text("waiting for the edge…", style="dim")
+        traffic = {w.name: w for w in self.ctx.store.workers}
+        t = Table(expand=True, box=None, padding=(0, 1))
+        t.add_column("worker", no_wrap=True, min_width=18)
+        t.add_column("status", no_wrap=True, min_width=13)
+        t.add_column("probe", justify="right", no_wrap=True, min_width=5)
+        t.add_column("req", justify="right", no_wrap=True, min_width=4)
+        t.add_column("err", justify="right", no_wrap=True, min_width=4)
+        for w in st.workers:
+            label, style = STATUS_LABEL.get(w.status, (w.status, ""))
+            fig = (traffic[w.name].traffic or {}).get("5m") if w.name in traffic else None
+            t.add_row(w.name, Text(f"● {label}", style=style),
+                      "—" if w.latencyMs is None else f"{w.latencyMs:.0f} ms",
+                      num(fig.requests) if fig else "—", num(fig.errors) if fig else "—")
+        return t
+
+    def render_figures(self) -> Table | Text:
+        store = self.ctx.store
+        stats, st = store.stats, store.status
+        t = Table(box=None, show_header=False, padding=(0, 1))
+        t.add_column(style="dim", no_wrap=True)
+        t.add_column(justify="right", no_wrap=True)
+        if st is not None:
+            mode = st.tradingMode
+            t.add_row("trading", Text("PAPER (sim)" if mode == "paper" else f"{mode.upper()} (real)",
+                                      style="bold magenta" if mode == "paper" else "bold red"))
+            ks = st.killSwitch
+            t.add_row("kill switch", Text("ON" if ks.on else "off", style="bold red" if ks.on else "green"))
+        if stats is not None:
+            t.add_row("net realized", _signed(stats.netRealizedPnl))
+            t.add_row("unrealized P&L", _signed(stats.unrealizedPnl))
+            t.add_row("win rate", pct(stats.winRate))
+            t.add_row("Sharpe (daily)", num(stats.sharpeRatio))
+            t.add_row("fills", num(stats.tradeCount))
+        elif "stats" in store.errors:
+            t.add_row("figures", Text(store.errors["stats"], style="red"))
+        if store.workers:
+            calls = [((w.traffic or {}).get("1h")) for w in store.workers]
+            known = [c.requests for c in calls if c is not None]
+            t.add_row("API calls 1h", num(sum(known)) if known else "—")
+        if st is not None:
+            q = st.queues
+            t.add_row("queue depth", num(q.depth) if q.available else Text("n/a", style="dim"))
+            if q.available and q.deadLetters:
+                t.add_row("dead letters", Text(num(q.deadLetters), style="bold red"))
+            t.add_row("last signal", hms(st.lastSignalAt))
+        return t
+
+    def render_alerts(self) -> Text:
+        alerts = list(self.ctx.store.alerts)
+        if not alerts:
+            return Text("no alerts in this session", style="dim")
+        out = Text()
+        for a in reversed(alerts):
+            out.append(f"{hms(a.created_at)} ", style="dim")
+            out.append(f"{a.level.upper():<8}", style=LEVEL_STYLE.get(a.level, ""))
+            out.append(f" {a.source}: ", style="bold")
+            out.append(a.message + "\n")
+        return out
+
+
+def _signed(v: float | None) -> Text:
+    return Text(money(v), style="green" if (v or 0) > 0 else "red" if (v or 0) < 0 else "")

@@ -1,0 +1,364 @@
+"""Service manager (F6): deploy workers (dry run first), redeploy all, restart the local runtime.
+
+Every action that changes something sits behind a confirmation dialog; a deploy always runs
+`--dry-run` first and asks before the real deploy. The command's output is streamed into a Log:
+lines are buffered (deploy output arrives on the event loop, the restart's from a thread) and
+written in batches on a timer, secrets redacted.
+
+Deploys go through the shared deploy module (`hoox_cli.deploy`, the CLI's `hoox deploy`); the
+restart uses `hoox_cli.process` (stop, then start detached, as `hoox dev stop` / `dev start --detach`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Log, Static
+
+from hoox_tui.dialogs import ConfirmScreen
+from hoox_tui.redact import redact
+from hoox_tui.views.base import View
+
+if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
+
+    from hoox_tui.context import CockpitContext
+
+FLUSH_SECONDS = 0.1
+LOG_MAX_LINES = 5000
+
+
+class OutputBuffer:
+    """Lines from any thread, written to a Log in batches (one write_lines per tick)."""
+
+    def __init__(self) -> None:
+        self._lines: deque[str] = deque()
+
+    def __call__(self, line: str) -> None:
+        for part in str(line).splitlines() or [""]:
+            self._lines.append(redact(part))
+
+    def drain(self) -> list[str]:
+        out = []
+        while self._lines:
+            out.append(self._lines.popleft())
+        return out
+
+
+def load_deployer() -> Any | None:
+    """The shared deploy module, or None when this build has none."""
+    try:
+        return importlib.import_module("hoox_cli.deploy")
+    except ImportError:
+        return None
+
+
+class RestartError(Exception):
+    pass
+
+
+def restart_runtime(ws: Workspace, emit: Callable[[str], None], *, start_only: bool = False) -> int:
+    """Stop the workspace's local runtime (if any) and start it detached; the new pid. Blocking."""
+    from hoox_cli import process
+
+    base = ws.base_port()
+    state = process.probe(ws)
+    if state.running:
+        if start_only:
+            emit(f"The local runtime already runs (pid {state.pid}).")
+            return state.pid or 0
+        emit(f"Stopping the local runtime (pid {state.pid}) ...")
+        res = process.stop(ws)
+        emit("Stopped." if not res.forced else f"It did not stop within {process.STOP_TIMEOUT:g} s and was killed.")
+    busy = process.busy_ports(process.ports_for(ws, base))
+    if busy:
+        raise RestartError("Ports in use, so the runtime cannot start: "
+                           + ", ".join(f"{n} {p}" for n, p in busy)
+                           + ". Free them, or change [dev] port in hoox.toml (Config editor, F7).")
+    emit(f"Starting the local runtime (ports from {base}) ...")
+    proc, _offset = process.spawn_detached(ws, base)
+    try:
+        process.wait_serving(ws, proc)
+    except process.ChildExited as exc:
+        raise RestartError(f"The runtime exited (code {exc.code}) before it served; "
+                           f"see {process.log_path(ws)}.") from None
+    except TimeoutError:
+        process.terminate(proc)
+        raise RestartError(f"The gateway did not answer within {process.DETACH_TIMEOUT:g} s; the runtime was "
+                           f"stopped. See {process.log_path(ws)}.") from None
+    return proc.pid
+
+
+class LogTail:
+    """Follows the runtime log from where it ended when created (what a restart writes to it)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        from hoox_cli import process
+
+        self.path = process.log_path(ws)
+        try:
+            self.pos = self.path.stat().st_size
+        except OSError:
+            self.pos = 0
+        self._pending = ""
+
+    def read(self, emit: Callable[[str], None]) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.pos)
+                data = fh.read()
+        except OSError:
+            return
+        self.pos += len(data)
+        self._pending += data.decode("utf-8", errors="replace")
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            emit(line)
+
+    async def follow(self, emit: Callable[[str], None]) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            self.read(emit)
+
+
+class ServicesView(View):
+    view_id: ClassVar[str] = "services"
+    title: ClassVar[str] = "Service manager"
+    poll_topics: ClassVar[frozenset[str]] = frozenset({"workers"})
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("d", "deploy", "Deploy worker", id="services.deploy"),
+        Binding("a", "deploy_all", "Redeploy all", id="services.deploy_all"),
+        Binding("x", "restart", "Restart runtime", id="services.restart"),
+        Binding("c", "clear_output", "Clear output", id="services.clear"),
+    ]
+    DEFAULT_CSS = """
+    ServicesView #svc-table { height: 13; }
+    ServicesView #svc-buttons { height: 3; }
+    ServicesView #svc-buttons Button { margin-right: 1; }
+    ServicesView #svc-note { height: auto; color: $text-muted; }
+    ServicesView #svc-output { height: 1fr; border: round $primary; }
+    """
+
+    def __init__(self, ctx: CockpitContext, *, deployer: Any | None = None,
+                 restarter: Callable[..., int] | None = None, **kw: Any) -> None:
+        super().__init__(ctx, **kw)
+        self._deployer = deployer
+        self._restarter = restarter or restart_runtime
+        self.output = OutputBuffer()
+        self.busy = False
+        self.results: dict[str, str] = {}  # worker -> outcome of this session's last deploy
+
+    # ---------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield Static(self._note(), id="svc-note", markup=False)
+        table: DataTable[str] = DataTable(id="svc-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        with Horizontal(id="svc-buttons"):
+            yield Button("Deploy selected (d)", id="svc-deploy", variant="primary")
+            yield Button("Redeploy all (a)", id="svc-deploy-all")
+            yield Button("Restart local runtime (x)", id="svc-restart")
+        with Vertical(id="svc-output-box"):
+            yield Log(id="svc-output", max_lines=LOG_MAX_LINES, highlight=False)
+
+    def _note(self) -> str:
+        ws = self.ctx.workspace
+        if ws is None:
+            return ("No workspace: deploys and the local runtime need one (run the cockpit inside a "
+                    "workspace, or set HOOX_WORKSPACE).")
+        return (f"Workspace {ws.root.name!r}. A deploy runs `--dry-run` first and asks before the real one; "
+                "real deploys need CLOUDFLARE_API_TOKEN (Setup wizard, F8).")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#svc-table", DataTable)
+        table.add_columns("worker", "enabled", "status", "last deploy (this session)")
+        self._fill_table()
+        self.set_interval(FLUSH_SECONDS, self.guard(self._flush))
+
+    async def on_data(self, topics: frozenset[str]) -> None:
+        if "workers" in topics or "status" in topics:
+            self._fill_table()
+
+    def _fill_table(self) -> None:
+        from hoox_edge import catalog
+
+        table = self.query_one("#svc-table", DataTable)
+        enabled: set[str] | None = None
+        if self.ctx.workspace is not None and self.ctx.workspace.exists:
+            enabled = set(self.ctx.workspace.enabled_workers())
+        live = {w.name: w.status for w in self.ctx.store.workers}
+        selected = table.cursor_row
+        table.clear()
+        for w in catalog.WORKERS:
+            on = "?" if enabled is None else ("yes" if w.name in enabled else "no")
+            table.add_row(w.name, on, live.get(w.name, "—"), self.results.get(w.name, ""), key=w.name)
+        if 0 <= selected < table.row_count:
+            table.move_cursor(row=selected)
+
+    def _flush(self) -> None:
+        lines = self.output.drain()
+        if lines:
+            self.query_one("#svc-output", Log).write_lines(lines)
+
+    def say(self, line: str) -> None:
+        self.output(line)
+
+    # ---------------------------------------------------------------- actions
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        action = {"svc-deploy": self.action_deploy, "svc-deploy-all": self.action_deploy_all,
+                  "svc-restart": self.action_restart}.get(event.button.id or "")
+        if action is not None:
+            event.stop()
+            action()
+
+    def action_clear_output(self) -> None:
+        self.query_one("#svc-output", Log).clear()
+
+    def _selected_worker(self) -> str | None:
+        table = self.query_one("#svc-table", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(key.value)
+
+    def _ready(self, what: str) -> Any | None:
+        """The deploy module when `what` can start now; otherwise say why and return None."""
+        if self.busy:
+            self.app.notify("Another operation is still running; wait for it to finish.", severity="warning")
+            return None
+        if self.ctx.workspace is None:
+            self.say(f"{what}: not available without a workspace.")
+            return None
+        dep = self._deployer if self._deployer is not None else load_deployer()
+        if dep is None:
+            self.say(f"{what}: deploying is not available in this build (no hoox_cli.deploy module).")
+            return None
+        return dep
+
+    def action_deploy(self) -> None:
+        name = self._selected_worker()
+        dep = self._ready("Deploy")
+        if dep is None or name is None:
+            return
+        self.run_guarded(partial(self._deploy_one, dep, name), group="services")
+
+    def action_deploy_all(self) -> None:
+        dep = self._ready("Redeploy all")
+        if dep is None:
+            return
+        self.run_guarded(partial(self._deploy_all, dep), group="services")
+
+    def action_restart(self) -> None:
+        if self.busy:
+            self.app.notify("Another operation is still running; wait for it to finish.", severity="warning")
+            return
+        if self.ctx.workspace is None:
+            self.say("Restart: there is no workspace, so there is no local runtime to restart.")
+            return
+        self.run_guarded(self._restart, group="services")
+
+    async def _confirm(self, title: str, body: str, label: str) -> bool:
+        return bool(await self.app.push_screen_wait(ConfirmScreen(f"{title}\n\n{body}", yes=label, no="Cancel")))
+
+    def _result_line(self, r: Any) -> str:
+        kind = "dry run" if r.dry_run else "deploy"
+        if getattr(r, "skipped", False):
+            return f"{r.worker}: {kind} skipped — {r.error}"
+        return f"{r.worker}: {kind} {'ok' if r.ok else 'FAILED'}" + (f" — {r.error}" if r.error else "")
+
+    def _record(self, results: list[Any]) -> None:
+        for r in results:
+            kind = "dry run" if r.dry_run else "deploy"
+            if getattr(r, "skipped", False):
+                self.results[r.worker] = f"{kind} skipped"
+            else:
+                self.results[r.worker] = ("dry run ok" if r.dry_run else "deployed") if r.ok else f"{kind} failed"
+        self._fill_table()
+
+    async def _deploy_one(self, dep: Any, name: str) -> None:
+        ws = self.ctx.workspace
+        self.busy = True
+        try:
+            self.say(f"$ hoox deploy worker {name} --dry-run")
+            res = await dep.deploy_worker(ws, name, dry_run=True, on_line=self.output)
+            self.say(self._result_line(res))
+            self._record([res])
+            if not res.ok:
+                self.say(f"The dry run failed, so {name} was not deployed.")
+                return
+            if not await self._confirm(f"Deploy {name}?", f"The dry run of {name} passed. Deploy it to "
+                                       "Cloudflare now? The running version is replaced.", "Deploy"):
+                self.say(f"Deploy of {name} cancelled; nothing was deployed.")
+                return
+            self.say(f"$ hoox deploy worker {name}")
+            res = await dep.deploy_worker(ws, name, dry_run=False, on_line=self.output)
+            self.say(self._result_line(res))
+            self._record([res])
+        finally:
+            self.busy = False
+
+    async def _deploy_all(self, dep: Any) -> None:
+        ws = self.ctx.workspace
+        self.busy = True
+        try:
+            self.say("$ hoox deploy all --dry-run")
+            results = await dep.deploy_all(ws, dry_run=True, on_line=self.output, on_progress=self._progress)
+            for r in results:
+                self.say(self._result_line(r))
+            self._record(results)
+            if not results or not all(r.ok for r in results):
+                self.say("The dry run did not pass for every worker; nothing was deployed.")
+                return
+            order = ", ".join(r.worker for r in results)
+            if not await self._confirm("Redeploy everything?", f"The dry run passed for {len(results)} workers. "
+                                       f"Deploy them to Cloudflare in this order: {order}?", "Deploy all"):
+                self.say("Redeploy cancelled; nothing was deployed.")
+                return
+            self.say("$ hoox deploy all")
+            results = await dep.deploy_all(ws, dry_run=False, on_line=self.output, on_progress=self._progress)
+            for r in results:
+                self.say(self._result_line(r))
+            self._record(results)
+        finally:
+            self.busy = False
+
+    def _progress(self, worker: str, done: int, total: int) -> None:
+        self.say(f"[{done}/{total}] finished" if done == total else f"[{done}/{total}] {worker} ...")
+
+    async def _restart(self) -> None:
+        ws = self.ctx.workspace
+        assert ws is not None
+        if not await self._confirm("Restart the local runtime?", f"Stop the local edge of {ws.root} and start it "
+                                   "again? Signals sent while it restarts are refused (TradingView does not "
+                                   "retry).", "Restart"):
+            self.say("Restart cancelled.")
+            return
+        self.busy = True
+        try:
+            self.say("$ hoox dev stop && hoox dev start --detach")
+            tail = LogTail(ws)
+            task = asyncio.create_task(tail.follow(self.output))
+            try:
+                pid = await asyncio.to_thread(self._restarter, ws, self.output)
+            except RestartError as exc:
+                self.say(f"Restart failed: {exc}")
+                return
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                tail.read(self.output)  # what it wrote after the last tick
+            self.say(f"The local runtime serves again (pid {pid}).")
+            self.ctx.store.refresh_now()
+        finally:
+            self.busy = False
+

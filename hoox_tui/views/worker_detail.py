@@ -1,0 +1,175 @@
+"""View 3: one worker in four quadrants — metrics, live logs (`p` pauses), Durable Objects, bindings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.widgets import Log, Sparkline, Static
+
+from hoox_tui.fmt import duration, hms, num, seconds_until
+from hoox_tui.views.base import View
+
+LOG_LINES = 1_000
+
+
+class WorkerDetailView(View):
+    view_id = "worker-detail"
+    title = "Worker detail"
+    poll_topics: ClassVar[frozenset[str]] = frozenset({"worker", "workers"})
+    BINDINGS: ClassVar = [
+        Binding("p", "pause", "Pause logs", id="detail.pause"),
+        Binding("left_square_bracket", "cycle(-1)", "Previous worker", id="detail.prev"),
+        Binding("right_square_bracket", "cycle(1)", "Next worker", id="detail.next"),
+        Binding("escape", "back", "Back to workers", id="detail.back"),
+    ]
+    DEFAULT_CSS = """
+    WorkerDetailView Grid { grid-size: 2 2; grid-gutter: 0 1; }
+    WorkerDetailView .quad { border: round $primary; height: 1fr; }
+    WorkerDetailView Sparkline { height: 3; margin: 0 1; }
+    WorkerDetailView #metrics-text { height: auto; }
+    """
+
+    def __init__(self, ctx, **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ctx, **kw)
+        self.paused = False
+        self._shown: str | None = None
+        self._seen_total = 0
+        self._held: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Grid():
+            with Vertical(id="metrics", classes="quad"):
+                yield Static("", id="metrics-text")
+                yield Static("requests (5 min window), per poll", classes="dim")
+                yield Sparkline([], id="spark-requests")
+                yield Static("p50 latency (ms), per poll", classes="dim")
+                yield Sparkline([], id="spark-latency")
+            log = Log(id="live-log", max_lines=LOG_LINES, classes="quad")
+            yield log
+            yield Static("", id="durable", classes="quad")
+            yield Static("", id="bindings", classes="quad")
+
+    def on_mount(self) -> None:
+        self.query_one("#metrics").border_title = "Metrics"
+        self.query_one("#live-log").border_title = "Live logs (p pauses)"
+        self.query_one("#durable").border_title = "Durable Objects"
+        self.query_one("#bindings").border_title = "Bindings and config"
+
+    @property
+    def name_shown(self) -> str:
+        store = self.ctx.store
+        if store.focus_worker is None:
+            names = [w.name for w in store.workers] or ([w.name for w in store.status.workers]
+                                                        if store.status else [])
+            store.focus_worker = names[0] if names else None
+        return store.focus_worker or ""
+
+    async def on_data(self, topics: frozenset[str]) -> None:
+        name = self.name_shown
+        if name != self._shown:
+            self._shown = name
+            self._seen_total = 0
+            self._held.clear()
+            self.query_one("#live-log", Log).clear()
+            self.ctx.store.refresh_now()
+        detail = self.ctx.store.worker_details.get(name)
+        if topics & {"worker", "workers"}:
+            self.query_one("#metrics-text", Static).update(self.render_metrics(name, detail))
+            samples = list(self.ctx.store.samples.get(name, ()))
+            self.query_one("#spark-requests", Sparkline).data = [s[1] for s in samples]
+            self.query_one("#spark-latency", Sparkline).data = [s[2] or 0.0 for s in samples]
+            self.query_one("#durable", Static).update(self.render_durable(detail))
+            self.query_one("#bindings", Static).update(self.render_bindings(detail))
+        if "logs" in topics:
+            self.write_logs(name)
+
+    def write_logs(self, name: str) -> None:
+        store = self.ctx.store
+        new = store.logs_total - self._seen_total
+        if new <= 0:
+            return
+        rows = list(store.logs)[-min(new, len(store.logs)):] if self._seen_total else list(store.logs)
+        self._seen_total = store.logs_total
+        lines = [f"{hms(r.created_at)} {r.level.upper():<8} {r.message}" for r in rows if r.worker == name]
+        if self.paused:
+            self._held.extend(lines)
+            self._held = self._held[-LOG_LINES:]
+            return
+        if lines:
+            self.query_one("#live-log", Log).write_lines(lines)  # one batch per flush
+
+    def render_metrics(self, name: str, d) -> Text:  # type: ignore[no-untyped-def]
+        t = Text()
+        t.append(f"{name or '—'}", style="bold")
+        if d is None:
+            t.append("\nloading…" if name else "\nno worker selected (Workers view → Enter)", style="dim")
+            return t
+        t.append(f"  ● {d.status}", style={"online": "green", "degraded": "yellow"}.get(d.status, "red"))
+        t.append(f"   uptime {duration(d.uptimeSeconds) if d.uptimeSeconds is not None else 'n/a'}\n")
+        for window in ("5m", "1h"):
+            fig = (d.traffic or {}).get(window)
+            if fig is None:
+                continue
+            p50 = "—" if fig.p50Ms is None else f"{fig.p50Ms:.1f}"
+            p95 = "—" if fig.p95Ms is None else f"{fig.p95Ms:.1f}"
+            t.append(f"{window:>3}: {num(fig.requests)} req, {num(fig.errors)} err, p50 {p50} ms, p95 {p95} ms\n")
+        if d.traffic is None:
+            t.append(f"traffic n/a: {d.trafficError or ''}\n", style="dim")
+        if d.signalsProcessed is not None:
+            t.append(f"signals processed: {num(d.signalsProcessed)}\n")
+        return t
+
+    def render_durable(self, d) -> Table | Text:  # type: ignore[no-untyped-def]
+        if d is None:
+            return Text("")
+        if not d.durableObjects:
+            return Text("this worker defines no Durable Object class", style="dim")
+        t = Table(box=None, expand=True)
+        t.add_column("class")
+        t.add_column("instances", justify="right")
+        t.add_column("alarms", justify="right")
+        t.add_column("next alarm")
+        for do in d.durableObjects:
+            left = seconds_until(do.nextAlarm)
+            nxt = "—" if do.nextAlarm is None else f"{hms(do.nextAlarm)}" + (
+                f" (in {duration(left)})" if left is not None and left > 0 else "")
+            t.add_row(do.className, num(do.instances) if do.instances is not None else "n/a",
+                      num(do.pendingAlarms) if do.pendingAlarms is not None else "n/a", do.note or nxt)
+        return t
+
+    def render_bindings(self, d) -> Table | Text:  # type: ignore[no-untyped-def]
+        if d is None:
+            return Text("")
+        t = Table(box=None, expand=True)
+        t.add_column("binding")
+        t.add_column("kind")
+        t.add_column("resource", overflow="ellipsis")
+        for b in d.bindings:
+            t.add_row(b.name, b.kind, b.resource)
+        t.caption = f"public: {'yes' if d.public else 'no'}   crons: {', '.join(d.crons) or 'none'}"
+        return t
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        log = self.query_one("#live-log", Log)
+        log.border_title = "Live logs — PAUSED (p resumes)" if self.paused else "Live logs (p pauses)"
+        if not self.paused and self._held:
+            log.write_lines(self._held)
+            self._held.clear()
+
+    async def action_cycle(self, step: int) -> None:
+        names = [w.name for w in self.ctx.store.workers]
+        if not names:
+            return
+        cur = self.ctx.store.focus_worker
+        i = names.index(cur) if cur in names else -step
+        self.ctx.store.focus_worker = names[(i + step) % len(names)]
+        await self.deliver(frozenset({"worker", "workers", "logs"}))
+
+    def action_back(self) -> None:
+        self.app.run_action("view('workers')")

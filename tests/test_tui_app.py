@@ -1,0 +1,199 @@
+"""Pilot tests of the cockpit's key flows against a real local edge (loopback, free ports)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from hoox_edge.local.runtime import LocalRuntime
+from hoox_edge.local.workspace import Workspace
+
+from hoox_cli.client import AsyncHooxClient
+from hoox_tui.app import HooxApp
+from hoox_tui.context import CockpitContext
+from hoox_tui.dialogs import KillSwitchScreen
+from hoox_tui.settings import UserSettings
+from hoox_tui.store import Conn, Store
+from hoox_tui.widgets import StatusBar, TitleBar
+
+GW = "hoox"
+DEADLINE = 20.0
+
+
+def _free_base() -> int:
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base > 65535 - 16:
+            continue
+        ok = True
+        for p in range(base, base + 10):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free ports")
+
+
+@pytest.fixture
+async def edge(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LocalRuntime]:
+    doc = workspace.config()
+    doc["dev"]["port"] = _free_base()  # type: ignore[index]
+    workspace.save_config(doc)
+    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+    monkeypatch.setattr("hoox_tui.settings.config_path", lambda: workspace.root / "cockpit-test.toml")
+    rt = LocalRuntime(workspace)
+    await rt.start(serve_http=True)
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
+def url(rt: LocalRuntime) -> str:
+    return f"http://127.0.0.1:{rt.ports[GW]}"
+
+
+def make_ctx(ws: Workspace, rt: LocalRuntime, **store_kw: Any) -> CockpitContext:
+    token = ws.secrets()["OPERATOR_API_KEY"]
+    client = AsyncHooxClient(url(rt), token, source="workspace", retries=0)
+    store = Store(client, **store_kw)
+    return CockpitContext(store=store, client=client, workspace=ws, settings=UserSettings(), safe_mode=False,
+                          local_runtime_started=False)
+
+
+async def until(pilot: Any, cond: Callable[[], bool], what: str) -> None:
+    """Let the app run until `cond` holds (the app moves on its own; nothing is slept away)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + DEADLINE
+    while not cond():
+        assert loop.time() < end, f"timed out waiting for: {what}"
+        await pilot.pause(0.05)
+
+
+async def signal(rt: LocalRuntime, **changes: Any) -> dict[str, Any]:
+    body = {"apiKey": rt.env(GW).WEBHOOK_API_KEY, "exchange": "bybit", "action": "LONG", "symbol": "BTCUSDT",
+            "quantity": 0.001} | changes
+    async with httpx.AsyncClient(timeout=15) as c:
+        r = await c.post(url(rt) + "/webhook", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+# ------------------------------------------------------------------------------------------ kill switch
+async def test_kill_switch_asks_shows_the_state_and_flips_it_on_the_edge(edge: LocalRuntime,
+                                                                         workspace: Workspace) -> None:
+    ctx = make_ctx(workspace, edge, refresh_seconds=0.3)
+    token = workspace.secrets()["OPERATOR_API_KEY"]
+    app = HooxApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: ctx.store.status is not None, "first status")
+        assert "kill switch off" in str(app.screen.query_one(StatusBar).render())
+
+        await pilot.press("K")
+        await until(pilot, lambda: isinstance(app.screen, KillSwitchScreen), "kill switch dialog")
+        assert "Kill switch is OFF" in str(app.screen.query_one("#state").render())
+        await pilot.press("escape")  # cancelled: nothing changes
+        await until(pilot, lambda: not isinstance(app.screen, KillSwitchScreen), "dialog closed")
+        async with AsyncHooxClient(url(edge), token) as c:
+            assert (await c.kill_switch()).on is False
+
+        await pilot.press("K")
+        await until(pilot, lambda: isinstance(app.screen, KillSwitchScreen), "kill switch dialog")
+        await pilot.click("#reason")
+        await pilot.press(*"exchange incident")
+        await pilot.click("#confirm")
+        await until(pilot, lambda: ctx.store.status is not None and ctx.store.status.killSwitch.on, "switch on")
+        async with AsyncHooxClient(url(edge), token) as c:
+            ks = await c.kill_switch()
+        assert ks.on is True and ks.reason == "exchange incident"
+        async with httpx.AsyncClient() as c:  # and the gateway now refuses signals
+            r = await c.post(url(edge) + "/webhook", json={"apiKey": edge.env(GW).WEBHOOK_API_KEY,
+                                                           "action": "LONG", "symbol": "BTCUSDT", "quantity": 1})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "KILL_SWITCH_ACTIVE"
+        await pilot.pause(0.3)
+        assert "kill switch ON" in str(app.screen.query_one(StatusBar).render())
+
+        await pilot.press("K")  # the dialog shows the current state and its reason
+        await until(pilot, lambda: isinstance(app.screen, KillSwitchScreen), "kill switch dialog")
+        text = str(app.screen.query_one("#state").render())
+        assert "Kill switch is ON" in text and "exchange incident" in text
+        await pilot.click("#confirm")
+        await until(pilot, lambda: not ctx.store.status.killSwitch.on, "switch off")  # type: ignore[union-attr]
+        async with AsyncHooxClient(url(edge), token) as c:
+            assert (await c.kill_switch()).on is False
+
+
+async def test_quit_asks_first(edge: LocalRuntime, workspace: Workspace) -> None:
+    app = HooxApp(make_ctx(workspace, edge))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.1)
+        assert app.is_running and "Quit the hoox cockpit?" in str(app.screen.query_one("#question").render())
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert app.is_running
+        await pilot.press("ctrl+q", "y")
+        await pilot.pause(0.1)
+    assert app.return_code == 0 and app.crash is None
+
+
+# ------------------------------------------------------------------------------------------ reconnect
+async def test_edge_away_goes_offline_and_back_connected_with_the_missed_fills(
+        edge: LocalRuntime, workspace: Workspace) -> None:
+    ctx = make_ctx(workspace, edge, refresh_seconds=0.2, backoff_base=0.05, backoff_cap=0.2, probe_seconds=0.3)
+    store = ctx.store
+    app = HooxApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await until(pilot, lambda: store.state == Conn.CONNECTED and store.stream_connected,
+                    "connected, stream open")
+        first = (await signal(edge))["requestId"]
+        await until(pilot, lambda: any(t.request_id == first and t.status == "Filled" for t in store.trades.values()),
+                    "the first fill on screen")
+        await pilot.press("f1")  # the dashboard polls no trades: missed fills can only come from the stream
+
+        await edge.stop()
+        await until(pilot, lambda: store.state == Conn.OFFLINE, "OFFLINE after 5 failures")
+        bar = str(app.screen.query_one(StatusBar).render())
+        assert "OFFLINE" in bar
+        assert "stale — updated" in str(app.screen.query_one(TitleBar).render())
+        assert app.screen.query_one(StatusBar).dot()[1] == "bold red"
+
+        # the desk keeps trading while the cockpit cannot see it
+        away = LocalRuntime(workspace)
+        await away.start(serve_http=False)
+        missed = []
+        for qty in (0.002, 0.003):
+            r = await away.request(GW, "POST", "/webhook", json={
+                "apiKey": away.env(GW).WEBHOOK_API_KEY, "exchange": "bybit", "action": "LONG",
+                "symbol": "BTCUSDT", "quantity": qty})
+            missed.append(r.json()["requestId"])
+        await away.stop()
+        assert not any(t.request_id in missed for t in store.trades.values())
+
+        back = LocalRuntime(workspace)
+        await back.start(serve_http=True)
+        try:
+            app.action_refresh()  # Ctrl+R: reconnect now instead of at the next probe
+            await until(pilot, lambda: store.state == Conn.CONNECTED, "CONNECTED again")
+            await until(pilot, lambda: all(any(t.request_id == rid and t.status == "Filled"
+                                               for t in store.trades.values()) for rid in missed),
+                        "the fills made while away")
+            await pilot.press("f4")
+            await pilot.pause(0.4)
+            table = app.screen.query_one("#feed")
+            shown = {str(table.get_row_at(i)[-1]) for i in range(table.row_count)}  # type: ignore[attr-defined]
+            assert table.row_count >= 3 and "Filled" in shown  # type: ignore[attr-defined]
+            assert app.screen.query_one(StatusBar).dot()[1] == "bold green"
+        finally:
+            await back.stop()

@@ -1,0 +1,301 @@
+"""Cockpit behaviour without an edge: error boundaries, store buffers and connection states,
+settings, themes, the crash report, and import hygiene."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from textual.app import ComposeResult
+from textual.widgets import Button, Static, TextArea
+
+from hoox_cli import models as m
+from hoox_cli.client import HooxConnectionError
+from hoox_tui import redact
+from hoox_tui.app import HooxApp
+from hoox_tui.crash import write_crash_report
+from hoox_tui.settings import UserSettings
+from hoox_tui.store import ALERTS_MAX, LOGS_MAX, TRADES_MAX, Conn, Store
+from hoox_tui.themes import load_themes
+from hoox_tui.views.base import ErrorPanel, View
+from hoox_tui.views.dashboard import DashboardView
+from hoox_tui.views.logs import fuzzy_match
+from hoox_tui.views.trades import TradesView
+from hoox_tui.widgets import StatusBar
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tui_support import fixture_ctx, frozen_clock, plain, sse, status_json
+
+
+# ------------------------------------------------------------------------------------------ boundaries
+class FlakyTrades(TradesView):
+    broken = True
+
+    async def on_data(self, topics: frozenset[str]) -> None:
+        if FlakyTrades.broken:
+            raise RuntimeError("feed exploded; Authorization: Bearer sekrit-token-123")
+        await super().on_data(topics)
+
+
+class ButtonView(View):
+    """A view whose widget handler raises outside any guard: the app's last-resort hook catches it."""
+
+    view_id = "logs"
+    title = "Logs"
+    poll_topics: ClassVar[frozenset[str]] = frozenset()
+
+    def compose(self) -> ComposeResult:
+        yield Button("explode", id="explode")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        raise ValueError("handler failed")
+
+
+async def test_a_failing_view_shows_its_error_panel_and_the_rest_keeps_working(monkeypatch: Any) -> None:
+    FlakyTrades.broken = True
+    with frozen_clock():
+        ctx = fixture_ctx()
+        app = HooxApp(ctx, run_store=False, view_factories={"trades": FlakyTrades, "logs": ButtonView})
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f4")
+            await pilot.pause(0.4)
+            trades = app.views["trades"]
+            assert isinstance(trades.error, RuntimeError)
+            panel_text = trades.error_text() or ""
+            assert "feed exploded" in panel_text and "sekrit-token-123" not in panel_text
+            assert len(app.screen.query(ErrorPanel)) == 1 and not trades.display
+
+            await pilot.press("f1")  # another view, the sidebar and the status bar still work
+            await pilot.pause(0.4)
+            dash = app.views["dashboard"]
+            assert dash.error is None and "trade-worker" in plain(dash.query_one("#grid", Static))
+            ctx.store.ingest(sse(500, {"type": "alert", "alertId": 9, "level": "error", "source": "hoox",
+                                       "message": "still alive", "createdAt": "2026-01-05T12:00:59.000Z"}))
+            await pilot.pause(0.4)
+            assert "still alive" in plain(dash.query_one("#alert-lines", Static))
+            assert "CONNECTED" in str(app.screen.query_one(StatusBar).render())
+
+            await pilot.press("f5")  # a raw widget handler raising is contained too
+            await pilot.click("#explode")
+            await pilot.pause(0.3)
+            assert app.is_running and isinstance(app.views["logs"].error, ValueError)
+
+            FlakyTrades.broken = False  # the cause went away: Retry brings the view back
+            await pilot.press("f4")
+            await pilot.pause(0.2)
+            await pilot.press("r")
+            await pilot.pause(0.4)
+            fresh = app.views["trades"]
+            assert fresh is not trades and fresh.error is None and not app.screen.query(ErrorPanel)
+            assert fresh.query_one("#feed").row_count == 6  # type: ignore[attr-defined]
+        assert app.crash is None
+
+
+async def test_an_error_outside_any_view_ends_the_app_for_the_crash_screen() -> None:
+    with frozen_clock():
+        app = HooxApp(fixture_ctx(), run_store=False)
+        with pytest.raises(KeyError):  # Pilot re-raises what ended the app
+            async with app.run_test(size=(120, 40)) as pilot:
+                app.call_later(_explode)
+                await pilot.pause(0.3)
+    assert isinstance(app.crash, KeyError) and app.return_code == 1
+
+
+def _explode() -> None:
+    raise KeyError("app-level")
+
+
+def test_crash_report_has_the_traceback_without_locals_and_redacted(tmp_path: Path) -> None:
+    redact.remember(["op-token-abcdef123"])
+    secret_local = "op-token-abcdef123"  # noqa: F841 — a local that must not be written
+
+    try:
+        raise RuntimeError("failed calling edge with op-token-abcdef123")
+    except RuntimeError as exc:
+        path = write_crash_report(exc, tmp_path / "logs")
+    text = path.read_text()
+    assert path.name == "crash-report.log" and "RuntimeError" in text and "test_tui_views.py" in text
+    assert "op-token-abcdef123" not in text and "secret_local" not in text
+
+
+# ------------------------------------------------------------------------------------------ store
+def test_ring_buffers_stay_bounded_and_a_status_change_updates_a_trade() -> None:
+    store = Store(None)
+    for i in range(1, TRADES_MAX + 50):
+        store.ingest(sse(i, {"type": "trade", "tradeId": f"t{i}", "symbol": "BTCUSDT", "status": "Filled"}))
+    n = TRADES_MAX + 50
+    for i in range(n, n + LOGS_MAX + 10):
+        store.ingest(sse(i, {"type": "log", "logId": i, "level": "info", "worker": "hoox", "message": "m"}))
+    for i in range(n + LOGS_MAX + 10, n + LOGS_MAX + 10 + ALERTS_MAX + 5):
+        store.ingest(sse(i, {"type": "alert", "alertId": i, "level": "warning", "source": "x", "message": "a"}))
+    assert len(store.trades) == TRADES_MAX and "t1" not in store.trades and f"t{TRADES_MAX + 49}" in store.trades
+    assert len(store.logs) == LOGS_MAX and len(store._log_ids) == LOGS_MAX
+    assert len(store.alerts) == ALERTS_MAX
+    store.ingest(sse(10**6, {"type": "trade", "tradeId": "t100", "status": "Rejected"}))
+    assert list(store.trades)[-1] == "t100" and store.trades["t100"].status == "Rejected"
+    assert store.last_event_id == 10**6
+
+
+class DownClient:
+    """An edge that is away: every call is refused."""
+
+    calls = 0
+
+    async def status(self) -> Any:
+        DownClient.calls += 1
+        raise HooxConnectionError("refused", url="http://127.0.0.1:1")
+
+
+def test_failures_back_off_then_go_offline_and_probe() -> None:
+    store = Store(DownClient(), backoff_base=1.0, backoff_cap=30.0, rand=lambda: 0.0)  # type: ignore[arg-type]
+    waits = [store._failed("refused") for _ in range(6)]
+    assert waits[:4] == [1.0, 2.0, 4.0, 8.0] and store.state == Conn.OFFLINE
+    assert waits[4:] == [30.0, 30.0]
+    store._connected.__func__  # noqa: B018 — the method exists; CONNECTED resets the count below
+    store.live_stream = False
+    store._connected()
+    assert store.state == Conn.CONNECTED and store.failures == 0
+
+
+async def test_the_store_loop_survives_an_edge_that_is_away() -> None:
+    store = Store(DownClient(), backoff_base=0.01, backoff_cap=0.02, probe_seconds=0.02,  # type: ignore[arg-type]
+                  live_stream=False)
+    import asyncio
+
+    task = asyncio.create_task(store.run())
+    for _ in range(400):
+        if store.state == Conn.OFFLINE and DownClient.calls >= 7:
+            break
+        await asyncio.sleep(0.01)
+    assert store.state == Conn.OFFLINE and not task.done()
+    task.cancel()
+
+
+def test_fuzzy_search_matches_subsequences_of_every_word() -> None:
+    assert fuzzy_match("sgnl btc", "signal 3 processed for BTCUSDT")
+    assert not fuzzy_match("sgnl eth", "signal 3 processed for BTCUSDT")
+
+
+# ------------------------------------------------------------------------------------------ settings, themes
+def test_settings_round_trip_and_a_bad_file_falls_back_with_problems(tmp_path: Path) -> None:
+    path = tmp_path / "cockpit.toml"
+    UserSettings(theme="hoox-light", refresh_seconds=2.5, keymap={"quit": "ctrl+x"}).save(path)
+    s = UserSettings.load(path)
+    assert (s.theme, s.refresh_seconds, s.keymap, s.problems) == ("hoox-light", 2.5, {"quit": "ctrl+x"}, [])
+    path.write_text('theme = 3\nrefresh_seconds = "fast"\n')
+    s = UserSettings.load(path)
+    assert s.theme == "hoox-dark" and s.refresh_seconds == 5.0
+    assert any("'theme'" in p for p in s.problems) and any("'refresh_seconds'" in p for p in s.problems)
+    path.write_text("not = [toml")
+    assert UserSettings.load(path).problems
+
+
+def test_shipped_themes_load_and_a_bad_theme_names_file_and_field(tmp_path: Path) -> None:
+    themes, problems = load_themes()
+    assert {"hoox-dark", "hoox-light", "hoox-high-contrast"} <= {t.name for t in themes} and problems == []
+    (tmp_path / "ok.toml").write_text('name = "mine"\n[colors]\nprimary = "#112233"\n')
+    (tmp_path / "bad.toml").write_text('name = "oops"\n[colors]\nprimary = "#112233"\nsurface = "blurple"\n')
+    themes, problems = load_themes(tmp_path)
+    assert [t.name for t in themes] == ["mine"]
+    assert problems == ["theme bad.toml: field 'colors.surface' = 'blurple' is not a colour"]
+
+
+async def test_theme_switch_at_runtime_is_persisted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hoox_tui.settings.config_path", lambda: tmp_path / "cockpit.toml")
+    with frozen_clock():
+        ctx = fixture_ctx()
+        app = HooxApp(ctx, run_store=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            assert app.theme == "hoox-dark"
+            app.action_theme("hoox-high-contrast")
+            await pilot.pause(0.1)
+            assert app.theme == "hoox-high-contrast"
+    assert UserSettings.load(tmp_path / "cockpit.toml").theme == "hoox-high-contrast"
+
+
+async def test_user_keymap_remaps_a_binding_by_id() -> None:
+    with frozen_clock():
+        ctx = fixture_ctx()
+        ctx.settings.keymap = {"view.trades": "f12"}
+        app = HooxApp(ctx, run_store=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f12")
+            await pilot.pause(0.2)
+            assert app.current_mode == "trades"
+            await pilot.press("f2", "ctrl+b")
+            await pilot.pause(0.2)
+            assert app.current_mode == "workers" and not app.screen.query_one("#sidebar").display
+
+
+class EditorView(View):
+    view_id = "config"
+    title = "Editor"
+
+    def compose(self) -> ComposeResult:
+        yield TextArea("x = 1", id="editor")
+
+
+async def test_view_keys_switch_views_even_from_a_focused_text_editor() -> None:
+    # TextArea binds F6 and F7 itself; the cockpit's view keys must still win.
+    with frozen_clock():
+        app = HooxApp(fixture_ctx(), run_store=False, view_factories={"config": EditorView})
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f7")
+            await pilot.pause(0.2)
+            app.screen.query_one("#editor", TextArea).focus()
+            await pilot.pause(0.1)
+            await pilot.press("f6")
+            await pilot.pause(0.2)
+            assert app.current_mode == "services"
+
+
+async def test_palette_lists_views_actions_signal_kill_switch_and_themes() -> None:
+    with frozen_clock():
+        app = HooxApp(fixture_ctx(), run_store=False)
+        async with app.run_test(size=(120, 40)):
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+    for want in ("View: Dashboard", "View: Settings", "Refresh and reconnect now", "Toggle sidebar",
+                 "Kill switch: turn ON (halt trading)", "Kill switch: turn off (resume trading)",
+                 "Send a test signal (paper)", "Theme: hoox-light", "Quit"):
+        assert want in titles
+
+
+async def test_dashboard_shows_paper_mode_and_figures_from_the_store() -> None:
+    with frozen_clock():
+        app = HooxApp(fixture_ctx(), run_store=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.4)
+            dash = app.views["dashboard"]
+            assert isinstance(dash, DashboardView)
+            figures = plain(dash.query_one("#figures", Static))
+            assert "PAPER" in figures and "+11.34" in figures and "66.7%" in figures
+
+
+# ------------------------------------------------------------------------------------------ import hygiene
+def test_cli_command_modules_do_not_import_textual() -> None:
+    code = ("import sys, hoox_cli.main, hoox_cli.client, hoox_cli.monitor_cmd, hoox_cli.logs_cmd, "
+            "hoox_cli.config_cmd, hoox_cli.dev, hoox_cli.process\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'hoox_tui'))\n"
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == ""
+    help_out = subprocess.run([sys.executable, "-X", "importtime", "-m", "hoox_cli", "tui", "--help"],
+                              capture_output=True, text=True, timeout=60, check=True)
+    assert "--remote" in help_out.stdout and "--safe-mode" in help_out.stdout
+    assert not [ln for ln in help_out.stderr.splitlines() if ln.rstrip().endswith((" textual", " hoox_tui"))]
+
+
+def test_live_trading_banner_names_the_exchanges_that_trade_for_real() -> None:
+    store = Store(None)
+    live = status_json() | {"tradingMode": "live", "exchanges": {"available": True, "items": [
+        {"name": "bybit", "credentials": True, "secrets": ["BYBIT_API_KEY", "BYBIT_API_SECRET"],
+         "endpoint": "testnet", "live": True},
+        {"name": "binance", "credentials": False, "secrets": ["BINANCE_API_KEY", "BINANCE_API_SECRET"],
+         "endpoint": "production", "live": False}]}}
+    store.apply_status(m.StatusResult.model_validate(live))
+    banner = TradesView(fixture_ctx(store)).render_banner().plain
+    assert "LIVE TRADING" in banner
+    assert "live on bybit (testnet)" in banner and "not configured: binance" in banner

@@ -1,0 +1,154 @@
+"""Deterministic cockpit data for the TUI tests and snapshots: a fixed clock and a store fed from
+fixture objects shaped exactly like the operator API's answers (parsed by the same models)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from hoox_edge.shared import clock
+from httpx_sse import ServerSentEvent
+
+from hoox_cli import models as m
+from hoox_cli.client import parse_event
+from hoox_tui.context import CockpitContext
+from hoox_tui.settings import UserSettings
+from hoox_tui.store import Conn, Store
+
+NOW = 1767614460.0  # 2026-01-05T12:01:00Z
+WORKERS = ["hoox", "trade-worker", "telegram-worker", "d1-worker", "web3-wallet-worker", "agent-worker",
+           "email-worker", "analytics-worker", "report-worker"]
+
+
+@contextmanager
+def frozen_clock(t: float = NOW) -> Iterator[None]:
+    clock.set_clock(lambda: t)
+    try:
+        yield
+    finally:
+        clock.set_clock(None)
+
+
+def _window(req: int, err: int, p50: float | None) -> dict[str, Any]:
+    return {"requests": req, "errors": err, "clientErrors": 1 if req else 0, "p50Ms": p50,
+            "p95Ms": None if p50 is None else p50 * 3}
+
+
+def status_json(kill: bool = False) -> dict[str, Any]:
+    run = {"hoox", "trade-worker", "telegram-worker", "d1-worker", "analytics-worker"}
+    return {
+        "killSwitch": {"on": kill, "reason": "exchange incident" if kill else None},
+        "tradingMode": "paper", "queueMode": "queue_failover",
+        "workers": [{"name": n, "status": "online" if n in run else "offline",
+                     "latencyMs": 2.5 + i if n in run else None,
+                     "error": None if n in run else "not running in this local runtime"}
+                    for i, n in enumerate(WORKERS)],
+        "queues": {"available": True, "error": None, "depth": 2, "inFlight": 0, "deadLetters": 1},
+        "lastSignalAt": "2026-01-05T12:00:30.000Z", "version": "0.1.0", "runtime": "local",
+        "time": "2026-01-05T12:01:00.000Z",
+    }
+
+
+def worker_json(name: str, i: int) -> dict[str, Any]:
+    online = name in {"hoox", "trade-worker", "telegram-worker", "d1-worker", "analytics-worker"}
+    dos = [{"className": "IdempotencyStore", "instances": 3, "pendingAlarms": 1,
+            "nextAlarm": "2026-01-06T12:00:00.000Z"}] if name == "hoox" else []
+    return {
+        "name": name, "description": f"{name} worker", "status": "online" if online else "offline",
+        "healthLatencyMs": 3.0 if online else None, "healthError": None,
+        "uptimeSeconds": 3725.0 if online else None, "uptimeNote": None,
+        "traffic": {"5m": _window(12 + i, i % 2, 4.0 + i), "1h": _window(140 + i * 10, i % 3, 5.0 + i)}
+        if online else None,
+        "trafficError": None if online else "not running",
+        "signalsProcessed": 7 if name in ("hoox", "trade-worker") else None,
+        "durableObjects": dos,
+        "bindings": [{"name": "CONFIG_KV", "kind": "kv", "resource": "hoox-config"},
+                     {"name": "DB", "kind": "d1", "resource": "hoox-ledger"}],
+        "crons": ["*/5 * * * *"] if name == "agent-worker" else [], "public": name == "hoox",
+    }
+
+
+def trade_json(seq: int, status: str = "Filled") -> dict[str, Any]:
+    side = "BUY" if seq % 2 else "SELL"
+    return {
+        "seq": seq, "id": f"t-{seq:04d}", "requestId": f"req-{seq:04d}", "exchange": "bybit",
+        "symbol": "BTCUSDT" if seq % 3 else "ETHUSDT", "action": "LONG" if side == "BUY" else "CLOSE",
+        "side": side, "orderType": "MARKET", "quantity": 0.01, "price": 60000.0 + seq * 10,
+        "fee": 0.36, "realizedPnl": 0.0 if side == "BUY" else 4.5, "leverage": 5, "orderId": f"o-{seq}",
+        "clientOrderId": f"c-{seq}", "mode": "paper", "status": status, "errorCode": None, "error": None,
+        "attempts": 1, "createdAt": f"2026-01-05T11:{10 + seq:02d}:00.000Z",
+        "updatedAt": f"2026-01-05T11:{10 + seq:02d}:01.000Z",
+    }
+
+
+def stats_json() -> dict[str, Any]:
+    return {"mode": None, "tradeCount": 6, "closingTrades": 3, "wins": 2, "losses": 1, "winRate": 2 / 3,
+            "realizedPnl": 13.5, "fees": 2.16, "netRealizedPnl": 11.34, "unrealizedPnl": -3.2,
+            "dailyPnl": [{"date": "2026-01-04", "pnl": 5.0, "fees": 1.0, "fills": 2, "cumulative": 5.0},
+                         {"date": "2026-01-05", "pnl": 6.34, "fees": 1.16, "fills": 4, "cumulative": 11.34}],
+            "sharpeRatio": 1.87, "maxDrawdown": 4.2, "openPositions": 1, "unpricedPositions": []}
+
+
+def positions_json() -> dict[str, Any]:
+    return {"items": [{"id": 1, "exchange": "bybit", "symbol": "BTCUSDT", "side": "LONG", "size": 0.02,
+                       "entryPrice": 60010.0, "leverage": 5, "mode": "paper", "markPrice": 59850.0,
+                       "markError": None, "unrealizedPnl": -3.2, "liquidationPrice": 48308.05, "margin": 240.04,
+                       "notional": 1197.0, "realizedPnl": 0.0, "fees": 0.72, "requestId": "req-0001",
+                       "openedAt": "2026-01-05T11:11:00.000Z", "updatedAt": "2026-01-05T11:11:01.000Z"}],
+            "nextCursor": None}
+
+
+def log_json(i: int) -> dict[str, Any]:
+    levels = ["info", "info", "warning", "error", "debug", "critical"]
+    return {"id": i, "createdAt": f"2026-01-05T11:{i % 60:02d}:{i % 60:02d}.000Z", "level": levels[i % 6],
+            "worker": WORKERS[i % 4], "requestId": f"req-{i:04d}",
+            "message": f"signal {i} processed for BTCUSDT" if i % 2 else f"health probe {i} answered",
+            "details": None}
+
+
+def sse(event_id: int, body: dict[str, Any]) -> Any:
+    import json
+
+    return parse_event(ServerSentEvent(event=body.get("type", ""), data=json.dumps(body), id=str(event_id)))
+
+
+def fed_store(client: Any = None) -> Store:
+    """A store holding the fixture, CONNECTED, its data stamped with the frozen clock."""
+    store = Store(client)
+    store.apply_status(m.StatusResult.model_validate(status_json()))
+    store.apply_workers(m.WorkersResult.model_validate(
+        {"items": [worker_json(n, i) for i, n in enumerate(WORKERS)], "nextCursor": None}))
+    store.apply_logs(m.LogsPage.model_validate({"items": [log_json(i) for i in range(40, 0, -1)],
+                                                "nextCursor": None}))
+    detail = worker_json("hoox", 0) | {"recentLogs": [log_json(i) for i in (4, 8, 12)]}
+    store.apply_worker(m.WorkerDetail.model_validate(detail))
+    for k in range(1, 8):  # a history of samples for the sparklines
+        store.samples["hoox"].append((NOW - 60 + k, float(k * 3 % 11), 2.0 + k % 4))
+    store.apply_trades(m.TradesPage.model_validate({"items": [trade_json(s) for s in range(6, 0, -1)],
+                                                    "nextCursor": None}))
+    store.apply_positions(m.PositionsResult.model_validate(positions_json()))
+    store.apply_stats(m.StatsResult.model_validate(stats_json()))
+    for i, (lvl, msg) in enumerate([("warning", "drawdown 4.2 USDT over the last day"),
+                                    ("critical", "kill switch turned ON: exchange incident"),
+                                    ("info", "kill switch turned off")], 1):
+        store.ingest(sse(100 + i, {"type": "alert", "alertId": i, "level": lvl, "source": "trade-worker",
+                                   "message": msg, "createdAt": f"2026-01-05T11:5{i}:00.000Z"}))
+    store.focus_worker = "hoox"
+    store.state = Conn.CONNECTED
+    return store
+
+
+def fixture_ctx(store: Store | None = None, *, client: Any = None) -> CockpitContext:
+    return CockpitContext(store=store or fed_store(client), client=client, workspace=None,
+                          settings=UserSettings(), safe_mode=False, local_runtime_started=False)
+
+
+def plain(widget: Any, width: int = 120) -> str:
+    """The text a Static (or any renderable) shows."""
+    from rich.console import Console
+
+    renderable = getattr(widget, "content", widget)
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(renderable)
+    return console.export_text()
