@@ -80,6 +80,7 @@ def resources(ws: Workspace) -> dict[str, Any]:
     out: dict[str, Any] = {
         "kv": {str(k): str(v) for k, v in dict(cf.get("kv", {}) or {}).items()},
         "d1": {str(k): str(v) for k, v in dict(cf.get("d1", {}) or {}).items()},
+        "workers": ws.enabled_workers(),  # service bindings only to workers that are deployed too
     }
     account = wrangler_cli.credentials(ws).get("CLOUDFLARE_ACCOUNT_ID")
     if account:

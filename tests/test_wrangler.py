@@ -137,6 +137,15 @@ def test_resources_fill_ids_and_account():
     assert d1w["kv_namespaces"] == [{"binding": "CONFIG_KV", "id": "kv-id-1"}]
 
 
+def test_a_deploy_binds_only_the_workers_deployed_with_it():
+    gateway = catalog.worker("hoox")
+    every = {s["service"] for s in wrangler.config(gateway)["services"]}
+    assert {"email-worker", "report-worker", "web3-wallet-worker"} <= every  # the committed file binds all
+    enabled = ["hoox", "trade-worker", "telegram-worker", "d1-worker", "agent-worker", "analytics-worker"]
+    bound = {s["service"] for s in wrangler.config(gateway, {"workers": enabled})["services"]}
+    assert bound == set(enabled) - {"hoox"}
+
+
 def test_a_durable_object_bound_from_another_worker_names_its_script():
     binding = catalog.Binding("PAPER_EXCHANGE", "durable_object", "PaperExchange")
     borrower = catalog.Worker(name="x-worker", description="test", module="m", port_offset=50,

@@ -102,7 +102,11 @@ def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None) -> dic
     if ae:
         cfg["analytics_engine_datasets"] = ae
 
-    services = [{"binding": b.name, "service": b.resource} for b in w.bindings_of("service")]
+    # A deploy binds only the workers that are deployed with it: a service binding to a worker that
+    # does not exist fails the upload. The committed files (no resources) bind every catalog worker.
+    deployed = set(resources["workers"]) if resources and "workers" in resources else None
+    services = [{"binding": b.name, "service": b.resource} for b in w.bindings_of("service")
+                if deployed is None or b.resource in deployed]
     if services:
         cfg["services"] = services
 
