@@ -401,6 +401,11 @@ class _Routes:
                                                 "q": q, "requestId": request_id}), parse=_parser(m.LogsPage))
 
     @staticmethod
+    def alerts(*, limit: int | None, cursor: str | None, level: str | None) -> _Call:
+        return _Call("GET", "/v1/alerts", _clean({"limit": limit, "cursor": cursor, "level": level}),
+                     parse=_parser(m.AlertsPage))
+
+    @staticmethod
     def kv_list(prefix: str | None) -> _Call:
         return _Call("GET", "/v1/config/kv", _clean({"prefix": prefix}), parse=_parser(m.KvList))
 
@@ -783,6 +788,10 @@ class HooxClient:
         return self._send(_Routes.logs(limit=limit, cursor=cursor, level=level, worker=worker, q=q,
                                        request_id=request_id))
 
+    def alerts(self, *, limit: int | None = None, cursor: str | None = None,
+               level: str | None = None) -> m.AlertsPage:
+        return self._send(_Routes.alerts(limit=limit, cursor=cursor, level=level))
+
     def kv_list(self, prefix: str | None = None) -> m.KvList:
         return self._send(_Routes.kv_list(prefix))
 
@@ -959,6 +968,10 @@ class AsyncHooxClient:
                    worker: str | None = None, q: str | None = None, request_id: str | None = None) -> m.LogsPage:
         return await self._send(_Routes.logs(limit=limit, cursor=cursor, level=level, worker=worker, q=q,
                                              request_id=request_id))
+
+    async def alerts(self, *, limit: int | None = None, cursor: str | None = None,
+                     level: str | None = None) -> m.AlertsPage:
+        return await self._send(_Routes.alerts(limit=limit, cursor=cursor, level=level))
 
     async def kv_list(self, prefix: str | None = None) -> m.KvList:
         return await self._send(_Routes.kv_list(prefix))

@@ -211,6 +211,22 @@ class LogsPage(_Model):
     nextCursor: str | None = None
 
 
+class AlertEntry(_Model):
+    id: int
+    createdAt: str
+    level: str
+    source: str
+    requestId: str | None = None
+    message: str
+    delivery: Literal["outbox", "sent", "failed"]
+    error: str | None = None
+
+
+class AlertsPage(_Model):
+    items: list[AlertEntry]
+    nextCursor: str | None = None
+
+
 # --------------------------------------------------------------------------- config
 class KvEntry(_Model):
     key: str

@@ -276,7 +276,8 @@ class Store:
         topics = self.active_topics
         calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
         if not self._loaded_history:
-            calls += [("trades", lambda: c.trades(limit=200)), ("logs", lambda: c.logs(limit=500))]
+            calls += [("trades", lambda: c.trades(limit=200)), ("logs", lambda: c.logs(limit=500)),
+                      ("alerts", lambda: c.alerts(limit=ALERTS_MAX))]
         if "workers" in topics:
             calls.append(("workers", c.workers))
         if "trades" in topics and self._loaded_history:
@@ -354,6 +355,15 @@ class Store:
         for row in reversed(page.items):
             self._add_log(LogRow(row.id, row.createdAt, level_of(row.level), row.worker, row.message, row.requestId))
         self._touch("logs")
+
+    def apply_alerts(self, page: m.AlertsPage) -> None:
+        """Recent alerts from the ledger, so the console shows what happened before the cockpit opened."""
+        seen = {a.id for a in self.alerts}
+        for row in reversed(page.items):
+            if row.id not in seen:
+                self.alerts.append(AlertRow(row.id, row.createdAt, level_of(row.level), row.source, row.message))
+        self.alerts = deque(sorted(self.alerts, key=lambda a: a.id), maxlen=ALERTS_MAX)
+        self._touch("alerts")
 
     def _touch(self, *topics: str) -> None:
         now = clock.now()

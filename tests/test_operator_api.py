@@ -150,7 +150,8 @@ def test_every_route_of_the_contract_is_served():
     served = {(m, p) for m, p in EVERY_ROUTE}
     for needed in [("GET", "/status"), ("GET", "/workers"), ("GET", "/workers/trade-worker"),
                    ("GET", "/trades"), ("GET", "/positions"), ("GET", "/stats"), ("GET", "/logs"),
-                   ("GET", "/config/kv"), ("GET", "/config/kv/trade:mode"), ("PUT", "/config/kv/trade:mode"),
+                   ("GET", "/alerts"), ("GET", "/config/kv"), ("GET", "/config/kv/trade:mode"),
+                   ("PUT", "/config/kv/trade:mode"),
                    ("DELETE", "/config/kv/trade:mode"), ("GET", "/kill-switch"), ("POST", "/kill-switch"),
                    ("GET", "/queues"), ("POST", "/queues/dead-letter/nope/replay"), ("POST", "/db/query")]:
         assert needed in served
@@ -275,6 +276,24 @@ async def test_stats_of_an_empty_ledger(rt):
 
 
 # =========================================================================== logs
+async def test_alerts_list_newest_first_with_their_delivery_and_a_minimum_level(rt):
+    tg = rt.env("telegram-worker")
+    for message, level in [("filled", "info"), ("rejected", "warning"), ("dead-lettered", "critical")]:
+        r = await rt.request("telegram-worker", "POST", "/alert", json={
+            "requestId": "r-" + message, "payload": {"message": message, "level": level, "source": "trade-worker"}},
+            headers={"X-Internal-Auth-Key": tg.INTERNAL_KEY_BINDING})
+        assert r.status == 200
+    page = await result(rt, "GET", "/alerts", models.AlertsPage)
+    assert [(a["message"], a["level"], a["delivery"]) for a in page["items"]] == [
+        ("dead-lettered", "critical", "outbox"), ("rejected", "warning", "outbox"), ("filled", "info", "outbox")]
+    assert page["items"][0]["requestId"] == "r-dead-lettered" and page["items"][0]["source"] == "trade-worker"
+    warn = await result(rt, "GET", "/alerts?level=warning")
+    assert [a["message"] for a in warn["items"]] == ["dead-lettered", "rejected"]
+    first = await result(rt, "GET", "/alerts?limit=2")
+    rest = await result(rt, "GET", f"/alerts?limit=2&cursor={first['nextCursor']}")
+    assert [a["message"] for a in rest["items"]] == ["filled"] and rest["nextCursor"] is None
+
+
 async def test_logs_filter_by_level_worker_and_text_and_page(rt):
     db = rt.env(GW).DB
     rows = [("debug", "d1-worker", "statement ran"), ("info", "hoox", "signal received"),

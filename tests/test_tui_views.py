@@ -299,3 +299,14 @@ def test_live_trading_banner_names_the_exchanges_that_trade_for_real() -> None:
     banner = TradesView(fixture_ctx(store)).render_banner().plain
     assert "LIVE TRADING" in banner
     assert "live on bybit (testnet)" in banner and "not configured: binance" in banner
+
+
+def test_alert_history_and_streamed_alerts_merge_once_in_order() -> None:
+    store = Store(None)
+    store.ingest(sse(90, {"type": "alert", "id": 90, "alertId": 3, "level": "critical", "source": "trade-worker",
+                          "message": "dead-lettered"}))
+    history = m.AlertsPage.model_validate({"items": [
+        {"id": i, "createdAt": f"2026-01-05T12:00:0{i}.000Z", "level": "warning", "source": "hoox",
+         "message": f"alert {i}", "delivery": "outbox"} for i in (3, 2, 1)], "nextCursor": None})
+    store.apply_alerts(history)  # the console shows what happened before the cockpit opened, once
+    assert [(a.id, a.message) for a in store.alerts] == [(1, "alert 1"), (2, "alert 2"), (3, "dead-lettered")]

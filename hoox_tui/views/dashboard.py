@@ -104,7 +104,7 @@ class DashboardView(View):
     def render_alerts(self) -> Text:
         alerts = list(self.ctx.store.alerts)
         if not alerts:
-            return Text("no alerts in this session", style="dim")
+            return Text("no alerts yet", style="dim")
         out = Text()
         for a in reversed(alerts):
             out.append(f"{hms(a.created_at)} ", style="dim")

@@ -296,19 +296,41 @@ async def stats(request: Request) -> dict[str, Any]:
     return out
 
 
+def _min_level(raw: str | None) -> tuple[list[str], list[Any]]:
+    """WHERE parts for a minimum level (warning = warning, error, critical)."""
+    if not raw:
+        return [], []
+    level = raw.lower()
+    if level not in LEVELS:
+        raise ApiError(400, VALIDATION_ERROR, f"level must be one of {', '.join(LEVELS)}, got {level!r}.")
+    allowed = LEVELS[LEVELS.index(level):]
+    return [f"level IN ({','.join('?' * len(allowed))})"], list(allowed)
+
+
+async def alerts(request: Request) -> dict[str, Any]:
+    """Alerts newest first (what telegram-worker recorded, delivered or not); `level` is a minimum."""
+    env = env_of(request)
+    limit, cursor = _limit(request), _cursor(request)
+    where, args = _min_level(request.query_params.get("level"))
+    if cursor is not None:
+        where.append("id < ?")
+        args.append(cursor)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    rows = (await env.DB.prepare(
+        "SELECT id, created_at, level, source, request_id, message, delivery, error FROM alerts"
+        f"{clause} ORDER BY id DESC LIMIT ?").bind(*args, limit + 1).all())["results"]
+    items = [{"id": r["id"], "createdAt": r["created_at"], "level": r["level"], "source": r["source"],
+              "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"],
+              "error": r["error"]} for r in rows]
+    return _page(items, limit, "id")
+
+
 async def logs(request: Request) -> dict[str, Any]:
     """system_logs newest first; `level` is a minimum (warning = warning, error, critical)."""
     env = env_of(request)
     limit, cursor = _limit(request), _cursor(request)
     q = request.query_params
-    where, args = [], []
-    if q.get("level"):
-        level = q["level"].lower()
-        if level not in LEVELS:
-            raise ApiError(400, VALIDATION_ERROR, f"level must be one of {', '.join(LEVELS)}, got {level!r}.")
-        allowed = LEVELS[LEVELS.index(level):]
-        where.append(f"level IN ({','.join('?' * len(allowed))})")
-        args.extend(allowed)
+    where, args = _min_level(q.get("level"))
     if q.get("worker"):
         where.append("worker = ?")
         args.append(q["worker"])
@@ -525,6 +547,7 @@ routes: list[BaseRoute] = [
     Route("/positions", _operator(positions), methods=["GET"]),
     Route("/stats", _operator(stats), methods=["GET"]),
     Route("/logs", _operator(logs), methods=["GET"]),
+    Route("/alerts", _operator(alerts), methods=["GET"]),
     Route("/config/kv", _operator(kv_list), methods=["GET"]),
     Route("/config/kv/{key:path}", _operator(kv_get), methods=["GET"]),
     Route("/config/kv/{key:path}", _operator(kv_put), methods=["PUT"]),
