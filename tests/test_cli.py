@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
+from netutil import free_port
 from typer.testing import CliRunner
 
 from hoox_cli import process
@@ -37,11 +38,6 @@ def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
     return workspace
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ----------------------------------------------------------------------------- workspace creation

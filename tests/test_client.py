@@ -23,6 +23,7 @@ import httpx
 import pytest
 import uvicorn
 from hoox_edge import catalog
+from netutil import free_port
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -147,11 +148,6 @@ class _Server(uvicorn.Server):
     def capture_signals(self):  # type: ignore[no-untyped-def]
         yield  # served from a thread: the test process keeps its signal handlers
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,30 +21,11 @@ from typing import Any
 
 import pytest
 from hoox_edge import catalog
+from netutil import free_base_port
 
 DEADLINE = 30.0  # seconds any awaited state may take before the test fails
 
 
-def _ports_free(base: int) -> bool:
-    for port in range(base, base + len(catalog.WORKERS)):
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def free_base_port() -> int:
-    """A port base (found by binding port 0) whose nine worker ports are all free."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if 1024 <= base <= 65535 - 16 and _ports_free(base):
-            return base
-    raise RuntimeError("no free block of ports found")
 
 
 def pid_alive(pid: int) -> bool:

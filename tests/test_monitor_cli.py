@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +22,7 @@ from hoox_edge import catalog
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import events, settings
+from netutil import free_base_port
 from typer.testing import CliRunner
 
 from hoox_cli.main import app
@@ -32,24 +32,6 @@ DEADLINE = 20.0  # the longest any awaited output may take before the test fails
 runner = CliRunner()
 
 
-def _ports_free(base: int) -> bool:
-    for port in range(base, base + len(catalog.WORKERS)):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def free_base_port() -> int:
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if 1024 <= base <= 65535 - 16 and _ports_free(base):
-            return base
-    raise RuntimeError("no free block of ports found")
 
 
 @pytest.fixture

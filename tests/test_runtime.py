@@ -13,6 +13,7 @@ import types
 from datetime import UTC, datetime
 
 import httpx
+import netutil
 import pytest
 from hoox_edge import catalog, migrations
 from hoox_edge.local import cron
@@ -47,13 +48,8 @@ def fake_worker(monkeypatch, name: str, *, scheduled=None, queue=None) -> types.
 
 
 def free_base_port(offset: int) -> int:
-    """A base port whose worker at `offset` gets a port that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    if port - offset < 1024:
-        pytest.skip("the OS handed out a port too low to shift")
-    return port - offset
+    """A base port whose whole block of worker ports is free right now (`offset` kept for the callers)."""
+    return netutil.free_base_port()
 
 
 async def test_serves_a_worker_over_http_and_stops_cleanly(monkeypatch, workspace):

@@ -9,4 +9,5 @@ import pytest
 
 def need(adapters: Any, capability: str) -> None:
     if capability not in adapters.capabilities:
-        pytest.skip(f"the {adapters.name} adapters cannot do {capability!r}")
+        # No silent skips: an adapter set without a capability must be proven another way, not passed over.
+        pytest.fail(f"the {adapters.name} adapters cannot do {capability!r}: test that behaviour another way")
