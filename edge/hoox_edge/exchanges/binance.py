@@ -448,19 +448,27 @@ class BinanceSpot(_BinanceStyle):
         return []  # spot holdings are balances, not positions
 
     async def balance(self, asset: str = "USDT") -> Balance:
-        data = await self.request("GET", "/api/v3/account", params={"omitZeroBalances": "true"}, signed=True,
-                                  endpoint="account")
-        for b in data.get("balances") or []:
-            if b.get("asset") == asset:
-                return Balance(asset=asset, free=_num(b.get("free")), locked=_num(b.get("locked")))
-        return Balance(asset=asset, free=0.0, locked=0.0)
+        return await spot_v3_balance(self, asset, {"omitZeroBalances": "true"})
 
     async def ticker(self, symbol: str) -> float:
-        r = await self.request("GET", "/api/v3/ticker/price", params={"symbol": symbol.upper()}, endpoint="ticker")
-        return _num(r.get("price"))
+        return await spot_v3_ticker(self, symbol)
 
     async def mark_price(self, symbol: str) -> float:
         return await self.ticker(symbol)  # spot has no mark price: the last price is the market's price
+
+
+# Spot v3 account and ticker calls, which MEXC's spot API shares with Binance's.
+async def spot_v3_balance(ex: LiveExchange, asset: str, params: dict[str, str] | None = None) -> Balance:
+    data = await ex.request("GET", "/api/v3/account", params=params, signed=True, endpoint="account")
+    for b in data.get("balances") or []:
+        if b.get("asset") == asset:
+            return Balance(asset=asset, free=_num(b.get("free")), locked=_num(b.get("locked")))
+    return Balance(asset=asset, free=0.0, locked=0.0)
+
+
+async def spot_v3_ticker(ex: LiveExchange, symbol: str) -> float:
+    r = await ex.request("GET", "/api/v3/ticker/price", params={"symbol": symbol.upper()}, endpoint="ticker")
+    return _num(r.get("price"))
 
 
 async def connector(env: Env, market: Market = "futures") -> LiveExchange:

@@ -24,7 +24,15 @@ from typing import Any, ClassVar
 
 from hoox_edge.exchanges import live
 from hoox_edge.exchanges.base import Balance, ExchangeError, MarginMode, Market, OrderRequest, OrderResult, Position
-from hoox_edge.exchanges.binance import _BinanceStyle, _num, _rules_from_filters, plain, retry_after_seconds
+from hoox_edge.exchanges.binance import (
+    _BinanceStyle,
+    _num,
+    _rules_from_filters,
+    plain,
+    retry_after_seconds,
+    spot_v3_balance,
+    spot_v3_ticker,
+)
 from hoox_edge.exchanges.live import LiveExchange
 from hoox_edge.ports import Env
 
@@ -163,15 +171,10 @@ class MexcSpot(_BinanceStyle):
         return []  # spot holdings are balances, not positions
 
     async def balance(self, asset: str = "USDT") -> Balance:
-        data = await self.request("GET", "/api/v3/account", signed=True, endpoint="account")
-        for b in data.get("balances") or []:
-            if b.get("asset") == asset:
-                return Balance(asset=asset, free=_num(b.get("free")), locked=_num(b.get("locked")))
-        return Balance(asset=asset, free=0.0, locked=0.0)
+        return await spot_v3_balance(self, asset)
 
     async def ticker(self, symbol: str) -> float:
-        r = await self.request("GET", "/api/v3/ticker/price", params={"symbol": symbol.upper()}, endpoint="ticker")
-        return _num(r.get("price"))
+        return await spot_v3_ticker(self, symbol)
 
     async def mark_price(self, symbol: str) -> float:
         return await self.ticker(symbol)  # spot has no mark price: the last price is the market's price
