@@ -169,8 +169,9 @@ async def test_every_v1_route_answers_401_without_the_operator_token(rt, method,
     assert env["success"] is False and env["error"]["code"] == "UNAUTHORIZED" and env["result"] is None
     assert token(rt) not in r.text()
     # nothing was changed by a refused call
-    assert await rt.env(GW).CONFIG_KV.get("trade:kill_switch") in (None, "false")
-    assert await rt.env(GW).CONFIG_KV.get("trade:mode") in (None, "paper")
+    # (the KV defaults the runtime applied on open; None would be a DELETE that went through)
+    assert await rt.env(GW).CONFIG_KV.get("trade:kill_switch") == "false"
+    assert await rt.env(GW).CONFIG_KV.get("trade:mode") == "paper"
 
 
 async def test_no_operator_key_configured_refuses_everyone(rt):
@@ -462,6 +463,10 @@ async def test_db_query_is_read_only_with_parameters_and_a_row_cap(rt):
     assert many["rowCount"] == 1000 and many["truncated"] is True and many["rows"][-1] == {"x": 1000}
     text = await result(rt, "POST", "/db/query", None, {"query": "SELECT 'a; DROP TABLE trades' AS s -- done"})
     assert text["rows"] == [{"s": "a; DROP TABLE trades"}]
+    # a statement may end in a string literal or a quoted name
+    ends_quoted = await result(rt, "POST", "/db/query", None,
+                               {"query": "SELECT id, fee FROM \"trades\" WHERE fee > 2 AND exchange = 'bybit';"})
+    assert sorted(ends_quoted["rows"], key=lambda r: r["id"]) == res["rows"]
 
     for query in ["DELETE FROM trades", "UPDATE trades SET fee = 0", "SELECT 1; DELETE FROM trades",
                   "INSERT INTO system_logs (created_at, level, worker, message) VALUES ('x','info','x','x')",

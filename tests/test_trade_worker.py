@@ -205,6 +205,19 @@ async def test_short_larger_than_the_long_flips_the_position(rt):
     assert (opened["size"], opened["entry_price"]) == (0.02, 59988.0)
 
 
+async def test_an_invalid_signal_is_rejected_with_every_issue_and_places_nothing(rt):
+    await received(rt, "r-bad")
+    r = await process(rt, "r-bad", action="HOLD", quantity=-1, orderType="LIMIT")
+    assert r.status == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR"
+    fields = {d["field"] for d in r.json()["error"]["details"]}
+    assert fields == {"action", "quantity", "price"}
+    assert await signal_status(rt, "r-bad") == "Rejected"
+    spot = await process(rt, "r-spot", market="spot", action="SHORT", leverage=3)
+    assert spot.status == 400
+    assert {d["field"] for d in spot.json()["error"]["details"]} == {"market", "leverage"}
+    assert await paper_orders(rt) == []
+
+
 # --------------------------------------------------------------------------- sizing
 async def test_quantity_is_rounded_down_to_the_step(rt):
     r = await process(rt, "r-round", quantity=0.0159)

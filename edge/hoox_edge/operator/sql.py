@@ -23,19 +23,22 @@ _FORBIDDEN = {
 }  # fmt: skip
 
 
-def _code(sql: str) -> str:
-    """The statement with string literals, quoted identifiers and comments blanked out (same length,
-    so positions in it are positions in the statement)."""
+def code_of(sql: str, *, brackets: bool = True) -> str:
+    """The statement with comments blanked out and string literals and quoted identifiers filled
+    with `'` (same length, so positions in it are positions in the statement; a literal is not
+    blank, so trimming the code never cuts one off). `brackets`: `[name]` is a quoted identifier
+    (SQLite); in ClickHouse `[` starts an array."""
     out = list(sql)
     i, n = 0, len(sql)
+    quotes = "'\"`[" if brackets else "'\"`"
 
-    def blank(a: int, b: int) -> None:
+    def blank(a: int, b: int, fill: str = " ") -> None:
         for k in range(a, min(b, n)):
-            out[k] = " "
+            out[k] = fill
 
     while i < n:
         c = sql[i]
-        if c in "'\"`[":
+        if c in quotes:
             close = "]" if c == "[" else c
             j = i + 1
             while j < n:
@@ -47,7 +50,7 @@ def _code(sql: str) -> str:
                 j += 1
             if j >= n:
                 raise ApiError(400, VALIDATION_ERROR, "Unterminated quote in the query.")
-            blank(i, j + 1)
+            blank(i, j + 1, "'")
             i = j + 1
         elif sql.startswith("--", i):
             j = sql.find("\n", i)
@@ -65,9 +68,12 @@ def _code(sql: str) -> str:
     return "".join(out)
 
 
-def check_read_only(sql: str) -> str:
-    """The statement without its trailing `;`, or ApiError 400 saying what is not allowed."""
-    code = _code(sql)
+def read_only_code(sql: str, *, first: tuple[str, ...], forbidden: set[str], refusal: str,
+                   brackets: bool = True) -> str:
+    """`code_of(sql)` cut before its trailing `;` and blanks, after checking it is one statement that
+    starts with one of `first` and uses none of `forbidden`; else ApiError 400 (`refusal` for a
+    statement that does not start right)."""
+    code = code_of(sql, brackets=brackets)
     end = len(code.rstrip())
     while end > 0 and code[end - 1] == ";":
         end = len(code[: end - 1].rstrip())
@@ -75,14 +81,21 @@ def check_read_only(sql: str) -> str:
     if ";" in code:
         raise ApiError(400, VALIDATION_ERROR, "Only one statement per query: a second statement is not allowed.")
     words = [w.lower() for w in _WORD.findall(code)]
-    if not words or words[0] not in ("select", "with"):
-        raise ApiError(400, VALIDATION_ERROR, "Only read-only queries (SELECT or WITH ... SELECT) are allowed.")
-    bad = sorted(set(words) & _FORBIDDEN)
+    if not words or words[0] not in first:
+        raise ApiError(400, VALIDATION_ERROR, refusal)
+    bad = sorted(set(words) & forbidden)
     if bad:
         raise ApiError(400, VALIDATION_ERROR,
                        f"Read-only queries may not use {', '.join(w.upper() for w in bad)}.")
-    # A trailing line comment would swallow the wrapper's closing parenthesis: end on a new line.
-    return sql[:end] + "\n"
+    return code
+
+
+def check_read_only(sql: str) -> str:
+    """The statement without its trailing `;` (and any comment after it), or ApiError 400 saying
+    what is not allowed."""
+    code = read_only_code(sql, first=("select", "with"), forbidden=_FORBIDDEN,
+                          refusal="Only read-only queries (SELECT or WITH ... SELECT) are allowed.")
+    return sql[: len(code)]
 
 
 def check_params(params: Any) -> list[Any]:

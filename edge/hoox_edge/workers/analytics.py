@@ -40,7 +40,6 @@ signals, trade-worker trades and exchange calls); a producer that is not says so
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -48,6 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hoox_edge.operator.sql import read_only_code
 from hoox_edge.ports import Env
 from hoox_edge.shared.app import env_of, json_body, make_app, request_id_of
 from hoox_edge.shared.auth import require_internal
@@ -166,48 +166,9 @@ async def track(request: Request) -> JSONResponse:
 
 
 # ----------------------------------------------------------------------------- read-only SQL
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Words that have no business in a read: they write, change the schema or reach other files.
 _FORBIDDEN = {"insert", "update", "delete", "drop", "create", "alter", "attach", "detach", "pragma",
               "vacuum", "reindex", "truncate", "grant", "revoke", "into", "optimize", "rename", "system"}
-
-
-def _scan(sql: str) -> tuple[list[str], list[int]]:
-    """(code outside quotes and comments, as pieces; offsets of `?` placeholders in that code)."""
-    code: list[str] = []
-    marks: list[int] = []
-    i, n = 0, len(sql)
-    while i < n:
-        c = sql[i]
-        if c in "'\"`":
-            j = i + 1
-            while j < n:
-                if sql[j] == c:
-                    if j + 1 < n and sql[j + 1] == c:  # doubled quote inside the literal
-                        j += 2
-                        continue
-                    break
-                j += 1
-            if j >= n:
-                raise ApiError(400, VALIDATION_ERROR, "Unterminated quote in the query.")
-            code.append(" ")
-            i = j + 1
-        elif sql.startswith("--", i):
-            j = sql.find("\n", i)
-            i = n if j < 0 else j
-            code.append(" ")
-        elif sql.startswith("/*", i):
-            j = sql.find("*/", i + 2)
-            if j < 0:
-                raise ApiError(400, VALIDATION_ERROR, "Unterminated comment in the query.")
-            i = j + 2
-            code.append(" ")
-        else:
-            if c == "?":
-                marks.append(i)
-            code.append(c)
-            i += 1
-    return code, marks
 
 
 def _literal(v: Any) -> str:
@@ -232,19 +193,9 @@ def _literal(v: Any) -> str:
 
 def read_only_sql(sql: str, params: list[Any]) -> str:
     """The query with its parameters inlined, after checking it is one SELECT; else ApiError 400."""
-    code, marks = _scan(sql)
-    text = "".join(code).strip()
-    while text.endswith(";"):
-        text = text[:-1].rstrip()
-    if ";" in text:
-        raise ApiError(400, VALIDATION_ERROR, "Only one statement per query.")
-    words = [w.lower() for w in _WORD.findall(text)]
-    if not words or words[0] != "select":
-        raise ApiError(400, VALIDATION_ERROR, "Only SELECT queries are allowed on the telemetry dataset.")
-    bad = sorted(set(words) & _FORBIDDEN)
-    if bad:
-        words_used = ", ".join(w.upper() for w in bad)
-        raise ApiError(400, VALIDATION_ERROR, f"Read-only queries may not use {words_used}.")
+    code = read_only_code(sql, first=("select",), forbidden=_FORBIDDEN, brackets=False,
+                          refusal="Only SELECT queries are allowed on the telemetry dataset.")
+    marks = [i for i, c in enumerate(code) if c == "?"]
     if len(marks) != len(params):
         raise ApiError(400, VALIDATION_ERROR, f"The query has {len(marks)} placeholder(s) but {len(params)} "
                                               "parameter(s) were given.")
@@ -253,8 +204,8 @@ def read_only_sql(sql: str, params: list[Any]) -> str:
         out.append(sql[last:pos])
         out.append(_literal(value))
         last = pos + 1
-    out.append(sql[last:])
-    return "".join(out).strip().rstrip(";").rstrip()
+    out.append(sql[last:len(code)])
+    return "".join(out).strip()
 
 
 class Query(BaseModel):

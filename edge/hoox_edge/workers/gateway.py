@@ -505,14 +505,9 @@ async def webhook(request: Request) -> JSONResponse:
     rid = str(uuid.uuid4())
     request.scope["hoox.request_id"] = rid
     st = _Signal(rid)
-    started = time.perf_counter()
-    status = 500
     try:
-        resp = await _process(request, env, st)
-        status = resp.status_code
-        return resp
-    except ApiError as exc:
-        status = exc.status
+        return await _process(request, env, st)
+    except ApiError:
         raise
     except Exception as exc:
         if st.authenticated:
@@ -521,17 +516,14 @@ async def webhook(request: Request) -> JSONResponse:
         raise ApiError(500, INTERNAL_ERROR, f"Internal error in the gateway ({type(exc).__name__}).",
                        headers={REQUEST_ID_HEADER: rid}) from None
     finally:
-        latency = round((time.perf_counter() - started) * 1000, 2)
-        points = [calls.track(env, "api-call", {"worker": WORKER, "endpoint": "/webhook",
-                                                "latencyMs": latency, "success": status < 300,
-                                                "status": status}, request_id=rid)]
+        # The request itself is recorded by the api-call middleware (shared/app.py); what only the
+        # gateway knows is the signal.
         if st.authenticated:
             point = {"exchange": st.label("exchange"), "symbol": st.label("symbol"),
                      "action": st.label("action"), "outcome": st.outcome}
             if st.signal is not None and st.signal.quantity is not None:
                 point["quantity"] = st.signal.quantity
-            points.append(calls.track(env, "signal", point, request_id=rid))
-        await asyncio.gather(*points)
+            await calls.track(env, "signal", point, request_id=rid)
 
 
 # --------------------------------------------------------------------------- health

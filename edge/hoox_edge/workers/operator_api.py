@@ -109,6 +109,18 @@ def _page(items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:
     return {"items": items, "nextCursor": str(items[-1][key]) if more and items else None}
 
 
+async def _newest_first(request: Request, select: str, column: str, where: list[str], args: list[Any],
+                        item: Callable[[dict[str, Any]], dict[str, Any]], key: str) -> dict[str, Any]:
+    """One page of `select` filtered by `where`, newest first by `column`, after the request's cursor."""
+    limit, cursor = _limit(request), _cursor(request)
+    if cursor is not None:
+        where, args = [*where, f"{column} < ?"], [*args, cursor]
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    rows = (await env_of(request).DB.prepare(f"{select}{clause} ORDER BY {column} DESC LIMIT ?")
+            .bind(*args, limit + 1).all())["results"]
+    return _page([item(r) for r in rows], limit, key)
+
+
 def _version() -> str | None:
     try:
         return importlib.metadata.version("hoox")
@@ -244,8 +256,7 @@ async def get_worker(request: Request) -> dict[str, Any]:
 
 async def trades(request: Request) -> dict[str, Any]:
     """Trades newest first; filters symbol, exchange, status, since (created at or after)."""
-    env = env_of(request)
-    limit, cursor, since = _limit(request), _cursor(request), _since(request)
+    since = _since(request)
     where, args = [], []
     q = request.query_params
     if q.get("symbol"):
@@ -260,14 +271,7 @@ async def trades(request: Request) -> dict[str, Any]:
     if since:
         where.append("created_at >= ?")
         args.append(since)
-    if cursor is not None:
-        where.append("rowid < ?")
-        args.append(cursor)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    rows = (await env.DB.prepare(
-        f"SELECT rowid AS seq, * FROM trades{clause} ORDER BY rowid DESC LIMIT ?"
-    ).bind(*args, limit + 1).all())["results"]
-    return _page([trade_item(r) for r in rows], limit, "seq")
+    return await _newest_first(request, "SELECT rowid AS seq, * FROM trades", "rowid", where, args, trade_item, "seq")
 
 
 async def positions(request: Request) -> dict[str, Any]:
@@ -309,26 +313,19 @@ def _min_level(raw: str | None) -> tuple[list[str], list[Any]]:
 
 async def alerts(request: Request) -> dict[str, Any]:
     """Alerts newest first (what telegram-worker recorded, delivered or not); `level` is a minimum."""
-    env = env_of(request)
-    limit, cursor = _limit(request), _cursor(request)
     where, args = _min_level(request.query_params.get("level"))
-    if cursor is not None:
-        where.append("id < ?")
-        args.append(cursor)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    rows = (await env.DB.prepare(
-        "SELECT id, created_at, level, source, request_id, message, delivery, error FROM alerts"
-        f"{clause} ORDER BY id DESC LIMIT ?").bind(*args, limit + 1).all())["results"]
-    items = [{"id": r["id"], "createdAt": r["created_at"], "level": r["level"], "source": r["source"],
-              "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"],
-              "error": r["error"]} for r in rows]
-    return _page(items, limit, "id")
+    return await _newest_first(
+        request, "SELECT id, created_at, level, source, request_id, message, delivery, error FROM alerts", "id",
+        where, args, _alert_item, "id")
+
+
+def _alert_item(r: dict[str, Any]) -> dict[str, Any]:
+    return {"id": r["id"], "createdAt": r["created_at"], "level": r["level"], "source": r["source"],
+            "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"], "error": r["error"]}
 
 
 async def logs(request: Request) -> dict[str, Any]:
     """system_logs newest first; `level` is a minimum (warning = warning, error, critical)."""
-    env = env_of(request)
-    limit, cursor = _limit(request), _cursor(request)
     q = request.query_params
     where, args = _min_level(q.get("level"))
     if q.get("worker"):
@@ -341,14 +338,9 @@ async def logs(request: Request) -> dict[str, Any]:
         text = q["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append("(message LIKE ? ESCAPE '\\' OR details LIKE ? ESCAPE '\\')")
         args.extend([f"%{text}%", f"%{text}%"])
-    if cursor is not None:
-        where.append("id < ?")
-        args.append(cursor)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    rows = (await env.DB.prepare(
-        "SELECT id, created_at, level, worker, request_id, message, details FROM system_logs"
-        f"{clause} ORDER BY id DESC LIMIT ?").bind(*args, limit + 1).all())["results"]
-    return _page([log_item(r) for r in rows], limit, "id")
+    return await _newest_first(
+        request, "SELECT id, created_at, level, worker, request_id, message, details FROM system_logs", "id",
+        where, args, log_item, "id")
 
 
 # --------------------------------------------------------------------------- config

@@ -25,9 +25,8 @@ import contextlib
 import inspect
 import json
 import math
-import re
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +40,7 @@ from hoox_edge.exchanges.base import ExchangeError, ExchangeProvider, OrderReque
 from hoox_edge.ledger import FAILED, FILLED, REJECTED, dec, fmt
 from hoox_edge.ports import Env, MessageBatch, QueueMessage
 from hoox_edge.shared import calls, clock, settings
+from hoox_edge.shared import signal as signals
 from hoox_edge.shared.app import env_of, json_body, make_app, payload_of
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import (
@@ -53,9 +53,9 @@ from hoox_edge.shared.errors import (
 )
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.redact import redact
+from hoox_edge.shared.signal import Signal, SignalError
 
 WORKER = "trade-worker"
-ACTIONS = ("LONG", "SHORT", "CLOSE")
 MAX_QUEUE_DELAY = 12 * 3600  # Cloudflare Queues' longest retry delay
 RECORD_TRIES = 5  # fill batches retried when a concurrent fill moved the position first
 
@@ -92,67 +92,28 @@ def replay(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the signal
-@dataclass(frozen=True)
-class Signal:
-    action: str
-    symbol: str
-    quantity: float | None
-    leverage: float
-    order_type: str
-    price: float | None
-    quantity_type: str
-    market: str
-    exchange: str | None
-
-
-def _number(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (math.inf, -math.inf):
-        return None
-    return float(v)
-
-
 def parse_signal(payload: Any) -> Signal:
-    """The gateway validated the signal already; this guards the internal API against bad callers."""
+    """The gateway validated the signal already; this guards the internal API against bad callers
+    with the same rules, plus what only an execution decides (spot cannot short or lever)."""
     if not isinstance(payload, dict):
         raise ApiError(400, VALIDATION_ERROR, "payload must be a signal object.")
+    source = payload.get("source")
+    # Other fields (`source`, what a caller adds) are not the signal's: ignored here, as the
+    # leverage cap (trade:max_leverage) is the gateway's to apply.
+    fields = {k: v for k, v in payload.items() if k in signals.ACCEPTED_FIELDS}
+    try:
+        sig = signals.parse_signal(fields, max_leverage=math.inf,
+                                   source=source if isinstance(source, str) and source else "webhook")
+    except SignalError as exc:
+        raise ApiError(400, VALIDATION_ERROR, "The signal is not valid.", details=exc.details) from None
     issues: list[dict[str, str]] = []
-    action = str(payload.get("action") or "").upper()
-    if action not in ACTIONS:
-        issues.append({"field": "action", "issue": "must be LONG, SHORT or CLOSE"})
-    symbol = re.sub(r"[^A-Z0-9]", "", str(payload.get("symbol") or "").upper())
-    if not symbol:
-        issues.append({"field": "symbol", "issue": "is required"})
-    quantity = _number(payload.get("quantity"))
-    if action != "CLOSE" and (quantity is None or quantity <= 0):
-        issues.append({"field": "quantity", "issue": "must be a number greater than 0"})
-    leverage = 1.0 if payload.get("leverage") is None else _number(payload.get("leverage"))
-    if leverage is None or leverage < 1:
-        issues.append({"field": "leverage", "issue": "must be a number of at least 1"})
-    order_type = str(payload.get("orderType") or "MARKET").upper()
-    if order_type not in ("MARKET", "LIMIT"):
-        issues.append({"field": "orderType", "issue": "must be MARKET or LIMIT"})
-    price = _number(payload.get("price")) if payload.get("price") is not None else None
-    if order_type == "LIMIT" and (price is None or price <= 0):
-        issues.append({"field": "price", "issue": "a LIMIT order needs a price greater than 0"})
-    quantity_type = str(payload.get("quantityType") or "contracts").lower()
-    if quantity_type not in ("contracts", "usdt"):
-        issues.append({"field": "quantityType", "issue": "must be contracts or usdt"})
-    market = str(payload.get("market") or "futures").lower()
-    if market not in ("futures", "spot"):
-        issues.append({"field": "market", "issue": "must be futures or spot"})
-    exchange = payload.get("exchange")
-    if exchange is not None:
-        exchange = str(exchange).lower()
-        if exchange not in settings.EXCHANGES:
-            issues.append({"field": "exchange", "issue": "must be one of " + ", ".join(settings.EXCHANGES)})
-    if market == "spot" and action == "SHORT":
+    if sig.market == "spot" and sig.action == "SHORT":
         issues.append({"field": "market", "issue": "spot cannot open a SHORT: send market futures"})
-    if market == "spot" and leverage is not None and leverage > 1:
+    if sig.market == "spot" and sig.leverage > 1:
         issues.append({"field": "leverage", "issue": "spot trades without leverage: send 1 or market futures"})
     if issues:
         raise ApiError(400, VALIDATION_ERROR, "The signal is not valid.", details=issues)
-    return Signal(action, symbol, quantity, float(leverage or 1), order_type,
-                  price if order_type == "LIMIT" else None, quantity_type, market, exchange)
+    return sig
 
 
 async def route(env: Env, signal: Signal) -> str:
@@ -239,7 +200,7 @@ class _Execution:
         now = clock.iso()
         started = await ledger.begin_attempt(
             self.db, trade_id=str(uuid.uuid4()), request_id=self.rid, exchange=self.exchange,
-            symbol=sig.symbol, action=sig.action, side=side, order_type=sig.order_type, quantity=planned,
+            symbol=sig.symbol, action=sig.action, side=side, order_type=sig.orderType, quantity=planned,
             leverage=sig.leverage, client_order_id=self.client_order_id, mode=self.mode, now=now)
         if not started:  # another attempt recorded an outcome in between
             final = await ledger.get_trade(self.db, self.rid)
@@ -270,9 +231,9 @@ class _Execution:
         else:
             side = ledger.side_for(sig.action)
             rules = await provider.instrument(sig.symbol)
-            price = sig.price if sig.order_type == "LIMIT" else await provider.ticker(sig.symbol)
+            price = sig.price if sig.orderType == "LIMIT" else await provider.ticker(sig.symbol)
             sizing = ledger.size_order(
-                symbol=sig.symbol, quantity=sig.quantity or 0, quantity_type=sig.quantity_type,
+                symbol=sig.symbol, quantity=sig.quantity or 0, quantity_type=sig.quantityType,
                 leverage=sig.leverage, price=price, qty_step=rules.qty_step, min_qty=rules.min_qty,
                 min_notional=rules.min_notional)
             if sizing.rejection:
@@ -292,11 +253,11 @@ class _Execution:
 
         self.order = OrderRequest(
             symbol=sig.symbol, side=side, quantity=ledger.num(qty), client_order_id=self.client_order_id,
-            order_type=sig.order_type,  # type: ignore[arg-type]
+            order_type=sig.orderType,  # type: ignore[arg-type]
             price=sig.price, reduce_only=sig.action == "CLOSE", leverage=sig.leverage,
             market=sig.market)  # type: ignore[arg-type]
         await log(self.env, "info", f"Order sent: {self.label} {side} {fmt(qty)}", request_id=self.rid,
-                  details=self._log_details(side=side, quantity=ledger.num(qty), orderType=sig.order_type,
+                  details=self._log_details(side=side, quantity=ledger.num(qty), orderType=sig.orderType,
                                             reduceOnly=sig.action == "CLOSE", leverage=sig.leverage))
         try:
             result = await provider.place_order(self.order)
