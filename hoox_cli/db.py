@@ -241,28 +241,25 @@ def query(
         fail("SQL_ERROR", f"{msg}{hint}")
     finally:
         db.close()
-    rows = res["results"]
+    emit_query_result({"workspace": str(ws.root), "database": _db_name()}, statements[0], params, res, write,
+                      json_out)
+
+
+def emit_query_result(head: dict[str, Any], sql: str, params: list[Any], res: dict[str, Any], write: bool,
+                      json_out: bool, **extra: Any) -> None:
+    """Show the result of `db query` (local or remote): a table, the change count, or the JSON object."""
+    rows = res.get("results") or []
     columns = list(rows[0]) if rows else []
+    changes = (res.get("meta") or {}).get("changes", 0)
     if json_out:
-        emit_json(
-            {
-                "workspace": str(ws.root),
-                "database": _db_name(),
-                "sql": statements[0],
-                "params": params,
-                "columns": columns,
-                "rows": rows,
-                "row_count": len(rows),
-                "changes": res["meta"].get("changes", 0) if write else 0,
-                "read_only": not write,
-            }
-        )
+        emit_json({**head, "sql": sql, "params": params, "columns": columns, "rows": rows, "row_count": len(rows),
+                   "changes": changes if write else 0, "read_only": not write, **extra})
         return
     if rows:
         show(table(columns, [[r[c] for c in columns] for r in rows]))
         say(f"[dim]{len(rows)} row(s)[/dim]")
     elif write:
-        say(f"OK — {res['meta'].get('changes', 0)} row(s) changed.")
+        say(f"OK — {changes} row(s) changed.")
     else:
         say("No rows.")
 

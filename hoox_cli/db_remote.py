@@ -143,18 +143,7 @@ def query(ws: Workspace, statement: str, params: list[Any], write: bool, json_ou
         res = run_async(_query(ws, statement, params))
     except CloudflareError as exc:  # pragma: no cover - api_client turns it into a CliError
         fail("SQL_ERROR", str(exc))
-    rows = res.get("results") or []
-    columns = list(rows[0]) if rows else []
-    changes = (res.get("meta") or {}).get("changes", 0)
-    if json_out:
-        emit_json({"workspace": str(ws.root), "database": name, "sql": statement, "params": params,
-                   "columns": columns, "rows": rows, "row_count": len(rows), "changes": changes if write else 0,
-                   "read_only": not write, "remote": True})
-        return
-    if rows:
-        show(table(columns, [[r[c] for c in columns] for r in rows]))
-        say(f"[dim]{len(rows)} row(s)[/dim]")
-    elif write:
-        say(f"OK — {changes} row(s) changed.")
-    else:
-        say("No rows.")
+    from hoox_cli.db import emit_query_result
+
+    emit_query_result({"workspace": str(ws.root), "database": name}, statement, params, res, write, json_out,
+                      remote=True)

@@ -1,7 +1,8 @@
 """The `hoox` command: a Typer app whose command groups live in their own modules.
 
-Only typer is imported at start-up; each command imports what it needs (hoox_edge, httpx, rich)
-when it runs, so `hoox --help` and `hoox config kv get` start fast. Textual is never imported here.
+Only typer is imported at start-up; only the command group used is imported and built (LAZY_COMMANDS),
+and each command imports what it needs (hoox_edge, httpx, rich) when it runs, so `hoox --help` and
+`hoox config kv get` start fast. Textual is never imported here.
 
 Every command takes --json. Errors, usage errors included, then come as
 `{"error": {"code", "message"}}` on stdout with a non-zero exit code.
@@ -11,27 +12,32 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from hoox_cli import (
-    check_cmd,
-    config_cmd,
-    db,
-    deploy_cmd,
-    dev,
-    infra_cmd,
-    init_cmd,
-    logs_cmd,
-    monitor_cmd,
-    repair_cmd,
-    secrets_cmd,
-    signal_cmd,
-    test_cmd,
-    waf_cmd,
-)
+# The commands besides `tui`, in help order: name -> (module in hoox_cli, its Typer sub-app or command
+# function). A command's module is imported, and its click command built, only when that command is
+# used (or listed by help): building the whole tree on every call cost more than the command itself.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init_cmd", "init"),
+    "clone": ("init_cmd", "clone"),
+    "test": ("test_cmd", "test"),
+    "dev": ("dev", "app"),
+    "secrets": ("secrets_cmd", "app"),
+    "db": ("db", "app"),
+    "config": ("config_cmd", "app"),
+    "signal": ("signal_cmd", "app"),
+    "monitor": ("monitor_cmd", "app"),
+    "logs": ("logs_cmd", "app"),
+    "check": ("check_cmd", "app"),
+    "repair": ("repair_cmd", "app"),
+    "deploy": ("deploy_cmd", "app"),
+    "infra": ("infra_cmd", "app"),
+    "waf": ("waf_cmd", "app"),
+}
 
 
 def version() -> str:
@@ -54,8 +60,51 @@ def _take_quiet(argv: list[str]) -> list[str]:
     return head + argv[end:]
 
 
+class LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands: each of LAZY_COMMANDS is built when it is first looked up; its name
+    is known from the start (usage errors suggest it)."""
+
+    def __init__(self, built: Mapping[str, Any]) -> None:
+        self.built = dict(built)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.built or name in LAZY_COMMANDS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*(n for n in self.built if n not in LAZY_COMMANDS), *LAZY_COMMANDS])
+
+    def __len__(self) -> int:
+        return len(self.built.keys() | LAZY_COMMANDS.keys())
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.built:
+            if name not in LAZY_COMMANDS:
+                raise KeyError(name)
+            module, attr = LAZY_COMMANDS[name]
+            # __import__, not importlib.import_module: -X importtime (tests/test_cli.py) sees it
+            target = getattr(__import__(f"hoox_cli.{module}", fromlist=[attr]), attr)
+            holder = typer.Typer()
+            if isinstance(target, typer.Typer):
+                holder.add_typer(target, name=name)
+            else:
+                holder.command(name)(target)
+            self.built[name] = typer.main.get_group(holder).commands[name]
+        return self.built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.built[name]
+
+
 class HooxGroup(TyperGroup):
-    """Root group: under --json, usage errors become the JSON error object too."""
+    """Root group: commands built on first use (LazyCommands); under --json, usage errors become the
+    JSON error object too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(self.commands)
 
     def main(
         self,
@@ -152,23 +201,6 @@ def tui(
     """Open the cockpit. Without --remote it attaches to the workspace's local edge, or starts it in the
     background and stops it when you quit."""
     raise typer.Exit(_open_cockpit(remote, theme, no_mouse, safe_mode))
-
-
-app.command("init")(init_cmd.init)
-app.command("clone")(init_cmd.clone)
-app.add_typer(dev.app, name="dev")
-app.add_typer(secrets_cmd.app, name="secrets")
-app.add_typer(db.app, name="db")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(signal_cmd.app, name="signal")
-app.add_typer(monitor_cmd.app, name="monitor")
-app.add_typer(logs_cmd.app, name="logs")
-app.add_typer(check_cmd.app, name="check")
-app.add_typer(repair_cmd.app, name="repair")
-app.command("test")(test_cmd.test)
-app.add_typer(deploy_cmd.app, name="deploy")
-app.add_typer(infra_cmd.app, name="infra")
-app.add_typer(waf_cmd.app, name="waf")
 
 
 def run() -> None:

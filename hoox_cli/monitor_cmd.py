@@ -23,7 +23,7 @@ EDGE_UNREACHABLE, no URL/token is NO_EDGE_CONFIG.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -123,6 +123,19 @@ def compact_table(columns: list[str], rows: list[list[Any]], *, title: str | Non
     return t
 
 
+def _newest(count: int, fetch: Callable[[int, str | None], Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The newest `count` items of a paged listing: fetch(limit, cursor) pages until enough or no more."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(items) < count:
+        page = dump(fetch(min(count - len(items), PAGE_LIMIT), cursor))
+        items.extend(page.get("items") or [])
+        cursor = page.get("nextCursor")
+        if not cursor:
+            break
+    return items[:count], cursor
+
+
 def _fmt(value: Any, digits: int = 8) -> str:
     if value is None:
         return ""
@@ -196,17 +209,9 @@ def trades(
     json_out: JsonOpt = False,
 ) -> None:
     """The newest N trades of the ledger (fills, rejections, failures), newest first."""
-    items: list[dict[str, Any]] = []
-    cursor: str | None = None
     with operator_client(remote_of(ctx, remote)) as client:
-        while len(items) < count:
-            page = dump(client.trades(limit=min(count - len(items), PAGE_LIMIT), cursor=cursor, symbol=symbol,
-                                      exchange=exchange, status=status_, since=since))
-            items.extend(page.get("items") or [])
-            cursor = page.get("nextCursor")
-            if not cursor:
-                break
-    items = items[:count]
+        items, cursor = _newest(count, lambda limit, cursor: client.trades(
+            limit=limit, cursor=cursor, symbol=symbol, exchange=exchange, status=status_, since=since))
     if json_out:
         emit_json({"items": items, "nextCursor": cursor})
         return
@@ -243,17 +248,9 @@ def logs(
     json_out: JsonOpt = False,
 ) -> None:
     """The newest structured log lines of the workers (system_logs), newest first."""
-    items: list[dict[str, Any]] = []
-    cursor: str | None = None
     with operator_client(remote_of(ctx, remote)) as client:
-        while len(items) < count:
-            page = dump(client.logs(limit=min(count - len(items), PAGE_LIMIT), cursor=cursor, level=level,
-                                    worker=worker, q=grep))
-            items.extend(page.get("items") or [])
-            cursor = page.get("nextCursor")
-            if not cursor:
-                break
-    items = items[:count]
+        items, cursor = _newest(count, lambda limit, cursor: client.logs(
+            limit=limit, cursor=cursor, level=level, worker=worker, q=grep))
     if json_out:
         emit_json({"items": items, "nextCursor": cursor})
         return

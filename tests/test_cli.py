@@ -13,31 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_support import as_json, hoox
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 from netutil import free_port
-from typer.testing import CliRunner
 
 from hoox_cli import process
 from hoox_cli.dev import prepare_workspace, welcome_lines
-from hoox_cli.main import app
-
-runner = CliRunner()
-
-
-def hoox(*args: str, input: str | None = None):
-    return runner.invoke(app, list(args), input=input)
-
-
-def as_json(result) -> dict:
-    return json.loads(result.stdout)
-
-
-@pytest.fixture
-def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
-    return workspace
-
 
 
 # ----------------------------------------------------------------------------- workspace creation
@@ -98,12 +80,17 @@ def test_cli_paths_do_not_import_textual_and_help_imports_no_edge(ws: Workspace)
             timeout=60,
         )
         assert p.returncode == 0, p.stdout + p.stderr
-        return {line.split("|")[-1].strip().split(".")[0] for line in p.stderr.splitlines() if "|" in line}
+        return {line.split("|")[-1].strip() for line in p.stderr.splitlines() if "|" in line}
+
+    def packages(mods: set[str]) -> set[str]:
+        return {m.split(".")[0] for m in mods}
 
     mods = imported("config", "kv", "get", "trade:mode", "--json")
-    assert "textual" not in mods and "hoox_tui" not in mods
+    assert "textual" not in packages(mods) and "hoox_tui" not in packages(mods)
+    # only the group used is imported (and built): not the other command modules
+    assert "hoox_cli.config_cmd" in mods and not {"hoox_cli.db", "hoox_cli.deploy_cmd", "hoox_cli.monitor_cmd"} & mods
     mods = imported("--help")
-    assert not {"textual", "hoox_edge", "httpx", "uvicorn", "starlette"} & mods
+    assert not {"textual", "hoox_edge", "httpx", "uvicorn", "starlette"} & packages(mods)
 
 
 # ----------------------------------------------------------------------------- secrets

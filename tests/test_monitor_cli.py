@@ -13,49 +13,24 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
+import cli_support
 import httpx
 import pytest
+from cli_support import as_json
 from hoox_edge import catalog
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import events, settings
 from netutil import free_base_port
-from typer.testing import CliRunner
-
-from hoox_cli.main import app
 
 GW = "hoox"
 DEADLINE = 20.0  # the longest any awaited output may take before the test fails
-runner = CliRunner()
-
-
-
-
-@pytest.fixture
-async def edge(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LocalRuntime]:
-    doc = workspace.config()
-    doc["dev"]["port"] = free_base_port()  # type: ignore[index]
-    workspace.save_config(doc)
-    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
-    for name in ("HOOX_API_URL", "HOOX_API_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    rt = LocalRuntime(workspace)
-    await rt.start(serve_http=True)
-    try:
-        yield rt
-    finally:
-        await rt.stop()
 
 
 async def hoox(*args: str, input: str | None = None) -> Any:
-    return await asyncio.to_thread(runner.invoke, app, list(args), input=input)
-
-
-def as_json(result: Any) -> Any:
-    return json.loads(result.stdout)
+    return await asyncio.to_thread(cli_support.hoox, *args, input=input)
 
 
 def gateway_url(rt: LocalRuntime) -> str:
@@ -209,7 +184,7 @@ async def test_kill_switch_on_halts_signals_and_off_resumes_them(edge: LocalRunt
     assert (await send_signal(edge)).status_code == 200
 
 
-async def test_trades_lists_a_fill_made_in_the_test(edge: LocalRuntime) -> None:
+async def test_trades_lists_a_fill_made_in_the_test(edge: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     r = await hoox("monitor", "trades", "--json")
     assert r.exit_code == 0, r.output
     assert as_json(r) == {"items": [], "nextCursor": None}
@@ -232,6 +207,13 @@ async def test_trades_lists_a_fill_made_in_the_test(edge: LocalRuntime) -> None:
         "ETHUSDT", "SHORT", "SELL", "Filled", "bybit", "paper")
     assert eth["quantity"] == 0.01 and eth["price"] > 0
     assert eth["fee"] == pytest.approx(eth["price"] * 0.01 * 0.00055)  # the paper taker fee
+
+    # N larger than one page: the pages are followed, in order, and nothing is left over
+    from hoox_cli import monitor_cmd
+
+    monkeypatch.setattr(monitor_cmd, "PAGE_LIMIT", 1)
+    paged = as_json(await hoox("monitor", "trades", "5", "--json"))
+    assert [t["requestId"] for t in paged["items"]] == rids[::-1] and paged["nextCursor"] is None
 
     r = await hoox("monitor", "trades", "10", "--symbol", "btc/usdt", "--json")
     assert [t["requestId"] for t in as_json(r)["items"]] == [rids[2], rids[0]]
