@@ -12,7 +12,6 @@ from fake_exchanges.binance import FakeBinance
 from hoox_edge.exchanges import live_connector, provider_for
 from hoox_edge.exchanges.base import ExchangeError, OrderRequest
 from hoox_edge.exchanges.binance import BinanceFutures, BinanceSpot, _BinanceStyle
-from hoox_edge.exchanges.binance import connector as binance_connector
 from hoox_edge.exchanges.live import Credentials
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.shared import settings
@@ -180,7 +179,8 @@ async def test_instrument_rules_take_the_binding_filters_and_are_cached(runtime,
     rules = await bf.instrument("ETHUSDT")
     assert (rules.qty_step, rules.min_qty, rules.min_notional, rules.tick_size) == (0.01, 0.01, 20.0, 0.01)
     fake.instruments["ETHUSDT"] = Instrument(qty_step="1", min_qty="1", min_notional="1", tick_size="1")
-    assert (await bf.instrument("ETHUSDT")).qty_step == 0.01  # from the KV cache
+    assert (await bf.instrument("ETHUSDT")).qty_step == 0.01  # kept by the connector
+    assert (await futures(runtime, fake).instrument("ETHUSDT")).qty_step == 0.01  # a new one reads the KV cache
     assert sum(c["path"] == "/fapi/v1/exchangeInfo" for c in fake.calls) == 1
     bs = spot(runtime, fake)
     assert (await bs.instrument("ETHUSDT")).qty_step == 1.0  # spot has its own rules and cache entry
@@ -272,8 +272,8 @@ async def test_provider_for_routes_binance_by_market_and_kv_host(runtime, fake) 
     p = await provider_for(env, "binance", "live")
     assert isinstance(p, BinanceFutures) and p.base_url == "https://fapi.binance.com"
     await settings.put(env.CONFIG_KV, "exchanges:binance:testnet", True)
-    assert (await binance_connector(env, "spot")).base_url == "https://testnet.binance.vision"
-    assert (await binance_connector(env, "futures")).base_url == "https://testnet.binancefuture.com"
+    assert (await provider_for(env, "binance", "live", "spot")).base_url == "https://testnet.binance.vision"  # type: ignore[attr-defined]
+    assert (await provider_for(env, "binance", "live")).base_url == "https://testnet.binancefuture.com"  # type: ignore[attr-defined]
     await settings.put(env.CONFIG_KV, "exchanges:binance:base_url", fake.url)
     p = await provider_for(env, "binance", "live", "spot")
     assert isinstance(p, BinanceSpot) and p.base_url == fake.url

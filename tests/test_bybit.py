@@ -154,7 +154,8 @@ async def test_instrument_rules_are_read_and_cached_in_kv(runtime, fake) -> None
     rules = await bb.instrument("ETHUSDT")
     assert (rules.qty_step, rules.min_qty, rules.min_notional, rules.tick_size) == (0.01, 0.05, 20.0, 0.01)
     fake.instruments["ETHUSDT"] = Instrument(qty_step="1", min_qty="1", min_notional="1", tick_size="1")
-    assert (await bb.instrument("ETHUSDT")).qty_step == 0.01  # from the KV cache
+    assert (await bb.instrument("ETHUSDT")).qty_step == 0.01  # kept by the connector
+    assert (await connector(runtime, fake).instrument("ETHUSDT")).qty_step == 0.01  # a new one reads the KV cache
     assert sum(c["path"] == "/v5/market/instruments-info" for c in fake.calls) == 1
     spot = connector(runtime, fake, market="spot")
     assert (await spot.instrument("ETHUSDT")).qty_step == 1.0  # spot has its own rules and cache entry

@@ -146,7 +146,8 @@ async def test_instrument_rules_from_mexc_precisions_and_minimums(runtime, fake)
     rules = await mx.instrument("ETHUSDT")
     assert (rules.qty_step, rules.min_qty, rules.min_notional, rules.tick_size) == (0.0001, 0.001, 5.0, 0.01)
     fake.instruments["ETHUSDT"] = Instrument(qty_step="1", min_qty="1", min_notional="1", tick_size="1")
-    assert (await mx.instrument("ETHUSDT")).qty_step == 0.0001  # from the KV cache
+    assert (await mx.instrument("ETHUSDT")).qty_step == 0.0001  # kept by the connector
+    assert (await mexc(runtime, fake).instrument("ETHUSDT")).qty_step == 0.0001  # a new one reads the KV cache
     assert sum(c["path"] == "/api/v3/exchangeInfo" for c in fake.calls) == 1
     with pytest.raises(ExchangeError) as e:
         await mx.instrument("NOPEUSDT")

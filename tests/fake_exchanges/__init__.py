@@ -19,19 +19,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import uvicorn
 from hoox_edge.shared import clock
+from netutil import free_port
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def total_params_signature(query: str, raw: bytes, secret: str) -> tuple[list[str], str]:
+    """Binance's and MEXC's documented rule, written here (never taken from the connector): the
+    `signature` values the query carries, and the one expected, the hex HMAC-SHA256 keyed with the
+    secret of totalParams = the query string as received without `signature`, then the raw body."""
+    pairs = query.split("&") if query else []
+    sent = [p[len("signature="):] for p in pairs if p.startswith("signature=")]
+    total = "&".join(p for p in pairs if not p.startswith("signature=")).encode() + raw
+    return sent, hmac.new(secret.encode(), total, hashlib.sha256).hexdigest()
 
 
 @dataclass

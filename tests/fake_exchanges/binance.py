@@ -15,7 +15,6 @@ market at a time).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import itertools
 import json
@@ -28,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from fake_exchanges import FakeExchange, FakeOrder
+from fake_exchanges import FakeExchange, FakeOrder, total_params_signature
 
 CLIENT_ID_CHARS = set(".ABCDEFGHIJKLMNOPQRSTUVWXYZ:/abcdefghijklmnopqrstuvwxyz0123456789_-")
 _STATUS = {"NEW": "NEW", "FILLED": "FILLED", "CANCELLED": "CANCELED"}
@@ -65,12 +64,9 @@ class FakeBinance(FakeExchange):
         key = request.headers.get("X-MBX-APIKEY")
         if key != self.api_key:
             return self.error(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
-        pairs = request.url.query.split("&") if request.url.query else []
-        signatures = [p[len("signature="):] for p in pairs if p.startswith("signature=")]
+        signatures, expected = total_params_signature(request.url.query, raw, self.api_secret)
         if len(signatures) != 1:
             return self.error(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
-        total = "&".join(p for p in pairs if not p.startswith("signature=")).encode() + raw
-        expected = hmac.new(self.api_secret.encode(), total, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signatures[0].lower()):
             self.bad_signatures += 1
             return self.error(-1022, "Signature for this request is not valid.")

@@ -17,7 +17,6 @@ one with 26 "operation not allowed" (the connector does not depend on that code)
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import itertools
 import json
@@ -30,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from fake_exchanges import FakeExchange, FakeOrder
+from fake_exchanges import FakeExchange, FakeOrder, total_params_signature
 from fake_exchanges.binance import base_of, text
 
 _STATUS = {"NEW": "NEW", "FILLED": "FILLED", "CANCELLED": "CANCELED"}
@@ -57,10 +56,7 @@ class FakeMexc(FakeExchange):
             return self.error(400, "api key required")
         if key != self.api_key:
             return self.error(10072, "Api key info invalid")
-        pairs = request.url.query.split("&") if request.url.query else []
-        signatures = [p[len("signature="):] for p in pairs if p.startswith("signature=")]
-        total = "&".join(p for p in pairs if not p.startswith("signature=")).encode() + raw
-        expected = hmac.new(self.api_secret.encode(), total, hashlib.sha256).hexdigest()
+        signatures, expected = total_params_signature(request.url.query, raw, self.api_secret)
         if len(signatures) != 1 or not hmac.compare_digest(expected, signatures[0]):
             self.bad_signatures += 1
             return self.error(700002, "Signature for this request is not valid.")

@@ -20,30 +20,23 @@ Errors by meaning (`classify`): HTTP 429 / 418 and -1003 / -1015 -> rate_limited
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Mapping
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
-from hoox_edge.exchanges import live
 from hoox_edge.exchanges.base import (
     Balance,
     ExchangeError,
-    InstrumentRules,
     MarginMode,
     Market,
     OrderRequest,
     OrderResult,
     Position,
 )
-from hoox_edge.exchanges.live import LiveExchange, body_bytes
+from hoox_edge.exchanges.live import LiveExchange, body_bytes, dec, num, plain, retry_after_seconds
 from hoox_edge.exchanges.signing import signed_params
-from hoox_edge.ports import Env
-from hoox_edge.shared import settings
 
-_INFO_KEYS = ("qty_step", "min_qty", "min_notional", "tick_size", "base_asset", "quote_asset")
 BINANCE_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 _STATUS = {
@@ -54,22 +47,6 @@ _STATUS = {
 
 
 # --------------------------------------------------------------------------- numbers
-def dec(v: Any) -> Decimal:
-    try:
-        return Decimal(str(v))
-    except (InvalidOperation, ValueError):
-        return Decimal(0)
-
-
-def plain(v: Any) -> str:
-    """A number as a plain decimal string (never `1e-05`): how the exchanges want quantities."""
-    d = dec(v)
-    if d == d.to_integral_value():
-        return str(d.quantize(Decimal(1)))
-    text = format(d.normalize(), "f")
-    return "0" if text in ("-0", "") else text
-
-
 def round_to_step(value: Any, step: Any, *, up: bool = False) -> Decimal:
     """`value` on the `step` grid, rounded down (or up)."""
     v, s = dec(value), dec(step)
@@ -79,28 +56,17 @@ def round_to_step(value: Any, step: Any, *, up: bool = False) -> Decimal:
     return (n * s).normalize()
 
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    raw = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        value = float(raw) if raw is not None else None
-    except ValueError:
-        return None
-    return value if value is not None and value >= 0 else None
-
-
-def _num(v: Any, default: float = 0.0) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return default
-    return f if math.isfinite(f) else default
-
-
 # --------------------------------------------------------------------------- the shared base
 class _BinanceStyle(LiveExchange):
-    """Signing, instrument cache and order parsing shared by Binance and MEXC."""
+    """Signing, order lookup (by client order id, with its fee from the fills) and parsing shared by
+    Binance and MEXC."""
 
     api_key_header: ClassVar[str] = "X-MBX-APIKEY"
+    # fees are valued in the quote asset, so the cached rules carry the symbol's assets too
+    instrument_info_keys: ClassVar[tuple[str, ...]] = (*LiveExchange.instrument_info_keys, "base_asset",
+                                                       "quote_asset")
+    order_path: ClassVar[str]  # place and query an order
+    trades_path: ClassVar[str]  # an order's fills, with their commissions
     vendor: ClassVar[str] = "Binance"
     client_id_rule: ClassVar[re.Pattern[str]] = BINANCE_CLIENT_ID
     client_id_rule_text: ClassVar[str] = "1-36 characters of letters, digits and . : / _ -"
@@ -119,51 +85,17 @@ class _BinanceStyle(LiveExchange):
             raise ExchangeError("rejected", f"client order id {client_order_id!r} does not fit {self.vendor}'s rule "
                                 f"({self.client_id_rule_text})", code="CLIENT_ORDER_ID")
 
-    async def _symbol_info(self, symbol: str) -> dict[str, Any]:
-        """The instrument's rules and its base and quote assets (fees are valued in the quote), cached
-        in KV like every connector's rules (`cache:instruments:{exchange}:{market}:{SYMBOL}`, TTL
-        `exchanges:instrument_cache_ttl`)."""
-        symbol = symbol.upper()
-        kv = self.env.get("CONFIG_KV")
-        key = f"cache:instruments:{self.name}:{self.market}:{symbol}"
-        if kv is not None:
-            cached = await kv.get(key)
-            if cached:
-                try:
-                    info = json.loads(cached)
-                    if all(k in info for k in _INFO_KEYS):
-                        return info
-                except ValueError:
-                    pass  # a broken entry: read the rules again
-        info = await self._load_symbol_info(symbol)
-        if kv is not None:
-            try:
-                ttl = int(await settings.get(kv, "exchanges:instrument_cache_ttl"))
-            except settings.SettingError:
-                ttl = 3600
-            await kv.put(key, json.dumps(info), expiration_ttl=max(60, ttl))
-        return info
-
-    async def _load_symbol_info(self, symbol: str) -> dict[str, Any]:
-        raise NotImplementedError
-
-    async def fetch_instrument(self, symbol: str) -> InstrumentRules:
-        return _rules_of(symbol, await self._load_symbol_info(symbol.upper()))
-
-    async def instrument(self, symbol: str) -> InstrumentRules:
-        return _rules_of(symbol, await self._symbol_info(symbol))
-
     async def _limit_price(self, order: OrderRequest) -> str:
         """The limit price on the tick grid, never worse for us: a BUY rounds down, a SELL up."""
         if order.price is None or order.price <= 0:
             raise ExchangeError("rejected", "a LIMIT order needs a price greater than 0", code="PRICE")
-        tick = (await self._symbol_info(order.symbol))["tick_size"]
+        tick = (await self.instrument_info(order.symbol))["tick_size"]
         return plain(round_to_step(order.price, tick, up=order.side == "SELL"))
 
     async def _fee_in_quote(self, symbol: str, trades: list[dict[str, Any]]) -> float:
         """Commission of the fills in the quote asset: a fee charged in the base asset is valued at
         its fill price, one in a third asset (e.g. BNB) at that asset's last price in the quote."""
-        info = await self._symbol_info(symbol)
+        info = await self.instrument_info(symbol)
         base, quote = info.get("base_asset") or "", info.get("quote_asset") or "USDT"
         total = Decimal(0)
         prices: dict[str, Decimal] = {}
@@ -180,10 +112,33 @@ class _BinanceStyle(LiveExchange):
                 total += commission * prices[asset]
         return float(total)
 
+    async def get_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        symbol = symbol.upper()
+        try:
+            o = await self.request("GET", self.order_path, params={"symbol": symbol,
+                                                                   "origClientOrderId": client_order_id},
+                                   signed=True, endpoint="order_query")
+        except ExchangeError as exc:
+            if exc.code in ("-2013", "-2011"):  # Order does not exist: it was never taken
+                return None
+            raise
+        return await self._complete(symbol, o)
+
+    async def _complete(self, symbol: str, o: Mapping[str, Any],
+                        fills: list[dict[str, Any]] | None = None) -> OrderResult:
+        """The order's result, its fee read from `fills` (else from its trades when it traded)."""
+        if fills is None and num(o.get("executedQty")) > 0:
+            fills = list(await self.request("GET", self.trades_path,
+                                            params={"symbol": symbol, "orderId": o.get("orderId")},
+                                            signed=True, endpoint=self.trades_path.rsplit("/", 1)[-1]) or [])
+        fee = await self._fee_in_quote(symbol, fills) if fills else 0.0
+        quote = (await self.instrument_info(symbol)).get("quote_asset") or "USDT"
+        return self._result(o, fee, quote)
+
     def _result(self, o: Mapping[str, Any], fee: float, quote: str) -> OrderResult:
-        executed = _num(o.get("executedQty"))
-        avg = _num(o.get("avgPrice"))
-        cum_quote = _num(o.get("cumQuote", o.get("cummulativeQuoteQty")))
+        executed = num(o.get("executedQty"))
+        avg = num(o.get("avgPrice"))
+        cum_quote = num(o.get("cumQuote", o.get("cummulativeQuoteQty")))
         if executed > 0 and avg <= 0 and cum_quote > 0:
             avg = cum_quote / executed
         status = _STATUS.get(str(o.get("status") or "").upper(), "New")
@@ -191,14 +146,9 @@ class _BinanceStyle(LiveExchange):
             order_id=str(o.get("orderId")), client_order_id=str(o.get("clientOrderId") or ""),
             symbol=str(o.get("symbol") or ""), side=str(o.get("side") or "BUY").upper(),  # type: ignore[arg-type]
             status=status,  # type: ignore[arg-type]
-            quantity=_num(o.get("origQty")), executed_qty=executed,
+            quantity=num(o.get("origQty")), executed_qty=executed,
             avg_price=avg if executed > 0 and avg > 0 else None, fee=fee, fee_asset=quote,
-            timestamp_ms=int(_num(o.get("updateTime") or o.get("transactTime") or o.get("time"))))
-
-
-def _rules_of(symbol: str, i: Mapping[str, Any]) -> InstrumentRules:
-    return InstrumentRules(symbol=symbol.upper(), qty_step=i["qty_step"], min_qty=i["min_qty"],
-                           min_notional=i["min_notional"], tick_size=i["tick_size"])
+            timestamp_ms=int(num(o.get("updateTime") or o.get("transactTime") or o.get("time"))))
 
 
 def classify_binance(status: int, headers: Mapping[str, str], payload: Any) -> ExchangeError | None:
@@ -235,11 +185,11 @@ def _rules_from_filters(s: Mapping[str, Any]) -> dict[str, Any]:
     coarser one is a multiple of the finer)."""
     f = {x.get("filterType"): x for x in s.get("filters") or []}
     lot, mlot = f.get("LOT_SIZE") or {}, f.get("MARKET_LOT_SIZE") or {}
-    step = max(_num(lot.get("stepSize")), _num(mlot.get("stepSize")))
-    min_qty = max(_num(lot.get("minQty")), _num(mlot.get("minQty")))
+    step = max(num(lot.get("stepSize")), num(mlot.get("stepSize")))
+    min_qty = max(num(lot.get("minQty")), num(mlot.get("minQty")))
     notional = f.get("MIN_NOTIONAL") or f.get("NOTIONAL") or {}
-    min_notional = _num(notional.get("notional", notional.get("minNotional")))
-    tick = _num((f.get("PRICE_FILTER") or {}).get("tickSize"))
+    min_notional = num(notional.get("notional", notional.get("minNotional")))
+    tick = num((f.get("PRICE_FILTER") or {}).get("tickSize"))
     return {"qty_step": step, "min_qty": min_qty, "min_notional": min_notional, "tick_size": tick,
             "base_asset": s.get("baseAsset"), "quote_asset": s.get("quoteAsset")}
 
@@ -250,6 +200,8 @@ class BinanceFutures(_BinanceStyle):
     markets: ClassVar[tuple[Market, ...]] = ("futures",)
     default_base_url: ClassVar[str] = "https://fapi.binance.com"
     testnet_base_url: ClassVar[str | None] = "https://testnet.binancefuture.com"
+    order_path: ClassVar[str] = "/fapi/v1/order"
+    trades_path: ClassVar[str] = "/fapi/v1/userTrades"
 
     def classify(self, status: int, headers: Mapping[str, str], payload: Any) -> ExchangeError | None:
         return classify_binance(status, headers, payload)
@@ -257,12 +209,12 @@ class BinanceFutures(_BinanceStyle):
     def rate_budget(self, headers: Mapping[str, str]) -> float | None:
         # Futures allow 2400 request weight a minute per IP; the header says how much is used.
         used = headers.get("X-MBX-USED-WEIGHT-1M") or headers.get("x-mbx-used-weight-1m")
-        return None if used is None else max(0.0, 2400 - _num(used))
+        return None if used is None else max(0.0, 2400 - num(used))
 
     async def server_time_ms(self) -> int:
         return int((await self.request("GET", "/fapi/v1/time", endpoint="time"))["serverTime"])
 
-    async def _load_symbol_info(self, symbol: str) -> dict[str, Any]:
+    async def fetch_instrument_info(self, symbol: str) -> dict[str, Any]:
         data = await self.request("GET", "/fapi/v1/exchangeInfo", endpoint="exchangeInfo")
         for s in data.get("symbols") or []:
             if s.get("symbol") == symbol:
@@ -284,29 +236,8 @@ class BinanceFutures(_BinanceStyle):
             params["reduceOnly"] = "true"
         params["newClientOrderId"] = order.client_order_id
         params["newOrderRespType"] = "RESULT"  # the final state, not just "accepted"
-        o = await self.request("POST", "/fapi/v1/order", params=params, signed=True, endpoint="order")
-        return await self._complete(o)
-
-    async def get_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
-        params = {"symbol": symbol.upper(), "origClientOrderId": client_order_id}
-        try:
-            o = await self.request("GET", "/fapi/v1/order", params=params, signed=True, endpoint="order_query")
-        except ExchangeError as exc:
-            if exc.code in ("-2013", "-2011"):  # Order does not exist: it was never taken
-                return None
-            raise
-        return await self._complete(o)
-
-    async def _complete(self, o: Mapping[str, Any]) -> OrderResult:
-        symbol = str(o.get("symbol"))
-        fee = 0.0
-        if _num(o.get("executedQty")) > 0:
-            trades = await self.request("GET", "/fapi/v1/userTrades",
-                                        params={"symbol": symbol, "orderId": o.get("orderId")},
-                                        signed=True, endpoint="userTrades")
-            fee = await self._fee_in_quote(symbol, list(trades or []))
-        quote = (await self._symbol_info(symbol)).get("quote_asset") or "USDT"
-        return self._result(o, fee, quote)
+        o = await self.request("POST", self.order_path, params=params, signed=True, endpoint="order")
+        return await self._complete(symbol, o)
 
     async def set_leverage(self, symbol: str, leverage: float) -> None:
         if leverage < 1 or leverage != int(leverage):
@@ -329,18 +260,18 @@ class BinanceFutures(_BinanceStyle):
                                   endpoint="positionRisk")
         out: list[Position] = []
         for r in rows or []:
-            amt = _num(r.get("positionAmt"))
+            amt = num(r.get("positionAmt"))
             if amt == 0:
                 continue
             # v3 reports the position's initial margin, not its leverage: notional / margin is the leverage.
-            margin = _num(r.get("positionInitialMargin", r.get("initialMargin")))
-            notional = abs(_num(r.get("notional")))
-            leverage = round(notional / margin, 2) if margin > 0 and notional > 0 else _num(r.get("leverage"), 1.0)
-            liq = _num(r.get("liquidationPrice"))
+            margin = num(r.get("positionInitialMargin", r.get("initialMargin")))
+            notional = abs(num(r.get("notional")))
+            leverage = round(notional / margin, 2) if margin > 0 and notional > 0 else num(r.get("leverage"), 1.0)
+            liq = num(r.get("liquidationPrice"))
             out.append(Position(symbol=str(r.get("symbol")), side="LONG" if amt > 0 else "SHORT", size=abs(amt),
-                                entry_price=_num(r.get("entryPrice")), leverage=leverage,
-                                mark_price=_num(r.get("markPrice")) or None,
-                                unrealized_pnl=_num(r.get("unRealizedProfit")),
+                                entry_price=num(r.get("entryPrice")), leverage=leverage,
+                                mark_price=num(r.get("markPrice")) or None,
+                                unrealized_pnl=num(r.get("unRealizedProfit")),
                                 liquidation_price=liq if liq > 0 else None))
         return out
 
@@ -348,18 +279,18 @@ class BinanceFutures(_BinanceStyle):
         rows = await self.request("GET", "/fapi/v2/balance", signed=True, endpoint="balance")
         for r in rows or []:
             if r.get("asset") == asset:
-                total, free = _num(r.get("balance")), _num(r.get("availableBalance"))
+                total, free = num(r.get("balance")), num(r.get("availableBalance"))
                 return Balance(asset=asset, free=free, locked=max(0.0, total - free))
         return Balance(asset=asset, free=0.0, locked=0.0)
 
     async def ticker(self, symbol: str) -> float:
         r = await self.request("GET", "/fapi/v2/ticker/price", params={"symbol": symbol.upper()}, endpoint="ticker")
-        return _num(r.get("price"))
+        return num(r.get("price"))
 
     async def mark_price(self, symbol: str) -> float:
         r = await self.request("GET", "/fapi/v1/premiumIndex", params={"symbol": symbol.upper()},
                                endpoint="premiumIndex")
-        return _num(r.get("markPrice"))
+        return num(r.get("markPrice"))
 
 
 # --------------------------------------------------------------------------- spot
@@ -370,6 +301,8 @@ class BinanceSpot(_BinanceStyle):
     markets: ClassVar[tuple[Market, ...]] = ("spot",)
     default_base_url: ClassVar[str] = "https://api.binance.com"
     testnet_base_url: ClassVar[str | None] = "https://testnet.binance.vision"
+    order_path: ClassVar[str] = "/api/v3/order"
+    trades_path: ClassVar[str] = "/api/v3/myTrades"
 
     def classify(self, status: int, headers: Mapping[str, str], payload: Any) -> ExchangeError | None:
         return classify_binance(status, headers, payload)
@@ -377,12 +310,12 @@ class BinanceSpot(_BinanceStyle):
     def rate_budget(self, headers: Mapping[str, str]) -> float | None:
         # Spot allows 6000 request weight a minute per IP.
         used = headers.get("X-MBX-USED-WEIGHT-1M") or headers.get("x-mbx-used-weight-1m")
-        return None if used is None else max(0.0, 6000 - _num(used))
+        return None if used is None else max(0.0, 6000 - num(used))
 
     async def server_time_ms(self) -> int:
         return int((await self.request("GET", "/api/v3/time", endpoint="time"))["serverTime"])
 
-    async def _load_symbol_info(self, symbol: str) -> dict[str, Any]:
+    async def fetch_instrument_info(self, symbol: str) -> dict[str, Any]:
         data = await self.request("GET", "/api/v3/exchangeInfo", params={"symbol": symbol}, endpoint="exchangeInfo")
         for s in data.get("symbols") or []:
             if s.get("symbol") == symbol:
@@ -411,30 +344,8 @@ class BinanceSpot(_BinanceStyle):
             params["price"] = await self._limit_price(order)
         params["newClientOrderId"] = order.client_order_id
         params["newOrderRespType"] = "FULL"  # the fills, with their commissions
-        o = await self.request("POST", "/api/v3/order", params=params, signed=True, endpoint="order")
-        fills = list(o.get("fills") or [])
-        fee = await self._fee_in_quote(symbol, fills) if fills else 0.0
-        quote = (await self._symbol_info(symbol)).get("quote_asset") or "USDT"
-        return self._result(o, fee, quote)
-
-    async def get_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
-        symbol = symbol.upper()
-        try:
-            o = await self.request("GET", "/api/v3/order", params={"symbol": symbol,
-                                                                   "origClientOrderId": client_order_id},
-                                   signed=True, endpoint="order_query")
-        except ExchangeError as exc:
-            if exc.code in ("-2013", "-2011"):
-                return None
-            raise
-        fee = 0.0
-        if _num(o.get("executedQty")) > 0:
-            trades = await self.request("GET", "/api/v3/myTrades", params={"symbol": symbol,
-                                                                          "orderId": o.get("orderId")},
-                                        signed=True, endpoint="myTrades")
-            fee = await self._fee_in_quote(symbol, list(trades or []))
-        quote = (await self._symbol_info(symbol)).get("quote_asset") or "USDT"
-        return self._result(o, fee, quote)
+        o = await self.request("POST", self.order_path, params=params, signed=True, endpoint="order")
+        return await self._complete(symbol, o, list(o.get("fills") or []))
 
     async def set_leverage(self, symbol: str, leverage: float) -> None:
         if leverage != 1:
@@ -462,17 +373,10 @@ async def spot_v3_balance(ex: LiveExchange, asset: str, params: dict[str, str] |
     data = await ex.request("GET", "/api/v3/account", params=params, signed=True, endpoint="account")
     for b in data.get("balances") or []:
         if b.get("asset") == asset:
-            return Balance(asset=asset, free=_num(b.get("free")), locked=_num(b.get("locked")))
+            return Balance(asset=asset, free=num(b.get("free")), locked=num(b.get("locked")))
     return Balance(asset=asset, free=0.0, locked=0.0)
 
 
 async def spot_v3_ticker(ex: LiveExchange, symbol: str) -> float:
     r = await ex.request("GET", "/api/v3/ticker/price", params={"symbol": symbol.upper()}, endpoint="ticker")
-    return _num(r.get("price"))
-
-
-async def connector(env: Env, market: Market = "futures") -> LiveExchange:
-    """The Binance connector of `market`, with its credentials and host from the workspace."""
-    cls: type[_BinanceStyle] = BinanceSpot if market == "spot" else BinanceFutures
-    url = await live.base_url(env, "binance", cls)
-    return cls(env, base_url=url, creds=live.credentials(env, "binance"), market=cls.markets[0])
+    return num(r.get("price"))

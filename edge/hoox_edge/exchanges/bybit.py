@@ -17,22 +17,19 @@ Orders carry `orderLinkId` (<= 36 characters: letters, digits, "-", "_"; ours ar
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from hoox_edge.exchanges.base import (
     Balance,
     ExchangeError,
-    InstrumentRules,
     MarginMode,
     OrderRequest,
     OrderResult,
     Position,
 )
-from hoox_edge.exchanges.live import LiveExchange, body_bytes, query_string
+from hoox_edge.exchanges.live import LiveExchange, body_bytes, num, plain, retry_after_seconds
+from hoox_edge.exchanges.signing import canonical_query, hmac_sha256_hex
 from hoox_edge.shared import clock
 
 RECV_WINDOW = "5000"
@@ -53,22 +50,7 @@ _STATUS = {
 
 def sign_payload(secret: str, timestamp_ms: int | str, api_key: str, recv_window: str, payload: str) -> str:
     """The X-BAPI-SIGN of a request (hex HMAC-SHA256)."""
-    msg = f"{timestamp_ms}{api_key}{recv_window}{payload}"
-    return hmac.new(secret.encode("utf-8"), msg.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def _num(v: Any) -> float:
-    try:
-        return float(v) if v not in (None, "") else 0.0
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def decimal_text(v: float) -> str:
-    """A quantity or price as Bybit wants it: a plain decimal string, no exponent, no trailing zeros."""
-    d = Decimal(repr(float(v))).normalize()
-    text = format(d, "f")
-    return text
+    return hmac_sha256_hex(secret, f"{timestamp_ms}{api_key}{recv_window}{payload}")
 
 
 class Bybit(LiveExchange):
@@ -86,7 +68,7 @@ class Bybit(LiveExchange):
              timestamp_ms: int) -> tuple[dict[str, str], dict, bytes | None]:
         assert self.creds is not None
         raw = body_bytes(body) if method != "GET" else None
-        payload = raw.decode("utf-8") if raw is not None else query_string(params)
+        payload = raw.decode("utf-8") if raw is not None else canonical_query(params)
         headers = {
             "X-BAPI-API-KEY": self.creds.api_key,
             "X-BAPI-TIMESTAMP": str(timestamp_ms),
@@ -150,13 +132,13 @@ class Bybit(LiveExchange):
             "symbol": order.symbol.upper(),
             "side": "Buy" if order.side == "BUY" else "Sell",
             "orderType": "Limit" if order.order_type == "LIMIT" else "Market",
-            "qty": decimal_text(order.quantity),
+            "qty": plain(order.quantity),
             "orderLinkId": order.client_order_id,
         }
         if order.order_type == "LIMIT":
             if order.price is None:
                 raise ExchangeError("rejected", "a LIMIT order needs a price", code="NO_PRICE")
-            body["price"] = decimal_text(order.price)
+            body["price"] = plain(order.price)
             body["timeInForce"] = "GTC"
         if self.category == "linear":
             body["positionIdx"] = 0  # one-way mode
@@ -196,11 +178,11 @@ class Bybit(LiveExchange):
         return None
 
     def _order(self, r: dict[str, Any]) -> OrderResult:
-        executed = _num(r.get("cumExecQty"))
-        avg = _num(r.get("avgPrice"))
-        if not avg and executed and _num(r.get("cumExecValue")):
-            avg = _num(r.get("cumExecValue")) / executed
-        fee = _num(r.get("cumExecFee"))
+        executed = num(r.get("cumExecQty"))
+        avg = num(r.get("avgPrice"))
+        if not avg and executed and num(r.get("cumExecValue")):
+            avg = num(r.get("cumExecValue")) / executed
+        fee = num(r.get("cumExecFee"))
         side = "BUY" if r.get("side") == "Buy" else "SELL"
         if self.category == "spot" and side == "BUY" and avg:
             fee = fee * avg  # a spot buy pays its fee in the coin bought: valued in USDT at the fill price
@@ -208,8 +190,8 @@ class Bybit(LiveExchange):
             order_id=str(r.get("orderId") or ""), client_order_id=str(r.get("orderLinkId") or ""),
             symbol=str(r.get("symbol") or ""), side=side,  # type: ignore[arg-type]
             status=_STATUS.get(str(r.get("orderStatus")), "New"),  # type: ignore[arg-type]
-            quantity=_num(r.get("qty")), executed_qty=executed, avg_price=avg or None, fee=fee,
-            fee_asset="USDT", timestamp_ms=int(_num(r.get("updatedTime")) or _num(r.get("createdTime"))))
+            quantity=num(r.get("qty")), executed_qty=executed, avg_price=avg or None, fee=fee,
+            fee_asset="USDT", timestamp_ms=int(num(r.get("updatedTime")) or num(r.get("createdTime"))))
 
     async def set_leverage(self, symbol: str, leverage: float) -> None:
         if self.category == "spot":
@@ -217,7 +199,7 @@ class Bybit(LiveExchange):
                 raise ExchangeError("rejected", "spot orders trade without leverage: send leverage 1 or "
                                     'market "futures"', code="SPOT_LEVERAGE")
             return
-        lev = decimal_text(leverage)
+        lev = plain(leverage)
         await self.request("POST", "/v5/position/set-leverage", signed=True, endpoint="set_leverage",
                            body={"category": "linear", "symbol": symbol.upper(), "buyLeverage": lev,
                                  "sellLeverage": lev})
@@ -240,14 +222,14 @@ class Bybit(LiveExchange):
         data = await self.request("GET", "/v5/position/list", params=params, signed=True, endpoint="position_list")
         out = []
         for r in (data.get("result") or {}).get("list") or []:
-            size = _num(r.get("size"))
+            size = num(r.get("size"))
             if size <= 0 or r.get("side") not in ("Buy", "Sell"):
                 continue
             out.append(Position(
                 symbol=str(r.get("symbol")), side="LONG" if r["side"] == "Buy" else "SHORT", size=size,
-                entry_price=_num(r.get("avgPrice")), leverage=_num(r.get("leverage")) or 1.0,
-                mark_price=_num(r.get("markPrice")) or None, unrealized_pnl=_num(r.get("unrealisedPnl")),
-                liquidation_price=_num(r.get("liqPrice")) or None))
+                entry_price=num(r.get("avgPrice")), leverage=num(r.get("leverage")) or 1.0,
+                mark_price=num(r.get("markPrice")) or None, unrealized_pnl=num(r.get("unrealisedPnl")),
+                liquidation_price=num(r.get("liqPrice")) or None))
         return out
 
     async def balance(self, asset: str = "USDT") -> Balance:
@@ -256,9 +238,9 @@ class Bybit(LiveExchange):
         for account in (data.get("result") or {}).get("list") or []:
             for c in account.get("coin") or []:
                 if str(c.get("coin")).upper() == asset.upper():
-                    total = _num(c.get("walletBalance"))
-                    locked = min(total, _num(c.get("locked")) + _num(c.get("totalOrderIM"))
-                                 + _num(c.get("totalPositionIM")))
+                    total = num(c.get("walletBalance"))
+                    locked = min(total, num(c.get("locked")) + num(c.get("totalOrderIM"))
+                                 + num(c.get("totalPositionIM")))
                     return Balance(asset=asset.upper(), free=total - locked, locked=locked)
         return Balance(asset=asset.upper(), free=0.0, locked=0.0)
 
@@ -271,13 +253,13 @@ class Bybit(LiveExchange):
         return rows[0]
 
     async def ticker(self, symbol: str) -> float:
-        return _num((await self._ticker(symbol)).get("lastPrice"))
+        return num((await self._ticker(symbol)).get("lastPrice"))
 
     async def mark_price(self, symbol: str) -> float:
         t = await self._ticker(symbol)
-        return _num(t.get("markPrice")) or _num(t.get("lastPrice"))  # spot has no mark price: last trade
+        return num(t.get("markPrice")) or num(t.get("lastPrice"))  # spot has no mark price: last trade
 
-    async def fetch_instrument(self, symbol: str) -> InstrumentRules:
+    async def fetch_instrument_info(self, symbol: str) -> dict[str, Any]:
         data = await self.request("GET", "/v5/market/instruments-info", endpoint="instruments_info",
                                   params={"category": self.category, "symbol": symbol})
         rows = (data.get("result") or {}).get("list") or []
@@ -287,23 +269,19 @@ class Bybit(LiveExchange):
         lot = r.get("lotSizeFilter") or {}
         price = r.get("priceFilter") or {}
         if self.category == "spot":  # spot states the step as basePrecision and the minimum value as minOrderAmt
-            step = _num(lot.get("basePrecision")) or _num(lot.get("qtyStep"))
-            min_notional = _num(lot.get("minOrderAmt")) or _num(lot.get("minNotionalValue"))
+            step = num(lot.get("basePrecision")) or num(lot.get("qtyStep"))
+            min_notional = num(lot.get("minOrderAmt")) or num(lot.get("minNotionalValue"))
         else:
-            step = _num(lot.get("qtyStep"))
-            min_notional = _num(lot.get("minNotionalValue"))
-        return InstrumentRules(symbol=symbol, qty_step=step, min_qty=_num(lot.get("minOrderQty")),
-                               min_notional=min_notional, tick_size=_num(price.get("tickSize")))
+            step = num(lot.get("qtyStep"))
+            min_notional = num(lot.get("minNotionalValue"))
+        return {"qty_step": step, "min_qty": num(lot.get("minOrderQty")), "min_notional": min_notional,
+                "tick_size": num(price.get("tickSize"))}
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait: Retry-After, else X-Bapi-Limit-Reset-Timestamp (ms epoch) from now."""
-    ra = headers.get("Retry-After") or headers.get("retry-after")
-    if ra:
-        try:
-            return max(0.0, float(ra))
-        except ValueError:
-            return None
+    if headers.get("Retry-After") or headers.get("retry-after"):
+        return retry_after_seconds(headers)
     reset = headers.get("X-Bapi-Limit-Reset-Timestamp") or headers.get("x-bapi-limit-reset-timestamp")
     if reset:
         try:

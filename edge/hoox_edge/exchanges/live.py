@@ -1,10 +1,11 @@
 """`LiveExchange`: the shared base of the real exchange connectors (mode "live").
 
-A connector subclass supplies four things: `sign` (the vendor's signing rule: headers, the final
+A connector subclass supplies five things: `sign` (the vendor's signing rule: headers, the final
 query parameters and the exact body bytes), `classify` (the vendor's answers by meaning: an
-`ExchangeError` to raise, or None for success), `server_time_ms` and the `ExchangeProvider`
-methods built on `request`. Everything else is here, once for every exchange:
+`ExchangeError` to raise, or None for success), `server_time_ms`, `fetch_instrument_info` and the
+`ExchangeProvider` methods built on `request`. Everything else is here, once for every exchange:
 
+- Instrument rules, cached in KV and kept by the connector for the orders it serves (`instrument_info`).
 - Transport failures by what they mean for an order: a connection that could not be made (or a
   request that could not be written) never reached the exchange -> "unavailable"; a timeout or a
   dropped connection after the request was sent may have been executed -> "timeout" (the
@@ -30,16 +31,18 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlencode
 
 import httpx
 
 from hoox_edge.exchanges.base import ExchangeError, InstrumentRules, Market
+from hoox_edge.exchanges.signing import canonical_query
 from hoox_edge.ports import Env
 from hoox_edge.shared import clock, settings
 from hoox_edge.shared.redact import MASK, redact
@@ -98,10 +101,40 @@ async def base_url(env: Env, exchange: str, cls: type[LiveExchange]) -> str:
     return cls.default_base_url.rstrip("/")
 
 
-def query_string(params: Mapping[str, Any]) -> str:
-    """The query string exactly as `LiveExchange.request` sends it (insertion order, form encoding).
-    Sign this string, not a re-encoding of it."""
-    return urlencode([(k, _scalar(v)) for k, v in params.items() if v is not None])
+def dec(v: Any) -> Decimal:
+    """`v` as a Decimal (0 when it is not a number)."""
+    try:
+        return Decimal(str(v))
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+
+
+def plain(v: Any) -> str:
+    """A number as a plain decimal string (never `1e-05`): how the exchanges want quantities."""
+    d = dec(v)
+    if d == d.to_integral_value():
+        return str(d.quantize(Decimal(1)))
+    text = format(d.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The Retry-After header in seconds; None when absent, malformed or negative."""
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        value = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and value >= 0 else None
+
+
+def num(v: Any, default: float = 0.0) -> float:
+    """A number the exchange sent (often as text) as a float; `default` when missing or not finite."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return default
+    return f if math.isfinite(f) else default
 
 
 def body_bytes(body: Mapping[str, Any] | None) -> bytes | None:
@@ -111,12 +144,6 @@ def body_bytes(body: Mapping[str, Any] | None) -> bytes | None:
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
-def _scalar(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
 class LiveExchange:
     """Base of every real connector (implements `ExchangeProvider`, mode "live")."""
 
@@ -124,6 +151,7 @@ class LiveExchange:
     default_base_url: ClassVar[str]
     testnet_base_url: ClassVar[str | None] = None
     markets: ClassVar[tuple[Market, ...]] = ("futures", "spot")
+    instrument_info_keys: ClassVar[tuple[str, ...]] = ("qty_step", "min_qty", "min_notional", "tick_size")
     mode: Literal["paper", "live"] = "live"
 
     def __init__(self, env: Env, *, base_url: str, creds: Credentials | None, market: Market = "futures",
@@ -136,6 +164,7 @@ class LiveExchange:
         self.request_id: str | None = None  # set by the trade-worker: ties logs and data points to a signal
         self.offset_ms = 0  # exchange clock minus ours, measured after a clock-skew answer
         self._client: httpx.AsyncClient | None = None
+        self._instruments: dict[str, dict[str, Any]] = {}  # by symbol: see `instrument_info`
 
     # ------------------------------------------------------------------ subclass hooks
     def sign(self, method: str, path: str, params: dict, body: dict | None,
@@ -150,35 +179,48 @@ class LiveExchange:
     async def server_time_ms(self) -> int:
         raise NotImplementedError
 
-    async def fetch_instrument(self, symbol: str) -> InstrumentRules:
-        """The exchange's trading rules of a symbol, read from the exchange (`instrument` caches them)."""
+    async def fetch_instrument_info(self, symbol: str) -> dict[str, Any]:
+        """The trading rules of a symbol read from the exchange, as a dict with `instrument_info_keys`
+        (`instrument_info` caches it)."""
         raise NotImplementedError
 
     def rate_budget(self, headers: Mapping[str, str]) -> float | None:
         """Remaining requests (or weight) the exchange reported, for analytics; None when unknown."""
         return None
 
-    async def instrument(self, symbol: str) -> InstrumentRules:
+    async def instrument_info(self, symbol: str) -> dict[str, Any]:
         """Trading rules, cached in KV (`cache:instruments:{exchange}:{market}:{SYMBOL}`) for
-        `exchanges:instrument_cache_ttl` seconds: they change rarely and cost a call per order."""
+        `exchanges:instrument_cache_ttl` seconds (they change rarely and cost a call per order), and
+        kept by this connector, which reads them several times for one order."""
         symbol = symbol.upper()
+        if symbol in self._instruments:
+            return self._instruments[symbol]
         key = f"cache:instruments:{self.name}:{self.market}:{symbol}"
         kv = self.env.get("CONFIG_KV")
+        info: Any = None
         if kv is not None:
             cached = await kv.get(key)
-            if cached:
-                try:
-                    return InstrumentRules(**json.loads(cached))
-                except (TypeError, ValueError):
-                    pass  # an old or broken entry: read the rules again
-        rules = await self.fetch_instrument(symbol)
-        if kv is not None:
             try:
-                ttl = int(await settings.get(kv, "exchanges:instrument_cache_ttl"))
-            except settings.SettingError:
-                ttl = 3600
-            await kv.put(key, json.dumps(asdict(rules)), expiration_ttl=max(60, ttl))
-        return rules
+                info = json.loads(cached) if cached else None
+            except ValueError:
+                info = None
+            if not isinstance(info, dict) or not all(k in info for k in self.instrument_info_keys):
+                info = None  # an old or broken entry: read the rules again
+        if info is None:
+            info = await self.fetch_instrument_info(symbol)
+            if kv is not None:
+                try:
+                    ttl = int(await settings.get(kv, "exchanges:instrument_cache_ttl"))
+                except settings.SettingError:
+                    ttl = 3600
+                await kv.put(key, json.dumps(info), expiration_ttl=max(60, ttl))
+        self._instruments[symbol] = info
+        return info
+
+    async def instrument(self, symbol: str) -> InstrumentRules:
+        i = await self.instrument_info(symbol)
+        return InstrumentRules(symbol=symbol.upper(), qty_step=i["qty_step"], min_qty=i["min_qty"],
+                               min_notional=i["min_notional"], tick_size=i["tick_size"])
 
     # ------------------------------------------------------------------ plumbing
     def now_ms(self) -> int:
@@ -227,7 +269,7 @@ class LiveExchange:
             raw = body_bytes(body)
         if raw is not None:
             headers.setdefault("Content-Type", "application/json")
-        qs = query_string(params)
+        qs = canonical_query(params)  # the exact text `sign` signed
         url = f"{self.base_url}{path}" + (f"?{qs}" if qs else "")
         started = time.perf_counter()
         status = 0
@@ -275,9 +317,10 @@ class LiveExchange:
         symbol = str(params.get("symbol") or (body or {}).get("symbol") or "_").upper()
         secrets = self._secrets()
         safe_params = {k: (MASK if k in _SIGNATURE_PARAMS else v) for k, v in params.items()}
+        at = clock.iso()
         doc = {
             "exchange": self.name, "mode": "live", "market": self.market, "endpoint": op,
-            "requestId": self.request_id, "at": clock.iso(),
+            "requestId": self.request_id, "at": at,
             "request": {"method": method, "url": f"{self.base_url}{path}", "params": safe_params, "body": body,
                         "headers": dict(headers)},
             "response": {"status": status, "headers": dict(resp_headers), "body": payload},
@@ -287,8 +330,8 @@ class LiveExchange:
         bucket = self.env.get("SYSTEM_LOGS_BUCKET")
         if bucket is not None:
             try:
-                stamp = re.sub(r"\D", "", clock.iso()[11:23])
-                key = f"logs/{self.name}/{symbol}/{clock.iso()[:10]}/{stamp}-{next(_seq)}-{op}.json"
+                stamp = re.sub(r"\D", "", at[11:23])
+                key = f"logs/{self.name}/{symbol}/{at[:10]}/{stamp}-{next(_seq)}-{op}.json"
                 text = json.dumps(redact(doc, secrets), default=str, indent=2)
                 await bucket.put(key, text, content_type="application/json")
             except Exception:  # a log must never fail the order it describes

@@ -22,25 +22,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from hoox_edge.exchanges import live
 from hoox_edge.exchanges.base import Balance, ExchangeError, MarginMode, Market, OrderRequest, OrderResult, Position
-from hoox_edge.exchanges.binance import (
-    _BinanceStyle,
-    _num,
-    _rules_from_filters,
-    plain,
-    retry_after_seconds,
-    spot_v3_balance,
-    spot_v3_ticker,
-)
-from hoox_edge.exchanges.live import LiveExchange
-from hoox_edge.ports import Env
+from hoox_edge.exchanges.binance import _BinanceStyle, _rules_from_filters, spot_v3_balance, spot_v3_ticker
+from hoox_edge.exchanges.live import num, plain, retry_after_seconds
 
 MEXC_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 FUTURES_CLOSED = ("MEXC futures order placement is closed to the public API; hoox trades MEXC spot only: "
                   "send market \"spot\" at leverage 1 (spot cannot go short)")
 _CLOCK_CODES = (700003, 10073)
-_NOT_FOUND = ("-2013", "-2011")
 
 
 def classify_mexc(status: int, headers: Mapping[str, str], payload: Any) -> ExchangeError | None:
@@ -70,14 +59,14 @@ def _rules(s: Mapping[str, Any]) -> dict[str, Any]:
     10^-quotePrecision, the minimum quantity baseSizePrecision, the minimum order value
     quoteAmountPrecision (the market-order one when it is larger). Filters win when MEXC sends them."""
     rules = _rules_from_filters(s)
-    qty_digits = int(_num(s.get("baseAssetPrecision"), 8))
-    price_digits = int(_num(s.get("quotePrecision", s.get("quoteAssetPrecision")), 8))
+    qty_digits = int(num(s.get("baseAssetPrecision"), 8))
+    price_digits = int(num(s.get("quotePrecision", s.get("quoteAssetPrecision")), 8))
     step = rules["qty_step"] or float(Decimal(1).scaleb(-qty_digits))
     return {
         "qty_step": step,
-        "min_qty": rules["min_qty"] or _num(s.get("baseSizePrecision")) or step,
-        "min_notional": rules["min_notional"] or max(_num(s.get("quoteAmountPrecision")),
-                                                     _num(s.get("quoteAmountPrecisionMarket"))),
+        "min_qty": rules["min_qty"] or num(s.get("baseSizePrecision")) or step,
+        "min_notional": rules["min_notional"] or max(num(s.get("quoteAmountPrecision")),
+                                                     num(s.get("quoteAmountPrecisionMarket"))),
         "tick_size": rules["tick_size"] or float(Decimal(1).scaleb(-price_digits)),
         "base_asset": s.get("baseAsset"), "quote_asset": s.get("quoteAsset"),
     }
@@ -93,6 +82,8 @@ class MexcSpot(_BinanceStyle):
     vendor: ClassVar[str] = "MEXC"
     client_id_rule: ClassVar[re.Pattern[str]] = MEXC_CLIENT_ID
     client_id_rule_text: ClassVar[str] = "1-32 letters, digits, _ or -"
+    order_path: ClassVar[str] = "/api/v3/order"
+    trades_path: ClassVar[str] = "/api/v3/myTrades"
 
     def classify(self, status: int, headers: Mapping[str, str], payload: Any) -> ExchangeError | None:
         return classify_mexc(status, headers, payload)
@@ -107,7 +98,7 @@ class MexcSpot(_BinanceStyle):
             raise ExchangeError("rejected", "MEXC spot cannot open a short (" + FUTURES_CLOSED + ")",
                                 code="MEXC_FUTURES_CLOSED")
 
-    async def _load_symbol_info(self, symbol: str) -> dict[str, Any]:
+    async def fetch_instrument_info(self, symbol: str) -> dict[str, Any]:
         data = await self.request("GET", "/api/v3/exchangeInfo", params={"symbol": symbol}, endpoint="exchangeInfo")
         for s in data.get("symbols") or []:
             if s.get("symbol") == symbol:
@@ -128,7 +119,7 @@ class MexcSpot(_BinanceStyle):
             params["price"] = await self._limit_price(order)
         params["newClientOrderId"] = order.client_order_id
         try:
-            await self.request("POST", "/api/v3/order", params=params, signed=True, endpoint="order")
+            await self.request("POST", self.order_path, params=params, signed=True, endpoint="order")
         except ExchangeError as exc:
             if exc.kind != "rejected" or exc.code in ("MEXC_FUTURES_CLOSED", "NO_CREDENTIALS"):
                 raise
@@ -141,25 +132,6 @@ class MexcSpot(_BinanceStyle):
         if found is None:
             raise ExchangeError("timeout", "MEXC accepted the order but does not return it yet", code="NOT_VISIBLE")
         return found
-
-    async def get_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
-        symbol = symbol.upper()
-        try:
-            o = await self.request("GET", "/api/v3/order", params={"symbol": symbol,
-                                                                   "origClientOrderId": client_order_id},
-                                   signed=True, endpoint="order_query")
-        except ExchangeError as exc:
-            if exc.code in _NOT_FOUND:
-                return None
-            raise
-        fee = 0.0
-        if _num(o.get("executedQty")) > 0:
-            trades = await self.request("GET", "/api/v3/myTrades", params={"symbol": symbol,
-                                                                          "orderId": o.get("orderId")},
-                                        signed=True, endpoint="myTrades")
-            fee = await self._fee_in_quote(symbol, list(trades or []))
-        quote = (await self._symbol_info(symbol)).get("quote_asset") or "USDT"
-        return self._result(o, fee, quote)
 
     async def set_leverage(self, symbol: str, leverage: float) -> None:
         self._spot_only(leverage=leverage)
@@ -178,9 +150,3 @@ class MexcSpot(_BinanceStyle):
 
     async def mark_price(self, symbol: str) -> float:
         return await self.ticker(symbol)  # spot has no mark price: the last price is the market's price
-
-
-async def connector(env: Env, market: Market = "spot") -> LiveExchange:
-    """The MEXC connector. A futures market is kept as asked, so its orders are refused with the reason."""
-    url = await live.base_url(env, "mexc", MexcSpot)
-    return MexcSpot(env, base_url=url, creds=live.credentials(env, "mexc"), market=market)

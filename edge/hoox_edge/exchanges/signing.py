@@ -4,7 +4,7 @@ Binance (spot and USDⓈ-M futures) and MEXC spot v3 share one rule: the signatu
 HMAC-SHA256, keyed with the API secret, of the query string followed by the request body, and it
 travels as the last query parameter `signature=`. Every signed call of ours sends its parameters
 in the query string only (no body), so the signed text is the query string exactly as it goes on
-the wire (`hoox_edge.exchanges.live.query_string`, insertion order, form encoding).
+the wire: `LiveExchange.request` encodes its query with `canonical_query` too.
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from hoox_edge.exchanges.base import ExchangeError
 from hoox_edge.paper import market
 from hoox_edge.paper.market import Rules, clean, round_to
 from hoox_edge.ports import DurableObject
@@ -88,37 +89,14 @@ _SCHEMA = (
 )
 
 
-class PaperError(Exception):
-    """An answer the exchange gives instead of a result (becomes the RPC error object)."""
-
-    def __init__(
-        self,
-        kind: str,
-        message: str,
-        code: str,
-        *,
-        retry_after: float | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.code = code
-        self.retry_after = retry_after
-        self.details = details or {}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "message": self.message,
-            "code": self.code,
-            "retryAfter": self.retry_after,
-            "details": self.details,
-        }
+def _error_json(e: ExchangeError) -> dict[str, Any]:
+    """An error as the RPC answer carries it (read back into an `ExchangeError` by the provider)."""
+    return {"kind": e.kind, "message": e.message, "code": e.code, "retryAfter": e.retry_after,
+            "details": e.details}
 
 
-def _reject(message: str, code: str, **details: Any) -> PaperError:
-    return PaperError("rejected", message, code, details=details)
+def _reject(message: str, code: str, **details: Any) -> ExchangeError:
+    return ExchangeError("rejected", message, code, details=details)
 
 
 def _num(x: float) -> str:
@@ -190,29 +168,29 @@ class PaperExchange(DurableObject):
         fault = (cfg.get("fault") or "") if faults else ""
         try:
             if fault == "outage":
-                raise PaperError(
+                raise ExchangeError(
                     "unavailable", "paper exchange outage (fault injection: outage)", "PAPER_OUTAGE"
                 )
             if fault == "rate_limit":
-                raise PaperError(
+                raise ExchangeError(
                     "rate_limited", "too many requests (fault injection: rate_limit)", "PAPER_RATE_LIMIT",
                     retry_after=1,
                 )
             self._ensure_schema()
             self._ensure_account(cfg)
             answer: dict[str, Any] = {"ok": True, "result": fn(cfg, params)}
-        except PaperError as e:
-            answer = {"ok": False, "error": e.as_dict()}
+        except ExchangeError as e:
+            answer = {"ok": False, "error": _error_json(e)}
         except market.RulesError as e:
-            answer = {"ok": False, "error": _reject(str(e), "PAPER_CONFIG").as_dict()}
+            answer = {"ok": False, "error": _error_json(_reject(str(e), "PAPER_CONFIG"))}
         if fault == "timeout":
             # Whatever happened (an order placed, or a rejection), the caller never hears of it.
-            answer = {"ok": False, "error": PaperError(
+            answer = {"ok": False, "error": _error_json(ExchangeError(
                 "timeout",
                 "the paper exchange carried out the request but its answer was lost "
                 "(fault injection: timeout)",
                 "PAPER_TIMEOUT",
-            ).as_dict()}
+            ))}
         return json.dumps(answer)
 
     def _sql(self, query: str, *args: Any) -> list[dict[str, Any]]:
@@ -310,7 +288,7 @@ class PaperExchange(DurableObject):
         """Mark price for reporting; a symbol no longer tradeable keeps its last observed price."""
         try:
             rules = self._rules(cfg, symbol)
-        except PaperError:
+        except ExchangeError:
             return self._last_price(cfg, symbol)
         return self._observe(cfg, symbol, rules)
 
@@ -325,7 +303,7 @@ class PaperExchange(DurableObject):
 
     # ================================================================ fills
     def _plan_fill(self, symbol: str, side: str, qty: float, price: float, fee_rate: float) -> dict[str, Any]:
-        """What filling `qty` at `price` does to the account, or PaperError when it cannot."""
+        """What filling `qty` at `price` does to the account, or ExchangeError when it cannot."""
         pos = self._position(symbol)
         size = float(pos["size"]) if pos else 0.0
         entry = float(pos["entry_price"]) if pos else 0.0
@@ -393,7 +371,7 @@ class PaperExchange(DurableObject):
             )  # fmt: skip
 
     def _reduce_only_qty(self, symbol: str, side: str, qty: float) -> float:
-        """The quantity a reduce-only order may trade (trimmed to the position), or PaperError."""
+        """The quantity a reduce-only order may trade (trimmed to the position), or ExchangeError."""
         pos = self._position(symbol)
         size = float(pos["size"]) if pos else 0.0
         if size == 0:
@@ -425,7 +403,7 @@ class PaperExchange(DurableObject):
                 if o["reduce_only"]:
                     qty = self._reduce_only_qty(symbol, o["side"], qty)
                 plan = self._plan_fill(symbol, o["side"], qty, limit, fee_rate)
-            except PaperError as e:
+            except ExchangeError as e:
                 self._sql(
                     "UPDATE paper_orders SET status = 'Cancelled', note = ?, updated_at_ms = ? WHERE seq = ?",
                     e.message, now, o["seq"],
@@ -467,7 +445,7 @@ class PaperExchange(DurableObject):
 
         existing = self._sql("SELECT order_id, status FROM paper_orders WHERE client_order_id = ?", coid)
         if existing:
-            raise PaperError(
+            raise ExchangeError(
                 "duplicate_order",
                 f"client order id {coid} was already used by order {existing[0]['order_id']} "
                 f"({existing[0]['status']}); nothing was placed",
@@ -680,15 +658,15 @@ class PaperExchange(DurableObject):
                 "UNION SELECT symbol FROM paper_orders WHERE status = 'New'"
             )
             symbols = sorted(r["symbol"] for r in rows)
-        for s in symbols:
-            self._mark(cfg, s)  # advance markets first: resting orders may fill and change positions
+        # Advance every market first: resting orders may fill and change positions and the balance.
+        marks = {s: self._mark(cfg, s) for s in symbols}
         out = []
         free = self._free()
         for s in symbols:
             pos = self._position(s)
             if pos is None:
                 continue
-            mark = self._mark(cfg, s)
+            mark = marks[s]
             size, entry, margin = float(pos["size"]), float(pos["entry_price"]), float(pos["margin"])
             lev, mode = self._symbol_settings(s)
             out.append({
@@ -745,9 +723,8 @@ class PaperExchange(DurableObject):
         return self._rules(cfg, str(params.get("symbol") or "").upper()).as_dict()
 
     def _reset(self, cfg: dict, params: dict) -> dict[str, Any]:
-        for table in ("paper_meta", "paper_markets", "paper_symbol_settings", "paper_positions"):
+        for table in ("paper_meta", "paper_markets", "paper_symbol_settings", "paper_positions", "paper_orders"):
             self._sql(f"DELETE FROM {table}")
-        self._sql("DELETE FROM paper_orders")
         self._ensure_account(cfg)
         return self._balance(cfg, {})
 
