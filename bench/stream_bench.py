@@ -29,61 +29,25 @@ import argparse
 import asyncio
 import contextlib
 import json
-import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import events, settings
-from hoox_edge.shared.app import make_app
-from hoox_edge.workers import gateway, stream
+from hoox_edge.workers import stream
 from httpx_sse import aconnect_sse
-from starlette.routing import Mount
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from netutil import serve  # served exactly as the tests serve it
 
 GW = "hoox"
 TIMEOUT = 60.0  # no single phase may take longer; the script stops with an error instead
-
-
-# --------------------------------------------------------------------------- serving
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    # proto IPPROTO_TCP: asyncio sets TCP_NODELAY only on such sockets (else Nagle adds ~40 ms)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(256)
-    sock.setblocking(False)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                           timeout_graceful_shutdown=2))
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-class _WithEnv:
-    def __init__(self, app: Any, env: Any) -> None:
-        self.app, self.env = app, env
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope = {**scope, "env": self.env}
-        await self.app(scope, receive, send)
 
 
 class EchoApp:
@@ -205,13 +169,8 @@ async def hoox_figures(n_signals: int, n_events: int) -> dict[str, Any]:
         try:
             env = rt.env(GW)
             await settings.put(env.CONFIG_KV, "webhooks:rate_limit_per_minute", 100_000)
-            probe = await rt.request(GW, "GET", "/v1/stream")
-            if probe.status == 401:  # the gateway mounts the stream itself
-                app = rt.app(GW)
-            else:
-                app = _WithEnv(make_app(GW, [*gateway.routes, Mount("/v1", routes=stream.routes)]), env)
             auth = {"Authorization": f"Bearer {env.OPERATOR_API_KEY}"}
-            async with serve(app) as url:
+            async with serve(rt.app(GW)) as url:
                 # throughput: catch up on n_events log events written before connecting
                 db = env.DB
                 before = await events.latest_id(db)

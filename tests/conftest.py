@@ -1,4 +1,5 @@
-"""Shared fixtures: a fake clock, a fresh workspace, and an opened local runtime."""
+"""Shared fixtures: a fake clock, a fresh workspace (also as the CLI's, `ws`), an opened local runtime,
+and one serving over loopback HTTP (`edge`)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,36 @@ def workspace(tmp_path: Path) -> Workspace:
     ws = Workspace(tmp_path / "workspace")
     ws.create()
     return ws
+
+
+@pytest.fixture
+def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """`workspace` as the CLI's (HOOX_WORKSPACE), with no Cloudflare credentials from the shell:
+    a test reaches Cloudflare only through a loopback fake it starts itself."""
+    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+    for var in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_BASE_URL", "CLOUDFLARE_ZONE_ID"):
+        monkeypatch.delenv(var, raising=False)
+    return workspace
+
+
+@pytest.fixture
+async def edge(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LocalRuntime]:
+    """A runtime serving every enabled worker over HTTP on free loopback ports, found the way a user's
+    CLI and cockpit find it: the workspace's [dev] port set to them, HOOX_WORKSPACE, no HOOX_API_URL."""
+    from netutil import free_base_port
+
+    doc = workspace.config()
+    doc["dev"]["port"] = free_base_port()  # type: ignore[index]
+    workspace.save_config(doc)
+    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+    for name in ("HOOX_API_URL", "HOOX_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    rt = LocalRuntime(workspace)
+    await rt.start(serve_http=True)
+    try:
+        yield rt
+    finally:
+        await rt.stop()
 
 
 @pytest.fixture

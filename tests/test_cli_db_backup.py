@@ -8,26 +8,12 @@ import re
 import sqlite3
 from pathlib import Path
 
-import pytest
+from cli_support import hoox
 from hoox_edge import migrations
 from hoox_edge.local.d1 import LocalD1
 from hoox_edge.local.workspace import Workspace
-from typer.testing import CliRunner
 
 from hoox_cli.common import state_paths
-from hoox_cli.main import app
-
-runner = CliRunner()
-
-
-def hoox(*args: str, input: str | None = None):
-    return runner.invoke(app, list(args), input=input)
-
-
-@pytest.fixture
-def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
-    return workspace
 
 
 def fill_ledger(ws: Workspace) -> None:

@@ -13,27 +13,12 @@ from pathlib import Path
 
 import pytest
 import typer
+from cli_support import as_json as out
+from cli_support import hoox
 from hoox_edge.local.workspace import Workspace
-from typer.testing import CliRunner
 
 from hoox_cli.common import state_paths
 from hoox_cli.main import app
-
-runner = CliRunner()
-
-
-def hoox(*args: str, input: str | None = None):
-    return runner.invoke(app, list(args), input=input)
-
-
-def out(r) -> dict:
-    return json.loads(r.stdout)
-
-
-@pytest.fixture
-def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
-    return workspace
 
 
 def groups() -> list[list[str]]:

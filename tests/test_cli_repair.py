@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
+from cli_support import as_json as out
+from cli_support import hoox, kv_raw
 from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
-from typer.testing import CliRunner
 
 from hoox_cli.common import run_async, state_paths
-from hoox_cli.main import app
-
-runner = CliRunner()
-
-
-def hoox(*args: str, input: str | None = None):
-    return runner.invoke(app, list(args), input=input)
-
-
-def out(r) -> dict:
-    return json.loads(r.stdout)
 
 
 @pytest.fixture
-def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+def ws(ws: Workspace) -> Workspace:
+    """The shared `ws`, migrated and with the KV manifest applied."""
     assert hoox("db", "apply").exit_code == 0
     assert hoox("config", "kv", "apply-manifest").exit_code == 0
-    return workspace
-
-
-def kv_raw(ws: Workspace, key: str) -> str | None:
-    kv = LocalKV(state_paths(ws)["kv"])
-    try:
-        return run_async(kv.get(key))
-    finally:
-        kv.close()
+    return ws
 
 
 def kv_put(ws: Workspace, key: str, value: str | None) -> None:

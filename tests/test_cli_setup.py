@@ -8,32 +8,16 @@ import stat
 from pathlib import Path
 
 import pytest
-from hoox_edge.local.kv import LocalKV
+from cli_support import as_json as out
+from cli_support import hoox, kv_raw
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 from hoox_edge.shared import settings
-from typer.testing import CliRunner
 
 from hoox_cli import wizard
-from hoox_cli.common import run_async, state_paths
-from hoox_cli.main import app
+from hoox_cli.common import state_paths
 
-runner = CliRunner()
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "cf-token-abcdefghijklmnop"
-
-
-def hoox(*args: str, input: str | None = None, env: dict[str, str] | None = None):
-    return runner.invoke(app, list(args), input=input, env=env)
-
-
-def out(r) -> dict:
-    return json.loads(r.stdout)
-
-
-@pytest.fixture
-def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
-    return workspace
 
 
 @pytest.fixture
@@ -269,14 +253,6 @@ def test_env_init_sets_secrets_from_a_file_or_hidden_prompts(ws: Workspace, tmp_
 
 
 # ----------------------------------------------------------------------------- kv apply-manifest
-def kv_raw(ws: Workspace, key: str) -> str | None:
-    kv = LocalKV(state_paths(ws)["kv"])
-    try:
-        return run_async(kv.get(key))
-    finally:
-        kv.close()
-
-
 def test_kv_apply_manifest_validates_everything_first(ws: Workspace) -> None:
     manifest = settings.defaults() | {"webhooks:rate_limit_per_minute": 25}
     ws.manifest_path.write_text(json.dumps(manifest | {"trade:kill_switch": "sometimes", "trade:mode": "yolo"}))

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 from hoox_edge import catalog
-from netutil import free_port
+from netutil import free_port, serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -555,25 +554,6 @@ class CutOnce:
         await self.app(scope, receive, cutting)
 
 
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    sock.setblocking(False)
-    server = _Server(uvicorn.Config(app, log_level="critical", lifespan="off", timeout_graceful_shutdown=2))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        assert not task.done()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
 async def test_client_reads_the_real_stream_across_a_cut_without_gap_or_duplicate(runtime: Any) -> None:
     from hoox_edge.shared import events, settings
 
@@ -595,7 +575,9 @@ async def test_client_reads_the_real_stream_across_a_cut_without_gap_or_duplicat
     states: list[StreamState] = []
     sleeps = AsyncSleeps()
     got: list[TradeEvent] = []
-    async with serve(cutter) as url, AsyncHooxClient(url, env.OPERATOR_API_KEY, sleep=sleeps) as client:
+    # log_level: uvicorn would log the test's deliberate cut as an application error
+    async with (serve(cutter, log_level="critical") as url,
+                AsyncHooxClient(url, env.OPERATOR_API_KEY, sleep=sleeps) as client):
         task = asyncio.create_task(sender())
         stream = client.stream(["trades"], last_event_id=start, on_state=states.append)
 

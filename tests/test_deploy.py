@@ -18,30 +18,20 @@ from typing import Any
 
 import pyjson5
 import pytest
+from cli_support import hoox, kv_raw
 from fake_cloudflare import ACCOUNT, TOKEN, start_fake
 from hoox_edge import catalog, wrangler
-from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import Workspace
-from typer.testing import CliRunner
 
 from hoox_cli import deploy
-from hoox_cli.main import app
-
-runner = CliRunner()
 
 
 @pytest.fixture
-def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Workspace:
-    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+def ws(ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Workspace:
+    """The shared `ws`, with wrangler's HOME in the test's folder."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    for var in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return workspace
-
-
-def hoox(*args: str, input: str | None = None):
-    return runner.invoke(app, list(args), input=input)
+    return ws
 
 
 def staged_config(ws: Workspace, name: str) -> dict[str, Any]:
@@ -172,14 +162,6 @@ def test_update_internal_urls_renders_every_worker_with_the_recorded_ids(ws: Wor
 
 
 # --------------------------------------------------------------------------- kv-config
-def _kv_get(ws: Workspace, key: str) -> str | None:
-    kv = LocalKV(ws.state_dir / "kv" / f"{catalog.CONFIG_KV}.sqlite")
-    try:
-        return asyncio.run(kv.get(key))
-    finally:
-        kv.close()
-
-
 def test_kv_config_locally_writes_absent_keys_and_keeps_operator_values(ws: Workspace) -> None:
     assert hoox("config", "kv", "set", "webhooks:rate_limit_per_minute", "3").exit_code == 0
     manifest = json.loads(ws.manifest_path.read_text())
@@ -190,11 +172,11 @@ def test_kv_config_locally_writes_absent_keys_and_keeps_operator_values(ws: Work
     out = json.loads(res.stdout)
     assert out["target"] == "local" and "webhooks:rate_limit_per_minute" in out["kept"]
     assert "trade:kill_switch" in out["written"]
-    assert _kv_get(ws, "webhooks:rate_limit_per_minute") == "3"
-    assert _kv_get(ws, "trade:kill_switch") == "false"
+    assert kv_raw(ws, "webhooks:rate_limit_per_minute") == "3"
+    assert kv_raw(ws, "trade:kill_switch") == "false"
     out = json.loads(hoox("deploy", "kv-config", "--overwrite", "--json").stdout)
     assert out["written"] == ["webhooks:rate_limit_per_minute"]
-    assert _kv_get(ws, "webhooks:rate_limit_per_minute") == "7"
+    assert kv_raw(ws, "webhooks:rate_limit_per_minute") == "7"
 
 
 def test_kv_config_remote_bulk_puts_to_the_recorded_namespace(ws: Workspace, monkeypatch: pytest.MonkeyPatch,

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from pathlib import Path
 
 import pyjson5
 import pytest
+from cli_support import as_json as out_of
+from cli_support import hoox
 from fake_cloudflare import FakeCloudflare, start_fake
 from hoox_edge import catalog
 from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import settings
-from typer.testing import CliRunner
 
 from hoox_cli import deploy
-from hoox_cli.main import app
-
-runner = CliRunner()
-
-
-def hoox(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def out_of(res) -> dict:
-    return json.loads(res.stdout)
-
-
-@pytest.fixture
-def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
-    for var in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_BASE_URL", "CLOUDFLARE_ZONE_ID"):
-        monkeypatch.delenv(var, raising=False)
-    return workspace
 
 
 @pytest.fixture

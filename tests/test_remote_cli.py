@@ -4,37 +4,19 @@ of the Cloudflare API (CLOUDFLARE_API_BASE_URL), and `hoox secrets check` locall
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import as_json as out_of
+from cli_support import hoox
 from fake_cloudflare import FakeCloudflare, start_fake
 from hoox_edge import catalog, migrations
 from hoox_edge.local.workspace import Workspace
-from typer.testing import CliRunner
 
 from hoox_cli import deploy, wrangler_cli
-from hoox_cli.main import app
 
-runner = CliRunner()
 SECRET = "sk-live-9f8e7d6c5b4a39281706"
-
-
-def hoox(*args: str, input: str | None = None):
-    return runner.invoke(app, list(args), input=input)
-
-
-def out_of(res) -> dict:
-    return json.loads(res.stdout)
-
-
-@pytest.fixture
-def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
-    for var in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return workspace
 
 
 @pytest.fixture

@@ -1,8 +1,7 @@
 """`GET /v1/stream` (issue 3, item 3) and the event log behind it.
 
-The stream is served by uvicorn on a free loopback port (the gateway's app when it mounts the
-route, else the route mounted the same way under /v1) and read with httpx + httpx-sse, while
-signals go through the real gateway -> trade-worker -> paper exchange -> ledger in-process.
+The gateway's app is served by uvicorn on a free loopback port and the stream read with
+httpx + httpx-sse, while signals go through the real gateway -> trade-worker -> paper exchange -> ledger in-process.
 """
 
 from __future__ import annotations
@@ -10,70 +9,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from hoox_edge import migrations
 from hoox_edge.local.d1 import LocalD1
 from hoox_edge.ports import D1Error
 from hoox_edge.shared import events, settings
-from hoox_edge.shared.app import make_app
 from hoox_edge.shared.logs import log
 from hoox_edge.workers import stream as stream_mod
 from httpx_sse import aconnect_sse
-from starlette.routing import Mount
+from netutil import serve
 
 GW = "hoox"
 WAIT = 10.0  # the longest any test waits for an event before failing
 
 
 # --------------------------------------------------------------------------- serving
-class _WithEnv:
-    def __init__(self, app: Any, env: Any) -> None:
-        self.app, self.env = app, env
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope = {**scope, "env": self.env}
-        await self.app(scope, receive, send)
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    # proto IPPROTO_TCP: asyncio sets TCP_NODELAY only on such sockets (else Nagle adds ~40 ms)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    sock.setblocking(False)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                           timeout_graceful_shutdown=2))
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        assert not task.done(), task
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
 @pytest.fixture
 async def gateway_url(runtime) -> AsyncIterator[str]:
     """The gateway with /v1/stream, over TCP; signals are sent in-process through `runtime`."""
-    env = runtime.env(GW)
-    probe = await runtime.request(GW, "GET", "/v1/stream")
-    if probe.status == 401:  # the gateway mounts the route itself
-        app = runtime.app(GW)
-    else:
-        app = _WithEnv(make_app(GW, [Mount("/v1", routes=stream_mod.routes)]), env)
-    async with serve(app) as url:
+    async with serve(runtime.app(GW)) as url:
         yield url
 
 

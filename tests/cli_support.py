@@ -1,0 +1,35 @@
+"""The `hoox` CLI as the tests call it: in-process through Typer's CliRunner, `--json` output parsed,
+and the workspace's local CONFIG_KV read the way the CLI reads it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from click.testing import Result
+from hoox_edge.local.kv import LocalKV
+from hoox_edge.local.workspace import Workspace
+from typer.testing import CliRunner
+
+from hoox_cli.common import state_paths
+from hoox_cli.main import app
+
+runner = CliRunner()
+
+
+def hoox(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    return runner.invoke(app, list(args), input=input, env=env)
+
+
+def as_json(result: Result) -> Any:
+    return json.loads(result.stdout)
+
+
+def kv_raw(ws: Workspace, key: str) -> str | None:
+    """The stored text of `key` in the workspace's local CONFIG_KV (None when absent)."""
+    kv = LocalKV(state_paths(ws)["kv"])
+    try:
+        return asyncio.run(kv.get(key))
+    finally:
+        kv.close()
