@@ -30,7 +30,7 @@ from tui_support import fixture_ctx, frozen_clock
 
 from hoox_cli.client import parse_event
 from hoox_tui.app import HooxApp
-from hoox_tui.store import Store
+from hoox_tui.store import ALERTS_MAX, LOGS_MAX, TRADES_MAX, Store
 
 
 def events(n: int, start: int = 1) -> list[Any]:
@@ -124,7 +124,7 @@ def main() -> None:
           f"store + Logs view {n / wall_u:10,.0f} ev/s (cpu {cpu_u:.2f} s)")
     for done, mem, held in memory_curve(n):
         print(f"memory after {done:7d} events: {mem / 1e6:6.1f} MB traced, {held} entries held "
-              f"(caps: 10000 logs + 500 trades + 200 alerts)")
+              f"(caps: {LOGS_MAX} logs + {TRADES_MAX} trades + {ALERTS_MAX} alerts)")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ from textual.widgets import Static
 from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import ConfirmScreen, KillSwitchScreen
 from hoox_tui.redact import redact
-from hoox_tui.store import Conn
+from hoox_tui.store import ALL_TOPICS, Conn
 from hoox_tui.themes import DEFAULT_THEME, load_themes
-from hoox_tui.views.base import ALL_TOPICS, ErrorPanel, View, view_of_exception
+from hoox_tui.views.base import ErrorPanel, View, view_of_exception
 from hoox_tui.widgets import VIEW_ORDER, VIEW_TITLES, Sidebar, StatusBar, TitleBar
 
 _log = logging.getLogger("hoox.tui")
@@ -250,8 +250,6 @@ class HooxApp(App[None]):
         if state == Conn.OFFLINE:
             self.notify("The edge does not answer: OFFLINE, probing every "
                         f"{self.ctx.store.probe_seconds:g} s (Ctrl+R to try now).", severity="error")
-        elif state == Conn.CONNECTED and self.ctx.store.connected_at is not None and self.ctx.store.updated_at:
-            pass
 
     # ================================================================ actions
     def action_view(self, view_id: str) -> None:
@@ -275,7 +273,7 @@ class HooxApp(App[None]):
 
     def action_refresh(self) -> None:
         store = self.ctx.store
-        store.mark("status", "workers", "trades", "positions", "stats", "logs", "alerts", "queues")
+        store.mark(*ALL_TOPICS)
         store.refresh_now()
         self.notify("Refreshing now" + (" and reconnecting" if store.state != Conn.CONNECTED else ""), timeout=2)
 

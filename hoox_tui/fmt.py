@@ -1,10 +1,11 @@
-"""Small formatting helpers shared by the views (no Textual imports)."""
+"""Small formatting helpers shared by the views (rich text, no Textual imports)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from hoox_edge.shared import clock
+from rich.text import Text
 
 
 def ago(seconds: float | None) -> str:
@@ -69,7 +70,6 @@ def seconds_until(iso_time: str | None) -> float | None:
     return t.timestamp() - clock.now()
 
 
-def pnl_style(v: float | None) -> str:
-    if v is None or v == 0:
-        return ""
-    return "green" if v > 0 else "red"
+def pnl_text(v: float | None) -> Text:
+    """A signed amount, green when positive, red when negative."""
+    return Text(money(v), style="" if not v else "green" if v > 0 else "red")

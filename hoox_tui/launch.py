@@ -90,7 +90,7 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
     from hoox_edge.local.workspace import Workspace
 
     from hoox_cli.client import AsyncHooxClient, HooxConfigError, resolve_config
-    from hoox_tui import redact
+    from hoox_cli.common import remember_secrets
     from hoox_tui.context import CockpitContext
     from hoox_tui.settings import UserSettings
     from hoox_tui.store import Store
@@ -110,7 +110,7 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
             problems.append(str(exc))
         else:
             client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=1)
-            redact.remember([cfg.token])
+            remember_secrets([cfg.token])
     else:
         assert ws is not None
         from hoox_cli.dev import prepare_workspace
@@ -120,7 +120,7 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
         cfg = resolve_config(None, workspace=ws)
         client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=1)
     if ws is not None and ws.exists:
-        redact.remember(ws.secrets().values())
+        remember_secrets(ws.secrets().values())
     settings.problems.extend(problems)
     store = Store(client, refresh_seconds=settings.refresh_seconds, live_stream=not opts.safe_mode)
     ctx = CockpitContext(store=store, client=client, workspace=ws, settings=settings, safe_mode=opts.safe_mode,

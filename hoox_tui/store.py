@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 from collections import OrderedDict, deque
@@ -51,8 +52,8 @@ ALERTS_MAX = 200
 OFFLINE_AFTER = 5
 PROBE_SECONDS = 30.0
 SAMPLES_MAX = 120  # per-worker metric samples kept for sparklines
-REST_TOPICS = ("status", "workers", "trades", "positions", "stats", "logs", "queues", "worker")
-STREAM_TOPICS = ("trades", "logs", "alerts", "status")
+# every topic at once: a full redraw (a view shown or rebuilt, Ctrl+R)
+ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "logs", "alerts", "queues"})
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
 Listener = Callable[[frozenset[str]], Awaitable[None]]
@@ -108,6 +109,10 @@ def level_of(name: str | None) -> str:
     return {"warn": "warning", "fatal": "critical", "err": "error"}.get(n, n)
 
 
+def _log_row(row: m.LogEntry) -> LogRow:
+    return LogRow(row.id, row.createdAt, level_of(row.level), row.worker, row.message, row.requestId)
+
+
 class Store:
     def __init__(
         self,
@@ -150,7 +155,6 @@ class Store:
         self.last_error: str | None = None
         self.next_attempt_at: float | None = None
         self.last_event_id: int | None = None
-        self.connected_at: float | None = None
         self.stream_connected = False
         self.focus_worker: str | None = None
         self.active_topics: frozenset[str] = frozenset()
@@ -167,7 +171,7 @@ class Store:
         """A view became visible: it is told about changes, and its REST topics are polled."""
         self._listeners = {key: listener}  # one visible view at a time
         self.active_topics = topics
-        self._dirty.update(("status", "workers", "trades", "positions", "stats", "logs", "alerts", "queues"))
+        self._dirty.update(ALL_TOPICS)
         self.refresh_now()
 
     def detach(self, key: int) -> None:
@@ -191,9 +195,6 @@ class Store:
     def age(self, topic: str) -> float | None:
         at = self.updated_at.get(topic)
         return None if at is None else max(0.0, clock.now() - at)
-
-    def is_stale(self) -> bool:
-        return self.state not in (Conn.CONNECTED,)
 
     # ================================================================ loop
     def refresh_now(self) -> None:
@@ -231,8 +232,6 @@ class Store:
         self._wake.clear()
 
     def _connected(self) -> None:
-        if self.state != Conn.CONNECTED:
-            self.connected_at = clock.now()
         self.failures = 0
         self.last_error = None
         self.next_attempt_at = None
@@ -319,7 +318,7 @@ class Store:
         self.worker_details[detail.name] = detail
         self._sample(detail, clock.now())
         for row in reversed(detail.recentLogs or []):
-            self._add_log(LogRow(row.id, row.createdAt, level_of(row.level), row.worker, row.message, row.requestId))
+            self._add_log(_log_row(row))
         self._touch("worker", "logs")
 
     def _sample(self, w: m.WorkerDetail, now: float) -> None:
@@ -353,7 +352,7 @@ class Store:
 
     def apply_logs(self, page: m.LogsPage) -> None:
         for row in reversed(page.items):
-            self._add_log(LogRow(row.id, row.createdAt, level_of(row.level), row.worker, row.message, row.requestId))
+            self._add_log(_log_row(row))
         self._touch("logs")
 
     def apply_alerts(self, page: m.AlertsPage) -> None:
@@ -383,7 +382,7 @@ class Store:
                 self.last_event_id = max(self.last_event_id or 0, st.last_event_id)
 
         try:
-            async for ev in c.stream(STREAM_TOPICS, self.last_event_id, on_state=on_state, max_failures=0):
+            async for ev in c.stream(last_event_id=self.last_event_id, on_state=on_state, max_failures=0):
                 self.ingest(ev)
         except asyncio.CancelledError:
             self.stream_connected = False
@@ -434,6 +433,11 @@ class Store:
             self.trades.move_to_end(row.id)  # a status change is news: it goes to the top
         while len(self.trades) > TRADES_MAX:
             self.trades.popitem(last=False)
+
+    def logs_since(self, seen_total: int) -> list[LogRow]:
+        """The log rows received after a view last read `logs_total` (then `seen_total`), oldest first."""
+        n = min(self.logs_total - seen_total, len(self.logs))
+        return list(itertools.islice(reversed(self.logs), n))[::-1] if n > 0 else []
 
     def _add_log(self, row: LogRow) -> None:
         if row.id in self._log_ids:

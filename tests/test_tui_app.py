@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
-from netutil import free_base_port as _free_base
+from textual.widgets import DataTable
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
@@ -24,20 +24,10 @@ GW = "hoox"
 DEADLINE = 20.0
 
 
-
-@pytest.fixture
-async def edge(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LocalRuntime]:
-    doc = workspace.config()
-    doc["dev"]["port"] = _free_base()  # type: ignore[index]
-    workspace.save_config(doc)
-    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+@pytest.fixture(autouse=True)
+def cockpit_settings(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cockpit's settings file (a theme switch saves it) inside the test's workspace."""
     monkeypatch.setattr("hoox_tui.settings.config_path", lambda: workspace.root / "cockpit-test.toml")
-    rt = LocalRuntime(workspace)
-    await rt.start(serve_http=True)
-    try:
-        yield rt
-    finally:
-        await rt.stop()
 
 
 def url(rt: LocalRuntime) -> str:
@@ -172,9 +162,10 @@ async def test_edge_away_goes_offline_and_back_connected_with_the_missed_fills(
                         "the fills made while away")
             await pilot.press("f4")
             await pilot.pause(0.4)
-            table = app.screen.query_one("#feed")
-            shown = {str(table.get_row_at(i)[-1]) for i in range(table.row_count)}  # type: ignore[attr-defined]
-            assert table.row_count >= 3 and "Filled" in shown  # type: ignore[attr-defined]
+            table = app.screen.query_one("#feed", DataTable)
+            rows = [table.get_row(t.id) for t in store.trades.values() if t.request_id in missed]
+            assert sorted(str(r[5]) for r in rows) == ["0.0020", "0.0030"]  # the missed fills, on screen
+            assert all(str(r[-1]) == "Filled" for r in rows)
             assert app.screen.query_one(StatusBar).dot()[1] == "bold green"
         finally:
             await back.stop()

@@ -14,7 +14,7 @@ from textual.widgets import Button, Static, TextArea
 
 from hoox_cli import models as m
 from hoox_cli.client import HooxConnectionError
-from hoox_tui import redact
+from hoox_cli.common import remember_secrets
 from hoox_tui.app import HooxApp
 from hoox_tui.crash import write_crash_report
 from hoox_tui.settings import UserSettings
@@ -27,7 +27,17 @@ from hoox_tui.views.trades import TradesView
 from hoox_tui.widgets import StatusBar
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tui_support import fixture_ctx, frozen_clock, plain, sse, status_json
+from tui_support import (
+    fixture_ctx,
+    frozen_clock,
+    plain,
+    positions_json,
+    sse,
+    stats_json,
+    status_json,
+    trade_json,
+    worker_json,
+)
 
 
 # ------------------------------------------------------------------------------------------ boundaries
@@ -109,7 +119,7 @@ def _explode() -> None:
 
 
 def test_crash_report_has_the_traceback_without_locals_and_redacted(tmp_path: Path) -> None:
-    redact.remember(["op-token-abcdef123"])
+    remember_secrets(["op-token-abcdef123"])
     secret_local = "op-token-abcdef123"  # noqa: F841 — a local that must not be written
 
     try:
@@ -154,7 +164,6 @@ def test_failures_back_off_then_go_offline_and_probe() -> None:
     waits = [store._failed("refused") for _ in range(6)]
     assert waits[:4] == [1.0, 2.0, 4.0, 8.0] and store.state == Conn.OFFLINE
     assert waits[4:] == [30.0, 30.0]
-    store._connected.__func__  # noqa: B018 — the method exists; CONNECTED resets the count below
     store.live_stream = False
     store._connected()
     assert store.state == Conn.CONNECTED and store.failures == 0
@@ -172,6 +181,53 @@ async def test_the_store_loop_survives_an_edge_that_is_away() -> None:
         await asyncio.sleep(0.01)
     assert store.state == Conn.OFFLINE and not task.done()
     task.cancel()
+
+
+class RecordingClient:
+    """An edge that answers with the fixture and records which routes the store asked for."""
+
+    base_url = "http://edge.test"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def status(self) -> m.StatusResult:
+        self.calls.append("status")
+        return m.StatusResult.model_validate(status_json())
+
+    async def workers(self) -> m.WorkersResult:
+        self.calls.append("workers")
+        return m.WorkersResult.model_validate({"items": [worker_json("hoox", 0)], "nextCursor": None})
+
+    async def trades(self, limit: int) -> m.TradesPage:
+        self.calls.append("trades")
+        return m.TradesPage.model_validate({"items": [trade_json(1)], "nextCursor": None})
+
+    async def positions(self) -> m.PositionsResult:
+        self.calls.append("positions")
+        return m.PositionsResult.model_validate(positions_json())
+
+    async def stats(self) -> m.StatsResult:
+        self.calls.append("stats")
+        return m.StatsResult.model_validate(stats_json())
+
+
+async def test_only_the_visible_view_is_polled() -> None:
+    with frozen_clock():
+        client = RecordingClient()
+        ctx = fixture_ctx(client=client)
+        ctx.store._loaded_history = True  # the history is fetched once, on the first round
+        app = HooxApp(ctx, run_store=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f4")
+            await pilot.pause()
+            await ctx.store.poll()
+            assert client.calls == ["status", "trades", "positions", "stats"]
+            client.calls.clear()
+            await pilot.press("f2")  # the trade monitor is hidden now: its routes are not asked for
+            await pilot.pause()
+            await ctx.store.poll()
+            assert client.calls == ["status", "workers"]
 
 
 def test_fuzzy_search_matches_subsequences_of_every_word() -> None:

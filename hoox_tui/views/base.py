@@ -28,13 +28,13 @@ from textual.dom import DOMNode
 from textual.widgets import Static
 
 from hoox_tui.redact import redact
+from hoox_tui.store import ALL_TOPICS
 
 if TYPE_CHECKING:
     from hoox_tui.context import CockpitContext
 
 _log = logging.getLogger("hoox.tui")
 F = TypeVar("F", bound=Callable[..., Any])
-ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "logs", "alerts", "queues"})
 
 
 def describe_error(error: BaseException) -> str:

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from hoox_tui.fmt import hms, money, num, pct
+from hoox_tui.fmt import hms, num, pct, pnl_text
 from hoox_tui.views.base import View
 
 STATUS_LABEL = {"online": ("operational", "green"), "degraded": ("degraded", "yellow"), "offline": ("offline", "red")}
@@ -82,8 +82,8 @@ class DashboardView(View):
             ks = st.killSwitch
             t.add_row("kill switch", Text("ON" if ks.on else "off", style="bold red" if ks.on else "green"))
         if stats is not None:
-            t.add_row("net realized", _signed(stats.netRealizedPnl))
-            t.add_row("unrealized P&L", _signed(stats.unrealizedPnl))
+            t.add_row("net realized", pnl_text(stats.netRealizedPnl))
+            t.add_row("unrealized P&L", pnl_text(stats.unrealizedPnl))
             t.add_row("win rate", pct(stats.winRate))
             t.add_row("Sharpe (daily)", num(stats.sharpeRatio))
             t.add_row("fills", num(stats.tradeCount))
@@ -112,7 +112,3 @@ class DashboardView(View):
             out.append(f" {a.source}: ", style="bold")
             out.append(a.message + "\n")
         return out
-
-
-def _signed(v: float | None) -> Text:
-    return Text(money(v), style="green" if (v or 0) > 0 else "red" if (v or 0) < 0 else "")

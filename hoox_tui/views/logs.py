@@ -6,6 +6,8 @@ Changing a filter rewrites the widget from the store's ring buffer (at most 10,0
 
 from __future__ import annotations
 
+from itertools import islice
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Checkbox, Input, Log, Select
@@ -13,8 +15,6 @@ from textual.widgets import Checkbox, Input, Log, Select
 from hoox_tui.fmt import hms
 from hoox_tui.store import LEVELS, LOGS_MAX, LogRow
 from hoox_tui.views.base import View
-
-ALL_WORKERS = "__all__"
 
 
 def fuzzy_match(query: str, text: str) -> bool:
@@ -80,10 +80,7 @@ class LogsView(View):
         if "logs" not in topics:
             return
         store = self.ctx.store
-        new = store.logs_total - self._seen_total
-        if new <= 0:
-            return
-        rows = list(store.logs)[-min(new, len(store.logs)):]
+        rows = store.logs_since(self._seen_total)
         self._seen_total = store.logs_total
         lines = [self.line(r) for r in rows if self.matches(r)]
         if lines:
@@ -92,7 +89,8 @@ class LogsView(View):
     def _update_workers(self) -> None:
         st = self.ctx.store.status
         names = tuple(w.name for w in st.workers) if st else ()
-        names = tuple(dict.fromkeys(names + tuple(sorted({r.worker for r in list(self.ctx.store.logs)[-500:]}))))
+        recent = {r.worker for r in islice(reversed(self.ctx.store.logs), 500)}
+        names = tuple(dict.fromkeys(names + tuple(sorted(recent))))
         if names != self._workers_known:
             self._workers_known = names
             sel = self.query_one("#worker", Select)

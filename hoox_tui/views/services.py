@@ -3,7 +3,7 @@
 Every action that changes something sits behind a confirmation dialog; a deploy always runs
 `--dry-run` first and asks before the real deploy. The command's output is streamed into a Log:
 lines are buffered (deploy output arrives on the event loop, the restart's from a thread) and
-written in batches on a timer, secrets redacted.
+written in batches on a timer that runs only while an operation does, secrets redacted.
 
 Deploys go through the shared deploy module (`hoox_cli.deploy`, the CLI's `hoox deploy`); the
 restart uses `hoox_cli.process` (stop, then start detached, as `hoox dev stop` / `dev start --detach`).
@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import importlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -182,7 +182,7 @@ class ServicesView(View):
         table = self.query_one("#svc-table", DataTable)
         table.add_columns("worker", "enabled", "status", "last deploy (this session)")
         self._fill_table()
-        self.set_interval(FLUSH_SECONDS, self.guard(self._flush))
+        self._flusher = self.set_interval(FLUSH_SECONDS, self.guard(self._flush), pause=True)
 
     async def on_data(self, topics: frozenset[str]) -> None:
         if "workers" in topics or "status" in topics:
@@ -211,6 +211,21 @@ class ServicesView(View):
 
     def say(self, line: str) -> None:
         self.output(line)
+        if not self.busy:
+            self._flush()
+
+    @contextlib.contextmanager
+    def _operation(self) -> Iterator[None]:
+        """One deploy or restart at a time; its output is written in batches while it runs."""
+        self.busy = True
+        self._flusher.resume()
+        try:
+            yield
+        finally:
+            self.busy = False
+            self._flusher.pause()
+            if self.is_attached:  # not when the view is being torn down
+                self._flush()
 
     # ---------------------------------------------------------------- actions
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -286,8 +301,7 @@ class ServicesView(View):
 
     async def _deploy_one(self, dep: Any, name: str) -> None:
         ws = self.ctx.workspace
-        self.busy = True
-        try:
+        with self._operation():
             self.say(f"$ hoox deploy worker {name} --dry-run")
             res = await dep.deploy_worker(ws, name, dry_run=True, on_line=self.output)
             self.say(self._result_line(res))
@@ -303,13 +317,10 @@ class ServicesView(View):
             res = await dep.deploy_worker(ws, name, dry_run=False, on_line=self.output)
             self.say(self._result_line(res))
             self._record([res])
-        finally:
-            self.busy = False
 
     async def _deploy_all(self, dep: Any) -> None:
         ws = self.ctx.workspace
-        self.busy = True
-        try:
+        with self._operation():
             self.say("$ hoox deploy all --dry-run")
             results = await dep.deploy_all(ws, dry_run=True, on_line=self.output, on_progress=self._progress)
             for r in results:
@@ -328,8 +339,6 @@ class ServicesView(View):
             for r in results:
                 self.say(self._result_line(r))
             self._record(results)
-        finally:
-            self.busy = False
 
     def _progress(self, worker: str, done: int, total: int) -> None:
         self.say(f"[{done}/{total}] finished" if done == total else f"[{done}/{total}] {worker} ...")
@@ -342,8 +351,7 @@ class ServicesView(View):
                                    "retry).", "Restart"):
             self.say("Restart cancelled.")
             return
-        self.busy = True
-        try:
+        with self._operation():
             self.say("$ hoox dev stop && hoox dev start --detach")
             tail = LogTail(ws)
             task = asyncio.create_task(tail.follow(self.output))
@@ -359,6 +367,4 @@ class ServicesView(View):
                 tail.read(self.output)  # what it wrote after the last tick
             self.say(f"The local runtime serves again (pid {pid}).")
             self.ctx.store.refresh_now()
-        finally:
-            self.busy = False
 

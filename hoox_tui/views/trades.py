@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
-from hoox_tui.fmt import hms, money, num, pct
+from hoox_tui.fmt import hms, money, num, pct, pnl_text
 from hoox_tui.views.base import View
 
 STATUS_STYLE = {"Filled": "green", "TRADE_PENDING": "yellow", "Rejected": "red", "Failed": "bold red"}
@@ -86,7 +86,7 @@ class TradesView(View):
                 hms(r.created_at), Text(r.mode.upper(), style="magenta" if r.mode == "paper" else "bold red"),
                 r.exchange, r.symbol, Text(r.side, style="green" if r.side.upper() in ("BUY", "LONG") else "red"),
                 num(r.quantity, 4), num(r.price), num(r.fee, 4),
-                Text(money(r.realized_pnl), style=_pnl(r.realized_pnl)),
+                pnl_text(r.realized_pnl),
                 Text(r.status + (f" {r.error}" if r.error and r.status != "Filled" else ""),
                      style=STATUS_STYLE.get(r.status, "")),
                 key=r.id,
@@ -103,7 +103,7 @@ class TradesView(View):
                 Text(p.symbol) if p.mode == "paper" else Text(f"LIVE {p.symbol}", style="bold red"),
                 Text(p.side, style="green" if p.side == "LONG" else "red"), num(p.size, 4), _price(p.entryPrice),
                 _price(p.markPrice) if p.markPrice is not None else Text("n/a", style="dim"),
-                Text(money(p.unrealizedPnl), style=_pnl(p.unrealizedPnl)), _price(p.liquidationPrice),
+                pnl_text(p.unrealizedPnl), _price(p.liquidationPrice),
                 key=str(p.id),
             )
 
@@ -116,24 +116,18 @@ class TradesView(View):
         t.add_column(justify="right")
         t.add_row("wins / losses", f"{stats.wins} / {stats.losses}")
         t.add_row("win rate", pct(stats.winRate))
-        t.add_row("realized P&L", Text(money(stats.realizedPnl), style=_pnl(stats.realizedPnl)))
+        t.add_row("realized P&L", pnl_text(stats.realizedPnl))
         t.add_row("fees", money(stats.fees, signed=False))
-        t.add_row("net realized", Text(money(stats.netRealizedPnl), style=_pnl(stats.netRealizedPnl)))
-        t.add_row("unrealized", Text(money(stats.unrealizedPnl), style=_pnl(stats.unrealizedPnl)))
+        t.add_row("net realized", pnl_text(stats.netRealizedPnl))
+        t.add_row("unrealized", pnl_text(stats.unrealizedPnl))
         t.add_row("max drawdown", money(stats.maxDrawdown, signed=False))
         t.add_row("Sharpe (daily)", num(stats.sharpeRatio))
         if stats.dailyPnl:
             today = stats.dailyPnl[-1]
-            t.add_row(f"today ({today.date})", Text(money(today.pnl), style=_pnl(today.pnl)))
+            t.add_row(f"today ({today.date})", pnl_text(today.pnl))
         if stats.unpricedPositions:
             t.add_row("unpriced", ", ".join(stats.unpricedPositions))
         return t
-
-
-def _pnl(v: float | None) -> str:
-    if not v:
-        return ""
-    return "green" if v > 0 else "red"
 
 
 def _price(v: float | None) -> str:

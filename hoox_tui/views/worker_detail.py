@@ -90,10 +90,7 @@ class WorkerDetailView(View):
 
     def write_logs(self, name: str) -> None:
         store = self.ctx.store
-        new = store.logs_total - self._seen_total
-        if new <= 0:
-            return
-        rows = list(store.logs)[-min(new, len(store.logs)):] if self._seen_total else list(store.logs)
+        rows = store.logs_since(self._seen_total)
         self._seen_total = store.logs_total
         lines = [f"{hms(r.created_at)} {r.level.upper():<8} {r.message}" for r in rows if r.worker == name]
         if self.paused:
