@@ -207,6 +207,20 @@ async def test_d1_errors_become_d1error_with_d1s_message():
     with pytest.raises(D1Error, match="prepared on this database"):
         await db.batch([object()])
 
+    def throws(message: str) -> Any:
+        def call(*_args: Any) -> Any:
+            raise JsException(message)
+        return call
+
+    js = FakeD1()
+    js.prepare = throws("D1_ERROR: prepare refused")  # errors thrown synchronously convert too
+    with pytest.raises(D1Error, match="prepare refused"):
+        CloudflareD1(js).prepare("SELECT 1")
+    stmt = db.prepare("SELECT ?")
+    stmt._js.bind = throws("D1_TYPE_ERROR: Type 'object' not supported")
+    with pytest.raises(D1Error, match="D1_TYPE_ERROR"):
+        stmt.bind(object())
+
 
 # --------------------------------------------------------------------------- Durable Objects
 class FakeSqlCursor:

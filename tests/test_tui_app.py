@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,6 +9,7 @@ import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from textual.widgets import DataTable
+from tui_support import until
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
@@ -40,15 +39,6 @@ def make_ctx(ws: Workspace, rt: LocalRuntime, **store_kw: Any) -> CockpitContext
     store = Store(client, **store_kw)
     return CockpitContext(store=store, client=client, workspace=ws, settings=UserSettings(), safe_mode=False,
                           local_runtime_started=False)
-
-
-async def until(pilot: Any, cond: Callable[[], bool], what: str) -> None:
-    """Let the app run until `cond` holds (the app moves on its own; nothing is slept away)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    while not cond():
-        assert loop.time() < end, f"timed out waiting for: {what}"
-        await pilot.pause(0.05)
 
 
 async def signal(rt: LocalRuntime, **changes: Any) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from tui_support import (
     stats_json,
     status_json,
     trade_json,
+    until,
     worker_json,
 )
 
@@ -71,7 +72,8 @@ async def test_a_failing_view_shows_its_error_panel_and_the_rest_keeps_working(m
         app = HooxApp(ctx, run_store=False, view_factories={"trades": FlakyTrades, "logs": ButtonView})
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("f4")
-            await pilot.pause(0.4)
+            await until(pilot, lambda: "trades" in app.views and app.views["trades"].error is not None,
+                        "the trades view fails")
             trades = app.views["trades"]
             assert isinstance(trades.error, RuntimeError)
             panel_text = trades.error_text() or ""
@@ -79,25 +81,27 @@ async def test_a_failing_view_shows_its_error_panel_and_the_rest_keeps_working(m
             assert len(app.screen.query(ErrorPanel)) == 1 and not trades.display
 
             await pilot.press("f1")  # another view, the sidebar and the status bar still work
-            await pilot.pause(0.4)
+            await until(pilot, lambda: app.current_mode == "dashboard" and "dashboard" in app.views
+                        and "trade-worker" in plain(app.views["dashboard"].query_one("#grid", Static)),
+                        "the dashboard shows the workers")
             dash = app.views["dashboard"]
-            assert dash.error is None and "trade-worker" in plain(dash.query_one("#grid", Static))
+            assert dash.error is None
             ctx.store.ingest(sse(500, {"type": "alert", "alertId": 9, "level": "error", "source": "hoox",
                                        "message": "still alive", "createdAt": "2026-01-05T12:00:59.000Z"}))
-            await pilot.pause(0.4)
-            assert "still alive" in plain(dash.query_one("#alert-lines", Static))
+            await until(pilot, lambda: "still alive" in plain(dash.query_one("#alert-lines", Static)),
+                        "the alert reaches the dashboard")
             assert "CONNECTED" in str(app.screen.query_one(StatusBar).render())
 
             await pilot.press("f5")  # a raw widget handler raising is contained too
             await pilot.click("#explode")
-            await pilot.pause(0.3)
-            assert app.is_running and isinstance(app.views["logs"].error, ValueError)
+            await until(pilot, lambda: isinstance(app.views["logs"].error, ValueError), "the logs view fails")
+            assert app.is_running
 
             FlakyTrades.broken = False  # the cause went away: Retry brings the view back
             await pilot.press("f4")
-            await pilot.pause(0.2)
+            await until(pilot, lambda: app.current_mode == "trades", "back on the trades view")
             await pilot.press("r")
-            await pilot.pause(0.4)
+            await until(pilot, lambda: app.views["trades"] is not trades, "Retry builds a fresh view")
             fresh = app.views["trades"]
             assert fresh is not trades and fresh.error is None and not app.screen.query(ErrorPanel)
             assert fresh.query_one("#feed").row_count == 6  # type: ignore[attr-defined]
@@ -279,11 +283,10 @@ async def test_user_keymap_remaps_a_binding_by_id() -> None:
         app = HooxApp(ctx, run_store=False)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("f12")
-            await pilot.pause(0.2)
-            assert app.current_mode == "trades"
+            await until(pilot, lambda: app.current_mode == "trades", "f12 opens the trade monitor")
             await pilot.press("f2", "ctrl+b")
-            await pilot.pause(0.2)
-            assert app.current_mode == "workers" and not app.screen.query_one("#sidebar").display
+            await until(pilot, lambda: app.current_mode == "workers" and not app.screen.query_one("#sidebar").display,
+                        "f2 opens workers and ctrl+b hides the sidebar")
 
 
 class EditorView(View):
@@ -300,12 +303,12 @@ async def test_view_keys_switch_views_even_from_a_focused_text_editor() -> None:
         app = HooxApp(fixture_ctx(), run_store=False, view_factories={"config": EditorView})
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("f7")
-            await pilot.pause(0.2)
-            app.screen.query_one("#editor", TextArea).focus()
-            await pilot.pause(0.1)
+            await until(pilot, lambda: app.current_mode == "config", "f7 opens the editor view")
+            editor = app.screen.query_one("#editor", TextArea)
+            editor.focus()
+            await until(pilot, lambda: editor.has_focus, "the editor has focus")
             await pilot.press("f6")
-            await pilot.pause(0.2)
-            assert app.current_mode == "services"
+            await until(pilot, lambda: app.current_mode == "services", "f6 switches views from the editor")
 
 
 async def test_palette_lists_views_actions_signal_kill_switch_and_themes() -> None:

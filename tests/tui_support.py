@@ -3,7 +3,8 @@ fixture objects shaped exactly like the operator API's answers (parsed by the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -152,3 +153,12 @@ def plain(widget: Any, width: int = 120) -> str:
     console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(renderable)
     return console.export_text()
+
+
+async def until(pilot: Any, cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Let the app run until `cond` holds (the app moves on its own; nothing is slept away)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        assert loop.time() < end, f"timed out waiting for: {what}"
+        await pilot.pause(0.05)

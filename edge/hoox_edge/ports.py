@@ -275,6 +275,28 @@ class R2Bucket(Protocol):
 
 
 # --------------------------------------------------------------------------- Analytics Engine
+# Analytics Engine's limits on one data point.
+MAX_BLOBS = 20
+MAX_DOUBLES = 20
+MAX_INDEX_BYTES = 96
+MAX_BLOB_BYTES = 16 * 1024  # all blobs of the point together
+
+
+def index_of(request_id: str | None) -> str:
+    """A request id as an index: cut to Analytics Engine's byte limit without splitting a character."""
+    return (request_id or "").encode("utf-8")[:MAX_INDEX_BYTES].decode("utf-8", errors="ignore")
+
+
+def check_data_point(blobs: Sequence[str | None], doubles: Sequence[float], indexes: Sequence[str]) -> None:
+    """Refuse (ValueError) a data point over Analytics Engine's limits, in every adapter alike."""
+    if len(blobs) > MAX_BLOBS or len(doubles) > MAX_DOUBLES or len(indexes) > 1:
+        raise ValueError(f"a data point takes at most {MAX_BLOBS} blobs, {MAX_DOUBLES} doubles, 1 index")
+    if indexes and len(indexes[0].encode("utf-8")) > MAX_INDEX_BYTES:
+        raise ValueError(f"the index is longer than {MAX_INDEX_BYTES} bytes")
+    if sum(len(str(b).encode("utf-8")) for b in blobs if b) > MAX_BLOB_BYTES:
+        raise ValueError(f"the blobs of a data point exceed {MAX_BLOB_BYTES // 1024} KB")
+
+
 class AnalyticsEngineDataset(Protocol):
     def write_data_point(
         self,
@@ -283,7 +305,7 @@ class AnalyticsEngineDataset(Protocol):
         doubles: Sequence[float] = (),
         indexes: Sequence[str] = (),
     ) -> None:
-        """Fire-and-forget, like Cloudflare's `writeDataPoint` (at most 20 blobs, 20 doubles, 1 index)."""
+        """Fire-and-forget, like Cloudflare's `writeDataPoint`, within the limits `check_data_point` enforces."""
 
 
 class AnalyticsSql(Protocol):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hoox_edge import catalog
+from hoox_edge.cloudflare.env import ACCOUNT_ID_VAR, API_TOKEN_SECRET  # what the SQL API adapter reads
 
 # Pinned so that a deploy behaves the same whenever it runs; the workerd bundled with wrangler 4.86
 # supports dates up to 2026-04-26. Move it deliberately, after reading the compatibility changelog.
@@ -25,7 +26,6 @@ COMPATIBILITY_FLAGS = ("python_workers",)
 CONFIG_FILE = "wrangler.jsonc"
 ENTRY_FILE = "entry.py"
 MIGRATIONS_DIR = "../hoox_edge/migrations"  # relative to edge/<worker>/
-ACCOUNT_ID_VAR = "CLOUDFLARE_ACCOUNT_ID"  # read by the Analytics Engine SQL adapter
 
 _EDGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None) -> dic
 
     variables = dict(w.vars)
     # Only the worker that reads the SQL API (it holds the API token) needs the account id.
-    if account_id and w.bindings_of("analytics_engine") and "CLOUDFLARE_API_TOKEN" in w.all_secrets:
+    if account_id and w.bindings_of("analytics_engine") and API_TOKEN_SECRET in w.all_secrets:
         variables[ACCOUNT_ID_VAR] = account_id
     if variables:
         cfg["vars"] = variables

@@ -2,9 +2,10 @@
 
 Every test in tests/conformance talks to the ports only, through an `Adapters` object. To prove
 another implementation (e.g. the Cloudflare adapters), write a class with the same methods and
-add it to `FACTORIES`: that is the one line. A factory lists its `capabilities`; tests that need
-one it lacks are skipped (for example only the local adapters can move time with the fake clock
-or be "restarted" over the same folder).
+add it to `FACTORIES`: that is the one line. A factory lists its `capabilities`; a test that needs
+one it lacks fails and says so (`helpers.need`), so that behaviour must be proven another way (for
+example only the local adapters can move time with the fake clock or be "restarted" over the same
+folder).
 
 Capabilities:
 - "fake_clock": the adapters read `hoox_edge.shared.clock`, so tests may move time;

@@ -32,6 +32,12 @@ async def test_limits_are_enforced(adapters):
         ds.write_data_point(blobs=["x"] * 21)
     with pytest.raises(ValueError):
         ds.write_data_point(indexes=["a", "b"])
+    with pytest.raises(ValueError, match="96 bytes"):
+        ds.write_data_point(indexes=["é" * 48 + "x"])  # 97 bytes in UTF-8
+    with pytest.raises(ValueError, match="16 KB"):
+        ds.write_data_point(blobs=["x" * 8192, "y" * 8193])
+    ds.write_data_point(blobs=["x" * 8192, "y" * 8192], indexes=["é" * 48])  # exactly at the limits
+    assert await adapters.analytics_sql().query(f"SELECT COUNT() AS n FROM {DS}") == [{"n": 1}]
 
 
 async def test_sql_is_read_only(adapters):

@@ -30,11 +30,6 @@ def _pyodide() -> Any:
     return _ffi
 
 
-def _jsnull() -> Any:
-    env = _pyodide()
-    return getattr(env[0], "jsnull", None) if env else None
-
-
 def is_null(value: Any) -> bool:
     """JS `null`/`undefined` as Python sees them: None, or Pyodide's `jsnull` sentinel."""
     return value is None or type(value).__name__ == "JsNull"

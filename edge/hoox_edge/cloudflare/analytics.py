@@ -13,10 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from hoox_edge.cloudflare._js import to_js
+from hoox_edge.ports import check_data_point
 
-MAX_BLOBS = 20
-MAX_DOUBLES = 20
-MAX_INDEXES = 1
 SQL_API = "https://api.cloudflare.com/client/v4/accounts/{account}/analytics_engine/sql"
 
 # (url, method, headers, body) -> (status, response text)
@@ -42,9 +40,7 @@ class CloudflareAnalyticsDataset:
         doubles: Sequence[float] = (),
         indexes: Sequence[str] = (),
     ) -> None:
-        if len(blobs) > MAX_BLOBS or len(doubles) > MAX_DOUBLES or len(indexes) > MAX_INDEXES:
-            raise ValueError(f"a data point holds at most {MAX_BLOBS} blobs, {MAX_DOUBLES} doubles "
-                             f"and {MAX_INDEXES} index")
+        check_data_point(blobs, doubles, indexes)
         point = {"blobs": list(blobs), "doubles": [float(d) for d in doubles], "indexes": list(indexes)}
         self._js.writeDataPoint(to_js(point))
 

@@ -7,7 +7,8 @@ with D1's own message.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+import contextlib
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from hoox_edge.cloudflare._js import is_js_error, js_error_message, resolve, to_js, to_py
@@ -17,13 +18,20 @@ _META_KEYS = ("duration", "changes", "last_row_id", "rows_read", "rows_written",
 T = TypeVar("T")
 
 
-async def _call(awaitable: Awaitable[T] | Any) -> Any:
+@contextlib.contextmanager
+def _d1_errors() -> Iterator[None]:
+    """A JS exception from D1 as `D1Error` with D1's message; anything else unchanged."""
     try:
-        return to_py(await resolve(awaitable))
+        yield
     except Exception as exc:
         if is_js_error(exc):
             raise D1Error(js_error_message(exc)) from None
         raise
+
+
+async def _call(awaitable: Awaitable[T] | Any) -> Any:
+    with _d1_errors():
+        return to_py(await resolve(awaitable))
 
 
 def _result(raw: Any) -> D1Result:
@@ -45,12 +53,8 @@ class CloudflareD1Statement:
         self._js = js_stmt
 
     def bind(self, *values: Any) -> CloudflareD1Statement:
-        try:
+        with _d1_errors():
             return CloudflareD1Statement(self._js.bind(*[_value(v) for v in values]))
-        except Exception as exc:
-            if is_js_error(exc):
-                raise D1Error(js_error_message(exc)) from None
-            raise
 
     async def all(self) -> D1Result:
         return _result(await _call(self._js.all()))
@@ -72,12 +76,8 @@ class CloudflareD1:
         self._js = js_db
 
     def prepare(self, query: str) -> CloudflareD1Statement:
-        try:
+        with _d1_errors():
             return CloudflareD1Statement(self._js.prepare(query))
-        except Exception as exc:
-            if is_js_error(exc):
-                raise D1Error(js_error_message(exc)) from None
-            raise
 
     async def batch(self, statements: Sequence[Any]) -> list[D1Result]:
         js_stmts = []

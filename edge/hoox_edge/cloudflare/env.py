@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hoox_edge import catalog
-from hoox_edge.cloudflare._js import to_py, unwrap
+from hoox_edge.cloudflare._js import is_null, to_py, unwrap
 from hoox_edge.cloudflare.analytics import CloudflareAnalyticsDataset, CloudflareAnalyticsSql
 from hoox_edge.cloudflare.d1 import CloudflareD1
 from hoox_edge.cloudflare.durable_objects import CloudflareDurableObjectNamespace
@@ -37,14 +37,6 @@ ADAPTERS: dict[str, Callable[[Any, catalog.Binding], Any]] = {
 }
 
 
-def _read(raw: Any, name: str) -> Any:
-    try:
-        value = getattr(raw, name)
-    except AttributeError:  # an undefined property of a JS object
-        return None
-    return value
-
-
 def wrap_env(js_env: Any, worker_name: str) -> Env:
     if isinstance(js_env, Env):
         return js_env
@@ -52,12 +44,12 @@ def wrap_env(js_env: Any, worker_name: str) -> Env:
     raw = unwrap(js_env)
     bindings: dict[str, Any] = {}
     for b in w.bindings:
-        js = _read(raw, b.name)
-        if js is not None and type(js).__name__ != "JsNull":
+        js = getattr(raw, b.name, None)  # None: an undefined property of the JS env
+        if not is_null(js):
             bindings[b.name] = ADAPTERS[b.kind](js, b)
     text_names = [*w.all_secrets, *(k for k, _ in w.vars), ACCOUNT_ID_VAR]
     for name in text_names:
-        value = to_py(_read(raw, name))
+        value = to_py(getattr(raw, name, None))
         if isinstance(value, str):
             bindings[name] = value
     if w.bindings_of("analytics_engine"):

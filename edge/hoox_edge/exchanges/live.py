@@ -43,7 +43,7 @@ import httpx
 
 from hoox_edge.exchanges.base import ExchangeError, InstrumentRules, Market
 from hoox_edge.exchanges.signing import canonical_query
-from hoox_edge.ports import Env
+from hoox_edge.ports import Env, index_of
 from hoox_edge.shared import clock, settings
 from hoox_edge.shared.redact import MASK, redact
 
@@ -342,7 +342,7 @@ class LiveExchange:
                 budget = self.rate_budget(resp_headers)
                 outcome = "ok" if error is None else error.kind
                 rate_text = json.dumps(redact(rate, secrets), separators=(",", ":"))[:1024]
-                rid = (self.request_id or "").encode("utf-8")[:96].decode("utf-8", errors="ignore")
+                rid = index_of(self.request_id)
                 dataset.write_data_point(
                     blobs=["exchange-call", self.env.worker, self.name, op, outcome, "live", rate_text],
                     doubles=[round(latency_ms, 3), 1.0 if error is None else 0.0, float(status),

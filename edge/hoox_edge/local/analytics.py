@@ -17,13 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hoox_edge.local.d1 import connect
+from hoox_edge.local.d1 import connect, rows_as_dicts
+from hoox_edge.ports import MAX_BLOBS, MAX_DOUBLES, check_data_point
 from hoox_edge.shared import clock
 
-MAX_BLOBS = 20
-MAX_DOUBLES = 20
-MAX_INDEX_BYTES = 96
-MAX_BLOB_BYTES = 16 * 1024
 _DATASET = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 COLUMNS = (["timestamp", "index1"] + [f"blob{i}" for i in range(1, MAX_BLOBS + 1)]
            + [f"double{i}" for i in range(1, MAX_DOUBLES + 1)] + ["_sample_interval"])
@@ -70,15 +67,9 @@ class LocalAnalyticsDataset:
 
     def write_data_point(self, *, blobs: Sequence[str | None] = (), doubles: Sequence[float] = (),
                          indexes: Sequence[str] = ()) -> None:
-        if len(blobs) > MAX_BLOBS or len(doubles) > MAX_DOUBLES or len(indexes) > 1:
-            raise ValueError(f"a data point takes at most {MAX_BLOBS} blobs, {MAX_DOUBLES} doubles, 1 index")
+        check_data_point(blobs, doubles, indexes)
         index = indexes[0] if indexes else ""
-        if len(index.encode("utf-8")) > MAX_INDEX_BYTES:
-            raise ValueError(f"the index is longer than {MAX_INDEX_BYTES} bytes")
         blob_values = ["" if b is None else str(b) for b in blobs]  # Cloudflare stores null as ''
-
-        if sum(len(b.encode("utf-8")) for b in blob_values if b) > MAX_BLOB_BYTES:
-            raise ValueError(f"the blobs of a data point exceed {MAX_BLOB_BYTES // 1024} KB")
         double_values = [float(d) for d in doubles]
         ts = datetime.fromtimestamp(clock.now(), UTC).strftime("%Y-%m-%d %H:%M:%S")
         cols = ["timestamp", "index1"] + [f"blob{i + 1}" for i in range(len(blob_values))] + \
@@ -105,8 +96,7 @@ class LocalAnalyticsSql:
             rows = cur.fetchall()
         except sqlite3.Error as exc:
             raise ValueError(f"analytics query failed: {exc}") from None
-        cols = [d[0] for d in cur.description or ()]
-        return [dict(zip(cols, r, strict=False)) for r in rows]
+        return rows_as_dicts(cur, rows)
 
     def close(self) -> None:
         if self._conn is not None:

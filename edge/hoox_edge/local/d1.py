@@ -154,9 +154,12 @@ class LocalD1Statement:
     def _execute(self) -> tuple[list[str], list[tuple], D1Meta]:
         return self._db._run(self.query, self.params)
 
-    async def all(self) -> D1Result:
+    def _result(self) -> D1Result:
         cols, rows, meta = self._execute()
         return {"success": True, "results": [dict(zip(cols, r, strict=False)) for r in rows], "meta": meta}
+
+    async def all(self) -> D1Result:
+        return self._result()
 
     async def run(self) -> D1Result:
         return await self.all()
@@ -240,9 +243,7 @@ class LocalD1:
             for st in statements:
                 if not isinstance(st, LocalD1Statement) or st._db is not self:
                     raise D1Error("D1_ERROR: batch() takes statements prepared on this database")
-                cols, rows, meta = st._execute()
-                out.append({"success": True, "results": [dict(zip(cols, r, strict=False)) for r in rows],
-                            "meta": meta})
+                out.append(st._result())
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

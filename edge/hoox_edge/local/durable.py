@@ -66,10 +66,6 @@ class LocalSqlCursor:
             raise ValueError(f"Expected exactly one result from SQL query, but got {len(self._rows)}.")
         return dict(zip(self.column_names, self._rows[0], strict=False))
 
-    def raw(self) -> Iterator[list[Any]]:
-        for r in self._rows:
-            yield list(r)
-
     @property
     def rows_written(self) -> int:
         return self._rows_written
@@ -115,10 +111,6 @@ class LocalSqlStorage:
             rows = cur.fetchall()
         cols = [d[0] for d in (cur.description if cur is not None and cur.description else ())]
         return LocalSqlCursor(cols, rows, conn.total_changes - before, len(rows))
-
-    @property
-    def database_size(self) -> int:
-        return self.path.stat().st_size if self.path.exists() else 0
 
     def close(self) -> None:
         if self._conn is not None:
@@ -318,10 +310,6 @@ class LocalDurableObjectNamespace:
     def id_from_name(self, name: str) -> DurableObjectId:
         digest = hashlib.sha256(f"{self.class_name}\x00{name}".encode()).hexdigest()
         return DurableObjectId(digest, name)
-
-    def id_from_string(self, hex_id: str) -> DurableObjectId:
-        self._host.object_path(self.class_name, hex_id)  # validates
-        return DurableObjectId(hex_id)
 
     def get(self, object_id: DurableObjectId) -> LocalDurableObjectStub:
         return LocalDurableObjectStub(self._host, self.class_name, object_id)

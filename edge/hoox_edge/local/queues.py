@@ -158,7 +158,7 @@ class _Delivery:
         if msg.attempts > self.max_retries:
             self.store._dead_letter(msg.id, self.queue, self.dead_letter_queue, error)
         else:
-            self.store._release(msg.id, visible_at=clock.now() + delay_seconds, error=error)
+            self.store._release(msg.id, self.queue, visible_at=clock.now() + delay_seconds, error=error)
 
 
 class QueueStore:
@@ -242,7 +242,7 @@ class QueueStore:
             # stopped mid-batch: hand the undecided messages back (their attempt still counts)
             for m in messages:
                 if m.decision is None:
-                    self._release(m.id, visible_at=clock.now(), error="delivery cancelled")
+                    self._release(m.id, queue, visible_at=clock.now(), error="delivery cancelled")
             raise
         except Exception as exc:
             error = describe_error(exc) if describe_error else f"{type(exc).__name__}: {exc}"
@@ -260,13 +260,11 @@ class QueueStore:
     def _ack(self, message_id: str) -> None:
         self._conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
-    def _release(self, message_id: str, *, visible_at: float, error: str | None) -> None:
+    def _release(self, message_id: str, queue: str, *, visible_at: float, error: str | None) -> None:
         self._conn.execute(
             "UPDATE messages SET lease_owner = NULL, visible_at = ?, last_error = ? WHERE id = ?",
             (visible_at, error, message_id))
-        queue = self._conn.execute("SELECT queue FROM messages WHERE id = ?", (message_id,)).fetchone()
-        if queue:
-            self.notify(queue[0])
+        self.notify(queue)
 
     def _dead_letter(self, message_id: str, queue: str, dlq: str | None, error: str) -> None:
         if dlq is None:
@@ -325,9 +323,6 @@ class QueueStore:
         """Messages waiting (ready or delayed), not counting those being processed."""
         return self.stats(queue)["depth"]
 
-    def in_flight(self, queue: str) -> int:
-        return self.stats(queue)["in_flight"]
-
     def list(self, queue: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         rows = self._conn.execute(
             f"SELECT {', '.join(_COLS)} FROM messages WHERE queue = ? ORDER BY seq LIMIT ? OFFSET ?",
@@ -343,10 +338,6 @@ class QueueStore:
         """A message as the operator sees it (body decoded, `in_flight` instead of the lease owner)."""
         row = self.get(message_id)
         return self._public(row) if row else None
-
-    def delete(self, message_id: str) -> bool:
-        cur = self._conn.execute("DELETE FROM messages WHERE id = ? AND lease_owner IS NULL", (message_id,))
-        return cur.rowcount > 0
 
     def move(self, message_id: str, to_queue: str | None = None) -> bool:
         """Replay: put a message (a dead letter by default back in the queue it failed in) as new.

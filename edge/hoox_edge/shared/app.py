@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
 
-from hoox_edge.ports import Env
+from hoox_edge.ports import Env, index_of
 from hoox_edge.shared.auth import REQUEST_ID_HEADER
 from hoox_edge.shared.errors import INTERNAL_ERROR, NOT_FOUND, ApiError, error_body, error_response
 
@@ -80,13 +81,12 @@ class _EnvMiddleware:
 API_CALL = "api-call"
 HTTP_RECORDER = "http"  # blob5 of the data points this middleware writes
 _MAX_PATH = 256
-_MAX_INDEX_BYTES = 96
 
 
 def api_call_point(worker: str, path: str, status: int, latency_ms: float, request_id: str) -> dict[str, Any]:
     """The data point of one request (see the module docstring for the layout)."""
     ok = status < 400
-    index = request_id.encode("utf-8")[:_MAX_INDEX_BYTES].decode("utf-8", errors="ignore")
+    index = index_of(request_id)
     return {"blobs": [API_CALL, worker, path[:_MAX_PATH], "ok" if ok else "error", HTTP_RECORDER],
             "doubles": [round(latency_ms, 3), float(status), 1.0 if ok else 0.0], "indexes": [index]}
 
@@ -114,7 +114,8 @@ class _MetricsMiddleware:
             dataset = env.get("ANALYTICS_ENGINE") if isinstance(env, Env) else None
             if dataset is None:
                 return
-            rid = scope.get("hoox.request_id") or _header(scope, REQUEST_ID_HEADER) or str(uuid.uuid4())
+            rid = (scope.get("hoox.request_id") or Headers(scope=scope).get(REQUEST_ID_HEADER)
+                   or str(uuid.uuid4()))
             try:
                 dataset.write_data_point(**api_call_point(
                     self.worker, scope.get("path", ""), status, (time.perf_counter() - started) * 1000, rid))
@@ -131,14 +132,6 @@ class _MetricsMiddleware:
         except BaseException:
             record(500)  # nothing was sent: the server answers 500
             raise
-
-
-def _header(scope: dict, name: str) -> str | None:
-    key = name.lower().encode("latin-1")
-    for k, v in scope.get("headers") or ():
-        if k.lower() == key:
-            return v.decode("latin-1")
-    return None
 
 
 def make_app(worker: str, routes: Sequence[BaseRoute]) -> Any:

@@ -48,14 +48,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hoox_edge.operator.sql import read_only_code
-from hoox_edge.ports import Env
+from hoox_edge.ports import Env, index_of
 from hoox_edge.shared.app import env_of, json_body, make_app, request_id_of
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import NOT_AVAILABLE, NOT_FOUND, VALIDATION_ERROR, ApiError, ok
 
 WORKER = "analytics-worker"
 DATASET = "hoox_telemetry"
-MAX_INDEX_BYTES = 96  # Analytics Engine's limit for index1
 MAX_BLOB = 1024  # keep each blob small: the whole point has a 16 KB blob budget
 
 
@@ -140,7 +139,7 @@ def data_point(kind: str, payload: Any, request_id: str) -> dict[str, Any]:
     """The data point for a tracked event (raises pydantic's ValidationError on a bad payload)."""
     model, layout = KINDS[kind]
     worker, blobs, doubles = layout(model.model_validate(payload))
-    index = request_id.encode("utf-8")[:MAX_INDEX_BYTES].decode("utf-8", errors="ignore")
+    index = index_of(request_id)
     for d in doubles:
         if not math.isfinite(d):
             raise ApiError(400, VALIDATION_ERROR, "Telemetry numbers must be finite.")
