@@ -32,9 +32,12 @@ import typer
 from hoox_cli.common import JsonOpt, err_console, esc, fail, handle_errors, say, scrub, warn
 from hoox_cli.monitor_cmd import RemoteOpt, dump, format_log_line, operator_client, remember_remote, remote_of
 
+# The levels workers write (hoox_edge.shared.logs.LEVELS), copied so `hoox --help` imports no edge code;
+# tests/test_cli.py checks that the two stay equal.
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
 app = typer.Typer(help="Follow the edge's logs, or download a time range of them.", no_args_is_help=True)
 
-LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 @app.callback()

@@ -54,7 +54,6 @@ PROBE_SECONDS = 30.0
 SAMPLES_MAX = 120  # per-worker metric samples kept for sparklines
 # every topic at once: a full redraw (a view shown or rebuilt, Ctrl+R)
 ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "logs", "alerts", "queues"})
-LEVELS = ("debug", "info", "warning", "error", "critical")
 
 Listener = Callable[[frozenset[str]], Awaitable[None]]
 

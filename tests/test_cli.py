@@ -332,3 +332,11 @@ def test_signal_send_says_how_to_start_the_edge(ws: Workspace) -> None:
     err = as_json(r)["error"]
     assert err["code"] == "EDGE_NOT_RUNNING" and "hoox dev start" in err["message"]
     assert ws.secrets()["WEBHOOK_API_KEY"] not in r.output
+
+
+def test_the_cli_knows_the_same_log_levels_the_workers_write() -> None:
+    from hoox_edge.shared.logs import LEVELS
+
+    from hoox_cli import logs_cmd
+
+    assert logs_cmd.LEVELS == LEVELS

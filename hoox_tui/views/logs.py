@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from itertools import islice
 
+from hoox_edge.shared.logs import LEVELS
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Checkbox, Input, Log, Select
 
 from hoox_tui.fmt import hms
-from hoox_tui.store import LEVELS, LOGS_MAX, LogRow
+from hoox_tui.store import LOGS_MAX, LogRow
 from hoox_tui.views.base import View
 
 

@@ -6,8 +6,8 @@ every HTTP request as an `api-call` data point in the worker's own `ANALYTICS_EN
 (the operator API's request counts and latency percentiles are computed from these).
 
 `api-call` data point written per request (the layout of analytics-worker's `/track/api-call`,
-plus blob5 naming this recorder so that per-worker figures count each request once even where a
-worker also tracks a route itself through analytics-worker):
+plus blob5 naming this recorder, so per-worker figures count only these points and never an
+`api-call` an outside caller posts to analytics-worker):
 
     blob1 "api-call", blob2 worker, blob3 path, blob4 "ok" (status < 400) | "error", blob5 "http"
     double1 latency ms (until the response headers are sent: a stream counts its time to first byte),
