@@ -271,12 +271,13 @@ def test_dev_cron_runs_a_known_worker_and_names_the_valid_ones(ws: Workspace) ->
     r = hoox("dev", "cron", "agent-wrker", "--json")
     err = as_json(r)["error"]
     assert r.exit_code != 0 and err["code"] == "UNKNOWN_WORKER" and "agent-worker" in err["message"]
-    r = hoox("dev", "cron", "trade-worker", "--json")
+    r = hoox("dev", "cron", "d1-worker", "--json")
     err = as_json(r)["error"]
     assert (
         err["code"] == "NO_CRON"
         and "agent-worker" in err["message"]
-        and "trade-worker" not in err["details"]["workers_with_crons"]
+        and "d1-worker" not in err["details"]["workers_with_crons"]
+        and "trade-worker" in err["details"]["workers_with_crons"]  # its reconciler, every minute
     )
     r = hoox("dev", "cron", "agent-worker", "--cron", "0 0 * * *", "--json")
     assert as_json(r)["error"]["code"] == "UNKNOWN_CRON"

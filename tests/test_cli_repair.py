@@ -7,10 +7,13 @@ import sqlite3
 import pytest
 from cli_support import as_json as out
 from cli_support import hoox, kv_raw
+from hoox_edge import migrations as _migrations
 from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 
 from hoox_cli.common import run_async, state_paths
+
+ALL_MIGRATIONS = [m.name for m in _migrations.available()]
 
 
 @pytest.fixture
@@ -90,7 +93,7 @@ def test_repair_infra_recreates_missing_local_resources(ws: Workspace) -> None:
     assert r.exit_code == 0, r.output
     res = out(r)
     assert "created the ledger" in res["actions"]
-    assert res["ledger"]["migrations_applied"] == ["0001_ledger.sql", "0002_events.sql"]
+    assert res["ledger"]["migrations_applied"] == ALL_MIGRATIONS
     assert kv_raw(ws, "trade:kill_switch") == "false"
     assert all((ws.state_dir / d).is_dir() for d in ("kv", "d1", "do", "r2"))
     assert out(hoox("repair", "infra", "--json"))["actions"] == []

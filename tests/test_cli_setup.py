@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 from cli_support import as_json as out
 from cli_support import hoox, kv_raw
+from hoox_edge import migrations as _migrations
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 from hoox_edge.shared import settings
 
 from hoox_cli import wizard
 from hoox_cli.common import state_paths
+
+ALL_MIGRATIONS = [m.name for m in _migrations.available()]
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "cf-token-abcdefghijklmnop"
@@ -42,7 +45,7 @@ def test_init_scripted_writes_everything_and_never_prints_a_credential(fresh: Wo
     assert res["completed"] == list(wizard.STEPS) and res["state_file_removed"] is True
     assert res["steps"]["toolchain"]["tools"][0]["name"] == "python"
     assert res["steps"]["workers"]["enabled"] == ["hoox", "trade-worker", "telegram-worker", "d1-worker"]
-    assert res["steps"]["database"]["applied"] == ["0001_ledger.sql", "0002_events.sql"]
+    assert res["steps"]["database"]["applied"] == ALL_MIGRATIONS
     assert res["steps"]["secrets"]["set"] == ["BYBIT_API_KEY", "BYBIT_API_SECRET", "TELEGRAM_BOT_TOKEN"]
     assert "hoox deploy all" in res["next"]
 
@@ -112,7 +115,7 @@ def test_clone_creates_a_workspace_and_refuses_a_non_empty_folder(tmp_path: Path
     assert r.exit_code == 0, r.output
     res = out(r)
     ws = Workspace(tmp_path / "desk2")
-    assert ws.exists and res["migrations_applied"] == ["0001_ledger.sql", "0002_events.sql"]
+    assert ws.exists and res["migrations_applied"] == ALL_MIGRATIONS
     assert all(ws.secrets()[n] for n in GENERATED_SECRETS)
     for v in ws.secrets().values():
         assert v not in r.output

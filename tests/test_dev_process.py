@@ -198,7 +198,7 @@ def test_a_queued_signal_survives_a_stop_or_crash_and_fills_exactly_once(edge: E
     # the queue consumer has tried it at least once and failed (the exchange is still down)
     wait_for(
         "a queue delivery attempt",
-        lambda: edge.ledger("SELECT 1 FROM trades WHERE request_id = ? AND attempts >= 2", rid),
+        lambda: edge.ledger("SELECT 1 FROM system_logs WHERE request_id = ? AND message LIKE 'Retry %'", rid),
     )
 
     if how == "sigterm":
@@ -208,10 +208,11 @@ def test_a_queued_signal_survives_a_stop_or_crash_and_fills_exactly_once(edge: E
         wait_for("the killed runtime to be gone", lambda: not pid_alive(first["pid"]))
         assert edge.json("dev", "status")["running"] is False
 
-    # nothing lost: the order is still pending and its message still queued
-    assert [t["status"] for t in edge.ledger("SELECT status FROM trades WHERE request_id = ?", rid)] == [
-        "TRADE_PENDING"
+    # nothing lost: the signal is still the queue's (no order was started) and its message still queued
+    assert [s["status"] for s in edge.ledger("SELECT status FROM trade_signals WHERE request_id = ?", rid)] == [
+        "Enqueued"
     ]
+    assert edge.ledger("SELECT 1 FROM trades WHERE request_id = ?", rid) == []
     assert [m["queue"] for m in edge.queued()] == [catalog.TRADE_QUEUE]
     assert edge.paper_orders() == []
 

@@ -155,8 +155,8 @@ async def test_kill_switch_answers_503_with_the_reason_and_queues_nothing(queued
     err = r.json()["error"]
     assert err["code"] == "KILL_SWITCH_ACTIVE" and "daily drawdown 5% reached" in err["message"]
     assert runtime.queue_store.depth("trade-execution") == 0
-    [row] = await rows(runtime, "SELECT status FROM trade_signals")
-    assert row["status"] == "KillSwitch"
+    [row] = await rows(runtime, "SELECT status, error_code FROM trade_signals")
+    assert (row["status"], row["error_code"]) == ("Rejected", "KILL_SWITCH_ACTIVE")
     assert await rows(runtime, "SELECT * FROM trades") == []
 
 
@@ -183,9 +183,9 @@ async def test_rate_limit_is_a_rolling_minute(queued, clock):
     assert over.status == 429 and over.json()["error"]["code"] == "RATE_LIMITED"
     # The first hit (30 s ago) leaves the window in 30 s.
     assert over.headers["retry-after"] == "30"
-    [row] = await rows(runtime, "SELECT status FROM trade_signals WHERE request_id = ?",
+    [row] = await rows(runtime, "SELECT status, error_code FROM trade_signals WHERE request_id = ?",
                        over.json()["requestId"])
-    assert row["status"] == "RateLimited"
+    assert (row["status"], row["error_code"]) == ("Rejected", "RATE_LIMITED")
 
     clock.advance(30)
     assert (await send(runtime, signal(runtime, idempotencyKey="rl-4"))).status == 202
@@ -213,8 +213,8 @@ async def test_bad_fields_get_400_with_field_details(queued):
     assert set(by_field) == {"exchange", "action", "quantity", "leverage", "price", "colour"}
     assert "between 1 and 20" in by_field["leverage"]
     assert runtime.queue_store.depth("trade-execution") == 0
-    [row] = await rows(runtime, "SELECT status, error FROM trade_signals")
-    assert row["status"] == "Invalid" and "quantity" in row["error"]
+    [row] = await rows(runtime, "SELECT status, error_code, error FROM trade_signals")
+    assert (row["status"], row["error_code"]) == ("Rejected", "VALIDATION_ERROR")
 
 
 async def test_the_queued_signal_is_the_normalised_one(queued):
@@ -233,18 +233,29 @@ async def test_the_queued_signal_is_the_normalised_one(queued):
 
 
 # --------------------------------------------------------------------------- 7. idempotency
-async def test_the_same_idempotency_key_again_is_409(queued, clock):
+async def test_the_same_key_resumes_an_unfinished_signal_and_gets_409_with_its_outcome_once_final(queued, clock):
     runtime = queued
     first = await send(runtime, signal(runtime, idempotencyKey="tv-alert-42"))
     assert first.status == 202
+    rid = first.json()["requestId"]
     clock.advance(3600)  # an explicit key holds for 24 h, whatever the payload
+    # Still queued, so not final: the resend is answered as that signal, in progress — never 409.
     again = await send(runtime, signal(runtime, idempotencyKey="tv-alert-42", quantity=0.5))
-    assert again.status == 409
-    err = again.json()["error"]
-    assert err["code"] == "DUPLICATE_REQUEST" and first.json()["requestId"] in err["message"]
-    assert runtime.queue_store.depth("trade-execution") == 1
-    statuses = [r["status"] for r in await rows(runtime, "SELECT status FROM trade_signals ORDER BY id")]
-    assert statuses == ["Enqueued", "Duplicate"]
+    assert again.status == 202, again.json()
+    assert again.json()["status"] == "in_progress" and again.json()["requestId"] == rid
+    assert runtime.queue_store.depth("trade-execution") == 1  # nothing queued twice
+
+    await runtime.drain_queues()  # it fills
+    final = await send(runtime, signal(runtime, idempotencyKey="tv-alert-42", quantity=0.5))
+    assert final.status == 409
+    body = final.json()
+    assert body["error"]["code"] == "DUPLICATE_REQUEST" and rid in body["error"]["message"]
+    assert body["original"]["requestId"] == rid and body["original"]["status"] == "Filled"
+    assert body["original"]["result"]["executedQty"] == 0.01  # the original's, not the resend's 0.5
+    signals = await rows(runtime, "SELECT request_id, status, error_code FROM trade_signals ORDER BY id")
+    assert [(r["status"], r["error_code"]) for r in signals] == [
+        ("Filled", None), ("Rejected", "DUPLICATE_REQUEST"), ("Rejected", "DUPLICATE_REQUEST")]
+    assert len(await rows(runtime, "SELECT * FROM trades")) == 1
 
     clock.advance(23 * 3600)
     await runtime.fire_due_alarms()
@@ -254,10 +265,11 @@ async def test_the_same_idempotency_key_again_is_409(queued, clock):
 async def test_an_identical_signal_within_60_s_is_a_duplicate_after_that_it_is_new(queued, clock):
     runtime = queued
     assert (await send(runtime, signal(runtime))).status == 202
+    await runtime.drain_queues()  # executed
     clock.advance(30)
     # Written differently, same signal.
     dup = await send(runtime, signal(runtime, symbol="btc/usdt", action="long"))
-    assert dup.status == 409
+    assert dup.status == 409 and dup.json()["original"]["status"] == "Filled"
     # A different signal is not a duplicate.
     assert (await send(runtime, signal(runtime, quantity=0.02))).status == 202
 
@@ -310,8 +322,8 @@ async def test_direct_only_failure_releases_the_lock(runtime):
     assert r.json()["error"]["code"] == "EXCHANGE_UNAVAILABLE"
     assert "sent again" in r.json()["error"]["message"]
     assert runtime.queue_store.depth("trade-execution") == 0
-    [row] = await rows(runtime, "SELECT status FROM trade_signals")
-    assert row["status"] == "Failed"
+    [row] = await rows(runtime, "SELECT status, error_code FROM trade_signals")
+    assert (row["status"], row["error_code"]) == ("Rejected", "NOT_PLACED")
 
     await kv_set(runtime, "exchanges:paper:fault", "")
     again = await send(runtime, signal(runtime, idempotencyKey="retry-me"))
@@ -320,7 +332,7 @@ async def test_direct_only_failure_releases_the_lock(runtime):
     assert len(await rows(runtime, "SELECT * FROM trades WHERE status = 'Filled'")) == 1
 
 
-async def test_direct_only_timeout_keeps_the_lock_so_a_resend_cannot_fill_twice(runtime):
+async def test_direct_only_timeout_keeps_the_lock_and_a_resend_learns_the_one_fill(runtime):
     # The paper exchange takes the order and the answer is lost: the outcome is unknown to the gateway.
     await kv_set(runtime, "webhooks:queue_mode", "direct_only")
     await kv_set(runtime, "exchanges:paper:fault", "timeout")
@@ -328,11 +340,15 @@ async def test_direct_only_timeout_keeps_the_lock_so_a_resend_cannot_fill_twice(
     assert r.status == 504, r.json()
     assert r.json()["error"]["code"] == "OUTCOME_UNKNOWN"
     assert "lock is kept" in r.json()["error"]["message"]
+    rid = r.json()["requestId"]
 
     await kv_set(runtime, "exchanges:paper:fault", "")
+    # The resend resumes the signal: the order the exchange took is found by its client order id.
     again = await send(runtime, signal(runtime, idempotencyKey="maybe-placed"))
-    assert again.status == 409
+    assert again.status == 200, again.json()
+    assert again.json()["requestId"] == rid and again.json()["result"]["status"] == "Filled"
     assert runtime.queue_store.depth("trade-execution") == 0
+    assert len(await rows(runtime, "SELECT * FROM trades WHERE status = 'Filled'")) == 1
 
 
 async def test_queue_failover_queues_when_trade_worker_is_down(runtime):

@@ -125,8 +125,9 @@ async def test_close_without_a_ledger_position_closes_the_exchanges_position(run
 async def test_limit_order_rests_on_the_book(runtime, venue):
     name, fake = venue
     r = await send(runtime, signal(runtime, name, orderType="LIMIT", price=50000))
-    assert r.status == 200, r.json()
-    assert r.json()["result"]["status"] == "New"
+    assert r.status == 202, r.json()
+    assert r.json()["status"] == "Resting" and r.json()["result"]["status"] == "Resting"
+    assert "rests on the exchange's book" in r.json()["message"]
     [o] = fake.orders.values()
     assert (o.order_type, o.price, o.status) == ("LIMIT", Decimal("50000"), "NEW")
     assert await rows(runtime, "SELECT * FROM positions") == []

@@ -296,7 +296,7 @@ async def test_logs_tail_shows_recent_lines_then_new_ones_each_once(edge: LocalR
         second = await send_signal(edge, idempotencyKey="second")
         assert second.status_code == 200, second.text
         rid = second.json()["requestId"]
-        await _read_until(proc.stdout, lambda ls: rid in ls[-1] and "signal filled" in ls[-1], lines)  # type: ignore[arg-type]
+        await _read_until(proc.stdout, lambda ls: rid in ls[-1] and "Order filled" in ls[-1], lines)  # type: ignore[arg-type]
         rows = [json.loads(x) for x in lines]
         log_ids = [r["logId"] for r in rows]
         assert log_ids == sorted(set(log_ids))  # oldest first, none twice, none skipped below:

@@ -431,7 +431,7 @@ async def test_a_dead_letter_is_listed_with_its_error_and_a_replay_delivers_it(r
     assert dead["originQueue"] == "trade-execution"
     status = await result(rt, "GET", "/status", models.StatusResult)
     assert status["queues"] == {"available": True, "error": None, "depth": 0, "inFlight": 0, "deadLetters": 1}
-    assert (await sql(rt, "SELECT status FROM trades WHERE request_id = ?", rid))[0]["status"] == "Failed"
+    assert (await sql(rt, "SELECT status FROM trade_signals WHERE request_id = ?", rid))[0]["status"] == "DeadLettered"
 
     await rt.env(GW).CONFIG_KV.delete("exchanges:paper:fault")
     replayed = await result(rt, "POST", f"/queues/dead-letter/{dead['id']}/replay", models.ReplayResult)
@@ -439,9 +439,12 @@ async def test_a_dead_letter_is_listed_with_its_error_and_a_replay_delivers_it(r
     q = await result(rt, "GET", "/queues")
     assert q["queues"][0]["depth"] == 1 and q["deadLetters"]["count"] == 0
 
+    # Replayed, the signal is the queue's again, and it fills.
+    assert (await sql(rt, "SELECT status FROM trade_signals WHERE request_id = ?", rid))[0]["status"] == "Enqueued"
     await rt.drain_queues()
     [trade] = await sql(rt, "SELECT status, quantity FROM trades WHERE request_id = ?", rid)
     assert trade == {"status": "Filled", "quantity": 0.01}
+    assert (await sql(rt, "SELECT status FROM trade_signals WHERE request_id = ?", rid))[0]["status"] == "Filled"
     assert (await result(rt, "GET", "/queues"))["queues"][0]["depth"] == 0
     assert (await v1(rt, "POST", f"/queues/dead-letter/{dead['id']}/replay")).status == 404
 

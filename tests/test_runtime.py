@@ -39,6 +39,9 @@ def fake_worker(monkeypatch, name: str, *, scheduled=None, queue=None) -> types.
 
     mod = types.ModuleType(catalog.worker(name).module)
     mod.app = make_app(name, [Route("/health", health), Route("/secret-length", secret_length)])
+    if scheduled is None and catalog.worker(name).crons:
+        async def scheduled(cron: str, env: object) -> None:  # the catalog gives it crons: a quiet one
+            return None
     if scheduled is not None:
         mod.scheduled = scheduled
     if queue is not None:

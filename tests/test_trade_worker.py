@@ -149,9 +149,13 @@ async def test_same_request_id_again_returns_the_recorded_result_without_a_new_o
 
 async def test_concurrent_copies_of_one_request_place_one_order(rt):
     results = await asyncio.gather(*(process(rt, "r-race") for _ in range(5)))
-    assert {r.status for r in results} == {200}
-    assert len({r.json()["result"]["orderId"] for r in results}) == 1
+    # One attempt holds the order; a copy that arrives while it runs is told so, never a second order.
+    assert 200 in {r.status for r in results} and {r.status for r in results} <= {200, 202}
+    assert all(r.json()["status"] == "in_progress" for r in results if r.status == 202)
+    assert len({r.json()["result"]["orderId"] for r in results if r.status == 200}) == 1
     assert len(await paper_orders(rt)) == 1
+    again = await process(rt, "r-race")  # once it is recorded, every copy answers the fill
+    assert again.status == 200 and again.json()["result"]["orderId"] == results[0].json()["result"]["orderId"]
     (pos,) = await rows(rt, "SELECT * FROM positions")
     assert pos["size"] == 0.01
     assert len(await rows(rt, "SELECT * FROM balances")) == 1
@@ -231,9 +235,11 @@ async def test_below_minimum_after_rounding_is_rejected_without_an_order(rt):
     r = await process(rt, "r-tiny", quantity=0.0009)
     assert r.status == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR"
     assert "below the minimum order size 0.001" in r.json()["error"]["message"]
-    (trade,) = await rows(rt, "SELECT status, error FROM trades WHERE request_id = 'r-tiny'")
-    assert trade["status"] == "Rejected" and "below the minimum order size" in trade["error"]
-    assert await signal_status(rt, "r-tiny") == "Rejected"
+    # Decided before any order existed: the signal is Rejected, and there is no order row.
+    assert await rows(rt, "SELECT * FROM trades WHERE request_id = 'r-tiny'") == []
+    (sig,) = await rows(rt, "SELECT status, error_code, error FROM trade_signals WHERE request_id = 'r-tiny'")
+    assert (sig["status"], sig["error_code"]) == ("Rejected", "VALIDATION_ERROR")
+    assert "below the minimum order size" in sig["error"]
     assert await paper_orders(rt) == []
     again = await process(rt, "r-tiny", quantity=0.0009)  # the recorded rejection, same answer
     assert again.status == 400 and again.json()["error"]["message"] == r.json()["error"]["message"]
@@ -276,8 +282,8 @@ async def test_live_mode_without_credentials_is_a_clear_rejection(rt):
     err = r.json()["error"]
     assert err["code"] == "EXCHANGE_ERROR" and err["details"]["retryable"] is False
     assert "BYBIT_API_KEY" in err["message"] and "BYBIT_API_SECRET" in err["message"]
-    (trade,) = await rows(rt, "SELECT status, mode FROM trades")
-    assert trade == {"status": "Rejected", "mode": "live"}
+    assert await rows(rt, "SELECT * FROM trades") == []  # no order could be started
+    assert await signal_status(rt, "r-live") == "Rejected"
     assert await paper_orders(rt) == []
 
 
@@ -304,8 +310,8 @@ async def test_outage_gives_503_then_queue_retries_on_schedule_and_fills_once(rt
     assert r.status == 503
     err = r.json()["error"]
     assert err["code"] == "EXCHANGE_UNAVAILABLE" and err["details"]["retryable"] is True
-    (trade,) = await rows(rt, "SELECT status, error, attempts FROM trades")
-    assert trade["status"] == "TRADE_PENDING" and "outage" in trade["error"] and trade["attempts"] == 1
+    assert "outage" in err["message"]
+    assert await rows(rt, "SELECT * FROM trades") == []  # the exchange did not answer its sizing reads
 
     await enqueue(rt, "r-out")  # what the gateway does with a 503
     assert await rt.drain_queues() == 1  # attempt 1 fails -> retry in 10 s
@@ -321,7 +327,7 @@ async def test_outage_gives_503_then_queue_retries_on_schedule_and_fills_once(rt
     assert await rt.drain_queues() == 1  # attempt 3 fills
 
     (trade,) = await rows(rt, "SELECT status, attempts FROM trades")
-    assert trade == {"status": "Filled", "attempts": 4}
+    assert trade == {"status": "Filled", "attempts": 1}  # the one attempt that reached the exchange
     assert len(await paper_orders(rt)) == 1
     assert await signal_status(rt, "r-out") == "Filled"
     assert rt.queue_store.depth(QUEUE) == 0 and rt.queue_store.depth(DLQ) == 0
@@ -345,9 +351,9 @@ async def test_message_that_keeps_failing_is_dead_lettered(rt, clock):
     assert body["requestId"] == "r-dead" and body["attempts"] == 3 and body["payload"]["symbol"] == "BTCUSDT"
     assert "outage" in body["lastError"] and body["deadLetteredAt"]
     assert rt.queue_store.depth(QUEUE) == 0
-    (trade,) = await rows(rt, "SELECT status, error FROM trades")
-    assert trade["status"] == "Failed" and "gave up after 3 attempts" in trade["error"]
-    assert await signal_status(rt, "r-dead") == "Failed"
+    (sig,) = await rows(rt, "SELECT status, error_code, error FROM trade_signals")
+    assert (sig["status"], sig["error_code"]) == ("DeadLettered", "EXCHANGE_UNAVAILABLE")
+    assert "gave up after 3 attempts" in sig["error"]
     (alert,) = await rows(rt, "SELECT level, message FROM alerts WHERE level = 'critical'")
     assert "dead-lettered after 3 attempts" in alert["message"]
     assert await paper_orders(rt) == []
@@ -415,34 +421,39 @@ async def test_a_fill_batch_computed_from_a_stale_position_writes_nothing(rt):
     """Two fills racing on one symbol: the one whose math started from an old position must fail whole."""
     from decimal import Decimal as D
 
-    from hoox_edge import ledger
+    from hoox_edge import ledger, lifecycle
     from hoox_edge.ports import D1Error
 
-    db = rt.env(TRADE).DB
-    now = clock_module.iso()
-    assert await ledger.begin_attempt(db, trade_id="t-stale", request_id="r-stale", exchange="bybit",
-                                      symbol="BTCUSDT", action="LONG", side="BUY", order_type="MARKET",
-                                      quantity=0.01, leverage=1, client_order_id="hxrstale", mode="paper",
-                                      now=now)
+    db, env = rt.env(TRADE).DB, rt.env(TRADE)
+    await received(rt, "r-stale")
+    attempt = lifecycle.Attempt(lifecycle.owner(env), clock_module.iso())
+    res = await db.batch(lifecycle.begin_attempt_statements(
+        db, request_id="r-stale", exchange="bybit", symbol="BTCUSDT", action="LONG", side="BUY",
+        order_type="MARKET", quantity=0.01, limit_price=None, leverage=1, client_order_id="hxrstale",
+        mode="paper", reason=None, seen=None, attempt=attempt,
+        log=lifecycle.log_statement(db, env, "info", "Order sent", "r-stale")))
+    assert res[0]["meta"]["changes"] == 1
     stale_before = None  # read before another fill opened the position
     await process(rt, "r-first")  # opens 0.01 LONG meanwhile
     fill = ledger.Fill("BUY", D("0.01"), D("60012"), D("0.33"))
-    rec = ledger.FillRecord(
-        request_id="r-stale", exchange="bybit", symbol="BTCUSDT", mode="paper", order_id="o-stale",
-        executed_qty=D("0.01"), avg_price=D("60012"), fee=D("0.33"), before=stale_before,
-        outcome=ledger.apply_fill(stale_before, fill), balance=("USDT", 1.0, 0.0), log_message="filled",
-        log_details={}, now=now)
+    rec = lifecycle.FillRecord(
+        request_id="r-stale", exchange="bybit", symbol="BTCUSDT", mode="paper", order_id="o-stale", fill=fill,
+        before=stale_before, outcome=ledger.apply_fill(stale_before, fill),
+        trade_from=(lifecycle.PENDING,), prev_filled=D(0), status_after=lifecycle.FILLED,
+        totals=(D("0.01"), D("60012"), D("0.33"), D(0)), balance=("USDT", 1.0, 0.0), log_message="filled",
+        log_details={}, now=clock_module.iso())
     with pytest.raises(D1Error, match="NOT NULL"):
-        await db.batch(ledger.fill_statements(db, rec))
+        await db.batch(lifecycle.fill_statements(db, rec))
     assert (await ledger.get_trade(db, "r-stale"))["status"] == "TRADE_PENDING"
     assert len(await rows(rt, "SELECT * FROM positions")) == 1
     assert len(await rows(rt, "SELECT * FROM balances")) == 1
-    assert await log_messages(rt, "r-stale") == []
+    assert await log_messages(rt, "r-stale") == ["Order sent"]
 
     # Recomputed from the current position, the same fill goes through and adds to it.
-    before = await ledger.open_position(db, "bybit", "BTCUSDT")
-    rec2 = ledger.FillRecord(**{**rec.__dict__, "before": before, "outcome": ledger.apply_fill(before, fill)})
-    await db.batch(ledger.fill_statements(db, rec2))
+    before = await ledger.open_position(db, "paper", "bybit", "BTCUSDT")
+    rec2 = lifecycle.FillRecord(**{**rec.__dict__, "before": before, "outcome": ledger.apply_fill(before, fill)})
+    await db.batch(lifecycle.fill_statements(db, rec2))
     (pos,) = await rows(rt, "SELECT size, entry_price FROM positions")
     assert pos == {"size": 0.02, "entry_price": 60012.0}
     assert (await ledger.get_trade(db, "r-stale"))["status"] == "Filled"
+    assert await signal_status(rt, "r-stale") == "Filled"

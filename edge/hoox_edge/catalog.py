@@ -158,6 +158,7 @@ WORKERS: tuple[Worker, ...] = (
         ),
         durable_objects=(DurableObjectClass("PaperExchange", "hoox_edge.paper.exchange"),),
         consumers=(QueueConsumer(TRADE_QUEUE, dead_letter_queue=TRADE_DLQ),),
+        crons=("* * * * *",),  # the reconciler and the order follower
         secrets=(_INTERNAL,),
         optional_secrets=_EXCHANGE_SECRETS,
     ),

@@ -2,9 +2,10 @@
 
 The math is pure and works in `Decimal` (built from the shortest `str` of each float), so
 `0.1 + 0.2` contracts is `0.3` and a quantity on the step stays on the step; figures are stored
-as REAL. The D1 helpers take the `DB` port and are shared by trade-worker and the operator API.
+as REAL. The D1 helpers read the ledger and build the position statements of a fill; the state of
+a signal and its order is written by `hoox_edge.lifecycle` alone.
 
-Position rules (one-way mode, one OPEN row per exchange and symbol):
+Position rules (one-way mode, one OPEN row per book — paper or live —, exchange and symbol):
 - a fill on the side of the open position (or with none open) opens or increases it, the entry
   price becoming the volume-weighted average;
 - a fill against it reduces it and realises (exit - entry) × qty × (+1 LONG, -1 SHORT); fees of
@@ -16,7 +17,6 @@ Position rules (one-way mode, one OPEN row per exchange and symbol):
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, Decimal
@@ -30,14 +30,6 @@ Number = Decimal | float | int | str
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-
-PENDING = "TRADE_PENDING"
-FILLED = "Filled"
-REJECTED = "Rejected"
-FAILED = "Failed"
-# A row in one of these states may still (or again) reach the exchange.
-RETRIABLE_STATES = (PENDING, FAILED)
-
 
 def dec(x: Number) -> Decimal:
     """A Decimal of the number as written (`0.1` -> `Decimal('0.1')`, not the binary expansion)."""
@@ -218,140 +210,35 @@ async def get_trade(db: D1Database, request_id: str) -> dict[str, Any] | None:
     return await db.prepare("SELECT * FROM trades WHERE request_id = ?").bind(request_id).first()
 
 
-async def open_position(db: D1Database, exchange: str, symbol: str) -> PositionState | None:
+async def open_position(db: D1Database, mode: str, exchange: str, symbol: str) -> PositionState | None:
+    """The open position of one book (paper or live) on one exchange and symbol."""
     row = await db.prepare(
-        "SELECT * FROM positions WHERE exchange = ? AND symbol = ? AND status = 'OPEN'"
-    ).bind(exchange, symbol).first()
+        "SELECT * FROM positions WHERE mode = ? AND exchange = ? AND symbol = ? AND status = 'OPEN'"
+    ).bind(mode, exchange, symbol).first()
     return PositionState.from_row(row) if row else None
 
 
 # --------------------------------------------------------------------------- D1 writes
-async def begin_attempt(db: D1Database, *, trade_id: str, request_id: str, exchange: str, symbol: str,
-                        action: str, side: str, order_type: str, quantity: float, leverage: float,
-                        client_order_id: str, mode: str, now: str) -> bool:
-    """Insert the TRADE_PENDING row, or count another attempt on a pending/failed one.
-
-    False when the row already holds a final outcome (another attempt recorded it first).
-    """
-    res = await db.prepare(
-        "INSERT INTO trades (id, request_id, exchange, symbol, action, side, order_type, quantity, leverage,"
-        " client_order_id, mode, status, attempts, created_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,'TRADE_PENDING',1,?,?)"
-        " ON CONFLICT(request_id) DO UPDATE SET attempts = trades.attempts + 1, status = 'TRADE_PENDING',"
-        " updated_at = excluded.updated_at WHERE trades.status IN ('TRADE_PENDING', 'Failed')"
-    ).bind(trade_id, request_id, exchange, symbol, action, side, order_type, quantity, leverage,
-           client_order_id, mode, now, now).run()
-    return bool(res["meta"].get("changes"))
-
-
-async def set_order_plan(db: D1Database, request_id: str, *, side: str, quantity: float, leverage: float,
-                         now: str) -> None:
-    """The order about to be sent (quantity after rounding), on the pending row."""
-    await db.prepare(
-        "UPDATE trades SET side = ?, quantity = ?, leverage = ?, updated_at = ?"
-        " WHERE request_id = ? AND status = 'TRADE_PENDING'"
-    ).bind(side, quantity, leverage, now, request_id).run()
-
-
-async def note_error(db: D1Database, request_id: str, error: str, now: str) -> None:
-    """A retryable failure: the row stays TRADE_PENDING with the error noted."""
-    await db.prepare(
-        "UPDATE trades SET error = ?, updated_at = ? WHERE request_id = ? AND status = 'TRADE_PENDING'"
-    ).bind(error, now, request_id).run()
-
-
-def signal_status_statement(db: D1Database, request_id: str, status: str, error: str | None,
-                            now: str) -> D1PreparedStatement:
-    return db.prepare(
-        "UPDATE trade_signals SET status = ?, error = ?, updated_at = ? WHERE request_id = ?"
-    ).bind(status, error, now, request_id)
-
-
-async def finish(db: D1Database, request_id: str, status: str, error: str, now: str) -> bool:
-    """Pending -> Rejected or Failed, with the signal's row, atomically. False if it was no longer pending."""
-    res = await db.batch([
-        db.prepare(
-            "UPDATE trades SET status = ?, error = ?, updated_at = ?"
-            " WHERE request_id = ? AND status = 'TRADE_PENDING'"
-        ).bind(status, error, now, request_id),
-        signal_status_statement(db, request_id, status, error, now),
-    ])
-    return bool(res[0]["meta"].get("changes"))
-
-
-@dataclass(frozen=True)
-class FillRecord:
-    """Everything one fill writes, in one batch."""
-
-    request_id: str
-    exchange: str
-    symbol: str
-    mode: str
-    order_id: str
-    executed_qty: Decimal
-    avg_price: Decimal
-    fee: Decimal
-    before: PositionState | None  # the open position the math started from
-    outcome: FillOutcome
-    balance: tuple[str, float, float] | None  # asset, free, locked
-    log_message: str
-    log_details: dict[str, Any]
-    now: str
-    worker: str = "trade-worker"
-
-
-def fill_statements(db: D1Database, rec: FillRecord) -> list[D1PreparedStatement]:
-    """The statements of one fill, guarded so the batch fails as a whole when the ledger moved.
-
-    The first statement writes the "order filled" system log row; its `created_at` is NULL (so
-    NOT NULL aborts the whole batch) unless the trade is still pending and the open position is
-    still the one the math started from. D1 batches cannot branch, so this is how a concurrent
-    writer makes the batch fail instead of double-counting; the caller then re-reads and decides.
-    """
-    if rec.before is None:
-        pos_cond = ("NOT EXISTS (SELECT 1 FROM positions"
-                    " WHERE exchange = ? AND symbol = ? AND status = 'OPEN')",
-                    (rec.exchange, rec.symbol))
-    else:
-        pos_cond = ("EXISTS (SELECT 1 FROM positions WHERE id = ? AND status = 'OPEN' AND request_id = ?)",
-                    (rec.before.id, rec.before.request_id))
-    stmts = [db.prepare(
-        "INSERT INTO system_logs (created_at, level, worker, request_id, message, details) VALUES ("
-        " CASE WHEN (SELECT status FROM trades WHERE request_id = ?) IN ('TRADE_PENDING', 'Failed')"
-        f" AND {pos_cond[0]} THEN ? ELSE NULL END, 'info', ?, ?, ?, ?)"
-    ).bind(rec.request_id, *pos_cond[1], rec.now, rec.worker, rec.request_id, rec.log_message,
-           json.dumps(rec.log_details, default=str))]
-
-    out = rec.outcome
-    if out.updated is not None and rec.before is not None:
+def position_statements(db: D1Database, mode: str, exchange: str, symbol: str, request_id: str,
+                        before: PositionState | None, out: FillOutcome, now: str) -> list[D1PreparedStatement]:
+    """The position rows a fill changes (see `apply_fill`): the open row updated or closed, a new
+    row for what opens. The caller guards them (the position must still be `before`)."""
+    stmts = []
+    if out.updated is not None and before is not None:
         u = out.updated
         stmts.append(db.prepare(
             "UPDATE positions SET size = ?, entry_price = ?, leverage = ?, realized_pnl = ?, fees = ?,"
             " request_id = ?, updated_at = ?, status = ?, closed_at = ? WHERE id = ?"
         ).bind(num(u.size), num(u.entry_price), num(u.leverage), num(u.realized_pnl), num(u.fees),
-               rec.request_id, rec.now, "CLOSED" if out.closes_existing else "OPEN",
-               rec.now if out.closes_existing else None, rec.before.id))
+               request_id, now, "CLOSED" if out.closes_existing else "OPEN",
+               now if out.closes_existing else None, before.id))
     if out.opened is not None:
         o = out.opened
         stmts.append(db.prepare(
             "INSERT INTO positions (exchange, symbol, side, size, entry_price, leverage, realized_pnl, fees,"
             " mode, status, request_id, opened_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,'OPEN',?,?,?)"
-        ).bind(rec.exchange, rec.symbol, o.side, num(o.size), num(o.entry_price), num(o.leverage),
-               num(o.realized_pnl), num(o.fees), rec.mode, rec.request_id, rec.now, rec.now))
-    if rec.balance is not None:
-        asset, free, locked = rec.balance
-        stmts.append(db.prepare(
-            "INSERT INTO balances (exchange, asset, free, locked, total, mode, request_id, created_at)"
-            " VALUES (?,?,?,?,?,?,?,?)"
-        ).bind(rec.exchange, asset, free, locked, num(dec(free) + dec(locked)), rec.mode, rec.request_id,
-               rec.now))
-    stmts.append(db.prepare(
-        "UPDATE trades SET status = 'Filled', order_id = ?, quantity = ?, price = ?, fee = ?,"
-        " realized_pnl = ?, error = NULL, updated_at = ?"
-        " WHERE request_id = ? AND status IN ('TRADE_PENDING', 'Failed')"
-    ).bind(rec.order_id, num(rec.executed_qty), num(rec.avg_price), num(rec.fee), num(out.realized_pnl),
-           rec.now, rec.request_id))
-    stmts.append(signal_status_statement(db, rec.request_id, FILLED, None, rec.now))
+        ).bind(exchange, symbol, o.side, num(o.size), num(o.entry_price), num(o.leverage),
+               num(o.realized_pnl), num(o.fees), mode, request_id, now, now))
     return stmts
 
 
@@ -365,11 +252,15 @@ def trade_result(row: dict[str, Any]) -> dict[str, Any]:
         "symbol": row["symbol"],
         "side": row["side"],
         "action": row["action"],
-        "executedQty": row["quantity"],
+        "quantity": row["quantity"],
+        "executedQty": row["filled_qty"],
         "price": row["price"],
+        "limitPrice": row.get("limit_price"),
         "fee": row["fee"],
         "realizedPnl": row["realized_pnl"],
         "leverage": row["leverage"],
         "mode": row["mode"],
+        "reason": row.get("reason"),
+        "expiresAt": row.get("expires_at"),
         "timestamp": row["updated_at"],
     }

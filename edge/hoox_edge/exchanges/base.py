@@ -43,7 +43,7 @@ class OrderResult:
     client_order_id: str
     symbol: str
     side: Side
-    status: Literal["Filled", "New", "PartiallyFilled", "Cancelled", "Rejected"]
+    status: Literal["Filled", "New", "PartiallyFilled", "Cancelled", "Expired", "Rejected"]
     quantity: float  # requested
     executed_qty: float
     avg_price: float | None
@@ -102,6 +102,10 @@ class ExchangeProvider(Protocol):
 
     async def get_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
         """The order placed with this client order id, or None if the exchange never took it."""
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderResult:
+        """Cancel a resting order; its state after (fills so far kept). An order that is not open any
+        more raises a "rejected" ExchangeError (the caller then reads it with `get_order`)."""
 
     async def set_leverage(self, symbol: str, leverage: float) -> None: ...
 

@@ -41,8 +41,8 @@ BINANCE_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 _STATUS = {
     "NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "CANCELED": "Cancelled",
-    "CANCELLED": "Cancelled", "PENDING_CANCEL": "New", "REJECTED": "Rejected", "EXPIRED": "Cancelled",
-    "EXPIRED_IN_MATCH": "Cancelled", "PARTIALLY_CANCELED": "Cancelled",
+    "CANCELLED": "Cancelled", "PENDING_CANCEL": "New", "REJECTED": "Rejected", "EXPIRED": "Expired",
+    "EXPIRED_IN_MATCH": "Expired", "PARTIALLY_CANCELED": "Cancelled",
 }
 
 
@@ -122,6 +122,13 @@ class _BinanceStyle(LiveExchange):
             if exc.code in ("-2013", "-2011"):  # Order does not exist: it was never taken
                 return None
             raise
+        return await self._complete(symbol, o)
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderResult:
+        symbol = symbol.upper()
+        o = await self.request("DELETE", self.order_path, params={"symbol": symbol,
+                                                                  "origClientOrderId": client_order_id},
+                               signed=True, endpoint="order_cancel")
         return await self._complete(symbol, o)
 
     async def _complete(self, symbol: str, o: Mapping[str, Any],

@@ -44,7 +44,7 @@ FILL_POLL_DELAY = 0.2  # seconds between those reads
 _STATUS = {
     "Filled": "Filled", "PartiallyFilled": "PartiallyFilled", "New": "New", "Untriggered": "New",
     "Created": "New", "Active": "New", "Rejected": "Rejected", "Cancelled": "Cancelled",
-    "PartiallyFilledCanceled": "Cancelled", "Deactivated": "Cancelled", "Triggered": "New",
+    "PartiallyFilledCanceled": "Cancelled", "Deactivated": "Expired", "Triggered": "New",
 }
 
 
@@ -176,6 +176,14 @@ class Bybit(LiveExchange):
             if mine:
                 return self._order(mine[0])
         return None
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderResult:
+        body = {"category": self.category, "symbol": symbol.upper(), "orderLinkId": client_order_id}
+        await self.request("POST", "/v5/order/cancel", body=body, signed=True, endpoint="order_cancel")
+        found = await self.get_order(symbol, client_order_id)
+        if found is None:
+            raise ExchangeError("timeout", "Bybit cancelled the order but does not return it yet", code="NOT_VISIBLE")
+        return found
 
     def _order(self, r: dict[str, Any]) -> OrderResult:
         executed = num(r.get("cumExecQty"))

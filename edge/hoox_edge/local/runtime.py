@@ -117,6 +117,12 @@ class RuntimeInfo:
     def kind(self) -> str:
         return "local"
 
+    @property
+    def instance_id(self) -> str:
+        """This runtime's id: leases on orders name it, and one that names another runtime of the
+        workspace (there is one at a time) belongs to a runtime that has stopped."""
+        return self._rt.instance_id
+
     def started_at(self) -> float | None:
         """Epoch seconds (hoox clock) at which the runtime opened; every worker starts with it."""
         return self._rt.started_at
@@ -227,7 +233,7 @@ class LocalRuntime:
                 bindings["ANALYTICS_SQL"] = self.analytics_sql()
             if w.public:  # the worker that serves the operator API
                 bindings["QUEUE_ADMIN"] = self.queue_admin
-                bindings["RUNTIME_INFO"] = self.info
+            bindings["RUNTIME_INFO"] = self.info
             self._apply_secrets(w, bindings)
             env = self._envs[worker] = Env(bindings, worker=worker, secret_names=w.all_secrets)
         return env
@@ -361,6 +367,17 @@ class LocalRuntime:
         if self.cron_jobs:
             self._spawn(self._cron_loop(), "cron")
         self._spawn(self._alarm_loop(), "alarms")
+        for name in self.workers:
+            if callable(getattr(self.module(name), "on_start", None)):
+                self._spawn(self._on_start(name), f"start {name}")
+
+    async def _on_start(self, worker: str) -> None:
+        """A worker's `on_start(env)` (trade-worker's reconciler) once the runtime serves; an error is
+        logged, the runtime runs on (the worker's cron repeats the work)."""
+        try:
+            await self.module(worker).on_start(self.env(worker))
+        except Exception as exc:
+            _py.error("on_start of %s raised %s", worker, self._describe(worker, exc))
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._loops.append(asyncio.create_task(coro, name=name))

@@ -19,6 +19,7 @@ TRADE_SERVICE_UNAVAILABLE = "TRADE_SERVICE_UNAVAILABLE"
 TRADE_SERVICE_ERROR = "TRADE_SERVICE_ERROR"
 IDEMPOTENCY_UNAVAILABLE = "IDEMPOTENCY_UNAVAILABLE"
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  # direct_only: the order may or may not have been placed
+NOT_PLACED = "NOT_PLACED"  # final: the order provably never reached the exchange; it may be sent again
 KILL_SWITCH_ACTIVE = "KILL_SWITCH_ACTIVE"
 NOT_AVAILABLE = "NOT_AVAILABLE"
 INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -34,6 +35,7 @@ class ApiError(Exception):
         message: str,
         details: list[dict[str, Any]] | dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -41,6 +43,7 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers or {}
+        self.extra = extra or {}  # top-level members of the envelope besides the error (e.g. `original`)
 
 
 def ok(result: Any = None, *, request_id: str | None = None, status: int = 200, **extra: Any) -> JSONResponse:
@@ -60,6 +63,6 @@ def error_body(code: str, message: str, request_id: str | None, details: Any = N
 
 
 def error_response(exc: ApiError, request_id: str | None) -> JSONResponse:
-    return JSONResponse(
-        error_body(exc.code, exc.message, request_id, exc.details), status_code=exc.status, headers=exc.headers
-    )
+    body = error_body(exc.code, exc.message, request_id, exc.details)
+    body.update((k, v) for k, v in exc.extra.items() if k not in body)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)

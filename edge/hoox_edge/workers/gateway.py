@@ -6,24 +6,36 @@
    not JSON) -> 400 VALIDATION_ERROR showing how the body starts, passkey masked;
 2. TradingView IP allowlist when `webhook:tradingview:ip_check` is on -> 403 FORBIDDEN_IP;
 3. passkey `apiKey` against the secret WEBHOOK_API_KEY, in constant time -> 401 UNAUTHORIZED;
-   from here on the signal has a `trade_signals` row (payload without the passkey) and its outcome;
+   from here on every signal has a `trade_signals` row (payload without the passkey) that ends in
+   a final state (`hoox_edge.lifecycle`); a refusal below is written final at once (Rejected with
+   its code);
 4. kill switch `trade:kill_switch` -> 503 KILL_SWITCH_ACTIVE with `trade:kill_switch_reason`;
 5. rate limit `webhooks:rate_limit_per_minute`, a rolling 60 s counted in the RateLimiter Durable
    Object -> 429 RATE_LIMITED with Retry-After;
 6. validation (`hoox_edge.shared.signal`) -> 400 VALIDATION_ERROR with `details[{field, issue}]`;
-7. idempotency: the IdempotencyStore object of the key (`idempotencyKey` for 24 h, else the sha256
-   of the normalised signal for 60 s) -> 409 DUPLICATE_REQUEST;
+7. idempotency: the row is written Received (with the normalised signal), then the IdempotencyStore
+   lock of the key is taken (`idempotencyKey` for 24 h, else the hash of the normalised signal for
+   60 s; names are hashed). When another request holds it:
+   - that signal is final -> 409 DUPLICATE_REQUEST with `original: {requestId, status, result|error}`
+     (except a signal whose lock should have been given back: an implicit key of a signal that
+     ended without a fill, or any key of one NOT_PLACED — the lock is released and taken again);
+   - it is not final -> it is resumed: delivered again under its own request id (trade-worker
+     lets one attempt hold its order and finds an order already placed by its client order id),
+     and this request answers its outcome (200, 202 Resting / in_progress / Enqueued, or its
+     rejection). Never a 409, never a second order;
 8. delivery by `webhooks:queue_mode`:
-   - `direct_only`: trade-worker `/process`; a failed delivery answers 502/503 and releases the
-     idempotency lock so the sender may send again;
+   - `direct_only`: trade-worker `/process`; a failed delivery that provably placed nothing is
+     Rejected NOT_PLACED (the lock released, so the sender may send again) and answers 502/503;
+     one that may have placed an order answers 504 OUTCOME_UNKNOWN and keeps the lock;
    - `queue_failover` (default): the direct call, waiting at most `webhooks:direct_timeout_ms`; when
      it fails for a reason worth retrying (trade-worker unreachable, timed out, 503 or another
      5xx) the signal goes to the `trade-execution` queue -> 202 Enqueued. A timed-out call may
      still fill: the queued retry carries the same request id, and the trade-worker finds the order
      by its client order id instead of placing another;
    - `queue_everywhere`: always the queue -> 202.
-   trade-worker's own answers pass through: 200 Filled, 400 VALIDATION_ERROR, 422 NO_OPEN_POSITION,
-   502 EXCHANGE_ERROR. Those are decisions about the signal, so its lock is kept.
+   trade-worker's own answers pass through: 200 Filled, 202 Resting (a limit order on the book,
+   followed until it ends) or in_progress, 400 VALIDATION_ERROR, 422 NO_OPEN_POSITION, 502
+   EXCHANGE_ERROR. Those are decisions about the signal, recorded by trade-worker.
 
 The gateway always makes its own request id (a client's X-Request-Id is not trusted on a public
 route). A failure of the idempotency store refuses the signal (503): without the lock the
@@ -51,7 +63,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from hoox_edge import catalog
+from hoox_edge import catalog, ledger, lifecycle
 from hoox_edge.ports import Env, ServiceResponse
 from hoox_edge.shared import calls, clock, settings
 from hoox_edge.shared.app import env_of, make_app
@@ -65,6 +77,7 @@ from hoox_edge.shared.errors import (
     INTERNAL_ERROR,
     KILL_SWITCH_ACTIVE,
     NO_OPEN_POSITION,
+    NOT_PLACED,
     OUTCOME_UNKNOWN,
     RATE_LIMITED,
     TRADE_SERVICE_ERROR,
@@ -79,8 +92,6 @@ from hoox_edge.shared.signal import PASSKEY_FIELD, Signal, SignalError, parse_si
 from hoox_edge.workers import operator_api, stream
 
 WORKER = "hoox"
-EXPLICIT_KEY_TTL_S = 24 * 3600
-IMPLICIT_KEY_TTL_S = 60
 RATE_WINDOW_S = 60
 HEALTH_BUDGET_S = 2.0
 RATE_LIMITER_OBJECT = "webhook"
@@ -207,103 +218,116 @@ class _Signal:
         return str(_text_or_none(self.raw.get(key)) or "")
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """A signal on its way to trade-worker: this request's own, or the one a resend resumes."""
+
+    rid: str
+    payload: dict[str, Any]  # the normalised signal (trade-worker's /process payload)
+
+    @property
+    def what(self) -> str:
+        return f"{self.payload.get('action')} {self.payload.get('symbol')}"
+
+
 # --------------------------------------------------------------------------- trade_signals
-async def _insert_signal_row(env: Env, st: _Signal) -> None:
-    stored = redact(without_passkey(st.raw), env.secret_values())
-    now = clock.iso()
-    await env.DB.prepare(
-        "INSERT INTO trade_signals (request_id, source, idempotency_key, exchange, symbol, action, quantity, "
-        "payload, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-    ).bind(st.rid, "webhook", _text_or_none(st.raw.get("idempotencyKey"), 128),
-           _text_or_none(st.raw.get("exchange")), _text_or_none(st.raw.get("symbol")),
-           _text_or_none(st.raw.get("action")), _number_or_none(st.raw.get("quantity")),
-           json.dumps(stored, default=str), "Received", now, now).run()
-
-
-async def _normalised_signal_row(env: Env, st: _Signal) -> None:
+def _row(env: Env, st: _Signal, **cols: Any) -> Any:
+    """The signal's row (see hoox_edge.lifecycle): the payload as received, passkey removed."""
     s = st.signal
-    assert s is not None
-    await env.DB.prepare(
-        "UPDATE trade_signals SET exchange = ?, symbol = ?, action = ?, quantity = ?, idempotency_key = ?, "
-        "updated_at = ? WHERE request_id = ?"
-    ).bind(s.exchange, s.symbol, s.action, s.quantity, s.idempotencyKey, clock.iso(), st.rid).run()
+    return lifecycle.insert_statement(
+        env.DB, request_id=st.rid, source="webhook",
+        stored_payload=redact(without_passkey(st.raw), env.secret_values()),
+        idempotency_key=s.idempotencyKey if s else _text_or_none(st.raw.get("idempotencyKey"), 128),
+        exchange=s.exchange if s else _text_or_none(st.raw.get("exchange")),
+        symbol=s.symbol if s else _text_or_none(st.raw.get("symbol")),
+        action=s.action if s else _text_or_none(st.raw.get("action")),
+        quantity=s.quantity if s else _number_or_none(st.raw.get("quantity")), **cols)
 
 
-async def _set_outcome(env: Env, st: _Signal, status: str, error: str | None = None) -> None:
-    """Record the gateway's outcome. Only a row still `Received` is changed: a queued signal may already
-    have been finished by the trade-worker, whose status must win."""
-    st.outcome = status
-    if not st.authenticated:
-        return
-    try:
-        await env.DB.prepare(
-            "UPDATE trade_signals SET status = ?, error = ?, updated_at = ? "
-            "WHERE request_id = ? AND status = 'Received'"
-        ).bind(status, error, clock.iso(), st.rid).run()
-    except Exception as exc:
-        await log(env, "error", f"could not record signal outcome {status}: {type(exc).__name__}",
-                  request_id=st.rid)
+def _decided(env: Env, st: _Signal, code: str, error: str, *, written: bool) -> Any:
+    """The signal's row final (Rejected with `code`): a new row, or the Received one moved."""
+    if written:
+        return lifecycle.move_statement(env.DB, st.rid, lifecycle.REJECTED, (lifecycle.RECEIVED,),
+                                        error_code=code, error=error)
+    return _row(env, st, status=lifecycle.REJECTED, error_code=code, error=error)
+
+
+async def _refuse(env: Env, st: _Signal, status: int, code: str, message: str, log_message: str,
+                  details: Any = None, headers: dict[str, str] | None = None,
+                  original: dict[str, Any] | None = None, written: bool = False) -> ApiError:
+    """A signal the gateway itself refuses: its row is made final (Rejected, with the code) with its
+    log row, in one batch. `original` is the outcome of the signal a duplicate repeats; `written`
+    says the Received row exists already."""
+    st.outcome = lifecycle.REJECTED
+    db = env.DB
+    logged: dict[str, Any] = {"code": code}
+    if details:
+        logged["details"] = details
+    if original:
+        logged["original"] = original.get("requestId")
+    await db.batch([
+        _decided(env, st, code, message[:1000], written=written),
+        lifecycle.log_statement(db, env, "warning", log_message, st.rid, logged),
+    ])
+    return ApiError(status, code, message, details, headers={REQUEST_ID_HEADER: st.rid, **(headers or {})},
+                    extra={"original": original} if original else None)
 
 
 # --------------------------------------------------------------------------- delivery
-def _queued(rid: str, message: str) -> JSONResponse:
-    return JSONResponse({"success": True, "requestId": rid, "status": "Enqueued", "message": message,
-                         "error": None}, status_code=202, headers={REQUEST_ID_HEADER: rid})
+def _accepted(rid: str, status: str, message: str, result: dict[str, Any] | None = None,
+              **extra: Any) -> JSONResponse:
+    body = {"success": True, "requestId": rid, "status": status, "message": message, **extra,
+            "result": result, "error": None}
+    return JSONResponse(body, status_code=202, headers={REQUEST_ID_HEADER: rid})
 
 
-async def _enqueue(env: Env, st: _Signal, reason: str) -> JSONResponse:
-    assert st.signal is not None
-    await env.TRADE_QUEUE.send({"requestId": st.rid, "payload": st.signal.to_payload(),
-                                "enqueuedAt": clock.iso(), "reason": reason})
-    await _set_outcome(env, st, "Enqueued", reason)
+async def _enqueue(env: Env, d: _Delivery, reason: str) -> JSONResponse:
+    # Sent first, marked after: a stop in between leaves a Received row whose message still runs.
+    await env.TRADE_QUEUE.send({"requestId": d.rid, "payload": d.payload, "enqueuedAt": clock.iso(), "reason": reason})
+    await lifecycle.enqueued(env.DB, d.rid)
     await log(env, "warning" if reason != "queue_everywhere" else "info",
-              f"signal enqueued in {QUEUE_NAME}: {reason}", request_id=st.rid)
-    return _queued(st.rid, f"Signal enqueued in {QUEUE_NAME} queue for background execution retry "
-                           f"({reason}).")
+              f"signal enqueued in {QUEUE_NAME}: {reason}", request_id=d.rid)
+    return _accepted(d.rid, "Enqueued", f"Signal enqueued in {QUEUE_NAME} queue for background execution retry "
+                                        f"({reason}).")
 
 
-def _envelope_error(resp: ServiceResponse) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(error, error.details as a dict) of an envelope; empty dicts when the body has none."""
+def _envelope(resp: ServiceResponse) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(body, error, error.details as a dict) of an envelope; empty dicts when the body has none."""
     try:
         body = resp.json()
     except ValueError:
-        return {}, {}
-    err = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(err, dict):
-        return {}, {}
+        return {}, {}, {}
+    if not isinstance(body, dict):
+        return {}, {}, {}
+    err = body.get("error") if isinstance(body.get("error"), dict) else {}
     details = err.get("details")
-    return err, details if isinstance(details, dict) else {}
+    return body, err, details if isinstance(details, dict) else {}
 
 
-async def _release(env: Env, key: str, st: _Signal) -> None:
-    try:
-        await env.IDEMPOTENCY_STORE.get(env.IDEMPOTENCY_STORE.id_from_name(key)).release(key, st.rid)
-    except Exception as exc:
-        await log(env, "error", f"could not release idempotency lock: {type(exc).__name__}",
-                  request_id=st.rid)
+def _answer(d: _Delivery, resp: ServiceResponse, body: dict[str, Any]) -> JSONResponse:
+    """trade-worker's 200 (filled) or 202 (resting, in progress) as the webhook's answer."""
+    result = body.get("result") if isinstance(body.get("result"), dict) else None
+    if resp.status == 200 and result is not None:
+        return JSONResponse({"success": True, "requestId": d.rid, "status": lifecycle.FILLED,
+                             "exchange": result.get("exchange"), "symbol": result.get("symbol"),
+                             "action": d.payload.get("action"), "result": result, "error": None},
+                            headers={REQUEST_ID_HEADER: d.rid})
+    if result is not None and result.get("status") in (lifecycle.RESTING, lifecycle.CANCELLED, lifecycle.EXPIRED):
+        filled = result.get("executedQty") or 0
+        text = (f"The order rests on the exchange's book (order {result.get('orderId')}); it is followed until it "
+                f"fills, is cancelled or expires." if result["status"] == lifecycle.RESTING
+                else f"The order ended {result['status'].lower()} on the exchange.")
+        if filled:
+            text += f" Filled so far: {filled}."
+        return _accepted(d.rid, result["status"], text, result, exchange=result.get("exchange"),
+                         symbol=result.get("symbol"), action=d.payload.get("action"))
+    return _accepted(d.rid, "in_progress", str(body.get("message") or "The signal is being executed."))
 
 
-async def _filled(env: Env, st: _Signal, resp: ServiceResponse) -> JSONResponse:
-    signal = st.signal
-    assert signal is not None
-    result = (resp.json() or {}).get("result") or {}
-    await _set_outcome(env, st, "Filled")
-    await log(env, "info",
-              f"signal filled: {signal.action} {result.get('executedQty')} {signal.symbol} at "
-              f"{result.get('price')} on {result.get('exchange')} ({result.get('mode')})",
-              request_id=st.rid, details={"orderId": result.get("orderId")})
-    return JSONResponse({"success": True, "requestId": st.rid,
-                         "exchange": result.get("exchange") or signal.exchange,
-                         "symbol": result.get("symbol") or signal.symbol, "action": signal.action,
-                         "result": result, "error": None}, headers={REQUEST_ID_HEADER: st.rid})
-
-
-async def _deliver(env: Env, st: _Signal, cfg: dict[str, Any], lock_key: str) -> JSONResponse:
-    signal = st.signal
-    assert signal is not None
+async def _deliver(env: Env, d: _Delivery, cfg: dict[str, Any]) -> JSONResponse:
     mode = cfg["webhooks:queue_mode"]
     if mode == "queue_everywhere":
-        return await _enqueue(env, st, "queue_everywhere")
+        return await _enqueue(env, d, "queue_everywhere")
 
     timeout = cfg["webhooks:direct_timeout_ms"] / 1000
     resp: ServiceResponse | None = None
@@ -313,8 +337,7 @@ async def _deliver(env: Env, st: _Signal, cfg: dict[str, Any], lock_key: str) ->
     outcome_unknown = False  # the order may have reached the exchange
     try:
         resp = await asyncio.wait_for(
-            calls.call(env, "TRADE_SERVICE", "POST", "/process", request_id=st.rid,
-                       payload=signal.to_payload(), timeout=timeout),
+            calls.call(env, "TRADE_SERVICE", "POST", "/process", request_id=d.rid, payload=d.payload, timeout=timeout),
             timeout + 0.25)  # the binding's own timeout should fire first; this is the backstop
     except TimeoutError:
         failure = f"trade-worker did not answer within {cfg['webhooks:direct_timeout_ms']} ms"
@@ -323,17 +346,19 @@ async def _deliver(env: Env, st: _Signal, cfg: dict[str, Any], lock_key: str) ->
         failure = f"trade-worker unreachable ({type(exc).__name__})"
 
     if resp is not None:
-        if resp.status == 200:
-            return await _filled(env, st, resp)
-        err, details = _envelope_error(resp)
+        body, err, details = _envelope(resp)
+        if resp.status in (200, 202):
+            return _answer(d, resp, body)
         code = err.get("code")
-        if resp.status in _DECIDED or (resp.status == 502 and code == EXCHANGE_ERROR
-                                       and not details.get("retryable")):
+        if resp.status in _DECIDED or (resp.status in (409, 422, 502) and not details.get("retryable")):
+            # Decided and recorded by trade-worker; an implicit lock is given back here.
+            state = await lifecycle.load(env.DB, d.rid)
+            if state is not None:
+                await lifecycle.release_lock(env, state)
             message = err.get("message") or f"trade-worker answered {resp.status}"
-            await _set_outcome(env, st, "Rejected", message)
-            await log(env, "warning", f"signal rejected: {message}", request_id=st.rid)
+            await log(env, "warning", f"signal rejected: {message}", request_id=d.rid)
             raise ApiError(resp.status, code or _DECIDED.get(resp.status, EXCHANGE_ERROR), message,
-                           err.get("details"), headers={REQUEST_ID_HEADER: st.rid})
+                           err.get("details"), headers={REQUEST_ID_HEADER: d.rid})
         failure = (f"trade-worker answered {resp.status} {code or ''}: "
                    f"{err.get('message') or resp.text()[:200]}")
         outcome_unknown = bool(details.get("orderMayExist"))
@@ -341,22 +366,21 @@ async def _deliver(env: Env, st: _Signal, cfg: dict[str, Any], lock_key: str) ->
     # Not executed, or not known to be: a retry finds an order placed meanwhile by its client order id.
     if mode == "queue_failover":
         try:
-            return await _enqueue(env, st, failure)
+            return await _enqueue(env, d, failure)
         except Exception as exc:
             failure = f"{failure}; the queue refused it too ({type(exc).__name__})"
-    headers = {REQUEST_ID_HEADER: st.rid}
+    headers = {REQUEST_ID_HEADER: d.rid}
     if outcome_unknown:
-        # Releasing the lock here could let a resend (with a new request id) fill a second order.
-        await _set_outcome(env, st, "Failed", f"outcome unknown: {failure}")
-        await log(env, "error", f"signal outcome unknown, idempotency lock kept: {failure}", request_id=st.rid)
+        # Deciding here could let a resend (with a new request id) fill a second order: the
+        # reconciler settles it by its client order id, and a resend with the same key resumes it.
+        await log(env, "error", f"signal outcome unknown, idempotency lock kept: {failure}", request_id=d.rid)
         raise ApiError(504, OUTCOME_UNKNOWN,
-                       f"{failure}. The order may still have reached the exchange, so the duplicate lock is "
-                       f"kept: check the ledger for request id {st.rid} before sending the signal again.",
+                       f"{failure}. The order may still have reached the exchange, so the duplicate lock is kept: "
+                       f"send the signal again with the same idempotencyKey to learn its outcome (request {d.rid}).",
                        headers=headers)
-    await _release(env, lock_key, st)
-    await _set_outcome(env, st, "Failed", failure)
-    await log(env, "error", f"signal not delivered, idempotency lock released: {failure}", request_id=st.rid)
-    hint = " Nothing was queued and the duplicate lock was released: the signal may be sent again."
+    await lifecycle.reject(env, d.rid, NOT_PLACED, f"not delivered: {failure}")
+    await log(env, "error", f"signal not delivered, idempotency lock released: {failure}", request_id=d.rid)
+    hint = " Nothing was placed and the duplicate lock was released: the signal may be sent again."
     if resp is not None and resp.status == 503:
         if details.get("retryAfter"):
             headers["Retry-After"] = str(int(details["retryAfter"]))
@@ -365,6 +389,45 @@ async def _deliver(env: Env, st: _Signal, cfg: dict[str, Any], lock_key: str) ->
     if resp is None:
         raise ApiError(503, TRADE_SERVICE_UNAVAILABLE, failure + "." + hint, headers=headers)
     raise ApiError(502, TRADE_SERVICE_ERROR, failure + "." + hint, headers=headers)
+
+
+# --------------------------------------------------------------------------- resends
+async def _resend(env: Env, st: _Signal, holder: str, cfg: dict[str, Any]) -> JSONResponse | None:
+    """The lock is held by `holder`: a finished signal answers 409 with its outcome; an unfinished one
+    is resumed and answered. None when the holder should not hold it any more (its lock was released
+    and may be taken again)."""
+    db = env.DB
+    h = await lifecycle.load(db, holder)
+    if h is None or (h.final and lifecycle.should_release(h)):
+        if h is not None:
+            await lifecycle.release_lock(env, h)
+        return None
+    key = st.signal.idempotencyKey if st.signal else None
+    what = f"idempotencyKey {key!r}" if key is not None else "an identical signal"
+    if h.final:
+        message = (f"Duplicate signal: {what} was already accepted as request {holder}, which is {h.status}. "
+                   "Nothing new was executed; `original` holds its outcome.")
+        if key is None:
+            message += " Give each signal its own idempotencyKey to send the same order twice on purpose."
+        raise await _refuse(env, st, 409, DUPLICATE_REQUEST, message, f"signal refused: duplicate of {holder}",
+                            original=h.outcome(), written=True)
+    # Not finished: resume it (never a second order; the same request id, its client order id).
+    st.outcome = "Resumed"
+    await db.batch([
+        _decided(env, st, DUPLICATE_REQUEST, f"resend of request {holder} ({h.status}), which it resumed",
+                 written=True),
+        lifecycle.log_statement(db, env, "info", f"resend of {holder} ({h.status}): resuming it", st.rid),
+    ])
+    d = _Delivery(holder, h.signal or {})
+    if h.status == lifecycle.ENQUEUED or not h.signal:
+        return _accepted(holder, "in_progress", f"Request {holder} is queued for execution; it has not finished.",
+                         resumed=True)
+    if h.status == lifecycle.RESTING and h.trade is not None:
+        return _accepted(holder, lifecycle.RESTING, "The order rests on the exchange's book.",
+                         ledger.trade_result(h.trade), resumed=True)
+    # Received or Executing: delivered again under its own request id. If its first delivery is
+    # still running, trade-worker lets one attempt hold the order and answers the other "in progress".
+    return await _deliver(env, d, cfg)
 
 
 # --------------------------------------------------------------------------- the webhook
@@ -419,20 +482,15 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
         raise await _pre_auth_reject(env, st, 401, UNAUTHORIZED,
                                      "Authentication failed: missing or wrong apiKey.", reason, ip)
     st.authenticated = True
-    await _insert_signal_row(env, st)
-    await log(env, "info", "signal received", request_id=st.rid,
-              details={"ip": ip, "action": st.label("action"), "symbol": st.label("symbol")})
     for p in problems:
         await log(env, "error", f"invalid setting replaced by its safe value: {p}", request_id=st.rid)
 
     # 4. kill switch
     if cfg["trade:kill_switch"]:
         reason = cfg["trade:kill_switch_reason"] or "no reason given"
-        await _set_outcome(env, st, "KillSwitch", reason)
-        await log(env, "warning", f"signal refused: kill switch is on ({reason})", request_id=st.rid)
-        raise ApiError(503, KILL_SWITCH_ACTIVE,
-                       f"Trading halted: the kill switch (trade:kill_switch) is on. Reason: {reason}",
-                       headers={REQUEST_ID_HEADER: st.rid})
+        raise await _refuse(env, st, 503, KILL_SWITCH_ACTIVE,
+                            f"Trading halted: the kill switch (trade:kill_switch) is on. Reason: {reason}",
+                            f"signal refused: kill switch is on ({reason})")
 
     # 5. rate limit
     limit = cfg["webhooks:rate_limit_per_minute"]
@@ -445,58 +503,61 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
                   request_id=st.rid)
     if not verdict["allowed"]:
         retry = int(verdict["retryAfter"])
-        await _set_outcome(env, st, "RateLimited", f"over {limit} signals per minute")
-        await log(env, "warning", f"signal refused: over {limit} signals per minute", request_id=st.rid)
-        raise ApiError(429, RATE_LIMITED,
-                       f"Too many signals: at most {limit} per rolling minute "
-                       f"(webhooks:rate_limit_per_minute). Retry in {retry} s.",
-                       headers={"Retry-After": str(retry), REQUEST_ID_HEADER: st.rid})
+        raise await _refuse(env, st, 429, RATE_LIMITED,
+                            f"Too many signals: at most {limit} per rolling minute "
+                            f"(webhooks:rate_limit_per_minute). Retry in {retry} s.",
+                            f"signal refused: over {limit} signals per minute", headers={"Retry-After": str(retry)})
 
     # 6. validation
     try:
         st.signal = parse_signal(body, max_leverage=cfg["trade:max_leverage"], source="webhook")
     except SignalError as exc:
-        summary = "; ".join(f"{d['field']}: {d['issue']}" for d in exc.details)
-        await _set_outcome(env, st, "Invalid", summary[:1000])
-        await log(env, "warning", "signal refused: invalid fields", request_id=st.rid,
-                  details={"details": exc.details})
-        raise ApiError(400, VALIDATION_ERROR, "Invalid signal payload.", exc.details,
-                       headers={REQUEST_ID_HEADER: st.rid}) from None
-    await _normalised_signal_row(env, st)
+        raise await _refuse(env, st, 400, VALIDATION_ERROR, "Invalid signal payload.",
+                            "signal refused: invalid fields", details=exc.details) from None
 
-    # 7. idempotency
+    # 7. idempotency: the row first (so a stop from here on leaves a signal the reconciler resolves),
+    # then the lock.
     signal = st.signal
-    if signal.idempotencyKey is not None:
-        lock_key, ttl = f"explicit:{signal.idempotencyKey}", EXPLICIT_KEY_TTL_S
+    lock_key, ttl = lifecycle.lock_for(signal.idempotencyKey, signal.canonical())
+    db = env.DB
+    await db.batch([
+        _row(env, st, signal=signal.to_payload(), lock_key=lock_key),
+        lifecycle.log_statement(db, env, "info", "signal received", st.rid,
+                                {"ip": ip, "action": signal.action, "symbol": signal.symbol,
+                                 "queueMode": cfg["webhooks:queue_mode"]}),
+    ])
+    for _ in range(2):  # a second time only after a lock its holder should have given back was released
+        try:
+            lock = await lifecycle.lock_stub(env, lock_key).acquire(lock_key, ttl, st.rid)
+        except Exception as exc:
+            await lifecycle.reject(env, st.rid, IDEMPOTENCY_UNAVAILABLE,
+                                   f"idempotency store unavailable ({type(exc).__name__}); nothing was executed")
+            await log(env, "error", f"idempotency store unavailable ({type(exc).__name__}); signal refused",
+                      request_id=st.rid)
+            raise ApiError(503, IDEMPOTENCY_UNAVAILABLE,
+                           "The duplicate check is unavailable, so the signal was not executed; send it again.",
+                           headers={REQUEST_ID_HEADER: st.rid}) from None
+        if lock["acquired"]:
+            break
+        answer = await _resend(env, st, lock["requestId"], cfg)
+        if answer is not None:
+            return answer
     else:
-        lock_key, ttl = f"implicit:{signal.implicit_key()}", IMPLICIT_KEY_TTL_S
-    try:
-        store = env.IDEMPOTENCY_STORE.get(env.IDEMPOTENCY_STORE.id_from_name(lock_key))
-        lock = await store.acquire(lock_key, ttl, st.rid)
-    except Exception as exc:
-        await _set_outcome(env, st, "Failed", f"idempotency store unavailable ({type(exc).__name__})")
-        await log(env, "error", f"idempotency store unavailable ({type(exc).__name__}); signal refused",
-                  request_id=st.rid)
-        raise ApiError(503, IDEMPOTENCY_UNAVAILABLE,
-                       "The duplicate check is unavailable, so the signal was not executed; send it again.",
-                       headers={REQUEST_ID_HEADER: st.rid}) from None
-    if not lock["acquired"]:
-        until = clock.iso(lock["expiresAt"] / 1000)
-        if signal.idempotencyKey is not None:
-            message = (f"Duplicate signal: idempotencyKey {signal.idempotencyKey!r} was already accepted as "
-                       f"request {lock['requestId']} (locked until {until}).")
-        else:
-            message = (f"Duplicate signal: an identical signal was accepted as request {lock['requestId']} "
-                       f"within the last {IMPLICIT_KEY_TTL_S} s (locked until {until}). Give each signal its "
-                       "own idempotencyKey to send the same order twice on purpose.")
-        await _set_outcome(env, st, "Duplicate", f"duplicate of {lock['requestId']}")
-        await log(env, "warning", f"signal refused: duplicate of {lock['requestId']}", request_id=st.rid)
-        raise ApiError(409, DUPLICATE_REQUEST, message, headers={REQUEST_ID_HEADER: st.rid})
-    await log(env, "info", f"idempotency lock acquired for {ttl} s; delivering "
-                           f"({cfg['webhooks:queue_mode']})", request_id=st.rid)
+        raise ApiError(503, IDEMPOTENCY_UNAVAILABLE, "The duplicate check could not settle; send the signal again.",
+                       headers={REQUEST_ID_HEADER: st.rid})
 
     # 8. delivery
-    return await _deliver(env, st, cfg, lock_key)
+    st.outcome = "Delivered"
+    return await _deliver(env, _Delivery(st.rid, signal.to_payload()), cfg)
+
+
+def _outcome_of(response: JSONResponse) -> str:
+    """The signal's outcome as its data point names it: Filled, Resting, in_progress, Enqueued."""
+    try:
+        status = json.loads(response.body).get("status")
+    except (ValueError, AttributeError):
+        status = None
+    return str(status or response.status_code)
 
 
 async def webhook(request: Request) -> JSONResponse:
@@ -506,12 +567,19 @@ async def webhook(request: Request) -> JSONResponse:
     request.scope["hoox.request_id"] = rid
     st = _Signal(rid)
     try:
-        return await _process(request, env, st)
-    except ApiError:
+        response = await _process(request, env, st)
+        if st.authenticated:
+            st.outcome = _outcome_of(response)
+        return response
+    except ApiError as exc:
+        if st.outcome in ("Received", "Delivered"):
+            st.outcome = exc.code
         raise
     except Exception as exc:
         if st.authenticated:
-            await _set_outcome(env, st, "Failed", f"gateway error ({type(exc).__name__})")
+            with contextlib.suppress(Exception):
+                await lifecycle.reject(env, rid, INTERNAL_ERROR, f"gateway error ({type(exc).__name__})",
+                                       frm=(lifecycle.RECEIVED,))
         await log(env, "error", f"webhook failed: {type(exc).__name__}", request_id=rid)
         raise ApiError(500, INTERNAL_ERROR, f"Internal error in the gateway ({type(exc).__name__}).",
                        headers={REQUEST_ID_HEADER: rid}) from None

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from hoox_edge import catalog
+from hoox_edge import catalog, lifecycle
 from hoox_edge.operator import figures
 from hoox_edge.operator import positions as positions_mod
 from hoox_edge.operator import sql as sql_mod
@@ -511,6 +511,9 @@ async def replay(request: Request) -> dict[str, Any]:
         raise ApiError(501, NOT_AVAILABLE, str(exc)) from None
     if not moved:
         raise ApiError(409, "MESSAGE_IN_FLIGHT", f"Dead letter {message_id} is being processed; try again.")
+    if item["requestId"]:  # the signal is the queue's again (a dead letter is final until replayed)
+        await lifecycle.move_statement(env.DB, item["requestId"], lifecycle.ENQUEUED,
+                                       (lifecycle.DEAD_LETTERED,)).run()
     rid = item["requestId"] or request_id_of(request)
     await log(env, "warning", f"operator replayed dead letter {message_id} into {target}", request_id=rid,
               details={"messageId": message_id, "queue": target, "lastError": item["lastError"]})
