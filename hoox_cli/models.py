@@ -22,6 +22,7 @@ class KillSwitch(_Model):
     reason: str | None = None
     alerted: bool | None = None  # POST only: the alert reached telegram-worker
     eventId: int | None = None  # POST only: id of the `status` event on the stream
+    flatten: FlattenResult | None = None  # POST with flatten only: the books closed after the switch
 
 
 class WorkerHealth(_Model):
@@ -141,6 +142,10 @@ class Trade(_Model):
     clientOrderId: str
     mode: str
     status: str
+    filledQty: float = 0.0
+    limitPrice: float | None = None
+    reason: str | None = None
+    expiresAt: str | None = None
     errorCode: str | None = None
     error: str | None = None
     attempts: int
@@ -178,6 +183,66 @@ class OpenPosition(_Model):
 class PositionsResult(_Model):
     items: list[OpenPosition]
     nextCursor: str | None = None
+    mode: Literal["paper", "live", "all"] = "all"  # the book shown
+
+
+class OpenOrder(_Model):
+    """A resting order (trades row in status Resting), followed until it fills, is cancelled or expires."""
+
+    requestId: str
+    tradeId: str
+    orderId: str | None = None
+    clientOrderId: str
+    exchange: str
+    symbol: str
+    side: str
+    action: str
+    orderType: str
+    quantity: float
+    filledQty: float
+    limitPrice: float | None = None
+    avgPrice: float | None = None
+    fee: float
+    mode: str
+    status: str
+    reason: str | None = None
+    createdAt: str
+    updatedAt: str
+    expiresAt: str | None = None
+
+
+class OrdersResult(_Model):
+    items: list[OpenOrder]
+    nextCursor: str | None = None
+
+
+class OrderOutcome(_Model):
+    """One cancel or close of a flatten: its request id and what became of it."""
+
+    requestId: str
+    exchange: str
+    symbol: str
+    mode: str
+    side: str
+    size: float | None = None  # closes: the position's size
+    status: str  # Filled | Cancelled | Rejected | Resting | in_progress | unknown | error
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class FlattenScope(_Model):
+    mode: str
+    exchange: str | None = None
+    symbol: str | None = None
+
+
+class FlattenResult(_Model):
+    scope: FlattenScope
+    cancelled: list[OrderOutcome]
+    closes: list[OrderOutcome]
+    closed: int
+    failed: int
+    time: str
 
 
 class DailyPnl(_Model):
@@ -189,7 +254,7 @@ class DailyPnl(_Model):
 
 
 class StatsResult(_Model):
-    mode: str | None = None
+    mode: str | None = None  # paper | live | all: the book the figures are of
     tradeCount: int
     closingTrades: int
     wins: int

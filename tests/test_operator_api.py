@@ -107,10 +107,11 @@ async def build_ledger(rt: LocalRuntime) -> None:
         await db.prepare(
             "INSERT INTO trades (id, request_id, exchange, symbol, action, side, quantity, price, fee, "
             "realized_pnl, leverage, order_id, client_order_id, mode, status, error, attempts, created_at, "
-            "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            "updated_at, filled_qty) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         ).bind(tid, f"rid-{tid}", exchange, symbol, action, side, qty, price, fee, pnl, 1,
                f"ord-{tid}" if status == "Filled" else None, f"hx{tid}", "paper", status,
-               "EXCHANGE_ERROR: insufficient balance" if status == "Rejected" else None, 1, at, at).run()
+               "EXCHANGE_ERROR: insufficient balance" if status == "Rejected" else None, 1, at, at,
+               qty if status == "Filled" else 0).run()
     # Open positions: two priced on the paper exchange (prices pinned below), one live (MEXC unreachable).
     for exchange, symbol, side, size, entry, lev, mode in (
         ("binance", "SOLUSDT", "LONG", 10, 150, 5, "paper"),
@@ -213,7 +214,13 @@ async def test_trades_are_paged_newest_first_and_filtered(rt):
 # =========================================================================== positions
 async def test_positions_are_valued_at_the_paper_mark_price(rt):
     await build_ledger(rt)
-    res = await result(rt, "GET", "/positions", models.PositionsResult)
+    # The desk trades paper: its book is the default; the live one is asked for, or both with `all`.
+    paper = await result(rt, "GET", "/positions", models.PositionsResult)
+    assert paper["mode"] == "paper" and {p["symbol"] for p in paper["items"]} == {"SOLUSDT", "BTCUSDT"}
+    live_book = await result(rt, "GET", "/positions?mode=live", models.PositionsResult)
+    assert live_book["mode"] == "live" and [p["symbol"] for p in live_book["items"]] == ["ETHUSDT"]
+    assert (await v1(rt, "GET", "/positions?mode=both")).status == 400
+    res = await result(rt, "GET", "/positions?mode=all", models.PositionsResult)
     by_symbol = {p["symbol"]: p for p in res["items"]}
     assert set(by_symbol) == {"SOLUSDT", "BTCUSDT", "ETHUSDT"}  # the CLOSED ETH row is not listed
 
@@ -238,7 +245,10 @@ async def test_positions_are_valued_at_the_paper_mark_price(rt):
 # =========================================================================== stats
 async def test_stats_from_the_ledger(rt):
     await build_ledger(rt)
-    s = await result(rt, "GET", "/stats", models.StatsResult)
+    paper = await result(rt, "GET", "/stats", models.StatsResult)  # the current book: paper
+    assert paper["mode"] == "paper" and paper["openPositions"] == 2 and paper["unpricedPositions"] == []
+    s = await result(rt, "GET", "/stats?mode=all", models.StatsResult)
+    assert s["mode"] == "all"
     assert s["tradeCount"] == 5  # the rejected one is not a fill
     assert (s["closingTrades"], s["wins"], s["losses"]) == (2, 1, 1)
     assert s["winRate"] == pytest.approx(0.5)
@@ -261,8 +271,8 @@ async def test_stats_from_the_ledger(rt):
     for i, fee in enumerate((0.1, 0.2)):
         await db.prepare(
             "INSERT INTO trades (id, request_id, exchange, symbol, action, side, quantity, price, fee, "
-            "client_order_id, mode, status, created_at, updated_at) VALUES (?,?,'bybit','XUSDT','LONG','BUY',"
-            "1,1,?,'c','live','Filled','2026-01-05T11:00:00.000Z','2026-01-05T11:00:00.000Z')"
+            "client_order_id, mode, status, created_at, updated_at, filled_qty) VALUES (?,?,'bybit','XUSDT',"
+            "'LONG','BUY',1,1,?,'c','live','Filled','2026-01-05T11:00:00.000Z','2026-01-05T11:00:00.000Z',1)"
         ).bind(f"x{i}", f"rid-x{i}", fee).run()
     live = await result(rt, "GET", "/stats?mode=live", models.StatsResult)
     assert live["fees"] == 0.3 and live["tradeCount"] == 2 and live["winRate"] is None

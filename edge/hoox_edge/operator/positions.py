@@ -49,11 +49,13 @@ async def _mark(env: Env, exchange: str, mode: str, symbol: str) -> tuple[float 
         return None, (getattr(exc, "message", None) or str(exc) or type(exc).__name__)[:300]
 
 
-async def open_positions(env: Env) -> list[dict[str, Any]]:
+async def open_positions(env: Env, *, mode: str | None = None) -> list[dict[str, Any]]:
+    """Open positions of one book (`mode` paper or live) or of both (None)."""
+    clause, args = (" AND mode = ?", [mode]) if mode else ("", [])
     rows = (await env.DB.prepare(
         "SELECT id, exchange, symbol, side, size, entry_price, leverage, realized_pnl, fees, mode, "
-        "request_id, opened_at, updated_at FROM positions WHERE status = 'OPEN' ORDER BY id"
-    ).all())["results"]
+        f"request_id, opened_at, updated_at FROM positions WHERE status = 'OPEN'{clause} ORDER BY id"
+    ).bind(*args).all())["results"]
     marks = await asyncio.gather(*(_mark(env, r["exchange"], r["mode"], r["symbol"]) for r in rows))
     out = []
     for r, (mark, error) in zip(rows, marks, strict=True):

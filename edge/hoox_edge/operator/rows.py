@@ -15,7 +15,9 @@ def trade_item(r: dict[str, Any]) -> dict[str, Any]:
         "symbol": r["symbol"], "action": r["action"], "side": r["side"], "orderType": r["order_type"],
         "quantity": r["quantity"], "price": r["price"], "fee": r["fee"], "realizedPnl": r["realized_pnl"],
         "leverage": r["leverage"], "orderId": r["order_id"], "clientOrderId": r["client_order_id"],
-        "mode": r["mode"], "status": r["status"], "errorCode": code, "error": message if r.get("error") else None,
+        "mode": r["mode"], "status": r["status"], "filledQty": r["filled_qty"], "limitPrice": r["limit_price"],
+        "reason": r["reason"], "expiresAt": r["expires_at"],
+        "errorCode": code, "error": message if r.get("error") else None,
         "attempts": r["attempts"], "createdAt": r["created_at"], "updatedAt": r["updated_at"],
     }  # fmt: skip
 

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from hoox_edge import catalog, lifecycle
 from hoox_edge.operator import figures
+from hoox_edge.operator import orders as orders_mod
 from hoox_edge.operator import positions as positions_mod
 from hoox_edge.operator import sql as sql_mod
 from hoox_edge.operator import workers as workers_mod
@@ -268,33 +269,55 @@ async def trades(request: Request) -> dict[str, Any]:
     if q.get("status"):
         where.append("status = ?")
         args.append(q["status"])
+    mode = _mode_filter(request, default_current=False)
+    if mode:
+        where.append("mode = ?")
+        args.append(mode)
     if since:
         where.append("created_at >= ?")
         args.append(since)
     return await _newest_first(request, "SELECT rowid AS seq, * FROM trades", "rowid", where, args, trade_item, "seq")
 
 
+def _mode_filter(request: Request, *, default_current: bool = True, current: str | None = None) -> str | None:
+    """`?mode=paper|live|all`: one book, or both (None). The default is the desk's current book
+    (`current`, from trade:mode) where the view is a book (positions, stats), else both."""
+    raw = request.query_params.get("mode")
+    if raw in (None, ""):
+        return current if default_current else None
+    if raw not in ("paper", "live", "all"):
+        raise ApiError(400, VALIDATION_ERROR, "mode must be paper, live or all.",
+                       [{"field": "mode", "issue": "must be paper, live or all"}])
+    return None if raw == "all" else raw
+
+
+async def _book(request: Request) -> str | None:
+    """The book a view shows: `?mode=`, else the one the desk trades in now (trade:mode)."""
+    current, _ = await _setting(env_of(request), "trade:mode")
+    return _mode_filter(request, current=current)
+
+
 async def positions(request: Request) -> dict[str, Any]:
-    items = await positions_mod.open_positions(env_of(request))
-    return {"items": items, "nextCursor": None}
+    """Open positions of one book (`?mode=paper|live`, default the current trade:mode) or both (`all`)."""
+    mode = await _book(request)
+    items = await positions_mod.open_positions(env_of(request), mode=mode)
+    return {"items": items, "nextCursor": None, "mode": mode or "all"}
 
 
 async def stats(request: Request) -> dict[str, Any]:
-    """Figures over every Filled trade (optionally one `mode`); see operator/figures.py."""
+    """Figures over every fill of one book (`?mode=`, default the current trade:mode) or both
+    (`all`); see operator/figures.py."""
     env = env_of(request)
-    mode = request.query_params.get("mode")
-    if mode not in (None, "paper", "live"):
-        raise ApiError(400, VALIDATION_ERROR, f"mode must be paper or live, got {mode!r}.")
+    mode = await _book(request)
     clause, args = ("AND mode = ?", [mode]) if mode else ("", [])
+    # Every order that filled, wholly or in part (a resting order cancelled after a partial fill counts).
     fills = (await env.DB.prepare(
         "SELECT request_id, action, realized_pnl, fee, mode, created_at, updated_at FROM trades "
-        f"WHERE status = 'Filled' {clause} ORDER BY updated_at, rowid"
+        f"WHERE filled_qty > 0 {clause} ORDER BY updated_at, rowid"
     ).bind(*args).all())["results"]
-    open_pos = await positions_mod.open_positions(env)
-    if mode:
-        open_pos = [p for p in open_pos if p["mode"] == mode]
+    open_pos = await positions_mod.open_positions(env, mode=mode)
     out = figures.stats(fills, positions_mod.total_unrealized(open_pos), today=clock.iso()[:10])
-    out["mode"] = mode
+    out["mode"] = mode or "all"
     out["openPositions"] = len(open_pos)
     out["unpricedPositions"] = [f"{p['exchange']}:{p['symbol']}" for p in open_pos if p["markPrice"] is None]
     return out
@@ -436,18 +459,91 @@ async def kv_delete(request: Request) -> dict[str, Any]:
             "default": s.default if s else None}
 
 
+# --------------------------------------------------------------------------- orders and flatten
+def _text_param(raw: Any, field: str, *, choices: tuple[str, ...] | None = None) -> str | None:
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str) or len(raw) > 64:
+        raise ApiError(400, VALIDATION_ERROR, f"{field} must be a short text.", [{"field": field, "issue": "not text"}])
+    value = raw.strip().lower() if choices else raw
+    if choices and value not in choices:
+        raise ApiError(400, VALIDATION_ERROR, f"{field} must be one of {', '.join(choices)}.",
+                       [{"field": field, "issue": f"one of {', '.join(choices)}"}])
+    return value
+
+
+def _scope(source: Any) -> dict[str, Any]:
+    """`exchange`, `symbol` and `mode` (paper, live, all) of a flatten or an orders list, checked."""
+    get = source.get if hasattr(source, "get") else (lambda k: None)
+    symbol = _text_param(get("symbol"), "symbol")
+    if symbol is not None:
+        try:
+            symbol = normalize_symbol(symbol)
+        except ValueError as exc:
+            raise ApiError(400, VALIDATION_ERROR, str(exc), [{"field": "symbol", "issue": "not a symbol"}]) from None
+    mode = _text_param(get("mode"), "mode", choices=("paper", "live", "all"))
+    return {"exchange": _text_param(get("exchange"), "exchange", choices=settings.EXCHANGES),
+            "symbol": symbol, "mode": None if mode in (None, "all") else mode}
+
+
+async def orders(request: Request) -> dict[str, Any]:
+    """Open (resting) orders, newest first; filters exchange, symbol, mode (default both books)."""
+    items = await orders_mod.open_orders(env_of(request), **_scope(request.query_params))
+    return {"items": items, "nextCursor": None}
+
+
+async def cancel_order(request: Request) -> Any:
+    """Cancel a resting order by the request id of its signal (trade-worker asks the exchange)."""
+    env = env_of(request)
+    rid = request.path_params["request_id"]
+    if len(rid) > 128:
+        raise ApiError(400, VALIDATION_ERROR, "request id too long.")
+    try:
+        resp = await orders_mod.cancel(env, rid, reason="operator", operator_rid=request_id_of(request))
+    except Exception as exc:
+        raise ApiError(503, "TRADE_SERVICE_UNAVAILABLE", f"trade-worker did not answer ({type(exc).__name__}); "
+                       "the order may still rest: look again.") from None
+    body = resp.json() if resp.body else {}
+    if resp.status == 200:
+        await log(env, "warning", f"operator cancelled the order of {rid}", request_id=request_id_of(request),
+                  details={"requestId": rid})
+        return body.get("result")
+    err = (body or {}).get("error") or {}
+    raise ApiError(resp.status, err.get("code") or "TRADE_SERVICE_ERROR", err.get("message") or f"HTTP {resp.status}",
+                   err.get("details"))
+
+
+async def _flatten_body(request: Request) -> tuple[dict[str, Any], str]:
+    body = await json_body(request) if (await request.body()).strip() else {}
+    if not isinstance(body, dict):
+        raise ApiError(400, VALIDATION_ERROR, 'Expected {"exchange"?, "symbol"?, "mode"?, "reason"?}.')
+    reason = body.get("reason") or "flatten"
+    if not isinstance(reason, str) or len(reason) > 64:
+        raise ApiError(400, VALIDATION_ERROR, "reason must be a text of at most 64 characters.",
+                       [{"field": "reason", "issue": "at most 64 characters"}])
+    return _scope(body), reason
+
+
+async def flatten(request: Request) -> dict[str, Any]:
+    """`{"exchange"?, "symbol"?, "mode"? (paper, live, all: the default), "reason"?}`: cancel the
+    resting orders and close the open positions of the scope; every outcome in the answer."""
+    scope, reason = await _flatten_body(request)
+    return await orders_mod.flatten(env_of(request), **scope, reason=reason, operator_rid=request_id_of(request))
+
+
 # --------------------------------------------------------------------------- kill switch
 async def kill_switch_get(request: Request) -> dict[str, Any]:
     return await _kill_switch(env_of(request))
 
 
 async def kill_switch_set(request: Request) -> dict[str, Any]:
-    """`{"on": bool, "reason": str}`: KV, a log row, an alert and a status event."""
+    """`{"on": bool, "reason": str, "flatten": bool}`: KV, a log row, an alert and a status event;
+    with `flatten` (on only) every book is then flattened and the answer carries its outcome."""
     env = env_of(request)
     rid = request_id_of(request)
     body = await json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("on"), bool):
-        raise ApiError(400, VALIDATION_ERROR, 'Expected {"on": true|false, "reason": "..."}.',
+        raise ApiError(400, VALIDATION_ERROR, 'Expected {"on": true|false, "reason": "...", "flatten": false}.',
                        [{"field": "on", "issue": "must be true or false"}])
     reason = body.get("reason", "")
     if reason is None:
@@ -455,6 +551,10 @@ async def kill_switch_set(request: Request) -> dict[str, Any]:
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
         raise ApiError(400, VALIDATION_ERROR, f"reason must be a string of at most {MAX_REASON} characters.",
                        [{"field": "reason", "issue": "must be a string"}])
+    flatten_too = body.get("flatten", False)
+    if not isinstance(flatten_too, bool) or (flatten_too and not body["on"]):
+        raise ApiError(400, VALIDATION_ERROR, "flatten must be true or false, and true only with on: true.",
+                       [{"field": "flatten", "issue": "a boolean, true only when turning the switch on"}])
     on = body["on"]
     reason = reason.strip() or ("turned on by the operator" if on else "")
     await settings.put(env.CONFIG_KV, KILL_SWITCH, on)
@@ -468,7 +568,11 @@ async def kill_switch_set(request: Request) -> dict[str, Any]:
                                 level="critical" if on else "info", request_id=rid)
     event_id = await events.emit(env, "status", {"killSwitch": on, "reason": reason or None}, request_id=rid)
     state = await _kill_switch(env)
-    return {**state, "alerted": alerted, "eventId": event_id}
+    out = {**state, "alerted": alerted, "eventId": event_id}
+    if flatten_too:  # after the switch: no new signal can open a position while the books are closed
+        out["flatten"] = await orders_mod.flatten(env, mode=None, exchange=None, symbol=None, reason="kill switch",
+                                                  operator_rid=rid)
+    return out
 
 
 # --------------------------------------------------------------------------- queues
@@ -540,6 +644,9 @@ routes: list[BaseRoute] = [
     Route("/workers/{name}", _operator(get_worker), methods=["GET"]),
     Route("/trades", _operator(trades), methods=["GET"]),
     Route("/positions", _operator(positions), methods=["GET"]),
+    Route("/positions/flatten", _operator(flatten), methods=["POST"]),
+    Route("/orders", _operator(orders), methods=["GET"]),
+    Route("/orders/{request_id}", _operator(cancel_order), methods=["DELETE"]),
     Route("/stats", _operator(stats), methods=["GET"]),
     Route("/logs", _operator(logs), methods=["GET"]),
     Route("/alerts", _operator(alerts), methods=["GET"]),

@@ -1,0 +1,166 @@
+"""Open orders and flatten, for the operator API (`/v1/orders`, `/v1/positions/flatten`, the kill
+switch's `flatten`).
+
+Every order the desk sends itself goes the same way as a trader's signal: a `trade_signals` row
+(source `operator`, its `reason`) and trade-worker's idempotent `/process` under its own request
+id, so it is recorded, followed and reconciled like any other (see `hoox_edge.lifecycle`).
+
+Flatten, in a scope (every book by default, or one `mode`; optionally one exchange and/or symbol):
+first every resting order in the scope is cancelled (a resting order could otherwise open a new
+position after the flatten), then every open position of the scope's books is closed with a CLOSE in
+the mode of its own book — a live position is closed on the live exchange even while the desk
+trades paper. The answer lists each cancel and each close with its outcome. A close the exchange
+could not take now is reported as such (`NOT_PLACED`, nothing was sent) or, when it may have reached
+the exchange, as `in_progress` — the reconciler then settles it by its client order id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+from hoox_edge import lifecycle
+from hoox_edge.ports import Env, ServiceResponse
+from hoox_edge.shared import calls, clock
+from hoox_edge.shared.errors import NOT_PLACED
+from hoox_edge.shared.logs import log
+
+CALL_TIMEOUT_S = 30.0  # one close or cancel: several exchange calls of at most 5 s each
+MODES = ("paper", "live")
+
+
+def order_item(r: dict[str, Any]) -> dict[str, Any]:
+    """A trades row as an open order."""
+    return {
+        "requestId": r["request_id"], "tradeId": r["id"], "orderId": r["order_id"],
+        "clientOrderId": r["client_order_id"], "exchange": r["exchange"], "symbol": r["symbol"],
+        "side": r["side"], "action": r["action"], "orderType": r["order_type"], "quantity": r["quantity"],
+        "filledQty": r["filled_qty"], "limitPrice": r["limit_price"], "avgPrice": r["price"], "fee": r["fee"],
+        "mode": r["mode"], "status": r["status"], "reason": r["reason"], "createdAt": r["created_at"],
+        "updatedAt": r["updated_at"], "expiresAt": r["expires_at"],
+    }  # fmt: skip
+
+
+def _scope_sql(mode: str | None, exchange: str | None, symbol: str | None) -> tuple[str, list[Any]]:
+    where, args = [], []
+    for column, value in (("mode", mode), ("exchange", exchange), ("symbol", symbol)):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
+    return "".join(f" AND {w}" for w in where), args
+
+
+async def open_orders(env: Env, *, mode: str | None = None, exchange: str | None = None,
+                      symbol: str | None = None) -> list[dict[str, Any]]:
+    clause, args = _scope_sql(mode, exchange, symbol)
+    rows = (await env.DB.prepare(
+        f"SELECT * FROM trades WHERE status = 'Resting'{clause} ORDER BY created_at DESC, id"
+    ).bind(*args).all())["results"]
+    return [order_item(r) for r in rows]
+
+
+def _envelope(resp: ServiceResponse) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    return body if isinstance(body, dict) else {}
+
+
+async def cancel(env: Env, request_id: str, *, reason: str, operator_rid: str | None) -> ServiceResponse:
+    """trade-worker's cancel of one resting order, as it answered."""
+    return await calls.call(env, "TRADE_SERVICE", "POST", "/orders/cancel", request_id=operator_rid,
+                            payload={"requestId": request_id, "reason": reason}, timeout=CALL_TIMEOUT_S)
+
+
+async def _cancel_one(env: Env, order: dict[str, Any], reason: str, operator_rid: str) -> dict[str, Any]:
+    out = {"requestId": order["requestId"], "exchange": order["exchange"], "symbol": order["symbol"],
+           "mode": order["mode"], "side": order["side"]}
+    try:
+        resp = await cancel(env, order["requestId"], reason=reason, operator_rid=operator_rid)
+    except Exception as exc:
+        return {**out, "status": "unknown", "error": {"code": "TRADE_SERVICE_UNAVAILABLE",
+                                                      "message": f"trade-worker did not answer ({type(exc).__name__})"}}
+    body = _envelope(resp)
+    if resp.status == 200:
+        return {**out, "status": lifecycle.CANCELLED, "result": body.get("result")}
+    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    outcome = err.get("details") if isinstance(err.get("details"), dict) else {}
+    return {**out, "status": outcome.get("status") or "error", "result": outcome.get("result"),
+            "error": {"code": err.get("code"), "message": err.get("message") or f"HTTP {resp.status}"}}
+
+
+async def _market_of(env: Env, request_id: str) -> str:
+    """The market (futures or spot) of the signal that last moved a position: the CLOSE goes there."""
+    raw = await env.DB.prepare("SELECT signal FROM trade_signals WHERE request_id = ?").bind(request_id).first("signal")
+    try:
+        market = (json.loads(raw) if raw else {}).get("market")
+    except ValueError:
+        market = None
+    return market if market in ("futures", "spot") else "futures"
+
+
+async def close(env: Env, pos: dict[str, Any], *, reason: str, operator_rid: str) -> dict[str, Any]:
+    """Close one open position with a CLOSE of its own book, through trade-worker's idempotent path."""
+    rid = str(uuid.uuid4())
+    payload = {"exchange": pos["exchange"], "action": "CLOSE", "symbol": pos["symbol"],
+               "market": await _market_of(env, pos["request_id"]), "mode": pos["mode"], "reason": reason,
+               "source": "operator"}
+    await lifecycle.insert_statement(
+        env.DB, request_id=rid, source="operator", stored_payload=payload, idempotency_key=None,
+        exchange=pos["exchange"], symbol=pos["symbol"], action="CLOSE", quantity=pos["size"], signal=payload,
+        reason=reason).run()
+    out: dict[str, Any] = {"requestId": rid, "exchange": pos["exchange"], "symbol": pos["symbol"],
+                           "mode": pos["mode"], "side": pos["side"], "size": pos["size"]}
+    try:
+        resp = await calls.call(env, "TRADE_SERVICE", "POST", "/process", request_id=rid, payload=payload,
+                                timeout=CALL_TIMEOUT_S)
+    except Exception as exc:
+        # It may still be running: the reconciler settles it by its client order id.
+        return {**out, "status": "in_progress",
+                "error": {"code": "TRADE_SERVICE_UNAVAILABLE", "message": f"no answer yet ({type(exc).__name__}); "
+                          f"follow request {rid}"}}
+    body = _envelope(resp)
+    if resp.status in (200, 202):
+        result = body.get("result")
+        status = (result or {}).get("status") if isinstance(result, dict) else body.get("status")
+        return {**out, "status": status or "in_progress", "result": result}
+    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    details = err.get("details") if isinstance(err.get("details"), dict) else {}
+    if details.get("retryable"):
+        if details.get("orderMayExist"):
+            return {**out, "status": "in_progress", "error": {"code": err.get("code"), "message": err.get("message")}}
+        await lifecycle.reject(env, rid, NOT_PLACED, f"flatten: the exchange could not take the close now "
+                               f"({err.get('message')}); nothing was sent")
+        return {**out, "status": lifecycle.REJECTED, "error": {"code": NOT_PLACED, "message": err.get("message")}}
+    return {**out, "status": lifecycle.REJECTED, "error": {"code": err.get("code"), "message": err.get("message")}}
+
+
+async def flatten(env: Env, *, mode: str | None, exchange: str | None, symbol: str | None, reason: str,
+                  operator_rid: str) -> dict[str, Any]:
+    """Cancel the resting orders, then close the open positions, of a scope (see the module docstring)."""
+    scope = {"mode": mode or "all", "exchange": exchange, "symbol": symbol}
+    resting = await open_orders(env, mode=mode, exchange=exchange, symbol=symbol)
+    cancelled = list(await asyncio.gather(*(_cancel_one(env, o, reason, operator_rid) for o in resting)))
+    clause, args = _scope_sql(mode, exchange, symbol)
+    positions = (await env.DB.prepare(
+        f"SELECT id, exchange, symbol, side, size, mode, request_id FROM positions WHERE status = 'OPEN'{clause}"
+        " ORDER BY mode, exchange, symbol"
+    ).bind(*args).all())["results"]
+    closes = list(await asyncio.gather(*(close(env, p, reason=reason, operator_rid=operator_rid)
+                                         for p in positions)))
+    done = sum(1 for c in closes if c["status"] == lifecycle.FILLED)
+    summary = (f"flatten ({reason}) of {scope['mode']}"
+               + (f" {exchange}" if exchange else "") + (f" {symbol}" if symbol else "")
+               + f": {done}/{len(closes)} positions closed, {len(cancelled)} resting orders cancelled")
+    failed = [c for c in closes if c["status"] != lifecycle.FILLED]
+    await log(env, "critical" if failed else "warning", summary, request_id=operator_rid,
+              details={"scope": scope, "closes": [{k: c.get(k) for k in ("requestId", "symbol", "mode", "status")}
+                                                  for c in closes]})
+    left = ", ".join(f"{c['mode']} {c['exchange']} {c['symbol']}" for c in failed)
+    await calls.alert(env, summary + (f"; NOT closed: {left}" if failed else ""),
+                      level="critical" if failed else "warning", request_id=operator_rid)
+    return {"scope": scope, "cancelled": cancelled, "closes": closes, "closed": done,
+            "failed": len(failed), "time": clock.iso()}
