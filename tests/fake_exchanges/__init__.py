@@ -12,6 +12,9 @@ Knobs shared by every fake (`FakeExchange`):
   answer is held back for `seconds` (longer than the client waits);
 - `skew_ms`: the exchange's clock runs this far ahead of ours (signed calls outside the receive
   window are refused with the vendor's clock-skew code);
+- `move_price(symbol, price)`: the market moves; resting limit orders it reaches fill at their price;
+  `fill_part(client_id, qty)`: a resting order fills in part; `cancel(client_id)` (the vendors' cancel
+  routes call it);
 - `balance`, `instruments`, `prices`: the account and the market rules.
 """
 
@@ -57,7 +60,7 @@ class FakeOrder:
     order_type: str  # MARKET | LIMIT
     qty: Decimal
     price: Decimal | None
-    status: str  # vendor-neutral: NEW | FILLED | CANCELLED
+    status: str  # vendor-neutral: NEW | PARTIALLY_FILLED | FILLED | CANCELLED
     executed: Decimal = Decimal(0)
     avg_price: Decimal = Decimal(0)
     fee: Decimal = Decimal(0)
@@ -126,21 +129,25 @@ class FakeExchange:
     def fill(self, o: FakeOrder, leverage: Decimal) -> str | None:
         """Fill `o` at the market price; a vendor-neutral reason when it cannot ("balance", "reduce")."""
         price = o.price if o.order_type == "LIMIT" and o.price is not None else self.prices[o.symbol]
-        signed = o.qty if o.side == "BUY" else -o.qty
+        return self.trade(o, o.qty - o.executed, price, leverage)
+
+    def trade(self, o: FakeOrder, qty: Decimal, price: Decimal, leverage: Decimal) -> str | None:
+        """`qty` of `o` trades at `price` (the order's fill so far grows); a reason when it cannot."""
+        signed = qty if o.side == "BUY" else -qty
         pos = self.positions.setdefault(o.symbol, FakePosition())
         if o.reduce_only and (pos.size == 0 or (pos.size > 0) == (signed > 0) or abs(signed) > abs(pos.size)):
             return "reduce"
-        fee = o.qty * price * self.fee_rate
+        fee = qty * price * self.fee_rate
         opening = pos.size == 0 or (pos.size > 0) == (signed > 0)
         if opening and o.market == "futures":
-            margin = o.qty * price / (leverage or 1)
+            margin = qty * price / (leverage or 1)
             if margin + fee > self.available():
                 return "balance"
-        if o.market == "spot" and o.side == "BUY" and o.qty * price + fee > self.balance:
+        if o.market == "spot" and o.side == "BUY" and qty * price + fee > self.balance:
             return "balance"
         if opening:
             new = pos.size + signed
-            pos.entry = (abs(pos.size) * pos.entry + o.qty * price) / abs(new)
+            pos.entry = (abs(pos.size) * pos.entry + qty * price) / abs(new)
             pos.size = new
         else:
             closed = min(abs(signed), abs(pos.size))
@@ -150,10 +157,34 @@ class FakeExchange:
             if pos.size == 0:
                 pos.entry = Decimal(0)
         if o.market == "spot":
-            self.balance -= o.qty * price if o.side == "BUY" else -o.qty * price
+            self.balance -= qty * price if o.side == "BUY" else -qty * price
         self.balance -= fee
-        o.status, o.executed, o.avg_price, o.fee = "FILLED", o.qty, price, fee
+        o.avg_price = (o.avg_price * o.executed + price * qty) / (o.executed + qty)
+        o.executed += qty
+        o.fee += fee
+        o.status = "FILLED" if o.executed >= o.qty else "PARTIALLY_FILLED"
         return None
+
+    def move_price(self, symbol: str, price: Decimal) -> None:
+        """The market moves to `price`; every resting limit order it reaches fills (the rest of it)."""
+        self.prices[symbol] = price
+        for o in self.orders.values():
+            if (o.symbol == symbol and o.status in ("NEW", "PARTIALLY_FILLED") and o.price is not None
+                    and ((o.side == "BUY" and price <= o.price) or (o.side == "SELL" and price >= o.price))):
+                self.trade(o, o.qty - o.executed, o.price, self.leverage.get(symbol, Decimal(1)))
+
+    def fill_part(self, client_id: str, qty: Decimal) -> None:
+        o = self.orders[client_id]
+        assert o.price is not None and o.status in ("NEW", "PARTIALLY_FILLED")
+        assert self.trade(o, qty, o.price, self.leverage.get(o.symbol, Decimal(1))) is None
+
+    def cancel(self, client_id: str, symbol: str) -> FakeOrder | None:
+        """Cancel an open order (its fills so far stay); None when there is no open order with that id."""
+        o = self.orders.get(client_id)
+        if o is None or o.symbol != symbol or o.status not in ("NEW", "PARTIALLY_FILLED"):
+            return None
+        o.status = "CANCELLED"
+        return o
 
     def available(self) -> Decimal:
         used = sum((abs(p.size) * p.entry / (self.leverage.get(s) or 1) for s, p in self.positions.items()),

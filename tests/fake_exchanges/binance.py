@@ -30,7 +30,7 @@ from starlette.routing import Route
 from fake_exchanges import FakeExchange, FakeOrder, total_params_signature
 
 CLIENT_ID_CHARS = set(".ABCDEFGHIJKLMNOPQRSTUVWXYZ:/abcdefghijklmnopqrstuvwxyz0123456789_-")
-_STATUS = {"NEW": "NEW", "FILLED": "FILLED", "CANCELLED": "CANCELED"}
+_STATUS = {"NEW": "NEW", "PARTIALLY_FILLED": "PARTIALLY_FILLED", "FILLED": "FILLED", "CANCELLED": "CANCELED"}
 
 
 def text(d: Decimal | None) -> str:
@@ -261,6 +261,18 @@ class FakeBinance(FakeExchange):
                 return self.ok(self.order_row(o, spot))
         return self.error(-2013, "Order does not exist.")
 
+    async def cancel_order(self, p: dict, *, spot: bool) -> JSONResponse:
+        o = self.cancel(p.get("origClientOrderId") or "", p.get("symbol") or "")
+        if o is None or (o.market == "spot") != spot:
+            return self.error(-2011, "Unknown order sent.")
+        return self.ok(self.order_row(o, spot))
+
+    async def futures_cancel_order(self, p: dict) -> JSONResponse:
+        return await self.cancel_order(p, spot=False)
+
+    async def spot_cancel_order(self, p: dict) -> JSONResponse:
+        return await self.cancel_order(p, spot=True)
+
     async def futures_query_order(self, p: dict) -> JSONResponse:
         return await self.query_order(p, spot=False)
 
@@ -360,6 +372,8 @@ _PUBLIC = {
 _SIGNED = {
     ("POST", "/fapi/v1/order"): FakeBinance.futures_new_order,
     ("GET", "/fapi/v1/order"): FakeBinance.futures_query_order,
+    ("DELETE", "/fapi/v1/order"): FakeBinance.futures_cancel_order,
+    ("DELETE", "/api/v3/order"): FakeBinance.spot_cancel_order,
     ("GET", "/fapi/v1/userTrades"): FakeBinance.futures_trades,
     ("POST", "/fapi/v1/leverage"): FakeBinance.set_leverage,
     ("POST", "/fapi/v1/marginType"): FakeBinance.set_margin_type,

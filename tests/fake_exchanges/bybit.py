@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from fake_exchanges import FakeExchange, FakeOrder
 
-_STATUS = {"NEW": "New", "FILLED": "Filled", "CANCELLED": "Cancelled"}
+_STATUS = {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "CANCELLED": "Cancelled"}
 
 
 def _text(d: Decimal | None) -> str:
@@ -170,7 +170,8 @@ class FakeBybit(FakeExchange):
                 if (not p.get("orderLinkId") or o.client_id == p["orderLinkId"])
                 and (not p.get("symbol") or o.symbol == p["symbol"])
                 and (o.market == "spot") == (p.get("category") == "spot")
-                and ((o.status != "NEW") if history else (o.status == "NEW" or bool(p.get("orderLinkId"))))]
+                and ((o.status in ("FILLED", "CANCELLED")) if history
+                     else (o.status in ("NEW", "PARTIALLY_FILLED") or bool(p.get("orderLinkId"))))]
         return self.envelope({"category": p.get("category"), "list": [self.order_row(o) for o in rows],
                               "nextPageCursor": ""})
 
@@ -179,6 +180,12 @@ class FakeBybit(FakeExchange):
 
     async def order_history(self, p: dict, b: dict) -> JSONResponse:
         return await self.order_query(p, b, history=True)
+
+    async def order_cancel(self, p: dict, b: dict) -> JSONResponse:
+        o = self.cancel(b.get("orderLinkId") or "", b.get("symbol") or "")
+        if o is None:
+            return self.envelope(code=110001, msg="order not exists or too late to cancel")
+        return self.envelope({"orderId": o.order_id, "orderLinkId": o.client_id})
 
     async def set_leverage(self, p: dict, b: dict) -> JSONResponse:
         sym = b.get("symbol")
@@ -220,6 +227,7 @@ class FakeBybit(FakeExchange):
 _ROUTES = {
     ("POST", "/v5/order/create"): FakeBybit.order_create,
     ("GET", "/v5/order/realtime"): FakeBybit.order_realtime,
+    ("POST", "/v5/order/cancel"): FakeBybit.order_cancel,
     ("GET", "/v5/order/history"): FakeBybit.order_history,
     ("POST", "/v5/position/set-leverage"): FakeBybit.set_leverage,
     ("POST", "/v5/account/set-margin-mode"): FakeBybit.set_margin_mode,

@@ -32,7 +32,7 @@ from starlette.routing import Route
 from fake_exchanges import FakeExchange, FakeOrder, total_params_signature
 from fake_exchanges.binance import base_of, text
 
-_STATUS = {"NEW": "NEW", "FILLED": "FILLED", "CANCELLED": "CANCELED"}
+_STATUS = {"NEW": "NEW", "PARTIALLY_FILLED": "PARTIALLY_FILLED", "FILLED": "FILLED", "CANCELLED": "CANCELED"}
 
 
 def digits(step: str) -> int:
@@ -180,6 +180,12 @@ class FakeMexc(FakeExchange):
                 return JSONResponse(self.order_row(o))
         return self.error(-2013, "Order does not exist.")
 
+    async def cancel_order(self, p: dict) -> JSONResponse:
+        o = self.cancel(p.get("origClientOrderId") or "", p.get("symbol") or "")
+        if o is None:
+            return self.error(-2011, "Unknown order sent.")
+        return JSONResponse(self.order_row(o))
+
     async def my_trades(self, p: dict) -> JSONResponse:
         rows = [{"symbol": o.symbol, "id": f"{o.order_id}-1", "orderId": o.order_id, "orderListId": -1,
                  "price": text(o.avg_price), "qty": text(o.executed), "quoteQty": text(o.executed * o.avg_price),
@@ -206,6 +212,7 @@ _PUBLIC = {
 _SIGNED = {
     ("POST", "/api/v3/order"): FakeMexc.new_order,
     ("GET", "/api/v3/order"): FakeMexc.query_order,
+    ("DELETE", "/api/v3/order"): FakeMexc.cancel_order,
     ("GET", "/api/v3/myTrades"): FakeMexc.my_trades,
     ("GET", "/api/v3/account"): FakeMexc.account,
 }
