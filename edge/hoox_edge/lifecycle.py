@@ -35,7 +35,6 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -82,12 +81,6 @@ def owner(env: Env) -> str:
     return _isolate
 
 
-def _ts(iso: str | None) -> float | None:
-    if not iso:
-        return None
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
-
 def owner_gone(env: Env, lease_owner: str | None) -> bool:
     """True when the lease holder is a local runtime that is not this one: one runtime runs per
     workspace, so any other has stopped (and its attempts with it). Unknowable on Cloudflare."""
@@ -96,7 +89,7 @@ def owner_gone(env: Env, lease_owner: str | None) -> bool:
 
 
 def lease_alive(env: Env, trade: dict[str, Any], now: float | None = None) -> bool:
-    until = _ts(trade.get("lease_until"))
+    until = clock.parse(trade.get("lease_until"))
     if until is None or owner_gone(env, trade.get("lease_owner")):
         return False
     return until > (clock.now() if now is None else now)
@@ -110,7 +103,8 @@ def placement_deadline_passed(env: Env, trade: dict[str, Any], now: float | None
     gone = owner_gone(env, trade.get("lease_owner"))
     if gone and trade.get("mode") == "paper":
         return True
-    end = _ts(trade.get("lease_until")) or _ts(trade.get("attempt_started_at")) or _ts(trade.get("updated_at"))
+    end = next((t for t in map(clock.parse, (trade.get("lease_until"), trade.get("attempt_started_at"),
+                                            trade.get("updated_at"))) if t is not None), None)
     info = env.get("RUNTIME_INFO")
     if gone and info is not None and info.started_at() is not None:
         end = min(end or info.started_at(), info.started_at())

@@ -95,7 +95,7 @@ async def _state(env: Env, request_id: str) -> lifecycle.SignalState:
 def _stranded(env: Env, state: lifecycle.SignalState) -> bool:
     """A Received signal whose webhook request is over: older than the budget, or older than this
     local runtime (which started after the one that received it stopped)."""
-    created = lifecycle._ts(state.created_at) or 0.0
+    created = clock.parse(state.created_at) or 0.0
     info = env.get("RUNTIME_INFO")
     if info is not None and info.started_at() is not None and created < info.started_at():
         return True

@@ -24,6 +24,13 @@ def iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}Z"
 
 
+def parse(text: str | None) -> float | None:
+    """Epoch seconds of an ISO-8601 time (as `iso` writes it); None for none."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def set_clock(fn: Callable[[], float] | None) -> None:
     """Replace the clock (tests); None restores the real one."""
     global _now

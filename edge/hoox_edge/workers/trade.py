@@ -170,7 +170,7 @@ async def consume(env: Env, message: QueueMessage) -> None:
     except InProgress as exc:
         # Another attempt (a direct call that outlived the gateway's wait) holds it: look again
         # once its lease is over; that attempt records the outcome meanwhile.
-        until = lifecycle._ts(exc.lease_until) or clock.now()
+        until = clock.parse(exc.lease_until) or clock.now()
         message.retry(delay_seconds=min(MAX_QUEUE_DELAY, max(1, math.ceil(until - clock.now()) + 1)))
     except Retryable as exc:
         await _retry_or_dead_letter(env, message, rid, payload, exc.message, exc.retry_after)
