@@ -6,12 +6,21 @@ workspace's OPERATOR_API_KEY (only for the local gateway or a loopback URL).
 
 --json prints the route's `result` as the API sends it (camelCase keys), one object:
 - `monitor status`        -> the /v1/status result
-- `monitor positions`     -> the /v1/positions result ({"items", "nextCursor", "mode"})
-- `monitor trades [N]`    -> {"items": [...newest first, at most N], "nextCursor"}
+- `monitor positions`     -> {"items": [{"id", "exchange", "symbol", "side", "size", "entryPrice", "leverage",
+                             "mode", "markPrice", "markError", "unrealizedPnl", "liquidationPrice", "margin",
+                             "notional", "realizedPnl", "fees", "requestId", "openedAt", "updatedAt"}],
+                             "nextCursor": null, "mode": "paper"|"live"|"all" (the book shown)}
+- `monitor trades [N]`    -> {"items": [...newest first, at most N], "nextCursor"}; an item is a /v1/trades
+                             Trade (with "mode", "filledQty", "limitPrice", "reason", "expiresAt")
 - `monitor logs [WORKER]` -> {"items": [...newest first], "nextCursor"}
 - `monitor queue-depth`   -> the /v1/queues result
-- `monitor flatten`       -> the /v1/positions/flatten result (FlattenResult)
-- `monitor kill-switch show|on|off` -> the /v1/kill-switch result ({"on", "reason", ..., "flatten"})
+- `monitor flatten`       -> {"scope": {"mode", "exchange", "symbol"}, "cancelled": [outcome], "closes": [outcome],
+                             "closed": n, "failed": n, "time"}; outcome = {"requestId", "exchange", "symbol",
+                             "mode", "side", "size" (closes), "status", "result"?, "error"?: {"code", "message"}};
+                             a close's status is Filled, Rejected or in_progress (may still fill: follow its
+                             requestId), a cancel's Cancelled (or what the order became meanwhile)
+- `monitor kill-switch show|on|off` -> the /v1/kill-switch result {"on", "reason", "alerted", "eventId",
+                             "flatten": the flatten object above with `on --flatten`, else null}
 - `monitor backup`        -> the object of `hoox db export` (the local ledger; not through the API)
 
 Books (paper and live, DESIGN decision 12): `--mode paper|live|all` picks the book; `positions`

@@ -2,16 +2,24 @@
 
 A limit order that does not fill at once rests on the exchange's book; trade-worker follows it until
 it fills, is cancelled or expires. Which edge: as `hoox monitor` (`--remote`, HOOX_API_URL, the
-workspace's local gateway).
+workspace's local gateway). Both books are listed unless `--mode paper|live` picks one.
 
 --json:
-- `orders list`   -> the /v1/orders result: {"items": [OpenOrder...], "nextCursor": null}
-- `orders cancel` -> the cancelled order (the DELETE /v1/orders/{requestId} result) with its "requestId"
+- `orders list`   -> {"items": [{"requestId", "tradeId", "orderId", "clientOrderId", "exchange", "symbol",
+                     "side", "action", "orderType", "quantity", "filledQty", "limitPrice", "avgPrice", "fee",
+                     "mode", "status": "Resting", "reason", "createdAt", "updatedAt", "expiresAt"}],
+                     "nextCursor": null}
+- `orders cancel` -> {"requestId", "orderId", "clientOrderId", "status": "Cancelled", "exchange", "symbol",
+                     "side", "action", "quantity", "executedQty" (filled before the cancel), "price" (their
+                     average price), "limitPrice", "fee", "realizedPnl", "leverage", "mode", "reason",
+                     "expiresAt", "timestamp"}
 
 `orders cancel` takes the request id, or a unique start of it (8 characters at least) among the open
-orders (the list shows the first 8 characters). It asks first unless --yes; under --json (or --quiet) without --yes it
-changes nothing and answers CONFIRMATION_REQUIRED (exit 2). An order that is not resting any more
-answers ORDER_NOT_OPEN with its outcome in `details`.
+orders (the list shows the first 8 characters). It asks first unless --yes; under --json (or --quiet)
+without --yes it changes nothing and answers CONFIRMATION_REQUIRED (exit 2). Other errors:
+ORDER_NOT_OPEN (it filled, was cancelled or expired meanwhile: `details` = {"requestId", "status",
+"result" | "error"}), NOT_FOUND, AMBIGUOUS_REQUEST_ID and USAGE_ERROR (a start of a request id that
+is too short or matches several orders; exit 2).
 """
 
 from __future__ import annotations

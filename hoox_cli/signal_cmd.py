@@ -3,9 +3,11 @@
 JSON (--json): {"url", "status_code", "ok": bool, "response": <the gateway's envelope>}; exit code 0
 for 200 / 202, 1 otherwise. The passkey is never printed.
 
-Human output names the outcome as the gateway does: 200 Filled; 202 Resting (a limit order on the
-exchange's book, not filled), in_progress (a resend of an unfinished signal) or Enqueued; a 409
-DUPLICATE_REQUEST with the original request's outcome.
+`response.status` says what became of the signal: 200 `Filled`; 202 `Resting` (a limit order on the
+exchange's book, not filled: `result` is the order, see `hoox orders`), `in_progress` (a resend of an
+unfinished signal, resumed) or `Enqueued`; 409 DUPLICATE_REQUEST (a resend of a finished signal)
+carries `response.original` = {"requestId", "status", "result" | "error"}. The human output names
+the outcome the same way, with the original request's for a 409.
 """
 
 from __future__ import annotations
