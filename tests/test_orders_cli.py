@@ -7,6 +7,7 @@ CLI commands run in a worker thread: the runtime's event loop must keep serving.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import cli_support
@@ -191,3 +192,21 @@ async def test_signal_send_prints_resting_as_resting_and_a_duplicate_with_its_or
     dup_json = as_json(await hoox(*market, "--json"))
     assert dup_json["ok"] is False and dup_json["response"]["original"]["status"] == "Filled"
     assert edge.env(GW).WEBHOOK_API_KEY not in dup.stdout + dup_json.__repr__()
+
+
+def test_the_order_commands_do_not_import_the_cockpit(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    # each command runs until it finds no edge (an empty folder): its client and modules are loaded
+    code = ("import json, sys\n"
+            "from typer.testing import CliRunner\n"
+            "from hoox_cli.main import app\n"
+            "for args in (['orders', 'list'], ['monitor', 'flatten', '--yes'], ['monitor', 'positions']):\n"
+            "    r = CliRunner().invoke(app, [*args, '--json'])\n"
+            "    assert json.loads(r.stdout)['error']['code'] == 'NO_EDGE_CONFIG', r.stdout\n"
+            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'hoox_tui'))))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOX_")} | {"HOOX_WORKSPACE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
