@@ -6,7 +6,8 @@ send the description.
 
 Transport rules:
 - timeouts: connect 3 s, read/write/pool 10 s; the event stream reads with 45 s (three missed
-  15 s heartbeats mean the connection is dead, and it is reconnected);
+  15 s heartbeats mean the connection is dead, and it is reconnected); an order action (cancel,
+  flatten, the kill switch with flatten) waits 65 s, since the edge gives each exchange call 30 s;
 - retries: only GET (idempotent), on connection errors and 502/503/504, with exponential backoff
   and jitter (0.5 s, 1 s, 2 s: three retries); a connection refused by a loopback address is final
   at once, since nothing listens there; a `Retry-After` is honoured (a wait longer than
@@ -52,6 +53,8 @@ _log = logging.getLogger("hoox.client")
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
 STREAM_READ_TIMEOUT = 45.0
+# The edge gives a cancel 30 s and a close 30 s; a flatten runs its cancels, then its closes.
+ORDER_ACTION_TIMEOUT = 65.0
 RETRY_STATUSES = frozenset({502, 503, 504})
 DEFAULT_RETRIES = 3
 RETRY_BASE = 0.5
@@ -344,10 +347,19 @@ class _Call:
     params: dict[str, Any] | None = None
     json: Any = None
     parse: Callable[[Any], Any] = lambda r: r
+    read_timeout: float | None = None  # None: the client's own
+
+    def timeout(self) -> httpx.Timeout | Any:
+        return httpx.USE_CLIENT_DEFAULT if self.read_timeout is None else _timeout(self.read_timeout)
 
 
 def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items() if v is not None}
+
+
+def _both_books(mode: str | None) -> str | None:
+    """`all` as a list filter is no filter (the trades list shows both books by default)."""
+    return None if mode == "all" else mode
 
 
 def _parser(model: type[BaseModel]) -> Callable[[Any], Any]:
@@ -381,14 +393,31 @@ class _Routes:
 
     @staticmethod
     def trades(*, limit: int | None, cursor: str | None, symbol: str | None, exchange: str | None,
-               status: str | None, since: str | None) -> _Call:
+               status: str | None, since: str | None, mode: str | None) -> _Call:
         return _Call("GET", "/v1/trades", _clean({"limit": limit, "cursor": cursor, "symbol": symbol,
-                                                  "exchange": exchange, "status": status, "since": since}),
+                                                  "exchange": exchange, "status": status, "since": since,
+                                                  "mode": _both_books(mode)}),
                      parse=_parser(m.TradesPage))
 
     @staticmethod
-    def positions() -> _Call:
-        return _Call("GET", "/v1/positions", parse=_parser(m.PositionsResult))
+    def positions(mode: str | None) -> _Call:
+        return _Call("GET", "/v1/positions", _clean({"mode": mode}), parse=_parser(m.PositionsResult))
+
+    @staticmethod
+    def orders(*, mode: str | None, exchange: str | None, symbol: str | None) -> _Call:
+        return _Call("GET", "/v1/orders", _clean({"mode": mode, "exchange": exchange, "symbol": symbol}),
+                     parse=_parser(m.OrdersResult))
+
+    @staticmethod
+    def cancel_order(request_id: str) -> _Call:
+        return _Call("DELETE", f"/v1/orders/{_quote(request_id)}", parse=_parser(m.OrderResult),
+                     read_timeout=ORDER_ACTION_TIMEOUT)
+
+    @staticmethod
+    def flatten(*, exchange: str | None, symbol: str | None, mode: str | None, reason: str | None) -> _Call:
+        body = _clean({"exchange": exchange, "symbol": symbol, "mode": mode, "reason": reason})
+        return _Call("POST", "/v1/positions/flatten", json=body, parse=_parser(m.FlattenResult),
+                     read_timeout=ORDER_ACTION_TIMEOUT)
 
     @staticmethod
     def stats(mode: str | None) -> _Call:
@@ -426,11 +455,14 @@ class _Routes:
         return _Call("GET", "/v1/kill-switch", parse=_parser(m.KillSwitch))
 
     @staticmethod
-    def set_kill_switch(on: bool, reason: str | None) -> _Call:
+    def set_kill_switch(on: bool, reason: str | None, flatten: bool) -> _Call:
         body: dict[str, Any] = {"on": on}
         if reason is not None:
             body["reason"] = reason
-        return _Call("POST", "/v1/kill-switch", json=body, parse=_parser(m.KillSwitch))
+        if flatten:  # only sent when asked: an edge without books would refuse the field
+            body["flatten"] = True
+        return _Call("POST", "/v1/kill-switch", json=body, parse=_parser(m.KillSwitch),
+                     read_timeout=ORDER_ACTION_TIMEOUT if flatten else None)
 
     @staticmethod
     def queues() -> _Call:
@@ -494,7 +526,7 @@ class _Core:
         return f"Check the URL given by {self.source} and that the edge is deployed and reachable."
 
     def connection_error(self, exc: httpx.TransportError, method: str, path: str, *,
-                         stream: bool = False) -> HooxConnectionError:
+                         stream: bool = False, read_timeout: float | None = None) -> HooxConnectionError:
         where = f"{self.shown_url}{path}"
         if isinstance(exc, httpx.ConnectTimeout):
             msg = (f"Could not connect to the hoox edge at {self.shown_url} within {CONNECT_TIMEOUT:g} s. "
@@ -504,9 +536,10 @@ class _Core:
             msg = f"Nothing answers at {self.shown_url}: the hoox edge is not running there. " + self._start_hint()
             kind = "connect"
         elif isinstance(exc, httpx.TimeoutException):
-            secs = STREAM_READ_TIMEOUT if stream else READ_TIMEOUT
-            msg = (f"The hoox edge at {self.shown_url} did not answer {method} {path} within {secs:g} s. "
-                   "It may be overloaded or stuck; check `hoox dev status` or its logs.")
+            secs = STREAM_READ_TIMEOUT if stream else read_timeout or READ_TIMEOUT
+            msg = f"The hoox edge at {self.shown_url} did not answer {method} {path} within {secs:g} s. "
+            msg += ("It may be overloaded or stuck; check `hoox dev status` or its logs." if method == "GET" else
+                    "It was sent once and may still take effect: look at its outcome before sending it again.")
             kind = "timeout"
         else:
             msg = (f"The connection to {where} broke ({type(exc).__name__}). "
@@ -739,9 +772,10 @@ class HooxClient:
         attempt = 0
         while True:
             try:
-                resp = self._http.request(call.method, call.path, params=call.params, json=call.json)
+                resp = self._http.request(call.method, call.path, params=call.params, json=call.json,
+                                          timeout=call.timeout())
             except httpx.TransportError as exc:
-                err = core.connection_error(exc, call.method, call.path)
+                err = core.connection_error(exc, call.method, call.path, read_timeout=call.read_timeout)
                 if not (retryable and attempt < core.retries and core.may_retry(exc)):
                     raise err from None
                 wait = core.retry_wait(attempt, None)
@@ -773,14 +807,32 @@ class HooxClient:
         return self._send(_Routes.worker(name))
 
     def trades(self, *, limit: int | None = None, cursor: str | None = None, symbol: str | None = None,
-               exchange: str | None = None, status: str | None = None, since: str | None = None) -> m.TradesPage:
+               exchange: str | None = None, status: str | None = None, since: str | None = None,
+               mode: str | None = None) -> m.TradesPage:
+        """Trades of both books, or of one (`mode` paper or live; `all` is both)."""
         return self._send(_Routes.trades(limit=limit, cursor=cursor, symbol=symbol, exchange=exchange,
-                                         status=status, since=since))
+                                         status=status, since=since, mode=mode))
 
-    def positions(self) -> m.PositionsResult:
-        return self._send(_Routes.positions())
+    def positions(self, *, mode: str | None = None) -> m.PositionsResult:
+        """Open positions of a book (paper, live or all); None: the desk's current book."""
+        return self._send(_Routes.positions(mode))
+
+    def orders(self, *, mode: str | None = None, exchange: str | None = None,
+               symbol: str | None = None) -> m.OrdersResult:
+        """Resting orders (of both books unless `mode` says paper or live)."""
+        return self._send(_Routes.orders(mode=mode, exchange=exchange, symbol=symbol))
+
+    def cancel_order(self, request_id: str) -> m.OrderResult:
+        """Cancel the resting order of a signal; 409 ORDER_NOT_OPEN (outcome in details) when it is not resting."""
+        return self._send(_Routes.cancel_order(request_id))
+
+    def flatten(self, *, exchange: str | None = None, symbol: str | None = None, mode: str | None = None,
+                reason: str | None = None) -> m.FlattenResult:
+        """Cancel the resting orders, then close the open positions, of a scope (default: every book)."""
+        return self._send(_Routes.flatten(exchange=exchange, symbol=symbol, mode=mode, reason=reason))
 
     def stats(self, *, mode: str | None = None) -> m.StatsResult:
+        """Figures of a book (paper, live or all); None: the desk's current book."""
         return self._send(_Routes.stats(mode))
 
     def logs(self, *, limit: int | None = None, cursor: str | None = None, level: str | None = None,
@@ -807,8 +859,9 @@ class HooxClient:
     def kill_switch(self) -> m.KillSwitch:
         return self._send(_Routes.kill_switch())
 
-    def set_kill_switch(self, on: bool, reason: str | None = None) -> m.KillSwitch:
-        return self._send(_Routes.set_kill_switch(on, reason))
+    def set_kill_switch(self, on: bool, reason: str | None = None, *, flatten: bool = False) -> m.KillSwitch:
+        """Turn the switch on or off; `flatten` (with on only) then flattens every book."""
+        return self._send(_Routes.set_kill_switch(on, reason, flatten))
 
     def queues(self) -> m.QueuesResult:
         return self._send(_Routes.queues())
@@ -921,9 +974,10 @@ class AsyncHooxClient:
         attempt = 0
         while True:
             try:
-                resp = await self._http.request(call.method, call.path, params=call.params, json=call.json)
+                resp = await self._http.request(call.method, call.path, params=call.params, json=call.json,
+                                                timeout=call.timeout())
             except httpx.TransportError as exc:
-                err = core.connection_error(exc, call.method, call.path)
+                err = core.connection_error(exc, call.method, call.path, read_timeout=call.read_timeout)
                 if not (retryable and attempt < core.retries and core.may_retry(exc)):
                     raise err from None
                 wait = core.retry_wait(attempt, None)
@@ -954,12 +1008,24 @@ class AsyncHooxClient:
         return await self._send(_Routes.worker(name))
 
     async def trades(self, *, limit: int | None = None, cursor: str | None = None, symbol: str | None = None,
-                     exchange: str | None = None, status: str | None = None, since: str | None = None) -> m.TradesPage:
+                     exchange: str | None = None, status: str | None = None, since: str | None = None,
+                     mode: str | None = None) -> m.TradesPage:
         return await self._send(_Routes.trades(limit=limit, cursor=cursor, symbol=symbol, exchange=exchange,
-                                               status=status, since=since))
+                                               status=status, since=since, mode=mode))
 
-    async def positions(self) -> m.PositionsResult:
-        return await self._send(_Routes.positions())
+    async def positions(self, *, mode: str | None = None) -> m.PositionsResult:
+        return await self._send(_Routes.positions(mode))
+
+    async def orders(self, *, mode: str | None = None, exchange: str | None = None,
+                     symbol: str | None = None) -> m.OrdersResult:
+        return await self._send(_Routes.orders(mode=mode, exchange=exchange, symbol=symbol))
+
+    async def cancel_order(self, request_id: str) -> m.OrderResult:
+        return await self._send(_Routes.cancel_order(request_id))
+
+    async def flatten(self, *, exchange: str | None = None, symbol: str | None = None, mode: str | None = None,
+                      reason: str | None = None) -> m.FlattenResult:
+        return await self._send(_Routes.flatten(exchange=exchange, symbol=symbol, mode=mode, reason=reason))
 
     async def stats(self, *, mode: str | None = None) -> m.StatsResult:
         return await self._send(_Routes.stats(mode))
@@ -988,8 +1054,8 @@ class AsyncHooxClient:
     async def kill_switch(self) -> m.KillSwitch:
         return await self._send(_Routes.kill_switch())
 
-    async def set_kill_switch(self, on: bool, reason: str | None = None) -> m.KillSwitch:
-        return await self._send(_Routes.set_kill_switch(on, reason))
+    async def set_kill_switch(self, on: bool, reason: str | None = None, *, flatten: bool = False) -> m.KillSwitch:
+        return await self._send(_Routes.set_kill_switch(on, reason, flatten))
 
     async def queues(self) -> m.QueuesResult:
         return await self._send(_Routes.queues())

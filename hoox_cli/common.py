@@ -157,6 +157,14 @@ def esc(text: Any) -> str:
     return escape(str(scrub(text)))
 
 
+def duration(seconds: float) -> str:
+    """`1h02m03s`, `4m05s`, `6s`: a span of time for a table cell."""
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
 def table(columns: list[str], rows: Iterable[Iterable[Any]], *, title: str | None = None) -> Any:
     from rich.table import Table
 

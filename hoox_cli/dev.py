@@ -20,6 +20,7 @@ import typer
 
 from hoox_cli.common import (
     JsonOpt,
+    duration,
     emit_json,
     esc,
     fail,
@@ -386,7 +387,7 @@ def status(json_out: JsonOpt = False) -> None:
         return
     up = out["uptime_seconds"]
     say(
-        f"[bold green]running[/bold green] — pid {st.pid}, up {_duration(up) if up is not None else '?'}, "
+        f"[bold green]running[/bold green] — pid {st.pid}, up {duration(up) if up is not None else '?'}, "
         f"gateway {esc(out['gateway_url'] or '-')}"
     )
     rows = []
@@ -409,13 +410,6 @@ def _is_public(catalog: Any, name: str) -> bool:
         return bool(catalog.worker(name).public)
     except KeyError:
         return False
-
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
 # ----------------------------------------------------------------------------- cron

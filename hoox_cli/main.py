@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config_cmd", "app"),
     "signal": ("signal_cmd", "app"),
     "monitor": ("monitor_cmd", "app"),
+    "orders": ("orders_cmd", "app"),
     "logs": ("logs_cmd", "app"),
     "check": ("check_cmd", "app"),
     "repair": ("repair_cmd", "app"),

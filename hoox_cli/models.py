@@ -211,6 +211,30 @@ class OpenOrder(_Model):
     expiresAt: str | None = None
 
 
+class OrderResult(_Model):
+    """trade-worker's account of one order: what `DELETE /v1/orders/{requestId}` answers (and the
+    `result` of a webhook's 200 / 202 Resting, and of an OrderOutcome)."""
+
+    orderId: str | None = None
+    clientOrderId: str
+    status: str
+    exchange: str
+    symbol: str
+    side: str
+    action: str
+    quantity: float
+    executedQty: float = 0.0  # filled so far
+    price: float | None = None  # average fill price
+    limitPrice: float | None = None
+    fee: float = 0.0
+    realizedPnl: float = 0.0
+    leverage: float | None = None
+    mode: str
+    reason: str | None = None
+    expiresAt: str | None = None
+    timestamp: str | None = None
+
+
 class OrdersResult(_Model):
     items: list[OpenOrder]
     nextCursor: str | None = None

@@ -2,6 +2,12 @@
 
 JSON (--json): {"url", "status_code", "ok": bool, "response": <the gateway's envelope>}; exit code 0
 for 200 / 202, 1 otherwise. The passkey is never printed.
+
+`response.status` says what became of the signal: 200 `Filled`; 202 `Resting` (a limit order on the
+exchange's book, not filled: `result` is the order, see `hoox orders`), `in_progress` (a resend of an
+unfinished signal, resumed) or `Enqueued`; 409 DUPLICATE_REQUEST (a resend of a finished signal)
+carries `response.original` = {"requestId", "status", "result" | "error"}. The human output names
+the outcome the same way, with the original request's for a 409.
 """
 
 from __future__ import annotations
@@ -66,7 +72,8 @@ def send(
     price: Annotated[float | None, typer.Option("--price", help="Limit price (with --order-type LIMIT).")] = None,
     idempotency_key: Annotated[
         str | None,
-        typer.Option("--idempotency-key", help="Explicit de-duplication key (the same key twice gives 409)."),
+        typer.Option("--idempotency-key", help="Explicit de-duplication key: a resend of a finished signal gets "
+                                               "409 with its outcome; of an unfinished one, resumes it."),
     ] = None,
     url: Annotated[
         str | None, typer.Option("--url", help="Gateway URL (default: this workspace's local gateway).")
@@ -136,11 +143,24 @@ def _print(target: str, status: int, body: Any) -> None:
                 say(f"  - {esc(d.get('field', ''))}: {esc(d.get('issue', d.get('message', d)))}")
             else:
                 say(f"  - {esc(d)}")
+        original = body.get("original")
+        if isinstance(original, dict):  # 409: the signal this one repeats, and how it ended
+            say(f"original request {esc(original.get('requestId'))}: [bold]{esc(original.get('status'))}[/bold]")
+            _fields(original.get("result") or original.get("error"))
     else:
-        label = result.get("status") or body.get("status") or "OK"
+        # The webhook's own word on the signal first: a limit order on the book is Resting, not filled.
+        label = body.get("status") or result.get("status") or "OK"
         colour = "green" if status == 200 else "yellow"
-        say(f"[bold {colour}]{status} {esc(label)}[/bold {colour}]")
-        if result:
-            show(table(["field", "value"], [[k, v] for k, v in result.items() if not isinstance(v, (dict, list))]))
+        say(f"[bold {colour}]{status} {esc(label)}[/bold {colour}]"
+            + (f" {esc(body['message'])}" if status != 200 and body.get("message") else ""))
+        _fields(result)
+        if label == "Resting":
+            say("[dim]follow it with `hoox orders list`; cancel it with `hoox orders cancel "
+                f"{esc(str(rid or 'REQUEST')[:8])}`[/dim]")
     if rid:
         say(f"[dim]request id {esc(rid)}[/dim]")
+
+
+def _fields(obj: Any) -> None:
+    if isinstance(obj, dict) and obj:
+        show(table(["field", "value"], [[k, v] for k, v in obj.items() if not isinstance(v, (dict, list))]))

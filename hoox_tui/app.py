@@ -22,9 +22,17 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from hoox_tui.context import CockpitContext
-from hoox_tui.dialogs import ConfirmScreen, KillSwitchScreen
+from hoox_tui.dialogs import (
+    ConfirmScreen,
+    FlattenChoice,
+    FlattenResultScreen,
+    FlattenScreen,
+    KillSwitchAnswer,
+    KillSwitchScreen,
+)
+from hoox_tui.fmt import book_label
 from hoox_tui.redact import redact
-from hoox_tui.store import ALL_TOPICS, Conn
+from hoox_tui.store import ALL_TOPICS, BOOKS, Conn
 from hoox_tui.themes import DEFAULT_THEME, load_themes
 from hoox_tui.views.base import ErrorPanel, View, view_of_exception
 from hoox_tui.widgets import VIEW_ORDER, VIEW_TITLES, Sidebar, StatusBar, TitleBar
@@ -125,6 +133,7 @@ class HooxApp(App[None]):
         Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("K", "kill_switch", "Kill switch", id="kill-switch"),
+        Binding("b", "cycle_book", "Book", id="book"),
     ]
 
     def __init__(
@@ -299,23 +308,74 @@ class HooxApp(App[None]):
         self.push_screen(KillSwitchScreen(current.on if current else None, current.reason if current else None),
                          self._kill_switch_answer)
 
-    def _kill_switch_answer(self, answer: tuple[bool, str] | None) -> None:
+    def _kill_switch_answer(self, answer: KillSwitchAnswer | None) -> None:
         if answer is None:
             return
-        on, reason = answer
-        self.run_worker(self._set_kill_switch(on, reason), group="kill-switch", exit_on_error=False)
+        self.run_worker(self._set_kill_switch(answer), group="kill-switch", exit_on_error=False)
 
-    async def _set_kill_switch(self, on: bool, reason: str) -> None:
+    async def _set_kill_switch(self, answer: KillSwitchAnswer) -> None:
+        if answer.flatten:
+            self.notify("Turning the kill switch ON, then flattening every book…", timeout=5)
         try:
-            result = await self.ctx.store.set_kill_switch(on, reason or None)
+            result = await self.ctx.store.set_kill_switch(answer.on, answer.reason or None, flatten=answer.flatten)
         except Exception as exc:
-            self.notify(redact(str(exc)), title="Kill switch not changed", severity="error", timeout=15)
+            # a flatten that timed out may still be running at the edge: say so, never guess
+            self.notify(redact(str(exc)), title="Kill switch not changed" if not answer.flatten else
+                        "Kill switch / flatten: no answer", severity="error", timeout=15)
             return
         text = f"Kill switch is now {'ON' if result.on else 'off'}"
         if result.on and result.reason:
             text += f": {result.reason}"
         self.notify(text, severity="warning" if result.on else "information")
         self._refresh_frame()
+        if result.flatten is not None:
+            self.push_screen(FlattenResultScreen(result.flatten, heading=f"{text}. Then every book was flattened:"))
+
+    # ---------------------------------------------------------------- flatten
+    def action_flatten(self) -> None:
+        """List what a flatten would close (every book by default), ask, flatten, show each outcome."""
+        if self.ctx.client is None:
+            self.notify("No edge is configured: flatten is not available.", severity="warning")
+            return
+        self.run_worker(self._ask_flatten(), group="flatten", exclusive=True, exit_on_error=False)
+
+    async def _ask_flatten(self) -> None:
+        try:
+            positions, orders = await self.ctx.store.flatten_plan()
+        except Exception as exc:
+            self.notify(redact(str(exc)), title="Flatten: could not list what is open", severity="error",
+                        timeout=15)
+            return
+        self.push_screen(FlattenScreen(positions, orders), self._flatten_answer)
+
+    def _flatten_answer(self, choice: FlattenChoice | None) -> None:
+        if choice is not None:
+            self.run_worker(self._flatten(choice), group="flatten", exclusive=True, exit_on_error=False)
+
+    async def _flatten(self, choice: FlattenChoice) -> None:
+        self.notify("Flattening…", timeout=5)
+        try:
+            result = await self.ctx.store.flatten(choice.mode, choice.reason)
+        except Exception as exc:
+            self.notify(redact(str(exc)), title="Flatten: no answer", severity="error", timeout=30)
+            return
+        self.push_screen(FlattenResultScreen(result))
+
+    # ---------------------------------------------------------------- books
+    def action_cycle_book(self) -> None:
+        """b: the next book (paper → live → both), for every view showing positions or figures."""
+        store = self.ctx.store
+        current = store.book or store.desk_book or "paper"
+        nxt = BOOKS[(BOOKS.index(current) + 1) % len(BOOKS)] if current in BOOKS else BOOKS[0]
+        self.action_book(nxt)
+
+    def action_book(self, book: str | None) -> None:
+        """Show the figures of `book` (None: the desk's current book) for the rest of the session."""
+        store = self.ctx.store
+        store.set_book(book)
+        shown = book_label(book or store.desk_book)
+        self.notify(f"Positions and figures: {shown}" + (" (the desk's current book)" if book is None else ""),
+                    timeout=3)
 
     def action_theme(self, name: str) -> None:
         self.set_theme_persisted(name)
@@ -397,6 +457,12 @@ class HooxApp(App[None]):
                             lambda: self.action_kill_switch(True))
         yield SystemCommand("Kill switch: turn off (resume trading)", "asks first",
                             lambda: self.action_kill_switch(False))
+        yield SystemCommand("Flatten: cancel resting orders, close positions", "lists them and asks first",
+                            self.action_flatten)
+        for book in BOOKS:
+            yield SystemCommand(f"Book: show the {book_label(book)}", "positions, P&L and figures (b cycles)",
+                                lambda b=book: self.action_book(b))
+        yield SystemCommand("Book: follow the desk's current book", "KV trade:mode", lambda: self.action_book(None))
         yield SystemCommand("Send a test signal (paper)", "LONG 0.001 BTCUSDT, asks first", self.action_test_signal)
         for name in sorted(self.available_themes):
             if name.startswith("hoox-") or name == self.theme:

@@ -73,3 +73,15 @@ def seconds_until(iso_time: str | None) -> float | None:
 def pnl_text(v: float | None) -> Text:
     """A signed amount, green when positive, red when negative."""
     return Text(money(v), style="" if not v else "green" if v > 0 else "red")
+
+
+BOOK_STYLE = {"paper": "bold magenta", "live": "bold white on red", "all": "bold yellow"}
+
+
+def book_label(book: str | None) -> str:
+    """How the cockpit names a book: `paper book`, `LIVE book`, `paper + live books`."""
+    return {"paper": "paper book", "live": "LIVE book", "all": "paper + live books"}.get(book or "", "book unknown")
+
+
+def book_text(book: str | None) -> Text:
+    return Text(book_label(book), style=BOOK_STYLE.get(book or "", "dim"))

@@ -10,6 +10,11 @@ one asyncio task, and views only read the buffers.
 Views are told what changed in batches: events and poll results mark topics dirty, and `flush()`
 (called by the app on a timer) hands the dirty set to the visible views. REST topics are polled
 only for the visible view (`View.poll_topics`); `status` is always polled (status bar, kill switch).
+
+Books (paper and live): positions and stats are of one book, `book` — None, the default, is the
+book the desk trades in now (KV trade:mode, the edge's own default), else paper, live or all (both)
+as the operator picked it for the session. `shown_book` says which book the figures held are of.
+Open orders are of every book (a resting order can open a position in any of them).
 """
 
 from __future__ import annotations
@@ -53,7 +58,10 @@ OFFLINE_AFTER = 5
 PROBE_SECONDS = 30.0
 SAMPLES_MAX = 120  # per-worker metric samples kept for sparklines
 # every topic at once: a full redraw (a view shown or rebuilt, Ctrl+R)
-ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "logs", "alerts", "queues"})
+ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "orders", "logs", "alerts", "queues"})
+BOOKS = ("paper", "live", "all")
+BOOK_TOPICS = ("positions", "stats")  # the topics whose figures are of one book
+ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
 
 Listener = Callable[[frozenset[str]], Awaitable[None]]
 
@@ -140,6 +148,9 @@ class Store:
         self.trades: OrderedDict[str, TradeRow] = OrderedDict()  # oldest first, at most TRADES_MAX
         self.positions: list[m.OpenPosition] = []
         self.stats: m.StatsResult | None = None
+        self.orders: list[m.OpenOrder] = []  # resting orders of every book
+        self.book: str | None = None  # the book positions and stats are asked for; None: the desk's
+        self.shown_book: dict[str, str | None] = {}  # topic -> the book its figures are of
         self.queues: m.QueuesResult | None = None
         self.logs: deque[LogRow] = deque(maxlen=LOGS_MAX)
         self.alerts: deque[AlertRow] = deque(maxlen=ALERTS_MAX)
@@ -206,6 +217,7 @@ class Store:
             return
         try:
             while True:
+                self._wake.clear()  # a refresh asked while this round runs starts another at once
                 try:
                     await self.poll()
                 except HooxConnectionError as exc:
@@ -224,7 +236,6 @@ class Store:
             await self._stop_stream()
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
         self.next_attempt_at = clock.now() + seconds if self.state != Conn.CONNECTED else None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
@@ -272,6 +283,7 @@ class Store:
         assert c is not None
         self.apply_status(await c.status())
         topics = self.active_topics
+        book = self.book
         calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
         if not self._loaded_history:
             calls += [("trades", lambda: c.trades(limit=200)), ("logs", lambda: c.logs(limit=500)),
@@ -281,9 +293,11 @@ class Store:
         if "trades" in topics and self._loaded_history:
             calls.append(("trades", lambda: c.trades(limit=100)))
         if "positions" in topics:
-            calls.append(("positions", c.positions))
+            calls.append(("positions", lambda: c.positions(mode=book)))
         if "stats" in topics:
-            calls.append(("stats", c.stats))
+            calls.append(("stats", lambda: c.stats(mode=book)))
+        if "orders" in topics:
+            calls.append(("orders", c.orders))
         if "queues" in topics:
             calls.append(("queues", c.queues))
         if "worker" in topics and self.focus_worker:
@@ -298,6 +312,8 @@ class Store:
                 self.errors[topic] = str(exc)
                 self.mark(topic)
                 continue
+            if topic in BOOK_TOPICS and self.book != book:
+                continue  # the operator switched books meanwhile: these figures are of the other one
             self.errors.pop(topic, None)
             getattr(self, f"apply_{topic}")(result)
         self._loaded_history = True
@@ -339,11 +355,47 @@ class Store:
 
     def apply_positions(self, result: m.PositionsResult) -> None:
         self.positions = list(result.items)
+        self.shown_book["positions"] = self._book_of(result)
         self._touch("positions")
 
     def apply_stats(self, stats: m.StatsResult) -> None:
         self.stats = stats
+        self.shown_book["stats"] = self._book_of(stats)
         self._touch("stats")
+
+    def apply_orders(self, result: m.OrdersResult) -> None:
+        self.orders = list(result.items)
+        self._touch("orders")
+
+    def _book_of(self, result: m.PositionsResult | m.StatsResult) -> str | None:
+        """The book a result is of: as the edge named it, else the one asked for (by default the desk's)."""
+        named = result.mode if "mode" in result.model_fields_set else None
+        return named or self.book or self.desk_book
+
+    # ================================================================ books
+    @property
+    def desk_book(self) -> str | None:
+        """The book the desk trades in now (KV trade:mode)."""
+        return self.status.tradingMode if self.status is not None else None
+
+    def book_of(self, topic: str) -> str | None:
+        """The book `topic`'s figures are of, or, until they come, the book they are asked for."""
+        return self.shown_book.get(topic) or self.book or self.desk_book
+
+    def set_book(self, book: str | None) -> None:
+        """Show the figures of `book` (paper, live, all; None: the desk's) from now on, this session."""
+        if book not in (None, *BOOKS):
+            raise ValueError(f"unknown book {book!r}: paper, live or all")
+        if book == self.book:
+            return
+        self.book = book
+        # never the other book's figures under the new book's name: empty until its answer comes
+        self.positions, self.stats = [], None
+        for topic in BOOK_TOPICS:
+            self.shown_book.pop(topic, None)
+            self.errors.pop(topic, None)
+        self.mark(*BOOK_TOPICS)
+        self.refresh_now()
 
     def apply_queues(self, queues: m.QueuesResult) -> None:
         self.queues = queues
@@ -407,10 +459,13 @@ class Store:
                 price=ev.price, fee=ev.fee, realized_pnl=ev.realized_pnl, status=ev.status or "",
                 mode=ev.mode or "", exchange=ev.exchange or "", request_id=ev.request_id, error=ev.error))
             self._touch("trades")
+            # any order event can start or end a resting order: the open orders follow at once
+            refresh = "orders" in self.active_topics
             if (ev.status or "").lower() == "filled":
                 self.mark("positions", "stats")
-                if "positions" in self.active_topics or "stats" in self.active_topics:
-                    self.refresh_now()  # new figures follow a fill at once, not at the next tick
+                refresh = refresh or "positions" in self.active_topics or "stats" in self.active_topics
+            if refresh:
+                self.refresh_now()  # new figures follow a fill at once, not at the next tick
         elif isinstance(ev, LogEvent):
             log_id = ev.log_id if ev.log_id is not None else -ev.id
             self._add_log(LogRow(log_id, created, level_of(ev.level), ev.worker or "?", ev.message, ev.request_id))
@@ -448,11 +503,46 @@ class Store:
         self.logs_total += 1
 
     # ================================================================ actions
-    async def set_kill_switch(self, on: bool, reason: str | None) -> m.KillSwitch:
+    async def set_kill_switch(self, on: bool, reason: str | None, *, flatten: bool = False) -> m.KillSwitch:
         assert self.client is not None
-        result = await self.client.set_kill_switch(on, reason)
+        result = await self.client.set_kill_switch(on, reason, flatten=flatten)
         if self.status is not None:
             ks = self.status.killSwitch.model_copy(update={"on": result.on, "reason": result.reason})
             self.status = self.status.model_copy(update={"killSwitch": ks})
         self._touch("status")
+        if result.flatten is not None:
+            self._flattened(result.flatten)
         return result
+
+    async def cancel_order(self, request_id: str) -> m.OrderResult:
+        """Cancel a resting order; it leaves the open orders at once (what filled stays in its book)."""
+        assert self.client is not None
+        try:
+            result = await self.client.cancel_order(request_id)
+        except HooxApiError:
+            self.refresh_now()  # the edge knows better (it filled meanwhile): show what it says now
+            raise
+        self._orders_gone({request_id})
+        return result
+
+    async def flatten_plan(self) -> tuple[list[m.OpenPosition], list[m.OpenOrder]]:
+        """What a flatten would close and cancel, in every book, asked of the edge now."""
+        assert self.client is not None
+        positions, orders = await asyncio.gather(self.client.positions(mode="all"), self.client.orders())
+        return list(positions.items), list(orders.items)
+
+    async def flatten(self, mode: str | None, reason: str | None) -> m.FlattenResult:
+        """Cancel the resting orders, then close the positions, of a book (None: every book)."""
+        assert self.client is not None
+        result = await self.client.flatten(mode=mode, reason=reason)
+        self._flattened(result)
+        return result
+
+    def _flattened(self, result: m.FlattenResult) -> None:
+        self._orders_gone({o.requestId for o in result.cancelled if o.status in ORDER_ENDED})
+
+    def _orders_gone(self, request_ids: set[str]) -> None:
+        self.orders = [o for o in self.orders if o.requestId not in request_ids]
+        self._touch("orders")
+        self.mark(*BOOK_TOPICS)
+        self.refresh_now()  # the positions and figures they moved

@@ -668,3 +668,23 @@ async def test_every_typed_method_parses_the_real_gateway(runtime: Any) -> None:
         with pytest.raises(HooxApiError) as denied:
             await c.status()
         assert denied.value.status == 401 and denied.value.code == "UNAUTHORIZED"
+
+
+# ============================================================================ orders, flatten, books
+def test_order_actions_wait_longer_and_a_timed_out_write_says_it_may_still_act() -> None:
+    seen: list[float] = []
+
+    def hang(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"]["read"])
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    c = HooxClient("http://edge.test", TOKEN, transport=httpx.MockTransport(hang), sleep=Sleeps())
+    with pytest.raises(HooxConnectionError) as info:
+        c.flatten(mode="all")
+    assert "within 65 s" in str(info.value) and "may still take effect" in str(info.value)
+    for call in (lambda: c.cancel_order("r-1"), lambda: c.set_kill_switch(True, "x", flatten=True),
+                 lambda: c.set_kill_switch(True, "x"), lambda: c.orders()):
+        with pytest.raises(HooxConnectionError):
+            call()
+    assert seen == [65.0, 65.0, 65.0, 10.0, 10.0, 10.0, 10.0, 10.0]  # the GET is retried (3 retries)
+

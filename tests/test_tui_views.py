@@ -207,13 +207,17 @@ class RecordingClient:
         self.calls.append("trades")
         return m.TradesPage.model_validate({"items": [trade_json(1)], "nextCursor": None})
 
-    async def positions(self) -> m.PositionsResult:
+    async def positions(self, mode: str | None = None) -> m.PositionsResult:
         self.calls.append("positions")
         return m.PositionsResult.model_validate(positions_json())
 
-    async def stats(self) -> m.StatsResult:
+    async def stats(self, mode: str | None = None) -> m.StatsResult:
         self.calls.append("stats")
         return m.StatsResult.model_validate(stats_json())
+
+    async def orders(self) -> m.OrdersResult:
+        self.calls.append("orders")
+        return m.OrdersResult.model_validate({"items": [], "nextCursor": None})
 
 
 async def test_only_the_visible_view_is_polled() -> None:
@@ -226,7 +230,7 @@ async def test_only_the_visible_view_is_polled() -> None:
             await pilot.press("f4")
             await pilot.pause()
             await ctx.store.poll()
-            assert client.calls == ["status", "trades", "positions", "stats"]
+            assert client.calls == ["status", "trades", "positions", "stats", "orders"]
             client.calls.clear()
             await pilot.press("f2")  # the trade monitor is hidden now: its routes are not asked for
             await pilot.pause()

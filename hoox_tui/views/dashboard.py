@@ -1,4 +1,4 @@
-"""View 1: service status grid, session figures, alert console."""
+"""View 1: service status grid, session figures (of one book: b switches), alert console."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from hoox_tui.fmt import hms, num, pct, pnl_text
+from hoox_tui.fmt import book_label, book_text, hms, num, pct, pnl_text
 from hoox_tui.views.base import View
 
 STATUS_LABEL = {"online": ("operational", "green"), "degraded": ("degraded", "yellow"), "offline": ("offline", "red")}
@@ -46,7 +46,9 @@ class DashboardView(View):
         if topics & {"status", "workers"}:
             self.query_one("#grid", Static).update(self.render_grid())
         if topics & {"stats", "status", "workers", "queues"}:
-            self.query_one("#figures", Static).update(self.render_figures())
+            figures = self.query_one("#figures", Static)
+            figures.update(self.render_figures())
+            figures.border_title = f"Session — {book_label(self.ctx.store.book_of('stats'))}"
         if "alerts" in topics:
             self.query_one("#alert-lines", Static).update(self.render_alerts())
 
@@ -81,6 +83,9 @@ class DashboardView(View):
                                       style="bold magenta" if mode == "paper" else "bold red"))
             ks = st.killSwitch
             t.add_row("kill switch", Text("ON" if ks.on else "off", style="bold red" if ks.on else "green"))
+        book = store.book_of("stats")
+        if book is not None:
+            t.add_row("figures of", book_text(book))
         if stats is not None:
             t.add_row("net realized", pnl_text(stats.netRealizedPnl))
             t.add_row("unrealized P&L", pnl_text(stats.unrealizedPnl))

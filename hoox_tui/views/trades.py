@@ -1,28 +1,45 @@
-"""View 4: live fills feed, open positions, win/loss figures; paper trading is labelled as paper."""
+"""View 4: live fills feed, open (resting) orders, open positions, win/loss figures.
+
+Paper trading is labelled as paper. Positions and figures are of one book (b switches: paper, live,
+both), named in their panels; the open orders are of every book. `c` (or Enter on an order) cancels
+the selected order, `X` flattens; both ask first and name what they act on.
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
-from hoox_tui.fmt import hms, money, num, pct, pnl_text
+from hoox_cli.client import HooxError
+from hoox_cli.models import OpenOrder
+from hoox_tui.dialogs import ConfirmScreen
+from hoox_tui.fmt import book_label, duration, hms, money, num, pct, pnl_text, seconds_until
+from hoox_tui.redact import redact
 from hoox_tui.views.base import View
 
-STATUS_STYLE = {"Filled": "green", "TRADE_PENDING": "yellow", "Rejected": "red", "Failed": "bold red"}
+STATUS_STYLE = {"Filled": "green", "TRADE_PENDING": "yellow", "Resting": "cyan", "Rejected": "red",
+                "Failed": "bold red", "DeadLettered": "bold red"}
 
 
 class TradesView(View):
     view_id = "trades"
     title = "Trade monitor"
-    poll_topics: ClassVar[frozenset[str]] = frozenset({"trades", "positions", "stats"})
+    poll_topics: ClassVar[frozenset[str]] = frozenset({"trades", "positions", "stats", "orders"})
+    BINDINGS: ClassVar = [
+        Binding("c", "cancel_order", "Cancel order", id="trades.cancel"),
+        Binding("X", "app.flatten", "Flatten", id="trades.flatten"),
+    ]
     DEFAULT_CSS = """
     TradesView #mode-banner { height: 1; padding: 0 1; }
-    TradesView #feed { height: 1fr; border: round $primary; }
+    TradesView #feed { height: 1fr; min-height: 5; border: round $primary; }
+    TradesView #orders { height: auto; max-height: 8; border: round $warning; }
     TradesView #lower { height: 14; }
     TradesView #positions { width: 1fr; border: round $secondary; }
     TradesView #winloss { width: 32; border: round $accent; }
@@ -32,6 +49,8 @@ class TradesView(View):
         yield Static("", id="mode-banner")
         feed: DataTable[str | Text] = DataTable(id="feed", cursor_type="row", zebra_stripes=True)
         yield feed
+        orders: DataTable[str | Text] = DataTable(id="orders", cursor_type="row")
+        yield orders
         with Horizontal(id="lower"):
             pos: DataTable[str | Text] = DataTable(id="positions", cursor_type="row")
             yield pos
@@ -42,8 +61,13 @@ class TradesView(View):
         feed = self.query_one("#feed", DataTable)
         feed.border_title = "Fills and orders (newest first)"
         feed.add_columns("time", "mode", "exchange", "symbol", "side", "qty", "price", "fee", "P&L", "status")
+        orders = self.query_one("#orders", DataTable)
+        orders.add_columns("book", "exchange", "symbol", "side", "qty", "filled", "limit", "expires in")
+        orders.border_title = self.orders_title()
+        orders.border_subtitle = "c cancel the selected order · X flatten"
         pos = self.query_one("#positions", DataTable)
         pos.border_title = "Open positions"
+        pos.border_subtitle = "b switches the book"
         pos.add_columns("symbol", "side", "size", "entry", "mark", "uPnL", "liq.est")
         self.query_one("#winloss").border_title = "Win / loss"
 
@@ -53,10 +77,13 @@ class TradesView(View):
             self.query_one("#mode-banner", Static).update(self.render_banner())
         if "trades" in topics:
             self.fill_feed()
+        if "orders" in topics:
+            self.fill_orders()
         if "positions" in topics:
             self.fill_positions()
         if topics & {"stats", "positions"}:
             self.query_one("#winloss-text", Static).update(self.render_winloss())
+            self.query_one("#winloss").border_title = f"Win / loss — {book_label(store.book_of('stats'))}"
         if "trades" in store.errors and "trades" in topics:
             self.notify(store.errors["trades"], title="Trades", severity="error")
 
@@ -92,11 +119,70 @@ class TradesView(View):
                 key=r.id,
             )
 
+    def orders_title(self) -> str:
+        store = self.ctx.store
+        title = f"Open orders ({len(store.orders) or 'none'}) — every book"
+        return title + (f" — not refreshed: {store.errors['orders'][:60]}" if "orders" in store.errors else "")
+
+    def fill_orders(self) -> None:
+        table = self.query_one("#orders", DataTable)
+        selected = self.selected_order()
+        table.clear()
+        for o in self.ctx.store.orders:
+            left = seconds_until(o.expiresAt)
+            table.add_row(
+                Text(o.mode.upper(), style="magenta" if o.mode == "paper" else "bold red"), o.exchange, o.symbol,
+                Text(o.side, style="green" if o.side.upper() == "BUY" else "red"), num(o.quantity, 4),
+                num(o.filledQty, 4), num(o.limitPrice), "due" if left is not None and left <= 0 else duration(left),
+                key=o.requestId,
+            )
+        if selected is not None and selected.requestId in table.rows:  # a refresh keeps the selection
+            table.move_cursor(row=table.get_row_index(selected.requestId))
+        table.border_title = self.orders_title()
+
+    def selected_order(self) -> OpenOrder | None:
+        table = self.query_one("#orders", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((o for o in self.ctx.store.orders if o.requestId == key), None)
+
+    def action_cancel_order(self) -> None:
+        """Cancel the selected open order, after a confirmation that names it."""
+        order = self.selected_order()
+        if order is None:
+            self.notify("There is no open order to cancel.", severity="warning")
+            return
+        if self.ctx.client is None:
+            self.notify("No edge is configured: orders cannot be cancelled.", severity="warning")
+            return
+        question = (f"Cancel the resting order of request {order.requestId}?\n\n{order.exchange} {order.symbol} "
+                    f"{order.side} {num(order.quantity, 4)} @ {num(order.limitPrice)} — {book_label(order.mode)}, "
+                    f"{num(order.filledQty, 4)} filled so far (that stays in the book).")
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.run_guarded(functools.partial(self._cancel, order), group="cancel", exclusive=False)
+
+        self.app.push_screen(ConfirmScreen(question, yes="Cancel order", no="Keep it"), answer)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "orders":
+            self.action_cancel_order()
+
+    async def _cancel(self, order: OpenOrder) -> None:
+        try:
+            result = await self.ctx.store.cancel_order(order.requestId)
+        except HooxError as exc:  # the edge's word (ORDER_NOT_OPEN: it filled meanwhile), not a view failure
+            self.notify(redact(str(exc)), title="Order not cancelled", severity="error", timeout=15)
+            return
+        self.notify(f"Order of request {order.requestId[:8]} {result.status.lower()}: {result.exchange} "
+                    f"{result.symbol} {result.side} {num(result.quantity, 4)} @ {num(result.limitPrice)}, "
+                    f"{num(result.executedQty, 4)} filled")
+
     def fill_positions(self) -> None:
         pos = self.query_one("#positions", DataTable)
-        positions = self.ctx.store.positions
-        paper = bool(positions) and all(p.mode == "paper" for p in positions)
-        pos.border_title = "Open positions" + (" (PAPER)" if paper else "")
+        pos.border_title = f"Open positions — {book_label(self.ctx.store.book_of('positions'))}"
         pos.clear()
         for p in self.ctx.store.positions:
             pos.add_row(

@@ -1,0 +1,136 @@
+"""`hoox orders ...`: the open (resting) orders of the edge, through the operator API, local or remote.
+
+A limit order that does not fill at once rests on the exchange's book; trade-worker follows it until
+it fills, is cancelled or expires. Which edge: as `hoox monitor` (`--remote`, HOOX_API_URL, the
+workspace's local gateway). Both books are listed unless `--mode paper|live` picks one.
+
+--json:
+- `orders list`   -> {"items": [{"requestId", "tradeId", "orderId", "clientOrderId", "exchange", "symbol",
+                     "side", "action", "orderType", "quantity", "filledQty", "limitPrice", "avgPrice", "fee",
+                     "mode", "status": "Resting", "reason", "createdAt", "updatedAt", "expiresAt"}],
+                     "nextCursor": null}
+- `orders cancel` -> {"requestId", "orderId", "clientOrderId", "status": "Cancelled", "exchange", "symbol",
+                     "side", "action", "quantity", "executedQty" (filled before the cancel), "price" (their
+                     average price), "limitPrice", "fee", "realizedPnl", "leverage", "mode", "reason",
+                     "expiresAt", "timestamp"}
+
+`orders cancel` takes the request id, or a unique start of it (8 characters at least) among the open
+orders (the list shows the first 8 characters). It asks first unless --yes; under --json (or --quiet)
+without --yes it changes nothing and answers CONFIRMATION_REQUIRED (exit 2). Other errors:
+ORDER_NOT_OPEN (it filled, was cancelled or expired meanwhile: `details` = {"requestId", "status",
+"result" | "error"}), NOT_FOUND, AMBIGUOUS_REQUEST_ID and USAGE_ERROR (a start of a request id that
+is too short or matches several orders; exit 2).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say, show
+from hoox_cli.monitor_cmd import (
+    Book,
+    RemoteOpt,
+    age,
+    book_label,
+    book_option,
+    compact_table,
+    dump,
+    fmt,
+    must_ask,
+    operator_client,
+    remember_remote,
+    remote_of,
+    time_left,
+)
+
+if TYPE_CHECKING:
+    from hoox_cli.client import HooxClient
+
+app = typer.Typer(help="Open (resting) orders: list them, cancel one.", no_args_is_help=True)
+PREFIX_MIN = 8  # the list shows this much of a request id
+
+
+@app.callback()
+def _group(ctx: typer.Context, remote: RemoteOpt = None) -> None:
+    """Open orders through the edge's operator API."""
+    remember_remote(ctx, remote)
+
+
+def describe(o: dict[str, Any]) -> str:
+    """`bybit BTCUSDT BUY 0.01 @ 1000 (paper book, 0 filled)`: an order as a question or an answer names it."""
+    filled = o.get("filledQty", o.get("executedQty"))
+    return (f"{o.get('exchange')} {o.get('symbol')} {o.get('side')} {fmt(o.get('quantity'))} @ "
+            f"{fmt(o.get('limitPrice'))} ({book_label(o.get('mode'))}, {fmt(filled) or '0'} filled)")
+
+
+@app.command("list")
+@handle_errors
+def list_orders(
+    ctx: typer.Context,
+    mode: Annotated[Book | None, book_option("all (both books)")] = None,
+    exchange: Annotated[str | None, typer.Option("--exchange", "-e", help="Only this exchange.")] = None,
+    symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Only this symbol (e.g. BTCUSDT).")] = None,
+    remote: RemoteOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The resting orders, newest first: what filled so far, the limit, the age and the time to expiry."""
+    book = mode.value if mode else "all"
+    with operator_client(remote_of(ctx, remote)) as client:
+        result = dump(client.orders(mode=book, exchange=exchange, symbol=symbol))
+    if json_out:
+        emit_json(result)
+        return
+    items = result.get("items") or []
+    if not items:
+        say(f"No open orders ({book_label(book)}).")
+        return
+    rows = [[str(o.get("requestId"))[:PREFIX_MIN], o.get("exchange"), o.get("symbol"), o.get("side"),
+             fmt(o.get("quantity")), fmt(o.get("filledQty")), fmt(o.get("limitPrice")), o.get("mode"),
+             age(o.get("createdAt")), time_left(o.get("expiresAt")) or "never"] for o in items]
+    show(compact_table(["request", "exchange", "symbol", "side", "qty", "filled", "limit", "book", "age", "expires in"],
+                       rows, title=f"{len(items)} open order(s) — {book_label(book)}"))
+    say("[dim]cancel one with `hoox orders cancel REQUEST` (the request id or its first characters)[/dim]")
+
+
+def _open_order(client: HooxClient, wanted: str) -> dict[str, Any] | None:
+    """The open order whose request id is `wanted` or starts with it; None when no open order has it."""
+    items = dump(client.orders()).get("items") or []
+    exact = [o for o in items if o.get("requestId") == wanted]
+    if not exact and len(wanted) < PREFIX_MIN:  # a typo must not pick another order, with --yes least of all
+        fail("USAGE_ERROR", f"{wanted!r} is not a request id: give the whole id or at least its first {PREFIX_MIN} "
+                            "characters (as `hoox orders list` shows them).", exit_code=2)
+    matches = exact or [o for o in items if str(o.get("requestId")).startswith(wanted)]
+    if len(matches) > 1:
+        fail("AMBIGUOUS_REQUEST_ID", f"{wanted!r} starts the request ids of {len(matches)} open orders ("
+             + ", ".join(str(o.get("requestId")) for o in matches) + "): give more of it.", exit_code=2)
+    return matches[0] if matches else None
+
+
+@app.command()
+@handle_errors
+def cancel(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(metavar="REQUEST",
+                                              help="The order's request id, or a unique start of it.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    remote: RemoteOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Cancel a resting order at its exchange (what filled before stays recorded). Asks first unless --yes."""
+    ask = must_ask(yes=yes, json_out=json_out, what="Cancelling an order")
+    with operator_client(remote_of(ctx, remote)) as client:
+        order = _open_order(client, request_id.strip())
+        # Not open: no question to ask; the edge says what became of it (ORDER_NOT_OPEN) or NOT_FOUND.
+        rid = str(order["requestId"]) if order else request_id.strip()
+        if order and ask:
+            typer.confirm(f"Cancel the resting order of request {rid}: {describe(order)} at {client.base_url}?",
+                          abort=True)
+        result = {"requestId": rid, **dump(client.cancel_order(rid))}
+    if json_out:
+        emit_json(result)
+        return
+    price = result.get("price")
+    say(f"[bold]{esc(result.get('status'))}[/bold]: the order of request {esc(rid)}: {esc(describe(result))}"
+        + (f", average fill price {esc(fmt(price))}" if price is not None else ""))
