@@ -1,14 +1,17 @@
-"""Structured operator logs: one `system_logs` row per event worth following across workers."""
+"""Structured operator logs: one `system_logs` row per event worth following across workers.
+
+Secrets are redacted and a row's message and details are capped at 4 KB each: a log row is copied
+into the event stream, which sends it to every subscriber.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from hoox_edge.ports import Env
 from hoox_edge.shared import clock
-from hoox_edge.shared.redact import redact
+from hoox_edge.shared.redact import cap_json, cap_text, redact
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 _py = logging.getLogger("hoox.edge")
@@ -20,7 +23,7 @@ async def log(env: Env, level: str, message: str, *, request_id: str | None = No
     if level not in LEVELS:
         raise ValueError(f"log level must be one of {LEVELS}")
     safe_details = redact(details, env.secret_values()) if details else None
-    safe_message = redact(message, env.secret_values())
+    safe_message = cap_text(redact(message, env.secret_values()))
     try:
         db = env.get("DB")
         if db is None:
@@ -28,6 +31,6 @@ async def log(env: Env, level: str, message: str, *, request_id: str | None = No
         await db.prepare(
             "INSERT INTO system_logs (created_at, level, worker, request_id, message, details) VALUES (?,?,?,?,?,?)"
         ).bind(clock.iso(), level, env.worker, request_id, safe_message,
-               json.dumps(safe_details, default=str) if safe_details else None).run()
+               cap_json(safe_details) if safe_details else None).run()
     except Exception as exc:  # the ledger may be unreachable; fall back to the process log
         _py.warning("could not write system log (%s): %s %s", type(exc).__name__, env.worker, safe_message)

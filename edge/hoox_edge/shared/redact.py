@@ -143,19 +143,23 @@ def body_preview(raw: bytes, secrets: Iterable[str] = (), *, limit: int = 80) ->
 
 # --------------------------------------------------------------------------- secrets in requests
 def secret_fields(body: Any, secrets: Iterable[str], *, allowed: dict[str, str] | None = None,
-                  path: str = "") -> list[dict[str, str]]:
+                  path: str = "", substring: bool = False) -> list[dict[str, str]]:
     """`{field, issue}` for every field name or value (at any depth) that equals a configured
-    secret, except `allowed` (field -> the secret it is meant to carry, e.g. the passkey)."""
+    secret (`substring`: that holds one), except `allowed` (field -> the secret it is meant to
+    carry, e.g. the passkey)."""
     known = set(known_secrets(secrets))
     out: list[dict[str, str]] = []
     issue = "holds a secret of this deployment: refused, and the value was not stored"
+
+    def is_secret(text: str) -> bool:
+        return text in known or (substring and any(s in text for s in known))
 
     def visit(value: Any, where: str, top: bool) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
                 name = k if isinstance(k, str) else str(k)
                 label = f"{where}.{field_name(name, known)}" if where else field_name(name, known)
-                if name in known:
+                if is_secret(name):
                     out.append({"field": label, "issue": f"the field name {issue}"})
                 if top and allowed and allowed.get(name) == v:
                     continue
@@ -163,7 +167,7 @@ def secret_fields(body: Any, secrets: Iterable[str], *, allowed: dict[str, str] 
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 visit(v, f"{where}[{i}]", False)
-        elif isinstance(value, str) and value in known:
+        elif isinstance(value, str) and is_secret(value):
             out.append({"field": where or "(body)", "issue": issue})
 
     if known:
@@ -216,3 +220,8 @@ def cap_json(value: Any, limit: int = SNIPPET_BYTES) -> str:
         if over <= 0:
             return doc
         budget -= max(64, over)
+
+
+def capped(value: Any, limit: int = SNIPPET_BYTES) -> Any:
+    """`value` itself when its JSON fits `limit` bytes, else the `cap_json` wrapper as an object."""
+    return json.loads(cap_json(value, limit))
