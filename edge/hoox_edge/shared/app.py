@@ -73,6 +73,21 @@ def request_id_of(request: Request) -> str:
     return rid
 
 
+def envelope_request_id(body: Any, request: Request) -> str:
+    """The `requestId` of an internal `{"requestId", "payload"}` envelope (400 when it is given but
+    is not an id), else the request's own (`request_id_of`). Kept on the request for the error
+    handlers."""
+    given = body.get("requestId") if isinstance(body, dict) else None
+    if given in (None, ""):
+        return request_id_of(request)
+    if not isinstance(given, str) or not _REQUEST_ID.match(given) or any(
+            s in given for s in known_secrets(_secrets_of(request.scope))):
+        raise ApiError(400, "VALIDATION_ERROR", "requestId must be a request id: letters, digits and . _ : - "
+                       "(at most 128).", [{"field": "requestId", "issue": "must be a request id"}])
+    request.scope["hoox.request_id"] = given
+    return given
+
+
 async def json_body(request: Request, limit: int = bodies.MAX_BYTES) -> Any:
     """The body as strict JSON, at most `limit` bytes (see `shared/bodies.py`)."""
     return await bodies.read_json(request, limit)
