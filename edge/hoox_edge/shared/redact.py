@@ -175,6 +175,24 @@ def secret_fields(body: Any, secrets: Iterable[str], *, allowed: dict[str, str] 
     return out
 
 
+def mask_credentials(value: Any, *, keep: Iterable[str] = ()) -> Any:
+    """A copy of `value` with every credential-looking word in its strings (any depth) replaced by
+    the mask, except in the top-level `keep` fields (an idempotency key looks like one by design):
+    a key pasted into the wrong field must not reach a log row, a stored payload or a backup."""
+    kept = set(keep)
+
+    def walk(v: Any, top: bool) -> Any:
+        if isinstance(v, dict):
+            return {k: (item if top and k in kept else walk(item, False)) for k, item in v.items()}
+        if isinstance(v, list):
+            return [walk(item, False) for item in v]
+        if isinstance(v, str):
+            return _WORD.sub(lambda m: MASK if looks_like_credential(m.group()) else m.group(), v)
+        return v
+
+    return walk(value, True)
+
+
 def stored_payload(raw: Any, secrets: Iterable[str], *, drop: Iterable[str] = ()) -> Any:
     """A request object as it may be stored: the `drop` fields (any case) removed, field names cut
     and masked like `field_name`, sensitive fields and known secrets masked (`redact`)."""

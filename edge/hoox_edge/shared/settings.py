@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hoox_edge.ports import KVNamespace
-from hoox_edge.shared.bodies import check_value, parse_json
+from hoox_edge.shared.bodies import UnsafeJson, check_value, parse_json
 from hoox_edge.shared.redact import preview
 
 SettingType = Literal["boolean", "integer", "number", "string", "string_list", "json", "seconds_list"]
@@ -311,6 +311,8 @@ def _decode(s: Setting, key: str, raw: str) -> Any:
         if s.type == "seconds_list":
             return [int(p) for p in text.split(",") if p.strip() and len(p.strip()) <= 19]
         return parse_json(text)  # strict: depth, surrogates, non-finite numbers
+    except UnsafeJson as exc:
+        raise SettingError(key, f"expected {type_label(s)}: {exc}") from None
     except ValueError:
         raise _bad(s, key, raw) from None
 

@@ -75,7 +75,7 @@ from hoox_edge.shared.errors import (
 )
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.origin import client_ip, ip_allowed
-from hoox_edge.shared.redact import body_preview, cap_json, redact, secret_fields, stored_payload
+from hoox_edge.shared.redact import body_preview, cap_json, mask_credentials, redact, secret_fields, stored_payload
 from hoox_edge.shared.signal import PASSKEY_FIELD, Signal, SignalError, parse_signal
 from hoox_edge.workers import operator_api, stream
 
@@ -385,7 +385,8 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
     st.authenticated = True
     secrets = env.secret_values()
     leaked = secret_fields(body, secrets, allowed={PASSKEY_FIELD: expected})
-    st.raw = redact(body, secrets)  # what is stored and labelled from here on
+    # What is stored and labelled from here on: secrets and credential-looking words masked.
+    st.raw = mask_credentials(redact(body, secrets), keep=("idempotencyKey",))
     await _insert_signal_row(env, st)
     await log(env, "info", "signal received", request_id=st.rid,
               details={"ip": ip, "action": st.label("action"), "symbol": st.label("symbol")})

@@ -373,7 +373,11 @@ async def kv_put(request: Request) -> dict[str, Any]:
     env = env_of(request)
     key = kv_key(request)
     s = _manifest_entry(key)
-    body = await json_object(request, "value", required=("value",))
+    try:
+        body = await json_object(request, "value", required=("value",))
+    except ApiError as exc:  # name the setting in a refused body too
+        exc.message = f"{key}: {exc.message}" if exc.status == 400 else exc.message
+        raise
     try:
         stored = settings.encode(key, body["value"])
     except settings.SettingError as exc:
