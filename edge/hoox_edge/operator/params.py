@@ -44,7 +44,7 @@ def invalid(field: str, issue: str, value: Any = None, *, quote: bool = True) ->
 
 def refuse_secrets(where: str, value: Any, secrets: Sequence[str]) -> None:
     """400 when a name or value anywhere in `value` holds a secret (the field named, never the value)."""
-    found = secret_fields(value, secrets, substring=True, path=where)
+    found = secret_fields(value, secrets, path=where)
     if found:
         raise ApiError(400, VALIDATION_ERROR,
                        f"{found[0]['field']}: holds a secret of this deployment; nothing was done.", found)

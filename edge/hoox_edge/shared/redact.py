@@ -22,6 +22,7 @@ MIN_SECRET_CHARS = 4  # shorter values are not treated as secrets (they would ma
 PREVIEW_CHARS = 16  # the most of a bad value an error message quotes
 NAME_CHARS = 40  # the most of an unknown field name that is reported or stored
 SNIPPET_BYTES = 4096  # the most a stored request snippet (log details, payload, R2 body) weighs
+SUBSTRING_SECRET_CHARS = 16  # a secret this long inside a request value refuses it (see `secret_fields`)
 
 # Lone UTF-16 surrogates cannot be encoded as UTF-8 (JSON's `"\ud800"` decodes to one); control
 # characters garble a terminal. Both are replaced when text is quoted back.
@@ -143,16 +144,18 @@ def body_preview(raw: bytes, secrets: Iterable[str] = (), *, limit: int = 80) ->
 
 # --------------------------------------------------------------------------- secrets in requests
 def secret_fields(body: Any, secrets: Iterable[str], *, allowed: dict[str, str] | None = None,
-                  path: str = "", substring: bool = False) -> list[dict[str, str]]:
-    """`{field, issue}` for every field name or value (at any depth) that equals a configured
-    secret (`substring`: that holds one), except `allowed` (field -> the secret it is meant to
-    carry, e.g. the passkey)."""
+                  path: str = "") -> list[dict[str, str]]:
+    """`{field, issue}` for every field name or value (at any depth) that is a configured secret,
+    or holds one of at least `SUBSTRING_SECRET_CHARS` characters, except `allowed` (field -> the
+    secret it is meant to carry, e.g. the passkey). Shorter secrets (a chat id) count only when
+    the whole value equals them: inside other text they would refuse ordinary numbers."""
     known = set(known_secrets(secrets))
+    long_ones = [s for s in known if len(s) >= SUBSTRING_SECRET_CHARS]
     out: list[dict[str, str]] = []
     issue = "holds a secret of this deployment: refused, and the value was not stored"
 
     def is_secret(text: str) -> bool:
-        return text in known or (substring and any(s in text for s in known))
+        return text in known or any(s in text for s in long_ones)
 
     def visit(value: Any, where: str, top: bool) -> None:
         if isinstance(value, dict):
