@@ -75,7 +75,15 @@ from hoox_edge.shared.errors import (
 )
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.origin import client_ip, ip_allowed
-from hoox_edge.shared.redact import body_preview, cap_json, mask_credentials, redact, secret_fields, stored_payload
+from hoox_edge.shared.redact import (
+    body_preview,
+    cap_json,
+    mask_credentials,
+    preview,
+    redact,
+    secret_fields,
+    stored_payload,
+)
 from hoox_edge.shared.signal import PASSKEY_FIELD, Signal, SignalError, parse_signal
 from hoox_edge.workers import operator_api, stream
 
@@ -357,7 +365,7 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
             ctype = request.headers.get("content-type", "none")
             why = (f"The alert message must be valid JSON (a signal object like "
                    f'{{"apiKey": "...", "action": "LONG", "symbol": "BTCUSDT", "quantity": 0.01}}); '
-                   f"TradingView sends text/plain when it is not. Content-Type was {ctype!r} and the "
+                   f"TradingView sends text/plain when it is not. Content-Type was {preview(ctype, limit=40)} and the "
                    f"body starts with: {body_preview(raw_body, env.secret_values(), limit=SNIPPET_CHARS)!r}")
         raise await _pre_auth_reject(env, st, 400, VALIDATION_ERROR, why + ".", "body is not JSON", ip)
     if not isinstance(body, dict):
