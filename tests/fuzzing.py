@@ -21,11 +21,12 @@ from typing import Any
 from urllib.parse import quote
 
 # The contract's deliberate 5xx answers (docs/architecture.md "Status codes", docs/operator-api.md).
+# NOT_PLACED: the signal state machine's final refusal of a delivery that placed nothing (502/503).
 DELIBERATE_5XX = {
     501: {"NOT_AVAILABLE"},
-    502: {"EXCHANGE_ERROR", "TRADE_SERVICE_ERROR"},
+    502: {"EXCHANGE_ERROR", "TRADE_SERVICE_ERROR", "NOT_PLACED"},
     503: {"KILL_SWITCH_ACTIVE", "EXCHANGE_UNAVAILABLE", "TRADE_SERVICE_UNAVAILABLE", "IDEMPOTENCY_UNAVAILABLE",
-          "NOT_AVAILABLE"},
+          "NOT_AVAILABLE", "NOT_PLACED"},
     504: {"OUTCOME_UNKNOWN"},
 }
 

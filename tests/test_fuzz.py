@@ -51,7 +51,7 @@ async def test_webhook_fuzz(rt):
     s = report.statuses
     # The bodies reached every stage: refused unauthenticated, too large, invalid, duplicate, filled.
     assert s.get(401, 0) > 50 and s.get(413, 0) > 20 and s.get(400, 0) > 1000 and s.get(409, 0) > 10
-    assert s.get(200, 0) > 100, s
+    assert s.get(200, 0) + s.get(202, 0) > 100, s  # filled, or resting/queued
 
 
 async def test_operator_fuzz(rt):
