@@ -197,6 +197,21 @@ async def test_every_call_is_logged_to_r2_without_secrets_and_counted(runtime, f
     await bb.aclose()
 
 
+async def test_r2_request_logs_cap_each_body_at_4_kb(runtime, fake) -> None:
+    bb = connector(runtime, fake)
+    bb.request_id = "rid-big-1"
+    big = {"list": [{"symbol": f"S{i}USDT", "note": "word " * 20} for i in range(200)]}  # ~25 KB
+    await bb._record("GET", "/v5/market/instruments-info", "instruments", {"category": "linear"}, big, {}, 200, {},
+                     big, None, 1.0)
+    [info] = (await runtime.env(W).SYSTEM_LOGS_BUCKET.list(prefix="logs/bybit/")).objects
+    doc = json.loads((await runtime.env(W).SYSTEM_LOGS_BUCKET.get(info.key)).text())
+    for part in ("request", "response"):
+        body = doc[part]["body"]
+        assert body["truncated"] is True and body["bytes"] > 4096
+        assert len(json.dumps(body, ensure_ascii=False).encode()) <= 4096
+    await bb.aclose()
+
+
 async def test_provider_for_live_needs_the_secrets_and_follows_kv_hosts(runtime, fake) -> None:
     env = runtime.env(W)
     with pytest.raises(ExchangeError) as e:

@@ -419,9 +419,9 @@ async def test_kill_switch_halts_the_webhook_and_leaves_a_log_an_alert_and_an_ev
 
 
 # =========================================================================== queues
-async def test_a_dead_letter_is_listed_with_its_error_and_a_replay_delivers_it(rt):
+async def test_a_dead_letter_is_listed_with_its_error_and_a_replay_delivers_it(rt, clock):
     await kv_set(rt, "webhooks:queue_mode", "queue_everywhere")
-    await kv_set(rt, "webhooks:retry_schedule_seconds", [0])  # one retry, at once, then dead letter
+    await kv_set(rt, "webhooks:retry_schedule_seconds", [1])  # one retry after 1 s, then dead letter
     await kv_set(rt, "exchanges:paper:fault", "outage")
     sent = await webhook(rt, idempotencyKey="dlq-1")
     assert sent.status == 202
@@ -431,7 +431,9 @@ async def test_a_dead_letter_is_listed_with_its_error_and_a_replay_delivers_it(r
     assert q["queues"][0]["name"] == "trade-execution" and q["queues"][0]["depth"] == 1
     assert q["deadLetters"]["count"] == 0
 
-    await rt.drain_queues()  # attempt 1 fails, the retry fails, then it is dead-lettered
+    await rt.drain_queues()  # attempt 1 fails
+    clock.advance(1)
+    await rt.drain_queues()  # the retry fails, then it is dead-lettered
     q = await result(rt, "GET", "/queues", models.QueuesResult)
     assert q["queues"][0]["depth"] == 0 and q["queues"][1]["name"] == "trade-execution-dlq"
     assert q["deadLetters"]["count"] == 1

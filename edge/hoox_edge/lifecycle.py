@@ -41,6 +41,7 @@ from typing import Any
 from hoox_edge import ledger
 from hoox_edge.ports import D1Database, D1PreparedStatement, Env
 from hoox_edge.shared import clock, errors
+from hoox_edge.shared.redact import cap_json
 
 # trade_signals.status
 RECEIVED = "Received"
@@ -229,7 +230,7 @@ async def ensure(db: D1Database, request_id: str, payload: Any) -> None:
         "INSERT OR IGNORE INTO trade_signals (request_id, source, exchange, symbol, action, payload, status,"
         " reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
     ).bind(request_id, text("source") or "internal", text("exchange"), text("symbol"), text("action"),
-           json.dumps(p, default=str)[:4096], RECEIVED, text("reason"), now, now).run()
+           cap_json(p), RECEIVED, text("reason"), now, now).run()
 
 
 def move_statement(db: D1Database, request_id: str, to: str, frm: tuple[str, ...], *,

@@ -348,12 +348,17 @@ class Env:
     """A worker's bindings, secrets and vars as attributes (`env.CONFIG_KV`, `env.WEBHOOK_API_KEY`).
 
     Secrets and vars are strings; a missing secret reads as None through `get`, never as a default.
+    `also_secret` gives further values to treat as secrets (redacted, refused in requests) that
+    are not this worker's bindings: the local runtime passes every secret of the workspace, so a
+    Telegram token pasted into a signal is masked by the gateway too.
     """
 
-    def __init__(self, bindings: Mapping[str, Any], *, worker: str, secret_names: Sequence[str] = ()) -> None:
+    def __init__(self, bindings: Mapping[str, Any], *, worker: str, secret_names: Sequence[str] = (),
+                 also_secret: Callable[[], Sequence[str]] | None = None) -> None:
         self.__dict__["_bindings"] = dict(bindings)
         self.__dict__["worker"] = worker
         self.__dict__["_secret_names"] = frozenset(secret_names)
+        self.__dict__["_also_secret"] = also_secret
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -373,7 +378,11 @@ class Env:
     def secret_values(self) -> list[str]:
         """Every secret's value, for redaction."""
         b = self.__dict__["_bindings"]
-        return [v for k, v in b.items() if k in self.__dict__["_secret_names"] and isinstance(v, str) and v]
+        own = [v for k, v in b.items() if k in self.__dict__["_secret_names"] and isinstance(v, str) and v]
+        also = self.__dict__["_also_secret"]
+        if also is None:
+            return own
+        return own + [v for v in also() if isinstance(v, str) and v and v not in own]
 
     def __repr__(self) -> str:  # never print values: secrets live here
         return f"Env(worker={self.worker!r}, bindings={sorted(self.__dict__['_bindings'])})"

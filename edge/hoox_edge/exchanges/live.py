@@ -45,7 +45,7 @@ from hoox_edge.exchanges.base import ExchangeError, InstrumentRules, Market
 from hoox_edge.exchanges.signing import canonical_query
 from hoox_edge.ports import Env, index_of
 from hoox_edge.shared import clock, settings
-from hoox_edge.shared.redact import MASK, redact
+from hoox_edge.shared.redact import MASK, capped, redact
 
 DEFAULT_TIMEOUT = 5.0  # seconds per HTTP call; the gateway queues a signal slower than its own budget
 _RATE_HEADER = re.compile(r"(limit|retry-after|used-weight|order-count)", re.IGNORECASE)
@@ -332,7 +332,12 @@ class LiveExchange:
             try:
                 stamp = re.sub(r"\D", "", at[11:23])
                 key = f"logs/{self.name}/{symbol}/{at[:10]}/{stamp}-{next(_seq)}-{op}.json"
-                text = json.dumps(redact(doc, secrets), default=str, indent=2)
+                safe = redact(doc, secrets)
+                # Bodies capped at 4 KB each (after redaction, so no secret is cut in half): an
+                # instruments list or an error page can weigh megabytes.
+                for part in ("request", "response"):
+                    safe[part]["body"] = capped(safe[part]["body"])
+                text = json.dumps(safe, default=str, indent=2)
                 await bucket.put(key, text, content_type="application/json")
             except Exception:  # a log must never fail the order it describes
                 pass

@@ -4,6 +4,10 @@ It wires each worker's Env from the catalog (local adapters over `.hoox/state/`,
 `.dev.vars`, vars from the catalog), serves each worker's ASGI app with uvicorn on 127.0.0.1, and
 runs what Cloudflare runs for a worker besides requests: cron triggers, queue consumers and
 Durable Object alarms. Worker modules are imported lazily by the name the catalog gives.
+
+HTTP is served with uvicorn's proxy-header rewriting off (`shared/origin.py` decides who a client
+is), a keep-alive idle timeout and a request timeout (`local/protocol.py`), so idle and half-sent
+connections are closed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from hoox_edge.local.analytics import AnalyticsStore, LocalAnalyticsSql
 from hoox_edge.local.d1 import LocalD1
 from hoox_edge.local.durable import DurableObjectHost
 from hoox_edge.local.kv import LocalKV
+from hoox_edge.local.protocol import KEEP_ALIVE_SECONDS, REQUEST_TIMEOUT_SECONDS, timed_protocol
 from hoox_edge.local.queues import POLL_SECONDS, LocalMessageBatch, QueueStore
 from hoox_edge.local.r2 import LocalR2
 from hoox_edge.local.service import LocalService, asgi_call, background_tasks
@@ -142,8 +147,12 @@ class RuntimeInfo:
 
 class LocalRuntime:
     def __init__(self, workspace: Workspace, *, base_port: int | None = None,
-                 workers: Sequence[str] | None = None, instance_id: str | None = None) -> None:
+                 workers: Sequence[str] | None = None, instance_id: str | None = None,
+                 request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+                 keep_alive_timeout: float = KEEP_ALIVE_SECONDS) -> None:
         self.workspace = workspace
+        self.request_timeout = request_timeout
+        self.keep_alive_timeout = keep_alive_timeout
         self.base_port = base_port if base_port is not None else workspace.base_port()
         selected = list(workers) if workers is not None else workspace.enabled_workers()
         self.workers: list[str] = [catalog.worker(n).name for n in selected]  # validates names
@@ -235,8 +244,15 @@ class LocalRuntime:
                 bindings["QUEUE_ADMIN"] = self.queue_admin
             bindings["RUNTIME_INFO"] = self.info
             self._apply_secrets(w, bindings)
-            env = self._envs[worker] = Env(bindings, worker=worker, secret_names=w.all_secrets)
+            env = self._envs[worker] = Env(bindings, worker=worker, secret_names=w.all_secrets,
+                                           also_secret=self.workspace_secret_values)
         return env
+
+    def workspace_secret_values(self) -> list[str]:
+        """The values in `.dev.vars` of every secret any worker declares (not the vars): each worker
+        redacts and refuses all of them, not only its own."""
+        names = {s for w in catalog.WORKERS for s in w.all_secrets}
+        return [v for k, v in self._secrets.items() if k in names and v]
 
     def _binding(self, b: catalog.Binding) -> Any:
         if b.kind == "kv":
@@ -339,8 +355,11 @@ class LocalRuntime:
                           f"(choose another port base with --port)") from None
         sock.listen(128)
         sock.setblocking(False)
+        # proxy_headers off: uvicorn would take X-Forwarded-For from any loopback client as the address.
         config = uvicorn.Config(self.app(name), log_level="warning", lifespan="off", access_log=False,
-                                timeout_graceful_shutdown=5)
+                                timeout_graceful_shutdown=5, proxy_headers=False,
+                                http=timed_protocol(self.request_timeout),
+                                timeout_keep_alive=self.keep_alive_timeout)  # type: ignore[arg-type]
         server = _Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]), name=f"serve {name}")
         self._servers.append((name, server, task))

@@ -4,6 +4,9 @@ A statement is accepted when, outside string literals and comments, it is a sing
 (a trailing `;` is allowed) that starts with SELECT or WITH and uses none of the words that
 write, change the schema, attach files or change connection state. The check is the guard on
 Cloudflare, where D1 has no read-only mode.
+
+Result values JSON cannot carry are sent as strings: a BLOB as its SQL hex literal (`X'00FF'`),
+a non-finite REAL as "Infinity", "-Infinity" or "NaN".
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 from typing import Any
 
 from hoox_edge.ports import D1Database
+from hoox_edge.shared.bodies import json_safe
 from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
 
 MAX_ROWS = 1000
@@ -118,7 +122,8 @@ async def run(db: D1Database, sql: str, params: list[Any], max_rows: int = MAX_R
         res = await db.prepare(wrapped).bind(*params).all()
     except Exception as exc:
         raise ApiError(400, VALIDATION_ERROR, f"The database refused the query: {exc}") from None
-    rows = res["results"]
+    # JSON cannot carry BLOBs or non-finite REALs (`SELECT x'00ff'`, `SELECT 1e999`): they go as strings.
+    rows = [{k: json_safe(v) for k, v in r.items()} for r in res["results"][: max_rows + 1]]
     truncated = len(rows) > max_rows
     rows = rows[:max_rows]
     columns = list(rows[0].keys()) if rows else []

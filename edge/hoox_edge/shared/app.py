@@ -5,6 +5,10 @@ envelope, turns any other exception into a 500 that shows no traceback and no se
 every HTTP request as an `api-call` data point in the worker's own `ANALYTICS_ENGINE` dataset
 (the operator API's request counts and latency percentiles are computed from these).
 
+The outermost layer (`_Guard`) answers an exception that escaped everything else with the 500
+envelope and does not re-raise it: Starlette re-raises after its own 500, and uvicorn then closes
+the connection, which dropped the next request a client had queued on it.
+
 `api-call` data point written per request (the layout of analytics-worker's `/track/api-call`,
 plus blob5 naming this recorder, so per-worker figures count only these points and never an
 `api-call` an outside caller posts to analytics-worker):
@@ -17,21 +21,24 @@ plus blob5 naming this recorder, so per-worker figures count only these points a
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
 
 from hoox_edge.ports import Env, index_of
+from hoox_edge.shared import bodies
 from hoox_edge.shared.auth import REQUEST_ID_HEADER
 from hoox_edge.shared.errors import INTERNAL_ERROR, NOT_FOUND, ApiError, error_body, error_response
+from hoox_edge.shared.redact import MASK, known_secrets, printable
 
 _py = logging.getLogger("hoox.edge")
 
@@ -40,20 +47,58 @@ def env_of(request: Request) -> Env:
     return request.scope["env"]
 
 
+_MAX_PATH = 256
+# What a caller's X-Request-Id may look like (uuids, `cli-…`, `hx…`); it is stored with every log row.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def _secrets_of(scope: dict) -> list[str]:
+    env = scope.get("env")
+    return env.secret_values() if isinstance(env, Env) else []
+
+
 def request_id_of(request: Request) -> str:
-    """The caller's X-Request-Id, else a new one (kept on the request for the error handlers)."""
+    """The caller's X-Request-Id, else a new one (kept on the request for the error handlers).
+
+    A header that is not an id (too long, odd characters) or that holds a secret is replaced:
+    the id is stored with log rows and data points as it is.
+    """
     rid = request.scope.get("hoox.request_id")
     if rid is None:
-        rid = request.headers.get(REQUEST_ID_HEADER) or str(uuid.uuid4())
+        given = request.headers.get(REQUEST_ID_HEADER)
+        usable = (given is not None and REQUEST_ID.match(given) is not None
+                  and not any(s in given for s in known_secrets(_secrets_of(request.scope))))
+        rid = given if usable and given else str(uuid.uuid4())
         request.scope["hoox.request_id"] = rid
     return rid
 
 
-async def json_body(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise ApiError(400, "VALIDATION_ERROR", "Request body must be JSON.") from None
+def envelope_request_id(body: Any, request: Request) -> str:
+    """The `requestId` of an internal `{"requestId", "payload"}` envelope (400 when it is given but
+    is not an id), else the request's own (`request_id_of`). Kept on the request for the error
+    handlers."""
+    given = body.get("requestId") if isinstance(body, dict) else None
+    if given in (None, ""):
+        return request_id_of(request)
+    if not isinstance(given, str) or not REQUEST_ID.match(given) or any(
+            s in given for s in known_secrets(_secrets_of(request.scope))):
+        raise ApiError(400, "VALIDATION_ERROR", "requestId must be a request id: letters, digits and . _ : - "
+                       "(at most 128).", [{"field": "requestId", "issue": "must be a request id"}])
+    request.scope["hoox.request_id"] = given
+    return given
+
+
+async def json_body(request: Request, limit: int = bodies.MAX_BYTES) -> Any:
+    """The body as strict JSON, at most `limit` bytes (see `shared/bodies.py`)."""
+    return await bodies.read_json(request, limit)
+
+
+def safe_path(scope: dict, limit: int = _MAX_PATH) -> str:
+    """The request path as it may be logged, recorded or echoed: secrets masked, cut, printable."""
+    path = printable(scope.get("path", ""))
+    for s in known_secrets(_secrets_of(scope)):
+        path = path.replace(s, MASK)
+    return path if len(path) <= limit else path[:limit] + "…"
 
 
 def payload_of(body: Any) -> Any:
@@ -80,7 +125,6 @@ class _EnvMiddleware:
 
 API_CALL = "api-call"
 HTTP_RECORDER = "http"  # blob5 of the data points this middleware writes
-_MAX_PATH = 256
 
 
 def api_call_point(worker: str, path: str, status: int, latency_ms: float, request_id: str) -> dict[str, Any]:
@@ -114,11 +158,10 @@ class _MetricsMiddleware:
             dataset = env.get("ANALYTICS_ENGINE") if isinstance(env, Env) else None
             if dataset is None:
                 return
-            rid = (scope.get("hoox.request_id") or Headers(scope=scope).get(REQUEST_ID_HEADER)
-                   or str(uuid.uuid4()))
+            rid = scope.get("hoox.request_id") or request_id_of(Request(scope))
             try:
                 dataset.write_data_point(**api_call_point(
-                    self.worker, scope.get("path", ""), status, (time.perf_counter() - started) * 1000, rid))
+                    self.worker, safe_path(scope), status, (time.perf_counter() - started) * 1000, rid))
             except Exception as exc:  # telemetry must never fail the request it describes
                 _py.warning("%s: api-call data point not written (%s)", self.worker, type(exc).__name__)
 
@@ -134,6 +177,44 @@ class _MetricsMiddleware:
             raise
 
 
+class _Guard:
+    """Outermost: an exception nothing else handled gets the 500 envelope (when no response was
+    started) and is not re-raised, so the server keeps the connection for the next request."""
+
+    def __init__(self, app: Any, worker: str) -> None:
+        self.app = app
+        self.worker = worker
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                # Starlette re-raises after sending its 500 envelope, or a stream broke off: the
+                # server closes an unfinished response itself, which is right for a cut stream.
+                _py.debug("%s: %s after the response started on %s", self.worker, type(exc).__name__,
+                          safe_path(scope))
+                return
+            _py.error("%s: unhandled %s on %s", self.worker, type(exc).__name__, safe_path(scope))
+            message = f"Internal error in {self.worker} ({type(exc).__name__})."
+            body = json.dumps(error_body(INTERNAL_ERROR, message, scope.get("hoox.request_id"))).encode("utf-8")
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode("latin-1"))]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
 def make_app(worker: str, routes: Sequence[BaseRoute]) -> Any:
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -142,12 +223,12 @@ def make_app(worker: str, routes: Sequence[BaseRoute]) -> Any:
     async def on_not_found(request: Request, exc: Exception) -> JSONResponse:
         code = getattr(exc, "status_code", 404)
         msg = "No such route." if code == 404 else "Method not allowed on this route."
-        return JSONResponse(error_body(NOT_FOUND, f"{msg} ({request.method} {request.url.path})",
+        return JSONResponse(error_body(NOT_FOUND, f"{msg} ({request.method} {safe_path(request.scope, 80)})",
                                        request_id_of(request)), status_code=code)
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         # Log the type only: exception text can carry request data.
-        _py.error("%s: unhandled %s on %s", worker, type(exc).__name__, request.url.path)
+        _py.error("%s: unhandled %s on %s", worker, type(exc).__name__, safe_path(request.scope))
         return JSONResponse(error_body(INTERNAL_ERROR, f"Internal error in {worker} ({type(exc).__name__}).",
                                        request_id_of(request)), status_code=500)
 
@@ -155,4 +236,4 @@ def make_app(worker: str, routes: Sequence[BaseRoute]) -> Any:
         routes=list(routes),
         exception_handlers={ApiError: on_api_error, 404: on_not_found, 405: on_not_found, Exception: on_crash},
     )
-    return _EnvMiddleware(_MetricsMiddleware(app, worker), worker)
+    return _Guard(_EnvMiddleware(_MetricsMiddleware(app, worker), worker), worker)

@@ -1,14 +1,17 @@
-"""Structured operator logs: one `system_logs` row per event worth following across workers."""
+"""Structured operator logs: one `system_logs` row per event worth following across workers.
+
+Secrets are redacted and a row's message and details are capped at 4 KB each: a log row is copied
+into the event stream, which sends it to every subscriber.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from hoox_edge.ports import D1Database, D1PreparedStatement, Env
 from hoox_edge.shared import clock
-from hoox_edge.shared.redact import redact
+from hoox_edge.shared.redact import cap_json, cap_text, redact
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 _py = logging.getLogger("hoox.edge")
@@ -20,11 +23,11 @@ def row_statement(db: D1Database, env: Env, level: str, message: str, *, request
     if level not in LEVELS:
         raise ValueError(f"log level must be one of {LEVELS}")
     safe_details = redact(details, env.secret_values()) if details else None
-    safe_message = redact(message, env.secret_values())
+    safe_message = cap_text(redact(message, env.secret_values()))
     return db.prepare(
         "INSERT INTO system_logs (created_at, level, worker, request_id, message, details) VALUES (?,?,?,?,?,?)"
     ).bind(clock.iso(), level, env.worker, request_id, safe_message,
-           json.dumps(safe_details, default=str) if safe_details else None)
+           cap_json(safe_details) if safe_details else None)
 
 
 async def log(env: Env, level: str, message: str, *, request_id: str | None = None,

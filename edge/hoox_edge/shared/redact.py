@@ -1,7 +1,16 @@
-"""Strip secrets from anything that is about to be logged, stored or shown."""
+"""Strip secrets from anything that is about to be logged, stored or shown.
+
+- `redact` masks sensitive fields and every known secret value (what is logged and stored).
+- `preview` / `field_name` quote a bad value or an unknown field name back in an error message:
+  a short prefix, never a token that looks like a credential, never a known secret.
+- `secret_fields` finds the fields of a request whose name or value *is* a configured secret (the
+  caller refuses the request); `stored_payload` is what of a signal may be kept.
+- `cap_json` / `cap_text` bound what a stored snippet may weigh (a row, a log, an R2 object).
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -9,27 +18,231 @@ from typing import Any
 MASK = "***"
 _SENSITIVE = re.compile(r"(api[-_]?key|secret|token|signature|password|passphrase|mnemonic|sign$|authorization)",
                         re.IGNORECASE)
+MIN_SECRET_CHARS = 4  # shorter values are not treated as secrets (they would mask ordinary words)
+PREVIEW_CHARS = 16  # the most of a bad value an error message quotes
+NAME_CHARS = 40  # the most of an unknown field name that is reported or stored
+SNIPPET_BYTES = 4096  # the most a stored request snippet (log details, payload, R2 body) weighs
+SUBSTRING_SECRET_CHARS = 16  # a secret this long inside a request value refuses it (see `secret_fields`)
+
+# Lone UTF-16 surrogates cannot be encoded as UTF-8 (JSON's `"\ud800"` decodes to one); control
+# characters garble a terminal. Both are replaced when text is quoted back.
+_UNPRINTABLE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f]")
+# Separators between the words of a text; a credential is one long word.
+_WORD = re.compile(r"[^\s\"'`,;&=(){}\[\]<>|]+")
+_PASSKEY_TEXT = re.compile(r"""(api[-_ ]?key["']?\s*[:=]\s*["']?)([^"'\s,;&}]*)""", re.IGNORECASE)
 
 
 def is_sensitive_name(name: str) -> bool:
     return bool(_SENSITIVE.search(name))
 
 
+def known_secrets(secrets: Iterable[str]) -> list[str]:
+    """The secret values worth matching, longest first (so a secret inside another is masked whole)."""
+    return sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+
+
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
     """A copy of `value` with sensitive fields masked and every known secret value replaced."""
-    known = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-    return _walk(value, known)
+    return _walk(value, known_secrets(secrets))
 
 
 def _walk(value: Any, known: list[str]) -> Any:
     if isinstance(value, dict):
-        return {k: (MASK if isinstance(k, str) and is_sensitive_name(k) and v not in (None, "") else _walk(v, known))
+        return {_mask_text(k, known) if isinstance(k, str) else k:
+                (MASK if isinstance(k, str) and is_sensitive_name(k) and v not in (None, "") else _walk(v, known))
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_walk(v, known) for v in value]
     if isinstance(value, str):
-        for s in known:
-            if s in value:
-                value = value.replace(s, MASK)
-        return value
+        return _mask_text(value, known)
     return value
+
+
+def _mask_text(text: str, known: list[str]) -> str:
+    for s in known:
+        if s in text:
+            text = text.replace(s, MASK)
+    return text
+
+
+def printable(text: str) -> str:
+    """`text` without lone surrogates and control characters (each becomes U+FFFD)."""
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
+def looks_like_credential(word: str) -> bool:
+    """A long word mixing letters and digits (API keys, tokens, hex and base64 strings), or any
+    very long word: what must never be quoted back even in part."""
+    if len(word) >= 32:
+        return True
+    return len(word) >= 16 and any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
+
+
+def _hidden(n: int, what: str = "value") -> str:
+    return f"a {n}-character {what} (not shown)"
+
+
+def _safe_prefix(text: str, limit: int, known: list[str]) -> str | None:
+    """The longest prefix of `text` (at most `limit` characters) that stops before any word that
+    looks like a credential; None when that leaves nothing or `text` holds a known secret."""
+    if any(s in text for s in known):
+        return None
+    cut = min(len(text), limit)
+    for m in _WORD.finditer(text):
+        if m.start() >= cut:
+            break
+        if looks_like_credential(m.group()):
+            cut = m.start()
+            break
+    head = text[:cut].rstrip()
+    if not head:
+        return None
+    return head + ("…" if len(head) < len(text) else "")
+
+
+def preview(value: Any, secrets: Iterable[str] = (), *, limit: int = PREVIEW_CHARS) -> str:
+    """How an error message quotes a bad value: `'lots'`, `12.5`, `true`, a short prefix with `…`,
+    or "a 40-character value (not shown)" when the value looks like (or holds) a credential."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return text if len(text) <= 24 else f"a number of {len(text)} characters (not shown)"
+    if isinstance(value, str):
+        head = _safe_prefix(printable(value), limit, known_secrets(secrets))
+        return _hidden(len(value)) if head is None else repr(head)
+    return f"a JSON {_json_kind(value)}"
+
+
+def field_name(name: Any, secrets: Iterable[str] = (), *, limit: int = NAME_CHARS) -> str:
+    """An unknown field's name as it may be reported or stored: cut to `limit` characters, masked
+    when it looks like a credential (a key pasted where a name belongs)."""
+    text = printable(name if isinstance(name, str) else str(name))
+    known = known_secrets(secrets)
+    if any(s in text for s in known) or any(looks_like_credential(w) for w in _WORD.findall(text)):
+        return f"{MASK}({len(text)} characters)"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return type(value).__name__
+
+
+def body_preview(raw: bytes, secrets: Iterable[str] = (), *, limit: int = 80) -> str:
+    """How a body that is not JSON starts, for the error that says so: passkey-looking assignments
+    masked, credential-looking words and known secrets replaced, at most `limit` characters."""
+    text = printable(raw[: limit * 4].decode("utf-8", errors="replace")).strip()
+    text = _PASSKEY_TEXT.sub(lambda m: m.group(1) + (MASK if m.group(2) else ""), text)
+    text = _mask_text(text, known_secrets(secrets))
+    text = _WORD.sub(lambda m: MASK if looks_like_credential(m.group()) else m.group(), text)
+    return text[:limit] + ("…" if len(text) > limit or len(raw) > limit * 4 else "")
+
+
+# --------------------------------------------------------------------------- secrets in requests
+def secret_fields(body: Any, secrets: Iterable[str], *, allowed: dict[str, str] | None = None,
+                  path: str = "") -> list[dict[str, str]]:
+    """`{field, issue}` for every field name or value (at any depth) that is a configured secret,
+    or holds one of at least `SUBSTRING_SECRET_CHARS` characters, except `allowed` (field -> the
+    secret it is meant to carry, e.g. the passkey). Shorter secrets (a chat id) count only when
+    the whole value equals them: inside other text they would refuse ordinary numbers."""
+    known = set(known_secrets(secrets))
+    long_ones = [s for s in known if len(s) >= SUBSTRING_SECRET_CHARS]
+    out: list[dict[str, str]] = []
+    issue = "holds a secret of this deployment: refused, and the value was not stored"
+
+    def is_secret(text: str) -> bool:
+        return text in known or any(s in text for s in long_ones)
+
+    def visit(value: Any, where: str, top: bool) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                name = k if isinstance(k, str) else str(k)
+                label = f"{where}.{field_name(name, known)}" if where else field_name(name, known)
+                if is_secret(name):
+                    out.append({"field": label, "issue": f"the field name {issue}"})
+                if top and allowed and allowed.get(name) == v:
+                    continue
+                visit(v, label, False)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                visit(v, f"{where}[{i}]", False)
+        elif isinstance(value, str) and is_secret(value):
+            out.append({"field": where or "(body)", "issue": issue})
+
+    if known:
+        visit(body, path, True)
+    return out
+
+
+def mask_credentials(value: Any, *, keep: Iterable[str] = ()) -> Any:
+    """A copy of `value` with every credential-looking word in its strings (any depth) replaced by
+    the mask, except in the top-level `keep` fields (an idempotency key looks like one by design):
+    a key pasted into the wrong field must not reach a log row, a stored payload or a backup."""
+    kept = set(keep)
+
+    def walk(v: Any, top: bool) -> Any:
+        if isinstance(v, dict):
+            return {k: (item if top and k in kept else walk(item, False)) for k, item in v.items()}
+        if isinstance(v, list):
+            return [walk(item, False) for item in v]
+        if isinstance(v, str):
+            return _WORD.sub(lambda m: MASK if looks_like_credential(m.group()) else m.group(), v)
+        return v
+
+    return walk(value, True)
+
+
+def stored_payload(raw: Any, secrets: Iterable[str], *, drop: Iterable[str] = ()) -> Any:
+    """A request object as it may be stored: the `drop` fields (any case) removed, field names cut
+    and masked like `field_name`, sensitive fields and known secrets masked (`redact`)."""
+    if not isinstance(raw, dict):
+        return redact(raw, secrets)
+    gone = {d.lower() for d in drop}
+    known = known_secrets(secrets)
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        name = k if isinstance(k, str) else str(k)
+        if name.lower() in gone:
+            continue
+        safe = field_name(name, known)
+        while safe in out:  # two masked names must not overwrite each other
+            safe += "'"
+        out[safe] = MASK if is_sensitive_name(name) and v not in (None, "") else _walk(v, known)
+    return out
+
+
+# --------------------------------------------------------------------------- stored snippets
+def cap_text(text: str, limit: int = SNIPPET_BYTES) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, with a note saying how much was left out."""
+    data = text.encode("utf-8", errors="replace")
+    if len(data) <= limit:
+        return text
+    note = f"… [{len(data)} bytes, cut to {limit}]"
+    head = data[: max(0, limit - len(note.encode("utf-8")))].decode("utf-8", errors="ignore")
+    return head + note
+
+
+def cap_json(value: Any, limit: int = SNIPPET_BYTES) -> str:
+    """`value` as JSON text of at most `limit` bytes; a larger one is stored as
+    `{"truncated": true, "bytes": N, "head": "<the start of its JSON text>"}` (still JSON)."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    text = printable(text) if _UNPRINTABLE.search(text) else text
+    size = len(text.encode("utf-8"))
+    if size <= limit:
+        return text
+    budget = limit - 80  # room for the wrapper; escaping the head's quotes may need more: shrink and retry
+    while True:
+        doc = json.dumps({"truncated": True, "bytes": size, "head": cap_text(text, budget)}, ensure_ascii=False)
+        over = len(doc.encode("utf-8")) - limit
+        if over <= 0:
+            return doc
+        budget -= max(64, over)
+
+
+def capped(value: Any, limit: int = SNIPPET_BYTES) -> Any:
+    """`value` itself when its JSON fits `limit` bytes, else the `cap_json` wrapper as an object."""
+    return json.loads(cap_json(value, limit))

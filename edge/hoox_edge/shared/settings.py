@@ -1,22 +1,40 @@
 """The KV manifest: every runtime setting in CONFIG_KV, its type, default and meaning.
 
 KV stores strings. `parse` turns a stored string into its typed value and `encode` does the
-reverse; both raise `SettingError` with the key and the expected type, which the CLI and the
-operator API show as they are.
+reverse; both raise `SettingError` with the key and the rule that was broken, which the CLI and the
+operator API show as they are. A bad value is quoted back only as a short preview
+(`redact.preview`): a key pasted into the wrong setting must not land in a log or an answer.
+
+Every setting declares its bounds: numbers are finite and have a minimum and a maximum (prices are
+above 0), strings a maximum length, lists a maximum number of items and bounds for each item, and
+structured JSON values a check of their shape. `tests/test_settings_bounds.py` holds every setting
+to that. A stored value out of its bounds (written before the bound existed, or by hand) reads as
+an error, like a value of the wrong type: readers fall back to the default or to a safe value.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from hoox_edge.ports import KVNamespace
+from hoox_edge.shared.bodies import UnsafeJson, check_value, parse_json
+from hoox_edge.shared.redact import preview
 
 SettingType = Literal["boolean", "integer", "number", "string", "string_list", "json", "seconds_list"]
 
 TRADINGVIEW_IPS = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"]
 EXCHANGES = ("bybit", "binance", "mexc")
+
+
+MAX_KEY_BYTES = 512  # Cloudflare KV's longest key
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")  # a family key's {SYMBOL}, as `signal.normalize_symbol` leaves it
+MAX_PRICE = 1e9
 
 
 @dataclass(frozen=True)
@@ -26,7 +44,14 @@ class Setting:
     default: Any
     description: str
     choices: tuple[str, ...] = ()
-    minimum: float | None = None
+    minimum: float | None = None  # numbers: the lowest allowed value
+    maximum: float | None = None  # numbers: the highest allowed value
+    positive: bool = False  # numbers: strictly above 0 (prices); `minimum` is then 0
+    max_length: int | None = None  # strings: characters; lists: items
+    item_minimum: int | None = None  # seconds_list: the shortest delay
+    item_maximum: int | None = None  # seconds_list: the longest delay
+    item: Literal["ip_network"] | None = None  # string_list: what each item must be
+    check: Callable[[Any], str | None] | None = None  # json: the value's shape (None = fine, else the problem)
 
     @property
     def is_family(self) -> bool:
@@ -44,6 +69,34 @@ class SettingError(ValueError):
         self.message = message
 
 
+def _instruments_problem(value: Any) -> str | None:
+    """The shape the paper market needs (`paper/market.listed_rules` applies the same rules)."""
+    if not isinstance(value, dict):
+        return "must be a JSON object of SYMBOL: {price, qtyStep, minQty, minNotional, tickSize}"
+    if len(value) > 200:
+        return "may list at most 200 instruments"
+    for symbol, entry in value.items():
+        if not _SYMBOL.match(symbol):
+            return f"{preview(symbol)} is not a symbol such as BTCUSDT"
+        if not isinstance(entry, dict):
+            return f"{symbol} must be an object {{price, qtyStep, minQty, minNotional, tickSize}}"
+        for name in ("price", "qtyStep", "minQty", "minNotional", "tickSize"):
+            v = entry.get(name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                return f"{symbol}.{name} must be a finite number"
+            if v < 0 or (v == 0 and name != "minNotional") or v > MAX_PRICE:
+                return f"{symbol}.{name} must be above 0 (minNotional: at least 0) and at most {MAX_PRICE:g}"
+    return None
+
+
+def _url_problem(value: Any) -> str | None:
+    if value == "":
+        return None
+    if not re.match(r"^https?://[^\s/?#]+[^\s]*$", value):
+        return "must be empty or an http(s) URL such as https://api.bybit.com"
+    return None
+
+
 PAPER_INSTRUMENTS = {
     # Starting price and trading rules of the simulated markets. Add a symbol here, or set
     # exchanges:paper:price:{SYMBOL}, to trade it on paper.
@@ -54,50 +107,66 @@ PAPER_INSTRUMENTS = {
 
 MANIFEST: tuple[Setting, ...] = (
     Setting("trade:kill_switch", "boolean", False, "Global emergency halt: when true no signal is executed."),
-    Setting("trade:kill_switch_reason", "string", "", "Why the kill switch was last turned on."),
+    Setting("trade:kill_switch_reason", "string", "", "Why the kill switch was last turned on.", max_length=500),
     Setting("trade:mode", "string", "paper", "paper sends every order to the paper exchange; live to the real one.",
             choices=("paper", "live")),
-    Setting("trade:max_leverage", "integer", 125, "Highest leverage a signal may ask for.", minimum=1),
+    Setting("trade:max_leverage", "integer", 125, "Highest leverage a signal may ask for.", minimum=1, maximum=125),
     Setting("trade:margin_mode", "string", "isolated", "Margin mode set before leveraged orders.",
             choices=("isolated", "cross")),
     Setting("trade:resting_order_ttl_minutes", "integer", 1440,
             "Minutes a limit order may rest on the book before it is cancelled as Expired (0: until cancelled).",
-            minimum=0),
+            minimum=0, maximum=43_200),
     Setting("trade:max_daily_drawdown_percent", "number", 5.0,
-            "Daily loss (percent of balance) at which the risk manager turns the kill switch on.", minimum=0),
+            "Daily loss (percent of balance) at which the risk manager turns the kill switch on.",
+            minimum=0, maximum=100),
     Setting("webhooks:queue_mode", "string", "queue_failover",
             "direct_only: call trade-worker, fail if it fails; "
             "queue_failover: queue when the direct call fails; queue_everywhere: always queue.",
             choices=("direct_only", "queue_failover", "queue_everywhere")),
-    Setting("webhooks:rate_limit_per_minute", "integer", 10, "Signals accepted per rolling minute.", minimum=1),
+    Setting("webhooks:rate_limit_per_minute", "integer", 10, "Signals accepted per rolling minute.",
+            minimum=1, maximum=10_000),
+    # Cloudflare Queues delay a retry by at most 12 h; the consumer's backstop (max_retries) is 10.
     Setting("webhooks:retry_schedule_seconds", "seconds_list", [30, 60, 300, 900, 1800],
-            "Delays between queue retries; after the last one the signal is dead-lettered."),
+            "Delays between queue retries; after the last one the signal is dead-lettered.",
+            max_length=10, item_minimum=1, item_maximum=12 * 3600),
     Setting("webhooks:direct_timeout_ms", "integer", 2500,
             "How long the gateway waits for a direct execution before it queues the signal (TradingView waits 3 s).",
-            minimum=50),
+            minimum=50, maximum=30_000),
     Setting("webhook:tradingview:ip_check", "boolean", False, "Only accept signals from TradingView's addresses."),
     Setting("webhook:tradingview:allowed_ips", "string_list", TRADINGVIEW_IPS,
-            "Addresses accepted when ip_check is on."),
+            "Addresses accepted when ip_check is on.", max_length=100, item="ip_network"),
+    Setting("webhook:trusted_proxies", "string_list", [],
+            "Reverse proxies (IPs or CIDRs) in front of the local gateway whose X-Forwarded-For / Forwarded "
+            "headers are believed; empty: the socket peer is the client. Not used on Cloudflare "
+            "(CF-Connecting-IP).", max_length=100, item="ip_network"),
     Setting("exchanges:default_routing", "string", "bybit", "Exchange used when a signal names none.",
             choices=EXCHANGES),
     Setting("exchanges:routing:{SYMBOL}", "string", None, "Send this symbol's signals to another exchange.",
             choices=EXCHANGES),
-    Setting("exchanges:paper:price:{SYMBOL}", "number", None, "Pin the paper market's price of a symbol.", minimum=0),
+    Setting("exchanges:paper:price:{SYMBOL}", "number", None, "Pin the paper market's price of a symbol.",
+            positive=True, minimum=0, maximum=MAX_PRICE),
     Setting("exchanges:paper:fault", "string", "", "Inject a paper-exchange fault: outage, rate_limit or timeout.",
             choices=("", "outage", "rate_limit", "timeout")),
-    Setting("exchanges:paper:fee_rate", "number", 0.00055, "Paper taker fee as a fraction of notional.", minimum=0),
-    Setting("exchanges:paper:slippage_bps", "number", 2.0, "Paper market-order slippage in basis points.", minimum=0),
-    Setting("exchanges:paper:initial_balance", "number", 10000.0, "USDT each paper account starts with.", minimum=0),
-    Setting("exchanges:paper:instruments", "json", PAPER_INSTRUMENTS, "Paper markets: start price and trading rules."),
-    Setting("exchanges:paper:seed", "integer", 7, "Seed of the paper market's random walk."),
+    Setting("exchanges:paper:fee_rate", "number", 0.00055, "Paper taker fee as a fraction of notional.",
+            minimum=0, maximum=0.1),
+    Setting("exchanges:paper:slippage_bps", "number", 2.0, "Paper market-order slippage in basis points.",
+            minimum=0, maximum=1000),
+    Setting("exchanges:paper:initial_balance", "number", 10000.0, "USDT each paper account starts with.",
+            minimum=0, maximum=1e12),
+    Setting("exchanges:paper:instruments", "json", PAPER_INSTRUMENTS, "Paper markets: start price and trading rules.",
+            check=_instruments_problem),
+    Setting("exchanges:paper:seed", "integer", 7, "Seed of the paper market's random walk.",
+            minimum=0, maximum=2**53),
     *(s for name in EXCHANGES for s in (
         Setting(f"exchanges:{name}:testnet", "boolean", False,
                 f"Live orders go to {name}'s testnet instead of the real exchange."),
         Setting(f"exchanges:{name}:base_url", "string", "",
-                f"Send {name} requests to this URL (a regional host, a local test server); overrides testnet."),
+                f"Send {name} requests to this URL (a regional host, a local test server); overrides testnet.",
+                max_length=2048, check=_url_problem),
     )),
     Setting("exchanges:instrument_cache_ttl", "integer", 3600,
-            "Seconds a live exchange's instrument rules (step, minimums, tick) are cached in KV.", minimum=60),
+            "Seconds a live exchange's instrument rules (step, minimums, tick) are cached in KV.",
+            minimum=60, maximum=7 * 24 * 3600),
 )
 
 _EXACT = {s.key: s for s in MANIFEST if not s.is_family}
@@ -118,6 +187,32 @@ def defaults() -> dict[str, Any]:
     return {s.key: s.default for s in MANIFEST if not s.is_family}
 
 
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot name a KV entry (too long for Cloudflare KV, unprintable), else None."""
+    if not key:
+        return "a key must not be empty"
+    if key in (".", ".."):
+        return "a key may not be . or .. (Cloudflare KV refuses them)"
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "a key must be text (it holds a lone surrogate)"
+    if size > MAX_KEY_BYTES:
+        return f"a key is at most {MAX_KEY_BYTES} bytes (Cloudflare KV), this one is {size}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return "a key may not hold control characters"
+    return None
+
+
+def _check_key(s: Setting, key: str) -> None:
+    problem = key_problem(key)
+    if problem is None and s.is_family and s.key.endswith("{SYMBOL}") and not _SYMBOL.match(key[len(s.prefix):]):
+        problem = f"{{SYMBOL}} must be a symbol such as BTCUSDT (2-30 capital letters and digits), not " \
+                  f"{preview(key[len(s.prefix):])}"
+    if problem is not None:
+        raise SettingError(key if len(key) <= 80 else key[:80] + "…", problem)
+
+
 def parse(key: str, raw: str) -> Any:
     """A stored string as its typed value; unknown keys come back as the string."""
     s = lookup(key)
@@ -127,10 +222,12 @@ def parse(key: str, raw: str) -> Any:
 
 
 def coerce(key: str, value: Any) -> Any:
-    """Validate a typed value (or a string as typed by a user) against the manifest."""
+    """Validate a typed value (or a string as typed by a user) against the manifest: its type and
+    its bounds; the key itself too (a family's {SYMBOL})."""
     s = lookup(key)
     if s is None:
         return value
+    _check_key(s, key)
     if isinstance(value, str) and s.type != "string":
         value = _decode(s, key, value)
     return _check(s, key, value)
@@ -153,10 +250,33 @@ def encode(key: str, value: Any) -> str:
     return json.dumps(v, separators=(",", ":"))
 
 
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def bounds_label(s: Setting) -> str:
+    """The range part of what a setting accepts ("from 1 to 10000"), or ""."""
+    if s.type in ("integer", "number"):
+        if s.positive:
+            return f"above 0 and at most {_num(s.maximum)}" if s.maximum is not None else "above 0"
+        if s.minimum is not None and s.maximum is not None:
+            return f"from {_num(s.minimum)} to {_num(s.maximum)}"
+        if s.minimum is not None:
+            return f"at least {_num(s.minimum)}"
+    if s.type == "seconds_list" and s.item_maximum is not None:
+        return (f"each from {s.item_minimum} to {s.item_maximum} s, at most {s.max_length} delays")
+    if s.type == "string_list" and s.max_length is not None:
+        what = "IP addresses or CIDR ranges" if s.item == "ip_network" else "strings"
+        return f"at most {s.max_length} {what}"
+    if s.type == "string" and s.max_length is not None and not s.choices:
+        return f"at most {s.max_length} characters"
+    return ""
+
+
 def type_label(s: Setting) -> str:
     if s.choices:
         return "one of " + ", ".join(repr(c) for c in s.choices)
-    return {
+    base = {
         "boolean": "a boolean (true or false)",
         "integer": "an integer",
         "number": "a number",
@@ -165,6 +285,12 @@ def type_label(s: Setting) -> str:
         "json": "a JSON value",
         "seconds_list": "comma-separated whole seconds, e.g. 30,60,300",
     }[s.type]
+    bounds = bounds_label(s)
+    return f"{base} ({bounds})" if bounds else base
+
+
+def _bad(s: Setting, key: str, got: Any) -> SettingError:
+    return SettingError(key, f"expected {type_label(s)}, got {preview(got)}")
 
 
 def _decode(s: Setting, key: str, raw: str) -> Any:
@@ -178,40 +304,76 @@ def _decode(s: Setting, key: str, raw: str) -> Any:
                 return False
             raise ValueError
         if s.type == "integer":
+            if len(text.lstrip("+-")) > 19:  # int() of a huge text is slow; no setting needs one
+                raise ValueError
             return int(text)
         if s.type == "number":
             return float(text)
         if s.type == "string":
             return raw
         if s.type == "seconds_list":
-            return [int(p) for p in text.split(",") if p.strip()]
-        return json.loads(text)
+            return [int(p) for p in text.split(",") if p.strip() and len(p.strip()) <= 19]
+        return parse_json(text)  # strict: depth, surrogates, non-finite numbers
+    except UnsafeJson as exc:
+        raise SettingError(key, f"expected {type_label(s)}: {exc}") from None
     except ValueError:
-        raise SettingError(key, f"expected {type_label(s)}, got {raw!r}") from None
+        raise _bad(s, key, raw) from None
 
 
 def _check(s: Setting, key: str, v: Any) -> Any:
-    bad = SettingError(key, f"expected {type_label(s)}, got {v!r}")
+    bad = _bad(s, key, v)
     if s.type == "boolean" and not isinstance(v, bool):
         raise bad
     if s.type == "integer" and (isinstance(v, bool) or not isinstance(v, int)):
         raise bad
     if s.type == "number":
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise bad
+        if isinstance(v, int) and abs(v) > 2**63:
+            raise SettingError(key, f"must be a finite number {bounds_label(s)}, got {preview(v)}")
         v = float(v)
+        if not math.isfinite(v):
+            raise SettingError(key, f"must be a finite number, got {preview(v)}")
     if s.type == "string" and not isinstance(v, str):
         raise bad
     if s.type == "string_list" and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
         raise bad
     if s.type == "seconds_list" and not (
-        isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
+        isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
     ):
         raise bad
     if s.choices and v not in s.choices:
-        raise SettingError(key, f"expected {type_label(s)}, got {v!r}")
-    if s.minimum is not None and isinstance(v, (int, float)) and v < s.minimum:
-        raise SettingError(key, f"must be at least {s.minimum:g}, got {v!r}")
+        raise bad
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if s.positive and not v > 0:
+            raise SettingError(key, f"must be greater than 0, got {preview(v)}")
+        if s.minimum is not None and v < s.minimum:
+            raise SettingError(key, f"must be at least {_num(s.minimum)}, got {preview(v)}")
+        if s.maximum is not None and v > s.maximum:
+            raise SettingError(key, f"must be at most {_num(s.maximum)}, got {preview(v)}")
+    problem = check_value(v)  # lone surrogates, depth, non-finite numbers anywhere in the value
+    if problem is not None:
+        raise SettingError(key, f"the value {problem}")
+    if s.max_length is not None and isinstance(v, (str, list)) and len(v) > s.max_length:
+        unit = "characters" if isinstance(v, str) else "items"
+        raise SettingError(key, f"must have at most {s.max_length} {unit}, got {len(v)}")
+    if s.type == "seconds_list":
+        for i, x in enumerate(v):
+            if (s.item_minimum is not None and x < s.item_minimum) or (
+                    s.item_maximum is not None and x > s.item_maximum):
+                raise SettingError(key, f"delay {i + 1} must be from {s.item_minimum} to {s.item_maximum} "
+                                        f"seconds (12 h, Cloudflare Queues' longest delay), got {preview(x)}")
+    if s.item == "ip_network":
+        for i, x in enumerate(v):
+            try:
+                ipaddress.ip_network(x.strip(), strict=False)
+            except ValueError:
+                raise SettingError(key, f"item {i + 1} must be an IP address or a CIDR range such as "
+                                        f"10.0.0.0/8, got {preview(x)}") from None
+    if s.check is not None:
+        problem = s.check(v)
+        if problem is not None:
+            raise SettingError(key, problem)
     return v
 
 

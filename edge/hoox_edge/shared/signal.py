@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from hoox_edge.shared.redact import field_name, preview
 from hoox_edge.shared.settings import EXCHANGES
 
 Action = Literal["LONG", "SHORT", "CLOSE"]
@@ -107,16 +108,19 @@ def _number(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("Must be a number, not true/false.")
     if isinstance(value, (int, float)):
-        n = float(value)
+        try:
+            n = float(value)
+        except OverflowError:  # an int beyond a double
+            raise ValueError("Must be a finite number.") from None
     elif isinstance(value, str):
         text = value.strip()
         if "{{" in text:
-            raise ValueError(f"Must be a number; got the placeholder {text[:40]!r}, "
+            raise ValueError(f"Must be a number; got the placeholder {preview(text, limit=40)}, "
                              "which TradingView did not fill in.")
         try:
             n = float(text)
         except ValueError:
-            raise ValueError(f"Must be a number, got {text[:40]!r}.") from None
+            raise ValueError(f"Must be a number, got {preview(text)}.") from None
     else:
         raise ValueError(f"Must be a number, got {type(value).__name__}.")
     if not math.isfinite(n):
@@ -129,7 +133,7 @@ def _choice(value: Any, choices: tuple[str, ...], *, upper: bool) -> str:
         raise ValueError(f"Must be one of {', '.join(choices)}.")
     v = value.strip().upper() if upper else value.strip().lower()
     if v not in choices:
-        raise ValueError(f"Must be one of {', '.join(choices)} (any case); got {value.strip()[:40]!r}.")
+        raise ValueError(f"Must be one of {', '.join(choices)} (any case); got {preview(value.strip())}.")
     return v
 
 
@@ -154,7 +158,7 @@ def parse_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook"
 
     for key in raw:
         if key not in ACCEPTED_FIELDS:
-            details.append({"field": str(key)[:64],
+            details.append({"field": field_name(key),
                             "issue": f"Unknown field. Accepted fields: {', '.join(ACCEPTED_FIELDS)}."})
 
     def exchange() -> None:
@@ -227,6 +231,8 @@ def parse_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook"
             raise ValueError("Must be a non-empty string.")
         if len(v) > MAX_IDEMPOTENCY_KEY:
             raise ValueError(f"At most {MAX_IDEMPOTENCY_KEY} characters (got {len(v)}).")
+        if not v.isprintable():
+            raise ValueError("Must be printable text (no control characters).")
         out["idempotencyKey"] = v
 
     checks = (("exchange", exchange), ("action", action), ("symbol", symbol), ("quantity", quantity),

@@ -49,9 +49,10 @@ from starlette.routing import Route
 
 from hoox_edge.operator.sql import read_only_code
 from hoox_edge.ports import Env, index_of
-from hoox_edge.shared.app import env_of, json_body, make_app, request_id_of
+from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_app, request_id_of
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import NOT_AVAILABLE, NOT_FOUND, VALIDATION_ERROR, ApiError, ok
+from hoox_edge.shared.redact import preview
 
 WORKER = "analytics-worker"
 DATASET = "hoox_telemetry"
@@ -150,11 +151,10 @@ async def track(request: Request) -> JSONResponse:
     require_internal(request)
     kind = request.path_params["kind"]
     if kind not in KINDS:
-        raise ApiError(404, NOT_FOUND, f"Unknown telemetry kind {kind!r}; kinds: {', '.join(KINDS)}.")
-    rid = request_id_of(request)
+        raise ApiError(404, NOT_FOUND, f"Unknown telemetry kind {preview(kind)}; kinds: {', '.join(KINDS)}.")
     body = await json_body(request)
+    rid = envelope_request_id(body, request)
     if isinstance(body, dict) and isinstance(body.get("payload"), dict):
-        rid = body.get("requestId") or rid
         body = body["payload"]
     try:
         point = data_point(kind, body, rid)

@@ -31,7 +31,9 @@ from hoox_edge.ports import D1Error, Env
 from hoox_edge.shared import clock
 from hoox_edge.shared.app import env_of, json_body, make_app, request_id_of
 from hoox_edge.shared.auth import require_internal
+from hoox_edge.shared.bodies import INT_MAX, json_safe
 from hoox_edge.shared.errors import NOT_FOUND, VALIDATION_ERROR, ApiError, ok
+from hoox_edge.shared.redact import field_name, preview
 
 WORKER = "d1-worker"
 
@@ -64,6 +66,11 @@ def _unwrap(body: Any) -> Any:
     return body
 
 
+def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as JSON can carry them (BLOBs and non-finite REALs as strings, see `bodies.json_safe`)."""
+    return [{k: json_safe(v) for k, v in r.items()} for r in rows]
+
+
 def _db_error(exc: D1Error) -> ApiError:
     return ApiError(400, VALIDATION_ERROR, f"The database refused the statement: {exc}")
 
@@ -81,7 +88,7 @@ async def query(request: Request) -> JSONResponse:
         res = await env.DB.prepare(st.query).bind(*st.params).all()
     except D1Error as exc:
         raise _db_error(exc) from None
-    return ok(request_id=rid, results=res["results"], meta=res["meta"])
+    return ok(request_id=rid, results=_json_rows(res["results"]), meta=res["meta"])
 
 
 async def batch(request: Request) -> JSONResponse:
@@ -99,7 +106,7 @@ async def batch(request: Request) -> JSONResponse:
     except D1Error as exc:
         raise ApiError(400, VALIDATION_ERROR,
                        f"The database refused the batch; nothing was applied: {exc}") from None
-    return ok(request_id=rid, results=[{"results": r["results"], "meta": r["meta"]} for r in out])
+    return ok(request_id=rid, results=[{"results": _json_rows(r["results"]), "meta": r["meta"]} for r in out])
 
 
 async def dashboard_stats(env: Env, mode: str | None = None) -> dict[str, Any]:
@@ -157,7 +164,7 @@ async def stats(request: Request) -> JSONResponse:
     require_internal(request)
     mode = request.query_params.get("mode") or None
     if mode not in (None, "paper", "live"):
-        raise ApiError(400, VALIDATION_ERROR, f"mode must be paper or live, got {mode!r}.")
+        raise ApiError(400, VALIDATION_ERROR, f"mode must be paper or live, got {preview(mode)}.")
     return ok(request_id=request_id_of(request), stats=await dashboard_stats(env_of(request), mode))
 
 
@@ -171,10 +178,9 @@ async def table_columns(env: Env, table: str) -> list[str]:
 def _int_param(name: str, raw: str | None, default: int, lo: int, hi: int | None) -> int:
     if raw is None or raw == "":
         return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise ApiError(400, VALIDATION_ERROR, f"{name} must be a whole number, got {raw!r}.") from None
+    if not raw.isdigit() or len(raw) > 19:
+        raise ApiError(400, VALIDATION_ERROR, f"{name} must be a whole number, got {preview(raw)}.")
+    v = int(raw)
     if v < lo or (hi is not None and v > hi):
         bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
         raise ApiError(400, VALIDATION_ERROR, f"{name} must be {bound}, got {v}.")
@@ -185,14 +191,14 @@ async def list_table(request: Request) -> JSONResponse:
     require_internal(request)
     table = request.path_params["table"]
     if table not in LEDGER_TABLES:
-        raise ApiError(404, NOT_FOUND, f"No table {table!r} here; tables: {', '.join(LEDGER_TABLES)}.")
+        raise ApiError(404, NOT_FOUND, f"No table {preview(table)} here; tables: {', '.join(LEDGER_TABLES)}.")
     env = env_of(request)
     qp = request.query_params
     limit = _int_param("limit", qp.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _int_param("offset", qp.get("offset"), 0, 0, None)
+    offset = _int_param("offset", qp.get("offset"), 0, 0, INT_MAX)
     order = (qp.get("order") or "desc").lower()
     if order not in ("asc", "desc"):
-        raise ApiError(400, VALIDATION_ERROR, f"order must be asc or desc, got {order!r}.")
+        raise ApiError(400, VALIDATION_ERROR, f"order must be asc or desc, got {preview(order)}.")
 
     columns = await table_columns(env, table)
     filters: dict[str, list[str]] = {}
@@ -201,8 +207,8 @@ async def list_table(request: Request) -> JSONResponse:
             continue
         if key not in columns:
             raise ApiError(400, VALIDATION_ERROR,
-                           f"{table} has no column {key!r}; columns: {', '.join(columns)}.",
-                           [{"field": key, "issue": "unknown column"}])
+                           f"{table} has no column {field_name(key)!r}; columns: {', '.join(columns)}.",
+                           [{"field": field_name(key), "issue": "unknown column"}])
         filters.setdefault(key, []).append(value)
 
     where, args = [], []

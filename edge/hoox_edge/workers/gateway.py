@@ -2,13 +2,17 @@
 
 `POST /webhook` runs these stages in order; the first that fails answers:
 
-1. parse: the body must be a JSON object (TradingView sends `text/plain` when the alert message is
-   not JSON) -> 400 VALIDATION_ERROR showing how the body starts, passkey masked;
-2. TradingView IP allowlist when `webhook:tradingview:ip_check` is on -> 403 FORBIDDEN_IP;
+1. parse: at most 64 KB (413 PAYLOAD_TOO_LARGE), and the body must be a JSON object (TradingView
+   sends `text/plain` when the alert message is not JSON) -> 400 VALIDATION_ERROR showing how the
+   body starts, passkey and credential-looking words masked; JSON that is too deep or holds lone
+   surrogates or non-finite numbers is refused too (`shared/bodies.py`);
+2. TradingView IP allowlist when `webhook:tradingview:ip_check` is on -> 403 FORBIDDEN_IP (the
+   client address: `shared/origin.py`);
 3. passkey `apiKey` against the secret WEBHOOK_API_KEY, in constant time -> 401 UNAUTHORIZED;
-   from here on every signal has a `trade_signals` row (payload without the passkey) that ends in
-   a final state (`hoox_edge.lifecycle`); a refusal below is written final at once (Rejected with
-   its code);
+   from here on every signal has a `trade_signals` row (payload without the passkey, secrets masked,
+   at most 4 KB) that ends in a final state (`hoox_edge.lifecycle`); a refusal below is written
+   final at once (Rejected with its code). A field name or value that *is* one of the deployment's
+   secrets (other than the passkey in apiKey) -> 400 VALIDATION_ERROR naming the field, never the value;
 4. kill switch `trade:kill_switch` -> 503 KILL_SWITCH_ACTIVE with `trade:kill_switch_reason`;
 5. rate limit `webhooks:rate_limit_per_minute`, a rolling 60 s counted in the RateLimiter Durable
    Object -> 429 RATE_LIMITED with Retry-After;
@@ -50,10 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
-import re
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ from starlette.routing import Mount, Route
 
 from hoox_edge import catalog, ledger, lifecycle
 from hoox_edge.ports import Env, ServiceResponse
-from hoox_edge.shared import calls, clock, settings
+from hoox_edge.shared import bodies, calls, clock, settings
 from hoox_edge.shared.app import env_of, make_app
 from hoox_edge.shared.auth import REQUEST_ID_HEADER, secret_matches
 from hoox_edge.shared.errors import (
@@ -87,8 +88,17 @@ from hoox_edge.shared.errors import (
     ApiError,
 )
 from hoox_edge.shared.logs import log
-from hoox_edge.shared.redact import MASK, redact
-from hoox_edge.shared.signal import PASSKEY_FIELD, Signal, SignalError, parse_signal, without_passkey
+from hoox_edge.shared.origin import client_ip, ip_allowed
+from hoox_edge.shared.redact import (
+    body_preview,
+    capped,
+    mask_credentials,
+    preview,
+    redact,
+    secret_fields,
+    stored_payload,
+)
+from hoox_edge.shared.signal import PASSKEY_FIELD, Signal, SignalError, parse_signal
 from hoox_edge.workers import operator_api, stream
 
 WORKER = "hoox"
@@ -100,19 +110,17 @@ SNIPPET_CHARS = 80
 
 # Answers of trade-worker that decide a signal (keep the lock, never queue).
 _DECIDED = {400: VALIDATION_ERROR, 422: NO_OPEN_POSITION}
-# `apiKey": "..."`, `apiKey=...` and the like in a body that is not JSON.
-_PASSKEY_TEXT = re.compile(r"""(api[-_ ]?key["']?\s*[:=]\s*["']?)([^"'\s,;&}]*)""", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- settings
 _SETTING_KEYS = (
     "trade:kill_switch", "trade:kill_switch_reason", "trade:max_leverage", "webhooks:queue_mode",
     "webhooks:rate_limit_per_minute", "webhooks:direct_timeout_ms", "webhook:tradingview:ip_check",
-    "webhook:tradingview:allowed_ips",
+    "webhook:tradingview:allowed_ips", "webhook:trusted_proxies",
 )  # fmt: skip
-# A corrupt value of a safety setting fails safe: trading halted, only TradingView accepted.
+# A corrupt value of a safety setting fails safe: trading halted, only TradingView accepted, no proxy trusted.
 _FAIL_SAFE = {"trade:kill_switch": True, "webhook:tradingview:ip_check": True,
-              "webhook:tradingview:allowed_ips": settings.TRADINGVIEW_IPS}
+              "webhook:tradingview:allowed_ips": settings.TRADINGVIEW_IPS, "webhook:trusted_proxies": []}
 
 
 async def _settings(env: Env) -> tuple[dict[str, Any], list[str]]:
@@ -139,51 +147,6 @@ async def _settings(env: Env) -> tuple[dict[str, Any], list[str]]:
 
 
 # --------------------------------------------------------------------------- helpers
-def _mask_passkey(text: str, env: Env) -> str:
-    masked = _PASSKEY_TEXT.sub(lambda m: m.group(1) + (MASK if m.group(2) else ""), text)
-    return redact(masked, env.secret_values())
-
-
-def _snippet(body: bytes, env: Env) -> str:
-    text = body.decode("utf-8", errors="replace").strip()
-    short = text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else "")
-    return _mask_passkey(short, env)
-
-
-def _on_cloudflare() -> bool:
-    return sys.platform == "emscripten"  # Pyodide
-
-
-def client_ip(request: Request) -> str | None:
-    """CF-Connecting-IP on Cloudflare (set by its edge, not by the client); the socket peer elsewhere.
-
-    Locally the header is ignored: any client could send it.
-    """
-    if _on_cloudflare():
-        return request.headers.get("cf-connecting-ip")
-    client = request.scope.get("client")
-    return client[0] if client else None
-
-
-def ip_allowed(ip: str | None, allowed: list[str]) -> bool:
-    """Exact addresses or CIDR ranges (`52.89.214.238`, `10.0.0.0/8`); IPv4-mapped IPv6 counts as IPv4."""
-    if not ip:
-        return False
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    for entry in allowed:
-        try:
-            if addr in ipaddress.ip_network(entry.strip(), strict=False):
-                return True
-        except ValueError:
-            continue  # a malformed entry matches nothing
-    return False
-
-
 def _number_or_none(v: Any) -> float | None:
     if isinstance(v, bool):
         return None
@@ -236,7 +199,7 @@ def _row(env: Env, st: _Signal, **cols: Any) -> Any:
     s = st.signal
     return lifecycle.insert_statement(
         env.DB, request_id=st.rid, source="webhook",
-        stored_payload=redact(without_passkey(st.raw), env.secret_values()),
+        stored_payload=capped(stored_payload(st.raw, env.secret_values(), drop=(PASSKEY_FIELD,))),
         idempotency_key=s.idempotencyKey if s else _text_or_none(st.raw.get("idempotencyKey"), 128),
         exchange=s.exchange if s else _text_or_none(st.raw.get("exchange")),
         symbol=s.symbol if s else _text_or_none(st.raw.get("symbol")),
@@ -439,16 +402,26 @@ async def _pre_auth_reject(env: Env, st: _Signal, status: int, code: str, messag
 
 
 async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
-    ip = client_ip(request)
-    raw_body = await request.body()
     cfg, problems = await _settings(env)
+    ip = client_ip(request, cfg["webhook:trusted_proxies"])
+    try:
+        raw_body = await bodies.read_body(request, bodies.WEBHOOK_MAX_BYTES)
+    except ApiError as exc:
+        refused = await _pre_auth_reject(env, st, exc.status, exc.code, exc.message, "body refused", ip)
+        refused.details, refused.headers = exc.details, {**exc.headers, **refused.headers}
+        raise refused from None
 
     # 1. parse
     body: Any = None
     parsed = False
     if raw_body.strip():
-        with contextlib.suppress(ValueError):  # UnicodeDecodeError is a ValueError too
-            body, parsed = json.loads(raw_body), True
+        try:
+            body, parsed = bodies.parse_json(raw_body), True
+        except bodies.UnsafeJson as exc:
+            raise await _pre_auth_reject(env, st, 400, VALIDATION_ERROR, f"The alert message was refused: {exc}",
+                                         "body refused", ip) from None
+        except ValueError:  # not JSON (UnicodeDecodeError is a ValueError too)
+            pass
     if not parsed:
         if not raw_body.strip():
             why = "The request body is empty: the TradingView alert message must be a JSON signal"
@@ -456,8 +429,8 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
             ctype = request.headers.get("content-type", "none")
             why = (f"The alert message must be valid JSON (a signal object like "
                    f'{{"apiKey": "...", "action": "LONG", "symbol": "BTCUSDT", "quantity": 0.01}}); '
-                   f"TradingView sends text/plain when it is not. Content-Type was {ctype!r} and the "
-                   f"body starts with: {_snippet(raw_body, env)!r}")
+                   f"TradingView sends text/plain when it is not. Content-Type was {preview(ctype, limit=40)} and the "
+                   f"body starts with: {body_preview(raw_body, env.secret_values(), limit=SNIPPET_CHARS)!r}")
         raise await _pre_auth_reject(env, st, 400, VALIDATION_ERROR, why + ".", "body is not JSON", ip)
     if not isinstance(body, dict):
         raise await _pre_auth_reject(
@@ -482,8 +455,17 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
         raise await _pre_auth_reject(env, st, 401, UNAUTHORIZED,
                                      "Authentication failed: missing or wrong apiKey.", reason, ip)
     st.authenticated = True
+    secrets = env.secret_values()
+    leaked = secret_fields(body, secrets, allowed={PASSKEY_FIELD: expected})
+    # What is stored and labelled from here on: secrets and credential-looking words masked.
+    st.raw = mask_credentials(redact(body, secrets), keep=("idempotencyKey",))
     for p in problems:
         await log(env, "error", f"invalid setting replaced by its safe value: {p}", request_id=st.rid)
+    if leaked:
+        raise await _refuse(env, st, 400, VALIDATION_ERROR,
+                            "Invalid signal payload: a field holds a secret of this deployment (only apiKey may "
+                            "carry the passkey). Nothing was executed and the value was not stored.",
+                            "signal refused: a field holds a secret of this deployment", details=leaked)
 
     # 4. kill switch
     if cfg["trade:kill_switch"]:

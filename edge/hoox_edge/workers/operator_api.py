@@ -2,6 +2,8 @@
 
 Every route requires `Authorization: Bearer <OPERATOR_API_KEY>` (`shared.auth.require_operator`,
 constant time) and answers the standard envelope `{"success", "requestId", "result", "error"}`.
+Every parameter and body is checked by `operator/params.py` before anything is read or written:
+a route refuses parameters it does not take, and anything that holds a secret.
 Lists are `result = {"items": [...], "nextCursor": str | None}`, newest first, paged by id with
 `?cursor=<id of the last item seen>&limit=N`. The shapes are the pydantic models of
 `hoox_cli/models.py`; docs/operator-api.md describes every route and defines every figure.
@@ -15,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import difflib
 import importlib.metadata
+import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -26,26 +28,29 @@ from starlette.routing import BaseRoute, Mount, Route
 from hoox_edge import catalog, lifecycle
 from hoox_edge.operator import figures
 from hoox_edge.operator import orders as orders_mod
+from hoox_edge.operator import params as params_mod
 from hoox_edge.operator import positions as positions_mod
 from hoox_edge.operator import sql as sql_mod
 from hoox_edge.operator import workers as workers_mod
+from hoox_edge.operator.params import Params, invalid, json_object, kv_key, path_secrets
 from hoox_edge.operator.rows import log_item, trade_item
 from hoox_edge.ports import Env, QueueAdminUnavailable
 from hoox_edge.shared import calls, clock, events, settings
-from hoox_edge.shared.app import env_of, json_body, request_id_of
+from hoox_edge.shared.app import REQUEST_ID, env_of, request_id_of
 from hoox_edge.shared.auth import require_operator
 from hoox_edge.shared.errors import NOT_AVAILABLE, NOT_FOUND, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.logs import LEVELS, log
-from hoox_edge.shared.signal import normalize_symbol
+from hoox_edge.shared.redact import preview
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
+DEFAULT_LIMIT = params_mod.DEFAULT_LIMIT
+MAX_LIMIT = params_mod.MAX_LIMIT
 DEAD_LETTERS_SHOWN = 100
 TRADE_QUEUE = catalog.TRADE_QUEUE
 TRADE_DLQ = catalog.TRADE_DLQ
 KILL_SWITCH = "trade:kill_switch"
 KILL_SWITCH_REASON = "trade:kill_switch_reason"
 MAX_REASON = 500
+_MESSAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 Handler = Callable[[Request], Awaitable[Any]]
 
@@ -55,6 +60,7 @@ def _operator(fn: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
 
     async def endpoint(request: Request) -> JSONResponse:
         require_operator(request)
+        params_mod.path_secrets(request)
         result = await fn(request)
         if isinstance(result, JSONResponse):
             return result
@@ -66,43 +72,6 @@ def _operator(fn: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
 
 
 # --------------------------------------------------------------------------- query helpers
-def _limit(request: Request, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None:
-        return default
-    try:
-        n = int(raw)
-    except ValueError:
-        raise ApiError(400, VALIDATION_ERROR, f"limit must be a whole number, got {raw!r}.") from None
-    if not 1 <= n <= maximum:
-        raise ApiError(400, VALIDATION_ERROR, f"limit must be between 1 and {maximum}, got {n}.")
-    return n
-
-
-def _cursor(request: Request) -> int | None:
-    raw = request.query_params.get("cursor")
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, VALIDATION_ERROR, f"cursor must be an id from nextCursor, got {raw!r}.") from None
-
-
-def _since(request: Request) -> str | None:
-    raw = request.query_params.get("since")
-    if raw in (None, ""):
-        return None
-    try:
-        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, VALIDATION_ERROR,
-                       f"since must be an ISO-8601 date or time (e.g. 2026-01-05T12:00:00Z), got {raw!r}.") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return clock.iso(dt.timestamp())  # the ledger's own text form, so the comparison is exact
-
-
 def _page(items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:
     """`items` holds up to limit + 1 rows: the extra one only says there is a next page."""
     more = len(items) > limit
@@ -110,10 +79,10 @@ def _page(items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:
     return {"items": items, "nextCursor": str(items[-1][key]) if more and items else None}
 
 
-async def _newest_first(request: Request, select: str, column: str, where: list[str], args: list[Any],
+async def _newest_first(request: Request, q: Params, select: str, column: str, where: list[str], args: list[Any],
                         item: Callable[[dict[str, Any]], dict[str, Any]], key: str) -> dict[str, Any]:
     """One page of `select` filtered by `where`, newest first by `column`, after the request's cursor."""
-    limit, cursor = _limit(request), _cursor(request)
+    limit, cursor = q.limit(), q.cursor()
     if cursor is not None:
         where, args = [*where, f"{column} < ?"], [*args, cursor]
     clause = (" WHERE " + " AND ".join(where)) if where else ""
@@ -212,6 +181,7 @@ async def _exchanges(env: Env) -> dict[str, Any]:
 # =========================================================================== routes
 async def status(request: Request) -> dict[str, Any]:
     """Kill switch, modes, every worker's health, queue figures, the last signal, the version."""
+    Params(request)
     env = env_of(request)
     kill, (mode, _), (queue_mode, _), probes, queues, last, exchanges = await asyncio.gather(
         _kill_switch(env), _setting(env, "trade:mode"), _setting(env, "webhooks:queue_mode"),
@@ -233,6 +203,7 @@ async def status(request: Request) -> dict[str, Any]:
 
 
 async def list_workers(request: Request) -> dict[str, Any]:
+    Params(request)
     env = env_of(request)
     # Probes first, then the figures: the probes' own requests are then always in them.
     probes = await workers_mod.probe_all(env)
@@ -244,12 +215,14 @@ async def list_workers(request: Request) -> dict[str, Any]:
 
 
 async def get_worker(request: Request) -> dict[str, Any]:
+    Params(request)
     env = env_of(request)
     name = request.path_params["name"]
     try:
         w = catalog.worker(name)
-    except KeyError as exc:
-        raise ApiError(404, NOT_FOUND, str(exc).strip("'\"")) from None
+    except KeyError:
+        raise ApiError(404, NOT_FOUND, f"No worker named {preview(name)}; known workers: "
+                                       f"{', '.join(catalog.names())}.") from None
     health = await workers_mod.probe(env, w.name)
     traffic, traffic_error = await workers_mod.traffic(env)
     return await workers_mod.detail(env, w, health, traffic.get(w.name), traffic_error, logs=True)
@@ -257,44 +230,35 @@ async def get_worker(request: Request) -> dict[str, Any]:
 
 async def trades(request: Request) -> dict[str, Any]:
     """Trades newest first; filters symbol, exchange, status, since (created at or after)."""
-    since = _since(request)
+    q = Params(request, "symbol", "exchange", "status", "mode", "since", "limit", "cursor")
     where, args = [], []
-    q = request.query_params
-    if q.get("symbol"):
-        where.append("symbol = ?")
-        args.append(normalize_symbol(q["symbol"]))
-    if q.get("exchange"):
-        where.append("exchange = ?")
-        args.append(q["exchange"].lower())
-    if q.get("status"):
-        where.append("status = ?")
-        args.append(q["status"])
-    mode = _mode_filter(request, default_current=False)
-    if mode:
-        where.append("mode = ?")
-        args.append(mode)
+    for column, value in (("symbol", q.symbol()), ("exchange", q.exchange()), ("status", q.status()),
+                          ("mode", _mode_filter(q, default_current=False))):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    since = q.since()
     if since:
         where.append("created_at >= ?")
         args.append(since)
-    return await _newest_first(request, "SELECT rowid AS seq, * FROM trades", "rowid", where, args, trade_item, "seq")
+    return await _newest_first(request, q, "SELECT rowid AS seq, * FROM trades", "rowid", where, args, trade_item,
+                               "seq")
 
 
-def _mode_filter(request: Request, *, default_current: bool = True, current: str | None = None) -> str | None:
+def _mode_filter(q: Params, *, default_current: bool = True, current: str | None = None) -> str | None:
     """`?mode=paper|live|all`: one book, or both (None). The default is the desk's current book
     (`current`, from trade:mode) where the view is a book (positions, stats), else both."""
-    raw = request.query_params.get("mode")
-    if raw in (None, ""):
+    raw = q.choice("mode", ("paper", "live", "all"))
+    if raw is None:
         return current if default_current else None
-    if raw not in ("paper", "live", "all"):
-        raise ApiError(400, VALIDATION_ERROR, "mode must be paper, live or all.",
-                       [{"field": "mode", "issue": "must be paper, live or all"}])
     return None if raw == "all" else raw
 
 
 async def _book(request: Request) -> str | None:
     """The book a view shows: `?mode=`, else the one the desk trades in now (trade:mode)."""
+    q = Params(request, "mode")
     current, _ = await _setting(env_of(request), "trade:mode")
-    return _mode_filter(request, current=current)
+    return _mode_filter(q, current=current)
 
 
 async def positions(request: Request) -> dict[str, Any]:
@@ -323,22 +287,20 @@ async def stats(request: Request) -> dict[str, Any]:
     return out
 
 
-def _min_level(raw: str | None) -> tuple[list[str], list[Any]]:
+def _min_level(level: str | None) -> tuple[list[str], list[Any]]:
     """WHERE parts for a minimum level (warning = warning, error, critical)."""
-    if not raw:
+    if not level:
         return [], []
-    level = raw.lower()
-    if level not in LEVELS:
-        raise ApiError(400, VALIDATION_ERROR, f"level must be one of {', '.join(LEVELS)}, got {level!r}.")
     allowed = LEVELS[LEVELS.index(level):]
     return [f"level IN ({','.join('?' * len(allowed))})"], list(allowed)
 
 
 async def alerts(request: Request) -> dict[str, Any]:
     """Alerts newest first (what telegram-worker recorded, delivered or not); `level` is a minimum."""
-    where, args = _min_level(request.query_params.get("level"))
+    q = Params(request, "level", "limit", "cursor")
+    where, args = _min_level(q.level())
     return await _newest_first(
-        request, "SELECT id, created_at, level, source, request_id, message, delivery, error FROM alerts", "id",
+        request, q, "SELECT id, created_at, level, source, request_id, message, delivery, error FROM alerts", "id",
         where, args, _alert_item, "id")
 
 
@@ -349,20 +311,19 @@ def _alert_item(r: dict[str, Any]) -> dict[str, Any]:
 
 async def logs(request: Request) -> dict[str, Any]:
     """system_logs newest first; `level` is a minimum (warning = warning, error, critical)."""
-    q = request.query_params
-    where, args = _min_level(q.get("level"))
-    if q.get("worker"):
-        where.append("worker = ?")
-        args.append(q["worker"])
-    if q.get("requestId"):
-        where.append("request_id = ?")
-        args.append(q["requestId"])
-    if q.get("q"):
-        text = q["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    q = Params(request, "level", "worker", "requestId", "q", "limit", "cursor")
+    where, args = _min_level(q.level())
+    for column, value in (("worker", q.worker()), ("request_id", q.request_id())):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    contains = q.text("q")
+    if contains:
+        text = contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append("(message LIKE ? ESCAPE '\\' OR details LIKE ? ESCAPE '\\')")
         args.extend([f"%{text}%", f"%{text}%"])
     return await _newest_first(
-        request, "SELECT id, created_at, level, worker, request_id, message, details FROM system_logs", "id",
+        request, q, "SELECT id, created_at, level, worker, request_id, message, details FROM system_logs", "id",
         where, args, log_item, "id")
 
 
@@ -371,10 +332,10 @@ def _manifest_entry(key: str) -> settings.Setting:
     s = settings.lookup(key)
     if s is None:
         known = [m.key for m in settings.MANIFEST]
-        close = difflib.get_close_matches(key, known, n=1)
+        close = difflib.get_close_matches(key, known, n=1) if len(key) <= 100 else []
         hint = f" Did you mean {close[0]}?" if close else ""
-        raise ApiError(400, VALIDATION_ERROR, f"{key}: not a setting of the KV manifest.{hint}",
-                       [{"field": key, "issue": "unknown key"}])
+        raise ApiError(400, VALIDATION_ERROR, f"{preview(key, limit=60)}: not a setting of the KV manifest.{hint}",
+                       [{"field": "key", "issue": "unknown key"}])
     return s
 
 
@@ -398,7 +359,7 @@ def _kv_item(key: str, raw: str | None) -> dict[str, Any]:
 async def kv_list(request: Request) -> dict[str, Any]:
     """Every stored key under `prefix`, plus the manifest's keys under it that are not stored."""
     env = env_of(request)
-    prefix = request.query_params.get("prefix", "")
+    prefix = Params(request, "prefix").prefix()
     names: list[str] = []
     cursor: str | None = None
     while True:
@@ -416,22 +377,26 @@ async def kv_list(request: Request) -> dict[str, Any]:
 
 
 async def kv_get(request: Request) -> dict[str, Any]:
+    Params(request)
     env = env_of(request)
-    key = request.path_params["key"]
+    key = kv_key(request)
     raw = await env.CONFIG_KV.get(key)
     if raw is None and settings.lookup(key) is None:
-        raise ApiError(404, NOT_FOUND, f"{key}: not in KV and not a setting of the KV manifest.")
+        raise ApiError(404, NOT_FOUND, f"{preview(key, limit=60)}: not in KV and not a setting of the KV manifest.")
     return _kv_item(key, raw)
 
 
 async def kv_put(request: Request) -> dict[str, Any]:
     """Body `{"value": <typed value>}` (a string is parsed as the CLI would); validated before writing."""
+    Params(request)
     env = env_of(request)
-    key = request.path_params["key"]
-    body = await json_body(request)
-    if not isinstance(body, dict) or "value" not in body:
-        raise ApiError(400, VALIDATION_ERROR, 'Expected {"value": ...}.')
+    key = kv_key(request)
     s = _manifest_entry(key)
+    try:
+        body = await json_object(request, "value", required=("value",))
+    except ApiError as exc:  # name the setting in a refused body too
+        exc.message = f"{key}: {exc.message}" if exc.status == 400 else exc.message
+        raise
     try:
         stored = settings.encode(key, body["value"])
     except settings.SettingError as exc:
@@ -447,8 +412,9 @@ async def kv_put(request: Request) -> dict[str, Any]:
 
 
 async def kv_delete(request: Request) -> dict[str, Any]:
+    Params(request)
     env = env_of(request)
-    key = request.path_params["key"]
+    key = kv_key(request)
     previous = await env.CONFIG_KV.get(key)
     if previous is not None:
         await env.CONFIG_KV.delete(key)
@@ -460,44 +426,25 @@ async def kv_delete(request: Request) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- orders and flatten
-def _text_param(raw: Any, field: str, *, choices: tuple[str, ...] | None = None) -> str | None:
-    if raw in (None, ""):
-        return None
-    if not isinstance(raw, str) or len(raw) > 64:
-        raise ApiError(400, VALIDATION_ERROR, f"{field} must be a short text.", [{"field": field, "issue": "not text"}])
-    value = raw.strip().lower() if choices else raw
-    if choices and value not in choices:
-        raise ApiError(400, VALIDATION_ERROR, f"{field} must be one of {', '.join(choices)}.",
-                       [{"field": field, "issue": f"one of {', '.join(choices)}"}])
-    return value
-
-
-def _scope(source: Any) -> dict[str, Any]:
-    """`exchange`, `symbol` and `mode` (paper, live, all) of a flatten or an orders list, checked."""
-    get = source.get if hasattr(source, "get") else (lambda k: None)
-    symbol = _text_param(get("symbol"), "symbol")
-    if symbol is not None:
-        try:
-            symbol = normalize_symbol(symbol)
-        except ValueError as exc:
-            raise ApiError(400, VALIDATION_ERROR, str(exc), [{"field": "symbol", "issue": "not a symbol"}]) from None
-    mode = _text_param(get("mode"), "mode", choices=("paper", "live", "all"))
-    return {"exchange": _text_param(get("exchange"), "exchange", choices=settings.EXCHANGES),
-            "symbol": symbol, "mode": None if mode in (None, "all") else mode}
+def _scope(q: Params) -> dict[str, Any]:
+    """`exchange`, `symbol` and `mode` (paper, live, all: both books) of a flatten or an orders list."""
+    return {"exchange": q.exchange(), "symbol": q.symbol(), "mode": _mode_filter(q, default_current=False)}
 
 
 async def orders(request: Request) -> dict[str, Any]:
     """Open (resting) orders, newest first; filters exchange, symbol, mode (default both books)."""
-    items = await orders_mod.open_orders(env_of(request), **_scope(request.query_params))
+    items = await orders_mod.open_orders(env_of(request), **_scope(Params(request, "exchange", "symbol", "mode")))
     return {"items": items, "nextCursor": None}
 
 
 async def cancel_order(request: Request) -> Any:
     """Cancel a resting order by the request id of its signal (trade-worker asks the exchange)."""
+    Params(request)
+    path_secrets(request)
     env = env_of(request)
     rid = request.path_params["request_id"]
-    if len(rid) > 128:
-        raise ApiError(400, VALIDATION_ERROR, "request id too long.")
+    if not REQUEST_ID.match(rid):
+        raise invalid("requestId", "must be a request id (letters, digits, . _ : -; at most 128)", rid)
     try:
         resp = await orders_mod.cancel(env, rid, reason="operator", operator_rid=request_id_of(request))
     except Exception as exc:
@@ -514,14 +461,16 @@ async def cancel_order(request: Request) -> Any:
 
 
 async def _flatten_body(request: Request) -> tuple[dict[str, Any], str]:
-    body = await json_body(request) if (await request.body()).strip() else {}
-    if not isinstance(body, dict):
-        raise ApiError(400, VALIDATION_ERROR, 'Expected {"exchange"?, "symbol"?, "mode"?, "reason"?}.')
+    Params(request)
+    fields = ("exchange", "symbol", "mode", "reason")
+    body = await json_object(request, *fields) if (await request.body()).strip() else {}
+    if any(v is not None and not isinstance(v, str) for v in body.values()):
+        raise invalid("(body)", "exchange, symbol, mode and reason are texts", quote=False)
     reason = body.get("reason") or "flatten"
-    if not isinstance(reason, str) or len(reason) > 64:
-        raise ApiError(400, VALIDATION_ERROR, "reason must be a text of at most 64 characters.",
-                       [{"field": "reason", "issue": "at most 64 characters"}])
-    return _scope(body), reason
+    if len(reason) > 64 or not reason.isprintable():
+        raise invalid("reason", "must be printable text of at most 64 characters", quote=False)
+    # The body's fields are checked with the query parameters' rules.
+    return _scope(Params.of({k: v for k, v in body.items() if k != "reason" and v})), reason
 
 
 async def flatten(request: Request) -> dict[str, Any]:
@@ -533,30 +482,38 @@ async def flatten(request: Request) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- kill switch
 async def kill_switch_get(request: Request) -> dict[str, Any]:
+    Params(request)
     return await _kill_switch(env_of(request))
 
 
 async def kill_switch_set(request: Request) -> dict[str, Any]:
     """`{"on": bool, "reason": str, "flatten": bool}`: KV, a log row, an alert and a status event;
-    with `flatten` (on only) every book is then flattened and the answer carries its outcome."""
+    with `flatten` (on only) every book is then flattened and the answer carries its outcome.
+
+    Everything is validated before the first write, so a refused request changes nothing."""
+    Params(request)
     env = env_of(request)
     rid = request_id_of(request)
-    body = await json_body(request)
-    if not isinstance(body, dict) or not isinstance(body.get("on"), bool):
+    body = await json_object(request, "on", "reason", "flatten", required=("on",))
+    if not isinstance(body["on"], bool):
         raise ApiError(400, VALIDATION_ERROR, 'Expected {"on": true|false, "reason": "...", "flatten": false}.',
                        [{"field": "on", "issue": "must be true or false"}])
     reason = body.get("reason", "")
     if reason is None:
         reason = ""
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise ApiError(400, VALIDATION_ERROR, f"reason must be a string of at most {MAX_REASON} characters.",
-                       [{"field": "reason", "issue": "must be a string"}])
+    if not isinstance(reason, str) or len(reason) > MAX_REASON or not reason.replace("\n", " ").isprintable():
+        raise ApiError(400, VALIDATION_ERROR, f"reason must be printable text of at most {MAX_REASON} characters.",
+                       [{"field": "reason", "issue": f"must be printable text of at most {MAX_REASON} characters"}])
     flatten_too = body.get("flatten", False)
     if not isinstance(flatten_too, bool) or (flatten_too and not body["on"]):
         raise ApiError(400, VALIDATION_ERROR, "flatten must be true or false, and true only with on: true.",
                        [{"field": "flatten", "issue": "a boolean, true only when turning the switch on"}])
     on = body["on"]
     reason = reason.strip() or ("turned on by the operator" if on else "")
+    try:
+        settings.coerce(KILL_SWITCH_REASON, reason)
+    except settings.SettingError as exc:
+        raise invalid("reason", exc.message, quote=False) from None
     await settings.put(env.CONFIG_KV, KILL_SWITCH, on)
     if on:
         # Off keeps the last reason: the manifest's "why it was last turned on".
@@ -584,6 +541,7 @@ def _admin(env: Env) -> Any:
 
 
 async def queues(request: Request) -> dict[str, Any]:
+    Params(request)
     env = env_of(request)
     admin = _admin(env)
     try:
@@ -601,9 +559,12 @@ async def queues(request: Request) -> dict[str, Any]:
 
 async def replay(request: Request) -> dict[str, Any]:
     """Move a dead letter back to the queue it failed in, as a new message (attempts from zero)."""
+    Params(request)
     env = env_of(request)
     admin = _admin(env)
     message_id = request.path_params["id"]
+    if not _MESSAGE_ID.match(message_id):
+        raise invalid("id", "must be a dead letter's id from GET /v1/queues", message_id)
     try:
         m = await admin.message(message_id)
         if m is None or m["queue"] != TRADE_DLQ:
@@ -627,9 +588,10 @@ async def replay(request: Request) -> dict[str, Any]:
 # --------------------------------------------------------------------------- SQL
 async def db_query(request: Request) -> dict[str, Any]:
     """`{"query", "params"?, "maxRows"?}`: one read-only statement, at most 1000 rows."""
+    Params(request)
     env = env_of(request)
-    body = await json_body(request)
-    if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
+    body = await json_object(request, "query", "params", "maxRows", required=("query",))
+    if not isinstance(body.get("query"), str) or not body["query"].strip():
         raise ApiError(400, VALIDATION_ERROR, 'Expected {"query": "SELECT ...", "params": [...]}.')
     params = sql_mod.check_params(body.get("params"))
     max_rows = body.get("maxRows", sql_mod.MAX_ROWS)

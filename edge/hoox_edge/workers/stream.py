@@ -35,11 +35,14 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
+from hoox_edge.operator.params import Params, path_secrets
 from hoox_edge.ports import D1Database
 from hoox_edge.shared import events
 from hoox_edge.shared.app import env_of
 from hoox_edge.shared.auth import require_operator
+from hoox_edge.shared.bodies import INT_MAX
 from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
+from hoox_edge.shared.redact import preview
 
 HEARTBEAT_SECONDS = 15.0
 POLL_SECONDS = 1.0
@@ -55,18 +58,16 @@ def parse_topics(raw: str | None) -> list[str]:
     names = [t.strip().lower() for t in raw.split(",") if t.strip()]
     unknown = [t for t in names if t not in events.TOPICS]
     if not names or unknown:
-        what = f"unknown topic(s) {', '.join(repr(t) for t in unknown)}" if unknown else "no topic given"
+        what = f"unknown topic(s) {', '.join(preview(t) for t in unknown[:5])}" if unknown else "no topic given"
         raise ApiError(400, VALIDATION_ERROR, f"{what}: topics are {', '.join(events.TOPICS)}.",
                        [{"field": "topics", "issue": f"must be a comma-separated list of {', '.join(events.TOPICS)}"}])
     return sorted({events.TOPICS[t] for t in names})
 
 
 def _event_id(value: str, field: str) -> int:
-    try:
-        n = int(value.strip())
-    except ValueError:
-        n = -1
-    if n < 0:
+    text = value.strip()
+    n = int(text) if text.isdigit() and len(text) <= 19 else -1
+    if not 0 <= n <= INT_MAX:
         raise ApiError(400, VALIDATION_ERROR, f"{field} must be an event id (an integer of at least 0).",
                        [{"field": field, "issue": "must be an integer of at least 0"}])
     return n
@@ -137,8 +138,10 @@ async def _event_lines(db: D1Database, types: Sequence[str], cursor: int, openin
 
 async def stream(request: Request) -> StreamingResponse:
     require_operator(request)
+    path_secrets(request)
+    query = Params(request, "topics", "lastEventId", "since")
     env = env_of(request)
-    types = parse_topics(request.query_params.get("topics"))
+    types = parse_topics(query.text("topics", keep_empty=True))
     db = env.DB
     cursor, opening = await _start(db, _requested_start(request))
     return StreamingResponse(

@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from hoox_edge.ports import Env
 from hoox_edge.shared import clock
-from hoox_edge.shared.app import env_of, json_body, make_app, request_id_of
+from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_app
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import NOT_AVAILABLE, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.logs import log
@@ -168,10 +168,9 @@ async def deliver(env: Env, alert: Alert, request_id: str | None) -> dict[str, A
 
 async def post_alert(request: Request) -> JSONResponse:
     require_internal(request)
-    rid = request_id_of(request)
     body = await json_body(request)
+    rid = envelope_request_id(body, request)
     if isinstance(body, dict) and isinstance(body.get("payload"), dict):
-        rid = body.get("requestId") or rid
         body = body["payload"]
     try:
         alert = Alert.model_validate(body)

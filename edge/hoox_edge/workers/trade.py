@@ -28,7 +28,7 @@ from hoox_edge.exchanges import live
 from hoox_edge.execution import InProgress, Retryable, execute
 from hoox_edge.ports import Env, MessageBatch, QueueMessage
 from hoox_edge.shared import calls, clock, settings
-from hoox_edge.shared.app import env_of, json_body, make_app, payload_of
+from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_app, payload_of
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import EXCHANGE_UNAVAILABLE, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.logs import log
@@ -55,9 +55,9 @@ async def process(request: Request) -> JSONResponse:
     env = env_of(request)
     body = await json_body(request)
     payload = payload_of(body)
-    rid = body.get("requestId") or request.headers.get("X-Request-Id")
-    if isinstance(rid, str) and rid:
-        request.scope["hoox.request_id"] = rid  # errors carry the signal's request id
+    # The signal's request id keys its ledger row: taken from the envelope, else the header; never made up.
+    given = body.get("requestId") or request.headers.get("X-Request-Id")
+    rid = envelope_request_id({"requestId": given}, request) if given else None
     try:
         result = await execute(env, rid, payload)
     except InProgress as exc:

@@ -1,0 +1,209 @@
+"""The local edge over real loopback HTTP: connections survive errors, slow ones are closed, and a
+client cannot claim another address.
+
+- An unhandled error answers the 500 envelope and the next request on the same keep-alive
+  connection is answered (shared/app.py's guard does not re-raise).
+- A connection that sends nothing, half a head, or half a body is closed by the server after the
+  runtime's request timeout; an idle keep-alive connection after its keep-alive timeout; a request
+  the app takes longer than that to answer is not cut (local/protocol.py). Each test waits on the
+  condition "the socket reads EOF" (with a generous hang guard), never on a sleep.
+- `X-Forwarded-For` / `Forwarded` from a loopback client do not pass the TradingView allowlist;
+  from a peer listed in `webhook:trusted_proxies` they do (shared/origin.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from hoox_edge.local.runtime import LocalRuntime
+from hoox_edge.shared import settings
+from netutil import free_base_port
+
+HANG_GUARD = 30.0  # seconds before a socket read gives up: only a hung server reaches it
+REQUEST_TIMEOUT = 0.3  # the runtime's request timeout in these tests (production: 10 s)
+KEEP_ALIVE = 0.3
+
+
+@pytest.fixture
+async def served(workspace) -> AsyncIterator[LocalRuntime]:
+    """The gateway and d1-worker over HTTP on free ports, with short connection timeouts."""
+    rt = LocalRuntime(workspace, base_port=free_base_port(), workers=["hoox", "d1-worker"],
+                      request_timeout=REQUEST_TIMEOUT, keep_alive_timeout=KEEP_ALIVE)
+    await rt.start(serve_http=True)
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
+def _connect(rt: LocalRuntime, worker: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", rt.ports[worker]), timeout=HANG_GUARD)
+    return sock
+
+
+def _read_response(sock: socket.socket, buf: bytearray) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length body (what the workers send) from `sock`."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        buf += chunk
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    body = bytearray(rest)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection mid-body")
+        body += chunk
+    buf[:] = body[length:]
+    return status, headers, bytes(body[:length])
+
+
+def _reads_eof(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    out = bytearray()
+    while chunk := sock.recv(65536):
+        out += chunk
+    return bytes(out)
+
+
+def _get(path: str, key: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Internal-Auth-Key: {key}\r\n\r\n".encode()
+
+
+# --------------------------------------------------------------------------- keep-alive after an error
+async def test_an_unhandled_error_answers_the_envelope_and_keeps_the_connection(served, monkeypatch):
+    from hoox_edge.workers import d1
+
+    async def broken(env, mode=None):
+        raise RuntimeError("boom with request data")
+
+    monkeypatch.setattr(d1, "dashboard_stats", broken)
+    key = served.env("d1-worker").INTERNAL_KEY_BINDING
+
+    def two_requests_on_one_connection() -> list[tuple[int, dict[str, str], bytes]]:
+        with _connect(served, "d1-worker") as sock:
+            buf = bytearray()
+            sock.sendall(_get("/api/dashboard/stats", key))
+            first = _read_response(sock, buf)
+            sock.sendall(_get("/health", key))
+            return [first, _read_response(sock, buf)]
+
+    (s1, h1, b1), (s2, _, b2) = await asyncio.to_thread(two_requests_on_one_connection)
+    assert s1 == 500 and h1.get("connection") != "close"
+    err = json.loads(b1)
+    assert err["success"] is False and err["error"]["code"] == "INTERNAL_ERROR"
+    assert "boom" not in b1.decode()  # the exception text is not shown
+    assert s2 == 200 and json.loads(b2)["status"] == "ok"
+
+
+# --------------------------------------------------------------------------- timeouts
+@pytest.mark.parametrize("sent", [
+    b"",  # connects and sends nothing
+    b"GET /health HTTP/1.1\r\nHo",  # half a head
+    b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a",
+])  # fmt: skip
+async def test_an_idle_or_half_sent_request_is_closed_by_the_server(served, sent):
+    def half_request() -> bytes:
+        with _connect(served, "hoox") as sock:
+            sock.sendall(sent)
+            return _reads_eof(sock)
+
+    answer = await asyncio.to_thread(half_request)
+    assert b"200 OK" not in answer  # closed, never answered as if complete
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_its_response(served):
+    key = served.env("d1-worker").INTERNAL_KEY_BINDING
+
+    def one_request_then_idle() -> tuple[int, bytes]:
+        with _connect(served, "d1-worker") as sock:
+            buf = bytearray()
+            sock.sendall(_get("/health", key))
+            status, _, _ = _read_response(sock, buf)
+            return status, bytes(buf) + _reads_eof(sock)
+
+    status, rest = await asyncio.to_thread(one_request_then_idle)
+    assert status == 200 and rest == b""
+
+
+async def test_a_request_the_app_takes_long_to_answer_is_not_cut(served, monkeypatch):
+    """The request timeout covers receiving a request, not answering it (an event stream runs for hours)."""
+    from hoox_edge.workers import d1
+
+    started, release = asyncio.Event(), asyncio.Event()
+    original = d1.dashboard_stats
+
+    async def slow(env, mode=None):
+        started.set()
+        await release.wait()
+        return await original(env, mode)
+
+    monkeypatch.setattr(d1, "dashboard_stats", slow)
+    key = served.env("d1-worker").INTERNAL_KEY_BINDING
+
+    def slow_request() -> int:
+        with _connect(served, "d1-worker") as sock:
+            sock.sendall(_get("/api/dashboard/stats", key))
+            return _read_response(sock, bytearray())[0]
+
+    def half_request_closed() -> bytes:
+        with _connect(served, "d1-worker") as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\n")
+            return _reads_eof(sock)
+
+    waiting = asyncio.ensure_future(asyncio.to_thread(slow_request))
+    await asyncio.wait_for(started.wait(), HANG_GUARD)
+    # A connection opened after the slow request started has now been closed by the timeout, so the
+    # slow request has been in the app for longer than the request timeout.
+    await asyncio.to_thread(half_request_closed)
+    assert not waiting.done()
+    release.set()
+    assert await asyncio.wait_for(waiting, HANG_GUARD) == 200
+
+
+# --------------------------------------------------------------------------- client address
+async def _webhook(rt: LocalRuntime, headers: dict[str, str]) -> httpx.Response:
+    body = {"apiKey": rt.env("hoox").WEBHOOK_API_KEY, "action": "LONG", "symbol": "BTCUSDT", "quantity": 0.01,
+            "idempotencyKey": json.dumps(headers)}  # one signal per header set: no duplicate refusal
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{rt.ports['hoox']}", timeout=HANG_GUARD) as c:
+        return await c.post("/webhook", json=body, headers=headers)
+
+
+async def test_a_spoofed_forwarded_for_from_loopback_is_refused(served):
+    kv = served.env("hoox").CONFIG_KV
+    await settings.put(kv, "webhook:tradingview:ip_check", True)
+    for headers in ({"X-Forwarded-For": "52.89.214.238"}, {"Forwarded": "for=52.89.214.238"},
+                    {"X-Real-IP": "52.89.214.238"}, {"CF-Connecting-IP": "52.89.214.238"}):
+        r = await _webhook(served, headers)
+        assert r.status_code == 403, headers
+        assert r.json()["error"]["code"] == "FORBIDDEN_IP"
+        assert "127.0.0.1" in r.json()["error"]["message"]  # the socket peer, not the claimed address
+
+
+async def test_forwarding_headers_count_only_from_a_trusted_proxy(served):
+    kv = served.env("hoox").CONFIG_KV
+    await settings.put(kv, "webhook:tradingview:ip_check", True)
+    await settings.put(kv, "webhooks:queue_mode", "queue_everywhere")
+    await settings.put(kv, "webhook:trusted_proxies", ["127.0.0.0/8"])  # the test client is the "proxy"
+
+    passed = await _webhook(served, {"X-Forwarded-For": "52.89.214.238"})
+    assert passed.status_code == 202  # allowlisted through the trusted proxy, queued
+    assert (await _webhook(served, {"Forwarded": 'for="52.89.214.238:4711";proto=https'})).status_code == 202
+    # The right-most address the proxy did not add itself is the client; what stands left of it is not.
+    spoofed = await _webhook(served, {"X-Forwarded-For": "52.89.214.238, 6.6.6.6"})
+    assert spoofed.status_code == 403 and "6.6.6.6" in spoofed.json()["error"]["message"]
+    # Two headers naming different clients: no address can be believed.
+    both = await _webhook(served, {"X-Forwarded-For": "52.89.214.238", "Forwarded": "for=6.6.6.6"})
+    assert both.status_code == 403
+    garbage = await _webhook(served, {"X-Forwarded-For": "not-an-address"})
+    assert garbage.status_code == 403

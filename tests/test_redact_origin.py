@@ -1,0 +1,117 @@
+"""Units of the hardened edge: safe previews, capped snippets, secret detection (shared/redact.py)
+and the client address behind forwarding headers (shared/origin.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hoox_edge.shared import redact
+from hoox_edge.shared.origin import client_ip, ip_allowed
+from starlette.requests import Request
+
+CREDENTIAL = "AKIA9X7Q2LM4ZP8RT3VW6YB1"
+
+
+# --------------------------------------------------------------------------- previews
+@pytest.mark.parametrize(("value", "shown"), [
+    ("lots", "'lots'"),
+    (5, "5"),
+    (None, "null"),
+    (True, "true"),
+    ([1, 2], "a JSON array"),
+    ("exactly sixteen!", "'exactly sixteen!'"),
+    ("a longer sentence than sixteen", "'a longer sentenc…'"),  # 16 characters and an ellipsis
+    ("\ud800x", "'\ufffdx'"),  # a lone surrogate is replaced, so the message can be encoded
+    (CREDENTIAL, f"a {len(CREDENTIAL)}-character value (not shown)"),
+    (f"key {CREDENTIAL}", "'key…'"),  # stops before the credential-looking word
+    ("x" * 40, "a 40-character value (not shown)"),  # any very long word
+    (10**30, "a number of 31 characters (not shown)"),
+])  # fmt: skip
+def test_preview_quotes_a_short_safe_prefix(value, shown):
+    assert redact.preview(value) == shown
+
+
+def test_preview_never_quotes_a_known_secret():
+    assert redact.preview("hunter2-is-mine", secrets=["hunter2"]) == "a 15-character value (not shown)"
+
+
+def test_field_names_are_cut_and_masked():
+    assert redact.field_name("levrage") == "levrage"
+    assert redact.field_name("word " * 20) == ("word " * 8) + "…"
+    assert redact.field_name(CREDENTIAL).startswith("***(")
+    assert redact.field_name("hunter2", secrets=["hunter2"]).startswith("***(")
+
+
+def test_body_preview_masks_passkeys_credentials_and_secrets():
+    text = redact.body_preview(f'apiKey="abc" long {CREDENTIAL} and s3cretvalue'.encode(), ["s3cretvalue"])
+    assert "abc" not in text and CREDENTIAL not in text and "s3cretvalue" not in text and "long" in text
+
+
+# --------------------------------------------------------------------------- snippets
+@pytest.mark.parametrize("value", [{"a": "x" * 10_000}, ['"' * 5000], {"k": "é" * 5000}, list(range(3000))])
+def test_cap_json_keeps_json_under_the_limit(value):
+    text = redact.cap_json(value)
+    assert len(text.encode()) <= redact.SNIPPET_BYTES
+    doc = json.loads(text)
+    assert doc["truncated"] is True and doc["bytes"] > redact.SNIPPET_BYTES
+
+
+def test_small_values_are_stored_as_they_are():
+    assert json.loads(redact.cap_json({"a": 1})) == {"a": 1}
+    assert redact.cap_text("short") == "short"
+    assert len(redact.cap_text("é" * 5000).encode()) <= redact.SNIPPET_BYTES
+
+
+# --------------------------------------------------------------------------- secrets in requests
+def test_secret_fields_finds_names_and_values_at_any_depth_except_the_passkey():
+    secret, short = "S" * 20 + "cret", "4242"
+    body = {"apiKey": secret, "a": secret, "b": {"c": [f"x{secret}y"]}, secret: 1, "d": "404242", "e": short}
+    found = {d["field"] for d in redact.secret_fields(body, [secret, short], allowed={"apiKey": secret})}
+    assert "apiKey" not in found and {"a", "b.c[0]", "e"} <= found
+    assert any(f.startswith("***(") for f in found)  # the name, masked
+    assert "d" not in found  # a short secret counts only when the whole value equals it
+
+
+def test_stored_payload_drops_the_passkey_and_masks_names_and_secrets():
+    out = redact.stored_payload({"APIKEY": "k", "symbol": "BTCsecretvalue", CREDENTIAL: 1, "token": "t"},
+                                ["secretvalue"], drop=["apiKey"])
+    assert "APIKEY" not in out and out["symbol"] == "BTC***" and out["token"] == "***"
+    assert CREDENTIAL not in json.dumps(out)
+
+
+# --------------------------------------------------------------------------- client address
+def _request(peer: str, headers: dict[str, str] | list[tuple[str, str]]) -> Request:
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return Request({"type": "http", "client": (peer, 5000),
+                    "headers": [(k.lower().encode(), v.encode()) for k, v in pairs]})
+
+
+@pytest.mark.parametrize(("peer", "headers", "expected"), [
+    ("127.0.0.1", {"X-Forwarded-For": "52.89.214.238"}, "127.0.0.1"),  # loopback is not a trusted proxy
+    ("10.0.0.5", {"X-Forwarded-For": "52.89.214.238"}, "52.89.214.238"),
+    ("10.0.0.5", {"X-Forwarded-For": "1.1.1.1, 52.89.214.238, 10.0.0.9"}, "52.89.214.238"),
+    ("10.0.0.5", {"X-Forwarded-For": "10.0.0.7, 10.0.0.9"}, "10.0.0.7"),  # all trusted: the first hop
+    ("10.0.0.5", {"X-Forwarded-For": "52.89.214.238:4711"}, "52.89.214.238"),
+    ("10.0.0.5", {"Forwarded": 'for="[2001:db8::1]:80";proto=https, for=10.0.0.9'}, "2001:db8::1"),
+    ("10.0.0.5", {"Forwarded": "for=unknown"}, None),
+    ("10.0.0.5", {"X-Forwarded-For": "nonsense"}, None),
+    ("10.0.0.5", {"X-Forwarded-For": "52.89.214.238", "Forwarded": "for=52.89.214.238"}, "52.89.214.238"),
+    ("10.0.0.5", {"X-Forwarded-For": "52.89.214.238", "Forwarded": "for=6.6.6.6"}, None),
+    ("10.0.0.5", [("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "52.89.214.238")], "52.89.214.238"),
+    ("::ffff:10.0.0.5", {"X-Forwarded-For": "52.89.214.238"}, "52.89.214.238"),
+    ("10.0.0.5", {}, "10.0.0.5"),
+])  # fmt: skip
+def test_client_ip_believes_forwarding_headers_only_from_trusted_proxies(peer, headers, expected):
+    assert client_ip(_request(peer, headers), ["10.0.0.0/8"]) == expected
+
+
+def test_without_trusted_proxies_the_peer_is_the_client():
+    assert client_ip(_request("127.0.0.1", {"X-Forwarded-For": "52.89.214.238"})) == "127.0.0.1"
+
+
+def test_ip_allowed():
+    assert ip_allowed("52.89.214.238", ["52.89.214.238"])
+    assert ip_allowed("::ffff:10.1.2.3", ["10.0.0.0/8"])
+    assert not ip_allowed("52.89.214.239", ["52.89.214.238", "not-a-network"])
+    assert not ip_allowed(None, ["0.0.0.0/0"])
