@@ -408,10 +408,11 @@ class HooxApp(App[None]):
         """Retry: a fresh instance of a failed view (a view whose handler raised cannot be reused)."""
         vid = (old.id or "").removeprefix("view-") or old.view_id
         fresh = self.make_view(vid)
-        screen = old.screen
-        parent = old.parent
+        # The panel's place, not the old view's: a view whose handler raised has left the DOM already.
+        screen = panel.screen
+        parent = panel.parent
         assert parent is not None
-        await old.remove()  # first: the fresh one takes its id
+        await old.remove()  # first: the fresh one takes its id (waits for a dying view to leave)
         await parent.mount(fresh, before=panel)  # type: ignore[attr-defined]
         await panel.remove()
         if isinstance(screen, ViewScreen):

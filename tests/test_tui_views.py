@@ -72,8 +72,9 @@ async def test_a_failing_view_shows_its_error_panel_and_the_rest_keeps_working(m
         app = HooxApp(ctx, run_store=False, view_factories={"trades": FlakyTrades, "logs": ButtonView})
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("f4")
-            await until(pilot, lambda: "trades" in app.views and app.views["trades"].error is not None,
-                        "the trades view fails")
+            # the error is recorded at once; the panel shows it once mounted with its content
+            await until(pilot, lambda: "trades" in app.views and app.views["trades"].error_text() is not None,
+                        "the trades view shows its error panel")
             trades = app.views["trades"]
             assert isinstance(trades.error, RuntimeError)
             panel_text = trades.error_text() or ""
@@ -93,19 +94,50 @@ async def test_a_failing_view_shows_its_error_panel_and_the_rest_keeps_working(m
             assert "CONNECTED" in str(app.screen.query_one(StatusBar).render())
 
             await pilot.press("f5")  # a raw widget handler raising is contained too
+            await until(pilot, lambda: app.current_mode == "logs" and app.screen.query_one("#explode").region,
+                        "the logs view shows its button")
             await pilot.click("#explode")
-            await until(pilot, lambda: isinstance(app.views["logs"].error, ValueError), "the logs view fails")
+            await until(pilot, lambda: isinstance(app.views["logs"].error, ValueError)
+                        and app.views["logs"].error_text() is not None, "the logs view shows its error panel")
             assert app.is_running
+            logs = app.views["logs"]
+            await until(pilot, lambda: app.focused is logs.error_panel and logs.parent is None,
+                        "the logs panel focused, the view gone with its dead message loop")
+            await pilot.press("r")  # Retry works for a view that left the DOM, too
+            await until(pilot, lambda: app.views["logs"] is not logs and app.views["logs"].is_mounted
+                        and not app.screen.query(ErrorPanel), "Retry builds a fresh logs view")
+            assert app.screen.query_one("#explode", Button).parent is app.views["logs"]
 
             FlakyTrades.broken = False  # the cause went away: Retry brings the view back
             await pilot.press("f4")
-            await until(pilot, lambda: app.current_mode == "trades", "back on the trades view")
+            await until(pilot, lambda: app.current_mode == "trades" and app.focused is trades.error_panel,
+                        "back on the trades view, its error panel focused")
             await pilot.press("r")
             await until(pilot, lambda: app.views["trades"] is not trades, "Retry builds a fresh view")
             fresh = app.views["trades"]
             assert fresh is not trades and fresh.error is None and not app.screen.query(ErrorPanel)
             assert fresh.query_one("#feed").row_count == 6  # type: ignore[attr-defined]
         assert app.crash is None
+
+
+async def test_the_error_panel_takes_the_views_place_only_once_it_is_complete() -> None:
+    # Mounting registers the panel at once but composes its children on the panel's own task:
+    # until then neither the user nor error_text() may see a panel without its text.
+    with frozen_clock():
+        app = HooxApp(fixture_ctx(), run_store=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: "dashboard" in app.views and app.views["dashboard"].is_mounted,
+                        "the dashboard is mounted")
+            dash = app.views["dashboard"]
+            dash.show_error(RuntimeError("boom"))
+            registered = list(app.screen.query(ErrorPanel))  # nothing has run since: not composed yet
+            assert len(registered) == 1 and not registered[0].display and not registered[0].children
+            assert dash.display and dash.error_panel is None and dash.error_text() is None
+            await until(pilot, lambda: dash.error_panel is not None, "the error panel is mounted")
+            panel = dash.error_panel
+            assert panel is registered[0] and panel.display and not dash.display
+            assert "RuntimeError: boom" in (dash.error_text() or "")
+            await until(pilot, lambda: app.focused is panel, "the error panel has the focus (r retries)")
 
 
 async def test_an_error_outside_any_view_ends_the_app_for_the_crash_screen() -> None:
