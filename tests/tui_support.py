@@ -156,6 +156,12 @@ def plain(widget: Any, width: int = 120) -> str:
     return console.export_text()
 
 
+def shown(app: Any, selector: str) -> bool:
+    """A widget matching `selector` is laid out on the current screen, so a click lands on it."""
+    widget = app.screen.query_one(selector)
+    return bool(widget.display and widget.region)
+
+
 DEADLINE = 30.0  # generous: a wait returns as soon as its condition holds, and CI machines are slow
 
 
