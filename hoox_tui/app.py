@@ -112,8 +112,9 @@ class ViewScreen(Screen[None]):
 
 class HooxApp(App[None]):
     TITLE = "hoox cockpit"
+    # No `Screen { background: … }` here: Textual's Screen already paints $background, and such a
+    # rule would make every ModalScreen (dialogs, the palette) opaque instead of dimming the view.
     CSS = """
-    Screen { background: $background; }
     .unavailable { padding: 2 4; color: $text-muted; }
     """
     BINDINGS: ClassVar = [
