@@ -28,6 +28,7 @@ from hoox_tui.widgets import StatusBar
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tui_support import (
+    DEADLINE,
     fixture_ctx,
     frozen_clock,
     plain,
@@ -146,7 +147,7 @@ async def test_an_error_outside_any_view_ends_the_app_for_the_crash_screen() -> 
         with pytest.raises(KeyError):  # Pilot re-raises what ended the app
             async with app.run_test(size=(120, 40)) as pilot:
                 app.call_later(_explode)
-                await pilot.pause(0.3)
+                await until(pilot, lambda: app.crash is not None, "the app-level error ends the app")
     assert isinstance(app.crash, KeyError) and app.return_code == 1
 
 
@@ -210,12 +211,14 @@ async def test_the_store_loop_survives_an_edge_that_is_away() -> None:
                   live_stream=False)
     import asyncio
 
+    DownClient.calls = 0
     task = asyncio.create_task(store.run())
-    for _ in range(400):
-        if store.state == Conn.OFFLINE and DownClient.calls >= 7:
-            break
-        await asyncio.sleep(0.01)
-    assert store.state == Conn.OFFLINE and not task.done()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + DEADLINE  # a deadline, not a count of sleeps: a loaded machine is slower
+    while not (store.state == Conn.OFFLINE and DownClient.calls >= 7) and not task.done():
+        assert loop.time() < end, f"still {store.state} after {DownClient.calls} calls"
+        await asyncio.sleep(0.01)  # polls the condition; the store's own timers move it
+    assert store.state == Conn.OFFLINE and not task.done()  # 5 failures, then probing goes on
     task.cancel()
 
 
@@ -256,12 +259,14 @@ async def test_only_the_visible_view_is_polled() -> None:
         app = HooxApp(ctx, run_store=False)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("f4")
-            await pilot.pause()
+            await until(pilot, lambda: app.current_mode == "trades" and "trades" in ctx.store.active_topics,
+                        "the trade monitor is the visible view")
             await ctx.store.poll()
             assert client.calls == ["status", "trades", "positions", "stats"]
             client.calls.clear()
             await pilot.press("f2")  # the trade monitor is hidden now: its routes are not asked for
-            await pilot.pause()
+            await until(pilot, lambda: app.current_mode == "workers" and "workers" in ctx.store.active_topics,
+                        "the workers view is the visible view")
             await ctx.store.poll()
             assert client.calls == ["status", "workers"]
 
@@ -303,8 +308,7 @@ async def test_theme_switch_at_runtime_is_persisted(tmp_path: Path, monkeypatch:
         async with app.run_test(size=(120, 40)) as pilot:
             assert app.theme == "hoox-dark"
             app.action_theme("hoox-high-contrast")
-            await pilot.pause(0.1)
-            assert app.theme == "hoox-high-contrast"
+            await until(pilot, lambda: app.current_theme.name == "hoox-high-contrast", "the theme is switched")
     assert UserSettings.load(tmp_path / "cockpit.toml").theme == "hoox-high-contrast"
 
 
@@ -358,11 +362,13 @@ async def test_dashboard_shows_paper_mode_and_figures_from_the_store() -> None:
     with frozen_clock():
         app = HooxApp(fixture_ctx(), run_store=False)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.pause(0.4)
+            await until(pilot, lambda: "dashboard" in app.views
+                        and "PAPER" in plain(app.views["dashboard"].query_one("#figures", Static)),
+                        "the dashboard shows the session figures")
             dash = app.views["dashboard"]
             assert isinstance(dash, DashboardView)
             figures = plain(dash.query_one("#figures", Static))
-            assert "PAPER" in figures and "+11.34" in figures and "66.7%" in figures
+            assert "+11.34" in figures and "66.7%" in figures
 
 
 # ------------------------------------------------------------------------------------------ import hygiene
