@@ -244,7 +244,10 @@ class HooxApp(App[None]):
     def _status_bar(self) -> StatusBar | None:
         screen = self.screen if self._screen_stacks else None
         if isinstance(screen, ViewScreen):
-            return screen.query_one(StatusBar)
+            # None while the screen is still composing (start) or being torn down (quit): the
+            # timers keep ticking through both, and a NoMatches here would end the app as a crash.
+            bars = screen.query(StatusBar)
+            return bars.first() if bars else None
         return None
 
     def _on_conn_state(self, state: Conn) -> None:

@@ -3,6 +3,7 @@ settings, themes, the crash report, and import hygiene."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from hoox_cli.common import remember_secrets
 from hoox_tui.app import HooxApp
 from hoox_tui.crash import write_crash_report
 from hoox_tui.settings import UserSettings
-from hoox_tui.store import ALERTS_MAX, LOGS_MAX, TRADES_MAX, Conn, Store
+from hoox_tui.store import ALERTS_MAX, ALL_TOPICS, LOGS_MAX, TRADES_MAX, Conn, Store
 from hoox_tui.themes import load_themes
 from hoox_tui.views.base import ErrorPanel, View
 from hoox_tui.views.dashboard import DashboardView
@@ -155,6 +156,43 @@ def _explode() -> None:
     raise KeyError("app-level")
 
 
+async def test_quitting_while_the_timers_tick_is_not_a_crash() -> None:
+    # Quitting prunes the screens while the app's flush and tick timers still run: a tick that
+    # meets a screen without its status bar, or a view without its children, must let them be.
+    with frozen_clock():
+        ctx = fixture_ctx()
+        store = ctx.store
+        flushes = 0
+        real_flush = store.flush
+
+        async def counting_flush() -> frozenset[str]:
+            nonlocal flushes
+            flushes += 1
+            return await real_flush()
+
+        store.flush = counting_flush  # type: ignore[method-assign]
+        held: list[int] = []
+
+        class LingeringDashboard(DashboardView):
+            async def on_unmount(self) -> None:
+                # Its children are pruned by now; hold the teardown open until the status bar is
+                # gone too and the flush timer has run twice with changes to hand out.
+                start = flushes
+                store.mark(*ALL_TOPICS)
+                loop = asyncio.get_running_loop()
+                end = loop.time() + DEADLINE
+                while (self.app.screen.query(StatusBar) or flushes < start + 2) and loop.time() < end:
+                    await asyncio.sleep(0.01)
+                held.append(flushes - start)
+
+        app = HooxApp(ctx, run_store=False, view_factories={"dashboard": LingeringDashboard})
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: "trade-worker" in plain(app.views["dashboard"].query_one("#grid", Static)),
+                        "the dashboard shows the workers")
+    assert len(held) == 1 and held[0] >= 2, held  # the timers did tick during the teardown
+    assert app.crash is None and app.views["dashboard"].error is None
+
+
 def test_crash_report_has_the_traceback_without_locals_and_redacted(tmp_path: Path) -> None:
     remember_secrets(["op-token-abcdef123"])
     secret_local = "op-token-abcdef123"  # noqa: F841 — a local that must not be written
@@ -209,8 +247,6 @@ def test_failures_back_off_then_go_offline_and_probe() -> None:
 async def test_the_store_loop_survives_an_edge_that_is_away() -> None:
     store = Store(DownClient(), backoff_base=0.01, backoff_cap=0.02, probe_seconds=0.02,  # type: ignore[arg-type]
                   live_stream=False)
-    import asyncio
-
     DownClient.calls = 0
     task = asyncio.create_task(store.run())
     loop = asyncio.get_running_loop()

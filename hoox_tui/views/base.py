@@ -122,7 +122,9 @@ class View(Container):
 
     async def deliver(self, topics: frozenset[str]) -> None:
         """The store's entry point: on_data behind the boundary, skipped while the panel shows."""
-        if self.error is not None or not self.is_mounted:
+        # Not before the view is composed, nor once its message loop has stopped (quitting or Retry
+        # removes it; its children are pruned while the store's flush timer still runs).
+        if self.error is not None or not self.is_mounted or not self.is_running:
             return
         try:
             await self.on_data(topics)
