@@ -273,7 +273,9 @@ class HooxApp(App[None]):
     def action_toggle_sidebar(self) -> None:
         self.sidebar_visible = not self.sidebar_visible
         if isinstance(self.screen, ViewScreen):
-            self.screen.query_one(Sidebar).display = self.sidebar_visible
+            # query, not query_one: a screen still composing has no sidebar yet (its resume sets it)
+            for sidebar in self.screen.query(Sidebar):
+                sidebar.display = self.sidebar_visible
 
     def action_refresh(self) -> None:
         store = self.ctx.store
