@@ -187,7 +187,8 @@ async def test_quitting_while_the_timers_tick_is_not_a_crash() -> None:
 
         app = HooxApp(ctx, run_store=False, view_factories={"dashboard": LingeringDashboard})
         async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, lambda: "trade-worker" in plain(app.views["dashboard"].query_one("#grid", Static)),
+            await until(pilot, lambda: "dashboard" in app.views
+                        and "trade-worker" in plain(app.views["dashboard"].query_one("#grid", Static)),
                         "the dashboard shows the workers")
     assert len(held) == 1 and held[0] >= 2, held  # the timers did tick during the teardown
     assert app.crash is None and app.views["dashboard"].error is None
