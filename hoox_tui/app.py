@@ -120,8 +120,9 @@ class ViewScreen(Screen[None]):
 
 class HooxApp(App[None]):
     TITLE = "hoox cockpit"
+    # No `Screen { background: … }` here: Textual's Screen already paints $background, and such a
+    # rule would make every ModalScreen (dialogs, the palette) opaque instead of dimming the view.
     CSS = """
-    Screen { background: $background; }
     .unavailable { padding: 2 4; color: $text-muted; }
     """
     BINDINGS: ClassVar = [
@@ -252,7 +253,10 @@ class HooxApp(App[None]):
     def _status_bar(self) -> StatusBar | None:
         screen = self.screen if self._screen_stacks else None
         if isinstance(screen, ViewScreen):
-            return screen.query_one(StatusBar)
+            # None while the screen is still composing (start) or being torn down (quit): the
+            # timers keep ticking through both, and a NoMatches here would end the app as a crash.
+            bars = screen.query(StatusBar)
+            return bars.first() if bars else None
         return None
 
     def _on_conn_state(self, state: Conn) -> None:
@@ -278,7 +282,9 @@ class HooxApp(App[None]):
     def action_toggle_sidebar(self) -> None:
         self.sidebar_visible = not self.sidebar_visible
         if isinstance(self.screen, ViewScreen):
-            self.screen.query_one(Sidebar).display = self.sidebar_visible
+            # query, not query_one: a screen still composing has no sidebar yet (its resume sets it)
+            for sidebar in self.screen.query(Sidebar):
+                sidebar.display = self.sidebar_visible
 
     def action_refresh(self) -> None:
         store = self.ctx.store
@@ -474,10 +480,11 @@ class HooxApp(App[None]):
         """Retry: a fresh instance of a failed view (a view whose handler raised cannot be reused)."""
         vid = (old.id or "").removeprefix("view-") or old.view_id
         fresh = self.make_view(vid)
-        screen = old.screen
-        parent = old.parent
+        # The panel's place, not the old view's: a view whose handler raised has left the DOM already.
+        screen = panel.screen
+        parent = panel.parent
         assert parent is not None
-        await old.remove()  # first: the fresh one takes its id
+        await old.remove()  # first: the fresh one takes its id (waits for a dying view to leave)
         await parent.mount(fresh, before=panel)  # type: ignore[attr-defined]
         await panel.remove()
         if isinstance(screen, ViewScreen):

@@ -8,19 +8,18 @@ import httpx
 import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
-from textual.widgets import DataTable
-from tui_support import until
+from textual.widgets import DataTable, Input
+from tui_support import shown, until
 
 from hoox_cli.client import AsyncHooxClient
-from hoox_tui.app import HooxApp
+from hoox_tui.app import HooxApp, ViewScreen
 from hoox_tui.context import CockpitContext
-from hoox_tui.dialogs import KillSwitchScreen
+from hoox_tui.dialogs import ConfirmScreen, KillSwitchScreen
 from hoox_tui.settings import UserSettings
 from hoox_tui.store import Conn, Store
 from hoox_tui.widgets import StatusBar, TitleBar
 
 GW = "hoox"
-DEADLINE = 20.0
 
 
 @pytest.fixture(autouse=True)
@@ -69,9 +68,13 @@ async def test_kill_switch_asks_shows_the_state_and_flips_it_on_the_edge(edge: L
             assert (await c.kill_switch()).on is False
 
         await pilot.press("K")
-        await until(pilot, lambda: isinstance(app.screen, KillSwitchScreen), "kill switch dialog")
+        await until(pilot, lambda: isinstance(app.screen, KillSwitchScreen) and shown(app, "#reason"),
+                    "kill switch dialog")
         await pilot.click("#reason")
+        reason = app.screen.query_one("#reason", Input)
+        await until(pilot, lambda: reason.has_focus, "the reason field has the focus")
         await pilot.press(*"exchange incident")
+        await until(pilot, lambda: reason.value == "exchange incident", "the reason is typed")
         await pilot.click("#confirm")
         await until(pilot, lambda: ctx.store.status is not None and ctx.store.status.killSwitch.on, "switch on")
         async with AsyncHooxClient(url(edge), token) as c:
@@ -81,11 +84,12 @@ async def test_kill_switch_asks_shows_the_state_and_flips_it_on_the_edge(edge: L
             r = await c.post(url(edge) + "/webhook", json={"apiKey": edge.env(GW).WEBHOOK_API_KEY,
                                                            "action": "LONG", "symbol": "BTCUSDT", "quantity": 1})
         assert r.status_code == 503 and r.json()["error"]["code"] == "KILL_SWITCH_ACTIVE"
-        await pilot.pause(0.3)
-        assert "kill switch ON" in str(app.screen.query_one(StatusBar).render())
+        await until(pilot, lambda: "kill switch ON" in str(app.screen.query_one(StatusBar).render()),
+                    "the status bar shows the switch ON")
 
         await pilot.press("K")  # the dialog shows the current state and its reason
-        await until(pilot, lambda: isinstance(app.screen, KillSwitchScreen), "kill switch dialog")
+        await until(pilot, lambda: isinstance(app.screen, KillSwitchScreen) and shown(app, "#confirm"),
+                    "kill switch dialog")
         text = str(app.screen.query_one("#state").render())
         assert "Kill switch is ON" in text and "exchange incident" in text
         await pilot.click("#confirm")
@@ -98,13 +102,15 @@ async def test_quit_asks_first(edge: LocalRuntime, workspace: Workspace) -> None
     app = HooxApp(make_ctx(workspace, edge))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+q")
-        await pilot.pause(0.1)
-        assert app.is_running and "Quit the hoox cockpit?" in str(app.screen.query_one("#question").render())
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "quit asks first")
+        assert "Quit the hoox cockpit?" in str(app.screen.query_one("#question").render())
         await pilot.press("n")
-        await pilot.pause(0.1)
+        await until(pilot, lambda: isinstance(app.screen, ViewScreen), "the answer no closes the dialog")
         assert app.is_running
-        await pilot.press("ctrl+q", "y")
-        await pilot.pause(0.1)
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "quit asks again")
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, "the answer yes ends the app")
     assert app.return_code == 0 and app.crash is None
 
 
@@ -151,7 +157,10 @@ async def test_edge_away_goes_offline_and_back_connected_with_the_missed_fills(
                                                for t in store.trades.values()) for rid in missed),
                         "the fills made while away")
             await pilot.press("f4")
-            await pilot.pause(0.4)
+            missed_ids = [t.id for t in store.trades.values() if t.request_id in missed]
+            await until(pilot, lambda: app.current_mode == "trades" and all(
+                tid in app.screen.query_one("#feed", DataTable).rows for tid in missed_ids),
+                "the missed fills are in the trade feed")
             table = app.screen.query_one("#feed", DataTable)
             rows = [table.get_row(t.id) for t in store.trades.values() if t.request_id in missed]
             assert sorted(str(r[5]) for r in rows) == ["0.0020", "0.0030"]  # the missed fills, on screen

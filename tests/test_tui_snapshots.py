@@ -1,36 +1,82 @@
 """Snapshots (SVG, 120×40) of the cockpit's shell and its five live views, from fixture data with a
 frozen clock. Update after a deliberate change with `pytest tests/test_tui_snapshots.py --snapshot-update`
-and look at the SVGs under snapshots/ before committing them."""
+and look at the SVGs under snapshots/ before committing them.
+
+Before each screenshot the test waits until the screen shows what the snapshot is of (the view's
+data delivered by the store's flush, the focus where it settles), never for a guessed time."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import DataTable, Input, Log, Static
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tui_support import fixture_ctx, frozen_clock
+from tui_support import WORKERS, fixture_ctx, frozen_clock, plain, shown, until
 
 from hoox_tui.app import HooxApp
+from hoox_tui.dialogs import KillSwitchScreen
+from hoox_tui.views.logs import LogsView
+from hoox_tui.views.workers import WorkerCard
 
 SIZE = (120, 40)
+Ready = Callable[[HooxApp], bool]
 
 
-def shot(*keys: str, after: Any = None) -> Any:
+def text(app: HooxApp, selector: str) -> str:
+    return plain(app.screen.query_one(selector, Static))
+
+
+def dashboard_ready(app: HooxApp) -> bool:
+    return (app.current_mode == "dashboard" and "trade-worker" in text(app, "#grid")
+            and "PAPER" in text(app, "#figures") and "kill switch turned ON" in text(app, "#alert-lines"))
+
+
+def workers_ready(app: HooxApp) -> bool:
+    cards = list(app.screen.query(WorkerCard))
+    return app.current_mode == "workers" and len(cards) == len(WORKERS) and app.focused is cards[0]
+
+
+def worker_detail_ready(app: HooxApp) -> bool:
+    return (app.current_mode == "worker-detail" and "uptime" in text(app, "#metrics-text")
+            and "IdempotencyStore" in text(app, "#durable") and "CONFIG_KV" in text(app, "#bindings")
+            and app.screen.query_one("#live-log", Log).line_count > 0)
+
+
+def trades_ready(app: HooxApp) -> bool:
+    return (app.current_mode == "trades" and app.screen.query_one("#feed", DataTable).row_count == 6
+            and app.screen.query_one("#positions", DataTable).row_count == 1
+            and "win rate" in text(app, "#winloss-text"))
+
+
+def logs_searched(app: HooxApp) -> bool:
+    view = app.views["logs"]
+    assert isinstance(view, LogsView)
+    wanted = sum(1 for r in app.ctx.store.logs if view.matches(r))
+    return (app.screen.query_one("#search", Input).value == "sgnl 3" and view.query_text == "sgnl 3"
+            and 0 < view.query_one("#stream", Log).line_count == wanted)
+
+
+def kill_switch_ready(app: HooxApp) -> bool:
+    screen = app.screen
+    return (isinstance(screen, KillSwitchScreen) and "Kill switch is OFF" in text(app, "#state")
+            and app.focused is screen.query_one("#cancel"))
+
+
+def shot(*keys: str, ready: Ready, what: str, after: Callable[[Any], Awaitable[None]] | None = None) -> Any:
     async def run_before(pilot: Any) -> None:
-        await pilot.pause(0.3)
-        for k in keys:
-            await pilot.press(k)
-            await pilot.pause(0.3)
+        app = pilot.app
+        await until(pilot, lambda: dashboard_ready(app), "the dashboard shows the fixture")
+        await pilot.press(*keys)
         if after is not None:
             await after(pilot)
-            await pilot.pause(0.3)
-        for inp in pilot.app.screen.query(Input):
+        await until(pilot, lambda: ready(app), what)
+        for inp in app.screen.query(Input):
             inp.cursor_blink = False
-        await pilot.pause(0.3)  # a flush (4 Hz) has delivered everything
     return run_before
 
 
@@ -41,27 +87,44 @@ def app() -> Any:
 
 
 def test_shell_and_dashboard(snap_compare: Any, app: HooxApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE, run_before=shot())
+    assert snap_compare(app, terminal_size=SIZE, run_before=shot(ready=dashboard_ready, what="the dashboard"))
 
 
 def test_workers(snap_compare: Any, app: HooxApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE, run_before=shot("f2"))
+    assert snap_compare(app, terminal_size=SIZE,
+                        run_before=shot("f2", ready=workers_ready, what="nine worker cards, the first focused"))
 
 
 def test_worker_detail(snap_compare: Any, app: HooxApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE, run_before=shot("f3"))
+    assert snap_compare(app, terminal_size=SIZE,
+                        run_before=shot("f3", ready=worker_detail_ready, what="the detail of hoox"))
 
 
 def test_trade_monitor(snap_compare: Any, app: HooxApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE, run_before=shot("f4"))
+    assert snap_compare(app, terminal_size=SIZE,
+                        run_before=shot("f4", ready=trades_ready, what="six trades, one position, the figures"))
 
 
 def test_logs_filtered_by_search(snap_compare: Any, app: HooxApp) -> None:
     async def search(pilot: Any) -> None:
+        await until(pilot, lambda: pilot.app.current_mode == "logs" and shown(pilot.app, "#search"),
+                    "the logs view's search field")
         await pilot.click("#search")
+        await until(pilot, lambda: pilot.app.screen.query_one("#search", Input).has_focus, "the search has focus")
         await pilot.press(*"sgnl 3")
-    assert snap_compare(app, terminal_size=SIZE, run_before=shot("f5", after=search))
+    assert snap_compare(app, terminal_size=SIZE,
+                        run_before=shot("f5", after=search, ready=logs_searched, what="the log lines matching"))
 
 
-def test_kill_switch_dialog_over_the_shell(snap_compare: Any, app: HooxApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE, run_before=shot("K"))
+class IdleClient:
+    """An edge client the store never calls (run_store=False): without any client, K only shows
+    "no edge is configured" (a toast that goes after 5 s), not the dialog."""
+
+    base_url = "http://127.0.0.1:8787"
+
+
+def test_kill_switch_dialog_over_the_shell(snap_compare: Any) -> None:
+    with frozen_clock():
+        app = HooxApp(fixture_ctx(client=IdleClient()), run_store=False)
+        assert snap_compare(app, terminal_size=SIZE,
+                            run_before=shot("K", ready=kill_switch_ready, what="the kill switch dialog"))

@@ -3,6 +3,7 @@ settings, themes, the crash report, and import hygiene."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from hoox_cli.common import remember_secrets
 from hoox_tui.app import HooxApp
 from hoox_tui.crash import write_crash_report
 from hoox_tui.settings import UserSettings
-from hoox_tui.store import ALERTS_MAX, LOGS_MAX, TRADES_MAX, Conn, Store
+from hoox_tui.store import ALERTS_MAX, ALL_TOPICS, LOGS_MAX, TRADES_MAX, Conn, Store
 from hoox_tui.themes import load_themes
 from hoox_tui.views.base import ErrorPanel, View
 from hoox_tui.views.dashboard import DashboardView
@@ -28,6 +29,7 @@ from hoox_tui.widgets import StatusBar
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tui_support import (
+    DEADLINE,
     fixture_ctx,
     frozen_clock,
     plain,
@@ -72,8 +74,9 @@ async def test_a_failing_view_shows_its_error_panel_and_the_rest_keeps_working(m
         app = HooxApp(ctx, run_store=False, view_factories={"trades": FlakyTrades, "logs": ButtonView})
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("f4")
-            await until(pilot, lambda: "trades" in app.views and app.views["trades"].error is not None,
-                        "the trades view fails")
+            # the error is recorded at once; the panel shows it once mounted with its content
+            await until(pilot, lambda: "trades" in app.views and app.views["trades"].error_text() is not None,
+                        "the trades view shows its error panel")
             trades = app.views["trades"]
             assert isinstance(trades.error, RuntimeError)
             panel_text = trades.error_text() or ""
@@ -93,13 +96,24 @@ async def test_a_failing_view_shows_its_error_panel_and_the_rest_keeps_working(m
             assert "CONNECTED" in str(app.screen.query_one(StatusBar).render())
 
             await pilot.press("f5")  # a raw widget handler raising is contained too
+            await until(pilot, lambda: app.current_mode == "logs" and app.screen.query_one("#explode").region,
+                        "the logs view shows its button")
             await pilot.click("#explode")
-            await until(pilot, lambda: isinstance(app.views["logs"].error, ValueError), "the logs view fails")
+            await until(pilot, lambda: isinstance(app.views["logs"].error, ValueError)
+                        and app.views["logs"].error_text() is not None, "the logs view shows its error panel")
             assert app.is_running
+            logs = app.views["logs"]
+            await until(pilot, lambda: app.focused is logs.error_panel and logs.parent is None,
+                        "the logs panel focused, the view gone with its dead message loop")
+            await pilot.press("r")  # Retry works for a view that left the DOM, too
+            await until(pilot, lambda: app.views["logs"] is not logs and app.views["logs"].is_mounted
+                        and not app.screen.query(ErrorPanel), "Retry builds a fresh logs view")
+            assert app.screen.query_one("#explode", Button).parent is app.views["logs"]
 
             FlakyTrades.broken = False  # the cause went away: Retry brings the view back
             await pilot.press("f4")
-            await until(pilot, lambda: app.current_mode == "trades", "back on the trades view")
+            await until(pilot, lambda: app.current_mode == "trades" and app.focused is trades.error_panel,
+                        "back on the trades view, its error panel focused")
             await pilot.press("r")
             await until(pilot, lambda: app.views["trades"] is not trades, "Retry builds a fresh view")
             fresh = app.views["trades"]
@@ -108,18 +122,76 @@ async def test_a_failing_view_shows_its_error_panel_and_the_rest_keeps_working(m
         assert app.crash is None
 
 
+async def test_the_error_panel_takes_the_views_place_only_once_it_is_complete() -> None:
+    # Mounting registers the panel at once but composes its children on the panel's own task:
+    # until then neither the user nor error_text() may see a panel without its text.
+    with frozen_clock():
+        app = HooxApp(fixture_ctx(), run_store=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: "dashboard" in app.views and app.views["dashboard"].is_mounted,
+                        "the dashboard is mounted")
+            dash = app.views["dashboard"]
+            dash.show_error(RuntimeError("boom"))
+            registered = list(app.screen.query(ErrorPanel))  # nothing has run since: not composed yet
+            assert len(registered) == 1 and not registered[0].display and not registered[0].children
+            assert dash.display and dash.error_panel is None and dash.error_text() is None
+            await until(pilot, lambda: dash.error_panel is not None, "the error panel is mounted")
+            panel = dash.error_panel
+            assert panel is registered[0] and panel.display and not dash.display
+            assert "RuntimeError: boom" in (dash.error_text() or "")
+            await until(pilot, lambda: app.focused is panel, "the error panel has the focus (r retries)")
+
+
 async def test_an_error_outside_any_view_ends_the_app_for_the_crash_screen() -> None:
     with frozen_clock():
         app = HooxApp(fixture_ctx(), run_store=False)
         with pytest.raises(KeyError):  # Pilot re-raises what ended the app
             async with app.run_test(size=(120, 40)) as pilot:
                 app.call_later(_explode)
-                await pilot.pause(0.3)
+                await until(pilot, lambda: app.crash is not None, "the app-level error ends the app")
     assert isinstance(app.crash, KeyError) and app.return_code == 1
 
 
 def _explode() -> None:
     raise KeyError("app-level")
+
+
+async def test_quitting_while_the_timers_tick_is_not_a_crash() -> None:
+    # Quitting prunes the screens while the app's flush and tick timers still run: a tick that
+    # meets a screen without its status bar, or a view without its children, must let them be.
+    with frozen_clock():
+        ctx = fixture_ctx()
+        store = ctx.store
+        flushes = 0
+        real_flush = store.flush
+
+        async def counting_flush() -> frozenset[str]:
+            nonlocal flushes
+            flushes += 1
+            return await real_flush()
+
+        store.flush = counting_flush  # type: ignore[method-assign]
+        held: list[int] = []
+
+        class LingeringDashboard(DashboardView):
+            async def on_unmount(self) -> None:
+                # Its children are pruned by now; hold the teardown open until the status bar is
+                # gone too and the flush timer has run twice with changes to hand out.
+                start = flushes
+                store.mark(*ALL_TOPICS)
+                loop = asyncio.get_running_loop()
+                end = loop.time() + DEADLINE
+                while (self.app.screen.query(StatusBar) or flushes < start + 2) and loop.time() < end:
+                    await asyncio.sleep(0.01)
+                held.append(flushes - start)
+
+        app = HooxApp(ctx, run_store=False, view_factories={"dashboard": LingeringDashboard})
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: "dashboard" in app.views
+                        and "trade-worker" in plain(app.views["dashboard"].query_one("#grid", Static)),
+                        "the dashboard shows the workers")
+    assert len(held) == 1 and held[0] >= 2, held  # the timers did tick during the teardown
+    assert app.crash is None and app.views["dashboard"].error is None
 
 
 def test_crash_report_has_the_traceback_without_locals_and_redacted(tmp_path: Path) -> None:
@@ -176,14 +248,14 @@ def test_failures_back_off_then_go_offline_and_probe() -> None:
 async def test_the_store_loop_survives_an_edge_that_is_away() -> None:
     store = Store(DownClient(), backoff_base=0.01, backoff_cap=0.02, probe_seconds=0.02,  # type: ignore[arg-type]
                   live_stream=False)
-    import asyncio
-
+    DownClient.calls = 0
     task = asyncio.create_task(store.run())
-    for _ in range(400):
-        if store.state == Conn.OFFLINE and DownClient.calls >= 7:
-            break
-        await asyncio.sleep(0.01)
-    assert store.state == Conn.OFFLINE and not task.done()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + DEADLINE  # a deadline, not a count of sleeps: a loaded machine is slower
+    while not (store.state == Conn.OFFLINE and DownClient.calls >= 7) and not task.done():
+        assert loop.time() < end, f"still {store.state} after {DownClient.calls} calls"
+        await asyncio.sleep(0.01)  # polls the condition; the store's own timers move it
+    assert store.state == Conn.OFFLINE and not task.done()  # 5 failures, then probing goes on
     task.cancel()
 
 
@@ -228,12 +300,14 @@ async def test_only_the_visible_view_is_polled() -> None:
         app = HooxApp(ctx, run_store=False)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("f4")
-            await pilot.pause()
+            await until(pilot, lambda: app.current_mode == "trades" and "trades" in ctx.store.active_topics,
+                        "the trade monitor is the visible view")
             await ctx.store.poll()
             assert client.calls == ["status", "trades", "positions", "stats", "orders"]
             client.calls.clear()
             await pilot.press("f2")  # the trade monitor is hidden now: its routes are not asked for
-            await pilot.pause()
+            await until(pilot, lambda: app.current_mode == "workers" and "workers" in ctx.store.active_topics,
+                        "the workers view is the visible view")
             await ctx.store.poll()
             assert client.calls == ["status", "workers"]
 
@@ -275,8 +349,7 @@ async def test_theme_switch_at_runtime_is_persisted(tmp_path: Path, monkeypatch:
         async with app.run_test(size=(120, 40)) as pilot:
             assert app.theme == "hoox-dark"
             app.action_theme("hoox-high-contrast")
-            await pilot.pause(0.1)
-            assert app.theme == "hoox-high-contrast"
+            await until(pilot, lambda: app.current_theme.name == "hoox-high-contrast", "the theme is switched")
     assert UserSettings.load(tmp_path / "cockpit.toml").theme == "hoox-high-contrast"
 
 
@@ -330,11 +403,13 @@ async def test_dashboard_shows_paper_mode_and_figures_from_the_store() -> None:
     with frozen_clock():
         app = HooxApp(fixture_ctx(), run_store=False)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.pause(0.4)
+            await until(pilot, lambda: "dashboard" in app.views
+                        and "PAPER" in plain(app.views["dashboard"].query_one("#figures", Static)),
+                        "the dashboard shows the session figures")
             dash = app.views["dashboard"]
             assert isinstance(dash, DashboardView)
             figures = plain(dash.query_one("#figures", Static))
-            assert "PAPER" in figures and "+11.34" in figures and "66.7%" in figures
+            assert "+11.34" in figures and "66.7%" in figures
 
 
 # ------------------------------------------------------------------------------------------ import hygiene

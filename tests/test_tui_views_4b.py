@@ -8,7 +8,7 @@ deployer standing in for wrangler where a real deploy would need Cloudflare.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ from hoox_edge import catalog
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from textual.app import App, ComposeResult
-from textual.widgets import Input, Log, Select, Static, TextArea
-from tui_support import fed_store, frozen_clock
+from textual.widgets import DataTable, Input, Log, Select, Static, TextArea
+from tui_support import fed_store, frozen_clock, shown, until
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui import settings as user_settings
@@ -40,12 +40,14 @@ SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
 
 
 class Host(App[None]):
-    """Mounts one view, with the cockpit's themes."""
+    """Mounts one view, with the cockpit's themes; counts the TextArea.Changed events that went
+    through the view (they bubble up to the app after the view's handler)."""
 
     def __init__(self, make: Callable[[], View]) -> None:
         super().__init__()
         self._make = make
         self.view: View | None = None
+        self.text_changes = 0
         themes, _ = load_themes()
         for t in themes:
             self.register_theme(t)
@@ -55,6 +57,9 @@ class Host(App[None]):
         self.view = self._make()
         yield self.view
 
+    def on_text_area_changed(self) -> None:
+        self.text_changes += 1
+
 
 def ctx_for(ws: Workspace | None, *, client: AsyncHooxClient | None = None, store: Store | None = None,
             safe_mode: bool = False) -> CockpitContext:
@@ -62,15 +67,14 @@ def ctx_for(ws: Workspace | None, *, client: AsyncHooxClient | None = None, stor
                           safe_mode=safe_mode, local_runtime_started=False)
 
 
-async def settle(app: App[Any], pilot: Any) -> None:
-    """Let posted messages run, the workers they start finish, and the screen catch up."""
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 def text_of(app: App[Any], selector: str) -> str:
     return str(app.query_one(selector, Static).render())
+
+
+def focus_in_view(app: Host) -> bool:
+    """Something inside the view has the focus, so the view's key bindings apply."""
+    focused = app.focused
+    return focused is not None and app.view in focused.ancestors_with_self
 
 
 @pytest.fixture(autouse=True)
@@ -131,11 +135,21 @@ def test_lint_and_prettify_functions() -> None:
     assert prettify_toml(TIDY) == TIDY
 
 
+def editor_view(app: Host) -> ConfigEditorView:
+    assert isinstance(app.view, ConfigEditorView)
+    return app.view
+
+
+def opened(app: Host) -> bool:
+    """The editor has opened its first document, and the focus is in the view (Ctrl+S applies)."""
+    return editor_view(app).current is not None and focus_in_view(app)
+
+
 async def test_config_editor_lint_puts_cursor_on_the_error_and_refuses_to_save(workspace: Workspace) -> None:
     original = workspace.config_path.read_text()
     app = Host(lambda: ConfigEditorView(ctx_for(workspace)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: opened(app), "hoox.toml is open")
         editor = app.query_one("#cfg-editor", TextArea)
         assert editor.text == original and editor.language == "toml"
         lines = original.splitlines()
@@ -143,34 +157,49 @@ async def test_config_editor_lint_puts_cursor_on_the_error_and_refuses_to_save(w
         editor.focus()
         editor.move_cursor((port_line, len("port = 8787")))
         await pilot.press("space", "x")  # "port = 8787 x..." is not TOML
-        await pilot.pause()
-        assert "line " in text_of(app, "#cfg-lint") and "✗" in text_of(app, "#cfg-lint")
+        await until(pilot, lambda: "✗" in text_of(app, "#cfg-lint"), "the lint line flags the stray x")
+        assert "line " in text_of(app, "#cfg-lint")
         editor.move_cursor((0, 0))
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await until(pilot, lambda: text_of(app, "#cfg-lint").startswith("Not saved"), "the save is refused")
         assert workspace.config_path.read_text() == original  # nothing written
-        lint = text_of(app, "#cfg-lint")
-        assert lint.startswith("Not saved") and f"line {port_line + 1}, column 13" in lint
+        assert f"line {port_line + 1}, column 13" in text_of(app, "#cfg-lint")
         assert editor.cursor_location == (port_line, 12)  # on the stray "x"
         # a semantic error is refused too, and says why
         editor.load_text(original.replace("port = 8787", "port = 80"))
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert "between 1024" in text_of(app, "#cfg-lint")
+        await until(pilot, lambda: "between 1024" in text_of(app, "#cfg-lint"), "the port is refused")
+        assert text_of(app, "#cfg-lint").startswith("Not saved")
         assert workspace.config_path.read_text() == original
+
+
+async def test_a_late_change_event_keeps_the_message_of_the_save(workspace: Workspace) -> None:
+    # Ctrl+S can overtake the TextArea.Changed of the last edit; linting that same text again when
+    # the event arrives must not replace what the save said.
+    original = workspace.config_path.read_text()
+    app = Host(lambda: ConfigEditorView(ctx_for(workspace)))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: opened(app) and app.text_changes >= 1, "hoox.toml is open, its load seen")
+        view = editor_view(app)
+        seen = app.text_changes
+        app.query_one("#cfg-editor", TextArea).load_text(original.replace("port = 8787", "port = 80"))
+        assert not await view.save()  # before the Changed event of that edit has run
+        refused = text_of(app, "#cfg-lint")
+        assert refused.startswith("Not saved") and "between 1024" in refused
+        await until(pilot, lambda: app.text_changes > seen, "the edit's Changed event went through the view")
+        assert text_of(app, "#cfg-lint") == refused
 
 
 async def test_config_editor_saves_prettified_toml_keeping_comments(workspace: Workspace) -> None:
     app = Host(lambda: ConfigEditorView(ctx_for(workspace)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: opened(app), "hoox.toml is open")
         editor = app.query_one("#cfg-editor", TextArea)
         editor.load_text(MESSY)
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await until(pilot, lambda: text_of(app, "#cfg-lint").startswith("✓ saved"), "the file is saved")
         assert workspace.config_path.read_text() == TIDY
         assert editor.text == TIDY
-        assert "saved" in text_of(app, "#cfg-lint")
         assert workspace.enabled_workers().count("report-worker") == 0
         assert not list(workspace.root.glob("*.tmp"))  # written through a temp file, then renamed
 
@@ -182,15 +211,15 @@ async def test_wrangler_files_are_read_only_and_saving_says_how_to_change_them(w
     before = path.read_text()
     app = Host(lambda: ConfigEditorView(ctx_for(workspace)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        view = app.query_one(ConfigEditorView)
+        await until(pilot, lambda: opened(app), "hoox.toml is open")
+        view = editor_view(app)
         await view.open("wrangler:trade-worker")
         editor = app.query_one("#cfg-editor", TextArea)
         assert editor.read_only and editor.text == before and editor.language == "json"
         assert "✓ valid" in text_of(app, "#cfg-lint")
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert "generated from the worker catalog" in text_of(app, "#cfg-lint")
+        await until(pilot, lambda: "generated from the worker catalog" in text_of(app, "#cfg-lint"),
+                    "the save is refused with the reason")
         assert "python -m hoox_edge.wrangler" in text_of(app, "#cfg-lint")
     assert path.read_text() == before
 
@@ -198,7 +227,7 @@ async def test_wrangler_files_are_read_only_and_saving_says_how_to_change_them(w
 async def test_safe_mode_turns_syntax_highlighting_off(workspace: Workspace) -> None:
     app = Host(lambda: ConfigEditorView(ctx_for(workspace, safe_mode=True)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: opened(app), "hoox.toml is open")
         assert app.query_one("#cfg-editor", TextArea).language is None
 
 
@@ -206,36 +235,48 @@ async def test_config_editor_edits_kv_values_through_the_edge(workspace: Workspa
     rt, client = edge
     app = Host(lambda: ConfigEditorView(ctx_for(workspace, client=client)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        view = app.query_one(ConfigEditorView)
-        await app.workers.wait_for_complete()
-        assert "kv:trade:max_leverage" in view.docs
+        await until(pilot, lambda: opened(app) and "kv:trade:max_leverage" in editor_view(app).docs,
+                    "the KV values are listed")
+        view = editor_view(app)
         await view.open("kv:trade:max_leverage")
         editor = app.query_one("#cfg-editor", TextArea)
         assert editor.text.strip() == "125"
+
+        def lint() -> str:
+            return text_of(app, "#cfg-lint")
+
         editor.load_text('"lots"')
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert "expected an integer" in text_of(app, "#cfg-lint")
+        await until(pilot, lambda: lint().startswith("Not saved"), "the invalid value is refused")
+        assert "expected an integer" in lint()
         assert await rt.kv(catalog.CONFIG_KV).get("trade:max_leverage") == "125"  # the invalid value not saved
         editor.load_text("[30, 60,\n 300,, 900]")  # a syntax error on the second line
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await until(pilot, lambda: lint().startswith("Not saved") and "line 2" in lint(),
+                    "the syntax error is refused")
         assert editor.cursor_location == (1, 5)
         editor.load_text("  25  ")
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await until(pilot, lambda: lint() == "✓ saved KV trade:max_leverage", "the value is saved")
         assert await rt.kv(catalog.CONFIG_KV).get("trade:max_leverage") == "25"
         assert editor.text == "25\n"
         await view.open("kv:webhooks:retry_schedule_seconds")
         editor.load_text("[10,20,]")  # JSON5's trailing comma is taken, and the saved text is plain JSON
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await until(pilot, lambda: lint() == "✓ saved KV webhooks:retry_schedule_seconds", "the list is saved")
         assert await rt.kv(catalog.CONFIG_KV).get("webhooks:retry_schedule_seconds") == "10,20"
         assert json.loads(editor.text) == [10, 20]
 
 
 # ============================================================================ setup wizard
+def wizard_at(app: Host, title: str) -> bool:
+    """The wizard shows step `title` with its first field (or button) focused, so its keys work."""
+    if text_of(app, "#setup-title") != title:
+        return False
+    targets = [*app.query("#setup-form Input, #setup-form Select"), *app.query("#setup-buttons Button")]
+    return bool(targets) and app.focused is targets[0]
+
+
 async def test_wizard_resumes_from_its_state_file_and_writes_secrets_without_echo(workspace: Workspace) -> None:
     state = workspace.hoox_dir / "setup-wizard.json"
     state.write_text(json.dumps({"version": 1, "step": "exchanges", "done": ["cloudflare"], "values": {},
@@ -243,23 +284,24 @@ async def test_wizard_resumes_from_its_state_file_and_writes_secrets_without_ech
     key, secret = "bybit-key-0123456789", "bybit-secret-ABCDEFGHIJ"
     app = Host(lambda: SetupView(ctx_for(workspace)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert text_of(app, "#setup-title") == "Step 2 of 6 — Exchanges"
+        await until(pilot, lambda: wizard_at(app, "Step 2 of 6 — Exchanges"), "the wizard resumes at step 2")
         assert "Resumed" in text_of(app, "#setup-status")
         key_input = app.query_one("#f-bybit-api-key", Input)
-        assert key_input.password and app.query_one("#f-bybit-api-secret", Input).password
-        key_input.focus()
+        secret_input = app.query_one("#f-bybit-api-secret", Input)
+        assert key_input.password and secret_input.password and app.focused is key_input
         await pilot.press(*key)
+        await until(pilot, lambda: key_input.value == key, "the key is typed")
         await pilot.press("ctrl+n")  # the secret of the pair is missing: refused, nothing written
-        await settle(app, pilot)
-        assert "needed together" in str(app.query_one("#err-f-bybit-api-secret", Static).render())
+        await until(pilot, lambda: "needed together" in text_of(app, "#err-f-bybit-api-secret"),
+                    "the missing secret is pointed out")
         assert "BYBIT_API_KEY" not in workspace.secrets()
-        app.query_one("#f-bybit-api-secret", Input).focus()
+        secret_input.focus()
+        await until(pilot, lambda: secret_input.has_focus, "the secret field has the focus")
         await pilot.press(*secret)
+        await until(pilot, lambda: secret_input.value == secret, "the secret is typed")
         assert key not in app.export_screenshot() and secret not in app.export_screenshot()
         await pilot.press("enter")
-        await settle(app, pilot)
-        assert text_of(app, "#setup-title") == "Step 3 of 6 — AI keys"
+        await until(pilot, lambda: wizard_at(app, "Step 3 of 6 — AI keys"), "the wizard moves to step 3")
         assert "BYBIT_API_KEY, BYBIT_API_SECRET" in text_of(app, "#setup-status")
         screen = app.export_screenshot()
         assert key not in screen and secret not in screen
@@ -274,18 +316,18 @@ async def test_wizard_resumes_from_its_state_file_and_writes_secrets_without_ech
     # a new cockpit resumes at the AI step, and shows the Bybit secrets as set (never their values)
     app = Host(lambda: SetupView(ctx_for(workspace)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert text_of(app, "#setup-title") == "Step 3 of 6 — AI keys"
+        await until(pilot, lambda: wizard_at(app, "Step 3 of 6 — AI keys") and shown(app, "#setup-back"),
+                    "the wizard resumes at step 3")
         await pilot.click("#setup-back")
-        await settle(app, pilot)
+        await until(pilot, lambda: wizard_at(app, "Step 2 of 6 — Exchanges"), "Back leads to step 2")
         assert text_of(app, "#state-f-bybit-api-key") == "set"
         assert app.query_one("#f-bybit-api-key", Input).value == ""
 
 
-async def skip(app: App[Any], pilot: Any) -> None:
+async def skip(app: Host, pilot: Any, then: str) -> None:
+    await until(pilot, lambda: shown(app, "#setup-skip"), "the Skip button is on screen")
     await pilot.click("#setup-skip")
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    await until(pilot, lambda: wizard_at(app, then), f"Skip leads to {then!r}")
 
 
 async def test_wizard_writes_config_and_strategy_defaults_then_kickoff_lists_names(workspace: Workspace,
@@ -293,36 +335,34 @@ async def test_wizard_writes_config_and_strategy_defaults_then_kickoff_lists_nam
     rt, client = edge
     app = Host(lambda: SetupView(ctx_for(workspace, client=client)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert text_of(app, "#setup-title") == "Step 1 of 6 — Cloudflare"
+        await until(pilot, lambda: wizard_at(app, "Step 1 of 6 — Cloudflare"), "the wizard starts at step 1")
         app.query_one("#f-cloudflare-account-id", Input).value = "0123456789abcdef0123456789abcdef"
         app.query_one("#f-cloudflare-subdomain", Input).value = "my-desk"
         await pilot.press("ctrl+n")
-        await settle(app, pilot)
+        await until(pilot, lambda: wizard_at(app, "Step 2 of 6 — Exchanges"), "step 1 is saved")
         cf = workspace.config()["cloudflare"]
         assert cf["account_id"] == "0123456789abcdef0123456789abcdef" and cf["subdomain"] == "my-desk"
         assert workspace.config_path.read_text().startswith("# hoox workspace")  # comment kept
-        await skip(app, pilot)  # exchanges
-        await skip(app, pilot)  # AI keys
-        assert text_of(app, "#setup-title") == "Step 4 of 6 — Strategy defaults"
+        await skip(app, pilot, "Step 3 of 6 — AI keys")
+        await skip(app, pilot, "Step 4 of 6 — Strategy defaults")
         app.query_one("#f-trade-max-leverage", Input).value = "0"
         await pilot.press("ctrl+n")
-        await settle(app, pilot)
-        assert "at least 1" in str(app.query_one("#err-f-trade-max-leverage", Static).render())
+        await until(pilot, lambda: "at least 1" in text_of(app, "#err-f-trade-max-leverage"),
+                    "the leverage 0 is refused")
         app.query_one("#f-trade-max-leverage", Input).value = "20"
         app.query_one("#f-trade-margin-mode", Select).value = "cross"
         await pilot.press("ctrl+n")
-        await settle(app, pilot)
+        await until(pilot, lambda: wizard_at(app, "Step 5 of 6 — Telegram"), "step 4 is saved")
         kv = rt.kv(catalog.CONFIG_KV)
         assert await kv.get("trade:max_leverage") == "20" and await kv.get("trade:margin_mode") == "cross"
-        await skip(app, pilot)  # telegram
-        assert text_of(app, "#setup-title") == "Step 6 of 6 — Kickoff"
+        await skip(app, pilot, "Step 6 of 6 — Kickoff")
         summary = text_of(app, "#setup-summary")
         assert "cloudflare.account_id, cloudflare.subdomain" in summary
         assert "trade:margin_mode, trade:max_leverage" in summary
         assert "Skipped: Exchanges, AI keys, Telegram" in summary
+        await until(pilot, lambda: shown(app, "#setup-finish"), "the Finish button is on screen")
         await pilot.click("#setup-finish")
-        await pilot.pause()
+        await until(pilot, lambda: "Setup finished" in text_of(app, "#setup-status"), "the wizard is finished")
     assert not (workspace.hoox_dir / "setup-wizard.json").exists()
 
 
@@ -335,30 +375,32 @@ async def test_settings_persist_theme_and_refresh_and_reset_cache_after_confirma
     ctx = ctx_for(workspace)
     app = Host(lambda: SettingsView(ctx))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: app.view is not None and app.view.is_mounted, "the settings view is mounted")
         app.query_one("#set-theme", Select).value = "hoox-light"
-        await pilot.pause()
-        assert app.theme == "hoox-light"
+        await until(pilot, lambda: app.theme == "hoox-light" and "hoox-light applied" in text_of(app, "#set-status"),
+                    "the theme is applied")
         refresh = app.query_one("#set-refresh", Input)
         refresh.value = "0.2"
         refresh.focus()
+        await until(pilot, lambda: refresh.has_focus, "the refresh field has the focus")
         await pilot.press("enter")
-        assert "Not changed" in text_of(app, "#set-status") and ctx.store.refresh_seconds == 5.0
+        await until(pilot, lambda: "Not changed" in text_of(app, "#set-status"), "0.2 s is refused")
+        assert ctx.store.refresh_seconds == 5.0
         refresh.value = "12"
         await pilot.press("enter")
-        assert ctx.store.refresh_seconds == 12.0
+        await until(pilot, lambda: ctx.store.refresh_seconds == 12.0, "12 s is taken")
+        await until(pilot, lambda: shown(app, "#set-reset-cache"), "the reset button is on screen")
         await pilot.click("#set-reset-cache")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the reset asks first")
         await pilot.press("n")
-        await pilot.pause()
-        assert (cache / "session.json").exists() and "kept" in text_of(app, "#set-status")
+        await until(pilot, lambda: "kept" in text_of(app, "#set-status"), "the answer no keeps the cache")
+        assert (cache / "session.json").exists()
+        await until(pilot, lambda: shown(app, "#set-reset-cache"), "the reset button is on screen again")
         await pilot.click("#set-reset-cache")
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the reset asks again")
         await pilot.press("y")
-        await pilot.pause()
+        await until(pilot, lambda: "2 entries removed" in text_of(app, "#set-status"), "the cache is reset")
         assert list(cache.iterdir()) == []
-        assert "2 entries removed" in text_of(app, "#set-status")
     saved = UserSettings.load()
     assert saved.theme == "hoox-light" and saved.refresh_seconds == 12.0 and not saved.problems
     assert user_settings.config_path().is_relative_to(user_dirs["config"])
@@ -397,34 +439,45 @@ class RecordingDeployer:
         return out
 
 
-def log_lines(app: App[Any]) -> list[str]:
-    return [str(line) for line in app.query_one("#svc-output", Log).lines]
+def log_lines(app: Host) -> list[str]:
+    assert app.view is not None  # the view's Log, whichever screen (a dialog) is on top
+    return [str(line) for line in app.view.query_one("#svc-output", Log).lines]
+
+
+def services_ready(app: Host) -> bool:
+    """The worker table is filled and focused (the view's keys apply) and no operation runs."""
+    view = app.view
+    assert isinstance(view, ServicesView)
+    table = view.query_one("#svc-table", DataTable)
+    return table.row_count == len(catalog.WORKERS) and app.focused is table and not view.busy
 
 
 async def test_service_manager_dry_runs_then_deploys_only_after_confirmation(workspace: Workspace) -> None:
     deployer = RecordingDeployer()
     app = Host(lambda: ServicesView(ctx_for(workspace), deployer=deployer))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await pilot.press("down")  # trade-worker
+        await until(pilot, lambda: services_ready(app), "the worker table is filled and focused")
+        table = app.query_one("#svc-table", DataTable)
+        await pilot.press("down")
+        await until(pilot, lambda: table.cursor_row == 1, "the second row is selected")
+        assert table.get_row_at(1)[0] == "trade-worker"
         await pilot.press("d")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the dry run passed and the deploy asks")
         assert deployer.calls == [("trade-worker", True)]
         await pilot.press("n")
-        await settle(app, pilot)
+        await until(pilot, lambda: "Deploy of trade-worker cancelled; nothing was deployed." in log_lines(app),
+                    "the deploy is cancelled")
         assert deployer.calls == [("trade-worker", True)]
-        assert "Deploy of trade-worker cancelled; nothing was deployed." in log_lines(app)
+        await until(pilot, lambda: services_ready(app), "back on the table")
         await pilot.press("d")
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the deploy asks again")
         await pilot.press("y")
-        await settle(app, pilot)
+        await until(pilot, lambda: "trade-worker: deploy ok" in log_lines(app) and services_ready(app),
+                    "trade-worker is deployed")
         assert deployer.calls[-1] == ("trade-worker", False)
         lines = log_lines(app)
-        assert "$ hoox deploy worker trade-worker --dry-run" in lines
-        assert "upload trade-worker step 2" in lines and "trade-worker: deploy ok" in lines
-        table = app.query_one("#svc-table")
-        assert table.get_row("trade-worker")[3] == "deployed"  # type: ignore[attr-defined]
+        assert "$ hoox deploy worker trade-worker --dry-run" in lines and "upload trade-worker step 2" in lines
+        assert table.get_row("trade-worker")[3] == "deployed"
 
 
 async def test_bulk_redeploy_asks_once_after_a_dry_run_of_every_worker(workspace: Workspace) -> None:
@@ -432,14 +485,14 @@ async def test_bulk_redeploy_asks_once_after_a_dry_run_of_every_worker(workspace
     app = Host(lambda: ServicesView(ctx_for(workspace), deployer=deployer))
     order = catalog.deploy_order(workspace.enabled_workers())
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: services_ready(app), "the worker table is filled and focused")
         await pilot.press("a")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the dry runs passed and the deploy asks")
         assert ", ".join(order) in str(app.screen.query_one("#question", Static).render())
         assert deployer.calls == [(n, True) for n in order]
         await pilot.press("y")
-        await settle(app, pilot)
+        await until(pilot, lambda: f"{order[-1]}: deploy ok" in log_lines(app) and services_ready(app),
+                    "every worker is deployed")
         assert deployer.calls[len(order):] == [(n, False) for n in order]
         assert f"[{len(order)}/{len(order)}] finished" in log_lines(app)
 
@@ -449,16 +502,15 @@ async def test_real_dry_run_output_is_streamed_and_a_cancel_deploys_nothing(work
 
     app = Host(lambda: ServicesView(ctx_for(workspace)))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: services_ready(app), "the worker table is filled and focused")
         await pilot.press("d")  # hoox, the first row
-        for _ in range(600):  # wrangler's dry run, well under a minute; the dialog opens when it passed
-            await pilot.pause(0.1)
-            if isinstance(app.screen, ConfirmScreen) or "FAILED" in " ".join(log_lines(app)):
-                break
-        lines = log_lines(app)
-        assert isinstance(app.screen, ConfirmScreen), lines
+        # wrangler's real dry run: well under a minute, more on a loaded machine
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen) or "FAILED" in " ".join(log_lines(app)),
+                    "the dry run of hoox ends", timeout=180)
+        assert isinstance(app.screen, ConfirmScreen), log_lines(app)
         await pilot.press("escape")
-        await settle(app, pilot)
+        await until(pilot, lambda: services_ready(app) and "Deploy of hoox cancelled; nothing was deployed."
+                    in log_lines(app), "the deploy is cancelled")
         lines = log_lines(app)
     assert "hoox: dry run ok" in lines
     assert len(lines) > 4  # wrangler's own output came through
@@ -474,12 +526,13 @@ def fixed_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(user_settings, "cache_dir", lambda: Path("/home/operator/.cache/hoox"))
 
 
-def _steady(pilot: Any) -> Any:
-    async def run() -> None:
+def steady(ready: Callable[[Host], bool], what: str) -> Callable[[Any], Awaitable[None]]:
+    """Before the screenshot: wait until the view shows what the snapshot is of, cursors not blinking."""
+    async def run(pilot: Any) -> None:
+        await until(pilot, lambda: ready(pilot.app), what)
         for w in pilot.app.query("Input, TextArea"):
             w.cursor_blink = False
-        await pilot.pause()
-    return run()
+    return run
 
 
 @pytest.mark.usefixtures("fixed_paths")
@@ -487,14 +540,15 @@ def test_snapshot_services(snap_compare: Any, workspace: Workspace) -> None:
     with frozen_clock():
         ctx = ctx_for(workspace, store=fed_store())
         app = Host(lambda: ServicesView(ctx, deployer=RecordingDeployer()))
-        assert snap_compare(app, terminal_size=SIZE, run_before=_steady)
+        assert snap_compare(app, terminal_size=SIZE,
+                            run_before=steady(services_ready, "the worker table is filled and focused"))
 
 
 @pytest.mark.usefixtures("fixed_paths")
 def test_snapshot_config_editor(snap_compare: Any, workspace: Workspace) -> None:
     workspace.config_path.write_text(TIDY)
     app = Host(lambda: ConfigEditorView(ctx_for(workspace)))
-    assert snap_compare(app, terminal_size=SIZE, run_before=_steady)
+    assert snap_compare(app, terminal_size=SIZE, run_before=steady(opened, "hoox.toml is open"))
 
 
 @pytest.mark.usefixtures("fixed_paths")
@@ -503,10 +557,11 @@ def test_snapshot_setup_wizard(snap_compare: Any, workspace: Workspace) -> None:
         {"version": 1, "step": "exchanges", "done": ["cloudflare"], "values": {},
          "written": {"config": ["cloudflare.account_id"], "secrets": [], "kv": []}}))
     app = Host(lambda: SetupView(ctx_for(workspace)))
-    assert snap_compare(app, terminal_size=SIZE, run_before=_steady)
+    assert snap_compare(app, terminal_size=SIZE,
+                        run_before=steady(lambda a: wizard_at(a, "Step 2 of 6 — Exchanges"), "step 2, focused"))
 
 
 @pytest.mark.usefixtures("fixed_paths")
 def test_snapshot_settings(snap_compare: Any, workspace: Workspace) -> None:
     app = Host(lambda: SettingsView(ctx_for(workspace)))
-    assert snap_compare(app, terminal_size=SIZE, run_before=_steady)
+    assert snap_compare(app, terminal_size=SIZE, run_before=steady(focus_in_view, "the settings view has the focus"))

@@ -10,6 +10,7 @@ from typing import Any
 
 from hoox_edge.shared import clock
 from httpx_sse import ServerSentEvent
+from textual.css.query import NoMatches
 
 from hoox_cli import models as m
 from hoox_cli.client import parse_event
@@ -155,10 +156,37 @@ def plain(widget: Any, width: int = 120) -> str:
     return console.export_text()
 
 
-async def until(pilot: Any, cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Let the app run until `cond` holds (the app moves on its own; nothing is slept away)."""
+def shown(app: Any, selector: str) -> bool:
+    """A widget matching `selector` is laid out on the current screen, so a click lands on it."""
+    widget = app.screen.query_one(selector)
+    return bool(widget.display and widget.region)
+
+
+DEADLINE = 30.0  # generous: a wait returns as soon as its condition holds, and CI machines are slow
+
+
+async def until(pilot: Any, cond: Callable[[], object], what: str, timeout: float = DEADLINE) -> None:
+    """Let the app run until `cond()` holds; fail saying `what` did not happen by the deadline.
+
+    The app moves on its own (timers, workers, message queues); this only polls, so a test waits
+    for exactly what it checks and never for a guessed time. A query in `cond` that finds nothing
+    yet (NoMatches) counts as "not yet"; the app stopping ends the wait at once.
+    """
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        assert loop.time() < end, f"timed out waiting for: {what}"
-        await pilot.pause(0.05)
+    start = loop.time()
+    last: NoMatches | None = None
+    while True:
+        try:
+            if cond():
+                return
+            last = None
+        except NoMatches as exc:
+            last = exc
+        app = pilot.app
+        if not app.is_running or app._exception is not None:
+            raise AssertionError(f"the app stopped while waiting for: {what}") from app._exception
+        waited = loop.time() - start
+        if waited > timeout:
+            raise AssertionError(f"timed out after {waited:.1f} s waiting for: {what}"
+                                 + (f" (last query: {last})" if last else ""))
+        await pilot.pause(0.02)

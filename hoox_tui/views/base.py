@@ -7,7 +7,8 @@ the app), so a view contains its own failures three ways:
 - `run_guarded(coro_fn)` starts a worker with exit_on_error=False whose failure shows the panel;
 - the app's last-resort hook (`view_of_exception`) finds the View a stray exception came from
   (through the traceback's frames) and calls `show_error` on it.
-The panel shows the error (redacted, no local variables) and `r` recomposes the view.
+The panel shows the error (redacted, no local variables) and `r` recomposes the view. It takes the
+view's place only once its own content is mounted, so nobody (user or caller) sees a half-built panel.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
-from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.widgets import Static
 
@@ -65,11 +65,21 @@ class ErrorPanel(Vertical, can_focus=True):
         super().__init__(classes="error-panel", id=f"error-{view.id}")
         self.view = view
         self._error = error
+        # Mounting registers the panel at once but composes its children later, on its own task:
+        # it stays hidden until on_mount, so no frame shows an empty panel.
+        self.display = False
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.view.title} failed", classes="title", markup=False)
         yield Static(describe_error(self._error), id="error-text", markup=False)
         yield Static("The rest of the cockpit keeps running. Press r to retry this view.", markup=False)
+
+    def on_mount(self) -> None:
+        # The children exist now: swap the panel in for the view in one step (no refresh in between).
+        self.view.display = False
+        self.display = True
+        if self.screen.is_current:
+            self.focus()
 
     def error_text(self) -> str:
         return str(self.query_one("#error-text", Static).render())
@@ -104,6 +114,7 @@ class View(Container):
         super().__init__(**kw)
         self.ctx = ctx
         self.error: BaseException | None = None
+        self._panel: ErrorPanel | None = None
 
     # ---------------------------------------------------------------- data
     async def on_data(self, topics: frozenset[str]) -> None:
@@ -111,7 +122,9 @@ class View(Container):
 
     async def deliver(self, topics: frozenset[str]) -> None:
         """The store's entry point: on_data behind the boundary, skipped while the panel shows."""
-        if self.error is not None or not self.is_mounted:
+        # Not before the view is composed, nor once its message loop has stopped (quitting or Retry
+        # removes it; its children are pruned while the store's flush timer still runs).
+        if self.error is not None or not self.is_mounted or not self.is_running:
             return
         try:
             await self.on_data(topics)
@@ -158,20 +171,20 @@ class View(Container):
         parent = self.parent
         if not self.is_attached or parent is None:
             return
-        self.display = False
-        panel = ErrorPanel(self, error)
-        parent.mount(panel, after=self)  # type: ignore[attr-defined]
-        if self.screen.is_current:
-            self.app.call_after_refresh(panel.focus)  # the app's queue: this view's may be dead
+        # The parent's queue does the mounting (this view's may be dead); the panel hides the view
+        # itself once it is complete (ErrorPanel.on_mount).
+        self._panel = ErrorPanel(self, error)
+        parent.mount(self._panel, after=self)  # type: ignore[attr-defined]
 
     @property
     def error_panel(self) -> ErrorPanel | None:
-        if self.parent is None:
-            return None
-        try:
-            return self.parent.query_one(f"#error-{self.id}", ErrorPanel)
-        except NoMatches:
-            return None
+        """The panel shown in this view's place: None until it is mounted with its content.
+
+        Held by reference: a view whose own handler raised leaves the DOM (Textual prunes a widget
+        whose message loop ended) while its panel stays.
+        """
+        panel = self._panel
+        return panel if panel is not None and panel.is_mounted and panel.is_attached else None
 
     def error_text(self) -> str | None:
         panel = self.error_panel

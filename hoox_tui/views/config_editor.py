@@ -218,7 +218,7 @@ class ConfigEditorView(View):
         self.current: Doc | None = None
         self.lint_error: LintError | None = None
         self.kv_meta: dict[str, Any] = {}  # key -> KvEntry of the open KV value
-        self._just_saved: str | None = None
+        self._linted: str | None = None  # the text that the lint line speaks of
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -327,7 +327,6 @@ class ConfigEditorView(View):
     def _show(self, doc: Doc, text: str, note: str) -> None:
         editor = self.query_one("#cfg-editor", TextArea)
         self.current = doc
-        self._just_saved = None
         editor.read_only = doc.read_only
         editor.language = None if self.ctx.safe_mode else doc.language
         editor.load_text(text)
@@ -349,9 +348,10 @@ class ConfigEditorView(View):
 
     # ---------------------------------------------------------------- lint
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
-        if self.current is None or event.text_area.text == self._just_saved:
-            return  # the prettified text we loaded after a save: keep the "saved" message
-        self._just_saved = None
+        # Changed arrives after the fact (a load_text, or a key that Ctrl+S overtook): when lint() or
+        # save() has already spoken of this very text, linting again would only replace their message.
+        if self.current is None or event.text_area.text == self._linted:
+            return
         self.lint()
 
     def lint(self) -> tuple[Any, LintError | None]:
@@ -369,6 +369,7 @@ class ConfigEditorView(View):
             assert doc.key is not None
             value, err = lint_kv(doc.key, text)
         self.lint_error = err
+        self._linted = text
         if err is None:
             self._set_lint("✓ valid" + ("" if doc.read_only else " — Ctrl+S prettifies and saves"), ok=True)
         else:
@@ -417,12 +418,12 @@ class ConfigEditorView(View):
                 return False
             pretty = pretty_json(entry.value)
             where = f"KV {doc.key}"
-        self._just_saved = pretty
         if pretty != editor.text:
             cursor = editor.cursor_location
             editor.load_text(pretty)
             line = min(cursor[0], editor.document.line_count - 1)
             editor.move_cursor((line, min(cursor[1], len(editor.document.get_line(line)))))
+        self._linted = pretty  # the saved text is valid: its Changed keeps the "saved" message
         self._set_lint(f"✓ saved {where}", ok=True)
         return True
 
