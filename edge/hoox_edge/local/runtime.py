@@ -23,6 +23,7 @@ import uvicorn
 
 from hoox_edge import catalog, migrations
 from hoox_edge.local import cron as cronlib
+from hoox_edge.local import sqlio
 from hoox_edge.local.analytics import AnalyticsStore, LocalAnalyticsSql
 from hoox_edge.local.d1 import LocalD1
 from hoox_edge.local.durable import DurableObjectHost
@@ -66,6 +67,25 @@ class _WithEnv:
             scope = dict(scope)
             scope["env"] = self._env()
         await self.app(scope, receive, send)
+
+
+class _OutputGate:
+    """Holds every message of an answer that leaves the runtime until the writes it could rest on
+    are on disk (`sqlio.barrier`): reads see writes still being gathered into a group commit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def gated(message: dict) -> None:
+            await sqlio.barrier()
+            await send(message)
+
+        await self.app(scope, receive, gated)
 
 
 class _Server(uvicorn.Server):
@@ -159,6 +179,7 @@ class LocalRuntime:
         self._apps: dict[str, ASGIApp] = {}
         self._secrets: dict[str, str] = {}
         self._secrets_stamp: tuple[int, int, int] | None = None
+        self._dev_vars = str(workspace.dev_vars_path)
         self._consumer_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._servers: list[tuple[str, _Server, asyncio.Task]] = []
         self._loops: list[asyncio.Task] = []
@@ -194,9 +215,8 @@ class LocalRuntime:
 
     # ----------------------------------------------------------------- secrets and envs
     def _refresh_secrets(self) -> None:
-        path = self.workspace.dev_vars_path
         try:
-            st = path.stat()
+            st = os.stat(self._dev_vars)  # every env() of every call asks: os.stat, not pathlib
             stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
         except FileNotFoundError:
             stamp = None
@@ -333,7 +353,7 @@ class LocalRuntime:
                           f"(choose another port base with --port)") from None
         sock.listen(128)
         sock.setblocking(False)
-        config = uvicorn.Config(self.app(name), log_level="warning", lifespan="off", access_log=False,
+        config = uvicorn.Config(_OutputGate(self.app(name)), log_level="warning", lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=5)
         server = _Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]), name=f"serve {name}")
@@ -383,6 +403,7 @@ class LocalRuntime:
         calls = [t for t in background_tasks() if not t.done()]
         if calls:
             await asyncio.wait(calls, timeout=STOP_GRACE_SECONDS)
+        await sqlio.drain_all()  # every acknowledged write is on disk before the files close
         self._close()
 
     def _close(self) -> None:
@@ -411,8 +432,8 @@ class LocalRuntime:
                       body: bytes | None = None, headers: dict[str, str] | None = None) -> ServiceResponse:
         """Call a worker in-process as an outside client would (no internal key is added)."""
         port = self.ports.get(worker, catalog.local_port(catalog.worker(worker), self.base_port))
-        return await asgi_call(self.app(worker), self.env(worker), method, path, json=json, body=body,
-                               headers=headers, host=f"127.0.0.1:{port}")
+        return await asgi_call(_OutputGate(self.app(worker)), self.env(worker), method, path, json=json,
+                               body=body, headers=headers, host=f"127.0.0.1:{port}")
 
     # ----------------------------------------------------------------- cron
     async def run_cron(self, worker: str, cron: str | None = None) -> None:
