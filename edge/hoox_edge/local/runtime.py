@@ -144,14 +144,14 @@ class RuntimeInfo:
     def running(self, worker: str) -> bool:
         return worker in self._rt.workers
 
-    def durable_objects(self, class_name: str) -> dict[str, Any]:
-        """Objects of a class that have storage, those live in memory, and its pending alarms."""
-        folder = self._rt.durable_objects.root / class_name
-        stored = sum(1 for _ in folder.glob("*.sqlite")) if folder.is_dir() else 0
-        live = sum(1 for (cls, _) in self._rt.durable_objects._live if cls == class_name)
-        alarms = [a for a in self._rt.durable_objects.pending_alarms() if a["class_name"] == class_name]
-        return {"instances": max(stored, live), "live": live, "pendingAlarms": len(alarms),
-                "nextAlarmMs": alarms[0]["scheduled_ms"] if alarms else None}
+    async def durable_objects(self, class_name: str) -> dict[str, Any]:
+        """Objects of a class that have storage, those live in memory, and its pending alarms
+        (counted off the event loop: a class may hold a day's worth of objects)."""
+        host = self._rt.durable_objects
+        stored = await host.stored_objects(class_name)
+        live = host.live_count(class_name)
+        pending, next_ms = await host.alarm_summary(class_name)
+        return {"instances": max(stored, live), "live": live, "pendingAlarms": pending, "nextAlarmMs": next_ms}
 
 
 class LocalRuntime:
