@@ -413,6 +413,11 @@ class Reader:
         self._closed = False
         self.offloaded = 0  # reads that went to a thread (tests and benchmarks look)
 
+    @property
+    def running(self) -> int:
+        """Reads running (or waiting) in threads now."""
+        return len(self._jobs)
+
     def _open(self) -> sqlite3.Connection:
         if not self.path.exists():
             connect(self.path).close()  # query_only cannot create the file: an empty database reads as empty

@@ -21,6 +21,7 @@ IDEMPOTENCY_UNAVAILABLE = "IDEMPOTENCY_UNAVAILABLE"
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  # direct_only: the order may or may not have been placed
 KILL_SWITCH_ACTIVE = "KILL_SWITCH_ACTIVE"
 NOT_AVAILABLE = "NOT_AVAILABLE"
+QUERY_TIMEOUT = "QUERY_TIMEOUT"  # a /v1/db/query statement ran past operator:query_timeout_ms
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
 

@@ -95,6 +95,9 @@ MANIFEST: tuple[Setting, ...] = (
     )),
     Setting("exchanges:instrument_cache_ttl", "integer", 3600,
             "Seconds a live exchange's instrument rules (step, minimums, tick) are cached in KV.", minimum=60),
+    Setting("operator:query_timeout_ms", "integer", 5000,
+            "Time limit of one /v1/db/query statement (100 to 60000 ms); longer ones answer QUERY_TIMEOUT.",
+            minimum=100),
 )
 
 _EXACT = {s.key: s for s in MANIFEST if not s.is_family}
