@@ -108,34 +108,35 @@ class LocalSqlCursor:
 
 
 class _SqlFiles:
-    """The open SQL-storage files of a host: at most `MAX_OPEN_SQL_FILES`, least recently used closed first."""
+    """The open SQL-storage files of a host: at most `MAX_OPEN_SQL_FILES`, least recently used and
+    idle closed first. Each open file has its own group committer."""
 
     def __init__(self) -> None:
-        self._open: OrderedDict[Path, sqlite3.Connection] = OrderedDict()
+        self._open: OrderedDict[Path, sqlio.WriteConnection] = OrderedDict()
         self.busy: set[Path] = set()  # in a call: never closed under it
         self._empty: sqlite3.Connection | None = None
 
-    def get(self, path: Path) -> sqlite3.Connection | None:
-        conn = self._open.get(path)
-        if conn is not None:
+    def get(self, path: Path) -> sqlio.WriteConnection | None:
+        wc = self._open.get(path)
+        if wc is not None:
             self._open.move_to_end(path)
-        return conn
+        return wc
 
-    def open(self, path: Path) -> sqlite3.Connection:
-        conn = self.get(path)
-        if conn is None:
-            conn = self._open[path] = sqlio.connect(path)
+    def open(self, path: Path) -> sqlio.WriteConnection:
+        wc = self.get(path)
+        if wc is None:
+            wc = self._open[path] = sqlio.WriteConnection(path)
             self._evict()
-        return conn
+        return wc
 
     def _evict(self) -> None:
         for path in list(self._open):
             if len(self._open) <= MAX_OPEN_SQL_FILES:
                 return
-            conn = self._open[path]
-            if path not in self.busy and not conn.in_transaction:
+            wc = self._open[path]
+            if path not in self.busy and wc.idle:
                 del self._open[path]
-                conn.close()
+                wc.close()
 
     def empty(self) -> sqlite3.Connection:
         """A read-only empty database: what reads of an object without a file see."""
@@ -146,17 +147,19 @@ class _SqlFiles:
                                        else sqlite3.SQLITE_DENY)
         return self._empty
 
-    def drop(self, path: Path) -> None:
-        conn = self._open.pop(path, None)
-        if conn is not None:
-            conn.close()
+    async def drop(self, path: Path) -> None:
+        """Close the file once what it holds is committed, and delete it."""
+        wc = self._open.pop(path, None)
+        if wc is not None:
+            await wc.drain()
+            wc.close()
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 path.with_name(path.name + suffix).unlink()
 
     def close(self) -> None:
-        for conn in self._open.values():
-            conn.close()
+        for wc in self._open.values():
+            wc.close()
         self._open.clear()
         if self._empty is not None:
             self._empty.close()
@@ -164,48 +167,60 @@ class _SqlFiles:
 
 
 class LocalSqlStorage:
+    """One object's SQL file. A call's statements are one unit of the file's group commit: the
+    object's next call may start while the commit runs, each caller is answered once its unit is
+    on disk, and a call that raises is rolled back to its savepoint."""
+
     def __init__(self, files: _SqlFiles, path: Path) -> None:
         self.path = path
         self._files = files
+        self._unit: tuple[sqlio.WriteConnection, sqlio._Group] | None = None
         self._in_call = False
-        self._changes_at_begin = 0
+        self.drop_at_end = False  # delete_all(): the file goes when the call returns
 
-    def begin_call(self) -> None:
-        """A transaction opens lazily at the call's first statement (objects without SQL get no file)."""
+    async def ready(self) -> None:
+        """Wait until the object's file is free (no commit in flight): statements outside a call run then."""
+        wc = self._files.get(self.path)
+        if wc is not None:
+            await wc.wait_turn()
+
+    async def begin_call(self) -> None:
         self._in_call = True
         self._files.busy.add(self.path)
+        wc = self._files.get(self.path)
+        if wc is None and self.path.exists():
+            wc = self._files.open(self.path)
+        if wc is not None:  # an object without a file gets one at its first write (see exec)
+            self._unit = (wc, await wc.enter())
 
-    async def end_call(self, *, commit: bool) -> None:
-        """Commit the call's transaction (in a thread when it wrote) or roll it back."""
+    def end_call(self, *, commit: bool) -> sqlio._Group | None:
+        """Close the call's unit (kept or rolled back); the group to wait on before answering."""
         self._in_call = False
-        try:
-            conn = self._files.get(self.path)
-            if conn is None or not conn.in_transaction:
-                return
-            if not commit:
-                conn.execute("ROLLBACK")
-            elif conn.total_changes == self._changes_at_begin:
-                conn.execute("COMMIT")  # nothing to make durable (or DDL only): no thread
-            else:
-                await asyncio.get_running_loop().run_in_executor(sqlio._COMMITS, _commit, conn)
-        finally:
-            self._files.busy.discard(self.path)
+        self._files.busy.discard(self.path)
+        unit, self._unit = self._unit, None
+        if unit is None:
+            return None
+        wc, group = unit
+        wc.exit(group, ok=commit and not self.drop_at_end)
+        return group
 
     def exec(self, query: str, *bindings: Any) -> LocalSqlCursor:
         """Run SQL synchronously; without bindings several `;`-separated statements may be given."""
-        conn = self._files.get(self.path)
-        if conn is None and not self.path.exists():
+        if self._unit is not None:
+            return self._run(self._unit[0].conn, query, bindings)
+        wc = self._files.get(self.path)
+        if wc is None and not self.path.exists():
             try:
                 return self._run(self._files.empty(), query, bindings)
             except sqlite3.DatabaseError as exc:
                 if not sqlio.is_denied(exc):
                     raise
-            # it writes: now the object gets its file
-        conn = self._files.open(self.path)
-        if self._in_call and not conn.in_transaction:
-            conn.execute("BEGIN")
-            self._changes_at_begin = conn.total_changes
-        return self._run(conn, query, bindings)
+            wc = self._files.open(self.path)  # it writes: now the object gets its file
+            if self._in_call:
+                self._unit = (wc, wc.enter_now())
+                return self._run(wc.conn, query, bindings)
+        wc = wc or self._files.open(self.path)
+        return self._run(wc.conn, query, bindings)  # outside a call (a constructor): autocommit
 
     @staticmethod
     def _run(conn: sqlite3.Connection, query: str, bindings: tuple[Any, ...]) -> LocalSqlCursor:
@@ -221,17 +236,9 @@ class LocalSqlStorage:
         cols = [d[0] for d in (cur.description if cur is not None and cur.description else ())]
         return LocalSqlCursor(cols, rows, conn.total_changes - before, len(rows))
 
-    def drop(self) -> None:
-        self._files.drop(self.path)
-
-
-def _commit(conn: sqlite3.Connection) -> None:
-    try:
-        conn.execute("COMMIT")
-    except sqlite3.Error:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    async def drop(self) -> None:
+        self.drop_at_end = False
+        await self._files.drop(self.path)
 
 
 # --------------------------------------------------------------------------- key-value storage
@@ -269,12 +276,12 @@ class LocalDurableObjectStorage:
         self._last_group: sqlio._Group | None = None  # the latest unit of this object's writes
 
     # ----------------------------------------------------------------- calls
-    def begin_call(self) -> None:
+    async def begin_call(self) -> None:
         if self._generation != self._store.generation:  # a commit failed: forget what may not be on disk
             self._entries, self._complete, self._alarm = {}, False, _UNKNOWN
             self._generation = self._store.generation
         self._in_call = True
-        self.sql.begin_call()
+        await self.sql.begin_call()
 
     def rollback(self) -> None:
         """Forget the call's staged writes (it raised)."""
@@ -420,7 +427,7 @@ class LocalDurableObjectStorage:
         self._undo.append(("wipe", self._entries, self._complete))
         self._entries, self._complete, self._writes, self._wipe = {}, True, {}, True
         self._stage_alarm(None)
-        self.sql.drop()  # the object's SQL file goes with the rest (its open transaction too)
+        self.sql.drop_at_end = True  # the object's SQL file goes with the rest when the call returns
 
 
 # --------------------------------------------------------------------------- host
@@ -534,35 +541,54 @@ class DurableObjectHost:
         return live.instance
 
     async def _run_unit(self, live: _Live, body: Callable[[DurableObject], Any], class_name: str) -> Any:
-        """Run `body(instance)` as one call: staged storage, committed before the result is returned.
-
-        Raises the body's exception after rolling its writes back.
-        """
+        """Run `body(instance)` as one call: its storage writes are one unit of each database they
+        touch, and the result is returned once those are on disk. The body's exception is raised
+        after its writes are rolled back, once the object's earlier writes are on disk (it may rest
+        on them)."""
         storage = live.storage
-        group = None
+        groups: list[tuple[sqlio.WriteConnection, sqlio._Group]] = []
+        failure: BaseException | None = None
+        result: Any = None
         async with live.lock:
+            if live.instance is None:
+                await storage.sql.ready()  # a constructor's statements run outside any unit
             instance = self._instance(class_name, live)
-            storage.begin_call()
+            await storage.begin_call()
             try:
                 result = body(instance)
                 if asyncio.iscoroutine(result):
                     result = await result
-            except BaseException:
+            except BaseException as exc:
+                failure = exc
                 storage.rollback()
-                await storage.sql.end_call(commit=False)
-                raise
+                storage.sql.drop_at_end = False
+            sql_unit = storage.sql._unit
+            sql_group = storage.sql.end_call(commit=failure is None)
+            if sql_group is not None and sql_unit is not None:
+                groups.append((sql_unit[0], sql_group))
+            if failure is None:
+                try:
+                    kv_group = await storage.flush()
+                except BaseException as exc:
+                    storage.rollback()
+                    failure = exc
+                    kv_group = None
+                if kv_group is not None:
+                    groups.append((storage._store.writer, kv_group))
+                if failure is None and storage.sql.drop_at_end:
+                    await storage.sql.drop()
+            elif storage._last_group is not None:
+                groups.append((storage._store.writer, storage._last_group))
+        for writer, group in groups:
             try:
-                await storage.sql.end_call(commit=True)
-                group = await storage.flush()
-            except BaseException:
-                storage.rollback()
-                raise
-        if group is not None:
-            try:
-                await storage._store.writer.durable(group)
+                await writer.durable(group)
             except sqlite3.Error:
-                storage._store.generation += 1  # what objects of the class cached may not be on disk
-                raise
+                if writer is storage._store.writer:
+                    storage._store.generation += 1  # what objects of the class cached may not be on disk
+                if failure is None:
+                    raise
+        if failure is not None:
+            raise failure
         return result
 
     async def call(self, class_name: str, object_id: DurableObjectId, method: str,

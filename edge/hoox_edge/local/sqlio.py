@@ -216,6 +216,23 @@ class WriteConnection:
             raise
         return self._group
 
+    def enter_now(self) -> _Group:
+        """`enter` for a connection known to be free and outside a transaction (a file just opened)."""
+        if self._unit_open or self._committing or self.conn.in_transaction:
+            raise RuntimeError("enter_now() on a connection that is in use")
+        self._unit_open = True
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._group = _Group(asyncio.get_running_loop())
+        self.conn.execute("SAVEPOINT unit")
+        self._unit_changes = self.conn.total_changes
+        return self._group
+
+    async def wait_turn(self) -> None:
+        """Wait until no unit is open and no commit is in flight."""
+        loop = asyncio.get_running_loop()
+        while self._unit_open or self._committing:
+            await self._wait_turn(loop)
+
     def exit(self, group: _Group, *, ok: bool) -> None:
         """Close the unit: keep its writes (`ok`) or roll them back to its savepoint."""
         self._unit_open = False
