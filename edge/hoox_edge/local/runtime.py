@@ -70,16 +70,19 @@ class _WithEnv:
 
 
 class _OutputGate:
-    """Holds every message of an answer that leaves the runtime until the writes it could rest on
-    are on disk (`sqlio.barrier`): reads see writes still being gathered into a group commit."""
+    """The way into the runtime from outside. It looks at .dev.vars once per request (`on_request`),
+    and holds every message of the answer until the writes it could rest on are on disk
+    (`sqlio.barrier`): reads see writes still being gathered into a group commit."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, on_request: Callable[[], None]) -> None:
         self.app = app
+        self.on_request = on_request
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.on_request()
 
         async def gated(message: dict) -> None:
             await sqlio.barrier()
@@ -238,7 +241,13 @@ class LocalRuntime:
                 bindings.pop(s, None)
 
     def env(self, worker: str) -> Env:
+        """The worker's Env, with .dev.vars looked at again (an entry point: a request, a cron, a batch)."""
         self._refresh_secrets()
+        return self._env(worker)
+
+    def _env(self, worker: str) -> Env:
+        """The Env without another look at .dev.vars: calls inside a request (service calls, Durable
+        Objects) see what the request started with."""
         env = self._envs.get(worker)
         if env is None:
             w = catalog.worker(worker)
@@ -267,7 +276,7 @@ class LocalRuntime:
             return self.analytics.dataset(b.resource)
         if b.kind == "service":
             target = b.resource
-            return LocalService(target, lambda: (self.app(target), self.env(target)),
+            return LocalService(target, lambda: (self.app(target), self._env(target)),
                                 available=lambda: target in self.workers)
         raise ValueError(f"unknown binding kind {b.kind!r}")
 
@@ -283,7 +292,7 @@ class LocalRuntime:
             if inner is None:
                 raise WorkerModuleMissing(
                     f"worker {worker!r}: module {catalog.worker(worker).module} has no `app`")
-            app = self._apps[worker] = _WithEnv(inner, lambda: self.env(worker))
+            app = self._apps[worker] = _WithEnv(inner, lambda: self._env(worker))
         return app
 
     def _resolve_do_class(self, class_name: str) -> type[DurableObject]:
@@ -297,7 +306,7 @@ class LocalRuntime:
         return cls
 
     def _do_env(self, class_name: str) -> Env:
-        return self.env(catalog.durable_object_owner(class_name).name)
+        return self._env(catalog.durable_object_owner(class_name).name)
 
     # ----------------------------------------------------------------- lifecycle
     async def open(self) -> None:
@@ -353,7 +362,8 @@ class LocalRuntime:
                           f"(choose another port base with --port)") from None
         sock.listen(128)
         sock.setblocking(False)
-        config = uvicorn.Config(_OutputGate(self.app(name)), log_level="warning", lifespan="off", access_log=False,
+        app = _OutputGate(self.app(name), self._refresh_secrets)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=5)
         server = _Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]), name=f"serve {name}")
@@ -432,8 +442,9 @@ class LocalRuntime:
                       body: bytes | None = None, headers: dict[str, str] | None = None) -> ServiceResponse:
         """Call a worker in-process as an outside client would (no internal key is added)."""
         port = self.ports.get(worker, catalog.local_port(catalog.worker(worker), self.base_port))
-        return await asgi_call(_OutputGate(self.app(worker)), self.env(worker), method, path, json=json,
-                               body=body, headers=headers, host=f"127.0.0.1:{port}")
+        app = _OutputGate(self.app(worker), self._refresh_secrets)
+        return await asgi_call(app, self.env(worker), method, path, json=json, body=body, headers=headers,
+                               host=f"127.0.0.1:{port}")
 
     # ----------------------------------------------------------------- cron
     async def run_cron(self, worker: str, cron: str | None = None) -> None:
@@ -521,6 +532,7 @@ class LocalRuntime:
 
     # ----------------------------------------------------------------- alarms
     async def fire_due_alarms(self) -> int:
+        self._refresh_secrets()
         return await self.durable_objects.fire_due_alarms()
 
     async def _alarm_loop(self) -> None:
