@@ -4,18 +4,21 @@ the event loop.
 **Group commit** (`WriteConnection`). Every write of a database file in this process goes through
 one writer connection. A caller's writes are one *unit* (a SAVEPOINT inside the transaction that is
 open at the time); units that arrive while a commit is in flight wait for it and then share the
-next transaction. The commit (SQLite `synchronous=FULL` in WAL mode: the WAL is fsynced) runs in a
-thread, off the event loop, and a unit's caller gets its result only once the commit that holds its
-writes has returned: Cloudflare's output gate. A unit that fails is rolled back to its savepoint
-alone; the other units of its group are untouched. If the commit itself fails, every unit of the
-group gets the error: none of them was acknowledged.
+next transaction, and a commit waits up to `GATHER_S` for more units while the event loop has other
+callbacks ready (never when it is idle). The commit (SQLite `synchronous=FULL` in WAL mode: the WAL
+is fsynced) runs in a thread, off the event loop, and a unit's caller gets its result only once the
+commit that holds its writes has returned: Cloudflare's output gate. A unit that fails is rolled
+back to its savepoint alone; the other units of its group are untouched. If the commit itself
+fails, every unit of the group gets the error: none of them was acknowledged.
 
-**Reads** (`Reader`). A read-only statement first runs on the event loop with a budget of
-`LOOP_BUDGET_S`; a statement that needs longer is interrupted (a progress handler) and run again on
-a reader connection in a thread, where it can be interrupted (`Connection.interrupt()`) when its
-caller gives up (a timeout, a cancelled request). Short reads, the common case, cost no thread hop;
-a long one delays the loop by at most the budget once. Re-running is safe because reads have no
-effects.
+**Reads.** `WriteConnection.read` runs a SELECT on the writer connection: it sees every write made
+so far, as one connection would, and `barrier()` lets an answer leave the process only once those
+writes are on disk. A `Reader` runs read-only statements on connections of its own (committed rows
+only): first on the event loop with a budget of `LOOP_BUDGET_S`; a statement that needs longer is
+interrupted (a progress handler) and run again in a thread, where it is interrupted
+(`Connection.interrupt()`) when its caller gives up (a timeout, a cancelled request). Short reads,
+the common case, cost no thread hop; a long one delays the loop by at most the budget once.
+Re-running is safe because reads have no effects.
 
 Writer and readers of a file are shared by every adapter of that file in this process (two workers
 binding the same D1 database do not fight over SQLite's write lock), counted and closed with their
@@ -43,6 +46,7 @@ LOOP_BUDGET_S = 0.002  # longest a read may hold the event loop before it moves 
 _LOOP_CHECK_OPS = 1000  # SQLite VM steps between budget checks on the loop
 _THREAD_CHECK_OPS = 20000  # ... and between cancellation checks in a thread (each check takes the GIL)
 READ_THREADS = 4
+GATHER_S = 0.002  # longest a commit waits for more units while the event loop has other work ready
 
 # What a read-only connection may do: read tables and call functions, nothing else (no ATTACH,
 # no PRAGMA, no writes).
@@ -92,6 +96,7 @@ class _Group:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.future: asyncio.Future[None] = loop.create_future()
+        self.started = loop.time()
         self.wrote = False  # a unit that was kept changed rows
 
     def settle(self, exc: BaseException | None) -> None:
@@ -290,6 +295,12 @@ class WriteConnection:
         group = self._group
         if group is None or self._unit_open or self._committing or self._closed:
             return  # the open unit reschedules when it exits
+        if group.wrote and _busy(group.loop) and group.loop.time() - group.started < GATHER_S:
+            # Other callbacks are ready to run and may bring units: let them first, for at most
+            # GATHER_S. Under load a commit then carries many callers' writes; idle, it goes at once.
+            self._commit_scheduled = True
+            group.loop.call_soon(self._commit)
+            return
         self._group = None
         if not group.wrote:  # no rows changed (reads, failed units, DDL): a commit on the loop, no thread
             try:
@@ -381,6 +392,12 @@ class WriteConnection:
         if self._group is not None:
             self._abandon_group()  # never acknowledged: its callers were stopped
         self.conn.close()
+
+
+def _busy(loop: asyncio.AbstractEventLoop) -> bool:
+    """Callbacks are ready to run. (`_ready` is CPython asyncio's run queue; a loop without it, such
+    as uvloop, counts as idle: commits then go at once, as without gathering.)"""
+    return len(getattr(loop, "_ready", ())) > 0
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
