@@ -249,7 +249,7 @@ class LocalD1:
                             "last_row_id": 0, "rows_read": len(rows), "rows_written": 0, "changed_db": False}
             return cols, rows, meta
         try:
-            return await self.writer.run(lambda conn: _execute_on(conn, query, values))
+            return await self.writer.run(lambda conn: _execute_on(conn, query, values), one_statement=True)
         except sqlite3.Error as exc:  # the commit failed: nothing of the unit was kept
             raise D1Error(_message(exc)) from None
 

@@ -134,7 +134,7 @@ class LocalKV:
     async def delete(self, key: str) -> None:
         _check_key(key)
         self._cache.pop(key, None)
-        await self._writer.run(lambda conn: conn.execute("DELETE FROM kv WHERE key = ?", (key,)))
+        await self._writer.run(lambda conn: conn.execute("DELETE FROM kv WHERE key = ?", (key,)), one_statement=True)
 
     async def list(self, *, prefix: str = "", cursor: str | None = None,
                    limit: int = MAX_LIST) -> KVListResult:

@@ -97,7 +97,7 @@ class LocalR2:
                     "VALUES (?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, "
                     "etag = excluded.etag, uploaded = excluded.uploaded, "
                     "content_type = excluded.content_type, custom_metadata = excluded.custom_metadata",
-                    (key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta))))
+                    (key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta))), one_statement=True)
         finally:
             lock, users = self._puts[key]
             if users == 1:
@@ -152,7 +152,7 @@ class LocalR2:
         for key in [keys] if isinstance(keys, str) else list(keys):
             validate_key(key)
             await self._writer.run(lambda conn, key=key: conn.execute(  # type: ignore[misc]
-                "DELETE FROM objects WHERE key = ?", (key,)))
+                "DELETE FROM objects WHERE key = ?", (key,)), one_statement=True)
             with contextlib.suppress(FileNotFoundError):
                 self._blob(key).unlink()
 

@@ -44,7 +44,9 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
 LOOP_BUDGET_S = 0.002  # longest a read may hold the event loop before it moves to a thread
 _LOOP_CHECK_OPS = 1000  # SQLite VM steps between budget checks on the loop
-_THREAD_CHECK_OPS = 20000  # ... and between cancellation checks in a thread (each check takes the GIL)
+# ... and between cancellation checks in a thread: each takes the GIL from the event loop, and
+# `interrupt()` stops a running read at once; the check only covers a cancel just before it starts.
+_THREAD_CHECK_OPS = 1_000_000
 READ_THREADS = 4
 GATHER_S = 0.002  # longest a commit waits for more units while the event loop has other work ready
 
@@ -130,6 +132,7 @@ class WriteConnection:
         self._group: _Group | None = None
         self._unit_open = False
         self._unit_changes = 0
+        self._savepoint = True
         self._committing_group: _Group | None = None
         self._committing = False
         self._commit_scheduled = False
@@ -137,12 +140,13 @@ class WriteConnection:
         self._closed = False
 
     # ----------------------------------------------------------------- units
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, one_statement: bool = False) -> T:
         """Run `fn(conn)` as one unit; its result once the commit that holds its writes is durable.
 
-        An exception in `fn` rolls back this unit only and is raised to the caller.
+        An exception in `fn` rolls back this unit only and is raised to the caller. `one_statement`:
+        `fn` runs a single statement, which SQLite already makes atomic, so no savepoint is needed.
         """
-        group = await self.enter()
+        group = await self.enter(savepoint=not one_statement)
         try:
             result = fn(self.conn)
         except BaseException:
@@ -197,7 +201,7 @@ class WriteConnection:
             return 1
         return 0
 
-    async def enter(self) -> _Group:
+    async def enter(self, *, savepoint: bool = True) -> _Group:
         """Open a unit (wait for a commit in flight or another open unit first)."""
         loop = asyncio.get_running_loop()
         while self._unit_open or self._committing:
@@ -213,7 +217,9 @@ class WriteConnection:
                 self._group = _Group(loop)
             elif self._group is None:
                 self._group = _Group(loop)
-            self.conn.execute("SAVEPOINT unit")
+            if savepoint:
+                self.conn.execute("SAVEPOINT unit")
+            self._savepoint = savepoint
             self._unit_changes = self.conn.total_changes
         except BaseException:
             self._unit_open = False
@@ -229,6 +235,7 @@ class WriteConnection:
         self.conn.execute("BEGIN IMMEDIATE")
         self._group = _Group(asyncio.get_running_loop())
         self.conn.execute("SAVEPOINT unit")
+        self._savepoint = True
         self._unit_changes = self.conn.total_changes
         return self._group
 
@@ -250,11 +257,16 @@ class WriteConnection:
             elif ok:
                 if self.conn.total_changes != self._unit_changes:
                     group.wrote = True
-                self.conn.execute("RELEASE unit")
+                if self._savepoint:
+                    self.conn.execute("RELEASE unit")
                 self.units += 1
-            else:
+            elif self._savepoint:
                 self.conn.execute("ROLLBACK TO unit")
                 self.conn.execute("RELEASE unit")
+            elif self.conn.total_changes != self._unit_changes:
+                # A one-statement unit failed after its statement changed rows: without a savepoint
+                # they cannot be taken back alone, so the whole group goes (none of it was answered).
+                raise sqlite3.OperationalError("a failed unit's writes could not be rolled back alone")
         except sqlite3.Error as exc:  # the savepoint itself failed: nothing of the group can be trusted
             self._rollback_quietly()
             self._group = None
