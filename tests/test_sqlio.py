@@ -127,3 +127,22 @@ async def test_a_long_read_leaves_the_loop_and_stops_with_its_caller(tmp_path):
 async def test_a_long_read_on_the_writer_moves_to_a_reader(writer):
     assert await writer.read(ENDLESS, budget=0.001) is None  # interrupted on the loop: the caller offloads
     assert await writer.read("SELECT COUNT(*) FROM t") == (["COUNT(*)"], [(0,)])  # the connection still works
+
+
+async def test_the_kv_read_cache_sees_writes_of_this_process_and_of_others(tmp_path):
+    from hoox_edge.local.kv import LocalKV
+
+    kv = LocalKV(tmp_path / "kv.sqlite")
+    try:
+        assert await kv.get("trade:kill_switch") is None  # cached: absent
+        await kv.put("trade:kill_switch", "true")
+        assert await kv.get("trade:kill_switch") == "true"
+        # another process (the CLI writes KV files directly) changes it behind the runtime's back
+        other = sqlite3.connect(tmp_path / "kv.sqlite")
+        other.execute("UPDATE kv SET value = 'false' WHERE key = 'trade:kill_switch'")
+        other.commit()
+        other.close()
+        await asyncio.sleep(0)  # the next request: a later loop iteration
+        assert await kv.get("trade:kill_switch") == "false"
+    finally:
+        kv.close()

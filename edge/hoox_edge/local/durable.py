@@ -595,7 +595,8 @@ class DurableObjectHost:
                    args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if method.startswith("_") or method in ("ctx", "env", "alarm"):
             raise AttributeError(f"{class_name}.{method} is not callable over RPC")
-        args, kwargs = _json_round_trip([list(args), kwargs], f"arguments of {class_name}.{method}")
+        if kwargs or any(a is not None and type(a) not in (str, int, bool) for a in args):
+            args, kwargs = _json_round_trip([list(args), kwargs], f"arguments of {class_name}.{method}")
         cls = self._resolve_class(class_name)
         fn = getattr(cls, method, None)
         if fn is None or not callable(fn):

@@ -61,7 +61,7 @@ class LocalKV:
         self._conn = sqlio.connect(self.path)  # reads, on the event loop: lookups by key, pages of 1000
         self._cache: dict[str, tuple[str, float | None] | None] = {}
         self._version: int | None = None
-        self._checked = False  # data_version already checked in this loop iteration
+        self._checked: asyncio.AbstractEventLoop | None = None  # checked in this iteration of that loop
         self._purged_at = 0.0
 
     def close(self) -> None:
@@ -70,21 +70,22 @@ class LocalKV:
 
     def _fresh(self) -> None:
         """Empty the cache if the file changed since it was filled (see the module docstring)."""
-        if self._checked:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None  # no loop to tell iterations apart: check on every read
+        if loop is not None and self._checked is loop:
             return
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             self._cache.clear()
             self._version = version
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop to tell iterations apart: check on every read
-        self._checked = True
-        loop.call_soon(self._uncheck)
+        if loop is not None:
+            self._checked = loop
+            loop.call_soon(self._uncheck)
 
     def _uncheck(self) -> None:
-        self._checked = False
+        self._checked = None
 
     async def get(self, key: str) -> str | None:
         _check_key(key)

@@ -329,8 +329,10 @@ class WriteConnection:
         done = _COMMITS.submit(self._commit_in_thread)
 
         def finished(f: concurrent.futures.Future[None]) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            try:
                 loop.call_soon_threadsafe(self._committed, group, f)
+            except RuntimeError:  # the loop is closed: nobody waits, but the connection must be free again
+                self._committed(group, f)
 
         done.add_done_callback(finished)
 
