@@ -253,6 +253,7 @@ class FakeStorage(Recorder):
         super().__init__()
         self.sql = FakeSqlStorage()
         self.alarm: float | JsNull = NULL
+        self.entries: dict[str, Any] = {}
 
     def getAlarm(self) -> Any:
         return promise(self.alarm)
@@ -269,7 +270,38 @@ class FakeStorage(Recorder):
 
     def deleteAll(self) -> Any:
         self.record("deleteAll")
+        self.entries.clear()
         return promise()
+
+    # the key-value API, as SQLite-backed objects have it: values cross as JS values
+    def get(self, key: str) -> Any:
+        self.record("get", key)
+        return promise(self.entries.get(key, NULL))
+
+    def put(self, key: str, value: Any) -> Any:
+        self.record("put", key, value)
+        self.entries[key] = value
+        return promise()
+
+    def delete(self, key: str) -> Any:
+        self.record("delete", key)
+        return promise(self.entries.pop(key, NULL) is not NULL)
+
+    def list(self, opts: Any = None) -> Any:
+        self.record("list", opts)
+        opts = opts or {}
+        keys = sorted(k for k in self.entries if k.startswith(opts.get("prefix", "")))[:opts.get("limit")]
+        return promise(FakeMap({k: self.entries[k] for k in keys}))
+
+
+class FakeMap:
+    """A JS Map as Pyodide shows it: `to_py()` gives a dict, in the Map's (key) order."""
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        self._items = items
+
+    def to_py(self) -> dict[str, Any]:
+        return dict(self._items)
 
 
 class FakeObjectId:
@@ -416,6 +448,32 @@ async def test_durable_object_storage_alarm_and_delete_all(test_worker):
     assert cur.column_names == ["a", "b", "c"]
     with pytest.raises(ValueError, match="exactly one"):
         state.storage.sql.exec("SELECT 1 AS x UNION ALL SELECT 2").one()
+
+
+async def test_durable_object_key_value_storage_converts_and_refuses_like_the_local_one(test_worker):
+    from hoox_edge.cloudflare.durable_objects import wrap_state
+
+    js_storage = FakeStorage()
+    storage = wrap_state(types.SimpleNamespace(id=FakeObjectId("n", "cd" * 32), storage=js_storage)).storage
+    assert await storage.get("missing") is None  # JS undefined
+    await storage.put("lock", {"requestId": "r1", "expiresAt": 1.5})
+    await storage.put("hit:2", 2)
+    await storage.put("hit:1", 1)
+    assert await storage.get("lock") == {"requestId": "r1", "expiresAt": 1.5}
+    assert await storage.list(prefix="hit:") == {"hit:1": 1, "hit:2": 2}
+    assert js_storage.calls[-1] == ("list", {"prefix": "hit:"})  # options by their JS names
+    assert list(await storage.list(limit=1)) == ["hit:1"]
+    assert js_storage.calls[-1] == ("list", {"limit": 1})
+    assert await storage.delete("hit:1") is True and await storage.delete("hit:1") is False
+    writes = len(js_storage.calls)
+    for bad in (None, float("nan"), {"x": object()}):  # refused here, as locally, before reaching JS
+        with pytest.raises(TypeError):
+            await storage.put("k", bad)
+    with pytest.raises(TypeError):
+        await storage.get(1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        await storage.list(limit=0)
+    assert len(js_storage.calls) == writes
 
 
 # --------------------------------------------------------------------------- Queues

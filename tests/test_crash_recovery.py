@@ -80,7 +80,7 @@ def test_kill_9_during_a_burst_loses_no_signal_and_fills_none_twice(edge: Edge) 
     rng = random.Random(seed)
     why = f"(seed {seed})"
     first = edge.start()
-    edge.json("config", "kv", "set", "webhooks:rate_limit_per_minute", "10000")
+    edge.json("config", "kv", "set", "webhooks:rate_limit_per_minute", "100000")
     edge.json("config", "kv", "set", "exchanges:paper:initial_balance", "1000000000")
     passkey = Workspace(edge.root).secrets()["WEBHOOK_API_KEY"]
     url = f"http://127.0.0.1:{edge.base_port}/webhook"

@@ -7,7 +7,9 @@ and nothing here depends on the trade-worker; test_pipeline.py drives the whole 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 
 import pytest
 from hoox_edge.local.runtime import LocalRuntime
@@ -281,11 +283,17 @@ async def test_an_identical_signal_within_60_s_is_a_duplicate_after_that_it_is_n
 async def test_expired_locks_leave_no_storage_behind(queued, clock):
     runtime = queued
     assert (await send(runtime, signal(runtime))).status == 202
-    do_dir = runtime.workspace.state_dir / "do" / "IdempotencyStore"
-    assert any(do_dir.glob("*.sqlite"))
+    do = runtime.workspace.state_dir / "do"
+
+    def stored() -> tuple[int, int]:  # (entries, alarms) in the class's one database
+        with contextlib.closing(sqlite3.connect(do / "IdempotencyStore.sqlite")) as conn:
+            return tuple(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("kv", "alarms"))
+
+    assert stored() == (1, 1)
     clock.advance(61)
     await runtime.fire_due_alarms()
-    assert not any(do_dir.glob("*.sqlite"))
+    assert stored() == (0, 0)
+    assert not (do / "IdempotencyStore").exists()  # no file per object, ever
 
 
 async def test_idempotency_store_rpc(runtime, clock):

@@ -108,7 +108,26 @@ class SqlStorage(Protocol):
 
 
 class DurableObjectStorage(Protocol):
+    """An object's private storage: key-value entries, SQL tables and one alarm.
+
+    Key-value entries (Cloudflare's `ctx.storage.get/put/delete/list`, on SQLite-backed objects
+    too) hold JSON-compatible values (not None: delete the key instead); key and value together at
+    most 2 MB. Reads see the call's own writes at once; a call's writes are durable before its
+    caller gets the result.
+    """
+
     sql: SqlStorage
+
+    async def get(self, key: str) -> JSONValue:
+        """The value stored under `key`, or None."""
+
+    async def put(self, key: str, value: JSONValue) -> None: ...
+
+    async def delete(self, key: str) -> bool:
+        """True when the key existed."""
+
+    async def list(self, *, prefix: str = "", limit: int | None = None) -> dict[str, JSONValue]:
+        """Entries whose key starts with `prefix`, in key order, at most `limit`."""
 
     async def get_alarm(self) -> float | None:
         """Scheduled alarm time in epoch milliseconds, or None."""
@@ -118,7 +137,33 @@ class DurableObjectStorage(Protocol):
     async def delete_alarm(self) -> None: ...
 
     async def delete_all(self) -> None:
-        """Drop every table and the alarm (the object then costs nothing)."""
+        """Drop every entry, every table and the alarm (the object then costs nothing)."""
+
+
+MAX_STORAGE_ENTRY_BYTES = 2 * 1024 * 1024  # key and value together, on SQLite-backed objects
+
+
+def check_storage_entry(key: Any, value: Any = None, *, putting: bool = False) -> str | None:
+    """Refuse (TypeError/ValueError) a storage key, and a value when `putting`, the same way in every
+    adapter; the value as JSON text."""
+    if not isinstance(key, str):
+        raise TypeError(f"Durable Object storage keys are strings, got {type(key).__name__}")
+    if not putting:
+        return None
+    if value is None:
+        raise TypeError("Durable Object storage cannot hold None: delete the key instead")
+    try:
+        text = _json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"Durable Object storage values must be JSON-compatible: {exc}") from None
+    if len(key.encode("utf-8")) + len(text.encode("utf-8")) > MAX_STORAGE_ENTRY_BYTES:
+        raise ValueError("a Durable Object storage key and value together must not exceed 2 MB")
+    return text
+
+
+def check_list_limit(limit: Any) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError("list limit must be a positive integer")
 
 
 @dataclass(frozen=True)

@@ -188,3 +188,131 @@ async def test_delete_all_drops_the_state(adapters, clock):
     # a later call starts from scratch on a fresh object
     fresh = stub(adapters.reopen() if "restart" in adapters.capabilities else adapters)
     assert await fresh.value() == 0
+
+
+# --------------------------------------------------------------------------- key-value storage
+class Notes(DurableObject):
+    """The key-value API: every test drives it through RPC, as a worker would."""
+
+    async def put(self, key, value) -> None:
+        await self.ctx.storage.put(key, value)
+
+    async def get(self, key):
+        return await self.ctx.storage.get(key)
+
+    async def delete(self, key) -> bool:
+        return await self.ctx.storage.delete(key)
+
+    async def list(self, prefix="", limit=None):
+        return await self.ctx.storage.list(prefix=prefix, limit=limit)
+
+    async def put_then_fail(self, key, value) -> None:
+        await self.ctx.storage.put(key, value)
+        await self.ctx.storage.delete("keep")
+        raise RuntimeError("failed after writing")
+
+    async def wipe_then_fail(self) -> None:
+        await self.ctx.storage.delete_all()
+        raise RuntimeError("failed after wiping")
+
+    async def read_own_writes(self):
+        await self.ctx.storage.put("a", 1)
+        await self.ctx.storage.put("b", {"n": 2})
+        first = await self.ctx.storage.get("a")
+        await self.ctx.storage.delete("a")
+        return {"first": first, "after": await self.ctx.storage.get("a"),
+                "listed": await self.ctx.storage.list()}
+
+    async def mutate_copy(self):
+        value = await self.ctx.storage.get("obj")
+        value["changed"] = True
+        return await self.ctx.storage.get("obj")
+
+    async def bad_put(self, kind: str) -> str:
+        value = {"nan": float("nan"), "none": None, "object": {"x": object()}}[kind]
+        try:
+            await self.ctx.storage.put("k", value)
+        except (TypeError, ValueError) as exc:
+            return type(exc).__name__
+        return "stored"
+
+    async def arm(self, ms: float) -> None:
+        await self.ctx.storage.set_alarm(ms)
+
+    async def next_alarm(self):
+        return await self.ctx.storage.get_alarm()
+
+    async def wipe(self) -> None:
+        await self.ctx.storage.delete_all()
+
+
+async def test_kv_put_get_delete_and_list(adapters):
+    s = stub(adapters, cls=Notes)
+    assert await s.get("missing") is None
+    values = {"str": "x", "int": 7, "float": 1.5, "bool": True, "list": [1, "a", None],
+              "dict": {"nested": {"n": [1, 2]}, "none": None}}
+    for k, v in values.items():
+        await s.put(f"v:{k}", v)
+    for k, v in values.items():
+        assert await s.get(f"v:{k}") == v
+    await s.put("w:2", 2)
+    await s.put("w:1", 1)
+    assert list(await s.list(prefix="v:")) == sorted(f"v:{k}" for k in values)  # key order
+    assert await s.list(prefix="w:") == {"w:1": 1, "w:2": 2}
+    assert list(await s.list(limit=2)) == sorted(f"v:{k}" for k in values)[:2]
+    assert await s.delete("w:1") is True
+    assert await s.delete("w:1") is False
+    assert await s.get("w:1") is None
+    await s.put("w:2", "replaced")
+    assert await s.list(prefix="w:") == {"w:2": "replaced"}
+
+
+async def test_kv_entries_belong_to_one_object(adapters):
+    a, b = stub(adapters, "a", cls=Notes), stub(adapters, "b", cls=Notes)
+    await a.put("k", "of a")
+    assert await b.get("k") is None and await b.list() == {}
+    await b.put("k", "of b")
+    assert (await a.get("k"), await b.get("k")) == ("of a", "of b")
+
+
+async def test_kv_reads_see_the_calls_own_writes_and_values_are_copies(adapters):
+    s = stub(adapters, cls=Notes)
+    assert await s.read_own_writes() == {"first": 1, "after": None, "listed": {"b": {"n": 2}}}
+    await s.put("obj", {"n": 1})
+    assert await s.mutate_copy() == {"n": 1}
+
+
+async def test_kv_refuses_values_that_are_not_json(adapters):
+    s = stub(adapters, cls=Notes)
+    assert [await s.bad_put(k) for k in ("nan", "none", "object")] == ["TypeError"] * 3
+    assert await s.get("k") is None
+
+
+async def test_kv_writes_of_a_call_that_raises_are_rolled_back(adapters):
+    s = stub(adapters, cls=Notes)
+    await s.put("keep", "kept")
+    with pytest.raises(DurableObjectError, match="failed after writing"):
+        await s.put_then_fail("new", 1)
+    assert await s.list() == {"keep": "kept"}
+    await s.arm(clock.now_ms() + 60_000)
+    with pytest.raises(DurableObjectError, match="failed after wiping"):
+        await s.wipe_then_fail()
+    assert await s.list() == {"keep": "kept"}
+    assert await s.next_alarm() is not None
+
+
+async def test_kv_delete_all_drops_entries_and_alarm(adapters):
+    s = stub(adapters, cls=Notes)
+    await s.put("a", 1)
+    await s.arm(clock.now_ms() + 60_000)
+    await s.wipe()
+    assert await s.list() == {} and await s.next_alarm() is None
+    await s.put("b", 2)
+    assert await s.list() == {"b": 2}
+
+
+async def test_kv_entries_survive_a_restart(adapters):
+    need(adapters, "restart")
+    await stub(adapters, cls=Notes).put("k", {"n": 1})
+    again = adapters.reopen()
+    assert await stub(again, cls=Notes).list() == {"k": {"n": 1}}

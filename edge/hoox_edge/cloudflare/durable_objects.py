@@ -16,12 +16,21 @@ from typing import Any
 from hoox_edge.cloudflare._js import (
     is_js_error,
     js_error_message,
+    options,
     resolve,
     to_js,
     to_py,
     unwrap,
 )
-from hoox_edge.ports import DurableObject, DurableObjectError, DurableObjectId, DurableObjectState, Env
+from hoox_edge.ports import (
+    DurableObject,
+    DurableObjectError,
+    DurableObjectId,
+    DurableObjectState,
+    Env,
+    check_list_limit,
+    check_storage_entry,
+)
 
 
 # --------------------------------------------------------------------------- caller side
@@ -144,6 +153,23 @@ class CloudflareDurableObjectStorage:
     def __init__(self, js_storage: Any) -> None:
         self._js = js_storage
         self.sql = CloudflareSqlStorage(js_storage.sql)
+
+    async def get(self, key: str) -> Any:
+        check_storage_entry(key)
+        return to_py(await resolve(self._js.get(key)))
+
+    async def put(self, key: str, value: Any) -> None:
+        check_storage_entry(key, value, putting=True)  # refused here as locally, not by a JS error
+        await resolve(self._js.put(key, to_js(value)))
+
+    async def delete(self, key: str) -> bool:
+        check_storage_entry(key)
+        return bool(to_py(await resolve(self._js.delete(key))))
+
+    async def list(self, *, prefix: str = "", limit: int | None = None) -> dict[str, Any]:
+        check_list_limit(limit)
+        entries = to_py(await resolve(self._js.list(options(prefix=prefix or None, limit=limit)))) or {}
+        return dict(entries)  # a JS Map, in key order
 
     async def get_alarm(self) -> float | None:
         value = to_py(await resolve(self._js.getAlarm()))

@@ -10,6 +10,7 @@ with literal timestamps. SQLite's `datetime('now')` reads the real clock, not `h
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hoox_edge.local.d1 import connect, rows_as_dicts
+from hoox_edge.local import sqlio
 from hoox_edge.ports import MAX_BLOBS, MAX_DOUBLES, check_data_point
 from hoox_edge.shared import clock
 
@@ -37,27 +38,71 @@ def _ddl(dataset: str) -> str:
 
 
 class AnalyticsStore:
-    """The analytics file: datasets to write to and the SQL reader."""
+    """The analytics file: datasets to write to and the SQL reader.
+
+    `write_data_point` is fire-and-forget, as on Cloudflare: points are buffered and written by a
+    task in one transaction per loop iteration, on the file's own writer (`synchronous=NORMAL`: a
+    power cut may lose the last points, never corrupt the file; nothing here is an
+    acknowledgement). A query first writes what is buffered, so it sees every point written before it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._conn = connect(self.path)
+        self._writer = sqlio.WriteConnection(self.path, synchronous="NORMAL")  # not shared: never gated
         self._datasets: set[str] = set()
+        self._pending: list[tuple[str, list[Any]]] = []
+        self._flush_task: asyncio.Task[None] | None = None
 
     def close(self) -> None:
-        self._conn.close()
+        if self._pending and self._writer.idle:
+            self._write(self._writer.conn, self._take())  # autocommit: the runtime is stopping
+        self._writer.close()
 
     def dataset(self, name: str) -> LocalAnalyticsDataset:
         if not _DATASET.match(name):
             raise ValueError(f"dataset name {name!r} must be letters, digits and _ (at most 64)")
         if name not in self._datasets:
-            self._conn.execute(_ddl(name))
-            self._conn.execute(f'CREATE INDEX IF NOT EXISTS "{name}_ts" ON "{name}" (timestamp)')
+            self._writer.conn.execute(_ddl(name))
+            self._writer.conn.execute(f'CREATE INDEX IF NOT EXISTS "{name}_ts" ON "{name}" (timestamp)')
             self._datasets.add(name)
         return LocalAnalyticsDataset(self, name)
 
     def sql(self) -> LocalAnalyticsSql:
-        return LocalAnalyticsSql(self.path)
+        return LocalAnalyticsSql(self.path, self)
+
+    def add(self, dataset: str, values: list[Any]) -> None:
+        self._pending.append((dataset, values))
+        if self._flush_task is None or self._flush_task.done():
+            try:
+                self._flush_task = asyncio.get_running_loop().create_task(self._drain())
+            except RuntimeError:  # no event loop: write it now
+                self._write(self._writer.conn, self._take())
+
+    def _take(self) -> list[tuple[str, list[Any]]]:
+        taken, self._pending = self._pending, []
+        return taken
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, points: list[tuple[str, list[Any]]]) -> None:
+        cols = ", ".join(COLUMNS[:-1])
+        marks = ", ".join("?" * (len(COLUMNS) - 1))
+        by_dataset: dict[str, list[list[Any]]] = {}
+        for dataset, values in points:
+            by_dataset.setdefault(dataset, []).append(values)
+        for dataset, rows in by_dataset.items():
+            conn.executemany(f'INSERT INTO "{dataset}" ({cols}) VALUES ({marks})', rows)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            points = self._take()
+            await self._writer.run(lambda conn, points=points: self._write(conn, points))  # type: ignore[misc]
+
+    async def flush(self) -> None:
+        """Wait until every point written so far is in the file (a write in progress included)."""
+        task = self._flush_task
+        if task is not None and not task.done():
+            await asyncio.shield(task)
+        await self._drain()
 
 
 class LocalAnalyticsDataset:
@@ -72,33 +117,31 @@ class LocalAnalyticsDataset:
         blob_values = ["" if b is None else str(b) for b in blobs]  # Cloudflare stores null as ''
         double_values = [float(d) for d in doubles]
         ts = datetime.fromtimestamp(clock.now(), UTC).strftime("%Y-%m-%d %H:%M:%S")
-        cols = ["timestamp", "index1"] + [f"blob{i + 1}" for i in range(len(blob_values))] + \
-            [f"double{i + 1}" for i in range(len(double_values))]
-        values = [ts, index, *blob_values, *double_values]
-        self._store._conn.execute(
-            f'INSERT INTO "{self.name}" ({", ".join(cols)}) VALUES ({", ".join("?" * len(values))})', values)
+        values = [ts, index, *blob_values, *[""] * (MAX_BLOBS - len(blob_values)),
+                  *double_values, *[0.0] * (MAX_DOUBLES - len(double_values))]
+        self._store.add(self.name, values)
 
 
 class LocalAnalyticsSql:
-    """Read-only SQL over the datasets (SQLite dialect locally)."""
+    """Read-only SQL over the datasets (SQLite dialect locally), off the event loop when it is long."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, store: AnalyticsStore | None = None) -> None:
         self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
+        self._store = store
+        self._reader: sqlio.Reader | None = None
 
     async def query(self, sql: str) -> list[dict[str, Any]]:
-        if self._conn is None:
-            if not self.path.exists():
-                connect(self.path).close()
-            self._conn = connect(self.path, readonly=True)
+        if self._store is not None:
+            await self._store.flush()
+        if self._reader is None:
+            self._reader = sqlio.reader(self.path)
         try:
-            cur = self._conn.execute(sql)
-            rows = cur.fetchall()
+            cols, rows = await self._reader.read(sql)
         except sqlite3.Error as exc:
             raise ValueError(f"analytics query failed: {exc}") from None
-        return rows_as_dicts(cur, rows)
+        return [dict(zip(cols, r, strict=False)) for r in rows]
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._reader is not None:
+            sqlio.release_reader(self.path)
+            self._reader = None

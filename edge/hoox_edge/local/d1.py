@@ -1,8 +1,19 @@
 """Local D1: a SQLite file per database (`state/d1/<database>.sqlite`).
 
-D1 *is* SQLite, so statements behave exactly as on Cloudflare. Calls run synchronously on the
-event loop: each statement is short, and running a batch without an `await` between BEGIN and
-COMMIT is what makes one shared connection safe for every worker of the runtime.
+D1 *is* SQLite, so statements behave exactly as on Cloudflare. Writes go through the file's group
+committer (`sqlio.WriteConnection`): a `run()` or a `batch()` is one unit, answered once the commit
+that holds it is on disk (WAL, `synchronous=FULL`), and many callers' units share one commit. A
+unit that fails (a constraint, a guard) is rolled back alone, and its error is answered after the
+commit too, since it may rest on the other units' writes.
+
+Statements that cannot write (starting with SELECT, VALUES or EXPLAIN) run on the writer
+connection: they see the writes gathered for the next commit — a read-then-write by one caller
+does not race the others, as with a single D1 — and, when there are such writes, are answered once
+they are on disk (Cloudflare's output gate). A read that needs more than `sqlio.LOOP_BUDGET_S` on
+the event loop is interrupted and run again on a reader connection in a thread, where it sees
+committed rows and is interrupted when its caller gives up (`sqlio.Reader`): no query holds up
+other requests. WITH statements go to a read-only reader first (they may lead a write: the reader's
+authorizer refuses it, and it then runs as a unit); a `readonly` LocalD1 uses only the reader.
 
 `meta.rows_read` is the number of rows a statement returned: SQLite does not expose how many
 rows it scanned, which is what D1 reports there.
@@ -19,38 +30,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hoox_edge.local import sqlio
+from hoox_edge.local.sqlio import BUSY_TIMEOUT_MS, connect  # noqa: F401  (re-exported for the CLI)
 from hoox_edge.ports import D1Error, D1ExecResult, D1Meta, D1Result
 
-BUSY_TIMEOUT_MS = 5000
-
-# What a read-only connection may do: read tables and call functions, nothing else (no ATTACH,
-# no PRAGMA, no writes).
-_READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
-                 sqlite3.SQLITE_RECURSIVE, sqlite3.SQLITE_TRANSACTION}
-
-
-def _readonly_authorizer(action: int, *_args: Any) -> int:
-    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
-
-
-def connect(path: Path, *, readonly: bool = False, wal: bool = True) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL and a busy timeout."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if wal and not readonly:
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA foreign_keys = ON")  # D1 enforces foreign keys
-    if readonly:
-        conn.execute("PRAGMA query_only = ON")
-        conn.set_authorizer(_readonly_authorizer)
-    return conn
+_LEAD = r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*"
+# Statements that cannot write: read on the writer connection, seeing writes about to commit.
+_SELECT = re.compile(_LEAD + r"(?:select|values|explain)\b", re.IGNORECASE | re.DOTALL)
+# WITH may lead a write: tried on a read-only reader first (its authorizer refuses writes).
+_WITH = re.compile(_LEAD + r"with\b", re.IGNORECASE | re.DOTALL)
 
 
 def split_statements(script: str) -> list[str]:
@@ -151,21 +146,18 @@ class LocalD1Statement:
     def bind(self, *values: Any) -> LocalD1Statement:
         return LocalD1Statement(self._db, self.query, tuple(values))
 
-    def _execute(self) -> tuple[list[str], list[tuple], D1Meta]:
-        return self._db._run(self.query, self.params)
-
-    def _result(self) -> D1Result:
-        cols, rows, meta = self._execute()
-        return {"success": True, "results": [dict(zip(cols, r, strict=False)) for r in rows], "meta": meta}
+    async def _execute(self) -> tuple[list[str], list[tuple], D1Meta]:
+        return await self._db._run(self.query, self.params)
 
     async def all(self) -> D1Result:
-        return self._result()
+        cols, rows, meta = await self._execute()
+        return {"success": True, "results": [dict(zip(cols, r, strict=False)) for r in rows], "meta": meta}
 
     async def run(self) -> D1Result:
         return await self.all()
 
     async def first(self, column: str | None = None) -> Any:
-        cols, rows, _ = self._execute()
+        cols, rows, _ = await self._execute()
         if not rows:
             return None
         row = dict(zip(cols, rows[0], strict=False))
@@ -176,8 +168,30 @@ class LocalD1Statement:
         return row[column]
 
     async def raw(self) -> list[list[Any]]:
-        _, rows, _ = self._execute()
+        _, rows, _ = await self._execute()
         return [list(r) for r in rows]
+
+
+def _execute_on(conn: sqlite3.Connection, query: str, values: tuple[Any, ...]
+                ) -> tuple[list[str], list[tuple], D1Meta]:
+    """One statement on the writer, inside a unit; D1Error for anything the database refuses."""
+    before = conn.total_changes
+    started = time.perf_counter()
+    try:
+        cur = conn.execute(query, values)
+        rows = cur.fetchall()
+    except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as exc:
+        raise D1Error(_message(exc)) from None
+    written = conn.total_changes - before
+    meta: D1Meta = {
+        "duration": round((time.perf_counter() - started) * 1000, 3),
+        "changes": max(cur.rowcount, 0),
+        "last_row_id": cur.lastrowid or 0,
+        "rows_read": len(rows),
+        "rows_written": written,
+        "changed_db": written > 0,
+    }
+    return [d[0] for d in cur.description or ()], rows, meta
 
 
 class LocalD1:
@@ -186,84 +200,85 @@ class LocalD1:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
-        self._conn: sqlite3.Connection | None = None
         self.changes = change_feed(self.path)
-        self._dirty = False  # written since the last notification (inside an open transaction)
+        self._writer: sqlio.WriteConnection | None = None
+        self._reader: sqlio.Reader | None = None
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            if self.readonly and not self.path.exists():
-                # query_only cannot create the file; an empty database reads as empty
-                connect(self.path).close()
-            self._conn = connect(self.path, readonly=self.readonly)
-        return self._conn
+    def writer(self) -> sqlio.WriteConnection:
+        if self._writer is None:
+            self._writer = sqlio.writer(self.path, on_commit=self.changes.notify)
+        return self._writer
+
+    @property
+    def reader(self) -> sqlio.Reader:
+        if self._reader is None:
+            if not self.readonly:
+                self.writer  # noqa: B018  (the writer makes the file, in WAL mode, before anyone reads it)
+            self._reader = sqlio.reader(self.path)
+        return self._reader
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._reader is not None:
+            sqlio.release_reader(self.path)
+            self._reader = None
+        if self._writer is not None:
+            sqlio.release_writer(self.path)
+            self._writer = None
 
     def prepare(self, query: str) -> LocalD1Statement:
         return LocalD1Statement(self, query)
 
-    def _run(self, query: str, params: tuple[Any, ...]) -> tuple[list[str], list[tuple], D1Meta]:
-        conn = self.conn
+    async def _run(self, query: str, params: tuple[Any, ...]) -> tuple[list[str], list[tuple], D1Meta]:
         values = tuple(sql_value(v) for v in params)
-        before = conn.total_changes
         started = time.perf_counter()
         try:
-            cur = conn.execute(query, values)
-            rows = cur.fetchall()
+            got = None
+            if self.readonly or _WITH.match(query):
+                got = await self.reader.read(query, values)
+            elif _SELECT.match(query):
+                got = await self.writer.read(query, values)
+                if got is None:  # a long read: off the loop, on committed rows
+                    got = await self.reader.read(query, values, offload=True)
         except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as exc:
+            if self.readonly or not sqlio.is_denied(exc):
+                raise D1Error(_message(exc)) from None
+        if got is not None:
+            cols, rows = got
+            meta: D1Meta = {"duration": round((time.perf_counter() - started) * 1000, 3), "changes": 0,
+                            "last_row_id": 0, "rows_read": len(rows), "rows_written": 0, "changed_db": False}
+            return cols, rows, meta
+        try:
+            return await self.writer.run(lambda conn: _execute_on(conn, query, values), one_statement=True)
+        except sqlite3.Error as exc:  # the commit failed: nothing of the unit was kept
             raise D1Error(_message(exc)) from None
-        written = conn.total_changes - before
-        if written > 0:
-            self._dirty = True
-        self._committed(conn)
-        cols = [d[0] for d in cur.description or ()]
-        meta: D1Meta = {
-            "duration": round((time.perf_counter() - started) * 1000, 3),
-            "changes": max(cur.rowcount, 0),
-            "last_row_id": cur.lastrowid or 0,
-            "rows_read": len(rows),
-            "rows_written": written,
-            "changed_db": written > 0,
-        }
-        return cols, rows, meta
 
     async def batch(self, statements: Sequence[LocalD1Statement]) -> list[D1Result]:
-        conn = self.conn
-        out: list[D1Result] = []
+        for st in statements:
+            if not isinstance(st, LocalD1Statement) or st._db is not self:
+                raise D1Error("D1_ERROR: batch() takes statements prepared on this database")
+        if self.readonly:  # reads only: each as its own statement (a write is refused by the reader)
+            return [await st.all() for st in statements]
+        jobs = [(st.query, tuple(sql_value(v) for v in st.params)) for st in statements]
+
+        def unit(conn: sqlite3.Connection) -> list[D1Result]:
+            out: list[D1Result] = []
+            for query, values in jobs:
+                cols, rows, meta = _execute_on(conn, query, values)
+                out.append({"success": True, "results": [dict(zip(cols, r, strict=False)) for r in rows],
+                            "meta": meta})
+            return out
+
         try:
-            conn.execute("BEGIN" if self.readonly else "BEGIN IMMEDIATE")
+            return await self.writer.run(unit)
         except sqlite3.Error as exc:
             raise D1Error(_message(exc)) from None
-        try:
-            for st in statements:
-                if not isinstance(st, LocalD1Statement) or st._db is not self:
-                    raise D1Error("D1_ERROR: batch() takes statements prepared on this database")
-                out.append(st._result())
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self._dirty = False  # nothing of it was committed
-            raise
-        self._committed(conn)
-        return out
-
-    def _committed(self, conn: sqlite3.Connection) -> None:
-        """Tell the change feed once written rows are committed (not while a transaction is open)."""
-        if self._dirty and not conn.in_transaction:
-            self._dirty = False
-            self.changes.notify()
 
     async def exec(self, query: str) -> D1ExecResult:
         started = time.perf_counter()
         count = 0
         for stmt in split_statements(query):
-            self._run(stmt, ())
+            await self._run(stmt, ())
             count += 1
         return {"count": count, "duration": round((time.perf_counter() - started) * 1000, 3)}
 

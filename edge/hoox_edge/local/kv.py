@@ -2,23 +2,34 @@
 
 Cloudflare's rules are kept: `expiration_ttl` of at least 60 seconds, keys of at most 512 bytes,
 `list` sorted by key with at most 1000 keys a page and an opaque cursor. Expired keys are
-invisible to every call (and removed lazily). Time comes from `hoox_edge.shared.clock`, so tests
-move it instead of sleeping.
+invisible to every call (rows are purged at most hourly, by a write). Time comes from
+`hoox_edge.shared.clock`, so tests move it instead of sleeping.
+
+Writes go through the file's group committer (`sqlio.WriteConnection`): `put` and `delete` return
+once the write is on disk. `get` is served from a cache of the values read, checked against
+SQLite's `PRAGMA data_version` once per event-loop iteration: any commit to the file by another
+connection — this process's writer, or another process such as the CLI writing KV directly —
+changes that number and empties the cache, so a read that follows a write (here or elsewhere)
+sees it. Reads in one loop iteration share one check: nothing else can have run between them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import math
+import sqlite3
 from pathlib import Path
 
-from hoox_edge.local.d1 import connect
+from hoox_edge.local import sqlio
 from hoox_edge.ports import KVKey, KVListResult
 from hoox_edge.shared import clock
 
 MIN_TTL = 60
 MAX_KEY_BYTES = 512
 MAX_LIST = 1000
+CACHE_ENTRIES = 4096  # values kept for `get`; the cache starts over when it is full
+PURGE_EVERY_S = 3600
 
 _DDL = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expiration REAL)"
 
@@ -46,21 +57,50 @@ def decode_cursor(cursor: str) -> str:
 class LocalKV:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._conn = connect(self.path)
-        self._conn.execute(_DDL)
+        self._writer = sqlio.writer(self.path, ddl=[_DDL])
+        self._conn = sqlio.connect(self.path)  # reads, on the event loop: lookups by key, pages of 1000
+        self._cache: dict[str, tuple[str, float | None] | None] = {}
+        self._version: int | None = None
+        self._checked: asyncio.AbstractEventLoop | None = None  # checked in this iteration of that loop
+        self._purged_at = 0.0
 
     def close(self) -> None:
         self._conn.close()
+        sqlio.release_writer(self.path)
+
+    def _fresh(self) -> None:
+        """Empty the cache if the file changed since it was filled (see the module docstring)."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None  # no loop to tell iterations apart: check on every read
+        if loop is not None and self._checked is loop:
+            return
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
+        if loop is not None:
+            self._checked = loop
+            loop.call_soon(self._uncheck)
+
+    def _uncheck(self) -> None:
+        self._checked = None
 
     async def get(self, key: str) -> str | None:
         _check_key(key)
-        row = self._conn.execute("SELECT value, expiration FROM kv WHERE key = ?", (key,)).fetchone()
-        if row is None:
+        self._fresh()
+        if key in self._cache:
+            hit = self._cache[key]
+        else:
+            row = self._conn.execute("SELECT value, expiration FROM kv WHERE key = ?", (key,)).fetchone()
+            hit = None if row is None else (row[0], row[1])
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[key] = hit
+        if hit is None or (hit[1] is not None and hit[1] <= clock.now()):
             return None
-        if row[1] is not None and row[1] <= clock.now():
-            self._conn.execute("DELETE FROM kv WHERE key = ? AND expiration <= ?", (key, clock.now()))
-            return None
-        return row[0]
+        return hit[0]
 
     async def put(self, key: str, value: str, *, expiration_ttl: int | None = None) -> None:
         _check_key(key)
@@ -75,15 +115,27 @@ class LocalKV:
                 )
             # Cloudflare reports expirations as whole epoch seconds
             expiration = float(math.floor(clock.now() + expiration_ttl))
-        self._conn.execute(
-            "INSERT INTO kv (key, value, expiration) VALUES (?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expiration = excluded.expiration",
-            (key, value, expiration),
-        )
+        now = clock.now()
+        purge = now - self._purged_at >= PURGE_EVERY_S
+
+        def unit(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO kv (key, value, expiration) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expiration = excluded.expiration",
+                (key, value, expiration),
+            )
+            if purge:
+                conn.execute("DELETE FROM kv WHERE expiration <= ?", (now,))
+
+        self._cache.pop(key, None)
+        await self._writer.run(unit)
+        if purge:
+            self._purged_at = now
 
     async def delete(self, key: str) -> None:
         _check_key(key)
-        self._conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+        self._cache.pop(key, None)
+        await self._writer.run(lambda conn: conn.execute("DELETE FROM kv WHERE key = ?", (key,)), one_statement=True)
 
     async def list(self, *, prefix: str = "", cursor: str | None = None,
                    limit: int = MAX_LIST) -> KVListResult:

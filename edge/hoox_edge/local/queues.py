@@ -17,8 +17,15 @@ Local specifics that make "nothing is lost, nothing runs twice" hold across a cr
   never delivered again even if the process dies later in the same batch;
 - a delivered message carries a lease owned by the delivering runtime instance (`<pid>:<id>`);
   `release_dead_leases()` (called by `LocalRuntime.open`) makes the messages of instances that are
-  gone (process not alive, or an earlier instance in this process) deliverable again, so a
-  message being processed when the process was killed is redelivered after a restart.
+  gone (process not alive or a zombie, or an earlier instance in this process) deliverable again, so
+  a message being processed when the process was killed is redelivered after a restart;
+- a lease also expires, whatever that check says (a pid reused by another process, a runtime
+  that hangs): a consumer invocation has `CONSUMER_BUDGET_SECONDS` (Cloudflare's 15-minute wall
+  clock limit of a queue consumer), after which the runtime cancels it and retries what it left
+  undecided, and a lease lasts that budget plus `LEASE_GRACE_SECONDS`. So a lease outlives every
+  live consumer that holds it, and a message whose lease ran out is deliverable again (its attempt
+  counts). A message delivered `max_retries + 1` times without an ack or a retry (its consumer
+  crashed or ran out of time each time) goes to the dead letter queue instead of a further delivery.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ MAX_MESSAGE_BYTES = 128 * 1024
 MAX_BATCH_MESSAGES = 100
 MAX_BATCH_BYTES = 256 * 1024
 POLL_SECONDS = 1.0
+CONSUMER_BUDGET_SECONDS = 15 * 60
+LEASE_GRACE_SECONDS = 60
+VISIBILITY_TIMEOUT_SECONDS = CONSUMER_BUDGET_SECONDS + LEASE_GRACE_SECONDS
 
 _DDL = [
     "CREATE TABLE IF NOT EXISTS messages ("
@@ -57,6 +67,7 @@ _DDL = [
     " visible_at REAL NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0,"
     " lease_owner TEXT,"
+    " leased_until REAL,"  # the lease expires then, whatever the owner's pid says
     " last_error TEXT,"
     " origin_queue TEXT,"  # set on a dead letter: the queue it failed in
     " dead_lettered_at REAL)",
@@ -64,7 +75,7 @@ _DDL = [
 ]
 
 _COLS = ("id", "queue", "body", "timestamp", "enqueued_at", "visible_at", "attempts", "lease_owner",
-         "last_error", "origin_queue", "dead_lettered_at")
+         "leased_until", "last_error", "origin_queue", "dead_lettered_at")
 
 
 def _encode_body(body: JSONValue) -> str:
@@ -91,7 +102,12 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a killed process its parent has not reaped yet passes kill(pid, 0): a zombie holds nothing
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): the lease's expiry is the backstop
 
 
 class LocalQueue:
@@ -169,6 +185,10 @@ class QueueStore:
         self._conn = connect(self.path)
         for ddl in _DDL:
             self._conn.execute(ddl)
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(messages)")}
+        if "leased_until" not in columns:  # a queue file of an earlier version: its leases expire now
+            self._conn.execute("ALTER TABLE messages ADD COLUMN leased_until REAL")
+            self._conn.execute("UPDATE messages SET leased_until = 0 WHERE lease_owner IS NOT NULL")
         self._events: dict[str, asyncio.Event] = {}
 
     def close(self) -> None:
@@ -219,25 +239,44 @@ class QueueStore:
         dead_letter_queue: str | None = None,
         retry_delay: float = 0,
         describe_error: Callable[[BaseException], str] | None = None,
+        budget: float = CONSUMER_BUDGET_SECONDS,
     ) -> int:
-        """Hand one batch of due messages to `handler`; return how many were delivered."""
+        """Hand one batch of due messages to `handler` (cancelled after `budget` seconds); return
+        how many were delivered."""
         now = clock.now()
         self.purge_expired(now)
         with self._tx():
             rows = self._conn.execute(
-                "SELECT id FROM messages WHERE queue = ? AND visible_at <= ? AND lease_owner IS NULL "
-                "ORDER BY visible_at, seq LIMIT ?", (queue, now, max_batch_size)).fetchall()
-            ids = [r[0] for r in rows]
+                "SELECT id, lease_owner, attempts FROM messages WHERE queue = ? AND visible_at <= ? "
+                "AND (lease_owner IS NULL OR leased_until <= ?) ORDER BY visible_at, seq LIMIT ?",
+                (queue, now, now, max_batch_size)).fetchall()
+            # delivered max_retries + 1 times already, never decided: no further delivery
+            spent = [r for r in rows if r[2] > max_retries]
+            ids = [r[0] for r in rows if r[2] <= max_retries]
             self._conn.executemany(
-                "UPDATE messages SET lease_owner = ?, attempts = attempts + 1 WHERE id = ?",
-                [(self.owner, i) for i in ids])
+                "UPDATE messages SET lease_owner = ?, leased_until = ?, attempts = attempts + 1 WHERE id = ?",
+                [(self.owner, now + budget + LEASE_GRACE_SECONDS, i) for i in ids])
+        for message_id, lost_by, _ in rows:
+            if lost_by is not None:
+                _py.warning("lease of message %s by %s ran out", message_id, lost_by)
+        for message_id, _, attempts in spent:
+            self._dead_letter(message_id, queue, dead_letter_queue,
+                              f"delivered {attempts} times without an ack or a retry "
+                              "(the consumer crashed or ran out of time)")
         if not ids:
             return 0
         delivery = _Delivery(self, queue, max_retries, dead_letter_queue)
         messages = [LocalMessage(delivery, m) for m in (self.get(i) for i in ids) if m is not None]
         batch = LocalMessageBatch(queue, messages)
         try:
-            await handler(batch)
+            async with asyncio.timeout(budget):
+                await handler(batch)
+        except TimeoutError:
+            _py.error("consumer of %s ran past its %g s budget; retrying what it left undecided", queue, budget)
+            for m in messages:
+                if m.decision is None:
+                    m.decision = "retry"
+                    delivery.retry(m, retry_delay, f"the consumer ran past its {budget:g} s budget")
         except asyncio.CancelledError:
             # stopped mid-batch: hand the undecided messages back (their attempt still counts)
             for m in messages:
@@ -262,8 +301,8 @@ class QueueStore:
 
     def _release(self, message_id: str, queue: str, *, visible_at: float, error: str | None) -> None:
         self._conn.execute(
-            "UPDATE messages SET lease_owner = NULL, visible_at = ?, last_error = ? WHERE id = ?",
-            (visible_at, error, message_id))
+            "UPDATE messages SET lease_owner = NULL, leased_until = NULL, visible_at = ?, last_error = ? "
+            "WHERE id = ?", (visible_at, error, message_id))
         self.notify(queue)
 
     def _dead_letter(self, message_id: str, queue: str, dlq: str | None, error: str) -> None:
@@ -275,7 +314,7 @@ class QueueStore:
         now = clock.now()
         self._conn.execute(
             "UPDATE messages SET queue = ?, origin_queue = ?, dead_lettered_at = ?, enqueued_at = ?, "
-            "visible_at = ?, lease_owner = NULL, last_error = ? WHERE id = ?",
+            "visible_at = ?, lease_owner = NULL, leased_until = NULL, last_error = ? WHERE id = ?",
             (dlq, queue, now, now, now, error, message_id))
         self.notify(dlq)
 
@@ -291,15 +330,16 @@ class QueueStore:
             pid = int(pid_text) if pid_text.isdigit() else -1
             gone = pid < 0 or pid == os.getpid() or not _pid_alive(pid)
             if gone:
-                cur = self._conn.execute("UPDATE messages SET lease_owner = NULL WHERE lease_owner = ?",
-                                         (owner,))
+                cur = self._conn.execute(
+                    "UPDATE messages SET lease_owner = NULL, leased_until = NULL WHERE lease_owner = ?", (owner,))
                 released += cur.rowcount
         return released
 
     def purge_expired(self, now: float | None = None) -> int:
         cutoff = (clock.now() if now is None else now) - RETENTION_SECONDS
-        cur = self._conn.execute("DELETE FROM messages WHERE enqueued_at < ? AND lease_owner IS NULL",
-                                 (cutoff,))
+        cur = self._conn.execute(
+            "DELETE FROM messages WHERE enqueued_at < ? AND (lease_owner IS NULL OR leased_until <= ?)",
+            (cutoff, clock.now() if now is None else now))
         if cur.rowcount:
             _py.warning("%d queue message(s) passed the 4-day retention and were removed", cur.rowcount)
         return cur.rowcount
@@ -312,10 +352,10 @@ class QueueStore:
         now = clock.now()
         row = self._conn.execute(
             "SELECT COUNT(*),"
-            " COALESCE(SUM(lease_owner IS NULL AND visible_at <= ?), 0),"
-            " COALESCE(SUM(lease_owner IS NULL AND visible_at > ?), 0),"
-            " COALESCE(SUM(lease_owner IS NOT NULL), 0),"
-            " MIN(timestamp) FROM messages WHERE queue = ?", (now, now, queue)).fetchone()
+            " COALESCE(SUM(NOT (lease_owner IS NOT NULL AND leased_until > :now) AND visible_at <= :now), 0),"
+            " COALESCE(SUM(NOT (lease_owner IS NOT NULL AND leased_until > :now) AND visible_at > :now), 0),"
+            " COALESCE(SUM(lease_owner IS NOT NULL AND leased_until > :now), 0),"
+            " MIN(timestamp) FROM messages WHERE queue = :queue", {"now": now, "queue": queue}).fetchone()
         return {"queue": queue, "messages": row[0], "ready": row[1], "delayed": row[2], "in_flight": row[3],
                 "depth": row[1] + row[2], "oldest_timestamp": row[4]}
 
@@ -345,7 +385,7 @@ class QueueStore:
         Its attempts start again from zero; messages being processed are not moved.
         """
         row = self.get(message_id)
-        if row is None or row["lease_owner"] is not None:
+        if row is None or self._leased(row):
             return False
         target = to_queue or row["origin_queue"]
         if not target:
@@ -353,17 +393,23 @@ class QueueStore:
         now = clock.now()
         self._conn.execute(
             "UPDATE messages SET queue = ?, attempts = 0, visible_at = ?, enqueued_at = ?, "
-            "origin_queue = NULL, dead_lettered_at = NULL, last_error = NULL "
-            "WHERE id = ? AND lease_owner IS NULL",
-            (target, now, now, message_id))
+            "origin_queue = NULL, dead_lettered_at = NULL, last_error = NULL, lease_owner = NULL, "
+            "leased_until = NULL WHERE id = ? AND (lease_owner IS NULL OR leased_until <= ?)",
+            (target, now, now, message_id, now))
         self.notify(target)
         return True
 
     @staticmethod
-    def _public(row: dict[str, Any]) -> dict[str, Any]:
+    def _leased(row: dict[str, Any]) -> bool:
+        """Held by a consumer now (a lease that ran out holds nothing)."""
+        return row["lease_owner"] is not None and (row["leased_until"] or 0) > clock.now()
+
+    @classmethod
+    def _public(cls, row: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)
         out["body"] = json.loads(row["body"])
-        out["in_flight"] = out.pop("lease_owner") is not None
+        out["in_flight"] = cls._leased(row)
+        del out["lease_owner"], out["leased_until"]
         return out
 
     # ----------------------------------------------------------------- internals

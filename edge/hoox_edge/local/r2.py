@@ -9,14 +9,16 @@ key, no leading `/`, no `.`/`..` segment, no backslash or control character, at 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hoox_edge.local.d1 import connect
+from hoox_edge.local import sqlio
 from hoox_edge.local.kv import decode_cursor, encode_cursor
 from hoox_edge.ports import R2ListResult, R2Object, R2ObjectInfo
 from hoox_edge.shared import clock
@@ -47,15 +49,32 @@ def validate_key(key: str) -> str:
     return key
 
 
+def _write_body(blob: Path, data: bytes) -> None:
+    """The body on disk (fsynced) under its final name, complete before the index points at it."""
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    tmp = blob.with_name(f"{blob.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, blob)
+
+
 class LocalR2:
+    """A bucket. `put` writes the body in a thread and its index row through the group committer:
+    it returns once both are on disk, and never holds up the event loop."""
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         (self.root / "objects").mkdir(parents=True, exist_ok=True)
-        self._conn = connect(self.root / "index.sqlite")
-        self._conn.execute(_DDL)
+        self._index = self.root / "index.sqlite"
+        self._writer = sqlio.writer(self._index, ddl=[_DDL])
+        self._conn = sqlio.connect(self._index)  # reads
+        self._puts: dict[str, tuple[asyncio.Lock, int]] = {}  # one put of a key at a time: body and index agree
 
     def close(self) -> None:
         self._conn.close()
+        sqlio.release_writer(self._index)
 
     def _blob(self, key: str) -> Path:
         h = hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -66,19 +85,25 @@ class LocalR2:
         validate_key(key)
         data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
         meta = {str(k): str(v) for k, v in (custom_metadata or {}).items()}
-        blob = self._blob(key)
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        tmp = blob.with_name(f"{blob.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, blob)  # the body is complete before the index points at it
         info = R2ObjectInfo(key=key, size=len(data), uploaded=clock.now(), etag=hashlib.md5(data).hexdigest(),
                             content_type=content_type, custom_metadata=meta)
-        self._conn.execute(
-            "INSERT INTO objects (key, size, etag, uploaded, content_type, custom_metadata) "
-            "VALUES (?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, "
-            "etag = excluded.etag, uploaded = excluded.uploaded, "
-            "content_type = excluded.content_type, custom_metadata = excluded.custom_metadata",
-            (key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta)))
+        lock, users = self._puts.get(key, (asyncio.Lock(), 0))
+        self._puts[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await asyncio.to_thread(_write_body, self._blob(key), data)
+                await self._writer.run(lambda conn: conn.execute(
+                    "INSERT INTO objects (key, size, etag, uploaded, content_type, custom_metadata) "
+                    "VALUES (?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, "
+                    "etag = excluded.etag, uploaded = excluded.uploaded, "
+                    "content_type = excluded.content_type, custom_metadata = excluded.custom_metadata",
+                    (key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta))), one_statement=True)
+        finally:
+            lock, users = self._puts[key]
+            if users == 1:
+                del self._puts[key]
+            else:
+                self._puts[key] = (lock, users - 1)
         return info
 
     def _info(self, key: str) -> R2ObjectInfo | None:
@@ -126,7 +151,8 @@ class LocalR2:
     async def delete(self, keys: str | Sequence[str]) -> None:
         for key in [keys] if isinstance(keys, str) else list(keys):
             validate_key(key)
-            self._conn.execute("DELETE FROM objects WHERE key = ?", (key,))
+            await self._writer.run(lambda conn, key=key: conn.execute(  # type: ignore[misc]
+                "DELETE FROM objects WHERE key = ?", (key,)), one_statement=True)
             with contextlib.suppress(FileNotFoundError):
                 self._blob(key).unlink()
 

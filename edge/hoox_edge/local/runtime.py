@@ -27,6 +27,7 @@ import uvicorn
 
 from hoox_edge import catalog, migrations
 from hoox_edge.local import cron as cronlib
+from hoox_edge.local import sqlio
 from hoox_edge.local.analytics import AnalyticsStore, LocalAnalyticsSql
 from hoox_edge.local.d1 import LocalD1
 from hoox_edge.local.durable import DurableObjectHost
@@ -71,6 +72,28 @@ class _WithEnv:
             scope = dict(scope)
             scope["env"] = self._env()
         await self.app(scope, receive, send)
+
+
+class _OutputGate:
+    """The way into the runtime from outside. It looks at .dev.vars once per request (`on_request`),
+    and holds every message of the answer until the writes it could rest on are on disk
+    (`sqlio.barrier`): reads see writes still being gathered into a group commit."""
+
+    def __init__(self, app: ASGIApp, on_request: Callable[[], None]) -> None:
+        self.app = app
+        self.on_request = on_request
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.on_request()
+
+        async def gated(message: dict) -> None:
+            await sqlio.barrier()
+            await send(message)
+
+        await self.app(scope, receive, gated)
 
 
 class _Server(uvicorn.Server):
@@ -135,14 +158,14 @@ class RuntimeInfo:
     def running(self, worker: str) -> bool:
         return worker in self._rt.workers
 
-    def durable_objects(self, class_name: str) -> dict[str, Any]:
-        """Objects of a class that have storage, those live in memory, and its pending alarms."""
-        folder = self._rt.durable_objects.root / class_name
-        stored = sum(1 for _ in folder.glob("*.sqlite")) if folder.is_dir() else 0
-        live = sum(1 for (cls, _) in self._rt.durable_objects._live if cls == class_name)
-        alarms = [a for a in self._rt.durable_objects.pending_alarms() if a["class_name"] == class_name]
-        return {"instances": max(stored, live), "live": live, "pendingAlarms": len(alarms),
-                "nextAlarmMs": alarms[0]["scheduled_ms"] if alarms else None}
+    async def durable_objects(self, class_name: str) -> dict[str, Any]:
+        """Objects of a class that have storage, those live in memory, and its pending alarms
+        (counted off the event loop: a class may hold a day's worth of objects)."""
+        host = self._rt.durable_objects
+        stored = await host.stored_objects(class_name)
+        live = host.live_count(class_name)
+        pending, next_ms = await host.alarm_summary(class_name)
+        return {"instances": max(stored, live), "live": live, "pendingAlarms": pending, "nextAlarmMs": next_ms}
 
 
 class LocalRuntime:
@@ -174,6 +197,7 @@ class LocalRuntime:
         self._apps: dict[str, ASGIApp] = {}
         self._secrets: dict[str, str] = {}
         self._secrets_stamp: tuple[int, int, int] | None = None
+        self._dev_vars = str(workspace.dev_vars_path)
         self._consumer_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._servers: list[tuple[str, _Server, asyncio.Task]] = []
         self._loops: list[asyncio.Task] = []
@@ -209,9 +233,8 @@ class LocalRuntime:
 
     # ----------------------------------------------------------------- secrets and envs
     def _refresh_secrets(self) -> None:
-        path = self.workspace.dev_vars_path
         try:
-            st = path.stat()
+            st = os.stat(self._dev_vars)  # every env() of every call asks: os.stat, not pathlib
             stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
         except FileNotFoundError:
             stamp = None
@@ -233,7 +256,13 @@ class LocalRuntime:
                 bindings.pop(s, None)
 
     def env(self, worker: str) -> Env:
+        """The worker's Env, with .dev.vars looked at again (an entry point: a request, a cron, a batch)."""
         self._refresh_secrets()
+        return self._env(worker)
+
+    def _env(self, worker: str) -> Env:
+        """The Env without another look at .dev.vars: calls inside a request (service calls, Durable
+        Objects) see what the request started with."""
         env = self._envs.get(worker)
         if env is None:
             w = catalog.worker(worker)
@@ -269,7 +298,7 @@ class LocalRuntime:
             return self.analytics.dataset(b.resource)
         if b.kind == "service":
             target = b.resource
-            return LocalService(target, lambda: (self.app(target), self.env(target)),
+            return LocalService(target, lambda: (self.app(target), self._env(target)),
                                 available=lambda: target in self.workers)
         raise ValueError(f"unknown binding kind {b.kind!r}")
 
@@ -285,7 +314,7 @@ class LocalRuntime:
             if inner is None:
                 raise WorkerModuleMissing(
                     f"worker {worker!r}: module {catalog.worker(worker).module} has no `app`")
-            app = self._apps[worker] = _WithEnv(inner, lambda: self.env(worker))
+            app = self._apps[worker] = _WithEnv(inner, lambda: self._env(worker))
         return app
 
     def _resolve_do_class(self, class_name: str) -> type[DurableObject]:
@@ -299,7 +328,7 @@ class LocalRuntime:
         return cls
 
     def _do_env(self, class_name: str) -> Env:
-        return self.env(catalog.durable_object_owner(class_name).name)
+        return self._env(catalog.durable_object_owner(class_name).name)
 
     # ----------------------------------------------------------------- lifecycle
     async def open(self) -> None:
@@ -355,8 +384,9 @@ class LocalRuntime:
                           f"(choose another port base with --port)") from None
         sock.listen(128)
         sock.setblocking(False)
+        app = _OutputGate(self.app(name), self._refresh_secrets)
         # proxy_headers off: uvicorn would take X-Forwarded-For from any loopback client as the address.
-        config = uvicorn.Config(self.app(name), log_level="warning", lifespan="off", access_log=False,
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=5, proxy_headers=False,
                                 http=timed_protocol(self.request_timeout),
                                 timeout_keep_alive=self.keep_alive_timeout)  # type: ignore[arg-type]
@@ -419,6 +449,7 @@ class LocalRuntime:
         calls = [t for t in background_tasks() if not t.done()]
         if calls:
             await asyncio.wait(calls, timeout=STOP_GRACE_SECONDS)
+        await sqlio.drain_all()  # every acknowledged write is on disk before the files close
         self._close()
 
     def _close(self) -> None:
@@ -447,8 +478,9 @@ class LocalRuntime:
                       body: bytes | None = None, headers: dict[str, str] | None = None) -> ServiceResponse:
         """Call a worker in-process as an outside client would (no internal key is added)."""
         port = self.ports.get(worker, catalog.local_port(catalog.worker(worker), self.base_port))
-        return await asgi_call(self.app(worker), self.env(worker), method, path, json=json, body=body,
-                               headers=headers, host=f"127.0.0.1:{port}")
+        app = _OutputGate(self.app(worker), self._refresh_secrets)
+        return await asgi_call(app, self.env(worker), method, path, json=json, body=body, headers=headers,
+                               host=f"127.0.0.1:{port}")
 
     # ----------------------------------------------------------------- cron
     async def run_cron(self, worker: str, cron: str | None = None) -> None:
@@ -536,6 +568,7 @@ class LocalRuntime:
 
     # ----------------------------------------------------------------- alarms
     async def fire_due_alarms(self) -> int:
+        self._refresh_secrets()
         return await self.durable_objects.fire_due_alarms()
 
     async def _alarm_loop(self) -> None:

@@ -122,9 +122,9 @@ async def asgi_call(
             return ServiceResponse(500, {}, b"worker returned no response")
         return ServiceResponse(status[0], resp_headers, b"".join(chunks))
 
-    task = asyncio.ensure_future(run())
     if timeout is None:
-        return await task
+        return await run()
+    task = asyncio.ensure_future(run())
     try:
         return await asyncio.wait_for(asyncio.shield(task), timeout)
     except TimeoutError:

@@ -1,4 +1,8 @@
-"""`POST /v1/db/query`: one read-only statement on the ledger, with bound parameters and a row cap.
+"""`POST /v1/db/query`: one read-only statement on the ledger, with bound parameters, a row cap and
+a time limit (KV `operator:query_timeout_ms`, held to 100..60000 ms): a statement still running then
+is abandoned and answers 400 QUERY_TIMEOUT. The limit is `asyncio.wait_for` around the D1 call, so
+it holds on both adapters; locally the cancelled read is interrupted in its thread, on Cloudflare
+the caller stops waiting.
 
 A statement is accepted when, outside string literals and comments, it is a single statement
 (a trailing `;` is allowed) that starts with SELECT or WITH and uses none of the words that
@@ -11,14 +15,17 @@ a non-finite REAL as "Infinity", "-Infinity" or "NaN".
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
-from hoox_edge.ports import D1Database
+from hoox_edge.ports import D1Database, KVNamespace
+from hoox_edge.shared import settings
 from hoox_edge.shared.bodies import json_safe
-from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
+from hoox_edge.shared.errors import QUERY_TIMEOUT, VALIDATION_ERROR, ApiError
 
 MAX_ROWS = 1000
+TIMEOUT_SETTING = "operator:query_timeout_ms"
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FORBIDDEN = {
     "insert", "update", "delete", "replace", "upsert", "drop", "create", "alter", "attach", "detach",
@@ -113,13 +120,29 @@ def check_params(params: Any) -> list[Any]:
     return params
 
 
-async def run(db: D1Database, sql: str, params: list[Any], max_rows: int = MAX_ROWS) -> dict[str, Any]:
-    """Rows of the statement, at most `max_rows` (`truncated` says there were more)."""
+async def timeout_ms(kv: KVNamespace | None) -> int:
+    """The time limit of a query; the default when the setting is missing, unreadable or out of its
+    bounds (100 ms to 60 s, in the manifest)."""
+    default = int(settings.lookup(TIMEOUT_SETTING).default)  # type: ignore[union-attr]
+    try:
+        value = int(await settings.get(kv, TIMEOUT_SETTING)) if kv is not None else default
+    except Exception:  # a query limit must not depend on KV being healthy
+        value = default
+    return value
+
+
+async def run(db: D1Database, sql: str, params: list[Any], max_rows: int = MAX_ROWS, *,
+              limit_ms: int = 60_000) -> dict[str, Any]:
+    """Rows of the statement, at most `max_rows` (`truncated` says there were more), within `limit_ms`."""
     statement = check_read_only(sql)
     # The cap is applied by the database, so a huge table is never read whole.
     wrapped = f"SELECT * FROM ({statement}) LIMIT {int(max_rows) + 1}"
     try:
-        res = await db.prepare(wrapped).bind(*params).all()
+        res = await asyncio.wait_for(db.prepare(wrapped).bind(*params).all(), limit_ms / 1000)
+    except TimeoutError:
+        raise ApiError(400, QUERY_TIMEOUT,
+                       f"The query ran longer than {limit_ms} ms ({TIMEOUT_SETTING}) and was stopped.",
+                       {"timeoutMs": limit_ms}) from None
     except Exception as exc:
         raise ApiError(400, VALIDATION_ERROR, f"The database refused the query: {exc}") from None
     # JSON cannot carry BLOBs or non-finite REALs (`SELECT x'00ff'`, `SELECT 1e999`): they go as strings.

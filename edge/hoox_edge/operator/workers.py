@@ -170,7 +170,7 @@ async def recent_logs(env: Env, worker: str, limit: int = RECENT_LOGS) -> list[d
     return [log_item(r) for r in rows]
 
 
-def durable_objects(env: Env, w: catalog.Worker) -> list[dict[str, Any]]:
+async def durable_objects(env: Env, w: catalog.Worker) -> list[dict[str, Any]]:
     info = env.get("RUNTIME_INFO")
     out = []
     for d in w.durable_objects:
@@ -179,7 +179,7 @@ def durable_objects(env: Env, w: catalog.Worker) -> list[dict[str, Any]]:
                         "pendingAlarms": None,
                         "note": "Cloudflare does not list a namespace's objects to a worker"})
             continue
-        s = info.durable_objects(d.class_name)
+        s = await info.durable_objects(d.class_name)
         nxt = s["nextAlarmMs"]
         out.append({"className": d.class_name, "instances": s["instances"],
                     "nextAlarm": clock.iso(nxt / 1000) if nxt is not None else None,
@@ -217,7 +217,7 @@ async def detail(env: Env, w: catalog.Worker, health: dict[str, Any],
         "traffic": figures,
         "trafficError": traffic_error,
         "signalsProcessed": await signals_processed(env, w.name),
-        "durableObjects": durable_objects(env, w),
+        "durableObjects": await durable_objects(env, w),
         "bindings": bindings_of(w),
         "crons": list(w.crons),
         "public": w.public,

@@ -23,6 +23,7 @@ OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  # direct_only: the order may or may not hav
 NOT_PLACED = "NOT_PLACED"  # final: the order provably never reached the exchange; it may be sent again
 KILL_SWITCH_ACTIVE = "KILL_SWITCH_ACTIVE"
 NOT_AVAILABLE = "NOT_AVAILABLE"
+QUERY_TIMEOUT = "QUERY_TIMEOUT"  # a /v1/db/query statement ran past operator:query_timeout_ms
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
 

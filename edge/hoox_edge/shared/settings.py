@@ -124,7 +124,7 @@ MANIFEST: tuple[Setting, ...] = (
             "queue_failover: queue when the direct call fails; queue_everywhere: always queue.",
             choices=("direct_only", "queue_failover", "queue_everywhere")),
     Setting("webhooks:rate_limit_per_minute", "integer", 10, "Signals accepted per rolling minute.",
-            minimum=1, maximum=10_000),
+            minimum=1, maximum=100_000),
     # Cloudflare Queues delay a retry by at most 12 h; the consumer's backstop (max_retries) is 10.
     Setting("webhooks:retry_schedule_seconds", "seconds_list", [30, 60, 300, 900, 1800],
             "Delays between queue retries; after the last one the signal is dead-lettered.",
@@ -167,6 +167,9 @@ MANIFEST: tuple[Setting, ...] = (
     Setting("exchanges:instrument_cache_ttl", "integer", 3600,
             "Seconds a live exchange's instrument rules (step, minimums, tick) are cached in KV.",
             minimum=60, maximum=7 * 24 * 3600),
+    Setting("operator:query_timeout_ms", "integer", 5000,
+            "Time limit of one /v1/db/query statement (100 to 60000 ms); longer ones answer QUERY_TIMEOUT.",
+            minimum=100, maximum=60_000),
 )
 
 _EXACT = {s.key: s for s in MANIFEST if not s.is_family}

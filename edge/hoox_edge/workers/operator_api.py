@@ -597,7 +597,8 @@ async def db_query(request: Request) -> dict[str, Any]:
     max_rows = body.get("maxRows", sql_mod.MAX_ROWS)
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or not 1 <= max_rows <= sql_mod.MAX_ROWS:
         raise ApiError(400, VALIDATION_ERROR, f"maxRows must be between 1 and {sql_mod.MAX_ROWS}.")
-    return await sql_mod.run(env.DB, body["query"], params, max_rows)
+    return await sql_mod.run(env.DB, body["query"], params, max_rows,
+                             limit_ms=await sql_mod.timeout_ms(env.get("CONFIG_KV")))
 
 
 routes: list[BaseRoute] = [

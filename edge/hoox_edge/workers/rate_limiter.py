@@ -2,27 +2,47 @@
 
 KV counters race (read-modify-write across isolates, eventually consistent), so the gateway keeps
 its webhook limit here: one object (`id_from_name("webhook")`) serialises every hit. Each allowed
-hit stores its timestamp; a hit counts the timestamps of the last `window_seconds`. An alarm one
-window after the newest hit drops old timestamps, and the whole storage once it has gone quiet.
+hit is one key-value entry (`hit:<microseconds>:<nonce>` -> its time); a hit counts the entries of
+the last `window_seconds`. The object keeps the hits in memory, sorted, so a hit costs one write
+and never a scan of storage (it reads storage once, when it wakes). Entries that leave the window
+are deleted as hits pass them, and an alarm one window after the newest hit drops the rest, and
+the whole storage once it has gone quiet.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+import uuid
 from typing import Any
 
-from hoox_edge.ports import DurableObject
+from hoox_edge.ports import DurableObject, DurableObjectState, Env
 from hoox_edge.shared import clock
 
-_DDL = ("CREATE TABLE IF NOT EXISTS hits (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 1), window_s REAL NOT NULL)")
+_HIT = "hit:"
+_WINDOW = "window"
 
 
 class RateLimiter(DurableObject):
-    def _sql(self) -> Any:
-        sql = self.ctx.storage.sql
-        sql.exec(_DDL)
-        return sql
+    def __init__(self, ctx: DurableObjectState, env: Env) -> None:
+        super().__init__(ctx, env)
+        self._hits: list[tuple[float, str]] | None = None  # (time, storage key), oldest first
+        self._window: float | None = None
+
+    async def _load(self) -> list[tuple[float, str]]:
+        if self._hits is None:
+            await self._adopt_sql_hits()
+            entries = await self.ctx.storage.list(prefix=_HIT)
+            self._hits = sorted((float(at), key) for key, at in entries.items())
+            self._window = await self.ctx.storage.get(_WINDOW)
+        return self._hits
+
+    async def _prune(self, hits: list[tuple[float, str]], cutoff: float) -> list[tuple[float, str]]:
+        """Delete the hits at or before `cutoff`; the hits that remain (memory is updated by the caller)."""
+        gone = bisect.bisect_right(hits, (cutoff, "\uffff"))
+        for _, key in hits[:gone]:
+            await self.ctx.storage.delete(key)
+        return hits[gone:]
 
     async def hit(self, limit: int, window_seconds: float = 60) -> dict[str, Any]:
         """Count one request if fewer than `limit` were allowed in the last `window_seconds`.
@@ -32,37 +52,54 @@ class RateLimiter(DurableObject):
         """
         if limit < 1 or window_seconds <= 0:
             raise ValueError("limit must be >= 1 and window_seconds > 0")
-        sql = self._sql()
         now = clock.now()
-        sql.exec("DELETE FROM hits WHERE at <= ?", now - window_seconds)
-        rows = sql.exec("SELECT at FROM hits ORDER BY at").to_list()
-        if len(rows) >= limit:
+        hits = await self._prune(await self._load(), now - window_seconds)
+        if len(hits) >= limit:
+            self._hits = hits
             # A slot frees when the oldest hit that still counts against the limit leaves the window.
-            oldest_blocking = rows[len(rows) - limit]["at"]
+            oldest_blocking = hits[len(hits) - limit][0]
             retry = max(1, math.ceil(oldest_blocking + window_seconds - now))
             return {"allowed": False, "remaining": 0, "retryAfter": retry}
-        sql.exec("INSERT INTO hits (at) VALUES (?)", now)
-        sql.exec("INSERT INTO meta (id, window_s) VALUES (1, ?) "
-                 "ON CONFLICT(id) DO UPDATE SET window_s = excluded.window_s", window_seconds)
+        key = f"{_HIT}{round(now * 1e6):020d}:{uuid.uuid4().hex[:8]}"
+        await self.ctx.storage.put(key, now)
+        if self._window != window_seconds:
+            await self.ctx.storage.put(_WINDOW, window_seconds)
         await self.ctx.storage.set_alarm((now + window_seconds) * 1000)
-        return {"allowed": True, "remaining": limit - len(rows) - 1, "retryAfter": 0}
+        bisect.insort(hits, (now, key))
+        self._hits, self._window = hits, window_seconds  # memory follows storage once every write is staged
+        return {"allowed": True, "remaining": limit - len(hits), "retryAfter": 0}
 
     async def count(self, window_seconds: float = 60) -> int:
         """Hits allowed in the last `window_seconds` (read-only)."""
-        cur = self._sql().exec("SELECT COUNT(*) AS n FROM hits WHERE at > ?", clock.now() - window_seconds)
-        return cur.one()["n"]
+        hits = await self._load()
+        return len(hits) - bisect.bisect_right(hits, (clock.now() - window_seconds, "\uffff"))
 
     async def ping(self) -> dict[str, Any]:
         """Health probe: proves the namespace answers without touching storage."""
         return {"ok": True}
 
     async def alarm(self) -> None:
-        sql = self._sql()
-        meta = sql.exec("SELECT window_s FROM meta WHERE id = 1").to_list()
-        window = meta[0]["window_s"] if meta else 0.0
-        sql.exec("DELETE FROM hits WHERE at <= ?", clock.now() - window)
-        newest = sql.exec("SELECT MAX(at) AS at FROM hits").one()["at"]
-        if newest is None:
+        hits = await self._load()
+        window = self._window or 0.0
+        hits = await self._prune(hits, clock.now() - window)
+        if not hits:
             await self.ctx.storage.delete_all()  # quiet for a whole window: nothing worth keeping
+            self._hits, self._window = [], None
         else:
-            await self.ctx.storage.set_alarm((newest + window) * 1000)
+            await self.ctx.storage.set_alarm((hits[-1][0] + window) * 1000)
+            self._hits = hits
+
+    async def _adopt_sql_hits(self) -> None:
+        """Move the hits an earlier version kept in SQL tables into key-value entries (once)."""
+        sql = self.ctx.storage.sql
+        tables = {r["name"] for r in sql.exec(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('hits', 'meta')")}
+        if "hits" not in tables:
+            return
+        if "meta" in tables:
+            for row in sql.exec("SELECT window_s FROM meta WHERE id = 1"):
+                await self.ctx.storage.put(_WINDOW, row["window_s"])
+            sql.exec("DROP TABLE meta")
+        for row in sql.exec("SELECT id, at FROM hits"):
+            await self.ctx.storage.put(f"{_HIT}{round(row['at'] * 1e6):020d}:{row['id']:08d}", row["at"])
+        sql.exec("DROP TABLE hits")
