@@ -161,8 +161,10 @@ async def close_provider(p: ExchangeProvider | None) -> None:
 
 # --------------------------------------------------------------------------- one execution
 class _Execution:
-    def __init__(self, env: Env, rid: str, payload: dict[str, Any], signal: Signal, extras: dict[str, Any]) -> None:
+    def __init__(self, env: Env, rid: str, payload: dict[str, Any], signal: Signal, extras: dict[str, Any],
+                 state: lifecycle.SignalState | None) -> None:
         self.env = env
+        self.state = state  # as `execute` read it
         self.db = env.DB
         self.rid = rid
         self.payload = payload
@@ -203,9 +205,7 @@ class _Execution:
 
     async def _run(self) -> dict[str, Any]:
         sig = self.signal
-        state = await lifecycle.load(self.db, self.rid)
-        if state is not None and state.final:
-            return replay(state)
+        state = self.state
         trade = state.trade if state is not None else None
         if trade is not None and trade["status"] == RESTING:
             return ledger.trade_result(trade)  # the order follower owns it now
@@ -235,11 +235,16 @@ class _Execution:
             side, qty, limit = planned
 
         attempt = Attempt(lifecycle.owner(self.env), clock.iso())
+        opening_futures = sig.action != "CLOSE" and sig.market == "futures"
         self.order = OrderRequest(
             symbol=sig.symbol, side=side, quantity=ledger.num(qty), client_order_id=self.client_order_id,
             order_type=sig.orderType,  # type: ignore[arg-type]
             price=limit, reduce_only=sig.action == "CLOSE", leverage=sig.leverage,
-            market=sig.market)  # type: ignore[arg-type]
+            market=sig.market,  # type: ignore[arg-type]
+            # Every opening futures order sets its leverage, 1x included; above 1x the margin mode too.
+            margin_mode=await settings.get(self.env.CONFIG_KV, "trade:margin_mode")
+            if opening_futures and sig.leverage > 1 else None,
+            apply_leverage=opening_futures)
         what = "Retrying order" if trade is not None else "Order sent"
         res = await self.db.batch(lifecycle.begin_attempt_statements(
             self.db, request_id=self.rid, exchange=self.exchange, symbol=sig.symbol, action=sig.action,
@@ -300,13 +305,6 @@ class _Execution:
     async def _place(self, p: ExchangeProvider, attempt: Attempt) -> dict[str, Any]:
         sig = self.signal
         assert self.order is not None
-        if sig.action != "CLOSE" and sig.market == "futures":
-            # Set on every opening futures order, 1x included: an exchange keeps a symbol's last
-            # leverage, so a 1x signal after a 10x one would otherwise trade at 10x.
-            if sig.leverage > 1:
-                # Margin mode first: exchanges refuse to change it under a leverage they do not expect.
-                await p.set_margin_mode(sig.symbol, await settings.get(self.env.CONFIG_KV, "trade:margin_mode"))
-            await p.set_leverage(sig.symbol, sig.leverage)
         try:
             result = await p.place_order(self.order)
         except ExchangeError as exc:
@@ -446,12 +444,12 @@ async def record_order(env: Env, rid: str, result: OrderResult, *, provider: Exc
                    "realizedPnl": ledger.num(outcome.realized_pnl), "mode": trade["mode"],
                    "exchange": trade["exchange"], "symbol": trade["symbol"], "status": status_after,
                    "clientOrderId": trade["client_order_id"]}
+        totals = (executed, avg, dec(result.fee), dec(trade.get("realized_pnl") or 0) + outcome.realized_pnl)
         rec = lifecycle.FillRecord(
             request_id=rid, exchange=trade["exchange"], symbol=trade["symbol"], mode=trade["mode"],
             order_id=result.order_id, fill=fill, before=before, outcome=outcome,
             trade_from=(PENDING, RESTING, lifecycle.DEAD_LETTERED), prev_filled=prev, status_after=status_after,
-            totals=(executed, avg, dec(result.fee), dec(trade.get("realized_pnl") or 0) + outcome.realized_pnl),
-            balance=balance, now=clock.iso(), worker=env.worker, log_message=message,
+            totals=totals, balance=balance, now=clock.iso(), worker=env.worker, log_message=message,
             log_details=redact(details, env.secret_values()))
         try:
             await db.batch(lifecycle.fill_statements(db, rec))
@@ -467,9 +465,12 @@ async def record_order(env: Env, rid: str, result: OrderResult, *, provider: Exc
     else:
         raise RuntimeError("the position kept changing while this fill was recorded")
 
-    after = await lifecycle.load(db, rid)
-    assert after is not None and after.trade is not None and outcome is not None
-    res = ledger.trade_result(after.trade)
+    assert outcome is not None
+    # The row as the batch left it (nothing else can have moved it: the batch was guarded).
+    res = ledger.trade_result({**trade, "status": status_after, "order_id": result.order_id,
+                               "filled_qty": ledger.num(totals[0]), "price": ledger.num(totals[1]),
+                               "fee": ledger.num(totals[2]), "realized_pnl": ledger.num(totals[3]),
+                               "updated_at": rec.now})
     await _after_fill(env, rid, res, result, outcome, balance, label, delta, delta_price, context)
     return res
 
@@ -549,6 +550,7 @@ async def execute(env: Env, request_id: Any, payload: Any, *, queued: bool = Fal
         return replay(state)
     if state is None:  # a direct caller of trade-worker: the signal gets its row here
         await lifecycle.ensure(env.DB, request_id, payload)
+        state = await lifecycle.load(env.DB, request_id)
     try:
         signal, extras = parse_signal(payload)
     except ApiError as exc:
@@ -557,4 +559,4 @@ async def execute(env: Env, request_id: Any, payload: Any, *, queued: bool = Fal
                   details={"issues": exc.details})
         raise
     extras["queued"] = queued
-    return await _Execution(env, request_id, payload, signal, extras).run()
+    return await _Execution(env, request_id, payload, signal, extras, state).run()

@@ -35,6 +35,10 @@ class OrderRequest:
     reduce_only: bool = False
     leverage: float = 1
     market: Market = "futures"
+    # The symbol settings `place_order` sets first, in this order (an opening futures order sets its
+    # leverage every time: an exchange keeps a symbol's last one, so 1x would otherwise trade at 10x).
+    margin_mode: MarginMode | None = None
+    apply_leverage: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ class ExchangeProvider(Protocol):
     name: str  # bybit | binance | mexc
     mode: Literal["paper", "live"]
 
-    async def place_order(self, order: OrderRequest) -> OrderResult: ...
+    async def place_order(self, order: OrderRequest) -> OrderResult:
+        """Place the order, after setting the symbol's margin mode and leverage when it asks for them."""
 
     async def get_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
         """The order placed with this client order id, or None if the exchange never took it."""

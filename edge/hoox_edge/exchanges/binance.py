@@ -231,7 +231,7 @@ class BinanceFutures(_BinanceStyle):
                 return _rules_from_filters(s)
         raise ExchangeError("rejected", f"Binance futures has no symbol {symbol}", code="-1121")
 
-    async def place_order(self, order: OrderRequest) -> OrderResult:
+    async def submit(self, order: OrderRequest) -> OrderResult:
         self._check_client_id(order.client_order_id)
         symbol = order.symbol.upper()
         params: dict[str, Any] = {"symbol": symbol, "side": order.side, "type": order.order_type,
@@ -340,7 +340,7 @@ class BinanceSpot(_BinanceStyle):
             raise ExchangeError("rejected", "Binance spot cannot open a short: send market \"futures\" to go short",
                                 code="SPOT_SHORT")
 
-    async def place_order(self, order: OrderRequest) -> OrderResult:
+    async def submit(self, order: OrderRequest) -> OrderResult:
         self._check_client_id(order.client_order_id)
         self._spot_guard(order.side, order.reduce_only, order.leverage)
         symbol = order.symbol.upper()

@@ -126,7 +126,7 @@ class Bybit(LiveExchange):
             return None
 
     # ------------------------------------------------------------------ ExchangeProvider
-    async def place_order(self, order: OrderRequest) -> OrderResult:
+    async def submit(self, order: OrderRequest) -> OrderResult:
         body: dict[str, Any] = {
             "category": self.category,
             "symbol": order.symbol.upper(),

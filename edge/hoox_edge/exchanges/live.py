@@ -1,9 +1,10 @@
 """`LiveExchange`: the shared base of the real exchange connectors (mode "live").
 
-A connector subclass supplies five things: `sign` (the vendor's signing rule: headers, the final
+A connector subclass supplies six things: `sign` (the vendor's signing rule: headers, the final
 query parameters and the exact body bytes), `classify` (the vendor's answers by meaning: an
-`ExchangeError` to raise, or None for success), `server_time_ms`, `fetch_instrument_info` and the
-`ExchangeProvider` methods built on `request`. Everything else is here, once for every exchange:
+`ExchangeError` to raise, or None for success), `server_time_ms`, `fetch_instrument_info`, `submit`
+(an order; `place_order` sets the symbol's margin mode and leverage first when the order asks) and
+the other `ExchangeProvider` methods built on `request`. Everything else is here, once for every exchange:
 
 - Instrument rules, cached in KV and kept by the connector for the orders it serves (`instrument_info`).
 - Transport failures by what they mean for an order: a connection that could not be made (or a
@@ -41,7 +42,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
-from hoox_edge.exchanges.base import ExchangeError, InstrumentRules, Market
+from hoox_edge.exchanges.base import ExchangeError, InstrumentRules, Market, OrderRequest, OrderResult
 from hoox_edge.exchanges.signing import canonical_query
 from hoox_edge.ports import Env, index_of
 from hoox_edge.shared import clock, settings
@@ -183,6 +184,18 @@ class LiveExchange:
         """The trading rules of a symbol read from the exchange, as a dict with `instrument_info_keys`
         (`instrument_info` caches it)."""
         raise NotImplementedError
+
+    async def submit(self, order: OrderRequest) -> OrderResult:
+        """Send the order itself (the vendor's call); `place_order` sets the symbol up first."""
+        raise NotImplementedError
+
+    async def place_order(self, order: OrderRequest) -> OrderResult:
+        if order.margin_mode is not None:
+            # Margin mode first: exchanges refuse to change it under a leverage they do not expect.
+            await self.set_margin_mode(order.symbol, order.margin_mode)
+        if order.apply_leverage:
+            await self.set_leverage(order.symbol, order.leverage)
+        return await self.submit(order)
 
     def rate_budget(self, headers: Mapping[str, str]) -> float | None:
         """Remaining requests (or weight) the exchange reported, for analytics; None when unknown."""

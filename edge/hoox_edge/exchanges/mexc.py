@@ -109,7 +109,7 @@ class MexcSpot(_BinanceStyle):
                 return _rules(s)
         raise ExchangeError("rejected", f"MEXC spot has no symbol {symbol}", code="-1121")
 
-    async def place_order(self, order: OrderRequest) -> OrderResult:
+    async def submit(self, order: OrderRequest) -> OrderResult:
         self._spot_only(side=order.side, reduce_only=order.reduce_only, leverage=order.leverage)
         self._check_client_id(order.client_order_id)
         symbol = order.symbol.upper()

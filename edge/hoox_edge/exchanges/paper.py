@@ -29,7 +29,7 @@ from hoox_edge.exchanges.base import (
     Position,
 )
 from hoox_edge.ports import Env
-from hoox_edge.shared import settings
+from hoox_edge.shared import clock, settings
 
 PRICE_PREFIX = "exchanges:paper:price:"
 _SCALARS = (
@@ -50,6 +50,9 @@ class PaperProvider:
     def __init__(self, env: Env, exchange: str) -> None:
         self.env = env
         self.name = exchange.lower()
+        # Fewer round trips: the price and balance an answer carried serve the next ask for them.
+        self._quotes: dict[str, tuple[float, int]] = {}  # symbol -> (price, the second it was observed)
+        self._balance_after: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- plumbing
     def _stub(self) -> Any:
@@ -74,6 +77,7 @@ class PaperProvider:
         return cfg
 
     async def _rpc(self, method: str, args: dict[str, Any], symbols: list[str] | None) -> Any:
+        self._balance_after = None
         params = dict(args, config=await self._config(symbols))
         try:
             raw = await getattr(self._stub(), method)(json.dumps(params))
@@ -106,7 +110,15 @@ class PaperProvider:
             "reduceOnly": order.reduce_only,
             "market": order.market,
         }
-        return _order(await self._rpc("place_order", {"order": body}, [symbol]))
+        setup: list[dict[str, Any]] = []
+        if order.margin_mode is not None:
+            setup.append({"method": "set_margin_mode", "symbol": symbol, "mode": order.margin_mode})
+        if order.apply_leverage:
+            setup.append({"method": "set_leverage", "symbol": symbol, "leverage": order.leverage})
+        # The symbol settings, the order and the balance after it: one call.
+        res = await self._rpc("execute", {"setup": setup, "order": body}, [symbol])
+        self._balance_after = res["balance"]
+        return _order(res["order"])
 
     async def get_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
         symbol = symbol.upper()
@@ -150,11 +162,16 @@ class PaperProvider:
         ]
 
     async def balance(self, asset: str = "USDT") -> Balance:
-        r = await self._rpc("balance", {"asset": asset}, None)
+        after = self._balance_after  # what the last order's answer carried, when nothing came between
+        r = after if after is not None and after["asset"] == asset.upper() else \
+            await self._rpc("balance", {"asset": asset}, None)
         return Balance(asset=r["asset"], free=r["free"], locked=r["locked"])
 
     async def ticker(self, symbol: str) -> float:
         symbol = symbol.upper()
+        seen = self._quotes.get(symbol)
+        if seen is not None and seen[1] == int(clock.now()):  # the market moves once a second
+            return seen[0]
         return float((await self._rpc("ticker", {"symbol": symbol}, [symbol]))["price"])
 
     async def mark_price(self, symbol: str) -> float:
@@ -162,8 +179,11 @@ class PaperProvider:
         return float((await self._rpc("ticker", {"symbol": symbol}, [symbol]))["markPrice"])
 
     async def instrument(self, symbol: str) -> InstrumentRules:
+        """The symbol's rules; its price comes in the same call and serves a `ticker` in that second."""
         symbol = symbol.upper()
-        r = await self._rpc("instrument", {"symbol": symbol}, [symbol])
+        q = await self._rpc("quote", {"symbol": symbol}, [symbol])
+        self._quotes[symbol] = (float(q["price"]), int(clock.now()))
+        r = q["rules"]
         return InstrumentRules(
             symbol=r["symbol"],
             qty_step=r["qtyStep"],

@@ -151,6 +151,16 @@ class PaperExchange(DurableObject):
         """{"symbol"} -> the symbol's trading rules."""
         return self._call(params, self._instrument)
 
+    async def quote(self, params: Any) -> str:
+        """{"symbol"} -> {"rules": the symbol's trading rules, "price": its price now} (sizing in one call)."""
+        return self._call(params, self._quote)
+
+    async def execute(self, params: Any) -> str:
+        """{"setup": [{"method": "set_margin_mode" | "set_leverage", ...its arguments}], "order": {...}}
+        -> {"order", "balance"}: an order with the symbol settings it needs first and the balance
+        after it, in one call (each step as its own method does it; a step that fails ends the call)."""
+        return self._call(params, self._execute)
+
     async def reset(self, params: Any) -> str:
         """Close the account and open it again with the configured initial balance (no fault applies)."""
         return self._call(params, self._reset, faults=False)
@@ -718,6 +728,20 @@ class PaperExchange(DurableObject):
             "pinned": _pinned(cfg, symbol) is not None,
             "timestampMs": clock.now_ms(),
         }
+
+    def _quote(self, cfg: dict, params: dict) -> dict[str, Any]:
+        symbol = str(params.get("symbol") or "").upper()
+        rules = self._rules(cfg, symbol)
+        return {"rules": rules.as_dict(), "price": self._observe(cfg, symbol, rules)}
+
+    def _execute(self, cfg: dict, params: dict) -> dict[str, Any]:
+        steps = {"set_margin_mode": self._set_margin_mode, "set_leverage": self._set_leverage}
+        for step in params.get("setup") or []:
+            fn = steps.get(step.get("method")) if isinstance(step, dict) else None
+            if fn is None:
+                raise _reject("a setup step must be set_margin_mode or set_leverage", "PAPER_BAD_REQUEST")
+            fn(cfg, step)
+        return {"order": self._place_order(cfg, params), "balance": self._balance(cfg, {})}
 
     def _instrument(self, cfg: dict, params: dict) -> dict[str, Any]:
         return self._rules(cfg, str(params.get("symbol") or "").upper()).as_dict()

@@ -108,6 +108,9 @@ def _int(text: str) -> int:
     return int(text)
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def find_surrogate(value: Any, where: str = "") -> str | None:
     """The path of the first key or string holding a lone surrogate, else None."""
     stack: list[tuple[Any, str]] = [(value, where)]
@@ -133,7 +136,8 @@ def parse_json(raw: bytes | str) -> Any:
     if nesting_depth_exceeds(text):
         raise UnsafeJson(f"The JSON is nested deeper than {MAX_DEPTH} levels.")
     value = json.loads(text, parse_constant=_refuse_constant, parse_float=_float, parse_int=_int)
-    where = find_surrogate(value)
+    # Valid UTF-8 cannot hold a surrogate: one can only come from a \uD800-\uDFFF escape.
+    where = find_surrogate(value) if _SURROGATE_ESCAPE.search(text) else None
     if where is not None:
         raise UnsafeJson(f"{where}: holds a lone UTF-16 surrogate (such as \\ud800), which is not text.")
     return value

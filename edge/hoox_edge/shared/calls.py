@@ -40,6 +40,18 @@ async def alert(env: Env, message: str, *, level: str = "info", request_id: str 
 
 
 async def track(env: Env, kind: str, payload: dict[str, Any], *, request_id: str | None = None) -> bool:
-    """A data point to analytics-worker (`/track/{kind}`)."""
-    return await best_effort(env, "ANALYTICS_SERVICE", f"/track/{kind}", request_id=request_id,
-                             payload={"worker": env.worker, **payload})
+    """A data point of `kind` (layout: `shared.telemetry`) written straight to the worker's own
+    ANALYTICS_ENGINE binding — fire-and-forget, as on Cloudflare, so no service call waits on it;
+    through analytics-worker (`/track/{kind}`) only for a worker without the binding."""
+    dataset = env.get("ANALYTICS_ENGINE")
+    if dataset is None:
+        return await best_effort(env, "ANALYTICS_SERVICE", f"/track/{kind}", request_id=request_id,
+                                 payload={"worker": env.worker, **payload})
+    from hoox_edge.shared.telemetry import data_point  # pydantic: only once a point is written
+
+    try:
+        dataset.write_data_point(**data_point(kind, {"worker": env.worker, **payload}, request_id or ""))
+        return True
+    except Exception as exc:  # telemetry must never fail what it describes
+        _py.warning("%s: %s data point not written (%s)", env.worker, kind, type(exc).__name__)
+        return False

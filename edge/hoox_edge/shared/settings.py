@@ -14,6 +14,7 @@ an error, like a value of the wrong type: readers fall back to the default or to
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 import math
@@ -216,12 +217,25 @@ def _check_key(s: Setting, key: str) -> None:
         raise SettingError(key if len(key) <= 80 else key[:80] + "…", problem)
 
 
+_parsed: dict[tuple[str, str], Any] = {}  # (key, stored text) -> its checked value
+_PARSED_MAX = 4096
+
+
 def parse(key: str, raw: str) -> Any:
-    """A stored string as its typed value; unknown keys come back as the string."""
+    """A stored string as its typed value; unknown keys come back as the string.
+
+    Settings are read many times per signal and change rarely: a text checked once is not checked
+    again (containers are copied out, so a caller cannot change the remembered value)."""
     s = lookup(key)
     if s is None:
         return raw
-    return _check(s, key, _decode(s, key, raw))
+    cached = _parsed.get((key, raw), _parsed)
+    if cached is _parsed:
+        cached = _check(s, key, _decode(s, key, raw))
+        if len(_parsed) >= _PARSED_MAX:
+            _parsed.clear()
+        _parsed[(key, raw)] = cached
+    return copy.deepcopy(cached) if isinstance(cached, (list, dict)) else cached
 
 
 def coerce(key: str, value: Any) -> Any:
@@ -292,6 +306,20 @@ def type_label(s: Setting) -> str:
     return f"{base} ({bounds})" if bounds else base
 
 
+def _typed(s: Setting, v: Any) -> bool:
+    """Is `v` of the setting's type (and one of its choices)?"""
+    ok = {
+        "boolean": isinstance(v, bool),
+        "integer": isinstance(v, int) and not isinstance(v, bool),
+        "number": isinstance(v, (int, float)) and not isinstance(v, bool),
+        "string": isinstance(v, str),
+        "string_list": isinstance(v, list) and all(isinstance(x, str) for x in v),
+        "seconds_list": isinstance(v, list) and bool(v) and all(isinstance(x, int) and not isinstance(x, bool)
+                                                                 for x in v),
+    }.get(s.type, True)
+    return ok and (not s.choices or v in s.choices)
+
+
 def _bad(s: Setting, key: str, got: Any) -> SettingError:
     return SettingError(key, f"expected {type_label(s)}, got {preview(got)}")
 
@@ -324,29 +352,14 @@ def _decode(s: Setting, key: str, raw: str) -> Any:
 
 
 def _check(s: Setting, key: str, v: Any) -> Any:
-    bad = _bad(s, key, v)
-    if s.type == "boolean" and not isinstance(v, bool):
-        raise bad
-    if s.type == "integer" and (isinstance(v, bool) or not isinstance(v, int)):
-        raise bad
+    if not _typed(s, v):
+        raise _bad(s, key, v)
     if s.type == "number":
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise bad
         if isinstance(v, int) and abs(v) > 2**63:
             raise SettingError(key, f"must be a finite number {bounds_label(s)}, got {preview(v)}")
         v = float(v)
         if not math.isfinite(v):
             raise SettingError(key, f"must be a finite number, got {preview(v)}")
-    if s.type == "string" and not isinstance(v, str):
-        raise bad
-    if s.type == "string_list" and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
-        raise bad
-    if s.type == "seconds_list" and not (
-        isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
-    ):
-        raise bad
-    if s.choices and v not in s.choices:
-        raise bad
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         if s.positive and not v > 0:
             raise SettingError(key, f"must be greater than 0, got {preview(v)}")

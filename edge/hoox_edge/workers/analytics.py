@@ -48,103 +48,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hoox_edge.operator.sql import read_only_code
-from hoox_edge.ports import Env, index_of
+from hoox_edge.ports import Env
 from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_app, request_id_of
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import NOT_AVAILABLE, NOT_FOUND, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.redact import preview
+from hoox_edge.shared.telemetry import KINDS, data_point, details
 
 WORKER = "analytics-worker"
 DATASET = "hoox_telemetry"
-MAX_BLOB = 1024  # keep each blob small: the whole point has a 16 KB blob budget
-
-
-class ApiCall(BaseModel):
-    worker: str = Field(min_length=1)
-    endpoint: str = Field(min_length=1)
-    latencyMs: float = Field(ge=0)
-    success: bool
-    status: int | None = None
-
-
-class SignalEvent(BaseModel):
-    worker: str | None = None
-    exchange: str | None = None
-    symbol: str | None = None
-    action: str | None = None
-    outcome: str = Field(min_length=1)
-    quantity: float | None = None
-
-
-class TradeEvent(BaseModel):
-    worker: str | None = None
-    exchange: str = Field(min_length=1)
-    symbol: str = Field(min_length=1)
-    side: str | None = None  # unknown when the order failed before a side was chosen
-    quantity: float = Field(ge=0)
-    price: float | None = Field(default=None, ge=0)
-    fee: float = 0.0
-    status: str = Field(min_length=1)
-    mode: str = Field(min_length=1)
-
-
-class ExchangeCall(BaseModel):
-    worker: str | None = None
-    exchange: str = Field(min_length=1)
-    operation: str = Field(min_length=1)
-    latencyMs: float = Field(ge=0)
-    success: bool
-    status: int | None = None
-    errorKind: str | None = None
-    mode: str | None = None
-
-
-def _details(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "issue": e["msg"]} for e in exc.errors()]
-
-
-def _s(v: str | None) -> str:
-    return (v or "")[:MAX_BLOB]
-
-
-def _api_call(p: ApiCall) -> tuple[str, list[str], list[float]]:
-    return p.worker, [p.endpoint, "ok" if p.success else "error"], [p.latencyMs, float(p.status or 0),
-                                                                      1.0 if p.success else 0.0]
-
-
-def _signal(p: SignalEvent) -> tuple[str, list[str], list[float]]:
-    return p.worker or "hoox", [_s(p.exchange), _s(p.symbol), _s(p.action), p.outcome], [p.quantity or 0.0]
-
-
-def _trade(p: TradeEvent) -> tuple[str, list[str], list[float]]:
-    price = p.price or 0.0
-    return (p.worker or "trade-worker", [p.exchange, p.symbol, _s(p.side), p.status, p.mode],
-            [p.quantity, price, p.fee, p.quantity * price])
-
-
-def _exchange_call(p: ExchangeCall) -> tuple[str, list[str], list[float]]:
-    outcome = "ok" if p.success else (p.errorKind or "error")
-    return (p.worker or "trade-worker", [p.exchange, p.operation, outcome, _s(p.mode)],
-            [p.latencyMs, 1.0 if p.success else 0.0, float(p.status or 0)])
-
-
-KINDS: dict[str, tuple[type[BaseModel], Any]] = {
-    "api-call": (ApiCall, _api_call),
-    "signal": (SignalEvent, _signal),
-    "trade": (TradeEvent, _trade),
-    "exchange-call": (ExchangeCall, _exchange_call),
-}
-
-
-def data_point(kind: str, payload: Any, request_id: str) -> dict[str, Any]:
-    """The data point for a tracked event (raises pydantic's ValidationError on a bad payload)."""
-    model, layout = KINDS[kind]
-    worker, blobs, doubles = layout(model.model_validate(payload))
-    index = index_of(request_id)
-    for d in doubles:
-        if not math.isfinite(d):
-            raise ApiError(400, VALIDATION_ERROR, "Telemetry numbers must be finite.")
-    return {"blobs": [kind, _s(worker), *(_s(b) for b in blobs)], "doubles": doubles, "indexes": [index]}
 
 
 async def track(request: Request) -> JSONResponse:
@@ -159,7 +71,7 @@ async def track(request: Request) -> JSONResponse:
     try:
         point = data_point(kind, body, rid)
     except ValidationError as exc:
-        raise ApiError(400, VALIDATION_ERROR, f"Invalid {kind} event.", _details(exc)) from None
+        raise ApiError(400, VALIDATION_ERROR, f"Invalid {kind} event.", details(exc)) from None
     env_of(request).ANALYTICS_ENGINE.write_data_point(**point)
     return ok({"kind": kind, "dataset": DATASET, **point}, request_id=rid)
 
@@ -236,7 +148,7 @@ async def query(request: Request) -> JSONResponse:
         q = Query.model_validate(body)
     except ValidationError as exc:
         raise ApiError(400, VALIDATION_ERROR, 'Expected {"query": "SELECT ...", "params": [...]}.',
-                       _details(exc)) from None
+                       details(exc)) from None
     rows = await run_query(env_of(request), q)
     return ok(request_id=rid, results=rows, meta={"rows": len(rows), "dataset": DATASET})
 
