@@ -108,6 +108,10 @@ class PaperExchange(DurableObject):
     """One paper exchange account (see the module docstring)."""
 
     _ready = False
+    # What this instance last read or wrote of its small tables (meta, symbol settings, markets),
+    # so a call does not read them again; dropped whenever a call fails unexpectedly (its writes may
+    # be rolled back) and on reset. One object runs one call at a time, so it cannot go stale.
+    _memo: dict[str, dict[str, Any]] | None = None
 
     # ================================================================ RPC surface
     async def place_order(self, params: Any) -> str:
@@ -193,6 +197,9 @@ class PaperExchange(DurableObject):
             answer = {"ok": False, "error": _error_json(e)}
         except market.RulesError as e:
             answer = {"ok": False, "error": _error_json(_reject(str(e), "PAPER_CONFIG"))}
+        except BaseException:
+            self._memo = None  # its writes may be rolled back: read the tables again next time
+            raise
         if fault == "timeout":
             # Whatever happened (an order placed, or a rejection), the caller never hears of it.
             answer = {"ok": False, "error": _error_json(ExchangeError(
@@ -213,9 +220,14 @@ class PaperExchange(DurableObject):
             self._sql(stmt)
         self._ready = True
 
+    def _memo_of(self, table: str) -> dict[str, Any]:
+        if self._memo is None:
+            self._memo = {"meta": {r["key"]: r["value"] for r in self._sql("SELECT key, value FROM paper_meta")},
+                          "settings": {}, "markets": {}}
+        return self._memo[table]
+
     def _meta(self, key: str) -> str | None:
-        rows = self._sql("SELECT value FROM paper_meta WHERE key = ?", key)
-        return rows[0]["value"] if rows else None
+        return self._memo_of("meta").get(key)
 
     def _set_meta(self, key: str, value: Any) -> None:
         self._sql(
@@ -224,6 +236,7 @@ class PaperExchange(DurableObject):
             key,
             str(value),
         )
+        self._memo_of("meta")[key] = str(value)
 
     def _ensure_account(self, cfg: dict) -> None:
         if self._meta("wallet") is not None:
@@ -248,10 +261,28 @@ class PaperExchange(DurableObject):
         return clean(self._wallet() - self._locked())
 
     def _symbol_settings(self, symbol: str) -> tuple[float, str]:
-        rows = self._sql("SELECT leverage, margin_mode FROM paper_symbol_settings WHERE symbol = ?", symbol)
-        if not rows:
-            return 1.0, "isolated"
-        return float(rows[0]["leverage"]), str(rows[0]["margin_mode"])
+        memo = self._memo_of("settings")
+        if symbol not in memo:
+            rows = self._sql("SELECT leverage, margin_mode FROM paper_symbol_settings WHERE symbol = ?", symbol)
+            memo[symbol] = (float(rows[0]["leverage"]), str(rows[0]["margin_mode"])) if rows else (1.0, "isolated")
+        return memo[symbol]
+
+    def _save_symbol_settings(self, symbol: str, leverage: float, mode: str) -> None:
+        self._sql(
+            "INSERT INTO paper_symbol_settings (symbol, leverage, margin_mode) VALUES (?, ?, ?) "
+            "ON CONFLICT(symbol) DO UPDATE SET leverage = excluded.leverage, margin_mode = excluded.margin_mode",
+            symbol, leverage, mode,
+        )  # fmt: skip
+        self._memo_of("settings")[symbol] = (leverage, mode)
+
+    def _market_row(self, symbol: str) -> tuple[float, int, float] | None:
+        """(raw price, observed second, tick size) last stored for the symbol."""
+        memo = self._memo_of("markets")
+        if symbol not in memo:
+            rows = self._sql("SELECT raw_price, observed_s, tick_size FROM paper_markets WHERE symbol = ?", symbol)
+            memo[symbol] = (float(rows[0]["raw_price"]), int(rows[0]["observed_s"]), float(rows[0]["tick_size"])) \
+                if rows else None
+        return memo[symbol]
 
     def _position(self, symbol: str) -> dict[str, Any] | None:
         rows = self._sql("SELECT * FROM paper_positions WHERE symbol = ?", symbol)
@@ -269,28 +300,26 @@ class PaperExchange(DurableObject):
         that the price reaches fill here."""
         now_s = int(clock.now())
         pinned = _pinned(cfg, symbol)
-        rows = self._sql("SELECT raw_price, observed_s FROM paper_markets WHERE symbol = ?", symbol)
+        row = self._market_row(symbol)
         if pinned is not None:
             # The walk resumes from the pinned price once the pin is removed.
             raw, price = pinned, pinned
-            t = max(now_s, int(rows[0]["observed_s"])) if rows else now_s
-        elif not rows:
+            t = max(now_s, row[1]) if row else now_s
+        elif row is None:
             raw, t = rules.start_price, now_s
             price = market.quote(raw, rules.tick_size)
         else:
-            t0 = int(rows[0]["observed_s"])
-            t = max(now_s, t0)  # a clock set backwards does not rewind the market
-            raw = market.walk(float(rows[0]["raw_price"]), t0, t, int(cfg.get("seed", 7)), symbol)
+            t = max(now_s, row[1])  # a clock set backwards does not rewind the market
+            raw = market.walk(row[0], row[1], t, int(cfg.get("seed", 7)), symbol)
             price = market.quote(raw, rules.tick_size)
-        self._sql(
-            "INSERT INTO paper_markets (symbol, raw_price, observed_s, tick_size) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(symbol) DO UPDATE SET raw_price = excluded.raw_price, "
-            "observed_s = excluded.observed_s, tick_size = excluded.tick_size",
-            symbol,
-            raw,
-            t,
-            rules.tick_size,
-        )
+        if row != (raw, t, rules.tick_size):  # the market moves once a second: most calls write nothing
+            self._sql(
+                "INSERT INTO paper_markets (symbol, raw_price, observed_s, tick_size) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(symbol) DO UPDATE SET raw_price = excluded.raw_price, "
+                "observed_s = excluded.observed_s, tick_size = excluded.tick_size",
+                symbol, raw, t, rules.tick_size,
+            )  # fmt: skip
+            self._memo_of("markets")[symbol] = (raw, t, rules.tick_size)
         self._match_resting(cfg, symbol, rules, price)
         return price
 
@@ -306,10 +335,8 @@ class PaperExchange(DurableObject):
         pinned = _pinned(cfg, symbol)
         if pinned is not None:
             return pinned
-        rows = self._sql("SELECT raw_price, tick_size FROM paper_markets WHERE symbol = ?", symbol)
-        if not rows:
-            return None
-        return market.quote(float(rows[0]["raw_price"]), float(rows[0]["tick_size"]))
+        row = self._market_row(symbol)
+        return None if row is None else market.quote(row[0], row[2])
 
     # ================================================================ fills
     def _plan_fill(self, symbol: str, side: str, qty: float, price: float, fee_rate: float) -> dict[str, Any]:
@@ -610,7 +637,9 @@ class PaperExchange(DurableObject):
             raise _reject(f"leverage must be between 1 and {MAX_LEVERAGE}, got {lev!r}", "PAPER_BAD_LEVERAGE")
         lev = float(lev)
         self._rules(cfg, symbol)
-        _, mode = self._symbol_settings(symbol)
+        current, mode = self._symbol_settings(symbol)
+        if lev == current:  # already set: nothing to change (an exchange answers "not modified")
+            return {"symbol": symbol, "leverage": lev}
         pos = self._position(symbol)
         if pos is not None:
             # The open position's margin follows the new leverage; more margin must be free.
@@ -625,11 +654,7 @@ class PaperExchange(DurableObject):
                 )  # fmt: skip
             self._sql("UPDATE paper_positions SET margin = ?, updated_at_ms = ? WHERE symbol = ?",
                       new_margin, clock.now_ms(), symbol)  # fmt: skip
-        self._sql(
-            "INSERT INTO paper_symbol_settings (symbol, leverage, margin_mode) VALUES (?, ?, ?) "
-            "ON CONFLICT(symbol) DO UPDATE SET leverage = excluded.leverage",
-            symbol, lev, mode,
-        )  # fmt: skip
+        self._save_symbol_settings(symbol, lev, mode)
         return {"symbol": symbol, "leverage": lev}
 
     def _set_margin_mode(self, cfg: dict, params: dict) -> dict[str, Any]:
@@ -651,11 +676,7 @@ class PaperExchange(DurableObject):
                     "is open",
                     "PAPER_MARGIN_MODE_BUSY",
                 )
-            self._sql(
-                "INSERT INTO paper_symbol_settings (symbol, leverage, margin_mode) VALUES (?, ?, ?) "
-                "ON CONFLICT(symbol) DO UPDATE SET margin_mode = excluded.margin_mode",
-                symbol, lev, mode,
-            )  # fmt: skip
+            self._save_symbol_settings(symbol, lev, mode)
         return {"symbol": symbol, "marginMode": mode}
 
     def _positions(self, cfg: dict, params: dict) -> list[dict[str, Any]]:
@@ -749,6 +770,7 @@ class PaperExchange(DurableObject):
     def _reset(self, cfg: dict, params: dict) -> dict[str, Any]:
         for table in ("paper_meta", "paper_markets", "paper_symbol_settings", "paper_positions", "paper_orders"):
             self._sql(f"DELETE FROM {table}")
+        self._memo = None
         self._ensure_account(cfg)
         return self._balance(cfg, {})
 
