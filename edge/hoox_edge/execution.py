@@ -528,7 +528,7 @@ async def store_request_log(env: Env, request_id: str, exchange: str, symbol: st
     if bucket is None:
         return
     try:
-        text = json.dumps(redact(doc, env.secret_values()), default=str, indent=2)
+        text = json.dumps(redact(doc, env.secret_values()), default=str, separators=(",", ":"))
         await bucket.put(request_log_key(exchange, symbol, request_id), text, content_type="application/json")
     except Exception as exc:
         await log(env, "warning", f"Could not store the request log in R2 ({type(exc).__name__})",

@@ -35,6 +35,19 @@ async def test_overwrite_text_and_nested_keys(adapters):
     assert (await bucket.get("a/b")).text() == "nested"
 
 
+async def test_small_and_large_bodies_replace_each_other(adapters):
+    bucket = adapters.r2("reports")
+    large = bytes(range(256)) * 400  # 100 KB, every byte value
+    await bucket.put("r", b"small")
+    await bucket.put("r", large)
+    assert (await bucket.get("r")).body == large and (await bucket.head("r")).size == len(large)
+    await bucket.put("r", b"small again")
+    assert (await bucket.get("r")).body == b"small again"
+    await bucket.put("r", large)
+    await bucket.delete("r")
+    assert await bucket.get("r") is None
+
+
 async def test_list_with_prefix_and_cursor(adapters):
     bucket = adapters.r2("reports")
     keys = [f"daily/2026-01-0{i}.json" for i in range(1, 6)]

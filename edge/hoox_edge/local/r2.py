@@ -1,9 +1,11 @@
 """Local R2: a bucket is a folder `state/r2/<bucket>/` with an index and the object bodies.
 
 `index.sqlite` holds each key with its metadata (size, etag, uploaded, content type, custom
-metadata); bodies live in `objects/<aa>/<sha256 of key>`. Hashed file names let keys such as
-`a` and `a/b` coexist (a file and a folder of the same name cannot), and no key can name a path
-outside the bucket. Keys are still validated as the platform's own tools expect them: no empty
+metadata). A body of at most 64 KB (a request log, a report) lives in its index row, so a put is one
+row in the group commit of the index — no file and no fsync of its own; a larger one lives in
+`objects/<aa>/<sha256 of key>`, written and fsynced before its row points at it. Hashed file names
+let keys such as `a` and `a/b` coexist (a file and a folder of the same name cannot), and no key
+can name a path outside the bucket. Keys are still validated as the platform's own tools expect them: no empty
 key, no leading `/`, no `.`/`..` segment, no backslash or control character, at most 1024 bytes.
 """
 
@@ -25,10 +27,12 @@ from hoox_edge.shared import clock
 
 MAX_KEY_BYTES = 1024
 MAX_LIST = 1000
+INLINE_MAX_BYTES = 64 * 1024  # bodies up to this size live in their index row
 
 _DDL = ("CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, size INTEGER NOT NULL, "
         "etag TEXT NOT NULL, uploaded REAL NOT NULL, content_type TEXT, "
-        "custom_metadata TEXT NOT NULL DEFAULT '{}')")
+        "custom_metadata TEXT NOT NULL DEFAULT '{}', body BLOB)")
+_INFO = "key, size, etag, uploaded, content_type, custom_metadata"
 
 
 class R2KeyError(ValueError):
@@ -60,6 +64,11 @@ def _write_body(blob: Path, data: bytes) -> None:
     os.replace(tmp, blob)
 
 
+def _unlink(blob: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        blob.unlink()
+
+
 class LocalR2:
     """A bucket. `put` writes the body in a thread and its index row through the group committer:
     it returns once both are on disk, and never holds up the event loop."""
@@ -70,6 +79,8 @@ class LocalR2:
         self._index = self.root / "index.sqlite"
         self._writer = sqlio.writer(self._index, ddl=[_DDL])
         self._conn = sqlio.connect(self._index)  # reads
+        if "body" not in {r[1] for r in self._conn.execute("PRAGMA table_info(objects)")}:
+            self._conn.execute("ALTER TABLE objects ADD COLUMN body BLOB")  # an index from before inline bodies
         self._puts: dict[str, tuple[asyncio.Lock, int]] = {}  # one put of a key at a time: body and index agree
 
     def close(self) -> None:
@@ -91,13 +102,19 @@ class LocalR2:
         self._puts[key] = (lock, users + 1)
         try:
             async with lock:
-                await asyncio.to_thread(_write_body, self._blob(key), data)
+                inline = len(data) <= INLINE_MAX_BYTES
+                if not inline:
+                    await asyncio.to_thread(_write_body, self._blob(key), data)
                 await self._writer.run(lambda conn: conn.execute(
-                    "INSERT INTO objects (key, size, etag, uploaded, content_type, custom_metadata) "
-                    "VALUES (?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, "
+                    "INSERT INTO objects (key, size, etag, uploaded, content_type, custom_metadata, body) "
+                    "VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, "
                     "etag = excluded.etag, uploaded = excluded.uploaded, "
-                    "content_type = excluded.content_type, custom_metadata = excluded.custom_metadata",
-                    (key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta))), one_statement=True)
+                    "content_type = excluded.content_type, custom_metadata = excluded.custom_metadata, "
+                    "body = excluded.body",
+                    (key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta),
+                     data if inline else None)), one_statement=True)
+                if inline:  # a larger body this key had before is gone now
+                    await asyncio.to_thread(_unlink, self._blob(key))
         finally:
             lock, users = self._puts[key]
             if users == 1:
@@ -107,9 +124,7 @@ class LocalR2:
         return info
 
     def _info(self, key: str) -> R2ObjectInfo | None:
-        row = self._conn.execute(
-            "SELECT key, size, etag, uploaded, content_type, custom_metadata FROM objects WHERE key = ?",
-            (key,)).fetchone()
+        row = self._conn.execute(f"SELECT {_INFO} FROM objects WHERE key = ?", (key,)).fetchone()
         return _row_info(row) if row else None
 
     async def head(self, key: str) -> R2ObjectInfo | None:
@@ -118,13 +133,17 @@ class LocalR2:
 
     async def get(self, key: str) -> R2Object | None:
         validate_key(key)
-        info = self._info(key)
-        if info is None:
+        row = self._conn.execute(f"SELECT {_INFO}, body FROM objects WHERE key = ?", (key,)).fetchone()
+        if row is None:
             return None
-        try:
-            body = self._blob(key).read_bytes()
-        except FileNotFoundError:
-            return None
+        info = _row_info(row)
+        if row[6] is not None:
+            body = bytes(row[6])
+        else:
+            try:
+                body = self._blob(key).read_bytes()
+            except FileNotFoundError:
+                return None
         return R2Object(key=info.key, size=info.size, uploaded=info.uploaded, etag=info.etag,
                         content_type=info.content_type, custom_metadata=info.custom_metadata, body=body)
 
@@ -132,7 +151,7 @@ class LocalR2:
                    limit: int = MAX_LIST) -> R2ListResult:
         if not 1 <= limit <= MAX_LIST:
             raise ValueError(f"list limit must be between 1 and {MAX_LIST}, got {limit}")
-        sql = "SELECT key, size, etag, uploaded, content_type, custom_metadata FROM objects WHERE 1=1"
+        sql = f"SELECT {_INFO} FROM objects WHERE 1=1"
         args: list[object] = []
         if prefix:
             sql += " AND substr(key, 1, ?) = ?"
@@ -153,8 +172,7 @@ class LocalR2:
             validate_key(key)
             await self._writer.run(lambda conn, key=key: conn.execute(  # type: ignore[misc]
                 "DELETE FROM objects WHERE key = ?", (key,)), one_statement=True)
-            with contextlib.suppress(FileNotFoundError):
-                self._blob(key).unlink()
+            _unlink(self._blob(key))
 
 
 def _row_info(row: tuple) -> R2ObjectInfo:

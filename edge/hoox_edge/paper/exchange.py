@@ -86,6 +86,9 @@ _SCHEMA = (
     "reduce_only INTEGER NOT NULL DEFAULT 0, leverage REAL NOT NULL, reserved REAL NOT NULL DEFAULT 0, "
     "note TEXT, created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS paper_orders_open ON paper_orders (symbol, status)",
+    # The account's reservations sum the resting orders of every symbol: without this, every fill
+    # would read every order the account ever had.
+    "CREATE INDEX IF NOT EXISTS paper_orders_status ON paper_orders (status)",
 )
 
 

@@ -38,7 +38,17 @@ def is_sensitive_name(name: str) -> bool:
 
 def known_secrets(secrets: Iterable[str]) -> list[str]:
     """The secret values worth matching, longest first (so a secret inside another is masked whole)."""
-    return sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+    given = tuple(secrets)
+    known = _known.get(given)
+    if known is None:  # the same few secrets are asked about on every call: sorted once
+        if len(_known) > 64:
+            _known.clear()
+        known = _known[given] = sorted({s for s in given if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS},
+                                       key=len, reverse=True)
+    return known
+
+
+_known: dict[tuple[str, ...], list[str]] = {}
 
 
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
