@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ _WORD = re.compile(r"[^\s\"'`,;&=(){}\[\]<>|]+")
 _PASSKEY_TEXT = re.compile(r"""(api[-_ ]?key["']?\s*[:=]\s*["']?)([^"'\s,;&}]*)""", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)  # the same few field names, on every log row and stored payload
 def is_sensitive_name(name: str) -> bool:
     return bool(_SENSITIVE.search(name))
 
