@@ -60,8 +60,9 @@ class PaperProvider:
         return ns.get(ns.id_from_name(self.name))
 
     async def _config(self, symbols: list[str] | None) -> dict[str, Any]:
-        """The KV settings the exchange needs; `symbols` None = every pinned price."""
+        """The KV settings the exchange needs; `symbols` None = every pinned price and instrument."""
         kv = self.env.CONFIG_KV
+        requested = symbols
         try:
             values = await asyncio.gather(*(settings.get(kv, key) for _, key in _SCALARS))
             cfg: dict[str, Any] = {name: v for (name, _), v in zip(_SCALARS, values, strict=True)}
@@ -73,6 +74,8 @@ class PaperProvider:
                 "rejected", f"paper exchange setting {e.key} is invalid: {e.message}", code="PAPER_CONFIG"
             ) from None
         cfg["prices"] = {s: p for s, p in zip(symbols, prices, strict=True) if p is not None}
+        if requested is not None and isinstance(cfg.get("instruments"), dict):  # the rules the call can use
+            cfg["instruments"] = {s: r for s, r in cfg["instruments"].items() if s in requested}
         cfg["account"] = self.name
         return cfg
 
