@@ -267,7 +267,7 @@ class _Execution:
                     await log(self.env, "info", f"Order {found.order_id} found by client order id on retry",
                               request_id=self.rid, details=self.details(orderId=found.order_id, status=found.status))
                     return await record_order(self.env, self.rid, found, provider=p, context=self)
-            return await self._place(p, attempt)
+            return await self._place(p)
         except ExchangeError as exc:
             if exc.retryable:
                 text = _text(exc)
@@ -302,7 +302,7 @@ class _Execution:
             return ApiError(400, VALIDATION_ERROR, sizing.rejection)
         return ledger.side_for(sig.action), sizing.quantity, sig.price if sig.orderType == "LIMIT" else None
 
-    async def _place(self, p: ExchangeProvider, attempt: Attempt) -> dict[str, Any]:
+    async def _place(self, p: ExchangeProvider) -> dict[str, Any]:
         sig = self.signal
         assert self.order is not None
         try:

@@ -188,10 +188,6 @@ class _Delivery:
     rid: str
     payload: dict[str, Any]  # the normalised signal (trade-worker's /process payload)
 
-    @property
-    def what(self) -> str:
-        return f"{self.payload.get('action')} {self.payload.get('symbol')}"
-
 
 # --------------------------------------------------------------------------- trade_signals
 def _row(env: Env, st: _Signal, **cols: Any) -> Any:
