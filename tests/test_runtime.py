@@ -365,3 +365,20 @@ def test_cron_next_fire(expr, after, expected):
 def test_bad_cron_is_refused(expr):
     with pytest.raises(cron.CronError):
         cron.next_fire(expr, 0)
+
+
+async def test_data_points_written_just_before_a_stop_are_kept(workspace):
+    rt = LocalRuntime(workspace, workers=["hoox"])
+    await rt.open()
+    dataset = rt.env("hoox").ANALYTICS_ENGINE
+    dataset.write_data_point(blobs=["api-call", "hoox", "/first"], doubles=[1.0], indexes=["r-first"])
+    await asyncio.sleep(0)  # its write is under way (a point is buffered, then written by a task)
+    dataset.write_data_point(blobs=["api-call", "hoox", "/x"], doubles=[1.0], indexes=["r-last"])
+    await rt.stop()  # the second point was only buffered while the first was being written
+    again = LocalRuntime(workspace, workers=["hoox"])
+    await again.open()
+    try:
+        rows = await again.analytics_sql().query("SELECT blob3 FROM hoox_telemetry WHERE index1 = 'r-last'")
+        assert rows == [{"blob3": "/x"}]
+    finally:
+        await again.stop()

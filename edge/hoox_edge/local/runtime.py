@@ -450,6 +450,8 @@ class LocalRuntime:
         if calls:
             await asyncio.wait(calls, timeout=STOP_GRACE_SECONDS)
         await sqlio.drain_all()  # every acknowledged write is on disk before the files close
+        with contextlib.suppress(Exception):  # data points are fire-and-forget, but not dropped on a stop
+            await self.analytics.flush()
         self._close()
 
     def _close(self) -> None:
