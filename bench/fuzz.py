@@ -15,29 +15,19 @@ import argparse
 import asyncio
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import fuzzing  # the generator lives with the tests that use it
-from hoox_edge.local.runtime import LocalRuntime
-from hoox_edge.local.workspace import Workspace
 
 FAMILIES = ("webhook", "operator", "internal")
 
 
 async def one_family(family: str, n: int, seed: int) -> fuzzing.Report:
-    with tempfile.TemporaryDirectory(dir=fuzzing.scratch_root(), prefix="hoox-fuzz-") as tmp:
-        ws = Workspace(Path(tmp) / "workspace")
-        ws.create()
-        rt = LocalRuntime(ws)
-        await rt.open()
-        try:
-            return await fuzzing.run(rt, family, n, seed)
-        finally:
-            await rt.stop()
+    async with fuzzing.scratch_runtime() as rt:
+        return await fuzzing.run(rt, family, n, seed)
 
 
 async def main() -> int:

@@ -38,23 +38,13 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from hoox_edge.local.runtime import LocalRuntime
-from hoox_edge.local.workspace import Workspace
-from hoox_edge.shared import clock, settings
-from netutil import free_base_port
+from conftest import START, FakeClock  # the suite's fake clock and its readable start
+from desk import serving_desk
+from hoox_edge.shared import clock
 
 DAY = 86_400.0
-START = 1_767_614_400.0  # 2026-01-05 12:00:00 UTC
 GW = "hoox"
 BATCH = 64  # keys taken at once
-
-
-class FakeClock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def open_fds() -> int:
@@ -82,17 +72,9 @@ async def run(n_keys: int, n_signals: int) -> dict[str, Any]:
                            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hoox-keys-") as tmp:
-        ws = Workspace(Path(tmp) / "workspace")
-        ws.create()
-        doc = ws.config()
-        doc["dev"]["port"] = free_base_port()  # type: ignore[index]
-        ws.save_config(doc)
-        rt = LocalRuntime(ws)
-        await rt.start(serve_http=True)
+        rt = await serving_desk(Path(tmp))
         try:
             env = rt.env(GW)
-            await settings.put(env.CONFIG_KV, "webhooks:rate_limit_per_minute", 100_000)
-            await settings.put(env.CONFIG_KV, "exchanges:paper:initial_balance", 1e12)
             locks, limiters = env.IDEMPOTENCY_STORE, env.RATE_LIMITER
             peak = open_fds()
             started = time.perf_counter()

@@ -105,21 +105,10 @@ async def _until_terminated() -> None:
 
 
 async def _serve_runtime(workdir: str, profile: str | None) -> None:
-    from hoox_edge.local.runtime import LocalRuntime
-    from hoox_edge.local.workspace import Workspace
-    from hoox_edge.shared import settings
-    from netutil import free_base_port
+    from desk import serving_desk
 
-    ws = Workspace(Path(workdir) / "workspace")
-    ws.create()
-    doc = ws.config()
-    doc["dev"]["port"] = free_base_port()  # type: ignore[index]
-    ws.save_config(doc)
-    rt = LocalRuntime(ws)
-    await rt.start(serve_http=True)
+    rt = await serving_desk(Path(workdir))
     env = rt.env(GW)
-    await settings.put(env.CONFIG_KV, "webhooks:rate_limit_per_minute", 100_000)
-    await settings.put(env.CONFIG_KV, "exchanges:paper:initial_balance", 1e12)
     prof = cProfile.Profile() if profile else None
     print(json.dumps({"url": f"http://127.0.0.1:{rt.ports[GW]}", "apiKey": env.WEBHOOK_API_KEY,
                       "operatorKey": env.OPERATOR_API_KEY}), flush=True)

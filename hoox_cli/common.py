@@ -117,10 +117,6 @@ def set_quiet(value: bool) -> None:
     _quiet = value
 
 
-def is_quiet() -> bool:
-    return _quiet
-
-
 def can_prompt(json_mode: bool) -> bool:
     """Whether a question may be asked: never under --json (one JSON object, no hanging script) or --quiet."""
     return not json_mode and not _quiet

@@ -13,10 +13,14 @@ not the standard envelope.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -379,10 +383,25 @@ def scratch_root() -> str | None:
     several SQLite transactions, and on a VM disk their fsyncs, not the code under test, would take
     most of the time. The storage engine is the same; only durability against power loss differs,
     which no fuzz check depends on."""
-    import os
-
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+
+
+@contextlib.asynccontextmanager
+async def scratch_runtime() -> AsyncIterator[Any]:
+    """An opened local runtime over a throwaway workspace under `scratch_root`, stopped at the end."""
+    from hoox_edge.local.runtime import LocalRuntime
+    from hoox_edge.local.workspace import Workspace
+
+    with tempfile.TemporaryDirectory(dir=scratch_root(), prefix="hoox-fuzz-") as tmp:
+        ws = Workspace(Path(tmp) / "workspace")
+        ws.create()
+        runtime = LocalRuntime(ws)
+        await runtime.open()
+        try:
+            yield runtime
+        finally:
+            await runtime.stop()
 
 
 async def prepare(runtime: Any, fuzzer: Fuzzer) -> None:

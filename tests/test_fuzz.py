@@ -12,14 +12,11 @@ random seed.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import fuzzing
 import pytest
 from hoox_edge.local.runtime import LocalRuntime
-from hoox_edge.local.workspace import Workspace
 
 N = 3000
 
@@ -28,15 +25,8 @@ N = 3000
 async def rt(clock) -> AsyncIterator[LocalRuntime]:
     """A runtime on the fake clock (the rate limit window and the paper market do not move), with
     its workspace in RAM when the machine has a RAM disk (see `fuzzing.scratch_root`)."""
-    with tempfile.TemporaryDirectory(dir=fuzzing.scratch_root(), prefix="hoox-fuzz-") as tmp:
-        ws = Workspace(Path(tmp) / "workspace")
-        ws.create()
-        runtime = LocalRuntime(ws)
-        await runtime.open()
-        try:
-            yield runtime
-        finally:
-            await runtime.stop()
+    async with fuzzing.scratch_runtime() as runtime:
+        yield runtime
 
 
 def _assert_clean(report: fuzzing.Report) -> None:

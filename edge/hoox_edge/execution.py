@@ -343,8 +343,7 @@ class _Execution:
 
     async def _reject(self, code: str, message: str, exchange_code: str | None,
                       exc: ExchangeError | None = None) -> dict[str, Any]:
-        state = await lifecycle.reject(self.env, self.rid, code, message)
-        if state is None:  # decided by a concurrent attempt meanwhile
+        if not await lifecycle.reject(self.env, self.rid, code, message):  # decided by a concurrent attempt
             return await _answer_of(self.env, self.rid)
         await log(self.env, "warning", f"Rejected: {self.label}: {message}", request_id=self.rid,
                   details=self.details(code=code, exchangeCode=exchange_code))
@@ -405,12 +404,12 @@ async def record_order(env: Env, rid: str, result: OrderResult, *, provider: Exc
             text = f"the exchange rejected order {result.order_id}"
             if context is not None:
                 return await context._reject(EXCHANGE_ERROR, text, None)
-            after = await lifecycle.reject(env, rid, EXCHANGE_ERROR, text, frm=lifecycle.OPEN)
+            moved = await lifecycle.reject(env, rid, EXCHANGE_ERROR, text, frm=lifecycle.OPEN)
         else:
             text = f"order {result.order_id} {ended.lower()} on the exchange" + (
                 f" after {fmt(prev)} filled" if prev else " with nothing filled")
-            after = await lifecycle.finish(env, rid, ended, None, text, frm=lifecycle.OPEN)
-        if after is not None:
+            moved = await lifecycle.finish(env, rid, ended, None, text, frm=lifecycle.OPEN)
+        if moved:
             await log(env, "info", f"Order ended: {label}: {text}", request_id=rid,
                       details={"orderId": result.order_id, "status": result.status})
             await calls.alert(env, f"{label}: {text}", level="info", request_id=rid)

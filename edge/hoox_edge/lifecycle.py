@@ -41,6 +41,7 @@ from typing import Any
 from hoox_edge import ledger
 from hoox_edge.ports import D1Database, D1PreparedStatement, Env
 from hoox_edge.shared import clock, errors
+from hoox_edge.shared.logs import row_statement
 from hoox_edge.shared.redact import cap_json
 
 # trade_signals.status
@@ -57,9 +58,6 @@ FINAL = (FILLED, CANCELLED, EXPIRED, REJECTED, DEAD_LETTERED)
 OPEN = (RECEIVED, ENQUEUED, EXECUTING, RESTING)
 # trades.status (the order record)
 PENDING = "TRADE_PENDING"
-# An attempt may start (or start again) on a trade row in these states.
-ATTEMPTABLE = (PENDING, DEAD_LETTERED)
-
 NOT_PLACED = errors.NOT_PLACED
 LEASE_SECONDS = 60.0  # an attempt's exclusive hold on its order (covers ~a dozen 5 s exchange calls)
 RECEIVE_WINDOW_SECONDS = 30.0  # an exchange refuses an order request older than its recvWindow (5 s) + skew
@@ -257,18 +255,17 @@ async def enqueued(db: D1Database, request_id: str) -> None:
 
 
 async def reject(env: Env, request_id: str, code: str, message: str, *,
-                 frm: tuple[str, ...] = (RECEIVED, ENQUEUED, EXECUTING)) -> SignalState | None:
+                 frm: tuple[str, ...] = (RECEIVED, ENQUEUED, EXECUTING)) -> bool:
     """Final `Rejected` for the signal and its pending order (if any); gives the lock back per the
-    rules. Returns the state after, or None when the signal was no longer in `frm` (someone else
-    decided it first)."""
+    rules. False when the signal was no longer in `frm` (someone else decided it first)."""
     return await finish(env, request_id, REJECTED, code, message, frm=frm)
 
 
 async def finish(env: Env, request_id: str, status: str, code: str | None, message: str | None, *,
                  frm: tuple[str, ...], trade_from: tuple[str, ...] = (PENDING, RESTING, DEAD_LETTERED),
-                 attempts: int | None = None) -> SignalState | None:
+                 attempts: int | None = None) -> bool:
     """Move the signal (from `frm`) and its order (from `trade_from`) to a final `status` in one
-    batch; `attempts` as in `move_statement`."""
+    batch; `attempts` as in `move_statement`. False when the signal was not in `frm`."""
     db = env.DB
     now = clock.iso()
     error = ledger.coded_error(code, message) if code and message else message
@@ -282,11 +279,12 @@ async def finish(env: Env, request_id: str, status: str, code: str | None, messa
                    ).bind(status, error, now, request_id, *trade_from, request_id, status),
     ])
     if not res[0]["meta"].get("changes"):
-        return None
-    state = await load(db, request_id)
-    if state is not None:
-        await release_lock(env, state)
-    return state
+        return False
+    if env.has("IDEMPOTENCY_STORE"):  # the gateway holds the locks (see the module docstring)
+        state = await load(db, request_id)
+        if state is not None:
+            await release_lock(env, state)
+    return True
 
 
 # --------------------------------------------------------------------------- order attempts
@@ -435,6 +433,4 @@ def resting_statements(db: D1Database, request_id: str, order_id: str, note: str
 def log_statement(db: D1Database, env: Env, level: str, message: str, request_id: str | None,
                   details: dict[str, Any] | None = None) -> D1PreparedStatement:
     """A system_logs row to write in the same batch as a state change (see shared.logs for the rules)."""
-    from hoox_edge.shared.logs import row_statement
-
     return row_statement(db, env, level, message, request_id=request_id, details=details)

@@ -78,11 +78,6 @@ def sql_value(v: Any) -> Any:
     raise D1Error(f"D1_TYPE_ERROR: Type '{type(v).__name__}' not supported for value '{v!r}'")
 
 
-def rows_as_dicts(cur: sqlite3.Cursor, rows: list[tuple]) -> list[dict[str, Any]]:
-    cols = [d[0] for d in cur.description or ()]
-    return [dict(zip(cols, r, strict=False)) for r in rows]
-
-
 class ChangeFeed:
     """Committed writes to one database file in this process: a version and waiters to wake."""
 
