@@ -5,7 +5,7 @@ envelope, turns any other exception into a 500 that shows no traceback and no se
 every HTTP request as an `api-call` data point in the worker's own `ANALYTICS_ENGINE` dataset
 (the operator API's request counts and latency percentiles are computed from these).
 
-The outermost layer (`_Guard`) answers an exception that escaped everything else with the 500
+The outermost layer (`_Boundary`) answers an exception that escaped everything else with the 500
 envelope and does not re-raise it: Starlette re-raises after its own 500, and uvicorn then closes
 the connection, which dropped the next request a client had queued on it.
 
@@ -108,21 +108,6 @@ def payload_of(body: Any) -> Any:
     raise ApiError(400, "VALIDATION_ERROR", 'Expected an envelope {"requestId": ..., "payload": {...}}.')
 
 
-class _EnvMiddleware:
-    """On Cloudflare `scope["env"]` is the JS env: wrap it in the ports once per request."""
-
-    def __init__(self, app: Any, worker: str) -> None:
-        self.app = app
-        self.worker = worker
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket") and not isinstance(scope.get("env"), Env):
-            from hoox_edge.cloudflare.env import wrap_env  # only on Cloudflare
-
-            scope["env"] = wrap_env(scope.get("env"), self.worker)
-        await self.app(scope, receive, send)
-
-
 API_CALL = "api-call"
 HTTP_RECORDER = "http"  # blob5 of the data points this middleware writes
 
@@ -135,72 +120,44 @@ def api_call_point(worker: str, path: str, status: int, latency_ms: float, reque
             "doubles": [round(latency_ms, 3), float(status), 1.0 if ok else 0.0], "indexes": [index]}
 
 
-class _MetricsMiddleware:
-    """One `api-call` data point per HTTP request, written straight to the worker's dataset."""
+class _Boundary:
+    """The outermost layer of every worker's app, one per request:
+
+    - the worker's `Env` in the scope (on Cloudflare `scope["env"]` is the JS env: wrapped in the
+      ports once per request);
+    - one `api-call` data point per HTTP request, written straight to the worker's own dataset
+      when the response starts (500 when it never did);
+    - an exception nothing else handled answered with the 500 envelope and not re-raised (Starlette
+      re-raises after its own 500, and uvicorn would then close the connection, dropping the next
+      request a client had queued on it).
+    """
 
     def __init__(self, app: Any, worker: str) -> None:
         self.app = app
         self.worker = worker
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and not isinstance(scope.get("env"), Env):
+            from hoox_edge.cloudflare.env import wrap_env  # only on Cloudflare
+
+            scope["env"] = wrap_env(scope.get("env"), self.worker)
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        recorded = False
-
-        def record(status: int) -> None:
-            nonlocal recorded
-            if recorded:
-                return
-            recorded = True
-            env = scope.get("env")
-            dataset = env.get("ANALYTICS_ENGINE") if isinstance(env, Env) else None
-            if dataset is None:
-                return
-            rid = scope.get("hoox.request_id") or request_id_of(Request(scope))
-            try:
-                dataset.write_data_point(**api_call_point(
-                    self.worker, safe_path(scope), status, (time.perf_counter() - started) * 1000, rid))
-            except Exception as exc:  # telemetry must never fail the request it describes
-                _py.warning("%s: api-call data point not written (%s)", self.worker, type(exc).__name__)
-
-        async def send_and_record(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                record(int(message["status"]))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        except BaseException:
-            record(500)  # nothing was sent: the server answers 500
-            raise
-
-
-class _Guard:
-    """Outermost: an exception nothing else handled gets the 500 envelope (when no response was
-    started) and is not re-raised, so the server keeps the connection for the next request."""
-
-    def __init__(self, app: Any, worker: str) -> None:
-        self.app = app
-        self.worker = worker
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
+        status: int | None = None
 
         async def watch(message: dict) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+            nonlocal status
+            if message["type"] == "http.response.start" and status is None:
+                status = int(message["status"])
+                self._record(scope, status, started)
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
-            if started:
+            if status is not None:
                 # Starlette re-raises after sending its 500 envelope, or a stream broke off: the
                 # server closes an unfinished response itself, which is right for a cut stream.
                 _py.debug("%s: %s after the response started on %s", self.worker, type(exc).__name__,
@@ -209,10 +166,26 @@ class _Guard:
             _py.error("%s: unhandled %s on %s", self.worker, type(exc).__name__, safe_path(scope))
             message = f"Internal error in {self.worker} ({type(exc).__name__})."
             body = json.dumps(error_body(INTERNAL_ERROR, message, scope.get("hoox.request_id"))).encode("utf-8")
-            await send({"type": "http.response.start", "status": 500,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode("latin-1"))]})
+            await watch({"type": "http.response.start", "status": 500,
+                         "headers": [(b"content-type", b"application/json"),
+                                     (b"content-length", str(len(body)).encode("latin-1"))]})
             await send({"type": "http.response.body", "body": body, "more_body": False})
+        except BaseException:
+            if status is None:
+                self._record(scope, 500, started)  # cancelled before it answered
+            raise
+
+    def _record(self, scope: dict, status: int, started: float) -> None:
+        env = scope.get("env")
+        dataset = env.get("ANALYTICS_ENGINE") if isinstance(env, Env) else None
+        if dataset is None:
+            return
+        rid = scope.get("hoox.request_id") or request_id_of(Request(scope))
+        try:
+            dataset.write_data_point(**api_call_point(
+                self.worker, safe_path(scope), status, (time.perf_counter() - started) * 1000, rid))
+        except Exception as exc:  # telemetry must never fail the request it describes
+            _py.warning("%s: api-call data point not written (%s)", self.worker, type(exc).__name__)
 
 
 def make_app(worker: str, routes: Sequence[BaseRoute]) -> Any:
@@ -236,4 +209,4 @@ def make_app(worker: str, routes: Sequence[BaseRoute]) -> Any:
         routes=list(routes),
         exception_handlers={ApiError: on_api_error, 404: on_not_found, 405: on_not_found, Exception: on_crash},
     )
-    return _Guard(_EnvMiddleware(_MetricsMiddleware(app, worker), worker), worker)
+    return _Boundary(app, worker)
