@@ -61,14 +61,6 @@ async def open_orders(env: Env, *, mode: str | None = None, exchange: str | None
     return [order_item(r) for r in rows]
 
 
-def _envelope(resp: ServiceResponse) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    return body if isinstance(body, dict) else {}
-
-
 async def cancel(env: Env, request_id: str, *, reason: str, operator_rid: str | None) -> ServiceResponse:
     """trade-worker's cancel of one resting order, as it answered."""
     return await calls.call(env, "TRADE_SERVICE", "POST", "/orders/cancel", request_id=operator_rid,
@@ -83,11 +75,9 @@ async def _cancel_one(env: Env, order: dict[str, Any], reason: str, operator_rid
     except Exception as exc:
         return {**out, "status": "unknown", "error": {"code": "TRADE_SERVICE_UNAVAILABLE",
                                                       "message": f"trade-worker did not answer ({type(exc).__name__})"}}
-    body = _envelope(resp)
+    body, err, outcome = calls.envelope(resp)
     if resp.status == 200:
         return {**out, "status": lifecycle.CANCELLED, "result": body.get("result")}
-    err = body.get("error") if isinstance(body.get("error"), dict) else {}
-    outcome = err.get("details") if isinstance(err.get("details"), dict) else {}
     return {**out, "status": outcome.get("status") or "error", "result": outcome.get("result"),
             "error": {"code": err.get("code"), "message": err.get("message") or f"HTTP {resp.status}"}}
 
@@ -122,13 +112,11 @@ async def close(env: Env, pos: dict[str, Any], *, reason: str, operator_rid: str
         return {**out, "status": "in_progress",
                 "error": {"code": "TRADE_SERVICE_UNAVAILABLE", "message": f"no answer yet ({type(exc).__name__}); "
                           f"follow request {rid}"}}
-    body = _envelope(resp)
+    body, err, details = calls.envelope(resp)
     if resp.status in (200, 202):
         result = body.get("result")
         status = (result or {}).get("status") if isinstance(result, dict) else body.get("status")
         return {**out, "status": status or "in_progress", "result": result}
-    err = body.get("error") if isinstance(body.get("error"), dict) else {}
-    details = err.get("details") if isinstance(err.get("details"), dict) else {}
     if details.get("retryable"):
         if details.get("orderMayExist"):
             return {**out, "status": "in_progress", "error": {"code": err.get("code"), "message": err.get("message")}}

@@ -22,6 +22,20 @@ async def call(env: Env, binding: str, method: str, path: str, *, request_id: st
     return await env.get(binding).fetch(method, path, json=body, headers=headers, timeout=timeout)
 
 
+def envelope(resp: ServiceResponse) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(body, error, error.details as a dict) of another worker's envelope; empty dicts for what
+    the answer does not hold (it may not even be JSON)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return {}, {}, {}
+    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    details = err.get("details")
+    return body, err, details if isinstance(details, dict) else {}
+
+
 async def best_effort(env: Env, binding: str, path: str, *, request_id: str | None, payload: Any) -> bool:
     """A side call (alert, telemetry) whose failure must not fail the caller; True when it succeeded."""
     if not env.has(binding):

@@ -250,19 +250,6 @@ async def _enqueue(env: Env, d: _Delivery, reason: str) -> JSONResponse:
                                         f"({reason}).")
 
 
-def _envelope(resp: ServiceResponse) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(body, error, error.details as a dict) of an envelope; empty dicts when the body has none."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}, {}, {}
-    if not isinstance(body, dict):
-        return {}, {}, {}
-    err = body.get("error") if isinstance(body.get("error"), dict) else {}
-    details = err.get("details")
-    return body, err, details if isinstance(details, dict) else {}
-
-
 def _answer(d: _Delivery, resp: ServiceResponse, body: dict[str, Any]) -> JSONResponse:
     """trade-worker's 200 (filled) or 202 (resting, in progress) as the webhook's answer."""
     result = body.get("result") if isinstance(body.get("result"), dict) else None
@@ -305,7 +292,7 @@ async def _deliver(env: Env, d: _Delivery, cfg: dict[str, Any]) -> JSONResponse:
         failure = f"trade-worker unreachable ({type(exc).__name__})"
 
     if resp is not None:
-        body, err, details = _envelope(resp)
+        body, err, details = calls.envelope(resp)
         if resp.status in (200, 202):
             return _answer(d, resp, body)
         code = err.get("code")

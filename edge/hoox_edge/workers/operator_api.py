@@ -450,12 +450,11 @@ async def cancel_order(request: Request) -> Any:
     except Exception as exc:
         raise ApiError(503, "TRADE_SERVICE_UNAVAILABLE", f"trade-worker did not answer ({type(exc).__name__}); "
                        "the order may still rest: look again.") from None
-    body = resp.json() if resp.body else {}
+    body, err, _ = calls.envelope(resp)
     if resp.status == 200:
         await log(env, "warning", f"operator cancelled the order of {rid}", request_id=request_id_of(request),
                   details={"requestId": rid})
         return body.get("result")
-    err = (body or {}).get("error") or {}
     raise ApiError(resp.status, err.get("code") or "TRADE_SERVICE_ERROR", err.get("message") or f"HTTP {resp.status}",
                    err.get("details"))
 
