@@ -1,0 +1,34 @@
+"""pytest inside Pyodide: async tests run on Pyodide's own event loop (the WebLoop), awaited with
+JSPI's `run_sync` (pytest-asyncio's runner needs loop features the WebLoop does not have), and the
+`bindings` fixture: a fresh in-memory Miniflare per test."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+import pytest
+from pyodide.ffi import run_sync, to_js  # type: ignore[import-not-found]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    run_sync(pyfuncitem.obj(**args))
+    return True
+
+
+def fresh_bindings(**options: Any) -> Any:
+    """The bindings of a new in-memory Miniflare (the previous one is disposed)."""
+    js_options = to_js(options, dict_converter=js.Object.fromEntries) if options else None
+    return run_sync(js.hooxHarness.fresh(js_options))
+
+
+@pytest.fixture
+def bindings() -> Iterator[Any]:
+    yield fresh_bindings()
+    run_sync(js.hooxHarness.dispose())
