@@ -104,3 +104,13 @@ def pytest_configure(config: pytest.Config) -> None:
         return str(root / Path(test_location.filepath).stem)  # type: ignore[attr-defined]
 
     SVGImageExtension.dirname = classmethod(dirname)  # type: ignore[method-assign, assignment]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """CI prints the Pyodide harness's wall time (it must stay under 2 minutes)."""
+    from pyodide_support import RUNS
+
+    if RUNS:
+        total = sum(s for _, s in RUNS)
+        terminalreporter.write_line(f"Pyodide harness: {len(RUNS)} runs, {total:.1f} s wall "
+                                    f"(slowest: {max(RUNS, key=lambda r: r[1])[0]}, {max(s for _, s in RUNS):.1f} s)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,6 +21,7 @@ REQUIREMENTS = REPO / "tests" / "pyodide" / "requirements.txt"
 FETCH_WHEELS = (f"python -m pip download --only-binary=:all: --no-deps --platform any --python-version 3.13 "
                 f"--implementation py -r {REQUIREMENTS.relative_to(REPO)} -d {WHEELS.relative_to(REPO)}")
 TIMEOUT_S = 150
+RUNS: list[tuple[str, float]] = []  # (files, wall seconds) of every run, printed at the end of the session
 
 
 class PyodideRunFailed(AssertionError):
@@ -42,8 +44,10 @@ def run_in_pyodide(*test_files: str, env: dict[str, str] | None = None, extra: l
         raise PyodideRunFailed(problem)
     config = {"repo": str(REPO), "wheels": str(WHEELS), "env": env or {},
               "args": [f"/hoox/tests/{f}" for f in test_files] + list(extra or [])}
+    started = time.monotonic()
     proc = subprocess.run([str(NODE), str(RUNNER), json.dumps(config)], cwd=REPO, capture_output=True,
                           text=True, timeout=TIMEOUT_S, env={**os.environ, "NODE_NO_WARNINGS": "1"})
+    RUNS.append((" ".join(test_files), time.monotonic() - started))
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise PyodideRunFailed(f"inside Pyodide, pytest exited {proc.returncode}:\n{output}")

@@ -757,7 +757,7 @@ class FakeRequest:
 def _fake_asgi(seen: list) -> types.ModuleType:
     mod = types.ModuleType("asgi")
 
-    async def fetch(app: Any, req: Any, env: Any) -> dict:
+    async def fetch(app: Any, req: Any, env: Any, ctx: Any) -> dict:  # ctx: as workerd's bundled asgi needs it
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": req.method,
                  "scheme": "https", "path": req.path, "raw_path": req.path.encode(), "query_string": b"",
                  "root_path": "", "headers": [(b"host", b"worker")], "server": None, "client": None,

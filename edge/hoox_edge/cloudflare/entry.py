@@ -35,7 +35,9 @@ def entrypoint(worker_name: str, base: type) -> type:
     async def fetch(self: Any, request: Any) -> Any:
         import asgi  # type: ignore[import-not-found]  # Cloudflare's ASGI bridge
 
-        return await asgi.fetch(app, getattr(request, "js_object", request), self.env)
+        # ctx: workerd's bundled asgi keeps a streamed (SSE) response's app running with
+        # ctx.waitUntil and refuses a text/event-stream response without it; the PyPI SDK ignores it.
+        return await asgi.fetch(app, getattr(request, "js_object", request), self.env, self.ctx)
 
     namespace: dict[str, Any] = {"fetch": fetch, "__module__": _caller_module(base),
                                  "__doc__": f"Cloudflare entry of {w.name}: {w.description}."}
