@@ -75,8 +75,7 @@ def text(min_len: int = 0, max_len: int | None = None) -> Check[str]:
         if not isinstance(v, str):
             raise ValueError
         if len(v) < min_len:
-            raise ValueError("Must not be empty." if min_len == 1 else f"At least {min_len} characters "
-                                                                         f"(got {len(v)}).")
+            raise ValueError("Must not be empty." if min_len == 1 else f"At least {min_len} characters.")
         if max_len is not None and len(v) > max_len:
             raise ValueError(f"At most {max_len} characters (got {len(v)}); shorten it.")
         return v
@@ -149,7 +148,7 @@ scalar: Check[str | int | float | bool | None] = Check(
 
 def one_of(*choices: str) -> Check[str]:
     def convert(v: Any) -> str:
-        if v in choices and isinstance(v, str):
+        if isinstance(v, str) and v in choices:
             return v
         raise ValueError
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import httpx
 from starlette.requests import Request
@@ -68,8 +68,8 @@ if not any(isinstance(f, _HideBotToken) for f in _httpx_log.filters):
     _httpx_log.addFilter(_HideBotToken())
 
 
-LEVELS = ("info", "warning", "error", "critical")
-PARSE_MODES = ("HTML", "MarkdownV2", "Markdown")
+Level = Literal["info", "warning", "error", "critical"]
+ParseMode = Literal["HTML", "MarkdownV2", "Markdown"]
 # A chat id is a number (a user or group) or text (@channelname); a number is kept a number.
 _CHAT_ID = Check("a chat id: a whole number or a string",
                  lambda v: v if isinstance(v, str) else whole.convert(v))
@@ -78,19 +78,19 @@ _CHAT_ID = Check("a chat id: a whole number or a string",
 @dataclass(frozen=True, kw_only=True)
 class Alert:
     message: str
-    level: str = "info"  # one of LEVELS
+    level: Level = "info"
     source: str
     chatId: str | int | None = None
-    parseMode: str | None = None  # one of PARSE_MODES; None: plain text
+    parseMode: ParseMode | None = None  # None: plain text
 
     @classmethod
     def parse(cls, raw: Any) -> Alert:
         f = Fields(raw)
         return f.build(cls, message=f.required("message", text(min_len=1)),
-                       level=f.optional("level", one_of(*LEVELS), "info"),
+                       level=f.optional("level", one_of(*get_args(Level)), "info"),
                        source=f.required("source", text(min_len=1, max_len=100)),
                        chatId=f.optional("chatId", optional(_CHAT_ID), None),
-                       parseMode=f.optional("parseMode", optional(one_of(*PARSE_MODES)), None))
+                       parseMode=f.optional("parseMode", optional(one_of(*get_args(ParseMode))), None))
 
 
 def escape_html(text: str) -> str:
