@@ -84,6 +84,20 @@ async def test_query_refusals_say_why(runtime):
     assert no_query.status == 400 and no_query.json()["error"]["details"][0]["field"] == "query"
     nested = await call(runtime, "POST", "/query", {"query": "SELECT ?", "params": [{"a": 1}]})
     assert nested.status == 400
+    [detail] = nested.json()["error"]["details"]
+    assert detail["field"] == "params.0" and "string, number, true/false or null" in detail["issue"]
+    batch = await call(runtime, "POST", "/batch", {"queries": [{"query": "SELECT 1"}, {"params": [[1]]}]})
+    assert batch.status == 400 and batch.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert {d["field"] for d in batch.json()["error"]["details"]} == {"queries.1.query", "queries.1.params.0"}
+    body = await call(runtime, "POST", "/query", ["SELECT 1"])
+    assert body.status == 400 and body.json()["error"]["details"][0]["field"] == "body"
+
+
+async def test_query_params_are_bound_as_sent(runtime):
+    r = await call(runtime, "POST", "/query", {"query": "SELECT typeof(?) AS a, typeof(?) AS b, typeof(?) AS c,"
+                                                        " typeof(?) AS d, ? AS e", "params": ["1", 1, 1.5, None, True]})
+    assert r.status == 200
+    assert r.json()["results"] == [{"a": "text", "b": "integer", "c": "real", "d": "null", "e": 1}]
 
 
 async def test_batch_is_atomic(runtime):

@@ -153,3 +153,45 @@ def test_implicit_key_is_the_same_for_the_same_signal_however_written():
 
 def test_without_passkey():
     assert without_passkey({"apiKey": "s", "APIKEY": "t", "symbol": "X"}) == {"symbol": "X"}
+
+
+# Keys computed before the signal stopped being a pydantic model: a signal already in a lock (or a
+# resend of one in flight across the upgrade) must keep its implicit key, byte for byte.
+@pytest.mark.parametrize(("raw", "source", "canonical", "key"), [
+    ({"apiKey": "k", "exchange": "Bybit", "action": "long", "symbol": "btc/usdt", "quantity": "0.01", "leverage": 5},
+     "webhook",
+     '{"action":"LONG","exchange":"bybit","leverage":5.0,"market":"futures","orderType":"MARKET","price":null,'
+     '"quantity":0.01,"quantityType":"contracts","source":"webhook","symbol":"BTCUSDT"}',
+     "83c15a98458d403b4e35382ff04bb6829fd8d2d4fb9844d67a45466e41aae782"),
+    ({"action": "CLOSE", "symbol": "BINANCE:ETHUSDT.P", "idempotencyKey": "abc"}, "webhook",
+     '{"action":"CLOSE","exchange":null,"leverage":1.0,"market":"futures","orderType":"MARKET","price":null,'
+     '"quantity":null,"quantityType":"contracts","source":"webhook","symbol":"ETHUSDT"}',
+     "8262ce932062b191ac1fea829743427374ddc665da9b28ebf88b6d66511bb046"),
+    ({"exchange": "mexc", "action": "SHORT", "symbol": "SOL-USDT", "quantity": 3, "orderType": "limit",
+      "price": "142.5", "quantityType": "USDT", "market": "Spot"}, "webhook",
+     '{"action":"SHORT","exchange":"mexc","leverage":1.0,"market":"spot","orderType":"LIMIT","price":142.5,'
+     '"quantity":3.0,"quantityType":"usdt","source":"webhook","symbol":"SOLUSDT"}',
+     "da839743a06aa18fd8fda7ebfe2b39ef3882ad6608cded696989433ff98d760c"),
+    ({"apiKey": "k", "exchange": "Bybit", "action": "long", "symbol": "btc/usdt", "quantity": "0.01", "leverage": 5},
+     "email", None, "e00855afbe2cdf86dec94384e2b511880326aff6e0716ae1a25b27257b77d5bd"),
+])
+def test_canonical_text_and_implicit_key_are_pinned(raw, source, canonical, key):
+    from hoox_edge import lifecycle
+
+    s = parse_signal(raw, source=source)
+    if canonical is not None:
+        assert s.canonical() == canonical
+    assert s.implicit_key() == key
+    if s.idempotencyKey is None:
+        assert lifecycle.lock_for(None, s.canonical()) == ("implicit:" + key, lifecycle.IMPLICIT_KEY_TTL_S)
+
+
+def test_a_signal_is_immutable_and_its_payload_keeps_the_field_order():
+    import dataclasses
+
+    s = parse_signal(dict(BASE, idempotencyKey="k-1"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.quantity = 5  # type: ignore[misc]
+    assert list(s.to_payload()) == ["exchange", "action", "symbol", "quantity", "leverage", "orderType", "price",
+                                    "quantityType", "market", "source", "idempotencyKey"]
+    assert s.to_payload()["idempotencyKey"] == "k-1" and "k-1" not in s.canonical()

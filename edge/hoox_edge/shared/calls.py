@@ -7,6 +7,7 @@ from typing import Any
 
 from hoox_edge.ports import Env, ServiceResponse
 from hoox_edge.shared.auth import INTERNAL_HEADER, REQUEST_ID_HEADER
+from hoox_edge.shared.telemetry import data_point
 
 _py = logging.getLogger("hoox.edge")
 
@@ -61,8 +62,6 @@ async def track(env: Env, kind: str, payload: dict[str, Any], *, request_id: str
     if dataset is None:
         return await best_effort(env, "ANALYTICS_SERVICE", f"/track/{kind}", request_id=request_id,
                                  payload={"worker": env.worker, **payload})
-    from hoox_edge.shared.telemetry import data_point  # pydantic: only once a point is written
-
     try:
         dataset.write_data_point(**data_point(kind, {"worker": env.worker, **payload}, request_id or ""))
         return True

@@ -20,9 +20,8 @@ import hashlib
 import json
 import math
 import re
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from hoox_edge.shared.redact import field_name, preview
 from hoox_edge.shared.settings import EXCHANGES
@@ -44,10 +43,10 @@ _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 _SEPARATORS = re.compile(r"[/\-_\s]")
 
 
-class Signal(BaseModel):
-    """A validated signal; `to_payload()` is the dict the trade-worker's `/process` receives."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True, kw_only=True)
+class Signal:
+    """A validated signal, made by `parse_signal` (which checks and normalises every field);
+    `to_payload()` is the dict the trade-worker's `/process` receives."""
 
     exchange: Literal["bybit", "binance", "mexc"] | None = None
     action: Action
@@ -62,11 +61,12 @@ class Signal(BaseModel):
     idempotencyKey: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        return self.model_dump()
+        return asdict(self)
 
     def canonical(self) -> str:
         """The signal as stable text: sorted keys, no spaces, no idempotency key."""
-        body = self.model_dump(exclude={"idempotencyKey"})
+        body = asdict(self)
+        del body["idempotencyKey"]
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
     def implicit_key(self) -> str:

@@ -9,99 +9,155 @@ the same layout for a caller without the binding. The layout is documented in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
-
 from hoox_edge.ports import index_of
+from hoox_edge.shared.checks import Fields, boolean, number, optional, text, whole
 from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
 
 MAX_BLOB = 1024  # keep each blob small: the whole point has a 16 KB blob budget
 
+_NAME = text(min_len=1)
+_LABEL = optional(text())
+_AMOUNT = number(ge=0)
+_STATUS = optional(whole)
 
-class ApiCall(BaseModel):
-    worker: str = Field(min_length=1)
-    endpoint: str = Field(min_length=1)
-    latencyMs: float = Field(ge=0)
+
+@dataclass(frozen=True, kw_only=True)
+class ApiCall:
+    worker: str
+    endpoint: str
+    latencyMs: float
     success: bool
     status: int | None = None
 
+    @classmethod
+    def parse(cls, raw: Any) -> ApiCall:
+        f = Fields(raw)
+        return f.build(cls, worker=f.required("worker", _NAME),
+                       endpoint=f.required("endpoint", _NAME),
+                       latencyMs=f.required("latencyMs", _AMOUNT),
+                       success=f.required("success", boolean),
+                       status=f.optional("status", _STATUS, None))
 
-class SignalEvent(BaseModel):
+
+@dataclass(frozen=True, kw_only=True)
+class SignalEvent:
     worker: str | None = None
     exchange: str | None = None
     symbol: str | None = None
     action: str | None = None
-    outcome: str = Field(min_length=1)
+    outcome: str
     quantity: float | None = None
 
+    @classmethod
+    def parse(cls, raw: Any) -> SignalEvent:
+        f = Fields(raw)
+        return f.build(cls, worker=f.optional("worker", _LABEL, None),
+                       exchange=f.optional("exchange", _LABEL, None),
+                       symbol=f.optional("symbol", _LABEL, None),
+                       action=f.optional("action", _LABEL, None),
+                       outcome=f.required("outcome", _NAME),
+                       quantity=f.optional("quantity", optional(number()), None))
 
-class TradeEvent(BaseModel):
+
+@dataclass(frozen=True, kw_only=True)
+class TradeEvent:
     worker: str | None = None
-    exchange: str = Field(min_length=1)
-    symbol: str = Field(min_length=1)
+    exchange: str
+    symbol: str
     side: str | None = None  # unknown when the order failed before a side was chosen
-    quantity: float = Field(ge=0)
-    price: float | None = Field(default=None, ge=0)
+    quantity: float
+    price: float | None = None
     fee: float = 0.0
-    status: str = Field(min_length=1)
-    mode: str = Field(min_length=1)
+    status: str
+    mode: str
+
+    @classmethod
+    def parse(cls, raw: Any) -> TradeEvent:
+        f = Fields(raw)
+        return f.build(cls, worker=f.optional("worker", _LABEL, None),
+                       exchange=f.required("exchange", _NAME),
+                       symbol=f.required("symbol", _NAME),
+                       side=f.optional("side", _LABEL, None),
+                       quantity=f.required("quantity", _AMOUNT),
+                       price=f.optional("price", optional(_AMOUNT), None),
+                       fee=f.optional("fee", number(), 0.0),
+                       status=f.required("status", _NAME),
+                       mode=f.required("mode", _NAME))
 
 
-class ExchangeCall(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class ExchangeCall:
     worker: str | None = None
-    exchange: str = Field(min_length=1)
-    operation: str = Field(min_length=1)
-    latencyMs: float = Field(ge=0)
+    exchange: str
+    operation: str
+    latencyMs: float
     success: bool
     status: int | None = None
     errorKind: str | None = None
     mode: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> ExchangeCall:
+        f = Fields(raw)
+        return f.build(cls, worker=f.optional("worker", _LABEL, None),
+                       exchange=f.required("exchange", _NAME),
+                       operation=f.required("operation", _NAME),
+                       latencyMs=f.required("latencyMs", _AMOUNT),
+                       success=f.required("success", boolean),
+                       status=f.optional("status", _STATUS, None),
+                       errorKind=f.optional("errorKind", _LABEL, None),
+                       mode=f.optional("mode", _LABEL, None))
+
+
+Layout = tuple[str, list[str], list[float]]  # worker, blobs after it, doubles
 
 
 def _s(v: str | None) -> str:
     return (v or "")[:MAX_BLOB]
 
 
-def _api_call(p: ApiCall) -> tuple[str, list[str], list[float]]:
+def _api_call(p: ApiCall) -> Layout:
     return p.worker, [p.endpoint, "ok" if p.success else "error"], [p.latencyMs, float(p.status or 0),
                                                                       1.0 if p.success else 0.0]
 
 
-def _signal(p: SignalEvent) -> tuple[str, list[str], list[float]]:
+def _signal(p: SignalEvent) -> Layout:
     return p.worker or "hoox", [_s(p.exchange), _s(p.symbol), _s(p.action), p.outcome], [p.quantity or 0.0]
 
 
-def _trade(p: TradeEvent) -> tuple[str, list[str], list[float]]:
+def _trade(p: TradeEvent) -> Layout:
     price = p.price or 0.0
     return (p.worker or "trade-worker", [p.exchange, p.symbol, _s(p.side), p.status, p.mode],
             [p.quantity, price, p.fee, p.quantity * price])
 
 
-def _exchange_call(p: ExchangeCall) -> tuple[str, list[str], list[float]]:
+def _exchange_call(p: ExchangeCall) -> Layout:
     outcome = "ok" if p.success else (p.errorKind or "error")
     return (p.worker or "trade-worker", [p.exchange, p.operation, outcome, _s(p.mode)],
             [p.latencyMs, 1.0 if p.success else 0.0, float(p.status or 0)])
 
 
-KINDS: dict[str, tuple[type[BaseModel], Any]] = {
-    "api-call": (ApiCall, _api_call),
-    "signal": (SignalEvent, _signal),
-    "trade": (TradeEvent, _trade),
-    "exchange-call": (ExchangeCall, _exchange_call),
+# kind -> (parse the payload, lay the point out)
+KINDS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Layout]]] = {
+    "api-call": (ApiCall.parse, _api_call),
+    "signal": (SignalEvent.parse, _signal),
+    "trade": (TradeEvent.parse, _trade),
+    "exchange-call": (ExchangeCall.parse, _exchange_call),
 }
 
 
 def data_point(kind: str, payload: Any, request_id: str) -> dict[str, Any]:
-    """The data point for a tracked event (raises pydantic's ValidationError on a bad payload)."""
-    model, layout = KINDS[kind]
-    worker, blobs, doubles = layout(model.model_validate(payload))
+    """The data point for a tracked event: `checks.Invalid` (with every field's problem) on a bad
+    payload, ApiError 400 when a derived figure (quantity × price) is not finite."""
+    parse, layout = KINDS[kind]
+    worker, blobs, doubles = layout(parse(payload))
     index = index_of(request_id)
     for d in doubles:
         if not math.isfinite(d):
             raise ApiError(400, VALIDATION_ERROR, "Telemetry numbers must be finite.")
     return {"blobs": [kind, _s(worker), *(_s(b) for b in blobs)], "doubles": doubles, "indexes": [index]}
 
-
-def details(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "issue": e["msg"]} for e in exc.errors()]

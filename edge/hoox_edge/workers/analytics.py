@@ -40,9 +40,9 @@ signals, trade-worker trades and exchange calls); a producer that is not says so
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -51,9 +51,10 @@ from hoox_edge.operator.sql import read_only_code
 from hoox_edge.ports import Env
 from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_app, request_id_of
 from hoox_edge.shared.auth import require_internal
+from hoox_edge.shared.checks import Fields, Invalid, array, text
 from hoox_edge.shared.errors import NOT_AVAILABLE, NOT_FOUND, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.redact import preview
-from hoox_edge.shared.telemetry import KINDS, data_point, details
+from hoox_edge.shared.telemetry import KINDS, data_point
 
 WORKER = "analytics-worker"
 DATASET = "hoox_telemetry"
@@ -70,8 +71,8 @@ async def track(request: Request) -> JSONResponse:
         body = body["payload"]
     try:
         point = data_point(kind, body, rid)
-    except ValidationError as exc:
-        raise ApiError(400, VALIDATION_ERROR, f"Invalid {kind} event.", details(exc)) from None
+    except Invalid as exc:
+        raise ApiError(400, VALIDATION_ERROR, f"Invalid {kind} event.", exc.details) from None
     env_of(request).ANALYTICS_ENGINE.write_data_point(**point)
     return ok({"kind": kind, "dataset": DATASET, **point}, request_id=rid)
 
@@ -119,9 +120,19 @@ def read_only_sql(sql: str, params: list[Any]) -> str:
     return "".join(out).strip()
 
 
-class Query(BaseModel):
-    query: str = Field(min_length=1, max_length=20000)
-    params: list[Any] = Field(default_factory=list)
+MAX_QUERY = 20000
+
+
+@dataclass(frozen=True)
+class Query:
+    query: str
+    params: list[Any] = field(default_factory=list)  # each checked as it is inlined (`_literal`)
+
+    @classmethod
+    def parse(cls, raw: Any) -> Query:
+        f = Fields(raw)
+        return f.build(cls, query=f.required("query", text(min_len=1, max_len=MAX_QUERY)),
+                       params=f.optional("params", array(), []))
 
 
 async def run_query(env: Env, q: Query) -> list[dict[str, Any]]:
@@ -145,10 +156,10 @@ async def query(request: Request) -> JSONResponse:
     if isinstance(body, dict) and isinstance(body.get("payload"), dict):
         body = body["payload"]
     try:
-        q = Query.model_validate(body)
-    except ValidationError as exc:
+        q = Query.parse(body)
+    except Invalid as exc:
         raise ApiError(400, VALIDATION_ERROR, 'Expected {"query": "SELECT ...", "params": [...]}.',
-                       details(exc)) from None
+                       exc.details) from None
     rows = await run_query(env_of(request), q)
     return ok(request_id=rid, results=rows, meta={"rows": len(rows), "dataset": DATASET})
 

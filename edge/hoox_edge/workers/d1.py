@@ -19,10 +19,10 @@ the table's own column list (PRAGMA table_info).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -32,6 +32,7 @@ from hoox_edge.shared import clock
 from hoox_edge.shared.app import env_of, json_body, make_app, request_id_of
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.bodies import INT_MAX, json_safe
+from hoox_edge.shared.checks import Check, Fields, Invalid, array, scalar, text
 from hoox_edge.shared.errors import NOT_FOUND, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.redact import field_name, preview
 
@@ -43,20 +44,30 @@ MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 _RESERVED = ("limit", "offset", "order")
 
-Param = StrictStr | StrictInt | StrictFloat | StrictBool | None
+Param = str | int | float | bool | None  # bound exactly as sent: true stays true, "1" stays "1"
 
 
-class Statement(BaseModel):
-    query: str = Field(min_length=1)
-    params: list[Param] = Field(default_factory=list)
+@dataclass(frozen=True)
+class Statement:
+    query: str
+    params: list[Param] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, raw: Any) -> Statement:
+        f = Fields(raw)
+        return f.build(cls, query=f.required("query", text(min_len=1)),
+                       params=f.optional("params", array(scalar), []))
 
 
-class Batch(BaseModel):
-    queries: list[Statement] = Field(min_length=1)
+@dataclass(frozen=True)
+class Batch:
+    queries: list[Statement]
 
-
-def _details(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "issue": e["msg"]} for e in exc.errors()]
+    @classmethod
+    def parse(cls, raw: Any) -> Batch:
+        f = Fields(raw)
+        statement = Check('an object {"query": "...", "params": [...]}', Statement.parse)
+        return f.build(cls, queries=f.required("queries", array(statement, min_len=1)))
 
 
 def _unwrap(body: Any) -> Any:
@@ -79,10 +90,10 @@ async def query(request: Request) -> JSONResponse:
     require_internal(request)
     rid = request_id_of(request)
     try:
-        st = Statement.model_validate(_unwrap(await json_body(request)))
-    except ValidationError as exc:
+        st = Statement.parse(_unwrap(await json_body(request)))
+    except Invalid as exc:
         raise ApiError(400, VALIDATION_ERROR, 'Expected {"query": "...", "params": [...]}.',
-                       _details(exc)) from None
+                       exc.details) from None
     env = env_of(request)
     try:
         res = await env.DB.prepare(st.query).bind(*st.params).all()
@@ -95,11 +106,11 @@ async def batch(request: Request) -> JSONResponse:
     require_internal(request)
     rid = request_id_of(request)
     try:
-        b = Batch.model_validate(_unwrap(await json_body(request)))
-    except ValidationError as exc:
+        b = Batch.parse(_unwrap(await json_body(request)))
+    except Invalid as exc:
         raise ApiError(400, VALIDATION_ERROR,
                        'Expected {"queries": [{"query": "...", "params": [...]}, ...]}.',
-                       _details(exc)) from None
+                       exc.details) from None
     db = env_of(request).DB
     try:
         out = await db.batch([db.prepare(s.query).bind(*s.params) for s in b.queries])

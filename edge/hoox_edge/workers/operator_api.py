@@ -5,8 +5,9 @@ constant time) and answers the standard envelope `{"success", "requestId", "resu
 Every parameter and body is checked by `operator/params.py` before anything is read or written:
 a route refuses parameters it does not take, and anything that holds a secret.
 Lists are `result = {"items": [...], "nextCursor": str | None}`, newest first, paged by id with
-`?cursor=<id of the last item seen>&limit=N`. The shapes are the pydantic models of
-`hoox_cli/models.py`; docs/operator-api.md describes every route and defines every figure.
+`?cursor=<id of the last item seen>&limit=N`. The answers are plain dicts built here; the CLI reads
+them into its models (`hoox_cli/models.py`, pydantic, which the edge never imports);
+docs/operator-api.md describes every route and defines every figure.
 
 Nothing here is a placeholder: what a runtime cannot show (queue internals and uptime on
 Cloudflare) is reported as not available, with the reason.

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -39,6 +39,7 @@ from hoox_edge.ports import Env
 from hoox_edge.shared import clock
 from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_app
 from hoox_edge.shared.auth import require_internal
+from hoox_edge.shared.checks import Check, Fields, Invalid, one_of, optional, text, whole
 from hoox_edge.shared.errors import NOT_AVAILABLE, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.redact import MASK, redact
@@ -67,12 +68,29 @@ if not any(isinstance(f, _HideBotToken) for f in _httpx_log.filters):
     _httpx_log.addFilter(_HideBotToken())
 
 
-class Alert(BaseModel):
-    message: str = Field(min_length=1)
-    level: Literal["info", "warning", "error", "critical"] = "info"
-    source: str = Field(min_length=1, max_length=100)
+Level = Literal["info", "warning", "error", "critical"]
+ParseMode = Literal["HTML", "MarkdownV2", "Markdown"]
+# A chat id is a number (a user or group) or text (@channelname); a number is kept a number.
+_CHAT_ID = Check("a chat id: a whole number or a string",
+                 lambda v: v if isinstance(v, str) else whole.convert(v))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alert:
+    message: str
+    level: Level = "info"
+    source: str
     chatId: str | int | None = None
-    parseMode: Literal["HTML", "MarkdownV2", "Markdown"] | None = None
+    parseMode: ParseMode | None = None  # None: plain text
+
+    @classmethod
+    def parse(cls, raw: Any) -> Alert:
+        f = Fields(raw)
+        return f.build(cls, message=f.required("message", text(min_len=1)),
+                       level=f.optional("level", one_of(*get_args(Level)), "info"),
+                       source=f.required("source", text(min_len=1, max_len=100)),
+                       chatId=f.optional("chatId", optional(_CHAT_ID), None),
+                       parseMode=f.optional("parseMode", optional(one_of(*get_args(ParseMode))), None))
 
 
 def escape_html(text: str) -> str:
@@ -173,11 +191,9 @@ async def post_alert(request: Request) -> JSONResponse:
     if isinstance(body, dict) and isinstance(body.get("payload"), dict):
         body = body["payload"]
     try:
-        alert = Alert.model_validate(body)
-    except ValidationError as exc:
-        details = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "issue": e["msg"]}
-                   for e in exc.errors()]
-        raise ApiError(400, VALIDATION_ERROR, "Invalid alert.", details) from None
+        alert = Alert.parse(body)
+    except Invalid as exc:
+        raise ApiError(400, VALIDATION_ERROR, "Invalid alert.", exc.details) from None
     return ok(await deliver(env_of(request), alert, rid), request_id=rid)
 
 
