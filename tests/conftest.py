@@ -12,6 +12,9 @@ from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import clock as clock_module
 
+# tests/pyodide/inside/ runs only inside Pyodide (through pyodide_support.run_in_pyodide), never here.
+collect_ignore = ["pyodide"]
+
 # 2026-01-05 12:00:00 UTC, a Monday: a fixed, readable start for every test that moves time.
 START = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC).timestamp()
 

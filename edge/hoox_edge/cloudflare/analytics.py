@@ -12,10 +12,14 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import httpx
+
 from hoox_edge.cloudflare._js import to_js
 from hoox_edge.ports import check_data_point
+from hoox_edge.shared.http import http_client
 
 SQL_API = "https://api.cloudflare.com/client/v4/accounts/{account}/analytics_engine/sql"
+SQL_TIMEOUT_S = 10.0
 
 # (url, method, headers, body) -> (status, response text)
 HttpPost = Callable[[str, str, dict[str, str], str], Awaitable[tuple[int, str]]]
@@ -48,11 +52,13 @@ class CloudflareAnalyticsDataset:
         return "CloudflareAnalyticsDataset()"
 
 
-async def _pyodide_post(url: str, method: str, headers: dict[str, str], body: str) -> tuple[int, str]:
-    from pyodide.http import pyfetch  # type: ignore[import-not-found]  # only on Cloudflare
-
-    resp = await pyfetch(url, method=method, headers=headers, body=body)
-    return int(resp.status), await resp.text()
+async def _post(url: str, method: str, headers: dict[str, str], body: str) -> tuple[int, str]:
+    try:
+        async with http_client(timeout=SQL_TIMEOUT_S) as client:
+            resp = await client.request(method, url, headers=headers, content=body.encode("utf-8"))
+    except httpx.HTTPError as e:  # the message names the host only, never the token (a header)
+        raise AnalyticsUnavailable(f"Analytics Engine SQL API could not be reached: {e}") from None
+    return resp.status_code, resp.text
 
 
 def _typed(value: Any, ch_type: str) -> Any:
@@ -74,7 +80,7 @@ class CloudflareAnalyticsSql:
                  http: HttpPost | None = None) -> None:
         self._account = account_id
         self._token = api_token
-        self._http = http or _pyodide_post
+        self._http = http or _post
 
     @property
     def available(self) -> bool:

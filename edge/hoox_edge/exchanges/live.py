@@ -46,6 +46,7 @@ from hoox_edge.exchanges.base import ExchangeError, InstrumentRules, Market, Ord
 from hoox_edge.exchanges.signing import canonical_query
 from hoox_edge.ports import Env, index_of
 from hoox_edge.shared import clock, settings
+from hoox_edge.shared.http import http_client
 from hoox_edge.shared.redact import MASK, capped, redact
 
 DEFAULT_TIMEOUT = 5.0  # seconds per HTTP call; the gateway queues a signal slower than its own budget
@@ -246,7 +247,7 @@ class LiveExchange:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
+            self._client = http_client(timeout=self.timeout)
         return self._client
 
     def _secrets(self) -> list[str]:

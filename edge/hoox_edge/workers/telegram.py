@@ -41,6 +41,7 @@ from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_ap
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.checks import Check, Fields, Invalid, one_of, optional, text, whole
 from hoox_edge.shared.errors import NOT_AVAILABLE, VALIDATION_ERROR, ApiError, ok
+from hoox_edge.shared.http import http_client
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.redact import MASK, redact
 
@@ -133,7 +134,7 @@ async def send_message(env: Env, token: str, chat_id: str | int, text: str,
     base = (env.get("TELEGRAM_API_BASE") or DEFAULT_API_BASE).rstrip("/")
     payload = {"chat_id": chat_id, "text": text, "parse_mode": parse_mode, "disable_web_page_preview": True}
     try:
-        async with httpx.AsyncClient(timeout=SEND_TIMEOUT_S) as client:
+        async with http_client(timeout=SEND_TIMEOUT_S) as client:
             resp = await client.post(f"{base}/bot{token}/sendMessage", json=payload)
     except httpx.TimeoutException:
         return None, f"Telegram did not answer within {SEND_TIMEOUT_S:g} s"

@@ -1,0 +1,50 @@
+"""The one way the edge makes outbound HTTP calls (exchanges, Telegram, Cloudflare's API, ...).
+
+`http_client()` is an `httpx.AsyncClient` on httpx's own transport in CPython (the local runtime)
+and on `FetchTransport`, the runtime's `fetch`, under Pyodide (Cloudflare), where httpx's transport
+cannot open a socket. Both raise httpx's exception types, so callers catch the same errors on both.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import httpx
+
+DEFAULT_TIMEOUT = 5.0
+
+_QUERY = re.compile(r"\?[^\s\"']*")
+
+
+class _HideQuery(logging.Filter):
+    """httpx logs every request URL at INFO; a signed call's query carries its signature (and, with
+    some vendors, the API key)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "?" in text:
+            record.msg, record.args = _QUERY.sub("?***", text), None
+        return True
+
+
+_httpx_log = logging.getLogger("httpx")
+if not any(isinstance(f, _HideQuery) for f in _httpx_log.filters):
+    _httpx_log.addFilter(_HideQuery())
+
+
+def in_pyodide() -> bool:
+    return sys.platform == "emscripten"
+
+
+def http_client(timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT, **kwargs: Any) -> httpx.AsyncClient:
+    """An AsyncClient for outbound calls; `kwargs` go to httpx (a `transport` given wins)."""
+    if "transport" not in kwargs and in_pyodide():
+        from hoox_edge.cloudflare.fetch_transport import FetchTransport
+
+        kwargs["transport"] = FetchTransport()
+        # Proxy variables would make httpx build its socket transport (which Pyodide cannot load) for them.
+        kwargs.setdefault("trust_env", False)
+    return httpx.AsyncClient(timeout=timeout, **kwargs)
