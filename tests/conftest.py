@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from fake_clock import FakeClock
+from fake_clock import START, FakeClock  # noqa: F401  (START: bench/keys_bench.py imports it from here)
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import clock as clock_module
+
+# Files that run only inside Pyodide (started by tests/test_pyodide_*.py): not CPython tests.
+collect_ignore = ["pyodide"]
 
 
 @pytest.fixture
