@@ -4,36 +4,16 @@ and one serving over loopback HTTP (`edge`)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fake_clock import START, FakeClock  # noqa: F401  (START: bench/keys_bench.py imports it from here)
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import clock as clock_module
 
-# tests/pyodide/inside/ runs only inside Pyodide (through pyodide_support.run_in_pyodide), never here.
+# Files that run only inside Pyodide (started by tests/test_pyodide_*.py): not CPython tests.
 collect_ignore = ["pyodide"]
-
-# 2026-01-05 12:00:00 UTC, a Monday: a fixed, readable start for every test that moves time.
-START = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC).timestamp()
-
-
-class FakeClock:
-    """Epoch seconds that only move when a test moves them."""
-
-    def __init__(self, start: float = START) -> None:
-        self.t = float(start)
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> float:
-        self.t += seconds
-        return self.t
-
-    def set(self, t: float) -> None:
-        self.t = float(t)
 
 
 @pytest.fixture

@@ -162,8 +162,10 @@ class FakeStatement:
             return NULL
         return 1 if column else {"id": 1, "note": NULL}
 
-    async def raw(self) -> list:
-        return [[1, NULL, 2.5]]
+    async def raw(self, options: Any = None) -> list:
+        # D1's raw({columnNames: true}) gives the column names as the first row
+        names = [["id", "note", "qty"]] if options and options.get("columnNames") else []
+        return [*names, [1, NULL, 2.5]]
 
 
 class FakeD1(Recorder):
@@ -192,12 +194,14 @@ async def test_d1_statements_bind_null_and_return_port_shapes():
     assert (await stmt.run())["meta"]["last_row_id"] == 7
     assert await stmt.first() == {"id": 1, "note": None}
     assert await stmt.first("id") == 1
-    assert js.calls[-1] == ("first", stmt._js.sql, (1, None), "id")
+    assert js.calls[-1] == ("first", stmt._js.sql, (1, None))  # the whole row: its cells are typed
     assert await db.prepare("SELECT none").first() is None
     assert await stmt.raw() == [[1, None, 2.5]]
     results = await db.batch([db.prepare("INSERT 1"), db.prepare("INSERT 2")])
     assert js.calls[-1] == ("batch", ["INSERT 1", "INSERT 2"]) and len(results) == 2
-    assert await db.exec("CREATE TABLE t (a); CREATE TABLE u (b);") == {"count": 2, "duration": 1.5}
+    # exec(): one prepared statement each (D1's own exec() reads one statement per line)
+    assert await db.exec("CREATE TABLE t (a);\nCREATE TABLE u (\n b);") == {"count": 2, "duration": 0.4}
+    assert [c[1] for c in js.calls[-4:] if c[0] == "prepare"] == ["CREATE TABLE t (a);", "CREATE TABLE u (\n b);"]
 
 
 async def test_d1_errors_become_d1error_with_d1s_message():
@@ -272,6 +276,11 @@ class FakeStorage(Recorder):
         self.record("deleteAll")
         self.entries.clear()
         return promise()
+
+    async def transaction(self, closure: Any) -> Any:
+        # the calls' transaction: the fake records it (rollback is proven in Pyodide, conformance)
+        self.record("transaction")
+        return await closure(self)
 
     # the key-value API, as SQLite-backed objects have it: values cross as JS values
     def get(self, key: str) -> Any:

@@ -41,6 +41,27 @@ class KVNamespace(Protocol):
     async def delete(self, key: str) -> None: ...
 
 
+# The checks below are the ports' own rules, made the same way by every adapter set (a JS binding
+# would refuse some of them with a raw JsException, and accept others the local adapters refuse).
+KV_MAX_KEY_BYTES = 512
+KV_MAX_LIST = 1000
+
+
+def check_kv_key(key: str) -> None:
+    if not isinstance(key, str) or key == "":
+        raise ValueError("KV key must be a non-empty string")
+    if key in (".", ".."):
+        raise ValueError(f"KV key {key!r} is not allowed")
+    if len(key.encode("utf-8")) > KV_MAX_KEY_BYTES:
+        raise ValueError(f"KV key is longer than {KV_MAX_KEY_BYTES} bytes")
+
+
+def check_page_limit(limit: int, most: int = KV_MAX_LIST) -> None:
+    """A KV or R2 list page size: 1..1000."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
+        raise ValueError(f"list limit must be between 1 and {most}, got {limit}")
+
+
 # --------------------------------------------------------------------------- D1
 class D1Meta(TypedDict, total=False):
     duration: float
@@ -88,6 +109,15 @@ class D1Database(Protocol):
 
 class D1Error(Exception):
     """A statement failed (syntax, constraint, ...). The message is the database's."""
+
+
+def d1_value(v: Any) -> Any:
+    """A bound parameter as D1 accepts it (bool -> 0/1; objects are refused as D1 refuses them)."""
+    if v is None or isinstance(v, (int, float, str, bytes)):
+        return int(v) if isinstance(v, bool) else v
+    if isinstance(v, (bytearray, memoryview)):
+        return bytes(v)
+    raise D1Error(f"D1_TYPE_ERROR: Type '{type(v).__name__}' not supported for value '{v!r}'")
 
 
 # --------------------------------------------------------------------------- Durable Objects
@@ -271,6 +301,40 @@ class QueueAdminUnavailable(RuntimeError):
     """The runtime cannot show or move queue messages (Cloudflare, in this version)."""
 
 
+QUEUE_MAX_DELAY_SECONDS = 12 * 3600
+QUEUE_MAX_MESSAGE_BYTES = 128 * 1024
+QUEUE_MAX_BATCH_MESSAGES = 100
+QUEUE_MAX_BATCH_BYTES = 256 * 1024
+
+
+def encode_queue_body(body: JSONValue) -> str:
+    """A message body as JSON text; TypeError when it is not JSON, ValueError when too large."""
+    try:
+        text = _json.dumps(body, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"queue message body must be JSON-serialisable: {exc}") from None
+    if len(text.encode("utf-8")) > QUEUE_MAX_MESSAGE_BYTES:
+        raise ValueError(f"queue message body is larger than {QUEUE_MAX_MESSAGE_BYTES // 1024} KB")
+    return text
+
+
+def check_queue_delay(delay_seconds: int | float) -> float:
+    if not 0 <= delay_seconds <= QUEUE_MAX_DELAY_SECONDS:
+        raise ValueError(f"delay_seconds must be between 0 and {QUEUE_MAX_DELAY_SECONDS} (12 hours), "
+                         f"got {delay_seconds}")
+    return float(delay_seconds)
+
+
+def encode_queue_batch(bodies: Sequence[JSONValue]) -> list[str]:
+    """Every body of a `send_batch` checked and encoded: at most 100 messages and 256 KB in all."""
+    if len(bodies) > QUEUE_MAX_BATCH_MESSAGES:
+        raise ValueError(f"send_batch takes at most {QUEUE_MAX_BATCH_MESSAGES} messages, got {len(bodies)}")
+    encoded = [encode_queue_body(b) for b in bodies]
+    if sum(len(e.encode("utf-8")) for e in encoded) > QUEUE_MAX_BATCH_BYTES:
+        raise ValueError(f"send_batch takes at most {QUEUE_MAX_BATCH_BYTES // 1024} KB in total")
+    return encoded
+
+
 # --------------------------------------------------------------------------- R2
 @dataclass(frozen=True)
 class R2ObjectInfo:
@@ -317,6 +381,29 @@ class R2Bucket(Protocol):
     async def list(self, *, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> R2ListResult: ...
 
     async def delete(self, keys: str | Sequence[str]) -> None: ...
+
+
+R2_MAX_KEY_BYTES = 1024
+
+
+class R2KeyError(ValueError):
+    """An object key that is refused."""
+
+
+def validate_r2_key(key: str) -> str:
+    """Keys as the platform's own tools expect them: no empty key, no leading `/`, no `.`/`..`
+    segment (path traversal), no backslash or control character, at most 1024 bytes."""
+    if not isinstance(key, str) or not key:
+        raise R2KeyError("R2 key must be a non-empty string")
+    if len(key.encode("utf-8")) > R2_MAX_KEY_BYTES:
+        raise R2KeyError(f"R2 key is longer than {R2_MAX_KEY_BYTES} bytes")
+    if key.startswith("/"):
+        raise R2KeyError(f"R2 key {key!r} must not start with '/'")
+    if "\\" in key or any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise R2KeyError(f"R2 key {key!r} contains a backslash or a control character")
+    if any(seg in (".", "..") for seg in key.split("/")):
+        raise R2KeyError(f"R2 key {key!r} has a '.' or '..' segment (path traversal)")
+    return key
 
 
 # --------------------------------------------------------------------------- Analytics Engine

@@ -1,141 +1,49 @@
-"""Adapter factories for the conformance suite.
+"""Adapter sets of the conformance suite, and the capabilities a test may declare.
 
-Every test in tests/conformance talks to the ports only, through an `Adapters` object. To prove
-another implementation (e.g. the Cloudflare adapters), write a class with the same methods and
-add it to `FACTORIES`: that is the one line. A factory lists its `capabilities`; a test that needs
-one it lacks fails and says so (`helpers.need`), so that behaviour must be proven another way (for
-example only the local adapters can move time with the fake clock or be "restarted" over the same
-folder).
+Every test in tests/conformance talks to the ports only, through an `Adapters` object. Each side
+imports only its own adapters: the `local` set (SQLite files) in CPython, the `cloudflare` set
+(the runtime's JS bindings, from Miniflare) inside Pyodide (`sys.platform == "emscripten"`, run by
+tests/test_pyodide_conformance.py). To prove another implementation, write a class with the same
+methods and register it in `factories()`.
 
-Capabilities:
-- "fake_clock": the adapters read `hoox_edge.shared.clock`, so tests may move time;
-- "restart": `reopen()` gives new adapter objects over the same state (a process restart);
-- "crash": `reopen(instance_id=...)` as a new runtime instance after the old one died mid-batch.
+A test that needs more than the ports declares it with `@pytest.mark.needs(capability, ...)`; it is
+generated only for the adapter sets that have all of them (conftest.py). Why an adapter set lacks
+one is written here, where the capability is defined, and the behaviour is proven another way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hoox_edge.local.analytics import AnalyticsStore
-from hoox_edge.local.d1 import LocalD1
-from hoox_edge.local.durable import DurableObjectHost
-from hoox_edge.local.kv import LocalKV
-from hoox_edge.local.queues import QueueStore
-from hoox_edge.local.r2 import LocalR2
-from hoox_edge.local.service import LocalService, background_tasks
-from hoox_edge.ports import (
-    AnalyticsEngineDataset,
-    AnalyticsSql,
-    D1Database,
-    DurableObject,
-    DurableObjectNamespace,
-    Env,
-    Fetcher,
-    KVNamespace,
-    MessageBatch,
-    Queue,
-    R2Bucket,
-)
-
-
-class LocalAdapters:
-    name = "local"
-    capabilities = frozenset({"fake_clock", "restart", "crash"})
-
-    def __init__(self, root: Path, *, instance_id: str = "first") -> None:
-        self.root = root
-        self.successor: LocalAdapters | None = None
-        self.do_classes: dict[str, type[DurableObject]] = {}
-        self.do_env = Env({}, worker="conformance")
-        self._closers: list[Callable[[], None]] = []
-        self._queues = QueueStore(root / "queues.sqlite", instance_id=instance_id)
-        self._do = DurableObjectHost(root / "do", self.do_classes.__getitem__, lambda _cls: self.do_env)
-        self._analytics = AnalyticsStore(root / "analytics.sqlite")
-        self._closers += [self._queues.close, self._do.close, self._analytics.close]
-
-    # ----------------------------------------------------------------- ports
-    def kv(self, namespace: str) -> KVNamespace:
-        kv = LocalKV(self.root / "kv" / f"{namespace}.sqlite")
-        self._closers.append(kv.close)
-        return kv
-
-    def d1(self, database: str, *, readonly: bool = False) -> D1Database:
-        db = LocalD1(self.root / "d1" / f"{database}.sqlite", readonly=readonly)
-        self._closers.append(db.close)
-        return db
-
-    def durable_objects(self, cls: type[DurableObject]) -> DurableObjectNamespace:
-        self.do_classes[cls.__name__] = cls
-        return self._do.namespace(cls.__name__)
-
-    async def fire_due_alarms(self) -> int:
-        return await self._do.fire_due_alarms()
-
-    def do_file_count(self, cls: type[DurableObject]) -> int:
-        folder = self.root / "do" / cls.__name__
-        return len(list(folder.glob("*.sqlite"))) if folder.exists() else 0
-
-    def queue(self, name: str) -> Queue:
-        return self._queues.producer(name)
-
-    async def deliver(self, queue: str, handler: Callable[[MessageBatch], Awaitable[None]], *,
-                      max_batch_size: int = 10, max_retries: int = 3,
-                      dead_letter_queue: str | None = None) -> int:
-        """One consumer invocation: hand one batch of due messages to `handler`."""
-        return await self._queues.deliver(queue, handler, max_batch_size=max_batch_size,
-                                          max_retries=max_retries, dead_letter_queue=dead_letter_queue)
-
-    def queue_messages(self, queue: str) -> list[dict[str, Any]]:
-        return self._queues.list(queue)
-
-    def replay(self, message_id: str) -> bool:
-        return self._queues.move(message_id)
-
-    def r2(self, bucket: str) -> R2Bucket:
-        b = LocalR2(self.root / "r2" / bucket)
-        self._closers.append(b.close)
-        return b
-
-    def analytics(self, dataset: str) -> AnalyticsEngineDataset:
-        return self._analytics.dataset(dataset)
-
-    def analytics_sql(self) -> AnalyticsSql:
-        sql = self._analytics.sql()
-        self._closers.append(sql.close)
-        return sql
-
-    def service(self, app: Any, env: Env) -> Fetcher:
-        return LocalService("callee", lambda: (app, env))
-
-    async def settle(self) -> None:
-        """Wait for calls that run on after their caller stopped waiting."""
-        import asyncio
-
-        pending = [t for t in background_tasks() if not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=10)
-
-    # ----------------------------------------------------------------- lifecycle
-    def reopen(self, *, instance_id: str = "second") -> LocalAdapters:
-        """New adapter objects over the same folder, as after a restart (the old ones are closed)."""
-        self.close()
-        new = LocalAdapters(self.root, instance_id=instance_id)
-        new.do_classes.update(self.do_classes)
-        new.do_env = self.do_env
-        new._queues.release_dead_leases()  # what LocalRuntime.open does
-        self.successor = new
-        return new
-
-    def close(self) -> None:
-        for c in self._closers:
-            c()
-        self._closers.clear()
-
-
-# name -> factory(tmp_path). Add another adapter set here.
-FACTORIES: dict[str, Callable[[Path], Any]] = {
-    "local": LocalAdapters,
+# capability -> what it lets a test do, and why the Cloudflare adapters do not have it.
+CAPABILITIES: dict[str, str] = {
+    "fake_clock": "the adapters read `hoox_edge.shared.clock`, so tests may move time. Miniflare's KV, "
+                  "queues and alarms run on workerd's own clock, which Python cannot move.",
+    "restart": "`reopen()` gives new adapter objects over the same state (a process restart). A "
+               "Cloudflare binding has no process to restart; Miniflare's in-memory state ends with it.",
+    "crash": "`reopen(instance_id=...)` as a new runtime instance after the old one died mid-batch: "
+             "the local queue's leases. Cloudflare's queue service redelivers on its own.",
+    "readonly_d1": "a read-only D1 (the CLI opens the local ledger so). A D1 binding has no read-only "
+                   "mode: on Cloudflare the d1-worker refuses writes itself (operator/sql.py).",
+    "analytics_sql": "Analytics Engine read back with SQL. On Cloudflare that is an HTTP API of the "
+                     "account (cloudflare/analytics.py); Miniflare only takes writes.",
+    "queue_admin": "listing and moving queued and dead-lettered messages. A Queue binding can only "
+                   "send (cloudflare/queues.py CloudflareQueueAdmin says so).",
 }
+
+
+def factories() -> dict[str, Callable[[Path], Any]]:
+    """name -> factory(state folder), for the runtime this test session runs in."""
+    if sys.platform == "emscripten":
+        from conformance.cloudflare_adapters import CloudflareAdapters
+
+        return {"cloudflare": CloudflareAdapters}
+    from conformance.local_adapters import LocalAdapters
+
+    return {"local": LocalAdapters}
+
+
+FACTORIES = factories()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.helpers import need
-
 DS = "hoox_telemetry"
 
 
+@pytest.mark.needs("analytics_sql")
 async def test_data_points_are_queryable(adapters):
     ds = adapters.analytics(DS)
     ds.write_data_point(blobs=["api-call", "hoox", "/webhook"], doubles=[120.0, 1, 200], indexes=["r1"])
@@ -37,9 +36,18 @@ async def test_limits_are_enforced(adapters):
     with pytest.raises(ValueError, match="16 KB"):
         ds.write_data_point(blobs=["x" * 8192, "y" * 8193])
     ds.write_data_point(blobs=["x" * 8192, "y" * 8192], indexes=["é" * 48])  # exactly at the limits
+
+
+@pytest.mark.needs("analytics_sql")
+async def test_only_points_within_the_limits_are_stored(adapters):
+    ds = adapters.analytics(DS)
+    with pytest.raises(ValueError):
+        ds.write_data_point(blobs=["x"] * 21)
+    ds.write_data_point(blobs=["x" * 8192, "y" * 8192], indexes=["é" * 48])
     assert await adapters.analytics_sql().query(f"SELECT COUNT() AS n FROM {DS}") == [{"n": 1}]
 
 
+@pytest.mark.needs("analytics_sql")
 async def test_sql_is_read_only(adapters):
     adapters.analytics(DS).write_data_point(blobs=["x"])
     sql = adapters.analytics_sql()
@@ -48,8 +56,8 @@ async def test_sql_is_read_only(adapters):
     assert len(await sql.query(f"SELECT * FROM {DS}")) == 1
 
 
+@pytest.mark.needs("restart")
 async def test_points_survive_a_restart(adapters):
-    need(adapters, "restart")
     adapters.analytics(DS).write_data_point(blobs=["kept"])
     again = adapters.reopen()
     again.analytics(DS)

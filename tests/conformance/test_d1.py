@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from hoox_edge.ports import D1Error
 
-from conformance.helpers import need
-
 SCHEMA = """
 CREATE TABLE trades (id INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT UNIQUE NOT NULL,
                      symbol TEXT NOT NULL, qty REAL NOT NULL);
@@ -63,6 +61,41 @@ async def test_errors_carry_the_database_message(db):
         await db.prepare("SELECT ?").bind({"a": 1}).all()
 
 
+async def test_exec_runs_statements_written_over_several_lines(adapters):
+    database = adapters.d1("ledger")
+    script = """
+    -- a comment; with a semicolon
+    CREATE TABLE notes (id INTEGER PRIMARY KEY,
+                        body TEXT NOT NULL DEFAULT 'a;b
+    c');
+    CREATE TABLE audit (n INTEGER);
+    /* a block comment;
+       over lines */
+    CREATE TRIGGER notes_audit AFTER INSERT ON notes BEGIN
+        INSERT INTO audit (n) VALUES (NEW.id);
+        INSERT INTO audit (n) VALUES (NEW.id * 10);
+    END;
+    INSERT INTO notes (id) VALUES (1)
+    """
+    assert (await database.exec(script))["count"] == 4
+    assert await database.prepare("SELECT body FROM notes").first("body") == "a;b\n    c"
+    assert (await database.prepare("SELECT n FROM audit ORDER BY n").raw()) == [[1], [10]]
+    assert isinstance((await database.exec("SELECT 1"))["duration"], float)
+
+
+async def test_numbers_and_blobs_keep_their_sqlite_types(db):
+    await db.exec("CREATE TABLE kinds (i INTEGER, r REAL, f DOUBLE PRECISION, b BLOB, t TEXT)")
+    await db.prepare("INSERT INTO kinds VALUES (?, ?, ?, ?, ?)").bind(2, 2.0, 3, b"\x00\x01\xff", "2").run()
+    row = await db.prepare("SELECT i, r, f, b, t FROM kinds").first()
+    assert row == {"i": 2, "r": 2.0, "f": 3.0, "b": b"\x00\x01\xff", "t": "2"}
+    assert [type(v) for v in row.values()] == [int, float, float, bytes, str]
+    [raw] = await db.prepare("SELECT i, r, b FROM kinds").raw()
+    assert [type(v) for v in raw] == [int, float, bytes]
+    assert type(await db.prepare("SELECT r FROM kinds").first("r")) is float
+    [res] = await db.batch([db.prepare("SELECT qty FROM trades UNION ALL SELECT r FROM kinds")])
+    assert res["results"] == [{"qty": 2.0}] and type(res["results"][0]["qty"]) is float
+
+
 async def test_batch_is_all_or_nothing(db):
     ok = await db.batch([
         db.prepare("INSERT INTO balances (asset, amount) VALUES (?, ?)").bind("USDT", 100.0),
@@ -83,6 +116,7 @@ async def test_batch_is_all_or_nothing(db):
     await db.prepare("INSERT INTO trades (request_id, symbol, qty) VALUES ('y', 'BTCUSDT', 1)").run()
 
 
+@pytest.mark.needs("readonly_d1")
 async def test_readonly_database_refuses_writes(adapters, db):
     await db.prepare("INSERT INTO balances (asset, amount) VALUES ('USDT', 5)").run()
     ro = adapters.d1("ledger", readonly=True)
@@ -97,8 +131,8 @@ async def test_readonly_database_refuses_writes(adapters, db):
     assert await ro.prepare("SELECT COUNT(*) AS n FROM balances").first("n") == 2
 
 
+@pytest.mark.needs("restart")
 async def test_rows_survive_a_restart(adapters, db):
-    need(adapters, "restart")
     await db.prepare("INSERT INTO balances (asset, amount) VALUES ('USDT', 7)").run()
     again = adapters.reopen()
     assert await again.d1("ledger").prepare("SELECT amount FROM balances").first("amount") == 7.0

@@ -8,8 +8,6 @@ import pytest
 from hoox_edge.ports import DurableObject, DurableObjectError
 from hoox_edge.shared import clock
 
-from conformance.helpers import need
-
 
 class Counter(DurableObject):
     """Increments with an await between read and write: lost updates show if calls interleave."""
@@ -125,8 +123,8 @@ async def test_one_call_at_a_time_no_lost_update(adapters):
     assert await stub(adapters, "another").value() == 0
 
 
+@pytest.mark.needs("fake_clock")
 async def test_alarm_fires_when_due(adapters, clock):
-    need(adapters, "fake_clock")
     s = stub(adapters)
     await s.schedule(30)
     assert await s.next_alarm() == pytest.approx(clock() * 1000 + 30_000)
@@ -140,8 +138,8 @@ async def test_alarm_fires_when_due(adapters, clock):
     assert await adapters.fire_due_alarms() == 0  # ran once
 
 
+@pytest.mark.needs("fake_clock")
 async def test_deleted_alarm_does_not_fire(adapters, clock):
-    need(adapters, "fake_clock")
     s = stub(adapters)
     await s.schedule(10)
     await s.cancel_alarm()
@@ -150,8 +148,8 @@ async def test_deleted_alarm_does_not_fire(adapters, clock):
     assert await s.alarm_runs() == 0
 
 
+@pytest.mark.needs("fake_clock")
 async def test_a_raising_alarm_is_retried(adapters, clock):
-    need(adapters, "fake_clock")
     s = stub(adapters)
     await s.schedule(1, fail_times=1)
     clock.advance(2)
@@ -164,9 +162,8 @@ async def test_a_raising_alarm_is_retried(adapters, clock):
     assert await s.next_alarm() is None
 
 
+@pytest.mark.needs("restart", "fake_clock")
 async def test_alarm_and_storage_survive_a_restart(adapters, clock):
-    need(adapters, "restart")
-    need(adapters, "fake_clock")
     await stub(adapters).increment(5)
     await stub(adapters).schedule(60)
     again = adapters.reopen()
@@ -311,8 +308,8 @@ async def test_kv_delete_all_drops_entries_and_alarm(adapters):
     assert await s.list() == {"b": 2}
 
 
+@pytest.mark.needs("restart")
 async def test_kv_entries_survive_a_restart(adapters):
-    need(adapters, "restart")
     await stub(adapters, cls=Notes).put("k", {"n": 1})
     again = adapters.reopen()
     assert await stub(again, cls=Notes).list() == {"k": {"n": 1}}

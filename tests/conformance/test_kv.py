@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.helpers import need
-
 
 async def test_put_get_delete(adapters):
     kv = adapters.kv("config")
@@ -26,8 +24,8 @@ async def test_ttl_below_sixty_seconds_is_refused(adapters):
     assert await kv.get("k") is None
 
 
+@pytest.mark.needs("fake_clock")
 async def test_expired_key_is_invisible(adapters, clock):
-    need(adapters, "fake_clock")
     kv = adapters.kv("sessions")
     await kv.put("session:1", "alice", expiration_ttl=60)
     await kv.put("session:2", "bob")
@@ -76,8 +74,8 @@ async def test_namespaces_are_separate(adapters):
     assert await adapters.kv("two").get("k") is None
 
 
+@pytest.mark.needs("restart")
 async def test_values_survive_a_restart(adapters):
-    need(adapters, "restart")
     await adapters.kv("config").put("trade:kill_switch", "true")
     again = adapters.reopen()
     assert await again.kv("config").get("trade:kill_switch") == "true"

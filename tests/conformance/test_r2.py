@@ -6,8 +6,6 @@ import hashlib
 
 import pytest
 
-from conformance.helpers import need
-
 
 async def test_round_trip_with_metadata(adapters, clock):
     bucket = adapters.r2("hoox-system-logs")
@@ -79,8 +77,8 @@ async def test_traversal_and_bad_keys_are_refused(adapters, key):
         await bucket.get(key)
 
 
+@pytest.mark.needs("restart")
 async def test_objects_survive_a_restart(adapters):
-    need(adapters, "restart")
     await adapters.r2("reports").put("k", "v", custom_metadata={"m": "1"})
     again = adapters.reopen()
     obj = await again.r2("reports").get("k")

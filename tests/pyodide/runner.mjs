@@ -14,6 +14,7 @@
 import { loadPyodide } from "pyodide";
 import { Miniflare } from "miniflare";
 import { DatabaseSync } from "node:sqlite";
+import { durable } from "./durable.mjs";
 
 const config = JSON.parse(process.argv[2]);
 
@@ -59,6 +60,8 @@ const harness = {
   sqlite() {
     return new DatabaseSync(":memory:");
   },
+  // Durable Object state/namespaces and queue batches in their documented shapes (durable.mjs).
+  durable,
 };
 globalThis.hooxHarness = harness;
 
@@ -104,8 +107,13 @@ for wheel in wheels:
 importlib.invalidate_caches()
 sys.path[:0] = ["/hoox/edge", "/hoox/tests", "/hoox/tests/pyodide/inside"]
 import pytest
-int(pytest.main([*hoox_args, "-c", "/hoox/tests/pyodide/inside/pytest.ini", "-p", "no:cacheprovider",
-                 "-p", "harness_plugin", "--rootdir", "/hoox/tests"]))
+try:
+    rc = int(pytest.main([*hoox_args, "-c", "/hoox/tests/pyodide/inside/pytest.ini", "-p", "no:cacheprovider",
+                          "-p", "harness_plugin", "--rootdir", "/hoox/tests"]))
+finally:
+    sys.stdout.flush()  # the interpreter never exits (process.exit), so nothing else flushes the summary
+    sys.stderr.flush()
+rc
 `);
 } finally {
   await dispose();

@@ -64,6 +64,15 @@ def _is_jsproxy(obj: Any) -> bool:
     return type(obj).__name__.startswith("Js") and hasattr(type(obj), "to_py")
 
 
+def js_function(fn: Any) -> tuple[Any, Any]:
+    """`fn` as a JS function that outlives this call, and how to release it (no-op outside Pyodide)."""
+    env = _pyodide()
+    if env is None:
+        return fn, lambda: None
+    proxy = env[0].create_proxy(fn)
+    return proxy, proxy.destroy
+
+
 def to_py(value: Any) -> Any:
     """A JS value as plain Python: objects -> dict, arrays -> list, null/undefined -> None."""
     if is_null(value):

@@ -5,17 +5,31 @@ argument `{"args": [...], "kwargs": {...}}` and gets back `{"ok": true, "value":
 `{"ok": false, "errorType": ..., "message": ...}`. Keyword arguments and None survive the JS
 boundary that way, and the caller sees the object's failure as `DurableObjectError`, as in the
 local runtime (the caller cannot catch the object's own exception types on Cloudflare either).
+Arguments and results must be JSON values (TypeError otherwise, as locally): they are checked and
+copied here, so no PyProxy of a value RPC cannot clone is handed to JS.
+
+Object side (`ObjectHost`), the same promises as the local runtime: one call (or alarm) at a time
+per object, and each call atomic — it runs inside `ctx.storage.transaction(async …)`, which on
+SQLite-backed objects covers SQL, key-value entries and the alarm and rolls all of them back when
+the call raises (workerd also blocks other events while it runs). `deleteAll()` cannot run inside a
+transaction (workerd: "Cannot call deleteAll() within a transaction"), so `delete_all` in a call
+empties the storage inside the transaction (alarm, entries, tables: rolled back with a failing
+call) and releases it with `deleteAll()` once the call has committed; the next call then gets a
+new instance, as a fresh object, as in the local runtime.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from hoox_edge.cloudflare._js import (
     is_js_error,
     js_error_message,
+    js_function,
     options,
     resolve,
     to_js,
@@ -31,6 +45,16 @@ from hoox_edge.ports import (
     check_list_limit,
     check_storage_entry,
 )
+
+
+def _json_copy(value: Any, what: str) -> Any:
+    """A JSON value's copy (a tuple becomes a list), or TypeError as in the local runtime."""
+    if value is None or type(value) in (str, int, bool):
+        return value
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be JSON-serialisable (it crosses the JS boundary): {exc}") from None
 
 
 # --------------------------------------------------------------------------- caller side
@@ -51,7 +75,7 @@ class CloudflareDurableObjectStub:
             raise AttributeError(method)
 
         async def rpc(*args: Any, **kwargs: Any) -> Any:
-            call = {"args": list(args), "kwargs": kwargs}
+            call = _json_copy({"args": list(args), "kwargs": kwargs}, f"arguments of {self._class}.{method}")
             try:
                 reply = to_py(await resolve(getattr(self._js, method)(to_js(call))))
             except Exception as exc:
@@ -61,6 +85,8 @@ class CloudflareDurableObjectStub:
             if not isinstance(reply, dict) or "ok" not in reply:
                 raise DurableObjectError(self._class, method, "ProtocolError",
                                          "the object did not answer in the hoox RPC format")
+            if not reply["ok"] and reply.get("unserialisable"):
+                raise TypeError(str(reply.get("message")))
             if not reply["ok"]:
                 raise DurableObjectError(self._class, method, str(reply.get("errorType")),
                                          str(reply.get("message")))
@@ -153,6 +179,35 @@ class CloudflareDurableObjectStorage:
     def __init__(self, js_storage: Any) -> None:
         self._js = js_storage
         self.sql = CloudflareSqlStorage(js_storage.sql)
+        self.in_call = False  # inside an ObjectHost call's transaction
+        self.wiped = False  # delete_all ran in the current call
+
+    async def atomically(self, body: Callable[[], Awaitable[Any]]) -> Any:
+        """`await body()` inside `storage.transaction(...)`: its writes are rolled back if it raises,
+        and the exception is re-raised as it was (not as the JsException the promise rejects with)."""
+        result: list[Any] = []
+        failure: list[BaseException] = []
+
+        async def closure(_txn: Any = None) -> None:
+            try:
+                result.append(await body())
+            except BaseException as exc:
+                failure.append(exc)
+                raise
+
+        proxy, release = js_function(closure)
+        self.in_call, self.wiped = True, False
+        try:
+            await resolve(self._js.transaction(proxy))
+        except Exception:
+            self.wiped = False  # rolled back with the rest
+            if failure:
+                raise failure[0] from None
+            raise
+        finally:
+            self.in_call = False
+            release()
+        return result[0] if result else None
 
     async def get(self, key: str) -> Any:
         check_storage_entry(key)
@@ -184,6 +239,23 @@ class CloudflareDurableObjectStorage:
     async def delete_all(self) -> None:
         # deleteAll() leaves the alarm in place; the port promises both are gone.
         await resolve(self._js.deleteAlarm())
+        if not self.in_call:
+            await resolve(self._js.deleteAll())
+            return
+        # Inside the call's transaction deleteAll() throws: empty everything the transaction
+        # covers instead; ObjectHost calls deleteAll() after the commit.
+        keys = [str(k) for k in (to_py(await resolve(self._js.list())) or {})]
+        for i in range(0, len(keys), 128):  # delete() takes at most 128 keys
+            await resolve(self._js.delete(to_js(keys[i:i + 128])))
+        objects = self.sql.exec("SELECT type, name FROM sqlite_schema WHERE type IN ('table', 'view') "
+                                "AND name NOT LIKE 'sqlite!_%' ESCAPE '!' AND name NOT LIKE '!_cf!_%' ESCAPE '!'")
+        for o in objects.to_list():
+            self.sql.exec(f'DROP {o["type"].upper()} IF EXISTS "{o["name"].replace(chr(34), chr(34) * 2)}"')
+        self.wiped = True
+
+    async def release(self) -> None:
+        """After a call that ran delete_all committed: let the runtime drop the object's storage."""
+        self.wiped = False
         await resolve(self._js.deleteAll())
 
 
@@ -203,15 +275,56 @@ def rpc_methods(cls: type[DurableObject]) -> list[str]:
     return names
 
 
-async def serve_call(impl: DurableObject, class_name: str, method: str, call: Any) -> Any:
-    """Run one RPC call on the portable object; the reply in the wire format, as a JS value."""
-    call = to_py(call) or {}
-    try:
-        value = await getattr(impl, method)(*call.get("args", []), **call.get("kwargs", {}))
-        reply = {"ok": True, "value": value}
-    except Exception as exc:
-        reply = {"ok": False, "errorType": type(exc).__name__, "message": str(exc)}
-    return to_js(reply)
+class ObjectHost:
+    """One live Durable Object on Cloudflare: its portable instance (made when first needed, again
+    after a call wiped its storage), one call or alarm at a time, each atomic (module docstring)."""
+
+    def __init__(self, make: Callable[[], DurableObject]) -> None:
+        self._make = make
+        self._impl: DurableObject | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def impl(self) -> DurableObject:
+        if self._impl is None:
+            self._impl = self._make()
+        return self._impl
+
+    async def _run(self, body: Callable[[DurableObject], Awaitable[Any]]) -> Any:
+        async with self._lock:
+            impl = self.impl
+            storage = impl.ctx.storage
+            if not isinstance(storage, CloudflareDurableObjectStorage):
+                return await body(impl)
+            try:
+                return await storage.atomically(lambda: body(impl))
+            finally:
+                if storage.wiped:  # committed (a failed call's wipe was rolled back with it)
+                    await storage.release()
+                    self._impl = None
+
+    async def call(self, class_name: str, method: str, call: Any) -> Any:
+        """One RPC call; the reply in the wire format, as a JS value."""
+        call = to_py(call) or {}
+        try:
+            value = await self._run(
+                lambda impl: getattr(impl, method)(*call.get("args", []), **call.get("kwargs", {})))
+        except Exception as exc:
+            return to_js({"ok": False, "errorType": type(exc).__name__, "message": str(exc)})
+        try:
+            value = _json_copy(value, f"the result of {class_name}.{method}")
+        except TypeError as exc:
+            return to_js({"ok": False, "errorType": "TypeError", "message": str(exc), "unserialisable": True})
+        return to_js({"ok": True, "value": value})
+
+    async def alarm(self) -> None:
+        # An exception propagates (after the rollback): Cloudflare then retries the alarm.
+        await self._run(lambda impl: impl.alarm())
+
+
+async def serve_call(host: ObjectHost, class_name: str, method: str, call: Any) -> Any:
+    """Run one RPC call on the object's host; the reply in the wire format, as a JS value."""
+    return await host.call(class_name, method, call)
 
 
 def make_impl(cls: type[DurableObject], js_ctx: Any, js_env: Any, worker: str) -> DurableObject:

@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from hoox_edge import catalog
-from hoox_edge.cloudflare.durable_objects import make_impl, rpc_methods, serve_call
+from hoox_edge.cloudflare.durable_objects import ObjectHost, make_impl, rpc_methods, serve_call
 from hoox_edge.cloudflare.env import wrap_env
 from hoox_edge.cloudflare.queues import CloudflareMessageBatch
 
@@ -68,16 +68,25 @@ def durable_object(worker_name: str, class_name: str, base: type) -> type:
     if spec is None:
         raise KeyError(f"the catalog gives {worker_name} no Durable Object class {class_name}")
     portable = getattr(importlib.import_module(spec.module), class_name)
+    return durable_object_class(portable, w.name, base, _caller_module(base))
+
+
+def durable_object_class(portable: type, worker_name: str, base: type, module: str | None = None) -> type:
+    """The runtime's class around the portable class `portable` (what `durable_object` exports)."""
+    class_name = portable.__name__
 
     def __init__(self: Any, ctx: Any, env: Any) -> None:
         base.__init__(self, ctx, env)
-        self._hoox_impl = make_impl(portable, ctx, env, w.name)
+        # One call at a time, each atomic (durable_objects.ObjectHost); the portable object is
+        # made on first use with the wrapped ctx and env.
+        self._hoox_host = ObjectHost(lambda: make_impl(portable, ctx, env, worker_name))
+        self._hoox_host.impl  # noqa: B018  (constructed now, as the runtime constructs the object)
 
     async def alarm(self: Any, alarm_info: Any = None) -> None:
         # An exception propagates: Cloudflare then retries the alarm, as the local runtime does.
-        await self._hoox_impl.alarm()
+        await self._hoox_host.alarm()
 
-    namespace: dict[str, Any] = {"__init__": __init__, "alarm": alarm, "__module__": _caller_module(base),
+    namespace: dict[str, Any] = {"__init__": __init__, "alarm": alarm, "__module__": module or base.__module__,
                                  "__qualname__": class_name, "__doc__": portable.__doc__}
     for method in rpc_methods(portable):
         namespace[method] = _forward(class_name, method)
@@ -91,7 +100,7 @@ def _caller_module(base: type) -> str:
 
 def _forward(class_name: str, method: str) -> Any:
     async def rpc(self: Any, call: Any = None) -> Any:
-        return await serve_call(self._hoox_impl, class_name, method, call)
+        return await serve_call(self._hoox_host, class_name, method, call)
 
     rpc.__name__ = rpc.__qualname__ = method
     return rpc

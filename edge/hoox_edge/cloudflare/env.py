@@ -28,7 +28,7 @@ API_TOKEN_SECRET = "CLOUDFLARE_API_TOKEN"
 
 ADAPTERS: dict[str, Callable[[Any, catalog.Binding], Any]] = {
     "kv": lambda js, b: CloudflareKV(js),
-    "d1": lambda js, b: CloudflareD1(js),
+    "d1": lambda js, b: CloudflareD1(js, b.name),
     "durable_object": lambda js, b: CloudflareDurableObjectNamespace(js, b.resource),
     "queue_producer": lambda js, b: CloudflareQueue(js, b.resource),
     "r2": lambda js, b: CloudflareR2(js),
@@ -38,10 +38,10 @@ ADAPTERS: dict[str, Callable[[Any, catalog.Binding], Any]] = {
 
 
 def wrap_env(js_env: Any, worker_name: str) -> Env:
-    if isinstance(js_env, Env):
-        return js_env
+    raw = unwrap(js_env)  # the SDK wraps env (its _EnvWrapper) even when it is already the ports' Env
+    if isinstance(raw, Env):
+        return raw
     w = catalog.worker(worker_name)
-    raw = unwrap(js_env)
     bindings: dict[str, Any] = {}
     for b in w.bindings:
         js = getattr(raw, b.name, None)  # None: an undefined property of the JS env

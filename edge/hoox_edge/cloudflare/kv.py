@@ -1,11 +1,15 @@
-"""KV namespace adapter: `env.X` (a Cloudflare `KVNamespace`) behind the `KVNamespace` port."""
+"""KV namespace adapter: `env.X` (a Cloudflare `KVNamespace`) behind the `KVNamespace` port.
+
+Keys and list limits are checked here with the ports' rules (`check_kv_key`, `check_page_limit`),
+so a bad one raises the same ValueError as locally instead of a raw JsException from the binding.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hoox_edge.cloudflare._js import options, resolve, to_py
-from hoox_edge.ports import KVKey, KVListResult
+from hoox_edge.ports import KVKey, KVListResult, check_kv_key, check_page_limit
 
 MIN_TTL = 60  # Cloudflare rejects shorter expiration TTLs
 
@@ -15,11 +19,13 @@ class CloudflareKV:
         self._js = js_kv
 
     async def get(self, key: str) -> str | None:
+        check_kv_key(key)
         return to_py(await resolve(self._js.get(key)))
 
     async def put(self, key: str, value: str, *, expiration_ttl: int | None = None) -> None:
         if not isinstance(value, str):
             raise TypeError(f"KV value must be a string, got {type(value).__name__}")
+        check_kv_key(key)
         if expiration_ttl is None:
             await resolve(self._js.put(key, value))
             return
@@ -29,12 +35,14 @@ class CloudflareKV:
         await resolve(self._js.put(key, value, options(expiration_ttl=int(expiration_ttl))))
 
     async def list(self, *, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> KVListResult:
+        check_page_limit(limit)
         raw = to_py(await resolve(self._js.list(options(prefix=prefix or None, cursor=cursor, limit=limit))))
         keys = [KVKey(k["name"], k.get("expiration")) for k in raw.get("keys") or []]
         complete = bool(raw.get("list_complete", True))
         return KVListResult(keys=keys, list_complete=complete, cursor=None if complete else raw.get("cursor"))
 
     async def delete(self, key: str) -> None:
+        check_kv_key(key)
         await resolve(self._js.delete(key))
 
     def __repr__(self) -> str:

@@ -1,16 +1,20 @@
 """Queue adapters: the producer binding, and the batch a consumer receives.
 
 Message bodies go over as JS values (structured clone), so a dict arrives as a dict; delays are
-`{"delaySeconds": n}` options.
+`{"delaySeconds": n}` options. A body is first checked and copied with the ports' rule
+(`encode_queue_body`: JSON only, at most 128 KB, TypeError/ValueError as locally), so what is sent
+is the JSON value a local consumer would read back (a tuple arrives as a list) and no PyProxy of a
+value JS cannot clone reaches the binding.
 """
 
 from __future__ import annotations
 
+import json as _json
 from collections.abc import Sequence
 from typing import Any
 
 from hoox_edge.cloudflare._js import epoch_seconds, options, resolve, to_js, to_py, unwrap
-from hoox_edge.ports import JSONValue, QueueAdminUnavailable
+from hoox_edge.ports import JSONValue, QueueAdminUnavailable, encode_queue_batch, encode_queue_body
 
 MAX_DELAY_SECONDS = 12 * 3600
 
@@ -29,16 +33,17 @@ class CloudflareQueue:
 
     async def send(self, body: JSONValue, *, delay_seconds: int = 0) -> None:
         d = _delay(delay_seconds)
+        value = to_js(_json.loads(encode_queue_body(body)))
         if d:
-            await resolve(self._js.send(to_js(body), options(delay_seconds=d)))
+            await resolve(self._js.send(value, options(delay_seconds=d)))
         else:
-            await resolve(self._js.send(to_js(body)))
+            await resolve(self._js.send(value))
 
     async def send_batch(self, bodies: Sequence[JSONValue], *, delay_seconds: int = 0) -> None:
         if not bodies:
             return
         d = _delay(delay_seconds)
-        messages = to_js([{"body": b} for b in bodies])
+        messages = to_js([{"body": _json.loads(text)} for text in encode_queue_batch(bodies)])
         if d:
             await resolve(self._js.sendBatch(messages, options(delay_seconds=d)))
         else:

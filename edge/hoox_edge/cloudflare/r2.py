@@ -1,4 +1,9 @@
-"""R2 bucket adapter: `env.X` (a Cloudflare `R2Bucket`) behind the `R2Bucket` port."""
+"""R2 bucket adapter: `env.X` (a Cloudflare `R2Bucket`) behind the `R2Bucket` port.
+
+R2 itself takes keys such as `../escape`, an empty key or a NUL; the ports refuse them everywhere
+(`validate_r2_key`: the local bucket is a folder, and the platform's own tools refuse them), so they
+are refused here before the binding sees them, with the same `R2KeyError` (a ValueError).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hoox_edge.cloudflare._js import epoch_seconds, is_null, options, py_bytes, resolve, to_js, to_py
-from hoox_edge.ports import R2ListResult, R2Object, R2ObjectInfo
+from hoox_edge.ports import R2ListResult, R2Object, R2ObjectInfo, check_page_limit, validate_r2_key
 
 
 def _info_fields(obj: Any) -> dict[str, Any]:
@@ -34,6 +39,7 @@ class CloudflareR2:
         content_type: str | None = None,
         custom_metadata: Mapping[str, str] | None = None,
     ) -> R2ObjectInfo:
+        validate_r2_key(key)
         body = to_js(bytes(value)) if isinstance(value, (bytes, bytearray, memoryview)) else value
         opts = options(
             http_metadata={"contentType": content_type} if content_type else None,
@@ -43,6 +49,7 @@ class CloudflareR2:
         return R2ObjectInfo(**_info_fields(obj))
 
     async def get(self, key: str) -> R2Object | None:
+        validate_r2_key(key)
         obj = await resolve(self._js.get(key))
         if is_null(obj):
             return None
@@ -50,10 +57,12 @@ class CloudflareR2:
         return R2Object(**_info_fields(obj), body=body)
 
     async def head(self, key: str) -> R2ObjectInfo | None:
+        validate_r2_key(key)
         obj = await resolve(self._js.head(key))
         return None if is_null(obj) else R2ObjectInfo(**_info_fields(obj))
 
     async def list(self, *, prefix: str = "", cursor: str | None = None, limit: int = 1000) -> R2ListResult:
+        check_page_limit(limit)
         res = await resolve(self._js.list(options(
             prefix=prefix or None, cursor=cursor, limit=limit, include=["httpMetadata", "customMetadata"])))
         truncated = bool(to_py(res.truncated))
@@ -62,6 +71,8 @@ class CloudflareR2:
         return R2ListResult(objects=objects, truncated=truncated, cursor=next_cursor)
 
     async def delete(self, keys: str | Sequence[str]) -> None:
+        for k in [keys] if isinstance(keys, str) else keys:
+            validate_r2_key(k)
         if isinstance(keys, str):
             await resolve(self._js.delete(keys))
         elif keys:

@@ -39,7 +39,7 @@ from typing import Any
 
 from hoox_edge.local import sqlio
 from hoox_edge.local.sqlio import BUSY_TIMEOUT_MS, connect  # noqa: F401  (re-exported for the CLI)
-from hoox_edge.ports import D1Error, D1ExecResult, D1Meta, D1Result
+from hoox_edge.ports import D1Error, D1ExecResult, D1Meta, D1Result, d1_value
 
 _LEAD = r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*"
 # Statements that cannot write: read on the writer connection, seeing writes about to commit.
@@ -69,13 +69,7 @@ def _has_sql(text: str) -> bool:
     return bool("".join(lines).strip())
 
 
-def sql_value(v: Any) -> Any:
-    """A bound parameter as D1 accepts it (bool -> 0/1; objects are refused as D1 refuses them)."""
-    if v is None or isinstance(v, (int, float, str, bytes)):
-        return int(v) if isinstance(v, bool) else v
-    if isinstance(v, (bytearray, memoryview)):
-        return bytes(v)
-    raise D1Error(f"D1_TYPE_ERROR: Type '{type(v).__name__}' not supported for value '{v!r}'")
+sql_value = d1_value  # the ports' rule, shared with the Cloudflare adapter
 
 
 class ChangeFeed:

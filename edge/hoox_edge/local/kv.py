@@ -22,25 +22,19 @@ import sqlite3
 from pathlib import Path
 
 from hoox_edge.local import sqlio
-from hoox_edge.ports import KVKey, KVListResult
+from hoox_edge.ports import KV_MAX_KEY_BYTES, KV_MAX_LIST, KVKey, KVListResult, check_kv_key, check_page_limit
 from hoox_edge.shared import clock
 
 MIN_TTL = 60
-MAX_KEY_BYTES = 512
-MAX_LIST = 1000
+MAX_KEY_BYTES = KV_MAX_KEY_BYTES
+MAX_LIST = KV_MAX_LIST
 CACHE_ENTRIES = 4096  # values kept for `get`; the cache starts over when it is full
 PURGE_EVERY_S = 3600
 
 _DDL = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expiration REAL)"
 
 
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or key == "":
-        raise ValueError("KV key must be a non-empty string")
-    if key in (".", ".."):
-        raise ValueError(f"KV key {key!r} is not allowed")
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise ValueError(f"KV key is longer than {MAX_KEY_BYTES} bytes")
+_check_key = check_kv_key  # the ports' rule, shared with the Cloudflare adapter
 
 
 def encode_cursor(last_key: str) -> str:
@@ -139,8 +133,7 @@ class LocalKV:
 
     async def list(self, *, prefix: str = "", cursor: str | None = None,
                    limit: int = MAX_LIST) -> KVListResult:
-        if not 1 <= limit <= MAX_LIST:
-            raise ValueError(f"list limit must be between 1 and {MAX_LIST}, got {limit}")
+        check_page_limit(limit)
         now = clock.now()
         after = decode_cursor(cursor) if cursor else None
         sql = "SELECT key, expiration FROM kv WHERE (expiration IS NULL OR expiration > ?)"

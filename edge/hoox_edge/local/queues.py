@@ -41,16 +41,25 @@ from pathlib import Path
 from typing import Any
 
 from hoox_edge.local.d1 import connect
-from hoox_edge.ports import JSONValue
+from hoox_edge.ports import (
+    QUEUE_MAX_BATCH_BYTES,
+    QUEUE_MAX_BATCH_MESSAGES,
+    QUEUE_MAX_DELAY_SECONDS,
+    QUEUE_MAX_MESSAGE_BYTES,
+    JSONValue,
+    check_queue_delay,
+    encode_queue_batch,
+    encode_queue_body,
+)
 from hoox_edge.shared import clock
 
 _py = logging.getLogger("hoox.local")
 
 RETENTION_SECONDS = 4 * 24 * 3600
-MAX_DELAY_SECONDS = 12 * 3600
-MAX_MESSAGE_BYTES = 128 * 1024
-MAX_BATCH_MESSAGES = 100
-MAX_BATCH_BYTES = 256 * 1024
+MAX_DELAY_SECONDS = QUEUE_MAX_DELAY_SECONDS
+MAX_MESSAGE_BYTES = QUEUE_MAX_MESSAGE_BYTES
+MAX_BATCH_MESSAGES = QUEUE_MAX_BATCH_MESSAGES
+MAX_BATCH_BYTES = QUEUE_MAX_BATCH_BYTES
 POLL_SECONDS = 1.0
 CONSUMER_BUDGET_SECONDS = 15 * 60
 LEASE_GRACE_SECONDS = 60
@@ -78,21 +87,9 @@ _COLS = ("id", "queue", "body", "timestamp", "enqueued_at", "visible_at", "attem
          "leased_until", "last_error", "origin_queue", "dead_lettered_at")
 
 
-def _encode_body(body: JSONValue) -> str:
-    try:
-        text = json.dumps(body, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"queue message body must be JSON-serialisable: {exc}") from None
-    if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
-        raise ValueError(f"queue message body is larger than {MAX_MESSAGE_BYTES // 1024} KB")
-    return text
-
-
-def _check_delay(delay_seconds: int | float) -> float:
-    if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
-        raise ValueError(f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS} (12 hours), "
-                         f"got {delay_seconds}")
-    return float(delay_seconds)
+# The ports' rules, shared with the Cloudflare adapter.
+_encode_body = encode_queue_body
+_check_delay = check_queue_delay
 
 
 def _pid_alive(pid: int) -> bool:
@@ -200,11 +197,7 @@ class QueueStore:
 
     def send(self, queue: str, bodies: list[JSONValue], *, delay_seconds: float = 0) -> list[str]:
         delay = _check_delay(delay_seconds)
-        if len(bodies) > MAX_BATCH_MESSAGES:
-            raise ValueError(f"send_batch takes at most {MAX_BATCH_MESSAGES} messages, got {len(bodies)}")
-        encoded = [_encode_body(b) for b in bodies]
-        if sum(len(e.encode("utf-8")) for e in encoded) > MAX_BATCH_BYTES:
-            raise ValueError(f"send_batch takes at most {MAX_BATCH_BYTES // 1024} KB in total")
+        encoded = encode_queue_batch(bodies)
         now = clock.now()
         ids = [uuid.uuid4().hex for _ in encoded]
         with self._tx():

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from hoox_edge.local import sqlio
 from hoox_edge.local.kv import decode_cursor, encode_cursor
-from hoox_edge.ports import R2ListResult, R2Object, R2ObjectInfo
+from hoox_edge.ports import R2_MAX_KEY_BYTES, R2KeyError, R2ListResult, R2Object, R2ObjectInfo, check_page_limit
+from hoox_edge.ports import validate_r2_key as validate_key  # shared with the Cloudflare adapter
 from hoox_edge.shared import clock
 
-MAX_KEY_BYTES = 1024
+MAX_KEY_BYTES = R2_MAX_KEY_BYTES
 MAX_LIST = 1000
 INLINE_MAX_BYTES = 64 * 1024  # bodies up to this size live in their index row
 
@@ -35,22 +36,7 @@ _DDL = ("CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, size INTEGER 
 _INFO = "key, size, etag, uploaded, content_type, custom_metadata"
 
 
-class R2KeyError(ValueError):
-    """An object key that is refused."""
-
-
-def validate_key(key: str) -> str:
-    if not isinstance(key, str) or not key:
-        raise R2KeyError("R2 key must be a non-empty string")
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise R2KeyError(f"R2 key is longer than {MAX_KEY_BYTES} bytes")
-    if key.startswith("/"):
-        raise R2KeyError(f"R2 key {key!r} must not start with '/'")
-    if "\\" in key or any(ord(c) < 32 or ord(c) == 127 for c in key):
-        raise R2KeyError(f"R2 key {key!r} contains a backslash or a control character")
-    if any(seg in (".", "..") for seg in key.split("/")):
-        raise R2KeyError(f"R2 key {key!r} has a '.' or '..' segment (path traversal)")
-    return key
+__all__ = ["LocalR2", "R2KeyError", "validate_key"]
 
 
 def _write_body(blob: Path, data: bytes) -> None:
@@ -149,8 +135,7 @@ class LocalR2:
 
     async def list(self, *, prefix: str = "", cursor: str | None = None,
                    limit: int = MAX_LIST) -> R2ListResult:
-        if not 1 <= limit <= MAX_LIST:
-            raise ValueError(f"list limit must be between 1 and {MAX_LIST}, got {limit}")
+        check_page_limit(limit, MAX_LIST)
         sql = f"SELECT {_INFO} FROM objects WHERE 1=1"
         args: list[object] = []
         if prefix:

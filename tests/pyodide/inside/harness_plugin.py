@@ -1,5 +1,6 @@
 """pytest inside Pyodide: async tests run on Pyodide's own event loop (the WebLoop), awaited with
-JSPI's `run_sync` (pytest-asyncio's runner needs loop features the WebLoop does not have), and the
+JSPI's `run_sync` (pytest-asyncio's runner needs loop features the WebLoop does not have), as are
+`async def` fixtures, and the
 `bindings` fixture: a fresh in-memory Miniflare per test."""
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     run_sync(pyfuncitem.obj(**args))
     return True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> Any:
+    """An `async def` fixture (returning, not yielding): awaited the same way."""
+    if not inspect.iscoroutinefunction(fixturedef.func):
+        return None
+    kwargs = {name: request.getfixturevalue(name) for name in fixturedef.argnames}
+    result = run_sync(fixturedef.func(**kwargs))
+    fixturedef.cached_result = (result, fixturedef.cache_key(request), None)
+    return result
 
 
 def fresh_bindings(**options: Any) -> Any:
