@@ -284,6 +284,10 @@ def _schema(key: str) -> tuple[str, str] | None:
         return "account_id", "Cloudflare account id (32 hex characters)"
     if key == "cloudflare.subdomain":
         return "subdomain", "your workers.dev subdomain (https://<worker>.<subdomain>.workers.dev)"
+    if key == "deploy.size_limit_mb":
+        return "megabytes", "largest compressed bundle a deploy uploads (3: Cloudflare's free plan; 10: paid)"
+    if key == "deploy.wheel_cache":
+        return "path", "folder of the pure-Python wheels deploys vendor (default .hoox/cache/wheels)"
     return None
 
 
@@ -291,7 +295,7 @@ def _known_keys() -> list[str]:
     from hoox_edge import catalog
 
     return ["dev.port", *(f"workers.{n}.enabled" for n in catalog.names()), "cloudflare.account_id",
-            "cloudflare.subdomain"]
+            "cloudflare.subdomain", "deploy.size_limit_mb", "deploy.wheel_cache"]
 
 
 def typed_value(key: str, kind: str, text: str) -> Any:
@@ -323,6 +327,19 @@ def typed_value(key: str, kind: str, text: str) -> Any:
             fail("INVALID_VALUE", f"{key} takes a DNS label (lower-case letters, digits and -), got {text!r}. "
                                   "Nothing was written.")
         return t
+    if kind in ("megabytes", "path"):
+        from hoox_cli import deploy
+
+        try:
+            if kind == "path":
+                return deploy.parse_wheel_cache(t)
+            try:
+                number: Any = float(t)
+            except ValueError:
+                number = t
+            return deploy.parse_size_limit(number)
+        except ValueError as exc:
+            fail("INVALID_VALUE", f"{exc}. Nothing was written.")
     return _literal(t)
 
 
@@ -350,7 +367,7 @@ def config_problems(ws: Workspace) -> list[str]:
             schema = _schema(key)
             if schema is None:
                 # tables hoox manages for other purposes (e.g. Cloudflare resource ids) are not audited
-                if key.startswith(("workers.", "dev.")):
+                if key.startswith(("workers.", "dev.", "deploy.")):
                     problems.append(f"{key} is not a setting hoox reads")
                 continue
             try:
@@ -358,7 +375,10 @@ def config_problems(ws: Workspace) -> list[str]:
             except CliError as err:
                 problems.append(err.message.replace(" Nothing was written.", ""))
                 continue
-            if type(typed) is not type(v.unwrap() if hasattr(v, "unwrap") else v):
+            plain = v.unwrap() if hasattr(v, "unwrap") else v
+            if schema[0] == "megabytes" and isinstance(plain, int) and not isinstance(plain, bool):
+                continue  # 3 and 3.0 are the same number of megabytes
+            if type(typed) is not type(plain):
                 problems.append(f"{key} must be a {schema[0]}, not {type(v).__name__} ({v!r})")
     walk("", doc)
     try:

@@ -1,9 +1,15 @@
-"""`hoox deploy all|worker|telegram-webhook|update-internal-urls|kv-config`.
+"""`hoox deploy all|worker|fetch-wheels|telegram-webhook|update-internal-urls|kv-config`.
 
 JSON objects (--json):
 - all / worker:         {"dry_run", "order": [worker], "deployed": [worker], "failed": worker|null,
                          "not_deployed": [worker], "results": [{"worker", "ok", "dry_run", "error",
-                         "output_tail", "skipped", "url"}]}
+                         "output_tail", "skipped", "url", "bundle"}]}
+                        bundle (null when the worker was not staged): {"modules", "bytes", "gzip_bytes",
+                         "limit_bytes", "packages": ["name==version"], "not_vendored": [name],
+                         "duplicates": [module], "largest": [{"module", "bytes", "gzip_bytes"}],
+                         "wrangler": {"modules", "gzip_bytes", "duplicates"?} (what wrangler reported;
+                         absent when wrangler did not run)}
+- fetch-wheels:         {"cache", "ok", "packages": [requirement], "wheels": [file], "command": [arg]}
 - telegram-webhook:     {"url", "registered": bool, "secret_generated": bool, "secret_synced": [worker],
                          "description"}
 - update-internal-urls: {"workers": [worker], "changed": [path], "resources": {"kv", "d1", "account_id"?}}
@@ -13,6 +19,7 @@ JSON objects (--json):
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -23,7 +30,8 @@ app = typer.Typer(help="Deploy workers to Cloudflare with wrangler (every deploy
                   no_args_is_help=True)
 
 DryRunOpt = Annotated[bool, typer.Option(
-    "--dry-run", help="`wrangler deploy --dry-run`: validate config and bundle offline, upload nothing.")]
+    "--dry-run", help="Stage and vendor each bundle (offline, from the wheel cache), measure it, then "
+                      "`wrangler deploy --dry-run`: validate config and bundle, upload nothing.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show wrangler's output as it runs.")]
 TELEGRAM_API = "https://api.telegram.org"
 
@@ -47,13 +55,18 @@ def _report(summary: dict[str, Any], json_out: bool) -> None:
         verb = "Checked (dry run)" if summary["dry_run"] else "Deployed"
         for r in summary["results"]:
             if r["ok"]:
-                say(f"[green]✓[/green] {esc(r['worker'])}" + (f"  {esc(r['url'])}" if r.get("url") else ""))
+                say(f"[green]✓[/green] {esc(r['worker'])}" + _bundle_text(r.get("bundle"))
+                    + (f"  {esc(r['url'])}" if r.get("url") else ""))
             elif r["skipped"]:
                 say(f"[dim]- {esc(r['worker'])}: not deployed[/dim]")
             else:
                 say(f"[red]✗ {esc(r['worker'])}[/red]: {esc(r['error'])}")
                 for line in r["output_tail"][-12:]:
                     say(f"    [dim]{esc(line)}[/dim]")
+        skipped = sorted({p for r in summary["results"] for p in ((r.get("bundle") or {}).get("not_vendored") or [])})
+        if skipped:
+            warn(f"the edge imports {', '.join(skipped)}, which cannot be vendored (no pure-Python build for "
+                 "Python Workers): the bundles leave it out, so code importing it fails on Cloudflare.")
         if summary["deployed"]:
             say(f"{verb}: {', '.join(summary['deployed'])}.")
         if summary["failed"]:
@@ -61,6 +74,14 @@ def _report(summary: dict[str, Any], json_out: bool) -> None:
                 f"{esc(', '.join(summary['not_deployed']))}.")
     if summary["failed"]:
         raise typer.Exit(1)
+
+
+def _bundle_text(bundle: dict[str, Any] | None) -> str:
+    if not bundle:
+        return ""
+    mib = 1024 * 1024
+    return (f"  [dim]{bundle['modules']} modules, {bundle['gzip_bytes'] / mib:.2f} MB compressed "
+            f"of {bundle['limit_bytes'] / mib:.2f} MB[/dim]")
 
 
 @app.command("all")
@@ -118,6 +139,40 @@ def deploy_worker_cmd(
 
     result = run_async(deploy.deploy_worker(ws, name, dry_run=dry_run, on_line=on_line))
     _report(_summary([result], [name], dry_run), json_out)
+
+
+@app.command("fetch-wheels")
+@handle_errors
+def fetch_wheels_cmd(
+    dest: Annotated[Path | None, typer.Option(
+        "--dest", help="Folder to fill; default: the workspace's deploy.wheel_cache (.hoox/cache/wheels).")] = None,
+    verbose: VerboseOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Download the pure-Python wheels the workers' bundles vendor into the wheel cache (needs the network).
+
+    Every deploy, --dry-run included, then vendors from this cache offline."""
+    from hoox_cli import deploy
+
+    if dest is None:
+        dest = deploy.deploy_settings(workspace()).wheel_cache
+    dest = dest.resolve()
+
+    def on_line(line: str) -> None:
+        if verbose and not json_out:
+            say(f"[dim]{esc(line)}[/dim]")
+
+    packages = deploy.bundle_packages()[0]
+    command = deploy.fetch_command(dest, packages)
+    ok, tail = deploy.fetch_wheels(dest, on_line)
+    if not ok:
+        fail("FETCH_FAILED", f"pip could not download the wheels into {dest} (it needs the network): "
+                             + " | ".join(tail[-3:]), details={"command": command})
+    wheels = sorted(p.name for p in dest.glob("*.whl"))
+    if json_out:
+        emit_json({"cache": str(dest), "ok": True, "packages": packages, "wheels": wheels, "command": command})
+        return
+    say(f"{len(wheels)} wheel(s) in {esc(dest)} for {esc(', '.join(packages))} and their dependencies.")
 
 
 @app.command("update-internal-urls")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 from click.testing import Result
@@ -33,3 +34,19 @@ def kv_raw(ws: Workspace, key: str) -> str | None:
         return asyncio.run(kv.get(key))
     finally:
         kv.close()
+
+
+# The wheel cache deploy bundles vendor from in the tests: filled once by `.ci/run`
+# (`hoox deploy fetch-wheels --dest .hoox/cache/wheels`), never downloaded by a test.
+WHEEL_CACHE = Path(__file__).resolve().parents[1] / ".hoox" / "cache" / "wheels"
+
+
+def use_wheel_cache(ws: Workspace) -> Path:
+    """Point the workspace's deploys at the repository's wheel cache (`deploy.wheel_cache` in hoox.toml)."""
+    assert any(WHEEL_CACHE.glob("*.whl")), (
+        f"no wheels in {WHEEL_CACHE}: fill it once with `hoox deploy fetch-wheels --dest {WHEEL_CACHE}` "
+        "(.ci/run does; it needs the network, the tests do not)")
+    result = hoox("config", "set", "deploy.wheel_cache", str(WHEEL_CACHE), "--json",
+                  env={"HOOX_WORKSPACE": str(ws.root)})
+    assert result.exit_code == 0, result.stdout
+    return WHEEL_CACHE

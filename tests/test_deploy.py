@@ -1,7 +1,8 @@
 """`hoox deploy …` and the deploy module the cockpit shares.
 
 Dry runs use the real wrangler (`wrangler deploy --dry-run --outdir`, offline): that is how these tests
-prove the staged configs. Nothing here reaches Cloudflare or Telegram: remote calls go to loopback fakes.
+prove the staged configs and bundles. Bundles vendor from the repository's wheel cache (filled by .ci/run),
+offline. Nothing here reaches Cloudflare or Telegram: remote calls go to loopback fakes.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -18,7 +20,7 @@ from typing import Any
 
 import pyjson5
 import pytest
-from cli_support import hoox, kv_raw
+from cli_support import WHEEL_CACHE, hoox, kv_raw, use_wheel_cache
 from fake_cloudflare import ACCOUNT, TOKEN, start_fake
 from hoox_edge import catalog, wrangler
 from hoox_edge.local.workspace import Workspace
@@ -28,9 +30,10 @@ from hoox_cli import deploy
 
 @pytest.fixture
 def ws(ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Workspace:
-    """The shared `ws`, with wrangler's HOME in the test's folder."""
+    """The shared `ws`, with wrangler's HOME in the test's folder and the repository's wheel cache."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    use_wheel_cache(ws)
     return ws
 
 
@@ -55,12 +58,28 @@ def test_deploy_all_dry_run_runs_every_enabled_worker_in_dependency_order(ws: Wo
         for b in catalog.worker(name).bindings_of("service"):
             if b.resource in expected:
                 assert expected.index(b.resource) < expected.index(name)
-    # the bundle wrangler wrote is the worker's own entry module plus the portable package (no local/)
-    for name in expected:
+    # the bundle wrangler wrote is the worker's own entry module, the portable package (no local/) and
+    # the vendored packages, each module once
+    for r in out["results"]:
+        name, bundle = r["worker"], r["bundle"]
         dist = ws.hoox_dir / "deploy" / name / "dist"
         assert (dist / "entry.py").read_text() == wrangler.render_entry(catalog.worker(name))
         assert (dist / "hoox_edge" / "catalog.py").is_file()
         assert not (dist / "hoox_edge" / "local").exists()
+        for pkg in ("starlette", "httpx", "anyio", "h11", "httpcore", "idna", "certifi"):
+            assert (dist / "python_modules" / pkg / "__init__.py").is_file(), (name, pkg)
+        written = [f.relative_to(dist).as_posix() for f in dist.rglob("*") if f.is_file()]
+        assert [n for n in written if "python_modules/" in n and not n.startswith("python_modules/")] == []
+        assert deploy.duplicated_modules(n for n in written if n != "README.md") == []
+        assert bundle["duplicates"] == [] and bundle["wrangler"]["duplicates"] == []
+        # our count is wrangler's, our compressed size within 1% of the one it printed
+        assert bundle["modules"] == bundle["wrangler"]["modules"] == len(written) - 1  # less its README.md
+        assert abs(bundle["gzip_bytes"] - bundle["wrangler"]["gzip_bytes"]) <= bundle["gzip_bytes"] / 100
+        assert 0 < bundle["gzip_bytes"] <= bundle["limit_bytes"] == 3 * 1024 * 1024
+        assert bundle["bytes"] > bundle["gzip_bytes"]
+        assert {p.split("==")[0] for p in bundle["packages"]} >= {"starlette", "httpx", "anyio", "certifi"}
+        assert not any(p.startswith("pydantic") for p in bundle["packages"])
+        assert len(bundle["largest"]) == 5 and bundle["largest"][0]["gzip_bytes"] >= bundle["largest"][-1]["gzip_bytes"]
     # the progress bar went to stderr, stdout held only the JSON object
     assert f"{len(expected)}/{len(expected)}" in proc.stderr
     # disabled workers were not deployed
@@ -73,8 +92,8 @@ def test_deploy_all_stops_at_the_first_failure_and_says_what_was_not_deployed(
     broken = order[1]
     real_render = wrangler.render
 
-    def render(w: catalog.Worker, resources: Any = None) -> str:
-        text = real_render(w, resources)
+    def render(w: catalog.Worker, resources: Any = None, **kw: Any) -> str:
+        text = real_render(w, resources, **kw)
         # the staged copy of one worker gets a binding wrangler must reject
         return text.replace('"binding": "CONFIG_KV"', '"binding": 42') if w.name == broken else text
 
@@ -127,7 +146,7 @@ def test_deploy_worker_rejects_an_unknown_worker(ws: Workspace) -> None:
     assert json.loads(res.stdout)["error"]["code"] == "UNKNOWN_WORKER"
 
 
-def test_a_real_deploy_never_pretends(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_real_deploy_never_pretends(ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[Any] = []
 
     async def no_wrangler(*a: Any, **k: Any) -> Any:
@@ -141,12 +160,96 @@ def test_a_real_deploy_never_pretends(ws: Workspace, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
     deploy.record_resource(ws, "kv", catalog.CONFIG_KV, "kvid")
     deploy.record_resource(ws, "d1", catalog.TRADE_DB, "d1id")
-    monkeypatch.setattr(deploy, "find_pywrangler", lambda: None)
+    assert hoox("config", "set", "deploy.wheel_cache", str(tmp_path / "no-wheels")).exit_code == 0
     r = asyncio.run(deploy.deploy_worker(ws, "d1-worker", dry_run=False))
-    assert not r.ok and "pywrangler" in r.error and "network" in r.error and "nothing was deployed" in r.error
+    assert not r.ok and "hoox deploy fetch-wheels" in r.error and "Nothing was deployed" in r.error
     assert calls == []
     res = hoox("deploy", "worker", "d1-worker", "--json")
     assert res.exit_code == 1 and json.loads(res.stdout)["deployed"] == []
+
+
+# --------------------------------------------------------------------------- bundles
+def test_a_bundle_over_the_size_limit_is_an_error_naming_its_largest_modules(ws: Workspace) -> None:
+    assert hoox("config", "set", "deploy.size_limit_mb", "0.05").exit_code == 0
+    res = hoox("deploy", "worker", "d1-worker", "--dry-run", "--json")
+    assert res.exit_code == 1
+    (r,) = json.loads(res.stdout)["results"]
+    bundle = r["bundle"]
+    assert not r["ok"] and bundle["limit_bytes"] == int(0.05 * 1024 * 1024) < bundle["gzip_bytes"]
+    assert "over the 0.05 MB limit" in r["error"] and "deploy.size_limit_mb" in r["error"]
+    assert "Nothing was deployed" in r["error"]
+    everything = deploy.measure(deploy.worker_dir(ws, "d1-worker"), bundle["limit_bytes"], top=10_000)["largest"]
+    assert [m["module"] for m in bundle["largest"]] == [m["module"] for m in everything[:5]]
+    for m in bundle["largest"]:
+        assert m["module"] in r["error"]
+    assert "wrangler" not in bundle  # refused before wrangler ran
+    assert not (deploy.worker_dir(ws, "d1-worker") / "dist").exists()
+    # the same in text, and a limit hoox.toml cannot hold is refused
+    text = hoox("deploy", "worker", "d1-worker", "--dry-run")
+    assert text.exit_code == 1 and bundle["largest"][0]["module"] in " ".join(text.stdout.split())
+    for bad in ("0", "nan", "big"):
+        res = hoox("config", "set", "deploy.size_limit_mb", bad, "--json")
+        assert res.exit_code == 1 and json.loads(res.stdout)["error"]["code"] == "INVALID_VALUE", bad
+    ws.config_path.write_text(ws.config_path.read_text().replace("size_limit_mb = 0.05", 'size_limit_mb = "3"'))
+    r = asyncio.run(deploy.deploy_worker(ws, "d1-worker", dry_run=True))
+    assert not r.ok and "deploy.size_limit_mb takes a number of megabytes" in r.error
+
+
+def test_a_missing_wheel_is_an_error_that_says_how_to_fetch_it(ws: Workspace, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-cache"
+    assert hoox("config", "set", "deploy.wheel_cache", str(empty)).exit_code == 0
+    res = hoox("deploy", "all", "--dry-run", "--json")
+    assert res.exit_code == 1
+    out = json.loads(res.stdout)
+    first = out["results"][0]
+    assert out["deployed"] == [] and out["failed"] == first["worker"]
+    assert str(empty) in first["error"] and "hoox deploy fetch-wheels" in first["error"]
+    assert "pip download" in first["error"] and "--platform any" in first["error"]
+    # a cache that lacks one wheel: pip (offline, --no-index) names it
+    partial = tmp_path / "partial-cache"
+    partial.mkdir()
+    for whl in WHEEL_CACHE.glob("*.whl"):
+        if not whl.name.startswith("h11-"):
+            shutil.copy(whl, partial / whl.name)
+    assert hoox("config", "set", "deploy.wheel_cache", str(partial)).exit_code == 0
+    r = asyncio.run(deploy.deploy_worker(ws, "d1-worker", dry_run=True))
+    assert not r.ok and "has no wheel for h11" in r.error and "hoox deploy fetch-wheels" in r.error
+    assert not (deploy.worker_dir(ws, "d1-worker") / deploy.VENDOR_DIR).exists()
+    # a relative wheel_cache is the workspace's own folder; the default is .hoox/cache/wheels
+    assert deploy.deploy_settings(ws).wheel_cache == partial
+    assert hoox("config", "set", "deploy.wheel_cache", "wheels").exit_code == 0
+    assert deploy.deploy_settings(ws).wheel_cache == ws.root / "wheels"
+    assert deploy.DeploySettings().wheel_cache == Path(".hoox/cache/wheels")
+
+
+def test_fetch_wheels_runs_pip_download_for_the_pure_python_packages(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    seen: list[list[str]] = []
+
+    class FakePopen:  # no network in tests: pip itself is stood in for
+        def __init__(self, cmd: list[str], **kw: Any) -> None:
+            seen.append(cmd)
+            dest = Path(cmd[cmd.index("--dest") + 1])
+            (dest / "starlette-9.9-py3-none-any.whl").write_bytes(b"")
+            self.stdout = iter(["Saved starlette-9.9-py3-none-any.whl\n"])
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(deploy.subprocess, "Popen", FakePopen)
+    res = hoox("deploy", "fetch-wheels", "--dest", str(tmp_path / "wheels"), "--json")
+    assert res.exit_code == 0, res.stdout
+    out = json.loads(res.stdout)
+    (cmd,) = seen
+    assert cmd[1:4] == ["-m", "pip", "download"] and cmd == out["command"]
+    for flag in ("--only-binary=:all:", "--platform", "any", "--python-version", deploy.PYTHON_VERSION,
+                 "--implementation", "py"):
+        assert flag in cmd
+    packages = deploy.bundle_packages()[0]
+    assert out["packages"] == packages == cmd[-len(packages):]
+    assert {deploy._dist_name(p) for p in packages} >= {"starlette", "httpx"}
+    assert not any(deploy._dist_name(p) in deploy.NOT_VENDORED for p in packages)
+    assert out["wheels"] == ["starlette-9.9-py3-none-any.whl"]
 
 
 def test_update_internal_urls_renders_every_worker_with_the_recorded_ids(ws: Workspace) -> None:

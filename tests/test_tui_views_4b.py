@@ -498,8 +498,11 @@ async def test_bulk_redeploy_asks_once_after_a_dry_run_of_every_worker(workspace
 
 
 async def test_real_dry_run_output_is_streamed_and_a_cancel_deploys_nothing(workspace: Workspace) -> None:
+    from cli_support import use_wheel_cache
+
     from hoox_cli import deploy
 
+    use_wheel_cache(workspace)  # the dry run vendors the bundle's packages from it
     app = Host(lambda: ServicesView(ctx_for(workspace)))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: services_ready(app), "the worker table is filled and focused")

@@ -26,6 +26,11 @@ COMPATIBILITY_FLAGS = ("python_workers",)
 CONFIG_FILE = "wrangler.jsonc"
 ENTRY_FILE = "entry.py"
 MIGRATIONS_DIR = "../hoox_edge/migrations"  # relative to edge/<worker>/
+# A deploy bundle (hoox_cli.deploy) is laid out the way wrangler expects a vendored Python worker:
+# wrangler.jsonc and python_modules/ side by side, the code in src/ (the module root). wrangler
+# attaches python_modules/ once, from the config's folder; were it inside the module root (as with
+# base_dir ".." and python_modules/ in the worker folder) every vendored module would be attached twice.
+BUNDLE_SRC = "src"
 
 _EDGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -46,8 +51,12 @@ def entry_path(w: catalog.Worker, root: Path | None = None) -> Path:
     return edge_dir(root) / w.package_dir / ENTRY_FILE
 
 
-def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The wrangler configuration of `w` as a dict (what `render` writes as JSONC)."""
+def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None, *, bundle: bool = False) -> dict[str, Any]:
+    """The wrangler configuration of `w` as a dict (what `render` writes as JSONC).
+
+    `bundle`: for a deploy bundle (code under src/, python_modules/ beside the config) rather than
+    the repository's edge/<worker>/ folder.
+    """
     res = resources or {}
     kv_ids: Mapping[str, str] = res.get("kv") or {}
     d1_ids: Mapping[str, str] = res.get("d1") or {}
@@ -57,9 +66,10 @@ def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None) -> dic
     if account_id:
         cfg["account_id"] = account_id
     cfg |= {
-        "main": ENTRY_FILE,
-        # One level up, so that wrangler attaches hoox_edge/**/*.py as modules next to entry.py.
-        "base_dir": "..",
+        "main": f"{BUNDLE_SRC}/{ENTRY_FILE}" if bundle else ENTRY_FILE,
+        # The module root: wrangler attaches every .py below it, as hoox_edge/**/*.py beside entry.py
+        # (in the repository one level up, in a bundle its src/).
+        "base_dir": BUNDLE_SRC if bundle else "..",
         "compatibility_date": COMPATIBILITY_DATE,
         "compatibility_flags": list(COMPATIBILITY_FLAGS),
         # Internal workers are reached through service bindings only: no public URL at all.
@@ -89,7 +99,7 @@ def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None) -> dic
         if d1_ids.get(b.resource):
             entry["database_id"] = d1_ids[b.resource]
         if b.resource == catalog.TRADE_DB:
-            entry["migrations_dir"] = MIGRATIONS_DIR
+            entry["migrations_dir"] = f"{BUNDLE_SRC}/hoox_edge/migrations" if bundle else MIGRATIONS_DIR
         d1.append(entry)
     if d1:
         cfg["d1_databases"] = d1
@@ -171,9 +181,9 @@ def _header(w: catalog.Worker, resources: Mapping[str, Any] | None) -> list[str]
     return ["// " + ln for ln in lines]
 
 
-def render(worker: catalog.Worker, resources: Mapping[str, Any] | None = None) -> str:
+def render(worker: catalog.Worker, resources: Mapping[str, Any] | None = None, *, bundle: bool = False) -> str:
     """The worker's wrangler.jsonc text: a header comment, then its configuration."""
-    body = json.dumps(config(worker, resources), indent=2, ensure_ascii=False)
+    body = json.dumps(config(worker, resources, bundle=bundle), indent=2, ensure_ascii=False)
     return "\n".join([*_header(worker, resources), body]) + "\n"
 
 
