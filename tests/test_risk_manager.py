@@ -209,3 +209,124 @@ def test_the_rules_formulas():
     assert rules.tighter("LONG", d(100), d(90)) == d(100) and rules.tighter("SHORT", d(100), d(90)) == d(90)
     assert rules.drawdown_percent(d(10000), d(9400)) == d(6)
     assert rules.break_even("SHORT", d(100), d(1), d(2)) == d("99.5")
+
+
+# =========================================================================== daily drawdown
+async def v1(rt, method: str, path: str, body=None):
+    token = rt.env(GW).OPERATOR_API_KEY
+    return await rt.request(GW, method, "/v1" + path, json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+async def test_a_drawdown_past_the_limit_flattens_the_book_on_every_exchange_and_latches_the_switch(runtime, clock):
+    rt = runtime
+    await kv(rt, "trade:max_daily_drawdown_percent", 5)
+    await pin(rt, "BTCUSDT", 60000)
+    await pin(rt, "ETHUSDT", 3000)
+    await opened(rt, quantity=0.1)  # bybit: 6000 USDT of BTC
+    await opened(rt, symbol="ETHUSDT", quantity=1)  # bybit: 3000 USDT of ETH
+    await opened(rt, exchange="binance", quantity=0.1)  # binance: 6000 USDT of BTC
+    await tick(rt, clock)  # the day's first run: the start-of-day equity of each book
+    snaps = await rows(rt, "SELECT day, mode, exchange, equity, tripped_at FROM equity_snapshots ORDER BY exchange")
+    assert [(s["day"], s["mode"], s["exchange"]) for s in snaps] == [("2026-01-05", "paper", "binance"),
+                                                                      ("2026-01-05", "paper", "bybit")]
+    assert all(9990 < s["equity"] < 10000 and s["tripped_at"] is None for s in snaps)  # 10000 less fees
+    await pin(rt, "BTCUSDT", 57000)  # -5 %: bybit loses 300 + 0 of ~10000 (3 %), binance 300 (3 %)
+    await tick(rt, clock)
+    assert await risk_trades(rt) == [] and len(await open_positions(rt)) == 3
+    await pin(rt, "ETHUSDT", 2500)  # bybit: -300 - 500 = 8 % down
+    await tick(rt, clock)
+    closes = await risk_trades(rt)
+    assert sorted((c["exchange"], c["symbol"], c["reason"], c["status"]) for c in closes) == [
+        ("binance", "BTCUSDT", "drawdown", "Filled"), ("bybit", "BTCUSDT", "drawdown", "Filled"),
+        ("bybit", "ETHUSDT", "drawdown", "Filled")]
+    assert await open_positions(rt) == []
+    ks = (await v1(rt, "GET", "/kill-switch")).json()["result"]
+    assert ks["on"] is True and "daily drawdown" in ks["reason"] and "bybit" in ks["reason"]
+    [alert] = await rows(rt, "SELECT level, message FROM alerts WHERE message LIKE 'KILL SWITCH ON%'")
+    assert alert["level"] == "critical" and "3/3 positions closed" in alert["message"]
+    run = json.loads((await last_run(rt))["details"])
+    bybit = next(d for d in run["drawdowns"] if d["exchange"] == "bybit")
+    assert bybit["drawdownPercent"] == pytest.approx(8, abs=0.2) and bybit["limitPercent"] == 5
+    r = await send(rt)  # a new signal
+    assert r.status == 503 and r.json()["error"]["code"] == "KILL_SWITCH_ACTIVE"
+    await tick(rt, clock)  # the switch stays on; nothing is closed twice
+    assert len(await risk_trades(rt)) == 3
+    assert (await v1(rt, "GET", "/kill-switch")).json()["result"]["on"] is True
+    # Only an operator turns it off; the same day's drawdown does not turn it on again.
+    assert (await v1(rt, "POST", "/kill-switch", {"on": False, "reason": "reviewed"})).status == 200
+    await tick(rt, clock)
+    assert (await v1(rt, "GET", "/kill-switch")).json()["result"]["on"] is False
+    assert (await send(rt, symbol="ETHUSDT", quantity=0.1)).status == 200
+
+
+# =========================================================================== crash, retry, lock
+async def test_a_run_that_stops_between_two_actions_is_finished_by_the_next_without_a_duplicate(
+        runtime, clock, monkeypatch):
+    rt = runtime
+    await kv(rt, "trade:trailing_stop_percent", 1)
+    await pin(rt, "BTCUSDT", 60000)
+    await pin(rt, "ETHUSDT", 3000)
+    await opened(rt)
+    await opened(rt, symbol="ETHUSDT", quantity=0.1)
+    await tick(rt, clock)
+    sent: list[str] = []
+
+    async def crash_on_the_second(env, request_id):
+        sent.append(request_id)
+        if len(sent) == 2:
+            raise manager.InjectedFault("injected: the run stops here")
+
+    monkeypatch.setattr(manager, "before_send", crash_on_the_second)
+    await pin(rt, "BTCUSDT", 59000)
+    await pin(rt, "ETHUSDT", 2950)
+    await tick(rt, clock)  # both stops cross: the first close is sent, the run stops before the second
+    run = await last_run(rt)
+    assert run["status"] == "error" and "injected" in run["details"]
+    [first] = await risk_trades(rt)
+    assert first["status"] == "Filled" and first["request_id"] == sent[0]
+    [pending] = await rows(rt, "SELECT request_id, status FROM risk_actions WHERE status = 'pending'")
+    assert pending["request_id"] == sent[1]
+    assert (await rows(rt, "SELECT status FROM trade_signals WHERE request_id = ?", sent[1]))[0]["status"] == \
+        "Received"
+    assert await rows(rt, "SELECT 1 FROM risk_lock") == []  # the lock was given back
+    monkeypatch.undo()
+    await tick(rt, clock)  # the next run sends the second under the same request id
+    trades = await risk_trades(rt)
+    assert [t["request_id"] for t in trades] == sent and all(t["status"] == "Filled" for t in trades)
+    assert await open_positions(rt) == []
+    assert await rows(rt, "SELECT 1 FROM risk_actions WHERE status != 'done'") == []
+    await tick(rt, clock)
+    assert len(await risk_trades(rt)) == 2
+
+
+async def test_runs_never_overlap_and_the_cron_waits_for_the_interval(runtime, clock):
+    rt = runtime
+    env = rt.env(AGENT)
+    await rt.run_cron(AGENT)
+    assert len(await rows(rt, "SELECT 1 FROM risk_runs")) == 1
+    clock.advance(60)
+    await rt.run_cron(AGENT)  # a minute later: not due (interval 5 min)
+    assert len(await rows(rt, "SELECT 1 FROM risk_runs")) == 1
+    await kv(rt, "agent:risk_interval_minutes", 1)
+    await rt.run_cron(AGENT)
+    assert len(await rows(rt, "SELECT 1 FROM risk_runs")) == 2
+    assert await manager._take_lock(env, "someone-else")  # a run in progress elsewhere
+    res = await manager.run(env, trigger="manual")
+    assert res.status == "skipped" and (await last_run(rt))["status"] == "skipped"
+    clock.advance(manager.LOCK_SECONDS + 1)  # a lock whose holder died lapses
+    assert (await manager.run(env, trigger="manual")).status == "ok"
+
+
+async def test_agent_run_is_internal_and_answers_the_run(runtime, clock):
+    rt = runtime
+    await kv(rt, "trade:trailing_stop_percent", 1)
+    await pin(rt, "BTCUSDT", 60000)
+    await opened(rt)
+    assert (await rt.request(AGENT, "POST", "/agent/run", json={})).status == 401
+    key = {"X-Internal-Auth-Key": rt.env(AGENT).INTERNAL_KEY_BINDING}
+    r = await rt.request(AGENT, "POST", "/agent/run", json={}, headers=key)
+    assert r.status == 200
+    res = r.json()["result"]
+    assert res["status"] == "ok" and res["positionsSeen"] == 1 and res["actions"] == []
+    assert res["drawdowns"][0]["exchange"] == "bybit"
+    assert (await rt.request(AGENT, "POST", "/agent/chat", json={}, headers=key)).status == 501
