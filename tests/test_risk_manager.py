@@ -330,3 +330,16 @@ async def test_agent_run_is_internal_and_answers_the_run(runtime, clock):
     assert res["status"] == "ok" and res["positionsSeen"] == 1 and res["actions"] == []
     assert res["drawdowns"][0]["exchange"] == "bybit"
     assert (await rt.request(AGENT, "POST", "/agent/chat", json={}, headers=key)).status == 501
+
+
+async def test_status_and_the_workers_list_show_what_agent_worker_serves(runtime, clock):
+    rt = runtime
+    await rt.run_cron(AGENT)
+    health = (await rt.request(AGENT, "GET", "/health")).json()
+    assert health["features"]["riskManager"] == "available" and health["lastRun"]["status"] == "ok"
+    assert health["intervalMinutes"] == 5
+    status = (await v1(rt, "GET", "/status")).json()["result"]
+    [agent] = [w for w in status["workers"] if w["name"] == AGENT]
+    assert agent["status"] == "online" and agent["features"] == "partial"
+    detail = (await v1(rt, "GET", "/workers/agent-worker")).json()["result"]
+    assert detail["features"] == "partial"
