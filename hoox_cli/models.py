@@ -25,11 +25,25 @@ class KillSwitch(_Model):
     flatten: FlattenResult | None = None  # POST with flatten only: the books closed after the switch
 
 
+Features = Literal["available", "partial", "not available"]
+
+
 class WorkerHealth(_Model):
     name: str
     status: Literal["online", "degraded", "offline"]
     latencyMs: float | None = None
     error: str | None = None
+    features: Features | None = None  # what an online worker serves, as its /health says
+
+
+def status_label(status: str, features: str | None) -> str:
+    """How a worker is shown: an online worker that serves none of its features is "not available",
+    never "operational"; one that serves some is "operational (partial)"."""
+    if status == "online" and features == "not available":
+        return "not available"
+    if status == "online":
+        return "operational (partial)" if features == "partial" else "operational"
+    return status
 
 
 class QueueSummary(_Model):
@@ -106,6 +120,7 @@ class WorkerDetail(_Model):
     status: Literal["online", "degraded", "offline"]
     healthLatencyMs: float | None = None
     healthError: str | None = None
+    features: Features | None = None
     uptimeSeconds: float | None = None
     uptimeNote: str | None = None
     traffic: dict[str, WindowFigures] | None = None  # keys "5m", "1h"

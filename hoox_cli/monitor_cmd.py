@@ -264,8 +264,13 @@ def print_status(s: dict[str, Any], url: str) -> None:
         from rich.text import Text
 
         from hoox_cli.common import scrub
+        from hoox_cli.models import status_label
 
-        rows = [[Text(str(w.get("name"))), Text(str(w.get("status")), style=style.get(str(w.get("status")), "")),
+        def label(w: dict[str, Any]) -> Text:
+            text = status_label(str(w.get("status")), w.get("features"))
+            return Text(text, style="dim" if text == "not available" else style.get(str(w.get("status")), ""))
+
+        rows = [[Text(str(w.get("name"))), label(w),
                  Text(fmt(w.get("latencyMs"), 4)), Text(str(scrub(w.get("error") or "")))] for w in workers]
         from rich.table import Table
 

@@ -266,7 +266,9 @@ def test_dev_cron_runs_a_known_worker_and_names_the_valid_ones(ws: Workspace) ->
     r = hoox("dev", "cron", "agent-worker", "--json")
     assert r.exit_code == 0, r.output
     out = as_json(r)
-    assert out["worker"] == "agent-worker" and out["cron"] == "*/5 * * * *" and out["ok"] is True
+    assert out["worker"] == "agent-worker" and out["cron"] == "* * * * *" and out["ok"] is True
+    # It ran the risk manager on the workspace's ledger: its run is recorded.
+    assert "ok" in hoox("db", "query", "SELECT status FROM risk_runs").stdout
 
     r = hoox("dev", "cron", "agent-wrker", "--json")
     err = as_json(r)["error"]

@@ -98,9 +98,9 @@ async def test_cron_fires_on_schedule(monkeypatch, workspace, clock):
     async def scheduled(cron, env):
         calls.append((cron, env.worker))
 
-    fake_worker(monkeypatch, "agent-worker", scheduled=scheduled)
-    clock.set(clock() + 60)  # 12:01 UTC; agent-worker runs */5
-    rt = LocalRuntime(workspace, workers=["agent-worker"])
+    fake_worker(monkeypatch, "email-worker", scheduled=scheduled)
+    clock.set(clock() + 60)  # 12:01 UTC; email-worker runs */5
+    rt = LocalRuntime(workspace, workers=["email-worker"])
     await rt.start(serve_http=False)
     try:
         assert await rt.run_due_crons() == 0
@@ -108,11 +108,11 @@ async def test_cron_fires_on_schedule(monkeypatch, workspace, clock):
         assert await rt.run_due_crons() == 0
         clock.advance(60)  # 12:05
         assert await rt.run_due_crons() == 1
-        assert calls == [("*/5 * * * *", "agent-worker")]
+        assert calls == [("*/5 * * * *", "email-worker")]
         assert await rt.run_due_crons() == 0  # once per slot
         clock.advance(60 * 60)  # an hour of missed slots fires once, like Cloudflare
         assert await rt.run_due_crons() == 1
-        await rt.run_cron("agent-worker")  # `hoox dev cron agent-worker`
+        await rt.run_cron("email-worker")  # `hoox dev cron email-worker`
         assert len(calls) == 3
     finally:
         await rt.stop()

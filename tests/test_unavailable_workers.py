@@ -1,4 +1,5 @@
-"""Workers whose features are later issues say so: health is ok, feature routes answer 501, crons log it."""
+"""Workers whose features are later issues say so: health is ok, feature routes answer 501, crons log it.
+agent-worker serves the risk manager; only its AI chat is not built, and its /health says so."""
 
 from __future__ import annotations
 
@@ -6,18 +7,18 @@ import pytest
 
 FEATURES = {
     "web3-wallet-worker": ["/dex", "/dex/swap"],
-    "agent-worker": ["/agent/chat", "/agent/status"],
     "email-worker": ["/email", "/email/inbound"],
     "report-worker": ["/report", "/report/latest"],
 }
-CRONS = {"agent-worker": "*/5 * * * *", "email-worker": "*/5 * * * *", "report-worker": "0 6,18 * * *"}
+CRONS = {"email-worker": "*/5 * * * *", "report-worker": "0 6,18 * * *"}
 
 
 @pytest.fixture
 async def rt(workspace):
     from hoox_edge.local.runtime import LocalRuntime
 
-    runtime = LocalRuntime(workspace, workers=[*FEATURES, "d1-worker"])
+    runtime = LocalRuntime(workspace, workers=[*FEATURES, "agent-worker", "d1-worker", "hoox", "trade-worker",
+                                               "telegram-worker"])
     await runtime.open()
     try:
         yield runtime
@@ -68,3 +69,26 @@ async def test_cron_logs_that_it_fired_and_did_nothing(rt, worker):
     assert len(rows) == 1
     assert rows[0]["level"] == "info"
     assert CRONS[worker] in rows[0]["message"] and "not available in this version" in rows[0]["message"]
+
+
+async def test_agent_worker_says_what_it_serves_and_what_it_does_not(rt):
+    health = (await rt.request("agent-worker", "GET", "/health")).json()
+    assert health["features"] == {"riskManager": "available", "aiChat": "not available in this version"}
+    key = {"X-Internal-Auth-Key": rt.env("agent-worker").INTERNAL_KEY_BINDING}
+    r = await rt.request("agent-worker", "POST", "/agent/chat", json={}, headers=key)
+    assert r.status == 501 and "not available in this version" in r.json()["error"]["message"]
+    assert (await rt.request("agent-worker", "POST", "/agent/chat", json={})).status == 401
+
+
+async def test_the_workers_list_shows_each_worker_as_what_it_serves(rt):
+    from hoox_edge.operator import workers
+
+    from hoox_cli.models import status_label
+
+    probes = {w: await workers.probe(rt.env("hoox"), w) for w in [*FEATURES, "agent-worker"]}
+    assert {w: p["features"] for w, p in probes.items()} == {
+        "web3-wallet-worker": "not available", "email-worker": "not available", "report-worker": "not available",
+        "agent-worker": "partial"}
+    assert {w: status_label(p["status"], p["features"]) for w, p in probes.items()} == {
+        "web3-wallet-worker": "not available", "email-worker": "not available", "report-worker": "not available",
+        "agent-worker": "operational (partial)"}

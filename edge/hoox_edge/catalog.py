@@ -195,8 +195,10 @@ WORKERS: tuple[Worker, ...] = (
         description="Risk manager: trailing stops, take-profits, drawdown kill switch",
         module="hoox_edge.workers.agent",
         port_offset=5,
-        bindings=(_kv(), _DB, _TRADE, _TELEGRAM, _D1, _ANALYTICS, _TELEMETRY),
-        crons=("*/5 * * * *",),
+        # PAPER_EXCHANGE: the mark prices and balances of the paper book.
+        bindings=(_kv(), _DB, _TRADE, _TELEGRAM, _D1, _ANALYTICS, _TELEMETRY,
+                  Binding("PAPER_EXCHANGE", "durable_object", "PaperExchange")),
+        crons=("* * * * *",),  # a run every agent:risk_interval_minutes (default 5), checked each minute
         secrets=(_INTERNAL,),
         optional_secrets=("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY"),
     ),

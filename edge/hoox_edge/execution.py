@@ -48,6 +48,7 @@ from hoox_edge.shared.signal import Signal, SignalError
 
 RECORD_TRIES = 5  # fill batches retried when a concurrent fill moved the position first
 MODES = ("paper", "live")
+DESK_SOURCES = ("operator", "risk")  # orders the desk sends itself, each for a position of a known exchange
 # What the exchange's order status means for the signal (an order rejected after it traded keeps its fills).
 _END_OF = {"Filled": lifecycle.FILLED, "Cancelled": lifecycle.CANCELLED, "Expired": lifecycle.EXPIRED,
            "Rejected": lifecycle.CANCELLED}
@@ -218,7 +219,9 @@ class _Execution:
             side, qty, limit = trade["side"], dec(trade["quantity"]), trade.get("limit_price")
             pos = None
         else:
-            self.exchange = await route(self.env, sig)
+            # The desk's own orders (flatten, the risk manager) close a position on its own exchange.
+            own = self.extras.get("source") in DESK_SOURCES and sig.exchange
+            self.exchange = sig.exchange if own else await route(self.env, sig)  # type: ignore[assignment]
             self.mode = self.extras.get("mode") or await settings.get(self.env.CONFIG_KV, "trade:mode")
             pos = await ledger.open_position(self.db, self.mode, self.exchange, sig.symbol)
             try:
@@ -290,7 +293,10 @@ class _Execution:
             if pos is None:
                 return ApiError(422, NO_OPEN_POSITION,
                                 f"No open {sig.symbol} position on {self.exchange} ({self.mode}) to close.")
-            # Exactly the open size of this book: it came from fills on the step.
+            # Exactly the open size of this book: it came from fills on the step. The risk manager's
+            # take-profits close a share of it (rounded to the step by the risk manager).
+            if sig.quantity and self.extras.get("source") == "risk":
+                return ledger.side_for("CLOSE", pos.side), min(dec(sig.quantity), pos.size), None
             return ledger.side_for("CLOSE", pos.side), pos.size, None
         p = await self.provider()
         rules = await p.instrument(sig.symbol)

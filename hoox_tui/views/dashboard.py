@@ -10,10 +10,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
+from hoox_cli.models import status_label
 from hoox_tui.fmt import book_label, book_text, hms, num, pct, pnl_text
 from hoox_tui.views.base import View
 
-STATUS_LABEL = {"online": ("operational", "green"), "degraded": ("degraded", "yellow"), "offline": ("offline", "red")}
+STATUS_STYLE = {"operational": "green", "operational (partial)": "green", "not available": "dim",
+                "degraded": "yellow", "offline": "red"}
 LEVEL_STYLE = {"critical": "bold white on red", "error": "bold red", "warning": "yellow", "info": "cyan",
                "debug": "dim"}
 
@@ -64,7 +66,8 @@ class DashboardView(View):
         t.add_column("req", justify="right", no_wrap=True, min_width=4)
         t.add_column("err", justify="right", no_wrap=True, min_width=4)
         for w in st.workers:
-            label, style = STATUS_LABEL.get(w.status, (w.status, ""))
+            label = status_label(w.status, w.features)
+            style = STATUS_STYLE.get(label, "")
             fig = (traffic[w.name].traffic or {}).get("5m") if w.name in traffic else None
             t.add_row(w.name, Text(f"● {label}", style=style),
                       "—" if w.latencyMs is None else f"{w.latencyMs:.0f} ms",

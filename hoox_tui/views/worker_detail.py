@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import Log, Sparkline, Static
 
+from hoox_cli.models import status_label
 from hoox_tui.fmt import duration, hms, num, seconds_until
 from hoox_tui.views.base import View
 
@@ -106,7 +107,9 @@ class WorkerDetailView(View):
         if d is None:
             t.append("\nloading…" if name else "\nno worker selected (Workers view → Enter)", style="dim")
             return t
-        t.append(f"  ● {d.status}", style={"online": "green", "degraded": "yellow"}.get(d.status, "red"))
+        shown = "not available" if status_label(d.status, d.features) == "not available" else d.status
+        styles = {"online": "green", "degraded": "yellow", "not available": "dim"}
+        t.append(f"  ● {shown}", style=styles.get(shown, "red"))
         t.append(f"   uptime {duration(d.uptimeSeconds) if d.uptimeSeconds is not None else 'n/a'}\n")
         for window in ("5m", "1h"):
             fig = (d.traffic or {}).get(window)

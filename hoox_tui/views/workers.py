@@ -14,7 +14,7 @@ from hoox_cli import models as m
 from hoox_tui.fmt import duration, num
 from hoox_tui.views.base import View
 
-STATUS_STYLE = {"online": "green", "degraded": "yellow", "offline": "red"}
+STATUS_STYLE = {"online": "green", "degraded": "yellow", "offline": "red", "not available": "dim"}
 
 
 class WorkerCard(Static, can_focus=True):
@@ -36,7 +36,8 @@ class WorkerCard(Static, can_focus=True):
         w = self.worker
         t = Text()
         t.append(w.name, style="bold")
-        t.append(f"  ● {w.status}\n", style=STATUS_STYLE.get(w.status, ""))
+        label = "not available" if m.status_label(w.status, w.features) == "not available" else w.status
+        t.append(f"  ● {label}\n", style=STATUS_STYLE.get(label, ""))
         t.append(f"uptime   {duration(w.uptimeSeconds) if w.uptimeSeconds is not None else 'n/a'}\n")
         fig = (w.traffic or {}).get("5m")
         if fig is not None:

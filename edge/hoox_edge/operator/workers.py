@@ -46,9 +46,10 @@ def service_binding_to(env: Env, worker: str) -> str | None:
 
 
 async def probe(env: Env, worker: str) -> dict[str, Any]:
-    """`{"name", "status", "latencyMs", "error"}` of one worker's `/health`."""
+    """`{"name", "status", "latencyMs", "error", "features"}` of one worker's `/health` (`features`: see
+    `features_of`; only for a worker that answered 200)."""
     if worker == env.worker:
-        return {"name": worker, "status": "online", "latencyMs": None, "error": None}
+        return {"name": worker, "status": "online", "latencyMs": None, "error": None, "features": "available"}
     info = env.get("RUNTIME_INFO")
     if info is not None and not info.running(worker):
         return {"name": worker, "status": "offline", "latencyMs": None,
@@ -70,9 +71,27 @@ async def probe(env: Env, worker: str) -> dict[str, Any]:
                 "error": (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:300]}
     latency = round((time.perf_counter() - started) * 1000, 2)
     if resp.status == 200:
-        return {"name": worker, "status": "online", "latencyMs": latency, "error": None}
+        return {"name": worker, "status": "online", "latencyMs": latency, "error": None,
+                "features": features_of(resp)}
     return {"name": worker, "status": "degraded", "latencyMs": latency,
             "error": f"/health answered {resp.status}: {resp.text()[:200]}"}
+
+
+def features_of(resp: Any) -> str:
+    """What a worker that answered its `/health` serves, as it says there: `not available` (a worker
+    whose features are not built: `"features": "not available in this version"`), `partial` (some
+    of its features are: `"features": {"name": "available" | "not available ..."}`) or `available`."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return "available"
+    declared = body.get("features") if isinstance(body, dict) else None
+    if isinstance(declared, str) and declared.startswith("not available"):
+        return "not available"
+    if isinstance(declared, dict) and declared:
+        built = [v == "available" for v in declared.values()]
+        return "available" if all(built) else "partial" if any(built) else "not available"
+    return "available"
 
 
 async def probe_all(env: Env) -> list[dict[str, Any]]:
@@ -212,6 +231,7 @@ async def detail(env: Env, w: catalog.Worker, health: dict[str, Any],
         "status": health["status"],
         "healthLatencyMs": health["latencyMs"],
         "healthError": health["error"],
+        "features": health.get("features"),
         "uptimeSeconds": up,
         "uptimeNote": up_note,
         "traffic": figures,

@@ -90,6 +90,16 @@ def _instruments_problem(value: Any) -> str | None:
     return None
 
 
+MAX_TARGETS = 10
+
+
+def _targets_problem(value: Any) -> str | None:
+    """The shape `risk.rules.parse_targets` reads (it applies the same rules)."""
+    from hoox_edge.risk.rules import targets_problem
+
+    return targets_problem(value)
+
+
 def _url_problem(value: Any) -> str | None:
     if value == "":
         return None
@@ -118,8 +128,22 @@ MANIFEST: tuple[Setting, ...] = (
             "Minutes a limit order may rest on the book before it is cancelled as Expired (0: until cancelled).",
             minimum=0, maximum=43_200),
     Setting("trade:max_daily_drawdown_percent", "number", 5.0,
-            "Daily loss (percent of balance) at which the risk manager turns the kill switch on.",
+            "Drawdown from the start-of-day (00:00 UTC) equity of a book on an exchange, in percent, beyond "
+            "which the risk manager turns the kill switch on and flattens that book on every exchange (0: off).",
             minimum=0, maximum=100),
+    Setting("trade:trailing_stop_percent", "number", 0.0,
+            "Trailing stop of every open position, in percent from its peak (LONG) or trough (SHORT); 0: off.",
+            minimum=0, maximum=50),
+    Setting("trade:trailing_stop_percent:{SYMBOL}", "number", None,
+            "Trailing stop of this symbol's positions, in percent (overrides trade:trailing_stop_percent; 0: off).",
+            minimum=0, maximum=50),
+    Setting("trade:take_profit_targets", "json", [],
+            "Scaled take-profits: a JSON list of {profit_percent, close_fraction, move_stop_to_break_even}, "
+            "percents ascending, fractions (of the position's size) adding up to at most 1.",
+            check=_targets_problem),
+    Setting("agent:risk_interval_minutes", "integer", 5,
+            "Minutes between two runs of the risk manager (its cron fires every minute; 1 to 60).",
+            minimum=1, maximum=60),
     Setting("webhooks:queue_mode", "string", "queue_failover",
             "direct_only: call trade-worker, fail if it fails; "
             "queue_failover: queue when the direct call fails; queue_everywhere: always queue.",

@@ -1,15 +1,76 @@
-"""agent-worker: the AI risk manager (trailing stops, take-profits, drawdown kill switch, chat) —
-a later issue. This version says so instead of pretending (see shared/unavailable.py)."""
+"""agent-worker: the risk manager (trailing stops, take-profits, the daily drawdown kill switch).
 
-from hoox_edge.shared.unavailable import unavailable_app, unavailable_cron
+Routes (internal: `X-Internal-Auth-Key`):
+- `POST /agent/run`: one run of the risk loop now, whatever the interval (`hoox_edge.risk.manager`);
+  answers the run: positions seen, actions with their request ids, errors;
+- `GET /health`: what this worker serves (the risk manager) and its last run.
+
+Its AI chat routes of the seeds (`/agent/chat`, `/agent/vision`, ...) are not built: they answer 501
+NOT_AVAILABLE, and `/health` says so.
+
+The cron fires every minute; a run starts when KV `agent:risk_interval_minutes` (default 5) have
+passed since the last one began.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from hoox_edge.ports import Env
+from hoox_edge.risk import manager
+from hoox_edge.shared.app import env_of, make_app
+from hoox_edge.shared.auth import require_internal
+from hoox_edge.shared.errors import NOT_AVAILABLE, ApiError, ok
 
 WORKER = "agent-worker"
-NOT_AVAILABLE_MESSAGE = (
-    "The risk manager and its chat (/agent/...) are not available in this version of hoox; no "
-    "trailing stop, take-profit or drawdown check is running."
-)
+FEATURES = {"riskManager": "available", "aiChat": "not available in this version"}
+CHAT_NOT_AVAILABLE = ("The AI chat of agent-worker (/agent/chat, /agent/vision, /agent/reasoning, ...) is not "
+                      "available in this version of hoox; the risk manager is (POST /agent/run).")
+_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-app = unavailable_app(WORKER, "/agent", NOT_AVAILABLE_MESSAGE)
-scheduled = unavailable_cron(
-    WORKER, "the risk manager is not available in this version, so no position was checked "
-    "(no trailing stop, take-profit or drawdown kill switch ran).")
+
+async def run_now(request: Request) -> JSONResponse:
+    require_internal(request)
+    result = await manager.run(env_of(request), trigger="manual")
+    return ok(result.as_dict())
+
+
+async def health(request: Request) -> JSONResponse:
+    env = env_of(request)
+    last: dict[str, Any] | None = None
+    checks: dict[str, str] = {}
+    try:
+        row = await manager.last_run(env)
+        checks["db"] = "ok"
+        if row is not None:
+            last = {"id": row["id"], "status": row["status"], "startedAt": row["started_at"],
+                    "durationMs": row["duration_ms"], "positionsSeen": row["positions_seen"],
+                    "actions": row["actions"], "errors": row["errors"]}
+    except Exception as exc:
+        checks["db"] = f"error ({type(exc).__name__})"
+    healthy = all(v == "ok" for v in checks.values())
+    return JSONResponse({"success": healthy, "status": "ok" if healthy else "degraded", "worker": WORKER,
+                         "features": FEATURES, "intervalMinutes": await manager.interval_minutes(env),
+                         "lastRun": last, "checks": checks}, status_code=200 if healthy else 503)
+
+
+async def not_available(request: Request) -> JSONResponse:
+    require_internal(request)
+    raise ApiError(501, NOT_AVAILABLE, CHAT_NOT_AVAILABLE)
+
+
+app = make_app(WORKER, [
+    Route("/health", health, methods=["GET"]),
+    Route("/agent/run", run_now, methods=["POST"]),
+    Route("/agent", not_available, methods=_ANY),
+    Route("/agent/{rest:path}", not_available, methods=_ANY),
+])
+
+
+async def scheduled(cron: str, env: Env) -> None:
+    """Every minute: a run of the risk loop when one is due (`agent:risk_interval_minutes`)."""
+    await manager.run(env, trigger="cron")
