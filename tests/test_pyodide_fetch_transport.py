@@ -198,8 +198,7 @@ def test_httpx_over_fetch_inside_pyodide(servers: LoopbackServers) -> None:
     }
     out = run_in_pyodide("pyodide/inside/test_fetch_transport.py", env=env)
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|error)", out)}
-    # Only the Telegram case may skip, while telegram.py still imports pydantic (issue 10, item 5).
-    assert counts.get("passed", 0) + counts.get("skipped", 0) == 20 and counts.get("skipped", 0) <= 1, out
+    assert counts == {"passed": 20}, out
     # The fake exchange saw the signed call that went out through fetch, with a valid signature.
     assert any(c["path"] == "/fapi/v1/leverage" for c in servers.fake.calls)
     assert servers.fake.bad_signatures == 0

@@ -187,11 +187,7 @@ async def test_an_exchange_that_does_not_answer_is_a_timeout() -> None:
 
 async def test_a_refused_telegram_delivery_is_a_failed_delivery_without_the_token() -> None:
     from hoox_edge.ports import Env
-
-    try:
-        from hoox_edge.workers.telegram import send_message
-    except ModuleNotFoundError as e:  # until the edge drops pydantic (issue 10, item 5)
-        pytest.skip(f"telegram-worker does not import in Pyodide yet: {e.name} is missing")
+    from hoox_edge.workers.telegram import send_message
 
     token = "123456:SECRET-BOT-TOKEN"
     env = Env({"TELEGRAM_API_BASE": REFUSED, "TELEGRAM_BOT_TOKEN": token}, worker="telegram-worker",
