@@ -218,3 +218,28 @@ def test_every_module_of_the_closure_imports_without_pydantic() -> None:
     third_party = {m for m in loaded - set(sys.stdlib_module_names) - {PACKAGE, "workers"}
                    if not m.startswith("_entry")}
     assert third_party <= ALLOWED, f"imported at run time but not allowed: {sorted(third_party - ALLOWED)}"
+
+
+def _endpoints(routes: list) -> list:
+    from starlette.routing import Mount, Route
+    found = []
+    for route in routes:
+        if isinstance(route, Mount):
+            found += _endpoints(route.routes)
+        elif isinstance(route, Route):
+            found.append(route.endpoint)
+    return found
+
+
+@pytest.mark.parametrize("w", catalog.WORKERS, ids=lambda w: w.name)
+def test_every_endpoint_is_async_so_nothing_needs_anyios_thread_pool(w: catalog.Worker) -> None:
+    # Starlette runs a sync endpoint in anyio's thread pool; anyio's asyncio backend imports `ssl`,
+    # which Pyodide does not ship: such a route would answer 500 on Cloudflare only.
+    import asyncio
+    import importlib
+
+    app = importlib.import_module(w.module).app
+    endpoints = _endpoints(app.app.routes)  # inside the boundary layer (shared/app.py)
+    assert endpoints, f"{w.name} serves no route"
+    sync = [e.__qualname__ for e in endpoints if not asyncio.iscoroutinefunction(e)]
+    assert not sync, f"{w.name}: sync endpoints {sync} would run in anyio's thread pool"
