@@ -18,6 +18,13 @@ import { durable } from "./durable.mjs";
 
 const config = JSON.parse(process.argv[2]);
 
+// A Python error thrown into a JS callback that nothing awaits would otherwise print Pyodide's whole
+// minified source line and no Python traceback: print the traceback and fail the run.
+process.on("unhandledRejection", (error) => {
+  process.stderr.write(`unhandled rejection in the harness: ${error?.type ?? ""} ${error?.message ?? error}\n${error?.stack ?? ""}\n`);
+  process.exit(4);
+});
+
 const DEFAULTS = {
   modules: true,
   script: "export default {}",

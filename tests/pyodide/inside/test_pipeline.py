@@ -2,10 +2,13 @@
 path Cloudflare takes) on Miniflare's D1, KV and queue producer, a Miniflare service binding between
 them, the Durable Objects in their documented shape (tests/pyodide/durable.mjs); a signal is placed
 on a loopback Binance over HTTP through the fetch transport and written to the ledger, and the
-operator stream answers SSE through asgi.fetch."""
+operator stream answers SSE through asgi.fetch. A queued signal goes through Miniflare's real
+producer and reaches trade-worker's `Default.queue` as a documented MessageBatch; the cron enters
+`Default.scheduled` and the reconciler settles a stranded signal."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -14,11 +17,13 @@ from typing import Any
 
 import js  # type: ignore[import-not-found]
 from harness_plugin import fresh_bindings
-from hoox_edge import migrations
+from hoox_edge import lifecycle, migrations
 from hoox_edge.cloudflare.d1 import CloudflareD1
 from hoox_edge.cloudflare.kv import CloudflareKV
-from hoox_edge.shared import settings
+from hoox_edge.shared import clock, settings
+from hoox_edge.workers import stream as sse
 from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
+from workers import asgi as workers_asgi  # type: ignore[import-not-found]
 
 EDGE = Path("/hoox/edge")
 SECRETS = {"WEBHOOK_API_KEY": "wh-" + "k" * 30, "INTERNAL_KEY_BINDING": "in-" + "i" * 30,
@@ -54,6 +59,7 @@ class Desk:
 
     def __init__(self) -> None:
         self.trade: Any = None
+        self.queued: list[Any] = []  # what the gateway sent to TRADE_QUEUE, as the consumer receives it
         self.gw_module = _entry("hoox")
         self.trade_module = _entry("trade-worker")
         self.b = fresh_bindings(d1Databases=["DB"], kvNamespaces=["CONFIG_KV", "SESSIONS_KV"],
@@ -61,7 +67,8 @@ class Desk:
                                 services={"TRADE_SERVICE": create_proxy(self._to_trade)})
         durable = js.hooxHarness.durable
         common = {"DB": self.b.DB, "CONFIG_KV": self.b.CONFIG_KV, **SECRETS}
-        gw_env: dict[str, Any] = {**common, "SESSIONS_KV": self.b.SESSIONS_KV, "TRADE_QUEUE": self.b.TRADE_QUEUE,
+        producer = durable.producer(self.b.TRADE_QUEUE, create_proxy(lambda body, delay: self.queued.append(body)))
+        gw_env: dict[str, Any] = {**common, "SESSIONS_KV": self.b.SESSIONS_KV, "TRADE_QUEUE": producer,
                                   "TRADE_SERVICE": self.b.TRADE_SERVICE}
         trade_env: dict[str, Any] = {**common, "BINANCE_API_KEY": os.environ["HOOX_BINANCE_KEY"],
                                      "BINANCE_API_SECRET": os.environ["HOOX_BINANCE_SECRET"]}
@@ -83,8 +90,19 @@ class Desk:
         await settings.put(kv, "trade:mode", "live")
         await settings.put(kv, "exchanges:binance:base_url", os.environ["HOOX_BINANCE_URL"])
 
+    async def signal(self, key: str) -> tuple[int, dict[str, Any]]:
+        body = {"apiKey": SECRETS["WEBHOOK_API_KEY"], "exchange": "binance", "action": "LONG",
+                "symbol": "btc/usdt", "quantity": 0.01, "idempotencyKey": key}
+        resp = await self.gateway.fetch(_request("/webhook", "POST", body, {"content-type": "application/json"}))
+        return resp.status, json.loads(await resp.text())
 
-async def test_a_signal_goes_from_the_gateway_to_a_loopback_exchange_and_into_the_ledger() -> None:
+    async def status_of(self, rid: str) -> str:
+        row = await CloudflareD1(self.b.DB).prepare("SELECT status FROM trade_signals WHERE request_id = ?").bind(
+            rid).first()
+        return row["status"]
+
+
+async def test_a_signal_goes_from_the_gateway_to_a_loopback_exchange_and_into_the_ledger(monkeypatch: Any) -> None:
     desk = Desk()
     await desk.prepare()
     signal = {"apiKey": SECRETS["WEBHOOK_API_KEY"], "exchange": "binance", "action": "LONG", "symbol": "btc/usdt",
@@ -106,6 +124,9 @@ async def test_a_signal_goes_from_the_gateway_to_a_loopback_exchange_and_into_th
     assert again.status == 409  # the same key again: the original outcome, no second order
 
     # The operator stream: an SSE response through asgi.fetch, replaying the fill from the start.
+    # Neither asgi bridge tells the app that the client went; its next write fails and ends it: a
+    # short heartbeat makes that write come soon.
+    monkeypatch.setattr(sse, "HEARTBEAT_SECONDS", 0.05)
     stream = await desk.gateway.fetch(_request("/v1/stream?topics=trades", headers={
         "authorization": "Bearer " + SECRETS["OPERATOR_API_KEY"], "last-event-id": "0"}))
     assert stream.status == 200
@@ -120,5 +141,43 @@ async def test_a_signal_goes_from_the_gateway_to_a_loopback_exchange_and_into_th
         text += decoder.decode(chunk.value)
         if rid in text:
             break
-    await reader.cancel()
+    # A reason, as a runtime gives: a promise rejected with `undefined` cannot become a Python
+    # exception (Pyodide: "invalid exception object"), and the awaiting write would never return.
+    await reader.cancel(js.Error.new("the operator closed the stream"))
     assert "id:" in text and rid in text, text
+    while workers_asgi.background_tasks:  # the stream's task ends once its write to the closed body fails
+        await asyncio.sleep(0.01)
+
+
+async def test_a_queued_signal_reaches_trade_workers_queue_handler_and_fills() -> None:
+    desk = Desk()
+    await desk.prepare()
+    await settings.put(CloudflareKV(desk.b.CONFIG_KV), "webhooks:queue_mode", "queue_everywhere")
+    status, answer = await desk.signal("pyodide-queued-1")
+    assert (status, answer["status"]) == (202, "Enqueued"), answer
+    rid = answer["requestId"]
+    assert await desk.status_of(rid) == "Enqueued"
+    assert [m.requestId for m in desk.queued] == [rid]  # accepted by Miniflare's producer (a JS object)
+
+    batch = js.hooxHarness.durable.batch("trade-execution", to_js(
+        [{"id": "m1", "timestamp": clock.now_ms(), "body": desk.queued[0], "attempts": 1}],
+        dict_converter=js.Object.fromEntries))
+    await desk.trade.queue(batch, desk.trade_env_js, _ctx())
+    decided = batch.outcome.explicit.get("m1")
+    assert decided is not None and decided.ack  # the consumer acked it: no redelivery
+    assert await desk.status_of(rid) == "Filled"
+
+
+async def test_the_cron_enters_scheduled_and_the_reconciler_settles_a_stranded_signal() -> None:
+    desk = Desk()
+    await desk.prepare()
+    db = CloudflareD1(desk.b.DB)
+    # A signal whose webhook request died after the row was written (no order was ever started).
+    old = clock.iso(clock.now() - lifecycle.STRANDED_AFTER_SECONDS - 60)
+    await lifecycle.insert_statement(db, request_id="stranded-1", source="webhook", stored_payload={},
+                                     idempotency_key=None, exchange="binance", symbol="BTCUSDT", action="LONG",
+                                     quantity=0.01, now=old).run()
+    controller = _obj({"cron": "* * * * *", "scheduledTime": clock.now_ms()})
+    await desk.trade.scheduled(controller, desk.trade_env_js, _ctx())
+    row = await db.prepare("SELECT status, error_code FROM trade_signals WHERE request_id = 'stranded-1'").first()
+    assert row == {"status": "Rejected", "error_code": "NOT_PLACED"}
