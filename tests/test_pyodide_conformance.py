@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from pyodide_support import run_in_pyodide
+from pyodide_support import PyodideRunFailed, run_in_pyodide
 
 AREAS = ["analytics", "d1", "durable_objects", "kv", "queues", "r2", "service_bindings"]
 # Inside Pyodide only tests/conformance's own conftest applies (tests/conftest.py opens local runtimes).
@@ -22,3 +22,12 @@ def test_conformance_area_passes_on_the_cloudflare_adapters(area: str) -> None:
     # pytest's last summary line (workerd may write to stderr after it)
     [summary] = re.findall(r"^=* ?(\d+ passed.* in [\d.]+s)", out, re.MULTILINE)[-1:]
     assert not re.search(r"failed|error|skipped|xfail", summary), out
+
+
+def test_a_broken_conversion_in_a_cloudflare_adapter_turns_the_suite_red() -> None:
+    with pytest.raises(PyodideRunFailed) as failed:
+        run_in_pyodide("conformance/test_d1.py", extra=[*ARGS, "-p", "broken_conversion"])
+    out = str(failed.value)
+    assert re.search(r"\d+ (failed|errors?)\b", out), out
+    # failing for the reason planted: a JS object where a row (a dict) should be
+    assert "AttributeError: get" in out, out
