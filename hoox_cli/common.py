@@ -174,6 +174,19 @@ def fail(code: str, message: str, *, exit_code: int = 1, details: Any = None) ->
     raise CliError(code, message, exit_code=exit_code, details=details)
 
 
+def known_worker(name: str | None) -> str | None:
+    """`name` when it is a worker of the catalog (None passes): a filter naming no worker would match
+    nothing, or wait forever on a stream, instead of saying so."""
+    if name is None:
+        return None
+    from hoox_edge import catalog
+
+    if name not in catalog.names():
+        fail("UNKNOWN_WORKER", f"No worker is named {name!r}; the workers are {', '.join(catalog.names())}.",
+             exit_code=2)
+    return name
+
+
 def report_error(err: CliError, json_mode: bool) -> None:
     if json_mode:
         body: dict[str, Any] = {"code": err.code, "message": err.message}

@@ -237,12 +237,20 @@ def query(
                 "`hoox db query` is read-only: this statement would change the database "
                 "(or needs a PRAGMA/ATTACH). Add --write to run a statement that changes data.",
             )
-        hint = " — the tables are created by `hoox db apply`." if "no such table" in msg else ""
-        fail("SQL_ERROR", f"{msg}{hint}")
+        fail("SQL_ERROR", f"{msg}{_missing_table_hint(db) if 'no such table' in msg else ''}")
     finally:
         db.close()
     emit_query_result({"workspace": str(ws.root), "database": _db_name()}, statements[0], params, res, write,
                       json_out)
+
+
+def _missing_table_hint(db: Any) -> str:
+    """What to do about `no such table`: the tables there are, or how to create them."""
+    rows = run_async(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                                "AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name").all())["results"]
+    if not rows:
+        return " — the ledger has no tables yet: `hoox db apply` creates them."
+    return " — the tables are: " + ", ".join(r["name"] for r in rows) + "."
 
 
 def emit_query_result(head: dict[str, Any], sql: str, params: list[Any], res: dict[str, Any], write: bool,

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, err_console, esc, fail, handle_errors, say, scrub, warn
+from hoox_cli.common import JsonOpt, err_console, esc, fail, handle_errors, known_worker, say, scrub, warn
 from hoox_cli.monitor_cmd import RemoteOpt, dump, format_log_line, operator_client, remember_remote, remote_of
 
 # The levels workers write (hoox_edge.shared.logs.LEVELS), copied so `hoox --help` imports no edge code;
@@ -71,6 +71,7 @@ def tail(
     """Print new log lines as the workers write them, until Ctrl+C."""
     from hoox_cli.client import StreamState
 
+    known_worker(worker)
     if level is not None and level.lower() not in (*LEVELS, "warn"):
         fail("USAGE_ERROR", f"--level must be one of {', '.join(LEVELS)}.", exit_code=2)
     lowest = _rank(level) if level else 0
@@ -235,6 +236,7 @@ def download(
 
     if fmt not in ("jsonl", "text"):
         fail("USAGE_ERROR", "--format must be jsonl or text.", exit_code=2)
+    known_worker(worker)
     if level is not None and level.lower() not in (*LEVELS, "warn"):
         fail("USAGE_ERROR", f"--level must be one of {', '.join(LEVELS)}.", exit_code=2)
     lv = LEVELS[_rank(level)] if level else None

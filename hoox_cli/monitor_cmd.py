@@ -55,6 +55,7 @@ from hoox_cli.common import (
     esc,
     fail,
     handle_errors,
+    known_worker,
     remember_secrets,
     say,
     show,
@@ -375,6 +376,7 @@ def logs(
     json_out: JsonOpt = False,
 ) -> None:
     """The newest structured log lines of the workers (system_logs), newest first."""
+    known_worker(worker)
     with operator_client(remote_of(ctx, remote)) as client:
         items, cursor = _newest(count, lambda limit, cursor: client.logs(
             limit=limit, cursor=cursor, level=level, worker=worker, q=grep))

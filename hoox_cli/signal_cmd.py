@@ -12,6 +12,7 @@ the outcome the same way, with the original request's for a 409.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -138,11 +139,16 @@ def _print(target: str, status: int, body: Any) -> None:
     rid = body.get("requestId")
     if err:
         say(f"[bold red]{status} {esc(err.get('code'))}[/bold red] {esc(err.get('message'))}")
-        for d in err.get("details") or []:
-            if isinstance(d, dict):
-                say(f"  - {esc(d.get('field', ''))}: {esc(d.get('issue', d.get('message', d)))}")
-            else:
-                say(f"  - {esc(d)}")
+        details = err.get("details") or []
+        if isinstance(details, dict):  # facts about the error ({"retryable": false, "exchangeCode": ...})
+            for key, value in details.items():
+                say(f"  - {esc(key)}: {esc(value if isinstance(value, str) else json.dumps(value, default=str))}")
+        else:  # one entry per refused field
+            for d in details:
+                if isinstance(d, dict):
+                    say(f"  - {esc(d.get('field', ''))}: {esc(d.get('issue', d.get('message', d)))}")
+                else:
+                    say(f"  - {esc(d)}")
         original = body.get("original")
         if isinstance(original, dict):  # 409: the signal this one repeats, and how it ended
             say(f"original request {esc(original.get('requestId'))}: [bold]{esc(original.get('status'))}[/bold]")

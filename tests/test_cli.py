@@ -343,3 +343,30 @@ def test_the_cli_knows_the_same_log_levels_the_workers_write() -> None:
     from hoox_cli import logs_cmd
 
     assert logs_cmd.LEVELS == LEVELS
+
+
+def test_an_errors_details_print_with_their_values(capsys: pytest.CaptureFixture[str]) -> None:
+    from hoox_cli.signal_cmd import _print
+
+    _print("http://127.0.0.1:1/webhook", 502, {"success": False, "requestId": "r-1", "error": {
+        "code": "EXCHANGE_ERROR", "message": "Binance refused the order.",
+        "details": {"retryable": False, "exchangeCode": -2019, "exchange": "binance"}}})
+    out = capsys.readouterr().out
+    assert "retryable: false" in out and "exchangeCode: -2019" in out and "exchange: binance" in out
+
+
+@pytest.mark.parametrize("args", [["monitor", "logs", "nosuch"], ["logs", "tail", "nosuch", "--max", "1"],
+                                  ["logs", "download", "--worker", "nosuch", "-o", "out.jsonl"]])
+def test_a_worker_name_that_is_no_worker_is_refused(ws: Workspace, args: list[str]) -> None:
+    # No edge runs here: the name is refused before any call (`logs tail` would otherwise wait forever).
+    r = hoox(*args, "--json")
+    assert r.exit_code == 2
+    err = as_json(r)["error"]
+    assert err["code"] == "UNKNOWN_WORKER" and "nosuch" in err["message"] and "trade-worker" in err["message"]
+
+
+def test_a_mistyped_table_is_answered_with_the_tables_there_are(ws: Workspace) -> None:
+    hoox("db", "apply")
+    err = as_json(hoox("db", "query", "SELECT * FROM trade", "--json"))["error"]
+    assert err["code"] == "SQL_ERROR" and "no such table" in err["message"]
+    assert "trades" in err["message"] and "trade_signals" in err["message"] and "db apply" not in err["message"]

@@ -409,7 +409,10 @@ async def test_kill_switch_halts_the_webhook_and_leaves_a_log_an_alert_and_an_ev
     assert status["killSwitch"] == {"on": True, "reason": "exchange incident"}
 
     off = await result(rt, "POST", "/kill-switch", models.KillSwitch, {"on": False})
-    assert off["on"] is False and off["reason"] == "exchange incident"  # the last reason is kept
+    assert off["on"] is False and off["reason"] is None  # an off switch has no reason
+    assert await kv.get("trade:kill_switch_reason") is None
+    assert json.loads((await sql(rt, "SELECT data FROM events WHERE type = 'status' ORDER BY id DESC"))[0]["data"]) == {
+        "killSwitch": False, "reason": None}
     assert (await webhook(rt, idempotencyKey="ks-2")).status == 202
     assert [a["level"] for a in await sql(rt, "SELECT level FROM alerts ORDER BY id")] == ["critical", "info"]
 

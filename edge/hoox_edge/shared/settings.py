@@ -118,7 +118,8 @@ PAPER_INSTRUMENTS = {
 
 MANIFEST: tuple[Setting, ...] = (
     Setting("trade:kill_switch", "boolean", False, "Global emergency halt: when true no signal is executed."),
-    Setting("trade:kill_switch_reason", "string", "", "Why the kill switch was last turned on.", max_length=500),
+    Setting("trade:kill_switch_reason", "string", "", "Why the kill switch is on (cleared when it is turned off).",
+            max_length=500),
     Setting("trade:mode", "string", "paper", "paper sends every order to the paper exchange; live to the real one.",
             choices=("paper", "live")),
     Setting("trade:max_leverage", "integer", 125, "Highest leverage a signal may ask for.", minimum=1, maximum=125),

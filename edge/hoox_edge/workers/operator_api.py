@@ -516,8 +516,9 @@ async def kill_switch_set(request: Request) -> dict[str, Any]:
         raise invalid("reason", exc.message, quote=False) from None
     await settings.put(env.CONFIG_KV, KILL_SWITCH, on)
     if on:
-        # Off keeps the last reason: the manifest's "why it was last turned on".
         await settings.put(env.CONFIG_KV, KILL_SWITCH_REASON, reason)
+    else:  # a switch that is off has no reason; why it was on stays in the logs and the status events
+        await env.CONFIG_KV.delete(KILL_SWITCH_REASON)
     text = f"Kill switch {'ON' if on else 'OFF'}" + (f": {reason}" if reason else "")
     await log(env, "critical" if on else "warning", f"operator turned the kill switch {'on' if on else 'off'}",
               request_id=rid, details={"on": on, "reason": reason or None})
