@@ -519,9 +519,6 @@ app.add_typer(env_app, name="env")
 
 # Workspace-level credentials: what the deploy commands use, besides the workers' own secrets.
 WORKSPACE_VARS = {"CLOUDFLARE_API_TOKEN": "Cloudflare API token for deploys"}
-_PAIRS = (("_API_KEY", "_API_SECRET"),)
-
-
 def declared_secrets(ws: Workspace) -> list[dict[str, Any]]:
     """Every secret name hoox knows: [{"name", "workers", "enabled_workers", "required"}] in catalog order."""
     from hoox_edge import catalog
@@ -585,13 +582,12 @@ def env_problems(ws: Workspace) -> tuple[list[dict[str, Any]], list[dict[str, An
         fix = "hoox repair secrets" if n in GENERATED_SECRETS else f"hoox secrets set {n}"
         problems.append({"name": n, "issue": "required by an enabled worker and not set", "fix": fix})
     known = {d["name"] for d in declared_secrets(ws)}
-    for key_suffix, secret_suffix in _PAIRS:
-        for n in sorted(have):
-            for mine, theirs in ((key_suffix, secret_suffix), (secret_suffix, key_suffix)):
-                partner = n[: -len(mine)] + theirs
-                if n.endswith(mine) and partner in known and have.get(n) and not have.get(partner):
-                    problems.append({"name": partner, "issue": f"{n} is set but {partner} is not: the pair is "
-                                     "incomplete, orders cannot be signed", "fix": f"hoox secrets set {partner}"})
+    from hoox_cli.secrets_cmd import incomplete_pairs
+
+    for pair in incomplete_pairs({k for k, v in have.items() if v}):
+        n, partner = pair["name"], pair["missing"]
+        problems.append({"name": partner, "issue": f"{n} is set but {partner} is not: the pair is "
+                         "incomplete, orders cannot be signed", "fix": f"hoox secrets set {partner}"})
     if have.get("TELEGRAM_BOT_TOKEN") and not have.get("TELEGRAM_CHAT_ID"):
         warnings.append({"name": "TELEGRAM_CHAT_ID", "issue": "a bot token without a chat id: alerts stay in the "
                          "local outbox", "fix": "hoox secrets set TELEGRAM_CHAT_ID"})

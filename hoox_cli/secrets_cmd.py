@@ -1,4 +1,4 @@
-"""`hoox secrets set|check`: local secrets in the workspace's gitignored .dev.vars, or with --remote
+"""`hoox secrets set|delete|check`: local secrets in the workspace's gitignored .dev.vars, or with --remote
 the deployed workers' secrets (`wrangler secret put` with the value on stdin, never on its command line;
 `wrangler secret list`).
 
@@ -7,9 +7,12 @@ JSON (--json):
                  "runtime_running": bool, "created": [file]}
 - set --remote: {"workspace", "name", "remote": true, "workers": [worker], "set_on": [worker],
                  "failed": [{"worker", "error"}]}
+- delete:       {"workspace", "name", "deleted": bool, "workers": [worker], "runtime_running": bool}
 - check:        {"target": "local"|"remote", "ok": bool, "workers": [{"worker", "enabled", "required":
                  {NAME: bool}, "optional": {NAME: bool}, "missing": [NAME], "exchanges"?: {ex: bool},
-                 "error"?: str}]}
+                 "incomplete"?: [{"name", "missing"}], "error"?: str}]}
+An exchange's key without its secret (or the reverse) is a problem wherever it is checked
+(`incomplete_pairs`): nothing can sign that exchange's orders.
 The value is never part of any output.
 """
 
@@ -173,6 +176,45 @@ async def _remote_names(ws: Any, worker: str) -> tuple[set[str] | None, str | No
     return {i["name"] for i in items if isinstance(i, dict) and "name" in i}, None
 
 
+@app.command("delete")
+@handle_errors
+def delete_secret(
+    name: Annotated[str, typer.Argument(help="Secret name, e.g. BYBIT_API_SECRET.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove a local secret from .dev.vars (a running edge stops using it on its next request)."""
+    from hoox_edge import catalog
+
+    from hoox_cli import process
+
+    ws = workspace()
+    deleted = ws.delete_secret(name)
+    owners = [w.name for w in catalog.secret_owners(name)]
+    result = {"workspace": str(ws.root), "name": name, "deleted": deleted, "workers": owners,
+              "runtime_running": process.probe(ws).running}
+    if json_out:
+        emit_json(result)
+        return
+    if not deleted:
+        say(f"{esc(name)} is not set in {esc(ws.dev_vars_path)}; nothing changed.")
+        return
+    say(f"Deleted [bold]{esc(name)}[/bold] from {esc(ws.dev_vars_path)}"
+        + (f" (it was used by {', '.join(owners)})." if owners else "."))
+    for pair in incomplete_pairs({k for k, v in ws.secrets().items() if v}):
+        warn(f"{pair['name']} is still set without {pair['missing']}: `hoox secrets delete {pair['name']}` "
+             f"or `hoox secrets set {pair['missing']}`.")
+
+
+def incomplete_pairs(have: set[str]) -> list[dict[str, str]]:
+    """The exchange key pairs of which only one half is set: [{"name": set one, "missing": the other}]."""
+    out: list[dict[str, str]] = []
+    for key, secret in exchange_secret_names().values():
+        for mine, theirs in ((key, secret), (secret, key)):
+            if mine in have and theirs not in have:
+                out.append({"name": mine, "missing": theirs})
+    return out
+
+
 def exchange_secret_names() -> dict[str, tuple[str, str]]:
     from hoox_edge.exchanges import live
     from hoox_edge.shared import settings
@@ -223,8 +265,9 @@ def check(
         pairs = {ex: names for ex, names in exchanges.items() if set(names) <= set(w.all_secrets)}
         if pairs:
             row["exchanges"] = {ex: all(n in have for n in names) for ex, names in pairs.items()}
+            row["incomplete"] = [p for p in incomplete_pairs(have) if p["name"] in w.all_secrets]
         rows.append(row)
-    ok = all(not r["missing"] and "error" not in r for r in rows)
+    ok = all(not r["missing"] and not r.get("incomplete") and "error" not in r for r in rows)
     out = {"target": "remote" if remote else "local", "ok": ok, "workers": rows}
     if json_out:
         emit_json(out)
@@ -245,5 +288,9 @@ def check(
                 if r["missing"]:
                     say(f"[red]{esc(r['worker'])}[/red] lacks {esc(', '.join(r['missing']))}: "
                         f"`hoox secrets set NAME{' --remote' if remote else ''}`.")
+                for pair in r.get("incomplete") or []:
+                    say(f"[red]{esc(r['worker'])}[/red]: {esc(pair['name'])} is set but {esc(pair['missing'])} is "
+                        f"not, so its orders cannot be signed: `hoox secrets set {esc(pair['missing'])}"
+                        f"{' --remote' if remote else ''}`.")
     if not ok:
         raise typer.Exit(1)

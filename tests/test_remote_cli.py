@@ -109,6 +109,24 @@ def test_secrets_check_locally(ws: Workspace) -> None:
     assert "email-worker" in {r["worker"] for r in out_of(hoox("secrets", "check", "--all", "--json"))["workers"]}
 
 
+def test_half_an_exchange_key_pair_is_one_problem_everywhere_and_secrets_delete_removes_it(ws: Workspace) -> None:
+    ws.set_secret("BYBIT_API_KEY", "k" * 20)
+    res = hoox("secrets", "check", "--json")
+    assert res.exit_code == 1  # not "Every required secret is set"
+    rows = {r["worker"]: r for r in out_of(res)["workers"]}
+    assert rows["trade-worker"]["incomplete"] == [{"name": "BYBIT_API_KEY", "missing": "BYBIT_API_SECRET"}]
+    human = hoox("secrets", "check")
+    assert "BYBIT_API_SECRET" in human.output and "Every required secret is set" not in human.output
+    problems = out_of(hoox("config", "env", "validate", "--json"))["problems"]
+    assert [p["name"] for p in problems] == ["BYBIT_API_SECRET"]
+
+    res = hoox("secrets", "delete", "BYBIT_API_KEY", "--json")
+    assert res.exit_code == 0 and out_of(res)["deleted"] is True
+    assert "BYBIT_API_KEY" not in ws.secrets() and "WEBHOOK_API_KEY" in ws.secrets()  # the others are kept
+    assert hoox("secrets", "check", "--json").exit_code == 0
+    assert out_of(hoox("secrets", "delete", "BYBIT_API_KEY", "--json"))["deleted"] is False
+
+
 def test_secrets_check_remote(ws: Workspace, fake: FakeCloudflare) -> None:
     _enable_only(ws, ["hoox", "trade-worker", "d1-worker"])  # fewer wrangler runs; the rule is the same
     for w in ws.enabled_workers():

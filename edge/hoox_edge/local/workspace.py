@@ -172,6 +172,17 @@ class Workspace:
         kept.append(f"{name}={value}")
         _atomic_write(self.dev_vars_path, "\n".join(kept) + "\n", mode=0o600)
 
+    def delete_secret(self, name: str) -> bool:
+        """Remove NAME from .dev.vars (comments and other lines kept); False when it was not there."""
+        if not self.dev_vars_path.exists():
+            return False
+        lines = self.dev_vars_path.read_text(encoding="utf-8").splitlines()
+        kept = [ln for ln in lines if ln.strip().startswith("#") or ln.split("=", 1)[0].strip() != name]
+        if len(kept) == len(lines):
+            return False
+        _atomic_write(self.dev_vars_path, "\n".join(kept) + "\n", mode=0o600)
+        return True
+
     # ---------------------------------------------------------------- KV manifest
     def manifest(self) -> dict[str, Any]:
         """The manifest's values, each checked against the KV manifest's types."""
