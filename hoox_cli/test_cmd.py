@@ -1,10 +1,11 @@
 """`hoox test`: the verification pipeline of a hoox checkout — lint, type check, tests, build.
 
 Each step runs as a subprocess in the project folder and is reported passed, failed or not installed
-(a tool that is absent is said to be absent, never counted as passed). Exit 1 when a step failed.
+(a tool that is absent is said to be absent, never counted as passed). Exit 1 when a step failed or
+could not run; a step left out with --skip is named as skipped, and then nothing says "all passed".
 
     lint        ruff check .
-    typecheck   python -m mypy hoox_cli edge/hoox_edge   (only when mypy is installed)
+    typecheck   python -m mypy hoox_cli hoox_tui edge/hoox_edge   (mypy is in the dev extras)
     tests       python -m pytest -q
     build       python -m build --wheel (when `build` is installed), else pip wheel --no-deps, into a temp folder
 
@@ -128,11 +129,25 @@ def test(
                     say(f"    {esc(line)}")
             elif r["status"] == "not installed":
                 say(f"    {esc(r['output_tail'][0])}")
-    ok = not any(r["status"] == "failed" for r in results)
+    ok, summary = verdict(results)
     if json_out:
         emit_json({"path": str(project), "ok": ok, "steps": results})
     else:
-        say("[green]All steps passed.[/green]" if ok else
-            f"[red]Failed: {', '.join(r['name'] for r in results if r['status'] == 'failed')}[/red]")
+        say(f"[{'green' if ok else 'red'}]{esc(summary)}[/{'green' if ok else 'red'}]")
     if not ok:
         raise typer.Exit(1)
+
+
+def verdict(results: list[dict[str, Any]]) -> tuple[bool, str]:
+    """(ok, one line): ok only when no step failed and every step not skipped on request ran."""
+    def named(status: str) -> list[str]:
+        return [r["name"] for r in results if r["status"] == status]
+
+    failed, not_run, skipped, passed = named("failed"), named("not installed"), named("skipped"), named("passed")
+    if not failed and not not_run and not skipped:
+        return True, "All steps passed."
+    parts = [f"Failed: {', '.join(failed)}." if failed else "",
+             f"Not run, the tool is not installed (pip install -e '.[dev]'): {', '.join(not_run)}." if not_run else "",
+             f"Passed: {', '.join(passed)}." if passed else "",
+             f"Skipped on request: {', '.join(skipped)}." if skipped else ""]
+    return not failed and not not_run, " ".join(p for p in parts if p)

@@ -180,18 +180,30 @@ def test_hoox_test_runs_each_step_and_fails_on_a_failing_one(tmp_path: Path) -> 
     st = {s["name"]: s for s in out(r)["steps"]}
     assert list(st) == ["lint", "typecheck", "tests", "build"]
     assert st["lint"]["status"] == "passed" and st["tests"]["status"] == "passed"
-    assert st["build"]["status"] == "passed"
-    import importlib.util
-
-    expected = "not installed" if importlib.util.find_spec("mypy") is None else st["typecheck"]["status"]
-    assert st["typecheck"]["status"] == expected
+    assert st["build"]["status"] == "passed" and st["typecheck"]["status"] == "passed"  # mypy: a dev extra
 
     bad = tiny_project(tmp_path / "bad", failing=True)
     (bad / "extra.py").write_text("import os\n")  # an unused import: ruff fails it
     r = hoox("test", "--path", str(bad), "--skip", "build")
     assert r.exit_code == 1
     assert "FAILED lint" in r.stdout and "FAILED tests" in r.stdout and "Failed: lint, tests" in r.stdout
-    r = hoox("test", "--path", str(bad), "--skip", "lint", "--skip", "tests", "--skip", "build", "--json")
-    assert r.exit_code == 0 and [s["status"] for s in out(r)["steps"]][::2] == ["skipped", "skipped"]
+    r = hoox("test", "--path", str(bad), "--skip", "lint", "--skip", "tests", "--skip", "build")
+    assert r.exit_code == 0 and "All steps passed" not in r.stdout
+    assert "Passed: typecheck. Skipped on request: lint, tests, build." in " ".join(r.stdout.split())
     r = hoox("test", "--skip", "nope", "--json")
     assert r.exit_code == 2
+
+
+def test_a_step_whose_tool_is_missing_is_not_a_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hoox_cli import test_cmd
+
+    real = test_cmd._has_module
+    monkeypatch.setattr(test_cmd, "_has_module", lambda name: name != "mypy" and real(name))
+    good = tiny_project(tmp_path / "good", failing=False)
+    r = hoox("test", "--path", str(good), "--skip", "build", "--skip", "tests")
+    assert r.exit_code == 1
+    text = " ".join(r.stdout.split())
+    assert "All steps passed" not in text and "Not run, the tool is not installed" in text and "typecheck" in text
+    r = hoox("test", "--path", str(good), "--skip", "build", "--skip", "tests", "--json")
+    assert r.exit_code == 1 and out(r)["ok"] is False
+    assert {s["name"]: s["status"] for s in out(r)["steps"]}["typecheck"] == "not installed"
