@@ -194,6 +194,21 @@ async def test_rate_limit_is_a_rolling_minute(queued, clock):
     assert (await send(runtime, signal(runtime, idempotencyKey="rl-5"))).status == 429
 
 
+async def test_the_rate_limit_counts_authenticated_signals_refused_later_but_not_its_own_refusals(queued, clock):
+    # What the README and the manifest say: a signal refused after the limiter (invalid, duplicate)
+    # counts; one answered 429 does not.
+    runtime = queued
+    await kv_set(runtime, "webhooks:rate_limit_per_minute", 3)
+    assert (await send(runtime, signal(runtime, quantity=0, idempotencyKey="bad-1"))).status == 400
+    assert (await send(runtime, signal(runtime, idempotencyKey="dup"))).status == 202
+    again = await send(runtime, signal(runtime, idempotencyKey="dup"))  # the first one's state, no new order
+    assert again.status == 202 and again.json()["resumed"] is True
+    assert (await send(runtime, signal(runtime, idempotencyKey="next"))).status == 429
+    assert (await send(runtime, signal(runtime, idempotencyKey="next-2"))).status == 429
+    clock.advance(61)  # the three counted hits leave the window; the two 429s were never in it
+    assert (await send(runtime, signal(runtime, idempotencyKey="next"))).status == 202
+
+
 async def test_rate_limit_is_exact_under_concurrency(queued):
     runtime = queued
     await kv_set(runtime, "webhooks:rate_limit_per_minute", 5)

@@ -149,7 +149,8 @@ MANIFEST: tuple[Setting, ...] = (
             "direct_only: call trade-worker, fail if it fails; "
             "queue_failover: queue when the direct call fails; queue_everywhere: always queue.",
             choices=("direct_only", "queue_failover", "queue_everywhere")),
-    Setting("webhooks:rate_limit_per_minute", "integer", 10, "Signals accepted per rolling minute.",
+    Setting("webhooks:rate_limit_per_minute", "integer", 10,
+            "Authenticated signals per rolling minute, refused ones included.",
             minimum=1, maximum=100_000),
     # Cloudflare Queues delay a retry by at most 12 h; the consumer's backstop (max_retries) is 10.
     Setting("webhooks:retry_schedule_seconds", "seconds_list", [30, 60, 300, 900, 1800],
