@@ -15,8 +15,16 @@ import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Annotated, Any
 
+import difflib
+import functools
+
 import typer
+import typer.core
 from typer.core import TyperGroup
+
+# Typer suggests every command within difflib's default 0.6 ratio ("monitr": 'monitor', 'init'):
+# only close ones, in every group.
+typer.core.get_close_matches = functools.partial(difflib.get_close_matches, n=2, cutoff=0.75)
 
 # The commands besides `tui`, in help order: name -> (module in hoox_cli, its Typer sub-app or command
 # function). A command's module is imported, and its click command built, only when that command is
@@ -199,8 +207,7 @@ def tui(
         bool, typer.Option("--safe-mode", help="No live event stream, no syntax highlighting.")
     ] = False,
 ) -> None:
-    """Open the cockpit. Without --remote it attaches to the workspace's local edge, or starts it in the
-    background and stops it when you quit."""
+    """Open the cockpit on the local edge (started in the background, stopped on quit) or on --remote."""
     raise typer.Exit(_open_cockpit(remote, theme, no_mouse, safe_mode))
 
 

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,24 @@ def test_a_step_whose_tool_is_missing_is_not_a_pass(tmp_path: Path, monkeypatch:
     r = hoox("test", "--path", str(good), "--skip", "build", "--skip", "tests", "--json")
     assert r.exit_code == 1 and out(r)["ok"] is False
     assert {s["name"]: s["status"] for s in out(r)["steps"]}["typecheck"] == "not installed"
+
+
+def test_every_commands_summary_is_one_line_and_typos_suggest_only_close_commands() -> None:
+    import click
+    import typer
+
+    from hoox_cli.main import app
+
+    def summaries(group: click.Group, path: str) -> Iterator[tuple[str, str]]:
+        for name in group.list_commands(click.Context(group)):
+            cmd = group.get_command(click.Context(group), name)
+            assert cmd is not None
+            yield f"{path} {name}", (cmd.help or "").strip().split("\n\n")[0]
+            if isinstance(cmd, click.Group):
+                yield from summaries(cmd, f"{path} {name}")
+
+    # --help lists the first paragraph with its line breaks: a broken line reads as a cut sentence
+    broken = [cmd for cmd, first in summaries(typer.main.get_command(app), "hoox") if "\n" in first]
+    assert not broken
+    r = hoox("monitr")
+    assert "Did you mean 'monitor'?" in r.output and "'init'" not in r.output
