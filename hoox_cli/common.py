@@ -13,7 +13,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -168,6 +168,61 @@ def table(columns: list[str], rows: Iterable[Iterable[Any]], *, title: str | Non
     for row in rows:
         t.add_row(*(esc("" if v is None else v) for v in row))
     return t
+
+
+def compact_table(columns: list[str], rows: list[list[Any]], *, title: str | None = None,
+                  optional: Sequence[str] = (), wrap: Sequence[str] = ()) -> Any:
+    """A borderless table (scrubbed, escaped cells) that fits the terminal without cutting a cell:
+    cells never wrap except in the `wrap` columns (folded, e.g. a value); when it is too wide the
+    `optional` columns are left out in the order given, and the caption names them; when even that is
+    too wide each row is printed as its own `column: value` block."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.console import Group
+    from rich.table import Table
+
+    def build(cols: list[str], title: str | None) -> Table:
+        t = Table(*cols, title=title, box=box.SIMPLE_HEAD, padding=(0, 1), header_style="bold",
+                  title_justify="left", pad_edge=False)
+        for c in t.columns:
+            c.no_wrap = c.header not in wrap
+            c.overflow = "fold"
+        for row in rows:
+            t.add_row(*(esc("" if row[columns.index(c)] is None else row[columns.index(c)]) for c in cols))
+        return t
+
+    def needed(cols: list[str]) -> int:
+        # every cell on one line except in the wrap columns (given 16 characters); 1 space of padding
+        # each side of a cell but not at the table's edges, a 1-character divider between columns and
+        # at both edges
+        def width(c: str) -> int:
+            i = columns.index(c)
+            longest = max([cell_len(c), *(cell_len(str("" if r[i] is None else r[i])) for r in rows)])
+            return min(longest, 16) if c in wrap else longest
+
+        return sum(width(c) + 2 for c in cols) - 2 + len(cols) + 1
+
+    width = console().width
+    shown = list(columns)
+    hidden = []
+    for name in optional:
+        if needed(shown) <= width:
+            break
+        shown.remove(name)
+        hidden.append(name)
+    if needed(shown) > width:
+        return Group(*([f"[bold]{esc(title)}[/bold]"] if title else []), *(_record(columns, r) for r in rows))
+    t = build(shown, title)
+    if hidden:
+        t.caption = f"not shown at {width} columns: {', '.join(hidden)} (a wider terminal or --json shows them)"
+        t.caption_justify = "left"
+    return t
+
+
+def _record(columns: list[str], row: list[Any]) -> str:
+    """One row as `column: value` lines (the layout of a table too wide for the terminal)."""
+    return "\n".join(f"[bold]{esc(c)}[/bold]: {esc('' if v is None else v)}"
+                     for c, v in zip(columns, row, strict=True)) + "\n"
 
 
 def fail(code: str, message: str, *, exit_code: int = 1, details: Any = None) -> NoReturn:

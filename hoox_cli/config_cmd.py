@@ -41,6 +41,7 @@ from hoox_cli.common import (
     MASK,
     CliError,
     JsonOpt,
+    compact_table,
     emit_json,
     esc,
     fail,
@@ -231,7 +232,7 @@ def list_(
         ]
         for i in items
     ]
-    show(table(["key", "value", "type"], rows))
+    show(compact_table(["key", "value", "type"], rows, optional=("type",), wrap=("value",)))
 
 
 @kv_app.command("delete")

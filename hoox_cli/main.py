@@ -10,13 +10,12 @@ Every command takes --json. Errors, usage errors included, then come as
 
 from __future__ import annotations
 
+import difflib
+import functools
 import json
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Annotated, Any
-
-import difflib
-import functools
 
 import typer
 import typer.core

@@ -50,6 +50,7 @@ import typer
 from hoox_cli.common import (
     JsonOpt,
     can_prompt,
+    compact_table,
     duration,
     emit_json,
     esc,
@@ -169,20 +170,6 @@ def _short_time(iso: Any) -> str:
     """`2026-01-05T12:00:00.123Z` -> `01-05 12:00:00` (narrow tables fit an 80-column terminal)."""
     text = str(iso or "")
     return f"{text[5:10]} {text[11:19]}" if len(text) >= 19 and text[10] == "T" else text
-
-
-def compact_table(columns: list[str], rows: list[list[Any]], *, title: str | None = None) -> Any:
-    """A borderless table (scrubbed, escaped cells): wide listings stay readable at 80 columns."""
-    from rich import box
-    from rich.table import Table
-
-    t = Table(*columns, title=title, box=box.SIMPLE_HEAD, padding=(0, 0), header_style="bold",
-              title_justify="left")
-    for c in t.columns:
-        c.no_wrap = True
-    for row in rows:
-        t.add_row(*(esc("" if v is None else v) for v in row))
-    return t
 
 
 def _newest(count: int, fetch: Callable[[int, str | None], Any]) -> tuple[list[dict[str, Any]], str | None]:
@@ -357,7 +344,7 @@ def trades(
              str(t.get("requestId") or "")[:8]] for t in items]
     shown = book_label(book) + (f", all {books[0]}" if book == "all" and not mixed else "")
     show(compact_table(columns, rows, title=f"newest {len(items)} trade(s)" + (f" on {venues[0]}" if one else "")
-                       + f" — {shown}"))
+                       + f" — {shown}", optional=("fee", "time (UTC)", "pnl", "request")))
     if cursor:
         say(f"[dim]older trades: `hoox monitor trades {count * 2}`[/dim]")
 

@@ -28,14 +28,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say, show
+from hoox_cli.common import JsonOpt, compact_table, emit_json, esc, fail, handle_errors, say, show
 from hoox_cli.monitor_cmd import (
     Book,
     RemoteOpt,
     age,
     book_label,
     book_option,
-    compact_table,
     dump,
     fmt,
     must_ask,
