@@ -71,7 +71,7 @@ def durable_object(worker_name: str, class_name: str, base: type) -> type:
     return durable_object_class(portable, w.name, base, _caller_module(base))
 
 
-def durable_object_class(portable: type, worker_name: str, base: type, module: str | None = None) -> type:
+def durable_object_class(portable: type, worker_name: str, base: type[Any], module: str | None = None) -> type:
     """The runtime's class around the portable class `portable` (what `durable_object` exports)."""
     class_name = portable.__name__
 
