@@ -109,7 +109,7 @@ def test(
     if unknown:
         fail("USAGE_ERROR", f"Unknown step {', '.join(sorted(unknown))}; steps: {', '.join(STEPS)}.", exit_code=2)
     project = _project(path)
-    results = []
+    results: list[dict[str, Any]] = []
     for step in STEPS:
         if step in skipped:
             results.append({"name": step, "status": "skipped", "command": None, "duration_s": 0.0,
