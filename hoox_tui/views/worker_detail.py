@@ -171,5 +171,5 @@ class WorkerDetailView(View):
         self.ctx.store.focus_worker = names[(i + step) % len(names)]
         await self.deliver(frozenset({"worker", "workers", "logs"}))
 
-    def action_back(self) -> None:
-        self.app.run_action("view('workers')")
+    async def action_back(self) -> None:
+        await self.app.run_action("view('workers')")
