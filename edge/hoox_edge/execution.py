@@ -239,9 +239,9 @@ class _Execution:
         opening_futures = sig.action != "CLOSE" and sig.market == "futures"
         self.order = OrderRequest(
             symbol=sig.symbol, side=side, quantity=ledger.num(qty), client_order_id=self.client_order_id,
-            order_type=sig.orderType,  # type: ignore[arg-type]
+            order_type=sig.orderType,
             price=limit, reduce_only=sig.action == "CLOSE", leverage=sig.leverage,
-            market=sig.market,  # type: ignore[arg-type]
+            market=sig.market,
             # Every opening futures order sets its leverage, 1x included; above 1x the margin mode too.
             margin_mode=await settings.get(self.env.CONFIG_KV, "trade:margin_mode")
             if opening_futures and sig.leverage > 1 else None,

@@ -33,7 +33,7 @@ def entrypoint(worker_name: str, base: type) -> type:
     on_queue = getattr(module, "queue", None)
 
     async def fetch(self: Any, request: Any) -> Any:
-        import asgi  # type: ignore[import-not-found]  # Cloudflare's ASGI bridge
+        import asgi  # Cloudflare's ASGI bridge
 
         # ctx: workerd's bundled asgi keeps a streamed (SSE) response's app running with
         # ctx.waitUntil and refuses a text/event-stream response without it; the PyPI SDK ignores it.

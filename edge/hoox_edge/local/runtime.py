@@ -100,7 +100,7 @@ class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the process owning the runtime decides."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def]
+    def capture_signals(self):
         yield
 
 
