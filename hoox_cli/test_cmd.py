@@ -4,7 +4,7 @@ Each step runs as a subprocess in the project folder and is reported passed, fai
 (a tool that is absent is said to be absent, never counted as passed). Exit 1 when a step failed.
 
     lint        ruff check .
-    typecheck   python -m mypy hoox_cli edge/hoox_edge   (only when mypy is installed)
+    typecheck   python -m mypy hoox_cli hoox_tui edge/hoox_edge   (only when mypy is installed)
     tests       python -m pytest -q
     build       python -m build --wheel (when `build` is installed), else pip wheel --no-deps, into a temp folder
 
@@ -32,6 +32,7 @@ from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say
 
 STEPS = ("lint", "typecheck", "tests", "build")
 TOOL_OF = {"lint": "ruff", "typecheck": "mypy", "tests": "pytest", "build": "pip"}
+TYPECHECK_TARGETS = ("hoox_cli", "hoox_tui", "edge/hoox_edge")  # as [tool.mypy] files in pyproject.toml
 TAIL = 20
 
 
@@ -63,7 +64,7 @@ def _command(step: str, project: Path, outdir: str) -> list[str] | None:
     if step == "typecheck":
         if not _has_module("mypy"):
             return None
-        targets = [t for t in ("hoox_cli", "edge/hoox_edge", "hoox_tui") if (project / t).exists()] or ["."]
+        targets = [t for t in TYPECHECK_TARGETS if (project / t).exists()] or ["."]
         return [py, "-m", "mypy", *targets]
     if step == "tests":
         return [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"] if _has_module("pytest") else None
