@@ -34,9 +34,9 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -601,6 +601,12 @@ class _Core:
         """
         return not (isinstance(exc, httpx.ConnectError) and _is_loopback(self.base_url))
 
+    @overload
+    def retry_wait(self, attempt: int, retry_after: None) -> float: ...
+
+    @overload
+    def retry_wait(self, attempt: int, retry_after: str | None) -> float | None: ...
+
     def retry_wait(self, attempt: int, retry_after: str | None) -> float | None:
         """Seconds before retry number attempt+1, or None when the server asks for too long a wait."""
         wait = backoff_delay(attempt, base=self.retry_base, cap=self.retry_cap, rand=self.rand)
@@ -771,6 +777,7 @@ class HooxClient:
         retryable = call.method == "GET"
         attempt = 0
         while True:
+            wait: float | None
             try:
                 resp = self._http.request(call.method, call.path, params=call.params, json=call.json,
                                           timeout=call.timeout())
@@ -882,7 +889,7 @@ class HooxClient:
         *,
         on_state: StateCallback | None = None,
         max_failures: int | None = None,
-    ) -> Iterator[StreamEvent]:
+    ) -> Generator[StreamEvent, None, None]:
         """Events of `topics` after `last_event_id`, forever (max_failures=None) across reconnects.
 
         With max_failures=N the iterator raises the last error after N failed attempts in a row.
@@ -973,6 +980,7 @@ class AsyncHooxClient:
         retryable = call.method == "GET"
         attempt = 0
         while True:
+            wait: float | None
             try:
                 resp = await self._http.request(call.method, call.path, params=call.params, json=call.json,
                                                 timeout=call.timeout())

@@ -82,7 +82,7 @@ class CloudflareAPI:
                 f"Cloudflare API {method} {path} failed with HTTP {resp.status_code}"
                 + (f" ({detail})" if detail else ""),
                 status=resp.status_code,
-                codes=[e.get("code") for e in errors if isinstance(e, dict)],
+                codes=[c for e in errors if isinstance(e, dict) and isinstance(c := e.get("code"), int)],
             )
         return body.get("result")
 

@@ -459,8 +459,9 @@ def measure(target: Path, limit_bytes: int, top: int = 5) -> dict[str, Any]:
     contents = [path.read_bytes() for _, path in modules]
     # wrangler concatenates the modules, then the main module, and gzips that at zlib's default level
     gz = len(gzip.compress(b"".join([*contents[1:], contents[0]]), compresslevel=6, mtime=0))
-    sizes = [{"module": name, "bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=6, mtime=0))}
-             for (name, _), data in zip(modules, contents, strict=True)]
+    sizes: list[dict[str, Any]] = [
+        {"module": name, "bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=6, mtime=0))}
+        for (name, _), data in zip(modules, contents, strict=True)]
     sizes.sort(key=lambda m: (-m["gzip_bytes"], m["module"]))
     return {
         "modules": len(modules),

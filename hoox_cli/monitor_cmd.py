@@ -340,7 +340,7 @@ def trades(
     rows = [[_short_time(t.get("createdAt")), *([] if one else [t.get("exchange")]),
              *([t.get("mode")] if mixed else []), t.get("symbol"), t.get("action"), fmt(t.get("quantity")),
              fmt(t.get("price")), fmt(t.get("fee"), 4), fmt(t.get("realizedPnl"), 6),
-             t.get("status") + (f" {t['errorCode']}" if t.get("errorCode") else ""),
+             t["status"] + (f" {t['errorCode']}" if t.get("errorCode") else ""),
              str(t.get("requestId") or "")[:8]] for t in items]
     shown = book_label(book) + (f", all {books[0]}" if book == "all" and not mixed else "")
     show(compact_table(columns, rows, title=f"newest {len(items)} trade(s)" + (f" on {venues[0]}" if one else "")

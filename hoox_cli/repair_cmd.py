@@ -406,8 +406,8 @@ def worker(
     if not enabled:
         problems.append({"issue": f"{name} is disabled in hoox.toml",
                          "fix": f"hoox config set workers.{name}.enabled true"})
-    for p in worker_code_problems([name]):
-        problems.append({"issue": p, "fix": "reinstall hoox: pip install -e <hoox checkout>"})
+    for issue in worker_code_problems([name]):
+        problems.append({"issue": issue, "fix": "reinstall hoox: pip install -e <hoox checkout>"})
     sec = repair_secret_values(ws)
     actions += sec["actions"]
     have = ws.secrets()
@@ -525,7 +525,7 @@ def rebuild(
     finally:
         kv.close()
     defaults = [w["key"] for w in repair_kv_values(ws)["written"]]
-    result = {
+    result: dict[str, Any] = {
         "workspace": str(ws.root),
         "backup": {"ledger": dump.as_json() if dump else None, "kv": str(kv_backup)},
         "ledger": {"tables": tables, "rows": sum(t["rows"] for t in tables),

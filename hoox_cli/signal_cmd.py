@@ -134,7 +134,7 @@ def _print(target: str, status: int, body: Any) -> None:
     if not isinstance(body, dict):
         say(f"[bold red]{status}[/bold red] from {esc(target)}: {esc(str(body)[:500])}")
         return
-    result = body.get("result") if isinstance(body.get("result"), dict) else {}
+    result = r if isinstance(r := body.get("result"), dict) else {}
     err = body.get("error") if isinstance(body.get("error"), dict) else None
     rid = body.get("requestId")
     if err:

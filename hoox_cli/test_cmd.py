@@ -33,6 +33,7 @@ from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say
 
 STEPS = ("lint", "typecheck", "tests", "build")
 TOOL_OF = {"lint": "ruff", "typecheck": "mypy", "tests": "pytest", "build": "pip"}
+TYPECHECK_TARGETS = ("hoox_cli", "hoox_tui", "edge/hoox_edge")  # as [tool.mypy] files in pyproject.toml
 TAIL = 20
 
 
@@ -64,7 +65,7 @@ def _command(step: str, project: Path, outdir: str) -> list[str] | None:
     if step == "typecheck":
         if not _has_module("mypy"):
             return None
-        targets = [t for t in ("hoox_cli", "edge/hoox_edge", "hoox_tui") if (project / t).exists()] or ["."]
+        targets = [t for t in TYPECHECK_TARGETS if (project / t).exists()] or ["."]
         return [py, "-m", "mypy", *targets]
     if step == "tests":
         return [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"] if _has_module("pytest") else None
@@ -110,7 +111,7 @@ def test(
     if unknown:
         fail("USAGE_ERROR", f"Unknown step {', '.join(sorted(unknown))}; steps: {', '.join(STEPS)}.", exit_code=2)
     project = _project(path)
-    results = []
+    results: list[dict[str, Any]] = []
     for step in STEPS:
         if step in skipped:
             results.append({"name": step, "status": "skipped", "command": None, "duration_s": 0.0,

@@ -192,9 +192,9 @@ def cloudflare_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
     doc = ws.config()
     if "cloudflare" not in doc:
         doc.add("cloudflare", tomlkit.table())
-    doc["cloudflare"]["account_id"] = account_id.lower()  # type: ignore[index]
+    doc["cloudflare"]["account_id"] = account_id.lower()
     if subdomain:
-        doc["cloudflare"]["subdomain"] = subdomain  # type: ignore[index]
+        doc["cloudflare"]["subdomain"] = subdomain
     ws.save_config(doc)
     return {"configured": True, "skipped": False, "account_id_set": True, "api_token_set": True,
             "subdomain": subdomain or None, "verified": False}

@@ -410,10 +410,13 @@ class HooxApp(App[None]):
         if reason:
             self.notify(reason, title="Test signal not sent", severity="warning", timeout=10)
             return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._send_test_signal(), group="signal", exit_on_error=False)
+
         self.push_screen(ConfirmScreen("Send a test signal: LONG 0.001 BTCUSDT to the local gateway (paper "
-                                       "trading)?", yes="Send", no="Cancel"),
-                         lambda yes: yes and self.run_worker(self._send_test_signal(), group="signal",
-                                                             exit_on_error=False))
+                                       "trading)?", yes="Send", no="Cancel"), answered)
 
     def _test_signal_unavailable(self) -> str | None:
         ws = self.ctx.workspace

@@ -52,7 +52,10 @@ def load_theme(path: Path) -> Theme:
         except ColorParseError:
             raise ValueError(f"{where}: field 'colors.{key}' = {value!r} is not a colour") from None
         values[key] = value
-    return Theme(name=name.strip(), dark=dark, **values)
+    return Theme(name=name.strip(), dark=dark, primary=values["primary"], secondary=values.get("secondary"),
+                 accent=values.get("accent"), foreground=values.get("foreground"),
+                 background=values.get("background"), surface=values.get("surface"), panel=values.get("panel"),
+                 success=values.get("success"), warning=values.get("warning"), error=values.get("error"))
 
 
 def load_themes(folder: Path = THEMES_DIR) -> tuple[list[Theme], list[str]]:

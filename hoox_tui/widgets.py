@@ -39,10 +39,10 @@ class Sidebar(Static):
         t.append("\n^P palette  ^B sidebar\n^R refresh  ^Q quit\nK  kill switch", style="dim")
         return t
 
-    def on_click(self, event: object) -> None:
+    async def on_click(self, event: object) -> None:
         y = getattr(event, "y", -1) - 3  # border/padding/title rows
         if 0 <= y < len(VIEW_ORDER):
-            self.app.run_action(f"view('{VIEW_ORDER[y]}')")
+            await self.app.run_action(f"view('{VIEW_ORDER[y]}')")
 
 
 class TitleBar(Static):

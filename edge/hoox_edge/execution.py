@@ -21,7 +21,6 @@ it on KV `webhooks:retry_schedule_seconds`); rejections are recorded, alerted an
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import math
 from dataclasses import asdict
@@ -84,7 +83,7 @@ def rejection(code: str | None, message: str, exchange_code: str | None = None) 
         return ApiError(422, NO_OPEN_POSITION, message)
     if code == VALIDATION_ERROR:
         return ApiError(400, VALIDATION_ERROR, message, details=[{"field": "quantity", "issue": message}])
-    if code in (EXCHANGE_ERROR, None):
+    if code is None or code == EXCHANGE_ERROR:
         return ApiError(502, EXCHANGE_ERROR, message, details={"retryable": False, "exchangeCode": exchange_code})
     # NOT_PLACED, DUPLICATE_REQUEST, KILL_SWITCH_ACTIVE, ...: decided before any order existed.
     return ApiError(409 if code == "DUPLICATE_REQUEST" else 422, code, message)
@@ -146,8 +145,7 @@ async def route(env: Env, signal: Signal) -> str:
 
 async def provider(env: Env, exchange: str, mode: str, market: str = "futures", *,
                    request_id: str | None = None) -> ExchangeProvider:
-    p = exchanges.provider_for(env, exchange, mode, market)
-    p = await p if inspect.isawaitable(p) else p
+    p = await exchanges.provider_for(env, exchange, mode, market)
     if request_id and hasattr(p, "request_id"):
         p.request_id = request_id  # ties its request logs and data points to the signal
     return p
@@ -241,9 +239,9 @@ class _Execution:
         opening_futures = sig.action != "CLOSE" and sig.market == "futures"
         self.order = OrderRequest(
             symbol=sig.symbol, side=side, quantity=ledger.num(qty), client_order_id=self.client_order_id,
-            order_type=sig.orderType,  # type: ignore[arg-type]
+            order_type=sig.orderType,
             price=limit, reduce_only=sig.action == "CLOSE", leverage=sig.leverage,
-            market=sig.market,  # type: ignore[arg-type]
+            market=sig.market,
             # Every opening futures order sets its leverage, 1x included; above 1x the margin mode too.
             margin_mode=await settings.get(self.env.CONFIG_KV, "trade:margin_mode")
             if opening_futures and sig.leverage > 1 else None,

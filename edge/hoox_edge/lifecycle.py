@@ -377,6 +377,7 @@ def fill_statements(db: D1Database, rec: FillRecord) -> list[D1PreparedStatement
     fill twice; the caller then re-reads and decides.
     """
     tmarks = ",".join("?" * len(rec.trade_from))
+    pos_cond: tuple[str, tuple[Any, ...]]
     if rec.before is None:
         pos_cond = ("NOT EXISTS (SELECT 1 FROM positions"
                     " WHERE mode = ? AND exchange = ? AND symbol = ? AND status = 'OPEN')",

@@ -146,7 +146,8 @@ class DurableObjectStorage(Protocol):
     caller gets the result.
     """
 
-    sql: SqlStorage
+    @property
+    def sql(self) -> SqlStorage: ...
 
     async def get(self, key: str) -> JSONValue:
         """The value stored under `key`, or None."""

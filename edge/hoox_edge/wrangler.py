@@ -123,15 +123,15 @@ def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None, *, bun
     producers = [{"binding": b.name, "queue": b.resource} for b in w.bindings_of("queue_producer")]
     consumers = []
     for c in w.consumers:
-        entry = {
+        consumer: dict[str, Any] = {
             "queue": c.queue,
             "max_batch_size": c.max_batch_size,
             "max_batch_timeout": c.max_batch_timeout,
             "max_retries": c.max_retries,
         }
         if c.dead_letter_queue:
-            entry["dead_letter_queue"] = c.dead_letter_queue
-        consumers.append(entry)
+            consumer["dead_letter_queue"] = c.dead_letter_queue
+        consumers.append(consumer)
     if producers or consumers:
         queues: dict[str, Any] = {}
         if producers:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
 from textual.dom import DOMNode
 from textual.widgets import Static
@@ -54,7 +54,7 @@ class ErrorPanel(Vertical, can_focus=True):
     raised) would never see the key, and Retry builds a fresh view instead of reusing that one.
     """
 
-    BINDINGS: ClassVar[list[Binding]] = [Binding("r", "retry", "Retry", id="view.retry")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "retry", "Retry", id="view.retry")]
     DEFAULT_CSS = """
     ErrorPanel { height: auto; border: heavy $error; padding: 1 2; margin: 1 2; }
     ErrorPanel:focus { background: $error 10%; }

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import tomlkit
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
@@ -196,7 +196,7 @@ class ConfigEditorView(View):
     view_id: ClassVar[str] = "config"
     title: ClassVar[str] = "Config editor"
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save (prettified)", id="config.save", priority=True),
         Binding("ctrl+g", "goto_error", "Go to error", id="config.goto_error"),
         Binding("ctrl+o", "reload", "Reload from disk/edge", id="config.reload"),

@@ -44,7 +44,7 @@ class LogsView(View):
     LogsView #stream { height: 1fr; border: round $primary; }
     """
 
-    def __init__(self, ctx, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ctx, **kw) -> None:
         super().__init__(ctx, **kw)
         self.levels = {lv: True for lv in LEVELS}
         self.levels["debug"] = False

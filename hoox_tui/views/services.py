@@ -20,7 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Log, Static
 
@@ -135,7 +135,7 @@ class ServicesView(View):
     title: ClassVar[str] = "Service manager"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"workers"})
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "deploy", "Deploy worker", id="services.deploy"),
         Binding("a", "deploy_all", "Redeploy all", id="services.deploy_all"),
         Binding("x", "restart", "Restart runtime", id="services.restart"),
@@ -282,7 +282,8 @@ class ServicesView(View):
         self.run_guarded(self._restart, group="services")
 
     async def _confirm(self, title: str, body: str, label: str) -> bool:
-        return bool(await self.app.push_screen_wait(ConfirmScreen(f"{title}\n\n{body}", yes=label, no="Cancel")))
+        answer = await self.app.push_screen_wait(ConfirmScreen(f"{title}\n\n{body}", yes=label, no="Cancel"))
+        return bool(answer)
 
     def _result_line(self, r: Any) -> str:
         kind = "dry run" if r.dry_run else "deploy"

@@ -12,7 +12,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Select, Static
 
@@ -27,7 +27,7 @@ class SetupView(View):
     view_id: ClassVar[str] = "setup"
     title: ClassVar[str] = "Setup wizard"
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "next", "Save & next", id="setup.next"),
         Binding("ctrl+k", "skip", "Skip step", id="setup.skip"),
     ]
@@ -246,11 +246,14 @@ class SetupView(View):
     async def _start_edge(self) -> None:
         from hoox_tui.views.services import OutputBuffer, RestartError, restart_runtime
 
+        ws = self.ctx.workspace
+        if ws is None:  # action_start_edge checked; the workspace does not go away
+            return
         status = self.query_one("#setup-status", Static)
         status.update("Starting the local edge ...")
         buf = OutputBuffer()
         try:
-            pid = await asyncio.to_thread(restart_runtime, self.ctx.workspace, buf, start_only=True)
+            pid = await asyncio.to_thread(restart_runtime, ws, buf, start_only=True)
         except RestartError as exc:
             status.update(f"Could not start the local edge: {exc}")
             return

@@ -35,7 +35,7 @@ class WorkerDetailView(View):
     WorkerDetailView #metrics-text { height: auto; }
     """
 
-    def __init__(self, ctx, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ctx, **kw) -> None:
         super().__init__(ctx, **kw)
         self.paused = False
         self._shown: str | None = None
@@ -101,7 +101,7 @@ class WorkerDetailView(View):
         if lines:
             self.query_one("#live-log", Log).write_lines(lines)  # one batch per flush
 
-    def render_metrics(self, name: str, d) -> Text:  # type: ignore[no-untyped-def]
+    def render_metrics(self, name: str, d) -> Text:
         t = Text()
         t.append(f"{name or '—'}", style="bold")
         if d is None:
@@ -124,7 +124,7 @@ class WorkerDetailView(View):
             t.append(f"signals processed: {num(d.signalsProcessed)}\n")
         return t
 
-    def render_durable(self, d) -> Table | Text:  # type: ignore[no-untyped-def]
+    def render_durable(self, d) -> Table | Text:
         if d is None:
             return Text("")
         if not d.durableObjects:
@@ -142,7 +142,7 @@ class WorkerDetailView(View):
                       num(do.pendingAlarms) if do.pendingAlarms is not None else "n/a", do.note or nxt)
         return t
 
-    def render_bindings(self, d) -> Table | Text:  # type: ignore[no-untyped-def]
+    def render_bindings(self, d) -> Table | Text:
         if d is None:
             return Text("")
         t = Table(box=None, expand=True)
@@ -171,5 +171,5 @@ class WorkerDetailView(View):
         self.ctx.store.focus_worker = names[(i + step) % len(names)]
         await self.deliver(frozenset({"worker", "workers", "logs"}))
 
-    def action_back(self) -> None:
-        self.app.run_action("view('workers')")
+    async def action_back(self) -> None:
+        await self.app.run_action("view('workers')")

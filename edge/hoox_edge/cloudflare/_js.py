@@ -21,8 +21,8 @@ def _pyodide() -> Any:
     global _ffi
     if _ffi is _UNSET:
         try:
-            import js  # type: ignore[import-not-found]
-            import pyodide.ffi as ffi  # type: ignore[import-not-found]
+            import js
+            import pyodide.ffi as ffi
 
             _ffi = (ffi, js)
         except ImportError:

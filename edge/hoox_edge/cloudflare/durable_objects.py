@@ -67,6 +67,10 @@ def _object_id(js_id: Any, name: str | None = None) -> DurableObjectId:
 
 
 class CloudflareDurableObjectStub:
+    _js: Any  # set through __dict__ (every other attribute is an RPC method)
+    id: DurableObjectId
+    _class: str
+
     def __init__(self, js_stub: Any, object_id: DurableObjectId, class_name: str) -> None:
         self.__dict__.update(_js=js_stub, id=object_id, _class=class_name)
 

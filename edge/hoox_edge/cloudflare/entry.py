@@ -33,7 +33,7 @@ def entrypoint(worker_name: str, base: type) -> type:
     on_queue = getattr(module, "queue", None)
 
     async def fetch(self: Any, request: Any) -> Any:
-        import asgi  # type: ignore[import-not-found]  # Cloudflare's ASGI bridge
+        import asgi  # Cloudflare's ASGI bridge
 
         # ctx: workerd's bundled asgi keeps a streamed (SSE) response's app running with
         # ctx.waitUntil and refuses a text/event-stream response without it; the PyPI SDK ignores it.
@@ -71,7 +71,7 @@ def durable_object(worker_name: str, class_name: str, base: type) -> type:
     return durable_object_class(portable, w.name, base, _caller_module(base))
 
 
-def durable_object_class(portable: type, worker_name: str, base: type, module: str | None = None) -> type:
+def durable_object_class(portable: type, worker_name: str, base: type[Any], module: str | None = None) -> type:
     """The runtime's class around the portable class `portable` (what `durable_object` exports)."""
     class_name = portable.__name__
 

@@ -181,7 +181,7 @@ class _FetchStream(httpx.AsyncByteStream):
         self._done = reader is None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        from pyodide.ffi import JsException  # type: ignore[import-not-found]
+        from pyodide.ffi import JsException
 
         while not self._done:
             self._deadline.arm(self._read_timeout)
@@ -231,8 +231,8 @@ class FetchTransport(httpx.AsyncBaseTransport):
     """httpx over the JS `fetch` of the runtime (Cloudflare Workers, or Node/a browser under Pyodide)."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        import js  # type: ignore[import-not-found]
-        from pyodide.ffi import JsException  # type: ignore[import-not-found]
+        import js
+        from pyodide.ffi import JsException
 
         if request.url.scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"{request.url.scheme!r} is not http or https", request=request)

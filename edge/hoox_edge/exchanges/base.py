@@ -99,7 +99,10 @@ class ExchangeError(Exception):
 
 
 class ExchangeProvider(Protocol):
-    name: str  # bybit | binance | mexc
+    @property
+    def name(self) -> str:  # bybit | binance | mexc (read-only: a connector class's constant)
+        ...
+
     mode: Literal["paper", "live"]
 
     async def place_order(self, order: OrderRequest) -> OrderResult:

@@ -42,7 +42,16 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
-from hoox_edge.exchanges.base import ExchangeError, InstrumentRules, Market, OrderRequest, OrderResult
+from hoox_edge.exchanges.base import (
+    Balance,
+    ExchangeError,
+    InstrumentRules,
+    MarginMode,
+    Market,
+    OrderRequest,
+    OrderResult,
+    Position,
+)
 from hoox_edge.exchanges.signing import canonical_query
 from hoox_edge.ports import Env, index_of
 from hoox_edge.shared import clock, settings
@@ -188,6 +197,31 @@ class LiveExchange:
 
     async def submit(self, order: OrderRequest) -> OrderResult:
         """Send the order itself (the vendor's call); `place_order` sets the symbol up first."""
+        raise NotImplementedError
+
+    # The rest of `ExchangeProvider`: the vendor's calls.
+    async def get_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        raise NotImplementedError
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderResult:
+        raise NotImplementedError
+
+    async def set_leverage(self, symbol: str, leverage: float) -> None:
+        raise NotImplementedError
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        raise NotImplementedError
+
+    async def positions(self, symbol: str | None = None) -> list[Position]:
+        raise NotImplementedError
+
+    async def balance(self, asset: str = "USDT") -> Balance:
+        raise NotImplementedError
+
+    async def ticker(self, symbol: str) -> float:
+        raise NotImplementedError
+
+    async def mark_price(self, symbol: str) -> float:
         raise NotImplementedError
 
     async def place_order(self, order: OrderRequest) -> OrderResult:

@@ -39,7 +39,7 @@ from typing import Any
 
 from hoox_edge.local import sqlio
 from hoox_edge.local.sqlio import BUSY_TIMEOUT_MS, connect  # noqa: F401  (re-exported for the CLI)
-from hoox_edge.ports import D1Error, D1ExecResult, D1Meta, D1Result, d1_value
+from hoox_edge.ports import D1Error, D1ExecResult, D1Meta, D1PreparedStatement, D1Result, d1_value
 
 _LEAD = r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*"
 # Statements that cannot write: read on the writer connection, seeing writes about to commit.
@@ -242,13 +242,15 @@ class LocalD1:
         except sqlite3.Error as exc:  # the commit failed: nothing of the unit was kept
             raise D1Error(_message(exc)) from None
 
-    async def batch(self, statements: Sequence[LocalD1Statement]) -> list[D1Result]:
+    async def batch(self, statements: Sequence[D1PreparedStatement]) -> list[D1Result]:
+        own: list[LocalD1Statement] = []
         for st in statements:
             if not isinstance(st, LocalD1Statement) or st._db is not self:
                 raise D1Error("D1_ERROR: batch() takes statements prepared on this database")
+            own.append(st)
         if self.readonly:  # reads only: each as its own statement (a write is refused by the reader)
-            return [await st.all() for st in statements]
-        jobs = [(st.query, tuple(sql_value(v) for v in st.params)) for st in statements]
+            return [await st.all() for st in own]
+        jobs = [(st.query, tuple(sql_value(v) for v in st.params)) for st in own]
 
         def unit(conn: sqlite3.Connection) -> list[D1Result]:
             out: list[D1Result] = []

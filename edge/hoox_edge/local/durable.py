@@ -720,6 +720,10 @@ class DurableObjectHost:
 
 
 class LocalDurableObjectStub:
+    _host: DurableObjectHost  # set through __dict__ (every other attribute is an RPC method)
+    _class: str
+    id: DurableObjectId
+
     def __init__(self, host: DurableObjectHost, class_name: str, object_id: DurableObjectId) -> None:
         self.__dict__.update(_host=host, _class=class_name, id=object_id)
 

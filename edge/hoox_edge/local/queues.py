@@ -407,7 +407,7 @@ class QueueStore:
 
     # ----------------------------------------------------------------- internals
     @contextlib.contextmanager
-    def _tx(self):  # type: ignore[no-untyped-def]
+    def _tx(self):
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield

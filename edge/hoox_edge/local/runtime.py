@@ -100,7 +100,7 @@ class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the process owning the runtime decides."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def]
+    def capture_signals(self):
         yield
 
 
@@ -395,8 +395,8 @@ class LocalRuntime:
         self._servers.append((name, server, task))
         while not server.started:
             if task.done():
-                exc = task.exception()
-                raise RuntimeError(f"could not serve {name} on port {port}: {exc!r}")
+                err = task.exception()
+                raise RuntimeError(f"could not serve {name} on port {port}: {err!r}")
             await asyncio.sleep(0.01)
 
     def _start_loops(self) -> None:

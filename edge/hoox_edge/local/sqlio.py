@@ -432,7 +432,11 @@ def _resolve(fut: asyncio.Future[None]) -> None:
         if not fut.done():
             fut.set_result(None)
     elif not loop.is_closed():
-        loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
+        def wake() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        loop.call_soon_threadsafe(wake)
 
 
 # --------------------------------------------------------------------------- reads

@@ -761,7 +761,8 @@ class PaperExchange(DurableObject):
     def _execute(self, cfg: dict, params: dict) -> dict[str, Any]:
         steps = {"set_margin_mode": self._set_margin_mode, "set_leverage": self._set_leverage}
         for step in params.get("setup") or []:
-            fn = steps.get(step.get("method")) if isinstance(step, dict) else None
+            method = step.get("method") if isinstance(step, dict) else None
+            fn = steps.get(method) if isinstance(method, str) else None
             if fn is None:
                 raise _reject("a setup step must be set_margin_mode or set_leverage", "PAPER_BAD_REQUEST")
             fn(cfg, step)

@@ -307,7 +307,7 @@ class _Run:
             self.actions.append(out)
             return out
         body, err, details = calls.envelope(resp)
-        result = body.get("result") if isinstance(body.get("result"), dict) else {}
+        result = r if isinstance(r := body.get("result"), dict) else {}
         if resp.status == 200:
             out.update(status="done", executedQty=result.get("executedQty"), price=result.get("price"))
             await self._mark(rid, "done", None)
@@ -574,7 +574,7 @@ class _Run:
             why = (f"profit {profit:.2f}% reached target {step} ({fmt(t.profit_percent)}%): closing "
                    f"{fmt(size.quantity)} of {fmt(remaining)}"
                    + ("; the stop of the rest moves to break-even " + fmt(stop) if t.move_stop_to_break_even
-                      and kind == "break_even" and not size.closes_all else ""))  # type: ignore[arg-type]
+                      and kind == "break_even" and stop is not None and not size.closes_all else ""))
             await self.act(p, "take_profit", step, None if size.closes_all else size.quantity,
                            state=[state_update(closed=1 if size.closes_all else 0, targets_done=i + 1)], why=why)
             remaining -= size.quantity

@@ -26,7 +26,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -52,7 +52,7 @@ _MAX_PATH = 256
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
-def _secrets_of(scope: dict) -> list[str]:
+def _secrets_of(scope: Mapping[str, Any]) -> list[str]:
     env = scope.get("env")
     return env.secret_values() if isinstance(env, Env) else []
 
@@ -93,7 +93,7 @@ async def json_body(request: Request, limit: int = bodies.MAX_BYTES) -> Any:
     return await bodies.read_json(request, limit)
 
 
-def safe_path(scope: dict, limit: int = _MAX_PATH) -> str:
+def safe_path(scope: Mapping[str, Any], limit: int = _MAX_PATH) -> str:
     """The request path as it may be logged, recorded or echoed: secrets masked, cut, printable."""
     path = printable(scope.get("path", ""))
     for s in known_secrets(_secrets_of(scope)):

@@ -32,7 +32,9 @@ def envelope(resp: ServiceResponse) -> tuple[dict[str, Any], dict[str, Any], dic
         body = None
     if not isinstance(body, dict):
         return {}, {}, {}
-    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    err = body.get("error")
+    if not isinstance(err, dict):
+        err = {}
     details = err.get("details")
     return body, err, details if isinstance(details, dict) else {}
 

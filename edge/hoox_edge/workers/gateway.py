@@ -552,7 +552,7 @@ async def webhook(request: Request) -> JSONResponse:
         # The request itself is recorded by the api-call middleware (shared/app.py); what only the
         # gateway knows is the signal.
         if st.authenticated:
-            point = {"exchange": st.label("exchange"), "symbol": st.label("symbol"),
+            point: dict[str, Any] = {"exchange": st.label("exchange"), "symbol": st.label("symbol"),
                      "action": st.label("action"), "outcome": st.outcome}
             if st.signal is not None and st.signal.quantity is not None:
                 point["quantity"] = st.signal.quantity

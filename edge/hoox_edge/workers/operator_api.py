@@ -119,8 +119,8 @@ async def _kill_switch(env: Env) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- queues
 def _dead_letter_item(m: dict[str, Any]) -> dict[str, Any]:
-    body = m.get("body") if isinstance(m.get("body"), dict) else {}
-    payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+    body = b if isinstance(b := m.get("body"), dict) else {}
+    payload = p if isinstance(p := body.get("payload"), dict) else {}
     # trade-worker dead-letters by sending {requestId, payload, lastError, attempts, deadLetteredAt};
     # the runtime's own backstop keeps the message with last_error and origin_queue.
     return {

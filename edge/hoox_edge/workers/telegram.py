@@ -169,6 +169,8 @@ async def deliver(env: Env, alert: Alert, request_id: str | None) -> dict[str, A
         return {"alertId": alert_id, "delivery": "outbox", "messageId": None}
 
     chat_id = alert.chatId if alert.chatId not in (None, "") else (env.get("TELEGRAM_CHAT_ID") or None)
+    message_id: int | None
+    error: str | None
     if chat_id is None:
         message_id, error = None, "no chat id: set TELEGRAM_CHAT_ID or pass chatId"
     else:

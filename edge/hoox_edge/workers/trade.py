@@ -37,7 +37,7 @@ WORKER = "trade-worker"
 MAX_QUEUE_DELAY = 12 * 3600  # Cloudflare Queues' longest retry delay
 
 
-def answer(rid: str, result: dict[str, Any]) -> JSONResponse:
+def answer(rid: str | None, result: dict[str, Any]) -> JSONResponse:
     """200 for a fill; 202 for an order that rests on the book (with what filled of it so far)."""
     if result.get("status") == lifecycle.FILLED:
         return ok(result, request_id=rid)
