@@ -519,7 +519,7 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
 def _outcome_of(response: JSONResponse) -> str:
     """The signal's outcome as its data point names it: Filled, Resting, in_progress, Enqueued."""
     try:
-        status = json.loads(response.body).get("status")
+        status = json.loads(bytes(response.body)).get("status")
     except (ValueError, AttributeError):
         status = None
     return str(status or response.status_code)
