@@ -40,6 +40,7 @@ from hoox_edge import lifecycle
 from hoox_edge.exchanges import provider_for
 from hoox_edge.ledger import dec, fmt, num
 from hoox_edge.operator import orders as orders_mod
+from hoox_edge.operator.kill_switch import KILL_SWITCH, KILL_SWITCH_REASON
 from hoox_edge.operator.positions import open_positions
 from hoox_edge.ports import Env
 from hoox_edge.risk import reconciliation, rules
@@ -53,8 +54,6 @@ DUE_SLACK_S = 30.0  # a cron firing a little early still counts as due
 SOURCE = "risk"
 # Request ids of the risk manager's orders: uuid5 of (position, rule, step, attempt) in this namespace.
 NAMESPACE = uuid.UUID("5b0f3c2e-8d4a-4c1e-9a57-6f2f1d0e7a11")
-KILL_SWITCH = "trade:kill_switch"
-KILL_SWITCH_REASON = "trade:kill_switch_reason"
 
 
 def action_request_id(position_id: int, rule: str, step: str, attempt: int) -> str:
