@@ -37,6 +37,7 @@ from hoox_edge.operator import workers as workers_mod
 from hoox_edge.operator.params import Params, invalid, json_object, kv_key, path_secrets
 from hoox_edge.operator.rows import log_item, trade_item
 from hoox_edge.ports import Env, QueueAdminUnavailable
+from hoox_edge.risk import surface as risk_surface
 from hoox_edge.shared import calls, clock, settings
 from hoox_edge.shared.app import REQUEST_ID, env_of, request_id_of
 from hoox_edge.shared.auth import require_operator
@@ -482,6 +483,34 @@ async def kill_switch_set(request: Request) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- risk manager
+# The same functions agent-worker serves on /agent/status and /agent/config (one definition).
+RUN_STATUSES = ("running", "ok", "error", "skipped")
+
+
+async def risk(request: Request) -> dict[str, Any]:
+    Params(request)
+    return await risk_surface.status(env_of(request))
+
+
+async def risk_runs(request: Request) -> dict[str, Any]:
+    q = Params(request, "limit", "cursor", "status")
+    return await risk_surface.runs_page(env_of(request), limit=q.limit(), cursor=q.cursor(),
+                                        status=q.choice("status", RUN_STATUSES))
+
+
+async def risk_config_get(request: Request) -> dict[str, Any]:
+    Params(request)
+    return await risk_surface.config(env_of(request))
+
+
+async def risk_config_set(request: Request) -> dict[str, Any]:
+    Params(request)
+    body = await json_object(request, "values", required=("values",))
+    return await risk_surface.set_config(env_of(request), body["values"], request_id=request_id_of(request),
+                                         by="operator")
+
+
 # --------------------------------------------------------------------------- queues
 def _admin(env: Env) -> Any:
     admin = env.get("QUEUE_ADMIN")
@@ -569,6 +598,10 @@ routes: list[BaseRoute] = [
     Route("/config/kv/{key:path}", _operator(kv_delete), methods=["DELETE"]),
     Route("/kill-switch", _operator(kill_switch_get), methods=["GET"]),
     Route("/kill-switch", _operator(kill_switch_set), methods=["POST"]),
+    Route("/risk", _operator(risk), methods=["GET"]),
+    Route("/risk/runs", _operator(risk_runs), methods=["GET"]),
+    Route("/risk/config", _operator(risk_config_get), methods=["GET"]),
+    Route("/risk/config", _operator(risk_config_set), methods=["POST"]),
     Route("/queues", _operator(queues), methods=["GET"]),
     Route("/queues/dead-letter/{id}/replay", _operator(replay), methods=["POST"]),
     Route("/db/query", _operator(db_query), methods=["POST"]),
