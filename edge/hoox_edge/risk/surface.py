@@ -54,17 +54,6 @@ async def _read(env: Env, key: str, errors: list[str]) -> Any:
         return s.default if s else None
 
 
-async def _overrides(env: Env) -> list[str]:
-    names: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = await env.CONFIG_KV.list(prefix=TRAILING_SYMBOL, cursor=cursor)
-        names.extend(k.name for k in page.keys)
-        if page.list_complete or not page.cursor:
-            return sorted(names)
-        cursor = page.cursor
-
-
 def run_item(r: dict[str, Any], *, details: bool = True) -> dict[str, Any]:
     """A `risk_runs` row as the API shows it (`details`: what it did, as JSON)."""
     item: dict[str, Any] = {
@@ -185,7 +174,7 @@ async def runs_page(env: Env, *, limit: int, cursor: int | None, status: str | N
 # --------------------------------------------------------------------------- config
 async def config(env: Env) -> dict[str, Any]:
     """The risk settings as KV entries (`settings.describe`): the four keys and every stored override."""
-    keys = [*RISK_KEYS, *await _overrides(env)]
+    keys = [*RISK_KEYS, *sorted(await settings.stored_keys(env.CONFIG_KV, TRAILING_SYMBOL))]
     return {"items": [settings.describe(k, await env.CONFIG_KV.get(k)) for k in keys], "nextCursor": None}
 
 

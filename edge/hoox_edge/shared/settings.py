@@ -435,6 +435,18 @@ def describe(key: str, raw: str | None) -> dict[str, Any]:
     return item
 
 
+async def stored_keys(kv: KVNamespace, prefix: str) -> list[str]:
+    """Every key stored under `prefix`, all pages of KV's list."""
+    names: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await kv.list(prefix=prefix, cursor=cursor)
+        names.extend(k.name for k in page.keys)
+        if page.list_complete or not page.cursor:
+            return names
+        cursor = page.cursor
+
+
 async def get(kv: KVNamespace, key: str) -> Any:
     """The typed value in KV, else the manifest default. A corrupt stored value raises SettingError."""
     raw = await kv.get(key)

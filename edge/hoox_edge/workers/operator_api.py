@@ -334,14 +334,7 @@ async def kv_list(request: Request) -> dict[str, Any]:
     """Every stored key under `prefix`, plus the manifest's keys under it that are not stored."""
     env = env_of(request)
     prefix = Params(request, "prefix").prefix()
-    names: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = await env.CONFIG_KV.list(prefix=prefix, cursor=cursor)
-        names.extend(k.name for k in page.keys)
-        if page.list_complete or not page.cursor:
-            break
-        cursor = page.cursor
+    names = await settings.stored_keys(env.CONFIG_KV, prefix)
     raws = await asyncio.gather(*(env.CONFIG_KV.get(n) for n in names))
     stored = dict(zip(names, raws, strict=True))
     defaults = [s.key for s in settings.MANIFEST if not s.is_family and s.key.startswith(prefix)
