@@ -63,7 +63,7 @@ MAX_RETRY_AFTER = 30.0
 STREAM_BACKOFF_BASE = 1.0
 STREAM_BACKOFF_CAP = 30.0
 JITTER = 0.2
-ALL_TOPICS = ("trades", "logs", "alerts", "status")
+ALL_TOPICS = ("trades", "logs", "alerts", "status", "risk")
 MASK = "***"
 
 
@@ -289,10 +289,27 @@ class StatusEvent(StreamEvent):
     type: Literal["status"] = "status"
     kill_switch: bool | None = Field(None, alias="killSwitch")
     reason: str | None = None
+    by: str | None = None  # operator | operator (risk override) | risk-manager
+
+
+class RiskEvent(StreamEvent):
+    """A finished run of the risk manager (`risk_runs` row; `reconciliation` None when it did not get there)."""
+
+    type: Literal["risk"] = "risk"
+    run_id: int | None = Field(None, alias="runId")
+    trigger: str | None = None
+    status: str | None = None  # ok | error
+    started_at: str | None = Field(None, alias="startedAt")
+    finished_at: str | None = Field(None, alias="finishedAt")
+    duration_ms: float | None = Field(None, alias="durationMs")
+    positions_seen: int | None = Field(None, alias="positionsSeen")
+    actions: int | None = None
+    errors: int | None = None
+    reconciliation: dict[str, Any] | None = None  # {"openIssues", "opened", "cleared"} (counts)
 
 
 _EVENT_TYPES: dict[str, type[StreamEvent]] = {
-    "trade": TradeEvent, "log": LogEvent, "alert": AlertEvent, "status": StatusEvent,
+    "trade": TradeEvent, "log": LogEvent, "alert": AlertEvent, "status": StatusEvent, "risk": RiskEvent,
 }
 
 
@@ -463,6 +480,23 @@ class _Routes:
             body["flatten"] = True
         return _Call("POST", "/v1/kill-switch", json=body, parse=_parser(m.KillSwitch),
                      read_timeout=ORDER_ACTION_TIMEOUT if flatten else None)
+
+    @staticmethod
+    def risk() -> _Call:
+        return _Call("GET", "/v1/risk", parse=_parser(m.RiskStatus))
+
+    @staticmethod
+    def risk_runs(*, limit: int | None, cursor: str | None, status: str | None) -> _Call:
+        return _Call("GET", "/v1/risk/runs", _clean({"limit": limit, "cursor": cursor, "status": status}),
+                     parse=_parser(m.RiskRunsPage))
+
+    @staticmethod
+    def risk_config() -> _Call:
+        return _Call("GET", "/v1/risk/config", parse=_parser(m.RiskConfig))
+
+    @staticmethod
+    def set_risk_config(values: Mapping[str, Any]) -> _Call:
+        return _Call("POST", "/v1/risk/config", json={"values": dict(values)}, parse=_parser(m.RiskConfig))
 
     @staticmethod
     def queues() -> _Call:
@@ -870,6 +904,22 @@ class HooxClient:
         """Turn the switch on or off; `flatten` (with on only) then flattens every book."""
         return self._send(_Routes.set_kill_switch(on, reason, flatten))
 
+    def risk(self) -> m.RiskStatus:
+        """The risk manager: stops, next targets and distances per position, today's drawdowns against
+        the limit, the last run and its age, open reconciliation issues."""
+        return self._send(_Routes.risk())
+
+    def risk_runs(self, *, limit: int | None = None, cursor: str | None = None,
+                  status: str | None = None) -> m.RiskRunsPage:
+        return self._send(_Routes.risk_runs(limit=limit, cursor=cursor, status=status))
+
+    def risk_config(self) -> m.RiskConfig:
+        return self._send(_Routes.risk_config())
+
+    def set_risk_config(self, values: Mapping[str, Any]) -> m.RiskConfig:
+        """Change risk settings ({key: value, or None to remove}); all validated before any is written."""
+        return self._send(_Routes.set_risk_config(values))
+
     def queues(self) -> m.QueuesResult:
         return self._send(_Routes.queues())
 
@@ -1064,6 +1114,19 @@ class AsyncHooxClient:
 
     async def set_kill_switch(self, on: bool, reason: str | None = None, *, flatten: bool = False) -> m.KillSwitch:
         return await self._send(_Routes.set_kill_switch(on, reason, flatten))
+
+    async def risk(self) -> m.RiskStatus:
+        return await self._send(_Routes.risk())
+
+    async def risk_runs(self, *, limit: int | None = None, cursor: str | None = None,
+                        status: str | None = None) -> m.RiskRunsPage:
+        return await self._send(_Routes.risk_runs(limit=limit, cursor=cursor, status=status))
+
+    async def risk_config(self) -> m.RiskConfig:
+        return await self._send(_Routes.risk_config())
+
+    async def set_risk_config(self, values: Mapping[str, Any]) -> m.RiskConfig:
+        return await self._send(_Routes.set_risk_config(values))
 
     async def queues(self) -> m.QueuesResult:
         return await self._send(_Routes.queues())

@@ -405,3 +405,120 @@ class QueryResult(_Model):
     rowCount: int
     truncated: bool
     maxRows: int
+
+
+# --------------------------------------------------------------------------- /v1/risk
+class RiskTarget(_Model):
+    number: int  # 1-based, in the order of trade:take_profit_targets
+    profitPercent: float
+    closeFraction: float
+    moveStopToBreakEven: bool
+    price: float  # LONG entry × (1 + p/100), SHORT entry × (1 − p/100)
+
+
+class RiskPosition(_Model):
+    positionId: int
+    mode: Literal["paper", "live"]
+    exchange: str
+    symbol: str
+    side: Literal["LONG", "SHORT"]
+    size: float
+    entryPrice: float
+    markPrice: float | None = None
+    markError: str | None = None
+    unrealizedPnl: float | None = None
+    trailingPercent: float  # the symbol's override, else trade:trailing_stop_percent (0: off)
+    seenByRun: bool  # False: no run has seen it yet (no watermark, no stop)
+    watermark: float | None = None
+    stopPrice: float | None = None
+    stopKind: Literal["trailing", "break_even"] | None = None
+    distanceToStopPercent: float | None = None  # room before the stop, % of the mark; <= 0: crossed
+    targetsDone: int
+    targetsTotal: int
+    nextTarget: RiskTarget | None = None
+    closing: bool  # its close was decided; a pending action finishes it
+
+
+class RiskDrawdown(_Model):
+    mode: Literal["paper", "live"]
+    exchange: str
+    day: str
+    startEquity: float
+    startTakenAt: str
+    equity: float
+    drawdownPercent: float
+    limitPercent: float  # trade:max_daily_drawdown_percent now (0: off)
+    trippedAt: str | None = None
+    measuredAt: str  # when the run that measured it started
+    runId: int
+
+
+class RiskRun(_Model):
+    id: int
+    trigger: str
+    status: Literal["running", "ok", "error", "skipped"]
+    startedAt: str
+    finishedAt: str | None = None
+    durationMs: float | None = None
+    positionsSeen: int
+    actions: int
+    errors: int
+    ageSeconds: float | None = None  # /v1/risk's lastRun only
+    details: dict[str, Any] | None = None  # /v1/risk/runs only: actions, errors, drawdowns, skipped, reconciliation
+
+
+class ReconciliationIssue(_Model):
+    id: int
+    exchange: str
+    symbol: str
+    kind: Literal["size", "side", "missing_at_exchange", "not_in_ledger"]
+    ledgerPositionId: int | None = None
+    ledgerSide: str | None = None
+    ledgerSize: float | None = None
+    exchangeSide: str | None = None
+    exchangeSize: float | None = None
+    status: Literal["open", "cleared"]
+    firstSeenAt: str
+    lastSeenAt: str
+    clearedAt: str | None = None
+    firstRunId: int | None = None
+    lastRunId: int | None = None
+    clearedRunId: int | None = None
+
+
+class RiskReconciliation(_Model):
+    openIssues: list[ReconciliationIssue]
+
+
+class RiskSettings(_Model):
+    trailingStopPercent: float
+    takeProfitTargets: list[dict[str, Any]]
+    maxDailyDrawdownPercent: float
+    errors: list[str]  # corrupt stored values (read as their defaults)
+
+
+class RiskStatus(_Model):
+    at: str
+    intervalMinutes: int
+    lastRun: RiskRun | None = None
+    stale: bool  # no run, or the last one is older than twice the interval
+    killSwitch: KillSwitch
+    settings: RiskSettings
+    positions: list[RiskPosition]
+    drawdowns: list[RiskDrawdown]
+    reconciliation: RiskReconciliation
+
+
+class RiskRunsPage(_Model):
+    items: list[RiskRun]
+    nextCursor: str | None = None
+
+
+class RiskConfigChange(_Model):
+    key: str
+    previous: str | None = None
+    stored: str | None = None  # None: removed (the default applies)
+
+
+class RiskConfig(KvList):
+    changed: list[RiskConfigChange] | None = None  # POST only

@@ -99,7 +99,8 @@ def test_secrets_set_never_echoes_the_value(ws: Workspace) -> None:
     r = hoox("secrets", "set", "BYBIT_API_KEY", value, "--json")
     assert r.exit_code == 0, r.output
     out = as_json(r)
-    assert out["name"] == "BYBIT_API_KEY" and out["workers"] == ["trade-worker"] and out["replaced"] is False
+    assert out["name"] == "BYBIT_API_KEY" and out["workers"] == ["trade-worker", "agent-worker"]
+    assert out["replaced"] is False
     assert value not in r.output
     assert ws.secrets()["BYBIT_API_KEY"] == value
 

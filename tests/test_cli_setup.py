@@ -209,9 +209,10 @@ def test_env_show_validate_and_generate_dev_vars(ws: Workspace) -> None:
     r = hoox("config", "env", "show", "--json")
     assert r.exit_code == 0
     variables = {v["name"]: v for v in out(r)["variables"]}
-    assert variables["BYBIT_API_KEY"] == {"name": "BYBIT_API_KEY", "workers": ["trade-worker"],
-                                          "enabled_workers": ["trade-worker"], "required": False, "set": True,
-                                          "value": "***"}
+    # trade-worker places orders with it; agent-worker reads live balances and positions
+    assert variables["BYBIT_API_KEY"] == {"name": "BYBIT_API_KEY", "workers": ["trade-worker", "agent-worker"],
+                                          "enabled_workers": ["trade-worker", "agent-worker"], "required": False,
+                                          "set": True, "value": "***"}
     assert variables["WEBHOOK_API_KEY"]["required"] is True
     assert "bybit-key-abcdef" not in r.output and ws.secrets()["WEBHOOK_API_KEY"] not in r.output
 

@@ -402,7 +402,8 @@ async def test_kill_switch_halts_the_webhook_and_leaves_a_log_an_alert_and_an_ev
     assert len(alerts) == 1 and alerts[0]["level"] == "critical" and alerts[0]["source"] == "hoox"
     assert "exchange incident" in alerts[0]["message"]
     events = await sql(rt, "SELECT id, data FROM events WHERE type = 'status'")
-    assert [json.loads(e["data"]) for e in events] == [{"killSwitch": True, "reason": "exchange incident"}]
+    assert [json.loads(e["data"]) for e in events] == [{"killSwitch": True, "reason": "exchange incident",
+                                                         "by": "operator"}]
     assert on["eventId"] == events[0]["id"]
 
     status = await result(rt, "GET", "/status", models.StatusResult)

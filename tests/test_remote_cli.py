@@ -53,10 +53,12 @@ def test_secrets_set_remote_sends_the_value_on_stdin_to_every_enabled_owner(
     res = hoox("secrets", "set", "BYBIT_API_SECRET", "--remote", "--json", input=SECRET + "\n")
     assert res.exit_code == 0, res.stdout
     out = out_of(res)
-    assert out["remote"] is True and out["set_on"] == ["trade-worker"] and out["failed"] == []
-    assert fake.state.secrets["trade-worker"]["BYBIT_API_SECRET"] == SECRET
-    (put,) = fake.calls("PUT", r"/workers/scripts/trade-worker/secrets$")
-    assert put.json() == {"name": "BYBIT_API_SECRET", "text": SECRET, "type": "secret_text"}
+    # trade-worker places orders with it; agent-worker reads live balances and positions
+    assert out["remote"] is True and out["set_on"] == ["trade-worker", "agent-worker"] and out["failed"] == []
+    for owner in ("trade-worker", "agent-worker"):
+        assert fake.state.secrets[owner]["BYBIT_API_SECRET"] == SECRET
+        (put,) = fake.calls("PUT", rf"/workers/scripts/{owner}/secrets$")
+        assert put.json() == {"name": "BYBIT_API_SECRET", "text": SECRET, "type": "secret_text"}
     assert SECRET not in fake.all_text()  # only in the request body
     assert argv_log and all(SECRET not in " ".join(a) for a in argv_log)
     assert any(a[1:4] == ("secret", "put", "BYBIT_API_SECRET") for a in argv_log)
@@ -78,7 +80,7 @@ def test_secrets_set_remote_reports_a_wrangler_failure(ws: Workspace, fake: Fake
     res = hoox("secrets", "set", "MEXC_API_KEY", "--remote", "--json", input=SECRET)
     assert res.exit_code == 1
     out = out_of(res)
-    assert out["set_on"] == [] and out["failed"][0]["worker"] == "trade-worker"
+    assert out["set_on"] == ["agent-worker"] and [f["worker"] for f in out["failed"]] == ["trade-worker"]
     assert SECRET not in res.stdout
 
 

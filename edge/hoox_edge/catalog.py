@@ -195,12 +195,15 @@ WORKERS: tuple[Worker, ...] = (
         description="Risk manager: trailing stops, take-profits, drawdown kill switch",
         module="hoox_edge.workers.agent",
         port_offset=5,
-        # PAPER_EXCHANGE: the mark prices and balances of the paper book.
+        # PAPER_EXCHANGE: the mark prices and balances of the paper book. The exchange keys: the live
+        # book's balances (drawdown) and positions (reconciliation) are read with them; orders still go
+        # through trade-worker. SYSTEM_LOGS_BUCKET: those calls' request logs, as trade-worker's.
         bindings=(_kv(), _DB, _TRADE, _TELEGRAM, _D1, _ANALYTICS, _TELEMETRY,
-                  Binding("PAPER_EXCHANGE", "durable_object", "PaperExchange")),
+                  Binding("PAPER_EXCHANGE", "durable_object", "PaperExchange"),
+                  Binding("SYSTEM_LOGS_BUCKET", "r2", SYSTEM_LOGS_BUCKET)),
         crons=("* * * * *",),  # a run every agent:risk_interval_minutes (default 5), checked each minute
         secrets=(_INTERNAL,),
-        optional_secrets=("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY"),
+        optional_secrets=(*_EXCHANGE_SECRETS, "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY"),
     ),
     Worker(
         name="email-worker",

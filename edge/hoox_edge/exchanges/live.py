@@ -236,6 +236,12 @@ class LiveExchange:
         """Remaining requests (or weight) the exchange reported, for analytics; None when unknown."""
         return None
 
+    @property
+    def reads_positions(self) -> bool:
+        """Does `positions()` read the account's derivative positions from the exchange? Spot
+        connectors hold coins (balances), not positions, and answer `positions()` with []."""
+        return self.market == "futures"
+
     async def instrument_info(self, symbol: str) -> dict[str, Any]:
         """Trading rules, cached in KV (`cache:instruments:{exchange}:{market}:{SYMBOL}`) for
         `exchanges:instrument_cache_ttl` seconds (they change rarely and cost a call per order), and

@@ -139,6 +139,10 @@ class MexcSpot(_BinanceStyle):
     async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
         raise ExchangeError("rejected", FUTURES_CLOSED, code="MEXC_FUTURES_CLOSED")
 
+    @property
+    def reads_positions(self) -> bool:
+        return False  # MEXC futures live on another API (contract.mexc.com) that hoox does not trade on
+
     async def positions(self, symbol: str | None = None) -> list[Position]:
         return []  # spot holdings are balances, not positions
 

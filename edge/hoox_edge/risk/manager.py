@@ -13,7 +13,10 @@ A run, under the `risk_lock` lease (two runs never overlap):
    alert goes out;
 4. per remaining position: the watermark, the trailing stop and the break-even stop (never loosened),
    and the take-profit targets (`hoox_edge.risk.rules`);
-5. writes its `risk_runs` row: duration, positions seen, actions, errors.
+5. reconciles the live book with the positions each live exchange reports
+   (`hoox_edge.risk.reconciliation`: a mismatch is recorded and alerted once, never fixed);
+6. writes its `risk_runs` row (duration, positions seen, actions, errors) and, once it is done,
+   a `risk` event on the operator's stream (`run_event`).
 
 Every order is a CLOSE (of the remaining size, or of a target's share) sent through trade-worker's
 idempotent `/process` with its own request id, derived from (position, rule, step, attempt), and
@@ -37,9 +40,10 @@ from hoox_edge import lifecycle
 from hoox_edge.exchanges import provider_for
 from hoox_edge.ledger import dec, fmt, num
 from hoox_edge.operator import orders as orders_mod
+from hoox_edge.operator.kill_switch import KILL_SWITCH, KILL_SWITCH_REASON
 from hoox_edge.operator.positions import open_positions
 from hoox_edge.ports import Env
-from hoox_edge.risk import rules
+from hoox_edge.risk import reconciliation, rules
 from hoox_edge.shared import calls, clock, events, settings
 from hoox_edge.shared.logs import log
 
@@ -50,8 +54,6 @@ DUE_SLACK_S = 30.0  # a cron firing a little early still counts as due
 SOURCE = "risk"
 # Request ids of the risk manager's orders: uuid5 of (position, rule, step, attempt) in this namespace.
 NAMESPACE = uuid.UUID("5b0f3c2e-8d4a-4c1e-9a57-6f2f1d0e7a11")
-KILL_SWITCH = "trade:kill_switch"
-KILL_SWITCH_REASON = "trade:kill_switch_reason"
 
 
 def action_request_id(position_id: int, rule: str, step: str, attempt: int) -> str:
@@ -73,11 +75,23 @@ class RunResult:
     drawdowns: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     duration_ms: float = 0.0
+    reconciliation: dict[str, Any] | None = None  # `reconciliation.Outcome.as_dict()`; None: not reached
 
     def as_dict(self) -> dict[str, Any]:
         return {"runId": self.run_id, "status": self.status, "positionsSeen": self.positions_seen,
                 "actions": self.actions, "errors": self.errors, "drawdowns": self.drawdowns,
-                "skipped": self.skipped, "durationMs": self.duration_ms}
+                "skipped": self.skipped, "reconciliation": self.reconciliation, "durationMs": self.duration_ms}
+
+
+def run_event(run: dict[str, Any]) -> dict[str, Any]:
+    """The data of the `risk` stream event of a finished run (a `risk_runs` row with its details)."""
+    details = json.loads(run["details"]) if run.get("details") else {}
+    rec = details.get("reconciliation") or {}
+    return {"runId": run["id"], "trigger": run["trigger"], "status": run["status"],
+            "startedAt": run["started_at"], "finishedAt": run["finished_at"], "durationMs": run["duration_ms"],
+            "positionsSeen": run["positions_seen"], "actions": run["actions"], "errors": run["errors"],
+            "reconciliation": {"openIssues": rec.get("openIssues"), "opened": len(rec.get("opened") or []),
+                               "cleared": len(rec.get("cleared") or [])} if rec else None}
 
 
 # --------------------------------------------------------------------------- schedule and lock
@@ -153,14 +167,20 @@ async def run(env: Env, *, trigger: str = "cron") -> RunResult:
         if r.errors:
             status = "error"
         duration = round((time.perf_counter() - t0) * 1000, 2)
-        result = RunResult(run_id, status, r.positions_seen, r.actions, r.errors, r.drawdowns, r.skipped, duration)
-        details = {"actions": r.actions, "errors": r.errors, "drawdowns": r.drawdowns, "skipped": r.skipped}
+        rec = r.reconciliation.as_dict() if r.reconciliation is not None else None
+        result = RunResult(run_id, status, r.positions_seen, r.actions, r.errors, r.drawdowns, r.skipped, duration,
+                           rec)
+        details = {"actions": r.actions, "errors": r.errors, "drawdowns": r.drawdowns, "skipped": r.skipped,
+                   "reconciliation": rec}
         await env.DB.prepare(
             "UPDATE risk_runs SET status = ?, finished_at = ?, duration_ms = ?, positions_seen = ?, actions = ?, "
             "errors = ?, details = ? WHERE id = ?"
         ).bind(status, clock.iso(), duration, r.positions_seen, len(r.actions), len(r.errors),
                json.dumps(details, default=str)[:60_000], run_id).run()
         await _release_lock(env, owner)
+    row = await env.DB.prepare("SELECT * FROM risk_runs WHERE id = ?").bind(run_id).first()
+    if row is not None:
+        await events.emit(env, "risk", run_event(row))
     if r.actions or r.errors:
         await log(env, "warning" if r.errors else "info",
                   f"Risk run {run_id}: {r.positions_seen} positions, {len(r.actions)} actions, "
@@ -196,6 +216,7 @@ class _Run:
         self.drawdowns: list[dict[str, Any]] = []
         self.skipped: list[dict[str, Any]] = []
         self.done_positions: set[int] = set()  # closed (or being closed) by this run
+        self.reconciliation: reconciliation.Outcome | None = None
 
     async def execute(self) -> None:
         await self.resume_pending()
@@ -217,6 +238,10 @@ class _Run:
                                     "error": _error_text(exc)})
                 if isinstance(exc, InjectedFault):
                     raise
+        # Last: the closes this run sent are in the ledger and at the exchange by now.
+        self.reconciliation = await reconciliation.reconcile(self.env, self.run_id)
+        self.errors.extend(self.reconciliation.errors)
+        self.skipped.extend(self.reconciliation.skipped)
 
     # ----------------------------------------------------------------- reading
     async def load_positions(self) -> list[_Position]:
@@ -253,13 +278,7 @@ class _Run:
 
     # ----------------------------------------------------------------- actions
     async def _market_of(self, request_id: str) -> str:
-        raw = await self.db.prepare("SELECT signal FROM trade_signals WHERE request_id = ?").bind(
-            request_id).first("signal")
-        try:
-            market = (json.loads(raw) if raw else {}).get("market")
-        except ValueError:
-            market = None
-        return market if market in ("futures", "spot") else "futures"
+        return await reconciliation.market_of(self.env, request_id)
 
     async def act(self, p: _Position, rule: str, step: str, quantity: Decimal | None, *,
                   state: list[Any], why: str, attempt: int = 0) -> dict[str, Any]:

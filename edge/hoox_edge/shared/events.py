@@ -1,8 +1,9 @@
 """The event log behind `GET /v1/stream` (table `events`, migration 0002).
 
 Trades, system logs and alerts write their events through SQLite triggers, in the same
-transaction as their row. `status` events (the kill switch) have no row of their own and are
-written here with `emit`. Readers page by id: ids become visible in increasing order (one writer
+transaction as their row. `status` events (the kill switch) and `risk` events (one per completed
+run of the risk manager: `hoox_edge.risk.manager`) have no row of their own and are written here
+with `emit`. Readers page by id: ids become visible in increasing order (one writer
 at a time), so "everything after id N" never skips an event that commits later.
 """
 
@@ -18,9 +19,9 @@ from hoox_edge.ports import D1Database, Env
 from hoox_edge.shared import clock
 from hoox_edge.shared.redact import redact
 
-TYPES = ("trade", "log", "alert", "status")
+TYPES = ("trade", "log", "alert", "status", "risk")  # migration 0007 allows `risk`
 # Topic names of `?topics=` and the event type each carries.
-TOPICS = {"trades": "trade", "logs": "log", "alerts": "alert", "status": "status"}
+TOPICS = {"trades": "trade", "logs": "log", "alerts": "alert", "status": "status", "risk": "risk"}
 RETENTION_DAYS = 7  # pruned by the `events_retention` trigger of migration 0002
 READ_LIMIT = 500
 
@@ -69,7 +70,7 @@ def _row(r: dict[str, Any]) -> Event:
 
 
 async def emit(env: Env, type: str, data: dict[str, Any], request_id: str | None = None) -> int | None:
-    """Write an explicit event (`status`); return its id, or None when the ledger could not take it.
+    """Write an explicit event (`status`, `risk`); return its id, or None when the ledger could not take it.
 
     Never raises: the action it reports (a kill switch flipped) has happened either way.
     """

@@ -419,6 +419,36 @@ def _check(s: Setting, key: str, v: Any) -> Any:
     return v
 
 
+def describe(key: str, raw: str | None) -> dict[str, Any]:
+    """A KV entry as the operator sees it: the manifest's word on it, the stored text, the typed
+    value (the default when nothing is stored), where it comes from and the error of a corrupt value."""
+    s = lookup(key)
+    item: dict[str, Any] = {"key": key, "type": s.type if s else None, "expected": type_label(s) if s else None,
+                            "description": s.description if s else None, "default": s.default if s else None,
+                            "raw": raw, "error": None}
+    if raw is None:
+        item.update(value=s.default if s else None, source="default" if s else "unset")
+        return item
+    item["source"] = "kv"
+    try:
+        item["value"] = parse(key, raw)
+    except SettingError as exc:
+        item.update(value=None, error=str(exc))
+    return item
+
+
+async def stored_keys(kv: KVNamespace, prefix: str) -> list[str]:
+    """Every key stored under `prefix`, all pages of KV's list."""
+    names: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await kv.list(prefix=prefix, cursor=cursor)
+        names.extend(k.name for k in page.keys)
+        if page.list_complete or not page.cursor:
+            return names
+        cursor = page.cursor
+
+
 async def get(kv: KVNamespace, key: str) -> Any:
     """The typed value in KV, else the manifest default. A corrupt stored value raises SettingError."""
     raw = await kv.get(key)

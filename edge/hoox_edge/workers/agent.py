@@ -2,7 +2,14 @@
 
 Routes (internal: `X-Internal-Auth-Key`):
 - `POST /agent/run`: one run of the risk loop now, whatever the interval (`hoox_edge.risk.manager`);
-  answers the run: positions seen, actions with their request ids, errors;
+  answers the run: positions seen, actions with their request ids, errors, reconciliation;
+- `GET /agent/status`: per open position its stop, next target and distance to the stop; today's
+  drawdown per book and exchange against the limit; the last run and its age; the open
+  reconciliation issues (`hoox_edge.risk.surface.status`, the same as the gateway's `/v1/risk`);
+- `GET /agent/config`, `POST /agent/config` `{"values": {key: value | null}}`: the risk settings,
+  written through the KV manifest's validation (all or nothing);
+- `POST /agent/risk-override` `{"action": "engage" | "release", "reason"}`: the kill switch, by the
+  operator, recorded;
 - `GET /health`: what this worker serves (the risk manager) and its last run.
 
 Its AI chat routes of the seeds (`/agent/chat`, `/agent/vision`, ...) are not built: they answer 501
@@ -20,16 +27,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hoox_edge.operator.params import Params, json_object
 from hoox_edge.ports import Env
-from hoox_edge.risk import manager
-from hoox_edge.shared.app import env_of, make_app
+from hoox_edge.risk import manager, surface
+from hoox_edge.shared.app import env_of, make_app, request_id_of
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import NOT_AVAILABLE, ApiError, ok
 
 WORKER = "agent-worker"
 FEATURES = {"riskManager": "available", "aiChat": "not available in this version"}
 CHAT_NOT_AVAILABLE = ("The AI chat of agent-worker (/agent/chat, /agent/vision, /agent/reasoning, ...) is not "
-                      "available in this version of hoox; the risk manager is (POST /agent/run).")
+                      "available in this version of hoox; the risk manager is (POST /agent/run, GET /agent/status).")
 _ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -37,6 +45,36 @@ async def run_now(request: Request) -> JSONResponse:
     require_internal(request)
     result = await manager.run(env_of(request), trigger="manual")
     return ok(result.as_dict())
+
+
+async def status(request: Request) -> JSONResponse:
+    require_internal(request)
+    Params(request)
+    return ok(await surface.status(env_of(request)), request_id=request_id_of(request))
+
+
+async def config_get(request: Request) -> JSONResponse:
+    require_internal(request)
+    Params(request)
+    return ok(await surface.config(env_of(request)), request_id=request_id_of(request))
+
+
+async def config_set(request: Request) -> JSONResponse:
+    require_internal(request)
+    Params(request)
+    body = await json_object(request, "values", required=("values",))
+    rid = request_id_of(request)
+    return ok(await surface.set_config(env_of(request), body["values"], request_id=rid, by="operator"),
+              request_id=rid)
+
+
+async def risk_override(request: Request) -> JSONResponse:
+    require_internal(request)
+    Params(request)
+    body = await json_object(request, "action", "reason", required=("action", "reason"))
+    rid = request_id_of(request)
+    return ok(await surface.override(env_of(request), body["action"], body["reason"], request_id=rid),
+              request_id=rid)
 
 
 async def health(request: Request) -> JSONResponse:
@@ -66,6 +104,10 @@ async def not_available(request: Request) -> JSONResponse:
 app = make_app(WORKER, [
     Route("/health", health, methods=["GET"]),
     Route("/agent/run", run_now, methods=["POST"]),
+    Route("/agent/status", status, methods=["GET"]),
+    Route("/agent/config", config_get, methods=["GET"]),
+    Route("/agent/config", config_set, methods=["POST"]),
+    Route("/agent/risk-override", risk_override, methods=["POST"]),
     Route("/agent", not_available, methods=_ANY),
     Route("/agent/{rest:path}", not_available, methods=_ANY),
 ])

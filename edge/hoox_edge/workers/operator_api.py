@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from hoox_edge import catalog, lifecycle
 from hoox_edge.operator import figures
+from hoox_edge.operator import kill_switch as kill_switch_mod
 from hoox_edge.operator import orders as orders_mod
 from hoox_edge.operator import params as params_mod
 from hoox_edge.operator import positions as positions_mod
@@ -36,7 +37,8 @@ from hoox_edge.operator import workers as workers_mod
 from hoox_edge.operator.params import Params, invalid, json_object, kv_key, path_secrets
 from hoox_edge.operator.rows import log_item, trade_item
 from hoox_edge.ports import Env, QueueAdminUnavailable
-from hoox_edge.shared import calls, clock, events, settings
+from hoox_edge.risk import surface as risk_surface
+from hoox_edge.shared import calls, clock, settings
 from hoox_edge.shared.app import REQUEST_ID, env_of, request_id_of
 from hoox_edge.shared.auth import require_operator
 from hoox_edge.shared.errors import NOT_AVAILABLE, NOT_FOUND, VALIDATION_ERROR, ApiError, ok
@@ -48,9 +50,6 @@ MAX_LIMIT = params_mod.MAX_LIMIT
 DEAD_LETTERS_SHOWN = 100
 TRADE_QUEUE = catalog.TRADE_QUEUE
 TRADE_DLQ = catalog.TRADE_DLQ
-KILL_SWITCH = "trade:kill_switch"
-KILL_SWITCH_REASON = "trade:kill_switch_reason"
-MAX_REASON = 500
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 Handler = Callable[[Request], Awaitable[Any]]
@@ -106,15 +105,6 @@ async def _setting(env: Env, key: str) -> tuple[Any, str | None]:
         return await settings.get(env.CONFIG_KV, key), None
     except settings.SettingError as exc:
         return settings.lookup(key).default, str(exc)  # type: ignore[union-attr]
-
-
-async def _kill_switch(env: Env) -> dict[str, Any]:
-    on, err = await _setting(env, KILL_SWITCH)
-    reason, _ = await _setting(env, KILL_SWITCH_REASON)
-    if err:  # the gateway halts trading on a corrupt value (fail safe): say so
-        on = True
-        reason = f"{KILL_SWITCH} holds an invalid value, so trading is halted ({err})"
-    return {"on": bool(on), "reason": reason or None}
 
 
 # --------------------------------------------------------------------------- queues
@@ -185,7 +175,7 @@ async def status(request: Request) -> dict[str, Any]:
     Params(request)
     env = env_of(request)
     kill, (mode, _), (queue_mode, _), probes, queues, last, exchanges = await asyncio.gather(
-        _kill_switch(env), _setting(env, "trade:mode"), _setting(env, "webhooks:queue_mode"),
+        kill_switch_mod.state(env), _setting(env, "trade:mode"), _setting(env, "webhooks:queue_mode"),
         workers_mod.probe_all(env), _queue_summary(env),
         env.DB.prepare("SELECT MAX(created_at) AS t FROM trade_signals").first("t"), _exchanges(env))
     info = env.get("RUNTIME_INFO")
@@ -340,41 +330,17 @@ def _manifest_entry(key: str) -> settings.Setting:
     return s
 
 
-def _kv_item(key: str, raw: str | None) -> dict[str, Any]:
-    s = settings.lookup(key)
-    item: dict[str, Any] = {"key": key, "type": s.type if s else None,
-                            "expected": settings.type_label(s) if s else None,
-                            "description": s.description if s else None,
-                            "default": s.default if s else None, "raw": raw, "error": None}
-    if raw is None:
-        item.update(value=s.default if s else None, source="default" if s else "unset")
-        return item
-    item["source"] = "kv"
-    try:
-        item["value"] = settings.parse(key, raw)
-    except settings.SettingError as exc:
-        item.update(value=None, error=str(exc))
-    return item
-
-
 async def kv_list(request: Request) -> dict[str, Any]:
     """Every stored key under `prefix`, plus the manifest's keys under it that are not stored."""
     env = env_of(request)
     prefix = Params(request, "prefix").prefix()
-    names: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = await env.CONFIG_KV.list(prefix=prefix, cursor=cursor)
-        names.extend(k.name for k in page.keys)
-        if page.list_complete or not page.cursor:
-            break
-        cursor = page.cursor
+    names = await settings.stored_keys(env.CONFIG_KV, prefix)
     raws = await asyncio.gather(*(env.CONFIG_KV.get(n) for n in names))
     stored = dict(zip(names, raws, strict=True))
     defaults = [s.key for s in settings.MANIFEST if not s.is_family and s.key.startswith(prefix)
                 and s.key not in stored]
     keys = sorted({*stored, *defaults})
-    return {"items": [_kv_item(k, stored.get(k)) for k in keys], "nextCursor": None}
+    return {"items": [settings.describe(k, stored.get(k)) for k in keys], "nextCursor": None}
 
 
 async def kv_get(request: Request) -> dict[str, Any]:
@@ -384,7 +350,7 @@ async def kv_get(request: Request) -> dict[str, Any]:
     raw = await env.CONFIG_KV.get(key)
     if raw is None and settings.lookup(key) is None:
         raise ApiError(404, NOT_FOUND, f"{preview(key, limit=60)}: not in KV and not a setting of the KV manifest.")
-    return _kv_item(key, raw)
+    return settings.describe(key, raw)
 
 
 async def kv_put(request: Request) -> dict[str, Any]:
@@ -407,7 +373,7 @@ async def kv_put(request: Request) -> dict[str, Any]:
     await env.CONFIG_KV.put(key, stored)
     await log(env, "info", f"operator set {key}", request_id=request_id_of(request),
               details={"key": key, "value": stored, "previous": previous})
-    item = _kv_item(key, stored)
+    item = settings.describe(key, stored)
     item["previous"] = previous
     return item
 
@@ -483,7 +449,7 @@ async def flatten(request: Request) -> dict[str, Any]:
 # --------------------------------------------------------------------------- kill switch
 async def kill_switch_get(request: Request) -> dict[str, Any]:
     Params(request)
-    return await _kill_switch(env_of(request))
+    return await kill_switch_mod.state(env_of(request))
 
 
 async def kill_switch_set(request: Request) -> dict[str, Any]:
@@ -498,39 +464,44 @@ async def kill_switch_set(request: Request) -> dict[str, Any]:
     if not isinstance(body["on"], bool):
         raise ApiError(400, VALIDATION_ERROR, 'Expected {"on": true|false, "reason": "...", "flatten": false}.',
                        [{"field": "on", "issue": "must be true or false"}])
-    reason = body.get("reason", "")
-    if reason is None:
-        reason = ""
-    if not isinstance(reason, str) or len(reason) > MAX_REASON or not reason.replace("\n", " ").isprintable():
-        raise ApiError(400, VALIDATION_ERROR, f"reason must be printable text of at most {MAX_REASON} characters.",
-                       [{"field": "reason", "issue": f"must be printable text of at most {MAX_REASON} characters"}])
     flatten_too = body.get("flatten", False)
     if not isinstance(flatten_too, bool) or (flatten_too and not body["on"]):
         raise ApiError(400, VALIDATION_ERROR, "flatten must be true or false, and true only with on: true.",
                        [{"field": "flatten", "issue": "a boolean, true only when turning the switch on"}])
-    on = body["on"]
-    reason = reason.strip() or ("turned on by the operator" if on else "")
-    try:
-        settings.coerce(KILL_SWITCH_REASON, reason)
-    except settings.SettingError as exc:
-        raise invalid("reason", exc.message, quote=False) from None
-    await settings.put(env.CONFIG_KV, KILL_SWITCH, on)
-    if on:
-        await settings.put(env.CONFIG_KV, KILL_SWITCH_REASON, reason)
-    else:  # a switch that is off has no reason; why it was on stays in the logs and the status events
-        await env.CONFIG_KV.delete(KILL_SWITCH_REASON)
-    text = f"Kill switch {'ON' if on else 'OFF'}" + (f": {reason}" if reason else "")
-    await log(env, "critical" if on else "warning", f"operator turned the kill switch {'on' if on else 'off'}",
-              request_id=rid, details={"on": on, "reason": reason or None})
-    alerted = await calls.alert(env, text + (" — trading is halted." if on else " — trading resumes."),
-                                level="critical" if on else "info", request_id=rid)
-    event_id = await events.emit(env, "status", {"killSwitch": on, "reason": reason or None}, request_id=rid)
-    state = await _kill_switch(env)
-    out = {**state, "alerted": alerted, "eventId": event_id}
+    reason = kill_switch_mod.checked_reason(body.get("reason"), on=body["on"])
+    out = await kill_switch_mod.turn(env, body["on"], reason, request_id=rid)
     if flatten_too:  # after the switch: no new signal can open a position while the books are closed
         out["flatten"] = await orders_mod.flatten(env, mode=None, exchange=None, symbol=None, reason="kill switch",
                                                   operator_rid=rid)
     return out
+
+
+# --------------------------------------------------------------------------- risk manager
+# The same functions agent-worker serves on /agent/status and /agent/config (one definition).
+RUN_STATUSES = ("running", "ok", "error", "skipped")
+
+
+async def risk(request: Request) -> dict[str, Any]:
+    Params(request)
+    return await risk_surface.status(env_of(request))
+
+
+async def risk_runs(request: Request) -> dict[str, Any]:
+    q = Params(request, "limit", "cursor", "status")
+    return await risk_surface.runs_page(env_of(request), limit=q.limit(), cursor=q.cursor(),
+                                        status=q.choice("status", RUN_STATUSES))
+
+
+async def risk_config_get(request: Request) -> dict[str, Any]:
+    Params(request)
+    return await risk_surface.config(env_of(request))
+
+
+async def risk_config_set(request: Request) -> dict[str, Any]:
+    Params(request)
+    body = await json_object(request, "values", required=("values",))
+    return await risk_surface.set_config(env_of(request), body["values"], request_id=request_id_of(request),
+                                         by="operator")
 
 
 # --------------------------------------------------------------------------- queues
@@ -620,6 +591,10 @@ routes: list[BaseRoute] = [
     Route("/config/kv/{key:path}", _operator(kv_delete), methods=["DELETE"]),
     Route("/kill-switch", _operator(kill_switch_get), methods=["GET"]),
     Route("/kill-switch", _operator(kill_switch_set), methods=["POST"]),
+    Route("/risk", _operator(risk), methods=["GET"]),
+    Route("/risk/runs", _operator(risk_runs), methods=["GET"]),
+    Route("/risk/config", _operator(risk_config_get), methods=["GET"]),
+    Route("/risk/config", _operator(risk_config_set), methods=["POST"]),
     Route("/queues", _operator(queues), methods=["GET"]),
     Route("/queues/dead-letter/{id}/replay", _operator(replay), methods=["POST"]),
     Route("/db/query", _operator(db_query), methods=["POST"]),

@@ -1,7 +1,7 @@
 """`GET /v1/stream`: the operator's live event stream (Server-Sent Events), mounted on the gateway.
 
-`?topics=trades,logs,alerts,status` picks event types (`trade`, `log`, `alert`, `status`); no
-`topics` means all four, an unknown topic is a 400. Each event is
+`?topics=trades,logs,alerts,status,risk` picks event types (`trade`, `log`, `alert`, `status`,
+`risk`); no `topics` means all of them, an unknown topic is a 400. Each event is
 
     id: <events.id>
     event: <type>
