@@ -157,7 +157,8 @@ async def status(env: Env) -> dict[str, Any]:
 # --------------------------------------------------------------------------- runs
 async def runs_page(env: Env, *, limit: int, cursor: int | None, status: str | None) -> dict[str, Any]:
     """`risk_runs`, newest first, paged by id like the other lists (`nextCursor`)."""
-    where, args = [], []
+    where: list[str] = []
+    args: list[Any] = []
     if status is not None:
         where.append("status = ?")
         args.append(status)
@@ -189,7 +190,7 @@ async def set_config(env: Env, values: Any, *, request_id: str | None, by: str) 
         raise ApiError(400, VALIDATION_ERROR, f"values: at most {MAX_CHANGES} settings at once.",
                        [{"field": "values", "issue": f"at most {MAX_CHANGES} keys"}])
     stored: dict[str, str | None] = {}
-    problems = []
+    problems: list[dict[str, Any]] = []
     for key, value in values.items():
         if not isinstance(key, str) or not is_risk_key(key):
             problems.append({"field": str(key)[:80], "issue": "not a risk setting: " + ", ".join(
