@@ -294,7 +294,8 @@ def positions(
     rows = [[*([p.get("mode")] if both else []), p.get("exchange"), p.get("symbol"), p.get("side"),
              fmt(p.get("size")), fmt(p.get("entryPrice")), fmt(p.get("markPrice")) or "n/a",
              fmt(p.get("unrealizedPnl"), 6), fmt(p.get("liquidationPrice"))] for p in items]
-    show(compact_table(columns, rows, title=f"{len(items)} open position(s) — {book_label(book)}"))
+    show(compact_table(columns, rows, title=f"{len(items)} open position(s) — {book_label(book)}",
+                       optional=("liq. est.",)))
     priced = [p["unrealizedPnl"] for p in items if p.get("unrealizedPnl") is not None]
     say(f"unrealized P&L {esc(fmt(sum(priced), 6))} USDT over {len(priced)} priced position(s)")
     for p in items:

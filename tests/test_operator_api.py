@@ -413,7 +413,7 @@ async def test_kill_switch_halts_the_webhook_and_leaves_a_log_an_alert_and_an_ev
     assert off["on"] is False and off["reason"] is None  # an off switch has no reason
     assert await kv.get("trade:kill_switch_reason") is None
     assert json.loads((await sql(rt, "SELECT data FROM events WHERE type = 'status' ORDER BY id DESC"))[0]["data"]) == {
-        "killSwitch": False, "reason": None}
+        "killSwitch": False, "reason": None, "by": "operator"}
     assert (await webhook(rt, idempotencyKey="ks-2")).status == 202
     assert [a["level"] for a in await sql(rt, "SELECT level FROM alerts ORDER BY id")] == ["critical", "info"]
 
