@@ -200,6 +200,17 @@ async def test_heartbeats_have_their_own_rate_limit_and_never_take_a_signals_pla
     assert (await signal(rt)).status == 200
 
 
+async def test_a_secret_or_a_credential_sent_as_a_strategy_never_becomes_a_source(runtime):
+    rt = runtime
+    key = rt.env(GW).WEBHOOK_API_KEY
+    for strategy in (key, "sk_live_4eC39HqLyjWDarjtT1zdp7dcQ"):
+        for r in (await signal(rt, strategy=strategy), await heartbeat(rt, strategy=strategy)):
+            assert r.status == 400
+    assert [r["source"] for r in await rows(rt, "SELECT source FROM watchdog_sources")] == ["webhook"]
+    stored = str(await rows(rt, "SELECT * FROM watchdog_sources")) + str(await rows(rt, "SELECT * FROM system_logs"))
+    assert key not in stored and "4ec39hq" not in stored.lower()
+
+
 async def test_a_heartbeat_needs_the_passkey(runtime):
     r = await post(runtime, apiKey="nope", action="heartbeat")
     assert r.status == 401
@@ -281,6 +292,7 @@ async def test_removing_the_expectation_of_a_quiet_source_ends_it_without_an_ale
     ("watchdog:expect:BTC-Trend", {"maxGapMinutes": 5}, "lowercase"),
     ("watchdog:expect:risk", {"maxGapMinutes": 5}, "reserved"),
     ("watchdog:expect:has space", {"maxGapMinutes": 5}, "{SOURCE}"),
+    ("watchdog:expect:sk_live_4ec39hqlyjwdarjtt1zdp7dcq", {"maxGapMinutes": 5}, "look like a credential"),
 ])  # fmt: skip
 def test_bad_expectations_are_refused_with_the_key_and_the_rule(key, value, rule):
     with pytest.raises(settings.SettingError) as e:

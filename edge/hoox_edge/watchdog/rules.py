@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from hoox_edge.shared.redact import field_name, preview
+from hoox_edge.shared.redact import field_name, looks_like_credential, preview
 
 MIN_GAP_MINUTES = 2  # the check runs once a minute: a 1-minute gap would be judged at its own granularity
 MAX_GAP_MINUTES = 7 * 24 * 60
@@ -56,6 +56,9 @@ def source_problem(name: Any) -> str | None:
     if not _NAME.match(name):
         return ("a source name is lowercase letters, digits, '.', '_' and '-', starting with a letter or digit "
                 "(e.g. webhook or btc-trend)")
+    if any(looks_like_credential(w) for w in re.findall(r"[A-Za-z0-9]+", name)):
+        # a key pasted where a name belongs must not become a source shown in every status
+        return "a source name must not look like a credential (a long mix of letters and digits)"
     if name in RESERVED:
         return (f"{name} is not a source the watchdog watches (reserved: {', '.join(RESERVED)}); "
                 f"use {WEBHOOK_SOURCE} or a strategy name")

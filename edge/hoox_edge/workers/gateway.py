@@ -462,13 +462,14 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
                                      "Authentication failed: missing or wrong apiKey.", reason, ip)
     st.authenticated = True
     st.heartbeat = isinstance(body.get("action"), str) and body["action"].strip().upper() == HEARTBEAT
-    st.watch = watchdog_record.seen_statements(
-        env.DB, watchdog_record.sources_of(body),
-        watchdog_record.HEARTBEAT if st.heartbeat else watchdog_record.SIGNAL, st.rid)
     secrets = env.secret_values()
     leaked = secret_fields(body, secrets, allowed={PASSKEY_FIELD: expected})
     # What is stored and labelled from here on: secrets and credential-looking words masked.
     st.raw = mask_credentials(redact(body, secrets), keep=("idempotencyKey",))
+    # The watchdog reads the masked body: a secret sent as a strategy never becomes a source.
+    st.watch = watchdog_record.seen_statements(
+        env.DB, watchdog_record.sources_of(st.raw),
+        watchdog_record.HEARTBEAT if st.heartbeat else watchdog_record.SIGNAL, st.rid)
     for p in problems:
         await log(env, "error", f"invalid setting replaced by its safe value: {p}", request_id=st.rid)
     if leaked:
@@ -488,13 +489,7 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
 
     # 5. rate limit
     limit = cfg["webhooks:rate_limit_per_minute"]
-    try:
-        limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.id_from_name(RATE_LIMITER_OBJECT))
-        verdict = await limiter.hit(limit, RATE_WINDOW_S)
-    except Exception as exc:
-        verdict = {"allowed": True}
-        await log(env, "error", f"rate limiter unavailable ({type(exc).__name__}); signal let through",
-                  request_id=st.rid)
+    verdict = await _hit(env, st, RATE_LIMITER_OBJECT, limit, "signal")
     if not verdict["allowed"]:
         retry = int(verdict["retryAfter"])
         raise await _refuse(env, st, 429, RATE_LIMITED,
@@ -546,6 +541,18 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
     return await _deliver(env, _Delivery(st.rid, signal.to_payload()), cfg)
 
 
+async def _hit(env: Env, st: _Signal, name: str, limit: int, what: str) -> dict[str, Any]:
+    """A hit on the RateLimiter object `name`. A limiter that fails lets the request through (logged):
+    it protects capacity, and losing a signal over it would be worse."""
+    try:
+        limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.id_from_name(name))
+        return await limiter.hit(limit, RATE_WINDOW_S)
+    except Exception as exc:
+        await log(env, "error", f"rate limiter unavailable ({type(exc).__name__}); {what} let through",
+                  request_id=st.rid)
+        return {"allowed": True}
+
+
 async def _heartbeat(env: Env, st: _Signal, body: dict[str, Any], cfg: dict[str, Any]) -> JSONResponse:
     """A TradingView heartbeat: recorded for the watchdog, never a signal, never executed."""
     db = env.DB
@@ -570,13 +577,7 @@ async def _heartbeat(env: Env, st: _Signal, body: dict[str, Any], cfg: dict[str,
     if issues:
         raise await refused(400, VALIDATION_ERROR, "Invalid heartbeat: nothing was recorded as a heartbeat.", issues)
     limit = cfg["webhooks:rate_limit_per_minute"]
-    try:
-        limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.id_from_name(HEARTBEAT_LIMITER_OBJECT))
-        verdict = await limiter.hit(limit, RATE_WINDOW_S)
-    except Exception as exc:
-        verdict = {"allowed": True}
-        await log(env, "error", f"rate limiter unavailable ({type(exc).__name__}); heartbeat let through",
-                  request_id=st.rid)
+    verdict = await _hit(env, st, HEARTBEAT_LIMITER_OBJECT, limit, "heartbeat")
     if not verdict["allowed"]:
         retry = int(verdict["retryAfter"])
         raise await refused(429, RATE_LIMITED, f"Too many heartbeats: at most {limit} per rolling minute "
