@@ -514,6 +514,10 @@ class _Routes:
             body["maxRows"] = max_rows
         return _Call("POST", "/v1/db/query", json=body, parse=_parser(m.QueryResult))
 
+    @staticmethod
+    def watchdog() -> _Call:
+        return _Call("GET", "/v1/watchdog", parse=_parser(m.WatchdogResult))
+
 
 # ============================================================================ shared core
 class _Core:
@@ -926,6 +930,10 @@ class HooxClient:
     def replay_dead_letter(self, message_id: str | int) -> m.ReplayResult:
         return self._send(_Routes.replay_dead_letter(message_id))
 
+    def watchdog(self) -> m.WatchdogResult:
+        """The signal watchdog: each source's last signal, age, expectation and state."""
+        return self._send(_Routes.watchdog())
+
     def db_query(self, query: str, params: Iterable[Any] | None = None, *,
                  max_rows: int | None = None) -> m.QueryResult:
         """A read-only SELECT on the ledger (a write or a second statement is a 400)."""
@@ -1133,6 +1141,9 @@ class AsyncHooxClient:
 
     async def replay_dead_letter(self, message_id: str | int) -> m.ReplayResult:
         return await self._send(_Routes.replay_dead_letter(message_id))
+
+    async def watchdog(self) -> m.WatchdogResult:
+        return await self._send(_Routes.watchdog())
 
     async def db_query(self, query: str, params: Iterable[Any] | None = None, *,
                        max_rows: int | None = None) -> m.QueryResult:

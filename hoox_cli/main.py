@@ -40,6 +40,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("monitor_cmd", "app"),
     "orders": ("orders_cmd", "app"),
     "risk": ("risk_cmd", "app"),
+    "watchdog": ("watchdog_cmd", "app"),
     "logs": ("logs_cmd", "app"),
     "check": ("check_cmd", "app"),
     "repair": ("repair_cmd", "app"),

@@ -522,3 +522,45 @@ class RiskConfigChange(_Model):
 
 class RiskConfig(KvList):
     changed: list[RiskConfigChange] | None = None  # POST only
+
+
+# --------------------------------------------------------------------------- /v1/watchdog
+WatchdogState = Literal["ok", "quiet", "outside_hours", "no_expectation"]
+
+
+class WatchdogPending(_Model):
+    kind: Literal["quiet", "back"]
+    createdAt: str
+    attempts: int
+    error: str | None = None
+
+
+class WatchdogSource(_Model):
+    source: str
+    lastSignalAt: str | None = None
+    lastKind: Literal["signal", "heartbeat"] | None = None
+    lastRequestId: str | None = None
+    ageSeconds: float | None = None
+    signals: int = 0
+    heartbeats: int = 0
+    watchingSince: str | None = None
+    expectation: dict[str, Any] | None = None  # {"maxGapMinutes", "hours"?: {"days", "from", "to", "tz"}}
+    expectationError: str | None = None
+    state: WatchdogState
+    gapMinutes: float | None = None  # minutes of the gap used (inside the hours, when it has hours)
+    quietSince: str | None = None
+    alerted: bool = False
+    pendingAlerts: list[WatchdogPending] = []
+
+
+class WatchdogCheck(_Model):
+    checkedAt: str
+    sources: int
+    quiet: int
+    errors: list[str] = []
+
+
+class WatchdogResult(_Model):
+    time: str
+    lastCheck: WatchdogCheck | None = None
+    sources: list[WatchdogSource]

@@ -58,7 +58,8 @@ OFFLINE_AFTER = 5
 PROBE_SECONDS = 30.0
 SAMPLES_MAX = 120  # per-worker metric samples kept for sparklines
 # every topic at once: a full redraw (a view shown or rebuilt, Ctrl+R)
-ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "orders", "logs", "alerts", "queues"})
+ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "orders", "logs", "alerts", "queues",
+                        "watchdog"})
 BOOKS = ("paper", "live", "all")
 BOOK_TOPICS = ("positions", "stats")  # the topics whose figures are of one book
 ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
@@ -152,6 +153,7 @@ class Store:
         self.book: str | None = None  # the book positions and stats are asked for; None: the desk's
         self.shown_book: dict[str, str | None] = {}  # topic -> the book its figures are of
         self.queues: m.QueuesResult | None = None
+        self.watchdog: m.WatchdogResult | None = None  # the signal watchdog's sources
         self.logs: deque[LogRow] = deque(maxlen=LOGS_MAX)
         self.alerts: deque[AlertRow] = deque(maxlen=ALERTS_MAX)
         self.samples: dict[str, deque[tuple[float, float, float | None]]] = {}
@@ -300,6 +302,8 @@ class Store:
             calls.append(("orders", c.orders))
         if "queues" in topics:
             calls.append(("queues", c.queues))
+        if "watchdog" in topics:
+            calls.append(("watchdog", c.watchdog))
         if "worker" in topics and self.focus_worker:
             name = self.focus_worker
             calls.append(("worker", lambda: c.worker(name)))
@@ -400,6 +404,10 @@ class Store:
     def apply_queues(self, queues: m.QueuesResult) -> None:
         self.queues = queues
         self._touch("queues")
+
+    def apply_watchdog(self, result: m.WatchdogResult) -> None:
+        self.watchdog = result
+        self._touch("watchdog")
 
     def apply_logs(self, page: m.LogsPage) -> None:
         for row in reversed(page.items):

@@ -47,7 +47,7 @@ def test_a_valid_signal_gets_its_defaults_and_loses_the_passkey():
     assert s.to_payload() == {
         "exchange": "bybit", "action": "LONG", "symbol": "BTCUSDT", "quantity": 0.01, "leverage": 1.0,
         "orderType": "MARKET", "price": None, "quantityType": "contracts", "market": "futures",
-        "source": "webhook", "idempotencyKey": None,
+        "source": "webhook", "idempotencyKey": None, "strategy": None,
     }
     assert "passkey-123" not in s.canonical()
 
@@ -193,5 +193,16 @@ def test_a_signal_is_immutable_and_its_payload_keeps_the_field_order():
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.quantity = 5  # type: ignore[misc]
     assert list(s.to_payload()) == ["exchange", "action", "symbol", "quantity", "leverage", "orderType", "price",
-                                    "quantityType", "market", "source", "idempotencyKey"]
+                                    "quantityType", "market", "source", "idempotencyKey", "strategy"]
     assert s.to_payload()["idempotencyKey"] == "k-1" and "k-1" not in s.canonical()
+
+
+def test_a_strategy_is_lowercased_checked_and_part_of_the_implicit_key_only_when_given():
+    plain = parse_signal(BASE)
+    named = parse_signal(with_(strategy=" BTC-Trend "))
+    assert named.strategy == "btc-trend" and plain.strategy is None
+    assert "strategy" not in plain.canonical()  # signals without one keep the key they always had
+    assert named.implicit_key() != plain.implicit_key()
+    assert "strategy" in issues(with_(strategy="two words"))
+    assert "strategy" in issues(with_(strategy="webhook"))
+    assert "strategy" in issues(with_(strategy=7))

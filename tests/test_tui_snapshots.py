@@ -33,7 +33,8 @@ def text(app: HooxApp, selector: str) -> str:
 
 def dashboard_ready(app: HooxApp) -> bool:
     return (app.current_mode == "dashboard" and "trade-worker" in text(app, "#grid")
-            and "PAPER" in text(app, "#figures") and "kill switch turned ON" in text(app, "#alert-lines"))
+            and "PAPER" in text(app, "#figures") and "kill switch turned ON" in text(app, "#alert-lines")
+            and "btc-trend" in text(app, "#watchdog"))
 
 
 def workers_ready(app: HooxApp) -> bool:

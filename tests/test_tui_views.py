@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.widgets import Button, Static, TextArea
 
@@ -410,6 +411,51 @@ async def test_dashboard_shows_paper_mode_and_figures_from_the_store() -> None:
             assert isinstance(dash, DashboardView)
             figures = plain(dash.query_one("#figures", Static))
             assert "+11.34" in figures and "66.7%" in figures
+
+
+async def test_dashboard_shows_each_watchdog_source_against_its_expectation_quiet_ones_highlighted() -> None:
+    with frozen_clock():
+        app = HooxApp(fixture_ctx(), run_store=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: "dashboard" in app.views
+                        and "btc-trend" in plain(app.views["dashboard"].query_one("#watchdog", Static)),
+                        "the dashboard shows the watchdog's sources")
+            dash = app.views["dashboard"]
+            assert isinstance(dash, DashboardView)
+            lines = {ln.split()[0]: " ".join(ln.split()) for ln in
+                     plain(dash.query_one("#watchdog", Static)).splitlines() if ln.strip()}
+            assert lines["btc-trend"] == "btc-trend QUIET 11:14:00 signal 47m 0s / ≤ 30m"
+            assert lines["webhook"] == "webhook ok 12:00:30 heartbeat 0m 30s / ≤ 60m"
+            assert lines["eth-weekend"] == ("eth-weekend outside hours 16:30:00 heartbeat 19h 31m / ≤ 60m "
+                                            "(sat-sun 09:00-17:00 UTC)")
+            assert lines["manual"] == "manual not watched 10:00:00 signal 2h 1m"
+            table = dash.render_watchdog()
+            assert isinstance(table, Table)
+            states = {str(src): cell for src, cell in zip(table.columns[0]._cells, table.columns[1]._cells,
+                                                           strict=True)}
+            assert states["btc-trend"].style == "bold white on red" and states["webhook"].style == "green"
+            ages = dict(zip([str(c) for c in table.columns[0]._cells], table.columns[3]._cells, strict=True))
+            assert ages["btc-trend"].style == "bold red" and ages["webhook"].style == ""
+
+
+async def test_the_store_reads_the_watchdog_from_a_real_edge(edge: Any, clock: Any) -> None:
+    from hoox_edge.shared import settings
+
+    from hoox_cli.client import AsyncHooxClient
+
+    env = edge.env("hoox")
+    await settings.put(env.CONFIG_KV, "watchdog:expect:webhook", {"maxGapMinutes": 5})
+    r = await edge.request("hoox", "POST", "/webhook", json={"apiKey": env.WEBHOOK_API_KEY, "action": "HEARTBEAT"})
+    assert r.status == 200
+    clock.advance(6 * 60)
+    await edge.run_cron("hoox")
+    async with AsyncHooxClient.from_env() as client:
+        store = Store(client)
+        store.active_topics = frozenset({"watchdog"})
+        await store.poll()
+    assert store.watchdog is not None
+    [s] = store.watchdog.sources
+    assert (s.source, s.state, s.ageSeconds, s.alerted) == ("webhook", "quiet", 360.0, True)
 
 
 # ------------------------------------------------------------------------------------------ import hygiene

@@ -102,7 +102,7 @@ def test_rendering_of_the_gateway():
         {"tag": "create-RateLimiter", "new_sqlite_classes": ["RateLimiter"]}]
     assert {s["binding"]: s["service"] for s in cfg["services"]} == {
         b.name: b.resource for b in w.bindings_of("service")}
-    assert cfg["triggers"] == {"crons": []}
+    assert cfg["triggers"] == {"crons": ["* * * * *"]}  # the signal watchdog's check
     assert cfg["observability"] == {"enabled": True}
     assert cfg["placement"] == {"mode": "smart"}
 

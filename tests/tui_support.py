@@ -101,6 +101,29 @@ def positions_json() -> dict[str, Any]:
             "nextCursor": None}
 
 
+def watchdog_json() -> dict[str, Any]:
+    """Four sources of /v1/watchdog at NOW (12:01): alive, quiet (alerted), outside its hours, not watched."""
+    hours = {"days": "sat-sun", "from": "09:00", "to": "17:00", "tz": "UTC"}
+
+    def source(name: str, last: str | None, age: float | None, kind: str | None, exp: dict[str, Any] | None,
+               state: str, **extra: Any) -> dict[str, Any]:
+        return {"source": name, "lastSignalAt": last, "lastKind": kind, "lastRequestId": None, "ageSeconds": age,
+                "signals": 3, "heartbeats": 12, "watchingSince": "2026-01-05T09:00:00.000Z", "expectation": exp,
+                "expectationError": None, "state": state, "gapMinutes": None if age is None else age / 60,
+                "quietSince": None, "alerted": state == "quiet", "pendingAlerts": []} | extra
+
+    return {"time": "2026-01-05T12:01:00.000Z",
+            "lastCheck": {"checkedAt": "2026-01-05T12:01:00.000Z", "sources": 3, "quiet": 1, "errors": []},
+            "sources": [
+                source("btc-trend", "2026-01-05T11:14:00.000Z", 2820.0, "signal", {"maxGapMinutes": 30}, "quiet",
+                       quietSince="2026-01-05T11:45:00.000Z"),
+                source("eth-weekend", "2026-01-04T16:30:00.000Z", 70260.0, "heartbeat",
+                       {"maxGapMinutes": 60, "hours": hours}, "outside_hours"),
+                source("manual", "2026-01-05T10:00:00.000Z", 7260.0, "signal", None, "no_expectation"),
+                source("webhook", "2026-01-05T12:00:30.000Z", 30.0, "heartbeat", {"maxGapMinutes": 60}, "ok"),
+            ]}
+
+
 def log_json(i: int) -> dict[str, Any]:
     levels = ["info", "info", "warning", "error", "debug", "critical"]
     return {"id": i, "createdAt": f"2026-01-05T11:{i % 60:02d}:{i % 60:02d}.000Z", "level": levels[i % 6],
@@ -131,6 +154,7 @@ def fed_store(client: Any = None) -> Store:
                                                     "nextCursor": None}))
     store.apply_positions(m.PositionsResult.model_validate(positions_json()))
     store.apply_stats(m.StatsResult.model_validate(stats_json()))
+    store.apply_watchdog(m.WatchdogResult.model_validate(watchdog_json()))
     for i, (lvl, msg) in enumerate([("warning", "drawdown 4.2 USDT over the last day"),
                                     ("critical", "kill switch turned ON: exchange incident"),
                                     ("info", "kill switch turned off")], 1):

@@ -138,6 +138,7 @@ WORKERS: tuple[Worker, ...] = (
             DurableObjectClass("IdempotencyStore", "hoox_edge.workers.idempotency"),
             DurableObjectClass("RateLimiter", "hoox_edge.workers.rate_limiter"),
         ),
+        crons=("* * * * *",),  # the signal watchdog's check (it owns the signals' last-seen times)
         secrets=("WEBHOOK_API_KEY", _INTERNAL, "OPERATOR_API_KEY"),
         vars=(("ENVIRONMENT", "production"),),
     ),

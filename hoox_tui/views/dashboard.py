@@ -1,34 +1,39 @@
-"""View 1: service status grid, session figures (of one book: b switches), alert console."""
+"""View 1: service status grid, session figures (of one book: b switches), the signal watchdog's
+sources (last signal and its age against the expectation, quiet ones in red), alert console."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from hoox_edge.shared import clock
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from hoox_cli.models import status_label
-from hoox_tui.fmt import book_label, book_text, hms, num, pct, pnl_text
+from hoox_cli.models import WatchdogSource, status_label
+from hoox_tui.fmt import book_label, book_text, duration, hms, num, pct, pnl_text
 from hoox_tui.views.base import View
 
 STATUS_STYLE = {"operational": "green", "operational (partial)": "green", "not available": "dim",
                 "degraded": "yellow", "offline": "red"}
 LEVEL_STYLE = {"critical": "bold white on red", "error": "bold red", "warning": "yellow", "info": "cyan",
                "debug": "dim"}
+WATCHDOG_STYLE = {"ok": "green", "quiet": "bold white on red", "outside_hours": "dim", "no_expectation": "dim"}
+WATCHDOG_LABEL = {"ok": "ok", "quiet": "QUIET", "outside_hours": "outside hours", "no_expectation": "not watched"}
 
 
 class DashboardView(View):
     view_id = "dashboard"
     title = "Dashboard"
-    poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "workers", "queues"})
+    poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "workers", "queues", "watchdog"})
 
     DEFAULT_CSS = """
     DashboardView #top { height: auto; }
     DashboardView #grid { width: 1fr; height: auto; border: round $primary; border-title-color: $primary; }
     DashboardView #figures { width: 36; height: auto; border: round $secondary; }
+    DashboardView #watchdog { height: auto; max-height: 9; border: round $warning; }
     DashboardView #alerts { height: 1fr; border: round $accent; }
     """
 
@@ -40,6 +45,9 @@ class DashboardView(View):
             figures = Static("", id="figures")
             figures.border_title = "Session"
             yield figures
+        watchdog = Static("waiting for the edge…", id="watchdog")
+        watchdog.border_title = "Signal watchdog (last signal · age / expected gap)"
+        yield watchdog
         with VerticalScroll(id="alerts") as alerts:
             alerts.border_title = "Alerts"
             yield Static("", id="alert-lines")
@@ -51,6 +59,8 @@ class DashboardView(View):
             figures = self.query_one("#figures", Static)
             figures.update(self.render_figures())
             figures.border_title = f"Session — {book_label(self.ctx.store.book_of('stats'))}"
+        if "watchdog" in topics:
+            self.query_one("#watchdog", Static).update(self.render_watchdog())
         if "alerts" in topics:
             self.query_one("#alert-lines", Static).update(self.render_alerts())
 
@@ -108,6 +118,48 @@ class DashboardView(View):
                 t.add_row("dead letters", Text(num(q.deadLetters), style="bold red"))
             t.add_row("last signal", hms(st.lastSignalAt))
         return t
+
+    def render_watchdog(self) -> Table | Text:
+        store = self.ctx.store
+        result = store.watchdog
+        if result is None:
+            error = store.errors.get("watchdog")
+            return Text(error, style="red") if error else Text("waiting for the edge…", style="dim")
+        if not result.sources:
+            return Text("no signal yet and no expectation (hoox watchdog expect SOURCE --max-gap-minutes N)",
+                        style="dim")
+        # The age the edge measured, plus the time since its answer arrived: no clock skew with the edge.
+        since_answer = max(0.0, clock.now() - store.updated_at.get("watchdog", clock.now()))
+        t = Table(expand=True, box=None, padding=(0, 1))
+        pending = any(s.pendingAlerts for s in result.sources)
+        t.add_column("source", no_wrap=True, min_width=12)
+        t.add_column("state", no_wrap=True, min_width=13)
+        t.add_column("last signal", no_wrap=True, min_width=18)
+        t.add_column("age / expected", no_wrap=True)
+        if pending:  # an alert telegram-worker has not taken yet (the next check retries it)
+            t.add_column("alerts", no_wrap=True)
+        for s in result.sources:
+            row: list[str | Text] = [
+                s.source, Text(WATCHDOG_LABEL[s.state], style=WATCHDOG_STYLE[s.state]),
+                f"{hms(s.lastSignalAt)} {s.lastKind}" if s.lastSignalAt else "never",
+                self._age_against(s, since_answer)]
+            if pending:
+                row.append(Text(", ".join(f"{p.kind} pending" for p in s.pendingAlerts), style="yellow"))
+            t.add_row(*row)
+        return t
+
+    @staticmethod
+    def _age_against(s: WatchdogSource, since_answer: float) -> Text:
+        age = "—" if s.ageSeconds is None else duration(s.ageSeconds + since_answer)
+        if s.expectationError:
+            return Text(f"{age} / invalid expectation", style="red")
+        if not s.expectation:
+            return Text(age, style="dim")
+        want = f"{age} / ≤ {s.expectation.get('maxGapMinutes')}m"
+        hours = s.expectation.get("hours")
+        if hours:
+            want += f" ({hours.get('days')} {hours.get('from')}-{hours.get('to')} {hours.get('tz') or 'UTC'})"
+        return Text(want, style="bold red" if s.state == "quiet" else "")
 
     def render_alerts(self) -> Text:
         alerts = list(self.ctx.store.alerts)

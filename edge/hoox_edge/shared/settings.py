@@ -100,6 +100,13 @@ def _targets_problem(value: Any) -> str | None:
     return targets_problem(value)
 
 
+def _expectation_problem(value: Any) -> str | None:
+    """The shape `watchdog.rules.parse_expectation` reads (it applies the same rules)."""
+    from hoox_edge.watchdog.rules import expectation_problem
+
+    return expectation_problem(value)
+
+
 def _url_problem(value: Any) -> str | None:
     if value == "":
         return None
@@ -194,6 +201,11 @@ MANIFEST: tuple[Setting, ...] = (
     Setting("exchanges:instrument_cache_ttl", "integer", 3600,
             "Seconds a live exchange's instrument rules (step, minimums, tick) are cached in KV.",
             minimum=60, maximum=7 * 24 * 3600),
+    Setting("watchdog:expect:{SOURCE}", "json", None,
+            "Signal watchdog: at most maxGapMinutes between two signals (heartbeats count) of this source "
+            "(webhook, or a strategy name a signal carries), optionally only within trading hours: "
+            '{"maxGapMinutes": 60, "hours": {"days": "mon-fri", "from": "08:00", "to": "22:00", "tz": "UTC"}}.',
+            check=_expectation_problem),
     Setting("operator:query_timeout_ms", "integer", 5000,
             "Time limit of one /v1/db/query statement (100 to 60000 ms); longer ones answer QUERY_TIMEOUT.",
             minimum=100, maximum=60_000),
@@ -236,9 +248,15 @@ def key_problem(key: str) -> str | None:
 
 def _check_key(s: Setting, key: str) -> None:
     problem = key_problem(key)
-    if problem is None and s.is_family and s.key.endswith("{SYMBOL}") and not _SYMBOL.match(key[len(s.prefix):]):
+    name = key[len(s.prefix):]
+    if problem is None and s.is_family and s.key.endswith("{SYMBOL}") and not _SYMBOL.match(name):
         problem = f"{{SYMBOL}} must be a symbol such as BTCUSDT (2-30 capital letters and digits), not " \
-                  f"{preview(key[len(s.prefix):])}"
+                  f"{preview(name)}"
+    if problem is None and s.is_family and s.key.endswith("{SOURCE}"):
+        from hoox_edge.watchdog.rules import source_problem
+
+        problem = source_problem(name)
+        problem = f"{{SOURCE}}: {problem}" if problem else None
     if problem is not None:
         raise SettingError(key if len(key) <= 80 else key[:80] + "…", problem)
 

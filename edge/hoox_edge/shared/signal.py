@@ -12,6 +12,9 @@ Decisions:
   `price` only means something for LIMIT orders and is dropped from MARKET ones.
 - The implicit idempotency key hashes the *normalised* signal, so `btc/usdt` and `BTCUSDT` sent
   twice within the window are the same signal.
+- `strategy` (optional) names the TradingView strategy or alert that sent the signal, lowercased; the
+  signal watchdog keeps a last-signal time per strategy (`hoox_edge.watchdog`). Two strategies sending
+  the same order are two signals: the strategy is part of the implicit key when given.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any, Literal
 
 from hoox_edge.shared.redact import field_name, preview
 from hoox_edge.shared.settings import EXCHANGES
+from hoox_edge.watchdog.rules import strategy_name
 
 Action = Literal["LONG", "SHORT", "CLOSE"]
 ACTIONS: tuple[str, ...] = ("LONG", "SHORT", "CLOSE")
@@ -36,7 +40,7 @@ PASSKEY_FIELD = "apiKey"
 
 ACCEPTED_FIELDS: tuple[str, ...] = (
     PASSKEY_FIELD, "exchange", "action", "symbol", "quantity", "leverage", "orderType", "price",
-    "quantityType", "market", "idempotencyKey",
+    "quantityType", "market", "idempotencyKey", "strategy",
 )  # fmt: skip
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
@@ -59,6 +63,7 @@ class Signal:
     market: Literal["futures", "spot"] = "futures"
     source: str = "webhook"
     idempotencyKey: str | None = None
+    strategy: str | None = None  # the sending strategy or alert, for the watchdog
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +72,8 @@ class Signal:
         """The signal as stable text: sorted keys, no spaces, no idempotency key."""
         body = asdict(self)
         del body["idempotencyKey"]
+        if body["strategy"] is None:  # signals without one keep the key they always had
+            del body["strategy"]
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
     def implicit_key(self) -> str:
@@ -235,9 +242,14 @@ def parse_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook"
             raise ValueError("Must be printable text (no control characters).")
         out["idempotencyKey"] = v
 
+    def strategy() -> None:
+        if raw.get("strategy") is not None:
+            out["strategy"] = strategy_name(raw["strategy"])
+
     checks = (("exchange", exchange), ("action", action), ("symbol", symbol), ("quantity", quantity),
               ("leverage", leverage), ("orderType", order_type), ("price", price),
-              ("quantityType", quantity_type), ("market", market), ("idempotencyKey", idempotency_key))
+              ("quantityType", quantity_type), ("market", market), ("idempotencyKey", idempotency_key),
+              ("strategy", strategy))
     for name, fn in checks:
         check(name, fn)
     if details:

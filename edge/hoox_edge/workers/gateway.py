@@ -46,6 +46,14 @@ route). A failure of the idempotency store refuses the signal (503): without the
 exactly-once guarantee is gone. A failure of the rate limiter lets it through with an error log:
 the limiter protects capacity, losing a signal over it would be worse.
 
+A heartbeat (`{"apiKey", "action": "HEARTBEAT", "strategy"?}`) passes stages 1-3 like any signal, then
+is only recorded for the signal watchdog (`hoox_edge.watchdog`): never a trade_signals row, never an
+order, answered 200 `Heartbeat` even while the kill switch is on (the strategy is alive; trading is
+what is halted). It has its own rate limit (the same number per minute, another RateLimiter object),
+so heartbeats never take a trade signal's place. Every authenticated request counts for the watchdog
+as the last signal of `webhook` and of the strategy it names, in the batch that writes its row.
+The watchdog's check runs on the gateway's cron, every minute (`scheduled`).
+
 `GET /health` probes the gateway's real bindings: KV read, D1 `SELECT 1`, the Durable Object
 namespaces, the queue binding and every service binding's `/health` (2 s each).
 """
@@ -92,6 +100,7 @@ from hoox_edge.shared.origin import client_ip, ip_allowed
 from hoox_edge.shared.redact import (
     body_preview,
     capped,
+    field_name,
     mask_credentials,
     preview,
     redact,
@@ -99,12 +108,18 @@ from hoox_edge.shared.redact import (
     stored_payload,
 )
 from hoox_edge.shared.signal import PASSKEY_FIELD, Signal, SignalError, parse_signal
+from hoox_edge.watchdog import check as watchdog_check
+from hoox_edge.watchdog import record as watchdog_record
+from hoox_edge.watchdog.rules import strategy_name
 from hoox_edge.workers import operator_api, stream
 
 WORKER = "hoox"
 RATE_WINDOW_S = 60
 HEALTH_BUDGET_S = 2.0
 RATE_LIMITER_OBJECT = "webhook"
+HEARTBEAT_LIMITER_OBJECT = "heartbeat"
+HEARTBEAT = "HEARTBEAT"
+HEARTBEAT_FIELDS = (PASSKEY_FIELD, "action", "strategy")
 QUEUE_NAME = catalog.TRADE_QUEUE
 SNIPPET_CHARS = 80
 
@@ -173,6 +188,13 @@ class _Signal:
     signal: Signal | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     outcome: str = "Received"
+    heartbeat: bool = False
+    watch: list[Any] = field(default_factory=list)  # the watchdog's upserts, written with the first batch
+
+    def take_watch(self) -> list[Any]:
+        """The watchdog statements, once: a later batch of the same request must not count it again."""
+        out, self.watch = self.watch, []
+        return out
 
     def label(self, key: str) -> str:
         if self.signal is not None:
@@ -227,6 +249,7 @@ async def _refuse(env: Env, st: _Signal, status: int, code: str, message: str, l
     await db.batch([
         _decided(env, st, code, message[:1000], written=written),
         lifecycle.log_statement(db, env, "warning", log_message, st.rid, logged),
+        *st.take_watch(),
     ])
     return ApiError(status, code, message, details, headers={REQUEST_ID_HEADER: st.rid, **(headers or {})},
                     extra={"original": original} if original else None)
@@ -438,10 +461,15 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
         raise await _pre_auth_reject(env, st, 401, UNAUTHORIZED,
                                      "Authentication failed: missing or wrong apiKey.", reason, ip)
     st.authenticated = True
+    st.heartbeat = isinstance(body.get("action"), str) and body["action"].strip().upper() == HEARTBEAT
     secrets = env.secret_values()
     leaked = secret_fields(body, secrets, allowed={PASSKEY_FIELD: expected})
     # What is stored and labelled from here on: secrets and credential-looking words masked.
     st.raw = mask_credentials(redact(body, secrets), keep=("idempotencyKey",))
+    # The watchdog reads the masked body: a secret sent as a strategy never becomes a source.
+    st.watch = watchdog_record.seen_statements(
+        env.DB, watchdog_record.sources_of(st.raw),
+        watchdog_record.HEARTBEAT if st.heartbeat else watchdog_record.SIGNAL, st.rid)
     for p in problems:
         await log(env, "error", f"invalid setting replaced by its safe value: {p}", request_id=st.rid)
     if leaked:
@@ -449,6 +477,8 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
                             "Invalid signal payload: a field holds a secret of this deployment (only apiKey may "
                             "carry the passkey). Nothing was executed and the value was not stored.",
                             "signal refused: a field holds a secret of this deployment", details=leaked)
+    if st.heartbeat:
+        return await _heartbeat(env, st, body, cfg)
 
     # 4. kill switch
     if cfg["trade:kill_switch"]:
@@ -459,13 +489,7 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
 
     # 5. rate limit
     limit = cfg["webhooks:rate_limit_per_minute"]
-    try:
-        limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.id_from_name(RATE_LIMITER_OBJECT))
-        verdict = await limiter.hit(limit, RATE_WINDOW_S)
-    except Exception as exc:
-        verdict = {"allowed": True}
-        await log(env, "error", f"rate limiter unavailable ({type(exc).__name__}); signal let through",
-                  request_id=st.rid)
+    verdict = await _hit(env, st, RATE_LIMITER_OBJECT, limit, "signal")
     if not verdict["allowed"]:
         retry = int(verdict["retryAfter"])
         raise await _refuse(env, st, 429, RATE_LIMITED,
@@ -490,6 +514,7 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
         lifecycle.log_statement(db, env, "info", "signal received", st.rid,
                                 {"ip": ip, "action": signal.action, "symbol": signal.symbol,
                                  "queueMode": cfg["webhooks:queue_mode"]}),
+        *st.take_watch(),
     ])
     for _ in range(2):  # a second time only after a lock its holder should have given back was released
         try:
@@ -514,6 +539,57 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
     # 8. delivery
     st.outcome = "Delivered"
     return await _deliver(env, _Delivery(st.rid, signal.to_payload()), cfg)
+
+
+async def _hit(env: Env, st: _Signal, name: str, limit: int, what: str) -> dict[str, Any]:
+    """A hit on the RateLimiter object `name`. A limiter that fails lets the request through (logged):
+    it protects capacity, and losing a signal over it would be worse."""
+    try:
+        limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.id_from_name(name))
+        return await limiter.hit(limit, RATE_WINDOW_S)
+    except Exception as exc:
+        await log(env, "error", f"rate limiter unavailable ({type(exc).__name__}); {what} let through",
+                  request_id=st.rid)
+        return {"allowed": True}
+
+
+async def _heartbeat(env: Env, st: _Signal, body: dict[str, Any], cfg: dict[str, Any]) -> JSONResponse:
+    """A TradingView heartbeat: recorded for the watchdog, never a signal, never executed."""
+    db = env.DB
+    st.outcome = "Heartbeat"
+
+    async def refused(status: int, code: str, message: str, details: Any = None,
+                      headers: dict[str, str] | None = None) -> ApiError:
+        # Refused, but authenticated: the source still sends, so it counts for the watchdog.
+        await db.batch([*st.take_watch(), lifecycle.log_statement(db, env, "warning", f"heartbeat refused: {message}",
+                                                                   st.rid, {"code": code})])
+        return ApiError(status, code, message, details, headers={REQUEST_ID_HEADER: st.rid, **(headers or {})})
+
+    unknown = [k for k in body if k not in HEARTBEAT_FIELDS]
+    issues = [{"field": field_name(k), "issue": "A heartbeat carries only apiKey, action and strategy."}
+              for k in unknown]
+    strategy: str | None = None
+    if body.get("strategy") is not None:
+        try:
+            strategy = strategy_name(body["strategy"])
+        except ValueError as exc:
+            issues.append({"field": "strategy", "issue": str(exc)})
+    if issues:
+        raise await refused(400, VALIDATION_ERROR, "Invalid heartbeat: nothing was recorded as a heartbeat.", issues)
+    limit = cfg["webhooks:rate_limit_per_minute"]
+    verdict = await _hit(env, st, HEARTBEAT_LIMITER_OBJECT, limit, "heartbeat")
+    if not verdict["allowed"]:
+        retry = int(verdict["retryAfter"])
+        raise await refused(429, RATE_LIMITED, f"Too many heartbeats: at most {limit} per rolling minute "
+                                               f"(webhooks:rate_limit_per_minute). Retry in {retry} s.",
+                            headers={"Retry-After": str(retry)})
+    sources = [watchdog_record.WEBHOOK_SOURCE, *([strategy] if strategy else [])]
+    await db.batch([*st.take_watch(), lifecycle.log_statement(db, env, "debug", "heartbeat", st.rid,
+                                                               {"sources": sources})])
+    return JSONResponse({"success": True, "requestId": st.rid, "status": "Heartbeat",
+                         "message": f"Heartbeat recorded for {', '.join(sources)}; nothing is executed.",
+                         "sources": sources, "result": None, "error": None},
+                        headers={REQUEST_ID_HEADER: st.rid})
 
 
 def _outcome_of(response: JSONResponse) -> str:
@@ -551,7 +627,7 @@ async def webhook(request: Request) -> JSONResponse:
     finally:
         # The request itself is recorded by the api-call middleware (shared/app.py); what only the
         # gateway knows is the signal.
-        if st.authenticated:
+        if st.authenticated and not st.heartbeat:
             point: dict[str, Any] = {"exchange": st.label("exchange"), "symbol": st.label("symbol"),
                      "action": st.label("action"), "outcome": st.outcome}
             if st.signal is not None and st.signal.quantity is not None:
@@ -625,6 +701,11 @@ async def health(request: Request) -> JSONResponse:
     degraded = any(r["status"] == "error" for r in results.values())
     body = {"status": "degraded" if degraded else "ok", "timestamp": clock.now_ms(), "bindings": results}
     return JSONResponse(body, status_code=503 if degraded else 200)
+
+
+async def scheduled(cron: str, env: Env) -> None:
+    """Every minute: the signal watchdog's check (`hoox_edge.watchdog.check`)."""
+    await watchdog_check.run(env)
 
 
 routes = [

@@ -44,6 +44,7 @@ from hoox_edge.shared.auth import require_operator
 from hoox_edge.shared.errors import NOT_AVAILABLE, NOT_FOUND, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.logs import LEVELS, log
 from hoox_edge.shared.redact import preview
+from hoox_edge.watchdog import check as watchdog_check
 
 DEFAULT_LIMIT = params_mod.DEFAULT_LIMIT
 MAX_LIMIT = params_mod.MAX_LIMIT
@@ -573,6 +574,13 @@ async def db_query(request: Request) -> dict[str, Any]:
                              limit_ms=await sql_mod.timeout_ms(env.get("CONFIG_KV")))
 
 
+# --------------------------------------------------------------------------- watchdog
+async def watchdog(request: Request) -> dict[str, Any]:
+    """The signal watchdog: each source's last signal, its age, its expectation and its state now."""
+    Params(request)
+    return await watchdog_check.status(env_of(request))
+
+
 routes: list[BaseRoute] = [
     Route("/status", _operator(status), methods=["GET"]),
     Route("/workers", _operator(list_workers), methods=["GET"]),
@@ -598,6 +606,7 @@ routes: list[BaseRoute] = [
     Route("/queues", _operator(queues), methods=["GET"]),
     Route("/queues/dead-letter/{id}/replay", _operator(replay), methods=["POST"]),
     Route("/db/query", _operator(db_query), methods=["POST"]),
+    Route("/watchdog", _operator(watchdog), methods=["GET"]),
 ]
 
 
