@@ -88,6 +88,11 @@ def view_class(view_id: str) -> type[View] | str:
     return f"({module_name} defines no view with id {view_id!r}.)"
 
 
+# Below this many columns the sidebar starts hidden (^B shows it): at the documented minimum of 100
+# columns its 24 would leave a view 76, too few for its tables.
+SIDEBAR_MIN_WIDTH = 120
+
+
 class ViewScreen(Screen[None]):
     """One view with the sidebar, the title bar and the status bar around it."""
 
@@ -111,8 +116,13 @@ class ViewScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         app = self.app
-        self.query_one(Sidebar).display = getattr(app, "sidebar_visible", True)
+        self.query_one(Sidebar).display = app.sidebar_shown() if isinstance(app, HooxApp) else True
         self.ctx.store.attach(id(self.view), self.view.deliver, self.view.poll_topics)
+
+    def on_resize(self) -> None:
+        app = self.app
+        if isinstance(app, HooxApp) and app.sidebar_visible is None:
+            app._show_sidebar()
 
     def on_screen_suspend(self) -> None:
         self.ctx.store.detach(id(self.view))  # hidden views are not polled
@@ -149,7 +159,7 @@ class HooxApp(App[None]):
         super().__init__()
         self.ctx = ctx
         self.crash: BaseException | None = None
-        self.sidebar_visible = True
+        self.sidebar_visible: bool | None = None  # None: by the terminal's width (SIDEBAR_MIN_WIDTH)
         self.requested_theme = theme
         self._start_runtime = start_runtime
         self._run_store = run_store
@@ -279,12 +289,24 @@ class HooxApp(App[None]):
         if view is not None:
             self.call_later(view.deliver, frozenset({"worker"}))
 
-    def action_toggle_sidebar(self) -> None:
-        self.sidebar_visible = not self.sidebar_visible
+    def sidebar_shown(self) -> bool:
+        """The sidebar as ^B left it, else shown only when the view keeps enough columns beside it."""
+        if self.sidebar_visible is not None:
+            return self.sidebar_visible
+        return self.size.width >= SIDEBAR_MIN_WIDTH
+
+    def _show_sidebar(self) -> None:
         if isinstance(self.screen, ViewScreen):
             # query, not query_one: a screen still composing has no sidebar yet (its resume sets it)
+            shown = self.sidebar_shown()
             for sidebar in self.screen.query(Sidebar):
-                sidebar.display = self.sidebar_visible
+                sidebar.display = shown
+            for bar in self.screen.query(TitleBar):
+                bar.refresh()  # it names the keys while the sidebar is hidden
+
+    def action_toggle_sidebar(self) -> None:
+        self.sidebar_visible = not self.sidebar_shown()
+        self._show_sidebar()
 
     def action_refresh(self) -> None:
         store = self.ctx.store

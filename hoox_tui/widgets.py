@@ -64,6 +64,9 @@ class TitleBar(Static):
                                                                  and store.updated_at):
             t.append("   ")
             t.append(f" stale — updated {ago(store.age('status'))} ", style="bold black on yellow")
+        shown = getattr(self.app, "sidebar_shown", None)
+        if shown is not None and not shown():
+            t.append("   F1–F9 views · ^B menu · ^P palette", style="dim")
         return t
 
 

@@ -324,6 +324,27 @@ async def test_wizard_resumes_from_its_state_file_and_writes_secrets_without_ech
         assert app.query_one("#f-bybit-api-key", Input).value == ""
 
 
+@pytest.mark.parametrize("size", [(100, 30), (160, 50)])
+async def test_wizard_fits_the_terminal_without_cutting_a_step_or_a_key(workspace: Workspace,
+                                                                        size: tuple[int, int]) -> None:
+    app = Host(lambda: SetupView(ctx_for(workspace)))
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: wizard_at(app, "Step 1 of 6 — Cloudflare"), "the wizard at step 1")
+        steps = app.query_one("#setup-steps", Static)
+        # every step named whole; at 100 columns the bar wraps between two steps, never inside one
+        bar = text_of(app, "#setup-steps").replace("\u00a0", " ")
+        assert "▶ 1 Cloudflare" in bar and "· 6 Kickoff" in bar
+        assert steps.region.right <= size[0] and steps.region.height == (2 if size[0] == 100 else 1)
+        # where each value goes is on its own line under the input, as wide as the key needs
+        for state in app.query(".field-state").results(Static):
+            text = str(state.render())
+            assert state.content_region.width >= len(text) and state.region.right <= size[0], text
+        assert {str(s.render()) for s in app.query(".field-state").results(Static)} >= {
+            "hoox.toml cloudflare.account_id", "hoox.toml cloudflare.subdomain"}
+        for widget in [*app.query("#setup-form Input"), *app.query("#setup-buttons Button")]:
+            assert widget.region.x >= 0 and widget.region.right <= size[0]
+
+
 async def skip(app: Host, pilot: Any, then: str) -> None:
     await until(pilot, lambda: shown(app, "#setup-skip"), "the Skip button is on screen")
     await pilot.click("#setup-skip")

@@ -33,13 +33,13 @@ class SetupView(View):
     ]
     DEFAULT_CSS = """
     SetupView { padding: 0 2; }
-    SetupView #setup-steps { height: 1; margin-bottom: 1; }
+    SetupView #setup-steps { height: auto; margin-bottom: 1; }
     SetupView #setup-title { text-style: bold; height: 1; }
     SetupView #setup-intro { color: $text-muted; height: auto; margin-bottom: 1; }
     SetupView .field { height: auto; }
     SetupView .field-label { width: 32; padding-top: 1; }
-    SetupView .field Input, SetupView .field Select { width: 50; }
-    SetupView .field-state { width: 1fr; padding-top: 1; padding-left: 1; color: $text-muted; }
+    SetupView .field Input, SetupView .field Select { width: 1fr; max-width: 72; }
+    SetupView .field-state { color: $text-muted; height: auto; padding-left: 32; }
     SetupView .field-error { color: $error; height: auto; padding-left: 32; }
     SetupView #setup-buttons { height: 3; margin-top: 1; }
     SetupView #setup-buttons Button { margin-right: 1; }
@@ -68,7 +68,8 @@ class SetupView(View):
         marks = []
         for i, s in enumerate(sm.STEPS):
             tick = "✓" if s.id in wiz.state.done else ("▶" if i == index else "·")
-            marks.append(f"{tick} {i + 1} {s.title}")
+            # no-break spaces inside a step: a narrow terminal wraps the bar between steps only
+            marks.append(f"{tick} {i + 1} {s.title}".replace(" ", "\u00a0"))
         yield Static("   ".join(marks), id="setup-steps", markup=False)
         yield Static(f"Step {index + 1} of {len(sm.STEPS)} — {st.title}", id="setup-title", markup=False)
         yield Static(st.intro, id="setup-intro", markup=False)
@@ -79,7 +80,9 @@ class SetupView(View):
                 with Horizontal(classes="field"):
                     yield Static(f.label, classes="field-label", markup=False)
                     yield self._input(f)
-                    yield Static(self._state_of(f), classes="field-state", id=f"state-{self._wid(f)}", markup=False)
+                # where the value goes (or whether a secret is set), under its input: the input keeps the
+                # width and a long key is never cut or broken mid-word
+                yield Static(self._state_of(f), classes="field-state", id=f"state-{self._wid(f)}", markup=False)
                 yield Static("", classes="field-error", id=f"err-{self._wid(f)}", markup=False)
         with Horizontal(id="setup-buttons"):
             if index > 0:
@@ -105,7 +108,7 @@ class SetupView(View):
                           id=self._wid(f))
         if f.secret:
             return Input(password=True, placeholder="type to set; empty keeps it", id=self._wid(f))
-        return Input(self.wizard.current_value(f), placeholder=f.help[:48], id=self._wid(f))
+        return Input(self.wizard.current_value(f), placeholder=f.help, id=self._wid(f))
 
     def _state_of(self, f: sm.Field) -> str:
         assert self.wizard is not None
