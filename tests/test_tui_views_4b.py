@@ -19,7 +19,7 @@ from hoox_edge import catalog
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable, Input, Log, Select, Static, TextArea
+from textual.widgets import DataTable, Input, Log, OptionList, Select, Static, TextArea
 from tui_support import fed_store, frozen_clock, shown, until
 
 from hoox_cli.client import AsyncHooxClient
@@ -210,10 +210,17 @@ async def test_wrangler_files_are_read_only_and_saving_says_how_to_change_them(w
     path = wrangler.config_path(catalog.worker("trade-worker"))
     before = path.read_text()
     app = Host(lambda: ConfigEditorView(ctx_for(workspace)))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: opened(app), "hoox.toml is open")
+        # each worker's file listed whole at the minimum size (by worker: the header names the file)
+        files = app.query_one("#cfg-files", OptionList)
+        labels = [str(files.get_option_at_index(i).prompt) for i in range(files.option_count)]
+        labels = labels[:labels.index("KV values")]
+        assert "  web3-wallet-worker" in labels and "wrangler.jsonc (read-only)" in labels
+        assert max(map(len, labels)) <= files.content_region.width - 1  # room for the scroll bar
         view = editor_view(app)
         await view.open("wrangler:trade-worker")
+        assert text_of(app, "#cfg-title").startswith("trade-worker/wrangler.jsonc")
         editor = app.query_one("#cfg-editor", TextArea)
         assert editor.read_only and editor.text == before and editor.language == "json"
         assert "✓ valid" in text_of(app, "#cfg-lint")

@@ -255,18 +255,20 @@ class ConfigEditorView(View):
             self._add(options, "file:hoox.toml", Doc("toml", "hoox.toml", path=ws.config_path))
         else:
             options.add_option(Option("  (no workspace)", disabled=True))
-        options.add_option(Option("Wrangler (generated, read-only)", disabled=True))
+        options.add_option(Option("wrangler.jsonc (read-only)", disabled=True))
         for w in catalog.WORKERS:
             path = wrangler.config_path(w)
             if path.is_file():
-                self._add(options, f"wrangler:{w.name}", Doc("wrangler", f"{w.name}/wrangler.jsonc", path=path))
+                # listed by worker (the file name is the header's): the longest path does not fit the list
+                self._add(options, f"wrangler:{w.name}", Doc("wrangler", f"{w.name}/wrangler.jsonc", path=path),
+                          w.name)
         options.add_option(Option("KV values", disabled=True, id="kv-header"))
         if self.ctx.client is None:
             options.add_option(Option("  (no edge connected)", disabled=True))
 
-    def _add(self, options: OptionList, oid: str, doc: Doc) -> None:
+    def _add(self, options: OptionList, oid: str, doc: Doc, label: str | None = None) -> None:
         self.docs[oid] = doc
-        options.add_option(Option("  " + doc.label, id=oid))
+        options.add_option(Option("  " + (label or doc.label), id=oid))
 
     def _index_of(self, oid: str) -> int:
         return self.query_one("#cfg-files", OptionList).get_option_index(oid)
