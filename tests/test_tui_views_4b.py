@@ -20,7 +20,7 @@ from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Input, Log, OptionList, Select, Static, TextArea
-from tui_support import fed_store, frozen_clock, shown, until
+from tui_support import by_size, fed_store, frozen_clock, shown, until
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui import settings as user_settings
@@ -567,32 +567,36 @@ def steady(ready: Callable[[Host], bool], what: str) -> Callable[[Any], Awaitabl
 
 
 @pytest.mark.usefixtures("fixed_paths")
-def test_snapshot_services(snap_compare: Any, workspace: Workspace) -> None:
+@by_size
+def test_snapshot_services(snap_compare: Any, workspace: Workspace, size: tuple[int, int]) -> None:
     with frozen_clock():
         ctx = ctx_for(workspace, store=fed_store())
         app = Host(lambda: ServicesView(ctx, deployer=RecordingDeployer()))
-        assert snap_compare(app, terminal_size=SIZE,
+        assert snap_compare(app, terminal_size=size,
                             run_before=steady(services_ready, "the worker table is filled and focused"))
 
 
 @pytest.mark.usefixtures("fixed_paths")
-def test_snapshot_config_editor(snap_compare: Any, workspace: Workspace) -> None:
+@by_size
+def test_snapshot_config_editor(snap_compare: Any, workspace: Workspace, size: tuple[int, int]) -> None:
     workspace.config_path.write_text(TIDY)
     app = Host(lambda: ConfigEditorView(ctx_for(workspace)))
-    assert snap_compare(app, terminal_size=SIZE, run_before=steady(opened, "hoox.toml is open"))
+    assert snap_compare(app, terminal_size=size, run_before=steady(opened, "hoox.toml is open"))
 
 
 @pytest.mark.usefixtures("fixed_paths")
-def test_snapshot_setup_wizard(snap_compare: Any, workspace: Workspace) -> None:
+@by_size
+def test_snapshot_setup_wizard(snap_compare: Any, workspace: Workspace, size: tuple[int, int]) -> None:
     (workspace.hoox_dir / "setup-wizard.json").write_text(json.dumps(
         {"version": 1, "step": "exchanges", "done": ["cloudflare"], "values": {},
          "written": {"config": ["cloudflare.account_id"], "secrets": [], "kv": []}}))
     app = Host(lambda: SetupView(ctx_for(workspace)))
-    assert snap_compare(app, terminal_size=SIZE,
+    assert snap_compare(app, terminal_size=size,
                         run_before=steady(lambda a: wizard_at(a, "Step 2 of 6 — Exchanges"), "step 2, focused"))
 
 
 @pytest.mark.usefixtures("fixed_paths")
-def test_snapshot_settings(snap_compare: Any, workspace: Workspace) -> None:
+@by_size
+def test_snapshot_settings(snap_compare: Any, workspace: Workspace, size: tuple[int, int]) -> None:
     app = Host(lambda: SettingsView(ctx_for(workspace)))
-    assert snap_compare(app, terminal_size=SIZE, run_before=steady(focus_in_view, "the settings view has the focus"))
+    assert snap_compare(app, terminal_size=size, run_before=steady(focus_in_view, "the settings view has the focus"))

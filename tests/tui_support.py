@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from hoox_edge.shared import clock
 from httpx_sse import ServerSentEvent
 from textual.css.query import NoMatches
@@ -185,6 +186,10 @@ def shown(app: Any, selector: str) -> bool:
     widget = app.screen.query_one(selector)
     return bool(widget.display and widget.region)
 
+
+# Every view is snapshotted at the documented minimum and at a large terminal (issue 13 item 7).
+SNAPSHOT_SIZES = [(100, 30), (160, 50)]
+by_size = pytest.mark.parametrize("size", SNAPSHOT_SIZES, ids=[f"{w}x{h}" for w, h in SNAPSHOT_SIZES])
 
 DEADLINE = 30.0  # generous: a wait returns as soon as its condition holds, and CI machines are slow
 
