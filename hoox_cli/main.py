@@ -60,12 +60,20 @@ def version() -> str:
         return "unknown"
 
 
+# Commands with a -q of their own (`signal send -q 0.01` is the quantity): after their name, -q is
+# theirs and only --quiet is the global switch. tests/test_cli_global.py checks this against the tree.
+OWN_SHORT_Q = {("signal", "send")}
+
+
 def _take_quiet(argv: list[str]) -> list[str]:
     """--quiet may follow any command (`hoox db reset --quiet`): take it out and set the global switch."""
     from hoox_cli.common import set_quiet
 
     end = argv.index("--") if "--" in argv else len(argv)
-    head = [a for a in argv[:end] if a not in ("--quiet", "-q")]
+    words = [a for a in argv[:end] if not a.startswith("-")]
+    own_q = tuple(words[:2]) in OWN_SHORT_Q
+    start = argv.index(words[1]) + 1 if own_q else end  # where -q stops meaning --quiet
+    head = [a for i, a in enumerate(argv[:end]) if a != "--quiet" and (a != "-q" or i >= start)]
     set_quiet(len(head) != end)
     return head + argv[end:]
 

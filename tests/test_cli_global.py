@@ -20,7 +20,7 @@ from cli_support import hoox
 from hoox_edge.local.workspace import Workspace
 
 from hoox_cli.common import state_paths
-from hoox_cli.main import app
+from hoox_cli.main import OWN_SHORT_Q, app
 
 
 def groups() -> list[list[str]]:
@@ -67,6 +67,25 @@ def test_quiet_silences_output_anywhere_on_the_line_but_not_errors(ws: Workspace
     assert out(hoox("config", "show", "dev.port", "--json", "--quiet"))["value"] == 9300
 
 
+def test_a_command_with_its_own_short_q_keeps_it(ws: Workspace) -> None:
+    # every command that defines -q itself is one the global --quiet leaves -q to
+    root = typer.main.get_command(app)
+    own: set[tuple[str, ...]] = set()
+
+    def walk(cmd, path: tuple[str, ...]) -> None:
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, (*path, name))
+        if not hasattr(cmd, "commands") and any("-q" in p.opts for p in cmd.params):
+            own.add(path)
+    walk(root, ())
+    assert own == OWN_SHORT_Q
+    # `signal send -q 0.01` is the quantity (the edge is down: the error names the order it did not send)
+    r = hoox("signal", "send", "-s", "BTCUSDT", "-a", "LONG", "-q", "0.25", "--url", "http://127.0.0.1:9", "--json")
+    assert "unexpected extra argument" not in r.output and out(r)["error"]["code"] != "USAGE_ERROR"
+    r = hoox("-q", "signal", "send", "-s", "BTCUSDT", "-a", "LONG", "-q", "abc")
+    assert r.exit_code == 2 and "abc" in r.output  # the quantity was read as one, and refused as such
+
+
 def test_new_commands_answer_errors_as_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOX_WORKSPACE", str(tmp_path / "none"))
     for cmd in (["db", "export"], ["db", "reset", "--confirm"], ["db", "import", "x.sql"], ["monitor", "backup"],
@@ -86,7 +105,7 @@ def test_shell_completion_is_installed_and_completes_commands(tmp_path: Path) ->
                        text=True, env=env, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "complete" in p.stdout and "COMP_WORDS" in p.stdout
-    code = "from hoox_cli.main import app; app(prog_name='hoox')"
+    code = "from hoox_cli.main import OWN_SHORT_Q, app; app(prog_name='hoox')"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        env=dict(env, _HOOX_COMPLETE="complete_bash", COMP_WORDS="hoox rep", COMP_CWORD="1"))
     assert p.stdout.split() == ["repair"]
