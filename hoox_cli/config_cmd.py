@@ -30,9 +30,10 @@ JSON objects (--json):
 - list:   {"prefix", "keys": [{"key", "value", "raw", "type", "expiration", "error"?}]}
 - delete: {"key", "deleted": bool, "default": value|null}
 
-Setting trade:mode to live (from anything else) shows which exchanges have their API keys set and
-asks first (`--yes` skips the question); under --json or --quiet without --yes nothing is written:
-CONFIRMATION_REQUIRED (exit 2), with the exchanges in `details`.
+Setting trade:mode to live (from anything else), with `kv set` or a manifest `kv apply-manifest`
+writes, shows which exchanges have their API keys set and asks first (`--yes` skips the question);
+under --json or --quiet without --yes nothing is written: CONFIRMATION_REQUIRED (exit 2), with the
+exchanges in `details`.
 """
 
 from __future__ import annotations
@@ -363,7 +364,6 @@ def typed_value(key: str, kind: str, text: str) -> Any:
     """`text` as the value `key` holds; CliError INVALID_VALUE saying what was expected."""
     import re
 
-    from hoox_edge import catalog
 
     t = text.strip()
     if kind == "boolean":
@@ -374,9 +374,11 @@ def typed_value(key: str, kind: str, text: str) -> Any:
             return False
         fail("INVALID_VALUE", f"{key} takes true or false, got {text!r}. Nothing was written.")
     if kind == "port":
-        top = 65535 - len(catalog.WORKERS)
-        if not t.isdigit() or not 1024 <= int(t) <= top:
-            fail("INVALID_VALUE", f"{key} takes an integer from 1024 to {top}, got {text!r}. Nothing was written.")
+        from hoox_edge.local.workspace import port_problem
+
+        problem = port_problem(int(t) if t.isdigit() else t)
+        if problem is not None:
+            fail("INVALID_VALUE", f"{key}: {problem}. Nothing was written.")
         return int(t)
     if kind == "account_id":
         if not re.match(_ACCOUNT_ID, t.lower()):
@@ -839,10 +841,30 @@ def kv_apply_manifest(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Also replace values that differ from the manifest (e.g. a kill switch you turned on)."
     )] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask when the manifest switches trade:mode to "
+                                                          "live.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write kv-manifest.json's values to the local CONFIG_KV (every value is checked first)."""
+    """Write kv-manifest.json's values to the local CONFIG_KV (every value is checked first).
+
+    A manifest that would switch trade:mode to live asks first, as `config kv set trade:mode live` does."""
+    from hoox_edge.shared import settings
+
     ws = workspace()
+    problems, values = manifest_problems(ws)
+    if not problems and values.get("trade:mode") == "live":
+        kv = open_kv(ws)
+        try:
+            raw = run_async(kv.get("trade:mode"))
+            try:
+                current = settings.parse("trade:mode", raw) if raw is not None else None
+            except settings.SettingError:
+                current = None
+            # written when absent, or with --overwrite (an invalid stored value is only replaced by repair)
+            if current != "live" and (raw is None or (overwrite and current is not None)):
+                confirm_live(run_async(exchange_keys(ws, kv)), yes=yes, json_out=json_out)
+        finally:
+            kv.close()
     result = apply_manifest(ws, overwrite=overwrite)
     if json_out:
         emit_json(result)

@@ -176,7 +176,7 @@ def test_every_port_option_refuses_a_bad_port_and_creates_nothing(bad: str, tmp_
             assert out(r)["error"]["code"] == "USAGE_ERROR"
         assert "--port" in message, args
         if bad.isdigit():
-            assert f"from 1024 to {MAX_BASE_PORT}" in " ".join(message.replace("│", " ").split()), args
+            assert f"between 1024 and {MAX_BASE_PORT}" in " ".join(message.replace("│", " ").split()), args
     assert not default_root().exists() and list(tmp_path.iterdir()) == []
 
 

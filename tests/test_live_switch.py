@@ -95,6 +95,26 @@ def test_kv_set_live_without_any_keys_says_every_signal_will_fail(tmp_path: Any,
     assert r.exit_code == 0 and "no exchange has its API keys" in r.stdout
 
 
+def test_a_manifest_that_goes_live_asks_too(ws: Workspace) -> None:
+    import json
+
+    manifest = json.loads(ws.manifest_path.read_text())
+    ws.manifest_path.write_text(json.dumps(manifest | {"trade:mode": "live"}))
+    assert kv_raw(ws, "trade:mode") is None  # a new workspace's KV: the manifest would write it
+    r = hoox("config", "kv", "apply-manifest", "--json")
+    assert r.exit_code == 2 and out(r)["error"]["code"] == "CONFIRMATION_REQUIRED"
+    assert kv_raw(ws, "trade:mode") is None and kv_raw(ws, "trade:max_leverage") is None  # nothing written
+    r = hoox("config", "kv", "apply-manifest", "--yes", "--json")
+    assert r.exit_code == 0, r.output
+    assert kv_raw(ws, "trade:mode") == "live"
+    # stored paper is kept without --overwrite (nothing to ask); --overwrite would switch it: asked
+    assert hoox("config", "kv", "set", "trade:mode", "paper").exit_code == 0
+    assert hoox("config", "kv", "apply-manifest", "--json").exit_code == 0
+    assert kv_raw(ws, "trade:mode") == "paper"
+    r = hoox("config", "kv", "apply-manifest", "--overwrite", input="n\n")
+    assert r.exit_code == 1 and "bybit    API keys set" in r.stdout and kv_raw(ws, "trade:mode") == "paper"
+
+
 # ----------------------------------------------------------------------------- cockpit: config editor
 async def test_config_editor_asks_before_it_switches_the_desk_to_live(workspace: Workspace, edge) -> None:  # noqa: F811
     rt, client = edge

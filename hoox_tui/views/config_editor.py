@@ -72,10 +72,11 @@ def lint_toml(text: str) -> LintError | None:
     if not isinstance(dev, dict):
         return LintError(_line_of(text, r"\s*dev\s*="), 0, "dev must be a table ([dev])")
     if "port" in dev:
-        port, top = dev["port"], 65535 - len(catalog.WORKERS)
-        if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= top:
-            return LintError(_line_of(text, r"\s*port\s*="), 0,
-                             f"[dev] port must be an integer between 1024 and {top}, got {port!r}")
+        from hoox_edge.local.workspace import port_problem
+
+        problem = port_problem(dev["port"])
+        if problem is not None:
+            return LintError(_line_of(text, r"\s*port\s*="), 0, f"[dev] {problem}")
     workers = doc.get("workers", {})
     if not isinstance(workers, dict):
         return LintError(_line_of(text, r"\s*workers\s*="), 0, "workers must be a table of [workers.NAME]")

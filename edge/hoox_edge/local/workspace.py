@@ -42,7 +42,7 @@ MAX_BASE_PORT = 65535 - len(catalog.WORKERS)
 def port_problem(port: object) -> str | None:
     """Why `port` cannot be the workspace's base port, else None."""
     if isinstance(port, bool) or not isinstance(port, int) or not MIN_BASE_PORT <= port <= MAX_BASE_PORT:
-        return (f"the port must be an integer from {MIN_BASE_PORT} to {MAX_BASE_PORT} (the workers use it and "
+        return (f"the port must be an integer between {MIN_BASE_PORT} and {MAX_BASE_PORT} (the workers use it and "
                 f"the {len(catalog.WORKERS) - 1} above it), got {port!r}")
     return None
 
