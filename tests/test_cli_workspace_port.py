@@ -70,8 +70,8 @@ def test_readme_first_command_in_a_fresh_clone_leaves_the_checkout_clean(tmp_pat
     main, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     env = dict(os.environ, TERM="xterm-256color")
-    # the installed `hoox` script, as the user runs it (`python -m` would import the clone's own copy)
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "hoox"), "--port", str(base)], cwd=clone, env=env,
+    # the installed hoox (-P: not the clone's own copy, which `python -m` run in it would import first)
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "hoox_cli", "--port", str(base)], cwd=clone, env=env,
                             stdin=child, stdout=child, stderr=child, start_new_session=True)
     os.close(child)
     screen = bytearray()
