@@ -40,7 +40,7 @@ def _check_port(value: int | None) -> int | None:
 
 PortOpt = Annotated[int | None, typer.Option(
     "--port", metavar="N", callback=_check_port,
-    help="Gateway port, kept in hoox.toml ([dev] port); the other workers use the ports above it "
+    help="Gateway port, kept in hoox.toml (dev.port); the other workers use the ports above it "
          "(default: the workspace's, 8787 in a new one).")]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -224,7 +224,7 @@ def _port_option(help_text: str) -> Any:
 
 
 _COCKPIT_PORT_HELP = ("Port of the local edge the cockpit starts (the gateway's; the other workers use the ports "
-                      "above it), kept in hoox.toml ([dev] port). Default: the workspace's, 8787 in a new one.")
+                      "above it), kept in hoox.toml (dev.port). Default: the workspace's, 8787 in a new one.")
 
 
 @app.callback()
