@@ -180,7 +180,7 @@ def resolve_config(
     ws = workspace or Workspace.at()
     if not ws.exists:
         raise HooxConfigError(
-            f"No edge to talk to: {ws.root} is not in a hoox workspace and neither --remote nor HOOX_API_URL "
+            f"No edge to talk to: there is no hoox workspace at {ws.root} and neither --remote nor HOOX_API_URL "
             "is set. Run `hoox dev start` to create a workspace and start the local edge, or set HOOX_API_URL "
             "and HOOX_API_TOKEN for a remote one.")
     token = token or ws.secrets().get("OPERATOR_API_KEY") or None

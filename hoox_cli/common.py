@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -23,6 +24,24 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
+
+
+def _check_port(value: int | None) -> int | None:
+    """--port: a base port every worker's port fits above (a usage error, exit 2, otherwise)."""
+    if value is None:
+        return None
+    from hoox_edge.local.workspace import port_problem
+
+    problem = port_problem(value)
+    if problem is not None:
+        raise typer.BadParameter(problem)
+    return value
+
+
+PortOpt = Annotated[int | None, typer.Option(
+    "--port", metavar="N", callback=_check_port,
+    help="Gateway port, kept in hoox.toml (dev.port); the other workers use the ports above it "
+         "(default: the workspace's, 8787 in a new one).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -288,18 +307,24 @@ def handle_errors(fn: F) -> F:
 
 # ----------------------------------------------------------------------------- workspace
 def workspace(*, required: bool = True) -> Workspace:
-    """The workspace of the current folder (or HOOX_WORKSPACE); its secrets become unprintable."""
+    """The workspace: --workspace / HOOX_WORKSPACE, else the one the current folder is in, else the
+    default one in the user's data folder. Its secrets become unprintable."""
     from hoox_edge.local.workspace import Workspace
 
     ws = Workspace.at()
+    if ws.root.exists() and not ws.root.is_dir():
+        fail("NO_WORKSPACE", f"The workspace {ws.root} is a file, not a folder: choose a folder with --workspace DIR "
+                             "(or HOOX_WORKSPACE).")
     if required and not ws.exists:
-        where = "HOOX_WORKSPACE points to" if os.environ.get("HOOX_WORKSPACE") else "Not in a hoox workspace:"
-        fail(
-            "NO_WORKSPACE",
-            f"{where} {ws.root}, which has no hoox.toml (nor has any folder above it). "
-            "Run `hoox dev start` in an empty folder to create a workspace there, "
-            "or cd into an existing one (or set HOOX_WORKSPACE).",
-        )
+        if os.environ.get("HOOX_WORKSPACE"):
+            fail("NO_WORKSPACE",
+                 f"--workspace (or HOOX_WORKSPACE) points to {ws.root}, which has no hoox.toml. "
+                 "Run `hoox dev start` (or `hoox`) with it to create a workspace there, or point it to an "
+                 "existing one.")
+        fail("NO_WORKSPACE",
+             f"No hoox workspace yet: {Path.cwd()} is not in one (no hoox.toml in it or above it), and the default "
+             f"workspace {ws.root} has not been created. Run `hoox` or `hoox dev start` to create the default one, "
+             "cd into a workspace, or choose one with `--workspace DIR` (or HOOX_WORKSPACE).")
     if ws.dev_vars_path.exists():
         try:
             remember_secrets(ws.secrets().values())

@@ -25,9 +25,15 @@ a running edge sees a change on its next read. Values are checked against the KV
 
 JSON objects (--json):
 - get:    {"key", "value", "raw": str|null, "source": "kv"|"default"|"unset", "type": str|null, "description"}
-- set:    {"key", "value", "raw", "previous": str|null, "type"}
+- set:    {"key", "value", "raw", "previous": str|null, "type"}; setting trade:mode to live adds
+          "exchanges": [{"name", "credentials": bool, "secrets": [name], "endpoint", "live"}]
 - list:   {"prefix", "keys": [{"key", "value", "raw", "type", "expiration", "error"?}]}
 - delete: {"key", "deleted": bool, "default": value|null}
+
+Setting trade:mode to live (from anything else), with `kv set` or a manifest `kv apply-manifest`
+writes, shows which exchanges have their API keys set and asks first (`--yes` skips the question);
+under --json or --quiet without --yes nothing is written: CONFIRMATION_REQUIRED (exit 2), with the
+exchanges in `details`.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from hoox_cli.common import (
     MASK,
     CliError,
     JsonOpt,
+    can_prompt,
     compact_table,
     emit_json,
     esc,
@@ -136,9 +143,13 @@ def set_(
     key: Annotated[str, typer.Argument(help="e.g. trade:kill_switch")],
     value: Annotated[str, typer.Argument(help="The value as typed: true, 25, 30,60,300, a JSON array, ...")],
     force: Annotated[bool, typer.Option("--force", help="Store a key the KV manifest does not know.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before switching trade:mode to live.")]
+    = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Set a setting after checking it against the KV manifest (nothing is written when it is invalid)."""
+    """Set a setting after checking it against the KV manifest (nothing is written when it is invalid).
+
+    trade:mode live shows which exchanges have API keys and asks first (or takes --yes)."""
     from hoox_edge.shared import settings
 
     ws = workspace()
@@ -159,18 +170,68 @@ def set_(
             details={"key": exc.key, "expected": settings.type_label(s) if s else None},
         )
     kv = open_kv(ws)
+    exchanges: list[dict[str, Any]] | None = None
     try:
         previous = run_async(kv.get(key))
+        if key == "trade:mode" and typed == "live":
+            exchanges = run_async(exchange_keys(ws, kv))
+            if previous != stored:
+                confirm_live(exchanges, yes=yes, json_out=json_out)
         run_async(kv.put(key, stored))
     finally:
         kv.close()
     if json_out:
-        emit_json({"key": key, "value": typed, "raw": stored, "previous": previous, "type": _type_of(key)})
+        emit_json({"key": key, "value": typed, "raw": stored, "previous": previous, "type": _type_of(key),
+                   **({"exchanges": exchanges} if exchanges is not None else {})})
         return
     say(
         f"{esc(key)} = {esc(_show_value(typed))}"
         + (f"  [dim](was {esc(previous)})[/dim]" if previous is not None else "")
     )
+    if exchanges is not None and not any(e["credentials"] for e in exchanges):
+        say("[bold red]The desk trades LIVE, but no exchange has its API keys:[/bold red] every signal will fail "
+            "until you set them (`hoox secrets set BYBIT_API_KEY`, ...).")
+
+
+async def exchange_keys(ws: Workspace, kv: Any) -> list[dict[str, Any]]:
+    """Per exchange, whether the local trade-worker has its API key pair and where live orders would go:
+    trade-worker's own answer (its /health), computed here on the workspace's secrets and KV."""
+    from hoox_edge.ports import Env
+    from hoox_edge.workers.trade import exchange_status
+
+    return await exchange_status(Env({**ws.secrets(), "CONFIG_KV": kv}, worker="trade-worker"), "live")
+
+
+def exchange_key_lines(exchanges: list[dict[str, Any]], *, names: bool = True) -> list[str]:
+    """Plain lines saying, per exchange, what live trading does there (the CLI's prompt, the cockpit's dialog)."""
+    lines = []
+    for e in exchanges:
+        if e["credentials"]:
+            lines.append(f"{e['name']:<8} API keys set: real orders ({e['endpoint']})")
+        else:
+            missing = f" ({', '.join(e['secrets'])})" if names else ""
+            lines.append(f"{e['name']:<8} no API keys{missing}: its signals cannot be placed")
+    return lines
+
+
+def confirm_live(exchanges: list[dict[str, Any]], *, yes: bool, json_out: bool) -> None:
+    """Switching trade:mode to live: say what it means per exchange and ask, unless --yes. Nobody to ask
+    (--json, --quiet): CONFIRMATION_REQUIRED, nothing written."""
+    if yes:
+        return
+    keyed = [e["name"] for e in exchanges if e["credentials"]]
+    summary = (f"API keys are set for {', '.join(keyed)}" if keyed else "no exchange has its API keys set") + (
+        f"; not for {', '.join(e['name'] for e in exchanges if not e['credentials'])}"
+        if len(keyed) < len(exchanges) else "")
+    if not can_prompt(json_out):
+        fail("CONFIRMATION_REQUIRED", f"Switching trade:mode to live makes signals place real orders ({summary}). "
+                                      "It needs --yes under --json or --quiet (no prompt is shown); nothing was "
+                                      "changed.", exit_code=2, details={"exchanges": exchanges})
+    say("[bold white on red] LIVE TRADING [/bold white on red] trade:mode live: signals place real orders with "
+        "real money on these exchanges:")
+    for line in exchange_key_lines(exchanges):
+        say(f"  {esc(line)}")
+    typer.confirm("Switch this desk to live trading?", abort=True)
 
 
 @kv_app.command("list")
@@ -303,7 +364,6 @@ def typed_value(key: str, kind: str, text: str) -> Any:
     """`text` as the value `key` holds; CliError INVALID_VALUE saying what was expected."""
     import re
 
-    from hoox_edge import catalog
 
     t = text.strip()
     if kind == "boolean":
@@ -314,9 +374,11 @@ def typed_value(key: str, kind: str, text: str) -> Any:
             return False
         fail("INVALID_VALUE", f"{key} takes true or false, got {text!r}. Nothing was written.")
     if kind == "port":
-        top = 65535 - len(catalog.WORKERS)
-        if not t.isdigit() or not 1024 <= int(t) <= top:
-            fail("INVALID_VALUE", f"{key} takes an integer from 1024 to {top}, got {text!r}. Nothing was written.")
+        from hoox_edge.local.workspace import port_problem
+
+        problem = port_problem(int(t) if t.isdigit() else t)
+        if problem is not None:
+            fail("INVALID_VALUE", f"{key}: {problem}. Nothing was written.")
         return int(t)
     if kind == "account_id":
         if not re.match(_ACCOUNT_ID, t.lower()):
@@ -779,10 +841,30 @@ def kv_apply_manifest(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Also replace values that differ from the manifest (e.g. a kill switch you turned on)."
     )] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask when the manifest switches trade:mode to "
+                                                          "live.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write kv-manifest.json's values to the local CONFIG_KV (every value is checked first)."""
+    """Write kv-manifest.json's values to the local CONFIG_KV (every value is checked first).
+
+    A manifest that would switch trade:mode to live asks first, as `config kv set trade:mode live` does."""
+    from hoox_edge.shared import settings
+
     ws = workspace()
+    problems, values = manifest_problems(ws)
+    if not problems and values.get("trade:mode") == "live":
+        kv = open_kv(ws)
+        try:
+            raw = run_async(kv.get("trade:mode"))
+            try:
+                current = settings.parse("trade:mode", raw) if raw is not None else None
+            except settings.SettingError:
+                current = None
+            # written when absent, or with --overwrite (an invalid stored value is only replaced by repair)
+            if current != "live" and (raw is None or (overwrite and current is not None)):
+                confirm_live(run_async(exchange_keys(ws, kv)), yes=yes, json_out=json_out)
+        finally:
+            kv.close()
     result = apply_manifest(ws, overwrite=overwrite)
     if json_out:
         emit_json(result)

@@ -20,6 +20,7 @@ import typer
 
 from hoox_cli.common import (
     JsonOpt,
+    PortOpt,
     duration,
     emit_json,
     esc,
@@ -38,17 +39,6 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Run the local edge: start, stop, status, fire a cron now.", no_args_is_help=True)
 
 FIRST_SIGNAL = "hoox signal send --symbol BTCUSDT --action LONG --quantity 0.01"
-_MAX_BASE = 65535 - 16
-
-PortOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--port",
-        min=1024,
-        max=_MAX_BASE,
-        help="Gateway port; every other worker's port shifts with it (default: hoox.toml [dev] port).",
-    ),
-]
 
 
 # ----------------------------------------------------------------------------- workspace creation
@@ -84,6 +74,35 @@ def welcome_lines(info: dict[str, Any]) -> list[str]:
     return lines
 
 
+def keep_port(ws: Workspace, port: int | None, json_out: bool) -> None:
+    """--port N: N becomes the workspace's port ([dev] port in hoox.toml), so the next start, the
+    cockpit and every command find the edge there. Called only once nothing stands in the way."""
+    if port is not None and ws.set_base_port(port) and not json_out:
+        say(f"Port {port} kept in {esc(ws.config_path)} ({esc('[dev] port')}).")
+
+
+def port_for_cockpit(port: int) -> None:
+    """`hoox --port N` / `hoox tui --port N`: make N the local edge's port before the cockpit opens
+    (creating the workspace when there is none, as the cockpit would). Refused, with nothing changed,
+    when the edge already runs on another port or N's ports are taken."""
+    from hoox_cli import process
+
+    ws = workspace(required=False)
+    prepare_workspace(ws)
+    st = process.probe(ws)
+    if st.running:
+        running = (st.info or {}).get("base_port")
+        if running != port:
+            where = f"on port {running}" if running is not None else "(still starting)"
+            fail("ALREADY_RUNNING",
+                 f"The local edge of {ws.root} already runs {where}. Stop it first (`hoox dev stop`) to move it "
+                 f"to port {port}, or open the cockpit without --port.",
+                 details={"pid": st.pid, "base_port": running})
+        return
+    _check_ports(ws, port)
+    keep_port(ws, port, json_out=True)  # the cockpit's screen is about to replace any line printed here
+
+
 # ----------------------------------------------------------------------------- start
 @app.command()
 @handle_errors
@@ -96,7 +115,8 @@ def start(
 ) -> None:
     """Serve every enabled worker on 127.0.0.1 with crons, queues and alarms (Ctrl+C stops).
 
-    Run in an empty folder, it first creates a workspace there.
+    Outside a workspace it first creates the default one (in your user data folder; --workspace DIR
+    chooses another). --port N is kept in hoox.toml.
     """
     from hoox_cli import process
 
@@ -109,7 +129,7 @@ def start(
             say(line)
         say("")
     if detach:
-        _start_detached(ws, base, info, json_out)
+        _start_detached(ws, base, info, json_out, keep=port)
         return
 
     lock = process.RuntimeLock(ws)
@@ -118,6 +138,7 @@ def start(
     try:
         lock.write_pid(os.getpid())
         _check_ports(ws, base)
+        keep_port(ws, port, json_out)
         from hoox_cli.common import run_async
 
         run_async(_serve(ws, base, info, json_out))
@@ -262,13 +283,14 @@ def _announce(
         say("Stop with Ctrl+C (or `hoox dev stop` from another terminal).")
 
 
-def _start_detached(ws: Workspace, base: int, info: dict[str, Any], json_out: bool) -> None:
+def _start_detached(ws: Workspace, base: int, info: dict[str, Any], json_out: bool, *, keep: int | None) -> None:
     from hoox_cli import process
     from hoox_cli.common import scrub
 
     if process.probe(ws).running:
         _already_running(ws)
     _check_ports(ws, base)
+    keep_port(ws, keep, json_out)
     proc, offset = process.spawn_detached(ws, base)
     try:
         rinfo = process.wait_serving(ws, proc)

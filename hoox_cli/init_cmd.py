@@ -1,6 +1,6 @@
 """`hoox init` (the setup wizard) and `hoox clone NAME` (a new workspace folder).
 
-init --json: {"workspace", "resumed_from": step|null, "completed": [step], "created": [file],
+init --json: {"workspace", "base_port", "resumed_from": step|null, "completed": [step], "created": [file],
 "steps": {"toolchain": {"tools": [...], "ok", "optional_missing"}, "cloudflare": {"configured", "skipped",
 "account_id_set", "api_token_set", "subdomain"}, "workers": {"enabled", "disabled", "changed"},
 "database": {"database", "file", "applied", "remote"}, "secrets": {"generated", "set", "skipped", "file"},
@@ -12,13 +12,12 @@ clone --json: {"workspace", "created": [file], "template": path|null, "copied": 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say
+from hoox_cli.common import JsonOpt, PortOpt, emit_json, esc, fail, handle_errors, say
 
 
 def _csv(values: list[str] | None) -> list[str]:
@@ -28,8 +27,11 @@ def _csv(values: list[str] | None) -> list[str]:
 @handle_errors
 def init(
     path: Annotated[Path | None, typer.Option("--path", file_okay=False,
-                                              help="Folder to set up (default: HOOX_WORKSPACE, else this folder).")]
+                                              help="Folder to set up (default: --workspace / HOOX_WORKSPACE, else the "
+                                                   "workspace this folder is in, else the default one in "
+                                                   "your user data folder).")]
     = None,
+    port: PortOpt = None,
     cloudflare_account_id: Annotated[str | None, typer.Option(
         "--cloudflare-account-id", metavar="ID", help="Cloudflare account id (stored in hoox.toml).")] = None,
     cloudflare_api_token: Annotated[str | None, typer.Option(
@@ -58,12 +60,12 @@ def init(
 
     from hoox_cli import wizard
 
-    root = path or Path(os.environ.get("HOOX_WORKSPACE") or Path.cwd())
-    ws = Workspace(root.resolve())
+    # the workspace every other command would use: never the current folder just because hoox runs there
+    ws = Workspace(path.resolve()) if path is not None else Workspace.at()
     flags = wizard.Flags(account_id=cloudflare_account_id, api_token=cloudflare_api_token, subdomain=subdomain,
                          skip_cloudflare=skip_cloudflare, workers=_csv(workers) if workers else None,
                          enable=_csv(enable), disable=_csv(disable), secrets_file=secrets_file,
-                         skip_secrets=skip_secrets)
+                         skip_secrets=skip_secrets, port=port)
     ui = wizard.Ui(yes=yes, no_input=no_input, json_mode=json_out)
     if not json_out:
         say(f"[bold]hoox setup[/bold] in {esc(ws.root)}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Annotated, Any
@@ -78,6 +79,31 @@ def _take_quiet(argv: list[str]) -> list[str]:
     return head + argv[end:]
 
 
+def _take_workspace(argv: list[str]) -> tuple[list[str], str | None]:
+    """--workspace DIR may follow any command too: take it out; the caller sets HOOX_WORKSPACE from it,
+    so one rule (hoox_edge.local.workspace.find_root) finds the workspace for every command. A
+    --workspace without a folder is left for click to refuse."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    head, chosen, i = [], None, 0
+    while i < end:
+        a = argv[i]
+        if a.startswith("--workspace="):
+            value = a.split("=", 1)[1]
+            if value:
+                chosen = value
+                i += 1
+                continue
+        elif a == "--workspace" and i + 1 < end and argv[i + 1] and not argv[i + 1].startswith("-"):
+            chosen = argv[i + 1]
+            i += 2
+            continue
+        head.append(a)
+        i += 1
+    if chosen is None:
+        return argv, None
+    return head + argv[end:], os.path.abspath(os.path.expanduser(chosen))
+
+
 class LazyCommands(MutableMapping[str, Any]):
     """The root group's commands: each of LAZY_COMMANDS is built when it is first looked up; its name
     is known from the start (usage errors suggest it)."""
@@ -135,6 +161,22 @@ class HooxGroup(TyperGroup):
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         argv = _take_quiet(argv)
+        argv, chosen = _take_workspace(argv)
+        saved = os.environ.get("HOOX_WORKSPACE")
+        if chosen is not None:
+            os.environ["HOOX_WORKSPACE"] = chosen
+        try:
+            return self._main(argv, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
+        finally:
+            # in-process callers (tests) run several commands: --workspace is one command's choice
+            if chosen is not None:
+                if saved is None:
+                    os.environ.pop("HOOX_WORKSPACE", None)
+                else:
+                    os.environ["HOOX_WORKSPACE"] = saved
+
+    def _main(self, argv: list[str], prog_name: str | None, complete_var: str | None, standalone_mode: bool,
+              windows_expand_args: bool, **extra: Any) -> Any:
         if "--json" not in argv:
             return super().main(
                 args=argv,
@@ -179,6 +221,20 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+# the same option as every command's --port (hoox_cli.common.PortOpt), without importing common here
+def _port_option(help_text: str) -> Any:
+    def check(value: int | None) -> int | None:
+        from hoox_cli.common import _check_port
+
+        return _check_port(value)
+
+    return typer.Option("--port", metavar="N", callback=check, help=help_text)
+
+
+_COCKPIT_PORT_HELP = ("Port of the local edge the cockpit starts (the gateway's; the other workers use the ports "
+                      "above it), kept in hoox.toml (dev.port). Default: the workspace's, 8787 in a new one.")
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -191,17 +247,45 @@ def _root(
         typer.Option("--quiet", "-q", help="No banners, progress or prompts (errors still shown); "
                                            "may follow any command."),
     ] = False,
+    _workspace: Annotated[
+        str | None,
+        typer.Option("--workspace", metavar="DIR", help="The workspace folder to use (as HOOX_WORKSPACE); may "
+                                                        "follow any command. Default: the one the current folder "
+                                                        "is in, else one in your user data folder."),
+    ] = None,
+    port: Annotated[int | None, _port_option(_COCKPIT_PORT_HELP + " Alone (`hoox --port N`) only.")] = None,
 ) -> None:
     """hoox: run the edge locally, fire signals, inspect the ledger and settings. Alone: the cockpit."""
+    if _workspace is not None:  # only an empty value reaches here (HooxGroup.main takes the others)
+        raise typer.BadParameter("--workspace takes a folder.", param_hint="'--workspace'")
     if ctx.invoked_subcommand is None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             typer.echo(ctx.get_help())
             typer.echo("\n`hoox` without arguments opens the cockpit; it needs a terminal (see `hoox tui --help`).")
             return
-        raise typer.Exit(_open_cockpit(None, None, False, False))
+        raise typer.Exit(_open_cockpit(None, None, False, False, port))
+    if port is not None:
+        raise typer.BadParameter(f"`hoox --port N` alone opens the cockpit; for `{ctx.invoked_subcommand}` put "
+                                 "--port after the command where it takes one (`hoox dev start --port N`).",
+                                 param_hint="'--port'")
 
 
-def _open_cockpit(remote: str | None, theme: str | None, no_mouse: bool, safe_mode: bool) -> int:
+def _open_cockpit(remote: str | None, theme: str | None, no_mouse: bool, safe_mode: bool,
+                  port: int | None = None) -> int:
+    if port is not None:
+        from hoox_cli.common import CliError, report_error
+
+        try:
+            if remote or os.environ.get("HOOX_API_URL"):
+                source = "--remote" if remote else "HOOX_API_URL"
+                raise CliError("USAGE_ERROR", f"--port is the local edge's; {source} attaches the cockpit to another "
+                                              "edge. Drop one of them.", exit_code=2)
+            from hoox_cli.dev import port_for_cockpit
+
+            port_for_cockpit(port)
+        except CliError as err:
+            report_error(err, False)
+            return err.exit_code
     # Textual is imported here only: no other command pays for it (tests/test_cli.py checks).
     from hoox_tui.launch import Options, run
 
@@ -218,9 +302,10 @@ def tui(
     safe_mode: Annotated[
         bool, typer.Option("--safe-mode", help="No live event stream, no syntax highlighting.")
     ] = False,
+    port: Annotated[int | None, _port_option(_COCKPIT_PORT_HELP)] = None,
 ) -> None:
     """Open the cockpit on the local edge (started in the background, stopped on quit) or on --remote."""
-    raise typer.Exit(_open_cockpit(remote, theme, no_mouse, safe_mode))
+    raise typer.Exit(_open_cockpit(remote, theme, no_mouse, safe_mode, port))
 
 
 def run() -> None:

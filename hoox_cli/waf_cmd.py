@@ -1,15 +1,16 @@
-"""`hoox waf configure --tradingview-only | --limit-requests N`.
+"""`hoox waf configure --tradingview-only | --no-tradingview-only | --limit-requests N`.
 
 Locally it sets the gateway's own guards in CONFIG_KV: `webhook:tradingview:ip_check` (only
-TradingView's addresses may post signals) and `webhooks:rate_limit_per_minute`.
+TradingView's addresses may post signals; `--no-tradingview-only` turns it off again, the allowlist
+itself is kept for the next time) and `webhooks:rate_limit_per_minute`.
 
 With `--remote` it writes Cloudflare WAF rules on the zone that serves the gateway (custom rule in
 the `http_request_firewall_custom` phase, rate-limiting rule in `http_ratelimit`) through the REST
-API, so floods are dropped before they reach a worker. Only hoox's own rules (by `ref`) are replaced;
-every other rule of the zone is kept. WAF rules act on a custom domain in one of your zones, not on
-`*.workers.dev`.
+API, so floods are dropped before they reach a worker. Only hoox's own rules (by `ref`) are replaced
+(or, with `--no-tradingview-only`, removed); every other rule of the zone is kept. WAF rules act on a custom
+domain in one of your zones, not on `*.workers.dev`.
 
-JSON (--json): {"target", "zone_id": str|null, "changes": [{"what", "value"}]}
+JSON (--json): {"target", "zone_id": str|null, "changes": [{"what", "value"}]} (a removed rule's value is null)
 """
 
 from __future__ import annotations
@@ -59,18 +60,24 @@ def rate_rule(limit: int, period: int, host: str | None) -> dict[str, Any]:
     }
 
 
-async def _merge(api: Any, zone: str, phase: str, rule: dict[str, Any]) -> None:
+async def _merge(api: Any, zone: str, phase: str, rule: dict[str, Any] | None, ref: str) -> bool:
+    """Put `rule` (None: no rule) in place of hoox's rule `ref` in the phase, every other rule kept.
+    False when there was nothing to remove (no write then)."""
     current = await api.phase_entrypoint(zone, phase)
-    kept = [{k: v for k, v in r.items() if k not in _READ_ONLY}
-            for r in (current or {}).get("rules", []) or [] if r.get("ref") != rule["ref"]]
-    await api.put_phase_entrypoint(zone, phase, [*kept, rule])
+    rules = (current or {}).get("rules", []) or []
+    kept = [{k: v for k, v in r.items() if k not in _READ_ONLY} for r in rules if r.get("ref") != ref]
+    if rule is None and len(kept) == len(rules):
+        return False
+    await api.put_phase_entrypoint(zone, phase, [*kept, *([rule] if rule is not None else [])])
+    return True
 
 
 @app.command("configure")
 @handle_errors
 def configure(
-    tradingview_only: Annotated[bool, typer.Option(
-        "--tradingview-only", help="Accept signals only from TradingView's published addresses.")] = False,
+    tradingview_only: Annotated[bool | None, typer.Option(
+        "--tradingview-only/--no-tradingview-only",
+        help="Accept signals only from TradingView's published addresses / from any address again.")] = None,
     limit_requests: Annotated[int | None, typer.Option(
         "--limit-requests", min=1, help="At most N signals per minute (per --period with --remote).")] = None,
     remote: Annotated[bool, typer.Option("--remote", help="Write Cloudflare WAF rules on the gateway's zone.")] = False,
@@ -82,11 +89,12 @@ def configure(
                                                          f"{', '.join(map(str, PERIODS))}.")] = 60,
     json_out: JsonOpt = False,
 ) -> None:
-    """Turn on the TradingView allowlist and/or a webhook rate limit."""
+    """Turn the TradingView allowlist on or off and/or set a webhook rate limit."""
     from hoox_edge.shared import settings
 
-    if not tradingview_only and limit_requests is None:
-        fail("USAGE_ERROR", "Give --tradingview-only and/or --limit-requests N.", exit_code=2)
+    if tradingview_only is None and limit_requests is None:
+        fail("USAGE_ERROR", "Give --tradingview-only (or --no-tradingview-only) and/or --limit-requests N.",
+             exit_code=2)
     ws = workspace()
     changes: list[dict[str, Any]] = []
     zone = None
@@ -105,11 +113,13 @@ def configure(
             async with api_client(ws) as api:
                 if tradingview_only:
                     rule = tradingview_rule(settings.TRADINGVIEW_IPS, host)
-                    await _merge(api, zone, CUSTOM_PHASE, rule)
+                    await _merge(api, zone, CUSTOM_PHASE, rule, TV_REF)
                     changes.append({"what": f"{CUSTOM_PHASE}:{TV_REF}", "value": rule["expression"]})
+                elif tradingview_only is False and await _merge(api, zone, CUSTOM_PHASE, None, TV_REF):
+                    changes.append({"what": f"{CUSTOM_PHASE}:{TV_REF}", "value": None})
                 if limit_requests is not None:
                     rule = rate_rule(limit_requests, period, host)
-                    await _merge(api, zone, RATE_PHASE, rule)
+                    await _merge(api, zone, RATE_PHASE, rule, RATE_REF)
                     changes.append({"what": f"{RATE_PHASE}:{RATE_REF}", "value": rule["ratelimit"]})
 
         run_async(go())
@@ -120,13 +130,14 @@ def configure(
 
         kv = open_kv(ws)
         try:
-            if tradingview_only:
-                run_async(kv.put("webhook:tradingview:ip_check", settings.encode("webhook:tradingview:ip_check", True)))
-                changes.append({"what": "webhook:tradingview:ip_check", "value": True})
-                if run_async(kv.get("webhook:tradingview:allowed_ips")) is None:
-                    key = "webhook:tradingview:allowed_ips"
-                    run_async(kv.put(key, settings.encode(key, settings.TRADINGVIEW_IPS)))
-                    changes.append({"what": key, "value": settings.TRADINGVIEW_IPS})
+            if tradingview_only is not None:
+                key = "webhook:tradingview:ip_check"
+                run_async(kv.put(key, settings.encode(key, tradingview_only)))
+                changes.append({"what": key, "value": tradingview_only})
+            if tradingview_only and run_async(kv.get("webhook:tradingview:allowed_ips")) is None:
+                key = "webhook:tradingview:allowed_ips"
+                run_async(kv.put(key, settings.encode(key, settings.TRADINGVIEW_IPS)))
+                changes.append({"what": key, "value": settings.TRADINGVIEW_IPS})
             if limit_requests is not None:
                 key = "webhooks:rate_limit_per_minute"
                 run_async(kv.put(key, settings.encode(key, limit_requests)))
@@ -138,6 +149,9 @@ def configure(
         emit_json(out)
         return
     for c in changes:
-        say(f"[green]✓[/green] {esc(c['what'])} = {esc(c['value'])}")
+        say(f"[green]✓[/green] {esc(c['what'])} = {esc(c['value'])}" if c["value"] is not None
+            else f"[green]✓[/green] removed {esc(c['what'])}")
+    if tradingview_only is False and remote and not changes:
+        say(f"No {TV_REF} rule on zone {esc(zone)}: signals were not limited to TradingView there.")
     if not remote:
         say("The running gateway applies these on its next signal.")

@@ -82,6 +82,7 @@ class Flags:
     disable: list[str] = field(default_factory=list)
     secrets_file: Path | None = None
     skip_secrets: bool = False
+    port: int | None = None  # --port: kept as [dev] port before the steps run
 
 
 # ----------------------------------------------------------------------------- state file
@@ -359,6 +360,9 @@ def run(ws: Workspace, ui: Ui, flags: Flags, *, restart: bool) -> dict[str, Any]
     created = ws.create()
     state["created"] = sorted(set(state["created"]) | set(created))
     save_state(ws, state)
+    if flags.port is not None and ws.set_base_port(flags.port) and not ui.json_mode:
+        say(f"Port {flags.port} kept in {esc(ws.config_path)} ({esc('[dev] port')}): the gateway's, the other workers "
+            "follow it.")
     remember_secrets(ws.secrets().values())
     steps: dict[str, Callable[[], dict[str, Any]]] = {
         "toolchain": lambda: toolchain_step(ws, ui, flags),
@@ -382,9 +386,9 @@ def run(ws: Workspace, ui: Ui, flags: Flags, *, restart: bool) -> dict[str, Any]
         if not ui.json_mode:
             say_step(name, result)
     state_path(ws).unlink(missing_ok=True)
-    return {"workspace": str(ws.root), "resumed_from": resumed_from, "completed": list(STEPS),
-            "created": state["created"], "steps": state["results"], "state_file_removed": True,
-            "next": state["results"]["kickoff"]["next"]}
+    return {"workspace": str(ws.root), "base_port": ws.base_port(), "resumed_from": resumed_from,
+            "completed": list(STEPS), "created": state["created"], "steps": state["results"],
+            "state_file_removed": True, "next": state["results"]["kickoff"]["next"]}
 
 
 def say_step(name: str, r: dict[str, Any]) -> None:

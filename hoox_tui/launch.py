@@ -3,7 +3,9 @@
 - `--remote URL` (or HOOX_API_URL): attach to that edge; nothing is started.
 - otherwise the workspace's local edge: attached when its runtime runs; else the cockpit starts it
   in the background (`hoox dev start --detach`'s code), says so in the status bar, and stops it on
-  exit. A workspace is created first when the folder has none (as `hoox dev start` does).
+  exit. The workspace is the one every command uses (--workspace / HOOX_WORKSPACE, the one the
+  current folder is in, else the default one in the user data folder); it is created first when it
+  does not exist yet (as `hoox dev start` does).
 - a crash no view contained ends the app; the crash screen offers Restart, Safe mode (no live
   event stream, no syntax highlighting), Report bug (logs/crash-report.log, redacted) and Quit.
 """

@@ -13,6 +13,8 @@ from hoox_tui.store import Conn
 if TYPE_CHECKING:
     from hoox_tui.context import CockpitContext
 
+LIVE_STYLE = "bold white on red"
+
 VIEW_ORDER = ("dashboard", "workers", "worker-detail", "trades", "logs", "services", "config", "setup", "settings")
 VIEW_TITLES = {
     "dashboard": "Dashboard", "workers": "Workers", "worker-detail": "Worker detail", "trades": "Trade monitor",
@@ -64,6 +66,10 @@ class TitleBar(Static):
                                                                  and store.updated_at):
             t.append("   ")
             t.append(f" stale — updated {ago(store.age('status'))} ", style="bold black on yellow")
+        if store.status is not None and store.status.tradingMode == "live":
+            # on every view, not only the trade monitor: a live desk must never pass for a paper one
+            t.append("   ")
+            t.append(" LIVE TRADING — real orders ", style=LIVE_STYLE)
         shown = getattr(self.app, "sidebar_shown", None)
         if shown is not None and not shown():
             t.append("   F1–F9 views · ^B menu · ^P palette", style="dim")
@@ -108,8 +114,11 @@ class StatusBar(Static):
             ks = st.killSwitch
             t.append("  kill switch ")
             t.append("ON" if ks.on else "off", style="bold white on red" if ks.on else "green")
-            mode = st.tradingMode.upper()
-            t.append(f"  {mode}", style="bold magenta" if st.tradingMode == "paper" else "bold red")
+            if st.tradingMode == "paper":
+                t.append("  PAPER", style="bold magenta")
+            else:
+                t.append("  ")
+                t.append(f" {st.tradingMode.upper()} ", style=LIVE_STYLE)
         client = self.ctx.client
         if client is not None:
             t.append(f"  {client.base_url}", style="dim")

@@ -17,6 +17,13 @@ from hoox_edge.shared import clock as clock_module
 collect_ignore = ["pyodide"]
 
 
+@pytest.fixture(autouse=True)
+def _user_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hoox's default workspace lives in the user's data folder (platformdirs follows XDG_DATA_HOME):
+    each test gets its own, so none reads or writes the real one."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
 @pytest.fixture
 def clock() -> Iterator[FakeClock]:
     fake = FakeClock()

@@ -175,6 +175,40 @@ def test_waf_locally_sets_the_gateway_allowlist_and_rate_limit(ws: Workspace) ->
     assert hoox("waf", "configure", "--json").exit_code == 2
 
 
+def test_waf_turns_the_tradingview_only_filter_off_again(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hoox_edge.local.runtime import LocalRuntime
+
+    def from_elsewhere() -> int:
+        async def go() -> int:
+            rt = LocalRuntime(ws)
+            await rt.open()
+            try:
+                # a signal from 127.0.0.1, not a TradingView address (the gateway's own check, end to end)
+                resp = await rt.request("hoox", "POST", "/webhook", json={
+                    "apiKey": ws.secrets()["WEBHOOK_API_KEY"], "exchange": "bybit", "action": "LONG",
+                    "symbol": "BTCUSDT", "quantity": 0.001})
+                return resp.status
+            finally:
+                await rt.stop()
+
+        return asyncio.run(go())
+
+    assert hoox("waf", "configure", "--tradingview-only", "--json").exit_code == 0
+    assert from_elsewhere() == 403
+    res = hoox("waf", "configure", "--no-tradingview-only", "--json")
+    assert res.exit_code == 0, res.stdout
+    assert out_of(res)["changes"] == [{"what": "webhook:tradingview:ip_check", "value": False}]
+    kv = LocalKV(ws.state_dir / "kv" / f"{catalog.CONFIG_KV}.sqlite")
+    try:
+        assert asyncio.run(kv.get("webhook:tradingview:ip_check")) == "false"
+        # the allowlist is kept for the next time the filter is turned on
+        assert asyncio.run(kv.get("webhook:tradingview:allowed_ips")) is not None
+    finally:
+        kv.close()
+    assert from_elsewhere() in (200, 202)  # filled on paper, or queued
+    assert "removed" not in hoox("waf", "configure", "--no-tradingview-only").stdout
+
+
 def test_waf_remote_writes_zone_rules_and_keeps_the_others(ws: Workspace, fake: FakeCloudflare) -> None:
     other = {"id": "r-mine", "ref": "my_rule", "expression": '(http.request.uri.path eq "/admin")', "action": "block",
              "description": "the operator's own rule"}
@@ -198,3 +232,13 @@ def test_waf_remote_writes_zone_rules_and_keeps_the_others(ws: Workspace, fake: 
     assert all("version" not in r and "last_updated" not in r for r in put["rules"])
     res = hoox("waf", "configure", "--limit-requests", "5", "--remote", "--period", "7", "--json")
     assert out_of(res)["error"]["code"] == "BAD_PERIOD"
+    # off again: hoox's TradingView rule removed, the operator's own kept; a second time changes nothing
+    res = hoox("waf", "configure", "--no-tradingview-only", "--remote", "--json")
+    assert res.exit_code == 0, res.stdout
+    assert out_of(res)["changes"] == [{"what": "http_request_firewall_custom:hoox_tradingview_only", "value": None}]
+    custom = fake.state.rulesets[("zone1", "http_request_firewall_custom")]
+    assert [r.get("ref") for r in custom] == ["my_rule"]
+    puts = len(fake.calls("PUT", r"/zones/zone1/rulesets/phases/http_request_firewall_custom/entrypoint$"))
+    res = hoox("waf", "configure", "--no-tradingview-only", "--remote", "--json")
+    assert res.exit_code == 0 and out_of(res)["changes"] == []
+    assert len(fake.calls("PUT", r"/zones/zone1/rulesets/phases/http_request_firewall_custom/entrypoint$")) == puts

@@ -6,7 +6,9 @@
 - edge/<worker>/wrangler.jsonc: shown read-only with a lint; they are rendered from the worker catalog,
   so saving is refused with the reason and how to change them instead.
 - KV values: the JSON value of one CONFIG_KV key, read and written through the operator API client,
-  linted with pyjson5 and the KV manifest's types; Ctrl+S stores the prettified value.
+  linted with pyjson5 and the KV manifest's types; Ctrl+S stores the prettified value. Saving
+  trade:mode = "live" (from anything else) first shows which exchanges have API keys (the edge's
+  own answer) and asks, like `hoox config kv set trade:mode live`.
 
 Lint runs on every change (the files are small) and shows the message with its line and column;
 Ctrl+G (and a refused Ctrl+S) moves the cursor there. The cursor is not moved while typing: an
@@ -70,10 +72,11 @@ def lint_toml(text: str) -> LintError | None:
     if not isinstance(dev, dict):
         return LintError(_line_of(text, r"\s*dev\s*="), 0, "dev must be a table ([dev])")
     if "port" in dev:
-        port, top = dev["port"], 65535 - len(catalog.WORKERS)
-        if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= top:
-            return LintError(_line_of(text, r"\s*port\s*="), 0,
-                             f"[dev] port must be an integer between 1024 and {top}, got {port!r}")
+        from hoox_edge.local.workspace import port_problem
+
+        problem = port_problem(dev["port"])
+        if problem is not None:
+            return LintError(_line_of(text, r"\s*port\s*="), 0, f"[dev] {problem}")
     workers = doc.get("workers", {})
     if not isinstance(workers, dict):
         return LintError(_line_of(text, r"\s*workers\s*="), 0, "workers must be a table of [workers.NAME]")
@@ -413,6 +416,9 @@ class ConfigEditorView(View):
             from hoox_cli.client import HooxError
 
             assert self.ctx.client is not None and doc.key is not None
+            if doc.key == "trade:mode" and value == "live" and not await self._live_confirmed():
+                self._set_lint("Not saved: live trading was not confirmed; trade:mode is unchanged.", ok=False)
+                return False
             try:
                 entry = await self.ctx.client.kv_put(doc.key, value)
             except HooxError as exc:
@@ -428,6 +434,34 @@ class ConfigEditorView(View):
         self._linted = pretty  # the saved text is valid: its Changed keeps the "saved" message
         self._set_lint(f"✓ saved {where}", ok=True)
         return True
+
+    async def _live_confirmed(self) -> bool:
+        """trade:mode to live: which exchanges have API keys (trade-worker's answer through /v1/status),
+        then a yes/no whose default is no. True at once when the desk already trades live."""
+        from hoox_cli.client import HooxError
+        from hoox_cli.config_cmd import exchange_key_lines
+        from hoox_tui.dialogs import ConfirmScreen
+
+        client = self.ctx.client
+        assert client is not None
+        try:
+            if (await client.kv_get("trade:mode")).value == "live":
+                return True
+        except HooxError:
+            pass  # unknown: ask
+        try:
+            exchanges = (await client.status()).exchanges
+            known = exchanges is not None and exchanges.available
+            detail = (exchange_key_lines([e.model_dump() for e in exchanges.items], names=False)
+                      if exchanges is not None and known else
+                      ["Which exchanges have API keys is unknown: "
+                       + ((exchanges.error if exchanges is not None else None) or "the edge did not say") + "."])
+        except HooxError as exc:
+            detail = [f"Which exchanges have API keys is unknown: {exc}."]
+        question = "\n".join(["Switch this desk to LIVE trading?",
+                              "Signals will place real orders with real money.", "", *detail])
+        answer = await self.app.push_screen_wait(ConfirmScreen(question, yes="Go live", no="Stay"))
+        return bool(answer)
 
     def action_reload(self) -> None:
         for oid, doc in self.docs.items():

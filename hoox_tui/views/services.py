@@ -174,7 +174,7 @@ class ServicesView(View):
         ws = self.ctx.workspace
         if ws is None:
             return ("No workspace: deploys and the local runtime need one (run the cockpit inside a "
-                    "workspace, or set HOOX_WORKSPACE).")
+                    "workspace, or choose one with --workspace DIR).")
         return (f"Workspace {ws.root.name!r}. A deploy runs `--dry-run` first and asks before the real one; "
                 "real deploys need CLOUDFLARE_API_TOKEN (Setup wizard, F8).")
 

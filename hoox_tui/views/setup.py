@@ -61,7 +61,7 @@ class SetupView(View):
         wiz = self.wizard
         if wiz is None:
             yield Static("The setup wizard writes a workspace's config and secrets, and there is no workspace "
-                         "here. Run the cockpit inside a workspace (or set HOOX_WORKSPACE).", markup=False)
+                         "here. Run the cockpit inside a workspace (or choose one with --workspace DIR).", markup=False)
             return
         st = wiz.current
         index = wiz.state.step

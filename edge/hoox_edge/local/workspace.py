@@ -34,16 +34,39 @@ class WorkspaceError(Exception):
     """A workspace file is missing or malformed; the message says which and how to fix it."""
 
 
+# The workers listen on base .. base + len(WORKERS) - 1; the base leaves them all room below 65536.
+MIN_BASE_PORT = 1024
+MAX_BASE_PORT = 65535 - len(catalog.WORKERS)
+
+
+def port_problem(port: object) -> str | None:
+    """Why `port` cannot be the workspace's base port, else None."""
+    if isinstance(port, bool) or not isinstance(port, int) or not MIN_BASE_PORT <= port <= MAX_BASE_PORT:
+        return (f"the port must be an integer between {MIN_BASE_PORT} and {MAX_BASE_PORT} (the workers use it and "
+                f"the {len(catalog.WORKERS) - 1} above it), got {port!r}")
+    return None
+
+
+def default_root() -> Path:
+    """The workspace used when neither HOOX_WORKSPACE nor the current folder names one: in the user's
+    data folder (platformdirs; XDG_DATA_HOME on Linux), so that running hoox in a source checkout, or
+    any other folder, never writes files there."""
+    import platformdirs  # CPython only, like the rest of hoox_edge.local
+
+    return Path(platformdirs.user_data_dir("hoox")) / "workspace"
+
+
 def find_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above `start` holding hoox.toml, else `start` itself (a new workspace)."""
+    """HOOX_WORKSPACE; else the nearest folder at or above `start` (the current folder) holding
+    hoox.toml; else the default workspace in the user's data folder (which may not exist yet)."""
     env_root = os.environ.get("HOOX_WORKSPACE")
     if env_root:
-        return Path(env_root).resolve()
+        return Path(env_root).expanduser().resolve()
     here = (start or Path.cwd()).resolve()
     for p in (here, *here.parents):
         if (p / CONFIG_FILE).is_file():
             return p
-    return here
+    return default_root()
 
 
 @dataclass
@@ -138,10 +161,28 @@ class Workspace:
     def base_port(self) -> int:
         dev: Any = self.config().get("dev", {}) if self.exists else {}
         port = dev.get("port", catalog.DEFAULT_PORT) if hasattr(dev, "get") else catalog.DEFAULT_PORT
-        if not isinstance(port, int) or not 1024 <= port <= 65535 - len(catalog.WORKERS):
-            raise WorkspaceError(f"{CONFIG_FILE}: [dev] port must be an integer between 1024 and "
-                                 f"{65535 - len(catalog.WORKERS)}, got {port!r}")
+        if not isinstance(port, int) or not MIN_BASE_PORT <= port <= MAX_BASE_PORT:
+            raise WorkspaceError(f"{CONFIG_FILE}: [dev] port must be an integer between {MIN_BASE_PORT} and "
+                                 f"{MAX_BASE_PORT}, got {port!r}")
         return port
+
+    def set_base_port(self, port: int) -> bool:
+        """Keep `port` as [dev] port in hoox.toml (comments kept); False when it already was."""
+        problem = port_problem(port)
+        if problem is not None:
+            raise WorkspaceError(f"{CONFIG_FILE}: {problem}")
+        doc = self.config()
+        dev: Any = doc.get("dev")
+        if dev is None:
+            dev = tomlkit.table()
+            doc.add("dev", dev)
+        elif not hasattr(dev, "get"):
+            raise WorkspaceError(f"{CONFIG_FILE}: dev must be a table ([dev]); fix it by hand first")
+        if dev.get("port") == port:
+            return False
+        dev["port"] = port
+        self.save_config(doc)
+        return True
 
     # ---------------------------------------------------------------- secrets
     def secrets(self) -> dict[str, str]:
