@@ -7,12 +7,17 @@ except where a retry delay must pass; the timeline is then read through the oper
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
+import cli_support
+from cli_support import as_json
 from hoox_edge.local.service import asgi_call
 from hoox_edge.shared import settings
 from hoox_edge.shared.app import make_app
 from hoox_edge.workers import operator_api
+from order_support import paper_position, webhook
 
 from hoox_cli import models
 
@@ -180,3 +185,45 @@ async def test_a_queued_signal_shows_its_attempts_retries_and_the_fill(runtime, 
     assert failed and failed[0]["details"]["outcome"] == "unavailable"
     assert "queue" not in kinds(t)  # nothing waits any more
     assert t["stages"][-1]["summary"].startswith("Filled")
+
+
+# --------------------------------------------------------------------------- hoox signal show
+async def hoox(*args: str) -> Any:
+    return await asyncio.to_thread(cli_support.hoox, *args)
+
+
+async def test_signal_show_prints_a_readable_timeline_and_json(edge) -> None:
+    rid = await paper_position(edge)
+    r = await hoox("signal", "show", rid[:8])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), r.stdout  # an 80-column terminal, nothing cut
+    assert "…" not in r.stdout
+    assert f"signal {rid}" in lines[0]
+    body = [line.split() for line in lines if line.strip().startswith(("+", "now"))]
+    stages = [words[1] for words in body]
+    for kind in ("received", "validated", "locked", "delivered", "order", "exchange-call", "fill", "position"):
+        assert kind in stages, r.stdout
+    assert stages.index("received") < stages.index("locked") < stages.index("fill") < stages.index("position")
+    assert body[0][0] == "+0ms" and body[-1][:3] == ["now", "state", "Filled"]
+    assert "paper bybit execute: ok in" in r.stdout
+
+    j = await hoox("signal", "show", rid, "--json")
+    assert j.exit_code == 0
+    data = as_json(j)
+    assert data["requestId"] == rid and data["stages"][-1]["kind"] == "outcome"
+    for value in edge.workspace.secrets().values():
+        assert len(value) < 4 or (value not in r.stdout and value not in j.stdout)
+
+
+async def test_signal_show_refuses_an_unknown_or_ambiguous_id_clearly(edge) -> None:
+    r = await hoox("signal", "show", "0000aaaa-nothing", "--json")
+    assert r.exit_code == 1 and as_json(r)["error"]["code"] == "NOT_FOUND"
+    r = await hoox("signal", "show", "abc")
+    assert r.exit_code == 2 and "at least its first 8 characters" in r.output
+    rejected = await webhook(edge, quantity=-1)
+    assert rejected.status_code == 400
+    r = await hoox("signal", "show", rejected.json()["requestId"])
+    assert r.exit_code == 0
+    last = [line.split() for line in r.stdout.splitlines() if line.strip().startswith("now")][-1]
+    assert last[:4] == ["now", "state", "Rejected", "VALIDATION_ERROR:"]
