@@ -13,6 +13,7 @@ from typing import Any
 
 import cli_support
 from cli_support import as_json
+from fake_exchanges.bybit import FakeBybit
 from hoox_edge.local.service import asgi_call
 from hoox_edge.shared import settings
 from hoox_edge.shared.app import make_app
@@ -227,3 +228,29 @@ async def test_signal_show_refuses_an_unknown_or_ambiguous_id_clearly(edge) -> N
     assert r.exit_code == 0
     last = [line.split() for line in r.stdout.splitlines() if line.strip().startswith("now")][-1]
     assert last[:4] == ["now", "state", "Rejected", "VALIDATION_ERROR:"]
+
+
+async def test_a_live_signal_to_a_loopback_exchange_shows_each_signed_call_without_a_secret(runtime) -> None:
+    fake = FakeBybit()
+    await fake.start()
+    try:
+        runtime.workspace.set_secret("BYBIT_API_KEY", fake.api_key)
+        runtime.workspace.set_secret("BYBIT_API_SECRET", fake.api_secret)
+        kv = runtime.env(GW).CONFIG_KV
+        await settings.put(kv, "trade:mode", "live")
+        await settings.put(kv, "exchanges:bybit:base_url", fake.url)
+        r = await send(runtime, signal(runtime))
+        assert r.status == 200, r.json()
+        t = await timeline(runtime, r.json()["requestId"])
+    finally:
+        await fake.stop()
+    calls = [s for s in t["stages"] if s["kind"] == "exchange-call"]
+    create = next(c for c in calls if c["details"]["operation"] == "order_create")
+    assert create["details"]["mode"] == "live" and create["details"]["httpStatus"] == 200
+    assert create["details"]["outcome"] == "ok" and create["details"]["latencyMs"] > 0
+    assert "(HTTP 200)" in create["summary"]
+    assert_in_order(t, ["received", "locked", "delivered", "order", "fill", "position", "outcome"])
+    assert kinds(t).index("order") < t["stages"].index(create) < kinds(t).index("fill")
+    text = json.dumps(t)
+    assert fake.api_key not in text and fake.api_secret not in text
+    assert_no_secret(runtime, t)
