@@ -226,6 +226,8 @@ def show_signal(
         except HooxApiError as exc:
             if exc.code in _USAGE_CODES:
                 fail(exc.code, exc.message, exit_code=2, details=exc.details)
+            if exc.code == "NOT_FOUND" and exc.message.startswith("No signal"):
+                fail(exc.code, exc.message)  # the edge's own words (an old edge without the route gets its hint)
             raise
     if json_out:
         emit_json(result)

@@ -133,6 +133,7 @@ async def test_a_rejected_signal_ends_in_its_rejection_with_the_code(runtime):
     assert last["kind"] == "outcome" and last["details"]["errorCode"] == "VALIDATION_ERROR"
     assert last["summary"].startswith("Rejected VALIDATION_ERROR")
     assert first(t, "answered")["details"]["httpStatus"] == 400
+    assert "(VALIDATION_ERROR; quantity: " in first(t, "rejected")["summary"]  # which field, on its line
     assert_no_secret(runtime, t)
 
 
@@ -220,6 +221,8 @@ async def test_signal_show_prints_a_readable_timeline_and_json(edge) -> None:
 async def test_signal_show_refuses_an_unknown_or_ambiguous_id_clearly(edge) -> None:
     r = await hoox("signal", "show", "0000aaaa-nothing", "--json")
     assert r.exit_code == 1 and as_json(r)["error"]["code"] == "NOT_FOUND"
+    assert as_json(r)["error"]["message"] == ("No signal or log has a request id that is or starts with "
+                                              "'0000aaaa-nothing'.")
     r = await hoox("signal", "show", "abc")
     assert r.exit_code == 2 and "at least its first 8 characters" in r.output
     rejected = await webhook(edge, quantity=-1)

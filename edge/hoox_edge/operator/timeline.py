@@ -180,6 +180,8 @@ def _log_stages(rows: Iterable[dict[str, Any]], signal: dict[str, Any] | None) -
         if kind == "validated" and signal:
             extra = ", ".join(f"{k} {signal[k]}" for k in ("market", "orderType", "leverage") if signal.get(k))
             summary = f"valid signal: {_signal_text({}, signal)}" + (f" ({extra})" if extra else "")
+        elif kind == "rejected" and isinstance(details, dict):
+            summary += _refusal(details)
         elif kind == "locked" and isinstance(details, dict):
             summary = f"idempotency lock taken ({details.get('key')} key, held {_num(details.get('ttlSeconds'))} s)"
         out.append(_stage(r["created_at"], kind, summary, worker=r["worker"], level=r["level"], source="log",
@@ -193,6 +195,15 @@ def _log_stages(rows: Iterable[dict[str, Any]], signal: dict[str, Any] | None) -
             out.append(_stage(r["created_at"], "position", text, worker=r["worker"], source="log",
                               details={"before": before, "after": after, "realizedPnl": details.get("realizedPnl")}))
     return out
+
+
+def _refusal(details: dict[str, Any]) -> str:
+    """` (CODE: field: issue; ...)`: what a refusal's log details say, on its line."""
+    parts = [str(details["code"])] if isinstance(details.get("code"), str) else []
+    issues = details.get("details")
+    if isinstance(issues, list):
+        parts += [f"{d.get('field')}: {d.get('issue')}" for d in issues[:3] if isinstance(d, dict)]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _balance_stages(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
