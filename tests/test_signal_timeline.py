@@ -219,10 +219,10 @@ async def test_signal_show_prints_a_readable_timeline_and_json(edge) -> None:
 
 
 async def test_signal_show_refuses_an_unknown_or_ambiguous_id_clearly(edge) -> None:
-    r = await hoox("signal", "show", "0000aaaa-nothing", "--json")
+    r = await hoox("signal", "show", "nothing-here-0", "--json")
     assert r.exit_code == 1 and as_json(r)["error"]["code"] == "NOT_FOUND"
     assert as_json(r)["error"]["message"] == ("No signal or log has a request id that is or starts with "
-                                              "'0000aaaa-nothing'.")
+                                              "'nothing-here-0'.")
     r = await hoox("signal", "show", "abc")
     assert r.exit_code == 2 and "at least its first 8 characters" in r.output
     rejected = await webhook(edge, quantity=-1)
