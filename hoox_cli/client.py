@@ -431,6 +431,10 @@ class _Routes:
                      read_timeout=ORDER_ACTION_TIMEOUT)
 
     @staticmethod
+    def signal_timeline(request_id: str) -> _Call:
+        return _Call("GET", f"/v1/signals/{_quote(request_id)}/timeline", parse=_parser(m.SignalTimeline))
+
+    @staticmethod
     def flatten(*, exchange: str | None, symbol: str | None, mode: str | None, reason: str | None) -> _Call:
         body = _clean({"exchange": exchange, "symbol": symbol, "mode": mode, "reason": reason})
         return _Call("POST", "/v1/positions/flatten", json=body, parse=_parser(m.FlattenResult),
@@ -934,6 +938,10 @@ class HooxClient:
         """The signal watchdog: each source's last signal, age, expectation and state."""
         return self._send(_Routes.watchdog())
 
+    def signal_timeline(self, request_id: str) -> m.SignalTimeline:
+        """Every stage of one signal (the request id, or a unique start of it of 8+ characters), in order."""
+        return self._send(_Routes.signal_timeline(request_id))
+
     def db_query(self, query: str, params: Iterable[Any] | None = None, *,
                  max_rows: int | None = None) -> m.QueryResult:
         """A read-only SELECT on the ledger (a write or a second statement is a 400)."""
@@ -1144,6 +1152,9 @@ class AsyncHooxClient:
 
     async def watchdog(self) -> m.WatchdogResult:
         return await self._send(_Routes.watchdog())
+
+    async def signal_timeline(self, request_id: str) -> m.SignalTimeline:
+        return await self._send(_Routes.signal_timeline(request_id))
 
     async def db_query(self, query: str, params: Iterable[Any] | None = None, *,
                        max_rows: int | None = None) -> m.QueryResult:

@@ -331,6 +331,79 @@ class AlertsPage(_Model):
     nextCursor: str | None = None
 
 
+# --------------------------------------------------------------------------- /v1/signals/{id}/timeline
+StageKind = Literal[
+    "received", "validated", "rejected", "locked", "resend", "delivered", "queued", "queue-delivery", "order",
+    "exchange-call", "exchange-unavailable", "fill", "position", "balance", "resting", "ended", "retry",
+    "dead-letter", "queue", "log", "call", "alert", "answered", "outcome"]
+
+
+class TimelineStage(_Model):
+    at: str | None = None  # ISO time of the stage (None: its record carries no time)
+    offsetMs: float | None = None  # since the first stage (the webhook's arrival)
+    kind: StageKind
+    worker: str | None = None
+    level: str | None = None
+    summary: str
+    details: Any = None  # what the record holds, secrets redacted
+    source: Literal["ledger", "log", "analytics", "queue"]
+
+
+class TimelineSignal(_Model):
+    status: str
+    errorCode: str | None = None
+    error: str | None = None
+    source: str | None = None
+    exchange: str | None = None
+    symbol: str | None = None
+    action: str | None = None
+    quantity: float | None = None
+    reason: str | None = None
+    createdAt: str
+    updatedAt: str
+
+
+class TimelineTrade(_Model):
+    status: str
+    mode: str
+    exchange: str
+    symbol: str
+    side: str
+    quantity: float
+    filledQty: float
+    price: float | None = None
+    fee: float
+    realizedPnl: float
+    orderId: str | None = None
+    clientOrderId: str
+    attempts: int
+
+
+class RelatedSignal(_Model):
+    requestId: str
+    status: str | None = None
+    errorCode: str | None = None
+    at: str | None = None
+
+
+class Unavailable(_Model):
+    source: str
+    reason: str
+
+
+class SignalTimeline(_Model):
+    requestId: str
+    signal: TimelineSignal | None = None  # None: the request never became a signal (refused before auth)
+    trade: TimelineTrade | None = None
+    original: RelatedSignal | None = None  # the signal this request repeated (a resend)
+    resends: list[RelatedSignal] = []
+    stages: list[TimelineStage]  # in order; the last is always the signal's state now ("outcome")
+    truncated: bool
+    maxStages: int
+    unavailable: list[Unavailable] = []
+    time: str
+
+
 # --------------------------------------------------------------------------- config
 class KvEntry(_Model):
     key: str

@@ -1,4 +1,5 @@
 """`hoox signal send`: a TradingView-style webhook to the workspace's gateway, with its passkey.
+`hoox signal show REQUEST_ID`: every stage that signal went through, in order (see below).
 
 JSON (--json): {"url", "status_code", "ok": bool, "response": <the gateway's envelope>}; exit code 0
 for 200 / 202, 1 otherwise. The passkey is never printed.
@@ -8,6 +9,15 @@ exchange's book, not filled: `result` is the order, see `hoox orders`), `in_prog
 unfinished signal, resumed) or `Enqueued`; 409 DUPLICATE_REQUEST (a resend of a finished signal)
 carries `response.original` = {"requestId", "status", "result" | "error"}. The human output names
 the outcome the same way, with the original request's for a 409.
+
+`hoox signal show REQUEST_ID` (the request id, or a unique start of it of 8+ characters; `--remote`
+as `hoox monitor`) reads `GET /v1/signals/{id}/timeline`: one line per stage — time since the
+webhook arrived, stage, worker, what happened — then the signal's state now. JSON (--json): the
+timeline as the edge sends it, `{"requestId", "signal", "trade", "original", "resends", "stages":
+[{"at", "offsetMs", "kind", "worker", "level", "summary", "details", "source"}], "truncated",
+"maxStages", "unavailable", "time"}`. Errors: NOT_FOUND (no signal has that id, exit 1),
+AMBIGUOUS_REQUEST_ID and VALIDATION_ERROR (a start that names several signals, or is shorter than
+8 characters; exit 2).
 """
 
 from __future__ import annotations
@@ -17,9 +27,23 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say, show, table, workspace
+from hoox_cli.common import (
+    JsonOpt,
+    compact_table,
+    duration,
+    emit_json,
+    esc,
+    fail,
+    handle_errors,
+    say,
+    show,
+    table,
+    workspace,
+)
+from hoox_cli.monitor_cmd import RemoteOpt, dump, fmt, operator_client
 
-app = typer.Typer(help="Send trading signals to the edge.", no_args_is_help=True)
+app = typer.Typer(help="Send trading signals to the edge; show what became of one.", no_args_is_help=True)
+_USAGE_CODES = ("AMBIGUOUS_REQUEST_ID", "VALIDATION_ERROR")  # the id given names no single signal
 
 
 def build_payload(
@@ -170,3 +194,77 @@ def _print(target: str, status: int, body: Any) -> None:
 def _fields(obj: Any) -> None:
     if isinstance(obj, dict) and obj:
         show(table(["field", "value"], [[k, v] for k, v in obj.items() if not isinstance(v, (dict, list))]))
+
+
+# --------------------------------------------------------------------------- signal show
+def offset(ms: Any) -> str:
+    """`+0ms`, `+35ms`, `+1.25s`, `+2m05s`: a stage's time since the webhook arrived."""
+    if not isinstance(ms, (int, float)):
+        return ""
+    if ms < 1000:
+        return f"+{ms:.0f}ms"
+    if ms < 60_000:
+        return f"+{ms / 1000:.2f}s"
+    return "+" + duration(ms / 1000)
+
+
+@app.command("show")
+@handle_errors
+def show_signal(
+    request_id: Annotated[str, typer.Argument(
+        metavar="REQUEST_ID", help="The signal's request id, or a unique start of it (8+ characters).")],
+    remote: RemoteOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Every stage a signal went through across the workers, in order: received, validated, locked,
+    queued and retried, exchange calls with their latency, fill, position change, alerts, its state now."""
+    from hoox_cli.client import HooxApiError
+
+    with operator_client(remote) as client:
+        try:
+            result = dump(client.signal_timeline(request_id.strip()))
+        except HooxApiError as exc:
+            if exc.code in _USAGE_CODES:
+                fail(exc.code, exc.message, exit_code=2, details=exc.details)
+            if exc.code == "NOT_FOUND" and exc.message.startswith("No signal"):
+                fail(exc.code, exc.message)  # the edge's own words (an old edge without the route gets its hint)
+            raise
+    if json_out:
+        emit_json(result)
+        return
+    _print_timeline(result)
+
+
+def _print_timeline(t: dict[str, Any]) -> None:
+    sig, trade = t.get("signal"), t.get("trade")
+    say(f"[bold]signal {esc(t['requestId'])}[/bold]")
+    if sig:
+        what = " ".join(str(v) for v in (sig.get("action"), sig.get("symbol"), fmt(sig.get("quantity"))) if v)
+        say(f"{esc(sig.get('source'))} {esc(what)}" + (f" on {esc(sig['exchange'])}" if sig.get("exchange") else "")
+            + f", received {esc(sig.get('createdAt'))}: [bold]{esc(sig.get('status'))}[/bold]"
+            + (f" {esc(sig['errorCode'])}" if sig.get("errorCode") else ""))
+    if trade:
+        say(f"order: {esc(trade.get('mode'))} {esc(trade.get('exchange'))} {esc(trade.get('side'))} "
+            f"{esc(fmt(trade.get('filledQty')))}/{esc(fmt(trade.get('quantity')))} filled"
+            + (f" at {esc(fmt(trade.get('price')))}" if trade.get("price") is not None else "")
+            + f", {esc(trade.get('attempts'))} attempt(s), status {esc(trade.get('status'))}")
+    original = t.get("original")
+    if original:
+        say(f"a resend of request {esc(original.get('requestId'))} ({esc(original.get('status'))})")
+    for r in t.get("resends") or []:
+        say(f"resent as request {esc(r.get('requestId'))} at {esc(r.get('at'))}")
+    rows = []
+    for s in t.get("stages") or []:
+        if s.get("kind") == "outcome":  # the state now, reached at its offset
+            since = offset(s.get("offsetMs"))
+            rows.append(["now", "state", s.get("worker") or "", f"{s.get('summary')}" + (f" (since {since})" if since
+                                                                                         else "")])
+        else:
+            rows.append([offset(s.get("offsetMs")), s.get("kind"), s.get("worker") or "", s.get("summary")])
+    show(compact_table(["time", "stage", "worker", "what happened"], rows, optional=["worker"],
+                       wrap=["what happened"]))
+    if t.get("truncated"):
+        say(f"[yellow]only the first {esc(t.get('maxStages'))} stages are shown; --json has the same cap[/yellow]")
+    for u in t.get("unavailable") or []:
+        say(f"[yellow]not shown ({esc(u.get('source'))}): {esc(u.get('reason'))}[/yellow]")
+    say("[dim]times are since the webhook arrived; details of each stage: --json[/dim]")

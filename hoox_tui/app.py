@@ -34,6 +34,7 @@ from hoox_tui.fmt import book_label
 from hoox_tui.redact import redact
 from hoox_tui.store import ALL_TOPICS, BOOKS, Conn
 from hoox_tui.themes import DEFAULT_THEME, load_themes
+from hoox_tui.timeline import RequestIdScreen, TimelineScreen
 from hoox_tui.views.base import ErrorPanel, View, view_of_exception
 from hoox_tui.widgets import VIEW_ORDER, VIEW_TITLES, Sidebar, StatusBar, TitleBar
 
@@ -145,6 +146,7 @@ class HooxApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("K", "kill_switch", "Kill switch", id="kill-switch"),
         Binding("b", "cycle_book", "Book", id="book"),
+        Binding("T", "signal_timeline", "Signal timeline", id="signal-timeline"),
     ]
 
     def __init__(
@@ -389,6 +391,22 @@ class HooxApp(App[None]):
             return
         self.push_screen(FlattenResultScreen(result))
 
+    # ---------------------------------------------------------------- signal timeline
+    def action_signal_timeline(self, request_id: str | None = None) -> None:
+        """The timeline of a signal: `request_id`, else one the user pastes (T, the palette)."""
+        client = self.ctx.client
+        if client is None:
+            self.notify("No edge is configured: a signal's timeline is not available.", severity="warning")
+            return
+        if request_id is None:
+            def pasted(rid: str | None) -> None:
+                if rid:
+                    self.push_screen(TimelineScreen(client.signal_timeline, rid))
+
+            self.push_screen(RequestIdScreen(), pasted)
+            return
+        self.push_screen(TimelineScreen(client.signal_timeline, request_id))
+
     # ---------------------------------------------------------------- books
     def action_cycle_book(self) -> None:
         """b: the next book (paper → live → both), for every view showing positions or figures."""
@@ -494,6 +512,8 @@ class HooxApp(App[None]):
             yield SystemCommand(f"Book: show the {book_label(book)}", "positions, P&L and figures (b cycles)",
                                 lambda b=book: self.action_book(b))
         yield SystemCommand("Book: follow the desk's current book", "KV trade:mode", lambda: self.action_book(None))
+        yield SystemCommand("Signal timeline: paste a request id", "T; every stage of one signal",
+                            self.action_signal_timeline)
         yield SystemCommand("Send a test signal (paper)", "LONG 0.001 BTCUSDT, asks first", self.action_test_signal)
         for name in sorted(self.available_themes):
             if name.startswith("hoox-") or name == self.theme:

@@ -565,8 +565,8 @@ async def test_every_worker_records_its_own_requests(rt, clock):
     from hoox_edge.workers.analytics import data_point
 
     tracked = data_point("api-call", {"worker": "d1-worker", "endpoint": "/health", "latencyMs": 3.5,
-                                      "success": True, "status": 200}, "probe-1")
-    mine = api_call_point("d1-worker", "/health", 200, 3.5, "probe-1")
+                                      "success": True, "status": 200, "startedAtMs": 1767614400000}, "probe-1")
+    mine = api_call_point("d1-worker", "/health", 200, 3.5, "probe-1", 1767614400000)
     assert mine["blobs"][:4] == tracked["blobs"] and mine["doubles"] == tracked["doubles"]
     assert mine["indexes"] == tracked["indexes"]
 

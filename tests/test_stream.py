@@ -478,6 +478,7 @@ async def test_a_queued_signal_can_be_followed_across_workers_by_its_request_id(
     steps = [(d["worker"], d["level"], d["message"].split(":")[0].split(" (")[0]) for d in trail]
     assert steps == [
         ("hoox", "info", "signal received"),
+        ("hoox", "info", "idempotency lock taken"),
         ("trade-worker", "warning", "Exchange unavailable for paper bybit LONG BTCUSDT"),  # the direct call
         ("hoox", "warning", "signal enqueued in trade-execution"),
         ("trade-worker", "info", "Queued signal picked up"),

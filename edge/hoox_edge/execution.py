@@ -446,7 +446,9 @@ async def record_order(env: Env, rid: str, result: OrderResult, *, provider: Exc
                    "fillQty": ledger.num(delta), "price": ledger.num(delta_price), "fee": ledger.num(delta_fee),
                    "realizedPnl": ledger.num(outcome.realized_pnl), "mode": trade["mode"],
                    "exchange": trade["exchange"], "symbol": trade["symbol"], "status": status_after,
-                   "clientOrderId": trade["client_order_id"]}
+                   "clientOrderId": trade["client_order_id"],
+                   # The book's position before and after this fill: the timeline's position change.
+                   "positionBefore": _position_view(before), "positionAfter": _position_view(outcome.open_after)}
         totals = (executed, avg, dec(result.fee), dec(trade.get("realized_pnl") or 0) + outcome.realized_pnl)
         rec = lifecycle.FillRecord(
             request_id=rid, exchange=trade["exchange"], symbol=trade["symbol"], mode=trade["mode"],
@@ -476,6 +478,13 @@ async def record_order(env: Env, rid: str, result: OrderResult, *, provider: Exc
                                "updated_at": rec.now})
     await _after_fill(env, rid, res, result, outcome, balance, label, delta, delta_price, context)
     return res
+
+
+def _position_view(p: ledger.PositionState | None) -> dict[str, Any] | None:
+    """An open position as a fill's log details carry it (None: flat)."""
+    if p is None:
+        return None
+    return {"side": p.side, "size": ledger.num(p.size), "entryPrice": ledger.num(p.entry_price)}
 
 
 async def _resting(env: Env, state: lifecycle.SignalState, result: OrderResult, label: str) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Paper trading is labelled as paper. Positions and figures are of one book (b switches: paper, live,
 both), named in their panels; the open orders are of every book. `c` (or Enter on an order) cancels
-the selected order, `X` flattens; both ask first and name what they act on.
+the selected order, `X` flattens; both ask first and name what they act on. `t` (or Enter on a fill)
+opens the selected fill's (or order's) timeline: every stage of its signal (`hoox_tui.timeline`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hoox_cli.models import OpenOrder
 from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.fmt import book_label, duration, hms, money, num, pct, pnl_text, seconds_until
 from hoox_tui.redact import redact
+from hoox_tui.store import TradeRow
 from hoox_tui.views.base import View
 
 STATUS_STYLE = {"Filled": "green", "TRADE_PENDING": "yellow", "Resting": "cyan", "Rejected": "red",
@@ -35,6 +37,7 @@ class TradesView(View):
     BINDINGS: ClassVar = [
         Binding("c", "cancel_order", "Cancel order", id="trades.cancel"),
         Binding("X", "app.flatten", "Flatten", id="trades.flatten"),
+        Binding("t", "timeline", "Timeline", id="trades.timeline"),
     ]
     DEFAULT_CSS = """
     TradesView #mode-banner { height: 1; padding: 0 1; }
@@ -60,6 +63,7 @@ class TradesView(View):
     def on_mount(self) -> None:
         feed = self.query_one("#feed", DataTable)
         feed.border_title = "Fills and orders (newest first)"
+        feed.border_subtitle = "Enter / t the selected fill's timeline"
         feed.add_columns("time", "mode", "exchange", "symbol", "side", "qty", "price", "fee", "P&L", "status")
         orders = self.query_one("#orders", DataTable)
         orders.add_columns("book", "exchange", "symbol", "side", "qty", "filled", "limit", "expires in")
@@ -169,6 +173,26 @@ class TradesView(View):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "orders":
             self.action_cancel_order()
+        elif event.data_table.id == "feed":
+            self.action_timeline()
+
+    def selected_fill(self) -> TradeRow | None:
+        feed = self.query_one("#feed", DataTable)
+        if not feed.row_count:
+            return None
+        key = feed.coordinate_to_cell_key(feed.cursor_coordinate).row_key.value
+        return self.ctx.store.trades.get(str(key))
+
+    def action_timeline(self) -> None:
+        """The timeline of the selected open order (when that table has the focus), else of the selected fill."""
+        orders = self.query_one("#orders", DataTable)
+        order = self.selected_order() if orders.has_focus else None
+        fill = None if order is not None else self.selected_fill()
+        rid = order.requestId if order is not None else fill.request_id if fill is not None else None
+        if rid is None:
+            self.notify("Select a fill (or an open order) first: its signal's timeline opens.", severity="warning")
+            return
+        self.app.action_signal_timeline(rid)  # type: ignore[attr-defined]
 
     async def _cancel(self, order: OpenOrder) -> None:
         try:

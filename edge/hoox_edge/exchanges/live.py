@@ -17,7 +17,7 @@ the other `ExchangeProvider` methods built on `request`. Everything else is here
   (`SYSTEM_LOGS_BUCKET`) under `logs/{exchange}/{symbol}/{YYYY-MM-DD}/{HHMMSSmmm}-{n}-{endpoint}.json`,
   and one "exchange-call" data point to the worker's Analytics Engine dataset (layout in
   `hoox_edge.workers.analytics`; blob7 holds the rate-limit headers as JSON, double4 the remaining
-  rate budget the exchange reported, -1 when it reported none).
+  rate budget the exchange reported, -1 when it reported none, double5 when the call started).
 
 Credentials come from `credentials(env, exchange)`, the one place that knows the secret names;
 where requests go from `base_url(env, exchange, cls)` (KV `exchanges:{exchange}:base_url`, else the
@@ -53,10 +53,11 @@ from hoox_edge.exchanges.base import (
     Position,
 )
 from hoox_edge.exchanges.signing import canonical_query
-from hoox_edge.ports import Env, index_of
+from hoox_edge.ports import Env
 from hoox_edge.shared import clock, settings
 from hoox_edge.shared.http import http_client
 from hoox_edge.shared.redact import MASK, capped, redact
+from hoox_edge.shared.telemetry import exchange_call_point
 
 DEFAULT_TIMEOUT = 5.0  # seconds per HTTP call; the gateway queues a signal slower than its own budget
 _RATE_HEADER = re.compile(r"(limit|retry-after|used-weight|order-count)", re.IGNORECASE)
@@ -326,6 +327,7 @@ class LiveExchange:
         qs = canonical_query(params)  # the exact text `sign` signed
         url = f"{self.base_url}{path}" + (f"?{qs}" if qs else "")
         started = time.perf_counter()
+        started_ms = clock.now_ms()
         status = 0
         resp_headers: Mapping[str, str] = {}
         payload: Any = None
@@ -359,13 +361,15 @@ class LiveExchange:
         finally:
             latency_ms = (time.perf_counter() - started) * 1000
             await self._record(method, path, endpoint, params, body, headers, status, resp_headers, payload,
-                               error, latency_ms)
+                               error, latency_ms, started_ms)
 
     # ------------------------------------------------------------------ records
     async def _record(self, method: str, path: str, endpoint: str | None, params: dict, body: dict | None,
                       headers: Mapping[str, str], status: int, resp_headers: Mapping[str, str], payload: Any,
-                      error: ExchangeError | None, latency_ms: float) -> None:
+                      error: ExchangeError | None, latency_ms: float, started_ms: int | None = None) -> None:
         """Request log to R2 and a data point to Analytics Engine. Never raises."""
+        if started_ms is None:  # the call ended now
+            started_ms = int(clock.now_ms() - latency_ms)
         op = endpoint or path.strip("/").replace("/", "_")
         rate = {k: v for k, v in resp_headers.items() if _RATE_HEADER.search(k)}
         symbol = str(params.get("symbol") or (body or {}).get("symbol") or "_").upper()
@@ -401,11 +405,9 @@ class LiveExchange:
                 budget = self.rate_budget(resp_headers)
                 outcome = "ok" if error is None else error.kind
                 rate_text = json.dumps(redact(rate, secrets), separators=(",", ":"))[:1024]
-                rid = index_of(self.request_id)
-                dataset.write_data_point(
-                    blobs=["exchange-call", self.env.worker, self.name, op, outcome, "live", rate_text],
-                    doubles=[round(latency_ms, 3), 1.0 if error is None else 0.0, float(status),
-                             -1.0 if budget is None else float(budget)],
-                    indexes=[rid])
+                dataset.write_data_point(**exchange_call_point(
+                    worker=self.env.worker, exchange=self.name, operation=op, outcome=outcome, mode="live",
+                    rate=rate_text, latency_ms=latency_ms, status=status, budget=budget, started_ms=started_ms,
+                    request_id=self.request_id))
             except Exception:
                 pass

@@ -10,13 +10,16 @@ Faults apply to every method (see `hoox_edge.paper.exchange`): "outage" -> Excha
 "unavailable" and nothing happens; "rate_limit" -> "rate_limited" with retry_after 1 and nothing
 happens; "timeout" -> the call is carried out (an order IS placed) and "timeout" is raised.
 Errors the object reports come back as `ExchangeError` with the object's kind, code and details;
-a call that does not reach the object at all is "unavailable" (retryable).
+a call that does not reach the object at all is "unavailable" (retryable). Each call writes an
+`exchange-call` data point (mode "paper"), as a live connector's calls do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from typing import Any, Literal
 
 from hoox_edge.exchanges.base import (
@@ -30,6 +33,7 @@ from hoox_edge.exchanges.base import (
 )
 from hoox_edge.ports import Env
 from hoox_edge.shared import clock, settings
+from hoox_edge.shared.telemetry import exchange_call_point
 
 PRICE_PREFIX = "exchanges:paper:price:"
 _SCALARS = (
@@ -50,11 +54,24 @@ class PaperProvider:
     def __init__(self, env: Env, exchange: str) -> None:
         self.env = env
         self.name = exchange.lower()
+        self.request_id: str | None = None  # set by the trade-worker: ties the call data points to a signal
         # Fewer round trips: the price and balance an answer carried serve the next ask for them.
         self._quotes: dict[str, tuple[float, int]] = {}  # symbol -> (price, the second it was observed)
         self._balance_after: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- plumbing
+    def _record(self, method: str, outcome: str, started: float, started_ms: int) -> None:
+        """An `exchange-call` data point, as the live connectors write one per call (mode "paper",
+        no HTTP status): a signal's timeline shows each call with its latency. Never raises."""
+        dataset = self.env.get("ANALYTICS_ENGINE")
+        if dataset is None:
+            return
+        with contextlib.suppress(Exception):  # telemetry must never fail the call it describes
+            dataset.write_data_point(**exchange_call_point(
+                worker=self.env.worker, exchange=self.name, operation=method, outcome=outcome, mode="paper",
+                rate="", latency_ms=(time.perf_counter() - started) * 1000, status=0, budget=None,
+                started_ms=started_ms, request_id=self.request_id))
+
     def _stub(self) -> Any:
         ns = self.env.PAPER_EXCHANGE
         return ns.get(ns.id_from_name(self.name))
@@ -82,13 +99,17 @@ class PaperProvider:
     async def _rpc(self, method: str, args: dict[str, Any], symbols: list[str] | None) -> Any:
         self._balance_after = None
         params = dict(args, config=await self._config(symbols))
+        started, started_ms = time.perf_counter(), clock.now_ms()
         try:
             raw = await getattr(self._stub(), method)(json.dumps(params))
         except Exception as e:  # never reached the object, or it crashed: the caller may retry
+            self._record(method, "unavailable", started, started_ms)
             raise ExchangeError(
                 "unavailable", f"paper exchange ({self.name}) did not answer {method}: {e}", code="PAPER_RPC"
             ) from e
         answer = _from_js(raw)
+        self._record(method, "ok" if answer.get("ok") else str((answer.get("error") or {}).get("kind") or "error"),
+                     started, started_ms)
         if not answer.get("ok"):
             err = answer.get("error") or {}
             raise ExchangeError(

@@ -32,6 +32,7 @@ class ApiCall:
     latencyMs: float
     success: bool
     status: int | None = None
+    startedAtMs: float | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> ApiCall:
@@ -40,7 +41,8 @@ class ApiCall:
                        endpoint=f.required("endpoint", _NAME),
                        latencyMs=f.required("latencyMs", _AMOUNT),
                        success=f.required("success", boolean),
-                       status=f.optional("status", _STATUS, None))
+                       status=f.optional("status", _STATUS, None),
+                       startedAtMs=f.optional("startedAtMs", optional(_AMOUNT), None))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,8 +123,10 @@ def _s(v: str | None) -> str:
 
 
 def _api_call(p: ApiCall) -> Layout:
-    return p.worker, [p.endpoint, "ok" if p.success else "error"], [p.latencyMs, float(p.status or 0),
-                                                                      1.0 if p.success else 0.0]
+    doubles = [p.latencyMs, float(p.status or 0), 1.0 if p.success else 0.0]
+    if p.startedAtMs is not None:
+        doubles.append(p.startedAtMs)
+    return p.worker, [p.endpoint, "ok" if p.success else "error"], doubles
 
 
 def _signal(p: SignalEvent) -> Layout:
@@ -148,6 +152,19 @@ KINDS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Layout]]] = {
     "trade": (TradeEvent.parse, _trade),
     "exchange-call": (ExchangeCall.parse, _exchange_call),
 }
+
+
+def exchange_call_point(*, worker: str, exchange: str, operation: str, outcome: str, mode: str, rate: str,
+                        latency_ms: float, status: int, budget: float | None, started_ms: int,
+                        request_id: str | None) -> dict[str, Any]:
+    """The `exchange-call` point a connector writes for each call it makes (live and paper alike):
+    blobs kind, worker, exchange, operation, outcome ("ok" or the error kind), mode, rate-limit
+    headers (JSON); doubles latency ms, success, HTTP status (0: none, as for the paper exchange),
+    remaining rate budget (-1: not reported), start (epoch ms: it orders a signal's timeline)."""
+    return {"blobs": ["exchange-call", worker, exchange, operation, outcome, mode, rate],
+            "doubles": [round(latency_ms, 3), 1.0 if outcome == "ok" else 0.0, float(status),
+                        -1.0 if budget is None else float(budget), float(started_ms)],
+            "indexes": [index_of(request_id)]}
 
 
 def data_point(kind: str, payload: Any, request_id: str) -> dict[str, Any]:

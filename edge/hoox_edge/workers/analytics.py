@@ -17,9 +17,10 @@ Data point layout (every kind):
     blob2   worker that produced the event (payload `worker`; default per kind below)
     index1  request id (envelope requestId, else X-Request-Id, else a new id)
 
-    api-call       {worker, endpoint, latencyMs, success, status?}
+    api-call       {worker, endpoint, latencyMs, success, status?, startedAtMs?}
                    blob3 endpoint, blob4 "ok" | "error"
-                   double1 latencyMs, double2 HTTP status (0 when unknown), double3 success (1 | 0)
+                   double1 latencyMs, double2 HTTP status (0 when unknown), double3 success (1 | 0),
+                   double4 startedAtMs (when given; every worker's own request points carry it)
     signal         {exchange?, symbol?, action?, outcome, quantity?, worker?}     worker default "hoox"
                    blob3 exchange, blob4 symbol, blob5 action, blob6 outcome  ("" when absent)
                    double1 quantity (0 when absent)
@@ -32,6 +33,12 @@ Data point layout (every kind):
                                                                                 worker default "trade-worker"
                    blob3 exchange, blob4 operation, blob5 "ok" | errorKind | "error", blob6 mode
                    double1 latencyMs, double2 success (1 | 0), double3 HTTP status (0 when unknown)
+                   (the connectors' own points, live and paper, add blob7 rate-limit headers, double4
+                   remaining rate budget or -1, double5 the call's start in epoch ms:
+                   `shared.telemetry.exchange_call_point`)
+
+Analytics Engine's `timestamp` has whole seconds; the start times in ms order a signal's stages
+in its timeline (`GET /v1/signals/{requestId}/timeline`).
 
 The per-kind worker defaults are the producers of those kinds in this version (the gateway records
 signals, trade-worker trades and exchange calls); a producer that is not says so with `worker`.

@@ -385,7 +385,8 @@ async def _resend(env: Env, st: _Signal, holder: str, cfg: dict[str, Any]) -> JS
     await db.batch([
         _decided(env, st, DUPLICATE_REQUEST, f"resend of request {holder} ({h.status}), which it resumed",
                  written=True),
-        lifecycle.log_statement(db, env, "info", f"resend of {holder} ({h.status}): resuming it", st.rid),
+        lifecycle.log_statement(db, env, "info", f"resend of {holder} ({h.status}): resuming it", st.rid,
+                                {"original": holder}),
     ])
     d = _Delivery(holder, h.signal or {})
     if h.status == lifecycle.ENQUEUED or not h.signal:
@@ -528,6 +529,10 @@ async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
                            "The duplicate check is unavailable, so the signal was not executed; send it again.",
                            headers={REQUEST_ID_HEADER: st.rid}) from None
         if lock["acquired"]:
+            # The signal's timeline shows when (and which kind of) lock it took.
+            await log(env, "info", "idempotency lock taken", request_id=st.rid,
+                      details={"key": "explicit" if signal.idempotencyKey is not None else "implicit",
+                               "ttlSeconds": ttl, "expiresAt": clock.iso(lock["expiresAt"] / 1000)})
             break
         answer = await _resend(env, st, lock["requestId"], cfg)
         if answer is not None:

@@ -33,6 +33,7 @@ from hoox_edge.operator import orders as orders_mod
 from hoox_edge.operator import params as params_mod
 from hoox_edge.operator import positions as positions_mod
 from hoox_edge.operator import sql as sql_mod
+from hoox_edge.operator import timeline as timeline_mod
 from hoox_edge.operator import workers as workers_mod
 from hoox_edge.operator.params import Params, invalid, json_object, kv_key, path_secrets
 from hoox_edge.operator.rows import log_item, trade_item
@@ -447,6 +448,17 @@ async def flatten(request: Request) -> dict[str, Any]:
     return await orders_mod.flatten(env_of(request), **scope, reason=reason, operator_rid=request_id_of(request))
 
 
+# --------------------------------------------------------------------------- signal timeline
+async def signal_timeline(request: Request) -> dict[str, Any]:
+    """Every stage of one signal, in order (`operator/timeline.py`); the id or a unique start of it
+    (8 characters at least)."""
+    Params(request)
+    rid = request.path_params["request_id"]
+    if not REQUEST_ID.match(rid):
+        raise invalid("requestId", "must be a request id (letters, digits, . _ : -; at most 128)", rid)
+    return await timeline_mod.timeline(env_of(request), rid)
+
+
 # --------------------------------------------------------------------------- kill switch
 async def kill_switch_get(request: Request) -> dict[str, Any]:
     Params(request)
@@ -592,6 +604,7 @@ routes: list[BaseRoute] = [
     Route("/orders/{request_id}", _operator(cancel_order), methods=["DELETE"]),
     Route("/stats", _operator(stats), methods=["GET"]),
     Route("/logs", _operator(logs), methods=["GET"]),
+    Route("/signals/{request_id}/timeline", _operator(signal_timeline), methods=["GET"]),
     Route("/alerts", _operator(alerts), methods=["GET"]),
     Route("/config/kv", _operator(kv_list), methods=["GET"]),
     Route("/config/kv/{key:path}", _operator(kv_get), methods=["GET"]),
