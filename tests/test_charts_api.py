@@ -14,9 +14,12 @@ from hoox_edge import catalog
 from hoox_edge.shared.app import api_call_point
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_operator_api import GW, build_ledger, result, rt, v1  # noqa: F401  (rt is a fixture)
+import test_operator_api
+from test_operator_api import build_ledger, result, v1
 
 from hoox_cli import models
+
+rt = test_operator_api.rt  # the runtime fixture of the operator API's tests
 
 
 async def test_equity_curve_is_the_cumulative_net_realized_pnl_per_fill(rt):
