@@ -409,6 +409,11 @@ class _Routes:
         return _Call("GET", f"/v1/workers/{_quote(name)}", parse=_parser(m.WorkerDetail))
 
     @staticmethod
+    def worker_latency(name: str, window: str | None, buckets: int | None) -> _Call:
+        return _Call("GET", f"/v1/workers/{_quote(name)}/latency", _clean({"window": window, "buckets": buckets}),
+                     parse=_parser(m.LatencyHistory))
+
+    @staticmethod
     def trades(*, limit: int | None, cursor: str | None, symbol: str | None, exchange: str | None,
                status: str | None, since: str | None, mode: str | None) -> _Call:
         return _Call("GET", "/v1/trades", _clean({"limit": limit, "cursor": cursor, "symbol": symbol,
@@ -443,6 +448,11 @@ class _Routes:
     @staticmethod
     def stats(mode: str | None) -> _Call:
         return _Call("GET", "/v1/stats", _clean({"mode": mode}), parse=_parser(m.StatsResult))
+
+    @staticmethod
+    def equity(mode: str | None, since: str | None, points: int | None) -> _Call:
+        return _Call("GET", "/v1/stats/equity", _clean({"mode": mode, "since": since, "points": points}),
+                     parse=_parser(m.EquityCurve))
 
     @staticmethod
     def logs(*, limit: int | None, cursor: str | None, level: str | None, worker: str | None,
@@ -855,6 +865,11 @@ class HooxClient:
     def worker(self, name: str) -> m.WorkerDetail:
         return self._send(_Routes.worker(name))
 
+    def worker_latency(self, name: str, *, window: str | None = None,
+                       buckets: int | None = None) -> m.LatencyHistory:
+        """A worker's latency history (window 15m, 1h, 6h or 24h in `buckets` buckets) from analytics."""
+        return self._send(_Routes.worker_latency(name, window, buckets))
+
     def trades(self, *, limit: int | None = None, cursor: str | None = None, symbol: str | None = None,
                exchange: str | None = None, status: str | None = None, since: str | None = None,
                mode: str | None = None) -> m.TradesPage:
@@ -883,6 +898,11 @@ class HooxClient:
     def stats(self, *, mode: str | None = None) -> m.StatsResult:
         """Figures of a book (paper, live or all); None: the desk's current book."""
         return self._send(_Routes.stats(mode))
+
+    def equity(self, *, mode: str | None = None, since: str | None = None,
+               points: int | None = None) -> m.EquityCurve:
+        """The equity curve (net realized P&L per fill, peak, drawdown) of a book; None: the desk's."""
+        return self._send(_Routes.equity(mode, since, points))
 
     def logs(self, *, limit: int | None = None, cursor: str | None = None, level: str | None = None,
              worker: str | None = None, q: str | None = None, request_id: str | None = None) -> m.LogsPage:
@@ -1081,6 +1101,10 @@ class AsyncHooxClient:
     async def worker(self, name: str) -> m.WorkerDetail:
         return await self._send(_Routes.worker(name))
 
+    async def worker_latency(self, name: str, *, window: str | None = None,
+                             buckets: int | None = None) -> m.LatencyHistory:
+        return await self._send(_Routes.worker_latency(name, window, buckets))
+
     async def trades(self, *, limit: int | None = None, cursor: str | None = None, symbol: str | None = None,
                      exchange: str | None = None, status: str | None = None, since: str | None = None,
                      mode: str | None = None) -> m.TradesPage:
@@ -1103,6 +1127,10 @@ class AsyncHooxClient:
 
     async def stats(self, *, mode: str | None = None) -> m.StatsResult:
         return await self._send(_Routes.stats(mode))
+
+    async def equity(self, *, mode: str | None = None, since: str | None = None,
+                     points: int | None = None) -> m.EquityCurve:
+        return await self._send(_Routes.equity(mode, since, points))
 
     async def logs(self, *, limit: int | None = None, cursor: str | None = None, level: str | None = None,
                    worker: str | None = None, q: str | None = None, request_id: str | None = None) -> m.LogsPage:

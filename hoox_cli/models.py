@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Model(BaseModel):
@@ -131,6 +131,28 @@ class WorkerDetail(_Model):
     crons: list[str]
     public: bool
     recentLogs: list[LogEntry] | None = None  # GET /v1/workers/{name} only
+
+
+class LatencyBucket(_Model):
+    start: str
+    requests: int
+    errors: int
+    p50Ms: float | None = None  # None: no request in the bucket
+    p95Ms: float | None = None
+
+
+class LatencyHistory(_Model):
+    """`GET /v1/workers/{name}/latency`: a worker's request figures per time bucket, from analytics."""
+
+    worker: str
+    window: str
+    bucketSeconds: int
+    from_: str = Field(alias="from")
+    to: str
+    available: bool
+    error: str | None = None
+    truncated: bool = False
+    buckets: list[LatencyBucket]
 
 
 class WorkersResult(_Model):
@@ -308,6 +330,29 @@ class StatsResult(_Model):
     maxDrawdown: float
     openPositions: int
     unpricedPositions: list[str]
+
+
+class EquityPoint(_Model):
+    t: str  # the time of the (last) fill of the point
+    equity: float  # cumulative net realized P&L after it
+    peak: float  # the running peak of equity (from 0)
+    drawdown: float  # the largest fall below the peak within the point's fills (>= 0)
+    fills: int
+    closing: int  # closing fills among them
+
+
+class EquityCurve(_Model):
+    """`GET /v1/stats/equity`: the equity curve of one book, from its fills."""
+
+    mode: str  # paper | live | all
+    since: str | None = None
+    points: list[EquityPoint]
+    fills: int
+    closingTrades: int
+    fillsPerPoint: int
+    netRealizedPnl: float
+    maxDrawdown: float  # over the points shown (since `since`)
+    maxDrawdownAllTime: float
 
 
 class LogsPage(_Model):

@@ -56,12 +56,11 @@ LOGS_MAX = 10_000
 ALERTS_MAX = 200
 OFFLINE_AFTER = 5
 PROBE_SECONDS = 30.0
-SAMPLES_MAX = 120  # per-worker metric samples kept for sparklines
 # every topic at once: a full redraw (a view shown or rebuilt, Ctrl+R)
-ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "orders", "logs", "alerts", "queues",
-                        "watchdog"})
+ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "equity", "orders", "logs", "alerts",
+                        "queues", "watchdog", "latency"})
 BOOKS = ("paper", "live", "all")
-BOOK_TOPICS = ("positions", "stats")  # the topics whose figures are of one book
+BOOK_TOPICS = ("positions", "stats", "equity")  # the topics whose figures are of one book
 ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
 
 Listener = Callable[[frozenset[str]], Awaitable[None]]
@@ -149,6 +148,7 @@ class Store:
         self.trades: OrderedDict[str, TradeRow] = OrderedDict()  # oldest first, at most TRADES_MAX
         self.positions: list[m.OpenPosition] = []
         self.stats: m.StatsResult | None = None
+        self.equity: m.EquityCurve | None = None  # the equity curve of the book shown
         self.orders: list[m.OpenOrder] = []  # resting orders of every book
         self.book: str | None = None  # the book positions and stats are asked for; None: the desk's
         self.shown_book: dict[str, str | None] = {}  # topic -> the book its figures are of
@@ -156,7 +156,8 @@ class Store:
         self.watchdog: m.WatchdogResult | None = None  # the signal watchdog's sources
         self.logs: deque[LogRow] = deque(maxlen=LOGS_MAX)
         self.alerts: deque[AlertRow] = deque(maxlen=ALERTS_MAX)
-        self.samples: dict[str, deque[tuple[float, float, float | None]]] = {}
+        # worker -> its latency history, read from the edge's analytics (so it outlives the cockpit)
+        self.latency: dict[str, m.LatencyHistory] = {}
         self.updated_at: dict[str, float] = {}
         self.errors: dict[str, str] = {}  # topic -> the edge's error for it (the edge answered)
         self.logs_total = 0  # log lines ever received: a view reading `logs` incrementally tracks it
@@ -298,6 +299,8 @@ class Store:
             calls.append(("positions", lambda: c.positions(mode=book)))
         if "stats" in topics:
             calls.append(("stats", lambda: c.stats(mode=book)))
+        if "equity" in topics:
+            calls.append(("equity", lambda: c.equity(mode=book)))
         if "orders" in topics:
             calls.append(("orders", c.orders))
         if "queues" in topics:
@@ -307,6 +310,9 @@ class Store:
         if "worker" in topics and self.focus_worker:
             name = self.focus_worker
             calls.append(("worker", lambda: c.worker(name)))
+        if "latency" in topics and self.focus_worker:
+            focus = self.focus_worker
+            calls.append(("latency", lambda: c.worker_latency(focus)))
         for topic, call in calls:
             try:
                 result = await call()
@@ -328,26 +334,17 @@ class Store:
 
     def apply_workers(self, result: m.WorkersResult) -> None:
         self.workers = list(result.items)
-        now = clock.now()
-        for w in self.workers:
-            self._sample(w, now)
         self._touch("workers")
 
     def apply_worker(self, detail: m.WorkerDetail) -> None:
         self.worker_details[detail.name] = detail
-        self._sample(detail, clock.now())
         for row in reversed(detail.recentLogs or []):
             self._add_log(_log_row(row))
         self._touch("worker", "logs")
 
-    def _sample(self, w: m.WorkerDetail, now: float) -> None:
-        fig = (w.traffic or {}).get("5m")
-        if fig is None:
-            return
-        buf = self.samples.setdefault(w.name, deque(maxlen=SAMPLES_MAX))
-        if buf and now - buf[-1][0] < 0.5:
-            return  # the workers list and the detail poll in the same round
-        buf.append((now, float(fig.requests), fig.p50Ms))
+    def apply_latency(self, history: m.LatencyHistory) -> None:
+        self.latency[history.worker] = history
+        self._touch("latency")
 
     def apply_trades(self, page: m.TradesPage) -> None:
         for t in reversed(page.items):  # newest first from the API
@@ -367,11 +364,16 @@ class Store:
         self.shown_book["stats"] = self._book_of(stats)
         self._touch("stats")
 
+    def apply_equity(self, curve: m.EquityCurve) -> None:
+        self.equity = curve
+        self.shown_book["equity"] = self._book_of(curve)
+        self._touch("equity")
+
     def apply_orders(self, result: m.OrdersResult) -> None:
         self.orders = list(result.items)
         self._touch("orders")
 
-    def _book_of(self, result: m.PositionsResult | m.StatsResult) -> str | None:
+    def _book_of(self, result: m.PositionsResult | m.StatsResult | m.EquityCurve) -> str | None:
         """The book a result is of: as the edge named it, else the one asked for (by default the desk's)."""
         named = result.mode if "mode" in result.model_fields_set else None
         return named or self.book or self.desk_book
@@ -394,7 +396,7 @@ class Store:
             return
         self.book = book
         # never the other book's figures under the new book's name: empty until its answer comes
-        self.positions, self.stats = [], None
+        self.positions, self.stats, self.equity = [], None, None
         for topic in BOOK_TOPICS:
             self.shown_book.pop(topic, None)
             self.errors.pop(topic, None)

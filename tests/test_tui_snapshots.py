@@ -34,7 +34,8 @@ def text(app: HooxApp, selector: str) -> str:
 def dashboard_ready(app: HooxApp) -> bool:
     return (app.current_mode == "dashboard" and "trade-worker" in text(app, "#grid")
             and "PAPER" in text(app, "#figures") and "kill switch turned ON" in text(app, "#alert-lines")
-            and "btc-trend" in text(app, "#watchdog"))
+            and "btc-trend" in text(app, "#watchdog") and "equity +11.34" in text(app, "#equity-note")
+            and bool(app.screen.query_one("#equity-chart").display))
 
 
 def workers_ready(app: HooxApp) -> bool:
@@ -45,7 +46,8 @@ def workers_ready(app: HooxApp) -> bool:
 def worker_detail_ready(app: HooxApp) -> bool:
     return (app.current_mode == "worker-detail" and "uptime" in text(app, "#metrics-text")
             and "IdempotencyStore" in text(app, "#durable") and "CONFIG_KV" in text(app, "#bindings")
-            and app.screen.query_one("#live-log", Log).line_count > 0)
+            and app.screen.query_one("#live-log", Log).line_count > 0
+            and "p50" in text(app, "#latency-note") and bool(app.screen.query_one("#latency-chart").display))
 
 
 def trades_ready(app: HooxApp) -> bool:

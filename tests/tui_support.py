@@ -93,6 +93,34 @@ def stats_json() -> dict[str, Any]:
             "sharpeRatio": 1.87, "maxDrawdown": 4.2, "openPositions": 1, "unpricedPositions": []}
 
 
+def equity_json() -> dict[str, Any]:
+    """/v1/stats/equity of the six fixture trades (paper): equity = running sum of realized P&L - fee."""
+    points, equity, peak = [], 0.0, 0.0
+    for seq in range(1, 7):
+        t = trade_json(seq)
+        equity = round(equity + t["realizedPnl"] - t["fee"], 6)
+        peak = max(peak, equity)
+        points.append({"t": t["updatedAt"], "equity": equity, "peak": peak, "drawdown": round(peak - equity, 6),
+                       "fills": 1, "closing": 1 if t["action"] == "CLOSE" else 0})
+    return {"mode": "paper", "since": None, "points": points, "fills": 6, "closingTrades": 3, "fillsPerPoint": 1,
+            "netRealizedPnl": equity, "maxDrawdown": max(p["drawdown"] for p in points),
+            "maxDrawdownAllTime": max(p["drawdown"] for p in points)}
+
+
+def latency_json(worker: str) -> dict[str, Any]:
+    """/v1/workers/{worker}/latency over the last hour at NOW, in 5-minute buckets, two of them quiet."""
+    buckets = []
+    for i in range(12):
+        quiet = i in (3, 4)
+        p50 = 2.0 + (i * 7 % 5) * 0.5
+        buckets.append({"start": f"2026-01-05T{11 + (i + 1) // 12:02d}:{(5 + i * 5) % 60:02d}:00.000Z",
+                        "requests": 0 if quiet else 10 + i, "errors": 1 if i == 9 else 0,
+                        "p50Ms": None if quiet else p50, "p95Ms": None if quiet else p50 * 3 + i % 4})
+    return {"worker": worker, "window": "1h", "bucketSeconds": 300, "from": "2026-01-05T11:05:00.000Z",
+            "to": "2026-01-05T12:05:00.000Z", "available": True, "error": None, "truncated": False,
+            "buckets": buckets}
+
+
 def positions_json() -> dict[str, Any]:
     return {"items": [{"id": 1, "exchange": "bybit", "symbol": "BTCUSDT", "side": "LONG", "size": 0.02,
                        "entryPrice": 60010.0, "leverage": 5, "mode": "paper", "markPrice": 59850.0,
@@ -149,12 +177,12 @@ def fed_store(client: Any = None) -> Store:
                                                 "nextCursor": None}))
     detail = worker_json("hoox", 0) | {"recentLogs": [log_json(i) for i in (4, 8, 12)]}
     store.apply_worker(m.WorkerDetail.model_validate(detail))
-    for k in range(1, 8):  # a history of samples for the sparklines
-        store.samples["hoox"].append((NOW - 60 + k, float(k * 3 % 11), 2.0 + k % 4))
+    store.apply_latency(m.LatencyHistory.model_validate(latency_json("hoox")))
     store.apply_trades(m.TradesPage.model_validate({"items": [trade_json(s) for s in range(6, 0, -1)],
                                                     "nextCursor": None}))
     store.apply_positions(m.PositionsResult.model_validate(positions_json()))
     store.apply_stats(m.StatsResult.model_validate(stats_json()))
+    store.apply_equity(m.EquityCurve.model_validate(equity_json()))
     store.apply_watchdog(m.WatchdogResult.model_validate(watchdog_json()))
     for i, (lvl, msg) in enumerate([("warning", "drawdown 4.2 USDT over the last day"),
                                     ("critical", "kill switch turned ON: exchange incident"),

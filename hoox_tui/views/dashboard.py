@@ -1,5 +1,6 @@
 """View 1: service status grid, session figures (of one book: b switches), the signal watchdog's
-sources (last signal and its age against the expectation, quiet ones in red), alert console."""
+sources (last signal and its age against the expectation, quiet ones in red), the book's equity
+curve and drawdown (a chart, from GET /v1/stats/equity), alert console."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from hoox_edge.shared import clock
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from hoox_cli.models import WatchdogSource, status_label
-from hoox_tui.fmt import book_label, book_text, duration, hms, num, pct, pnl_text
+from hoox_cli.models import EquityCurve, WatchdogSource, status_label
+from hoox_tui.charts import DRAWDOWN_COLOR, EQUITY_COLOR, EquityChart
+from hoox_tui.fmt import book_label, book_text, duration, hms, money, num, pct, pnl_text
 from hoox_tui.views.base import View
 
 STATUS_STYLE = {"operational": "green", "operational (partial)": "green", "not available": "dim",
@@ -27,14 +29,18 @@ WATCHDOG_LABEL = {"ok": "ok", "quiet": "QUIET", "outside_hours": "outside hours"
 class DashboardView(View):
     view_id = "dashboard"
     title = "Dashboard"
-    poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "workers", "queues", "watchdog"})
+    poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "equity", "workers", "queues", "watchdog"})
 
     DEFAULT_CSS = """
     DashboardView #top { height: auto; }
     DashboardView #grid { width: 1fr; height: auto; border: round $primary; border-title-color: $primary; }
     DashboardView #figures { width: 36; height: auto; border: round $secondary; }
     DashboardView #watchdog { height: auto; max-height: 9; border: round $warning; }
-    DashboardView #alerts { height: 1fr; border: round $accent; }
+    DashboardView #bottom { height: 1fr; }
+    DashboardView #equity { width: 1fr; border: round $success; }
+    DashboardView #equity-chart { height: 1fr; }
+    DashboardView #equity-note { height: auto; }
+    DashboardView #alerts { width: 1fr; border: round $accent; }
     """
 
     def compose(self) -> ComposeResult:
@@ -48,9 +54,16 @@ class DashboardView(View):
         watchdog = Static("waiting for the edge…", id="watchdog")
         watchdog.border_title = "Signal watchdog (last signal · age / expected gap)"
         yield watchdog
-        with VerticalScroll(id="alerts") as alerts:
-            alerts.border_title = "Alerts"
-            yield Static("", id="alert-lines")
+        with Horizontal(id="bottom"):
+            with Vertical(id="equity") as equity:
+                equity.border_title = "Equity"
+                yield Static("waiting for the edge…", id="equity-note")
+                chart = EquityChart(id="equity-chart")
+                chart.display = False
+                yield chart
+            with VerticalScroll(id="alerts") as alerts:
+                alerts.border_title = "Alerts"
+                yield Static("", id="alert-lines")
 
     async def on_data(self, topics: frozenset[str]) -> None:
         if topics & {"status", "workers"}:
@@ -59,6 +72,8 @@ class DashboardView(View):
             figures = self.query_one("#figures", Static)
             figures.update(self.render_figures())
             figures.border_title = f"Session — {book_label(self.ctx.store.book_of('stats'))}"
+        if "equity" in topics:
+            self.show_equity()
         if "watchdog" in topics:
             self.query_one("#watchdog", Static).update(self.render_watchdog())
         if "alerts" in topics:
@@ -117,6 +132,41 @@ class DashboardView(View):
             if q.available and q.deadLetters:
                 t.add_row("dead letters", Text(num(q.deadLetters), style="bold red"))
             t.add_row("last signal", hms(st.lastSignalAt))
+        return t
+
+    def show_equity(self) -> None:
+        """The chart of the book's closed trades, or why there is none (never a flat line)."""
+        store = self.ctx.store
+        curve, book = store.equity, store.book_of("equity")
+        box = self.query_one("#equity")
+        box.border_title = f"Equity — {book_label(book)}"
+        box.border_subtitle = (f"max drawdown {num(curve.maxDrawdown)} · {num(curve.closingTrades)} closed"
+                               if curve is not None and curve.closingTrades else "")
+        chart = self.query_one("#equity-chart", EquityChart)
+        drawn = curve is not None and curve.closingTrades > 0
+        chart.display = drawn
+        self.query_one("#equity-note", Static).update(self.render_equity_note(curve, book))
+        if drawn:
+            assert curve is not None
+            chart.show(curve)
+
+    def render_equity_note(self, curve: EquityCurve | None, book: str | None) -> Text:
+        if curve is None:
+            error = self.ctx.store.errors.get("equity")
+            return Text(error, style="red") if error else Text("waiting for the edge…", style="dim")
+        if curve.closingTrades == 0:
+            where = "either book" if book == "all" else f"the {book_label(book)}"
+            note = Text(f"no closed trades in {where} yet", style="dim")
+            if curve.fills:
+                note.append(f" ({num(curve.fills)} opening fill{'s' if curve.fills != 1 else ''}, "
+                            f"net of fees {money(curve.netRealizedPnl)})", style="dim")
+            return note
+        last = curve.points[-1]
+        t = Text()
+        t.append("━ equity ", style=EQUITY_COLOR)
+        t.append_text(pnl_text(curve.netRealizedPnl))
+        t.append("  ━ drawdown ", style=DRAWDOWN_COLOR)
+        t.append(num(last.peak - last.equity))
         return t
 
     def render_watchdog(self) -> Table | Text:

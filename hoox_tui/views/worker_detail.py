@@ -1,4 +1,5 @@
-"""View 3: one worker in four quadrants — metrics, live logs (`p` pauses), Durable Objects, bindings."""
+"""View 3: one worker in four quadrants — metrics with its latency history (a chart from the edge's
+analytics, so it is there when the cockpit starts), live logs (`p` pauses), Durable Objects, bindings."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.widgets import Log, Sparkline, Static
+from textual.widgets import Log, Static
 
-from hoox_cli.models import status_label
+from hoox_cli.models import LatencyHistory, status_label
+from hoox_tui.charts import P50_COLOR, P95_COLOR, LatencyChart
 from hoox_tui.fmt import duration, hms, num, seconds_until
 from hoox_tui.views.base import View
 
@@ -21,7 +23,7 @@ LOG_LINES = 1_000
 class WorkerDetailView(View):
     view_id = "worker-detail"
     title = "Worker detail"
-    poll_topics: ClassVar[frozenset[str]] = frozenset({"worker", "workers"})
+    poll_topics: ClassVar[frozenset[str]] = frozenset({"worker", "workers", "latency"})
     BINDINGS: ClassVar = [
         Binding("p", "pause", "Pause logs", id="detail.pause"),
         Binding("left_square_bracket", "cycle(-1)", "Previous worker", id="detail.prev"),
@@ -31,8 +33,9 @@ class WorkerDetailView(View):
     DEFAULT_CSS = """
     WorkerDetailView Grid { grid-size: 2 2; grid-gutter: 0 1; }
     WorkerDetailView .quad { border: round $primary; height: 1fr; }
-    WorkerDetailView Sparkline { height: 3; margin: 0 1; }
     WorkerDetailView #metrics-text { height: auto; }
+    WorkerDetailView #latency-note { height: auto; }
+    WorkerDetailView #latency-chart { height: 1fr; min-height: 5; }
     """
 
     def __init__(self, ctx, **kw) -> None:
@@ -46,10 +49,10 @@ class WorkerDetailView(View):
         with Grid():
             with Vertical(id="metrics", classes="quad"):
                 yield Static("", id="metrics-text")
-                yield Static("requests (5 min window), per poll", classes="dim")
-                yield Sparkline([], id="spark-requests")
-                yield Static("p50 latency (ms), per poll", classes="dim")
-                yield Sparkline([], id="spark-latency")
+                yield Static("", id="latency-note")
+                chart = LatencyChart(id="latency-chart")
+                chart.display = False
+                yield chart
             log = Log(id="live-log", max_lines=LOG_LINES, classes="quad")
             yield log
             yield Static("", id="durable", classes="quad")
@@ -81,13 +84,37 @@ class WorkerDetailView(View):
         detail = self.ctx.store.worker_details.get(name)
         if topics & {"worker", "workers"}:
             self.query_one("#metrics-text", Static).update(self.render_metrics(name, detail))
-            samples = list(self.ctx.store.samples.get(name, ()))
-            self.query_one("#spark-requests", Sparkline).data = [s[1] for s in samples]
-            self.query_one("#spark-latency", Sparkline).data = [s[2] or 0.0 for s in samples]
             self.query_one("#durable", Static).update(self.render_durable(detail))
             self.query_one("#bindings", Static).update(self.render_bindings(detail))
+        if topics & {"latency", "worker", "workers"}:
+            self.show_latency(name)
         if "logs" in topics:
             self.write_logs(name)
+
+    def show_latency(self, name: str) -> None:
+        history = self.ctx.store.latency.get(name)
+        chart = self.query_one("#latency-chart", LatencyChart)
+        drawn = history is not None and history.available and any(b.requests for b in history.buckets)
+        chart.display = drawn
+        self.query_one("#latency-note", Static).update(self.render_latency_note(name, history))
+        if drawn:
+            assert history is not None
+            chart.show(history)
+
+    def render_latency_note(self, name: str, h: LatencyHistory | None) -> Text:
+        if h is None:
+            return Text("latency history: loading…" if name else "", style="dim")
+        if not h.available:
+            return Text(f"latency history n/a: {h.error or 'analytics could not be read'}", style="dim")
+        served = sum(b.requests for b in h.buckets)
+        if not served:
+            return Text(f"no request to {name} in the last {h.window}", style="dim")
+        per = f"{h.bucketSeconds // 60} min" if h.bucketSeconds % 60 == 0 else f"{h.bucketSeconds} s"
+        t = Text(f"{h.window} per {per}: ")
+        t.append("━ p50 ", style=P50_COLOR)
+        t.append("━ p95 ", style=P95_COLOR)
+        t.append(f"ms · {num(served)} req{' (truncated)' if h.truncated else ''}", style="dim")
+        return t
 
     def write_logs(self, name: str) -> None:
         store = self.ctx.store

@@ -115,3 +115,46 @@ def stats(fills: list[Mapping[str, Any]], unrealized: Decimal, *, today: str) ->
         "sharpeRatio": sharpe([d["pnl"] for d in series]),
         "maxDrawdown": num(max_drawdown(fills)),
     }
+
+
+MAX_EQUITY_POINTS = 500
+DEFAULT_EQUITY_POINTS = 200
+
+
+def equity_curve(fills_in_order: Iterable[Mapping[str, Any]], *, since: str | None = None,
+                 max_points: int = DEFAULT_EQUITY_POINTS) -> dict[str, Any]:
+    """The equity curve of `GET /v1/stats/equity`: the cumulative net realized P&L (realized_pnl − fee)
+    after each fill, its running peak (from 0) and the drawdown below that peak — the curve whose
+    largest drawdown is `maxDrawdown` of /v1/stats.
+
+    Fills before `since` are not points but still count: the curve goes on from where they left it.
+    With more than `max_points` fills, consecutive fills are grouped into at most `max_points`
+    points: each is the state after its group's last fill, with the largest drawdown inside the group,
+    so no trough is lost."""
+    equity = peak = worst = ZERO
+    closed = 0
+    raw: list[tuple[str, Decimal, Decimal, Decimal, bool]] = []  # time, equity, peak, drawdown, closing
+    for r in fills_in_order:
+        equity += _d(r.get("realized_pnl")) - _d(r.get("fee"))
+        peak = max(peak, equity)
+        worst = max(worst, peak - equity)
+        t = str(r["updated_at"])
+        if since is None or t >= since:
+            raw.append((t, equity, peak, peak - equity, is_closing(r)))
+            closed += is_closing(r)
+    size = -(-len(raw) // max_points) if raw else 1  # fills per point (ceil)
+    points: list[dict[str, Any]] = []
+    for i in range(0, len(raw), size):
+        group = raw[i:i + size]
+        t, eq, pk, _, _ = group[-1]
+        points.append({"t": t, "equity": num(eq), "peak": num(pk), "drawdown": num(max(g[3] for g in group)),
+                       "fills": len(group), "closing": sum(1 for g in group if g[4])})
+    return {
+        "points": points,
+        "fills": len(raw),
+        "closingTrades": closed,
+        "fillsPerPoint": size,
+        "netRealizedPnl": num(equity),
+        "maxDrawdown": num(max((p[3] for p in raw), default=ZERO)),
+        "maxDrawdownAllTime": num(worst),
+    }

@@ -76,11 +76,15 @@ class Params:
 
     # ------------------------------------------------------------------ typed parameters
     def limit(self, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
-        raw = self.get("limit")
+        return self.whole("limit", 1, maximum, default)
+
+    def whole(self, name: str, low: int, high: int, default: int) -> int:
+        """A whole number from `low` to `high`; `default` when absent."""
+        raw = self.get(name)
         if raw is None:
             return default
-        if not _DIGITS.match(raw) or not 1 <= int(raw) <= maximum:
-            raise invalid("limit", f"must be a whole number from 1 to {maximum}", raw)
+        if not _DIGITS.match(raw) or not low <= int(raw) <= high:
+            raise invalid(name, f"must be a whole number from {low} to {high}", raw)
         return int(raw)
 
     def cursor(self) -> int | None:

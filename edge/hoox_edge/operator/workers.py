@@ -169,6 +169,73 @@ async def traffic(env: Env) -> tuple[dict[str, dict[str, Any]], str | None]:
     return out, None
 
 
+# --------------------------------------------------------------------------- latency history
+# `GET /v1/workers/{name}/latency?window=&buckets=`: the same api-call points as the traffic figures,
+# cut into equal time buckets, so the history is the edge's (it survives a cockpit restart).
+HISTORY_WINDOWS = {"15m": 900, "1h": 3600, "6h": 21600, "24h": 86400}
+MAX_BUCKETS = 120
+DEFAULT_BUCKETS = 60
+HISTORY_MAX_POINTS = 200_000  # rows read for one history; beyond it the oldest are left out (said so)
+
+
+def bucket_figures(points: list[tuple[float, float, float, float]], start: float, width: float,
+                   count: int) -> list[dict[str, Any]]:
+    """`count` buckets of `width` seconds from `start`: requests, errors (≥ 500), p50/p95 (null when
+    a bucket has no request) of the (epoch, latency, status, weight) points in each."""
+    inside: list[list[tuple[float, float, float, float]]] = [[] for _ in range(count)]
+    for p in points:
+        i = int((p[0] - start) // width)
+        if 0 <= i < count:
+            inside[i].append(p)
+    out = []
+    for i, pts in enumerate(inside):
+        lat = [(p[1], p[3]) for p in pts]
+        out.append({"start": clock.iso(start + i * width),
+                    "requests": int(sum(p[3] for p in pts)),
+                    "errors": int(sum(p[3] for p in pts if p[2] >= 500)),
+                    "p50Ms": percentile(lat, 50), "p95Ms": percentile(lat, 95)})
+    return out
+
+
+async def latency_history(env: Env, worker: str, window: str, buckets: int) -> dict[str, Any]:
+    """Per-bucket request counts and latency percentiles of `worker` over `window`. Buckets are
+    aligned to multiples of their width (UTC), the last one holding now; when analytics cannot be
+    read the answer says so (`available: false`, `error`) and has no buckets."""
+    seconds = HISTORY_WINDOWS[window]
+    width = max(1, -(-seconds // buckets))  # whole seconds: Analytics timestamps have no fraction
+    now = clock.now()
+    start = (int(now) // width + 1) * width - width * buckets
+    out: dict[str, Any] = {"worker": worker, "window": window, "bucketSeconds": width,
+                           "from": clock.iso(start), "to": clock.iso(start + width * buckets),
+                           "available": False, "error": None, "truncated": False, "buckets": []}
+    if not env.has("ANALYTICS_SERVICE"):
+        out["error"] = f"{env.worker} has no binding to analytics-worker"
+        return out
+    query = ("SELECT double1 AS latency, double2 AS status, _sample_interval AS weight, timestamp "
+             "FROM hoox_telemetry WHERE blob1 = ? AND blob5 = ? AND blob2 = ? AND timestamp >= ? "
+             "ORDER BY timestamp DESC LIMIT ?")
+    try:
+        resp = await calls.call(env, "ANALYTICS_SERVICE", "POST", "/query", request_id=None,
+                                payload={"query": query, "params": ["api-call", "http", worker, _ae_time(start),
+                                                                    HISTORY_MAX_POINTS]},
+                                timeout=HEALTH_BUDGET_S * 2)
+    except Exception as exc:
+        out["error"] = f"analytics-worker unreachable ({type(exc).__name__}: {exc})"[:300]
+        return out
+    body = resp.json() if resp.body else None
+    if resp.status != 200 or not isinstance(body, dict):
+        err = (body or {}).get("error") if isinstance(body, dict) else None
+        msg = err.get("message") if isinstance(err, dict) else resp.text()[:200]
+        out["error"] = f"analytics-worker /query answered {resp.status}: {msg}"
+        return out
+    rows = body.get("results") or []
+    points = [(_epoch(r["timestamp"]), float(r["latency"]), float(r["status"]), float(r.get("weight") or 1))
+              for r in rows]
+    out.update(available=True, truncated=len(rows) >= HISTORY_MAX_POINTS,
+               buckets=bucket_figures(points, start, width, buckets))
+    return out
+
+
 # --------------------------------------------------------------------------- ledger figures
 async def signals_processed(env: Env, worker: str) -> int | None:
     if worker == "trade-worker":

@@ -210,15 +210,28 @@ async def list_workers(request: Request) -> dict[str, Any]:
 async def get_worker(request: Request) -> dict[str, Any]:
     Params(request)
     env = env_of(request)
-    name = request.path_params["name"]
-    try:
-        w = catalog.worker(name)
-    except KeyError:
-        raise ApiError(404, NOT_FOUND, f"No worker named {preview(name)}; known workers: "
-                                       f"{', '.join(catalog.names())}.") from None
+    w = _known_worker(request.path_params["name"])
     health = await workers_mod.probe(env, w.name)
     traffic, traffic_error = await workers_mod.traffic(env)
     return await workers_mod.detail(env, w, health, traffic.get(w.name), traffic_error, logs=True)
+
+
+async def worker_latency(request: Request) -> dict[str, Any]:
+    """A worker's latency history from the analytics data: `window` (15m, 1h, 6h, 24h; default 1h)
+    cut into `buckets` (1-120, default 60), each with requests, errors, p50 and p95."""
+    q = Params(request, "window", "buckets")
+    window = q.choice("window", tuple(workers_mod.HISTORY_WINDOWS)) or "1h"
+    buckets = q.whole("buckets", 1, workers_mod.MAX_BUCKETS, workers_mod.DEFAULT_BUCKETS)
+    w = _known_worker(request.path_params["name"])
+    return await workers_mod.latency_history(env_of(request), w.name, window, buckets)
+
+
+def _known_worker(name: str) -> catalog.Worker:
+    try:
+        return catalog.worker(name)
+    except KeyError:
+        raise ApiError(404, NOT_FOUND, f"No worker named {preview(name)}; known workers: "
+                                       f"{', '.join(catalog.names())}.") from None
 
 
 async def trades(request: Request) -> dict[str, Any]:
@@ -277,6 +290,28 @@ async def stats(request: Request) -> dict[str, Any]:
     out["mode"] = mode or "all"
     out["openPositions"] = len(open_pos)
     out["unpricedPositions"] = [f"{p['exchange']}:{p['symbol']}" for p in open_pos if p["markPrice"] is None]
+    return out
+
+
+async def stats_equity(request: Request) -> dict[str, Any]:
+    """The equity curve of one book (`?mode=`, default the current trade:mode, or `all`): the
+    cumulative net realized P&L after each fill, its peak and drawdown; `since` (ISO time) keeps the
+    points from then on, `points` (2-500, default 200) bounds their number. See figures.equity_curve."""
+    env = env_of(request)
+    q = Params(request, "mode", "since", "points")
+    current, _ = await _setting(env, "trade:mode")
+    mode = _mode_filter(q, current=current)
+    since = q.since()
+    max_points = q.whole("points", 2, figures.MAX_EQUITY_POINTS, figures.DEFAULT_EQUITY_POINTS)
+    clause, args = ("AND mode = ?", [mode]) if mode else ("", [])
+    # The same fills, in the same order, as /v1/stats: its maxDrawdown is this curve's.
+    fills = (await env.DB.prepare(
+        "SELECT action, realized_pnl, fee, updated_at FROM trades "
+        f"WHERE filled_qty > 0 {clause} ORDER BY updated_at, rowid"
+    ).bind(*args).all())["results"]
+    out = figures.equity_curve(fills, since=since, max_points=max_points)
+    out["mode"] = mode or "all"
+    out["since"] = since
     return out
 
 
@@ -597,12 +632,14 @@ routes: list[BaseRoute] = [
     Route("/status", _operator(status), methods=["GET"]),
     Route("/workers", _operator(list_workers), methods=["GET"]),
     Route("/workers/{name}", _operator(get_worker), methods=["GET"]),
+    Route("/workers/{name}/latency", _operator(worker_latency), methods=["GET"]),
     Route("/trades", _operator(trades), methods=["GET"]),
     Route("/positions", _operator(positions), methods=["GET"]),
     Route("/positions/flatten", _operator(flatten), methods=["POST"]),
     Route("/orders", _operator(orders), methods=["GET"]),
     Route("/orders/{request_id}", _operator(cancel_order), methods=["DELETE"]),
     Route("/stats", _operator(stats), methods=["GET"]),
+    Route("/stats/equity", _operator(stats_equity), methods=["GET"]),
     Route("/logs", _operator(logs), methods=["GET"]),
     Route("/signals/{request_id}/timeline", _operator(signal_timeline), methods=["GET"]),
     Route("/alerts", _operator(alerts), methods=["GET"]),
