@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from hoox_cli.client import RiskEvent
 from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import (
     ConfirmScreen,
@@ -187,6 +188,7 @@ class HooxApp(App[None]):
         for p in problems:
             self.notify(p, title="Settings problem", severity="warning", timeout=10)
         self.ctx.store.on_state_change = self._on_conn_state
+        self.ctx.store.on_risk_run = self._on_risk_run
         self.set_interval(FLUSH_SECONDS, self._flush_store, name="flush")
         self.set_interval(TICK_SECONDS, self._tick, name="tick")
         if self._run_store:
@@ -273,6 +275,13 @@ class HooxApp(App[None]):
         if state == Conn.OFFLINE:
             self.notify("The edge does not answer: OFFLINE, probing every "
                         f"{self.ctx.store.probe_seconds:g} s (Ctrl+R to try now).", severity="error")
+
+    def _on_risk_run(self, ev: RiskEvent) -> None:
+        """A risk run that closed something or failed: said at once, wherever the operator looks."""
+        errors = ev.errors or 0
+        self.notify(f"{ev.actions or 0} action(s), {errors} error(s), {ev.positions_seen or 0} position(s) seen "
+                    "— the trade monitor's risk panel and the alerts have the details.",
+                    title=f"Risk run #{ev.run_id}", severity="error" if errors else "warning", timeout=10)
 
     # ================================================================ actions
     def action_view(self, view_id: str) -> None:
