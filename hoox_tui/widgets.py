@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
-from hoox_tui.fmt import ago
+from hoox_tui.fmt import STALE_STYLE, ago
 from hoox_tui.store import Conn
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class TitleBar(Static):
         if store.state in (Conn.RECONNECTING, Conn.OFFLINE) or (store.state == Conn.CONNECTING
                                                                  and store.updated_at):
             t.append("   ")
-            t.append(f" stale — updated {ago(store.age('status'))} ", style="bold black on yellow")
+            t.append(f" stale — updated {ago(store.age('status'))} ", style=STALE_STYLE)
         shown = getattr(self.app, "sidebar_shown", None)
         if shown is not None and not shown():
             t.append("   F1–F9 views · ^B menu · ^P palette", style="dim")
