@@ -160,8 +160,8 @@ class DashboardView(View):
             return Text("none open — each risk run checks the live book against the exchanges", style="dim")
         # ages against the edge's own time, plus the time since its answer came: no clock skew
         since_answer = max(0.0, clock.now() - store.updated_at.get("risk", clock.now()))
-        t = Table(expand=True, box=None, padding=(0, 1), header_style="bold")
-        for name in ("exchange", "symbol", "issue", "ledger", "exchange says", "since"):
+        t = Table(expand=True, box=None, padding=(0, 1), collapse_padding=True, pad_edge=False, header_style="bold")
+        for name in ("exchange", "symbol", "issue", "ledger", "at exchange", "since"):
             t.add_column(name, no_wrap=True)
         for i in issues:
             age = seconds_between(i.firstSeenAt, store.risk.at)

@@ -343,7 +343,8 @@ def _gauge(d: RiskDrawdown) -> tuple[Text, Text]:
     share = max(0.0, d.drawdownPercent) / d.limitPercent
     cells = min(GAUGE_CELLS, round(share * GAUGE_CELLS))
     style = "bold red" if d.trippedAt else "yellow" if share >= GAUGE_WARN else "green"
-    bar = Text("█" * cells, style=style)
+    bar = Text()
+    bar.append("█" * cells, style=style)
     bar.append("░" * (GAUGE_CELLS - cells), style="dim")
     figures = f"{percent(d.drawdownPercent)} of {percent(d.limitPercent)}"
     if d.trippedAt:
