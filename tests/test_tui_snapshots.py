@@ -34,7 +34,7 @@ def text(app: HooxApp, selector: str) -> str:
 def dashboard_ready(app: HooxApp) -> bool:
     return (app.current_mode == "dashboard" and "trade-worker" in text(app, "#grid")
             and "PAPER" in text(app, "#figures") and "kill switch turned ON" in text(app, "#alert-lines")
-            and "btc-trend" in text(app, "#watchdog"))
+            and "btc-trend" in text(app, "#watchdog") and "ETHUSDT" in text(app, "#reconciliation-text"))
 
 
 def workers_ready(app: HooxApp) -> bool:
@@ -51,7 +51,7 @@ def worker_detail_ready(app: HooxApp) -> bool:
 def trades_ready(app: HooxApp) -> bool:
     return (app.current_mode == "trades" and app.screen.query_one("#feed", DataTable).row_count == 6
             and app.screen.query_one("#positions", DataTable).row_count == 1
-            and "win rate" in text(app, "#winloss-text"))
+            and "win rate" in text(app, "#winloss-text") and "SOLUSDT" in text(app, "#risk-text"))
 
 
 def logs_searched(app: HooxApp) -> bool:
