@@ -33,7 +33,7 @@ from hoox_tui.dialogs import (
 )
 from hoox_tui.fmt import book_label
 from hoox_tui.redact import redact
-from hoox_tui.store import ALL_TOPICS, BOOKS, Conn
+from hoox_tui.store import ALL_TOPICS, BOOKS, Conn, run_summary
 from hoox_tui.themes import DEFAULT_THEME, load_themes
 from hoox_tui.views.base import ErrorPanel, View, view_of_exception
 from hoox_tui.widgets import VIEW_ORDER, VIEW_TITLES, Sidebar, StatusBar, TitleBar
@@ -278,10 +278,8 @@ class HooxApp(App[None]):
 
     def _on_risk_run(self, ev: RiskEvent) -> None:
         """A risk run that closed something or failed: said at once, wherever the operator looks."""
-        errors = ev.errors or 0
-        self.notify(f"{ev.actions or 0} action(s), {errors} error(s), {ev.positions_seen or 0} position(s) seen "
-                    "— the trade monitor's risk panel and the alerts have the details.",
-                    title=f"Risk run #{ev.run_id}", severity="error" if errors else "warning", timeout=10)
+        self.notify(f"{run_summary(ev)} — details: the trade monitor (F4) and the alerts (F1).",
+                    title=f"Risk run #{ev.run_id}", severity="error" if ev.errors else "warning", timeout=10)
 
     # ================================================================ actions
     def action_view(self, view_id: str) -> None:

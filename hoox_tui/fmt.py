@@ -51,6 +51,11 @@ def pct(v: float | None) -> str:
     return "—" if v is None else f"{v * 100:.1f}%"
 
 
+def count(n: int, noun: str) -> str:
+    """`1 action`, `2 actions`, `0 errors`."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def percent(v: float | None) -> str:
     """A figure already in percent (the edge's `...Percent` fields): 1.954 -> `1.95%`."""
     return "—" if v is None else f"{v:.2f}%" if round(v, 2) else "0.00%"  # never "-0.00%"

@@ -48,6 +48,7 @@ from hoox_cli.client import (
     TradeEvent,
     backoff_delay,
 )
+from hoox_tui.fmt import count
 
 if TYPE_CHECKING:
     from hoox_cli import models as m
@@ -121,8 +122,12 @@ def level_of(name: str | None) -> str:
     return {"warn": "warning", "fatal": "critical", "err": "error"}.get(n, n)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def run_summary(ev: RiskEvent) -> str:
+    """What a finished risk run did, in words: `1 action, 0 errors, 3 positions seen`."""
+    text = (f"{count(ev.actions or 0, 'action')}, {count(ev.errors or 0, 'error')}, "
+            f"{count(ev.positions_seen or 0, 'position')} seen")
+    opened = (ev.reconciliation or {}).get("opened")
+    return text + (f"; {count(opened, 'new reconciliation issue')}" if opened else "")
 
 
 def _log_row(row: m.LogEntry) -> LogRow:
@@ -513,17 +518,11 @@ class Store:
         self.mark("risk")
         if "risk" in self.active_topics:
             self.refresh_now()
-        actions, errors = ev.actions or 0, ev.errors or 0
-        if not actions and not errors:
+        if not ev.actions and not ev.errors:
             return
-        line = (f"risk run #{ev.run_id if ev.run_id is not None else '?'} ({ev.trigger or 'run'}): "
-                f"{_count(actions, 'action')}, {_count(errors, 'error')}, {_count(ev.positions_seen or 0, 'position')} "
-                "seen")
-        opened = (ev.reconciliation or {}).get("opened")
-        if opened:
-            line += f"; {_count(opened, 'new reconciliation issue')}"
+        line = f"risk run #{ev.run_id if ev.run_id is not None else '?'} ({ev.trigger or 'run'}): {run_summary(ev)}"
         # a negative id: never one of the ledger's alert ids (apply_alerts dedups on them)
-        self.alerts.append(AlertRow(-ev.id, created, "error" if errors else "warning", "agent-worker", line))
+        self.alerts.append(AlertRow(-ev.id, created, "error" if ev.errors else "warning", "agent-worker", line))
         self._touch("alerts")
         if self.on_risk_run is not None:
             self.on_risk_run(ev)

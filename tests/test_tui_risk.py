@@ -200,7 +200,8 @@ async def test_a_risk_event_that_acted_is_an_alert_line_and_a_notification_a_qui
                                    "reconciliation": {"openIssues": 2, "opened": 1, "cleared": 0}}))
             await until(pilot, lambda: any(n.startswith("Risk run #43") for n in notes(app)), "the notification")
             [toast] = [n for n in app._notifications if n.title == "Risk run #43"]
-            assert toast.severity == "error" and "1 action(s), 1 error(s)" in toast.message
+            assert toast.severity == "error" and toast.message.startswith(
+                "1 action, 1 error, 3 positions seen; 1 new reconciliation issue")
             console = app.views["dashboard"].query_one("#alert-lines", Static)
             await until(pilot, lambda: "#43" in plain(console, width=300), "the alert line")
             assert squeeze(plain(console, width=300).splitlines()[0]) == (
@@ -270,7 +271,7 @@ async def test_the_panel_follows_the_risk_managers_runs_on_a_real_edge(edge: Loc
         await until(pilot, lambda: any("Risk run #2" in n for n in notes(app)), "the run's notification")
         await until(pilot, lambda: "no open position (paper and live books)" in risk_lines(app),
                     "the panel without the closed position")
-        assert risk_lines(app)[0] == "last run #2 0m 0s ago (cron, ok): 1 seen, 1 actions, 0 errors"
+        assert risk_lines(app)[0] == "last run #2 0m 0s ago (cron, ok): 1 seen, 1 action, 0 errors"
         line = next(a for a in store.alerts if a.message.startswith("risk run #2"))
         assert (line.level, line.source, line.message) == (
             "warning", "agent-worker", "risk run #2 (cron): 1 action, 0 errors, 1 position seen")

@@ -29,6 +29,7 @@ from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.fmt import (
     STALE_STYLE,
     book_label,
+    count,
     duration,
     hms,
     money,
@@ -278,7 +279,7 @@ class TradesView(View):
             line = f"no risk run yet: no stop is watched (a run every {r.intervalMinutes} min)"
         else:
             line = (f"last run #{run.id} {duration(age)} ago ({run.trigger}, {run.status}): "
-                    f"{run.positionsSeen} seen, {run.actions} actions, {run.errors} errors")
+                    f"{run.positionsSeen} seen, {count(run.actions, 'action')}, {count(run.errors, 'error')}")
         if stale:
             return Text(f"STALE — {line}", style=STALE_STYLE)
         return Text(line, style="red" if run is not None and run.status == "error" else "")
