@@ -12,7 +12,9 @@ Views are told what changed in batches: events and poll results mark topics dirt
 only for the visible view (`View.poll_topics`); `status` is always polled (status bar, kill switch).
 
 The risk manager (`risk`, /v1/risk) is of both books; its `risk` stream event (a finished run) has
-it re-read at once, and a run that acted or failed adds a line to the alerts and calls `on_risk_run`.
+it re-read at once, and a run that acted or failed adds a line to the alerts and calls `on_risk_run`
+(a notification: for a failing run, only the first of a series, so an exchange that stays down does
+not raise one every run).
 
 Books (paper and live): positions and stats are of one book, `book` — None, the default, is the
 book the desk trades in now (KV trade:mode, the edge's own default), else paper, live or all (both)
@@ -192,6 +194,7 @@ class Store:
         self._loaded_history = False
         self.on_state_change: Callable[[Conn], None] | None = None
         self.on_risk_run: Callable[[RiskEvent], None] | None = None  # a run that acted or failed: tell the user
+        self._risk_failing = False  # the last risk run the stream brought had errors
 
     # ================================================================ views
     def attach(self, key: int, listener: Listener, topics: frozenset[str]) -> None:
@@ -518,13 +521,15 @@ class Store:
         self.mark("risk")
         if "risk" in self.active_topics:
             self.refresh_now()
+        failing_before, self._risk_failing = self._risk_failing, bool(ev.errors)
         if not ev.actions and not ev.errors:
             return
         line = f"risk run #{ev.run_id if ev.run_id is not None else '?'} ({ev.trigger or 'run'}): {run_summary(ev)}"
         # a negative id: never one of the ledger's alert ids (apply_alerts dedups on them)
         self.alerts.append(AlertRow(-ev.id, created, "error" if ev.errors else "warning", "agent-worker", line))
         self._touch("alerts")
-        if self.on_risk_run is not None:
+        # every run that acted; a failing one when it starts failing, not again each run while it fails
+        if self.on_risk_run is not None and (ev.actions or not failing_before):
             self.on_risk_run(ev)
 
     def _put_trade(self, row: TradeRow, keep_order: bool = False) -> None:

@@ -185,7 +185,7 @@ async def test_when_v1_risk_fails_the_panels_show_the_error_and_no_older_figures
                 "the trade monitor says so")
 
 
-async def test_a_risk_event_that_acted_is_an_alert_line_and_a_notification_a_quiet_one_is_not() -> None:
+async def test_a_risk_run_that_acted_or_failed_is_an_alert_line_and_a_notification_a_quiet_one_is_not() -> None:
     with frozen_clock():
         app = HooxApp(fixture_ctx(), run_store=False)
         async with app.run_test(size=SIZE) as pilot:
@@ -202,11 +202,21 @@ async def test_a_risk_event_that_acted_is_an_alert_line_and_a_notification_a_qui
             [toast] = [n for n in app._notifications if n.title == "Risk run #43"]
             assert toast.severity == "error" and toast.message.startswith(
                 "1 action, 1 error, 3 positions seen; 1 new reconciliation issue")
+            # the same failure again: a line, no second notification; after a clean run, a new failure is news
+            for event_id, run_id, errors in ((502, 44, 1), (503, 45, 0), (504, 46, 2)):
+                store.ingest(sse(event_id, {"type": "risk", "runId": run_id, "trigger": "cron", "actions": 0,
+                                            "errors": errors, "positionsSeen": 3,
+                                            "createdAt": f"2026-01-05T12:00:5{event_id - 496}.000Z"}))
+            await until(pilot, lambda: any(n.startswith("Risk run #46") for n in notes(app)), "the new failure told")
+            assert not any(n.startswith(("Risk run #44", "Risk run #45")) for n in notes(app))
+            assert [a.message.split(":")[0] for a in store.alerts if a.id < 0] == [
+                "risk run #43 (cron)", "risk run #44 (cron)", "risk run #46 (cron)"]
             console = app.views["dashboard"].query_one("#alert-lines", Static)
-            await until(pilot, lambda: "#43" in plain(console, width=300), "the alert line")
-            assert squeeze(plain(console, width=300).splitlines()[0]) == (
-                "12:00:55 ERROR agent-worker: risk run #43 (cron): 1 action, 1 error, 3 positions seen; 1 new "
-                "reconciliation issue")  # the newest first
+            await until(pilot, lambda: "#46" in plain(console, width=300), "the alert lines")
+            lines = [squeeze(ln) for ln in plain(console, width=300).splitlines()]
+            assert [ln.split(":")[3] for ln in lines[:2]] == [" risk run #46 (cron)", " risk run #44 (cron)"]
+            assert lines[2] == ("12:00:55 ERROR agent-worker: risk run #43 (cron): 1 action, 1 error, 3 positions "
+                                "seen; 1 new reconciliation issue")  # the newest first: #46, #44, #43
 
 
 # ========================================================================== a real edge
