@@ -279,9 +279,10 @@ async def test_the_panel_follows_the_risk_managers_runs_on_a_real_edge(edge: Loc
         clock.advance(5 * 60)
         await edge.run_cron(AGENT)
         await until(pilot, lambda: any("Risk run #2" in n for n in notes(app)), "the run's notification")
-        await until(pilot, lambda: "no open position (paper and live books)" in risk_lines(app),
-                    "the panel without the closed position")
-        assert risk_lines(app)[0] == "last run #2 0m 0s ago (cron, ok): 1 seen, 1 action, 0 errors"
+        # the close's trade event may re-read the panel while run #2 still runs: wait for its finished figures
+        await until(pilot, lambda: risk_lines(app)[0] == "last run #2 0m 0s ago (cron, ok): 1 seen, 1 action, 0 errors",
+                    "the finished run re-read")
+        assert "no open position (paper and live books)" in risk_lines(app)
         line = next(a for a in store.alerts if a.message.startswith("risk run #2"))
         assert (line.level, line.source, line.message) == (
             "warning", "agent-worker", "risk run #2 (cron): 1 action, 0 errors, 1 position seen")
