@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from hoox_cli.client import RiskEvent
 from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import (
     ConfirmScreen,
@@ -32,7 +33,7 @@ from hoox_tui.dialogs import (
 )
 from hoox_tui.fmt import book_label
 from hoox_tui.redact import redact
-from hoox_tui.store import ALL_TOPICS, BOOKS, Conn
+from hoox_tui.store import ALL_TOPICS, BOOKS, Conn, run_summary
 from hoox_tui.themes import DEFAULT_THEME, load_themes
 from hoox_tui.timeline import RequestIdScreen, TimelineScreen
 from hoox_tui.views.base import ErrorPanel, View, view_of_exception
@@ -189,6 +190,7 @@ class HooxApp(App[None]):
         for p in problems:
             self.notify(p, title="Settings problem", severity="warning", timeout=10)
         self.ctx.store.on_state_change = self._on_conn_state
+        self.ctx.store.on_risk_run = self._on_risk_run
         self.set_interval(FLUSH_SECONDS, self._flush_store, name="flush")
         self.set_interval(TICK_SECONDS, self._tick, name="tick")
         if self._run_store:
@@ -275,6 +277,11 @@ class HooxApp(App[None]):
         if state == Conn.OFFLINE:
             self.notify("The edge does not answer: OFFLINE, probing every "
                         f"{self.ctx.store.probe_seconds:g} s (Ctrl+R to try now).", severity="error")
+
+    def _on_risk_run(self, ev: RiskEvent) -> None:
+        """A risk run that closed something or failed: said at once, wherever the operator looks."""
+        self.notify(f"{run_summary(ev)} — details: the trade monitor (F4) and the alerts (F1).",
+                    title=f"Risk run #{ev.run_id}", severity="error" if ev.errors else "warning", timeout=10)
 
     # ================================================================ actions
     def action_view(self, view_id: str) -> None:

@@ -51,6 +51,26 @@ def pct(v: float | None) -> str:
     return "—" if v is None else f"{v * 100:.1f}%"
 
 
+def count(n: int, noun: str) -> str:
+    """`1 action`, `2 actions`, `0 errors`."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def percent(v: float | None) -> str:
+    """A figure already in percent (the edge's `...Percent` fields): 1.954 -> `1.95%`."""
+    return "—" if v is None else f"{v:.2f}%" if round(v, 2) else "0.00%"  # never "-0.00%"
+
+
+def price(v: float | None) -> str:
+    """A price: 2 decimals, more for a coin below 1 (0.01234 stays 0.01234, not 0.01)."""
+    if v is None:
+        return "—"
+    return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.6g}"
+
+
+STALE_STYLE = "bold black on yellow"  # amber: data older than it should be (title bar, risk runs)
+
+
 def hms(iso_time: str | None) -> str:
     """The HH:MM:SS of an ISO time (UTC), or the text as is."""
     if not iso_time:
@@ -58,16 +78,25 @@ def hms(iso_time: str | None) -> str:
     return iso_time[11:19] if len(iso_time) >= 19 and iso_time[10] == "T" else iso_time
 
 
-def seconds_until(iso_time: str | None) -> float | None:
+def seconds_between(earlier: str | None, later: str | None) -> float | None:
+    """Seconds from one ISO time to another (both the edge's: no clock skew with this machine)."""
+    a, b = _parse(earlier), _parse(later)
+    return None if a is None or b is None else b - a
+
+
+def _parse(iso_time: str | None) -> float | None:
     if not iso_time:
         return None
     try:
         t = datetime.fromisoformat(iso_time.replace("Z", "+00:00"))
     except ValueError:
         return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.timestamp() - clock.now()
+    return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).timestamp()
+
+
+def seconds_until(iso_time: str | None) -> float | None:
+    t = _parse(iso_time)
+    return None if t is None else t - clock.now()
 
 
 def pnl_text(v: float | None) -> Text:

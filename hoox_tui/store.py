@@ -11,6 +11,11 @@ Views are told what changed in batches: events and poll results mark topics dirt
 (called by the app on a timer) hands the dirty set to the visible views. REST topics are polled
 only for the visible view (`View.poll_topics`); `status` is always polled (status bar, kill switch).
 
+The risk manager (`risk`, /v1/risk) is of both books; its `risk` stream event (a finished run) has
+it re-read at once, and a run that acted or failed adds a line to the alerts and calls `on_risk_run`
+(a notification: for a failing run, only the first of a series, so an exchange that stays down does
+not raise one every run).
+
 Books (paper and live): positions and stats are of one book, `book` — None, the default, is the
 book the desk trades in now (KV trade:mode, the edge's own default), else paper, live or all (both)
 as the operator picked it for the session. `shown_book` says which book the figures held are of.
@@ -38,12 +43,14 @@ from hoox_cli.client import (
     HooxConnectionError,
     HooxError,
     LogEvent,
+    RiskEvent,
     StatusEvent,
     StreamEvent,
     StreamState,
     TradeEvent,
     backoff_delay,
 )
+from hoox_tui.fmt import count
 
 if TYPE_CHECKING:
     from hoox_cli import models as m
@@ -58,7 +65,7 @@ OFFLINE_AFTER = 5
 PROBE_SECONDS = 30.0
 # every topic at once: a full redraw (a view shown or rebuilt, Ctrl+R)
 ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "equity", "orders", "logs", "alerts",
-                        "queues", "watchdog", "latency"})
+                        "queues", "watchdog", "latency", "risk"})
 BOOKS = ("paper", "live", "all")
 BOOK_TOPICS = ("positions", "stats", "equity")  # the topics whose figures are of one book
 ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
@@ -116,6 +123,14 @@ def level_of(name: str | None) -> str:
     return {"warn": "warning", "fatal": "critical", "err": "error"}.get(n, n)
 
 
+def run_summary(ev: RiskEvent) -> str:
+    """What a finished risk run did, in words: `1 action, 0 errors, 3 positions seen`."""
+    text = (f"{count(ev.actions or 0, 'action')}, {count(ev.errors or 0, 'error')}, "
+            f"{count(ev.positions_seen or 0, 'position')} seen")
+    opened = (ev.reconciliation or {}).get("opened")
+    return text + (f"; {count(opened, 'new reconciliation issue')}" if opened else "")
+
+
 def _log_row(row: m.LogEntry) -> LogRow:
     return LogRow(row.id, row.createdAt, level_of(row.level), row.worker, row.message, row.requestId)
 
@@ -154,6 +169,7 @@ class Store:
         self.shown_book: dict[str, str | None] = {}  # topic -> the book its figures are of
         self.queues: m.QueuesResult | None = None
         self.watchdog: m.WatchdogResult | None = None  # the signal watchdog's sources
+        self.risk: m.RiskStatus | None = None  # the risk manager (/v1/risk): both books, reconciliation
         self.logs: deque[LogRow] = deque(maxlen=LOGS_MAX)
         self.alerts: deque[AlertRow] = deque(maxlen=ALERTS_MAX)
         # worker -> its latency history, read from the edge's analytics (so it outlives the cockpit)
@@ -178,6 +194,8 @@ class Store:
         self._stream_task: asyncio.Task[None] | None = None
         self._loaded_history = False
         self.on_state_change: Callable[[Conn], None] | None = None
+        self.on_risk_run: Callable[[RiskEvent], None] | None = None  # a run that acted or failed: tell the user
+        self._risk_failing = False  # the last risk run the stream brought had errors
 
     # ================================================================ views
     def attach(self, key: int, listener: Listener, topics: frozenset[str]) -> None:
@@ -307,6 +325,8 @@ class Store:
             calls.append(("queues", c.queues))
         if "watchdog" in topics:
             calls.append(("watchdog", c.watchdog))
+        if "risk" in topics:
+            calls.append(("risk", c.risk))
         if "worker" in topics and self.focus_worker:
             name = self.focus_worker
             calls.append(("worker", lambda: c.worker(name)))
@@ -411,6 +431,10 @@ class Store:
         self.watchdog = result
         self._touch("watchdog")
 
+    def apply_risk(self, result: m.RiskStatus) -> None:
+        self.risk = result
+        self._touch("risk")
+
     def apply_logs(self, page: m.LogsPage) -> None:
         for row in reversed(page.items):
             self._add_log(_log_row(row))
@@ -422,7 +446,8 @@ class Store:
         for row in reversed(page.items):
             if row.id not in seen:
                 self.alerts.append(AlertRow(row.id, row.createdAt, level_of(row.level), row.source, row.message))
-        self.alerts = deque(sorted(self.alerts, key=lambda a: a.id), maxlen=ALERTS_MAX)
+        # by time: a risk run's line (a stream event, negative id) sits among the ledger's alerts of its moment
+        self.alerts = deque(sorted(self.alerts, key=lambda a: (a.created_at, a.id)), maxlen=ALERTS_MAX)
         self._touch("alerts")
 
     def _touch(self, *topics: str) -> None:
@@ -484,11 +509,30 @@ class Store:
             self.alerts.append(AlertRow(ev.alert_id if ev.alert_id is not None else ev.id, created,
                                         level_of(ev.level), ev.source or "?", ev.message))
             self._touch("alerts")
+        elif isinstance(ev, RiskEvent):
+            self._risk_run(ev, created)
         elif isinstance(ev, StatusEvent):
             if self.status is not None and ev.kill_switch is not None:
                 ks = self.status.killSwitch.model_copy(update={"on": ev.kill_switch, "reason": ev.reason})
                 self.status = self.status.model_copy(update={"killSwitch": ks})
             self._touch("status")
+
+    def _risk_run(self, ev: RiskEvent, created: str) -> None:
+        """A finished risk run: its figures are re-read now (stops, drawdowns, the run's age), and a run
+        that acted or failed is a line in the alert console and a notification."""
+        self.mark("risk")
+        if "risk" in self.active_topics:
+            self.refresh_now()
+        failing_before, self._risk_failing = self._risk_failing, bool(ev.errors)
+        if not ev.actions and not ev.errors:
+            return
+        line = f"risk run #{ev.run_id if ev.run_id is not None else '?'} ({ev.trigger or 'run'}): {run_summary(ev)}"
+        # a negative id: never one of the ledger's alert ids (apply_alerts dedups on them)
+        self.alerts.append(AlertRow(-ev.id, created, "error" if ev.errors else "warning", "agent-worker", line))
+        self._touch("alerts")
+        # every run that acted; a failing one when it starts failing, not again each run while it fails
+        if self.on_risk_run is not None and (ev.actions or not failing_before):
+            self.on_risk_run(ev)
 
     def _put_trade(self, row: TradeRow, keep_order: bool = False) -> None:
         known = row.id in self.trades

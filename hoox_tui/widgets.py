@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
-from hoox_tui.fmt import ago
+from hoox_tui.fmt import STALE_STYLE, ago
 from hoox_tui.store import Conn
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class TitleBar(Static):
         if store.state in (Conn.RECONNECTING, Conn.OFFLINE) or (store.state == Conn.CONNECTING
                                                                  and store.updated_at):
             t.append("   ")
-            t.append(f" stale — updated {ago(store.age('status'))} ", style="bold black on yellow")
+            t.append(f" stale — updated {ago(store.age('status'))} ", style=STALE_STYLE)
         if store.status is not None and store.status.tradingMode == "live":
             # on every view, not only the trade monitor: a live desk must never pass for a paper one
             t.append("   ")

@@ -35,7 +35,8 @@ def dashboard_ready(app: HooxApp) -> bool:
     return (app.current_mode == "dashboard" and "trade-worker" in text(app, "#grid")
             and "PAPER" in text(app, "#figures") and "kill switch turned ON" in text(app, "#alert-lines")
             and "btc-trend" in text(app, "#watchdog") and "equity +11.34" in text(app, "#equity-note")
-            and bool(app.screen.query_one("#equity-chart").display))
+            and bool(app.screen.query_one("#equity-chart").display)
+            and "ETHUSDT" in text(app, "#reconciliation-text"))
 
 
 def workers_ready(app: HooxApp) -> bool:
@@ -53,7 +54,7 @@ def worker_detail_ready(app: HooxApp) -> bool:
 def trades_ready(app: HooxApp) -> bool:
     return (app.current_mode == "trades" and app.screen.query_one("#feed", DataTable).row_count == 6
             and app.screen.query_one("#positions", DataTable).row_count == 1
-            and "win rate" in text(app, "#winloss-text"))
+            and "win rate" in text(app, "#winloss-text") and "SOLUSDT" in text(app, "#risk-text"))
 
 
 def logs_searched(app: HooxApp) -> bool:

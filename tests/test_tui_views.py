@@ -35,6 +35,7 @@ from tui_support import (
     frozen_clock,
     plain,
     positions_json,
+    risk_json,
     sse,
     stats_json,
     status_json,
@@ -292,6 +293,10 @@ class RecordingClient:
         self.calls.append("orders")
         return m.OrdersResult.model_validate({"items": [], "nextCursor": None})
 
+    async def risk(self) -> m.RiskStatus:
+        self.calls.append("risk")
+        return m.RiskStatus.model_validate(risk_json())
+
 
 async def test_only_the_visible_view_is_polled() -> None:
     with frozen_clock():
@@ -304,7 +309,7 @@ async def test_only_the_visible_view_is_polled() -> None:
             await until(pilot, lambda: app.current_mode == "trades" and "trades" in ctx.store.active_topics,
                         "the trade monitor is the visible view")
             await ctx.store.poll()
-            assert client.calls == ["status", "trades", "positions", "stats", "orders"]
+            assert client.calls == ["status", "trades", "positions", "stats", "orders", "risk"]
             client.calls.clear()
             await pilot.press("f2")  # the trade monitor is hidden now: its routes are not asked for
             await until(pilot, lambda: app.current_mode == "workers" and "workers" in ctx.store.active_topics,

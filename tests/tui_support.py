@@ -153,6 +153,57 @@ def watchdog_json() -> dict[str, Any]:
             ]}
 
 
+def risk_json(**changes: Any) -> dict[str, Any]:
+    """/v1/risk at NOW (12:01): run #41 2m 30s ago (interval 5 min); a paper BTCUSDT LONG on its trailing
+    stop, a live ETHUSDT SHORT on its break-even stop after target 1, a paper SOLUSDT no run has seen yet;
+    drawdowns of 1.2% (paper bybit) and 4.2% (live binance, amber) of 5%; one reconciliation issue."""
+    targets = [{"profit_percent": 2.0, "close_fraction": 0.5, "move_stop_to_break_even": True},
+               {"profit_percent": 5.0, "close_fraction": 0.5, "move_stop_to_break_even": False}]
+
+    def position(pid: int, mode: str, exchange: str, symbol: str, side: str, entry: float, mark: float,
+                 **extra: Any) -> dict[str, Any]:
+        return {"positionId": pid, "mode": mode, "exchange": exchange, "symbol": symbol, "side": side, "size": 0.5,
+                "entryPrice": entry, "markPrice": mark, "markError": None, "unrealizedPnl": None,
+                "trailingPercent": 2.0, "seenByRun": True, "watermark": None, "stopPrice": None, "stopKind": None,
+                "distanceToStopPercent": None, "targetsDone": 0, "targetsTotal": 2, "nextTarget": None,
+                "closing": False} | extra
+
+    def drawdown(mode: str, exchange: str, percent: float) -> dict[str, Any]:
+        return {"mode": mode, "exchange": exchange, "day": "2026-01-05", "startEquity": 10000.0,
+                "startTakenAt": "2026-01-05T00:00:10.000Z", "equity": 10000.0 * (1 - percent / 100),
+                "drawdownPercent": percent, "limitPercent": 5.0, "trippedAt": None,
+                "measuredAt": "2026-01-05T11:58:30.000Z", "runId": 41}
+
+    return {
+        "at": "2026-01-05T12:01:00.000Z", "intervalMinutes": 5,
+        "lastRun": {"id": 41, "trigger": "cron", "status": "ok", "startedAt": "2026-01-05T11:58:30.000Z",
+                    "finishedAt": "2026-01-05T11:58:30.200Z", "durationMs": 200.0, "positionsSeen": 2, "actions": 0,
+                    "errors": 0, "ageSeconds": 150.0},
+        "stale": False, "killSwitch": {"on": False, "reason": None},
+        "settings": {"trailingStopPercent": 2.0, "takeProfitTargets": targets, "maxDailyDrawdownPercent": 5.0,
+                     "errors": []},
+        "positions": [
+            position(1, "paper", "bybit", "BTCUSDT", "LONG", 60010.0, 59850.0, watermark=59850.0, stopPrice=58653.0,
+                     stopKind="trailing", distanceToStopPercent=2.0,
+                     nextTarget={"number": 1, "profitPercent": 2.0, "closeFraction": 0.5, "moveStopToBreakEven": True,
+                                 "price": 61210.2}),
+            position(7, "live", "binance", "ETHUSDT", "SHORT", 3000.0, 2950.0, watermark=2950.0, stopPrice=3001.5,
+                     stopKind="break_even", distanceToStopPercent=1.7457627, targetsDone=1,
+                     nextTarget={"number": 2, "profitPercent": 5.0, "closeFraction": 0.5,
+                                 "moveStopToBreakEven": False, "price": 2850.0}),
+            position(9, "paper", "bybit", "SOLUSDT", "LONG", 140.0, 141.2, seenByRun=False,
+                     nextTarget={"number": 1, "profitPercent": 2.0, "closeFraction": 0.5, "moveStopToBreakEven": True,
+                                 "price": 142.8}),
+        ],
+        "drawdowns": [drawdown("paper", "bybit", 1.2), drawdown("live", "binance", 4.2)],
+        "reconciliation": {"openIssues": [
+            {"id": 3, "exchange": "binance", "symbol": "ETHUSDT", "kind": "size", "ledgerPositionId": 7,
+             "ledgerSide": "SHORT", "ledgerSize": 0.5, "exchangeSide": "SHORT", "exchangeSize": 0.8, "status": "open",
+             "firstSeenAt": "2026-01-05T11:48:30.000Z", "lastSeenAt": "2026-01-05T11:58:30.000Z", "clearedAt": None,
+             "firstRunId": 39, "lastRunId": 41, "clearedRunId": None}]},
+    } | changes
+
+
 def log_json(i: int) -> dict[str, Any]:
     levels = ["info", "info", "warning", "error", "debug", "critical"]
     return {"id": i, "createdAt": f"2026-01-05T11:{i % 60:02d}:{i % 60:02d}.000Z", "level": levels[i % 6],
@@ -184,6 +235,7 @@ def fed_store(client: Any = None) -> Store:
     store.apply_stats(m.StatsResult.model_validate(stats_json()))
     store.apply_equity(m.EquityCurve.model_validate(equity_json()))
     store.apply_watchdog(m.WatchdogResult.model_validate(watchdog_json()))
+    store.apply_risk(m.RiskStatus.model_validate(risk_json()))
     for i, (lvl, msg) in enumerate([("warning", "drawdown 4.2 USDT over the last day"),
                                     ("critical", "kill switch turned ON: exchange incident"),
                                     ("info", "kill switch turned off")], 1):

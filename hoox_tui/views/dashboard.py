@@ -1,6 +1,8 @@
 """View 1: service status grid, session figures (of one book: b switches), the signal watchdog's
-sources (last signal and its age against the expectation, quiet ones in red), the book's equity
-curve and drawdown (a chart, from GET /v1/stats/equity), alert console."""
+sources (last signal and its age against the expectation, quiet ones in red), the open
+reconciliation issues (live ledger vs exchanges, from /v1/risk; their count also in the figures), the
+book's equity curve and drawdown (a chart, from GET /v1/stats/equity), alert console (with a line for
+each risk run that acted or failed)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from hoox_cli.models import EquityCurve, WatchdogSource, status_label
+from hoox_cli.models import EquityCurve, ReconciliationIssue, WatchdogSource, status_label
 from hoox_tui.charts import DRAWDOWN_COLOR, EQUITY_COLOR, EquityChart
-from hoox_tui.fmt import book_label, book_text, duration, hms, money, num, pct, pnl_text
+from hoox_tui.fmt import book_label, book_text, duration, hms, money, num, pct, pnl_text, seconds_between
 from hoox_tui.views.base import View
 
 STATUS_STYLE = {"operational": "green", "operational (partial)": "green", "not available": "dim",
@@ -24,18 +26,22 @@ LEVEL_STYLE = {"critical": "bold white on red", "error": "bold red", "warning": 
                "debug": "dim"}
 WATCHDOG_STYLE = {"ok": "green", "quiet": "bold white on red", "outside_hours": "dim", "no_expectation": "dim"}
 WATCHDOG_LABEL = {"ok": "ok", "quiet": "QUIET", "outside_hours": "outside hours", "no_expectation": "not watched"}
+ISSUE_LABEL = {"size": "size differs", "side": "side differs", "missing_at_exchange": "not at exchange",
+               "not_in_ledger": "not in ledger"}
 
 
 class DashboardView(View):
     view_id = "dashboard"
     title = "Dashboard"
-    poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "equity", "workers", "queues", "watchdog"})
+    poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "equity", "workers", "queues", "watchdog", "risk"})
 
     DEFAULT_CSS = """
     DashboardView #top { height: auto; }
     DashboardView #grid { width: 1fr; height: auto; border: round $primary; border-title-color: $primary; }
     DashboardView #figures { width: 36; height: auto; border: round $secondary; }
     DashboardView #watchdog { height: auto; max-height: 9; border: round $warning; }
+    DashboardView #reconciliation { height: auto; max-height: 8; border: round $error 70%; }
+    DashboardView #reconciliation-text { padding: 0 1; }
     DashboardView #bottom { height: 1fr; }
     DashboardView #equity { width: 1fr; border: round $success; }
     DashboardView #equity-chart { height: 1fr; }
@@ -54,6 +60,9 @@ class DashboardView(View):
         watchdog = Static("waiting for the edge…", id="watchdog")
         watchdog.border_title = "Signal watchdog (last signal · age / expected gap)"
         yield watchdog
+        with VerticalScroll(id="reconciliation") as rec:
+            rec.border_title = "Reconciliation (live ledger vs exchanges)"
+            yield Static("waiting for the edge…", id="reconciliation-text")
         with Horizontal(id="bottom"):
             with Vertical(id="equity") as equity:
                 equity.border_title = "Equity"
@@ -76,6 +85,9 @@ class DashboardView(View):
             self.show_equity()
         if "watchdog" in topics:
             self.query_one("#watchdog", Static).update(self.render_watchdog())
+        if "risk" in topics:
+            self.query_one("#reconciliation-text", Static).update(self.render_reconciliation())
+            self.query_one("#reconciliation").border_title = self.reconciliation_title()
         if "alerts" in topics:
             self.query_one("#alert-lines", Static).update(self.render_alerts())
 
@@ -169,6 +181,45 @@ class DashboardView(View):
         t.append(num(last.peak - last.equity))
         return t
 
+    def open_issues(self) -> list[ReconciliationIssue] | None:
+        """The open reconciliation issues, or None while they are not known (not read yet, or the read failed)."""
+        store = self.ctx.store
+        if store.risk is None or "risk" in store.errors:
+            return None
+        return store.risk.reconciliation.openIssues
+
+    def reconciliation_title(self) -> str:
+        """The panel's title, with the count of open issues at a glance (markup: red when any is open)."""
+        issues = self.open_issues()
+        what = "Reconciliation (live ledger vs exchanges)"
+        if issues is None:
+            return what + (" — [b]unknown[/]" if "risk" in self.ctx.store.errors else "")
+        if not issues:
+            return f"{what} — [green]none open[/]"
+        return f"{what} — [b white on red] {len(issues)} OPEN [/]"
+
+    def render_reconciliation(self) -> Table | Text:
+        store = self.ctx.store
+        error = store.errors.get("risk")
+        if error:  # not "none open": the issues are unknown
+            return Text(f"reconciliation not available: {error}", style="bold red")
+        if store.risk is None:
+            return Text("waiting for the edge…", style="dim")
+        issues = store.risk.reconciliation.openIssues
+        if not issues:
+            return Text("none open — each risk run checks the live book against the exchanges", style="dim")
+        # ages against the edge's own time, plus the time since its answer came: no clock skew
+        since_answer = max(0.0, clock.now() - store.updated_at.get("risk", clock.now()))
+        t = Table(expand=True, box=None, padding=(0, 1), collapse_padding=True, pad_edge=False, header_style="bold")
+        for name in ("exchange", "symbol", "issue", "ledger", "at exchange", "since"):
+            t.add_column(name, no_wrap=True)
+        for i in issues:
+            age = seconds_between(i.firstSeenAt, store.risk.at)
+            t.add_row(i.exchange, i.symbol, Text(ISSUE_LABEL.get(i.kind, i.kind), style="bold red"),
+                      _holding(i.ledgerSide, i.ledgerSize), _holding(i.exchangeSide, i.exchangeSize),
+                      f"{hms(i.firstSeenAt)} ({duration(None if age is None else age + since_answer)})")
+        return t
+
     def render_watchdog(self) -> Table | Text:
         store = self.ctx.store
         result = store.watchdog
@@ -222,3 +273,7 @@ class DashboardView(View):
             out.append(f" {a.source}: ", style="bold")
             out.append(a.message + "\n")
         return out
+
+
+def _holding(side: str | None, size: float | None) -> str:
+    return "nothing" if not side and not size else f"{side or '?'} {num(size, 4)}"

@@ -1,8 +1,12 @@
-"""View 4: live fills feed, open (resting) orders, open positions, win/loss figures.
+"""View 4: live fills feed, open (resting) orders, the risk manager, open positions, win/loss figures.
 
-Paper trading is labelled as paper. Positions and figures are of one book (b switches: paper, live,
-both), named in their panels; the open orders are of every book. `c` (or Enter on an order) cancels
-the selected order, `X` flattens; both ask first and name what they act on. `t` (or Enter on a fill)
+Paper trading is labelled as paper. The risk panel (/v1/risk, both books) shows the last risk run and
+its age (amber when stale: no run, or none for twice the interval), today's drawdown per book and
+exchange as a gauge against the limit, and per open position its stop, the distance to it, the next
+take-profit target and the targets done; a position no run has seen yet has no stop and says so.
+Positions and figures are of one book (b switches: paper, live, both), named in their panels; the
+open orders are of every book. `c` (or Enter on an order) cancels the selected order, `X` flattens;
+both ask first and name what they act on. `t` (or Enter on a fill)
 opens the selected fill's (or order's) timeline: every stage of its signal (`hoox_tui.timeline`).
 """
 
@@ -11,29 +15,48 @@ from __future__ import annotations
 import functools
 from typing import ClassVar
 
+from hoox_edge.shared import clock
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from hoox_cli.client import HooxError
-from hoox_cli.models import OpenOrder
+from hoox_cli.models import OpenOrder, RiskDrawdown, RiskPosition, RiskStatus
 from hoox_tui.dialogs import ConfirmScreen
-from hoox_tui.fmt import book_label, duration, hms, money, num, pct, pnl_text, seconds_until
+from hoox_tui.fmt import (
+    STALE_STYLE,
+    book_label,
+    count,
+    duration,
+    hms,
+    money,
+    num,
+    pct,
+    percent,
+    pnl_text,
+    price,
+    seconds_until,
+)
 from hoox_tui.redact import redact
 from hoox_tui.store import TradeRow
 from hoox_tui.views.base import View
 
 STATUS_STYLE = {"Filled": "green", "TRADE_PENDING": "yellow", "Resting": "cyan", "Rejected": "red",
                 "Failed": "bold red", "DeadLettered": "bold red"}
+STOP_KIND = {"trailing": "trailing", "break_even": "break-even"}
+GAUGE_CELLS = 20
+GAUGE_WARN = 0.8  # of the limit: amber before it trips
+RISK_SAMPLING = "prices sampled every {} min: a wick between runs is not seen"
 
 
 class TradesView(View):
     view_id = "trades"
     title = "Trade monitor"
-    poll_topics: ClassVar[frozenset[str]] = frozenset({"trades", "positions", "stats", "orders"})
+    poll_topics: ClassVar[frozenset[str]] = frozenset({"trades", "positions", "stats", "orders", "risk"})
     BINDINGS: ClassVar = [
         Binding("c", "cancel_order", "Cancel order", id="trades.cancel"),
         Binding("X", "app.flatten", "Flatten", id="trades.flatten"),
@@ -43,7 +66,9 @@ class TradesView(View):
     TradesView #mode-banner { height: 1; padding: 0 1; }
     TradesView #feed { height: 1fr; min-height: 5; border: round $primary; }
     TradesView #orders { height: auto; max-height: 8; border: round $warning; }
-    TradesView #lower { height: 14; }
+    TradesView #risk { height: auto; max-height: 12; border: round $error 70%; }
+    TradesView #risk-text { padding: 0 1; }
+    TradesView #lower { height: 12; }
     TradesView #positions { width: 1fr; border: round $secondary; }
     TradesView #winloss { width: 32; border: round $accent; }
     """
@@ -54,6 +79,8 @@ class TradesView(View):
         yield feed
         orders: DataTable[str | Text] = DataTable(id="orders", cursor_type="row")
         yield orders
+        with VerticalScroll(id="risk"):
+            yield Static("waiting for the edge…", id="risk-text")
         with Horizontal(id="lower"):
             pos: DataTable[str | Text] = DataTable(id="positions", cursor_type="row")
             yield pos
@@ -73,6 +100,9 @@ class TradesView(View):
         pos.border_title = "Open positions"
         pos.border_subtitle = "b switches the book"
         pos.add_columns("symbol", "side", "size", "entry", "mark", "uPnL", "liq.est")
+        risk = self.query_one("#risk")
+        risk.border_title = "Risk manager — paper + live books"
+        risk.border_subtitle = RISK_SAMPLING.format("N")
         self.query_one("#winloss").border_title = "Win / loss"
 
     async def on_data(self, topics: frozenset[str]) -> None:
@@ -85,6 +115,10 @@ class TradesView(View):
             self.fill_orders()
         if "positions" in topics:
             self.fill_positions()
+        if "risk" in topics:
+            self.query_one("#risk-text", Static).update(self.render_risk())
+            if store.risk is not None:
+                self.query_one("#risk").border_subtitle = RISK_SAMPLING.format(store.risk.intervalMinutes)
         if topics & {"stats", "positions"}:
             self.query_one("#winloss-text", Static).update(self.render_winloss())
             self.query_one("#winloss").border_title = f"Win / loss — {book_label(store.book_of('stats'))}"
@@ -238,6 +272,109 @@ class TradesView(View):
         if stats.unpricedPositions:
             t.add_row("unpriced", ", ".join(stats.unpricedPositions))
         return t
+
+
+    # ---------------------------------------------------------------- risk manager
+    def render_risk(self) -> RenderableType:
+        store = self.ctx.store
+        error = store.errors.get("risk")
+        if error:  # the last figures read would pass for current ones: only the error is shown
+            return Text(f"risk status not available: {error}", style="bold red")
+        r = store.risk
+        if r is None:
+            return Text("waiting for the edge…", style="dim")
+        parts: list[RenderableType] = [self.render_risk_run()]
+        parts += [Text(f"setting error (its default applies): {e}", style="red") for e in r.settings.errors]
+        parts += [self.render_drawdowns(r), self.render_risk_positions(r)]
+        return Group(*parts)
+
+    def render_risk_run(self) -> Text:
+        """The last run and its age — the whole line amber when stale (no run, or none for twice the interval)."""
+        store = self.ctx.store
+        r = store.risk
+        if r is None:
+            return Text("")
+        run = r.lastRun
+        # the age the edge measured, plus the time since its answer came: no clock skew with the edge
+        since_answer = max(0.0, clock.now() - store.updated_at.get("risk", clock.now()))
+        age = None if run is None or run.ageSeconds is None else run.ageSeconds + since_answer
+        stale = r.stale or age is None or age > 2 * r.intervalMinutes * 60
+        if run is None:
+            line = f"no risk run yet: no stop is watched (a run every {r.intervalMinutes} min)"
+        else:
+            line = (f"last run #{run.id} {duration(age)} ago ({run.trigger}, {run.status}): "
+                    f"{run.positionsSeen} seen, {count(run.actions, 'action')}, {count(run.errors, 'error')}")
+        if stale:
+            return Text(f"STALE — {line}", style=STALE_STYLE)
+        return Text(line, style="red" if run is not None and run.status == "error" else "")
+
+    @staticmethod
+    def render_drawdowns(r: RiskStatus) -> Table | Text:
+        limit = r.settings.maxDailyDrawdownPercent
+        if not r.drawdowns:
+            return Text(f"daily drawdown: not measured today yet (limit {percent(limit) if limit else 'off'})",
+                        style="dim")
+        t = Table(box=None, show_header=False, padding=(0, 1), collapse_padding=True, pad_edge=False)
+        t.add_column(no_wrap=True)
+        t.add_column(no_wrap=True)
+        t.add_column(no_wrap=True)
+        for d in r.drawdowns:
+            t.add_row(f"drawdown {d.mode} {d.exchange}", *_gauge(d))
+        return t
+
+    @staticmethod
+    def render_risk_positions(r: RiskStatus) -> Table | Text:
+        if not r.positions:
+            return Text("no open position (paper and live books)", style="dim")
+        t = Table(box=None, padding=(0, 1), collapse_padding=True, pad_edge=False, header_style="bold")
+        for name in ("position", "side", "stop", "kind", "to stop", "next target", "done"):
+            t.add_column(name, no_wrap=True, justify="right" if name in ("stop", "to stop", "done") else "left")
+        for p in r.positions:
+            t.add_row(
+                Text(f"{p.exchange} {p.symbol}") if p.mode == "paper" else Text(f"LIVE {p.exchange} {p.symbol}",
+                                                                                 style="bold red"),
+                Text(p.side, style="green" if p.side == "LONG" else "red"), *_stop_cells(p),
+                f"#{p.nextTarget.number} {price(p.nextTarget.price)}" if p.nextTarget else
+                ("all done" if p.targetsTotal else "none set"),
+                f"{p.targetsDone}/{p.targetsTotal}" if p.targetsTotal else "—")
+        return t
+
+
+def _stop_cells(p: RiskPosition) -> tuple[Text, str, Text]:
+    """stop, kind, distance to it — nothing invented for a position no run has seen."""
+    if not p.seenByRun:
+        return Text("not seen yet", style="yellow"), "—", Text("—")
+    kind = STOP_KIND.get(p.stopKind or "", p.stopKind or "")
+    if kind == "trailing":
+        kind += f" {p.trailingPercent:g}%"
+    if p.stopPrice is None:
+        return Text("none"), "trailing off" if not p.trailingPercent else "—", Text("—")
+    if p.closing:
+        distance = Text("closing", style="bold red")
+    elif p.distanceToStopPercent is None:
+        distance = Text("no mark", style="dim")  # the mark price could not be read
+    elif p.distanceToStopPercent <= 0:
+        distance = Text("crossed", style="bold red")  # the next run closes it
+    else:
+        distance = Text(percent(p.distanceToStopPercent), style="yellow" if p.distanceToStopPercent < 0.5 else "")
+    return Text(price(p.stopPrice)), kind, distance
+
+
+def _gauge(d: RiskDrawdown) -> tuple[Text, Text]:
+    """The day's drawdown as a bar of the limit: red when tripped, "off" when no limit is set."""
+    if not d.limitPercent:
+        return Text("off".ljust(GAUGE_CELLS), style="dim"), Text(f"{percent(d.drawdownPercent)} today, no limit set",
+                                                                 style="dim")
+    share = max(0.0, d.drawdownPercent) / d.limitPercent
+    cells = min(GAUGE_CELLS, round(share * GAUGE_CELLS))
+    style = "bold red" if d.trippedAt else "yellow" if share >= GAUGE_WARN else "green"
+    bar = Text()
+    bar.append("█" * cells, style=style)
+    bar.append("░" * (GAUGE_CELLS - cells), style="dim")
+    figures = f"{percent(d.drawdownPercent)} of {percent(d.limitPercent)}"
+    if d.trippedAt:
+        return bar, Text(f"{figures} TRIPPED {hms(d.trippedAt)}", style="bold red")
+    return bar, Text(figures)
 
 
 def _price(v: float | None) -> str:
