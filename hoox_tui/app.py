@@ -316,6 +316,9 @@ class HooxApp(App[None]):
 
     def _kill_switch_answer(self, answer: KillSwitchAnswer | None) -> None:
         if answer is None:
+            st = self.ctx.store.status
+            now = "" if st is None else f": it is still {'ON' if st.killSwitch.on else 'off'}"
+            self.notify(f"Kill switch not changed{now}.", timeout=4)
             return
         self.run_worker(self._set_kill_switch(answer), group="kill-switch", exit_on_error=False)
 
