@@ -260,7 +260,11 @@ class HooxApp(App[None]):
         return None
 
     def _on_conn_state(self, state: Conn) -> None:
-        if state == Conn.OFFLINE:
+        if state == Conn.UNAUTHORIZED:
+            # in full, once per refusal: the status bar has room for the state only
+            self.notify(self.ctx.store.refused_advice or "The edge refused the operator token.",
+                        title="UNAUTHORIZED: the edge refused the operator token", severity="error", timeout=60)
+        elif state == Conn.OFFLINE:
             self.notify("The edge does not answer: OFFLINE, probing every "
                         f"{self.ctx.store.probe_seconds:g} s (Ctrl+R to try now).", severity="error")
 
@@ -294,7 +298,7 @@ class HooxApp(App[None]):
 
     def action_quit(self) -> None:  # type: ignore[override]
         question = "Quit the hoox cockpit?"
-        if self.ctx.local_runtime_started:
+        if self.ctx.owns_runtime():
             question += "\nThe embedded local runtime it started will be stopped."
         self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), self._quit_answer)
 
