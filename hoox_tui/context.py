@@ -36,5 +36,5 @@ class CockpitContext:
         if self.owns_runtime():
             return "embedded runtime, stopped on exit"
         if self.local_runtime is not None:
-            return "local runtime not started here: left running"
+            return "runtime not this cockpit's: left running"
         return None

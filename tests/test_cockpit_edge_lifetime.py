@@ -114,7 +114,7 @@ def test_an_edge_the_cockpit_did_not_start_is_labelled_so_and_never_touched(edge
     cockpit = Cockpit(edge, tmp_path)
     try:
         wait_for("the status bar saying the edge is not the cockpit's",
-                 lambda: "local runtime not started here: left running" in cockpit.text())
+                 lambda: "runtime not this cockpit's: left running" in cockpit.text())
         assert "embedded runtime" not in cockpit.text()
         cockpit.press(b"\x11")  # Ctrl+Q: the quit dialog does not offer to stop somebody else's edge
         wait_for("the quit dialog", lambda: "Quit the hoox cockpit?" in cockpit.text())
@@ -138,7 +138,7 @@ def test_an_edge_restarted_from_another_shell_is_no_longer_the_cockpits(edge: Ed
         theirs = edge.start()["pid"]
         seen = len(cockpit.output)
         wait_for("the label changing to not-the-cockpit's",
-                 lambda: "local runtime not started here: left running"
+                 lambda: "runtime not this cockpit's: left running"
                  in _ANSI.sub(b"", bytes(cockpit.output[seen:])).decode("utf-8", "replace"))
         cockpit.press(b"\x11")  # Ctrl+Q: it no longer says it will stop the edge, and does not
         wait_for("the quit dialog", lambda: "Quit the hoox cockpit?" in cockpit.text())

@@ -42,7 +42,7 @@ class DashboardView(View):
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):
             grid = Static("waiting for the edge…", id="grid")
-            grid.border_title = "Services (req / 5xx errors: last 5 min)"
+            grid.border_title = "Services (req / 5xx: last 5 min)"
             yield grid
             figures = Static("", id="figures")
             figures.border_title = "Session"
@@ -82,7 +82,7 @@ class DashboardView(View):
         # The edge away: its last answer is no news of now. Every row goes grey with that answer's
         # age, never a green "operational" the edge may no longer be (the alerts say why).
         live = store.live
-        last = ago(store.age("status"))
+        last = ago(store.age("status")).removesuffix(" ago")  # short: the column is narrow at 100 x 30
         traffic = {w.name: w for w in store.workers}
         t = Table(expand=True, box=None, padding=(0, 1))
         t.add_column("worker", no_wrap=True, min_width=18)
@@ -98,7 +98,7 @@ class DashboardView(View):
             if label == "disabled":
                 t.add_row(w.name, Text("○ disabled", style="dim"), "—", *cells[1:], style="dim")
             elif not live:
-                t.add_row(w.name, Text(f"○ unknown · {last}", style="dim"), *cells, style="dim")
+                t.add_row(w.name, Text(f"○ unknown {last}", style="dim"), *cells, style="dim")
             else:
                 t.add_row(w.name, Text(f"● {label}", style=STATUS_STYLE.get(label, "")), *cells)
         return t
