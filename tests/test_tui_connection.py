@@ -105,17 +105,16 @@ async def test_a_refused_token_is_unauthorized_backs_off_and_says_which_token_an
     monkeypatch.setattr(store, "_refused", record_refusal)
     app = HooxApp(ctx)
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: len(refusals) >= 6, "six refusals")
-        elapsed = refusals[-1] - refusals[0]
+        await until(pilot, lambda: len(refusals) >= 7, "seven refusals")
         assert store.state == Conn.UNAUTHORIZED
         # never CONNECTED on a refused token, never flipping through RECONNECTING
         assert Conn.CONNECTED not in states and Conn.RECONNECTING not in states, states
         # no retry storm: one request per attempt, and the waits grow to the cap and stay there
         assert store.attempts <= len(refusals) + 1
         gaps = [b - a for a, b in itertools.pairwise(refusals)]
-        for n, gap in enumerate(gaps[1:], 1):  # the first may be cut short by the dashboard's first refresh
+        # (the first two waits may be cut short by the dashboard's first refresh, asked as it shows)
+        for n, gap in list(enumerate(gaps))[2:]:
             assert gap >= min(base * 2 ** n, cap) * 0.95, (n, gaps)
-        assert elapsed >= base * (2 + 4) + cap * 2 * 0.95
         bar = app.screen.query_one(StatusBar)
         text = str(bar.render())
         assert "UNAUTHORIZED" in text and "token refused" in text and "CONNECTED" not in text
