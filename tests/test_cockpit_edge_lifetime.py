@@ -134,9 +134,9 @@ def test_an_edge_restarted_from_another_shell_is_no_longer_the_cockpits(edge: Ed
         mine = wait_for("the cockpit's embedded edge serving", lambda: serving_pid(ws), timeout=60)
         edge.pids.add(mine)
         wait_for("the embedded label", lambda: "embedded runtime, stopped on exit" in cockpit.text())
+        seen = len(cockpit.output)  # the label changes as soon as the cockpit's edge is gone
         assert edge.json("dev", "stop")["pid"] == mine  # another shell restarts the edge
         theirs = edge.start()["pid"]
-        seen = len(cockpit.output)
         wait_for("the label changing to not-the-cockpit's",
                  lambda: "runtime not this cockpit's: left running"
                  in _ANSI.sub(b"", bytes(cockpit.output[seen:])).decode("utf-8", "replace"))
