@@ -41,9 +41,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Check the machine's tools, the workspace and the running edge.", no_args_is_help=True)
 
-# A worker the local runtime does not run is reported `offline` with this error by /v1/status:
-# the workspace's choice, not a fault.
-NOT_RUNNING_LOCALLY = "not running in this local runtime"
 
 
 @app.callback()
@@ -54,6 +51,9 @@ def _group(ctx: typer.Context, remote: RemoteOpt = None) -> None:
 
 def assess(status: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """Workers, problems and warnings of a /v1/status result."""
+    # A worker the local runtime does not run is reported `offline` with this error by /v1/status:
+    # the workspace's choice, not a fault (the cockpit and `monitor status` show it "disabled").
+    from hoox_cli.models import NOT_RUNNING_LOCALLY
     workers = [{"name": w.get("name"), "status": w.get("status"), "latencyMs": w.get("latencyMs"),
                 "error": w.get("error")} for w in status.get("workers") or []]
     problems: list[str] = []

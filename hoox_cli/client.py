@@ -124,9 +124,35 @@ class ClientConfig:
     base_url: str
     token: str
     source: str  # "--remote", "HOOX_API_URL" or "workspace": decides the advice in errors
+    token_source: str = "HOOX_API_TOKEN"  # where the token came from: HOOX_API_TOKEN or a .dev.vars file
 
     def __repr__(self) -> str:
-        return f"ClientConfig(base_url={self.base_url!r}, token={MASK!r}, source={self.source!r})"
+        return (f"ClientConfig(base_url={self.base_url!r}, token={MASK!r}, source={self.source!r}, "
+                f"token_source={self.token_source!r})")
+
+
+WORKSPACE_TOKEN = "the workspace's OPERATOR_API_KEY"  # a token source when the file is not known
+
+
+def token_source_of(source: str) -> str:
+    """Where a client built without a ClientConfig got its token, as well as can be said."""
+    return WORKSPACE_TOKEN if source == "workspace" else "HOOX_API_TOKEN"
+
+
+def refused_token_advice(url: str, source: str, token_source: str) -> str:
+    """What to do when the edge at `url` refuses the operator token (401/403), in full: which token
+    was sent (where it came from) and how to send the right one."""
+    where = "" if source == "workspace" else f" (the URL from {source})"
+    head = f"The edge at {display_url(url)}{where} refused the operator token from {token_source}."
+    if token_source == "HOOX_API_TOKEN":
+        if source == "workspace":
+            return (f"{head} Set HOOX_API_TOKEN to this edge's OPERATOR_API_KEY (the one in the workspace's "
+                    ".dev.vars when the edge runs from this workspace), or unset it to send that key.")
+        return (f"{head} Set HOOX_API_TOKEN to that edge's OPERATOR_API_KEY (`wrangler secret put "
+                "OPERATOR_API_KEY` sets it on Cloudflare; a local edge's is in its workspace's .dev.vars).")
+    return (f"{head} The edge on that port may belong to another workspace, or the key changed after it "
+            "started: restart this workspace's edge (`hoox dev stop`, then `hoox dev start`), or set "
+            "HOOX_API_TOKEN to the OPERATOR_API_KEY of the edge that runs there.")
 
 
 def _is_loopback(url: str) -> bool:
@@ -167,13 +193,14 @@ def resolve_config(
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             raise HooxConfigError(f"{source} must be an http(s) URL such as https://hoox.example.workers.dev, "
                                   f"got {display_url(url)!r}.")
+        token_source = "HOOX_API_TOKEN"
         if not token and _is_loopback(url):
-            token = _workspace_token(workspace)
+            token, token_source = _workspace_token(workspace)
         if not token:
             raise HooxConfigError(
                 f"No operator token for {display_url(url)}: set HOOX_API_TOKEN to that edge's OPERATOR_API_KEY "
                 "(`wrangler secret put OPERATOR_API_KEY` sets it on Cloudflare).")
-        return ClientConfig(url, token, source)
+        return ClientConfig(url, token, source, token_source)
 
     from hoox_edge.local.workspace import Workspace
 
@@ -183,21 +210,24 @@ def resolve_config(
             f"No edge to talk to: there is no hoox workspace at {ws.root} and neither --remote nor HOOX_API_URL "
             "is set. Run `hoox dev start` to create a workspace and start the local edge, or set HOOX_API_URL "
             "and HOOX_API_TOKEN for a remote one.")
-    token = token or ws.secrets().get("OPERATOR_API_KEY") or None
+    token_source = "HOOX_API_TOKEN"
+    if not token:
+        token, token_source = _workspace_token(ws)
     if not token:
         raise HooxConfigError(
             f"OPERATOR_API_KEY is not set in {ws.dev_vars_path}: run `hoox dev start` once to generate it "
             "(or `hoox secrets set OPERATOR_API_KEY`), or set HOOX_API_TOKEN.")
-    return ClientConfig(ws.gateway_url(), token, "workspace")
+    return ClientConfig(ws.gateway_url(), token, "workspace", token_source)
 
 
-def _workspace_token(workspace: Workspace | None) -> str | None:
+def _workspace_token(workspace: Workspace | None) -> tuple[str | None, str]:
+    """The workspace's OPERATOR_API_KEY and where it is written (None when there is none)."""
     from hoox_edge.local.workspace import Workspace
 
     ws = workspace or Workspace.at()
     if not ws.exists:
-        return None
-    return ws.secrets().get("OPERATOR_API_KEY") or None
+        return None, WORKSPACE_TOKEN
+    return ws.secrets().get("OPERATOR_API_KEY") or None, f"OPERATOR_API_KEY in {ws.dev_vars_path}"
 
 
 # ============================================================================ backoff
@@ -539,12 +569,13 @@ class _Core:
 
     def __init__(self, base_url: str, token: str, *, source: str, retries: int, retry_base: float,
                  retry_cap: float, max_retry_after: float, backoff_base: float, backoff_cap: float,
-                 rand: Callable[[], float]) -> None:
+                 rand: Callable[[], float], token_source: str | None = None) -> None:
         if not token:
             raise HooxConfigError("An operator token is required (HOOX_API_TOKEN or the workspace's OPERATOR_API_KEY).")
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.source = source
+        self.token_source = token_source or token_source_of(source)
         self.retries = max(0, retries)
         self.retry_base = retry_base
         self.retry_cap = retry_cap
@@ -618,9 +649,7 @@ class _Core:
             details = None
         hint = None
         if status == 401:
-            hint = ("The operator token was refused: use the edge's OPERATOR_API_KEY "
-                    + ("(from the workspace's .dev.vars, or HOOX_API_TOKEN)." if self.source == "workspace"
-                       else "in HOOX_API_TOKEN."))
+            hint = refused_token_advice(self.base_url, self.source, self.token_source)
         elif status == 404 and code == "NOT_FOUND" and resp.request.url.path.startswith("/v1/"):
             hint = "If the route itself is missing, the edge may be older than this client: update and redeploy it."
         elif status in RETRY_STATUSES and code.startswith("HTTP_"):
@@ -792,10 +821,11 @@ class HooxClient:
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
         transport: httpx.BaseTransport | None = None,
+        token_source: str | None = None,
     ) -> None:
         self._core = _Core(base_url, token, source=source, retries=retries, retry_base=retry_base,
                            retry_cap=retry_cap, max_retry_after=max_retry_after, backoff_base=backoff_base,
-                           backoff_cap=backoff_cap, rand=rand)
+                           backoff_cap=backoff_cap, rand=rand, token_source=token_source)
         self._sleep = sleep
         self._stream_timeout = _timeout(stream_read_timeout)
         t = timeout if isinstance(timeout, httpx.Timeout) else _timeout(timeout or READ_TIMEOUT)
@@ -810,6 +840,15 @@ class HooxClient:
     @property
     def base_url(self) -> str:
         return self._core.shown_url
+
+    @property
+    def token_source(self) -> str:
+        """Where the operator token came from (HOOX_API_TOKEN, or OPERATOR_API_KEY in a .dev.vars file)."""
+        return self._core.token_source
+
+    def refused_advice(self) -> str:
+        """What to do when this edge refuses the token (401/403): which token, and how to set it."""
+        return refused_token_advice(self._core.base_url, self._core.source, self._core.token_source)
 
     def __repr__(self) -> str:
         return f"HooxClient(base_url={self._core.shown_url!r}, token={MASK!r})"
@@ -1029,10 +1068,11 @@ class AsyncHooxClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         transport: httpx.AsyncBaseTransport | None = None,
+        token_source: str | None = None,
     ) -> None:
         self._core = _Core(base_url, token, source=source, retries=retries, retry_base=retry_base,
                            retry_cap=retry_cap, max_retry_after=max_retry_after, backoff_base=backoff_base,
-                           backoff_cap=backoff_cap, rand=rand)
+                           backoff_cap=backoff_cap, rand=rand, token_source=token_source)
         self._sleep = sleep
         self._stream_timeout = _timeout(stream_read_timeout)
         t = timeout if isinstance(timeout, httpx.Timeout) else _timeout(timeout or READ_TIMEOUT)
@@ -1047,6 +1087,15 @@ class AsyncHooxClient:
     @property
     def base_url(self) -> str:
         return self._core.shown_url
+
+    @property
+    def token_source(self) -> str:
+        """Where the operator token came from (HOOX_API_TOKEN, or OPERATOR_API_KEY in a .dev.vars file)."""
+        return self._core.token_source
+
+    def refused_advice(self) -> str:
+        """What to do when this edge refuses the token (401/403): which token, and how to set it."""
+        return refused_token_advice(self._core.base_url, self._core.source, self._core.token_source)
 
     def __repr__(self) -> str:
         return f"AsyncHooxClient(base_url={self._core.shown_url!r}, token={MASK!r})"

@@ -181,6 +181,7 @@ def _workers_of(ports: dict[str, int]) -> list[dict[str, Any]]:
 async def _serve(ws: Workspace, base: int, info: dict[str, Any], json_out: bool) -> None:
     """Start the runtime, announce it, wait for SIGINT/SIGTERM, stop it gracefully."""
     import asyncio
+    import contextlib
     import logging
     import signal
 
@@ -196,6 +197,12 @@ async def _serve(ws: Workspace, base: int, info: dict[str, Any], json_out: bool)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
 
+    def owner_gone() -> None:
+        logging.getLogger("hoox.dev").info("the cockpit that started this runtime is gone: stopping")
+        with contextlib.suppress(RuntimeError):  # the loop already closed: the runtime stopped anyway
+            loop.call_soon_threadsafe(stopping.set)
+
+    process.watch_owner(owner_gone)  # the cockpit's embedded edge stops with its cockpit, however it ends
     runtime = LocalRuntime(ws, base_port=base)
     try:
         starting = asyncio.ensure_future(runtime.start())

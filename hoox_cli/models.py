@@ -36,9 +36,15 @@ class WorkerHealth(_Model):
     features: Features | None = None  # what an online worker serves, as its /health says
 
 
-def status_label(status: str, features: str | None) -> str:
+NOT_RUNNING_LOCALLY = "not running in this local runtime"  # the edge's error for a worker not enabled
+
+
+def status_label(status: str, features: str | None, error: str | None = None) -> str:
     """How a worker is shown: an online worker that serves none of its features is "not available",
-    never "operational"; one that serves some is "operational (partial)"."""
+    never "operational"; one that serves some is "operational (partial)"; one the local runtime
+    does not run because hoox.toml does not enable it is "disabled", not a failing "offline"."""
+    if status == "offline" and (error or "").startswith(NOT_RUNNING_LOCALLY):
+        return "disabled"
     if status == "online" and features == "not available":
         return "not available"
     if status == "online":
@@ -86,6 +92,7 @@ class WindowFigures(_Model):
     requests: int
     errors: int
     clientErrors: int
+    refused: int | None = None  # of clientErrors, 401/403: callers turned away (None: an older edge)
     p50Ms: float | None = None
     p95Ms: float | None = None
 

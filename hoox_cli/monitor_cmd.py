@@ -145,7 +145,7 @@ def operator_client(remote: str | None) -> Iterator[HooxClient]:
             fail("WORKSPACE_ERROR", str(exc))
         raise
     remember_secrets([cfg.token])  # whatever the edge echoes, the token is never printed
-    client = HooxClient(cfg.base_url, cfg.token, source=cfg.source)
+    client = HooxClient(cfg.base_url, cfg.token, source=cfg.source, token_source=cfg.token_source)
     try:
         yield client
     except HooxApiError as exc:
@@ -248,15 +248,16 @@ def print_status(s: dict[str, Any], url: str) -> None:
     say(f"last signal {esc(s.get('lastSignalAt') or 'none yet')}")
     workers = s.get("workers") or []
     if workers:
-        style = {"online": "green", "degraded": "yellow", "offline": "red"}
+        style = {"online": "green", "degraded": "yellow", "offline": "red", "disabled": "dim"}
         from rich.text import Text
 
         from hoox_cli.common import scrub
         from hoox_cli.models import status_label
 
         def label(w: dict[str, Any]) -> Text:
-            text = status_label(str(w.get("status")), w.get("features"))
-            return Text(text, style="dim" if text == "not available" else style.get(str(w.get("status")), ""))
+            text = status_label(str(w.get("status")), w.get("features"), w.get("error"))
+            return Text(text, style="dim" if text in ("not available", "disabled")
+                        else style.get(str(w.get("status")), ""))
 
         rows = [[Text(str(w.get("name"))), label(w),
                  Text(fmt(w.get("latencyMs"), 4)), Text(str(scrub(w.get("error") or "")))] for w in workers]

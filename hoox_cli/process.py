@@ -6,6 +6,13 @@
 - `.hoox/runtime.json` {pid, started_at, ports, base_port, workers} is written once the workers
   serve and removed on a graceful stop; a leftover one (after a crash) is removed by the next
   probe that finds the lock free.
+- A runtime started *for* a process (the cockpit's embedded edge: `spawn_detached(owned=True)`)
+  stops when that process goes, however it goes: its stdin is a pipe whose only write end the
+  owner holds, and the runtime stops gracefully at EOF. The kernel closes the write end when the
+  owner exits for any reason (quit, SIGHUP from a closed terminal, SIGTERM, SIGKILL), so this needs
+  no signal handler in the owner and works on every POSIX system. (PR_SET_PDEATHSIG is Linux-only
+  and fires when the *thread* that spawned the child exits — the cockpit spawns from a worker
+  thread — so it was not used.)
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
+OWNED_ENV = "HOOX_STOP_ON_STDIN_EOF"  # set for a runtime that stops when its owner's pipe closes
 LOCK_FILE = "runtime.lock"
 LOG_FILE = "runtime.log"
 STOP_TIMEOUT = 15.0
@@ -277,21 +285,27 @@ def _wait_stopped(ws: Workspace, pid: int, timeout: float) -> bool:
 
 
 # ----------------------------------------------------------------------------- detach
-def spawn_detached(ws: Workspace, base_port: int) -> tuple[subprocess.Popen[bytes], int]:
+def spawn_detached(ws: Workspace, base_port: int, *, owned: bool = False) -> tuple[subprocess.Popen[bytes], int]:
     """Start `hoox dev start` in a new session, output appended to .hoox/logs/runtime.log.
 
+    `owned`: the runtime stops when this process goes (see the module's docstring); keep the
+    returned process's `stdin` open for as long as the runtime is wanted (never write to it).
     Returns the process and the log offset where its output begins.
     """
     log = log_path(ws)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, HOOX_WORKSPACE=str(ws.root), PYTHONUNBUFFERED="1", HOOX_DETACHED="1")
+    env.pop(OWNED_ENV, None)
+    if owned:
+        env[OWNED_ENV] = "1"
     with open(log, "ab") as fh:
         offset = fh.tell()
         proc = subprocess.Popen(
             [sys.executable, "-m", "hoox_cli", "dev", "start", "--port", str(base_port)],
             cwd=ws.root,
             env=env,
-            stdin=subprocess.DEVNULL,
+            # the pipe's write end is not inheritable (os.pipe): no other child of the owner keeps it open
+            stdin=subprocess.PIPE if owned else subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl+C in this terminal must not reach it
@@ -322,6 +336,26 @@ class ChildExited(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(f"exited with code {code}")
         self.code = code
+
+
+def watch_owner(on_gone: Any) -> bool:
+    """In a runtime spawned `owned`: call `on_gone()` (from a thread) when the owner's pipe on stdin
+    reaches EOF, i.e. the owner exited. False when this runtime has no owner to watch."""
+    import threading
+
+    if os.environ.pop(OWNED_ENV, None) != "1":
+        return False
+
+    def watch() -> None:
+        try:
+            while os.read(0, 4096):  # the owner never writes; anything read is ignored
+                pass
+        except OSError:
+            pass
+        on_gone()
+
+    threading.Thread(target=watch, name="hoox-owner-watch", daemon=True).start()
+    return True
 
 
 def terminate(proc: subprocess.Popen[bytes]) -> None:

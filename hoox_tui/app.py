@@ -274,7 +274,11 @@ class HooxApp(App[None]):
         return None
 
     def _on_conn_state(self, state: Conn) -> None:
-        if state == Conn.OFFLINE:
+        if state == Conn.UNAUTHORIZED:
+            # in full, once per refusal: the status bar has room for the state only
+            self.notify(self.ctx.store.refused_advice or "The edge refused the operator token.",
+                        title="UNAUTHORIZED: the edge refused the operator token", severity="error", timeout=60)
+        elif state == Conn.OFFLINE:
             self.notify("The edge does not answer: OFFLINE, probing every "
                         f"{self.ctx.store.probe_seconds:g} s (Ctrl+R to try now).", severity="error")
 
@@ -325,7 +329,7 @@ class HooxApp(App[None]):
 
     def action_quit(self) -> None:  # type: ignore[override]
         question = "Quit the hoox cockpit?"
-        if self.ctx.local_runtime_started:
+        if self.ctx.owns_runtime():
             question += "\nThe embedded local runtime it started will be stopped."
         self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), self._quit_answer)
 
@@ -347,6 +351,9 @@ class HooxApp(App[None]):
 
     def _kill_switch_answer(self, answer: KillSwitchAnswer | None) -> None:
         if answer is None:
+            st = self.ctx.store.status
+            now = "" if st is None else f": it is still {'ON' if st.killSwitch.on else 'off'}"
+            self.notify(f"Kill switch not changed{now}.", timeout=4)
             return
         self.run_worker(self._set_kill_switch(answer), group="kill-switch", exit_on_error=False)
 

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
     from hoox_cli.client import AsyncHooxClient
+    from hoox_tui.launch import LocalRuntime
     from hoox_tui.settings import UserSettings
     from hoox_tui.store import Store
 
@@ -21,3 +22,19 @@ class CockpitContext:
     settings: UserSettings
     safe_mode: bool
     local_runtime_started: bool  # the cockpit started the embedded runtime (and stops it on exit)
+    local_runtime: LocalRuntime | None = None  # the workspace's local edge, once found or started
+
+    def owns_runtime(self) -> bool:
+        """The edge serving now is the one this cockpit started (and stops on exit): asked of the
+        process itself, so a runtime restarted from another shell is not taken for it."""
+        if self.local_runtime is not None:
+            return self.local_runtime.owns()
+        return self.local_runtime_started
+
+    def runtime_label(self) -> str | None:
+        """Whose local edge this is, for the status bar (None for a remote edge)."""
+        if self.owns_runtime():
+            return "embedded runtime, stopped on exit"
+        if self.local_runtime is not None:
+            return "runtime not this cockpit's: left running"
+        return None

@@ -102,7 +102,10 @@ class KillSwitchScreen(ModalScreen["KillSwitchAnswer | None"]):
                 yield Button("Cancel", id="cancel", variant="primary")
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        # Turning it ON: the operator types a reason at once and Enter confirms (Input.Submitted).
+        # Turning it OFF resumes trading: the safe answer keeps the focus there.
+        reasons = self.query("#reason")
+        (reasons.first() if reasons else self.query_one("#cancel", Button)).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id != "confirm" or self.on is None:

@@ -3,8 +3,11 @@
 - `--remote URL` (or HOOX_API_URL): attach to that edge; nothing is started.
 - otherwise the workspace's local edge: attached when its runtime runs; else the cockpit starts it
   in the background (`hoox dev start --detach`'s code), says so in the status bar, and stops it on
-  exit. The workspace is the one every command uses (--workspace / HOOX_WORKSPACE, the one the
-  current folder is in, else the default one in the user data folder); it is created first when it
+  exit. The runtime it starts is tied to it (`process.spawn_detached(owned=True)`): it stops when
+  the cockpit goes however the cockpit ends (terminal closed, SIGTERM, SIGKILL). A runtime it did
+  not start is never stopped, and the status bar says so; that includes one restarted from another
+  shell meanwhile. The workspace is the one every command uses (--workspace / HOOX_WORKSPACE, the one
+  the current folder is in, else the default one in the user data folder); it is created first when it
   does not exist yet (as `hoox dev start` does).
 - a crash no view contained ends the app; the crash screen offers Restart, Safe mode (no live
   event stream, no syntax highlighting), Report bug (logs/crash-report.log, redacted) and Quit.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +43,14 @@ class LocalRuntime:
     ws: Workspace
     started: bool = False
     pid: int | None = None  # the runtime process this cockpit started
+    proc: subprocess.Popen[bytes] | None = None  # that process; its stdin pipe ties it to this cockpit
+
+    def owns(self) -> bool:
+        """This cockpit started the runtime that serves now (and stops it on exit).
+
+        False once that process is gone, e.g. stopped or restarted from another shell: the runtime
+        serving then is somebody else's and is never touched."""
+        return self.started and self.proc is not None and self.proc.poll() is None
 
     def ensure(self) -> str | None:
         """Attach to the workspace's runtime, or start one detached; a note for the status bar."""
@@ -47,16 +59,17 @@ class LocalRuntime:
 
         info = prepare_workspace(self.ws)
         if process.probe(self.ws).running:
-            return "attached to the running local runtime" if not self.started else None
+            return None  # the status bar says whose runtime it is
         base = self.ws.base_port()
         busy = process.busy_ports(process.ports_for(self.ws, base))
         if busy:
             names = ", ".join(f"{n}:{p}" for n, p in busy)
             raise RuntimeError(f"cannot start the local runtime: ports in use ({names}). Stop what uses them, "
                                "or start the edge yourself with `hoox dev start --port N`.")
-        proc, offset = process.spawn_detached(self.ws, base)
+        proc, offset = process.spawn_detached(self.ws, base, owned=True)
         self.started = True
         self.pid = proc.pid
+        self.proc = proc
         try:
             process.wait_serving(self.ws, proc)
         except process.ChildExited as exc:
@@ -81,9 +94,10 @@ class LocalRuntime:
         state = process.probe(self.ws)
         if not state.running:
             return "The embedded local runtime had already stopped."
-        if state.pid != self.pid:
+        if state.pid != self.pid or self.proc is None or self.proc.poll() is not None:
             return f"Left the local runtime (pid {state.pid}) running: this cockpit did not start it."
         process.stop(self.ws)
+        self.proc.wait()  # reap it (stop() waited for it to exit)
         return "Stopped the embedded local runtime."
 
 
@@ -111,7 +125,8 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
         except HooxConfigError as exc:
             problems.append(str(exc))
         else:
-            client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=1)
+            client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=1,
+                                     token_source=cfg.token_source)
             remember_secrets([cfg.token])
     else:
         assert ws is not None
@@ -120,7 +135,8 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
         prepare_workspace(ws)  # creates the workspace and its generated secrets when missing
         runtime = LocalRuntime(ws)
         cfg = resolve_config(None, workspace=ws)
-        client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=1)
+        client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=1,
+                                     token_source=cfg.token_source)
     if ws is not None and ws.exists:
         remember_secrets(ws.secrets().values())
     settings.problems.extend(problems)
@@ -139,15 +155,16 @@ def run(opts: Options) -> int:
     try:
         while True:
             ctx, new_runtime = build(opts)
-            if runtime is not None and new_runtime is not None:
-                new_runtime.started, new_runtime.pid = runtime.started, runtime.pid  # a restart keeps owning it
+            if runtime is not None and new_runtime is not None:  # a restart keeps owning it
+                new_runtime.started, new_runtime.pid, new_runtime.proc = runtime.started, runtime.pid, runtime.proc
             runtime = new_runtime
 
             def start(rt: LocalRuntime | None = runtime, c: Any = ctx) -> str | None:
                 if rt is None:
                     return None
                 note = rt.ensure()
-                c.local_runtime_started = rt.started
+                c.local_runtime = rt
+                c.local_runtime_started = rt.owns()
                 return note
 
             app = HooxApp(ctx, theme=opts.theme, start_runtime=start if runtime is not None else None)

@@ -3,9 +3,12 @@ connection state machine.
 
 Connection: CONNECTING → CONNECTED; a failed poll or a broken stream → RECONNECTING, retried after
 min(2^n × 1 s, 30 s) with jitter (n = failures in a row); after 5 failures in a row → OFFLINE,
-probed every 30 s. Any success → CONNECTED, and the stream resumes with Last-Event-ID, so every
-event written while the edge was away is still delivered. Nothing here blocks the UI: the loop is
-one asyncio task, and views only read the buffers.
+probed every 30 s. An authorised answer → CONNECTED, and the stream resumes with Last-Event-ID, so
+every event written while the edge was away is still delivered. A refused token (401/403, from a
+poll or the stream) → UNAUTHORIZED: the edge is there but will not talk to this token, so nothing
+is retried at once (no retry storm); the next try waits min(2^n × 1 s, 30 s) as above and stays
+at 30 s, and `refused_advice` says which token was sent and how to set the right one.
+Nothing here blocks the UI: the loop is one asyncio task, and views only read the buffers.
 
 Views are told what changed in batches: events and poll results mark topics dirty, and `flush()`
 (called by the app on a timer) hands the dirty set to the visible views. REST topics are polled
@@ -62,6 +65,7 @@ TRADES_MAX = 500
 LOGS_MAX = 10_000
 ALERTS_MAX = 200
 OFFLINE_AFTER = 5
+REFUSED_STATUSES = frozenset({401, 403})  # the edge answered but refused this token
 PROBE_SECONDS = 30.0
 # every topic at once: a full redraw (a view shown or rebuilt, Ctrl+R)
 ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "equity", "orders", "logs", "alerts",
@@ -79,6 +83,7 @@ class Conn(Enum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     OFFLINE = "offline"
+    UNAUTHORIZED = "unauthorized"  # the edge answers, but refuses the operator token
 
 
 @dataclass
@@ -182,6 +187,8 @@ class Store:
         self.state = Conn.CONNECTING if client is not None else Conn.NO_EDGE
         self.failures = 0
         self.last_error: str | None = None
+        self.refused_advice: str | None = None  # set while UNAUTHORIZED: which token, how to set it
+        self.attempts = 0  # requests sent to the edge (polls and stream connections), for the tests' count
         self.next_attempt_at: float | None = None
         self.last_event_id: int | None = None
         self.stream_connected = False
@@ -227,6 +234,29 @@ class Store:
         at = self.updated_at.get(topic)
         return None if at is None else max(0.0, clock.now() - at)
 
+    @property
+    def live(self) -> bool:
+        """The figures held are the edge's answer of now (CONNECTED), not the last one it gave."""
+        return self.state == Conn.CONNECTED
+
+    def edge_problem(self) -> str | None:
+        """Why nothing live comes from the edge now, in full (None while CONNECTED or connecting)."""
+        from hoox_tui.fmt import ago
+
+        if self.state == Conn.UNAUTHORIZED:
+            return self.refused_advice or "The edge refused the operator token."
+        if self.state not in (Conn.RECONNECTING, Conn.OFFLINE):
+            return None
+        where = f" at {self.client.base_url}" if self.client is not None else ""
+        last = self.age("status")
+        since = f"last answer {ago(last)}" if last is not None else "it has not answered yet"
+        return f"The edge{where} is unreachable ({since}): worker states are unknown until it answers."
+
+    def waiting_text(self) -> str:
+        """What a view shows before the edge's first answer."""
+        problem = self.edge_problem() if self.state == Conn.UNAUTHORIZED else None
+        return problem or "waiting for the edge…"
+
     # ================================================================ loop
     def refresh_now(self) -> None:
         """Poll (and reconnect) now instead of at the next tick (Ctrl+R)."""
@@ -244,9 +274,11 @@ class Store:
                 except HooxConnectionError as exc:
                     wait = self._failed(str(exc))
                 except HooxApiError as exc:
-                    if exc.status in (502, 503, 504):
+                    if exc.status in REFUSED_STATUSES:
+                        wait = self._refused(exc)
+                    elif exc.status in (502, 503, 504):
                         wait = self._failed(str(exc))
-                    else:
+                    else:  # the edge answered this token (a 404 of an older edge, a 429): it is there
                         self._connected()
                         wait = self.refresh_seconds
                 else:
@@ -265,6 +297,7 @@ class Store:
     def _connected(self) -> None:
         self.failures = 0
         self.last_error = None
+        self.refused_advice = None
         self.next_attempt_at = None
         self._set_state(Conn.CONNECTED)
         if self.live_stream and (self._stream_task is None or self._stream_task.done()):
@@ -274,12 +307,25 @@ class Store:
         """One more failure in a row; the wait before the next attempt."""
         self.failures += 1
         self.last_error = error
+        self.mark("status")  # the views show how old the last answer is now
         if self._stream_task is not None and not self._stream_task.done():
             self._stream_task.cancel()
         if self.failures >= self.offline_after:
             self._set_state(Conn.OFFLINE)
             return self.probe_seconds
         self._set_state(Conn.RECONNECTING)
+        return backoff_delay(self.failures - 1, base=self.backoff_base, cap=self.backoff_cap, rand=self._rand)
+
+    def _refused(self, exc: HooxApiError) -> float:
+        """The edge refused the token: UNAUTHORIZED, and the wait before asking again (growing, bounded)."""
+        self.failures += 1
+        self.last_error = f"{exc.code} ({exc.status}): {exc.message}"
+        client = self.client
+        self.refused_advice = client.refused_advice() if client is not None else str(exc)
+        self.mark("status")
+        if self._stream_task is not None and not self._stream_task.done():
+            self._stream_task.cancel()
+        self._set_state(Conn.UNAUTHORIZED)
         return backoff_delay(self.failures - 1, base=self.backoff_base, cap=self.backoff_cap, rand=self._rand)
 
     def _set_state(self, state: Conn) -> None:
@@ -302,6 +348,7 @@ class Store:
         """One round: status always, then what the visible view needs (and history once)."""
         c = self.client
         assert c is not None
+        self.attempts += 1
         self.apply_status(await c.status())
         topics = self.active_topics
         book = self.book
@@ -467,12 +514,22 @@ class Store:
             if st.last_event_id is not None:
                 self.last_event_id = max(self.last_event_id or 0, st.last_event_id)
 
+        self.attempts += 1
         try:
             async for ev in c.stream(last_event_id=self.last_event_id, on_state=on_state, max_failures=0):
                 self.ingest(ev)
         except asyncio.CancelledError:
             self.stream_connected = False
             raise
+        except HooxApiError as exc:
+            if exc.status not in REFUSED_STATUSES:
+                _log.info("event stream lost: %s", exc)
+                self._failed(str(exc))
+                self.refresh_now()
+                return
+            # refused: the poll loop asks again after its backoff; never at once (no retry storm)
+            self._refused(exc)
+            self.next_attempt_at = None
         except HooxError as exc:
             # the stream is part of the connection: its loss starts the backoff like a failed poll
             _log.info("event stream lost: %s", exc)

@@ -76,9 +76,20 @@ class TitleBar(Static):
         return t
 
 
+STATE_WIDTH = max(len(c.value) for c in Conn)  # every state name takes this room: a change moves nothing
+SEPARATOR = "  "
+
+
 class StatusBar(Static):
+    """One line of segments: connection state, kill switch, trading mode, whose runtime, URL, note,
+    last error. Built as one Text, segment after segment, so two segments can never be drawn over
+    each other; the state name is padded to the widest one, so a state change moves nothing; a
+    segment that does not fit is left out whole (the least important first: error, note, URL), never
+    cut in the middle; and the last column stays empty, so a terminal that draws an ambiguous-width
+    glyph (●) two cells wide does not wrap or scroll the screen."""
+
     DEFAULT_CSS = """
-    StatusBar { height: 1; dock: bottom; background: $panel; padding: 0 1; }
+    StatusBar { height: 1; dock: bottom; background: $panel; padding: 0 1; text-wrap: nowrap; }
     """
 
     def __init__(self, ctx: CockpitContext) -> None:
@@ -95,39 +106,60 @@ class StatusBar(Static):
             return ("●" if self.pulse else "○"), "bold yellow"
         return "●", "bold red"
 
-    def render(self) -> Text:
+    def segments(self) -> list[tuple[int, Text]]:
+        """(priority, text) in display order; a lower priority number is kept longer."""
+        from hoox_edge.shared import clock
+
         store = self.ctx.store
         sym, style = self.dot()
-        t = Text()
-        t.append(f"{sym} ", style=style)
         state = store.state
-        label = state.value.upper()
-        if state == Conn.RECONNECTING and store.next_attempt_at is not None:
-            from hoox_edge.shared import clock
-
-            label += f" (attempt {store.failures + 1} in {max(0, store.next_attempt_at - clock.now()):.0f}s)"
+        segs: list[tuple[int, Text]] = [(0, Text.assemble((f"{sym} ", style),
+                                                          (state.value.upper().ljust(STATE_WIDTH), style)))]
+        wait = None if store.next_attempt_at is None else max(0.0, store.next_attempt_at - clock.now())
+        if state == Conn.RECONNECTING and wait is not None:
+            segs.append((1, Text(f"attempt {store.failures + 1} in {wait:.0f}s", style=style)))
         elif state == Conn.OFFLINE:
-            label += f" (probing every {store.probe_seconds:g}s; ^R now)"
-        t.append(label, style=style)
+            segs.append((1, Text(f"probing every {store.probe_seconds:g}s; ^R now", style=style)))
+        elif state == Conn.UNAUTHORIZED:
+            retry = f"retry in {wait:.0f}s; " if wait is not None else ""
+            segs.append((1, Text(f"token refused ({retry}^R now)", style=style)))
         st = store.status
         if st is not None:
             ks = st.killSwitch
-            t.append("  kill switch ")
-            t.append("ON" if ks.on else "off", style="bold white on red" if ks.on else "green")
-            if st.tradingMode == "paper":
-                t.append("  PAPER", style="bold magenta")
-            else:
-                t.append("  ")
-                t.append(f" {st.tradingMode.upper()} ", style=LIVE_STYLE)
+            segs.append((0, Text.assemble("kill switch ", ("ON" if ks.on else "off",
+                                                          "bold white on red" if ks.on else "green"))))
+            paper = st.tradingMode == "paper"  # a live desk is unmistakable: red, padded like a badge
+            segs.append((0, Text("PAPER", style="bold magenta") if paper
+                         else Text(f" {st.tradingMode.upper()} ", style=LIVE_STYLE)))
+        label = self.ctx.runtime_label()
+        if label:
+            segs.append((2, Text(label, style="cyan")))
         client = self.ctx.client
         if client is not None:
-            t.append(f"  {client.base_url}", style="dim")
-        if self.ctx.local_runtime_started:
-            t.append("  embedded runtime, stopped on exit", style="cyan")
-        if self.note:
-            t.append(f"  {self.note}", style="cyan")
+            segs.append((3, Text(client.base_url, style="dim")))
         if self.ctx.safe_mode:
-            t.append("  SAFE MODE (no live feeds)", style="bold yellow")
-        if store.last_error and state != Conn.CONNECTED:
-            t.append(f"  {store.last_error[:60]}", style="dim red")
+            segs.append((2, Text("SAFE MODE (no live feeds)", style="bold yellow")))
+        if self.note:
+            segs.append((4, Text(self.note, style="cyan")))
+        if store.last_error and state not in (Conn.CONNECTED, Conn.UNAUTHORIZED):  # UNAUTHORIZED: notified
+            segs.append((5, Text(store.last_error, style="dim red")))
+        return segs
+
+    def render(self) -> Text:
+        segs = self.segments()
+        width = self.content_size.width or self.app.size.width - 2
+        room = max(0, width - 1)  # the last column stays empty (see the class docstring)
+        kept: set[int] = set()
+        used = 0
+        for i in sorted(range(len(segs)), key=lambda i: (segs[i][0], i)):
+            need = segs[i][1].cell_len + (len(SEPARATOR) if kept else 0)
+            if used + need <= room:
+                kept.add(i)
+                used += need
+        t = Text(no_wrap=True, overflow="crop")
+        for i, (_, seg) in enumerate(segs):
+            if i in kept:
+                if t:
+                    t.append(SEPARATOR)
+                t.append_text(seg)
         return t

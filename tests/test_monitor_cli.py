@@ -140,6 +140,7 @@ async def test_a_wrong_token_is_unauthorized_and_never_printed(edge: LocalRuntim
     assert r.exit_code == 1
     err = as_json(r)["error"]
     assert err["code"] == "UNAUTHORIZED" and "OPERATOR_API_KEY" in err["message"]
+    assert "refused the operator token from HOOX_API_TOKEN" in err["message"]  # which token, how to set it
     assert wrong not in r.output
 
 
@@ -235,6 +236,12 @@ async def test_status_check_health_queue_depth_and_logs(edge: LocalRuntime) -> N
     assert {w["name"] for w in st["workers"]} == {w.name for w in catalog.WORKERS}
     human = await hoox("monitor", "status")
     assert "kill switch off" in human.stdout and "trade-worker" in human.stdout
+    # a worker hoox.toml does not enable is "disabled", not a failing "offline"
+    not_enabled = sorted({w.name for w in catalog.WORKERS} - set(edge.workers))
+    assert not_enabled
+    for name in not_enabled:
+        [row] = [ln for ln in human.stdout.splitlines() if f" {name} " in ln]
+        assert "disabled" in row and "offline" not in row, row
 
     r = await hoox("check", "health", "--json")
     health = as_json(r)

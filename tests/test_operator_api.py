@@ -537,15 +537,18 @@ async def test_workers_show_traffic_from_analytics_data_points(rt, clock):
     at(7200, 99999)  # two hours ago: in no window
     for i, lat in enumerate(range(1, 11)):  # 30 minutes ago: 1..10 ms, one of them a 500
         at(1800, lat, 500 if i == 0 else 200)
-    for i, lat in enumerate(range(100, 1001, 100)):  # 2 minutes ago: 100..1000 ms, two 500s and a 404
-        at(120, lat, {0: 500, 1: 500, 2: 404}.get(i, 200))
+    for i, lat in enumerate(range(100, 1001, 100)):  # 2 minutes ago: 100..1000 ms, two 500s, a 404, a 401
+        at(120, lat, {0: 500, 1: 500, 2: 404, 3: 401}.get(i, 200))
     clock.set(now)
 
     w = await result(rt, "GET", "/workers/email-worker", models.WorkerDetail)
     assert w["status"] == "offline" and "not running" in w["healthError"]
-    assert w["traffic"]["5m"] == {"requests": 10, "errors": 2, "clientErrors": 1, "p50Ms": 500, "p95Ms": 1000}
+    # a refused caller (401) is a client error, never an edge error
+    assert w["traffic"]["5m"] == {"requests": 10, "errors": 2, "clientErrors": 2, "refused": 1, "p50Ms": 500,
+                                  "p95Ms": 1000}
     # 20 points: the 10th smallest is 10 ms, the 19th 900 ms (nearest rank)
-    assert w["traffic"]["1h"] == {"requests": 20, "errors": 3, "clientErrors": 1, "p50Ms": 10, "p95Ms": 900}
+    assert w["traffic"]["1h"] == {"requests": 20, "errors": 3, "clientErrors": 2, "refused": 1, "p50Ms": 10,
+                                  "p95Ms": 900}
     assert w["trafficError"] is None
     assert w["crons"] == ["*/5 * * * *"] and w["signalsProcessed"] == 0
     assert {"name": "ANALYTICS_ENGINE", "kind": "analytics_engine", "resource": "hoox_telemetry"} in w["bindings"]
@@ -569,6 +572,9 @@ async def test_every_worker_records_its_own_requests(rt, clock):
     mine = api_call_point("d1-worker", "/health", 200, 3.5, "probe-1", 1767614400000)
     assert mine["blobs"][:4] == tracked["blobs"] and mine["doubles"] == tracked["doubles"]
     assert mine["indexes"] == tracked["indexes"]
+    # the outcome says whose fault a failure was: a refused caller is not an edge error
+    outcomes = {st: api_call_point("hoox", "/v1/status", st, 1.0, "r")["blobs"][3] for st in (401, 403, 404, 500)}
+    assert outcomes == {401: "refused", 403: "refused", 404: "client-error", 500: "error"}
 
     clock.advance(60)
     d1 = await result(rt, "GET", "/workers/d1-worker", models.WorkerDetail)

@@ -336,5 +336,5 @@ def test_snapshot_kill_switch_dialog_offers_flatten(snap_compare: Any, fixture_a
         pilot.app.push_screen(KillSwitchScreen(False, None))
 
     def ready(app: HooxApp) -> bool:
-        return isinstance(app.screen, KillSwitchScreen) and app.screen.query_one("#cancel").has_focus
+        return isinstance(app.screen, KillSwitchScreen) and app.screen.query_one("#reason").has_focus
     assert snap_compare(fixture_app, terminal_size=SIZE, run_before=shoot(act, ready))

@@ -68,7 +68,7 @@ def logs_searched(app: HooxApp) -> bool:
 def kill_switch_ready(app: HooxApp) -> bool:
     screen = app.screen
     return (isinstance(screen, KillSwitchScreen) and "Kill switch is OFF" in text(app, "#state")
-            and app.focused is screen.query_one("#cancel"))
+            and app.focused is screen.query_one("#reason"))  # typed at once, Enter confirms
 
 
 def shot(*keys: str, ready: Ready, what: str, after: Callable[[Any], Awaitable[None]] | None = None) -> Any:

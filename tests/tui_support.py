@@ -59,7 +59,8 @@ def worker_json(name: str, i: int) -> dict[str, Any]:
             "nextAlarm": "2026-01-06T12:00:00.000Z"}] if name == "hoox" else []
     return {
         "name": name, "description": f"{name} worker", "status": "online" if online else "offline",
-        "healthLatencyMs": 3.0 if online else None, "healthError": None,
+        "healthLatencyMs": 3.0 if online else None,
+        "healthError": None if online else "not running in this local runtime (enable it in hoox.toml)",
         "uptimeSeconds": 3725.0 if online else None, "uptimeNote": None,
         "traffic": {"5m": _window(12 + i, i % 2, 4.0 + i), "1h": _window(140 + i * 10, i % 3, 5.0 + i)}
         if online else None,

@@ -17,11 +17,13 @@ from textual.widgets import Static
 
 from hoox_cli.models import EquityCurve, ReconciliationIssue, WatchdogSource, status_label
 from hoox_tui.charts import DRAWDOWN_COLOR, EQUITY_COLOR, EquityChart
-from hoox_tui.fmt import book_label, book_text, duration, hms, money, num, pct, pnl_text, seconds_between
+from hoox_tui.fmt import ago, book_label, book_text, duration, hms, money, num, pct, pnl_text, seconds_between
+from hoox_tui.store import Conn
 from hoox_tui.views.base import View
 
 STATUS_STYLE = {"operational": "green", "operational (partial)": "green", "not available": "dim",
-                "degraded": "yellow", "offline": "red"}
+                "degraded": "yellow", "offline": "red", "disabled": "dim"}
+STALE_SECONDS = 1.0  # while the edge is away, the age of its last answer is redrawn this often
 LEVEL_STYLE = {"critical": "bold white on red", "error": "bold red", "warning": "yellow", "info": "cyan",
                "debug": "dim"}
 WATCHDOG_STYLE = {"ok": "green", "quiet": "bold white on red", "outside_hours": "dim", "no_expectation": "dim"}
@@ -52,7 +54,7 @@ class DashboardView(View):
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):
             grid = Static("waiting for the edge…", id="grid")
-            grid.border_title = "Services (req / err: last 5 min)"
+            grid.border_title = "Services (req / 5xx: last 5 min)"
             yield grid
             figures = Static("", id="figures")
             figures.border_title = "Session"
@@ -74,6 +76,14 @@ class DashboardView(View):
                 alerts.border_title = "Alerts"
                 yield Static("", id="alert-lines")
 
+    def on_mount(self) -> None:
+        self.set_interval(STALE_SECONDS, self._age_tick, name="stale-age")
+
+    def _age_tick(self) -> None:
+        if not self.ctx.store.live and self.ctx.store.status is not None:
+            self.query_one("#grid", Static).update(self.render_grid())
+            self.query_one("#alert-lines", Static).update(self.render_alerts())
+
     async def on_data(self, topics: frozenset[str]) -> None:
         if topics & {"status", "workers"}:
             self.query_one("#grid", Static).update(self.render_grid())
@@ -88,27 +98,36 @@ class DashboardView(View):
         if "risk" in topics:
             self.query_one("#reconciliation-text", Static).update(self.render_reconciliation())
             self.query_one("#reconciliation").border_title = self.reconciliation_title()
-        if "alerts" in topics:
+        if topics & {"alerts", "status"}:
             self.query_one("#alert-lines", Static).update(self.render_alerts())
 
     def render_grid(self) -> Table | Text:
-        st = self.ctx.store.status
+        store = self.ctx.store
+        st = store.status
         if st is None:
-            return Text("waiting for the edge…", style="dim")
-        traffic = {w.name: w for w in self.ctx.store.workers}
+            return Text(store.waiting_text(), style="red" if store.state == Conn.UNAUTHORIZED else "dim")
+        # The edge away: its last answer is no news of now. Every row goes grey with that answer's
+        # age, never a green "operational" the edge may no longer be (the alerts say why).
+        live = store.live
+        last = ago(store.age("status")).removesuffix(" ago")  # short: the column is narrow at 100 x 30
+        traffic = {w.name: w for w in store.workers}
         t = Table(expand=True, box=None, padding=(0, 1))
         t.add_column("worker", no_wrap=True, min_width=18)
         t.add_column("status", no_wrap=True, min_width=13)
         t.add_column("probe", justify="right", no_wrap=True, min_width=5)
         t.add_column("req", justify="right", no_wrap=True, min_width=4)
-        t.add_column("err", justify="right", no_wrap=True, min_width=4)
+        t.add_column("5xx", justify="right", no_wrap=True, min_width=4)
         for w in st.workers:
-            label = status_label(w.status, w.features)
-            style = STATUS_STYLE.get(label, "")
+            label = status_label(w.status, w.features, w.error)
             fig = (traffic[w.name].traffic or {}).get("5m") if w.name in traffic else None
-            t.add_row(w.name, Text(f"● {label}", style=style),
-                      "—" if w.latencyMs is None else f"{w.latencyMs:.0f} ms",
-                      num(fig.requests) if fig else "—", num(fig.errors) if fig else "—")
+            cells = ["—" if w.latencyMs is None else f"{w.latencyMs:.0f} ms",
+                     num(fig.requests) if fig else "—", num(fig.errors) if fig else "—"]
+            if label == "disabled":
+                t.add_row(w.name, Text("○ disabled", style="dim"), "—", *cells[1:], style="dim")
+            elif not live:
+                t.add_row(w.name, Text(f"○ unknown {last}", style="dim"), *cells, style="dim")
+            else:
+                t.add_row(w.name, Text(f"● {label}", style=STATUS_STYLE.get(label, "")), *cells)
         return t
 
     def render_figures(self) -> Table | Text:
@@ -263,10 +282,17 @@ class DashboardView(View):
         return Text(want, style="bold red" if s.state == "quiet" else "")
 
     def render_alerts(self) -> Text:
-        alerts = list(self.ctx.store.alerts)
-        if not alerts:
-            return Text("no alerts yet", style="dim")
+        store = self.ctx.store
+        alerts = list(store.alerts)
+        problem = store.edge_problem()
         out = Text()
+        if problem:  # the cockpit's own alert, first, for as long as it lasts
+            out.append(f"{hms(clock.iso())} ", style="dim")
+            out.append(f"{'ERROR':<8}", style=LEVEL_STYLE["error"])
+            out.append(" cockpit: ", style="bold")
+            out.append(problem + "\n")
+        if not alerts:
+            return out if problem else Text("no alerts yet", style="dim")
         for a in reversed(alerts):
             out.append(f"{hms(a.created_at)} ", style="dim")
             out.append(f"{a.level.upper():<8}", style=LEVEL_STYLE.get(a.level, ""))

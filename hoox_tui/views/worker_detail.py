@@ -134,8 +134,9 @@ class WorkerDetailView(View):
         if d is None:
             t.append("\nloading…" if name else "\nno worker selected (Workers view → Enter)", style="dim")
             return t
-        shown = "not available" if status_label(d.status, d.features) == "not available" else d.status
-        styles = {"online": "green", "degraded": "yellow", "not available": "dim"}
+        shown = status_label(d.status, d.features, d.healthError)
+        shown = shown if shown in ("not available", "disabled") else d.status
+        styles = {"online": "green", "degraded": "yellow", "not available": "dim", "disabled": "dim"}
         t.append(f"  ● {shown}", style=styles.get(shown, "red"))
         t.append(f"   uptime {duration(d.uptimeSeconds) if d.uptimeSeconds is not None else 'n/a'}\n")
         for window in ("5m", "1h"):

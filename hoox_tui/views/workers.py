@@ -11,10 +11,12 @@ from textual.containers import Grid
 from textual.widgets import Static
 
 from hoox_cli import models as m
-from hoox_tui.fmt import duration, num
+from hoox_tui.fmt import ago, duration, num
+from hoox_tui.store import Store
 from hoox_tui.views.base import View
 
-STATUS_STYLE = {"online": "green", "degraded": "yellow", "offline": "red", "not available": "dim"}
+STATUS_STYLE = {"online": "green", "degraded": "yellow", "offline": "red", "not available": "dim",
+                "disabled": "dim"}
 
 
 class WorkerCard(Static, can_focus=True):
@@ -24,9 +26,10 @@ class WorkerCard(Static, can_focus=True):
     WorkerCard:focus { border: double $accent; }
     """
 
-    def __init__(self, worker: m.WorkerDetail) -> None:
+    def __init__(self, worker: m.WorkerDetail, store: Store) -> None:
         super().__init__(id=f"card-{worker.name}")
         self.worker = worker
+        self.store = store
 
     def set_worker(self, worker: m.WorkerDetail) -> None:
         self.worker = worker
@@ -36,14 +39,22 @@ class WorkerCard(Static, can_focus=True):
         w = self.worker
         t = Text()
         t.append(w.name, style="bold")
-        label = "not available" if m.status_label(w.status, w.features) == "not available" else w.status
-        t.append(f"  ● {label}\n", style=STATUS_STYLE.get(label, ""))
+        shown = m.status_label(w.status, w.features, w.healthError)
+        label = shown if shown in ("not available", "disabled") else w.status
+        if label == "disabled":
+            t.append("  ○ disabled\n", style="dim")
+        elif not self.store.live:  # the edge away: what it said last is no news of now
+            t.append(f"  ○ unknown · {ago(self.store.age('status'))}\n", style="dim")
+        else:
+            t.append(f"  ● {label}\n", style=STATUS_STYLE.get(label, ""))
         t.append(f"uptime   {duration(w.uptimeSeconds) if w.uptimeSeconds is not None else 'n/a'}\n")
         fig = (w.traffic or {}).get("5m")
         if fig is not None:
             t.append(f"requests {num(fig.requests)} (5m)\n")
+            # 5xx: the worker failed; 4xx: the caller's fault (refused: a wrong token or IP)
             t.append(f"errors   {num(fig.errors)}", style="red" if fig.errors else "")
-            t.append(f"  4xx {num(fig.clientErrors)}\n")
+            t.append(f"  4xx {num(fig.clientErrors)}")
+            t.append(f" ({num(fig.refused)} refused)\n" if fig.refused else "\n")
             t.append(f"p50      {'—' if fig.p50Ms is None else f'{fig.p50Ms:.1f} ms'}\n")
         else:
             t.append(f"traffic  n/a {w.trafficError or ''}\n", style="dim")
@@ -74,13 +85,15 @@ class WorkersView(View):
         yield Grid(id="cards")
 
     async def on_data(self, topics: frozenset[str]) -> None:
-        if "workers" not in topics:
+        if not topics & {"workers", "status"}:  # status: the connection changed (cards go grey)
             return
         workers = self.ctx.store.workers
-        self.query_one("#empty", Static).display = not workers
+        empty = self.query_one("#empty", Static)
+        empty.display = not workers
+        empty.update(self.ctx.store.waiting_text())
         grid = self.query_one("#cards", Grid)
         cards = {c.worker.name: c for c in grid.query(WorkerCard)}
-        new = [WorkerCard(w) for w in workers if w.name not in cards]
+        new = [WorkerCard(w, self.ctx.store) for w in workers if w.name not in cards]
         for w in workers:
             if w.name in cards:
                 cards[w.name].set_worker(w)

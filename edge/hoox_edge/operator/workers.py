@@ -8,7 +8,9 @@
   each request it serves (`shared/app.py`), read through analytics-worker's `/query` (the
   Analytics Engine SQL API on Cloudflare). Windows: the last 5 minutes and the last hour.
   `errors` counts responses with status ≥ 500 (the worker failed); `clientErrors` those with
-  400–499. p50/p95 are nearest-rank percentiles of the latency (ms until the response headers were
+  400–499 (the caller's fault, not the edge's), of which `refused` are 401/403: callers turned
+  away (a wrong operator token, an IP not allowed). A refused caller is never an edge error.
+  p50/p95 are nearest-rank percentiles of the latency (ms until the response headers were
   sent), each data point weighted by its `_sample_interval` (Cloudflare samples; locally 1).
 - **uptime** (local runtime): seconds since the runtime opened; every worker starts with it.
   Cloudflare does not tell a worker when its isolates started, so there it is null.
@@ -128,6 +130,7 @@ def window_figures(points: list[tuple[float, float, float, float]], since: float
         "requests": int(sum(p[3] for p in inside)),
         "errors": int(sum(p[3] for p in inside if p[2] >= 500)),
         "clientErrors": int(sum(p[3] for p in inside if 400 <= p[2] < 500)),
+        "refused": int(sum(p[3] for p in inside if p[2] in (401, 403))),
         "p50Ms": percentile(lat, 50),
         "p95Ms": percentile(lat, 95),
     }

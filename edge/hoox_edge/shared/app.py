@@ -13,9 +13,11 @@ the connection, which dropped the next request a client had queued on it.
 plus blob5 naming this recorder, so per-worker figures count only these points and never an
 `api-call` an outside caller posts to analytics-worker):
 
-    blob1 "api-call", blob2 worker, blob3 path, blob4 "ok" (status < 400) | "error", blob5 "http"
+    blob1 "api-call", blob2 worker, blob3 path, blob4 outcome, blob5 "http"
     double1 latency ms (until the response headers are sent: a stream counts its time to first byte),
-    double2 HTTP status, double3 1 | 0 (as blob4), double4 when the request started (epoch ms)
+    double2 HTTP status, double3 1 (status < 400) | 0, double4 when the request started (epoch ms)
+    outcome: "ok" (status < 400), "refused" (401, 403: a caller turned away), "client-error" (other
+    4xx), "error" (≥ 500: the worker failed). A refused caller is the caller's fault, not the edge's.
     index1 the request id
 """
 
@@ -118,11 +120,13 @@ def api_call_point(worker: str, path: str, status: int, latency_ms: float, reque
     (epoch ms, double4) places the request to the millisecond: Analytics Engine's own timestamp
     has whole seconds, too coarse to order a signal's stages (`operator/timeline.py`)."""
     ok = status < 400
+    outcome = ("ok" if ok else "refused" if status in (401, 403) else "client-error" if status < 500
+               else "error")
     index = index_of(request_id)
     doubles = [round(latency_ms, 3), float(status), 1.0 if ok else 0.0]
     if started_ms is not None:
         doubles.append(float(started_ms))
-    return {"blobs": [API_CALL, worker, path[:_MAX_PATH], "ok" if ok else "error", HTTP_RECORDER],
+    return {"blobs": [API_CALL, worker, path[:_MAX_PATH], outcome, HTTP_RECORDER],
             "doubles": doubles, "indexes": [index]}
 
 
