@@ -36,7 +36,9 @@ class Cockpit:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         env = dict(e.env, TERM="xterm-256color", XDG_CONFIG_HOME=str(tmp / "config"),
                    XDG_CACHE_HOME=str(tmp / "cache"), XDG_DATA_HOME=str(tmp / "data"))
-        for name in ("HOOX_API_URL", "HOOX_API_TOKEN"):
+        # COLUMNS/LINES (set by other tests in this worker) would override the pty's size: the cockpit
+        # then drew 80 columns, where the longer runtime label does not fit the status bar
+        for name in ("HOOX_API_URL", "HOOX_API_TOKEN", "COLUMNS", "LINES"):
             env.pop(name, None)
         self.proc = subprocess.Popen([sys.executable, "-m", "hoox_cli", "tui"], cwd=e.root, env=env,
                                      stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
