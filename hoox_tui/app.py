@@ -132,10 +132,18 @@ class ViewScreen(Screen[None]):
 
 class HooxApp(App[None]):
     TITLE = "hoox cockpit"
+    # Screens under 40 rows get the class -short: views give their secondary panels fewer rows there,
+    # so the main table of each view keeps room at the documented minimum of 100 x 30.
+    # (In the app's CSS: a view's DEFAULT_CSS is scoped to the view and cannot see the screen's class.)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]  # noqa: RUF012 (App declares it as an instance variable)
     # No `Screen { background: … }` here: Textual's Screen already paints $background, and such a
     # rule would make every ModalScreen (dialogs, the palette) opaque instead of dimming the view.
     CSS = """
     .unavailable { padding: 2 4; color: $text-muted; }
+    .-short TradesView #risk { max-height: 9; }
+    .-short TradesView #lower { height: 8; }
+    .-short DashboardView #watchdog { max-height: 5; }
+    .-short DashboardView #reconciliation { max-height: 4; }
     """
     BINDINGS: ClassVar = [
         # priority: a focused TextArea binds F6/F7 itself, and view keys must switch views from anywhere.

@@ -14,7 +14,7 @@ from hoox_edge.shared import settings
 from order_support import gateway_url, ledger_status, live_position, paper_position, resting_order
 from textual.css.query import NoMatches
 from textual.widgets import Checkbox, DataTable, Input, Static
-from tui_support import plain, until
+from tui_support import by_size, plain, until
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
@@ -299,16 +299,20 @@ def shoot(act: Any, ready: Any) -> Any:
     return run_before
 
 
-def test_snapshot_trade_monitor_with_open_orders(snap_compare: Any, fixture_app: HooxApp) -> None:
+@by_size
+def test_snapshot_trade_monitor_with_open_orders(snap_compare: Any, fixture_app: HooxApp,
+        size: tuple[int, int]) -> None:
     async def act(pilot: Any) -> None:
         await pilot.press("f4")
 
     def ready(app: HooxApp) -> bool:
         return app.current_mode == "trades" and app.views["trades"].query_one("#orders", DataTable).row_count == 3
-    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=shoot(act, ready))
+    assert snap_compare(fixture_app, terminal_size=size, run_before=shoot(act, ready))
 
 
-def test_snapshot_flatten_dialog(snap_compare: Any, fixture_app: HooxApp) -> None:
+@by_size
+def test_snapshot_flatten_dialog(snap_compare: Any, fixture_app: HooxApp,
+        size: tuple[int, int]) -> None:
     from hoox_cli import models as m
 
     async def act(pilot: Any) -> None:
@@ -317,10 +321,12 @@ def test_snapshot_flatten_dialog(snap_compare: Any, fixture_app: HooxApp) -> Non
 
     def ready(app: HooxApp) -> bool:
         return isinstance(app.screen, FlattenScreen) and "Open positions" in text(app, "#plan")
-    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=shoot(act, ready))
+    assert snap_compare(fixture_app, terminal_size=size, run_before=shoot(act, ready))
 
 
-def test_snapshot_flatten_outcomes(snap_compare: Any, fixture_app: HooxApp) -> None:
+@by_size
+def test_snapshot_flatten_outcomes(snap_compare: Any, fixture_app: HooxApp,
+        size: tuple[int, int]) -> None:
     from hoox_cli import models as m
 
     async def act(pilot: Any) -> None:
@@ -328,13 +334,15 @@ def test_snapshot_flatten_outcomes(snap_compare: Any, fixture_app: HooxApp) -> N
 
     def ready(app: HooxApp) -> bool:
         return isinstance(app.screen, FlattenResultScreen) and app.screen.query_one("#close").has_focus
-    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=shoot(act, ready))
+    assert snap_compare(fixture_app, terminal_size=size, run_before=shoot(act, ready))
 
 
-def test_snapshot_kill_switch_dialog_offers_flatten(snap_compare: Any, fixture_app: HooxApp) -> None:
+@by_size
+def test_snapshot_kill_switch_dialog_offers_flatten(snap_compare: Any, fixture_app: HooxApp,
+        size: tuple[int, int]) -> None:
     async def act(pilot: Any) -> None:
         pilot.app.push_screen(KillSwitchScreen(False, None))
 
     def ready(app: HooxApp) -> bool:
         return isinstance(app.screen, KillSwitchScreen) and app.screen.query_one("#reason").has_focus
-    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=shoot(act, ready))
+    assert snap_compare(fixture_app, terminal_size=size, run_before=shoot(act, ready))

@@ -16,14 +16,13 @@ import pytest
 from textual.widgets import DataTable, Input, Log, Static
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tui_support import WORKERS, fixture_ctx, frozen_clock, plain, shown, until
+from tui_support import WORKERS, by_size, fixture_ctx, frozen_clock, plain, shown, until
 
 from hoox_tui.app import HooxApp
 from hoox_tui.dialogs import KillSwitchScreen
 from hoox_tui.views.logs import LogsView
 from hoox_tui.views.workers import WorkerCard
 
-SIZE = (120, 40)
 Ready = Callable[[HooxApp], bool]
 
 
@@ -90,33 +89,38 @@ def app() -> Any:
         yield HooxApp(fixture_ctx(), run_store=False)
 
 
-def test_shell_and_dashboard(snap_compare: Any, app: HooxApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE, run_before=shot(ready=dashboard_ready, what="the dashboard"))
+@by_size
+def test_shell_and_dashboard(snap_compare: Any, app: HooxApp, size: tuple[int, int]) -> None:
+    assert snap_compare(app, terminal_size=size, run_before=shot(ready=dashboard_ready, what="the dashboard"))
 
 
-def test_workers(snap_compare: Any, app: HooxApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE,
+@by_size
+def test_workers(snap_compare: Any, app: HooxApp, size: tuple[int, int]) -> None:
+    assert snap_compare(app, terminal_size=size,
                         run_before=shot("f2", ready=workers_ready, what="nine worker cards, the first focused"))
 
 
-def test_worker_detail(snap_compare: Any, app: HooxApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE,
+@by_size
+def test_worker_detail(snap_compare: Any, app: HooxApp, size: tuple[int, int]) -> None:
+    assert snap_compare(app, terminal_size=size,
                         run_before=shot("f3", ready=worker_detail_ready, what="the detail of hoox"))
 
 
-def test_trade_monitor(snap_compare: Any, app: HooxApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE,
+@by_size
+def test_trade_monitor(snap_compare: Any, app: HooxApp, size: tuple[int, int]) -> None:
+    assert snap_compare(app, terminal_size=size,
                         run_before=shot("f4", ready=trades_ready, what="six trades, one position, the figures"))
 
 
-def test_logs_filtered_by_search(snap_compare: Any, app: HooxApp) -> None:
+@by_size
+def test_logs_filtered_by_search(snap_compare: Any, app: HooxApp, size: tuple[int, int]) -> None:
     async def search(pilot: Any) -> None:
         await until(pilot, lambda: pilot.app.current_mode == "logs" and shown(pilot.app, "#search"),
                     "the logs view's search field")
         await pilot.click("#search")
         await until(pilot, lambda: pilot.app.screen.query_one("#search", Input).has_focus, "the search has focus")
         await pilot.press(*"sgnl 3")
-    assert snap_compare(app, terminal_size=SIZE,
+    assert snap_compare(app, terminal_size=size,
                         run_before=shot("f5", after=search, ready=logs_searched, what="the log lines matching"))
 
 
@@ -127,8 +131,9 @@ class IdleClient:
     base_url = "http://127.0.0.1:8787"
 
 
-def test_kill_switch_dialog_over_the_shell(snap_compare: Any) -> None:
+@by_size
+def test_kill_switch_dialog_over_the_shell(snap_compare: Any, size: tuple[int, int]) -> None:
     with frozen_clock():
         app = HooxApp(fixture_ctx(client=IdleClient()), run_store=False)
-        assert snap_compare(app, terminal_size=SIZE,
+        assert snap_compare(app, terminal_size=size,
                             run_before=shot("K", ready=kill_switch_ready, what="the kill switch dialog"))

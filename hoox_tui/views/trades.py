@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from hoox_cli.client import HooxError
@@ -84,7 +84,7 @@ class TradesView(View):
         with Horizontal(id="lower"):
             pos: DataTable[str | Text] = DataTable(id="positions", cursor_type="row")
             yield pos
-            with Vertical(id="winloss"):
+            with VerticalScroll(id="winloss"):
                 yield Static("", id="winloss-text")
 
     def on_mount(self) -> None:
