@@ -28,6 +28,10 @@ ORPHAN_DEADLINE = 5.0  # the issue's bound: the cockpit's edge is gone within 5 
 _ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]|\x1b\][^\x07]*\x07")
 
 
+def _default_sighup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 class Cockpit:
     """`hoox tui` in a pseudo-terminal of 100 x 30; its screen output is read (and kept) as it comes."""
 
@@ -40,8 +44,11 @@ class Cockpit:
         # then drew 80 columns, where the longer runtime label does not fit the status bar
         for name in ("HOOX_API_URL", "HOOX_API_TOKEN", "COLUMNS", "LINES"):
             env.pop(name, None)
+        # SIGHUP at its default, as under a terminal: a test run under `nohup` would hand the cockpit
+        # an ignored SIGHUP, and a closed terminal would then leave it running (as nohup means to)
         self.proc = subprocess.Popen([sys.executable, "-m", "hoox_cli", "tui"], cwd=e.root, env=env,
-                                     stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+                                     stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                                     preexec_fn=_default_sighup)
         os.close(slave)
         self.master = master
         self.output = bytearray()

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
+from order_support import gateway_url
 from textual.widgets import DataTable, Input
-from tui_support import shown, until
+from tui_support import (
+    cockpit_settings,  # noqa: F401  (autouse)
+    shown,
+    until,
+)
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui.app import HooxApp, ViewScreen
@@ -22,19 +26,9 @@ from hoox_tui.widgets import StatusBar, TitleBar
 GW = "hoox"
 
 
-@pytest.fixture(autouse=True)
-def cockpit_settings(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cockpit's settings file (a theme switch saves it) inside the test's workspace."""
-    monkeypatch.setattr("hoox_tui.settings.config_path", lambda: workspace.root / "cockpit-test.toml")
-
-
-def url(rt: LocalRuntime) -> str:
-    return f"http://127.0.0.1:{rt.ports[GW]}"
-
-
 def make_ctx(ws: Workspace, rt: LocalRuntime, **store_kw: Any) -> CockpitContext:
     token = ws.secrets()["OPERATOR_API_KEY"]
-    client = AsyncHooxClient(url(rt), token, source="workspace", retries=0)
+    client = AsyncHooxClient(gateway_url(rt), token, source="workspace", retries=0)
     store = Store(client, **store_kw)
     return CockpitContext(store=store, client=client, workspace=ws, settings=UserSettings(), safe_mode=False,
                           local_runtime_started=False)
@@ -44,7 +38,7 @@ async def signal(rt: LocalRuntime, **changes: Any) -> dict[str, Any]:
     body = {"apiKey": rt.env(GW).WEBHOOK_API_KEY, "exchange": "bybit", "action": "LONG", "symbol": "BTCUSDT",
             "quantity": 0.001} | changes
     async with httpx.AsyncClient(timeout=15) as c:
-        r = await c.post(url(rt) + "/webhook", json=body)
+        r = await c.post(gateway_url(rt) + "/webhook", json=body)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -64,7 +58,7 @@ async def test_kill_switch_asks_shows_the_state_and_flips_it_on_the_edge(edge: L
         assert "Kill switch is OFF" in str(app.screen.query_one("#state").render())
         await pilot.press("escape")  # cancelled: nothing changes
         await until(pilot, lambda: not isinstance(app.screen, KillSwitchScreen), "dialog closed")
-        async with AsyncHooxClient(url(edge), token) as c:
+        async with AsyncHooxClient(gateway_url(edge), token) as c:
             assert (await c.kill_switch()).on is False
 
         await pilot.press("K")
@@ -77,11 +71,11 @@ async def test_kill_switch_asks_shows_the_state_and_flips_it_on_the_edge(edge: L
         await until(pilot, lambda: reason.value == "exchange incident", "the reason is typed")
         await pilot.click("#confirm")
         await until(pilot, lambda: ctx.store.status is not None and ctx.store.status.killSwitch.on, "switch on")
-        async with AsyncHooxClient(url(edge), token) as c:
+        async with AsyncHooxClient(gateway_url(edge), token) as c:
             ks = await c.kill_switch()
         assert ks.on is True and ks.reason == "exchange incident"
         async with httpx.AsyncClient() as c:  # and the gateway now refuses signals
-            r = await c.post(url(edge) + "/webhook", json={"apiKey": edge.env(GW).WEBHOOK_API_KEY,
+            r = await c.post(gateway_url(edge) + "/webhook", json={"apiKey": edge.env(GW).WEBHOOK_API_KEY,
                                                            "action": "LONG", "symbol": "BTCUSDT", "quantity": 1})
         assert r.status_code == 503 and r.json()["error"]["code"] == "KILL_SWITCH_ACTIVE"
         await until(pilot, lambda: "kill switch ON" in str(app.screen.query_one(StatusBar).render()),
@@ -94,7 +88,7 @@ async def test_kill_switch_asks_shows_the_state_and_flips_it_on_the_edge(edge: L
         assert "Kill switch is ON" in text and "exchange incident" in text
         await pilot.click("#confirm")
         await until(pilot, lambda: not ctx.store.status.killSwitch.on, "switch off")  # type: ignore[union-attr]
-        async with AsyncHooxClient(url(edge), token) as c:
+        async with AsyncHooxClient(gateway_url(edge), token) as c:
             assert (await c.kill_switch()).on is False
 
 

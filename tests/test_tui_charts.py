@@ -13,8 +13,13 @@ import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import settings
+from order_support import gateway_url
 from textual.widgets import Static
-from tui_support import plain, until
+from tui_support import (
+    cockpit_settings,  # noqa: F401  (autouse)
+    plain,
+    until,
+)
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
@@ -26,17 +31,8 @@ from hoox_tui.store import Store
 GW = "hoox"
 
 
-@pytest.fixture(autouse=True)
-def cockpit_settings(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hoox_tui.settings.config_path", lambda: workspace.root / "cockpit-test.toml")
-
-
-def url(rt: LocalRuntime) -> str:
-    return f"http://127.0.0.1:{rt.ports[GW]}"
-
-
 def make_ctx(ws: Workspace, rt: LocalRuntime) -> CockpitContext:
-    client = AsyncHooxClient(url(rt), ws.secrets()["OPERATOR_API_KEY"], source="workspace", retries=0)
+    client = AsyncHooxClient(gateway_url(rt), ws.secrets()["OPERATOR_API_KEY"], source="workspace", retries=0)
     return CockpitContext(store=Store(client, refresh_seconds=0.3), client=client, workspace=ws,
                           settings=UserSettings(), safe_mode=False, local_runtime_started=False)
 
@@ -48,7 +44,7 @@ async def trade(rt: LocalRuntime, action: str, quantity: float, price: float) ->
     body = {"apiKey": rt.env(GW).WEBHOOK_API_KEY, "exchange": "bybit", "action": action, "symbol": "BTCUSDT",
             "quantity": quantity, "idempotencyKey": f"chart-{uuid.uuid4()}"}
     async with httpx.AsyncClient(timeout=15) as c:
-        r = await c.post(url(rt) + "/webhook", json=body)
+        r = await c.post(gateway_url(rt) + "/webhook", json=body)
     assert r.status_code == 200, r.text
 
 
@@ -90,7 +86,7 @@ async def test_the_dashboard_charts_the_equity_and_drawdown_of_the_book_shown(ed
         await trade(edge, "CLOSE", 0.03, 60400)  # part of it back
 
         token = workspace.secrets()["OPERATOR_API_KEY"]
-        async with AsyncHooxClient(url(edge), token) as c:
+        async with AsyncHooxClient(gateway_url(edge), token) as c:
             fills = [t for t in (await c.trades(mode="paper", limit=50)).items if t.filledQty > 0]
         assert len(fills) == 6
         ts, eq, dd = expected_curve(fills)
@@ -129,7 +125,7 @@ async def test_the_latency_history_is_there_in_a_cockpit_started_after_the_reque
         edge: LocalRuntime, workspace: Workspace) -> None:
     token = workspace.secrets()["OPERATOR_API_KEY"]
     # Requests before any cockpit runs: the gateway records each one in the analytics data.
-    async with AsyncHooxClient(url(edge), token) as c:
+    async with AsyncHooxClient(gateway_url(edge), token) as c:
         for _ in range(5):
             await c.status()
         before = await c.worker_latency(GW)

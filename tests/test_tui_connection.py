@@ -9,8 +9,12 @@ from typing import Any
 import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
+from order_support import gateway_url
 from textual.widgets import Input
-from tui_support import until
+from tui_support import (
+    cockpit_settings,  # noqa: F401  (autouse)
+    until,
+)
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
@@ -22,18 +26,8 @@ from hoox_tui.store import Store
 GW = "hoox"
 
 
-@pytest.fixture(autouse=True)
-def cockpit_settings(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cockpit's settings file inside the test's workspace, never the user's."""
-    monkeypatch.setattr("hoox_tui.settings.config_path", lambda: workspace.root / "cockpit-test.toml")
-
-
-def url(rt: LocalRuntime) -> str:
-    return f"http://127.0.0.1:{rt.ports[GW]}"
-
-
 def make_ctx(ws: Workspace, rt: LocalRuntime, token: str | None = None, **store_kw: Any) -> CockpitContext:
-    client = AsyncHooxClient(url(rt), token or ws.secrets()["OPERATOR_API_KEY"], source="workspace", retries=0)
+    client = AsyncHooxClient(gateway_url(rt), token or ws.secrets()["OPERATOR_API_KEY"], source="workspace", retries=0)
     return CockpitContext(store=Store(client, **store_kw), client=client, workspace=ws, settings=UserSettings(),
                           safe_mode=False, local_runtime_started=False)
 
@@ -56,7 +50,7 @@ async def test_kill_switch_dialog_takes_a_reason_typed_at_once_and_enter_turns_i
         await pilot.press(*"exchange incident", "enter")  # typed at once, no click: Enter confirms
         await until(pilot, lambda: not isinstance(app.screen, KillSwitchScreen), "the dialog closed")
         await until(pilot, lambda: ctx.store.status is not None and ctx.store.status.killSwitch.on, "switch on")
-        async with AsyncHooxClient(url(edge), workspace.secrets()["OPERATOR_API_KEY"]) as c:
+        async with AsyncHooxClient(gateway_url(edge), workspace.secrets()["OPERATOR_API_KEY"]) as c:
             ks = await c.kill_switch()
         assert ks.on is True and ks.reason == "exchange incident"
         await until(pilot, lambda: any("Kill switch is now ON: exchange incident" in n for n in notes(app)),
@@ -128,7 +122,7 @@ async def test_a_refused_token_is_unauthorized_backs_off_and_says_which_token_an
         await until(pilot, lambda: str(grid.content) == advice, "the dashboard shows the advice in full")
 
         # the edge's figures: the refused requests are client errors, not edge errors
-        async with AsyncHooxClient(url(edge), workspace.secrets()["OPERATOR_API_KEY"]) as good:
+        async with AsyncHooxClient(gateway_url(edge), workspace.secrets()["OPERATOR_API_KEY"]) as good:
             gw = await good.worker(GW)
         fig = (gw.traffic or {})["5m"]
         assert fig.refused is not None and fig.refused >= len(refusals)

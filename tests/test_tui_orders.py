@@ -14,7 +14,12 @@ from hoox_edge.shared import settings
 from order_support import gateway_url, ledger_status, live_position, paper_position, resting_order
 from textual.css.query import NoMatches
 from textual.widgets import Checkbox, DataTable, Input, Static
-from tui_support import by_size, plain, until
+from tui_support import (
+    by_size,
+    cockpit_settings,  # noqa: F401  (autouse)
+    plain,
+    until,
+)
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
@@ -24,12 +29,6 @@ from hoox_tui.settings import UserSettings
 from hoox_tui.store import Conn, Store
 
 SIZE = (120, 40)
-
-
-@pytest.fixture(autouse=True)
-def cockpit_settings(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cockpit's settings file inside the test's workspace."""
-    monkeypatch.setattr("hoox_tui.settings.config_path", lambda: workspace.root / "cockpit-test.toml")
 
 
 def make_ctx(ws: Workspace, rt: LocalRuntime, **store_kw: Any) -> CockpitContext:

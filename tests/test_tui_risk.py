@@ -25,9 +25,19 @@ from order_support import paper_position
 from rich.table import Table
 from rich.text import Text
 from test_risk_live import _start_fakes
-from test_tui_orders import cockpit_settings, make_ctx, notes  # noqa: F401  (cockpit_settings: autouse)
+from test_tui_orders import make_ctx, notes
 from textual.widgets import Static
-from tui_support import NOW, fed_store, fixture_ctx, frozen_clock, plain, risk_json, sse, until
+from tui_support import (
+    NOW,
+    cockpit_settings,  # noqa: F401  (autouse)
+    fed_store,
+    fixture_ctx,
+    frozen_clock,
+    plain,
+    risk_json,
+    sse,
+    until,
+)
 
 from hoox_cli import models as m
 from hoox_cli.client import HooxApiError

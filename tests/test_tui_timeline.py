@@ -10,10 +10,14 @@ import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from order_support import paper_position, resting_order, webhook
-from test_tui_orders import cockpit_settings, make_ctx  # noqa: F401  (the fixture applies here too)
+from test_tui_orders import make_ctx
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Static
-from tui_support import plain, until
+from tui_support import (
+    cockpit_settings,  # noqa: F401  (autouse)
+    plain,
+    until,
+)
 
 from hoox_cli import models as m
 from hoox_tui.app import HooxApp

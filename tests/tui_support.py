@@ -268,6 +268,13 @@ def shown(app: Any, selector: str) -> bool:
     return bool(widget.display and widget.region)
 
 
+@pytest.fixture(autouse=True)
+def cockpit_settings(workspace: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cockpit's settings file (a theme switch saves it) inside the test's workspace, never the
+    user's. Autouse in each module that imports it."""
+    monkeypatch.setattr("hoox_tui.settings.config_path", lambda: workspace.root / "cockpit-test.toml")
+
+
 # Every view is snapshotted at the documented minimum and at a large terminal (issue 13 item 7).
 SNAPSHOT_SIZES = [(100, 30), (160, 50)]
 by_size = pytest.mark.parametrize("size", SNAPSHOT_SIZES, ids=[f"{w}x{h}" for w, h in SNAPSHOT_SIZES])
