@@ -418,6 +418,24 @@ async def test_dashboard_shows_paper_mode_and_figures_from_the_store() -> None:
             assert "+11.34" in figures and "66.7%" in figures
 
 
+async def test_the_services_grid_keeps_its_figures_at_100_columns() -> None:
+    with frozen_clock():
+        ctx = fixture_ctx()
+        st = ctx.store.status
+        assert st is not None  # a partial worker has the longest status label
+        st.workers = [w.model_copy(update={"status": "online", "features": "partial", "error": None})
+                      if w.name == "agent-worker" else w for w in st.workers]
+        app = HooxApp(ctx, run_store=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: "dashboard" in app.views
+                        and "agent-worker" in plain(app.views["dashboard"].query_one("#grid", Static)),
+                        "the services grid")
+            grid = app.views["dashboard"].query_one("#grid", Static)
+            lines = plain(grid, width=grid.content_region.width).splitlines()
+            assert lines[0].split()[-3:] == ["probe", "req", "5xx"]  # no figure column cut
+            assert any("operational" in ln for ln in lines) and any("(partial)" in ln for ln in lines)
+
+
 async def test_dashboard_shows_each_watchdog_source_against_its_expectation_quiet_ones_highlighted() -> None:
     with frozen_clock():
         app = HooxApp(fixture_ctx(), run_store=False)

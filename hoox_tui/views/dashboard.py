@@ -113,7 +113,7 @@ class DashboardView(View):
         traffic = {w.name: w for w in store.workers}
         t = Table(expand=True, box=None, padding=(0, 1))
         t.add_column("worker", no_wrap=True, min_width=18)
-        t.add_column("status", no_wrap=True, min_width=13)
+        t.add_column("status", min_width=13, overflow="fold")  # folds before the figures are cut (100 columns)
         t.add_column("probe", justify="right", no_wrap=True, min_width=5)
         t.add_column("req", justify="right", no_wrap=True, min_width=4)
         t.add_column("5xx", justify="right", no_wrap=True, min_width=4)
