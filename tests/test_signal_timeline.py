@@ -19,22 +19,12 @@ from hoox_edge.shared import settings
 from hoox_edge.shared.app import make_app
 from hoox_edge.workers import operator_api
 from order_support import paper_position, webhook
+from test_pipeline import send, signal
 
 from hoox_cli import models
 
 GW = "hoox"
 APP = make_app(GW, operator_api.app_routes_for_tests())
-
-
-def signal(runtime, **changes) -> dict:
-    body = {"apiKey": runtime.env(GW).WEBHOOK_API_KEY, "exchange": "bybit", "action": "LONG",
-            "symbol": "BTCUSDT", "quantity": 0.01}
-    body.update(changes)
-    return body
-
-
-async def send(runtime, payload):
-    return await runtime.request(GW, "POST", "/webhook", json=payload)
 
 
 async def timeline(runtime, rid: str, *, status: int = 200) -> dict:

@@ -11,27 +11,18 @@ from order_support import gateway_url
 from textual.widgets import DataTable, Input
 from tui_support import (
     cockpit_settings,  # noqa: F401  (autouse)
+    make_ctx,
     shown,
     until,
 )
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui.app import HooxApp, ViewScreen
-from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import ConfirmScreen, KillSwitchScreen
-from hoox_tui.settings import UserSettings
-from hoox_tui.store import Conn, Store
+from hoox_tui.store import Conn
 from hoox_tui.widgets import StatusBar, TitleBar
 
 GW = "hoox"
-
-
-def make_ctx(ws: Workspace, rt: LocalRuntime, **store_kw: Any) -> CockpitContext:
-    token = ws.secrets()["OPERATOR_API_KEY"]
-    client = AsyncHooxClient(gateway_url(rt), token, source="workspace", retries=0)
-    store = Store(client, **store_kw)
-    return CockpitContext(store=store, client=client, workspace=ws, settings=UserSettings(), safe_mode=False,
-                          local_runtime_started=False)
 
 
 async def signal(rt: LocalRuntime, **changes: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from order_support import gateway_url
 from textual.widgets import Static
 from tui_support import (
     cockpit_settings,  # noqa: F401  (autouse)
+    make_ctx,
     plain,
     until,
 )
@@ -24,17 +25,8 @@ from tui_support import (
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
 from hoox_tui.charts import EquityChart, LatencyChart, epoch
-from hoox_tui.context import CockpitContext
-from hoox_tui.settings import UserSettings
-from hoox_tui.store import Store
 
 GW = "hoox"
-
-
-def make_ctx(ws: Workspace, rt: LocalRuntime) -> CockpitContext:
-    client = AsyncHooxClient(gateway_url(rt), ws.secrets()["OPERATOR_API_KEY"], source="workspace", retries=0)
-    return CockpitContext(store=Store(client, refresh_seconds=0.3), client=client, workspace=ws,
-                          settings=UserSettings(), safe_mode=False, local_runtime_started=False)
 
 
 async def trade(rt: LocalRuntime, action: str, quantity: float, price: float) -> None:
@@ -68,7 +60,7 @@ def note(app: HooxApp) -> str:
 
 async def test_the_dashboard_charts_the_equity_and_drawdown_of_the_book_shown(edge: LocalRuntime,
                                                                             workspace: Workspace) -> None:
-    ctx = make_ctx(workspace, edge)
+    ctx = make_ctx(workspace, edge, refresh_seconds=0.3)
     app = HooxApp(ctx)
     async with app.run_test(size=(120, 40)) as pilot:
         chart = app.screen.query_one("#equity-chart", EquityChart)
@@ -138,7 +130,7 @@ async def test_the_latency_history_is_there_in_a_cockpit_started_after_the_reque
 
 async def see_history(workspace: Workspace, edge: LocalRuntime, run: int, earlier: int) -> None:
     """A cockpit started now draws the gateway's latency history, holding at least `earlier` requests."""
-    ctx = make_ctx(workspace, edge)
+    ctx = make_ctx(workspace, edge, refresh_seconds=0.3)
     app = HooxApp(ctx)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: bool(ctx.store.workers), "the workers are known")

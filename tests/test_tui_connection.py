@@ -13,6 +13,7 @@ from order_support import gateway_url
 from textual.widgets import Input
 from tui_support import (
     cockpit_settings,  # noqa: F401  (autouse)
+    make_ctx,
     until,
 )
 
@@ -24,12 +25,6 @@ from hoox_tui.settings import UserSettings
 from hoox_tui.store import Store
 
 GW = "hoox"
-
-
-def make_ctx(ws: Workspace, rt: LocalRuntime, token: str | None = None, **store_kw: Any) -> CockpitContext:
-    client = AsyncHooxClient(gateway_url(rt), token or ws.secrets()["OPERATOR_API_KEY"], source="workspace", retries=0)
-    return CockpitContext(store=Store(client, **store_kw), client=client, workspace=ws, settings=UserSettings(),
-                          safe_mode=False, local_runtime_started=False)
 
 
 def notes(app: HooxApp) -> list[str]:

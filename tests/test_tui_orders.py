@@ -17,24 +17,17 @@ from textual.widgets import Checkbox, DataTable, Input, Static
 from tui_support import (
     by_size,
     cockpit_settings,  # noqa: F401  (autouse)
+    make_ctx,
     plain,
     until,
 )
 
 from hoox_cli.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
-from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import ConfirmScreen, FlattenResultScreen, FlattenScreen, KillSwitchScreen
-from hoox_tui.settings import UserSettings
-from hoox_tui.store import Conn, Store
+from hoox_tui.store import Conn
 
 SIZE = (120, 40)
-
-
-def make_ctx(ws: Workspace, rt: LocalRuntime, **store_kw: Any) -> CockpitContext:
-    client = AsyncHooxClient(gateway_url(rt), ws.secrets()["OPERATOR_API_KEY"], source="workspace", retries=0)
-    return CockpitContext(store=Store(client, **store_kw), client=client, workspace=ws, settings=UserSettings(),
-                          safe_mode=False, local_runtime_started=False)
 
 
 def notes(app: HooxApp) -> list[str]:

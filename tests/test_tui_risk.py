@@ -25,7 +25,7 @@ from order_support import paper_position
 from rich.table import Table
 from rich.text import Text
 from test_risk_live import _start_fakes
-from test_tui_orders import make_ctx, notes
+from test_tui_orders import notes
 from textual.widgets import Static
 from tui_support import (
     NOW,
@@ -33,6 +33,7 @@ from tui_support import (
     fed_store,
     fixture_ctx,
     frozen_clock,
+    make_ctx,
     plain,
     risk_json,
     sse,

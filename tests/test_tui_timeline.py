@@ -10,11 +10,11 @@ import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from order_support import paper_position, resting_order, webhook
-from test_tui_orders import make_ctx
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Static
 from tui_support import (
     cockpit_settings,  # noqa: F401  (autouse)
+    make_ctx,
     plain,
     until,
 )

@@ -275,6 +275,19 @@ def cockpit_settings(workspace: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("hoox_tui.settings.config_path", lambda: workspace.root / "cockpit-test.toml")
 
 
+def make_ctx(ws: Any, rt: Any, token: str | None = None, **store_kw: Any) -> CockpitContext:
+    """A cockpit context on a test's local edge (`rt`): its gateway, the workspace's operator key
+    unless `token` is given, no retries."""
+    from order_support import gateway_url
+
+    from hoox_cli.client import AsyncHooxClient
+
+    client = AsyncHooxClient(gateway_url(rt), token or ws.secrets()["OPERATOR_API_KEY"], source="workspace",
+                             retries=0)
+    return CockpitContext(store=Store(client, **store_kw), client=client, workspace=ws, settings=UserSettings(),
+                          safe_mode=False, local_runtime_started=False)
+
+
 # Every view is snapshotted at the documented minimum and at a large terminal (issue 13 item 7).
 SNAPSHOT_SIZES = [(100, 30), (160, 50)]
 by_size = pytest.mark.parametrize("size", SNAPSHOT_SIZES, ids=[f"{w}x{h}" for w, h in SNAPSHOT_SIZES])

@@ -45,16 +45,8 @@ class Expectations:
 async def expectations(env: Env) -> Expectations:
     """Every `watchdog:expect:{source}` in KV, parsed; a corrupt one is reported, never guessed at."""
     kv = env.CONFIG_KV
-    names: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = await kv.list(prefix=PREFIX, cursor=cursor)
-        names.extend(k.name for k in page.keys)
-        if page.list_complete or not page.cursor:
-            break
-        cursor = page.cursor
     out = Expectations({}, {})
-    for key in names:
+    for key in await settings.stored_keys(kv, PREFIX):
         source = key[len(PREFIX):]
         raw = await kv.get(key)
         if raw is None:  # deleted between list and get
