@@ -28,7 +28,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 from tui_support import fixture_ctx, frozen_clock
 
-from hoox_cli.client import parse_event
+from hoox_cli.core.client import parse_event
 from hoox_tui.app import HooxApp
 from hoox_tui.store import ALERTS_MAX, LOGS_MAX, TRADES_MAX, Store
 

@@ -30,24 +30,24 @@ typer.core.get_close_matches = functools.partial(difflib.get_close_matches, n=2,
 # function). A command's module is imported, and its click command built, only when that command is
 # used (or listed by help): building the whole tree on every call cost more than the command itself.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("init_cmd", "init"),
-    "clone": ("init_cmd", "clone"),
-    "test": ("test_cmd", "test"),
+    "init": ("init", "init"),
+    "clone": ("init", "clone"),
+    "test": ("test", "test"),
     "dev": ("dev", "app"),
-    "secrets": ("secrets_cmd", "app"),
+    "secrets": ("secrets", "app"),
     "db": ("db", "app"),
-    "config": ("config_cmd", "app"),
-    "signal": ("signal_cmd", "app"),
-    "monitor": ("monitor_cmd", "app"),
-    "orders": ("orders_cmd", "app"),
-    "risk": ("risk_cmd", "app"),
-    "watchdog": ("watchdog_cmd", "app"),
-    "logs": ("logs_cmd", "app"),
-    "check": ("check_cmd", "app"),
-    "repair": ("repair_cmd", "app"),
-    "deploy": ("deploy_cmd", "app"),
-    "infra": ("infra_cmd", "app"),
-    "waf": ("waf_cmd", "app"),
+    "config": ("config", "app"),
+    "signal": ("signal", "app"),
+    "monitor": ("monitor", "app"),
+    "orders": ("orders", "app"),
+    "risk": ("risk", "app"),
+    "watchdog": ("watchdog", "app"),
+    "logs": ("logs", "app"),
+    "check": ("check", "app"),
+    "repair": ("repair", "app"),
+    "deploy": ("deploy", "app"),
+    "infra": ("infra", "app"),
+    "waf": ("waf", "app"),
 }
 
 
@@ -126,7 +126,7 @@ class LazyCommands(MutableMapping[str, Any]):
                 raise KeyError(name)
             module, attr = LAZY_COMMANDS[name]
             # __import__, not importlib.import_module: -X importtime (tests/test_cli.py) sees it
-            target = getattr(__import__(f"hoox_cli.{module}", fromlist=[attr]), attr)
+            target = getattr(__import__(f"hoox_cli.commands.{module}", fromlist=[attr]), attr)
             holder = typer.Typer()
             if isinstance(target, typer.Typer):
                 holder.add_typer(target, name=name)
@@ -280,7 +280,7 @@ def _open_cockpit(remote: str | None, theme: str | None, no_mouse: bool, safe_mo
                 source = "--remote" if remote else "HOOX_API_URL"
                 raise CliError("USAGE_ERROR", f"--port is the local edge's; {source} attaches the cockpit to another "
                                               "edge. Drop one of them.", exit_code=2)
-            from hoox_cli.dev import port_for_cockpit
+            from hoox_cli.commands.dev import port_for_cockpit
 
             port_for_cockpit(port)
         except CliError as err:

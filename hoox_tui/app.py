@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
-from hoox_cli.client import RiskEvent
+from hoox_cli.core.client import RiskEvent
 from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import (
     ConfirmScreen,
@@ -494,7 +494,7 @@ class HooxApp(App[None]):
     async def _send_test_signal(self) -> None:
         import httpx
 
-        from hoox_cli.signal_cmd import build_payload, webhook_url
+        from hoox_cli.commands.signal import build_payload, webhook_url
 
         ws = self.ctx.workspace
         assert ws is not None

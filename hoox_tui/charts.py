@@ -14,7 +14,7 @@ from typing import Any
 
 from textual_plotext import PlotextPlot
 
-from hoox_cli import models as m
+from hoox_cli.core import models as m
 
 # Each line's colour as an ANSI colour number (plotext: plotext's names do not all mean the ANSI
 # colour of the same name, "yellow" is bright blue) and as the Rich style of the same colour (the key).

@@ -16,7 +16,7 @@ from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Stat
 from hoox_tui.fmt import book_label, book_text, num
 
 if TYPE_CHECKING:
-    from hoox_cli import models as m
+    from hoox_cli.core import models as m
 
 _CSS = """
 {cls} {{ align: center middle; }}

@@ -54,8 +54,8 @@ class LocalRuntime:
 
     def ensure(self) -> str | None:
         """Attach to the workspace's runtime, or start one detached; a note for the status bar."""
-        from hoox_cli import process
-        from hoox_cli.dev import prepare_workspace
+        from hoox_cli.commands.dev import prepare_workspace
+        from hoox_cli.core import process
 
         info = prepare_workspace(self.ws)
         if process.probe(self.ws).running:
@@ -86,7 +86,7 @@ class LocalRuntime:
 
     def stop(self) -> str:
         """Stop the runtime this cockpit started — not one somebody else started meanwhile."""
-        from hoox_cli import process
+        from hoox_cli.core import process
 
         if not self.started:
             return ""
@@ -105,8 +105,8 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
     """The cockpit context and the local runtime to ensure (None for a remote edge)."""
     from hoox_edge.local.workspace import Workspace
 
-    from hoox_cli.client import AsyncHooxClient, HooxConfigError, resolve_config
     from hoox_cli.common import remember_secrets
+    from hoox_cli.core.client import AsyncHooxClient, HooxConfigError, resolve_config
     from hoox_tui.context import CockpitContext
     from hoox_tui.settings import UserSettings
     from hoox_tui.store import Store
@@ -130,7 +130,7 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
             remember_secrets([cfg.token])
     else:
         assert ws is not None
-        from hoox_cli.dev import prepare_workspace
+        from hoox_cli.commands.dev import prepare_workspace
 
         prepare_workspace(ws)  # creates the workspace and its generated secrets when missing
         runtime = LocalRuntime(ws)

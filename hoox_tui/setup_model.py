@@ -26,7 +26,7 @@ from hoox_edge.shared import settings
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
-    from hoox_cli.client import AsyncHooxClient
+    from hoox_cli.core.client import AsyncHooxClient
 
 STATE_FILE = "setup-wizard.json"
 STATE_VERSION = 1
@@ -320,7 +320,7 @@ class SetupWizard:
         # KV first: it is the step that can fail on the network, and then nothing else is written.
         for f in kv_fields:
             assert self.client is not None
-            from hoox_cli.client import HooxError
+            from hoox_cli.core.client import HooxError
 
             try:
                 await self.client.kv_put(f.key, settings.coerce(f.key, given[f.name]))

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from hoox_edge.shared import clock
 
-from hoox_cli.client import (
+from hoox_cli.core.client import (
     AlertEvent,
     HooxApiError,
     HooxConnectionError,
@@ -56,8 +56,8 @@ from hoox_cli.client import (
 from hoox_tui.fmt import count
 
 if TYPE_CHECKING:
-    from hoox_cli import models as m
-    from hoox_cli.client import AsyncHooxClient
+    from hoox_cli.core import models as m
+    from hoox_cli.core.client import AsyncHooxClient
 
 _log = logging.getLogger("hoox.tui.store")
 

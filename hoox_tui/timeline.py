@@ -23,8 +23,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
 from textual.widgets.data_table import ColumnKey
 
-from hoox_cli import models as m
-from hoox_cli.client import HooxApiError, HooxError
+from hoox_cli.core import models as m
+from hoox_cli.core.client import HooxApiError, HooxError
 from hoox_tui.redact import redact
 
 PREFIX_MIN = 8  # the edge resolves a unique start of 8+ characters, as `hoox signal show` does

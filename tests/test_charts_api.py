@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import test_operator_api
 from test_operator_api import build_ledger, result, v1
 
-from hoox_cli import models
+from hoox_cli.core import models
 
 rt = test_operator_api.rt  # the runtime fixture of the operator API's tests
 

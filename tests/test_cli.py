@@ -18,8 +18,8 @@ from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 from netutil import free_port
 
-from hoox_cli import process
-from hoox_cli.dev import prepare_workspace, welcome_lines
+from hoox_cli.commands.dev import prepare_workspace, welcome_lines
+from hoox_cli.core import process
 
 
 # ----------------------------------------------------------------------------- workspace creation
@@ -88,7 +88,8 @@ def test_cli_paths_do_not_import_textual_and_help_imports_no_edge(ws: Workspace)
     mods = imported("config", "kv", "get", "trade:mode", "--json")
     assert "textual" not in packages(mods) and "hoox_tui" not in packages(mods)
     # only the group used is imported (and built): not the other command modules
-    assert "hoox_cli.config_cmd" in mods and not {"hoox_cli.db", "hoox_cli.deploy_cmd", "hoox_cli.monitor_cmd"} & mods
+    others = {"hoox_cli.commands.db", "hoox_cli.commands.deploy", "hoox_cli.commands.monitor"}
+    assert "hoox_cli.commands.config" in mods and not others & mods
     mods = imported("--help")
     assert not {"textual", "hoox_edge", "httpx", "uvicorn", "starlette"} & packages(mods)
 
@@ -341,13 +342,13 @@ def test_signal_send_says_how_to_start_the_edge(ws: Workspace) -> None:
 def test_the_cli_knows_the_same_log_levels_the_workers_write() -> None:
     from hoox_edge.shared.logs import LEVELS
 
-    from hoox_cli import logs_cmd
+    from hoox_cli.commands import logs as logs_cmd
 
     assert logs_cmd.LEVELS == LEVELS
 
 
 def test_an_errors_details_print_with_their_values(capsys: pytest.CaptureFixture[str]) -> None:
-    from hoox_cli.signal_cmd import _print
+    from hoox_cli.commands.signal import _print
 
     _print("http://127.0.0.1:1/webhook", 502, {"success": False, "requestId": "r-1", "error": {
         "code": "EXCHANGE_ERROR", "message": "Binance refused the order.",

@@ -218,7 +218,7 @@ def test_hoox_test_runs_each_step_and_fails_on_a_failing_one(tmp_path: Path) -> 
 
 
 def test_a_step_whose_tool_is_missing_is_not_a_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hoox_cli import test_cmd
+    from hoox_cli.commands import test as test_cmd
 
     real = test_cmd._has_module
     monkeypatch.setattr(test_cmd, "_has_module", lambda name: name != "mypy" and real(name))

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from hoox_cli.client import (
+from hoox_cli.core.client import (
     AsyncHooxClient,
     HooxApiError,
     HooxClient,
@@ -603,7 +603,7 @@ async def test_client_reads_the_real_stream_across_a_cut_without_gap_or_duplicat
 
 
 async def test_every_typed_method_parses_the_real_gateway(runtime: Any) -> None:
-    from hoox_cli import models as m
+    from hoox_cli.core import models as m
 
     env = runtime.env("hoox")
     r = await runtime.request("hoox", "POST", "/webhook", json={

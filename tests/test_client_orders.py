@@ -11,8 +11,8 @@ import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from order_support import gateway_url, live_position, paper_position, resting_order
 
-from hoox_cli import models as m
-from hoox_cli.client import AsyncHooxClient, HooxApiError, HooxClient
+from hoox_cli.core import models as m
+from hoox_cli.core.client import AsyncHooxClient, HooxApiError, HooxClient
 
 
 async def test_orders_cancel_flatten_and_books_on_a_real_edge(edge: LocalRuntime) -> None:

@@ -22,7 +22,7 @@ import pytest
 from hoox_edge.local.workspace import Workspace
 from process_support import Edge, edge, pid_alive, wait_for  # noqa: F401  (edge: the fixture)
 
-from hoox_cli import process
+from hoox_cli.core import process
 
 ORPHAN_DEADLINE = 5.0  # the bound: the cockpit's edge is gone within 5 s of the cockpit
 _ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]|\x1b\][^\x07]*\x07")

@@ -25,7 +25,7 @@ from fake_cloudflare import ACCOUNT, TOKEN, start_fake
 from hoox_edge import catalog, wrangler
 from hoox_edge.local.workspace import Workspace
 
-from hoox_cli import deploy
+from hoox_cli.core import deploy
 
 
 @pytest.fixture

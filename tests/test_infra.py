@@ -16,7 +16,7 @@ from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import settings
 
-from hoox_cli import deploy
+from hoox_cli.core import deploy
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.shared import clock as clock_module
 from hoox_edge.shared import settings
 
-from hoox_cli import models
+from hoox_cli.core import models
 
 GW = "hoox"
 TRADE = "trade-worker"

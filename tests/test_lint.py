@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hoox_cli.test_cmd import TYPECHECK_TARGETS
+from hoox_cli.commands.test import TYPECHECK_TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,7 @@ from test_tui_views_4b import Host, ctx_for, edge, editor_view, opened, user_dir
 from textual.widgets import Static, TextArea
 from tui_support import fixture_ctx, frozen_clock, status_json, until
 
-from hoox_cli import models as m
+from hoox_cli.core import models as m
 from hoox_tui.app import HooxApp
 from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.store import Store

@@ -210,7 +210,7 @@ async def test_trades_lists_a_fill_made_in_the_test(edge: LocalRuntime, monkeypa
     assert eth["fee"] == pytest.approx(eth["price"] * 0.01 * 0.00055)  # the paper taker fee
 
     # N larger than one page: the pages are followed, in order, and nothing is left over
-    from hoox_cli import monitor_cmd
+    from hoox_cli.commands import monitor as monitor_cmd
 
     monkeypatch.setattr(monitor_cmd, "PAGE_LIMIT", 1)
     paged = as_json(await hoox("monitor", "trades", "5", "--json"))

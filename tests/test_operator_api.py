@@ -23,7 +23,7 @@ from hoox_edge.shared.app import make_app
 from hoox_edge.workers import operator_api
 from starlette.routing import Route
 
-from hoox_cli import models
+from hoox_cli.core import models
 
 START = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC).timestamp()  # the fake clock's start (conftest)
 

@@ -14,7 +14,7 @@ from fake_cloudflare import FakeCloudflare, start_fake
 from hoox_edge import catalog, migrations
 from hoox_edge.local.workspace import Workspace
 
-from hoox_cli import deploy, wrangler_cli
+from hoox_cli.core import deploy, wrangler_cli
 
 SECRET = "sk-live-9f8e7d6c5b4a39281706"
 

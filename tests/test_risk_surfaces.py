@@ -18,7 +18,7 @@ from hoox_edge.shared import events, settings
 from hoox_edge.workers import stream
 from httpx_sse import ServerSentEvent
 
-from hoox_cli import client as client_mod
+from hoox_cli.core import client as client_mod
 
 GW = "hoox"
 AGENT = "agent-worker"

@@ -21,7 +21,7 @@ from hoox_edge.workers import operator_api
 from order_support import paper_position, webhook
 from test_pipeline import send, signal
 
-from hoox_cli import models
+from hoox_cli.core import models
 
 GW = "hoox"
 APP = make_app(GW, operator_api.app_routes_for_tests())

@@ -23,7 +23,7 @@ import pytest
 from hoox_edge import catalog
 from packaging.requirements import Requirement
 
-from hoox_cli import deploy
+from hoox_cli.core import deploy
 
 TESTS = Path(__file__).resolve().parent
 EDGE = TESTS.parent / "edge"

@@ -16,7 +16,7 @@ from tui_support import (
     until,
 )
 
-from hoox_cli.client import AsyncHooxClient
+from hoox_cli.core.client import AsyncHooxClient
 from hoox_tui.app import HooxApp, ViewScreen
 from hoox_tui.dialogs import ConfirmScreen, KillSwitchScreen
 from hoox_tui.store import Conn

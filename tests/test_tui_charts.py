@@ -22,7 +22,7 @@ from tui_support import (
     until,
 )
 
-from hoox_cli.client import AsyncHooxClient
+from hoox_cli.core.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
 from hoox_tui.charts import EquityChart, LatencyChart, epoch
 

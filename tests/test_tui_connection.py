@@ -17,7 +17,7 @@ from tui_support import (
     until,
 )
 
-from hoox_cli.client import AsyncHooxClient
+from hoox_cli.core.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
 from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import KillSwitchScreen
@@ -66,7 +66,7 @@ async def test_a_refused_token_is_unauthorized_backs_off_and_says_which_token_an
         edge: LocalRuntime, workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     from hoox_edge.shared import clock
 
-    from hoox_cli.client import resolve_config
+    from hoox_cli.core.client import resolve_config
     from hoox_tui.store import Conn
     from hoox_tui.widgets import StatusBar
 
@@ -126,7 +126,7 @@ async def test_a_refused_token_is_unauthorized_backs_off_and_says_which_token_an
 
 async def test_the_workspace_key_refused_says_where_it_came_from(workspace: Workspace,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from hoox_cli.client import resolve_config
+    from hoox_cli.core.client import resolve_config
 
     monkeypatch.delenv("HOOX_API_TOKEN", raising=False)
     cfg = resolve_config(None, workspace=workspace)
@@ -150,7 +150,7 @@ async def test_edge_down_greys_every_worker_with_the_age_of_the_last_answer_and_
         size: tuple[int, int]) -> None:
     from tui_support import NOW, fixture_ctx, frozen_clock, plain, status_json
 
-    from hoox_cli import models as m
+    from hoox_cli.core import models as m
     from hoox_tui.store import Conn
 
     with frozen_clock():

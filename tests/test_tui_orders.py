@@ -22,7 +22,7 @@ from tui_support import (
     until,
 )
 
-from hoox_cli.client import AsyncHooxClient
+from hoox_cli.core.client import AsyncHooxClient
 from hoox_tui.app import HooxApp
 from hoox_tui.dialogs import ConfirmScreen, FlattenResultScreen, FlattenScreen, KillSwitchScreen
 from hoox_tui.store import Conn
@@ -262,7 +262,7 @@ FLATTENED = {
 def fixture_app() -> Any:
     from tui_support import fixture_ctx, frozen_clock
 
-    from hoox_cli import models as m
+    from hoox_cli.core import models as m
 
     with frozen_clock():
         ctx = fixture_ctx()
@@ -305,7 +305,7 @@ def test_snapshot_trade_monitor_with_open_orders(snap_compare: Any, fixture_app:
 @by_size
 def test_snapshot_flatten_dialog(snap_compare: Any, fixture_app: HooxApp,
         size: tuple[int, int]) -> None:
-    from hoox_cli import models as m
+    from hoox_cli.core import models as m
 
     async def act(pilot: Any) -> None:
         orders = [m.OpenOrder.model_validate(o) for o in ORDERS["items"]]
@@ -319,7 +319,7 @@ def test_snapshot_flatten_dialog(snap_compare: Any, fixture_app: HooxApp,
 @by_size
 def test_snapshot_flatten_outcomes(snap_compare: Any, fixture_app: HooxApp,
         size: tuple[int, int]) -> None:
-    from hoox_cli import models as m
+    from hoox_cli.core import models as m
 
     async def act(pilot: Any) -> None:
         pilot.app.push_screen(FlattenResultScreen(m.FlattenResult.model_validate(FLATTENED)))

@@ -40,8 +40,8 @@ from tui_support import (
     until,
 )
 
-from hoox_cli import models as m
-from hoox_cli.client import HooxApiError
+from hoox_cli.core import models as m
+from hoox_cli.core.client import HooxApiError
 from hoox_tui.app import HooxApp
 from hoox_tui.fmt import STALE_STYLE
 from hoox_tui.views.dashboard import DashboardView

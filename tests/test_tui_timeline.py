@@ -19,7 +19,7 @@ from tui_support import (
     until,
 )
 
-from hoox_cli import models as m
+from hoox_cli.core import models as m
 from hoox_tui.app import HooxApp
 from hoox_tui.timeline import RequestIdScreen, TimelineScreen
 

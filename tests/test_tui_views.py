@@ -14,9 +14,9 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.widgets import Button, Static, TextArea
 
-from hoox_cli import models as m
-from hoox_cli.client import HooxConnectionError
 from hoox_cli.common import remember_secrets
+from hoox_cli.core import models as m
+from hoox_cli.core.client import HooxConnectionError
 from hoox_tui.app import HooxApp
 from hoox_tui.crash import write_crash_report
 from hoox_tui.settings import UserSettings
@@ -464,7 +464,7 @@ async def test_dashboard_shows_each_watchdog_source_against_its_expectation_quie
 async def test_the_store_reads_the_watchdog_from_a_real_edge(edge: Any, clock: Any) -> None:
     from hoox_edge.shared import settings
 
-    from hoox_cli.client import AsyncHooxClient
+    from hoox_cli.core.client import AsyncHooxClient
 
     env = edge.env("hoox")
     await settings.put(env.CONFIG_KV, "watchdog:expect:webhook", {"maxGapMinutes": 5})
@@ -483,8 +483,8 @@ async def test_the_store_reads_the_watchdog_from_a_real_edge(edge: Any, clock: A
 
 # ------------------------------------------------------------------------------------------ import hygiene
 def test_cli_command_modules_do_not_import_textual() -> None:
-    code = ("import sys, hoox_cli.main, hoox_cli.client, hoox_cli.monitor_cmd, hoox_cli.logs_cmd, "
-            "hoox_cli.config_cmd, hoox_cli.dev, hoox_cli.process\n"
+    code = ("import sys, hoox_cli.main, hoox_cli.core.client, hoox_cli.commands.monitor, hoox_cli.commands.logs, "
+            "hoox_cli.commands.config, hoox_cli.commands.dev, hoox_cli.core.process\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'hoox_tui'))\n"
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

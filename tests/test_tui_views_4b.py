@@ -22,7 +22,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Input, Log, OptionList, Select, Static, TextArea
 from tui_support import by_size, fed_store, frozen_clock, shown, until
 
-from hoox_cli.client import AsyncHooxClient
+from hoox_cli.core.client import AsyncHooxClient
 from hoox_tui import settings as user_settings
 from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import ConfirmScreen
@@ -445,7 +445,7 @@ class Result:
 
 
 class RecordingDeployer:
-    """Stands in for hoox_cli.deploy where a real deploy would reach Cloudflare."""
+    """Stands in for hoox_cli.core.deploy where a real deploy would reach Cloudflare."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, bool]] = []
@@ -528,7 +528,7 @@ async def test_bulk_redeploy_asks_once_after_a_dry_run_of_every_worker(workspace
 async def test_real_dry_run_output_is_streamed_and_a_cancel_deploys_nothing(workspace: Workspace) -> None:
     from cli_support import use_wheel_cache
 
-    from hoox_cli import deploy
+    from hoox_cli.core import deploy
 
     use_wheel_cache(workspace)  # the dry run vendors the bundle's packages from it
     app = Host(lambda: ServicesView(ctx_for(workspace)))

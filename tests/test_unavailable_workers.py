@@ -83,7 +83,7 @@ async def test_agent_worker_says_what_it_serves_and_what_it_does_not(rt):
 async def test_the_workers_list_shows_each_worker_as_what_it_serves(rt):
     from hoox_edge.operator import workers
 
-    from hoox_cli.models import status_label
+    from hoox_cli.core.models import status_label
 
     probes = {w: await workers.probe(rt.env("hoox"), w) for w in [*FEATURES, "agent-worker"]}
     assert {w: p["features"] for w, p in probes.items()} == {

@@ -13,8 +13,8 @@ from hoox_edge.shared import clock
 from httpx_sse import ServerSentEvent
 from textual.css.query import NoMatches
 
-from hoox_cli import models as m
-from hoox_cli.client import parse_event
+from hoox_cli.core import models as m
+from hoox_cli.core.client import parse_event
 from hoox_tui.context import CockpitContext
 from hoox_tui.settings import UserSettings
 from hoox_tui.store import Conn, Store
@@ -280,7 +280,7 @@ def make_ctx(ws: Any, rt: Any, token: str | None = None, **store_kw: Any) -> Coc
     unless `token` is given, no retries."""
     from order_support import gateway_url
 
-    from hoox_cli.client import AsyncHooxClient
+    from hoox_cli.core.client import AsyncHooxClient
 
     client = AsyncHooxClient(gateway_url(rt), token or ws.secrets()["OPERATOR_API_KEY"], source="workspace",
                              retries=0)

@@ -26,7 +26,7 @@ COMPATIBILITY_FLAGS = ("python_workers",)
 CONFIG_FILE = "wrangler.jsonc"
 ENTRY_FILE = "entry.py"
 MIGRATIONS_DIR = "../hoox_edge/migrations"  # relative to edge/<worker>/
-# A deploy bundle (hoox_cli.deploy) is laid out the way wrangler expects a vendored Python worker:
+# A deploy bundle (hoox_cli.core.deploy) is laid out the way wrangler expects a vendored Python worker:
 # wrangler.jsonc and python_modules/ side by side, the code in src/ (the module root). wrangler
 # attaches python_modules/ once, from the config's folder; were it inside the module root (as with
 # base_dir ".." and python_modules/ in the worker folder) every vendored module would be attached twice.

@@ -277,7 +277,7 @@ class ConfigEditorView(View):
         return self.query_one("#cfg-files", OptionList).get_option_index(oid)
 
     async def _list_kv(self) -> None:
-        from hoox_cli.client import HooxError
+        from hoox_cli.core.client import HooxError
 
         assert self.ctx.client is not None
         try:
@@ -304,7 +304,7 @@ class ConfigEditorView(View):
         if doc.kind != "kv":
             self._open_file(doc)
             return
-        from hoox_cli.client import HooxError
+        from hoox_cli.core.client import HooxError
 
         assert self.ctx.client is not None and doc.key is not None
         try:
@@ -413,7 +413,7 @@ class ConfigEditorView(View):
             self.ctx.workspace.save_config(tomlkit.parse(pretty))
             where = str(doc.path)
         else:
-            from hoox_cli.client import HooxError
+            from hoox_cli.core.client import HooxError
 
             assert self.ctx.client is not None and doc.key is not None
             if doc.key == "trade:mode" and value == "live" and not await self._live_confirmed():
@@ -438,8 +438,8 @@ class ConfigEditorView(View):
     async def _live_confirmed(self) -> bool:
         """trade:mode to live: which exchanges have API keys (trade-worker's answer through /v1/status),
         then a yes/no whose default is no. True at once when the desk already trades live."""
-        from hoox_cli.client import HooxError
-        from hoox_cli.config_cmd import exchange_key_lines
+        from hoox_cli.commands.config import exchange_key_lines
+        from hoox_cli.core.client import HooxError
         from hoox_tui.dialogs import ConfirmScreen
 
         client = self.ctx.client

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from hoox_cli.models import EquityCurve, ReconciliationIssue, WatchdogSource, status_label
+from hoox_cli.core.models import EquityCurve, ReconciliationIssue, WatchdogSource, status_label
 from hoox_tui.charts import DRAWDOWN_COLOR, EQUITY_COLOR, EquityChart
 from hoox_tui.fmt import ago, book_label, book_text, duration, hms, money, num, pct, pnl_text, seconds_between
 from hoox_tui.store import Conn

@@ -5,8 +5,8 @@ Every action that changes something sits behind a confirmation dialog; a deploy 
 lines are buffered (deploy output arrives on the event loop, the restart's from a thread) and
 written in batches on a timer that runs only while an operation does, secrets redacted.
 
-Deploys go through the shared deploy module (`hoox_cli.deploy`, the CLI's `hoox deploy`); the
-restart uses `hoox_cli.process` (stop, then start detached, as `hoox dev stop` / `dev start --detach`).
+Deploys go through the shared deploy module (`hoox_cli.core.deploy`, the CLI's `hoox deploy`); the
+restart uses `hoox_cli.core.process` (stop, then start detached, as `hoox dev stop` / `dev start --detach`).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class OutputBuffer:
 def load_deployer() -> Any | None:
     """The shared deploy module, or None when this build has none."""
     try:
-        return importlib.import_module("hoox_cli.deploy")
+        return importlib.import_module("hoox_cli.core.deploy")
     except ImportError:
         return None
 
@@ -68,7 +68,7 @@ class RestartError(Exception):
 
 def restart_runtime(ws: Workspace, emit: Callable[[str], None], *, start_only: bool = False) -> int:
     """Stop the workspace's local runtime (if any) and start it detached; the new pid. Blocking."""
-    from hoox_cli import process
+    from hoox_cli.core import process
 
     base = ws.base_port()
     state = process.probe(ws)
@@ -102,7 +102,7 @@ class LogTail:
     """Follows the runtime log from where it ended when created (what a restart writes to it)."""
 
     def __init__(self, ws: Workspace) -> None:
-        from hoox_cli import process
+        from hoox_cli.core import process
 
         self.path = process.log_path(ws)
         try:
@@ -255,7 +255,7 @@ class ServicesView(View):
             return None
         dep = self._deployer if self._deployer is not None else load_deployer()
         if dep is None:
-            self.say(f"{what}: deploying is not available in this build (no hoox_cli.deploy module).")
+            self.say(f"{what}: deploying is not available in this build (no hoox_cli.core.deploy module).")
             return None
         return dep
 

@@ -140,7 +140,7 @@ class SetupView(View):
 
     async def _show_kv_values(self) -> None:
         """Next to each strategy field, the value the edge holds now."""
-        from hoox_cli.client import HooxError
+        from hoox_cli.core.client import HooxError
 
         assert self.wizard is not None and self.ctx.client is not None
         for f in self.wizard.current.fields:

@@ -24,8 +24,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from hoox_cli.client import HooxError
-from hoox_cli.models import OpenOrder, RiskDrawdown, RiskPosition, RiskStatus
+from hoox_cli.core.client import HooxError
+from hoox_cli.core.models import OpenOrder, RiskDrawdown, RiskPosition, RiskStatus
 from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.fmt import (
     STALE_STYLE,

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import Log, Static
 
-from hoox_cli.models import LatencyHistory, status_label
+from hoox_cli.core.models import LatencyHistory, status_label
 from hoox_tui.charts import P50_COLOR, P95_COLOR, LatencyChart
 from hoox_tui.fmt import duration, hms, num, seconds_until
 from hoox_tui.views.base import View

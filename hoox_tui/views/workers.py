@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Grid
 from textual.widgets import Static
 
-from hoox_cli import models as m
+from hoox_cli.core import models as m
 from hoox_tui.fmt import ago, duration, num
 from hoox_tui.store import Store
 from hoox_tui.views.base import View

@@ -6,7 +6,7 @@ Every parameter and body is checked by `operator/params.py` before anything is r
 a route refuses parameters it does not take, and anything that holds a secret.
 Lists are `result = {"items": [...], "nextCursor": str | None}`, newest first, paged by id with
 `?cursor=<id of the last item seen>&limit=N`. The answers are plain dicts built here; the CLI reads
-them into its models (`hoox_cli/models.py`, pydantic, which the edge never imports);
+them into its models (`hoox_cli/core/models.py`, pydantic, which the edge never imports);
 docs/operator-api.md describes every route and defines every figure.
 
 Nothing here is a placeholder: what a runtime cannot show (queue internals and uptime on

@@ -29,8 +29,8 @@ from typing import Annotated, Any
 
 import typer
 
+from hoox_cli.commands.monitor import RemoteOpt, dump, format_log_line, operator_client, remember_remote, remote_of
 from hoox_cli.common import JsonOpt, err_console, esc, fail, handle_errors, known_worker, say, scrub, warn
-from hoox_cli.monitor_cmd import RemoteOpt, dump, format_log_line, operator_client, remember_remote, remote_of
 
 # The levels workers write (hoox_edge.shared.logs.LEVELS), copied so `hoox --help` imports no edge code;
 # tests/test_cli.py checks that the two stay equal.
@@ -69,7 +69,7 @@ def tail(
     json_out: JsonOpt = False,
 ) -> None:
     """Print new log lines as the workers write them, until Ctrl+C."""
-    from hoox_cli.client import StreamState
+    from hoox_cli.core.client import StreamState
 
     known_worker(worker)
     if level is not None and level.lower() not in (*LEVELS, "warn"):
@@ -164,8 +164,8 @@ def _local_rows(worker: str | None, level: str | None, since: str, until: str) -
     """system_logs of the local ledger in [since, until), oldest first, read straight from the file."""
     import sqlite3
 
-    from hoox_cli.backup import ledger_path
     from hoox_cli.common import workspace
+    from hoox_cli.core.backup import ledger_path
 
     path = ledger_path(workspace())
     if not path.exists():

@@ -58,7 +58,7 @@ def init(
     """Set up a workspace step by step: tools, Cloudflare, workers, database, secrets (resumable)."""
     from hoox_edge.local.workspace import Workspace
 
-    from hoox_cli import wizard
+    from hoox_cli.commands import wizard
 
     # the workspace every other command would use: never the current folder just because hoox runs there
     ws = Workspace(path.resolve()) if path is not None else Workspace.at()
@@ -88,8 +88,8 @@ def clone(
     from hoox_edge import migrations
     from hoox_edge.local.workspace import CONFIG_FILE, MANIFEST_FILE, Workspace
 
+    from hoox_cli.commands.db import open_db
     from hoox_cli.common import remember_secrets, run_async
-    from hoox_cli.db import open_db
 
     target = name.resolve()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

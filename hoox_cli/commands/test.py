@@ -44,7 +44,7 @@ def _project(path: Path | None) -> Path:
         return path.resolve()
     if (Path.cwd() / "pyproject.toml").is_file():
         return Path.cwd()
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "pyproject.toml").is_file():
         return checkout
     fail("NOT_A_PROJECT", "No pyproject.toml here and hoox is not running from a checkout; pass --path.")

@@ -32,7 +32,7 @@ from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, run_as
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
-    from hoox_cli.cloudflare_api import CloudflareAPI
+    from hoox_cli.core.cloudflare_api import CloudflareAPI
 
 app = typer.Typer(help="Provision and manage KV, D1, R2, Queues and Vectorize (local state or --remote).",
                   no_args_is_help=True)
@@ -47,8 +47,8 @@ ConfirmOpt = Annotated[bool, typer.Option("--confirm", help="Delete without aski
 
 @contextlib.asynccontextmanager
 async def api_client(ws: Workspace) -> AsyncIterator[CloudflareAPI]:
-    from hoox_cli import wrangler_cli
-    from hoox_cli.cloudflare_api import CloudflareAPI, CloudflareError
+    from hoox_cli.core import wrangler_cli
+    from hoox_cli.core.cloudflare_api import CloudflareAPI, CloudflareError
 
     creds = wrangler_cli.credentials(ws)
     try:
@@ -164,7 +164,7 @@ def local_delete(ws: Workspace, kind: str, name: str) -> bool:
     if kind == "queues":
         fail("NOTHING_TO_DELETE", "Local queues are not resources of their own; their messages are managed with "
                                   "`hoox monitor queue-depth` and the cockpit. Delete Cloudflare queues with --remote.")
-    from hoox_cli import process
+    from hoox_cli.core import process
 
     if process.probe(ws).running:
         fail("RUNTIME_RUNNING", "The local runtime is running and holds these files open: stop it first "
@@ -230,7 +230,7 @@ async def remote_delete(api: CloudflareAPI, kind: str, item: dict[str, Any]) -> 
 
 
 def _recorded(ws: Workspace, kind: str) -> dict[str, str]:
-    from hoox_cli import deploy
+    from hoox_cli.core import deploy
 
     return deploy.resources(ws).get(kind, {}) if kind in ("kv", "d1") else {}
 
@@ -265,7 +265,7 @@ def _list(kind: str, remote: bool, json_out: bool) -> None:
 
 def _create(kind: str, name: str, remote: bool, json_out: bool, *, dimensions: int | None = None,
             metric: str = "cosine") -> None:
-    from hoox_cli import deploy
+    from hoox_cli.core import deploy
 
     ws = workspace()
     _check_name(kind, name)
@@ -298,7 +298,7 @@ def _create(kind: str, name: str, remote: bool, json_out: bool, *, dimensions: i
 
 
 def _delete(kind: str, name: str, remote: bool, confirm: bool, json_out: bool) -> None:
-    from hoox_cli import deploy
+    from hoox_cli.core import deploy
 
     ws = workspace()
     where = "on Cloudflare" if remote else "in the local state"
@@ -382,7 +382,7 @@ for _kind in KINDS:
 @handle_errors
 def provision(remote: RemoteOpt = False, json_out: JsonOpt = False) -> None:
     """Create every KV namespace, D1 database, R2 bucket and queue the enabled workers bind."""
-    from hoox_cli import deploy
+    from hoox_cli.core import deploy
 
     ws = workspace()
     need = declared(ws)

@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, compact_table, emit_json, esc, fail, handle_errors, say, show
-from hoox_cli.monitor_cmd import (
+from hoox_cli.commands.monitor import (
     Book,
     RemoteOpt,
     age,
@@ -43,9 +42,10 @@ from hoox_cli.monitor_cmd import (
     remote_of,
     time_left,
 )
+from hoox_cli.common import JsonOpt, compact_table, emit_json, esc, fail, handle_errors, say, show
 
 if TYPE_CHECKING:
-    from hoox_cli.client import HooxClient
+    from hoox_cli.core.client import HooxClient
 
 app = typer.Typer(help="Open (resting) orders: list them, cancel one.", no_args_is_help=True)
 PREFIX_MIN = 8  # the list shows this much of a request id

@@ -109,7 +109,7 @@ def dependency_problems() -> list[str]:
 
 
 def configuration_problems(ws: Workspace) -> list[str]:
-    from hoox_cli.config_cmd import config_problems, manifest_problems
+    from hoox_cli.commands.config import config_problems, manifest_problems
 
     problems: list[str] = []
     try:
@@ -130,7 +130,7 @@ def ledger_state(ws: Workspace) -> tuple[str, list[str]]:
 
     from hoox_edge import migrations
 
-    from hoox_cli.backup import ledger_path
+    from hoox_cli.core.backup import ledger_path
 
     path = ledger_path(ws)
     if not path.exists():
@@ -153,7 +153,7 @@ def ledger_state(ws: Workspace) -> tuple[str, list[str]]:
 def kv_problems(ws: Workspace) -> list[str]:
     from hoox_edge.shared import settings
 
-    from hoox_cli.config_cmd import manifest_problems, open_kv
+    from hoox_cli.commands.config import manifest_problems, open_kv
 
     bad, values = manifest_problems(ws)
     if bad:
@@ -204,7 +204,7 @@ def binding_problems(ws: Workspace) -> tuple[list[str], str]:
 
 
 def secret_problems(ws: Workspace) -> tuple[list[str], str]:
-    from hoox_cli.config_cmd import env_problems
+    from hoox_cli.commands.config import env_problems
 
     problems, _warnings = env_problems(ws)
     fixes = sorted({p["fix"] for p in problems})
@@ -261,8 +261,8 @@ def check(json_out: JsonOpt = False) -> None:
 def repair_ledger(ws: Workspace) -> dict[str, Any]:
     from hoox_edge import catalog, migrations
 
-    from hoox_cli.backup import ledger_path
-    from hoox_cli.db import open_db
+    from hoox_cli.commands.db import open_db
+    from hoox_cli.core.backup import ledger_path
 
     path = ledger_path(ws)
     created = not path.exists()
@@ -280,7 +280,7 @@ def repair_ledger(ws: Workspace) -> dict[str, Any]:
 
 
 def repair_kv_values(ws: Workspace) -> dict[str, Any]:
-    from hoox_cli.config_cmd import apply_manifest
+    from hoox_cli.commands.config import apply_manifest
 
     result = apply_manifest(ws, overwrite=False, replace_invalid=True)
     result["replaced_invalid"] = [w["key"] for w in result["written"] if w.get("was_invalid")]
@@ -293,8 +293,8 @@ def repair_secret_values(ws: Workspace) -> dict[str, Any]:
 
     from hoox_edge.local.workspace import GENERATED_SECRETS
 
+    from hoox_cli.commands.config import env_problems
     from hoox_cli.common import remember_secrets
-    from hoox_cli.config_cmd import env_problems
 
     before = ws.secrets() if ws.dev_vars_path.exists() else {}
     ws.create()  # generates the missing internal secrets and fixes .gitignore; keeps everything else
@@ -392,8 +392,8 @@ def worker(
     """Check one worker (code, secrets, bindings), fix what can be fixed locally, regenerate its .dev.vars."""
     from hoox_edge import catalog
 
-    from hoox_cli.backup import runtime_running
-    from hoox_cli.config_cmd import generate_dev_vars
+    from hoox_cli.commands.config import generate_dev_vars
+    from hoox_cli.core.backup import runtime_running
 
     ws = workspace()
     try:
@@ -452,9 +452,9 @@ def rebuild(
     """Back up, then re-create the local ledger and CONFIG_KV and restore their data (asks first)."""
     from hoox_edge.shared import settings
 
-    from hoox_cli import backup
+    from hoox_cli.commands.config import open_kv
     from hoox_cli.common import confirm_destructive
-    from hoox_cli.config_cmd import open_kv
+    from hoox_cli.core import backup
 
     ws = workspace()
     backup.refuse_while_running(ws, "a rebuild")

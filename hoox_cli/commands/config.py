@@ -391,7 +391,7 @@ def typed_value(key: str, kind: str, text: str) -> Any:
                                   "Nothing was written.")
         return t
     if kind in ("megabytes", "path"):
-        from hoox_cli import deploy
+        from hoox_cli.core import deploy
 
         try:
             if kind == "path":
@@ -548,7 +548,7 @@ def config_set(
     json_out: JsonOpt = False,
 ) -> None:
     """Set a hoox.toml value (comments and the order of the file are kept)."""
-    from hoox_cli.backup import runtime_running
+    from hoox_cli.core.backup import runtime_running
 
     ws = workspace()
     schema = _schema(key)
@@ -645,7 +645,7 @@ def env_problems(ws: Workspace) -> tuple[list[dict[str, Any]], list[dict[str, An
         fix = "hoox repair secrets" if n in GENERATED_SECRETS else f"hoox secrets set {n}"
         problems.append({"name": n, "issue": "required by an enabled worker and not set", "fix": fix})
     known = {d["name"] for d in declared_secrets(ws)}
-    from hoox_cli.secrets_cmd import incomplete_pairs
+    from hoox_cli.commands.secrets import incomplete_pairs
 
     for pair in incomplete_pairs({k for k, v in have.items() if v}):
         n, partner = pair["name"], pair["missing"]
@@ -750,7 +750,7 @@ def env_init(
     json_out: JsonOpt = False,
 ) -> None:
     """Guided setup of the local secrets: generates the internal ones, asks (hidden) for the others."""
-    from hoox_cli import wizard
+    from hoox_cli.commands import wizard
 
     ws = workspace(required=False)
     created = ws.create()

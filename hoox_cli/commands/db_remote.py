@@ -26,7 +26,7 @@ _MIGRATION = re.compile(r"\b(\d{4}_[A-Za-z0-9_.-]+?\.sql)\b")
 def _database(ws: Workspace) -> tuple[str, str]:
     from hoox_edge import catalog
 
-    from hoox_cli import deploy
+    from hoox_cli.core import deploy
 
     uuid = deploy.resources(ws)["d1"].get(catalog.TRADE_DB)
     if not uuid:
@@ -36,7 +36,7 @@ def _database(ws: Workspace) -> tuple[str, str]:
 
 
 async def _query(ws: Workspace, sql: str, params: list[Any] | None = None) -> dict[str, Any]:
-    from hoox_cli.infra_cmd import api_client
+    from hoox_cli.commands.infra import api_client
 
     _, uuid = _database(ws)
     async with api_client(ws) as api:
@@ -45,7 +45,7 @@ async def _query(ws: Workspace, sql: str, params: list[Any] | None = None) -> di
 
 
 def apply(ws: Workspace, json_out: bool) -> None:
-    from hoox_cli import deploy, wrangler_cli
+    from hoox_cli.core import deploy, wrangler_cli
 
     name, _ = _database(ws)
     target = deploy.stage_worker(ws, "d1-worker")  # carries the migrations folder and the database id
@@ -137,13 +137,13 @@ def query(ws: Workspace, statement: str, params: list[Any], write: bool, json_ou
     if not write and not is_read_only(statement, params):
         fail("READ_ONLY", "`hoox db query --remote` is read-only: this statement would change the database, or "
                           "reads a table the ledger schema does not have. Add --write to run it anyway.")
-    from hoox_cli.cloudflare_api import CloudflareError
+    from hoox_cli.core.cloudflare_api import CloudflareError
 
     try:
         res = run_async(_query(ws, statement, params))
     except CloudflareError as exc:  # pragma: no cover - api_client turns it into a CliError
         fail("SQL_ERROR", str(exc))
-    from hoox_cli.db import emit_query_result
+    from hoox_cli.commands.db import emit_query_result
 
     emit_query_result({"workspace": str(ws.root), "database": name}, statement, params, res, write, json_out,
                       remote=True)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from hoox_edge.local.d1 import LocalD1
     from hoox_edge.local.workspace import Workspace
 
-# --remote: the ledger on Cloudflare D1 (hoox_cli/db_remote.py)
+# --remote: the ledger on Cloudflare D1 (hoox_cli/commands/db_remote.py)
 RemoteDbOpt = Annotated[bool, typer.Option("--remote", help="The ledger on Cloudflare D1 (wrangler / D1 API).")]
 
 app = typer.Typer(help="The local ledger database: migrations, tables, queries, export, reset, import.",
@@ -109,7 +109,7 @@ def _status(json_out: bool) -> None:
 def apply(remote: RemoteDbOpt = False, json_out: JsonOpt = False) -> None:
     """Apply pending schema migrations to the local ledger (in order, never twice)."""
     if remote:
-        from hoox_cli import db_remote
+        from hoox_cli.commands import db_remote
 
         return db_remote.apply(workspace(), json_out)
     _apply(json_out)
@@ -133,7 +133,7 @@ def migrate(
             exit_code=2,
         )
     if remote:
-        from hoox_cli import db_remote
+        from hoox_cli.commands import db_remote
 
         ws = workspace()
         return db_remote.status(ws, json_out) if action == "status" or show_status else db_remote.apply(ws, json_out)
@@ -150,7 +150,7 @@ def list_tables(remote: RemoteDbOpt = False, json_out: JsonOpt = False) -> None:
     """Tables of the local ledger with their row counts."""
     ws = workspace()
     if remote:
-        from hoox_cli import db_remote
+        from hoox_cli.commands import db_remote
 
         return db_remote.list_tables(ws, json_out)
     db = open_db(ws, readonly=True)
@@ -223,7 +223,7 @@ def query(
         )
     params = [_param(p) for p in (param or [])]
     if remote:
-        from hoox_cli import db_remote
+        from hoox_cli.commands import db_remote
 
         return db_remote.query(ws, statements[0], params, write, json_out)
     db = open_db(ws, readonly=not write)
@@ -279,7 +279,7 @@ def export_json(ws: Workspace, dump: Any) -> dict[str, Any]:
 
 
 def run_export(ws: Workspace, output: Any = None, *, stem: str = "db-backup") -> Any:
-    from hoox_cli import backup
+    from hoox_cli.core import backup
 
     try:
         return backup.export_ledger(ws, output, stem=stem)
@@ -321,8 +321,8 @@ def reset(
     """Wipe every table of the local ledger (exporting it to backups/ first), then re-create the schema."""
     from hoox_edge import migrations
 
-    from hoox_cli import backup
     from hoox_cli.common import confirm_destructive
+    from hoox_cli.core import backup
 
     ws = workspace()
     backup.refuse_while_running(ws, "a reset")
@@ -361,7 +361,7 @@ def import_(
     json_out: JsonOpt = False,
 ) -> None:
     """Restore a dump into the local ledger (which must hold no rows: `hoox db reset --confirm` first)."""
-    from hoox_cli import backup
+    from hoox_cli.core import backup
 
     ws = workspace()
     backup.refuse_while_running(ws, "a restore")

@@ -57,7 +57,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hoox_cli import wrangler_cli
+from hoox_cli.core import wrangler_cli
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from hoox_cli.commands.monitor import RemoteOpt, dump, operator_client, remember_remote, remote_of
 from hoox_cli.common import JsonOpt, emit_json, esc, handle_errors, say, show, table, workspace
-from hoox_cli.monitor_cmd import RemoteOpt, dump, operator_client, remember_remote, remote_of
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -53,7 +53,7 @@ def assess(status: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], lis
     """Workers, problems and warnings of a /v1/status result."""
     # A worker the local runtime does not run is reported `offline` with this error by /v1/status:
     # the workspace's choice, not a fault (the cockpit and `monitor status` show it "disabled").
-    from hoox_cli.models import NOT_RUNNING_LOCALLY
+    from hoox_cli.core.models import NOT_RUNNING_LOCALLY
     workers = [{"name": w.get("name"), "status": w.get("status"), "latencyMs": w.get("latencyMs"),
                 "error": w.get("error")} for w in status.get("workers") or []]
     problems: list[str] = []
@@ -130,7 +130,7 @@ def _tool_path(name: str, ws: Workspace | None) -> str | None:
     if name == "python":
         return sys.executable
     if name == "wrangler":
-        from hoox_cli.wrangler_cli import WranglerNotFound, find_wrangler
+        from hoox_cli.core.wrangler_cli import WranglerNotFound, find_wrangler
 
         try:
             return str(find_wrangler(ws))
@@ -217,7 +217,7 @@ def _check(name: str, ok: bool, detail: str, fix: str | None = None) -> dict[str
 
 
 def audit_config(ws: Workspace) -> dict[str, Any]:
-    from hoox_cli.config_cmd import config_problems
+    from hoox_cli.commands.config import config_problems
 
     try:
         problems = config_problems(ws)
@@ -234,7 +234,7 @@ def audit_config(ws: Workspace) -> dict[str, Any]:
 def audit_secrets(ws: Workspace) -> dict[str, Any]:
     from hoox_edge.local.workspace import GENERATED_SECRETS
 
-    from hoox_cli.config_cmd import missing_required_secrets
+    from hoox_cli.commands.config import missing_required_secrets
 
     try:
         missing = missing_required_secrets(ws)
@@ -252,7 +252,7 @@ def audit_secrets(ws: Workspace) -> dict[str, Any]:
 
 
 def audit_manifest(ws: Workspace) -> dict[str, Any]:
-    from hoox_cli.config_cmd import manifest_problems
+    from hoox_cli.commands.config import manifest_problems
 
     problems, values = manifest_problems(ws)
     if problems:
@@ -264,9 +264,9 @@ def audit_manifest(ws: Workspace) -> dict[str, Any]:
 def audit_migrations(ws: Workspace) -> dict[str, Any]:
     from hoox_edge import migrations
 
-    from hoox_cli.backup import ledger_path
+    from hoox_cli.commands.db import open_db
     from hoox_cli.common import run_async
-    from hoox_cli.db import open_db
+    from hoox_cli.core.backup import ledger_path
 
     if not ledger_path(ws).exists():
         return _check("migrations", False, "the local ledger does not exist yet", "`hoox db apply`")

@@ -242,7 +242,7 @@ def restore_ledger(ws: Workspace, dump_file: Path) -> list[dict[str, Any]]:
 
 def runtime_running(ws: Workspace) -> int | None:
     """The pid of this workspace's running local runtime, if any."""
-    from hoox_cli import process
+    from hoox_cli.core import process
 
     st = process.probe(ws)
     return st.pid if st.running else None

@@ -65,7 +65,7 @@ from hoox_cli.common import (
 )
 
 if TYPE_CHECKING:
-    from hoox_cli.client import HooxClient
+    from hoox_cli.core.client import HooxClient
 
 app = typer.Typer(help="Watch the edge: status, positions, trades, logs, queues; flatten, kill switch, "
                        "ledger backup.", no_args_is_help=True)
@@ -134,7 +134,7 @@ def remote_of(ctx: typer.Context, remote: str | None) -> str | None:
 @contextlib.contextmanager
 def operator_client(remote: str | None) -> Iterator[HooxClient]:
     """A HooxClient for the chosen edge; its errors become CLI errors with what to do."""
-    from hoox_cli.client import HooxApiError, HooxClient, HooxConfigError, HooxConnectionError, resolve_config
+    from hoox_cli.core.client import HooxApiError, HooxClient, HooxConfigError, HooxConnectionError, resolve_config
 
     try:
         cfg = resolve_config(remote)
@@ -252,7 +252,7 @@ def print_status(s: dict[str, Any], url: str) -> None:
         from rich.text import Text
 
         from hoox_cli.common import scrub
-        from hoox_cli.models import status_label
+        from hoox_cli.core.models import status_label
 
         def label(w: dict[str, Any]) -> Text:
             text = status_label(str(w.get("status")), w.get("features"), w.get("error"))
@@ -617,7 +617,7 @@ def backup(
     """Back up the local SQL ledger to backups/ (the same dump as `hoox db export`)."""
     from pathlib import Path
 
-    from hoox_cli import db
+    from hoox_cli.commands import db
     from hoox_cli.common import workspace
 
     if remote_of(ctx, None):

@@ -43,7 +43,7 @@ import httpx
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hoox_cli import models as m
+from hoox_cli.core import models as m
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace

@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hoox_cli.commands.monitor import RemoteOpt, dump, fmt, operator_client
 from hoox_cli.common import (
     JsonOpt,
     compact_table,
@@ -40,7 +41,6 @@ from hoox_cli.common import (
     table,
     workspace,
 )
-from hoox_cli.monitor_cmd import RemoteOpt, dump, fmt, operator_client
 
 app = typer.Typer(help="Send trading signals to the edge; show what became of one.", no_args_is_help=True)
 _USAGE_CODES = ("AMBIGUOUS_REQUEST_ID", "VALIDATION_ERROR")  # the id given names no single signal
@@ -218,7 +218,7 @@ def show_signal(
 ) -> None:
     """Every stage a signal went through across the workers, in order: received, validated, locked,
     queued and retried, exchange calls with their latency, fill, position change, alerts, its state now."""
-    from hoox_cli.client import HooxApiError
+    from hoox_cli.core.client import HooxApiError
 
     with operator_client(remote) as client:
         try:

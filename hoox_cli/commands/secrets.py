@@ -58,9 +58,9 @@ def set_secret(
     """Set a local secret; a running edge picks it up on its next request (no restart)."""
     from hoox_edge import catalog
 
-    from hoox_cli import process
+    from hoox_cli.commands.dev import prepare_workspace
     from hoox_cli.common import remember_secrets
-    from hoox_cli.dev import prepare_workspace
+    from hoox_cli.core import process
 
     ws = workspace(required=False)
     owners = [w.name for w in catalog.secret_owners(name)]
@@ -120,8 +120,8 @@ def set_secret(
 def _set_remote(ws: Any, name: str, value: str, owners: list[str], only: list[str] | None, json_out: bool) -> None:
     from hoox_edge import catalog
 
-    from hoox_cli import wrangler_cli
     from hoox_cli.common import run_async
+    from hoox_cli.core import wrangler_cli
 
     if only:
         for w in only:
@@ -162,7 +162,7 @@ def _set_remote(ws: Any, name: str, value: str, owners: list[str], only: list[st
 async def _remote_names(ws: Any, worker: str) -> tuple[set[str] | None, str | None]:
     import json
 
-    from hoox_cli import wrangler_cli
+    from hoox_cli.core import wrangler_cli
 
     r = await wrangler_cli.run(["secret", "list", "--name", worker, "--format", "json"], cwd=ws.root, ws=ws)
     if not r.ok:
@@ -185,7 +185,7 @@ def delete_secret(
     """Remove a local secret from .dev.vars (a running edge stops using it on its next request)."""
     from hoox_edge import catalog
 
-    from hoox_cli import process
+    from hoox_cli.core import process
 
     ws = workspace()
     deleted = ws.delete_secret(name)

@@ -99,8 +99,8 @@ def configure(
     changes: list[dict[str, Any]] = []
     zone = None
     if remote:
-        from hoox_cli import deploy
-        from hoox_cli.infra_cmd import api_client
+        from hoox_cli.commands.infra import api_client
+        from hoox_cli.core import deploy
 
         if period not in PERIODS:
             fail("BAD_PERIOD", f"--period must be one of {', '.join(map(str, PERIODS))} seconds.")
@@ -126,7 +126,7 @@ def configure(
         if zone_id:
             deploy.set_cloudflare(ws, ["zone_id"], zone_id)
     else:
-        from hoox_cli.config_cmd import open_kv
+        from hoox_cli.commands.config import open_kv
 
         kv = open_kv(ws)
         try:

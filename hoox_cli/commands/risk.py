@@ -28,8 +28,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say, show
-from hoox_cli.monitor_cmd import (
+from hoox_cli.commands.monitor import (
     RemoteOpt,
     age,
     book_label,
@@ -40,6 +39,7 @@ from hoox_cli.monitor_cmd import (
     remember_remote,
     remote_of,
 )
+from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say, show
 
 app = typer.Typer(help="The risk manager: stops, targets, drawdown, reconciliation, its runs and settings.",
                   no_args_is_help=True)

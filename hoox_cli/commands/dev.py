@@ -85,7 +85,7 @@ def port_for_cockpit(port: int) -> None:
     """`hoox --port N` / `hoox tui --port N`: make N the local edge's port before the cockpit opens
     (creating the workspace when there is none, as the cockpit would). Refused, with nothing changed,
     when the edge already runs on another port or N's ports are taken."""
-    from hoox_cli import process
+    from hoox_cli.core import process
 
     ws = workspace(required=False)
     prepare_workspace(ws)
@@ -118,7 +118,7 @@ def start(
     Outside a workspace it first creates the default one (in your user data folder; --workspace DIR
     chooses another). --port N is kept in hoox.toml.
     """
-    from hoox_cli import process
+    from hoox_cli.core import process
 
     ws = workspace(required=False)
     info = prepare_workspace(ws)
@@ -148,7 +148,7 @@ def start(
 
 
 def _already_running(ws: Workspace) -> None:
-    from hoox_cli import process
+    from hoox_cli.core import process
 
     st = process.probe(ws)
     url = f"http://127.0.0.1:{st.ports['hoox']}" if "hoox" in st.ports else "(starting)"
@@ -161,7 +161,7 @@ def _already_running(ws: Workspace) -> None:
 
 
 def _check_ports(ws: Workspace, base: int) -> None:
-    from hoox_cli import process
+    from hoox_cli.core import process
 
     busy = process.busy_ports(process.ports_for(ws, base))
     if busy:
@@ -188,7 +188,7 @@ async def _serve(ws: Workspace, base: int, info: dict[str, Any], json_out: bool)
     from hoox_edge.local.runtime import LocalRuntime
     from hoox_edge.shared import clock
 
-    from hoox_cli import process
+    from hoox_cli.core import process
 
     # the runtime logs through `logging` (queue retries, released leases): show it with timestamps
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -291,8 +291,8 @@ def _announce(
 
 
 def _start_detached(ws: Workspace, base: int, info: dict[str, Any], json_out: bool, *, keep: int | None) -> None:
-    from hoox_cli import process
     from hoox_cli.common import scrub
+    from hoox_cli.core import process
 
     if process.probe(ws).running:
         _already_running(ws)
@@ -337,7 +337,7 @@ def _start_detached(ws: Workspace, base: int, info: dict[str, Any], json_out: bo
 @handle_errors
 def stop(json_out: JsonOpt = False) -> None:
     """Stop the workspace's runtime (SIGTERM; SIGKILL after 15 s)."""
-    from hoox_cli import process
+    from hoox_cli.core import process
 
     ws = workspace()
     res = process.stop(ws)
@@ -372,8 +372,8 @@ def status(json_out: JsonOpt = False) -> None:
     from hoox_edge import catalog
     from hoox_edge.shared.auth import INTERNAL_HEADER
 
-    from hoox_cli import process
     from hoox_cli.common import run_async
+    from hoox_cli.core import process
 
     ws = workspace()
     st = process.probe(ws)

@@ -90,8 +90,8 @@ def deploy_all_cmd(dry_run: DryRunOpt = False, verbose: VerboseOpt = False, json
     """Every enabled worker, in the order of their service bindings; stops at the first failure."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from hoox_cli import deploy
     from hoox_cli.common import err_console
+    from hoox_cli.core import deploy
 
     ws = workspace()
     order = deploy.planned_workers(ws)
@@ -125,7 +125,7 @@ def deploy_worker_cmd(
     """Deploy one worker (its service-binding targets must already be deployed)."""
     from hoox_edge import catalog
 
-    from hoox_cli import deploy
+    from hoox_cli.core import deploy
 
     ws = workspace()
     try:
@@ -152,7 +152,7 @@ def fetch_wheels_cmd(
     """Download the pure-Python wheels the workers' bundles vendor into the wheel cache (needs the network).
 
     Every deploy, --dry-run included, then vendors from this cache offline."""
-    from hoox_cli import deploy
+    from hoox_cli.core import deploy
 
     if dest is None:
         dest = deploy.deploy_settings(workspace()).wheel_cache
@@ -181,7 +181,7 @@ def update_internal_urls(json_out: JsonOpt = False) -> None:
     """Render every worker's wrangler.jsonc again from the catalog and the workspace's resource ids."""
     from hoox_edge import catalog
 
-    from hoox_cli import deploy
+    from hoox_cli.core import deploy
 
     ws = workspace()
     res = deploy.resources(ws)
@@ -216,8 +216,8 @@ def telegram_webhook(
 
     import httpx
 
-    from hoox_cli import deploy, wrangler_cli
     from hoox_cli.common import remember_secrets
+    from hoox_cli.core import deploy, wrangler_cli
 
     ws = workspace()
     local = ws.secrets()
@@ -312,7 +312,7 @@ def kv_config(
 
 
 def _local_kv_values(ws: Any, keys: list[str]) -> dict[str, str]:
-    from hoox_cli.config_cmd import open_kv
+    from hoox_cli.commands.config import open_kv
 
     kv = open_kv(ws)
     try:
@@ -327,7 +327,7 @@ def _local_kv_values(ws: Any, keys: list[str]) -> dict[str, str]:
 
 
 def _local_kv_put(ws: Any, items: dict[str, str]) -> None:
-    from hoox_cli.config_cmd import open_kv
+    from hoox_cli.commands.config import open_kv
 
     kv = open_kv(ws)
     try:
@@ -340,7 +340,7 @@ def _local_kv_put(ws: Any, items: dict[str, str]) -> None:
 def _config_namespace(ws: Any) -> str:
     from hoox_edge import catalog
 
-    from hoox_cli import deploy
+    from hoox_cli.core import deploy
 
     ns = deploy.resources(ws)["kv"].get(catalog.CONFIG_KV)
     if not ns:
@@ -350,7 +350,7 @@ def _config_namespace(ws: Any) -> str:
 
 
 async def _remote_kv_values(ws: Any, keys: list[str]) -> tuple[dict[str, str], str]:
-    from hoox_cli.infra_cmd import api_client
+    from hoox_cli.commands.infra import api_client
 
     ns = _config_namespace(ws)
     async with api_client(ws) as api:
@@ -358,7 +358,7 @@ async def _remote_kv_values(ws: Any, keys: list[str]) -> tuple[dict[str, str], s
 
 
 async def _remote_kv_put(ws: Any, ns: str, items: dict[str, str]) -> None:
-    from hoox_cli.infra_cmd import api_client
+    from hoox_cli.commands.infra import api_client
 
     async with api_client(ws) as api:
         await api.kv_bulk_put(ns, [{"key": k, "value": v} for k, v in items.items()])
