@@ -68,7 +68,7 @@ OWN_SHORT_Q = {("signal", "send")}
 
 def _take_quiet(argv: list[str]) -> list[str]:
     """--quiet may follow any command (`hoox db reset --quiet`): take it out and set the global switch."""
-    from hoox_cli.common import set_quiet
+    from hoox_cli.output import set_quiet
 
     end = argv.index("--") if "--" in argv else len(argv)
     words = [a for a in argv[:end] if not a.startswith("-")]
@@ -221,10 +221,10 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-# the same option as every command's --port (hoox_cli.common.PortOpt), without importing common here
+# the same option as every command's --port (hoox_cli.output.PortOpt), without importing output here
 def _port_option(help_text: str) -> Any:
     def check(value: int | None) -> int | None:
-        from hoox_cli.common import _check_port
+        from hoox_cli.output import _check_port
 
         return _check_port(value)
 
@@ -273,7 +273,8 @@ def _root(
 def _open_cockpit(remote: str | None, theme: str | None, no_mouse: bool, safe_mode: bool,
                   port: int | None = None) -> int:
     if port is not None:
-        from hoox_cli.common import CliError, report_error
+        from hoox_cli.core.errors import CliError
+        from hoox_cli.output import report_error
 
         try:
             if remote or os.environ.get("HOOX_API_URL"):

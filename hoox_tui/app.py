@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from hoox_cli.core.client import RiskEvent
+from hoox_cli.core.redact import redact
 from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import (
     ConfirmScreen,
@@ -32,7 +33,6 @@ from hoox_tui.dialogs import (
     KillSwitchScreen,
 )
 from hoox_tui.fmt import book_label
-from hoox_tui.redact import redact
 from hoox_tui.store import ALL_TOPICS, BOOKS, Conn, run_summary
 from hoox_tui.themes import DEFAULT_THEME, load_themes
 from hoox_tui.timeline import RequestIdScreen, TimelineScreen
@@ -494,7 +494,7 @@ class HooxApp(App[None]):
     async def _send_test_signal(self) -> None:
         import httpx
 
-        from hoox_cli.commands.signal import build_payload, webhook_url
+        from hoox_cli.core.signals import build_payload, webhook_url
 
         ws = self.ctx.workspace
         assert ws is not None

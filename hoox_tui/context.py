@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
     from hoox_cli.core.client import AsyncHooxClient
-    from hoox_tui.launch import LocalRuntime
+    from hoox_cli.core.process import LocalRuntime
     from hoox_tui.settings import UserSettings
     from hoox_tui.store import Store
 

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
-from hoox_tui.redact import redact
+from hoox_cli.core.redact import redact
 
 CHOICES = ("restart", "safe", "quit")
 

@@ -2,8 +2,8 @@
 
 - `--remote URL` (or HOOX_API_URL): attach to that edge; nothing is started.
 - otherwise the workspace's local edge: attached when its runtime runs; else the cockpit starts it
-  in the background (`hoox dev start --detach`'s code), says so in the status bar, and stops it on
-  exit. The runtime it starts is tied to it (`process.spawn_detached(owned=True)`): it stops when
+  in the background (`hoox_cli.core.process.start_detached`, as `hoox dev start --detach` does), says so
+  in the status bar, and stops it on exit. The runtime it starts is tied to it (`owned=True`): it stops when
   the cockpit goes however the cockpit ends (terminal closed, SIGTERM, SIGKILL). A runtime it did
   not start is never stopped, and the status bar says so; that includes one restarted from another
   shell meanwhile. The workspace is the one every command uses (--workspace / HOOX_WORKSPACE, the one
@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hoox_cli.core.process import LocalRuntime
+
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
+
 
 _log = logging.getLogger("hoox.tui")
 
@@ -36,77 +38,12 @@ class Options:
     safe_mode: bool = False
 
 
-@dataclass
-class LocalRuntime:
-    """The embedded runtime this cockpit started (stopped on exit), or the one it attached to."""
-
-    ws: Workspace
-    started: bool = False
-    pid: int | None = None  # the runtime process this cockpit started
-    proc: subprocess.Popen[bytes] | None = None  # that process; its stdin pipe ties it to this cockpit
-
-    def owns(self) -> bool:
-        """This cockpit started the runtime that serves now (and stops it on exit).
-
-        False once that process is gone, e.g. stopped or restarted from another shell: the runtime
-        serving then is somebody else's and is never touched."""
-        return self.started and self.proc is not None and self.proc.poll() is None
-
-    def ensure(self) -> str | None:
-        """Attach to the workspace's runtime, or start one detached; a note for the status bar."""
-        from hoox_cli.commands.dev import prepare_workspace
-        from hoox_cli.core import process
-
-        info = prepare_workspace(self.ws)
-        if process.probe(self.ws).running:
-            return None  # the status bar says whose runtime it is
-        base = self.ws.base_port()
-        busy = process.busy_ports(process.ports_for(self.ws, base))
-        if busy:
-            names = ", ".join(f"{n}:{p}" for n, p in busy)
-            raise RuntimeError(f"cannot start the local runtime: ports in use ({names}). Stop what uses them, "
-                               "or start the edge yourself with `hoox dev start --port N`.")
-        proc, offset = process.spawn_detached(self.ws, base, owned=True)
-        self.started = True
-        self.pid = proc.pid
-        self.proc = proc
-        try:
-            process.wait_serving(self.ws, proc)
-        except process.ChildExited as exc:
-            self.started = False
-            raise RuntimeError(f"the local runtime exited (code {exc.code}); log: {process.log_path(self.ws)}\n"
-                               + process.log_tail(self.ws, offset, 8)) from None
-        except TimeoutError:
-            process.terminate(proc)
-            self.started = False
-            raise RuntimeError(f"the local runtime did not serve within {process.DETACH_TIMEOUT:g} s; "
-                               f"log: {process.log_path(self.ws)}") from None
-        # the status bar already says the runtime is embedded; only a new workspace is news
-        return f"created a workspace in {info['workspace']}" if info["created"] else None
-
-    def stop(self) -> str:
-        """Stop the runtime this cockpit started — not one somebody else started meanwhile."""
-        from hoox_cli.core import process
-
-        if not self.started:
-            return ""
-        self.started = False
-        state = process.probe(self.ws)
-        if not state.running:
-            return "The embedded local runtime had already stopped."
-        if state.pid != self.pid or self.proc is None or self.proc.poll() is not None:
-            return f"Left the local runtime (pid {state.pid}) running: this cockpit did not start it."
-        process.stop(self.ws)
-        self.proc.wait()  # reap it (stop() waited for it to exit)
-        return "Stopped the embedded local runtime."
-
-
 def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
     """The cockpit context and the local runtime to ensure (None for a remote edge)."""
     from hoox_edge.local.workspace import Workspace
 
-    from hoox_cli.common import remember_secrets
     from hoox_cli.core.client import AsyncHooxClient, HooxConfigError, resolve_config
+    from hoox_cli.core.redact import remember_secrets
     from hoox_tui.context import CockpitContext
     from hoox_tui.settings import UserSettings
     from hoox_tui.store import Store
@@ -130,7 +67,7 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
             remember_secrets([cfg.token])
     else:
         assert ws is not None
-        from hoox_cli.commands.dev import prepare_workspace
+        from hoox_cli.core.workspace import prepare_workspace
 
         prepare_workspace(ws)  # creates the workspace and its generated secrets when missing
         runtime = LocalRuntime(ws)

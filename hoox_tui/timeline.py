@@ -25,7 +25,7 @@ from textual.widgets.data_table import ColumnKey
 
 from hoox_cli.core import models as m
 from hoox_cli.core.client import HooxApiError, HooxError
-from hoox_tui.redact import redact
+from hoox_cli.core.redact import redact
 
 PREFIX_MIN = 8  # the edge resolves a unique start of 8+ characters, as `hoox signal show` does
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")  # the edge's rule for a request id

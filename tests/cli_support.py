@@ -13,7 +13,7 @@ from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import Workspace
 from typer.testing import CliRunner
 
-from hoox_cli.common import state_paths
+from hoox_cli.core.workspace import state_paths
 from hoox_cli.main import app
 
 runner = CliRunner()

@@ -18,8 +18,9 @@ from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 from netutil import free_port
 
-from hoox_cli.commands.dev import prepare_workspace, welcome_lines
+from hoox_cli.commands.dev import welcome_lines
 from hoox_cli.core import process
+from hoox_cli.core.workspace import prepare_workspace
 
 
 # ----------------------------------------------------------------------------- workspace creation

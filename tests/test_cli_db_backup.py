@@ -13,7 +13,7 @@ from hoox_edge import migrations
 from hoox_edge.local.d1 import LocalD1
 from hoox_edge.local.workspace import Workspace
 
-from hoox_cli.common import state_paths
+from hoox_cli.core.workspace import state_paths
 
 
 def fill_ledger(ws: Workspace) -> None:

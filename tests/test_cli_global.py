@@ -19,7 +19,7 @@ from cli_support import as_json as out
 from cli_support import hoox
 from hoox_edge.local.workspace import Workspace
 
-from hoox_cli.common import state_paths
+from hoox_cli.core.workspace import state_paths
 from hoox_cli.main import OWN_SHORT_Q, app
 
 
@@ -265,32 +265,32 @@ def test_a_wide_table_drops_optional_columns_then_goes_vertical_never_cutting_a_
         monkeypatch: pytest.MonkeyPatch) -> None:
     from rich.console import Console
 
-    from hoox_cli import common
+    from hoox_cli import output
 
     columns = ["time (UTC)", "symbol", "action", "qty", "price", "fee", "pnl", "status", "request"]
     rows = [["12-05 18:40:04", "BTCUSDT", "LONG", "0.013", "60012.5", "0.4291", "-0.758",
              "Rejected INSUFFICIENT_BALANCE", "0b65699a"]]
     for width, hidden in ((200, []), (80, ["request", "fee", "time (UTC)"])):
-        monkeypatch.setattr(common, "_console", Console(width=width))
-        text = _render(common.compact_table(columns, rows, optional=("request", "fee", "time (UTC)")), width)
+        monkeypatch.setattr(output, "_console", Console(width=width))
+        text = _render(output.compact_table(columns, rows, optional=("request", "fee", "time (UTC)")), width)
         assert "…" not in text
         for c, v in zip(columns, rows[0], strict=True):
             assert (c in hidden) == (v not in text), (width, c)
         assert ("not shown at 80 columns: request, fee, time (UTC)" in " ".join(text.split())) == bool(hidden)
-    monkeypatch.setattr(common, "_console", Console(width=30))
-    text = _render(common.compact_table(columns, rows, optional=("request",)), 30)
+    monkeypatch.setattr(output, "_console", Console(width=30))
+    text = _render(output.compact_table(columns, rows, optional=("request",)), 30)
     flat = " ".join(text.split())  # a long value wraps onto the next line there
     assert "status: Rejected INSUFFICIENT_BALANCE" in flat and "request: 0b65699a" in flat  # a block per row
 
 
 def test_config_kv_list_keeps_whole_keys_at_80_columns(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hoox_cli import common
+    from hoox_cli import output
 
     assert hoox("config", "kv", "set", "webhooks:rate_limit_per_minute", "20").exit_code == 0
     assert hoox("config", "kv", "set", "exchanges:paper:instruments",
                 '{"BTCUSDT": {"price": 60000.0, "qtyStep": 0.001, "minQty": 0.001, "minNotional": 5.0, '
                 '"tickSize": 0.1}}').exit_code == 0
-    monkeypatch.setattr(common, "_console", None)  # a console of the width COLUMNS gives
+    monkeypatch.setattr(output, "_console", None)  # a console of the width COLUMNS gives
     r = hoox("config", "kv", "list", env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
     assert "…" not in r.output

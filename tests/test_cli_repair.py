@@ -11,7 +11,8 @@ from hoox_edge import migrations as _migrations
 from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 
-from hoox_cli.common import run_async, state_paths
+from hoox_cli.core.errors import run_async
+from hoox_cli.core.workspace import state_paths
 
 ALL_MIGRATIONS = [m.name for m in _migrations.available()]
 

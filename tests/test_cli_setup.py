@@ -15,7 +15,7 @@ from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 from hoox_edge.shared import settings
 
 from hoox_cli.commands import wizard
-from hoox_cli.common import state_paths
+from hoox_cli.core.workspace import state_paths
 
 ALL_MIGRATIONS = [m.name for m in _migrations.available()]
 

@@ -20,7 +20,7 @@ from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import clock as clock_module
 from hoox_edge.shared import settings
 from hoox_edge.shared.app import make_app
-from hoox_edge.workers import operator_api
+from hoox_edge.workers import gateway, operator_api
 from starlette.routing import Route
 
 from hoox_cli.core import models
@@ -28,7 +28,7 @@ from hoox_cli.core import models
 START = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC).timestamp()  # the fake clock's start (conftest)
 
 GW = "hoox"
-APP = make_app(GW, operator_api.app_routes_for_tests())
+APP = make_app(GW, gateway.routes)
 ROOT = Path(__file__).resolve().parents[1]
 
 

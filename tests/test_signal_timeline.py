@@ -17,14 +17,14 @@ from fake_exchanges.bybit import FakeBybit
 from hoox_edge.local.service import asgi_call
 from hoox_edge.shared import settings
 from hoox_edge.shared.app import make_app
-from hoox_edge.workers import operator_api
+from hoox_edge.workers import gateway
 from order_support import paper_position, webhook
 from test_pipeline import send, signal
 
 from hoox_cli.core import models
 
 GW = "hoox"
-APP = make_app(GW, operator_api.app_routes_for_tests())
+APP = make_app(GW, gateway.routes)
 
 
 async def timeline(runtime, rid: str, *, status: int = 200) -> dict:

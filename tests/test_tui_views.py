@@ -14,9 +14,9 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.widgets import Button, Static, TextArea
 
-from hoox_cli.common import remember_secrets
 from hoox_cli.core import models as m
 from hoox_cli.core.client import HooxConnectionError
+from hoox_cli.core.redact import remember_secrets
 from hoox_tui.app import HooxApp
 from hoox_tui.crash import write_crash_report
 from hoox_tui.settings import UserSettings

@@ -23,24 +23,32 @@ switch on, dead letters waiting, queue figures not available.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from hoox_cli.commands.monitor import RemoteOpt, dump, operator_client, remember_remote, remote_of
-from hoox_cli.common import JsonOpt, emit_json, esc, handle_errors, say, show, table, workspace
+from hoox_cli.core.connection import operator_client
+from hoox_cli.core.tools import probe_tools
+from hoox_cli.core.workspace import workspace
+from hoox_cli.output import (
+    JsonOpt,
+    RemoteOpt,
+    dump,
+    emit_json,
+    esc,
+    handle_errors,
+    print_tools,
+    remember_remote,
+    remote_of,
+    say,
+    show,
+    table,
+)
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
 app = typer.Typer(help="Check the machine's tools, the workspace and the running edge.", no_args_is_help=True)
-
 
 
 @app.callback()
@@ -103,96 +111,6 @@ def health(ctx: typer.Context, remote: RemoteOpt = None, json_out: JsonOpt = Fal
 
 
 # ----------------------------------------------------------------------------- prerequisites
-@dataclass(frozen=True)
-class Tool:
-    name: str
-    required: bool
-    needed_for: str
-    minimum: tuple[int, ...]
-    fix: str
-
-
-TOOLS = (
-    Tool("python", True, "everything (the CLI, the local edge)", (3, 11),
-         "Install Python 3.11 or newer and reinstall hoox with it."),
-    Tool("node", False, "wrangler, i.e. deploying to Cloudflare", (20, 3),
-         "Install Node.js 20.3 or newer (wrangler 4 needs it)."),
-    Tool("wrangler", False, "deploying to Cloudflare", (4, 0),
-         "Run `npm ci` in the hoox checkout, or `npm install wrangler` in the workspace "
-         "(or set HOOX_WRANGLER to its path)."),
-    Tool("git", False, "versioning the workspace", (2, 0), "Install git."),
-)
-_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
-PROBE_TIMEOUT = 30.0
-
-
-def _tool_path(name: str, ws: Workspace | None) -> str | None:
-    if name == "python":
-        return sys.executable
-    if name == "wrangler":
-        from hoox_cli.core.wrangler_cli import WranglerNotFound, find_wrangler
-
-        try:
-            return str(find_wrangler(ws))
-        except WranglerNotFound:
-            return None
-    return shutil.which(name)
-
-
-def probe_tool(tool: Tool, ws: Workspace | None = None) -> dict[str, Any]:
-    """Run the tool for its version; {"name", "ok", "found", "version", ...}."""
-    out: dict[str, Any] = {"name": tool.name, "ok": False, "found": False, "version": None,
-                           "minimum": ".".join(map(str, tool.minimum)), "path": None, "required": tool.required,
-                           "needed_for": tool.needed_for, "error": None, "fix": None}
-    path = _tool_path(tool.name, ws)
-    if path is None:
-        out["error"] = f"{tool.name} was not found"
-        out["fix"] = tool.fix
-        return out
-    out["path"] = path
-    env = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1")
-    try:
-        p = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=PROBE_TIMEOUT, env=env,
-                           stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        out["error"] = f"`{tool.name} --version` did not run: {exc}"
-        out["fix"] = tool.fix
-        return out
-    m = _VERSION.search(p.stdout + " " + p.stderr)
-    if p.returncode != 0 or m is None:
-        out["error"] = f"`{tool.name} --version` failed (exit {p.returncode})"
-        out["fix"] = tool.fix
-        return out
-    out["found"] = True
-    version = tuple(int(g) for g in m.groups() if g is not None)
-    out["version"] = ".".join(map(str, version))
-    if version < tool.minimum:
-        out["error"] = f"{tool.name} {out['version']} is older than {out['minimum']}"
-        out["fix"] = tool.fix
-        return out
-    out["ok"] = True
-    return out
-
-
-def probe_tools(ws: Workspace | None = None) -> list[dict[str, Any]]:
-    """Every tool, probed concurrently (wrangler alone takes most of a second to start)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(len(TOOLS)) as pool:
-        return list(pool.map(lambda t: probe_tool(t, ws), TOOLS))
-
-
-def print_tools(tools: list[dict[str, Any]]) -> None:
-    rows = []
-    for t in tools:
-        state = "ok" if t["ok"] else ("MISSING" if not t["found"] else "TOO OLD")
-        if not t["ok"] and not t["required"]:
-            state += " (optional)"
-        rows.append([t["name"], state, t["version"] or "", t["needed_for"]])
-    show(table(["tool", "state", "version", "needed for"], rows))
-    for t in tools:
-        if not t["ok"]:
-            say(f"[{'red' if t['required'] else 'yellow'}]{esc(t['name'])}:[/] {esc(t['error'])}. {esc(t['fix'])}")
 
 
 @app.command()
@@ -217,7 +135,7 @@ def _check(name: str, ok: bool, detail: str, fix: str | None = None) -> dict[str
 
 
 def audit_config(ws: Workspace) -> dict[str, Any]:
-    from hoox_cli.commands.config import config_problems
+    from hoox_cli.core.audits import config_problems
 
     try:
         problems = config_problems(ws)
@@ -234,7 +152,7 @@ def audit_config(ws: Workspace) -> dict[str, Any]:
 def audit_secrets(ws: Workspace) -> dict[str, Any]:
     from hoox_edge.local.workspace import GENERATED_SECRETS
 
-    from hoox_cli.commands.config import missing_required_secrets
+    from hoox_cli.core.audits import missing_required_secrets
 
     try:
         missing = missing_required_secrets(ws)
@@ -252,7 +170,7 @@ def audit_secrets(ws: Workspace) -> dict[str, Any]:
 
 
 def audit_manifest(ws: Workspace) -> dict[str, Any]:
-    from hoox_cli.commands.config import manifest_problems
+    from hoox_cli.core.audits import manifest_problems
 
     problems, values = manifest_problems(ws)
     if problems:
@@ -264,9 +182,9 @@ def audit_manifest(ws: Workspace) -> dict[str, Any]:
 def audit_migrations(ws: Workspace) -> dict[str, Any]:
     from hoox_edge import migrations
 
-    from hoox_cli.commands.db import open_db
-    from hoox_cli.common import run_async
     from hoox_cli.core.backup import ledger_path
+    from hoox_cli.core.errors import run_async
+    from hoox_cli.core.workspace import open_db
 
     if not ledger_path(ws).exists():
         return _check("migrations", False, "the local ledger does not exist yet", "`hoox db apply`")

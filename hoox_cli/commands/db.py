@@ -23,36 +23,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hoox_cli.common import (
-    JsonOpt,
-    emit_json,
-    esc,
-    fail,
-    handle_errors,
-    run_async,
-    say,
-    show,
-    table,
-    workspace,
-)
+from hoox_cli.core import remote_d1
+from hoox_cli.core.errors import fail, run_async
+from hoox_cli.core.workspace import open_db, workspace
+from hoox_cli.output import JsonOpt, emit_json, emit_query_result, esc, handle_errors, say, say_export, show, table
 
 if TYPE_CHECKING:
-    from hoox_edge.local.d1 import LocalD1
     from hoox_edge.local.workspace import Workspace
 
-# --remote: the ledger on Cloudflare D1 (hoox_cli/commands/db_remote.py)
+# --remote: the ledger on Cloudflare D1 (hoox_cli/core/remote_d1.py; JSON shapes those of the local commands
+# plus `"remote": true`)
 RemoteDbOpt = Annotated[bool, typer.Option("--remote", help="The ledger on Cloudflare D1 (wrangler / D1 API).")]
 
 app = typer.Typer(help="The local ledger database: migrations, tables, queries, export, reset, import.",
                   no_args_is_help=True)
-
-
-def open_db(ws: Workspace, *, readonly: bool = False) -> LocalD1:
-    from hoox_edge.local.d1 import LocalD1
-
-    from hoox_cli.common import state_paths
-
-    return LocalD1(state_paths(ws)["d1"], readonly=readonly)
 
 
 def _db_name() -> str:
@@ -109,9 +93,7 @@ def _status(json_out: bool) -> None:
 def apply(remote: RemoteDbOpt = False, json_out: JsonOpt = False) -> None:
     """Apply pending schema migrations to the local ledger (in order, never twice)."""
     if remote:
-        from hoox_cli.commands import db_remote
-
-        return db_remote.apply(workspace(), json_out)
+        return _remote_apply(workspace(), json_out)
     _apply(json_out)
 
 
@@ -133,10 +115,8 @@ def migrate(
             exit_code=2,
         )
     if remote:
-        from hoox_cli.commands import db_remote
-
         ws = workspace()
-        return db_remote.status(ws, json_out) if action == "status" or show_status else db_remote.apply(ws, json_out)
+        return _remote_status(ws, json_out) if action == "status" or show_status else _remote_apply(ws, json_out)
     if action == "status" or show_status:
         _status(json_out)
     else:
@@ -150,9 +130,7 @@ def list_tables(remote: RemoteDbOpt = False, json_out: JsonOpt = False) -> None:
     """Tables of the local ledger with their row counts."""
     ws = workspace()
     if remote:
-        from hoox_cli.commands import db_remote
-
-        return db_remote.list_tables(ws, json_out)
+        return _remote_list_tables(ws, json_out)
     db = open_db(ws, readonly=True)
 
     async def read() -> list[dict[str, Any]]:
@@ -223,9 +201,10 @@ def query(
         )
     params = [_param(p) for p in (param or [])]
     if remote:
-        from hoox_cli.commands import db_remote
-
-        return db_remote.query(ws, statements[0], params, write, json_out)
+        name, _ = remote_d1.database(ws)
+        res = remote_d1.run_query(ws, statements[0], params, write)
+        return emit_query_result({"workspace": str(ws.root), "database": name}, statements[0], params, res, write,
+                                 json_out, remote=True)
     db = open_db(ws, readonly=not write)
     try:
         res = run_async(db.prepare(statements[0]).bind(*params).all())
@@ -253,43 +232,7 @@ def _missing_table_hint(db: Any) -> str:
     return " — the tables are: " + ", ".join(r["name"] for r in rows) + "."
 
 
-def emit_query_result(head: dict[str, Any], sql: str, params: list[Any], res: dict[str, Any], write: bool,
-                      json_out: bool, **extra: Any) -> None:
-    """Show the result of `db query` (local or remote): a table, the change count, or the JSON object."""
-    rows = res.get("results") or []
-    columns = list(rows[0]) if rows else []
-    changes = (res.get("meta") or {}).get("changes", 0)
-    if json_out:
-        emit_json({**head, "sql": sql, "params": params, "columns": columns, "rows": rows, "row_count": len(rows),
-                   "changes": changes if write else 0, "read_only": not write, **extra})
-        return
-    if rows:
-        show(table(columns, [[r[c] for c in columns] for r in rows]))
-        say(f"[dim]{len(rows)} row(s)[/dim]")
-    elif write:
-        say(f"OK — {changes} row(s) changed.")
-    else:
-        say("No rows.")
-
-
 # ----------------------------------------------------------------------------- export / reset / import
-def export_json(ws: Workspace, dump: Any) -> dict[str, Any]:
-    return {"workspace": str(ws.root), "database": _db_name(), **dump.as_json(),
-            "restore_command": f"hoox db import {dump.path}"}
-
-
-def run_export(ws: Workspace, output: Any = None, *, stem: str = "db-backup") -> Any:
-    from hoox_cli.core import backup
-
-    try:
-        return backup.export_ledger(ws, output, stem=stem)
-    except backup.BackupError as exc:
-        fail("EXPORT_FAILED", str(exc))
-
-
-def say_export(dump: Any) -> None:
-    say(f"Exported {dump.rows} row(s) of {len(dump.tables)} table(s) to [bold]{esc(dump.path)}[/bold]")
-    say(f"Restore it with `hoox db import {esc(dump.path)}` (into an empty or freshly reset ledger).")
 
 
 @app.command()
@@ -303,10 +246,12 @@ def export(
     json_out: JsonOpt = False,
 ) -> None:
     """Dump the local ledger (schema and rows) as SQL that restores into an empty database."""
+    from hoox_cli.core import backup
+
     ws = workspace()
-    dump = run_export(ws, output)
+    dump = backup.run_export(ws, output)
     if json_out:
-        emit_json(export_json(ws, dump))
+        emit_json(backup.export_json(ws, dump))
     else:
         say_export(dump)
 
@@ -321,8 +266,8 @@ def reset(
     """Wipe every table of the local ledger (exporting it to backups/ first), then re-create the schema."""
     from hoox_edge import migrations
 
-    from hoox_cli.common import confirm_destructive
     from hoox_cli.core import backup
+    from hoox_cli.output import confirm_destructive
 
     ws = workspace()
     backup.refuse_while_running(ws, "a reset")
@@ -331,7 +276,7 @@ def reset(
     held = sum(t["rows"] for t in before if t["name"] != backup.HISTORY_TABLE)
     confirm_destructive(f"Delete all {held} row(s) of the local ledger {_db_name()} (a backup is exported first)?",
                         confirmed=confirm, json_mode=json_out, command="hoox db reset")
-    dump = run_export(ws) if path.exists() else None
+    dump = backup.run_export(ws) if path.exists() else None
     backup.remove_database(path)
     db = open_db(ws)
     try:
@@ -341,7 +286,7 @@ def reset(
     result = {
         "workspace": str(ws.root),
         "database": _db_name(),
-        "backup": export_json(ws, dump) if dump else None,
+        "backup": backup.export_json(ws, dump) if dump else None,
         "deleted": [t for t in before if t["name"] != backup.HISTORY_TABLE],
         "rows_deleted": held,
         "migrations_applied": applied,
@@ -375,3 +320,42 @@ def import_(
                    "rows": rows})
         return
     say(f"Restored {rows} row(s) of {len(tables)} table(s) into {_db_name()} from {esc(file)}.")
+
+
+# ----------------------------------------------------------------------------- --remote (Cloudflare D1)
+def _remote_apply(ws: Workspace, json_out: bool) -> None:
+    name, _ = remote_d1.database(ws)
+    applied = remote_d1.apply_migrations(ws)
+    if json_out:
+        emit_json({"workspace": str(ws.root), "database": name, "applied": applied, "up_to_date": not applied,
+                   "remote": True})
+    elif applied:
+        say(f"Applied {len(applied)} migration(s) to {name} on Cloudflare:")
+        for n in applied:
+            say(f"  [green]+[/green] {esc(n)}")
+    else:
+        say(f"{name} on Cloudflare is already up to date; nothing applied.")
+
+
+def _remote_status(ws: Workspace, json_out: bool) -> None:
+    name, _ = remote_d1.database(ws)
+    rows, pending = remote_d1.migration_status(ws)
+    if json_out:
+        emit_json({"workspace": str(ws.root), "database": name, "applied": rows, "pending": pending, "remote": True})
+        return
+    show(table(["migration", "state", "applied at"],
+               [[r["name"], "applied", r["applied_at"]] for r in rows] + [[n, "pending", ""] for n in pending],
+               title=f"{name} migrations (Cloudflare)"))
+    say(f"{len(pending)} pending — apply with `hoox db migrate --remote`." if pending else "Up to date.")
+
+
+def _remote_list_tables(ws: Workspace, json_out: bool) -> None:
+    name, _ = remote_d1.database(ws)
+    tables = remote_d1.table_rows(ws)
+    if json_out:
+        emit_json({"workspace": str(ws.root), "database": name, "tables": tables, "remote": True})
+        return
+    if not tables:
+        say(f"{name} on Cloudflare has no tables yet — create them with `hoox db apply --remote`.")
+        return
+    show(table(["table", "rows"], [[t["name"], t["rows"]] for t in tables], title=f"{name} (Cloudflare)"))

@@ -24,7 +24,9 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, run_async, say, warn, workspace
+from hoox_cli.core.errors import fail, run_async
+from hoox_cli.core.workspace import workspace
+from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say, warn
 
 app = typer.Typer(help="Deploy workers to Cloudflare with wrangler (every deploy takes --dry-run).",
                   no_args_is_help=True)
@@ -90,8 +92,8 @@ def deploy_all_cmd(dry_run: DryRunOpt = False, verbose: VerboseOpt = False, json
     """Every enabled worker, in the order of their service bindings; stops at the first failure."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from hoox_cli.common import err_console
     from hoox_cli.core import deploy
+    from hoox_cli.output import err_console
 
     ws = workspace()
     order = deploy.planned_workers(ws)
@@ -216,8 +218,8 @@ def telegram_webhook(
 
     import httpx
 
-    from hoox_cli.common import remember_secrets
     from hoox_cli.core import deploy, wrangler_cli
+    from hoox_cli.core.redact import remember_secrets
 
     ws = workspace()
     local = ws.secrets()
@@ -312,7 +314,7 @@ def kv_config(
 
 
 def _local_kv_values(ws: Any, keys: list[str]) -> dict[str, str]:
-    from hoox_cli.commands.config import open_kv
+    from hoox_cli.core.workspace import open_kv
 
     kv = open_kv(ws)
     try:
@@ -327,7 +329,7 @@ def _local_kv_values(ws: Any, keys: list[str]) -> dict[str, str]:
 
 
 def _local_kv_put(ws: Any, items: dict[str, str]) -> None:
-    from hoox_cli.commands.config import open_kv
+    from hoox_cli.core.workspace import open_kv
 
     kv = open_kv(ws)
     try:
@@ -350,7 +352,7 @@ def _config_namespace(ws: Any) -> str:
 
 
 async def _remote_kv_values(ws: Any, keys: list[str]) -> tuple[dict[str, str], str]:
-    from hoox_cli.commands.infra import api_client
+    from hoox_cli.core.cloudflare_api import api_client
 
     ns = _config_namespace(ws)
     async with api_client(ws) as api:
@@ -358,7 +360,7 @@ async def _remote_kv_values(ws: Any, keys: list[str]) -> tuple[dict[str, str], s
 
 
 async def _remote_kv_put(ws: Any, ns: str, items: dict[str, str]) -> None:
-    from hoox_cli.commands.infra import api_client
+    from hoox_cli.core.cloudflare_api import api_client
 
     async with api_client(ws) as api:
         await api.kv_bulk_put(ns, [{"key": k, "value": v} for k, v in items.items()])

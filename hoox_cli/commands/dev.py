@@ -18,45 +18,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hoox_cli.common import (
-    JsonOpt,
-    PortOpt,
-    duration,
-    emit_json,
-    esc,
-    fail,
-    handle_errors,
-    say,
-    show,
-    table,
-    warn,
-    workspace,
-)
+from hoox_cli.core.errors import fail
+from hoox_cli.core.workspace import FIRST_SIGNAL, prepare_workspace, workspace
+from hoox_cli.output import JsonOpt, PortOpt, duration, emit_json, esc, handle_errors, say, show, table, warn
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
 app = typer.Typer(help="Run the local edge: start, stop, status, fire a cron now.", no_args_is_help=True)
 
-FIRST_SIGNAL = "hoox signal send --symbol BTCUSDT --action LONG --quantity 0.01"
-
 
 # ----------------------------------------------------------------------------- workspace creation
-def prepare_workspace(ws: Workspace) -> dict[str, Any]:
-    """Create whatever the workspace lacks (config, generated secrets, KV manifest).
-
-    Returns {"workspace", "created", "gateway_url", "first_signal"}; never contains a secret value.
-    """
-    from hoox_cli.common import remember_secrets
-
-    created = ws.create()
-    remember_secrets(ws.secrets().values())
-    return {
-        "workspace": str(ws.root),
-        "created": created,
-        "gateway_url": f"http://127.0.0.1:{ws.base_port()}",
-        "first_signal": FIRST_SIGNAL,
-    }
 
 
 def welcome_lines(info: dict[str, Any]) -> list[str]:
@@ -139,7 +111,7 @@ def start(
         lock.write_pid(os.getpid())
         _check_ports(ws, base)
         keep_port(ws, port, json_out)
-        from hoox_cli.common import run_async
+        from hoox_cli.core.errors import run_async
 
         run_async(_serve(ws, base, info, json_out))
     finally:
@@ -291,35 +263,16 @@ def _announce(
 
 
 def _start_detached(ws: Workspace, base: int, info: dict[str, Any], json_out: bool, *, keep: int | None) -> None:
-    from hoox_cli.common import scrub
     from hoox_cli.core import process
 
     if process.probe(ws).running:
         _already_running(ws)
     _check_ports(ws, base)
     keep_port(ws, keep, json_out)
-    proc, offset = process.spawn_detached(ws, base)
     try:
-        rinfo = process.wait_serving(ws, proc)
-    except KeyboardInterrupt:  # the user gave up waiting: leave nothing half-started behind
-        process.terminate(proc)
-        raise
-    except process.ChildExited as exc:
-        tail = scrub(process.log_tail(ws, offset))
-        fail(
-            "START_FAILED",
-            f"The runtime exited (code {exc.code}) before it served. Last lines of {process.log_path(ws)}:\n{tail}",
-            details={"log_tail": tail},
-        )
-    except TimeoutError:
-        process.terminate(proc)
-        tail = scrub(process.log_tail(ws, offset))
-        fail(
-            "START_TIMEOUT",
-            f"The gateway did not answer /health within {process.DETACH_TIMEOUT:g} s; "
-            f"the runtime was stopped. Last lines of {process.log_path(ws)}:\n{tail}",
-            details={"log_tail": tail},
-        )
+        proc, rinfo = process.start_detached(ws, base)
+    except process.StartFailed as exc:
+        fail(exc.code, exc.message, details={"ports": exc.ports} if exc.ports else {"log_tail": exc.log_tail})
     _announce(
         ws,
         base,
@@ -372,8 +325,8 @@ def status(json_out: JsonOpt = False) -> None:
     from hoox_edge import catalog
     from hoox_edge.shared.auth import INTERNAL_HEADER
 
-    from hoox_cli.common import run_async
     from hoox_cli.core import process
+    from hoox_cli.core.errors import run_async
 
     ws = workspace()
     st = process.probe(ws)
@@ -403,7 +356,7 @@ def status(json_out: JsonOpt = False) -> None:
         key = ws.secrets().get("INTERNAL_KEY_BINDING")
         # internal workers may demand the internal key even on /health; loopback only
         headers = {n: {INTERNAL_HEADER: key} for n in urls if key and not _is_public(catalog, n)}
-        results = run_async(process.health_all(urls, timeout=2.0, headers=headers))
+        results = run_async(process.health_all(urls, headers=headers))
         out["workers"] = [{"name": n, "port": ports[n], "url": urls[n], "health": results[n]} for n in urls]
     if json_out:
         emit_json(out)
@@ -457,7 +410,7 @@ def cron(
 
     from hoox_edge import catalog
 
-    from hoox_cli.common import run_async
+    from hoox_cli.core.errors import run_async
 
     ws = workspace()
     with_crons = [w.name for w in catalog.WORKERS if w.crons]

@@ -17,17 +17,17 @@ JSON objects (--json):
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, run_async, say, show, table, workspace
+from hoox_cli.core.errors import fail, run_async
+from hoox_cli.core.workspace import workspace
+from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say, show, table
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -43,24 +43,6 @@ LABEL = {"d1": "D1 database", "kv": "KV namespace", "r2": "R2 bucket", "queues":
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 RemoteOpt = Annotated[bool, typer.Option("--remote", help="On Cloudflare (REST API) instead of the local state.")]
 ConfirmOpt = Annotated[bool, typer.Option("--confirm", help="Delete without asking (required with --json).")]
-
-
-@contextlib.asynccontextmanager
-async def api_client(ws: Workspace) -> AsyncIterator[CloudflareAPI]:
-    from hoox_cli.core import wrangler_cli
-    from hoox_cli.core.cloudflare_api import CloudflareAPI, CloudflareError
-
-    creds = wrangler_cli.credentials(ws)
-    try:
-        api = CloudflareAPI(creds.get("CLOUDFLARE_API_TOKEN", ""), creds.get("CLOUDFLARE_ACCOUNT_ID"))
-    except CloudflareError as exc:
-        fail("NO_CREDENTIALS", str(exc))
-    try:
-        yield api
-    except CloudflareError as exc:
-        fail("CLOUDFLARE_ERROR", str(exc))
-    finally:
-        await api.aclose()
 
 
 # ----------------------------------------------------------------------------- what the catalog needs
@@ -240,6 +222,8 @@ def _list(kind: str, remote: bool, json_out: bool) -> None:
     ws = workspace()
     if remote:
         async def go() -> list[dict[str, Any]]:
+            from hoox_cli.core.cloudflare_api import api_client
+
             async with api_client(ws) as api:
                 return await remote_items(api, kind)
 
@@ -271,6 +255,8 @@ def _create(kind: str, name: str, remote: bool, json_out: bool, *, dimensions: i
     _check_name(kind, name)
     if remote:
         async def go() -> tuple[dict[str, Any], bool]:
+            from hoox_cli.core.cloudflare_api import api_client
+
             async with api_client(ws) as api:
                 existing = next((i for i in await remote_items(api, kind) if i["name"] == name), None)
                 if existing:
@@ -310,6 +296,8 @@ def _delete(kind: str, name: str, remote: bool, confirm: bool, json_out: bool) -
     rid = None
     if remote:
         async def go() -> dict[str, Any] | None:
+            from hoox_cli.core.cloudflare_api import api_client
+
             async with api_client(ws) as api:
                 item = next((i for i in await remote_items(api, kind) if i["name"] == name), None)
                 if item is not None:
@@ -390,6 +378,8 @@ def provision(remote: RemoteOpt = False, json_out: JsonOpt = False) -> None:
     changed: list[str] = []
     if remote:
         async def go() -> None:
+            from hoox_cli.core.cloudflare_api import api_client
+
             async with api_client(ws) as api:
                 for kind in ("kv", "d1", "r2", "queues"):
                     if not need[kind]:

@@ -17,7 +17,8 @@ from typing import Annotated
 
 import typer
 
-from hoox_cli.common import JsonOpt, PortOpt, emit_json, esc, fail, handle_errors, say
+from hoox_cli.core.errors import fail
+from hoox_cli.output import JsonOpt, PortOpt, emit_json, esc, handle_errors, say
 
 
 def _csv(values: list[str] | None) -> list[str]:
@@ -88,8 +89,9 @@ def clone(
     from hoox_edge import migrations
     from hoox_edge.local.workspace import CONFIG_FILE, MANIFEST_FILE, Workspace
 
-    from hoox_cli.commands.db import open_db
-    from hoox_cli.common import remember_secrets, run_async
+    from hoox_cli.core.errors import run_async
+    from hoox_cli.core.redact import remember_secrets
+    from hoox_cli.core.workspace import open_db
 
     target = name.resolve()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

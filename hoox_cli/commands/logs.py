@@ -29,8 +29,23 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.commands.monitor import RemoteOpt, dump, format_log_line, operator_client, remember_remote, remote_of
-from hoox_cli.common import JsonOpt, err_console, esc, fail, handle_errors, known_worker, say, scrub, warn
+from hoox_cli.core.connection import operator_client
+from hoox_cli.core.errors import fail
+from hoox_cli.core.redact import scrub
+from hoox_cli.output import (
+    JsonOpt,
+    RemoteOpt,
+    dump,
+    err_console,
+    esc,
+    format_log_line,
+    handle_errors,
+    known_worker,
+    remember_remote,
+    remote_of,
+    say,
+    warn,
+)
 
 # The levels workers write (hoox_edge.shared.logs.LEVELS), copied so `hoox --help` imports no edge code;
 # tests/test_cli.py checks that the two stay equal.
@@ -164,8 +179,8 @@ def _local_rows(worker: str | None, level: str | None, since: str, until: str) -
     """system_logs of the local ledger in [since, until), oldest first, read straight from the file."""
     import sqlite3
 
-    from hoox_cli.common import workspace
     from hoox_cli.core.backup import ledger_path
+    from hoox_cli.core.workspace import workspace
 
     path = ledger_path(workspace())
     if not path.exists():
@@ -232,7 +247,7 @@ def download(
 
     from hoox_edge.shared import clock
 
-    from hoox_cli.common import emit_json
+    from hoox_cli.output import emit_json
 
     if fmt not in ("jsonl", "text"):
         fail("USAGE_ERROR", "--format must be jsonl or text.", exit_code=2)

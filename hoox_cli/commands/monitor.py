@@ -39,25 +39,30 @@ EDGE_UNREACHABLE, no URL/token is NO_EDGE_CONFIG.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from enum import StrEnum
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hoox_cli.common import (
+from hoox_cli.core.connection import operator_client
+from hoox_cli.core.errors import fail
+from hoox_cli.output import (
+    Book,
     JsonOpt,
-    can_prompt,
+    RemoteOpt,
+    book_label,
+    book_option,
     compact_table,
-    duration,
+    dump,
     emit_json,
     esc,
-    fail,
+    fmt,
+    format_log_line,
     handle_errors,
     known_worker,
-    remember_secrets,
+    must_ask,
+    remember_remote,
+    remote_of,
     say,
     show,
     table,
@@ -70,100 +75,13 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Watch the edge: status, positions, trades, logs, queues; flatten, kill switch, "
                        "ledger backup.", no_args_is_help=True)
 
-RemoteOpt = Annotated[
-    str | None,
-    typer.Option("--remote", metavar="URL",
-                 help="Edge to talk to (default: HOOX_API_URL, else this workspace's local gateway). "
-                      "The token comes from HOOX_API_TOKEN."),
-]
 PAGE_LIMIT = 100  # items asked per request when a listing needs more
-
-
-class Book(StrEnum):
-    """A book (DESIGN decision 12): paper, live, or all (both)."""
-
-    paper = "paper"
-    live = "live"
-    all = "all"
-
-
-def book_option(default: str) -> Any:
-    return typer.Option("--mode", case_sensitive=False,
-                        help=f"Which book: paper, live or all (both). Default: {default}.")
-
-
-def book_label(mode: str | None) -> str:
-    """How a human output names the book it shows (None: both)."""
-    return {"paper": "paper book", "live": "LIVE book"}.get(mode or "all", "paper and live books")
-
-
-def must_ask(*, yes: bool, json_out: bool, what: str) -> bool:
-    """Whether to ask before `what`: not with --yes. Under --json or --quiet nobody can be asked (stdout
-    stays one JSON object, a script would hang on a prompt): refused, before anything is sent."""
-    if yes:
-        return False
-    if not can_prompt(json_out):
-        fail("CONFIRMATION_REQUIRED", f"{what} needs --yes under --json or --quiet (no prompt is shown); "
-                                      "nothing was changed.", exit_code=2)
-    return True
 
 
 @app.callback()
 def _group(ctx: typer.Context, remote: RemoteOpt = None) -> None:
     """Watch the edge through its operator API."""
     remember_remote(ctx, remote)
-
-
-def remember_remote(ctx: typer.Context, remote: str | None) -> None:
-    if remote:
-        ctx.ensure_object(dict)["remote"] = remote
-
-
-def remote_of(ctx: typer.Context, remote: str | None) -> str | None:
-    """The command's --remote, else its group's."""
-    if remote:
-        return remote
-    c: Any = ctx
-    while c is not None:
-        if isinstance(c.obj, dict) and c.obj.get("remote"):
-            return c.obj["remote"]
-        c = c.parent
-    return None
-
-
-@contextlib.contextmanager
-def operator_client(remote: str | None) -> Iterator[HooxClient]:
-    """A HooxClient for the chosen edge; its errors become CLI errors with what to do."""
-    from hoox_cli.core.client import HooxApiError, HooxClient, HooxConfigError, HooxConnectionError, resolve_config
-
-    try:
-        cfg = resolve_config(remote)
-    except HooxConfigError as exc:
-        fail("NO_EDGE_CONFIG", str(exc))
-    except Exception as exc:
-        if type(exc).__name__ == "WorkspaceError":
-            fail("WORKSPACE_ERROR", str(exc))
-        raise
-    remember_secrets([cfg.token])  # whatever the edge echoes, the token is never printed
-    client = HooxClient(cfg.base_url, cfg.token, source=cfg.source, token_source=cfg.token_source)
-    try:
-        yield client
-    except HooxApiError as exc:
-        message = exc.message + (f" {exc.hint}" if exc.hint else "")
-        if exc.request_id:
-            message += f" (request id {exc.request_id})"
-        fail(exc.code, message, details=exc.details)
-    except HooxConnectionError as exc:
-        fail("EDGE_UNREACHABLE", exc.message)
-    finally:
-        client.close()
-
-
-def dump(model: Any) -> Any:
-    """A result model as the API sent it (camelCase), for --json and for the tables."""
-    if hasattr(model, "model_dump"):
-        return model.model_dump(mode="json", by_alias=True)
-    return model
 
 
 def _short_time(iso: Any) -> str:
@@ -183,35 +101,6 @@ def _newest(count: int, fetch: Callable[[int, str | None], Any]) -> tuple[list[d
         if not cursor:
             break
     return items[:count], cursor
-
-
-def fmt(value: Any, digits: int = 8) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def seconds_since(iso: Any) -> float | None:
-    """Seconds from an API time (ISO-8601 UTC) to now; negative for a time to come, None if unreadable."""
-    try:
-        at = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return datetime.now(UTC).timestamp() - at.timestamp()
-
-
-def age(iso: Any) -> str:
-    secs = seconds_since(iso)
-    return "" if secs is None else duration(max(secs, 0.0))
-
-
-def time_left(iso: Any) -> str:
-    secs = seconds_since(iso)
-    return "" if secs is None else ("due" if secs >= 0 else duration(-secs))
 
 
 # ============================================================================ status
@@ -251,8 +140,8 @@ def print_status(s: dict[str, Any], url: str) -> None:
         style = {"online": "green", "degraded": "yellow", "offline": "red", "disabled": "dim"}
         from rich.text import Text
 
-        from hoox_cli.common import scrub
         from hoox_cli.core.models import status_label
+        from hoox_cli.core.redact import scrub
 
         def label(w: dict[str, Any]) -> Text:
             text = status_label(str(w.get("status")), w.get("features"), w.get("error"))
@@ -377,24 +266,6 @@ def logs(
         return
     for row in reversed(items):  # oldest first, like a log file
         say(format_log_line(row))
-
-
-LEVEL_STYLE = {"debug": "dim", "info": "cyan", "warning": "yellow", "warn": "yellow", "error": "bold red",
-               "critical": "bold red"}
-
-
-def format_log_line(row: dict[str, Any]) -> str:
-    """`time LEVEL worker [request] message` as rich markup (escaped and scrubbed)."""
-    level = str(row.get("level") or "info").lower()
-    style = LEVEL_STYLE.get(level, "")
-    when = row.get("createdAt") or row.get("timestamp") or ""
-    rid = row.get("requestId")
-    text = (f"[dim]{esc(when)}[/dim] [{style}]{esc(level.upper()):<7}[/{style}] "
-            f"[bold]{esc(row.get('worker') or '-')}[/bold]") if style else (
-        f"[dim]{esc(when)}[/dim] {esc(level.upper()):<7} [bold]{esc(row.get('worker') or '-')}[/bold]")
-    if rid:
-        text += f" [dim]{esc(rid)}[/dim]"
-    return f"{text} {esc(row.get('message') or '')}"
 
 
 # ============================================================================ queues
@@ -617,15 +488,16 @@ def backup(
     """Back up the local SQL ledger to backups/ (the same dump as `hoox db export`)."""
     from pathlib import Path
 
-    from hoox_cli.commands import db
-    from hoox_cli.common import workspace
+    from hoox_cli.core.backup import export_json, run_export
+    from hoox_cli.core.workspace import workspace
+    from hoox_cli.output import say_export
 
     if remote_of(ctx, None):
         fail("NOT_AVAILABLE", "`hoox monitor backup` exports the local ledger; the operator API has no dump route. "
                               "Back up the Cloudflare D1 database with `hoox db export --remote`.")
     ws = workspace()
-    dump_ = db.run_export(ws, Path(output) if output else None)
+    dump_ = run_export(ws, Path(output) if output else None)
     if json_out:
-        emit_json(db.export_json(ws, dump_))
+        emit_json(export_json(ws, dump_))
     else:
-        db.say_export(dump_)
+        say_export(dump_)

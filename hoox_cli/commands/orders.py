@@ -28,21 +28,28 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hoox_cli.commands.monitor import (
+from hoox_cli.core.connection import operator_client
+from hoox_cli.core.errors import fail
+from hoox_cli.output import (
     Book,
+    JsonOpt,
     RemoteOpt,
     age,
     book_label,
     book_option,
+    compact_table,
     dump,
+    emit_json,
+    esc,
     fmt,
+    handle_errors,
     must_ask,
-    operator_client,
     remember_remote,
     remote_of,
+    say,
+    show,
     time_left,
 )
-from hoox_cli.common import JsonOpt, compact_table, emit_json, esc, fail, handle_errors, say, show
 
 if TYPE_CHECKING:
     from hoox_cli.core.client import HooxClient

@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, run_async, say, workspace
+from hoox_cli.core.errors import fail, run_async
+from hoox_cli.core.workspace import workspace
+from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -109,7 +111,7 @@ def dependency_problems() -> list[str]:
 
 
 def configuration_problems(ws: Workspace) -> list[str]:
-    from hoox_cli.commands.config import config_problems, manifest_problems
+    from hoox_cli.core.audits import config_problems, manifest_problems
 
     problems: list[str] = []
     try:
@@ -153,7 +155,8 @@ def ledger_state(ws: Workspace) -> tuple[str, list[str]]:
 def kv_problems(ws: Workspace) -> list[str]:
     from hoox_edge.shared import settings
 
-    from hoox_cli.commands.config import manifest_problems, open_kv
+    from hoox_cli.core.audits import manifest_problems
+    from hoox_cli.core.workspace import open_kv
 
     bad, values = manifest_problems(ws)
     if bad:
@@ -204,7 +207,7 @@ def binding_problems(ws: Workspace) -> tuple[list[str], str]:
 
 
 def secret_problems(ws: Workspace) -> tuple[list[str], str]:
-    from hoox_cli.commands.config import env_problems
+    from hoox_cli.core.audits import env_problems
 
     problems, _warnings = env_problems(ws)
     fixes = sorted({p["fix"] for p in problems})
@@ -261,8 +264,8 @@ def check(json_out: JsonOpt = False) -> None:
 def repair_ledger(ws: Workspace) -> dict[str, Any]:
     from hoox_edge import catalog, migrations
 
-    from hoox_cli.commands.db import open_db
     from hoox_cli.core.backup import ledger_path
+    from hoox_cli.core.workspace import open_db
 
     path = ledger_path(ws)
     created = not path.exists()
@@ -280,7 +283,7 @@ def repair_ledger(ws: Workspace) -> dict[str, Any]:
 
 
 def repair_kv_values(ws: Workspace) -> dict[str, Any]:
-    from hoox_cli.commands.config import apply_manifest
+    from hoox_cli.core.audits import apply_manifest
 
     result = apply_manifest(ws, overwrite=False, replace_invalid=True)
     result["replaced_invalid"] = [w["key"] for w in result["written"] if w.get("was_invalid")]
@@ -293,8 +296,8 @@ def repair_secret_values(ws: Workspace) -> dict[str, Any]:
 
     from hoox_edge.local.workspace import GENERATED_SECRETS
 
-    from hoox_cli.commands.config import env_problems
-    from hoox_cli.common import remember_secrets
+    from hoox_cli.core.audits import env_problems
+    from hoox_cli.core.redact import remember_secrets
 
     before = ws.secrets() if ws.dev_vars_path.exists() else {}
     ws.create()  # generates the missing internal secrets and fixes .gitignore; keeps everything else
@@ -392,7 +395,7 @@ def worker(
     """Check one worker (code, secrets, bindings), fix what can be fixed locally, regenerate its .dev.vars."""
     from hoox_edge import catalog
 
-    from hoox_cli.commands.config import generate_dev_vars
+    from hoox_cli.core.audits import generate_dev_vars
     from hoox_cli.core.backup import runtime_running
 
     ws = workspace()
@@ -452,9 +455,9 @@ def rebuild(
     """Back up, then re-create the local ledger and CONFIG_KV and restore their data (asks first)."""
     from hoox_edge.shared import settings
 
-    from hoox_cli.commands.config import open_kv
-    from hoox_cli.common import confirm_destructive
     from hoox_cli.core import backup
+    from hoox_cli.core.workspace import open_kv
+    from hoox_cli.output import confirm_destructive
 
     ws = workspace()
     backup.refuse_while_running(ws, "a rebuild")
@@ -497,7 +500,7 @@ def rebuild(
     confirm_destructive("Delete and re-create the local ledger and CONFIG_KV, then restore the backed-up data?",
                         confirmed=confirm, json_mode=json_out, command="hoox repair rebuild")
     # 3. tear down and re-create
-    from hoox_cli.common import state_paths
+    from hoox_cli.core.workspace import state_paths
 
     kv_file = state_paths(ws)["kv"]
     backup.remove_database(ledger)

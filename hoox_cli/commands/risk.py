@@ -28,18 +28,24 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.commands.monitor import (
+from hoox_cli.core.connection import operator_client
+from hoox_cli.core.errors import fail
+from hoox_cli.output import (
+    JsonOpt,
     RemoteOpt,
     age,
     book_label,
     compact_table,
     dump,
+    emit_json,
+    esc,
     fmt,
-    operator_client,
+    handle_errors,
     remember_remote,
     remote_of,
+    say,
+    show,
 )
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say, show
 
 app = typer.Typer(help="The risk manager: stops, targets, drawdown, reconciliation, its runs and settings.",
                   no_args_is_help=True)

@@ -23,7 +23,10 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say, warn, workspace
+from hoox_cli.core.audits import exchange_secret_names, incomplete_pairs
+from hoox_cli.core.errors import fail
+from hoox_cli.core.workspace import workspace
+from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say, warn
 
 app = typer.Typer(help="Local secrets (.dev.vars): set them before or while the edge runs.", no_args_is_help=True)
 
@@ -58,9 +61,9 @@ def set_secret(
     """Set a local secret; a running edge picks it up on its next request (no restart)."""
     from hoox_edge import catalog
 
-    from hoox_cli.commands.dev import prepare_workspace
-    from hoox_cli.common import remember_secrets
     from hoox_cli.core import process
+    from hoox_cli.core.redact import remember_secrets
+    from hoox_cli.core.workspace import prepare_workspace
 
     ws = workspace(required=False)
     owners = [w.name for w in catalog.secret_owners(name)]
@@ -120,8 +123,8 @@ def set_secret(
 def _set_remote(ws: Any, name: str, value: str, owners: list[str], only: list[str] | None, json_out: bool) -> None:
     from hoox_edge import catalog
 
-    from hoox_cli.common import run_async
     from hoox_cli.core import wrangler_cli
+    from hoox_cli.core.errors import run_async
 
     if only:
         for w in only:
@@ -205,23 +208,6 @@ def delete_secret(
              f"or `hoox secrets set {pair['missing']}`.")
 
 
-def incomplete_pairs(have: set[str]) -> list[dict[str, str]]:
-    """The exchange key pairs of which only one half is set: [{"name": set one, "missing": the other}]."""
-    out: list[dict[str, str]] = []
-    for key, secret in exchange_secret_names().values():
-        for mine, theirs in ((key, secret), (secret, key)):
-            if mine in have and theirs not in have:
-                out.append({"name": mine, "missing": theirs})
-    return out
-
-
-def exchange_secret_names() -> dict[str, tuple[str, str]]:
-    from hoox_edge.exchanges import live
-    from hoox_edge.shared import settings
-
-    return {ex: live.secret_names(ex) for ex in settings.EXCHANGES}
-
-
 @app.command("check")
 @handle_errors
 def check(
@@ -243,7 +229,7 @@ def check(
     if remote:
         import asyncio
 
-        from hoox_cli.common import run_async
+        from hoox_cli.core.errors import run_async
 
         async def gather() -> list[tuple[set[str] | None, str | None]]:
             return await asyncio.gather(*(_remote_names(ws, w.name) for w in chosen))
@@ -272,7 +258,7 @@ def check(
     if json_out:
         emit_json(out)
     else:
-        from hoox_cli.common import show, table
+        from hoox_cli.output import show, table
 
         def mark(d: dict[str, bool]) -> str:
             return ", ".join(f"{k} {'✓' if v else '✗'}" for k, v in d.items())

@@ -27,59 +27,27 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.commands.monitor import RemoteOpt, dump, fmt, operator_client
-from hoox_cli.common import (
+from hoox_cli.core.connection import operator_client
+from hoox_cli.core.errors import fail
+from hoox_cli.core.signals import build_payload, webhook_url
+from hoox_cli.core.workspace import workspace
+from hoox_cli.output import (
     JsonOpt,
+    RemoteOpt,
     compact_table,
+    dump,
     duration,
     emit_json,
     esc,
-    fail,
+    fmt,
     handle_errors,
     say,
     show,
     table,
-    workspace,
 )
 
 app = typer.Typer(help="Send trading signals to the edge; show what became of one.", no_args_is_help=True)
 _USAGE_CODES = ("AMBIGUOUS_REQUEST_ID", "VALIDATION_ERROR")  # the id given names no single signal
-
-
-def build_payload(
-    *,
-    api_key: str,
-    symbol: str,
-    action: str,
-    quantity: float,
-    exchange: str | None,
-    leverage: float | None,
-    order_type: str | None,
-    price: float | None,
-    idempotency_key: str | None,
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "apiKey": api_key,
-        "action": action.upper(),
-        "symbol": symbol,
-        "quantity": quantity,
-    }
-    if exchange:
-        payload["exchange"] = exchange.lower()
-    if leverage is not None:
-        payload["leverage"] = leverage
-    if order_type:
-        payload["orderType"] = order_type.upper()
-    if price is not None:
-        payload["price"] = price
-    if idempotency_key:
-        payload["idempotencyKey"] = idempotency_key
-    return payload
-
-
-def webhook_url(base: str) -> str:
-    base = base.rstrip("/")
-    return base if base.endswith("/webhook") else base + "/webhook"
 
 
 @app.command()

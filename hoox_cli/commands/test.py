@@ -29,7 +29,8 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say
+from hoox_cli.core.errors import fail
+from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say
 
 STEPS = ("lint", "typecheck", "tests", "build")
 TOOL_OF = {"lint": "ruff", "typecheck": "mypy", "tests": "pytest", "build": "pip"}
@@ -89,7 +90,7 @@ def run_step(step: str, project: Path) -> dict[str, Any]:
         status = "passed" if code == 0 else "failed"
         if step == "build" and code == 0 and not list(Path(outdir).glob("*.whl")):
             status, out = "failed", out + "\nno wheel was written"
-    from hoox_cli.common import scrub
+    from hoox_cli.core.redact import scrub
 
     return {"name": step, "status": status, "command": " ".join(Path(cmd[0]).name if i == 0 else c
                                                                 for i, c in enumerate(cmd)),

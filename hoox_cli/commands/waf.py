@@ -20,7 +20,9 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, run_async, say, workspace
+from hoox_cli.core.errors import fail, run_async
+from hoox_cli.core.workspace import workspace
+from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say
 
 app = typer.Typer(help="Firewall for the webhook: TradingView-only and rate limits (local KV or Cloudflare WAF).",
                   no_args_is_help=True)
@@ -99,8 +101,8 @@ def configure(
     changes: list[dict[str, Any]] = []
     zone = None
     if remote:
-        from hoox_cli.commands.infra import api_client
         from hoox_cli.core import deploy
+        from hoox_cli.core.cloudflare_api import api_client
 
         if period not in PERIODS:
             fail("BAD_PERIOD", f"--period must be one of {', '.join(map(str, PERIODS))} seconds.")
@@ -126,7 +128,7 @@ def configure(
         if zone_id:
             deploy.set_cloudflare(ws, ["zone_id"], zone_id)
     else:
-        from hoox_cli.commands.config import open_kv
+        from hoox_cli.core.workspace import open_kv
 
         kv = open_kv(ws)
         try:

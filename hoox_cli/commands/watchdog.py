@@ -24,8 +24,9 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.commands.monitor import RemoteOpt, dump, operator_client, remember_remote, remote_of
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say
+from hoox_cli.core.connection import operator_client
+from hoox_cli.core.errors import fail
+from hoox_cli.output import JsonOpt, RemoteOpt, dump, emit_json, esc, handle_errors, remember_remote, remote_of, say
 
 app = typer.Typer(help="Signal watchdog: each source's last signal against its expectation.", no_args_is_help=True)
 PREFIX = "watchdog:expect:"

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from hoox_cli.common import MASK, can_prompt, esc, fail, remember_secrets, say
+from hoox_cli.core.errors import fail
+from hoox_cli.core.redact import MASK, remember_secrets
+from hoox_cli.output import can_prompt, esc, say
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -112,7 +114,8 @@ def save_state(ws: Workspace, state: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------- steps
 def toolchain_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
-    from hoox_cli.commands.check import print_tools, probe_tools
+    from hoox_cli.core.tools import probe_tools
+    from hoox_cli.output import print_tools
 
     tools = probe_tools(ws)
     if not ui.json_mode:
@@ -204,7 +207,7 @@ def cloudflare_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
 def workers_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
     from hoox_edge import catalog
 
-    from hoox_cli.commands.config import _set_path
+    from hoox_cli.core.audits import _set_path
 
     current = set(ws.enabled_workers())
     known = catalog.names()
@@ -238,9 +241,9 @@ def workers_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
 def database_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
     from hoox_edge import catalog, migrations
 
-    from hoox_cli.commands.db import open_db
-    from hoox_cli.common import run_async
     from hoox_cli.core.backup import ledger_path
+    from hoox_cli.core.errors import run_async
+    from hoox_cli.core.workspace import open_db
 
     db = open_db(ws)
     try:
@@ -252,7 +255,7 @@ def database_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
 
 
 def read_secrets_file(path: Path, ws: Workspace) -> dict[str, str]:
-    from hoox_cli.commands.config import declared_secrets
+    from hoox_cli.core.audits import declared_secrets
 
     if not path.is_file():
         fail("NO_SUCH_FILE", f"--secrets-file {path}: no such file.", exit_code=2)

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hoox_cli.core.errors import fail
+
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
@@ -47,7 +49,7 @@ class Dump:
 
 
 def ledger_path(ws: Workspace) -> Path:
-    from hoox_cli.common import state_paths
+    from hoox_cli.core.workspace import state_paths
 
     return state_paths(ws)["d1"]
 
@@ -249,10 +251,24 @@ def runtime_running(ws: Workspace) -> int | None:
 
 
 def refuse_while_running(ws: Workspace, what: str) -> None:
-    from hoox_cli.common import fail
-
     pid = runtime_running(ws)
     if pid is not None:
         fail("RUNTIME_RUNNING",
              f"The local edge is running (pid {pid}) and holds the ledger open; {what} would pull it from "
              "under it. Stop it with `hoox dev stop`, then run this again.")
+
+
+def export_json(ws: Workspace, dump: Any) -> dict[str, Any]:
+    """The --json object of an export (`hoox db export`, `hoox monitor backup`)."""
+    from hoox_edge import catalog
+
+    return {"workspace": str(ws.root), "database": catalog.TRADE_DB, **dump.as_json(),
+            "restore_command": f"hoox db import {dump.path}"}
+
+
+def run_export(ws: Workspace, output: Any = None, *, stem: str = "db-backup") -> Any:
+    """`export_ledger`, its failure a CliError."""
+    try:
+        return export_ledger(ws, output, stem=stem)
+    except BackupError as exc:
+        fail("EXPORT_FAILED", str(exc))

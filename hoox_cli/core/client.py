@@ -44,6 +44,7 @@ from httpx_sse import ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hoox_cli.core import models as m
+from hoox_cli.core.redact import MASK, scrub
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -64,7 +65,6 @@ STREAM_BACKOFF_BASE = 1.0
 STREAM_BACKOFF_CAP = 30.0
 JITTER = 0.2
 ALL_TOPICS = ("trades", "logs", "alerts", "status", "risk")
-MASK = "***"
 
 
 # ============================================================================ errors
@@ -593,14 +593,8 @@ class _Core:
                 "User-Agent": "hoox-client"}
 
     def scrub(self, value: Any) -> Any:
-        """`value` with the token replaced by *** (server text is echoed into exceptions)."""
-        if isinstance(value, str):
-            return value.replace(self._token, MASK) if self._token in value else value
-        if isinstance(value, dict):
-            return {self.scrub(k): self.scrub(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.scrub(v) for v in value]
-        return value
+        """`value` with the token (and every remembered secret) masked: server text is echoed into exceptions."""
+        return scrub(value, [self._token])
 
     def _start_hint(self) -> str:
         if self.source == "workspace":

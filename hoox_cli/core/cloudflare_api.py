@@ -7,12 +7,18 @@ the Authorization header; secret values only in request bodies.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
+
+from hoox_cli.core.errors import fail
+
+if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 TIMEOUT = 30.0
@@ -208,3 +214,21 @@ class CloudflareAPI:
     async def put_phase_entrypoint(self, zone_id: str, phase: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
         return await self.request("PUT", f"/zones/{_seg(zone_id)}/rulesets/phases/{_seg(phase)}/entrypoint",
                                   json={"rules": rules})
+
+
+@contextlib.asynccontextmanager
+async def api_client(ws: Workspace) -> AsyncIterator[CloudflareAPI]:
+    """The API with the workspace's credentials; its errors become CliErrors."""
+    from hoox_cli.core import wrangler_cli
+
+    creds = wrangler_cli.credentials(ws)
+    try:
+        api = CloudflareAPI(creds.get("CLOUDFLARE_API_TOKEN", ""), creds.get("CLOUDFLARE_ACCOUNT_ID"))
+    except CloudflareError as exc:
+        fail("NO_CREDENTIALS", str(exc))
+    try:
+        yield api
+    except CloudflareError as exc:
+        fail("CLOUDFLARE_ERROR", str(exc))
+    finally:
+        await api.aclose()

@@ -207,23 +207,27 @@ def _unreachable(exc: Exception) -> dict[str, Any]:
     return {"ok": False, "status_code": None, "status": None, "error": type(exc).__name__}
 
 
-def health(url: str, *, timeout: float = 2.0, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """GET {url}/health: {"ok", "status_code", "status", "error"}; never raises."""
+def health(url: str, *, timeout: float | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """GET {url}/health: {"ok", "status_code", "status", "error"}; never raises. `timeout`: as `health_all`."""
     import httpx
+    from hoox_edge.operator.workers import HEALTH_BUDGET_S
 
     try:
-        return _health_of(httpx.get(url.rstrip("/") + "/health", timeout=timeout, headers=headers))
+        return _health_of(httpx.get(url.rstrip("/") + "/health", headers=headers,
+                                    timeout=HEALTH_BUDGET_S if timeout is None else timeout))
     except httpx.HTTPError as exc:
         return _unreachable(exc)
 
 
 async def health_all(
-    urls: dict[str, str], *, timeout: float = 2.0, headers: dict[str, dict[str, str]] | None = None
+    urls: dict[str, str], *, timeout: float | None = None, headers: dict[str, dict[str, str]] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Health of every worker at once (each within `timeout`)."""
+    """Health of every worker at once, each within `timeout` (default: the edge's budget per worker,
+    the one its gateway and operator API use)."""
     import asyncio
 
     import httpx
+    from hoox_edge.operator.workers import HEALTH_BUDGET_S
 
     async def one(client: httpx.AsyncClient, name: str, url: str) -> tuple[str, dict[str, Any]]:
         try:
@@ -231,7 +235,7 @@ async def health_all(
         except httpx.HTTPError as exc:
             return name, _unreachable(exc)
 
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=HEALTH_BUDGET_S if timeout is None else timeout) as client:
         results = await asyncio.gather(*(one(client, n, u) for n, u in urls.items()))
     return dict(results)
 
@@ -379,3 +383,98 @@ def log_tail(ws: Workspace, offset: int = 0, lines: int = 25) -> str:
         return ""
     text = data.decode("utf-8", errors="replace")
     return "\n".join(text.splitlines()[-lines:])
+
+
+# ----------------------------------------------------------------------------- start in the background
+class StartFailed(Exception):
+    """The runtime could not be started in the background. `code`: PORT_IN_USE (`ports` holds them),
+    START_FAILED (it exited before it served) or START_TIMEOUT (it did not serve in time and was stopped);
+    `log_tail` is the end of what it wrote to its log (secrets masked)."""
+
+    def __init__(self, code: str, message: str, *, log_tail: str = "", ports: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.log_tail = log_tail
+        self.ports = ports or []
+
+
+def start_detached(ws: Workspace, base_port: int, *, owned: bool = False,
+                   timeout: float = DETACH_TIMEOUT) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Start the workspace's runtime in the background and wait until its gateway serves: the process
+    and its runtime info. `hoox dev start --detach`, the cockpit's embedded edge (`owned`) and the
+    cockpit's restart all start it this way. Nothing is left half-started: a runtime that does not
+    serve in time is stopped, and so is one whose start is interrupted (Ctrl+C)."""
+    from hoox_cli.core.redact import scrub
+
+    busy = busy_ports(ports_for(ws, base_port))
+    if busy:
+        which = ", ".join(f"{p} ({n})" for n, p in busy)
+        raise StartFailed("PORT_IN_USE", f"Port {which} is already in use on 127.0.0.1.",
+                          ports=[p for _, p in busy])
+    proc, offset = spawn_detached(ws, base_port, owned=owned)
+    try:
+        return proc, wait_serving(ws, proc, timeout=timeout)
+    except KeyboardInterrupt:  # the user gave up waiting
+        terminate(proc)
+        raise
+    except ChildExited as exc:
+        tail = scrub(log_tail(ws, offset))
+        raise StartFailed("START_FAILED", f"The runtime exited (code {exc.code}) before it served. Last lines of "
+                                          f"{log_path(ws)}:\n{tail}", log_tail=tail) from None
+    except TimeoutError:
+        terminate(proc)
+        tail = scrub(log_tail(ws, offset))
+        raise StartFailed("START_TIMEOUT", f"The gateway did not answer /health within {timeout:g} s; the runtime "
+                                           f"was stopped. Last lines of {log_path(ws)}:\n{tail}",
+                          log_tail=tail) from None
+
+
+# ----------------------------------------------------------------------------- the cockpit's embedded runtime
+@dataclass
+class LocalRuntime:
+    """The embedded runtime a cockpit started (stopped on exit), or the one it attached to."""
+
+    ws: Workspace
+    started: bool = False
+    pid: int | None = None  # the runtime process this cockpit started
+    proc: subprocess.Popen[bytes] | None = None  # that process; its stdin pipe ties it to this cockpit
+
+    def owns(self) -> bool:
+        """This cockpit started the runtime that serves now (and stops it on exit).
+
+        False once that process is gone, e.g. stopped or restarted from another shell: the runtime
+        serving then is somebody else's and is never touched."""
+        return self.started and self.proc is not None and self.proc.poll() is None
+
+    def ensure(self) -> str | None:
+        """Attach to the workspace's runtime, or start one detached; a note for the status bar."""
+        from hoox_cli.core.workspace import prepare_workspace
+
+        info = prepare_workspace(self.ws)
+        if probe(self.ws).running:
+            return None  # the status bar says whose runtime it is
+        try:
+            self.proc, _ = start_detached(self.ws, self.ws.base_port(), owned=True)
+        except StartFailed as exc:
+            hint = (" Stop what uses them, or start the edge yourself with `hoox dev start --port N`."
+                    if exc.code == "PORT_IN_USE" else "")
+            raise RuntimeError(f"cannot start the local runtime: {exc.message}{hint}") from None
+        self.started = True
+        self.pid = self.proc.pid
+        # the status bar already says the runtime is embedded; only a new workspace is news
+        return f"created a workspace in {info['workspace']}" if info["created"] else None
+
+    def stop(self) -> str:
+        """Stop the runtime this cockpit started — not one somebody else started meanwhile."""
+        if not self.started:
+            return ""
+        self.started = False
+        state = probe(self.ws)
+        if not state.running:
+            return "The embedded local runtime had already stopped."
+        if state.pid != self.pid or self.proc is None or self.proc.poll() is not None:
+            return f"Left the local runtime (pid {state.pid}) running: this cockpit did not start it."
+        stop(self.ws)
+        self.proc.wait()  # reap it (stop() waited for it to exit)
+        return "Stopped the embedded local runtime."

@@ -123,7 +123,7 @@ async def run(
     extra_env: Mapping[str, str] | None = None,
 ) -> WranglerResult:
     """Run `wrangler ARGS` in `cwd`, streaming stdout+stderr lines to `on_line` as they come."""
-    from hoox_cli.common import scrub
+    from hoox_cli.core.redact import scrub
 
     exe = find_wrangler(ws)
     proc = await asyncio.create_subprocess_exec(

@@ -27,7 +27,7 @@ from textual.containers import Container, Vertical
 from textual.dom import DOMNode
 from textual.widgets import Static
 
-from hoox_tui.redact import redact
+from hoox_cli.core.redact import redact
 from hoox_tui.store import ALL_TOPICS
 
 if TYPE_CHECKING:

@@ -24,8 +24,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Log, Static
 
+from hoox_cli.core.redact import redact
 from hoox_tui.dialogs import ConfirmScreen
-from hoox_tui.redact import redact
 from hoox_tui.views.base import View
 
 if TYPE_CHECKING:
@@ -79,22 +79,12 @@ def restart_runtime(ws: Workspace, emit: Callable[[str], None], *, start_only: b
         emit(f"Stopping the local runtime (pid {state.pid}) ...")
         res = process.stop(ws)
         emit("Stopped." if not res.forced else f"It did not stop within {process.STOP_TIMEOUT:g} s and was killed.")
-    busy = process.busy_ports(process.ports_for(ws, base))
-    if busy:
-        raise RestartError("Ports in use, so the runtime cannot start: "
-                           + ", ".join(f"{n} {p}" for n, p in busy)
-                           + ". Free them, or change [dev] port in hoox.toml (Config editor, F7).")
     emit(f"Starting the local runtime (ports from {base}) ...")
-    proc, _offset = process.spawn_detached(ws, base)
     try:
-        process.wait_serving(ws, proc)
-    except process.ChildExited as exc:
-        raise RestartError(f"The runtime exited (code {exc.code}) before it served; "
-                           f"see {process.log_path(ws)}.") from None
-    except TimeoutError:
-        process.terminate(proc)
-        raise RestartError(f"The gateway did not answer within {process.DETACH_TIMEOUT:g} s; the runtime was "
-                           f"stopped. See {process.log_path(ws)}.") from None
+        proc, _info = process.start_detached(ws, base)
+    except process.StartFailed as exc:
+        hint = " Free them, or change [dev] port in hoox.toml (Config editor, F7)." if exc.code == "PORT_IN_USE" else ""
+        raise RestartError(exc.message + hint) from None
     return proc.pid
 
 

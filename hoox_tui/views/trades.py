@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Static
 
 from hoox_cli.core.client import HooxError
 from hoox_cli.core.models import OpenOrder, RiskDrawdown, RiskPosition, RiskStatus
+from hoox_cli.core.redact import redact
 from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.fmt import (
     STALE_STYLE,
@@ -41,7 +42,6 @@ from hoox_tui.fmt import (
     price,
     seconds_until,
 )
-from hoox_tui.redact import redact
 from hoox_tui.store import TradeRow
 from hoox_tui.views.base import View
 

@@ -331,8 +331,6 @@ async def serve_call(host: ObjectHost, class_name: str, method: str, call: Any) 
     return await host.call(class_name, method, call)
 
 
-def make_impl(cls: type[DurableObject], js_ctx: Any, js_env: Any, worker: str) -> DurableObject:
-    from hoox_edge.cloudflare.env import wrap_env
-
-    env: Env = wrap_env(js_env, worker)
+def make_impl(cls: type[DurableObject], js_ctx: Any, env: Env) -> DurableObject:
+    """The portable object on the runtime's ctx and the worker's env (already wrapped: `env.wrap_env`)."""
     return cls(wrap_state(js_ctx), env)

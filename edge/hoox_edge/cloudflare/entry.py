@@ -79,7 +79,7 @@ def durable_object_class(portable: type, worker_name: str, base: type[Any], modu
         base.__init__(self, ctx, env)
         # One call at a time, each atomic (durable_objects.ObjectHost); the portable object is
         # made on first use with the wrapped ctx and env.
-        self._hoox_host = ObjectHost(lambda: make_impl(portable, ctx, env, worker_name))
+        self._hoox_host = ObjectHost(lambda: make_impl(portable, ctx, wrap_env(env, worker_name)))
         self._hoox_host.impl  # noqa: B018  (constructed now, as the runtime constructs the object)
 
     async def alarm(self: Any, alarm_info: Any = None) -> None:

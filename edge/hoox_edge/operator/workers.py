@@ -32,7 +32,7 @@ from hoox_edge import catalog
 from hoox_edge.ports import Env
 from hoox_edge.shared import calls, clock
 
-HEALTH_BUDGET_S = 2.0
+HEALTH_BUDGET_S = 2.0  # the design's budget for one worker's /health: the gateway's and the operator API's probes
 GATEWAY = "hoox"
 WINDOWS = (("5m", 300), ("1h", 3600))
 RECENT_LOGS = 20
@@ -62,9 +62,7 @@ async def probe(env: Env, worker: str) -> dict[str, Any]:
                 "error": f"{env.worker} has no service binding to {worker}"}
     started = time.perf_counter()
     try:
-        resp = await asyncio.wait_for(
-            calls.call(env, binding, "GET", "/health", request_id=None, timeout=HEALTH_BUDGET_S),
-            HEALTH_BUDGET_S + 0.1)
+        resp = await call_health(env, binding)
     except TimeoutError:
         return {"name": worker, "status": "offline", "latencyMs": round((time.perf_counter() - started) * 1000, 2),
                 "error": f"no answer within {HEALTH_BUDGET_S:g} s"}
@@ -77,6 +75,14 @@ async def probe(env: Env, worker: str) -> dict[str, Any]:
                 "features": features_of(resp)}
     return {"name": worker, "status": "degraded", "latencyMs": latency,
             "error": f"/health answered {resp.status}: {resp.text()[:200]}"}
+
+
+async def call_health(env: Env, binding: str) -> Any:
+    """A worker's `/health` through the service binding `binding`, within HEALTH_BUDGET_S (TimeoutError
+    past it): the one way the edge probes a worker (the operator API's status, the gateway's /health)."""
+    return await asyncio.wait_for(
+        calls.call(env, binding, "GET", "/health", request_id=None, timeout=HEALTH_BUDGET_S),
+        HEALTH_BUDGET_S + 0.1)
 
 
 def features_of(resp: Any) -> str:

@@ -73,6 +73,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from hoox_edge import catalog, ledger, lifecycle
+from hoox_edge.operator.workers import HEALTH_BUDGET_S, call_health
 from hoox_edge.ports import Env, ServiceResponse
 from hoox_edge.shared import bodies, calls, clock, settings
 from hoox_edge.shared.app import env_of, make_app
@@ -115,7 +116,6 @@ from hoox_edge.workers import operator_api, stream
 
 WORKER = "hoox"
 RATE_WINDOW_S = 60
-HEALTH_BUDGET_S = 2.0
 RATE_LIMITER_OBJECT = "webhook"
 HEARTBEAT_LIMITER_OBJECT = "heartbeat"
 HEARTBEAT = "HEARTBEAT"
@@ -671,7 +671,7 @@ async def _do_probe(env: Env, binding: str, name: str) -> None:
 
 
 async def _service_probe(env: Env, binding: str) -> dict[str, Any]:
-    resp = await calls.call(env, binding, "GET", "/health", request_id=None, timeout=HEALTH_BUDGET_S)
+    resp = await call_health(env, binding)
     if resp.status != 200:
         raise RuntimeError(f"/health answered {resp.status}")
     return {}

@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from hoox_edge import catalog, lifecycle
 from hoox_edge.operator import figures
@@ -159,9 +159,7 @@ async def _queue_summary(env: Env) -> dict[str, Any]:
 async def _exchanges(env: Env) -> dict[str, Any]:
     """Which exchanges trade live: trade-worker holds the API keys, so it is asked (its /health)."""
     try:
-        resp = await asyncio.wait_for(
-            calls.call(env, "TRADE_SERVICE", "GET", "/health", request_id=None, timeout=workers_mod.HEALTH_BUDGET_S),
-            workers_mod.HEALTH_BUDGET_S + 0.1)
+        resp = await workers_mod.call_health(env, "TRADE_SERVICE")
         items = ((resp.json() or {}).get("result") or {}).get("exchanges")
     except Exception as exc:
         return {"available": False, "error": f"trade-worker did not answer ({type(exc).__name__})", "items": []}
@@ -658,12 +656,3 @@ routes: list[BaseRoute] = [
     Route("/db/query", _operator(db_query), methods=["POST"]),
     Route("/watchdog", _operator(watchdog), methods=["GET"]),
 ]
-
-
-def app_routes_for_tests() -> list[BaseRoute]:
-    """The gateway's own routes with these mounted under /v1 (until the gateway mounts them itself)."""
-    from hoox_edge.workers import gateway
-
-    if any(isinstance(r, Mount) and r.path == "/v1" for r in gateway.routes):
-        return list(gateway.routes)
-    return [*gateway.routes, Mount("/v1", routes=routes)]

@@ -1,11 +1,9 @@
-"""The `--remote` side of `hoox db apply|migrate|list|query`: the ledger on Cloudflare D1.
+"""The ledger on Cloudflare D1 (`hoox db ... --remote`).
 
 Migrations are applied by `wrangler d1 migrations apply --remote` in the staged d1-worker (whose
 wrangler.jsonc binds the workspace's database id and the shared migrations folder), so Cloudflare's
 `d1_migrations` history is kept by the tool that owns it. Status, table listing and queries go through
 the D1 REST query endpoint, which binds `?` parameters.
-
-JSON shapes are those of the local commands plus `"remote": true`.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hoox_cli.common import emit_json, esc, fail, run_async, say, show, table
+from hoox_cli.core.errors import fail, run_async
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -23,7 +21,8 @@ if TYPE_CHECKING:
 _MIGRATION = re.compile(r"\b(\d{4}_[A-Za-z0-9_.-]+?\.sql)\b")
 
 
-def _database(ws: Workspace) -> tuple[str, str]:
+def database(ws: Workspace) -> tuple[str, str]:
+    """(name, Cloudflare id) of the ledger database."""
     from hoox_edge import catalog
 
     from hoox_cli.core import deploy
@@ -35,19 +34,20 @@ def _database(ws: Workspace) -> tuple[str, str]:
     return catalog.TRADE_DB, uuid
 
 
-async def _query(ws: Workspace, sql: str, params: list[Any] | None = None) -> dict[str, Any]:
-    from hoox_cli.commands.infra import api_client
+async def query(ws: Workspace, sql: str, params: list[Any] | None = None) -> dict[str, Any]:
+    from hoox_cli.core.cloudflare_api import api_client
 
-    _, uuid = _database(ws)
+    _, uuid = database(ws)
     async with api_client(ws) as api:
         result = await api.d1_query(uuid, sql, params or [])
     return result[0] if result else {"results": [], "meta": {}}
 
 
-def apply(ws: Workspace, json_out: bool) -> None:
+def apply_migrations(ws: Workspace) -> list[str]:
+    """Apply the pending migrations on Cloudflare; the names applied."""
     from hoox_cli.core import deploy, wrangler_cli
 
-    name, _ = _database(ws)
+    name, _ = database(ws)
     target = deploy.stage_worker(ws, "d1-worker")  # carries the migrations folder and the database id
     try:
         r = run_async(wrangler_cli.run(["d1", "migrations", "apply", name, "--remote"], cwd=target, ws=ws))
@@ -56,53 +56,31 @@ def apply(ws: Workspace, json_out: bool) -> None:
     if not r.ok:
         fail("WRANGLER_FAILED", f"wrangler d1 migrations apply failed (exit {r.returncode}).",
              details="\n".join(r.tail(15)))
-    applied = list(dict.fromkeys(m.group(1) for ln in r.lines for m in _MIGRATION.finditer(ln)))
-    if json_out:
-        emit_json({"workspace": str(ws.root), "database": name, "applied": applied, "up_to_date": not applied,
-                   "remote": True})
-    elif applied:
-        say(f"Applied {len(applied)} migration(s) to {name} on Cloudflare:")
-        for n in applied:
-            say(f"  [green]+[/green] {esc(n)}")
-    else:
-        say(f"{name} on Cloudflare is already up to date; nothing applied.")
+    return list(dict.fromkeys(m.group(1) for ln in r.lines for m in _MIGRATION.finditer(ln)))
 
 
-def status(ws: Workspace, json_out: bool) -> None:
+def migration_status(ws: Workspace) -> tuple[list[dict[str, Any]], list[str]]:
+    """(applied [{"name", "applied_at"}], pending [name]) on Cloudflare."""
     from hoox_edge import migrations
 
-    name, _ = _database(ws)
-    res = run_async(_query(ws, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'"))
+    res = run_async(query(ws, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'"))
     rows: list[dict[str, Any]] = []
     if res["results"]:
-        rows = run_async(_query(ws, "SELECT name, applied_at FROM d1_migrations ORDER BY id"))["results"]
+        rows = run_async(query(ws, "SELECT name, applied_at FROM d1_migrations ORDER BY id"))["results"]
     done = {r["name"] for r in rows}
-    pending = [m.name for m in migrations.available() if m.name not in done]
-    if json_out:
-        emit_json({"workspace": str(ws.root), "database": name, "applied": rows, "pending": pending, "remote": True})
-        return
-    show(table(["migration", "state", "applied at"],
-               [[r["name"], "applied", r["applied_at"]] for r in rows] + [[n, "pending", ""] for n in pending],
-               title=f"{name} migrations (Cloudflare)"))
-    say(f"{len(pending)} pending — apply with `hoox db migrate --remote`." if pending else "Up to date.")
+    return rows, [m.name for m in migrations.available() if m.name not in done]
 
 
-def list_tables(ws: Workspace, json_out: bool) -> None:
-    name, _ = _database(ws)
-    names = run_async(_query(ws, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-                                 "AND name NOT LIKE '_cf_%' ORDER BY name"))["results"]
+def table_rows(ws: Workspace) -> list[dict[str, Any]]:
+    """[{"name", "rows"}] of the ledger's tables on Cloudflare."""
+    names = run_async(query(ws, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                                "AND name NOT LIKE '_cf_%' ORDER BY name"))["results"]
     tables = []
     for r in names:
         quoted = '"' + r["name"].replace('"', '""') + '"'
-        count = run_async(_query(ws, f"SELECT COUNT(*) AS n FROM {quoted}"))["results"]
+        count = run_async(query(ws, f"SELECT COUNT(*) AS n FROM {quoted}"))["results"]
         tables.append({"name": r["name"], "rows": count[0]["n"] if count else None})
-    if json_out:
-        emit_json({"workspace": str(ws.root), "database": name, "tables": tables, "remote": True})
-        return
-    if not tables:
-        say(f"{name} on Cloudflare has no tables yet — create them with `hoox db apply --remote`.")
-        return
-    show(table(["table", "rows"], [[t["name"], t["rows"]] for t in tables], title=f"{name} (Cloudflare)"))
+    return tables
 
 
 def is_read_only(sql: str, params: list[Any] | None = None) -> bool:
@@ -132,18 +110,14 @@ def is_read_only(sql: str, params: list[Any] | None = None) -> bool:
             ro.close()
 
 
-def query(ws: Workspace, statement: str, params: list[Any], write: bool, json_out: bool) -> None:
-    name, _ = _database(ws)
+def run_query(ws: Workspace, statement: str, params: list[Any], write: bool) -> dict[str, Any]:
+    """One statement on Cloudflare; refused (READ_ONLY) when it would write without `write`."""
     if not write and not is_read_only(statement, params):
         fail("READ_ONLY", "`hoox db query --remote` is read-only: this statement would change the database, or "
                           "reads a table the ledger schema does not have. Add --write to run it anyway.")
     from hoox_cli.core.cloudflare_api import CloudflareError
 
     try:
-        res = run_async(_query(ws, statement, params))
+        return run_async(query(ws, statement, params))
     except CloudflareError as exc:  # pragma: no cover - api_client turns it into a CliError
         fail("SQL_ERROR", str(exc))
-    from hoox_cli.commands.db import emit_query_result
-
-    emit_query_result({"workspace": str(ws.root), "database": name}, statement, params, res, write, json_out,
-                      remote=True)

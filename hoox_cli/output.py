@@ -1,10 +1,12 @@
-"""What every command shares: the --json switch, output, errors and the workspace lookup.
+"""The CLI's presentation, shared by the command modules: option types (--json, --port, --remote,
+--mode), output (JSON, rich text, tables), prompts, and errors turned into output and exit codes.
 
 Output rules: with --json a command prints exactly one JSON object on stdout (errors as
 `{"error": {"code", "message"}}` with a non-zero exit); without it, rich text. Every string
-that leaves the CLI is scrubbed of the workspace's secret values first.
+that leaves the CLI is scrubbed of the workspace's secret values first (hoox_cli.core.redact).
 
-Imports of hoox_edge, rich and httpx stay inside functions so that `hoox --help` starts fast.
+What a command does lives in hoox_cli.core; this module only shows it. Imports of hoox_edge, rich
+and httpx stay inside functions so that `hoox --help` starts fast.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from hoox_cli.core.errors import CliError, fail
+from hoox_cli.core.redact import scrub
+
 if TYPE_CHECKING:
-    from hoox_edge.local.workspace import Workspace
     from rich.console import Console
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
@@ -44,48 +49,6 @@ PortOpt = Annotated[int | None, typer.Option(
          "(default: the workspace's, 8787 in a new one).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-MASK = "***"
-
-
-class CliError(Exception):
-    """An error the user can act on: `code` is stable (for --json), `message` says what to do."""
-
-    def __init__(self, code: str, message: str, *, exit_code: int = 1, details: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.exit_code = exit_code
-        self.details = details
-
-
-# ----------------------------------------------------------------------------- secrets scrubbing
-_known_secrets: list[str] = []
-
-
-def remember_secrets(values: Iterable[str]) -> None:
-    """Values that must never be printed (the workspace's .dev.vars)."""
-    for v in values:
-        if v and len(v) >= 4 and v not in _known_secrets:
-            _known_secrets.append(v)
-    _known_secrets.sort(key=len, reverse=True)
-
-
-def scrub(value: Any) -> Any:
-    """A copy of `value` with every known secret value replaced by ***."""
-    if not _known_secrets:
-        return value
-    if isinstance(value, str):
-        for s in _known_secrets:
-            if s in value:
-                value = value.replace(s, MASK)
-        return value
-    if isinstance(value, dict):
-        return {scrub(k): scrub(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v) for v in value]
-    return value
-
 
 # ----------------------------------------------------------------------------- output
 _console: Console | None = None
@@ -244,10 +207,6 @@ def _record(columns: list[str], row: list[Any]) -> str:
                      for c, v in zip(columns, row, strict=True)) + "\n"
 
 
-def fail(code: str, message: str, *, exit_code: int = 1, details: Any = None) -> NoReturn:
-    raise CliError(code, message, exit_code=exit_code, details=details)
-
-
 def known_worker(name: str | None) -> str | None:
     """`name` when it is a worker of the catalog (None passes): a filter naming no worker would match
     nothing, or wait forever on a stream, instead of saying so."""
@@ -305,46 +264,146 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-# ----------------------------------------------------------------------------- workspace
-def workspace(*, required: bool = True) -> Workspace:
-    """The workspace: --workspace / HOOX_WORKSPACE, else the one the current folder is in, else the
-    default one in the user's data folder. Its secrets become unprintable."""
-    from hoox_edge.local.workspace import Workspace
-
-    ws = Workspace.at()
-    if ws.root.exists() and not ws.root.is_dir():
-        fail("NO_WORKSPACE", f"The workspace {ws.root} is a file, not a folder: choose a folder with --workspace DIR "
-                             "(or HOOX_WORKSPACE).")
-    if required and not ws.exists:
-        if os.environ.get("HOOX_WORKSPACE"):
-            fail("NO_WORKSPACE",
-                 f"--workspace (or HOOX_WORKSPACE) points to {ws.root}, which has no hoox.toml. "
-                 "Run `hoox dev start` (or `hoox`) with it to create a workspace there, or point it to an "
-                 "existing one.")
-        fail("NO_WORKSPACE",
-             f"No hoox workspace yet: {Path.cwd()} is not in one (no hoox.toml in it or above it), and the default "
-             f"workspace {ws.root} has not been created. Run `hoox` or `hoox dev start` to create the default one, "
-             "cd into a workspace, or choose one with `--workspace DIR` (or HOOX_WORKSPACE).")
-    if ws.dev_vars_path.exists():
-        try:
-            remember_secrets(ws.secrets().values())
-        except Exception as exc:  # a malformed .dev.vars is reported by the command that needs it
-            if type(exc).__name__ != "WorkspaceError":
-                raise
-    return ws
+RemoteOpt = Annotated[
+    str | None,
+    typer.Option("--remote", metavar="URL",
+                 help="Edge to talk to (default: HOOX_API_URL, else this workspace's local gateway). "
+                      "The token comes from HOOX_API_TOKEN."),
+]
 
 
-def state_paths(ws: Workspace) -> dict[str, Any]:
-    """Files of the local CONFIG_KV and ledger D1 (the layout of hoox_edge.local's adapters)."""
-    from hoox_edge import catalog
-
-    return {
-        "kv": ws.state_dir / "kv" / f"{catalog.CONFIG_KV}.sqlite",
-        "d1": ws.state_dir / "d1" / f"{catalog.TRADE_DB}.sqlite",
-    }
+def remember_remote(ctx: typer.Context, remote: str | None) -> None:
+    if remote:
+        ctx.ensure_object(dict)["remote"] = remote
 
 
-def run_async(coro: Any) -> Any:
-    import asyncio
+def remote_of(ctx: typer.Context, remote: str | None) -> str | None:
+    """The command's --remote, else its group's."""
+    if remote:
+        return remote
+    c: Any = ctx
+    while c is not None:
+        if isinstance(c.obj, dict) and c.obj.get("remote"):
+            return c.obj["remote"]
+        c = c.parent
+    return None
 
-    return asyncio.run(coro)
+
+def dump(model: Any) -> Any:
+    """A result model as the API sent it (camelCase), for --json and for the tables."""
+    if hasattr(model, "model_dump"):
+        return model.model_dump(mode="json", by_alias=True)
+    return model
+
+
+def fmt(value: Any, digits: int = 8) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def seconds_since(iso: Any) -> float | None:
+    """Seconds from an API time (ISO-8601 UTC) to now; negative for a time to come, None if unreadable."""
+    try:
+        at = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return datetime.now(UTC).timestamp() - at.timestamp()
+
+
+def age(iso: Any) -> str:
+    secs = seconds_since(iso)
+    return "" if secs is None else duration(max(secs, 0.0))
+
+
+def time_left(iso: Any) -> str:
+    secs = seconds_since(iso)
+    return "" if secs is None else ("due" if secs >= 0 else duration(-secs))
+
+
+class Book(StrEnum):
+    """A book (DESIGN decision 12): paper, live, or all (both)."""
+
+    paper = "paper"
+    live = "live"
+    all = "all"
+
+
+def book_option(default: str) -> Any:
+    return typer.Option("--mode", case_sensitive=False,
+                        help=f"Which book: paper, live or all (both). Default: {default}.")
+
+
+def book_label(mode: str | None) -> str:
+    """How a human output names the book it shows (None: both)."""
+    return {"paper": "paper book", "live": "LIVE book"}.get(mode or "all", "paper and live books")
+
+
+def must_ask(*, yes: bool, json_out: bool, what: str) -> bool:
+    """Whether to ask before `what`: not with --yes. Under --json or --quiet nobody can be asked (stdout
+    stays one JSON object, a script would hang on a prompt): refused, before anything is sent."""
+    if yes:
+        return False
+    if not can_prompt(json_out):
+        fail("CONFIRMATION_REQUIRED", f"{what} needs --yes under --json or --quiet (no prompt is shown); "
+                                      "nothing was changed.", exit_code=2)
+    return True
+
+
+LEVEL_STYLE = {"debug": "dim", "info": "cyan", "warning": "yellow", "warn": "yellow", "error": "bold red",
+               "critical": "bold red"}
+
+
+def format_log_line(row: dict[str, Any]) -> str:
+    """`time LEVEL worker [request] message` as rich markup (escaped and scrubbed)."""
+    level = str(row.get("level") or "info").lower()
+    style = LEVEL_STYLE.get(level, "")
+    when = row.get("createdAt") or row.get("timestamp") or ""
+    rid = row.get("requestId")
+    text = (f"[dim]{esc(when)}[/dim] [{style}]{esc(level.upper()):<7}[/{style}] "
+            f"[bold]{esc(row.get('worker') or '-')}[/bold]") if style else (
+        f"[dim]{esc(when)}[/dim] {esc(level.upper()):<7} [bold]{esc(row.get('worker') or '-')}[/bold]")
+    if rid:
+        text += f" [dim]{esc(rid)}[/dim]"
+    return f"{text} {esc(row.get('message') or '')}"
+
+
+def print_tools(tools: list[dict[str, Any]]) -> None:
+    rows = []
+    for t in tools:
+        state = "ok" if t["ok"] else ("MISSING" if not t["found"] else "TOO OLD")
+        if not t["ok"] and not t["required"]:
+            state += " (optional)"
+        rows.append([t["name"], state, t["version"] or "", t["needed_for"]])
+    show(table(["tool", "state", "version", "needed for"], rows))
+    for t in tools:
+        if not t["ok"]:
+            say(f"[{'red' if t['required'] else 'yellow'}]{esc(t['name'])}:[/] {esc(t['error'])}. {esc(t['fix'])}")
+
+
+def emit_query_result(head: dict[str, Any], sql: str, params: list[Any], res: dict[str, Any], write: bool,
+                      json_out: bool, **extra: Any) -> None:
+    """Show the result of `db query` (local or remote): a table, the change count, or the JSON object."""
+    rows = res.get("results") or []
+    columns = list(rows[0]) if rows else []
+    changes = (res.get("meta") or {}).get("changes", 0)
+    if json_out:
+        emit_json({**head, "sql": sql, "params": params, "columns": columns, "rows": rows, "row_count": len(rows),
+                   "changes": changes if write else 0, "read_only": not write, **extra})
+        return
+    if rows:
+        show(table(columns, [[r[c] for c in columns] for r in rows]))
+        say(f"[dim]{len(rows)} row(s)[/dim]")
+    elif write:
+        say(f"OK — {changes} row(s) changed.")
+    else:
+        say("No rows.")
+
+
+def say_export(dump: Any) -> None:
+    say(f"Exported {dump.rows} row(s) of {len(dump.tables)} table(s) to [bold]{esc(dump.path)}[/bold]")
+    say(f"Restore it with `hoox db import {esc(dump.path)}` (into an empty or freshly reset ledger).")
