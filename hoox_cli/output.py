@@ -264,6 +264,7 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# ----------------------------------------------------------------------------- the edge: --remote, results, books
 RemoteOpt = Annotated[
     str | None,
     typer.Option("--remote", metavar="URL",
@@ -372,6 +373,7 @@ def format_log_line(row: dict[str, Any]) -> str:
     return f"{text} {esc(row.get('message') or '')}"
 
 
+# ----------------------------------------------------------------------------- what more than one command shows
 def print_tools(tools: list[dict[str, Any]]) -> None:
     rows = []
     for t in tools:
@@ -383,25 +385,6 @@ def print_tools(tools: list[dict[str, Any]]) -> None:
     for t in tools:
         if not t["ok"]:
             say(f"[{'red' if t['required'] else 'yellow'}]{esc(t['name'])}:[/] {esc(t['error'])}. {esc(t['fix'])}")
-
-
-def emit_query_result(head: dict[str, Any], sql: str, params: list[Any], res: dict[str, Any], write: bool,
-                      json_out: bool, **extra: Any) -> None:
-    """Show the result of `db query` (local or remote): a table, the change count, or the JSON object."""
-    rows = res.get("results") or []
-    columns = list(rows[0]) if rows else []
-    changes = (res.get("meta") or {}).get("changes", 0)
-    if json_out:
-        emit_json({**head, "sql": sql, "params": params, "columns": columns, "rows": rows, "row_count": len(rows),
-                   "changes": changes if write else 0, "read_only": not write, **extra})
-        return
-    if rows:
-        show(table(columns, [[r[c] for c in columns] for r in rows]))
-        say(f"[dim]{len(rows)} row(s)[/dim]")
-    elif write:
-        say(f"OK — {changes} row(s) changed.")
-    else:
-        say("No rows.")
 
 
 def say_export(dump: Any) -> None:

@@ -26,7 +26,7 @@ import typer
 from hoox_cli.core import remote_d1
 from hoox_cli.core.errors import fail, run_async
 from hoox_cli.core.workspace import open_db, workspace
-from hoox_cli.output import JsonOpt, emit_json, emit_query_result, esc, handle_errors, say, say_export, show, table
+from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say, say_export, show, table
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -230,6 +230,25 @@ def _missing_table_hint(db: Any) -> str:
     if not rows:
         return " — the ledger has no tables yet: `hoox db apply` creates them."
     return " — the tables are: " + ", ".join(r["name"] for r in rows) + "."
+
+
+def emit_query_result(head: dict[str, Any], sql: str, params: list[Any], res: dict[str, Any], write: bool,
+                      json_out: bool, **extra: Any) -> None:
+    """Show the result of `db query` (local or remote): a table, the change count, or the JSON object."""
+    rows = res.get("results") or []
+    columns = list(rows[0]) if rows else []
+    changes = (res.get("meta") or {}).get("changes", 0)
+    if json_out:
+        emit_json({**head, "sql": sql, "params": params, "columns": columns, "rows": rows, "row_count": len(rows),
+                   "changes": changes if write else 0, "read_only": not write, **extra})
+        return
+    if rows:
+        show(table(columns, [[r[c] for c in columns] for r in rows]))
+        say(f"[dim]{len(rows)} row(s)[/dim]")
+    elif write:
+        say(f"OK — {changes} row(s) changed.")
+    else:
+        say("No rows.")
 
 
 # ----------------------------------------------------------------------------- export / reset / import
