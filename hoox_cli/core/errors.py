@@ -1,5 +1,6 @@
-"""The error every layer may raise for the user to act on; the front ends turn it into their output
-(the CLI: an error line or `{"error": {"code", "message"}}` and an exit code)."""
+"""What every module of the core and the CLI uses: the error the user can act on (`CliError`, raised with
+`fail`; each front end shows it its own way: the CLI as an error line or `{"error": {"code", "message"}}`
+and an exit code), and `run_async` for a synchronous caller of the async adapters."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def fail(code: str, message: str, *, exit_code: int = 1, details: Any = None) ->
 
 
 def run_async(coro: Any) -> Any:
+    """`coro` run to its end on a new event loop (a command's synchronous body calling async code)."""
     import asyncio
 
     return asyncio.run(coro)
