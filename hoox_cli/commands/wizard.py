@@ -1,35 +1,34 @@
-"""The setup wizard behind `hoox init` (and the secrets part of `hoox config env init`).
+"""`hoox init`'s questions over the one setup-wizard model (hoox_cli.core.setup), and `hoox config env init`.
 
-Six steps, in order: toolchain, cloudflare, workers, database, secrets, kickoff. After each step its
-result (never a secret: only names and yes/no) is saved in `.install-wizard-state.json`, so a wizard
-that was interrupted resumes at the first step not done; the file is removed once kickoff is done.
+The steps, their fields, each field's rule and the state file are the model's, shared with the
+cockpit's wizard (F8): a setup begun in one resumes in the other. Every `hoox init` run first
+prepares the workspace (creates what is missing, probes the tools, migrates the local ledger); then
+it asks the model's steps from where the saved state left off, applying each step as it is answered.
 
 Questions: every one has a flag. `--yes` answers those without a flag with their default;
 `--no-input` never asks, and a question without its flag is then an error that names the flag
-(ANSWER_REQUIRED, exit 2). Under --json and --quiet nothing is asked either.
+(ANSWER_REQUIRED, exit 2). Under --json and --quiet nothing is asked either. The strategy step writes
+the edge's config KV through the operator API, so `hoox init` (which has no edge connected) passes it
+on: `hoox config kv set` or the cockpit's wizard sets those.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from hoox_cli.common import MASK, can_prompt, esc, fail, remember_secrets, say
+from hoox_cli.common import MASK, can_prompt, esc, fail, remember_secrets, run_async, say
+from hoox_cli.core import setup
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
-STATE_FILE = ".install-wizard-state.json"
-STATE_VERSION = 1
-STEPS = ("toolchain", "cloudflare", "workers", "database", "secrets", "kickoff")
-_ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
+STEPS = setup.STEP_IDS
 
 
 @dataclass
@@ -85,33 +84,8 @@ class Flags:
     port: int | None = None  # --port: kept as [dev] port before the steps run
 
 
-# ----------------------------------------------------------------------------- state file
-def state_path(ws: Workspace) -> Path:
-    return ws.root / STATE_FILE
-
-
-def load_state(ws: Workspace) -> dict[str, Any] | None:
-    p = state_path(ws)
-    if not p.exists():
-        return None
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except ValueError:
-        fail("BAD_WIZARD_STATE", f"{p} is not valid JSON; run `hoox init --restart` to start the wizard over.")
-    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-        fail("BAD_WIZARD_STATE", f"{p} was written by another version of hoox; run `hoox init --restart`.")
-    return data
-
-
-def save_state(ws: Workspace, state: dict[str, Any]) -> None:
-    p = state_path(ws)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, p)
-
-
-# ----------------------------------------------------------------------------- steps
-def toolchain_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
+# ----------------------------------------------------------------------------- preparation
+def toolchain_step(ws: Workspace, ui: Ui) -> dict[str, Any]:
     from hoox_cli.commands.check import print_tools, probe_tools
 
     tools = probe_tools(ws)
@@ -125,121 +99,10 @@ def toolchain_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
             "ok": True, "optional_missing": [t["name"] for t in tools if not t["ok"]]}
 
 
-def _check_account_id(value: str) -> str | None:
-    if _ACCOUNT_ID.match(value.lower()):
-        return None
-    return "A Cloudflare account id is 32 hexadecimal characters (dashboard → Workers & Pages → Account ID)."
-
-
-def _check_token(value: str) -> str | None:
-    if not value or any(c.isspace() for c in value):
-        return "The API token is one word without spaces (dashboard → My Profile → API Tokens)."
-    return None
-
-
-def _check_subdomain(value: str) -> str | None:
-    if value == "" or re.match(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", value):
-        return None
-    return "The subdomain is a DNS label: lower-case letters, digits and -."
-
-
-def cloudflare_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
-    """Account id → hoox.toml [cloudflare] account_id; token → .dev.vars CLOUDFLARE_API_TOKEN. Neither printed."""
-    doc = ws.config()
-    cf: Any = doc.get("cloudflare", {})
-    have_id = bool(cf.get("account_id")) if hasattr(cf, "get") else False
-    have_token = bool(ws.secrets().get("CLOUDFLARE_API_TOKEN"))
-    given = flags.account_id is not None or flags.api_token is not None
-    if flags.skip_cloudflare:
-        return {"configured": have_id and have_token, "skipped": True, "account_id_set": have_id,
-                "api_token_set": have_token, "subdomain": cf.get("subdomain") if hasattr(cf, "get") else None}
-    if not given and have_id and have_token:
-        return {"configured": True, "skipped": False, "account_id_set": True, "api_token_set": True,
-                "subdomain": cf.get("subdomain"), "kept": True}
-    if not given:
-        wanted = ui.confirm("Connect a Cloudflare account now? (only needed to deploy; local runs need none)",
-                            False, "--cloudflare-account-id ID with CLOUDFLARE_API_TOKEN set, or --skip-cloudflare")
-        if not wanted:
-            return {"configured": False, "skipped": True, "account_id_set": have_id, "api_token_set": have_token,
-                    "subdomain": None}
-    account_id = flags.account_id
-    if account_id is not None:
-        problem = _check_account_id(account_id)
-        if problem:
-            fail("INVALID_VALUE", f"--cloudflare-account-id: {problem}", exit_code=2)
-    else:
-        account_id = ui.text("Cloudflare account id", "--cloudflare-account-id", check=_check_account_id)
-    token = flags.api_token
-    if token is not None:
-        problem = _check_token(token)
-        if problem:
-            fail("INVALID_VALUE", f"--cloudflare-api-token: {problem}", exit_code=2)
-    elif have_token:
-        token = None  # keep the stored one
-    else:
-        token = ui.text("Cloudflare API token (input hidden)", "--cloudflare-api-token or CLOUDFLARE_API_TOKEN",
-                        hidden=True, check=_check_token)
-    subdomain = flags.subdomain
-    if subdomain is None:
-        subdomain = ui.text("workers.dev subdomain (empty: set it later)", "--subdomain", default="",
-                            check=_check_subdomain)
-    elif _check_subdomain(subdomain):
-        fail("INVALID_VALUE", f"--subdomain: {_check_subdomain(subdomain)}", exit_code=2)
-    remember_secrets([account_id.lower()] + ([token] if token else []))
-    if token:
-        ws.set_secret("CLOUDFLARE_API_TOKEN", token)
-    import tomlkit
-
-    doc = ws.config()
-    if "cloudflare" not in doc:
-        doc.add("cloudflare", tomlkit.table())
-    doc["cloudflare"]["account_id"] = account_id.lower()
-    if subdomain:
-        doc["cloudflare"]["subdomain"] = subdomain
-    ws.save_config(doc)
-    return {"configured": True, "skipped": False, "account_id_set": True, "api_token_set": True,
-            "subdomain": subdomain or None, "verified": False}
-
-
-def workers_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
-    from hoox_edge import catalog
-
-    from hoox_cli.commands.config import _set_path
-
-    current = set(ws.enabled_workers())
-    known = catalog.names()
-    for n in [*(flags.workers or []), *flags.enable, *flags.disable]:
-        if n not in known:
-            fail("UNKNOWN_WORKER", f"Unknown worker {n!r}; known workers: {', '.join(known)}.", exit_code=2)
-    if "hoox" in flags.disable:
-        fail("INVALID_VALUE", "The gateway (hoox) receives every signal and cannot be disabled.", exit_code=2)
-    if flags.workers is not None:
-        chosen = set(flags.workers) | {"hoox"}
-    elif flags.enable or flags.disable:
-        chosen = (current | set(flags.enable)) - set(flags.disable)
-    else:
-        chosen = {"hoox"}
-        if ui.interactive:
-            say("Choose the workers to run (the gateway, hoox, always runs):")
-        for w in catalog.WORKERS:
-            if w.name == "hoox":
-                continue
-            if ui.confirm(f"  {w.name} — {w.description}?", w.name in current,
-                          "--workers NAME,NAME or --enable/--disable NAME"):
-                chosen.add(w.name)
-    doc = ws.config()
-    for w in catalog.WORKERS:
-        _set_path(doc, f"workers.{w.name}.enabled", w.name in chosen)
-    ws.save_config(doc)
-    return {"enabled": [n for n in known if n in chosen], "disabled": [n for n in known if n not in chosen],
-            "changed": sorted(chosen ^ current)}
-
-
-def database_step(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any]:
+def database_step(ws: Workspace) -> dict[str, Any]:
     from hoox_edge import catalog, migrations
 
     from hoox_cli.commands.db import open_db
-    from hoox_cli.common import run_async
     from hoox_cli.core.backup import ledger_path
 
     db = open_db(ws)
@@ -270,6 +133,9 @@ def read_secrets_file(path: Path, ws: Workspace) -> dict[str, str]:
         if k not in known:
             fail("UNKNOWN_SECRET", f"{path} line {n}: no worker reads a secret named {k}. Nothing was written.",
                  exit_code=2)
+        problem = _check_secret(k, v)
+        if problem:
+            fail("INVALID_VALUE", f"{path} line {n}: {k} {problem} Nothing was written.", exit_code=2)
         if v:
             out[k] = v
     remember_secrets(out.values())
@@ -306,7 +172,8 @@ def secrets_step(ws: Workspace, ui: Ui, *, secrets_file: Path | None, skip: bool
                 skipped += names
                 continue
             for n in names:
-                value = ui.text(f"  {n} (input hidden; empty to skip)", "--secrets-file", default="", hidden=True)
+                value = ui.text(f"  {n} (input hidden; empty to skip)", "--secrets-file", default="", hidden=True,
+                                check=partial(_check_secret, n))
                 if value:
                     remember_secrets([value])
                     to_set[n] = value
@@ -315,7 +182,7 @@ def secrets_step(ws: Workspace, ui: Ui, *, secrets_file: Path | None, skip: bool
     for n, v in to_set.items():
         ws.set_secret(n, v)
     if to_set.get("TELEGRAM_BOT_TOKEN") and not ws.secrets().get("TELEGRAM_WEBHOOK_SECRET"):
-        # the secret Telegram echoes on every webhook call: random, never typed by anyone
+        # what the model's apply does after the Telegram step
         import secrets as _secrets
 
         ws.set_secret("TELEGRAM_WEBHOOK_SECRET", _secrets.token_urlsafe(32))
@@ -332,87 +199,200 @@ def say_secrets(result: dict[str, Any]) -> None:
         say(f"[dim]not set: {esc(', '.join(result['skipped']))} — later: `hoox secrets set NAME`[/dim]")
 
 
-def kickoff_step(ws: Workspace, ui: Ui, flags: Flags, results: dict[str, Any]) -> dict[str, Any]:
-    from hoox_edge.local.workspace import CONFIG_FILE, DEV_VARS, MANIFEST_FILE
+def _check_secret(name: str, value: str) -> str | None:
+    """The model's rule for a secret the wizard has a field for (others: any value)."""
+    try:
+        f = setup.field_named(name)
+    except KeyError:
+        return None
+    return setup.check(f, value)
 
-    written = [CONFIG_FILE, DEV_VARS, MANIFEST_FILE, ".gitignore", str(Path(".hoox") / "state")]
-    nxt = ["hoox dev start", "hoox signal send --symbol BTCUSDT --action LONG --quantity 0.01", "hoox check setup"]
-    if (results.get("cloudflare") or {}).get("configured"):
-        nxt += ["hoox infra provision", "hoox deploy all"]
+
+# ----------------------------------------------------------------------------- the model's steps, asked
+Values = dict[str, str] | None  # a step's answers (empty: keep); None skips the step
+
+
+def _ask(ui: Ui, f: setup.Field, flag: str, *, default: str | None = None) -> str:
+    return ui.text(f.label + (" (input hidden)" if f.secret else ""), flag, default=default, hidden=f.secret,
+                   check=lambda v: setup.check(f, v))
+
+
+def _flag_value(f: setup.Field, value: str, flag: str) -> str:
+    problem = setup.check(f, value)
+    if problem:
+        fail("INVALID_VALUE", f"{flag}: {problem}", exit_code=2)
+    return value
+
+
+def cloudflare_answers(wiz: setup.SetupWizard, ui: Ui, flags: Flags) -> Values:
+    """Account id → hoox.toml [cloudflare] account_id; token → .dev.vars CLOUDFLARE_API_TOKEN. Neither printed."""
+    have_id = bool(wiz.current_value(setup.field_named("cloudflare.account_id")))
+    have_token = wiz.secret_is_set("CLOUDFLARE_API_TOKEN")
+    if flags.skip_cloudflare:
+        return None
+    given = flags.account_id is not None or flags.api_token is not None
+    if not given and have_id and have_token:
+        return {}  # kept as it is
+    if not given and not ui.confirm("Connect a Cloudflare account now? (only needed to deploy; local runs need none)",
+                                    False, "--cloudflare-account-id ID with CLOUDFLARE_API_TOKEN set, "
+                                           "or --skip-cloudflare"):
+        return None
+    f_id, f_token, f_sub = (setup.field_named(n) for n in ("cloudflare.account_id", "CLOUDFLARE_API_TOKEN",
+                                                             "cloudflare.subdomain"))
+    values = {
+        f_id.name: _flag_value(f_id, flags.account_id, "--cloudflare-account-id") if flags.account_id is not None
+        else _ask(ui, f_id, "--cloudflare-account-id"),
+        f_token.name: _flag_value(f_token, flags.api_token, "--cloudflare-api-token") if flags.api_token is not None
+        else "" if have_token else _ask(ui, f_token, "--cloudflare-api-token or CLOUDFLARE_API_TOKEN"),
+        f_sub.name: _flag_value(f_sub, flags.subdomain, "--subdomain") if flags.subdomain is not None
+        else _ask(ui, f_sub, "--subdomain", default=""),
+    }
+    remember_secrets([values[f_token.name], f_id.clean(values[f_id.name])])
+    return values
+
+
+def workers_answers(wiz: setup.SetupWizard, ui: Ui, flags: Flags) -> Values:
+    from hoox_edge import catalog
+
+    current = set(wiz.ws.enabled_workers())
+    known = catalog.names()
+    for n in [*(flags.workers or []), *flags.enable, *flags.disable]:
+        if n not in known:
+            fail("UNKNOWN_WORKER", f"Unknown worker {n!r}; known workers: {', '.join(known)}.", exit_code=2)
+    if "hoox" in flags.disable:
+        fail("INVALID_VALUE", "The gateway (hoox) receives every signal and cannot be disabled.", exit_code=2)
+    if flags.workers is not None:
+        chosen = set(flags.workers) | {"hoox"}
+    elif flags.enable or flags.disable:
+        chosen = (current | set(flags.enable)) - set(flags.disable)
     else:
-        nxt.append("hoox init --cloudflare-account-id ID  (later, to deploy to Cloudflare)")
-    return {"written": written, "next": nxt}
+        chosen = {"hoox"}
+        if ui.interactive:
+            say("Choose the workers to run (the gateway, hoox, always runs):")
+        for f in wiz.current.fields:
+            if ui.confirm(f"  {f.label} — {f.help}?", f.label in current,
+                          "--workers NAME,NAME or --enable/--disable NAME"):
+                chosen.add(f.label)
+    return {f.name: str(f.label in chosen).lower() for f in wiz.current.fields}
+
+
+def secret_answers(wiz: setup.SetupWizard, ui: Ui, flags: Flags, from_file: dict[str, str] | None) -> Values:
+    """Exchanges, AI keys, Telegram: from --secrets-file, skipped with --skip-secrets, or asked (hidden)."""
+    st = wiz.current
+    if from_file is not None:
+        return {f.name: from_file.get(f.key, "") for f in st.fields}
+    if flags.skip_secrets:
+        return None
+    names = ", ".join(f.key for f in st.fields)
+    if not ui.confirm(f"Set the {st.title} now ({names})?", False, "--secrets-file FILE or --skip-secrets"):
+        return None
+    while True:
+        say(f"[dim]{esc(st.intro)} Empty keeps what is set.[/dim]")
+        values = {f.name: _ask(ui, f, "--secrets-file", default="") for f in st.fields}
+        remember_secrets(v for v in values.values() if v)
+        errors = setup.validate(st, values)
+        if not errors:
+            return values
+        for name, problem in errors.items():
+            say(f"[red]{esc(setup.field_named(name).label)}: {esc(problem)}[/red]")
+
+
+def step_answers(wiz: setup.SetupWizard, ui: Ui, flags: Flags, from_file: dict[str, str] | None) -> Values:
+    sid = wiz.current.id
+    if sid == "cloudflare":
+        return cloudflare_answers(wiz, ui, flags)
+    if sid == "workers":
+        return workers_answers(wiz, ui, flags)
+    if sid == "strategy":
+        return None  # the edge's KV: no edge is connected during init (see the module's docstring)
+    return secret_answers(wiz, ui, flags, from_file)
 
 
 # ----------------------------------------------------------------------------- the wizard
-def run(ws: Workspace, ui: Ui, flags: Flags, *, restart: bool) -> dict[str, Any]:
-    if restart:
-        state_path(ws).unlink(missing_ok=True)
-    state = load_state(ws)
-    resumed_from = None
-    if state is None:
-        state = {"version": STATE_VERSION, "completed": [], "results": {}, "created": []}
+def next_commands(ws: Workspace) -> list[str]:
+    nxt = ["hoox dev start", "hoox signal send --symbol BTCUSDT --action LONG --quantity 0.01", "hoox check setup"]
+    cf: Any = ws.config().get("cloudflare", {})
+    if hasattr(cf, "get") and cf.get("account_id") and ws.secrets().get("CLOUDFLARE_API_TOKEN"):
+        nxt += ["hoox infra provision", "hoox deploy all"]
     else:
-        resumed_from = next((s for s in STEPS if s not in state["completed"]), None)
-        if not ui.json_mode:
-            say(f"Resuming the setup wizard at [bold]{esc(resumed_from)}[/bold] (done: "
-                f"{esc(', '.join(state['completed']) or 'nothing')}; `hoox init --restart` starts over).")
+        nxt.append("hoox init --cloudflare-account-id ID  (later, to deploy to Cloudflare)")
+    return nxt
+
+
+def run(ws: Workspace, ui: Ui, flags: Flags, *, restart: bool) -> dict[str, Any]:
+    wiz = setup.SetupWizard(ws, None)
+    if restart:
+        wiz.forget()
+    resumed_from = wiz.current.id if wiz.resumed else None
+    if resumed_from and not ui.json_mode:
+        say(f"Resuming the setup wizard at [bold]{esc(resumed_from)}[/bold] (done: "
+            f"{esc(', '.join(wiz.state.done) or 'nothing')}; `hoox init --restart` starts over).")
     created = ws.create()
-    state["created"] = sorted(set(state["created"]) | set(created))
-    save_state(ws, state)
     if flags.port is not None and ws.set_base_port(flags.port) and not ui.json_mode:
         say(f"Port {flags.port} kept in {esc(ws.config_path)} ({esc('[dev] port')}): the gateway's, the other workers "
             "follow it.")
     remember_secrets(ws.secrets().values())
-    steps: dict[str, Callable[[], dict[str, Any]]] = {
-        "toolchain": lambda: toolchain_step(ws, ui, flags),
-        "cloudflare": lambda: cloudflare_step(ws, ui, flags),
-        "workers": lambda: workers_step(ws, ui, flags),
-        "database": lambda: database_step(ws, ui, flags),
-        "secrets": lambda: secrets_step(ws, ui, secrets_file=flags.secrets_file, skip=flags.skip_secrets,
-                                        created=state["created"]),
-        "kickoff": lambda: kickoff_step(ws, ui, flags, state["results"]),
-    }
-    for i, name in enumerate(STEPS, 1):
-        if name in state["completed"]:
-            continue
+    toolchain = toolchain_step(ws, ui)
+    database = database_step(ws)
+    if not ui.json_mode:
+        say_prepared(toolchain, database)
+    from_file = read_secrets_file(flags.secrets_file, ws) if flags.secrets_file is not None else None
+    if from_file:  # secrets no step asks for (e.g. a chosen WEBHOOK_API_KEY) are set as they are
+        fields = {f.key for st in setup.STEPS for f in st.fields if f.secret}
+        for name, value in from_file.items():
+            if name not in fields:
+                ws.set_secret(name, value)
+    steps: dict[str, dict[str, Any]] = {}
+    while wiz.current.id != "kickoff":
+        st = wiz.current
         if not ui.json_mode:
-            say(f"\n[bold]Step {i}/{len(STEPS)}: {name}[/bold]")
-        result = steps[name]()
-        state["results"][name] = result
-        state["completed"].append(name)
-        if name != "kickoff":
-            save_state(ws, state)
-        if not ui.json_mode:
-            say_step(name, result)
-    state_path(ws).unlink(missing_ok=True)
-    return {"workspace": str(ws.root), "base_port": ws.base_port(), "resumed_from": resumed_from,
-            "completed": list(STEPS), "created": state["created"], "steps": state["results"],
-            "state_file_removed": True, "next": state["results"]["kickoff"]["next"]}
-
-
-def say_step(name: str, r: dict[str, Any]) -> None:
-    if name == "toolchain":
-        if r["optional_missing"]:
-            say(f"[yellow]optional tools missing:[/yellow] {esc(', '.join(r['optional_missing']))} "
-                "(local runs work without them)")
-    elif name == "cloudflare":
-        if r["configured"]:
-            say(f"Cloudflare account id {MASK} in hoox.toml, API token {MASK} in .dev.vars"
-                + (f", subdomain {esc(r['subdomain'])}" if r.get("subdomain") else "") + " (not verified online)")
+            say(f"\n[bold]Step {wiz.state.step + 1}/{len(setup.STEPS)}: {esc(st.title)}[/bold]")
+        values = step_answers(wiz, ui, flags, from_file)
+        if values is None:
+            wiz.skip()
+            steps[st.id] = {"done": False, "written": []}
         else:
-            say("Cloudflare: skipped (run `hoox init --restart` or `hoox config set cloudflare.account_id ID` later)")
-    elif name == "workers":
-        say(f"enabled: {esc(', '.join(r['enabled']))}")
-        say(f"[dim]disabled: {esc(', '.join(r['disabled']) or 'none')}[/dim]")
-    elif name == "database":
-        say(f"local ledger {esc(r['database'])}: "
-            + (f"applied {esc(', '.join(r['applied']))}" if r["applied"] else "already up to date"))
-        say(f"[dim]{esc(r['remote'])}[/dim]")
-    elif name == "secrets":
-        say_secrets(r)
-    elif name == "kickoff":
-        say(f"\n[bold green]Done.[/bold green] Written: {esc(', '.join(r['written']))}")
+            try:
+                applied = run_async(wiz.apply(values))
+            except setup.SetupError as exc:
+                fail("INVALID_VALUE", f"{st.title}: {exc}", exit_code=2)
+            steps[st.id] = {"done": True, "written": applied.names()}
+            if st.id == "workers":
+                steps[st.id]["enabled"] = ws.enabled_workers()
+        if not ui.json_mode:
+            say_step(st, steps[st.id])
+    written = wiz.state.written
+    wiz.finish()
+    nxt = next_commands(ws)
+    if not ui.json_mode:
+        names = [n for kind in ("config", "secrets", "kv") for n in written[kind]]
+        say(f"\n[bold green]Done.[/bold green] Written by the wizard: {esc(', '.join(names) or 'nothing')}")
         say("Next:")
-        for c in r["next"]:
+        for c in nxt:
             say(f"  {esc(c)}")
+    return {"workspace": str(ws.root), "base_port": ws.base_port(), "resumed_from": resumed_from,
+            "completed": list(STEPS), "created": created, "toolchain": toolchain, "database": database,
+            "steps": steps, "written": written, "state_file_removed": True, "next": nxt}
+
+
+def say_prepared(toolchain: dict[str, Any], database: dict[str, Any]) -> None:
+    if toolchain["optional_missing"]:
+        say(f"[yellow]optional tools missing:[/yellow] {esc(', '.join(toolchain['optional_missing']))} "
+            "(local runs work without them)")
+    say(f"local ledger {esc(database['database'])}: "
+        + (f"applied {esc(', '.join(database['applied']))}" if database["applied"] else "already up to date"))
+
+
+def say_step(st: setup.Step, r: dict[str, Any]) -> None:
+    if st.id == "strategy" and not r["done"]:
+        say("[dim]Strategy defaults live in the edge's config KV: set them with `hoox config kv set KEY VALUE` "
+            "or in the cockpit's setup wizard (F8) once the edge runs.[/dim]")
+    elif not r["done"]:
+        say(f"{esc(st.title)}: skipped (`hoox init --restart` or the cockpit's setup wizard, F8, to fill it in later)")
+    elif st.id == "workers":
+        say("enabled: " + esc(", ".join(r["enabled"])))
+    elif st.id == "cloudflare" and r["written"]:
+        say(f"Cloudflare account id {MASK} in hoox.toml, API token {MASK} in .dev.vars (not verified online): "
+            + esc(", ".join(r["written"])))
+    else:
+        say(f"{esc(st.title)}: " + (f"wrote {esc(', '.join(r['written']))}" if r["written"] else "nothing to write"))
