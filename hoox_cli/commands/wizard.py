@@ -284,7 +284,7 @@ def secret_answers(wiz: setup.SetupWizard, ui: Ui, flags: Flags, from_file: dict
     if flags.skip_secrets:
         return None
     names = ", ".join(f.key for f in st.fields)
-    if not ui.confirm(f"Set the {st.title} now ({names})?", False, "--secrets-file FILE or --skip-secrets"):
+    if not ui.confirm(f"{st.title}: set {names} now?", False, "--secrets-file FILE or --skip-secrets"):
         return None
     while True:
         say(f"[dim]{esc(st.intro)} Empty keeps what is set.[/dim]")
@@ -345,6 +345,9 @@ def run(ws: Workspace, ui: Ui, flags: Flags, *, restart: bool) -> dict[str, Any]
     steps: dict[str, dict[str, Any]] = {}
     while wiz.current.id != "kickoff":
         st = wiz.current
+        if st.id in wiz.state.done:  # done before (here or in the cockpit): not asked again
+            wiz.skip()
+            continue
         if not ui.json_mode:
             say(f"\n[bold]Step {wiz.state.step + 1}/{len(setup.STEPS)}: {esc(st.title)}[/bold]")
         values = step_answers(wiz, ui, flags, from_file)
