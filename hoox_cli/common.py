@@ -348,3 +348,28 @@ def run_async(coro: Any) -> Any:
     import asyncio
 
     return asyncio.run(coro)
+
+
+# ----------------------------------------------------------------------------- the workspace's audits
+def report_audits(ws: Workspace, json_out: bool) -> None:
+    """`hoox check setup` and `hoox repair check`, one report: every audit of hoox_cli.core.audits with its
+    fix and repair; exit 1 when one fails."""
+    from hoox_cli.core.audits import run_audits
+
+    checks = run_audits(ws)
+    ok = all(c["ok"] for c in checks)
+    if json_out:
+        emit_json({"ok": ok, "workspace": str(ws.root), "checks": checks})
+    else:
+        for c in checks:
+            say(f"{'[green]PASS[/green]' if c['ok'] else '[red]FAIL[/red]'} {esc(c['name'])}: {esc(c['detail'])}")
+            if not c["ok"] and c["fix"]:
+                say(f"     fix: {esc(c['fix'])}")
+        failed = [c for c in checks if not c["ok"]]
+        if not failed:
+            say("[green]The workspace is set up.[/green]")
+        else:
+            say(f"[red]{len(failed)} check(s) failed.[/red]"
+                + (" `hoox repair all` fixes those with a repair." if any(c["repair"] for c in failed) else ""))
+    if not ok:
+        raise typer.Exit(1)

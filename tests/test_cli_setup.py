@@ -161,7 +161,8 @@ def test_check_setup_fails_with_fixes_then_passes(ws: Workspace) -> None:
     r = hoox("check", "setup", "--json")
     assert r.exit_code == 1
     checks = {c["name"]: c for c in out(r)["checks"]}
-    assert not checks["migrations"]["ok"] and checks["migrations"]["fix"] == "`hoox db apply`"
+    assert not checks["ledger"]["ok"] and checks["ledger"]["fix"].startswith("`hoox repair db`")
+    assert checks["ledger"]["repair"] == "db"
     assert hoox("db", "apply").exit_code == 0
     lines = [ln for ln in ws.dev_vars_path.read_text().splitlines() if not ln.startswith("OPERATOR_API_KEY=")]
     ws.dev_vars_path.write_text("\n".join(lines) + "\n")
@@ -169,12 +170,15 @@ def test_check_setup_fails_with_fixes_then_passes(ws: Workspace) -> None:
     checks = {c["name"]: c for c in out(hoox("check", "setup", "--json"))["checks"]}
     assert not checks["secrets"]["ok"] and "hoox repair secrets" in checks["secrets"]["fix"]
     assert not checks["kv-manifest"]["ok"] and "trade:kill_switch" in checks["kv-manifest"]["detail"]
-    assert checks["migrations"]["ok"] and checks["config"]["ok"]
+    assert checks["kv-manifest"]["repair"] is None  # a person decides what the manifest says
+    assert checks["ledger"]["ok"] and checks["config"]["ok"]
     assert hoox("repair", "secrets").exit_code == 0
     ws.manifest_path.write_text(json.dumps({"trade:kill_switch": False}))
     r = hoox("check", "setup")
     assert r.exit_code == 0, r.output
     assert "The workspace is set up" in r.stdout
+    # `repair check` is the same report
+    assert out(hoox("repair", "check", "--json"))["checks"] == out(hoox("check", "setup", "--json"))["checks"]
 
 
 # ----------------------------------------------------------------------------- config show / set

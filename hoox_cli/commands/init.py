@@ -55,8 +55,7 @@ def init(
     = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Set up a workspace step by step: Cloudflare, workers, exchange/AI/Telegram keys (resumable; the cockpit's F8
-    wizard resumes it too)."""
+    """Set up a workspace step by step: Cloudflare, workers, exchange/AI/Telegram keys (resumable, also in F8)."""
     from hoox_edge.local.workspace import Workspace
 
     from hoox_cli.commands import wizard
