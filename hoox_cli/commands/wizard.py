@@ -181,11 +181,7 @@ def secrets_step(ws: Workspace, ui: Ui, *, secrets_file: Path | None, skip: bool
                     skipped.append(n)
     for n, v in to_set.items():
         ws.set_secret(n, v)
-    if to_set.get("TELEGRAM_BOT_TOKEN") and not ws.secrets().get("TELEGRAM_WEBHOOK_SECRET"):
-        # what the model's apply does after the Telegram step
-        import secrets as _secrets
-
-        ws.set_secret("TELEGRAM_WEBHOOK_SECRET", _secrets.token_urlsafe(32))
+    if to_set.get("TELEGRAM_BOT_TOKEN") and setup.ensure_telegram_webhook_secret(ws):
         generated.append("TELEGRAM_WEBHOOK_SECRET")
     return {"generated": generated, "set": sorted(to_set), "skipped": skipped, "file": str(ws.dev_vars_path)}
 

@@ -307,6 +307,17 @@ class Applied:
         return [*self.config, *self.secrets, *self.kv]
 
 
+def ensure_telegram_webhook_secret(ws: Workspace) -> bool:
+    """With a bot token set, the secret Telegram echoes on every webhook call: random, never typed by anyone.
+    True when it was generated now."""
+    if ws.secrets().get("TELEGRAM_WEBHOOK_SECRET"):
+        return False
+    import secrets as _secrets
+
+    ws.set_secret("TELEGRAM_WEBHOOK_SECRET", _secrets.token_urlsafe(32))
+    return True
+
+
 class SetupError(Exception):
     """A step could not be applied; the message says why and what to do."""
 
@@ -449,11 +460,7 @@ class SetupWizard:
             if f.secret:
                 self.ws.set_secret(f.key, given[f.name])
                 applied.secrets.append(f.key)
-        if "TELEGRAM_BOT_TOKEN" in applied.secrets and not self.ws.secrets().get("TELEGRAM_WEBHOOK_SECRET"):
-            # the secret Telegram echoes on every webhook call: random, never typed by anyone
-            import secrets as _secrets
-
-            self.ws.set_secret("TELEGRAM_WEBHOOK_SECRET", _secrets.token_urlsafe(32))
+        if "TELEGRAM_BOT_TOKEN" in applied.secrets and ensure_telegram_webhook_secret(self.ws):
             applied.secrets.append("TELEGRAM_WEBHOOK_SECRET")
         for f in chosen:
             if not f.secret:
