@@ -26,6 +26,7 @@ from hoox_cli.core.errors import CliError, fail
 from hoox_cli.core.redact import scrub
 
 if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
     from rich.console import Console
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
@@ -390,3 +391,28 @@ def print_tools(tools: list[dict[str, Any]]) -> None:
 def say_export(dump: Any) -> None:
     say(f"Exported {dump.rows} row(s) of {len(dump.tables)} table(s) to [bold]{esc(dump.path)}[/bold]")
     say(f"Restore it with `hoox db import {esc(dump.path)}` (into an empty or freshly reset ledger).")
+
+
+# ----------------------------------------------------------------------------- the workspace's audits
+def report_audits(ws: Workspace, json_out: bool) -> None:
+    """`hoox check setup` and `hoox repair check`, one report: every audit of hoox_cli.core.audits with its
+    fix and repair; exit 1 when one fails."""
+    from hoox_cli.core.audits import run_audits
+
+    checks = run_audits(ws)
+    ok = all(c["ok"] for c in checks)
+    if json_out:
+        emit_json({"ok": ok, "workspace": str(ws.root), "checks": checks})
+    else:
+        for c in checks:
+            say(f"{'[green]PASS[/green]' if c['ok'] else '[red]FAIL[/red]'} {esc(c['name'])}: {esc(c['detail'])}")
+            if not c["ok"] and c["fix"]:
+                say(f"     fix: {esc(c['fix'])}")
+        failed = [c for c in checks if not c["ok"]]
+        if not failed:
+            say("[green]The workspace is set up.[/green]")
+        else:
+            say(f"[red]{len(failed)} check(s) failed.[/red]"
+                + (" `hoox repair all` fixes those with a repair." if any(c["repair"] for c in failed) else ""))
+    if not ok:
+        raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""`hoox repair check|worker|infra|secrets|kv|db|rebuild` against a workspace in a temp folder."""
+"""`hoox repair check|all|worker|infra|secrets|kv|db|rebuild` against a workspace in a temp folder."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hoox_edge import migrations as _migrations
 from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 
+from hoox_cli.core import audits
 from hoox_cli.core.errors import run_async
 from hoox_cli.core.workspace import state_paths
 
@@ -33,17 +34,28 @@ def kv_put(ws: Workspace, key: str, value: str | None) -> None:
         kv.close()
 
 
-def steps(r) -> dict[str, dict]:
-    return {s["name"]: s for s in out(r)["steps"]}
+def undo_events_migration(ws: Workspace) -> None:
+    """The ledger as if 0002_events.sql (the events table and its triggers) had never run."""
+    conn = sqlite3.connect(state_paths(ws)["d1"])
+    conn.execute("DELETE FROM d1_migrations WHERE name = '0002_events.sql'")
+    conn.executescript("DROP TRIGGER events_retention; DROP TRIGGER events_alert_insert; "
+                       "DROP TRIGGER events_log_insert; DROP TRIGGER events_trade_status; "
+                       "DROP TRIGGER events_trade_insert; DROP TABLE events;")
+    conn.close()
+
+
+def checks(r) -> dict[str, dict]:
+    return {c["name"]: c for c in out(r)["checks"]}
 
 
 def test_repair_check_passes_on_a_healthy_workspace(ws: Workspace) -> None:
     r = hoox("repair", "check", "--json")
     assert r.exit_code == 0, r.output
-    assert [s["step"] for s in out(r)["steps"]] == [1, 2, 3, 4, 5]
-    assert list(steps(r)) == ["worker code", "dependencies", "configuration", "bindings", "secrets"]
+    assert list(checks(r)) == [a.id for a in audits.AUDITS] == [
+        "worker-code", "dependencies", "config", "kv-manifest", "secrets", "ledger", "kv", "gitignore"]
+    assert all(c["checks"] and c["fix"] is None and c["repair"] is None for c in out(r)["checks"])
     r = hoox("repair", "check")
-    assert "[Step 5] secrets" in r.stdout and "No problems found" in r.stdout
+    assert "PASS secrets" in r.stdout and "The workspace is set up" in r.stdout
 
 
 def test_each_broken_part_fails_its_step_and_its_repair_fixes_it(ws: Workspace) -> None:
@@ -52,21 +64,16 @@ def test_each_broken_part_fails_its_step_and_its_repair_fixes_it(ws: Workspace) 
     ws.dev_vars_path.write_text("\n".join(lines) + "\n")
     kv_put(ws, "webhooks:rate_limit_per_minute", None)
     kv_put(ws, "trade:mode", "yolo")
-    conn = sqlite3.connect(state_paths(ws)["d1"])
-    conn.execute("DELETE FROM d1_migrations WHERE name = '0002_events.sql'")
-    conn.executescript("DROP TRIGGER events_retention; DROP TRIGGER events_alert_insert; "
-                       "DROP TRIGGER events_log_insert; DROP TRIGGER events_trade_status; "
-                       "DROP TRIGGER events_trade_insert; DROP TABLE events;")
-    conn.close()
+    undo_events_migration(ws)
 
     r = hoox("repair", "check", "--json")
     assert r.exit_code == 1
-    s = steps(r)
+    s = checks(r)
     assert not s["secrets"]["ok"] and "hoox repair secrets" in s["secrets"]["fix"]
-    assert not s["bindings"]["ok"]
-    assert "0002_events.sql" in s["bindings"]["detail"] and "trade:mode" in s["bindings"]["detail"]
-    assert s["bindings"]["fix"] == "hoox repair db && hoox repair kv"
-    assert s["worker code"]["ok"] and s["configuration"]["ok"]
+    assert "0002_events.sql" in s["ledger"]["detail"] and s["ledger"]["repair"] == "db"
+    assert "webhooks:rate_limit_per_minute" in s["kv"]["detail"] and "trade:mode" in s["kv"]["detail"]
+    assert s["kv"]["repair"] == "kv"
+    assert s["worker-code"]["ok"] and s["config"]["ok"]
 
     other = {n: v for n, v in ws.secrets().items()}
     r = hoox("repair", "secrets", "--json")
@@ -143,3 +150,40 @@ def test_repair_rebuild_backs_up_asks_and_restores(ws: Workspace) -> None:
     assert kv_raw(ws, "trade:kill_switch") == "true" and kv_raw(ws, "trade:mode") == "paper"
     assert all(ws.secrets()[n] for n in GENERATED_SECRETS)
     assert hoox("repair", "check").exit_code == 0
+
+
+def test_every_audit_with_a_repair_is_fixed_by_repair_then_reported_clean(ws: Workspace) -> None:
+    # break what each repair fixes: generated secrets and .gitignore (secrets), a migration (db), CONFIG_KV (kv)
+    lines = [ln for ln in ws.dev_vars_path.read_text().splitlines()
+             if not ln.startswith(("WEBHOOK_API_KEY=", "OPERATOR_API_KEY="))]
+    ws.dev_vars_path.write_text("\n".join(lines) + "\n")
+    (ws.root / ".gitignore").write_text("*.pyc\n")
+    undo_events_migration(ws)
+    kv_put(ws, "webhooks:rate_limit_per_minute", None)
+    kv_put(ws, "trade:mode", "yolo")
+
+    r = hoox("check", "setup", "--json")
+    assert r.exit_code == 1
+    failing = {c["name"]: c["repair"] for c in out(r)["checks"] if not c["ok"]}
+    repairable = {a.id: a.repair for a in audits.AUDITS if a.repair}
+    assert failing == repairable  # every audit that has a repair was broken, and names it
+
+    r = hoox("repair", "all", "--json")
+    assert r.exit_code == 0, r.output
+    res = out(r)
+    assert [(x["repair"], x["audits"]) for x in res["repaired"]] == [
+        ("secrets", ["secrets", "gitignore"]), ("db", ["ledger"]), ("kv", ["kv"])]
+    assert res["ok"] and all(c["ok"] for c in res["checks"])
+    assert ws.secrets()["WEBHOOK_API_KEY"] not in r.output
+    r = hoox("check", "setup")
+    assert r.exit_code == 0, r.output
+    assert "The workspace is set up" in r.stdout
+    assert kv_raw(ws, "trade:mode") == "paper"
+
+    # what only a person can fix has no repair: `repair all` leaves it and says so
+    ws.set_secret("BYBIT_API_KEY", "bybit-key-0123456789")
+    r = hoox("check", "setup", "--json")
+    secrets = {c["name"]: c for c in out(r)["checks"]}["secrets"]
+    assert not secrets["ok"] and secrets["repair"] is None and "hoox secrets set BYBIT_API_SECRET" in secrets["fix"]
+    r = hoox("repair", "all")
+    assert r.exit_code == 1 and "nothing to repair" in r.stdout and "still failing secrets" in r.stdout

@@ -14,13 +14,18 @@ from hoox_edge import migrations as _migrations
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 from hoox_edge.shared import settings
 
-from hoox_cli.commands import wizard
+from hoox_cli.core import setup
 from hoox_cli.core.workspace import state_paths
 
 ALL_MIGRATIONS = [m.name for m in _migrations.available()]
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "cf-token-abcdefghijklmnop"
+BOT_TOKEN = "123456:telegram-token-abcdefghijklmnopqrstuvwxyz"
+
+
+def state_of(ws: Workspace) -> dict:
+    return json.loads((ws.hoox_dir / setup.STATE_FILE).read_text())
 
 
 @pytest.fixture
@@ -34,19 +39,21 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
 def test_init_scripted_writes_everything_and_never_prints_a_credential(fresh: Workspace, tmp_path: Path) -> None:
     secrets_file = tmp_path / "keys.env"
     secrets_file.write_text("BYBIT_API_KEY=bybit-key-1234567\nBYBIT_API_SECRET='bybit-secret-7654321'\n"
-                            "TELEGRAM_BOT_TOKEN=123:telegram-token-xyz\n")
+                            f"TELEGRAM_BOT_TOKEN={BOT_TOKEN}\nTELEGRAM_CHAT_ID=-100123\n")
     r = hoox("init", "--no-input", "--cloudflare-account-id", ACCOUNT.upper(), "--subdomain", "alpha",
              "--workers", "trade-worker,telegram-worker,d1-worker", "--secrets-file", str(secrets_file), "--json",
              env={"CLOUDFLARE_API_TOKEN": TOKEN})
     assert r.exit_code == 0, r.output
     res = out(r)
-    for leaked in (ACCOUNT, ACCOUNT.upper(), TOKEN, "bybit-key-1234567", "bybit-secret-7654321", "telegram-token-xyz"):
+    for leaked in (ACCOUNT, ACCOUNT.upper(), TOKEN, "bybit-key-1234567", "bybit-secret-7654321", BOT_TOKEN):
         assert leaked not in r.output
-    assert res["completed"] == list(wizard.STEPS) and res["state_file_removed"] is True
-    assert res["steps"]["toolchain"]["tools"][0]["name"] == "python"
+    assert res["completed"] == list(setup.STEP_IDS) and res["state_file_removed"] is True
+    assert res["toolchain"]["tools"][0]["name"] == "python"
     assert res["steps"]["workers"]["enabled"] == ["hoox", "trade-worker", "telegram-worker", "d1-worker"]
-    assert res["steps"]["database"]["applied"] == ALL_MIGRATIONS
-    assert res["steps"]["secrets"]["set"] == ["BYBIT_API_KEY", "BYBIT_API_SECRET", "TELEGRAM_BOT_TOKEN"]
+    assert res["database"]["applied"] == ALL_MIGRATIONS
+    assert res["steps"]["exchanges"]["written"] == ["BYBIT_API_KEY", "BYBIT_API_SECRET"]
+    assert res["steps"]["telegram"]["written"] == ["TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_WEBHOOK_SECRET"]
+    assert res["steps"]["ai"] == {"done": True, "written": []} and res["steps"]["strategy"]["done"] is False
     assert "hoox deploy all" in res["next"]
 
     assert fresh.enabled_workers() == ["hoox", "trade-worker", "telegram-worker", "d1-worker"]
@@ -56,7 +63,7 @@ def test_init_scripted_writes_everything_and_never_prints_a_credential(fresh: Wo
     assert sec["CLOUDFLARE_API_TOKEN"] == TOKEN and sec["BYBIT_API_SECRET"] == "bybit-secret-7654321"
     assert sec["TELEGRAM_WEBHOOK_SECRET"] and all(sec[n] for n in GENERATED_SECRETS)
     assert state_paths(fresh)["d1"].exists()
-    assert not (fresh.root / wizard.STATE_FILE).exists()
+    assert not (fresh.hoox_dir / setup.STATE_FILE).exists()
 
 
 def test_init_no_input_names_the_missing_flag(fresh: Workspace) -> None:
@@ -68,13 +75,13 @@ def test_init_no_input_names_the_missing_flag(fresh: Workspace) -> None:
     assert r.exit_code == 2 and "--workers" in out(r)["error"]["message"]
     r = hoox("init", "--no-input", "--skip-cloudflare", "--workers", "trade-worker", "--json")
     assert r.exit_code == 2 and "--skip-secrets" in out(r)["error"]["message"]
-    # the steps answered so far are kept: the next run resumes at secrets
-    state = json.loads((fresh.root / wizard.STATE_FILE).read_text())
-    assert state["completed"] == ["toolchain", "cloudflare", "workers", "database"]
+    # the steps answered so far are kept: the next run resumes at the exchange keys
+    state = state_of(fresh)
+    assert state["step"] == "exchanges" and state["done"] == ["workers"]  # Cloudflare was skipped
     assert TOKEN not in json.dumps(state)
     r = hoox("init", "--no-input", "--skip-secrets", "--json")
     assert r.exit_code == 0, r.output
-    assert out(r)["resumed_from"] == "secrets"
+    assert out(r)["resumed_from"] == "exchanges"
     assert fresh.enabled_workers() == ["hoox", "trade-worker"]
 
 
@@ -84,8 +91,8 @@ def test_init_interactive_interrupted_then_resumed(fresh: Workspace) -> None:
     r = hoox("init", input=answers)
     assert r.exit_code != 0
     assert "32 hexadecimal" in r.stdout and TOKEN not in r.output
-    state = json.loads((fresh.root / wizard.STATE_FILE).read_text())
-    assert state["completed"] == ["toolchain", "cloudflare"]
+    state = state_of(fresh)
+    assert state["step"] == "workers" and state["done"] == ["cloudflare"]
     assert fresh.secrets()["CLOUDFLARE_API_TOKEN"] == TOKEN
 
     # resumed: not asked about Cloudflare again; disable email... answer each worker, then no optional secrets
@@ -97,7 +104,7 @@ def test_init_interactive_interrupted_then_resumed(fresh: Workspace) -> None:
     assert r.exit_code == 0, r.output
     assert "Resuming the setup wizard at workers" in r.stdout and "Cloudflare account id" not in r.stdout
     assert "agent-worker" not in fresh.enabled_workers() and "report-worker" in fresh.enabled_workers()
-    assert not (fresh.root / wizard.STATE_FILE).exists()
+    assert not (fresh.hoox_dir / setup.STATE_FILE).exists()
 
 
 def test_init_refuses_to_disable_the_gateway_and_unknown_workers(fresh: Workspace) -> None:
@@ -154,7 +161,8 @@ def test_check_setup_fails_with_fixes_then_passes(ws: Workspace) -> None:
     r = hoox("check", "setup", "--json")
     assert r.exit_code == 1
     checks = {c["name"]: c for c in out(r)["checks"]}
-    assert not checks["migrations"]["ok"] and checks["migrations"]["fix"] == "`hoox db apply`"
+    assert not checks["ledger"]["ok"] and checks["ledger"]["fix"].startswith("`hoox repair db`")
+    assert checks["ledger"]["repair"] == "db"
     assert hoox("db", "apply").exit_code == 0
     lines = [ln for ln in ws.dev_vars_path.read_text().splitlines() if not ln.startswith("OPERATOR_API_KEY=")]
     ws.dev_vars_path.write_text("\n".join(lines) + "\n")
@@ -162,12 +170,15 @@ def test_check_setup_fails_with_fixes_then_passes(ws: Workspace) -> None:
     checks = {c["name"]: c for c in out(hoox("check", "setup", "--json"))["checks"]}
     assert not checks["secrets"]["ok"] and "hoox repair secrets" in checks["secrets"]["fix"]
     assert not checks["kv-manifest"]["ok"] and "trade:kill_switch" in checks["kv-manifest"]["detail"]
-    assert checks["migrations"]["ok"] and checks["config"]["ok"]
+    assert checks["kv-manifest"]["repair"] is None  # a person decides what the manifest says
+    assert checks["ledger"]["ok"] and checks["config"]["ok"]
     assert hoox("repair", "secrets").exit_code == 0
     ws.manifest_path.write_text(json.dumps({"trade:kill_switch": False}))
     r = hoox("check", "setup")
     assert r.exit_code == 0, r.output
     assert "The workspace is set up" in r.stdout
+    # `repair check` is the same report
+    assert out(hoox("repair", "check", "--json"))["checks"] == out(hoox("check", "setup", "--json"))["checks"]
 
 
 # ----------------------------------------------------------------------------- config show / set

@@ -291,7 +291,7 @@ async def test_wizard_resumes_from_its_state_file_and_writes_secrets_without_ech
     key, secret = "bybit-key-0123456789", "bybit-secret-ABCDEFGHIJ"
     app = Host(lambda: SetupView(ctx_for(workspace)))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: wizard_at(app, "Step 2 of 6 — Exchanges"), "the wizard resumes at step 2")
+        await until(pilot, lambda: wizard_at(app, "Step 3 of 7 — Exchanges"), "the wizard resumes at step 4")
         assert "Resumed" in text_of(app, "#setup-status")
         key_input = app.query_one("#f-bybit-api-key", Input)
         secret_input = app.query_one("#f-bybit-api-secret", Input)
@@ -308,7 +308,7 @@ async def test_wizard_resumes_from_its_state_file_and_writes_secrets_without_ech
         await until(pilot, lambda: secret_input.value == secret, "the secret is typed")
         assert key not in app.export_screenshot() and secret not in app.export_screenshot()
         await pilot.press("enter")
-        await until(pilot, lambda: wizard_at(app, "Step 3 of 6 — AI keys"), "the wizard moves to step 3")
+        await until(pilot, lambda: wizard_at(app, "Step 4 of 7 — AI keys"), "the wizard moves to step 4")
         assert "BYBIT_API_KEY, BYBIT_API_SECRET" in text_of(app, "#setup-status")
         screen = app.export_screenshot()
         assert key not in screen and secret not in screen
@@ -323,10 +323,10 @@ async def test_wizard_resumes_from_its_state_file_and_writes_secrets_without_ech
     # a new cockpit resumes at the AI step, and shows the Bybit secrets as set (never their values)
     app = Host(lambda: SetupView(ctx_for(workspace)))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: wizard_at(app, "Step 3 of 6 — AI keys") and shown(app, "#setup-back"),
-                    "the wizard resumes at step 3")
+        await until(pilot, lambda: wizard_at(app, "Step 4 of 7 — AI keys") and shown(app, "#setup-back"),
+                    "the wizard resumes at step 4")
         await pilot.click("#setup-back")
-        await until(pilot, lambda: wizard_at(app, "Step 2 of 6 — Exchanges"), "Back leads to step 2")
+        await until(pilot, lambda: wizard_at(app, "Step 3 of 7 — Exchanges"), "Back leads to step 3")
         assert text_of(app, "#state-f-bybit-api-key") == "set"
         assert app.query_one("#f-bybit-api-key", Input).value == ""
 
@@ -336,11 +336,11 @@ async def test_wizard_fits_the_terminal_without_cutting_a_step_or_a_key(workspac
                                                                         size: tuple[int, int]) -> None:
     app = Host(lambda: SetupView(ctx_for(workspace)))
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: wizard_at(app, "Step 1 of 6 — Cloudflare"), "the wizard at step 1")
+        await until(pilot, lambda: wizard_at(app, "Step 1 of 7 — Cloudflare"), "the wizard at step 1")
         steps = app.query_one("#setup-steps", Static)
         # every step named whole; at 100 columns the bar wraps between two steps, never inside one
         bar = text_of(app, "#setup-steps").replace("\u00a0", " ")
-        assert "▶ 1 Cloudflare" in bar and "· 6 Kickoff" in bar
+        assert "▶ 1 Cloudflare" in bar and "· 7 Kickoff" in bar
         assert steps.region.right <= size[0] and steps.region.height == (2 if size[0] == 100 else 1)
         # where each value goes is on its own line under the input, as wide as the key needs
         for state in app.query(".field-state").results(Static):
@@ -363,16 +363,24 @@ async def test_wizard_writes_config_and_strategy_defaults_then_kickoff_lists_nam
     rt, client = edge
     app = Host(lambda: SetupView(ctx_for(workspace, client=client)))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: wizard_at(app, "Step 1 of 6 — Cloudflare"), "the wizard starts at step 1")
+        await until(pilot, lambda: wizard_at(app, "Step 1 of 7 — Cloudflare"), "the wizard starts at step 1")
         app.query_one("#f-cloudflare-account-id", Input).value = "0123456789abcdef0123456789abcdef"
         app.query_one("#f-cloudflare-subdomain", Input).value = "my-desk"
         await pilot.press("ctrl+n")
-        await until(pilot, lambda: wizard_at(app, "Step 2 of 6 — Exchanges"), "step 1 is saved")
+        await until(pilot, lambda: wizard_at(app, "Step 2 of 7 — Workers"), "step 1 is saved")
         cf = workspace.config()["cloudflare"]
         assert cf["account_id"] == "0123456789abcdef0123456789abcdef" and cf["subdomain"] == "my-desk"
         assert workspace.config_path.read_text().startswith("# hoox workspace")  # comment kept
-        await skip(app, pilot, "Step 3 of 6 — AI keys")
-        await skip(app, pilot, "Step 4 of 6 — Strategy defaults")
+        # each worker's switch shows what hoox.toml says; turning one off is saved there
+        agent = app.query_one("#f-workers-agent-worker-enabled", Select)
+        assert agent.value == str("agent-worker" in workspace.enabled_workers()).lower()
+        agent.value = "false"
+        app.query_one("#f-workers-email-worker-enabled", Select).value = "true"
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: wizard_at(app, "Step 3 of 7 — Exchanges"), "step 2 is saved")
+        assert "agent-worker" not in workspace.enabled_workers() and "email-worker" in workspace.enabled_workers()
+        await skip(app, pilot, "Step 4 of 7 — AI keys")
+        await skip(app, pilot, "Step 5 of 7 — Strategy defaults")
         app.query_one("#f-trade-max-leverage", Input).value = "0"
         await pilot.press("ctrl+n")
         await until(pilot, lambda: "at least 1" in text_of(app, "#err-f-trade-max-leverage"),
@@ -380,10 +388,10 @@ async def test_wizard_writes_config_and_strategy_defaults_then_kickoff_lists_nam
         app.query_one("#f-trade-max-leverage", Input).value = "20"
         app.query_one("#f-trade-margin-mode", Select).value = "cross"
         await pilot.press("ctrl+n")
-        await until(pilot, lambda: wizard_at(app, "Step 5 of 6 — Telegram"), "step 4 is saved")
+        await until(pilot, lambda: wizard_at(app, "Step 6 of 7 — Telegram"), "step 4 is saved")
         kv = rt.kv(catalog.CONFIG_KV)
         assert await kv.get("trade:max_leverage") == "20" and await kv.get("trade:margin_mode") == "cross"
-        await skip(app, pilot, "Step 6 of 6 — Kickoff")
+        await skip(app, pilot, "Step 7 of 7 — Kickoff")
         summary = text_of(app, "#setup-summary")
         assert "cloudflare.account_id, cloudflare.subdomain" in summary
         assert "trade:margin_mode, trade:max_leverage" in summary
@@ -592,7 +600,7 @@ def test_snapshot_setup_wizard(snap_compare: Any, workspace: Workspace, size: tu
          "written": {"config": ["cloudflare.account_id"], "secrets": [], "kv": []}}))
     app = Host(lambda: SetupView(ctx_for(workspace)))
     assert snap_compare(app, terminal_size=size,
-                        run_before=steady(lambda a: wizard_at(a, "Step 2 of 6 — Exchanges"), "step 2, focused"))
+                        run_before=steady(lambda a: wizard_at(a, "Step 3 of 7 — Exchanges"), "step 3, focused"))
 
 
 @pytest.mark.usefixtures("fixed_paths")

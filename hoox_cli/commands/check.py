@@ -6,9 +6,11 @@ workspace: their absence is reported, but only a missing required tool fails the
 --json: {"ok": bool, "tools": [{"name", "ok", "found", "version", "minimum", "path", "required",
 "needed_for", "error", "fix"}]}
 
-`check setup` audits the workspace; each check passes or fails with the command that fixes it
-(exit 1 when one fails):
---json: {"ok": bool, "workspace", "checks": [{"name", "ok", "detail", "fix": str|null}]}
+`check setup` runs every audit of hoox_cli.core.audits (the same report as `repair check`); each
+passes or fails with how to fix it and, where one exists, the repair that does (`hoox repair NAME`;
+`hoox repair all` runs them); exit 1 when one fails:
+--json: {"ok": bool, "workspace", "checks": [{"name", "checks", "ok", "detail", "problems": [str],
+"fix": str|null, "repair": str|null}]}
 
 `check health`: is the edge up and are its workers healthy? (exit 0 yes, 1 no)
 
@@ -46,7 +48,7 @@ from hoox_cli.output import (
 )
 
 if TYPE_CHECKING:
-    from hoox_edge.local.workspace import Workspace
+    pass
 
 app = typer.Typer(help="Check the machine's tools, the workspace and the running edge.", no_args_is_help=True)
 
@@ -130,110 +132,10 @@ def prerequisites(json_out: JsonOpt = False) -> None:
 
 
 # ----------------------------------------------------------------------------- setup
-def _check(name: str, ok: bool, detail: str, fix: str | None = None) -> dict[str, Any]:
-    return {"name": name, "ok": ok, "detail": detail, "fix": None if ok else fix}
-
-
-def audit_config(ws: Workspace) -> dict[str, Any]:
-    from hoox_cli.core.audits import config_problems
-
-    try:
-        problems = config_problems(ws)
-    except Exception as exc:
-        if type(exc).__name__ != "WorkspaceError":
-            raise
-        return _check("config", False, str(exc), f"Fix the line named above in {ws.config_path}.")
-    if problems:
-        return _check("config", False, "; ".join(problems),
-                      "Set the value with `hoox config set KEY VALUE` (it checks the type).")
-    return _check("config", True, f"{ws.config_path.name} parses; enabled: {', '.join(ws.enabled_workers())}")
-
-
-def audit_secrets(ws: Workspace) -> dict[str, Any]:
-    from hoox_edge.local.workspace import GENERATED_SECRETS
-
-    from hoox_cli.core.audits import missing_required_secrets
-
-    try:
-        missing = missing_required_secrets(ws)
-    except Exception as exc:
-        if type(exc).__name__ != "WorkspaceError":
-            raise
-        return _check("secrets", False, str(exc), f"Fix the line named above in {ws.dev_vars_path}.")
-    if not missing:
-        return _check("secrets", True, "every secret the enabled workers require is set")
-    generated = [n for n in missing if n in GENERATED_SECRETS]
-    others = [n for n in missing if n not in GENERATED_SECRETS]
-    fixes = (["`hoox repair secrets` (generates " + ", ".join(generated) + ")"] if generated else []) + \
-        [f"`hoox secrets set {n}`" for n in others]
-    return _check("secrets", False, "missing: " + ", ".join(missing), "; ".join(fixes))
-
-
-def audit_manifest(ws: Workspace) -> dict[str, Any]:
-    from hoox_cli.core.audits import manifest_problems
-
-    problems, values = manifest_problems(ws)
-    if problems:
-        return _check("kv-manifest", False, "; ".join(problems),
-                      f"Correct {ws.manifest_path.name} (or delete it: `hoox repair kv` writes the defaults).")
-    return _check("kv-manifest", True, f"{len(values)} valid setting(s) in {ws.manifest_path.name}")
-
-
-def audit_migrations(ws: Workspace) -> dict[str, Any]:
-    from hoox_edge import migrations
-
-    from hoox_cli.core.backup import ledger_path
-    from hoox_cli.core.errors import run_async
-    from hoox_cli.core.workspace import open_db
-
-    if not ledger_path(ws).exists():
-        return _check("migrations", False, "the local ledger does not exist yet", "`hoox db apply`")
-    db = open_db(ws)
-    try:
-        pending = [m.name for m in run_async(migrations.pending(db))]
-    except Exception as exc:
-        return _check("migrations", False, f"the ledger cannot be read: {exc}", "`hoox repair db`")
-    finally:
-        db.close()
-    if pending:
-        return _check("migrations", False, "pending: " + ", ".join(pending), "`hoox db migrate`")
-    return _check("migrations", True, f"{len(migrations.available())} migration(s) applied")
-
-
-def audit_gitignore(ws: Workspace) -> dict[str, Any]:
-    path = ws.root / ".gitignore"
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    missing = [x for x in (".dev.vars", ".hoox/") if x not in lines]
-    if missing:
-        return _check("gitignore", False, f".gitignore does not list {', '.join(missing)} (secrets could be committed)",
-                      f"Add {', '.join(missing)} to {path} (`hoox repair secrets` does it).")
-    return _check("gitignore", True, ".dev.vars and .hoox/ are gitignored")
-
-
-def audit_workspace(ws: Workspace) -> list[dict[str, Any]]:
-    return [audit_config(ws), audit_secrets(ws), audit_manifest(ws), audit_migrations(ws), audit_gitignore(ws)]
-
-
-def print_checks(checks: list[dict[str, Any]]) -> None:
-    for c in checks:
-        mark = "[green]PASS[/green]" if c["ok"] else "[red]FAIL[/red]"
-        say(f"{mark} {esc(c['name'])}: {esc(c['detail'])}")
-        if not c["ok"] and c.get("fix"):
-            say(f"     fix: {esc(c['fix'])}")
-
-
 @app.command()
 @handle_errors
 def setup(json_out: JsonOpt = False) -> None:
-    """Audit the workspace: config, required secrets, KV manifest, migrations; each with its fix."""
-    ws = workspace()
-    checks = audit_workspace(ws)
-    ok = all(c["ok"] for c in checks)
-    if json_out:
-        emit_json({"ok": ok, "workspace": str(ws.root), "checks": checks})
-    else:
-        print_checks(checks)
-        failed = sum(not c["ok"] for c in checks)
-        say("[green]The workspace is set up.[/green]" if ok else f"[red]{failed} check(s) failed.[/red]")
-    if not ok:
-        raise typer.Exit(1)
+    """Run every audit of the workspace (code, packages, config, secrets, ledger, KV); each failing one with its fix."""
+    from hoox_cli.output import report_audits
+
+    report_audits(workspace(), json_out)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hoox_cli.core.audits import (
+from hoox_cli.core.config import (
     _known_keys,
     _schema,
     _set_path,
@@ -480,7 +480,7 @@ def env_init(
     json_out: JsonOpt = False,
 ) -> None:
     """Guided setup of the local secrets: generates the internal ones, asks (hidden) for the others."""
-    from hoox_cli.commands import wizard
+    from hoox_cli import setup_prompts as wizard
 
     ws = workspace(required=False)
     created = ws.create()

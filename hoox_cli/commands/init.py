@@ -1,10 +1,10 @@
 """`hoox init` (the setup wizard) and `hoox clone NAME` (a new workspace folder).
 
-init --json: {"workspace", "base_port", "resumed_from": step|null, "completed": [step], "created": [file],
-"steps": {"toolchain": {"tools": [...], "ok", "optional_missing"}, "cloudflare": {"configured", "skipped",
-"account_id_set", "api_token_set", "subdomain"}, "workers": {"enabled", "disabled", "changed"},
-"database": {"database", "file", "applied", "remote"}, "secrets": {"generated", "set", "skipped", "file"},
-"kickoff": {"written", "next"}}, "state_file_removed": true, "next": [command]}
+init asks the steps of the one setup-wizard model (hoox_cli.core.setup, shared with the cockpit's F8
+wizard and its state file). --json: {"workspace", "base_port", "resumed_from": step|null, "completed": [step],
+"created": [file], "toolchain": {"tools": [...], "ok", "optional_missing"}, "database": {"database", "file",
+"applied", "remote"}, "steps": {step: {"done": bool, "written": [name]}} (workers also "enabled"),
+"written": {"config", "secrets", "kv": [name]}, "state_file_removed": true, "next": [command]}
 
 clone --json: {"workspace", "created": [file], "template": path|null, "copied": [file], "migrations_applied",
 "next": [command]}
@@ -56,10 +56,10 @@ def init(
     = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Set up a workspace step by step: tools, Cloudflare, workers, database, secrets (resumable)."""
+    """Set up a workspace step by step: Cloudflare, workers, exchange/AI/Telegram keys (resumable, also in F8)."""
     from hoox_edge.local.workspace import Workspace
 
-    from hoox_cli.commands import wizard
+    from hoox_cli import setup_prompts as wizard
 
     # the workspace every other command would use: never the current folder just because hoox runs there
     ws = Workspace(path.resolve()) if path is not None else Workspace.at()

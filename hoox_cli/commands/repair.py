@@ -1,13 +1,9 @@
-"""`hoox repair check|worker|infra|secrets|kv|db|rebuild`: diagnose the workspace and fix it locally.
+"""`hoox repair check|all|worker|infra|secrets|kv|db|rebuild`: diagnose the workspace and fix it locally.
 
-`repair check` runs five probes, the seeds' checklist translated to this project:
-  1. worker code    every enabled worker's module (and Durable Object classes) imports and serves ASGI
-  2. dependencies   every package hoox requires is installed in a version it accepts
-  3. configuration  hoox.toml, kv-manifest.json and .dev.vars parse and hold values of the right type
-  4. bindings       the local resources the workers bind exist: the ledger (migrated, intact), CONFIG_KV
-                    (every manifest key with a valid value), the state folders
-  5. secrets        every secret the enabled workers require is set; key/secret pairs complete
-Each step passes or fails with the command that fixes it; exit 1 when one fails.
+`repair check` is `hoox check setup`: the one list of audits (hoox_cli.core.audits: worker code,
+dependencies, config, KV manifest, secrets, ledger, CONFIG_KV, .gitignore), each failing one with its
+fix and, where one exists, its repair. `repair all` runs the repair of every failing audit that has
+one (secrets, db, kv), then audits again. The other commands are the repairs themselves.
 
 The repairs change only local state (the Cloudflare side is `hoox infra provision` / `hoox deploy`).
 `repair rebuild` is the destructive one: it backs the ledger and CONFIG_KV up first, asks (or takes
@@ -15,7 +11,10 @@ The repairs change only local state (the Cloudflare side is `hoox infra provisio
 pending signals and the idempotency locks that stop a signal from executing twice.
 
 JSON objects (--json):
-- check:   {"ok", "workspace", "steps": [{"step", "name", "ok", "detail", "problems": [str], "fix"}]}
+- check:   the object of `check setup`: {"ok", "workspace", "checks": [{"name", "checks", "ok", "detail",
+           "problems": [str], "fix", "repair"}]}
+- all:     {"workspace", "repaired": [{"repair", "audits": [name], "result": <that repair's object>}], "ok",
+           "checks": [...the audits after]}
 - worker:  {"workspace", "worker", "ok", "enabled", "actions": [str], "problems": [{"issue", "fix"}],
             "dev_vars": path, "restart_needed"}
 - infra:   {"workspace", "actions": [str], "ledger": {"file", "migrations_applied"}, "kv": <kv object>}
@@ -29,10 +28,12 @@ JSON objects (--json):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hoox_cli.core import audits
 from hoox_cli.core.errors import fail, run_async
 from hoox_cli.core.workspace import workspace
 from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say
@@ -40,277 +41,45 @@ from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
-app = typer.Typer(help="Diagnose the workspace (five-step check) and repair it locally.", no_args_is_help=True)
-
-
-# ----------------------------------------------------------------------------- probes
-def try_import(module: str) -> tuple[Any, str | None]:
-    import importlib
-
-    try:
-        return importlib.import_module(module), None
-    except Exception as exc:  # a broken module is what this probe reports
-        return None, f"{type(exc).__name__}: {exc}"
-
-
-def _step(n: int, name: str, problems: list[str], fix: str | None, detail_ok: str) -> dict[str, Any]:
-    ok = not problems
-    return {"step": n, "name": name, "ok": ok, "detail": detail_ok if ok else "; ".join(problems),
-            "problems": problems, "fix": None if ok else fix}
-
-
-def worker_code_problems(names: list[str]) -> list[str]:
-    from hoox_edge import catalog
-
-    problems = []
-    for n in names:
-        w = catalog.worker(n)
-        mod, err = try_import(w.module)
-        if mod is None:
-            problems.append(f"{n}: {w.module} does not import ({err})")
-        elif not callable(getattr(mod, "app", None)):
-            problems.append(f"{n}: {w.module} has no ASGI `app`")
-        for d in w.durable_objects:
-            dmod, derr = try_import(d.module)
-            if dmod is None or not hasattr(dmod, d.class_name):
-                problems.append(f"{n}: Durable Object {d.class_name} missing from {d.module}"
-                                + (f" ({derr})" if derr else ""))
-    return problems
-
-
-def dependency_problems() -> list[str]:
-    from importlib import metadata
-
-    try:
-        reqs = metadata.requires("hoox") or []
-    except metadata.PackageNotFoundError:
-        return ["hoox itself is not installed as a package"]
-    try:
-        from packaging.requirements import Requirement
-    except ImportError:  # without packaging only presence is checked
-        Requirement = None  # type: ignore[assignment,misc]
-    problems = []
-    for text in reqs:
-        if "extra ==" in text:
-            continue  # optional extras (dev tools) are not needed to run
-        if Requirement is not None:
-            req = Requirement(text)
-            if req.marker is not None and not req.marker.evaluate():
-                continue
-            name, spec = req.name, req.specifier
-        else:
-            name, spec = text.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip(), None
-        try:
-            have = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            problems.append(f"{name} is not installed")
-            continue
-        if spec is not None and not spec.contains(have, prereleases=True):
-            problems.append(f"{name} {have} does not satisfy {spec}")
-    return problems
-
-
-def configuration_problems(ws: Workspace) -> list[str]:
-    from hoox_cli.core.audits import config_problems, manifest_problems
-
-    problems: list[str] = []
-    try:
-        problems += config_problems(ws)
-    except Exception as exc:
-        problems.append(str(exc))
-    problems += manifest_problems(ws)[0]
-    try:
-        ws.secrets()
-    except Exception as exc:
-        problems.append(str(exc))
-    return problems
-
-
-def ledger_state(ws: Workspace) -> tuple[str, list[str]]:
-    """(integrity, pending migrations) of the local ledger; integrity "missing" when there is none."""
-    import sqlite3
-
-    from hoox_edge import migrations
-
-    from hoox_cli.core.backup import ledger_path
-
-    path = ledger_path(ws)
-    if not path.exists():
-        return "missing", [m.name for m in migrations.available()]
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            has_history = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'd1_migrations'").fetchone()
-            done = {r[0] for r in conn.execute("SELECT name FROM d1_migrations")} if has_history else set()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return f"unreadable: {exc}", []
-    if integrity != "ok":
-        return integrity, []
-    return "ok", [m.name for m in migrations.available() if m.name not in done]
-
-
-def kv_problems(ws: Workspace) -> list[str]:
-    from hoox_edge.shared import settings
-
-    from hoox_cli.core.audits import manifest_problems
-    from hoox_cli.core.workspace import open_kv
-
-    bad, values = manifest_problems(ws)
-    if bad:
-        return []  # reported under configuration
-    kv = open_kv(ws)
-    missing, invalid = [], []
-    try:
-        for key, value in values.items():
-            if value is None:
-                continue
-            raw = run_async(kv.get(key))
-            if raw is None:
-                missing.append(key)
-                continue
-            try:
-                settings.parse(key, raw)
-            except settings.SettingError:
-                invalid.append(key)
-    finally:
-        kv.close()
-    out = []
-    if missing:
-        out.append(f"CONFIG_KV lacks {len(missing)} manifest key(s): {', '.join(missing[:5])}"
-                   + (" ..." if len(missing) > 5 else ""))
-    if invalid:
-        out.append(f"CONFIG_KV holds invalid values for {', '.join(invalid)}")
-    return out
-
-
-def binding_problems(ws: Workspace) -> tuple[list[str], str]:
-    integrity, pending = ledger_state(ws)
-    problems: list[str] = []
-    fixes: list[str] = []
-    if integrity == "missing":
-        problems.append("the local ledger does not exist")
-        fixes.append("hoox repair db")
-    elif integrity != "ok":
-        problems.append(f"the local ledger is damaged ({integrity})")
-        fixes.append("hoox repair rebuild")
-    elif pending:
-        problems.append(f"ledger migrations pending: {', '.join(pending)}")
-        fixes.append("hoox repair db")
-    kv = kv_problems(ws)
-    if kv:
-        problems += kv
-        fixes.append("hoox repair kv")
-    return problems, " && ".join(fixes) or "hoox repair infra"
-
-
-def secret_problems(ws: Workspace) -> tuple[list[str], str]:
-    from hoox_cli.core.audits import env_problems
-
-    problems, _warnings = env_problems(ws)
-    fixes = sorted({p["fix"] for p in problems})
-    return [f"{p['name']}: {p['issue']}" for p in problems], " ; ".join(fixes)
-
-
-def run_check(ws: Workspace) -> list[dict[str, Any]]:
-    steps = []
-    steps.append(_step(1, "worker code", worker_code_problems(ws.enabled_workers()) if ws.exists else [],
-                       "hoox repair worker NAME (reinstall hoox if a module is missing: pip install -e <checkout>)",
-                       f"{len(ws.enabled_workers())} enabled worker(s) import and serve ASGI"))
-    deps = dependency_problems()
-    steps.append(_step(2, "dependencies", deps, "pip install -e <hoox checkout> (or pip install --upgrade hoox)",
-                       "every required package is installed in an accepted version"))
-    steps.append(_step(3, "configuration", configuration_problems(ws),
-                       "hoox config set KEY VALUE / hoox repair kv (see the problems)",
-                       "hoox.toml, kv-manifest.json and .dev.vars parse and are well-typed"))
-    try:
-        bp, bfix = binding_problems(ws)
-    except Exception as exc:
-        bp, bfix = [f"cannot read the local state: {exc}"], "hoox repair rebuild"
-    steps.append(_step(4, "bindings", bp, bfix, "ledger migrated and intact; CONFIG_KV holds every manifest key"))
-    try:
-        sp, sfix = secret_problems(ws)
-    except Exception as exc:
-        sp, sfix = [str(exc)], "fix .dev.vars"
-    steps.append(_step(5, "secrets", sp, sfix, "every required secret is set"))
-    return steps
+app = typer.Typer(help="Diagnose the workspace (the audits of `check setup`) and repair it locally.",
+                  no_args_is_help=True)
 
 
 @app.command()
 @handle_errors
 def check(json_out: JsonOpt = False) -> None:
-    """Run the five-step checklist (worker code, dependencies, configuration, bindings, secrets)."""
-    ws = workspace()
-    steps = run_check(ws)
-    ok = all(s["ok"] for s in steps)
-    if json_out:
-        emit_json({"ok": ok, "workspace": str(ws.root), "steps": steps})
-    else:
-        say("[bold]hoox repair checklist[/bold]")
-        for s in steps:
-            mark = "[green]PASS[/green]" if s["ok"] else "[red]FAIL[/red]"
-            say(f"  [Step {s['step']}] {esc(s['name']):<14} {mark}  {esc(s['detail'])}")
-            if not s["ok"]:
-                say(f"      fix: {esc(s['fix'])}")
-        failed = sum(not s["ok"] for s in steps)
-        say("[green]No problems found.[/green]" if ok else f"[red]{failed} step(s) failed.[/red]")
-    if not ok:
-        raise typer.Exit(1)
+    """The workspace's audits, as `hoox check setup` reports them (one list, each with its fix and repair)."""
+    from hoox_cli.output import report_audits
+
+    report_audits(workspace(), json_out)
 
 
-# ----------------------------------------------------------------------------- repairs
-def repair_ledger(ws: Workspace) -> dict[str, Any]:
-    from hoox_edge import catalog, migrations
-
-    from hoox_cli.core.backup import ledger_path
-    from hoox_cli.core.workspace import open_db
-
-    path = ledger_path(ws)
-    created = not path.exists()
-    integrity, _pending = ledger_state(ws)
-    if integrity not in ("ok", "missing"):
-        fail("LEDGER_DAMAGED", f"The local ledger is damaged ({integrity}); migrations cannot fix that. "
-                               "`hoox repair rebuild` backs up what can be read and re-creates it.")
-    db = open_db(ws)
+def _repaired(fn: Callable[[Workspace], dict[str, Any]], ws: Workspace) -> dict[str, Any]:
     try:
-        applied = run_async(migrations.apply(db))
-    finally:
-        db.close()
-    return {"workspace": str(ws.root), "database": catalog.TRADE_DB, "integrity": "ok", "created": created,
-            "migrations_applied": applied}
+        return fn(ws)
+    except audits.RepairError as err:
+        fail(err.code, err.message)
 
 
-def repair_kv_values(ws: Workspace) -> dict[str, Any]:
-    from hoox_cli.core.audits import apply_manifest
-
-    result = apply_manifest(ws, overwrite=False, replace_invalid=True)
-    result["replaced_invalid"] = [w["key"] for w in result["written"] if w.get("was_invalid")]
-    return result
-
-
-def repair_secret_values(ws: Workspace) -> dict[str, Any]:
-    import os
-    import stat
-
-    from hoox_edge.local.workspace import GENERATED_SECRETS
-
-    from hoox_cli.core.audits import env_problems
-    from hoox_cli.core.redact import remember_secrets
-
-    before = ws.secrets() if ws.dev_vars_path.exists() else {}
-    ws.create()  # generates the missing internal secrets and fixes .gitignore; keeps everything else
-    remember_secrets(ws.secrets().values())
-    generated = [n for n in GENERATED_SECRETS if not before.get(n)]
-    actions = [f"generated {n}" for n in generated]
-    mode = ws.dev_vars_path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        os.chmod(ws.dev_vars_path, 0o600)
-        actions.append(".dev.vars made readable only by you")
-    problems, _ = env_problems(ws)
-    return {"workspace": str(ws.root), "generated": generated, "actions": actions,
-            "still_missing": [{"name": p["name"], "fix": p["fix"]} for p in problems]}
+@app.command("all")
+@handle_errors
+def all_(json_out: JsonOpt = False) -> None:
+    """Run the repair of every failing audit that has one, then audit again (exit 1 if one still fails)."""
+    r = _repaired(audits.repair_all, workspace())
+    if json_out:
+        emit_json(r)
+    else:
+        for done in r["repaired"] or [{"repair": None}]:
+            say(f"repaired ({esc(', '.join(done['audits']))}): `hoox repair {esc(done['repair'])}`"
+                if done["repair"] else "nothing to repair")
+        for c in r["checks"]:
+            if not c["ok"]:
+                say(f"[red]still failing[/red] {esc(c['name'])}: {esc(c['detail'])}")
+                if c["fix"]:
+                    say(f"     fix: {esc(c['fix'])}")
+        say("[green]The workspace is set up.[/green]" if r["ok"] else "")
+    if not r["ok"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -318,7 +87,7 @@ def repair_secret_values(ws: Workspace) -> dict[str, Any]:
 def secrets(json_out: JsonOpt = False) -> None:
     """Generate missing internal secrets (never replacing one), fix .dev.vars permissions, list the rest."""
     ws = workspace()
-    r = repair_secret_values(ws)
+    r = _repaired(audits.repair_secret_values, ws)
     if json_out:
         emit_json(r)
         return
@@ -333,7 +102,7 @@ def secrets(json_out: JsonOpt = False) -> None:
 def kv(json_out: JsonOpt = False) -> None:
     """Restore the manifest's values for keys missing from CONFIG_KV or holding an invalid value."""
     ws = workspace()
-    r = repair_kv_values(ws)
+    r = _repaired(audits.repair_kv_values, ws)
     if json_out:
         emit_json(r)
         return
@@ -347,7 +116,7 @@ def kv(json_out: JsonOpt = False) -> None:
 def db(json_out: JsonOpt = False) -> None:
     """Create the local ledger if missing, check its integrity and apply pending migrations."""
     ws = workspace()
-    r = repair_ledger(ws)
+    r = _repaired(audits.repair_ledger, ws)
     if json_out:
         emit_json(r)
         return
@@ -367,12 +136,12 @@ def infra(json_out: JsonOpt = False) -> None:
         if not d.is_dir():
             d.mkdir(parents=True, exist_ok=True)
             actions.append(f"created {d}")
-    ledger = repair_ledger(ws)
+    ledger = _repaired(audits.repair_ledger, ws)
     if ledger["created"]:
         actions.append("created the ledger")
     if ledger["migrations_applied"]:
         actions.append("applied " + ", ".join(ledger["migrations_applied"]))
-    kv_result = repair_kv_values(ws)
+    kv_result = _repaired(audits.repair_kv_values, ws)
     if kv_result["written"]:
         actions.append(f"restored {len(kv_result['written'])} CONFIG_KV key(s)")
     result = {"workspace": str(ws.root), "actions": actions,
@@ -395,8 +164,8 @@ def worker(
     """Check one worker (code, secrets, bindings), fix what can be fixed locally, regenerate its .dev.vars."""
     from hoox_edge import catalog
 
-    from hoox_cli.core.audits import generate_dev_vars
     from hoox_cli.core.backup import runtime_running
+    from hoox_cli.core.config import generate_dev_vars
 
     ws = workspace()
     try:
@@ -409,20 +178,20 @@ def worker(
     if not enabled:
         problems.append({"issue": f"{name} is disabled in hoox.toml",
                          "fix": f"hoox config set workers.{name}.enabled true"})
-    for issue in worker_code_problems([name]):
+    for issue in audits.worker_code_problems([name]):
         problems.append({"issue": issue, "fix": "reinstall hoox: pip install -e <hoox checkout>"})
-    sec = repair_secret_values(ws)
+    sec = _repaired(audits.repair_secret_values, ws)
     actions += sec["actions"]
     have = ws.secrets()
     for s in w.secrets:
         if not have.get(s):
             problems.append({"issue": f"required secret {s} is not set", "fix": f"hoox secrets set {s}"})
     if w.bindings_of("d1"):
-        led = repair_ledger(ws)
+        led = _repaired(audits.repair_ledger, ws)
         if led["created"] or led["migrations_applied"]:
             actions.append("ledger: " + ", ".join(led["migrations_applied"]))
     if any(b.resource == catalog.CONFIG_KV for b in w.bindings_of("kv")):
-        kvr = repair_kv_values(ws)
+        kvr = _repaired(audits.repair_kv_values, ws)
         if kvr["written"]:
             actions.append(f"restored {len(kvr['written'])} CONFIG_KV key(s)")
     dev_vars = generate_dev_vars(ws, [name])[0]
@@ -513,7 +282,7 @@ def rebuild(
         except backup.BackupError as exc:
             fail("RESTORE_FAILED", f"{exc} The backup is kept at {dump.path}; a fresh ledger is created by "
                                    "`hoox db apply`.")
-    led = repair_ledger(ws)
+    led = _repaired(audits.repair_ledger, ws)
     # 5. CONFIG_KV: the values that were valid, then the manifest's for the rest
     kv = open_kv(ws)
     restored: list[str] = []
@@ -527,7 +296,7 @@ def rebuild(
             restored.append(key)
     finally:
         kv.close()
-    defaults = [w["key"] for w in repair_kv_values(ws)["written"]]
+    defaults = [w["key"] for w in _repaired(audits.repair_kv_values, ws)["written"]]
     result: dict[str, Any] = {
         "workspace": str(ws.root),
         "backup": {"ledger": dump.as_json() if dump else None, "kv": str(kv_backup)},

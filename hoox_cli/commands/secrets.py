@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.core.audits import exchange_secret_names, incomplete_pairs
+from hoox_cli.core.config import exchange_secret_names, incomplete_pairs
 from hoox_cli.core.errors import fail
 from hoox_cli.core.workspace import workspace
 from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say, warn

@@ -1,364 +1,365 @@
-"""The workspace's audits: what in hoox.toml, kv-manifest.json and the local secrets is wrong, and the
-writes that put it right (the KV manifest applied, per-worker .dev.vars generated). `hoox check setup`
-reports these problems, `hoox repair` fixes them, `hoox config` edits the same keys; the cockpit asks
-the same questions. Problems are returned as data; nothing here prints."""
+"""The workspace's audits: one list, each with what it checks, a finding (the problem and how to fix it)
+and, where one exists, the repair that fixes it. `hoox check setup` (and its alias `hoox repair check`)
+reports them all; `hoox repair NAME` runs one repair, `hoox repair all` the repair of every audit
+that fails. Nothing here prints: findings and repair results are data. The problem finders
+themselves (config_problems, manifest_problems, env_problems, ...) are hoox_cli.core.config's.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from hoox_cli.core.errors import CliError, fail, run_async
-from hoox_cli.core.workspace import open_kv
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
 
-# Every key of hoox.toml that hoox reads, with its type: `config set` refuses anything else (a typo
-# would otherwise be saved and silently ignored) unless --force.
-_SUBDOMAIN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+class RepairError(Exception):
+    """A repair cannot fix what it found; `code` is stable (for --json), the message says what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
-_ACCOUNT_ID = r"^[0-9a-f]{32}$"
+@dataclass(frozen=True)
+class Finding:
+    """An audit's verdict: `problems` empty means it passes (then `detail` says what was found good)."""
+
+    detail: str
+    problems: tuple[str, ...] = ()
+    fix: str | None = None
+    repair: str | None = None  # the repair that fixes these problems (None: a person must)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
 
 
-def _schema(key: str) -> tuple[str, str] | None:
-    """(type, description) of a known hoox.toml key."""
+@dataclass(frozen=True)
+class Audit:
+    id: str
+    checks: str  # what it checks, for people
+    run: Callable[[Workspace], Finding]
+    repair: str | None = None  # the repair this audit's problems can have (a finding may need a person instead)
+
+
+def _failed(problems: list[str], fix: str, repair: str | None = None) -> Finding:
+    return Finding("; ".join(problems), tuple(problems), fix, repair)
+
+
+def _workspace_error(exc: Exception) -> bool:
+    """A config or .dev.vars that does not parse is a finding, not a crash."""
+    return type(exc).__name__ == "WorkspaceError"
+
+
+# ----------------------------------------------------------------------------- the audits
+def try_import(module: str) -> tuple[Any, str | None]:
+    try:
+        return importlib.import_module(module), None
+    except Exception as exc:  # a broken module is what this audit reports
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def worker_code_problems(names: list[str]) -> list[str]:
     from hoox_edge import catalog
 
-    parts = key.split(".")
-    if key == "dev.port":
-        return "port", "local port of the gateway; the other workers follow it"
-    if len(parts) == 3 and parts[0] == "workers" and parts[2] == "enabled":
-        if parts[1] in catalog.names():
-            return "boolean", f"run/deploy {parts[1]}"
-        return None
-    if key == "cloudflare.account_id":
-        return "account_id", "Cloudflare account id (32 hex characters)"
-    if key == "cloudflare.subdomain":
-        return "subdomain", "your workers.dev subdomain (https://<worker>.<subdomain>.workers.dev)"
-    if key == "deploy.size_limit_mb":
-        return "megabytes", "largest compressed bundle a deploy uploads (3: Cloudflare's free plan; 10: paid)"
-    if key == "deploy.wheel_cache":
-        return "path", "folder of the pure-Python wheels deploys vendor (default .hoox/cache/wheels)"
-    return None
-
-
-def _known_keys() -> list[str]:
-    from hoox_edge import catalog
-
-    return ["dev.port", *(f"workers.{n}.enabled" for n in catalog.names()), "cloudflare.account_id",
-            "cloudflare.subdomain", "deploy.size_limit_mb", "deploy.wheel_cache"]
-
-
-def typed_value(key: str, kind: str, text: str) -> Any:
-    """`text` as the value `key` holds; CliError INVALID_VALUE saying what was expected."""
-    import re
-
-
-    t = text.strip()
-    if kind == "boolean":
-        low = t.lower()
-        if low in ("true", "yes", "on", "1"):
-            return True
-        if low in ("false", "no", "off", "0"):
-            return False
-        fail("INVALID_VALUE", f"{key} takes true or false, got {text!r}. Nothing was written.")
-    if kind == "port":
-        from hoox_edge.local.workspace import port_problem
-
-        problem = port_problem(int(t) if t.isdigit() else t)
-        if problem is not None:
-            fail("INVALID_VALUE", f"{key}: {problem}. Nothing was written.")
-        return int(t)
-    if kind == "account_id":
-        if not re.match(_ACCOUNT_ID, t.lower()):
-            fail("INVALID_VALUE", f"{key} takes a Cloudflare account id: 32 hexadecimal characters "
-                                  "(dashboard → Workers & Pages → Account ID). Nothing was written.")
-        return t.lower()
-    if kind == "subdomain":
-        if not re.match(_SUBDOMAIN, t):
-            fail("INVALID_VALUE", f"{key} takes a DNS label (lower-case letters, digits and -), got {text!r}. "
-                                  "Nothing was written.")
-        return t
-    if kind in ("megabytes", "path"):
-        from hoox_cli.core import deploy
-
-        try:
-            if kind == "path":
-                return deploy.parse_wheel_cache(t)
-            try:
-                number: Any = float(t)
-            except ValueError:
-                number = t
-            return deploy.parse_size_limit(number)
-        except ValueError as exc:
-            fail("INVALID_VALUE", f"{exc}. Nothing was written.")
-    return _literal(t)
-
-
-def _literal(text: str) -> Any:
-    """An unknown key's value under --force: a TOML literal when it is one (true, 25, "x", [1, 2]), else text."""
-    import tomlkit
-
-    try:
-        return tomlkit.parse(f"v = {text}")["v"]
-    except Exception:
-        return text
-
-
-def config_problems(ws: Workspace) -> list[str]:
-    """What in hoox.toml has the wrong type or is not a key hoox reads (raises WorkspaceError if unparsable)."""
-    doc = ws.config()
-    problems: list[str] = []
-
-    def walk(prefix: str, node: Any) -> None:
-        for k, v in node.items():
-            key = f"{prefix}{k}"
-            if hasattr(v, "items"):
-                walk(key + ".", v)
-                continue
-            schema = _schema(key)
-            if schema is None:
-                # tables hoox manages for other purposes (e.g. Cloudflare resource ids) are not audited
-                if key.startswith(("workers.", "dev.", "deploy.")):
-                    problems.append(f"{key} is not a setting hoox reads")
-                continue
-            try:
-                typed = typed_value(key, schema[0], str(v).lower() if isinstance(v, bool) else str(v))
-            except CliError as err:
-                problems.append(err.message.replace(" Nothing was written.", ""))
-                continue
-            plain = v.unwrap() if hasattr(v, "unwrap") else v
-            if schema[0] == "megabytes" and isinstance(plain, int) and not isinstance(plain, bool):
-                continue  # 3 and 3.0 are the same number of megabytes
-            if type(typed) is not type(plain):
-                problems.append(f"{key} must be a {schema[0]}, not {type(v).__name__} ({v!r})")
-    walk("", doc)
-    try:
-        ws.base_port()
-    except Exception as exc:
-        problems.append(str(exc))
-    if "hoox" not in ws.enabled_workers():
-        problems.append("workers.hoox.enabled is false: the gateway receives every signal and must run")
+    problems = []
+    for n in names:
+        w = catalog.worker(n)
+        mod, err = try_import(w.module)
+        if mod is None:
+            problems.append(f"{n}: {w.module} does not import ({err})")
+        elif not callable(getattr(mod, "app", None)):
+            problems.append(f"{n}: {w.module} has no ASGI `app`")
+        for d in w.durable_objects:
+            dmod, derr = try_import(d.module)
+            if dmod is None or not hasattr(dmod, d.class_name):
+                problems.append(f"{n}: Durable Object {d.class_name} missing from {d.module}"
+                                + (f" ({derr})" if derr else ""))
     return problems
 
 
-def _set_path(doc: Any, key: str, value: Any) -> None:
-    import tomlkit
-
-    parts = key.split(".")
-    node = doc
-    for i, part in enumerate(parts[:-1]):
-        if part not in node:
-            # [workers.NAME] tables live under a super table, as in a new workspace's hoox.toml
-            node.add(part, tomlkit.table(is_super_table=(i == 0 and len(parts) > 2)))
-        node = node[part]
-        if not hasattr(node, "items"):
-            fail("INVALID_KEY", f"{'.'.join(parts[:i + 1])} is a value, not a table; {key} cannot be set.")
-    node[parts[-1]] = value
+def audit_worker_code(ws: Workspace) -> Finding:
+    names = ws.enabled_workers()
+    problems = worker_code_problems(names)
+    if problems:
+        return _failed(problems, "Reinstall hoox: `pip install -e <hoox checkout>` (or `pip install --upgrade hoox`).")
+    return Finding(f"{len(names)} enabled worker(s) import and serve ASGI")
 
 
-# Workspace-level credentials: what the deploy commands use, besides the workers' own secrets.
-WORKSPACE_VARS = {"CLOUDFLARE_API_TOKEN": "Cloudflare API token for deploys"}
+def dependency_problems() -> list[str]:
+    from importlib import metadata
+
+    try:
+        reqs = metadata.requires("hoox") or []
+    except metadata.PackageNotFoundError:
+        return ["hoox itself is not installed as a package"]
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # without packaging only presence is checked
+        Requirement = None  # type: ignore[assignment,misc]
+    problems = []
+    for text in reqs:
+        if "extra ==" in text:
+            continue  # optional extras (dev tools) are not needed to run
+        if Requirement is not None:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate():
+                continue
+            name, spec = req.name, req.specifier
+        else:
+            name, spec = text.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip(), None
+        try:
+            have = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            problems.append(f"{name} is not installed")
+            continue
+        if spec is not None and not spec.contains(have, prereleases=True):
+            problems.append(f"{name} {have} does not satisfy {spec}")
+    return problems
 
 
-def declared_secrets(ws: Workspace) -> list[dict[str, Any]]:
-    """Every secret name hoox knows: [{"name", "workers", "enabled_workers", "required"}] in catalog order."""
-    from hoox_edge import catalog
+def audit_dependencies(ws: Workspace) -> Finding:
+    problems = dependency_problems()
+    if problems:
+        return _failed(problems, "`pip install -e <hoox checkout>` (or `pip install --upgrade hoox`).")
+    return Finding("every required package is installed in an accepted version")
 
-    enabled = set(ws.enabled_workers())
-    names: list[str] = []
-    for w in catalog.WORKERS:
-        names += [s for s in w.all_secrets if s not in names]
-    names += [n for n in WORKSPACE_VARS if n not in names]
+
+def audit_config(ws: Workspace) -> Finding:
+    from hoox_cli.core.config import config_problems
+
+    try:
+        problems = config_problems(ws)
+    except Exception as exc:
+        if not _workspace_error(exc):
+            raise
+        return _failed([str(exc)], f"Fix the line named above in {ws.config_path}.")
+    if problems:
+        return _failed(problems, "Set the value with `hoox config set KEY VALUE` (it checks the type).")
+    return Finding(f"{ws.config_path.name} parses; enabled: {', '.join(ws.enabled_workers())}")
+
+
+def audit_manifest(ws: Workspace) -> Finding:
+    from hoox_cli.core.config import manifest_problems
+
+    problems, values = manifest_problems(ws)
+    if problems:
+        return _failed(problems, f"Correct {ws.manifest_path.name} (or delete it: the settings' defaults apply "
+                                 "then).")
+    return Finding(f"{len(values)} valid setting(s) in {ws.manifest_path.name}")
+
+
+def audit_secrets(ws: Workspace) -> Finding:
+    """Every secret the enabled workers require is set, exchange key/secret pairs are complete, no value
+    carries stray white space, .dev.vars parses."""
+    from hoox_edge.local.workspace import GENERATED_SECRETS
+
+    from hoox_cli.core.config import env_problems
+
+    problems, _warnings = env_problems(ws)
+    if not problems:
+        return Finding("every secret the enabled workers require is set; key/secret pairs are complete")
+    generated = [p["name"] for p in problems if p["name"] in GENERATED_SECRETS]
+    fixes = ([f"`hoox repair secrets` (generates {', '.join(generated)})"] if generated else []) + \
+        sorted({f"`{p['fix']}`" for p in problems if p["name"] not in GENERATED_SECRETS})
+    return _failed([f"{p['name']}: {p['issue']}" for p in problems], "; ".join(fixes),
+                   "secrets" if generated else None)
+
+
+def ledger_state(ws: Workspace) -> tuple[str, list[str]]:
+    """(integrity, pending migrations) of the local ledger; integrity "missing" when there is none."""
+    import sqlite3
+
+    from hoox_edge import migrations
+
+    from hoox_cli.core.backup import ledger_path
+
+    path = ledger_path(ws)
+    if not path.exists():
+        return "missing", [m.name for m in migrations.available()]
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            has_history = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'd1_migrations'").fetchone()
+            done = {r[0] for r in conn.execute("SELECT name FROM d1_migrations")} if has_history else set()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"unreadable: {exc}", []
+    if integrity != "ok":
+        return integrity, []
+    return "ok", [m.name for m in migrations.available() if m.name not in done]
+
+
+def audit_ledger(ws: Workspace) -> Finding:
+    from hoox_edge import migrations
+
+    integrity, pending = ledger_state(ws)
+    if integrity == "missing":
+        return _failed(["the local ledger does not exist yet"], "`hoox repair db` (creates and migrates it)", "db")
+    if integrity != "ok":
+        return _failed([f"the local ledger is damaged ({integrity})"],
+                       "`hoox repair rebuild` (backs up what can be read, asks, re-creates the ledger)")
+    if pending:
+        return _failed([f"migrations pending: {', '.join(pending)}"], "`hoox repair db` (applies them)", "db")
+    return Finding(f"the local ledger is intact; {len(migrations.available())} migration(s) applied")
+
+
+def audit_kv(ws: Workspace) -> Finding:
+    """CONFIG_KV holds a valid value for every key of the manifest. A CONFIG_KV that was never created is
+    no fault: the local edge fills it from the manifest when it starts."""
+    from hoox_edge.shared import settings
+
+    from hoox_cli.core.config import manifest_problems
+    from hoox_cli.core.errors import run_async
+    from hoox_cli.core.workspace import open_kv, state_paths
+
+    bad, values = manifest_problems(ws)
+    if bad:
+        return Finding("not checked: the manifest is invalid (see kv-manifest)")
+    if not state_paths(ws)["kv"].exists():
+        return Finding("CONFIG_KV not created yet: the local edge fills it from the manifest when it starts")
+    kv = open_kv(ws)
+    missing, invalid = [], []
+    try:
+        for key, value in values.items():
+            if value is None:
+                continue
+            raw = run_async(kv.get(key))
+            if raw is None:
+                missing.append(key)
+                continue
+            try:
+                settings.parse(key, raw)
+            except settings.SettingError:
+                invalid.append(key)
+    finally:
+        kv.close()
+    problems = []
+    if missing:
+        problems.append(f"CONFIG_KV lacks {len(missing)} manifest key(s): {', '.join(missing[:5])}"
+                        + (" ..." if len(missing) > 5 else ""))
+    if invalid:
+        problems.append(f"CONFIG_KV holds invalid values for {', '.join(invalid)}")
+    if problems:
+        return _failed(problems, "`hoox repair kv` (writes the manifest's values for those keys)", "kv")
+    return Finding("CONFIG_KV holds a valid value for every manifest key")
+
+
+def audit_gitignore(ws: Workspace) -> Finding:
+    path = ws.root / ".gitignore"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    missing = [x for x in (".dev.vars", ".hoox/") if x not in lines]
+    if missing:
+        return _failed([f".gitignore does not list {', '.join(missing)} (secrets could be committed)"],
+                       f"`hoox repair secrets` (adds {', '.join(missing)} to {path})", "secrets")
+    return Finding(".dev.vars and .hoox/ are gitignored")
+
+
+AUDITS: tuple[Audit, ...] = (
+    Audit("worker-code", "every enabled worker's module (and Durable Object classes) imports and serves ASGI",
+          audit_worker_code),
+    Audit("dependencies", "every package hoox requires is installed in a version it accepts", audit_dependencies),
+    Audit("config", "hoox.toml parses and holds only settings hoox reads, each of the right type", audit_config),
+    Audit("kv-manifest", "kv-manifest.json is a JSON object of known settings with valid values", audit_manifest),
+    Audit("secrets", "every secret the enabled workers require is set and key/secret pairs are complete",
+          audit_secrets, "secrets"),
+    Audit("ledger", "the local ledger exists, is intact and has every migration", audit_ledger, "db"),
+    Audit("kv", "CONFIG_KV holds a valid value for every manifest key", audit_kv, "kv"),
+    Audit("gitignore", ".gitignore keeps .dev.vars and .hoox/ out of git", audit_gitignore, "secrets"),
+)
+
+
+def run_audits(ws: Workspace) -> list[dict[str, Any]]:
+    """Every audit's result: {"name", "checks", "ok", "detail", "problems", "fix", "repair"}."""
     out = []
-    for n in names:
-        owners = catalog.secret_owners(n)
-        out.append({"name": n, "workers": [w.name for w in owners],
-                    "enabled_workers": [w.name for w in owners if w.name in enabled],
-                    "required": any(n in w.secrets and w.name in enabled for w in owners)})
+    for a in AUDITS:
+        try:
+            f = a.run(ws)
+        except Exception as exc:  # an audit that cannot look is a finding too, never a crash of the report
+            f = _failed([f"could not check: {type(exc).__name__}: {exc}"], "See the problem above.")
+        out.append({"name": a.id, "checks": a.checks, "ok": f.ok, "detail": f.detail, "problems": list(f.problems),
+                    "fix": f.fix, "repair": f.repair})
     return out
 
 
-def missing_required_secrets(ws: Workspace) -> list[str]:
-    have = ws.secrets()
-    return [d["name"] for d in declared_secrets(ws) if d["required"] and not have.get(d["name"])]
+# ----------------------------------------------------------------------------- the repairs
+def repair_ledger(ws: Workspace) -> dict[str, Any]:
+    """Create the local ledger if missing and apply pending migrations (a damaged one: RepairError)."""
+    from hoox_edge import catalog, migrations
+
+    from hoox_cli.core.backup import ledger_path
+    from hoox_cli.core.errors import run_async
+    from hoox_cli.core.workspace import open_db
+
+    path = ledger_path(ws)
+    created = not path.exists()
+    integrity, _pending = ledger_state(ws)
+    if integrity not in ("ok", "missing"):
+        raise RepairError("LEDGER_DAMAGED", f"The local ledger is damaged ({integrity}); migrations cannot fix that. "
+                                            "`hoox repair rebuild` backs up what can be read and re-creates it.")
+    db = open_db(ws)
+    try:
+        applied = run_async(migrations.apply(db))
+    finally:
+        db.close()
+    return {"workspace": str(ws.root), "database": catalog.TRADE_DB, "integrity": "ok", "created": created,
+            "migrations_applied": applied}
 
 
-def env_problems(ws: Workspace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(problems, warnings) of the local secrets, each {"name", "issue", "fix"}."""
+def repair_kv_values(ws: Workspace) -> dict[str, Any]:
+    """The manifest's values for keys missing from CONFIG_KV or holding an invalid value."""
+    from hoox_cli.core.config import apply_manifest
+
+    result = apply_manifest(ws, overwrite=False, replace_invalid=True)
+    result["replaced_invalid"] = [w["key"] for w in result["written"] if w.get("was_invalid")]
+    return result
+
+
+def repair_secret_values(ws: Workspace) -> dict[str, Any]:
+    """Generate missing internal secrets (never replacing one), fix .gitignore and .dev.vars permissions."""
+    import os
     import stat
 
     from hoox_edge.local.workspace import GENERATED_SECRETS
 
-    problems: list[dict[str, Any]] = []
-    warnings: list[dict[str, Any]] = []
-    try:
-        have = ws.secrets()
-    except Exception as exc:
-        if type(exc).__name__ != "WorkspaceError":
-            raise
-        return [{"name": ".dev.vars", "issue": str(exc), "fix": f"Fix that line of {ws.dev_vars_path}."}], []
-    for n in missing_required_secrets(ws):
-        fix = "hoox repair secrets" if n in GENERATED_SECRETS else f"hoox secrets set {n}"
-        problems.append({"name": n, "issue": "required by an enabled worker and not set", "fix": fix})
-    known = {d["name"] for d in declared_secrets(ws)}
-    for pair in incomplete_pairs({k for k, v in have.items() if v}):
-        n, partner = pair["name"], pair["missing"]
-        problems.append({"name": partner, "issue": f"{n} is set but {partner} is not: the pair is "
-                         "incomplete, orders cannot be signed", "fix": f"hoox secrets set {partner}"})
-    if have.get("TELEGRAM_BOT_TOKEN") and not have.get("TELEGRAM_CHAT_ID"):
-        warnings.append({"name": "TELEGRAM_CHAT_ID", "issue": "a bot token without a chat id: alerts stay in the "
-                         "local outbox", "fix": "hoox secrets set TELEGRAM_CHAT_ID"})
-    for n in sorted(have):
-        if n not in known:
-            warnings.append({"name": n, "issue": "not read by any worker (a typo?)",
-                             "fix": f"remove the {n} line from {ws.dev_vars_path.name}"})
-        elif have[n] != have[n].strip():
-            problems.append({"name": n, "issue": "the value starts or ends with white space",
-                             "fix": f"hoox secrets set {n}"})
-    if ws.dev_vars_path.exists() and ws.dev_vars_path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        warnings.append({"name": ".dev.vars", "issue": "readable by other users of this machine",
-                         "fix": f"chmod 600 {ws.dev_vars_path}"})
-    return problems, warnings
+    from hoox_cli.core.config import env_problems
+    from hoox_cli.core.redact import remember_secrets
+
+    before = ws.secrets() if ws.dev_vars_path.exists() else {}
+    ws.create()  # generates the missing internal secrets and fixes .gitignore; keeps everything else
+    remember_secrets(ws.secrets().values())
+    generated = [n for n in GENERATED_SECRETS if not before.get(n)]
+    actions = [f"generated {n}" for n in generated]
+    mode = ws.dev_vars_path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        os.chmod(ws.dev_vars_path, 0o600)
+        actions.append(".dev.vars made readable only by you")
+    problems, _ = env_problems(ws)
+    return {"workspace": str(ws.root), "generated": generated, "actions": actions,
+            "still_missing": [{"name": p["name"], "fix": p["fix"]} for p in problems]}
 
 
-def dev_vars_dir(ws: Workspace) -> Any:
-    return ws.hoox_dir / "dev-vars"
+REPAIRS: dict[str, Callable[[Workspace], dict[str, Any]]] = {
+    "secrets": repair_secret_values,
+    "db": repair_ledger,
+    "kv": repair_kv_values,
+}
 
 
-def generate_dev_vars(ws: Workspace, workers: list[str]) -> list[dict[str, Any]]:
-    """Write .hoox/dev-vars/<worker>/.dev.vars for each worker with only the secrets it declares."""
-    import os
-
-    from hoox_edge import catalog
-
-    have = ws.secrets()
-    files = []
-    for name in workers:
-        w = catalog.worker(name)
-        names = [s for s in w.all_secrets if have.get(s)]
-        folder = dev_vars_dir(ws) / name
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / ".dev.vars"
-        tmp = path.with_name(".dev.vars.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(f"# {name}: generated by `hoox config env generate-dev-vars` from {ws.dev_vars_path.name}\n")
-            f.writelines(f"{n}={have[n]}\n" for n in names)
-        os.replace(tmp, path)
-        files.append({"worker": name, "path": str(path), "names": names,
-                      "missing_required": [s for s in w.secrets if not have.get(s)]})
-    return files
-
-
-def manifest_problems(ws: Workspace) -> tuple[list[str], dict[str, Any]]:
-    """Every problem of kv-manifest.json (not only the first) and its typed values."""
-    import json
-
-    from hoox_edge.shared import settings
-
-    if not ws.manifest_path.exists():
-        return [], settings.defaults()
-    try:
-        data = json.loads(ws.manifest_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        return [f"{ws.manifest_path.name} is not valid JSON ({exc})"], {}
-    if not isinstance(data, dict):
-        return [f"{ws.manifest_path.name} must be a JSON object of key: value"], {}
-    problems: list[str] = []
-    values: dict[str, Any] = {}
-    for k, v in data.items():
-        if settings.lookup(k) is None:
-            problems.append(f"{k}: not a setting of the KV manifest")
-            continue
-        try:
-            values[k] = settings.coerce(k, v)
-        except settings.SettingError as exc:
-            problems.append(f"{exc.key}: {exc.message}")
-    return problems, values
-
-
-def apply_manifest(ws: Workspace, *, overwrite: bool, replace_invalid: bool = False) -> dict[str, Any]:
-    """Write the manifest's values to the local CONFIG_KV: absent keys always, differing ones with `overwrite`,
-    stored values that do not parse with `replace_invalid`. Nothing is written when the manifest is invalid."""
-    from hoox_edge.shared import settings
-
-    problems, values = manifest_problems(ws)
-    if problems:
-        fail("INVALID_MANIFEST", f"{ws.manifest_path.name} is invalid, nothing was written: " + "; ".join(problems),
-             details={"problems": problems})
-    kv = open_kv(ws)
-    written: list[dict[str, Any]] = []
-    unchanged: list[str] = []
-    kept: list[dict[str, Any]] = []
-
-    async def run() -> None:
-        for key, value in values.items():
-            if value is None:
-                continue
-            stored = settings.encode(key, value)
-            raw = await kv.get(key)
-            invalid = False
-            if raw is not None:
-                try:
-                    current = settings.parse(key, raw)
-                except settings.SettingError:
-                    invalid = True
-                else:
-                    if current == value:
-                        unchanged.append(key)
-                        continue
-            if raw is None or overwrite or (invalid and replace_invalid):
-                await kv.put(key, stored)
-                written.append({"key": key, "value": value, "previous": raw, **({"was_invalid": True}
-                                                                                 if invalid else {})})
-            else:
-                kept.append({"key": key, "stored": raw, "manifest": value, "invalid": invalid})
-
-    try:
-        run_async(run())
-    finally:
-        kv.close()
-    return {"workspace": str(ws.root), "manifest": str(ws.manifest_path), "overwrite": overwrite,
-            "written": written, "unchanged": unchanged, "kept": kept}
-
-
-async def exchange_keys(ws: Workspace, kv: Any) -> list[dict[str, Any]]:
-    """Per exchange, whether the local trade-worker has its API key pair and where live orders would go:
-    trade-worker's own answer (its /health), computed here on the workspace's secrets and KV."""
-    from hoox_edge.ports import Env
-    from hoox_edge.workers.trade import exchange_status
-
-    return await exchange_status(Env({**ws.secrets(), "CONFIG_KV": kv}, worker="trade-worker"), "live")
-
-
-def exchange_key_lines(exchanges: list[dict[str, Any]], *, names: bool = True) -> list[str]:
-    """Plain lines saying, per exchange, what live trading does there (the CLI's prompt, the cockpit's dialog)."""
-    lines = []
-    for e in exchanges:
-        if e["credentials"]:
-            lines.append(f"{e['name']:<8} API keys set: real orders ({e['endpoint']})")
-        else:
-            missing = f" ({', '.join(e['secrets'])})" if names else ""
-            lines.append(f"{e['name']:<8} no API keys{missing}: its signals cannot be placed")
-    return lines
-
-
-
-def incomplete_pairs(have: set[str]) -> list[dict[str, str]]:
-    """The exchange key pairs of which only one half is set: [{"name": set one, "missing": the other}]."""
-    out: list[dict[str, str]] = []
-    for key, secret in exchange_secret_names().values():
-        for mine, theirs in ((key, secret), (secret, key)):
-            if mine in have and theirs not in have:
-                out.append({"name": mine, "missing": theirs})
-    return out
-
-
-def exchange_secret_names() -> dict[str, tuple[str, str]]:
-    from hoox_edge.exchanges import live
-    from hoox_edge.shared import settings
-
-    return {ex: live.secret_names(ex) for ex in settings.EXCHANGES}
+def repair_all(ws: Workspace) -> dict[str, Any]:
+    """Run the repair of every failing audit that has one (each repair once, in the audits' order), then audit
+    again: {"repaired": [{"repair", "audits", "result"}], "checks": [...after], "ok"}."""
+    wanted: dict[str, list[str]] = {}
+    for c in run_audits(ws):
+        if not c["ok"] and c["repair"]:
+            wanted.setdefault(c["repair"], []).append(c["name"])
+    repaired = [{"repair": name, "audits": audits, "result": REPAIRS[name](ws)} for name, audits in wanted.items()]
+    after = run_audits(ws)
+    return {"workspace": str(ws.root), "repaired": repaired, "ok": all(c["ok"] for c in after), "checks": after}

@@ -438,8 +438,8 @@ class ConfigEditorView(View):
     async def _live_confirmed(self) -> bool:
         """trade:mode to live: which exchanges have API keys (trade-worker's answer through /v1/status),
         then a yes/no whose default is no. True at once when the desk already trades live."""
-        from hoox_cli.core.audits import exchange_key_lines
         from hoox_cli.core.client import HooxError
+        from hoox_cli.core.config import exchange_key_lines
         from hoox_tui.dialogs import ConfirmScreen
 
         client = self.ctx.client

@@ -1,4 +1,4 @@
-"""Setup wizard (F8): the six steps of hoox_tui.setup_model, one screen each.
+"""Setup wizard (F8): the steps of hoox_cli.core.setup (the model `hoox init` asks over too), one screen each.
 
 Secret fields are password inputs; a secret already set shows only that it is set, never its value,
 and the inputs are emptied once a step is saved. The kickoff step lists what was written (names
@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Select, Static
 
-from hoox_tui import setup_model as sm
+from hoox_cli.core import setup as sm
 from hoox_tui.views.base import View
 
 if TYPE_CHECKING:

@@ -1,4 +1,7 @@
-"""The setup wizard's model: six steps, their fields and checks, a resumable state file, and apply.
+"""The setup wizard's model, the one `hoox init` and the cockpit's wizard (F8) both drive: seven steps,
+their fields and the one rule of each field, a resumable state file, and apply. No front end in here:
+the CLI asks its questions over it (hoox_cli/setup_prompts.py), the cockpit shows it as a form
+(hoox_tui/views/setup.py).
 
 Each step is applied when the user completes it (not all at the end), so an interrupted setup
 loses nothing that was confirmed:
@@ -9,7 +12,8 @@ loses nothing that was confirmed:
 
 The state file (`.hoox/setup-wizard.json`, inside the gitignored .hoox/) holds the current step,
 the steps done, the non-secret values entered and the *names* of what was written. Finishing the
-kickoff step removes it.
+kickoff step removes it. A state file of the CLI's former wizard (`.install-wizard-state.json` in the
+workspace folder) is read when there is no other, so progress made with an older hoox is kept.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ if TYPE_CHECKING:
 
 STATE_FILE = "setup-wizard.json"
 STATE_VERSION = 1
+LEGACY_STATE_FILE = ".install-wizard-state.json"  # the CLI wizard's, before there was one model
+BOOL_CHOICES = ("true", "false")
 
 Target = Literal["config", "secret", "kv"]
 
@@ -48,10 +54,20 @@ class Field:
     min_length: int = 0
     choices: tuple[str, ...] = ()
     pair: str | None = None  # another field that must be given together with this one
+    fix: str = ""  # where to find a right value, appended to every error of the field
+    casefold: bool = False  # taken (and stored) in lower case
 
     @property
     def secret(self) -> bool:
         return self.target == "secret"
+
+    @property
+    def boolean(self) -> bool:
+        return self.choices == BOOL_CHOICES
+
+    def clean(self, value: str) -> str:
+        v = value.strip()
+        return v.lower() if self.casefold else v
 
 
 @dataclass(frozen=True)
@@ -63,9 +79,25 @@ class Step:
 
 
 def _secret(name: str, label: str, *, pair: str | None = None, help: str = "", min_length: int = 8,
-            pattern: str | None = None, hint: str = "") -> Field:
+            pattern: str | None = None, hint: str = "", fix: str = "") -> Field:
     return Field(name=name, label=label, target="secret", key=name, help=help, min_length=min_length,
-                 pattern=pattern, pattern_hint=hint, pair=pair)
+                 pattern=pattern, pattern_hint=hint, pair=pair, fix=fix)
+
+
+def _exchange(name: str, label: str, pair: str, site: str) -> Field:
+    return _secret(name, label, pair=pair, fix=f"Copy it whole from {site} → API management.")
+
+
+def _ai(name: str, label: str, site: str) -> Field:
+    return _secret(name, label, fix=f"Copy it whole from {site}.")
+
+
+def _worker_fields() -> tuple[Field, ...]:
+    """One on/off field per worker; the gateway (hoox) receives every signal and is always on."""
+    from hoox_edge import catalog
+
+    return tuple(Field(f"workers.{w.name}.enabled", w.name, "config", f"workers.{w.name}.enabled",
+                       help=w.description, choices=BOOL_CHOICES) for w in catalog.WORKERS if w.name != "hoox")
 
 
 def _kv(key: str, label: str) -> Field:
@@ -83,15 +115,26 @@ STEPS: tuple[Step, ...] = (
         (
             Field("cloudflare.account_id", "Account ID", "config", "cloudflare.account_id",
                   help="32 hexadecimal characters, on the Workers overview page of the dashboard.",
-                  pattern=r"[0-9a-f]{32}", pattern_hint="32 lower-case hexadecimal characters"),
+                  pattern=r"[0-9a-f]{32}", pattern_hint="32 hexadecimal characters", casefold=True,
+                  fix="Copy it from the dashboard: Workers & Pages → Account ID."),
             _secret("CLOUDFLARE_API_TOKEN", "API token", min_length=20, pattern=r"[A-Za-z0-9_-]+",
-                    hint="letters, digits, - and _ only",
-                    help="A token with Workers Scripts, KV, D1, Queues and R2 edit rights."),
+                    hint="letters, digits, - and _ only (no spaces)",
+                    help="A token with Workers Scripts, KV, D1, Queues and R2 edit rights.",
+                    fix="A Cloudflare API token is 20 or more characters of letters, digits, - and _: create one "
+                        "under My Profile → API Tokens and paste it whole."),
             Field("cloudflare.subdomain", "workers.dev subdomain", "config", "cloudflare.subdomain",
                   help="Your account's workers.dev subdomain (the part before .workers.dev).",
                   pattern=r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?",
-                  pattern_hint="lower-case letters, digits and inner hyphens, at most 63 characters"),
+                  pattern_hint="lower-case letters, digits and inner hyphens, at most 63 characters",
+                  fix="It is the part before .workers.dev in Workers & Pages → Overview."),
         ),
+    ),
+    Step(
+        "workers",
+        "Workers",
+        "The workers to run and deploy. The gateway (hoox) receives every signal and always runs. A change "
+        "takes effect when the local edge (re)starts.",
+        _worker_fields(),
     ),
     Step(
         "exchanges",
@@ -99,12 +142,12 @@ STEPS: tuple[Step, ...] = (
         "API keys of the exchanges to trade on. A new workspace trades on the paper exchange whatever is "
         "set here; keys matter once trade:mode is live.",
         (
-            _secret("BYBIT_API_KEY", "Bybit API key", pair="BYBIT_API_SECRET"),
-            _secret("BYBIT_API_SECRET", "Bybit API secret", pair="BYBIT_API_KEY"),
-            _secret("BINANCE_API_KEY", "Binance API key", pair="BINANCE_API_SECRET"),
-            _secret("BINANCE_API_SECRET", "Binance API secret", pair="BINANCE_API_KEY"),
-            _secret("MEXC_API_KEY", "MEXC API key", pair="MEXC_API_SECRET"),
-            _secret("MEXC_API_SECRET", "MEXC API secret", pair="MEXC_API_KEY"),
+            _exchange("BYBIT_API_KEY", "Bybit API key", "BYBIT_API_SECRET", "bybit.com"),
+            _exchange("BYBIT_API_SECRET", "Bybit API secret", "BYBIT_API_KEY", "bybit.com"),
+            _exchange("BINANCE_API_KEY", "Binance API key", "BINANCE_API_SECRET", "binance.com"),
+            _exchange("BINANCE_API_SECRET", "Binance API secret", "BINANCE_API_KEY", "binance.com"),
+            _exchange("MEXC_API_KEY", "MEXC API key", "MEXC_API_SECRET", "mexc.com"),
+            _exchange("MEXC_API_SECRET", "MEXC API secret", "MEXC_API_KEY", "mexc.com"),
         ),
     ),
     Step(
@@ -112,9 +155,9 @@ STEPS: tuple[Step, ...] = (
         "AI keys",
         "Keys of the AI providers the risk manager (agent-worker) may consult. All optional.",
         (
-            _secret("OPENAI_API_KEY", "OpenAI API key"),
-            _secret("ANTHROPIC_API_KEY", "Anthropic API key"),
-            _secret("GOOGLE_AI_API_KEY", "Google AI (Gemini) API key"),
+            _ai("OPENAI_API_KEY", "OpenAI API key", "platform.openai.com → API keys"),
+            _ai("ANTHROPIC_API_KEY", "Anthropic API key", "console.anthropic.com → API keys"),
+            _ai("GOOGLE_AI_API_KEY", "Google AI (Gemini) API key", "aistudio.google.com → Get API key"),
         ),
     ),
     Step(
@@ -135,9 +178,11 @@ STEPS: tuple[Step, ...] = (
         "A bot token (from @BotFather) and the chat that receives alerts. Without them alerts go to a local outbox.",
         (
             _secret("TELEGRAM_BOT_TOKEN", "Bot token", pair="TELEGRAM_CHAT_ID", min_length=0,
-                    pattern=r"\d+:[A-Za-z0-9_-]{30,}", hint="digits, a colon, then the token (123456:ABC...)"),
+                    pattern=r"\d+:[A-Za-z0-9_-]{30,}", hint="digits, a colon, then the token (123456:ABC...)",
+                    fix="@BotFather sends it when you create the bot (/newbot); paste it whole."),
             _secret("TELEGRAM_CHAT_ID", "Chat ID", pair="TELEGRAM_BOT_TOKEN", min_length=0,
-                    pattern=r"-?\d+|@[A-Za-z0-9_]{5,}", hint="a numeric chat id or @channelname"),
+                    pattern=r"-?\d+|@[A-Za-z0-9_]{5,}", hint="a numeric chat id or @channelname",
+                    fix="Send the bot a message, then read chat.id from https://api.telegram.org/bot<TOKEN>/getUpdates."),
         ),
     ),
     Step(
@@ -157,29 +202,52 @@ def step(step_id: str) -> Step:
     raise KeyError(step_id)
 
 
+def field_named(name: str) -> Field:
+    """The field `name` (a secret's field is named after the secret) of any step."""
+    for s in STEPS:
+        for f in s.fields:
+            if f.name == name:
+                return f
+    raise KeyError(name)
+
+
 # ----------------------------------------------------------------------------- validation
+def check(f: Field, value: str) -> str | None:
+    """What is wrong with `value` for `f` by the field's one rule (None: fine; empty means "keep as is")."""
+    v = f.clean(value)
+    if not v:
+        return None
+    problem: str | None = None
+    if f.secret and not _NO_SPACE.match(v):
+        problem = "must not contain spaces or line breaks"
+    elif f.min_length and len(v) < f.min_length:
+        problem = f"looks too short (at least {f.min_length} characters)"
+    elif f.pattern and not re.fullmatch(f.pattern, v):
+        problem = f"expected {f.pattern_hint or 'a different format'}"
+    elif f.choices and f.target != "kv" and v not in f.choices:  # KV: coerce says
+        problem = "expected one of " + ", ".join(c or "(none)" for c in f.choices)
+    elif f.target == "kv":
+        try:
+            settings.coerce(f.key, v)
+        except settings.SettingError as exc:
+            problem = exc.message
+    if problem is None:
+        return None
+    return f"{problem}. {f.fix}" if f.fix else problem
+
+
 def validate(st: Step, values: dict[str, str]) -> dict[str, str]:
     """Field name → what is wrong, for the values the user typed (empty means "keep as is")."""
     errors: dict[str, str] = {}
-    given = {f.name: values.get(f.name, "").strip() for f in st.fields}
+    given = {f.name: f.clean(values.get(f.name, "")) for f in st.fields}
     for f in st.fields:
-        v = given[f.name]
-        if not v:
+        if not given[f.name]:
             if f.pair and given.get(f.pair):
-                other = next(x for x in st.fields if x.name == f.pair)
-                errors[f.name] = f"needed together with {other.label}"
+                errors[f.name] = f"needed together with {field_named(f.pair).label}"
             continue
-        if f.secret and not _NO_SPACE.match(v):
-            errors[f.name] = "must not contain spaces or line breaks"
-        elif f.min_length and len(v) < f.min_length:
-            errors[f.name] = f"looks too short (at least {f.min_length} characters)"
-        elif f.pattern and not re.fullmatch(f.pattern, v):
-            errors[f.name] = f"expected {f.pattern_hint or 'a different format'}"
-        elif f.target == "kv":
-            try:
-                settings.coerce(f.key, v)
-            except settings.SettingError as exc:
-                errors[f.name] = exc.message
+        problem = check(f, given[f.name])
+        if problem is not None:
+            errors[f.name] = problem
     return errors
 
 
@@ -213,6 +281,21 @@ class WizardState:
             st.written[kind] = [str(n) for n in names] if isinstance(names, list) else []
         return st
 
+    @classmethod
+    def from_legacy(cls, data: Any) -> WizardState:
+        """The CLI's former state ({"version": 1, "completed": [its step names], ...}) in this model's steps."""
+        completed = data.get("completed", []) if isinstance(data, dict) else []
+        if not isinstance(completed, list):
+            completed = []
+        # its toolchain and database steps are done by every `hoox init` run; its secrets step is
+        # this model's exchanges, AI keys and Telegram steps
+        done = {"cloudflare": "cloudflare" in completed, "workers": "workers" in completed}
+        done |= dict.fromkeys(("exchanges", "ai", "telegram"), "secrets" in completed)
+        st = cls(done=[s for s in STEP_IDS if done.get(s)])
+        st.step = next((i for i, s in enumerate(STEP_IDS) if s not in st.done and s != "kickoff"),
+                       len(STEPS) - 1)
+        return st
+
 
 @dataclass
 class Applied:
@@ -222,6 +305,17 @@ class Applied:
 
     def names(self) -> list[str]:
         return [*self.config, *self.secrets, *self.kv]
+
+
+def ensure_telegram_webhook_secret(ws: Workspace) -> bool:
+    """With a bot token set, the secret Telegram echoes on every webhook call: random, never typed by anyone.
+    True when it was generated now."""
+    if ws.secrets().get("TELEGRAM_WEBHOOK_SECRET"):
+        return False
+    import secrets as _secrets
+
+    ws.set_secret("TELEGRAM_WEBHOOK_SECRET", _secrets.token_urlsafe(32))
+    return True
 
 
 class SetupError(Exception):
@@ -245,24 +339,39 @@ class SetupWizard:
     def resumed(self) -> bool:
         return self._resumed
 
+    @property
+    def legacy_path(self) -> Path:
+        return self.ws.root / LEGACY_STATE_FILE
+
     def _load(self) -> WizardState:
         self._resumed = False
-        try:
-            data = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return WizardState()
-        self._resumed = True
-        return WizardState.from_json(data)
+        for path, parse in ((self.state_path, WizardState.from_json), (self.legacy_path, WizardState.from_legacy)):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            self._resumed = True
+            return parse(data)
+        return WizardState()
 
     def save(self) -> None:
         self.ws.hoox_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
         tmp.write_text(json.dumps(self.state.to_json(), indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.state_path)
+        self.legacy_path.unlink(missing_ok=True)  # its progress is in the state file now
+
+    def forget(self) -> None:
+        """Start over: the saved progress goes (what was written stays written)."""
+        self.state_path.unlink(missing_ok=True)
+        self.legacy_path.unlink(missing_ok=True)
+        self.state = WizardState()
+        self._resumed = False
 
     def finish(self) -> None:
         """Setup done: the state file goes (as the seeds' wizard cleans up after its last phase)."""
         self.state_path.unlink(missing_ok=True)
+        self.legacy_path.unlink(missing_ok=True)
         self.state = WizardState(step=len(STEPS) - 1, done=list(STEP_IDS), written=self.state.written)
 
     # ---------------------------------------------------------------- navigation
@@ -296,6 +405,10 @@ class SetupWizard:
             node: Any = self.ws.config()
             for part in f.key.split("."):
                 node = node.get(part) if hasattr(node, "get") else None
+            if f.boolean and node is None and f.key.startswith("workers."):
+                return str(f.label in self.ws.enabled_workers()).lower()  # the worker's default
+            if isinstance(node, bool):
+                return str(node).lower()
             return "" if node is None else str(node)
         return ""
 
@@ -310,7 +423,7 @@ class SetupWizard:
         if errors:
             first = next(f for f in st.fields if f.name in errors)
             raise SetupError(f"{first.label}: {errors[first.name]}")
-        given = {f.name: values.get(f.name, "").strip() for f in st.fields}
+        given = {f.name: f.clean(values.get(f.name, "")) for f in st.fields}
         chosen = [f for f in st.fields if given[f.name]]
         applied = Applied()
         kv_fields = [f for f in chosen if f.target == "kv"]
@@ -335,17 +448,20 @@ class SetupWizard:
             for f in config_fields:
                 *parents, leaf = f.key.split(".")
                 node: Any = doc
-                for part in parents:
+                for depth, part in enumerate(parents):
                     if part not in node:
-                        node[part] = tomlkit.table()
+                        # [workers.NAME] tables live under a super table, as in a new workspace's hoox.toml
+                        node[part] = tomlkit.table(is_super_table=depth == 0 and len(parents) > 1)
                     node = node[part]
-                node[leaf] = given[f.name]
+                node[leaf] = given[f.name] == "true" if f.boolean else given[f.name]
                 applied.config.append(f.key)
             self.ws.save_config(doc)
         for f in chosen:
             if f.secret:
                 self.ws.set_secret(f.key, given[f.name])
                 applied.secrets.append(f.key)
+        if "TELEGRAM_BOT_TOKEN" in applied.secrets and ensure_telegram_webhook_secret(self.ws):
+            applied.secrets.append("TELEGRAM_WEBHOOK_SECRET")
         for f in chosen:
             if not f.secret:
                 self.state.values[f.name] = given[f.name]
