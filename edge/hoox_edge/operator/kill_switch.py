@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hoox_edge.operator import shapes
 from hoox_edge.operator.params import invalid
 from hoox_edge.ports import Env
 from hoox_edge.shared import calls, events, settings
@@ -22,7 +23,7 @@ KILL_SWITCH_REASON = "trade:kill_switch_reason"
 MAX_REASON = 500
 
 
-async def state(env: Env) -> dict[str, Any]:
+async def state(env: Env) -> shapes.KillSwitch:
     """`{"on", "reason"}`; a corrupt stored value reads as on (the gateway halts trading on it: fail safe)."""
     try:
         on = await settings.get(env.CONFIG_KV, KILL_SWITCH)
@@ -56,7 +57,8 @@ def checked_reason(reason: Any, *, on: bool, required: bool = False) -> str:
     return reason
 
 
-async def turn(env: Env, on: bool, reason: str, *, request_id: str | None, by: str = "operator") -> dict[str, Any]:
+async def turn(env: Env, on: bool, reason: str, *, request_id: str | None,
+               by: str = "operator") -> shapes.KillSwitch:
     """Set the switch (the reason already `checked_reason`); log, alert and event. Returns the new
     state with `alerted` and `eventId`."""
     await settings.put(env.CONFIG_KV, KILL_SWITCH, on)
@@ -71,4 +73,6 @@ async def turn(env: Env, on: bool, reason: str, *, request_id: str | None, by: s
                                 level="critical" if on else "info", request_id=request_id)
     event_id = await events.emit(env, "status", {"killSwitch": on, "reason": reason or None, "by": by},
                                  request_id=request_id)
-    return {**await state(env), "alerted": alerted, "eventId": event_id}
+    out = await state(env)
+    out.update({"alerted": alerted, "eventId": event_id})
+    return out

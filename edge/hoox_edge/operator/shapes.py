@@ -17,7 +17,7 @@ class KillSwitch(TypedDict):
     on: bool
     reason: str | None
     alerted: NotRequired[bool]  # POST only: the alert reached telegram-worker
-    eventId: NotRequired[int]  # POST only: id of the `status` event on the stream
+    eventId: NotRequired[int | None]  # POST only: id of the `status` event on the stream
     flatten: NotRequired["FlattenResult"]  # POST with flatten only: the books closed after the switch
 
 
@@ -187,7 +187,7 @@ class OpenPosition(TypedDict):
     size: float
     entryPrice: float
     leverage: float
-    mode: str
+    mode: Literal["paper", "live"]
     markPrice: float | None
     markError: str | None
     unrealizedPnl: float | None
@@ -204,7 +204,7 @@ class OpenPosition(TypedDict):
 class PositionsResult(TypedDict):
     items: list[OpenPosition]
     nextCursor: str | None
-    mode: Literal["paper", "live", "all"]  # the book shown
+    mode: str  # the book shown: paper | live | all
 
 
 class OpenOrder(TypedDict):
@@ -366,6 +366,9 @@ StageKind = Literal[
     "dead-letter", "queue", "log", "call", "alert", "answered", "outcome"]
 
 
+StageSource = Literal["ledger", "log", "analytics", "queue"]
+
+
 class TimelineStage(TypedDict):
     at: str | None  # ISO time of the stage (None: its record carries no time)
     offsetMs: float | None  # since the first stage (the webhook's arrival)
@@ -374,7 +377,7 @@ class TimelineStage(TypedDict):
     level: str | None
     summary: str
     details: Any  # what the record holds, secrets redacted
-    source: Literal["ledger", "log", "analytics", "queue"]
+    source: StageSource
 
 
 class TimelineSignal(TypedDict):

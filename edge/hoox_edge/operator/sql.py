@@ -19,6 +19,7 @@ import asyncio
 import re
 from typing import Any
 
+from hoox_edge.operator import shapes
 from hoox_edge.ports import D1Database, KVNamespace
 from hoox_edge.shared import settings
 from hoox_edge.shared.bodies import json_safe
@@ -132,7 +133,7 @@ async def timeout_ms(kv: KVNamespace | None) -> int:
 
 
 async def run(db: D1Database, sql: str, params: list[Any], max_rows: int = MAX_ROWS, *,
-              limit_ms: int = 60_000) -> dict[str, Any]:
+              limit_ms: int = 60_000) -> shapes.QueryResult:
     """Rows of the statement, at most `max_rows` (`truncated` says there were more), within `limit_ms`."""
     statement = check_read_only(sql)
     # The cap is applied by the database, so a huge table is never read whole.

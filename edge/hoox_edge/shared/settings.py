@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hoox_edge.operator import shapes
 from hoox_edge.ports import KVNamespace
 from hoox_edge.shared.bodies import UnsafeJson, check_value, parse_json
 from hoox_edge.shared.redact import preview
@@ -437,21 +438,21 @@ def _check(s: Setting, key: str, v: Any) -> Any:
     return v
 
 
-def describe(key: str, raw: str | None) -> dict[str, Any]:
+def describe(key: str, raw: str | None) -> shapes.KvEntry:
     """A KV entry as the operator sees it: the manifest's word on it, the stored text, the typed
     value (the default when nothing is stored), where it comes from and the error of a corrupt value."""
     s = lookup(key)
-    item: dict[str, Any] = {"key": key, "type": s.type if s else None, "expected": type_label(s) if s else None,
-                            "description": s.description if s else None, "default": s.default if s else None,
-                            "raw": raw, "error": None}
+    item: shapes.KvEntry = {
+        "key": key, "type": s.type if s else None, "expected": type_label(s) if s else None,
+        "description": s.description if s else None, "default": s.default if s else None, "raw": raw,
+        "error": None, "value": s.default if s else None, "source": "default" if s else "unset"}
     if raw is None:
-        item.update(value=s.default if s else None, source="default" if s else "unset")
         return item
     item["source"] = "kv"
     try:
         item["value"] = parse(key, raw)
     except SettingError as exc:
-        item.update(value=None, error=str(exc))
+        item.update({"value": None, "error": str(exc)})
     return item
 
 
