@@ -201,3 +201,17 @@ async def test_a_field_renamed_by_the_server_fails_the_strict_check(rt: LocalRun
     with pytest.raises(pydantic.ValidationError):
         strict(models.TradesPage).model_validate(page, strict=True)
     assert await sql(rt, "SELECT COUNT(*) AS n FROM trades") == [{"n": len(page["items"])}]
+
+
+# =========================================================================== the stream's topics
+async def test_one_list_of_stream_topics(rt: LocalRuntime):  # noqa: F811
+    from hoox_cli.core import client
+    from hoox_tui import store
+
+    assert client.ALL_TOPICS == tuple(shapes.STREAM_TOPICS)  # the client subscribes to the edge's list
+    assert set(shapes.STREAM_TOPICS) <= store.STORE_TOPICS  # each marks its namesake in the cockpit's store
+    store_only = sorted(store.STORE_TOPICS - set(shapes.STREAM_TOPICS))
+    refused = await rt.request(GW, "GET", f"/v1/stream?topics={store_only[0]}",
+                               headers={"Authorization": f"Bearer {rt.env(GW).OPERATOR_API_KEY}"})
+    # The edge's stream takes its own list, and not a store topic (those come from polling).
+    assert refused.status == 400 and f"topics are {', '.join(shapes.STREAM_TOPICS)}." in refused.text()

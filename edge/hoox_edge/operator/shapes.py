@@ -12,6 +12,11 @@ Plain TypedDicts: the edge carries no pydantic (DESIGN decision 10).
 
 from typing import Any, Literal, NotRequired, TypedDict
 
+# `GET /v1/stream?topics=`: every topic, and the type of the events it carries. The one list of stream
+# topics: the edge's stream, HooxClient and the cockpit read it from here.
+STREAM_TOPICS: dict[str, str] = {"trades": "trade", "logs": "log", "alerts": "alert", "status": "status",
+                                 "risk": "risk"}
+
 
 class KillSwitch(TypedDict):
     on: bool
