@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hoox_edge import exchange_catalog
 from hoox_edge.shared import settings
 
 if TYPE_CHECKING:
@@ -99,12 +100,9 @@ STEPS: tuple[Step, ...] = (
         "API keys of the exchanges to trade on. A new workspace trades on the paper exchange whatever is "
         "set here; keys matter once trade:mode is live.",
         (
-            _secret("BYBIT_API_KEY", "Bybit API key", pair="BYBIT_API_SECRET"),
-            _secret("BYBIT_API_SECRET", "Bybit API secret", pair="BYBIT_API_KEY"),
-            _secret("BINANCE_API_KEY", "Binance API key", pair="BINANCE_API_SECRET"),
-            _secret("BINANCE_API_SECRET", "Binance API secret", pair="BINANCE_API_KEY"),
-            _secret("MEXC_API_KEY", "MEXC API key", pair="MEXC_API_SECRET"),
-            _secret("MEXC_API_SECRET", "MEXC API secret", pair="MEXC_API_KEY"),
+            *(f for e in exchange_catalog.EXCHANGES for f in (
+                _secret(e.secrets[0], f"{e.title} API key", pair=e.secrets[1]),
+                _secret(e.secrets[1], f"{e.title} API secret", pair=e.secrets[0]))),
         ),
     ),
     Step(

@@ -208,7 +208,7 @@ async def test_one_list_of_stream_topics(rt: LocalRuntime):  # noqa: F811
     from hoox_cli.core import client
     from hoox_tui import store
 
-    assert client.ALL_TOPICS == tuple(shapes.STREAM_TOPICS)  # the client subscribes to the edge's list
+    assert tuple(shapes.STREAM_TOPICS) == client.ALL_TOPICS  # the client subscribes to the edge's list
     assert set(shapes.STREAM_TOPICS) <= store.STORE_TOPICS  # each marks its namesake in the cockpit's store
     store_only = sorted(store.STORE_TOPICS - set(shapes.STREAM_TOPICS))
     refused = await rt.request(GW, "GET", f"/v1/stream?topics={store_only[0]}",

@@ -42,6 +42,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
+from hoox_edge import exchange_catalog
 from hoox_edge.exchanges.base import (
     Balance,
     ExchangeError,
@@ -76,8 +77,7 @@ class Credentials:
 
 def secret_names(exchange: str) -> tuple[str, str]:
     """The secrets holding an exchange's API key and secret, e.g. BYBIT_API_KEY / BYBIT_API_SECRET."""
-    up = exchange.upper()
-    return f"{up}_API_KEY", f"{up}_API_SECRET"
+    return exchange_catalog.exchange(exchange).secrets
 
 
 def credentials(env: Env, exchange: str) -> Credentials | None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hoox_edge import exchange_catalog
 from hoox_edge.operator import shapes
 from hoox_edge.ports import KVNamespace
 from hoox_edge.shared.bodies import UnsafeJson, check_value, parse_json
@@ -31,7 +32,7 @@ from hoox_edge.shared.redact import preview
 SettingType = Literal["boolean", "integer", "number", "string", "string_list", "json", "seconds_list"]
 
 TRADINGVIEW_IPS = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"]
-EXCHANGES = ("bybit", "binance", "mexc")
+EXCHANGES = exchange_catalog.NAMES
 
 
 MAX_KEY_BYTES = 512  # Cloudflare KV's longest key

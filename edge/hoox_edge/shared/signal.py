@@ -26,6 +26,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from hoox_edge import exchange_catalog
 from hoox_edge.shared.redact import field_name, preview
 from hoox_edge.shared.settings import EXCHANGES
 from hoox_edge.watchdog.rules import strategy_name
@@ -52,7 +53,7 @@ class Signal:
     """A validated signal, made by `parse_signal` (which checks and normalises every field);
     `to_payload()` is the dict the trade-worker's `/process` receives."""
 
-    exchange: Literal["bybit", "binance", "mexc"] | None = None
+    exchange: exchange_catalog.Name | None = None
     action: Action
     symbol: str
     quantity: float | None = None  # None only for a CLOSE that closes the whole position
