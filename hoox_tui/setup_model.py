@@ -120,11 +120,11 @@ STEPS: tuple[Step, ...] = (
         "Strategy defaults",
         "Runtime settings in the edge's config KV, checked against the KV manifest. Empty keeps the current value.",
         (
-            _kv("exchanges:default_routing", "Default exchange"),
-            _kv("trade:margin_mode", "Margin mode"),
-            _kv("trade:max_leverage", "Maximum leverage"),
-            _kv("trade:max_daily_drawdown_percent", "Daily drawdown kill switch (%)"),
-            _kv("webhooks:rate_limit_per_minute", "Signals per minute"),
+            _kv(settings.DEFAULT_ROUTING, "Default exchange"),
+            _kv(settings.MARGIN_MODE, "Margin mode"),
+            _kv(settings.MAX_LEVERAGE, "Maximum leverage"),
+            _kv(settings.MAX_DAILY_DRAWDOWN, "Daily drawdown kill switch (%)"),
+            _kv(settings.RATE_LIMIT, "Signals per minute"),
         ),
     ),
     Step(

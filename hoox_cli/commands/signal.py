@@ -26,7 +26,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from hoox_edge.exchange_catalog import NAMES as EXCHANGE_NAMES
 
 from hoox_cli.commands.monitor import RemoteOpt, dump, fmt, operator_client
 from hoox_cli.common import (
@@ -91,7 +90,8 @@ def send(
     quantity: Annotated[float, typer.Option("--quantity", "-q", help="Order size.")] = 0.01,
     exchange: Annotated[
         str | None,
-        typer.Option("--exchange", "-e", help=f"{', '.join(EXCHANGE_NAMES)} (default: the edge's routing)."),
+        typer.Option("--exchange", "-e", help="An exchange the edge trades on, as `hoox status` lists them "
+                                              "(default: the edge's routing)."),
     ] = None,
     leverage: Annotated[float | None, typer.Option("--leverage", help="Leverage (default 1).")] = None,
     order_type: Annotated[str | None, typer.Option("--order-type", help="MARKET (default) or LIMIT.")] = None,

@@ -28,7 +28,6 @@ from hoox_cli.commands.monitor import RemoteOpt, dump, operator_client, remember
 from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, say
 
 app = typer.Typer(help="Signal watchdog: each source's last signal against its expectation.", no_args_is_help=True)
-PREFIX = "watchdog:expect:"
 _HOURS = re.compile(r"^(?P<days>\S+)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})(?:\s+(?P<tz>\S+))?$")
 STATE_STYLE = {"ok": "green", "quiet": "bold red", "outside_hours": "dim", "no_expectation": "dim"}
 
@@ -127,7 +126,7 @@ def expect(
     """Set (or --clear) how often a source must send a signal or a heartbeat."""
     from hoox_edge.shared import settings
 
-    key = PREFIX + source
+    key = settings.expectation_of(source)
     if clear == (max_gap_minutes is not None) or (clear and hours is not None):
         fail("USAGE_ERROR", "Give --max-gap-minutes N (and optionally --hours), or --clear.", exit_code=2)
     value: dict[str, Any] | None = None

@@ -31,11 +31,8 @@ from hoox_edge.shared import clock, settings
 from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
 from hoox_edge.shared.logs import log
 
-TRAILING = "trade:trailing_stop_percent"
-TRAILING_SYMBOL = "trade:trailing_stop_percent:"  # + SYMBOL: a family key
-TARGETS = "trade:take_profit_targets"
-DRAWDOWN = "trade:max_daily_drawdown_percent"
-INTERVAL = "agent:risk_interval_minutes"
+TRAILING, TRAILING_SYMBOL = settings.TRAILING_STOP, settings.TRAILING_STOP_OF  # the global one, the family
+TARGETS, DRAWDOWN, INTERVAL = settings.TAKE_PROFIT_TARGETS, settings.MAX_DAILY_DRAWDOWN, settings.RISK_INTERVAL
 RISK_KEYS = (TRAILING, TARGETS, DRAWDOWN, INTERVAL)
 MAX_CHANGES = 50  # keys one config write may change
 
@@ -97,7 +94,7 @@ async def status(env: Env) -> shapes.RiskStatus:
         st = state.get(p["id"])
         side, entry = p["side"], dec(p["entryPrice"])
         mark = dec(p["markPrice"]) if p["markPrice"] is not None else None
-        override = await _read(env, TRAILING_SYMBOL + p["symbol"], errors)
+        override = await _read(env, settings.trailing_stop_of(p["symbol"]), errors)
         trail = default_trail if override is None else dec(override)
         stop = dec(st["stop_price"]) if st and st["stop_price"] is not None else None
         done = int(st["targets_done"]) if st else 0
@@ -199,7 +196,7 @@ async def set_config(env: Env, values: Any, *, request_id: str | None, by: str) 
             continue
         if value is None:
             try:
-                settings.coerce(key, settings.lookup(key).default if key in RISK_KEYS else 0)  # type: ignore[union-attr]
+                settings.coerce(key, settings.known(key).default if key in RISK_KEYS else 0)
             except settings.SettingError as exc:  # a malformed {SYMBOL}
                 problems.append({"field": exc.key, "issue": exc.message})
                 continue

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from hoox_edge import exchange_catalog
 from hoox_edge.shared.redact import field_name, preview
-from hoox_edge.shared.settings import EXCHANGES
+from hoox_edge.shared.settings import DEFAULT_ROUTING, EXCHANGES
 from hoox_edge.watchdog.rules import strategy_name
 
 Action = Literal["LONG", "SHORT", "CLOSE"]
@@ -174,7 +174,7 @@ def parse_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook"
             v = raw["exchange"]
             if not isinstance(v, str) or v.strip().lower() not in EXCHANGES:
                 raise ValueError(f"Must be one of {', '.join(sorted(EXCHANGES))}, or left out to use "
-                                 "exchanges:default_routing.")
+                                 f"{DEFAULT_ROUTING}.")
             out["exchange"] = v.strip().lower()
 
     def action() -> None:

@@ -31,7 +31,7 @@ from hoox_edge.shared import calls, clock, settings
 from hoox_edge.shared.logs import log, row_statement
 from hoox_edge.watchdog.rules import Expectation, counted_minutes, overdue, parse_expectation, shown_state
 
-PREFIX = "watchdog:expect:"
+PREFIX = settings.EXPECTATION_OF
 CLAIM_S = 60  # longer than an alert call's 5 s budget: a check that died releases its claim by then
 _NAMESPACE = uuid.UUID("6f1d2b1e-8f6a-4c1e-9b7a-2b3c4d5e6f70")
 _py = logging.getLogger("hoox.edge")

@@ -108,7 +108,7 @@ async def _setting(env: Env, key: str) -> tuple[Any, str | None]:
     try:
         return await settings.get(env.CONFIG_KV, key), None
     except settings.SettingError as exc:
-        return settings.lookup(key).default, str(exc)  # type: ignore[union-attr]
+        return settings.known(key).default, str(exc)
 
 
 # --------------------------------------------------------------------------- queues
@@ -179,7 +179,7 @@ async def status(request: Request) -> shapes.StatusResult:
     Params(request)
     env = env_of(request)
     kill, (mode, _), (queue_mode, _), probes, queues, last, exchanges = await asyncio.gather(
-        kill_switch_mod.state(env), _setting(env, "trade:mode"), _setting(env, "webhooks:queue_mode"),
+        kill_switch_mod.state(env), _setting(env, settings.TRADE_MODE), _setting(env, settings.QUEUE_MODE),
         workers_mod.probe_all(env), _queue_summary(env),
         env.DB.prepare("SELECT MAX(created_at) AS t FROM trade_signals").first("t"), _exchanges(env))
     info = env.get("RUNTIME_INFO")
@@ -266,7 +266,7 @@ def _mode_filter(q: Params, *, default_current: bool = True, current: str | None
 async def _book(request: Request) -> str | None:
     """The book a view shows: `?mode=`, else the one the desk trades in now (trade:mode)."""
     q = Params(request, "mode")
-    current, _ = await _setting(env_of(request), "trade:mode")
+    current, _ = await _setting(env_of(request), settings.TRADE_MODE)
     return _mode_filter(q, current=current)
 
 
@@ -298,7 +298,7 @@ async def stats_equity(request: Request) -> shapes.EquityCurve:
     points from then on, `points` (2-500, default 200) bounds their number. See figures.equity_curve."""
     env = env_of(request)
     q = Params(request, "mode", "since", "points")
-    current, _ = await _setting(env, "trade:mode")
+    current, _ = await _setting(env, settings.TRADE_MODE)
     mode = _mode_filter(q, current=current)
     since = q.since()
     max_points = q.whole("points", 2, figures.MAX_EQUITY_POINTS, figures.DEFAULT_EQUITY_POINTS)
