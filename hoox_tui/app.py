@@ -33,7 +33,7 @@ from hoox_tui.dialogs import (
     KillSwitchScreen,
 )
 from hoox_tui.fmt import book_label
-from hoox_tui.store import ALL_TOPICS, BOOKS, Conn, run_summary
+from hoox_tui.store import BOOKS, STORE_TOPICS, Conn, run_summary
 from hoox_tui.themes import DEFAULT_THEME, load_themes
 from hoox_tui.timeline import RequestIdScreen, TimelineScreen
 from hoox_tui.views.base import ErrorPanel, View, view_of_exception
@@ -331,7 +331,7 @@ class HooxApp(App[None]):
 
     def action_refresh(self) -> None:
         store = self.ctx.store
-        store.mark(*ALL_TOPICS)
+        store.mark(*STORE_TOPICS)
         store.refresh_now()
         self.notify("Refreshing now" + (" and reconnecting" if store.state != Conn.CONNECTED else ""), timeout=2)
 
@@ -559,7 +559,7 @@ class HooxApp(App[None]):
             if screen.is_current:
                 self.ctx.store.detach(id(old))
                 self.ctx.store.attach(id(fresh), fresh.deliver, fresh.poll_topics)
-        await fresh.deliver(ALL_TOPICS)
+        await fresh.deliver(STORE_TOPICS)
         return fresh
 
     def _handle_exception(self, error: Exception) -> None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from hoox_edge.operator.shapes import STREAM_TOPICS
 from hoox_edge.shared import clock
 
 from hoox_cli.core.client import (
@@ -67,9 +68,11 @@ ALERTS_MAX = 200
 OFFLINE_AFTER = 5
 REFUSED_STATUSES = frozenset({401, 403})  # the edge answered but refused this token
 PROBE_SECONDS = 30.0
-# every topic at once: a full redraw (a view shown or rebuilt, Ctrl+R)
-ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "equity", "orders", "logs", "alerts",
-                        "queues", "watchdog", "latency", "risk"})
+# The store's topics: what changed, for the views to redraw. Not the stream's topics (STREAM_TOPICS, the
+# edge's list): those mark their namesakes, and the polled REST answers mark the rest. All of them at
+# once is a full redraw (a view shown or rebuilt, Ctrl+R).
+STORE_TOPICS = frozenset({*STREAM_TOPICS, "workers", "positions", "stats", "equity", "orders", "queues", "watchdog",
+                          "latency"})
 BOOKS = ("paper", "live", "all")
 BOOK_TOPICS = ("positions", "stats", "equity")  # the topics whose figures are of one book
 ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
@@ -209,7 +212,7 @@ class Store:
         """A view became visible: it is told about changes, and its REST topics are polled."""
         self._listeners = {key: listener}  # one visible view at a time
         self.active_topics = topics
-        self._dirty.update(ALL_TOPICS)
+        self._dirty.update(STORE_TOPICS)
         self.refresh_now()
 
     def detach(self, key: int) -> None:

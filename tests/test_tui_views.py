@@ -20,7 +20,7 @@ from hoox_cli.core.redact import remember_secrets
 from hoox_tui.app import HooxApp
 from hoox_tui.crash import write_crash_report
 from hoox_tui.settings import UserSettings
-from hoox_tui.store import ALERTS_MAX, ALL_TOPICS, LOGS_MAX, TRADES_MAX, Conn, Store
+from hoox_tui.store import ALERTS_MAX, LOGS_MAX, STORE_TOPICS, TRADES_MAX, Conn, Store
 from hoox_tui.themes import load_themes
 from hoox_tui.views.base import ErrorPanel, View
 from hoox_tui.views.dashboard import DashboardView
@@ -180,7 +180,7 @@ async def test_quitting_while_the_timers_tick_is_not_a_crash() -> None:
                 # Its children are pruned by now; hold the teardown open until the status bar is
                 # gone too and the flush timer has run twice with changes to hand out.
                 start = flushes
-                store.mark(*ALL_TOPICS)
+                store.mark(*STORE_TOPICS)
                 loop = asyncio.get_running_loop()
                 end = loop.time() + DEADLINE
                 while (self.app.screen.query(StatusBar) or flushes < start + 2) and loop.time() < end:

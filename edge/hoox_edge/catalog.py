@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
+from hoox_edge import exchange_catalog
+
 BindingKind = Literal[
     "kv", "d1", "durable_object", "queue_producer", "r2", "analytics_engine", "service"
 ]
@@ -100,11 +102,7 @@ _ANALYTICS = _svc("ANALYTICS_SERVICE", "analytics-worker")
 _TRADE = _svc("TRADE_SERVICE", "trade-worker")
 _D1 = _svc("D1_SERVICE", "d1-worker")
 _INTERNAL = "INTERNAL_KEY_BINDING"
-_EXCHANGE_SECRETS = (
-    "BYBIT_API_KEY", "BYBIT_API_SECRET",
-    "BINANCE_API_KEY", "BINANCE_API_SECRET",
-    "MEXC_API_KEY", "MEXC_API_SECRET",
-)  # fmt: skip
+_EXCHANGE_SECRETS = exchange_catalog.all_secrets()
 
 DEFAULT_PORT = 8787
 

@@ -137,10 +137,10 @@ def parse_signal(payload: Any) -> tuple[Signal, dict[str, Any]]:
 
 async def route(env: Env, signal: Signal) -> str:
     """KV `exchanges:routing:{SYMBOL}`, else the signal's exchange, else `exchanges:default_routing`."""
-    override = await settings.get(env.CONFIG_KV, f"exchanges:routing:{signal.symbol}")
+    override = await settings.get(env.CONFIG_KV, settings.routing_of(signal.symbol))
     if override:
         return override
-    return signal.exchange or await settings.get(env.CONFIG_KV, "exchanges:default_routing")
+    return signal.exchange or await settings.get(env.CONFIG_KV, settings.DEFAULT_ROUTING)
 
 
 async def provider(env: Env, exchange: str, mode: str, market: str = "futures", *,
@@ -220,7 +220,7 @@ class _Execution:
             # The desk's own orders (flatten, the risk manager) close a position on its own exchange.
             own = self.extras.get("source") in DESK_SOURCES and sig.exchange
             self.exchange = sig.exchange if own else await route(self.env, sig)  # type: ignore[assignment]
-            self.mode = self.extras.get("mode") or await settings.get(self.env.CONFIG_KV, "trade:mode")
+            self.mode = self.extras.get("mode") or await settings.get(self.env.CONFIG_KV, settings.TRADE_MODE)
             pos = await ledger.open_position(self.db, self.mode, self.exchange, sig.symbol)
             try:
                 planned = await self._plan(pos)
@@ -243,7 +243,7 @@ class _Execution:
             price=limit, reduce_only=sig.action == "CLOSE", leverage=sig.leverage,
             market=sig.market,
             # Every opening futures order sets its leverage, 1x included; above 1x the margin mode too.
-            margin_mode=await settings.get(self.env.CONFIG_KV, "trade:margin_mode")
+            margin_mode=await settings.get(self.env.CONFIG_KV, settings.MARGIN_MODE)
             if opening_futures and sig.leverage > 1 else None,
             apply_leverage=opening_futures)
         what = "Retrying order" if trade is not None else "Order sent"
@@ -489,7 +489,7 @@ def _position_view(p: ledger.PositionState | None) -> dict[str, Any] | None:
 
 async def _resting(env: Env, state: lifecycle.SignalState, result: OrderResult, label: str) -> dict[str, Any]:
     db = env.DB
-    ttl = await settings.get(env.CONFIG_KV, "trade:resting_order_ttl_minutes")
+    ttl = await settings.get(env.CONFIG_KV, settings.RESTING_ORDER_TTL)
     expires = clock.iso(clock.now() + ttl * 60) if ttl else None
     note = (f"order {result.order_id} rests on the exchange's book; it is followed until it fills, is "
             f"cancelled" + (f" or expires at {expires}" if expires else ""))

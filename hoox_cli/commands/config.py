@@ -166,7 +166,7 @@ def set_(
     exchanges: list[dict[str, Any]] | None = None
     try:
         previous = run_async(kv.get(key))
-        if key == "trade:mode" and typed == "live":
+        if key == settings.TRADE_MODE and typed == "live":
             exchanges = run_async(exchange_keys(ws, kv))
             if previous != stored:
                 confirm_live(exchanges, yes=yes, json_out=json_out)
@@ -512,12 +512,12 @@ def kv_apply_manifest(
 
     ws = workspace()
     problems, values = manifest_problems(ws)
-    if not problems and values.get("trade:mode") == "live":
+    if not problems and values.get(settings.TRADE_MODE) == "live":
         kv = open_kv(ws)
         try:
-            raw = run_async(kv.get("trade:mode"))
+            raw = run_async(kv.get(settings.TRADE_MODE))
             try:
-                current = settings.parse("trade:mode", raw) if raw is not None else None
+                current = settings.parse(settings.TRADE_MODE, raw) if raw is not None else None
             except settings.SettingError:
                 current = None
             # written when absent, or with --overwrite (an invalid stored value is only replaced by repair)

@@ -58,7 +58,8 @@ def send(
     quantity: Annotated[float, typer.Option("--quantity", "-q", help="Order size.")] = 0.01,
     exchange: Annotated[
         str | None,
-        typer.Option("--exchange", "-e", help="bybit, binance or mexc (default: the edge's routing)."),
+        typer.Option("--exchange", "-e", help="An exchange the edge trades on, as `hoox status` lists them "
+                                              "(default: the edge's routing)."),
     ] = None,
     leverage: Annotated[float | None, typer.Option("--leverage", help="Leverage (default 1).")] = None,
     order_type: Annotated[str | None, typer.Option("--order-type", help="MARKET (default) or LIMIT.")] = None,

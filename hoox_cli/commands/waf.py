@@ -133,15 +133,15 @@ def configure(
         kv = open_kv(ws)
         try:
             if tradingview_only is not None:
-                key = "webhook:tradingview:ip_check"
+                key = settings.TRADINGVIEW_IP_CHECK
                 run_async(kv.put(key, settings.encode(key, tradingview_only)))
                 changes.append({"what": key, "value": tradingview_only})
-            if tradingview_only and run_async(kv.get("webhook:tradingview:allowed_ips")) is None:
-                key = "webhook:tradingview:allowed_ips"
+            if tradingview_only and run_async(kv.get(settings.TRADINGVIEW_ALLOWED_IPS)) is None:
+                key = settings.TRADINGVIEW_ALLOWED_IPS
                 run_async(kv.put(key, settings.encode(key, settings.TRADINGVIEW_IPS)))
                 changes.append({"what": key, "value": settings.TRADINGVIEW_IPS})
             if limit_requests is not None:
-                key = "webhooks:rate_limit_per_minute"
+                key = settings.RATE_LIMIT
                 run_async(kv.put(key, settings.encode(key, limit_requests)))
                 changes.append({"what": key, "value": limit_requests})
         finally:

@@ -29,7 +29,6 @@ from hoox_cli.core.errors import fail
 from hoox_cli.output import JsonOpt, RemoteOpt, dump, emit_json, esc, handle_errors, remember_remote, remote_of, say
 
 app = typer.Typer(help="Signal watchdog: each source's last signal against its expectation.", no_args_is_help=True)
-PREFIX = "watchdog:expect:"
 _HOURS = re.compile(r"^(?P<days>\S+)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})(?:\s+(?P<tz>\S+))?$")
 STATE_STYLE = {"ok": "green", "quiet": "bold red", "outside_hours": "dim", "no_expectation": "dim"}
 
@@ -128,7 +127,7 @@ def expect(
     """Set (or --clear) how often a source must send a signal or a heartbeat."""
     from hoox_edge.shared import settings
 
-    key = PREFIX + source
+    key = settings.expectation_of(source)
     if clear == (max_gap_minutes is not None) or (clear and hours is not None):
         fail("USAGE_ERROR", "Give --max-gap-minutes N (and optionally --hours), or --clear.", exit_code=2)
     value: dict[str, Any] | None = None

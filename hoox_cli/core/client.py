@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from hoox_edge.operator.shapes import STREAM_TOPICS
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -64,7 +65,7 @@ MAX_RETRY_AFTER = 30.0
 STREAM_BACKOFF_BASE = 1.0
 STREAM_BACKOFF_CAP = 30.0
 JITTER = 0.2
-ALL_TOPICS = ("trades", "logs", "alerts", "status", "risk")
+ALL_TOPICS = tuple(STREAM_TOPICS)  # the edge's one list of stream topics
 
 
 # ============================================================================ errors

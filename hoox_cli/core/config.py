@@ -358,7 +358,6 @@ def incomplete_pairs(have: set[str]) -> list[dict[str, str]]:
 
 
 def exchange_secret_names() -> dict[str, tuple[str, str]]:
-    from hoox_edge.exchanges import live
-    from hoox_edge.shared import settings
+    from hoox_edge.exchange_catalog import EXCHANGES
 
-    return {ex: live.secret_names(ex) for ex in settings.EXCHANGES}
+    return {e.name: e.secrets for e in EXCHANGES}

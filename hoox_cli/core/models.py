@@ -1,8 +1,11 @@
 """Pydantic models of every `/v1` result (the `result` of the standard envelope).
 
-The operator API (`hoox_edge.workers.operator_api`) produces these shapes and HooxClient parses
-them. Field names are the JSON names (camelCase). Extra fields are kept, so a newer edge does not
-break an older client; docs/operator-api.md defines every figure.
+The shapes are defined on the edge, in `hoox_edge/operator/shapes.py` (one TypedDict per model, same
+name, same fields); HooxClient parses answers into these. At run time they are lenient on purpose:
+unknown keys are kept and most fields have defaults, so an older client still reads a newer edge.
+`tests/test_contract.py` checks them strictly against the shapes and real answers (no unknown key,
+every key the edge always sends required), so a field renamed on either side fails a test.
+Field names are the JSON names (camelCase); docs/operator-api.md defines every figure.
 """
 
 from __future__ import annotations

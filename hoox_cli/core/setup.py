@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hoox_edge import exchange_catalog
 from hoox_edge.shared import settings
 
 if TYPE_CHECKING:
@@ -142,12 +143,9 @@ STEPS: tuple[Step, ...] = (
         "API keys of the exchanges to trade on. A new workspace trades on the paper exchange whatever is "
         "set here; keys matter once trade:mode is live.",
         (
-            _exchange("BYBIT_API_KEY", "Bybit API key", "BYBIT_API_SECRET", "bybit.com"),
-            _exchange("BYBIT_API_SECRET", "Bybit API secret", "BYBIT_API_KEY", "bybit.com"),
-            _exchange("BINANCE_API_KEY", "Binance API key", "BINANCE_API_SECRET", "binance.com"),
-            _exchange("BINANCE_API_SECRET", "Binance API secret", "BINANCE_API_KEY", "binance.com"),
-            _exchange("MEXC_API_KEY", "MEXC API key", "MEXC_API_SECRET", "mexc.com"),
-            _exchange("MEXC_API_SECRET", "MEXC API secret", "MEXC_API_KEY", "mexc.com"),
+            *(f for e in exchange_catalog.EXCHANGES for f in (
+                _exchange(e.secrets[0], f"{e.title} API key", e.secrets[1], e.site),
+                _exchange(e.secrets[1], f"{e.title} API secret", e.secrets[0], e.site))),
         ),
     ),
     Step(
@@ -165,11 +163,11 @@ STEPS: tuple[Step, ...] = (
         "Strategy defaults",
         "Runtime settings in the edge's config KV, checked against the KV manifest. Empty keeps the current value.",
         (
-            _kv("exchanges:default_routing", "Default exchange"),
-            _kv("trade:margin_mode", "Margin mode"),
-            _kv("trade:max_leverage", "Maximum leverage"),
-            _kv("trade:max_daily_drawdown_percent", "Daily drawdown kill switch (%)"),
-            _kv("webhooks:rate_limit_per_minute", "Signals per minute"),
+            _kv(settings.DEFAULT_ROUTING, "Default exchange"),
+            _kv(settings.MARGIN_MODE, "Margin mode"),
+            _kv(settings.MAX_LEVERAGE, "Maximum leverage"),
+            _kv(settings.MAX_DAILY_DRAWDOWN, "Daily drawdown kill switch (%)"),
+            _kv(settings.RATE_LIMIT, "Signals per minute"),
         ),
     ),
     Step(

@@ -28,7 +28,7 @@ from textual.dom import DOMNode
 from textual.widgets import Static
 
 from hoox_cli.core.redact import redact
-from hoox_tui.store import ALL_TOPICS
+from hoox_tui.store import STORE_TOPICS
 
 if TYPE_CHECKING:
     from hoox_tui.context import CockpitContext
@@ -94,7 +94,7 @@ class ErrorPanel(Vertical, can_focus=True):
         await self.remove()
         view.display = True
         await view.recompose()
-        await view.deliver(ALL_TOPICS)
+        await view.deliver(STORE_TOPICS)
 
 
 class View(Container):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import tomlkit
+from hoox_edge.shared.settings import TRADE_MODE
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -416,7 +417,7 @@ class ConfigEditorView(View):
             from hoox_cli.core.client import HooxError
 
             assert self.ctx.client is not None and doc.key is not None
-            if doc.key == "trade:mode" and value == "live" and not await self._live_confirmed():
+            if doc.key == TRADE_MODE and value == "live" and not await self._live_confirmed():
                 self._set_lint("Not saved: live trading was not confirmed; trade:mode is unchanged.", ok=False)
                 return False
             try:
@@ -445,7 +446,7 @@ class ConfigEditorView(View):
         client = self.ctx.client
         assert client is not None
         try:
-            if (await client.kv_get("trade:mode")).value == "live":
+            if (await client.kv_get(TRADE_MODE)).value == "live":
                 return True
         except HooxError:
             pass  # unknown: ask

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib
 
+from hoox_edge import exchange_catalog
 from hoox_edge.exchanges import live
 from hoox_edge.exchanges.base import ExchangeError, ExchangeProvider
 from hoox_edge.exchanges.live import LiveExchange
 from hoox_edge.ports import Env
 
-KNOWN_EXCHANGES = ("bybit", "binance", "mexc")
+KNOWN_EXCHANGES = exchange_catalog.NAMES
 
 
 def live_connector(exchange: str, market: str = "futures") -> type[LiveExchange]:

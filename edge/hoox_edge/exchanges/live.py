@@ -42,6 +42,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
+from hoox_edge import exchange_catalog
 from hoox_edge.exchanges.base import (
     Balance,
     ExchangeError,
@@ -76,8 +77,7 @@ class Credentials:
 
 def secret_names(exchange: str) -> tuple[str, str]:
     """The secrets holding an exchange's API key and secret, e.g. BYBIT_API_KEY / BYBIT_API_SECRET."""
-    up = exchange.upper()
-    return f"{up}_API_KEY", f"{up}_API_SECRET"
+    return exchange_catalog.exchange(exchange).secrets
 
 
 def credentials(env: Env, exchange: str) -> Credentials | None:
@@ -94,8 +94,8 @@ async def base_url(env: Env, exchange: str, cls: type[LiveExchange]) -> str:
     else the vendor's production host."""
     kv = env.CONFIG_KV
     try:
-        override = await settings.get(kv, f"exchanges:{exchange}:base_url")
-        testnet = await settings.get(kv, f"exchanges:{exchange}:testnet")
+        override = await settings.get(kv, settings.base_url_of(exchange))
+        testnet = await settings.get(kv, settings.testnet_of(exchange))
     except settings.SettingError as e:
         raise ExchangeError("rejected", f"setting {e.key} is invalid: {e.message}", code="CONFIG") from None
     if override:
@@ -265,7 +265,7 @@ class LiveExchange:
             info = await self.fetch_instrument_info(symbol)
             if kv is not None:
                 try:
-                    ttl = int(await settings.get(kv, "exchanges:instrument_cache_ttl"))
+                    ttl = int(await settings.get(kv, settings.INSTRUMENT_CACHE_TTL))
                 except settings.SettingError:
                     ttl = 3600
                 await kv.put(key, json.dumps(info), expiration_ttl=max(60, ttl))

@@ -35,14 +35,14 @@ from hoox_edge.ports import Env
 from hoox_edge.shared import clock, settings
 from hoox_edge.shared.telemetry import exchange_call_point
 
-PRICE_PREFIX = "exchanges:paper:price:"
+PRICE_PREFIX = settings.PAPER_PRICE_OF
 _SCALARS = (
-    ("fault", "exchanges:paper:fault"),
-    ("feeRate", "exchanges:paper:fee_rate"),
-    ("slippageBps", "exchanges:paper:slippage_bps"),
-    ("initialBalance", "exchanges:paper:initial_balance"),
-    ("instruments", "exchanges:paper:instruments"),
-    ("seed", "exchanges:paper:seed"),
+    ("fault", settings.PAPER_FAULT),
+    ("feeRate", settings.PAPER_FEE_RATE),
+    ("slippageBps", settings.PAPER_SLIPPAGE),
+    ("initialBalance", settings.PAPER_INITIAL_BALANCE),
+    ("instruments", settings.PAPER_MARKETS),
+    ("seed", settings.PAPER_SEED),
 )
 
 
@@ -85,7 +85,7 @@ class PaperProvider:
             cfg: dict[str, Any] = {name: v for (name, _), v in zip(_SCALARS, values, strict=True)}
             if symbols is None:
                 symbols = await _pinned_symbols(kv)
-            prices = await asyncio.gather(*(settings.get(kv, PRICE_PREFIX + s) for s in symbols))
+            prices = await asyncio.gather(*(settings.get(kv, settings.paper_price_of(s)) for s in symbols))
         except settings.SettingError as e:
             raise ExchangeError(
                 "rejected", f"paper exchange setting {e.key} is invalid: {e.message}", code="PAPER_CONFIG"

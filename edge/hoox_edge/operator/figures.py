@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from hoox_edge.ledger import dec, num
+from hoox_edge.operator import shapes
 
 ZERO = Decimal(0)
 TRADING_DAYS_PER_YEAR = 365
@@ -46,7 +47,7 @@ def fill_day(row: Mapping[str, Any]) -> str:
     return str(row["updated_at"])[:10]
 
 
-def daily_series(fills: Iterable[Mapping[str, Any]], until: str | None) -> list[dict[str, Any]]:
+def daily_series(fills: Iterable[Mapping[str, Any]], until: str | None) -> list[shapes.DailyPnl]:
     """`[{"date", "pnl", "fees", "fills", "cumulative"}]` per UTC day, gaps filled with 0."""
     per_day: dict[str, list[Decimal]] = {}
     for r in fills:
@@ -58,7 +59,7 @@ def daily_series(fills: Iterable[Mapping[str, Any]], until: str | None) -> list[
         return []
     first = date.fromisoformat(min(per_day))
     last = date.fromisoformat(max(max(per_day), until or ""))
-    out: list[dict[str, Any]] = []
+    out: list[shapes.DailyPnl] = []
     cumulative = ZERO
     day = first
     while day <= last:
@@ -93,15 +94,21 @@ def max_drawdown(fills_in_order: Iterable[Mapping[str, Any]]) -> Decimal:
     return worst
 
 
-def stats(fills: list[Mapping[str, Any]], unrealized: Decimal, *, today: str) -> dict[str, Any]:
-    """The figures of `GET /v1/stats` from Filled trade rows (oldest first) and the open positions'
-    unrealized P&L."""
+def total_unrealized(positions: list[shapes.OpenPosition]) -> Decimal:
+    return sum((dec(p["unrealizedPnl"]) for p in positions if p["unrealizedPnl"] is not None), ZERO)
+
+
+def stats(fills: list[Mapping[str, Any]], open_positions: list[shapes.OpenPosition], *, today: str,
+          mode: str) -> shapes.StatsResult:
+    """The figures of `GET /v1/stats` of the book `mode` from Filled trade rows (oldest first) and its
+    open positions (their unrealized P&L)."""
     closing = [r for r in fills if is_closing(r)]
     wins = sum(1 for r in closing if _d(r.get("realized_pnl")) > ZERO)
     realized = sum((_d(r.get("realized_pnl")) for r in fills), ZERO)
     fees = sum((_d(r.get("fee")) for r in fills), ZERO)
     series = daily_series(fills, today)
     return {
+        "mode": mode,
         "tradeCount": len(fills),
         "closingTrades": len(closing),
         "wins": wins,
@@ -110,10 +117,12 @@ def stats(fills: list[Mapping[str, Any]], unrealized: Decimal, *, today: str) ->
         "realizedPnl": num(realized),
         "fees": num(fees),
         "netRealizedPnl": num(realized - fees),
-        "unrealizedPnl": num(unrealized),
+        "unrealizedPnl": num(total_unrealized(open_positions)),
         "dailyPnl": series,
         "sharpeRatio": sharpe([d["pnl"] for d in series]),
         "maxDrawdown": num(max_drawdown(fills)),
+        "openPositions": len(open_positions),
+        "unpricedPositions": [f"{p['exchange']}:{p['symbol']}" for p in open_positions if p["markPrice"] is None],
     }
 
 
@@ -121,8 +130,8 @@ MAX_EQUITY_POINTS = 500
 DEFAULT_EQUITY_POINTS = 200
 
 
-def equity_curve(fills_in_order: Iterable[Mapping[str, Any]], *, since: str | None = None,
-                 max_points: int = DEFAULT_EQUITY_POINTS) -> dict[str, Any]:
+def equity_curve(fills_in_order: Iterable[Mapping[str, Any]], *, mode: str, since: str | None = None,
+                 max_points: int = DEFAULT_EQUITY_POINTS) -> shapes.EquityCurve:
     """The equity curve of `GET /v1/stats/equity`: the cumulative net realized P&L (realized_pnl − fee)
     after each fill, its running peak (from 0) and the drawdown below that peak — the curve whose
     largest drawdown is `maxDrawdown` of /v1/stats.
@@ -143,13 +152,15 @@ def equity_curve(fills_in_order: Iterable[Mapping[str, Any]], *, since: str | No
             raw.append((t, equity, peak, peak - equity, is_closing(r)))
             closed += is_closing(r)
     size = -(-len(raw) // max_points) if raw else 1  # fills per point (ceil)
-    points: list[dict[str, Any]] = []
+    points: list[shapes.EquityPoint] = []
     for i in range(0, len(raw), size):
         group = raw[i:i + size]
         t, eq, pk, _, _ = group[-1]
         points.append({"t": t, "equity": num(eq), "peak": num(pk), "drawdown": num(max(g[3] for g in group)),
                        "fills": len(group), "closing": sum(1 for g in group if g[4])})
     return {
+        "mode": mode,
+        "since": since,
         "points": points,
         "fills": len(raw),
         "closingTrades": closed,

@@ -11,30 +11,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from hoox_edge.operator import shapes
 from hoox_edge.operator.params import invalid
 from hoox_edge.ports import Env
 from hoox_edge.shared import calls, events, settings
 from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
 from hoox_edge.shared.logs import log
 
-KILL_SWITCH = "trade:kill_switch"
-KILL_SWITCH_REASON = "trade:kill_switch_reason"
 MAX_REASON = 500
 
 
-async def state(env: Env) -> dict[str, Any]:
+async def state(env: Env) -> shapes.KillSwitch:
     """`{"on", "reason"}`; a corrupt stored value reads as on (the gateway halts trading on it: fail safe)."""
     try:
-        on = await settings.get(env.CONFIG_KV, KILL_SWITCH)
+        on = await settings.get(env.CONFIG_KV, settings.KILL_SWITCH)
         err = None
     except settings.SettingError as exc:
         on, err = True, str(exc)
     try:
-        reason = await settings.get(env.CONFIG_KV, KILL_SWITCH_REASON)
+        reason = await settings.get(env.CONFIG_KV, settings.KILL_SWITCH_REASON)
     except settings.SettingError:
         reason = None
     if err:
-        reason = f"{KILL_SWITCH} holds an invalid value, so trading is halted ({err})"
+        reason = f"{settings.KILL_SWITCH} holds an invalid value, so trading is halted ({err})"
     return {"on": bool(on), "reason": reason or None}
 
 
@@ -50,20 +49,21 @@ def checked_reason(reason: Any, *, on: bool, required: bool = False) -> str:
         raise invalid("reason", "is required: say why (it is recorded with the switch)", quote=False)
     reason = reason or ("turned on by the operator" if on else "")
     try:
-        settings.coerce(KILL_SWITCH_REASON, reason)
+        settings.coerce(settings.KILL_SWITCH_REASON, reason)
     except settings.SettingError as exc:
         raise invalid("reason", exc.message, quote=False) from None
     return reason
 
 
-async def turn(env: Env, on: bool, reason: str, *, request_id: str | None, by: str = "operator") -> dict[str, Any]:
+async def turn(env: Env, on: bool, reason: str, *, request_id: str | None,
+               by: str = "operator") -> shapes.KillSwitch:
     """Set the switch (the reason already `checked_reason`); log, alert and event. Returns the new
     state with `alerted` and `eventId`."""
-    await settings.put(env.CONFIG_KV, KILL_SWITCH, on)
+    await settings.put(env.CONFIG_KV, settings.KILL_SWITCH, on)
     if on:
-        await settings.put(env.CONFIG_KV, KILL_SWITCH_REASON, reason)
+        await settings.put(env.CONFIG_KV, settings.KILL_SWITCH_REASON, reason)
     else:
-        await env.CONFIG_KV.delete(KILL_SWITCH_REASON)
+        await env.CONFIG_KV.delete(settings.KILL_SWITCH_REASON)
     text = f"Kill switch {'ON' if on else 'OFF'}" + (f": {reason}" if reason else "")
     await log(env, "critical" if on else "warning", f"{by} turned the kill switch {'on' if on else 'off'}",
               request_id=request_id, details={"on": on, "reason": reason or None, "by": by})
@@ -71,4 +71,6 @@ async def turn(env: Env, on: bool, reason: str, *, request_id: str | None, by: s
                                 level="critical" if on else "info", request_id=request_id)
     event_id = await events.emit(env, "status", {"killSwitch": on, "reason": reason or None, "by": by},
                                  request_id=request_id)
-    return {**await state(env), "alerted": alerted, "eventId": event_id}
+    out = await state(env)
+    out.update({"alerted": alerted, "eventId": event_id})
+    return out

@@ -22,6 +22,7 @@ import uuid
 from typing import Any
 
 from hoox_edge import lifecycle
+from hoox_edge.operator import shapes
 from hoox_edge.ports import Env, ServiceResponse
 from hoox_edge.shared import calls, clock
 from hoox_edge.shared.errors import NOT_PLACED
@@ -31,7 +32,7 @@ CALL_TIMEOUT_S = 30.0  # one close or cancel: several exchange calls of at most 
 MODES = ("paper", "live")
 
 
-def order_item(r: dict[str, Any]) -> dict[str, Any]:
+def order_item(r: dict[str, Any]) -> shapes.OpenOrder:
     """A trades row as an open order."""
     return {
         "requestId": r["request_id"], "tradeId": r["id"], "orderId": r["order_id"],
@@ -53,7 +54,7 @@ def _scope_sql(mode: str | None, exchange: str | None, symbol: str | None) -> tu
 
 
 async def open_orders(env: Env, *, mode: str | None = None, exchange: str | None = None,
-                      symbol: str | None = None) -> list[dict[str, Any]]:
+                      symbol: str | None = None) -> list[shapes.OpenOrder]:
     clause, args = _scope_sql(mode, exchange, symbol)
     rows = (await env.DB.prepare(
         f"SELECT * FROM trades WHERE status = 'Resting'{clause} ORDER BY created_at DESC, id"
@@ -67,19 +68,23 @@ async def cancel(env: Env, request_id: str, *, reason: str, operator_rid: str | 
                             payload={"requestId": request_id, "reason": reason}, timeout=CALL_TIMEOUT_S)
 
 
-async def _cancel_one(env: Env, order: dict[str, Any], reason: str, operator_rid: str) -> dict[str, Any]:
-    out = {"requestId": order["requestId"], "exchange": order["exchange"], "symbol": order["symbol"],
-           "mode": order["mode"], "side": order["side"]}
+async def _cancel_one(env: Env, order: shapes.OpenOrder, reason: str, operator_rid: str) -> shapes.OrderOutcome:
+    out: shapes.OrderOutcome = {"requestId": order["requestId"], "exchange": order["exchange"],
+                                "symbol": order["symbol"], "mode": order["mode"], "side": order["side"],
+                                "status": "unknown"}
     try:
         resp = await cancel(env, order["requestId"], reason=reason, operator_rid=operator_rid)
     except Exception as exc:
-        return {**out, "status": "unknown", "error": {"code": "TRADE_SERVICE_UNAVAILABLE",
-                                                      "message": f"trade-worker did not answer ({type(exc).__name__})"}}
+        out["error"] = {"code": "TRADE_SERVICE_UNAVAILABLE",
+                        "message": f"trade-worker did not answer ({type(exc).__name__})"}
+        return out
     body, err, outcome = calls.envelope(resp)
     if resp.status == 200:
-        return {**out, "status": lifecycle.CANCELLED, "result": body.get("result")}
-    return {**out, "status": outcome.get("status") or "error", "result": outcome.get("result"),
-            "error": {"code": err.get("code"), "message": err.get("message") or f"HTTP {resp.status}"}}
+        out.update({"status": lifecycle.CANCELLED, "result": body.get("result")})
+        return out
+    out.update({"status": outcome.get("status") or "error", "result": outcome.get("result"),
+                "error": {"code": err.get("code"), "message": err.get("message") or f"HTTP {resp.status}"}})
+    return out
 
 
 async def _market_of(env: Env, request_id: str) -> str:
@@ -92,7 +97,7 @@ async def _market_of(env: Env, request_id: str) -> str:
     return market if market in ("futures", "spot") else "futures"
 
 
-async def close(env: Env, pos: dict[str, Any], *, reason: str, operator_rid: str) -> dict[str, Any]:
+async def close(env: Env, pos: dict[str, Any], *, reason: str, operator_rid: str) -> shapes.OrderOutcome:
     """Close one open position with a CLOSE of its own book, through trade-worker's idempotent path."""
     rid = str(uuid.uuid4())
     payload = {"exchange": pos["exchange"], "action": "CLOSE", "symbol": pos["symbol"],
@@ -102,34 +107,39 @@ async def close(env: Env, pos: dict[str, Any], *, reason: str, operator_rid: str
         env.DB, request_id=rid, source="operator", stored_payload=payload, idempotency_key=None,
         exchange=pos["exchange"], symbol=pos["symbol"], action="CLOSE", quantity=pos["size"], signal=payload,
         reason=reason).run()
-    out: dict[str, Any] = {"requestId": rid, "exchange": pos["exchange"], "symbol": pos["symbol"],
-                           "mode": pos["mode"], "side": pos["side"], "size": pos["size"]}
+    out: shapes.OrderOutcome = {"requestId": rid, "exchange": pos["exchange"], "symbol": pos["symbol"],
+                                "mode": pos["mode"], "side": pos["side"], "size": pos["size"],
+                                "status": "in_progress"}
     try:
         resp = await calls.call(env, "TRADE_SERVICE", "POST", "/process", request_id=rid, payload=payload,
                                 timeout=CALL_TIMEOUT_S)
     except Exception as exc:
         # It may still be running: the reconciler settles it by its client order id.
-        return {**out, "status": "in_progress",
-                "error": {"code": "TRADE_SERVICE_UNAVAILABLE", "message": f"no answer yet ({type(exc).__name__}); "
-                          f"follow request {rid}"}}
+        out["error"] = {"code": "TRADE_SERVICE_UNAVAILABLE",
+                        "message": f"no answer yet ({type(exc).__name__}); follow request {rid}"}
+        return out
     body, err, details = calls.envelope(resp)
     if resp.status in (200, 202):
         result = body.get("result")
         status = (result or {}).get("status") if isinstance(result, dict) else body.get("status")
-        return {**out, "status": status or "in_progress", "result": result}
+        out.update({"status": status or "in_progress", "result": result})
+        return out
     if details.get("retryable"):
         if details.get("orderMayExist"):
-            return {**out, "status": "in_progress", "error": {"code": err.get("code"), "message": err.get("message")}}
+            out["error"] = {"code": err.get("code"), "message": err.get("message")}
+            return out
         await lifecycle.reject(env, rid, NOT_PLACED, f"flatten: the exchange could not take the close now "
                                f"({err.get('message')}); nothing was sent")
-        return {**out, "status": lifecycle.REJECTED, "error": {"code": NOT_PLACED, "message": err.get("message")}}
-    return {**out, "status": lifecycle.REJECTED, "error": {"code": err.get("code"), "message": err.get("message")}}
+        out.update({"status": lifecycle.REJECTED, "error": {"code": NOT_PLACED, "message": err.get("message")}})
+        return out
+    out.update({"status": lifecycle.REJECTED, "error": {"code": err.get("code"), "message": err.get("message")}})
+    return out
 
 
 async def flatten(env: Env, *, mode: str | None, exchange: str | None, symbol: str | None, reason: str,
-                  operator_rid: str) -> dict[str, Any]:
+                  operator_rid: str) -> shapes.FlattenResult:
     """Cancel the resting orders, then close the open positions, of a scope (see the module docstring)."""
-    scope = {"mode": mode or "all", "exchange": exchange, "symbol": symbol}
+    scope: shapes.FlattenScope = {"mode": mode or "all", "exchange": exchange, "symbol": symbol}
     resting = await open_orders(env, mode=mode, exchange=exchange, symbol=symbol)
     cancelled = list(await asyncio.gather(*(_cancel_one(env, o, reason, operator_rid) for o in resting)))
     clause, args = _scope_sql(mode, exchange, symbol)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any
 
 from hoox_edge.exchanges import provider_for
 from hoox_edge.ledger import dec, num
+from hoox_edge.operator import shapes
 from hoox_edge.paper.market import MAINTENANCE_MARGIN_RATE
 from hoox_edge.ports import Env
 
@@ -49,7 +49,7 @@ async def _mark(env: Env, exchange: str, mode: str, symbol: str) -> tuple[float 
         return None, (getattr(exc, "message", None) or str(exc) or type(exc).__name__)[:300]
 
 
-async def open_positions(env: Env, *, mode: str | None = None) -> list[dict[str, Any]]:
+async def open_positions(env: Env, *, mode: str | None = None) -> list[shapes.OpenPosition]:
     """Open positions of one book (`mode` paper or live) or of both (None)."""
     clause, args = (" AND mode = ?", [mode]) if mode else ("", [])
     rows = (await env.DB.prepare(
@@ -57,7 +57,7 @@ async def open_positions(env: Env, *, mode: str | None = None) -> list[dict[str,
         f"request_id, opened_at, updated_at FROM positions WHERE status = 'OPEN'{clause} ORDER BY id"
     ).bind(*args).all())["results"]
     marks = await asyncio.gather(*(_mark(env, r["exchange"], r["mode"], r["symbol"]) for r in rows))
-    out = []
+    out: list[shapes.OpenPosition] = []
     for r, (mark, error) in zip(rows, marks, strict=True):
         size, entry, lev = dec(r["size"]), dec(r["entry_price"]), dec(r["leverage"])
         m = dec(mark) if mark is not None else None
@@ -75,6 +75,3 @@ async def open_positions(env: Env, *, mode: str | None = None) -> list[dict[str,
         })  # fmt: skip
     return out
 
-
-def total_unrealized(positions: list[dict[str, Any]]) -> Decimal:
-    return sum((dec(p["unrealizedPnl"]) for p in positions if p["unrealizedPnl"] is not None), ZERO)

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from hoox_edge.ledger import split_error
+from hoox_edge.operator import shapes
 
 
-def trade_item(r: dict[str, Any]) -> dict[str, Any]:
+def trade_item(r: dict[str, Any]) -> shapes.Trade:
     code, message = split_error(r.get("error"))
     return {
         "seq": r["seq"], "id": r["id"], "requestId": r["request_id"], "exchange": r["exchange"],
@@ -22,7 +23,7 @@ def trade_item(r: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def log_item(r: dict[str, Any]) -> dict[str, Any]:
+def log_item(r: dict[str, Any]) -> shapes.LogEntry:
     details: Any = None
     if r.get("details"):
         try:

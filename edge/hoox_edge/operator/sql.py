@@ -19,13 +19,14 @@ import asyncio
 import re
 from typing import Any
 
+from hoox_edge.operator import shapes
 from hoox_edge.ports import D1Database, KVNamespace
 from hoox_edge.shared import settings
 from hoox_edge.shared.bodies import json_safe
 from hoox_edge.shared.errors import QUERY_TIMEOUT, VALIDATION_ERROR, ApiError
 
 MAX_ROWS = 1000
-TIMEOUT_SETTING = "operator:query_timeout_ms"
+TIMEOUT_SETTING = settings.QUERY_TIMEOUT
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FORBIDDEN = {
     "insert", "update", "delete", "replace", "upsert", "drop", "create", "alter", "attach", "detach",
@@ -123,7 +124,7 @@ def check_params(params: Any) -> list[Any]:
 async def timeout_ms(kv: KVNamespace | None) -> int:
     """The time limit of a query; the default when the setting is missing, unreadable or out of its
     bounds (100 ms to 60 s, in the manifest)."""
-    default = int(settings.lookup(TIMEOUT_SETTING).default)  # type: ignore[union-attr]
+    default = int(settings.known(TIMEOUT_SETTING).default)
     try:
         value = int(await settings.get(kv, TIMEOUT_SETTING)) if kv is not None else default
     except Exception:  # a query limit must not depend on KV being healthy
@@ -132,7 +133,7 @@ async def timeout_ms(kv: KVNamespace | None) -> int:
 
 
 async def run(db: D1Database, sql: str, params: list[Any], max_rows: int = MAX_ROWS, *,
-              limit_ms: int = 60_000) -> dict[str, Any]:
+              limit_ms: int = 60_000) -> shapes.QueryResult:
     """Rows of the statement, at most `max_rows` (`truncated` says there were more), within `limit_ms`."""
     statement = check_read_only(sql)
     # The cap is applied by the database, so a huge table is never read whole.

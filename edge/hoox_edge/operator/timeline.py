@@ -33,6 +33,7 @@ from typing import Any
 
 from hoox_edge import catalog
 from hoox_edge.ledger import split_error
+from hoox_edge.operator import shapes
 from hoox_edge.ports import Env, QueueAdminUnavailable
 from hoox_edge.shared import calls, clock
 from hoox_edge.shared.errors import NOT_FOUND, VALIDATION_ERROR, ApiError
@@ -49,7 +50,7 @@ QUERY_BUDGET_S = 4.0
 
 # What each log row records, by the start of the message its writer gives it (gateway, execution,
 # trade-worker's queue consumer). First match wins; anything else is shown as a plain `log` stage.
-_LOG_KINDS: tuple[tuple[str, str], ...] = (
+_LOG_KINDS: tuple[tuple[str, shapes.StageKind], ...] = (
     ("signal received", "validated"),
     ("idempotency lock taken", "locked"),
     ("signal refused: duplicate of", "resend"),
@@ -77,7 +78,7 @@ _RANK = {kind: i for i, kind in enumerate((
     "dead-letter", "queue", "log", "call", "alert", "answered"))}
 
 
-def log_kind(message: str) -> str:
+def log_kind(message: str) -> shapes.StageKind:
     for start, kind in _LOG_KINDS:
         if message.startswith(start):
             return kind
@@ -117,8 +118,8 @@ async def resolve(env: Env, wanted: str) -> str:
 
 
 # --------------------------------------------------------------------------- stages
-def _stage(at: str | None, kind: str, summary: str, *, worker: str | None, source: str,
-           level: str | None = None, details: Any = None) -> dict[str, Any]:
+def _stage(at: str | None, kind: shapes.StageKind, summary: str, *, worker: str | None, source: shapes.StageSource,
+           level: str | None = None, details: Any = None) -> shapes.TimelineStage:
     return {"at": at, "offsetMs": None, "kind": kind, "worker": worker, "level": level, "summary": summary,
             "details": details, "source": source}
 
@@ -151,7 +152,7 @@ def _signal_text(row: dict[str, Any], sig: dict[str, Any] | None) -> str:
     return text
 
 
-def _ledger_stages(sig: dict[str, Any] | None, signal: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _ledger_stages(sig: dict[str, Any] | None, signal: dict[str, Any] | None) -> list[shapes.TimelineStage]:
     if sig is None:
         return []
     summary = f"{sig.get('source') or 'webhook'} signal {_signal_text(sig, signal)}"
@@ -171,8 +172,8 @@ def _json(text: Any) -> Any:
         return text
 
 
-def _log_stages(rows: Iterable[dict[str, Any]], signal: dict[str, Any] | None) -> list[dict[str, Any]]:
-    out = []
+def _log_stages(rows: Iterable[dict[str, Any]], signal: dict[str, Any] | None) -> list[shapes.TimelineStage]:
+    out: list[shapes.TimelineStage] = []
     for r in rows:
         kind = log_kind(r["message"])
         details = _json(r.get("details"))
@@ -206,7 +207,7 @@ def _refusal(details: dict[str, Any]) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _balance_stages(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def _balance_stages(rows: Iterable[dict[str, Any]]) -> list[shapes.TimelineStage]:
     return [_stage(r["created_at"], "balance",
                    f"{r['mode']} {r['exchange']} {r['asset']} balance after the fill: {_num(r['total'])} "
                    f"({_num(r['free'])} free, {_num(r['locked'])} locked)",
@@ -215,7 +216,7 @@ def _balance_stages(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             for r in rows]
 
 
-def _alert_stages(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def _alert_stages(rows: Iterable[dict[str, Any]]) -> list[shapes.TimelineStage]:
     return [_stage(r["created_at"], "alert", f"alert ({r['level']}, {r['delivery']}): {r['message']}",
                    worker=r["source"], level=r["level"], source="ledger",
                    details={"delivery": r["delivery"], "error": r["error"]})
@@ -231,8 +232,8 @@ def _at_ms(ms: Any, fallback: Any) -> str | None:
     return None
 
 
-def _analytics_stages(points: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
+def _analytics_stages(points: Iterable[dict[str, Any]]) -> list[shapes.TimelineStage]:
+    out: list[shapes.TimelineStage] = []
     for p in points:
         worker, latency = p.get("worker") or None, float(p.get("d1") or 0)
         if p["kind"] == "exchange-call":
@@ -292,11 +293,11 @@ async def _analytics(env: Env, rid: str) -> tuple[list[dict[str, Any]], str | No
     return points[:MAX_STAGES], None, len(points) > MAX_STAGES
 
 
-async def _queue_stages(env: Env, rid: str) -> tuple[list[dict[str, Any]], str | None]:
+async def _queue_stages(env: Env, rid: str) -> tuple[list[shapes.TimelineStage], str | None]:
     admin = env.get("QUEUE_ADMIN")
     if admin is None:
         return [], f"{env.worker} cannot read the queues here (Cloudflare shows a worker no queue's messages)"
-    out = []
+    out: list[shapes.TimelineStage] = []
     try:
         for queue in (catalog.TRADE_QUEUE, catalog.TRADE_DLQ):
             for m in await admin.list(queue, limit=QUEUE_SCAN):
@@ -323,10 +324,10 @@ async def _queue_stages(env: Env, rid: str) -> tuple[list[dict[str, Any]], str |
 
 
 async def _related(env: Env, rid: str, sig: dict[str, Any] | None,
-                   logs: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+                   logs: list[dict[str, Any]]) -> tuple[shapes.RelatedSignal | None, list[shapes.RelatedSignal]]:
     """(the original this request repeated, the resends that repeated it)."""
     db = env.DB
-    original = None
+    original: shapes.RelatedSignal | None = None
     for r in logs:
         details = _json(r.get("details"))
         holder = details.get("original") if isinstance(details, dict) else None
@@ -336,7 +337,7 @@ async def _related(env: Env, rid: str, sig: dict[str, Any] | None,
             original = {"requestId": holder, "status": row["status"] if row else None,
                         "errorCode": row["error_code"] if row else None, "at": row["created_at"] if row else None}
             break
-    resends: list[dict[str, Any]] = []
+    resends: list[shapes.RelatedSignal] = []
     if sig is not None and sig.get("lock_key"):
         # A resend shares the lock of its original and can only meet it while the lock lives (24 h at most).
         until = clock.iso((clock.parse(sig["created_at"]) or 0) + 24 * 3600 + 60)
@@ -351,7 +352,7 @@ async def _related(env: Env, rid: str, sig: dict[str, Any] | None,
 
 
 def _outcome(rid: str, sig: dict[str, Any] | None, trade: dict[str, Any] | None,
-             logs: list[dict[str, Any]]) -> dict[str, Any]:
+             logs: list[dict[str, Any]]) -> shapes.TimelineStage:
     """The last stage: the signal's state now (final or not)."""
     if sig is not None:
         status, code, error = sig["status"], sig.get("error_code"), sig.get("error")
@@ -375,16 +376,16 @@ def _outcome(rid: str, sig: dict[str, Any] | None, trade: dict[str, Any] | None,
                   details={"status": None, "errorCode": None, "error": None, "final": True})
 
 
-def _key(s: dict[str, Any]) -> tuple[str, int]:
+def _key(s: shapes.TimelineStage) -> tuple[str, int]:
     return s["at"] or "", _RANK.get(s["kind"], len(_RANK))
 
 
-def _merge(logs: list[dict[str, Any]], others: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _merge(logs: list[shapes.TimelineStage], others: list[shapes.TimelineStage]) -> list[shapes.TimelineStage]:
     """One list in time order. Log rows keep the order they were written in (their ids), whatever
     their kinds: a retry can follow a fill of the same millisecond. The other records are sorted by
     time and placed among them; in a tie the pipeline's order of kinds (`_RANK`) decides."""
     others = sorted(others, key=_key)
-    out: list[dict[str, Any]] = []
+    out: list[shapes.TimelineStage] = []
     i = j = 0
     while i < len(logs) and j < len(others):
         if _key(others[j]) < _key(logs[i]):
@@ -397,7 +398,7 @@ def _merge(logs: list[dict[str, Any]], others: list[dict[str, Any]]) -> list[dic
 
 
 # --------------------------------------------------------------------------- the timeline
-async def timeline(env: Env, wanted: str) -> dict[str, Any]:
+async def timeline(env: Env, wanted: str) -> shapes.SignalTimeline:
     rid = await resolve(env, wanted)
     db = env.DB
     sig = await db.prepare("SELECT * FROM trade_signals WHERE request_id = ?").bind(rid).first()
@@ -447,13 +448,13 @@ async def timeline(env: Env, wanted: str) -> dict[str, Any]:
         t = clock.parse(s["at"]) if s["at"] else None
         s["offsetMs"] = round((t - start) * 1000, 3) if t is not None and start is not None else None
 
-    unavailable = []
+    unavailable: list[shapes.Unavailable] = []
     if analytics_error:
         unavailable.append({"source": "analytics", "reason": analytics_error + ": the webhook's arrival, the "
                             "deliveries between workers and the exchange calls are not shown"})
     if queue_error:
         unavailable.append({"source": "queues", "reason": queue_error})
-    out = {
+    out: shapes.SignalTimeline = {
         "requestId": rid,
         "signal": None if sig is None else {
             "status": sig["status"], "errorCode": sig.get("error_code"), "error": sig.get("error"),

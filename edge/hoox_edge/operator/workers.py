@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hoox_edge import catalog
+from hoox_edge.operator import shapes
 from hoox_edge.ports import Env
 from hoox_edge.shared import calls, clock
 
@@ -47,7 +48,7 @@ def service_binding_to(env: Env, worker: str) -> str | None:
     return None
 
 
-async def probe(env: Env, worker: str) -> dict[str, Any]:
+async def probe(env: Env, worker: str) -> shapes.WorkerHealth:
     """`{"name", "status", "latencyMs", "error", "features"}` of one worker's `/health` (`features`: see
     `features_of`; only for a worker that answered 200)."""
     if worker == env.worker:
@@ -85,7 +86,7 @@ async def call_health(env: Env, binding: str) -> Any:
         HEALTH_BUDGET_S + 0.1)
 
 
-def features_of(resp: Any) -> str:
+def features_of(resp: Any) -> shapes.Features:
     """What a worker that answered its `/health` serves, as it says there: `not available` (a worker
     whose features are not built: `"features": "not available in this version"`), `partial` (some
     of its features are: `"features": {"name": "available" | "not available ..."}`) or `available`."""
@@ -102,7 +103,7 @@ def features_of(resp: Any) -> str:
     return "available"
 
 
-async def probe_all(env: Env) -> list[dict[str, Any]]:
+async def probe_all(env: Env) -> list[shapes.WorkerHealth]:
     return list(await asyncio.gather(*(probe(env, w.name) for w in catalog.WORKERS)))
 
 
@@ -128,7 +129,7 @@ def percentile(points: list[tuple[float, float]], p: float) -> float | None:
     return ordered[-1][0]
 
 
-def window_figures(points: list[tuple[float, float, float, float]], since: float) -> dict[str, Any]:
+def window_figures(points: list[tuple[float, float, float, float]], since: float) -> shapes.WindowFigures:
     """Figures of (epoch, latency, status, weight) points at or after `since`."""
     inside = [p for p in points if p[0] >= since]
     lat = [(p[1], p[3]) for p in inside]
@@ -147,7 +148,7 @@ def _epoch(ts: Any) -> float:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
 
 
-async def traffic(env: Env) -> tuple[dict[str, dict[str, Any]], str | None]:
+async def traffic(env: Env) -> tuple[dict[str, dict[str, shapes.WindowFigures]], str | None]:
     """Per worker `{"5m": figures, "1h": figures}`, and an error when analytics could not be read."""
     now = clock.now()
     longest = max(s for _, s in WINDOWS)
@@ -170,7 +171,7 @@ async def traffic(env: Env) -> tuple[dict[str, dict[str, Any]], str | None]:
     for r in body.get("results") or []:
         per_worker.setdefault(str(r["worker"]), []).append(
             (_epoch(r["timestamp"]), float(r["latency"]), float(r["status"]), float(r.get("weight") or 1)))
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, shapes.WindowFigures]] = {}
     for w in catalog.WORKERS:
         pts = per_worker.get(w.name, [])
         # Analytics timestamps have whole seconds: a point of this very second counts in every window.
@@ -188,7 +189,7 @@ HISTORY_MAX_POINTS = 200_000  # rows read for one history; beyond it the oldest 
 
 
 def bucket_figures(points: list[tuple[float, float, float, float]], start: float, width: float,
-                   count: int) -> list[dict[str, Any]]:
+                   count: int) -> list[shapes.LatencyBucket]:
     """`count` buckets of `width` seconds from `start`: requests, errors (≥ 500), p50/p95 (null when
     a bucket has no request) of the (epoch, latency, status, weight) points in each."""
     inside: list[list[tuple[float, float, float, float]]] = [[] for _ in range(count)]
@@ -196,7 +197,7 @@ def bucket_figures(points: list[tuple[float, float, float, float]], start: float
         i = int((p[0] - start) // width)
         if 0 <= i < count:
             inside[i].append(p)
-    out = []
+    out: list[shapes.LatencyBucket] = []
     for i, pts in enumerate(inside):
         lat = [(p[1], p[3]) for p in pts]
         out.append({"start": clock.iso(start + i * width),
@@ -206,7 +207,7 @@ def bucket_figures(points: list[tuple[float, float, float, float]], start: float
     return out
 
 
-async def latency_history(env: Env, worker: str, window: str, buckets: int) -> dict[str, Any]:
+async def latency_history(env: Env, worker: str, window: str, buckets: int) -> shapes.LatencyHistory:
     """Per-bucket request counts and latency percentiles of `worker` over `window`. Buckets are
     aligned to multiples of their width (UTC), the last one holding now; when analytics cannot be
     read the answer says so (`available: false`, `error`) and has no buckets."""
@@ -214,7 +215,7 @@ async def latency_history(env: Env, worker: str, window: str, buckets: int) -> d
     width = max(1, -(-seconds // buckets))  # whole seconds: Analytics timestamps have no fraction
     now = clock.now()
     start = (int(now) // width + 1) * width - width * buckets
-    out: dict[str, Any] = {"worker": worker, "window": window, "bucketSeconds": width,
+    out: shapes.LatencyHistory = {"worker": worker, "window": window, "bucketSeconds": width,
                            "from": clock.iso(start), "to": clock.iso(start + width * buckets),
                            "available": False, "error": None, "truncated": False, "buckets": []}
     if not env.has("ANALYTICS_SERVICE"):
@@ -240,8 +241,8 @@ async def latency_history(env: Env, worker: str, window: str, buckets: int) -> d
     rows = body.get("results") or []
     points = [(_epoch(r["timestamp"]), float(r["latency"]), float(r["status"]), float(r.get("weight") or 1))
               for r in rows]
-    out.update(available=True, truncated=len(rows) >= HISTORY_MAX_POINTS,
-               buckets=bucket_figures(points, start, width, buckets))
+    out.update({"available": True, "truncated": len(rows) >= HISTORY_MAX_POINTS,
+                "buckets": bucket_figures(points, start, width, buckets)})
     return out
 
 
@@ -256,7 +257,7 @@ async def signals_processed(env: Env, worker: str) -> int | None:
                .bind(source).first("n") or 0)
 
 
-async def recent_logs(env: Env, worker: str, limit: int = RECENT_LOGS) -> list[dict[str, Any]]:
+async def recent_logs(env: Env, worker: str, limit: int = RECENT_LOGS) -> list[shapes.LogEntry]:
     rows = (await env.DB.prepare(
         "SELECT id, created_at, level, worker, request_id, message, details FROM system_logs "
         "WHERE worker = ? ORDER BY id DESC LIMIT ?").bind(worker, limit).all())["results"]
@@ -265,9 +266,9 @@ async def recent_logs(env: Env, worker: str, limit: int = RECENT_LOGS) -> list[d
     return [log_item(r) for r in rows]
 
 
-async def durable_objects(env: Env, w: catalog.Worker) -> list[dict[str, Any]]:
+async def durable_objects(env: Env, w: catalog.Worker) -> list[shapes.DurableObjectInfo]:
     info = env.get("RUNTIME_INFO")
-    out = []
+    out: list[shapes.DurableObjectInfo] = []
     for d in w.durable_objects:
         if info is None:
             out.append({"className": d.class_name, "instances": None, "nextAlarm": None,
@@ -294,14 +295,15 @@ def uptime(env: Env, worker: str) -> tuple[float | None, str | None]:
     return round(max(0.0, clock.now() - started), 3), None
 
 
-def bindings_of(w: catalog.Worker) -> list[dict[str, str]]:
+def bindings_of(w: catalog.Worker) -> list[shapes.BindingInfo]:
     return [{"name": b.name, "kind": b.kind, "resource": b.resource} for b in w.bindings]
 
 
-async def detail(env: Env, w: catalog.Worker, health: dict[str, Any],
-                 figures: dict[str, Any] | None, traffic_error: str | None, *, logs: bool) -> dict[str, Any]:
+async def detail(env: Env, w: catalog.Worker, health: shapes.WorkerHealth,
+                 figures: dict[str, shapes.WindowFigures] | None, traffic_error: str | None, *,
+                 logs: bool) -> shapes.WorkerDetail:
     up, up_note = uptime(env, w.name)
-    out: dict[str, Any] = {
+    out: shapes.WorkerDetail = {
         "name": w.name,
         "description": w.description,
         "status": health["status"],

@@ -40,7 +40,6 @@ from hoox_edge import lifecycle
 from hoox_edge.exchanges import provider_for
 from hoox_edge.ledger import dec, fmt, num
 from hoox_edge.operator import orders as orders_mod
-from hoox_edge.operator.kill_switch import KILL_SWITCH, KILL_SWITCH_REASON
 from hoox_edge.operator.positions import open_positions
 from hoox_edge.ports import Env
 from hoox_edge.risk import reconciliation, rules
@@ -97,9 +96,9 @@ def run_event(run: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- schedule and lock
 async def interval_minutes(env: Env) -> int:
     try:
-        return int(await settings.get(env.CONFIG_KV, "agent:risk_interval_minutes"))
+        return int(await settings.get(env.CONFIG_KV, settings.RISK_INTERVAL))
     except settings.SettingError:
-        return int(settings.lookup("agent:risk_interval_minutes").default)  # type: ignore[union-attr]
+        return int(settings.known(settings.RISK_INTERVAL).default)
 
 
 async def last_run(env: Env) -> dict[str, Any] | None:
@@ -257,20 +256,20 @@ class _Run:
 
     async def rule_settings(self) -> tuple[Decimal, list[rules.Target]]:
         try:
-            trailing = dec(await settings.get(self.env.CONFIG_KV, "trade:trailing_stop_percent"))
+            trailing = dec(await settings.get(self.env.CONFIG_KV, settings.TRAILING_STOP))
         except settings.SettingError as exc:
             self.errors.append({"stage": "settings", "error": str(exc)})
             trailing = Decimal(0)
         try:
-            targets = rules.parse_targets(await settings.get(self.env.CONFIG_KV, "trade:take_profit_targets"))
+            targets = rules.parse_targets(await settings.get(self.env.CONFIG_KV, settings.TAKE_PROFIT_TARGETS))
         except (settings.SettingError, ValueError) as exc:
-            self.errors.append({"stage": "settings", "error": f"trade:take_profit_targets: {exc}"})
+            self.errors.append({"stage": "settings", "error": f"{settings.TAKE_PROFIT_TARGETS}: {exc}"})
             targets = []
         return trailing, targets
 
     async def trailing_percent(self, symbol: str, default: Decimal) -> Decimal:
         try:
-            override = await settings.get(self.env.CONFIG_KV, f"trade:trailing_stop_percent:{symbol}")
+            override = await settings.get(self.env.CONFIG_KV, settings.trailing_stop_of(symbol))
         except settings.SettingError as exc:
             self.errors.append({"stage": "settings", "error": str(exc)})
             return default
@@ -422,10 +421,10 @@ class _Run:
     # ----------------------------------------------------------------- 3. daily drawdown
     async def check_drawdown(self, positions: list[_Position]) -> None:
         try:
-            limit = dec(await settings.get(self.env.CONFIG_KV, "trade:max_daily_drawdown_percent"))
+            limit = dec(await settings.get(self.env.CONFIG_KV, settings.MAX_DAILY_DRAWDOWN))
         except settings.SettingError as exc:
             self.errors.append({"stage": "settings", "error": str(exc)})
-            limit = dec(settings.lookup("trade:max_daily_drawdown_percent").default)  # type: ignore[union-attr]
+            limit = dec(settings.known(settings.MAX_DAILY_DRAWDOWN).default)
         day = clock.iso()[:10]
         books = {(p.mode, p.exchange) for p in positions}
         for r in (await self.db.prepare(
@@ -486,10 +485,10 @@ class _Run:
         worst = max(hit, key=lambda d: d["drawdownPercent"])
         reason = (f"risk manager: daily drawdown {worst['drawdownPercent']:.2f}% of the {mode} book on "
                   f"{worst['exchange']} is beyond the limit {fmt(limit)}% (trade:max_daily_drawdown_percent)")
-        on = await settings.get(self.env.CONFIG_KV, KILL_SWITCH)
+        on = await settings.get(self.env.CONFIG_KV, settings.KILL_SWITCH)
         if not on:
-            await settings.put(self.env.CONFIG_KV, KILL_SWITCH, True)
-            await settings.put(self.env.CONFIG_KV, KILL_SWITCH_REASON, reason[:500])
+            await settings.put(self.env.CONFIG_KV, settings.KILL_SWITCH, True)
+            await settings.put(self.env.CONFIG_KV, settings.KILL_SWITCH_REASON, reason[:500])
             await events.emit(self.env, "status", {"killSwitch": True, "reason": reason, "by": "risk-manager"})
         await log(self.env, "critical", f"Kill switch ON: {reason}; flattening the {mode} book on every exchange",
                   details={"runId": self.run_id, "drawdowns": hit, "alreadyOn": bool(on)})

@@ -29,6 +29,7 @@ from typing import Any
 from hoox_edge import lifecycle
 from hoox_edge.exchanges import KNOWN_EXCHANGES, live, provider_for
 from hoox_edge.ledger import dec, fmt, num
+from hoox_edge.operator import shapes
 from hoox_edge.ports import Env
 from hoox_edge.shared import calls, clock
 from hoox_edge.shared.logs import log
@@ -81,8 +82,8 @@ class Outcome:
     """What one reconciliation saw and did (kept in the run's details)."""
 
     exchanges: list[dict[str, Any]] = field(default_factory=list)  # asked: {exchange, ledger, reported}
-    opened: list[dict[str, Any]] = field(default_factory=list)
-    cleared: list[dict[str, Any]] = field(default_factory=list)
+    opened: list[shapes.ReconciliationIssue] = field(default_factory=list)
+    cleared: list[shapes.ReconciliationIssue] = field(default_factory=list)
     open_issues: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
@@ -92,7 +93,7 @@ class Outcome:
                 "openIssues": self.open_issues}
 
 
-def issue_item(r: dict[str, Any]) -> dict[str, Any]:
+def issue_item(r: dict[str, Any]) -> shapes.ReconciliationIssue:
     """A `reconciliation_issues` row as the API shows it."""
     return {"id": r["id"], "exchange": r["exchange"], "symbol": r["symbol"], "kind": r["kind"],
             "ledgerPositionId": r["ledger_position_id"], "ledgerSide": r["ledger_side"],
@@ -102,7 +103,7 @@ def issue_item(r: dict[str, Any]) -> dict[str, Any]:
             "clearedRunId": r["cleared_run_id"]}
 
 
-async def open_issues(env: Env) -> list[dict[str, Any]]:
+async def open_issues(env: Env) -> list[shapes.ReconciliationIssue]:
     rows = (await env.DB.prepare(
         "SELECT * FROM reconciliation_issues WHERE status = 'open' ORDER BY id").all())["results"]
     return [issue_item(r) for r in rows]

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from hoox_edge.ledger import dec, num
-from hoox_edge.operator import kill_switch
+from hoox_edge.operator import kill_switch, shapes
 from hoox_edge.operator.positions import open_positions
 from hoox_edge.ports import Env
 from hoox_edge.risk import manager, reconciliation, rules
@@ -31,11 +31,8 @@ from hoox_edge.shared import clock, settings
 from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
 from hoox_edge.shared.logs import log
 
-TRAILING = "trade:trailing_stop_percent"
-TRAILING_SYMBOL = "trade:trailing_stop_percent:"  # + SYMBOL: a family key
-TARGETS = "trade:take_profit_targets"
-DRAWDOWN = "trade:max_daily_drawdown_percent"
-INTERVAL = "agent:risk_interval_minutes"
+TRAILING, TRAILING_SYMBOL = settings.TRAILING_STOP, settings.TRAILING_STOP_OF  # the global one, the family
+TARGETS, DRAWDOWN, INTERVAL = settings.TAKE_PROFIT_TARGETS, settings.MAX_DAILY_DRAWDOWN, settings.RISK_INTERVAL
 RISK_KEYS = (TRAILING, TARGETS, DRAWDOWN, INTERVAL)
 MAX_CHANGES = 50  # keys one config write may change
 
@@ -54,9 +51,9 @@ async def _read(env: Env, key: str, errors: list[str]) -> Any:
         return s.default if s else None
 
 
-def run_item(r: dict[str, Any], *, details: bool = True) -> dict[str, Any]:
+def run_item(r: dict[str, Any], *, details: bool = True) -> shapes.RiskRun:
     """A `risk_runs` row as the API shows it (`details`: what it did, as JSON)."""
-    item: dict[str, Any] = {
+    item: shapes.RiskRun = {
         "id": r["id"], "trigger": r["trigger"], "status": r["status"], "startedAt": r["started_at"],
         "finishedAt": r["finished_at"], "durationMs": r["duration_ms"], "positionsSeen": r["positions_seen"],
         "actions": r["actions"], "errors": r["errors"]}
@@ -77,7 +74,7 @@ def _target_price(side: str, entry: Decimal, percent: Decimal) -> Decimal:
     return entry * (rules.ONE + percent / rules.HUNDRED * rules.sign(side))
 
 
-async def status(env: Env) -> dict[str, Any]:
+async def status(env: Env) -> shapes.RiskStatus:
     errors: list[str] = []
     now = clock.now()
     default_trail = dec(await _read(env, TRAILING, errors) or 0)
@@ -92,16 +89,16 @@ async def status(env: Env) -> dict[str, Any]:
     state = {r["position_id"]: r for r in (await env.DB.prepare(
         "SELECT r.* FROM risk_positions r JOIN positions p ON p.id = r.position_id WHERE p.status = 'OPEN'"
     ).all())["results"]}
-    positions = []
+    positions: list[shapes.RiskPosition] = []
     for p in await open_positions(env):
         st = state.get(p["id"])
         side, entry = p["side"], dec(p["entryPrice"])
         mark = dec(p["markPrice"]) if p["markPrice"] is not None else None
-        override = await _read(env, TRAILING_SYMBOL + p["symbol"], errors)
+        override = await _read(env, settings.trailing_stop_of(p["symbol"]), errors)
         trail = default_trail if override is None else dec(override)
         stop = dec(st["stop_price"]) if st and st["stop_price"] is not None else None
         done = int(st["targets_done"]) if st else 0
-        nxt = None
+        nxt: shapes.RiskTarget | None = None
         if done < len(targets):
             t = targets[done]
             nxt = {"number": done + 1, "profitPercent": num(t.profit_percent), "closeFraction": num(t.close_fraction),
@@ -119,15 +116,16 @@ async def status(env: Env) -> dict[str, Any]:
         })  # fmt: skip
 
     last = await manager.last_run(env)
-    last_item = None
+    last_item: shapes.RiskRun | None = None
     if last is not None:
         last_item = run_item(last, details=False)
         started = clock.parse(last["started_at"])
         last_item["ageSeconds"] = round(now - started, 3) if started is not None else None
-    stale = last_item is None or last_item["ageSeconds"] is None or last_item["ageSeconds"] > 2 * interval * 60
+    age = last_item.get("ageSeconds") if last_item is not None else None
+    stale = age is None or age > 2 * interval * 60
 
     today = clock.iso(now)[:10]
-    drawdowns = []
+    drawdowns: list[shapes.RiskDrawdown] = []
     if last is not None and last["details"]:
         try:
             measured = json.loads(last["details"]).get("drawdowns") or []
@@ -155,7 +153,7 @@ async def status(env: Env) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- runs
-async def runs_page(env: Env, *, limit: int, cursor: int | None, status: str | None) -> dict[str, Any]:
+async def runs_page(env: Env, *, limit: int, cursor: int | None, status: str | None) -> shapes.RiskRunsPage:
     """`risk_runs`, newest first, paged by id like the other lists (`nextCursor`)."""
     where: list[str] = []
     args: list[Any] = []
@@ -173,13 +171,13 @@ async def runs_page(env: Env, *, limit: int, cursor: int | None, status: str | N
 
 
 # --------------------------------------------------------------------------- config
-async def config(env: Env) -> dict[str, Any]:
+async def config(env: Env) -> shapes.RiskConfig:
     """The risk settings as KV entries (`settings.describe`): the four keys and every stored override."""
     keys = [*RISK_KEYS, *sorted(await settings.stored_keys(env.CONFIG_KV, TRAILING_SYMBOL))]
     return {"items": [settings.describe(k, await env.CONFIG_KV.get(k)) for k in keys], "nextCursor": None}
 
 
-async def set_config(env: Env, values: Any, *, request_id: str | None, by: str) -> dict[str, Any]:
+async def set_config(env: Env, values: Any, *, request_id: str | None, by: str) -> shapes.RiskConfig:
     """`values` = {key: value | null}: every key a risk setting, every value checked by the manifest
     (`settings.encode`) before the first write, so a refused request changes nothing. null removes
     the stored value (the default, or for an override the global trailing stop, applies again)."""
@@ -198,7 +196,7 @@ async def set_config(env: Env, values: Any, *, request_id: str | None, by: str) 
             continue
         if value is None:
             try:
-                settings.coerce(key, settings.lookup(key).default if key in RISK_KEYS else 0)  # type: ignore[union-attr]
+                settings.coerce(key, settings.known(key).default if key in RISK_KEYS else 0)
             except settings.SettingError as exc:  # a malformed {SYMBOL}
                 problems.append({"field": exc.key, "issue": exc.message})
                 continue
@@ -213,7 +211,7 @@ async def set_config(env: Env, values: Any, *, request_id: str | None, by: str) 
     if problems:
         first = problems[0]
         raise ApiError(400, VALIDATION_ERROR, f"{first['field']}: {first['issue']}; nothing was changed.", problems)
-    changed = []
+    changed: list[shapes.RiskConfigChange] = []
     for key, text in stored.items():
         previous = await env.CONFIG_KV.get(key)
         if text is None:
@@ -223,7 +221,9 @@ async def set_config(env: Env, values: Any, *, request_id: str | None, by: str) 
         changed.append({"key": key, "previous": previous, "stored": text})
     await log(env, "info", f"{by} changed the risk settings: {', '.join(stored)}", request_id=request_id,
               details={"changed": changed})
-    return {**await config(env), "changed": changed}
+    out = await config(env)
+    out["changed"] = changed
+    return out
 
 
 # --------------------------------------------------------------------------- override

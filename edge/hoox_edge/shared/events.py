@@ -15,13 +15,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hoox_edge.operator.shapes import STREAM_TOPICS
 from hoox_edge.ports import D1Database, Env
 from hoox_edge.shared import clock
 from hoox_edge.shared.redact import redact
 
-TYPES = ("trade", "log", "alert", "status", "risk")  # migration 0007 allows `risk`
-# Topic names of `?topics=` and the event type each carries.
-TOPICS = {"trades": "trade", "logs": "log", "alerts": "alert", "status": "status", "risk": "risk"}
+# Topic names of `?topics=` and the event type each carries (defined with the operator API's shapes).
+TOPICS = STREAM_TOPICS
+TYPES = tuple(TOPICS.values())  # the events table's CHECK (migrations 0002, 0007) allows exactly these
 RETENTION_DAYS = 7  # pruned by the `events_retention` trigger of migration 0002
 READ_LIMIT = 500
 

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hoox_edge import exchange_catalog
+from hoox_edge.operator import shapes
 from hoox_edge.ports import KVNamespace
 from hoox_edge.shared.bodies import UnsafeJson, check_value, parse_json
 from hoox_edge.shared.redact import preview
@@ -30,7 +32,7 @@ from hoox_edge.shared.redact import preview
 SettingType = Literal["boolean", "integer", "number", "string", "string_list", "json", "seconds_list"]
 
 TRADINGVIEW_IPS = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"]
-EXCHANGES = ("bybit", "binance", "mexc")
+EXCHANGES = exchange_catalog.NAMES
 
 
 MAX_KEY_BYTES = 512  # Cloudflare KV's longest key
@@ -123,90 +125,150 @@ PAPER_INSTRUMENTS = {
     "SOLUSDT": {"price": 150.0, "qtyStep": 0.1, "minQty": 0.1, "minNotional": 5.0, "tickSize": 0.01},
 }
 
+# --------------------------------------------------------------------------- the keys
+# Every KV key by name: code reads and writes `settings.KILL_SWITCH`, never the string, and a family
+# key (`…:{SYMBOL}`) through its function. `get`/`put` refuse a key the MANIFEST below does not know.
+KILL_SWITCH = "trade:kill_switch"
+KILL_SWITCH_REASON = "trade:kill_switch_reason"
+TRADE_MODE = "trade:mode"
+MAX_LEVERAGE = "trade:max_leverage"
+MARGIN_MODE = "trade:margin_mode"
+RESTING_ORDER_TTL = "trade:resting_order_ttl_minutes"
+MAX_DAILY_DRAWDOWN = "trade:max_daily_drawdown_percent"
+TRAILING_STOP = "trade:trailing_stop_percent"
+TAKE_PROFIT_TARGETS = "trade:take_profit_targets"
+RISK_INTERVAL = "agent:risk_interval_minutes"
+QUEUE_MODE = "webhooks:queue_mode"
+RATE_LIMIT = "webhooks:rate_limit_per_minute"
+RETRY_SCHEDULE = "webhooks:retry_schedule_seconds"
+DIRECT_TIMEOUT = "webhooks:direct_timeout_ms"
+TRADINGVIEW_IP_CHECK = "webhook:tradingview:ip_check"
+TRADINGVIEW_ALLOWED_IPS = "webhook:tradingview:allowed_ips"
+TRUSTED_PROXIES = "webhook:trusted_proxies"
+DEFAULT_ROUTING = "exchanges:default_routing"
+PAPER_FAULT = "exchanges:paper:fault"
+PAPER_FEE_RATE = "exchanges:paper:fee_rate"
+PAPER_SLIPPAGE = "exchanges:paper:slippage_bps"
+PAPER_INITIAL_BALANCE = "exchanges:paper:initial_balance"
+PAPER_MARKETS = "exchanges:paper:instruments"
+PAPER_SEED = "exchanges:paper:seed"
+INSTRUMENT_CACHE_TTL = "exchanges:instrument_cache_ttl"
+QUERY_TIMEOUT = "operator:query_timeout_ms"
+# Family prefixes (for listing a family); a member's key comes from its function below.
+TRAILING_STOP_OF = TRAILING_STOP + ":"
+ROUTING_OF = "exchanges:routing:"
+PAPER_PRICE_OF = "exchanges:paper:price:"
+EXPECTATION_OF = "watchdog:expect:"
+
+
+def trailing_stop_of(symbol: str) -> str:
+    return TRAILING_STOP_OF + symbol
+
+
+def routing_of(symbol: str) -> str:
+    return ROUTING_OF + symbol
+
+
+def paper_price_of(symbol: str) -> str:
+    return PAPER_PRICE_OF + symbol
+
+
+def expectation_of(source: str) -> str:
+    return EXPECTATION_OF + source
+
+
+def testnet_of(exchange: str) -> str:
+    return f"exchanges:{exchange}:testnet"
+
+
+def base_url_of(exchange: str) -> str:
+    return f"exchanges:{exchange}:base_url"
+
+
 MANIFEST: tuple[Setting, ...] = (
-    Setting("trade:kill_switch", "boolean", False, "Global emergency halt: when true no signal is executed."),
-    Setting("trade:kill_switch_reason", "string", "", "Why the kill switch is on (cleared when it is turned off).",
+    Setting(KILL_SWITCH, "boolean", False, "Global emergency halt: when true no signal is executed."),
+    Setting(KILL_SWITCH_REASON, "string", "", "Why the kill switch is on (cleared when it is turned off).",
             max_length=500),
-    Setting("trade:mode", "string", "paper", "paper sends every order to the paper exchange; live to the real one.",
+    Setting(TRADE_MODE, "string", "paper", "paper sends every order to the paper exchange; live to the real one.",
             choices=("paper", "live")),
-    Setting("trade:max_leverage", "integer", 125, "Highest leverage a signal may ask for.", minimum=1, maximum=125),
-    Setting("trade:margin_mode", "string", "isolated", "Margin mode set before leveraged orders.",
+    Setting(MAX_LEVERAGE, "integer", 125, "Highest leverage a signal may ask for.", minimum=1, maximum=125),
+    Setting(MARGIN_MODE, "string", "isolated", "Margin mode set before leveraged orders.",
             choices=("isolated", "cross")),
-    Setting("trade:resting_order_ttl_minutes", "integer", 1440,
+    Setting(RESTING_ORDER_TTL, "integer", 1440,
             "Minutes a limit order may rest on the book before it is cancelled as Expired (0: until cancelled).",
             minimum=0, maximum=43_200),
-    Setting("trade:max_daily_drawdown_percent", "number", 5.0,
+    Setting(MAX_DAILY_DRAWDOWN, "number", 5.0,
             "Drawdown from the start-of-day (00:00 UTC) equity of a book on an exchange, in percent, beyond "
             "which the risk manager turns the kill switch on and flattens that book on every exchange (0: off).",
             minimum=0, maximum=100),
-    Setting("trade:trailing_stop_percent", "number", 0.0,
+    Setting(TRAILING_STOP, "number", 0.0,
             "Trailing stop of every open position, in percent from its peak (LONG) or trough (SHORT); 0: off.",
             minimum=0, maximum=50),
-    Setting("trade:trailing_stop_percent:{SYMBOL}", "number", None,
+    Setting(trailing_stop_of("{SYMBOL}"), "number", None,
             "Trailing stop of this symbol's positions, in percent (overrides trade:trailing_stop_percent; 0: off).",
             minimum=0, maximum=50),
-    Setting("trade:take_profit_targets", "json", [],
+    Setting(TAKE_PROFIT_TARGETS, "json", [],
             "Scaled take-profits: a JSON list of {profit_percent, close_fraction, move_stop_to_break_even}, "
             "percents ascending, fractions (of the position's size) adding up to at most 1.",
             check=_targets_problem),
-    Setting("agent:risk_interval_minutes", "integer", 5,
+    Setting(RISK_INTERVAL, "integer", 5,
             "Minutes between two runs of the risk manager (its cron fires every minute; 1 to 60).",
             minimum=1, maximum=60),
-    Setting("webhooks:queue_mode", "string", "queue_failover",
+    Setting(QUEUE_MODE, "string", "queue_failover",
             "direct_only: call trade-worker, fail if it fails; "
             "queue_failover: queue when the direct call fails; queue_everywhere: always queue.",
             choices=("direct_only", "queue_failover", "queue_everywhere")),
-    Setting("webhooks:rate_limit_per_minute", "integer", 10,
+    Setting(RATE_LIMIT, "integer", 10,
             "Authenticated signals per rolling minute, refused ones included.",
             minimum=1, maximum=100_000),
     # Cloudflare Queues delay a retry by at most 12 h; the consumer's backstop (max_retries) is 10.
-    Setting("webhooks:retry_schedule_seconds", "seconds_list", [30, 60, 300, 900, 1800],
+    Setting(RETRY_SCHEDULE, "seconds_list", [30, 60, 300, 900, 1800],
             "Delays between queue retries; after the last one the signal is dead-lettered.",
             max_length=10, item_minimum=1, item_maximum=12 * 3600),
-    Setting("webhooks:direct_timeout_ms", "integer", 2500,
+    Setting(DIRECT_TIMEOUT, "integer", 2500,
             "How long the gateway waits for a direct execution before it queues the signal (TradingView waits 3 s).",
             minimum=50, maximum=30_000),
-    Setting("webhook:tradingview:ip_check", "boolean", False, "Only accept signals from TradingView's addresses."),
-    Setting("webhook:tradingview:allowed_ips", "string_list", TRADINGVIEW_IPS,
+    Setting(TRADINGVIEW_IP_CHECK, "boolean", False, "Only accept signals from TradingView's addresses."),
+    Setting(TRADINGVIEW_ALLOWED_IPS, "string_list", TRADINGVIEW_IPS,
             "Addresses accepted when ip_check is on.", max_length=100, item="ip_network"),
-    Setting("webhook:trusted_proxies", "string_list", [],
+    Setting(TRUSTED_PROXIES, "string_list", [],
             "Reverse proxies (IPs or CIDRs) in front of the local gateway whose X-Forwarded-For / Forwarded "
             "headers are believed; empty: the socket peer is the client. Not used on Cloudflare "
             "(CF-Connecting-IP).", max_length=100, item="ip_network"),
-    Setting("exchanges:default_routing", "string", "bybit", "Exchange used when a signal names none.",
+    Setting(DEFAULT_ROUTING, "string", "bybit", "Exchange used when a signal names none.",
             choices=EXCHANGES),
-    Setting("exchanges:routing:{SYMBOL}", "string", None, "Send this symbol's signals to another exchange.",
+    Setting(routing_of("{SYMBOL}"), "string", None, "Send this symbol's signals to another exchange.",
             choices=EXCHANGES),
-    Setting("exchanges:paper:price:{SYMBOL}", "number", None, "Pin the paper market's price of a symbol.",
+    Setting(paper_price_of("{SYMBOL}"), "number", None, "Pin the paper market's price of a symbol.",
             positive=True, minimum=0, maximum=MAX_PRICE),
-    Setting("exchanges:paper:fault", "string", "", "Inject a paper-exchange fault: outage, rate_limit or timeout.",
+    Setting(PAPER_FAULT, "string", "", "Inject a paper-exchange fault: outage, rate_limit or timeout.",
             choices=("", "outage", "rate_limit", "timeout")),
-    Setting("exchanges:paper:fee_rate", "number", 0.00055, "Paper taker fee as a fraction of notional.",
+    Setting(PAPER_FEE_RATE, "number", 0.00055, "Paper taker fee as a fraction of notional.",
             minimum=0, maximum=0.1),
-    Setting("exchanges:paper:slippage_bps", "number", 2.0, "Paper market-order slippage in basis points.",
+    Setting(PAPER_SLIPPAGE, "number", 2.0, "Paper market-order slippage in basis points.",
             minimum=0, maximum=1000),
-    Setting("exchanges:paper:initial_balance", "number", 10000.0, "USDT each paper account starts with.",
+    Setting(PAPER_INITIAL_BALANCE, "number", 10000.0, "USDT each paper account starts with.",
             minimum=0, maximum=1e12),
-    Setting("exchanges:paper:instruments", "json", PAPER_INSTRUMENTS, "Paper markets: start price and trading rules.",
+    Setting(PAPER_MARKETS, "json", PAPER_INSTRUMENTS, "Paper markets: start price and trading rules.",
             check=_instruments_problem),
-    Setting("exchanges:paper:seed", "integer", 7, "Seed of the paper market's random walk.",
+    Setting(PAPER_SEED, "integer", 7, "Seed of the paper market's random walk.",
             minimum=0, maximum=2**53),
     *(s for name in EXCHANGES for s in (
-        Setting(f"exchanges:{name}:testnet", "boolean", False,
+        Setting(testnet_of(name), "boolean", False,
                 f"Live orders go to {name}'s testnet instead of the real exchange."),
-        Setting(f"exchanges:{name}:base_url", "string", "",
+        Setting(base_url_of(name), "string", "",
                 f"Send {name} requests to this URL (a regional host, a local test server); overrides testnet.",
                 max_length=2048, check=_url_problem),
     )),
-    Setting("exchanges:instrument_cache_ttl", "integer", 3600,
+    Setting(INSTRUMENT_CACHE_TTL, "integer", 3600,
             "Seconds a live exchange's instrument rules (step, minimums, tick) are cached in KV.",
             minimum=60, maximum=7 * 24 * 3600),
-    Setting("watchdog:expect:{SOURCE}", "json", None,
+    Setting(expectation_of("{SOURCE}"), "json", None,
             "Signal watchdog: at most maxGapMinutes between two signals (heartbeats count) of this source "
             "(webhook, or a strategy name a signal carries), optionally only within trading hours: "
             '{"maxGapMinutes": 60, "hours": {"days": "mon-fri", "from": "08:00", "to": "22:00", "tz": "UTC"}}.',
             check=_expectation_problem),
-    Setting("operator:query_timeout_ms", "integer", 5000,
+    Setting(QUERY_TIMEOUT, "integer", 5000,
             "Time limit of one /v1/db/query statement (100 to 60000 ms); longer ones answer QUERY_TIMEOUT.",
             minimum=100, maximum=60_000),
 )
@@ -437,21 +499,21 @@ def _check(s: Setting, key: str, v: Any) -> Any:
     return v
 
 
-def describe(key: str, raw: str | None) -> dict[str, Any]:
+def describe(key: str, raw: str | None) -> shapes.KvEntry:
     """A KV entry as the operator sees it: the manifest's word on it, the stored text, the typed
     value (the default when nothing is stored), where it comes from and the error of a corrupt value."""
     s = lookup(key)
-    item: dict[str, Any] = {"key": key, "type": s.type if s else None, "expected": type_label(s) if s else None,
-                            "description": s.description if s else None, "default": s.default if s else None,
-                            "raw": raw, "error": None}
+    item: shapes.KvEntry = {
+        "key": key, "type": s.type if s else None, "expected": type_label(s) if s else None,
+        "description": s.description if s else None, "default": s.default if s else None, "raw": raw,
+        "error": None, "value": s.default if s else None, "source": "default" if s else "unset"}
     if raw is None:
-        item.update(value=s.default if s else None, source="default" if s else "unset")
         return item
     item["source"] = "kv"
     try:
         item["value"] = parse(key, raw)
     except SettingError as exc:
-        item.update(value=None, error=str(exc))
+        item.update({"value": None, "error": str(exc)})
     return item
 
 
@@ -467,17 +529,34 @@ async def stored_keys(kv: KVNamespace, prefix: str) -> list[str]:
         cursor = page.cursor
 
 
+class UnknownSetting(KeyError):
+    """A key the MANIFEST does not know: a mistyped key is a bug to see, never a silent None."""
+
+    def __str__(self) -> str:  # the message, not KeyError's repr of it
+        return str(self.args[0])
+
+
+def known(key: str) -> Setting:
+    """The manifest's entry of `key`; UnknownSetting when there is none."""
+    s = lookup(key)
+    if s is None:
+        raise UnknownSetting(f"{preview(key, limit=80)} is not a setting of the KV manifest (settings.MANIFEST)")
+    return s
+
+
 async def get(kv: KVNamespace, key: str) -> Any:
-    """The typed value in KV, else the manifest default. A corrupt stored value raises SettingError."""
+    """The typed value in KV, else the manifest default. A corrupt stored value raises SettingError,
+    a key the manifest does not know UnknownSetting."""
+    s = known(key)
     raw = await kv.get(key)
     if raw is None:
-        s = lookup(key)
-        return s.default if s else None
+        return s.default
     return parse(key, raw)
 
 
 async def put(kv: KVNamespace, key: str, value: Any) -> str:
-    """Validate and store; returns the stored string."""
+    """Validate and store; returns the stored string. A key the manifest does not know: UnknownSetting."""
+    known(key)
     stored = encode(key, value)
     await kv.put(key, stored)
     return stored

@@ -26,8 +26,9 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from hoox_edge import exchange_catalog
 from hoox_edge.shared.redact import field_name, preview
-from hoox_edge.shared.settings import EXCHANGES
+from hoox_edge.shared.settings import DEFAULT_ROUTING, EXCHANGES
 from hoox_edge.watchdog.rules import strategy_name
 
 Action = Literal["LONG", "SHORT", "CLOSE"]
@@ -52,7 +53,7 @@ class Signal:
     """A validated signal, made by `parse_signal` (which checks and normalises every field);
     `to_payload()` is the dict the trade-worker's `/process` receives."""
 
-    exchange: Literal["bybit", "binance", "mexc"] | None = None
+    exchange: exchange_catalog.Name | None = None
     action: Action
     symbol: str
     quantity: float | None = None  # None only for a CLOSE that closes the whole position
@@ -173,7 +174,7 @@ def parse_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook"
             v = raw["exchange"]
             if not isinstance(v, str) or v.strip().lower() not in EXCHANGES:
                 raise ValueError(f"Must be one of {', '.join(sorted(EXCHANGES))}, or left out to use "
-                                 "exchanges:default_routing.")
+                                 f"{DEFAULT_ROUTING}.")
             out["exchange"] = v.strip().lower()
 
     def action() -> None:

@@ -25,12 +25,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from hoox_edge.operator import shapes
 from hoox_edge.ports import Env
 from hoox_edge.shared import calls, clock, settings
 from hoox_edge.shared.logs import log, row_statement
 from hoox_edge.watchdog.rules import Expectation, counted_minutes, overdue, parse_expectation, shown_state
 
-PREFIX = "watchdog:expect:"
+PREFIX = settings.EXPECTATION_OF
 CLAIM_S = 60  # longer than an alert call's 5 s budget: a check that died releases its claim by then
 _NAMESPACE = uuid.UUID("6f1d2b1e-8f6a-4c1e-9b7a-2b3c4d5e6f70")
 _py = logging.getLogger("hoox.edge")
@@ -212,7 +213,7 @@ async def run(env: Env) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- status
-async def status(env: Env) -> dict[str, Any]:
+async def status(env: Env) -> shapes.WatchdogResult:
     """Every source (seen or expected): its last signal, age, expectation and state now."""
     now = clock.now()
     exps = await expectations(env)
@@ -221,7 +222,7 @@ async def status(env: Env) -> dict[str, Any]:
         "SELECT source, kind, created_at, attempts, error FROM watchdog_alerts WHERE delivered_at IS NULL "
         "ORDER BY created_at, rowid").all())["results"]
     check = await env.DB.prepare("SELECT checked_at, sources, quiet, errors FROM watchdog_checks WHERE id = 1").first()
-    items = []
+    items: list[shapes.WatchdogSource] = []
     for source in sorted({*rows, *exps.by_source, *exps.errors}):
         row = rows.get(source) or {}
         exp = exps.by_source.get(source)

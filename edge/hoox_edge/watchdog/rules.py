@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from hoox_edge.operator.shapes import WatchdogState
 from hoox_edge.shared.redact import field_name, looks_like_credential, preview
 
 MIN_GAP_MINUTES = 2  # the check runs once a minute: a 1-minute gap would be judged at its own granularity
@@ -246,7 +247,7 @@ def overdue(exp: Expectation, since: float, now: float) -> bool:
     return in_hours(exp.hours, now) and counted_minutes(exp, since, now) > exp.max_gap_minutes
 
 
-def shown_state(exp: Expectation | None, *, quiet: bool, since: float | None, now: float) -> str:
+def shown_state(exp: Expectation | None, *, quiet: bool, since: float | None, now: float) -> WatchdogState:
     """ok | quiet | outside_hours | no_expectation, as the operator sees it now.
 
     `quiet` is the state the check recorded (alerted, no signal since); `since` is the last signal (or

@@ -129,13 +129,13 @@ _DECIDED = {400: VALIDATION_ERROR, 422: NO_OPEN_POSITION}
 
 # --------------------------------------------------------------------------- settings
 _SETTING_KEYS = (
-    "trade:kill_switch", "trade:kill_switch_reason", "trade:max_leverage", "webhooks:queue_mode",
-    "webhooks:rate_limit_per_minute", "webhooks:direct_timeout_ms", "webhook:tradingview:ip_check",
-    "webhook:tradingview:allowed_ips", "webhook:trusted_proxies",
+    settings.KILL_SWITCH, settings.KILL_SWITCH_REASON, settings.MAX_LEVERAGE, settings.QUEUE_MODE,
+    settings.RATE_LIMIT, settings.DIRECT_TIMEOUT, settings.TRADINGVIEW_IP_CHECK,
+    settings.TRADINGVIEW_ALLOWED_IPS, settings.TRUSTED_PROXIES,
 )  # fmt: skip
 # A corrupt value of a safety setting fails safe: trading halted, only TradingView accepted, no proxy trusted.
-_FAIL_SAFE = {"trade:kill_switch": True, "webhook:tradingview:ip_check": True,
-              "webhook:tradingview:allowed_ips": settings.TRADINGVIEW_IPS, "webhook:trusted_proxies": []}
+_FAIL_SAFE = {settings.KILL_SWITCH: True, settings.TRADINGVIEW_IP_CHECK: True,
+              settings.TRADINGVIEW_ALLOWED_IPS: settings.TRADINGVIEW_IPS, settings.TRUSTED_PROXIES: []}
 
 
 async def _settings(env: Env) -> tuple[dict[str, Any], list[str]]:
@@ -145,7 +145,7 @@ async def _settings(env: Env) -> tuple[dict[str, Any], list[str]]:
     values: dict[str, Any] = {}
     problems: list[str] = []
     for key, raw in zip(_SETTING_KEYS, raws, strict=True):
-        default = settings.lookup(key).default  # type: ignore[union-attr]
+        default = settings.known(key).default
         if isinstance(raw, BaseException):
             values[key] = _FAIL_SAFE.get(key, default)
             problems.append(f"{key}: KV read failed ({type(raw).__name__})")
@@ -155,9 +155,9 @@ async def _settings(env: Env) -> tuple[dict[str, Any], list[str]]:
         except settings.SettingError as exc:
             values[key] = _FAIL_SAFE.get(key, default)
             problems.append(str(exc))
-    if any(p.startswith("trade:kill_switch:") for p in problems):
-        values["trade:kill_switch_reason"] = ("trade:kill_switch could not be read, so trading is halted "
-                                              "until it holds true or false")
+    if any(p.startswith(f"{settings.KILL_SWITCH}:") for p in problems):
+        values[settings.KILL_SWITCH_REASON] = (f"{settings.KILL_SWITCH} could not be read, so trading is halted "
+                                               "until it holds true or false")
     return values, problems
 
 
@@ -294,11 +294,11 @@ def _answer(d: _Delivery, resp: ServiceResponse, body: dict[str, Any]) -> JSONRe
 
 
 async def _deliver(env: Env, d: _Delivery, cfg: dict[str, Any]) -> JSONResponse:
-    mode = cfg["webhooks:queue_mode"]
+    mode = cfg[settings.QUEUE_MODE]
     if mode == "queue_everywhere":
         return await _enqueue(env, d, "queue_everywhere")
 
-    timeout = cfg["webhooks:direct_timeout_ms"] / 1000
+    timeout = cfg[settings.DIRECT_TIMEOUT] / 1000
     resp: ServiceResponse | None = None
     err: dict[str, Any] = {}
     details: dict[str, Any] = {}
@@ -581,7 +581,7 @@ async def _heartbeat(env: Env, st: _Signal, body: dict[str, Any], cfg: dict[str,
             issues.append({"field": "strategy", "issue": str(exc)})
     if issues:
         raise await refused(400, VALIDATION_ERROR, "Invalid heartbeat: nothing was recorded as a heartbeat.", issues)
-    limit = cfg["webhooks:rate_limit_per_minute"]
+    limit = cfg[settings.RATE_LIMIT]
     verdict = await _hit(env, st, HEARTBEAT_LIMITER_OBJECT, limit, "heartbeat")
     if not verdict["allowed"]:
         retry = int(verdict["retryAfter"])
@@ -656,7 +656,7 @@ async def _timed(coro: Any) -> dict[str, Any]:
 
 
 async def _kv_probe(env: Env) -> None:
-    await env.CONFIG_KV.get("trade:kill_switch")
+    await env.CONFIG_KV.get(settings.KILL_SWITCH)
 
 
 async def _d1_probe(env: Env) -> None:

@@ -5,8 +5,8 @@ constant time) and answers the standard envelope `{"success", "requestId", "resu
 Every parameter and body is checked by `operator/params.py` before anything is read or written:
 a route refuses parameters it does not take, and anything that holds a secret.
 Lists are `result = {"items": [...], "nextCursor": str | None}`, newest first, paged by id with
-`?cursor=<id of the last item seen>&limit=N`. The answers are plain dicts built here; the CLI reads
-them into its models (`hoox_cli/core/models.py`, pydantic, which the edge never imports);
+`?cursor=<id of the last item seen>&limit=N`. Every answer is a shape of `operator/shapes.py` (plain
+TypedDicts, defined once; the CLI's pydantic models are checked against them in tests/test_contract.py);
 docs/operator-api.md describes every route and defines every figure.
 
 Nothing here is a placeholder: what a runtime cannot show (queue internals and uptime on
@@ -19,15 +19,15 @@ import asyncio
 import difflib
 import importlib.metadata
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from hoox_edge import catalog, lifecycle
-from hoox_edge.operator import figures
+from hoox_edge.operator import figures, shapes
 from hoox_edge.operator import kill_switch as kill_switch_mod
 from hoox_edge.operator import orders as orders_mod
 from hoox_edge.operator import params as params_mod
@@ -55,6 +55,7 @@ TRADE_DLQ = catalog.TRADE_DLQ
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 Handler = Callable[[Request], Awaitable[Any]]
+Item = TypeVar("Item", bound=Mapping[str, Any])
 
 
 def _operator(fn: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
@@ -74,15 +75,16 @@ def _operator(fn: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
 
 
 # --------------------------------------------------------------------------- query helpers
-def _page(items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:
-    """`items` holds up to limit + 1 rows: the extra one only says there is a next page."""
+def _page(items: list[Item], limit: int, key: str) -> tuple[list[Item], str | None]:
+    """`items` holds up to limit + 1 rows: the extra one only says there is a next page.
+    The page's items and its `nextCursor`."""
     more = len(items) > limit
     items = items[:limit]
-    return {"items": items, "nextCursor": str(items[-1][key]) if more and items else None}
+    return items, str(items[-1][key]) if more and items else None
 
 
 async def _newest_first(request: Request, q: Params, select: str, column: str, where: list[str], args: list[Any],
-                        item: Callable[[dict[str, Any]], dict[str, Any]], key: str) -> dict[str, Any]:
+                        item: Callable[[dict[str, Any]], Item], key: str) -> tuple[list[Item], str | None]:
     """One page of `select` filtered by `where`, newest first by `column`, after the request's cursor."""
     limit, cursor = q.limit(), q.cursor()
     if cursor is not None:
@@ -106,11 +108,11 @@ async def _setting(env: Env, key: str) -> tuple[Any, str | None]:
     try:
         return await settings.get(env.CONFIG_KV, key), None
     except settings.SettingError as exc:
-        return settings.lookup(key).default, str(exc)  # type: ignore[union-attr]
+        return settings.known(key).default, str(exc)
 
 
 # --------------------------------------------------------------------------- queues
-def _dead_letter_item(m: dict[str, Any]) -> dict[str, Any]:
+def _dead_letter_item(m: dict[str, Any]) -> shapes.DeadLetter:
     body = b if isinstance(b := m.get("body"), dict) else {}
     payload = p if isinstance(p := body.get("payload"), dict) else {}
     # trade-worker dead-letters by sending {requestId, payload, lastError, attempts, deadLetteredAt};
@@ -137,13 +139,13 @@ def _consumer_of_dlq(dlq: str) -> str | None:
     return None
 
 
-def _queue_item(s: dict[str, Any]) -> dict[str, Any]:
+def _queue_item(s: dict[str, Any]) -> shapes.QueueInfo:
     oldest = s.get("oldest_timestamp")
     return {"name": s["queue"], "depth": s["depth"], "ready": s["ready"], "delayed": s["delayed"],
             "inFlight": s["in_flight"], "oldestEnqueuedAt": clock.iso(oldest) if oldest else None}
 
 
-async def _queue_summary(env: Env) -> dict[str, Any]:
+async def _queue_summary(env: Env) -> shapes.QueueSummary:
     admin = env.get("QUEUE_ADMIN")
     if admin is None:
         return {"available": False, "error": f"{env.worker} has no queue admin binding", "depth": None,
@@ -156,7 +158,7 @@ async def _queue_summary(env: Env) -> dict[str, Any]:
             "deadLetters": dlq["messages"]}
 
 
-async def _exchanges(env: Env) -> dict[str, Any]:
+async def _exchanges(env: Env) -> shapes.ExchangesStatus:
     """Which exchanges trade live: trade-worker holds the API keys, so it is asked (its /health)."""
     try:
         resp = await workers_mod.call_health(env, "TRADE_SERVICE")
@@ -170,12 +172,12 @@ async def _exchanges(env: Env) -> dict[str, Any]:
 
 
 # =========================================================================== routes
-async def status(request: Request) -> dict[str, Any]:
+async def status(request: Request) -> shapes.StatusResult:
     """Kill switch, modes, every worker's health, queue figures, the last signal, the version."""
     Params(request)
     env = env_of(request)
     kill, (mode, _), (queue_mode, _), probes, queues, last, exchanges = await asyncio.gather(
-        kill_switch_mod.state(env), _setting(env, "trade:mode"), _setting(env, "webhooks:queue_mode"),
+        kill_switch_mod.state(env), _setting(env, settings.TRADE_MODE), _setting(env, settings.QUEUE_MODE),
         workers_mod.probe_all(env), _queue_summary(env),
         env.DB.prepare("SELECT MAX(created_at) AS t FROM trade_signals").first("t"), _exchanges(env))
     info = env.get("RUNTIME_INFO")
@@ -193,7 +195,7 @@ async def status(request: Request) -> dict[str, Any]:
     }
 
 
-async def list_workers(request: Request) -> dict[str, Any]:
+async def list_workers(request: Request) -> shapes.WorkersResult:
     Params(request)
     env = env_of(request)
     # Probes first, then the figures: the probes' own requests are then always in them.
@@ -205,7 +207,7 @@ async def list_workers(request: Request) -> dict[str, Any]:
     return {"items": items, "nextCursor": None}
 
 
-async def get_worker(request: Request) -> dict[str, Any]:
+async def get_worker(request: Request) -> shapes.WorkerDetail:
     Params(request)
     env = env_of(request)
     w = _known_worker(request.path_params["name"])
@@ -214,7 +216,7 @@ async def get_worker(request: Request) -> dict[str, Any]:
     return await workers_mod.detail(env, w, health, traffic.get(w.name), traffic_error, logs=True)
 
 
-async def worker_latency(request: Request) -> dict[str, Any]:
+async def worker_latency(request: Request) -> shapes.LatencyHistory:
     """A worker's latency history from the analytics data: `window` (15m, 1h, 6h, 24h; default 1h)
     cut into `buckets` (1-120, default 60), each with requests, errors, p50 and p95."""
     q = Params(request, "window", "buckets")
@@ -232,7 +234,7 @@ def _known_worker(name: str) -> catalog.Worker:
                                        f"{', '.join(catalog.names())}.") from None
 
 
-async def trades(request: Request) -> dict[str, Any]:
+async def trades(request: Request) -> shapes.TradesPage:
     """Trades newest first; filters symbol, exchange, status, since (created at or after)."""
     q = Params(request, "symbol", "exchange", "status", "mode", "since", "limit", "cursor")
     where, args = [], []
@@ -245,8 +247,9 @@ async def trades(request: Request) -> dict[str, Any]:
     if since:
         where.append("created_at >= ?")
         args.append(since)
-    return await _newest_first(request, q, "SELECT rowid AS seq, * FROM trades", "rowid", where, args, trade_item,
-                               "seq")
+    items, cursor = await _newest_first(request, q, "SELECT rowid AS seq, * FROM trades", "rowid", where, args,
+                                        trade_item, "seq")
+    return {"items": items, "nextCursor": cursor}
 
 
 def _mode_filter(q: Params, *, default_current: bool = True, current: str | None = None) -> str | None:
@@ -261,18 +264,18 @@ def _mode_filter(q: Params, *, default_current: bool = True, current: str | None
 async def _book(request: Request) -> str | None:
     """The book a view shows: `?mode=`, else the one the desk trades in now (trade:mode)."""
     q = Params(request, "mode")
-    current, _ = await _setting(env_of(request), "trade:mode")
+    current, _ = await _setting(env_of(request), settings.TRADE_MODE)
     return _mode_filter(q, current=current)
 
 
-async def positions(request: Request) -> dict[str, Any]:
+async def positions(request: Request) -> shapes.PositionsResult:
     """Open positions of one book (`?mode=paper|live`, default the current trade:mode) or both (`all`)."""
     mode = await _book(request)
     items = await positions_mod.open_positions(env_of(request), mode=mode)
     return {"items": items, "nextCursor": None, "mode": mode or "all"}
 
 
-async def stats(request: Request) -> dict[str, Any]:
+async def stats(request: Request) -> shapes.StatsResult:
     """Figures over every fill of one book (`?mode=`, default the current trade:mode) or both
     (`all`); see operator/figures.py."""
     env = env_of(request)
@@ -284,20 +287,16 @@ async def stats(request: Request) -> dict[str, Any]:
         f"WHERE filled_qty > 0 {clause} ORDER BY updated_at, rowid"
     ).bind(*args).all())["results"]
     open_pos = await positions_mod.open_positions(env, mode=mode)
-    out = figures.stats(fills, positions_mod.total_unrealized(open_pos), today=clock.iso()[:10])
-    out["mode"] = mode or "all"
-    out["openPositions"] = len(open_pos)
-    out["unpricedPositions"] = [f"{p['exchange']}:{p['symbol']}" for p in open_pos if p["markPrice"] is None]
-    return out
+    return figures.stats(fills, open_pos, today=clock.iso()[:10], mode=mode or "all")
 
 
-async def stats_equity(request: Request) -> dict[str, Any]:
+async def stats_equity(request: Request) -> shapes.EquityCurve:
     """The equity curve of one book (`?mode=`, default the current trade:mode, or `all`): the
     cumulative net realized P&L after each fill, its peak and drawdown; `since` (ISO time) keeps the
     points from then on, `points` (2-500, default 200) bounds their number. See figures.equity_curve."""
     env = env_of(request)
     q = Params(request, "mode", "since", "points")
-    current, _ = await _setting(env, "trade:mode")
+    current, _ = await _setting(env, settings.TRADE_MODE)
     mode = _mode_filter(q, current=current)
     since = q.since()
     max_points = q.whole("points", 2, figures.MAX_EQUITY_POINTS, figures.DEFAULT_EQUITY_POINTS)
@@ -307,10 +306,7 @@ async def stats_equity(request: Request) -> dict[str, Any]:
         "SELECT action, realized_pnl, fee, updated_at FROM trades "
         f"WHERE filled_qty > 0 {clause} ORDER BY updated_at, rowid"
     ).bind(*args).all())["results"]
-    out = figures.equity_curve(fills, since=since, max_points=max_points)
-    out["mode"] = mode or "all"
-    out["since"] = since
-    return out
+    return figures.equity_curve(fills, mode=mode or "all", since=since, max_points=max_points)
 
 
 def _min_level(level: str | None) -> tuple[list[str], list[Any]]:
@@ -321,21 +317,22 @@ def _min_level(level: str | None) -> tuple[list[str], list[Any]]:
     return [f"level IN ({','.join('?' * len(allowed))})"], list(allowed)
 
 
-async def alerts(request: Request) -> dict[str, Any]:
+async def alerts(request: Request) -> shapes.AlertsPage:
     """Alerts newest first (what telegram-worker recorded, delivered or not); `level` is a minimum."""
     q = Params(request, "level", "limit", "cursor")
     where, args = _min_level(q.level())
-    return await _newest_first(
+    items, cursor = await _newest_first(
         request, q, "SELECT id, created_at, level, source, request_id, message, delivery, error FROM alerts", "id",
         where, args, _alert_item, "id")
+    return {"items": items, "nextCursor": cursor}
 
 
-def _alert_item(r: dict[str, Any]) -> dict[str, Any]:
+def _alert_item(r: dict[str, Any]) -> shapes.AlertEntry:
     return {"id": r["id"], "createdAt": r["created_at"], "level": r["level"], "source": r["source"],
             "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"], "error": r["error"]}
 
 
-async def logs(request: Request) -> dict[str, Any]:
+async def logs(request: Request) -> shapes.LogsPage:
     """system_logs newest first; `level` is a minimum (warning = warning, error, critical)."""
     q = Params(request, "level", "worker", "requestId", "q", "limit", "cursor")
     where, args = _min_level(q.level())
@@ -348,9 +345,10 @@ async def logs(request: Request) -> dict[str, Any]:
         text = contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append("(message LIKE ? ESCAPE '\\' OR details LIKE ? ESCAPE '\\')")
         args.extend([f"%{text}%", f"%{text}%"])
-    return await _newest_first(
+    items, cursor = await _newest_first(
         request, q, "SELECT id, created_at, level, worker, request_id, message, details FROM system_logs", "id",
         where, args, log_item, "id")
+    return {"items": items, "nextCursor": cursor}
 
 
 # --------------------------------------------------------------------------- config
@@ -365,7 +363,7 @@ def _manifest_entry(key: str) -> settings.Setting:
     return s
 
 
-async def kv_list(request: Request) -> dict[str, Any]:
+async def kv_list(request: Request) -> shapes.KvList:
     """Every stored key under `prefix`, plus the manifest's keys under it that are not stored."""
     env = env_of(request)
     prefix = Params(request, "prefix").prefix()
@@ -378,7 +376,7 @@ async def kv_list(request: Request) -> dict[str, Any]:
     return {"items": [settings.describe(k, stored.get(k)) for k in keys], "nextCursor": None}
 
 
-async def kv_get(request: Request) -> dict[str, Any]:
+async def kv_get(request: Request) -> shapes.KvEntry:
     Params(request)
     env = env_of(request)
     key = kv_key(request)
@@ -388,7 +386,7 @@ async def kv_get(request: Request) -> dict[str, Any]:
     return settings.describe(key, raw)
 
 
-async def kv_put(request: Request) -> dict[str, Any]:
+async def kv_put(request: Request) -> shapes.KvEntry:
     """Body `{"value": <typed value>}` (a string is parsed as the CLI would); validated before writing."""
     Params(request)
     env = env_of(request)
@@ -413,7 +411,7 @@ async def kv_put(request: Request) -> dict[str, Any]:
     return item
 
 
-async def kv_delete(request: Request) -> dict[str, Any]:
+async def kv_delete(request: Request) -> shapes.KvDeleted:
     Params(request)
     env = env_of(request)
     key = kv_key(request)
@@ -433,7 +431,7 @@ def _scope(q: Params) -> dict[str, Any]:
     return {"exchange": q.exchange(), "symbol": q.symbol(), "mode": _mode_filter(q, default_current=False)}
 
 
-async def orders(request: Request) -> dict[str, Any]:
+async def orders(request: Request) -> shapes.OrdersResult:
     """Open (resting) orders, newest first; filters exchange, symbol, mode (default both books)."""
     items = await orders_mod.open_orders(env_of(request), **_scope(Params(request, "exchange", "symbol", "mode")))
     return {"items": items, "nextCursor": None}
@@ -474,7 +472,7 @@ async def _flatten_body(request: Request) -> tuple[dict[str, Any], str]:
     return _scope(Params.of({k: v for k, v in body.items() if k != "reason" and v})), reason
 
 
-async def flatten(request: Request) -> dict[str, Any]:
+async def flatten(request: Request) -> shapes.FlattenResult:
     """`{"exchange"?, "symbol"?, "mode"? (paper, live, all: the default), "reason"?}`: cancel the
     resting orders and close the open positions of the scope; every outcome in the answer."""
     scope, reason = await _flatten_body(request)
@@ -482,7 +480,7 @@ async def flatten(request: Request) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- signal timeline
-async def signal_timeline(request: Request) -> dict[str, Any]:
+async def signal_timeline(request: Request) -> shapes.SignalTimeline:
     """Every stage of one signal, in order (`operator/timeline.py`); the id or a unique start of it
     (8 characters at least)."""
     Params(request)
@@ -493,12 +491,12 @@ async def signal_timeline(request: Request) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- kill switch
-async def kill_switch_get(request: Request) -> dict[str, Any]:
+async def kill_switch_get(request: Request) -> shapes.KillSwitch:
     Params(request)
     return await kill_switch_mod.state(env_of(request))
 
 
-async def kill_switch_set(request: Request) -> dict[str, Any]:
+async def kill_switch_set(request: Request) -> shapes.KillSwitch:
     """`{"on": bool, "reason": str, "flatten": bool}`: KV, a log row, an alert and a status event;
     with `flatten` (on only) every book is then flattened and the answer carries its outcome.
 
@@ -527,23 +525,23 @@ async def kill_switch_set(request: Request) -> dict[str, Any]:
 RUN_STATUSES = ("running", "ok", "error", "skipped")
 
 
-async def risk(request: Request) -> dict[str, Any]:
+async def risk(request: Request) -> shapes.RiskStatus:
     Params(request)
     return await risk_surface.status(env_of(request))
 
 
-async def risk_runs(request: Request) -> dict[str, Any]:
+async def risk_runs(request: Request) -> shapes.RiskRunsPage:
     q = Params(request, "limit", "cursor", "status")
     return await risk_surface.runs_page(env_of(request), limit=q.limit(), cursor=q.cursor(),
                                         status=q.choice("status", RUN_STATUSES))
 
 
-async def risk_config_get(request: Request) -> dict[str, Any]:
+async def risk_config_get(request: Request) -> shapes.RiskConfig:
     Params(request)
     return await risk_surface.config(env_of(request))
 
 
-async def risk_config_set(request: Request) -> dict[str, Any]:
+async def risk_config_set(request: Request) -> shapes.RiskConfig:
     Params(request)
     body = await json_object(request, "values", required=("values",))
     return await risk_surface.set_config(env_of(request), body["values"], request_id=request_id_of(request),
@@ -558,7 +556,7 @@ def _admin(env: Env) -> Any:
     return admin
 
 
-async def queues(request: Request) -> dict[str, Any]:
+async def queues(request: Request) -> shapes.QueuesResult:
     Params(request)
     env = env_of(request)
     admin = _admin(env)
@@ -575,7 +573,7 @@ async def queues(request: Request) -> dict[str, Any]:
     }
 
 
-async def replay(request: Request) -> dict[str, Any]:
+async def replay(request: Request) -> shapes.ReplayResult:
     """Move a dead letter back to the queue it failed in, as a new message (attempts from zero)."""
     Params(request)
     env = env_of(request)
@@ -604,7 +602,7 @@ async def replay(request: Request) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- SQL
-async def db_query(request: Request) -> dict[str, Any]:
+async def db_query(request: Request) -> shapes.QueryResult:
     """`{"query", "params"?, "maxRows"?}`: one read-only statement, at most 1000 rows."""
     Params(request)
     env = env_of(request)
@@ -620,7 +618,7 @@ async def db_query(request: Request) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- watchdog
-async def watchdog(request: Request) -> dict[str, Any]:
+async def watchdog(request: Request) -> shapes.WatchdogResult:
     """The signal watchdog: each source's last signal, its age, its expectation and its state now."""
     Params(request)
     return await watchdog_check.status(env_of(request))

@@ -92,7 +92,7 @@ async def health(request: Request) -> JSONResponse:
     except Exception as exc:
         checks["db"] = f"error ({type(exc).__name__})"
     try:
-        mode = await settings.get(env.CONFIG_KV, "trade:mode")
+        mode = await settings.get(env.CONFIG_KV, settings.TRADE_MODE)
         checks["kv"] = "ok"
     except Exception as exc:
         checks["kv"] = f"error ({type(exc).__name__})"
@@ -108,8 +108,8 @@ async def exchange_status(env: Env, mode: str | None) -> list[dict[str, Any]]:
     for name in settings.EXCHANGES:
         has_keys = live.credentials(env, name) is not None
         try:
-            base_url = await settings.get(env.CONFIG_KV, f"exchanges:{name}:base_url")
-            testnet = await settings.get(env.CONFIG_KV, f"exchanges:{name}:testnet")
+            base_url = await settings.get(env.CONFIG_KV, settings.base_url_of(name))
+            testnet = await settings.get(env.CONFIG_KV, settings.testnet_of(name))
             endpoint = "custom" if base_url else "testnet" if testnet else "production"
         except Exception:
             endpoint = "invalid setting"
@@ -140,9 +140,9 @@ async def on_start(env: Env) -> None:
 # --------------------------------------------------------------------------- queue
 async def retry_schedule(env: Env) -> list[int]:
     try:
-        return list(await settings.get(env.CONFIG_KV, "webhooks:retry_schedule_seconds"))
+        return list(await settings.get(env.CONFIG_KV, settings.RETRY_SCHEDULE))
     except Exception:  # a corrupt setting must not lose messages: fall back to the default
-        return list(settings.lookup("webhooks:retry_schedule_seconds").default)  # type: ignore[union-attr]
+        return list(settings.known(settings.RETRY_SCHEDULE).default)
 
 
 async def queue(batch: MessageBatch, env: Env) -> None:
