@@ -9,6 +9,7 @@ Imports of hoox_edge, rich and httpx stay inside functions so that `hoox --help`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -20,8 +21,12 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from hoox_edge.local.workspace import Workspace
     from rich.console import Console
+
+    from hoox_cli.core.edge import Edge, EdgeInfo
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
 
@@ -42,6 +47,13 @@ PortOpt = Annotated[int | None, typer.Option(
     "--port", metavar="N", callback=_check_port,
     help="Gateway port, kept in hoox.toml (dev.port); the other workers use the ports above it "
          "(default: the workspace's, 8787 in a new one).")]
+
+RemoteOpt = Annotated[
+    str | None,
+    typer.Option("--remote", metavar="URL",
+                 help="Edge to talk to (default: HOOX_API_URL, else this workspace's local gateway). "
+                      "The token comes from HOOX_API_TOKEN."),
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -291,6 +303,11 @@ def handle_errors(fn: F) -> F:
             report_error(err, json_mode)
             raise typer.Exit(err.exit_code) from None
         except Exception as exc:
+            from hoox_cli.core.edge import EdgeError
+
+            if isinstance(exc, EdgeError):
+                report_error(CliError(exc.code, exc.message, details=exc.details), json_mode)
+                raise typer.Exit(exc.exit_code) from None
             if type(exc).__name__ == "WorkspaceError":
                 report_error(CliError("WORKSPACE_ERROR", str(exc)), json_mode)
                 raise typer.Exit(1) from None
@@ -334,14 +351,48 @@ def workspace(*, required: bool = True) -> Workspace:
     return ws
 
 
-def state_paths(ws: Workspace) -> dict[str, Any]:
-    """Files of the local CONFIG_KV and ledger D1 (the layout of hoox_edge.local's adapters)."""
-    from hoox_edge import catalog
+# ----------------------------------------------------------------------------- the edge
+def remember_remote(ctx: typer.Context, remote: str | None) -> None:
+    """A group's --remote, for its commands (`hoox monitor --remote URL status`)."""
+    if remote:
+        ctx.ensure_object(dict)["remote"] = remote
 
-    return {
-        "kv": ws.state_dir / "kv" / f"{catalog.CONFIG_KV}.sqlite",
-        "d1": ws.state_dir / "d1" / f"{catalog.TRADE_DB}.sqlite",
-    }
+
+def remote_of(ctx: typer.Context, remote: str | None) -> str | None:
+    """The command's --remote, else its group's."""
+    if remote:
+        return remote
+    c: Any = ctx
+    while c is not None:
+        if isinstance(c.obj, dict) and c.obj.get("remote"):
+            return c.obj["remote"]
+        c = c.parent
+    return None
+
+
+@contextlib.contextmanager
+def edge(remote: str | None, ws: Workspace | None = None) -> Iterator[Edge]:
+    """The edge a command reads and writes (hoox_cli.core.edge.connect): --remote / HOOX_API_URL, else the
+    workspace's local edge, running or not."""
+    from hoox_cli.core.edge import connect
+
+    e = connect(remote, ws or workspace(required=not (remote or os.environ.get("HOOX_API_URL"))))
+    try:
+        yield e
+    finally:
+        e.close()
+
+
+def where(info: EdgeInfo) -> str:
+    """The edge that answered, for the end of a human answer."""
+    return f"[dim](on {esc(info.label())})[/dim]"
+
+
+def where_of(info: dict[str, Any]) -> str:
+    """`where` of an answer's "edge" object."""
+    from hoox_cli.core.edge import EdgeInfo
+
+    return where(EdgeInfo(**info))
 
 
 def run_async(coro: Any) -> Any:

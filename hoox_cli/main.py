@@ -104,6 +104,24 @@ def _take_workspace(argv: list[str]) -> tuple[list[str], str | None]:
     return head + argv[end:], os.path.abspath(os.path.expanduser(chosen))
 
 
+# Commands whose --remote meant Cloudflare and now takes an edge's URL (`--remote URL`): a bare --remote
+# (no http(s) URL after it) still means Cloudflare, now spelt --cloudflare.
+CLOUDFLARE_FLAG = {("waf", "configure"), ("db", "query"), ("deploy", "kv-config")}
+
+
+def _take_cloudflare(argv: list[str]) -> list[str]:
+    end = argv.index("--") if "--" in argv else len(argv)
+    words = [a for a in argv[:end] if not a.startswith("-")]
+    if tuple(words[:2]) not in CLOUDFLARE_FLAG:
+        return argv
+    out = list(argv)
+    for i, a in enumerate(argv[:end]):
+        following = argv[i + 1] if i + 1 < end else ""
+        if a == "--remote" and not following.startswith(("http://", "https://")):
+            out[i] = "--cloudflare"
+    return out
+
+
 class LazyCommands(MutableMapping[str, Any]):
     """The root group's commands: each of LAZY_COMMANDS is built when it is first looked up; its name
     is known from the start (usage errors suggest it)."""
@@ -162,6 +180,7 @@ class HooxGroup(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         argv = _take_quiet(argv)
         argv, chosen = _take_workspace(argv)
+        argv = _take_cloudflare(argv)
         saved = os.environ.get("HOOX_WORKSPACE")
         if chosen is not None:
             os.environ["HOOX_WORKSPACE"] = chosen

@@ -155,6 +155,7 @@ def test_kv_set_get_list_delete_with_types(ws: Workspace) -> None:
         "source": "default",
         "type": "boolean",
         "description": None,
+        "edge": {"url": None, "local": True, "running": False},  # no edge runs: its state, by the edge's code
     }
     assert "(default" in hoox("config", "kv", "get", "trade:kill_switch").stdout
 
@@ -174,7 +175,8 @@ def test_kv_set_get_list_delete_with_types(ws: Workspace) -> None:
     assert keys[0]["value"] == [1, 2, 3] and keys[0]["type"] == "seconds_list"
 
     r = hoox("config", "kv", "delete", "trade:kill_switch", "--json")
-    assert as_json(r) == {"key": "trade:kill_switch", "deleted": True, "default": False}
+    assert as_json(r) == {"key": "trade:kill_switch", "deleted": True, "default": False,
+                          "edge": {"url": None, "local": True, "running": False}}
     assert as_json(hoox("config", "kv", "get", "trade:kill_switch", "--json"))["source"] == "default"
     assert as_json(hoox("config", "kv", "delete", "trade:kill_switch", "--json"))["deleted"] is False
 

@@ -49,6 +49,7 @@ import typer
 
 from hoox_cli.common import (
     JsonOpt,
+    RemoteOpt,
     can_prompt,
     compact_table,
     duration,
@@ -57,7 +58,9 @@ from hoox_cli.common import (
     fail,
     handle_errors,
     known_worker,
+    remember_remote,
     remember_secrets,
+    remote_of,
     say,
     show,
     table,
@@ -70,12 +73,6 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Watch the edge: status, positions, trades, logs, queues; flatten, kill switch, "
                        "ledger backup.", no_args_is_help=True)
 
-RemoteOpt = Annotated[
-    str | None,
-    typer.Option("--remote", metavar="URL",
-                 help="Edge to talk to (default: HOOX_API_URL, else this workspace's local gateway). "
-                      "The token comes from HOOX_API_TOKEN."),
-]
 PAGE_LIMIT = 100  # items asked per request when a listing needs more
 
 
@@ -112,23 +109,6 @@ def must_ask(*, yes: bool, json_out: bool, what: str) -> bool:
 def _group(ctx: typer.Context, remote: RemoteOpt = None) -> None:
     """Watch the edge through its operator API."""
     remember_remote(ctx, remote)
-
-
-def remember_remote(ctx: typer.Context, remote: str | None) -> None:
-    if remote:
-        ctx.ensure_object(dict)["remote"] = remote
-
-
-def remote_of(ctx: typer.Context, remote: str | None) -> str | None:
-    """The command's --remote, else its group's."""
-    if remote:
-        return remote
-    c: Any = ctx
-    while c is not None:
-        if isinstance(c.obj, dict) and c.obj.get("remote"):
-            return c.obj["remote"]
-        c = c.parent
-    return None
 
 
 @contextlib.contextmanager

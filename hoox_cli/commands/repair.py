@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hoox_cli.common import JsonOpt, emit_json, esc, fail, handle_errors, run_async, say, workspace
+from hoox_cli.common import JsonOpt, RemoteOpt, emit_json, esc, fail, handle_errors, run_async, say, workspace
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -151,29 +151,16 @@ def ledger_state(ws: Workspace) -> tuple[str, list[str]]:
 
 
 def kv_problems(ws: Workspace) -> list[str]:
-    from hoox_edge.shared import settings
-
-    from hoox_cli.commands.config import manifest_problems, open_kv
+    from hoox_cli.commands.config import manifest_problems
+    from hoox_cli.common import edge
 
     bad, values = manifest_problems(ws)
     if bad:
         return []  # reported under configuration
-    kv = open_kv(ws)
-    missing, invalid = [], []
-    try:
-        for key, value in values.items():
-            if value is None:
-                continue
-            raw = run_async(kv.get(key))
-            if raw is None:
-                missing.append(key)
-                continue
-            try:
-                settings.parse(key, raw)
-            except settings.SettingError:
-                invalid.append(key)
-    finally:
-        kv.close()
+    with edge(None, ws) as e:  # the local edge's KV, through its operator API when it runs
+        stored = {i["key"]: i for i in e.kv_list()["items"] if i["source"] == "kv"}
+    missing = [k for k, v in values.items() if v is not None and k not in stored]
+    invalid = [k for k, v in values.items() if v is not None and k in stored and stored[k]["error"]]
     out = []
     if missing:
         out.append(f"CONFIG_KV lacks {len(missing)} manifest key(s): {', '.join(missing[:5])}"
@@ -279,10 +266,10 @@ def repair_ledger(ws: Workspace) -> dict[str, Any]:
             "migrations_applied": applied}
 
 
-def repair_kv_values(ws: Workspace) -> dict[str, Any]:
+def repair_kv_values(ws: Workspace, remote: str | None = None) -> dict[str, Any]:
     from hoox_cli.commands.config import apply_manifest
 
-    result = apply_manifest(ws, overwrite=False, replace_invalid=True)
+    result = apply_manifest(ws, overwrite=False, replace_invalid=True, remote=remote)
     result["replaced_invalid"] = [w["key"] for w in result["written"] if w.get("was_invalid")]
     return result
 
@@ -327,16 +314,20 @@ def secrets(json_out: JsonOpt = False) -> None:
 
 @app.command()
 @handle_errors
-def kv(json_out: JsonOpt = False) -> None:
-    """Restore the manifest's values for keys missing from CONFIG_KV or holding an invalid value."""
+def kv(remote: RemoteOpt = None, json_out: JsonOpt = False) -> None:
+    """Restore the manifest's values for keys missing from CONFIG_KV or holding an invalid value (the local
+    edge's, running or not, or --remote URL's)."""
+    from hoox_cli.common import where_of
+
     ws = workspace()
-    r = repair_kv_values(ws)
+    r = repair_kv_values(ws, remote)
     if json_out:
         emit_json(r)
         return
     for w in r["written"]:
         say(f"[green]restored[/green] {esc(w['key'])}" + (" (was invalid)" if w.get("was_invalid") else ""))
-    say(f"{len(r['written'])} key(s) restored; {len(r['unchanged']) + len(r['kept'])} left as they were.")
+    say(f"{len(r['written'])} key(s) restored; {len(r['unchanged']) + len(r['kept'])} left as they were.  "
+        f"{where_of(r['edge'])}")
 
 
 @app.command()
@@ -360,7 +351,7 @@ def infra(json_out: JsonOpt = False) -> None:
     ws = workspace()
     actions = []
     for sub in ("kv", "d1", "do", "r2"):
-        d = ws.state_dir / sub
+        d = ws.resource_dir(sub)
         if not d.is_dir():
             d.mkdir(parents=True, exist_ok=True)
             actions.append(f"created {d}")
@@ -373,7 +364,7 @@ def infra(json_out: JsonOpt = False) -> None:
     if kv_result["written"]:
         actions.append(f"restored {len(kv_result['written'])} CONFIG_KV key(s)")
     result = {"workspace": str(ws.root), "actions": actions,
-              "ledger": {"file": str(ws.state_dir / 'd1'), "migrations_applied": ledger["migrations_applied"]},
+              "ledger": {"file": str(ws.resource_dir("d1")), "migrations_applied": ledger["migrations_applied"]},
               "kv": kv_result}
     if json_out:
         emit_json(result)
@@ -452,7 +443,7 @@ def rebuild(
     """Back up, then re-create the local ledger and CONFIG_KV and restore their data (asks first)."""
     from hoox_edge.shared import settings
 
-    from hoox_cli.commands.config import open_kv
+    from hoox_cli.commands.config import manifest_problems, open_kv
     from hoox_cli.common import confirm_destructive
     from hoox_cli.core import backup
 
@@ -497,9 +488,9 @@ def rebuild(
     confirm_destructive("Delete and re-create the local ledger and CONFIG_KV, then restore the backed-up data?",
                         confirmed=confirm, json_mode=json_out, command="hoox repair rebuild")
     # 3. tear down and re-create
-    from hoox_cli.common import state_paths
+    from hoox_edge import catalog
 
-    kv_file = state_paths(ws)["kv"]
+    kv_file = ws.kv_file(catalog.CONFIG_KV)
     backup.remove_database(ledger)
     backup.remove_database(kv_file)
     # 4. restore the ledger (schema and rows from the dump), then apply migrations newer than the dump
@@ -522,9 +513,16 @@ def rebuild(
                 continue  # an invalid value is what a rebuild repairs
             run_async(kv.put(key, raw))
             restored.append(key)
+        # the manifest's values for the rest, on the file too: the edge is stopped, and a rebuild is no
+        # operator's change to log
+        defaults = []
+        for key, value in manifest_problems(ws)[1].items():
+            if value is not None and key not in restored:
+                run_async(kv.put(key, settings.encode(key, value)))
+                defaults.append(key)
     finally:
         kv.close()
-    defaults = [w["key"] for w in repair_kv_values(ws)["written"]]
+
     result: dict[str, Any] = {
         "workspace": str(ws.root),
         "backup": {"ledger": dump.as_json() if dump else None, "kv": str(kv_backup)},

@@ -98,6 +98,28 @@ class Workspace:
     def state_dir(self) -> Path:
         return self.hoox_dir / "state"
 
+    # The local adapters' layout under .hoox/state/, owned here: the runtime and the CLI both ask.
+    def resource_dir(self, kind: str) -> Path:
+        """The folder of one kind of local resource: kv, d1, do (Durable Objects) or r2."""
+        if kind not in ("kv", "d1", "do", "r2"):
+            raise ValueError(f"no local resource kind {kind!r}")
+        return self.state_dir / kind
+
+    def kv_file(self, namespace: str) -> Path:
+        """The SQLite file of a local KV namespace."""
+        return self.resource_dir("kv") / f"{safe_name(namespace)}.sqlite"
+
+    def d1_file(self, database: str) -> Path:
+        """The SQLite file of a local D1 database."""
+        return self.resource_dir("d1") / f"{safe_name(database)}.sqlite"
+
+    def r2_dir(self, bucket: str) -> Path:
+        return self.resource_dir("r2") / safe_name(bucket)
+
+    @property
+    def queues_file(self) -> Path:
+        return self.state_dir / "queues.sqlite"
+
     @property
     def runtime_file(self) -> Path:
         return self.hoox_dir / "runtime.json"
@@ -254,6 +276,13 @@ class Workspace:
         info = self.runtime_info()
         port = info["ports"]["hoox"] if info and "hoox" in info.get("ports", {}) else self.base_port()
         return f"http://127.0.0.1:{port}"
+
+
+def safe_name(name: str) -> str:
+    """A resource name as a file name (catalog names are already safe; this guards the rest)."""
+    if not name or name.startswith(".") or "/" in name or "\\" in name or os.sep in name:
+        raise ValueError(f"resource name {name!r} cannot be used as a file name")
+    return name
 
 
 def default_config_text() -> str:
