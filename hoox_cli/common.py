@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -129,8 +130,60 @@ def emit_json(obj: Any) -> None:
 
 def say(text: str = "", *, style: str | None = None) -> None:
     """Human output line (rich markup allowed); callers only use it without --json. Silent under --quiet."""
-    if not _quiet:
-        console().print(scrub(text), style=style)
+    if _quiet:
+        return
+    text = scrub(text)
+    line = _plain_line(text)
+    if line is not None:
+        sys.stdout.write(line + "\n")
+    else:
+        console().print(text, style=style)
+
+
+# rich's markup rules (rich.markup: RE_TAGS, escape, render; rich._emoji_replace), for output that is not
+# a terminal: there rich prints the text without its styles, and importing rich to do so costs a short
+# command (`hoox config kv get`) half its time. tests/test_cli.py checks these against rich.
+_TAG = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
+_ESCAPE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+_EMOJI = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")
+_RICH_CONTROL = ("\t", "\a", "\b", "\v", "\f", "\r")  # rich expands or strips these: left to rich
+
+
+def _plain_line(markup: str) -> str | None:
+    """What rich prints for `markup` on a stream that is not a terminal, or None when rich must say it
+    (a terminal, forced colour, a tab or control character)."""
+    if any(c in markup for c in _RICH_CONTROL) or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE"):
+        return None
+    try:
+        if sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    out: list[str] = []
+    position = 0
+    for match in _TAG.finditer(markup):
+        full, escapes, _ = match.groups()
+        start, end = match.span()
+        if start > position:
+            out.append(_emoji(markup[position:start]))
+        position = end
+        if escapes:
+            backslashes, escaped = divmod(len(escapes), 2)
+            out.append("\\" * backslashes)
+            if escaped:
+                out.append(_emoji(full[len(escapes):]))
+    if position < len(markup):
+        out.append(_emoji(markup[position:]))
+    return "".join(out)
+
+
+def _emoji(text: str) -> str:
+    text = text.replace("\\[", "[")
+    if not _EMOJI.search(text):
+        return text
+    from rich._emoji_replace import _emoji_replace  # the codes table, not the console
+
+    return _emoji_replace(text)
 
 
 def show(renderable: Any) -> None:
@@ -178,10 +231,9 @@ def warn(text: str) -> None:
 
 
 def esc(text: Any) -> str:
-    """Text safe inside rich markup, scrubbed."""
-    from rich.markup import escape
-
-    return escape(str(scrub(text)))
+    """Text safe inside rich markup, scrubbed (rich.markup.escape's rule)."""
+    markup = _ESCAPE.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", str(scrub(text)))
+    return markup + "\\" if markup.endswith("\\") and not markup.endswith("\\\\") else markup
 
 
 def duration(seconds: float) -> str:

@@ -85,6 +85,21 @@ async def test_config_kv_get_set_delete_reach_a_remote_edge(served: Any) -> None
     assert as_json(r)["deleted"] is True and await kv.get("webhooks:rate_limit_per_minute") is None
 
 
+async def test_a_kv_read_over_http_imports_no_server_stack(served: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    _, url, _ = served
+    p = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-X", "importtime", "-m", "hoox_cli", "config", "kv", "get", "trade:mode",
+                         "--remote", url, "--json"], env=dict(os.environ), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout)["edge"] == remote_edge(url)
+    mods = {ln.split("|")[-1].strip().split(".")[0] for ln in p.stderr.splitlines() if "|" in ln}
+    assert "httpx" in mods and not {"starlette", "uvicorn", "textual", "hoox_tui"} & mods
+
+
 async def test_waf_db_query_and_logs_download_reach_a_remote_edge(served: Any, tmp_path: Path) -> None:
     rt, url, _ = served
     kv = rt.kv(catalog.CONFIG_KV)

@@ -16,12 +16,13 @@ import re
 import secrets as _secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import tomlkit
+from typing import TYPE_CHECKING, Any
 
 from hoox_edge import catalog
 from hoox_edge.shared import settings
+
+if TYPE_CHECKING:  # imported where hoox.toml is read or written: a KV read never needs it
+    import tomlkit
 
 CONFIG_FILE = "hoox.toml"
 DEV_VARS = ".dev.vars"
@@ -161,12 +162,16 @@ class Workspace:
     def config(self) -> tomlkit.TOMLDocument:
         if not self.config_path.exists():
             raise WorkspaceError(f"No {CONFIG_FILE} in {self.root}: run `hoox dev start` here to create a workspace.")
+        import tomlkit
+
         try:
             return tomlkit.parse(self.config_path.read_text(encoding="utf-8"))
         except Exception as exc:  # tomlkit raises its own ParseError with line and column
             raise WorkspaceError(f"{self.config_path}: {exc}") from None
 
     def save_config(self, doc: tomlkit.TOMLDocument) -> None:
+        import tomlkit
+
         _atomic_write(self.config_path, tomlkit.dumps(doc))
 
     def enabled_workers(self) -> list[str]:
@@ -196,6 +201,8 @@ class Workspace:
         doc = self.config()
         dev: Any = doc.get("dev")
         if dev is None:
+            import tomlkit
+
             dev = tomlkit.table()
             doc.add("dev", dev)
         elif not hasattr(dev, "get"):
@@ -286,6 +293,8 @@ def safe_name(name: str) -> str:
 
 
 def default_config_text() -> str:
+    import tomlkit
+
     doc = tomlkit.document()
     doc.add(tomlkit.comment("hoox workspace. Edit with `hoox config set KEY VALUE` or by hand."))
     dev = tomlkit.table()

@@ -7,7 +7,6 @@ No Starlette here: the CLI imports this module without the server stack.
 from __future__ import annotations
 
 import asyncio
-import difflib
 from typing import Any
 
 from hoox_edge.ports import Env, KVNamespace
@@ -21,6 +20,8 @@ def manifest_entry(key: str) -> settings.Setting:
     """The manifest's setting `key`; an unknown key is a 400 naming the closest known one."""
     s = settings.lookup(key)
     if s is None:
+        import difflib  # an unknown key only
+
         known = [m.key for m in settings.MANIFEST]
         close = difflib.get_close_matches(key, known, n=1) if len(key) <= 100 else []
         hint = f" Did you mean {close[0]}?" if close else ""
