@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from hoox_cli.core.edge import EdgeError
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -61,15 +63,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 MASK = "***"
 
 
-class CliError(Exception):
-    """An error the user can act on: `code` is stable (for --json), `message` says what to do."""
-
-    def __init__(self, code: str, message: str, *, exit_code: int = 1, details: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.exit_code = exit_code
-        self.details = details
+class CliError(EdgeError):
+    """An error the user can act on: `code` is stable (for --json), `message` says what to do (an
+    EdgeError, the core's, is printed the same way)."""
 
 
 # ----------------------------------------------------------------------------- secrets scrubbing
@@ -325,7 +321,7 @@ def known_worker(name: str | None) -> str | None:
     return name
 
 
-def report_error(err: CliError, json_mode: bool) -> None:
+def report_error(err: EdgeError, json_mode: bool) -> None:
     if json_mode:
         body: dict[str, Any] = {"code": err.code, "message": err.message}
         if err.details is not None:
@@ -351,15 +347,10 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
-        except CliError as err:
+        except EdgeError as err:  # CliError too
             report_error(err, json_mode)
             raise typer.Exit(err.exit_code) from None
         except Exception as exc:
-            from hoox_cli.core.edge import EdgeError
-
-            if isinstance(exc, EdgeError):
-                report_error(CliError(exc.code, exc.message, details=exc.details), json_mode)
-                raise typer.Exit(exc.exit_code) from None
             if type(exc).__name__ == "WorkspaceError":
                 report_error(CliError("WORKSPACE_ERROR", str(exc)), json_mode)
                 raise typer.Exit(1) from None

@@ -18,7 +18,6 @@ a KV read on a stopped local edge costs a SQLite lookup, not the HTTP stack (ben
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -35,7 +34,8 @@ T = TypeVar("T")
 
 
 class EdgeError(Exception):
-    """An error the edge (or the way to it) gave: `code` is stable, `message` says what to do."""
+    """An error the edge (or the way to it) gave: `code` is stable, `message` says what to do.
+    (hoox_cli.common.CliError, the front end's, is one.)"""
 
     def __init__(self, code: str, message: str, *, exit_code: int = 1, details: Any = None) -> None:
         super().__init__(message)
@@ -206,6 +206,8 @@ class LocalEdge(Edge):
         self._kv = self._db = None
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        import asyncio
+
         from hoox_edge.shared.errors import ApiError
 
         try:
