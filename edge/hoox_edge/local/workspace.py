@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets as _secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,6 +142,9 @@ class Workspace:
             created.append(CONFIG_FILE)
         current = self.secrets() if self.dev_vars_path.exists() else {}
         missing = [n for n in GENERATED_SECRETS if not current.get(n)]
+        if missing:
+            import secrets as _secrets  # creating a workspace only
+
         for name in missing:
             self.set_secret(name, _secrets.token_urlsafe(32))
         if missing:
