@@ -1,5 +1,5 @@
 """`python -m hoox_cli` (how `hoox dev start --detach` re-runs itself in the background)."""
 
-from hoox_cli.main import run
+from hoox_cli.entry import run
 
 run()

@@ -10,8 +10,6 @@ Every command takes --json. Errors, usage errors included, then come as
 
 from __future__ import annotations
 
-import difflib
-import functools
 import json
 import os
 import sys
@@ -22,9 +20,16 @@ import typer
 import typer.core
 from typer.core import TyperGroup
 
+
 # Typer suggests every command within difflib's default 0.6 ratio ("monitr": 'monitor', 'init'):
 # only close ones, in every group.
-typer.core.get_close_matches = functools.partial(difflib.get_close_matches, n=2, cutoff=0.75)
+def _close_matches(word: str, possibilities: Any, n: int = 2, cutoff: float = 0.75) -> list[str]:
+    import difflib  # only when a command name is mistyped
+
+    return difflib.get_close_matches(word, possibilities, n=2, cutoff=0.75)
+
+
+typer.core.get_close_matches = _close_matches  # type: ignore[assignment]
 
 # The commands besides `tui`, in help order: name -> (module in hoox_cli, its Typer sub-app or command
 # function). A command's module is imported, and its click command built, only when that command is
@@ -104,6 +109,24 @@ def _take_workspace(argv: list[str]) -> tuple[list[str], str | None]:
     return head + argv[end:], os.path.abspath(os.path.expanduser(chosen))
 
 
+# Commands whose --remote meant Cloudflare and now takes an edge's URL (`--remote URL`): a bare --remote
+# (no http(s) URL after it) still means Cloudflare, now spelt --cloudflare.
+CLOUDFLARE_FLAG = {("waf", "configure"), ("db", "query"), ("deploy", "kv-config")}
+
+
+def _take_cloudflare(argv: list[str]) -> list[str]:
+    end = argv.index("--") if "--" in argv else len(argv)
+    words = [a for a in argv[:end] if not a.startswith("-")]
+    if tuple(words[:2]) not in CLOUDFLARE_FLAG:
+        return argv
+    out = list(argv)
+    for i, a in enumerate(argv[:end]):
+        following = argv[i + 1] if i + 1 < end else ""
+        if a == "--remote" and not following.startswith(("http://", "https://")):
+            out[i] = "--cloudflare"
+    return out
+
+
 class LazyCommands(MutableMapping[str, Any]):
     """The root group's commands: each of LAZY_COMMANDS is built when it is first looked up; its name
     is known from the start (usage errors suggest it)."""
@@ -162,6 +185,7 @@ class HooxGroup(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         argv = _take_quiet(argv)
         argv, chosen = _take_workspace(argv)
+        argv = _take_cloudflare(argv)
         saved = os.environ.get("HOOX_WORKSPACE")
         if chosen is not None:
             os.environ["HOOX_WORKSPACE"] = chosen
@@ -311,3 +335,31 @@ def tui(
 
 def run() -> None:
     app()
+
+
+ROOT_HELP_WIDTH = 80
+
+
+def render_root_help() -> str:
+    """`hoox --help` as the Typer app prints it to a pipe (no colour, 80 columns)."""
+    from typer.testing import CliRunner
+
+    env = {"COLUMNS": str(ROOT_HELP_WIDTH), "TERMINAL_WIDTH": str(ROOT_HELP_WIDTH), "NO_COLOR": "1"}
+    result = CliRunner().invoke(app, ["--help"], prog_name="hoox", env=env, color=False)
+    if result.exit_code != 0:
+        raise RuntimeError(f"hoox --help failed: {result.output}")
+    return result.stdout
+
+
+def root_help_module(text: str) -> str:
+    """The source of hoox_cli/root_help.py holding `text` (one line of it per source line)."""
+    lines = "".join(f"    {line!r},\n" for line in text.split("\n"))
+    return ('"""`hoox --help`, rendered from the Typer app by `python -m hoox_cli.main --write-root-help`;\n'
+            'hoox_cli/entry.py prints it without importing typer or rich. Generated: do not edit."""\n\n'
+            f'TEXT = "\\n".join((\n{lines}))\n')
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-root-help"]:
+    from pathlib import Path
+
+    Path(__file__).with_name("root_help.py").write_text(root_help_module(render_root_help()), encoding="utf-8")

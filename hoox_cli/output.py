@@ -11,11 +11,13 @@ and httpx stay inside functions so that `hoox --help` starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -26,8 +28,12 @@ from hoox_cli.core.errors import CliError, fail
 from hoox_cli.core.redact import scrub
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from hoox_edge.local.workspace import Workspace
     from rich.console import Console
+
+    from hoox_cli.core.edge import Edge, EdgeInfo
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
 
@@ -48,6 +54,13 @@ PortOpt = Annotated[int | None, typer.Option(
     "--port", metavar="N", callback=_check_port,
     help="Gateway port, kept in hoox.toml (dev.port); the other workers use the ports above it "
          "(default: the workspace's, 8787 in a new one).")]
+
+RemoteOpt = Annotated[
+    str | None,
+    typer.Option("--remote", metavar="URL",
+                 help="Edge to talk to (default: HOOX_API_URL, else this workspace's local gateway). "
+                      "The token comes from HOOX_API_TOKEN."),
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,8 +94,60 @@ def emit_json(obj: Any) -> None:
 
 def say(text: str = "", *, style: str | None = None) -> None:
     """Human output line (rich markup allowed); callers only use it without --json. Silent under --quiet."""
-    if not _quiet:
-        console().print(scrub(text), style=style)
+    if _quiet:
+        return
+    text = scrub(text)
+    line = _plain_line(text)
+    if line is not None:
+        sys.stdout.write(line + "\n")
+    else:
+        console().print(text, style=style)
+
+
+# rich's markup rules (rich.markup: RE_TAGS, escape, render; rich._emoji_replace), for output that is not
+# a terminal: there rich prints the text without its styles, and importing rich to do so costs a short
+# command (`hoox config kv get`) half its time. tests/test_cli.py checks these against rich.
+_TAG = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
+_ESCAPE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+_EMOJI = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")
+_RICH_CONTROL = ("\t", "\a", "\b", "\v", "\f", "\r")  # rich expands or strips these: left to rich
+
+
+def _plain_line(markup: str) -> str | None:
+    """What rich prints for `markup` on a stream that is not a terminal, or None when rich must say it
+    (a terminal, forced colour, a tab or control character)."""
+    if any(c in markup for c in _RICH_CONTROL) or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE"):
+        return None
+    try:
+        if sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    out: list[str] = []
+    position = 0
+    for match in _TAG.finditer(markup):
+        full, escapes, _ = match.groups()
+        start, end = match.span()
+        if start > position:
+            out.append(_emoji(markup[position:start]))
+        position = end
+        if escapes:
+            backslashes, escaped = divmod(len(escapes), 2)
+            out.append("\\" * backslashes)
+            if escaped:
+                out.append(_emoji(full[len(escapes):]))
+    if position < len(markup):
+        out.append(_emoji(markup[position:]))
+    return "".join(out)
+
+
+def _emoji(text: str) -> str:
+    text = text.replace("\\[", "[")
+    if not _EMOJI.search(text):
+        return text
+    from rich._emoji_replace import _emoji_replace  # the codes table, not the console
+
+    return _emoji_replace(text)
 
 
 def show(renderable: Any) -> None:
@@ -130,10 +195,9 @@ def warn(text: str) -> None:
 
 
 def esc(text: Any) -> str:
-    """Text safe inside rich markup, scrubbed."""
-    from rich.markup import escape
-
-    return escape(str(scrub(text)))
+    """Text safe inside rich markup, scrubbed (rich.markup.escape's rule)."""
+    markup = _ESCAPE.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", str(scrub(text)))
+    return markup + "\\" if markup.endswith("\\") and not markup.endswith("\\\\") else markup
 
 
 def duration(seconds: float) -> str:
@@ -266,15 +330,10 @@ def handle_errors(fn: F) -> F:
 
 
 # ----------------------------------------------------------------------------- the edge: --remote, results, books
-RemoteOpt = Annotated[
-    str | None,
-    typer.Option("--remote", metavar="URL",
-                 help="Edge to talk to (default: HOOX_API_URL, else this workspace's local gateway). "
-                      "The token comes from HOOX_API_TOKEN."),
-]
 
-
+# ----------------------------------------------------------------------------- the edge
 def remember_remote(ctx: typer.Context, remote: str | None) -> None:
+    """A group's --remote, for its commands (`hoox monitor --remote URL status`)."""
     if remote:
         ctx.ensure_object(dict)["remote"] = remote
 
@@ -289,6 +348,32 @@ def remote_of(ctx: typer.Context, remote: str | None) -> str | None:
             return c.obj["remote"]
         c = c.parent
     return None
+
+
+@contextlib.contextmanager
+def edge(remote: str | None, ws: Workspace | None = None) -> Iterator[Edge]:
+    """The edge a command reads and writes (hoox_cli.core.edge.connect): --remote / HOOX_API_URL, else the
+    workspace's local edge, running or not."""
+    from hoox_cli.core.edge import connect
+    from hoox_cli.core.workspace import workspace
+
+    e = connect(remote, ws or workspace(required=not (remote or os.environ.get("HOOX_API_URL"))))
+    try:
+        yield e
+    finally:
+        e.close()
+
+
+def where(info: EdgeInfo) -> str:
+    """The edge that answered, for the end of a human answer."""
+    return f"[dim](on {esc(info.label())})[/dim]"
+
+
+def where_of(info: dict[str, Any]) -> str:
+    """`where` of an answer's "edge" object."""
+    from hoox_cli.core.edge import EdgeInfo
+
+    return where(EdgeInfo(**info))
 
 
 def dump(model: Any) -> Any:

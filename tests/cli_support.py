@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import Result
+from hoox_edge import catalog
 from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import Workspace
 from typer.testing import CliRunner
 
-from hoox_cli.core.workspace import state_paths
 from hoox_cli.main import app
 
 runner = CliRunner()
@@ -29,7 +29,7 @@ def as_json(result: Result) -> Any:
 
 def kv_raw(ws: Workspace, key: str) -> str | None:
     """The stored text of `key` in the workspace's local CONFIG_KV (None when absent)."""
-    kv = LocalKV(state_paths(ws)["kv"])
+    kv = LocalKV(ws.kv_file(catalog.CONFIG_KV))
     try:
         return asyncio.run(kv.get(key))
     finally:

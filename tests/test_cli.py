@@ -91,8 +91,41 @@ def test_cli_paths_do_not_import_textual_and_help_imports_no_edge(ws: Workspace)
     # only the group used is imported (and built): not the other command modules
     others = {"hoox_cli.commands.db", "hoox_cli.commands.deploy", "hoox_cli.commands.monitor"}
     assert "hoox_cli.commands.config" in mods and not others & mods
+    # a KV read on a stopped local edge: the edge's own code on SQLite, no HTTP or server stack
+    assert not {"httpx", "pydantic", "uvicorn", "starlette"} & packages(mods)
     mods = imported("--help")
-    assert not {"textual", "hoox_edge", "httpx", "uvicorn", "starlette"} & packages(mods)
+    assert not {"textual", "hoox_edge", "httpx", "uvicorn", "starlette", "typer", "rich"} & packages(mods)
+
+
+def test_the_root_help_printed_ahead_is_the_typer_apps() -> None:
+    """`hoox --help` prints hoox_cli/root_help.py (no typer at start-up): it must be what the app says."""
+    from hoox_cli import root_help
+    from hoox_cli.main import LAZY_COMMANDS, render_root_help
+
+    assert render_root_help() == root_help.TEXT, (
+        "hoox_cli/root_help.py is stale: run `python -m hoox_cli.main --write-root-help`")
+    p = subprocess.run([sys.executable, "-m", "hoox_cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout == root_help.TEXT
+    assert {"tui", *LAZY_COMMANDS} <= set(p.stdout.split())  # every command is listed
+
+
+@pytest.mark.parametrize("markup", [
+    "plain text", "[bold]bold[/bold] and [dim](dim)[/dim]", "a \\[b] escaped", "two \\\\[bold]x[/bold]",
+    "key = [1, 2]", "trade:mode = paper", "webhook:tradingview:ip_check = true  :smile: :thumbs_up-text:",
+    "[green]✓[/green] webhooks:rate_limit_per_minute = 20", "ends with \\", "[link=https://x.dev]x[/link]",
+])
+def test_plain_output_is_what_rich_prints_to_a_pipe(markup: str) -> None:
+    import io
+
+    from hoox_cli.common import _plain_line, esc
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(file=buf, highlight=False, soft_wrap=True, force_terminal=False).print(markup)
+    assert _plain_line(markup) + "\n" == buf.getvalue()
+    from rich.markup import escape
+
+    assert esc(markup) == escape(markup)
 
 
 # ----------------------------------------------------------------------------- secrets
@@ -156,6 +189,7 @@ def test_kv_set_get_list_delete_with_types(ws: Workspace) -> None:
         "source": "default",
         "type": "boolean",
         "description": None,
+        "edge": {"url": None, "local": True, "running": False},  # no edge runs: its state, by the edge's code
     }
     assert "(default" in hoox("config", "kv", "get", "trade:kill_switch").stdout
 
@@ -175,7 +209,8 @@ def test_kv_set_get_list_delete_with_types(ws: Workspace) -> None:
     assert keys[0]["value"] == [1, 2, 3] and keys[0]["type"] == "seconds_list"
 
     r = hoox("config", "kv", "delete", "trade:kill_switch", "--json")
-    assert as_json(r) == {"key": "trade:kill_switch", "deleted": True, "default": False}
+    assert as_json(r) == {"key": "trade:kill_switch", "deleted": True, "default": False,
+                          "edge": {"url": None, "local": True, "running": False}}
     assert as_json(hoox("config", "kv", "get", "trade:kill_switch", "--json"))["source"] == "default"
     assert as_json(hoox("config", "kv", "delete", "trade:kill_switch", "--json"))["deleted"] is False
 

@@ -9,11 +9,9 @@ import sqlite3
 from pathlib import Path
 
 from cli_support import hoox
-from hoox_edge import migrations
+from hoox_edge import catalog, migrations
 from hoox_edge.local.d1 import LocalD1
 from hoox_edge.local.workspace import Workspace
-
-from hoox_cli.core.workspace import state_paths
 
 
 def fill_ledger(ws: Workspace) -> None:
@@ -22,7 +20,7 @@ def fill_ledger(ws: Workspace) -> None:
 
 async def _fill_ledger(ws: Workspace) -> None:
     """Rows in every kind of table, with values a careless dump would bend."""
-    db = LocalD1(state_paths(ws)["d1"])
+    db = LocalD1(ws.d1_file(catalog.TRADE_DB))
     try:
         await migrations.apply(db)
         for i in range(3):
@@ -62,7 +60,7 @@ def snapshot(path: Path) -> dict[str, list[tuple]]:
 
 def test_export_reset_import_round_trip_restores_identical_rows(ws: Workspace) -> None:
     fill_ledger(ws)
-    ledger = state_paths(ws)["d1"]
+    ledger = ws.d1_file(catalog.TRADE_DB)
     before = snapshot(ledger)
     assert len(before["trades"]) == 3 and len(before["events"]) >= 4
 
@@ -112,13 +110,13 @@ def test_the_dump_restores_into_an_empty_database_with_plain_sqlite(ws: Workspac
     conn = sqlite3.connect(fresh)
     conn.executescript((tmp_path / "d.sql").read_text())
     conn.close()
-    before = snapshot(state_paths(ws)["d1"])
+    before = snapshot(ws.d1_file(catalog.TRADE_DB))
     assert snapshot(fresh) == before
 
 
 def test_reset_refuses_without_confirmation_and_changes_nothing(ws: Workspace) -> None:
     fill_ledger(ws)
-    ledger = state_paths(ws)["d1"]
+    ledger = ws.d1_file(catalog.TRADE_DB)
     before = snapshot(ledger)
 
     r = hoox("db", "reset", "--json")
@@ -150,7 +148,7 @@ def test_import_refuses_a_ledger_with_data_and_a_broken_dump(ws: Workspace, tmp_
     assert err["code"] == "IMPORT_FAILED" and "hoox db reset --confirm" in err["message"]
 
     assert hoox("db", "reset", "--confirm").exit_code == 0
-    ledger = state_paths(ws)["d1"]
+    ledger = ws.d1_file(catalog.TRADE_DB)
     empty = snapshot(ledger)
     broken = tmp_path / "broken.sql"
     broken.write_text(dump.read_text()[: len(dump.read_text()) // 2])  # cut mid-way

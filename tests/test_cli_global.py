@@ -17,9 +17,9 @@ import pytest
 import typer
 from cli_support import as_json as out
 from cli_support import hoox
+from hoox_edge import catalog
 from hoox_edge.local.workspace import Workspace
 
-from hoox_cli.core.workspace import state_paths
 from hoox_cli.main import OWN_SHORT_Q, app
 
 
@@ -128,7 +128,7 @@ def test_setup_commands_do_not_import_textual(ws: Workspace) -> None:
 # ----------------------------------------------------------------------------- logs download
 def write_logs(ws: Workspace) -> None:
     assert hoox("db", "apply").exit_code == 0
-    conn = sqlite3.connect(state_paths(ws)["d1"])
+    conn = sqlite3.connect(ws.d1_file(catalog.TRADE_DB))
     rows = [("2026-01-05T10:00:00.000Z", "info", "hoox", "r1", "early", None),
             ("2026-01-05T11:00:00.000Z", "error", "trade-worker", "r2", "order failed", '{"code": 502}'),
             ("2026-01-05T11:30:00.000Z", "debug", "trade-worker", None, "noise", None),
@@ -152,14 +152,14 @@ def test_logs_download_a_time_range_as_json_lines_and_text(ws: Workspace, tmp_pa
     assert [ln["message"] for ln in lines] == ["order failed", "noise", "slow"]
     assert lines[0] == {"id": 2, "createdAt": "2026-01-05T11:00:00.000Z", "level": "error", "worker": "trade-worker",
                         "requestId": "r2", "message": "order failed", "details": {"code": 502}}
-    assert lines[2]["details"] == "not json"
+    assert lines[2]["details"] == {"raw": "not json"}  # as the operator API shows details that are not JSON
 
     # ages are measured from now (the test clock: 2026-01-05 12:00 UTC); filters by worker and lowest level
     text = tmp_path / "t.log"
     r = hoox("logs", "download", "--since", "2h", "--level", "warning", "--worker", "hoox", "-o", str(text),
              "--format", "text")
     assert r.exit_code == 0, r.output
-    assert text.read_text().splitlines() == ['2026-01-05T11:59:59.999Z WARNING  hoox [r3]: slow "not json"']
+    assert text.read_text().splitlines() == ['2026-01-05T11:59:59.999Z WARNING  hoox [r3]: slow {"raw": "not json"}']
     r = hoox("logs", "download", "--since", "yesterday", "-o", str(text), "--json")
     assert r.exit_code == 2 and "ISO" in out(r)["error"]["message"]
 

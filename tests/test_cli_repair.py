@@ -7,13 +7,13 @@ import sqlite3
 import pytest
 from cli_support import as_json as out
 from cli_support import hoox, kv_raw
+from hoox_edge import catalog
 from hoox_edge import migrations as _migrations
 from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 
 from hoox_cli.core import audits
 from hoox_cli.core.errors import run_async
-from hoox_cli.core.workspace import state_paths
 
 ALL_MIGRATIONS = [m.name for m in _migrations.available()]
 
@@ -27,7 +27,7 @@ def ws(ws: Workspace) -> Workspace:
 
 
 def kv_put(ws: Workspace, key: str, value: str | None) -> None:
-    kv = LocalKV(state_paths(ws)["kv"])
+    kv = LocalKV(ws.kv_file(catalog.CONFIG_KV))
     try:
         run_async(kv.put(key, value) if value is not None else kv.delete(key))
     finally:
@@ -36,7 +36,7 @@ def kv_put(ws: Workspace, key: str, value: str | None) -> None:
 
 def undo_events_migration(ws: Workspace) -> None:
     """The ledger as if 0002_events.sql (the events table and its triggers) had never run."""
-    conn = sqlite3.connect(state_paths(ws)["d1"])
+    conn = sqlite3.connect(ws.d1_file(catalog.TRADE_DB))
     conn.execute("DELETE FROM d1_migrations WHERE name = '0002_events.sql'")
     conn.executescript("DROP TRIGGER events_retention; DROP TRIGGER events_alert_insert; "
                        "DROP TRIGGER events_log_insert; DROP TRIGGER events_trade_status; "
@@ -125,12 +125,14 @@ def test_repair_worker_fixes_locally_and_names_what_it_cannot(ws: Workspace) -> 
 
 
 def test_repair_rebuild_backs_up_asks_and_restores(ws: Workspace) -> None:
-    ledger = state_paths(ws)["d1"]
+    ledger = ws.d1_file(catalog.TRADE_DB)
     conn = sqlite3.connect(ledger)
     conn.execute("INSERT INTO system_logs (created_at, level, worker, message) VALUES "
                  "('2026-01-05T12:00:00.000Z', 'error', 'hoox', 'keep me')")
     conn.commit()
+    before = conn.execute("SELECT message FROM system_logs ORDER BY id").fetchall()  # apply-manifest's lines too
     conn.close()
+    assert ("keep me",) in before
     kv_put(ws, "trade:kill_switch", "true")
     kv_put(ws, "trade:mode", "yolo")  # invalid: the rebuild puts the default back
 
@@ -145,7 +147,7 @@ def test_repair_rebuild_backs_up_asks_and_restores(ws: Workspace) -> None:
     assert r.exit_code == 0, r.output
     assert "Rebuilt the ledger" in r.stdout
     conn = sqlite3.connect(ledger)
-    assert conn.execute("SELECT message FROM system_logs").fetchall() == [("keep me",)]
+    assert conn.execute("SELECT message FROM system_logs ORDER BY id").fetchall() == before
     conn.close()
     assert kv_raw(ws, "trade:kill_switch") == "true" and kv_raw(ws, "trade:mode") == "paper"
     assert all(ws.secrets()[n] for n in GENERATED_SECRETS)

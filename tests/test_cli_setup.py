@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from cli_support import as_json as out
 from cli_support import hoox, kv_raw
+from hoox_edge import catalog
 from hoox_edge import migrations as _migrations
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 from hoox_edge.shared import settings
 
 from hoox_cli.core import setup
-from hoox_cli.core.workspace import state_paths
 
 ALL_MIGRATIONS = [m.name for m in _migrations.available()]
 
@@ -62,7 +62,7 @@ def test_init_scripted_writes_everything_and_never_prints_a_credential(fresh: Wo
     sec = fresh.secrets()
     assert sec["CLOUDFLARE_API_TOKEN"] == TOKEN and sec["BYBIT_API_SECRET"] == "bybit-secret-7654321"
     assert sec["TELEGRAM_WEBHOOK_SECRET"] and all(sec[n] for n in GENERATED_SECRETS)
-    assert state_paths(fresh)["d1"].exists()
+    assert fresh.d1_file(catalog.TRADE_DB).exists()
     assert not (fresh.hoox_dir / setup.STATE_FILE).exists()
 
 

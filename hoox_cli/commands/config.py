@@ -17,17 +17,18 @@ JSON objects (--json):
 - kv apply-manifest: {"workspace", "manifest", "overwrite", "written": [{"key", "value", "previous"}],
                     "unchanged": [key], "kept": [{"key", "stored", "manifest", "invalid"}]}
 
-`config kv get|set|list|delete`: runtime settings in the local CONFIG_KV.
+`config kv get|set|list|delete|apply-manifest`: runtime settings in CONFIG_KV, through the edge
+(hoox_cli.core.edge): `--remote URL` (on the command or on `config kv`) or HOOX_API_URL, else the
+workspace's local edge: its operator API while it runs, its state (through the edge's own code) while it
+does not. A running edge sees a change on its next read. Values are checked against the KV manifest
+(hoox_edge.shared.settings) before anything is sent.
 
-The local KV is a SQLite file under .hoox/state/, so these work whether or not the edge runs, and
-a running edge sees a change on its next read. Values are checked against the KV manifest
-(hoox_edge.shared.settings) before anything is written.
-
-JSON objects (--json):
+JSON objects (--json), each with "edge": {"url": str|null, "local": bool, "running": bool}, the edge that
+answered (url null: the local edge, not running):
 - get:    {"key", "value", "raw": str|null, "source": "kv"|"default"|"unset", "type": str|null, "description"}
 - set:    {"key", "value", "raw", "previous": str|null, "type"}; setting trade:mode to live adds
           "exchanges": [{"name", "credentials": bool, "secrets": [name], "endpoint", "live"}]
-- list:   {"prefix", "keys": [{"key", "value", "raw", "type", "expiration", "error"?}]}
+- list:   {"prefix", "keys": [{"key", "value", "raw", "type", "error"?}]}
 - delete: {"key", "deleted": bool, "default": value|null}
 
 Setting trade:mode to live (from anything else), with `kv set` or a manifest `kv apply-manifest`
@@ -52,15 +53,30 @@ from hoox_cli.core.config import (
     dev_vars_dir,
     env_problems,
     exchange_key_lines,
-    exchange_keys,
     generate_dev_vars,
     manifest_problems,
     typed_value,
 )
-from hoox_cli.core.errors import fail, run_async
+from hoox_cli.core.errors import fail
 from hoox_cli.core.redact import MASK, redact_config
-from hoox_cli.core.workspace import open_kv, workspace
-from hoox_cli.output import JsonOpt, can_prompt, compact_table, emit_json, esc, handle_errors, say, show, table
+from hoox_cli.core.workspace import workspace
+from hoox_cli.output import (
+    JsonOpt,
+    RemoteOpt,
+    can_prompt,
+    compact_table,
+    edge,
+    emit_json,
+    esc,
+    handle_errors,
+    remember_remote,
+    remote_of,
+    say,
+    show,
+    table,
+    where,
+    where_of,
+)
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -69,6 +85,12 @@ app = typer.Typer(help="Workspace configuration: hoox.toml, local secrets, runti
                   no_args_is_help=True)
 kv_app = typer.Typer(help="Runtime settings in CONFIG_KV (checked against the KV manifest).", no_args_is_help=True)
 app.add_typer(kv_app, name="kv")
+
+
+@kv_app.callback()
+def _kv_group(ctx: typer.Context, remote: RemoteOpt = None) -> None:
+    """Runtime settings in CONFIG_KV: the local edge's, or --remote URL's."""
+    remember_remote(ctx, remote)
 
 
 def _type_of(key: str) -> str | None:
@@ -86,58 +108,38 @@ def _show_value(value: Any) -> str:
 
 @kv_app.command("get")
 @handle_errors
-def get(key: Annotated[str, typer.Argument(help="e.g. trade:kill_switch")], json_out: JsonOpt = False) -> None:
+def get(ctx: typer.Context, key: Annotated[str, typer.Argument(help="e.g. trade:kill_switch")],
+        remote: RemoteOpt = None, json_out: JsonOpt = False) -> None:
     """Show a setting's typed value (its manifest default, marked as such, when unset)."""
-    from hoox_edge.shared import settings
-
-    ws = workspace()
-    kv = open_kv(ws)
-    try:
-        raw = run_async(kv.get(key))
-    finally:
-        kv.close()
-    s = settings.lookup(key)
-    if raw is not None:
-        try:
-            value, source = settings.parse(key, raw), "kv"
-        except settings.SettingError as exc:
-            fail(
-                "INVALID_STORED_VALUE",
-                f"The stored value of {exc.key} is invalid ({exc.message}); "
-                f"fix it with `hoox config kv set {key} VALUE`.",
-            )
-    elif s is not None:
-        value, source = s.default, ("default" if s.default is not None else "unset")
-    else:
-        fail("NOT_FOUND", f"{key} is not set and is not a setting of the KV manifest.")
+    with edge(remote_of(ctx, remote)) as e:
+        item = e.kv_get(key)
+    if item.get("error"):
+        fail("INVALID_STORED_VALUE", f"The stored value of {key} is invalid ({item['error']}); "
+                                     f"fix it with `hoox config kv set {key} VALUE`.")
+    value, source = item["value"], item["source"]
     if json_out:
-        emit_json(
-            {
-                "key": key,
-                "value": value,
-                "raw": raw,
-                "source": source,
-                "type": _type_of(key),
-                "description": s.description if s else None,
-            }
-        )
+        emit_json({"key": key, "value": value, "raw": item["raw"], "source": source, "type": item["type"],
+                   "description": item["description"], "edge": e.info.as_json()})
         return
     if source == "unset":
-        say(f"{esc(key)} is not set (no default).")
+        say(f"{esc(key)} is not set (no default).  {where(e.info)}")
     elif source == "default":
-        say(f"{esc(key)} = {esc(_show_value(value))}  [dim](default; not set in KV)[/dim]")
+        say(f"{esc(key)} = {esc(_show_value(value))}  [dim](default; not set in KV)[/dim]  {where(e.info)}")
     else:
-        say(f"{esc(key)} = {esc(_show_value(value))}")
+        say(f"{esc(key)} = {esc(_show_value(value))}  {where(e.info)}")
 
 
 @kv_app.command("set")
 @handle_errors
 def set_(
+    ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="e.g. trade:kill_switch")],
     value: Annotated[str, typer.Argument(help="The value as typed: true, 25, 30,60,300, a JSON array, ...")],
-    force: Annotated[bool, typer.Option("--force", help="Store a key the KV manifest does not know.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Store a key the KV manifest does not know (local edge "
+                                                        "only: the operator API refuses one).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before switching trade:mode to live.")]
     = False,
+    remote: RemoteOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Set a setting after checking it against the KV manifest (nothing is written when it is invalid).
@@ -145,7 +147,6 @@ def set_(
     trade:mode live shows which exchanges have API keys and asks first (or takes --yes)."""
     from hoox_edge.shared import settings
 
-    ws = workspace()
     s = settings.lookup(key)
     if s is None and not force:
         fail(
@@ -162,26 +163,24 @@ def set_(
             f"Invalid value for {exc.key}: {exc.message}. Nothing was written.",
             details={"key": exc.key, "expected": settings.type_label(s) if s else None},
         )
-    kv = open_kv(ws)
     exchanges: list[dict[str, Any]] | None = None
-    try:
-        previous = run_async(kv.get(key))
+    with edge(remote_of(ctx, remote)) as e:
         if key == settings.TRADE_MODE and typed == "live":
-            exchanges = run_async(exchange_keys(ws, kv))
-            if previous != stored:
+            exchanges = e.exchanges()
+            if e.kv_get(key)["raw"] != stored:
                 confirm_live(exchanges, yes=yes, json_out=json_out)
-        run_async(kv.put(key, stored))
-    finally:
-        kv.close()
+        item = e.kv_put(key, value, force=force)
+    previous = item["previous"]
     if json_out:
-        emit_json({"key": key, "value": typed, "raw": stored, "previous": previous, "type": _type_of(key),
-                   **({"exchanges": exchanges} if exchanges is not None else {})})
+        emit_json({"key": key, "value": item["value"], "raw": item["raw"], "previous": previous,
+                   "type": _type_of(key), **({"exchanges": exchanges} if exchanges is not None else {}),
+                   "edge": e.info.as_json()})
         return
     say(
-        f"{esc(key)} = {esc(_show_value(typed))}"
-        + (f"  [dim](was {esc(previous)})[/dim]" if previous is not None else "")
+        f"{esc(key)} = {esc(_show_value(item['value']))}"
+        + (f"  [dim](was {esc(previous)})[/dim]" if previous is not None else "") + f"  {where(e.info)}"
     )
-    if exchanges is not None and not any(e["credentials"] for e in exchanges):
+    if exchanges is not None and not any(x["credentials"] for x in exchanges):
         say("[bold red]The desk trades LIVE, but no exchange has its API keys:[/bold red] every signal will fail "
             "until you set them (`hoox secrets set BYBIT_API_KEY`, ...).")
 
@@ -209,45 +208,25 @@ def confirm_live(exchanges: list[dict[str, Any]], *, yes: bool, json_out: bool) 
 @kv_app.command("list")
 @handle_errors
 def list_(
+    ctx: typer.Context,
     prefix: Annotated[str, typer.Option("--prefix", help="Only keys starting with this.")] = "",
+    remote: RemoteOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Keys stored in CONFIG_KV with their typed values."""
-    from hoox_edge.shared import settings
-
-    ws = workspace()
-    kv = open_kv(ws)
-
-    async def read() -> list[dict[str, Any]]:
-        out, cursor = [], None
-        while True:
-            page = await kv.list(prefix=prefix, cursor=cursor)
-            for k in page.keys:
-                raw = await kv.get(k.name)
-                if raw is None:  # expired between list and get
-                    continue
-                item: dict[str, Any] = {
-                    "key": k.name,
-                    "value": raw,
-                    "raw": raw,
-                    "type": _type_of(k.name),
-                    "expiration": k.expiration,
-                }
-                try:
-                    item["value"] = settings.parse(k.name, raw)
-                except settings.SettingError as exc:
-                    item["error"] = exc.message
-                out.append(item)
-            if page.list_complete:
-                return out
-            cursor = page.cursor
-
-    try:
-        items = run_async(read())
-    finally:
-        kv.close()
+    with edge(remote_of(ctx, remote)) as e:
+        entries = e.kv_list(prefix)["items"]
+    items = []
+    for i in entries:
+        if i["source"] != "kv":  # the manifest's defaults: `kv get` shows them, the list is what is stored
+            continue
+        item: dict[str, Any] = {"key": i["key"], "value": i["raw"] if i["error"] else i["value"], "raw": i["raw"],
+                                "type": i["type"]}
+        if i["error"]:
+            item["error"] = i["error"]
+        items.append(item)
     if json_out:
-        emit_json({"prefix": prefix, "keys": items})
+        emit_json({"prefix": prefix, "keys": items, "edge": e.info.as_json()})
         return
     if not items:
         say(
@@ -255,6 +234,7 @@ def list_(
             + (f" starting with {esc(prefix)}" if prefix else "")
             + " in CONFIG_KV."
             + ("" if prefix else " The edge writes the manifest's defaults on its first start.")
+            + f"  {where(e.info)}"
         )
         return
     rows = [
@@ -265,34 +245,28 @@ def list_(
         ]
         for i in items
     ]
-    show(compact_table(["key", "value", "type"], rows, optional=("type",), wrap=("value",)))
+    show(compact_table(["key", "value", "type"], rows, optional=("type",), wrap=("value",),
+                       title=f"CONFIG_KV of {e.info.label()}"))
 
 
 @kv_app.command("delete")
 @handle_errors
-def delete(key: Annotated[str, typer.Argument(help="Key to remove.")], json_out: JsonOpt = False) -> None:
+def delete(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key to remove.")],
+           remote: RemoteOpt = None, json_out: JsonOpt = False) -> None:
     """Remove a key (its manifest default applies again)."""
-    from hoox_edge.shared import settings
-
-    ws = workspace()
-    kv = open_kv(ws)
-    try:
-        existed = run_async(kv.get(key)) is not None
-        if existed:
-            run_async(kv.delete(key))
-    finally:
-        kv.close()
-    s = settings.lookup(key)
-    default = s.default if s else None
+    with edge(remote_of(ctx, remote)) as e:
+        result = e.kv_delete(key)
+    existed, default = result["deleted"], result["default"]
     if json_out:
-        emit_json({"key": key, "deleted": existed, "default": default})
+        emit_json({"key": key, "deleted": existed, "default": default, "edge": e.info.as_json()})
         return
     if not existed:
-        say(f"{esc(key)} was not set; nothing deleted.")
+        say(f"{esc(key)} was not set; nothing deleted.  {where(e.info)}")
     else:
         say(
             f"Deleted {esc(key)}."
             + (f" Its default {esc(_show_value(default))} applies." if default is not None else "")
+            + f"  {where(e.info)}"
         )
 
 
@@ -498,34 +472,31 @@ def env_init(
 @kv_app.command("apply-manifest")
 @handle_errors
 def kv_apply_manifest(
+    ctx: typer.Context,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Also replace values that differ from the manifest (e.g. a kill switch you turned on)."
     )] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask when the manifest switches trade:mode to "
                                                           "live.")] = False,
+    remote: RemoteOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write kv-manifest.json's values to the local CONFIG_KV (every value is checked first).
+    """Write kv-manifest.json's values to CONFIG_KV (every value is checked first).
 
     A manifest that would switch trade:mode to live asks first, as `config kv set trade:mode live` does."""
     from hoox_edge.shared import settings
 
     ws = workspace()
+    url = remote_of(ctx, remote)
     problems, values = manifest_problems(ws)
     if not problems and values.get(settings.TRADE_MODE) == "live":
-        kv = open_kv(ws)
-        try:
-            raw = run_async(kv.get(settings.TRADE_MODE))
-            try:
-                current = settings.parse(settings.TRADE_MODE, raw) if raw is not None else None
-            except settings.SettingError:
-                current = None
+        with edge(url, ws) as e:
+            entry = e.kv_get(settings.TRADE_MODE)
+            current = None if entry["error"] or entry["source"] != "kv" else entry["value"]
             # written when absent, or with --overwrite (an invalid stored value is only replaced by repair)
-            if current != "live" and (raw is None or (overwrite and current is not None)):
-                confirm_live(run_async(exchange_keys(ws, kv)), yes=yes, json_out=json_out)
-        finally:
-            kv.close()
-    result = apply_manifest(ws, overwrite=overwrite)
+            if current != "live" and (entry["raw"] is None or (overwrite and current is not None)):
+                confirm_live(e.exchanges(), yes=yes, json_out=json_out)
+    result = apply_manifest(ws, overwrite=overwrite, remote=url)
     if json_out:
         emit_json(result)
         return
@@ -536,4 +507,4 @@ def kv_apply_manifest(
         say(f"[yellow]kept[/yellow] {esc(k['key'])} = {esc(k['stored'])} (manifest: "
             f"{esc(_show_value(k['manifest']))}; --overwrite replaces it)")
     say(f"{len(result['written'])} written, {len(result['unchanged'])} already as in the manifest, "
-        f"{len(result['kept'])} kept.")
+        f"{len(result['kept'])} kept.  {where_of(result['edge'])}")

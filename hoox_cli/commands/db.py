@@ -1,11 +1,13 @@
-"""`hoox db apply|migrate|list|query`: the local ledger (D1 `trade-data-db` under .hoox/state/).
+"""`hoox db apply|migrate|list|query`: the ledger (D1 `trade-data-db`).
 
 JSON objects (--json):
 - apply / migrate: {"workspace", "database", "applied": [name], "up_to_date": bool}
 - migrate status:  {"workspace", "database", "applied": [{"name", "applied_at"}], "pending": [name]}
 - list:            {"workspace", "database", "tables": [{"name", "rows"}]}
-- query:           {"workspace", "database", "sql", "params": [..], "columns": [..], "rows": [{col: value}],
-                    "row_count", "changes", "read_only": bool}
+- query:           {"database", "sql", "params": [..], "columns": [..], "rows": [{col: value}], "row_count",
+                    "changes", "read_only": true, "truncated": bool, "edge": {"url", "local", "running"}} (read
+                    through the edge: the local one, running or not, or --remote URL's operator API);
+                    with --write (the local ledger file) {"workspace", ..., "read_only": false}
 - export:          {"workspace", "database", "file", "bytes", "tables": [{"name", "rows"}], "rows",
                     "unreadable": [{"name", "error"}], "restore_command"}
 - reset:           {"workspace", "database", "backup": <export object>|null, "deleted": [{"name", "rows"}],
@@ -18,18 +20,33 @@ and refuses while the local edge runs. `import` restores only into a ledger with
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hoox_cli.core import remote_d1
-from hoox_cli.core.errors import fail, run_async
+from hoox_cli.core.errors import CliError, fail, run_async
 from hoox_cli.core.workspace import open_db, workspace
-from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say, say_export, show, table
+from hoox_cli.output import (
+    JsonOpt,
+    RemoteOpt,
+    edge,
+    emit_json,
+    esc,
+    handle_errors,
+    say,
+    say_export,
+    show,
+    table,
+    where,
+)
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
+
+    from hoox_cli.core.edge import Edge
 
 # --remote: the ledger on Cloudflare D1 (hoox_cli/core/remote_d1.py; JSON shapes those of the local commands
 # plus `"remote": true`)
@@ -182,15 +199,17 @@ def query(
         list[str] | None,
         typer.Option("--param", "-p", help="A value for the next ?, repeatable (numbers bind as numbers)."),
     ] = None,
-    write: Annotated[bool, typer.Option("--write", help="Allow a statement that changes data.")] = False,
-    remote: RemoteDbOpt = False,
+    write: Annotated[bool, typer.Option("--write", help="Allow a statement that changes data (on the local ledger "
+                                                        "file, or Cloudflare D1 with --cloudflare).")] = False,
+    cloudflare: Annotated[bool, typer.Option("--cloudflare", help="The ledger on Cloudflare D1 (wrangler / D1 API; "
+                                                                  "a bare --remote means this too).")] = False,
+    remote: RemoteOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run one SQL statement on the local ledger (read-only unless --write)."""
+    """Run one SQL statement on the ledger: read-only through the edge (the local one, or --remote URL's
+    operator API, at most 1000 rows); --write on the local ledger file."""
     from hoox_edge.local.d1 import split_statements
-    from hoox_edge.ports import D1Error
 
-    ws = workspace()
     statements = split_statements(sql)
     if not statements:
         fail("EMPTY_QUERY", "The query is empty.")
@@ -200,33 +219,63 @@ def query(
             f"`hoox db query` runs one statement at a time; got {len(statements)}. Run them one by one.",
         )
     params = [_param(p) for p in (param or [])]
-    if remote:
+    if cloudflare and remote:
+        fail("USAGE_ERROR", "--cloudflare queries Cloudflare D1 with wrangler, --remote URL an edge's operator API: "
+                            "give one.", exit_code=2)
+    if cloudflare:
+        ws = workspace()
         name, _ = remote_d1.database(ws)
         res = remote_d1.run_query(ws, statements[0], params, write)
         return emit_query_result({"workspace": str(ws.root), "database": name}, statements[0], params, res, write,
                                  json_out, remote=True)
-    db = open_db(ws, readonly=not write)
+    if write:
+        if remote or os.environ.get("HOOX_API_URL"):
+            fail("READ_ONLY", "The operator API answers read-only queries only: a write runs on the local ledger "
+                              "file (without --remote) or on Cloudflare D1 (`--cloudflare --write`).")
+        return _write(statements[0], params, json_out)
+    from hoox_edge.operator.sql import check_read_only
+    from hoox_edge.shared.errors import ApiError
+
+
     try:
-        res = run_async(db.prepare(statements[0]).bind(*params).all())
+        check_read_only(statements[0])
+    except ApiError as exc:
+        fail("READ_ONLY", f"`hoox db query` is read-only ({exc.message}): this statement would change the database "
+                          "(or needs a PRAGMA/ATTACH). Add --write to run a statement that changes data.")
+    with edge(remote) as e:
+        try:
+            res = e.query(statements[0], params)
+        except CliError as exc:
+            if "no such table" not in exc.message:
+                raise
+            fail("SQL_ERROR", f"{exc.message.removeprefix('The database refused the query: ')}"
+                              f"{_missing_table_hint(e)}")
+    emit_query_result({"database": _db_name()}, statements[0], params, {"results": res["rows"]}, False, json_out,
+                      truncated=res["truncated"], edge=e.info.as_json())
+    if not json_out:
+        say(("[yellow]Only the first rows are shown (the operator API's cap).[/yellow] " if res["truncated"] else "")
+            + where(e.info))
+
+
+def _write(statement: str, params: list[Any], json_out: bool) -> None:
+    """A statement that changes the local ledger: on its file (writes are not the operator API's)."""
+    from hoox_edge.ports import D1Error
+
+    ws = workspace()
+    db = open_db(ws)
+    try:
+        res = run_async(db.prepare(statement).bind(*params).all())
     except D1Error as exc:
-        msg = str(exc)
-        if "read-only" in msg:
-            fail(
-                "READ_ONLY",
-                "`hoox db query` is read-only: this statement would change the database "
-                "(or needs a PRAGMA/ATTACH). Add --write to run a statement that changes data.",
-            )
-        fail("SQL_ERROR", f"{msg}{_missing_table_hint(db) if 'no such table' in msg else ''}")
+        fail("SQL_ERROR", str(exc))
     finally:
         db.close()
-    emit_query_result({"workspace": str(ws.root), "database": _db_name()}, statements[0], params, res, write,
-                      json_out)
+    emit_query_result({"workspace": str(ws.root), "database": _db_name()}, statement, params, res, True, json_out)
 
 
-def _missing_table_hint(db: Any) -> str:
+def _missing_table_hint(e: Edge) -> str:
     """What to do about `no such table`: the tables there are, or how to create them."""
-    rows = run_async(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-                                "AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name").all())["results"]
+    rows = e.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                   "AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name", [])["rows"]
     if not rows:
         return " — the ledger has no tables yet: `hoox db apply` creates them."
     return " — the tables are: " + ", ".join(r["name"] for r in rows) + "."

@@ -13,20 +13,26 @@ JSON objects (--json):
 - telegram-webhook:     {"url", "registered": bool, "secret_generated": bool, "secret_synced": [worker],
                          "description"}
 - update-internal-urls: {"workers": [worker], "changed": [path], "resources": {"kv", "d1", "account_id"?}}
-- kv-config:            {"target": "local"|"remote", "namespace", "written": [key], "unchanged": [key],
-                         "kept": [key], "dry_run"}
+- kv-config:            {"target": "local"|"edge"|"remote", "namespace", "written": [key], "unchanged": [key],
+                         "kept": [key], "dry_run", "edge": {"url", "local", "running"}|null}: "local" the
+                         workspace's edge, "edge" a --remote URL's (through the operator API), "remote"
+                         Cloudflare's namespace (--cloudflare, or a bare --remote)
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hoox_cli.core.errors import fail, run_async
 from hoox_cli.core.workspace import workspace
-from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say, warn
+from hoox_cli.output import JsonOpt, RemoteOpt, edge, emit_json, esc, handle_errors, say, warn, where_of
+
+if TYPE_CHECKING:
+    from hoox_cli.core.edge import Edge
 
 app = typer.Typer(help="Deploy workers to Cloudflare with wrangler (every deploy takes --dry-run).",
                   no_args_is_help=True)
@@ -275,68 +281,56 @@ def telegram_webhook(
 @app.command("kv-config")
 @handle_errors
 def kv_config(
-    remote: Annotated[bool, typer.Option("--remote", help="Write to the Cloudflare CONFIG_KV namespace.")] = False,
+    cloudflare: Annotated[bool, typer.Option("--cloudflare", help="Write to the Cloudflare CONFIG_KV namespace through "
+                                                                  "the Cloudflare API (a bare --remote means this "
+                                                                  "too).")] = False,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Also replace values already in KV (default: only keys that are absent).")] = False,
     dry_run: DryRunOpt = False,
+    remote: RemoteOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write the workspace's kv-manifest.json into CONFIG_KV (locally, or with --remote on Cloudflare)."""
+    """Write the workspace's kv-manifest.json into CONFIG_KV: the edge's (the local one, running or not, or
+    --remote URL's, through its operator API), or with --cloudflare the namespace on Cloudflare."""
     from hoox_edge import catalog
     from hoox_edge.shared import settings
 
+    if cloudflare and remote:
+        fail("USAGE_ERROR", "--cloudflare writes the namespace through the Cloudflare API, --remote URL an edge's "
+                            "KV: give one.", exit_code=2)
     ws = workspace()
-    manifest = {k: settings.encode(k, v) for k, v in ws.manifest().items() if v is not None}
-    if remote:
-        current, namespace = run_async(_remote_kv_values(ws, list(manifest)))
-    else:
-        current, namespace = _local_kv_values(ws, list(manifest)), catalog.CONFIG_KV
-    written = [k for k, v in manifest.items() if k not in current or (overwrite and current[k] != v)]
-    unchanged = [k for k, v in manifest.items() if current.get(k) == v]
-    kept = [k for k, v in manifest.items() if k in current and current[k] != v and not overwrite]
-    if written and not dry_run:
-        items = {k: manifest[k] for k in written}
-        if remote:
-            run_async(_remote_kv_put(ws, namespace, items))
+    typed = {k: v for k, v in ws.manifest().items() if v is not None}
+    manifest = {k: settings.encode(k, v) for k, v in typed.items()}
+    target: contextlib.AbstractContextManager[Edge | None] = (
+        edge(remote, ws) if not cloudflare else contextlib.nullcontext())
+    with target as e:
+        if e is None:
+            current, namespace = run_async(_remote_kv_values(ws, list(manifest)))
         else:
-            _local_kv_put(ws, items)
-    out = {"target": "remote" if remote else "local", "namespace": namespace, "written": written,
-           "unchanged": unchanged, "kept": kept, "dry_run": dry_run}
+            current = {i["key"]: i["raw"] for i in e.kv_list()["items"] if i["source"] == "kv" and i["key"] in manifest}
+            namespace = catalog.CONFIG_KV
+        written = [k for k, v in manifest.items() if k not in current or (overwrite and current[k] != v)]
+        unchanged = [k for k, v in manifest.items() if current.get(k) == v]
+        kept = [k for k, v in manifest.items() if k in current and current[k] != v and not overwrite]
+        if written and not dry_run:
+            if e is None:
+                run_async(_remote_kv_put(ws, namespace, {k: manifest[k] for k in written}))
+            else:
+                for k in written:
+                    e.kv_put(k, typed[k])
+    info = e.info.as_json() if e is not None else None
+    out = {"target": "remote" if cloudflare else ("local" if info and info["local"] else "edge"),
+           "namespace": namespace, "written": written, "unchanged": unchanged, "kept": kept, "dry_run": dry_run,
+           "edge": info}
     if json_out:
         emit_json(out)
         return
     verb = "Would write" if dry_run else "Wrote"
-    say(f"{verb} {len(written)} key(s) to {'Cloudflare' if remote else 'local'} CONFIG_KV"
-        + (f": {esc(', '.join(written))}" if written else "") + ".")
+    say(f"{verb} {len(written)} key(s) to {'Cloudflare' if cloudflare else 'the'} CONFIG_KV"
+        + (f": {esc(', '.join(written))}" if written else "") + "." + (f"  {where_of(info)}" if info else ""))
     if kept:
         say(f"Kept {len(kept)} value(s) that differ from the manifest ({esc(', '.join(kept))}); "
             "--overwrite replaces them.")
-
-
-def _local_kv_values(ws: Any, keys: list[str]) -> dict[str, str]:
-    from hoox_cli.core.workspace import open_kv
-
-    kv = open_kv(ws)
-    try:
-        out = {}
-        for k in keys:
-            v = run_async(kv.get(k))
-            if v is not None:
-                out[k] = v
-        return out
-    finally:
-        kv.close()
-
-
-def _local_kv_put(ws: Any, items: dict[str, str]) -> None:
-    from hoox_cli.core.workspace import open_kv
-
-    kv = open_kv(ws)
-    try:
-        for k, v in items.items():
-            run_async(kv.put(k, v))
-    finally:
-        kv.close()
 
 
 def _config_namespace(ws: Any) -> str:

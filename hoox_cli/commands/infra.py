@@ -1,6 +1,6 @@
 """`hoox infra provision` and `hoox infra d1|kv|r2|queues|vectorize list|create|delete`.
 
-Locally the resources are the local runtime's state under `.hoox/state/` (KV and D1 as SQLite files,
+Locally the resources are the local runtime's state (hoox_edge.local: KV and D1 as SQLite files,
 R2 buckets as folders). With `--remote` they are Cloudflare's, through the REST API (httpx); the ids
 of created KV namespaces and D1 databases are written into hoox.toml `[cloudflare.kv]` /
 `[cloudflare.d1]`, so the next rendered wrangler.jsonc binds them.
@@ -71,9 +71,7 @@ def _check_name(kind: str, name: str) -> None:
 
 # ----------------------------------------------------------------------------- local state
 def _local_path(ws: Workspace, kind: str, name: str) -> Path:
-    base = ws.state_dir
-    return {"kv": base / "kv" / f"{name}.sqlite", "d1": base / "d1" / f"{name}.sqlite",
-            "r2": base / "r2" / name}[kind]
+    return {"kv": ws.kv_file, "d1": ws.d1_file, "r2": ws.r2_dir}[kind](name)
 
 
 def _not_local(kind: str) -> None:
@@ -88,7 +86,7 @@ def local_list(ws: Workspace, kind: str) -> list[dict[str, Any]]:
     if kind == "queues":
         from hoox_edge.local.queues import QueueStore
 
-        store = QueueStore(ws.state_dir / "queues.sqlite")
+        store = QueueStore(ws.queues_file)
         try:
             for q in sorted(wanted | set(store.queues())):
                 rows.append({"name": q, "id": None, "declared": q in wanted, "recorded": False,
@@ -96,13 +94,13 @@ def local_list(ws: Workspace, kind: str) -> list[dict[str, Any]]:
         finally:
             store.close()
         return rows
-    folder = ws.state_dir / kind
+    folder = ws.resource_dir(kind)
     found = set()
     if folder.is_dir():
         for p in folder.iterdir():
             if kind == "r2" and p.is_dir():
                 found.add(p.name)
-            elif kind != "r2" and p.suffix == ".sqlite":
+            elif kind != "r2" and p == _local_path(ws, kind, p.stem):
                 found.add(p.stem)
     for n in sorted(found | wanted):
         path = _local_path(ws, kind, n)

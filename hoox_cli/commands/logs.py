@@ -1,10 +1,11 @@
 """`hoox logs tail [WORKER]` follows the workers' structured logs live; `hoox logs download` saves a range.
 
 `logs download --since T --until T [--worker W] [--level L] -o FILE [--format jsonl|text]` reads the
-system_logs of the local ledger file directly (no running edge needed), or, with --remote URL or
-HOOX_API_URL, pages through the operator API's /v1/logs. Lines are written oldest first; each JSON line is
-`{"id", "createdAt", "level", "worker", "requestId", "message", "details"}`. --json prints
-`{"file", "format", "source", "since", "until", "worker", "level", "lines"}`.
+system_logs of the range through the edge (hoox_cli.core.edge: `--remote URL` or HOOX_API_URL, else the
+local edge, running or not), the operator API's `/v1/logs/export` (oldest first, paged). Each JSON line
+is `{"id", "createdAt", "level", "worker", "requestId", "message", "details"}`. --json prints
+`{"file", "format", "source" (the edge's URL, or "local ledger"), "since", "until", "worker", "level", "lines",
+"edge": {"url", "local", "running"}}`.
 
 `logs tail`:
 
@@ -21,7 +22,6 @@ is the system_logs row id (the `id` of `hoox monitor logs`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -36,6 +36,7 @@ from hoox_cli.output import (
     JsonOpt,
     RemoteOpt,
     dump,
+    edge,
     err_console,
     esc,
     format_log_line,
@@ -45,6 +46,7 @@ from hoox_cli.output import (
     remote_of,
     say,
     warn,
+    where,
 )
 
 # The levels workers write (hoox_edge.shared.logs.LEVELS), copied so `hoox --help` imports no edge code;
@@ -175,58 +177,6 @@ def parse_when(text: str, *, now: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def _local_rows(worker: str | None, level: str | None, since: str, until: str) -> list[dict[str, Any]]:
-    """system_logs of the local ledger in [since, until), oldest first, read straight from the file."""
-    import sqlite3
-
-    from hoox_cli.core.backup import ledger_path
-    from hoox_cli.core.workspace import workspace
-
-    path = ledger_path(workspace())
-    if not path.exists():
-        fail("NO_LEDGER", f"There is no local ledger yet ({path}); start the edge once with `hoox dev start`.")
-    sql = ("SELECT id, created_at, level, worker, request_id, message, details FROM system_logs "
-           "WHERE created_at >= ? AND created_at < ?")
-    args: list[Any] = [since, until]
-    if worker:
-        sql += " AND worker = ?"
-        args.append(worker)
-    if level:
-        allowed = LEVELS[_rank(level):]
-        sql += f" AND lower(level) IN ({','.join('?' * len(allowed))})"
-        args += allowed
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    out = []
-    try:
-        for r in conn.execute(sql + " ORDER BY created_at, id", args):
-            details: Any = r[6]
-            with contextlib.suppress(ValueError):  # details not JSON: kept as the text it is
-                details = json.loads(details) if details else None
-            out.append({"id": r[0], "createdAt": r[1], "level": r[2], "worker": r[3], "requestId": r[4],
-                        "message": r[5], "details": details})
-    finally:
-        conn.close()
-    return out
-
-
-def _remote_rows(client: Any, worker: str | None, level: str | None, since: str, until: str) -> list[dict[str, Any]]:
-    """The operator API pages newest first: walk back until a page reaches before `since`."""
-    out: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = dump(client.logs(limit=100, cursor=cursor, worker=worker, level=level))
-        for row in page.get("items") or []:
-            at = str(row.get("createdAt") or "")
-            if since <= at < until:
-                out.append(row)
-        items = page.get("items") or []
-        cursor = page.get("nextCursor")
-        if not cursor or not items or str(items[-1].get("createdAt") or "") < since:
-            break
-    out.sort(key=lambda r: (r.get("createdAt") or "", r.get("id") or 0))
-    return out
-
-
 @app.command()
 @handle_errors
 def download(
@@ -259,18 +209,11 @@ def download(
     start, end = parse_when(since, now=now), parse_when(until, now=now)
     if start >= end:
         fail("USAGE_ERROR", f"--since ({start}) must be before --until ({end}).", exit_code=2)
-    url = remote_of(ctx, remote) or os.environ.get("HOOX_API_URL")
-    if url:
-        with operator_client(url) as client:
-            rows: Any = _remote_rows(client, worker, lv, start, end)
-            source = client.base_url
-    else:
-        rows, source = _local_rows(worker, lv, start, end), "local ledger"
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
     count = 0
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
+    with edge(remote_of(ctx, remote)) as e, tmp.open("w", encoding="utf-8") as f:
+        for row in e.logs_export(since=start, until=end, worker=worker, level=lv):
             row = scrub(row)
             if fmt == "jsonl":
                 f.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
@@ -278,12 +221,12 @@ def download(
                 f.write(_text_line(row) + "\n")
             count += 1
     os.replace(tmp, output)
-    result = {"file": str(output), "format": fmt, "source": source, "since": start, "until": end,
-              "worker": worker, "level": lv, "lines": count}
+    result = {"file": str(output), "format": fmt, "source": e.info.url or "local ledger", "since": start,
+              "until": end, "worker": worker, "level": lv, "lines": count, "edge": e.info.as_json()}
     if json_out:
         emit_json(result)
     else:
-        say(f"Wrote {count} log line(s) from {esc(start)} to {esc(end)} ({esc(source)}) to [bold]{esc(output)}[/bold]")
+        say(f"Wrote {count} log line(s) from {esc(start)} to {esc(end)} to [bold]{esc(output)}[/bold]  {where(e.info)}")
 
 
 def _text_line(row: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ JSON objects (--json):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
@@ -36,7 +37,7 @@ import typer
 from hoox_cli.core import audits
 from hoox_cli.core.errors import fail, run_async
 from hoox_cli.core.workspace import workspace
-from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say
+from hoox_cli.output import JsonOpt, RemoteOpt, emit_json, esc, handle_errors, say, where_of
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -99,16 +100,18 @@ def secrets(json_out: JsonOpt = False) -> None:
 
 @app.command()
 @handle_errors
-def kv(json_out: JsonOpt = False) -> None:
-    """Restore the manifest's values for keys missing from CONFIG_KV or holding an invalid value."""
+def kv(remote: RemoteOpt = None, json_out: JsonOpt = False) -> None:
+    """Restore the manifest's values for keys missing from CONFIG_KV or holding an invalid value (the local
+    edge's, running or not, or --remote URL's)."""
     ws = workspace()
-    r = _repaired(audits.repair_kv_values, ws)
+    r = _repaired(functools.partial(audits.repair_kv_values, remote=remote), ws)
     if json_out:
         emit_json(r)
         return
     for w in r["written"]:
         say(f"[green]restored[/green] {esc(w['key'])}" + (" (was invalid)" if w.get("was_invalid") else ""))
-    say(f"{len(r['written'])} key(s) restored; {len(r['unchanged']) + len(r['kept'])} left as they were.")
+    say(f"{len(r['written'])} key(s) restored; {len(r['unchanged']) + len(r['kept'])} left as they were.  "
+        f"{where_of(r['edge'])}")
 
 
 @app.command()
@@ -132,7 +135,7 @@ def infra(json_out: JsonOpt = False) -> None:
     ws = workspace()
     actions = []
     for sub in ("kv", "d1", "do", "r2"):
-        d = ws.state_dir / sub
+        d = ws.resource_dir(sub)
         if not d.is_dir():
             d.mkdir(parents=True, exist_ok=True)
             actions.append(f"created {d}")
@@ -145,7 +148,7 @@ def infra(json_out: JsonOpt = False) -> None:
     if kv_result["written"]:
         actions.append(f"restored {len(kv_result['written'])} CONFIG_KV key(s)")
     result = {"workspace": str(ws.root), "actions": actions,
-              "ledger": {"file": str(ws.state_dir / 'd1'), "migrations_applied": ledger["migrations_applied"]},
+              "ledger": {"file": str(ws.resource_dir("d1")), "migrations_applied": ledger["migrations_applied"]},
               "kv": kv_result}
     if json_out:
         emit_json(result)
@@ -225,6 +228,7 @@ def rebuild(
     from hoox_edge.shared import settings
 
     from hoox_cli.core import backup
+    from hoox_cli.core.config import manifest_problems
     from hoox_cli.core.workspace import open_kv
     from hoox_cli.output import confirm_destructive
 
@@ -269,9 +273,9 @@ def rebuild(
     confirm_destructive("Delete and re-create the local ledger and CONFIG_KV, then restore the backed-up data?",
                         confirmed=confirm, json_mode=json_out, command="hoox repair rebuild")
     # 3. tear down and re-create
-    from hoox_cli.core.workspace import state_paths
+    from hoox_edge import catalog
 
-    kv_file = state_paths(ws)["kv"]
+    kv_file = ws.kv_file(catalog.CONFIG_KV)
     backup.remove_database(ledger)
     backup.remove_database(kv_file)
     # 4. restore the ledger (schema and rows from the dump), then apply migrations newer than the dump
@@ -294,9 +298,15 @@ def rebuild(
                 continue  # an invalid value is what a rebuild repairs
             run_async(kv.put(key, raw))
             restored.append(key)
+        # the manifest's values for the rest, on the file too: the edge is stopped, and a rebuild is no
+        # operator's change to log
+        defaults = []
+        for key, value in manifest_problems(ws)[1].items():
+            if value is not None and key not in restored:
+                run_async(kv.put(key, settings.encode(key, value)))
+                defaults.append(key)
     finally:
         kv.close()
-    defaults = [w["key"] for w in _repaired(audits.repair_kv_values, ws)["written"]]
     result: dict[str, Any] = {
         "workspace": str(ws.root),
         "backup": {"ledger": dump.as_json() if dump else None, "kv": str(kv_backup)},

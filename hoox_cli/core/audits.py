@@ -214,33 +214,23 @@ def audit_ledger(ws: Workspace) -> Finding:
 def audit_kv(ws: Workspace) -> Finding:
     """CONFIG_KV holds a valid value for every key of the manifest. A CONFIG_KV that was never created is
     no fault: the local edge fills it from the manifest when it starts."""
-    from hoox_edge.shared import settings
+    from hoox_edge import catalog
 
     from hoox_cli.core.config import manifest_problems
-    from hoox_cli.core.errors import run_async
-    from hoox_cli.core.workspace import open_kv, state_paths
+    from hoox_cli.core.edge import connect
 
     bad, values = manifest_problems(ws)
     if bad:
         return Finding("not checked: the manifest is invalid (see kv-manifest)")
-    if not state_paths(ws)["kv"].exists():
+    if not ws.kv_file(catalog.CONFIG_KV).exists():
         return Finding("CONFIG_KV not created yet: the local edge fills it from the manifest when it starts")
-    kv = open_kv(ws)
-    missing, invalid = [], []
+    e = connect(None, ws)  # the local edge's KV, through its operator API when it runs
     try:
-        for key, value in values.items():
-            if value is None:
-                continue
-            raw = run_async(kv.get(key))
-            if raw is None:
-                missing.append(key)
-                continue
-            try:
-                settings.parse(key, raw)
-            except settings.SettingError:
-                invalid.append(key)
+        stored = {i["key"]: i for i in e.kv_list()["items"] if i["source"] == "kv"}
     finally:
-        kv.close()
+        e.close()
+    missing = [k for k, v in values.items() if v is not None and k not in stored]
+    invalid = [k for k, v in values.items() if v is not None and k in stored and stored[k]["error"]]
     problems = []
     if missing:
         problems.append(f"CONFIG_KV lacks {len(missing)} manifest key(s): {', '.join(missing[:5])}"
@@ -313,11 +303,12 @@ def repair_ledger(ws: Workspace) -> dict[str, Any]:
             "migrations_applied": applied}
 
 
-def repair_kv_values(ws: Workspace) -> dict[str, Any]:
-    """The manifest's values for keys missing from CONFIG_KV or holding an invalid value."""
+def repair_kv_values(ws: Workspace, remote: str | None = None) -> dict[str, Any]:
+    """The manifest's values for keys missing from CONFIG_KV or holding an invalid value (the local edge's,
+    running or not, or `remote`'s)."""
     from hoox_cli.core.config import apply_manifest
 
-    result = apply_manifest(ws, overwrite=False, replace_invalid=True)
+    result = apply_manifest(ws, overwrite=False, replace_invalid=True, remote=remote)
     result["replaced_invalid"] = [w["key"] for w in result["written"] if w.get("was_invalid")]
     return result
 

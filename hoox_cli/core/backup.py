@@ -49,9 +49,9 @@ class Dump:
 
 
 def ledger_path(ws: Workspace) -> Path:
-    from hoox_cli.core.workspace import state_paths
+    from hoox_edge import catalog
 
-    return state_paths(ws)["d1"]
+    return ws.d1_file(catalog.TRADE_DB)
 
 
 def backup_dir(ws: Workspace) -> Path:

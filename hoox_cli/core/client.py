@@ -492,6 +492,13 @@ class _Routes:
                                                 "q": q, "requestId": request_id}), parse=_parser(m.LogsPage))
 
     @staticmethod
+    def logs_export(*, since: str, until: str, worker: str | None, level: str | None, cursor: str | None,
+                    limit: int | None) -> _Call:
+        return _Call("GET", "/v1/logs/export", _clean({"since": since, "until": until, "worker": worker,
+                                                       "level": level, "cursor": cursor, "limit": limit}),
+                     parse=_parser(m.LogsPage))
+
+    @staticmethod
     def alerts(*, limit: int | None, cursor: str | None, level: str | None) -> _Call:
         return _Call("GET", "/v1/alerts", _clean({"limit": limit, "cursor": cursor, "level": level}),
                      parse=_parser(m.AlertsPage))
@@ -943,6 +950,12 @@ class HooxClient:
         return self._send(_Routes.logs(limit=limit, cursor=cursor, level=level, worker=worker, q=q,
                                        request_id=request_id))
 
+    def logs_export(self, *, since: str, until: str, worker: str | None = None, level: str | None = None,
+                    cursor: str | None = None, limit: int | None = None) -> m.LogsPage:
+        """One page of the logs with since <= createdAt < until, oldest first (`nextCursor` while more follow)."""
+        return self._send(_Routes.logs_export(since=since, until=until, worker=worker, level=level, cursor=cursor,
+                                              limit=limit))
+
     def alerts(self, *, limit: int | None = None, cursor: str | None = None,
                level: str | None = None) -> m.AlertsPage:
         return self._send(_Routes.alerts(limit=limit, cursor=cursor, level=level))
@@ -1180,6 +1193,11 @@ class AsyncHooxClient:
                    worker: str | None = None, q: str | None = None, request_id: str | None = None) -> m.LogsPage:
         return await self._send(_Routes.logs(limit=limit, cursor=cursor, level=level, worker=worker, q=q,
                                              request_id=request_id))
+
+    async def logs_export(self, *, since: str, until: str, worker: str | None = None, level: str | None = None,
+                          cursor: str | None = None, limit: int | None = None) -> m.LogsPage:
+        return await self._send(_Routes.logs_export(since=since, until=until, worker=worker, level=level,
+                                                    cursor=cursor, limit=limit))
 
     async def alerts(self, *, limit: int | None = None, cursor: str | None = None,
                      level: str | None = None) -> m.AlertsPage:

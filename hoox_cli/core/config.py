@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hoox_cli.core.errors import CliError, fail, run_async
-from hoox_cli.core.workspace import open_kv
+from hoox_cli.core.errors import CliError, fail
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -280,58 +279,42 @@ def manifest_problems(ws: Workspace) -> tuple[list[str], dict[str, Any]]:
     return problems, values
 
 
-def apply_manifest(ws: Workspace, *, overwrite: bool, replace_invalid: bool = False) -> dict[str, Any]:
-    """Write the manifest's values to the local CONFIG_KV: absent keys always, differing ones with `overwrite`,
-    stored values that do not parse with `replace_invalid`. Nothing is written when the manifest is invalid."""
-    from hoox_edge.shared import settings
+def apply_manifest(ws: Workspace, *, overwrite: bool, replace_invalid: bool = False,
+                   remote: str | None = None) -> dict[str, Any]:
+    """Write the manifest's values to CONFIG_KV (the local edge's, or --remote's), through the edge
+    (hoox_cli.core.edge): absent keys always, differing ones with `overwrite`, stored values that do not parse
+    with `replace_invalid`. Nothing is written when the manifest is invalid."""
+    from hoox_cli.core.edge import connect
 
     problems, values = manifest_problems(ws)
     if problems:
         fail("INVALID_MANIFEST", f"{ws.manifest_path.name} is invalid, nothing was written: " + "; ".join(problems),
              details={"problems": problems})
-    kv = open_kv(ws)
     written: list[dict[str, Any]] = []
     unchanged: list[str] = []
     kept: list[dict[str, Any]] = []
-
-    async def run() -> None:
+    e = connect(remote, ws)
+    try:
+        stored = {i["key"]: i for i in e.kv_list()["items"] if i["source"] == "kv"}
         for key, value in values.items():
             if value is None:
                 continue
-            stored = settings.encode(key, value)
-            raw = await kv.get(key)
-            invalid = False
-            if raw is not None:
-                try:
-                    current = settings.parse(key, raw)
-                except settings.SettingError:
-                    invalid = True
-                else:
-                    if current == value:
-                        unchanged.append(key)
-                        continue
+            entry = stored.get(key)
+            raw = entry["raw"] if entry else None
+            invalid = bool(entry and entry["error"])
+            if entry and not invalid and entry["value"] == value:
+                unchanged.append(key)
+                continue
             if raw is None or overwrite or (invalid and replace_invalid):
-                await kv.put(key, stored)
+                e.kv_put(key, value)
                 written.append({"key": key, "value": value, "previous": raw, **({"was_invalid": True}
                                                                                  if invalid else {})})
             else:
                 kept.append({"key": key, "stored": raw, "manifest": value, "invalid": invalid})
-
-    try:
-        run_async(run())
     finally:
-        kv.close()
+        e.close()
     return {"workspace": str(ws.root), "manifest": str(ws.manifest_path), "overwrite": overwrite,
-            "written": written, "unchanged": unchanged, "kept": kept}
-
-
-async def exchange_keys(ws: Workspace, kv: Any) -> list[dict[str, Any]]:
-    """Per exchange, whether the local trade-worker has its API key pair and where live orders would go:
-    trade-worker's own answer (its /health), computed here on the workspace's secrets and KV."""
-    from hoox_edge.ports import Env
-    from hoox_edge.workers.trade import exchange_status
-
-    return await exchange_status(Env({**ws.secrets(), "CONFIG_KV": kv}, worker="trade-worker"), "live")
+            "written": written, "unchanged": unchanged, "kept": kept, "edge": e.info.as_json()}
 
 
 def exchange_key_lines(exchanges: list[dict[str, Any]], *, names: bool = True) -> list[str]:

@@ -61,23 +61,19 @@ def prepare_workspace(ws: Workspace) -> dict[str, Any]:
     }
 
 
-def state_paths(ws: Workspace) -> dict[str, Any]:
-    """Files of the local CONFIG_KV and ledger D1 (the layout of hoox_edge.local's adapters)."""
-    from hoox_edge import catalog
-
-    return {
-        "kv": ws.state_dir / "kv" / f"{catalog.CONFIG_KV}.sqlite",
-        "d1": ws.state_dir / "d1" / f"{catalog.TRADE_DB}.sqlite",
-    }
-
-
 def open_kv(ws: Workspace) -> LocalKV:
+    """The local CONFIG_KV file itself, for what only works on files (a rebuild): everything else goes
+    through the edge (hoox_cli.core.edge)."""
+    from hoox_edge import catalog
     from hoox_edge.local.kv import LocalKV
 
-    return LocalKV(state_paths(ws)["kv"])
+    return LocalKV(ws.kv_file(catalog.CONFIG_KV))
 
 
 def open_db(ws: Workspace, *, readonly: bool = False) -> LocalD1:
+    """The local ledger file itself, for what only works on files (migrations, writes, export, reset, a
+    rebuild): reads go through the edge (hoox_cli.core.edge)."""
+    from hoox_edge import catalog
     from hoox_edge.local.d1 import LocalD1
 
-    return LocalD1(state_paths(ws)["d1"], readonly=readonly)
+    return LocalD1(ws.d1_file(catalog.TRADE_DB), readonly=readonly)

@@ -183,10 +183,10 @@ class LocalRuntime:
                                       for n in self.workers}
         self.state_dir = workspace.state_dir
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.queue_store = QueueStore(self.state_dir / "queues.sqlite", instance_id=instance_id)
+        self.queue_store = QueueStore(workspace.queues_file, instance_id=instance_id)
         self.instance_id = self.queue_store.instance_id
         self.analytics = AnalyticsStore(self.state_dir / "analytics.sqlite")
-        self.durable_objects = DurableObjectHost(self.state_dir / "do", self._resolve_do_class, self._do_env)
+        self.durable_objects = DurableObjectHost(workspace.resource_dir("do"), self._resolve_do_class, self._do_env)
         self.cron_jobs: list[CronJob] = []
         self.released_leases = 0
         self._kv: dict[str, LocalKV] = {}
@@ -212,18 +212,18 @@ class LocalRuntime:
     # ----------------------------------------------------------------- resources
     def kv(self, namespace: str) -> LocalKV:
         if namespace not in self._kv:
-            self._kv[namespace] = LocalKV(self.state_dir / "kv" / f"{_safe(namespace)}.sqlite")
+            self._kv[namespace] = LocalKV(self.workspace.kv_file(namespace))
         return self._kv[namespace]
 
     def d1(self, database: str, *, readonly: bool = False) -> LocalD1:
         key = (database, readonly)
         if key not in self._d1:
-            self._d1[key] = LocalD1(self.state_dir / "d1" / f"{_safe(database)}.sqlite", readonly=readonly)
+            self._d1[key] = LocalD1(self.workspace.d1_file(database), readonly=readonly)
         return self._d1[key]
 
     def r2(self, bucket: str) -> LocalR2:
         if bucket not in self._r2:
-            self._r2[bucket] = LocalR2(self.state_dir / "r2" / _safe(bucket))
+            self._r2[bucket] = LocalR2(self.workspace.r2_dir(bucket))
         return self._r2[bucket]
 
     def analytics_sql(self) -> LocalAnalyticsSql:
@@ -336,7 +336,7 @@ class LocalRuntime:
         if self._opened:
             return
         for sub in ("kv", "d1", "do", "r2"):
-            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+            self.workspace.resource_dir(sub).mkdir(parents=True, exist_ok=True)
         for database in sorted({b.resource for w in catalog.WORKERS for b in w.bindings_of("d1")}):
             applied = await migrations.apply(self.d1(database))
             if applied:
@@ -591,9 +591,3 @@ class LocalRuntime:
         secrets = self.env(worker).secret_values() + list(self._secrets.values())
         return str(redact(text, secrets))[:2000]
 
-
-def _safe(name: str) -> str:
-    """A resource name as a file name (catalog names are already safe; this guards the rest)."""
-    if not name or name.startswith(".") or "/" in name or "\\" in name or os.sep in name:
-        raise ValueError(f"resource name {name!r} cannot be used as a file name")
-    return name

@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets as _secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import tomlkit
+from typing import TYPE_CHECKING, Any
 
 from hoox_edge import catalog
 from hoox_edge.shared import settings
+
+if TYPE_CHECKING:  # imported where hoox.toml is read or written: a KV read never needs it
+    import tomlkit
 
 CONFIG_FILE = "hoox.toml"
 DEV_VARS = ".dev.vars"
@@ -98,6 +98,28 @@ class Workspace:
     def state_dir(self) -> Path:
         return self.hoox_dir / "state"
 
+    # The local adapters' layout under .hoox/state/, owned here: the runtime and the CLI both ask.
+    def resource_dir(self, kind: str) -> Path:
+        """The folder of one kind of local resource: kv, d1, do (Durable Objects) or r2."""
+        if kind not in ("kv", "d1", "do", "r2"):
+            raise ValueError(f"no local resource kind {kind!r}")
+        return self.state_dir / kind
+
+    def kv_file(self, namespace: str) -> Path:
+        """The SQLite file of a local KV namespace."""
+        return self.resource_dir("kv") / f"{safe_name(namespace)}.sqlite"
+
+    def d1_file(self, database: str) -> Path:
+        """The SQLite file of a local D1 database."""
+        return self.resource_dir("d1") / f"{safe_name(database)}.sqlite"
+
+    def r2_dir(self, bucket: str) -> Path:
+        return self.resource_dir("r2") / safe_name(bucket)
+
+    @property
+    def queues_file(self) -> Path:
+        return self.state_dir / "queues.sqlite"
+
     @property
     def runtime_file(self) -> Path:
         return self.hoox_dir / "runtime.json"
@@ -120,6 +142,9 @@ class Workspace:
             created.append(CONFIG_FILE)
         current = self.secrets() if self.dev_vars_path.exists() else {}
         missing = [n for n in GENERATED_SECRETS if not current.get(n)]
+        if missing:
+            import secrets as _secrets  # creating a workspace only
+
         for name in missing:
             self.set_secret(name, _secrets.token_urlsafe(32))
         if missing:
@@ -139,12 +164,16 @@ class Workspace:
     def config(self) -> tomlkit.TOMLDocument:
         if not self.config_path.exists():
             raise WorkspaceError(f"No {CONFIG_FILE} in {self.root}: run `hoox dev start` here to create a workspace.")
+        import tomlkit
+
         try:
             return tomlkit.parse(self.config_path.read_text(encoding="utf-8"))
         except Exception as exc:  # tomlkit raises its own ParseError with line and column
             raise WorkspaceError(f"{self.config_path}: {exc}") from None
 
     def save_config(self, doc: tomlkit.TOMLDocument) -> None:
+        import tomlkit
+
         _atomic_write(self.config_path, tomlkit.dumps(doc))
 
     def enabled_workers(self) -> list[str]:
@@ -174,6 +203,8 @@ class Workspace:
         doc = self.config()
         dev: Any = doc.get("dev")
         if dev is None:
+            import tomlkit
+
             dev = tomlkit.table()
             doc.add("dev", dev)
         elif not hasattr(dev, "get"):
@@ -256,7 +287,16 @@ class Workspace:
         return f"http://127.0.0.1:{port}"
 
 
+def safe_name(name: str) -> str:
+    """A resource name as a file name (catalog names are already safe; this guards the rest)."""
+    if not name or name.startswith(".") or "/" in name or "\\" in name or os.sep in name:
+        raise ValueError(f"resource name {name!r} cannot be used as a file name")
+    return name
+
+
 def default_config_text() -> str:
+    import tomlkit
+
     doc = tomlkit.document()
     doc.add(tomlkit.comment("hoox workspace. Edit with `hoox config set KEY VALUE` or by hand."))
     dev = tomlkit.table()

@@ -102,6 +102,10 @@ class Params:
         raw = self.get("since")
         return None if raw is None else iso_time("since", raw)
 
+    def until(self) -> str | None:
+        raw = self.get("until")
+        return None if raw is None else iso_time("until", raw)
+
     def symbol(self) -> str | None:
         raw = self.get("symbol")
         if raw is None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.requests import ClientDisconnect, Request
+if TYPE_CHECKING:  # the CLI checks values with this module without the server stack
+    from starlette.requests import Request
 
 from hoox_edge.shared.errors import PAYLOAD_TOO_LARGE, VALIDATION_ERROR, ApiError
 from hoox_edge.shared.redact import field_name
@@ -65,7 +66,7 @@ async def read_body(request: Request, limit: int = MAX_BYTES) -> bytes:
             if size > limit:
                 raise too_large(limit)
             chunks.append(chunk)
-    except ClientDisconnect:
+    except _client_disconnect():
         raise ApiError(400, VALIDATION_ERROR, "The client disconnected before the body was complete.") from None
     body = b"".join(chunks)
     request.scope["hoox.body"] = body
@@ -190,3 +191,9 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return "X'" + bytes(value).hex().upper() + "'"
     return value
+
+
+def _client_disconnect() -> type[Exception]:
+    from starlette.requests import ClientDisconnect
+
+    return ClientDisconnect

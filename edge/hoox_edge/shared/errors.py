@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.responses import JSONResponse
+if TYPE_CHECKING:  # imported when a response is built: the CLI reads ApiError without the server stack
+    from starlette.responses import JSONResponse
 
 VALIDATION_ERROR = "VALIDATION_ERROR"
 UNAUTHORIZED = "UNAUTHORIZED"
@@ -54,6 +55,8 @@ def ok(result: Any = None, *, request_id: str | None = None, status: int = 200, 
     if result is not None:
         body["result"] = result
     body["error"] = None
+    from starlette.responses import JSONResponse
+
     return JSONResponse(body, status_code=status)
 
 
@@ -67,4 +70,6 @@ def error_body(code: str, message: str, request_id: str | None, details: Any = N
 def error_response(exc: ApiError, request_id: str | None) -> JSONResponse:
     body = error_body(exc.code, exc.message, request_id, exc.details)
     body.update((k, v) for k, v in exc.extra.items() if k not in body)
+    from starlette.responses import JSONResponse
+
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)

@@ -16,7 +16,6 @@ Cloudflare) is reported as not available, with the reason.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import importlib.metadata
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from hoox_edge import catalog, lifecycle
-from hoox_edge.operator import figures, shapes
+from hoox_edge.operator import config_kv, figures, log_export, shapes
 from hoox_edge.operator import kill_switch as kill_switch_mod
 from hoox_edge.operator import orders as orders_mod
 from hoox_edge.operator import params as params_mod
@@ -351,78 +350,44 @@ async def logs(request: Request) -> shapes.LogsPage:
     return {"items": items, "nextCursor": cursor}
 
 
+async def logs_export(request: Request) -> dict[str, Any]:
+    """system_logs with since <= createdAt < until, oldest first, paged forward (a download)."""
+    q = Params(request, "since", "until", "level", "worker", "limit", "cursor")
+    since, until = q.since(), q.until()
+    if since is None or until is None:
+        raise ApiError(400, VALIDATION_ERROR, "since and until are required (ISO-8601 times).",
+                       [{"field": "since" if since is None else "until", "issue": "required"}])
+    return await log_export.page(env_of(request).DB, since=since, until=until, worker=q.worker(), level=q.level(),
+                                 cursor=q.cursor(), limit=q.limit(log_export.PAGE_LIMIT, log_export.PAGE_LIMIT))
+
+
 # --------------------------------------------------------------------------- config
-def _manifest_entry(key: str) -> settings.Setting:
-    s = settings.lookup(key)
-    if s is None:
-        known = [m.key for m in settings.MANIFEST]
-        close = difflib.get_close_matches(key, known, n=1) if len(key) <= 100 else []
-        hint = f" Did you mean {close[0]}?" if close else ""
-        raise ApiError(400, VALIDATION_ERROR, f"{preview(key, limit=60)}: not a setting of the KV manifest.{hint}",
-                       [{"field": "key", "issue": "unknown key"}])
-    return s
-
-
 async def kv_list(request: Request) -> shapes.KvList:
     """Every stored key under `prefix`, plus the manifest's keys under it that are not stored."""
-    env = env_of(request)
-    prefix = Params(request, "prefix").prefix()
-    names = await settings.stored_keys(env.CONFIG_KV, prefix)
-    raws = await asyncio.gather(*(env.CONFIG_KV.get(n) for n in names))
-    stored = dict(zip(names, raws, strict=True))
-    defaults = [s.key for s in settings.MANIFEST if not s.is_family and s.key.startswith(prefix)
-                and s.key not in stored]
-    keys = sorted({*stored, *defaults})
-    return {"items": [settings.describe(k, stored.get(k)) for k in keys], "nextCursor": None}
+    return await config_kv.list_items(env_of(request).CONFIG_KV, Params(request, "prefix").prefix())
 
 
 async def kv_get(request: Request) -> shapes.KvEntry:
     Params(request)
-    env = env_of(request)
-    key = kv_key(request)
-    raw = await env.CONFIG_KV.get(key)
-    if raw is None and settings.lookup(key) is None:
-        raise ApiError(404, NOT_FOUND, f"{preview(key, limit=60)}: not in KV and not a setting of the KV manifest.")
-    return settings.describe(key, raw)
+    return await config_kv.get_item(env_of(request).CONFIG_KV, kv_key(request))
 
 
 async def kv_put(request: Request) -> shapes.KvEntry:
     """Body `{"value": <typed value>}` (a string is parsed as the CLI would); validated before writing."""
     Params(request)
-    env = env_of(request)
     key = kv_key(request)
-    s = _manifest_entry(key)
+    config_kv.manifest_entry(key)
     try:
         body = await json_object(request, "value", required=("value",))
     except ApiError as exc:  # name the setting in a refused body too
         exc.message = f"{key}: {exc.message}" if exc.status == 400 else exc.message
         raise
-    try:
-        stored = settings.encode(key, body["value"])
-    except settings.SettingError as exc:
-        raise ApiError(400, VALIDATION_ERROR, f"{exc.key}: {exc.message}",
-                       [{"field": key, "issue": exc.message, "expected": settings.type_label(s)}]) from None
-    previous = await env.CONFIG_KV.get(key)
-    await env.CONFIG_KV.put(key, stored)
-    await log(env, "info", f"operator set {key}", request_id=request_id_of(request),
-              details={"key": key, "value": stored, "previous": previous})
-    item = settings.describe(key, stored)
-    item["previous"] = previous
-    return item
+    return await config_kv.put_item(env_of(request), key, body["value"], request_id=request_id_of(request))
 
 
 async def kv_delete(request: Request) -> shapes.KvDeleted:
     Params(request)
-    env = env_of(request)
-    key = kv_key(request)
-    previous = await env.CONFIG_KV.get(key)
-    if previous is not None:
-        await env.CONFIG_KV.delete(key)
-        await log(env, "info", f"operator deleted {key}", request_id=request_id_of(request),
-                  details={"key": key, "previous": previous})
-    s = settings.lookup(key)
-    return {"key": key, "deleted": previous is not None, "previous": previous,
-            "default": s.default if s else None}
+    return await config_kv.delete_item(env_of(request), kv_key(request), request_id=request_id_of(request))
 
 
 # --------------------------------------------------------------------------- orders and flatten
@@ -637,6 +602,7 @@ routes: list[BaseRoute] = [
     Route("/stats", _operator(stats), methods=["GET"]),
     Route("/stats/equity", _operator(stats_equity), methods=["GET"]),
     Route("/logs", _operator(logs), methods=["GET"]),
+    Route("/logs/export", _operator(logs_export), methods=["GET"]),
     Route("/signals/{request_id}/timeline", _operator(signal_timeline), methods=["GET"]),
     Route("/alerts", _operator(alerts), methods=["GET"]),
     Route("/config/kv", _operator(kv_list), methods=["GET"]),
