@@ -117,8 +117,9 @@ def test_the_root_help_printed_ahead_is_the_typer_apps() -> None:
 def test_plain_output_is_what_rich_prints_to_a_pipe(markup: str) -> None:
     import io
 
-    from hoox_cli.common import _plain_line, esc
     from rich.console import Console
+
+    from hoox_cli.output import _plain_line, esc
 
     buf = io.StringIO()
     Console(file=buf, highlight=False, soft_wrap=True, force_terminal=False).print(markup)

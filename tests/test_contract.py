@@ -146,6 +146,8 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock): 
     await call("GET", "/stats", "/stats?mode=all", M.StatsResult)
     await call("GET", "/stats/equity", "/stats/equity?mode=all", M.EquityCurve)
     await call("GET", "/logs", "/logs", M.LogsPage)
+    await call("GET", "/logs/export", "/logs/export?since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z",
+               M.LogsPage)
     await call("GET", "/signals/{request_id}/timeline", f"/signals/{rid}/timeline", M.SignalTimeline)
     await call("GET", "/config/kv", "/config/kv", M.KvList)
     await call("GET", "/config/kv/{key:path}", "/config/kv/trade:mode", M.KvEntry)
@@ -169,7 +171,7 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock): 
 
     assert set(answered) == _routes(), _routes() - set(answered)  # every route of the API, none left out
     # The lists the shapes describe were not empty: their items were checked too.
-    for route in (("GET", "/trades"), ("GET", "/orders"), ("GET", "/logs"), ("GET", "/alerts"),
+    for route in (("GET", "/trades"), ("GET", "/orders"), ("GET", "/logs"), ("GET", "/logs/export"), ("GET", "/alerts"),
                   ("GET", "/risk/runs"), ("GET", "/positions")):
         assert answered[route]["items"], route
     assert answered[("GET", "/risk")]["positions"] and answered[("GET", "/watchdog")]["sources"]

@@ -172,7 +172,7 @@ class HttpEdge(Edge):
         while True:
             page = self._call(self.client.logs_export, since=since, until=until, worker=worker, level=level,
                               cursor=cursor)
-            yield from page["items"]
+            yield from (dict(i) for i in page["items"])
             cursor = page.get("nextCursor")
             if not cursor:
                 return
@@ -287,7 +287,7 @@ class LocalEdge(Edge):
         cursor: int | None = None
         while True:
             page = self._run(log_export.page(db, since=since, until=until, worker=worker, level=level, cursor=cursor))
-            yield from page["items"]
+            yield from (dict(i) for i in page["items"])
             if not page["nextCursor"]:
                 return
             cursor = int(page["nextCursor"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hoox_edge.operator import shapes
 from hoox_edge.operator.rows import log_item
 from hoox_edge.ports import D1Database
 from hoox_edge.shared.logs import LEVELS
@@ -17,7 +18,7 @@ PAGE_LIMIT = 1000
 
 
 async def page(db: D1Database, *, since: str, until: str, worker: str | None = None, level: str | None = None,
-               cursor: int | None = None, limit: int = PAGE_LIMIT) -> dict[str, Any]:
+               cursor: int | None = None, limit: int = PAGE_LIMIT) -> shapes.LogsPage:
     """Log rows with since <= createdAt < until (and the worker, and `level` or above), oldest first,
     after the row id `cursor`; `nextCursor` is set while more follow."""
     where: list[str] = ["created_at >= ?", "created_at < ?"]

@@ -350,7 +350,7 @@ async def logs(request: Request) -> shapes.LogsPage:
     return {"items": items, "nextCursor": cursor}
 
 
-async def logs_export(request: Request) -> dict[str, Any]:
+async def logs_export(request: Request) -> shapes.LogsPage:
     """system_logs with since <= createdAt < until, oldest first, paged forward (a download)."""
     q = Params(request, "since", "until", "level", "worker", "limit", "cursor")
     since, until = q.since(), q.until()
