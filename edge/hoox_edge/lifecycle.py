@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -263,9 +264,12 @@ async def reject(env: Env, request_id: str, code: str, message: str, *,
 
 async def finish(env: Env, request_id: str, status: str, code: str | None, message: str | None, *,
                  frm: tuple[str, ...], trade_from: tuple[str, ...] = (PENDING, RESTING, DEAD_LETTERED),
-                 attempts: int | None = None) -> bool:
+                 attempts: int | None = None, also: Sequence[D1PreparedStatement] = (),
+                 release: bool = True) -> bool:
     """Move the signal (from `frm`) and its order (from `trade_from`) to a final `status` in one
-    batch; `attempts` as in `move_statement`. False when the signal was not in `frm`."""
+    batch, with the statements `also` (its log row); `attempts` as in `move_statement`. The lock is
+    given back per the rules unless `release` is False (the caller never held it). False when the
+    signal was not in `frm`."""
     db = env.DB
     now = clock.iso()
     error = ledger.coded_error(code, message) if code and message else message
@@ -277,10 +281,11 @@ async def finish(env: Env, request_id: str, status: str, code: str | None, messa
                    f"WHERE request_id = ? AND status IN ({tmarks})"
                    " AND EXISTS (SELECT 1 FROM trade_signals WHERE request_id = ? AND status = ?)"
                    ).bind(status, error, now, request_id, *trade_from, request_id, status),
+        *also,
     ])
     if not res[0]["meta"].get("changes"):
         return False
-    if env.has("IDEMPOTENCY_STORE"):  # the gateway holds the locks (see the module docstring)
+    if release and env.has("IDEMPOTENCY_STORE"):  # the gateway holds the locks (see the module docstring)
         state = await load(db, request_id)
         if state is not None:
             await release_lock(env, state)
