@@ -33,7 +33,6 @@ from hoox_edge.ledger import dec, fmt
 from hoox_edge.lifecycle import FILLED, PENDING, RESTING, Attempt
 from hoox_edge.ports import Env
 from hoox_edge.shared import calls, clock, settings
-from hoox_edge.shared import signal as signals
 from hoox_edge.shared.errors import (
     EXCHANGE_ERROR,
     EXCHANGE_UNAVAILABLE,
@@ -104,8 +103,9 @@ def replay(state: lifecycle.SignalState) -> dict[str, Any]:
 def parse_signal(payload: Any) -> tuple[Signal, dict[str, Any]]:
     """The signal of a `/process` payload, and the desk's own extras (`mode`, `reason`, `source`).
 
-    The gateway validated a webhook signal already; this guards the internal API against bad
-    callers with the same rules, plus what only an execution decides (spot cannot short or lever).
+    The gateway parsed and normalised a webhook signal already; this guards the internal API against
+    bad callers (a signal not in its normal form is refused), plus what only an execution decides
+    (spot cannot short or lever).
     `mode` (paper | live) pins the book an order of the desk itself belongs to (flatten closes a
     live position while the desk trades paper); a signal from outside trades in `trade:mode`.
     """
@@ -119,11 +119,11 @@ def parse_signal(payload: Any) -> tuple[Signal, dict[str, Any]]:
         issues.append({"field": "mode", "issue": "must be paper or live"})
     if extras["reason"] is not None and not (isinstance(extras["reason"], str) and 0 < len(extras["reason"]) <= 64):
         issues.append({"field": "reason", "issue": "must be a short text"})
-    # Other fields (what a caller adds) are not the signal's: ignored here, as the leverage cap
+    # Parsed once, by its sender: checked here, never normalised again (`Signal.from_payload`). Other
+    # fields (what a caller adds) are not the signal's: ignored here, as the leverage cap
     # (trade:max_leverage) is the gateway's to apply.
-    fields = {k: v for k, v in payload.items() if k in signals.ACCEPTED_FIELDS}
     try:
-        sig = signals.parse_signal(fields, max_leverage=math.inf, source=extras["source"])
+        sig = Signal.from_payload(payload, source=extras["source"])
     except SignalError as exc:
         raise ApiError(400, VALIDATION_ERROR, "The signal is not valid.", details=exc.details + issues) from None
     if sig.market == "spot" and sig.action == "SHORT":
