@@ -20,6 +20,7 @@ it on KV `webhooks:retry_schedule_seconds`); rejections are recorded, alerted an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -514,16 +515,17 @@ async def _after_fill(env: Env, rid: str, res: dict[str, Any], result: OrderResu
         "balance": None if balance is None else {"asset": balance[0], "free": balance[1], "locked": balance[2]},
     }
     if context is not None:
-        await context.store_log(FILLED, {"order": asdict(result)}, ledger_view=view)
+        stored = context.store_log(FILLED, {"order": asdict(result)}, ledger_view=view)
     else:
-        await store_request_log(env, rid, res["exchange"], res["symbol"], {
+        stored = store_request_log(env, rid, res["exchange"], res["symbol"], {
             "requestId": rid, "worker": env.worker, "outcome": res["status"], "exchange": res["exchange"],
             "symbol": res["symbol"], "mode": res["mode"], "response": {"order": asdict(result)}, "ledger": view,
             "recordedAt": clock.iso()})
     msg = f"{label} {fmt(qty)} filled at {fmt(price)}"
     if outcome.realized_pnl:
         msg += f", realised P&L {fmt(outcome.realized_pnl)} USDT"
-    await calls.alert(env, msg, level="info", request_id=rid)
+    # Side by side: neither raises, and each waits for its own commit (two waits were one after the other).
+    await asyncio.gather(stored, calls.alert(env, msg, level="info", request_id=rid))
     await calls.track(env, "trade", {
         "exchange": res["exchange"], "symbol": res["symbol"], "side": res["side"], "quantity": ledger.num(qty),
         "price": ledger.num(price), "fee": res["fee"], "status": res["status"], "mode": res["mode"]}, request_id=rid)
