@@ -1,24 +1,30 @@
 """hoox, the gateway: authenticates, de-duplicates and routes signals.
 
-`POST /webhook` runs these stages in order; the first that fails answers:
+`POST /webhook` runs the stage functions of `STAGES` in order. Each returns a `Rejection` (status,
+code, message, details), an answer, or None to pass the signal on; the first that does not pass
+ends the request. Every rejection is written by `_reject` alone: before authentication a log row;
+after it the signal's row made final (Rejected with the code) with its log row, in one batch; so
+what the sender is told is what the ledger records. The signal is parsed once, by `validate`; the
+row, the lock and trade-worker's `/process` all read the normalised `Signal` it makes.
 
-1. parse: at most 64 KB (413 PAYLOAD_TOO_LARGE), and the body must be a JSON object (TradingView
-   sends `text/plain` when the alert message is not JSON) -> 400 VALIDATION_ERROR showing how the
+1. read_body, parse_body: at most 64 KB (413 PAYLOAD_TOO_LARGE), and the body must be a JSON object
+   (TradingView sends `text/plain` when the alert message is not JSON) -> 400 VALIDATION_ERROR showing how the
    body starts, passkey and credential-looking words masked; JSON that is too deep or holds lone
    surrogates or non-finite numbers is refused too (`shared/bodies.py`);
-2. TradingView IP allowlist when `webhook:tradingview:ip_check` is on -> 403 FORBIDDEN_IP (the
-   client address: `shared/origin.py`);
-3. passkey `apiKey` against the secret WEBHOOK_API_KEY, in constant time -> 401 UNAUTHORIZED;
+2. check_origin: TradingView IP allowlist when `webhook:tradingview:ip_check` is on -> 403 FORBIDDEN_IP
+   (the client address: `shared/origin.py`);
+3. authenticate, refuse_secrets: passkey `apiKey` against the secret WEBHOOK_API_KEY, in constant
+   time -> 401 UNAUTHORIZED;
    from here on every signal has a `trade_signals` row (payload without the passkey, secrets masked,
    at most 4 KB) that ends in a final state (`hoox_edge.lifecycle`); a refusal below is written
    final at once (Rejected with its code). A field name or value that *is* one of the deployment's
    secrets (other than the passkey in apiKey) -> 400 VALIDATION_ERROR naming the field, never the value;
-4. kill switch `trade:kill_switch` -> 503 KILL_SWITCH_ACTIVE with `trade:kill_switch_reason`;
-5. rate limit `webhooks:rate_limit_per_minute`, a rolling 60 s counted in the RateLimiter Durable
+4. kill_switch: `trade:kill_switch` -> 503 KILL_SWITCH_ACTIVE with `trade:kill_switch_reason`;
+5. rate_limit: `webhooks:rate_limit_per_minute`, a rolling 60 s counted in the RateLimiter Durable
    Object -> 429 RATE_LIMITED with Retry-After;
-6. validation (`hoox_edge.shared.signal`) -> 400 VALIDATION_ERROR with `details[{field, issue}]`;
-7. idempotency: the row is written Received (with the normalised signal), then the IdempotencyStore
-   lock of the key is taken (`idempotencyKey` for 24 h, else the hash of the normalised signal for
+6. validate (`hoox_edge.shared.signal`) -> 400 VALIDATION_ERROR with `details[{field, issue}]`;
+7. receive, dedup: the row is written Received (with the normalised signal), then the
+   IdempotencyStore lock of the key is taken (`idempotencyKey` for 24 h, else the hash of the normalised signal for
    60 s; names are hashed). When another request holds it:
    - that signal is final -> 409 DUPLICATE_REQUEST with `original: {requestId, status, result|error}`
      (except a signal whose lock should have been given back: an implicit key of a signal that
@@ -27,7 +33,7 @@
      lets one attempt hold its order and finds an order already placed by its client order id),
      and this request answers its outcome (200, 202 Resting / in_progress / Enqueued, or its
      rejection). Never a 409, never a second order;
-8. delivery by `webhooks:queue_mode`:
+8. execute: delivery by `webhooks:queue_mode`:
    - `direct_only`: trade-worker `/process`; a failed delivery that provably placed nothing is
      Rejected NOT_PLACED (the lock released, so the sender may send again) and answers 502/503;
      one that may have placed an order answers 504 OUTCOME_UNKNOWN and keeps the lock;
@@ -47,6 +53,7 @@ exactly-once guarantee is gone. A failure of the rate limiter lets it through wi
 the limiter protects capacity, losing a signal over it would be worse.
 
 A heartbeat (`{"apiKey", "action": "HEARTBEAT", "strategy"?}`) passes stages 1-3 like any signal, then
+(stage `heartbeat`)
 is only recorded for the signal watchdog (`hoox_edge.watchdog`): never a trade_signals row, never an
 order, answered 200 `Heartbeat` even while the kill switch is on (the strategy is alive; trading is
 what is halted). It has its own rate limit (the same number per minute, another RateLimiter object),
