@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import math
-from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
@@ -364,7 +363,7 @@ class _Execution:
         await store_request_log(self.env, self.rid, self.exchange, self.signal.symbol, {
             "requestId": self.rid, "worker": self.env.worker, "outcome": outcome, "exchange": self.exchange,
             "symbol": self.signal.symbol, "mode": self.mode, "attempt": self.attempt_no,
-            "request": {"signal": self.payload, "order": asdict(self.order) if self.order else None},
+            "request": {"signal": self.payload, "order": dict(vars(self.order)) if self.order else None},
             "response": response, "ledger": ledger_view, "recordedAt": clock.iso(),
         })
 
@@ -515,11 +514,11 @@ async def _after_fill(env: Env, rid: str, res: dict[str, Any], result: OrderResu
         "balance": None if balance is None else {"asset": balance[0], "free": balance[1], "locked": balance[2]},
     }
     if context is not None:
-        stored = context.store_log(FILLED, {"order": asdict(result)}, ledger_view=view)
+        stored = context.store_log(FILLED, {"order": dict(vars(result))}, ledger_view=view)
     else:
         stored = store_request_log(env, rid, res["exchange"], res["symbol"], {
             "requestId": rid, "worker": env.worker, "outcome": res["status"], "exchange": res["exchange"],
-            "symbol": res["symbol"], "mode": res["mode"], "response": {"order": asdict(result)}, "ledger": view,
+            "symbol": res["symbol"], "mode": res["mode"], "response": {"order": dict(vars(result))}, "ledger": view,
             "recordedAt": clock.iso()})
     msg = f"{label} {fmt(qty)} filled at {fmt(price)}"
     if outcome.realized_pnl:

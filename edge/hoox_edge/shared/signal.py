@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from hoox_edge.shared.redact import field_name, preview
@@ -66,7 +66,8 @@ class Signal:
     strategy: str | None = None  # the sending strategy or alert, for the watchdog
 
     def to_payload(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a plain value: a shallow copy is `asdict` without its deep copy of each one.
+        return dict(vars(self))
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any], *, source: str = "webhook") -> Signal:
@@ -110,7 +111,7 @@ class Signal:
 
     def canonical(self) -> str:
         """The signal as stable text: sorted keys, no spaces, no idempotency key."""
-        body = asdict(self)
+        body = self.to_payload()
         del body["idempotencyKey"]
         if body["strategy"] is None:  # signals without one keep the key they always had
             del body["strategy"]

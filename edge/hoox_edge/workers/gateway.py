@@ -226,6 +226,7 @@ class _Webhook:
     authenticated: bool = False
     heartbeat: bool = False
     signal: Signal | None = None  # parsed once, by `validate`; everything after reads this
+    payload: dict[str, Any] = field(default_factory=dict)  # the signal as its row and trade-worker take it
     written: bool = False  # the Received row exists
     lock_key: str | None = None
     ttl: int = 0
@@ -468,8 +469,9 @@ async def receive(w: _Webhook) -> Outcome:
     signal, db, env = w.signal, w.env.DB, w.env
     assert signal is not None
     w.lock_key, w.ttl = lifecycle.lock_for(signal.idempotencyKey, signal.canonical())
+    w.payload = signal.to_payload()
     await db.batch([
-        _row(w, signal=signal.to_payload(), lock_key=w.lock_key),
+        _row(w, signal=w.payload, lock_key=w.lock_key),
         lifecycle.log_statement(db, env, "info", "signal received", w.rid,
                                 {"ip": w.ip, "action": signal.action, "symbol": signal.symbol,
                                  "queueMode": w.cfg["webhooks:queue_mode"]}),
@@ -512,7 +514,7 @@ async def execute(w: _Webhook) -> Outcome:
     assert w.signal is not None
     w.outcome = "Delivered"
     try:
-        return await _deliver(w.env, _Delivery(w.rid, w.signal.to_payload()), w.cfg)
+        return await _deliver(w.env, _Delivery(w.rid, w.payload), w.cfg)
     finally:
         if w.pending_log is not None:
             await w.pending_log
