@@ -6,35 +6,19 @@ Signals run the whole way (gateway -> trade-worker -> paper exchange) in one loc
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
-from hoox_edge.shared import settings
+from hoox_edge.exchanges.paper import PaperProvider
+from hoox_edge.local.service import background_tasks
 from hoox_edge.shared import signal as signal_mod
 from hoox_edge.workers import gateway
+from test_pipeline import kv_set, paper_orders, rows, send, signal
 
 GW = "hoox"
 TRADE = "trade-worker"
-
-
-def signal(runtime, **changes: Any) -> dict[str, Any]:
-    body = {"apiKey": runtime.env(GW).WEBHOOK_API_KEY, "exchange": "bybit", "action": "LONG",
-            "symbol": "BTCUSDT", "quantity": 0.01}
-    body.update(changes)
-    return body
-
-
-async def send(runtime, payload: Any = None, **kw: Any):
-    return await runtime.request(GW, "POST", "/webhook", json=payload, **kw)
-
-
-async def kv_set(runtime, key: str, value: Any) -> None:
-    await settings.put(runtime.env(GW).CONFIG_KV, key, value)
-
-
-async def rows(runtime, sql: str, *args: Any) -> list[dict[str, Any]]:
-    return (await runtime.env(GW).DB.prepare(sql).bind(*args).all())["results"]
 
 
 async def logged(runtime, rid: str) -> list[dict[str, Any]]:
@@ -177,10 +161,7 @@ async def test_the_symbol_is_normalised_once_and_the_ledger_and_the_exchange_ord
     assert calls == ["BYBIT:btc-usdt.P"]  # the gateway's parse; trade-worker checks, never re-parses
     [sig] = await rows(runtime, "SELECT symbol, signal FROM trade_signals WHERE request_id = ?", rid)
     [trade] = await rows(runtime, "SELECT symbol FROM trades WHERE request_id = ?", rid)
-    ns = runtime.env(TRADE).PAPER_EXCHANGE
-    orders = json.loads(await ns.get(ns.id_from_name("bybit")).orders(
-        json.dumps({"config": {"account": "bybit"}, "limit": 10})))["result"]
-    [order] = [o for o in orders if o["clientOrderId"] == "hx" + rid.replace("-", "")[:30]]
+    [order] = [o for o in await paper_orders(runtime) if o["clientOrderId"] == "hx" + rid.replace("-", "")[:30]]
     assert {sig["symbol"], json.loads(sig["signal"])["symbol"], trade["symbol"], order["symbol"],
             r.json()["symbol"]} == {"BTCUSDT"}
 
@@ -194,3 +175,37 @@ async def test_trade_worker_refuses_a_signal_that_is_not_in_its_normal_form(runt
     assert r.status == 400, r.text()
     assert [d["field"] for d in r.json()["error"]["details"]] == [field]
     assert await rows(runtime, "SELECT * FROM trades") == []
+
+
+# --------------------------------------------------------------------------- one writer per state
+async def test_a_timed_out_direct_call_leaves_the_signal_to_its_attempt(runtime, monkeypatch, clock):
+    """The gateway queues a signal whose direct call outlived its budget, but the row an attempt took
+    (Executing) stays the attempt's: the queued message waits for its lease and finds it Filled."""
+    reached, gate = asyncio.Event(), asyncio.Event()
+    place = PaperProvider.place_order
+
+    async def held(self: PaperProvider, order: Any) -> Any:
+        reached.set()
+        await gate.wait()
+        return await place(self, order)
+
+    monkeypatch.setattr(PaperProvider, "place_order", held)
+    await kv_set(runtime, "webhooks:direct_timeout_ms", 1000)
+    r = await send(runtime, signal(runtime, idempotencyKey="held-1"))
+    assert r.status == 202 and r.json()["status"] == "Enqueued", r.text()
+    assert reached.is_set()  # the attempt took the order before the gateway gave up waiting
+    rid = r.json()["requestId"]
+    state = "SELECT status FROM trade_signals WHERE request_id = ?"
+    assert (await rows(runtime, state, rid))[0]["status"] == "Executing"
+    assert await runtime.drain_queues() == 1  # the consumer finds the attempt in progress: retried later
+    assert (await rows(runtime, state, rid))[0]["status"] == "Executing"
+
+    gate.set()
+    await asyncio.gather(*background_tasks())  # the late direct call records its fill
+    assert (await rows(runtime, state, rid))[0]["status"] == "Filled"
+    clock.advance(120)
+    assert await runtime.drain_queues() == 1  # answered from the ledger, no second order
+    assert runtime.queue_store.depth("trade-execution") == 0
+    [trade] = await rows(runtime, "SELECT status FROM trades WHERE request_id = ?", rid)
+    assert trade["status"] == "Filled"
+    assert len(await paper_orders(runtime)) == 1
