@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
@@ -104,9 +105,19 @@ async def _until_terminated() -> None:
     await stop.wait()
 
 
-async def _serve_runtime(workdir: str, profile: str | None) -> None:
-    from desk import serving_desk
+def _counters() -> dict[str, Counter[str]]:
+    """What the runtime counts as it runs: SQL statements, commits (fsyncs), ASGI hops, DO calls."""
+    from hoox_edge.local import durable, service, sqlio
 
+    return {"statements": Counter(sqlio.STATEMENTS or {}), "commits": Counter(sqlio.COMMITS),
+            "hops": Counter(service.HOPS), "do_calls": Counter(durable.CALLS)}
+
+
+async def _serve_runtime(workdir: str, profile: str | None, stats: str) -> None:
+    from desk import serving_desk
+    from hoox_edge.local import sqlio
+
+    sqlio.trace_statements()  # before any file is opened: every connection traces its statements
     rt = await serving_desk(Path(workdir))
     env = rt.env(GW)
     prof = cProfile.Profile() if profile else None
@@ -114,14 +125,19 @@ async def _serve_runtime(workdir: str, profile: str | None) -> None:
                       "operatorKey": env.OPERATOR_API_KEY}), flush=True)
     loop = asyncio.get_running_loop()
     toggles = [0]
+    start: dict[str, Counter[str]] = {}
 
-    def toggle() -> None:  # SIGUSR1: start profiling; the second one: stop and write the profile
+    def toggle() -> None:  # SIGUSR1: start counting (and profiling); the second one: stop and write them
         toggles[0] += 1
-        if prof is not None and toggles[0] == 1:
-            prof.enable()
-        elif prof is not None and toggles[0] == 2 and profile:
-            prof.disable()
-            prof.dump_stats(profile)
+        if toggles[0] == 1:
+            start.update(_counters())
+            if prof is not None:
+                prof.enable()
+        elif toggles[0] == 2:
+            if prof is not None and profile:
+                prof.disable()
+                prof.dump_stats(profile)
+            Path(stats).write_text(json.dumps({k: dict(v - start[k]) for k, v in _counters().items()}))
 
     loop.add_signal_handler(signal.SIGUSR1, toggle)
     await _until_terminated()
@@ -359,6 +375,32 @@ def by_kind(rows: list[tuple[float, str]]) -> list[tuple[float, str]]:
     return [(ms, kind) for kind, ms in agg.most_common()]
 
 
+# --------------------------------------------------------------------------- counts
+async def _read_when_written(path: Path) -> dict[str, dict[str, int]]:
+    for _ in range(500):  # the server writes it on the second SIGUSR1
+        if path.exists():
+            with contextlib.suppress(ValueError):
+                return json.loads(path.read_text())
+        await asyncio.sleep(0.01)
+    raise RuntimeError("the runtime did not write its counts")
+
+
+def per_signal(c: dict[str, dict[str, int]], n: int) -> str:
+    """The runtime's counts during the hoox closed loop, per signal."""
+    def each(counts: dict[str, int], top: int = 8) -> str:
+        items = sorted(counts.items(), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{k} {v / n:.2f}" for k, v in items[:top])
+        return f"{sum(counts.values()) / n:.2f} ({shown})"
+
+    sql = c["statements"]
+    writes = {k: v for k, v in sql.items() if k in ("INSERT", "UPDATE", "DELETE", "REPLACE")}
+    return (f"  per signal: SQL statements {each(sql, 12)}\n"
+            f"              of which writes {sum(writes.values()) / n:.2f}; commits with writes (one fsync each) "
+            f"{each(c['commits'])}\n"
+            f"              in-process ASGI hops {each(c['hops'])} (plus the HTTP request itself)\n"
+            f"              Durable Object calls {each(c['do_calls'])}")
+
+
 # --------------------------------------------------------------------------- main
 def line(name: str, f: dict[str, Any]) -> str:
     return (f"  {name:<6} {f['per_s']:8.1f}/s   p50 {f['p50']:7.1f} ms   p95 {f['p95']:7.1f} ms   "
@@ -379,7 +421,8 @@ async def bench(args: argparse.Namespace) -> int:
     echo_srv = Server("--serve-echo")
     with tempfile.TemporaryDirectory(prefix="hoox-pipeline-") as tmp:
         profile = (args.profile_out or str(Path(tmp) / "runtime.prof")) if args.profile else None
-        rt_srv = Server("--serve-runtime", tmp, *(["--profile-to", profile] if profile else []))
+        stats = str(Path(tmp) / "counts.json")
+        rt_srv = Server("--serve-runtime", tmp, "--stats-to", stats, *(["--profile-to", profile] if profile else []))
         try:
             echo = Sender(echo_srv.info["url"], {}, echo=True)
             hoox = Sender(rt_srv.info["url"], rt_srv.info, echo=False)
@@ -389,8 +432,9 @@ async def bench(args: argparse.Namespace) -> int:
                                       lambda: echo.closed_loop(args.signals, args.concurrency))
             print(line("echo", e_closed))
             h_closed = await measured(rt_srv, args.signals + 50, lambda: hoox.closed_loop(
-                args.signals, args.concurrency, (lambda on: rt_srv.signal(signal.SIGUSR1)) if profile else None))
+                args.signals, args.concurrency, lambda on: rt_srv.signal(signal.SIGUSR1)))
             print(line("hoox", h_closed))
+            print(per_signal(await _read_when_written(Path(stats)), args.signals))
             print(f"  ratio  throughput hoox/echo {h_closed['per_s'] / e_closed['per_s']:.3f}; "
                   f"p99 hoox/echo {h_closed['p99'] / e_closed['p99']:.1f}")
             if args.query_seconds > 0:
@@ -435,12 +479,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--serve-runtime", metavar="DIR", help=argparse.SUPPRESS)
     ap.add_argument("--profile-to", help=argparse.SUPPRESS)
+    ap.add_argument("--stats-to", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve_echo:
         asyncio.run(_serve_echo())
         return 0
     if args.serve_runtime:
-        asyncio.run(_serve_runtime(args.serve_runtime, args.profile_to))
+        asyncio.run(_serve_runtime(args.serve_runtime, args.profile_to, args.stats_to))
         return 0
     return asyncio.run(bench(args))
 

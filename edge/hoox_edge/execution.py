@@ -20,10 +20,10 @@ it on KV `webhooks:retry_schedule_seconds`); rejections are recorded, alerted an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
-from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +33,6 @@ from hoox_edge.ledger import dec, fmt
 from hoox_edge.lifecycle import FILLED, PENDING, RESTING, Attempt
 from hoox_edge.ports import Env
 from hoox_edge.shared import calls, clock, settings
-from hoox_edge.shared import signal as signals
 from hoox_edge.shared.errors import (
     EXCHANGE_ERROR,
     EXCHANGE_UNAVAILABLE,
@@ -104,8 +103,9 @@ def replay(state: lifecycle.SignalState) -> dict[str, Any]:
 def parse_signal(payload: Any) -> tuple[Signal, dict[str, Any]]:
     """The signal of a `/process` payload, and the desk's own extras (`mode`, `reason`, `source`).
 
-    The gateway validated a webhook signal already; this guards the internal API against bad
-    callers with the same rules, plus what only an execution decides (spot cannot short or lever).
+    The gateway parsed and normalised a webhook signal already; this guards the internal API against
+    bad callers (a signal not in its normal form is refused), plus what only an execution decides
+    (spot cannot short or lever).
     `mode` (paper | live) pins the book an order of the desk itself belongs to (flatten closes a
     live position while the desk trades paper); a signal from outside trades in `trade:mode`.
     """
@@ -119,11 +119,11 @@ def parse_signal(payload: Any) -> tuple[Signal, dict[str, Any]]:
         issues.append({"field": "mode", "issue": "must be paper or live"})
     if extras["reason"] is not None and not (isinstance(extras["reason"], str) and 0 < len(extras["reason"]) <= 64):
         issues.append({"field": "reason", "issue": "must be a short text"})
-    # Other fields (what a caller adds) are not the signal's: ignored here, as the leverage cap
+    # Parsed once, by its sender: checked here, never normalised again (`Signal.from_payload`). Other
+    # fields (what a caller adds) are not the signal's: ignored here, as the leverage cap
     # (trade:max_leverage) is the gateway's to apply.
-    fields = {k: v for k, v in payload.items() if k in signals.ACCEPTED_FIELDS}
     try:
-        sig = signals.parse_signal(fields, max_leverage=math.inf, source=extras["source"])
+        sig = Signal.from_payload(payload, source=extras["source"])
     except SignalError as exc:
         raise ApiError(400, VALIDATION_ERROR, "The signal is not valid.", details=exc.details + issues) from None
     if sig.market == "spot" and sig.action == "SHORT":
@@ -363,7 +363,7 @@ class _Execution:
         await store_request_log(self.env, self.rid, self.exchange, self.signal.symbol, {
             "requestId": self.rid, "worker": self.env.worker, "outcome": outcome, "exchange": self.exchange,
             "symbol": self.signal.symbol, "mode": self.mode, "attempt": self.attempt_no,
-            "request": {"signal": self.payload, "order": asdict(self.order) if self.order else None},
+            "request": {"signal": self.payload, "order": dict(vars(self.order)) if self.order else None},
             "response": response, "ledger": ledger_view, "recordedAt": clock.iso(),
         })
 
@@ -514,16 +514,17 @@ async def _after_fill(env: Env, rid: str, res: dict[str, Any], result: OrderResu
         "balance": None if balance is None else {"asset": balance[0], "free": balance[1], "locked": balance[2]},
     }
     if context is not None:
-        await context.store_log(FILLED, {"order": asdict(result)}, ledger_view=view)
+        stored = context.store_log(FILLED, {"order": dict(vars(result))}, ledger_view=view)
     else:
-        await store_request_log(env, rid, res["exchange"], res["symbol"], {
+        stored = store_request_log(env, rid, res["exchange"], res["symbol"], {
             "requestId": rid, "worker": env.worker, "outcome": res["status"], "exchange": res["exchange"],
-            "symbol": res["symbol"], "mode": res["mode"], "response": {"order": asdict(result)}, "ledger": view,
+            "symbol": res["symbol"], "mode": res["mode"], "response": {"order": dict(vars(result))}, "ledger": view,
             "recordedAt": clock.iso()})
     msg = f"{label} {fmt(qty)} filled at {fmt(price)}"
     if outcome.realized_pnl:
         msg += f", realised P&L {fmt(outcome.realized_pnl)} USDT"
-    await calls.alert(env, msg, level="info", request_id=rid)
+    # Side by side: neither raises, and each waits for its own commit (two waits were one after the other).
+    await asyncio.gather(stored, calls.alert(env, msg, level="info", request_id=rid))
     await calls.track(env, "trade", {
         "exchange": res["exchange"], "symbol": res["symbol"], "side": res["side"], "quantity": ledger.num(qty),
         "price": ledger.num(price), "fee": res["fee"], "status": res["status"], "mode": res["mode"]}, request_id=rid)

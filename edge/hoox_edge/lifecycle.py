@@ -11,8 +11,11 @@ A signal is a `trade_signals` row; once trade-worker starts an order for it, a `
     Filled | Cancelled | Expired | Rejected (error_code) | DeadLettered      final
 
 Every update names the states it may move from, so a late or repeated writer can never move a
-final state back. The gateway writes Received, its own refusals and Enqueued; trade-worker the
-rest — both through the functions here.
+final state back, and each state has one writer, its owner above, through the functions here: a
+signal's sender makes its row (`insert_statement`: the gateway for a webhook, the desk for its own
+orders); the gateway moves its own Received row (its refusals, Enqueued) and, as the next taker, a signal
+whose attempt answered that nothing was placed (NOT_PLACED); never a row an attempt holds.
+trade-worker writes from Executing on (the lease, the fill, the rejection).
 
 Exactly once: an attempt takes a lease on the trades row (compare-and-set on the lease it saw)
 before it may reach the exchange, and every order carries the client order id of its request.
@@ -34,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -42,7 +46,7 @@ from hoox_edge import ledger
 from hoox_edge.ports import D1Database, D1PreparedStatement, Env
 from hoox_edge.shared import clock, errors
 from hoox_edge.shared.logs import row_statement
-from hoox_edge.shared.redact import cap_json
+from hoox_edge.shared.redact import capped
 
 # trade_signals.status
 RECEIVED = "Received"
@@ -207,11 +211,14 @@ def insert_statement(db: D1Database, *, request_id: str, source: str, stored_pay
                      idempotency_key: str | None, exchange: str | None, symbol: str | None, action: str | None,
                      quantity: float | None, signal: dict[str, Any] | None = None, lock_key: str | None = None,
                      status: str = RECEIVED, error_code: str | None = None, error: str | None = None,
-                     reason: str | None = None, now: str | None = None) -> D1PreparedStatement:
-    """A new signal row: Received, or already final (a refusal is decided before it is written)."""
+                     reason: str | None = None, now: str | None = None, if_absent: bool = False
+                     ) -> D1PreparedStatement:
+    """A new signal row: Received, or already final (a refusal is decided before it is written). The
+    only statement that makes a `trade_signals` row; its sender makes it (the gateway, the desk)."""
     now = now or clock.iso()
     return db.prepare(
-        "INSERT INTO trade_signals (request_id, source, idempotency_key, exchange, symbol, action, quantity, "
+        f"INSERT{' OR IGNORE' if if_absent else ''} INTO trade_signals (request_id, source, idempotency_key,"
+        " exchange, symbol, action, quantity, "
         "payload, signal, lock_key, status, error_code, error, reason, created_at, updated_at) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     ).bind(request_id, source, idempotency_key, exchange, symbol, action, quantity,
@@ -220,15 +227,13 @@ def insert_statement(db: D1Database, *, request_id: str, source: str, stored_pay
 
 
 async def ensure(db: D1Database, request_id: str, payload: Any) -> None:
-    """A Received row for a signal that reached trade-worker without one (a direct internal caller)."""
-    now = clock.iso()
+    """A Received row for a signal that reached trade-worker without one (a direct internal caller,
+    which did not make it as a sender should)."""
     p = payload if isinstance(payload, dict) else {}
     text = lambda k: p.get(k) if isinstance(p.get(k), str) else None  # noqa: E731
-    await db.prepare(
-        "INSERT OR IGNORE INTO trade_signals (request_id, source, exchange, symbol, action, payload, status,"
-        " reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
-    ).bind(request_id, text("source") or "internal", text("exchange"), text("symbol"), text("action"),
-           cap_json(p), RECEIVED, text("reason"), now, now).run()
+    await insert_statement(db, request_id=request_id, source=text("source") or "internal", stored_payload=capped(p),
+                           idempotency_key=None, exchange=text("exchange"), symbol=text("symbol"),
+                           action=text("action"), quantity=None, reason=text("reason"), if_absent=True).run()
 
 
 def move_statement(db: D1Database, request_id: str, to: str, frm: tuple[str, ...], *,
@@ -250,8 +255,10 @@ def move_statement(db: D1Database, request_id: str, to: str, frm: tuple[str, ...
 
 async def enqueued(db: D1Database, request_id: str) -> None:
     """The queue owns the signal now (the message is sent first: a crash in between leaves a
-    Received row that the consumer still executes, never an Enqueued row with no message)."""
-    await move_statement(db, request_id, ENQUEUED, (RECEIVED, EXECUTING)).run()
+    Received row that the consumer still executes, never an Enqueued row with no message). Only
+    from Received: a signal an attempt took (Executing) is that attempt's, and the queued message
+    takes it over only once its lease lapses."""
+    await move_statement(db, request_id, ENQUEUED, (RECEIVED,)).run()
 
 
 async def reject(env: Env, request_id: str, code: str, message: str, *,
@@ -263,9 +270,12 @@ async def reject(env: Env, request_id: str, code: str, message: str, *,
 
 async def finish(env: Env, request_id: str, status: str, code: str | None, message: str | None, *,
                  frm: tuple[str, ...], trade_from: tuple[str, ...] = (PENDING, RESTING, DEAD_LETTERED),
-                 attempts: int | None = None) -> bool:
+                 attempts: int | None = None, also: Sequence[D1PreparedStatement] = (),
+                 release: bool = True) -> bool:
     """Move the signal (from `frm`) and its order (from `trade_from`) to a final `status` in one
-    batch; `attempts` as in `move_statement`. False when the signal was not in `frm`."""
+    batch, with the statements `also` (its log row); `attempts` as in `move_statement`. The lock is
+    given back per the rules unless `release` is False (the caller never held it). False when the
+    signal was not in `frm`."""
     db = env.DB
     now = clock.iso()
     error = ledger.coded_error(code, message) if code and message else message
@@ -277,10 +287,11 @@ async def finish(env: Env, request_id: str, status: str, code: str | None, messa
                    f"WHERE request_id = ? AND status IN ({tmarks})"
                    " AND EXISTS (SELECT 1 FROM trade_signals WHERE request_id = ? AND status = ?)"
                    ).bind(status, error, now, request_id, *trade_from, request_id, status),
+        *also,
     ])
     if not res[0]["meta"].get("changes"):
         return False
-    if env.has("IDEMPOTENCY_STORE"):  # the gateway holds the locks (see the module docstring)
+    if release and env.has("IDEMPOTENCY_STORE"):  # the gateway holds the locks (see the module docstring)
         state = await load(db, request_id)
         if state is not None:
             await release_lock(env, state)

@@ -34,7 +34,7 @@ import itertools
 import json
 import logging
 import sqlite3
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,8 @@ ALARM_MAX_RETRIES = 6
 MAX_LIVE_OBJECTS = 4096
 MAX_OPEN_SQL_FILES = 32
 ALARM_BATCH = 256  # due alarms read at a time
+# RPC calls by class and method, for bench/pipeline_bench.py (one increment per call).
+CALLS: Counter[str] = Counter()
 
 _CLASS_DDL = (
     "CREATE TABLE IF NOT EXISTS kv (object TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
@@ -597,6 +599,7 @@ class DurableObjectHost:
             raise AttributeError(f"{class_name}.{method} is not callable over RPC")
         if kwargs or any(a is not None and type(a) not in (str, int, bool) for a in args):
             args, kwargs = _json_round_trip([list(args), kwargs], f"arguments of {class_name}.{method}")
+        CALLS[f"{class_name}.{method}"] += 1
         cls = self._resolve_class(class_name)
         fn = getattr(cls, method, None)
         if fn is None or not callable(fn):

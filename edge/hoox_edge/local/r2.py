@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -91,15 +92,23 @@ class LocalR2:
                 inline = len(data) <= INLINE_MAX_BYTES
                 if not inline:
                     await asyncio.to_thread(_write_body, self._blob(key), data)
-                await self._writer.run(lambda conn: conn.execute(
-                    "INSERT INTO objects (key, size, etag, uploaded, content_type, custom_metadata, body) "
-                    "VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, "
-                    "etag = excluded.etag, uploaded = excluded.uploaded, "
-                    "content_type = excluded.content_type, custom_metadata = excluded.custom_metadata, "
-                    "body = excluded.body",
-                    (key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta),
-                     data if inline else None)), one_statement=True)
-                if inline:  # a larger body this key had before is gone now
+
+                def unit(conn: sqlite3.Connection) -> bool:
+                    """The index row; True when it replaced one whose body was a file."""
+                    had_file = conn.execute("SELECT body IS NULL FROM objects WHERE key = ?", (key,)).fetchone()
+                    conn.execute(
+                        "INSERT INTO objects (key, size, etag, uploaded, content_type, custom_metadata, body) "
+                        "VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, "
+                        "etag = excluded.etag, uploaded = excluded.uploaded, "
+                        "content_type = excluded.content_type, custom_metadata = excluded.custom_metadata, "
+                        "body = excluded.body",
+                        (key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta),
+                         data if inline else None))
+                    return bool(had_file and had_file[0])
+
+                # One write, so no savepoint; the read before it changes nothing.
+                replaced_file = await self._writer.run(unit, one_statement=True)
+                if inline and replaced_file:  # the larger body this key had before is gone now
                     await asyncio.to_thread(_unlink, self._blob(key))
         finally:
             lock, users = self._puts[key]

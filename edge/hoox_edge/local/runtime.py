@@ -196,6 +196,7 @@ class LocalRuntime:
         self._envs: dict[str, Env] = {}
         self._apps: dict[str, ASGIApp] = {}
         self._secrets: dict[str, str] = {}
+        self._secret_values: tuple[dict[str, str] | None, list[str]] = (None, [])  # (of which _secrets, values)
         self._secrets_stamp: tuple[int, int, int] | None = None
         self._dev_vars = str(workspace.dev_vars_path)
         self._consumer_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -279,9 +280,12 @@ class LocalRuntime:
 
     def workspace_secret_values(self) -> list[str]:
         """The values in `.dev.vars` of every secret any worker declares (not the vars): each worker
-        redacts and refuses all of them, not only its own."""
-        names = {s for w in catalog.WORKERS for s in w.all_secrets}
-        return [v for k, v in self._secrets.items() if k in names and v]
+        redacts and refuses all of them, not only its own. Every redaction asks (a dozen times a
+        signal): worked out again only when `.dev.vars` was read again."""
+        if self._secret_values[0] is not self._secrets:
+            names = {s for w in catalog.WORKERS for s in w.all_secrets}
+            self._secret_values = (self._secrets, [v for k, v in self._secrets.items() if k in names and v])
+        return self._secret_values[1]
 
     def _binding(self, b: catalog.Binding) -> Any:
         if b.kind == "kv":

@@ -9,6 +9,7 @@ waiting either). An exception that the callee's framework re-raises after it has
 from __future__ import annotations
 
 import asyncio
+import collections
 import json as _json
 import logging
 from collections.abc import Callable, Mapping
@@ -25,6 +26,8 @@ ASGIApp = Callable[..., Any]
 # Calls still running after their caller timed out; kept referenced so they finish, and awaited by
 # the runtime on stop.
 _background: set[asyncio.Task] = set()
+# In-process ASGI calls by target and path, for bench/pipeline_bench.py (one increment per call).
+HOPS: collections.Counter[str] = collections.Counter()
 
 
 class ServiceUnavailable(ConnectionError):
@@ -60,6 +63,7 @@ async def asgi_call(
     if body:
         hdrs["content-length"] = str(len(body))
     parts = urlsplit(path if path.startswith("/") else "/" + path)
+    HOPS[f"{host}{parts.path}"] += 1
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},

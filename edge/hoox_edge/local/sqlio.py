@@ -66,6 +66,31 @@ _COMMITS = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_pref
 _READS = concurrent.futures.ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="hoox-sql-read")
 
 
+# What a signal costs, for bench/pipeline_bench.py: commits that wrote (one WAL fsync each) per file,
+# always counted (one increment per commit); with `trace_statements()` (before the files are opened)
+# also every statement SQLite runs, by its first word (a trace callback per statement: off by default).
+COMMITS: collections.Counter[str] = collections.Counter()
+STATEMENTS: collections.Counter[str] | None = None
+
+
+def trace_statements() -> collections.Counter[str]:
+    global STATEMENTS
+    if STATEMENTS is None:
+        STATEMENTS = collections.Counter()
+    return STATEMENTS
+
+
+_last_traced = [""]
+
+
+def _traced(sql: str) -> None:
+    # SQLite reports each trigger a statement fires as the statement's own text again: counted once.
+    if STATEMENTS is None or sql == _last_traced[0]:
+        return
+    _last_traced[0] = sql
+    STATEMENTS[sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"] += 1
+
+
 def _readonly_authorizer(action: int, *_args: Any) -> int:
     return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
 
@@ -77,6 +102,8 @@ def connect(path: Path, *, readonly: bool = False, wal: bool = True, synchronous
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    if STATEMENTS is not None:
+        conn.set_trace_callback(_traced)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
     if wal and not readonly:
         conn.execute("PRAGMA journal_mode = WAL")
@@ -359,6 +386,7 @@ class WriteConnection:
         exc = f.exception()
         if exc is None:
             self.commits += 1
+            COMMITS[f"{self.path.parent.name}/{self.path.name}"] += 1
         group.settle(exc)
         if exc is None and self.on_commit is not None:
             self.on_commit()

@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from hoox_edge import exchange_catalog
@@ -67,11 +67,52 @@ class Signal:
     strategy: str | None = None  # the sending strategy or alert, for the watchdog
 
     def to_payload(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a plain value: a shallow copy is `asdict` without its deep copy of each one.
+        return dict(vars(self))
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], *, source: str = "webhook") -> Signal:
+        """The signal `to_payload()` wrote, back: checked, never normalised again. trade-worker's
+        `/process` takes a signal its sender parsed already (the gateway, the desk's own orders), so
+        a field not in its normal form (`btc/usdt`, `long`, `"0.1"`) is a bad caller's, refused with
+        `SignalError`. Fields left out take their defaults; fields that are not the signal's are ignored."""
+        details: list[dict[str, str]] = []
+        out: dict[str, Any] = {"source": source}
+
+        def take(name: str, ok: Any, rule: str, *, required: bool = False) -> None:
+            v = payload.get(name)
+            if v is None:
+                if required:
+                    details.append({"field": name, "issue": f"Required: {rule}."})
+            elif ok(v):
+                out[name] = float(v) if isinstance(v, int) and name in _NUMBERS else v
+            else:
+                details.append({"field": name, "issue": f"Must be {rule} (a normalised signal)."})
+
+        take("exchange", lambda v: v in EXCHANGES, "one of " + ", ".join(sorted(EXCHANGES)))
+        take("action", lambda v: v in ACTIONS, "one of " + ", ".join(ACTIONS), required=True)
+        take("symbol", lambda v: isinstance(v, str) and _SYMBOL.match(v), "a normalised symbol such as BTCUSDT",
+             required=True)
+        take("quantity", lambda v: _positive(v), "a number greater than zero",
+             required=payload.get("action") != "CLOSE")
+        take("leverage", lambda v: _positive(v) and v >= 1, "a number from 1")
+        take("orderType", lambda v: v in ORDER_TYPES, "one of " + ", ".join(ORDER_TYPES))
+        take("price", lambda v: _positive(v), "a number greater than zero",
+             required=payload.get("orderType") == "LIMIT")
+        take("quantityType", lambda v: v in QUANTITY_TYPES, "one of " + ", ".join(QUANTITY_TYPES))
+        take("market", lambda v: v in MARKETS, "one of " + ", ".join(MARKETS))
+        take("idempotencyKey", lambda v: isinstance(v, str) and 0 < len(v) <= MAX_IDEMPOTENCY_KEY
+             and v.isprintable(), f"printable text of at most {MAX_IDEMPOTENCY_KEY} characters")
+        take("strategy", _is_strategy_name, "a strategy name as the gateway writes it")
+        if out.get("orderType", "MARKET") != "LIMIT":
+            out.pop("price", None)  # a MARKET order has no price, as parse_signal makes it
+        if details:
+            raise SignalError(details)
+        return cls(**out)
 
     def canonical(self) -> str:
         """The signal as stable text: sorted keys, no spaces, no idempotency key."""
-        body = asdict(self)
+        body = self.to_payload()
         del body["idempotencyKey"]
         if body["strategy"] is None:  # signals without one keep the key they always had
             del body["strategy"]
@@ -109,6 +150,21 @@ def normalize_symbol(raw: str) -> str:
         raise ValueError("Not a symbol hoox can trade: expected e.g. BTCUSDT, BTC/USDT, BTC-USDT "
                          "or BINANCE:BTCUSDT.P.")
     return s
+
+
+_NUMBERS = ("quantity", "leverage", "price")
+
+
+def _positive(v: Any) -> bool:
+    """A finite JSON number greater than zero (not a string, not a boolean)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _is_strategy_name(v: Any) -> bool:
+    try:
+        return isinstance(v, str) and strategy_name(v) == v
+    except ValueError:
+        return False
 
 
 def _number(value: Any) -> float:

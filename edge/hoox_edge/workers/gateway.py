@@ -1,24 +1,30 @@
 """hoox, the gateway: authenticates, de-duplicates and routes signals.
 
-`POST /webhook` runs these stages in order; the first that fails answers:
+`POST /webhook` runs the stage functions of `STAGES` in order. Each returns a `Rejection` (status,
+code, message, details), an answer, or None to pass the signal on; the first that does not pass
+ends the request. Every rejection is written by `_reject` alone: before authentication a log row;
+after it the signal's row made final (Rejected with the code) with its log row, in one batch; so
+what the sender is told is what the ledger records. The signal is parsed once, by `validate`; the
+row, the lock and trade-worker's `/process` all read the normalised `Signal` it makes.
 
-1. parse: at most 64 KB (413 PAYLOAD_TOO_LARGE), and the body must be a JSON object (TradingView
-   sends `text/plain` when the alert message is not JSON) -> 400 VALIDATION_ERROR showing how the
+1. read_body, parse_body: at most 64 KB (413 PAYLOAD_TOO_LARGE), and the body must be a JSON object
+   (TradingView sends `text/plain` when the alert message is not JSON) -> 400 VALIDATION_ERROR showing how the
    body starts, passkey and credential-looking words masked; JSON that is too deep or holds lone
    surrogates or non-finite numbers is refused too (`shared/bodies.py`);
-2. TradingView IP allowlist when `webhook:tradingview:ip_check` is on -> 403 FORBIDDEN_IP (the
-   client address: `shared/origin.py`);
-3. passkey `apiKey` against the secret WEBHOOK_API_KEY, in constant time -> 401 UNAUTHORIZED;
+2. check_origin: TradingView IP allowlist when `webhook:tradingview:ip_check` is on -> 403 FORBIDDEN_IP
+   (the client address: `shared/origin.py`);
+3. authenticate, refuse_secrets: passkey `apiKey` against the secret WEBHOOK_API_KEY, in constant
+   time -> 401 UNAUTHORIZED;
    from here on every signal has a `trade_signals` row (payload without the passkey, secrets masked,
    at most 4 KB) that ends in a final state (`hoox_edge.lifecycle`); a refusal below is written
    final at once (Rejected with its code). A field name or value that *is* one of the deployment's
    secrets (other than the passkey in apiKey) -> 400 VALIDATION_ERROR naming the field, never the value;
-4. kill switch `trade:kill_switch` -> 503 KILL_SWITCH_ACTIVE with `trade:kill_switch_reason`;
-5. rate limit `webhooks:rate_limit_per_minute`, a rolling 60 s counted in the RateLimiter Durable
+4. kill_switch: `trade:kill_switch` -> 503 KILL_SWITCH_ACTIVE with `trade:kill_switch_reason`;
+5. rate_limit: `webhooks:rate_limit_per_minute`, a rolling 60 s counted in the RateLimiter Durable
    Object -> 429 RATE_LIMITED with Retry-After;
-6. validation (`hoox_edge.shared.signal`) -> 400 VALIDATION_ERROR with `details[{field, issue}]`;
-7. idempotency: the row is written Received (with the normalised signal), then the IdempotencyStore
-   lock of the key is taken (`idempotencyKey` for 24 h, else the hash of the normalised signal for
+6. validate (`hoox_edge.shared.signal`) -> 400 VALIDATION_ERROR with `details[{field, issue}]`;
+7. receive, dedup: the row is written Received (with the normalised signal), then the
+   IdempotencyStore lock of the key is taken (`idempotencyKey` for 24 h, else the hash of the normalised signal for
    60 s; names are hashed). When another request holds it:
    - that signal is final -> 409 DUPLICATE_REQUEST with `original: {requestId, status, result|error}`
      (except a signal whose lock should have been given back: an implicit key of a signal that
@@ -27,7 +33,7 @@
      lets one attempt hold its order and finds an order already placed by its client order id),
      and this request answers its outcome (200, 202 Resting / in_progress / Enqueued, or its
      rejection). Never a 409, never a second order;
-8. delivery by `webhooks:queue_mode`:
+8. execute: delivery by `webhooks:queue_mode`:
    - `direct_only`: trade-worker `/process`; a failed delivery that provably placed nothing is
      Rejected NOT_PLACED (the lock released, so the sender may send again) and answers 502/503;
      one that may have placed an order answers 504 OUTCOME_UNKNOWN and keeps the lock;
@@ -47,6 +53,7 @@ exactly-once guarantee is gone. A failure of the rate limiter lets it through wi
 the limiter protects capacity, losing a signal over it would be worse.
 
 A heartbeat (`{"apiKey", "action": "HEARTBEAT", "strategy"?}`) passes stages 1-3 like any signal, then
+(stage `heartbeat`)
 is only recorded for the signal watchdog (`hoox_edge.watchdog`): never a trade_signals row, never an
 order, answered 200 `Heartbeat` even while the kill switch is on (the strategy is alive; trading is
 what is halted). It has its own rate limit (the same number per minute, another RateLimiter object),
@@ -61,7 +68,6 @@ namespaces, the queue binding and every service binding's `/health` (2 s each).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import uuid
@@ -179,16 +185,54 @@ def _text_or_none(v: Any, limit: int = 64) -> str | None:
     return v[:limit] if isinstance(v, str) and v else None
 
 
-@dataclass
-class _Signal:
-    """What one webhook call learned, for the ledger row and the data points."""
+@dataclass(frozen=True)
+class Rejection:
+    """A webhook refused: what the sender is told (status, code, message, details) and what the
+    operator reads (`log`). `_reject` writes every one of them, in one place."""
 
+    status: int
+    code: str
+    message: str
+    log: str  # the log row's text
+    details: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    original: dict[str, Any] | None = None  # the outcome of the signal a duplicate repeats
+    level: str = "warning"
+    # False: the gateway leaves the signal's state as it is (trade-worker recorded the decision, or
+    # the outcome is not known yet); the answer and its log row only.
+    final: bool = True
+    request_id: str | None = None  # the signal it decides when not this request's own (a resumed one)
+    ledger: tuple[str, str] | None = None  # (code, text) the ledger records when not the answer's own
+
+    def error(self, rid: str) -> ApiError:
+        return ApiError(self.status, self.code, self.message, self.details,
+                        headers={REQUEST_ID_HEADER: rid, **self.headers},
+                        extra={"original": self.original} if self.original else None)
+
+
+@dataclass
+class _Webhook:
+    """One webhook call as its stages learn it, for the ledger row, the answer and the data points."""
+
+    request: Request
+    env: Env
     rid: str
+    cfg: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    ip: str | None = None
+    raw_body: bytes = b""
+    body: dict[str, Any] = field(default_factory=dict)  # as sent (passkey included)
+    raw: dict[str, Any] = field(default_factory=dict)  # as stored: secrets and credential-looking words masked
     authenticated: bool = False
-    signal: Signal | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
-    outcome: str = "Received"
     heartbeat: bool = False
+    signal: Signal | None = None  # parsed once, by `validate`; everything after reads this
+    payload: dict[str, Any] = field(default_factory=dict)  # the signal as its row and trade-worker take it
+    written: bool = False  # the Received row exists
+    lock_key: str | None = None
+    ttl: int = 0
+    locked: bool = False  # this request holds the idempotency lock
+    pending_log: asyncio.Future[None] | None = None  # the "lock taken" log row, written beside the delivery
+    outcome: str = "Received"
     watch: list[Any] = field(default_factory=list)  # the watchdog's upserts, written with the first batch
 
     def take_watch(self) -> list[Any]:
@@ -211,48 +255,273 @@ class _Delivery:
     payload: dict[str, Any]  # the normalised signal (trade-worker's /process payload)
 
 
+Outcome = Rejection | JSONResponse | None  # what a stage returns: refused, answered, or passed on
+
+
 # --------------------------------------------------------------------------- trade_signals
-def _row(env: Env, st: _Signal, **cols: Any) -> Any:
+def _row(w: _Webhook, **cols: Any) -> Any:
     """The signal's row (see hoox_edge.lifecycle): the payload as received, passkey removed."""
-    s = st.signal
+    s, env = w.signal, w.env
     return lifecycle.insert_statement(
-        env.DB, request_id=st.rid, source="webhook",
-        stored_payload=capped(stored_payload(st.raw, env.secret_values(), drop=(PASSKEY_FIELD,))),
-        idempotency_key=s.idempotencyKey if s else _text_or_none(st.raw.get("idempotencyKey"), 128),
-        exchange=s.exchange if s else _text_or_none(st.raw.get("exchange")),
-        symbol=s.symbol if s else _text_or_none(st.raw.get("symbol")),
-        action=s.action if s else _text_or_none(st.raw.get("action")),
-        quantity=s.quantity if s else _number_or_none(st.raw.get("quantity")), **cols)
+        env.DB, request_id=w.rid, source="webhook",
+        stored_payload=capped(stored_payload(w.raw, env.secret_values(), drop=(PASSKEY_FIELD,))),
+        idempotency_key=s.idempotencyKey if s else _text_or_none(w.raw.get("idempotencyKey"), 128),
+        exchange=s.exchange if s else _text_or_none(w.raw.get("exchange")),
+        symbol=s.symbol if s else _text_or_none(w.raw.get("symbol")),
+        action=s.action if s else _text_or_none(w.raw.get("action")),
+        quantity=s.quantity if s else _number_or_none(w.raw.get("quantity")), **cols)
 
 
-def _decided(env: Env, st: _Signal, code: str, error: str, *, written: bool) -> Any:
-    """The signal's row final (Rejected with `code`): a new row, or the Received one moved."""
-    if written:
-        return lifecycle.move_statement(env.DB, st.rid, lifecycle.REJECTED, (lifecycle.RECEIVED,),
-                                        error_code=code, error=error)
-    return _row(env, st, status=lifecycle.REJECTED, error_code=code, error=error)
+async def _reject(w: _Webhook, r: Rejection) -> ApiError:
+    """The one writer of a refusal. Before authentication: a log row only (no signal row: anyone can
+    send anything). A heartbeat: its log row with the watchdog's upserts. A signal: its row made
+    final (Rejected with the code: a new row, or the Received one moved with its order and lock per
+    `lifecycle.finish`), with its log row, in one batch. Returns the error the sender gets."""
+    env, db = w.env, w.env.DB
+    rid = r.request_id or w.rid
+    if not w.authenticated:
+        await log(env, r.level, f"webhook rejected before authentication: {r.log}", request_id=rid,
+                  details={"ip": w.ip, "code": r.code})
+        return r.error(rid)
+    if w.heartbeat:
+        await db.batch([*w.take_watch(), lifecycle.log_statement(db, env, r.level, f"heartbeat refused: {r.message}",
+                                                                  rid, {"code": r.code})])
+        return r.error(rid)
+    logged: dict[str, Any] = {"code": r.code}
+    if r.details:
+        logged["details"] = r.details
+    if r.original:
+        logged["original"] = r.original.get("requestId")
+    also = [lifecycle.log_statement(db, env, r.level, r.log, rid, logged), *w.take_watch()]
+    if r.request_id is None:
+        w.outcome = lifecycle.REJECTED if r.final else r.code
+    code, text = r.ledger or (r.code, r.message[:1000])
+    if not r.final:
+        await db.batch(also)
+    elif w.written or r.request_id is not None:
+        await lifecycle.finish(env, rid, lifecycle.REJECTED, code, text, also=also,
+                               frm=(lifecycle.RECEIVED,) if r.request_id is None else lifecycle.OPEN[:3],
+                               release=w.locked or r.request_id is not None)
+    else:
+        await db.batch([_row(w, status=lifecycle.REJECTED, error_code=code, error=text), *also])
+    return r.error(rid)
 
 
-async def _refuse(env: Env, st: _Signal, status: int, code: str, message: str, log_message: str,
-                  details: Any = None, headers: dict[str, str] | None = None,
-                  original: dict[str, Any] | None = None, written: bool = False) -> ApiError:
-    """A signal the gateway itself refuses: its row is made final (Rejected, with the code) with its
-    log row, in one batch. `original` is the outcome of the signal a duplicate repeats; `written`
-    says the Received row exists already."""
-    st.outcome = lifecycle.REJECTED
-    db = env.DB
-    logged: dict[str, Any] = {"code": code}
-    if details:
-        logged["details"] = details
-    if original:
-        logged["original"] = original.get("requestId")
+# --------------------------------------------------------------------------- stages
+async def read_body(w: _Webhook) -> Outcome:
+    """At most 64 KB (413 PAYLOAD_TOO_LARGE), read before anything else."""
+    try:
+        w.raw_body = await bodies.read_body(w.request, bodies.WEBHOOK_MAX_BYTES)
+    except ApiError as exc:
+        return Rejection(exc.status, exc.code, exc.message, "body refused", exc.details, exc.headers)
+    return None
+
+
+async def parse_body(w: _Webhook) -> Outcome:
+    """A JSON object (TradingView sends text/plain when the alert message is not JSON), safely parsed."""
+    raw_body = w.raw_body
+    body: Any = None
+    parsed = False
+    if raw_body.strip():
+        try:
+            body, parsed = bodies.parse_json(raw_body), True
+        except bodies.UnsafeJson as exc:
+            return Rejection(400, VALIDATION_ERROR, f"The alert message was refused: {exc}", "body refused")
+        except ValueError:  # not JSON (UnicodeDecodeError is a ValueError too)
+            pass
+    if not parsed:
+        if not raw_body.strip():
+            why = "The request body is empty: the TradingView alert message must be a JSON signal"
+        else:
+            ctype = w.request.headers.get("content-type", "none")
+            why = (f"The alert message must be valid JSON (a signal object like "
+                   f'{{"apiKey": "...", "action": "LONG", "symbol": "BTCUSDT", "quantity": 0.01}}); '
+                   f"TradingView sends text/plain when it is not. Content-Type was {preview(ctype, limit=40)} and the "
+                   f"body starts with: {body_preview(raw_body, w.env.secret_values(), limit=SNIPPET_CHARS)!r}")
+        return Rejection(400, VALIDATION_ERROR, why + ".", "body is not JSON")
+    if not isinstance(body, dict):
+        return Rejection(400, VALIDATION_ERROR,
+                         f"The alert message must be a JSON object {{...}}, got a JSON {type(body).__name__}.",
+                         "body is not a JSON object")
+    w.body = w.raw = body
+    return None
+
+
+async def check_origin(w: _Webhook) -> Outcome:
+    """The TradingView IP allowlist, when `webhook:tradingview:ip_check` is on."""
+    if w.cfg[settings.TRADINGVIEW_IP_CHECK] and not ip_allowed(w.ip, w.cfg[settings.TRADINGVIEW_ALLOWED_IPS]):
+        return Rejection(403, FORBIDDEN_IP,
+                         f"Requests from {w.ip or 'an unknown address'} are not accepted: webhook:tradingview:ip_check "
+                         "is on and the address is not in webhook:tradingview:allowed_ips.", "address not allowed")
+    return None
+
+
+async def authenticate(w: _Webhook) -> Outcome:
+    """The passkey `apiKey` against WEBHOOK_API_KEY, in constant time. From here on the payload is
+    kept masked and the request counts for the watchdog."""
+    env, body = w.env, w.body
+    given = body.get(PASSKEY_FIELD)
+    expected = env.get("WEBHOOK_API_KEY")
+    if not secret_matches(given if isinstance(given, str) else None, expected):
+        reason = "WEBHOOK_API_KEY is not set on the gateway" if not expected else (
+            "apiKey missing" if given in (None, "") else "wrong apiKey")
+        return Rejection(401, UNAUTHORIZED, "Authentication failed: missing or wrong apiKey.", reason)
+    w.authenticated = True
+    w.heartbeat = isinstance(body.get("action"), str) and body["action"].strip().upper() == HEARTBEAT
+    # What is stored and labelled from here on: secrets and credential-looking words masked.
+    w.raw = mask_credentials(redact(body, env.secret_values()), keep=("idempotencyKey",))
+    # The watchdog reads the masked body: a secret sent as a strategy never becomes a source.
+    w.watch = watchdog_record.seen_statements(
+        env.DB, watchdog_record.sources_of(w.raw),
+        watchdog_record.HEARTBEAT if w.heartbeat else watchdog_record.SIGNAL, w.rid)
+    for p in w.problems:
+        await log(env, "error", f"invalid setting replaced by its safe value: {p}", request_id=w.rid)
+    return None
+
+
+async def refuse_secrets(w: _Webhook) -> Outcome:
+    """A field name or value that is one of the deployment's secrets (other than the passkey in apiKey)."""
+    leaked = secret_fields(w.body, w.env.secret_values(), allowed={PASSKEY_FIELD: w.env.get("WEBHOOK_API_KEY")})
+    if leaked:
+        return Rejection(400, VALIDATION_ERROR,
+                         "Invalid signal payload: a field holds a secret of this deployment (only apiKey may "
+                         "carry the passkey). Nothing was executed and the value was not stored.",
+                         "signal refused: a field holds a secret of this deployment", leaked)
+    return None
+
+
+async def heartbeat(w: _Webhook) -> Outcome:
+    """A TradingView heartbeat: recorded for the watchdog, never a signal, never executed."""
+    if not w.heartbeat:
+        return None
+    w.outcome = "Heartbeat"
+    issues = [{"field": field_name(k), "issue": "A heartbeat carries only apiKey, action and strategy."}
+              for k in w.body if k not in HEARTBEAT_FIELDS]
+    strategy: str | None = None
+    if w.body.get("strategy") is not None:
+        try:
+            strategy = strategy_name(w.body["strategy"])
+        except ValueError as exc:
+            issues.append({"field": "strategy", "issue": str(exc)})
+    if issues:
+        return Rejection(400, VALIDATION_ERROR, "Invalid heartbeat: nothing was recorded as a heartbeat.",
+                         "invalid heartbeat", issues)
+    limited = await _limit(w, HEARTBEAT_LIMITER_OBJECT, "heartbeat")
+    if limited is not None:
+        return limited
+    db, env = w.env.DB, w.env
+    sources = [watchdog_record.WEBHOOK_SOURCE, *([strategy] if strategy else [])]
+    await db.batch([*w.take_watch(), lifecycle.log_statement(db, env, "debug", "heartbeat", w.rid,
+                                                              {"sources": sources})])
+    return JSONResponse({"success": True, "requestId": w.rid, "status": "Heartbeat",
+                         "message": f"Heartbeat recorded for {', '.join(sources)}; nothing is executed.",
+                         "sources": sources, "result": None, "error": None},
+                        headers={REQUEST_ID_HEADER: w.rid})
+
+
+async def kill_switch(w: _Webhook) -> Outcome:
+    """`trade:kill_switch` -> 503 KILL_SWITCH_ACTIVE with `trade:kill_switch_reason`."""
+    if w.cfg[settings.KILL_SWITCH]:
+        reason = w.cfg[settings.KILL_SWITCH_REASON] or "no reason given"
+        return Rejection(503, KILL_SWITCH_ACTIVE,
+                         f"Trading halted: the kill switch (trade:kill_switch) is on. Reason: {reason}",
+                         f"signal refused: kill switch is on ({reason})")
+    return None
+
+
+async def rate_limit(w: _Webhook) -> Outcome:
+    """`webhooks:rate_limit_per_minute`, a rolling minute counted in the RateLimiter object."""
+    return await _limit(w, RATE_LIMITER_OBJECT, "signal")
+
+
+async def _limit(w: _Webhook, name: str, what: str) -> Rejection | None:
+    """A hit on the RateLimiter object `name`. A limiter that fails lets the request through (logged):
+    it protects capacity, and losing a signal over it would be worse."""
+    env, limit = w.env, w.cfg[settings.RATE_LIMIT]
+    try:
+        limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.id_from_name(name))
+        verdict = await limiter.hit(limit, RATE_WINDOW_S)
+    except Exception as exc:
+        await log(env, "error", f"rate limiter unavailable ({type(exc).__name__}); {what} let through",
+                  request_id=w.rid)
+        return None
+    if verdict["allowed"]:
+        return None
+    retry = int(verdict["retryAfter"])
+    return Rejection(429, RATE_LIMITED, f"Too many {what}s: at most {limit} per rolling minute "
+                                        f"(webhooks:rate_limit_per_minute). Retry in {retry} s.",
+                     f"signal refused: over {limit} signals per minute", headers={"Retry-After": str(retry)})
+
+
+async def validate(w: _Webhook) -> Outcome:
+    """The one parse of the signal (`hoox_edge.shared.signal`): every later stage, the ledger row and
+    trade-worker read the normalised `Signal` it makes."""
+    try:
+        w.signal = parse_signal(w.body, max_leverage=w.cfg[settings.MAX_LEVERAGE], source="webhook")
+    except SignalError as exc:
+        return Rejection(400, VALIDATION_ERROR, "Invalid signal payload.", "signal refused: invalid fields",
+                         exc.details)
+    return None
+
+
+async def receive(w: _Webhook) -> Outcome:
+    """The Received row, before the lock: a stop from here on leaves a signal the reconciler resolves."""
+    signal, db, env = w.signal, w.env.DB, w.env
+    assert signal is not None
+    w.lock_key, w.ttl = lifecycle.lock_for(signal.idempotencyKey, signal.canonical())
+    w.payload = signal.to_payload()
     await db.batch([
-        _decided(env, st, code, message[:1000], written=written),
-        lifecycle.log_statement(db, env, "warning", log_message, st.rid, logged),
-        *st.take_watch(),
+        _row(w, signal=w.payload, lock_key=w.lock_key),
+        lifecycle.log_statement(db, env, "info", "signal received", w.rid,
+                                {"ip": w.ip, "action": signal.action, "symbol": signal.symbol,
+                                 "queueMode": w.cfg[settings.QUEUE_MODE]}),
+        *w.take_watch(),
     ])
-    return ApiError(status, code, message, details, headers={REQUEST_ID_HEADER: st.rid, **(headers or {})},
-                    extra={"original": original} if original else None)
+    w.written = True
+    return None
+
+
+async def dedup(w: _Webhook) -> Outcome:
+    """The IdempotencyStore lock of the key; a held one is a duplicate (409) or a resend (resumed)."""
+    signal, env, lock_key, ttl = w.signal, w.env, w.lock_key, w.ttl
+    assert signal is not None and lock_key is not None
+    for _ in range(2):  # a second time only after a lock its holder should have given back was released
+        try:
+            lock = await lifecycle.lock_stub(env, lock_key).acquire(lock_key, ttl, w.rid)
+        except Exception as exc:
+            return Rejection(503, IDEMPOTENCY_UNAVAILABLE,
+                             "The duplicate check is unavailable, so the signal was not executed; send it again.",
+                             f"idempotency store unavailable ({type(exc).__name__}); signal refused", level="error")
+        if lock["acquired"]:
+            w.locked = True
+            # The signal's timeline shows when (and which kind of) lock it took. Not awaited before
+            # the delivery: it shares a commit with what trade-worker writes, and the answer still
+            # leaves only once every write is durable.
+            w.pending_log = asyncio.ensure_future(log(
+                env, "info", "idempotency lock taken", request_id=w.rid,
+                details={"key": "explicit" if signal.idempotencyKey is not None else "implicit",
+                         "ttlSeconds": ttl, "expiresAt": clock.iso(lock["expiresAt"] / 1000)}))
+            return None
+        answer = await _resend(w, lock["requestId"])
+        if answer is not None:
+            return answer
+    return Rejection(503, IDEMPOTENCY_UNAVAILABLE, "The duplicate check could not settle; send the signal again.",
+                     "the duplicate check could not settle", final=False)
+
+
+async def execute(w: _Webhook) -> Outcome:
+    """Delivery to trade-worker by `webhooks:queue_mode`."""
+    assert w.signal is not None
+    w.outcome = "Delivered"
+    try:
+        return await _deliver(w.env, _Delivery(w.rid, w.payload), w.cfg)
+    finally:
+        if w.pending_log is not None:
+            await w.pending_log
+
+
+STAGES = (read_body, parse_body, check_origin, authenticate, refuse_secrets, heartbeat, kill_switch, rate_limit,
+          validate, receive, dedup, execute)
 
 
 # --------------------------------------------------------------------------- delivery
@@ -293,7 +562,7 @@ def _answer(d: _Delivery, resp: ServiceResponse, body: dict[str, Any]) -> JSONRe
     return _accepted(d.rid, "in_progress", str(body.get("message") or "The signal is being executed."))
 
 
-async def _deliver(env: Env, d: _Delivery, cfg: dict[str, Any]) -> JSONResponse:
+async def _deliver(env: Env, d: _Delivery, cfg: dict[str, Any]) -> JSONResponse | Rejection:
     mode = cfg[settings.QUEUE_MODE]
     if mode == "queue_everywhere":
         return await _enqueue(env, d, "queue_everywhere")
@@ -325,9 +594,8 @@ async def _deliver(env: Env, d: _Delivery, cfg: dict[str, Any]) -> JSONResponse:
             if state is not None:
                 await lifecycle.release_lock(env, state)
             message = err.get("message") or f"trade-worker answered {resp.status}"
-            await log(env, "warning", f"signal rejected: {message}", request_id=d.rid)
-            raise ApiError(resp.status, code or _DECIDED.get(resp.status, EXCHANGE_ERROR), message,
-                           err.get("details"), headers={REQUEST_ID_HEADER: d.rid})
+            return Rejection(resp.status, code or _DECIDED.get(resp.status, EXCHANGE_ERROR), message,
+                             f"signal rejected: {message}", err.get("details"), final=False, request_id=d.rid)
         failure = (f"trade-worker answered {resp.status} {code or ''}: "
                    f"{err.get('message') or resp.text()[:200]}")
         outcome_unknown = bool(details.get("orderMayExist"))
@@ -338,57 +606,53 @@ async def _deliver(env: Env, d: _Delivery, cfg: dict[str, Any]) -> JSONResponse:
             return await _enqueue(env, d, failure)
         except Exception as exc:
             failure = f"{failure}; the queue refused it too ({type(exc).__name__})"
-    headers = {REQUEST_ID_HEADER: d.rid}
     if outcome_unknown:
         # Deciding here could let a resend (with a new request id) fill a second order: the
         # reconciler settles it by its client order id, and a resend with the same key resumes it.
-        await log(env, "error", f"signal outcome unknown, idempotency lock kept: {failure}", request_id=d.rid)
-        raise ApiError(504, OUTCOME_UNKNOWN,
-                       f"{failure}. The order may still have reached the exchange, so the duplicate lock is kept: "
-                       f"send the signal again with the same idempotencyKey to learn its outcome (request {d.rid}).",
-                       headers=headers)
-    await lifecycle.reject(env, d.rid, NOT_PLACED, f"not delivered: {failure}")
-    await log(env, "error", f"signal not delivered, idempotency lock released: {failure}", request_id=d.rid)
+        return Rejection(504, OUTCOME_UNKNOWN,
+                         f"{failure}. The order may still have reached the exchange, so the duplicate lock is kept: "
+                         f"send the signal again with the same idempotencyKey to learn its outcome (request {d.rid}).",
+                         f"signal outcome unknown, idempotency lock kept: {failure}", level="error", final=False,
+                         request_id=d.rid)
     hint = " Nothing was placed and the duplicate lock was released: the signal may be sent again."
+    not_placed: dict[str, Any] = {"log": f"signal not delivered, idempotency lock released: {failure}",
+                                  "level": "error", "request_id": d.rid,
+                                  "ledger": (NOT_PLACED, f"not delivered: {failure}")}
     if resp is not None and resp.status == 503:
-        if details.get("retryAfter"):
-            headers["Retry-After"] = str(int(details["retryAfter"]))
-        raise ApiError(503, err.get("code") or EXCHANGE_UNAVAILABLE, (err.get("message") or failure) + hint,
-                       err.get("details"), headers=headers)
+        headers = {"Retry-After": str(int(details["retryAfter"]))} if details.get("retryAfter") else {}
+        return Rejection(503, err.get("code") or EXCHANGE_UNAVAILABLE, (err.get("message") or failure) + hint,
+                         details=err.get("details"), headers=headers, **not_placed)
     if resp is None:
-        raise ApiError(503, TRADE_SERVICE_UNAVAILABLE, failure + "." + hint, headers=headers)
-    raise ApiError(502, TRADE_SERVICE_ERROR, failure + "." + hint, headers=headers)
+        return Rejection(503, TRADE_SERVICE_UNAVAILABLE, failure + "." + hint, **not_placed)
+    return Rejection(502, TRADE_SERVICE_ERROR, failure + "." + hint, **not_placed)
 
 
 # --------------------------------------------------------------------------- resends
-async def _resend(env: Env, st: _Signal, holder: str, cfg: dict[str, Any]) -> JSONResponse | None:
+async def _resend(w: _Webhook, holder: str) -> Outcome:
     """The lock is held by `holder`: a finished signal answers 409 with its outcome; an unfinished one
     is resumed and answered. None when the holder should not hold it any more (its lock was released
     and may be taken again)."""
-    db = env.DB
-    h = await lifecycle.load(db, holder)
+    env = w.env
+    h = await lifecycle.load(env.DB, holder)
     if h is None or (h.final and lifecycle.should_release(h)):
         if h is not None:
             await lifecycle.release_lock(env, h)
         return None
-    key = st.signal.idempotencyKey if st.signal else None
+    key = w.signal.idempotencyKey if w.signal else None
     what = f"idempotencyKey {key!r}" if key is not None else "an identical signal"
     if h.final:
         message = (f"Duplicate signal: {what} was already accepted as request {holder}, which is {h.status}. "
                    "Nothing new was executed; `original` holds its outcome.")
         if key is None:
             message += " Give each signal its own idempotencyKey to send the same order twice on purpose."
-        raise await _refuse(env, st, 409, DUPLICATE_REQUEST, message, f"signal refused: duplicate of {holder}",
-                            original=h.outcome(), written=True)
-    # Not finished: resume it (never a second order; the same request id, its client order id).
-    st.outcome = "Resumed"
-    await db.batch([
-        _decided(env, st, DUPLICATE_REQUEST, f"resend of request {holder} ({h.status}), which it resumed",
-                 written=True),
-        lifecycle.log_statement(db, env, "info", f"resend of {holder} ({h.status}): resuming it", st.rid,
-                                {"original": holder}),
-    ])
-    d = _Delivery(holder, h.signal or {})
+        return Rejection(409, DUPLICATE_REQUEST, message, f"signal refused: duplicate of {holder}",
+                         original=h.outcome())
+    # Not finished: resume it (never a second order; the same request id, its client order id). This
+    # request's own row ends as the resend it was.
+    await _reject(w, Rejection(409, DUPLICATE_REQUEST, f"resend of request {holder} ({h.status}), which it resumed",
+                               f"resend of {holder} ({h.status}): resuming it", original={"requestId": holder},
+                               level="info"))
+    w.outcome = "Resumed"
     if h.status == lifecycle.ENQUEUED or not h.signal:
         return _accepted(holder, "in_progress", f"Request {holder} is queued for execution; it has not finished.",
                          resumed=True)
@@ -397,204 +661,21 @@ async def _resend(env: Env, st: _Signal, holder: str, cfg: dict[str, Any]) -> JS
                          ledger.trade_result(h.trade), resumed=True)
     # Received or Executing: delivered again under its own request id. If its first delivery is
     # still running, trade-worker lets one attempt hold the order and answers the other "in progress".
-    return await _deliver(env, d, cfg)
+    return await _deliver(env, _Delivery(holder, h.signal), w.cfg)
 
 
 # --------------------------------------------------------------------------- the webhook
-async def _pre_auth_reject(env: Env, st: _Signal, status: int, code: str, message: str, reason: str,
-                           ip: str | None) -> ApiError:
-    await log(env, "warning", f"webhook rejected before authentication: {reason}", request_id=st.rid,
-              details={"ip": ip, "code": code})
-    return ApiError(status, code, message, headers={REQUEST_ID_HEADER: st.rid})
-
-
-async def _process(request: Request, env: Env, st: _Signal) -> JSONResponse:
-    cfg, problems = await _settings(env)
-    ip = client_ip(request, cfg["webhook:trusted_proxies"])
-    try:
-        raw_body = await bodies.read_body(request, bodies.WEBHOOK_MAX_BYTES)
-    except ApiError as exc:
-        refused = await _pre_auth_reject(env, st, exc.status, exc.code, exc.message, "body refused", ip)
-        refused.details, refused.headers = exc.details, {**exc.headers, **refused.headers}
-        raise refused from None
-
-    # 1. parse
-    body: Any = None
-    parsed = False
-    if raw_body.strip():
-        try:
-            body, parsed = bodies.parse_json(raw_body), True
-        except bodies.UnsafeJson as exc:
-            raise await _pre_auth_reject(env, st, 400, VALIDATION_ERROR, f"The alert message was refused: {exc}",
-                                         "body refused", ip) from None
-        except ValueError:  # not JSON (UnicodeDecodeError is a ValueError too)
-            pass
-    if not parsed:
-        if not raw_body.strip():
-            why = "The request body is empty: the TradingView alert message must be a JSON signal"
-        else:
-            ctype = request.headers.get("content-type", "none")
-            why = (f"The alert message must be valid JSON (a signal object like "
-                   f'{{"apiKey": "...", "action": "LONG", "symbol": "BTCUSDT", "quantity": 0.01}}); '
-                   f"TradingView sends text/plain when it is not. Content-Type was {preview(ctype, limit=40)} and the "
-                   f"body starts with: {body_preview(raw_body, env.secret_values(), limit=SNIPPET_CHARS)!r}")
-        raise await _pre_auth_reject(env, st, 400, VALIDATION_ERROR, why + ".", "body is not JSON", ip)
-    if not isinstance(body, dict):
-        raise await _pre_auth_reject(
-            env, st, 400, VALIDATION_ERROR,
-            f"The alert message must be a JSON object {{...}}, got a JSON {type(body).__name__}.",
-            "body is not a JSON object", ip)
-    st.raw = body
-
-    # 2. IP allowlist
-    if cfg["webhook:tradingview:ip_check"] and not ip_allowed(ip, cfg["webhook:tradingview:allowed_ips"]):
-        raise await _pre_auth_reject(
-            env, st, 403, FORBIDDEN_IP,
-            f"Requests from {ip or 'an unknown address'} are not accepted: webhook:tradingview:ip_check is "
-            "on and the address is not in webhook:tradingview:allowed_ips.", "address not allowed", ip)
-
-    # 3. passkey
-    given = body.get(PASSKEY_FIELD)
-    expected = env.get("WEBHOOK_API_KEY")
-    if not secret_matches(given if isinstance(given, str) else None, expected):
-        reason = "WEBHOOK_API_KEY is not set on the gateway" if not expected else (
-            "apiKey missing" if given in (None, "") else "wrong apiKey")
-        raise await _pre_auth_reject(env, st, 401, UNAUTHORIZED,
-                                     "Authentication failed: missing or wrong apiKey.", reason, ip)
-    st.authenticated = True
-    st.heartbeat = isinstance(body.get("action"), str) and body["action"].strip().upper() == HEARTBEAT
-    secrets = env.secret_values()
-    leaked = secret_fields(body, secrets, allowed={PASSKEY_FIELD: expected})
-    # What is stored and labelled from here on: secrets and credential-looking words masked.
-    st.raw = mask_credentials(redact(body, secrets), keep=("idempotencyKey",))
-    # The watchdog reads the masked body: a secret sent as a strategy never becomes a source.
-    st.watch = watchdog_record.seen_statements(
-        env.DB, watchdog_record.sources_of(st.raw),
-        watchdog_record.HEARTBEAT if st.heartbeat else watchdog_record.SIGNAL, st.rid)
-    for p in problems:
-        await log(env, "error", f"invalid setting replaced by its safe value: {p}", request_id=st.rid)
-    if leaked:
-        raise await _refuse(env, st, 400, VALIDATION_ERROR,
-                            "Invalid signal payload: a field holds a secret of this deployment (only apiKey may "
-                            "carry the passkey). Nothing was executed and the value was not stored.",
-                            "signal refused: a field holds a secret of this deployment", details=leaked)
-    if st.heartbeat:
-        return await _heartbeat(env, st, body, cfg)
-
-    # 4. kill switch
-    if cfg["trade:kill_switch"]:
-        reason = cfg["trade:kill_switch_reason"] or "no reason given"
-        raise await _refuse(env, st, 503, KILL_SWITCH_ACTIVE,
-                            f"Trading halted: the kill switch (trade:kill_switch) is on. Reason: {reason}",
-                            f"signal refused: kill switch is on ({reason})")
-
-    # 5. rate limit
-    limit = cfg["webhooks:rate_limit_per_minute"]
-    verdict = await _hit(env, st, RATE_LIMITER_OBJECT, limit, "signal")
-    if not verdict["allowed"]:
-        retry = int(verdict["retryAfter"])
-        raise await _refuse(env, st, 429, RATE_LIMITED,
-                            f"Too many signals: at most {limit} per rolling minute "
-                            f"(webhooks:rate_limit_per_minute). Retry in {retry} s.",
-                            f"signal refused: over {limit} signals per minute", headers={"Retry-After": str(retry)})
-
-    # 6. validation
-    try:
-        st.signal = parse_signal(body, max_leverage=cfg["trade:max_leverage"], source="webhook")
-    except SignalError as exc:
-        raise await _refuse(env, st, 400, VALIDATION_ERROR, "Invalid signal payload.",
-                            "signal refused: invalid fields", details=exc.details) from None
-
-    # 7. idempotency: the row first (so a stop from here on leaves a signal the reconciler resolves),
-    # then the lock.
-    signal = st.signal
-    lock_key, ttl = lifecycle.lock_for(signal.idempotencyKey, signal.canonical())
-    db = env.DB
-    await db.batch([
-        _row(env, st, signal=signal.to_payload(), lock_key=lock_key),
-        lifecycle.log_statement(db, env, "info", "signal received", st.rid,
-                                {"ip": ip, "action": signal.action, "symbol": signal.symbol,
-                                 "queueMode": cfg["webhooks:queue_mode"]}),
-        *st.take_watch(),
-    ])
-    for _ in range(2):  # a second time only after a lock its holder should have given back was released
-        try:
-            lock = await lifecycle.lock_stub(env, lock_key).acquire(lock_key, ttl, st.rid)
-        except Exception as exc:
-            await lifecycle.reject(env, st.rid, IDEMPOTENCY_UNAVAILABLE,
-                                   f"idempotency store unavailable ({type(exc).__name__}); nothing was executed")
-            await log(env, "error", f"idempotency store unavailable ({type(exc).__name__}); signal refused",
-                      request_id=st.rid)
-            raise ApiError(503, IDEMPOTENCY_UNAVAILABLE,
-                           "The duplicate check is unavailable, so the signal was not executed; send it again.",
-                           headers={REQUEST_ID_HEADER: st.rid}) from None
-        if lock["acquired"]:
-            # The signal's timeline shows when (and which kind of) lock it took.
-            await log(env, "info", "idempotency lock taken", request_id=st.rid,
-                      details={"key": "explicit" if signal.idempotencyKey is not None else "implicit",
-                               "ttlSeconds": ttl, "expiresAt": clock.iso(lock["expiresAt"] / 1000)})
-            break
-        answer = await _resend(env, st, lock["requestId"], cfg)
-        if answer is not None:
-            return answer
-    else:
-        raise ApiError(503, IDEMPOTENCY_UNAVAILABLE, "The duplicate check could not settle; send the signal again.",
-                       headers={REQUEST_ID_HEADER: st.rid})
-
-    # 8. delivery
-    st.outcome = "Delivered"
-    return await _deliver(env, _Delivery(st.rid, signal.to_payload()), cfg)
-
-
-async def _hit(env: Env, st: _Signal, name: str, limit: int, what: str) -> dict[str, Any]:
-    """A hit on the RateLimiter object `name`. A limiter that fails lets the request through (logged):
-    it protects capacity, and losing a signal over it would be worse."""
-    try:
-        limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.id_from_name(name))
-        return await limiter.hit(limit, RATE_WINDOW_S)
-    except Exception as exc:
-        await log(env, "error", f"rate limiter unavailable ({type(exc).__name__}); {what} let through",
-                  request_id=st.rid)
-        return {"allowed": True}
-
-
-async def _heartbeat(env: Env, st: _Signal, body: dict[str, Any], cfg: dict[str, Any]) -> JSONResponse:
-    """A TradingView heartbeat: recorded for the watchdog, never a signal, never executed."""
-    db = env.DB
-    st.outcome = "Heartbeat"
-
-    async def refused(status: int, code: str, message: str, details: Any = None,
-                      headers: dict[str, str] | None = None) -> ApiError:
-        # Refused, but authenticated: the source still sends, so it counts for the watchdog.
-        await db.batch([*st.take_watch(), lifecycle.log_statement(db, env, "warning", f"heartbeat refused: {message}",
-                                                                   st.rid, {"code": code})])
-        return ApiError(status, code, message, details, headers={REQUEST_ID_HEADER: st.rid, **(headers or {})})
-
-    unknown = [k for k in body if k not in HEARTBEAT_FIELDS]
-    issues = [{"field": field_name(k), "issue": "A heartbeat carries only apiKey, action and strategy."}
-              for k in unknown]
-    strategy: str | None = None
-    if body.get("strategy") is not None:
-        try:
-            strategy = strategy_name(body["strategy"])
-        except ValueError as exc:
-            issues.append({"field": "strategy", "issue": str(exc)})
-    if issues:
-        raise await refused(400, VALIDATION_ERROR, "Invalid heartbeat: nothing was recorded as a heartbeat.", issues)
-    limit = cfg[settings.RATE_LIMIT]
-    verdict = await _hit(env, st, HEARTBEAT_LIMITER_OBJECT, limit, "heartbeat")
-    if not verdict["allowed"]:
-        retry = int(verdict["retryAfter"])
-        raise await refused(429, RATE_LIMITED, f"Too many heartbeats: at most {limit} per rolling minute "
-                                               f"(webhooks:rate_limit_per_minute). Retry in {retry} s.",
-                            headers={"Retry-After": str(retry)})
-    sources = [watchdog_record.WEBHOOK_SOURCE, *([strategy] if strategy else [])]
-    await db.batch([*st.take_watch(), lifecycle.log_statement(db, env, "debug", "heartbeat", st.rid,
-                                                               {"sources": sources})])
-    return JSONResponse({"success": True, "requestId": st.rid, "status": "Heartbeat",
-                         "message": f"Heartbeat recorded for {', '.join(sources)}; nothing is executed.",
-                         "sources": sources, "result": None, "error": None},
-                        headers={REQUEST_ID_HEADER: st.rid})
+async def _process(w: _Webhook) -> JSONResponse:
+    """The stages in order: the first that refuses or answers ends the request."""
+    w.cfg, w.problems = await _settings(w.env)
+    w.ip = client_ip(w.request, w.cfg[settings.TRUSTED_PROXIES])
+    for stage in STAGES:
+        out = await stage(w)
+        if isinstance(out, Rejection):
+            raise await _reject(w, out)
+        if out is not None:
+            return out
+    raise AssertionError("the last stage answers")
 
 
 def _outcome_of(response: JSONResponse) -> str:
@@ -611,32 +692,35 @@ async def webhook(request: Request) -> JSONResponse:
     # Our own id, always: a public caller must not pick the key the ledger is indexed by.
     rid = str(uuid.uuid4())
     request.scope["hoox.request_id"] = rid
-    st = _Signal(rid)
+    w = _Webhook(request, env, rid)
     try:
-        response = await _process(request, env, st)
-        if st.authenticated:
-            st.outcome = _outcome_of(response)
+        response = await _process(w)
+        if w.authenticated:
+            w.outcome = _outcome_of(response)
         return response
     except ApiError as exc:
-        if st.outcome in ("Received", "Delivered"):
-            st.outcome = exc.code
+        if w.outcome in ("Received", "Delivered"):
+            w.outcome = exc.code
         raise
     except Exception as exc:
-        if st.authenticated:
-            with contextlib.suppress(Exception):
-                await lifecycle.reject(env, rid, INTERNAL_ERROR, f"gateway error ({type(exc).__name__})",
-                                       frm=(lifecycle.RECEIVED,))
-        await log(env, "error", f"webhook failed: {type(exc).__name__}", request_id=rid)
-        raise ApiError(500, INTERNAL_ERROR, f"Internal error in the gateway ({type(exc).__name__}).",
-                       headers={REQUEST_ID_HEADER: rid}) from None
+        failed = Rejection(500, INTERNAL_ERROR, f"Internal error in the gateway ({type(exc).__name__}).",
+                           f"webhook failed: {type(exc).__name__}", level="error",
+                           ledger=(INTERNAL_ERROR, f"gateway error ({type(exc).__name__})"))
+        try:
+            if not (w.written and not w.heartbeat):
+                raise RuntimeError("no row to decide")
+            await _reject(w, failed)  # the Received row made final, with the log row
+        except Exception:
+            await log(env, "error", failed.log, request_id=rid)
+        raise failed.error(rid) from None
     finally:
         # The request itself is recorded by the api-call middleware (shared/app.py); what only the
         # gateway knows is the signal.
-        if st.authenticated and not st.heartbeat:
-            point: dict[str, Any] = {"exchange": st.label("exchange"), "symbol": st.label("symbol"),
-                     "action": st.label("action"), "outcome": st.outcome}
-            if st.signal is not None and st.signal.quantity is not None:
-                point["quantity"] = st.signal.quantity
+        if w.authenticated and not w.heartbeat:
+            point: dict[str, Any] = {"exchange": w.label("exchange"), "symbol": w.label("symbol"),
+                                     "action": w.label("action"), "outcome": w.outcome}
+            if w.signal is not None and w.signal.quantity is not None:
+                point["quantity"] = w.signal.quantity
             await calls.track(env, "signal", point, request_id=rid)
 
 

@@ -89,6 +89,9 @@ class Desk:
         kv = CloudflareKV(self.b.CONFIG_KV)
         await settings.put(kv, "trade:mode", "live")
         await settings.put(kv, "exchanges:binance:base_url", os.environ["HOOX_BINANCE_URL"])
+        # The direct path is what these tests follow: Pyodide on a busy machine can take longer
+        # than TradingView's 2.5 s budget, which would queue the signal instead.
+        await settings.put(kv, "webhooks:direct_timeout_ms", 30_000)
 
     async def signal(self, key: str) -> tuple[int, dict[str, Any]]:
         body = {"apiKey": SECRETS["WEBHOOK_API_KEY"], "exchange": "binance", "action": "LONG",
