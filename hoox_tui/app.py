@@ -20,8 +20,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
 from hoox_cli.core.client import RiskEvent
+from hoox_tui.boundary import Guarded
 from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import (
     ConfirmScreen,
@@ -36,58 +38,47 @@ from hoox_tui.redact import redact
 from hoox_tui.store import ALL_TOPICS, BOOKS, Conn, run_summary
 from hoox_tui.themes import DEFAULT_THEME, load_themes
 from hoox_tui.timeline import RequestIdScreen, TimelineScreen
-from hoox_tui.views.base import ErrorPanel, View, view_of_exception
-from hoox_tui.widgets import VIEW_ORDER, VIEW_TITLES, Sidebar, StatusBar, TitleBar
+from hoox_tui.views import BY_ID, VIEW_IDS, VIEWS
+from hoox_tui.views.base import ErrorPanel, View
+from hoox_tui.widgets import Sidebar, StatusBar, TitleBar
 
 _log = logging.getLogger("hoox.tui")
 
 FLUSH_SECONDS = 0.25  # views get changes at most 4 times a second
 TICK_SECONDS = 0.5  # status-bar pulse and "updated Xs ago"
 
-# view id -> (module, for views built elsewhere)
-_VIEW_MODULES = {
-    "dashboard": "hoox_tui.views.dashboard",
-    "workers": "hoox_tui.views.workers",
-    "worker-detail": "hoox_tui.views.worker_detail",
-    "trades": "hoox_tui.views.trades",
-    "logs": "hoox_tui.views.logs",
-    "services": "hoox_tui.views.services",
-    "config": "hoox_tui.views.config_editor",
-    "setup": "hoox_tui.views.setup",
-    "settings": "hoox_tui.views.settings_view",
-}
-
-
 class UnavailableView(View):
     """A view whose module is not part of this build: says so, shows nothing else."""
 
     view_id = "unavailable"
-    title = "Not available"
 
-    def __init__(self, ctx: CockpitContext, view_id: str, title: str, reason: str) -> None:
-        self._vid = view_id
+    def __init__(self, ctx: CockpitContext, view_id: str, reason: str) -> None:
         super().__init__(ctx, id=f"view-{view_id}")
-        self._title = title
+        self.missing = BY_ID[view_id]
         self.reason = reason
 
+    @property
+    def title(self) -> str:
+        return self.missing.title
+
     def compose(self) -> ComposeResult:
-        yield Static(f"{self._title} is not available in this version yet.\n\n{self.reason}", markup=False,
+        yield Static(f"{self.title} is not available in this version yet.\n\n{self.reason}", markup=False,
                      classes="unavailable")
 
 
 def view_class(view_id: str) -> type[View] | str:
-    """The View subclass for `view_id`, or why there is none."""
-    module_name = _VIEW_MODULES[view_id]
+    """The View subclass for `view_id` (imported now, the first time it is shown), or why there is none."""
+    spec = BY_ID[view_id]
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return f"({module_name} is not installed.)"
+        if exc.name == spec.module:
+            return f"({spec.module} is not installed.)"
         raise
-    for obj in vars(module).values():
-        if isinstance(obj, type) and issubclass(obj, View) and getattr(obj, "view_id", None) == view_id:
-            return obj
-    return f"({module_name} defines no view with id {view_id!r}.)"
+    cls = getattr(module, spec.cls, None)
+    if isinstance(cls, type) and issubclass(cls, View) and cls.view_id == view_id:
+        return cls
+    return f"({spec.module} defines no view {spec.cls} with id {view_id!r}.)"
 
 
 # Below this many columns the sidebar starts hidden (^B shows it): at the documented minimum of 100
@@ -95,7 +86,7 @@ def view_class(view_id: str) -> type[View] | str:
 SIDEBAR_MIN_WIDTH = 120
 
 
-class ViewScreen(Screen[None]):
+class ViewScreen(Guarded, Screen[None]):
     """One view with the sidebar, the title bar and the status bar around it."""
 
     DEFAULT_CSS = """
@@ -112,7 +103,7 @@ class ViewScreen(Screen[None]):
         with Horizontal(id="body"):
             yield Sidebar(self.view.view_id)
             with Vertical(id="main"):
-                yield TitleBar(self.ctx, VIEW_TITLES.get(self.view.view_id, self.view.title))
+                yield TitleBar(self.ctx, self.view.title)
                 yield self.view
         yield StatusBar(self.ctx)
 
@@ -124,13 +115,13 @@ class ViewScreen(Screen[None]):
     def on_resize(self) -> None:
         app = self.app
         if isinstance(app, HooxApp) and app.sidebar_visible is None:
-            app._show_sidebar()
+            app.show_sidebar()
 
     def on_screen_suspend(self) -> None:
         self.ctx.store.detach(id(self.view))  # hidden views are not polled
 
 
-class HooxApp(App[None]):
+class HooxApp(Guarded, App[None]):
     TITLE = "hoox cockpit"
     # Screens under 40 rows get the class -short: views give their secondary panels fewer rows there,
     # so the main table of each view keeps room at the documented minimum of 100 x 30.
@@ -147,9 +138,8 @@ class HooxApp(App[None]):
     """
     BINDINGS: ClassVar = [
         # priority: a focused TextArea binds F6/F7 itself, and view keys must switch views from anywhere.
-        *[Binding(f"f{i},ctrl+{i}", f"view('{vid}')", VIEW_TITLES[vid], show=False, id=f"view.{vid}",
-                  priority=True)
-          for i, vid in enumerate(VIEW_ORDER, 1)],
+        *[Binding(f"{v.key},{v.alias}", f"view('{v.id}')", v.title, show=False, id=f"view.{v.id}", priority=True)
+          for v in VIEWS],
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="sidebar"),
         Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
@@ -192,15 +182,15 @@ class HooxApp(App[None]):
             self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         if self.ctx.settings.keymap:
             self.set_keymap(self.ctx.settings.keymap)
-        for vid in VIEW_ORDER:
+        for vid in VIEW_IDS:
             self.add_mode(vid, self._screen_factory(vid))
         self.switch_mode("dashboard")
         for p in problems:
             self.notify(p, title="Settings problem", severity="warning", timeout=10)
         self.ctx.store.on_state_change = self._on_conn_state
         self.ctx.store.on_risk_run = self._on_risk_run
-        self.set_interval(FLUSH_SECONDS, self._flush_store, name="flush")
-        self.set_interval(TICK_SECONDS, self._tick, name="tick")
+        self.set_interval(FLUSH_SECONDS, self.guard(self._flush_store), name="flush")
+        self.set_interval(TICK_SECONDS, self.guard(self._tick), name="tick")
         if self._run_store:
             self.run_worker(self._boot(), name="store", group="store", exit_on_error=False)
 
@@ -217,10 +207,9 @@ class HooxApp(App[None]):
             try:
                 cls = view_class(vid)
             except Exception as exc:  # a broken module is that view's failure, not the app's
-                view = UnavailableView(self.ctx, vid, VIEW_TITLES[vid], f"(loading it failed: {redact(str(exc))})")
+                view = UnavailableView(self.ctx, vid, f"(loading it failed: {redact(str(exc))})")
             else:
-                view = (cls(self.ctx) if isinstance(cls, type)
-                        else UnavailableView(self.ctx, vid, VIEW_TITLES[vid], cls))
+                view = cls(self.ctx) if isinstance(cls, type) else UnavailableView(self.ctx, vid, cls)
         self.views[vid] = view
         return view
 
@@ -273,7 +262,8 @@ class HooxApp(App[None]):
                 tb.refresh()
 
     def _status_bar(self) -> StatusBar | None:
-        screen = self.screen if self._screen_stacks else None
+        stack = self.screen_stack
+        screen = stack[-1] if stack else None
         if isinstance(screen, ViewScreen):
             # None while the screen is still composing (start) or being torn down (quit): the
             # timers keep ticking through both, and a NoMatches here would end the app as a crash.
@@ -297,7 +287,7 @@ class HooxApp(App[None]):
 
     # ================================================================ actions
     def action_view(self, view_id: str) -> None:
-        if view_id not in VIEW_ORDER:
+        if view_id not in BY_ID:
             return
         if self.current_mode != view_id:
             self.switch_mode(view_id)
@@ -316,7 +306,8 @@ class HooxApp(App[None]):
             return self.sidebar_visible
         return self.size.width >= SIDEBAR_MIN_WIDTH
 
-    def _show_sidebar(self) -> None:
+    def show_sidebar(self) -> None:
+        """Show or hide the sidebar of the current screen as `sidebar_shown` says."""
         if isinstance(self.screen, ViewScreen):
             # query, not query_one: a screen still composing has no sidebar yet (its resume sets it)
             shown = self.sidebar_shown()
@@ -327,7 +318,7 @@ class HooxApp(App[None]):
 
     def action_toggle_sidebar(self) -> None:
         self.sidebar_visible = not self.sidebar_shown()
-        self._show_sidebar()
+        self.show_sidebar()
 
     def action_refresh(self) -> None:
         store = self.ctx.store
@@ -339,7 +330,7 @@ class HooxApp(App[None]):
         question = "Quit the hoox cockpit?"
         if self.ctx.owns_runtime():
             question += "\nThe embedded local runtime it started will be stopped."
-        self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), self._quit_answer)
+        self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), self.guard(self._quit_answer))
 
     def _quit_answer(self, yes: bool | None) -> None:
         if yes:
@@ -355,7 +346,7 @@ class HooxApp(App[None]):
             self.notify(f"The kill switch is already {'ON' if on else 'off'}.")
             return
         self.push_screen(KillSwitchScreen(current.on if current else None, current.reason if current else None),
-                         self._kill_switch_answer)
+                         self.guard(self._kill_switch_answer))
 
     def _kill_switch_answer(self, answer: KillSwitchAnswer | None) -> None:
         if answer is None:
@@ -398,7 +389,7 @@ class HooxApp(App[None]):
             self.notify(redact(str(exc)), title="Flatten: could not list what is open", severity="error",
                         timeout=15)
             return
-        self.push_screen(FlattenScreen(positions, orders), self._flatten_answer)
+        self.push_screen(FlattenScreen(positions, orders), self.guard(self._flatten_answer))
 
     def _flatten_answer(self, choice: FlattenChoice | None) -> None:
         if choice is not None:
@@ -425,7 +416,7 @@ class HooxApp(App[None]):
                 if rid:
                     self.push_screen(TimelineScreen(client.signal_timeline, rid))
 
-            self.push_screen(RequestIdScreen(), pasted)
+            self.push_screen(RequestIdScreen(), self.guard(pasted))
             return
         self.push_screen(TimelineScreen(client.signal_timeline, request_id))
 
@@ -478,7 +469,7 @@ class HooxApp(App[None]):
                 self.run_worker(self._send_test_signal(), group="signal", exit_on_error=False)
 
         self.push_screen(ConfirmScreen("Send a test signal: LONG 0.001 BTCUSDT to the local gateway (paper "
-                                       "trading)?", yes="Send", no="Cancel"), answered)
+                                       "trading)?", yes="Send", no="Cancel"), self.guard(answered))
 
     def _test_signal_unavailable(self) -> str | None:
         ws = self.ctx.workspace
@@ -520,8 +511,8 @@ class HooxApp(App[None]):
 
     # ================================================================ palette
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        for i, vid in enumerate(VIEW_ORDER, 1):
-            yield SystemCommand(f"View: {VIEW_TITLES[vid]}", f"F{i}", lambda v=vid: self.action_view(v))
+        for v in VIEWS:
+            yield SystemCommand(f"View: {v.title}", v.label, lambda vid=v.id: self.action_view(vid))
         yield SystemCommand("Refresh and reconnect now", "Ctrl+R", self.action_refresh)
         yield SystemCommand("Toggle sidebar", "Ctrl+B", self.action_toggle_sidebar)
         yield SystemCommand("Kill switch: turn ON (halt trading)", "asks first",
@@ -562,15 +553,17 @@ class HooxApp(App[None]):
         await fresh.deliver(ALL_TOPICS)
         return fresh
 
-    def _handle_exception(self, error: Exception) -> None:
-        view = view_of_exception(error)
-        if view is not None and view.is_attached:
-            view.show_error(error)  # the view's boundary; the rest of the cockpit keeps running
-            return
-        _log.error("cockpit crashed: %s", redact(f"{type(error).__name__}: {error}"))
-        self.crash = error
-        self._return_code = 1
-        if self._exception is None:  # Pilot re-raises it in tests
-            self._exception = error
-            self._exception_event.set()
-        self._close_messages_no_wait()  # no traceback printed here: the crash screen shows a safe one
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The app's workers run with exit_on_error=False and catch what they expect; anything else
+        # they raise is a crash (a view's workers are guarded by the view).
+        worker = event.worker
+        if event.state == WorkerState.ERROR and isinstance(worker.error, Exception):
+            self.contain(worker.error)
+
+    def contain(self, error: BaseException) -> None:
+        """An error no view could contain (hoox_tui/boundary.py): the app ends for the crash screen."""
+        if self.crash is None:
+            _log.error("cockpit crashed: %s", redact(f"{type(error).__name__}: {error}"))
+            self.crash = error
+        # no traceback printed: the launcher's crash screen shows a safe one
+        self.exit(return_code=1)

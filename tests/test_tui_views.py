@@ -56,10 +56,9 @@ class FlakyTrades(TradesView):
 
 
 class ButtonView(View):
-    """A view whose widget handler raises outside any guard: the app's last-resort hook catches it."""
+    """A view whose handler raises: no explicit guard, the boundary wraps every handler a view defines."""
 
     view_id = "logs"
-    title = "Logs"
     poll_topics: ClassVar[frozenset[str]] = frozenset()
 
     def compose(self) -> ComposeResult:
@@ -105,9 +104,9 @@ async def test_a_failing_view_shows_its_error_panel_and_the_rest_keeps_working(m
                         and app.views["logs"].error_text() is not None, "the logs view shows its error panel")
             assert app.is_running
             logs = app.views["logs"]
-            await until(pilot, lambda: app.focused is logs.error_panel and logs.parent is None,
-                        "the logs panel focused, the view gone with its dead message loop")
-            await pilot.press("r")  # Retry works for a view that left the DOM, too
+            await until(pilot, lambda: app.focused is logs.error_panel and not logs.display,
+                        "the logs panel focused in the view's place")
+            await pilot.press("r")
             await until(pilot, lambda: app.views["logs"] is not logs and app.views["logs"].is_mounted
                         and not app.screen.query(ErrorPanel), "Retry builds a fresh logs view")
             assert app.screen.query_one("#explode", Button).parent is app.views["logs"]
@@ -144,18 +143,30 @@ async def test_the_error_panel_takes_the_views_place_only_once_it_is_complete() 
             await until(pilot, lambda: app.focused is panel, "the error panel has the focus (r retries)")
 
 
-async def test_an_error_outside_any_view_ends_the_app_for_the_crash_screen() -> None:
-    with frozen_clock():
-        app = HooxApp(fixture_ctx(), run_store=False)
-        with pytest.raises(KeyError):  # Pilot re-raises what ended the app
+async def test_an_error_outside_any_view_ends_the_app_for_the_crash_screen(monkeypatch: Any) -> None:
+    # An app timer's callback raising (the status-bar tick), and a worker of the app failing: each
+    # ends the app through App.exit(return_code=1), with `crash` set for the launcher's crash screen.
+    def explode() -> None:
+        raise KeyError("app-level")
+
+    async def fail() -> None:
+        raise LookupError("app worker")
+
+    for start in ("timer", "worker"):
+        with frozen_clock():
+            app = HooxApp(fixture_ctx(), run_store=False)
+            if start == "timer":
+                monkeypatch.setattr(app, "_refresh_frame", explode)
             async with app.run_test(size=(120, 40)) as pilot:
-                app.call_later(_explode)
-                await until(pilot, lambda: app.crash is not None, "the app-level error ends the app")
-    assert isinstance(app.crash, KeyError) and app.return_code == 1
-
-
-def _explode() -> None:
-    raise KeyError("app-level")
+                if start == "worker":
+                    app.run_worker(fail(), exit_on_error=False)
+                loop = asyncio.get_running_loop()
+                end = loop.time() + DEADLINE
+                while app.is_running and loop.time() < end:
+                    await pilot.pause(0.02)
+                assert not app.is_running
+        expected = KeyError if start == "timer" else LookupError
+        assert isinstance(app.crash, expected) and app.return_code == 1, start
 
 
 async def test_quitting_while_the_timers_tick_is_not_a_crash() -> None:

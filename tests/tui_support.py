@@ -313,8 +313,8 @@ async def until(pilot: Any, cond: Callable[[], object], what: str, timeout: floa
         except NoMatches as exc:
             last = exc
         app = pilot.app
-        if not app.is_running or app._exception is not None:
-            raise AssertionError(f"the app stopped while waiting for: {what}") from app._exception
+        if not app.is_running or app.return_code is not None:
+            raise AssertionError(f"the app stopped while waiting for: {what}") from getattr(app, "crash", None)
         waited = loop.time() - start
         if waited > timeout:
             raise AssertionError(f"timed out after {waited:.1f} s waiting for: {what}"

@@ -197,7 +197,6 @@ class Doc:
 
 class ConfigEditorView(View):
     view_id: ClassVar[str] = "config"
-    title: ClassVar[str] = "Config editor"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save (prettified)", id="config.save", priority=True),

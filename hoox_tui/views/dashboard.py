@@ -34,7 +34,6 @@ ISSUE_LABEL = {"size": "size differs", "side": "side differs", "missing_at_excha
 
 class DashboardView(View):
     view_id = "dashboard"
-    title = "Dashboard"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "equity", "workers", "queues", "watchdog", "risk"})
 
     DEFAULT_CSS = """

@@ -132,7 +132,6 @@ class LogTail:
 
 class ServicesView(View):
     view_id: ClassVar[str] = "services"
-    title: ClassVar[str] = "Service manager"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"workers"})
 
     BINDINGS: ClassVar[list[BindingType]] = [

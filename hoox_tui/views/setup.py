@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 class SetupView(View):
     view_id: ClassVar[str] = "setup"
-    title: ClassVar[str] = "Setup wizard"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "next", "Save & next", id="setup.next"),

@@ -55,7 +55,6 @@ RISK_SAMPLING = "prices sampled every {} min: a wick between runs is not seen"
 
 class TradesView(View):
     view_id = "trades"
-    title = "Trade monitor"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"trades", "positions", "stats", "orders", "risk"})
     BINDINGS: ClassVar = [
         Binding("c", "cancel_order", "Cancel order", id="trades.cancel"),

@@ -72,7 +72,6 @@ class WorkerCard(Static, can_focus=True):
 
 class WorkersView(View):
     view_id = "workers"
-    title = "Workers"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"workers"})
 
     DEFAULT_CSS = """
