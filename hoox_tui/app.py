@@ -337,7 +337,7 @@ class HooxApp(Guarded, App[None]):
             self.exit()
 
     def action_kill_switch(self, on: bool | None = None) -> None:
-        if self.ctx.client is None:
+        if not self.ctx.store.has_edge:
             self.notify("No edge is configured: the kill switch is not available.", severity="warning")
             return
         st = self.ctx.store.status
@@ -377,7 +377,7 @@ class HooxApp(Guarded, App[None]):
     # ---------------------------------------------------------------- flatten
     def action_flatten(self) -> None:
         """List what a flatten would close (every book by default), ask, flatten, show each outcome."""
-        if self.ctx.client is None:
+        if not self.ctx.store.has_edge:
             self.notify("No edge is configured: flatten is not available.", severity="warning")
             return
         self.run_worker(self._ask_flatten(), group="flatten", exclusive=True, exit_on_error=False)
@@ -407,18 +407,18 @@ class HooxApp(Guarded, App[None]):
     # ---------------------------------------------------------------- signal timeline
     def action_signal_timeline(self, request_id: str | None = None) -> None:
         """The timeline of a signal: `request_id`, else one the user pastes (T, the palette)."""
-        client = self.ctx.client
-        if client is None:
+        store = self.ctx.store
+        if not store.has_edge:
             self.notify("No edge is configured: a signal's timeline is not available.", severity="warning")
             return
         if request_id is None:
             def pasted(rid: str | None) -> None:
                 if rid:
-                    self.push_screen(TimelineScreen(client.signal_timeline, rid))
+                    self.push_screen(TimelineScreen(store.signal_timeline, rid))
 
             self.push_screen(RequestIdScreen(), self.guard(pasted))
             return
-        self.push_screen(TimelineScreen(client.signal_timeline, request_id))
+        self.push_screen(TimelineScreen(store.signal_timeline, request_id))
 
     # ---------------------------------------------------------------- books
     def action_cycle_book(self) -> None:
@@ -483,31 +483,15 @@ class HooxApp(Guarded, App[None]):
         return None
 
     async def _send_test_signal(self) -> None:
-        import httpx
-
-        from hoox_cli.commands.signal import build_payload, webhook_url
-
         ws = self.ctx.workspace
         assert ws is not None
-        key = ws.secrets().get("WEBHOOK_API_KEY")
-        if not key:
-            self.notify(f"WEBHOOK_API_KEY is not set in {ws.dev_vars_path}.", severity="error")
-            return
-        payload = build_payload(api_key=key, symbol="BTCUSDT", action="LONG", quantity=0.001, exchange=None,
-                                leverage=None, order_type=None, price=None, idempotency_key=None)
-        try:
-            async with httpx.AsyncClient(timeout=15) as http:
-                r = await http.post(webhook_url(ws.gateway_url()), json=payload)
-            body = r.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            self.notify(redact(f"{type(exc).__name__}: {exc}"), title="Test signal failed", severity="error")
-            return
-        err = body.get("error") if isinstance(body, dict) else None
-        if r.status_code in (200, 202):
-            self.notify(f"{r.status_code}: test signal accepted (request {body.get('requestId')})")
+        outcome = await self.ctx.store.send_test_signal(ws)
+        if outcome.accepted:
+            self.notify(outcome.text)
+        elif outcome.title is None:
+            self.notify(outcome.text, severity="error")
         else:
-            msg = err.get("message") if isinstance(err, dict) else str(body)[:200]
-            self.notify(redact(f"{r.status_code}: {msg}"), title="Test signal refused", severity="error")
+            self.notify(redact(outcome.text), title=outcome.title, severity="error")
 
     # ================================================================ palette
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

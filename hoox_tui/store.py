@@ -56,6 +56,8 @@ from hoox_cli.core.client import (
 from hoox_tui.fmt import count
 
 if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
+
     from hoox_cli.core import models as m
     from hoox_cli.core.client import AsyncHooxClient
 
@@ -121,6 +123,13 @@ class AlertRow:
     level: str
     source: str
     message: str
+
+
+@dataclass
+class SignalOutcome:
+    accepted: bool
+    text: str  # what happened, in words (redact before showing: it can quote the edge)
+    title: str | None = None
 
 
 def level_of(name: str | None) -> str:
@@ -233,6 +242,15 @@ class Store:
     def age(self, topic: str) -> float | None:
         at = self.updated_at.get(topic)
         return None if at is None else max(0.0, clock.now() - at)
+
+    @property
+    def has_edge(self) -> bool:
+        """An edge is configured (local or remote): the actions below can reach it."""
+        return self.client is not None
+
+    @property
+    def edge_url(self) -> str | None:
+        return self.client.base_url if self.client is not None else None
 
     @property
     def live(self) -> bool:
@@ -614,6 +632,68 @@ class Store:
         self.logs_total += 1
 
     # ================================================================ actions
+    # Views and the app act on the edge (and on the local runtime) only through these: nothing else
+    # in the cockpit calls the client or controls a process.
+    def _edge(self) -> AsyncHooxClient:
+        if self.client is None:
+            raise HooxError("no edge is configured")
+        return self.client
+
+    async def kv_list(self) -> m.KvList:
+        return await self._edge().kv_list()
+
+    async def kv_get(self, key: str) -> m.KvEntry:
+        return await self._edge().kv_get(key)
+
+    async def kv_put(self, key: str, value: Any) -> m.KvEntry:
+        """Write one KV setting (the edge validates it again and answers with what it stored)."""
+        return await self._edge().kv_put(key, value)
+
+    async def fetch_status(self) -> m.StatusResult:
+        """The edge's status asked now (not the last poll's)."""
+        return await self._edge().status()
+
+    async def signal_timeline(self, request_id: str) -> m.SignalTimeline:
+        return await self._edge().signal_timeline(request_id)
+
+    async def send_test_signal(self, ws: Workspace) -> SignalOutcome:
+        """LONG 0.001 BTCUSDT to the workspace's local gateway, and what came of it."""
+        import httpx
+
+        from hoox_cli.commands.signal import build_payload, webhook_url  # moves to hoox_cli.core.signals
+
+        key = ws.secrets().get("WEBHOOK_API_KEY")
+        if not key:
+            return SignalOutcome(False, f"WEBHOOK_API_KEY is not set in {ws.dev_vars_path}.")
+        payload = build_payload(api_key=key, symbol="BTCUSDT", action="LONG", quantity=0.001, exchange=None,
+                                leverage=None, order_type=None, price=None, idempotency_key=None)
+        try:
+            async with httpx.AsyncClient(timeout=15) as http:
+                r = await http.post(webhook_url(ws.gateway_url()), json=payload)
+            body = r.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return SignalOutcome(False, f"{type(exc).__name__}: {exc}", "Test signal failed")
+        if r.status_code in (200, 202):
+            return SignalOutcome(True, f"{r.status_code}: test signal accepted (request {body.get('requestId')})")
+        err = body.get("error") if isinstance(body, dict) else None
+        msg = err.get("message") if isinstance(err, dict) else str(body)[:200]
+        return SignalOutcome(False, f"{r.status_code}: {msg}", "Test signal refused")
+
+    async def restart_runtime(self, ws: Workspace, emit: Callable[[str], None], *, start_only: bool = False) -> int:
+        """Stop the workspace's local runtime (if any) and start it detached, following its log into
+        `emit`; the new pid. Raises RestartError saying why it did not serve."""
+        tail = LogTail(ws)
+        task = asyncio.create_task(tail.follow(emit))
+        try:
+            pid = await asyncio.to_thread(restart_local_runtime, ws, emit, start_only=start_only)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            tail.read(emit)  # what it wrote after the last tick
+        self.refresh_now()
+        return pid
+
     async def set_kill_switch(self, on: bool, reason: str | None, *, flatten: bool = False) -> m.KillSwitch:
         assert self.client is not None
         result = await self.client.set_kill_switch(on, reason, flatten=flatten)
@@ -657,3 +737,72 @@ class Store:
         self._touch("orders")
         self.mark(*BOOK_TOPICS)
         self.refresh_now()  # the positions and figures they moved
+
+
+# ==================================================================== the local runtime
+class RestartError(Exception):
+    pass
+
+
+def restart_local_runtime(ws: Workspace, emit: Callable[[str], None], *, start_only: bool = False) -> int:
+    """Stop the workspace's local runtime (if any) and start it detached; the new pid. Blocking."""
+    from hoox_cli.core import process
+
+    base = ws.base_port()
+    state = process.probe(ws)
+    if state.running:
+        if start_only:
+            emit(f"The local runtime already runs (pid {state.pid}).")
+            return state.pid or 0
+        emit(f"Stopping the local runtime (pid {state.pid}) ...")
+        res = process.stop(ws)
+        emit("Stopped." if not res.forced else f"It did not stop within {process.STOP_TIMEOUT:g} s and was killed.")
+    busy = process.busy_ports(process.ports_for(ws, base))
+    if busy:
+        raise RestartError("Ports in use, so the runtime cannot start: "
+                           + ", ".join(f"{n} {p}" for n, p in busy)
+                           + ". Free them, or change [dev] port in hoox.toml (Config editor, F7).")
+    emit(f"Starting the local runtime (ports from {base}) ...")
+    proc, _offset = process.spawn_detached(ws, base)
+    try:
+        process.wait_serving(ws, proc)
+    except process.ChildExited as exc:
+        raise RestartError(f"The runtime exited (code {exc.code}) before it served; "
+                           f"see {process.log_path(ws)}.") from None
+    except TimeoutError:
+        process.terminate(proc)
+        raise RestartError(f"The gateway did not answer within {process.DETACH_TIMEOUT:g} s; the runtime was "
+                           f"stopped. See {process.log_path(ws)}.") from None
+    return proc.pid
+
+
+class LogTail:
+    """Follows the runtime log from where it ended when created (what a restart writes to it)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        from hoox_cli.core import process
+
+        self.path = process.log_path(ws)
+        try:
+            self.pos = self.path.stat().st_size
+        except OSError:
+            self.pos = 0
+        self._pending = ""
+
+    def read(self, emit: Callable[[str], None]) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.pos)
+                data = fh.read()
+        except OSError:
+            return
+        self.pos += len(data)
+        self._pending += data.decode("utf-8", errors="replace")
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            emit(line)
+
+    async def follow(self, emit: Callable[[str], None]) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            self.read(emit)

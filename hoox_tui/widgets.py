@@ -128,9 +128,9 @@ class StatusBar(Static):
         label = self.ctx.runtime_label()
         if label:
             segs.append((2, Text(label, style="cyan")))
-        client = self.ctx.client
-        if client is not None:
-            segs.append((3, Text(client.base_url, style="dim")))
+        url = store.edge_url
+        if url is not None:
+            segs.append((3, Text(url, style="dim")))
         if self.ctx.safe_mode:
             segs.append((2, Text("SAFE MODE (no live feeds)", style="bold yellow")))
         if self.note:

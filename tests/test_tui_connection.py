@@ -76,7 +76,7 @@ async def test_a_refused_token_is_unauthorized_backs_off_and_says_which_token_an
     client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=0, token_source=cfg.token_source)
     base, cap = 0.1, 0.4
     store = Store(client, refresh_seconds=0.05, backoff_base=base, backoff_cap=cap, rand=lambda: 0.0)
-    ctx = CockpitContext(store=store, client=client, workspace=workspace, settings=UserSettings(), safe_mode=False,
+    ctx = CockpitContext(store=store, workspace=workspace, settings=UserSettings(), safe_mode=False,
                          local_runtime_started=False)
     states: list[Conn] = []
     refusals: list[float] = []
