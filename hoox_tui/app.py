@@ -1,10 +1,11 @@
 """The cockpit app: nine views as modes (F1..F9, Ctrl+1..9), sidebar, status bar, palette, dialogs.
 
 Each view lives in its own mode (its own screen stack, kept alive when hidden). The store is told
-which view is visible (ViewScreen resume/suspend), polls only what that view needs, and hands
-changes to it in batches from the flush timer. Errors: a view's failure stays in the view (see
-views/base.py); anything else ends the app with `crash` set, and the launcher shows the crash
-screen (crash.py) — never Textual's own traceback, which prints local variables.
+which view is visible (ViewScreen resume/suspend) and polls only what that view needs; the flush
+timer posts what changed to that view in batches (a StoreChanged message, hoox_tui/messages.py).
+Errors: a view's failure stays in the view (see views/base.py and boundary.py); anything else ends
+the app with `crash` set, and the launcher shows the crash screen (crash.py) — never Textual's own
+traceback, which prints local variables.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from hoox_cli.core.client import RiskEvent
 from hoox_tui.boundary import Guarded
 from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import (
@@ -34,6 +34,7 @@ from hoox_tui.dialogs import (
     KillSwitchScreen,
 )
 from hoox_tui.fmt import book_label
+from hoox_tui.messages import ConnectionChanged, RiskRunReported, StoreChanged
 from hoox_tui.redact import redact
 from hoox_tui.store import ALL_TOPICS, BOOKS, Conn, run_summary
 from hoox_tui.themes import DEFAULT_THEME, load_themes
@@ -110,7 +111,9 @@ class ViewScreen(Guarded, Screen[None]):
     def on_screen_resume(self) -> None:
         app = self.app
         self.query_one(Sidebar).display = app.sidebar_shown() if isinstance(app, HooxApp) else True
-        self.ctx.store.attach(id(self.view), self.view.deliver, self.view.poll_topics)
+        if isinstance(app, HooxApp):
+            app.visible_view = self.view
+        self.ctx.store.show(id(self.view), self.view.poll_topics)
 
     def on_resize(self) -> None:
         app = self.app
@@ -118,7 +121,10 @@ class ViewScreen(Guarded, Screen[None]):
             app.show_sidebar()
 
     def on_screen_suspend(self) -> None:
-        self.ctx.store.detach(id(self.view))  # hidden views are not polled
+        app = self.app
+        if isinstance(app, HooxApp) and app.visible_view is self.view:
+            app.visible_view = None
+        self.ctx.store.hide(id(self.view))  # hidden views are not polled
 
 
 class HooxApp(Guarded, App[None]):
@@ -166,6 +172,7 @@ class HooxApp(Guarded, App[None]):
         self._run_store = run_store
         self._view_factories = view_factories or {}
         self.views: dict[str, View] = {}
+        self.visible_view: View | None = None  # the view of the current mode (None under a dialog)
         self._pulse = False
 
     # ================================================================ start
@@ -187,8 +194,7 @@ class HooxApp(Guarded, App[None]):
         self.switch_mode("dashboard")
         for p in problems:
             self.notify(p, title="Settings problem", severity="warning", timeout=10)
-        self.ctx.store.on_state_change = self._on_conn_state
-        self.ctx.store.on_risk_run = self._on_risk_run
+        self.ctx.store.post = self.post_message
         self.set_interval(FLUSH_SECONDS, self.guard(self._flush_store), name="flush")
         self.set_interval(TICK_SECONDS, self.guard(self._tick), name="tick")
         if self._run_store:
@@ -239,11 +245,10 @@ class HooxApp(Guarded, App[None]):
     status_note: str | None = None
 
     # ================================================================ timers
-    async def _flush_store(self) -> None:
-        try:
-            await self.ctx.store.flush()
-        except Exception:  # a listener's failure is already contained; never stop the timer
-            _log.exception("flush failed")
+    def _flush_store(self) -> None:
+        topics = self.ctx.store.take_changes()
+        if topics and self.visible_view is not None:
+            self.visible_view.post_message(StoreChanged(topics))
         self._refresh_frame()
 
     def _tick(self) -> None:
@@ -271,7 +276,8 @@ class HooxApp(Guarded, App[None]):
             return bars.first() if bars else None
         return None
 
-    def _on_conn_state(self, state: Conn) -> None:
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        state = message.state
         if state == Conn.UNAUTHORIZED:
             # in full, once per refusal: the status bar has room for the state only
             self.notify(self.ctx.store.refused_advice or "The edge refused the operator token.",
@@ -280,8 +286,9 @@ class HooxApp(Guarded, App[None]):
             self.notify("The edge does not answer: OFFLINE, probing every "
                         f"{self.ctx.store.probe_seconds:g} s (Ctrl+R to try now).", severity="error")
 
-    def _on_risk_run(self, ev: RiskEvent) -> None:
+    def on_risk_run_reported(self, message: RiskRunReported) -> None:
         """A risk run that closed something or failed: said at once, wherever the operator looks."""
+        ev = message.event
         self.notify(f"{run_summary(ev)} — details: the trade monitor (F4) and the alerts (F1).",
                     title=f"Risk run #{ev.run_id}", severity="error" if ev.errors else "warning", timeout=10)
 
@@ -298,7 +305,7 @@ class HooxApp(Guarded, App[None]):
         self.action_view("worker-detail")
         view = self.views.get("worker-detail")
         if view is not None:
-            self.call_later(view.deliver, frozenset({"worker"}))
+            view.post_message(StoreChanged(frozenset({"worker"})))
 
     def sidebar_shown(self) -> bool:
         """The sidebar as ^B left it, else shown only when the view keeps enough columns beside it."""
@@ -532,9 +539,10 @@ class HooxApp(Guarded, App[None]):
         if isinstance(screen, ViewScreen):
             screen.view = fresh
             if screen.is_current:
-                self.ctx.store.detach(id(old))
-                self.ctx.store.attach(id(fresh), fresh.deliver, fresh.poll_topics)
-        await fresh.deliver(ALL_TOPICS)
+                self.visible_view = fresh
+                self.ctx.store.hide(id(old))
+                self.ctx.store.show(id(fresh), fresh.poll_topics)
+        fresh.post_message(StoreChanged(ALL_TOPICS))
         return fresh
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -10,12 +10,16 @@ is retried at once (no retry storm); the next try waits min(2^n × 1 s, 30 s) as
 at 30 s, and `refused_advice` says which token was sent and how to set the right one.
 Nothing here blocks the UI: the loop is one asyncio task, and views only read the buffers.
 
-Views are told what changed in batches: events and poll results mark topics dirty, and `flush()`
-(called by the app on a timer) hands the dirty set to the visible views. REST topics are polled
-only for the visible view (`View.poll_topics`); `status` is always polled (status bar, kill switch).
+Views are told what changed in batches: each poll result goes to its `apply_*` method (named with
+the call that fetched it, no lookup by name) and each stream event to `ingest`; both mark data keys
+dirty, and the app's flush timer takes them (`take_changes`) and posts them to the visible view as
+a Textual message (hoox_tui/messages.py). The data keys ("store keys": status, workers, trades, …)
+are the store's own, not the edge's stream topics. REST keys are polled only for the visible view
+(`View.poll_topics`); `status` is always polled (status bar, kill switch). A change of connection
+state and a risk run worth telling are posted to the app as messages (`post`, the app's post_message).
 
 The risk manager (`risk`, /v1/risk) is of both books; its `risk` stream event (a finished run) has
-it re-read at once, and a run that acted or failed adds a line to the alerts and calls `on_risk_run`
+it re-read at once, and a run that acted or failed adds a line to the alerts and is reported
 (a notification: for a failing run, only the first of a series, so an exchange that stays down does
 not raise one every run).
 
@@ -54,9 +58,11 @@ from hoox_cli.core.client import (
     backoff_delay,
 )
 from hoox_tui.fmt import count
+from hoox_tui.messages import ConnectionChanged, RiskRunReported
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
+    from textual.message import Message
 
     from hoox_cli.core import models as m
     from hoox_cli.core.client import AsyncHooxClient
@@ -69,15 +75,12 @@ ALERTS_MAX = 200
 OFFLINE_AFTER = 5
 REFUSED_STATUSES = frozenset({401, 403})  # the edge answered but refused this token
 PROBE_SECONDS = 30.0
-# every topic at once: a full redraw (a view shown or rebuilt, Ctrl+R)
+# every store key at once: a full redraw (a view shown or rebuilt, Ctrl+R)
 ALL_TOPICS = frozenset({"status", "workers", "trades", "positions", "stats", "equity", "orders", "logs", "alerts",
                         "queues", "watchdog", "latency", "risk"})
 BOOKS = ("paper", "live", "all")
 BOOK_TOPICS = ("positions", "stats", "equity")  # the topics whose figures are of one book
 ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
-
-Listener = Callable[[frozenset[str]], Awaitable[None]]
-
 
 class Conn(Enum):
     NO_EDGE = "no edge"
@@ -204,40 +207,40 @@ class Store:
         self.focus_worker: str | None = None
         self.active_topics: frozenset[str] = frozenset()
         # plumbing
-        self._listeners: dict[int, Listener] = {}
+        self._shown_by: int | None = None  # the visible view (its id), whose poll_topics are polled
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._stream_task: asyncio.Task[None] | None = None
         self._loaded_history = False
-        self.on_state_change: Callable[[Conn], None] | None = None
-        self.on_risk_run: Callable[[RiskEvent], None] | None = None  # a run that acted or failed: tell the user
+        self.post: Callable[[Message], object] | None = None  # the app's post_message: state, risk runs
         self._risk_failing = False  # the last risk run the stream brought had errors
 
     # ================================================================ views
-    def attach(self, key: int, listener: Listener, topics: frozenset[str]) -> None:
-        """A view became visible: it is told about changes, and its REST topics are polled."""
-        self._listeners = {key: listener}  # one visible view at a time
+    def show(self, key: int, topics: frozenset[str]) -> None:
+        """View `key` became visible: its REST keys are polled now, and it gets a full redraw."""
+        self._shown_by = key  # one visible view at a time
         self.active_topics = topics
         self._dirty.update(ALL_TOPICS)
         self.refresh_now()
 
-    def detach(self, key: int) -> None:
-        self._listeners.pop(key, None)
-        if not self._listeners:
+    def hide(self, key: int) -> None:
+        """View `key` was hidden (not a newer one shown meanwhile): nothing view-specific is polled."""
+        if self._shown_by == key:
+            self._shown_by = None
             self.active_topics = frozenset()
 
     def mark(self, *topics: str) -> None:
         self._dirty.update(topics)
 
-    async def flush(self) -> frozenset[str]:
-        """Hand the topics changed since the last flush to the visible view(s)."""
-        if not self._dirty:
-            return frozenset()
+    def take_changes(self) -> frozenset[str]:
+        """The keys changed since the last call (the app posts them to the visible view)."""
         topics = frozenset(self._dirty)
         self._dirty.clear()
-        for listener in list(self._listeners.values()):
-            await listener(topics)
         return topics
+
+    def _post(self, message: Message) -> None:
+        if self.post is not None:
+            self.post(message)
 
     def age(self, topic: str) -> float | None:
         at = self.updated_at.get(topic)
@@ -351,8 +354,7 @@ class Store:
             _log.info("connection %s -> %s", self.state.value, state.value)
             self.state = state
             self.mark("status")
-            if self.on_state_change is not None:
-                self.on_state_change(state)
+            self._post(ConnectionChanged(state))
 
     async def _stop_stream(self) -> None:
         task, self._stream_task = self._stream_task, None
@@ -370,35 +372,37 @@ class Store:
         self.apply_status(await c.status())
         topics = self.active_topics
         book = self.book
-        calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        # (store key, the call, the method that applies its result)
+        calls: list[tuple[str, Callable[[], Awaitable[Any]], Callable[[Any], None]]] = []
         if not self._loaded_history:
-            calls += [("trades", lambda: c.trades(limit=200)), ("logs", lambda: c.logs(limit=500)),
-                      ("alerts", lambda: c.alerts(limit=ALERTS_MAX))]
+            calls += [("trades", lambda: c.trades(limit=200), self.apply_trades),
+                      ("logs", lambda: c.logs(limit=500), self.apply_logs),
+                      ("alerts", lambda: c.alerts(limit=ALERTS_MAX), self.apply_alerts)]
         if "workers" in topics:
-            calls.append(("workers", c.workers))
+            calls.append(("workers", c.workers, self.apply_workers))
         if "trades" in topics and self._loaded_history:
-            calls.append(("trades", lambda: c.trades(limit=100)))
+            calls.append(("trades", lambda: c.trades(limit=100), self.apply_trades))
         if "positions" in topics:
-            calls.append(("positions", lambda: c.positions(mode=book)))
+            calls.append(("positions", lambda: c.positions(mode=book), self.apply_positions))
         if "stats" in topics:
-            calls.append(("stats", lambda: c.stats(mode=book)))
+            calls.append(("stats", lambda: c.stats(mode=book), self.apply_stats))
         if "equity" in topics:
-            calls.append(("equity", lambda: c.equity(mode=book)))
+            calls.append(("equity", lambda: c.equity(mode=book), self.apply_equity))
         if "orders" in topics:
-            calls.append(("orders", c.orders))
+            calls.append(("orders", c.orders, self.apply_orders))
         if "queues" in topics:
-            calls.append(("queues", c.queues))
+            calls.append(("queues", c.queues, self.apply_queues))
         if "watchdog" in topics:
-            calls.append(("watchdog", c.watchdog))
+            calls.append(("watchdog", c.watchdog, self.apply_watchdog))
         if "risk" in topics:
-            calls.append(("risk", c.risk))
+            calls.append(("risk", c.risk, self.apply_risk))
         if "worker" in topics and self.focus_worker:
             name = self.focus_worker
-            calls.append(("worker", lambda: c.worker(name)))
+            calls.append(("worker", lambda: c.worker(name), self.apply_worker))
         if "latency" in topics and self.focus_worker:
             focus = self.focus_worker
-            calls.append(("latency", lambda: c.worker_latency(focus)))
-        for topic, call in calls:
+            calls.append(("latency", lambda: c.worker_latency(focus), self.apply_latency))
+        for topic, call, apply in calls:
             try:
                 result = await call()
             except HooxApiError as exc:
@@ -410,7 +414,7 @@ class Store:
             if topic in BOOK_TOPICS and self.book != book:
                 continue  # the operator switched books meanwhile: these figures are of the other one
             self.errors.pop(topic, None)
-            getattr(self, f"apply_{topic}")(result)
+            apply(result)
         self._loaded_history = True
 
     def apply_status(self, status: m.StatusResult) -> None:
@@ -606,8 +610,8 @@ class Store:
         self.alerts.append(AlertRow(-ev.id, created, "error" if ev.errors else "warning", "agent-worker", line))
         self._touch("alerts")
         # every run that acted; a failing one when it starts failing, not again each run while it fails
-        if self.on_risk_run is not None and (ev.actions or not failing_before):
-            self.on_risk_run(ev)
+        if ev.actions or not failing_before:
+            self._post(RiskRunReported(ev))
 
     def _put_trade(self, row: TradeRow, keep_order: bool = False) -> None:
         known = row.id in self.trades

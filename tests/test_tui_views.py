@@ -176,14 +176,14 @@ async def test_quitting_while_the_timers_tick_is_not_a_crash() -> None:
         ctx = fixture_ctx()
         store = ctx.store
         flushes = 0
-        real_flush = store.flush
+        real_take = store.take_changes
 
-        async def counting_flush() -> frozenset[str]:
+        def counting_take() -> frozenset[str]:
             nonlocal flushes
             flushes += 1
-            return await real_flush()
+            return real_take()
 
-        store.flush = counting_flush  # type: ignore[method-assign]
+        store.take_changes = counting_take  # type: ignore[method-assign]
         held: list[int] = []
 
         class LingeringDashboard(DashboardView):

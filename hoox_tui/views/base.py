@@ -24,6 +24,7 @@ from textual.containers import Container, Vertical
 from textual.widgets import Static
 
 from hoox_tui.boundary import Guarded
+from hoox_tui.messages import StoreChanged
 from hoox_tui.redact import redact
 from hoox_tui.store import ALL_TOPICS
 from hoox_tui.views import BY_ID
@@ -123,8 +124,12 @@ class View(Guarded, Container):
     async def on_data(self, topics: frozenset[str]) -> None:
         """Called by the store, only while the view is visible, when any of `topics` changed."""
 
+    async def on_store_changed(self, message: StoreChanged) -> None:
+        """What the app's flush timer posts: the store keys changed since this view was last told."""
+        await self.deliver(message.topics)
+
     async def deliver(self, topics: frozenset[str]) -> None:
-        """The store's entry point: on_data behind the boundary, skipped while the panel shows."""
+        """on_data behind the boundary, skipped while the panel shows."""
         # Not before the view is composed, nor once its message loop has stopped (quitting or Retry
         # removes it; its children are pruned while the store's flush timer still runs).
         if self.error is not None or not self.is_mounted or not self.is_running:
