@@ -100,13 +100,19 @@ class Guarded:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        replaced: dict[Any, Callable[..., Any]] = {}
         for name, value in list(vars(cls).items()):
             if not inspect.isfunction(value) or getattr(value, "_hoox_guarded", False):
                 continue
-            if name.startswith(HANDLER_PREFIXES) or name in cls.GUARD_EXTRA:
+            if name.startswith(HANDLER_PREFIXES) or name in cls.GUARD_EXTRA or hasattr(value, "_textual_on"):
                 wrapped = _guard_method(value)
                 wrapped._hoox_guarded = True  # type: ignore[attr-defined]
                 setattr(cls, name, wrapped)
+                replaced[value] = wrapped
+        # handlers declared with @on(...) are dispatched from the class's table of them: guard those too
+        table = vars(cls).get("_decorated_handlers") or {}
+        for handlers in table.values():
+            handlers[:] = [(replaced.get(method, method), selectors) for method, selectors in handlers]
 
     def guard(self, fn: F) -> F:
         """`fn` with its exceptions handed to this node's boundary (timers, callbacks, workers)."""

@@ -19,6 +19,7 @@ from hoox_cli.core import models as m
 from hoox_cli.core.client import HooxConnectionError
 from hoox_tui.app import HooxApp
 from hoox_tui.crash import write_crash_report
+from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.settings import UserSettings
 from hoox_tui.store import ALERTS_MAX, ALL_TOPICS, LOGS_MAX, TRADES_MAX, Conn, Store
 from hoox_tui.themes import load_themes
@@ -143,16 +144,25 @@ async def test_the_error_panel_takes_the_views_place_only_once_it_is_complete() 
             await until(pilot, lambda: app.focused is panel, "the error panel has the focus (r retries)")
 
 
+class ExplodingDialog(ConfirmScreen):
+    """A dialog whose handler raises: dialogs are outside every view, so that is a crash."""
+
+    def on_mount(self) -> None:
+        raise IndexError("dialog")
+
+
 async def test_an_error_outside_any_view_ends_the_app_for_the_crash_screen(monkeypatch: Any) -> None:
-    # An app timer's callback raising (the status-bar tick), and a worker of the app failing: each
-    # ends the app through App.exit(return_code=1), with `crash` set for the launcher's crash screen.
+    # An app timer's callback raising (the status-bar tick), a worker of the app failing, a dialog's
+    # handler raising: each ends the app through App.exit(return_code=1), with `crash` set for the
+    # launcher's crash screen (and no Textual traceback, which would print local variables).
     def explode() -> None:
         raise KeyError("app-level")
 
     async def fail() -> None:
         raise LookupError("app worker")
 
-    for start in ("timer", "worker"):
+    expected = {"timer": KeyError, "worker": LookupError, "dialog": IndexError}
+    for start, error in expected.items():
         with frozen_clock():
             app = HooxApp(fixture_ctx(), run_store=False)
             if start == "timer":
@@ -160,13 +170,14 @@ async def test_an_error_outside_any_view_ends_the_app_for_the_crash_screen(monke
             async with app.run_test(size=(120, 40)) as pilot:
                 if start == "worker":
                     app.run_worker(fail(), exit_on_error=False)
+                elif start == "dialog":
+                    app.push_screen(ExplodingDialog("Sure?"))
                 loop = asyncio.get_running_loop()
                 end = loop.time() + DEADLINE
                 while app.is_running and loop.time() < end:
                     await pilot.pause(0.02)
                 assert not app.is_running
-        expected = KeyError if start == "timer" else LookupError
-        assert isinstance(app.crash, expected) and app.return_code == 1, start
+        assert isinstance(app.crash, error) and app.return_code == 1, start
 
 
 async def test_quitting_while_the_timers_tick_is_not_a_crash() -> None:
