@@ -1,10 +1,11 @@
 """The cockpit app: nine views as modes (F1..F9, Ctrl+1..9), sidebar, status bar, palette, dialogs.
 
 Each view lives in its own mode (its own screen stack, kept alive when hidden). The store is told
-which view is visible (ViewScreen resume/suspend), polls only what that view needs, and hands
-changes to it in batches from the flush timer. Errors: a view's failure stays in the view (see
-views/base.py); anything else ends the app with `crash` set, and the launcher shows the crash
-screen (crash.py) — never Textual's own traceback, which prints local variables.
+which view is visible (ViewScreen resume/suspend) and polls only what that view needs; the flush
+timer posts what changed to that view in batches (a StoreChanged message, hoox_tui/messages.py).
+Errors: a view's failure stays in the view (see views/base.py and boundary.py); anything else ends
+the app with `crash` set, and the launcher shows the crash screen (crash.py) — never Textual's own
+traceback, which prints local variables.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
-from hoox_cli.core.client import RiskEvent
 from hoox_cli.core.redact import redact
+from hoox_tui.boundary import Guarded
 from hoox_tui.context import CockpitContext
 from hoox_tui.dialogs import (
     ConfirmScreen,
@@ -33,61 +35,51 @@ from hoox_tui.dialogs import (
     KillSwitchScreen,
 )
 from hoox_tui.fmt import book_label
+from hoox_tui.messages import ConnectionChanged, RiskRunReported, StoreChanged
 from hoox_tui.store import BOOKS, STORE_TOPICS, Conn, run_summary
 from hoox_tui.themes import DEFAULT_THEME, load_themes
 from hoox_tui.timeline import RequestIdScreen, TimelineScreen
-from hoox_tui.views.base import ErrorPanel, View, view_of_exception
-from hoox_tui.widgets import VIEW_ORDER, VIEW_TITLES, Sidebar, StatusBar, TitleBar
+from hoox_tui.views import BY_ID, VIEW_IDS, VIEWS
+from hoox_tui.views.base import ErrorPanel, View
+from hoox_tui.widgets import Sidebar, StatusBar, TitleBar
 
 _log = logging.getLogger("hoox.tui")
 
 FLUSH_SECONDS = 0.25  # views get changes at most 4 times a second
 TICK_SECONDS = 0.5  # status-bar pulse and "updated Xs ago"
 
-# view id -> (module, for views built elsewhere)
-_VIEW_MODULES = {
-    "dashboard": "hoox_tui.views.dashboard",
-    "workers": "hoox_tui.views.workers",
-    "worker-detail": "hoox_tui.views.worker_detail",
-    "trades": "hoox_tui.views.trades",
-    "logs": "hoox_tui.views.logs",
-    "services": "hoox_tui.views.services",
-    "config": "hoox_tui.views.config_editor",
-    "setup": "hoox_tui.views.setup",
-    "settings": "hoox_tui.views.settings_view",
-}
-
-
 class UnavailableView(View):
     """A view whose module is not part of this build: says so, shows nothing else."""
 
     view_id = "unavailable"
-    title = "Not available"
 
-    def __init__(self, ctx: CockpitContext, view_id: str, title: str, reason: str) -> None:
-        self._vid = view_id
+    def __init__(self, ctx: CockpitContext, view_id: str, reason: str) -> None:
         super().__init__(ctx, id=f"view-{view_id}")
-        self._title = title
+        self.missing = BY_ID[view_id]
         self.reason = reason
 
+    @property
+    def title(self) -> str:
+        return self.missing.title
+
     def compose(self) -> ComposeResult:
-        yield Static(f"{self._title} is not available in this version yet.\n\n{self.reason}", markup=False,
+        yield Static(f"{self.title} is not available in this version yet.\n\n{self.reason}", markup=False,
                      classes="unavailable")
 
 
 def view_class(view_id: str) -> type[View] | str:
-    """The View subclass for `view_id`, or why there is none."""
-    module_name = _VIEW_MODULES[view_id]
+    """The View subclass for `view_id` (imported now, the first time it is shown), or why there is none."""
+    spec = BY_ID[view_id]
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return f"({module_name} is not installed.)"
+        if exc.name == spec.module:
+            return f"({spec.module} is not installed.)"
         raise
-    for obj in vars(module).values():
-        if isinstance(obj, type) and issubclass(obj, View) and getattr(obj, "view_id", None) == view_id:
-            return obj
-    return f"({module_name} defines no view with id {view_id!r}.)"
+    cls = getattr(module, spec.cls, None)
+    if isinstance(cls, type) and issubclass(cls, View) and cls.view_id == view_id:
+        return cls
+    return f"({spec.module} defines no view {spec.cls} with id {view_id!r}.)"
 
 
 # Below this many columns the sidebar starts hidden (^B shows it): at the documented minimum of 100
@@ -95,7 +87,7 @@ def view_class(view_id: str) -> type[View] | str:
 SIDEBAR_MIN_WIDTH = 120
 
 
-class ViewScreen(Screen[None]):
+class ViewScreen(Guarded, Screen[None]):
     """One view with the sidebar, the title bar and the status bar around it."""
 
     DEFAULT_CSS = """
@@ -112,25 +104,30 @@ class ViewScreen(Screen[None]):
         with Horizontal(id="body"):
             yield Sidebar(self.view.view_id)
             with Vertical(id="main"):
-                yield TitleBar(self.ctx, VIEW_TITLES.get(self.view.view_id, self.view.title))
+                yield TitleBar(self.ctx, self.view.title)
                 yield self.view
         yield StatusBar(self.ctx)
 
     def on_screen_resume(self) -> None:
         app = self.app
         self.query_one(Sidebar).display = app.sidebar_shown() if isinstance(app, HooxApp) else True
-        self.ctx.store.attach(id(self.view), self.view.deliver, self.view.poll_topics)
+        if isinstance(app, HooxApp):
+            app.visible_view = self.view
+        self.ctx.store.show(id(self.view), self.view.poll_topics)
 
     def on_resize(self) -> None:
         app = self.app
         if isinstance(app, HooxApp) and app.sidebar_visible is None:
-            app._show_sidebar()
+            app.show_sidebar()
 
     def on_screen_suspend(self) -> None:
-        self.ctx.store.detach(id(self.view))  # hidden views are not polled
+        app = self.app
+        if isinstance(app, HooxApp) and app.visible_view is self.view:
+            app.visible_view = None
+        self.ctx.store.hide(id(self.view))  # hidden views are not polled
 
 
-class HooxApp(App[None]):
+class HooxApp(Guarded, App[None]):
     TITLE = "hoox cockpit"
     # Screens under 40 rows get the class -short: views give their secondary panels fewer rows there,
     # so the main table of each view keeps room at the documented minimum of 100 x 30.
@@ -147,9 +144,8 @@ class HooxApp(App[None]):
     """
     BINDINGS: ClassVar = [
         # priority: a focused TextArea binds F6/F7 itself, and view keys must switch views from anywhere.
-        *[Binding(f"f{i},ctrl+{i}", f"view('{vid}')", VIEW_TITLES[vid], show=False, id=f"view.{vid}",
-                  priority=True)
-          for i, vid in enumerate(VIEW_ORDER, 1)],
+        *[Binding(f"{v.key},{v.alias}", f"view('{v.id}')", v.title, show=False, id=f"view.{v.id}", priority=True)
+          for v in VIEWS],
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="sidebar"),
         Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
@@ -176,6 +172,7 @@ class HooxApp(App[None]):
         self._run_store = run_store
         self._view_factories = view_factories or {}
         self.views: dict[str, View] = {}
+        self.visible_view: View | None = None  # the view of the current mode (None under a dialog)
         self._pulse = False
 
     # ================================================================ start
@@ -192,15 +189,14 @@ class HooxApp(App[None]):
             self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         if self.ctx.settings.keymap:
             self.set_keymap(self.ctx.settings.keymap)
-        for vid in VIEW_ORDER:
+        for vid in VIEW_IDS:
             self.add_mode(vid, self._screen_factory(vid))
         self.switch_mode("dashboard")
         for p in problems:
             self.notify(p, title="Settings problem", severity="warning", timeout=10)
-        self.ctx.store.on_state_change = self._on_conn_state
-        self.ctx.store.on_risk_run = self._on_risk_run
-        self.set_interval(FLUSH_SECONDS, self._flush_store, name="flush")
-        self.set_interval(TICK_SECONDS, self._tick, name="tick")
+        self.ctx.store.post = self.post_message
+        self.set_interval(FLUSH_SECONDS, self.guard(self._flush_store), name="flush")
+        self.set_interval(TICK_SECONDS, self.guard(self._tick), name="tick")
         if self._run_store:
             self.run_worker(self._boot(), name="store", group="store", exit_on_error=False)
 
@@ -217,10 +213,9 @@ class HooxApp(App[None]):
             try:
                 cls = view_class(vid)
             except Exception as exc:  # a broken module is that view's failure, not the app's
-                view = UnavailableView(self.ctx, vid, VIEW_TITLES[vid], f"(loading it failed: {redact(str(exc))})")
+                view = UnavailableView(self.ctx, vid, f"(loading it failed: {redact(str(exc))})")
             else:
-                view = (cls(self.ctx) if isinstance(cls, type)
-                        else UnavailableView(self.ctx, vid, VIEW_TITLES[vid], cls))
+                view = cls(self.ctx) if isinstance(cls, type) else UnavailableView(self.ctx, vid, cls)
         self.views[vid] = view
         return view
 
@@ -250,11 +245,10 @@ class HooxApp(App[None]):
     status_note: str | None = None
 
     # ================================================================ timers
-    async def _flush_store(self) -> None:
-        try:
-            await self.ctx.store.flush()
-        except Exception:  # a listener's failure is already contained; never stop the timer
-            _log.exception("flush failed")
+    def _flush_store(self) -> None:
+        topics = self.ctx.store.take_changes()
+        if topics and self.visible_view is not None:
+            self.visible_view.post_message(StoreChanged(topics))
         self._refresh_frame()
 
     def _tick(self) -> None:
@@ -273,7 +267,8 @@ class HooxApp(App[None]):
                 tb.refresh()
 
     def _status_bar(self) -> StatusBar | None:
-        screen = self.screen if self._screen_stacks else None
+        stack = self.screen_stack
+        screen = stack[-1] if stack else None
         if isinstance(screen, ViewScreen):
             # None while the screen is still composing (start) or being torn down (quit): the
             # timers keep ticking through both, and a NoMatches here would end the app as a crash.
@@ -281,7 +276,8 @@ class HooxApp(App[None]):
             return bars.first() if bars else None
         return None
 
-    def _on_conn_state(self, state: Conn) -> None:
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        state = message.state
         if state == Conn.UNAUTHORIZED:
             # in full, once per refusal: the status bar has room for the state only
             self.notify(self.ctx.store.refused_advice or "The edge refused the operator token.",
@@ -290,14 +286,15 @@ class HooxApp(App[None]):
             self.notify("The edge does not answer: OFFLINE, probing every "
                         f"{self.ctx.store.probe_seconds:g} s (Ctrl+R to try now).", severity="error")
 
-    def _on_risk_run(self, ev: RiskEvent) -> None:
+    def on_risk_run_reported(self, message: RiskRunReported) -> None:
         """A risk run that closed something or failed: said at once, wherever the operator looks."""
+        ev = message.event
         self.notify(f"{run_summary(ev)} — details: the trade monitor (F4) and the alerts (F1).",
                     title=f"Risk run #{ev.run_id}", severity="error" if ev.errors else "warning", timeout=10)
 
     # ================================================================ actions
     def action_view(self, view_id: str) -> None:
-        if view_id not in VIEW_ORDER:
+        if view_id not in BY_ID:
             return
         if self.current_mode != view_id:
             self.switch_mode(view_id)
@@ -308,7 +305,7 @@ class HooxApp(App[None]):
         self.action_view("worker-detail")
         view = self.views.get("worker-detail")
         if view is not None:
-            self.call_later(view.deliver, frozenset({"worker"}))
+            view.post_message(StoreChanged(frozenset({"worker"})))
 
     def sidebar_shown(self) -> bool:
         """The sidebar as ^B left it, else shown only when the view keeps enough columns beside it."""
@@ -316,7 +313,8 @@ class HooxApp(App[None]):
             return self.sidebar_visible
         return self.size.width >= SIDEBAR_MIN_WIDTH
 
-    def _show_sidebar(self) -> None:
+    def show_sidebar(self) -> None:
+        """Show or hide the sidebar of the current screen as `sidebar_shown` says."""
         if isinstance(self.screen, ViewScreen):
             # query, not query_one: a screen still composing has no sidebar yet (its resume sets it)
             shown = self.sidebar_shown()
@@ -327,7 +325,7 @@ class HooxApp(App[None]):
 
     def action_toggle_sidebar(self) -> None:
         self.sidebar_visible = not self.sidebar_shown()
-        self._show_sidebar()
+        self.show_sidebar()
 
     def action_refresh(self) -> None:
         store = self.ctx.store
@@ -339,14 +337,14 @@ class HooxApp(App[None]):
         question = "Quit the hoox cockpit?"
         if self.ctx.owns_runtime():
             question += "\nThe embedded local runtime it started will be stopped."
-        self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), self._quit_answer)
+        self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), self.guard(self._quit_answer))
 
     def _quit_answer(self, yes: bool | None) -> None:
         if yes:
             self.exit()
 
     def action_kill_switch(self, on: bool | None = None) -> None:
-        if self.ctx.client is None:
+        if not self.ctx.store.has_edge:
             self.notify("No edge is configured: the kill switch is not available.", severity="warning")
             return
         st = self.ctx.store.status
@@ -355,7 +353,7 @@ class HooxApp(App[None]):
             self.notify(f"The kill switch is already {'ON' if on else 'off'}.")
             return
         self.push_screen(KillSwitchScreen(current.on if current else None, current.reason if current else None),
-                         self._kill_switch_answer)
+                         self.guard(self._kill_switch_answer))
 
     def _kill_switch_answer(self, answer: KillSwitchAnswer | None) -> None:
         if answer is None:
@@ -386,7 +384,7 @@ class HooxApp(App[None]):
     # ---------------------------------------------------------------- flatten
     def action_flatten(self) -> None:
         """List what a flatten would close (every book by default), ask, flatten, show each outcome."""
-        if self.ctx.client is None:
+        if not self.ctx.store.has_edge:
             self.notify("No edge is configured: flatten is not available.", severity="warning")
             return
         self.run_worker(self._ask_flatten(), group="flatten", exclusive=True, exit_on_error=False)
@@ -398,7 +396,7 @@ class HooxApp(App[None]):
             self.notify(redact(str(exc)), title="Flatten: could not list what is open", severity="error",
                         timeout=15)
             return
-        self.push_screen(FlattenScreen(positions, orders), self._flatten_answer)
+        self.push_screen(FlattenScreen(positions, orders), self.guard(self._flatten_answer))
 
     def _flatten_answer(self, choice: FlattenChoice | None) -> None:
         if choice is not None:
@@ -416,18 +414,18 @@ class HooxApp(App[None]):
     # ---------------------------------------------------------------- signal timeline
     def action_signal_timeline(self, request_id: str | None = None) -> None:
         """The timeline of a signal: `request_id`, else one the user pastes (T, the palette)."""
-        client = self.ctx.client
-        if client is None:
+        store = self.ctx.store
+        if not store.has_edge:
             self.notify("No edge is configured: a signal's timeline is not available.", severity="warning")
             return
         if request_id is None:
             def pasted(rid: str | None) -> None:
                 if rid:
-                    self.push_screen(TimelineScreen(client.signal_timeline, rid))
+                    self.push_screen(TimelineScreen(store.signal_timeline, rid))
 
-            self.push_screen(RequestIdScreen(), pasted)
+            self.push_screen(RequestIdScreen(), self.guard(pasted))
             return
-        self.push_screen(TimelineScreen(client.signal_timeline, request_id))
+        self.push_screen(TimelineScreen(store.signal_timeline, request_id))
 
     # ---------------------------------------------------------------- books
     def action_cycle_book(self) -> None:
@@ -478,7 +476,7 @@ class HooxApp(App[None]):
                 self.run_worker(self._send_test_signal(), group="signal", exit_on_error=False)
 
         self.push_screen(ConfirmScreen("Send a test signal: LONG 0.001 BTCUSDT to the local gateway (paper "
-                                       "trading)?", yes="Send", no="Cancel"), answered)
+                                       "trading)?", yes="Send", no="Cancel"), self.guard(answered))
 
     def _test_signal_unavailable(self) -> str | None:
         ws = self.ctx.workspace
@@ -492,36 +490,20 @@ class HooxApp(App[None]):
         return None
 
     async def _send_test_signal(self) -> None:
-        import httpx
-
-        from hoox_cli.core.signals import build_payload, webhook_url
-
         ws = self.ctx.workspace
         assert ws is not None
-        key = ws.secrets().get("WEBHOOK_API_KEY")
-        if not key:
-            self.notify(f"WEBHOOK_API_KEY is not set in {ws.dev_vars_path}.", severity="error")
-            return
-        payload = build_payload(api_key=key, symbol="BTCUSDT", action="LONG", quantity=0.001, exchange=None,
-                                leverage=None, order_type=None, price=None, idempotency_key=None)
-        try:
-            async with httpx.AsyncClient(timeout=15) as http:
-                r = await http.post(webhook_url(ws.gateway_url()), json=payload)
-            body = r.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            self.notify(redact(f"{type(exc).__name__}: {exc}"), title="Test signal failed", severity="error")
-            return
-        err = body.get("error") if isinstance(body, dict) else None
-        if r.status_code in (200, 202):
-            self.notify(f"{r.status_code}: test signal accepted (request {body.get('requestId')})")
+        outcome = await self.ctx.store.send_test_signal(ws)
+        if outcome.accepted:
+            self.notify(outcome.text)
+        elif outcome.title is None:
+            self.notify(outcome.text, severity="error")
         else:
-            msg = err.get("message") if isinstance(err, dict) else str(body)[:200]
-            self.notify(redact(f"{r.status_code}: {msg}"), title="Test signal refused", severity="error")
+            self.notify(redact(outcome.text), title=outcome.title, severity="error")
 
     # ================================================================ palette
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        for i, vid in enumerate(VIEW_ORDER, 1):
-            yield SystemCommand(f"View: {VIEW_TITLES[vid]}", f"F{i}", lambda v=vid: self.action_view(v))
+        for v in VIEWS:
+            yield SystemCommand(f"View: {v.title}", v.label, lambda vid=v.id: self.action_view(vid))
         yield SystemCommand("Refresh and reconnect now", "Ctrl+R", self.action_refresh)
         yield SystemCommand("Toggle sidebar", "Ctrl+B", self.action_toggle_sidebar)
         yield SystemCommand("Kill switch: turn ON (halt trading)", "asks first",
@@ -557,20 +539,23 @@ class HooxApp(App[None]):
         if isinstance(screen, ViewScreen):
             screen.view = fresh
             if screen.is_current:
-                self.ctx.store.detach(id(old))
-                self.ctx.store.attach(id(fresh), fresh.deliver, fresh.poll_topics)
-        await fresh.deliver(STORE_TOPICS)
+                self.visible_view = fresh
+                self.ctx.store.hide(id(old))
+                self.ctx.store.show(id(fresh), fresh.poll_topics)
+        fresh.post_message(StoreChanged(STORE_TOPICS))
         return fresh
 
-    def _handle_exception(self, error: Exception) -> None:
-        view = view_of_exception(error)
-        if view is not None and view.is_attached:
-            view.show_error(error)  # the view's boundary; the rest of the cockpit keeps running
-            return
-        _log.error("cockpit crashed: %s", redact(f"{type(error).__name__}: {error}"))
-        self.crash = error
-        self._return_code = 1
-        if self._exception is None:  # Pilot re-raises it in tests
-            self._exception = error
-            self._exception_event.set()
-        self._close_messages_no_wait()  # no traceback printed here: the crash screen shows a safe one
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The app's workers run with exit_on_error=False and catch what they expect; anything else
+        # they raise is a crash (a view's workers are guarded by the view).
+        worker = event.worker
+        if event.state == WorkerState.ERROR and isinstance(worker.error, Exception):
+            self.contain(worker.error)
+
+    def contain(self, error: BaseException) -> None:
+        """An error no view could contain (hoox_tui/boundary.py): the app ends for the crash screen."""
+        if self.crash is None:
+            _log.error("cockpit crashed: %s", redact(f"{type(error).__name__}: {error}"))
+            self.crash = error
+        # no traceback printed: the launcher's crash screen shows a safe one
+        self.exit(return_code=1)

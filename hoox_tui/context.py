@@ -1,4 +1,5 @@
-"""What every view gets: the store, the client, the workspace and the user's settings."""
+"""What every view gets: the store (its data, and its actions on the edge), the workspace and the
+user's settings. No client: views and the app reach the edge only through the store."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
-    from hoox_cli.core.client import AsyncHooxClient
     from hoox_cli.core.process import LocalRuntime
     from hoox_tui.settings import UserSettings
     from hoox_tui.store import Store
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 @dataclass
 class CockpitContext:
     store: Store
-    client: AsyncHooxClient | None  # None when no edge is configured
     workspace: Workspace | None  # None for --remote without a workspace
     settings: UserSettings
     safe_mode: bool

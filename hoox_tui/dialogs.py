@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
+from hoox_tui.boundary import Guarded
 from hoox_tui.fmt import book_label, book_text, num
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ _CSS = """
 """
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Guarded, ModalScreen[bool]):
     """A question; y / Enter on "Yes" confirms, n / Esc cancels."""
 
     DEFAULT_CSS = _CSS.format(cls="ConfirmScreen")
@@ -66,7 +67,7 @@ class KillSwitchAnswer:
     flatten: bool = False  # turning on: then flatten every book
 
 
-class KillSwitchScreen(ModalScreen["KillSwitchAnswer | None"]):
+class KillSwitchScreen(Guarded, ModalScreen["KillSwitchAnswer | None"]):
     """Shows the kill switch's current state; confirming flips it (with a reason, and optionally a
     flatten of every book, when turning on)."""
 
@@ -168,7 +169,7 @@ def plan_text(positions: list[m.OpenPosition], orders: list[m.OpenOrder], scope:
     return out
 
 
-class FlattenScreen(ModalScreen["FlattenChoice | None"]):
+class FlattenScreen(Guarded, ModalScreen["FlattenChoice | None"]):
     """Flatten, behind a confirmation that lists what it will cancel and close in the chosen scope
     (every book by default). Flatten is disabled when there is nothing in the scope."""
 
@@ -273,7 +274,7 @@ def outcome_text(result: m.FlattenResult) -> Text:
     return out
 
 
-class FlattenResultScreen(ModalScreen[None]):
+class FlattenResultScreen(Guarded, ModalScreen[None]):
     """What became of each order of a flatten (from the cockpit, or the kill switch's)."""
 
     DEFAULT_CSS = _CSS.format(cls="FlattenResultScreen") + _WIDE.format(cls="FlattenResultScreen")

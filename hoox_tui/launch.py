@@ -78,7 +78,7 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
         remember_secrets(ws.secrets().values())
     settings.problems.extend(problems)
     store = Store(client, refresh_seconds=settings.refresh_seconds, live_stream=not opts.safe_mode)
-    ctx = CockpitContext(store=store, client=client, workspace=ws, settings=settings, safe_mode=opts.safe_mode,
+    ctx = CockpitContext(store=store, workspace=ws, settings=settings, safe_mode=opts.safe_mode,
                          local_runtime_started=False)
     return ctx, runtime
 
@@ -108,12 +108,12 @@ def run(opts: Options) -> int:
             try:
                 app.run(mouse=not opts.no_mouse)
             finally:
-                if ctx.client is not None:
+                if ctx.store.client is not None:
                     import asyncio
                     import contextlib
 
                     with contextlib.suppress(RuntimeError):
-                        asyncio.run(ctx.client.aclose())
+                        asyncio.run(ctx.store.client.aclose())
             if app.crash is None:
                 return 0
             ws = ctx.workspace

@@ -10,12 +10,16 @@ is retried at once (no retry storm); the next try waits min(2^n × 1 s, 30 s) as
 at 30 s, and `refused_advice` says which token was sent and how to set the right one.
 Nothing here blocks the UI: the loop is one asyncio task, and views only read the buffers.
 
-Views are told what changed in batches: events and poll results mark topics dirty, and `flush()`
-(called by the app on a timer) hands the dirty set to the visible views. REST topics are polled
-only for the visible view (`View.poll_topics`); `status` is always polled (status bar, kill switch).
+Views are told what changed in batches: each poll result goes to its `apply_*` method (named with
+the call that fetched it, no lookup by name) and each stream event to `ingest`; both mark data keys
+dirty, and the app's flush timer takes them (`take_changes`) and posts them to the visible view as
+a Textual message (hoox_tui/messages.py). The data keys ("store keys": status, workers, trades, …)
+are the store's own, not the edge's stream topics. REST keys are polled only for the visible view
+(`View.poll_topics`); `status` is always polled (status bar, kill switch). A change of connection
+state and a risk run worth telling are posted to the app as messages (`post`, the app's post_message).
 
 The risk manager (`risk`, /v1/risk) is of both books; its `risk` stream event (a finished run) has
-it re-read at once, and a run that acted or failed adds a line to the alerts and calls `on_risk_run`
+it re-read at once, and a run that acted or failed adds a line to the alerts and is reported
 (a notification: for a failing run, only the first of a series, so an exchange that stays down does
 not raise one every run).
 
@@ -35,7 +39,6 @@ import random
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from hoox_edge.operator.shapes import STREAM_TOPICS
@@ -55,8 +58,12 @@ from hoox_cli.core.client import (
     backoff_delay,
 )
 from hoox_tui.fmt import count
+from hoox_tui.messages import Conn, ConnectionChanged, RiskRunReported
 
 if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
+    from textual.message import Message
+
     from hoox_cli.core import models as m
     from hoox_cli.core.client import AsyncHooxClient
 
@@ -76,18 +83,6 @@ STORE_TOPICS = frozenset({*STREAM_TOPICS, "workers", "positions", "stats", "equi
 BOOKS = ("paper", "live", "all")
 BOOK_TOPICS = ("positions", "stats", "equity")  # the topics whose figures are of one book
 ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
-
-Listener = Callable[[frozenset[str]], Awaitable[None]]
-
-
-class Conn(Enum):
-    NO_EDGE = "no edge"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    OFFLINE = "offline"
-    UNAUTHORIZED = "unauthorized"  # the edge answers, but refuses the operator token
-
 
 @dataclass
 class TradeRow:
@@ -124,6 +119,13 @@ class AlertRow:
     level: str
     source: str
     message: str
+
+
+@dataclass
+class SignalOutcome:
+    accepted: bool
+    text: str  # what happened, in words (redact before showing: it can quote the edge)
+    title: str | None = None
 
 
 def level_of(name: str | None) -> str:
@@ -198,44 +200,53 @@ class Store:
         self.focus_worker: str | None = None
         self.active_topics: frozenset[str] = frozenset()
         # plumbing
-        self._listeners: dict[int, Listener] = {}
+        self._shown_by: int | None = None  # the visible view (its id), whose poll_topics are polled
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._stream_task: asyncio.Task[None] | None = None
         self._loaded_history = False
-        self.on_state_change: Callable[[Conn], None] | None = None
-        self.on_risk_run: Callable[[RiskEvent], None] | None = None  # a run that acted or failed: tell the user
+        self.post: Callable[[Message], object] | None = None  # the app's post_message: state, risk runs
         self._risk_failing = False  # the last risk run the stream brought had errors
 
     # ================================================================ views
-    def attach(self, key: int, listener: Listener, topics: frozenset[str]) -> None:
-        """A view became visible: it is told about changes, and its REST topics are polled."""
-        self._listeners = {key: listener}  # one visible view at a time
+    def show(self, key: int, topics: frozenset[str]) -> None:
+        """View `key` became visible: its REST keys are polled now, and it gets a full redraw."""
+        self._shown_by = key  # one visible view at a time
         self.active_topics = topics
         self._dirty.update(STORE_TOPICS)
         self.refresh_now()
 
-    def detach(self, key: int) -> None:
-        self._listeners.pop(key, None)
-        if not self._listeners:
+    def hide(self, key: int) -> None:
+        """View `key` was hidden (not a newer one shown meanwhile): nothing view-specific is polled."""
+        if self._shown_by == key:
+            self._shown_by = None
             self.active_topics = frozenset()
 
     def mark(self, *topics: str) -> None:
         self._dirty.update(topics)
 
-    async def flush(self) -> frozenset[str]:
-        """Hand the topics changed since the last flush to the visible view(s)."""
-        if not self._dirty:
-            return frozenset()
+    def take_changes(self) -> frozenset[str]:
+        """The keys changed since the last call (the app posts them to the visible view)."""
         topics = frozenset(self._dirty)
         self._dirty.clear()
-        for listener in list(self._listeners.values()):
-            await listener(topics)
         return topics
+
+    def _post(self, message: Message) -> None:
+        if self.post is not None:
+            self.post(message)
 
     def age(self, topic: str) -> float | None:
         at = self.updated_at.get(topic)
         return None if at is None else max(0.0, clock.now() - at)
+
+    @property
+    def has_edge(self) -> bool:
+        """An edge is configured (local or remote): the actions below can reach it."""
+        return self.client is not None
+
+    @property
+    def edge_url(self) -> str | None:
+        return self.client.base_url if self.client is not None else None
 
     @property
     def live(self) -> bool:
@@ -336,8 +347,7 @@ class Store:
             _log.info("connection %s -> %s", self.state.value, state.value)
             self.state = state
             self.mark("status")
-            if self.on_state_change is not None:
-                self.on_state_change(state)
+            self._post(ConnectionChanged(state))
 
     async def _stop_stream(self) -> None:
         task, self._stream_task = self._stream_task, None
@@ -355,35 +365,37 @@ class Store:
         self.apply_status(await c.status())
         topics = self.active_topics
         book = self.book
-        calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        # (store key, the call, the method that applies its result)
+        calls: list[tuple[str, Callable[[], Awaitable[Any]], Callable[[Any], None]]] = []
         if not self._loaded_history:
-            calls += [("trades", lambda: c.trades(limit=200)), ("logs", lambda: c.logs(limit=500)),
-                      ("alerts", lambda: c.alerts(limit=ALERTS_MAX))]
+            calls += [("trades", lambda: c.trades(limit=200), self.apply_trades),
+                      ("logs", lambda: c.logs(limit=500), self.apply_logs),
+                      ("alerts", lambda: c.alerts(limit=ALERTS_MAX), self.apply_alerts)]
         if "workers" in topics:
-            calls.append(("workers", c.workers))
+            calls.append(("workers", c.workers, self.apply_workers))
         if "trades" in topics and self._loaded_history:
-            calls.append(("trades", lambda: c.trades(limit=100)))
+            calls.append(("trades", lambda: c.trades(limit=100), self.apply_trades))
         if "positions" in topics:
-            calls.append(("positions", lambda: c.positions(mode=book)))
+            calls.append(("positions", lambda: c.positions(mode=book), self.apply_positions))
         if "stats" in topics:
-            calls.append(("stats", lambda: c.stats(mode=book)))
+            calls.append(("stats", lambda: c.stats(mode=book), self.apply_stats))
         if "equity" in topics:
-            calls.append(("equity", lambda: c.equity(mode=book)))
+            calls.append(("equity", lambda: c.equity(mode=book), self.apply_equity))
         if "orders" in topics:
-            calls.append(("orders", c.orders))
+            calls.append(("orders", c.orders, self.apply_orders))
         if "queues" in topics:
-            calls.append(("queues", c.queues))
+            calls.append(("queues", c.queues, self.apply_queues))
         if "watchdog" in topics:
-            calls.append(("watchdog", c.watchdog))
+            calls.append(("watchdog", c.watchdog, self.apply_watchdog))
         if "risk" in topics:
-            calls.append(("risk", c.risk))
+            calls.append(("risk", c.risk, self.apply_risk))
         if "worker" in topics and self.focus_worker:
             name = self.focus_worker
-            calls.append(("worker", lambda: c.worker(name)))
+            calls.append(("worker", lambda: c.worker(name), self.apply_worker))
         if "latency" in topics and self.focus_worker:
             focus = self.focus_worker
-            calls.append(("latency", lambda: c.worker_latency(focus)))
-        for topic, call in calls:
+            calls.append(("latency", lambda: c.worker_latency(focus), self.apply_latency))
+        for topic, call, apply in calls:
             try:
                 result = await call()
             except HooxApiError as exc:
@@ -395,7 +407,7 @@ class Store:
             if topic in BOOK_TOPICS and self.book != book:
                 continue  # the operator switched books meanwhile: these figures are of the other one
             self.errors.pop(topic, None)
-            getattr(self, f"apply_{topic}")(result)
+            apply(result)
         self._loaded_history = True
 
     def apply_status(self, status: m.StatusResult) -> None:
@@ -591,8 +603,8 @@ class Store:
         self.alerts.append(AlertRow(-ev.id, created, "error" if ev.errors else "warning", "agent-worker", line))
         self._touch("alerts")
         # every run that acted; a failing one when it starts failing, not again each run while it fails
-        if self.on_risk_run is not None and (ev.actions or not failing_before):
-            self.on_risk_run(ev)
+        if ev.actions or not failing_before:
+            self._post(RiskRunReported(ev))
 
     def _put_trade(self, row: TradeRow, keep_order: bool = False) -> None:
         known = row.id in self.trades
@@ -617,6 +629,68 @@ class Store:
         self.logs_total += 1
 
     # ================================================================ actions
+    # Views and the app act on the edge (and on the local runtime) only through these: nothing else
+    # in the cockpit calls the client or controls a process.
+    def _edge(self) -> AsyncHooxClient:
+        if self.client is None:
+            raise HooxError("no edge is configured")
+        return self.client
+
+    async def kv_list(self) -> m.KvList:
+        return await self._edge().kv_list()
+
+    async def kv_get(self, key: str) -> m.KvEntry:
+        return await self._edge().kv_get(key)
+
+    async def kv_put(self, key: str, value: Any) -> m.KvEntry:
+        """Write one KV setting (the edge validates it again and answers with what it stored)."""
+        return await self._edge().kv_put(key, value)
+
+    async def fetch_status(self) -> m.StatusResult:
+        """The edge's status asked now (not the last poll's)."""
+        return await self._edge().status()
+
+    async def signal_timeline(self, request_id: str) -> m.SignalTimeline:
+        return await self._edge().signal_timeline(request_id)
+
+    async def send_test_signal(self, ws: Workspace) -> SignalOutcome:
+        """LONG 0.001 BTCUSDT to the workspace's local gateway, and what came of it."""
+        import httpx
+
+        from hoox_cli.core.signals import build_payload, webhook_url
+
+        key = ws.secrets().get("WEBHOOK_API_KEY")
+        if not key:
+            return SignalOutcome(False, f"WEBHOOK_API_KEY is not set in {ws.dev_vars_path}.")
+        payload = build_payload(api_key=key, symbol="BTCUSDT", action="LONG", quantity=0.001, exchange=None,
+                                leverage=None, order_type=None, price=None, idempotency_key=None)
+        try:
+            async with httpx.AsyncClient(timeout=15) as http:
+                r = await http.post(webhook_url(ws.gateway_url()), json=payload)
+            body = r.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return SignalOutcome(False, f"{type(exc).__name__}: {exc}", "Test signal failed")
+        if r.status_code in (200, 202):
+            return SignalOutcome(True, f"{r.status_code}: test signal accepted (request {body.get('requestId')})")
+        err = body.get("error") if isinstance(body, dict) else None
+        msg = err.get("message") if isinstance(err, dict) else str(body)[:200]
+        return SignalOutcome(False, f"{r.status_code}: {msg}", "Test signal refused")
+
+    async def restart_runtime(self, ws: Workspace, emit: Callable[[str], None], *, start_only: bool = False) -> int:
+        """Stop the workspace's local runtime (if any) and start it detached, following its log into
+        `emit`; the new pid. Raises RestartError saying why it did not serve."""
+        tail = LogTail(ws)
+        task = asyncio.create_task(tail.follow(emit))
+        try:
+            pid = await asyncio.to_thread(restart_local_runtime, ws, emit, start_only=start_only)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            tail.read(emit)  # what it wrote after the last tick
+        self.refresh_now()
+        return pid
+
     async def set_kill_switch(self, on: bool, reason: str | None, *, flatten: bool = False) -> m.KillSwitch:
         assert self.client is not None
         result = await self.client.set_kill_switch(on, reason, flatten=flatten)
@@ -660,3 +734,62 @@ class Store:
         self._touch("orders")
         self.mark(*BOOK_TOPICS)
         self.refresh_now()  # the positions and figures they moved
+
+
+# ==================================================================== the local runtime
+class RestartError(Exception):
+    pass
+
+
+def restart_local_runtime(ws: Workspace, emit: Callable[[str], None], *, start_only: bool = False) -> int:
+    """Stop the workspace's local runtime (if any) and start it detached; the new pid. Blocking."""
+    from hoox_cli.core import process
+
+    base = ws.base_port()
+    state = process.probe(ws)
+    if state.running:
+        if start_only:
+            emit(f"The local runtime already runs (pid {state.pid}).")
+            return state.pid or 0
+        emit(f"Stopping the local runtime (pid {state.pid}) ...")
+        res = process.stop(ws)
+        emit("Stopped." if not res.forced else f"It did not stop within {process.STOP_TIMEOUT:g} s and was killed.")
+    emit(f"Starting the local runtime (ports from {base}) ...")
+    try:
+        proc, _info = process.start_detached(ws, base)
+    except process.StartFailed as exc:
+        hint = " Free them, or change [dev] port in hoox.toml (Config editor, F7)." if exc.code == "PORT_IN_USE" else ""
+        raise RestartError(exc.message + hint) from None
+    return proc.pid
+
+
+class LogTail:
+    """Follows the runtime log from where it ended when created (what a restart writes to it)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        from hoox_cli.core import process
+
+        self.path = process.log_path(ws)
+        try:
+            self.pos = self.path.stat().st_size
+        except OSError:
+            self.pos = 0
+        self._pending = ""
+
+    def read(self, emit: Callable[[str], None]) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.pos)
+                data = fh.read()
+        except OSError:
+            return
+        self.pos += len(data)
+        self._pending += data.decode("utf-8", errors="replace")
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            emit(line)
+
+    async def follow(self, emit: Callable[[str], None]) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            self.read(emit)

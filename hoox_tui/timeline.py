@@ -26,6 +26,7 @@ from textual.widgets.data_table import ColumnKey
 from hoox_cli.core import models as m
 from hoox_cli.core.client import HooxApiError, HooxError
 from hoox_cli.core.redact import redact
+from hoox_tui.boundary import Guarded
 
 PREFIX_MIN = 8  # the edge resolves a unique start of 8+ characters, as `hoox signal show` does
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")  # the edge's rule for a request id
@@ -66,7 +67,7 @@ _DIALOG_CSS = """
 """
 
 
-class RequestIdScreen(ModalScreen["str | None"]):
+class RequestIdScreen(Guarded, ModalScreen["str | None"]):
     """Paste a request id; Enter shows its timeline. A malformed id is refused here and stays in the field."""
 
     DEFAULT_CSS = _DIALOG_CSS.format(cls="RequestIdScreen") + """
@@ -108,7 +109,7 @@ class RequestIdScreen(ModalScreen["str | None"]):
         self.dismiss(None)
 
 
-class TimelineScreen(ModalScreen[None]):
+class TimelineScreen(Guarded, ModalScreen[None]):
     """One signal's stages, in order; the selected stage's text and details below. r reloads, Esc closes."""
 
     DEFAULT_CSS = """
@@ -150,7 +151,7 @@ class TimelineScreen(ModalScreen[None]):
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.run_worker(self._load(), group="timeline", exclusive=True, exit_on_error=False)
+        self.run_worker(self.guard(self._load)(), group="timeline", exclusive=True, exit_on_error=False)
 
     async def _load(self) -> None:
         try:

@@ -7,23 +7,18 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
+from hoox_tui.boundary import Guarded
 from hoox_tui.fmt import STALE_STYLE, ago
 from hoox_tui.store import Conn
+from hoox_tui.views import VIEWS
 
 if TYPE_CHECKING:
     from hoox_tui.context import CockpitContext
 
 LIVE_STYLE = "bold white on red"
 
-VIEW_ORDER = ("dashboard", "workers", "worker-detail", "trades", "logs", "services", "config", "setup", "settings")
-VIEW_TITLES = {
-    "dashboard": "Dashboard", "workers": "Workers", "worker-detail": "Worker detail", "trades": "Trade monitor",
-    "logs": "Logs", "services": "Service manager", "config": "Config editor", "setup": "Setup wizard",
-    "settings": "Settings",
-}
 
-
-class Sidebar(Static):
+class Sidebar(Guarded, Static):
     DEFAULT_CSS = """
     Sidebar { width: 24; height: 1fr; background: $panel; padding: 1 1; }
     """
@@ -35,16 +30,15 @@ class Sidebar(Static):
     def render(self) -> Text:
         t = Text()
         t.append("hoox cockpit\n\n", style="bold")
-        for i, vid in enumerate(VIEW_ORDER, 1):
-            line = f"F{i} {VIEW_TITLES[vid]}\n"
-            t.append(line, style="reverse bold" if vid == self.current else "")
+        for v in VIEWS:
+            t.append(f"{v.label} {v.title}\n", style="reverse bold" if v.id == self.current else "")
         t.append("\n^P palette  ^B sidebar\n^R refresh  ^Q quit\nK  kill switch", style="dim")
         return t
 
     async def on_click(self, event: object) -> None:
         y = getattr(event, "y", -1) - 3  # border/padding/title rows
-        if 0 <= y < len(VIEW_ORDER):
-            await self.app.run_action(f"view('{VIEW_ORDER[y]}')")
+        if 0 <= y < len(VIEWS):
+            await self.app.run_action(f"view('{VIEWS[y].id}')")
 
 
 class TitleBar(Static):
@@ -134,9 +128,9 @@ class StatusBar(Static):
         label = self.ctx.runtime_label()
         if label:
             segs.append((2, Text(label, style="cyan")))
-        client = self.ctx.client
-        if client is not None:
-            segs.append((3, Text(client.base_url, style="dim")))
+        url = store.edge_url
+        if url is not None:
+            segs.append((3, Text(url, style="dim")))
         if self.ctx.safe_mode:
             segs.append((2, Text("SAFE MODE (no live feeds)", style="bold yellow")))
         if self.note:

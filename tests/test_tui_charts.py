@@ -138,11 +138,20 @@ async def see_history(workspace: Workspace, edge: LocalRuntime, run: int, earlie
         chart = app.screen.query_one("#latency-chart", LatencyChart)
         await until(pilot, lambda: app.current_mode == "worker-detail" and chart.display
                     and bool(chart.series.get("p50")), f"cockpit {run} draws the latency history")
+        # every poll brings a newer history (the polls are requests too): stop polling, then the chart
+        # shows the last one the store got
+        ctx.store.refresh_seconds = 3600
+
+        def served() -> list[Any]:
+            return [b for b in ctx.store.latency[GW].buckets if b.p50Ms is not None]
+
+        await until(pilot, lambda: chart.series.get("p50") == [b.p50Ms for b in served()],
+                    "the chart shows the store's latest history")
         history = ctx.store.latency[GW]
         # the first answer the cockpit got already holds every request made before it started
         assert sum(b.requests for b in history.buckets) >= earlier
-        served = [b for b in history.buckets if b.p50Ms is not None]
-        assert chart.series["p50"] == [b.p50Ms for b in served]
-        assert chart.series["p95"] == [b.p95Ms for b in served]
+        served_now = served()
+        assert chart.series["p50"] == [b.p50Ms for b in served_now]
+        assert chart.series["p95"] == [b.p95Ms for b in served_now]
         assert all(p50 <= p95 for p50, p95 in zip(chart.series["p50"], chart.series["p95"], strict=True))
         assert "p50" in plain(app.screen.query_one("#latency-note", Static))

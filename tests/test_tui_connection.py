@@ -3,6 +3,7 @@ own (no retry storm), a down edge greys the worker rows, the status bar's segmen
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -12,6 +13,7 @@ from hoox_edge.local.workspace import Workspace
 from order_support import gateway_url
 from textual.widgets import Input
 from tui_support import (
+    DEADLINE,
     cockpit_settings,  # noqa: F401  (autouse)
     make_ctx,
     until,
@@ -76,7 +78,7 @@ async def test_a_refused_token_is_unauthorized_backs_off_and_says_which_token_an
     client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=0, token_source=cfg.token_source)
     base, cap = 0.1, 0.4
     store = Store(client, refresh_seconds=0.05, backoff_base=base, backoff_cap=cap, rand=lambda: 0.0)
-    ctx = CockpitContext(store=store, client=client, workspace=workspace, settings=UserSettings(), safe_mode=False,
+    ctx = CockpitContext(store=store, workspace=workspace, settings=UserSettings(), safe_mode=False,
                          local_runtime_started=False)
     states: list[Conn] = []
     refusals: list[float] = []
@@ -116,11 +118,18 @@ async def test_a_refused_token_is_unauthorized_backs_off_and_says_which_token_an
         grid = app.screen.query_one("#grid")
         await until(pilot, lambda: str(grid.content) == advice, "the dashboard shows the advice in full")
 
-        # the edge's figures: the refused requests are client errors, not edge errors
+        # the edge's figures: the refused requests are client errors, not edge errors. The edge
+        # records a request's figures after answering it: wait for those of every refusal seen so far.
+        seen = len(refusals)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + DEADLINE
         async with AsyncHooxClient(gateway_url(edge), workspace.secrets()["OPERATOR_API_KEY"]) as good:
-            gw = await good.worker(GW)
-        fig = (gw.traffic or {})["5m"]
-        assert fig.refused is not None and fig.refused >= len(refusals)
+            while True:
+                fig = ((await good.worker(GW)).traffic or {})["5m"]
+                if (fig.refused or 0) >= seen or loop.time() > end:
+                    break
+                await pilot.pause(0.05)
+        assert fig.refused is not None and fig.refused >= seen
         assert fig.errors == 0 and fig.clientErrors >= fig.refused
 
 

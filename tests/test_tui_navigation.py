@@ -10,7 +10,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tui_support import fixture_ctx, frozen_clock, plain, until
 
 from hoox_tui.app import HooxApp
-from hoox_tui.widgets import VIEW_ORDER, Sidebar, TitleBar
+from hoox_tui.views import VIEW_IDS
+from hoox_tui.widgets import Sidebar, TitleBar
 
 
 async def test_escape_leaves_the_worker_detail_for_the_workers_view() -> None:
@@ -28,7 +29,7 @@ async def test_a_click_on_the_sidebar_opens_that_view() -> None:
         app = HooxApp(fixture_ctx(), run_store=False)
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: app.current_mode == "dashboard", "the dashboard")
-            target = VIEW_ORDER.index("trades")
+            target = VIEW_IDS.index("trades")
             await pilot.click(app.screen.query_one(Sidebar), offset=(3, 3 + target))
             await until(pilot, lambda: app.current_mode == "trades", "the trades view")
 

@@ -133,7 +133,9 @@ async def test_flatten_lists_what_it_closes_then_shows_each_outcome(edge: LocalR
         await pilot.press(*"desk closes")
         await pilot.click("#confirm")
 
-        await until(pilot, lambda: isinstance(app.screen, FlattenResultScreen), "the outcomes")
+        # the screen is current before its children are composed: wait for its text, not only the screen
+        await until(pilot, lambda: isinstance(app.screen, FlattenResultScreen) and text(app, "#outcome"),
+                    "the outcomes")
         outcome = text(app, "#outcome")
         assert "2/2 position(s) closed, 1 resting order(s) handled" in outcome
         assert outcome.count("Filled") == 2 and "bybit" in outcome and "binance" in outcome
@@ -164,7 +166,8 @@ async def test_kill_switch_on_with_flatten_every_book(edge: LocalRuntime, worksp
         await until(pilot, lambda: app.screen.query_one("#flatten", Checkbox).value, "flatten ticked")
         await pilot.click("#confirm")
 
-        await until(pilot, lambda: isinstance(app.screen, FlattenResultScreen), "the flatten outcomes")
+        await until(pilot, lambda: isinstance(app.screen, FlattenResultScreen) and text(app, "#outcome"),
+                    "the flatten outcomes")
         heading, outcome = text(app, "#heading"), text(app, "#outcome")
         assert "Kill switch is now ON: incident" in heading
         assert "1/2 position(s) closed" in outcome and "1 position(s) NOT closed" in outcome

@@ -33,7 +33,7 @@ class Host(App[None]):
         self.ws = ws
 
     def compose(self) -> ComposeResult:
-        yield SetupView(CockpitContext(store=Store(None), client=None, workspace=self.ws, settings=UserSettings(),
+        yield SetupView(CockpitContext(store=Store(None), workspace=self.ws, settings=UserSettings(),
                                        safe_mode=False, local_runtime_started=False))
 
 

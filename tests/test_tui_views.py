@@ -19,6 +19,7 @@ from hoox_cli.core.client import HooxConnectionError
 from hoox_cli.core.redact import remember_secrets
 from hoox_tui.app import HooxApp
 from hoox_tui.crash import write_crash_report
+from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.settings import UserSettings
 from hoox_tui.store import ALERTS_MAX, LOGS_MAX, STORE_TOPICS, TRADES_MAX, Conn, Store
 from hoox_tui.themes import load_themes
@@ -56,10 +57,9 @@ class FlakyTrades(TradesView):
 
 
 class ButtonView(View):
-    """A view whose widget handler raises outside any guard: the app's last-resort hook catches it."""
+    """A view whose handler raises: no explicit guard, the boundary wraps every handler a view defines."""
 
     view_id = "logs"
-    title = "Logs"
     poll_topics: ClassVar[frozenset[str]] = frozenset()
 
     def compose(self) -> ComposeResult:
@@ -105,9 +105,9 @@ async def test_a_failing_view_shows_its_error_panel_and_the_rest_keeps_working(m
                         and app.views["logs"].error_text() is not None, "the logs view shows its error panel")
             assert app.is_running
             logs = app.views["logs"]
-            await until(pilot, lambda: app.focused is logs.error_panel and logs.parent is None,
-                        "the logs panel focused, the view gone with its dead message loop")
-            await pilot.press("r")  # Retry works for a view that left the DOM, too
+            await until(pilot, lambda: app.focused is logs.error_panel and not logs.display,
+                        "the logs panel focused in the view's place")
+            await pilot.press("r")
             await until(pilot, lambda: app.views["logs"] is not logs and app.views["logs"].is_mounted
                         and not app.screen.query(ErrorPanel), "Retry builds a fresh logs view")
             assert app.screen.query_one("#explode", Button).parent is app.views["logs"]
@@ -144,18 +144,40 @@ async def test_the_error_panel_takes_the_views_place_only_once_it_is_complete() 
             await until(pilot, lambda: app.focused is panel, "the error panel has the focus (r retries)")
 
 
-async def test_an_error_outside_any_view_ends_the_app_for_the_crash_screen() -> None:
-    with frozen_clock():
-        app = HooxApp(fixture_ctx(), run_store=False)
-        with pytest.raises(KeyError):  # Pilot re-raises what ended the app
+class ExplodingDialog(ConfirmScreen):
+    """A dialog whose handler raises: dialogs are outside every view, so that is a crash."""
+
+    def on_mount(self) -> None:
+        raise IndexError("dialog")
+
+
+async def test_an_error_outside_any_view_ends_the_app_for_the_crash_screen(monkeypatch: Any) -> None:
+    # An app timer's callback raising (the status-bar tick), a worker of the app failing, a dialog's
+    # handler raising: each ends the app through App.exit(return_code=1), with `crash` set for the
+    # launcher's crash screen (and no Textual traceback, which would print local variables).
+    def explode() -> None:
+        raise KeyError("app-level")
+
+    async def fail() -> None:
+        raise LookupError("app worker")
+
+    expected = {"timer": KeyError, "worker": LookupError, "dialog": IndexError}
+    for start, error in expected.items():
+        with frozen_clock():
+            app = HooxApp(fixture_ctx(), run_store=False)
+            if start == "timer":
+                monkeypatch.setattr(app, "_refresh_frame", explode)
             async with app.run_test(size=(120, 40)) as pilot:
-                app.call_later(_explode)
-                await until(pilot, lambda: app.crash is not None, "the app-level error ends the app")
-    assert isinstance(app.crash, KeyError) and app.return_code == 1
-
-
-def _explode() -> None:
-    raise KeyError("app-level")
+                if start == "worker":
+                    app.run_worker(fail(), exit_on_error=False)
+                elif start == "dialog":
+                    app.push_screen(ExplodingDialog("Sure?"))
+                loop = asyncio.get_running_loop()
+                end = loop.time() + DEADLINE
+                while app.is_running and loop.time() < end:
+                    await pilot.pause(0.02)
+                assert not app.is_running
+        assert isinstance(app.crash, error) and app.return_code == 1, start
 
 
 async def test_quitting_while_the_timers_tick_is_not_a_crash() -> None:
@@ -165,14 +187,14 @@ async def test_quitting_while_the_timers_tick_is_not_a_crash() -> None:
         ctx = fixture_ctx()
         store = ctx.store
         flushes = 0
-        real_flush = store.flush
+        real_take = store.take_changes
 
-        async def counting_flush() -> frozenset[str]:
+        def counting_take() -> frozenset[str]:
             nonlocal flushes
             flushes += 1
-            return await real_flush()
+            return real_take()
 
-        store.flush = counting_flush  # type: ignore[method-assign]
+        store.take_changes = counting_take  # type: ignore[method-assign]
         held: list[int] = []
 
         class LingeringDashboard(DashboardView):

@@ -63,7 +63,7 @@ class Host(App[None]):
 
 def ctx_for(ws: Workspace | None, *, client: AsyncHooxClient | None = None, store: Store | None = None,
             safe_mode: bool = False) -> CockpitContext:
-    return CockpitContext(store=store or Store(client), client=client, workspace=ws, settings=UserSettings(),
+    return CockpitContext(store=store or Store(client), workspace=ws, settings=UserSettings(),
                           safe_mode=safe_mode, local_runtime_started=False)
 
 

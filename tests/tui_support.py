@@ -248,7 +248,7 @@ def fed_store(client: Any = None) -> Store:
 
 
 def fixture_ctx(store: Store | None = None, *, client: Any = None) -> CockpitContext:
-    return CockpitContext(store=store or fed_store(client), client=client, workspace=None,
+    return CockpitContext(store=store or fed_store(client), workspace=None,
                           settings=UserSettings(), safe_mode=False, local_runtime_started=False)
 
 
@@ -284,7 +284,7 @@ def make_ctx(ws: Any, rt: Any, token: str | None = None, **store_kw: Any) -> Coc
 
     client = AsyncHooxClient(gateway_url(rt), token or ws.secrets()["OPERATOR_API_KEY"], source="workspace",
                              retries=0)
-    return CockpitContext(store=Store(client, **store_kw), client=client, workspace=ws, settings=UserSettings(),
+    return CockpitContext(store=Store(client, **store_kw), workspace=ws, settings=UserSettings(),
                           safe_mode=False, local_runtime_started=False)
 
 
@@ -313,8 +313,8 @@ async def until(pilot: Any, cond: Callable[[], object], what: str, timeout: floa
         except NoMatches as exc:
             last = exc
         app = pilot.app
-        if not app.is_running or app._exception is not None:
-            raise AssertionError(f"the app stopped while waiting for: {what}") from app._exception
+        if not app.is_running or app.return_code is not None:
+            raise AssertionError(f"the app stopped while waiting for: {what}") from getattr(app, "crash", None)
         waited = loop.time() - start
         if waited > timeout:
             raise AssertionError(f"timed out after {waited:.1f} s waiting for: {what}"

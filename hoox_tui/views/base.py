@@ -1,40 +1,38 @@
 """The base of every cockpit view, and its error boundary.
 
 A Textual handler that raises stops its message loop for good (an action's exception would end
-the app), so a view contains its own failures three ways:
-- `guard(fn)` wraps a handler, timer callback or worker coroutine: an exception shows the view's
-  error panel instead of propagating;
-- `run_guarded(coro_fn)` starts a worker with exit_on_error=False whose failure shows the panel;
-- the app's last-resort hook (`view_of_exception`) finds the View a stray exception came from
-  (through the traceback's frames) and calls `show_error` on it.
+the app), so a view contains its own failures (see hoox_tui/boundary.py):
+- every handler a view defines (`on_*`, `action_*`, `watch_*`, `key_*`, `compose`), and those of the
+  widgets inside it that are `Guarded`, shows the view's error panel instead of raising;
+- `guard(fn)` does the same for a timer callback, a dialog callback or a worker coroutine, and
+  `run_guarded(coro_fn)` starts such a worker (exit_on_error=False);
+- data from the store arrives behind the same boundary (`deliver`).
 The panel shows the error (redacted, no local variables) and `r` recomposes the view. It takes the
 view's place only once its own content is mounted, so nobody (user or caller) sees a half-built panel.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
 import logging
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
-from textual.dom import DOMNode
 from textual.widgets import Static
 
 from hoox_cli.core.redact import redact
+from hoox_tui.boundary import Guarded
+from hoox_tui.messages import StoreChanged
 from hoox_tui.store import STORE_TOPICS
+from hoox_tui.views import BY_ID
 
 if TYPE_CHECKING:
     from hoox_tui.context import CockpitContext
 
 _log = logging.getLogger("hoox.tui")
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def describe_error(error: BaseException) -> str:
@@ -47,7 +45,7 @@ def describe_error(error: BaseException) -> str:
     return redact(text)
 
 
-class ErrorPanel(Vertical, can_focus=True):
+class ErrorPanel(Guarded, Vertical, can_focus=True):
     """What a failed view shows in its place, with `r` to retry.
 
     It is mounted next to the view, not inside it: a view whose own message loop died (a handler
@@ -97,11 +95,11 @@ class ErrorPanel(Vertical, can_focus=True):
         await view.deliver(STORE_TOPICS)
 
 
-class View(Container):
+class View(Guarded, Container):
     """One of the nine views. Subclasses compose their content and refresh it in `on_data`."""
 
+    GUARD_EXTRA = ("compose",)
     view_id: ClassVar[str]
-    title: ClassVar[str]
     # REST topics the store polls while this view is visible ("status" is always polled)
     poll_topics: ClassVar[frozenset[str]] = frozenset()
 
@@ -116,12 +114,22 @@ class View(Container):
         self.error: BaseException | None = None
         self._panel: ErrorPanel | None = None
 
+    @property
+    def title(self) -> str:
+        """The title the registry gives this view (hoox_tui/views/__init__.py)."""
+        spec = BY_ID.get(self.view_id)
+        return spec.title if spec is not None else self.view_id
+
     # ---------------------------------------------------------------- data
     async def on_data(self, topics: frozenset[str]) -> None:
         """Called by the store, only while the view is visible, when any of `topics` changed."""
 
+    async def on_store_changed(self, message: StoreChanged) -> None:
+        """What the app's flush timer posts: the store keys changed since this view was last told."""
+        await self.deliver(message.topics)
+
     async def deliver(self, topics: frozenset[str]) -> None:
-        """The store's entry point: on_data behind the boundary, skipped while the panel shows."""
+        """on_data behind the boundary, skipped while the panel shows."""
         # Not before the view is composed, nor once its message loop has stopped (quitting or Retry
         # removes it; its children are pruned while the store's flush timer still runs).
         if self.error is not None or not self.is_mounted or not self.is_running:
@@ -132,35 +140,13 @@ class View(Container):
             self.show_error(exc)
 
     # ---------------------------------------------------------------- boundary
-    def guard(self, fn: F) -> F:
-        """`fn` (sync or async) with its exceptions turned into this view's error panel."""
-        if inspect.iscoroutinefunction(fn):
-            @functools.wraps(fn)
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    return await fn(*args, **kwargs)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.show_error(exc)
-                    return None
-            return run_async  # type: ignore[return-value]
-
-        @functools.wraps(fn)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as exc:
-                self.show_error(exc)
-                return None
-            if inspect.isawaitable(result):
-                return self.guard(_await)(result)
-            return result
-        return run  # type: ignore[return-value]
-
     def run_guarded(self, fn: Callable[[], Any], *, group: str = "view", exclusive: bool = True) -> Any:
         """Start `fn` (a coroutine function) as a worker whose failure shows the error panel."""
         return self.run_worker(self.guard(fn), group=group, exclusive=exclusive, exit_on_error=False)
+
+    def contain(self, error: BaseException) -> None:
+        """The boundary's entry point (hoox_tui/boundary.py): this view fails, the cockpit does not."""
+        self.show_error(error)
 
     def show_error(self, error: BaseException) -> None:
         """Put the error panel in the view's place (once; a second error keeps the first shown)."""
@@ -180,8 +166,7 @@ class View(Container):
     def error_panel(self) -> ErrorPanel | None:
         """The panel shown in this view's place: None until it is mounted with its content.
 
-        Held by reference: a view whose own handler raised leaves the DOM (Textual prunes a widget
-        whose message loop ended) while its panel stays.
+        Held by reference: Retry removes the view while its panel stays.
         """
         panel = self._panel
         return panel if panel is not None and panel.is_mounted and panel.is_attached else None
@@ -189,32 +174,3 @@ class View(Container):
     def error_text(self) -> str | None:
         panel = self.error_panel
         return panel.error_text() if panel is not None else None
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
-
-
-def view_of_exception(error: BaseException) -> View | None:
-    """The View whose code (or whose widgets' code) raised `error`, from its traceback."""
-    inner = getattr(error, "error", None)  # textual's WorkerFailed wraps the worker's exception
-    tb = (inner if isinstance(inner, BaseException) else error).__traceback__
-    found: View | None = None
-    while tb is not None:
-        owner = tb.tb_frame.f_locals.get("self")
-        view = _owning_view(owner)
-        if view is not None:
-            found = view  # keep the innermost one
-        tb = tb.tb_next
-    return found
-
-
-def _owning_view(obj: Any) -> View | None:
-    if not isinstance(obj, DOMNode):
-        return None
-    node: DOMNode | None = obj
-    while node is not None:
-        if isinstance(node, View):
-            return node
-        node = node._parent  # type: ignore[assignment]
-    return None

@@ -198,7 +198,6 @@ class Doc:
 
 class ConfigEditorView(View):
     view_id: ClassVar[str] = "config"
-    title: ClassVar[str] = "Config editor"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save (prettified)", id="config.save", priority=True),
@@ -243,7 +242,7 @@ class ConfigEditorView(View):
             self.guard(self._open_file)(self.docs[first])
         else:
             self._set_note("Nothing to edit: no workspace and no edge connected.")
-        if self.ctx.client is not None:
+        if self.ctx.store.has_edge:
             self.run_guarded(self._list_kv, group="config-kv", exclusive=False)
 
     # ---------------------------------------------------------------- file list
@@ -267,7 +266,7 @@ class ConfigEditorView(View):
                 self._add(options, f"wrangler:{w.name}", Doc("wrangler", f"{w.name}/wrangler.jsonc", path=path),
                           w.name)
         options.add_option(Option("KV values", disabled=True, id="kv-header"))
-        if self.ctx.client is None:
+        if not self.ctx.store.has_edge:
             options.add_option(Option("  (no edge connected)", disabled=True))
 
     def _add(self, options: OptionList, oid: str, doc: Doc, label: str | None = None) -> None:
@@ -280,9 +279,8 @@ class ConfigEditorView(View):
     async def _list_kv(self) -> None:
         from hoox_cli.core.client import HooxError
 
-        assert self.ctx.client is not None
         try:
-            page = await self.ctx.client.kv_list()
+            page = await self.ctx.store.kv_list()
         except HooxError as exc:
             self.query_one("#cfg-files", OptionList).add_option(Option(f"  (KV unavailable: {exc})", disabled=True))
             return
@@ -307,9 +305,9 @@ class ConfigEditorView(View):
             return
         from hoox_cli.core.client import HooxError
 
-        assert self.ctx.client is not None and doc.key is not None
+        assert doc.key is not None
         try:
-            entry = await self.ctx.client.kv_get(doc.key)
+            entry = await self.ctx.store.kv_get(doc.key)
         except HooxError as exc:
             self._set_lint(f"Could not read {doc.key}: {exc}", ok=False)
             return
@@ -416,12 +414,12 @@ class ConfigEditorView(View):
         else:
             from hoox_cli.core.client import HooxError
 
-            assert self.ctx.client is not None and doc.key is not None
+            assert doc.key is not None
             if doc.key == TRADE_MODE and value == "live" and not await self._live_confirmed():
                 self._set_lint("Not saved: live trading was not confirmed; trade:mode is unchanged.", ok=False)
                 return False
             try:
-                entry = await self.ctx.client.kv_put(doc.key, value)
+                entry = await self.ctx.store.kv_put(doc.key, value)
             except HooxError as exc:
                 self._set_lint(f"Not saved: the edge refused it — {exc}", ok=False)
                 return False
@@ -443,15 +441,14 @@ class ConfigEditorView(View):
         from hoox_cli.core.config import exchange_key_lines
         from hoox_tui.dialogs import ConfirmScreen
 
-        client = self.ctx.client
-        assert client is not None
+        store = self.ctx.store
         try:
-            if (await client.kv_get(TRADE_MODE)).value == "live":
+            if (await store.kv_get(TRADE_MODE)).value == "live":
                 return True
         except HooxError:
             pass  # unknown: ask
         try:
-            exchanges = (await client.status()).exchanges
+            exchanges = (await store.fetch_status()).exchanges
             known = exchanges is not None and exchanges.available
             detail = (exchange_key_lines([e.model_dump() for e in exchanges.items], names=False)
                       if exchanges is not None and known else

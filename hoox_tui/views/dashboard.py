@@ -34,7 +34,6 @@ ISSUE_LABEL = {"size": "size differs", "side": "side differs", "missing_at_excha
 
 class DashboardView(View):
     view_id = "dashboard"
-    title = "Dashboard"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "equity", "workers", "queues", "watchdog", "risk"})
 
     DEFAULT_CSS = """
@@ -77,7 +76,7 @@ class DashboardView(View):
                 yield Static("", id="alert-lines")
 
     def on_mount(self) -> None:
-        self.set_interval(STALE_SECONDS, self._age_tick, name="stale-age")
+        self.set_interval(STALE_SECONDS, self.guard(self._age_tick), name="stale-age")
 
     def _age_tick(self) -> None:
         if not self.ctx.store.live and self.ctx.store.status is not None:

@@ -33,7 +33,6 @@ def fuzzy_match(query: str, text: str) -> bool:
 
 class LogsView(View):
     view_id = "logs"
-    title = "Logs"
     DEFAULT_CSS = """
     LogsView #levels { height: 1; }
     LogsView #filters { height: 3; }

@@ -6,16 +6,15 @@ lines are buffered (deploy output arrives on the event loop, the restart's from 
 written in batches on a timer that runs only while an operation does, secrets redacted.
 
 Deploys go through the shared deploy module (`hoox_cli.core.deploy`, the CLI's `hoox deploy`); the
-restart uses `hoox_cli.core.process` (stop, then start detached, as `hoox dev stop` / `dev start --detach`).
+restart is the store's action (stop, then start detached, as `hoox dev stop` / `dev start --detach`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,11 +25,10 @@ from textual.widgets import Button, DataTable, Log, Static
 
 from hoox_cli.core.redact import redact
 from hoox_tui.dialogs import ConfirmScreen
+from hoox_tui.store import RestartError
 from hoox_tui.views.base import View
 
 if TYPE_CHECKING:
-    from hoox_edge.local.workspace import Workspace
-
     from hoox_tui.context import CockpitContext
 
 FLUSH_SECONDS = 0.1
@@ -62,67 +60,8 @@ def load_deployer() -> Any | None:
         return None
 
 
-class RestartError(Exception):
-    pass
-
-
-def restart_runtime(ws: Workspace, emit: Callable[[str], None], *, start_only: bool = False) -> int:
-    """Stop the workspace's local runtime (if any) and start it detached; the new pid. Blocking."""
-    from hoox_cli.core import process
-
-    base = ws.base_port()
-    state = process.probe(ws)
-    if state.running:
-        if start_only:
-            emit(f"The local runtime already runs (pid {state.pid}).")
-            return state.pid or 0
-        emit(f"Stopping the local runtime (pid {state.pid}) ...")
-        res = process.stop(ws)
-        emit("Stopped." if not res.forced else f"It did not stop within {process.STOP_TIMEOUT:g} s and was killed.")
-    emit(f"Starting the local runtime (ports from {base}) ...")
-    try:
-        proc, _info = process.start_detached(ws, base)
-    except process.StartFailed as exc:
-        hint = " Free them, or change [dev] port in hoox.toml (Config editor, F7)." if exc.code == "PORT_IN_USE" else ""
-        raise RestartError(exc.message + hint) from None
-    return proc.pid
-
-
-class LogTail:
-    """Follows the runtime log from where it ended when created (what a restart writes to it)."""
-
-    def __init__(self, ws: Workspace) -> None:
-        from hoox_cli.core import process
-
-        self.path = process.log_path(ws)
-        try:
-            self.pos = self.path.stat().st_size
-        except OSError:
-            self.pos = 0
-        self._pending = ""
-
-    def read(self, emit: Callable[[str], None]) -> None:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.pos)
-                data = fh.read()
-        except OSError:
-            return
-        self.pos += len(data)
-        self._pending += data.decode("utf-8", errors="replace")
-        *lines, self._pending = self._pending.split("\n")
-        for line in lines:
-            emit(line)
-
-    async def follow(self, emit: Callable[[str], None]) -> None:
-        while True:
-            await asyncio.sleep(0.2)
-            self.read(emit)
-
-
 class ServicesView(View):
     view_id: ClassVar[str] = "services"
-    title: ClassVar[str] = "Service manager"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"workers"})
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -139,11 +78,9 @@ class ServicesView(View):
     ServicesView #svc-output { height: 1fr; border: round $primary; }
     """
 
-    def __init__(self, ctx: CockpitContext, *, deployer: Any | None = None,
-                 restarter: Callable[..., int] | None = None, **kw: Any) -> None:
+    def __init__(self, ctx: CockpitContext, *, deployer: Any | None = None, **kw: Any) -> None:
         super().__init__(ctx, **kw)
         self._deployer = deployer
-        self._restarter = restarter or restart_runtime
         self.output = OutputBuffer()
         self.busy = False
         self.results: dict[str, str] = {}  # worker -> outcome of this session's last deploy
@@ -344,18 +281,10 @@ class ServicesView(View):
             return
         with self._operation():
             self.say("$ hoox dev stop && hoox dev start --detach")
-            tail = LogTail(ws)
-            task = asyncio.create_task(tail.follow(self.output))
             try:
-                pid = await asyncio.to_thread(self._restarter, ws, self.output)
+                pid = await self.ctx.store.restart_runtime(ws, self.output)
             except RestartError as exc:
                 self.say(f"Restart failed: {exc}")
                 return
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                tail.read(self.output)  # what it wrote after the last tick
             self.say(f"The local runtime serves again (pid {pid}).")
-            self.ctx.store.refresh_now()
 

@@ -36,7 +36,6 @@ def parse_refresh(text: str) -> float:
 
 class SettingsView(View):
     view_id: ClassVar[str] = "settings"
-    title: ClassVar[str] = "Settings"
 
     DEFAULT_CSS = """
     SettingsView { padding: 1 2; }

@@ -7,7 +7,6 @@ only) and offers to start the local edge.
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 
 class SetupView(View):
     view_id: ClassVar[str] = "setup"
-    title: ClassVar[str] = "Setup wizard"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "next", "Save & next", id="setup.next"),
@@ -50,7 +48,7 @@ class SetupView(View):
     def __init__(self, ctx: CockpitContext, **kw: Any) -> None:
         super().__init__(ctx, **kw)
         ws = ctx.workspace
-        self.wizard = sm.SetupWizard(ws, ctx.client) if ws is not None else None
+        self.wizard = sm.SetupWizard(ws, ctx.store.client) if ws is not None else None
         self.status = ""
         if self.wizard is not None and self.wizard.resumed:
             self.status = f"Resumed where you left off ({self.wizard.current.title})."
@@ -134,18 +132,18 @@ class SetupView(View):
         return "\n".join(lines)
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._focus_first)
-        if self.wizard is not None and self.wizard.current.id == "strategy" and self.ctx.client is not None:
+        self.call_after_refresh(self.guard(self._focus_first))
+        if self.wizard is not None and self.wizard.current.id == "strategy" and self.ctx.store.has_edge:
             self.run_guarded(self._show_kv_values, group="setup-kv")
 
     async def _show_kv_values(self) -> None:
         """Next to each strategy field, the value the edge holds now."""
         from hoox_cli.core.client import HooxError
 
-        assert self.wizard is not None and self.ctx.client is not None
+        assert self.wizard is not None
         for f in self.wizard.current.fields:
             try:
-                entry = await self.ctx.client.kv_get(f.key)
+                entry = await self.ctx.store.kv_get(f.key)
             except HooxError:
                 continue
             self.query_one(f"#state-{self._wid(f)}", Static).update(f"now {entry.value!r} ({entry.source})")
@@ -247,7 +245,8 @@ class SetupView(View):
         self.run_guarded(self._start_edge, group="setup-edge")
 
     async def _start_edge(self) -> None:
-        from hoox_tui.views.services import OutputBuffer, RestartError, restart_runtime
+        from hoox_tui.store import RestartError
+        from hoox_tui.views.services import OutputBuffer
 
         ws = self.ctx.workspace
         if ws is None:  # action_start_edge checked; the workspace does not go away
@@ -256,10 +255,9 @@ class SetupView(View):
         status.update("Starting the local edge ...")
         buf = OutputBuffer()
         try:
-            pid = await asyncio.to_thread(restart_runtime, ws, buf, start_only=True)
+            pid = await self.ctx.store.restart_runtime(ws, buf, start_only=True)
         except RestartError as exc:
             status.update(f"Could not start the local edge: {exc}")
             return
         lines = buf.drain()
         status.update("\n".join([*lines[-3:], f"The local edge runs (pid {pid}); stop it with `hoox dev stop`."]))
-        self.ctx.store.refresh_now()

@@ -55,7 +55,6 @@ RISK_SAMPLING = "prices sampled every {} min: a wick between runs is not seen"
 
 class TradesView(View):
     view_id = "trades"
-    title = "Trade monitor"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"trades", "positions", "stats", "orders", "risk"})
     BINDINGS: ClassVar = [
         Binding("c", "cancel_order", "Cancel order", id="trades.cancel"),
@@ -191,7 +190,7 @@ class TradesView(View):
         if order is None:
             self.notify("There is no open order to cancel.", severity="warning")
             return
-        if self.ctx.client is None:
+        if not self.ctx.store.has_edge:
             self.notify("No edge is configured: orders cannot be cancelled.", severity="warning")
             return
         question = (f"Cancel the resting order of request {order.requestId}?\n\n{order.exchange} {order.symbol} "
@@ -202,7 +201,7 @@ class TradesView(View):
             if yes:
                 self.run_guarded(functools.partial(self._cancel, order), group="cancel", exclusive=False)
 
-        self.app.push_screen(ConfirmScreen(question, yes="Cancel order", no="Keep it"), answer)
+        self.app.push_screen(ConfirmScreen(question, yes="Cancel order", no="Keep it"), self.guard(answer))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "orders":

@@ -22,7 +22,6 @@ LOG_LINES = 1_000
 
 class WorkerDetailView(View):
     view_id = "worker-detail"
-    title = "Worker detail"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"worker", "workers", "latency"})
     BINDINGS: ClassVar = [
         Binding("p", "pause", "Pause logs", id="detail.pause"),

@@ -11,6 +11,7 @@ from textual.containers import Grid
 from textual.widgets import Static
 
 from hoox_cli.core import models as m
+from hoox_tui.boundary import Guarded
 from hoox_tui.fmt import ago, duration, num
 from hoox_tui.store import Store
 from hoox_tui.views.base import View
@@ -19,7 +20,7 @@ STATUS_STYLE = {"online": "green", "degraded": "yellow", "offline": "red", "not 
                 "disabled": "dim"}
 
 
-class WorkerCard(Static, can_focus=True):
+class WorkerCard(Guarded, Static, can_focus=True):
     BINDINGS: ClassVar = [Binding("enter", "open", "Open detail", id="workers.open")]
     DEFAULT_CSS = """
     WorkerCard { height: 10; border: round $panel-lighten-2; padding: 0 1; }
@@ -72,7 +73,6 @@ class WorkerCard(Static, can_focus=True):
 
 class WorkersView(View):
     view_id = "workers"
-    title = "Workers"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"workers"})
 
     DEFAULT_CSS = """
