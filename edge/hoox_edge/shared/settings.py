@@ -21,13 +21,15 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hoox_edge import exchange_catalog
-from hoox_edge.operator import shapes
 from hoox_edge.ports import KVNamespace
 from hoox_edge.shared.bodies import UnsafeJson, check_value, parse_json
 from hoox_edge.shared.redact import preview
+
+if TYPE_CHECKING:  # annotations only: the workers that read settings need not build the API's shapes
+    from hoox_edge.operator import shapes
 
 SettingType = Literal["boolean", "integer", "number", "string", "string_list", "json", "seconds_list"]
 

@@ -22,10 +22,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hoox_edge.operator.shapes import WatchdogState
 from hoox_edge.shared.redact import field_name, looks_like_credential, preview
+
+if TYPE_CHECKING:  # annotations only (signal validation imports this module)
+    from hoox_edge.operator.shapes import WatchdogState
 
 MIN_GAP_MINUTES = 2  # the check runs once a minute: a 1-minute gap would be judged at its own granularity
 MAX_GAP_MINUTES = 7 * 24 * 60
