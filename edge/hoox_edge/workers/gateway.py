@@ -578,7 +578,7 @@ async def _deliver(env: Env, d: _Delivery, cfg: dict[str, Any]) -> JSONResponse 
             calls.call(env, "TRADE_SERVICE", "POST", "/process", request_id=d.rid, payload=d.payload, timeout=timeout),
             timeout + 0.25)  # the binding's own timeout should fire first; this is the backstop
     except TimeoutError:
-        failure = f"trade-worker did not answer within {cfg['webhooks:direct_timeout_ms']} ms"
+        failure = f"trade-worker did not answer within {cfg[settings.DIRECT_TIMEOUT]} ms"
         outcome_unknown = True
     except Exception as exc:
         failure = f"trade-worker unreachable ({type(exc).__name__})"
