@@ -19,6 +19,7 @@ from tui_support import (
     cockpit_settings,  # noqa: F401  (autouse)
     make_ctx,
     plain,
+    tables_settled,
     until,
 )
 
@@ -289,6 +290,7 @@ def shoot(act: Any, ready: Any) -> Any:
                     "the dashboard with its figures")
         await act(pilot)
         await until(pilot, holds(ready), "the screen to shoot")
+        await until(pilot, holds(tables_settled), "the tables measured their rows")
         for inp in pilot.app.screen.query(Input):
             inp.cursor_blink = False
     return run_before

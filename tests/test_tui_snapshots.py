@@ -16,7 +16,7 @@ import pytest
 from textual.widgets import DataTable, Input, Log, Static
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tui_support import WORKERS, by_size, fixture_ctx, frozen_clock, plain, shown, until
+from tui_support import WORKERS, by_size, fixture_ctx, frozen_clock, plain, shown, tables_settled, until
 
 from hoox_tui.app import HooxApp
 from hoox_tui.dialogs import KillSwitchScreen
@@ -78,6 +78,7 @@ def shot(*keys: str, ready: Ready, what: str, after: Callable[[Any], Awaitable[N
         if after is not None:
             await after(pilot)
         await until(pilot, lambda: ready(app), what)
+        await until(pilot, lambda: tables_settled(app), "the tables measured their rows")
         for inp in app.screen.query(Input):
             inp.cursor_blink = False
     return run_before

@@ -16,6 +16,7 @@ from tui_support import (
     cockpit_settings,  # noqa: F401  (autouse)
     make_ctx,
     plain,
+    tables_settled,
     until,
 )
 
@@ -204,4 +205,5 @@ def test_snapshot_signal_timeline_at_the_minimum_size(snap_compare: Any, fixture
             except NoMatches:
                 return False
         await until(pilot, ready, "the timeline with its first stage selected")
+        await until(pilot, lambda: tables_settled(fixture_app), "the tables measured their rows")
     assert snap_compare(fixture_app, terminal_size=SIZE, run_before=run_before)

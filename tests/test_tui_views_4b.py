@@ -20,7 +20,7 @@ from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Input, Log, OptionList, Select, Static, TextArea
-from tui_support import by_size, fed_store, frozen_clock, shown, until
+from tui_support import by_size, fed_store, frozen_clock, shown, tables_settled, until
 
 from hoox_cli.core.client import AsyncHooxClient
 from hoox_tui import settings as user_settings
@@ -569,6 +569,7 @@ def steady(ready: Callable[[Host], bool], what: str) -> Callable[[Any], Awaitabl
     """Before the screenshot: wait until the view shows what the snapshot is of, cursors not blinking."""
     async def run(pilot: Any) -> None:
         await until(pilot, lambda: ready(pilot.app), what)
+        await until(pilot, lambda: tables_settled(pilot.app), "the tables measured their rows")
         for w in pilot.app.query("Input, TextArea"):
             w.cursor_blink = False
     return run

@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 from hoox_edge.shared import clock
 from httpx_sse import ServerSentEvent
+from rich.text import Text
+from textual.app import App
 from textual.css.query import NoMatches
+from textual.widgets import DataTable
 
 from hoox_cli.core import models as m
 from hoox_cli.core.client import parse_event
@@ -320,3 +323,18 @@ async def until(pilot: Any, cond: Callable[[], object], what: str, timeout: floa
             raise AssertionError(f"timed out after {waited:.1f} s waiting for: {what}"
                                  + (f" (last query: {last})" if last else ""))
         await pilot.pause(0.02)
+
+
+def _cell_width(cell: Any) -> int:
+    text = cell if isinstance(cell, Text) else Text.from_markup(cell) if isinstance(cell, str) else Text(str(cell))
+    return max((Text(line).cell_len for line in text.plain.splitlines()), default=0)
+
+
+def tables_settled(app: App[Any]) -> bool:
+    """Every DataTable on the screen has measured its rows. A DataTable widens its columns when it is next
+    idle, after rows are added: a screenshot taken before then shows every cell cut to its header's width."""
+    for table in app.screen.query(DataTable):
+        for key, column in table.columns.items():
+            if column.auto_width and column.content_width < max(map(_cell_width, table.get_column(key)), default=0):
+                return False
+    return True
