@@ -1,7 +1,7 @@
 """Signals per second through the local edge over HTTP, against a bare ASGI echo served the same way.
 
     python bench/pipeline_bench.py [--signals 3000] [--concurrency 32] [--rate 300 [150 ...]] [--seconds 10]
-                                   [--query-seconds 4] [--profile]
+                                   [--query-seconds 4] [--profile] [--count-statements]
 
 Everything is on loopback and stops by itself. The local runtime runs in a subprocess (every
 worker serving HTTP on free ports, a throwaway workspace, `webhooks:rate_limit_per_minute` and the
@@ -19,6 +19,10 @@ Figures, each for the echo and for hoox, and their ratio:
   above capacity shows up as a lower achieved rate and a growing latency);
 - a slow query: one signal at a time, alone and then while a `/v1/db/query` runs for
   `--query-seconds` (an endless query cut off by `operator:query_timeout_ms`): p50 and max latency.
+
+`--count-statements` also counts every SQL statement the runtime runs (a trace callback per statement, which
+costs CPU: the timed figures of such a run are not comparable with one without it). Commits, hops and
+Durable Object calls are always counted (one increment each).
 
 `--profile` runs the runtime under cProfile during the hoox closed loop and prints where its time
 went, per signal, by module (`--profile-out FILE` keeps the raw data for `pstats`).
@@ -113,11 +117,12 @@ def _counters() -> dict[str, Counter[str]]:
             "hops": Counter(service.HOPS), "do_calls": Counter(durable.CALLS)}
 
 
-async def _serve_runtime(workdir: str, profile: str | None, stats: str) -> None:
+async def _serve_runtime(workdir: str, profile: str | None, stats: str, count_statements: bool) -> None:
     from desk import serving_desk
     from hoox_edge.local import sqlio
 
-    sqlio.trace_statements()  # before any file is opened: every connection traces its statements
+    if count_statements:
+        sqlio.trace_statements()  # before any file is opened: every connection traces its statements
     rt = await serving_desk(Path(workdir))
     env = rt.env(GW)
     prof = cProfile.Profile() if profile else None
@@ -394,8 +399,11 @@ def per_signal(c: dict[str, dict[str, int]], n: int) -> str:
 
     sql = c["statements"]
     writes = {k: v for k, v in sql.items() if k in ("INSERT", "UPDATE", "DELETE", "REPLACE")}
-    return (f"  per signal: SQL statements {each(sql, 12)}\n"
-            f"              of which writes {sum(writes.values()) / n:.2f}; commits with writes (one fsync each) "
+    indent = "\n" + " " * 14
+    statements = (f"SQL statements {each(sql, 12)}{indent}of which writes {sum(writes.values()) / n:.2f}; " if sql
+                  else f"SQL statements not counted (--count-statements counts them; it costs CPU){indent}")
+    return (f"  per signal: {statements}"
+            f"commits with writes (one fsync each) "
             f"{each(c['commits'])}\n"
             f"              in-process ASGI hops {each(c['hops'])} (plus the HTTP request itself)\n"
             f"              Durable Object calls {each(c['do_calls'])}")
@@ -422,7 +430,8 @@ async def bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hoox-pipeline-") as tmp:
         profile = (args.profile_out or str(Path(tmp) / "runtime.prof")) if args.profile else None
         stats = str(Path(tmp) / "counts.json")
-        rt_srv = Server("--serve-runtime", tmp, "--stats-to", stats, *(["--profile-to", profile] if profile else []))
+        rt_srv = Server("--serve-runtime", tmp, "--stats-to", stats, *(["--profile-to", profile] if profile else []),
+                        *(["--count-statements"] if args.count_statements else []))
         try:
             echo = Sender(echo_srv.info["url"], {}, echo=True)
             hoox = Sender(rt_srv.info["url"], rt_srv.info, echo=False)
@@ -475,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--query-seconds", type=float, default=4)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--count-statements", action="store_true",
+                    help="also count every SQL statement (a trace callback per statement: costs CPU)")
     ap.add_argument("--profile-out", metavar="FILE", help="with --profile: keep the raw cProfile data there")
     ap.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--serve-runtime", metavar="DIR", help=argparse.SUPPRESS)
@@ -485,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve_echo())
         return 0
     if args.serve_runtime:
-        asyncio.run(_serve_runtime(args.serve_runtime, args.profile_to, args.stats_to))
+        asyncio.run(_serve_runtime(args.serve_runtime, args.profile_to, args.stats_to, args.count_statements))
         return 0
     return asyncio.run(bench(args))
 
