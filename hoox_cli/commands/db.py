@@ -72,14 +72,21 @@ def _apply(json_out: bool) -> None:
         names = run_async(migrations.apply(db))
     finally:
         db.close()
+    _say_applied(ws, _db_name(), names, json_out)
+
+
+def _say_applied(ws: Workspace, name: str, applied: list[str], json_out: bool, *, remote: bool = False) -> None:
+    """What `db apply` / `db migrate` applied, to the local ledger or (remote) Cloudflare D1."""
+    where = f"{name} on Cloudflare" if remote else name
     if json_out:
-        emit_json({"workspace": str(ws.root), "database": _db_name(), "applied": names, "up_to_date": not names})
-    elif names:
-        say(f"Applied {len(names)} migration(s) to {_db_name()}:")
-        for n in names:
+        emit_json({"workspace": str(ws.root), "database": name, "applied": applied, "up_to_date": not applied,
+                   **({"remote": True} if remote else {})})
+    elif applied:
+        say(f"Applied {len(applied)} migration(s) to {where}:")
+        for n in applied:
             say(f"  [green]+[/green] {esc(n)}")
     else:
-        say(f"{_db_name()} is already up to date; nothing applied.")
+        say(f"{where} is already up to date; nothing applied.")
 
 
 def _status(json_out: bool) -> None:
@@ -393,16 +400,7 @@ def import_(
 # ----------------------------------------------------------------------------- --remote (Cloudflare D1)
 def _remote_apply(ws: Workspace, json_out: bool) -> None:
     name, _ = remote_d1.database(ws)
-    applied = remote_d1.apply_migrations(ws)
-    if json_out:
-        emit_json({"workspace": str(ws.root), "database": name, "applied": applied, "up_to_date": not applied,
-                   "remote": True})
-    elif applied:
-        say(f"Applied {len(applied)} migration(s) to {name} on Cloudflare:")
-        for n in applied:
-            say(f"  [green]+[/green] {esc(n)}")
-    else:
-        say(f"{name} on Cloudflare is already up to date; nothing applied.")
+    _say_applied(ws, name, remote_d1.apply_migrations(ws), json_out, remote=True)
 
 
 def _remote_status(ws: Workspace, json_out: bool) -> None:
