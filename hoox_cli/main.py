@@ -248,7 +248,7 @@ def _version_callback(value: bool) -> None:
 # the same option as every command's --port (hoox_cli.output.PortOpt), without importing output here
 def _port_option(help_text: str) -> Any:
     def check(value: int | None) -> int | None:
-        from hoox_cli.output import _check_port
+        from hoox_cli.options import _check_port
 
         return _check_port(value)
 

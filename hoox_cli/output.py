@@ -1,28 +1,26 @@
-"""The CLI's presentation, shared by the command modules: option types (--json, --port, --remote,
---mode), output (JSON, rich text, tables), prompts, and errors turned into output and exit codes.
+"""The CLI's presentation, shared by the command modules: output (JSON, rich text, tables), --quiet,
+and errors turned into output and exit codes. No typer here (its side is hoox_cli.options): the
+commands hoox_cli/entry.py runs without typer show their answers with this module too.
 
 Output rules: with --json a command prints exactly one JSON object on stdout (errors as
 `{"error": {"code", "message"}}` with a non-zero exit); without it, rich text. Every string
 that leaves the CLI is scrubbed of the workspace's secret values first (hoox_cli.core.redact).
 
 What a command does lives in hoox_cli.core; this module only shows it. Imports of hoox_edge, rich
-and httpx stay inside functions so that `hoox --help` starts fast.
+and httpx stay inside functions so that short commands start fast.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from hoox_cli.core.errors import CliError, fail
 from hoox_cli.core.redact import scrub
@@ -34,35 +32,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from hoox_cli.core.edge import Edge, EdgeInfo
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
-
-
-def _check_port(value: int | None) -> int | None:
-    """--port: a base port every worker's port fits above (a usage error, exit 2, otherwise)."""
-    if value is None:
-        return None
-    from hoox_edge.local.workspace import port_problem
-
-    problem = port_problem(value)
-    if problem is not None:
-        raise typer.BadParameter(problem)
-    return value
-
-
-PortOpt = Annotated[int | None, typer.Option(
-    "--port", metavar="N", callback=_check_port,
-    help="Gateway port, kept in hoox.toml (dev.port); the other workers use the ports above it "
-         "(default: the workspace's, 8787 in a new one).")]
-
-RemoteOpt = Annotated[
-    str | None,
-    typer.Option("--remote", metavar="URL",
-                 help="Edge to talk to (default: HOOX_API_URL, else this workspace's local gateway). "
-                      "The token comes from HOOX_API_TOKEN."),
-]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # ----------------------------------------------------------------------------- output
 _console: Console | None = None
@@ -170,25 +139,6 @@ def can_prompt(json_mode: bool) -> bool:
     return not json_mode and not _quiet
 
 
-def confirm_destructive(question: str, *, confirmed: bool, json_mode: bool, command: str) -> None:
-    """Go on only with --confirm or a yes typed at the prompt; otherwise stop before anything changes.
-
-    Nobody to ask (--json, --quiet, or stdin at its end) is CONFIRMATION_REQUIRED with exit 2.
-    """
-    if confirmed:
-        return
-    if not can_prompt(json_mode):
-        fail("CONFIRMATION_REQUIRED", f"{question} Nothing was changed: run `{command} --confirm` to go ahead.",
-             exit_code=2)
-    try:
-        yes = typer.confirm(question, default=False)
-    except typer.Abort:
-        fail("CONFIRMATION_REQUIRED", f"No answer to: {question} Nothing was changed: run `{command} --confirm`.",
-             exit_code=2)
-    if not yes:
-        fail("CANCELLED", "Cancelled; nothing was changed.")
-
-
 def warn(text: str) -> None:
     """A warning on stderr (stdout stays one JSON object under --json)."""
     err_console().print(f"[yellow]warning:[/yellow] {scrub(text)}")
@@ -198,6 +148,11 @@ def esc(text: Any) -> str:
     """Text safe inside rich markup, scrubbed (rich.markup.escape's rule)."""
     markup = _ESCAPE.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", str(scrub(text)))
     return markup + "\\" if markup.endswith("\\") and not markup.endswith("\\\\") else markup
+
+
+def show_value(value: Any) -> str:
+    """A setting's typed value as a human answer shows it: text as is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def duration(seconds: float) -> str:
@@ -285,6 +240,25 @@ def known_worker(name: str | None) -> str | None:
     return name
 
 
+def report_failure(exc: Exception, json_mode: bool) -> int:
+    """Show a command's failure (a CliError, a workspace error, anything unexpected) and give its exit code.
+
+    An unexpected exception shows its type and (scrubbed) message, never a traceback with locals;
+    set HOOX_DEBUG=1 to get the traceback.
+    """
+    if isinstance(exc, CliError):
+        report_error(exc, json_mode)
+        return exc.exit_code
+    if type(exc).__name__ == "WorkspaceError":
+        report_error(CliError("WORKSPACE_ERROR", str(exc)), json_mode)
+        return 1
+    if os.environ.get("HOOX_DEBUG"):
+        raise exc
+    report_error(CliError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc} (set HOOX_DEBUG=1 for the traceback)"),
+                 json_mode)
+    return 1
+
+
 def report_error(err: CliError, json_mode: bool) -> None:
     if json_mode:
         body: dict[str, Any] = {"code": err.code, "message": err.message}
@@ -297,59 +271,7 @@ def report_error(err: CliError, json_mode: bool) -> None:
             err_console().print(esc(err.details))
 
 
-def handle_errors(fn: F) -> F:
-    """Turn CliError, workspace errors and anything unexpected into the error output + exit code.
-
-    An unexpected exception shows its type and (scrubbed) message, never a traceback with locals;
-    set HOOX_DEBUG=1 to get the traceback.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        json_mode = bool(kwargs.get("json_out", False))
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
-        except CliError as err:
-            report_error(err, json_mode)
-            raise typer.Exit(err.exit_code) from None
-        except Exception as exc:
-            if type(exc).__name__ == "WorkspaceError":
-                report_error(CliError("WORKSPACE_ERROR", str(exc)), json_mode)
-                raise typer.Exit(1) from None
-            if os.environ.get("HOOX_DEBUG"):
-                raise
-            report_error(
-                CliError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc} (set HOOX_DEBUG=1 for the traceback)"),
-                json_mode,
-            )
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-# ----------------------------------------------------------------------------- the edge: --remote, results, books
-
 # ----------------------------------------------------------------------------- the edge
-def remember_remote(ctx: typer.Context, remote: str | None) -> None:
-    """A group's --remote, for its commands (`hoox monitor --remote URL status`)."""
-    if remote:
-        ctx.ensure_object(dict)["remote"] = remote
-
-
-def remote_of(ctx: typer.Context, remote: str | None) -> str | None:
-    """The command's --remote, else its group's."""
-    if remote:
-        return remote
-    c: Any = ctx
-    while c is not None:
-        if isinstance(c.obj, dict) and c.obj.get("remote"):
-            return c.obj["remote"]
-        c = c.parent
-    return None
-
-
 @contextlib.contextmanager
 def edge(remote: str | None, ws: Workspace | None = None) -> Iterator[Edge]:
     """The edge a command reads and writes (hoox_cli.core.edge.connect): --remote / HOOX_API_URL, else the
@@ -418,11 +340,6 @@ class Book(StrEnum):
     paper = "paper"
     live = "live"
     all = "all"
-
-
-def book_option(default: str) -> Any:
-    return typer.Option("--mode", case_sensitive=False,
-                        help=f"Which book: paper, live or all (both). Default: {default}.")
 
 
 def book_label(mode: str | None) -> str:
@@ -500,4 +417,6 @@ def report_audits(ws: Workspace, json_out: bool) -> None:
             say(f"[red]{len(failed)} check(s) failed.[/red]"
                 + (" `hoox repair all` fixes those with a repair." if any(c["repair"] for c in failed) else ""))
     if not ok:
+        import typer  # the audits report runs under a Typer command
+
         raise typer.Exit(1)

@@ -5,6 +5,7 @@ Processes (dev start --detach, stop, crash recovery) are in test_dev_process.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from cli_support import as_json, hoox
+from hoox_edge import catalog
+from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import GENERATED_SECRETS, Workspace
 from netutil import free_port
@@ -86,15 +89,42 @@ def test_cli_paths_do_not_import_textual_and_help_imports_no_edge(ws: Workspace)
     def packages(mods: set[str]) -> set[str]:
         return {m.split(".")[0] for m in mods}
 
+    # a KV read on a stopped local edge (hoox_cli.quick): the edge's own code on the SQLite file, with no
+    # typer, no event loop, no HTTP or server stack
     mods = imported("config", "kv", "get", "trade:mode", "--json")
-    assert "textual" not in packages(mods) and "hoox_tui" not in packages(mods)
-    # only the group used is imported (and built): not the other command modules
+    assert not {"textual", "hoox_tui", "typer", "rich", "asyncio", "httpx", "pydantic", "uvicorn",
+                "starlette"} & packages(mods)
+    assert not {m for m in mods if m.startswith("hoox_cli.commands")}
+    # through typer, only the group used is imported (and built): not the other command modules
+    mods = imported("config", "kv", "list", "--json")
     others = {"hoox_cli.commands.db", "hoox_cli.commands.deploy", "hoox_cli.commands.monitor"}
     assert "hoox_cli.commands.config" in mods and not others & mods
-    # a KV read on a stopped local edge: the edge's own code on SQLite, no HTTP or server stack
-    assert not {"httpx", "pydantic", "uvicorn", "starlette"} & packages(mods)
+    assert not {"textual", "hoox_tui", "httpx", "pydantic", "uvicorn", "starlette"} & packages(mods)
     mods = imported("--help")
     assert not {"textual", "hoox_edge", "httpx", "uvicorn", "starlette", "typer", "rich"} & packages(mods)
+
+
+@pytest.mark.parametrize("args", [
+    ["trade:mode"], ["trade:mode", "--json"],  # a default
+    ["webhooks:rate_limit_per_minute", "--json"],  # set below
+    ["trade:mod"], ["trade:mod", "--json"],  # not a setting: the error and its exit code
+    ["trade:kill_switch"], ["trade:kill_switch", "--json"],  # a stored value the manifest refuses
+])
+def test_kv_get_without_typer_answers_as_the_typer_command(ws: Workspace, args: list[str]) -> None:
+    """`hoox config kv get` runs without typer (hoox_cli.quick): it must print, on stdout and stderr, and
+    exit with what the Typer command does."""
+    env = dict(os.environ, HOOX_WORKSPACE=str(ws.root), COLUMNS="200")
+    assert hoox("config", "kv", "set", "webhooks:rate_limit_per_minute", "25", env=env).exit_code == 0
+    kv = LocalKV(ws.kv_file(catalog.CONFIG_KV))
+    try:
+        asyncio.run(kv.put("trade:kill_switch", "maybe"))  # not a boolean: written around the checks
+    finally:
+        kv.close()
+    quick = subprocess.run([sys.executable, "-m", "hoox_cli", "config", "kv", "get", *args], env=env,
+                           capture_output=True, text=True, timeout=60)
+    typed = hoox("config", "kv", "get", *args, env=env)
+    assert (quick.returncode, quick.stdout, quick.stderr) == (typed.exit_code, typed.stdout, typed.stderr)
+    assert quick.stdout or quick.stderr
 
 
 def test_the_root_help_printed_ahead_is_the_typer_apps() -> None:

@@ -32,20 +32,8 @@ import typer
 from hoox_cli.core.connection import operator_client
 from hoox_cli.core.tools import probe_tools
 from hoox_cli.core.workspace import workspace
-from hoox_cli.output import (
-    JsonOpt,
-    RemoteOpt,
-    dump,
-    emit_json,
-    esc,
-    handle_errors,
-    print_tools,
-    remember_remote,
-    remote_of,
-    say,
-    show,
-    table,
-)
+from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors, remember_remote, remote_of
+from hoox_cli.output import dump, emit_json, esc, print_tools, say, show, table
 
 if TYPE_CHECKING:
     pass

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hoox_cli import quick
 from hoox_cli.core.config import (
     _known_keys,
     _schema,
@@ -60,19 +61,16 @@ from hoox_cli.core.config import (
 from hoox_cli.core.errors import fail
 from hoox_cli.core.redact import MASK, redact_config
 from hoox_cli.core.workspace import workspace
+from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors, remember_remote, remote_of
 from hoox_cli.output import (
-    JsonOpt,
-    RemoteOpt,
     can_prompt,
     compact_table,
     edge,
     emit_json,
     esc,
-    handle_errors,
-    remember_remote,
-    remote_of,
     say,
     show,
+    show_value,
     table,
     where,
     where_of,
@@ -100,33 +98,12 @@ def _type_of(key: str) -> str | None:
     return s.type if s else None
 
 
-def _show_value(value: Any) -> str:
-    import json
-
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 @kv_app.command("get")
 @handle_errors
 def get(ctx: typer.Context, key: Annotated[str, typer.Argument(help="e.g. trade:kill_switch")],
         remote: RemoteOpt = None, json_out: JsonOpt = False) -> None:
     """Show a setting's typed value (its manifest default, marked as such, when unset)."""
-    with edge(remote_of(ctx, remote)) as e:
-        item = e.kv_get(key)
-    if item.get("error"):
-        fail("INVALID_STORED_VALUE", f"The stored value of {key} is invalid ({item['error']}); "
-                                     f"fix it with `hoox config kv set {key} VALUE`.")
-    value, source = item["value"], item["source"]
-    if json_out:
-        emit_json({"key": key, "value": value, "raw": item["raw"], "source": source, "type": item["type"],
-                   "description": item["description"], "edge": e.info.as_json()})
-        return
-    if source == "unset":
-        say(f"{esc(key)} is not set (no default).  {where(e.info)}")
-    elif source == "default":
-        say(f"{esc(key)} = {esc(_show_value(value))}  [dim](default; not set in KV)[/dim]  {where(e.info)}")
-    else:
-        say(f"{esc(key)} = {esc(_show_value(value))}  {where(e.info)}")
+    quick.kv_get(key, remote_of(ctx, remote), json_out)
 
 
 @kv_app.command("set")
@@ -177,7 +154,7 @@ def set_(
                    "edge": e.info.as_json()})
         return
     say(
-        f"{esc(key)} = {esc(_show_value(item['value']))}"
+        f"{esc(key)} = {esc(show_value(item['value']))}"
         + (f"  [dim](was {esc(previous)})[/dim]" if previous is not None else "") + f"  {where(e.info)}"
     )
     if exchanges is not None and not any(x["credentials"] for x in exchanges):
@@ -240,7 +217,7 @@ def list_(
     rows = [
         [
             i["key"],
-            _show_value(i["value"]) + (f"  (invalid: {i['error']})" if "error" in i else ""),
+            show_value(i["value"]) + (f"  (invalid: {i['error']})" if "error" in i else ""),
             i["type"] or "",
         ]
         for i in items
@@ -265,7 +242,7 @@ def delete(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key to r
     else:
         say(
             f"Deleted {esc(key)}."
-            + (f" Its default {esc(_show_value(default))} applies." if default is not None else "")
+            + (f" Its default {esc(show_value(default))} applies." if default is not None else "")
             + f"  {where(e.info)}"
         )
 
@@ -366,8 +343,8 @@ def config_set(
     if json_out:
         emit_json(result)
         return
-    say(f"{esc(key)} = {esc(_show_value(result['value']))}"
-        + (f"  [dim](was {esc(_show_value(result['previous']))})[/dim]" if previous is not None else ""))
+    say(f"{esc(key)} = {esc(show_value(result['value']))}"
+        + (f"  [dim](was {esc(show_value(result['previous']))})[/dim]" if previous is not None else ""))
     if result["restart_needed"]:
         say("The running local edge reads this at start: `hoox dev stop` then `hoox dev start` to apply it.")
 
@@ -501,10 +478,10 @@ def kv_apply_manifest(
         emit_json(result)
         return
     for w in result["written"]:
-        say(f"[green]set[/green] {esc(w['key'])} = {esc(_show_value(w['value']))}"
+        say(f"[green]set[/green] {esc(w['key'])} = {esc(show_value(w['value']))}"
             + (f"  [dim](was {esc(w['previous'])})[/dim]" if w["previous"] is not None else ""))
     for k in result["kept"]:
         say(f"[yellow]kept[/yellow] {esc(k['key'])} = {esc(k['stored'])} (manifest: "
-            f"{esc(_show_value(k['manifest']))}; --overwrite replaces it)")
+            f"{esc(show_value(k['manifest']))}; --overwrite replaces it)")
     say(f"{len(result['written'])} written, {len(result['unchanged'])} already as in the manifest, "
         f"{len(result['kept'])} kept.  {where_of(result['edge'])}")

@@ -29,19 +29,8 @@ import typer
 from hoox_cli.core import remote_d1
 from hoox_cli.core.errors import CliError, fail, run_async
 from hoox_cli.core.workspace import open_db, workspace
-from hoox_cli.output import (
-    JsonOpt,
-    RemoteOpt,
-    edge,
-    emit_json,
-    esc,
-    handle_errors,
-    say,
-    say_export,
-    show,
-    table,
-    where,
-)
+from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors
+from hoox_cli.output import edge, emit_json, esc, say, say_export, show, table, where
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -342,7 +331,7 @@ def reset(
     from hoox_edge import migrations
 
     from hoox_cli.core import backup
-    from hoox_cli.output import confirm_destructive
+    from hoox_cli.options import confirm_destructive
 
     ws = workspace()
     backup.refuse_while_running(ws, "a reset")

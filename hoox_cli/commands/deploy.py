@@ -29,7 +29,8 @@ import typer
 
 from hoox_cli.core.errors import fail, run_async
 from hoox_cli.core.workspace import workspace
-from hoox_cli.output import JsonOpt, RemoteOpt, edge, emit_json, esc, handle_errors, say, warn, where_of
+from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors
+from hoox_cli.output import edge, emit_json, esc, say, warn, where_of
 
 if TYPE_CHECKING:
     from hoox_cli.core.edge import Edge

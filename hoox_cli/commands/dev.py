@@ -20,7 +20,8 @@ import typer
 
 from hoox_cli.core.errors import fail
 from hoox_cli.core.workspace import FIRST_SIGNAL, prepare_workspace, workspace
-from hoox_cli.output import JsonOpt, PortOpt, duration, emit_json, esc, handle_errors, say, show, table, warn
+from hoox_cli.options import JsonOpt, PortOpt, handle_errors
+from hoox_cli.output import duration, emit_json, esc, say, show, table, warn
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace

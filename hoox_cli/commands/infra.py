@@ -27,7 +27,8 @@ import typer
 
 from hoox_cli.core.errors import fail, run_async
 from hoox_cli.core.workspace import workspace
-from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say, show, table
+from hoox_cli.options import JsonOpt, handle_errors
+from hoox_cli.output import emit_json, esc, say, show, table
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace

@@ -18,7 +18,8 @@ from typing import Annotated
 import typer
 
 from hoox_cli.core.errors import fail
-from hoox_cli.output import JsonOpt, PortOpt, emit_json, esc, handle_errors, say
+from hoox_cli.options import JsonOpt, PortOpt, handle_errors
+from hoox_cli.output import emit_json, esc, say
 
 
 def _csv(values: list[str] | None) -> list[str]:

@@ -32,22 +32,8 @@ import typer
 from hoox_cli.core.connection import operator_client
 from hoox_cli.core.errors import fail
 from hoox_cli.core.redact import scrub
-from hoox_cli.output import (
-    JsonOpt,
-    RemoteOpt,
-    dump,
-    edge,
-    err_console,
-    esc,
-    format_log_line,
-    handle_errors,
-    known_worker,
-    remember_remote,
-    remote_of,
-    say,
-    warn,
-    where,
-)
+from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors, remember_remote, remote_of
+from hoox_cli.output import dump, edge, err_console, esc, format_log_line, known_worker, say, warn, where
 
 # The levels workers write (hoox_edge.shared.logs.LEVELS), copied so `hoox --help` imports no edge code;
 # tests/test_cli.py checks that the two stay equal.

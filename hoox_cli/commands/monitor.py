@@ -46,23 +46,18 @@ import typer
 
 from hoox_cli.core.connection import operator_client
 from hoox_cli.core.errors import fail
+from hoox_cli.options import JsonOpt, RemoteOpt, book_option, handle_errors, remember_remote, remote_of
 from hoox_cli.output import (
     Book,
-    JsonOpt,
-    RemoteOpt,
     book_label,
-    book_option,
     compact_table,
     dump,
     emit_json,
     esc,
     fmt,
     format_log_line,
-    handle_errors,
     known_worker,
     must_ask,
-    remember_remote,
-    remote_of,
     say,
     show,
     table,

@@ -30,22 +30,17 @@ import typer
 
 from hoox_cli.core.connection import operator_client
 from hoox_cli.core.errors import fail
+from hoox_cli.options import JsonOpt, RemoteOpt, book_option, handle_errors, remember_remote, remote_of
 from hoox_cli.output import (
     Book,
-    JsonOpt,
-    RemoteOpt,
     age,
     book_label,
-    book_option,
     compact_table,
     dump,
     emit_json,
     esc,
     fmt,
-    handle_errors,
     must_ask,
-    remember_remote,
-    remote_of,
     say,
     show,
     time_left,

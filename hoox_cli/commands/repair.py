@@ -37,7 +37,8 @@ import typer
 from hoox_cli.core import audits
 from hoox_cli.core.errors import fail, run_async
 from hoox_cli.core.workspace import workspace
-from hoox_cli.output import JsonOpt, RemoteOpt, emit_json, esc, handle_errors, say, where_of
+from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors
+from hoox_cli.output import emit_json, esc, say, where_of
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -230,7 +231,7 @@ def rebuild(
     from hoox_cli.core import backup
     from hoox_cli.core.config import manifest_problems
     from hoox_cli.core.workspace import open_kv
-    from hoox_cli.output import confirm_destructive
+    from hoox_cli.options import confirm_destructive
 
     ws = workspace()
     backup.refuse_while_running(ws, "a rebuild")

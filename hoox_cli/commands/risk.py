@@ -30,22 +30,8 @@ import typer
 
 from hoox_cli.core.connection import operator_client
 from hoox_cli.core.errors import fail
-from hoox_cli.output import (
-    JsonOpt,
-    RemoteOpt,
-    age,
-    book_label,
-    compact_table,
-    dump,
-    emit_json,
-    esc,
-    fmt,
-    handle_errors,
-    remember_remote,
-    remote_of,
-    say,
-    show,
-)
+from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors, remember_remote, remote_of
+from hoox_cli.output import age, book_label, compact_table, dump, emit_json, esc, fmt, say, show
 
 app = typer.Typer(help="The risk manager: stops, targets, drawdown, reconciliation, its runs and settings.",
                   no_args_is_help=True)

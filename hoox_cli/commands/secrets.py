@@ -26,7 +26,8 @@ import typer
 from hoox_cli.core.config import exchange_secret_names, incomplete_pairs
 from hoox_cli.core.errors import fail
 from hoox_cli.core.workspace import workspace
-from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say, warn
+from hoox_cli.options import JsonOpt, handle_errors
+from hoox_cli.output import emit_json, esc, say, warn
 
 app = typer.Typer(help="Local secrets (.dev.vars): set them before or while the edge runs.", no_args_is_help=True)
 

@@ -31,20 +31,8 @@ from hoox_cli.core.connection import operator_client
 from hoox_cli.core.errors import fail
 from hoox_cli.core.signals import build_payload, webhook_url
 from hoox_cli.core.workspace import workspace
-from hoox_cli.output import (
-    JsonOpt,
-    RemoteOpt,
-    compact_table,
-    dump,
-    duration,
-    emit_json,
-    esc,
-    fmt,
-    handle_errors,
-    say,
-    show,
-    table,
-)
+from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors
+from hoox_cli.output import compact_table, dump, duration, emit_json, esc, fmt, say, show, table
 
 app = typer.Typer(help="Send trading signals to the edge; show what became of one.", no_args_is_help=True)
 _USAGE_CODES = ("AMBIGUOUS_REQUEST_ID", "VALIDATION_ERROR")  # the id given names no single signal

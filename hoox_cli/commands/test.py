@@ -30,7 +30,8 @@ from typing import Annotated, Any
 import typer
 
 from hoox_cli.core.errors import fail
-from hoox_cli.output import JsonOpt, emit_json, esc, handle_errors, say
+from hoox_cli.options import JsonOpt, handle_errors
+from hoox_cli.output import emit_json, esc, say
 
 STEPS = ("lint", "typecheck", "tests", "build")
 TOOL_OF = {"lint": "ruff", "typecheck": "mypy", "tests": "pytest", "build": "pip"}

@@ -29,7 +29,8 @@ import typer
 
 from hoox_cli.core.errors import fail, run_async
 from hoox_cli.core.workspace import workspace
-from hoox_cli.output import JsonOpt, RemoteOpt, edge, emit_json, esc, handle_errors, say, show, table, where, where_of
+from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors
+from hoox_cli.output import edge, emit_json, esc, say, show, table, where, where_of
 
 app = typer.Typer(help="Firewall for the webhook: TradingView-only and rate limits (local KV or Cloudflare WAF).",
                   no_args_is_help=True)

@@ -26,7 +26,8 @@ import typer
 
 from hoox_cli.core.connection import operator_client
 from hoox_cli.core.errors import fail
-from hoox_cli.output import JsonOpt, RemoteOpt, dump, emit_json, esc, handle_errors, remember_remote, remote_of, say
+from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors, remember_remote, remote_of
+from hoox_cli.output import dump, emit_json, esc, say
 
 app = typer.Typer(help="Signal watchdog: each source's last signal against its expectation.", no_args_is_help=True)
 _HOURS = re.compile(r"^(?P<days>\S+)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})(?:\s+(?P<tz>\S+))?$")

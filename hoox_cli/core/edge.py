@@ -19,7 +19,7 @@ a KV read on a stopped local edge costs a SQLite lookup, not the HTTP stack (ben
 from __future__ import annotations
 
 import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -198,10 +198,15 @@ class LocalEdge(Edge):
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         import asyncio
 
+        return self._answer(asyncio.run, coro)
+
+    @staticmethod
+    def _answer(fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` of the edge's operator functions; their API errors are the CLI's."""
         from hoox_edge.shared.errors import ApiError
 
         try:
-            return asyncio.run(coro)
+            return fn(*args)
         except ApiError as exc:
             raise CliError(exc.code, exc.message, details=exc.details) from None
 
@@ -249,9 +254,13 @@ class LocalEdge(Edge):
         return cast(dict[str, Any], self._run(config_kv.list_items(self.kv, prefix)))
 
     def kv_get(self, key: str) -> dict[str, Any]:
+        # the file read with no event loop: asyncio and the KV's writer cost more than the read
+        from hoox_edge import catalog
+        from hoox_edge.local import kv_file
         from hoox_edge.operator import config_kv
 
-        return cast(dict[str, Any], self._run(config_kv.get_item(self.kv, key)))
+        raw = kv_file.read(self.ws.kv_file(catalog.CONFIG_KV), key)
+        return cast(dict[str, Any], self._answer(config_kv.describe_item, key, raw))
 
     def kv_put(self, key: str, value: Any, *, force: bool = False) -> dict[str, Any]:
         from hoox_edge.operator import config_kv

@@ -22,6 +22,7 @@ import sqlite3
 from pathlib import Path
 
 from hoox_edge.local import sqlio
+from hoox_edge.local.kv_file import DDL, SELECT_ONE, alive
 from hoox_edge.ports import KV_MAX_KEY_BYTES, KV_MAX_LIST, KVKey, KVListResult, check_kv_key, check_page_limit
 from hoox_edge.shared import clock
 
@@ -30,9 +31,6 @@ MAX_KEY_BYTES = KV_MAX_KEY_BYTES
 MAX_LIST = KV_MAX_LIST
 CACHE_ENTRIES = 4096  # values kept for `get`; the cache starts over when it is full
 PURGE_EVERY_S = 3600
-
-_DDL = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expiration REAL)"
-
 
 _check_key = check_kv_key  # the ports' rule, shared with the Cloudflare adapter
 
@@ -51,7 +49,7 @@ def decode_cursor(cursor: str) -> str:
 class LocalKV:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._writer = sqlio.writer(self.path, ddl=[_DDL])
+        self._writer = sqlio.writer(self.path, ddl=[DDL])
         self._conn = sqlio.connect(self.path)  # reads, on the event loop: lookups by key, pages of 1000
         self._cache: dict[str, tuple[str, float | None] | None] = {}
         self._version: int | None = None
@@ -87,14 +85,12 @@ class LocalKV:
         if key in self._cache:
             hit = self._cache[key]
         else:
-            row = self._conn.execute("SELECT value, expiration FROM kv WHERE key = ?", (key,)).fetchone()
+            row = self._conn.execute(SELECT_ONE, (key,)).fetchone()
             hit = None if row is None else (row[0], row[1])
             if len(self._cache) >= CACHE_ENTRIES:
                 self._cache.clear()
             self._cache[key] = hit
-        if hit is None or (hit[1] is not None and hit[1] <= clock.now()):
-            return None
-        return hit[0]
+        return alive(hit)
 
     async def put(self, key: str, value: str, *, expiration_ttl: int | None = None) -> None:
         _check_key(key)

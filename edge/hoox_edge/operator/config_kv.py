@@ -6,7 +6,6 @@ No Starlette here: the CLI imports this module without the server stack.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from hoox_edge.operator import shapes
@@ -33,6 +32,8 @@ def manifest_entry(key: str) -> settings.Setting:
 
 async def list_items(kv: KVNamespace, prefix: str) -> shapes.KvList:
     """Every stored key under `prefix`, plus the manifest's keys under it that are not stored."""
+    import asyncio  # not at the top: a one-key read of the CLI imports this module without an event loop
+
     names = await settings.stored_keys(kv, prefix)
     raws = await asyncio.gather(*(kv.get(n) for n in names))
     stored = {n: r for n, r in zip(names, raws, strict=True) if r is not None}  # None: expired meanwhile
@@ -43,7 +44,12 @@ async def list_items(kv: KVNamespace, prefix: str) -> shapes.KvList:
 
 
 async def get_item(kv: KVNamespace, key: str) -> shapes.KvEntry:
-    raw = await kv.get(key)
+    return describe_item(key, await kv.get(key))
+
+
+def describe_item(key: str, raw: str | None) -> shapes.KvEntry:
+    """`get_item` of the stored text `raw` (None: not stored); the CLI reads a stopped edge's file with no
+    event loop (hoox_edge.local.kv_file) and answers with this."""
     if raw is None and settings.lookup(key) is None:
         raise ApiError(404, NOT_FOUND, f"{preview(key, limit=60)}: not in KV and not a setting of the KV manifest.")
     return settings.describe(key, raw)
