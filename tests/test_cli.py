@@ -109,6 +109,7 @@ def test_cli_paths_do_not_import_textual_and_help_imports_no_edge(ws: Workspace)
     ["webhooks:rate_limit_per_minute", "--json"],  # set below
     ["trade:mod"], ["trade:mod", "--json"],  # not a setting: the error and its exit code
     ["trade:kill_switch"], ["trade:kill_switch", "--json"],  # a stored value the manifest refuses
+    [""], ["k" * 600, "--json"],  # not a KV key at all
 ])
 def test_kv_get_without_typer_answers_as_the_typer_command(ws: Workspace, args: list[str]) -> None:
     """`hoox config kv get` runs without typer (hoox_cli.quick): it must print, on stdout and stderr, and
@@ -125,6 +126,12 @@ def test_kv_get_without_typer_answers_as_the_typer_command(ws: Workspace, args: 
     typed = hoox("config", "kv", "get", *args, env=env)
     assert (quick.returncode, quick.stdout, quick.stderr) == (typed.exit_code, typed.stdout, typed.stderr)
     assert quick.stdout or quick.stderr
+    if args[0] in ("", "k" * 600):  # said as what it is, not as an internal error
+        assert quick.returncode == 1
+        if "--json" in args:
+            assert json.loads(quick.stdout)["error"]["code"] == "VALIDATION_ERROR"
+        else:
+            assert "key: a key must not be empty." in quick.stderr
 
 
 def test_the_root_help_printed_ahead_is_the_typer_apps() -> None:

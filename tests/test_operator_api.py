@@ -353,6 +353,8 @@ async def test_kv_values_are_checked_against_the_manifest(rt):
         r = await v1(rt, "PUT", f"/config/kv/{key}", json_body={"value": value})
         assert r.status == 400 and key in r.json()["error"]["message"], r.json()
         assert expected in r.json()["error"]["message"]
+    too_long = await v1(rt, "GET", "/config/kv/" + "k" * 600)  # not a KV key: a 400 that says why, not a 500
+    assert too_long.status == 400 and "at most 512 bytes" in too_long.json()["error"]["message"]
     unknown = await v1(rt, "PUT", "/config/kv/trade:kill_swich", json_body={"value": True})
     assert unknown.status == 400 and "trade:kill_switch" in unknown.json()["error"]["message"]
     assert await kv.get("trade:kill_swich") is None

@@ -259,6 +259,7 @@ class LocalEdge(Edge):
         from hoox_edge.local import kv_file
         from hoox_edge.operator import config_kv
 
+        self._answer(config_kv.check_key, key)
         raw = kv_file.read(self.ws.kv_file(catalog.CONFIG_KV), key)
         return cast(dict[str, Any], self._answer(config_kv.describe_item, key, raw))
 

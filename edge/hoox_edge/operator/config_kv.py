@@ -43,7 +43,17 @@ async def list_items(kv: KVNamespace, prefix: str) -> shapes.KvList:
     return {"items": [settings.describe(k, stored.get(k)) for k in keys], "nextCursor": None}
 
 
+def check_key(key: str) -> str:
+    """`key` when Cloudflare KV can hold it (settings.key_problem), else a 400 that says why: the
+    `/config/kv/{key}` routes and the CLI's read of a stopped edge."""
+    problem = settings.key_problem(key)
+    if problem is not None:
+        raise ApiError(400, VALIDATION_ERROR, f"key: {problem}.", [{"field": "key", "issue": problem}])
+    return key
+
+
 async def get_item(kv: KVNamespace, key: str) -> shapes.KvEntry:
+    check_key(key)
     return describe_item(key, await kv.get(key))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from starlette.requests import Request
 
 from hoox_edge import lifecycle
+from hoox_edge.operator import config_kv
 from hoox_edge.shared import bodies, clock, settings
 from hoox_edge.shared.app import REQUEST_ID, env_of, json_body
 from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
@@ -183,11 +184,7 @@ def iso_time(field: str, raw: str) -> str:
 
 def kv_key(request: Request) -> str:
     """The `{key}` of a /config/kv route: a key Cloudflare KV can hold (at most 512 bytes)."""
-    key = request.path_params["key"]
-    problem = settings.key_problem(key)
-    if problem is not None:
-        raise invalid("key", problem, quote=False)
-    return key
+    return config_kv.check_key(request.path_params["key"])
 
 
 def path_secrets(request: Request) -> None:
