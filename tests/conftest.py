@@ -3,6 +3,7 @@ and one serving over loopback HTTP (`edge`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,15 +14,34 @@ from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import clock as clock_module
 
+
+def _pin_environment() -> None:
+    """The environment the suite runs in, whatever the caller's shell exports (NO_COLOR=1, TERM=dumb,
+    COLUMNS=80, LANG=C, a HOOX_API_URL of their own...): colour on, a UTF-8 locale, no terminal size,
+    no hoox or Textual setting (the user's folders: `_user_folders`). Set at import, so the xdist workers
+    and every subprocess a test starts inherit it. Tests that want a variable set it themselves."""
+    for name in list(os.environ):
+        if name.startswith("TEXTUAL_SNAPSHOT"):
+            continue  # pytest-textual-snapshot's own, set for its workers
+        if name.startswith(("HOOX_", "TEXTUAL", "_TYPER", "PYTHONIO")) or name in (
+                "NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
+                "COLUMNS", "LINES", "TERMINAL_WIDTH", "LC_ALL", "LC_CTYPE", "PYTHONUTF8"):
+            del os.environ[name]
+    os.environ.update(TERM="xterm-256color", LANG="C.UTF-8", COLORTERM="truecolor")
+
+
+_pin_environment()
+
 # Files that run only inside Pyodide (started by tests/test_pyodide_*.py): not CPython tests.
 collect_ignore = ["pyodide"]
 
 
 @pytest.fixture(autouse=True)
-def _user_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """hoox's default workspace lives in the user's data folder (platformdirs follows XDG_DATA_HOME):
-    each test gets its own, so none reads or writes the real one."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+def _user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hoox's default workspace lives in the user's data folder, the cockpit's settings in their config
+    folder (platformdirs follows XDG_*): each test gets its own, so none reads or writes the real ones."""
+    for kind in ("DATA", "CONFIG", "STATE", "CACHE"):
+        monkeypatch.setenv(f"XDG_{kind}_HOME", str(tmp_path_factory.mktemp(f"xdg-{kind.lower()}")))
 
 
 @pytest.fixture

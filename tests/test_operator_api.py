@@ -274,7 +274,20 @@ async def test_stats_from_the_ledger(rt):
             "client_order_id, mode, status, created_at, updated_at, filled_qty) VALUES (?,?,'bybit','XUSDT',"
             "'LONG','BUY',1,1,?,'c','live','Filled','2026-01-05T11:00:00.000Z','2026-01-05T11:00:00.000Z',1)"
         ).bind(f"x{i}", f"rid-x{i}", fee).run()
+    # Holding times, per book, of the closed positions: paper 3 h (build_ledger) and 30 min, live one day.
+    for symbol, mode, opened, closed in (("XRPUSDT", "paper", "2026-01-04T10:00:00.000Z", "2026-01-04T10:30:00.000Z"),
+                                         ("ADAUSDT", "live", "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z")):
+        await db.prepare(
+            "INSERT INTO positions (exchange, symbol, side, size, entry_price, leverage, mode, status, request_id, "
+            "opened_at, updated_at, closed_at) VALUES ('bybit',?,'LONG',1,1,1,?,'CLOSED','r',?,?,?)"
+        ).bind(symbol, mode, opened, closed, closed).run()
+    paper = await result(rt, "GET", "/stats?mode=paper", models.StatsResult)
+    assert paper["holding"] == {"closedPositions": 2, "averageSeconds": 6300.0, "longestSeconds": 10800.0,
+                                "shortestSeconds": 1800.0}
+    both = await result(rt, "GET", "/stats?mode=all", models.StatsResult)
+    assert both["holding"]["closedPositions"] == 3 and both["holding"]["longestSeconds"] == 86400.0
     live = await result(rt, "GET", "/stats?mode=live", models.StatsResult)
+    assert live["holding"]["averageSeconds"] == 86400.0
     assert live["fees"] == 0.3 and live["tradeCount"] == 2 and live["winRate"] is None
     assert live["unrealizedPnl"] == 0.0 and live["unpricedPositions"] == ["mexc:ETHUSDT"]
     assert live["sharpeRatio"] is None  # one day only
@@ -284,6 +297,8 @@ async def test_stats_of_an_empty_ledger(rt):
     s = await result(rt, "GET", "/stats", models.StatsResult)
     assert (s["tradeCount"], s["winRate"], s["realizedPnl"], s["maxDrawdown"], s["dailyPnl"]) == (
         0, None, 0.0, 0.0, [])
+    assert s["holding"] == {"closedPositions": 0, "averageSeconds": None, "longestSeconds": None,
+                            "shortestSeconds": None}
 
 
 # =========================================================================== logs

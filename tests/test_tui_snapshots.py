@@ -138,3 +138,22 @@ def test_kill_switch_dialog_over_the_shell(snap_compare: Any, size: tuple[int, i
         app = HooxApp(fixture_ctx(client=IdleClient()), run_store=False)
         assert snap_compare(app, terminal_size=size,
                             run_before=shot("K", ready=kill_switch_ready, what="the kill switch dialog"))
+
+
+@pytest.mark.parametrize("no_color", [True, False])
+async def test_the_cockpit_honours_no_color(no_color: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR (no-color.org) set by the user: the cockpit draws in shades of grey only; without it, in colour."""
+    import re
+
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    with frozen_clock():
+        app = HooxApp(fixture_ctx(), run_store=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: dashboard_ready(app), "the dashboard shows the fixture")
+            svg = app.export_screenshot()
+    # the cells' backgrounds (<rect fill=...>) and text (CSS `fill: ...`), not the window's three buttons
+    found = re.findall(r'<rect[^>]*fill="#([0-9a-fA-F]{6})"', svg) + re.findall(r"fill: #([0-9a-fA-F]{6})", svg)
+    colours = {(int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)) for h in found}
+    tinted = {c for c in colours if max(c) - min(c) > 8}  # not a grey
+    assert colours and (not tinted if no_color else tinted)

@@ -32,6 +32,7 @@ from hoox_tui.widgets import StatusBar
 sys.path.insert(0, str(Path(__file__).parent))
 from tui_support import (
     DEADLINE,
+    fed_store,
     fixture_ctx,
     frozen_clock,
     plain,
@@ -528,6 +529,32 @@ def test_live_trading_banner_names_the_exchanges_that_trade_for_real() -> None:
     banner = TradesView(fixture_ctx(store)).render_banner().plain
     assert "LIVE TRADING" in banner
     assert "live on bybit (testnet)" in banner and "not configured: binance" in banner
+
+
+def test_win_loss_panel_shows_the_win_rate_and_the_day_as_gauges_and_the_holding_times() -> None:
+    store = fed_store()  # 2 wins, 1 loss; days +5.00 then +6.34; held 41 min on average, 1 h 30 to 10 min
+    panel = TradesView(fixture_ctx(store)).render_winloss()
+    assert isinstance(panel, Table)
+    rows = {str(label): cell for label, cell in zip(panel.columns[0].cells, panel.columns[1].cells, strict=True)}
+
+    def cells(text: Any, style: str) -> int:  # the gauge's cells drawn in `style`
+        return sum(text.plain[span.start:span.end].count("█") for span in text.spans if span.style == style)
+
+    win = rows["win rate"]  # 2/3 of 8 cells green, the rest red, then the rate
+    assert (cells(win, "green"), cells(win, "red"), win.plain.split()[-1]) == (5, 3, "66.7%")
+    today = rows["today 01-05"]  # the best day so far: the whole bar, green
+    assert cells(today, "green") == 8 and "+6.34" in today.plain
+    assert rows["held, average"] == "41m 0s" and rows["longest / shortest"] == "1h 30m / 10m 0s"
+
+    losing = m.StatsResult.model_validate(stats_json() | {"dailyPnl": [
+        {"date": "2026-01-04", "pnl": 8.0, "fees": 1.0, "fills": 2, "cumulative": 8.0},
+        {"date": "2026-01-05", "pnl": -2.0, "fees": 1.0, "fills": 1, "cumulative": 6.0}], "winRate": None})
+    store.stats = losing
+    panel = TradesView(fixture_ctx(store)).render_winloss()
+    assert isinstance(panel, Table)
+    rows = {str(label): cell for label, cell in zip(panel.columns[0].cells, panel.columns[1].cells, strict=True)}
+    assert cells(rows["today 01-05"], "red") == 2 and "-2.00" in rows["today 01-05"].plain  # 2/8 of the best day
+    assert rows["win rate"].plain == "no closed trade"
 
 
 def test_alert_history_and_streamed_alerts_merge_once_in_order() -> None:

@@ -94,7 +94,9 @@ def stats_json() -> dict[str, Any]:
             "realizedPnl": 13.5, "fees": 2.16, "netRealizedPnl": 11.34, "unrealizedPnl": -3.2,
             "dailyPnl": [{"date": "2026-01-04", "pnl": 5.0, "fees": 1.0, "fills": 2, "cumulative": 5.0},
                          {"date": "2026-01-05", "pnl": 6.34, "fees": 1.16, "fills": 4, "cumulative": 11.34}],
-            "sharpeRatio": 1.87, "maxDrawdown": 4.2, "openPositions": 1, "unpricedPositions": []}
+            "sharpeRatio": 1.87, "maxDrawdown": 4.2, "openPositions": 1, "unpricedPositions": [],
+            "holding": {"closedPositions": 3, "averageSeconds": 2460.0, "longestSeconds": 5400.0,
+                        "shortestSeconds": 600.0}}
 
 
 def equity_json() -> dict[str, Any]:

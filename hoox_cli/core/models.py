@@ -324,6 +324,13 @@ class DailyPnl(_Model):
     cumulative: float
 
 
+class HoldingTimes(_Model):
+    closedPositions: int
+    averageSeconds: float | None
+    longestSeconds: float | None
+    shortestSeconds: float | None
+
+
 class StatsResult(_Model):
     mode: str | None = None  # paper | live | all: the book the figures are of
     tradeCount: int
@@ -340,6 +347,7 @@ class StatsResult(_Model):
     maxDrawdown: float
     openPositions: int
     unpricedPositions: list[str]
+    holding: HoldingTimes
 
 
 class EquityPoint(_Model):

@@ -13,6 +13,7 @@ opens the selected fill's (or order's) timeline: every stage of its signal (`hoo
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import ClassVar
 
 from hoox_edge.shared import clock
@@ -25,7 +26,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from hoox_cli.core.client import HooxError
-from hoox_cli.core.models import OpenOrder, RiskDrawdown, RiskPosition, RiskStatus
+from hoox_cli.core.models import DailyPnl, OpenOrder, RiskDrawdown, RiskPosition, RiskStatus
 from hoox_cli.core.redact import redact
 from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.fmt import (
@@ -258,7 +259,7 @@ class TradesView(View):
         t.add_column(style="dim")
         t.add_column(justify="right")
         t.add_row("wins / losses", f"{stats.wins} / {stats.losses}")
-        t.add_row("win rate", pct(stats.winRate))
+        t.add_row("win rate", _share_gauge(stats.winRate))
         t.add_row("realized P&L", pnl_text(stats.realizedPnl))
         t.add_row("fees", money(stats.fees, signed=False))
         t.add_row("net realized", pnl_text(stats.netRealizedPnl))
@@ -267,7 +268,10 @@ class TradesView(View):
         t.add_row("Sharpe (daily)", num(stats.sharpeRatio))
         if stats.dailyPnl:
             today = stats.dailyPnl[-1]
-            t.add_row(f"today ({today.date})", pnl_text(today.pnl))
+            t.add_row(f"today {today.date[5:]}", _day_gauge(today.pnl, stats.dailyPnl))
+        held = stats.holding
+        t.add_row("held, average", duration(held.averageSeconds))
+        t.add_row("longest / shortest", f"{duration(held.longestSeconds)} / {duration(held.shortestSeconds)}")
         if stats.unpricedPositions:
             t.add_row("unpriced", ", ".join(stats.unpricedPositions))
         return t
@@ -374,6 +378,32 @@ def _gauge(d: RiskDrawdown) -> tuple[Text, Text]:
     if d.trippedAt:
         return bar, Text(f"{figures} TRIPPED {hms(d.trippedAt)}", style="bold red")
     return bar, Text(figures)
+
+
+WINLOSS_CELLS = 8  # the Win / loss panel's gauges
+
+
+def _share_gauge(share: float | None) -> Text:
+    """The win rate as a bar: wins green, losses red."""
+    if share is None:
+        return Text("no closed trade", style="dim")
+    wins = round(share * WINLOSS_CELLS)
+    bar = Text()
+    bar.append("█" * wins, style="green")
+    bar.append("█" * (WINLOSS_CELLS - wins), style="red")
+    bar.append(f" {pct(share)}")
+    return bar
+
+
+def _day_gauge(pnl: float, days: Sequence[DailyPnl]) -> Text:
+    """Today's net P&L as a bar against the book's largest daily move (gain or loss) so far."""
+    largest = max(abs(d.pnl) for d in days)
+    cells = round(abs(pnl) / largest * WINLOSS_CELLS) if largest else 0
+    bar = Text()
+    bar.append("█" * cells, style="green" if pnl >= 0 else "red")
+    bar.append("░" * (WINLOSS_CELLS - cells), style="dim")
+    bar.append(" ")
+    return bar + pnl_text(pnl)
 
 
 def _price(v: float | None) -> str:

@@ -16,6 +16,8 @@ Definitions (docs/operator-api.md repeats them for the operator):
   Daily returns are daily P&L over a constant capital base, and a constant base cancels out of the
   ratio, so no capital figure is needed. Crypto trades every day, hence 365. Null with fewer than
   two days or a zero deviation;
+- **holding time** of a closed position = its `closed_at` − `opened_at` (one `positions` row is one
+  round trip, open to flat); average, longest and shortest over the book's closed positions;
 - **maximum drawdown** = the largest fall of the cumulative net realized P&L curve (one point per
   fill, in fill order, starting from 0) from its running peak, in quote currency (USDT), ≥ 0.
 """
@@ -30,6 +32,7 @@ from typing import Any
 
 from hoox_edge.ledger import dec, num
 from hoox_edge.operator import shapes
+from hoox_edge.shared import clock
 
 ZERO = Decimal(0)
 TRADING_DAYS_PER_YEAR = 365
@@ -98,10 +101,23 @@ def total_unrealized(positions: list[shapes.OpenPosition]) -> Decimal:
     return sum((dec(p["unrealizedPnl"]) for p in positions if p["unrealizedPnl"] is not None), ZERO)
 
 
+def holding_times(closed: Iterable[Mapping[str, Any]]) -> shapes.HoldingTimes:
+    """Holding times of closed `positions` rows (`opened_at`, `closed_at`)."""
+    spans = []
+    for row in closed:
+        opened, shut = clock.parse(row.get("opened_at")), clock.parse(row.get("closed_at"))
+        if opened is not None and shut is not None:
+            spans.append(max(0.0, shut - opened))
+    return {"closedPositions": len(spans),
+            "averageSeconds": sum(spans) / len(spans) if spans else None,
+            "longestSeconds": max(spans) if spans else None,
+            "shortestSeconds": min(spans) if spans else None}
+
+
 def stats(fills: list[Mapping[str, Any]], open_positions: list[shapes.OpenPosition], *, today: str,
-          mode: str) -> shapes.StatsResult:
-    """The figures of `GET /v1/stats` of the book `mode` from Filled trade rows (oldest first) and its
-    open positions (their unrealized P&L)."""
+          mode: str, closed_positions: Iterable[Mapping[str, Any]] = ()) -> shapes.StatsResult:
+    """The figures of `GET /v1/stats` of the book `mode` from Filled trade rows (oldest first), its
+    open positions (their unrealized P&L) and its closed positions (holding times)."""
     closing = [r for r in fills if is_closing(r)]
     wins = sum(1 for r in closing if _d(r.get("realized_pnl")) > ZERO)
     realized = sum((_d(r.get("realized_pnl")) for r in fills), ZERO)
@@ -123,6 +139,7 @@ def stats(fills: list[Mapping[str, Any]], open_positions: list[shapes.OpenPositi
         "maxDrawdown": num(max_drawdown(fills)),
         "openPositions": len(open_positions),
         "unpricedPositions": [f"{p['exchange']}:{p['symbol']}" for p in open_positions if p["markPrice"] is None],
+        "holding": holding_times(closed_positions),
     }
 
 

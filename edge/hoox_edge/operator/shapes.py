@@ -303,6 +303,14 @@ class DailyPnl(TypedDict):
     cumulative: float
 
 
+class HoldingTimes(TypedDict):
+    """How long the book's positions were held, open to close (the closed ones)."""
+    closedPositions: int
+    averageSeconds: float | None  # null while no position has closed
+    longestSeconds: float | None
+    shortestSeconds: float | None
+
+
 class StatsResult(TypedDict):
     mode: str | None  # paper | live | all: the book the figures are of
     tradeCount: int
@@ -319,6 +327,7 @@ class StatsResult(TypedDict):
     maxDrawdown: float
     openPositions: int
     unpricedPositions: list[str]
+    holding: HoldingTimes
 
 
 class EquityPoint(TypedDict):

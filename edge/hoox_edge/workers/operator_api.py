@@ -286,7 +286,9 @@ async def stats(request: Request) -> shapes.StatsResult:
         f"WHERE filled_qty > 0 {clause} ORDER BY updated_at, rowid"
     ).bind(*args).all())["results"]
     open_pos = await positions_mod.open_positions(env, mode=mode)
-    return figures.stats(fills, open_pos, today=clock.iso()[:10], mode=mode or "all")
+    closed = (await env.DB.prepare(
+        f"SELECT opened_at, closed_at FROM positions WHERE status = 'CLOSED' {clause}").bind(*args).all())["results"]
+    return figures.stats(fills, open_pos, today=clock.iso()[:10], mode=mode or "all", closed_positions=closed)
 
 
 async def stats_equity(request: Request) -> shapes.EquityCurve:
