@@ -16,57 +16,33 @@ bold `[LEVEL] source` header with `&`, `<` and `>` escaped, so any text arrives 
 `parseMode` (`HTML`, `MarkdownV2` or `Markdown`) the message is already formatted by the caller and is
 sent as is. Telegram takes at most 4096 characters: longer text is cut and ends in `…`.
 
-The Bot API base URL is `https://api.telegram.org` unless the var `TELEGRAM_API_BASE` points elsewhere
-(tests use a loopback fake). The token is part of the request URL, so no error text or log line
-ever carries the URL: errors are rebuilt from Telegram's answer and redacted.
+Calls go through `shared.telegram_api` (the one Bot API client; it keeps the token out of every error
+and log line). `TELEGRAM_CHAT_ID` may list several chats (comma-separated): alerts go to the first.
 
 `/telegram/...` (the bot's command webhook) is a later issue and answers 501 NOT_AVAILABLE.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hoox_edge.ports import Env
 from hoox_edge.shared import clock
+from hoox_edge.shared import telegram_api as bot_api
 from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_app
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.checks import Check, Fields, Invalid, one_of, optional, text, whole
 from hoox_edge.shared.errors import NOT_AVAILABLE, VALIDATION_ERROR, ApiError, ok
-from hoox_edge.shared.http import http_client
 from hoox_edge.shared.logs import log
-from hoox_edge.shared.redact import MASK, redact
+from hoox_edge.shared.redact import redact
+from hoox_edge.shared.telegram_api import MAX_TEXT, escape_html
 
 WORKER = "telegram-worker"
-DEFAULT_API_BASE = "https://api.telegram.org"
-MAX_TEXT = 4096
-# The caller (shared.calls.best_effort) waits 5 s; answer before it gives up so the row is final.
-SEND_TIMEOUT_S = 4.0
-
-_BOT_PATH = re.compile(r"/bot[^/\s]+")
-
-
-class _HideBotToken(logging.Filter):
-    """httpx logs every request URL at INFO; the Bot API URL carries the token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        if "/bot" in text:
-            record.msg, record.args = _BOT_PATH.sub(f"/bot{MASK}", text), None
-        return True
-
-
-_httpx_log = logging.getLogger("httpx")
-if not any(isinstance(f, _HideBotToken) for f in _httpx_log.filters):
-    _httpx_log.addFilter(_HideBotToken())
 
 
 Level = Literal["info", "warning", "error", "critical"]
@@ -94,11 +70,6 @@ class Alert:
                        parseMode=f.optional("parseMode", optional(one_of(*get_args(ParseMode))), None))
 
 
-def escape_html(text: str) -> str:
-    """Telegram's HTML mode needs exactly these three escaped."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _cut_escaped(text: str, budget: int) -> str:
     """Escape `text` into at most `budget` characters, never splitting an entity."""
     out, used = [], 0
@@ -123,35 +94,15 @@ def format_text(alert: Alert) -> tuple[str, str]:
     return header + body, "HTML"
 
 
-def _scrub(text: str, env: Env, token: str) -> str:
-    text = _BOT_PATH.sub(f"/bot{MASK}", text)
-    return redact(text, [token, *env.secret_values()])
-
-
 async def send_message(env: Env, token: str, chat_id: str | int, text: str,
                        parse_mode: str) -> tuple[int | None, str | None]:
     """(message_id, None) when Telegram took the message, else (None, error without the token)."""
-    base = (env.get("TELEGRAM_API_BASE") or DEFAULT_API_BASE).rstrip("/")
-    payload = {"chat_id": chat_id, "text": text, "parse_mode": parse_mode, "disable_web_page_preview": True}
-    try:
-        async with http_client(timeout=SEND_TIMEOUT_S) as client:
-            resp = await client.post(f"{base}/bot{token}/sendMessage", json=payload)
-    except httpx.TimeoutException:
-        return None, f"Telegram did not answer within {SEND_TIMEOUT_S:g} s"
-    except Exception as exc:  # any transport failure is a failed delivery, never a failed request
-        return None, _scrub(f"could not reach the Telegram Bot API ({type(exc).__name__}: {exc})", env, token)
-    try:
-        data = resp.json()
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and data.get("ok") is True:
-        mid = (data.get("result") or {}).get("message_id")
-        return (int(mid) if isinstance(mid, int) else None), None
-    if isinstance(data, dict):
-        desc = data.get("description") or "no description"
-        code = data.get("error_code", resp.status_code)
-        return None, _scrub(f"Telegram API error {code}: {desc}", env, token)
-    return None, f"Telegram API answered HTTP {resp.status_code} without a JSON body"
+    answer = await bot_api.call(env, token, "sendMessage", {
+        "chat_id": chat_id, "text": text, "parse_mode": parse_mode, "disable_web_page_preview": True})
+    if not answer.ok:
+        return None, answer.error
+    mid = (answer.result or {}).get("message_id") if isinstance(answer.result, dict) else None
+    return (int(mid) if isinstance(mid, int) else None), None
 
 
 async def deliver(env: Env, alert: Alert, request_id: str | None) -> dict[str, Any]:
@@ -168,7 +119,8 @@ async def deliver(env: Env, alert: Alert, request_id: str | None) -> dict[str, A
     if not token:
         return {"alertId": alert_id, "delivery": "outbox", "messageId": None}
 
-    chat_id = alert.chatId if alert.chatId not in (None, "") else (env.get("TELEGRAM_CHAT_ID") or None)
+    chats = bot_api.chat_ids(env)
+    chat_id = alert.chatId if alert.chatId not in (None, "") else (chats[0] if chats else None)
     message_id: int | None
     error: str | None
     if chat_id is None:
