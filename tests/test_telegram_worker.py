@@ -106,7 +106,8 @@ def configure_bot(runtime, workspace, monkeypatch):
     return configure
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/alert"), ("POST", "/telegram/webhook")])
+@pytest.mark.parametrize(("method", "path"), [("POST", "/alert"), ("POST", "/telegram/update"),
+                                             ("POST", "/telegram/send")])
 async def test_internal_routes_need_the_key(runtime, method, path):
     body = {"payload": {"message": "x", "level": "info", "source": "t"}}
     assert (await runtime.request(W, method, path, json=body)).status == 401
@@ -236,6 +237,11 @@ async def test_a_token_without_a_chat_id_says_so(runtime, configure_bot, bot_api
     assert bot_api.calls == []
 
 
-async def test_bot_commands_are_not_available_yet(runtime):
-    r = await runtime.request(W, "POST", "/telegram/update", json={}, headers=key(runtime))
-    assert r.status == 501 and r.json()["error"]["code"] == "NOT_AVAILABLE"
+async def test_the_desk_sends_only_replies_and_only_to_the_allowed_chats(runtime, configure_bot, bot_api):
+    configure_bot(bot_api.url)
+    send = {"calls": [{"method": "sendMessage", "params": {"chat_id": 999, "text": "x"}}]}
+    r = await runtime.request(W, "POST", "/telegram/send", json={"payload": send}, headers=key(runtime))
+    assert r.status == 400 and r.json()["error"]["details"][0]["field"] == "calls[0].params.chat_id"
+    send = {"calls": [{"method": "setWebhook", "params": {"url": "https://evil.example"}}]}
+    r = await runtime.request(W, "POST", "/telegram/send", json={"payload": send}, headers=key(runtime))
+    assert r.status == 400 and bot_api.calls == []

@@ -19,7 +19,9 @@ sent as is. Telegram takes at most 4096 characters: longer text is cut and ends 
 Calls go through `shared.telegram_api` (the one Bot API client; it keeps the token out of every error
 and log line). `TELEGRAM_CHAT_ID` may list several chats (comma-separated): alerts go to the first.
 
-`/telegram/...` (the bot's command webhook) is a later issue and answers 501 NOT_AVAILABLE.
+`/telegram/update` and `/telegram/send` are the bot's desk (`hoox_edge.desk.inbox`): the gateway's
+`/telegram-webhook` offers each update here (secret token, allowed chats, update_id once) and runs the
+command; the replies are sent from here, where the bot token is.
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hoox_edge.desk import inbox as desk_inbox
 from hoox_edge.ports import Env
 from hoox_edge.shared import clock
 from hoox_edge.shared import telegram_api as bot_api
 from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_app
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.checks import Check, Fields, Invalid, one_of, optional, text, whole
-from hoox_edge.shared.errors import NOT_AVAILABLE, VALIDATION_ERROR, ApiError, ok
+from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.redact import redact
 from hoox_edge.shared.telegram_api import MAX_TEXT, escape_html
@@ -152,13 +155,6 @@ async def post_alert(request: Request) -> JSONResponse:
     return ok(await deliver(env_of(request), alert, rid), request_id=rid)
 
 
-async def telegram_webhook(request: Request) -> JSONResponse:
-    require_internal(request)
-    raise ApiError(501, NOT_AVAILABLE,
-                   "Telegram bot commands are not available in this version; "
-                   "telegram-worker only sends alerts.")
-
-
 async def health(request: Request) -> JSONResponse:
     env = env_of(request)
     has_token = bool(env.get("TELEGRAM_BOT_TOKEN"))
@@ -177,6 +173,7 @@ _ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 app = make_app(WORKER, [
     Route("/health", health, methods=["GET"]),
     Route("/alert", post_alert, methods=["POST"]),
-    Route("/telegram", telegram_webhook, methods=_ANY),
-    Route("/telegram/{rest:path}", telegram_webhook, methods=_ANY),
+    # The bot's desk (hoox_edge.desk.inbox): the gateway offers Telegram's updates, this worker sends the replies.
+    Route("/telegram/update", desk_inbox.take_update, methods=["POST"]),
+    Route("/telegram/send", desk_inbox.send, methods=["POST"]),
 ])
