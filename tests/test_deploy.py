@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,8 @@ from cli_support import WHEEL_CACHE, hoox, kv_raw, use_wheel_cache
 from fake_cloudflare import ACCOUNT, TOKEN, start_fake
 from fake_telegram import FakeTelegram as FakeBotApi
 from hoox_edge import catalog, wrangler
+from hoox_edge.local import telegram_poll
+from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 
 from hoox_cli.core import deploy
@@ -304,6 +307,14 @@ def test_kv_config_remote_bulk_puts_to_the_recorded_namespace(ws: Workspace, mon
 
 
 # --------------------------------------------------------------------------- telegram webhook
+async def _with_polling_offset(rt: LocalRuntime) -> None:
+    await rt.open()
+    try:
+        await telegram_poll.save_offset(rt.env("hoox").DB, 42)
+    finally:
+        await rt.stop()
+
+
 def test_telegram_webhook_registers_with_a_secret_token_and_syncs_it(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     tg = FakeBotApi().__enter__()
@@ -325,7 +336,8 @@ def test_telegram_webhook_registers_with_a_secret_token_and_syncs_it(
         assert out == {"url": url, "registered": True, "secret_generated": True,
                        "secret_synced": ["telegram-worker"], "description": None, "allowed_updates": kinds,
                        "webhook": {"url": url, "pending_update_count": 0, "last_error_date": None,
-                                   "last_error_message": None, "allowed_updates": kinds}}
+                                   "last_error_message": None, "allowed_updates": kinds},
+                       "polling_state_deleted": False}
         set_call, info_call = tg.calls
         assert (set_call.method, set_call.token, info_call.method) == ("setWebhook", "123456:bot-token-abc",
                                                                       "getWebhookInfo")
@@ -338,10 +350,14 @@ def test_telegram_webhook_registers_with_a_secret_token_and_syncs_it(
         # a second registration reuses the secret
         out = json.loads(hoox("deploy", "telegram-webhook", "--no-sync-secret", "--json").stdout)
         assert out["secret_generated"] is False and tg.sent("setWebhook")[-1].body["secret_token"] == secret
-        # what Telegram reports is printed: updates waiting and the last delivery error
+        # what Telegram reports is printed; switching to the webhook deletes the local polling offset
         tg.push_update({"update_id": 1})
+        rt = LocalRuntime(ws)
+        asyncio.run(_with_polling_offset(rt))
         text = hoox("deploy", "telegram-webhook", "--no-sync-secret").stdout
         assert "1 pending update(s)" in text and secret not in text
+        assert "long-polling state was deleted" in text
+        assert sqlite3.connect(ws.d1_file(catalog.TRADE_DB)).execute("SELECT * FROM telegram_polling").fetchall() == []
     finally:
         fake.stop()
         tg.__exit__(None, None, None)

@@ -13,7 +13,8 @@ JSON objects (--json):
 - telegram-webhook:     {"url", "registered": bool, "secret_generated": bool, "secret_synced": [worker],
                          "description", "allowed_updates": [kind], "webhook": {"url", "pending_update_count",
                          "last_error_date", "last_error_message", "allowed_updates"} (getWebhookInfo read back;
-                         null when Telegram did not answer it)}
+                         null when Telegram did not answer it), "polling_state_deleted": bool (the local
+                         runtime's long-polling offset, dropped now that updates come by the webhook)}
 - update-internal-urls: {"workers": [worker], "changed": [path], "resources": {"kv", "d1", "account_id"?}}
 - kv-config:            {"target": "local"|"edge"|"remote", "namespace", "written": [key], "unchanged": [key],
                          "kept": [key], "dry_run", "edge": {"url", "local", "running"}|null}: "local" the
@@ -272,6 +273,7 @@ def telegram_webhook(
             fail("SECRET_SYNC_FAILED", "The webhook is registered, but TELEGRAM_WEBHOOK_SECRET could not be set on "
                  "telegram-worker: " + " | ".join(r.tail(3)), details={"registered": True})
         synced.append("telegram-worker")
+    polling_deleted = _delete_polling_state(ws)
     info: dict[str, Any] | None = None
     try:  # what Telegram now holds: the URL, updates waiting, the last delivery error
         got = httpx.post(f"{base}/bot{token}/getWebhookInfo", timeout=15.0).json()
@@ -283,7 +285,8 @@ def telegram_webhook(
     except (httpx.HTTPError, ValueError):
         info = None
     out = {"url": url, "registered": True, "secret_generated": generated, "secret_synced": synced,
-           "description": body.get("description"), "allowed_updates": list(ALLOWED_UPDATES), "webhook": info}
+           "description": body.get("description"), "allowed_updates": list(ALLOWED_UPDATES), "webhook": info,
+           "polling_state_deleted": polling_deleted}
     if json_out:
         emit_json(out)
         return
@@ -300,6 +303,30 @@ def telegram_webhook(
         say("A new TELEGRAM_WEBHOOK_SECRET was generated and saved in .dev.vars.")
     if synced:
         say("TELEGRAM_WEBHOOK_SECRET is set on telegram-worker.")
+    if polling_deleted:
+        say("The local runtime's long-polling state was deleted: updates now arrive by the webhook.")
+
+
+def _delete_polling_state(ws: Any) -> bool:
+    """Drop the local runtime's getUpdates offset (`hoox_edge.local.telegram_poll`); True when there was one."""
+    from hoox_edge import catalog
+
+    from hoox_cli.core.workspace import open_db
+
+    if not ws.d1_file(catalog.TRADE_DB).exists():
+        return False
+    db = open_db(ws)
+
+    async def delete() -> bool:
+        if not await db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'telegram_polling'"
+                                ).first():
+            return False
+        return bool((await db.prepare("DELETE FROM telegram_polling").run())["meta"].get("changes"))
+
+    try:
+        return bool(run_async(delete()))
+    finally:
+        db.close()
 
 
 # ----------------------------------------------------------------------------- KV manifest
