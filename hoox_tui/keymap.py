@@ -105,7 +105,7 @@ def _bindings_of(cls: type) -> Iterable[Binding]:
 def catalogue() -> list[Bindable]:
     """Every remappable binding: the app's, then each view's (their modules are imported here)."""
     from hoox_tui.app import HooxApp
-    from hoox_tui.views import BY_ID, VIEWS
+    from hoox_tui.views import ALL_VIEWS, BY_ID
     from hoox_tui.views.base import View
 
     out: list[Bindable] = []
@@ -114,7 +114,7 @@ def catalogue() -> list[Bindable]:
         out.append(Bindable(b.id or "", b.description or b.action, b.key, GLOBAL, "everywhere"))
         seen.add((GLOBAL, b.id or ""))
     base_ids = {b.id for b in _bindings_of(View)}
-    for spec in VIEWS:
+    for spec in ALL_VIEWS:
         try:
             cls = getattr(importlib.import_module(spec.module), spec.cls)
         except (ImportError, AttributeError):

@@ -79,7 +79,10 @@ PROBE_SECONDS = 30.0
 # edge's list): those mark their namesakes, and the polled REST answers mark the rest. All of them at
 # once is a full redraw (a view shown or rebuilt, Ctrl+R).
 STORE_TOPICS = frozenset({*STREAM_TOPICS, "workers", "positions", "stats", "equity", "orders", "queues", "watchdog",
-                          "latency"})
+                          "latency", "analytics"})
+ANALYTICS_WINDOWS = ("1h", "24h")  # the analytics view's latency lines: the last hour or day
+ANALYTICS_BUCKETS = 48  # points per latency line: fits beside a worker's name at 100 columns
+VOLUME_DAYS = 28  # the signal heat map: the last four weeks
 BOOKS = ("paper", "live", "all")
 BOOK_TOPICS = ("positions", "stats", "equity")  # the topics whose figures are of one book
 ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
@@ -184,6 +187,12 @@ class Store:
         self.alerts: deque[AlertRow] = deque(maxlen=ALERTS_MAX)
         # worker -> its latency history, read from the edge's analytics (so it outlives the cockpit)
         self.latency: dict[str, m.LatencyHistory] = {}
+        # the analytics view: every worker's latency over `analytics_window`, the signal volume heat
+        # map, and the error-rate threshold of its banners (KV analytics:error_rate_alert_percent)
+        self.analytics_window = ANALYTICS_WINDOWS[0]
+        self.analytics_latency: dict[str, m.LatencyHistory] = {}
+        self.volume: m.SignalVolume | None = None
+        self.error_threshold: float | None = None
         self.updated_at: dict[str, float] = {}
         self.errors: dict[str, str] = {}  # topic -> the edge's error for it (the edge answered)
         self.logs_total = 0  # log lines ever received: a view reading `logs` incrementally tracks it
@@ -395,6 +404,8 @@ class Store:
         if "latency" in topics and self.focus_worker:
             focus = self.focus_worker
             calls.append(("latency", lambda: c.worker_latency(focus), self.apply_latency))
+        if "analytics" in topics:
+            calls.append(("analytics", lambda: self._fetch_analytics(c), self.apply_analytics))
         for topic, call, apply in calls:
             try:
                 result = await call()
@@ -427,6 +438,37 @@ class Store:
     def apply_latency(self, history: m.LatencyHistory) -> None:
         self.latency[history.worker] = history
         self._touch("latency")
+
+    async def _fetch_analytics(self, c: AsyncHooxClient) -> tuple[str, list[m.LatencyHistory], m.SignalVolume, Any]:
+        """One round of the analytics view: each worker's latency lines, the heat map, the threshold."""
+        from hoox_edge.shared.settings import ERROR_RATE_ALERT
+
+        window = self.analytics_window
+        names = [w.name for w in self.status.workers] if self.status is not None else []
+        histories = await asyncio.gather(*(c.worker_latency(n, window=window, buckets=ANALYTICS_BUCKETS)
+                                           for n in names))
+        volume = await c.signal_volume(days=VOLUME_DAYS)
+        threshold = (await c.kv_get(ERROR_RATE_ALERT)).value
+        return window, list(histories), volume, threshold
+
+    def apply_analytics(self, result: tuple[str, list[m.LatencyHistory], m.SignalVolume, Any]) -> None:
+        window, histories, volume, threshold = result
+        if window == self.analytics_window:  # else the operator switched windows meanwhile
+            self.analytics_latency = {h.worker: h for h in histories}
+        self.volume = volume
+        valid = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+        self.error_threshold = float(threshold) if valid else None
+        self._touch("analytics")
+
+    def set_analytics_window(self, window: str) -> None:
+        """The analytics view's latency window (1h or 24h): lines of the other window are dropped now."""
+        if window not in ANALYTICS_WINDOWS:
+            raise ValueError(f"unknown window {window!r}: {' or '.join(ANALYTICS_WINDOWS)}")
+        if window != self.analytics_window:
+            self.analytics_window = window
+            self.analytics_latency = {}
+            self.mark("analytics")
+            self.refresh_now()
 
     def apply_trades(self, page: m.TradesPage) -> None:
         for t in reversed(page.items):  # newest first from the API

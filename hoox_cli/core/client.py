@@ -445,6 +445,10 @@ class _Routes:
                      parse=_parser(m.LatencyHistory))
 
     @staticmethod
+    def signal_volume(days: int | None) -> _Call:
+        return _Call("GET", "/v1/analytics/volume", _clean({"days": days}), parse=_parser(m.SignalVolume))
+
+    @staticmethod
     def trades(*, limit: int | None, cursor: str | None, symbol: str | None, exchange: str | None,
                status: str | None, since: str | None, mode: str | None) -> _Call:
         return _Call("GET", "/v1/trades", _clean({"limit": limit, "cursor": cursor, "symbol": symbol,
@@ -911,6 +915,10 @@ class HooxClient:
         """A worker's latency history (window 15m, 1h, 6h or 24h in `buckets` buckets) from analytics."""
         return self._send(_Routes.worker_latency(name, window, buckets))
 
+    def signal_volume(self, *, days: int | None = None) -> m.SignalVolume:
+        """Signals received per weekday × hour (UTC) over the last `days`, from the ledger."""
+        return self._send(_Routes.signal_volume(days))
+
     def trades(self, *, limit: int | None = None, cursor: str | None = None, symbol: str | None = None,
                exchange: str | None = None, status: str | None = None, since: str | None = None,
                mode: str | None = None) -> m.TradesPage:
@@ -1161,6 +1169,9 @@ class AsyncHooxClient:
     async def worker_latency(self, name: str, *, window: str | None = None,
                              buckets: int | None = None) -> m.LatencyHistory:
         return await self._send(_Routes.worker_latency(name, window, buckets))
+
+    async def signal_volume(self, *, days: int | None = None) -> m.SignalVolume:
+        return await self._send(_Routes.signal_volume(days))
 
     async def trades(self, *, limit: int | None = None, cursor: str | None = None, symbol: str | None = None,
                      exchange: str | None = None, status: str | None = None, since: str | None = None,

@@ -165,6 +165,19 @@ class LatencyHistory(_Model):
     buckets: list[LatencyBucket]
 
 
+class SignalVolume(_Model):
+    """`GET /v1/analytics/volume`: signals received per weekday (Monday first) × hour, UTC, from the ledger."""
+
+    days: int
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    weekdays: list[str]
+    total: int
+    peak: int
+    counts: list[list[int]]
+
+
 class WorkersResult(_Model):
     items: list[WorkerDetail]
     nextCursor: str | None = None

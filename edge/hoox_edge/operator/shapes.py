@@ -145,6 +145,18 @@ LatencyHistory = TypedDict("LatencyHistory", {
 })
 
 
+SignalVolume = TypedDict("SignalVolume", {
+    "days": int,
+    "from": str,
+    "to": str,
+    "timezone": str,
+    "weekdays": list[str],  # the rows of `counts`, Monday first
+    "total": int,
+    "peak": int,  # the largest cell
+    "counts": list[list[int]],  # [weekday][hour 0-23]: signals received
+})
+
+
 class WorkersResult(TypedDict):
     items: list[WorkerDetail]
     nextCursor: str | None

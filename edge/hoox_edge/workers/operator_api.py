@@ -33,6 +33,7 @@ from hoox_edge.operator import params as params_mod
 from hoox_edge.operator import positions as positions_mod
 from hoox_edge.operator import sql as sql_mod
 from hoox_edge.operator import timeline as timeline_mod
+from hoox_edge.operator import volume as volume_mod
 from hoox_edge.operator import workers as workers_mod
 from hoox_edge.operator.params import Params, invalid, json_object, kv_key, path_secrets
 from hoox_edge.operator.rows import log_item, trade_item
@@ -223,6 +224,13 @@ async def worker_latency(request: Request) -> shapes.LatencyHistory:
     buckets = q.whole("buckets", 1, workers_mod.MAX_BUCKETS, workers_mod.DEFAULT_BUCKETS)
     w = _known_worker(request.path_params["name"])
     return await workers_mod.latency_history(env_of(request), w.name, window, buckets)
+
+
+async def signal_volume(request: Request) -> shapes.SignalVolume:
+    """Signals received per weekday × hour (UTC) over the last `days` (1-366, default 28)."""
+    q = Params(request, "days")
+    days = q.whole("days", 1, volume_mod.MAX_DAYS, volume_mod.DEFAULT_DAYS)
+    return await volume_mod.signal_volume(env_of(request), days)
 
 
 def _known_worker(name: str) -> catalog.Worker:
@@ -621,4 +629,5 @@ routes: list[BaseRoute] = [
     Route("/queues/dead-letter/{id}/replay", _operator(replay), methods=["POST"]),
     Route("/db/query", _operator(db_query), methods=["POST"]),
     Route("/watchdog", _operator(watchdog), methods=["GET"]),
+    Route("/analytics/volume", _operator(signal_volume), methods=["GET"]),
 ]
