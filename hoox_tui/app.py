@@ -191,7 +191,7 @@ class HooxApp(Guarded, App[None]):
             # checked first: a clash would leave one of two bindings dead without a word from Textual
             from hoox_tui import keymap
 
-            good, bad = keymap.check(keymap.catalogue(), self.ctx.settings.keymap)
+            good, bad = keymap.check(keymap.catalogue(type(self)), self.ctx.settings.keymap)
             problems += bad
             self.set_keymap(good)
         for spec in ALL_VIEWS:
@@ -469,7 +469,7 @@ class HooxApp(Guarded, App[None]):
         changes and the clashes are returned."""
         from hoox_tui import keymap as km
 
-        items = km.catalogue()
+        items = km.catalogue(type(self))
         good, bad = km.check(items, keymap)
         if bad:
             return bad

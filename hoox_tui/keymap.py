@@ -82,6 +82,12 @@ def normalise_key(text: str) -> str:
     return "+".join([*order, name])
 
 
+def display_key(key: str) -> str:
+    """A key as a user types it: "[" for left_square_bracket (parse_keys reads both)."""
+    char = key_to_character(key)
+    return char if char is not None and char.isprintable() and char != " " else key
+
+
 def parse_keys(text: str) -> list[str]:
     """A comma-separated list of keys, each normalised; ValueError naming the bad one."""
     keys: list[str] = []
@@ -102,15 +108,15 @@ def _bindings_of(cls: type) -> Iterable[Binding]:
             yield b
 
 
-def catalogue() -> list[Bindable]:
-    """Every remappable binding: the app's, then each view's (their modules are imported here)."""
-    from hoox_tui.app import HooxApp
+def catalogue(app_cls: type) -> list[Bindable]:
+    """Every remappable binding: the app's (`app_cls`, the cockpit's App class), then each view's
+    (their modules are imported here)."""
     from hoox_tui.views import ALL_VIEWS, BY_ID
     from hoox_tui.views.base import View
 
     out: list[Bindable] = []
     seen: set[tuple[str, str]] = set()
-    for b in _bindings_of(HooxApp):
+    for b in _bindings_of(app_cls):
         out.append(Bindable(b.id or "", b.description or b.action, b.key, GLOBAL, "everywhere"))
         seen.add((GLOBAL, b.id or ""))
     base_ids = {b.id for b in _bindings_of(View)}

@@ -33,7 +33,7 @@ def test_keys_are_normalised_and_a_bad_key_is_named() -> None:
 
 
 def test_the_default_keys_do_not_clash_and_a_users_clash_names_both_bindings() -> None:
-    items = km.catalogue()
+    items = km.catalogue(HooxApp)
     assert km.clashes(items, {}) == []
     # a global key against another global one, against a view's key, and a reserved key
     [c] = km.clashes(items, {"book": "K"})
@@ -55,10 +55,10 @@ async def _open_keys(pilot: Any, app: HooxApp, binding: str) -> None:
     await until(pilot, lambda: app.current_mode == "settings"
                 and app.screen.query_one("#set-keys-table", DataTable).row_count > 0, "the settings view")
     table = app.screen.query_one("#set-keys-table", DataTable)
-    ids = [b.id for b in km.catalogue()]
+    ids = [b.id for b in km.catalogue(HooxApp)]
     table.move_cursor(row=ids.index(binding))
     await until(pilot, lambda: app.screen.query_one("#set-key-input", Input).value
-                == ",".join(km.effective([b for b in km.catalogue() if b.id == binding], {})[binding]),
+                == ",".join(map(km.display_key, km.effective(km.catalogue(HooxApp), {})[binding])),
                 f"the keys of {binding} in the input")
 
 
@@ -77,6 +77,21 @@ async def test_a_remapped_key_works_at_once_and_is_saved() -> None:
             await pilot.press("f9")
             await until(pilot, lambda: app.current_mode == "settings", "back in settings")
     assert UserSettings.load(user_settings.config_path()).keymap == {"view.trades": "f12,ctrl+4"}
+
+
+async def test_a_key_shown_as_typed_is_read_back_the_same() -> None:
+    with frozen_clock():
+        ctx = fixture_ctx()
+        app = HooxApp(ctx, run_store=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _open_keys(pilot, app, "detail.prev")
+            assert app.screen.query_one("#set-key-input", Input).value == "["
+            app.screen.query_one("#set-key-input", Input).value = "[,ctrl+left"
+            app.screen.query_one("#set-key-apply", Button).press()
+            status = app.screen.query_one("#set-key-status", Static)
+            await until(pilot, lambda: "applied and saved" in plain(status), "the new keys applied")
+            assert ctx.settings.keymap == {"detail.prev": "left_square_bracket,ctrl+left"}
+            assert "detail.prev (Previous worker): [,ctrl+left" in plain(status)
 
 
 async def test_a_clashing_key_is_refused_with_both_bindings_named_and_nothing_changes() -> None:

@@ -125,7 +125,8 @@ class SettingsView(View):
                 yield Button("Apply", id="set-key-apply")
                 yield Button("Default", id="set-key-default")
             yield Static("", id="set-key-status", markup=False)
-            yield Static("Telegram alerts (edge KV)", classes="section")
+            yield Static("Telegram alerts (edge KV): a chat id, an @channel or muted; empty: the first "
+                         "TELEGRAM_CHAT_ID", classes="section", markup=False)
             for level, key in zip(kv_settings.TELEGRAM_ALERT_LEVELS, kv_settings.TELEGRAM_ALERT_ROUTES, strict=True):
                 with Horizontal(classes="row"):
                     yield Static(f"{level} alerts to", classes="label")
@@ -133,16 +134,17 @@ class SettingsView(View):
                     yield Static(key, classes="hint")
             with Horizontal(classes="row"):
                 yield Static("Error banner above (%)", classes="label")
-                yield Input("", id="set-error-rate", classes="route", placeholder="5")
+                yield Input("", id="set-error-rate", classes="route")
                 yield Button("Apply to the edge", id="set-alerts-apply")
-                yield Static("chat id, @channel or muted; empty: the first TELEGRAM_CHAT_ID", classes="hint")
+                yield Static(f"{kv_settings.ERROR_RATE_ALERT}: the Analytics view's banners (0–100; 0: never)",
+                             classes="hint", markup=False)
             yield Static("", id="set-alert-status", markup=False)
             yield Static(f"Settings file: {user_settings.config_path()}\nCache folder: {user_settings.cache_dir()}",
                          id="set-paths", markup=False)
 
     def on_mount(self) -> None:
         self._ready = True
-        self._bindables = km.catalogue()
+        self._bindables = km.catalogue(type(self.app))
         table = self.query_one("#set-keys-table", DataTable)
         table.add_columns("binding", "where", "action", "keys")
         self.fill_keys()
@@ -155,7 +157,7 @@ class SettingsView(View):
         table.clear()
         keys = km.effective(self._bindables, self.ctx.settings.keymap)
         for b in self._bindables:
-            shown = ",".join(keys[b.id])
+            shown = ",".join(map(km.display_key, keys[b.id]))
             if b.id in self.ctx.settings.keymap:
                 shown += " *"  # the user's, not the default
             table.add_row(b.id, b.scope_title, b.description, shown, key=b.id)
@@ -173,7 +175,7 @@ class SettingsView(View):
         b = self.selected_binding()
         if b is not None:
             keys = km.effective([b], self.ctx.settings.keymap)[b.id]
-            self.query_one("#set-key-input", Input).value = ",".join(keys)
+            self.query_one("#set-key-input", Input).value = ",".join(map(km.display_key, keys))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "set-keys-table":
@@ -210,7 +212,7 @@ class SettingsView(View):
                                                       for p in problems) + ".")
             return
         self.fill_keys()
-        now = ",".join(km.effective([b], self.ctx.settings.keymap)[b.id])
+        now = ",".join(map(km.display_key, km.effective([b], self.ctx.settings.keymap)[b.id]))
         if self._save():
             status.update(f"{b.id} ({b.description}): {now} — applied and saved.")
 
