@@ -234,3 +234,15 @@ async def test_the_volume_route_refuses_a_bad_days_value_naming_it(rt: Any) -> N
     assert r.status == 400 and r.json()["error"]["details"][0]["field"] == "weeks"
     empty = (await v1(rt, "GET", "/analytics/volume")).json()["result"]
     assert (empty["days"], empty["total"], empty["peak"]) == (28, 0, 0) and empty["counts"] == [[0] * 24] * 7
+
+
+async def test_safe_mode_asks_nothing_for_the_analytics_view_and_says_why() -> None:
+    with frozen_clock():
+        ctx = fixture_ctx()
+        ctx.safe_mode = True
+        app = HooxApp(ctx, run_store=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("A")
+            await until(pilot, lambda: app.current_mode == "analytics" and "off in safe mode" in plain(
+                app.screen.query_one("#an-safe", Static)), "the safe-mode note")
+            assert "analytics" not in ctx.store.active_topics

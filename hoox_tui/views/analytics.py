@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -28,6 +28,9 @@ from textual.widgets import Static
 from hoox_cli.core import models as m
 from hoox_tui.store import ANALYTICS_WINDOWS, VOLUME_DAYS
 from hoox_tui.views.base import View
+
+if TYPE_CHECKING:
+    from hoox_tui.context import CockpitContext
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 SHADES = "░▒▓█"  # a quarter of the busiest cell each
@@ -134,7 +137,18 @@ class AnalyticsView(View):
     AnalyticsView #an-latency, AnalyticsView #an-volume { height: auto; }
     """
 
+    def __init__(self, ctx: CockpitContext, **kw: Any) -> None:
+        super().__init__(ctx, **kw)
+        if ctx.safe_mode:
+            # safe mode runs no heavy analytics feed: this instance asks nothing (the class's topics stay)
+            self.__dict__["poll_topics"] = frozenset()
+
     def compose(self) -> ComposeResult:
+        if self.ctx.safe_mode:
+            yield Static("Analytics is off in safe mode (no heavy analytics feeds). Start the cockpit without "
+                         "--safe-mode to see latency lines, the signal heat map and error banners.",
+                         id="an-safe", classes="unavailable", markup=False)
+            return
         with VerticalScroll():
             yield Static("", id="an-banners")
             yield Static("", id="an-latency-head", classes="an-head", markup=False)
@@ -143,6 +157,8 @@ class AnalyticsView(View):
             yield Static("", id="an-volume")
 
     async def on_data(self, topics: frozenset[str]) -> None:
+        if self.ctx.safe_mode:
+            return
         if topics & {"workers", "analytics", "status"}:
             self.query_one("#an-banners", Static).update(self.render_banners())
             self.query_one("#an-latency-head", Static).update(
