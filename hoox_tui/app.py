@@ -188,7 +188,12 @@ class HooxApp(Guarded, App[None]):
             problems.append(f"theme {wanted!r} is not known; using {DEFAULT_THEME}")
             self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         if self.ctx.settings.keymap:
-            self.set_keymap(self.ctx.settings.keymap)
+            # checked first: a clash would leave one of two bindings dead without a word from Textual
+            from hoox_tui import keymap
+
+            good, bad = keymap.check(keymap.catalogue(), self.ctx.settings.keymap)
+            problems += bad
+            self.set_keymap(good)
         for vid in VIEW_IDS:
             self.add_mode(vid, self._screen_factory(vid))
         self.switch_mode("dashboard")
@@ -458,6 +463,19 @@ class HooxApp(Guarded, App[None]):
         except OSError as exc:
             self.notify(f"Theme applied but not saved: {exc}", severity="warning")
         return True
+
+    def set_user_keymap(self, keymap: dict[str, str]) -> list[str]:
+        """Apply and remember the user's keymap (the Settings view), unless it clashes: then nothing
+        changes and the clashes are returned."""
+        from hoox_tui import keymap as km
+
+        items = km.catalogue()
+        good, bad = km.check(items, keymap)
+        if bad:
+            return bad
+        self.set_keymap(good)
+        self.ctx.settings.keymap = dict(good)
+        return []
 
     def set_refresh_seconds(self, seconds: float) -> None:
         """A new polling interval, effective at once (also used by the Settings view)."""
