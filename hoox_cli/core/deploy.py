@@ -122,7 +122,19 @@ def resources(ws: Workspace) -> dict[str, Any]:
     account = wrangler_cli.credentials(ws).get("CLOUDFLARE_ACCOUNT_ID")
     if account:
         out["account_id"] = account
+    access = operator_access(ws)
+    if access:
+        out["access"] = access  # the gateway's Access check (hoox_edge.shared.access)
     return out
+
+
+def operator_access(ws: Workspace) -> dict[str, str]:
+    """`[operator.access]` of hoox.toml: {"team_domain", "audience"}, each only when set (empty: no Access)."""
+    operator: Any = ws.config().get("operator", {}) if ws.exists else {}
+    table: Any = operator.get("access", {}) if hasattr(operator, "get") else {}
+    if not hasattr(table, "get"):
+        return {}
+    return {k: str(table[k]).strip() for k in ("team_domain", "audience") if str(table.get(k) or "").strip()}
 
 
 def set_cloudflare(ws: Workspace, path: list[str], value: str | None) -> None:
