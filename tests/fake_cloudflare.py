@@ -16,7 +16,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 PREFIX = "/client/v4"
@@ -44,6 +44,8 @@ class State:
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # script -> {name: value}
     rulesets: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (zone, phase) -> rules
     zones: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone id -> {"name"}
+    # GraphQL Analytics: one row per worker invocation {datetime, scriptName, coloCode, status, cpuTime (µs)}
+    invocations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ShapeError(Exception):
@@ -150,6 +152,8 @@ class FakeCloudflare:
                 return self.err(status, 10013, "injected failure")
         m = re.match(r"^/accounts/([^/]+)(/.*)$", path)
         try:
+            if path == "/graphql" and r.method == "POST":
+                return self.graphql(r)
             if m:
                 if m.group(1) != self.account_id:
                     return self.err(403, 10000, "account not accessible with this token")
@@ -367,6 +371,73 @@ class FakeCloudflare:
             self.state.rulesets[key] = rules
             return self.ok({"id": f"rs-{phase}", "phase": phase, "rules": rules})
         return self.err(405, 10000, "method not allowed")
+
+    # ------------------------------------------------------------------ GraphQL Analytics API
+    # Only `viewer { accounts(filter: {accountTag}) { alias: workersInvocationsAdaptive(limit, filter)
+    # { sum {…} quantiles {…} dimensions {…} } } }`, answered as Cloudflare does: {"data", "errors"},
+    # groups of `state.invocations` by the dimensions asked, quantiles by nearest rank.
+    GQL_FIELDS: ClassVar[dict[str, set[str]]] = {"sum": {"requests", "errors", "subrequests"},
+                  "quantiles": {"cpuTimeP50", "cpuTimeP99"},
+                  "dimensions": {"datetime", "scriptName", "status", "coloCode"}}
+    GQL_FILTERS: ClassVar[set[str]] = {"datetime_geq", "datetime_leq", "scriptName"}
+
+    @staticmethod
+    def _block(text: str, start: int) -> tuple[str, int]:
+        """The text inside the braces opening at `start`, and the index after the closing one."""
+        depth = 0
+        for i in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                return text[start + 1:i], i + 1
+        raise ShapeError("unbalanced braces in the GraphQL query")
+
+    def graphql(self, r: Recorded) -> tuple[int, Any, str]:
+        b = _expect(r.json(), {"query": str, "variables": dict}, {"operationName": str})
+        q, variables = b["query"], b["variables"]
+        account = re.search(r"accounts\(filter:\s*\{accountTag:\s*\$(\w+)\}\)", q)
+        if account is None:
+            raise ShapeError("the query must filter accounts by accountTag")
+        if variables.get(account.group(1)) != self.account_id:
+            return 200, {"data": None, "errors": [{"message": "not authorized for that account",
+                                                   "path": ["viewer", "accounts"]}]}, "application/json"
+        answer: dict[str, Any] = {}
+        for m in re.finditer(r"(\w+)\s*:\s*workersInvocationsAdaptive\s*\(([^)]*)\)\s*", q):
+            alias, args = m.group(1), m.group(2)
+            if not re.search(r"limit:\s*\d+", args):
+                raise ShapeError("workersInvocationsAdaptive needs a limit")
+            filters = dict(re.findall(r"(\w+):\s*\$(\w+)", args))
+            if set(filters) - self.GQL_FILTERS:
+                raise ShapeError(f"unknown filter fields {sorted(set(filters) - self.GQL_FILTERS)}")
+            body, _ = self._block(q, m.end())
+            asked = {k: v.split() for k, v in re.findall(r"(\w+)\s*\{([^{}]*)\}", body)}
+            for part, names in asked.items():
+                unknown = set(names) - self.GQL_FIELDS.get(part, set())
+                if unknown:
+                    raise ShapeError(f"unknown fields {sorted(unknown)} in {part}")
+            rows = [row for row in self.state.invocations if all(
+                (row["datetime"] >= variables[v]) if f == "datetime_geq" else
+                (row["datetime"] <= variables[v]) if f == "datetime_leq" else row[f] == variables[v]
+                for f, v in filters.items())]
+            dims = asked.get("dimensions", [])
+            groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+            for row in rows:
+                groups.setdefault(tuple(row[d] for d in dims), []).append(row)
+            out = []
+            for key, members in groups.items():
+                group: dict[str, Any] = {"dimensions": dict(zip(dims, key, strict=True))}
+                if "sum" in asked:
+                    figures = {"requests": len(members), "subrequests": 0,
+                               "errors": sum(1 for x in members if x["status"] != "success")}
+                    group["sum"] = {k: figures[k] for k in asked["sum"]}
+                if "quantiles" in asked:
+                    cpu = sorted(x["cpuTime"] for x in members)
+                    rank = {"cpuTimeP50": 50, "cpuTimeP99": 99}
+                    group["quantiles"] = {k: cpu[max(1, -(-len(cpu) * rank[k] // 100)) - 1] for k in asked["quantiles"]}
+                out.append(group)
+            answer[alias] = out
+        if not answer:
+            raise ShapeError("no workersInvocationsAdaptive field in the query")
+        return 200, {"data": {"viewer": {"accounts": [answer]}}, "errors": None}, "application/json"
 
 
 TOKEN = "cf-test-token-0123456789"

@@ -92,6 +92,25 @@ class CloudflareAPI:
             )
         return body.get("result")
 
+    async def graphql(self, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """One query to the GraphQL Analytics API (`POST /graphql`); its `data`. GraphQL reports
+        failures in `errors` (often with HTTP 200), not in the REST envelope."""
+        try:
+            resp = await self._client.post("/graphql", json={"query": query, "variables": dict(variables)})
+        except httpx.HTTPError as exc:
+            raise CloudflareError(f"Cloudflare GraphQL API unreachable ({type(exc).__name__}: {exc})") from None
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        errors = body.get("errors") if isinstance(body, dict) else None
+        data = body.get("data") if isinstance(body, dict) else None
+        if resp.status_code >= 400 or errors or not isinstance(data, dict):
+            detail = "; ".join(str(e.get("message")) for e in errors or [] if isinstance(e, dict))
+            raise CloudflareError(f"Cloudflare GraphQL API failed with HTTP {resp.status_code}"
+                                  + (f" ({detail})" if detail else ""), status=resp.status_code)
+        return data
+
     async def _pages(self, path: str, *, per_page: int = 100) -> list[dict[str, Any]]:
         """Every item of a paginated list (page / per_page / result_info.total_pages)."""
         out: list[dict[str, Any]] = []
