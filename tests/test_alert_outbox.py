@@ -221,3 +221,20 @@ async def test_a_bad_chat_id_is_a_400_naming_the_field(runtime):
                               headers={"X-Internal-Auth-Key": runtime.env(W).INTERNAL_KEY_BINDING})
     assert r.status == 400 and r.json()["error"]["details"][0]["field"] == "chatId"
     assert await rows(runtime) == []
+
+
+async def test_a_drain_that_died_holding_an_alert_is_taken_over_when_its_lease_ends(runtime, bot, clock):
+    telegram = bot
+    telegram.fail_next("sendMessage", 502)
+    await post(runtime, {"message": "held", "source": "agent-worker"}, "r1")
+    await post(runtime, {"message": "behind it", "source": "agent-worker"}, "r2")
+    clock.advance(10)
+    env = runtime.env(W)
+    # a drain claimed the chat's head, then its isolate died before sending
+    await env.DB.prepare("UPDATE alerts SET claim_id = 'dead', claimed_until = ? WHERE id = 1").bind(
+        "2026-01-05T12:01:10.000Z").run()
+    await runtime.run_cron(W)
+    assert len(telegram.sent()) == 1  # neither the held alert nor the one behind it jumps the claim
+    clock.advance(60)
+    await runtime.run_cron(W)
+    assert [c.body["text"].split("\n")[1] for c in telegram.sent()[1:]] == ["held", "behind it"]
