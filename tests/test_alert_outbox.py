@@ -69,6 +69,8 @@ async def test_a_burst_while_telegram_is_away_arrives_in_order_once(runtime, bot
     first = (await v1_alerts(runtime))[-1]
     assert first["delivery"] == "pending" and "502" in first["error"]
     assert first["nextAttemptAt"] == "2026-01-05T12:00:10.000Z"  # the first backoff, 10 s
+    # the ones behind it say when they will be tried: with it, not before
+    assert [a["nextAttemptAt"] for a in answers[1:]] == ["2026-01-05T12:00:10.000Z"] * 4
 
     clock.advance(5)
     await runtime.run_cron(W)
@@ -80,6 +82,7 @@ async def test_a_burst_while_telegram_is_away_arrives_in_order_once(runtime, bot
     [head] = [a for a in await v1_alerts(runtime) if a["id"] == answers[0]["alertId"]]
     assert head["delivery"] == "pending" and head["nextAttemptAt"] == "2026-01-05T12:00:17.000Z"  # retry_after 7
     assert head["attempts"] == 2 and "429" in head["error"]
+    assert {a["nextAttemptAt"] for a in await v1_alerts(runtime)} == {"2026-01-05T12:00:17.000Z"}
 
     clock.advance(6)
     await runtime.run_cron(W)

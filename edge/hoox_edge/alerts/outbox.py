@@ -148,11 +148,16 @@ async def enqueue(env: Env, alert: Alert, request_id: str | None) -> Outcome:
     else:
         delivery = "pending"
     now = clock.iso()
+    next_at = None
+    if delivery == "pending":  # behind its chat's waiting alerts: its next try is theirs, not now
+        ahead = await env.DB.prepare("SELECT MAX(next_attempt_at) AS t FROM alerts WHERE delivery = 'pending' "
+                                     "AND chat_id = ?").bind(chat).first()
+        next_at = max(now, (ahead or {}).get("t") or now)
     res = await env.DB.prepare(
         "INSERT INTO alerts (created_at, level, source, request_id, message, delivery, error, chat_id, parse_mode,"
         " next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
     ).bind(now, alert.level, redact(alert.source, secret_values), request_id, redact(alert.message, secret_values),
-           delivery, error, chat, alert.parseMode, now if delivery == "pending" else None).run()
+           delivery, error, chat, alert.parseMode, next_at).run()
     alert_id = int(res["meta"]["last_row_id"])
     if route_error:
         await log(env, "warning", f"Alert route unreadable, the default chat is used: {route_error}",
@@ -160,7 +165,7 @@ async def enqueue(env: Env, alert: Alert, request_id: str | None) -> Outcome:
     if error:
         await log(env, "warning", f"Telegram delivery of alert {alert_id} failed: {error}", request_id=request_id,
                   details={"alertId": alert_id, "level": alert.level, "source": alert.source})
-    return Outcome(alert_id, delivery, error=error, next_attempt_at=now if delivery == "pending" else None)
+    return Outcome(alert_id, delivery, error=error, next_attempt_at=next_at)
 
 
 async def state(env: Env, alert_id: int) -> Outcome:
@@ -236,9 +241,11 @@ async def _send_head(env: Env, token: str, chat: str, deadline: float, report: D
         first_id = first_id if first_id is not None else (mid if isinstance(mid, int) else None)
         await db.prepare("UPDATE alerts SET parts_sent = ?, telegram_message_id = ? WHERE id = ? AND claim_id = ?"
                          ).bind(part + 1, first_id, head["id"], claim).run()
-    await db.prepare(
+    done = await db.prepare(
         "UPDATE alerts SET delivery = 'sent', sent_at = ?, error = NULL, next_attempt_at = NULL, claim_id = NULL, "
         "claimed_until = NULL WHERE id = ? AND claim_id = ?").bind(clock.iso(), head["id"], claim).run()
+    if not done["meta"]["changes"]:
+        return False  # our lease ran out meanwhile: the drain that took the alert over records it
     report.sent += 1
     return True
 
@@ -261,6 +268,11 @@ async def _failed_send(env: Env, head: dict[str, Any], claim: str, answer: bot_a
         await env.DB.prepare(
             "UPDATE alerts SET attempts = ?, error = ?, next_attempt_at = ?, claim_id = NULL, claimed_until = NULL "
             "WHERE id = ? AND claim_id = ?").bind(attempts, error, clock.iso(now + wait), head["id"], claim).run()
+        # the chat's later alerts wait behind it: their next try is its (what /v1/alerts shows)
+        await env.DB.prepare(
+            "UPDATE alerts SET next_attempt_at = ? WHERE delivery = 'pending' AND chat_id = ? AND id > ? "
+            "AND next_attempt_at < ?").bind(clock.iso(now + wait), head["chat_id"], head["id"],
+                                            clock.iso(now + wait)).run()
         report.retrying += 1
         if attempts == 1:  # once per alert: a long outage must not write a log line per minute
             await log(env, "warning", f"Telegram did not take alert {head['id']}; retrying in {wait:g} s: {error}",
