@@ -241,3 +241,13 @@ async def test_a_drain_that_died_holding_an_alert_is_taken_over_when_its_lease_e
     clock.advance(60)
     await runtime.run_cron(W)
     assert [c.body["text"].split("\n")[1] for c in telegram.sent()[1:]] == ["held", "behind it"]
+
+
+async def test_a_route_written_around_the_manifest_falls_back_to_the_default_chat_and_says_so(runtime, bot):
+    telegram = bot
+    await runtime.env(W).CONFIG_KV.put("telegram:alerts:info", "my phone")  # by hand, not through the manifest
+    r = await post(runtime, {"message": "still arrives", "source": "trade-worker"}, "r1")
+    assert r["delivery"] == "sent" and telegram.sent()[0].body["chat_id"] == 777
+    logs = (await runtime.env(W).DB.prepare("SELECT level, message FROM system_logs WHERE request_id = 'r1'")
+            .all())["results"]
+    assert [(row["level"], "telegram:alerts:info" in row["message"]) for row in logs] == [("warning", True)]
