@@ -413,8 +413,11 @@ class AlertEntry(_Model):
     source: str
     requestId: str | None = None
     message: str
-    delivery: Literal["outbox", "sent", "failed"]
+    delivery: Literal["outbox", "pending", "sent", "failed", "muted"]
     error: str | None = None
+    nextAttemptAt: str | None = None  # pending only
+    attempts: int = 0
+    sentAt: str | None = None
 
 
 class AlertsPage(_Model):

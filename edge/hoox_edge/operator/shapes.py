@@ -390,8 +390,13 @@ class AlertEntry(TypedDict):
     source: str
     requestId: str | None
     message: str
-    delivery: Literal["outbox", "sent", "failed"]
-    error: str | None
+    # sent; pending (Telegram away or rate-limiting: nextAttemptAt); failed (error says why); muted (its
+    # kind is muted); outbox (no bot token when it was raised: kept locally)
+    delivery: Literal["outbox", "pending", "sent", "failed", "muted"]
+    error: str | None  # failed: why; pending: the last try's error
+    nextAttemptAt: str | None  # pending only
+    attempts: int  # sends Telegram did not take
+    sentAt: str | None
 
 
 class AlertsPage(TypedDict):

@@ -335,18 +335,21 @@ def _min_level(level: str | None) -> tuple[list[str], list[Any]]:
 
 
 async def alerts(request: Request) -> shapes.AlertsPage:
-    """Alerts newest first (what telegram-worker recorded, delivered or not); `level` is a minimum."""
+    """Alerts newest first (what telegram-worker recorded) with their delivery state; `level` is a minimum."""
     q = Params(request, "level", "limit", "cursor")
     where, args = _min_level(q.level())
     items, cursor = await _newest_first(
-        request, q, "SELECT id, created_at, level, source, request_id, message, delivery, error FROM alerts", "id",
+        request, q, "SELECT id, created_at, level, source, request_id, message, delivery, error, next_attempt_at, "
+        "attempts, sent_at FROM alerts", "id",
         where, args, _alert_item, "id")
     return {"items": items, "nextCursor": cursor}
 
 
 def _alert_item(r: dict[str, Any]) -> shapes.AlertEntry:
     return {"id": r["id"], "createdAt": r["created_at"], "level": r["level"], "source": r["source"],
-            "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"], "error": r["error"]}
+            "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"], "error": r["error"],
+            "nextAttemptAt": r["next_attempt_at"] if r["delivery"] == "pending" else None,
+            "attempts": r["attempts"], "sentAt": r["sent_at"]}
 
 
 async def logs(request: Request) -> shapes.LogsPage:
