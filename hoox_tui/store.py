@@ -72,6 +72,7 @@ _log = logging.getLogger("hoox.tui.store")
 TRADES_MAX = 500
 LOGS_MAX = 10_000
 ALERTS_MAX = 200
+ALERT_STATES_POLLED = 50  # the newest alerts re-read each poll while the console shows: their delivery moves on
 OFFLINE_AFTER = 5
 REFUSED_STATUSES = frozenset({401, 403})  # the edge answered but refused this token
 PROBE_SECONDS = 30.0
@@ -122,6 +123,11 @@ class AlertRow:
     level: str
     source: str
     message: str
+    # Telegram delivery: sent, pending (next_attempt_at), failed (error), muted, outbox; None: not an
+    # alert of the ledger (a risk run's line) or not known yet
+    delivery: str | None = None
+    next_attempt_at: str | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -380,6 +386,8 @@ class Store:
             calls += [("trades", lambda: c.trades(limit=200), self.apply_trades),
                       ("logs", lambda: c.logs(limit=500), self.apply_logs),
                       ("alerts", lambda: c.alerts(limit=ALERTS_MAX), self.apply_alerts)]
+        if "alerts" in topics and self._loaded_history:  # delivery states move on (pending → sent)
+            calls.append(("alerts", lambda: c.alerts(limit=ALERT_STATES_POLLED), self.apply_alerts))
         if "workers" in topics:
             calls.append(("workers", c.workers, self.apply_workers))
         if "trades" in topics and self._loaded_history:
@@ -545,11 +553,16 @@ class Store:
         self._touch("logs")
 
     def apply_alerts(self, page: m.AlertsPage) -> None:
-        """Recent alerts from the ledger, so the console shows what happened before the cockpit opened."""
-        seen = {a.id for a in self.alerts}
+        """Recent alerts from the ledger, so the console shows what happened before the cockpit opened,
+        and where each delivery stands now."""
+        seen = {a.id: a for a in self.alerts}
         for row in reversed(page.items):
-            if row.id not in seen:
-                self.alerts.append(AlertRow(row.id, row.createdAt, level_of(row.level), row.source, row.message))
+            known = seen.get(row.id)
+            if known is None:
+                self.alerts.append(AlertRow(row.id, row.createdAt, level_of(row.level), row.source, row.message,
+                                            row.delivery, row.nextAttemptAt, row.error))
+            else:
+                known.delivery, known.next_attempt_at, known.error = row.delivery, row.nextAttemptAt, row.error
         # by time: a risk run's line (a stream event, negative id) sits among the ledger's alerts of its moment
         self.alerts = deque(sorted(self.alerts, key=lambda a: (a.created_at, a.id)), maxlen=ALERTS_MAX)
         self._touch("alerts")
@@ -621,7 +634,8 @@ class Store:
             self._touch("logs")
         elif isinstance(ev, AlertEvent):
             self.alerts.append(AlertRow(ev.alert_id if ev.alert_id is not None else ev.id, created,
-                                        level_of(ev.level), ev.source or "?", ev.message))
+                                        level_of(ev.level), ev.source or "?", ev.message,
+                                        ev.delivery if isinstance(ev.delivery, str) else None))
             self._touch("alerts")
         elif isinstance(ev, RiskEvent):
             self._risk_run(ev, created)

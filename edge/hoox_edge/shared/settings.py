@@ -156,6 +156,11 @@ PAPER_MARKETS = "exchanges:paper:instruments"
 PAPER_SEED = "exchanges:paper:seed"
 INSTRUMENT_CACHE_TTL = "exchanges:instrument_cache_ttl"
 QUERY_TIMEOUT = "operator:query_timeout_ms"
+ALERTS_INFO = "telegram:alerts:info"
+ALERTS_WARNING = "telegram:alerts:warning"
+ALERTS_CRITICAL = "telegram:alerts:critical"
+# Where alerts of each kind go; an `error` alert follows `critical`.
+ALERT_ROUTES = {"info": ALERTS_INFO, "warning": ALERTS_WARNING, "critical": ALERTS_CRITICAL}
 # Family prefixes (for listing a family); a member's key comes from its function below.
 TRAILING_STOP_OF = TRAILING_STOP + ":"
 ROUTING_OF = "exchanges:routing:"
@@ -177,6 +182,13 @@ def paper_price_of(symbol: str) -> str:
 
 def expectation_of(source: str) -> str:
     return EXPECTATION_OF + source
+
+
+def chat_route_problem(value: Any) -> str | None:
+    if value in ("", "muted") or re.fullmatch(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}", value):
+        return None
+    return f"must be empty (the first TELEGRAM_CHAT_ID), muted, or a chat id (-100123, @channel), " \
+           f"got {preview(value)}"
 
 
 def testnet_of(exchange: str) -> str:
@@ -291,6 +303,10 @@ MANIFEST: tuple[Setting, ...] = (
             "(webhook, or a strategy name a signal carries), optionally only within trading hours: "
             '{"maxGapMinutes": 60, "hours": {"days": "mon-fri", "from": "08:00", "to": "22:00", "tz": "UTC"}}.',
             check=_expectation_problem),
+    *(Setting(key, "string", "",
+              f"Where {kind} alerts{' (and error ones)' if kind == 'critical' else ''} go: a Telegram chat id, "
+              "muted (kept in the ledger, never sent), or empty for the first TELEGRAM_CHAT_ID.",
+              max_length=40, check=chat_route_problem) for kind, key in ALERT_ROUTES.items()),
     Setting(QUERY_TIMEOUT, "integer", 5000,
             "Time limit of one /v1/db/query statement (100 to 60000 ms); longer ones answer QUERY_TIMEOUT.",
             minimum=100, maximum=60_000),
