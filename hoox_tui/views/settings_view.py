@@ -48,7 +48,7 @@ def check_routes(values: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     problems: list[str] = []
     for key, text in values.items():
         value = text.strip()
-        problem = kv_settings.telegram_route_problem(value)
+        problem = kv_settings.chat_route_problem(value)
         if problem is None:
             good[key] = value
         else:
@@ -126,8 +126,8 @@ class SettingsView(View):
                 yield Button("Default", id="set-key-default")
             yield Static("", id="set-key-status", markup=False)
             yield Static("Telegram alerts (edge KV): a chat id, an @channel or muted; empty: the first "
-                         "TELEGRAM_CHAT_ID", classes="section", markup=False)
-            for level, key in zip(kv_settings.TELEGRAM_ALERT_LEVELS, kv_settings.TELEGRAM_ALERT_ROUTES, strict=True):
+                         "TELEGRAM_CHAT_ID (error alerts follow critical)", classes="section", markup=False)
+            for level, key in kv_settings.ALERT_ROUTES.items():
                 with Horizontal(classes="row"):
                     yield Static(f"{level} alerts to", classes="label")
                     yield Input("", id=f"set-route-{level}", classes="route", placeholder="the first chat")
@@ -223,12 +223,12 @@ class SettingsView(View):
             status.update("No edge is configured: the Telegram alert routes are not available.")
             return
         try:
-            entries = [await self.ctx.store.kv_get(k) for k in (*kv_settings.TELEGRAM_ALERT_ROUTES,
+            entries = [await self.ctx.store.kv_get(k) for k in (*kv_settings.ALERT_ROUTES.values(),
                                                                  kv_settings.ERROR_RATE_ALERT)]
         except Exception as exc:
             status.update(f"Could not read the alert settings from the edge: {redact(str(exc))}")
             return
-        for level, entry in zip(kv_settings.TELEGRAM_ALERT_LEVELS, entries, strict=False):
+        for level, entry in zip(kv_settings.ALERT_ROUTES, entries, strict=False):
             self.query_one(f"#set-route-{level}", Input).value = str(entry.value or "")
         rate = entries[-1].value
         self.query_one("#set-error-rate", Input).value = f"{rate:g}" if isinstance(rate, (int, float)) else ""
@@ -241,7 +241,7 @@ class SettingsView(View):
             return
         routes, problems = check_routes({
             key: self.query_one(f"#set-route-{level}", Input).value
-            for level, key in zip(kv_settings.TELEGRAM_ALERT_LEVELS, kv_settings.TELEGRAM_ALERT_ROUTES, strict=True)})
+            for level, key in kv_settings.ALERT_ROUTES.items()})
         values: dict[str, Any] = dict(routes)
         try:
             values[kv_settings.ERROR_RATE_ALERT] = parse_threshold(self.query_one("#set-error-rate", Input).value)
@@ -319,7 +319,7 @@ class SettingsView(View):
         elif event.input.id == "set-key-input":
             event.stop()
             self.apply_keys(event.value)
-        elif event.input.id in ("set-error-rate", *(f"set-route-{lv}" for lv in kv_settings.TELEGRAM_ALERT_LEVELS)):
+        elif event.input.id in ("set-error-rate", *(f"set-route-{lv}" for lv in kv_settings.ALERT_ROUTES)):
             event.stop()
             self.apply_alerts()
 

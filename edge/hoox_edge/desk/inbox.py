@@ -20,6 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
 from hoox_edge.desk.updates import BadUpdate, parse
 from hoox_edge.shared import clock
 from hoox_edge.shared import telegram_api as bot_api
@@ -27,8 +30,6 @@ from hoox_edge.shared.app import env_of, envelope_request_id, json_body, payload
 from hoox_edge.shared.auth import require_internal, secret_matches
 from hoox_edge.shared.errors import UNAUTHORIZED, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.logs import log
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 VIAS = ("webhook", "polling")

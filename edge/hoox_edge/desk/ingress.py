@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
 from hoox_edge.desk import commands
 from hoox_edge.desk.inbox import SECRET_HEADER
 from hoox_edge.desk.updates import parse
@@ -25,9 +29,6 @@ from hoox_edge.shared.auth import INTERNAL_HEADER, REQUEST_ID_HEADER
 from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.redact import MASK
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 BINDING = "TELEGRAM_SERVICE"
 UNAVAILABLE = "TELEGRAM_UNAVAILABLE"

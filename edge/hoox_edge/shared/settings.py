@@ -184,13 +184,6 @@ def expectation_of(source: str) -> str:
     return EXPECTATION_OF + source
 
 
-def chat_route_problem(value: Any) -> str | None:
-    if value in ("", "muted") or re.fullmatch(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}", value):
-        return None
-    return f"must be empty (the first TELEGRAM_CHAT_ID), muted, or a chat id (-100123, @channel), " \
-           f"got {preview(value)}"
-
-
 def testnet_of(exchange: str) -> str:
     return f"exchanges:{exchange}:testnet"
 
@@ -200,20 +193,15 @@ def base_url_of(exchange: str) -> str:
 
 
 # Telegram alert routes: which chat each alert level goes to. Unset ("") is the first TELEGRAM_CHAT_ID.
-TELEGRAM_ALERTS_INFO = "telegram:alerts:info"
-TELEGRAM_ALERTS_WARNING = "telegram:alerts:warning"
-TELEGRAM_ALERTS_CRITICAL = "telegram:alerts:critical"
-TELEGRAM_ALERT_LEVELS = ("info", "warning", "critical")
-TELEGRAM_ALERT_ROUTES = (TELEGRAM_ALERTS_INFO, TELEGRAM_ALERTS_WARNING, TELEGRAM_ALERTS_CRITICAL)
 _TELEGRAM_CHAT = re.compile(r"^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
 
 
-def telegram_route_problem(value: Any) -> str | None:
-    """None when `value` is a chat id (a whole number), an @channel name or `muted`, else the rule."""
+def chat_route_problem(value: Any) -> str | None:
+    """None when `value` is a chat id (a whole number), an @channel name, `muted` or empty, else the rule."""
     if value == "" or value == "muted" or (isinstance(value, str) and _TELEGRAM_CHAT.match(value)):
         return None
     return ("must be a chat id (a whole number such as -1001234567890), an @channel name (@ and 5-32 "
-            f"letters, digits or _) or muted, not {preview(value)}")
+            f"letters, digits or _), muted, or empty for the first TELEGRAM_CHAT_ID; not {preview(value)}")
 
 
 # Analytics: the cockpit's error banner for a worker whose 5xx share passes this percentage.
@@ -310,9 +298,6 @@ MANIFEST: tuple[Setting, ...] = (
     Setting(QUERY_TIMEOUT, "integer", 5000,
             "Time limit of one /v1/db/query statement (100 to 60000 ms); longer ones answer QUERY_TIMEOUT.",
             minimum=100, maximum=60_000),
-    *(Setting(key, "string", "", f"Telegram chat of {level} alerts: a chat id, an @channel or muted "
-              "(unset: the first TELEGRAM_CHAT_ID).", max_length=40, check=telegram_route_problem)
-      for level, key in zip(TELEGRAM_ALERT_LEVELS, TELEGRAM_ALERT_ROUTES, strict=True)),
     Setting(ERROR_RATE_ALERT, "number", 5.0,
             "Share of a worker's requests over the last 5 minutes that failed (HTTP 5xx), in percent, beyond "
             "which the cockpit shows an error banner for it (0: never).", minimum=0, maximum=100),
