@@ -10,7 +10,12 @@ JSON (--json):
 - delete:       {"workspace", "name", "deleted": bool, "workers": [worker], "runtime_running": bool}
 - check:        {"target": "local"|"remote", "ok": bool, "workers": [{"worker", "enabled", "required":
                  {NAME: bool}, "optional": {NAME: bool}, "missing": [NAME], "exchanges"?: {ex: bool},
-                 "incomplete"?: [{"name", "missing"}], "error"?: str}]}
+                 "incomplete"?: [{"name", "missing"}], "error"?: str}], "rotation": {"days", "secrets": [{"name",
+                 "where": "local"|worker, "set_at": iso|null, "age_days": int|null, "overdue": bool, "fix"}]},
+                 "overdue": [NAME]}
+When each secret was last set is kept in .hoox/secret-dates.json (never a value); one older than
+`secrets.rotation_days` (hoox.toml, default 90) is flagged with the command that sets a new one. Being
+overdue is a warning: it does not change `ok` or the exit status.
 An exchange's key without its secret (or the reverse) is a problem wherever it is checked
 (`incomplete_pairs`): nothing can sign that exchange's orders.
 The value is never part of any output.
@@ -150,6 +155,8 @@ def _set_remote(ws: Any, name: str, value: str, owners: list[str], only: list[st
         return done, failed
 
     done, failed = run_async(put_all())
+    for w in done:
+        ws.record_secret_date(name, w)  # for the rotation reminder of `secrets check --remote`
     out = {"workspace": str(ws.root), "name": name, "remote": True, "workers": targets, "set_on": done,
            "failed": failed}
     if json_out:
@@ -256,7 +263,20 @@ def check(
             row["incomplete"] = [p for p in incomplete_pairs(have) if p["name"] in w.all_secrets]
         rows.append(row)
     ok = all(not r["missing"] and not r.get("incomplete") and "error" not in r for r in rows)
-    out = {"target": "remote" if remote else "local", "ok": ok, "workers": rows}
+    from hoox_edge.shared import clock
+
+    from hoox_cli.core.config import declared_secrets, rotation_days, secret_ages
+
+    if remote:
+        present = {r["worker"]: [n for n, v in {**r["required"], **r["optional"]}.items() if v]
+                   for r in rows if "error" not in r}
+    else:
+        present = {"local": [d["name"] for d in declared_secrets(ws) if local.get(d["name"])]}
+    ages = secret_ages(ws, present, now=clock.now())
+    overdue = [a for a in ages if a["overdue"]]
+    out = {"target": "remote" if remote else "local", "ok": ok, "workers": rows,
+           "rotation": {"days": rotation_days(ws), "secrets": ages},
+           "overdue": sorted({a["name"] for a in overdue})}
     if json_out:
         emit_json(out)
     else:
@@ -280,5 +300,17 @@ def check(
                     say(f"[red]{esc(r['worker'])}[/red]: {esc(pair['name'])} is set but {esc(pair['missing'])} is "
                         f"not, so its orders cannot be signed: `hoox secrets set {esc(pair['missing'])}"
                         f"{' --remote' if remote else ''}`.")
+        days = rotation_days(ws)
+        for a in overdue:
+            where = "" if a["where"] == "local" else f" on {a['where']}"
+            warn(f"{a['name']}{where} was set {a['age_days']} days ago ({a['set_at'][:10]}), over the {days}-day "
+                 f"rotation period: make a new one (for an exchange key: create it at the exchange, then delete the "
+                 f"old one there) and `{a['fix']}`.")
+        unknown = sorted({a["name"] for a in ages if a["set_at"] is None})
+        if unknown:
+            say(f"No date is recorded for {esc(', '.join(unknown))} (set before hoox kept dates, or by hand): "
+                "set them again with `hoox secrets set` to start their rotation clock.")
+        if not overdue and ages:
+            say(f"No secret is older than the {days}-day rotation period (hoox.toml secrets.rotation_days).")
     if not ok:
         raise typer.Exit(1)

@@ -214,6 +214,39 @@ def declared_secrets(ws: Workspace) -> list[dict[str, Any]]:
     return out
 
 
+DEFAULT_ROTATION_DAYS = 90  # DESIGN.md: credential rotation reminder
+
+
+def rotation_days(ws: Workspace) -> int:
+    """`secrets.rotation_days` of hoox.toml (default 90); a wrong value is reported by `check setup`."""
+    table: Any = ws.config().get("secrets", {}) if ws.exists else {}
+    days = table.get("rotation_days", DEFAULT_ROTATION_DAYS) if hasattr(table, "get") else DEFAULT_ROTATION_DAYS
+    return days if isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= 3650 \
+        else DEFAULT_ROTATION_DAYS
+
+
+def secret_ages(ws: Workspace, present: dict[str, list[str]], *, now: float) -> list[dict[str, Any]]:
+    """Per secret that is set (`present`: {where: [NAME]}, where "local" or a worker's name), when it was
+    last set and whether that is longer ago than the rotation period: [{"name", "where", "set_at",
+    "age_days", "overdue", "fix"}]. A secret set before hoox kept dates has set_at None and is not flagged."""
+    from hoox_edge.shared import clock
+
+    days = rotation_days(ws)
+    dates = ws.secret_dates()
+    out = []
+    for where, names in present.items():
+        for name in names:
+            entry = dates.get(name, {})
+            stamp = entry.get("local") if where == "local" else (entry.get("remote") or {}).get(where)
+            set_at = clock.parse(stamp) if isinstance(stamp, str) else None
+            age = None if set_at is None else max(0.0, (now - set_at) / 86400)
+            remote = "" if where == "local" else f" --remote --worker {where}"
+            out.append({"name": name, "where": where, "set_at": stamp if set_at is not None else None,
+                        "age_days": None if age is None else int(age), "overdue": age is not None and age >= days,
+                        "fix": f"hoox secrets set {name}{remote}"})
+    return out
+
+
 def missing_required_secrets(ws: Workspace) -> list[str]:
     have = ws.secrets()
     return [d["name"] for d in declared_secrets(ws) if d["required"] and not have.get(d["name"])]

@@ -1,0 +1,104 @@
+"""Credential hygiene: when each secret was last set is kept (never its value), and `hoox secrets check`
+flags the ones older than the rotation period (hoox.toml secrets.rotation_days, default 90) after a jump of
+the fake clock, locally and on the deployed workers (wrangler against the loopback Cloudflare API fake)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_support import as_json, hoox
+from fake_cloudflare import FakeCloudflare, start_fake
+from hoox_edge.local.workspace import Workspace
+
+KEY = "bybit-key-7Hq2xLw9"
+SECRET = "bybit-secret-Zp4vN8kR2mQ6"
+DAY = 86400
+
+
+def _set(name: str, value: str, *args: str) -> None:
+    r = hoox("secrets", "set", name, *args, "--json", input=value)
+    assert r.exit_code == 0, r.stdout
+
+
+def _check(*args: str) -> dict:
+    r = hoox("secrets", "check", *args, "--json")
+    assert r.stdout, r.stderr
+    return as_json(r)
+
+
+def test_secrets_are_dated_when_set_and_flagged_once_past_the_rotation_period(ws: Workspace, clock) -> None:
+    _set("BYBIT_API_KEY", KEY)
+    _set("BYBIT_API_SECRET", SECRET)
+    dates = ws.secret_dates_path.read_text(encoding="utf-8")
+    assert "BYBIT_API_KEY" in dates and KEY not in dates and SECRET not in dates  # names and dates only
+    out = _check()
+    assert out["overdue"] == [] and out["rotation"]["days"] == 90
+    ages = {a["name"]: a for a in out["rotation"]["secrets"]}
+    assert ages["BYBIT_API_KEY"]["age_days"] == 0 and ages["BYBIT_API_KEY"]["set_at"].startswith("2026-01-05")
+
+    clock.advance(60 * DAY)
+    _set("BYBIT_API_SECRET", SECRET)  # the same value again is not a rotation
+    _set("BYBIT_API_KEY", KEY + "-new")  # a new key is
+    clock.advance(31 * DAY)  # day 91
+    out = _check()
+    assert out["overdue"] == ["BYBIT_API_SECRET"]
+    ages = {a["name"]: a for a in out["rotation"]["secrets"]}
+    assert ages["BYBIT_API_SECRET"]["age_days"] == 91 and ages["BYBIT_API_SECRET"]["fix"] == \
+        "hoox secrets set BYBIT_API_SECRET"
+    assert ages["BYBIT_API_KEY"]["age_days"] == 31 and not ages["BYBIT_API_KEY"]["overdue"]
+    assert out["ok"] is True  # overdue is a warning, not a failure
+
+    r = hoox("secrets", "check")  # the text report says what to do
+    assert "BYBIT_API_SECRET was set 91 days ago" in r.stderr and "`hoox secrets set BYBIT_API_SECRET`" in r.stderr
+    assert SECRET not in r.stdout + r.stderr
+
+    _set("BYBIT_API_SECRET", SECRET + "-rotated")
+    assert _check()["overdue"] == []
+
+
+def test_the_generated_secrets_age_too_and_the_period_is_settable(ws: Workspace, clock) -> None:
+    assert "OPERATOR_API_KEY" in ws.secret_dates()  # dated when the workspace generated it
+    # a line written into .dev.vars by hand has no date: reported as such, never flagged
+    with ws.dev_vars_path.open("a", encoding="utf-8") as f:
+        f.write("TELEGRAM_CHAT_ID=4242\n")
+    out = _check()
+    assert [a["name"] for a in out["rotation"]["secrets"] if a["set_at"] is None] == ["TELEGRAM_CHAT_ID"]
+    assert "No date is recorded for TELEGRAM_CHAT_ID" in hoox("secrets", "check").stdout
+
+    _set("OPERATOR_API_KEY", "o" * 40)
+    r = hoox("config", "set", "secrets.rotation_days", "0", "--json")
+    assert r.exit_code != 0 and "secrets.rotation_days" in as_json(r)["error"]["message"]
+    assert hoox("config", "set", "secrets.rotation_days", "30").exit_code == 0
+    clock.advance(29 * DAY)
+    assert _check()["overdue"] == []
+    clock.advance(DAY)
+    out = _check()
+    assert out["rotation"]["days"] == 30 and out["overdue"] == ["OPERATOR_API_KEY"]
+
+
+def test_deleting_a_secret_forgets_its_date(ws: Workspace, clock) -> None:
+    _set("TELEGRAM_BOT_TOKEN", "123:abc")
+    assert "TELEGRAM_BOT_TOKEN" in ws.secret_dates()
+    assert hoox("secrets", "delete", "TELEGRAM_BOT_TOKEN").exit_code == 0
+    assert "TELEGRAM_BOT_TOKEN" not in ws.secret_dates()
+
+
+@pytest.fixture
+def fake(ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    f = start_fake(monkeypatch, tmp_path / "home")
+    yield f
+    f.stop()
+
+
+def test_remote_secrets_are_dated_per_worker(ws: Workspace, fake: FakeCloudflare, clock) -> None:
+    _set("BYBIT_API_SECRET", SECRET, "--remote")
+    clock.advance(45 * DAY)
+    _set("BYBIT_API_SECRET", SECRET + "2", "--remote", "--worker", "agent-worker")
+    clock.advance(46 * DAY)
+    out = _check("--remote")
+    flagged = [(a["name"], a["where"]) for a in out["rotation"]["secrets"] if a["overdue"]]
+    assert flagged == [("BYBIT_API_SECRET", "trade-worker")]
+    (a,) = [a for a in out["rotation"]["secrets"] if a["overdue"]]
+    assert a["fix"] == "hoox secrets set BYBIT_API_SECRET --remote --worker trade-worker"
+    assert "BYBIT_API_SECRET" not in ws.secrets()
