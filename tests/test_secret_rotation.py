@@ -102,3 +102,59 @@ def test_remote_secrets_are_dated_per_worker(ws: Workspace, fake: FakeCloudflare
     (a,) = [a for a in out["rotation"]["secrets"] if a["overdue"]]
     assert a["fix"] == "hoox secrets set BYBIT_API_SECRET --remote --worker trade-worker"
     assert "BYBIT_API_SECRET" not in ws.secrets()
+
+
+# ----------------------------------------------------------------------------- exchange key permissions
+async def test_a_key_that_can_withdraw_is_flagged_from_what_the_exchange_reports(ws: Workspace) -> None:
+    import asyncio
+
+    from fake_exchanges.binance import FakeBinance
+    from fake_exchanges.bybit import FakeBybit
+
+    bybit, binance = FakeBybit(), FakeBinance()
+    await bybit.start()
+    await binance.start()
+    try:
+        for ex, fake in (("BYBIT", bybit), ("BINANCE", binance)):
+            await asyncio.to_thread(_set, f"{ex}_API_KEY", fake.api_key)
+            await asyncio.to_thread(_set, f"{ex}_API_SECRET", fake.api_secret)
+            r = await asyncio.to_thread(hoox, "config", "kv", "set", f"exchanges:{ex.lower()}:base_url", fake.url)
+            assert r.exit_code == 0, r.stdout
+        await asyncio.to_thread(_set, "MEXC_API_KEY", "mx0-key")
+        await asyncio.to_thread(_set, "MEXC_API_SECRET", "mx0-secret")
+
+        async def check() -> tuple[int, dict]:
+            r = await asyncio.to_thread(hoox, "secrets", "check", "--permissions", "--json")
+            assert bybit.api_secret not in r.stdout and binance.api_secret not in r.stdout
+            return r.exit_code, as_json(r)
+
+        code, out = await check()  # the fakes' keys may trade and read only
+        perms = {p["exchange"]: p for p in out["permissions"]}
+        assert code == 0 and out["ok"] is True
+        assert perms["bybit"]["known"] and perms["bybit"]["withdraw"] is False and perms["bybit"]["transfer"] is False
+        assert "ContractTrade.Order" in perms["bybit"]["granted"]
+        assert perms["binance"]["known"] and perms["binance"]["withdraw"] is False
+        assert perms["mexc"]["known"] is False and perms["mexc"]["withdraw"] is None  # MEXC cannot tell
+        assert "does not report" in perms["mexc"]["error"]
+        assert [c["path"] for c in bybit.calls] == ["/v5/user/query-api"]  # signed, and the fake checked it
+        assert bybit.bad_signatures == 0 and binance.bad_signatures == 0
+
+        bybit.key_permissions["Wallet"] = ["AccountTransfer", "Withdraw"]
+        binance.api_restrictions["enableWithdrawals"] = True
+        code, out = await check()
+        perms = {p["exchange"]: p for p in out["permissions"]}
+        assert code == 1 and out["ok"] is False
+        assert perms["bybit"]["withdraw"] is True and perms["bybit"]["transfer"] is True
+        assert perms["binance"]["withdraw"] is True and perms["binance"]["transfer"] is False
+
+        r = await asyncio.to_thread(hoox, "secrets", "check", "--permissions")
+        assert "bybit: the key in BYBIT_API_KEY can withdraw and transfer funds" in " ".join(r.stdout.split())
+        assert "binance: the key in BINANCE_API_KEY can withdraw funds" in " ".join(r.stdout.split())
+    finally:
+        await bybit.stop()
+        await binance.stop()
+
+
+def test_permissions_are_not_asked_of_the_deployed_keys(ws: Workspace) -> None:
+    r = hoox("secrets", "check", "--permissions", "--remote", "--json")
+    assert r.exit_code != 0 and "without --remote" in as_json(r)["error"]["message"]

@@ -12,7 +12,10 @@ JSON (--json):
                  {NAME: bool}, "optional": {NAME: bool}, "missing": [NAME], "exchanges"?: {ex: bool},
                  "incomplete"?: [{"name", "missing"}], "error"?: str}], "rotation": {"days", "secrets": [{"name",
                  "where": "local"|worker, "set_at": iso|null, "age_days": int|null, "overdue": bool, "fix"}]},
-                 "overdue": [NAME]}
+                 "overdue": [NAME], "permissions"?: [{"exchange", "known": bool, "withdraw": bool|null,
+                 "transfer": bool|null, "read_only"?: bool, "granted": [str], "error"?: str}]}
+`check --permissions` asks Bybit and Binance (MEXC cannot tell) what each key pair in .dev.vars may do; a
+key that can withdraw or transfer funds makes `ok` false (exit 1).
 When each secret was last set is kept in .hoox/secret-dates.json (never a value); one older than
 `secrets.rotation_days` (hoox.toml, default 90) is flagged with the command that sets a new one. Being
 overdue is a warning: it does not change `ok` or the exit status.
@@ -223,11 +226,17 @@ def check(
     remote: Annotated[bool, typer.Option("--remote", help="Check the deployed workers (wrangler secret list).")]
     = False,
     all_workers: Annotated[bool, typer.Option("--all", help="Also the workers that are not enabled.")] = False,
+    permissions: Annotated[bool, typer.Option(
+        "--permissions", help="Also ask Bybit and Binance what each exchange key in .dev.vars may do: a key that "
+        "can withdraw or transfer funds fails the check.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Per worker: which required and optional secrets are set (names only, never values)."""
+    """Per worker: which required and optional secrets are set (names only, never values), and how old each is."""
     from hoox_edge import catalog
 
+    if permissions and remote:
+        fail("INVALID_OPTION", "--permissions asks the exchanges with the keys in .dev.vars; the deployed workers' "
+             "key values cannot be read back. Run it without --remote.")
     ws = workspace()
     enabled = set(ws.enabled_workers())
     local = ws.secrets()
@@ -274,9 +283,17 @@ def check(
         present = {"local": [d["name"] for d in declared_secrets(ws) if local.get(d["name"])]}
     ages = secret_ages(ws, present, now=clock.now())
     overdue = [a for a in ages if a["overdue"]]
-    out = {"target": "remote" if remote else "local", "ok": ok, "workers": rows,
-           "rotation": {"days": rotation_days(ws), "secrets": ages},
-           "overdue": sorted({a["name"] for a in overdue})}
+    out: dict[str, Any] = {"target": "remote" if remote else "local", "ok": ok, "workers": rows,
+                           "rotation": {"days": rotation_days(ws), "secrets": ages},
+                           "overdue": sorted({a["name"] for a in overdue})}
+    risky: list[dict[str, Any]] = []
+    if permissions:
+        from hoox_cli.core.config import exchange_key_permissions
+        from hoox_cli.core.errors import run_async
+
+        out["permissions"] = run_async(exchange_key_permissions(ws))
+        risky = [p for p in out["permissions"] if p["withdraw"] or p["transfer"]]
+        out["ok"] = ok = ok and not risky
     if json_out:
         emit_json(out)
     else:
@@ -300,6 +317,17 @@ def check(
                     say(f"[red]{esc(r['worker'])}[/red]: {esc(pair['name'])} is set but {esc(pair['missing'])} is "
                         f"not, so its orders cannot be signed: `hoox secrets set {esc(pair['missing'])}"
                         f"{' --remote' if remote else ''}`.")
+        for p in out.get("permissions") or []:
+            key = exchange_secret_names()[p["exchange"]][0]
+            if p["withdraw"] or p["transfer"]:
+                can = " and ".join(x for x, v in (("withdraw", p["withdraw"]), ("transfer", p["transfer"])) if v)
+                say(f"[red]{esc(p['exchange'])}[/red]: the key in {esc(key)} can {can} funds. Create a key with "
+                    f"trading and read permissions only, `hoox secrets set {esc(key)}` (and its secret), then "
+                    "delete this one at the exchange.")
+            elif p.get("error"):
+                warn(f"{p['exchange']}: permissions not checked: {p['error']}")
+            else:
+                say(f"{esc(p['exchange'])}: the key cannot withdraw or transfer funds.")
         days = rotation_days(ws)
         for a in overdue:
             where = "" if a["where"] == "local" else f" on {a['where']}"

@@ -411,3 +411,28 @@ def exchange_secret_names() -> dict[str, tuple[str, str]]:
     from hoox_edge.exchange_catalog import EXCHANGES
 
     return {e.name: e.secrets for e in EXCHANGES}
+
+
+async def exchange_key_permissions(ws: Workspace) -> list[dict[str, Any]]:
+    """What each exchange key pair set in .dev.vars may do, asked of the exchange (the host the local edge's
+    KV names: live, testnet or `exchanges:{ex}:base_url`): [KeyPermissions.as_dict()], pairs set only."""
+    from hoox_edge import catalog
+    from hoox_edge.exchange_catalog import EXCHANGES
+    from hoox_edge.exchanges.permissions import key_permissions
+    from hoox_edge.local.kv import LocalKV
+    from hoox_edge.ports import Env
+
+    have = ws.secrets()
+    pairs = [e for e in EXCHANGES if all(have.get(n) for n in e.secrets)]
+    if not pairs:
+        return []
+    kv = LocalKV(ws.kv_file(catalog.CONFIG_KV))
+    try:
+        out = []
+        for e in pairs:
+            env = Env({"CONFIG_KV": kv, **{n: have[n] for n in e.secrets}}, worker="trade-worker",
+                      secret_names=e.secrets)
+            out.append((await key_permissions(env, e.name)).as_dict())
+        return out
+    finally:
+        kv.close()
