@@ -158,3 +158,34 @@ async def test_a_key_that_can_withdraw_is_flagged_from_what_the_exchange_reports
 def test_permissions_are_not_asked_of_the_deployed_keys(ws: Workspace) -> None:
     r = hoox("secrets", "check", "--permissions", "--remote", "--json")
     assert r.exit_code != 0 and "without --remote" in as_json(r)["error"]["message"]
+
+
+async def test_an_overdue_secret_raises_one_alert_through_the_edge(edge, clock) -> None:
+    import asyncio
+
+    async def rows() -> list[dict]:
+        return (await edge.env("hoox").DB.prepare(
+            "SELECT level, message FROM alerts WHERE message LIKE 'Credential rotation%'").all())["results"]
+
+    await asyncio.to_thread(_set, "BYBIT_API_SECRET", SECRET)
+    clock.advance(90 * DAY)
+    for _ in range(2):  # the second check finds the alert already sent
+        r = await asyncio.to_thread(hoox, "secrets", "check", "--json")
+        assert as_json(r)["overdue"] == ["BYBIT_API_SECRET"]
+    [row] = await rows()
+    assert row["level"] == "warning" and "BYBIT_API_SECRET was set 90 days ago" in row["message"]
+    assert "hoox secrets set BYBIT_API_SECRET" in row["message"] and SECRET not in row["message"]
+
+    await asyncio.to_thread(_set, "BYBIT_API_SECRET", SECRET + "-2")  # replaced: a new rotation clock
+    clock.advance(91 * DAY)
+    out = as_json(await asyncio.to_thread(hoox, "secrets", "check", "--json"))
+    assert out["alerts"] == {"sent": ["BYBIT_API_SECRET"], "error": None}
+    assert len(await rows()) == 2
+
+
+def test_an_alert_that_cannot_be_sent_is_tried_again_next_time(ws: Workspace, clock) -> None:
+    _set("BYBIT_API_SECRET", SECRET)
+    clock.advance(100 * DAY)
+    out = _check()  # no edge runs: nothing sent, and it says why
+    assert out["alerts"]["sent"] == [] and "hoox dev start" in out["alerts"]["error"]
+    assert "alerted" not in ws.secret_dates()["BYBIT_API_SECRET"]

@@ -12,13 +12,15 @@ JSON (--json):
                  {NAME: bool}, "optional": {NAME: bool}, "missing": [NAME], "exchanges"?: {ex: bool},
                  "incomplete"?: [{"name", "missing"}], "error"?: str}], "rotation": {"days", "secrets": [{"name",
                  "where": "local"|worker, "set_at": iso|null, "age_days": int|null, "overdue": bool, "fix"}]},
-                 "overdue": [NAME], "permissions"?: [{"exchange", "known": bool, "withdraw": bool|null,
+                 "overdue": [NAME], "alerts"?: {"sent": [NAME], "error": str|null},
+                 "permissions"?: [{"exchange", "known": bool, "withdraw": bool|null,
                  "transfer": bool|null, "read_only"?: bool, "granted": [str], "error"?: str}]}
 `check --permissions` asks Bybit and Binance (MEXC cannot tell) what each key pair in .dev.vars may do; a
 key that can withdraw or transfer funds makes `ok` false (exit 1).
 When each secret was last set is kept in .hoox/secret-dates.json (never a value); one older than
 `secrets.rotation_days` (hoox.toml, default 90) is flagged with the command that sets a new one. Being
-overdue is a warning: it does not change `ok` or the exit status.
+overdue is a warning: it does not change `ok` or the exit status. Each overdue secret also raises one
+alert through the edge (HOOX_API_URL, else the local gateway; Telegram when configured), once per setting.
 An exchange's key without its secret (or the reverse) is a problem wherever it is checked
 (`incomplete_pairs`): nothing can sign that exchange's orders.
 The value is never part of any output.
@@ -286,6 +288,10 @@ def check(
     out: dict[str, Any] = {"target": "remote" if remote else "local", "ok": ok, "workers": rows,
                            "rotation": {"days": rotation_days(ws), "secrets": ages},
                            "overdue": sorted({a["name"] for a in overdue})}
+    if overdue:
+        from hoox_cli.core.config import alert_overdue
+
+        out["alerts"] = alert_overdue(ws, overdue, rotation_days(ws))
     risky: list[dict[str, Any]] = []
     if permissions:
         from hoox_cli.core.config import exchange_key_permissions
@@ -334,6 +340,11 @@ def check(
             warn(f"{a['name']}{where} was set {a['age_days']} days ago ({a['set_at'][:10]}), over the {days}-day "
                  f"rotation period: make a new one (for an exchange key: create it at the exchange, then delete the "
                  f"old one there) and `{a['fix']}`.")
+        alerts = out.get("alerts") or {}
+        if alerts.get("sent"):
+            say(f"An alert went out for {esc(', '.join(alerts['sent']))} (once per secret until it is replaced).")
+        if alerts.get("error"):
+            warn(f"No rotation alert could be sent: {alerts['error']}")
         unknown = sorted({a["name"] for a in ages if a["set_at"] is None})
         if unknown:
             say(f"No date is recorded for {esc(', '.join(unknown))} (set before hoox kept dates, or by hand): "

@@ -413,6 +413,34 @@ def exchange_secret_names() -> dict[str, tuple[str, str]]:
     return {e.name: e.secrets for e in EXCHANGES}
 
 
+def alert_overdue(ws: Workspace, overdue: list[dict[str, Any]], days: int) -> dict[str, Any]:
+    """One alert per overdue secret and setting, through the edge the CLI talks to (HOOX_API_URL, else the
+    workspace's local gateway): {"sent": [NAME], "error": str|None}. One already alerted for the same
+    setting is not sent again; an edge that cannot be reached sends nothing, and the next check tries again."""
+    from hoox_cli.core.client import HooxClient, HooxError, resolve_config
+    from hoox_cli.core.redact import remember_secrets
+
+    dates = ws.secret_dates()
+    pending = [a for a in overdue if (dates.get(a["name"], {}).get("alerted") or {}).get(a["where"]) != a["set_at"]]
+    sent: list[str] = []
+    if not pending:
+        return {"sent": sent, "error": None}
+    try:
+        cfg = resolve_config(None, workspace=ws)
+        remember_secrets(cfg.secrets)
+        with HooxClient(cfg.base_url, cfg.token, source=cfg.source, token_source=cfg.token_source,
+                        access=cfg.access, retries=0) as client:
+            for a in pending:
+                where = "" if a["where"] == "local" else f" on {a['where']}"
+                client.alert(f"Credential rotation: {a['name']}{where} was set {a['age_days']} days ago, over the "
+                             f"{days}-day rotation period. Replace it: {a['fix']}", "warning")
+                ws.mark_secret_alerted(a["name"], a["where"], a["set_at"])
+                sent.append(a["name"])
+    except HooxError as exc:
+        return {"sent": sent, "error": getattr(exc, "message", str(exc))}
+    return {"sent": sent, "error": None}
+
+
 async def exchange_key_permissions(ws: Workspace) -> list[dict[str, Any]]:
     """What each exchange key pair set in .dev.vars may do, asked of the exchange (the host the local edge's
     KV names: live, testnet or `exchanges:{ex}:base_url`): [KeyPermissions.as_dict()], pairs set only."""

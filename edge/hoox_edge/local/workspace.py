@@ -277,6 +277,13 @@ class Workspace:
             return {}
         return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
 
+    def mark_secret_alerted(self, name: str, where: str, set_at: str) -> None:
+        """Remember that the alert for `name` (set at `set_at`, `where`) went out: one alert per setting."""
+        dates = self.secret_dates()
+        dates.setdefault(name, {}).setdefault("alerted", {})[where] = set_at
+        self.hoox_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.secret_dates_path, json.dumps(dates, indent=2, sort_keys=True) + "\n")
+
     def record_secret_date(self, name: str, where: str, when: str | bool | None = True) -> None:
         """Record that `name` was set now (`when` True), at `when`, or forget it (None), locally
         (`where` "local") or on a deployed worker (`where` its name)."""
