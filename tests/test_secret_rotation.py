@@ -189,3 +189,35 @@ def test_an_alert_that_cannot_be_sent_is_tried_again_next_time(ws: Workspace, cl
     out = _check()  # no edge runs: nothing sent, and it says why
     assert out["alerts"]["sent"] == [] and "hoox dev start" in out["alerts"]["error"]
     assert "alerted" not in ws.secret_dates()["BYBIT_API_SECRET"]
+
+
+async def test_the_cockpit_names_the_overdue_secrets_when_it_starts(workspace: Workspace, clock) -> None:
+    from hoox_tui.app import HooxApp
+    from hoox_tui.context import CockpitContext
+    from hoox_tui.settings import UserSettings
+    from hoox_tui.store import Store
+
+    def started() -> list[str]:
+        return [f"{n.title}: {n.message}" for n in app._notifications]
+
+    workspace.set_secret("BYBIT_API_KEY", KEY)
+    workspace.set_secret("BYBIT_API_SECRET", SECRET)
+    clock.advance(40 * DAY)
+    workspace.set_secret("BYBIT_API_KEY", KEY + "-new")
+    clock.advance(30 * DAY)
+    for expect in (False, True):
+        ctx = CockpitContext(store=Store(None), workspace=workspace, settings=UserSettings(), safe_mode=True,
+                             local_runtime_started=False)
+        app = HooxApp(ctx, run_store=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            notes = [n for n in started() if n.startswith("Credential rotation")]
+            if expect:
+                assert notes == ["Credential rotation: Set longer ago than the 60-day rotation period: "
+                                 "BYBIT_API_SECRET (70 days). Replace each with `hoox secrets set NAME`; "
+                                 "`hoox secrets check` lists them."]
+            else:
+                assert notes == []  # 70 days: within the default 90
+        doc = workspace.config()
+        doc["secrets"] = {"rotation_days": 60}
+        workspace.save_config(doc)

@@ -247,6 +247,21 @@ def secret_ages(ws: Workspace, present: dict[str, list[str]], *, now: float) -> 
     return out
 
 
+def rotation_note(ws: Workspace) -> str | None:
+    """One line naming the local secrets past the rotation period and how to replace them (the cockpit's
+    reminder at start), None when there are none."""
+    from hoox_edge.shared import clock
+
+    have = ws.secrets()
+    present = {"local": [d["name"] for d in declared_secrets(ws) if have.get(d["name"])]}
+    overdue = [a for a in secret_ages(ws, present, now=clock.now()) if a["overdue"]]
+    if not overdue:
+        return None
+    names = ", ".join(f"{a['name']} ({a['age_days']} days)" for a in overdue)
+    return (f"Set longer ago than the {rotation_days(ws)}-day rotation period: {names}. Replace each with "
+            "`hoox secrets set NAME`; `hoox secrets check` lists them.")
+
+
 def missing_required_secrets(ws: Workspace) -> list[str]:
     have = ws.secrets()
     return [d["name"] for d in declared_secrets(ws) if d["required"] and not have.get(d["name"])]
