@@ -221,3 +221,21 @@ async def test_the_cockpit_names_the_overdue_secrets_when_it_starts(workspace: W
         doc = workspace.config()
         doc["secrets"] = {"rotation_days": 60}
         workspace.save_config(doc)
+
+
+async def test_the_alert_route_refuses_bad_input_naming_the_field(runtime) -> None:
+    from hoox_edge.local.service import asgi_call
+    from hoox_edge.shared.app import make_app
+    from hoox_edge.workers import gateway
+
+    app, env = make_app("hoox", gateway.routes), runtime.env("hoox")
+    auth = {"Authorization": f"Bearer {env.OPERATOR_API_KEY}"}
+    for body, field in (({"message": ""}, "message"), ({"message": "x" * 1001}, "message"),
+                        ({"message": "ok", "level": "loud"}, "level"), ({"level": "info"}, "message")):
+        r = await asgi_call(app, env, "POST", "/v1/alerts", json=body, headers=auth)
+        assert r.status == 400, body
+        assert field in [d["field"] for d in r.json()["error"]["details"]], (body, r.json())
+    rows = (await env.DB.prepare("SELECT COUNT(*) AS n FROM alerts").all())["results"]
+    assert rows[0]["n"] == 0  # nothing refused was raised
+    r = await asgi_call(app, env, "POST", "/v1/alerts", json={"message": "rotate BYBIT_API_SECRET"}, headers=auth)
+    assert r.status == 200 and r.json()["result"] == {"sent": True}
