@@ -199,6 +199,8 @@ class HooxApp(Guarded, App[None]):
         self.switch_mode("dashboard")
         for p in problems:
             self.notify(p, title="Settings problem", severity="warning", timeout=10)
+        if (note := _rotation_note(self.ctx.workspace)) is not None:
+            self.notify(note, title="Credential rotation", severity="warning", timeout=20)
         self.ctx.store.post = self.post_message
         self.set_interval(FLUSH_SECONDS, self.guard(self._flush_store), name="flush")
         self.set_interval(TICK_SECONDS, self.guard(self._tick), name="tick")
@@ -578,3 +580,15 @@ class HooxApp(Guarded, App[None]):
             self.crash = error
         # no traceback printed: the launcher's crash screen shows a safe one
         self.exit(return_code=1)
+
+
+def _rotation_note(ws: Any) -> str | None:
+    """The workspace's secrets past their rotation period (hoox_cli.core.config.rotation_note)."""
+    if ws is None or not ws.exists:
+        return None
+    try:
+        from hoox_cli.core.config import rotation_note
+
+        return rotation_note(ws)
+    except Exception:  # a reminder never keeps the cockpit from starting (a malformed .dev.vars, ...)
+        return None

@@ -263,3 +263,16 @@ def test_operator_access_in_hoox_toml_is_checked_and_rendered_into_the_gateway_o
             assert "ACCESS_AUD" not in (wrangler.config(w, res).get("vars") or {}), w.name
     # the committed files (no workspace) carry no Access settings
     assert "ACCESS_AUD" not in (wrangler.config(catalog.worker("hoox")).get("vars") or {})
+
+
+def test_on_cloudflare_the_gateway_env_carries_the_access_vars():
+    # Cloudflare hands vars on the JS env; the ports' Env keeps only the names it knows, so a var it
+    # dropped would turn the check off without a word.
+    from hoox_edge import catalog
+    from hoox_edge.cloudflare.env import wrap_env
+    from test_cloudflare_adapters import _fake_js_env
+
+    gw = catalog.worker("hoox")
+    env = wrap_env(_fake_js_env(gw, ACCESS_TEAM_DOMAIN="alpha.cloudflareaccess.com", ACCESS_AUD="a" * 64), gw.name)
+    assert access.settings_of(env) == ("https://alpha.cloudflareaccess.com", "a" * 64)
+    assert access.settings_of(wrap_env(_fake_js_env(gw), gw.name)) is None

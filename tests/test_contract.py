@@ -168,6 +168,7 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock): 
     await call("GET", "/kill-switch", "/kill-switch", M.KillSwitch)
     await call("POST", "/kill-switch", "/kill-switch", M.KillSwitch, {"on": True, "reason": "contract",
                                                                         "flatten": True})
+    await call("POST", "/alerts", "/alerts", M.AlertPosted, {"message": "contract alert", "level": "info"})
     await call("GET", "/alerts", "/alerts", M.AlertsPage)
 
     assert set(answered) == _routes(), _routes() - set(answered)  # every route of the API, none left out

@@ -547,6 +547,10 @@ class _Routes:
                      parse=_parser(m.AlertsPage))
 
     @staticmethod
+    def alert_post(message: str, level: str) -> _Call:
+        return _Call("POST", "/v1/alerts", json={"message": message, "level": level}, parse=_parser(m.AlertPosted))
+
+    @staticmethod
     def kv_list(prefix: str | None) -> _Call:
         return _Call("GET", "/v1/config/kv", _clean({"prefix": prefix}), parse=_parser(m.KvList))
 
@@ -1024,6 +1028,10 @@ class HooxClient:
     def kv_list(self, prefix: str | None = None) -> m.KvList:
         return self._send(_Routes.kv_list(prefix))
 
+    def alert(self, message: str, level: str = "warning") -> m.AlertPosted:
+        """One alert through the edge's telegram-worker (sent once: a POST is never retried)."""
+        return self._send(_Routes.alert_post(message, level))
+
     def kv_get(self, key: str) -> m.KvEntry:
         return self._send(_Routes.kv_get(key))
 
@@ -1270,6 +1278,9 @@ class AsyncHooxClient:
 
     async def kv_list(self, prefix: str | None = None) -> m.KvList:
         return await self._send(_Routes.kv_list(prefix))
+
+    async def alert(self, message: str, level: str = "warning") -> m.AlertPosted:
+        return await self._send(_Routes.alert_post(message, level))
 
     async def kv_get(self, key: str) -> m.KvEntry:
         return await self._send(_Routes.kv_get(key))

@@ -530,6 +530,10 @@ class KvList(_Model):
     nextCursor: str | None = None
 
 
+class AlertPosted(_Model):
+    sent: bool
+
+
 class KvDeleted(_Model):
     key: str
     deleted: bool

@@ -509,6 +509,10 @@ class KvList(TypedDict):
     nextCursor: str | None
 
 
+class AlertPosted(TypedDict):
+    sent: bool  # telegram-worker took it (delivered, or kept in its outbox without a bot token)
+
+
 class KvDeleted(TypedDict):
     key: str
     deleted: bool

@@ -353,6 +353,26 @@ async def alerts(request: Request) -> shapes.AlertsPage:
     return {"items": items, "nextCursor": cursor}
 
 
+ALERT_MAX_CHARS = 1000
+
+
+async def alert_post(request: Request) -> shapes.AlertPosted:
+    """`{"message": str, "level"?: one of LEVELS (default warning)}`: one alert from the operator's tools
+    (e.g. `hoox secrets check` on an overdue secret) through telegram-worker, like the edge's own."""
+    Params(request)
+    body = await json_object(request, "message", "level", required=("message",))
+    message, level = body["message"], body.get("level", "warning")
+    details = []
+    if not isinstance(message, str) or not message.strip() or len(message) > ALERT_MAX_CHARS:
+        details.append({"field": "message", "issue": f"must be text of 1 to {ALERT_MAX_CHARS} characters"})
+    if level not in LEVELS:
+        details.append({"field": "level", "issue": f"must be one of {', '.join(LEVELS)}"})
+    if details:
+        raise ApiError(400, VALIDATION_ERROR, "Expected {\"message\": \"...\", \"level\": \"warning\"}.", details)
+    sent = await calls.alert(env_of(request), message.strip(), level=level, request_id=request_id_of(request))
+    return {"sent": sent}
+
+
 def _alert_item(r: dict[str, Any]) -> shapes.AlertEntry:
     return {"id": r["id"], "createdAt": r["created_at"], "level": r["level"], "source": r["source"],
             "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"], "error": r["error"],
@@ -634,6 +654,7 @@ routes: list[BaseRoute] = [
     Route("/logs/export", _operator(logs_export), methods=["GET"]),
     Route("/signals/{request_id}/timeline", _operator(signal_timeline), methods=["GET"]),
     Route("/alerts", _operator(alerts), methods=["GET"]),
+    Route("/alerts", _operator(alert_post), methods=["POST"]),
     Route("/config/kv", _operator(kv_list), methods=["GET"]),
     Route("/config/kv/{key:path}", _operator(kv_get), methods=["GET"]),
     Route("/config/kv/{key:path}", _operator(kv_put), methods=["PUT"]),
