@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from textual.message import Message
 
     from hoox_cli.core import models as m
+    from hoox_cli.core.cf_usage import CloudflareUsage
     from hoox_cli.core.client import AsyncHooxClient
 
 _log = logging.getLogger("hoox.tui.store")
@@ -82,6 +83,7 @@ STORE_TOPICS = frozenset({*STREAM_TOPICS, "workers", "positions", "stats", "equi
                           "latency"})
 BOOKS = ("paper", "live", "all")
 BOOK_TOPICS = ("positions", "stats", "equity")  # the topics whose figures are of one book
+CF_USAGE_SECONDS = 60.0  # Cloudflare's GraphQL API is rate limited: once a minute is plenty for 5-minute figures
 ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
 
 @dataclass
@@ -157,6 +159,7 @@ class Store:
         probe_seconds: float = PROBE_SECONDS,
         live_stream: bool = True,
         rand: Callable[[], float] = random.random,
+        cloudflare: Callable[[], Awaitable[CloudflareUsage]] | None = None,
     ) -> None:
         self.client = client
         self.refresh_seconds = refresh_seconds
@@ -184,6 +187,12 @@ class Store:
         self.alerts: deque[AlertRow] = deque(maxlen=ALERTS_MAX)
         # worker -> its latency history, read from the edge's analytics (so it outlives the cockpit)
         self.latency: dict[str, m.LatencyHistory] = {}
+        # a deployed edge: its workers' CPU and data centres, read by the core from Cloudflare's GraphQL
+        # API with the account token (`cloudflare`: None when the cockpit has no way to read it)
+        self.cloudflare = cloudflare
+        self.cf_usage: CloudflareUsage | None = None
+        self.cf_usage_error: str | None = None
+        self._cf_usage_at: float | None = None
         self.updated_at: dict[str, float] = {}
         self.errors: dict[str, str] = {}  # topic -> the edge's error for it (the edge answered)
         self.logs_total = 0  # log lines ever received: a view reading `logs` incrementally tracks it
@@ -395,6 +404,8 @@ class Store:
         if "latency" in topics and self.focus_worker:
             focus = self.focus_worker
             calls.append(("latency", lambda: c.worker_latency(focus), self.apply_latency))
+        if topics & {"workers", "worker"} and self.status is not None and self.status.runtime == "cloudflare":
+            await self.poll_cloudflare()
         for topic, call, apply in calls:
             try:
                 result = await call()
@@ -409,6 +420,27 @@ class Store:
             self.errors.pop(topic, None)
             apply(result)
         self._loaded_history = True
+
+    async def poll_cloudflare(self) -> None:
+        """The deployed workers' figures from Cloudflare, at most once a CF_USAGE_SECONDS; a failure is
+        kept in `cf_usage_error` (the views say it) and never breaks the poll of the edge."""
+        if self._cf_usage_at is not None and clock.now() - self._cf_usage_at < CF_USAGE_SECONDS:
+            return
+        self._cf_usage_at = clock.now()
+        if self.cloudflare is None:
+            self.cf_usage_error = "the cockpit has no Cloudflare account to read it from"
+        else:
+            try:
+                self.apply_cf_usage(await self.cloudflare())
+                return
+            except Exception as exc:  # CloudflareError, or a bad answer: said in the views
+                self.cf_usage_error = str(exc) or type(exc).__name__
+        self.mark("workers", "worker")
+
+    def apply_cf_usage(self, usage: CloudflareUsage) -> None:
+        self.cf_usage = usage
+        self.cf_usage_error = None
+        self._touch("workers", "worker")
 
     def apply_status(self, status: m.StatusResult) -> None:
         self.status = status

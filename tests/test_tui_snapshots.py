@@ -47,7 +47,15 @@ def worker_detail_ready(app: HooxApp) -> bool:
     return (app.current_mode == "worker-detail" and "uptime" in text(app, "#metrics-text")
             and "IdempotencyStore" in text(app, "#durable") and "CONFIG_KV" in text(app, "#bindings")
             and app.screen.query_one("#live-log", Log).line_count > 0
-            and "p50" in text(app, "#latency-note") and bool(app.screen.query_one("#latency-chart").display))
+            and "p50" in text(app, "#latency-note") and bool(app.screen.query_one("#latency-chart").display)
+            and "cpu 5m" in text(app, "#metrics-text")
+            and (app.size.height < 50 or bool(app.screen.query_one("#load-chart").display)))
+
+
+def worker_detail_ready_load(app: HooxApp) -> bool:
+    return (app.current_mode == "worker-detail" and "memory" in text(app, "#metrics-text")
+            and "req/min" in text(app, "#load-note") and bool(app.screen.query_one("#load-chart").display)
+            and app.screen.query_one("#live-log", Log).line_count > 0)
 
 
 def trades_ready(app: HooxApp) -> bool:
@@ -105,6 +113,12 @@ def test_workers(snap_compare: Any, app: HooxApp, size: tuple[int, int]) -> None
 def test_worker_detail(snap_compare: Any, app: HooxApp, size: tuple[int, int]) -> None:
     assert snap_compare(app, terminal_size=size,
                         run_before=shot("f3", ready=worker_detail_ready, what="the detail of hoox"))
+
+
+def test_worker_detail_load_chart(snap_compare: Any, app: HooxApp) -> None:
+    """At the minimum size one chart fits: `g` shows the load chart (at 160×50 both are drawn)."""
+    assert snap_compare(app, terminal_size=(100, 30),
+                        run_before=shot("f3", "g", ready=worker_detail_ready_load, what="the load chart of hoox"))
 
 
 @by_size
