@@ -139,6 +139,43 @@ def test_logs_filtered_by_search(snap_compare: Any, app: HooxApp, size: tuple[in
                         run_before=shot("f5", after=search, ready=logs_searched, what="the log lines matching"))
 
 
+def deployed_app() -> HooxApp:
+    """The fixture as a deployed edge: Cloudflare's figures as the core reads them (five data centres,
+    one with errors, one the IATA table does not have)."""
+    from test_tui_usage import deployed_store
+
+    from hoox_cli.core.cf_usage import CloudflareUsage, ColoUsage, ScriptUsage
+
+    store = deployed_store()
+    store.apply_cf_usage(CloudflareUsage(
+        "2026-01-05T11:56:00.000Z", "2026-01-05T12:01:00.000Z", "5m",
+        {"hoox": ScriptUsage("hoox", 130, 0, 1.1, 14.2), "trade-worker": ScriptUsage("trade-worker", 36, 2, 3.4, 9.8)},
+        [ColoUsage("FRA", 70, 1), ColoUsage("SJC", 41, 0), ColoUsage("SIN", 30, 1), ColoUsage("GRU", 20, 0),
+         ColoUsage("QQQ", 5, 0)]))
+    return HooxApp(fixture_ctx(store), run_store=False)
+
+
+def edge_map_ready(app: HooxApp) -> bool:
+    from hoox_tui.edge_map import EdgeMap
+
+    return (app.current_mode == "services" and "FRA" in text(app, "#edge-list")
+            and "●" in app.screen.query_one("#edge-map", EdgeMap).render().plain and tables_settled(app))
+
+
+@by_size
+def test_service_manager_edge_map(snap_compare: Any, size: tuple[int, int]) -> None:
+    with frozen_clock():
+        assert snap_compare(deployed_app(), terminal_size=size,
+                            run_before=shot("f6", ready=edge_map_ready, what="the Cloudflare data centres"))
+
+
+@by_size
+def test_workers_on_cloudflare(snap_compare: Any, size: tuple[int, int]) -> None:
+    with frozen_clock():
+        assert snap_compare(deployed_app(), terminal_size=size,
+                            run_before=shot("f2", ready=workers_ready, what="the cards with Cloudflare's CPU"))
+
+
 class IdleClient:
     """An edge client the store never calls (run_store=False): without any client, K only shows
     "no edge is configured" (a toast that goes after 5 s), not the dialog."""
