@@ -63,8 +63,8 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
             problems.append(str(exc))
         else:
             client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=1,
-                                     token_source=cfg.token_source)
-            remember_secrets([cfg.token])
+                                     token_source=cfg.token_source, access=cfg.access)
+            remember_secrets(cfg.secrets)
     else:
         assert ws is not None
         from hoox_cli.core.workspace import prepare_workspace

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.core.config import exchange_secret_names, incomplete_pairs
+from hoox_cli.core.config import WORKSPACE_VARS, exchange_secret_names, incomplete_pairs
 from hoox_cli.core.errors import fail
 from hoox_cli.core.workspace import workspace
 from hoox_cli.options import JsonOpt, handle_errors
@@ -68,7 +68,7 @@ def set_secret(
 
     ws = workspace(required=False)
     owners = [w.name for w in catalog.secret_owners(name)]
-    if not owners and not force:
+    if not owners and not force and name not in WORKSPACE_VARS:  # the CLI's own credentials need no worker
         known = sorted({s for w in catalog.WORKERS for s in w.all_secrets})
         fail(
             "UNKNOWN_SECRET",
@@ -107,15 +107,16 @@ def set_secret(
     }
     if json_out:
         emit_json(result)
-        if not owners:
+        if not owners and name not in WORKSPACE_VARS:
             warn(f"no worker declares {name}; it was set because of --force")
         return
     if created:
         say(f"Created a hoox workspace in {esc(ws.root)} ({', '.join(created)}).")
-    if not owners:
+    if not owners and name not in WORKSPACE_VARS:
         warn(f"no worker declares {name}; it was set because of --force, but nothing reads it.")
     verb = "Replaced" if replaced else "Set"
-    used = f"used by {', '.join(owners)}" if owners else "not used by any worker"
+    used = (f"used by {', '.join(owners)}" if owners else WORKSPACE_VARS[name].lower() if name in WORKSPACE_VARS
+            else "not used by any worker")
     say(f"{verb} [bold]{esc(name)}[/bold] in {esc(ws.dev_vars_path)} ({used}).")
     if running:
         say("The running edge reads it on its next request; no restart needed.")

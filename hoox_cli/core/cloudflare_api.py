@@ -231,8 +231,33 @@ class CloudflareAPI:
                                   allow_404=True)
 
     async def put_phase_entrypoint(self, zone_id: str, phase: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        """Create (or replace every rule of) the phase's entry-point ruleset."""
         return await self.request("PUT", f"/zones/{_seg(zone_id)}/rulesets/phases/{_seg(phase)}/entrypoint",
                                   json={"rules": rules})
+
+    # One rule at a time, so that the zone's other rules are never re-sent (nor clobbered).
+    async def rule_add(self, zone_id: str, ruleset_id: str, rule: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", f"/zones/{_seg(zone_id)}/rulesets/{_seg(ruleset_id)}/rules", json=rule)
+
+    async def rule_edit(self, zone_id: str, ruleset_id: str, rule_id: str, rule: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PATCH", f"/zones/{_seg(zone_id)}/rulesets/{_seg(ruleset_id)}/rules/{_seg(rule_id)}",
+                                  json=rule)
+
+    async def rule_delete(self, zone_id: str, ruleset_id: str, rule_id: str) -> dict[str, Any]:
+        return await self.request("DELETE",
+                                  f"/zones/{_seg(zone_id)}/rulesets/{_seg(ruleset_id)}/rules/{_seg(rule_id)}")
+
+    # ------------------------------------------------------------------ zones
+    async def zone_id(self, name: str) -> str | None:
+        """The id of the zone called `name` (e.g. example.com) on the token's account; None if none."""
+        params: dict[str, Any] = {"name": name}
+        if self.account_id:
+            params["account.id"] = self.account_id
+        zones = await self.request("GET", "/zones", params=params)
+        for z in zones or []:
+            if isinstance(z, dict) and z.get("name") == name and z.get("id"):
+                return str(z["id"])
+        return None
 
 
 @contextlib.asynccontextmanager

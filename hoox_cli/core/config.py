@@ -40,6 +40,12 @@ def _schema(key: str) -> tuple[str, str] | None:
         return "megabytes", "largest compressed bundle a deploy uploads (3: Cloudflare's free plan; 10: paid)"
     if key == "deploy.wheel_cache":
         return "path", "folder of the pure-Python wheels deploys vendor (default .hoox/cache/wheels)"
+    if key == "operator.access.team_domain":
+        return "team_domain", "Cloudflare Access team domain (alpha.cloudflareaccess.com): the gateway checks its JWT"
+    if key == "operator.access.audience":
+        return "audience", "the Access application's audience (AUD) tag"
+    if key == "secrets.rotation_days":
+        return "days", "days after which `hoox secrets check` flags a secret for rotation (default 90)"
     return None
 
 
@@ -47,7 +53,8 @@ def _known_keys() -> list[str]:
     from hoox_edge import catalog
 
     return ["dev.port", *(f"workers.{n}.enabled" for n in catalog.names()), "cloudflare.account_id",
-            "cloudflare.subdomain", "deploy.size_limit_mb", "deploy.wheel_cache"]
+            "cloudflare.subdomain", "deploy.size_limit_mb", "deploy.wheel_cache", "operator.access.team_domain",
+            "operator.access.audience", "secrets.rotation_days"]
 
 
 def typed_value(key: str, kind: str, text: str) -> Any:
@@ -80,6 +87,24 @@ def typed_value(key: str, kind: str, text: str) -> Any:
             fail("INVALID_VALUE", f"{key} takes a DNS label (lower-case letters, digits and -), got {text!r}. "
                                   "Nothing was written.")
         return t
+    if kind == "team_domain":
+        from hoox_edge.shared.access import AccessConfigError, team_origin
+
+        try:
+            team_origin(t)
+        except AccessConfigError as exc:
+            fail("INVALID_VALUE", f"{key}: {exc}. Nothing was written.")
+        return t
+    if kind == "audience":
+        if not re.match(r"^[A-Za-z0-9_-]{1,256}$", t):
+            fail("INVALID_VALUE", f"{key} takes the Access application's AUD tag (letters, digits, - and _; Zero "
+                                  "Trust → Access → Applications → your app → Overview). Nothing was written.")
+        return t
+    if kind == "days":
+        if not t.isdigit() or not 1 <= int(t) <= 3650:
+            fail("INVALID_VALUE", f"{key} takes a whole number of days from 1 to 3650, got {text!r}. "
+                                  "Nothing was written.")
+        return int(t)
     if kind in ("megabytes", "path"):
         from hoox_cli.core import deploy
 
@@ -120,7 +145,7 @@ def config_problems(ws: Workspace) -> list[str]:
             schema = _schema(key)
             if schema is None:
                 # tables hoox manages for other purposes (e.g. Cloudflare resource ids) are not audited
-                if key.startswith(("workers.", "dev.", "deploy.")):
+                if key.startswith(("workers.", "dev.", "deploy.", "operator.", "secrets.")):
                     problems.append(f"{key} is not a setting hoox reads")
                 continue
             try:
@@ -134,6 +159,13 @@ def config_problems(ws: Workspace) -> list[str]:
             if type(typed) is not type(plain):
                 problems.append(f"{key} must be a {schema[0]}, not {type(v).__name__} ({v!r})")
     walk("", doc)
+    from hoox_cli.core.deploy import operator_access
+
+    access = operator_access(ws)
+    if len(access) == 1:
+        missing = "audience" if "team_domain" in access else "team_domain"
+        problems.append(f"operator.access.{missing} is not set: Access needs both team_domain and audience (the "
+                        "deployed gateway refuses its operator API until both are set, or neither)")
     try:
         ws.base_port()
     except Exception as exc:
@@ -159,7 +191,9 @@ def _set_path(doc: Any, key: str, value: Any) -> None:
 
 
 # Workspace-level credentials: what the deploy commands use, besides the workers' own secrets.
-WORKSPACE_VARS = {"CLOUDFLARE_API_TOKEN": "Cloudflare API token for deploys"}
+WORKSPACE_VARS = {"CLOUDFLARE_API_TOKEN": "Cloudflare API token for deploys",
+                  "HOOX_ACCESS_CLIENT_ID": "Cloudflare Access service token id the CLI and cockpit send",
+                  "HOOX_ACCESS_CLIENT_SECRET": "Cloudflare Access service token secret the CLI and cockpit send"}
 
 
 def declared_secrets(ws: Workspace) -> list[dict[str, Any]]:

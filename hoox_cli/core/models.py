@@ -193,6 +193,19 @@ class LatencyHistory(_Model):
     buckets: list[LatencyBucket]
 
 
+class SignalVolume(_Model):
+    """`GET /v1/analytics/volume`: signals received per weekday (Monday first) × hour, UTC, from the ledger."""
+
+    days: int
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    weekdays: list[str]
+    total: int
+    peak: int
+    counts: list[list[int]]
+
+
 class WorkersResult(_Model):
     items: list[WorkerDetail]
     nextCursor: str | None = None
@@ -413,8 +426,11 @@ class AlertEntry(_Model):
     source: str
     requestId: str | None = None
     message: str
-    delivery: Literal["outbox", "sent", "failed"]
+    delivery: Literal["outbox", "pending", "sent", "failed", "muted"]
     error: str | None = None
+    nextAttemptAt: str | None = None  # pending only
+    attempts: int = 0
+    sentAt: str | None = None
 
 
 class AlertsPage(_Model):

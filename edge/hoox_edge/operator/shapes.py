@@ -170,6 +170,18 @@ LatencyHistory = TypedDict("LatencyHistory", {
 })
 
 
+SignalVolume = TypedDict("SignalVolume", {
+    "days": int,
+    "from": str,
+    "to": str,
+    "timezone": str,
+    "weekdays": list[str],  # the rows of `counts`, Monday first
+    "total": int,
+    "peak": int,  # the largest cell
+    "counts": list[list[int]],  # [weekday][hour 0-23]: signals received
+})
+
+
 class WorkersResult(TypedDict):
     items: list[WorkerDetail]
     nextCursor: str | None
@@ -390,8 +402,13 @@ class AlertEntry(TypedDict):
     source: str
     requestId: str | None
     message: str
-    delivery: Literal["outbox", "sent", "failed"]
-    error: str | None
+    # sent; pending (Telegram away or rate-limiting: nextAttemptAt); failed (error says why); muted (its
+    # kind is muted); outbox (no bot token when it was raised: kept locally)
+    delivery: Literal["outbox", "pending", "sent", "failed", "muted"]
+    error: str | None  # failed: why; pending: the last try's error
+    nextAttemptAt: str | None  # pending only
+    attempts: int  # sends Telegram did not take
+    sentAt: str | None
 
 
 class AlertsPage(TypedDict):

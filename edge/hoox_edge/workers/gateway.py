@@ -74,14 +74,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from hoox_edge import catalog, ledger, lifecycle
+from hoox_edge.desk import ingress as desk_ingress
 from hoox_edge.operator.workers import HEALTH_BUDGET_S, call_health
 from hoox_edge.ports import Env, ServiceResponse
 from hoox_edge.shared import bodies, calls, clock, settings
+from hoox_edge.shared.access import AccessGate
 from hoox_edge.shared.app import env_of, make_app
 from hoox_edge.shared.auth import REQUEST_ID_HEADER, secret_matches
 from hoox_edge.shared.errors import (
@@ -101,6 +104,7 @@ from hoox_edge.shared.errors import (
     UNAUTHORIZED,
     VALIDATION_ERROR,
     ApiError,
+    error_body,
 )
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.origin import client_ip, ip_allowed
@@ -214,9 +218,10 @@ class Rejection:
 class _Webhook:
     """One webhook call as its stages learn it, for the ledger row, the answer and the data points."""
 
-    request: Request
+    request: Request | None  # None: a signal from the Telegram desk (`submit_signal`), not an HTTP webhook
     env: Env
     rid: str
+    source: str = "webhook"  # trade_signals.source: webhook | telegram
     cfg: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     ip: str | None = None
@@ -263,7 +268,7 @@ def _row(w: _Webhook, **cols: Any) -> Any:
     """The signal's row (see hoox_edge.lifecycle): the payload as received, passkey removed."""
     s, env = w.signal, w.env
     return lifecycle.insert_statement(
-        env.DB, request_id=w.rid, source="webhook",
+        env.DB, request_id=w.rid, source=w.source,
         stored_payload=capped(stored_payload(w.raw, env.secret_values(), drop=(PASSKEY_FIELD,))),
         idempotency_key=s.idempotencyKey if s else _text_or_none(w.raw.get("idempotencyKey"), 128),
         exchange=s.exchange if s else _text_or_none(w.raw.get("exchange")),
@@ -310,6 +315,7 @@ async def _reject(w: _Webhook, r: Rejection) -> ApiError:
 # --------------------------------------------------------------------------- stages
 async def read_body(w: _Webhook) -> Outcome:
     """At most 64 KB (413 PAYLOAD_TOO_LARGE), read before anything else."""
+    assert w.request is not None
     try:
         w.raw_body = await bodies.read_body(w.request, bodies.WEBHOOK_MAX_BYTES)
     except ApiError as exc:
@@ -319,6 +325,7 @@ async def read_body(w: _Webhook) -> Outcome:
 
 async def parse_body(w: _Webhook) -> Outcome:
     """A JSON object (TradingView sends text/plain when the alert message is not JSON), safely parsed."""
+    assert w.request is not None
     raw_body = w.raw_body
     body: Any = None
     parsed = False
@@ -457,7 +464,7 @@ async def validate(w: _Webhook) -> Outcome:
     """The one parse of the signal (`hoox_edge.shared.signal`): every later stage, the ledger row and
     trade-worker read the normalised `Signal` it makes."""
     try:
-        w.signal = parse_signal(w.body, max_leverage=w.cfg[settings.MAX_LEVERAGE], source="webhook")
+        w.signal = parse_signal(w.body, max_leverage=w.cfg[settings.MAX_LEVERAGE], source=w.source)
     except SignalError as exc:
         return Rejection(400, VALIDATION_ERROR, "Invalid signal payload.", "signal refused: invalid fields",
                          exc.details)
@@ -665,11 +672,12 @@ async def _resend(w: _Webhook, holder: str) -> Outcome:
 
 
 # --------------------------------------------------------------------------- the webhook
-async def _process(w: _Webhook) -> JSONResponse:
+async def _process(w: _Webhook, stages: tuple[Any, ...]) -> JSONResponse:
     """The stages in order: the first that refuses or answers ends the request."""
     w.cfg, w.problems = await _settings(w.env)
-    w.ip = client_ip(w.request, w.cfg[settings.TRUSTED_PROXIES])
-    for stage in STAGES:
+    if w.request is not None:
+        w.ip = client_ip(w.request, w.cfg[settings.TRUSTED_PROXIES])
+    for stage in stages:
         out = await stage(w)
         if isinstance(out, Rejection):
             raise await _reject(w, out)
@@ -692,9 +700,39 @@ async def webhook(request: Request) -> JSONResponse:
     # Our own id, always: a public caller must not pick the key the ledger is indexed by.
     rid = str(uuid.uuid4())
     request.scope["hoox.request_id"] = rid
-    w = _Webhook(request, env, rid)
+    return await _run(_Webhook(request, env, rid), STAGES)
+
+
+async def trusted_sender(w: _Webhook) -> Outcome:
+    """A signal from the Telegram desk: its sender was authenticated by the desk (the bot's secret
+    token and an allowed chat), so it starts where a webhook's starts after the passkey."""
+    env = w.env
+    w.authenticated = True
+    w.raw = mask_credentials(redact(w.body, env.secret_values()), keep=("idempotencyKey",))
+    for p in w.problems:
+        await log(env, "error", f"invalid setting replaced by its safe value: {p}", request_id=w.rid)
+    return None
+
+
+# The webhook's stages after authentication: a chat can never bypass what a webhook cannot.
+SUBMIT_STAGES = (trusted_sender, refuse_secrets, kill_switch, rate_limit, validate, receive, dedup, execute)
+
+
+async def submit_signal(env: Env, body: dict[str, Any], *, source: str) -> tuple[int, dict[str, Any]]:
+    """Run `body` (signal fields, no passkey) through the gateway's own signal path as `source`:
+    (HTTP status, the answer's JSON body) exactly as a webhook would have been answered."""
+    w = _Webhook(None, env, str(uuid.uuid4()), source=source, body=body, raw=body)
     try:
-        response = await _process(w)
+        response = await _run(w, SUBMIT_STAGES)
+    except ApiError as exc:
+        return exc.status, {**error_body(exc.code, exc.message, w.rid, exc.details), **exc.extra}
+    return response.status_code, json.loads(bytes(response.body))
+
+
+async def _run(w: _Webhook, stages: tuple[Any, ...]) -> JSONResponse:
+    env, rid = w.env, w.rid
+    try:
+        response = await _process(w, stages)
         if w.authenticated:
             w.outcome = _outcome_of(response)
         return response
@@ -800,8 +838,11 @@ async def scheduled(cron: str, env: Env) -> None:
 routes = [
     Route("/webhook", webhook, methods=["POST"]),
     Route("/health", health, methods=["GET"]),
-    # The operator API: what the CLI and the cockpit stand on (Bearer OPERATOR_API_KEY on every route).
-    Mount("/v1", routes=[*operator_api.routes, *stream.routes]),
+    # Telegram's webhook (the bot's desk): checked and taken by telegram-worker, handled here.
+    *desk_ingress.routes(submit_signal),
+    # The operator API: what the CLI and the cockpit stand on (Bearer OPERATOR_API_KEY on every route,
+    # and a Cloudflare Access JWT first when [operator.access] is configured: shared/access.py).
+    Mount("/v1", routes=[*operator_api.routes, *stream.routes], middleware=[Middleware(AccessGate)]),
 ]
 
 app = make_app(WORKER, routes)

@@ -33,6 +33,7 @@ from hoox_edge.operator import params as params_mod
 from hoox_edge.operator import positions as positions_mod
 from hoox_edge.operator import sql as sql_mod
 from hoox_edge.operator import timeline as timeline_mod
+from hoox_edge.operator import volume as volume_mod
 from hoox_edge.operator import workers as workers_mod
 from hoox_edge.operator.params import Params, invalid, json_object, kv_key, path_secrets
 from hoox_edge.operator.rows import log_item, trade_item
@@ -82,14 +83,16 @@ def _page(items: list[Item], limit: int, key: str) -> tuple[list[Item], str | No
     return items, str(items[-1][key]) if more and items else None
 
 
-async def _newest_first(request: Request, q: Params, select: str, column: str, where: list[str], args: list[Any],
-                        item: Callable[[dict[str, Any]], Item], key: str) -> tuple[list[Item], str | None]:
+async def _newest_first(request: Request | Env, q: Params, select: str, column: str, where: list[str],
+                        args: list[Any], item: Callable[[dict[str, Any]], Item], key: str
+                        ) -> tuple[list[Item], str | None]:
     """One page of `select` filtered by `where`, newest first by `column`, after the request's cursor."""
     limit, cursor = q.limit(), q.cursor()
     if cursor is not None:
         where, args = [*where, f"{column} < ?"], [*args, cursor]
     clause = (" WHERE " + " AND ".join(where)) if where else ""
-    rows = (await env_of(request).DB.prepare(f"{select}{clause} ORDER BY {column} DESC LIMIT ?")
+    env = env_of(request) if isinstance(request, Request) else request
+    rows = (await env.DB.prepare(f"{select}{clause} ORDER BY {column} DESC LIMIT ?")
             .bind(*args, limit + 1).all())["results"]
     return _page([item(r) for r in rows], limit, key)
 
@@ -174,7 +177,11 @@ async def _exchanges(env: Env) -> shapes.ExchangesStatus:
 async def status(request: Request) -> shapes.StatusResult:
     """Kill switch, modes, every worker's health, queue figures, the last signal, the version."""
     Params(request)
-    env = env_of(request)
+    return await status_of(env_of(request))
+
+
+async def status_of(env: Env) -> shapes.StatusResult:
+    """GET /v1/status's figures (the Telegram desk's /status reads them too)."""
     kill, (mode, _), (queue_mode, _), probes, queues, last, exchanges = await asyncio.gather(
         kill_switch_mod.state(env), _setting(env, settings.TRADE_MODE), _setting(env, settings.QUEUE_MODE),
         workers_mod.probe_all(env), _queue_summary(env),
@@ -225,6 +232,13 @@ async def worker_latency(request: Request) -> shapes.LatencyHistory:
     return await workers_mod.latency_history(env_of(request), w.name, window, buckets)
 
 
+async def signal_volume(request: Request) -> shapes.SignalVolume:
+    """Signals received per weekday × hour (UTC) over the last `days` (1-366, default 28)."""
+    q = Params(request, "days")
+    days = q.whole("days", 1, volume_mod.MAX_DAYS, volume_mod.DEFAULT_DAYS)
+    return await volume_mod.signal_volume(env_of(request), days)
+
+
 def _known_worker(name: str) -> catalog.Worker:
     try:
         return catalog.worker(name)
@@ -235,7 +249,12 @@ def _known_worker(name: str) -> catalog.Worker:
 
 async def trades(request: Request) -> shapes.TradesPage:
     """Trades newest first; filters symbol, exchange, status, since (created at or after)."""
-    q = Params(request, "symbol", "exchange", "status", "mode", "since", "limit", "cursor")
+    return await trades_of(env_of(request), Params(request, "symbol", "exchange", "status", "mode", "since", "limit",
+                                                    "cursor"))
+
+
+async def trades_of(env: Env, q: Params) -> shapes.TradesPage:
+    """One page of trades newest first (the Telegram desk's /trades reads it too)."""
     where, args = [], []
     for column, value in (("symbol", q.symbol()), ("exchange", q.exchange()), ("status", q.status()),
                           ("mode", _mode_filter(q, default_current=False))):
@@ -246,7 +265,7 @@ async def trades(request: Request) -> shapes.TradesPage:
     if since:
         where.append("created_at >= ?")
         args.append(since)
-    items, cursor = await _newest_first(request, q, "SELECT rowid AS seq, * FROM trades", "rowid", where, args,
+    items, cursor = await _newest_first(env, q, "SELECT rowid AS seq, * FROM trades", "rowid", where, args,
                                         trade_item, "seq")
     return {"items": items, "nextCursor": cursor}
 
@@ -277,14 +296,19 @@ async def positions(request: Request) -> shapes.PositionsResult:
 async def stats(request: Request) -> shapes.StatsResult:
     """Figures over every fill of one book (`?mode=`, default the current trade:mode) or both
     (`all`); see operator/figures.py."""
-    env = env_of(request)
-    mode = await _book(request)
+    return await stats_of(env_of(request), await _book(request))
+
+
+async def stats_of(env: Env, mode: str | None, *, since: str | None = None) -> shapes.StatsResult:
+    """The figures of one book (None: both); `since` (ISO time) keeps the fills from then on (the
+    Telegram desk's /pnl today|7d|30d). Open and closed positions are the book's, whatever `since`."""
     clause, args = ("AND mode = ?", [mode]) if mode else ("", [])
     # Every order that filled, wholly or in part (a resting order cancelled after a partial fill counts).
+    fill_clause, fill_args = (clause + " AND updated_at >= ?", [*args, since]) if since else (clause, args)
     fills = (await env.DB.prepare(
         "SELECT request_id, action, realized_pnl, fee, mode, created_at, updated_at FROM trades "
-        f"WHERE filled_qty > 0 {clause} ORDER BY updated_at, rowid"
-    ).bind(*args).all())["results"]
+        f"WHERE filled_qty > 0 {fill_clause} ORDER BY updated_at, rowid"
+    ).bind(*fill_args).all())["results"]
     open_pos = await positions_mod.open_positions(env, mode=mode)
     closed = (await env.DB.prepare(
         f"SELECT opened_at, closed_at FROM positions WHERE status = 'CLOSED' {clause}").bind(*args).all())["results"]
@@ -319,18 +343,21 @@ def _min_level(level: str | None) -> tuple[list[str], list[Any]]:
 
 
 async def alerts(request: Request) -> shapes.AlertsPage:
-    """Alerts newest first (what telegram-worker recorded, delivered or not); `level` is a minimum."""
+    """Alerts newest first (what telegram-worker recorded) with their delivery state; `level` is a minimum."""
     q = Params(request, "level", "limit", "cursor")
     where, args = _min_level(q.level())
     items, cursor = await _newest_first(
-        request, q, "SELECT id, created_at, level, source, request_id, message, delivery, error FROM alerts", "id",
+        request, q, "SELECT id, created_at, level, source, request_id, message, delivery, error, next_attempt_at, "
+        "attempts, sent_at FROM alerts", "id",
         where, args, _alert_item, "id")
     return {"items": items, "nextCursor": cursor}
 
 
 def _alert_item(r: dict[str, Any]) -> shapes.AlertEntry:
     return {"id": r["id"], "createdAt": r["created_at"], "level": r["level"], "source": r["source"],
-            "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"], "error": r["error"]}
+            "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"], "error": r["error"],
+            "nextAttemptAt": r["next_attempt_at"] if r["delivery"] == "pending" else None,
+            "attempts": r["attempts"], "sentAt": r["sent_at"]}
 
 
 async def logs(request: Request) -> shapes.LogsPage:
@@ -621,4 +648,5 @@ routes: list[BaseRoute] = [
     Route("/queues/dead-letter/{id}/replay", _operator(replay), methods=["POST"]),
     Route("/db/query", _operator(db_query), methods=["POST"]),
     Route("/watchdog", _operator(watchdog), methods=["GET"]),
+    Route("/analytics/volume", _operator(signal_volume), methods=["GET"]),
 ]

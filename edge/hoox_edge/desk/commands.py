@@ -1,0 +1,333 @@
+"""The desk's one handler: a taken Telegram update in, the Bot API replies out. It runs in the gateway,
+whose bindings hold everything it reads and does, and calls what the operator API calls:
+
+- /status: `operator_api.status_of` (workers' health, mode, kill switch, queue depth);
+- /trades [n]: `operator_api.trades_of`; /positions: `operator.positions.open_positions` per mode;
+- /pnl [today|7d|30d]: `operator_api.stats_of` of each book over the period;
+- /risk: `risk.surface.status` (stops, next targets, drawdown vs limit);
+- /killon [reason], /killoff, /flatten: an inline keyboard first; its one-time token (60 s) confirms,
+  then `operator.kill_switch.turn` / `operator.orders.flatten` run as for `/v1/kill-switch` and
+  `/v1/positions/flatten`;
+- /long SYMBOL QTY [lev], /short SYMBOL QTY [lev], /close SYMBOL: the gateway's own signal path
+  (`gateway.submit_signal`, handed in as `submit`; source `telegram`): validation, kill switch, rate limit, dedup.
+
+Every value shown is HTML-escaped; replies are split under Telegram's 4,096 characters.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hoox_edge.desk.updates import Update, message
+from hoox_edge.operator import kill_switch as kill_switch_mod
+from hoox_edge.operator import orders as orders_mod
+from hoox_edge.operator import positions as positions_mod
+from hoox_edge.operator.params import Params
+from hoox_edge.ports import Env
+from hoox_edge.risk import surface as risk_surface
+from hoox_edge.shared import clock
+from hoox_edge.shared.errors import ApiError
+from hoox_edge.shared.logs import log
+from hoox_edge.shared.telegram_api import escape_html as esc
+
+CONFIRM_SECONDS = 60
+MAX_TRADES = 50
+DEFAULT_TRADES = 10
+PERIODS = {"today": None, "7d": 7, "30d": 30}
+BOOKS = ("paper", "live")
+SOURCE = "telegram"
+
+Calls = list[dict[str, Any]]
+# The gateway's `submit_signal(env, body, source=...) -> (status, answer)`, given by the gateway (which
+# imports this module, so it cannot be imported from here).
+Submit = Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
+
+HELP = "\n".join([
+    "<b>hoox desk</b> — commands:",
+    "/status — workers' health, mode, kill switch, queue depth",
+    "/trades [n] — the last n trades (default 10, at most 50)",
+    "/positions — open positions per mode, uPnL at the mark price",
+    "/pnl [today|7d|30d] — realized P&amp;L, fees and win rate per mode",
+    "/risk — stops, next targets, drawdown vs its limit",
+    "/long SYMBOL QTY [lev] — open or add to a long (the webhook's checks apply)",
+    "/short SYMBOL QTY [lev] — open or add to a short",
+    "/close SYMBOL — close the position",
+    "/killon [reason] — halt trading (asks to confirm)",
+    "/killoff — resume trading (asks to confirm)",
+    "/flatten — close every position and cancel resting orders (asks to confirm)",
+    "/help — this list",
+])
+
+
+def _num(v: Any, places: int = 8) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float | int):
+        return f"{v:,.{places}f}".rstrip("0").rstrip(".") if places else f"{v:,.0f}"
+    return esc(str(v))
+
+
+def _money(v: Any) -> str:
+    return "—" if v is None else f"{v:+,.2f}"
+
+
+async def handle(env: Env, update: Update, submit: Submit) -> Calls:
+    """The Bot API calls that answer `update` (already taken by telegram-worker: allowed chat, new id)."""
+    assert update.chat_id is not None
+    chat = update.chat_id
+    if update.kind == "callback_query":
+        return await _callback(env, update)
+    if update.kind == "edited_message":
+        return message(chat, "Edited messages are not run: send the command again as a new message.")
+    cmd = update.command
+    if cmd is None:
+        if update.photo:
+            return message(chat, "Photos are not read: chart analysis is not available.")
+        if update.text:
+            return message(chat, "AI chat is not available. Send /help for the commands.")
+        return []
+    name, args = cmd
+    if name in SIGNALS:
+        return await _signal(env, chat, SIGNALS[name], args, submit)
+    fn = COMMANDS.get(name)
+    if fn is None:
+        return message(chat, f"Unknown command {esc(name)}.\n\n{HELP}")
+    rid = str(uuid.uuid4())
+    try:
+        return await fn(env, chat, args, rid)
+    except ApiError as exc:  # a refused argument (a reason too long, ...): said as the operator API says it
+        return message(chat, f"{esc(name)} refused: {esc(exc.message)}")
+    except Exception as exc:
+        await log(env, "error", f"telegram desk: {name} failed ({type(exc).__name__})", request_id=rid)
+        return message(chat, f"{esc(name)} failed ({esc(type(exc).__name__)}); request {rid} in the logs.")
+
+
+# --------------------------------------------------------------------------- reading
+async def _start(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    return message(chat, "Connected to hoox. Only this chat is answered.\n\n" + HELP)
+
+
+async def _help(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    return message(chat, HELP)
+
+
+async def _status(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    from hoox_edge.workers import operator_api
+
+    s = await operator_api.status_of(env)
+    kill = s["killSwitch"]
+    lines = ["<b>Status</b>",
+             "Kill switch: " + (f"<b>ON</b> — {esc(kill['reason'] or 'no reason given')}" if kill["on"] else "off"),
+             f"Mode: {esc(s['tradingMode'])} · queue mode: {esc(s['queueMode'])}"]
+    q = s["queues"]
+    lines.append(f"Queue: depth {q['depth']}, in flight {q['inFlight']}, dead letters {q['deadLetters']}"
+                 if q["available"] else f"Queue: not available ({esc(q['error'] or 'unknown')})")
+    lines.append(f"Last signal: {esc(s['lastSignalAt'] or 'none yet')}")
+    lines.append("<b>Workers</b>")
+    for w in s["workers"]:
+        latency = f" {w['latencyMs']:.0f} ms" if w["latencyMs"] is not None else ""
+        error = f" — {esc(w['error'])}" if w["error"] else ""
+        lines.append(f"{esc(w['name'])}: {w['status']}{latency}{error}")
+    return message(chat, "\n".join(lines))
+
+
+async def _trades(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    from hoox_edge.workers import operator_api
+
+    n = DEFAULT_TRADES
+    if args:
+        if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= MAX_TRADES:
+            return message(chat, f"Usage: /trades [n], n a whole number from 1 to {MAX_TRADES}.")
+        n = int(args[0])
+    page = await operator_api.trades_of(env, Params.of({"limit": str(n)}))
+    if not page["items"]:
+        return message(chat, "No trades yet.")
+    lines = [f"<b>Last {len(page['items'])} trades</b>"]
+    for t in page["items"]:
+        price = t["price"] if t["price"] is not None else t["limitPrice"]
+        lines.append(f"{esc(t['createdAt'][:16].replace('T', ' '))} {esc(t['mode'])} {esc(t['exchange'])} "
+                     f"<b>{esc(t['symbol'])}</b> {esc(t['action'])} {_num(t['quantity'])} @ {_num(price)} "
+                     f"{esc(t['status'])}" + (f" P&amp;L {_money(t['realizedPnl'])}" if t["realizedPnl"] else ""))
+    return message(chat, "\n".join(lines))
+
+
+async def _positions(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    lines = ["<b>Open positions</b>"]
+    for book in BOOKS:
+        items = await positions_mod.open_positions(env, mode=book)
+        lines.append(f"<b>{book}</b>: " + ("none" if not items else f"{len(items)}"))
+        for p in items:
+            mark = (f"mark {_num(p['markPrice'])}, uPnL {_money(p['unrealizedPnl'])}" if p["markPrice"] is not None
+                    else f"mark not available ({esc(p['markError'] or 'unknown')})")
+            lines.append(f"{esc(p['exchange'])} <b>{esc(p['symbol'])}</b> {esc(p['side'])} {_num(p['size'])} "
+                         f"@ {_num(p['entryPrice'])} ×{_num(p['leverage'])}, {mark}")
+    return message(chat, "\n".join(lines))
+
+
+async def _pnl(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    from hoox_edge.workers import operator_api
+
+    period = args[0].lower() if args else "today"
+    if len(args) > 1 or period not in PERIODS:
+        return message(chat, "Usage: /pnl [today|7d|30d]")
+    days = PERIODS[period]
+    since = clock.iso()[:10] if days is None else clock.iso(clock.now() - days * 86400)
+    lines = [f"<b>P&amp;L {period}</b> (fills since {esc(since[:16].replace('T', ' '))} UTC)"]
+    for book in BOOKS:
+        s = await operator_api.stats_of(env, book, since=since)
+        win = f"{s['winRate'] * 100:.1f}%" if s["winRate"] is not None else "—"
+        lines.append(f"<b>{book}</b>: net {_money(s['netRealizedPnl'])} (gross {_money(s['realizedPnl'])}, "
+                     f"fees {_num(s['fees'], 2)}), {s['tradeCount']} fills, win rate {win} "
+                     f"({s['wins']}/{s['closingTrades']}), uPnL now {_money(s['unrealizedPnl'])}")
+    return message(chat, "\n".join(lines))
+
+
+async def _risk(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    r = await risk_surface.status(env)
+    last = r["lastRun"]
+    lines = ["<b>Risk manager</b>",
+             (f"Last run {esc(last['startedAt'][:16].replace('T', ' '))} {esc(last['status'])}" if last
+              else "No run yet") + (" — <b>stale</b>" if r["stale"] else "") + f" (every {r['intervalMinutes']} min)",
+             "Kill switch: " + ("<b>ON</b>" if r["killSwitch"]["on"] else "off"),
+             f"Trailing stop {_num(r['settings']['trailingStopPercent'])}% · "
+             f"max daily drawdown {_num(r['settings']['maxDailyDrawdownPercent'])}%"]
+    for p in r["positions"]:
+        stop = (f"stop {_num(p['stopPrice'])} ({esc(p['stopKind'] or '')}, {_num(p['distanceToStopPercent'], 2)}% away)"
+                if p["stopPrice"] is not None else "no stop yet" if not p["seenByRun"] else "no stop")
+        nxt = p["nextTarget"]
+        target = (f"next target #{nxt['number']} at {_num(nxt['price'])} (+{_num(nxt['profitPercent'])}%, "
+                  f"close {_num(nxt['closeFraction'] * 100, 0)}%)" if nxt else "no target left")
+        lines.append(f"{esc(p['mode'])} <b>{esc(p['symbol'])}</b> {esc(p['side'])}: {stop}; {target}")
+    if not r["positions"]:
+        lines.append("No open positions.")
+    for d in r["drawdowns"]:
+        limit = f"{_num(d['limitPercent'])}%" if d["limitPercent"] else "off"
+        tripped = " — <b>tripped</b>" if d["trippedAt"] else ""
+        lines.append(f"Drawdown {esc(d['mode'])} {esc(d['exchange'])} {esc(d['day'])}: "
+                     f"{_num(d['drawdownPercent'], 2)}% (limit {limit}){tripped}")
+    return message(chat, "\n".join(lines))
+
+
+# --------------------------------------------------------------------------- confirmations
+_ASK = {
+    "killon": "Turn the kill switch <b>ON</b>? Every new signal is refused until it is off.",
+    "killoff": "Turn the kill switch <b>off</b>? Signals are executed again.",
+    "flatten": "<b>Flatten</b> every book: cancel the resting orders and close every open position?",
+}
+
+
+async def _ask(env: Env, chat: int | str, action: str, args: dict[str, Any]) -> Calls:
+    token = secrets.token_urlsafe(12)
+    now = clock.now()
+    await env.DB.prepare(
+        "INSERT INTO telegram_confirmations (token, chat_id, action, args, created_at, expires_at) VALUES (?,?,?,?,?,?)"
+    ).bind(token, str(chat), action, json.dumps(args), clock.iso(now), clock.iso(now + CONFIRM_SECONDS)).run()
+    text = _ASK[action] + (f"\nReason: {esc(args['reason'])}" if args.get("reason") else "")
+    return message(chat, f"{text}\nConfirm within {CONFIRM_SECONDS} s.",
+                   [[{"text": "Confirm", "callback_data": f"ok:{token}"},
+                     {"text": "Cancel", "callback_data": f"no:{token}"}]])
+
+
+async def _killon(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    reason = kill_switch_mod.checked_reason(" ".join(args), on=True)
+    return await _ask(env, chat, "killon", {"reason": reason})
+
+
+async def _killoff(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    return await _ask(env, chat, "killoff", {})
+
+
+async def _flatten(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    return await _ask(env, chat, "flatten", {})
+
+
+async def _callback(env: Env, update: Update) -> Calls:
+    chat, data = update.chat_id, update.callback_data or ""
+    assert chat is not None and update.callback_id is not None
+    answer: dict[str, Any] = {"method": "answerCallbackQuery", "params": {"callback_query_id": update.callback_id}}
+    verb, _, token = data.partition(":")
+    # One UPDATE takes the token: a second press, an old button or another chat's token takes nothing.
+    row = None
+    if verb in ("ok", "no") and token:
+        res = await env.DB.prepare(
+            "UPDATE telegram_confirmations SET used_at = ? WHERE token = ? AND chat_id = ? AND used_at IS NULL"
+            " AND expires_at > ?").bind(clock.iso(), token, str(chat), clock.iso()).run()
+        if res["meta"].get("changes"):
+            row = await env.DB.prepare("SELECT action, args FROM telegram_confirmations WHERE token = ?"
+                                       ).bind(token).first()
+    done: Calls = []
+    if update.message_id is not None:  # the buttons go: they can do nothing more
+        done.append({"method": "editMessageReplyMarkup", "params": {
+            "chat_id": chat, "message_id": update.message_id, "reply_markup": {"inline_keyboard": []}}})
+    if row is None:
+        answer["params"].update(text="This confirmation expired or was already used: send the command again.",
+                                show_alert=True)
+        return [answer, *done]
+    if verb == "no":
+        answer["params"]["text"] = "Cancelled."
+        return [answer, *done, *message(chat, f"/{esc(row['action'])} cancelled: nothing was changed.")]
+    answer["params"]["text"] = "Confirmed."
+    args = json.loads(row["args"])
+    rid = str(uuid.uuid4())
+    return [answer, *done, *await _confirmed(env, chat, row["action"], args, rid)]
+
+
+async def _confirmed(env: Env, chat: int | str, action: str, args: dict[str, Any], rid: str) -> Calls:
+    if action in ("killon", "killoff"):
+        on = action == "killon"
+        state = await kill_switch_mod.turn(env, on, args.get("reason", "") if on else "", request_id=rid,
+                                           by="telegram")
+        text = (f"Kill switch <b>ON</b>: {esc(state['reason'] or '')}. Every new signal is refused."
+                if state["on"] else "Kill switch off: signals are executed again.")
+        return message(chat, text)
+    out = await orders_mod.flatten(env, mode=None, exchange=None, symbol=None, reason="telegram flatten",
+                                   operator_rid=rid)
+    lines = [f"<b>Flatten</b>: {out['closed']}/{len(out['closes'])} positions closed, "
+             f"{len(out['cancelled'])} resting orders cancelled."]
+    for c in out["closes"]:
+        err = c.get("error") or {}
+        lines.append(f"{esc(c['mode'])} {esc(c['exchange'])} <b>{esc(c['symbol'])}</b>: {esc(c['status'])}"
+                     + (f" — {esc(str(err.get('message') or err.get('code') or ''))}" if err else ""))
+    return message(chat, "\n".join(lines))
+
+
+# --------------------------------------------------------------------------- signals
+async def _signal(env: Env, chat: int | str, action: str, args: list[str], submit: Submit) -> Calls:
+    if action == "CLOSE":
+        if len(args) != 1:
+            return message(chat, "Usage: /close SYMBOL")
+        body: dict[str, Any] = {"action": action, "symbol": args[0]}
+    else:
+        if len(args) not in (2, 3):
+            return message(chat, f"Usage: /{action.lower()} SYMBOL QTY [leverage]")
+        body = {"action": action, "symbol": args[0], "quantity": args[1]}
+        if len(args) == 3:
+            body["leverage"] = args[2]
+    status, answer = await submit(env, body, source=SOURCE)
+    rid = answer.get("requestId") or ""
+    head = f"{esc(action)} {esc(args[0].upper())}"
+    if answer.get("success"):
+        result: dict[str, Any] = answer["result"] if isinstance(answer.get("result"), dict) else {}
+        if answer.get("status") == "Filled":
+            text = (f"{head}: <b>filled</b> {_num(result.get('executedQty') or result.get('quantity'))} "
+                    f"@ {_num(result.get('price'))} on {esc(str(result.get('exchange') or ''))}")
+        else:
+            text = f"{head}: {esc(str(answer.get('status')))} — {esc(str(answer.get('message') or ''))}"
+        return message(chat, f"{text}\nrequest {esc(rid)}")
+    err = answer.get("error") or {}
+    lines = [f"{head}: <b>refused</b> ({esc(str(err.get('code')))}, HTTP {status}) — {esc(str(err.get('message')))}"]
+    details = err.get("details")
+    if isinstance(details, list):
+        lines += [f"• {esc(str(d.get('field')))}: {esc(str(d.get('issue')))}" for d in details if isinstance(d, dict)]
+    return message(chat, "\n".join(lines) + f"\nrequest {esc(rid)}")
+
+
+SIGNALS = {"/long": "LONG", "/short": "SHORT", "/close": "CLOSE"}
+COMMANDS: dict[str, Callable[[Env, int | str, list[str], str], Awaitable[Calls]]] = {
+    "/start": _start, "/help": _help, "/status": _status, "/trades": _trades, "/positions": _positions,
+    "/pnl": _pnl, "/risk": _risk, "/killon": _killon, "/killoff": _killoff, "/flatten": _flatten,
+}
