@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from textual.message import Message
 
     from hoox_cli.core import models as m
+    from hoox_cli.core.cf_usage import CloudflareUsage
     from hoox_cli.core.client import AsyncHooxClient
 
 _log = logging.getLogger("hoox.tui.store")
@@ -86,6 +87,7 @@ ANALYTICS_BUCKETS = 48  # points per latency line: fits beside a worker's name a
 VOLUME_DAYS = 28  # the signal heat map: the last four weeks
 BOOKS = ("paper", "live", "all")
 BOOK_TOPICS = ("positions", "stats", "equity")  # the topics whose figures are of one book
+CF_USAGE_SECONDS = 60.0  # Cloudflare's GraphQL API is rate limited: once a minute is plenty for 5-minute figures
 ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
 
 @dataclass
@@ -166,6 +168,7 @@ class Store:
         probe_seconds: float = PROBE_SECONDS,
         live_stream: bool = True,
         rand: Callable[[], float] = random.random,
+        cloudflare: Callable[[], Awaitable[CloudflareUsage]] | None = None,
     ) -> None:
         self.client = client
         self.refresh_seconds = refresh_seconds
@@ -193,6 +196,12 @@ class Store:
         self.alerts: deque[AlertRow] = deque(maxlen=ALERTS_MAX)
         # worker -> its latency history, read from the edge's analytics (so it outlives the cockpit)
         self.latency: dict[str, m.LatencyHistory] = {}
+        # a deployed edge: its workers' CPU and data centres, read by the core from Cloudflare's GraphQL
+        # API with the account token (`cloudflare`: None when the cockpit has no way to read it)
+        self.cloudflare = cloudflare
+        self.cf_usage: CloudflareUsage | None = None
+        self.cf_usage_error: str | None = None
+        self._cf_usage_at: float | None = None
         # the analytics view: every worker's latency over `analytics_window`, the signal volume heat
         # map, and the error-rate threshold of its banners (KV analytics:error_rate_alert_percent)
         self.analytics_window = ANALYTICS_WINDOWS[0]
@@ -412,6 +421,8 @@ class Store:
         if "latency" in topics and self.focus_worker:
             focus = self.focus_worker
             calls.append(("latency", lambda: c.worker_latency(focus), self.apply_latency))
+        if topics & {"workers", "worker"} and self.status is not None and self.status.runtime == "cloudflare":
+            await self.poll_cloudflare()
         if "analytics" in topics:
             calls.append(("analytics", lambda: self._fetch_analytics(c), self.apply_analytics))
         for topic, call, apply in calls:
@@ -428,6 +439,27 @@ class Store:
             self.errors.pop(topic, None)
             apply(result)
         self._loaded_history = True
+
+    async def poll_cloudflare(self) -> None:
+        """The deployed workers' figures from Cloudflare, at most once a CF_USAGE_SECONDS; a failure is
+        kept in `cf_usage_error` (the views say it) and never breaks the poll of the edge."""
+        if self._cf_usage_at is not None and clock.now() - self._cf_usage_at < CF_USAGE_SECONDS:
+            return
+        self._cf_usage_at = clock.now()
+        if self.cloudflare is None:
+            self.cf_usage_error = "the cockpit has no Cloudflare account to read it from"
+        else:
+            try:
+                self.apply_cf_usage(await self.cloudflare())
+                return
+            except Exception as exc:  # CloudflareError, or a bad answer: said in the views
+                self.cf_usage_error = str(exc) or type(exc).__name__
+        self.mark("workers", "worker")
+
+    def apply_cf_usage(self, usage: CloudflareUsage) -> None:
+        self.cf_usage = usage
+        self.cf_usage_error = None
+        self._touch("workers", "worker")
 
     def apply_status(self, status: m.StatusResult) -> None:
         self.status = status

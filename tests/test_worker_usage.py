@@ -148,6 +148,7 @@ async def test_workers_report_cpu_per_invocation_and_the_process_memory(rt: Any,
     # a worker this runtime does not run has no CPU figure, and says why
     off = next(w for w in listed["items"] if w["name"] not in rt.workers)
     assert off["cpu"] is None and off["cpuNote"] == "not running in this local runtime"
+    assert off["memory"] is None and off["memoryNote"] == "not running in this local runtime"
 
 
 async def test_a_cron_run_is_an_invocation_of_its_worker(rt: Any, clock: Any, cpu: ScriptedCpu) -> None:  # noqa: F811

@@ -10,12 +10,15 @@ code) the requests and errors of every hoox worker. Cloudflare reports no memory
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hoox_edge import catalog
 from hoox_edge.shared import clock
 
 from hoox_cli.core.cloudflare_api import CloudflareAPI, CloudflareError
+
+if TYPE_CHECKING:
+    from hoox_edge.local.workspace import Workspace
 
 WINDOW_SECONDS = 300  # as the local runtime's CPU window ("5m")
 MEMORY_NOTE = "not reported by Cloudflare"
@@ -112,3 +115,12 @@ async def fetch(api: CloudflareAPI, *, window_seconds: int = WINDOW_SECONDS) -> 
     since, until = clock.iso(now - window_seconds), clock.iso(now)
     data = await api.graphql(QUERY, {"accountTag": api.account_id, "since": since, "until": until})
     return parse(data, since, until)
+
+
+async def read(ws: Workspace | None) -> CloudflareUsage:
+    """`fetch` with the credentials of the environment or the workspace (`wrangler_cli.credentials`)."""
+    from hoox_cli.core import wrangler_cli
+
+    creds = wrangler_cli.credentials(ws)
+    async with CloudflareAPI(creds.get("CLOUDFLARE_API_TOKEN", ""), creds.get("CLOUDFLARE_ACCOUNT_ID")) as api:
+        return await fetch(api)

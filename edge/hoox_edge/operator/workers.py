@@ -327,10 +327,12 @@ def cpu_figures(env: Env, worker: str) -> tuple[shapes.CpuFigures | None, str | 
             "coreShare": round(sum(s for _, s in samples) / span, 6) if span > 0 else None}, None
 
 
-def memory_figures(env: Env, *, history: bool) -> tuple[shapes.MemoryFigures | None, str | None]:
+def memory_figures(env: Env, worker: str, *, history: bool) -> tuple[shapes.MemoryFigures | None, str | None]:
     info = env.get("RUNTIME_INFO")
     if info is None:
         return None, CLOUDFLARE_MEMORY_NOTE
+    if not info.running(worker):
+        return None, "not running in this local runtime"
     samples = info.memory_samples()
     if not samples:
         return None, "the resident memory cannot be read on this platform (no /proc/self/statm)"
@@ -347,7 +349,7 @@ async def detail(env: Env, w: catalog.Worker, health: shapes.WorkerHealth,
                  logs: bool) -> shapes.WorkerDetail:
     up, up_note = uptime(env, w.name)
     cpu, cpu_note = cpu_figures(env, w.name)
-    memory, memory_note = memory_figures(env, history=logs)
+    memory, memory_note = memory_figures(env, w.name, history=logs)
     out: shapes.WorkerDetail = {
         "name": w.name,
         "description": w.description,
