@@ -111,7 +111,7 @@ def _take_workspace(argv: list[str]) -> tuple[list[str], str | None]:
 
 # Commands whose --remote meant Cloudflare and now takes an edge's URL (`--remote URL`): a bare --remote
 # (no http(s) URL after it) still means Cloudflare, now spelt --cloudflare.
-CLOUDFLARE_FLAG = {("waf", "configure"), ("db", "query"), ("deploy", "kv-config")}
+CLOUDFLARE_FLAG = {("waf", "configure"), ("waf", "show"), ("db", "query"), ("deploy", "kv-config")}
 
 
 def _take_cloudflare(argv: list[str]) -> list[str]:

@@ -39,7 +39,7 @@ from hoox_tui.messages import ConnectionChanged, RiskRunReported, StoreChanged
 from hoox_tui.store import BOOKS, STORE_TOPICS, Conn, run_summary
 from hoox_tui.themes import DEFAULT_THEME, load_themes
 from hoox_tui.timeline import RequestIdScreen, TimelineScreen
-from hoox_tui.views import BY_ID, VIEW_IDS, VIEWS
+from hoox_tui.views import ALL_VIEWS, BY_ID
 from hoox_tui.views.base import ErrorPanel, View
 from hoox_tui.widgets import Sidebar, StatusBar, TitleBar
 
@@ -145,7 +145,7 @@ class HooxApp(Guarded, App[None]):
     BINDINGS: ClassVar = [
         # priority: a focused TextArea binds F6/F7 itself, and view keys must switch views from anywhere.
         *[Binding(f"{v.key},{v.alias}", f"view('{v.id}')", v.title, show=False, id=f"view.{v.id}", priority=True)
-          for v in VIEWS],
+          for v in ALL_VIEWS],
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="sidebar"),
         Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
@@ -188,12 +188,19 @@ class HooxApp(Guarded, App[None]):
             problems.append(f"theme {wanted!r} is not known; using {DEFAULT_THEME}")
             self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         if self.ctx.settings.keymap:
-            self.set_keymap(self.ctx.settings.keymap)
-        for vid in VIEW_IDS:
-            self.add_mode(vid, self._screen_factory(vid))
+            # checked first: a clash would leave one of two bindings dead without a word from Textual
+            from hoox_tui import keymap
+
+            good, bad = keymap.check(keymap.catalogue(type(self)), self.ctx.settings.keymap)
+            problems += bad
+            self.set_keymap(good)
+        for spec in ALL_VIEWS:
+            self.add_mode(spec.id, self._screen_factory(spec.id))
         self.switch_mode("dashboard")
         for p in problems:
             self.notify(p, title="Settings problem", severity="warning", timeout=10)
+        if (note := _rotation_note(self.ctx.workspace)) is not None:
+            self.notify(note, title="Credential rotation", severity="warning", timeout=20)
         self.ctx.store.post = self.post_message
         self.set_interval(FLUSH_SECONDS, self.guard(self._flush_store), name="flush")
         self.set_interval(TICK_SECONDS, self.guard(self._tick), name="tick")
@@ -459,6 +466,19 @@ class HooxApp(Guarded, App[None]):
             self.notify(f"Theme applied but not saved: {exc}", severity="warning")
         return True
 
+    def set_user_keymap(self, keymap: dict[str, str]) -> list[str]:
+        """Apply and remember the user's keymap (the Settings view), unless it clashes: then nothing
+        changes and the clashes are returned."""
+        from hoox_tui import keymap as km
+
+        items = km.catalogue(type(self))
+        good, bad = km.check(items, keymap)
+        if bad:
+            return bad
+        self.set_keymap(good)
+        self.ctx.settings.keymap = dict(good)
+        return []
+
     def set_refresh_seconds(self, seconds: float) -> None:
         """A new polling interval, effective at once (also used by the Settings view)."""
         self.ctx.settings.refresh_seconds = seconds
@@ -502,8 +522,9 @@ class HooxApp(Guarded, App[None]):
 
     # ================================================================ palette
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        for v in VIEWS:
-            yield SystemCommand(f"View: {v.title}", v.label, lambda vid=v.id: self.action_view(vid))
+        for v in ALL_VIEWS:
+            keys = v.label if v.alias.startswith("ctrl+") else f"{v.label} or {v.alias}"
+            yield SystemCommand(f"View: {v.title}", keys, lambda vid=v.id: self.action_view(vid))
         yield SystemCommand("Refresh and reconnect now", "Ctrl+R", self.action_refresh)
         yield SystemCommand("Toggle sidebar", "Ctrl+B", self.action_toggle_sidebar)
         yield SystemCommand("Kill switch: turn ON (halt trading)", "asks first",
@@ -559,3 +580,15 @@ class HooxApp(Guarded, App[None]):
             self.crash = error
         # no traceback printed: the launcher's crash screen shows a safe one
         self.exit(return_code=1)
+
+
+def _rotation_note(ws: Any) -> str | None:
+    """The workspace's secrets past their rotation period (hoox_cli.core.config.rotation_note)."""
+    if ws is None or not ws.exists:
+        return None
+    try:
+        from hoox_cli.core.config import rotation_note
+
+        return rotation_note(ws)
+    except Exception:  # a reminder never keeps the cockpit from starting (a malformed .dev.vars, ...)
+        return None

@@ -1,7 +1,8 @@
 """The cockpit's charts (plotext, drawn in the terminal through textual-plotext): the equity curve and
 drawdown of a book on the dashboard, a worker's latency history in its detail view.
 
-Both draw only what the edge computed (GET /v1/stats/equity, GET /v1/workers/{name}/latency): the x
+They draw only what the edge computed (GET /v1/stats/equity, GET /v1/workers/{name}/latency, the
+runtime's memory samples in GET /v1/workers/{name}): the x
 axis is time (epoch seconds, ticks labelled in UTC), and a view hides a chart that has nothing to
 draw rather than drawing a flat line.
 """
@@ -22,6 +23,8 @@ EQUITY_ANSI, EQUITY_COLOR = 2, "green"
 DRAWDOWN_ANSI, DRAWDOWN_COLOR = 1, "red"
 P50_ANSI, P50_COLOR = 6, "cyan"
 P95_ANSI, P95_COLOR = 3, "yellow"
+VELOCITY_ANSI, VELOCITY_COLOR = 4, "blue"
+MEMORY_ANSI, MEMORY_COLOR = 5, "magenta"
 # The views print each line's colour key above the chart: plotext's legend would cover the lines.
 TICKS = 3  # first, middle, last: more do not fit a half-screen chart at 100 columns
 
@@ -85,6 +88,40 @@ class LatencyChart(PlotextPlot):
         # the whole window on the x axis: requests that stopped leave the right of the chart empty
         plt.xlim(epoch(history.from_), epoch(history.to))
         plt.xticks(*time_ticks([epoch(history.from_), epoch(history.to)]))
+        self.refresh()
+
+
+class LoadChart(PlotextPlot):
+    """A worker's request velocity (requests per minute in each latency bucket, left axis) and the
+    runtime's resident memory (MB, right axis: the whole process, every worker's) over time."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.series: dict[str, list[float]] = {}  # what is drawn, by line
+
+    def show(self, history: m.LatencyHistory | None, memory: Sequence[m.MemorySample]) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        per_minute = 60 / history.bucketSeconds if history is not None else 0.0
+        buckets = history.buckets if history is not None and history.available else []
+        self.series = {"t": [epoch(b.start) for b in buckets],
+                       "requestsPerMinute": [round(b.requests * per_minute, 3) for b in buckets],
+                       "memoryT": [epoch(s.t) for s in memory],
+                       "memoryMB": [round(s.rssBytes / 1_048_576, 1) for s in memory]}
+        if buckets:
+            plt.plot(self.series["t"], self.series["requestsPerMinute"], color=VELOCITY_ANSI, marker="braille")
+        if memory:
+            plt.plot(self.series["memoryT"], self.series["memoryMB"], color=MEMORY_ANSI, marker="braille",
+                     yside="right")
+        xs = self.series["t"] + self.series["memoryT"]
+        if history is not None:
+            xs = [epoch(history.from_), epoch(history.to), *self.series["memoryT"]]
+        if not xs:
+            self.refresh()
+            return
+        plt.xlim(min(xs), max(xs))
+        plt.xticks(*time_ticks([min(xs), max(xs)]))
         self.refresh()
 
 

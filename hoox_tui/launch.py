@@ -63,8 +63,8 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
             problems.append(str(exc))
         else:
             client = AsyncHooxClient(cfg.base_url, cfg.token, source=cfg.source, retries=1,
-                                     token_source=cfg.token_source)
-            remember_secrets([cfg.token])
+                                     token_source=cfg.token_source, access=cfg.access)
+            remember_secrets(cfg.secrets)
     else:
         assert ws is not None
         from hoox_cli.core.workspace import prepare_workspace
@@ -77,7 +77,14 @@ def build(opts: Options) -> tuple[Any, LocalRuntime | None]:
     if ws is not None and ws.exists:
         remember_secrets(ws.secrets().values())
     settings.problems.extend(problems)
-    store = Store(client, refresh_seconds=settings.refresh_seconds, live_stream=not opts.safe_mode)
+    cloudflare = None
+    if remote:  # a deployed edge: its workers' CPU and colos come from Cloudflare, read with the account token
+        from hoox_cli.core import cf_usage
+
+        def cloudflare() -> Any:
+            return cf_usage.read(ws)
+    store = Store(client, refresh_seconds=settings.refresh_seconds, live_stream=not opts.safe_mode,
+                  cloudflare=cloudflare)
     ctx = CockpitContext(store=store, workspace=ws, settings=settings, safe_mode=opts.safe_mode,
                          local_runtime_started=False)
     return ctx, runtime

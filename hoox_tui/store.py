@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from textual.message import Message
 
     from hoox_cli.core import models as m
+    from hoox_cli.core.cf_usage import CloudflareUsage
     from hoox_cli.core.client import AsyncHooxClient
 
 _log = logging.getLogger("hoox.tui.store")
@@ -72,6 +73,7 @@ _log = logging.getLogger("hoox.tui.store")
 TRADES_MAX = 500
 LOGS_MAX = 10_000
 ALERTS_MAX = 200
+ALERT_STATES_POLLED = 50  # the newest alerts re-read each poll while the console shows: their delivery moves on
 OFFLINE_AFTER = 5
 REFUSED_STATUSES = frozenset({401, 403})  # the edge answered but refused this token
 PROBE_SECONDS = 30.0
@@ -79,9 +81,13 @@ PROBE_SECONDS = 30.0
 # edge's list): those mark their namesakes, and the polled REST answers mark the rest. All of them at
 # once is a full redraw (a view shown or rebuilt, Ctrl+R).
 STORE_TOPICS = frozenset({*STREAM_TOPICS, "workers", "positions", "stats", "equity", "orders", "queues", "watchdog",
-                          "latency"})
+                          "latency", "analytics"})
+ANALYTICS_WINDOWS = ("1h", "24h")  # the analytics view's latency lines: the last hour or day
+ANALYTICS_BUCKETS = 48  # points per latency line: fits beside a worker's name at 100 columns
+VOLUME_DAYS = 28  # the signal heat map: the last four weeks
 BOOKS = ("paper", "live", "all")
 BOOK_TOPICS = ("positions", "stats", "equity")  # the topics whose figures are of one book
+CF_USAGE_SECONDS = 60.0  # Cloudflare's GraphQL API is rate limited: once a minute is plenty for 5-minute figures
 ORDER_ENDED = frozenset({"Cancelled", "Filled", "Expired"})  # a cancel outcome after which nothing rests
 
 @dataclass
@@ -119,6 +125,11 @@ class AlertRow:
     level: str
     source: str
     message: str
+    # Telegram delivery: sent, pending (next_attempt_at), failed (error), muted, outbox; None: not an
+    # alert of the ledger (a risk run's line) or not known yet
+    delivery: str | None = None
+    next_attempt_at: str | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -157,6 +168,7 @@ class Store:
         probe_seconds: float = PROBE_SECONDS,
         live_stream: bool = True,
         rand: Callable[[], float] = random.random,
+        cloudflare: Callable[[], Awaitable[CloudflareUsage]] | None = None,
     ) -> None:
         self.client = client
         self.refresh_seconds = refresh_seconds
@@ -184,6 +196,18 @@ class Store:
         self.alerts: deque[AlertRow] = deque(maxlen=ALERTS_MAX)
         # worker -> its latency history, read from the edge's analytics (so it outlives the cockpit)
         self.latency: dict[str, m.LatencyHistory] = {}
+        # a deployed edge: its workers' CPU and data centres, read by the core from Cloudflare's GraphQL
+        # API with the account token (`cloudflare`: None when the cockpit has no way to read it)
+        self.cloudflare = cloudflare
+        self.cf_usage: CloudflareUsage | None = None
+        self.cf_usage_error: str | None = None
+        self._cf_usage_at: float | None = None
+        # the analytics view: every worker's latency over `analytics_window`, the signal volume heat
+        # map, and the error-rate threshold of its banners (KV analytics:error_rate_alert_percent)
+        self.analytics_window = ANALYTICS_WINDOWS[0]
+        self.analytics_latency: dict[str, m.LatencyHistory] = {}
+        self.volume: m.SignalVolume | None = None
+        self.error_threshold: float | None = None
         self.updated_at: dict[str, float] = {}
         self.errors: dict[str, str] = {}  # topic -> the edge's error for it (the edge answered)
         self.logs_total = 0  # log lines ever received: a view reading `logs` incrementally tracks it
@@ -371,6 +395,8 @@ class Store:
             calls += [("trades", lambda: c.trades(limit=200), self.apply_trades),
                       ("logs", lambda: c.logs(limit=500), self.apply_logs),
                       ("alerts", lambda: c.alerts(limit=ALERTS_MAX), self.apply_alerts)]
+        if "alerts" in topics and self._loaded_history:  # delivery states move on (pending → sent)
+            calls.append(("alerts", lambda: c.alerts(limit=ALERT_STATES_POLLED), self.apply_alerts))
         if "workers" in topics:
             calls.append(("workers", c.workers, self.apply_workers))
         if "trades" in topics and self._loaded_history:
@@ -395,6 +421,10 @@ class Store:
         if "latency" in topics and self.focus_worker:
             focus = self.focus_worker
             calls.append(("latency", lambda: c.worker_latency(focus), self.apply_latency))
+        if topics & {"workers", "worker"} and self.status is not None and self.status.runtime == "cloudflare":
+            await self.poll_cloudflare()
+        if "analytics" in topics:
+            calls.append(("analytics", lambda: self._fetch_analytics(c), self.apply_analytics))
         for topic, call, apply in calls:
             try:
                 result = await call()
@@ -409,6 +439,27 @@ class Store:
             self.errors.pop(topic, None)
             apply(result)
         self._loaded_history = True
+
+    async def poll_cloudflare(self) -> None:
+        """The deployed workers' figures from Cloudflare, at most once a CF_USAGE_SECONDS; a failure is
+        kept in `cf_usage_error` (the views say it) and never breaks the poll of the edge."""
+        if self._cf_usage_at is not None and clock.now() - self._cf_usage_at < CF_USAGE_SECONDS:
+            return
+        self._cf_usage_at = clock.now()
+        if self.cloudflare is None:
+            self.cf_usage_error = "the cockpit has no Cloudflare account to read it from"
+        else:
+            try:
+                self.apply_cf_usage(await self.cloudflare())
+                return
+            except Exception as exc:  # CloudflareError, or a bad answer: said in the views
+                self.cf_usage_error = str(exc) or type(exc).__name__
+        self.mark("workers", "worker")
+
+    def apply_cf_usage(self, usage: CloudflareUsage) -> None:
+        self.cf_usage = usage
+        self.cf_usage_error = None
+        self._touch("workers", "worker")
 
     def apply_status(self, status: m.StatusResult) -> None:
         self.status = status
@@ -427,6 +478,37 @@ class Store:
     def apply_latency(self, history: m.LatencyHistory) -> None:
         self.latency[history.worker] = history
         self._touch("latency")
+
+    async def _fetch_analytics(self, c: AsyncHooxClient) -> tuple[str, list[m.LatencyHistory], m.SignalVolume, Any]:
+        """One round of the analytics view: each worker's latency lines, the heat map, the threshold."""
+        from hoox_edge.shared.settings import ERROR_RATE_ALERT
+
+        window = self.analytics_window
+        names = [w.name for w in self.status.workers] if self.status is not None else []
+        histories = await asyncio.gather(*(c.worker_latency(n, window=window, buckets=ANALYTICS_BUCKETS)
+                                           for n in names))
+        volume = await c.signal_volume(days=VOLUME_DAYS)
+        threshold = (await c.kv_get(ERROR_RATE_ALERT)).value
+        return window, list(histories), volume, threshold
+
+    def apply_analytics(self, result: tuple[str, list[m.LatencyHistory], m.SignalVolume, Any]) -> None:
+        window, histories, volume, threshold = result
+        if window == self.analytics_window:  # else the operator switched windows meanwhile
+            self.analytics_latency = {h.worker: h for h in histories}
+        self.volume = volume
+        valid = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+        self.error_threshold = float(threshold) if valid else None
+        self._touch("analytics")
+
+    def set_analytics_window(self, window: str) -> None:
+        """The analytics view's latency window (1h or 24h): lines of the other window are dropped now."""
+        if window not in ANALYTICS_WINDOWS:
+            raise ValueError(f"unknown window {window!r}: {' or '.join(ANALYTICS_WINDOWS)}")
+        if window != self.analytics_window:
+            self.analytics_window = window
+            self.analytics_latency = {}
+            self.mark("analytics")
+            self.refresh_now()
 
     def apply_trades(self, page: m.TradesPage) -> None:
         for t in reversed(page.items):  # newest first from the API
@@ -503,11 +585,16 @@ class Store:
         self._touch("logs")
 
     def apply_alerts(self, page: m.AlertsPage) -> None:
-        """Recent alerts from the ledger, so the console shows what happened before the cockpit opened."""
-        seen = {a.id for a in self.alerts}
+        """Recent alerts from the ledger, so the console shows what happened before the cockpit opened,
+        and where each delivery stands now."""
+        seen = {a.id: a for a in self.alerts}
         for row in reversed(page.items):
-            if row.id not in seen:
-                self.alerts.append(AlertRow(row.id, row.createdAt, level_of(row.level), row.source, row.message))
+            known = seen.get(row.id)
+            if known is None:
+                self.alerts.append(AlertRow(row.id, row.createdAt, level_of(row.level), row.source, row.message,
+                                            row.delivery, row.nextAttemptAt, row.error))
+            else:
+                known.delivery, known.next_attempt_at, known.error = row.delivery, row.nextAttemptAt, row.error
         # by time: a risk run's line (a stream event, negative id) sits among the ledger's alerts of its moment
         self.alerts = deque(sorted(self.alerts, key=lambda a: (a.created_at, a.id)), maxlen=ALERTS_MAX)
         self._touch("alerts")
@@ -579,7 +666,8 @@ class Store:
             self._touch("logs")
         elif isinstance(ev, AlertEvent):
             self.alerts.append(AlertRow(ev.alert_id if ev.alert_id is not None else ev.id, created,
-                                        level_of(ev.level), ev.source or "?", ev.message))
+                                        level_of(ev.level), ev.source or "?", ev.message,
+                                        ev.delivery if isinstance(ev.delivery, str) else None))
             self._touch("alerts")
         elif isinstance(ev, RiskEvent):
             self._risk_run(ev, created)

@@ -1,7 +1,7 @@
 """A loopback fake of the parts of the Cloudflare REST API (v4) hoox uses, checking request shapes.
 
 It keeps state (KV namespaces and values, D1 databases, R2 buckets, queues, Vectorize indexes, worker
-secrets, zone rulesets), answers in Cloudflare's envelope `{"success", "errors", "messages", "result"}`,
+secrets, zone rulesets and zones), answers in Cloudflare's envelope `{"success", "errors", "messages", "result"}`,
 and records every request. A request whose body does not have the documented shape gets a 400 and is
 listed in `shape_errors`, so a test can assert that there were none.
 
@@ -16,7 +16,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 PREFIX = "/client/v4"
@@ -43,6 +43,9 @@ class State:
     vectorize: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"config"}
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # script -> {name: value}
     rulesets: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (zone, phase) -> rules
+    zones: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone id -> {"name"}
+    # GraphQL Analytics: one row per worker invocation {datetime, scriptName, coloCode, status, cpuTime (µs)}
+    invocations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ShapeError(Exception):
@@ -149,6 +152,8 @@ class FakeCloudflare:
                 return self.err(status, 10013, "injected failure")
         m = re.match(r"^/accounts/([^/]+)(/.*)$", path)
         try:
+            if path == "/graphql" and r.method == "POST":
+                return self.graphql(r)
             if m:
                 if m.group(1) != self.account_id:
                     return self.err(403, 10000, "account not accessible with this token")
@@ -156,6 +161,14 @@ class FakeCloudflare:
             m = re.match(r"^/zones/([^/]+)/rulesets/phases/([^/]+)/entrypoint$", path)
             if m:
                 return self.ruleset(r, m.group(1), m.group(2))
+            m = re.match(r"^/zones/([^/]+)/rulesets/([^/]+)/rules(?:/([^/]+))?$", path)
+            if m:
+                return self.ruleset_rule(r, m.group(1), m.group(2), m.group(3))
+            if path == "/zones" and r.method == "GET":
+                name = r.query.get("name", [None])[0]
+                return self._page([{"id": i, "name": z["name"], "status": "active",
+                                    "account": {"id": self.account_id}}
+                                   for i, z in self.state.zones.items() if name in (None, z["name"])], r)
             return self.err(404, 7003, f"No route for {r.method} {path}")
         except ShapeError as exc:
             self.shape_errors.append(f"{r.method} {path}: {exc}")
@@ -300,31 +313,131 @@ class FakeCloudflare:
                 return self.ok([{"name": n, "type": "secret_text"} for n in sorted(st.secrets[script])])
         return self.err(404, 7003, f"No route for {r.method} /accounts/…{p}")
 
+    @staticmethod
+    def _check_rule(rule: Any, phase: str) -> None:
+        _expect(rule, {"expression": str, "action": str},
+                {"id": str, "ref": str, "description": str, "enabled": bool, "ratelimit": dict,
+                 "action_parameters": dict, "logging": dict})
+        if phase == "http_ratelimit":
+            rl = _expect(rule.get("ratelimit"), {"characteristics": list, "period": int,
+                                                 "requests_per_period": int},
+                         {"mitigation_timeout": int, "counting_expression": str})
+            if "cf.colo.id" not in rl["characteristics"]:
+                raise ShapeError("rate-limit characteristics must include cf.colo.id")
+
+    def _ruleset_body(self, zone: str, phase: str) -> dict[str, Any]:
+        return {"id": f"rs-{phase}", "phase": phase, "kind": "zone", "version": "3",
+                "rules": [{**rule, "version": "1", "last_updated": "2026-01-05T12:00:00Z"}
+                          for rule in self.state.rulesets[(zone, phase)]]}
+
+    def ruleset_rule(self, r: Recorded, zone: str, ruleset_id: str, rule_id: str | None) -> tuple[int, Any, str]:
+        """POST …/rulesets/{id}/rules (append), PATCH / DELETE …/rules/{rule_id}: each answers the ruleset."""
+        phase = next((ph for (z, ph) in self.state.rulesets if z == zone and f"rs-{ph}" == ruleset_id), None)
+        if phase is None:
+            return self.err(404, 10003, "could not find ruleset")
+        rules = self.state.rulesets[(zone, phase)]
+        if rule_id is None and r.method == "POST":
+            b = r.json()
+            self._check_rule(b, phase)
+            if "id" in b:
+                raise ShapeError("a new rule's id is assigned by Cloudflare")
+            rules.append({**b, "id": uuid.uuid4().hex})
+            return self.ok(self._ruleset_body(zone, phase))
+        idx = next((i for i, x in enumerate(rules) if x.get("id") == rule_id), None)
+        if rule_id is None or idx is None:
+            return self.err(404, 10003, "could not find rule")
+        if r.method == "PATCH":
+            b = r.json()
+            self._check_rule(b, phase)
+            rules[idx] = {**b, "id": rule_id}
+            return self.ok(self._ruleset_body(zone, phase))
+        if r.method == "DELETE":
+            del rules[idx]
+            return self.ok(self._ruleset_body(zone, phase))
+        return self.err(405, 10000, "method not allowed")
+
     def ruleset(self, r: Recorded, zone: str, phase: str) -> tuple[int, Any, str]:
         key = (zone, phase)
         if r.method == "GET":
             if key not in self.state.rulesets:
                 return self.err(404, 10003, "could not find entrypoint ruleset in the phase")
-            return self.ok({"id": f"rs-{phase}", "phase": phase, "kind": "zone", "version": "3",
-                            "rules": [{**rule, "version": "1", "last_updated": "2026-01-05T12:00:00Z"}
-                                      for rule in self.state.rulesets[key]]})
+            return self.ok(self._ruleset_body(zone, phase))
         if r.method == "PUT":
             b = _expect(r.json(), {"rules": list}, {"description": str, "name": str, "kind": str, "phase": str})
             rules = []
             for rule in b["rules"]:
-                _expect(rule, {"expression": str, "action": str},
-                        {"id": str, "ref": str, "description": str, "enabled": bool, "ratelimit": dict,
-                         "action_parameters": dict, "logging": dict})
-                if phase == "http_ratelimit":
-                    rl = _expect(rule.get("ratelimit"), {"characteristics": list, "period": int,
-                                                         "requests_per_period": int},
-                                 {"mitigation_timeout": int, "counting_expression": str})
-                    if "cf.colo.id" not in rl["characteristics"]:
-                        raise ShapeError("rate-limit characteristics must include cf.colo.id")
+                self._check_rule(rule, phase)
                 rules.append({**rule, "id": rule.get("id") or uuid.uuid4().hex})
             self.state.rulesets[key] = rules
             return self.ok({"id": f"rs-{phase}", "phase": phase, "rules": rules})
         return self.err(405, 10000, "method not allowed")
+
+    # ------------------------------------------------------------------ GraphQL Analytics API
+    # Only `viewer { accounts(filter: {accountTag}) { alias: workersInvocationsAdaptive(limit, filter)
+    # { sum {…} quantiles {…} dimensions {…} } } }`, answered as Cloudflare does: {"data", "errors"},
+    # groups of `state.invocations` by the dimensions asked, quantiles by nearest rank.
+    GQL_FIELDS: ClassVar[dict[str, set[str]]] = {"sum": {"requests", "errors", "subrequests"},
+                  "quantiles": {"cpuTimeP50", "cpuTimeP99"},
+                  "dimensions": {"datetime", "scriptName", "status", "coloCode"}}
+    GQL_FILTERS: ClassVar[set[str]] = {"datetime_geq", "datetime_leq", "scriptName"}
+
+    @staticmethod
+    def _block(text: str, start: int) -> tuple[str, int]:
+        """The text inside the braces opening at `start`, and the index after the closing one."""
+        depth = 0
+        for i in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                return text[start + 1:i], i + 1
+        raise ShapeError("unbalanced braces in the GraphQL query")
+
+    def graphql(self, r: Recorded) -> tuple[int, Any, str]:
+        b = _expect(r.json(), {"query": str, "variables": dict}, {"operationName": str})
+        q, variables = b["query"], b["variables"]
+        account = re.search(r"accounts\(filter:\s*\{accountTag:\s*\$(\w+)\}\)", q)
+        if account is None:
+            raise ShapeError("the query must filter accounts by accountTag")
+        if variables.get(account.group(1)) != self.account_id:
+            return 200, {"data": None, "errors": [{"message": "not authorized for that account",
+                                                   "path": ["viewer", "accounts"]}]}, "application/json"
+        answer: dict[str, Any] = {}
+        for m in re.finditer(r"(\w+)\s*:\s*workersInvocationsAdaptive\s*\(([^)]*)\)\s*", q):
+            alias, args = m.group(1), m.group(2)
+            if not re.search(r"limit:\s*\d+", args):
+                raise ShapeError("workersInvocationsAdaptive needs a limit")
+            filters = dict(re.findall(r"(\w+):\s*\$(\w+)", args))
+            if set(filters) - self.GQL_FILTERS:
+                raise ShapeError(f"unknown filter fields {sorted(set(filters) - self.GQL_FILTERS)}")
+            body, _ = self._block(q, m.end())
+            asked = {k: v.split() for k, v in re.findall(r"(\w+)\s*\{([^{}]*)\}", body)}
+            for part, names in asked.items():
+                unknown = set(names) - self.GQL_FIELDS.get(part, set())
+                if unknown:
+                    raise ShapeError(f"unknown fields {sorted(unknown)} in {part}")
+            rows = [row for row in self.state.invocations if all(
+                (row["datetime"] >= variables[v]) if f == "datetime_geq" else
+                (row["datetime"] <= variables[v]) if f == "datetime_leq" else row[f] == variables[v]
+                for f, v in filters.items())]
+            dims = asked.get("dimensions", [])
+            groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+            for row in rows:
+                groups.setdefault(tuple(row[d] for d in dims), []).append(row)
+            out = []
+            for key, members in groups.items():
+                group: dict[str, Any] = {"dimensions": dict(zip(dims, key, strict=True))}
+                if "sum" in asked:
+                    figures = {"requests": len(members), "subrequests": 0,
+                               "errors": sum(1 for x in members if x["status"] != "success")}
+                    group["sum"] = {k: figures[k] for k in asked["sum"]}
+                if "quantiles" in asked:
+                    cpu = sorted(x["cpuTime"] for x in members)
+                    rank = {"cpuTimeP50": 50, "cpuTimeP99": 99}
+                    group["quantiles"] = {k: cpu[max(1, -(-len(cpu) * rank[k] // 100)) - 1] for k in asked["quantiles"]}
+                out.append(group)
+            answer[alias] = out
+        if not answer:
+            raise ShapeError("no workersInvocationsAdaptive field in the query")
+        return 200, {"data": {"viewer": {"accounts": [answer]}}, "errors": None}, "application/json"
 
 
 TOKEN = "cf-test-token-0123456789"

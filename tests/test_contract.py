@@ -163,10 +163,12 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock): 
     await call("POST", "/queues/dead-letter/{id}/replay", f"/queues/dead-letter/{dead['id']}/replay", M.ReplayResult)
     await call("POST", "/db/query", "/db/query", M.QueryResult, {"query": "SELECT id, symbol FROM trades"})
     await call("GET", "/watchdog", "/watchdog", M.WatchdogResult)
+    await call("GET", "/analytics/volume", "/analytics/volume?days=7", M.SignalVolume)
     await call("POST", "/positions/flatten", "/positions/flatten", M.FlattenResult, {"mode": "paper"})
     await call("GET", "/kill-switch", "/kill-switch", M.KillSwitch)
     await call("POST", "/kill-switch", "/kill-switch", M.KillSwitch, {"on": True, "reason": "contract",
                                                                         "flatten": True})
+    await call("POST", "/alerts", "/alerts", M.AlertPosted, {"message": "contract alert", "level": "info"})
     await call("GET", "/alerts", "/alerts", M.AlertsPage)
 
     assert set(answered) == _routes(), _routes() - set(answered)  # every route of the API, none left out

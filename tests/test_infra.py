@@ -209,7 +209,8 @@ def test_waf_turns_the_tradingview_only_filter_off_again(ws: Workspace, monkeypa
     assert "removed" not in hoox("waf", "configure", "--no-tradingview-only").stdout
 
 
-def test_waf_remote_writes_zone_rules_and_keeps_the_others(ws: Workspace, fake: FakeCloudflare) -> None:
+def test_waf_remote_writes_zone_rules_once_keeps_the_others_and_removes_them(ws: Workspace,
+                                                                            fake: FakeCloudflare) -> None:
     other = {"id": "r-mine", "ref": "my_rule", "expression": '(http.request.uri.path eq "/admin")', "action": "block",
              "description": "the operator's own rule"}
     fake.state.rulesets[("zone1", "http_request_firewall_custom")] = [other]
@@ -217,28 +218,71 @@ def test_waf_remote_writes_zone_rules_and_keeps_the_others(ws: Workspace, fake: 
                "--zone-id", "zone1", "--json")
     assert res.exit_code == 0, res.stdout
     assert fake.shape_errors == []
+    assert [(c["what"], c["action"]) for c in out_of(res)["changes"]] == [
+        ("http_request_firewall_custom:hoox_tradingview_only", "created"),
+        ("http_ratelimit:hoox_webhook_rate_limit", "created")]
     custom = fake.state.rulesets[("zone1", "http_request_firewall_custom")]
-    assert custom[0]["ref"] == "my_rule" and custom[0]["id"] == "r-mine"
+    assert custom[0] == other  # the operator's rule untouched, never re-sent
+    assert not fake.calls("PUT", r"/zones/zone1/rulesets/phases/http_request_firewall_custom/entrypoint$")
+    (added,) = fake.calls("POST", r"/zones/zone1/rulesets/rs-http_request_firewall_custom/rules$")
     tv = custom[1]
     assert tv["action"] == "block" and all(ip in tv["expression"] for ip in settings.TRADINGVIEW_IPS)
-    assert '"/webhook"' in tv["expression"]
-    (rate,) = fake.state.rulesets[("zone1", "http_ratelimit")]
+    assert '"/webhook"' in tv["expression"] and added.json()["ref"] == "hoox_tradingview_only"
+    (rate,) = fake.state.rulesets[("zone1", "http_ratelimit")]  # that phase had no entry point: created
     assert rate["ratelimit"]["requests_per_period"] == 20 and rate["ratelimit"]["period"] == 60
-    # again (zone remembered): hoox's rules are replaced, never duplicated
-    assert hoox("waf", "configure", "--tradingview-only", "--remote", "--json").exit_code == 0
-    custom = fake.state.rulesets[("zone1", "http_request_firewall_custom")]
-    assert [r.get("ref") for r in custom] == ["my_rule", "hoox_tradingview_only"]
-    put = fake.calls("PUT", r"/zones/zone1/rulesets/phases/http_request_firewall_custom/entrypoint$")[-1].json()
-    assert all("version" not in r and "last_updated" not in r for r in put["rules"])
+    # again (zone remembered): nothing is written, the rules are reported unchanged
+    writes = [r for r in fake.requests if r.method != "GET"]
+    res = hoox("waf", "configure", "--tradingview-only", "--limit-requests", "20", "--remote", "--json")
+    assert res.exit_code == 0, res.stdout
+    assert out_of(res)["changes"] == [] and len(out_of(res)["unchanged"]) == 2
+    assert [r for r in fake.requests if r.method != "GET"] == writes
+    # a new limit edits hoox's rule in place (same id)
+    res = hoox("waf", "configure", "--limit-requests", "5", "--remote", "--period", "10", "--json")
+    assert [c["action"] for c in out_of(res)["changes"]] == ["updated"]
+    (rate2,) = fake.state.rulesets[("zone1", "http_ratelimit")]
+    assert rate2["id"] == rate["id"] and rate2["ratelimit"]["requests_per_period"] == 5
     res = hoox("waf", "configure", "--limit-requests", "5", "--remote", "--period", "7", "--json")
     assert out_of(res)["error"]["code"] == "BAD_PERIOD"
-    # off again: hoox's TradingView rule removed, the operator's own kept; a second time changes nothing
-    res = hoox("waf", "configure", "--no-tradingview-only", "--remote", "--json")
+    # waf show reads them back from the zone
+    shown = out_of(hoox("waf", "show", "--remote", "--json"))
+    assert shown["zone_id"] == "zone1"
+    assert {(r["ref"], r["phase"]) for r in shown["rules"]} == {
+        ("hoox_tradingview_only", "http_request_firewall_custom"), ("hoox_webhook_rate_limit", "http_ratelimit")}
+    assert next(r for r in shown["rules"] if r["ref"] == "hoox_webhook_rate_limit")["ratelimit"][
+        "requests_per_period"] == 5
+    # --off removes both, the operator's own rule kept; a second time changes nothing
+    res = hoox("waf", "configure", "--off", "--remote", "--json")
     assert res.exit_code == 0, res.stdout
-    assert out_of(res)["changes"] == [{"what": "http_request_firewall_custom:hoox_tradingview_only", "value": None}]
-    custom = fake.state.rulesets[("zone1", "http_request_firewall_custom")]
-    assert [r.get("ref") for r in custom] == ["my_rule"]
-    puts = len(fake.calls("PUT", r"/zones/zone1/rulesets/phases/http_request_firewall_custom/entrypoint$"))
-    res = hoox("waf", "configure", "--no-tradingview-only", "--remote", "--json")
+    assert [(c["action"], c["value"]) for c in out_of(res)["changes"]] == [("removed", None), ("removed", None)]
+    assert fake.state.rulesets[("zone1", "http_request_firewall_custom")] == [other]
+    assert fake.state.rulesets[("zone1", "http_ratelimit")] == []
+    assert out_of(hoox("waf", "show", "--remote", "--json"))["rules"] == []
+    res = hoox("waf", "configure", "--off", "--remote", "--json")
     assert res.exit_code == 0 and out_of(res)["changes"] == []
-    assert len(fake.calls("PUT", r"/zones/zone1/rulesets/phases/http_request_firewall_custom/entrypoint$")) == puts
+    assert fake.shape_errors == []
+    assert hoox("waf", "configure", "--off", "--limit-requests", "3", "--json").exit_code == 2
+
+
+def test_waf_remote_finds_the_zone_by_its_name_and_limits_rules_to_the_gateway_host(
+        ws: Workspace, fake: FakeCloudflare) -> None:
+    res = hoox("waf", "configure", "--tradingview-only", "--remote", "--json")
+    assert res.exit_code == 1 and "zone" in out_of(res)["error"]["message"]
+    fake.state.zones["zid-77"] = {"name": "desk.example"}
+    deploy.set_cloudflare(ws, ["zone"], "desk.example")
+    deploy.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
+    res = hoox("waf", "configure", "--tradingview-only", "--remote", "--json")
+    assert res.exit_code == 0, res.stdout
+    assert out_of(res)["zone_id"] == "zid-77" and deploy.cloudflare_table(ws)["zone_id"] == "zid-77"
+    (tv,) = fake.state.rulesets[("zid-77", "http_request_firewall_custom")]
+    assert tv["expression"].startswith('(http.host eq "api.desk.example" and ')
+
+
+def test_waf_off_locally_turns_both_guards_back_to_their_defaults(ws: Workspace) -> None:
+    assert hoox("waf", "configure", "--tradingview-only", "--limit-requests", "4", "--json").exit_code == 0
+    res = hoox("waf", "configure", "--off", "--json")
+    assert res.exit_code == 0, res.stdout
+    assert out_of(res)["changes"] == [{"what": "webhook:tradingview:ip_check", "value": False},
+                                      {"what": "webhooks:rate_limit_per_minute", "value": None}]
+    shown = {r["key"]: r for r in out_of(hoox("waf", "show", "--json"))["settings"]}
+    assert shown["webhook:tradingview:ip_check"]["value"] is False
+    assert shown["webhooks:rate_limit_per_minute"]["source"] == "default"

@@ -47,7 +47,15 @@ def worker_detail_ready(app: HooxApp) -> bool:
     return (app.current_mode == "worker-detail" and "uptime" in text(app, "#metrics-text")
             and "IdempotencyStore" in text(app, "#durable") and "CONFIG_KV" in text(app, "#bindings")
             and app.screen.query_one("#live-log", Log).line_count > 0
-            and "p50" in text(app, "#latency-note") and bool(app.screen.query_one("#latency-chart").display))
+            and "p50" in text(app, "#latency-note") and bool(app.screen.query_one("#latency-chart").display)
+            and "cpu 5m" in text(app, "#metrics-text")
+            and (app.size.height < 50 or bool(app.screen.query_one("#load-chart").display)))
+
+
+def worker_detail_ready_load(app: HooxApp) -> bool:
+    return (app.current_mode == "worker-detail" and "memory" in text(app, "#metrics-text")
+            and "req/min" in text(app, "#load-note") and bool(app.screen.query_one("#load-chart").display)
+            and app.screen.query_one("#live-log", Log).line_count > 0)
 
 
 def trades_ready(app: HooxApp) -> bool:
@@ -107,6 +115,12 @@ def test_worker_detail(snap_compare: Any, app: HooxApp, size: tuple[int, int]) -
                         run_before=shot("f3", ready=worker_detail_ready, what="the detail of hoox"))
 
 
+def test_worker_detail_load_chart(snap_compare: Any, app: HooxApp) -> None:
+    """At the minimum size one chart fits: `g` shows the load chart (at 160×50 both are drawn)."""
+    assert snap_compare(app, terminal_size=(100, 30),
+                        run_before=shot("f3", "g", ready=worker_detail_ready_load, what="the load chart of hoox"))
+
+
 @by_size
 def test_trade_monitor(snap_compare: Any, app: HooxApp, size: tuple[int, int]) -> None:
     assert snap_compare(app, terminal_size=size,
@@ -123,6 +137,43 @@ def test_logs_filtered_by_search(snap_compare: Any, app: HooxApp, size: tuple[in
         await pilot.press(*"sgnl 3")
     assert snap_compare(app, terminal_size=size,
                         run_before=shot("f5", after=search, ready=logs_searched, what="the log lines matching"))
+
+
+def deployed_app() -> HooxApp:
+    """The fixture as a deployed edge: Cloudflare's figures as the core reads them (five data centres,
+    one with errors, one the IATA table does not have)."""
+    from test_tui_usage import deployed_store
+
+    from hoox_cli.core.cf_usage import CloudflareUsage, ColoUsage, ScriptUsage
+
+    store = deployed_store()
+    store.apply_cf_usage(CloudflareUsage(
+        "2026-01-05T11:56:00.000Z", "2026-01-05T12:01:00.000Z", "5m",
+        {"hoox": ScriptUsage("hoox", 130, 0, 1.1, 14.2), "trade-worker": ScriptUsage("trade-worker", 36, 2, 3.4, 9.8)},
+        [ColoUsage("FRA", 70, 1), ColoUsage("SJC", 41, 0), ColoUsage("SIN", 30, 1), ColoUsage("GRU", 20, 0),
+         ColoUsage("QQQ", 5, 0)]))
+    return HooxApp(fixture_ctx(store), run_store=False)
+
+
+def edge_map_ready(app: HooxApp) -> bool:
+    from hoox_tui.edge_map import EdgeMap
+
+    return (app.current_mode == "services" and "FRA" in text(app, "#edge-list")
+            and "●" in app.screen.query_one("#edge-map", EdgeMap).render().plain and tables_settled(app))
+
+
+@by_size
+def test_service_manager_edge_map(snap_compare: Any, size: tuple[int, int]) -> None:
+    with frozen_clock():
+        assert snap_compare(deployed_app(), terminal_size=size,
+                            run_before=shot("f6", ready=edge_map_ready, what="the Cloudflare data centres"))
+
+
+@by_size
+def test_workers_on_cloudflare(snap_compare: Any, size: tuple[int, int]) -> None:
+    with frozen_clock():
+        assert snap_compare(deployed_app(), terminal_size=size,
+                            run_before=shot("f2", ready=workers_ready, what="the cards with Cloudflare's CPU"))
 
 
 class IdleClient:

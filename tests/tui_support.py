@@ -73,7 +73,24 @@ def worker_json(name: str, i: int) -> dict[str, Any]:
         "bindings": [{"name": "CONFIG_KV", "kind": "kv", "resource": "hoox-config"},
                      {"name": "DB", "kind": "d1", "resource": "hoox-ledger"}],
         "crons": ["*/5 * * * *"] if name == "agent-worker" else [], "public": name == "hoox",
+        "cpu": {"source": "local runtime", "window": "5m", "invocations": 12 + i, "p50Ms": 0.5 + i / 10,
+                "p95Ms": 1.5 + i / 4, "coreShare": 0.0004 * (i + 1)} if online else None,
+        "cpuNote": None if online else "not running in this local runtime",
+        "memory": {"scope": "process", "rssBytes": RSS_MB[-1] * MB, "samples": [], "note": MEMORY_NOTE}
+        if online else None,
+        "memoryNote": None if online else "not running in this local runtime",
     }
+
+
+MB = 1_048_576
+# the runtime's resident memory every 5 minutes over the last hour at NOW (11:05 … 12:00), in MB
+RSS_MB = [80, 81, 81, 83, 86, 86, 85, 88, 90, 89, 91, 92]
+MEMORY_NOTE = "one process serves every worker: this is the whole runtime's resident memory"
+
+
+def memory_samples_json() -> list[dict[str, Any]]:
+    return [{"t": f"2026-01-05T{11 + (i + 1) // 12:02d}:{(5 + i * 5) % 60:02d}:00.000Z", "rssBytes": mb * MB}
+            for i, mb in enumerate(RSS_MB)]
 
 
 def trade_json(seq: int, status: str = "Filled") -> dict[str, Any]:
@@ -233,6 +250,7 @@ def fed_store(client: Any = None) -> Store:
     store.apply_logs(m.LogsPage.model_validate({"items": [log_json(i) for i in range(40, 0, -1)],
                                                 "nextCursor": None}))
     detail = worker_json("hoox", 0) | {"recentLogs": [log_json(i) for i in (4, 8, 12)]}
+    detail["memory"] = detail["memory"] | {"samples": memory_samples_json()}
     store.apply_worker(m.WorkerDetail.model_validate(detail))
     store.apply_latency(m.LatencyHistory.model_validate(latency_json("hoox")))
     store.apply_trades(m.TradesPage.model_validate({"items": [trade_json(s) for s in range(6, 0, -1)],

@@ -167,6 +167,7 @@ WORKERS: tuple[Worker, ...] = (
         module="hoox_edge.workers.telegram",
         port_offset=2,
         bindings=(_kv(), _DB, _ANALYTICS, _TELEMETRY),
+        crons=("* * * * *",),  # the alert outbox's retries (alerts/outbox.py)
         secrets=(_INTERNAL,),
         optional_secrets=("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_WEBHOOK_SECRET"),
         vars=(("TELEGRAM_API_BASE", "https://api.telegram.org"),),

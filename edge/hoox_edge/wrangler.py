@@ -18,6 +18,8 @@ from typing import Any
 
 from hoox_edge import catalog
 from hoox_edge.cloudflare.env import ACCOUNT_ID_VAR, API_TOKEN_SECRET  # what the SQL API adapter reads
+from hoox_edge.shared.access import AUD_VAR as ACCESS_AUD_VAR
+from hoox_edge.shared.access import TEAM_VAR as ACCESS_TEAM_VAR
 
 # Pinned so that a deploy behaves the same whenever it runs; the workerd bundled with wrangler 4.86
 # supports dates up to 2026-04-26. Move it deliberately, after reading the compatibility changelog.
@@ -31,6 +33,7 @@ MIGRATIONS_DIR = "../hoox_edge/migrations"  # relative to edge/<worker>/
 # attaches python_modules/ once, from the config's folder; were it inside the module root (as with
 # base_dir ".." and python_modules/ in the worker folder) every vendored module would be attached twice.
 BUNDLE_SRC = "src"
+OPERATOR_WORKER = "hoox"  # the worker serving the operator API
 
 _EDGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -81,6 +84,13 @@ def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None, *, bun
     # Only the worker that reads the SQL API (it holds the API token) needs the account id.
     if account_id and w.bindings_of("analytics_engine") and API_TOKEN_SECRET in w.all_secrets:
         variables[ACCOUNT_ID_VAR] = account_id
+    # Cloudflare Access in front of the operator API (hoox.toml [operator.access]); half a configuration
+    # is rendered as it is, so that the gateway refuses instead of running without the check.
+    access = res.get("access") or {}
+    if w.name == OPERATOR_WORKER:
+        for key, var in (("team_domain", ACCESS_TEAM_VAR), ("audience", ACCESS_AUD_VAR)):
+            if access.get(key):
+                variables[var] = access[key]
     if variables:
         cfg["vars"] = variables
 

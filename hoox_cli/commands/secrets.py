@@ -10,7 +10,17 @@ JSON (--json):
 - delete:       {"workspace", "name", "deleted": bool, "workers": [worker], "runtime_running": bool}
 - check:        {"target": "local"|"remote", "ok": bool, "workers": [{"worker", "enabled", "required":
                  {NAME: bool}, "optional": {NAME: bool}, "missing": [NAME], "exchanges"?: {ex: bool},
-                 "incomplete"?: [{"name", "missing"}], "error"?: str}]}
+                 "incomplete"?: [{"name", "missing"}], "error"?: str}], "rotation": {"days", "secrets": [{"name",
+                 "where": "local"|worker, "set_at": iso|null, "age_days": int|null, "overdue": bool, "fix"}]},
+                 "overdue": [NAME], "alerts"?: {"sent": [NAME], "error": str|null},
+                 "permissions"?: [{"exchange", "known": bool, "withdraw": bool|null,
+                 "transfer": bool|null, "read_only"?: bool, "granted": [str], "error"?: str}]}
+`check --permissions` asks Bybit and Binance (MEXC cannot tell) what each key pair in .dev.vars may do; a
+key that can withdraw or transfer funds makes `ok` false (exit 1).
+When each secret was last set is kept in .hoox/secret-dates.json (never a value); one older than
+`secrets.rotation_days` (hoox.toml, default 90) is flagged with the command that sets a new one. Being
+overdue is a warning: it does not change `ok` or the exit status. Each overdue secret also raises one
+alert through the edge (HOOX_API_URL, else the local gateway; Telegram when configured), once per setting.
 An exchange's key without its secret (or the reverse) is a problem wherever it is checked
 (`incomplete_pairs`): nothing can sign that exchange's orders.
 The value is never part of any output.
@@ -23,7 +33,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hoox_cli.core.config import exchange_secret_names, incomplete_pairs
+from hoox_cli.core.config import WORKSPACE_VARS, exchange_secret_names, incomplete_pairs
 from hoox_cli.core.errors import fail
 from hoox_cli.core.workspace import workspace
 from hoox_cli.options import JsonOpt, handle_errors
@@ -68,7 +78,7 @@ def set_secret(
 
     ws = workspace(required=False)
     owners = [w.name for w in catalog.secret_owners(name)]
-    if not owners and not force:
+    if not owners and not force and name not in WORKSPACE_VARS:  # the CLI's own credentials need no worker
         known = sorted({s for w in catalog.WORKERS for s in w.all_secrets})
         fail(
             "UNKNOWN_SECRET",
@@ -107,15 +117,16 @@ def set_secret(
     }
     if json_out:
         emit_json(result)
-        if not owners:
+        if not owners and name not in WORKSPACE_VARS:
             warn(f"no worker declares {name}; it was set because of --force")
         return
     if created:
         say(f"Created a hoox workspace in {esc(ws.root)} ({', '.join(created)}).")
-    if not owners:
+    if not owners and name not in WORKSPACE_VARS:
         warn(f"no worker declares {name}; it was set because of --force, but nothing reads it.")
     verb = "Replaced" if replaced else "Set"
-    used = f"used by {', '.join(owners)}" if owners else "not used by any worker"
+    used = (f"used by {', '.join(owners)}" if owners else WORKSPACE_VARS[name].lower() if name in WORKSPACE_VARS
+            else "not used by any worker")
     say(f"{verb} [bold]{esc(name)}[/bold] in {esc(ws.dev_vars_path)} ({used}).")
     if running:
         say("The running edge reads it on its next request; no restart needed.")
@@ -149,6 +160,8 @@ def _set_remote(ws: Any, name: str, value: str, owners: list[str], only: list[st
         return done, failed
 
     done, failed = run_async(put_all())
+    for w in done:
+        ws.record_secret_date(name, w)  # for the rotation reminder of `secrets check --remote`
     out = {"workspace": str(ws.root), "name": name, "remote": True, "workers": targets, "set_on": done,
            "failed": failed}
     if json_out:
@@ -215,11 +228,17 @@ def check(
     remote: Annotated[bool, typer.Option("--remote", help="Check the deployed workers (wrangler secret list).")]
     = False,
     all_workers: Annotated[bool, typer.Option("--all", help="Also the workers that are not enabled.")] = False,
+    permissions: Annotated[bool, typer.Option(
+        "--permissions", help="Also ask Bybit and Binance what each exchange key in .dev.vars may do: a key that "
+        "can withdraw or transfer funds fails the check.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Per worker: which required and optional secrets are set (names only, never values)."""
+    """Per worker: which required and optional secrets are set (names only, never values), and how old each is."""
     from hoox_edge import catalog
 
+    if permissions and remote:
+        fail("INVALID_OPTION", "--permissions asks the exchanges with the keys in .dev.vars; the deployed workers' "
+             "key values cannot be read back. Run it without --remote.")
     ws = workspace()
     enabled = set(ws.enabled_workers())
     local = ws.secrets()
@@ -255,7 +274,32 @@ def check(
             row["incomplete"] = [p for p in incomplete_pairs(have) if p["name"] in w.all_secrets]
         rows.append(row)
     ok = all(not r["missing"] and not r.get("incomplete") and "error" not in r for r in rows)
-    out = {"target": "remote" if remote else "local", "ok": ok, "workers": rows}
+    from hoox_edge.shared import clock
+
+    from hoox_cli.core.config import declared_secrets, rotation_days, secret_ages
+
+    if remote:
+        present = {r["worker"]: [n for n, v in {**r["required"], **r["optional"]}.items() if v]
+                   for r in rows if "error" not in r}
+    else:
+        present = {"local": [d["name"] for d in declared_secrets(ws) if local.get(d["name"])]}
+    ages = secret_ages(ws, present, now=clock.now())
+    overdue = [a for a in ages if a["overdue"]]
+    out: dict[str, Any] = {"target": "remote" if remote else "local", "ok": ok, "workers": rows,
+                           "rotation": {"days": rotation_days(ws), "secrets": ages},
+                           "overdue": sorted({a["name"] for a in overdue})}
+    if overdue:
+        from hoox_cli.core.config import alert_overdue
+
+        out["alerts"] = alert_overdue(ws, overdue, rotation_days(ws))
+    risky: list[dict[str, Any]] = []
+    if permissions:
+        from hoox_cli.core.config import exchange_key_permissions
+        from hoox_cli.core.errors import run_async
+
+        out["permissions"] = run_async(exchange_key_permissions(ws))
+        risky = [p for p in out["permissions"] if p["withdraw"] or p["transfer"]]
+        out["ok"] = ok = ok and not risky
     if json_out:
         emit_json(out)
     else:
@@ -279,5 +323,33 @@ def check(
                     say(f"[red]{esc(r['worker'])}[/red]: {esc(pair['name'])} is set but {esc(pair['missing'])} is "
                         f"not, so its orders cannot be signed: `hoox secrets set {esc(pair['missing'])}"
                         f"{' --remote' if remote else ''}`.")
+        for p in out.get("permissions") or []:
+            key = exchange_secret_names()[p["exchange"]][0]
+            if p["withdraw"] or p["transfer"]:
+                can = " and ".join(x for x, v in (("withdraw", p["withdraw"]), ("transfer", p["transfer"])) if v)
+                say(f"[red]{esc(p['exchange'])}[/red]: the key in {esc(key)} can {can} funds. Create a key with "
+                    f"trading and read permissions only, `hoox secrets set {esc(key)}` (and its secret), then "
+                    "delete this one at the exchange.")
+            elif p.get("error"):
+                warn(f"{p['exchange']}: permissions not checked: {p['error']}")
+            else:
+                say(f"{esc(p['exchange'])}: the key cannot withdraw or transfer funds.")
+        days = rotation_days(ws)
+        for a in overdue:
+            where = "" if a["where"] == "local" else f" on {a['where']}"
+            warn(f"{a['name']}{where} was set {a['age_days']} days ago ({a['set_at'][:10]}), over the {days}-day "
+                 f"rotation period: make a new one (for an exchange key: create it at the exchange, then delete the "
+                 f"old one there) and `{a['fix']}`.")
+        alerts = out.get("alerts") or {}
+        if alerts.get("sent"):
+            say(f"An alert went out for {esc(', '.join(alerts['sent']))} (once per secret until it is replaced).")
+        if alerts.get("error"):
+            warn(f"No rotation alert could be sent: {alerts['error']}")
+        unknown = sorted({a["name"] for a in ages if a["set_at"] is None})
+        if unknown:
+            say(f"No date is recorded for {esc(', '.join(unknown))} (set before hoox kept dates, or by hand): "
+                "set them again with `hoox secrets set` to start their rotation clock.")
+        if not overdue and ages:
+            say(f"No secret is older than the {days}-day rotation period (hoox.toml secrets.rotation_days).")
     if not ok:
         raise typer.Exit(1)

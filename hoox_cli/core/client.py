@@ -126,10 +126,42 @@ class ClientConfig:
     token: str
     source: str  # "--remote", "HOOX_API_URL" or "workspace": decides the advice in errors
     token_source: str = "HOOX_API_TOKEN"  # where the token came from: HOOX_API_TOKEN or a .dev.vars file
+    access: tuple[str, str] | None = None  # Cloudflare Access service token (client id, client secret)
 
     def __repr__(self) -> str:
         return (f"ClientConfig(base_url={self.base_url!r}, token={MASK!r}, source={self.source!r}, "
-                f"token_source={self.token_source!r})")
+                f"token_source={self.token_source!r}, access={'set' if self.access else None!r})")
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every credential this config sends (for redaction)."""
+        return [self.token, *(self.access or ())]
+
+
+ACCESS_ID_VAR = "HOOX_ACCESS_CLIENT_ID"
+ACCESS_SECRET_VAR = "HOOX_ACCESS_CLIENT_SECRET"
+
+
+def access_service_token(environ: Mapping[str, str], workspace: Workspace | None) -> tuple[str, str] | None:
+    """The Cloudflare Access service token to send to a remote edge: HOOX_ACCESS_CLIENT_ID and
+    HOOX_ACCESS_CLIENT_SECRET from the environment, else from the workspace's .dev.vars. Half of one is
+    a HooxConfigError naming the other half (sent alone, Access would refuse with no reason)."""
+    cid, secret = environ.get(ACCESS_ID_VAR) or None, environ.get(ACCESS_SECRET_VAR) or None
+    where = "the environment"
+    if not cid and not secret:
+        from hoox_edge.local.workspace import Workspace
+
+        ws = workspace or Workspace.at()
+        have = ws.secrets() if ws.exists else {}
+        cid, secret = have.get(ACCESS_ID_VAR) or None, have.get(ACCESS_SECRET_VAR) or None
+        where = str(ws.dev_vars_path)
+    if cid and secret:
+        return cid.strip(), secret.strip()
+    if cid or secret:
+        missing = ACCESS_SECRET_VAR if cid else ACCESS_ID_VAR
+        raise HooxConfigError(f"{missing} is not set in {where} while its other half is: a Cloudflare Access service "
+                              "token is a client id and a client secret (Zero Trust → Access → Service Auth).")
+    return None
 
 
 WORKSPACE_TOKEN = "the workspace's OPERATOR_API_KEY"  # a token source when the file is not known
@@ -201,7 +233,8 @@ def resolve_config(
             raise HooxConfigError(
                 f"No operator token for {display_url(url)}: set HOOX_API_TOKEN to that edge's OPERATOR_API_KEY "
                 "(`wrangler secret put OPERATOR_API_KEY` sets it on Cloudflare).")
-        return ClientConfig(url, token, source, token_source)
+        # Only an edge named by URL can sit behind Access; the workspace's own gateway is on 127.0.0.1.
+        return ClientConfig(url, token, source, token_source, access_service_token(env, workspace))
 
     from hoox_edge.local.workspace import Workspace
 
@@ -229,6 +262,12 @@ def _workspace_token(workspace: Workspace | None) -> tuple[str | None, str]:
     if not ws.exists:
         return None, WORKSPACE_TOKEN
     return ws.secrets().get("OPERATOR_API_KEY") or None, f"OPERATOR_API_KEY in {ws.dev_vars_path}"
+
+
+def _access_login(resp: httpx.Response) -> bool:
+    """Cloudflare Access answered instead of the edge: a redirect to the team's login page."""
+    where = resp.headers.get("location") or ""
+    return resp.status_code in (302, 303) and "/cdn-cgi/access/login" in where
 
 
 # ============================================================================ backoff
@@ -445,6 +484,10 @@ class _Routes:
                      parse=_parser(m.LatencyHistory))
 
     @staticmethod
+    def signal_volume(days: int | None) -> _Call:
+        return _Call("GET", "/v1/analytics/volume", _clean({"days": days}), parse=_parser(m.SignalVolume))
+
+    @staticmethod
     def trades(*, limit: int | None, cursor: str | None, symbol: str | None, exchange: str | None,
                status: str | None, since: str | None, mode: str | None) -> _Call:
         return _Call("GET", "/v1/trades", _clean({"limit": limit, "cursor": cursor, "symbol": symbol,
@@ -502,6 +545,10 @@ class _Routes:
     def alerts(*, limit: int | None, cursor: str | None, level: str | None) -> _Call:
         return _Call("GET", "/v1/alerts", _clean({"limit": limit, "cursor": cursor, "level": level}),
                      parse=_parser(m.AlertsPage))
+
+    @staticmethod
+    def alert_post(message: str, level: str) -> _Call:
+        return _Call("POST", "/v1/alerts", json={"message": message, "level": level}, parse=_parser(m.AlertPosted))
 
     @staticmethod
     def kv_list(prefix: str | None) -> _Call:
@@ -577,11 +624,13 @@ class _Core:
 
     def __init__(self, base_url: str, token: str, *, source: str, retries: int, retry_base: float,
                  retry_cap: float, max_retry_after: float, backoff_base: float, backoff_cap: float,
-                 rand: Callable[[], float], token_source: str | None = None) -> None:
+                 rand: Callable[[], float], token_source: str | None = None,
+                 access: tuple[str, str] | None = None) -> None:
         if not token:
             raise HooxConfigError("An operator token is required (HOOX_API_TOKEN or the workspace's OPERATOR_API_KEY).")
         self.base_url = base_url.rstrip("/")
         self._token = token
+        self._access = access
         self.source = source
         self.token_source = token_source or token_source_of(source)
         self.retries = max(0, retries)
@@ -597,12 +646,15 @@ class _Core:
         return display_url(self.base_url)
 
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}", "Accept": "application/json",
-                "User-Agent": "hoox-client"}
+        h = {"Authorization": f"Bearer {self._token}", "Accept": "application/json", "User-Agent": "hoox-client"}
+        if self._access:
+            # Cloudflare Access checks these at its edge and hands the gateway a JWT in their place.
+            h["CF-Access-Client-Id"], h["CF-Access-Client-Secret"] = self._access
+        return h
 
     def scrub(self, value: Any) -> Any:
         """`value` with the token (and every remembered secret) masked: server text is echoed into exceptions."""
-        return scrub(value, [self._token])
+        return scrub(value, [self._token, *(self._access or ())])
 
     def _start_hint(self) -> str:
         if self.source == "workspace":
@@ -652,6 +704,14 @@ class _Core:
         hint = None
         if status == 401:
             hint = refused_token_advice(self.base_url, self.source, self.token_source)
+        elif code == "ACCESS_DENIED" or _access_login(resp):
+            hint = ("The service token from HOOX_ACCESS_CLIENT_ID/SECRET was sent; check that the Access application "
+                     "has a Service Auth policy that includes it." if self._access else
+                     f"Set {ACCESS_ID_VAR} and {ACCESS_SECRET_VAR} (in the environment or with `hoox secrets set`) "
+                     "to a service token of the Access application in front of this edge.")
+            if code.startswith("HTTP_"):
+                code = "ACCESS_DENIED"
+                message = f"Cloudflare Access in front of {self.shown_url} did not let the request through."
         elif status == 404 and code == "NOT_FOUND" and resp.request.url.path.startswith("/v1/"):
             hint = "If the route itself is missing, the edge may be older than this client: update and redeploy it."
         elif status in RETRY_STATUSES and code.startswith("HTTP_"):
@@ -824,10 +884,11 @@ class HooxClient:
         rand: Callable[[], float] = random.random,
         transport: httpx.BaseTransport | None = None,
         token_source: str | None = None,
+        access: tuple[str, str] | None = None,
     ) -> None:
         self._core = _Core(base_url, token, source=source, retries=retries, retry_base=retry_base,
                            retry_cap=retry_cap, max_retry_after=max_retry_after, backoff_base=backoff_base,
-                           backoff_cap=backoff_cap, rand=rand, token_source=token_source)
+                           backoff_cap=backoff_cap, rand=rand, token_source=token_source, access=access)
         self._sleep = sleep
         self._stream_timeout = _timeout(stream_read_timeout)
         t = timeout if isinstance(timeout, httpx.Timeout) else _timeout(timeout or READ_TIMEOUT)
@@ -837,7 +898,7 @@ class HooxClient:
     @classmethod
     def from_env(cls, remote: str | None = None, **kwargs: Any) -> HooxClient:
         cfg = resolve_config(remote, workspace=kwargs.pop("workspace", None))
-        return cls(cfg.base_url, cfg.token, source=cfg.source, **kwargs)
+        return cls(cfg.base_url, cfg.token, source=cfg.source, access=cfg.access, **kwargs)
 
     @property
     def base_url(self) -> str:
@@ -911,6 +972,10 @@ class HooxClient:
         """A worker's latency history (window 15m, 1h, 6h or 24h in `buckets` buckets) from analytics."""
         return self._send(_Routes.worker_latency(name, window, buckets))
 
+    def signal_volume(self, *, days: int | None = None) -> m.SignalVolume:
+        """Signals received per weekday × hour (UTC) over the last `days`, from the ledger."""
+        return self._send(_Routes.signal_volume(days))
+
     def trades(self, *, limit: int | None = None, cursor: str | None = None, symbol: str | None = None,
                exchange: str | None = None, status: str | None = None, since: str | None = None,
                mode: str | None = None) -> m.TradesPage:
@@ -962,6 +1027,10 @@ class HooxClient:
 
     def kv_list(self, prefix: str | None = None) -> m.KvList:
         return self._send(_Routes.kv_list(prefix))
+
+    def alert(self, message: str, level: str = "warning") -> m.AlertPosted:
+        """One alert through the edge's telegram-worker (sent once: a POST is never retried)."""
+        return self._send(_Routes.alert_post(message, level))
 
     def kv_get(self, key: str) -> m.KvEntry:
         return self._send(_Routes.kv_get(key))
@@ -1077,10 +1146,11 @@ class AsyncHooxClient:
         rand: Callable[[], float] = random.random,
         transport: httpx.AsyncBaseTransport | None = None,
         token_source: str | None = None,
+        access: tuple[str, str] | None = None,
     ) -> None:
         self._core = _Core(base_url, token, source=source, retries=retries, retry_base=retry_base,
                            retry_cap=retry_cap, max_retry_after=max_retry_after, backoff_base=backoff_base,
-                           backoff_cap=backoff_cap, rand=rand, token_source=token_source)
+                           backoff_cap=backoff_cap, rand=rand, token_source=token_source, access=access)
         self._sleep = sleep
         self._stream_timeout = _timeout(stream_read_timeout)
         t = timeout if isinstance(timeout, httpx.Timeout) else _timeout(timeout or READ_TIMEOUT)
@@ -1090,7 +1160,7 @@ class AsyncHooxClient:
     @classmethod
     def from_env(cls, remote: str | None = None, **kwargs: Any) -> AsyncHooxClient:
         cfg = resolve_config(remote, workspace=kwargs.pop("workspace", None))
-        return cls(cfg.base_url, cfg.token, source=cfg.source, **kwargs)
+        return cls(cfg.base_url, cfg.token, source=cfg.source, access=cfg.access, **kwargs)
 
     @property
     def base_url(self) -> str:
@@ -1162,6 +1232,9 @@ class AsyncHooxClient:
                              buckets: int | None = None) -> m.LatencyHistory:
         return await self._send(_Routes.worker_latency(name, window, buckets))
 
+    async def signal_volume(self, *, days: int | None = None) -> m.SignalVolume:
+        return await self._send(_Routes.signal_volume(days))
+
     async def trades(self, *, limit: int | None = None, cursor: str | None = None, symbol: str | None = None,
                      exchange: str | None = None, status: str | None = None, since: str | None = None,
                      mode: str | None = None) -> m.TradesPage:
@@ -1205,6 +1278,9 @@ class AsyncHooxClient:
 
     async def kv_list(self, prefix: str | None = None) -> m.KvList:
         return await self._send(_Routes.kv_list(prefix))
+
+    async def alert(self, message: str, level: str = "warning") -> m.AlertPosted:
+        return await self._send(_Routes.alert_post(message, level))
 
     async def kv_get(self, key: str) -> m.KvEntry:
         return await self._send(_Routes.kv_get(key))

@@ -92,6 +92,25 @@ class CloudflareAPI:
             )
         return body.get("result")
 
+    async def graphql(self, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """One query to the GraphQL Analytics API (`POST /graphql`); its `data`. GraphQL reports
+        failures in `errors` (often with HTTP 200), not in the REST envelope."""
+        try:
+            resp = await self._client.post("/graphql", json={"query": query, "variables": dict(variables)})
+        except httpx.HTTPError as exc:
+            raise CloudflareError(f"Cloudflare GraphQL API unreachable ({type(exc).__name__}: {exc})") from None
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        errors = body.get("errors") if isinstance(body, dict) else None
+        data = body.get("data") if isinstance(body, dict) else None
+        if resp.status_code >= 400 or errors or not isinstance(data, dict):
+            detail = "; ".join(str(e.get("message")) for e in errors or [] if isinstance(e, dict))
+            raise CloudflareError(f"Cloudflare GraphQL API failed with HTTP {resp.status_code}"
+                                  + (f" ({detail})" if detail else ""), status=resp.status_code)
+        return data
+
     async def _pages(self, path: str, *, per_page: int = 100) -> list[dict[str, Any]]:
         """Every item of a paginated list (page / per_page / result_info.total_pages)."""
         out: list[dict[str, Any]] = []
@@ -212,8 +231,33 @@ class CloudflareAPI:
                                   allow_404=True)
 
     async def put_phase_entrypoint(self, zone_id: str, phase: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        """Create (or replace every rule of) the phase's entry-point ruleset."""
         return await self.request("PUT", f"/zones/{_seg(zone_id)}/rulesets/phases/{_seg(phase)}/entrypoint",
                                   json={"rules": rules})
+
+    # One rule at a time, so that the zone's other rules are never re-sent (nor clobbered).
+    async def rule_add(self, zone_id: str, ruleset_id: str, rule: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", f"/zones/{_seg(zone_id)}/rulesets/{_seg(ruleset_id)}/rules", json=rule)
+
+    async def rule_edit(self, zone_id: str, ruleset_id: str, rule_id: str, rule: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PATCH", f"/zones/{_seg(zone_id)}/rulesets/{_seg(ruleset_id)}/rules/{_seg(rule_id)}",
+                                  json=rule)
+
+    async def rule_delete(self, zone_id: str, ruleset_id: str, rule_id: str) -> dict[str, Any]:
+        return await self.request("DELETE",
+                                  f"/zones/{_seg(zone_id)}/rulesets/{_seg(ruleset_id)}/rules/{_seg(rule_id)}")
+
+    # ------------------------------------------------------------------ zones
+    async def zone_id(self, name: str) -> str | None:
+        """The id of the zone called `name` (e.g. example.com) on the token's account; None if none."""
+        params: dict[str, Any] = {"name": name}
+        if self.account_id:
+            params["account.id"] = self.account_id
+        zones = await self.request("GET", "/zones", params=params)
+        for z in zones or []:
+            if isinstance(z, dict) and z.get("name") == name and z.get("id"):
+                return str(z["id"])
+        return None
 
 
 @contextlib.asynccontextmanager

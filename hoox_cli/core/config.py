@@ -40,6 +40,12 @@ def _schema(key: str) -> tuple[str, str] | None:
         return "megabytes", "largest compressed bundle a deploy uploads (3: Cloudflare's free plan; 10: paid)"
     if key == "deploy.wheel_cache":
         return "path", "folder of the pure-Python wheels deploys vendor (default .hoox/cache/wheels)"
+    if key == "operator.access.team_domain":
+        return "team_domain", "Cloudflare Access team domain (alpha.cloudflareaccess.com): the gateway checks its JWT"
+    if key == "operator.access.audience":
+        return "audience", "the Access application's audience (AUD) tag"
+    if key == "secrets.rotation_days":
+        return "days", "days after which `hoox secrets check` flags a secret for rotation (default 90)"
     return None
 
 
@@ -47,7 +53,8 @@ def _known_keys() -> list[str]:
     from hoox_edge import catalog
 
     return ["dev.port", *(f"workers.{n}.enabled" for n in catalog.names()), "cloudflare.account_id",
-            "cloudflare.subdomain", "deploy.size_limit_mb", "deploy.wheel_cache"]
+            "cloudflare.subdomain", "deploy.size_limit_mb", "deploy.wheel_cache", "operator.access.team_domain",
+            "operator.access.audience", "secrets.rotation_days"]
 
 
 def typed_value(key: str, kind: str, text: str) -> Any:
@@ -80,6 +87,24 @@ def typed_value(key: str, kind: str, text: str) -> Any:
             fail("INVALID_VALUE", f"{key} takes a DNS label (lower-case letters, digits and -), got {text!r}. "
                                   "Nothing was written.")
         return t
+    if kind == "team_domain":
+        from hoox_edge.shared.access import AccessConfigError, team_origin
+
+        try:
+            team_origin(t)
+        except AccessConfigError as exc:
+            fail("INVALID_VALUE", f"{key}: {exc}. Nothing was written.")
+        return t
+    if kind == "audience":
+        if not re.match(r"^[A-Za-z0-9_-]{1,256}$", t):
+            fail("INVALID_VALUE", f"{key} takes the Access application's AUD tag (letters, digits, - and _; Zero "
+                                  "Trust → Access → Applications → your app → Overview). Nothing was written.")
+        return t
+    if kind == "days":
+        if not t.isdigit() or not 1 <= int(t) <= 3650:
+            fail("INVALID_VALUE", f"{key} takes a whole number of days from 1 to 3650, got {text!r}. "
+                                  "Nothing was written.")
+        return int(t)
     if kind in ("megabytes", "path"):
         from hoox_cli.core import deploy
 
@@ -120,7 +145,7 @@ def config_problems(ws: Workspace) -> list[str]:
             schema = _schema(key)
             if schema is None:
                 # tables hoox manages for other purposes (e.g. Cloudflare resource ids) are not audited
-                if key.startswith(("workers.", "dev.", "deploy.")):
+                if key.startswith(("workers.", "dev.", "deploy.", "operator.", "secrets.")):
                     problems.append(f"{key} is not a setting hoox reads")
                 continue
             try:
@@ -134,6 +159,13 @@ def config_problems(ws: Workspace) -> list[str]:
             if type(typed) is not type(plain):
                 problems.append(f"{key} must be a {schema[0]}, not {type(v).__name__} ({v!r})")
     walk("", doc)
+    from hoox_cli.core.deploy import operator_access
+
+    access = operator_access(ws)
+    if len(access) == 1:
+        missing = "audience" if "team_domain" in access else "team_domain"
+        problems.append(f"operator.access.{missing} is not set: Access needs both team_domain and audience (the "
+                        "deployed gateway refuses its operator API until both are set, or neither)")
     try:
         ws.base_port()
     except Exception as exc:
@@ -159,7 +191,9 @@ def _set_path(doc: Any, key: str, value: Any) -> None:
 
 
 # Workspace-level credentials: what the deploy commands use, besides the workers' own secrets.
-WORKSPACE_VARS = {"CLOUDFLARE_API_TOKEN": "Cloudflare API token for deploys"}
+WORKSPACE_VARS = {"CLOUDFLARE_API_TOKEN": "Cloudflare API token for deploys",
+                  "HOOX_ACCESS_CLIENT_ID": "Cloudflare Access service token id the CLI and cockpit send",
+                  "HOOX_ACCESS_CLIENT_SECRET": "Cloudflare Access service token secret the CLI and cockpit send"}
 
 
 def declared_secrets(ws: Workspace) -> list[dict[str, Any]]:
@@ -178,6 +212,54 @@ def declared_secrets(ws: Workspace) -> list[dict[str, Any]]:
                     "enabled_workers": [w.name for w in owners if w.name in enabled],
                     "required": any(n in w.secrets and w.name in enabled for w in owners)})
     return out
+
+
+DEFAULT_ROTATION_DAYS = 90  # DESIGN.md: credential rotation reminder
+
+
+def rotation_days(ws: Workspace) -> int:
+    """`secrets.rotation_days` of hoox.toml (default 90); a wrong value is reported by `check setup`."""
+    table: Any = ws.config().get("secrets", {}) if ws.exists else {}
+    days = table.get("rotation_days", DEFAULT_ROTATION_DAYS) if hasattr(table, "get") else DEFAULT_ROTATION_DAYS
+    return days if isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= 3650 \
+        else DEFAULT_ROTATION_DAYS
+
+
+def secret_ages(ws: Workspace, present: dict[str, list[str]], *, now: float) -> list[dict[str, Any]]:
+    """Per secret that is set (`present`: {where: [NAME]}, where "local" or a worker's name), when it was
+    last set and whether that is longer ago than the rotation period: [{"name", "where", "set_at",
+    "age_days", "overdue", "fix"}]. A secret set before hoox kept dates has set_at None and is not flagged."""
+    from hoox_edge.shared import clock
+
+    days = rotation_days(ws)
+    dates = ws.secret_dates()
+    out = []
+    for where, names in present.items():
+        for name in names:
+            entry = dates.get(name, {})
+            stamp = entry.get("local") if where == "local" else (entry.get("remote") or {}).get(where)
+            set_at = clock.parse(stamp) if isinstance(stamp, str) else None
+            age = None if set_at is None else max(0.0, (now - set_at) / 86400)
+            remote = "" if where == "local" else f" --remote --worker {where}"
+            out.append({"name": name, "where": where, "set_at": stamp if set_at is not None else None,
+                        "age_days": None if age is None else int(age), "overdue": age is not None and age >= days,
+                        "fix": f"hoox secrets set {name}{remote}"})
+    return out
+
+
+def rotation_note(ws: Workspace) -> str | None:
+    """One line naming the local secrets past the rotation period and how to replace them (the cockpit's
+    reminder at start), None when there are none."""
+    from hoox_edge.shared import clock
+
+    have = ws.secrets()
+    present = {"local": [d["name"] for d in declared_secrets(ws) if have.get(d["name"])]}
+    overdue = [a for a in secret_ages(ws, present, now=clock.now()) if a["overdue"]]
+    if not overdue:
+        return None
+    names = ", ".join(f"{a['name']} ({a['age_days']} days)" for a in overdue)
+    return (f"Set longer ago than the {rotation_days(ws)}-day rotation period: {names}. Replace each with "
+            "`hoox secrets set NAME`; `hoox secrets check` lists them.")
 
 
 def missing_required_secrets(ws: Workspace) -> list[str]:
@@ -344,3 +426,56 @@ def exchange_secret_names() -> dict[str, tuple[str, str]]:
     from hoox_edge.exchange_catalog import EXCHANGES
 
     return {e.name: e.secrets for e in EXCHANGES}
+
+
+def alert_overdue(ws: Workspace, overdue: list[dict[str, Any]], days: int) -> dict[str, Any]:
+    """One alert per overdue secret and setting, through the edge the CLI talks to (HOOX_API_URL, else the
+    workspace's local gateway): {"sent": [NAME], "error": str|None}. One already alerted for the same
+    setting is not sent again; an edge that cannot be reached sends nothing, and the next check tries again."""
+    from hoox_cli.core.client import HooxClient, HooxError, resolve_config
+    from hoox_cli.core.redact import remember_secrets
+
+    dates = ws.secret_dates()
+    pending = [a for a in overdue if (dates.get(a["name"], {}).get("alerted") or {}).get(a["where"]) != a["set_at"]]
+    sent: list[str] = []
+    if not pending:
+        return {"sent": sent, "error": None}
+    try:
+        cfg = resolve_config(None, workspace=ws)
+        remember_secrets(cfg.secrets)
+        with HooxClient(cfg.base_url, cfg.token, source=cfg.source, token_source=cfg.token_source,
+                        access=cfg.access, retries=0) as client:
+            for a in pending:
+                where = "" if a["where"] == "local" else f" on {a['where']}"
+                client.alert(f"Credential rotation: {a['name']}{where} was set {a['age_days']} days ago, over the "
+                             f"{days}-day rotation period. Replace it: {a['fix']}", "warning")
+                ws.mark_secret_alerted(a["name"], a["where"], a["set_at"])
+                sent.append(a["name"])
+    except HooxError as exc:
+        return {"sent": sent, "error": getattr(exc, "message", str(exc))}
+    return {"sent": sent, "error": None}
+
+
+async def exchange_key_permissions(ws: Workspace) -> list[dict[str, Any]]:
+    """What each exchange key pair set in .dev.vars may do, asked of the exchange (the host the local edge's
+    KV names: live, testnet or `exchanges:{ex}:base_url`): [KeyPermissions.as_dict()], pairs set only."""
+    from hoox_edge import catalog
+    from hoox_edge.exchange_catalog import EXCHANGES
+    from hoox_edge.exchanges.permissions import key_permissions
+    from hoox_edge.local.kv import LocalKV
+    from hoox_edge.ports import Env
+
+    have = ws.secrets()
+    pairs = [e for e in EXCHANGES if all(have.get(n) for n in e.secrets)]
+    if not pairs:
+        return []
+    kv = LocalKV(ws.kv_file(catalog.CONFIG_KV))
+    try:
+        out = []
+        for e in pairs:
+            env = Env({"CONFIG_KV": kv, **{n: have[n] for n in e.secrets}}, worker="trade-worker",
+                      secret_names=e.secrets)
+            out.append((await key_permissions(env, e.name)).as_dict())
+        return out
+    finally:
+        kv.close()

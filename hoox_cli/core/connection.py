@@ -28,8 +28,9 @@ def operator_client(remote: str | None) -> Iterator[HooxClient]:
         if type(exc).__name__ == "WorkspaceError":
             fail("WORKSPACE_ERROR", str(exc))
         raise
-    remember_secrets([cfg.token])  # whatever the edge echoes, the token is never printed
-    client = HooxClient(cfg.base_url, cfg.token, source=cfg.source, token_source=cfg.token_source)
+    remember_secrets(cfg.secrets)  # whatever the edge echoes, the token is never printed
+    client = HooxClient(cfg.base_url, cfg.token, source=cfg.source, token_source=cfg.token_source,
+                        access=cfg.access)
     try:
         yield client
     except HooxApiError as exc:

@@ -62,6 +62,8 @@ from hoox_cli.core import wrangler_cli
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
+    from hoox_cli.core.cloudflare_api import CloudflareAPI
+
 DEPLOY_DIR = "deploy"
 VENDOR_DIR = "python_modules"
 SRC_DIR = "src"  # wrangler's module root inside a bundle (hoox_edge.wrangler.BUNDLE_SRC)
@@ -120,7 +122,19 @@ def resources(ws: Workspace) -> dict[str, Any]:
     account = wrangler_cli.credentials(ws).get("CLOUDFLARE_ACCOUNT_ID")
     if account:
         out["account_id"] = account
+    access = operator_access(ws)
+    if access:
+        out["access"] = access  # the gateway's Access check (hoox_edge.shared.access)
     return out
+
+
+def operator_access(ws: Workspace) -> dict[str, str]:
+    """`[operator.access]` of hoox.toml: {"team_domain", "audience"}, each only when set (empty: no Access)."""
+    operator: Any = ws.config().get("operator", {}) if ws.exists else {}
+    table: Any = operator.get("access", {}) if hasattr(operator, "get") else {}
+    if not hasattr(table, "get"):
+        return {}
+    return {k: str(table[k]).strip() for k in ("team_domain", "audience") if str(table.get(k) or "").strip()}
 
 
 def set_cloudflare(ws: Workspace, path: list[str], value: str | None) -> None:
@@ -145,6 +159,30 @@ def set_cloudflare(ws: Workspace, path: list[str], value: str | None) -> None:
 
 def record_resource(ws: Workspace, kind: str, name: str, resource_id: str | None) -> None:
     set_cloudflare(ws, [kind, name], resource_id)
+
+
+async def resolve_zone(api: CloudflareAPI, ws: Workspace, override: str | None = None) -> str:
+    """The id of the zone hoox's domains and WAF rules live in: `override` (--zone-id),
+    CLOUDFLARE_ZONE_ID, `[cloudflare] zone_id`, else the zone named by `[cloudflare] zone` (looked up on
+    the account once, then recorded as zone_id). CloudflareError saying what to set when there is none."""
+    import os
+
+    from hoox_cli.core.cloudflare_api import CloudflareError
+
+    cf = cloudflare_table(ws)
+    found = override or os.environ.get("CLOUDFLARE_ZONE_ID") or cf.get("zone_id")
+    if found:
+        return str(found)
+    name = cf.get("zone")
+    if not name:
+        raise CloudflareError("No zone: add zone = \"example.com\" (your domain on Cloudflare) under [cloudflare] "
+                              "in hoox.toml, or pass --zone-id.")
+    zid = await api.zone_id(str(name))
+    if zid is None:
+        raise CloudflareError(f"No zone named {name} on the Cloudflare account ([cloudflare] zone in hoox.toml): "
+                              "add the domain to Cloudflare first, or correct the name.")
+    set_cloudflare(ws, ["zone_id"], zid)
+    return zid
 
 
 # ----------------------------------------------------------------------------- settings

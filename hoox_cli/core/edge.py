@@ -120,9 +120,9 @@ class HttpEdge(Edge):
             raise CliError("NO_EDGE_CONFIG", str(exc)) from None
         from hoox_cli.core.redact import remember_secrets
 
-        remember_secrets([cfg.token])  # whatever the edge echoes, the token is never printed
+        remember_secrets(cfg.secrets)  # whatever the edge echoes, the token is never printed
         self.client: HooxClient = HooxClient(cfg.base_url, cfg.token, source=cfg.source,
-                                             token_source=cfg.token_source)
+                                             token_source=cfg.token_source, access=cfg.access)
         self.info = EdgeInfo(display_url(cfg.base_url), local, True)
 
     def close(self) -> None:

@@ -124,6 +124,30 @@ class LogEntry(_Model):
     details: Any = None
 
 
+class CpuFigures(_Model):
+    """CPU time per invocation of a worker, measured by the local runtime (on Cloudflare the edge sends
+    None and `cpuNote`: the core reads Cloudflare's figures itself, `core/cf_usage.py`)."""
+
+    source: Literal["local runtime", "cloudflare"]
+    window: str
+    invocations: int
+    p50Ms: float | None = None
+    p95Ms: float | None = None
+    coreShare: float | None = None
+
+
+class MemorySample(_Model):
+    t: str
+    rssBytes: int
+
+
+class MemoryFigures(_Model):
+    scope: Literal["process"]
+    rssBytes: int | None = None
+    samples: list[MemorySample] = Field(default_factory=list)
+    note: str
+
+
 class WorkerDetail(_Model):
     name: str
     description: str
@@ -140,6 +164,10 @@ class WorkerDetail(_Model):
     bindings: list[BindingInfo]
     crons: list[str]
     public: bool
+    cpu: CpuFigures | None = None  # None: see cpuNote (an older edge sends neither)
+    cpuNote: str | None = None
+    memory: MemoryFigures | None = None
+    memoryNote: str | None = None
     recentLogs: list[LogEntry] | None = None  # GET /v1/workers/{name} only
 
 
@@ -163,6 +191,19 @@ class LatencyHistory(_Model):
     error: str | None = None
     truncated: bool = False
     buckets: list[LatencyBucket]
+
+
+class SignalVolume(_Model):
+    """`GET /v1/analytics/volume`: signals received per weekday (Monday first) × hour, UTC, from the ledger."""
+
+    days: int
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    weekdays: list[str]
+    total: int
+    peak: int
+    counts: list[list[int]]
 
 
 class WorkersResult(_Model):
@@ -385,8 +426,11 @@ class AlertEntry(_Model):
     source: str
     requestId: str | None = None
     message: str
-    delivery: Literal["outbox", "sent", "failed"]
+    delivery: Literal["outbox", "pending", "sent", "failed", "muted"]
     error: str | None = None
+    nextAttemptAt: str | None = None  # pending only
+    attempts: int = 0
+    sentAt: str | None = None
 
 
 class AlertsPage(_Model):
@@ -484,6 +528,10 @@ class KvEntry(_Model):
 class KvList(_Model):
     items: list[KvEntry]
     nextCursor: str | None = None
+
+
+class AlertPosted(_Model):
+    sent: bool
 
 
 class KvDeleted(_Model):

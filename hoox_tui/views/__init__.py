@@ -35,5 +35,11 @@ VIEWS: tuple[ViewSpec, ...] = tuple(
         ("settings", "Settings", "settings_view", "SettingsView"),
     ], 1)
 )
+# Views beyond the nine of the sidebar: reachable by their key and the palette (F10 does not reach
+# every terminal, so each has a plain letter too).
+EXTRA_VIEWS: tuple[ViewSpec, ...] = (
+    ViewSpec("analytics", "Analytics", "f10", "A", "hoox_tui.views.analytics", "AnalyticsView"),
+)
+ALL_VIEWS: tuple[ViewSpec, ...] = VIEWS + EXTRA_VIEWS
 VIEW_IDS: tuple[str, ...] = tuple(v.id for v in VIEWS)
-BY_ID: dict[str, ViewSpec] = {v.id: v for v in VIEWS}
+BY_ID: dict[str, ViewSpec] = {v.id: v for v in ALL_VIEWS}

@@ -18,7 +18,7 @@ from textual.widgets import Static
 from hoox_cli.core.models import EquityCurve, ReconciliationIssue, WatchdogSource, status_label
 from hoox_tui.charts import DRAWDOWN_COLOR, EQUITY_COLOR, EquityChart
 from hoox_tui.fmt import ago, book_label, book_text, duration, hms, money, num, pct, pnl_text, seconds_between
-from hoox_tui.store import Conn
+from hoox_tui.store import AlertRow, Conn
 from hoox_tui.views.base import View
 
 STATUS_STYLE = {"operational": "green", "operational (partial)": "green", "not available": "dim",
@@ -34,7 +34,8 @@ ISSUE_LABEL = {"size": "size differs", "side": "side differs", "missing_at_excha
 
 class DashboardView(View):
     view_id = "dashboard"
-    poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "equity", "workers", "queues", "watchdog", "risk"})
+    poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "equity", "workers", "queues", "watchdog", "risk",
+                                                       "alerts"})
 
     DEFAULT_CSS = """
     DashboardView #top { height: auto; }
@@ -296,8 +297,28 @@ class DashboardView(View):
             out.append(f"{hms(a.created_at)} ", style="dim")
             out.append(f"{a.level.upper():<8}", style=LEVEL_STYLE.get(a.level, ""))
             out.append(f" {a.source}: ", style="bold")
-            out.append(a.message + "\n")
+            out.append(a.message)
+            state = delivery_label(a)
+            if state:
+                out.append(f"  [{state[0]}]", style=state[1])
+            out.append("\n")
         return out
+
+
+def delivery_label(a: AlertRow) -> tuple[str, str] | None:
+    """Where an alert's Telegram delivery stands, in words, and its style; None when not known."""
+    if a.delivery == "sent":
+        return "sent", "dim green"
+    if a.delivery == "pending":
+        when = f", next try {hms(a.next_attempt_at)}" if a.next_attempt_at else ""
+        return f"pending{when}" + (f": {a.error}" if a.error else ""), "yellow"
+    if a.delivery == "failed":
+        return f"failed: {a.error or 'no reason recorded'}", "red"
+    if a.delivery == "muted":
+        return "muted", "dim"
+    if a.delivery == "outbox":
+        return "not sent: no bot token", "dim"
+    return None
 
 
 def _holding(side: str | None, size: float | None) -> str:

@@ -1,4 +1,7 @@
-"""Service manager (F6): deploy workers (dry run first), redeploy all, restart the local runtime.
+"""Service manager (F6): deploy workers (dry run first), redeploy all, restart the local runtime, and
+the edge map: where the workers are served from (hoox_tui/edge_map.py) — on Cloudflare the data
+centres that served them (requests and errors by `coloCode`, read by the core from the GraphQL
+Analytics API), locally the one machine the runtime runs on.
 
 Every action that changes something sits behind a confirmation dialog; a deploy always runs
 `--dry-run` first and asks before the real deploy. The command's output is streamed into a Log:
@@ -24,6 +27,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Log, Static
 
 from hoox_cli.core.redact import redact
+from hoox_tui import edge_map
 from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.store import RestartError
 from hoox_tui.views.base import View
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from hoox_tui.context import CockpitContext
 
 FLUSH_SECONDS = 0.1
+LIST_WIDTH = 30  # the edge map's list, beside it
 LOG_MAX_LINES = 5000
 
 
@@ -75,8 +80,13 @@ class ServicesView(View):
     ServicesView #svc-buttons { height: 3; }
     ServicesView #svc-buttons Button { margin-right: 1; }
     ServicesView #svc-note { height: auto; color: $text-muted; }
+    ServicesView #svc-bottom { height: 1fr; }
+    ServicesView #svc-output-box { width: 1fr; }
     ServicesView #svc-output { height: 1fr; border: round $primary; }
+    ServicesView #edge-box { width: 60%; border: round $primary; }
+    ServicesView #edge-list { width: 30; height: 1fr; padding-left: 1; }  /* LIST_WIDTH */
     """
+    LOCAL_EDGE = "127.0.0.1 (local runtime)"
 
     def __init__(self, ctx: CockpitContext, *, deployer: Any | None = None, **kw: Any) -> None:
         super().__init__(ctx, **kw)
@@ -94,8 +104,12 @@ class ServicesView(View):
             yield Button("Deploy selected (d)", id="svc-deploy", variant="primary")
             yield Button("Redeploy all (a)", id="svc-deploy-all")
             yield Button("Restart local runtime (x)", id="svc-restart")
-        with Vertical(id="svc-output-box"):
-            yield Log(id="svc-output", max_lines=LOG_MAX_LINES, highlight=False)
+        with Horizontal(id="svc-bottom"):
+            with Vertical(id="svc-output-box"):
+                yield Log(id="svc-output", max_lines=LOG_MAX_LINES, highlight=False)
+            with Horizontal(id="edge-box"):
+                yield edge_map.EdgeMap(id="edge-map")
+                yield Static("", id="edge-list")
 
     def _note(self) -> str:
         ws = self.ctx.workspace
@@ -114,6 +128,35 @@ class ServicesView(View):
     async def on_data(self, topics: frozenset[str]) -> None:
         if "workers" in topics or "status" in topics:
             self._fill_table()
+            self.show_edge()
+
+    # ---------------------------------------------------------------- edge map
+    def edge_places(self) -> tuple[list[edge_map.Served], str]:
+        """Where the workers are served from, and what the figures are (the map box's title)."""
+        store = self.ctx.store
+        if store.status is None:
+            return [], "waiting for the edge…"
+        if store.status.runtime == "local":
+            figures = [f for w in store.workers if (f := (w.traffic or {}).get("5m")) is not None]
+            served = edge_map.Served(self.LOCAL_EDGE, sum(f.requests for f in figures), sum(f.errors for f in figures))
+            return [served], "Edge — local runtime, requests of the last 5 min"
+        if store.cf_usage is not None:
+            rows = [(c.colo, c.requests, c.errors) for c in store.cf_usage.colos]
+            return edge_map.from_cloudflare(rows), f"Edge — Cloudflare data centres, last {store.cf_usage.window}"
+        if store.cf_usage_error:
+            return [], f"Edge — n/a: {store.cf_usage_error}"
+        return [], "Edge — reading Cloudflare's analytics…"
+
+    def show_edge(self) -> None:
+        places, title = self.edge_places()
+        box = self.query_one("#edge-box")
+        box.border_title = title
+        self.query_one("#edge-map", edge_map.EdgeMap).show(places)
+        lst = self.query_one("#edge-list", Static)
+        if places:
+            lst.update(edge_map.listing(places, width=LIST_WIDTH - 1))  # its padding
+        else:
+            lst.update("no request in the window" if self.ctx.store.cf_usage is not None else "")
 
     def _fill_table(self) -> None:
         from hoox_edge import catalog

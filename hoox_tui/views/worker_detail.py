@@ -1,5 +1,7 @@
-"""View 3: one worker in four quadrants — metrics with its latency history (a chart from the edge's
-analytics, so it is there when the cockpit starts), live logs (`p` pauses), Durable Objects, bindings."""
+"""View 3: one worker in four quadrants — metrics with two charts, live logs (`p` pauses), Durable
+Objects, bindings. The charts: its latency history (from the edge's analytics, so it is there when the
+cockpit starts) and its load: request velocity and the runtime's resident memory over time. A tall
+quadrant shows both; a short one shows one, `g` switches."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Log, Static
 
 from hoox_cli.core.models import LatencyHistory, status_label
-from hoox_tui.charts import P50_COLOR, P95_COLOR, LatencyChart
+from hoox_tui import usage
+from hoox_tui.charts import MEMORY_COLOR, P50_COLOR, P95_COLOR, VELOCITY_COLOR, LatencyChart, LoadChart
 from hoox_tui.fmt import duration, hms, num, seconds_until
 from hoox_tui.views.base import View
 
@@ -25,6 +28,7 @@ class WorkerDetailView(View):
     poll_topics: ClassVar[frozenset[str]] = frozenset({"worker", "workers", "latency"})
     BINDINGS: ClassVar = [
         Binding("p", "pause", "Pause logs", id="detail.pause"),
+        Binding("g", "switch_chart", "Latency/load chart", id="detail.chart"),
         Binding("left_square_bracket", "cycle(-1)", "Previous worker", id="detail.prev"),
         Binding("right_square_bracket", "cycle(1)", "Next worker", id="detail.next"),
         Binding("escape", "back", "Back to workers", id="detail.back"),
@@ -35,7 +39,10 @@ class WorkerDetailView(View):
     WorkerDetailView #metrics-text { height: auto; }
     WorkerDetailView #latency-note { height: auto; }
     WorkerDetailView #latency-chart { height: 1fr; min-height: 5; }
+    WorkerDetailView #load-note { height: auto; }
+    WorkerDetailView #load-chart { height: 1fr; min-height: 5; }
     """
+    BOTH_CHARTS_ROWS = 20  # the metrics quadrant's inner height from which both charts fit
 
     def __init__(self, ctx, **kw) -> None:
         super().__init__(ctx, **kw)
@@ -43,6 +50,7 @@ class WorkerDetailView(View):
         self._shown: str | None = None
         self._seen_total = 0
         self._held: list[str] = []
+        self.chart = "latency"  # the chart a short quadrant shows (`g` switches)
 
     def compose(self) -> ComposeResult:
         with Grid():
@@ -52,6 +60,10 @@ class WorkerDetailView(View):
                 chart = LatencyChart(id="latency-chart")
                 chart.display = False
                 yield chart
+                yield Static("", id="load-note")
+                load = LoadChart(id="load-chart")
+                load.display = False
+                yield load
             log = Log(id="live-log", max_lines=LOG_LINES, classes="quad")
             yield log
             yield Static("", id="durable", classes="quad")
@@ -86,19 +98,61 @@ class WorkerDetailView(View):
             self.query_one("#durable", Static).update(self.render_durable(detail))
             self.query_one("#bindings", Static).update(self.render_bindings(detail))
         if topics & {"latency", "worker", "workers"}:
-            self.show_latency(name)
+            self.show_charts(name)
         if "logs" in topics:
             self.write_logs(name)
 
-    def show_latency(self, name: str) -> None:
+    def _both_fit(self) -> bool:
+        return self.query_one("#metrics").content_region.height >= self.BOTH_CHARTS_ROWS
+
+    def show_charts(self, name: str) -> None:
+        both = self._both_fit()
         history = self.ctx.store.latency.get(name)
+        detail = self.ctx.store.worker_details.get(name)
+        samples = detail.memory.samples if detail is not None and detail.memory is not None else []
+        latency_on = both or self.chart == "latency"
+        load_on = both or self.chart == "load"
         chart = self.query_one("#latency-chart", LatencyChart)
         drawn = history is not None and history.available and any(b.requests for b in history.buckets)
-        chart.display = drawn
-        self.query_one("#latency-note", Static).update(self.render_latency_note(name, history))
-        if drawn:
+        chart.display = drawn and latency_on
+        note = self.query_one("#latency-note", Static)
+        note.display = latency_on
+        note.update(self.render_latency_note(name, history))
+        if drawn and latency_on:
             assert history is not None
             chart.show(history)
+        load = self.query_one("#load-chart", LoadChart)
+        load_drawn = bool(samples) or drawn
+        load.display = load_drawn and load_on
+        load_note = self.query_one("#load-note", Static)
+        load_note.display = load_on
+        load_note.update(self.render_load_note(name, history, detail, drawn))
+        if load_drawn and load_on:
+            load.show(history if drawn else None, samples)
+
+    def render_load_note(self, name: str, h: LatencyHistory | None, d, requests: bool) -> Text:
+        if d is None and h is None:
+            return Text("load: loading…" if name else "", style="dim")
+        t = Text("load: ")
+        if requests and h is not None:
+            t.append("━ req/min ", style=VELOCITY_COLOR)
+        else:
+            t.append("no requests to chart ", style="dim")
+        if d is not None and d.memory is not None and d.memory.samples:
+            t.append("━ MB (right, whole runtime)", style=MEMORY_COLOR)
+        else:
+            t.append(f"memory: {usage.memory(d).long.removeprefix('memory: ') if d is not None else 'loading…'}",
+                     style="dim")
+        return t
+
+    def action_switch_chart(self) -> None:
+        self.chart = "load" if self.chart == "latency" else "latency"
+        if self._both_fit():
+            self.app.notify("Both charts are shown: the quadrant is tall enough.", timeout=3)
+        self.show_charts(self.name_shown)
+
+    def on_resize(self) -> None:
+        self.show_charts(self.name_shown)
 
     def render_latency_note(self, name: str, h: LatencyHistory | None) -> Text:
         if h is None:
@@ -137,7 +191,10 @@ class WorkerDetailView(View):
         shown = shown if shown in ("not available", "disabled") else d.status
         styles = {"online": "green", "degraded": "yellow", "not available": "dim", "disabled": "dim"}
         t.append(f"  ● {shown}", style=styles.get(shown, "red"))
-        t.append(f"   uptime {duration(d.uptimeSeconds) if d.uptimeSeconds is not None else 'n/a'}\n")
+        t.append(f"   uptime {duration(d.uptimeSeconds) if d.uptimeSeconds is not None else 'n/a'}")
+        if d.signalsProcessed is not None:
+            t.append(f"   signals {num(d.signalsProcessed)}")
+        t.append("\n")
         for window in ("5m", "1h"):
             fig = (d.traffic or {}).get(window)
             if fig is None:
@@ -147,8 +204,10 @@ class WorkerDetailView(View):
             t.append(f"{window:>3}: {num(fig.requests)} req, {num(fig.errors)} err, p50 {p50} ms, p95 {p95} ms\n")
         if d.traffic is None:
             t.append(f"traffic n/a: {d.trafficError or ''}\n", style="dim")
-        if d.signalsProcessed is not None:
-            t.append(f"signals processed: {num(d.signalsProcessed)}\n")
+        c = usage.cpu(d, self.ctx.store)
+        t.append(f"{c.long}\n", style=c.style)
+        mem = usage.memory(d)
+        t.append(mem.long, style=mem.style)
         return t
 
     def render_durable(self, d) -> Table | Text:

@@ -14,6 +14,7 @@ from hoox_cli.core import models as m
 from hoox_tui.boundary import Guarded
 from hoox_tui.fmt import ago, duration, num
 from hoox_tui.store import Store
+from hoox_tui.usage import cpu, memory
 from hoox_tui.views.base import View
 
 STATUS_STYLE = {"online": "green", "degraded": "yellow", "offline": "red", "not available": "dim",
@@ -23,7 +24,7 @@ STATUS_STYLE = {"online": "green", "degraded": "yellow", "offline": "red", "not 
 class WorkerCard(Guarded, Static, can_focus=True):
     BINDINGS: ClassVar = [Binding("enter", "open", "Open detail", id="workers.open")]
     DEFAULT_CSS = """
-    WorkerCard { height: 10; border: round $panel-lighten-2; padding: 0 1; }
+    WorkerCard { height: 11; border: round $panel-lighten-2; padding: 0 1; }
     WorkerCard:focus { border: double $accent; }
     """
 
@@ -59,6 +60,10 @@ class WorkerCard(Guarded, Static, can_focus=True):
             t.append(f"p50      {'—' if fig.p50Ms is None else f'{fig.p50Ms:.1f} ms'}\n")
         else:
             t.append(f"traffic  n/a {w.trafficError or ''}\n", style="dim")
+        c = cpu(w, self.store)
+        t.append(f"{c.short}\n", style=c.style)
+        mem = memory(w)
+        t.append(f"{mem.short}\n", style=mem.style)
         locks = [d.instances for d in w.durableObjects if d.instances is not None]
         t.append(f"DO locks {num(sum(locks)) if locks else '—'}\n")
         t.append(f"signals  {num(w.signalsProcessed) if w.signalsProcessed is not None else '—'}\n")

@@ -51,6 +51,11 @@ class FakeBinance(FakeExchange):
     retry_after: int = 2  # seconds the rate-limit answers ask the client to wait
     _ids: Any = field(default_factory=lambda: itertools.count(8_389_765_000))
     _limited_in_a_row: int = 0
+    # What GET /sapi/v1/account/apiRestrictions reports of the key; reading and trading only by default.
+    api_restrictions: dict[str, Any] = field(default_factory=lambda: {
+        "ipRestrict": False, "createTime": 1767225600000, "enableReading": True, "enableWithdrawals": False,
+        "enableInternalTransfer": False, "enableMargin": False, "enableFutures": True,
+        "permitsUniversalTransfer": False, "enableVanillaOptions": False, "enableSpotAndMarginTrading": True})
 
     # ------------------------------------------------------------------ plumbing
     def error(self, code: int, msg: str, status: int = 400, headers: dict | None = None) -> JSONResponse:
@@ -369,7 +374,12 @@ _PUBLIC = {
     ("GET", "/api/v3/exchangeInfo"): FakeBinance.spot_exchange_info,
     ("GET", "/api/v3/ticker/price"): FakeBinance.ticker_price,
 }
+async def _api_restrictions(self: FakeBinance, p: dict) -> JSONResponse:
+    return self.ok(dict(self.api_restrictions))
+
+
 _SIGNED = {
+    ("GET", "/sapi/v1/account/apiRestrictions"): _api_restrictions,
     ("POST", "/fapi/v1/order"): FakeBinance.futures_new_order,
     ("GET", "/fapi/v1/order"): FakeBinance.futures_query_order,
     ("DELETE", "/fapi/v1/order"): FakeBinance.futures_cancel_order,

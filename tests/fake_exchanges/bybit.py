@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,11 @@ def _text(d: Decimal | None) -> str:
 
 @dataclass
 class FakeBybit(FakeExchange):
+    # What GET /v5/user/query-api reports of the key (Bybit's permission groups); trading only by default.
+    key_permissions: dict[str, list[str]] = field(default_factory=lambda: {
+        "ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"], "Wallet": [], "Options": [],
+        "Derivatives": [], "CopyTrading": [], "BlockTrade": [], "Exchange": [], "NFT": [], "Affiliate": []})
+
     def envelope(self, result: Any = None, code: int = 0, msg: str = "OK", headers: dict | None = None,
                  status: int = 200) -> JSONResponse:
         h = {"X-Bapi-Limit": "10", "X-Bapi-Limit-Status": "9",
@@ -224,7 +229,14 @@ class FakeBybit(FakeExchange):
              "totalPositionIM": _text(im), "totalOrderIM": "0"}]}]})
 
 
+async def _query_api(self: FakeBybit, p: dict, b: dict) -> JSONResponse:
+    return self.envelope({"id": "28844402", "note": "hoox", "apiKey": self.api_key, "readOnly": 0, "secret": "",
+                          "permissions": self.key_permissions, "ips": ["*"], "type": 1, "deadlineDay": 90,
+                          "expiredAt": "", "createdAt": "2026-01-01T00:00:00Z", "unified": 1, "uta": 1})
+
+
 _ROUTES = {
+    ("GET", "/v5/user/query-api"): _query_api,
     ("POST", "/v5/order/create"): FakeBybit.order_create,
     ("GET", "/v5/order/realtime"): FakeBybit.order_realtime,
     ("POST", "/v5/order/cancel"): FakeBybit.order_cancel,

@@ -48,6 +48,10 @@ def wrap_env(js_env: Any, worker_name: str) -> Env:
         if not is_null(js):
             bindings[b.name] = ADAPTERS[b.kind](js, b)
     text_names = [*w.all_secrets, *(k for k, _ in w.vars), ACCOUNT_ID_VAR]
+    if w.public:  # the operator API's Cloudflare Access check (vars rendered from hoox.toml [operator.access])
+        from hoox_edge.shared import access
+
+        text_names += [access.TEAM_VAR, access.AUD_VAR]
     for name in text_names:
         value = to_py(getattr(raw, name, None))
         if isinstance(value, str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hoox_edge.shared.telegram_api import MAX_TEXT
+from hoox_edge.alerts.format import split
 
 # The update kinds the webhook asks Telegram for (`allowed_updates` of setWebhook and getUpdates).
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
@@ -79,45 +79,12 @@ def _chat_id(msg: dict[str, Any], where: str) -> int | str:
 
 
 # --------------------------------------------------------------------------- replies
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """`text` in parts of at most `limit` characters, cut at line breaks. A line longer than a part
-    is cut where no HTML entity or tag is open (the desk closes every tag on the line that opens it)."""
-    parts: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            cut = _safe_cut(line, limit)
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(line[:cut])
-            line = line[cut:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            parts.append(current)
-            current = line
-        else:
-            current = candidate
-    if current or not parts:
-        parts.append(current)
-    return parts
-
-
-def _safe_cut(line: str, limit: int) -> int:
-    cut = limit
-    amp, lt = line.rfind("&", 0, cut), line.rfind("<", 0, cut)
-    if amp > line.rfind(";", 0, cut):
-        cut = amp
-    if lt > line.rfind(">", 0, cut):
-        cut = min(cut, lt)
-    return cut if cut > 0 else limit
-
-
 def message(chat_id: int | str, text: str, keyboard: list[list[dict[str, str]]] | None = None
             ) -> list[dict[str, Any]]:
-    """sendMessage calls (HTML) for `text`, split under Telegram's limit; a keyboard goes on the last."""
+    """sendMessage calls (HTML) for `text`, split under Telegram's limit as alerts are (at line breaks,
+    never inside an entity or a tag); a keyboard goes on the last."""
     calls: list[dict[str, Any]] = []
-    for part in split_text(text):
+    for part in split(text, html=True):
         calls.append({"method": "sendMessage", "params": {
             "chat_id": chat_id, "text": part, "parse_mode": "HTML", "disable_web_page_preview": True}})
     if keyboard:

@@ -36,6 +36,7 @@ from hoox_edge.local.protocol import KEEP_ALIVE_SECONDS, REQUEST_TIMEOUT_SECONDS
 from hoox_edge.local.queues import POLL_SECONDS, LocalMessageBatch, QueueStore
 from hoox_edge.local.r2 import LocalR2
 from hoox_edge.local.service import LocalService, asgi_call, background_tasks
+from hoox_edge.local.usage import MEMORY_EVERY_SECONDS, Usage, metered
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.ports import DurableObject, Env, QueueAdmin, ServiceResponse
 from hoox_edge.shared import clock, settings
@@ -61,16 +62,21 @@ def import_module(name: str, what: str) -> ModuleType:
 
 
 class _WithEnv:
-    """Puts the worker's current Env in every request's scope, as Cloudflare's ASGI bridge does."""
+    """Puts the worker's current Env in every request's scope, as Cloudflare's ASGI bridge does, and
+    meters the CPU each HTTP request costs the worker (`usage.metered`)."""
 
-    def __init__(self, app: ASGIApp, env: Callable[[], Env]) -> None:
+    def __init__(self, app: ASGIApp, env: Callable[[], Env], on_cpu: Callable[[float], None]) -> None:
         self.app = app
         self._env = env
+        self._on_cpu = on_cpu
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
             scope = dict(scope)
             scope["env"] = self._env()
+        if scope["type"] == "http":
+            await metered(self.app(scope, receive, send), self._on_cpu)
+            return
         await self.app(scope, receive, send)
 
 
@@ -158,6 +164,16 @@ class RuntimeInfo:
     def running(self, worker: str) -> bool:
         return worker in self._rt.workers
 
+    def cpu_samples(self, worker: str, since: float) -> list[tuple[float, float]]:
+        """(end epoch, CPU seconds) of each invocation of `worker` (HTTP request, cron run, queue batch)
+        that ended at or after `since` (kept for an hour; see `local/usage.py` for what is counted)."""
+        return self._rt.usage.cpu_since(worker, since)
+
+    def memory_samples(self) -> list[tuple[float, int]]:
+        """(epoch, resident bytes) of the runtime process, one every MEMORY_EVERY_SECONDS for the last
+        hour, and one taken now: one process serves every worker."""
+        return self._rt.usage.memory_now(clock.now())
+
     async def durable_objects(self, class_name: str) -> dict[str, Any]:
         """Objects of a class that have storage, those live in memory, and its pending alarms
         (counted off the event loop: a class may hold a day's worth of objects)."""
@@ -186,6 +202,7 @@ class LocalRuntime:
         self.queue_store = QueueStore(workspace.queues_file, instance_id=instance_id)
         self.instance_id = self.queue_store.instance_id
         self.analytics = AnalyticsStore(self.state_dir / "analytics.sqlite")
+        self.usage = Usage()
         self.durable_objects = DurableObjectHost(workspace.resource_dir("do"), self._resolve_do_class, self._do_env)
         self.cron_jobs: list[CronJob] = []
         self.released_leases = 0
@@ -318,8 +335,11 @@ class LocalRuntime:
             if inner is None:
                 raise WorkerModuleMissing(
                     f"worker {worker!r}: module {catalog.worker(worker).module} has no `app`")
-            app = self._apps[worker] = _WithEnv(inner, lambda: self._env(worker))
+            app = self._apps[worker] = _WithEnv(inner, lambda: self._env(worker), self._cpu_of(worker))
         return app
+
+    def _cpu_of(self, worker: str) -> Callable[[float], None]:
+        return lambda seconds: self.usage.record_cpu(worker, clock.now(), seconds)
 
     def _resolve_do_class(self, class_name: str) -> type[DurableObject]:
         owner = catalog.durable_object_owner(class_name)
@@ -420,6 +440,7 @@ class LocalRuntime:
         if self.cron_jobs:
             self._spawn(self._cron_loop(), "cron")
         self._spawn(self._alarm_loop(), "alarms")
+        self._spawn(self._memory_loop(), "memory")
         if {telegram_poll.GATEWAY, telegram_poll.TELEGRAM} <= set(self.workers):  # the bot without a webhook
             self._spawn(telegram_poll.run(lambda: (self.env(telegram_poll.GATEWAY), self.env(telegram_poll.TELEGRAM)),
                                           self.module(telegram_poll.GATEWAY).submit_signal, self._stopping),
@@ -503,7 +524,7 @@ class LocalRuntime:
         if expr is None:
             raise ValueError(f"worker {worker!r} has no cron trigger; pass the cron expression to run")
         cronlib.Cron.parse(expr)
-        await fn(expr, self.env(worker))
+        await metered(fn(expr, self.env(worker)), self._cpu_of(worker))
 
     async def run_due_crons(self) -> int:
         """Fire every cron trigger that is due by the clock; return how many ran.
@@ -543,7 +564,7 @@ class LocalRuntime:
         env = self.env(worker)
 
         async def handler(batch: LocalMessageBatch) -> None:
-            await fn(batch, env)
+            await metered(fn(batch, env), self._cpu_of(worker))
 
         lock = self._consumer_locks.setdefault((worker, consumer.queue), asyncio.Lock())
         async with lock:
@@ -592,6 +613,12 @@ class LocalRuntime:
             nxt = self.durable_objects.next_alarm_ms()
             wait = 1.0 if nxt is None else min(1.0, max(0.01, nxt / 1000 - clock.now()))
             await self._wait_stop(wait, changed)
+
+    # ----------------------------------------------------------------- memory
+    async def _memory_loop(self) -> None:
+        while not self._stopping.is_set():
+            self.usage.sample_memory(clock.now())
+            await self._wait_stop(MEMORY_EVERY_SECONDS)
 
     # ----------------------------------------------------------------- helpers
     def _describe(self, worker: str, exc: BaseException) -> str:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported where hoox.toml is read or written: a KV read neve
 CONFIG_FILE = "hoox.toml"
 DEV_VARS = ".dev.vars"
 MANIFEST_FILE = "kv-manifest.json"
+SECRET_DATES_FILE = "secret-dates.json"  # under .hoox/: when each secret was last set, never its value
 GENERATED_SECRETS = ("WEBHOOK_API_KEY", "INTERNAL_KEY_BINDING", "OPERATOR_API_KEY")
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
@@ -119,6 +120,10 @@ class Workspace:
     @property
     def queues_file(self) -> Path:
         return self.state_dir / "queues.sqlite"
+
+    @property
+    def secret_dates_path(self) -> Path:
+        return self.hoox_dir / SECRET_DATES_FILE
 
     @property
     def runtime_file(self) -> Path:
@@ -240,9 +245,15 @@ class Workspace:
         if "\n" in value or "\r" in value:
             raise WorkspaceError("A secret value cannot contain a line break.")
         lines = self.dev_vars_path.read_text(encoding="utf-8").splitlines() if self.dev_vars_path.exists() else []
+        try:
+            changed = (self.secrets().get(name) if lines else None) != value
+        except WorkspaceError:
+            changed = True
         kept = [ln for ln in lines if ln.split("=", 1)[0].strip() != name]
         kept.append(f"{name}={value}")
         _atomic_write(self.dev_vars_path, "\n".join(kept) + "\n", mode=0o600)
+        if changed:  # the same value again is not a rotation
+            self.record_secret_date(name, "local")
 
     def delete_secret(self, name: str) -> bool:
         """Remove NAME from .dev.vars (comments and other lines kept); False when it was not there."""
@@ -253,7 +264,51 @@ class Workspace:
         if len(kept) == len(lines):
             return False
         _atomic_write(self.dev_vars_path, "\n".join(kept) + "\n", mode=0o600)
+        self.record_secret_date(name, "local", None)
         return True
+
+    # ---------------------------------------------------------------- secret dates (credential rotation)
+    def secret_dates(self) -> dict[str, dict[str, Any]]:
+        """{NAME: {"local"?: iso, "remote"?: {worker: iso}}}: when each secret was last set. A file that
+        cannot be read counts as no dates (they are reminders, never a reason to refuse a command)."""
+        try:
+            data = json.loads(self.secret_dates_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+    def mark_secret_alerted(self, name: str, where: str, set_at: str) -> None:
+        """Remember that the alert for `name` (set at `set_at`, `where`) went out: one alert per setting."""
+        dates = self.secret_dates()
+        dates.setdefault(name, {}).setdefault("alerted", {})[where] = set_at
+        self.hoox_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.secret_dates_path, json.dumps(dates, indent=2, sort_keys=True) + "\n")
+
+    def record_secret_date(self, name: str, where: str, when: str | bool | None = True) -> None:
+        """Record that `name` was set now (`when` True), at `when`, or forget it (None), locally
+        (`where` "local") or on a deployed worker (`where` its name)."""
+        from hoox_edge.shared import clock
+
+        dates = self.secret_dates()
+        entry = dates.setdefault(name, {})
+        stamp = clock.iso() if when is True else when if isinstance(when, str) else None
+        if where == "local":
+            if stamp is None:
+                entry.pop("local", None)
+            else:
+                entry["local"] = stamp
+        else:
+            remote = entry.setdefault("remote", {})
+            if stamp is None:
+                remote.pop(where, None)
+            else:
+                remote[where] = stamp
+            if not remote:
+                entry.pop("remote", None)
+        if not entry:
+            dates.pop(name, None)
+        self.hoox_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.secret_dates_path, json.dumps(dates, indent=2, sort_keys=True) + "\n")
 
     # ---------------------------------------------------------------- KV manifest
     def manifest(self) -> dict[str, Any]:

@@ -105,6 +105,27 @@ class LogEntry(TypedDict):
     details: Any
 
 
+class CpuFigures(TypedDict):
+    source: Literal["local runtime", "cloudflare"]
+    window: str  # "5m"
+    invocations: int
+    p50Ms: float | None  # None: no invocation in the window
+    p95Ms: float | None
+    coreShare: float | None  # CPU seconds per second of the window: 1.0 is one core busy all the time
+
+
+class MemorySample(TypedDict):
+    t: str
+    rssBytes: int
+
+
+class MemoryFigures(TypedDict):
+    scope: Literal["process"]  # one process serves every worker: no per-worker figure exists
+    rssBytes: int | None
+    samples: list[MemorySample]  # GET /v1/workers/{name} only (the list has [])
+    note: str
+
+
 class WorkerDetail(TypedDict):
     name: str
     description: str
@@ -121,6 +142,10 @@ class WorkerDetail(TypedDict):
     bindings: list[BindingInfo]
     crons: list[str]
     public: bool
+    cpu: CpuFigures | None
+    cpuNote: str | None
+    memory: MemoryFigures | None
+    memoryNote: str | None
     recentLogs: NotRequired[list[LogEntry]]  # GET /v1/workers/{name} only
 
 
@@ -142,6 +167,18 @@ LatencyHistory = TypedDict("LatencyHistory", {
     "error": str | None,
     "truncated": bool,
     "buckets": list[LatencyBucket],
+})
+
+
+SignalVolume = TypedDict("SignalVolume", {
+    "days": int,
+    "from": str,
+    "to": str,
+    "timezone": str,
+    "weekdays": list[str],  # the rows of `counts`, Monday first
+    "total": int,
+    "peak": int,  # the largest cell
+    "counts": list[list[int]],  # [weekday][hour 0-23]: signals received
 })
 
 
@@ -365,8 +402,13 @@ class AlertEntry(TypedDict):
     source: str
     requestId: str | None
     message: str
-    delivery: Literal["outbox", "sent", "failed"]
-    error: str | None
+    # sent; pending (Telegram away or rate-limiting: nextAttemptAt); failed (error says why); muted (its
+    # kind is muted); outbox (no bot token when it was raised: kept locally)
+    delivery: Literal["outbox", "pending", "sent", "failed", "muted"]
+    error: str | None  # failed: why; pending: the last try's error
+    nextAttemptAt: str | None  # pending only
+    attempts: int  # sends Telegram did not take
+    sentAt: str | None
 
 
 class AlertsPage(TypedDict):
@@ -465,6 +507,10 @@ class KvEntry(TypedDict):
 class KvList(TypedDict):
     items: list[KvEntry]
     nextCursor: str | None
+
+
+class AlertPosted(TypedDict):
+    sent: bool  # telegram-worker took it (delivered, or kept in its outbox without a bot token)
 
 
 class KvDeleted(TypedDict):

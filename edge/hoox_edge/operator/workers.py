@@ -16,6 +16,12 @@
   Cloudflare does not tell a worker when its isolates started, so there it is null.
 - **Durable Objects** (local runtime): objects with storage and the next alarm of each class the
   worker defines. Cloudflare does not list a namespace's objects to a worker: null there.
+- **CPU** (local runtime): CPU time each invocation of the worker cost (HTTP requests, cron runs,
+  queue batches), measured by the runtime around the handler (`local/usage.py`): p50/p95 ms and the
+  share of one core over the last 5 minutes. On Cloudflare a worker cannot read this: the core reads
+  it from Cloudflare's GraphQL Analytics API with the account token (`hoox_cli/core/cf_usage.py`).
+- **memory** (local runtime): the resident memory of the one process that serves every worker, so
+  the same figure on every worker (there is no per-worker figure). Cloudflare does not report memory.
 - **signals processed**: hoox: `trade_signals` received by webhook; email-worker and
   telegram-worker: `trade_signals` of their source; trade-worker: `trades` rows (one per signal
   it executed or tried to). Null for workers that do not process signals.
@@ -295,6 +301,45 @@ def uptime(env: Env, worker: str) -> tuple[float | None, str | None]:
     return round(max(0.0, clock.now() - started), 3), None
 
 
+CPU_WINDOW = ("5m", 300)
+CLOUDFLARE_CPU_NOTE = ("a worker cannot read its CPU time on Cloudflare: it comes from Cloudflare's "
+                       "GraphQL Analytics API, read with the account token")
+MEMORY_NOTE = "one process serves every worker: this is the whole runtime's resident memory"
+CLOUDFLARE_MEMORY_NOTE = "not reported by Cloudflare"
+
+
+def cpu_figures(env: Env, worker: str) -> tuple[shapes.CpuFigures | None, str | None]:
+    """CPU per invocation of `worker` over the last 5 minutes (or since the runtime started, if later)."""
+    info = env.get("RUNTIME_INFO")
+    if info is None:
+        return None, CLOUDFLARE_CPU_NOTE
+    if not info.running(worker):
+        return None, "not running in this local runtime"
+    now = clock.now()
+    name, seconds = CPU_WINDOW
+    samples = info.cpu_samples(worker, now - seconds)
+    started = info.started_at()
+    span = min(float(seconds), now - started) if started is not None else float(seconds)
+    ms = [(s * 1000, 1.0) for _, s in samples]
+    p50, p95 = percentile(ms, 50), percentile(ms, 95)
+    return {"source": "local runtime", "window": name, "invocations": len(samples),
+            "p50Ms": None if p50 is None else round(p50, 3), "p95Ms": None if p95 is None else round(p95, 3),
+            "coreShare": round(sum(s for _, s in samples) / span, 6) if span > 0 else None}, None
+
+
+def memory_figures(env: Env, worker: str, *, history: bool) -> tuple[shapes.MemoryFigures | None, str | None]:
+    info = env.get("RUNTIME_INFO")
+    if info is None:
+        return None, CLOUDFLARE_MEMORY_NOTE
+    if not info.running(worker):
+        return None, "not running in this local runtime"
+    samples = info.memory_samples()
+    if not samples:
+        return None, "the resident memory cannot be read on this platform (no /proc/self/statm)"
+    return {"scope": "process", "rssBytes": samples[-1][1], "note": MEMORY_NOTE,
+            "samples": [{"t": clock.iso(t), "rssBytes": b} for t, b in samples] if history else []}, None
+
+
 def bindings_of(w: catalog.Worker) -> list[shapes.BindingInfo]:
     return [{"name": b.name, "kind": b.kind, "resource": b.resource} for b in w.bindings]
 
@@ -303,6 +348,8 @@ async def detail(env: Env, w: catalog.Worker, health: shapes.WorkerHealth,
                  figures: dict[str, shapes.WindowFigures] | None, traffic_error: str | None, *,
                  logs: bool) -> shapes.WorkerDetail:
     up, up_note = uptime(env, w.name)
+    cpu, cpu_note = cpu_figures(env, w.name)
+    memory, memory_note = memory_figures(env, w.name, history=logs)
     out: shapes.WorkerDetail = {
         "name": w.name,
         "description": w.description,
@@ -319,6 +366,10 @@ async def detail(env: Env, w: catalog.Worker, health: shapes.WorkerHealth,
         "bindings": bindings_of(w),
         "crons": list(w.crons),
         "public": w.public,
+        "cpu": cpu,
+        "cpuNote": cpu_note,
+        "memory": memory,
+        "memoryNote": memory_note,
     }
     if logs:
         out["recentLogs"] = await recent_logs(env, w.name)

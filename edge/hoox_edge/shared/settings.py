@@ -156,6 +156,11 @@ PAPER_MARKETS = "exchanges:paper:instruments"
 PAPER_SEED = "exchanges:paper:seed"
 INSTRUMENT_CACHE_TTL = "exchanges:instrument_cache_ttl"
 QUERY_TIMEOUT = "operator:query_timeout_ms"
+ALERTS_INFO = "telegram:alerts:info"
+ALERTS_WARNING = "telegram:alerts:warning"
+ALERTS_CRITICAL = "telegram:alerts:critical"
+# Where alerts of each kind go; an `error` alert follows `critical`.
+ALERT_ROUTES = {"info": ALERTS_INFO, "warning": ALERTS_WARNING, "critical": ALERTS_CRITICAL}
 # Family prefixes (for listing a family); a member's key comes from its function below.
 TRAILING_STOP_OF = TRAILING_STOP + ":"
 ROUTING_OF = "exchanges:routing:"
@@ -185,6 +190,22 @@ def testnet_of(exchange: str) -> str:
 
 def base_url_of(exchange: str) -> str:
     return f"exchanges:{exchange}:base_url"
+
+
+# Telegram alert routes: which chat each alert level goes to. Unset ("") is the first TELEGRAM_CHAT_ID.
+_TELEGRAM_CHAT = re.compile(r"^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
+
+
+def chat_route_problem(value: Any) -> str | None:
+    """None when `value` is a chat id (a whole number), an @channel name, `muted` or empty, else the rule."""
+    if value == "" or value == "muted" or (isinstance(value, str) and _TELEGRAM_CHAT.match(value)):
+        return None
+    return ("must be a chat id (a whole number such as -1001234567890), an @channel name (@ and 5-32 "
+            f"letters, digits or _), muted, or empty for the first TELEGRAM_CHAT_ID; not {preview(value)}")
+
+
+# Analytics: the cockpit's error banner for a worker whose 5xx share passes this percentage.
+ERROR_RATE_ALERT = "analytics:error_rate_alert_percent"
 
 
 MANIFEST: tuple[Setting, ...] = (
@@ -270,9 +291,16 @@ MANIFEST: tuple[Setting, ...] = (
             "(webhook, or a strategy name a signal carries), optionally only within trading hours: "
             '{"maxGapMinutes": 60, "hours": {"days": "mon-fri", "from": "08:00", "to": "22:00", "tz": "UTC"}}.',
             check=_expectation_problem),
+    *(Setting(key, "string", "",
+              f"Where {kind} alerts{' (and error ones)' if kind == 'critical' else ''} go: a Telegram chat id, "
+              "muted (kept in the ledger, never sent), or empty for the first TELEGRAM_CHAT_ID.",
+              max_length=40, check=chat_route_problem) for kind, key in ALERT_ROUTES.items()),
     Setting(QUERY_TIMEOUT, "integer", 5000,
             "Time limit of one /v1/db/query statement (100 to 60000 ms); longer ones answer QUERY_TIMEOUT.",
             minimum=100, maximum=60_000),
+    Setting(ERROR_RATE_ALERT, "number", 5.0,
+            "Share of a worker's requests over the last 5 minutes that failed (HTTP 5xx), in percent, beyond "
+            "which the cockpit shows an error banner for it (0: never).", minimum=0, maximum=100),
 )
 
 _EXACT = {s.key: s for s in MANIFEST if not s.is_family}

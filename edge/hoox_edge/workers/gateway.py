@@ -74,6 +74,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
@@ -83,6 +84,7 @@ from hoox_edge.desk import ingress as desk_ingress
 from hoox_edge.operator.workers import HEALTH_BUDGET_S, call_health
 from hoox_edge.ports import Env, ServiceResponse
 from hoox_edge.shared import bodies, calls, clock, settings
+from hoox_edge.shared.access import AccessGate
 from hoox_edge.shared.app import env_of, make_app
 from hoox_edge.shared.auth import REQUEST_ID_HEADER, secret_matches
 from hoox_edge.shared.errors import (
@@ -838,8 +840,9 @@ routes = [
     Route("/health", health, methods=["GET"]),
     # Telegram's webhook (the bot's desk): checked and taken by telegram-worker, handled here.
     *desk_ingress.routes(submit_signal),
-    # The operator API: what the CLI and the cockpit stand on (Bearer OPERATOR_API_KEY on every route).
-    Mount("/v1", routes=[*operator_api.routes, *stream.routes]),
+    # The operator API: what the CLI and the cockpit stand on (Bearer OPERATOR_API_KEY on every route,
+    # and a Cloudflare Access JWT first when [operator.access] is configured: shared/access.py).
+    Mount("/v1", routes=[*operator_api.routes, *stream.routes], middleware=[Middleware(AccessGate)]),
 ]
 
 app = make_app(WORKER, routes)

@@ -33,6 +33,7 @@ from hoox_edge.operator import params as params_mod
 from hoox_edge.operator import positions as positions_mod
 from hoox_edge.operator import sql as sql_mod
 from hoox_edge.operator import timeline as timeline_mod
+from hoox_edge.operator import volume as volume_mod
 from hoox_edge.operator import workers as workers_mod
 from hoox_edge.operator.params import Params, invalid, json_object, kv_key, path_secrets
 from hoox_edge.operator.rows import log_item, trade_item
@@ -231,6 +232,13 @@ async def worker_latency(request: Request) -> shapes.LatencyHistory:
     return await workers_mod.latency_history(env_of(request), w.name, window, buckets)
 
 
+async def signal_volume(request: Request) -> shapes.SignalVolume:
+    """Signals received per weekday × hour (UTC) over the last `days` (1-366, default 28)."""
+    q = Params(request, "days")
+    days = q.whole("days", 1, volume_mod.MAX_DAYS, volume_mod.DEFAULT_DAYS)
+    return await volume_mod.signal_volume(env_of(request), days)
+
+
 def _known_worker(name: str) -> catalog.Worker:
     try:
         return catalog.worker(name)
@@ -335,18 +343,41 @@ def _min_level(level: str | None) -> tuple[list[str], list[Any]]:
 
 
 async def alerts(request: Request) -> shapes.AlertsPage:
-    """Alerts newest first (what telegram-worker recorded, delivered or not); `level` is a minimum."""
+    """Alerts newest first (what telegram-worker recorded) with their delivery state; `level` is a minimum."""
     q = Params(request, "level", "limit", "cursor")
     where, args = _min_level(q.level())
     items, cursor = await _newest_first(
-        request, q, "SELECT id, created_at, level, source, request_id, message, delivery, error FROM alerts", "id",
+        request, q, "SELECT id, created_at, level, source, request_id, message, delivery, error, next_attempt_at, "
+        "attempts, sent_at FROM alerts", "id",
         where, args, _alert_item, "id")
     return {"items": items, "nextCursor": cursor}
 
 
+ALERT_MAX_CHARS = 1000
+
+
+async def alert_post(request: Request) -> shapes.AlertPosted:
+    """`{"message": str, "level"?: one of LEVELS (default warning)}`: one alert from the operator's tools
+    (e.g. `hoox secrets check` on an overdue secret) through telegram-worker, like the edge's own."""
+    Params(request)
+    body = await json_object(request, "message", "level", required=("message",))
+    message, level = body["message"], body.get("level", "warning")
+    details = []
+    if not isinstance(message, str) or not message.strip() or len(message) > ALERT_MAX_CHARS:
+        details.append({"field": "message", "issue": f"must be text of 1 to {ALERT_MAX_CHARS} characters"})
+    if level not in LEVELS:
+        details.append({"field": "level", "issue": f"must be one of {', '.join(LEVELS)}"})
+    if details:
+        raise ApiError(400, VALIDATION_ERROR, "Expected {\"message\": \"...\", \"level\": \"warning\"}.", details)
+    sent = await calls.alert(env_of(request), message.strip(), level=level, request_id=request_id_of(request))
+    return {"sent": sent}
+
+
 def _alert_item(r: dict[str, Any]) -> shapes.AlertEntry:
     return {"id": r["id"], "createdAt": r["created_at"], "level": r["level"], "source": r["source"],
-            "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"], "error": r["error"]}
+            "requestId": r["request_id"], "message": r["message"], "delivery": r["delivery"], "error": r["error"],
+            "nextAttemptAt": r["next_attempt_at"] if r["delivery"] == "pending" else None,
+            "attempts": r["attempts"], "sentAt": r["sent_at"]}
 
 
 async def logs(request: Request) -> shapes.LogsPage:
@@ -623,6 +654,7 @@ routes: list[BaseRoute] = [
     Route("/logs/export", _operator(logs_export), methods=["GET"]),
     Route("/signals/{request_id}/timeline", _operator(signal_timeline), methods=["GET"]),
     Route("/alerts", _operator(alerts), methods=["GET"]),
+    Route("/alerts", _operator(alert_post), methods=["POST"]),
     Route("/config/kv", _operator(kv_list), methods=["GET"]),
     Route("/config/kv/{key:path}", _operator(kv_get), methods=["GET"]),
     Route("/config/kv/{key:path}", _operator(kv_put), methods=["PUT"]),
@@ -637,4 +669,5 @@ routes: list[BaseRoute] = [
     Route("/queues/dead-letter/{id}/replay", _operator(replay), methods=["POST"]),
     Route("/db/query", _operator(db_query), methods=["POST"]),
     Route("/watchdog", _operator(watchdog), methods=["GET"]),
+    Route("/analytics/volume", _operator(signal_volume), methods=["GET"]),
 ]

@@ -185,12 +185,13 @@ async def test_an_exchange_that_does_not_answer_is_a_timeout() -> None:
     assert err.value.kind == "timeout"  # sent: it may have been carried out
 
 
-async def test_a_refused_telegram_delivery_is_a_failed_delivery_without_the_token() -> None:
+async def test_a_refused_telegram_delivery_is_a_retryable_failure_without_the_token() -> None:
     from hoox_edge.ports import Env
-    from hoox_edge.workers.telegram import send_message
+    from hoox_edge.shared.telegram_api import call
 
     token = "123456:SECRET-BOT-TOKEN"
     env = Env({"TELEGRAM_API_BASE": REFUSED, "TELEGRAM_BOT_TOKEN": token}, worker="telegram-worker",
               secret_names=["TELEGRAM_BOT_TOKEN"])
-    message_id, error = await send_message(env, token, 42, "hello", "HTML")
-    assert message_id is None and error and "could not reach" in error and token not in error
+    answer = await call(env, token, "sendMessage", {"chat_id": 42, "text": "hello", "parse_mode": "HTML"})
+    assert answer.error and "could not reach" in answer.error and token not in answer.error
+    assert answer.retryable  # the alert outbox tries it again later
