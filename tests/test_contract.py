@@ -34,7 +34,7 @@ SHAPES = {n: s for n, s in vars(shapes).items() if typing.is_typeddict(s)}
 
 
 @pytest.fixture
-def workspace(workspace):  # noqa: F811 (conftest's, with report-worker enabled: /v1/reports goes through it)
+def workspace(workspace):  # conftest's, with report-worker enabled: /v1/reports goes through it
     doc = workspace.config()
     doc["workers"]["report-worker"]["enabled"] = True
     workspace.save_config(doc)

@@ -6,6 +6,7 @@ The ledger's expected figures are computed here from the rows themselves, not co
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -14,7 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import cli_support
 import pytest
+from cli_support import as_json
 from fake_clock import START
 from fake_telegram import FakeTelegram
 from hoox_edge import catalog
@@ -81,6 +84,15 @@ async def build_ledger(rt: LocalRuntime) -> None:
         "opened_at, updated_at) VALUES ('binance','SOLUSDT','LONG',10,150,5,'paper','OPEN','rid-pos',?,?)"
     ).bind("2026-01-05T09:00:00.000Z", "2026-01-05T09:00:00.000Z").run()
     await settings.put(rt.env("hoox").CONFIG_KV, "exchanges:paper:price:SOLUSDT", 155.0)
+
+
+@pytest.fixture
+def workspace(workspace: Workspace) -> Workspace:
+    """conftest's, with report-worker enabled (it is not by default): the `edge` fixture then runs it."""
+    doc = workspace.config()
+    doc["workers"]["report-worker"]["enabled"] = True  # type: ignore[index]
+    workspace.save_config(doc)
+    return workspace
 
 
 @pytest.fixture
@@ -329,3 +341,61 @@ async def test_the_operator_api_says_how_to_enable_a_report_worker_that_does_not
         assert r.status == 400 and r.json()["error"]["details"][0]["field"] == "chatId"  # not a field of this route
     finally:
         await runtime.stop()
+
+
+# =========================================================================== the CLI
+async def hoox(*args: str) -> Any:
+    """A CLI command in a worker thread: the edge's event loop must keep serving."""
+    return await asyncio.to_thread(cli_support.hoox, *args)
+
+
+async def test_cli_report_now_list_and_get_against_a_running_edge(edge: LocalRuntime, clock: Any, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    await build_ledger(edge)
+    r = await hoox("report", "list", "--json")
+    assert r.exit_code == 0 and as_json(r) == {"items": [], "nextCursor": None, "retentionDays": 30}
+    assert "No report yet" in (await hoox("report", "list")).stdout
+
+    r = await hoox("report", "now", "--period", "24h", "--json")
+    assert r.exit_code == 0, r.output
+    made = as_json(r)
+    name = made["report"]["name"]
+    assert name == "daily-pnl-2026-01-05-12" and made["report"]["renderer"] == "chromium"
+    assert [b["netRealizedPnl"] for b in made["books"]] == [pytest.approx(116.10), pytest.approx(25.90)]
+    assert made["telegram"]["channel"] == "outbox"  # no bot token in this workspace
+
+    human = await hoox("report", "now")  # the default period, 24h, in the same hour: the report is replaced
+    assert human.exit_code == 0, human.output
+    assert f"Report {name}: last 24h" in human.stdout
+    assert "paper: net P&L +116.10 (gross +127.75, fees 11.65), 6 fill(s), win rate 66.7 %" in human.stdout
+    assert "live: net P&L +25.90" in human.stdout and "PDF" in human.stdout and "HTML kept" in human.stdout
+
+    listed = as_json(await hoox("report", "list", "--json"))["items"]
+    assert [(i["name"], i["period"]) for i in listed] == [(name, "24h")] and listed[0]["pdfBytes"]
+    assert name in (await hoox("report", "list")).stdout
+
+    target = tmp_path / "out" / "report.pdf"
+    target.parent.mkdir()
+    r = await hoox("report", "get", name, "-o", str(target), "--json")
+    assert r.exit_code == 0, r.output
+    stored = await edge.env(RW).REPORTS_BUCKET.get(f"reports/{name}.pdf")
+    assert stored is not None and target.read_bytes() == stored.body
+    assert as_json(r) == {"name": name, "file": str(target), "bytes": len(stored.body),
+                          "contentType": "application/pdf"}
+    assert "+116.10" in pdf_text(target.read_bytes(), tmp_path)
+
+    monkeypatch.chdir(tmp_path)  # without -o: the report's own file name, here
+    r = await hoox("report", "get", f"{name}.html")
+    assert r.exit_code == 0 and (tmp_path / f"{name}.html").read_text().startswith("<!DOCTYPE html>")
+    r = await hoox("report", "get", "latest", "--json")
+    assert r.exit_code == 0 and as_json(r)["file"] == f"{name}.pdf" and (tmp_path / f"{name}.pdf").exists()
+
+    # refusals: a usage error before any call, the edge's 400 and 404 with what to do
+    r = await hoox("report", "now", "--period", "1h", "--json")
+    assert r.exit_code == 2 and as_json(r)["error"]["code"] == "USAGE_ERROR" and "12h, 24h, 7d" in r.stdout
+    r = await hoox("report", "get", "yesterday", "--json")
+    assert r.exit_code == 1 and as_json(r)["error"]["code"] == "VALIDATION_ERROR"
+    assert "daily-pnl-YYYY-MM-DD-HH" in as_json(r)["error"]["message"]
+    r = await hoox("report", "get", "daily-pnl-2025-01-01-06", "--json")
+    assert r.exit_code == 1 and as_json(r)["error"]["code"] == "NOT_FOUND"
+    assert not (tmp_path / "daily-pnl-2025-01-01-06.pdf").exists()
