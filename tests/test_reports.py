@@ -48,6 +48,8 @@ FILLS: list[tuple[str, str, str, str, str, str, str, bool, str]] = [
     ("l2", "live", "CLOSE", "ETHUSDT", "bybit", "2.10", "30.00", True, "2026-01-05T09:30:00.000Z"),
 ]
 SINCE, UNTIL = "2026-01-04T12:00:00.000Z", "2026-01-05T12:00:00.000Z"
+# poppler-utils, found before a test empties PATH (to hide Chromium)
+PDFTOTEXT, PDFTOPPM = shutil.which("pdftotext") or "pdftotext", shutil.which("pdftoppm") or "pdftoppm"
 
 
 def expected(mode: str) -> dict[str, Any]:
@@ -132,7 +134,7 @@ async def post_report(rt: LocalRuntime, body: Any = None) -> Any:
 def pdf_text(data: bytes, tmp_path: Path) -> str:
     path = tmp_path / "report.pdf"
     path.write_bytes(data)
-    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True,
+    return subprocess.run([PDFTOTEXT, str(path), "-"], capture_output=True, text=True, check=True,
                           timeout=60).stdout
 
 
@@ -208,7 +210,7 @@ async def test_report_is_stored_as_html_and_pdf_and_sent_as_a_document(rt: Local
         assert figure in text, (figure, text)
     # pdftoppm renders its pages
     pages = tmp_path / "page"
-    subprocess.run(["pdftoppm", "-r", "30", "-png", str(tmp_path / "report.pdf"), str(pages)], check=True, timeout=60)
+    subprocess.run([PDFTOPPM, "-r", "30", "-png", str(tmp_path / "report.pdf"), str(pages)], check=True, timeout=60)
     rendered = sorted(tmp_path.glob("page*.png"))
     assert rendered and all(p.stat().st_size > 1000 for p in rendered)
 
@@ -255,6 +257,40 @@ async def test_without_a_renderer_the_report_is_html_and_a_text_summary(rt: Loca
     got = await rt.request(RW, "GET", f"/reports/{name}", headers=key(rt))
     assert got.status == 200 and got.headers["content-type"].startswith("text/html") and got.body == html.body
     assert (await rt.request(RW, "GET", f"/reports/{name}.pdf", headers=key(rt))).status == 404
+
+
+async def test_without_chromium_cloudflare_browser_rendering_prints_the_pdf(rt: LocalRuntime, workspace: Workspace,
+                                                                            telegram: FakeTelegram, no_chromium: None,
+                                                                            tmp_path: Path) -> None:
+    """The path a report takes on Cloudflare: the REST /pdf quick action with the API token."""
+    from fake_cloudflare import FakeCloudflare
+
+    fake = FakeCloudflare(token="cf-report-token-123", account_id="acc-reports").start()
+    try:
+        workspace.set_secret("CLOUDFLARE_API_TOKEN", "cf-report-token-123")
+        workspace.set_secret("CLOUDFLARE_ACCOUNT_ID", "acc-reports")
+        workspace.set_secret("CLOUDFLARE_API_BASE", fake.base_url)
+        await build_ledger(rt)
+        res = (await post_report(rt, {"period": "24h"})).json()["result"]
+        assert res["report"]["renderer"] == "cloudflare-browser-rendering" and res["report"]["pdfError"] is None
+        [call] = fake.calls("POST", r"/accounts/acc-reports/browser-rendering/pdf$")
+        assert call.headers["authorization"] == "Bearer cf-report-token-123" and not fake.shape_errors
+        [html] = fake.state.rendered
+        assert "+116.10" in html and "66.7 %" in html and "PDF not available" not in html
+        pdf = await rt.env(RW).REPORTS_BUCKET.get(f"reports/{res['report']['name']}.pdf")
+        assert pdf is not None and "Rendered by the Browser Rendering fake" in pdf_text(pdf.body, tmp_path)
+        assert res["telegram"]["method"] == "sendDocument" and telegram.sent("sendDocument")[0].files[
+            "document"][1] == pdf.body
+
+        fake.fail_next[r"/browser-rendering/pdf$"] = 429  # refused: HTML only, saying both why-nots
+        res = (await post_report(rt, {"period": "12h"})).json()["result"]
+        why = res["report"]["pdfError"]
+        assert res["report"]["pdfBytes"] is None and "no headless Chromium" in why
+        assert "cloudflare-browser-rendering could not render the PDF: Cloudflare Browser Rendering answered " \
+               "HTTP 429: 10013: injected failure" in why and "cf-report-token-123" not in why
+        assert res["telegram"]["method"] == "sendMessage"
+    finally:
+        fake.stop()
 
 
 async def test_a_refused_document_still_reaches_the_chat_as_text(rt: LocalRuntime, telegram: FakeTelegram) -> None:

@@ -236,8 +236,11 @@ WORKERS: tuple[Worker, ...] = (
                   Binding("PAPER_EXCHANGE", "durable_object", "PaperExchange")),
         crons=("0 6,18 * * *",),
         secrets=(_INTERNAL,),
-        optional_secrets=("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"),
-        vars=(("TELEGRAM_API_BASE", "https://api.telegram.org"),),
+        # CLOUDFLARE_API_TOKEN (Browser Rendering: Edit) prints the PDF on Cloudflare; the deploy fills
+        # CLOUDFLARE_ACCOUNT_ID in.
+        optional_secrets=("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "CLOUDFLARE_API_TOKEN"),
+        vars=(("TELEGRAM_API_BASE", "https://api.telegram.org"),
+              ("CLOUDFLARE_API_BASE", "https://api.cloudflare.com/client/v4"), ("CLOUDFLARE_ACCOUNT_ID", "")),
         enabled_by_default=False,
     ),
 )

@@ -11,7 +11,7 @@ Routes (internal: `X-Internal-Auth-Key`):
 - `GET /health`.
 
 A report (hoox_edge.reports): the figures of both books from the ledger (`document`), the HTML, a PDF
-from the runtime's renderer when there is one (`pdf`; the HTML then says why there is none), both kept in
+from headless Chromium locally or Cloudflare Browser Rendering (`pdf`; without either the HTML says why), both kept in
 REPORTS_BUCKET (`store`, 30 days), the PDF or a text summary sent to Telegram (`deliver`), then the sweep.
 """
 
@@ -149,10 +149,10 @@ async def get_report(request: Request) -> Response:
 
 async def health(request: Request) -> JSONResponse:
     env = env_of(request)
-    renderer = env.get("PDF_RENDERER")
+    renderers = [r.name for r in (env.get("PDF_RENDERER"), pdf.browser_rendering(env)) if r is not None]
     return JSONResponse({"success": True, "status": "ok", "worker": WORKER,
                          "features": {"reports": "available"},
-                         "pdfRenderer": getattr(renderer, "name", None) or "not available",
+                         "pdfRenderers": renderers or "not available: the reports are HTML only",
                          "telegram": "configured" if env.get("TELEGRAM_BOT_TOKEN") else "outbox"})
 
 
