@@ -19,7 +19,7 @@ import cli_support
 import pytest
 from cli_support import as_json
 from fake_clock import START
-from fake_telegram import FakeTelegram
+from fake_telegram import FakeTelegram, message_update
 from hoox_edge import catalog
 from hoox_edge.local import cron as cronlib
 from hoox_edge.local.runtime import LocalRuntime
@@ -435,3 +435,35 @@ async def test_cli_report_now_list_and_get_against_a_running_edge(edge: LocalRun
     r = await hoox("report", "get", "daily-pnl-2025-01-01-06", "--json")
     assert r.exit_code == 1 and as_json(r)["error"]["code"] == "NOT_FOUND"
     assert not (tmp_path / "daily-pnl-2025-01-01-06.pdf").exists()
+
+
+# =========================================================================== the Telegram desk's /report
+async def test_the_desk_report_command_sends_the_pdf_to_the_chat_that_asked(rt: LocalRuntime, workspace: Workspace,
+                                                                            telegram: FakeTelegram) -> None:
+    secret = "desk-secret-for-reports_0123"
+    workspace.set_secret("TELEGRAM_WEBHOOK_SECRET", secret)
+    await build_ledger(rt)
+
+    async def say(update_id: int, text: str) -> None:
+        r = await rt.request("hoox", "POST", "/telegram-webhook", json=message_update(update_id, text,
+                                                                                      chat_id=int(CHAT)),
+                             headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+        assert r.status == 200, r.json()
+
+    await say(1, "/report 24h")
+    [doc] = telegram.sent("sendDocument")
+    assert doc.body["chat_id"] == CHAT and doc.files["document"][0] == "daily-pnl-2026-01-05-12.pdf"
+    assert "net P&L +116.10 USDT" in doc.body["caption"]
+    [reply] = telegram.sent("sendMessage")
+    assert reply.body["text"] == "Report daily-pnl-2026-01-05-12: its PDF sent above."
+    assert telegram.calls.index(doc) < telegram.calls.index(reply)  # the PDF first, then the word on it
+
+    await say(2, "/report 1h")
+    assert telegram.sent("sendMessage")[-1].body["text"] == "Usage: /report [12h|24h|7d] (default 24h)."
+    await say(3, "/help")
+    assert "/report [12h|24h|7d]" in telegram.sent("sendMessage")[-1].body["text"]
+    assert len(telegram.sent("sendDocument")) == 1
+
+    rt.workers.remove(RW)  # as a workspace that does not run report-worker
+    await say(4, "/report")
+    assert "hoox config set workers.report-worker.enabled true" in telegram.sent("sendMessage")[-1].body["text"]
