@@ -286,6 +286,21 @@ class FakeCloudflare:
                     return self.err(409, 10004, "bucket exists")
                 st.r2[b["name"]] = {}
                 return self.ok({"name": b["name"], "creation_date": "2026-01-05T12:00:00Z"})
+        m = re.match(r"^/r2/buckets/([^/]+)/lifecycle$", p)
+        if m and r.method in ("PUT", "GET"):
+            bucket = st.r2.get(m.group(1))
+            if bucket is None:
+                return self.err(404, 10006, "bucket not found")
+            if r.method == "GET":
+                return self.ok({"rules": bucket.get("lifecycle", [])})
+            rules = _expect(r.json(), {"rules": list})["rules"]
+            for rule in rules:
+                _expect(rule, {"id": str, "enabled": bool, "conditions": dict},
+                        {"deleteObjectsTransition": dict, "abortMultipartUploadsTransition": dict,
+                         "storageClassTransitions": list})
+                _expect(rule["conditions"], {"prefix": str})
+            bucket["lifecycle"] = rules
+            return self.ok({})
         m = re.match(r"^/r2/buckets/([^/]+)$", p)
         if m and r.method == "DELETE":
             if m.group(1) not in st.r2:

@@ -467,3 +467,25 @@ async def test_the_desk_report_command_sends_the_pdf_to_the_chat_that_asked(rt: 
     rt.workers.remove(RW)  # as a workspace that does not run report-worker
     await say(4, "/report")
     assert "hoox config set workers.report-worker.enabled true" in telegram.sent("sendMessage")[-1].body["text"]
+
+
+# =========================================================================== retention on Cloudflare
+def test_remote_provision_sets_the_report_buckets_30_day_lifecycle_rule(workspace: Workspace, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from fake_cloudflare import start_fake
+
+    monkeypatch.setenv("HOOX_WORKSPACE", str(workspace.root))
+    fake = start_fake(monkeypatch, tmp_path / "home")
+    try:
+        res = cli_support.hoox("infra", "provision", "--remote", "--json")
+        assert res.exit_code == 0, res.stdout
+        [bucket] = [r for r in as_json(res)["resources"] if r["name"] == "trade-reports"]
+        assert bucket["created"] and bucket["lifecycle"] == "reports/ deleted 30 days after upload"
+        assert fake.state.r2["trade-reports"]["lifecycle"] == [{
+            "id": "hoox-reports-retention", "enabled": True, "conditions": {"prefix": "reports/"},
+            "deleteObjectsTransition": {"condition": {"type": "Age", "maxAge": 30 * 86400}}}]
+        assert "lifecycle" not in fake.state.r2["hoox-system-logs"] and fake.shape_errors == []
+        again = cli_support.hoox("infra", "provision", "--remote", "--json")  # idempotent: the same rule again
+        assert again.exit_code == 0 and len(fake.calls("PUT", r"/r2/buckets/trade-reports/lifecycle$")) == 2
+    finally:
+        fake.stop()

@@ -24,6 +24,13 @@ CONTENT_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}
 NAME_RULE = "a report name as `hoox report list` shows it (daily-pnl-YYYY-MM-DD-HH, optionally .pdf or .html) or latest"
 
 
+def lifecycle_rules() -> list[dict[str, Any]]:
+    """The report bucket's R2 lifecycle rule (Cloudflare's object lifecycle API): report objects are
+    deleted RETENTION_DAYS after upload, on Cloudflare's side too (`hoox infra provision --remote`)."""
+    return [{"id": "hoox-reports-retention", "enabled": True, "conditions": {"prefix": PREFIX},
+             "deleteObjectsTransition": {"condition": {"type": "Age", "maxAge": RETENTION_DAYS * 86400}}}]
+
+
 def name_at(ts: float) -> str:
     return "daily-pnl-" + datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d-%H")
 
