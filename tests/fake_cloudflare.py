@@ -46,6 +46,7 @@ class State:
     zones: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone id -> {"name"}
     # GraphQL Analytics: one row per worker invocation {datetime, scriptName, coloCode, status, cpuTime (µs)}
     invocations: list[dict[str, Any]] = field(default_factory=list)
+    rendered: list[str] = field(default_factory=list)  # Browser Rendering: the HTML of each /pdf asked for
 
 
 class ShapeError(Exception):
@@ -63,6 +64,26 @@ def _expect(body: Any, keys: dict[str, type | tuple[type, ...]], optional: dict[
         if k not in body or not isinstance(body[k], t):
             raise ShapeError(f"field {k!r} missing or not {t}")
     return body
+
+
+def tiny_pdf(text: str) -> bytes:
+    """A one-page PDF holding `text` (what the Browser Rendering fake answers; pdftotext reads it)."""
+    safe = text.replace("\\", "").replace("(", "").replace(")", "")
+    content = f"BT /F1 14 Tf 72 720 Td ({safe}) Tj ET".encode()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (i, obj)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
 
 
 class FakeCloudflare:
@@ -184,6 +205,11 @@ class FakeCloudflare:
 
     def account_route(self, r: Recorded, p: str) -> tuple[int, Any, str]:
         st = self.state
+        # ---- Browser Rendering, the /pdf quick action: the HTML kept, a real (tiny) PDF back
+        if p == "/browser-rendering/pdf" and r.method == "POST":
+            b = _expect(r.json(), {"html": str}, {"pdfOptions": dict})
+            st.rendered.append(b["html"])
+            return 200, tiny_pdf("Rendered by the Browser Rendering fake"), "application/pdf"
         # ---- KV
         if p == "/storage/kv/namespaces":
             if r.method == "GET":
@@ -260,6 +286,21 @@ class FakeCloudflare:
                     return self.err(409, 10004, "bucket exists")
                 st.r2[b["name"]] = {}
                 return self.ok({"name": b["name"], "creation_date": "2026-01-05T12:00:00Z"})
+        m = re.match(r"^/r2/buckets/([^/]+)/lifecycle$", p)
+        if m and r.method in ("PUT", "GET"):
+            bucket = st.r2.get(m.group(1))
+            if bucket is None:
+                return self.err(404, 10006, "bucket not found")
+            if r.method == "GET":
+                return self.ok({"rules": bucket.get("lifecycle", [])})
+            rules = _expect(r.json(), {"rules": list})["rules"]
+            for rule in rules:
+                _expect(rule, {"id": str, "enabled": bool, "conditions": dict},
+                        {"deleteObjectsTransition": dict, "abortMultipartUploadsTransition": dict,
+                         "storageClassTransitions": list})
+                _expect(rule["conditions"], {"prefix": str})
+            bucket["lifecycle"] = rules
+            return self.ok({})
         m = re.match(r"^/r2/buckets/([^/]+)$", p)
         if m and r.method == "DELETE":
             if m.group(1) not in st.r2:

@@ -12,7 +12,8 @@ JSON objects (--json):
 - list:      {"target", "kind", "resources": [{"name", "id", "declared": bool, "recorded": bool, ...}]}
 - create:    {"target", "kind", "name", "id", "created": bool, "recorded": bool}
 - delete:    {"target", "kind", "name", "id", "deleted": bool}
-- provision: {"target", "resources": [{"kind", "name", "id", "created": bool}], "changed": [path]}
+- provision: {"target", "resources": [{"kind", "name", "id", "created": bool, "lifecycle"?}], "changed": [path]}
+  (`lifecycle`: with --remote, the report bucket's rule: its reports/ objects deleted 30 days after upload)
 """
 
 from __future__ import annotations
@@ -377,6 +378,8 @@ def provision(remote: RemoteOpt = False, json_out: JsonOpt = False) -> None:
     changed: list[str] = []
     if remote:
         async def go() -> None:
+            from hoox_edge import catalog
+
             from hoox_cli.core.cloudflare_api import api_client
 
             async with api_client(ws) as api:
@@ -391,6 +394,11 @@ def provision(remote: RemoteOpt = False, json_out: JsonOpt = False) -> None:
                         if kind in ("kv", "d1") and item.get("id"):
                             deploy.record_resource(ws, kind, name, item["id"])
                         done.append({"kind": kind, "name": name, "id": item.get("id"), "created": created})
+                        if kind == "r2" and name == catalog.REPORTS_BUCKET:  # reports kept 30 days
+                            from hoox_edge.reports import store
+
+                            await api.r2_set_lifecycle(name, store.lifecycle_rules())
+                            done[-1]["lifecycle"] = f"{store.PREFIX} deleted {store.RETENTION_DAYS} days after upload"
 
         run_async(go())
         res = deploy.resources(ws)

@@ -195,6 +195,10 @@ class CloudflareAPI:
     async def r2_delete(self, name: str) -> None:
         await self.request("DELETE", f"{self._account()}/r2/buckets/{_seg(name)}")
 
+    async def r2_set_lifecycle(self, name: str, rules: list[dict[str, Any]]) -> None:
+        """Replace the bucket's object lifecycle rules."""
+        await self.request("PUT", f"{self._account()}/r2/buckets/{_seg(name)}/lifecycle", json={"rules": rules})
+
     # ------------------------------------------------------------------ Queues
     async def queues_list(self) -> list[dict[str, Any]]:
         return await self._pages(f"{self._account()}/queues")
