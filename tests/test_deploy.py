@@ -11,10 +11,9 @@ import asyncio
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,10 @@ import pyjson5
 import pytest
 from cli_support import WHEEL_CACHE, hoox, kv_raw, use_wheel_cache
 from fake_cloudflare import ACCOUNT, TOKEN, start_fake
+from fake_telegram import FakeTelegram as FakeBotApi
 from hoox_edge import catalog, wrangler
+from hoox_edge.local import telegram_poll
+from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 
 from hoox_cli.core import deploy
@@ -305,37 +307,17 @@ def test_kv_config_remote_bulk_puts_to_the_recorded_namespace(ws: Workspace, mon
 
 
 # --------------------------------------------------------------------------- telegram webhook
-class FakeTelegram:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        fake = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.calls.append((self.path, body))
-                data = json.dumps({"ok": True, "result": True, "description": "Webhook was set"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+async def _with_polling_offset(rt: LocalRuntime) -> None:
+    await rt.open()
+    try:
+        await telegram_poll.save_offset(rt.env("hoox").DB, 42)
+    finally:
+        await rt.stop()
 
 
 def test_telegram_webhook_registers_with_a_secret_token_and_syncs_it(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    tg = FakeTelegram()
+    tg = FakeBotApi().__enter__()
     fake = start_fake(monkeypatch, tmp_path / "home")
     try:
         monkeypatch.setenv("TELEGRAM_API_BASE_URL", tg.url)
@@ -349,17 +331,33 @@ def test_telegram_webhook_registers_with_a_secret_token_and_syncs_it(
         assert res.exit_code == 0, res.stdout
         out = json.loads(res.stdout)
         secret = ws.secrets()["TELEGRAM_WEBHOOK_SECRET"]
-        assert out == {"url": "https://hoox.desk.workers.dev/telegram", "registered": True, "secret_generated": True,
-                       "secret_synced": ["telegram-worker"], "description": "Webhook was set"}
-        ((path, body),) = tg.calls
-        assert path == "/bot123456:bot-token-abc/setWebhook"
-        assert body["url"] == out["url"] and body["secret_token"] == secret and len(secret) >= 32
+        url = "https://hoox.desk.workers.dev/telegram-webhook"  # the route the gateway serves
+        kinds = ["message", "edited_message", "callback_query"]
+        assert out == {"url": url, "registered": True, "secret_generated": True,
+                       "secret_synced": ["telegram-worker"], "description": None, "allowed_updates": kinds,
+                       "webhook": {"url": url, "pending_update_count": 0, "last_error_date": None,
+                                   "last_error_message": None, "allowed_updates": kinds},
+                       "polling_state_deleted": False}
+        set_call, info_call = tg.calls
+        assert (set_call.method, set_call.token, info_call.method) == ("setWebhook", "123456:bot-token-abc",
+                                                                      "getWebhookInfo")
+        body = set_call.body
+        assert body["url"] == url and body["secret_token"] == secret and len(secret) >= 32
+        assert body["allowed_updates"] == kinds
         assert fake.state.secrets["telegram-worker"]["TELEGRAM_WEBHOOK_SECRET"] == secret
         assert secret not in res.stdout and "bot-token-abc" not in res.stdout
         assert secret not in fake.all_text()
         # a second registration reuses the secret
         out = json.loads(hoox("deploy", "telegram-webhook", "--no-sync-secret", "--json").stdout)
-        assert out["secret_generated"] is False and tg.calls[-1][1]["secret_token"] == secret
+        assert out["secret_generated"] is False and tg.sent("setWebhook")[-1].body["secret_token"] == secret
+        # what Telegram reports is printed; switching to the webhook deletes the local polling offset
+        tg.push_update({"update_id": 1})
+        rt = LocalRuntime(ws)
+        asyncio.run(_with_polling_offset(rt))
+        text = hoox("deploy", "telegram-webhook", "--no-sync-secret").stdout
+        assert "1 pending update(s)" in text and secret not in text
+        assert "long-polling state was deleted" in text
+        assert sqlite3.connect(ws.d1_file(catalog.TRADE_DB)).execute("SELECT * FROM telegram_polling").fetchall() == []
     finally:
         fake.stop()
-        tg.stop()
+        tg.__exit__(None, None, None)

@@ -6,12 +6,14 @@ The Bot API is tests/fake_telegram.py (loopback): nothing here talks to Telegram
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 from fake_telegram import FakeTelegram, callback_update, message_update, photo_update
 from hoox_edge.desk.updates import split_text
+from hoox_edge.local import telegram_poll
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.shared import settings
 
@@ -274,3 +276,67 @@ async def test_the_bot_token_and_secret_never_reach_the_ledger(runtime, bot):
     for table in ("system_logs", "telegram_updates", "telegram_confirmations", "alerts"):
         dump = json.dumps(await rows(runtime, f"SELECT * FROM {table}"))
         assert TOKEN not in dump and SECRET not in dump, table
+
+
+# --------------------------------------------------------------------------- long polling (no webhook)
+def calls_of(f: FakeTelegram, method: str = "sendMessage") -> list[Any]:
+    """For wait_for's predicates: they run holding the fake's lock, which `sent()` takes too."""
+    return [c for c in f.calls if c.method == method]
+
+
+def polling_task(rt: LocalRuntime) -> asyncio.Task:
+    [task] = [t for t in rt._loops if t.get_name() == "telegram polling"]
+    return task
+
+
+async def test_local_long_polling_takes_a_command_end_to_end_with_no_webhook(workspace, bot):
+    rt = LocalRuntime(workspace)
+    await rt.start(serve_http=False)
+    try:
+        bot.push_update(message_update(200, "/killon from the laptop"))
+        assert await asyncio.to_thread(bot.wait_for, lambda f: any(
+            "reply_markup" in c.body for c in calls_of(f)))
+        data = keyboard_token(bot)
+        bot.push_update(callback_update(201, data))
+        assert await asyncio.to_thread(bot.wait_for, lambda f: any(
+            "Kill switch <b>ON</b>: from the laptop" in c.body.get("text", "") for c in calls_of(f)))
+        assert await settings.get(rt.env(GW).CONFIG_KV, settings.KILL_SWITCH) is True
+        # the webhook's checks hold here too: a stranger is dropped, and the offset moves past it
+        bot.push_update(message_update(202, "/killoff", chat_id=STRANGER))
+        assert await asyncio.to_thread(bot.wait_for, lambda f: any(
+            c.method == "getUpdates" and int(c.body.get("offset") or 0) == 203 for c in f.calls))
+        assert texts(bot, STRANGER) == []
+        assert await telegram_poll.next_offset(rt.env(GW).DB) == 203
+        [via] = await rows(rt, "SELECT DISTINCT via FROM telegram_updates")
+        assert via == {"via": "polling"}
+    finally:
+        task = polling_task(rt)
+        await rt.stop()
+    assert task.done() and not task.cancelled()  # it ended with the runtime, not cut off after the grace
+
+
+async def test_polling_resumes_at_its_durable_offset_and_idles_while_a_webhook_is_set(workspace, bot):
+    rt = LocalRuntime(workspace)
+    await rt.open()
+    await telegram_poll.save_offset(rt.env(GW).DB, 300)
+    await rt.stop()
+    bot.webhook = {"url": "https://hoox.example/telegram-webhook"}
+    rt = LocalRuntime(workspace)
+    await rt.start(serve_http=False)
+    try:
+        assert await asyncio.to_thread(bot.wait_for, lambda f: bool(calls_of(f, "getWebhookInfo")))
+    finally:
+        await rt.stop()
+    assert bot.sent("getUpdates") == []  # the webhook is how updates arrive
+
+    bot.webhook = {}
+    bot.push_update(message_update(299, "/help"))  # already taken before the restart
+    bot.push_update(message_update(300, "/help"))
+    rt = LocalRuntime(workspace)
+    await rt.start(serve_http=False)
+    try:
+        assert await asyncio.to_thread(bot.wait_for, lambda f: len(calls_of(f)) >= 1)
+        assert bot.sent("getUpdates")[0].body["offset"] == 300
+    finally:
+        await rt.stop()
+    assert len(texts(bot)) == 1

@@ -11,7 +11,10 @@ JSON objects (--json):
                          absent when wrangler did not run)}
 - fetch-wheels:         {"cache", "ok", "packages": [requirement], "wheels": [file], "command": [arg]}
 - telegram-webhook:     {"url", "registered": bool, "secret_generated": bool, "secret_synced": [worker],
-                         "description"}
+                         "description", "allowed_updates": [kind], "webhook": {"url", "pending_update_count",
+                         "last_error_date", "last_error_message", "allowed_updates"} (getWebhookInfo read back;
+                         null when Telegram did not answer it), "polling_state_deleted": bool (the local
+                         runtime's long-polling offset, dropped now that updates come by the webhook)}
 - update-internal-urls: {"workers": [worker], "changed": [path], "resources": {"kv", "d1", "account_id"?}}
 - kv-config:            {"target": "local"|"edge"|"remote", "namespace", "written": [key], "unchanged": [key],
                          "kept": [key], "dry_run", "edge": {"url", "local", "running"}|null}: "local" the
@@ -213,17 +216,20 @@ def update_internal_urls(json_out: JsonOpt = False) -> None:
 @handle_errors
 def telegram_webhook(
     url: Annotated[str | None, typer.Option(
-        "--url", help="Public URL Telegram should call; default: the gateway's deployed URL + /telegram.")] = None,
+        "--url", help="Public URL Telegram should call; default: the gateway's deployed URL + /telegram-webhook.")
+    ] = None,
     sync_secret: Annotated[bool, typer.Option(
         "--sync-secret/--no-sync-secret",
         help="Also set TELEGRAM_WEBHOOK_SECRET on the deployed telegram-worker (wrangler secret put).")] = True,
     json_out: JsonOpt = False,
 ) -> None:
-    """Register the bot's webhook with Telegram (setWebhook) with a secret token Telegram sends back."""
+    """Register the bot's webhook with Telegram (setWebhook) with a secret token Telegram sends back, then
+    read it back (getWebhookInfo: pending updates, last error)."""
     import os
     import secrets as pysecrets
 
     import httpx
+    from hoox_edge.desk.updates import ALLOWED_UPDATES
 
     from hoox_cli.core import deploy, wrangler_cli
     from hoox_cli.core.redact import remember_secrets
@@ -239,7 +245,7 @@ def telegram_webhook(
         if not gateway:
             fail("NO_URL", "The gateway's public URL is not known (deploy it with `hoox deploy worker hoox`, "
                            "or pass --url).")
-        url = str(gateway).rstrip("/") + "/telegram"
+        url = str(gateway).rstrip("/") + "/telegram-webhook"
     if not url.startswith("https://") and not os.environ.get("TELEGRAM_API_BASE_URL"):
         fail("BAD_URL", f"Telegram only calls https URLs; got {url}.")
     secret = local.get("TELEGRAM_WEBHOOK_SECRET")
@@ -252,7 +258,8 @@ def telegram_webhook(
     base = (os.environ.get("TELEGRAM_API_BASE_URL") or TELEGRAM_API).rstrip("/")
     try:
         resp = httpx.post(f"{base}/bot{token}/setWebhook", timeout=15.0,
-                          json={"url": url, "secret_token": secret, "drop_pending_updates": False})
+                          json={"url": url, "secret_token": secret, "drop_pending_updates": False,
+                                "allowed_updates": list(ALLOWED_UPDATES)})
         body = resp.json()
     except (httpx.HTTPError, ValueError) as exc:
         fail("TELEGRAM_UNREACHABLE", f"Telegram did not answer setWebhook ({type(exc).__name__}).")
@@ -266,16 +273,60 @@ def telegram_webhook(
             fail("SECRET_SYNC_FAILED", "The webhook is registered, but TELEGRAM_WEBHOOK_SECRET could not be set on "
                  "telegram-worker: " + " | ".join(r.tail(3)), details={"registered": True})
         synced.append("telegram-worker")
+    polling_deleted = _delete_polling_state(ws)
+    info: dict[str, Any] | None = None
+    try:  # what Telegram now holds: the URL, updates waiting, the last delivery error
+        got = httpx.post(f"{base}/bot{token}/getWebhookInfo", timeout=15.0).json()
+        if got.get("ok") and isinstance(got.get("result"), dict):
+            r = got["result"]
+            info = {"url": r.get("url"), "pending_update_count": r.get("pending_update_count"),
+                    "last_error_date": r.get("last_error_date"), "last_error_message": r.get("last_error_message"),
+                    "allowed_updates": r.get("allowed_updates")}
+    except (httpx.HTTPError, ValueError):
+        info = None
     out = {"url": url, "registered": True, "secret_generated": generated, "secret_synced": synced,
-           "description": body.get("description")}
+           "description": body.get("description"), "allowed_updates": list(ALLOWED_UPDATES), "webhook": info,
+           "polling_state_deleted": polling_deleted}
     if json_out:
         emit_json(out)
         return
     say(f"Telegram will call {esc(url)} with the secret token in X-Telegram-Bot-Api-Secret-Token.")
+    if info is None:
+        warn("Telegram did not answer getWebhookInfo: the registration could not be read back.")
+    else:
+        if info["url"] != url:
+            warn(f"Telegram reports the webhook URL as {esc(str(info['url']))}, not {esc(url)}.")
+        say(f"Telegram reports {info['pending_update_count'] or 0} pending update(s).")
+        if info["last_error_message"]:
+            warn(f"Telegram's last delivery error: {esc(str(info['last_error_message']))}.")
     if generated:
         say("A new TELEGRAM_WEBHOOK_SECRET was generated and saved in .dev.vars.")
     if synced:
         say("TELEGRAM_WEBHOOK_SECRET is set on telegram-worker.")
+    if polling_deleted:
+        say("The local runtime's long-polling state was deleted: updates now arrive by the webhook.")
+
+
+def _delete_polling_state(ws: Any) -> bool:
+    """Drop the local runtime's getUpdates offset (`hoox_edge.local.telegram_poll`); True when there was one."""
+    from hoox_edge import catalog
+
+    from hoox_cli.core.workspace import open_db
+
+    if not ws.d1_file(catalog.TRADE_DB).exists():
+        return False
+    db = open_db(ws)
+
+    async def delete() -> bool:
+        if not await db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'telegram_polling'"
+                                ).first():
+            return False
+        return bool((await db.prepare("DELETE FROM telegram_polling").run())["meta"].get("changes"))
+
+    try:
+        return bool(run_async(delete()))
+    finally:
+        db.close()
 
 
 # ----------------------------------------------------------------------------- KV manifest

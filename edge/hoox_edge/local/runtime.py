@@ -27,7 +27,7 @@ import uvicorn
 
 from hoox_edge import catalog, migrations
 from hoox_edge.local import cron as cronlib
-from hoox_edge.local import sqlio
+from hoox_edge.local import sqlio, telegram_poll
 from hoox_edge.local.analytics import AnalyticsStore, LocalAnalyticsSql
 from hoox_edge.local.d1 import LocalD1
 from hoox_edge.local.durable import DurableObjectHost
@@ -444,6 +444,10 @@ class LocalRuntime:
             self._spawn(self._cron_loop(), "cron")
         self._spawn(self._alarm_loop(), "alarms")
         self._spawn(self._memory_loop(), "memory")
+        if {telegram_poll.GATEWAY, telegram_poll.TELEGRAM} <= set(self.workers):  # the bot without a webhook
+            self._spawn(telegram_poll.run(lambda: (self.env(telegram_poll.GATEWAY), self.env(telegram_poll.TELEGRAM)),
+                                          self.module(telegram_poll.GATEWAY).submit_signal, self._stopping),
+                        "telegram polling")
         for name in self.workers:
             if callable(getattr(self.module(name), "on_start", None)):
                 self._spawn(self._on_start(name), f"start {name}")
