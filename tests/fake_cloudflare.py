@@ -44,6 +44,7 @@ class State:
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # script -> {name: value}
     rulesets: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (zone, phase) -> rules
     zones: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone id -> {"name"}
+    domains: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"hostname", "service", "zone_id", …}
 
 
 class ShapeError(Exception):
@@ -293,6 +294,39 @@ class FakeCloudflare:
             if st.vectorize.pop(m.group(1), None) is None:
                 return self.err(404, 3000, "index not found")
             return self.ok(None)
+        # ---- workers custom domains (Attach / List / Detach)
+        if p == "/workers/domains":
+            if r.method == "GET":
+                return self.ok(list(st.domains.values()))
+            if r.method == "PUT":
+                b = _expect(r.json(), {"hostname": str, "service": str},
+                            {"zone_id": str, "zone_name": str, "environment": str})
+                zid = b.get("zone_id") or next(
+                    (i for i, z in st.zones.items() if z["name"] == b.get("zone_name")), None)
+                zone = st.zones.get(zid or "")
+                if zone is None:
+                    return self.err(404, 100102, "zone not found")
+                if b["hostname"] != zone["name"] and not b["hostname"].endswith("." + zone["name"]):
+                    return self.err(400, 100116, "hostname is not in the zone")
+                taken = next((d for d in st.domains.values() if d["hostname"] == b["hostname"]), None)
+                if taken is not None and taken["service"] != b["service"]:
+                    return self.err(409, 100117, "hostname already has an externally managed DNS record or "
+                                                 "another worker")
+                did = taken["id"] if taken else uuid.uuid4().hex
+                st.domains[did] = {"id": did, "hostname": b["hostname"], "service": b["service"],
+                                   "environment": b.get("environment", "production"), "zone_id": zid,
+                                   "zone_name": zone["name"]}
+                return self.ok(st.domains[did])
+        m = re.match(r"^/workers/domains/([^/]+)$", p)
+        if m:
+            d = st.domains.get(m.group(1))
+            if d is None:
+                return self.err(404, 100114, "domain not found")
+            if r.method == "GET":
+                return self.ok(d)
+            if r.method == "DELETE":
+                del st.domains[m.group(1)]
+                return 200, b"", "application/json"  # the API answers an empty body here
         # ---- worker secrets
         m = re.match(r"^/workers/scripts/([^/]+)/secrets$", p)
         if m:

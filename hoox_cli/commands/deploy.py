@@ -225,7 +225,7 @@ def telegram_webhook(
 
     import httpx
 
-    from hoox_cli.core import deploy, wrangler_cli
+    from hoox_cli.core import domains, wrangler_cli
     from hoox_cli.core.redact import remember_secrets
 
     ws = workspace()
@@ -235,7 +235,7 @@ def telegram_webhook(
         fail("NO_BOT_TOKEN", "TELEGRAM_BOT_TOKEN is not set: `hoox secrets set TELEGRAM_BOT_TOKEN` (from @BotFather).")
     remember_secrets([token])
     if url is None:
-        gateway = deploy.cloudflare_table(ws).get("urls", {}).get("hoox")
+        gateway = domains.public_url(ws, "hoox")
         if not gateway:
             fail("NO_URL", "The gateway's public URL is not known (deploy it with `hoox deploy worker hoox`, "
                            "or pass --url).")

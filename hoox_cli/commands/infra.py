@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hoox_cli.commands import domain
 from hoox_cli.core.errors import fail, run_async
 from hoox_cli.core.workspace import workspace
 from hoox_cli.options import JsonOpt, handle_errors
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Provision and manage KV, D1, R2, Queues and Vectorize (local state or --remote).",
                   no_args_is_help=True)
+app.add_typer(domain.app, name="domain")
 
 KINDS = ("d1", "kv", "r2", "queues", "vectorize")
 LABEL = {"d1": "D1 database", "kv": "KV namespace", "r2": "R2 bucket", "queues": "queue",

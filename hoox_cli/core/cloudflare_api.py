@@ -77,6 +77,8 @@ class CloudflareAPI:
             raise CloudflareError(f"Cloudflare API unreachable ({type(exc).__name__}: {exc})") from None
         if allow_404 and resp.status_code == 404:
             return None
+        if resp.is_success and not resp.content:  # e.g. detaching a custom domain answers nothing
+            return None
         try:
             body = resp.json()
         except ValueError:
@@ -227,6 +229,17 @@ class CloudflareAPI:
     async def rule_delete(self, zone_id: str, ruleset_id: str, rule_id: str) -> dict[str, Any]:
         return await self.request("DELETE",
                                   f"/zones/{_seg(zone_id)}/rulesets/{_seg(ruleset_id)}/rules/{_seg(rule_id)}")
+
+    # ------------------------------------------------------------------ workers custom domains
+    async def domains_list(self) -> list[dict[str, Any]]:
+        return list(await self.request("GET", f"{self._account()}/workers/domains") or [])
+
+    async def domain_attach(self, hostname: str, service: str, zone_id: str) -> dict[str, Any]:
+        return await self.request("PUT", f"{self._account()}/workers/domains",
+                                  json={"hostname": hostname, "service": service, "zone_id": zone_id})
+
+    async def domain_delete(self, domain_id: str) -> None:
+        await self.request("DELETE", f"{self._account()}/workers/domains/{_seg(domain_id)}")
 
     # ------------------------------------------------------------------ zones
     async def zone_id(self, name: str) -> str | None:
