@@ -45,6 +45,9 @@ class State:
     rulesets: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (zone, phase) -> rules
     zones: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone id -> {"name"}
     domains: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"hostname", "service", "zone_id", …}
+    # name -> {"versions": [{"id", "number", "created_on"}], "deployments": [{"id", "created_on", "versions",
+    # ...}] (oldest first)}
+    scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class ShapeError(Exception):
@@ -62,6 +65,21 @@ def _expect(body: Any, keys: dict[str, type | tuple[type, ...]], optional: dict[
         if k not in body or not isinstance(body[k], t):
             raise ShapeError(f"field {k!r} missing or not {t}")
     return body
+
+
+def _multipart_metadata(r: Recorded) -> Any:
+    """The JSON `metadata` part of a multipart/form-data worker upload."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    ctype = r.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise ShapeError("a worker upload is multipart/form-data")
+    msg = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {ctype}\r\n\r\n".encode() + r.body)
+    for part in msg.iter_parts():
+        if part.get_param("name", header="content-disposition") == "metadata":
+            return json.loads(part.get_payload(decode=True))
+    raise ShapeError("a worker upload needs a metadata part")
 
 
 class FakeCloudflare:
@@ -327,6 +345,37 @@ class FakeCloudflare:
             if r.method == "DELETE":
                 del st.domains[m.group(1)]
                 return 200, b"", "application/json"  # the API answers an empty body here
+        # ---- workers: upload (a new version, deployed), list, deployments (list / create = rollback)
+        if p == "/workers/scripts" and r.method == "GET":
+            return self.ok([{"id": n, "created_on": sc["versions"][0]["created_on"],
+                             "modified_on": sc["versions"][-1]["created_on"]} for n, sc in st.scripts.items()])
+        m = re.match(r"^/workers/scripts/([^/]+)$", p)
+        if m and r.method == "PUT":
+            meta = _multipart_metadata(r)
+            _expect(meta, {"main_module": str}, {k: object for k in (
+                "compatibility_date", "compatibility_flags", "bindings", "keep_bindings", "observability",
+                "placement", "tags", "annotations", "logpush", "tail_consumers", "limits", "migrations",
+                "usage_model", "assets", "keep_assets")})
+            return self.ok(self.new_version(m.group(1)))
+        m = re.match(r"^/workers/scripts/([^/]+)/deployments$", p)
+        if m:
+            sc = st.scripts.get(m.group(1))
+            if sc is None:
+                return self.err(404, 10007, f"This Worker does not exist on your account. [{m.group(1)}]")
+            if r.method == "GET":
+                return self.ok({"deployments": list(reversed(sc["deployments"]))})
+            if r.method == "POST":
+                b = _expect(r.json(), {"strategy": str, "versions": list}, {"annotations": dict})
+                if b["strategy"] != "percentage":
+                    raise ShapeError("strategy must be percentage")
+                for v in b["versions"]:
+                    _expect(v, {"version_id": str, "percentage": (int, float)})
+                    if not any(x["id"] == v["version_id"] for x in sc["versions"]):
+                        return self.err(404, 10221, f"version {v['version_id']} not found")
+                if sum(v["percentage"] for v in b["versions"]) != 100:
+                    raise ShapeError("percentages must add up to 100")
+                dep = self._deploy(sc, b["versions"], b.get("annotations"))
+                return self.ok(dep)
         # ---- worker secrets
         m = re.match(r"^/workers/scripts/([^/]+)/secrets$", p)
         if m:
@@ -342,6 +391,28 @@ class FakeCloudflare:
                     return self.err(404, 10007, f"This Worker does not exist on your account. [{script}]")
                 return self.ok([{"name": n, "type": "secret_text"} for n in sorted(st.secrets[script])])
         return self.err(404, 7003, f"No route for {r.method} /accounts/…{p}")
+
+    def _deploy(self, sc: dict[str, Any], versions: list[dict[str, Any]],
+                annotations: dict[str, Any] | None = None) -> dict[str, Any]:
+        n = len(sc["deployments"]) + 1
+        dep = {"id": uuid.uuid4().hex, "created_on": f"2026-01-05T12:{n:02d}:00Z", "source": "api",
+               "strategy": "percentage", "versions": versions, "annotations": annotations or {}}
+        sc["deployments"].append(dep)
+        return dep
+
+    def new_version(self, name: str) -> dict[str, Any]:
+        """An upload of `name`: a new version, deployed to all of its traffic (as `wrangler deploy` does)."""
+        sc = self.state.scripts.setdefault(name, {"versions": [], "deployments": []})
+        n = len(sc["versions"]) + 1
+        version = {"id": str(uuid.uuid4()), "number": n, "created_on": f"2026-01-05T11:{n:02d}:00Z"}
+        sc["versions"].append(version)
+        self._deploy(sc, [{"version_id": version["id"], "percentage": 100}])
+        return {"id": name, "etag": uuid.uuid4().hex, "deployment_id": sc["deployments"][-1]["id"],
+                "created_on": version["created_on"], "modified_on": version["created_on"]}
+
+    def active_version(self, name: str) -> str | None:
+        sc = self.state.scripts.get(name)
+        return sc["deployments"][-1]["versions"][0]["version_id"] if sc and sc["deployments"] else None
 
     @staticmethod
     def _check_rule(rule: Any, phase: str) -> None:

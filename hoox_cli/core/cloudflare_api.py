@@ -207,6 +207,27 @@ class CloudflareAPI:
     async def secret_list(self, script: str) -> list[dict[str, Any]]:
         return list(await self.request("GET", f"{self._account()}/workers/scripts/{_seg(script)}/secrets") or [])
 
+    # ------------------------------------------------------------------ workers and their deployments
+    async def scripts_list(self) -> list[dict[str, Any]]:
+        return list(await self.request("GET", f"{self._account()}/workers/scripts") or [])
+
+    async def deployments(self, script: str) -> list[dict[str, Any]] | None:
+        """The worker's deployments, newest first ({"id", "created_on", "versions": [{"version_id",
+        "percentage"}]}); None when there is no such worker."""
+        result = await self.request("GET", f"{self._account()}/workers/scripts/{_seg(script)}/deployments",
+                                    allow_404=True)
+        if result is None:
+            return None
+        return sorted(result.get("deployments") or [], key=lambda d: str(d.get("created_on", "")), reverse=True)
+
+    async def active_version(self, script: str) -> str | None:
+        """The version serving all of the worker's traffic now (None: no such worker, or a split)."""
+        for d in (await self.deployments(script) or [])[:1]:
+            for v in d.get("versions") or []:
+                if v.get("percentage") == 100:
+                    return str(v.get("version_id"))
+        return None
+
     # ------------------------------------------------------------------ WAF (zone rulesets)
     async def phase_entrypoint(self, zone_id: str, phase: str) -> dict[str, Any] | None:
         """The zone's entry-point ruleset of a phase; None when the zone has none yet."""
