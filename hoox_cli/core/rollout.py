@@ -3,8 +3,9 @@ checks of `repair check --remote`.
 
 The rollout, in order (each step only does what is missing, so running it again is safe):
 
-1. secrets: each enabled worker's secrets that the local vault (.dev.vars) holds and the worker does
-   not have yet on Cloudflare are listed first, by name; pushing them is asked once (or `--yes`).
+1. secrets: each enabled worker's secrets that the local vault (.dev.vars, or an environment variable
+   of that name, as in CI) holds and the worker does not have yet on Cloudflare are listed first, by
+   name; pushing them is asked once (or `--yes`).
    A required secret that is in neither place stops the rollout before anything changes.
 2. provision: every KV namespace, D1 database, R2 bucket and queue the workers bind (ids recorded).
 3. migrations: `wrangler d1 migrations apply <ledger> --remote` (Cloudflare keeps the history).
@@ -63,12 +64,27 @@ async def remote_secret_names(api: CloudflareAPI, worker: str) -> set[str] | Non
         raise
 
 
+def vault_of(ws: Workspace, workers: list[str]) -> dict[str, str]:
+    """The local vault: .dev.vars, and the environment variable of a declared secret's name, which wins
+    (as with the Cloudflare token: in CI the repository's secrets arrive that way; an empty one is absent)."""
+    import os
+
+    from hoox_edge import catalog
+
+    vault = {k: v for k, v in ws.secrets().items() if v}
+    for name in workers:
+        for s in catalog.worker(name).all_secrets:
+            if os.environ.get(s):
+                vault[s] = os.environ[s]
+    return vault
+
+
 async def secrets_plan(api: CloudflareAPI, ws: Workspace, workers: list[str]) -> dict[str, Any]:
     """{"push": [{"worker", "name"}] (in the vault, not on the worker), "missing": [{"worker", "name"}]
     (required, in neither place)}."""
     from hoox_edge import catalog
 
-    vault = ws.secrets()
+    vault = vault_of(ws, workers)
     push: list[dict[str, str]] = []
     missing: list[dict[str, str]] = []
     for name in workers:
@@ -214,7 +230,8 @@ async def rollout(ws: Workspace, *, yes: bool, confirm: Callable[[str], bool] | 
         report["kv"] = kv
         say(f"KV manifest: {len(kv['written'])} key(s) written, {len(kv['kept'])} kept")
         # 5. deploy in binding order, each worker's missing secrets right after its upload
-        vault = ws.secrets()
+        vault = vault_of(ws, order)
+        remember_secrets(vault.values())
         before: dict[str, str | None] = {}
         deployed: list[str] = []
         for i, name in enumerate(order):
