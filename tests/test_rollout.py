@@ -188,3 +188,21 @@ def test_repair_check_remote_names_what_the_account_lacks(setup: Any) -> None:
     assert "api.desk.example is not attached to hoox" in res.stdout
     assert json.loads(hoox("repair", "check", "--json").stdout)["checks"][0]["name"] != "cloudflare-resources"
 
+
+
+def test_the_setup_wizards_last_step_rolls_out_with_deploy(setup: Any) -> None:
+    ws, fake, _wrangler, gateway = setup
+    res = hoox("init", "--no-input", "--cloudflare-account-id", fake.account_id, "--subdomain", "desk",
+               "--workers", "trade-worker,d1-worker", "--skip-secrets", "--deploy", "--json")
+    assert res.exit_code == 0, res.stdout
+    report = as_json(res)["rollout"]
+    assert report["ok"] is True and [r["worker"] for r in report["deploy"] if r["ok"]] == WORKERS
+    assert set(fake.state.scripts) == set(WORKERS)
+    assert fake.state.secrets["hoox"]["OPERATOR_API_KEY"] == ws.secrets()["OPERATOR_API_KEY"]
+    assert gateway.urls == ["https://hoox.desk.workers.dev/health"]
+    # without --deploy (and nobody at a terminal) the wizard deploys nothing
+    res = hoox("init", "--no-input", "--restart", "--cloudflare-account-id", fake.account_id, "--subdomain", "desk",
+               "--skip-secrets", "--workers", "trade-worker,d1-worker", "--json")
+    assert res.exit_code == 0, res.stdout
+    assert as_json(res)["rollout"] is None
+    assert all(len(fake.state.scripts[w]["versions"]) == 1 for w in WORKERS)

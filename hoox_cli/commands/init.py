@@ -4,7 +4,8 @@ init asks the steps of the one setup-wizard model (hoox_cli.core.setup, shared w
 wizard and its state file). --json: {"workspace", "base_port", "resumed_from": step|null, "completed": [step],
 "created": [file], "toolchain": {"tools": [...], "ok", "optional_missing"}, "database": {"database", "file",
 "applied", "remote"}, "steps": {step: {"done": bool, "written": [name]}} (workers also "enabled"),
-"written": {"config", "secrets", "kv": [name]}, "state_file_removed": true, "next": [command]}
+"written": {"config", "secrets", "kv": [name]}, "state_file_removed": true, "next": [command],
+"rollout": <the object of `deploy all --auto --json`>|null (the last step, with --deploy or a yes at the terminal)}
 
 init --ci github --json: {"workflow": path, "workspace", "secrets": [name], "next": [str]}
 (hoox_cli.core.ci: what the workflow does)
@@ -58,6 +59,9 @@ def init(
                                                               "error naming the flag.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Forget a saved, unfinished wizard and start over.")]
     = False,
+    deploy_now: Annotated[bool | None, typer.Option(
+        "--deploy/--no-deploy", help="Last step: roll out to Cloudflare (`hoox deploy all --auto`, secrets pushed). "
+                                     "Asked at a terminal when Cloudflare is connected.")] = None,
     ci: Annotated[str | None, typer.Option(
         "--ci", metavar="github", help="Instead of the wizard: write the CI/CD workflow of this workspace "
                                        "(.github/workflows/deploy.yml: hoox test, then deploy main).")] = None,
@@ -84,13 +88,15 @@ def init(
     flags = wizard.Flags(account_id=cloudflare_account_id, api_token=cloudflare_api_token, subdomain=subdomain,
                          skip_cloudflare=skip_cloudflare, workers=_csv(workers) if workers else None,
                          enable=_csv(enable), disable=_csv(disable), secrets_file=secrets_file,
-                         skip_secrets=skip_secrets, port=port)
+                         skip_secrets=skip_secrets, port=port, deploy=deploy_now)
     ui = wizard.Ui(yes=yes, no_input=no_input, json_mode=json_out)
     if not json_out:
         say(f"[bold]hoox setup[/bold] in {esc(ws.root)}")
     result = wizard.run(ws, ui, flags, restart=restart)
     if json_out:
         emit_json(result)
+    if result["rollout"] is not None and not result["rollout"]["ok"]:
+        raise typer.Exit(1)
 
 
 def _write_ci(ws: Any, provider: str, source: str | None, ref: str | None, json_out: bool) -> None:
