@@ -117,3 +117,19 @@ def test_infra_domain_add_list_remove_through_the_workers_domains_api(ws: Worksp
     out = as_json(hoox("infra", "domain", "remove", "api.desk.example", "--json"))
     assert out["removed"] is False and out["forgotten"] is False
     assert fake.shape_errors == []
+
+
+def test_the_cockpit_shows_a_public_worker_at_its_public_url(ws: Workspace) -> None:
+    from types import SimpleNamespace
+
+    from hoox_tui.views.worker_detail import WorkerDetailView
+
+    view = WorkerDetailView.__new__(WorkerDetailView)  # only its rendering: no app needed
+    view.ctx = SimpleNamespace(workspace=ws)  # type: ignore[assignment]
+    detail = SimpleNamespace(bindings=[], public=True, crons=["* * * * *"])
+    assert view.render_bindings(detail, "hoox").caption.startswith("public: yes ")  # nothing known yet
+    deploy.set_cloudflare(ws, ["zone"], "desk.example")
+    deploy.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
+    assert view.render_bindings(detail, "hoox").caption.startswith("public: https://api.desk.example ")
+    internal = SimpleNamespace(bindings=[], public=False, crons=[])
+    assert view.render_bindings(internal, "trade-worker").caption.startswith("public: no ")
