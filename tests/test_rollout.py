@@ -161,14 +161,25 @@ def test_secrets_are_asked_for_first_and_a_missing_one_changes_nothing(setup: An
 
 
 def test_repair_check_remote_names_what_the_account_lacks(setup: Any) -> None:
-    ws, fake, _wrangler, _gateway = setup
+    ws, fake, _wrangler, gateway = setup
     res = hoox("repair", "check", "--remote", "--json")
     remote = {c["name"]: c for c in as_json(res)["checks"] if c["name"].startswith("cloudflare-")}
     assert res.exit_code == 1
     assert not remote["cloudflare-resources"]["ok"] and "KV namespace hoox-config" in remote[
         "cloudflare-resources"]["detail"]
     assert not remote["cloudflare-workers"]["ok"]
-    assert hoox("deploy", "all", "--auto", "--yes", "--json").exit_code == 0
+    # the gateway on a custom domain: its route rendered, its domain created, its health checked there
+    fake.state.zones["z1"] = {"name": "desk.example"}
+    deploy.set_cloudflare(ws, ["zone"], "desk.example")
+    deploy.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
+    res = hoox("deploy", "all", "--auto", "--yes", "--json")
+    assert res.exit_code == 0, res.stdout
+    assert as_json(res)["domains"] == [{"hostname": "api.desk.example", "worker": "hoox", "created": True,
+                                        "error": None}]
+    staged = (deploy.worker_dir(ws, "hoox") / "wrangler.jsonc").read_text()
+    assert '"pattern": "api.desk.example"' in staged and '"custom_domain": true' in staged
+    assert [(d["hostname"], d["service"]) for d in fake.state.domains.values()] == [("api.desk.example", "hoox")]
+    assert gateway.urls == ["https://api.desk.example/health"]
     res = hoox("repair", "check", "--remote", "--json")
     remote = {c["name"]: c for c in as_json(res)["checks"] if c["name"].startswith("cloudflare-")}
     assert set(remote) == {"cloudflare-resources", "cloudflare-bindings", "cloudflare-workers", "cloudflare-secrets",
@@ -178,9 +189,7 @@ def test_repair_check_remote_names_what_the_account_lacks(setup: Any) -> None:
     del fake.state.secrets["trade-worker"]["INTERNAL_KEY_BINDING"]
     ns = deploy.resources(ws)["kv"][catalog.SESSIONS_KV]
     fake.state.kv["other-id"] = fake.state.kv.pop(ns)
-    fake.state.zones["z1"] = {"name": "desk.example"}
-    deploy.set_cloudflare(ws, ["zone"], "desk.example")
-    deploy.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
+    fake.state.domains.clear()
     res = hoox("repair", "check", "--remote")
     assert res.exit_code == 1
     assert "trade-worker: INTERNAL_KEY_BINDING" in res.stdout

@@ -13,6 +13,7 @@ JSON objects (--json):
                          "name"}], "missing": [...], "pushed": [{"worker", "name"}]}, "provisioned": [{"kind", "name",
                          "id", "created"}], "migrations": {"ok", "applied": [name], "error"}|null, "kv":
                          {"namespace", "written": [key], "kept": [key]}|null, "deploy": [<result as above>],
+                         "domains": [{"hostname", "worker", "created", "error"}],
                          "health": [{"worker", "url", "ok", "detail"}], "rolled_back": [{"worker", "version_id",
                          "ok", "error"}]} (hoox_cli.core.rollout: the steps, and why in that order; secret
                          values never appear, only names)

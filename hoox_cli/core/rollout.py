@@ -12,7 +12,8 @@ The rollout, in order (each step only does what is missing, so running it again 
 4. KV manifest: the manifest's keys absent from the CONFIG_KV namespace are written (values an
    operator set are kept).
 5. deploy: every enabled worker in binding order (hoox_cli.core.deploy), recording the version each
-   served before; its missing secrets are pushed right after its upload (a secret needs the worker).
+   served before; its custom domain (hoox.toml [cloudflare.hostnames]) is made sure of and its missing
+   secrets are pushed right after its upload (a secret needs the worker).
 6. health: the gateway's `/health` through its public URL (domains.public_url), polled until it
    answers 200 or HEALTH_TIMEOUT_S passes; it probes every binding, so a failing internal worker is
    named by its own probe and the gateway by its own.
@@ -34,7 +35,7 @@ import httpx
 
 from hoox_cli.core import deploy, domains, provision, wrangler_cli
 from hoox_cli.core.cloudflare_api import CloudflareAPI, CloudflareError
-from hoox_cli.core.errors import fail
+from hoox_cli.core.errors import CliError, fail
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -186,7 +187,8 @@ async def rollout(ws: Workspace, *, yes: bool, confirm: Callable[[str], bool] | 
     order = deploy.planned_workers(ws)
     remember_secrets(ws.secrets().values())
     report: dict[str, Any] = {"ok": False, "order": order, "secrets": None, "provisioned": [], "migrations": None,
-                              "kv": None, "deploy": [], "health": [], "rolled_back": [], "failed": None}
+                              "kv": None, "deploy": [], "domains": [], "health": [], "rolled_back": [],
+                              "failed": None}
     async with api_client(ws) as api:
         # 1. secrets: asked first, so that a "no" changes nothing
         plan = await secrets_plan(api, ws, order)
@@ -246,6 +248,16 @@ async def rollout(ws: Workspace, *, yes: bool, confirm: Callable[[str], bool] | 
                 report["failed"] = name
                 break
             deployed.append(name)
+            host = domains.hostnames(ws).get(name)
+            if host:  # wrangler attaches the route's domain; made sure of here, so that the health check finds it
+                try:
+                    _, created = await domains.attach(api, ws, name, host)
+                except CliError as exc:
+                    report["domains"].append({"hostname": host, "worker": name, "created": False,
+                                              "error": exc.message})
+                    report["failed"] = name
+                    break
+                report["domains"].append({"hostname": host, "worker": name, "created": created, "error": None})
             for p in plan["push"]:
                 if p["worker"] == name:
                     await api.secret_put(name, p["name"], vault[p["name"]])
