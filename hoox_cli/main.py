@@ -47,6 +47,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "orders": ("orders", "app"),
     "risk": ("risk", "app"),
     "watchdog": ("watchdog", "app"),
+    "report": ("report", "app"),
     "logs": ("logs", "app"),
     "check": ("check", "app"),
     "repair": ("repair", "app"),

@@ -396,12 +396,12 @@ def say_export(dump: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- the workspace's audits
-def report_audits(ws: Workspace, json_out: bool) -> None:
+def report_audits(ws: Workspace, json_out: bool, extra: list[dict[str, Any]] | None = None) -> None:
     """`hoox check setup` and `hoox repair check`, one report: every audit of hoox_cli.core.audits with its
-    fix and repair; exit 1 when one fails."""
+    fix and repair (and `extra` ones of the same shape after them); exit 1 when one fails."""
     from hoox_cli.core.audits import run_audits
 
-    checks = run_audits(ws)
+    checks = run_audits(ws) + (extra or [])
     ok = all(c["ok"] for c in checks)
     if json_out:
         emit_json({"ok": ok, "workspace": str(ws.root), "checks": checks})

@@ -50,6 +50,7 @@ TEXT = "\n".join((
     '│           runs and settings.                                                 │',
     "│ watchdog  Signal watchdog: each source's last signal against its             │",
     '│           expectation.                                                       │',
+    '│ report    P&L reports: make one now, list them, download one (PDF or HTML).  │',
     "│ logs      Follow the edge's logs, or download a time range of them.          │",
     "│ check     Check the machine's tools, the workspace and the running edge.     │",
     '│ repair    Diagnose the workspace (the audits of `check setup`) and repair it │',

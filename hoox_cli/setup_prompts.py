@@ -84,6 +84,7 @@ class Flags:
     secrets_file: Path | None = None
     skip_secrets: bool = False
     port: int | None = None  # --port: kept as [dev] port before the steps run
+    deploy: bool | None = None  # --deploy / --no-deploy: the initial rollout (None: asked when connected)
 
 
 # ----------------------------------------------------------------------------- preparation
@@ -313,7 +314,7 @@ def next_commands(ws: Workspace) -> list[str]:
     nxt = ["hoox dev start", "hoox signal send --symbol BTCUSDT --action LONG --quantity 0.01", "hoox check setup"]
     cf: Any = ws.config().get("cloudflare", {})
     if hasattr(cf, "get") and cf.get("account_id") and ws.secrets().get("CLOUDFLARE_API_TOKEN"):
-        nxt += ["hoox infra provision", "hoox deploy all"]
+        nxt += ["hoox deploy all --auto"]
     else:
         nxt.append("hoox init --cloudflare-account-id ID  (later, to deploy to Cloudflare)")
     return nxt
@@ -366,6 +367,7 @@ def run(ws: Workspace, ui: Ui, flags: Flags, *, restart: bool) -> dict[str, Any]
             say_step(st, steps[st.id])
     written = wiz.state.written
     wiz.finish()
+    report = initial_rollout(ws, ui, flags)
     nxt = next_commands(ws)
     if not ui.json_mode:
         names = [n for kind in ("config", "secrets", "kv") for n in written[kind]]
@@ -375,7 +377,39 @@ def run(ws: Workspace, ui: Ui, flags: Flags, *, restart: bool) -> dict[str, Any]
             say(f"  {esc(c)}")
     return {"workspace": str(ws.root), "base_port": ws.base_port(), "resumed_from": resumed_from,
             "completed": list(STEPS), "created": created, "toolchain": toolchain, "database": database,
-            "steps": steps, "written": written, "state_file_removed": True, "next": nxt}
+            "steps": steps, "written": written, "state_file_removed": True, "next": nxt, "rollout": report}
+
+
+def cloudflare_connected(ws: Workspace) -> bool:
+    from hoox_cli.core import wrangler_cli
+
+    creds = wrangler_cli.credentials(ws)
+    return bool(creds.get("CLOUDFLARE_API_TOKEN") and creds.get("CLOUDFLARE_ACCOUNT_ID"))
+
+
+def initial_rollout(ws: Workspace, ui: Ui, flags: Flags) -> dict[str, Any] | None:
+    """The wizard's last step: `hoox deploy all --auto` when --deploy says so, or when asked and answered
+    yes (only at a terminal, and only with Cloudflare connected). The vault's secrets are pushed without
+    a second question: the wizard has just shown what it wrote. None when nothing was rolled out."""
+    from hoox_cli.core import rollout
+    from hoox_cli.core.errors import run_async
+
+    go = flags.deploy
+    if go is None:
+        go = (ui.interactive and cloudflare_connected(ws)
+              and typer.confirm("Roll the workers out to Cloudflare now (hoox deploy all --auto)?", default=False))
+    if not go:
+        return None
+    if not ui.json_mode:
+        say("\n[bold]Initial rollout[/bold]")
+    report: dict[str, Any] = run_async(rollout.rollout(ws, yes=True, confirm=None,
+                                                       say=(lambda _: None) if ui.json_mode else say))
+    if not ui.json_mode:
+        done = [r["worker"] for r in report["deploy"] if r["ok"]]
+        say(f"deployed: {esc(', '.join(done) or 'nothing')}"
+            + ("" if report["ok"] else f"; [red]failed at {esc(report['failed'])}[/red] (`hoox deploy all --auto` "
+                                       "again once fixed)"))
+    return report
 
 
 def say_prepared(toolchain: dict[str, Any], database: dict[str, Any]) -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import tempfile
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult, SystemCommand
@@ -36,6 +38,7 @@ from hoox_tui.dialogs import (
 )
 from hoox_tui.fmt import book_label
 from hoox_tui.messages import ConnectionChanged, RiskRunReported, StoreChanged
+from hoox_tui.reports import ReportsEdge, ReportsScreen
 from hoox_tui.store import BOOKS, STORE_TOPICS, Conn, run_summary
 from hoox_tui.themes import DEFAULT_THEME, load_themes
 from hoox_tui.timeline import RequestIdScreen, TimelineScreen
@@ -152,6 +155,7 @@ class HooxApp(Guarded, App[None]):
         Binding("K", "kill_switch", "Kill switch", id="kill-switch"),
         Binding("b", "cycle_book", "Book", id="book"),
         Binding("T", "signal_timeline", "Signal timeline", id="signal-timeline"),
+        Binding("R", "reports", "Reports", show=False, id="reports"),
     ]
 
     def __init__(
@@ -434,6 +438,18 @@ class HooxApp(Guarded, App[None]):
             return
         self.push_screen(TimelineScreen(store.signal_timeline, request_id))
 
+    # ---------------------------------------------------------------- reports
+    def action_reports(self, open_latest: bool = False) -> None:
+        """The stored P&L reports (R, the palette); `open_latest` opens the newest at once."""
+        store = self.ctx.store
+        if not store.has_edge:
+            self.notify("No edge is configured: the P&L reports are not available.", severity="warning")
+            return
+        ws = self.ctx.workspace
+        folder = ws.root / "reports" if ws is not None else Path(tempfile.gettempdir()) / "hoox-reports"
+        edge = ReportsEdge(store.reports, store.report_file, store.make_report)
+        self.push_screen(ReportsScreen(edge, folder, open_latest=open_latest, opener=self.ctx.open_url))
+
     # ---------------------------------------------------------------- books
     def action_cycle_book(self) -> None:
         """b: the next book (paper → live → both), for every view showing positions or figures."""
@@ -539,6 +555,9 @@ class HooxApp(Guarded, App[None]):
         yield SystemCommand("Book: follow the desk's current book", "KV trade:mode", lambda: self.action_book(None))
         yield SystemCommand("Signal timeline: paste a request id", "T; every stage of one signal",
                             self.action_signal_timeline)
+        yield SystemCommand("Reports: the P&L reports", "R; open one, make one now", self.action_reports)
+        yield SystemCommand("Reports: open the latest P&L report", "downloads it and opens it",
+                            lambda: self.action_reports(open_latest=True))
         yield SystemCommand("Send a test signal (paper)", "LONG 0.001 BTCUSDT, asks first", self.action_test_signal)
         for name in sorted(self.available_themes):
             if name.startswith("hoox-") or name == self.theme:

@@ -3,6 +3,7 @@ user's settings. No client: views and the app reach the edge only through the st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,13 @@ if TYPE_CHECKING:
     from hoox_tui.store import Store
 
 
+def open_in_viewer(url: str) -> bool:
+    """Ask the system to show a file (a downloaded report); False when nothing could."""
+    import webbrowser  # only when a report is opened
+
+    return webbrowser.open(url)
+
+
 @dataclass
 class CockpitContext:
     store: Store
@@ -22,6 +30,7 @@ class CockpitContext:
     safe_mode: bool
     local_runtime_started: bool  # the cockpit started the embedded runtime (and stops it on exit)
     local_runtime: LocalRuntime | None = None  # the workspace's local edge, once found or started
+    open_url: Callable[[str], bool] = open_in_viewer  # tests put a recorder here
 
     def owns_runtime(self) -> bool:
         """The edge serving now is the one this cockpit started (and stops on exit): asked of the

@@ -46,6 +46,7 @@ from hoox_edge.shared import clock
 
 from hoox_cli.core.client import (
     AlertEvent,
+    Download,
     HooxApiError,
     HooxConnectionError,
     HooxError,
@@ -740,6 +741,16 @@ class Store:
 
     async def signal_timeline(self, request_id: str) -> m.SignalTimeline:
         return await self._edge().signal_timeline(request_id)
+
+    async def reports(self) -> m.ReportsList:
+        return await self._edge().reports()
+
+    async def report_file(self, name: str) -> Download:
+        return await self._edge().report_file(name)
+
+    async def make_report(self, period: str) -> m.ReportResult:
+        """A P&L report now: report-worker stores it and sends it to Telegram."""
+        return await self._edge().make_report(period)
 
     async def send_test_signal(self, ws: Workspace) -> SignalOutcome:
         """LONG 0.001 BTCUSDT to the workspace's local gateway, and what came of it."""

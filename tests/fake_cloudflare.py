@@ -46,6 +46,13 @@ class State:
     zones: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone id -> {"name"}
     # GraphQL Analytics: one row per worker invocation {datetime, scriptName, coloCode, status, cpuTime (µs)}
     invocations: list[dict[str, Any]] = field(default_factory=list)
+    rendered: list[str] = field(default_factory=list)  # Browser Rendering: the HTML of each /pdf asked for
+
+
+    domains: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"hostname", "service", "zone_id", …}
+    # name -> {"versions": [{"id", "number", "created_on"}], "deployments": [{"id", "created_on", "versions",
+    # ...}] (oldest first)}
+    scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class ShapeError(Exception):
@@ -63,6 +70,41 @@ def _expect(body: Any, keys: dict[str, type | tuple[type, ...]], optional: dict[
         if k not in body or not isinstance(body[k], t):
             raise ShapeError(f"field {k!r} missing or not {t}")
     return body
+
+
+def tiny_pdf(text: str) -> bytes:
+    """A one-page PDF holding `text` (what the Browser Rendering fake answers; pdftotext reads it)."""
+    safe = text.replace("\\", "").replace("(", "").replace(")", "")
+    content = f"BT /F1 14 Tf 72 720 Td ({safe}) Tj ET".encode()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (i, obj)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _multipart_metadata(r: Recorded) -> Any:
+    """The JSON `metadata` part of a multipart/form-data worker upload."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    ctype = r.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise ShapeError("a worker upload is multipart/form-data")
+    msg = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {ctype}\r\n\r\n".encode() + r.body)
+    for part in msg.iter_parts():
+        if part.get_param("name", header="content-disposition") == "metadata":
+            return json.loads(part.get_payload(decode=True))
+    raise ShapeError("a worker upload needs a metadata part")
 
 
 class FakeCloudflare:
@@ -184,6 +226,11 @@ class FakeCloudflare:
 
     def account_route(self, r: Recorded, p: str) -> tuple[int, Any, str]:
         st = self.state
+        # ---- Browser Rendering, the /pdf quick action: the HTML kept, a real (tiny) PDF back
+        if p == "/browser-rendering/pdf" and r.method == "POST":
+            b = _expect(r.json(), {"html": str}, {"pdfOptions": dict})
+            st.rendered.append(b["html"])
+            return 200, tiny_pdf("Rendered by the Browser Rendering fake"), "application/pdf"
         # ---- KV
         if p == "/storage/kv/namespaces":
             if r.method == "GET":
@@ -260,6 +307,21 @@ class FakeCloudflare:
                     return self.err(409, 10004, "bucket exists")
                 st.r2[b["name"]] = {}
                 return self.ok({"name": b["name"], "creation_date": "2026-01-05T12:00:00Z"})
+        m = re.match(r"^/r2/buckets/([^/]+)/lifecycle$", p)
+        if m and r.method in ("PUT", "GET"):
+            bucket = st.r2.get(m.group(1))
+            if bucket is None:
+                return self.err(404, 10006, "bucket not found")
+            if r.method == "GET":
+                return self.ok({"rules": bucket.get("lifecycle", [])})
+            rules = _expect(r.json(), {"rules": list})["rules"]
+            for rule in rules:
+                _expect(rule, {"id": str, "enabled": bool, "conditions": dict},
+                        {"deleteObjectsTransition": dict, "abortMultipartUploadsTransition": dict,
+                         "storageClassTransitions": list})
+                _expect(rule["conditions"], {"prefix": str})
+            bucket["lifecycle"] = rules
+            return self.ok({})
         m = re.match(r"^/r2/buckets/([^/]+)$", p)
         if m and r.method == "DELETE":
             if m.group(1) not in st.r2:
@@ -297,6 +359,70 @@ class FakeCloudflare:
             if st.vectorize.pop(m.group(1), None) is None:
                 return self.err(404, 3000, "index not found")
             return self.ok(None)
+        # ---- workers custom domains (Attach / List / Detach)
+        if p == "/workers/domains":
+            if r.method == "GET":
+                return self.ok(list(st.domains.values()))
+            if r.method == "PUT":
+                b = _expect(r.json(), {"hostname": str, "service": str},
+                            {"zone_id": str, "zone_name": str, "environment": str})
+                zid = b.get("zone_id") or next(
+                    (i for i, z in st.zones.items() if z["name"] == b.get("zone_name")), None)
+                zone = st.zones.get(zid or "")
+                if zone is None:
+                    return self.err(404, 100102, "zone not found")
+                if b["hostname"] != zone["name"] and not b["hostname"].endswith("." + zone["name"]):
+                    return self.err(400, 100116, "hostname is not in the zone")
+                taken = next((d for d in st.domains.values() if d["hostname"] == b["hostname"]), None)
+                if taken is not None and taken["service"] != b["service"]:
+                    return self.err(409, 100117, "hostname already has an externally managed DNS record or "
+                                                 "another worker")
+                did = taken["id"] if taken else uuid.uuid4().hex
+                st.domains[did] = {"id": did, "hostname": b["hostname"], "service": b["service"],
+                                   "environment": b.get("environment", "production"), "zone_id": zid,
+                                   "zone_name": zone["name"]}
+                return self.ok(st.domains[did])
+        m = re.match(r"^/workers/domains/([^/]+)$", p)
+        if m:
+            d = st.domains.get(m.group(1))
+            if d is None:
+                return self.err(404, 100114, "domain not found")
+            if r.method == "GET":
+                return self.ok(d)
+            if r.method == "DELETE":
+                del st.domains[m.group(1)]
+                return 200, b"", "application/json"  # the API answers an empty body here
+        # ---- workers: upload (a new version, deployed), list, deployments (list / create = rollback)
+        if p == "/workers/scripts" and r.method == "GET":
+            return self.ok([{"id": n, "created_on": sc["versions"][0]["created_on"],
+                             "modified_on": sc["versions"][-1]["created_on"]} for n, sc in st.scripts.items()])
+        m = re.match(r"^/workers/scripts/([^/]+)$", p)
+        if m and r.method == "PUT":
+            meta = _multipart_metadata(r)
+            _expect(meta, {"main_module": str}, {k: object for k in (
+                "compatibility_date", "compatibility_flags", "bindings", "keep_bindings", "observability",
+                "placement", "tags", "annotations", "logpush", "tail_consumers", "limits", "migrations",
+                "usage_model", "assets", "keep_assets")})
+            return self.ok(self.new_version(m.group(1)))
+        m = re.match(r"^/workers/scripts/([^/]+)/deployments$", p)
+        if m:
+            sc = st.scripts.get(m.group(1))
+            if sc is None:
+                return self.err(404, 10007, f"This Worker does not exist on your account. [{m.group(1)}]")
+            if r.method == "GET":
+                return self.ok({"deployments": list(reversed(sc["deployments"]))})
+            if r.method == "POST":
+                b = _expect(r.json(), {"strategy": str, "versions": list}, {"annotations": dict})
+                if b["strategy"] != "percentage":
+                    raise ShapeError("strategy must be percentage")
+                for v in b["versions"]:
+                    _expect(v, {"version_id": str, "percentage": (int, float)})
+                    if not any(x["id"] == v["version_id"] for x in sc["versions"]):
+                        return self.err(404, 10221, f"version {v['version_id']} not found")
+                if sum(v["percentage"] for v in b["versions"]) != 100:
+                    raise ShapeError("percentages must add up to 100")
+                dep = self._deploy(sc, b["versions"], b.get("annotations"))
+                return self.ok(dep)
         # ---- worker secrets
         m = re.match(r"^/workers/scripts/([^/]+)/secrets$", p)
         if m:
@@ -312,6 +438,28 @@ class FakeCloudflare:
                     return self.err(404, 10007, f"This Worker does not exist on your account. [{script}]")
                 return self.ok([{"name": n, "type": "secret_text"} for n in sorted(st.secrets[script])])
         return self.err(404, 7003, f"No route for {r.method} /accounts/…{p}")
+
+    def _deploy(self, sc: dict[str, Any], versions: list[dict[str, Any]],
+                annotations: dict[str, Any] | None = None) -> dict[str, Any]:
+        n = len(sc["deployments"]) + 1
+        dep = {"id": uuid.uuid4().hex, "created_on": f"2026-01-05T12:{n:02d}:00Z", "source": "api",
+               "strategy": "percentage", "versions": versions, "annotations": annotations or {}}
+        sc["deployments"].append(dep)
+        return dep
+
+    def new_version(self, name: str) -> dict[str, Any]:
+        """An upload of `name`: a new version, deployed to all of its traffic (as `wrangler deploy` does)."""
+        sc = self.state.scripts.setdefault(name, {"versions": [], "deployments": []})
+        n = len(sc["versions"]) + 1
+        version = {"id": str(uuid.uuid4()), "number": n, "created_on": f"2026-01-05T11:{n:02d}:00Z"}
+        sc["versions"].append(version)
+        self._deploy(sc, [{"version_id": version["id"], "percentage": 100}])
+        return {"id": name, "etag": uuid.uuid4().hex, "deployment_id": sc["deployments"][-1]["id"],
+                "created_on": version["created_on"], "modified_on": version["created_on"]}
+
+    def active_version(self, name: str) -> str | None:
+        sc = self.state.scripts.get(name)
+        return sc["deployments"][-1]["versions"][0]["version_id"] if sc and sc["deployments"] else None
 
     @staticmethod
     def _check_rule(rule: Any, phase: str) -> None:

@@ -109,8 +109,11 @@ def test_shell_completion_is_installed_and_completes_commands(tmp_path: Path) ->
     assert p.returncode == 0, p.stderr
     assert "complete" in p.stdout and "COMP_WORDS" in p.stdout
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env=dict(env, _HOOX_COMPLETE="complete_bash", COMP_WORDS="hoox rep", COMP_CWORD="1"))
+                       env=dict(env, _HOOX_COMPLETE="complete_bash", COMP_WORDS="hoox repa", COMP_CWORD="1"))
     assert p.stdout.split() == ["repair"]
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(env, _HOOX_COMPLETE="complete_bash", COMP_WORDS="hoox rep", COMP_CWORD="1"))
+    assert sorted(p.stdout.split()) == ["repair", "report"]
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        env=dict(env, _HOOX_COMPLETE="complete_bash", COMP_WORDS="hoox config env ", COMP_CWORD="3"))
     assert set(p.stdout.split()) == {"show", "validate", "generate-dev-vars", "init"}

@@ -54,7 +54,7 @@ def test_init_scripted_writes_everything_and_never_prints_a_credential(fresh: Wo
     assert res["steps"]["exchanges"]["written"] == ["BYBIT_API_KEY", "BYBIT_API_SECRET"]
     assert res["steps"]["telegram"]["written"] == ["TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_WEBHOOK_SECRET"]
     assert res["steps"]["ai"] == {"done": True, "written": []} and res["steps"]["strategy"]["done"] is False
-    assert "hoox deploy all" in res["next"]
+    assert "hoox deploy all --auto" in res["next"]
 
     assert fresh.enabled_workers() == ["hoox", "trade-worker", "telegram-worker", "d1-worker"]
     cfg = fresh.config()

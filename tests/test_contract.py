@@ -33,6 +33,14 @@ MODELS = {n: m for n, m in vars(models).items()
 SHAPES = {n: s for n, s in vars(shapes).items() if typing.is_typeddict(s)}
 
 
+@pytest.fixture
+def workspace(workspace):  # conftest's, with report-worker enabled: /v1/reports goes through it
+    doc = workspace.config()
+    doc["workers"]["report-worker"]["enabled"] = True
+    workspace.save_config(doc)
+    return workspace
+
+
 def keys_of(shape: Any) -> set[str]:
     return set(shape.__required_keys__) | set(shape.__optional_keys__)
 
@@ -170,11 +178,16 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock): 
                                                                         "flatten": True})
     await call("POST", "/alerts", "/alerts", M.AlertPosted, {"message": "contract alert", "level": "info"})
     await call("GET", "/alerts", "/alerts", M.AlertsPage)
+    made = await call("POST", "/reports", "/reports", M.ReportResult, {"period": "7d"})
+    await call("GET", "/reports", "/reports", M.ReportsList)
+    download = await v1(rt, "GET", f"/reports/{made['report']['name']}")  # a file, not an envelope
+    assert download.status == 200 and download.headers["content-type"].startswith(("application/pdf", "text/html"))
+    answered[("GET", "/reports/{name}")] = {}
 
     assert set(answered) == _routes(), _routes() - set(answered)  # every route of the API, none left out
     # The lists the shapes describe were not empty: their items were checked too.
     for route in (("GET", "/trades"), ("GET", "/orders"), ("GET", "/logs"), ("GET", "/logs/export"), ("GET", "/alerts"),
-                  ("GET", "/risk/runs"), ("GET", "/positions")):
+                  ("GET", "/risk/runs"), ("GET", "/positions"), ("GET", "/reports")):
         assert answered[route]["items"], route
     assert answered[("GET", "/risk")]["positions"] and answered[("GET", "/watchdog")]["sources"]
     assert answered[("POST", "/kill-switch")]["flatten"]["closes"]

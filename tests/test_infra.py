@@ -230,7 +230,9 @@ def test_waf_remote_writes_zone_rules_once_keeps_the_others_and_removes_them(ws:
     assert '"/webhook"' in tv["expression"] and added.json()["ref"] == "hoox_tradingview_only"
     (rate,) = fake.state.rulesets[("zone1", "http_ratelimit")]  # that phase had no entry point: created
     assert rate["ratelimit"]["requests_per_period"] == 20 and rate["ratelimit"]["period"] == 60
-    # again (zone remembered): nothing is written, the rules are reported unchanged
+    # again (zone remembered): nothing is written, the rules are reported unchanged, even with the
+    # defaults Cloudflare adds to a stored rule
+    fake.state.rulesets[("zone1", "http_ratelimit")][0]["ratelimit"]["requests_to_origin"] = False
     writes = [r for r in fake.requests if r.method != "GET"]
     res = hoox("waf", "configure", "--tradingview-only", "--limit-requests", "20", "--remote", "--json")
     assert res.exit_code == 0, res.stdout

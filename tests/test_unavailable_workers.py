@@ -1,5 +1,6 @@
 """Workers whose features are later issues say so: health is ok, feature routes answer 501, crons log it.
-agent-worker serves the risk manager; only its AI chat is not built, and its /health says so."""
+agent-worker serves the risk manager; only its AI chat is not built, and its /health says so. report-worker
+serves every feature (its reports are tested in test_reports.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,16 @@ import pytest
 FEATURES = {
     "web3-wallet-worker": ["/dex", "/dex/swap"],
     "email-worker": ["/email", "/email/inbound"],
-    "report-worker": ["/report", "/report/latest"],
 }
-CRONS = {"email-worker": "*/5 * * * *", "report-worker": "0 6,18 * * *"}
+CRONS = {"email-worker": "*/5 * * * *"}
 
 
 @pytest.fixture
 async def rt(workspace):
     from hoox_edge.local.runtime import LocalRuntime
 
-    runtime = LocalRuntime(workspace, workers=[*FEATURES, "agent-worker", "d1-worker", "hoox", "trade-worker",
-                                               "telegram-worker"])
+    runtime = LocalRuntime(workspace, workers=[*FEATURES, "agent-worker", "report-worker", "d1-worker", "hoox",
+                                               "trade-worker", "telegram-worker"])
     await runtime.open()
     try:
         yield runtime
@@ -85,10 +85,10 @@ async def test_the_workers_list_shows_each_worker_as_what_it_serves(rt):
 
     from hoox_cli.core.models import status_label
 
-    probes = {w: await workers.probe(rt.env("hoox"), w) for w in [*FEATURES, "agent-worker"]}
+    probes = {w: await workers.probe(rt.env("hoox"), w) for w in [*FEATURES, "agent-worker", "report-worker"]}
     assert {w: p["features"] for w, p in probes.items()} == {
-        "web3-wallet-worker": "not available", "email-worker": "not available", "report-worker": "not available",
+        "web3-wallet-worker": "not available", "email-worker": "not available", "report-worker": "available",
         "agent-worker": "partial"}
     assert {w: status_label(p["status"], p["features"]) for w, p in probes.items()} == {
-        "web3-wallet-worker": "not available", "email-worker": "not available", "report-worker": "not available",
+        "web3-wallet-worker": "not available", "email-worker": "not available", "report-worker": "operational",
         "agent-worker": "operational (partial)"}

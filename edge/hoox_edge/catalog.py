@@ -230,9 +230,17 @@ WORKERS: tuple[Worker, ...] = (
         description="Twice-daily P&L reports",
         module="hoox_edge.workers.report",
         port_offset=8,
-        bindings=(Binding("REPORTS_BUCKET", "r2", REPORTS_BUCKET), _DB, _D1, _TELEGRAM, _kv(), _TELEMETRY),
+        # PAPER_EXCHANGE: the mark prices of the paper book's open positions. The Telegram secrets: the PDF
+        # goes out with sendDocument (telegram-worker's /alert carries text only).
+        bindings=(Binding("REPORTS_BUCKET", "r2", REPORTS_BUCKET), _DB, _D1, _TELEGRAM, _kv(), _TELEMETRY,
+                  Binding("PAPER_EXCHANGE", "durable_object", "PaperExchange")),
         crons=("0 6,18 * * *",),
         secrets=(_INTERNAL,),
+        # CLOUDFLARE_API_TOKEN (Browser Rendering: Edit) prints the PDF on Cloudflare; the deploy fills
+        # CLOUDFLARE_ACCOUNT_ID in.
+        optional_secrets=("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "CLOUDFLARE_API_TOKEN"),
+        vars=(("TELEGRAM_API_BASE", "https://api.telegram.org"),
+              ("CLOUDFLARE_API_BASE", "https://api.cloudflare.com/client/v4"), ("CLOUDFLARE_ACCOUNT_ID", "")),
         enabled_by_default=False,
     ),
 )
@@ -272,13 +280,16 @@ def durable_object_owner(class_name: str) -> Worker:
 
 
 def deploy_order(selected: list[str] | None = None) -> list[str]:
-    """Workers in an order where every service binding's target comes first (Kahn's algorithm)."""
+    """Workers in an order where every service binding's target, and the worker defining every Durable
+    Object class bound from another worker, comes first (Kahn's algorithm)."""
     chosen = set(selected) if selected is not None else set(names())
-    deps = {
-        w.name: {b.resource for b in w.bindings_of("service") if b.resource in chosen}
-        for w in WORKERS
-        if w.name in chosen
-    }
+
+    def targets(w: Worker) -> set[str]:
+        out = {b.resource for b in w.bindings_of("service")}
+        out |= {durable_object_owner(b.resource).name for b in w.bindings_of("durable_object")}
+        return {t for t in out if t in chosen and t != w.name}
+
+    deps = {w.name: targets(w) for w in WORKERS if w.name in chosen}
     order: list[str] = []
     ready = sorted(n for n, d in deps.items() if not d)
     while ready:

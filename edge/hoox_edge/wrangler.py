@@ -79,6 +79,11 @@ def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None, *, bun
         "workers_dev": w.public,
         "preview_urls": w.public,
     }
+    # Custom domains of a public worker (hoox.toml [cloudflare.hostnames]): wrangler attaches each
+    # hostname to the worker on deploy, creating its DNS record and certificate.
+    hosts = list((res.get("routes") or {}).get(w.name) or []) if w.public else []
+    if hosts:
+        cfg["routes"] = [{"pattern": h, "custom_domain": True} for h in hosts]
 
     variables = dict(w.vars)
     # Only the worker that reads the SQL API (it holds the API token) needs the account id.

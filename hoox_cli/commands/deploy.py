@@ -9,6 +9,14 @@ JSON objects (--json):
                          "duplicates": [module], "largest": [{"module", "bytes", "gzip_bytes"}],
                          "wrangler": {"modules", "gzip_bytes", "duplicates"?} (what wrangler reported;
                          absent when wrangler did not run)}
+- all --auto [--yes]:    {"ok", "order": [worker], "failed": step|worker|null, "secrets": {"push": [{"worker",
+                         "name"}], "missing": [...], "pushed": [{"worker", "name"}]}, "provisioned": [{"kind", "name",
+                         "id", "created"}], "migrations": {"ok", "applied": [name], "error"}|null, "kv":
+                         {"namespace", "written": [key], "kept": [key]}|null, "deploy": [<result as above>],
+                         "domains": [{"hostname", "worker", "created", "error"}],
+                         "health": [{"worker", "url", "ok", "detail"}], "rolled_back": [{"worker", "version_id",
+                         "ok", "error"}]} (hoox_cli.core.rollout: the steps, and why in that order; secret
+                         values never appear, only names)
 - fetch-wheels:         {"cache", "ok", "packages": [requirement], "wheels": [file], "command": [arg]}
 - telegram-webhook:     {"url", "registered": bool, "secret_generated": bool, "secret_synced": [worker],
                          "description", "allowed_updates": [kind], "webhook": {"url", "pending_update_count",
@@ -98,14 +106,31 @@ def _bundle_text(bundle: dict[str, Any] | None) -> str:
 
 @app.command("all")
 @handle_errors
-def deploy_all_cmd(dry_run: DryRunOpt = False, verbose: VerboseOpt = False, json_out: JsonOpt = False) -> None:
+def deploy_all_cmd(
+    dry_run: DryRunOpt = False,
+    auto: Annotated[bool, typer.Option(
+        "--auto", help="The whole rollout: provision what is missing, migrations, KV manifest, secrets from the "
+                       "local vault, deploy, /health through the public URL, roll back a worker that fails it.")]
+    = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --auto: push secrets without asking.")] = False,
+    verbose: VerboseOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
     """Every enabled worker, in the order of their service bindings; stops at the first failure."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hoox_cli.core import deploy
     from hoox_cli.output import err_console
 
+    if yes and not auto:
+        fail("USAGE_ERROR", "--yes answers the questions of --auto: give --auto too.", exit_code=2)
+    if auto and dry_run:
+        fail("USAGE_ERROR", "--auto deploys for real; check the bundles first with `hoox deploy all --dry-run`.",
+             exit_code=2)
     ws = workspace()
+    if auto:
+        _auto(ws, yes=yes, verbose=verbose, json_out=json_out)
+        return
     order = deploy.planned_workers(ws)
     # The bar goes to stderr so that stdout stays one JSON object under --json.
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -124,6 +149,55 @@ def deploy_all_cmd(dry_run: DryRunOpt = False, verbose: VerboseOpt = False, json
     with progress:
         results = run_async(deploy.deploy_all(ws, dry_run=dry_run, on_line=on_line, on_progress=on_progress))
     _report(_summary(results, order, dry_run), json_out)
+
+
+def _auto(ws: Any, *, yes: bool, verbose: bool, json_out: bool) -> None:
+    import sys
+
+    from hoox_cli.core import rollout
+    from hoox_cli.output import can_prompt
+
+    def confirm(question: str) -> bool:
+        return typer.confirm(question, default=False)
+
+    asking = can_prompt(json_out) and sys.stdin.isatty()
+    report = run_async(rollout.rollout(
+        ws, yes=yes, confirm=confirm if asking else None, say=(lambda _: None) if json_out else say,
+        on_line=(lambda ln: say(f"[dim]{esc(ln)}[/dim]")) if verbose and not json_out else None))
+    if json_out:
+        emit_json(report)
+    else:
+        _auto_text(report)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+def _auto_text(report: dict[str, Any]) -> None:
+    pushed = report["secrets"]["pushed"] if report["secrets"] else []
+    if pushed:
+        say(f"Secrets pushed: {esc(', '.join(sorted({p['name'] for p in pushed})))}.")
+    if report["migrations"] and report["migrations"]["applied"]:
+        say(f"Migrations applied: {esc(', '.join(report['migrations']['applied']))}.")
+    if report["migrations"] and not report["migrations"]["ok"]:
+        say(f"[red]✗ migrations[/red]: {esc(report['migrations']['error'])}. Nothing was deployed.")
+    for r in report["deploy"]:
+        if r["ok"]:
+            say(f"[green]✓[/green] {esc(r['worker'])}" + (f"  {esc(r['url'])}" if r.get("url") else ""))
+        elif r["skipped"]:
+            say(f"[dim]- {esc(r['worker'])}: not deployed[/dim]")
+        else:
+            say(f"[red]✗ {esc(r['worker'])}[/red]: {esc(r['error'])}")
+    for h in report["health"]:
+        if not h["ok"]:
+            say(f"[red]✗ {esc(h['worker'])} /health[/red]: {esc(h['detail'])}")
+    for rb in report["rolled_back"]:
+        say(f"[yellow]↺ {esc(rb['worker'])}[/yellow] rolled back to {esc(rb['version_id'])}" if rb["ok"]
+            else f"[red]✗ {esc(rb['worker'])} not rolled back[/red]: {esc(rb['error'])}")
+    if report["ok"]:
+        url = next((h["url"] for h in report["health"] if h["url"]), None)
+        say("[green]Rolled out[/green]" + (f"; {esc(url)} answers 200." if url else "."))
+    else:
+        say(f"[bold red]The rollout failed at {esc(report['failed'])}.[/bold red]")
 
 
 @app.command("worker")
@@ -231,7 +305,7 @@ def telegram_webhook(
     import httpx
     from hoox_edge.desk.updates import ALLOWED_UPDATES
 
-    from hoox_cli.core import deploy, wrangler_cli
+    from hoox_cli.core import domains, wrangler_cli
     from hoox_cli.core.redact import remember_secrets
 
     ws = workspace()
@@ -241,7 +315,7 @@ def telegram_webhook(
         fail("NO_BOT_TOKEN", "TELEGRAM_BOT_TOKEN is not set: `hoox secrets set TELEGRAM_BOT_TOKEN` (from @BotFather).")
     remember_secrets([token])
     if url is None:
-        gateway = deploy.cloudflare_table(ws).get("urls", {}).get("hoox")
+        gateway = domains.public_url(ws, "hoox")
         if not gateway:
             fail("NO_URL", "The gateway's public URL is not known (deploy it with `hoox deploy worker hoox`, "
                            "or pass --url).")

@@ -12,7 +12,8 @@ JSON objects (--json):
 - list:      {"target", "kind", "resources": [{"name", "id", "declared": bool, "recorded": bool, ...}]}
 - create:    {"target", "kind", "name", "id", "created": bool, "recorded": bool}
 - delete:    {"target", "kind", "name", "id", "deleted": bool}
-- provision: {"target", "resources": [{"kind", "name", "id", "created": bool}], "changed": [path]}
+- provision: {"target", "resources": [{"kind", "name", "id", "created": bool, "lifecycle"?}], "changed": [path]}
+  (`lifecycle`: with --remote, the report bucket's rule: its reports/ objects deleted 30 days after upload)
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hoox_cli.commands import domain
 from hoox_cli.core.errors import fail, run_async
+from hoox_cli.core.provision import KINDS, declared, provision_remote, remote_create, remote_delete, remote_items
 from hoox_cli.core.workspace import workspace
 from hoox_cli.options import JsonOpt, handle_errors
 from hoox_cli.output import emit_json, esc, say, show, table
@@ -33,36 +36,16 @@ from hoox_cli.output import emit_json, esc, say, show, table
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
 
-    from hoox_cli.core.cloudflare_api import CloudflareAPI
 
 app = typer.Typer(help="Provision and manage KV, D1, R2, Queues and Vectorize (local state or --remote).",
                   no_args_is_help=True)
+app.add_typer(domain.app, name="domain")
 
-KINDS = ("d1", "kv", "r2", "queues", "vectorize")
 LABEL = {"d1": "D1 database", "kv": "KV namespace", "r2": "R2 bucket", "queues": "queue",
          "vectorize": "Vectorize index"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 RemoteOpt = Annotated[bool, typer.Option("--remote", help="On Cloudflare (REST API) instead of the local state.")]
 ConfirmOpt = Annotated[bool, typer.Option("--confirm", help="Delete without asking (required with --json).")]
-
-
-# ----------------------------------------------------------------------------- what the catalog needs
-def declared(ws: Workspace, workers: list[str] | None = None) -> dict[str, list[str]]:
-    """Resources the workers bind, by kind (queues include consumers' dead-letter queues)."""
-    from hoox_edge import catalog
-
-    names = workers if workers is not None else ws.enabled_workers()
-    out: dict[str, set[str]] = {k: set() for k in KINDS}
-    for w in (catalog.worker(n) for n in names):
-        for b in w.bindings:
-            kind = {"kv": "kv", "d1": "d1", "r2": "r2", "queue_producer": "queues"}.get(b.kind)
-            if kind:
-                out[kind].add(b.resource)
-        for c in w.consumers:
-            out["queues"].add(c.queue)
-            if c.dead_letter_queue:
-                out["queues"].add(c.dead_letter_queue)
-    return {k: sorted(v) for k, v in out.items()}
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -159,55 +142,6 @@ def local_delete(ws: Workspace, kind: str, name: str) -> bool:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
     return True
-
-
-# ----------------------------------------------------------------------------- remote (REST API)
-def _norm(kind: str, item: dict[str, Any]) -> dict[str, Any]:
-    if kind == "kv":
-        return {"name": item.get("title"), "id": item.get("id")}
-    if kind == "d1":
-        return {"name": item.get("name"), "id": item.get("uuid")}
-    if kind == "queues":
-        return {"name": item.get("queue_name"), "id": item.get("queue_id")}
-    if kind == "vectorize":
-        cfg = item.get("config") or {}
-        return {"name": item.get("name"), "id": None, "dimensions": cfg.get("dimensions"),
-                "metric": cfg.get("metric")}
-    return {"name": item.get("name"), "id": None}
-
-
-async def remote_items(api: CloudflareAPI, kind: str) -> list[dict[str, Any]]:
-    lister = {"kv": api.kv_list, "d1": api.d1_list, "r2": api.r2_list, "queues": api.queues_list,
-              "vectorize": api.vectorize_list}[kind]
-    return [_norm(kind, i) for i in await lister()]
-
-
-async def remote_create(api: CloudflareAPI, kind: str, name: str, *, dimensions: int | None = None,
-                        metric: str = "cosine") -> dict[str, Any]:
-    if kind == "kv":
-        return _norm(kind, await api.kv_create(name))
-    if kind == "d1":
-        return _norm(kind, await api.d1_create(name))
-    if kind == "r2":
-        await api.r2_create(name)
-        return {"name": name, "id": None}
-    if kind == "queues":
-        return _norm(kind, await api.queue_create(name))
-    assert dimensions is not None
-    return _norm(kind, await api.vectorize_create(name, dimensions, metric))
-
-
-async def remote_delete(api: CloudflareAPI, kind: str, item: dict[str, Any]) -> None:
-    if kind == "kv":
-        await api.kv_delete(item["id"])
-    elif kind == "d1":
-        await api.d1_delete(item["id"])
-    elif kind == "r2":
-        await api.r2_delete(item["name"])
-    elif kind == "queues":
-        await api.queue_delete(item["id"])
-    else:
-        await api.vectorize_delete(item["name"])
 
 
 def _recorded(ws: Workspace, kind: str) -> dict[str, str]:
@@ -380,17 +314,7 @@ def provision(remote: RemoteOpt = False, json_out: JsonOpt = False) -> None:
             from hoox_cli.core.cloudflare_api import api_client
 
             async with api_client(ws) as api:
-                for kind in ("kv", "d1", "r2", "queues"):
-                    if not need[kind]:
-                        continue
-                    have = {i["name"]: i for i in await remote_items(api, kind)}
-                    for name in need[kind]:
-                        item, created = have.get(name), False
-                        if item is None:
-                            item, created = await remote_create(api, kind, name), True
-                        if kind in ("kv", "d1") and item.get("id"):
-                            deploy.record_resource(ws, kind, name, item["id"])
-                        done.append({"kind": kind, "name": name, "id": item.get("id"), "created": created})
+                done.extend(await provision_remote(api, ws))
 
         run_async(go())
         res = deploy.resources(ws)

@@ -4,7 +4,11 @@ init asks the steps of the one setup-wizard model (hoox_cli.core.setup, shared w
 wizard and its state file). --json: {"workspace", "base_port", "resumed_from": step|null, "completed": [step],
 "created": [file], "toolchain": {"tools": [...], "ok", "optional_missing"}, "database": {"database", "file",
 "applied", "remote"}, "steps": {step: {"done": bool, "written": [name]}} (workers also "enabled"),
-"written": {"config", "secrets", "kv": [name]}, "state_file_removed": true, "next": [command]}
+"written": {"config", "secrets", "kv": [name]}, "state_file_removed": true, "next": [command],
+"rollout": <the object of `deploy all --auto --json`>|null (the last step, with --deploy or a yes at the terminal)}
+
+init --ci github --json: {"workflow": path, "workspace", "secrets": [name], "next": [str]}
+(hoox_cli.core.ci: what the workflow does)
 
 clone --json: {"workspace", "created": [file], "template": path|null, "copied": [file], "migrations_applied",
 "next": [command]}
@@ -13,7 +17,7 @@ clone --json: {"workspace", "created": [file], "template": path|null, "copied": 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -55,6 +59,18 @@ def init(
                                                               "error naming the flag.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Forget a saved, unfinished wizard and start over.")]
     = False,
+    deploy_now: Annotated[bool | None, typer.Option(
+        "--deploy/--no-deploy", help="Last step: roll out to Cloudflare (`hoox deploy all --auto`, secrets pushed). "
+                                     "Asked at a terminal when Cloudflare is connected.")] = None,
+    ci: Annotated[str | None, typer.Option(
+        "--ci", metavar="github", help="Instead of the wizard: write the CI/CD workflow of this workspace "
+                                       "(.github/workflows/deploy.yml: hoox test, then deploy main).")] = None,
+    hoox_source: Annotated[str | None, typer.Option(
+        "--hoox-source", metavar="GIT_URL", help="With --ci: where the workflow installs hoox from (default: the "
+                                                 "repository itself when it is a hoox checkout, else this "
+                                                 "hoox's git remote).")] = None,
+    hoox_ref: Annotated[str | None, typer.Option("--hoox-ref", metavar="COMMIT", help="With --ci: the commit of "
+                                                 "--hoox-source (default: this hoox's).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Set up a workspace step by step: Cloudflare, workers, exchange/AI/Telegram keys (resumable, also in F8)."""
@@ -64,16 +80,44 @@ def init(
 
     # the workspace every other command would use: never the current folder just because hoox runs there
     ws = Workspace(path.resolve()) if path is not None else Workspace.at()
+    if ci is not None:
+        _write_ci(ws, ci, hoox_source, hoox_ref, json_out)
+        return
+    if hoox_source or hoox_ref:
+        fail("USAGE_ERROR", "--hoox-source and --hoox-ref go with --ci github.", exit_code=2)
     flags = wizard.Flags(account_id=cloudflare_account_id, api_token=cloudflare_api_token, subdomain=subdomain,
                          skip_cloudflare=skip_cloudflare, workers=_csv(workers) if workers else None,
                          enable=_csv(enable), disable=_csv(disable), secrets_file=secrets_file,
-                         skip_secrets=skip_secrets, port=port)
+                         skip_secrets=skip_secrets, port=port, deploy=deploy_now)
     ui = wizard.Ui(yes=yes, no_input=no_input, json_mode=json_out)
     if not json_out:
         say(f"[bold]hoox setup[/bold] in {esc(ws.root)}")
     result = wizard.run(ws, ui, flags, restart=restart)
     if json_out:
         emit_json(result)
+    if result["rollout"] is not None and not result["rollout"]["ok"]:
+        raise typer.Exit(1)
+
+
+def _write_ci(ws: Any, provider: str, source: str | None, ref: str | None, json_out: bool) -> None:
+    from hoox_cli.core import ci
+
+    if provider != "github":
+        fail("USAGE_ERROR", f"--ci takes github (GitHub Actions), not {provider!r}.", exit_code=2)
+    if not ws.exists:
+        fail("NO_WORKSPACE", f"No workspace at {ws.root}: set it up first (`hoox init`), then add its CI.")
+    path, structure = ci.write(ws, source=source, ref=ref)
+    names = list(structure["jobs"]["test-and-deploy"]["steps"][-1]["env"])
+    out = {"workflow": str(path), "workspace": str(ws.root), "secrets": names,
+           "next": [f"git add {ci.WORKFLOW_PATH} && git commit", "set the repository secrets: "
+                    + ", ".join(names[:2]) + " (required), and the others the workers need"]}
+    if json_out:
+        emit_json(out)
+        return
+    say(f"Wrote {esc(path)}: on every push and pull request it runs `hoox test`; on main it then runs "
+        "`hoox deploy all --auto --yes`.")
+    say(f"Repository secrets it reads (Settings → Secrets and variables → Actions): {esc(', '.join(names))}. "
+        "An unset one arrives empty and is left alone.")
 
 
 @handle_errors

@@ -2,8 +2,13 @@
 
 `repair check` is `hoox check setup`: the one list of audits (hoox_cli.core.audits: worker code,
 dependencies, config, KV manifest, secrets, ledger, CONFIG_KV, .gitignore), each failing one with its
-fix and, where one exists, its repair. `repair all` runs the repair of every failing audit that has
-one (secrets, db, kv), then audits again. The other commands are the repairs themselves.
+fix and, where one exists, its repair. `repair check --remote` adds the Cloudflare account's
+(hoox_cli.core.rollout.remote_audits): cloudflare-resources (every bound KV namespace, D1 database,
+R2 bucket and queue exists), cloudflare-bindings (the ids hoox.toml binds are those), cloudflare-workers
+(every enabled worker is deployed), cloudflare-secrets (each has its required secrets, by name) and
+cloudflare-routes (each [cloudflare.hostnames] hostname routes to its worker).
+`repair all` runs the repair of every failing audit that has one (secrets, db, kv), then audits
+again. The other commands are the repairs themselves.
 
 The repairs change only local state (the Cloudflare side is `hoox infra provision` / `hoox deploy`).
 `repair rebuild` is the destructive one: it backs the ledger and CONFIG_KV up first, asks (or takes
@@ -12,7 +17,7 @@ pending signals and the idempotency locks that stop a signal from executing twic
 
 JSON objects (--json):
 - check:   the object of `check setup`: {"ok", "workspace", "checks": [{"name", "checks", "ok", "detail",
-           "problems": [str], "fix", "repair"}]}
+           "problems": [str], "fix", "repair"}]} (with --remote, the cloudflare-* checks last)
 - all:     {"workspace", "repaired": [{"repair", "audits": [name], "result": <that repair's object>}], "ok",
            "checks": [...the audits after]}
 - worker:  {"workspace", "worker", "ok", "enabled", "actions": [str], "problems": [{"issue", "fix"}],
@@ -49,11 +54,22 @@ app = typer.Typer(help="Diagnose the workspace (the audits of `check setup`) and
 
 @app.command()
 @handle_errors
-def check(json_out: JsonOpt = False) -> None:
+def check(
+    remote: Annotated[bool, typer.Option(
+        "--remote", help="Also check the Cloudflare account: resources, bound ids, workers, secret names, routes.")]
+    = False,
+    json_out: JsonOpt = False,
+) -> None:
     """The workspace's audits, as `hoox check setup` reports them (one list, each with its fix and repair)."""
     from hoox_cli.output import report_audits
 
-    report_audits(workspace(), json_out)
+    ws = workspace()
+    extra = None
+    if remote:
+        from hoox_cli.core import rollout
+
+        extra = run_async(rollout.remote_audits(ws))
+    report_audits(ws, json_out, extra)
 
 
 def _repaired(fn: Callable[[Workspace], dict[str, Any]], ws: Workspace) -> dict[str, Any]:

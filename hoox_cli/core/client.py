@@ -57,6 +57,7 @@ READ_TIMEOUT = 10.0
 STREAM_READ_TIMEOUT = 45.0
 # The edge gives a cancel 30 s and a close 30 s; a flatten runs its cancels, then its closes.
 ORDER_ACTION_TIMEOUT = 65.0
+REPORT_TIMEOUT = 130.0  # a report starts a headless browser; the gateway gives report-worker 120 s
 RETRY_STATUSES = frozenset({502, 503, 504})
 DEFAULT_RETRIES = 3
 RETRY_BASE = 0.5
@@ -426,6 +427,23 @@ class StreamState:
 StateCallback = Callable[[StreamState], None]
 
 
+@dataclass(frozen=True)
+class Download:
+    """A file an operator route answers (a report): its bytes, type and the name the edge gives it."""
+
+    content: bytes
+    content_type: str
+    filename: str
+
+    @classmethod
+    def of(cls, resp: httpx.Response) -> Download:
+        disposition = resp.headers.get("content-disposition") or ""
+        _, _, given = disposition.partition('filename="')
+        # only a plain file name: never a path the edge (or a proxy) could make us write elsewhere
+        name = os.path.basename(given.rstrip('"').replace("\\", "/")) or resp.request.url.path.rsplit("/", 1)[-1]
+        return cls(resp.content, resp.headers.get("content-type") or "application/octet-stream", name)
+
+
 # ============================================================================ route descriptions
 @dataclass(frozen=True)
 class _Call:
@@ -435,6 +453,7 @@ class _Call:
     json: Any = None
     parse: Callable[[Any], Any] = lambda r: r
     read_timeout: float | None = None  # None: the client's own
+    raw: bool = False  # a download: the answer's bytes (a Download), not an envelope
 
     def timeout(self) -> httpx.Timeout | Any:
         return httpx.USE_CLIENT_DEFAULT if self.read_timeout is None else _timeout(self.read_timeout)
@@ -617,6 +636,20 @@ class _Routes:
     def watchdog() -> _Call:
         return _Call("GET", "/v1/watchdog", parse=_parser(m.WatchdogResult))
 
+    @staticmethod
+    def reports() -> _Call:
+        return _Call("GET", "/v1/reports", parse=_parser(m.ReportsList))
+
+    @staticmethod
+    def make_report(period: str | None) -> _Call:
+        body = {"period": period} if period else {}
+        return _Call("POST", "/v1/reports", json=body, parse=_parser(m.ReportResult),
+                     read_timeout=REPORT_TIMEOUT)
+
+    @staticmethod
+    def report_file(name: str) -> _Call:
+        return _Call("GET", f"/v1/reports/{_quote(name)}", raw=True, read_timeout=REPORT_TIMEOUT)
+
 
 # ============================================================================ shared core
 class _Core:
@@ -719,7 +752,9 @@ class _Core:
         return HooxApiError(status, code, self.scrub(message), self.scrub(details), rid,
                             hint=hint, retry_after=retry_after)
 
-    def result(self, resp: httpx.Response) -> Any:
+    def result(self, resp: httpx.Response, raw: bool = False) -> Any:
+        if raw and 200 <= resp.status_code < 300:
+            return Download.of(resp)
         try:
             body: Any = resp.json()
         except ValueError:
@@ -947,7 +982,7 @@ class HooxClient:
                 if retryable and resp.status_code in RETRY_STATUSES and attempt < core.retries:
                     wait = core.retry_wait(attempt, resp.headers.get("retry-after"))
                 if wait is None:
-                    return call.parse(core.result(resp))
+                    return call.parse(core.result(resp, call.raw))
                 _log.warning("%s %s: HTTP %d; retry %d/%d in %.2f s", call.method, call.path,
                              resp.status_code, attempt + 1, core.retries, wait)
             attempt += 1
@@ -1073,6 +1108,18 @@ class HooxClient:
     def watchdog(self) -> m.WatchdogResult:
         """The signal watchdog: each source's last signal, age, expectation and state."""
         return self._send(_Routes.watchdog())
+
+    def reports(self) -> m.ReportsList:
+        """The stored P&L reports, newest first."""
+        return self._send(_Routes.reports())
+
+    def make_report(self, period: str | None = None) -> m.ReportResult:
+        """Make a P&L report of the last `period` (12h, 24h, 7d; default 24h) now and send it to Telegram."""
+        return self._send(_Routes.make_report(period))
+
+    def report_file(self, name: str) -> Download:
+        """A report's file: `name` (its PDF, else its HTML), `name.pdf`, `name.html` or `latest`."""
+        return self._send(_Routes.report_file(name))
 
     def signal_timeline(self, request_id: str) -> m.SignalTimeline:
         """Every stage of one signal (the request id, or a unique start of it of 8+ characters), in order."""
@@ -1209,7 +1256,7 @@ class AsyncHooxClient:
                 if retryable and resp.status_code in RETRY_STATUSES and attempt < core.retries:
                     wait = core.retry_wait(attempt, resp.headers.get("retry-after"))
                 if wait is None:
-                    return call.parse(core.result(resp))
+                    return call.parse(core.result(resp, call.raw))
                 _log.warning("%s %s: HTTP %d; retry %d/%d in %.2f s", call.method, call.path,
                              resp.status_code, attempt + 1, core.retries, wait)
             attempt += 1
@@ -1318,6 +1365,15 @@ class AsyncHooxClient:
 
     async def watchdog(self) -> m.WatchdogResult:
         return await self._send(_Routes.watchdog())
+
+    async def reports(self) -> m.ReportsList:
+        return await self._send(_Routes.reports())
+
+    async def make_report(self, period: str | None = None) -> m.ReportResult:
+        return await self._send(_Routes.make_report(period))
+
+    async def report_file(self, name: str) -> Download:
+        return await self._send(_Routes.report_file(name))
 
     async def signal_timeline(self, request_id: str) -> m.SignalTimeline:
         return await self._send(_Routes.signal_timeline(request_id))

@@ -77,6 +77,8 @@ class CloudflareAPI:
             raise CloudflareError(f"Cloudflare API unreachable ({type(exc).__name__}: {exc})") from None
         if allow_404 and resp.status_code == 404:
             return None
+        if resp.is_success and not resp.content:  # e.g. detaching a custom domain answers nothing
+            return None
         try:
             body = resp.json()
         except ValueError:
@@ -195,6 +197,10 @@ class CloudflareAPI:
     async def r2_delete(self, name: str) -> None:
         await self.request("DELETE", f"{self._account()}/r2/buckets/{_seg(name)}")
 
+    async def r2_set_lifecycle(self, name: str, rules: list[dict[str, Any]]) -> None:
+        """Replace the bucket's object lifecycle rules."""
+        await self.request("PUT", f"{self._account()}/r2/buckets/{_seg(name)}/lifecycle", json={"rules": rules})
+
     # ------------------------------------------------------------------ Queues
     async def queues_list(self) -> list[dict[str, Any]]:
         return await self._pages(f"{self._account()}/queues")
@@ -224,6 +230,27 @@ class CloudflareAPI:
     async def secret_list(self, script: str) -> list[dict[str, Any]]:
         return list(await self.request("GET", f"{self._account()}/workers/scripts/{_seg(script)}/secrets") or [])
 
+    # ------------------------------------------------------------------ workers and their deployments
+    async def scripts_list(self) -> list[dict[str, Any]]:
+        return list(await self.request("GET", f"{self._account()}/workers/scripts") or [])
+
+    async def deployments(self, script: str) -> list[dict[str, Any]] | None:
+        """The worker's deployments, newest first ({"id", "created_on", "versions": [{"version_id",
+        "percentage"}]}); None when there is no such worker."""
+        result = await self.request("GET", f"{self._account()}/workers/scripts/{_seg(script)}/deployments",
+                                    allow_404=True)
+        if result is None:
+            return None
+        return sorted(result.get("deployments") or [], key=lambda d: str(d.get("created_on", "")), reverse=True)
+
+    async def active_version(self, script: str) -> str | None:
+        """The version serving all of the worker's traffic now (None: no such worker, or a split)."""
+        for d in (await self.deployments(script) or [])[:1]:
+            for v in d.get("versions") or []:
+                if v.get("percentage") == 100:
+                    return str(v.get("version_id"))
+        return None
+
     # ------------------------------------------------------------------ WAF (zone rulesets)
     async def phase_entrypoint(self, zone_id: str, phase: str) -> dict[str, Any] | None:
         """The zone's entry-point ruleset of a phase; None when the zone has none yet."""
@@ -246,6 +273,17 @@ class CloudflareAPI:
     async def rule_delete(self, zone_id: str, ruleset_id: str, rule_id: str) -> dict[str, Any]:
         return await self.request("DELETE",
                                   f"/zones/{_seg(zone_id)}/rulesets/{_seg(ruleset_id)}/rules/{_seg(rule_id)}")
+
+    # ------------------------------------------------------------------ workers custom domains
+    async def domains_list(self) -> list[dict[str, Any]]:
+        return list(await self.request("GET", f"{self._account()}/workers/domains") or [])
+
+    async def domain_attach(self, hostname: str, service: str, zone_id: str) -> dict[str, Any]:
+        return await self.request("PUT", f"{self._account()}/workers/domains",
+                                  json={"hostname": hostname, "service": service, "zone_id": zone_id})
+
+    async def domain_delete(self, domain_id: str) -> None:
+        await self.request("DELETE", f"{self._account()}/workers/domains/{_seg(domain_id)}")
 
     # ------------------------------------------------------------------ zones
     async def zone_id(self, name: str) -> str | None:

@@ -36,6 +36,11 @@ def _schema(key: str) -> tuple[str, str] | None:
         return "account_id", "Cloudflare account id (32 hex characters)"
     if key == "cloudflare.subdomain":
         return "subdomain", "your workers.dev subdomain (https://<worker>.<subdomain>.workers.dev)"
+    if key == "cloudflare.zone":
+        return "zone", "your domain on Cloudflare (e.g. example.com): the zone of the custom domains and WAF rules"
+    if len(parts) == 3 and parts[:2] == ["cloudflare", "hostnames"]:
+        w = next((x for x in catalog.WORKERS if x.name == parts[2] and x.public), None)
+        return ("hostname", f"custom domain of the public worker {parts[2]}") if w else None
     if key == "deploy.size_limit_mb":
         return "megabytes", "largest compressed bundle a deploy uploads (3: Cloudflare's free plan; 10: paid)"
     if key == "deploy.wheel_cache":
@@ -53,8 +58,10 @@ def _known_keys() -> list[str]:
     from hoox_edge import catalog
 
     return ["dev.port", *(f"workers.{n}.enabled" for n in catalog.names()), "cloudflare.account_id",
-            "cloudflare.subdomain", "deploy.size_limit_mb", "deploy.wheel_cache", "operator.access.team_domain",
-            "operator.access.audience", "secrets.rotation_days"]
+            "cloudflare.subdomain", "cloudflare.zone",
+            *(f"cloudflare.hostnames.{w.name}" for w in catalog.WORKERS if w.public),
+            "deploy.size_limit_mb", "deploy.wheel_cache", "operator.access.team_domain", "operator.access.audience",
+            "secrets.rotation_days"]
 
 
 def typed_value(key: str, kind: str, text: str) -> Any:
@@ -105,6 +112,16 @@ def typed_value(key: str, kind: str, text: str) -> Any:
             fail("INVALID_VALUE", f"{key} takes a whole number of days from 1 to 3650, got {text!r}. "
                                   "Nothing was written.")
         return int(t)
+    if kind in ("zone", "hostname"):
+        from hoox_cli.core import domains
+
+        if kind == "zone":
+            problem = domains.zone_problem(t.lower())
+        else:
+            problem = domains.hostname_problem(None, key.split(".")[2], t.lower())
+        if problem:
+            fail("INVALID_VALUE", f"{key}: {problem}. Nothing was written.")
+        return t.lower()
     if kind in ("megabytes", "path"):
         from hoox_cli.core import deploy
 

@@ -40,6 +40,8 @@ Resource ids live in the workspace's hoox.toml:
     trade-data-db = "…"
     [cloudflare.urls]      # worker = URL wrangler reported on its last deploy
     hoox = "https://hoox.example.workers.dev"
+    [cloudflare.hostnames] # public worker = its custom domain (hoox_cli.core.domains), rendered as a route
+    hoox = "api.example.com"
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hoox_cli.core import wrangler_cli
+from hoox_cli.core import domains, wrangler_cli
 
 if TYPE_CHECKING:
     from hoox_edge.local.workspace import Workspace
@@ -97,7 +99,7 @@ class DeployResult:
     error: str | None = None
     output_tail: list[str] = field(default_factory=list)
     skipped: bool = False  # not attempted: an earlier worker failed
-    url: str | None = None  # what wrangler reported (real deploys of public workers)
+    url: str | None = None  # the public URL (domains.public_url) after a real deploy of a public worker
     # modules, bytes, gzip_bytes, limit_bytes, packages, not_vendored, duplicates, largest, wrangler
     bundle: dict[str, Any] | None = None
 
@@ -118,6 +120,7 @@ def resources(ws: Workspace) -> dict[str, Any]:
         "kv": {str(k): str(v) for k, v in dict(cf.get("kv", {}) or {}).items()},
         "d1": {str(k): str(v) for k, v in dict(cf.get("d1", {}) or {}).items()},
         "workers": ws.enabled_workers(),  # service bindings only to workers that are deployed too
+        "routes": domains.routes(ws),  # custom domains of the public workers
     }
     account = wrangler_cli.credentials(ws).get("CLOUDFLARE_ACCOUNT_ID")
     if account:
@@ -607,8 +610,8 @@ async def deploy_worker(ws: Workspace, name: str, *, dry_run: bool,
     if not dry_run:
         m = _URL.search(result.text)
         if m:
-            url = m.group(0)
-            record_resource(ws, "urls", name, url)
+            record_resource(ws, "urls", name, m.group(0))
+        url = domains.public_url(ws, name)  # its custom domain when it has one
     return DeployResult(name, True, dry_run, output_tail=result.tail(), url=url, bundle=bundle)
 
 

@@ -748,3 +748,48 @@ class WatchdogResult(_Model):
     time: str
     lastCheck: WatchdogCheck | None = None
     sources: list[WatchdogSource]
+
+
+# --------------------------------------------------------------------------- /v1/reports
+class ReportItem(_Model):
+    name: str  # daily-pnl-YYYY-MM-DD-HH (the UTC hour it was made in)
+    createdAt: str
+    period: str | None = None  # 12h | 24h | 7d
+    since: str | None = None
+    until: str | None = None
+    htmlBytes: int | None = None
+    pdfBytes: int | None = None  # None: no PDF (pdfError says why)
+    renderer: str | None = None
+    pdfError: str | None = None
+
+
+class ReportsList(_Model):
+    items: list[ReportItem] = []
+    nextCursor: str | None = None
+    retentionDays: int = 30
+
+
+class ReportDelivery(_Model):
+    channel: Literal["telegram", "outbox", "none"]
+    method: Literal["sendDocument", "sendMessage"] | None = None
+    messageId: int | None = None
+    error: str | None = None
+
+
+class ReportBook(_Model):
+    mode: str
+    tradeCount: int = 0
+    closingTrades: int = 0
+    winRate: float | None = None
+    realizedPnl: float = 0.0
+    fees: float = 0.0
+    netRealizedPnl: float = 0.0
+    unrealizedPnl: float = 0.0
+    openPositions: int = 0
+
+
+class ReportResult(_Model):
+    report: ReportItem
+    books: list[ReportBook] = []
+    telegram: ReportDelivery
+    swept: int = 0

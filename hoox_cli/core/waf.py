@@ -51,9 +51,11 @@ def rate_rule(limit: int, period: int, host: str | None) -> dict[str, Any]:
     }
 
 
-def _same(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    # Cloudflare adds id, version, last_updated (and may add fields we do not set): compare ours only.
-    return all(current.get(k) == v for k, v in wanted.items())
+def _same(current: Any, wanted: Any) -> bool:
+    # Cloudflare adds id, version, last_updated, and defaults inside ratelimit: compare what we set only.
+    if isinstance(wanted, dict):
+        return isinstance(current, dict) and all(_same(current.get(k), v) for k, v in wanted.items())
+    return bool(current == wanted)
 
 
 async def apply(api: CloudflareAPI, zone: str, ref: str, rule: dict[str, Any] | None) -> str | None:

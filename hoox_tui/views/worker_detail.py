@@ -96,7 +96,7 @@ class WorkerDetailView(View):
         if topics & {"worker", "workers"}:
             self.query_one("#metrics-text", Static).update(self.render_metrics(name, detail))
             self.query_one("#durable", Static).update(self.render_durable(detail))
-            self.query_one("#bindings", Static).update(self.render_bindings(detail))
+            self.query_one("#bindings", Static).update(self.render_bindings(detail, name))
         if topics & {"latency", "worker", "workers"}:
             self.show_charts(name)
         if "logs" in topics:
@@ -228,7 +228,22 @@ class WorkerDetailView(View):
                       num(do.pendingAlarms) if do.pendingAlarms is not None else "n/a", do.note or nxt)
         return t
 
-    def render_bindings(self, d) -> Table | Text:
+    def public_label(self, name: str, public: bool) -> str:
+        """"no", or where the internet reaches the worker (hoox_cli.core.domains.public_url) when the
+        workspace knows it, else "yes"."""
+        ws = self.ctx.workspace
+        if not public:
+            return "no"
+        if ws is None or not ws.exists:
+            return "yes"
+        from hoox_cli.core.domains import public_url
+
+        try:
+            return public_url(ws, name) or "yes"
+        except Exception:  # a hoox.toml being edited: the caption is no place for its error
+            return "yes"
+
+    def render_bindings(self, d, name: str = "") -> Table | Text:
         if d is None:
             return Text("")
         t = Table(box=None, expand=True)
@@ -237,7 +252,7 @@ class WorkerDetailView(View):
         t.add_column("resource", overflow="ellipsis")
         for b in d.bindings:
             t.add_row(b.name, b.kind, b.resource)
-        t.caption = f"public: {'yes' if d.public else 'no'}   crons: {', '.join(d.crons) or 'none'}"
+        t.caption = f"public: {self.public_label(name, d.public)}   crons: {', '.join(d.crons) or 'none'}"
         return t
 
     def action_pause(self) -> None:

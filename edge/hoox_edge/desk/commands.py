@@ -8,6 +8,8 @@ whose bindings hold everything it reads and does, and calls what the operator AP
 - /killon [reason], /killoff, /flatten: an inline keyboard first; its one-time token (60 s) confirms,
   then `operator.kill_switch.turn` / `operator.orders.flatten` run as for `/v1/kill-switch` and
   `/v1/positions/flatten`;
+- /report [12h|24h|7d]: report-worker's `POST /report` with this chat (`operator/reports.py`'s service):
+  it makes the report now and sends its PDF (or summary) here itself;
 - /long SYMBOL QTY [lev], /short SYMBOL QTY [lev], /close SYMBOL: the gateway's own signal path
   (`gateway.submit_signal`, handed in as `submit`; source `telegram`): validation, kill switch, rate limit, dedup.
 
@@ -29,7 +31,7 @@ from hoox_edge.operator import positions as positions_mod
 from hoox_edge.operator.params import Params
 from hoox_edge.ports import Env
 from hoox_edge.risk import surface as risk_surface
-from hoox_edge.shared import clock
+from hoox_edge.shared import calls, clock
 from hoox_edge.shared.errors import ApiError
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.telegram_api import escape_html as esc
@@ -53,6 +55,7 @@ HELP = "\n".join([
     "/positions — open positions per mode, uPnL at the mark price",
     "/pnl [today|7d|30d] — realized P&amp;L, fees and win rate per mode",
     "/risk — stops, next targets, drawdown vs its limit",
+    "/report [12h|24h|7d] — a P&amp;L report now, as a PDF (default 24h)",
     "/long SYMBOL QTY [lev] — open or add to a long (the webhook's checks apply)",
     "/short SYMBOL QTY [lev] — open or add to a short",
     "/close SYMBOL — close the position",
@@ -326,8 +329,37 @@ async def _signal(env: Env, chat: int | str, action: str, args: list[str], submi
     return message(chat, "\n".join(lines) + f"\nrequest {esc(rid)}")
 
 
+REPORT_PERIODS = ("12h", "24h", "7d")
+
+
+async def _report(env: Env, chat: int | str, args: list[str], rid: str) -> Calls:
+    from hoox_edge.operator import reports as reports_mod
+
+    period = args[0] if args else "24h"
+    if period not in REPORT_PERIODS or len(args) > 1:
+        return message(chat, "Usage: /report [12h|24h|7d] (default 24h).")
+    try:
+        resp = await calls.call(env, reports_mod.SERVICE, "POST", "/report", request_id=rid,
+                                payload={"period": period, "chatId": chat}, timeout=reports_mod.MAKE_TIMEOUT_S)
+    except Exception as exc:
+        return message(chat, f"Reports are not available: {esc(reports_mod.ENABLE_HINT)} ({esc(type(exc).__name__)}).")
+    body, err, _ = calls.envelope(resp)
+    if resp.status != 200:
+        return message(chat, f"/report failed: {esc(str(err.get('message') or f'HTTP {resp.status}'))}")
+    result = body.get("result") or {}
+    name, tg = esc(str(result["report"]["name"])), result["telegram"]
+    if tg["channel"] == "telegram":
+        what = "its PDF" if tg["method"] == "sendDocument" else "its summary (no PDF)"
+        return message(chat, f"Report {name}: {what} sent above.")
+    if tg["channel"] == "outbox":
+        return message(chat, f"Report {name} is stored; report-worker has no TELEGRAM_BOT_TOKEN, so its summary "
+                             "is in the alert outbox, not here.")
+    return message(chat, f"Report {name} is stored, but it could not be sent here: {esc(str(tg['error']))}")
+
+
 SIGNALS = {"/long": "LONG", "/short": "SHORT", "/close": "CLOSE"}
 COMMANDS: dict[str, Callable[[Env, int | str, list[str], str], Awaitable[Calls]]] = {
     "/start": _start, "/help": _help, "/status": _status, "/trades": _trades, "/positions": _positions,
     "/pnl": _pnl, "/risk": _risk, "/killon": _killon, "/killoff": _killoff, "/flatten": _flatten,
+    "/report": _report,
 }

@@ -32,6 +32,7 @@ from hoox_edge.local.analytics import AnalyticsStore, LocalAnalyticsSql
 from hoox_edge.local.d1 import LocalD1
 from hoox_edge.local.durable import DurableObjectHost
 from hoox_edge.local.kv import LocalKV
+from hoox_edge.local.pdf import ChromiumPdf
 from hoox_edge.local.protocol import KEEP_ALIVE_SECONDS, REQUEST_TIMEOUT_SECONDS, timed_protocol
 from hoox_edge.local.queues import POLL_SECONDS, LocalMessageBatch, QueueStore
 from hoox_edge.local.r2 import LocalR2
@@ -290,6 +291,8 @@ class LocalRuntime:
             if w.public:  # the worker that serves the operator API
                 bindings["QUEUE_ADMIN"] = self.queue_admin
             bindings["RUNTIME_INFO"] = self.info
+            if any(b.resource == catalog.REPORTS_BUCKET for b in w.bindings_of("r2")):
+                bindings["PDF_RENDERER"] = ChromiumPdf()  # the workers that store reports render them
             self._apply_secrets(w, bindings)
             env = self._envs[worker] = Env(bindings, worker=worker, secret_names=w.all_secrets,
                                            also_secret=self.workspace_secret_values)

@@ -726,3 +726,49 @@ class WatchdogResult(TypedDict):
     sources: list[WatchdogSource]
 
 
+
+
+class ReportItem(TypedDict):
+    """A stored P&L report (report-worker's R2 bucket, reports/<name>.html and .pdf)."""
+    name: str  # daily-pnl-YYYY-MM-DD-HH (UTC hour it was made in)
+    createdAt: str
+    period: str | None  # 12h | 24h | 7d
+    since: str | None
+    until: str | None
+    htmlBytes: int | None
+    pdfBytes: int | None  # None: no PDF (pdfError says why)
+    renderer: str | None  # what made the PDF (chromium)
+    pdfError: str | None
+
+
+class ReportsList(TypedDict):
+    items: list[ReportItem]
+    nextCursor: str | None
+    retentionDays: int
+
+
+class ReportDelivery(TypedDict):
+    channel: Literal["telegram", "outbox", "none"]  # outbox: no bot token, kept by telegram-worker
+    method: Literal["sendDocument", "sendMessage"] | None
+    messageId: int | None
+    error: str | None
+
+
+class ReportBook(TypedDict):
+    mode: str
+    tradeCount: int
+    closingTrades: int
+    winRate: float | None
+    realizedPnl: float
+    fees: float
+    netRealizedPnl: float
+    unrealizedPnl: float
+    openPositions: int
+
+
+class ReportResult(TypedDict):
+    """`POST /v1/reports` (report-worker's `POST /report`): the report just made and where it went."""
+    report: ReportItem
+    books: list[ReportBook]
+    telegram: ReportDelivery
+    swept: int  # report objects older than the retention deleted by this run

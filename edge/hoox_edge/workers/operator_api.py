@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hoox_edge import catalog, lifecycle
@@ -31,6 +31,7 @@ from hoox_edge.operator import kill_switch as kill_switch_mod
 from hoox_edge.operator import orders as orders_mod
 from hoox_edge.operator import params as params_mod
 from hoox_edge.operator import positions as positions_mod
+from hoox_edge.operator import reports as reports_mod
 from hoox_edge.operator import sql as sql_mod
 from hoox_edge.operator import timeline as timeline_mod
 from hoox_edge.operator import volume as volume_mod
@@ -58,14 +59,14 @@ Handler = Callable[[Request], Awaitable[Any]]
 Item = TypeVar("Item", bound=Mapping[str, Any])
 
 
-def _operator(fn: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
+def _operator(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Check the operator token first, then wrap the handler's result in the envelope."""
 
-    async def endpoint(request: Request) -> JSONResponse:
+    async def endpoint(request: Request) -> Response:
         require_operator(request)
         params_mod.path_secrets(request)
         result = await fn(request)
-        if isinstance(result, JSONResponse):
+        if isinstance(result, Response):  # a download (/v1/reports/{name}) or a ready envelope
             return result
         return ok(result, request_id=request_id_of(request))
 
@@ -670,4 +671,7 @@ routes: list[BaseRoute] = [
     Route("/db/query", _operator(db_query), methods=["POST"]),
     Route("/watchdog", _operator(watchdog), methods=["GET"]),
     Route("/analytics/volume", _operator(signal_volume), methods=["GET"]),
+    Route("/reports", _operator(reports_mod.list_reports), methods=["GET"]),
+    Route("/reports", _operator(reports_mod.make_report), methods=["POST"]),
+    Route("/reports/{name}", _operator(reports_mod.get_report), methods=["GET"]),
 ]
