@@ -429,6 +429,8 @@ async def test_cli_report_now_list_and_get_against_a_running_edge(edge: LocalRun
     # refusals: a usage error before any call, the edge's 400 and 404 with what to do
     r = await hoox("report", "now", "--period", "1h", "--json")
     assert r.exit_code == 2 and as_json(r)["error"]["code"] == "USAGE_ERROR" and "12h, 24h, 7d" in r.stdout
+    r = await hoox("report", "get", name, "-o", str(tmp_path / "missing" / "r.pdf"), "--json")
+    assert r.exit_code == 1 and as_json(r)["error"]["code"] == "INVALID_VALUE" and "--output" in r.stdout
     r = await hoox("report", "get", "yesterday", "--json")
     assert r.exit_code == 1 and as_json(r)["error"]["code"] == "VALIDATION_ERROR"
     assert "daily-pnl-YYYY-MM-DD-HH" in as_json(r)["error"]["message"]

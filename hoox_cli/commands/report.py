@@ -120,6 +120,8 @@ def get(
     json_out: JsonOpt = False,
 ) -> None:
     """Download a report (PDF, else HTML) to a file."""
+    if output is not None and not output.is_dir() and not output.parent.is_dir():
+        fail("INVALID_VALUE", f"--output: the folder {output.parent} does not exist; nothing was downloaded.")
     with operator_client(remote_of(ctx, remote)) as client:
         file = client.report_file(name)
     target = output if output is not None else Path(file.filename)
