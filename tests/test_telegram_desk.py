@@ -338,3 +338,18 @@ async def test_polling_resumes_at_its_durable_offset_and_idles_while_a_webhook_i
     finally:
         await rt.stop()
     assert len(texts(bot)) == 1
+
+
+async def test_a_command_that_fails_says_so_in_the_chat_and_in_the_logs(runtime, bot, monkeypatch):
+    from hoox_edge.operator import orders
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("exchange gone")
+
+    monkeypatch.setattr(orders, "flatten", broken)
+    await post(runtime, message_update(130, "/flatten"))
+    r = await post(runtime, callback_update(131, keyboard_token(bot)))
+    assert r.status == 200  # the update is taken: Telegram must not deliver it again
+    assert "The confirmed action failed (RuntimeError)" in texts(bot)[-1]
+    assert await rows(runtime, "SELECT * FROM system_logs WHERE message = 'telegram desk: confirmation failed "
+                               "(RuntimeError)'")

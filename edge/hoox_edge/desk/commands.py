@@ -83,7 +83,13 @@ async def handle(env: Env, update: Update, submit: Submit) -> Calls:
     assert update.chat_id is not None
     chat = update.chat_id
     if update.kind == "callback_query":
-        return await _callback(env, update)
+        try:
+            return await _callback(env, update)
+        except Exception as exc:  # the update is taken (never redelivered): the chat must hear of it
+            rid = str(uuid.uuid4())
+            await log(env, "error", f"telegram desk: confirmation failed ({type(exc).__name__})", request_id=rid)
+            return message(chat, f"The confirmed action failed ({esc(type(exc).__name__)}); request {rid} in the "
+                                 "logs. Check /status before trying again.")
     if update.kind == "edited_message":
         return message(chat, "Edited messages are not run: send the command again as a new message.")
     cmd = update.command
@@ -94,13 +100,14 @@ async def handle(env: Env, update: Update, submit: Submit) -> Calls:
             return message(chat, "AI chat is not available. Send /help for the commands.")
         return []
     name, args = cmd
-    if name in SIGNALS:
-        return await _signal(env, chat, SIGNALS[name], args, submit)
     fn = COMMANDS.get(name)
-    if fn is None:
+    if fn is None and name not in SIGNALS:
         return message(chat, f"Unknown command {esc(name)}.\n\n{HELP}")
     rid = str(uuid.uuid4())
     try:
+        if name in SIGNALS:
+            return await _signal(env, chat, SIGNALS[name], args, submit)
+        assert fn is not None
         return await fn(env, chat, args, rid)
     except ApiError as exc:  # a refused argument (a reason too long, ...): said as the operator API says it
         return message(chat, f"{esc(name)} refused: {esc(exc.message)}")
