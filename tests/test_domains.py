@@ -12,7 +12,7 @@ from cli_support import as_json, hoox
 from fake_cloudflare import FakeCloudflare, start_fake
 from hoox_edge.local.workspace import Workspace
 
-from hoox_cli.core import deploy, domains
+from hoox_cli.core import cloudflare_table, deploy, domains
 
 ZONE_ID = "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"
 
@@ -21,7 +21,7 @@ ZONE_ID = "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"
 def fake(ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     f = start_fake(monkeypatch, tmp_path / "home")
     f.state.zones[ZONE_ID] = {"name": "desk.example"}
-    deploy.set_cloudflare(ws, ["zone"], "desk.example")
+    cloudflare_table.set_cloudflare(ws, ["zone"], "desk.example")
     yield f
     f.stop()
 
@@ -33,8 +33,8 @@ def _config(ws: Workspace, worker: str) -> dict:
 
 def test_the_gateway_hostname_is_rendered_as_a_custom_domain_route(ws: Workspace) -> None:
     assert "routes" not in _config(ws, "hoox")  # none configured: workers.dev only
-    deploy.set_cloudflare(ws, ["zone"], "desk.example")
-    deploy.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
+    cloudflare_table.set_cloudflare(ws, ["zone"], "desk.example")
+    cloudflare_table.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
     assert _config(ws, "hoox")["routes"] == [{"pattern": "api.desk.example", "custom_domain": True}]
     assert "routes" not in _config(ws, "trade-worker")
     assert domains.public_url(ws, "hoox") == "https://api.desk.example"
@@ -48,8 +48,8 @@ def test_the_gateway_hostname_is_rendered_as_a_custom_domain_route(ws: Workspace
 ])
 def test_a_hostname_that_cannot_route_is_refused_naming_the_key(ws: Workspace, worker: str, host: str,
                                                                  said: str) -> None:
-    deploy.set_cloudflare(ws, ["zone"], "desk.example")
-    deploy.set_cloudflare(ws, ["hostnames", worker], host)
+    cloudflare_table.set_cloudflare(ws, ["zone"], "desk.example")
+    cloudflare_table.set_cloudflare(ws, ["hostnames", worker], host)
     res = hoox("deploy", "update-internal-urls", "--json")
     assert res.exit_code == 1
     err = as_json(res)["error"]
@@ -70,11 +70,11 @@ def test_config_set_checks_zone_and_hostnames(ws: Workspace) -> None:
 
 def test_public_url_prefers_the_custom_domain_then_the_deployed_url_then_the_subdomain(ws: Workspace) -> None:
     assert domains.public_url(ws, "hoox") is None  # never deployed, nothing known
-    deploy.set_cloudflare(ws, ["subdomain"], "alpha")
+    cloudflare_table.set_cloudflare(ws, ["subdomain"], "alpha")
     assert domains.public_url(ws, "hoox") == "https://hoox.alpha.workers.dev"
     deploy.record_resource(ws, "urls", "hoox", "https://hoox.alpha-2.workers.dev/")
     assert domains.public_url(ws, "hoox") == "https://hoox.alpha-2.workers.dev"
-    deploy.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
+    cloudflare_table.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
     assert domains.public_url(ws, "hoox") == "https://api.desk.example"
     assert domains.public_url(ws, "trade-worker") is None  # internal: no URL at all
 
@@ -87,8 +87,8 @@ def test_infra_domain_add_list_remove_through_the_workers_domains_api(ws: Worksp
     assert out["url"] == "https://api.desk.example"
     (put,) = fake.calls("PUT", r"/workers/domains$")
     assert put.json() == {"hostname": "api.desk.example", "service": "hoox", "zone_id": ZONE_ID}
-    assert deploy.cloudflare_table(ws)["hostnames"]["hoox"] == "api.desk.example"
-    assert deploy.cloudflare_table(ws)["zone_id"] == ZONE_ID  # looked up once by name, then recorded
+    assert cloudflare_table.cloudflare_table(ws)["hostnames"]["hoox"] == "api.desk.example"
+    assert cloudflare_table.cloudflare_table(ws)["zone_id"] == ZONE_ID  # looked up once by name, then recorded
     # again: already so, nothing sent
     again = as_json(hoox("infra", "domain", "add", "hoox", "api.desk.example", "--json"))
     assert again["created"] is False and len(fake.calls("PUT", r"/workers/domains$")) == 1
@@ -103,7 +103,7 @@ def test_infra_domain_add_list_remove_through_the_workers_domains_api(ws: Worksp
     # a hostname that routes to another worker is not taken over
     res = hoox("infra", "domain", "add", "hoox", "www.desk.example", "--json")
     assert res.exit_code == 1 and as_json(res)["error"]["code"] == "DOMAIN_TAKEN"
-    assert deploy.cloudflare_table(ws)["hostnames"]["hoox"] == "api.desk.example"
+    assert cloudflare_table.cloudflare_table(ws)["hostnames"]["hoox"] == "api.desk.example"
     # refused before any call: an internal worker, a host outside the zone
     for args in (("d1-worker", "db.desk.example"), ("hoox", "api.elsewhere.example")):
         res = hoox("infra", "domain", "add", *args, "--json")
@@ -128,8 +128,8 @@ def test_the_cockpit_shows_a_public_worker_at_its_public_url(ws: Workspace) -> N
     view.ctx = SimpleNamespace(workspace=ws)  # type: ignore[assignment]
     detail = SimpleNamespace(bindings=[], public=True, crons=["* * * * *"])
     assert view.render_bindings(detail, "hoox").caption.startswith("public: yes ")  # nothing known yet
-    deploy.set_cloudflare(ws, ["zone"], "desk.example")
-    deploy.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
+    cloudflare_table.set_cloudflare(ws, ["zone"], "desk.example")
+    cloudflare_table.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
     assert view.render_bindings(detail, "hoox").caption.startswith("public: https://api.desk.example ")
     internal = SimpleNamespace(bindings=[], public=False, crons=[])
     assert view.render_bindings(internal, "trade-worker").caption.startswith("public: no ")

@@ -142,7 +142,7 @@ def test_batch_paths_reach_into_each_statement():
 def test_alert_defaults_and_chat_ids():
     a = Alert.parse({"message": "m", "source": "s", "requestId": "ignored"})
     assert (a.level, a.chatId, a.parseMode) == ("info", None, None)
-    assert Alert.parse({"message": "m", "source": "s", "chatId": "@desk"}).chatId == "@desk"
+    assert Alert.parse({"message": "m", "source": "s", "chatId": "@hoox_desk"}).chatId == "@hoox_desk"
     assert Alert.parse({"message": "m", "source": "s", "chatId": -100123}).chatId == -100123
     assert Alert.parse({"message": "m", "source": "s", "chatId": 5.0}).chatId == 5
     assert Alert.parse({"message": "m", "source": "s" * 100, "parseMode": "MarkdownV2"}).parseMode == "MarkdownV2"

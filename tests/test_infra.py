@@ -16,7 +16,7 @@ from hoox_edge.local.kv import LocalKV
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import settings
 
-from hoox_cli.core import deploy
+from hoox_cli.core import cloudflare_table, deploy
 
 
 @pytest.fixture
@@ -270,11 +270,11 @@ def test_waf_remote_finds_the_zone_by_its_name_and_limits_rules_to_the_gateway_h
     res = hoox("waf", "configure", "--tradingview-only", "--remote", "--json")
     assert res.exit_code == 1 and "zone" in out_of(res)["error"]["message"]
     fake.state.zones["zid-77"] = {"name": "desk.example"}
-    deploy.set_cloudflare(ws, ["zone"], "desk.example")
-    deploy.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
+    cloudflare_table.set_cloudflare(ws, ["zone"], "desk.example")
+    cloudflare_table.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
     res = hoox("waf", "configure", "--tradingview-only", "--remote", "--json")
     assert res.exit_code == 0, res.stdout
-    assert out_of(res)["zone_id"] == "zid-77" and deploy.cloudflare_table(ws)["zone_id"] == "zid-77"
+    assert out_of(res)["zone_id"] == "zid-77" and cloudflare_table.cloudflare_table(ws)["zone_id"] == "zid-77"
     (tv,) = fake.state.rulesets[("zid-77", "http_request_firewall_custom")]
     assert tv["expression"].startswith('(http.host eq "api.desk.example" and ')
 

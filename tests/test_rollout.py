@@ -16,7 +16,7 @@ from fake_wrangler import use_fake_wrangler
 from hoox_edge import catalog, migrations
 from hoox_edge.local.workspace import Workspace
 
-from hoox_cli.core import deploy, rollout
+from hoox_cli.core import cloudflare_table, deploy, rollout
 
 WORKERS = ["d1-worker", "trade-worker", "hoox"]  # binding order of what this workspace enables
 
@@ -170,8 +170,8 @@ def test_repair_check_remote_names_what_the_account_lacks(setup: Any) -> None:
     assert not remote["cloudflare-workers"]["ok"]
     # the gateway on a custom domain: its route rendered, its domain created, its health checked there
     fake.state.zones["z1"] = {"name": "desk.example"}
-    deploy.set_cloudflare(ws, ["zone"], "desk.example")
-    deploy.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
+    cloudflare_table.set_cloudflare(ws, ["zone"], "desk.example")
+    cloudflare_table.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
     res = hoox("deploy", "all", "--auto", "--yes", "--json")
     assert res.exit_code == 0, res.stdout
     assert as_json(res)["domains"] == [{"hostname": "api.desk.example", "worker": "hoox", "created": True,

@@ -49,9 +49,9 @@ ZoneOpt = Annotated[str | None, typer.Option("--zone-id", help=_ZONE_HELP)]
 
 
 def _gateway_host(ws: Any) -> str | None:
-    from hoox_cli.core import deploy
+    from hoox_cli.core import cloudflare_table
 
-    hosts = deploy.cloudflare_table(ws).get("hostnames", {}) or {}
+    hosts = cloudflare_table.cloudflare_table(ws).get("hostnames", {}) or {}
     host = hosts.get("hoox") if hasattr(hosts, "get") else None
     return str(host) if host else None
 
@@ -92,7 +92,7 @@ def configure(
     zone = None
     info: dict[str, Any] | None = None
     if cloudflare:
-        from hoox_cli.core import deploy
+        from hoox_cli.core import cloudflare_table
         from hoox_cli.core import waf as core_waf
         from hoox_cli.core.cloudflare_api import api_client
 
@@ -112,7 +112,7 @@ def configure(
 
         async def go() -> str:
             async with api_client(ws) as api:
-                zid = await deploy.resolve_zone(api, ws, zone_id)
+                zid = await cloudflare_table.resolve_zone(api, ws, zone_id)
                 for ref, rule in wanted.items():
                     what = f"{PHASE_OF[ref]}:{ref}"
                     done = await core_waf.apply(api, zid, ref, rule)
@@ -125,7 +125,7 @@ def configure(
 
         zone = run_async(go())
         if zone_id:
-            deploy.set_cloudflare(ws, ["zone_id"], zone_id)
+            cloudflare_table.set_cloudflare(ws, ["zone_id"], zone_id)
     else:
         with edge(remote) as e:
             if off:
@@ -169,7 +169,7 @@ def show_(remote: RemoteOpt = None, cloudflare: CloudflareOpt = False, zone_id: 
     from hoox_edge.shared import settings
 
     if cloudflare:
-        from hoox_cli.core import deploy
+        from hoox_cli.core import cloudflare_table
         from hoox_cli.core import waf as core_waf
         from hoox_cli.core.cloudflare_api import api_client
 
@@ -177,7 +177,7 @@ def show_(remote: RemoteOpt = None, cloudflare: CloudflareOpt = False, zone_id: 
 
         async def go() -> tuple[str, list[dict[str, Any]]]:
             async with api_client(ws) as api:
-                zid = await deploy.resolve_zone(api, ws, zone_id)
+                zid = await cloudflare_table.resolve_zone(api, ws, zone_id)
                 return zid, await core_waf.read(api, zid)
 
         zone, rules = run_async(go())

@@ -43,7 +43,7 @@ def hostname_problem(ws: Workspace | None, worker: str, host: str) -> str | None
     """Why `host` cannot be `worker`'s custom domain (in the workspace's zone when `ws` is given), or None."""
     from hoox_edge import catalog
 
-    from hoox_cli.core import deploy
+    from hoox_cli.core import cloudflare_table
 
     try:
         w = catalog.worker(worker)
@@ -57,7 +57,7 @@ def hostname_problem(ws: Workspace | None, worker: str, host: str) -> str | None
                 "e.g. api.example.com)")
     if host.endswith(".workers.dev"):
         return f"{host} is a workers.dev address, not a custom domain: give a hostname in your own zone"
-    zone = deploy.cloudflare_table(ws).get("zone") if ws is not None else None
+    zone = cloudflare_table.cloudflare_table(ws).get("zone") if ws is not None else None
     if zone and host != str(zone) and not host.endswith("." + str(zone)):
         return f"{host} is not in the zone {zone} ([cloudflare] zone in hoox.toml)"
     return None
@@ -65,9 +65,9 @@ def hostname_problem(ws: Workspace | None, worker: str, host: str) -> str | None
 
 def hostnames(ws: Workspace) -> dict[str, str]:
     """{worker: hostname} from `[cloudflare.hostnames]`; CliError BAD_HOSTNAME naming the key when one is wrong."""
-    from hoox_cli.core import deploy
+    from hoox_cli.core import cloudflare_table
 
-    table = deploy.cloudflare_table(ws).get("hostnames", {}) or {}
+    table = cloudflare_table.cloudflare_table(ws).get("hostnames", {}) or {}
     if not hasattr(table, "items"):
         fail("BAD_HOSTNAME", "hoox.toml: cloudflare.hostnames must be a table ([cloudflare.hostnames] worker = host).")
     out: dict[str, str] = {}
@@ -90,14 +90,14 @@ def public_url(ws: Workspace, worker: str) -> str | None:
     """The URL the internet reaches `worker` at (see the module's docstring), without a trailing slash."""
     from hoox_edge import catalog
 
-    from hoox_cli.core import deploy
+    from hoox_cli.core import cloudflare_table
 
     try:
         if not catalog.worker(worker).public:
             return None
     except KeyError:
         return None
-    cf = deploy.cloudflare_table(ws)
+    cf = cloudflare_table.cloudflare_table(ws)
     hosts = cf.get("hostnames", {}) or {}
     host = hosts.get(worker) if hasattr(hosts, "get") else None
     if isinstance(host, str) and host.strip():
@@ -126,7 +126,7 @@ async def listed(api: CloudflareAPI) -> list[dict[str, Any]]:
 async def attach(api: CloudflareAPI, ws: Workspace, worker: str, host: str,
                  zone_id: str | None = None) -> tuple[dict[str, Any], bool]:
     """Attach `host` to `worker` (already so: nothing sent); (the domain, created)."""
-    from hoox_cli.core import deploy
+    from hoox_cli.core import cloudflare_table
 
     for d in await listed(api):
         if d["hostname"] == host:
@@ -134,7 +134,7 @@ async def attach(api: CloudflareAPI, ws: Workspace, worker: str, host: str,
                 return d, False
             fail("DOMAIN_TAKEN", f"{host} already routes to the worker {d['worker']}: "
                                  f"`hoox infra domain remove {host}` first.")
-    zid = await deploy.resolve_zone(api, ws, zone_id)
+    zid = await cloudflare_table.resolve_zone(api, ws, zone_id)
     return _row(await api.domain_attach(host, worker, zid)), True
 
 
