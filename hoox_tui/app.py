@@ -272,15 +272,21 @@ class HooxApp(Guarded, App[None]):
             bar.pulse = self._pulse
             bar.note = self.status_note
             bar.refresh()
-        screen = self.screen
-        if isinstance(screen, ViewScreen):
+        screen = self._top_view_screen()
+        if screen is not None:
             for tb in screen.query(TitleBar):
                 tb.refresh()
 
-    def _status_bar(self) -> StatusBar | None:
+    def _top_view_screen(self) -> ViewScreen | None:
+        # Not self.screen: the timers tick on while the app is torn down, when the stack is empty and
+        # self.screen raises ScreenStackError (which would end a clean quit as a crash).
         stack = self.screen_stack
         screen = stack[-1] if stack else None
-        if isinstance(screen, ViewScreen):
+        return screen if isinstance(screen, ViewScreen) else None
+
+    def _status_bar(self) -> StatusBar | None:
+        screen = self._top_view_screen()
+        if screen is not None:
             # None while the screen is still composing (start) or being torn down (quit): the
             # timers keep ticking through both, and a NoMatches here would end the app as a crash.
             bars = screen.query(StatusBar)
