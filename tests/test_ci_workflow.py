@@ -132,7 +132,7 @@ def test_the_workflow_installs_hoox_tests_it_and_deploys_main_with_the_repositor
     required = {s for w in ws.enabled_workers() for s in catalog.worker(w).secrets}
     assert {"CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"} | required <= set(env)
     assert all(v == "${{ secrets." + k + " }}" for k, v in env.items())
-    assert "ETH_MNEMONIC" not in env  # web3-wallet-worker is not enabled
+    assert "WALLET_MNEMONIC_SECRET" not in env  # web3-wallet-worker is not enabled
     assert out["secrets"] == list(env)
 
 

@@ -11,6 +11,7 @@ from functools import cache
 from typing import Literal
 
 from hoox_edge import exchange_catalog
+from hoox_edge.wallet import config as wallet_config
 
 BindingKind = Literal[
     "kv", "d1", "durable_object", "queue_producer", "r2", "analytics_engine", "service"
@@ -182,12 +183,14 @@ WORKERS: tuple[Worker, ...] = (
     ),
     Worker(
         name="web3-wallet-worker",
-        description="On-chain swaps (not available in this version)",
+        description="EVM wallet: balances, gas estimates and signed EIP-1559 transactions",
         module="hoox_edge.workers.web3_wallet",
         port_offset=4,
         bindings=(_kv(), _DB, _TELEMETRY),
         secrets=(_INTERNAL,),
-        optional_secrets=("ETH_MNEMONIC", "RPC_PROVIDER_URL"),
+        # The signing key (a private key, or a BIP-39 mnemonic whose m/44'/60'/0'/0/i accounts it uses)
+        # and the chains' RPC URLs (web3:chains names which); signing is pure Python (hoox_edge.wallet.evm).
+        optional_secrets=("WALLET_PK_SECRET", "WALLET_MNEMONIC_SECRET", *wallet_config.RPC_SECRETS),
         enabled_by_default=False,
     ),
     Worker(

@@ -27,6 +27,7 @@ from hoox_edge import exchange_catalog
 from hoox_edge.ports import KVNamespace
 from hoox_edge.shared.bodies import UnsafeJson, check_value, parse_json
 from hoox_edge.shared.redact import preview
+from hoox_edge.wallet.config import chains_problem
 
 if TYPE_CHECKING:  # annotations only: the workers that read settings need not build the API's shapes
     from hoox_edge.operator import shapes
@@ -206,6 +207,8 @@ def chat_route_problem(value: Any) -> str | None:
 
 # Analytics: the cockpit's error banner for a worker whose 5xx share passes this percentage.
 ERROR_RATE_ALERT = "analytics:error_rate_alert_percent"
+WEB3_CHAINS = "web3:chains"
+WEB3_MAX_GAS_PRICE = "web3:max_gas_price_gwei"
 
 
 MANIFEST: tuple[Setting, ...] = (
@@ -301,6 +304,13 @@ MANIFEST: tuple[Setting, ...] = (
     Setting(ERROR_RATE_ALERT, "number", 5.0,
             "Share of a worker's requests over the last 5 minutes that failed (HTTP 5xx), in percent, beyond "
             "which the cockpit shows an error banner for it (0: never).", minimum=0, maximum=100),
+    Setting(WEB3_CHAINS, "json", {},
+            "web3-wallet-worker's chains: a JSON object name → {chainId, rpcSecret (the secret holding the "
+            'RPC URL), explorer}, e.g. {"base": {"chainId": 8453, "rpcSecret": "RPC_URL_BASE", '
+            '"explorer": "https://basescan.org"}}.', check=chains_problem),
+    Setting(WEB3_MAX_GAS_PRICE, "number", 100.0,
+            "Gas-price trap: a transaction is refused, before signing, when the network's gas price is above "
+            "this many gwei; no transaction offers a higher max fee.", positive=True, minimum=0, maximum=100_000),
 )
 
 _EXACT = {s.key: s for s in MANIFEST if not s.is_family}

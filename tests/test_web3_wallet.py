@@ -1,0 +1,282 @@
+"""web3-wallet-worker against a real EVM: eth-tester's py-evm chain behind a loopback JSON-RPC server
+(tests/web3_chain.py), reached by the worker over HTTP like any provider. Nothing here is a mock of a
+chain: balances, nonces, receipts and token balances are py-evm's.
+
+The signing code (hoox_edge.wallet.evm) is checked byte for byte against eth-account and eth-keys, the
+well-kept libraries it stands in for on Pyodide (docs/architecture.md, "The web3 wallet")."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from decimal import Decimal
+
+import pytest
+from eth_account import Account
+from eth_hash.auto import keccak
+from hoox_edge.shared import settings
+from hoox_edge.wallet import evm
+from web3_chain import DATA, ChainServer, Node, assemble, token_bytecode
+
+W = "web3-wallet-worker"
+PK = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+MNEMONIC = "test test test test test test test test test test test junk"
+CHAINS = {"local": {"chainId": 131277322940537, "rpcSecret": "RPC_PROVIDER_URL",
+                    "explorer": "https://explorer.example", "symbol": "ETH"}}
+RECIPIENT = evm.checksum(bytes.fromhex("ab" * 20))
+ETH = 10**18
+
+
+@pytest.fixture
+def node():
+    return Node()
+
+
+@pytest.fixture
+async def wallet(workspace, node):
+    """(runtime, node, server) with the wallet's key, RPC URL and chain configured; the wallet holds 10 ETH."""
+    from hoox_edge.local.runtime import LocalRuntime
+
+    with ChainServer(node) as server:
+        workspace.set_secret("WALLET_PK_SECRET", PK)
+        workspace.set_secret("RPC_PROVIDER_URL", server.url)
+        rt = LocalRuntime(workspace, workers=[W])
+        await rt.open()
+        try:
+            await settings.put(rt.env(W).CONFIG_KV, settings.WEB3_CHAINS, CHAINS)
+            t = node.tester
+            t.send_transaction({"from": t.get_accounts()[0], "to": Account.from_key(PK).address,
+                                "value": 10 * ETH, "gas": 21000})
+            yield rt, node, server
+        finally:
+            await rt.stop()
+
+
+def key(rt) -> dict[str, str]:
+    return {"X-Internal-Auth-Key": rt.env(W).INTERNAL_KEY_BINDING}
+
+
+async def process(rt, payload, request_id="r-1"):
+    return await rt.request(W, "POST", "/process", json={"requestId": request_id, "payload": payload},
+                            headers=key(rt))
+
+
+def deploy_token(node: Node) -> str:
+    """The minimal ERC-20 deployed by the wallet's own key, so the wallet holds its 1,000,000 tokens."""
+    t = node.tester
+    t.add_account(PK)
+    tx = t.send_transaction({"from": Account.from_key(PK).address, "gas": 500_000,
+                             "data": "0x" + token_bytecode().hex()})
+    return t.get_transaction_receipt(tx)["contract_address"]
+
+
+# ============================================================================ the primitives
+def test_keccak_addresses_and_signatures_match_eth_account_byte_for_byte():
+    for size in (0, 1, 135, 136, 137, 1000):
+        data = os.urandom(size)
+        assert evm.keccak256(data) == keccak(data)
+    k = evm.Key.from_hex(PK)
+    assert k.address == Account.from_key(PK).address
+    tx = {"type": 2, "chainId": 8453, "nonce": 7, "maxPriorityFeePerGas": 2 * 10**9, "maxFeePerGas": 9 * 10**9,
+          "gas": 60_000, "to": RECIPIENT, "value": 123, "data": b"\x12\x34", "accessList": []}
+    expected = Account.sign_transaction(tx, PK)
+    raw, tx_hash = evm.Eip1559Tx(8453, 7, 2 * 10**9, 9 * 10**9, 60_000, bytes.fromhex("ab" * 20), 123,
+                                 b"\x12\x34").signed(k)
+    assert raw == bytes(expected.raw_transaction) and tx_hash == bytes(expected.hash)
+    assert PK[2:] not in repr(k) and PK[2:] not in str(k)
+
+
+def test_mnemonic_accounts_match_eth_account():
+    Account.enable_unaudited_hdwallet_features()
+    for index in (0, 3):
+        theirs = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+        assert evm.key_from_mnemonic(MNEMONIC, index).address == theirs.address
+
+
+def test_checksummed_addresses_are_checked():
+    good = Account.from_key(PK).address
+    assert evm.parse_address(good) == bytes.fromhex(good[2:])
+    assert evm.parse_address(good.lower()) == bytes.fromhex(good[2:])
+    wrong_case = good[:2] + good[2:].swapcase()
+    with pytest.raises(ValueError, match="EIP-55"):
+        evm.parse_address(wrong_case)
+
+
+def test_the_committed_token_bytecode_is_its_assembly_source():
+    assert assemble((DATA / "MinimalToken.easm").read_text()) == token_bytecode()
+
+
+# ============================================================================ balances
+async def test_native_balance_of_the_wallet_and_of_any_address(wallet):
+    rt, _, _ = wallet
+    r = await process(rt, {"action": "getBalance", "chain": "local"})
+    assert r.status == 200, r.text()
+    res = r.json()["result"]
+    assert res["address"] == Account.from_key(PK).address
+    assert res["balance"] == "10" and res["balanceRaw"] == str(10 * ETH) and res["symbol"] == "ETH"
+    other = await process(rt, {"action": "getBalance", "chain": "local", "address": RECIPIENT})
+    assert other.json()["result"]["balance"] == "0"
+
+
+async def test_an_erc20_transfer_moves_tokens_on_chain_and_is_recorded(wallet):
+    rt, node, _ = wallet
+    token = deploy_token(node)
+    r = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT,
+                           "tokenAddress": token, "amount": "12.5"}, "erc20-1")
+    assert r.status == 200, r.text()
+    res = r.json()["result"]
+    assert res["status"] == "confirmed" and res["txHash"].startswith("0x")
+    assert res["explorerUrl"] == f"https://explorer.example/tx/{res['txHash']}"
+    assert node.tester.get_transaction_receipt(res["txHash"])["status"] == 1
+    bal = await process(rt, {"action": "getBalance", "chain": "local", "address": RECIPIENT, "tokenAddress": token})
+    assert bal.json()["result"] == {**bal.json()["result"], "balance": "12.5", "symbol": "TST", "decimals": 18}
+    mine = await process(rt, {"action": "getBalance", "chain": "local", "tokenAddress": token})
+    assert Decimal(mine.json()["result"]["balance"]) == Decimal(1_000_000) - Decimal("12.5")
+    row = await rt.env(W).DB.prepare("SELECT * FROM wallet_transactions WHERE request_id = 'erc20-1'").first()
+    assert row["status"] == "confirmed" and row["token_address"] == token and row["gas_used"] > 21000
+
+
+async def test_estimate_gas_of_a_transfer(wallet):
+    rt, _, _ = wallet
+    r = await process(rt, {"action": "estimateGas", "chain": "local", "to": RECIPIENT, "value": "0.1"})
+    assert r.status == 200, r.text()
+    res = r.json()["result"]
+    assert res["gas"] == 21000 and Decimal(res["maxFeePerGasGwei"]) > 0
+    assert Decimal(res["maxCost"]) == Decimal(21000) * Decimal(res["maxFeePerGasGwei"]) / 10**9
+
+
+# ============================================================================ the guarantees
+async def test_the_gas_trap_refuses_before_anything_is_signed(wallet):
+    rt, node, _ = wallet
+    await settings.put(rt.env(W).CONFIG_KV, settings.WEB3_MAX_GAS_PRICE, 0.5)  # the node asks ~1.7 gwei
+    for action in ("sendTransaction", "estimateGas"):
+        r = await process(rt, {"action": action, "chain": "local", "to": RECIPIENT, "value": "1"}, f"trap-{action}")
+        assert r.status == 422, r.text()
+        err = r.json()["error"]
+        assert err["code"] == "GAS_PRICE_TOO_HIGH"
+        assert "web3:max_gas_price_gwei = 0.5 gwei" in err["message"] and "nothing was signed" in err["message"]
+    assert node.raw_transactions == []
+    assert await rt.env(W).DB.prepare("SELECT COUNT(*) AS n FROM wallet_transactions").first("n") == 0
+    assert node.tester.get_balance(RECIPIENT) == 0
+
+
+async def test_two_concurrent_sends_get_distinct_nonces_and_both_land(wallet):
+    rt, node, _ = wallet
+    sender = Account.from_key(PK).address
+    start = node.tester.get_nonce(sender)
+    a, b = await asyncio.gather(
+        process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1"}, "c-1"),
+        process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "2"}, "c-2"))
+    assert a.status == 200 and b.status == 200, (a.text(), b.text())
+    ra, rb = a.json()["result"], b.json()["result"]
+    assert {ra["nonce"], rb["nonce"]} == {start, start + 1}
+    for res in (ra, rb):
+        assert node.tester.get_transaction_receipt(res["txHash"])["status"] == 1
+    assert node.tester.get_balance(RECIPIENT) == 3 * ETH
+
+
+async def test_a_resend_with_the_same_request_id_answers_the_first_hash_and_sends_nothing(wallet):
+    rt, node, _ = wallet
+    body = {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "0.25"}
+    first = await process(rt, body, "once-1")
+    again = await process(rt, {**body, "value": "5"}, "once-1")
+    assert first.status == 200 and again.status == 200
+    assert again.json()["result"]["txHash"] == first.json()["result"]["txHash"]
+    assert again.json()["result"]["replayed"] is True
+    assert len(node.raw_transactions) == 1
+    assert node.tester.get_balance(RECIPIENT) == ETH // 4
+    tx = await rt.request(W, "GET", "/tx/once-1", headers=key(rt))
+    assert tx.json()["result"]["txHash"] == first.json()["result"]["txHash"]
+    assert tx.json()["result"]["status"] == "confirmed"
+
+
+async def test_a_transaction_the_node_refuses_is_recorded_and_frees_its_nonce(wallet):
+    rt, node, _ = wallet
+    r = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "50",
+                           "gasLimit": 21000}, "too-much")  # the wallet holds 10
+    assert r.status == 502 and r.json()["error"]["code"] == "TX_REJECTED"
+    row = await rt.env(W).DB.prepare("SELECT status, error FROM wallet_transactions WHERE request_id = ?").bind(
+        "too-much").first()
+    assert row["status"] == "rejected" and row["error"]
+    again = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "50",
+                               "gasLimit": 21000}, "too-much")
+    assert again.status == 409 and again.json()["error"]["code"] == "DUPLICATE_REQUEST"
+    ok_send = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1"},
+                            "after")
+    assert ok_send.status == 200 and ok_send.json()["result"]["nonce"] == row_nonce_start(node) - 1
+
+
+def row_nonce_start(node: Node) -> int:
+    return node.tester.get_nonce(Account.from_key(PK).address)
+
+
+async def test_the_kill_switch_refuses_sends(wallet):
+    rt, node, _ = wallet
+    await settings.put(rt.env(W).CONFIG_KV, settings.KILL_SWITCH, True)
+    r = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1"})
+    assert r.status == 503 and r.json()["error"]["code"] == "KILL_SWITCH_ACTIVE"
+    assert node.raw_transactions == []
+
+
+async def test_the_mnemonic_signs_for_the_account_asked(workspace, node):
+    from hoox_edge.local.runtime import LocalRuntime
+
+    Account.enable_unaudited_hdwallet_features()
+    with ChainServer(node) as server:
+        workspace.set_secret("WALLET_MNEMONIC_SECRET", MNEMONIC)
+        workspace.set_secret("RPC_PROVIDER_URL", server.url)
+        rt = LocalRuntime(workspace, workers=[W])
+        await rt.open()
+        try:
+            await settings.put(rt.env(W).CONFIG_KV, settings.WEB3_CHAINS, CHAINS)
+            second = Account.from_mnemonic(MNEMONIC, account_path="m/44'/60'/0'/0/1").address
+            t = node.tester
+            t.send_transaction({"from": t.get_accounts()[0], "to": second, "value": ETH, "gas": 21000})
+            r = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT,
+                                   "value": "0.5", "account": 1}, "hd-1")
+            assert r.status == 200, r.text()
+            assert r.json()["result"]["from"] == second
+            assert t.get_balance(RECIPIENT) == ETH // 2
+        finally:
+            await rt.stop()
+
+
+# ============================================================================ refusals and secrets
+async def test_bad_requests_name_the_field_and_the_rule(wallet):
+    rt, _, _ = wallet
+    r = await process(rt, {"action": "sendTransaction", "chain": "local", "to": "0x1234", "value": 0.1})
+    assert r.status == 400
+    fields = {d["field"]: d["issue"] for d in r.json()["error"]["details"]}
+    assert "20-byte hex address" in fields["to"] and "decimal amount as a string" in fields["value"]
+    unknown = await process(rt, {"action": "getBalance", "chain": "mainnet"})
+    assert unknown.status == 400 and "configured: local" in unknown.json()["error"]["message"]
+    bad = await process(rt, {"action": "fly", "chain": "local"})
+    assert bad.status == 400 and bad.json()["error"]["details"][0]["field"] == "action"
+    too_precise = await process(rt, {"action": "estimateGas", "chain": "local", "to": RECIPIENT,
+                                     "value": "0.0000000000000000001"})
+    assert too_precise.status == 400 and "18 decimal places" in too_precise.text()
+    with pytest.raises(settings.SettingError, match=r"local.rpcSecret must name one of"):
+        await settings.put(rt.env(W).CONFIG_KV, settings.WEB3_CHAINS,
+                           {"local": {"chainId": 1, "rpcSecret": "WALLET_PK_SECRET", "explorer": ""}})
+    assert (await rt.request(W, "POST", "/process", json={"payload": {}})).status == 401
+
+
+async def test_the_key_and_the_rpc_url_never_reach_an_answer_a_log_or_a_stored_file(wallet, workspace):
+    rt, _, server = wallet
+    answers = [await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1"},
+                             "s-1"),
+               await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "50",
+                                  "gasLimit": 21000}, "s-2"),
+               await rt.request(W, "GET", "/tx/s-1", headers=key(rt))]
+    server.httpd.shutdown()  # the node goes away: the error names the chain, not the URL
+    server.httpd.server_close()
+    down = await process(rt, {"action": "getBalance", "chain": "local"}, "s-3")
+    assert down.status == 502 and "could not be reached" in down.json()["error"]["message"]
+    answers.append(down)
+    secrets = [PK[2:].lower(), "secret-project-key", server.url]
+    for r in answers:
+        assert not any(s in r.text().lower() for s in secrets)
+    for path in workspace.root.rglob("*"):
+        if path.is_file() and path != workspace.dev_vars_path:
+            blob = path.read_bytes().lower()
+            assert not any(s.encode() in blob for s in secrets), path

@@ -1,0 +1,213 @@
+"""A real EVM for the wallet tests: eth-tester on py-evm, served as Ethereum JSON-RPC over HTTP on a
+loopback port, so the worker reaches it exactly as it reaches Infura or Alchemy (its own httpx client).
+
+Only the methods the wallet uses are served; each runs against the chain under one lock (py-evm is not
+thread-safe). Transactions are mined as they arrive (eth-tester's auto-mine). `assemble` turns the
+EVM assembly of tests/data/web3/*.easm into bytecode.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.exceptions import TransactionFailed, ValidationError
+from eth_utils.exceptions import ValidationError as EthUtilsValidationError
+
+DATA = Path(__file__).parent / "data" / "web3"
+GWEI = 10**9
+
+# ----------------------------------------------------------------------------- a tiny assembler
+_OPS = {"STOP": 0x00, "ADD": 0x01, "SUB": 0x03, "LT": 0x10, "EQ": 0x14, "SHL": 0x1B, "SHR": 0x1C,
+        "CALLER": 0x33, "CALLDATALOAD": 0x35, "CODECOPY": 0x39, "MSTORE": 0x52, "SLOAD": 0x54, "SSTORE": 0x55,
+        "JUMPI": 0x57, "JUMPDEST": 0x5B, "RETURN": 0xF3, "REVERT": 0xFD,
+        **{f"PUSH{n}": 0x5F + n for n in range(1, 33)}, **{f"DUP{n}": 0x7F + n for n in range(1, 17)},
+        **{f"SWAP{n}": 0x8F + n for n in range(1, 17)}}
+
+
+def assemble(source: str) -> bytes:
+    """Two passes: labels (`name:`) get their offsets; `@label` is a label's offset, `@runtime_len` /
+    `@runtime_start` the code after the `runtime:` label (code offsets in it are relative to it)."""
+    lines = [ln.split(";", 1)[0].strip() for ln in source.splitlines()]
+    lines = [ln for ln in lines if ln]
+
+    def layout(labels: dict[str, int]) -> tuple[bytes, dict[str, int]]:
+        out = bytearray()
+        found: dict[str, int] = {}
+        base = 0
+        for ln in lines:
+            if ln.endswith(":"):
+                name = ln[:-1]
+                if name == "runtime":
+                    base = len(out)
+                found[name] = len(out) - base
+                found[name + "@abs"] = len(out)
+                continue
+            op, *arg = ln.split()
+            out.append(_OPS[op])
+            if op.startswith("PUSH"):
+                size = int(op[4:])
+                token = arg[0]
+                if token.startswith("@"):
+                    name = token[1:]
+                    if name == "runtime_len":
+                        value = labels.get("runtime_end@abs", 0) - labels.get("runtime@abs", 0)
+                    elif name == "runtime_start":
+                        value = labels.get("runtime@abs", 0)
+                    else:
+                        value = labels.get(name, 0)
+                else:
+                    value = int(token, 16)
+                out += value.to_bytes(size, "big")
+        return bytes(out), found
+
+    _, labels = layout({})
+    code, again = layout(labels)
+    assert again == labels
+    return code
+
+
+def token_bytecode() -> bytes:
+    return bytes.fromhex((DATA / "MinimalToken.bin").read_text().strip())
+
+
+# ----------------------------------------------------------------------------- the JSON-RPC node
+def _q(n: int) -> str:
+    return hex(n)
+
+
+def _hexify(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, dict):
+        return {_camel(k): _hexify(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_hexify(v) for v in value]
+    return value
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _tx_in(tx: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in tx.items():
+        if k in ("value", "gas"):
+            out[k] = int(v, 16)
+        elif k in ("from", "to", "data"):
+            out[k] = v
+    out.setdefault("gas", 3_000_000)
+    return out
+
+
+class Node:
+    """eth-tester's chain behind the JSON-RPC methods the wallet calls."""
+
+    def __init__(self) -> None:
+        self.tester = EthereumTester(PyEVMBackend())
+        self.lock = threading.Lock()
+        self.tip_wei = GWEI  # eth_maxPriorityFeePerGas; eth_gasPrice = base fee + this
+        self.calls: list[str] = []  # the methods asked for, in order
+        self.raw_transactions: list[str] = []
+
+    def base_fee(self) -> int:
+        return int(self.tester.get_block_by_number("pending")["base_fee_per_gas"])
+
+    def handle(self, method: str, params: list[Any]) -> Any:
+        t = self.tester
+        self.calls.append(method)
+        if method == "eth_chainId":
+            return _q(131277322940537)
+        if method == "eth_getBalance":
+            return _q(t.get_balance(params[0]))
+        if method == "eth_getTransactionCount":
+            return _q(t.get_nonce(params[0], params[1] if len(params) > 1 else "latest"))
+        if method == "eth_gasPrice":
+            return _q(self.base_fee() + self.tip_wei)
+        if method == "eth_maxPriorityFeePerGas":
+            return _q(self.tip_wei)
+        if method == "eth_getBlockByNumber":
+            block = t.get_block_by_number(params[0])
+            return {"number": _q(block["number"]), "baseFeePerGas": _q(block["base_fee_per_gas"])}
+        if method == "eth_call":  # a node runs a call without a sender from some address; a funded one here
+            tx = {"from": t.get_accounts()[0], **_tx_in(params[0])}
+            return t.call(tx, params[1] if len(params) > 1 else "latest")
+        if method == "eth_estimateGas":
+            return _q(t.estimate_gas(_tx_in(params[0])))
+        if method == "eth_sendRawTransaction":
+            self.raw_transactions.append(params[0])
+            return _hexify(t.send_raw_transaction(params[0]))
+        if method == "eth_getTransactionReceipt":
+            try:
+                receipt = t.get_transaction_receipt(params[0])
+            except Exception:  # eth-tester raises TransactionNotFound for an unknown hash
+                return None
+            if receipt.get("block_number") is None:
+                return None
+            return {"blockNumber": _q(receipt["block_number"]), "status": _q(receipt["status"]),
+                    "gasUsed": _q(receipt["gas_used"]), "effectiveGasPrice": _q(receipt["effective_gas_price"]),
+                    "transactionHash": _hexify(receipt["transaction_hash"]),
+                    "contractAddress": receipt.get("contract_address")}
+        raise LookupError(method)
+
+    def rpc(self, body: dict[str, Any]) -> dict[str, Any]:
+        rid = body.get("id")
+        with self.lock:
+            try:
+                return {"jsonrpc": "2.0", "id": rid, "result": self.handle(body["method"], body.get("params", []))}
+            except LookupError:
+                return {"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "method not found"}}
+            except (TransactionFailed, ValidationError, ValueError, EthUtilsValidationError) as exc:
+                return {"jsonrpc": "2.0", "id": rid, "error": {"code": -32000, "message": str(exc)}}
+
+
+class ChainServer:
+    """The node on 127.0.0.1:<free port>, in a thread; `url` is what RPC_PROVIDER_URL gets."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        handler = _handler(node.rpc)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v3/secret-project-key"
+
+    def __enter__(self) -> ChainServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+def _handler(rpc: Callable[[dict[str, Any]], dict[str, Any]]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            size = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(size))
+            out = json.dumps(rpc(body)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
