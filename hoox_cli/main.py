@@ -48,6 +48,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "risk": ("risk", "app"),
     "watchdog": ("watchdog", "app"),
     "report": ("report", "app"),
+    "wallet": ("wallet", "app"),
     "logs": ("logs", "app"),
     "check": ("check", "app"),
     "repair": ("repair", "app"),

@@ -51,6 +51,8 @@ TEXT = "\n".join((
     "│ watchdog  Signal watchdog: each source's last signal against its             │",
     '│           expectation.                                                       │',
     '│ report    P&L reports: make one now, list them, download one (PDF or HTML).  │',
+    '│ wallet    The web3 wallet: balances, sends and their transactions            │',
+    '│           (web3-wallet-worker).                                              │',
     "│ logs      Follow the edge's logs, or download a time range of them.          │",
     "│ check     Check the machine's tools, the workspace and the running edge.     │",
     '│ repair    Diagnose the workspace (the audits of `check setup`) and repair it │',

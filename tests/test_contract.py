@@ -21,6 +21,7 @@ import pydantic
 import pytest
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.operator import shapes
+from hoox_edge.wallet import evm
 from hoox_edge.workers import operator_api
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
@@ -33,11 +34,25 @@ MODELS = {n: m for n, m in vars(models).items()
 SHAPES = {n: s for n, s in vars(shapes).items() if typing.is_typeddict(s)}
 
 
+WALLET_KEY = int("42" * 32, 16)
+
+
 @pytest.fixture
-def workspace(workspace):  # conftest's, with report-worker enabled: /v1/reports goes through it
-    doc = workspace.config()
+def chain():  # a real EVM for /v1/wallet (tests/web3_chain.py)
+    from web3_chain import ChainServer, Node
+
+    with ChainServer(Node()) as server:
+        yield server
+
+
+@pytest.fixture
+def workspace(workspace, chain):  # conftest's, with report-worker and web3-wallet-worker enabled (/v1/reports,
+    doc = workspace.config()       # /v1/wallet go through them), the wallet's key and chain set
     doc["workers"]["report-worker"]["enabled"] = True
+    doc["workers"]["web3-wallet-worker"]["enabled"] = True
     workspace.save_config(doc)
+    workspace.set_secret("WALLET_PK_SECRET", hex(WALLET_KEY))
+    workspace.set_secret("RPC_PROVIDER_URL", chain.url)
     return workspace
 
 
@@ -100,7 +115,7 @@ def _routes() -> set[tuple[str, str]]:
     return out
 
 
-async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock):  # noqa: F811 (the fixture)
+async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock, chain):  # noqa: F811 (the fixture)
     answered: dict[tuple[str, str], dict[str, Any]] = {}
 
     async def call(method: str, template: str, path: str, model: type[BaseModel], body: Any = None) -> Any:
@@ -183,6 +198,21 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock): 
     download = await v1(rt, "GET", f"/reports/{made['report']['name']}")  # a file, not an envelope
     assert download.status == 200 and download.headers["content-type"].startswith(("application/pdf", "text/html"))
     answered[("GET", "/reports/{name}")] = {}
+
+    await kv_set(rt, "web3:chains", {"local": {"chainId": 131277322940537, "rpcSecret": "RPC_PROVIDER_URL",
+                                               "explorer": "https://explorer.example"}})
+    recipient = "0x" + "ab" * 20
+    tester = chain.node.tester
+    tester.send_transaction({"from": tester.get_accounts()[0], "to": evm.Key(WALLET_KEY).address,
+                             "value": 10**18, "gas": 21000})
+    await call("POST", "/wallet/balance", "/wallet/balance", M.WalletBalance, {"chain": "local"})
+    await call("POST", "/wallet/estimate", "/wallet/estimate", M.WalletEstimate,
+               {"chain": "local", "to": recipient, "value": "0.1"})
+    await kv_set(rt, "trade:kill_switch", False)  # turned on above: it refuses sends
+    sent = await call("POST", "/wallet/send", "/wallet/send", M.WalletTx,
+                      {"chain": "local", "to": recipient, "value": "0.1", "requestId": "contract-wallet"})
+    tx = await call("GET", "/wallet/tx/{request_id}", "/wallet/tx/contract-wallet", M.WalletTx)
+    assert tx["txHash"] == sent["txHash"] and tx["status"] == "confirmed"
 
     assert set(answered) == _routes(), _routes() - set(answered)  # every route of the API, none left out
     # The lists the shapes describe were not empty: their items were checked too.

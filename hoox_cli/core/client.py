@@ -650,6 +650,24 @@ class _Routes:
     def report_file(name: str) -> _Call:
         return _Call("GET", f"/v1/reports/{_quote(name)}", raw=True, read_timeout=REPORT_TIMEOUT)
 
+    @staticmethod
+    def wallet_balance(body: dict[str, Any]) -> _Call:
+        return _Call("POST", "/v1/wallet/balance", json=body, parse=_parser(m.WalletBalance))
+
+    @staticmethod
+    def wallet_estimate(body: dict[str, Any]) -> _Call:
+        return _Call("POST", "/v1/wallet/estimate", json=body, parse=_parser(m.WalletEstimate))
+
+    @staticmethod
+    def wallet_send(body: dict[str, Any]) -> _Call:
+        # The edge waits for the receipt up to timeoutSeconds (default 30), plus its own slack.
+        wait = body.get("timeoutSeconds") or 30
+        return _Call("POST", "/v1/wallet/send", json=body, parse=_parser(m.WalletTx), read_timeout=wait + 60.0)
+
+    @staticmethod
+    def wallet_tx(request_id: str) -> _Call:
+        return _Call("GET", f"/v1/wallet/tx/{_quote(request_id)}", parse=_parser(m.WalletTx))
+
 
 # ============================================================================ shared core
 class _Core:
@@ -1121,6 +1139,22 @@ class HooxClient:
         """A report's file: `name` (its PDF, else its HTML), `name.pdf`, `name.html` or `latest`."""
         return self._send(_Routes.report_file(name))
 
+    def wallet_balance(self, body: dict[str, Any]) -> m.WalletBalance:
+        """A native or ERC-20 balance through web3-wallet-worker (`{chain, address?, tokenAddress?, account?}`)."""
+        return self._send(_Routes.wallet_balance(body))
+
+    def wallet_estimate(self, body: dict[str, Any]) -> m.WalletEstimate:
+        """Gas and fees of a transaction (`{chain, to, value? | tokenAddress + amount, account?}`)."""
+        return self._send(_Routes.wallet_estimate(body))
+
+    def wallet_send(self, body: dict[str, Any]) -> m.WalletTx:
+        """Sign and send a transaction; the same `requestId` again answers the first one."""
+        return self._send(_Routes.wallet_send(body))
+
+    def wallet_tx(self, request_id: str) -> m.WalletTx:
+        """A wallet send as the ledger records it (its receipt looked for again while pending)."""
+        return self._send(_Routes.wallet_tx(request_id))
+
     def signal_timeline(self, request_id: str) -> m.SignalTimeline:
         """Every stage of one signal (the request id, or a unique start of it of 8+ characters), in order."""
         return self._send(_Routes.signal_timeline(request_id))
@@ -1374,6 +1408,18 @@ class AsyncHooxClient:
 
     async def report_file(self, name: str) -> Download:
         return await self._send(_Routes.report_file(name))
+
+    async def wallet_balance(self, body: dict[str, Any]) -> m.WalletBalance:
+        return await self._send(_Routes.wallet_balance(body))
+
+    async def wallet_estimate(self, body: dict[str, Any]) -> m.WalletEstimate:
+        return await self._send(_Routes.wallet_estimate(body))
+
+    async def wallet_send(self, body: dict[str, Any]) -> m.WalletTx:
+        return await self._send(_Routes.wallet_send(body))
+
+    async def wallet_tx(self, request_id: str) -> m.WalletTx:
+        return await self._send(_Routes.wallet_tx(request_id))
 
     async def signal_timeline(self, request_id: str) -> m.SignalTimeline:
         return await self._send(_Routes.signal_timeline(request_id))

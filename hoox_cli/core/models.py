@@ -793,3 +793,48 @@ class ReportResult(_Model):
     books: list[ReportBook] = []
     telegram: ReportDelivery
     swept: int = 0
+
+
+# --------------------------------------------------------------------------- /v1/wallet
+class WalletBalance(_Model):
+    chain: str
+    chainId: int
+    address: str
+    token: str | None = None
+    symbol: str | None = None
+    decimals: int
+    balanceRaw: str
+    balance: str
+
+
+class WalletEstimate(_Model):
+    chain: str
+    chainId: int
+    from_: str = Field(alias="from")
+    gas: int
+    gasPriceGwei: str
+    maxFeePerGasGwei: str
+    maxPriorityFeePerGasGwei: str
+    maxCost: str
+    symbol: str
+
+
+class WalletTx(_Model):
+    requestId: str
+    chain: str
+    chainId: int
+    from_: str = Field(alias="from")
+    to: str
+    valueWei: str
+    tokenAddress: str | None = None
+    nonce: int
+    txHash: str | None = None
+    status: Literal["signing", "pending", "confirmed", "reverted", "rejected"]
+    blockNumber: int | None = None
+    gasUsed: int | None = None
+    effectiveGasPrice: str | None = None
+    error: str | None = None
+    explorerUrl: str | None = None
+    createdAt: str
+    updatedAt: str
+    replayed: bool | None = None

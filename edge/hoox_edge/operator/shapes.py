@@ -772,3 +772,32 @@ class ReportResult(TypedDict):
     books: list[ReportBook]
     telegram: ReportDelivery
     swept: int  # report objects older than the retention deleted by this run
+
+
+# --------------------------------------------------------------------------- /v1/wallet (web3-wallet-worker)
+class WalletBalance(TypedDict):
+    """`POST /v1/wallet/balance`: a native or ERC-20 balance."""
+    chain: str
+    chainId: int
+    address: str
+    token: str | None  # the ERC-20's address; None: the native coin
+    symbol: str | None  # None: the token has no symbol()
+    decimals: int
+    balanceRaw: str  # in the smallest unit (wei), as a decimal string
+    balance: str  # in whole units, as a decimal string
+
+
+WalletEstimate = TypedDict("WalletEstimate", {
+    "chain": str, "chainId": int, "from": str, "gas": int, "gasPriceGwei": str, "maxFeePerGasGwei": str,
+    "maxPriorityFeePerGasGwei": str, "maxCost": str, "symbol": str})
+"""`POST /v1/wallet/estimate`: gas and fees of a transaction (maxCost: gas × max fee, native units)."""
+
+WalletTx = TypedDict("WalletTx", {
+    "requestId": str, "chain": str, "chainId": int, "from": str, "to": str, "valueWei": str,
+    "tokenAddress": str | None, "nonce": int, "txHash": str | None,
+    "status": Literal["signing", "pending", "confirmed", "reverted", "rejected"], "blockNumber": int | None,
+    "gasUsed": int | None, "effectiveGasPrice": str | None, "error": str | None, "explorerUrl": str | None,
+    "createdAt": str, "updatedAt": str,
+    "replayed": NotRequired[bool],  # a send answered from the ledger: the request id was sent before
+})
+"""`POST /v1/wallet/send`, `GET /v1/wallet/tx/{requestId}`: a send as the ledger records it."""

@@ -35,6 +35,7 @@ from hoox_edge.operator import reports as reports_mod
 from hoox_edge.operator import sql as sql_mod
 from hoox_edge.operator import timeline as timeline_mod
 from hoox_edge.operator import volume as volume_mod
+from hoox_edge.operator import wallet as wallet_mod
 from hoox_edge.operator import workers as workers_mod
 from hoox_edge.operator.params import Params, invalid, json_object, kv_key, path_secrets
 from hoox_edge.operator.rows import log_item, trade_item
@@ -674,4 +675,8 @@ routes: list[BaseRoute] = [
     Route("/reports", _operator(reports_mod.list_reports), methods=["GET"]),
     Route("/reports", _operator(reports_mod.make_report), methods=["POST"]),
     Route("/reports/{name}", _operator(reports_mod.get_report), methods=["GET"]),
+    Route("/wallet/balance", _operator(wallet_mod.balance), methods=["POST"]),
+    Route("/wallet/estimate", _operator(wallet_mod.estimate), methods=["POST"]),
+    Route("/wallet/send", _operator(wallet_mod.send), methods=["POST"]),
+    Route("/wallet/tx/{request_id}", _operator(wallet_mod.tx), methods=["GET"]),
 ]

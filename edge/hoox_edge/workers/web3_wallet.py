@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hoox_edge.operator import shapes
 from hoox_edge.ports import D1Error, Env
 from hoox_edge.shared import clock, settings
 from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_app, request_id_of
@@ -265,7 +266,7 @@ async def _gas_limit_wei(env: Env) -> int:
 
 
 # =========================================================================== actions
-async def get_balance(env: Env, a: Action) -> dict[str, Any]:
+async def get_balance(env: Env, a: Action) -> shapes.WalletBalance:
     chain, rpc = await _chain(env, a.chain)
     address = a.address or signer(env, a.account).address
     if a.token is None:
@@ -337,7 +338,7 @@ async def _estimate(rpc: Rpc, sender: str, call: Call) -> int:
     return await rpc.quantity("eth_estimateGas", tx)
 
 
-async def estimate_gas(env: Env, a: Action) -> dict[str, Any]:
+async def estimate_gas(env: Env, a: Action) -> shapes.WalletEstimate:
     chain, rpc = await _chain(env, a.chain)
     sender = signer(env, a.account).address
     call = await _call_of(rpc, a)
@@ -360,7 +361,7 @@ async def _row(env: Env, request_id: str) -> dict[str, Any] | None:
     return row
 
 
-def _shape(row: dict[str, Any], chain: Chain | None = None) -> dict[str, Any]:
+def _shape(row: dict[str, Any], chain: Chain | None = None) -> shapes.WalletTx:
     tx_hash = row["tx_hash"]
     return {"requestId": row["request_id"], "chain": row["chain"], "chainId": row["chain_id"],
             "from": row["from_address"], "to": row["to_address"], "valueWei": row["value_wei"],
@@ -420,7 +421,7 @@ async def _settle(env: Env, rpc: Rpc, rid: str, tx_hash: str, timeout: float) ->
         await asyncio.sleep(RECEIPT_POLL_S)  # a block comes every few seconds: poll, do not spin
 
 
-async def send_transaction(env: Env, a: Action, rid: str) -> tuple[dict[str, Any], int]:
+async def send_transaction(env: Env, a: Action, rid: str) -> tuple[shapes.WalletTx, int]:
     if await settings.get(env.CONFIG_KV, settings.KILL_SWITCH):
         raise ApiError(503, KILL_SWITCH_ACTIVE, "The kill switch is on: no transaction is sent.")
     first = await _row(env, rid)
@@ -462,7 +463,7 @@ async def send_transaction(env: Env, a: Action, rid: str) -> tuple[dict[str, Any
     return _shape(row, chain), 200 if row["status"] in ("confirmed", "reverted") else 202
 
 
-async def _replay(env: Env, row: dict[str, Any]) -> tuple[dict[str, Any], int]:
+async def _replay(env: Env, row: dict[str, Any]) -> tuple[shapes.WalletTx, int]:
     """The recorded outcome of a request id that was sent before: never a second transaction."""
     if row["status"] == "rejected":
         raise ApiError(409, DUPLICATE_REQUEST, f"Request {row['request_id']} was already sent and refused by the "
