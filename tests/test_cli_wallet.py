@@ -99,3 +99,16 @@ async def test_the_gas_trap_and_a_bad_address_are_said_plainly(edge: LocalRuntim
     assert bad.exit_code == 1 and as_json(bad)["error"]["code"] == "VALIDATION_ERROR"
     assert "address" in as_json(bad)["error"]["message"]
     assert node.raw_transactions == []
+
+
+async def test_the_dashboard_balances_list_every_chain_and_say_which_failed(edge: LocalRuntime) -> None:
+    from test_operator_api import v1
+
+    chains = {**CHAINS, "other": {"chainId": 10, "rpcSecret": "RPC_URL_TESTNET", "explorer": "", "symbol": "OP"}}
+    await settings.put(edge.env("hoox").CONFIG_KV, settings.WEB3_CHAINS, chains)
+    r = await v1(edge, "GET", "/wallet/balances")
+    assert r.status == 200, r.json()
+    local, other = r.json()["result"]["items"]
+    assert (local["chain"], local["balance"], local["error"]) == ("local", "10", None)
+    assert local["address"] == Account.from_key(PK).address
+    assert other["balance"] is None and "RPC_URL_TESTNET" in other["error"] and other["symbol"] == "OP"

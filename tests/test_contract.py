@@ -213,6 +213,8 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock, c
                       {"chain": "local", "to": recipient, "value": "0.1", "requestId": "contract-wallet"})
     tx = await call("GET", "/wallet/tx/{request_id}", "/wallet/tx/contract-wallet", M.WalletTx)
     assert tx["txHash"] == sent["txHash"] and tx["status"] == "confirmed"
+    [listed] = (await call("GET", "/wallet/balances", "/wallet/balances", M.WalletBalances))["items"]
+    assert listed["chain"] == "local" and listed["error"] is None and listed["balance"]
 
     assert set(answered) == _routes(), _routes() - set(answered)  # every route of the API, none left out
     # The lists the shapes describe were not empty: their items were checked too.

@@ -665,6 +665,10 @@ class _Routes:
         return _Call("POST", "/v1/wallet/send", json=body, parse=_parser(m.WalletTx), read_timeout=wait + 60.0)
 
     @staticmethod
+    def wallet_balances() -> _Call:
+        return _Call("GET", "/v1/wallet/balances", parse=_parser(m.WalletBalances))
+
+    @staticmethod
     def wallet_tx(request_id: str) -> _Call:
         return _Call("GET", f"/v1/wallet/tx/{_quote(request_id)}", parse=_parser(m.WalletTx))
 
@@ -1155,6 +1159,10 @@ class HooxClient:
         """A wallet send as the ledger records it (its receipt looked for again while pending)."""
         return self._send(_Routes.wallet_tx(request_id))
 
+    def wallet_balances(self) -> m.WalletBalances:
+        """The wallet's native balance on every chain of web3:chains (each chain's failure on its row)."""
+        return self._send(_Routes.wallet_balances())
+
     def signal_timeline(self, request_id: str) -> m.SignalTimeline:
         """Every stage of one signal (the request id, or a unique start of it of 8+ characters), in order."""
         return self._send(_Routes.signal_timeline(request_id))
@@ -1420,6 +1428,9 @@ class AsyncHooxClient:
 
     async def wallet_tx(self, request_id: str) -> m.WalletTx:
         return await self._send(_Routes.wallet_tx(request_id))
+
+    async def wallet_balances(self) -> m.WalletBalances:
+        return await self._send(_Routes.wallet_balances())
 
     async def signal_timeline(self, request_id: str) -> m.SignalTimeline:
         return await self._send(_Routes.signal_timeline(request_id))

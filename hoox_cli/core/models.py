@@ -838,3 +838,17 @@ class WalletTx(_Model):
     createdAt: str
     updatedAt: str
     replayed: bool | None = None
+
+
+class WalletChainBalance(_Model):
+    chain: str
+    chainId: int
+    symbol: str
+    address: str | None = None
+    balance: str | None = None
+    error: str | None = None
+
+
+class WalletBalances(_Model):
+    items: list[WalletChainBalance] = []
+    error: str | None = None

@@ -801,3 +801,20 @@ WalletTx = TypedDict("WalletTx", {
     "replayed": NotRequired[bool],  # a send answered from the ledger: the request id was sent before
 })
 """`POST /v1/wallet/send`, `GET /v1/wallet/tx/{requestId}`: a send as the ledger records it."""
+
+
+class WalletChainBalance(TypedDict):
+    """One chain of web3:chains: the wallet's native balance, or why it could not be read."""
+    chain: str
+    chainId: int
+    symbol: str
+    address: str | None
+    balance: str | None  # whole units, a decimal string; None: see error
+    error: str | None
+
+
+class WalletBalances(TypedDict):
+    """`GET /v1/wallet/balances`: the wallet's native balance on every configured chain (the cockpit's
+    dashboard). error: why none could be read (web3-wallet-worker not running, web3:chains unusable)."""
+    items: list[WalletChainBalance]
+    error: str | None

@@ -5,7 +5,9 @@
 - `POST /v1/wallet/send` `{requestId?, chain, to, value? | tokenAddress + amount, data?, gasLimit?, account?,
   timeoutSeconds?}` → `WalletTx` (202 while its receipt is awaited past timeoutSeconds). `requestId` makes
   the send idempotent: the same id again answers the first transaction (`hoox wallet send` sends one);
-- `GET /v1/wallet/tx/{requestId}` → `WalletTx`, its receipt looked for again while pending.
+- `GET /v1/wallet/tx/{requestId}` → `WalletTx`, its receipt looked for again while pending;
+- `GET /v1/wallet/balances` → `WalletBalances`: the wallet's native balance on every chain of web3:chains,
+  each chain's failure said on its row (the cockpit's dashboard; never a 5xx for a chain that fails).
 web3-wallet-worker's errors (400, 409, 422 GAS_PRICE_TOO_HIGH, 502, 503) are passed on as they are; a
 web3-wallet-worker that does not run (it is off in a new workspace) is a 503 that says how to enable it.
 """
@@ -17,10 +19,12 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 
+from hoox_edge.operator import shapes
 from hoox_edge.operator.params import Params, invalid, json_object
-from hoox_edge.shared import calls
+from hoox_edge.shared import calls, settings
 from hoox_edge.shared.app import REQUEST_ID, env_of, request_id_of
 from hoox_edge.shared.errors import ApiError, ok
+from hoox_edge.wallet.config import chains_of
 
 SERVICE = "WEB3_SERVICE"
 UNAVAILABLE = "WALLET_SERVICE_UNAVAILABLE"
@@ -90,3 +94,26 @@ async def tx(request: Request) -> Any:
                         timeout=READ_TIMEOUT_S))[0]
 
 
+
+
+async def balances(request: Request) -> shapes.WalletBalances:
+    Params(request)
+    try:
+        chains = chains_of(await settings.get(env_of(request).CONFIG_KV, settings.WEB3_CHAINS))
+    except (settings.SettingError, ValueError) as exc:
+        return {"items": [], "error": f"{settings.WEB3_CHAINS} is not usable: {exc}"}
+    items: list[shapes.WalletChainBalance] = []
+    for chain in chains.values():
+        row: shapes.WalletChainBalance = {"chain": chain.name, "chainId": chain.chain_id, "symbol": chain.symbol,
+                                          "address": None, "balance": None, "error": None}
+        try:
+            result, _ = await _call(request, "POST", "/process", rid=request_id_of(request),
+                                    payload={"action": "getBalance", "chain": chain.name}, timeout=READ_TIMEOUT_S)
+        except ApiError as exc:
+            if exc.code == UNAVAILABLE:  # the worker itself is not there: one error for all
+                return {"items": [], "error": exc.message}
+            row["error"] = exc.message
+        else:
+            row["address"], row["balance"] = result["address"], result["balance"]
+        items.append(row)
+    return {"items": items, "error": None}

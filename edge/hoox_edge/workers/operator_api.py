@@ -679,4 +679,5 @@ routes: list[BaseRoute] = [
     Route("/wallet/estimate", _operator(wallet_mod.estimate), methods=["POST"]),
     Route("/wallet/send", _operator(wallet_mod.send), methods=["POST"]),
     Route("/wallet/tx/{request_id}", _operator(wallet_mod.tx), methods=["GET"]),
+    Route("/wallet/balances", _operator(wallet_mod.balances), methods=["GET"]),
 ]
