@@ -58,6 +58,7 @@ from hoox_cli.core.client import (
     TradeEvent,
     backoff_delay,
 )
+from hoox_cli.core.models import status_label
 from hoox_tui.fmt import count
 from hoox_tui.messages import Conn, ConnectionChanged, RiskRunReported
 
@@ -74,6 +75,7 @@ _log = logging.getLogger("hoox.tui.store")
 TRADES_MAX = 500
 LOGS_MAX = 10_000
 ALERTS_MAX = 200
+WALLET_WORKER = "web3-wallet-worker"
 ALERT_STATES_POLLED = 50  # the newest alerts re-read each poll while the console shows: their delivery moves on
 OFFLINE_AFTER = 5
 REFUSED_STATUSES = frozenset({401, 403})  # the edge answered but refused this token
@@ -193,6 +195,7 @@ class Store:
         self.queues: m.QueuesResult | None = None
         self.watchdog: m.WatchdogResult | None = None  # the signal watchdog's sources
         self.risk: m.RiskStatus | None = None  # the risk manager (/v1/risk): both books, reconciliation
+        self.wallet: m.WalletBalances | None = None  # the web3 wallet's balances, when its worker runs
         self.logs: deque[LogRow] = deque(maxlen=LOGS_MAX)
         self.alerts: deque[AlertRow] = deque(maxlen=ALERTS_MAX)
         # worker -> its latency history, read from the edge's analytics (so it outlives the cockpit)
@@ -416,6 +419,8 @@ class Store:
             calls.append(("watchdog", c.watchdog, self.apply_watchdog))
         if "risk" in topics:
             calls.append(("risk", c.risk, self.apply_risk))
+        if "wallet" in topics and self.wallet_enabled():
+            calls.append(("wallet", c.wallet_balances, self.apply_wallet))
         if "worker" in topics and self.focus_worker:
             name = self.focus_worker
             calls.append(("worker", lambda: c.worker(name), self.apply_worker))
@@ -579,6 +584,16 @@ class Store:
     def apply_risk(self, result: m.RiskStatus) -> None:
         self.risk = result
         self._touch("risk")
+
+    def wallet_enabled(self) -> bool:
+        """web3-wallet-worker runs (hoox.toml enables it; the edge's status says so)."""
+        st = self.status
+        return st is not None and any(w.name == WALLET_WORKER and status_label(w.status, w.features, w.error)
+                                      != "disabled" for w in st.workers)
+
+    def apply_wallet(self, result: m.WalletBalances) -> None:
+        self.wallet = result
+        self._touch("wallet")
 
     def apply_logs(self, page: m.LogsPage) -> None:
         for row in reversed(page.items):

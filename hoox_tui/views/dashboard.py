@@ -1,6 +1,7 @@
 """View 1: service status grid, session figures (of one book: b switches), the signal watchdog's
 sources (last signal and its age against the expectation, quiet ones in red), the open
 reconciliation issues (live ledger vs exchanges, from /v1/risk; their count also in the figures), the
+web3 wallet's balance on each chain (/v1/wallet/balances; shown only while web3-wallet-worker runs), the
 book's equity curve and drawdown (a chart, from GET /v1/stats/equity), alert console (with a line for
 each risk run that acted or failed)."""
 
@@ -35,7 +36,7 @@ ISSUE_LABEL = {"size": "size differs", "side": "side differs", "missing_at_excha
 class DashboardView(View):
     view_id = "dashboard"
     poll_topics: ClassVar[frozenset[str]] = frozenset({"stats", "equity", "workers", "queues", "watchdog", "risk",
-                                                       "alerts"})
+                                                       "alerts", "wallet"})
 
     DEFAULT_CSS = """
     DashboardView #top { height: auto; }
@@ -44,6 +45,7 @@ class DashboardView(View):
     DashboardView #watchdog { height: auto; max-height: 9; border: round $warning; }
     DashboardView #reconciliation { height: auto; max-height: 8; border: round $error 70%; }
     DashboardView #reconciliation-text { padding: 0 1; }
+    DashboardView #wallet { height: auto; max-height: 6; border: round $secondary; padding: 0 1; }
     DashboardView #bottom { height: 1fr; }
     DashboardView #equity { width: 1fr; border: round $success; }
     DashboardView #equity-chart { height: 1fr; }
@@ -62,6 +64,10 @@ class DashboardView(View):
         watchdog = Static("waiting for the edge…", id="watchdog")
         watchdog.border_title = "Signal watchdog (last signal · age / expected gap)"
         yield watchdog
+        wallet = Static("waiting for the edge…", id="wallet")
+        wallet.border_title = "Wallet (web3-wallet-worker)"
+        wallet.display = False  # only while the worker runs
+        yield wallet
         with VerticalScroll(id="reconciliation") as rec:
             rec.border_title = "Reconciliation (live ledger vs exchanges)"
             yield Static("waiting for the edge…", id="reconciliation-text")
@@ -100,6 +106,33 @@ class DashboardView(View):
             self.query_one("#reconciliation").border_title = self.reconciliation_title()
         if topics & {"alerts", "status"}:
             self.query_one("#alert-lines", Static).update(self.render_alerts())
+        if topics & {"wallet", "status"}:
+            wallet = self.query_one("#wallet", Static)
+            wallet.display = self.ctx.store.wallet_enabled()
+            if wallet.display:
+                wallet.update(self.render_wallet())
+
+    def render_wallet(self) -> Table | Text:
+        store = self.ctx.store
+        w = store.wallet
+        if w is None:
+            error = store.errors.get("wallet")
+            return Text(f"wallet not available: {error}" if error else "waiting for the edge…",
+                        style="red" if error else "dim")
+        if w.error:
+            return Text(f"wallet not available: {w.error}", style="red")
+        if not w.items:
+            return Text("no chain configured: set web3:chains (see `hoox wallet --help`)", style="dim")
+        t = Table(expand=True, box=None, padding=(0, 1), show_header=False)
+        t.add_column("chain", no_wrap=True)
+        t.add_column("balance", justify="right", no_wrap=True)
+        t.add_column("address", overflow="ellipsis", no_wrap=True)
+        for row in w.items:
+            if row.error:
+                t.add_row(row.chain, Text("—", style="dim"), Text(row.error, style="red"))
+            else:
+                t.add_row(row.chain, f"{row.balance} {row.symbol}", Text(row.address or "", style="dim"))
+        return t
 
     def render_grid(self) -> Table | Text:
         store = self.ctx.store
