@@ -280,3 +280,11 @@ async def test_the_key_and_the_rpc_url_never_reach_an_answer_a_log_or_a_stored_f
         if path.is_file() and path != workspace.dev_vars_path:
             blob = path.read_bytes().lower()
             assert not any(s.encode() in blob for s in secrets), path
+
+
+def test_the_pbkdf2_fallback_for_pyodide_equals_hashlibs(monkeypatch):
+    import hashlib
+
+    expected = evm.mnemonic_seed(MNEMONIC)
+    monkeypatch.delattr(hashlib, "pbkdf2_hmac")  # as in Pyodide, whose hashlib lacks it
+    assert evm.mnemonic_seed(MNEMONIC) == expected

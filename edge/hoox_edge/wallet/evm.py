@@ -220,7 +220,28 @@ def mnemonic_seed(mnemonic: str, passphrase: str = "") -> bytes:
     if len(words.split(" ")) not in (12, 15, 18, 21, 24):
         raise ValueError("a mnemonic has 12, 15, 18, 21 or 24 words")
     salt = unicodedata.normalize("NFKD", "mnemonic" + passphrase)
-    return hashlib.pbkdf2_hmac("sha512", words.encode(), salt.encode(), 2048)
+    return _pbkdf2_sha512(words.encode(), salt.encode(), 2048)
+
+
+def _pbkdf2_sha512(password: bytes, salt: bytes, rounds: int) -> bytes:
+    """PBKDF2-HMAC-SHA512, one 64-byte block. Pyodide's hashlib has no pbkdf2_hmac (it is OpenSSL's), so
+    it is done with hmac there; 2048 rounds take milliseconds."""
+    fast = getattr(hashlib, "pbkdf2_hmac", None)
+    if fast is not None:
+        return bytes(fast("sha512", password, salt, rounds))
+    mac = hmac.new(password, None, hashlib.sha512)
+
+    def prf(data: bytes) -> bytes:
+        h = mac.copy()
+        h.update(data)
+        return h.digest()
+
+    u = prf(salt + b"\x00\x00\x00\x01")
+    out = int.from_bytes(u, "big")
+    for _ in range(rounds - 1):
+        u = prf(u)
+        out ^= int.from_bytes(u, "big")
+    return out.to_bytes(64, "big")
 
 
 def derive(seed: bytes, path: str) -> Key:
