@@ -79,13 +79,9 @@ async def test_agent_worker_says_what_it_serves_and_what_it_does_not(rt):
     assert (await rt.request("agent-worker", "POST", "/agent/chat", json={})).status == 401
 
 
-async def test_web3_wallet_worker_serves_the_wallet_but_not_swaps_yet(rt):
+async def test_web3_wallet_worker_says_it_serves_the_wallet_and_swaps(rt):
     health = (await rt.request("web3-wallet-worker", "GET", "/health")).json()
-    assert health["features"] == {"wallet": "available", "dex": "not available in this version"}
-    for path in ("/dex", "/dex/swap"):
-        r = await rt.request("web3-wallet-worker", "POST", path, json={}, headers=key(rt, "web3-wallet-worker"))
-        assert r.status == 501 and "not available in this version" in r.json()["error"]["message"]
-        assert (await rt.request("web3-wallet-worker", "POST", path, json={})).status == 401
+    assert health["features"] == {"wallet": "available", "swap": "available"}
 
 
 async def test_the_workers_list_shows_each_worker_as_what_it_serves(rt):
@@ -96,9 +92,9 @@ async def test_the_workers_list_shows_each_worker_as_what_it_serves(rt):
     probes = {w: await workers.probe(rt.env("hoox"), w) for w in [*FEATURES, "web3-wallet-worker", "agent-worker",
                                                                 "report-worker"]}
     assert {w: p["features"] for w, p in probes.items()} == {
-        "web3-wallet-worker": "partial", "email-worker": "not available", "report-worker": "available",
+        "web3-wallet-worker": "available", "email-worker": "not available", "report-worker": "available",
         "agent-worker": "partial"}
     assert {w: status_label(p["status"], p["features"]) for w, p in probes.items()} == {
-        "web3-wallet-worker": "operational (partial)", "email-worker": "not available",
+        "web3-wallet-worker": "operational", "email-worker": "not available",
         "report-worker": "operational",
         "agent-worker": "operational (partial)"}

@@ -16,7 +16,7 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from hoox_edge.shared import settings
 from hoox_edge.wallet import evm
-from web3_chain import DATA, ChainServer, Node, assemble, token_bytecode
+from web3_chain import DATA, ChainServer, Node, assemble, router_bytecode, token_bytecode
 
 W = "web3-wallet-worker"
 PK = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
@@ -40,7 +40,7 @@ async def wallet(workspace, node):
     with ChainServer(node) as server:
         workspace.set_secret("WALLET_PK_SECRET", PK)
         workspace.set_secret("RPC_PROVIDER_URL", server.url)
-        rt = LocalRuntime(workspace, workers=[W])
+        rt = LocalRuntime(workspace, workers=[W, "trade-worker"])
         await rt.open()
         try:
             await settings.put(rt.env(W).CONFIG_KV, settings.WEB3_CHAINS, CHAINS)
@@ -61,13 +61,24 @@ async def process(rt, payload, request_id="r-1"):
                             headers=key(rt))
 
 
-def deploy_token(node: Node) -> str:
-    """The minimal ERC-20 deployed by the wallet's own key, so the wallet holds its 1,000,000 tokens."""
+def deploy(node: Node, code: bytes) -> str:
+    """A contract deployed by the wallet's own key (a token's 1,000,000 tokens are then the wallet's)."""
     t = node.tester
-    t.add_account(PK)
-    tx = t.send_transaction({"from": Account.from_key(PK).address, "gas": 500_000,
-                             "data": "0x" + token_bytecode().hex()})
+    me = Account.from_key(PK).address
+    if me.lower() not in (a.lower() for a in t.get_accounts()):
+        t.add_account(PK)
+    tx = t.send_transaction({"from": me, "gas": 1_000_000, "data": "0x" + code.hex()})
     return t.get_transaction_receipt(tx)["contract_address"]
+
+
+def deploy_token(node: Node) -> str:
+    return deploy(node, token_bytecode())
+
+
+def token_balance(node: Node, token: str, owner: str) -> int:
+    out = node.tester.call({"from": node.tester.get_accounts()[0], "to": token, "gas": 100_000,
+                            "data": "0x" + evm.call_data(evm.BALANCE_OF, evm.parse_address(owner)).hex()})
+    return evm.decode_uint(bytes.fromhex(out[2:]))
 
 
 # ============================================================================ the primitives
@@ -102,8 +113,9 @@ def test_checksummed_addresses_are_checked():
         evm.parse_address(wrong_case)
 
 
-def test_the_committed_token_bytecode_is_its_assembly_source():
+def test_the_committed_bytecode_is_its_assembly_source():
     assert assemble((DATA / "MinimalToken.easm").read_text()) == token_bytecode()
+    assert assemble((DATA / "MinimalRouter.easm").read_text()) == router_bytecode()
 
 
 # ============================================================================ balances
@@ -288,3 +300,43 @@ def test_the_pbkdf2_fallback_for_pyodide_equals_hashlibs(monkeypatch):
     expected = evm.mnemonic_seed(MNEMONIC)
     monkeypatch.delattr(hashlib, "pbkdf2_hmac")  # as in Pyodide, whose hashlib lacks it
     assert evm.mnemonic_seed(MNEMONIC) == expected
+
+
+# ============================================================================ swaps (trade-worker /dex)
+async def test_a_dex_signal_swaps_through_the_router_within_its_slippage_bound_once(wallet):
+    rt, node, _ = wallet
+    me = Account.from_key(PK).address
+    token_a, token_b, router = deploy_token(node), deploy_token(node), deploy(node, router_bytecode())
+    t = node.tester
+    for token in (token_a, token_b):  # the router's pool: 1000 of each
+        t.send_transaction({"from": me, "to": token, "gas": 100_000, "data": "0x" + evm.call_data(
+            evm.TRANSFER, evm.parse_address(router), 1000 * ETH).hex()})
+    signal = {"exchange": "dex", "chain": "local", "router": router, "tokenIn": token_a, "tokenOut": token_b,
+              "quantity": "10", "slippageBps": 100}
+    internal = {"X-Internal-Auth-Key": rt.env("trade-worker").INTERNAL_KEY_BINDING}
+    before = token_balance(node, token_b, me)
+    r = await rt.request("trade-worker", "POST", "/dex", json={"requestId": "dex-1", "payload": signal},
+                         headers=internal)
+    assert r.status == 200, r.text()
+    res = r.json()["result"]
+    quoted = 10 * ETH * 997 * 1000 * ETH // (1000 * ETH * 1000 + 10 * ETH * 997)  # Uniswap V2's formula
+    assert res["quotedOut"] == str(quoted) and res["amountOutMin"] == str(quoted * 9900 // 10_000)
+    assert res["approve"]["status"] == "confirmed" and res["approve"]["requestId"] == "dex-1:approve"
+    assert res["swap"]["status"] == "confirmed"
+    assert token_balance(node, token_b, me) - before == quoted
+    # The bound is in the signed transaction: swapExactTokensForTokens' amountOutMin.
+    sent = bytes.fromhex(t.get_transaction_by_hash(res["swap"]["txHash"])["data"][2:])
+    assert sent[:4] == bytes.fromhex("38ed1739") and evm.decode_uint(sent[36:68]) == quoted * 9900 // 10_000
+
+    again = await rt.request("trade-worker", "POST", "/dex", json={"requestId": "dex-1", "payload": signal},
+                             headers=internal)
+    assert again.status == 200 and again.json()["result"]["swap"]["txHash"] == res["swap"]["txHash"]
+    assert again.json()["result"]["swap"]["replayed"] is True
+    assert len(node.raw_transactions) == 2 and token_balance(node, token_b, me) - before == quoted
+
+    bad = await rt.request("trade-worker", "POST", "/dex", json={"requestId": "dex-2", "payload": {
+        **signal, "slippageBps": 9000}}, headers=internal)
+    assert bad.status == 400 and bad.json()["error"]["details"][0]["field"] == "slippageBps"
+    wrong = await rt.request("trade-worker", "POST", "/dex", json={"requestId": "dex-3", "payload": {
+        **signal, "exchange": "bybit"}}, headers=internal)
+    assert wrong.status == 400 and wrong.json()["error"]["details"][0]["field"] == "exchange"

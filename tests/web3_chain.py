@@ -23,9 +23,11 @@ DATA = Path(__file__).parent / "data" / "web3"
 GWEI = 10**9
 
 # ----------------------------------------------------------------------------- a tiny assembler
-_OPS = {"STOP": 0x00, "ADD": 0x01, "SUB": 0x03, "LT": 0x10, "EQ": 0x14, "SHL": 0x1B, "SHR": 0x1C,
-        "CALLER": 0x33, "CALLDATALOAD": 0x35, "CODECOPY": 0x39, "MSTORE": 0x52, "SLOAD": 0x54, "SSTORE": 0x55,
-        "JUMPI": 0x57, "JUMPDEST": 0x5B, "RETURN": 0xF3, "REVERT": 0xFD,
+_OPS = {"STOP": 0x00, "ADD": 0x01, "MUL": 0x02, "SUB": 0x03, "DIV": 0x04, "LT": 0x10, "GT": 0x11, "EQ": 0x14,
+        "ISZERO": 0x15, "SHL": 0x1B, "SHR": 0x1C, "SHA3": 0x20, "ADDRESS": 0x30, "CALLER": 0x33,
+        "CALLDATALOAD": 0x35, "CODECOPY": 0x39, "TIMESTAMP": 0x42, "POP": 0x50, "MLOAD": 0x51, "MSTORE": 0x52,
+        "SLOAD": 0x54, "SSTORE": 0x55, "JUMP": 0x56, "JUMPI": 0x57, "GAS": 0x5A, "JUMPDEST": 0x5B, "CALL": 0xF1,
+        "RETURN": 0xF3, "REVERT": 0xFD,
         **{f"PUSH{n}": 0x5F + n for n in range(1, 33)}, **{f"DUP{n}": 0x7F + n for n in range(1, 17)},
         **{f"SWAP{n}": 0x8F + n for n in range(1, 17)}}
 
@@ -74,6 +76,10 @@ def assemble(source: str) -> bytes:
 
 def token_bytecode() -> bytes:
     return bytes.fromhex((DATA / "MinimalToken.bin").read_text().strip())
+
+
+def router_bytecode() -> bytes:
+    return bytes.fromhex((DATA / "MinimalRouter.bin").read_text().strip())
 
 
 # ----------------------------------------------------------------------------- the JSON-RPC node

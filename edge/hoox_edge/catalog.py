@@ -155,6 +155,7 @@ WORKERS: tuple[Worker, ...] = (
             _TELEGRAM,
             _ANALYTICS,
             _TELEMETRY,
+            _svc("WEB3_SERVICE", "web3-wallet-worker"),  # /dex: swaps signed by the wallet
         ),
         durable_objects=(DurableObjectClass("PaperExchange", "hoox_edge.paper.exchange"),),
         consumers=(QueueConsumer(TRADE_QUEUE, dead_letter_queue=TRADE_DLQ),),

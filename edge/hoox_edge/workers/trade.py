@@ -7,6 +7,10 @@ Routes (internal: `X-Internal-Auth-Key`):
   EXCHANGE_UNAVAILABLE (retryable: the gateway queues it);
 - `POST /orders/cancel` `{"payload": {"requestId"}}`: cancel a resting order (`hoox_edge.reconcile`);
 - `POST /reconcile`: run the reconciler and order follower now (as the cron does);
+- `POST /dex` `{"requestId", "payload": {"exchange": "dex", "chain", "router", "tokenIn", "tokenOut",
+  "quantity", "slippageBps"?, "deadlineSeconds"?}}`: a swap of `quantity` tokenIn for tokenOut through a
+  Uniswap V2-style router (swapExactTokensForTokens, at least the router's quote less slippageBps,
+  default 50), signed and sent by web3-wallet-worker (WEB3_SERVICE), exactly once per request id;
 - `GET /health`.
 
 The `trade-execution` queue consumer runs the same `execute`; a retryable failure is retried on KV
@@ -50,6 +54,9 @@ def in_progress(exc: InProgress) -> JSONResponse:
 
 
 # --------------------------------------------------------------------------- HTTP
+DEX_TIMEOUT_S = 120.0  # an approve and a swap, each awaiting its receipt
+
+
 async def process(request: Request) -> JSONResponse:
     require_internal(request)
     env = env_of(request)
@@ -63,6 +70,44 @@ async def process(request: Request) -> JSONResponse:
     except InProgress as exc:
         return in_progress(exc)
     return answer(rid, result)
+
+
+_DEX_FIELDS = {"exchange", "chain", "router", "tokenIn", "tokenOut", "quantity", "slippageBps", "deadlineSeconds",
+               "to", "account"}
+
+
+async def dex(request: Request) -> JSONResponse:
+    require_internal(request)
+    env = env_of(request)
+    body = await json_body(request)
+    payload = payload_of(body)
+    rid = envelope_request_id(body, request)
+    if not isinstance(payload, dict) or payload.get("exchange") != "dex":
+        raise ApiError(400, VALIDATION_ERROR, 'A /dex signal has "exchange": "dex".',
+                       [{"field": "exchange", "issue": 'Must be "dex" on /dex.'}])
+    unknown = sorted(set(payload) - _DEX_FIELDS)
+    if unknown:
+        raise ApiError(400, VALIDATION_ERROR, f"Not fields of a /dex signal: {', '.join(unknown)}.",
+                       [{"field": f, "issue": f"Not a field of a /dex signal ({', '.join(sorted(_DEX_FIELDS))})."}
+                        for f in unknown])
+    swap = {k: v for k, v in payload.items() if k not in ("exchange", "quantity")}
+    swap.update(action="swap", amountIn=payload.get("quantity"))
+    if swap["amountIn"] is None:
+        raise ApiError(400, VALIDATION_ERROR, "quantity: required (the tokenIn amount to swap).",
+                       [{"field": "quantity", "issue": "Required: the tokenIn amount, a decimal string."}])
+    if isinstance(swap["amountIn"], (int, float)) and not isinstance(swap["amountIn"], bool):
+        swap["amountIn"] = str(swap["amountIn"])  # a signal's number; the wallet takes decimal strings
+    try:
+        resp = await calls.call(env, "WEB3_SERVICE", "POST", "/process", request_id=rid, payload=swap,
+                                timeout=DEX_TIMEOUT_S)
+    except Exception as exc:
+        raise ApiError(503, EXCHANGE_UNAVAILABLE, f"web3-wallet-worker did not answer ({type(exc).__name__}): "
+                                                  "is it enabled and deployed?") from None
+    answer_body, err, _ = calls.envelope(resp)
+    if resp.status >= 400:
+        raise ApiError(resp.status, err.get("code") or EXCHANGE_UNAVAILABLE,
+                       err.get("message") or f"web3-wallet-worker answered HTTP {resp.status}", err.get("details"))
+    return ok(answer_body.get("result"), request_id=rid, status=resp.status)
 
 
 async def cancel_order(request: Request) -> JSONResponse:
@@ -122,6 +167,7 @@ app = make_app(WORKER, [
     Route("/process", process, methods=["POST"]),
     Route("/orders/cancel", cancel_order, methods=["POST"]),
     Route("/reconcile", run_reconciler, methods=["POST"]),
+    Route("/dex", dex, methods=["POST"]),
     Route("/health", health, methods=["GET"]),
 ])
 

@@ -21,7 +21,9 @@ nonce is reserved by that INSERT (unique per chain and sender, hoox_edge/migrati
 so concurrent sends never share one. The key and the RPC URLs (they carry provider keys) never
 appear in an answer, a log row or the ledger.
 
-On-chain swaps (`/dex`) are not built yet and answer 501.
+- `swap` `{chain, router, tokenIn, tokenOut, amountIn, slippageBps?, deadlineSeconds?, to?, account?}`: a
+  Uniswap V2-style `swapExactTokensForTokens` for at least the router's quote (getAmountsOut) less
+  slippageBps, an approve first when the allowance is short (trade-worker's `/dex` sends these).
 """
 
 from __future__ import annotations
@@ -59,8 +61,7 @@ from hoox_edge.wallet import evm
 from hoox_edge.wallet.config import Chain, chains_of
 
 WORKER = "web3-wallet-worker"
-NOT_AVAILABLE_MESSAGE = "On-chain swaps (/dex) are not available in this version of hoox."
-FEATURES = {"wallet": "available", "dex": "not available in this version"}
+FEATURES = {"wallet": "available", "swap": "available"}
 GAS_PRICE_TOO_HIGH = "GAS_PRICE_TOO_HIGH"
 RPC_ERROR = "RPC_ERROR"
 TX_REJECTED = "TX_REJECTED"
@@ -72,7 +73,7 @@ MAX_TIMEOUT_S = 300
 RECEIPT_POLL_S = 0.5
 MAX_ACCOUNT = 2**31 - 1
 MAX_DATA_BYTES = 64 * 1024
-_ACTIONS = ("getBalance", "estimateGas", "sendTransaction")
+_ACTIONS = ("getBalance", "estimateGas", "sendTransaction", "swap")
 # One isolate broadcasts a sender's transactions in nonce order (a node may refuse a nonce gap);
 # across isolates the ledger's unique nonce still keeps them apart.
 _SEND_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
@@ -422,21 +423,32 @@ async def _settle(env: Env, rpc: Rpc, rid: str, tx_hash: str, timeout: float) ->
 
 
 async def send_transaction(env: Env, a: Action, rid: str) -> tuple[shapes.WalletTx, int]:
-    if await settings.get(env.CONFIG_KV, settings.KILL_SWITCH):
-        raise ApiError(503, KILL_SWITCH_ACTIVE, "The kill switch is on: no transaction is sent.")
+    await _refuse_when_halted(env)
     first = await _row(env, rid)
     if first is not None:
         return await _replay(env, first)
     chain, rpc = await _chain(env, a.chain)
     key = signer(env, a.account)
-    sender = key.address
     call = await _call_of(rpc, a)
+    return await _submit(env, chain, rpc, key, rid, call, recorded_to=a.to or call.to, token=a.token,
+                         gas_limit=a.gas_limit, timeout=a.timeout)
+
+
+async def _refuse_when_halted(env: Env) -> None:
+    if await settings.get(env.CONFIG_KV, settings.KILL_SWITCH):
+        raise ApiError(503, KILL_SWITCH_ACTIVE, "The kill switch is on: no transaction is sent.")
+
+
+async def _submit(env: Env, chain: Chain, rpc: Rpc, key: evm.Key, rid: str, call: Call, *, recorded_to: str,
+                  token: str | None, gas_limit: int | None, timeout: float) -> tuple[shapes.WalletTx, int]:
+    """Record, sign, broadcast and await one transaction under `rid` (exactly once per request id)."""
+    sender = key.address
     fees = await _fees(env, rpc)
-    gas = a.gas_limit or await _estimate(rpc, sender, call)
+    gas = gas_limit or await _estimate(rpc, sender, call)
     lock = _SEND_LOCKS.setdefault((chain.chain_id, sender), asyncio.Lock())
     async with lock:
         pending = await rpc.quantity("eth_getTransactionCount", sender, "pending")
-        nonce = await _reserve(env, rid, chain, sender, a.to or call.to, call.value, a.token, len(call.data),
+        nonce = await _reserve(env, rid, chain, sender, recorded_to, call.value, token, len(call.data),
                                pending, gas, fees)
         if nonce is None:  # the same request id, sent concurrently: its first send answers
             row = await _row(env, rid)
@@ -457,10 +469,95 @@ async def send_transaction(env: Env, a: Action, rid: str) -> tuple[shapes.Wallet
     await log(env, "info", f"wallet transaction {tx_hash} sent on {chain.name} (nonce {nonce})", request_id=rid,
               details={"chain": chain.name, "to": call.to, "nonce": nonce, "txHash": tx_hash})
     with contextlib.suppress(RpcFailure):  # the transaction is out; GET /tx/{requestId} looks again
-        await _settle(env, rpc, rid, tx_hash, a.timeout)
+        await _settle(env, rpc, rid, tx_hash, timeout)
     row = await _row(env, rid)
     assert row is not None
     return _shape(row, chain), 200 if row["status"] in ("confirmed", "reverted") else 202
+
+
+# --------------------------------------------------------------------------- swaps (Uniswap V2-style routers)
+GET_AMOUNTS_OUT = bytes.fromhex("d06ca61f")  # getAmountsOut(uint256,address[])
+SWAP_EXACT_TOKENS = bytes.fromhex("38ed1739")  # swapExactTokensForTokens(uint256,uint256,address[],address,uint256)
+APPROVE = bytes.fromhex("095ea7b3")  # approve(address,uint256)
+ALLOWANCE = bytes.fromhex("dd62ed3e")  # allowance(address,address)
+NO_LIQUIDITY = "NO_LIQUIDITY"
+SWAP_NOT_DONE = "SWAP_NOT_DONE"
+MAX_SLIPPAGE_BPS = 5000
+DEFAULT_SLIPPAGE_BPS = 50
+DEFAULT_DEADLINE_S = 300
+
+
+@dataclass(frozen=True)
+class Swap:
+    chain: str
+    router: str
+    token_in: str
+    token_out: str
+    amount_in: Decimal
+    slippage_bps: int
+    deadline_s: int
+    recipient: str | None
+    account: int
+    timeout: int
+
+    @classmethod
+    def parse(cls, raw: Any) -> Swap:
+        f = Fields(raw)
+        return f.build(cls, chain=f.required("chain", text(1, 32)), router=f.required("router", _address()),
+                       token_in=f.required("tokenIn", _address()), token_out=f.required("tokenOut", _address()),
+                       amount_in=f.required("amountIn", _amount()),
+                       slippage_bps=f.optional("slippageBps", _int_in(0, MAX_SLIPPAGE_BPS), DEFAULT_SLIPPAGE_BPS),
+                       deadline_s=f.optional("deadlineSeconds", _int_in(30, 3600), DEFAULT_DEADLINE_S),
+                       recipient=f.optional("to", _address(), None),
+                       account=f.optional("account", _int_in(0, MAX_ACCOUNT), 0),
+                       timeout=f.optional("timeoutSeconds", _int_in(1, MAX_TIMEOUT_S), DEFAULT_TIMEOUT_S))
+
+
+def _path(token_in: str, token_out: str) -> bytes:
+    return evm.word(2) + evm.word(evm.parse_address(token_in)) + evm.word(evm.parse_address(token_out))
+
+
+async def swap(env: Env, s: Swap, rid: str) -> tuple[dict[str, Any], int]:
+    """`amountIn` of tokenIn for at least the router's quote less `slippageBps`, through the router's
+    swapExactTokensForTokens: an approve first when the router's allowance is short (its own ledger row,
+    `<requestId>:approve`), then the swap under the request id; both exactly once."""
+    await _refuse_when_halted(env)
+    first = await _row(env, rid)
+    if first is not None:
+        shaped, status = await _replay(env, first)
+        return {"approve": None, "swap": shaped, "amountIn": None, "quotedOut": None, "amountOutMin": None}, status
+    chain, rpc = await _chain(env, s.chain)
+    key = signer(env, s.account)
+    decimals, _ = await _token_meta(rpc, s.token_in)
+    units = _units(s.amount_in, decimals, "amountIn")
+    quote = await rpc.eth_call(s.router, GET_AMOUNTS_OUT + evm.word(units) + evm.word(0x40)
+                               + _path(s.token_in, s.token_out))
+    quoted = evm.decode_uint(quote[-32:]) if len(quote) >= 128 else 0
+    if quoted == 0:
+        raise ApiError(422, NO_LIQUIDITY, f"The router {s.router} quotes nothing for {s.amount_in} of {s.token_in}: "
+                                          "no liquidity for that pair; nothing was signed or sent.")
+    minimum = quoted * (10_000 - s.slippage_bps) // 10_000
+    approve: shapes.WalletTx | None = None
+    allowed = evm.decode_uint(await rpc.eth_call(s.token_in, ALLOWANCE + evm.word(evm.parse_address(key.address))
+                                                 + evm.word(evm.parse_address(s.router))))
+    if allowed < units:
+        approve, _ = await _submit(env, chain, rpc, key, f"{rid}:approve",
+                                   Call(s.token_in, 0, APPROVE + evm.word(evm.parse_address(s.router))
+                                        + evm.word(units)),
+                                   recorded_to=s.router, token=s.token_in, gas_limit=None, timeout=s.timeout)
+        if approve["status"] != "confirmed":
+            raise ApiError(502, SWAP_NOT_DONE, f"The approve for the router is {approve['status']} "
+                                               f"({approve['txHash']}): the swap was not sent; send it again "
+                                               "with the same requestId once the approve is confirmed.",
+                           {"approve": approve})
+    deadline = int(clock.now()) + s.deadline_s
+    recipient = evm.parse_address(s.recipient or key.address)
+    data = (SWAP_EXACT_TOKENS + evm.word(units) + evm.word(minimum) + evm.word(0xA0) + evm.word(recipient)
+            + evm.word(deadline) + _path(s.token_in, s.token_out))
+    shaped, status = await _submit(env, chain, rpc, key, rid, Call(s.router, 0, data), recorded_to=s.router,
+                                   token=s.token_in, gas_limit=None, timeout=s.timeout)
+    return {"approve": approve, "swap": shaped, "amountIn": str(units), "quotedOut": str(quoted),
+            "amountOutMin": str(minimum)}, status
 
 
 async def _replay(env: Env, row: dict[str, Any]) -> tuple[shapes.WalletTx, int]:
@@ -482,11 +579,21 @@ async def process(request: Request) -> JSONResponse:
     body = await json_body(request)
     rid = envelope_request_id(body, request)
     payload = body.get("payload") if isinstance(body, dict) and "payload" in body else body
+    env = env_of(request)
+    if isinstance(payload, dict) and payload.get("action") == "swap":
+        try:
+            sw = Swap.parse({k: v for k, v in payload.items() if k != "action"})
+        except Invalid as exc:
+            raise ApiError(400, VALIDATION_ERROR, f"Invalid swap: {exc}", exc.details) from None
+        try:
+            swapped, status = await swap(env, sw, rid)
+        except RpcFailure as exc:
+            raise ApiError(502, RPC_ERROR, f"Chain {sw.chain}: {exc}") from None
+        return ok(swapped, request_id=rid, status=status)
     try:
         a = Action.parse(payload)
     except Invalid as exc:
         raise ApiError(400, VALIDATION_ERROR, f"Invalid wallet request: {exc}", exc.details) from None
-    env = env_of(request)
     try:
         if a.action == "getBalance":
             return ok(await get_balance(env, a), request_id=rid)
@@ -526,17 +633,9 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"success": True, "status": "ok", "worker": WORKER, "features": FEATURES})
 
 
-async def dex(request: Request) -> JSONResponse:
-    require_internal(request)
-    raise ApiError(501, NOT_AVAILABLE, NOT_AVAILABLE_MESSAGE)
-
-
-_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 app = make_app(WORKER, [
     Route("/health", health, methods=["GET"]),
     Route("/process", process, methods=["POST"]),
     Route("/tx/{request_id}", tx, methods=["GET"]),
-    Route("/dex", dex, methods=_ANY),
-    Route("/dex/{rest:path}", dex, methods=_ANY),
 ])
 
