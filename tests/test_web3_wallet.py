@@ -340,3 +340,18 @@ async def test_a_dex_signal_swaps_through_the_router_within_its_slippage_bound_o
     wrong = await rt.request("trade-worker", "POST", "/dex", json={"requestId": "dex-3", "payload": {
         **signal, "exchange": "bybit"}}, headers=internal)
     assert wrong.status == 400 and wrong.json()["error"]["details"][0]["field"] == "exchange"
+
+
+async def test_a_receipt_not_seen_in_time_answers_pending_and_tx_finds_it_later(wallet):
+    rt, node, _ = wallet
+    node.tester.disable_auto_mine_transactions()  # the transaction waits in the pool: no block comes
+    r = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1",
+                           "timeoutSeconds": 1}, "slow-1")
+    assert r.status == 202, r.text()
+    assert r.json()["result"]["status"] == "pending" and r.json()["result"]["txHash"]
+    pending = await rt.request(W, "GET", "/tx/slow-1", headers=key(rt))
+    assert pending.json()["result"]["status"] == "pending"
+    node.tester.mine_blocks(1)
+    mined = await rt.request(W, "GET", "/tx/slow-1", headers=key(rt))
+    assert mined.json()["result"]["status"] == "confirmed" and mined.json()["result"]["blockNumber"]
+    assert node.tester.get_balance(RECIPIENT) == ETH
