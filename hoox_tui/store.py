@@ -76,6 +76,8 @@ TRADES_MAX = 500
 LOGS_MAX = 10_000
 ALERTS_MAX = 200
 WALLET_WORKER = "web3-wallet-worker"
+# Each read asks every chain's RPC provider (metered, rate limited): balances move with the desk's own sends.
+WALLET_SECONDS = 30.0
 ALERT_STATES_POLLED = 50  # the newest alerts re-read each poll while the console shows: their delivery moves on
 OFFLINE_AFTER = 5
 REFUSED_STATUSES = frozenset({401, 403})  # the edge answered but refused this token
@@ -419,7 +421,8 @@ class Store:
             calls.append(("watchdog", c.watchdog, self.apply_watchdog))
         if "risk" in topics:
             calls.append(("risk", c.risk, self.apply_risk))
-        if "wallet" in topics and self.wallet_enabled():
+        if "wallet" in topics and self.wallet_enabled() and (
+                self.wallet is None or clock.now() - self.updated_at.get("wallet", 0.0) >= WALLET_SECONDS):
             calls.append(("wallet", c.wallet_balances, self.apply_wallet))
         if "worker" in topics and self.focus_worker:
             name = self.focus_worker

@@ -67,3 +67,23 @@ async def test_nothing_of_the_wallet_shows_while_its_worker_is_off(edge: LocalRu
                     and "stats" in ctx.store.updated_at, "the dashboard read")
         assert not wallet_panel(app).display and ctx.store.wallet is None
         assert not ctx.store.wallet_enabled()
+
+
+async def test_the_balances_are_read_at_most_every_30_seconds_not_every_poll(edge: LocalRuntime,
+                                                                             workspace: Workspace) -> None:
+    await settings.put(edge.env("hoox").CONFIG_KV, settings.WEB3_CHAINS, CHAINS)
+    ctx = make_ctx(workspace, edge, refresh_seconds=0.05)
+    client = ctx.store.client
+    asked = {"wallet": 0, "stats": 0}
+    for name, method in (("wallet", "wallet_balances"), ("stats", "stats")):
+        inner = getattr(client, method)
+
+        async def counted(*args: object, _inner: object = inner, _name: str = name, **kw: object) -> object:
+            asked[_name] += 1
+            return await _inner(*args, **kw)  # type: ignore[operator]
+
+        setattr(client, method, counted)
+    app = HooxApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: asked["stats"] >= 4, "four polls of the dashboard")
+        assert asked["wallet"] == 1  # each read asks every chain's (metered) RPC provider
