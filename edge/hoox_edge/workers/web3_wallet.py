@@ -17,7 +17,7 @@ Guarantees: the kill switch (`trade:kill_switch`) refuses sends; the gas-price t
 (`web3:max_gas_price_gwei`) refuses a send or estimate above it before anything is signed, and caps
 the max fee at it; every send is recorded in `wallet_transactions` under its request id before it is
 signed, so a resend with the same id answers the first transaction and never sends another; the
-nonce is reserved by that INSERT (unique per chain and sender, hoox_edge/migrations/0010_wallet.sql),
+nonce is reserved by that INSERT (unique per chain and sender, hoox_edge/migrations/0012_wallet.sql),
 so concurrent sends never share one. The key and the RPC URLs (they carry provider keys) never
 appear in an answer, a log row or the ledger.
 

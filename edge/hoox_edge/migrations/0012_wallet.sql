@@ -4,6 +4,7 @@
 -- (UNIQUE per chain and sender): two concurrent sends never get the same one.
 -- status: signing (nonce reserved, not broadcast yet) → pending (broadcast, no receipt yet) →
 -- confirmed | reverted; rejected: the node refused the raw transaction (its nonce is free again).
+-- Numbered 0012: 0010 is the AI gateway's, 0011 the e-mail signals'.
 
 CREATE TABLE wallet_transactions (
   request_id TEXT PRIMARY KEY,
