@@ -168,3 +168,19 @@ async def test_without_cloudflare_credentials_the_wizard_says_which_step_to_fill
         await until(pilot, lambda: "fill in step 1 (Cloudflare)" in status(app), "the missing token said")
         assert not isinstance(app.screen, ConfirmScreen)
     assert fake.requests == [] and wrangler.commands() == []
+
+
+async def test_cloudflare_failing_midway_stops_the_rollout_and_says_so(cloud: Any) -> None:
+    ws, fake, wrangler, _gateway = cloud
+    fake.fail_next[r"/storage/kv/namespaces$"] = 500  # while provisioning
+    app = Host(ws)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await start(app, pilot)
+        await pilot.press("y")
+        await until(pilot, lambda: asking(app, "Push"), "the question about secrets")
+        await pilot.press("y")
+        await until(pilot, lambda: "Rollout stopped:" in status(app), "the failure said")
+        assert "Cloudflare API GET" in status(app) and "namespaces failed with HTTP 500" in status(app)
+        assert "provisioning the resources" in log_text(app)
+        assert app.query_one(SetupView).rolling is False  # Back, Finish and a new rollout work again
+    assert fake.state.scripts == {} and not [c for c in wrangler.commands() if c[0] == "deploy"]
