@@ -353,3 +353,30 @@ async def test_no_provider_key_appears_in_any_stored_file_or_output(runtime, fak
     for secret in KEYS.values():
         assert not any(secret.encode() in t for t in texts), secret
 
+
+
+# --------------------------------------------------------------------------- Telegram free text
+async def test_telegram_free_text_is_answered_by_the_gateway_with_its_provider(runtime, fake, workspace):
+    from fake_telegram import FakeTelegram, message_update
+
+    with FakeTelegram() as bot:
+        workspace.set_secret("TELEGRAM_BOT_TOKEN", "123456789:AAH-ai-desk-token_xyz")
+        workspace.set_secret("TELEGRAM_CHAT_ID", "111")
+        workspace.set_secret("TELEGRAM_WEBHOOK_SECRET", "ai-desk-secret_0123456789")
+        workspace.set_secret("TELEGRAM_API_BASE", bot.url)
+        await configure(runtime, fake, ["anthropic", "openai"])
+        fake.script("anthropic", {"status": 503})
+        fake.script("openai", {"text": ["Hold ", "<BTC> ", "& wait."], "usage": (9, 3)})
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "ai-desk-secret_0123456789"}
+        r = await runtime.request(GW, "POST", "/telegram-webhook", json=message_update(70, "should I close BTC?"),
+                                  headers=headers)
+        assert r.status == 200
+        [sent] = [c.body["text"] for c in bot.sent()]
+        assert sent.startswith("Hold &lt;BTC&gt; &amp; wait.") and "openai (after anthropic: server_error)" in sent
+        assert "should I close BTC?" in json.dumps(fake.calls_to("openai")[0].body)
+
+        fake.script("anthropic", {"status": 503})
+        fake.script("openai", {"status": 500})
+        await runtime.request(GW, "POST", "/telegram-webhook", json=message_update(71, "and now?"), headers=headers)
+        failed = [c.body["text"] for c in bot.sent()][-1]
+        assert failed.startswith("AI chat failed: anthropic: HTTP 503") and "openai: HTTP 500" in failed

@@ -13,7 +13,9 @@ whose bindings hold everything it reads and does, and calls what the operator AP
 - /long SYMBOL QTY [lev], /short SYMBOL QTY [lev], /close SYMBOL: the gateway's own signal path
   (`gateway.submit_signal`, handed in as `submit`; source `telegram`): validation, kill switch, rate limit, dedup.
 
-Every value shown is HTML-escaped; replies are split under Telegram's 4,096 characters.
+Free text goes to agent-worker's AI gateway (`POST /agent/chat`, whole answer): the answer, then the
+provider that served it and any that failed before; with no provider configured it says AI chat is not
+available. Every value shown is HTML-escaped; replies are split under Telegram's 4,096 characters.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ async def handle(env: Env, update: Update, submit: Submit) -> Calls:
         if update.photo:
             return message(chat, "Photos are not read: chart analysis is not available.")
         if update.text:
-            return message(chat, "AI chat is not available. Send /help for the commands.")
+            return await _free_text(env, chat, update.text)
         return []
     name, args = cmd
     fn = COMMANDS.get(name)
@@ -114,6 +116,38 @@ async def handle(env: Env, update: Update, submit: Submit) -> Calls:
     except Exception as exc:
         await log(env, "error", f"telegram desk: {name} failed ({type(exc).__name__})", request_id=rid)
         return message(chat, f"{esc(name)} failed ({esc(type(exc).__name__)}); request {rid} in the logs.")
+
+
+# --------------------------------------------------------------------------- free text
+AI_NOT_AVAILABLE = "AI chat is not available. Send /help for the commands."
+AI_TIMEOUT = 120.0  # the whole fallback chain; Telegram has the update already (answered 200)
+MAX_QUESTION = 4000
+
+
+async def _free_text(env: Env, chat: int | str, text: str) -> Calls:
+    if not env.has("AGENT_SERVICE"):
+        return message(chat, AI_NOT_AVAILABLE)
+    rid = str(uuid.uuid4())
+    try:
+        resp = await calls.call(env, "AGENT_SERVICE", "POST", "/agent/chat", request_id=rid, timeout=AI_TIMEOUT,
+                                raw_body={"message": text[:MAX_QUESTION], "stream": False})
+    except Exception as exc:  # agent-worker down or disabled: said plainly, never a made-up answer
+        await log(env, "warning", f"telegram desk: AI chat unreachable ({type(exc).__name__})", request_id=rid)
+        return message(chat, AI_NOT_AVAILABLE)
+    body, err, _ = calls.envelope(resp)
+    if resp.status == 503 or resp.status == 404:
+        return message(chat, AI_NOT_AVAILABLE)
+    if resp.status != 200 or not isinstance(body.get("result"), dict):
+        details = err.get("details")
+        failed = "; ".join(f"{t.get('provider')}: {t.get('message')}" for t in
+                           (details if isinstance(details, list) else []) if isinstance(t, dict))
+        return message(chat, f"AI chat failed: {esc(failed or str(err.get('message') or resp.status))}")
+    res = body["result"]
+    footer = f"\n\n<i>— {esc(res.get('provider'))}"
+    trail = res.get("trail") or []
+    if trail:
+        footer += " (after " + esc(", ".join(f"{t.get('provider')}: {t.get('error')}" for t in trail)) + ")"
+    return message(chat, esc(res.get("text") or "") + footer + "</i>")
 
 
 # --------------------------------------------------------------------------- reading
