@@ -21,8 +21,9 @@ Each route answers its scripted steps in order (`script(route, *steps)`), then `
 `{"text": [...], "usage": (input, output)}` streams; `{"status": 429, "retry_after": "1"}` / 5xx answer
 an error in the provider's error shape; `{"timeout": True}` never answers (until the client goes);
 `{"text": [...], "hold_after": n}` streams n tokens then waits until the client closes the connection
-(recorded in `closed_early`). A wrong key is a 401; a request without the documented shape a 400,
-listed in `shape_errors`.
+(recorded in `closed_early`); `{"echo_system": word}` answers the lines of the request's system
+prompt that hold `word` (a model quoting its context). A wrong key is a 401; a request without the
+documented shape a 400, listed in `shape_errors`.
 """
 
 from __future__ import annotations
@@ -254,8 +255,18 @@ class _Handler(BaseHTTPRequestHandler):
         return self._shape(ok, f"{route}: model, messages, stream, stream_options.include_usage")
 
     # ------------------------------------------------------------------ answers
+    @staticmethod
+    def _system_text(body: dict[str, Any]) -> str:
+        if isinstance(body.get("system"), str):
+            return str(body["system"])
+        if isinstance(body.get("systemInstruction"), dict):
+            return "".join(p.get("text", "") for p in body["systemInstruction"].get("parts", []))
+        return "".join(m["content"] for m in body.get("messages", []) if m.get("role") == "system")
+
     def _stream(self, route: str, body: dict[str, Any], step: dict[str, Any]) -> None:
         tokens: list[str] = list(step.get("text", []))
+        if "echo_system" in step:  # a model that quotes the lines of its context holding a word
+            tokens = [line + "\n" for line in self._system_text(body).splitlines() if step["echo_system"] in line]
         usage_in, usage_out = step.get("usage", (10, len(tokens)))
         hold_after = step.get("hold_after")
         self._start_stream()

@@ -380,3 +380,46 @@ async def test_telegram_free_text_is_answered_by_the_gateway_with_its_provider(r
         await runtime.request(GW, "POST", "/telegram-webhook", json=message_update(71, "and now?"), headers=headers)
         failed = [c.body["text"] for c in bot.sent()][-1]
         assert failed.startswith("AI chat failed: anthropic: HTTP 503") and "openai: HTTP 500" in failed
+
+
+# --------------------------------------------------------------------------- desk questions
+async def signal(rt, **fields: Any) -> None:
+    body = {"apiKey": rt.env(GW).WEBHOOK_API_KEY, "exchange": "bybit", "symbol": "SOLUSDT"} | fields
+    r = await rt.request(GW, "POST", "/webhook", json=body)
+    assert r.status == 200, r.json()
+
+
+async def price(rt, symbol: str, value: float) -> None:
+    await settings.put(rt.env(GW).CONFIG_KV, f"exchanges:paper:price:{symbol}", value)
+
+
+async def test_a_desk_question_is_answered_with_the_ledgers_exact_figures(runtime, fake):
+    rt = runtime
+    await settings.put(rt.env(GW).CONFIG_KV, "exchanges:paper:slippage_bps", 0)
+    fills = [(150.0, 1.0), (160.0, 3.0)]
+    for p, q in fills:
+        await price(rt, "SOLUSDT", p)
+        await signal(rt, action="LONG", quantity=q)
+    await price(rt, "ETHUSDT", 3000)
+    await signal(rt, action="LONG", symbol="ETHUSDT", quantity=1)
+    await price(rt, "ETHUSDT", 3100)
+    await signal(rt, action="CLOSE", symbol="ETHUSDT")  # a win
+    await price(rt, "BTCUSDT", 60000)
+    await signal(rt, action="LONG", symbol="BTCUSDT", quantity=0.01)
+    await price(rt, "BTCUSDT", 59000)
+    await signal(rt, action="CLOSE", symbol="BTCUSDT")  # a loss
+    average = sum(p * q for p, q in fills) / sum(q for _, q in fills)  # 157.5
+
+    await configure(rt, fake, ["anthropic"])
+    fake.script("anthropic", {"echo_system": "SOLUSDT"}, {"echo_system": "paper:"})
+    entry = (await agent(rt, "POST", "/agent/chat",
+                         {"message": "average entry on SOL?", "desk": True, "stream": False})).json()["result"]
+    assert f"average entry {average:g}" in entry["text"] and "size 4" in entry["text"]
+    rate = (await agent(rt, "POST", "/agent/chat",
+                        {"message": "win rate today?", "desk": True, "stream": False})).json()["result"]
+    assert "2 closing trades (1 won, 1 lost), win rate 50%" in rate["text"]
+    system = fake.calls_to("anthropic")[0].body["system"]
+    assert "Never claim to place, change or close an order" in system
+    # Without desk, nothing of the ledger goes to a provider.
+    await agent(rt, "POST", "/agent/chat", {"message": "hello", "stream": False})
+    assert "SOLUSDT" not in json.dumps(fake.calls_to("anthropic")[-1].body)

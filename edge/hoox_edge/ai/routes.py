@@ -1,6 +1,7 @@
 """agent-worker's AI routes (internal: `X-Internal-Auth-Key`), on the fallback chain of `chain`.
 
-- `POST /agent/chat` `{"message" | "messages", "system"?, "prompt"?, "maxTokens"?, "stream"?}`: SSE
+- `POST /agent/chat` `{"message" | "messages", "system"?, "prompt"?, "maxTokens"?, "stream"?, "desk"?}`
+  (`desk`: the ledger's figures go with the question, `ai.desk`): SSE
   (`stream` true, the default): `provider` (who serves, the trail before it), `token`s as they
   arrive, then `usage` (tokens, cost, latency, trail); or `error` (code, message, trail). A client
   that goes away cancels the upstream call. `stream: false`: one JSON answer.
@@ -25,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from hoox_edge.ai import chain
+from hoox_edge.ai import chain, desk
 from hoox_edge.ai.config import MAX_PROMPT_CHARS, MAX_PROMPT_VERSIONS
 from hoox_edge.ai.wire import ChatRequest, Image
 from hoox_edge.operator.params import Params, invalid, json_object
@@ -110,9 +111,13 @@ async def chat(request: Request) -> Response:
     require_internal(request)
     Params(request)
     env = env_of(request)
-    body = await json_object(request, "message", "messages", "system", "prompt", "maxTokens", "stream")
-    req = ChatRequest(messages=_messages(body), system=await _system(env, body, DEFAULT_SYSTEM),
-                      max_tokens=_max_tokens(body))
+    body = await json_object(request, "message", "messages", "system", "prompt", "maxTokens", "stream", "desk")
+    system = await _system(env, body, DEFAULT_SYSTEM)
+    if not isinstance(body.get("desk", False), bool):
+        raise invalid("desk", "must be true or false", body.get("desk"))
+    if body.get("desk"):  # a question about the trader's own desk: the ledger's figures go with it
+        system = await desk.system_prompt(env, system)
+    req = ChatRequest(messages=_messages(body), system=system, max_tokens=_max_tokens(body))
     stream = body.get("stream", True)
     if not isinstance(stream, bool):
         raise invalid("stream", "must be true or false", stream)

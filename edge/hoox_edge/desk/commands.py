@@ -13,7 +13,8 @@ whose bindings hold everything it reads and does, and calls what the operator AP
 - /long SYMBOL QTY [lev], /short SYMBOL QTY [lev], /close SYMBOL: the gateway's own signal path
   (`gateway.submit_signal`, handed in as `submit`; source `telegram`): validation, kill switch, rate limit, dedup.
 
-Free text goes to agent-worker's AI gateway (`POST /agent/chat`, whole answer): the answer, then the
+Free text goes to agent-worker's AI gateway (`POST /agent/chat`, whole answer, with the ledger's
+figures as context: `hoox_edge.ai.desk`): the answer, then the
 provider that served it and any that failed before; with no provider configured it says AI chat is not
 available. Every value shown is HTML-escaped; replies are split under Telegram's 4,096 characters.
 """
@@ -130,7 +131,7 @@ async def _free_text(env: Env, chat: int | str, text: str) -> Calls:
     rid = str(uuid.uuid4())
     try:
         resp = await calls.call(env, "AGENT_SERVICE", "POST", "/agent/chat", request_id=rid, timeout=AI_TIMEOUT,
-                                raw_body={"message": text[:MAX_QUESTION], "stream": False})
+                                raw_body={"message": text[:MAX_QUESTION], "stream": False, "desk": True})
     except Exception as exc:  # agent-worker down or disabled: said plainly, never a made-up answer
         await log(env, "warning", f"telegram desk: AI chat unreachable ({type(exc).__name__})", request_id=rid)
         return message(chat, AI_NOT_AVAILABLE)

@@ -37,10 +37,10 @@ from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import ok
 
 WORKER = "agent-worker"
-# The ledger-grounded desk assistant of issue 15 (item 4: read-only tools over positions, trades, P&L) is
-# not built: agent-worker stays "partial".
+# Desk questions go with the ledger's figures as context (ai.desk); the tool calling and the vector
+# retrieval of issue 15 item 4 are not built: agent-worker stays "partial".
 FEATURES = {"riskManager": "available", "aiGateway": "available",
-            "deskAssistant": "not available in this version"}
+            "deskToolsAndRetrieval": "not available in this version"}
 
 
 async def run_now(request: Request) -> JSONResponse:
