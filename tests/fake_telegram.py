@@ -218,6 +218,11 @@ class FakeTelegram:
     def _m_sendMessage(self, body: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
         return self._message(body, text=body.get("text", ""))
 
+    def _m_sendChatAction(self, body: dict[str, Any], files: dict[str, Any]) -> bool:
+        # Bot API: chat_id and an action (typing, upload_photo, ...), shown for 5 s or until a message;
+        # the calls are recorded, so a test checks the body it sent.
+        return True
+
     def _m_sendDocument(self, body: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
         name, content = files.get("document", ("document", b""))
         return self._message(body, document={"file_name": name, "mime_type": "application/pdf",

@@ -371,6 +371,9 @@ async def test_telegram_free_text_is_answered_by_the_gateway_with_its_provider(r
         r = await runtime.request(GW, "POST", "/telegram-webhook", json=message_update(70, "should I close BTC?"),
                                   headers=headers)
         assert r.status == 200
+        [typing] = bot.sent("sendChatAction")
+        assert typing.body == {"chat_id": 111, "action": "typing"}
+        assert bot.calls.index(typing) < bot.calls.index(bot.sent()[0])  # before the answer
         [sent] = [c.body["text"] for c in bot.sent()]
         assert sent.startswith("Hold &lt;BTC&gt; &amp; wait.") and "openai (after anthropic: server_error)" in sent
         assert "should I close BTC?" in json.dumps(fake.calls_to("openai")[0].body)

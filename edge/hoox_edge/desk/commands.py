@@ -129,6 +129,9 @@ async def _free_text(env: Env, chat: int | str, text: str) -> Calls:
     if not env.has("AGENT_SERVICE"):
         return message(chat, AI_NOT_AVAILABLE)
     rid = str(uuid.uuid4())
+    # "typing…" in the chat while the providers answer (best effort: the answer matters, not this).
+    await calls.best_effort(env, "TELEGRAM_SERVICE", "/telegram/send", request_id=rid, payload={
+        "calls": [{"method": "sendChatAction", "params": {"chat_id": chat, "action": "typing"}}]})
     try:
         resp = await calls.call(env, "AGENT_SERVICE", "POST", "/agent/chat", request_id=rid, timeout=AI_TIMEOUT,
                                 raw_body={"message": text[:MAX_QUESTION], "stream": False, "desk": True})

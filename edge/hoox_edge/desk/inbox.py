@@ -34,7 +34,8 @@ from hoox_edge.shared.logs import log
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 VIAS = ("webhook", "polling")
 # What the desk's handler may ask for: replies, never anything that changes the bot.
-SEND_METHODS = ("sendMessage", "answerCallbackQuery", "editMessageText", "editMessageReplyMarkup")
+SEND_METHODS = ("sendMessage", "answerCallbackQuery", "editMessageText", "editMessageReplyMarkup",
+                "sendChatAction")  # the typing indicator while the AI gateway answers
 MAX_CALLS = 20
 
 
