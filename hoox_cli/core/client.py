@@ -34,7 +34,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit, urlunsplit
@@ -1426,6 +1426,19 @@ class AsyncHooxClient:
     async def db_query(self, query: str, params: Iterable[Any] | None = None, *,
                        max_rows: int | None = None) -> m.QueryResult:
         return await self._send(_Routes.db_query(query, params, max_rows))
+
+    async def agent_chat(self, message: str, *, system: str | None = None,
+                         prompt: str | None = None, desk: bool = False) -> AsyncGenerator[dict[str, Any], None]:
+        """The AI gateway's answer as events, as `HooxClient.agent_chat`."""
+        body = _clean({"message": message, "system": system, "prompt": prompt, "desk": desk or None})
+        async with aconnect_sse(self._http, "POST", "/v1/agent/chat", json=body,
+                                timeout=_timeout(AI_TIMEOUT)) as source:
+            resp = source.response
+            if resp.status_code != 200:
+                await resp.aread()
+                raise self._core.api_error(resp, _body_of(resp))
+            async for sse in source.aiter_sse():
+                yield {"event": sse.event, **sse.json()}
 
     # ------------------------------------------------------------------ stream
     async def stream(
