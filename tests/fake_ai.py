@@ -97,6 +97,16 @@ class FakeAI:
     def calls_to(self, route: str) -> list[Call]:
         return [c for c in self.calls if c.route == route]
 
+    def wait_calls(self, route: str, n: int, timeout: float = 10.0) -> bool:
+        """Wait until `route` has received `n` requests."""
+        with self._closed:
+            return self._closed.wait_for(lambda: len(self.calls_to(route)) >= n, timeout)
+
+    def _record(self, call: Call) -> None:
+        with self._closed:
+            self.calls.append(call)
+            self._closed.notify_all()
+
     def wait_closed(self, route: str, timeout: float = 10.0) -> bool:
         """Wait until a held stream of `route` saw its client go."""
         with self._closed:
@@ -180,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             self._send(404, {"error": {"message": f"no such route {path}"}})
             return
-        self.owner.calls.append(Call(route, path, headers, body, time.monotonic()))
+        self.owner._record(Call(route, path, headers, body, time.monotonic()))
         expected = self.owner.keys.get(route)
         if expected is not None and key != expected:
             # Some providers quote the key they were given: the gateway must not pass it on.

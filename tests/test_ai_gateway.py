@@ -426,3 +426,32 @@ async def test_a_desk_question_is_answered_with_the_ledgers_exact_figures(runtim
     # Without desk, nothing of the ledger goes to a provider.
     await agent(rt, "POST", "/agent/chat", {"message": "hello", "stream": False})
     assert "SOLUSDT" not in json.dumps(fake.calls_to("anthropic")[-1].body)
+
+
+async def test_half_open_lets_one_probe_through_and_others_pass_it_by(runtime, fake, clock):
+    await configure(runtime, fake, ["anthropic", "openai"], breaker={"threshold": 1, "halfOpenSeconds": 60})
+    fake.script("anthropic", {"status": 503})
+    await agent(runtime, "POST", "/agent/chat", {"message": "hi", "stream": False})  # opens at once
+    clock.advance(61)
+    fake.script("anthropic", {"text": ["probe ", "answer"], "hold_after": 1})  # the probe stays busy
+    probe = asyncio.create_task(agent(runtime, "POST", "/agent/chat", {"message": "probe"}))
+    assert await asyncio.to_thread(fake.wait_calls, "anthropic", 2)
+    other = (await agent(runtime, "POST", "/agent/chat", {"message": "hi", "stream": False})).json()["result"]
+    assert other["provider"] == "openai" and other["trail"][0]["error"] == "circuit_open"
+    assert len(fake.calls_to("anthropic")) == 2  # only the probe reached it
+    probe.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+
+
+async def test_a_provider_failing_mid_answer_ends_it_with_an_error_and_no_fallback(runtime, fake):
+    await configure(runtime, fake, ["openai", "anthropic"])
+    cfg = await settings.get(runtime.env(GW).CONFIG_KV, "agent:config")
+    cfg["providers"]["openai"]["timeoutMs"] = 300
+    await settings.put(runtime.env(GW).CONFIG_KV, "agent:config", cfg)
+    fake.script("openai", {"text": ["half", " never"], "hold_after": 1})
+    events = sse((await agent(runtime, "POST", "/agent/chat", {"message": "hi"})).body)
+    assert [e for e, _ in events] == ["provider", "token", "error"]
+    assert events[-1][1]["code"] == "AI_STREAM_BROKEN" and events[-1][1]["trail"][0]["error"] == "timeout"
+    assert fake.calls_to("anthropic") == []  # the half-shown answer is not swapped for another's
+    assert await rows(runtime, "SELECT * FROM ai_usage") == []

@@ -96,6 +96,16 @@ def breaker_of(row: dict[str, Any] | None, cfg: Config, now: float) -> str:
     return "open" if now - opened < cfg.half_open_seconds else "half-open"
 
 
+async def _claim_probe(env: Env, name: str, row: dict[str, Any] | None) -> bool:
+    """Half-open lets one call through: the first request to move `opened_at` on (compare and set)
+    is the probe; the breaker then reads open to the others until the probe ends it."""
+    if row is None:
+        return True
+    res = await env.DB.prepare("UPDATE ai_providers SET opened_at = ? WHERE name = ? AND opened_at = ?").bind(
+        clock.iso(), name, row["opened_at"]).run()
+    return bool(res["meta"].get("changes"))
+
+
 async def _success(env: Env, name: str, latency_ms: int) -> None:
     now = clock.iso()
     await env.DB.prepare(
@@ -192,7 +202,10 @@ async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None,
             if req.image is not None and not spec.images:
                 trail.append(_fail(spec, "no_images", "does not take images", env))
                 continue
-            state = breaker_of(await _state(env, spec.name), cfg, clock.now())
+            row = await _state(env, spec.name)
+            state = breaker_of(row, cfg, clock.now())
+            if state == "half-open" and only is None and not await _claim_probe(env, spec.name, row):
+                state = "open"  # another request is the probe of this window
             if state == "open" and only is None:
                 trail.append(_fail(spec, "circuit_open", "circuit breaker open after repeated failures", env))
                 continue
