@@ -455,3 +455,27 @@ async def test_a_provider_failing_mid_answer_ends_it_with_an_error_and_no_fallba
     assert events[-1][1]["code"] == "AI_STREAM_BROKEN" and events[-1][1]["trail"][0]["error"] == "timeout"
     assert fake.calls_to("anthropic") == []  # the half-shown answer is not swapped for another's
     assert await rows(runtime, "SELECT * FROM ai_usage") == []
+
+
+async def test_a_telegram_photo_goes_to_vision_on_a_provider_that_takes_images(runtime, fake, workspace):
+    from fake_telegram import FakeTelegram, photo_update
+
+    token = "123456789:AAH-ai-photo-token_xyz"
+    with FakeTelegram() as bot:
+        workspace.set_secret("TELEGRAM_BOT_TOKEN", token)
+        workspace.set_secret("TELEGRAM_CHAT_ID", "111")
+        workspace.set_secret("TELEGRAM_WEBHOOK_SECRET", "ai-photo-secret_0123456789")
+        workspace.set_secret("TELEGRAM_API_BASE", bot.url)
+        bot.files["photos/AgAD-large.jpg"] = PNG  # the largest size of the photo
+        await configure(runtime, fake, ["workers-ai", "gemini"])
+        fake.script("gemini", {"text": ["Higher ", "lows."], "usage": (700, 2)})
+        r = await runtime.request(GW, "POST", "/telegram-webhook", json=photo_update(80, caption="trend?"),
+                                  headers={"X-Telegram-Bot-Api-Secret-Token": "ai-photo-secret_0123456789"})
+        assert r.status == 200
+        [sent] = [c.body["text"] for c in bot.sent()]
+        assert sent.startswith("Higher lows.") and "gemini (after workers-ai: no_images)" in sent
+        assert fake.calls_to("workers-ai") == []
+        [call] = fake.calls_to("gemini")
+        parts = call.body["contents"][-1]["parts"]
+        assert base64.b64decode(parts[0]["inline_data"]["data"]) == PNG and parts[1]["text"] == "trend?"
+        assert bot.downloads == [token] and token not in sent
