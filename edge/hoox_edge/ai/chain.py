@@ -16,8 +16,9 @@ per million tokens; a model without a price has its tokens counted and its cost 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,8 +186,7 @@ def _scrub(env: Env, exc: ProviderError) -> None:
     exc.message = str(redact(exc.message, env.secret_values()))
 
 
-async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None,
-                      embedding: bool = False) -> AsyncIterator[dict[str, Any]]:
+async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None) -> AsyncGenerator[dict[str, Any], None]:
     """The answer as events: `provider` (who serves it, the trail before), `token`s, then `usage`;
     or an `error` with the trail. Cancelling the consumer closes the upstream stream."""
     cfg = await load_config(env)
@@ -268,19 +268,20 @@ def _retry_delay(cfg: Config, exc: ProviderError, attempt: int) -> float | None:
     return min(cfg.backoff_ms * (2 ** attempt), cfg.max_backoff_ms) / 1000
 
 
-async def collect(events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+async def collect(events: AsyncGenerator[dict[str, Any], None]) -> dict[str, Any]:
     """The whole answer of `chat_events` as one result, or the error event."""
     text: list[str] = []
-    async for ev in events:
-        if ev["event"] == "token":
-            text.append(ev["text"])
-        elif ev["event"] == "usage":
-            return {"text": "".join(text), "provider": ev["provider"], "model": ev["model"],
-                    "usage": {"inputTokens": ev["inputTokens"], "outputTokens": ev["outputTokens"],
-                              "cost": ev["cost"]},
-                    "latencyMs": ev["latencyMs"], "trail": ev["trail"]}
-        elif ev["event"] == "error":
-            return ev
+    async with contextlib.aclosing(events):  # closed here, not whenever it is collected
+        async for ev in events:
+            if ev["event"] == "token":
+                text.append(ev["text"])
+            elif ev["event"] == "usage":
+                return {"text": "".join(text), "provider": ev["provider"], "model": ev["model"],
+                        "usage": {"inputTokens": ev["inputTokens"], "outputTokens": ev["outputTokens"],
+                                  "cost": ev["cost"]},
+                        "latencyMs": ev["latencyMs"], "trail": ev["trail"]}
+            elif ev["event"] == "error":
+                return ev
     raise RuntimeError("the chain ended without an answer or an error")  # pragma: no cover
 
 
