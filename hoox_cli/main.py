@@ -46,6 +46,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("monitor", "app"),
     "orders": ("orders", "app"),
     "risk": ("risk", "app"),
+    "agent": ("agent", "app"),
     "watchdog": ("watchdog", "app"),
     "report": ("report", "app"),
     "logs": ("logs", "app"),

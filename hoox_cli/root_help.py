@@ -48,6 +48,7 @@ TEXT = "\n".join((
     '│ orders    Open (resting) orders: list them, cancel one.                      │',
     '│ risk      The risk manager: stops, targets, drawdown, reconciliation, its    │',
     '│           runs and settings.                                                 │',
+    '│ agent     The AI gateway: chat, provider health, usage and cost, models.     │',
     "│ watchdog  Signal watchdog: each source's last signal against its             │",
     '│           expectation.                                                       │',
     '│ report    P&L reports: make one now, list them, download one (PDF or HTML).  │',

@@ -460,6 +460,17 @@ class HooxApp(Guarded, App[None]):
             return
         self.push_screen(TimelineScreen(store.signal_timeline, request_id))
 
+    # ---------------------------------------------------------------- assistant
+    def action_assistant(self) -> None:
+        """The assistant panel (the palette): a desk question to the AI gateway, streamed."""
+        store = self.ctx.store
+        if not store.has_edge:
+            self.notify("No edge is configured: the assistant is not available.", severity="warning")
+            return
+        from hoox_tui.assistant import AssistantScreen
+
+        self.push_screen(AssistantScreen(store.agent_chat))
+
     # ---------------------------------------------------------------- reports
     def action_reports(self, open_latest: bool = False) -> None:
         """The stored P&L reports (R, the palette); `open_latest` opens the newest at once."""
@@ -580,6 +591,8 @@ class HooxApp(Guarded, App[None]):
         yield SystemCommand("Reports: the P&L reports", "R; open one, make one now", self.action_reports)
         yield SystemCommand("Reports: open the latest P&L report", "downloads it and opens it",
                             lambda: self.action_reports(open_latest=True))
+        yield SystemCommand("Assistant: ask about the desk", "the AI gateway, with the ledger's figures",
+                            self.action_assistant)
         yield SystemCommand("Send a test signal (paper)", "LONG 0.001 BTCUSDT, asks first", self.action_test_signal)
         for name in sorted(self.available_themes):
             if name.startswith("hoox-") or name == self.theme:

@@ -183,6 +183,13 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock): 
     download = await v1(rt, "GET", f"/reports/{made['report']['name']}")  # a file, not an envelope
     assert download.status == 200 and download.headers["content-type"].startswith(("application/pdf", "text/html"))
     answered[("GET", "/reports/{name}")] = {}
+    # The AI gateway (agent-worker, forwarded): no provider key is set here, so each says so.
+    await call("GET", "/agent/{rest:path}", "/agent/models", M.AgentModels)
+    await call("GET", "/agent/{rest:path}", "/agent/usage", M.AgentUsage)
+    health = await call("GET", "/agent/{rest:path}", "/agent/health", M.AgentHealth)
+    assert health["providers"] and not any(p["configured"] for p in health["providers"])
+    tested = await call("POST", "/agent/{rest:path}", "/agent/test-model", M.AgentTestModel, {"provider": "openai"})
+    assert (tested["ok"], tested["error"]) == (False, "not_configured")
 
     assert set(answered) == _routes(), _routes() - set(answered)  # every route of the API, none left out
     # The lists the shapes describe were not empty: their items were checked too.

@@ -203,7 +203,11 @@ WORKERS: tuple[Worker, ...] = (
                   Binding("SYSTEM_LOGS_BUCKET", "r2", SYSTEM_LOGS_BUCKET)),
         crons=("* * * * *",),  # a run every agent:risk_interval_minutes (default 5), checked each minute
         secrets=(_INTERNAL,),
-        optional_secrets=(*_EXCHANGE_SECRETS, "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY"),
+        # The AI gateway's provider keys (hoox_edge.ai.config.KEY_SECRETS); CLOUDFLARE_API_TOKEN with
+        # CLOUDFLARE_ACCOUNT_ID (filled in by the deploy) calls Workers AI's REST API.
+        optional_secrets=(*_EXCHANGE_SECRETS, "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY",
+                          "AZURE_OPENAI_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "CLOUDFLARE_API_TOKEN"),
+        vars=(("CLOUDFLARE_ACCOUNT_ID", ""),),
     ),
     Worker(
         name="email-worker",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from hoox_edge import exchange_catalog
+from hoox_edge.ai import config as ai_config
 from hoox_edge.ports import KVNamespace
 from hoox_edge.shared.bodies import UnsafeJson, check_value, parse_json
 from hoox_edge.shared.redact import preview
@@ -206,6 +207,12 @@ def chat_route_problem(value: Any) -> str | None:
 
 # Analytics: the cockpit's error banner for a worker whose 5xx share passes this percentage.
 ERROR_RATE_ALERT = "analytics:error_rate_alert_percent"
+# The AI gateway (agent-worker, hoox_edge.ai.chain): providers and fallback, prices, system prompts.
+AI_CONFIG = "agent:config"
+AI_PRICES = "agent:prices"
+AI_PROMPTS = "agent:prompts"
+
+
 
 
 MANIFEST: tuple[Setting, ...] = (
@@ -301,6 +308,17 @@ MANIFEST: tuple[Setting, ...] = (
     Setting(ERROR_RATE_ALERT, "number", 5.0,
             "Share of a worker's requests over the last 5 minutes that failed (HTTP 5xx), in percent, beyond "
             "which the cockpit shows an error banner for it (0: never).", minimum=0, maximum=100),
+    Setting(AI_CONFIG, "json", ai_config.DEFAULT_CONFIG,
+            "AI providers and fallback: order, providers {name: {kind, model, baseUrl, keySecret, timeoutMs, "
+            "retries, images, embeddingModel, accountId}}, retries, backoffMs, maxBackoffMs, "
+            "maxRetryAfterSeconds, breaker {threshold, halfOpenSeconds}, maxImageBytes. Keys are secrets, "
+            "never here: keySecret names the secret.", check=ai_config.config_problem),
+    Setting(AI_PRICES, "json", {},
+            'AI prices per model in USD per million tokens: {"model": {"input": 3, "output": 15}}; a model '
+            "without a price has its tokens counted and no cost.", check=ai_config.prices_problem),
+    Setting(AI_PROMPTS, "json", {},
+            "AI system prompts, versioned: {name: [{version, text, at}]} (written by POST /agent/prompts).",
+            check=ai_config.prompts_problem),
 )
 
 _EXACT = {s.key: s for s in MANIFEST if not s.is_family}

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hoox_edge import catalog, lifecycle
-from hoox_edge.operator import config_kv, figures, log_export, shapes
+from hoox_edge.operator import agent_proxy, config_kv, figures, log_export, shapes
 from hoox_edge.operator import kill_switch as kill_switch_mod
 from hoox_edge.operator import orders as orders_mod
 from hoox_edge.operator import params as params_mod
@@ -674,4 +674,5 @@ routes: list[BaseRoute] = [
     Route("/reports", _operator(reports_mod.list_reports), methods=["GET"]),
     Route("/reports", _operator(reports_mod.make_report), methods=["POST"]),
     Route("/reports/{name}", _operator(reports_mod.get_report), methods=["GET"]),
+    Route("/agent/{rest:path}", _operator(agent_proxy.forward), methods=["GET", "POST"]),
 ]
