@@ -1,0 +1,268 @@
+"""E-mail signals (issue 16 item 1): real MIME samples read by the KV patterns, the sender and
+DKIM/SPF checks, the Mailgun webhook (signature, stale timestamps, replays) and the one signal path
+(the gateway's `submit_signal`, source email, one execution per Message-ID)."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hoox_edge.mail import intake, mailgun, message, rules
+from hoox_edge.shared import safe_regex, settings
+
+DATA = Path(__file__).parent / "data" / "email"
+GW = "hoox"
+KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
+SENDERS = ["alerts@signals.example.com", "noreply@tradingview.com"]
+
+
+def sample(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def cfg(**over: Any) -> dict[str, Any]:
+    out = {k: settings.known(k).default for k in rules.KEYS}
+    out[settings.EMAIL_AUTHORIZED_SENDERS] = SENDERS
+    out.update({k.replace("_", ":", 1): v for k, v in over.items()})
+    return out
+
+
+def with_header(raw: bytes, name: str, value: str) -> bytes:
+    """`raw` with its `name` header replaced by `value` (the first one)."""
+    lines = raw.split(b"\r\n")
+    for i, line in enumerate(lines):
+        if line.lower().startswith(name.lower().encode() + b":"):
+            lines[i] = f"{name}: {value}".encode()
+            return b"\r\n".join(lines)
+    return f"{name}: {value}\r\n".encode() + raw
+
+
+# --------------------------------------------------------------------------- the parser
+@pytest.mark.parametrize(("name", "outcome", "signal", "reason"), [
+    ("multipart.eml", "signal", {"action": "LONG", "symbol": "SOLUSDT", "quantity": 0.5}, "email:* patterns"),
+    ("quoted_printable.eml", "signal", {"action": "SHORT", "symbol": "ETHUSDT", "quantity": 0.1, "leverage": 3},
+     "email:* patterns"),
+    # The visible text only: the <title> says BUY and the <script> SELL, the body LONG on BTC/USDT.
+    ("html_only.eml", "signal", {"action": "LONG", "symbol": "BTCUSDT", "quantity": 0.01}, "email:* patterns"),
+    # A forwarded e-mail is the forwarder's: its subject ("Fwd: ...") is what is scanned.
+    ("forwarded.eml", "ignored", None, "subject does not match email:scan_subject"),
+    # TradingView's alert e-mail: its JSON alert message, the passkey in it dropped.
+    ("tradingview_alert.eml", "signal",
+     {"action": "LONG", "symbol": "BTCUSDT", "quantity": 0.002, "strategy": "ema-cross"}, "TradingView"),
+])
+def test_each_sample_is_read_or_refused_with_its_reason(name, outcome, signal, reason):
+    d = rules.decide(message.parse(sample(name)), cfg())
+    assert (d.outcome, d.signal) == (outcome, signal)
+    assert reason in d.reason
+
+
+def test_the_samples_bodies_are_decoded():
+    qp = message.parse(sample("quoted_printable.eml"))
+    assert qp.subject == "TRADE SIGNAL: Cross Over — ETH"  # an RFC 2047 encoded word
+    assert "on the daily chart" in qp.text and "Target = 3,100" in qp.text  # soft breaks and =3D undone
+    html = message.parse(sample("html_only.eml"))
+    assert html.html_only and "<b>" not in html.text and "SELL" not in html.text
+    assert message.parse(sample("html_only.eml")).sender == "alerts@signals.example.com"  # lower-cased
+    fwd = message.parse(sample("forwarded.eml"))
+    assert "link-original" not in fwd.text  # the attached original is not the body
+
+
+@pytest.mark.parametrize(("auth", "why"), [
+    ("mx.example; dkim=fail header.d=signals.example.com; spf=pass smtp.mailfrom=signals.example.com", "dkim=fail"),
+    ("mx.example; dkim=pass header.d=signals.example.com; spf=softfail smtp.mailfrom=signals.example.com",
+     "spf=softfail"),
+    # DKIM passed, but for another domain than the sender's.
+    ("mx.example; dkim=pass header.d=attacker.example; spf=pass smtp.mailfrom=signals.example.com",
+     "dkim=pass for attacker.example"),
+    ("mx.example; spf=pass smtp.mailfrom=signals.example.com", "dkim=none"),
+])
+def test_a_failed_dkim_or_spf_is_refused(auth, why):
+    raw = with_header(sample("multipart.eml"), "Authentication-Results", auth)
+    d = rules.decide(message.parse(raw), cfg())
+    assert d.outcome == "rejected" and why in d.reason and d.signal is None
+
+
+def test_only_the_topmost_authentication_results_is_believed():
+    # A forged "pass" added by the sender sits below the receiving server's own header.
+    raw = sample("multipart.eml").replace(
+        b"Authentication-Results: mx.routing.example; dkim=pass",
+        b"Authentication-Results: mx.routing.example; dkim=fail header.d=signals.example.com; spf=fail "
+        b"smtp.mailfrom=signals.example.com\r\nAuthentication-Results: mx.routing.example; dkim=pass", 1)
+    assert rules.decide(message.parse(raw), cfg()).outcome == "rejected"
+
+
+def test_an_unknown_sender_is_refused():
+    raw = with_header(sample("multipart.eml"), "From", "Mallory <alerts@signals.example.com.evil.example>")
+    d = rules.decide(message.parse(raw), cfg())
+    assert d.outcome == "rejected" and "is not in email:authorized_senders" in d.reason
+    d = rules.decide(message.parse(sample("multipart.eml")), cfg(email_authorized_senders=[]))
+    assert d.outcome == "rejected" and "it is empty" in d.reason
+
+
+def test_the_patterns_and_multiplier_come_from_the_settings():
+    mail = message.parse(sample("multipart.eml"))
+    d = rules.decide(mail, cfg(email_coin_pattern="(ETH|BTC)"))
+    assert d.outcome == "rejected" and "no asset found by email:coin_pattern" in d.reason
+    d = rules.decide(mail, cfg(email_quantity_multiplier=4.0))
+    assert d.signal == {"action": "LONG", "symbol": "SOLUSDT", "quantity": 2.0}
+    d = rules.decide(mail, cfg(email_scan_subject="^URGENT"))
+    assert d.outcome == "ignored"
+
+
+@pytest.mark.parametrize(("pattern", "rule"), [
+    ("(a+)+$", "repeat a group that itself repeats"),
+    ("(\\w+\\s?)*$", "repeat a group that itself repeats"),
+    ("(BTC)\\1", "backreference"),
+    ("(?=BTC)", "lookahead"),
+    ("x" * 201, "at most 200 characters"),
+    ("(BTC|ETH", "not a valid regular expression"),
+])
+def test_a_dangerous_or_broken_pattern_is_refused_naming_the_rule(pattern, rule):
+    assert rule in (safe_regex.problem(pattern) or "")
+    with pytest.raises(settings.SettingError, match="email:coin_pattern") as exc:
+        settings.coerce(settings.EMAIL_COIN_PATTERN, pattern)
+    assert rule in str(exc.value)
+
+
+def test_a_pattern_runs_over_a_bounded_text():
+    found = safe_regex.search("SOL", "x" * (safe_regex.MAX_SUBJECT + 10) + "SOL")
+    assert found.match is None  # beyond what is searched
+
+
+def test_garbage_is_unreadable_with_a_reason():
+    with pytest.raises(message.Unreadable, match="From header names no e-mail address"):
+        message.parse(b"Subject: hello\r\n\r\nno sender")
+    with pytest.raises(message.Unreadable, match="more than"):
+        message.parse(b"x" * (message.MAX_BYTES + 1))
+
+
+# --------------------------------------------------------------------------- Mailgun and the signal path
+@pytest.fixture
+async def mail_runtime(runtime, workspace, clock):
+    workspace.set_secret("MAILGUN_SIGNING_KEY", KEY)
+    await settings.put(runtime.env(GW).CONFIG_KV, settings.EMAIL_AUTHORIZED_SENDERS, SENDERS)
+    return runtime
+
+
+def form(raw: bytes, *, ts: int, token: str, key: str = KEY) -> dict[str, str]:
+    return {"timestamp": str(ts), "token": token, "signature": mailgun.signature(key, str(ts), token),
+            "body-mime": raw.decode()}
+
+
+async def post_form(runtime, fields: dict[str, str], *, multipart: bool = False):
+    if multipart:
+        boundary = "hooxtestboundary42"
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                 for k, v in fields.items()]
+        body = ("".join(parts) + f"--{boundary}--\r\n").encode()
+        ctype = f"multipart/form-data; boundary={boundary}"
+    else:
+        body = urllib.parse.urlencode(fields).encode()
+        ctype = "application/x-www-form-urlencoded"
+    return await runtime.request(GW, "POST", "/webhook/mailgun", body=body, headers={"Content-Type": ctype})
+
+
+async def rows(runtime, sql: str, *args: Any) -> list[dict]:
+    return (await runtime.env(GW).DB.prepare(sql).bind(*args).all())["results"]
+
+
+async def test_a_signed_mailgun_email_becomes_an_executed_signal(mail_runtime, clock):
+    now = int(clock())
+    r = await post_form(mail_runtime, form(sample("multipart.eml"), ts=now, token="tok-1" * 10), multipart=True)
+    assert r.status == 200, r.json()
+    out = r.json()
+    assert out["outcome"] == "executed" and out["requestId"]
+    [sig] = await rows(mail_runtime, "SELECT * FROM trade_signals")
+    assert (sig["source"], sig["status"], sig["symbol"], sig["action"]) == ("email", "Filled", "SOLUSDT", "LONG")
+    assert sig["request_id"] == out["requestId"]
+    assert sig["idempotency_key"] == intake.idempotency_key("<breakout-sol-20261206@signals.example.com>")
+    [row] = await rows(mail_runtime, "SELECT * FROM email_messages")
+    assert (row["via"], row["outcome"], row["request_id"], row["sender"]) == (
+        "mailgun", "executed", out["requestId"], "alerts@signals.example.com")
+
+
+async def test_the_same_message_id_twice_executes_once(mail_runtime, clock):
+    now = int(clock())
+    first = await post_form(mail_runtime, form(sample("tradingview_alert.eml"), ts=now, token="a" * 50))
+    again = await post_form(mail_runtime, form(sample("tradingview_alert.eml"), ts=now, token="b" * 50))
+    assert first.json()["outcome"] == "executed"
+    assert again.status == 200 and again.json()["outcome"] == "ignored"
+    assert "duplicate" in again.json()["reason"] and again.json()["requestId"] == first.json()["requestId"]
+    assert len(await rows(mail_runtime, "SELECT * FROM trade_signals")) == 1
+    assert [r["outcome"] for r in await rows(mail_runtime, "SELECT outcome FROM email_messages ORDER BY id")] == [
+        "executed", "ignored"]
+    # The passkey in TradingView's alert message never reaches the ledger.
+    assert "not-the-real-passkey" not in json.dumps(await rows(mail_runtime, "SELECT * FROM trade_signals"))
+
+
+async def test_a_mailgun_replay_is_refused(mail_runtime, clock):
+    fields = form(sample("multipart.eml"), ts=int(clock()), token="replay" * 8)
+    assert (await post_form(mail_runtime, fields)).status == 200
+    replay = await post_form(mail_runtime, fields)
+    assert replay.status == 406 and replay.json()["error"]["code"] == "DUPLICATE_REQUEST"
+    assert len(await rows(mail_runtime, "SELECT * FROM email_messages")) == 1
+    # The token is kept hashed, never as sent.
+    assert "replay" not in json.dumps(await rows(mail_runtime, "SELECT * FROM email_mailgun_tokens"))
+
+
+@pytest.mark.parametrize("change", ["signature", "key", "stale", "future"])
+async def test_a_bad_signature_or_stale_timestamp_is_401_and_nothing_is_recorded(mail_runtime, clock, change):
+    now = int(clock())
+    fields = form(sample("multipart.eml"), ts=now, token="t" * 50)
+    if change == "signature":
+        fields["signature"] = fields["signature"][:-1] + ("0" if fields["signature"][-1] != "0" else "1")
+    elif change == "key":
+        fields = form(sample("multipart.eml"), ts=now, token="t" * 50, key="another-key")
+    else:
+        ts = now - mailgun.WINDOW_S - 1 if change == "stale" else now + mailgun.WINDOW_S + 1
+        fields = form(sample("multipart.eml"), ts=ts, token="t" * 50)
+    r = await post_form(mail_runtime, fields)
+    assert r.status == 401 and r.json()["error"]["code"] == "UNAUTHORIZED"
+    assert await rows(mail_runtime, "SELECT * FROM email_messages") == []
+    assert KEY not in json.dumps(await rows(mail_runtime, "SELECT * FROM system_logs"))
+
+
+async def test_a_missing_field_is_400_naming_it(mail_runtime, clock):
+    fields = form(sample("multipart.eml"), ts=int(clock()), token="t" * 50)
+    del fields["token"]
+    r = await post_form(mail_runtime, fields)
+    assert r.status == 400 and r.json()["error"]["details"] == [
+        {"field": "token", "issue": "is required (Mailgun signs every webhook)"}]
+
+
+async def test_mailguns_parsed_fields_are_read_when_there_is_no_body_mime(mail_runtime, clock):
+    now = int(clock())
+    fields = {"timestamp": str(now), "token": "p" * 50, "signature": mailgun.signature(KEY, str(now), "p" * 50),
+              "message-headers": json.dumps([
+                  ["Authentication-Results", "mx.mailgun.org; dkim=pass header.d=signals.example.com; "
+                                             "spf=pass smtp.mailfrom=signals.example.com"],
+                  ["From", "alerts@signals.example.com"], ["Subject", "TRADE SIGNAL: close"],
+                  ["Message-Id", "<close-1@signals.example.com>"]]),
+              "body-plain": "Action: CLOSE, Asset: SOLUSDT"}
+    r = await post_form(mail_runtime, fields)
+    assert r.status == 200
+    [row] = await rows(mail_runtime, "SELECT * FROM email_messages")
+    assert json.loads(row["signal"])["action"] == "CLOSE" and row["message_id"] == "<close-1@signals.example.com>"
+
+
+async def test_every_email_gets_a_recorded_outcome(mail_runtime, clock):
+    now = int(clock())
+    spoofed = with_header(sample("quoted_printable.eml"), "Authentication-Results",
+                          "mx.example; dkim=fail header.d=signals.example.com; spf=fail smtp.mailfrom=x.example")
+    for i, raw in enumerate([sample("forwarded.eml"), spoofed, b"not an e-mail at all"]):
+        assert (await post_form(mail_runtime, form(raw, ts=now, token=f"{i}" * 40))).status == 200
+    got = [(r["outcome"], r["reason"]) for r in await rows(mail_runtime, "SELECT * FROM email_messages ORDER BY id")]
+    assert [o for o, _ in got] == ["ignored", "rejected", "rejected"]
+    assert "scan_subject" in got[0][1] and "dkim=fail" in got[1][1] and got[2][1].startswith("unreadable")
+    assert await rows(mail_runtime, "SELECT * FROM trade_signals") == []
+
+
+async def test_the_kill_switch_refuses_an_email_signal_like_a_webhook(mail_runtime, clock):
+    await settings.put(mail_runtime.env(GW).CONFIG_KV, settings.KILL_SWITCH, True)
+    r = await post_form(mail_runtime, form(sample("multipart.eml"), ts=int(clock()), token="k" * 50))
+    assert r.json()["outcome"] == "rejected" and "KILL_SWITCH_ACTIVE" in r.json()["reason"]
+    [sig] = await rows(mail_runtime, "SELECT * FROM trade_signals")
+    assert (sig["source"], sig["status"], sig["error_code"]) == ("email", "Rejected", "KILL_SWITCH_ACTIVE")
