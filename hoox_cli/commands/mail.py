@@ -29,7 +29,7 @@ OUTCOME_STYLE = {"would_submit": "green", "ignored": "yellow", "rejected": "red"
 
 @app.callback()
 def _group(ctx: typer.Context, remote: RemoteOpt = None) -> None:
-    """E-mail signals (Mailgun's webhook, IMAP polling, Email Routing forwarded)."""
+    """E-mail signals (Mailgun's webhook at the gateway, IMAP polling in the local runtime)."""
     remember_remote(ctx, remote)
 
 

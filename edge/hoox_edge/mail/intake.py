@@ -1,4 +1,4 @@
-"""The one path of an e-mail, whichever way it came in (Mailgun, IMAP, Email Routing forwarded):
+"""The one path of an e-mail, whichever way it came in (Mailgun, IMAP):
 parse (`message`), decide (`rules`), submit through the gateway's own signal path (`submit`, which is
 `gateway.submit_signal`: kill switch, rate limit, validation, dedup — never a shortcut to trade-worker)
 and record the outcome in `email_messages`: ignored or rejected with why, executed with the request id.
@@ -22,7 +22,7 @@ from hoox_edge.shared import clock
 from hoox_edge.shared.logs import log
 
 SOURCE = "email"
-VIA = ("mailgun", "imap", "email_routing")
+VIA = ("mailgun", "imap")
 Submit = Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
 
 

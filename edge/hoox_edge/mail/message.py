@@ -2,7 +2,7 @@
 receiving server's `Authentication-Results` says (RFC 8601).
 
 Only the topmost `Authentication-Results` header is believed: it is the one the receiving server
-(Email Routing, Mailgun, the IMAP provider) prepended; any below it came with the message and could be
+(Mailgun, the IMAP provider) prepended; any below it came with the message and could be
 forged by the sender. DKIM must pass for the sender's domain (`header.d` / `header.i`) and SPF for it
 (`smtp.mailfrom`), a subdomain of it counting as the domain.
 """

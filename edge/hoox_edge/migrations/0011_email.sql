@@ -5,7 +5,7 @@ CREATE TABLE email_messages (
   id           INTEGER PRIMARY KEY AUTOINCREMENT,
   message_id   TEXT NOT NULL,                   -- the Message-ID header (sha256:... of the bytes without one)
   received_at  TEXT NOT NULL,
-  via          TEXT NOT NULL CHECK (via IN ('mailgun', 'imap', 'email_routing')),
+  via          TEXT NOT NULL CHECK (via IN ('mailgun', 'imap')),
   sender       TEXT,                            -- the From address (null: unreadable)
   subject      TEXT,                            -- at most 200 characters
   outcome      TEXT NOT NULL CHECK (outcome IN ('executed', 'rejected', 'ignored')),
