@@ -266,3 +266,16 @@ async def test_the_kill_switch_refuses_an_email_signal_like_a_webhook(mail_runti
     assert r.json()["outcome"] == "rejected" and "KILL_SWITCH_ACTIVE" in r.json()["reason"]
     [sig] = await rows(mail_runtime, "SELECT * FROM trade_signals")
     assert (sig["source"], sig["status"], sig["error_code"]) == ("email", "Rejected", "KILL_SWITCH_ACTIVE")
+
+
+async def test_a_secret_in_an_email_never_lands_in_a_row(mail_runtime, clock, workspace):
+    passkey = "whk_live_passkey_4f9a8b7c6d5e"
+    workspace.set_secret("WEBHOOK_API_KEY", passkey)
+    raw = sample("tradingview_alert.eml").replace(b'"strategy": "ema-cross"', f'"note": "{passkey}"'.encode())
+    raw = raw.replace(b"Subject: Alert: BTCUSDT", f"Subject: Alert {passkey}: BTCUSDT".encode())
+    r = await post_form(mail_runtime, form(raw, ts=int(clock()), token="s" * 50))
+    # The gateway refuses a field whose value is one of the deployment's secrets, naming the field only.
+    assert r.status == 200 and r.json()["outcome"] == "rejected" and "note" in r.json()["reason"]
+    stored = json.dumps([await rows(mail_runtime, f"SELECT * FROM {t}")
+                         for t in ("email_messages", "trade_signals", "system_logs")])
+    assert passkey not in stored and passkey not in json.dumps(r.json())

@@ -20,6 +20,7 @@ from hoox_edge.mail import message, rules
 from hoox_edge.ports import Env
 from hoox_edge.shared import clock
 from hoox_edge.shared.logs import log
+from hoox_edge.shared.redact import capped, mask_credentials, redact, stored_payload
 
 SOURCE = "email"
 VIA = ("mailgun", "imap")
@@ -39,12 +40,16 @@ def describe(mail: message.Mail | None) -> dict[str, Any]:
 
 async def _record(env: Env, via: str, mail: message.Mail | None, message_id: str, outcome: str, reason: str,
                   request_id: str | None = None, signal: dict[str, Any] | None = None) -> None:
+    # Stored as the ledger stores a payload: a secret value or a credential-looking word never lands in a row.
+    secrets = env.secret_values()
+    stored = (capped(mask_credentials(stored_payload(signal, secrets), keep=("idempotencyKey",)))
+              if signal is not None else None)
     await env.DB.prepare(
         "INSERT INTO email_messages (message_id, received_at, via, sender, subject, outcome, reason, request_id,"
         " signal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ).bind(message_id[:998], clock.iso(), via, mail.sender if mail else None,
-           mail.subject[:200] if mail else None, outcome, reason[:1000], request_id,
-           json.dumps(signal) if signal is not None else None).run()
+           redact(mail.subject[:200], secrets) if mail else None, outcome, redact(reason[:1000], secrets), request_id,
+           json.dumps(stored) if stored is not None else None).run()
 
 
 async def _executed_before(env: Env, message_id: str) -> str | None:
