@@ -21,16 +21,24 @@ USER, PASSWORD = "signals@my-trading-app.example", "app-password-9f8e7d6c5b4a"
 
 
 @pytest.fixture
-async def mailbox(runtime, workspace, clock):
-    with FakeImap(USER, PASSWORD) as server:
-        workspace.set_secret("EMAIL_HOST", f"127.0.0.1:{server.port}")
+def server(workspace):
+    with FakeImap(USER, PASSWORD) as fake:
+        workspace.set_secret("EMAIL_HOST", f"127.0.0.1:{fake.port}")
         workspace.set_secret("EMAIL_USER", USER)
         workspace.set_secret("EMAIL_PASS", PASSWORD)
-        await settings.put(runtime.env(GW).CONFIG_KV, settings.EMAIL_AUTHORIZED_SENDERS,
-                           ["alerts@signals.example.com"])
         for name in ("multipart.eml", "quoted_printable.eml", "forwarded.eml"):
-            server.add((DATA / name).read_bytes())
-        yield server
+            fake.add((DATA / name).read_bytes())
+        yield fake
+
+
+async def allow(rt) -> None:
+    await settings.put(rt.env(GW).CONFIG_KV, settings.EMAIL_AUTHORIZED_SENDERS, ["alerts@signals.example.com"])
+
+
+@pytest.fixture
+async def mailbox(runtime, server, clock):
+    await allow(runtime)
+    return server
 
 
 def submit_of(runtime):
@@ -133,3 +141,27 @@ async def test_a_failed_round_is_logged_without_the_password_and_the_loop_goes_o
     logged = json.dumps(await rows(runtime, "SELECT * FROM system_logs"))
     assert "AUTHENTICATIONFAILED" in logged and PASSWORD not in logged
     assert await rows(runtime, "SELECT * FROM email_messages") == []
+
+
+async def test_the_runtime_polls_the_mailbox_when_email_worker_runs(workspace, server, monkeypatch):
+    from hoox_edge.local.runtime import LocalRuntime
+
+    # The runtime's own TLS context (ssl.create_default_context) trusting the test server's certificate.
+    monkeypatch.setenv("SSL_CERT_FILE", server.cafile)
+    mailbox = server
+    rt = LocalRuntime(workspace, workers=[*workspace.enabled_workers(), imap_poll.EMAIL])
+    await rt.open()
+    await allow(rt)  # before the loop's first round
+    await rt.start(serve_http=False)
+    try:
+        async with asyncio.timeout(30):
+            while len(await rows(rt, "SELECT * FROM email_messages")) < 3:
+                await asyncio.sleep(0.05)
+        assert mailbox.fetched() == [1, 2, 3]
+        got = await rows(rt, "SELECT via, outcome FROM email_messages ORDER BY id")
+        assert [(r["via"], r["outcome"]) for r in got] == [("imap", "executed"), ("imap", "executed"),
+                                                           ("imap", "ignored")]
+        [task] = [t for t in rt._loops if t.get_name() == "e-mail polling"]
+    finally:
+        await rt.stop()
+    assert task.done() and not task.cancelled()  # it ended with the runtime, not cut off
