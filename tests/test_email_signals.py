@@ -59,6 +59,15 @@ def test_each_sample_is_read_or_refused_with_its_reason(name, outcome, signal, r
     assert reason in d.reason
 
 
+def test_a_tradingview_alert_without_json_is_read_by_the_patterns_whatever_its_subject():
+    raw = sample("tradingview_alert.eml")
+    head, _, _ = raw.partition(b"\r\n\r\n")
+    head = head.replace(b'multipart/alternative; boundary="tv_boundary_91"', b"text/plain")
+    plain = head + b"\r\n\r\nYour ETHUSDT alert was triggered: SELL ETH, qty 0.3\r\n"
+    d = rules.decide(message.parse(plain), cfg())
+    assert d.outcome == "signal" and d.signal == {"action": "SHORT", "symbol": "ETHUSDT", "quantity": 0.3}
+
+
 def test_the_samples_bodies_are_decoded():
     qp = message.parse(sample("quoted_printable.eml"))
     assert qp.subject == "TRADE SIGNAL: Cross Over — ETH"  # an RFC 2047 encoded word
@@ -223,6 +232,15 @@ async def test_a_bad_signature_or_stale_timestamp_is_401_and_nothing_is_recorded
     assert r.status == 401 and r.json()["error"]["code"] == "UNAUTHORIZED"
     assert await rows(mail_runtime, "SELECT * FROM email_messages") == []
     assert KEY not in json.dumps(await rows(mail_runtime, "SELECT * FROM system_logs"))
+
+
+async def test_a_signed_form_without_the_email_is_400_and_its_token_is_not_spent(mail_runtime, clock):
+    fields = form(sample("multipart.eml"), ts=int(clock()), token="m" * 50)
+    body_mime = fields.pop("body-mime")
+    r = await post_form(mail_runtime, fields)
+    assert r.status == 400 and r.json()["error"]["details"][0]["field"] == "body-mime"
+    r = await post_form(mail_runtime, {**fields, "body-mime": body_mime})  # Mailgun's retry, complete
+    assert r.status == 200 and r.json()["outcome"] == "executed"
 
 
 async def test_a_missing_field_is_400_naming_it(mail_runtime, clock):

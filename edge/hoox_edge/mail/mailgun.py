@@ -128,11 +128,12 @@ def routes(submit: intake.Submit) -> list[Route]:
             raise ApiError(401, UNAUTHORIZED, f"The Mailgun timestamp is more than {WINDOW_S} s from now: a "
                                               "stale webhook is not taken.",
                            [{"field": "timestamp", "issue": f"within {WINDOW_S} s of now"}])
+        raw_mime = mime_of(form)  # a form without the e-mail is refused before its token is spent
         if not await _token_is_new(env, token, int(ts_text)):
             await log(env, "warning", "mailgun webhook refused: replayed token")
             raise ApiError(406, DUPLICATE_REQUEST, "This Mailgun token was already used: a replayed webhook is "
                                                    "not taken.", [{"field": "token", "issue": "used once"}])
-        out = await intake.handle(env, mime_of(form), via="mailgun", submit=submit)
+        out = await intake.handle(env, raw_mime, via="mailgun", submit=submit)
         return JSONResponse({"ok": True, "outcome": out["outcome"], "reason": out["reason"],
                              "requestId": out["requestId"]})
 
