@@ -138,16 +138,24 @@ def _decode_part(part: EmailMessage) -> str:
 
 def parse(raw: bytes) -> Mail:
     """`raw` (RFC 5322 bytes) read; Unreadable with the reason when it cannot be."""
+    try:
+        return _parse(raw)
+    except (IndexError, AttributeError, ValueError, LookupError, TypeError, AssertionError) as exc:
+        if isinstance(exc, Unreadable):
+            raise
+        # The stdlib's header parser raises these on some malformed headers (mutation-tested): an
+        # unreadable e-mail, never a crash of the route.
+        raise Unreadable(f"a header or part could not be decoded ({type(exc).__name__})") from None
+
+
+def _parse(raw: bytes) -> Mail:
     if len(raw) > MAX_BYTES:
         raise Unreadable(f"the e-mail is {len(raw)} bytes, more than the {MAX_BYTES} read")
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     if not isinstance(msg, EmailMessage) or not msg.keys():
         raise Unreadable("no e-mail headers were found")
-    try:
-        from_header = str(msg.get("From") or "")
-        subject = str(msg.get("Subject") or "")
-    except (ValueError, IndexError) as exc:  # a malformed encoded word
-        raise Unreadable(f"a header could not be decoded ({type(exc).__name__})") from None
+    from_header = str(msg.get("From") or "")
+    subject = str(msg.get("Subject") or "")
     sender = parseaddr(from_header)[1].strip().lower()
     if "@" not in sender:
         raise Unreadable("the From header names no e-mail address")
