@@ -210,6 +210,22 @@ class HooxApp(Guarded, App[None]):
         self.set_interval(TICK_SECONDS, self.guard(self._tick), name="tick")
         if self._run_store:
             self.run_worker(self._boot(), name="store", group="store", exit_on_error=False)
+            if not self.ctx.safe_mode:  # safe mode: no live calls
+                self.run_worker(self._check_exchange_keys(), name="key-permissions", exit_on_error=False)
+
+    async def _check_exchange_keys(self) -> None:
+        """Ask each exchange whose key pair is set what the key may do; warn once if it can move funds."""
+        ws = self.ctx.workspace
+        if ws is None or not ws.exists:
+            return
+        from hoox_cli.core.config import exchange_key_permissions, fund_moving_keys_note
+
+        try:
+            note = fund_moving_keys_note(await exchange_key_permissions(ws))
+        except Exception:  # an exchange that cannot be asked is `secrets check`'s to report, never a crash
+            return
+        if note is not None:
+            self.notify(note, title="Exchange key can move funds", severity="error", timeout=60)
 
     def _screen_factory(self, vid: str) -> Callable[[], Screen[Any]]:
         def make() -> Screen[Any]:
