@@ -1,6 +1,7 @@
 """The gateway's `POST /webhook/mailgun`: Mailgun's inbound route (forward to this URL).
 
-1. the body: at most 1 MB, `multipart/form-data` or `application/x-www-form-urlencoded` (413/400);
+1. the body: an e-mail of at most 1 MB in its form, `multipart/form-data` or
+   `application/x-www-form-urlencoded` (413/400);
 2. `timestamp`, `token`, `signature` (400 naming a missing field); the signature is the hex
    HMAC-SHA256 of timestamp + token with the webhook signing key (secret `MAILGUN_SIGNING_KEY`),
    compared in constant time -> 401 UNAUTHORIZED (also when no key is set);

@@ -8,7 +8,7 @@
    otherwise it is read by the patterns below, whatever its subject;
 4. any other e-mail: the subject must match `email:scan_subject` -> else ignored;
 5. `email:action_pattern` and `email:coin_pattern` over the text (then the subject): the first group,
-   or the match, is the action (BUY -> LONG, SELL -> SHORT) and the asset (extended to the symbol it
+   or the match, is the action (BUY -> LONG, SELL -> SHORT, EXIT -> CLOSE) and the asset (extended to the symbol it
    sits in, `SOL/USDT` -> SOLUSDT, USDT added when it names no quote) -> rejected when either is missing;
    `Quantity|Qty|Size|Amount: N` times `email:quantity_multiplier`, `Leverage: N` when present.
 """
