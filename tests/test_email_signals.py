@@ -4,6 +4,7 @@ DKIM/SPF checks, the Mailgun webhook (signature, stale timestamps, replays) and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import urllib.parse
@@ -346,3 +347,18 @@ async def test_a_signed_form_with_broken_fields_is_refused_or_recorded_never_a_5
     sig2 = {"timestamp": str(now), "token": "g" * 50, "signature": mailgun.signature(KEY, str(now), "g" * 50)}
     r = await post_form(mail_runtime, {**sig2, "body-mime": "\x00\x01From: nobody\r\n\r\n\x00"}, multipart=True)
     assert r.status == 200 and r.json()["outcome"] == "rejected" and r.json()["reason"].startswith("unreadable")
+
+
+async def test_the_same_email_arriving_twice_at_once_trades_once(mail_runtime):
+    gw = mail_runtime.module(GW)
+    env = mail_runtime.env(GW)
+    outs = await asyncio.gather(*(intake.handle(env, sample("multipart.eml"), via=via, submit=gw.submit_signal)
+                                  for via in ("mailgun", "imap")))
+    # The gateway's idempotency lock (the key from the Message-ID): one order, the other arrival a duplicate.
+    sigs = await rows(mail_runtime, "SELECT status, error_code, idempotency_key FROM trade_signals")
+    assert sorted((r["status"], r["error_code"]) for r in sigs) == [("Filled", None), ("Rejected", "DUPLICATE_REQUEST")]
+    assert len({r["idempotency_key"] for r in sigs}) == 1
+    assert len(await rows(mail_runtime, "SELECT * FROM trades")) == 1
+    # The later arrival is answered with the first one's outcome (resumed or a 409): the same request id.
+    assert len({o["requestId"] for o in outs}) == 1 and {o["outcome"] for o in outs} <= {"executed", "ignored"}
+    assert len(await rows(mail_runtime, "SELECT * FROM email_messages")) == 2  # each arrival recorded
