@@ -187,7 +187,7 @@ def form(raw: bytes, *, ts: int, token: str, key: str = KEY) -> dict[str, str]:
             "body-mime": raw.decode()}
 
 
-async def post_form(runtime, fields: dict[str, str], *, multipart: bool = False):
+async def post_form(runtime, fields: dict[str, str], *, multipart: bool = False, path: str = "/webhook/mailgun"):
     if multipart:
         boundary = "hooxtestboundary42"
         parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
@@ -197,7 +197,7 @@ async def post_form(runtime, fields: dict[str, str], *, multipart: bool = False)
     else:
         body = urllib.parse.urlencode(fields).encode()
         ctype = "application/x-www-form-urlencoded"
-    return await runtime.request(GW, "POST", "/webhook/mailgun", body=body, headers={"Content-Type": ctype})
+    return await runtime.request(GW, "POST", path, body=body, headers={"Content-Type": ctype})
 
 
 async def rows(runtime, sql: str, *args: Any) -> list[dict]:
@@ -206,7 +206,8 @@ async def rows(runtime, sql: str, *args: Any) -> list[dict]:
 
 async def test_a_signed_mailgun_email_becomes_an_executed_signal(mail_runtime, clock):
     now = int(clock())
-    r = await post_form(mail_runtime, form(sample("multipart.eml"), ts=now, token="tok-1" * 10), multipart=True)
+    r = await post_form(mail_runtime, form(sample("multipart.eml"), ts=now, token="tok-1" * 10), multipart=True,
+                        path="/webhook/mailgun/mime")
     assert r.status == 200, r.json()
     out = r.json()
     assert out["outcome"] == "executed" and out["requestId"]

@@ -1,4 +1,5 @@
-"""The gateway's `POST /webhook/mailgun`: Mailgun's inbound route (forward to this URL).
+"""The gateway's `POST /webhook/mailgun` (and `/webhook/mailgun/mime`, the URL to give Mailgun's inbound
+route: one ending in `mime` gets the raw message).
 
 1. the body: an e-mail of at most 1 MB in its form, `multipart/form-data` or
    `application/x-www-form-urlencoded` (413/400);
@@ -138,4 +139,6 @@ def routes(submit: intake.Submit) -> list[Route]:
         return JSONResponse({"ok": True, "outcome": out["outcome"], "reason": out["reason"],
                              "requestId": out["requestId"]})
 
-    return [Route("/webhook/mailgun", mailgun_webhook, methods=["POST"])]
+    # Mailgun posts the raw message (body-mime) to a forward URL that ends in "mime".
+    return [Route("/webhook/mailgun", mailgun_webhook, methods=["POST"]),
+            Route("/webhook/mailgun/mime", mailgun_webhook, methods=["POST"])]
