@@ -55,6 +55,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("deploy", "app"),
     "infra": ("infra", "app"),
     "waf": ("waf", "app"),
+    "email": ("mail", "app"),
 }
 
 

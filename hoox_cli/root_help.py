@@ -62,6 +62,7 @@ TEXT = "\n".join((
     '│           or --remote).                                                      │',
     '│ waf       Firewall for the webhook: TradingView-only and rate limits (local  │',
     '│           KV or Cloudflare WAF).                                             │',
+    '│ email     E-mail signals: see what an e-mail would do.                       │',
     '╰──────────────────────────────────────────────────────────────────────────────╯',
     '',
     '',

@@ -138,6 +138,7 @@ WORKERS: tuple[Worker, ...] = (
         ),
         crons=("* * * * *",),  # the signal watchdog's check (it owns the signals' last-seen times)
         secrets=("WEBHOOK_API_KEY", _INTERNAL, "OPERATOR_API_KEY"),
+        optional_secrets=("MAILGUN_SIGNING_KEY",),  # /webhook/mailgun (hoox_edge.mail.mailgun)
         vars=(("ENVIRONMENT", "production"),),
     ),
     Worker(
@@ -217,7 +218,7 @@ WORKERS: tuple[Worker, ...] = (
         bindings=(_kv(), _DB, _TRADE, _TELEGRAM, _TELEMETRY),
         crons=("*/5 * * * *",),
         secrets=(_INTERNAL,),
-        optional_secrets=("EMAIL_HOST", "EMAIL_USER", "EMAIL_PASS", "MAILGUN_SIGNING_KEY"),
+        optional_secrets=("EMAIL_HOST", "EMAIL_USER", "EMAIL_PASS"),  # IMAP polling (hoox_edge.local.imap_poll)
         enabled_by_default=False,
     ),
     Worker(
