@@ -46,6 +46,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("monitor", "app"),
     "orders": ("orders", "app"),
     "risk": ("risk", "app"),
+    "agent": ("agent", "app"),
     "watchdog": ("watchdog", "app"),
     "report": ("report", "app"),
     "wallet": ("wallet", "app"),
@@ -55,6 +56,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("deploy", "app"),
     "infra": ("infra", "app"),
     "waf": ("waf", "app"),
+    "email": ("mail", "app"),
 }
 
 

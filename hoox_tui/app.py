@@ -210,6 +210,22 @@ class HooxApp(Guarded, App[None]):
         self.set_interval(TICK_SECONDS, self.guard(self._tick), name="tick")
         if self._run_store:
             self.run_worker(self._boot(), name="store", group="store", exit_on_error=False)
+            if not self.ctx.safe_mode:  # safe mode: no live calls
+                self.run_worker(self._check_exchange_keys(), name="key-permissions", exit_on_error=False)
+
+    async def _check_exchange_keys(self) -> None:
+        """Ask each exchange whose key pair is set what the key may do; warn once if it can move funds."""
+        ws = self.ctx.workspace
+        if ws is None or not ws.exists:
+            return
+        from hoox_cli.core.config import exchange_key_permissions, fund_moving_keys_note
+
+        try:
+            note = fund_moving_keys_note(await exchange_key_permissions(ws))
+        except Exception:  # an exchange that cannot be asked is `secrets check`'s to report, never a crash
+            return
+        if note is not None:
+            self.notify(note, title="Exchange key can move funds", severity="error", timeout=60)
 
     def _screen_factory(self, vid: str) -> Callable[[], Screen[Any]]:
         def make() -> Screen[Any]:
@@ -444,6 +460,17 @@ class HooxApp(Guarded, App[None]):
             return
         self.push_screen(TimelineScreen(store.signal_timeline, request_id))
 
+    # ---------------------------------------------------------------- assistant
+    def action_assistant(self) -> None:
+        """The assistant panel (the palette): a desk question to the AI gateway, streamed."""
+        store = self.ctx.store
+        if not store.has_edge:
+            self.notify("No edge is configured: the assistant is not available.", severity="warning")
+            return
+        from hoox_tui.assistant import AssistantScreen
+
+        self.push_screen(AssistantScreen(store.agent_chat))
+
     # ---------------------------------------------------------------- reports
     def action_reports(self, open_latest: bool = False) -> None:
         """The stored P&L reports (R, the palette); `open_latest` opens the newest at once."""
@@ -564,6 +591,8 @@ class HooxApp(Guarded, App[None]):
         yield SystemCommand("Reports: the P&L reports", "R; open one, make one now", self.action_reports)
         yield SystemCommand("Reports: open the latest P&L report", "downloads it and opens it",
                             lambda: self.action_reports(open_latest=True))
+        yield SystemCommand("Assistant: ask about the desk", "the AI gateway, with the ledger's figures",
+                            self.action_assistant)
         yield SystemCommand("Send a test signal (paper)", "LONG 0.001 BTCUSDT, asks first", self.action_test_signal)
         for name in sorted(self.available_themes):
             if name.startswith("hoox-") or name == self.theme:

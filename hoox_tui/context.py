@@ -22,6 +22,26 @@ def open_in_viewer(url: str) -> bool:
     return webbrowser.open(url)
 
 
+def public_url(ws: Workspace | None, worker: str) -> str | None:
+    """Where the internet reaches `worker` (hoox_cli.core.domains.public_url: its custom domain, else its
+    workers.dev URL), or None: not public, no workspace, or nothing known yet."""
+    if ws is None or not ws.exists:
+        return None
+    from hoox_cli.core.domains import public_url as of
+
+    try:
+        return of(ws, worker)
+    except Exception:  # a hoox.toml being edited: a card or a table cell is no place for its error
+        return None
+
+
+def url_label(ws: Workspace | None, worker: str, public: bool) -> str:
+    """What a worker's URL cell says: its public URL, or why there is none."""
+    if not public:
+        return "internal: no URL"
+    return public_url(ws, worker) or ("public, URL not known yet" if ws is not None else "public")
+
+
 @dataclass
 class CockpitContext:
     store: Store

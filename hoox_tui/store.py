@@ -37,7 +37,7 @@ import itertools
 import logging
 import random
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -759,6 +759,10 @@ class Store:
 
     async def signal_timeline(self, request_id: str) -> m.SignalTimeline:
         return await self._edge().signal_timeline(request_id)
+
+    def agent_chat(self, message: str, *, desk: bool = True) -> AsyncIterator[dict[str, Any]]:
+        """The AI gateway's answer to `message` as events (provider, token..., usage | error)."""
+        return self._edge().agent_chat(message, desk=desk)
 
     async def reports(self) -> m.ReportsList:
         return await self._edge().reports()

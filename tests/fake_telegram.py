@@ -87,6 +87,8 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []  # served by getUpdates until confirmed by a higher offset
         self.webhook: dict[str, Any] = {}
+        self.files: dict[str, bytes] = {}  # file_path -> bytes, served by getFile and /file/bot<token>/...
+        self.downloads: list[str] = []  # the token of each file download
         self._failures: dict[str, deque[_Failure]] = {}
         self._next_message_id = 100
         self._lock = threading.Lock()
@@ -105,6 +107,15 @@ class FakeTelegram:
             def _answer(self) -> None:
                 parts = self.path.split("?", 1)
                 segments = parts[0].strip("/").split("/")
+                if segments[0] == "file" and len(segments) >= 3 and segments[1].startswith("bot"):
+                    # A file download: /file/bot<token>/<file_path> (getFile's file_path)
+                    content = fake.files.get("/".join(segments[2:]))
+                    fake.downloads.append(segments[1][3:])
+                    self.send_response(200 if content is not None else 404)
+                    self.send_header("Content-Length", str(len(content or b"")))
+                    self.end_headers()
+                    self.wfile.write(content or b"")
+                    return
                 if len(segments) != 2 or not segments[0].startswith("bot"):
                     self._send(404, {"ok": False, "error_code": 404, "description": "Not Found"})
                     return
@@ -217,6 +228,18 @@ class FakeTelegram:
 
     def _m_sendMessage(self, body: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
         return self._message(body, text=body.get("text", ""))
+
+    def _m_getFile(self, body: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
+        # Bot API: {file_id} -> a File {file_id, file_unique_id, file_size, file_path}; a test puts the
+        # bytes in `files` under "photos/<file_id>.jpg".
+        path = f"photos/{body.get('file_id')}.jpg"
+        return {"file_id": body.get("file_id"), "file_unique_id": "u-" + str(body.get("file_id")),
+                "file_size": len(self.files.get(path, b"")), "file_path": path}
+
+    def _m_sendChatAction(self, body: dict[str, Any], files: dict[str, Any]) -> bool:
+        # Bot API: chat_id and an action (typing, upload_photo, ...), shown for 5 s or until a message;
+        # the calls are recorded, so a test checks the body it sent.
+        return True
 
     def _m_sendDocument(self, body: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
         name, content = files.get("document", ("document", b""))

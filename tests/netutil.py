@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,11 +30,22 @@ def _block_free(base: int) -> bool:
     return True
 
 
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_base_port() -> int:
-    """A port base (found by binding port 0) whose worker ports are all free right now."""
+    """A port base whose worker ports are all free right now, below the ephemeral range: a port the
+    kernel hands to an outgoing connection (any test's client socket) can never land in the block
+    between this check and the runtime's bind, as one from binding port 0 could."""
+    high = _ephemeral_low() - len(catalog.WORKERS)
     for _ in range(200):
-        base = free_port()
-        if 1024 <= base <= 65535 - len(catalog.WORKERS) and _block_free(base):
+        base = random.randrange(10_000, high)
+        if _block_free(base):
             return base
     raise RuntimeError("no free block of loopback ports found")
 

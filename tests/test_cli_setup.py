@@ -258,8 +258,8 @@ def test_env_init_sets_secrets_from_a_file_or_hidden_prompts(ws: Workspace, tmp_
     r = hoox("config", "env", "init", "--secrets-file", str(bad), "--json")
     assert r.exit_code == 2 and out(r)["error"]["code"] == "UNKNOWN_SECRET"
     assert "BYBIT_API_KEY" not in ws.secrets()  # nothing written
-    # interactive: yes to trade-worker's secrets, type two, skip the rest
-    answers = "y\nkey-typed-123456\nsecret-typed-654321\n" + "\n" * 4 + "n\n" * 5
+    # interactive: no to the gateway's (MAILGUN_SIGNING_KEY), yes to trade-worker's, type two, skip the rest
+    answers = "n\ny\nkey-typed-123456\nsecret-typed-654321\n" + "\n" * 4 + "n\n" * 5
     r = hoox("config", "env", "init", input=answers)
     assert r.exit_code == 0, r.output
     assert ws.secrets()["BYBIT_API_KEY"] == "key-typed-123456"

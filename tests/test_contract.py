@@ -198,6 +198,13 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock, c
     download = await v1(rt, "GET", f"/reports/{made['report']['name']}")  # a file, not an envelope
     assert download.status == 200 and download.headers["content-type"].startswith(("application/pdf", "text/html"))
     answered[("GET", "/reports/{name}")] = {}
+    # The AI gateway (agent-worker, forwarded): no provider key is set here, so each says so.
+    await call("GET", "/agent/{rest:path}", "/agent/models", M.AgentModels)
+    await call("GET", "/agent/{rest:path}", "/agent/usage", M.AgentUsage)
+    health = await call("GET", "/agent/{rest:path}", "/agent/health", M.AgentHealth)
+    assert health["providers"] and not any(p["configured"] for p in health["providers"])
+    tested = await call("POST", "/agent/{rest:path}", "/agent/test-model", M.AgentTestModel, {"provider": "openai"})
+    assert (tested["ok"], tested["error"]) == (False, "not_configured")
 
     await kv_set(rt, "web3:chains", {"local": {"chainId": 131277322940537, "rpcSecret": "RPC_PROVIDER_URL",
                                                "explorer": "https://explorer.example"}})

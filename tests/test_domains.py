@@ -133,3 +133,45 @@ def test_the_cockpit_shows_a_public_worker_at_its_public_url(ws: Workspace) -> N
     assert view.render_bindings(detail, "hoox").caption.startswith("public: https://api.desk.example ")
     internal = SimpleNamespace(bindings=[], public=False, crons=[])
     assert view.render_bindings(internal, "trade-worker").caption.startswith("public: no ")
+
+
+async def test_the_cockpits_worker_cards_and_service_manager_show_each_workers_public_url(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from textual.widgets import DataTable
+    from tui_support import fed_store, frozen_clock, until
+
+    from hoox_tui.app import HooxApp
+    from hoox_tui.context import CockpitContext
+    from hoox_tui.settings import UserSettings
+    from hoox_tui.views.workers import WorkerCard
+
+    monkeypatch.setattr("hoox_tui.settings.config_path", lambda: ws.root / "cockpit-test.toml")
+    cloudflare_table.set_cloudflare(ws, ["zone"], "desk.example")
+    cloudflare_table.set_cloudflare(ws, ["hostnames", "hoox"], "api.desk.example")
+
+    def card(app: HooxApp, name: str) -> str:
+        return app.screen.query_one(f"#card-{name}", WorkerCard).render().plain
+
+    def url_cell(app: HooxApp, name: str) -> str:
+        return str(app.screen.query_one("#svc-table", DataTable).get_row(name)[-1])
+
+    with frozen_clock():
+        ctx = CockpitContext(store=fed_store(), workspace=ws, settings=UserSettings(), safe_mode=False,
+                             local_runtime_started=False)
+        app = HooxApp(ctx, run_store=False)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.press("f2")
+            await until(pilot, lambda: "https://api.desk.example" in card(app, "hoox"), "the gateway's card")
+            assert "internal: no URL" in card(app, "trade-worker")  # reached only through service bindings
+            await pilot.press("f6")
+            await until(pilot, lambda: url_cell(app, "hoox") == "https://api.desk.example", "the service manager")
+            assert url_cell(app, "trade-worker") == "internal: no URL"
+    # without a custom domain: the workers.dev URL its subdomain gives
+    cloudflare_table.set_cloudflare(ws, ["hostnames", "hoox"], None)
+    cloudflare_table.set_cloudflare(ws, ["subdomain"], "desk")
+    from hoox_tui.context import url_label
+
+    assert url_label(ws, "hoox", True) == "https://hoox.desk.workers.dev"
+    cloudflare_table.set_cloudflare(ws, ["subdomain"], None)
+    assert url_label(ws, "hoox", True) == "public, URL not known yet"
+    assert url_label(None, "hoox", True) == "public"

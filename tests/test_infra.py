@@ -214,7 +214,7 @@ def test_waf_remote_writes_zone_rules_once_keeps_the_others_and_removes_them(ws:
     other = {"id": "r-mine", "ref": "my_rule", "expression": '(http.request.uri.path eq "/admin")', "action": "block",
              "description": "the operator's own rule"}
     fake.state.rulesets[("zone1", "http_request_firewall_custom")] = [other]
-    res = hoox("waf", "configure", "--tradingview-only", "--limit-requests", "20", "--remote",
+    res = hoox("waf", "configure", "--tradingview-only", "--limit-requests", "20", "--cloudflare",
                "--zone-id", "zone1", "--json")
     assert res.exit_code == 0, res.stdout
     assert fake.shape_errors == []
@@ -230,8 +230,8 @@ def test_waf_remote_writes_zone_rules_once_keeps_the_others_and_removes_them(ws:
     assert '"/webhook"' in tv["expression"] and added.json()["ref"] == "hoox_tradingview_only"
     (rate,) = fake.state.rulesets[("zone1", "http_ratelimit")]  # that phase had no entry point: created
     assert rate["ratelimit"]["requests_per_period"] == 20 and rate["ratelimit"]["period"] == 60
-    # again (zone remembered): nothing is written, the rules are reported unchanged, even with the
-    # defaults Cloudflare adds to a stored rule
+    # again (zone remembered; --remote, the old spelling of --cloudflare): nothing is written, the rules
+    # are reported unchanged, even with the defaults Cloudflare adds to a stored rule
     fake.state.rulesets[("zone1", "http_ratelimit")][0]["ratelimit"]["requests_to_origin"] = False
     writes = [r for r in fake.requests if r.method != "GET"]
     res = hoox("waf", "configure", "--tradingview-only", "--limit-requests", "20", "--remote", "--json")
@@ -246,8 +246,8 @@ def test_waf_remote_writes_zone_rules_once_keeps_the_others_and_removes_them(ws:
     res = hoox("waf", "configure", "--limit-requests", "5", "--remote", "--period", "7", "--json")
     assert out_of(res)["error"]["code"] == "BAD_PERIOD"
     # waf show reads them back from the zone
-    shown = out_of(hoox("waf", "show", "--remote", "--json"))
-    assert shown["zone_id"] == "zone1"
+    shown = out_of(hoox("waf", "show", "--cloudflare", "--json"))
+    assert shown["zone_id"] == "zone1" and shown == out_of(hoox("waf", "show", "--remote", "--json"))
     assert {(r["ref"], r["phase"]) for r in shown["rules"]} == {
         ("hoox_tradingview_only", "http_request_firewall_custom"), ("hoox_webhook_rate_limit", "http_ratelimit")}
     assert next(r for r in shown["rules"] if r["ref"] == "hoox_webhook_rate_limit")["ratelimit"][

@@ -329,7 +329,7 @@ async def test_agent_run_is_internal_and_answers_the_run(runtime, clock):
     res = r.json()["result"]
     assert res["status"] == "ok" and res["positionsSeen"] == 1 and res["actions"] == []
     assert res["drawdowns"][0]["exchange"] == "bybit"
-    assert (await rt.request(AGENT, "POST", "/agent/chat", json={}, headers=key)).status == 501
+    assert (await rt.request(AGENT, "POST", "/agent/chat", json={}, headers=key)).status == 400  # no message
 
 
 async def test_status_and_the_workers_list_show_what_agent_worker_serves(runtime, clock):

@@ -239,3 +239,35 @@ async def test_the_alert_route_refuses_bad_input_naming_the_field(runtime) -> No
     assert rows[0]["n"] == 0  # nothing refused was raised
     r = await asgi_call(app, env, "POST", "/v1/alerts", json={"message": "rotate BYBIT_API_SECRET"}, headers=auth)
     assert r.status == 200 and r.json()["result"] == {"sent": True}
+
+
+async def test_the_cockpit_warns_at_start_of_an_exchange_key_that_can_move_funds(edge, workspace: Workspace) -> None:
+    from fake_exchanges.bybit import FakeBybit
+    from tui_support import make_ctx, until
+
+    from hoox_tui.app import HooxApp
+
+    async def warnings_at_start() -> list[str]:
+        """Open the cockpit, wait until the exchange was asked and the check is over: its warnings."""
+        asked = len(bybit.calls)
+        app = HooxApp(make_ctx(workspace, edge))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: len(bybit.calls) > asked, "the exchange asked what the key may do")
+            await until(pilot, lambda: all(w.is_finished for w in app.workers if w.name == "key-permissions"),
+                        "the check finished")
+            return [f"{n.title}: {n.message}" for n in app._notifications
+                    if n.title == "Exchange key can move funds"]
+
+    bybit = FakeBybit()
+    await bybit.start()
+    try:
+        workspace.set_secret("BYBIT_API_KEY", bybit.api_key)
+        workspace.set_secret("BYBIT_API_SECRET", bybit.api_secret)
+        await edge.env("hoox").CONFIG_KV.put("exchanges:bybit:base_url", bybit.url)
+        assert await warnings_at_start() == []  # a key that may only trade and read
+        bybit.key_permissions["Wallet"] = ["Withdraw"]
+        (note,) = await warnings_at_start()
+        assert "bybit (BYBIT_API_KEY can withdraw)" in note and "hoox secrets check --permissions" in note
+        assert bybit.api_secret not in note and bybit.api_key not in note
+    finally:
+        await bybit.stop()

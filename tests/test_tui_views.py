@@ -424,7 +424,7 @@ async def test_palette_lists_views_actions_signal_kill_switch_and_themes() -> No
             titles = [c.title for c in app.get_system_commands(app.screen)]
     for want in ("View: Dashboard", "View: Settings", "Refresh and reconnect now", "Toggle sidebar",
                  "Kill switch: turn ON (halt trading)", "Kill switch: turn off (resume trading)",
-                 "Send a test signal (paper)", "Theme: hoox-light", "Quit"):
+                 "Send a test signal (paper)", "Assistant: ask about the desk", "Theme: hoox-light", "Quit"):
         assert want in titles
 
 

@@ -72,10 +72,11 @@ async def test_cron_logs_that_it_fired_and_did_nothing(rt, worker):
 
 async def test_agent_worker_says_what_it_serves_and_what_it_does_not(rt):
     health = (await rt.request("agent-worker", "GET", "/health")).json()
-    assert health["features"] == {"riskManager": "available", "aiChat": "not available in this version"}
+    assert health["features"] == {"riskManager": "available", "aiGateway": "available",
+                                  "deskToolsAndRetrieval": "not available in this version"}
     key = {"X-Internal-Auth-Key": rt.env("agent-worker").INTERNAL_KEY_BINDING}
-    r = await rt.request("agent-worker", "POST", "/agent/chat", json={}, headers=key)
-    assert r.status == 501 and "not available in this version" in r.json()["error"]["message"]
+    r = await rt.request("agent-worker", "POST", "/agent/chat", json={"message": "hi", "stream": False}, headers=key)
+    assert r.status == 503 and "no provider is configured" in r.json()["error"]["message"]  # no AI key set
     assert (await rt.request("agent-worker", "POST", "/agent/chat", json={})).status == 401
 
 

@@ -139,6 +139,7 @@ WORKERS: tuple[Worker, ...] = (
         ),
         crons=("* * * * *",),  # the signal watchdog's check (it owns the signals' last-seen times)
         secrets=("WEBHOOK_API_KEY", _INTERNAL, "OPERATOR_API_KEY"),
+        optional_secrets=("MAILGUN_SIGNING_KEY",),  # /webhook/mailgun (hoox_edge.mail.mailgun)
         vars=(("ENVIRONMENT", "production"),),
     ),
     Worker(
@@ -207,7 +208,11 @@ WORKERS: tuple[Worker, ...] = (
                   Binding("SYSTEM_LOGS_BUCKET", "r2", SYSTEM_LOGS_BUCKET)),
         crons=("* * * * *",),  # a run every agent:risk_interval_minutes (default 5), checked each minute
         secrets=(_INTERNAL,),
-        optional_secrets=(*_EXCHANGE_SECRETS, "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY"),
+        # The AI gateway's provider keys (hoox_edge.ai.config.KEY_SECRETS); CLOUDFLARE_API_TOKEN with
+        # CLOUDFLARE_ACCOUNT_ID (filled in by the deploy) calls Workers AI's REST API.
+        optional_secrets=(*_EXCHANGE_SECRETS, "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY",
+                          "AZURE_OPENAI_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "CLOUDFLARE_API_TOKEN"),
+        vars=(("CLOUDFLARE_ACCOUNT_ID", ""),),
     ),
     Worker(
         name="email-worker",
@@ -217,7 +222,7 @@ WORKERS: tuple[Worker, ...] = (
         bindings=(_kv(), _DB, _TRADE, _TELEGRAM, _TELEMETRY),
         crons=("*/5 * * * *",),
         secrets=(_INTERNAL,),
-        optional_secrets=("EMAIL_HOST", "EMAIL_USER", "EMAIL_PASS", "MAILGUN_SIGNING_KEY"),
+        optional_secrets=("EMAIL_HOST", "EMAIL_USER", "EMAIL_PASS"),  # IMAP polling (hoox_edge.local.imap_poll)
         enabled_by_default=False,
     ),
     Worker(

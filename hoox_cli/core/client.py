@@ -34,7 +34,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit, urlunsplit
@@ -57,6 +57,7 @@ READ_TIMEOUT = 10.0
 STREAM_READ_TIMEOUT = 45.0
 # The edge gives a cancel 30 s and a close 30 s; a flatten runs its cancels, then its closes.
 ORDER_ACTION_TIMEOUT = 65.0
+AI_TIMEOUT = 310.0  # the AI gateway: every provider of the chain in turn, each within its own timeout
 REPORT_TIMEOUT = 130.0  # a report starts a headless browser; the gateway gives report-worker 120 s
 RETRY_STATUSES = frozenset({502, 503, 504})
 DEFAULT_RETRIES = 3
@@ -617,6 +618,23 @@ class _Routes:
         return _Call("POST", "/v1/risk/config", json={"values": dict(values)}, parse=_parser(m.RiskConfig))
 
     @staticmethod
+    def agent_health() -> _Call:
+        return _Call("GET", "/v1/agent/health", parse=_parser(m.AgentHealth))
+
+    @staticmethod
+    def agent_models() -> _Call:
+        return _Call("GET", "/v1/agent/models", parse=_parser(m.AgentModels))
+
+    @staticmethod
+    def agent_usage(since: str | None) -> _Call:
+        return _Call("GET", "/v1/agent/usage", _clean({"since": since}), parse=_parser(m.AgentUsage))
+
+    @staticmethod
+    def agent_test_model(provider: str) -> _Call:
+        return _Call("POST", "/v1/agent/test-model", json={"provider": provider}, parse=_parser(m.AgentTestModel),
+                     read_timeout=AI_TIMEOUT)
+
+    @staticmethod
     def queues() -> _Call:
         return _Call("GET", "/v1/queues", parse=_parser(m.QueuesResult))
 
@@ -1172,6 +1190,33 @@ class HooxClient:
         """A read-only SELECT on the ledger (a write or a second statement is a 400)."""
         return self._send(_Routes.db_query(query, params, max_rows))
 
+    def agent_health(self) -> m.AgentHealth:
+        """The AI gateway: each provider's breaker, last success, latency and last error."""
+        return self._send(_Routes.agent_health())
+
+    def agent_models(self) -> m.AgentModels:
+        return self._send(_Routes.agent_models())
+
+    def agent_usage(self, since: str | None = None) -> m.AgentUsage:
+        """AI tokens and cost per day, provider and model (since YYYY-MM-DD)."""
+        return self._send(_Routes.agent_usage(since))
+
+    def agent_test_model(self, provider: str) -> m.AgentTestModel:
+        """One short call to `provider` alone (no fallback, its breaker not consulted)."""
+        return self._send(_Routes.agent_test_model(provider))
+
+    def agent_chat(self, message: str, *, system: str | None = None,
+                   prompt: str | None = None) -> Generator[dict[str, Any], None, None]:
+        """The AI gateway's answer as events: {"event": "provider" | "token" | "usage" | "error", ...}."""
+        body = _clean({"message": message, "system": system, "prompt": prompt})
+        with connect_sse(self._http, "POST", "/v1/agent/chat", json=body, timeout=_timeout(AI_TIMEOUT)) as source:
+            resp = source.response
+            if resp.status_code != 200:
+                resp.read()
+                raise self._core.api_error(resp, _body_of(resp))
+            for sse in source.iter_sse():
+                yield {"event": sse.event, **sse.json()}
+
     # ------------------------------------------------------------------ stream
     def stream(
         self,
@@ -1438,6 +1483,19 @@ class AsyncHooxClient:
     async def db_query(self, query: str, params: Iterable[Any] | None = None, *,
                        max_rows: int | None = None) -> m.QueryResult:
         return await self._send(_Routes.db_query(query, params, max_rows))
+
+    async def agent_chat(self, message: str, *, system: str | None = None,
+                         prompt: str | None = None, desk: bool = False) -> AsyncGenerator[dict[str, Any], None]:
+        """The AI gateway's answer as events, as `HooxClient.agent_chat`."""
+        body = _clean({"message": message, "system": system, "prompt": prompt, "desk": desk or None})
+        async with aconnect_sse(self._http, "POST", "/v1/agent/chat", json=body,
+                                timeout=_timeout(AI_TIMEOUT)) as source:
+            resp = source.response
+            if resp.status_code != 200:
+                await resp.aread()
+                raise self._core.api_error(resp, _body_of(resp))
+            async for sse in source.aiter_sse():
+                yield {"event": sse.event, **sse.json()}
 
     # ------------------------------------------------------------------ stream
     async def stream(

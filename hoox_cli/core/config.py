@@ -279,6 +279,21 @@ def rotation_note(ws: Workspace) -> str | None:
             "`hoox secrets set NAME`; `hoox secrets check` lists them.")
 
 
+def fund_moving_keys_note(permissions: list[dict[str, Any]]) -> str | None:
+    """One line naming the exchange keys that can withdraw or transfer funds (as exchange_key_permissions
+    found them) and what to do, None when there are none: the cockpit's warning at start."""
+    risky = []
+    for p in permissions:
+        can = " and ".join(x for x, v in (("withdraw", p.get("withdraw")), ("transfer", p.get("transfer"))) if v)
+        if can:
+            risky.append(f"{p['exchange']} ({exchange_secret_names()[p['exchange']][0]} can {can})")
+    if not risky:
+        return None
+    return (f"Exchange keys that can move funds: {', '.join(risky)}. hoox only trades: create keys with trading "
+            "and read permissions only, set them with `hoox secrets set`, then delete these at the exchange "
+            "(`hoox secrets check --permissions`).")
+
+
 def missing_required_secrets(ws: Workspace) -> list[str]:
     have = ws.secrets()
     return [d["name"] for d in declared_secrets(ws) if d["required"] and not have.get(d["name"])]

@@ -852,3 +852,71 @@ class WalletChainBalance(_Model):
 class WalletBalances(_Model):
     items: list[WalletChainBalance] = []
     error: str | None = None
+# --------------------------------------------------------------------------- /v1/agent/* (the AI gateway)
+class AgentProviderHealth(_Model):
+    provider: str
+    kind: str
+    model: str
+    configured: bool
+    notConfiguredReason: str | None = None
+    breaker: Literal["closed", "open", "half-open"]
+    consecutiveFailures: int = 0
+    lastSuccessAt: str | None = None
+    lastLatencyMs: int | None = None
+    lastError: str | None = None
+    lastFailureAt: str | None = None
+
+
+class AgentHealth(_Model):
+    providers: list[AgentProviderHealth] = []
+
+
+class AgentModel(_Model):
+    name: str
+    kind: str
+    model: str
+    baseUrl: str
+    keySecret: str | None = None
+    timeoutMs: int
+    retries: int
+    images: bool
+    embeddingModel: str | None = None
+    configured: bool
+    notConfiguredReason: str | None = None
+    capabilities: list[str] = []
+
+
+class AgentModels(_Model):
+    providers: list[AgentModel] = []
+
+
+class AgentUsageDay(_Model):
+    day: str
+    provider: str
+    model: str
+    requests: int
+    inputTokens: int
+    outputTokens: int
+    cost: float | None = None
+    unpricedRequests: int = 0
+
+
+class AgentUsage(_Model):
+    days: list[AgentUsageDay] = []
+
+
+class AgentTokens(_Model):
+    inputTokens: int
+    outputTokens: int
+    cost: float | None = None
+
+
+class AgentTestModel(_Model):
+    provider: str
+    ok: bool
+    model: str | None = None
+    text: str | None = None
+    latencyMs: int | None = None
+    usage: AgentTokens | None = None
+    error: str | None = None
+    message: str | None = None

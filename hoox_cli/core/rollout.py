@@ -27,8 +27,9 @@ never their values.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -48,6 +49,8 @@ GATEWAY = "hoox"
 _OWN_PROBES = ("kv", "d1", "idempotencyStore", "rateLimiter", "queue")  # the gateway's own bindings
 
 Say = Callable[[str], None]
+# Asks the operator a yes/no question: the CLI answers at once, the cockpit after its dialog is dismissed.
+Confirm = Callable[[str], bool | Awaitable[bool]]
 
 
 def _quiet(_: str) -> None:
@@ -169,7 +172,7 @@ def judge_health(deployed: list[str], status: int | None, body: dict[str, Any] |
 
 
 # ----------------------------------------------------------------------------- the rollout
-async def rollout(ws: Workspace, *, yes: bool, confirm: Callable[[str], bool] | None,
+async def rollout(ws: Workspace, *, yes: bool, confirm: Confirm | None,
                   say: Say = _quiet, on_line: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the rollout (see the module's docstring); the report `deploy all --auto --json` prints.
 
@@ -205,7 +208,10 @@ async def rollout(ws: Workspace, *, yes: bool, confirm: Callable[[str], bool] | 
             if confirm is None:
                 fail("CONFIRM_REQUIRED", f"{question} Nobody to ask: add --yes. Nothing was changed.",
                      details={"push": plan["push"]})
-            if not confirm(question):
+            answer = confirm(question)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            if not answer:
                 fail("ABORTED", "Secrets not pushed; nothing was changed.")
         # 2. provision
         say("provisioning the resources the workers bind")
@@ -298,6 +304,46 @@ async def rollout(ws: Workspace, *, yes: bool, confirm: Callable[[str], bool] | 
                 report["failed"] = next(h["worker"] for h in report["health"] if not h["ok"])
     report["ok"] = report["failed"] is None
     return report
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """The rollout's report as plain lines (the cockpit's wizard shows them; names, never values)."""
+    out: list[str] = []
+    pushed = report["secrets"]["pushed"] if report["secrets"] else []
+    if pushed:
+        out.append(f"Secrets pushed: {', '.join(sorted({p['name'] for p in pushed}))}.")
+    created = [f"{provision_label(r['kind'])} {r['name']}" for r in report["provisioned"] if r["created"]]
+    if created:
+        out.append(f"Created: {', '.join(created)}.")
+    mig = report["migrations"]
+    if mig and mig["applied"]:
+        out.append(f"Migrations applied: {', '.join(mig['applied'])}.")
+    if mig and not mig["ok"]:
+        out.append(f"✗ migrations: {mig['error']}. Nothing was deployed.")
+    if report["kv"]:
+        out.append(f"KV manifest: {len(report['kv']['written'])} key(s) written, {len(report['kv']['kept'])} kept.")
+    for r in report["deploy"]:
+        if r["ok"]:
+            out.append(f"✓ {r['worker']}" + (f"  {r['url']}" if r.get("url") else ""))
+        elif r["skipped"]:
+            out.append(f"- {r['worker']}: not deployed")
+        else:
+            out.append(f"✗ {r['worker']}: {r['error']}")
+    for d in report["domains"]:
+        if d["error"]:
+            out.append(f"✗ {d['hostname']} ({d['worker']}): {d['error']}")
+    for h in report["health"]:
+        if not h["ok"]:
+            out.append(f"✗ {h['worker']} /health: {h['detail']}")
+    for rb in report["rolled_back"]:
+        out.append(f"↺ {rb['worker']} rolled back to {rb['version_id']}" if rb["ok"]
+                   else f"✗ {rb['worker']} not rolled back: {rb['error']}")
+    if report["ok"]:
+        url = next((h["url"] for h in report["health"] if h["url"]), None)
+        out.append("Rolled out" + (f"; {url} answers 200." if url else "."))
+    else:
+        out.append(f"The rollout failed at {report['failed']}.")
+    return out
 
 
 # ----------------------------------------------------------------------------- repair check --remote

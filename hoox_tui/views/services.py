@@ -28,6 +28,7 @@ from textual.widgets import Button, DataTable, Log, Static
 
 from hoox_cli.core.redact import redact
 from hoox_tui import edge_map
+from hoox_tui.context import url_label
 from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.store import RestartError
 from hoox_tui.views.base import View
@@ -121,7 +122,7 @@ class ServicesView(View):
 
     def on_mount(self) -> None:
         table = self.query_one("#svc-table", DataTable)
-        table.add_columns("worker", "enabled", "status", "last deploy (this session)")
+        table.add_columns("worker", "enabled", "status", "last deploy (this session)", "URL")
         self._fill_table()
         self._flusher = self.set_interval(FLUSH_SECONDS, self.guard(self._flush), pause=True)
 
@@ -170,7 +171,8 @@ class ServicesView(View):
         table.clear()
         for w in catalog.WORKERS:
             on = "?" if enabled is None else ("yes" if w.name in enabled else "no")
-            table.add_row(w.name, on, live.get(w.name, "—"), self.results.get(w.name, ""), key=w.name)
+            table.add_row(w.name, on, live.get(w.name, "—"), self.results.get(w.name, ""),
+                          url_label(self.ctx.workspace, w.name, w.public), key=w.name)
         if 0 <= selected < table.row_count:
             table.move_cursor(row=selected)
 

@@ -2,7 +2,9 @@
 
 Secret fields are password inputs; a secret already set shows only that it is set, never its value,
 and the inputs are emptied once a step is saved. The kickoff step lists what was written (names
-only) and offers to start the local edge.
+only), offers to start the local edge and to roll the workers out to Cloudflare: the rollout of
+`hoox deploy all --auto` (hoox_cli.core.rollout), its steps streamed into a log, asking before
+it starts and again before it pushes secret values from the local vault, then its report.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Input, Log, Select, Static
 
 from hoox_cli.core import setup as sm
+from hoox_tui.dialogs import ConfirmScreen
 from hoox_tui.views.base import View
 
 if TYPE_CHECKING:
@@ -43,7 +46,10 @@ class SetupView(View):
     SetupView #setup-buttons Button { margin-right: 1; }
     SetupView #setup-status { height: auto; margin-top: 1; }
     SetupView #setup-summary { height: auto; }
+    SetupView #setup-rollout-log { height: 12; border: round $primary; }
+    SetupView #setup-rollout-report { height: auto; margin-top: 1; }
     """
+    FLUSH_SECONDS = 0.1
 
     def __init__(self, ctx: CockpitContext, **kw: Any) -> None:
         super().__init__(ctx, **kw)
@@ -53,6 +59,7 @@ class SetupView(View):
         if self.wizard is not None and self.wizard.resumed:
             self.status = f"Resumed where you left off ({self.wizard.current.title})."
         self.finished = False
+        self.rolling = False  # a rollout runs: the step stays put until it ends
 
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -87,11 +94,17 @@ class SetupView(View):
                 yield Button("Back", id="setup-back")
             if st.id == "kickoff":
                 yield Button("Start local edge", id="setup-start-edge", variant="primary")
+                yield Button("Roll out to Cloudflare", id="setup-rollout")
                 yield Button("Finish", id="setup-finish", variant="success")
             else:
                 yield Button("Save & next (Ctrl+N)", id="setup-next", variant="primary")
                 yield Button("Skip (Ctrl+K)", id="setup-skip")
         yield Static(self.status, id="setup-status", markup=False)
+        if st.id == "kickoff":
+            log = Log(id="setup-rollout-log", highlight=False)
+            log.display = False  # until a rollout writes to it
+            yield log
+            yield Static("", id="setup-rollout-report", markup=False)
 
     @staticmethod
     def _wid(f: sm.Field) -> str:
@@ -127,7 +140,10 @@ class SetupView(View):
         if skipped:
             lines.append("Skipped: " + ", ".join(skipped) + " (Back to fill them in).")
         lines.append("")
-        lines.append("Secrets reach the local edge when it (re)starts. Cloudflare deploys are in the "
+        lines.append("Secrets reach the local edge when it (re)starts. \"Roll out to Cloudflare\" does what "
+                     "`hoox deploy all --auto` does: provisions what is missing, applies the migrations, writes "
+                     "the KV manifest, pushes the vault's secrets (asked first), deploys every enabled worker "
+                     "and checks /health, rolling back a worker that fails it. Single deploys are in the "
                      "Service manager (F6).")
         return "\n".join(lines)
 
@@ -186,6 +202,7 @@ class SetupView(View):
             "setup-back": self.action_back,
             "setup-finish": self.action_finish,
             "setup-start-edge": self.action_start_edge,
+            "setup-rollout": self.action_rollout,
         }
         handler = handlers.get(event.button.id or "")
         if handler is not None:
@@ -226,13 +243,13 @@ class SetupView(View):
         self.run_guarded(partial(self._goto, f"{title}: skipped, nothing written."), group="setup")
 
     def action_back(self) -> None:
-        if self.wizard is None or self.wizard.state.step == 0:
+        if self.wizard is None or self.wizard.state.step == 0 or self.rolling:
             return
         self.wizard.back()
         self.run_guarded(partial(self._goto, ""), group="setup")
 
     def action_finish(self) -> None:
-        if self.wizard is None:
+        if self.wizard is None or self.rolling:
             return
         self.wizard.finish()
         self.finished = True
@@ -261,3 +278,79 @@ class SetupView(View):
             return
         lines = buf.drain()
         status.update("\n".join([*lines[-3:], f"The local edge runs (pid {pid}); stop it with `hoox dev stop`."]))
+
+    # ---------------------------------------------------------------- the initial rollout
+    def action_rollout(self) -> None:
+        if self.wizard is None or self.ctx.workspace is None or self.wizard.current.id != "kickoff":
+            return
+        if self.rolling:
+            self.app.notify("The rollout is still running; wait for it to finish.", severity="warning")
+            return
+        self.run_guarded(self._rollout, group="setup-rollout")
+
+    async def _ask(self, question: str, yes: str) -> bool:
+        answer = await self.app.push_screen_wait(ConfirmScreen(question, yes=yes, no="Cancel"))
+        return bool(answer)
+
+    async def _rollout(self) -> None:
+        from hoox_cli.core import deploy, rollout, wrangler_cli
+        from hoox_cli.core.cloudflare_api import CloudflareError
+        from hoox_cli.core.errors import CliError
+        from hoox_tui.views.services import OutputBuffer
+
+        ws = self.ctx.workspace
+        if ws is None:  # action_rollout checked; the workspace does not go away
+            return
+        status = self.query_one("#setup-status", Static)
+        report_box = self.query_one("#setup-rollout-report", Static)
+        log = self.query_one("#setup-rollout-log", Log)
+        creds = wrangler_cli.credentials(ws)
+        if not creds.get("CLOUDFLARE_API_TOKEN") or not creds.get("CLOUDFLARE_ACCOUNT_ID"):
+            status.update("Rolling out needs the Cloudflare account ID and API token: fill in step 1 "
+                          "(Cloudflare) with Back, then roll out.")
+            return
+        try:
+            order = deploy.planned_workers(ws)
+        except CliError as exc:
+            status.update(f"Not rolled out: {exc.message}")
+            return
+        if not await self._ask("Roll out to Cloudflare?\n\nProvision what is missing, apply the D1 migrations, "
+                               "write the KV manifest, then deploy in this order: " + ", ".join(order) + ". "
+                               "A worker whose /health fails goes back to its previous version.", "Roll out"):
+            status.update("Rollout cancelled; nothing was changed.")
+            return
+        buf = OutputBuffer()  # redacts each line (the rollout registers the vault's values)
+
+        def flush() -> None:
+            lines = buf.drain()
+            if lines:
+                log.write_lines(lines)
+
+        async def confirm(question: str) -> bool:
+            flush()
+            return await self._ask(question, "Push")
+
+        self.rolling = True
+        log.display = True
+        log.clear()
+        report_box.update("")
+        status.update("Rolling out to Cloudflare ...")
+        buf("checking which secrets the workers have on Cloudflare")
+        timer = self.set_interval(self.FLUSH_SECONDS, flush)
+        try:
+            report = await rollout.rollout(ws, yes=False, confirm=confirm, say=buf, on_line=buf)
+        except CliError as exc:
+            status.update(f"Rollout stopped: {exc.message}")
+            return
+        except CloudflareError as exc:
+            status.update(f"Rollout stopped: Cloudflare answered: {exc}")
+            return
+        finally:
+            timer.stop()
+            self.rolling = False
+            if self.is_attached:
+                flush()
+        report_box.update("\n".join(rollout.report_lines(report)))
+        status.update("Rolled out to Cloudflare." if report["ok"] else
+                      f"The rollout failed at {report['failed']}; fix it and roll out again (each step only "
+                      "does what is missing).")

@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from hoox_cli.core import models as m
 from hoox_tui.boundary import Guarded
+from hoox_tui.context import url_label
 from hoox_tui.fmt import ago, duration, num
 from hoox_tui.store import Store
 from hoox_tui.usage import cpu, memory
@@ -24,17 +25,19 @@ STATUS_STYLE = {"online": "green", "degraded": "yellow", "offline": "red", "not 
 class WorkerCard(Guarded, Static, can_focus=True):
     BINDINGS: ClassVar = [Binding("enter", "open", "Open detail", id="workers.open")]
     DEFAULT_CSS = """
-    WorkerCard { height: 11; border: round $panel-lighten-2; padding: 0 1; }
+    WorkerCard { height: 12; border: round $panel-lighten-2; padding: 0 1; }
     WorkerCard:focus { border: double $accent; }
     """
 
-    def __init__(self, worker: m.WorkerDetail, store: Store) -> None:
+    def __init__(self, worker: m.WorkerDetail, store: Store, url: str = "") -> None:
         super().__init__(id=f"card-{worker.name}")
         self.worker = worker
         self.store = store
+        self.url = url  # its public URL, or why there is none (hoox_tui.context.url_label)
 
-    def set_worker(self, worker: m.WorkerDetail) -> None:
+    def set_worker(self, worker: m.WorkerDetail, url: str = "") -> None:
         self.worker = worker
+        self.url = url
         self.refresh()
 
     def render(self) -> Text:
@@ -49,6 +52,12 @@ class WorkerCard(Guarded, Static, can_focus=True):
             t.append(f"  ○ unknown · {ago(self.store.age('status'))}\n", style="dim")
         else:
             t.append(f"  ● {label}\n", style=STATUS_STYLE.get(label, ""))
+        # one line, cut with an ellipsis on a narrow card (the worker detail shows it whole)
+        link = Text(self.url, style="" if self.url.startswith("https://") else "dim")
+        if self.content_size.width:  # 0 before the first layout
+            link.truncate(self.content_size.width, overflow="ellipsis")
+        t.append_text(link)
+        t.append("\n")
         t.append(f"uptime   {duration(w.uptimeSeconds) if w.uptimeSeconds is not None else 'n/a'}\n")
         fig = (w.traffic or {}).get("5m")
         if fig is not None:
@@ -98,10 +107,11 @@ class WorkersView(View):
         empty.update(self.ctx.store.waiting_text())
         grid = self.query_one("#cards", Grid)
         cards = {c.worker.name: c for c in grid.query(WorkerCard)}
-        new = [WorkerCard(w, self.ctx.store) for w in workers if w.name not in cards]
+        urls = {w.name: url_label(self.ctx.workspace, w.name, w.public) for w in workers}
+        new = [WorkerCard(w, self.ctx.store, urls[w.name]) for w in workers if w.name not in cards]
         for w in workers:
             if w.name in cards:
-                cards[w.name].set_worker(w)
+                cards[w.name].set_worker(w, urls[w.name])
         if new:
             await grid.mount_all(new)
             if self.app.focused is None or not isinstance(self.app.focused, WorkerCard):

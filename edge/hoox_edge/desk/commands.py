@@ -13,6 +13,10 @@ whose bindings hold everything it reads and does, and calls what the operator AP
 - /long SYMBOL QTY [lev], /short SYMBOL QTY [lev], /close SYMBOL: the gateway's own signal path
   (`gateway.submit_signal`, handed in as `submit`; source `telegram`): validation, kill switch, rate limit, dedup.
 
+A photo goes to `/agent/vision` (telegram-worker's `/telegram/photo` fetches it), free text to
+agent-worker's AI gateway (`POST /agent/chat`, whole answer, with the ledger's figures as context:
+`hoox_edge.ai.desk`): the answer, then the provider that served it and any that failed before; with no
+provider configured it says AI chat (or chart analysis) is not available.
 Every value shown is HTML-escaped; replies are split under Telegram's 4,096 characters.
 """
 
@@ -95,9 +99,9 @@ async def handle(env: Env, update: Update, submit: Submit) -> Calls:
     cmd = update.command
     if cmd is None:
         if update.photo:
-            return message(chat, "Photos are not read: chart analysis is not available.")
+            return await _photo(env, chat, update.photo_file_id, update.text)
         if update.text:
-            return message(chat, "AI chat is not available. Send /help for the commands.")
+            return await _free_text(env, chat, update.text)
         return []
     name, args = cmd
     fn = COMMANDS.get(name)
@@ -114,6 +118,80 @@ async def handle(env: Env, update: Update, submit: Submit) -> Calls:
     except Exception as exc:
         await log(env, "error", f"telegram desk: {name} failed ({type(exc).__name__})", request_id=rid)
         return message(chat, f"{esc(name)} failed ({esc(type(exc).__name__)}); request {rid} in the logs.")
+
+
+# --------------------------------------------------------------------------- free text
+AI_NOT_AVAILABLE = "AI chat is not available. Send /help for the commands."
+AI_TIMEOUT = 120.0  # the whole fallback chain; Telegram has the update already (answered 200)
+MAX_QUESTION = 4000
+
+
+async def _free_text(env: Env, chat: int | str, text: str) -> Calls:
+    if not env.has("AGENT_SERVICE"):
+        return message(chat, AI_NOT_AVAILABLE)
+    rid = str(uuid.uuid4())
+    # "typing…" in the chat while the providers answer (best effort: the answer matters, not this).
+    await calls.best_effort(env, "TELEGRAM_SERVICE", "/telegram/send", request_id=rid, payload={
+        "calls": [{"method": "sendChatAction", "params": {"chat_id": chat, "action": "typing"}}]})
+    try:
+        resp = await calls.call(env, "AGENT_SERVICE", "POST", "/agent/chat", request_id=rid, timeout=AI_TIMEOUT,
+                                raw_body={"message": text[:MAX_QUESTION], "stream": False, "desk": True})
+    except Exception as exc:  # agent-worker down or disabled: said plainly, never a made-up answer
+        await log(env, "warning", f"telegram desk: AI chat unreachable ({type(exc).__name__})", request_id=rid)
+        return message(chat, AI_NOT_AVAILABLE)
+    return _ai_answer(chat, resp, AI_NOT_AVAILABLE)
+
+
+VISION_NOT_AVAILABLE = "Photos are not read: chart analysis is not available."
+
+
+async def _photo(env: Env, chat: int | str, file_id: str | None, caption: str | None) -> Calls:
+    """A chart screenshot: telegram-worker fetches its bytes (the file URL holds the bot token), the AI
+    gateway's /agent/vision reads it (providers that take images only)."""
+    if file_id is None or not env.has("AGENT_SERVICE") or not env.has("TELEGRAM_SERVICE"):
+        return message(chat, VISION_NOT_AVAILABLE)
+    rid = str(uuid.uuid4())
+    try:  # no provider that reads images: said at once, the photo is not even fetched
+        models = calls.envelope(await calls.call(env, "AGENT_SERVICE", "GET", "/agent/models", request_id=rid,
+                                                 timeout=10))[0].get("result") or {}
+    except Exception:
+        models = {}
+    if not any(p.get("configured") and "vision" in p.get("capabilities", []) for p in models.get("providers", [])):
+        return message(chat, VISION_NOT_AVAILABLE)
+    await calls.best_effort(env, "TELEGRAM_SERVICE", "/telegram/send", request_id=rid, payload={
+        "calls": [{"method": "sendChatAction", "params": {"chat_id": chat, "action": "typing"}}]})
+    try:
+        got = await calls.call(env, "TELEGRAM_SERVICE", "POST", "/telegram/photo", request_id=rid,
+                               payload={"fileId": file_id}, timeout=30)
+        photo, err, _ = calls.envelope(got)
+        if got.status != 200 or not isinstance(photo.get("result"), dict):
+            return message(chat, f"The photo could not be fetched: {esc(str(err.get('message') or got.status))}")
+        image = photo["result"]
+        resp = await calls.call(env, "AGENT_SERVICE", "POST", "/agent/vision", request_id=rid, timeout=AI_TIMEOUT,
+                                raw_body={"image": image["image"], "mimeType": image["mimeType"],
+                                          "prompt": (caption or "").strip()[:MAX_QUESTION] or None})
+    except Exception as exc:
+        await log(env, "warning", f"telegram desk: chart analysis unreachable ({type(exc).__name__})", request_id=rid)
+        return message(chat, VISION_NOT_AVAILABLE)
+    return _ai_answer(chat, resp, VISION_NOT_AVAILABLE)
+
+
+def _ai_answer(chat: int | str, resp: Any, not_available: str) -> Calls:
+    """The gateway's answer as a reply: its text and who served it, or the failures, or not available."""
+    body, err, _ = calls.envelope(resp)
+    if resp.status == 503 or resp.status == 404:
+        return message(chat, not_available)
+    if resp.status != 200 or not isinstance(body.get("result"), dict):
+        details = err.get("details")
+        failed = "; ".join(f"{t.get('provider')}: {t.get('message')}" for t in
+                           (details if isinstance(details, list) else []) if isinstance(t, dict))
+        return message(chat, f"AI chat failed: {esc(failed or str(err.get('message') or resp.status))}")
+    res = body["result"]
+    footer = f"\n\n<i>— {esc(res.get('provider'))}"
+    trail = res.get("trail") or []
+    if trail:
+        footer += " (after " + esc(", ".join(f"{t.get('provider')}: {t.get('error')}" for t in trail)) + ")"
+    return message(chat, esc(res.get("text") or "") + footer + "</i>")
 
 
 # --------------------------------------------------------------------------- reading

@@ -34,7 +34,8 @@ from hoox_edge.shared.logs import log
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 VIAS = ("webhook", "polling")
 # What the desk's handler may ask for: replies, never anything that changes the bot.
-SEND_METHODS = ("sendMessage", "answerCallbackQuery", "editMessageText", "editMessageReplyMarkup")
+SEND_METHODS = ("sendMessage", "answerCallbackQuery", "editMessageText", "editMessageReplyMarkup",
+                "sendChatAction")  # the typing indicator while the AI gateway answers
 MAX_CALLS = 20
 
 
@@ -109,3 +110,45 @@ async def send(request: Request) -> JSONResponse:
             await log(env, "warning", f"telegram desk reply ({c['method']}) not delivered: {answer.error}",
                       request_id=rid)
     return ok({"results": results}, request_id=rid)
+
+
+MAX_PHOTO_BYTES = 5 * 1024 * 1024  # a chart screenshot; the Bot API serves files up to 20 MB
+
+
+async def photo(request: Request) -> JSONResponse:
+    """`{"fileId"}` of a photo sent to the bot: its bytes (base64) through getFile and the file URL,
+    which holds the bot token and so never leaves this worker."""
+    import base64
+
+    from hoox_edge.shared.http import http_client
+
+    require_internal(request)
+    env = env_of(request)
+    body = await json_body(request)
+    rid = envelope_request_id(body, request)
+    payload = payload_of(body)
+    file_id = payload.get("fileId") if isinstance(payload, dict) else None
+    if not isinstance(file_id, str) or not 1 <= len(file_id) <= 200:
+        raise ApiError(400, VALIDATION_ERROR, "fileId must be a Telegram file_id.",
+                       [{"field": "fileId", "issue": "a string of 1 to 200 characters"}])
+    token = bot_api.bot_token(env)
+    if token is None:
+        raise ApiError(503, "NOT_AVAILABLE", "TELEGRAM_BOT_TOKEN is not set.")
+    answer = await bot_api.call(env, token, "getFile", {"file_id": file_id})
+    info = answer.result if isinstance(answer.result, dict) else {}
+    path = info.get("file_path")
+    if not answer.ok or not isinstance(path, str):
+        raise ApiError(502, "TELEGRAM_ERROR", f"getFile failed: {answer.error or 'no file_path'}")
+    if isinstance(info.get("file_size"), int) and info["file_size"] > MAX_PHOTO_BYTES:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"The photo is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB.")
+    base = (env.get("TELEGRAM_API_BASE") or bot_api.DEFAULT_API_BASE).rstrip("/")
+    try:
+        async with http_client(timeout=20) as client:
+            resp = await client.get(f"{base}/file/bot{token}/{path}")
+    except Exception as exc:
+        raise ApiError(502, "TELEGRAM_ERROR", f"the photo could not be downloaded ({type(exc).__name__})") from None
+    if resp.status_code != 200 or len(resp.content) > MAX_PHOTO_BYTES:
+        raise ApiError(502, "TELEGRAM_ERROR", f"the photo could not be downloaded (HTTP {resp.status_code})")
+    mime = "image/png" if path.lower().endswith(".png") else "image/jpeg"  # Telegram re-encodes photos as JPEG
+    return ok({"mimeType": mime, "image": base64.b64encode(resp.content).decode(), "bytes": len(resp.content)},
+              request_id=rid)

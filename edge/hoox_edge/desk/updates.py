@@ -31,6 +31,7 @@ class Update:
     chat_id: int | str | None
     text: str | None = None  # a message's text (or a photo's caption)
     photo: bool = False
+    photo_file_id: str | None = None  # the largest size of a photo (Telegram lists each size)
     callback_id: str | None = None
     callback_data: str | None = None
     message_id: int | None = None  # the message the callback's button sits under
@@ -55,8 +56,13 @@ def parse(raw: Any) -> Update:
         msg = raw.get(kind)
         if isinstance(msg, dict):
             text = msg.get("text") if isinstance(msg.get("text"), str) else msg.get("caption")
+            sizes = msg.get("photo")
+            file_id = None
+            if isinstance(sizes, list) and sizes and isinstance(sizes[-1], dict) \
+                    and isinstance(sizes[-1].get("file_id"), str):
+                file_id = sizes[-1]["file_id"][:200]
             return Update(uid, kind, _chat_id(msg, kind), text if isinstance(text, str) else None,
-                          photo=isinstance(msg.get("photo"), list))
+                          photo=isinstance(sizes, list), photo_file_id=file_id)
     cbq = raw.get("callback_query")
     if isinstance(cbq, dict):
         if not isinstance(cbq.get("id"), str):

@@ -27,7 +27,7 @@ import uvicorn
 
 from hoox_edge import catalog, migrations
 from hoox_edge.local import cron as cronlib
-from hoox_edge.local import sqlio, telegram_poll
+from hoox_edge.local import imap_poll, sqlio, telegram_poll
 from hoox_edge.local.analytics import AnalyticsStore, LocalAnalyticsSql
 from hoox_edge.local.d1 import LocalD1
 from hoox_edge.local.durable import DurableObjectHost
@@ -448,6 +448,10 @@ class LocalRuntime:
             self._spawn(telegram_poll.run(lambda: (self.env(telegram_poll.GATEWAY), self.env(telegram_poll.TELEGRAM)),
                                           self.module(telegram_poll.GATEWAY).submit_signal, self._stopping),
                         "telegram polling")
+        if {imap_poll.GATEWAY, imap_poll.EMAIL} <= set(self.workers):  # e-mail signals from a mailbox
+            self._spawn(imap_poll.run(lambda: (self.env(imap_poll.GATEWAY), self.env(imap_poll.EMAIL)),
+                                      self.module(imap_poll.GATEWAY).submit_signal, self._stopping),
+                        "e-mail polling")
         for name in self.workers:
             if callable(getattr(self.module(name), "on_start", None)):
                 self._spawn(self._on_start(name), f"start {name}")

@@ -818,3 +818,71 @@ class WalletBalances(TypedDict):
     dashboard). error: why none could be read (web3-wallet-worker not running, web3:chains unusable)."""
     items: list[WalletChainBalance]
     error: str | None
+# --------------------------------------------------------------------------- /v1/agent/* (the AI gateway)
+class AgentProviderHealth(TypedDict):
+    provider: str
+    kind: str
+    model: str
+    configured: bool  # its key (and Workers AI's account id) is set
+    notConfiguredReason: str | None
+    breaker: Literal["closed", "open", "half-open"]
+    consecutiveFailures: int
+    lastSuccessAt: str | None
+    lastLatencyMs: int | None
+    lastError: str | None  # kind: reason, secrets masked
+    lastFailureAt: str | None
+
+
+class AgentHealth(TypedDict):
+    providers: list[AgentProviderHealth]  # in the order of agent:config
+
+
+class AgentModel(TypedDict):
+    name: str
+    kind: str
+    model: str
+    baseUrl: str
+    keySecret: str | None  # the secret's name, never its value
+    timeoutMs: int
+    retries: int
+    images: bool
+    embeddingModel: str | None
+    configured: bool
+    notConfiguredReason: str | None
+    capabilities: list[str]
+
+
+class AgentModels(TypedDict):
+    providers: list[AgentModel]
+
+
+class AgentUsageDay(TypedDict):
+    day: str
+    provider: str
+    model: str
+    requests: int
+    inputTokens: int
+    outputTokens: int
+    cost: float | None  # USD of the priced requests; None: no request of this row had a price
+    unpricedRequests: int
+
+
+class AgentUsage(TypedDict):
+    days: list[AgentUsageDay]
+
+
+class AgentTokens(TypedDict):
+    inputTokens: int
+    outputTokens: int
+    cost: float | None
+
+
+class AgentTestModel(TypedDict):
+    provider: str
+    ok: bool
+    model: NotRequired[str]  # ok
+    text: NotRequired[str]
+    latencyMs: NotRequired[int]
+    usage: NotRequired[AgentTokens]
+    error: NotRequired[str]  # not ok: the kind (timeout, rate_limited, not_configured, ...)
+    message: NotRequired[str]

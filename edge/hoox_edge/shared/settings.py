@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from hoox_edge import exchange_catalog
+from hoox_edge.ai import config as ai_config
 from hoox_edge.ports import KVNamespace
 from hoox_edge.shared.bodies import UnsafeJson, check_value, parse_json
 from hoox_edge.shared.redact import preview
@@ -56,7 +57,7 @@ class Setting:
     max_length: int | None = None  # strings: characters; lists: items
     item_minimum: int | None = None  # seconds_list: the shortest delay
     item_maximum: int | None = None  # seconds_list: the longest delay
-    item: Literal["ip_network"] | None = None  # string_list: what each item must be
+    item: Literal["ip_network", "email_address"] | None = None  # string_list: what each item must be
     check: Callable[[Any], str | None] | None = None  # json: the value's shape (None = fine, else the problem)
 
     @property
@@ -205,10 +206,31 @@ def chat_route_problem(value: Any) -> str | None:
             f"letters, digits or _), muted, or empty for the first TELEGRAM_CHAT_ID; not {preview(value)}")
 
 
+# E-mail signals (hoox_edge.mail): the seeds' patterns, checked as regular expressions (shared/safe_regex.py).
+EMAIL_SCAN_SUBJECT = "email:scan_subject"
+EMAIL_COIN_PATTERN = "email:coin_pattern"
+EMAIL_ACTION_PATTERN = "email:action_pattern"
+EMAIL_QUANTITY_MULTIPLIER = "email:quantity_multiplier"
+EMAIL_AUTHORIZED_SENDERS = "email:authorized_senders"
+
+
+def _regex_problem(value: Any) -> str | None:
+    from hoox_edge.shared import safe_regex
+
+    return safe_regex.problem(value)
+
+
+_EMAIL_ADDRESS = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,63}")
+
+
 # Analytics: the cockpit's error banner for a worker whose 5xx share passes this percentage.
 ERROR_RATE_ALERT = "analytics:error_rate_alert_percent"
 WEB3_CHAINS = "web3:chains"
 WEB3_MAX_GAS_PRICE = "web3:max_gas_price_gwei"
+# The AI gateway (agent-worker, hoox_edge.ai.chain): providers and fallback, prices, system prompts.
+AI_CONFIG = "agent:config"
+AI_PRICES = "agent:prices"
+AI_PROMPTS = "agent:prompts"
 
 
 MANIFEST: tuple[Setting, ...] = (
@@ -301,6 +323,21 @@ MANIFEST: tuple[Setting, ...] = (
     Setting(QUERY_TIMEOUT, "integer", 5000,
             "Time limit of one /v1/db/query statement (100 to 60000 ms); longer ones answer QUERY_TIMEOUT.",
             minimum=100, maximum=60_000),
+    Setting(EMAIL_SCAN_SUBJECT, "string", "^TRADE SIGNAL:.*",
+            "E-mail signals: a regular expression the subject must match, else the e-mail is ignored "
+            "(TradingView's own alert e-mails are read whatever their subject).", max_length=200, check=_regex_problem),
+    Setting(EMAIL_COIN_PATTERN, "string", "(BTC|ETH|SOL|LINK)",
+            "E-mail signals: a regular expression whose first group (or match) is the asset in the body; "
+            "USDT is added when it names no quote.", max_length=200, check=_regex_problem),
+    Setting(EMAIL_ACTION_PATTERN, "string", "(BUY|SELL|LONG|SHORT|CLOSE)",
+            "E-mail signals: a regular expression whose first group (or match) is the action in the body "
+            "(BUY means LONG, SELL means SHORT).", max_length=200, check=_regex_problem),
+    Setting(EMAIL_QUANTITY_MULTIPLIER, "number", 1.0,
+            "E-mail signals: the quantity an e-mail names is multiplied by this.",
+            minimum=0, positive=True, maximum=1e6),
+    Setting(EMAIL_AUTHORIZED_SENDERS, "string_list", [],
+            "E-mail signals: the only senders whose e-mails may trade (empty: none). DKIM and SPF must "
+            "pass for the sender's domain too.", max_length=50, item="email_address"),
     Setting(ERROR_RATE_ALERT, "number", 5.0,
             "Share of a worker's requests over the last 5 minutes that failed (HTTP 5xx), in percent, beyond "
             "which the cockpit shows an error banner for it (0: never).", minimum=0, maximum=100),
@@ -311,6 +348,17 @@ MANIFEST: tuple[Setting, ...] = (
     Setting(WEB3_MAX_GAS_PRICE, "number", 100.0,
             "Gas-price trap: a transaction is refused, before signing, when the network's gas price is above "
             "this many gwei; no transaction offers a higher max fee.", positive=True, minimum=0, maximum=100_000),
+    Setting(AI_CONFIG, "json", ai_config.DEFAULT_CONFIG,
+            "AI providers and fallback: order, providers {name: {kind, model, baseUrl, keySecret, timeoutMs, "
+            "retries, images, embeddingModel, accountId}}, retries, backoffMs, maxBackoffMs, "
+            "maxRetryAfterSeconds, breaker {threshold, halfOpenSeconds}, maxImageBytes. Keys are secrets, "
+            "never here: keySecret names the secret.", check=ai_config.config_problem),
+    Setting(AI_PRICES, "json", {},
+            'AI prices per model in USD per million tokens: {"model": {"input": 3, "output": 15}}; a model '
+            "without a price has its tokens counted and no cost.", check=ai_config.prices_problem),
+    Setting(AI_PROMPTS, "json", {},
+            "AI system prompts, versioned: {name: [{version, text, at}]} (written by POST /agent/prompts).",
+            check=ai_config.prompts_problem),
 )
 
 _EXACT = {s.key: s for s in MANIFEST if not s.is_family}
@@ -532,6 +580,11 @@ def _check(s: Setting, key: str, v: Any) -> Any:
             except ValueError:
                 raise SettingError(key, f"item {i + 1} must be an IP address or a CIDR range such as "
                                         f"10.0.0.0/8, got {preview(x)}") from None
+    if s.item == "email_address":
+        for i, x in enumerate(v):
+            if not _EMAIL_ADDRESS.fullmatch(x.strip()):
+                raise SettingError(key, f"item {i + 1} must be an e-mail address such as alerts@example.com, "
+                                        f"got {preview(x)}")
     if s.check is not None:
         problem = s.check(v)
         if problem is not None:

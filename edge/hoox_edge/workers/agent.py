@@ -12,8 +12,9 @@ Routes (internal: `X-Internal-Auth-Key`):
   operator, recorded;
 - `GET /health`: what this worker serves (the risk manager) and its last run.
 
-Its AI chat routes of the seeds (`/agent/chat`, `/agent/vision`, ...) are not built: they answer 501
-NOT_AVAILABLE, and `/health` says so.
+The AI gateway of the seeds (`/agent/chat`, `/agent/vision`, `/agent/reasoning`, `/agent/embedding`,
+`/agent/models`, `/agent/test-model`, `/agent/health`, `/agent/usage`, `/agent/prompts`,
+`/agent/ai-config`): `hoox_edge.ai.routes`, on the providers' fallback chain (`hoox_edge.ai.chain`).
 
 The cron fires every minute; a run starts when KV `agent:risk_interval_minutes` (default 5) have
 passed since the last one began.
@@ -27,18 +28,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hoox_edge.ai import routes as ai_routes
 from hoox_edge.operator.params import Params, json_object
 from hoox_edge.ports import Env
 from hoox_edge.risk import manager, surface
 from hoox_edge.shared.app import env_of, make_app, request_id_of
 from hoox_edge.shared.auth import require_internal
-from hoox_edge.shared.errors import NOT_AVAILABLE, ApiError, ok
+from hoox_edge.shared.errors import ok
 
 WORKER = "agent-worker"
-FEATURES = {"riskManager": "available", "aiChat": "not available in this version"}
-CHAT_NOT_AVAILABLE = ("The AI chat of agent-worker (/agent/chat, /agent/vision, /agent/reasoning, ...) is not "
-                      "available in this version of hoox; the risk manager is (POST /agent/run, GET /agent/status).")
-_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# Desk questions go with the ledger's figures as context (ai.desk); the tool calling and the vector
+# retrieval of issue 15 item 4 are not built: agent-worker stays "partial".
+FEATURES = {"riskManager": "available", "aiGateway": "available",
+            "deskToolsAndRetrieval": "not available in this version"}
 
 
 async def run_now(request: Request) -> JSONResponse:
@@ -96,11 +98,6 @@ async def health(request: Request) -> JSONResponse:
                          "lastRun": last, "checks": checks}, status_code=200 if healthy else 503)
 
 
-async def not_available(request: Request) -> JSONResponse:
-    require_internal(request)
-    raise ApiError(501, NOT_AVAILABLE, CHAT_NOT_AVAILABLE)
-
-
 app = make_app(WORKER, [
     Route("/health", health, methods=["GET"]),
     Route("/agent/run", run_now, methods=["POST"]),
@@ -108,8 +105,7 @@ app = make_app(WORKER, [
     Route("/agent/config", config_get, methods=["GET"]),
     Route("/agent/config", config_set, methods=["POST"]),
     Route("/agent/risk-override", risk_override, methods=["POST"]),
-    Route("/agent", not_available, methods=_ANY),
-    Route("/agent/{rest:path}", not_available, methods=_ANY),
+    *ai_routes.ROUTES,
 ])
 
 

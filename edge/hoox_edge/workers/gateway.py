@@ -81,6 +81,7 @@ from starlette.routing import Mount, Route
 
 from hoox_edge import catalog, ledger, lifecycle
 from hoox_edge.desk import ingress as desk_ingress
+from hoox_edge.mail import mailgun
 from hoox_edge.operator.workers import HEALTH_BUDGET_S, call_health
 from hoox_edge.ports import Env, ServiceResponse
 from hoox_edge.shared import bodies, calls, clock, settings
@@ -840,6 +841,8 @@ routes = [
     Route("/health", health, methods=["GET"]),
     # Telegram's webhook (the bot's desk): checked and taken by telegram-worker, handled here.
     *desk_ingress.routes(submit_signal),
+    # Mailgun's inbound e-mail (hoox_edge.mail): signature, replay window, then the same signal path.
+    *mailgun.routes(submit_signal),
     # The operator API: what the CLI and the cockpit stand on (Bearer OPERATOR_API_KEY on every route,
     # and a Cloudflare Access JWT first when [operator.access] is configured: shared/access.py).
     Mount("/v1", routes=[*operator_api.routes, *stream.routes], middleware=[Middleware(AccessGate)]),

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hoox_edge import catalog, lifecycle
-from hoox_edge.operator import config_kv, figures, log_export, shapes
+from hoox_edge.operator import agent_proxy, config_kv, figures, log_export, shapes
 from hoox_edge.operator import kill_switch as kill_switch_mod
 from hoox_edge.operator import orders as orders_mod
 from hoox_edge.operator import params as params_mod
@@ -680,4 +680,5 @@ routes: list[BaseRoute] = [
     Route("/wallet/send", _operator(wallet_mod.send), methods=["POST"]),
     Route("/wallet/tx/{request_id}", _operator(wallet_mod.tx), methods=["GET"]),
     Route("/wallet/balances", _operator(wallet_mod.balances), methods=["GET"]),
+    Route("/agent/{rest:path}", _operator(agent_proxy.forward), methods=["GET", "POST"]),
 ]

@@ -71,4 +71,5 @@ app = make_app(WORKER, [
     # The bot's desk (hoox_edge.desk.inbox): the gateway offers Telegram's updates, this worker sends the replies.
     Route("/telegram/update", desk_inbox.take_update, methods=["POST"]),
     Route("/telegram/send", desk_inbox.send, methods=["POST"]),
+    Route("/telegram/photo", desk_inbox.photo, methods=["POST"]),
 ])
