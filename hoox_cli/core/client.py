@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import ipaddress
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from hoox_edge.operator.shapes import STREAM_TOPICS
+from hoox_edge.shared.origin import is_loopback_host
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -191,13 +191,7 @@ def refused_token_advice(url: str, source: str, token_source: str) -> str:
 
 
 def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def display_url(url: str) -> str:

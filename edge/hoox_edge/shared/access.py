@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 
 from hoox_edge.shared import clock
 from hoox_edge.shared.errors import NOT_AVAILABLE, ApiError
+from hoox_edge.shared.origin import is_loopback_host
 
 TEAM_VAR = "ACCESS_TEAM_DOMAIN"
 AUD_VAR = "ACCESS_AUD"
@@ -60,22 +60,13 @@ def team_origin(team_domain: str) -> str:
     if parts.scheme not in ("http", "https") or not host or parts.path or parts.query or parts.username:
         raise AccessConfigError(f"team_domain must be your Access team's host name, e.g. alpha.cloudflareaccess.com,"
                                 f" got {team_domain!r}")
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         raise AccessConfigError(f"team_domain {team_domain!r}: http is accepted only for a loopback address; "
                                 "Access publishes its keys over https")
-    if "." not in host and not _loopback(host):
+    if "." not in host and not is_loopback_host(host):
         raise AccessConfigError(f"team_domain must be a full host name such as alpha.cloudflareaccess.com, "
                                 f"got {team_domain!r}")
     return f"{parts.scheme}://{parts.netloc.lower()}"
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def settings_of(env: Any) -> tuple[str, str] | None:

@@ -29,6 +29,16 @@ def on_cloudflare() -> bool:
     return sys.platform == "emscripten"  # Pyodide
 
 
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1): a URL's host that never leaves the machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _address(text: str) -> IPAddress | None:
     """An address from a header entry: `1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]:80`, `2001:db8::1`."""
     t = text.strip().strip('"').strip()
