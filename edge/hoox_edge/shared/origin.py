@@ -19,8 +19,10 @@ from __future__ import annotations
 import ipaddress
 import sys
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from starlette.requests import Request
+if TYPE_CHECKING:  # an annotation only: the CLI's client imports this module without the server stack
+    from starlette.requests import Request
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
