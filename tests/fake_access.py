@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from netutil import ServedInThread
 
 
 def b64url(data: bytes) -> str:
@@ -80,16 +81,14 @@ class FakeAccess:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._served = ServedInThread(self._server)
 
     def __enter__(self) -> FakeAccess:
-        self._thread.start()
+        self._served.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._served.stop()
 
     def rotate(self) -> SigningKey:
         """Publish a new key first in the set and drop the oldest of more than two (as Access does)."""

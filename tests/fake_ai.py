@@ -39,6 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from netutil import ServedInThread
+
 ROUTES = ("anthropic", "gemini", "openai", "azure", "workers-ai")
 HOLD_LIMIT = 30.0
 
@@ -72,14 +74,13 @@ class FakeAI:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._served = ServedInThread(self._server)
+        self._served.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._served.stop()
 
     @property
     def url(self) -> str:

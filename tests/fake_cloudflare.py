@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from netutil import ServedInThread
+
 PREFIX = "/client/v4"
 
 
@@ -143,17 +145,15 @@ class FakeCloudflare:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}{PREFIX}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._served = ServedInThread(self.server)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> FakeCloudflare:
-        self._thread.start()
+        self._served.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
+        self._served.stop()
 
     # ------------------------------------------------------------------ helpers for tests
     def calls(self, method: str, pattern: str) -> list[Recorded]:

@@ -11,15 +11,18 @@ import re
 import socket
 import socketserver
 import ssl
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from netutil import ServedInThread
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -72,9 +75,13 @@ class FakeImap:
             daemon_threads = True
             allow_reuse_address = True
 
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if not isinstance(sys.exc_info()[1], ssl.SSLError):  # a client refusing our cert is a test's point
+                    super().handle_error(request, client_address)
+
         self._server = Server(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._served = ServedInThread(self._server)
 
     def client_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.cafile)
@@ -89,12 +96,11 @@ class FakeImap:
         return [int(m.group(1)) for c in self.commands if (m := re.match(r"UID FETCH (\d+) ", c))]
 
     def __enter__(self) -> FakeImap:
-        self._thread.start()
+        self._served.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._served.stop()
         self._dir.cleanup()
 
     # ----------------------------------------------------------------- protocol

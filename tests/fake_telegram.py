@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from netutil import ServedInThread
+
 BOT_ID = 7000001
 BOT_USERNAME = "hoox_test_bot"
 
@@ -142,16 +144,14 @@ class FakeTelegram:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._served = ServedInThread(self.server)
 
     def __enter__(self) -> FakeTelegram:
-        self._thread.start()
+        self._served.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join()
+        self._served.stop()
 
     # --- what tests script -------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""Free loopback ports for tests that serve over real HTTP (never assume 8787 is free), and an ASGI
-app served by uvicorn on one of them inside the test's event loop."""
+"""Free loopback ports for tests that serve over real HTTP (never assume 8787 is free), an ASGI app
+served by uvicorn on one of them inside the test's event loop, and the fakes' socketservers served from
+a thread."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import contextlib
 import random
 import socket
+import socketserver
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -74,3 +77,24 @@ async def serve(app: Any, *, log_level: str = "warning") -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+class ServedInThread:
+    """A socketserver's `serve_forever` in a daemon thread. `stop()` returns within POLL_S: with
+    socketserver's default half-second poll, every fake's teardown waited up to 0.5 s (a minute of the
+    suite)."""
+
+    POLL_S = 0.02
+
+    def __init__(self, server: socketserver.BaseServer) -> None:
+        self.server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": self.POLL_S},
+                                        name=f"served-{type(server).__name__}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)

@@ -9,11 +9,11 @@ import json
 import logging
 import re
 import socket
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hoox_edge import catalog
+from netutil import ServedInThread
 
 W = "telegram-worker"
 TOKEN = "123456789:AAH-fake-bot-token-for-tests_xyz"
@@ -48,16 +48,14 @@ class FakeBotApi:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.served = ServedInThread(self.server)
 
     def __enter__(self) -> FakeBotApi:
-        self.thread.start()
+        self.served.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.served.stop()
 
 
 @pytest.fixture

@@ -280,8 +280,7 @@ async def test_the_key_and_the_rpc_url_never_reach_an_answer_a_log_or_a_stored_f
                await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "50",
                                   "gasLimit": 21000}, "s-2"),
                await rt.request(W, "GET", "/tx/s-1", headers=key(rt))]
-    server.httpd.shutdown()  # the node goes away: the error names the chain, not the URL
-    server.httpd.server_close()
+    server.served.stop()  # the node goes away: the error names the chain, not the URL
     down = await process(rt, {"action": "getBalance", "chain": "local"}, "s-3")
     assert down.status == 502 and "could not be reached" in down.json()["error"]["message"]
     answers.append(down)

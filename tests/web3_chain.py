@@ -18,6 +18,7 @@ from typing import Any
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed, ValidationError
 from eth_utils.exceptions import ValidationError as EthUtilsValidationError
+from netutil import ServedInThread
 
 DATA = Path(__file__).parent / "data" / "web3"
 GWEI = 10**9
@@ -185,20 +186,18 @@ class ChainServer:
         self.node = node
         handler = _handler(node.rpc)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.served = ServedInThread(self.httpd)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v3/secret-project-key"
 
     def __enter__(self) -> ChainServer:
-        self.thread.start()
+        self.served.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        self.served.stop()
 
 
 def _handler(rpc: Callable[[dict[str, Any]], dict[str, Any]]) -> type[BaseHTTPRequestHandler]:
