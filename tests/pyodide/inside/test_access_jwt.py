@@ -1,6 +1,6 @@
 """Inside Pyodide: the gateway's Access check (hoox_edge.shared.access) verifies real RS256 tokens in
 pure Python, reading the team's keys over the runtime's `fetch` from the loopback JWKS that
-tests/test_pyodide_access.py serves (tokens minted there with `cryptography`, handed in os.environ)."""
+tests/test_pyodide_edge.py serves (tokens minted there with `cryptography`, handed in os.environ)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Inside Pyodide: a real httpx.AsyncClient over FetchTransport (the runtime's `fetch`) against the
-loopback servers tests/test_pyodide_fetch_transport.py starts (their URLs come in os.environ)."""
+loopback servers tests/test_pyodide_edge.py starts (tests/loopback_servers.py) (their URLs come in os.environ)."""
 
 from __future__ import annotations
 

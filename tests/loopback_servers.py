@@ -1,30 +1,20 @@
-"""Outbound HTTP on Cloudflare: httpx over the runtime's `fetch` (FetchTransport), inside real Pyodide.
-
-Pyodide cannot serve, so this module serves on loopback from CPython — a small Starlette app and
-the fake Binance — and hands their URLs (and a closed port) to tests/pyodide/inside/test_fetch_transport.py
-through the environment. In CPython `http_client()` keeps httpx's own transport.
-"""
+"""Loopback servers the Pyodide run reaches through the runtime's `fetch` (Pyodide cannot serve): a small
+Starlette app (echo, status codes, held and stalled answers, a 6 MB body, redirects, gzip, cookies) and
+the fake Binance, served from one event loop in a thread while the test blocks on the Pyodide run."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gzip
-import hashlib
 import json
 import random
-import re
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
-import httpx
-import pytest
 import uvicorn
 from fake_exchanges.binance import FakeBinance
-from hoox_edge.shared.http import http_client
-from pyodide_support import run_in_pyodide
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -175,52 +165,3 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[LoopbackServers]:
-    s = LoopbackServers().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-def test_httpx_over_fetch_inside_pyodide(servers: LoopbackServers) -> None:
-    env: dict[str, Any] = {
-        "HOOX_TEST_URL": servers.url,
-        "HOOX_REFUSED_URL": f"http://127.0.0.1:{closed_port()}",
-        "HOOX_BIG_SHA256": hashlib.sha256(BIG).hexdigest(),
-        "HOOX_BIG_SIZE": str(len(BIG)),
-        "HOOX_BINANCE_URL": servers.fake.url,
-        "HOOX_BINANCE_KEY": servers.fake.api_key,
-        "HOOX_BINANCE_SECRET": servers.fake.api_secret,
-    }
-    out = run_in_pyodide("pyodide/inside/test_fetch_transport.py", env=env)
-    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|error)", out)}
-    assert counts == {"passed": 20}, out
-    # The fake exchange saw the signed call that went out through fetch, with a valid signature.
-    assert any(c["path"] == "/fapi/v1/leverage" for c in servers.fake.calls)
-    assert servers.fake.bad_signatures == 0
-
-
-def test_http_client_keeps_httpx_transport_in_cpython() -> None:
-    client = http_client(timeout=3.0)
-    try:
-        assert isinstance(client._transport, httpx.AsyncHTTPTransport)
-        assert client.timeout.read == 3.0 and client.timeout.connect == 3.0
-    finally:
-        asyncio.run(client.aclose())
-
-
-async def test_http_client_reaches_a_loopback_server_in_cpython(servers: LoopbackServers) -> None:
-    async with http_client(timeout=5.0) as client:
-        resp = await client.post(f"{servers.url}/echo", json={"a": 1})
-    assert resp.status_code == 200 and resp.json()["body"] == '{"a":1}'
-
-
-def test_http_client_honours_a_given_transport() -> None:
-    transport = httpx.MockTransport(lambda r: httpx.Response(204))
-    client = http_client(transport=transport)
-    assert client._transport is transport
-    asyncio.run(client.aclose())
