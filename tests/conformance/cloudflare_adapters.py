@@ -86,6 +86,7 @@ class CloudflareAdapters:
 
     def __init__(self, root: Path) -> None:
         self.do_env = Env({}, worker="conformance")
+        self._set = next(_ids)
         self._callee: tuple[Any, Env] | None = None
         self._callee_tasks: set[asyncio.Task[Any]] = set()
         self._proxies: list[Any] = []
@@ -118,8 +119,9 @@ class CloudflareAdapters:
         return CloudflareKV(self._raw("KV", namespace))
 
     def d1(self, database: str, *, readonly: bool = False) -> D1Database:
-        # Each Miniflare is new, so the declared-types cache is keyed per adapter set, not per binding.
-        return CloudflareD1(self._raw("D1", database), f"{id(self)}:{database}")
+        # The harness reuses its Miniflare wiped, so the declared-types cache is keyed per adapter set
+        # (a number never reused, unlike id()), not per binding.
+        return CloudflareD1(self._raw("D1", database), f"{self._set}:{database}")
 
     def durable_objects(self, cls: type[DurableObject]) -> DurableObjectNamespace:
         name = cls.__name__
@@ -197,8 +199,7 @@ class CloudflareAdapters:
         if self._callee_tasks:
             await asyncio.wait(list(self._callee_tasks), timeout=10)
 
-    def close(self) -> None:
-        run_sync(js.hooxHarness.dispose())
+    def close(self) -> None:  # the harness wipes the Miniflare for the next test's fresh()
         for p in self._proxies:
             p.destroy()
         self._proxies.clear()

@@ -7,9 +7,9 @@
 //   no bytecode there. Pure-Python wheels from the pip cache are unpacked into site-packages.
 // - `_cloudflare_compat_flags` and `_pyodide_entrypoint_helper`, the two modules workerd gives the
 //   Python Workers SDK, are provided here so the SDK from PyPI (workers-runtime-sdk) imports.
-// - Python reaches the harness as `js.hooxHarness`: `fresh(options)` disposes the previous Miniflare
-//   and returns the bindings of a new in-memory one (D1, KV, R2, queue producer, Analytics Engine,
-//   service bindings handled by Python callables).
+// - Python reaches the harness as `js.hooxHarness`: `fresh(options)` returns the bindings of an empty
+//   in-memory Miniflare (D1, KV, R2, queue producer, Analytics Engine, service bindings handled by
+//   Python callables): the running one wiped when it has the same bindings, else a new one.
 // Exit code: pytest's.
 import { loadPyodide } from "pyodide";
 import { Miniflare } from "miniflare";
@@ -36,13 +36,55 @@ const DEFAULTS = {
   analyticsEngineDatasets: { ANALYTICS: { dataset: "hoox_events" } },
 };
 
-let current = null;
+// One Miniflare per binding layout, reused: starting one spawns workerd (~0.4 s), and most tests ask
+// for the same layout. `fresh()` on the layout already running swaps the service callables and wipes
+// the stored data instead, then checks that nothing is left.
+let current = null; // { mf, layout, bindings, targets, opts }
 
 async function dispose() {
   if (current !== null) {
-    const mf = current;
+    const { mf } = current;
     current = null;
     await mf.dispose();
+  }
+}
+
+async function pages(list) {
+  const keys = [];
+  let cursor;
+  do {
+    const page = await list(cursor);
+    keys.push(...page.keys);
+    cursor = page.cursor;
+  } while (cursor);
+  return keys;
+}
+
+// Every D1 table and view, every KV key and R2 object of the running Miniflare, gone.
+async function wipe({ bindings, opts }) {
+  for (const name of opts.d1Databases ?? []) {
+    const db = bindings[name];
+    const objects = (await db.prepare(
+      "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' " +
+      "AND name NOT LIKE '_cf_%' ORDER BY type = 'table', rowid DESC").all()).results;
+    // views first, then tables newest first (one that references another was created after it)
+    for (const o of objects) await db.exec(`DROP ${o.type.toUpperCase()} "${o.name.replaceAll('"', '""')}"`);
+    const left = await db.prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").all();
+    if (left.results.length) throw new Error(`D1 ${name} kept ${JSON.stringify(left.results)} after the wipe`);
+  }
+  for (const name of opts.kvNamespaces ?? []) {
+    const kv = bindings[name];
+    for (const k of await pages((cursor) => kv.list({ cursor }).then((p) => ({ keys: p.keys.map((x) => x.name), cursor: p.list_complete ? undefined : p.cursor })))) {
+      await kv.delete(k);
+    }
+    if ((await kv.list()).keys.length) throw new Error(`KV ${name} kept keys after the wipe`);
+  }
+  for (const name of opts.r2Buckets ?? []) {
+    const r2 = bindings[name];
+    for (const k of await pages((cursor) => r2.list({ cursor }).then((p) => ({ keys: p.objects.map((o) => o.key), cursor: p.truncated ? p.cursor : undefined })))) {
+      await r2.delete(k);
+    }
+    if ((await r2.list()).objects.length) throw new Error(`R2 ${name} kept objects after the wipe`);
   }
 }
 
@@ -50,16 +92,25 @@ const harness = {
   // options: a plain object merged over DEFAULTS; `services` maps a binding name to a Python
   // callable taking a Request and returning a (promise of a) Response.
   async fresh(options) {
-    await dispose();
     const opts = { ...DEFAULTS, ...(options || {}) };
     const services = opts.services || {};
     delete opts.services;
-    opts.serviceBindings = {};
-    for (const [name, fn] of Object.entries(services)) {
-      opts.serviceBindings[name] = async (request) => await fn(request);
+    const layout = JSON.stringify({ ...opts, services: Object.keys(services).sort() });
+    if (current !== null && current.layout === layout) {
+      current.targets = services;
+      await wipe(current);
+      return current.bindings;
     }
-    current = new Miniflare(opts);
-    return await current.getBindings();
+    await dispose();
+    const state = { layout, targets: services, opts };
+    opts.serviceBindings = {};
+    for (const name of Object.keys(services)) {
+      opts.serviceBindings[name] = async (request) => await state.targets[name](request);
+    }
+    state.mf = new Miniflare(opts);
+    state.bindings = await state.mf.getBindings();
+    current = state;
+    return state.bindings;
   },
   dispose,
   // A Durable Object's SQL storage, for the parts Miniflare cannot give outside workerd: Node's own

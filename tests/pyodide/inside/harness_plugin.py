@@ -1,12 +1,11 @@
 """pytest inside Pyodide: async tests run on Pyodide's own event loop (the WebLoop), awaited with
 JSPI's `run_sync` (pytest-asyncio's runner needs loop features the WebLoop does not have), as are
 `async def` fixtures, and the
-`bindings` fixture: a fresh in-memory Miniflare per test."""
+`bindings` fixture: an empty in-memory Miniflare per test."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
 from typing import Any
 
 import js  # type: ignore[import-not-found]
@@ -35,12 +34,12 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
 
 
 def fresh_bindings(**options: Any) -> Any:
-    """The bindings of a new in-memory Miniflare (the previous one is disposed)."""
+    """The bindings of an empty in-memory Miniflare (the running one, wiped, when its bindings are the
+    same: tests/pyodide/runner.mjs)."""
     js_options = to_js(options, dict_converter=js.Object.fromEntries) if options else None
     return run_sync(js.hooxHarness.fresh(js_options))
 
 
 @pytest.fixture
-def bindings() -> Iterator[Any]:
-    yield fresh_bindings()
-    run_sync(js.hooxHarness.dispose())
+def bindings() -> Any:
+    return fresh_bindings()
