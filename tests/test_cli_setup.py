@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,26 @@ def test_kv_apply_manifest_validates_everything_first(ws: Workspace) -> None:
     assert kv_raw(ws, "trade:kill_switch") == "false"
     assert [w["key"] for w in out(r)["written"]] == ["trade:kill_switch"]
     assert len(out(r)["unchanged"]) == len([v for v in manifest.values() if v is not None]) - 1
+
+
+def test_wranglers_version_is_read_from_its_package_as_it_prints_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe reads an npm-installed wrangler's version instead of starting it: it must be the one
+    `wrangler --version` prints; a wrangler outside an npm package is still run for it."""
+    from hoox_cli.core import tools
+    from hoox_cli.core.wrangler_cli import find_wrangler
+
+    monkeypatch.delenv("HOOX_WRANGLER", raising=False)
+    wrangler = tools.TOOLS[2]
+    printed = subprocess.run([str(find_wrangler(None)), "--version"], capture_output=True, text=True,
+                             timeout=60).stdout
+    probe = tools.probe_tool(wrangler)
+    assert probe["ok"] and probe["version"] and probe["version"] in printed
+    script = tmp_path / "bin" / "wrangler"  # a bin/ folder with no package.json next to it
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\necho ' wrangler 3.9.1'\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("HOOX_WRANGLER", str(script))
+    probe = tools.probe_tool(wrangler)
+    assert probe["found"] and probe["version"] == "3.9.1" and not probe["ok"]
+    assert probe["error"] == "wrangler 3.9.1 is older than 4.0"

@@ -1,13 +1,17 @@
-"""The machine's tools (python, node, wrangler, git): found, and new enough? Each is run for its version."""
+"""The machine's tools (python, node, wrangler, git): found, and new enough? Each is run for its version,
+except where the version is known without: this Python's own, and an npm-installed wrangler's."""
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -54,8 +58,26 @@ def _tool_path(name: str, ws: Workspace | None) -> str | None:
     return shutil.which(name)
 
 
+def _known_version(name: str, path: str) -> str | None:
+    """The version without starting the tool, where it is certain: the running Python's, and wrangler's
+    from the npm package its bin script belongs to (starting wrangler to ask takes most of a second,
+    and `hoox init`, the wizard and `check prerequisites` ask). None: run it."""
+    if name == "python" and path == sys.executable:
+        return platform.python_version()
+    if name == "wrangler":
+        script = Path(path).resolve()  # node_modules/.bin/wrangler -> node_modules/wrangler/bin/wrangler.js
+        package = script.parent.parent / "package.json"
+        try:
+            meta = json.loads(package.read_text(encoding="utf-8")) if script.parent.name == "bin" else {}
+        except (OSError, ValueError):
+            return None
+        if isinstance(meta, dict) and meta.get("name") == "wrangler" and isinstance(meta.get("version"), str):
+            return meta["version"]
+    return None
+
+
 def probe_tool(tool: Tool, ws: Workspace | None = None) -> dict[str, Any]:
-    """Run the tool for its version; {"name", "ok", "found", "version", ...}."""
+    """The tool's version (run for it unless known), checked; {"name", "ok", "found", "version", ...}."""
     out: dict[str, Any] = {"name": tool.name, "ok": False, "found": False, "version": None,
                            "minimum": ".".join(map(str, tool.minimum)), "path": None, "required": tool.required,
                            "needed_for": tool.needed_for, "error": None, "fix": None}
@@ -65,17 +87,24 @@ def probe_tool(tool: Tool, ws: Workspace | None = None) -> dict[str, Any]:
         out["fix"] = tool.fix
         return out
     out["path"] = path
-    env = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1")
-    try:
-        p = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=PROBE_TIMEOUT, env=env,
-                           stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        out["error"] = f"`{tool.name} --version` did not run: {exc}"
-        out["fix"] = tool.fix
-        return out
-    m = _VERSION.search(p.stdout + " " + p.stderr)
-    if p.returncode != 0 or m is None:
-        out["error"] = f"`{tool.name} --version` failed (exit {p.returncode})"
+    text = _known_version(tool.name, path)
+    if text is None:
+        env = dict(os.environ, WRANGLER_SEND_METRICS="false", NO_COLOR="1")
+        try:
+            p = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=PROBE_TIMEOUT, env=env,
+                               stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            out["error"] = f"`{tool.name} --version` did not run: {exc}"
+            out["fix"] = tool.fix
+            return out
+        if p.returncode != 0:
+            out["error"] = f"`{tool.name} --version` failed (exit {p.returncode})"
+            out["fix"] = tool.fix
+            return out
+        text = p.stdout + " " + p.stderr
+    m = _VERSION.search(text)
+    if m is None:
+        out["error"] = f"{tool.name} gave no version number"
         out["fix"] = tool.fix
         return out
     out["found"] = True
