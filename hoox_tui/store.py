@@ -777,6 +777,7 @@ class Store:
     async def send_test_signal(self, ws: Workspace) -> SignalOutcome:
         """LONG 0.001 BTCUSDT to the workspace's local gateway, and what came of it."""
         import httpx
+        from hoox_edge.shared.http import tls_for
 
         from hoox_cli.core.signals import build_payload, webhook_url
 
@@ -786,8 +787,9 @@ class Store:
         payload = build_payload(api_key=key, symbol="BTCUSDT", action="LONG", quantity=0.001, exchange=None,
                                 leverage=None, order_type=None, price=None, idempotency_key=None)
         try:
-            async with httpx.AsyncClient(timeout=15) as http:
-                r = await http.post(webhook_url(ws.gateway_url()), json=payload)
+            url = webhook_url(ws.gateway_url())
+            async with httpx.AsyncClient(timeout=15, verify=tls_for(url)) as http:
+                r = await http.post(url, json=payload)
             body = r.json()
         except (httpx.HTTPError, ValueError) as exc:
             return SignalOutcome(False, f"{type(exc).__name__}: {exc}", "Test signal failed")

@@ -4,11 +4,12 @@ tests/test_pyodide_edge.py runs inside real Pyodide)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from hoox_edge.shared.http import http_client
+from hoox_edge.shared.http import http_client, tls_for
 from loopback_servers import LoopbackServers
 
 
@@ -41,3 +42,21 @@ def test_http_client_honours_a_given_transport() -> None:
     client = http_client(transport=transport)
     assert client._transport is transport
     asyncio.run(client.aclose())
+
+
+def test_one_verifying_tls_context_per_process_and_none_loaded_for_plain_http() -> None:
+    """Every client shares the CA bundle loaded once (httpx would load it per client, ~20 ms each); a
+    client whose base URL is plain http gets a context that trusts nothing, so it could never accept a
+    certificate if it were ever used."""
+    verified = tls_for()
+    assert tls_for("https://hoox.example.workers.dev") is verified
+    assert verified.verify_mode == ssl.CERT_REQUIRED and verified.check_hostname
+    assert verified.cert_store_stats()["x509_ca"] > 100  # certifi's bundle
+    plain = tls_for("http://127.0.0.1:8787")
+    assert plain is not verified and plain.cert_store_stats()["x509_ca"] == 0
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname
+    client = http_client()
+    try:
+        assert client._transport._pool._ssl_context is verified  # type: ignore[attr-defined]
+    finally:
+        asyncio.run(client.aclose())

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from hoox_edge.operator.shapes import STREAM_TOPICS
+from hoox_edge.shared.http import tls_for
 from hoox_edge.shared.origin import is_loopback_host
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -962,7 +963,7 @@ class HooxClient:
         self._stream_timeout = _timeout(stream_read_timeout)
         t = timeout if isinstance(timeout, httpx.Timeout) else _timeout(timeout or READ_TIMEOUT)
         self._http = httpx.Client(base_url=self._core.base_url, timeout=t, transport=transport,
-                                  headers=self._core.headers())
+                                  headers=self._core.headers(), verify=tls_for(self._core.base_url))
 
     @classmethod
     def from_env(cls, remote: str | None = None, **kwargs: Any) -> HooxClient:
@@ -1283,7 +1284,7 @@ class AsyncHooxClient:
         self._stream_timeout = _timeout(stream_read_timeout)
         t = timeout if isinstance(timeout, httpx.Timeout) else _timeout(timeout or READ_TIMEOUT)
         self._http = httpx.AsyncClient(base_url=self._core.base_url, timeout=t, transport=transport,
-                                       headers=self._core.headers())
+                                       headers=self._core.headers(), verify=tls_for(self._core.base_url))
 
     @classmethod
     def from_env(cls, remote: str | None = None, **kwargs: Any) -> AsyncHooxClient:

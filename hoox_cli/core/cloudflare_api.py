@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
+from hoox_edge.shared.http import tls_for
 
 from hoox_cli.core.errors import fail
 
@@ -51,6 +52,7 @@ class CloudflareAPI:
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=TIMEOUT,
             transport=transport,
+            verify=tls_for(),
         )
 
     async def __aenter__(self) -> CloudflareAPI:

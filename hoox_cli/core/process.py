@@ -228,6 +228,7 @@ async def health_all(
 
     import httpx
     from hoox_edge.operator.workers import HEALTH_BUDGET_S
+    from hoox_edge.shared.http import tls_for
 
     async def one(client: httpx.AsyncClient, name: str, url: str) -> tuple[str, dict[str, Any]]:
         try:
@@ -235,7 +236,7 @@ async def health_all(
         except httpx.HTTPError as exc:
             return name, _unreachable(exc)
 
-    async with httpx.AsyncClient(timeout=HEALTH_BUDGET_S if timeout is None else timeout) as client:
+    async with httpx.AsyncClient(timeout=HEALTH_BUDGET_S if timeout is None else timeout, verify=tls_for()) as client:
         results = await asyncio.gather(*(one(client, n, u) for n, u in urls.items()))
     return dict(results)
 

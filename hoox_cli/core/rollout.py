@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from hoox_edge.shared.http import tls_for
 
 from hoox_cli.core import deploy, domains, provision, wrangler_cli
 from hoox_cli.core.cloudflare_api import CloudflareAPI, CloudflareError
@@ -128,7 +129,8 @@ async def gateway_health(url: str) -> tuple[int | None, dict[str, Any] | None, s
     status: int | None = None
     body: dict[str, Any] | None = None
     problem = ""
-    async with httpx.AsyncClient(transport=health_transport, timeout=15.0, follow_redirects=False) as client:
+    async with httpx.AsyncClient(transport=health_transport, timeout=15.0, follow_redirects=False,
+                                 verify=tls_for(url)) as client:
         while True:
             try:
                 resp = await client.get(url)
