@@ -46,16 +46,24 @@ async def send_signal(rt: LocalRuntime, **changes: Any) -> httpx.Response:
 
 
 # ============================================================================ logs tail (the stream)
-async def _read_until(stream: asyncio.StreamReader, predicate: Any, lines: list[str]) -> None:
+async def _read_until(proc: asyncio.subprocess.Process, predicate: Any, lines: list[str]) -> None:
+    """Read `proc`'s stdout lines into `lines` until `predicate(lines)`; past DEADLINE, fail showing what
+    it printed on both streams."""
     async def loop() -> None:
         while True:
-            raw = await stream.readline()
+            raw = await proc.stdout.readline()  # type: ignore[union-attr]
             assert raw, "logs tail ended early:\n" + "".join(lines)
             lines.append(raw.decode())
             if predicate(lines):
                 return
 
-    await asyncio.wait_for(loop(), DEADLINE)
+    try:
+        await asyncio.wait_for(loop(), DEADLINE)
+    except TimeoutError:
+        proc.kill()
+        err = (await proc.stderr.read()).decode(errors="replace")  # type: ignore[union-attr]
+        raise AssertionError(f"logs tail printed nothing wanted in {DEADLINE} s; stdout:\n{''.join(lines)}\n"
+                             f"stderr:\n{err}") from None
 
 
 async def test_logs_tail_follows_new_lines_until_ctrl_c(edge: LocalRuntime, workspace: Workspace) -> None:
@@ -69,7 +77,7 @@ async def test_logs_tail_follows_new_lines_until_ctrl_c(edge: LocalRuntime, work
         assert r.status_code == 200, r.text
         rid = r.json()["requestId"]
         lines: list[str] = []
-        await _read_until(proc.stdout, lambda ls: any("signal received" in x for x in ls), lines)  # type: ignore[arg-type]
+        await _read_until(proc, lambda ls: any("signal received" in x for x in ls), lines)
         rows = [json.loads(x) for x in lines]
         received = next(x for x in rows if x["message"] == "signal received")
         assert received["requestId"] == rid and received["worker"] == GW and received["level"] == "info"
@@ -296,14 +304,14 @@ async def test_logs_tail_shows_recent_lines_then_new_ones_each_once(edge: LocalR
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
     try:
         lines: list[str] = []
-        await _read_until(proc.stdout, lambda ls: len(ls) == 3, lines)  # type: ignore[arg-type]
+        await _read_until(proc, lambda ls: len(ls) == 3, lines)
         history = [json.loads(x) for x in lines]
         assert [h["eventId"] for h in history] == [None, None, None]
         assert all(h["requestId"] == first.json()["requestId"] for h in history)
         second = await send_signal(edge, idempotencyKey="second")
         assert second.status_code == 200, second.text
         rid = second.json()["requestId"]
-        await _read_until(proc.stdout, lambda ls: rid in ls[-1] and "Order filled" in ls[-1], lines)  # type: ignore[arg-type]
+        await _read_until(proc, lambda ls: rid in ls[-1] and "Order filled" in ls[-1], lines)
         rows = [json.loads(x) for x in lines]
         log_ids = [r["logId"] for r in rows]
         assert log_ids == sorted(set(log_ids))  # oldest first, none twice, none skipped below:
