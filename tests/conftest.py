@@ -4,6 +4,7 @@ and one serving over loopback HTTP (`edge`)."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,6 +30,10 @@ def _pin_environment() -> None:
                 "COLUMNS", "LINES", "TERMINAL_WIDTH", "LC_ALL", "LC_CTYPE", "PYTHONUTF8"):
             del os.environ[name]
     os.environ.update(TERM="xterm-256color", LANG="C.UTF-8", COLORTERM="truecolor")
+    # A suite started in the background by a non-interactive shell (`pytest &`) inherits SIGINT ignored,
+    # and so would every process a test starts: its Ctrl+C tests would wait for an exit that never comes.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     _cache_bytecode()
 
 
