@@ -6,8 +6,9 @@ folder serves the local ledger and Cloudflare's D1 alike.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 from hoox_edge.ports import D1Database
@@ -23,13 +24,24 @@ HISTORY_DDL = (
 class Migration:
     name: str
     sql: str
+    statements: tuple[str, ...] = field(default=(), compare=False)  # the commands of `sql`, in order
 
 
 def available() -> list[Migration]:
+    return list(_read())
+
+
+@functools.cache
+def _read() -> tuple[Migration, ...]:
+    """The package's migrations, read and split once per process (a runtime opens with them)."""
     files = sorted(
         (f for f in resources.files(__package__).iterdir() if f.name.endswith(".sql")), key=lambda f: f.name
     )
-    return [Migration(f.name, f.read_text(encoding="utf-8")) for f in files]
+    out = []
+    for f in files:
+        sql = f.read_text(encoding="utf-8")
+        out.append(Migration(f.name, sql, tuple(s.strip() for s in _split(sql) if s.strip())))
+    return tuple(out)
 
 
 async def applied(db: D1Database) -> list[str]:
@@ -47,8 +59,7 @@ async def apply(db: D1Database) -> list[str]:
     """Apply every pending migration, each with its history row in one batch; return their names."""
     names = []
     for m in await pending(db):
-        statements = [s.strip() for s in _split(m.sql) if s.strip()]
-        batch = [db.prepare(s) for s in statements]
+        batch = [db.prepare(s) for s in m.statements]
         batch.append(db.prepare("INSERT INTO d1_migrations (name, applied_at) VALUES (?, ?)").bind(m.name, clock.iso()))
         await db.batch(batch)
         names.append(m.name)
