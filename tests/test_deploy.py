@@ -361,3 +361,43 @@ def test_telegram_webhook_registers_with_a_secret_token_and_syncs_it(
     finally:
         fake.stop()
         tg.__exit__(None, None, None)
+
+
+def test_workspaces_sharing_a_wheel_cache_vendor_it_once_even_at_the_same_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vendored packages live beside the wheel cache: two workspaces vendoring it at once run pip
+    twice but publish one tree, and a later one runs pip not at all; a set of wheels that changed gets a
+    new tree and the old one goes, as does an unfinished vendoring left by a process that died."""
+    cache = tmp_path / "wheels"
+    shutil.copytree(WHEEL_CACHE, cache, ignore=shutil.ignore_patterns(".vendored"))
+    spaces = []
+    for name in ("a", "b", "c"):
+        space = Workspace(tmp_path / name)
+        space.create()
+        spaces.append(space)
+    settings = deploy.DeploySettings(wheel_cache=cache)
+    pips: list[tuple[str, ...]] = []
+    real = asyncio.create_subprocess_exec
+
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        pips.append(tuple(str(a) for a in args))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", spy)
+
+    async def both() -> list[Path]:
+        return list(await asyncio.gather(*(deploy.vendor_packages(s, settings) for s in spaces[:2])))
+
+    first, second = asyncio.run(both())
+    assert first == second and first.parent == cache / ".vendored" and len(pips) == 2
+    assert (first / "httpx" / "__init__.py").is_file() and (first / ".complete").is_file()
+    assert [p.name for p in (cache / ".vendored").iterdir()] == [first.name]  # no leftover of the loser
+    assert asyncio.run(deploy.vendor_packages(spaces[2], settings)) == first and len(pips) == 2
+    stale = cache / ".vendored" / "0123456789abcdef.999.dead.tmp"
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    newest = sorted(cache.glob("*.whl"))[-1]
+    newest.write_bytes(newest.read_bytes() + b"\0")  # another build of a wheel: another set
+    changed = asyncio.run(deploy.vendor_packages(spaces[0], settings))
+    assert changed != first and len(pips) == 3
+    assert [p.name for p in (cache / ".vendored").iterdir()] == [changed.name]

@@ -20,6 +20,8 @@ Vendoring is offline, for dry runs and real deploys alike: `pip install --target
 compatibility date. The wheel cache is `[deploy] wheel_cache` in hoox.toml (default
 `.hoox/cache/wheels`); `hoox deploy fetch-wheels` fills it (`pip download`, the one step that needs
 the network). A missing wheel is an error that gives that command; nothing is downloaded at deploy.
+The vendored tree is kept beside the wheel cache (`.vendored/<key of the wheel set>/`): pip runs once
+per set of wheels, whichever workspace deploys with them.
 
 Every bundle is measured before wrangler runs: its module count and compressed size (gzip of the
 modules, as wrangler and Cloudflare count it) against `[deploy] size_limit_mb` (default 3, the free
@@ -70,7 +72,7 @@ if TYPE_CHECKING:
 DEPLOY_DIR = "deploy"
 VENDOR_DIR = "python_modules"
 SRC_DIR = "src"  # wrangler's module root inside a bundle (hoox_edge.wrangler.BUNDLE_SRC)
-VENDOR_STORE = ".vendor"  # .hoox/deploy/.vendor/<key>/: one vendoring shared by every worker of a run
+VENDOR_STORE = ".vendored"  # <wheel cache>/.vendored/<key>/: one vendoring per set of wheels (vendor_store)
 DEFAULT_WHEEL_CACHE = ".hoox/cache/wheels"
 DEFAULT_SIZE_LIMIT_MB = 3.0  # Cloudflare's free plan: 3 MB compressed per worker (paid: 10 MB)
 MIB = 1024 * 1024  # wrangler's and Cloudflare's "MB"
@@ -371,11 +373,44 @@ def _vendor_key(requirements: list[str], wheels: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+def vendor_store(ws: Workspace, settings: DeploySettings) -> Path:
+    """Where vendored trees live: beside the wheels they come from (`<wheel cache>/.vendored/`), so every
+    workspace that uses one wheel cache vendors it once; the workspace's `.hoox/deploy/.vendored/` when
+    the cache's folder cannot be written."""
+    import os
+
+    cache = settings.wheel_cache
+    return cache / VENDOR_STORE if os.access(cache, os.W_OK) else ws.hoox_dir / DEPLOY_DIR / VENDOR_STORE
+
+
+STALE_VENDORING_S = 3600.0  # an unfinished vendoring this old belongs to a process that died
+
+
+def _prune_vendor_store(store: Path, keep: str) -> None:
+    """Remove other wheel sets' trees (the cache's wheels changed) and vendorings left unfinished; one in
+    progress elsewhere (a `.tmp` folder younger than STALE_VENDORING_S) is left alone."""
+    import time
+
+    for entry in store.iterdir() if store.is_dir() else ():
+        if entry.name == keep:
+            continue
+        if entry.name.endswith(".tmp"):
+            try:
+                if time.time() - entry.stat().st_mtime < STALE_VENDORING_S:
+                    continue
+            except OSError:
+                continue
+        shutil.rmtree(entry, ignore_errors=True)
+
+
 async def vendor_packages(ws: Workspace, settings: DeploySettings) -> Path:
-    """Install the bundle's packages from the wheel cache into `.hoox/deploy/.vendor/<key>/`, offline
-    (pip with --no-index), once for every worker of a run; return that folder. BundleError when the
-    cache lacks a wheel, saying how to fetch it: nothing is ever downloaded here."""
+    """Install the bundle's packages from the wheel cache into `<store>/<key>/` (see `vendor_store`),
+    offline (pip with --no-index), once for a set of wheels; return that folder. Several processes may
+    vendor at once: each installs into its own folder and the first to finish publishes it. BundleError
+    when the cache lacks a wheel, saying how to fetch it: nothing is ever downloaded here."""
     import asyncio
+    import os
+    import secrets
 
     requirements, _ = bundle_packages()
     cache = settings.wheel_cache
@@ -384,34 +419,43 @@ async def vendor_packages(ws: Workspace, settings: DeploySettings) -> Path:
         raise BundleError(f"no wheels in the wheel cache {cache} ([deploy] wheel_cache in hoox.toml) for the "
                           f"packages the edge imports ({', '.join(requirements)}): {_fetch_hint(cache)}. "
                           "Nothing was deployed.")
-    store = ws.hoox_dir / DEPLOY_DIR / VENDOR_STORE
-    out = store / _vendor_key(requirements, wheels)
+    shutil.rmtree(ws.hoox_dir / DEPLOY_DIR / ".vendor", ignore_errors=True)  # where earlier versions kept it
+    store = vendor_store(ws, settings)
+    key = _vendor_key(requirements, wheels)
+    out = store / key
     if (out / _COMPLETE).is_file():
         return out
-    shutil.rmtree(store, ignore_errors=True)  # an older vendoring: other packages or other wheels
-    tmp = out.with_name(out.name + ".tmp")
+    _prune_vendor_store(store, key)
+    tmp = store / f"{key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     tmp.mkdir(parents=True)
-    if requirements:
-        if not _have_pip():
-            raise BundleError(f"pip is not installed for {sys.executable}; the bundle's packages are vendored "
-                              "with pip (python -m ensurepip). Nothing was deployed.")
-        cmd = [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(cache), *_PLATFORM,
-               "--target", str(tmp), "--no-compile", "--no-warn-script-location", "--quiet", *requirements]
-        proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL, env=_pip_env(),
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        text = (await proc.communicate())[0].decode("utf-8", "replace")
-        if proc.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            missing = list(dict.fromkeys(re.findall(r"No matching distribution found for (\S+)", text)))
-            said = [ln.strip() for ln in text.splitlines() if ln.strip()][-2:]
-            what = f"has no wheel for {', '.join(missing)}" if missing else "could not provide every package"
-            raise BundleError(f"the wheel cache {cache} {what} (Python {PYTHON_VERSION}, pure Python): "
-                              f"{_fetch_hint(cache)}. pip said: {' | '.join(said)}. Nothing was deployed.")
-    shutil.rmtree(tmp / "bin", ignore_errors=True)  # console scripts: not modules
-    for cached in list(tmp.rglob("__pycache__")):
-        shutil.rmtree(cached, ignore_errors=True)
-    (tmp / _COMPLETE).write_text("\n".join(requirements) + "\n", encoding="utf-8")
-    tmp.rename(out)
+    try:
+        if requirements:
+            if not _have_pip():
+                raise BundleError(f"pip is not installed for {sys.executable}; the bundle's packages are vendored "
+                                  "with pip (python -m ensurepip). Nothing was deployed.")
+            cmd = [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(cache), *_PLATFORM,
+                   "--target", str(tmp), "--no-compile", "--no-warn-script-location", "--quiet", *requirements]
+            proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL, env=_pip_env(),
+                                                        stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.STDOUT)
+            text = (await proc.communicate())[0].decode("utf-8", "replace")
+            if proc.returncode != 0:
+                missing = list(dict.fromkeys(re.findall(r"No matching distribution found for (\S+)", text)))
+                said = [ln.strip() for ln in text.splitlines() if ln.strip()][-2:]
+                what = f"has no wheel for {', '.join(missing)}" if missing else "could not provide every package"
+                raise BundleError(f"the wheel cache {cache} {what} (Python {PYTHON_VERSION}, pure Python): "
+                                  f"{_fetch_hint(cache)}. pip said: {' | '.join(said)}. Nothing was deployed.")
+        shutil.rmtree(tmp / "bin", ignore_errors=True)  # console scripts: not modules
+        for cached in list(tmp.rglob("__pycache__")):
+            shutil.rmtree(cached, ignore_errors=True)
+        (tmp / _COMPLETE).write_text("\n".join(requirements) + "\n", encoding="utf-8")
+        try:
+            tmp.rename(out)
+        except OSError:
+            if not (out / _COMPLETE).is_file():  # not another process's finished tree: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; else this process's own leftovers
     return out
 
 
