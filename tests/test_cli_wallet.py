@@ -13,7 +13,7 @@ from cli_support import as_json
 from eth_account import Account
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.shared import settings
-from web3_chain import ChainServer, Node
+from web3_chain import ChainServer, Node, use_wallet
 
 PK = "0x8da4ef21b864d2cc526dbdb2a120bd2874c36c9d0a1fb7f8c63d7f7a8b41de8f"
 RECIPIENT = "0x" + "cd" * 20
@@ -25,9 +25,7 @@ ETH = 10**18
 @pytest.fixture
 def node() -> Node:
     n = Node()
-    t = n.tester
-    t.send_transaction({"from": t.get_accounts()[0], "to": Account.from_key(PK).address, "value": 10 * ETH,
-                        "gas": 21000})
+    n.fund(Account.from_key(PK).address, 10 * ETH)
     return n
 
 
@@ -39,12 +37,7 @@ def chain(node: Node):
 
 @pytest.fixture
 def workspace(workspace, chain):  # conftest's, with web3-wallet-worker on, its key and its chain's RPC set
-    doc = workspace.config()
-    doc["workers"]["web3-wallet-worker"]["enabled"] = True
-    workspace.save_config(doc)
-    workspace.set_secret("WALLET_PK_SECRET", PK)
-    workspace.set_secret("RPC_PROVIDER_URL", chain.url)
-    return workspace
+    return use_wallet(workspace, PK, chain.url)
 
 
 async def hoox(*args: str, input: str | None = None) -> Any:

@@ -209,9 +209,7 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock, c
     await kv_set(rt, "web3:chains", {"local": {"chainId": 131277322940537, "rpcSecret": "RPC_PROVIDER_URL",
                                                "explorer": "https://explorer.example"}})
     recipient = "0x" + "ab" * 20
-    tester = chain.node.tester
-    tester.send_transaction({"from": tester.get_accounts()[0], "to": evm.Key(WALLET_KEY).address,
-                             "value": 10**18, "gas": 21000})
+    chain.node.fund(evm.Key(WALLET_KEY).address, 10**18)
     await call("POST", "/wallet/balance", "/wallet/balance", M.WalletBalance, {"chain": "local"})
     await call("POST", "/wallet/estimate", "/wallet/estimate", M.WalletEstimate,
                {"chain": "local", "to": recipient, "value": "0.1"})

@@ -11,7 +11,7 @@ from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import settings
 from textual.widgets import Static
 from tui_support import cockpit_settings, make_ctx, plain, until  # noqa: F401  (autouse)
-from web3_chain import ChainServer, Node
+from web3_chain import ChainServer, Node, use_wallet
 
 from hoox_tui.app import HooxApp
 
@@ -23,22 +23,14 @@ CHAINS = {"local": {"chainId": 131277322940537, "rpcSecret": "RPC_PROVIDER_URL",
 @pytest.fixture
 def chain():
     node = Node()
-    t = node.tester
-    t.send_transaction({"from": t.get_accounts()[0], "to": Account.from_key(PK).address, "value": 3 * 10**18,
-                        "gas": 21000})
+    node.fund(Account.from_key(PK).address, 3 * 10**18)
     with ChainServer(node) as server:
         yield server
 
 
 @pytest.fixture
 def workspace(workspace, chain, request):  # conftest's; web3-wallet-worker on unless the test says "off"
-    if getattr(request, "param", "on") == "on":
-        doc = workspace.config()
-        doc["workers"]["web3-wallet-worker"]["enabled"] = True
-        workspace.save_config(doc)
-    workspace.set_secret("WALLET_PK_SECRET", PK)
-    workspace.set_secret("RPC_PROVIDER_URL", chain.url)
-    return workspace
+    return use_wallet(workspace, PK, chain.url, enabled=getattr(request, "param", "on") == "on")
 
 
 def wallet_panel(app: HooxApp) -> Static:

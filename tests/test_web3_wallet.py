@@ -44,9 +44,7 @@ async def wallet(workspace, node):
         await rt.open()
         try:
             await settings.put(rt.env(W).CONFIG_KV, settings.WEB3_CHAINS, CHAINS)
-            t = node.tester
-            t.send_transaction({"from": t.get_accounts()[0], "to": Account.from_key(PK).address,
-                                "value": 10 * ETH, "gas": 21000})
+            node.fund(Account.from_key(PK).address, 10 * ETH)
             yield rt, node, server
         finally:
             await rt.stop()
@@ -242,13 +240,12 @@ async def test_the_mnemonic_signs_for_the_account_asked(workspace, node):
         try:
             await settings.put(rt.env(W).CONFIG_KV, settings.WEB3_CHAINS, CHAINS)
             second = Account.from_mnemonic(MNEMONIC, account_path="m/44'/60'/0'/0/1").address
-            t = node.tester
-            t.send_transaction({"from": t.get_accounts()[0], "to": second, "value": ETH, "gas": 21000})
+            node.fund(second, ETH)
             r = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT,
                                    "value": "0.5", "account": 1}, "hd-1")
             assert r.status == 200, r.text()
             assert r.json()["result"]["from"] == second
-            assert t.get_balance(RECIPIENT) == ETH // 2
+            assert node.tester.get_balance(RECIPIENT) == ETH // 2
         finally:
             await rt.stop()
 

@@ -128,6 +128,11 @@ class Node:
         self.calls: list[str] = []  # the methods asked for, in order
         self.raw_transactions: list[str] = []
 
+    def fund(self, address: str, wei: int) -> None:
+        """Send `wei` to `address` from eth-tester's first (pre-funded) account."""
+        t = self.tester
+        t.send_transaction({"from": t.get_accounts()[0], "to": address, "value": wei, "gas": 21000})
+
     def base_fee(self) -> int:
         return int(self.tester.get_block_by_number("pending")["base_fee_per_gas"])
 
@@ -216,3 +221,14 @@ def _handler(rpc: Callable[[dict[str, Any]], dict[str, Any]]) -> type[BaseHTTPRe
             pass
 
     return Handler
+
+
+def use_wallet(workspace: Any, key: str, rpc_url: str, *, enabled: bool = True) -> Any:
+    """`workspace` with web3-wallet-worker enabled (unless told not), its key and its chain's RPC URL."""
+    if enabled:
+        doc = workspace.config()
+        doc["workers"]["web3-wallet-worker"]["enabled"] = True
+        workspace.save_config(doc)
+    workspace.set_secret("WALLET_PK_SECRET", key)
+    workspace.set_secret("RPC_PROVIDER_URL", rpc_url)
+    return workspace
