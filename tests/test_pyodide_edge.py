@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import socket
 import time
 
 from fake_access import FakeAccess, SigningKey
 from hoox_edge import catalog
 from loopback_servers import BIG, LoopbackServers
+from netutil import free_port
 from pyodide_support import PyodideRunFailed, run_in_pyodide
 
 INSIDE = {  # file under tests/pyodide/inside → the tests it holds, all of which must pass
@@ -33,13 +33,6 @@ INSIDE = {  # file under tests/pyodide/inside → the tests it holds, all of whi
     "test_fetch_transport.py": 20,
     "test_pipeline.py": 3,
 }
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def outcomes(out: str) -> dict[str, dict[str, int]]:
@@ -64,8 +57,8 @@ def test_the_edge_runs_in_pyodide() -> None:
                 "HOOX_ACCESS_FORGED": team.token(now=now, key=SigningKey("key-1", SigningKey.new("x").private)),
                 "HOOX_ACCESS_EXPIRED": team.token(now=now - 7200, ttl=600),
                 "HOOX_ACCESS_WRONG_AUD": team.token(now=now, aud=["another-app"]),
-                # test_fetch_transport and test_pipeline
-                "HOOX_TEST_URL": servers.url, "HOOX_REFUSED_URL": f"http://127.0.0.1:{closed_port()}",
+                # test_fetch_transport (the refused URL: a port nothing listens on) and test_pipeline
+                "HOOX_TEST_URL": servers.url, "HOOX_REFUSED_URL": f"http://127.0.0.1:{free_port()}",
                 "HOOX_BIG_SHA256": hashlib.sha256(BIG).hexdigest(), "HOOX_BIG_SIZE": str(len(BIG)),
                 "HOOX_BINANCE_URL": servers.fake.url, "HOOX_BINANCE_KEY": servers.fake.api_key,
                 "HOOX_BINANCE_SECRET": servers.fake.api_secret,
