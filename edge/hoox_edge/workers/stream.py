@@ -32,9 +32,7 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from hoox_edge.operator.params import Params, path_secrets
 from hoox_edge.ports import D1Database
@@ -44,6 +42,7 @@ from hoox_edge.shared.auth import require_operator
 from hoox_edge.shared.bodies import INT_MAX
 from hoox_edge.shared.errors import VALIDATION_ERROR, ApiError
 from hoox_edge.shared.redact import preview
+from hoox_edge.shared.streaming import EventStreamResponse
 
 HEARTBEAT_SECONDS = 15.0
 POLL_SECONDS = 1.0
@@ -135,48 +134,6 @@ async def _event_lines(db: D1Database, types: Sequence[str], cursor: int, openin
             await feed.wait(version, wait)
         else:
             await asyncio.sleep(wait)
-
-
-class EventStreamResponse(Response):
-    """A `text/event-stream` response that ends when its lines end or the client goes.
-
-    Starlette's StreamingResponse watches for the disconnect with an anyio task group on ASGI
-    servers before spec 2.4 (Cloudflare's bridge is one), and anyio's asyncio backend imports `ssl`,
-    which Pyodide does not ship: plain asyncio tasks do the same job everywhere.
-    """
-
-    media_type = "text/event-stream"
-
-    def __init__(self, lines: AsyncGenerator[str, None]) -> None:
-        self.lines = lines
-        self.status_code = 200
-        self.background = None
-        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-    async def _send_lines(self, send: Send) -> None:
-        async for line in self.lines:
-            await send({"type": "http.response.body", "body": line.encode(), "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    @staticmethod
-    async def _until_disconnect(receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        sender = asyncio.ensure_future(self._send_lines(send))
-        watcher = asyncio.ensure_future(self._until_disconnect(receive))
-        try:
-            await asyncio.wait((sender, watcher), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sender, watcher):
-                task.cancel()
-            await asyncio.gather(sender, watcher, return_exceptions=True)
-            await self.lines.aclose()
-        client_left = watcher.done() and not watcher.cancelled()
-        if not client_left and not sender.cancelled() and sender.exception() is not None:
-            raise sender.exception()  # type: ignore[misc]
 
 
 async def stream(request: Request) -> EventStreamResponse:
