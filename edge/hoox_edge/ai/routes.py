@@ -19,11 +19,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hoox_edge.ai import chain, desk
@@ -35,6 +35,7 @@ from hoox_edge.shared import clock, settings
 from hoox_edge.shared.app import env_of, request_id_of
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import NOT_AVAILABLE, VALIDATION_ERROR, ApiError, ok
+from hoox_edge.shared.streaming import EventStreamResponse
 
 MAX_MESSAGES = 50
 MAX_MESSAGE_CHARS = 20_000
@@ -124,12 +125,11 @@ async def chat(request: Request) -> Response:
     if not stream:
         return _answer(await chain.collect(chain.chat_events(env, req)), request_id_of(request))
 
-    async def events() -> AsyncIterator[bytes]:
+    async def events() -> AsyncGenerator[bytes, None]:
         async for ev in chain.chat_events(env, req):
             yield _sse(ev)
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+    return EventStreamResponse(events())  # not Starlette's StreamingResponse: it fails on Pyodide (no ssl)
 
 
 async def reasoning(request: Request) -> JSONResponse:
