@@ -9,7 +9,7 @@ Cloudflare; the one exception is Durable Object SQL, which is synchronous there 
 from __future__ import annotations
 
 import json as _json
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
@@ -461,8 +461,49 @@ class ServiceResponse:
         return self.body.decode("utf-8", errors="replace")
 
 
+class ServiceStream:
+    """A service binding's answer whose body is read as the callee sends it (an SSE answer, token by
+    token): iterate it for the chunks, or `read()` the rest. `aclose()` (or leaving `async with`)
+    before the end tells the callee that its caller went, as a client's disconnect does; the callee's
+    stream stops at its next write.
+    """
+
+    def __init__(self, status: int, headers: dict[str, str], chunks: AsyncIterator[bytes],
+                 close: Callable[[], Awaitable[None]]) -> None:
+        self.status = status
+        self.headers = headers
+        self._chunks = chunks
+        self._close = close
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def read(self) -> bytes:
+        """The rest of the body, all of it."""
+        try:
+            return b"".join([chunk async for chunk in self._chunks])
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._close()
+
+    async def __aenter__(self) -> ServiceStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
 class Fetcher(Protocol):
-    """A service binding: a call to another worker without a network hop."""
+    """A service binding: a call to another worker without a network hop.
+
+    `fetch` hands over the whole answer; `stream` hands it over once its status and headers are in,
+    with the body to read as it comes (`timeout`: for the status and headers only).
+    """
 
     async def fetch(
         self,
@@ -474,6 +515,17 @@ class Fetcher(Protocol):
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> ServiceResponse: ...
+
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JSONValue = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ServiceStream: ...
 
 
 # --------------------------------------------------------------------------- Env

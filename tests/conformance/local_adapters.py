@@ -30,7 +30,8 @@ from hoox_edge.ports import (
 
 class LocalAdapters:
     name = "local"
-    capabilities = frozenset({"fake_clock", "restart", "crash", "readonly_d1", "analytics_sql", "queue_admin"})
+    capabilities = frozenset({"fake_clock", "restart", "crash", "readonly_d1", "analytics_sql", "queue_admin",
+                              "stream_cancel"})
 
     def __init__(self, root: Path, *, instance_id: str = "first") -> None:
         self.root = root

@@ -40,6 +40,12 @@ def is_js_error(exc: BaseException) -> bool:
     return type(exc).__name__ == "JsException"
 
 
+def js_error(message: str) -> Any:
+    """A JS `Error` (a reason to cancel a stream with); a Python exception outside Pyodide."""
+    env = _pyodide()
+    return RuntimeError(message) if env is None else env[1].Error.new(message)
+
+
 def js_error_message(exc: BaseException) -> str:
     msg = getattr(exc, "message", None)
     return str(msg) if msg else str(exc)

@@ -4,6 +4,8 @@ The callee gets its own Env in `scope["env"]`. With a `timeout` the caller gets 
 while the callee runs on to completion (a Cloudflare callee is not cancelled when its caller stops
 waiting either). An exception that the callee's framework re-raises after it has sent its 500
 (Starlette does) stays on the callee's side: the caller gets the response, as over the network.
+`stream` hands the answer over at `http.response.start` and its body chunk by chunk as the callee
+sends it; a caller that closes it early is a client that went (`http.disconnect`).
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import asyncio
 import collections
 import json as _json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from hoox_edge.ports import Env, JSONValue, ServiceResponse
+from hoox_edge.ports import Env, JSONValue, ServiceResponse, ServiceStream
 from hoox_edge.shared.errors import INTERNAL_ERROR, error_body
 
 _py = logging.getLogger("hoox.local")
@@ -38,6 +40,120 @@ def background_tasks() -> set[asyncio.Task]:
     return _background
 
 
+class _Exchange:
+    """One in-process ASGI call: the request as the callee receives it, the answer as it is sent.
+
+    The callee sees `http.disconnect` once its answer is complete, or as soon as the caller of a
+    stream goes (`leave`); a write after that fails with OSError, as a write to a closed connection.
+    """
+
+    def __init__(self, app: ASGIApp, env: Env | None, method: str, path: str, *, json: JSONValue,
+                 body: bytes | None, headers: Mapping[str, str] | None, host: str,
+                 client: tuple[str, int]) -> None:
+        if json is not None and body is not None:
+            raise ValueError("pass json or body, not both")
+        hdrs = {k.lower(): v for k, v in (headers or {}).items()}
+        if json is not None:
+            body = _json.dumps(json).encode("utf-8")
+            hdrs.setdefault("content-type", "application/json")
+        self._body = body or b""
+        hdrs.setdefault("host", host)
+        if self._body:
+            hdrs["content-length"] = str(len(self._body))
+        parts = urlsplit(path if path.startswith("/") else "/" + path)
+        HOPS[f"{host}{parts.path}"] += 1
+        self.method, self.path = method.upper(), parts.path
+        self.scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": self.method,
+            "scheme": "http",
+            "path": parts.path,
+            "raw_path": parts.path.encode("utf-8"),
+            "query_string": parts.query.encode("latin-1"),
+            "root_path": "",
+            "headers": [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in hdrs.items()],
+            "client": client,
+            "server": (host, 80),
+            "state": {},
+        }
+        if env is not None:
+            self.scope["env"] = env
+        self.status: int | None = None
+        self.headers: dict[str, str] = {}
+        self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue()  # None: the end of the body
+        self.started = asyncio.Event()  # the status and headers are in
+        self._over = asyncio.Event()  # the answer is complete, or its caller went
+        self._body_sent = False
+        self.task = asyncio.ensure_future(self._run(app))
+
+    async def _receive(self) -> dict[str, Any]:
+        if not self._body_sent:
+            self._body_sent = True
+            return {"type": "http.request", "body": self._body, "more_body": False}
+        await self._over.wait()
+        return {"type": "http.disconnect"}
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self._over.is_set():  # as ASGI 2.4 servers do, and as a write to a cancelled stream fails on Cloudflare
+            raise OSError(f"{self.method} {self.path}: the caller has closed the stream")
+        if message["type"] == "http.response.start":
+            for k, v in message.get("headers", []):
+                name = k.decode("latin-1").lower()
+                val = v.decode("latin-1")
+                self.headers[name] = f"{self.headers[name]}, {val}" if name in self.headers else val
+            self.status = message["status"]
+            self.started.set()
+        elif message["type"] == "http.response.body":
+            self.chunks.put_nowait(message.get("body", b""))
+            if not message.get("more_body", False):
+                self._over.set()
+
+    def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status, self.headers = status, headers
+        self.chunks.put_nowait(body)
+
+    async def _run(self, app: ASGIApp) -> None:
+        try:
+            await app(self.scope, self._receive, self._send)
+        except Exception as exc:
+            if self.status is None:
+                _py.error("%s %s: the worker raised %s before answering", self.method, self.path,
+                          type(exc).__name__)
+                payload = error_body(INTERNAL_ERROR, f"Internal error ({type(exc).__name__}).", None)
+                self._answer(500, {"content-type": "application/json"}, _json.dumps(payload).encode("utf-8"))
+            else:
+                # Starlette re-raises after sending its 500: that is the callee's business, not the caller's
+                _py.debug("callee re-raised %s after answering %s", type(exc).__name__, self.status)
+        finally:
+            if self.status is None:
+                self._answer(500, {}, b"worker returned no response")
+            self.chunks.put_nowait(None)
+            self._over.set()
+            self.started.set()
+
+    def leave(self) -> None:
+        """The caller goes: the callee sees a disconnect and runs on to its end, kept referenced."""
+        self._over.set()
+        if not self.task.done():
+            _background.add(self.task)
+            self.task.add_done_callback(_background.discard)
+
+    def timed_out(self, timeout: float) -> TimeoutError:
+        if not self.task.done():
+            _background.add(self.task)
+            self.task.add_done_callback(_background.discard)
+        return TimeoutError(f"{self.method} {self.path} did not answer within {timeout:g} s")
+
+    def body(self) -> bytes:
+        """What the callee sent, once it has ended."""
+        parts: list[bytes] = []
+        while (chunk := self.chunks.get_nowait()) is not None:
+            parts.append(chunk)
+        return b"".join(parts)
+
+
 async def asgi_call(
     app: ASGIApp,
     env: Env | None,
@@ -52,89 +168,54 @@ async def asgi_call(
     timeout: float | None = None,
 ) -> ServiceResponse:
     """Call an ASGI app once and collect its whole response."""
-    if json is not None and body is not None:
-        raise ValueError("pass json or body, not both")
-    hdrs = {k.lower(): v for k, v in (headers or {}).items()}
-    if json is not None:
-        body = _json.dumps(json).encode("utf-8")
-        hdrs.setdefault("content-type", "application/json")
-    body = body or b""
-    hdrs.setdefault("host", host)
-    if body:
-        hdrs["content-length"] = str(len(body))
-    parts = urlsplit(path if path.startswith("/") else "/" + path)
-    HOPS[f"{host}{parts.path}"] += 1
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method.upper(),
-        "scheme": "http",
-        "path": parts.path,
-        "raw_path": parts.path.encode("utf-8"),
-        "query_string": parts.query.encode("latin-1"),
-        "root_path": "",
-        "headers": [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in hdrs.items()],
-        "client": client,
-        "server": (host, 80),
-        "state": {},
-    }
-    if env is not None:
-        scope["env"] = env
-
-    done = asyncio.Event()
-    sent_body = False
-    status: list[int] = []
-    resp_headers: dict[str, str] = {}
-    chunks: list[bytes] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent_body
-        if not sent_body:
-            sent_body = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()  # a disconnect only once the response is complete
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-            for k, v in message.get("headers", []):
-                name = k.decode("latin-1").lower()
-                val = v.decode("latin-1")
-                resp_headers[name] = f"{resp_headers[name]}, {val}" if name in resp_headers else val
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                done.set()
-
-    async def run() -> ServiceResponse:
-        try:
-            await app(scope, receive, send)
-        except Exception as exc:
-            if not status:
-                _py.error("%s %s: the worker raised %s before answering", method, parts.path,
-                          type(exc).__name__)
-                payload = error_body(INTERNAL_ERROR, f"Internal error ({type(exc).__name__}).", None)
-                return ServiceResponse(500, {"content-type": "application/json"},
-                                       _json.dumps(payload).encode("utf-8"))
-            # Starlette re-raises after sending its 500: that is the callee's business, not the caller's
-            _py.debug("callee re-raised %s after answering %s", type(exc).__name__, status[0])
-        finally:
-            done.set()
-        if not status:
-            return ServiceResponse(500, {}, b"worker returned no response")
-        return ServiceResponse(status[0], resp_headers, b"".join(chunks))
-
+    call = _Exchange(app, env, method, path, json=json, body=body, headers=headers, host=host, client=client)
     if timeout is None:
-        return await run()
-    task = asyncio.ensure_future(run())
+        await call.task  # a caller cancelled cancels its callee, as one task
+    else:
+        try:
+            await asyncio.wait_for(asyncio.shield(call.task), timeout)
+        except TimeoutError:
+            raise call.timed_out(timeout) from None
+    assert call.status is not None
+    return ServiceResponse(call.status, call.headers, call.body())
+
+
+async def asgi_stream(
+    app: ASGIApp,
+    env: Env | None,
+    method: str,
+    path: str,
+    *,
+    json: JSONValue = None,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    host: str = "localhost",
+    client: tuple[str, int] = ("127.0.0.1", 0),
+    timeout: float | None = None,
+) -> ServiceStream:
+    """Call an ASGI app once; its answer once the status and headers are in, the body read as it is sent.
+
+    Closing the stream before its end is the caller's disconnect (the callee's `receive` says so).
+    """
+    call = _Exchange(app, env, method, path, json=json, body=body, headers=headers, host=host, client=client)
     try:
-        return await asyncio.wait_for(asyncio.shield(task), timeout)
+        await asyncio.wait_for(call.started.wait(), timeout)
     except TimeoutError:
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-        raise TimeoutError(f"{method.upper()} {parts.path} did not answer within {timeout:g} s") from None
+        raise call.timed_out(timeout or 0) from None
+    except asyncio.CancelledError:
+        call.leave()
+        raise
+    assert call.status is not None
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while (chunk := await call.chunks.get()) is not None:
+            if chunk:
+                yield chunk
+
+    async def close() -> None:
+        call.leave()
+
+    return ServiceStream(call.status, call.headers, chunks(), close)
 
 
 class LocalService:
@@ -146,6 +227,13 @@ class LocalService:
         self._resolve = resolve
         self._available = available
 
+    def _target(self) -> tuple[ASGIApp, Env]:
+        if not self._available():
+            raise ServiceUnavailable(
+                f"worker {self.target!r} is not running in this local runtime (enable it in hoox.toml)"
+            )
+        return self._resolve()
+
     async def fetch(
         self,
         method: str,
@@ -156,13 +244,23 @@ class LocalService:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> ServiceResponse:
-        if not self._available():
-            raise ServiceUnavailable(
-                f"worker {self.target!r} is not running in this local runtime (enable it in hoox.toml)"
-            )
-        app, env = self._resolve()
+        app, env = self._target()
         return await asgi_call(app, env, method, path, json=json, body=body, headers=headers,
                                host=self.target, timeout=timeout)
+
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JSONValue = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ServiceStream:
+        app, env = self._target()
+        return await asgi_stream(app, env, method, path, json=json, body=body, headers=headers,
+                                 host=self.target, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"LocalService({self.target!r})"
