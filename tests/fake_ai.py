@@ -21,9 +21,10 @@ Each route answers its scripted steps in order (`script(route, *steps)`), then `
 `{"text": [...], "usage": (input, output)}` streams; `{"status": 429, "retry_after": "1"}` / 5xx answer
 an error in the provider's error shape; `{"timeout": True}` never answers (until the client goes);
 `{"text": [...], "hold_after": n}` streams n tokens then waits until the client closes the connection
-(recorded in `closed_early`); `{"echo_system": word}` answers the lines of the request's system
-prompt that hold `word` (a model quoting its context). A wrong key is a 401; a request without the
-documented shape a 400, listed in `shape_errors`.
+(recorded in `closed_early`); `{"text": [...], "pause_after": n, "release": threading.Event()}` streams
+n tokens, waits until the test sets `release`, then sends the rest; `{"echo_system": word}` answers the
+lines of the request's system prompt that hold `word` (a model quoting its context). A wrong key is a
+401; a request without the documented shape a 400, listed in `shape_errors`.
 """
 
 from __future__ import annotations
@@ -287,6 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
             if hold_after is not None and len(sent) >= hold_after:
                 self._hold(route)
                 return True
+            if len(sent) == step.get("pause_after"):
+                step["release"].wait(HOLD_LIMIT)
             return False
 
         try:
