@@ -9,7 +9,9 @@ own, so a failure names the file:
 - test_email: the Mailgun webhook through the gateway's entry.py on Miniflare's D1 and KV;
 - test_wallet_signing: the wallet signs eth-account's bytes;
 - test_fetch_transport: httpx over the runtime's `fetch` against loopback servers served from here;
-- test_pipeline: signal → exchange → ledger, the queue consumer, the cron and the SSE stream.
+- test_pipeline: signal → exchange → ledger, the queue consumer, the cron and the SSE stream;
+- test_ai_chat: agent-worker's /agent/chat SSE against a loopback provider, and the gateway's
+  /v1/agent/chat relaying it through a service binding's stream.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 import time
 
 from fake_access import FakeAccess, SigningKey
+from fake_ai import FakeAI
 from hoox_edge import catalog
 from loopback_servers import BIG, LoopbackServers
 from netutil import free_port
@@ -32,7 +35,9 @@ INSIDE = {  # file under tests/pyodide/inside → the tests it holds, all of whi
     "test_wallet_signing.py": 2,
     "test_fetch_transport.py": 20,
     "test_pipeline.py": 3,
+    "test_ai_chat.py": 1,
 }
+AI_KEY = "sk-pyodide-ai-test-0123456789abcdef"
 
 
 def outcomes(out: str) -> dict[str, dict[str, int]]:
@@ -48,7 +53,8 @@ def outcomes(out: str) -> dict[str, dict[str, int]]:
 def test_the_edge_runs_in_pyodide() -> None:
     servers = LoopbackServers().start()
     try:
-        with FakeAccess() as team:
+        with FakeAccess() as team, FakeAI(keys={"openai": AI_KEY},
+                                          default={"text": ["Streamed", " from", " a fake."], "usage": (11, 3)}) as ai:
             now = time.time()
             env = {
                 # test_access_jwt: tokens minted here with `cryptography`
@@ -62,6 +68,8 @@ def test_the_edge_runs_in_pyodide() -> None:
                 "HOOX_BIG_SHA256": hashlib.sha256(BIG).hexdigest(), "HOOX_BIG_SIZE": str(len(BIG)),
                 "HOOX_BINANCE_URL": servers.fake.url, "HOOX_BINANCE_KEY": servers.fake.api_key,
                 "HOOX_BINANCE_SECRET": servers.fake.api_secret,
+                # test_ai_chat: the loopback OpenAI and the key it takes
+                "HOOX_AI_URL": ai.url, "HOOX_AI_KEY": AI_KEY,
             }
             try:
                 out = run_in_pyodide(*(f"pyodide/inside/{f}" for f in INSIDE), env=env, extra=["-rA"])
@@ -71,6 +79,8 @@ def test_the_edge_runs_in_pyodide() -> None:
             wrong = {f: counts.get(f, {}) for f, n in INSIDE.items() if counts.get(f) != {"PASSED": n}}
             assert not wrong, f"inside Pyodide, files not passing all their tests: {wrong}\n{out}"
             assert team.fetches >= 1  # the Access keys came over fetch from the loopback JWKS
+            # test_ai_chat's two chats each reached the provider once, in its documented shape
+            assert len(ai.calls_to("openai")) == 2 and not ai.shape_errors
         # The fake exchange saw the signed calls that went out through fetch, each signature valid:
         # test_fetch_transport's leverage call, and test_pipeline's direct and queued signals placed once.
         assert any(c["path"] == "/fapi/v1/leverage" for c in servers.fake.calls)

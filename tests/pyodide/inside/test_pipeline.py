@@ -9,14 +9,11 @@ producer and reaches trade-worker's `Default.queue` as a documented MessageBatch
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import js  # type: ignore[import-not-found]
-from harness_plugin import fresh_bindings
 from hoox_edge import lifecycle, migrations
 from hoox_edge.cloudflare.d1 import CloudflareD1
 from hoox_edge.cloudflare.kv import CloudflareKV
@@ -24,34 +21,10 @@ from hoox_edge.shared import clock, settings
 from hoox_edge.workers import stream as sse
 from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 from workers import asgi as workers_asgi  # type: ignore[import-not-found]
+from workers_js import ctx, entry, gateway_bindings, js_object, request
 
-EDGE = Path("/hoox/edge")
 SECRETS = {"WEBHOOK_API_KEY": "wh-" + "k" * 30, "INTERNAL_KEY_BINDING": "in-" + "i" * 30,
            "OPERATOR_API_KEY": "op-" + "o" * 30}
-
-
-def _entry(package_dir: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"pipeline_{package_dir.replace('-', '_')}",
-                                                  EDGE / package_dir / "entry.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _obj(values: dict[str, Any]) -> Any:
-    return to_js(values, dict_converter=js.Object.fromEntries)
-
-
-def _ctx() -> Any:
-    return _obj({"waitUntil": create_proxy(lambda p: None), "passThroughOnException": create_proxy(lambda: None)})
-
-
-def _request(path: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None) -> Any:
-    init: dict[str, Any] = {"method": method, "headers": _obj(headers or {})}
-    if body is not None:
-        init["body"] = json.dumps(body)
-    return js.Request.new("https://hoox.example" + path, _obj(init))
 
 
 class Desk:
@@ -60,11 +33,9 @@ class Desk:
     def __init__(self) -> None:
         self.trade: Any = None
         self.queued: list[Any] = []  # what the gateway sent to TRADE_QUEUE, as the consumer receives it
-        self.gw_module = _entry("hoox")
-        self.trade_module = _entry("trade-worker")
-        self.b = fresh_bindings(d1Databases=["DB"], kvNamespaces=["CONFIG_KV", "SESSIONS_KV"],
-                                queueProducers={"TRADE_QUEUE": {"queueName": "trade-execution"}},
-                                services={"TRADE_SERVICE": create_proxy(self._to_trade)})
+        self.gw_module = entry("hoox")
+        self.trade_module = entry("trade-worker")
+        self.b = gateway_bindings(TRADE_SERVICE=self._to_trade)
         durable = js.hooxHarness.durable
         common = {"DB": self.b.DB, "CONFIG_KV": self.b.CONFIG_KV, **SECRETS}
         producer = durable.producer(self.b.TRADE_QUEUE, create_proxy(lambda body, delay: self.queued.append(body)))
@@ -72,14 +43,14 @@ class Desk:
                                   "TRADE_SERVICE": self.b.TRADE_SERVICE}
         trade_env: dict[str, Any] = {**common, "BINANCE_API_KEY": os.environ["HOOX_BINANCE_KEY"],
                                      "BINANCE_API_SECRET": os.environ["HOOX_BINANCE_SECRET"]}
-        self.gw_env_js = _obj(gw_env)
+        self.gw_env_js = js_object(gw_env)
         for name, cls in (("IDEMPOTENCY_STORE", "IdempotencyStore"), ("RATE_LIMITER", "RateLimiter")):
             klass = getattr(self.gw_module, cls)
             ns = durable.namespace(cls, create_proxy(lambda state, k=klass: k(state, self.gw_env_js)))
             setattr(self.gw_env_js, name, ns)
-        self.trade_env_js = _obj(trade_env)
-        self.gateway = self.gw_module.Default(_ctx(), self.gw_env_js)
-        self.trade = self.trade_module.Default(_ctx(), self.trade_env_js)
+        self.trade_env_js = js_object(trade_env)
+        self.gateway = self.gw_module.Default(ctx(), self.gw_env_js)
+        self.trade = self.trade_module.Default(ctx(), self.trade_env_js)
 
     async def _to_trade(self, request: Any) -> Any:
         return await self.trade.fetch(request)
@@ -96,7 +67,7 @@ class Desk:
     async def signal(self, key: str) -> tuple[int, dict[str, Any]]:
         body = {"apiKey": SECRETS["WEBHOOK_API_KEY"], "exchange": "binance", "action": "LONG",
                 "symbol": "btc/usdt", "quantity": 0.01, "idempotencyKey": key}
-        resp = await self.gateway.fetch(_request("/webhook", "POST", body, {"content-type": "application/json"}))
+        resp = await self.gateway.fetch(request("/webhook", "POST", body, {"content-type": "application/json"}))
         return resp.status, json.loads(await resp.text())
 
     async def status_of(self, rid: str) -> str:
@@ -110,7 +81,7 @@ async def test_a_signal_goes_from_the_gateway_to_a_loopback_exchange_and_into_th
     await desk.prepare()
     signal = {"apiKey": SECRETS["WEBHOOK_API_KEY"], "exchange": "binance", "action": "LONG", "symbol": "btc/usdt",
               "quantity": 0.01, "idempotencyKey": "pyodide-pipeline-1"}
-    resp = await desk.gateway.fetch(_request("/webhook", "POST", signal, {"content-type": "application/json"}))
+    resp = await desk.gateway.fetch(request("/webhook", "POST", signal, {"content-type": "application/json"}))
     answer = json.loads(await resp.text())
     assert resp.status == 200, answer
     assert answer["status"] == "Filled"
@@ -123,14 +94,14 @@ async def test_a_signal_goes_from_the_gateway_to_a_loopback_exchange_and_into_th
     position = await ledger.prepare("SELECT side, size, mode FROM positions WHERE symbol = 'BTCUSDT'").first()
     assert position == {"side": "LONG", "size": 0.01, "mode": "live"}
 
-    again = await desk.gateway.fetch(_request("/webhook", "POST", signal, {"content-type": "application/json"}))
+    again = await desk.gateway.fetch(request("/webhook", "POST", signal, {"content-type": "application/json"}))
     assert again.status == 409  # the same key again: the original outcome, no second order
 
     # The operator stream: an SSE response through asgi.fetch, replaying the fill from the start.
     # Neither asgi bridge tells the app that the client went; its next write fails and ends it: a
     # short heartbeat makes that write come soon.
     monkeypatch.setattr(sse, "HEARTBEAT_SECONDS", 0.05)
-    stream = await desk.gateway.fetch(_request("/v1/stream?topics=trades", headers={
+    stream = await desk.gateway.fetch(request("/v1/stream?topics=trades", headers={
         "authorization": "Bearer " + SECRETS["OPERATOR_API_KEY"], "last-event-id": "0"}))
     assert stream.status == 200
     assert stream.headers.get("content-type").startswith("text/event-stream")
@@ -165,7 +136,7 @@ async def test_a_queued_signal_reaches_trade_workers_queue_handler_and_fills() -
     batch = js.hooxHarness.durable.batch("trade-execution", to_js(
         [{"id": "m1", "timestamp": clock.now_ms(), "body": desk.queued[0], "attempts": 1}],
         dict_converter=js.Object.fromEntries))
-    await desk.trade.queue(batch, desk.trade_env_js, _ctx())
+    await desk.trade.queue(batch, desk.trade_env_js, ctx())
     decided = batch.outcome.explicit.get("m1")
     assert decided is not None and decided.ack  # the consumer acked it: no redelivery
     assert await desk.status_of(rid) == "Filled"
@@ -180,7 +151,7 @@ async def test_the_cron_enters_scheduled_and_the_reconciler_settles_a_stranded_s
     await lifecycle.insert_statement(db, request_id="stranded-1", source="webhook", stored_payload={},
                                      idempotency_key=None, exchange="binance", symbol="BTCUSDT", action="LONG",
                                      quantity=0.01, now=old).run()
-    controller = _obj({"cron": "* * * * *", "scheduledTime": clock.now_ms()})
-    await desk.trade.scheduled(controller, desk.trade_env_js, _ctx())
+    controller = js_object({"cron": "* * * * *", "scheduledTime": clock.now_ms()})
+    await desk.trade.scheduled(controller, desk.trade_env_js, ctx())
     row = await db.prepare("SELECT status, error_code FROM trade_signals WHERE request_id = 'stranded-1'").first()
     assert row == {"status": "Rejected", "error_code": "NOT_PLACED"}
