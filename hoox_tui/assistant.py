@@ -2,9 +2,6 @@
 gateway (`/v1/agent/chat` with the ledger's figures, `desk: true`), the answer as it arrives, then
 the provider that served it, any that failed before it, and the tokens used. The assistant never
 places an order; it may suggest a hoox command to run.
-
-Through the operator API the service binding hands the events over in one piece, so the answer may
-appear at once rather than token by token.
 """
 
 from __future__ import annotations
