@@ -133,17 +133,19 @@ class _Exchange:
             self._over.set()
             self.started.set()
 
-    def leave(self) -> None:
-        """The caller goes: the callee sees a disconnect and runs on to its end, kept referenced."""
-        self._over.set()
+    def _run_on(self) -> None:
+        """The callee runs on to its end without its caller, kept referenced (the runtime awaits it on stop)."""
         if not self.task.done():
             _background.add(self.task)
             self.task.add_done_callback(_background.discard)
 
+    def leave(self) -> None:
+        """The caller goes: the callee sees a disconnect."""
+        self._over.set()
+        self._run_on()
+
     def timed_out(self, timeout: float) -> TimeoutError:
-        if not self.task.done():
-            _background.add(self.task)
-            self.task.add_done_callback(_background.discard)
+        self._run_on()
         return TimeoutError(f"{self.method} {self.path} did not answer within {timeout:g} s")
 
     def body(self) -> bytes:
