@@ -86,7 +86,8 @@ class _Exchange:
         self.started = asyncio.Event()  # the status and headers are in
         self._over = asyncio.Event()  # the answer is complete, or its caller went
         self._body_sent = False
-        self.task = asyncio.ensure_future(self._run(app))
+        self._app = app
+        self.task: asyncio.Task[None] | None = None  # set by `start`; a call awaited inline has none
 
     async def _receive(self) -> dict[str, Any]:
         if not self._body_sent:
@@ -114,9 +115,14 @@ class _Exchange:
         self.status, self.headers = status, headers
         self.chunks.put_nowait(body)
 
-    async def _run(self, app: ASGIApp) -> None:
+    def start(self) -> asyncio.Task[None]:
+        """Run the callee as a task of its own (it can then outlive its caller)."""
+        self.task = asyncio.create_task(self.run())
+        return self.task
+
+    async def run(self) -> None:
         try:
-            await app(self.scope, self._receive, self._send)
+            await self._app(self.scope, self._receive, self._send)
         except Exception as exc:
             if self.status is None:
                 _py.error("%s %s: the worker raised %s before answering", self.method, self.path,
@@ -135,7 +141,7 @@ class _Exchange:
 
     def _run_on(self) -> None:
         """The callee runs on to its end without its caller, kept referenced (the runtime awaits it on stop)."""
-        if not self.task.done():
+        if self.task is not None and not self.task.done():
             _background.add(self.task)
             self.task.add_done_callback(_background.discard)
 
@@ -172,10 +178,10 @@ async def asgi_call(
     """Call an ASGI app once and collect its whole response."""
     call = _Exchange(app, env, method, path, json=json, body=body, headers=headers, host=host, client=client)
     if timeout is None:
-        await call.task  # a caller cancelled cancels its callee, as one task
+        await call.run()  # inline: a caller cancelled cancels its callee
     else:
         try:
-            await asyncio.wait_for(asyncio.shield(call.task), timeout)
+            await asyncio.wait_for(asyncio.shield(call.start()), timeout)
         except TimeoutError:
             raise call.timed_out(timeout) from None
     assert call.status is not None
@@ -200,6 +206,7 @@ async def asgi_stream(
     Closing the stream before its end is the caller's disconnect (the callee's `receive` says so).
     """
     call = _Exchange(app, env, method, path, json=json, body=body, headers=headers, host=host, client=client)
+    call.start()
     try:
         await asyncio.wait_for(call.started.wait(), timeout)
     except TimeoutError:
