@@ -16,7 +16,20 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from hoox_edge.shared import settings
 from hoox_edge.wallet import evm
-from web3_chain import DATA, ChainServer, Node, assemble, router_bytecode, token_bytecode
+from web3_chain import (
+    DATA,
+    ETH,
+    ChainServer,
+    Node,
+    assemble,
+    deploy,
+    pool,
+    router_bytecode,
+    swaps_sent,
+    token_balance,
+    token_bytecode,
+    v2_quote,
+)
 
 W = "web3-wallet-worker"
 PK = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
@@ -24,7 +37,6 @@ MNEMONIC = "test test test test test test test test test test test junk"
 CHAINS = {"local": {"chainId": 131277322940537, "rpcSecret": "RPC_PROVIDER_URL",
                     "explorer": "https://explorer.example", "symbol": "ETH"}}
 RECIPIENT = evm.checksum(bytes.fromhex("ab" * 20))
-ETH = 10**18
 
 
 @pytest.fixture
@@ -59,24 +71,8 @@ async def process(rt, payload, request_id="r-1"):
                             headers=key(rt))
 
 
-def deploy(node: Node, code: bytes) -> str:
-    """A contract deployed by the wallet's own key (a token's 1,000,000 tokens are then the wallet's)."""
-    t = node.tester
-    me = Account.from_key(PK).address
-    if me.lower() not in (a.lower() for a in t.get_accounts()):
-        t.add_account(PK)
-    tx = t.send_transaction({"from": me, "gas": 1_000_000, "data": "0x" + code.hex()})
-    return t.get_transaction_receipt(tx)["contract_address"]
-
-
 def deploy_token(node: Node) -> str:
-    return deploy(node, token_bytecode())
-
-
-def token_balance(node: Node, token: str, owner: str) -> int:
-    out = node.tester.call({"from": node.tester.get_accounts()[0], "to": token, "gas": 100_000,
-                            "data": "0x" + evm.call_data(evm.BALANCE_OF, evm.parse_address(owner)).hex()})
-    return evm.decode_uint(bytes.fromhex(out[2:]))
+    return deploy(node, token_bytecode(), PK)
 
 
 # ============================================================================ the primitives
@@ -300,13 +296,11 @@ def test_the_pbkdf2_fallback_for_pyodide_equals_hashlibs(monkeypatch):
 
 # ============================================================================ swaps (trade-worker /dex)
 async def test_a_dex_signal_swaps_through_the_router_within_its_slippage_bound_once(wallet):
+    """An internal caller's swap straight to trade-worker's /dex (the gateway's path: test_dex_signals.py)."""
     rt, node, _ = wallet
     me = Account.from_key(PK).address
-    token_a, token_b, router = deploy_token(node), deploy_token(node), deploy(node, router_bytecode())
+    token_a, token_b, router = pool(node, PK)  # the router's pool: 1000 of each
     t = node.tester
-    for token in (token_a, token_b):  # the router's pool: 1000 of each
-        t.send_transaction({"from": me, "to": token, "gas": 100_000, "data": "0x" + evm.call_data(
-            evm.TRANSFER, evm.parse_address(router), 1000 * ETH).hex()})
     signal = {"exchange": "dex", "chain": "local", "router": router, "tokenIn": token_a, "tokenOut": token_b,
               "quantity": "10", "slippageBps": 100}
     internal = {"X-Internal-Auth-Key": rt.env("trade-worker").INTERNAL_KEY_BINDING}
@@ -315,20 +309,27 @@ async def test_a_dex_signal_swaps_through_the_router_within_its_slippage_bound_o
                          headers=internal)
     assert r.status == 200, r.text()
     res = r.json()["result"]
-    quoted = 10 * ETH * 997 * 1000 * ETH // (1000 * ETH * 1000 + 10 * ETH * 997)  # Uniswap V2's formula
-    assert res["quotedOut"] == str(quoted) and res["amountOutMin"] == str(quoted * 9900 // 10_000)
-    assert res["approve"]["status"] == "confirmed" and res["approve"]["requestId"] == "dex-1:approve"
-    assert res["swap"]["status"] == "confirmed"
+    quoted = v2_quote(10 * ETH, 1000 * ETH, 1000 * ETH)
+    assert res["quotedOutUnits"] == str(quoted) and res["amountOutMinUnits"] == str(quoted * 9900 // 10_000)
+    assert res["status"] == "Filled" and res["amountIn"] == "10" and res["amountInUnits"] == str(10 * ETH)
+    approve = await rt.env(W).DB.prepare("SELECT status, tx_hash FROM wallet_transactions WHERE request_id = ?").bind(
+        "dex-1:approve").first()
+    assert approve == {"status": "confirmed", "tx_hash": res["approveTxHash"]}
+    assert t.get_transaction_receipt(res["txHash"])["status"] == 1
     assert token_balance(node, token_b, me) - before == quoted
     # The bound is in the signed transaction: swapExactTokensForTokens' amountOutMin.
-    sent = bytes.fromhex(t.get_transaction_by_hash(res["swap"]["txHash"])["data"][2:])
+    sent = bytes.fromhex(t.get_transaction_by_hash(res["txHash"])["data"][2:])
     assert sent[:4] == bytes.fromhex("38ed1739") and evm.decode_uint(sent[36:68]) == quoted * 9900 // 10_000
+    # A direct caller's swap gets its ledger row too (source internal), Filled with the swap.
+    row = await rt.env("trade-worker").DB.prepare(
+        "SELECT status, source, exchange, action, result FROM trade_signals WHERE request_id = 'dex-1'").first()
+    assert (row["status"], row["source"], row["exchange"], row["action"]) == ("Filled", "internal", "dex", "SWAP")
 
     again = await rt.request("trade-worker", "POST", "/dex", json={"requestId": "dex-1", "payload": signal},
                              headers=internal)
-    assert again.status == 200 and again.json()["result"]["swap"]["txHash"] == res["swap"]["txHash"]
-    assert again.json()["result"]["swap"]["replayed"] is True
-    assert len(node.raw_transactions) == 2 and token_balance(node, token_b, me) - before == quoted
+    assert again.status == 200 and again.json()["result"] == res  # the recorded outcome, nothing sent
+    assert len(node.raw_transactions) == 2 and len(swaps_sent(node)) == 1
+    assert token_balance(node, token_b, me) - before == quoted
 
     bad = await rt.request("trade-worker", "POST", "/dex", json={"requestId": "dex-2", "payload": {
         **signal, "slippageBps": 9000}}, headers=internal)

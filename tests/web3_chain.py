@@ -15,13 +15,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed, ValidationError
 from eth_utils.exceptions import ValidationError as EthUtilsValidationError
+from hoox_edge.wallet import evm
 from netutil import ServedInThread
 
 DATA = Path(__file__).parent / "data" / "web3"
 GWEI = 10**9
+ETH = 10**18
+SWAP_SELECTOR = "0x38ed1739"  # swapExactTokensForTokens
 
 # ----------------------------------------------------------------------------- a tiny assembler
 _OPS = {"STOP": 0x00, "ADD": 0x01, "MUL": 0x02, "SUB": 0x03, "DIV": 0x04, "LT": 0x10, "GT": 0x11, "EQ": 0x14,
@@ -232,3 +236,46 @@ def use_wallet(workspace: Any, key: str, rpc_url: str, *, enabled: bool = True) 
     workspace.set_secret("WALLET_PK_SECRET", key)
     workspace.set_secret("RPC_PROVIDER_URL", rpc_url)
     return workspace
+
+
+# ----------------------------------------------------------------------------- contracts on the chain
+def deploy(node: Node, code: bytes, pk: str) -> str:
+    """A contract deployed by the key `pk` (a token's 1,000,000 tokens are then that key's)."""
+    t = node.tester
+    me = Account.from_key(pk).address
+    if me.lower() not in (a.lower() for a in t.get_accounts()):
+        t.add_account(pk)
+    tx = t.send_transaction({"from": me, "gas": 1_000_000, "data": "0x" + code.hex()})
+    return str(t.get_transaction_receipt(tx)["contract_address"])
+
+
+def token_balance(node: Node, token: str, owner: str) -> int:
+    out = node.tester.call({"from": node.tester.get_accounts()[0], "to": token, "gas": 100_000,
+                            "data": "0x" + evm.call_data(evm.BALANCE_OF, evm.parse_address(owner)).hex()})
+    return evm.decode_uint(bytes.fromhex(out[2:]))
+
+
+def pool(node: Node, pk: str, liquidity: int = 1000 * ETH) -> tuple[str, str, str]:
+    """(token A, token B, router) deployed by `pk`, the router's pool holding `liquidity` of each."""
+    me = Account.from_key(pk).address
+    token_a, token_b = deploy(node, token_bytecode(), pk), deploy(node, token_bytecode(), pk)
+    router = deploy(node, router_bytecode(), pk)
+    for token in (token_a, token_b):
+        node.tester.send_transaction({"from": me, "to": token, "gas": 100_000, "data": "0x" + evm.call_data(
+            evm.TRANSFER, evm.parse_address(router), liquidity).hex()})
+    return token_a, token_b, router
+
+
+def v2_quote(amount_in: int, reserve_in: int, reserve_out: int) -> int:
+    """Uniswap V2's getAmountOut (0.3 % fee), which the test router implements."""
+    return amount_in * 997 * reserve_out // (reserve_in * 1000 + amount_in * 997)
+
+
+def swaps_sent(node: Node) -> list[dict[str, Any]]:
+    """The swap transactions the node took (raw transactions whose call is swapExactTokensForTokens)."""
+    out = []
+    for raw in node.raw_transactions:
+        tx = node.tester.get_transaction_by_hash("0x" + evm.keccak256(bytes.fromhex(raw[2:])).hex())
+        if str(tx["data"]).startswith(SWAP_SELECTOR):
+            out.append(tx)
+    return out

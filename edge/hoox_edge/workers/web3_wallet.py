@@ -57,6 +57,13 @@ from hoox_edge.shared.errors import (
 from hoox_edge.shared.http import http_client
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.redact import preview
+from hoox_edge.shared.signal import (
+    DEADLINE_RANGE_S,
+    DEFAULT_DEADLINE_S,
+    DEFAULT_SLIPPAGE_BPS,
+    MAX_ACCOUNT,
+    MAX_SLIPPAGE_BPS,
+)
 from hoox_edge.wallet import evm
 from hoox_edge.wallet.config import Chain, chains_of
 
@@ -71,7 +78,6 @@ NATIVE_DECIMALS = 18
 DEFAULT_TIMEOUT_S = 30
 MAX_TIMEOUT_S = 300
 RECEIPT_POLL_S = 0.5
-MAX_ACCOUNT = 2**31 - 1
 MAX_DATA_BYTES = 64 * 1024
 _ACTIONS = ("getBalance", "estimateGas", "sendTransaction", "swap")
 # One isolate broadcasts a sender's transactions in nonce order (a node may refuse a nonce gap);
@@ -423,10 +429,10 @@ async def _settle(env: Env, rpc: Rpc, rid: str, tx_hash: str, timeout: float) ->
 
 
 async def send_transaction(env: Env, a: Action, rid: str) -> tuple[shapes.WalletTx, int]:
-    await _refuse_when_halted(env)
     first = await _row(env, rid)
-    if first is not None:
+    if first is not None:  # sent before: its answer again, kill switch or not (nothing new is sent)
         return await _replay(env, first)
+    await _refuse_when_halted(env)
     chain, rpc = await _chain(env, a.chain)
     key = signer(env, a.account)
     call = await _call_of(rpc, a)
@@ -482,9 +488,6 @@ APPROVE = bytes.fromhex("095ea7b3")  # approve(address,uint256)
 ALLOWANCE = bytes.fromhex("dd62ed3e")  # allowance(address,address)
 NO_LIQUIDITY = "NO_LIQUIDITY"
 SWAP_NOT_DONE = "SWAP_NOT_DONE"
-MAX_SLIPPAGE_BPS = 5000
-DEFAULT_SLIPPAGE_BPS = 50
-DEFAULT_DEADLINE_S = 300
 
 
 @dataclass(frozen=True)
@@ -507,7 +510,7 @@ class Swap:
                        token_in=f.required("tokenIn", _address()), token_out=f.required("tokenOut", _address()),
                        amount_in=f.required("amountIn", _amount()),
                        slippage_bps=f.optional("slippageBps", _int_in(0, MAX_SLIPPAGE_BPS), DEFAULT_SLIPPAGE_BPS),
-                       deadline_s=f.optional("deadlineSeconds", _int_in(30, 3600), DEFAULT_DEADLINE_S),
+                       deadline_s=f.optional("deadlineSeconds", _int_in(*DEADLINE_RANGE_S), DEFAULT_DEADLINE_S),
                        recipient=f.optional("to", _address(), None),
                        account=f.optional("account", _int_in(0, MAX_ACCOUNT), 0),
                        timeout=f.optional("timeoutSeconds", _int_in(1, MAX_TIMEOUT_S), DEFAULT_TIMEOUT_S))
@@ -521,11 +524,11 @@ async def swap(env: Env, s: Swap, rid: str) -> tuple[dict[str, Any], int]:
     """`amountIn` of tokenIn for at least the router's quote less `slippageBps`, through the router's
     swapExactTokensForTokens: an approve first when the router's allowance is short (its own ledger row,
     `<requestId>:approve`), then the swap under the request id; both exactly once."""
-    await _refuse_when_halted(env)
     first = await _row(env, rid)
-    if first is not None:
+    if first is not None:  # sent before: its answer again, kill switch or not (nothing new is sent)
         shaped, status = await _replay(env, first)
         return {"approve": None, "swap": shaped, "amountIn": None, "quotedOut": None, "amountOutMin": None}, status
+    await _refuse_when_halted(env)
     chain, rpc = await _chain(env, s.chain)
     key = signer(env, s.account)
     decimals, _ = await _token_meta(rpc, s.token_in)
@@ -561,7 +564,9 @@ async def swap(env: Env, s: Swap, rid: str) -> tuple[dict[str, Any], int]:
 
 
 async def _replay(env: Env, row: dict[str, Any]) -> tuple[shapes.WalletTx, int]:
-    """The recorded outcome of a request id that was sent before: never a second transaction."""
+    """The recorded outcome of a request id that was sent before: never a second transaction. A
+    transaction still pending has its receipt looked for once more, so a resend learns how it ended."""
+    row = await _refreshed(env, row)
     if row["status"] == "rejected":
         raise ApiError(409, DUPLICATE_REQUEST, f"Request {row['request_id']} was already sent and refused by the "
                        f"node: {row['error']}. Use a new requestId to try again.", {"original": _shape(row)})
@@ -571,6 +576,19 @@ async def _replay(env: Env, row: dict[str, Any]) -> tuple[shapes.WalletTx, int]:
     shaped = _shape(row)
     shaped["replayed"] = True
     return shaped, 200
+
+
+async def _refreshed(env: Env, row: dict[str, Any]) -> dict[str, Any]:
+    """The row again after one look for the receipt of a pending transaction (the row as it was when
+    the chain cannot be asked: the recorded row is still the truth we have)."""
+    if row["status"] != "pending" or not row["tx_hash"]:
+        return row
+    try:
+        _, rpc = await _chain(env, row["chain"])
+        await _settle(env, rpc, row["request_id"], row["tx_hash"], 0)
+    except (ApiError, RpcFailure):
+        return row
+    return await _row(env, row["request_id"]) or row
 
 
 # =========================================================================== routes
@@ -612,20 +630,11 @@ async def tx(request: Request) -> JSONResponse:
     row = await _row(env, rid)
     if row is None:
         raise ApiError(404, NOT_FOUND, f"No wallet transaction has request id {preview(rid)}.")
-    chain: Chain | None = None
-    if row["status"] == "pending" and row["tx_hash"]:
-        try:
-            chain, rpc = await _chain(env, row["chain"])
-            await _settle(env, rpc, rid, row["tx_hash"], 0)
-        except (ApiError, RpcFailure):
-            pass  # the recorded row is still the truth we have
-        row = await _row(env, rid) or row
-    if chain is None:
-        try:
-            chains = chains_of(await settings.get(env.CONFIG_KV, settings.WEB3_CHAINS))
-            chain = chains.get(row["chain"])
-        except (settings.SettingError, ValueError):
-            chain = None
+    row = await _refreshed(env, row)
+    try:
+        chain = chains_of(await settings.get(env.CONFIG_KV, settings.WEB3_CHAINS)).get(row["chain"])
+    except (settings.SettingError, ValueError):
+        chain = None
     return ok(_shape(row, chain), request_id=request_id_of(request))
 
 
