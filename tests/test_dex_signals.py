@@ -105,6 +105,8 @@ async def test_a_webhook_swap_goes_through_the_gateway_and_its_row_is_filled_wit
     assert (sig["status"], sig["exchange"], sig["action"], sig["quantity"]) == ("Filled", "dex", "SWAP", 10.0)
     assert json.loads(sig["result"]) == res
     assert json.loads(sig["signal"])["router"] == tokens[2]
+    stored = json.loads(sig["payload"])  # as sent, without the passkey; a swap's addresses are not masked
+    assert "apiKey" not in stored and (stored["tokenIn"], stored["tokenOut"]) == tokens[:2]
     # The operator's timeline shows the swap: what was sent, its transaction, its end.
     t = await timeline(rt, rid)
     assert t["signal"]["swap"]["txHash"] == res["txHash"] and t["trade"] is None
@@ -112,6 +114,24 @@ async def test_a_webhook_swap_goes_through_the_gateway_and_its_row_is_filled_wit
     assert kinds.index("validated") < kinds.index("locked") < kinds.index("order") < kinds.index("fill")
     assert t["stages"][-1]["summary"].startswith("Filled")
     assert any(res["txHash"] in s["summary"] for s in t["stages"])
+
+
+async def test_the_cli_and_the_cockpit_show_a_swap_without_exchange_order_fields(chain, capsys):
+    from hoox_cli.commands.signal import _print_timeline
+    from hoox_tui.timeline import heading
+
+    rt, _, tokens = chain
+    r = await send(rt, swap(rt, tokens))
+    rid, tx_hash = r.json()["requestId"], r.json()["result"]["txHash"]
+    t = await timeline(rt, rid)
+    text = heading(models.SignalTimeline.model_validate(t)).plain
+    assert f"webhook SWAP 10.0 on dex  Filled\nswap: 10 {tokens[0]} -> {tokens[1]} on local, tx {tx_hash}" in text
+    assert f"quoted {QUOTE} out" in text and "order:" not in text
+    capsys.readouterr()
+    _print_timeline(t)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "webhook SWAP 10 on dex" in out and f"tx {tx_hash}" in out
+    assert f"https://explorer.example/tx/{tx_hash}" in out and "order:" not in out
 
 
 async def test_the_same_idempotency_key_twice_swaps_once(chain):
@@ -239,6 +259,8 @@ async def test_a_swap_stranded_after_the_wallet_sent_it_is_recorded_by_the_recon
     tx_hash = sent.json()["result"]["swap"]["txHash"]
     assert (await row(rt, "r-swap-sent"))["status"] == "Executing"
 
+    # Halting now stops new swaps, not the record of one already on chain.
+    await settings.put(rt.env(GW).CONFIG_KV, settings.KILL_SWITCH, True)
     summary = await reconcile.run(rt.env(TRADE))
     assert summary["recorded"] == ["r-swap-sent"] and summary["errors"] == []
     sig = await row(rt, "r-swap-sent")
@@ -248,6 +270,7 @@ async def test_a_swap_stranded_after_the_wallet_sent_it_is_recorded_by_the_recon
 
     again = await reconcile.run(rt.env(TRADE))
     assert again["recorded"] == [] and len(swaps_sent(node)) == 1
+    await settings.put(rt.env(GW).CONFIG_KV, settings.KILL_SWITCH, False)
     resend = await send(rt, swap(rt, tokens, idempotencyKey="k-swap-sent"))
     assert resend.status == 409 and resend.json()["original"]["result"]["txHash"] == tx_hash
 

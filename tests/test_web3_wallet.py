@@ -349,6 +349,11 @@ async def test_a_receipt_not_seen_in_time_answers_pending_and_tx_finds_it_later(
     pending = await rt.request(W, "GET", "/tx/slow-1", headers=key(rt))
     assert pending.json()["result"]["status"] == "pending"
     node.tester.mine_blocks(1)
+    # A resend of the request id learns how its transaction ended (the receipt is looked for again).
+    resent = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1"},
+                           "slow-1")
+    assert resent.status == 200 and resent.json()["result"]["status"] == "confirmed"
+    assert resent.json()["result"]["replayed"] is True and len(node.raw_transactions) == 1
     mined = await rt.request(W, "GET", "/tx/slow-1", headers=key(rt))
     assert mined.json()["result"]["status"] == "confirmed" and mined.json()["result"]["blockNumber"]
     assert node.tester.get_balance(RECIPIENT) == ETH

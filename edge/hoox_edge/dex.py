@@ -116,9 +116,16 @@ def _what(sig: DexSignal) -> str:
 async def execute(env: Env, rid: str, payload: Any) -> dict[str, Any]:
     """Execute (or answer the outcome of) the swap `rid`: the recorded result when Filled; raises the
     rejection (`ApiError`), `InProgress` (the swap is out, its receipt not seen yet) or `Retryable`."""
-    sig = parse(payload)
     db = env.DB
     state = await lifecycle.load(db, rid)
+    if state is not None and state.final:  # a re-delivery (queue retry, resend): answered from the ledger
+        return replay(state)
+    try:
+        sig = parse(payload)
+    except ApiError as exc:
+        if state is not None:  # a row no payload can execute: decided now, never retried
+            await lifecycle.reject(env, rid, VALIDATION_ERROR, exc.message)
+        raise
     if state is None:  # a direct internal caller that made no row: this swap gets one, as any signal
         await lifecycle.insert_statement(
             db, request_id=rid, source=sig.source, stored_payload=sig.to_payload(), idempotency_key=None,
@@ -131,11 +138,11 @@ async def execute(env: Env, rid: str, payload: Any) -> dict[str, Any]:
     started = await lifecycle.swap_started(db, rid).run()
     if not started["meta"].get("changes"):  # decided meanwhile by another attempt
         return replay(await _load(env, rid))
-    await log(env, "info", f"Swap sent to {WALLET_WORKER}: {_what(sig)}", request_id=rid,
-              details={"chain": sig.chain, "router": sig.router, "slippageBps": sig.slippageBps})
     if not env.has(WALLET):
         return await _reject(env, rid, sig, NOT_PLACED, f"{env.worker} has no binding to {WALLET_WORKER} "
                              f"({WALLET}): nothing was sent.", {})
+    await log(env, "info", f"Swap sent to {WALLET_WORKER}: {_what(sig)}", request_id=rid,
+              details={"chain": sig.chain, "router": sig.router, "slippageBps": sig.slippageBps})
     try:
         resp = await calls.call(env, WALLET, "POST", "/process", request_id=rid, payload=wallet_request(sig),
                                 timeout=WALLET_TIMEOUT_S)

@@ -476,6 +476,15 @@ class SwapRecord(_Model):
     quotedOutUnits: str | None = None
     amountOutMinUnits: str | None = None
 
+    def summary(self) -> str:
+        """One line for the timeline's heading (CLI and cockpit)."""
+        text = f"swap: {self.amountIn} {self.tokenIn} -> {self.tokenOut} on {self.chain}"
+        if self.txHash:
+            text += f", tx {self.txHash}" + (f" (block {self.blockNumber})" if self.blockNumber is not None else "")
+        if self.quotedOutUnits is not None:
+            text += f", quoted {self.quotedOutUnits} out, at least {self.amountOutMinUnits} (smallest units)"
+        return text
+
 
 class TimelineSignal(_Model):
     status: str

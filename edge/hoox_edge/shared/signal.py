@@ -397,6 +397,18 @@ class DexSignal:
         return float(Decimal(self.quantity))
 
 
+_ADDRESS_SHAPE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+DEX_ADDRESS_FIELDS = ("router", "tokenIn", "tokenOut", "to")
+
+
+def public_fields(raw: Any) -> tuple[str, ...]:
+    """A swap's fields that hold exactly an address: public on chain, and what the operator reads, so
+    they are stored as sent (a 42-character hex word would otherwise be masked as a credential)."""
+    if not is_dex(raw):
+        return ()
+    return tuple(k for k in DEX_ADDRESS_FIELDS if isinstance(raw.get(k), str) and _ADDRESS_SHAPE.match(raw[k]))
+
+
 def is_dex(raw: Any) -> bool:
     """Is this payload a swap (`"exchange": "dex"`, any case)?"""
     v = raw.get("exchange") if isinstance(raw, dict) else None

@@ -130,6 +130,7 @@ from hoox_edge.shared.signal import (
     SignalError,
     is_dex,
     parse_any_signal,
+    public_fields,
 )
 from hoox_edge.watchdog import check as watchdog_check
 from hoox_edge.watchdog import record as watchdog_record
@@ -293,6 +294,14 @@ def _row(w: _Webhook, **cols: Any) -> Any:
         quantity=_quantity(s) if s else _number_or_none(w.raw.get("quantity")), **cols)
 
 
+def _stored_view(env: Env, body: dict[str, Any]) -> dict[str, Any]:
+    """The body as it is stored and labelled: secrets and credential-looking words masked, except the
+    idempotency key (one by design) and a swap's addresses."""
+    view: dict[str, Any] = mask_credentials(redact(body, env.secret_values()),
+                                            keep=("idempotencyKey", *public_fields(body)))
+    return view
+
+
 def _quantity(s: Signal | DexSignal) -> float | None:
     """The signal's size as the ledger's REAL column and the data points take it."""
     return s.row_quantity() if isinstance(s, DexSignal) else s.quantity
@@ -397,7 +406,7 @@ async def authenticate(w: _Webhook) -> Outcome:
     w.authenticated = True
     w.heartbeat = isinstance(body.get("action"), str) and body["action"].strip().upper() == HEARTBEAT
     # What is stored and labelled from here on: secrets and credential-looking words masked.
-    w.raw = mask_credentials(redact(body, env.secret_values()), keep=("idempotencyKey",))
+    w.raw = _stored_view(env, body)
     # The watchdog reads the masked body: a secret sent as a strategy never becomes a source.
     w.watch = watchdog_record.seen_statements(
         env.DB, watchdog_record.sources_of(w.raw),
@@ -730,7 +739,7 @@ async def trusted_sender(w: _Webhook) -> Outcome:
     token and an allowed chat), so it starts where a webhook's starts after the passkey."""
     env = w.env
     w.authenticated = True
-    w.raw = mask_credentials(redact(w.body, env.secret_values()), keep=("idempotencyKey",))
+    w.raw = _stored_view(env, w.body)
     for p in w.problems:
         await log(env, "error", f"invalid setting replaced by its safe value: {p}", request_id=w.rid)
     return None
