@@ -146,11 +146,10 @@ async def execute(env: Env, rid: str, payload: Any) -> dict[str, Any]:
     try:
         resp = await calls.call(env, WALLET, "POST", "/process", request_id=rid, payload=wallet_request(sig),
                                 timeout=WALLET_TIMEOUT_S)
-    except ConnectionError as exc:  # the local runtime's "that worker does not run here": never reached
+    except ConnectionError:  # the local runtime's "that worker does not run here": never reached
         return await _reject(env, rid, sig, NOT_PLACED,
-                             f"{WALLET_WORKER} is not running ({exc}); nothing was sent. Enable it "
-                             "([workers.web3-wallet-worker] enabled = true, or deploy it) and send the signal again.",
-                             {})
+                             f"{WALLET_WORKER} is not running, so nothing was sent. Enable it (`hoox config set "
+                             "workers.web3-wallet-worker.enabled true`, or deploy it) and send the signal again.", {})
     except Exception as exc:  # a timeout may have reached the wallet: the next attempt asks it again
         raise _retryable(f"{WALLET_WORKER} did not answer ({type(exc).__name__})", may_exist=True) from None
     body, err, _ = calls.envelope(resp)
