@@ -286,6 +286,32 @@ async def test_a_swap_stranded_before_the_wallet_had_it_is_delivered_by_the_reco
     assert sig["status"] == "Filled" and json.loads(sig["result"])["txHash"] == tx["hash"]
 
 
+async def test_a_swap_signed_but_not_broadcast_when_its_attempt_stopped_is_sent_once_by_the_reconciler(chain):
+    rt, node, tokens = chain
+    before = token_balance(node, tokens[1], ME)
+    await _crashed_mid_delivery(rt, tokens, "r-swap-signed", "k-swap-signed")
+    # The attempt's wallet call: the approve lands; the swap is signed and its bytes kept, and its
+    # broadcast never reaches the node. The attempt stops there (its row still `signing`).
+    node.send_faults = [None, "request"]
+    cut = await rt.request(W, "POST", "/process", headers={"X-Internal-Auth-Key": rt.env(W).INTERNAL_KEY_BINDING},
+                           json={"requestId": "r-swap-signed", "payload": {
+                               "action": "swap", "chain": "local", "router": tokens[2], "tokenIn": tokens[0],
+                               "tokenOut": tokens[1], "amountIn": "10", "slippageBps": 100, "timeoutSeconds": 1}})
+    assert cut.status == 202 and swaps_sent(node) == [], cut.text()
+    db = rt.env(W).DB
+    await db.prepare("UPDATE wallet_transactions SET status = 'signing', updated_at = ? WHERE request_id = ?").bind(
+        clock.iso(clock.now() - 600), "r-swap-signed").run()
+    signed = await db.prepare("SELECT tx_hash FROM wallet_transactions WHERE request_id = 'r-swap-signed'").first()
+
+    summary = await reconcile.run(rt.env(TRADE))
+    assert summary["recorded"] == ["r-swap-signed"], summary
+    [tx] = swaps_sent(node)
+    assert tx["hash"] == signed["tx_hash"]  # the kept bytes, sent once: not signed anew
+    sig = await row(rt, "r-swap-signed")
+    assert sig["status"] == "Filled" and json.loads(sig["result"])["txHash"] == signed["tx_hash"]
+    assert token_balance(node, tokens[1], ME) - before == QUOTE
+
+
 async def test_a_resend_of_a_stranded_swap_resumes_it_under_its_own_request_id(chain):
     rt, node, tokens = chain
     await _crashed_mid_delivery(rt, tokens, "r-swap-resumed", "k-swap-resumed")

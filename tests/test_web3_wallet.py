@@ -212,6 +212,28 @@ async def test_a_transaction_the_node_refuses_is_recorded_and_frees_its_nonce(wa
     assert ok_send.status == 200 and ok_send.json()["result"]["nonce"] == row_nonce_start(node) - 1
 
 
+async def test_a_send_whose_answer_was_lost_is_found_on_chain_not_sent_twice(wallet):
+    rt, node, _ = wallet
+    node.send_faults = ["answer"]  # the node takes (and mines) it; the wallet never hears back
+    r = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1"}, "lost-1")
+    assert r.status == 200, r.text()
+    assert r.json()["result"]["status"] == "confirmed"
+    assert node.tester.get_balance(RECIPIENT) == ETH and len(node.raw_transactions) == 1
+
+
+async def test_a_send_the_node_never_got_is_sent_again_as_the_same_transaction_by_a_resend(wallet):
+    rt, node, _ = wallet
+    body = {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1", "timeoutSeconds": 1}
+    node.send_faults = ["request"]  # the connection is cut before the node takes it
+    r = await process(rt, body, "lost-2")
+    assert r.status == 202 and r.json()["result"]["status"] == "pending", r.text()
+    assert node.raw_transactions == [] and node.tester.get_balance(RECIPIENT) == 0
+    again = await process(rt, body, "lost-2")
+    assert again.status == 200 and again.json()["result"]["status"] == "confirmed", again.text()
+    assert again.json()["result"]["txHash"] == r.json()["result"]["txHash"]  # the same bytes, the same hash
+    assert node.tester.get_balance(RECIPIENT) == ETH and len(node.raw_transactions) == 1
+
+
 def row_nonce_start(node: Node) -> int:
     return node.tester.get_nonce(Account.from_key(PK).address)
 

@@ -122,10 +122,17 @@ def _tx_in(tx: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class LostAnswer(Exception):
+    """The connection is cut before the node's answer reaches the caller (HTTP 502, no body)."""
+
+
 class Node:
-    """eth-tester's chain behind the JSON-RPC methods the wallet calls."""
+    """eth-tester's chain behind the JSON-RPC methods the wallet calls. `send_faults` are the fates of
+    the next eth_sendRawTransaction calls, in order: None (answered), "request" (the connection is cut
+    before the node takes the transaction) or "answer" (cut after it took it)."""
 
     def __init__(self) -> None:
+        self.send_faults: list[str | None] = []
         self.tester = EthereumTester(PyEVMBackend())
         self.lock = threading.Lock()
         self.tip_wei = GWEI  # eth_maxPriorityFeePerGas; eth_gasPrice = base fee + this
@@ -162,8 +169,21 @@ class Node:
         if method == "eth_estimateGas":
             return _q(t.estimate_gas(_tx_in(params[0])))
         if method == "eth_sendRawTransaction":
+            lose = self.send_faults.pop(0) if self.send_faults else None
+            if lose == "request":
+                raise LostAnswer
             self.raw_transactions.append(params[0])
-            return _hexify(t.send_raw_transaction(params[0]))
+            sent = _hexify(t.send_raw_transaction(params[0]))
+            if lose == "answer":
+                raise LostAnswer
+            return sent
+        if method == "eth_getTransactionByHash":
+            try:
+                tx = t.get_transaction_by_hash(params[0])
+            except Exception:  # eth-tester raises TransactionNotFound for an unknown hash
+                return None
+            return {"hash": _hexify(tx["hash"]), "nonce": _q(tx["nonce"]),
+                    "blockNumber": _q(tx["block_number"]) if tx.get("block_number") is not None else None}
         if method == "eth_getTransactionReceipt":
             try:
                 receipt = t.get_transaction_receipt(params[0])
@@ -177,11 +197,13 @@ class Node:
                     "contractAddress": receipt.get("contract_address")}
         raise LookupError(method)
 
-    def rpc(self, body: dict[str, Any]) -> dict[str, Any]:
+    def rpc(self, body: dict[str, Any]) -> dict[str, Any] | None:
         rid = body.get("id")
         with self.lock:
             try:
                 return {"jsonrpc": "2.0", "id": rid, "result": self.handle(body["method"], body.get("params", []))}
+            except LostAnswer:
+                return None
             except LookupError:
                 return {"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "method not found"}}
             except (TransactionFailed, ValidationError, ValueError, EthUtilsValidationError) as exc:
@@ -209,12 +231,17 @@ class ChainServer:
         self.served.stop()
 
 
-def _handler(rpc: Callable[[dict[str, Any]], dict[str, Any]]) -> type[BaseHTTPRequestHandler]:
+def _handler(rpc: Callable[[dict[str, Any]], dict[str, Any] | None]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             size = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(size))
-            out = json.dumps(rpc(body)).encode()
+            answer = rpc(json.loads(self.rfile.read(size)))
+            if answer is None:  # the answer is lost: a gateway in between answers 502 with nothing
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            out = json.dumps(answer).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(out)))
@@ -272,10 +299,12 @@ def v2_quote(amount_in: int, reserve_in: int, reserve_out: int) -> int:
 
 
 def swaps_sent(node: Node) -> list[dict[str, Any]]:
-    """The swap transactions the node took (raw transactions whose call is swapExactTokensForTokens)."""
-    out = []
+    """The swap transactions on the chain (swapExactTokensForTokens calls), each once however often its
+    bytes were broadcast."""
+    out: dict[str, dict[str, Any]] = {}
     for raw in node.raw_transactions:
-        tx = node.tester.get_transaction_by_hash("0x" + evm.keccak256(bytes.fromhex(raw[2:])).hex())
+        tx_hash = "0x" + evm.keccak256(bytes.fromhex(raw[2:])).hex()
+        tx = node.tester.get_transaction_by_hash(tx_hash)
         if str(tx["data"]).startswith(SWAP_SELECTOR):
-            out.append(tx)
-    return out
+            out[tx_hash] = tx
+    return list(out.values())

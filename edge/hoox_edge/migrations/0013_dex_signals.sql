@@ -4,3 +4,8 @@
 -- NULL for an exchange signal, whose fill is its trades row.
 
 ALTER TABLE trade_signals ADD COLUMN result TEXT;
+
+-- A wallet transaction's signed bytes, kept before they are broadcast: a send whose attempt stopped (or
+-- lost the node's answer) is broadcast again as the same transaction (same hash) by a resend of its
+-- request id, never signed anew (hoox_edge.workers.web3_wallet._finish_abandoned).
+ALTER TABLE wallet_transactions ADD COLUMN raw_tx TEXT;

@@ -18,8 +18,10 @@ Guarantees: the kill switch (`trade:kill_switch`) refuses sends; the gas-price t
 the max fee at it; every send is recorded in `wallet_transactions` under its request id before it is
 signed, so a resend with the same id answers the first transaction and never sends another; the
 nonce is reserved by that INSERT (unique per chain and sender, hoox_edge/migrations/0012_wallet.sql),
-so concurrent sends never share one. The key and the RPC URLs (they carry provider keys) never
-appear in an answer, a log row or the ledger.
+so concurrent sends never share one. The signed bytes are kept on the row before the broadcast, so a
+send cut short (the node's answer lost, the worker stopped) is finished by the next look at its request
+id as the same transaction (`_look_again`), never signed twice. The key and the RPC URLs (they carry
+provider keys) never appear in an answer, a log row or the ledger.
 
 - `swap` `{chain, router, tokenIn, tokenOut, amountIn, slippageBps?, deadlineSeconds?, to?, account?}`: a
   Uniswap V2-style `swapExactTokensForTokens` for at least the router's quote (getAmountsOut) less
@@ -72,6 +74,7 @@ FEATURES = {"wallet": "available", "swap": "available"}
 GAS_PRICE_TOO_HIGH = "GAS_PRICE_TOO_HIGH"
 RPC_ERROR = "RPC_ERROR"
 TX_REJECTED = "TX_REJECTED"
+STALE_SIGNING_S = 60  # a row `signing` this long was left by a stopped attempt (one RPC call takes <= 10 s)
 IN_PROGRESS = "in_progress"
 GWEI = 10**9
 NATIVE_DECIMALS = 18
@@ -186,7 +189,12 @@ def _format(units: int, decimals: int) -> str:
 
 # =========================================================================== JSON-RPC
 class RpcFailure(Exception):
-    """The node answered an error, or could not be reached. The message names no URL."""
+    """The node answered an error (`answered`), or could not be reached or understood (then what it did
+    with the request is not known). The message names no URL."""
+
+    def __init__(self, message: str, *, answered: bool = False) -> None:
+        super().__init__(message)
+        self.answered = answered
 
 
 class Rpc:
@@ -215,7 +223,7 @@ class Rpc:
         if answer.get("error") is not None:
             err = answer["error"]
             message = err.get("message") if isinstance(err, dict) else err
-            raise RpcFailure(f"{method}: {preview(message, limit=200)}")
+            raise RpcFailure(f"{method}: {preview(message, limit=200)}", answered=True)
         return answer.get("result")
 
     async def quantity(self, method: str, *params: Any) -> int:
@@ -359,7 +367,7 @@ async def estimate_gas(env: Env, a: Action) -> shapes.WalletEstimate:
 
 # --------------------------------------------------------------------------- the ledger
 _COLUMNS = ("request_id, chain, chain_id, from_address, to_address, value_wei, token_address, nonce, tx_hash, "
-            "status, block_number, gas_used, effective_gas_price, error, created_at, updated_at")
+            "status, block_number, gas_used, effective_gas_price, error, raw_tx, created_at, updated_at")
 
 
 async def _row(env: Env, request_id: str) -> dict[str, Any] | None:
@@ -464,14 +472,22 @@ async def _submit(env: Env, chain: Chain, rpc: Rpc, key: evm.Key, rid: str, call
                            call.value, call.data)
         raw, digest = tx.signed(key)
         tx_hash = "0x" + digest.hex()
+        # Kept before it is broadcast: a stop from here on leaves what a resend sends again (the same
+        # bytes, the same hash) instead of a row nobody can finish.
+        await _update(env, rid, tx_hash=tx_hash, raw_tx="0x" + raw.hex())
         try:
             await rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
         except RpcFailure as exc:
-            # A refused raw transaction was never in a mempool: its nonce is free again.
-            await _update(env, rid, status="rejected", error=str(exc))
-            await log(env, "warning", f"wallet transaction rejected on {chain.name}: {exc}", request_id=rid)
-            raise ApiError(502, TX_REJECTED, f"The node refused the transaction: {exc}") from None
-        await _update(env, rid, status="pending", tx_hash=tx_hash)
+            if exc.answered:
+                # A refused raw transaction was never in a mempool: its nonce is free again.
+                await _update(env, rid, status="rejected", error=str(exc))
+                await log(env, "warning", f"wallet transaction rejected on {chain.name}: {exc}", request_id=rid)
+                raise ApiError(502, TX_REJECTED, f"The node refused the transaction: {exc}") from None
+            # The node's answer was lost: it may have the transaction. Pending, so its receipt is awaited
+            # and a resend of the request id sends the same bytes again if the node does not know it.
+            await log(env, "warning", f"wallet transaction {tx_hash}: the node's answer was lost ({exc})",
+                      request_id=rid)
+        await _update(env, rid, status="pending")
     await log(env, "info", f"wallet transaction {tx_hash} sent on {chain.name} (nonce {nonce})", request_id=rid,
               details={"chain": chain.name, "to": call.to, "nonce": nonce, "txHash": tx_hash})
     with contextlib.suppress(RpcFailure):  # the transaction is out; GET /tx/{requestId} looks again
@@ -579,16 +595,47 @@ async def _replay(env: Env, row: dict[str, Any]) -> tuple[shapes.WalletTx, int]:
 
 
 async def _refreshed(env: Env, row: dict[str, Any]) -> dict[str, Any]:
-    """The row again after one look for the receipt of a pending transaction (the row as it was when
-    the chain cannot be asked: the recorded row is still the truth we have)."""
-    if row["status"] != "pending" or not row["tx_hash"]:
+    """The row again after one look at the chain (`_look_again`) when it is pending, or `signing` for
+    longer than an attempt takes (its attempt stopped). The row as it was when the chain cannot be
+    asked: the recorded row is still the truth we have."""
+    abandoned = row["status"] == "signing" and (clock.parse(row["updated_at"]) or 0) + STALE_SIGNING_S < clock.now()
+    if not (abandoned or (row["status"] == "pending" and row["tx_hash"])):
         return row
-    try:
+    with contextlib.suppress(ApiError, RpcFailure):
         _, rpc = await _chain(env, row["chain"])
-        await _settle(env, rpc, row["request_id"], row["tx_hash"], 0)
-    except (ApiError, RpcFailure):
-        return row
+        await _look_again(env, rpc, row)
     return await _row(env, row["request_id"]) or row
+
+
+async def _look_again(env: Env, rpc: Rpc, row: dict[str, Any]) -> None:
+    """A pending transaction's receipt; one the node does not know (its broadcast was lost, or its
+    attempt stopped before hearing the node) is broadcast again from its kept bytes: the same
+    transaction, the same hash, never a second one. Refused and still unknown to the node (its nonce
+    was taken by another transaction), it can never be mined: rejected. Never signed: nothing was sent."""
+    rid, tx_hash = row["request_id"], row["tx_hash"]
+    if not row.get("raw_tx"):
+        if row["status"] == "signing":
+            await _update(env, rid, status="rejected", error="its attempt stopped before signing it: nothing was sent")
+        else:
+            await _settle(env, rpc, rid, tx_hash, 0)
+        return
+    if row["status"] == "pending":
+        await _settle(env, rpc, rid, tx_hash, 0)
+        if (await _row(env, rid) or row)["status"] != "pending":
+            return
+    if await rpc.call("eth_getTransactionByHash", tx_hash) is None:
+        try:
+            await rpc.call("eth_sendRawTransaction", row["raw_tx"])
+        except RpcFailure as exc:
+            if not exc.answered or await rpc.call("eth_getTransactionByHash", tx_hash) is None:
+                if exc.answered:
+                    await _update(env, rid, status="rejected", error=f"sent again and refused: {exc}")
+                return
+        await log(env, "warning", f"wallet transaction {tx_hash} the node did not know was sent again (same bytes)",
+                  request_id=rid)
+    if row["status"] == "signing":
+        await _update(env, rid, status="pending")
+    await _settle(env, rpc, rid, tx_hash, 0)
 
 
 # =========================================================================== routes
