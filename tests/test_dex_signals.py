@@ -174,6 +174,17 @@ async def test_the_kill_switch_refuses_a_swap_and_records_it(chain):
     assert await rt.env(GW).DB.prepare("SELECT COUNT(*) AS n FROM wallet_transactions").first("n") == 0
 
 
+async def test_swaps_count_against_the_rate_limit_like_any_signal(chain):
+    rt, node, tokens = chain
+    await settings.put(rt.env(GW).CONFIG_KV, settings.RATE_LIMIT, 1)
+    first = await send(rt, swap(rt, tokens, quantity="0"))  # counted though refused after the limit
+    assert first.status == 400
+    r = await send(rt, swap(rt, tokens))
+    assert r.status == 429 and r.json()["error"]["code"] == "RATE_LIMITED", r.text()
+    assert (await row(rt, r.json()["requestId"]))["error_code"] == "RATE_LIMITED"
+    assert node.raw_transactions == []
+
+
 async def test_bad_swap_fields_each_get_their_clear_error_and_nothing_executable_is_stored(chain):
     rt, node, tokens = chain
     token_a = tokens[0]

@@ -163,9 +163,10 @@ async def execute(env: Env, rid: str, payload: Any) -> dict[str, Any]:
                                  f"The swap transaction {swap.get('txHash')} reverted on chain (the price moved past "
                                  f"the {sig.slippageBps} bps bound, or the deadline passed): nothing was swapped.",
                                  answer)
-        await log(env, "info", f"Swap {swap.get('txHash')} sent, its receipt not seen yet: looked at again",
-                  request_id=rid, details={"txHash": swap.get("txHash"), "status": swap.get("status")})
-        raise InProgress(rid, clock.iso(clock.now() + RECHECK_S))
+        text = f"Swap {swap.get('txHash')} sent, its receipt not seen yet: it is looked at again and recorded"
+        await log(env, "info", text, request_id=rid, details={"txHash": swap.get("txHash"),
+                                                               "status": swap.get("status")})
+        raise InProgress(rid, clock.iso(clock.now() + RECHECK_S), text)
     code = str(err.get("code") or "")
     message = str(err.get("message") or f"{WALLET_WORKER} answered HTTP {resp.status}")
     if code == "in_progress":  # another attempt is signing it right now
