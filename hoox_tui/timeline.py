@@ -234,6 +234,8 @@ def heading(t: m.SignalTimeline) -> Text:
         out.append(f"  {sig.status}" + (f" {sig.errorCode}" if sig.errorCode else ""),
                    style="green" if sig.status == "Filled" else "bold red" if sig.status in (
                        "Rejected", "DeadLettered") else "yellow")
+        if sig.swap is not None:
+            out.append("\n" + sig.swap.summary())
     else:
         out.append("  never became a signal", style="bold red")
     if trade is not None:

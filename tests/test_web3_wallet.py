@@ -16,7 +16,20 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from hoox_edge.shared import settings
 from hoox_edge.wallet import evm
-from web3_chain import DATA, ChainServer, Node, assemble, router_bytecode, token_bytecode
+from web3_chain import (
+    DATA,
+    ETH,
+    ChainServer,
+    Node,
+    assemble,
+    deploy,
+    pool,
+    router_bytecode,
+    swaps_sent,
+    token_balance,
+    token_bytecode,
+    v2_quote,
+)
 
 W = "web3-wallet-worker"
 PK = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
@@ -24,7 +37,6 @@ MNEMONIC = "test test test test test test test test test test test junk"
 CHAINS = {"local": {"chainId": 131277322940537, "rpcSecret": "RPC_PROVIDER_URL",
                     "explorer": "https://explorer.example", "symbol": "ETH"}}
 RECIPIENT = evm.checksum(bytes.fromhex("ab" * 20))
-ETH = 10**18
 
 
 @pytest.fixture
@@ -59,24 +71,8 @@ async def process(rt, payload, request_id="r-1"):
                             headers=key(rt))
 
 
-def deploy(node: Node, code: bytes) -> str:
-    """A contract deployed by the wallet's own key (a token's 1,000,000 tokens are then the wallet's)."""
-    t = node.tester
-    me = Account.from_key(PK).address
-    if me.lower() not in (a.lower() for a in t.get_accounts()):
-        t.add_account(PK)
-    tx = t.send_transaction({"from": me, "gas": 1_000_000, "data": "0x" + code.hex()})
-    return t.get_transaction_receipt(tx)["contract_address"]
-
-
 def deploy_token(node: Node) -> str:
-    return deploy(node, token_bytecode())
-
-
-def token_balance(node: Node, token: str, owner: str) -> int:
-    out = node.tester.call({"from": node.tester.get_accounts()[0], "to": token, "gas": 100_000,
-                            "data": "0x" + evm.call_data(evm.BALANCE_OF, evm.parse_address(owner)).hex()})
-    return evm.decode_uint(bytes.fromhex(out[2:]))
+    return deploy(node, token_bytecode(), PK)
 
 
 # ============================================================================ the primitives
@@ -216,6 +212,28 @@ async def test_a_transaction_the_node_refuses_is_recorded_and_frees_its_nonce(wa
     assert ok_send.status == 200 and ok_send.json()["result"]["nonce"] == row_nonce_start(node) - 1
 
 
+async def test_a_send_whose_answer_was_lost_is_found_on_chain_not_sent_twice(wallet):
+    rt, node, _ = wallet
+    node.send_faults = ["answer"]  # the node takes (and mines) it; the wallet never hears back
+    r = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1"}, "lost-1")
+    assert r.status == 200, r.text()
+    assert r.json()["result"]["status"] == "confirmed"
+    assert node.tester.get_balance(RECIPIENT) == ETH and len(node.raw_transactions) == 1
+
+
+async def test_a_send_the_node_never_got_is_sent_again_as_the_same_transaction_by_a_resend(wallet):
+    rt, node, _ = wallet
+    body = {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1", "timeoutSeconds": 1}
+    node.send_faults = ["request"]  # the connection is cut before the node takes it
+    r = await process(rt, body, "lost-2")
+    assert r.status == 202 and r.json()["result"]["status"] == "pending", r.text()
+    assert node.raw_transactions == [] and node.tester.get_balance(RECIPIENT) == 0
+    again = await process(rt, body, "lost-2")
+    assert again.status == 200 and again.json()["result"]["status"] == "confirmed", again.text()
+    assert again.json()["result"]["txHash"] == r.json()["result"]["txHash"]  # the same bytes, the same hash
+    assert node.tester.get_balance(RECIPIENT) == ETH and len(node.raw_transactions) == 1
+
+
 def row_nonce_start(node: Node) -> int:
     return node.tester.get_nonce(Account.from_key(PK).address)
 
@@ -300,13 +318,11 @@ def test_the_pbkdf2_fallback_for_pyodide_equals_hashlibs(monkeypatch):
 
 # ============================================================================ swaps (trade-worker /dex)
 async def test_a_dex_signal_swaps_through_the_router_within_its_slippage_bound_once(wallet):
+    """An internal caller's swap straight to trade-worker's /dex (the gateway's path: test_dex_signals.py)."""
     rt, node, _ = wallet
     me = Account.from_key(PK).address
-    token_a, token_b, router = deploy_token(node), deploy_token(node), deploy(node, router_bytecode())
+    token_a, token_b, router = pool(node, PK)  # the router's pool: 1000 of each
     t = node.tester
-    for token in (token_a, token_b):  # the router's pool: 1000 of each
-        t.send_transaction({"from": me, "to": token, "gas": 100_000, "data": "0x" + evm.call_data(
-            evm.TRANSFER, evm.parse_address(router), 1000 * ETH).hex()})
     signal = {"exchange": "dex", "chain": "local", "router": router, "tokenIn": token_a, "tokenOut": token_b,
               "quantity": "10", "slippageBps": 100}
     internal = {"X-Internal-Auth-Key": rt.env("trade-worker").INTERNAL_KEY_BINDING}
@@ -315,20 +331,27 @@ async def test_a_dex_signal_swaps_through_the_router_within_its_slippage_bound_o
                          headers=internal)
     assert r.status == 200, r.text()
     res = r.json()["result"]
-    quoted = 10 * ETH * 997 * 1000 * ETH // (1000 * ETH * 1000 + 10 * ETH * 997)  # Uniswap V2's formula
-    assert res["quotedOut"] == str(quoted) and res["amountOutMin"] == str(quoted * 9900 // 10_000)
-    assert res["approve"]["status"] == "confirmed" and res["approve"]["requestId"] == "dex-1:approve"
-    assert res["swap"]["status"] == "confirmed"
+    quoted = v2_quote(10 * ETH, 1000 * ETH, 1000 * ETH)
+    assert res["quotedOutUnits"] == str(quoted) and res["amountOutMinUnits"] == str(quoted * 9900 // 10_000)
+    assert res["status"] == "Filled" and res["amountIn"] == "10" and res["amountInUnits"] == str(10 * ETH)
+    approve = await rt.env(W).DB.prepare("SELECT status, tx_hash FROM wallet_transactions WHERE request_id = ?").bind(
+        "dex-1:approve").first()
+    assert approve == {"status": "confirmed", "tx_hash": res["approveTxHash"]}
+    assert t.get_transaction_receipt(res["txHash"])["status"] == 1
     assert token_balance(node, token_b, me) - before == quoted
     # The bound is in the signed transaction: swapExactTokensForTokens' amountOutMin.
-    sent = bytes.fromhex(t.get_transaction_by_hash(res["swap"]["txHash"])["data"][2:])
+    sent = bytes.fromhex(t.get_transaction_by_hash(res["txHash"])["data"][2:])
     assert sent[:4] == bytes.fromhex("38ed1739") and evm.decode_uint(sent[36:68]) == quoted * 9900 // 10_000
+    # A direct caller's swap gets its ledger row too (source internal), Filled with the swap.
+    row = await rt.env("trade-worker").DB.prepare(
+        "SELECT status, source, exchange, action, result FROM trade_signals WHERE request_id = 'dex-1'").first()
+    assert (row["status"], row["source"], row["exchange"], row["action"]) == ("Filled", "internal", "dex", "SWAP")
 
     again = await rt.request("trade-worker", "POST", "/dex", json={"requestId": "dex-1", "payload": signal},
                              headers=internal)
-    assert again.status == 200 and again.json()["result"]["swap"]["txHash"] == res["swap"]["txHash"]
-    assert again.json()["result"]["swap"]["replayed"] is True
-    assert len(node.raw_transactions) == 2 and token_balance(node, token_b, me) - before == quoted
+    assert again.status == 200 and again.json()["result"] == res  # the recorded outcome, nothing sent
+    assert len(node.raw_transactions) == 2 and len(swaps_sent(node)) == 1
+    assert token_balance(node, token_b, me) - before == quoted
 
     bad = await rt.request("trade-worker", "POST", "/dex", json={"requestId": "dex-2", "payload": {
         **signal, "slippageBps": 9000}}, headers=internal)
@@ -348,6 +371,11 @@ async def test_a_receipt_not_seen_in_time_answers_pending_and_tx_finds_it_later(
     pending = await rt.request(W, "GET", "/tx/slow-1", headers=key(rt))
     assert pending.json()["result"]["status"] == "pending"
     node.tester.mine_blocks(1)
+    # A resend of the request id learns how its transaction ended (the receipt is looked for again).
+    resent = await process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1"},
+                           "slow-1")
+    assert resent.status == 200 and resent.json()["result"]["status"] == "confirmed"
+    assert resent.json()["result"]["replayed"] is True and len(node.raw_transactions) == 1
     mined = await rt.request(W, "GET", "/tx/slow-1", headers=key(rt))
     assert mined.json()["result"]["status"] == "confirmed" and mined.json()["result"]["blockNumber"]
     assert node.tester.get_balance(RECIPIENT) == ETH

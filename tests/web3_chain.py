@@ -15,13 +15,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed, ValidationError
 from eth_utils.exceptions import ValidationError as EthUtilsValidationError
+from hoox_edge.wallet import evm
 from netutil import ServedInThread
 
 DATA = Path(__file__).parent / "data" / "web3"
 GWEI = 10**9
+ETH = 10**18
+SWAP_SELECTOR = "0x38ed1739"  # swapExactTokensForTokens
 
 # ----------------------------------------------------------------------------- a tiny assembler
 _OPS = {"STOP": 0x00, "ADD": 0x01, "MUL": 0x02, "SUB": 0x03, "DIV": 0x04, "LT": 0x10, "GT": 0x11, "EQ": 0x14,
@@ -118,10 +122,17 @@ def _tx_in(tx: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class LostAnswer(Exception):
+    """The connection is cut before the node's answer reaches the caller (HTTP 502, no body)."""
+
+
 class Node:
-    """eth-tester's chain behind the JSON-RPC methods the wallet calls."""
+    """eth-tester's chain behind the JSON-RPC methods the wallet calls. `send_faults` are the fates of
+    the next eth_sendRawTransaction calls, in order: None (answered), "request" (the connection is cut
+    before the node takes the transaction) or "answer" (cut after it took it)."""
 
     def __init__(self) -> None:
+        self.send_faults: list[str | None] = []
         self.tester = EthereumTester(PyEVMBackend())
         self.lock = threading.Lock()
         self.tip_wei = GWEI  # eth_maxPriorityFeePerGas; eth_gasPrice = base fee + this
@@ -158,8 +169,21 @@ class Node:
         if method == "eth_estimateGas":
             return _q(t.estimate_gas(_tx_in(params[0])))
         if method == "eth_sendRawTransaction":
+            lose = self.send_faults.pop(0) if self.send_faults else None
+            if lose == "request":
+                raise LostAnswer
             self.raw_transactions.append(params[0])
-            return _hexify(t.send_raw_transaction(params[0]))
+            sent = _hexify(t.send_raw_transaction(params[0]))
+            if lose == "answer":
+                raise LostAnswer
+            return sent
+        if method == "eth_getTransactionByHash":
+            try:
+                tx = t.get_transaction_by_hash(params[0])
+            except Exception:  # eth-tester raises TransactionNotFound for an unknown hash
+                return None
+            return {"hash": _hexify(tx["hash"]), "nonce": _q(tx["nonce"]),
+                    "blockNumber": _q(tx["block_number"]) if tx.get("block_number") is not None else None}
         if method == "eth_getTransactionReceipt":
             try:
                 receipt = t.get_transaction_receipt(params[0])
@@ -173,11 +197,13 @@ class Node:
                     "contractAddress": receipt.get("contract_address")}
         raise LookupError(method)
 
-    def rpc(self, body: dict[str, Any]) -> dict[str, Any]:
+    def rpc(self, body: dict[str, Any]) -> dict[str, Any] | None:
         rid = body.get("id")
         with self.lock:
             try:
                 return {"jsonrpc": "2.0", "id": rid, "result": self.handle(body["method"], body.get("params", []))}
+            except LostAnswer:
+                return None
             except LookupError:
                 return {"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "method not found"}}
             except (TransactionFailed, ValidationError, ValueError, EthUtilsValidationError) as exc:
@@ -205,12 +231,17 @@ class ChainServer:
         self.served.stop()
 
 
-def _handler(rpc: Callable[[dict[str, Any]], dict[str, Any]]) -> type[BaseHTTPRequestHandler]:
+def _handler(rpc: Callable[[dict[str, Any]], dict[str, Any] | None]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             size = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(size))
-            out = json.dumps(rpc(body)).encode()
+            answer = rpc(json.loads(self.rfile.read(size)))
+            if answer is None:  # the answer is lost: a gateway in between answers 502 with nothing
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            out = json.dumps(answer).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(out)))
@@ -232,3 +263,48 @@ def use_wallet(workspace: Any, key: str, rpc_url: str, *, enabled: bool = True) 
     workspace.set_secret("WALLET_PK_SECRET", key)
     workspace.set_secret("RPC_PROVIDER_URL", rpc_url)
     return workspace
+
+
+# ----------------------------------------------------------------------------- contracts on the chain
+def deploy(node: Node, code: bytes, pk: str) -> str:
+    """A contract deployed by the key `pk` (a token's 1,000,000 tokens are then that key's)."""
+    t = node.tester
+    me = Account.from_key(pk).address
+    if me.lower() not in (a.lower() for a in t.get_accounts()):
+        t.add_account(pk)
+    tx = t.send_transaction({"from": me, "gas": 1_000_000, "data": "0x" + code.hex()})
+    return str(t.get_transaction_receipt(tx)["contract_address"])
+
+
+def token_balance(node: Node, token: str, owner: str) -> int:
+    out = node.tester.call({"from": node.tester.get_accounts()[0], "to": token, "gas": 100_000,
+                            "data": "0x" + evm.call_data(evm.BALANCE_OF, evm.parse_address(owner)).hex()})
+    return evm.decode_uint(bytes.fromhex(out[2:]))
+
+
+def pool(node: Node, pk: str, liquidity: int = 1000 * ETH) -> tuple[str, str, str]:
+    """(token A, token B, router) deployed by `pk`, the router's pool holding `liquidity` of each."""
+    me = Account.from_key(pk).address
+    token_a, token_b = deploy(node, token_bytecode(), pk), deploy(node, token_bytecode(), pk)
+    router = deploy(node, router_bytecode(), pk)
+    for token in (token_a, token_b):
+        node.tester.send_transaction({"from": me, "to": token, "gas": 100_000, "data": "0x" + evm.call_data(
+            evm.TRANSFER, evm.parse_address(router), liquidity).hex()})
+    return token_a, token_b, router
+
+
+def v2_quote(amount_in: int, reserve_in: int, reserve_out: int) -> int:
+    """Uniswap V2's getAmountOut (0.3 % fee), which the test router implements."""
+    return amount_in * 997 * reserve_out // (reserve_in * 1000 + amount_in * 997)
+
+
+def swaps_sent(node: Node) -> list[dict[str, Any]]:
+    """The swap transactions on the chain (swapExactTokensForTokens calls), each once however often its
+    bytes were broadcast."""
+    out: dict[str, dict[str, Any]] = {}
+    for raw in node.raw_transactions:
+        tx_hash = "0x" + evm.keccak256(bytes.fromhex(raw[2:])).hex()
+        tx = node.tester.get_transaction_by_hash(tx_hash)
+        if str(tx["data"]).startswith(SWAP_SELECTOR):
+            out[tx_hash] = tx
+    return list(out.values())

@@ -70,8 +70,9 @@ class Retryable(ApiError):
 class InProgress(Exception):
     """Another attempt holds the order's lease: it is being placed or recorded right now."""
 
-    def __init__(self, request_id: str, lease_until: str | None) -> None:
-        super().__init__(f"request {request_id} is being executed by another attempt (lease until {lease_until})")
+    def __init__(self, request_id: str, lease_until: str | None, message: str | None = None) -> None:
+        super().__init__(message or f"request {request_id} is being executed by another attempt (lease until "
+                                    f"{lease_until})")
         self.request_id = request_id
         self.lease_until = lease_until
 

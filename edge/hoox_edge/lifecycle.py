@@ -10,6 +10,10 @@ A signal is a `trade_signals` row; once trade-worker starts an order for it, a `
     Resting                        Resting          the order follower (cron and reconciler), a cancel
     Filled | Cancelled | Expired | Rejected (error_code) | DeadLettered      final
 
+A swap (`"exchange": "dex"`, `hoox_edge.dex`) has no trades row: its attempt marks the signal
+Executing itself (`swap_started`), its outcome is the row's `result`, and the wallet's own ledger
+(one transaction per request id) is what keeps it from being sent twice.
+
 Every update names the states it may move from, so a late or repeated writer can never move a
 final state back, and each state has one writer, its owner above, through the functions here: a
 signal's sender makes its row (`insert_statement`: the gateway for a webhook, the desk for its own
@@ -66,6 +70,7 @@ NOT_PLACED = errors.NOT_PLACED
 LEASE_SECONDS = 60.0  # an attempt's exclusive hold on its order (covers ~a dozen 5 s exchange calls)
 RECEIVE_WINDOW_SECONDS = 30.0  # an exchange refuses an order request older than its recvWindow (5 s) + skew
 STRANDED_AFTER_SECONDS = 30.0  # a Received row older than this outlived its webhook request (3 s budget)
+SWAP_LEASE_SECONDS = 150.0  # a swap's attempt: trade-worker's wait on the wallet (120 s) and slack
 EXPLICIT_KEY_TTL_S = 24 * 3600
 IMPLICIT_KEY_TTL_S = 60
 
@@ -165,6 +170,7 @@ class SignalState:
     created_at: str
     updated_at: str
     trade: dict[str, Any] | None  # its trades row, once an order was started
+    result: dict[str, Any] | None = None  # a swap's recorded outcome (trade_signals.result)
 
     @property
     def final(self) -> bool:
@@ -175,6 +181,8 @@ class SignalState:
         out: dict[str, Any] = {"requestId": self.request_id, "status": self.status}
         if self.trade is not None and (self.status in (FILLED, RESTING) or (self.trade.get("filled_qty") or 0) > 0):
             out["result"] = ledger.trade_result(self.trade)
+        elif self.result is not None:
+            out["result"] = self.result
         if self.status in (REJECTED, DEAD_LETTERED, CANCELLED, EXPIRED) or self.error:
             out["error"] = {"code": self.error_code, "message": self.error}
         return out
@@ -190,16 +198,22 @@ async def load(db: D1Database, request_id: str) -> SignalState | None:
         row = {"request_id": request_id, "status": _signal_status_of(trade["status"]), "error_code": None,
                "error": trade.get("error"), "lock_key": None, "signal": None, "source": "internal",
                "reason": trade.get("reason"), "created_at": trade["created_at"], "updated_at": trade["updated_at"]}
-    signal = None
-    if row.get("signal"):
-        try:
-            signal = json.loads(row["signal"])
-        except ValueError:
-            signal = None
     return SignalState(request_id=request_id, status=row["status"], error_code=row.get("error_code"),
-                       error=row.get("error"), lock_key=row.get("lock_key"), signal=signal,
+                       error=row.get("error"), lock_key=row.get("lock_key"), signal=_object(row.get("signal")),
                        source=row.get("source") or "webhook", reason=row.get("reason"),
-                       created_at=row["created_at"], updated_at=row["updated_at"], trade=trade)
+                       created_at=row["created_at"], updated_at=row["updated_at"], trade=trade,
+                       result=_object(row.get("result")))
+
+
+def _object(text: Any) -> dict[str, Any] | None:
+    """A JSON object column, or None (absent, or not an object)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _signal_status_of(trade_status: str) -> str:
@@ -238,19 +252,30 @@ async def ensure(db: D1Database, request_id: str, payload: Any) -> None:
 
 def move_statement(db: D1Database, request_id: str, to: str, frm: tuple[str, ...], *,
                    error_code: str | None = None, error: str | None = None, now: str | None = None,
-                   attempts: int | None = None) -> D1PreparedStatement:
+                   attempts: int | None = None, result: dict[str, Any] | None = None) -> D1PreparedStatement:
     """trade_signals: `frm` -> `to` (the error columns follow the new state). With `attempts`, only
-    while the order is still pending after that many attempts (no attempt started since it was read)."""
+    while the order is still pending after that many attempts (no attempt started since it was read).
+    With `result`, a swap's outcome is recorded on the row too."""
     marks = ",".join("?" * len(frm))
     guard, args = "", []
     if attempts is not None:
         guard = (" AND EXISTS (SELECT 1 FROM trades WHERE request_id = ? AND status = 'TRADE_PENDING'"
                  " AND attempts = ?)")
         args = [request_id, attempts]
+    sets, values = "", []
+    if result is not None:
+        sets, values = ", result = ?", [json.dumps(result, default=str)]
     return db.prepare(
-        f"UPDATE trade_signals SET status = ?, error_code = ?, error = ?, updated_at = ? "
+        f"UPDATE trade_signals SET status = ?, error_code = ?, error = ?, updated_at = ?{sets} "
         f"WHERE request_id = ? AND status IN ({marks}){guard}"
-    ).bind(to, error_code, error, now or clock.iso(), request_id, *frm, *args)
+    ).bind(to, error_code, error, now or clock.iso(), *values, request_id, *frm, *args)
+
+
+def swap_started(db: D1Database, request_id: str) -> D1PreparedStatement:
+    """A swap's attempt takes the signal: Executing, `updated_at` its start (the reconciler re-delivers
+    it once that is older than `SWAP_LEASE_SECONDS`). From Executing too: a later attempt (queue,
+    resend, reconciler) takes over, and the wallet answers it the transaction already sent."""
+    return move_statement(db, request_id, EXECUTING, (RECEIVED, ENQUEUED, EXECUTING, DEAD_LETTERED))
 
 
 async def enqueued(db: D1Database, request_id: str) -> None:
@@ -271,17 +296,18 @@ async def reject(env: Env, request_id: str, code: str, message: str, *,
 async def finish(env: Env, request_id: str, status: str, code: str | None, message: str | None, *,
                  frm: tuple[str, ...], trade_from: tuple[str, ...] = (PENDING, RESTING, DEAD_LETTERED),
                  attempts: int | None = None, also: Sequence[D1PreparedStatement] = (),
-                 release: bool = True) -> bool:
+                 release: bool = True, result: dict[str, Any] | None = None) -> bool:
     """Move the signal (from `frm`) and its order (from `trade_from`) to a final `status` in one
     batch, with the statements `also` (its log row); `attempts` as in `move_statement`. The lock is
-    given back per the rules unless `release` is False (the caller never held it). False when the
-    signal was not in `frm`."""
+    given back per the rules unless `release` is False (the caller never held it); `result` is a
+    swap's outcome. False when the signal was not in `frm`."""
     db = env.DB
     now = clock.iso()
     error = ledger.coded_error(code, message) if code and message else message
     tmarks = ",".join("?" * len(trade_from))
     res = await db.batch([
-        move_statement(db, request_id, status, frm, error_code=code, error=message, now=now, attempts=attempts),
+        move_statement(db, request_id, status, frm, error_code=code, error=message, now=now, attempts=attempts,
+                       result=result),
         # Only when the signal moved (the statement above), so a refused move changes nothing.
         db.prepare(f"UPDATE trades SET status = ?, error = ?, lease_until = NULL, updated_at = ? "
                    f"WHERE request_id = ? AND status IN ({tmarks})"

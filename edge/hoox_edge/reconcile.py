@@ -12,6 +12,11 @@ intermediate state whose owner is gone (see `hoox_edge.lifecycle`):
   placement deadline was provably never placed → Rejected NOT_PLACED; before it, left for later;
 - Resting: the order follower asks the exchange for the order's state and records new fills and
   its end; an order past its expiry (KV `trade:resting_order_ttl_minutes`) is cancelled → Expired.
+- a swap (`"exchange": "dex"`, no order row) Executing whose attempt's lease (`lifecycle.SWAP_LEASE_SECONDS`
+  from its start, or a stopped local runtime) lapsed: delivered again to `dex.execute` under its request
+  id. web3-wallet-worker answers a request id it already sent with that transaction (and looks for its
+  receipt again), so the swap is recorded, never sent twice. Received with nothing in the wallet's
+  ledger: never handed over → Rejected NOT_PLACED, as an order's.
 
 Enqueued signals belong to the queue (a consumer's lease expires and the message comes again), so
 the reconciler leaves them alone.
@@ -23,12 +28,13 @@ import dataclasses
 import logging
 from typing import Any, Literal
 
-from hoox_edge import execution, lifecycle
+from hoox_edge import dex, execution, lifecycle
 from hoox_edge.exchanges.base import ExchangeError
 from hoox_edge.ports import Env
 from hoox_edge.shared import calls, clock
 from hoox_edge.shared.errors import NOT_FOUND, ApiError
 from hoox_edge.shared.logs import log
+from hoox_edge.shared.signal import is_dex
 
 _py = logging.getLogger("hoox.edge")
 BATCH = 200  # signals looked at per run (the oldest first); the next run takes the rest
@@ -92,14 +98,41 @@ async def _state(env: Env, request_id: str) -> lifecycle.SignalState:
     return state
 
 
-def _stranded(env: Env, state: lifecycle.SignalState) -> bool:
-    """A Received signal whose webhook request is over: older than the budget, or older than this
-    local runtime (which started after the one that received it stopped)."""
-    created = clock.parse(state.created_at) or 0.0
+def _stranded(env: Env, since: str, budget: float = lifecycle.STRANDED_AFTER_SECONDS) -> bool:
+    """Is the owner of what started at `since` gone? Older than its budget, or older than this local
+    runtime (which started after the one that owned it stopped)."""
+    started = clock.parse(since) or 0.0
     info = env.get("RUNTIME_INFO")
-    if info is not None and info.started_at() is not None and created < info.started_at():
+    if info is not None and info.started_at() is not None and started < info.started_at():
         return True
-    return created + lifecycle.STRANDED_AFTER_SECONDS < clock.now()
+    return started + budget < clock.now()
+
+
+async def _resolve_swap(env: Env, state: lifecycle.SignalState) -> str:
+    """A swap left Received or Executing: delivered again once its owner is gone (see the module)."""
+    rid = state.request_id
+    if state.status == lifecycle.RECEIVED:
+        if not _stranded(env, state.created_at):
+            return "in progress"
+        sent = await env.DB.prepare("SELECT 1 AS x FROM wallet_transactions WHERE request_id IN (?, ?)").bind(
+            rid, f"{rid}:approve").first()
+        if not sent:
+            text = "the swap never reached trade-worker (the gateway stopped first), so nothing was sent"
+            done = await lifecycle.reject(env, rid, lifecycle.NOT_PLACED, text, frm=(lifecycle.RECEIVED,))
+            return "not placed" if done else "moved"
+    elif not _stranded(env, state.updated_at, lifecycle.SWAP_LEASE_SECONDS):
+        return "in progress"
+    await log(env, "warning", "Swap delivered again by the reconciler: its attempt stopped before recording it",
+              request_id=rid, details={"status": state.status, "since": state.updated_at})
+    try:
+        await dex.execute(env, rid, state.signal)
+    except execution.InProgress:
+        return "in progress"  # the transaction is out, its receipt not in yet: looked at on a later run
+    except ApiError as exc:
+        if exc.status == 503 and isinstance(exc.details, dict) and exc.details.get("retryable"):
+            raise  # not decided: counted as an error of this run, tried again on the next
+        return "recorded"  # rejected, and recorded so
+    return "recorded"
 
 
 async def resolve(env: Env, request_id: str) -> str:
@@ -113,8 +146,10 @@ async def resolve(env: Env, request_id: str) -> str:
         return "followed"
     if state.status not in (lifecycle.RECEIVED, lifecycle.EXECUTING):
         return "owned"  # Enqueued: the queue owns it
+    if is_dex(state.signal):
+        return await _resolve_swap(env, state)
     if trade is None:
-        if not _stranded(env, state):
+        if not _stranded(env, state.created_at):
             return "in progress"
         text = "the signal never reached trade-worker (the gateway stopped first), so no order was placed"
         done = await lifecycle.reject(env, request_id, lifecycle.NOT_PLACED, text, frm=(lifecycle.RECEIVED,))

@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hoox_cli.core import models
 from hoox_cli.core.connection import operator_client
 from hoox_cli.core.errors import fail
 from hoox_cli.core.signals import build_payload, webhook_url
@@ -200,6 +201,9 @@ def _print_timeline(t: dict[str, Any]) -> None:
         say(f"{esc(sig.get('source'))} {esc(what)}" + (f" on {esc(sig['exchange'])}" if sig.get("exchange") else "")
             + f", received {esc(sig.get('createdAt'))}: [bold]{esc(sig.get('status'))}[/bold]"
             + (f" {esc(sig['errorCode'])}" if sig.get("errorCode") else ""))
+        if sig.get("swap"):
+            swap = models.SwapRecord.model_validate(sig["swap"])
+            say(esc(swap.summary()) + (f"\n{esc(swap.explorerUrl)}" if swap.explorerUrl else ""))
     if trade:
         say(f"order: {esc(trade.get('mode'))} {esc(trade.get('exchange'))} {esc(trade.get('side'))} "
             f"{esc(fmt(trade.get('filledQty')))}/{esc(fmt(trade.get('quantity')))} filled"

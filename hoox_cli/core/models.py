@@ -456,6 +456,36 @@ class TimelineStage(_Model):
     source: Literal["ledger", "log", "analytics", "queue"]
 
 
+class SwapRecord(_Model):
+    """A swap as the ledger keeps it; `*Units` amounts are in the tokens' smallest units."""
+
+    exchange: str
+    status: str
+    chain: str
+    router: str
+    tokenIn: str
+    tokenOut: str
+    amountIn: str
+    recipient: str | None = None
+    txHash: str | None = None
+    explorerUrl: str | None = None
+    blockNumber: int | None = None
+    gasUsed: int | None = None
+    approveTxHash: str | None = None
+    amountInUnits: str | None = None
+    quotedOutUnits: str | None = None
+    amountOutMinUnits: str | None = None
+
+    def summary(self) -> str:
+        """One line for the timeline's heading (CLI and cockpit)."""
+        text = f"swap: {self.amountIn} {self.tokenIn} -> {self.tokenOut} on {self.chain}"
+        if self.txHash:
+            text += f", tx {self.txHash}" + (f" (block {self.blockNumber})" if self.blockNumber is not None else "")
+        if self.quotedOutUnits is not None:
+            text += f", quoted {self.quotedOutUnits} out, at least {self.amountOutMinUnits} (smallest units)"
+        return text
+
+
 class TimelineSignal(_Model):
     status: str
     errorCode: str | None = None
@@ -468,6 +498,7 @@ class TimelineSignal(_Model):
     reason: str | None = None
     createdAt: str
     updatedAt: str
+    swap: SwapRecord | None = None  # a swap's recorded outcome ("exchange": "dex")
 
 
 class TimelineTrade(_Model):

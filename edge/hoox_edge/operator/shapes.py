@@ -436,6 +436,28 @@ class TimelineStage(TypedDict):
     source: StageSource
 
 
+class SwapRecord(TypedDict):
+    """What the ledger keeps of a swap that ended (`hoox_edge.dex.record`). Amounts in `*Units` are in
+    the tokens' smallest units; None when the outcome was learned from the wallet's replay of a swap."""
+
+    exchange: str
+    status: str
+    chain: str
+    router: str
+    tokenIn: str
+    tokenOut: str
+    amountIn: str
+    recipient: str | None
+    txHash: str | None
+    explorerUrl: str | None
+    blockNumber: int | None
+    gasUsed: int | None
+    approveTxHash: str | None
+    amountInUnits: str | None
+    quotedOutUnits: str | None
+    amountOutMinUnits: str | None
+
+
 class TimelineSignal(TypedDict):
     status: str
     errorCode: str | None
@@ -448,6 +470,7 @@ class TimelineSignal(TypedDict):
     reason: str | None
     createdAt: str
     updatedAt: str
+    swap: SwapRecord | None  # a swap's recorded outcome ("exchange": "dex"); None for an exchange order
 
 
 class TimelineTrade(TypedDict):

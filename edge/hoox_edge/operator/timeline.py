@@ -60,6 +60,8 @@ _LOG_KINDS: tuple[tuple[str, shapes.StageKind], ...] = (
     ("Retry ", "retry"),
     ("Dead-lettered", "dead-letter"),
     ("Order sent", "order"),
+    ("Swap sent", "order"),
+    ("Swap filled", "fill"),
     ("Retrying order", "order"),
     ("Order filled", "fill"),
     ("Order resting", "resting"),
@@ -142,6 +144,8 @@ def _position(p: Any) -> str:
 
 def _signal_text(row: dict[str, Any], sig: dict[str, Any] | None) -> str:
     s = sig or {}
+    if s.get("exchange") == "dex":
+        return f"SWAP {s.get('quantity')} {s.get('tokenIn')} -> {s.get('tokenOut')} on dex ({s.get('chain')})"
     action = s.get("action") or row.get("action") or "?"
     symbol = s.get("symbol") or row.get("symbol") or "?"
     qty = s.get("quantity", row.get("quantity"))
@@ -161,6 +165,12 @@ def _ledger_stages(sig: dict[str, Any] | None, signal: dict[str, Any] | None) ->
     return [_stage(sig["created_at"], "received", summary, worker="hoox" if sig.get("source") == "webhook" else None,
                    source="ledger", details={"source": sig.get("source"), "idempotencyKey": sig.get("idempotency_key"),
                                              "payload": _json(sig.get("payload"))})]
+
+
+def _swap(sig: dict[str, Any]) -> shapes.SwapRecord | None:
+    """A swap's recorded outcome (trade_signals.result), as the ledger keeps it."""
+    value = _json(sig.get("result"))
+    return value if isinstance(value, dict) else None  # type: ignore[return-value]
 
 
 def _json(text: Any) -> Any:
@@ -358,6 +368,9 @@ def _outcome(rid: str, sig: dict[str, Any] | None, trade: dict[str, Any] | None,
         status, code, error = sig["status"], sig.get("error_code"), sig.get("error")
         final = status in ("Filled", "Cancelled", "Expired", "Rejected", "DeadLettered")
         text = status + (f" {code}" if code else "") + (f": {error}" if error else "")
+        swap = _json(sig.get("result"))
+        if isinstance(swap, dict) and swap.get("txHash"):
+            text += f" (tx {swap['txHash']})"
         if not final:
             text += " (not final yet)"
         return _stage(sig["updated_at"], "outcome", text, worker=None, source="ledger",
@@ -460,7 +473,7 @@ async def timeline(env: Env, wanted: str) -> shapes.SignalTimeline:
             "status": sig["status"], "errorCode": sig.get("error_code"), "error": sig.get("error"),
             "source": sig.get("source"), "exchange": sig.get("exchange"), "symbol": sig.get("symbol"),
             "action": sig.get("action"), "quantity": sig.get("quantity"), "reason": sig.get("reason"),
-            "createdAt": sig["created_at"], "updatedAt": sig["updated_at"]},
+            "createdAt": sig["created_at"], "updatedAt": sig["updated_at"], "swap": _swap(sig)},
         "trade": None if trade is None else {
             "status": trade["status"], "mode": trade["mode"], "exchange": trade["exchange"],
             "symbol": trade["symbol"], "side": trade["side"], "quantity": trade["quantity"],

@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from typing import Any
 
 MASK = "***"
-_SENSITIVE = re.compile(r"(api[-_]?key|secret|token|signature|password|passphrase|mnemonic|sign$|authorization)",
-                        re.IGNORECASE)
+# tokenIn / tokenOut name the ERC-20s of a swap signal (public addresses), not credentials.
+_SENSITIVE = re.compile(r"(api[-_]?key|secret|token(?!(in|out)$)|signature|password|passphrase|mnemonic|sign$"
+                        r"|authorization)", re.IGNORECASE)
 MIN_SECRET_CHARS = 4  # shorter values are not treated as secrets (they would mask ordinary words)
 PREVIEW_CHARS = 16  # the most of a bad value an error message quotes
 NAME_CHARS = 40  # the most of an unknown field name that is reported or stored

@@ -15,6 +15,12 @@ Decisions:
 - `strategy` (optional) names the TradingView strategy or alert that sent the signal, lowercased; the
   signal watchdog keeps a last-signal time per strategy (`hoox_edge.watchdog`). Two strategies sending
   the same order are two signals: the strategy is part of the implicit key when given.
+
+A signal with `"exchange": "dex"` is an on-chain swap, not an order: `parse` hands it to
+`parse_dex_signal`, which makes a `DexSignal` (chain, router, tokenIn, tokenOut, quantity,
+slippageBps, deadlineSeconds, to?, account?) for trade-worker's `/dex`. Its quantity stays a decimal
+string (a float would lose the token's smallest units); its addresses are checked (EIP-55 when
+mixed-case) and stored checksummed, so `0xabc…` and `0xABC…` are the same swap for the implicit key.
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar, Literal
 
 from hoox_edge import exchange_catalog
 from hoox_edge.shared.redact import field_name, preview
 from hoox_edge.shared.settings import DEFAULT_ROUTING, EXCHANGES
+from hoox_edge.wallet import config as wallet_config
+from hoox_edge.wallet import evm
 from hoox_edge.watchdog.rules import strategy_name
 
 Action = Literal["LONG", "SHORT", "CLOSE"]
@@ -192,6 +201,16 @@ def _number(value: Any) -> float:
     return n
 
 
+def _idempotency_key(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError("Must be a non-empty string.")
+    if len(v) > MAX_IDEMPOTENCY_KEY:
+        raise ValueError(f"At most {MAX_IDEMPOTENCY_KEY} characters (got {len(v)}).")
+    if not v.isprintable():
+        raise ValueError("Must be printable text (no control characters).")
+    return v
+
+
 def _choice(value: Any, choices: tuple[str, ...], *, upper: bool) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"Must be one of {', '.join(choices)}.")
@@ -230,7 +249,7 @@ def parse_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook"
             v = raw["exchange"]
             if not isinstance(v, str) or v.strip().lower() not in EXCHANGES:
                 raise ValueError(f"Must be one of {', '.join(sorted(EXCHANGES))}, or left out to use "
-                                 f"{DEFAULT_ROUTING}.")
+                                 f"{DEFAULT_ROUTING} (or {DEX} for an on-chain swap).")
             out["exchange"] = v.strip().lower()
 
     def action() -> None:
@@ -288,16 +307,8 @@ def parse_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook"
             out["market"] = _choice(raw["market"], MARKETS, upper=False)
 
     def idempotency_key() -> None:
-        if "idempotencyKey" not in raw or raw["idempotencyKey"] is None:
-            return
-        v = raw["idempotencyKey"]
-        if not isinstance(v, str) or not v.strip():
-            raise ValueError("Must be a non-empty string.")
-        if len(v) > MAX_IDEMPOTENCY_KEY:
-            raise ValueError(f"At most {MAX_IDEMPOTENCY_KEY} characters (got {len(v)}).")
-        if not v.isprintable():
-            raise ValueError("Must be printable text (no control characters).")
-        out["idempotencyKey"] = v
+        if raw.get("idempotencyKey") is not None:
+            out["idempotencyKey"] = _idempotency_key(raw["idempotencyKey"])
 
     def strategy() -> None:
         if raw.get("strategy") is not None:
@@ -320,3 +331,194 @@ def without_passkey(raw: Any) -> Any:
         return {k: v for k, v in raw.items()
                 if not (isinstance(k, str) and k.lower() == PASSKEY_FIELD.lower())}
     return raw
+
+
+# =========================================================================== on-chain swaps
+DEX = "dex"
+DEX_ACTION = "SWAP"  # what a swap's ledger row shows as its action
+DEFAULT_SLIPPAGE_BPS = 50
+MAX_SLIPPAGE_BPS = 5000  # 50 %: a larger bound is no bound
+DEFAULT_DEADLINE_S = 300
+DEADLINE_RANGE_S = (30, 3600)  # shorter expires before a block; longer lets a stale quote execute
+MAX_ACCOUNT = 2**31 - 1  # an HD account index (m/44'/60'/0'/0/i, unhardened)
+MAX_QUANTITY_CHARS = 80  # 78 digits hold any uint256, plus a point and slack
+DEX_FIELDS: tuple[str, ...] = (
+    PASSKEY_FIELD, "exchange", "chain", "router", "tokenIn", "tokenOut", "quantity", "slippageBps",
+    "deadlineSeconds", "to", "account", "idempotencyKey", "strategy",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class DexSignal:
+    """A validated swap signal, made by `parse_dex_signal`: `quantity` of tokenIn for tokenOut through a
+    Uniswap V2-style router on `chain` (a name of KV `web3:chains`), at least the router's quote less
+    `slippageBps`. `to_payload()` is what trade-worker's `/dex` receives."""
+
+    exchange: Literal["dex"] = "dex"
+    chain: str
+    router: str  # addresses: EIP-55 checksummed
+    tokenIn: str
+    tokenOut: str
+    quantity: str  # tokenIn, in whole tokens, as a decimal string ("12.5")
+    slippageBps: int = DEFAULT_SLIPPAGE_BPS
+    deadlineSeconds: int = DEFAULT_DEADLINE_S
+    to: str | None = None  # the recipient of tokenOut; the wallet's own address when left out
+    account: int = 0  # the wallet's HD account that signs
+    source: str = "webhook"
+    idempotencyKey: str | None = None
+    strategy: str | None = None
+
+    action: ClassVar[str] = DEX_ACTION
+    symbol: ClassVar[None] = None  # a swap has no exchange symbol; its row names the tokens in its signal
+
+    def to_payload(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    @classmethod
+    def from_payload(cls, payload: Any, *, source: str = "webhook") -> DexSignal:
+        """The signal `to_payload()` wrote, back (checked again: trade-worker's `/dex` is an internal
+        API, and a bad caller's payload is refused with `SignalError`). Parsing is idempotent, so a
+        normalised payload comes back unchanged; `source` is its own, not a field to check."""
+        body = {k: v for k, v in payload.items() if k != "source"} if isinstance(payload, dict) else payload
+        return parse_dex_signal(body, source=source)
+
+    def canonical(self) -> str:
+        body = self.to_payload()
+        del body["idempotencyKey"]
+        if body["strategy"] is None:
+            del body["strategy"]
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+    def implicit_key(self) -> str:
+        return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()
+
+    def row_quantity(self) -> float:
+        """The ledger column's figure (REAL); the exact amount stays in the stored signal."""
+        return float(Decimal(self.quantity))
+
+
+_ADDRESS_SHAPE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+DEX_ADDRESS_FIELDS = ("router", "tokenIn", "tokenOut", "to")
+
+
+def public_fields(raw: Any) -> tuple[str, ...]:
+    """A swap's fields that hold exactly an address: public on chain, and what the operator reads, so
+    they are stored as sent (a 42-character hex word would otherwise be masked as a credential)."""
+    if not is_dex(raw):
+        return ()
+    return tuple(k for k in DEX_ADDRESS_FIELDS if isinstance(raw.get(k), str) and _ADDRESS_SHAPE.match(raw[k]))
+
+
+def is_dex(raw: Any) -> bool:
+    """Is this payload a swap (`"exchange": "dex"`, any case)?"""
+    v = raw.get("exchange") if isinstance(raw, dict) else None
+    return isinstance(v, str) and v.strip().lower() == DEX
+
+
+def parse_any_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook") -> Signal | DexSignal:
+    """A swap (`"exchange": "dex"`) or an exchange order, each by its own rules."""
+    if is_dex(raw):
+        return parse_dex_signal(raw, source=source)
+    return parse_signal(raw, max_leverage=max_leverage, source=source)
+
+
+def _address(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError("Must be a 0x-prefixed 20-byte hex address as a string.")
+    try:
+        return evm.checksum(evm.parse_address(v.strip()))
+    except ValueError as exc:
+        raise ValueError(f"Must be a 0x-prefixed 20-byte hex address (42 characters); {preview(v.strip())} "
+                         f"{exc}." if "checksum" in str(exc) else
+                         f"Must be a 0x-prefixed 20-byte hex address (42 characters); got {preview(v.strip())}."
+                         ) from None
+
+
+def _decimal_text(v: Any) -> str:
+    """A positive amount from a JSON number or a numeric string, as a plain decimal string."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ValueError('Must be a positive amount: a number or a decimal string such as "12.5".')
+    text = repr(v) if isinstance(v, float) else str(v).strip()
+    if "{{" in text:
+        raise ValueError(f"Must be an amount; got the placeholder {preview(text, limit=40)}, which TradingView did "
+                         "not fill in.")
+    if len(text) > MAX_QUANTITY_CHARS:
+        raise ValueError(f"At most {MAX_QUANTITY_CHARS} characters (got {len(text)}).")
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f'Must be a decimal amount such as "12.5"; got {preview(text)}.') from None
+    if not d.is_finite() or d <= 0:
+        raise ValueError(f"Must be greater than zero; got {preview(text)}.")
+    return format(d.normalize(), "f")
+
+
+def _whole_in(v: Any, lo: int, hi: int, what: str) -> int:
+    """A whole number from lo to hi, as a JSON number or a numeric string (`"100"`, `100.0`)."""
+    n: int | None = None
+    if isinstance(v, int) and not isinstance(v, bool):
+        n = v
+    elif (isinstance(v, float) and v.is_integer()) or (isinstance(v, str) and re.fullmatch(r"\s*[0-9]{1,12}\s*", v)):
+        n = int(v)
+    if n is None:
+        if isinstance(v, str) and "{{" in v:
+            raise ValueError(f"Must be {what}; got the placeholder {preview(v, limit=40)}, which TradingView did not "
+                             "fill in.")
+        raise ValueError(f"Must be {what} from {lo} to {hi}; got {preview(v)}.")
+    if not lo <= n <= hi:
+        raise ValueError(f"Must be {what} from {lo} to {hi}; got {n}.")
+    return n
+
+
+def parse_dex_signal(raw: Any, *, source: str = "webhook") -> DexSignal:
+    """Validate and normalise a swap signal (the passkey, if present, is ignored here): every problem at
+    once, as `SignalError` details of `{field, issue}` like an exchange signal's."""
+    if not isinstance(raw, dict):
+        raise SignalError([{"field": "(body)", "issue": "The signal must be a JSON object {...}."}])
+    details: list[dict[str, str]] = []
+    out: dict[str, Any] = {"source": source}
+
+    def field(name: str, parse: Any, *, required: str | None = None) -> None:
+        if not _present(raw, name):
+            if required:
+                details.append({"field": name, "issue": f"Required: {required}."})
+            return
+        try:
+            out[name] = parse(raw[name])
+        except ValueError as exc:
+            details.append({"field": name, "issue": str(exc)})
+
+    for key in raw:
+        if key not in DEX_FIELDS:
+            details.append({"field": field_name(key), "issue": "Unknown field for a swap (exchange dex). Accepted "
+                            f"fields: {', '.join(DEX_FIELDS)}."})
+
+    def exchange(v: Any) -> str:
+        if not (isinstance(v, str) and v.strip().lower() == DEX):
+            raise ValueError(f'Must be "{DEX}" for a swap.')
+        return DEX
+
+    def chain(v: Any) -> str:
+        name = v.strip().lower() if isinstance(v, str) else None
+        if name is None or not wallet_config.CHAIN_NAME.match(name):
+            raise ValueError("Must be the name of a chain of KV web3:chains (1-32 lower-case letters, digits or "
+                             f"'-', e.g. base); got {preview(v)}.")
+        return name
+
+    field("exchange", exchange, required=f'"{DEX}"')
+    field("chain", chain, required="the chain's name in KV web3:chains, e.g. base")
+    field("router", _address, required="the Uniswap V2-style router's 0x address")
+    field("tokenIn", _address, required="the 0x address of the ERC-20 to sell")
+    field("tokenOut", _address, required="the 0x address of the ERC-20 to buy")
+    field("quantity", _decimal_text, required='the tokenIn amount to sell, e.g. "12.5"')
+    field("slippageBps", lambda v: _whole_in(v, 0, MAX_SLIPPAGE_BPS, "basis points"))
+    field("deadlineSeconds", lambda v: _whole_in(v, *DEADLINE_RANGE_S, "seconds"))
+    field("to", _address)
+    field("account", lambda v: _whole_in(v, 0, MAX_ACCOUNT, "an HD account index"))
+    field("idempotencyKey", _idempotency_key)
+    field("strategy", strategy_name)
+    if out.get("tokenIn") is not None and out.get("tokenIn") == out.get("tokenOut"):
+        details.append({"field": "tokenOut", "issue": "Must differ from tokenIn: a swap sells one token for another."})
+    if details:
+        raise SignalError(details)
+    return DexSignal(**out)

@@ -10,7 +10,7 @@ from typing import Any
 # local runtime binds them and `hoox secrets` knows them. An RPC URL carries the provider's API key.
 RPC_SECRETS = ("RPC_PROVIDER_URL", "RPC_URL_ETHEREUM", "RPC_URL_ARBITRUM", "RPC_URL_BASE", "RPC_URL_OPTIMISM",
                "RPC_URL_POLYGON", "RPC_URL_BSC", "RPC_URL_TESTNET")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+CHAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 MAX_CHAIN_ID = 2**53 - 1  # chain ids are JSON numbers; EIP-2294 bounds them far lower in practice
 
@@ -32,7 +32,7 @@ def chains_problem(value: Any) -> str | None:
     if not isinstance(value, dict):
         return 'must be a JSON object {"name": {"chainId", "rpcSecret", "explorer", "symbol"?}}'
     for name, entry in value.items():
-        if not _NAME.match(str(name)):
+        if not CHAIN_NAME.match(str(name)):
             return f"chain name {name!r} must be 1-32 lower-case letters, digits or '-'"
         if not isinstance(entry, dict):
             return f"{name}: must be an object with chainId, rpcSecret and explorer"

@@ -22,7 +22,8 @@ row, the lock and trade-worker's `/process` all read the normalised `Signal` it 
 4. kill_switch: `trade:kill_switch` -> 503 KILL_SWITCH_ACTIVE with `trade:kill_switch_reason`;
 5. rate_limit: `webhooks:rate_limit_per_minute`, a rolling 60 s counted in the RateLimiter Durable
    Object -> 429 RATE_LIMITED with Retry-After;
-6. validate (`hoox_edge.shared.signal`) -> 400 VALIDATION_ERROR with `details[{field, issue}]`;
+6. validate (`hoox_edge.shared.signal`) -> 400 VALIDATION_ERROR with `details[{field, issue}]`; a signal
+   with `"exchange": "dex"` is a swap, checked by its own rules (`parse_dex_signal`);
 7. receive, dedup: the row is written Received (with the normalised signal), then the
    IdempotencyStore lock of the key is taken (`idempotencyKey` for 24 h, else the hash of the normalised signal for
    60 s; names are hashed). When another request holds it:
@@ -46,6 +47,8 @@ row, the lock and trade-worker's `/process` all read the normalised `Signal` it 
    trade-worker's own answers pass through: 200 Filled, 202 Resting (a limit order on the book,
    followed until it ends) or in_progress, 400 VALIDATION_ERROR, 422 NO_OPEN_POSITION, 502
    EXCHANGE_ERROR. Those are decisions about the signal, recorded by trade-worker.
+   A swap goes the same way to trade-worker's `/dex` instead of `/process` (`hoox_edge.dex`): the same
+   lock, row, queue and resend rules; web3-wallet-worker's ledger is what finds a swap already sent.
 
 The gateway always makes its own request id (a client's X-Request-Id is not trusted on a public
 route). A failure of the idempotency store refuses the signal (503): without the lock the
@@ -119,7 +122,16 @@ from hoox_edge.shared.redact import (
     secret_fields,
     stored_payload,
 )
-from hoox_edge.shared.signal import PASSKEY_FIELD, Signal, SignalError, parse_signal
+from hoox_edge.shared.signal import (
+    DEX_ACTION,
+    PASSKEY_FIELD,
+    DexSignal,
+    Signal,
+    SignalError,
+    is_dex,
+    parse_any_signal,
+    public_fields,
+)
 from hoox_edge.watchdog import check as watchdog_check
 from hoox_edge.watchdog import record as watchdog_record
 from hoox_edge.watchdog.rules import strategy_name
@@ -231,7 +243,7 @@ class _Webhook:
     raw: dict[str, Any] = field(default_factory=dict)  # as stored: secrets and credential-looking words masked
     authenticated: bool = False
     heartbeat: bool = False
-    signal: Signal | None = None  # parsed once, by `validate`; everything after reads this
+    signal: Signal | DexSignal | None = None  # parsed once, by `validate`; everything after reads this
     payload: dict[str, Any] = field(default_factory=dict)  # the signal as its row and trade-worker take it
     written: bool = False  # the Received row exists
     lock_key: str | None = None
@@ -258,7 +270,11 @@ class _Delivery:
     """A signal on its way to trade-worker: this request's own, or the one a resend resumes."""
 
     rid: str
-    payload: dict[str, Any]  # the normalised signal (trade-worker's /process payload)
+    payload: dict[str, Any]  # the normalised signal (trade-worker's /process payload, or /dex's for a swap)
+
+    @property
+    def path(self) -> str:
+        return "/dex" if is_dex(self.payload) else "/process"
 
 
 Outcome = Rejection | JSONResponse | None  # what a stage returns: refused, answered, or passed on
@@ -275,7 +291,20 @@ def _row(w: _Webhook, **cols: Any) -> Any:
         exchange=s.exchange if s else _text_or_none(w.raw.get("exchange")),
         symbol=s.symbol if s else _text_or_none(w.raw.get("symbol")),
         action=s.action if s else _text_or_none(w.raw.get("action")),
-        quantity=s.quantity if s else _number_or_none(w.raw.get("quantity")), **cols)
+        quantity=_quantity(s) if s else _number_or_none(w.raw.get("quantity")), **cols)
+
+
+def _stored_view(env: Env, body: dict[str, Any]) -> dict[str, Any]:
+    """The body as it is stored and labelled: secrets and credential-looking words masked, except the
+    idempotency key (one by design) and a swap's addresses."""
+    view: dict[str, Any] = mask_credentials(redact(body, env.secret_values()),
+                                            keep=("idempotencyKey", *public_fields(body)))
+    return view
+
+
+def _quantity(s: Signal | DexSignal) -> float | None:
+    """The signal's size as the ledger's REAL column and the data points take it."""
+    return s.row_quantity() if isinstance(s, DexSignal) else s.quantity
 
 
 async def _reject(w: _Webhook, r: Rejection) -> ApiError:
@@ -377,7 +406,7 @@ async def authenticate(w: _Webhook) -> Outcome:
     w.authenticated = True
     w.heartbeat = isinstance(body.get("action"), str) and body["action"].strip().upper() == HEARTBEAT
     # What is stored and labelled from here on: secrets and credential-looking words masked.
-    w.raw = mask_credentials(redact(body, env.secret_values()), keep=("idempotencyKey",))
+    w.raw = _stored_view(env, body)
     # The watchdog reads the masked body: a secret sent as a strategy never becomes a source.
     w.watch = watchdog_record.seen_statements(
         env.DB, watchdog_record.sources_of(w.raw),
@@ -465,7 +494,7 @@ async def validate(w: _Webhook) -> Outcome:
     """The one parse of the signal (`hoox_edge.shared.signal`): every later stage, the ledger row and
     trade-worker read the normalised `Signal` it makes."""
     try:
-        w.signal = parse_signal(w.body, max_leverage=w.cfg[settings.MAX_LEVERAGE], source=w.source)
+        w.signal = parse_any_signal(w.body, max_leverage=w.cfg[settings.MAX_LEVERAGE], source=w.source)
     except SignalError as exc:
         return Rejection(400, VALIDATION_ERROR, "Invalid signal payload.", "signal refused: invalid fields",
                          exc.details)
@@ -556,7 +585,8 @@ def _answer(d: _Delivery, resp: ServiceResponse, body: dict[str, Any]) -> JSONRe
     if resp.status == 200 and result is not None:
         return JSONResponse({"success": True, "requestId": d.rid, "status": lifecycle.FILLED,
                              "exchange": result.get("exchange"), "symbol": result.get("symbol"),
-                             "action": d.payload.get("action"), "result": result, "error": None},
+                             "action": d.payload.get("action") or (DEX_ACTION if is_dex(d.payload) else None),
+                             "result": result, "error": None},
                             headers={REQUEST_ID_HEADER: d.rid})
     if result is not None and result.get("status") in (lifecycle.RESTING, lifecycle.CANCELLED, lifecycle.EXPIRED):
         filled = result.get("executedQty") or 0
@@ -583,7 +613,7 @@ async def _deliver(env: Env, d: _Delivery, cfg: dict[str, Any]) -> JSONResponse 
     outcome_unknown = False  # the order may have reached the exchange
     try:
         resp = await asyncio.wait_for(
-            calls.call(env, "TRADE_SERVICE", "POST", "/process", request_id=d.rid, payload=d.payload, timeout=timeout),
+            calls.call(env, "TRADE_SERVICE", "POST", d.path, request_id=d.rid, payload=d.payload, timeout=timeout),
             timeout + 0.25)  # the binding's own timeout should fire first; this is the backstop
     except TimeoutError:
         failure = f"trade-worker did not answer within {cfg[settings.DIRECT_TIMEOUT]} ms"
@@ -709,7 +739,7 @@ async def trusted_sender(w: _Webhook) -> Outcome:
     token and an allowed chat), so it starts where a webhook's starts after the passkey."""
     env = w.env
     w.authenticated = True
-    w.raw = mask_credentials(redact(w.body, env.secret_values()), keep=("idempotencyKey",))
+    w.raw = _stored_view(env, w.body)
     for p in w.problems:
         await log(env, "error", f"invalid setting replaced by its safe value: {p}", request_id=w.rid)
     return None
@@ -758,8 +788,9 @@ async def _run(w: _Webhook, stages: tuple[Any, ...]) -> JSONResponse:
         if w.authenticated and not w.heartbeat:
             point: dict[str, Any] = {"exchange": w.label("exchange"), "symbol": w.label("symbol"),
                                      "action": w.label("action"), "outcome": w.outcome}
-            if w.signal is not None and w.signal.quantity is not None:
-                point["quantity"] = w.signal.quantity
+            quantity = _quantity(w.signal) if w.signal is not None else None
+            if quantity is not None:
+                point["quantity"] = quantity
             await calls.track(env, "signal", point, request_id=rid)
 
 

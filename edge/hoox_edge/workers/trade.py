@@ -8,14 +8,16 @@ Routes (internal: `X-Internal-Auth-Key`):
 - `POST /orders/cancel` `{"payload": {"requestId"}}`: cancel a resting order (`hoox_edge.reconcile`);
 - `POST /reconcile`: run the reconciler and order follower now (as the cron does);
 - `POST /dex` `{"requestId", "payload": {"exchange": "dex", "chain", "router", "tokenIn", "tokenOut",
-  "quantity", "slippageBps"?, "deadlineSeconds"?}}`: a swap of `quantity` tokenIn for tokenOut through a
-  Uniswap V2-style router (swapExactTokensForTokens, at least the router's quote less slippageBps,
-  default 50), signed and sent by web3-wallet-worker (WEB3_SERVICE), exactly once per request id;
+  "quantity", "slippageBps"?, "deadlineSeconds"?, "to"?, "account"?}}` (a `DexSignal`, as the gateway
+  sends it): a swap of `quantity` tokenIn for tokenOut through a Uniswap V2-style router
+  (swapExactTokensForTokens, at least the router's quote less slippageBps, default 50), signed and sent
+  by web3-wallet-worker (WEB3_SERVICE), exactly once per request id, its outcome recorded on the
+  signal's row (`hoox_edge.dex`): 200 Filled, 202 in_progress, 400/422/502 rejections, 503 retryable;
 - `GET /health`.
 
-The `trade-execution` queue consumer runs the same `execute`; a retryable failure is retried on KV
-`webhooks:retry_schedule_seconds`, then dead-lettered to TRADE_DLQ with a critical alert. The cron
-(every minute) and the local runtime's start run the reconciler.
+The `trade-execution` queue consumer runs the same `execute` (a swap's: `dex.execute`); a retryable
+failure is retried on KV `webhooks:retry_schedule_seconds`, then dead-lettered to TRADE_DLQ with a
+critical alert. The cron (every minute) and the local runtime's start run the reconciler.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hoox_edge import dex as swaps
 from hoox_edge import lifecycle, reconcile
 from hoox_edge.exchanges import live
 from hoox_edge.execution import InProgress, Retryable, execute
@@ -36,6 +39,7 @@ from hoox_edge.shared.app import env_of, envelope_request_id, json_body, make_ap
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import EXCHANGE_UNAVAILABLE, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.logs import log
+from hoox_edge.shared.signal import is_dex
 
 WORKER = "trade-worker"
 MAX_QUEUE_DELAY = 12 * 3600  # Cloudflare Queues' longest retry delay
@@ -54,9 +58,6 @@ def in_progress(exc: InProgress) -> JSONResponse:
 
 
 # --------------------------------------------------------------------------- HTTP
-DEX_TIMEOUT_S = 120.0  # an approve and a swap, each awaiting its receipt
-
-
 async def process(request: Request) -> JSONResponse:
     require_internal(request)
     env = env_of(request)
@@ -72,42 +73,20 @@ async def process(request: Request) -> JSONResponse:
     return answer(rid, result)
 
 
-_DEX_FIELDS = {"exchange", "chain", "router", "tokenIn", "tokenOut", "quantity", "slippageBps", "deadlineSeconds",
-               "to", "account"}
-
-
 async def dex(request: Request) -> JSONResponse:
     require_internal(request)
     env = env_of(request)
     body = await json_body(request)
     payload = payload_of(body)
     rid = envelope_request_id(body, request)
-    if not isinstance(payload, dict) or payload.get("exchange") != "dex":
+    if not is_dex(payload):
         raise ApiError(400, VALIDATION_ERROR, 'A /dex signal has "exchange": "dex".',
                        [{"field": "exchange", "issue": 'Must be "dex" on /dex.'}])
-    unknown = sorted(set(payload) - _DEX_FIELDS)
-    if unknown:
-        raise ApiError(400, VALIDATION_ERROR, f"Not fields of a /dex signal: {', '.join(unknown)}.",
-                       [{"field": f, "issue": f"Not a field of a /dex signal ({', '.join(sorted(_DEX_FIELDS))})."}
-                        for f in unknown])
-    swap = {k: v for k, v in payload.items() if k not in ("exchange", "quantity")}
-    swap.update(action="swap", amountIn=payload.get("quantity"))
-    if swap["amountIn"] is None:
-        raise ApiError(400, VALIDATION_ERROR, "quantity: required (the tokenIn amount to swap).",
-                       [{"field": "quantity", "issue": "Required: the tokenIn amount, a decimal string."}])
-    if isinstance(swap["amountIn"], (int, float)) and not isinstance(swap["amountIn"], bool):
-        swap["amountIn"] = str(swap["amountIn"])  # a signal's number; the wallet takes decimal strings
     try:
-        resp = await calls.call(env, "WEB3_SERVICE", "POST", "/process", request_id=rid, payload=swap,
-                                timeout=DEX_TIMEOUT_S)
-    except Exception as exc:
-        raise ApiError(503, EXCHANGE_UNAVAILABLE, f"web3-wallet-worker did not answer ({type(exc).__name__}): "
-                                                  "is it enabled and deployed?") from None
-    answer_body, err, _ = calls.envelope(resp)
-    if resp.status >= 400:
-        raise ApiError(resp.status, err.get("code") or EXCHANGE_UNAVAILABLE,
-                       err.get("message") or f"web3-wallet-worker answered HTTP {resp.status}", err.get("details"))
-    return ok(answer_body.get("result"), request_id=rid, status=resp.status)
+        result = await swaps.execute(env, rid, payload)
+    except InProgress as exc:
+        return in_progress(exc)
+    return ok(result, request_id=rid)
 
 
 async def cancel_order(request: Request) -> JSONResponse:
@@ -206,12 +185,14 @@ async def consume(env: Env, message: QueueMessage) -> None:
         await _dead_letter(env, message, rid if isinstance(rid, str) else None, payload,
                            "malformed queue message: expected {requestId, payload}")
         return
-    await log(env, "info", f"Queued signal picked up (delivery {message.attempts}): "
-                           f"{payload.get('action', '?')} {payload.get('symbol', '?')}",
+    await log(env, "info", f"Queued signal picked up (delivery {message.attempts}): {_what(payload)}",
               request_id=rid, details={"attempt": message.attempts, "messageId": message.id,
                                        "reason": body.get("reason")})
     try:
-        await execute(env, rid, payload, queued=True)
+        if is_dex(payload):
+            await swaps.execute(env, rid, payload)
+        else:
+            await execute(env, rid, payload, queued=True)
         message.ack()
     except InProgress as exc:
         # Another attempt (a direct call that outlived the gateway's wait) holds it: look again
@@ -226,6 +207,12 @@ async def consume(env: Env, message: QueueMessage) -> None:
         await log(env, "error", f"Unexpected {type(exc).__name__} while executing a queued signal",
                   request_id=rid, details={"attempt": message.attempts})
         await _retry_or_dead_letter(env, message, rid, payload, f"internal error ({type(exc).__name__})", None)
+
+
+def _what(sig: dict[str, Any]) -> str:
+    if is_dex(sig):
+        return f"swap {sig.get('quantity')} {sig.get('tokenIn')} -> {sig.get('tokenOut')} on {sig.get('chain')}"
+    return f"{sig.get('action', '?')} {sig.get('symbol', '?')}"
 
 
 async def _retry_or_dead_letter(env: Env, message: QueueMessage, rid: str, payload: Any, error: str,
@@ -260,8 +247,7 @@ async def _dead_letter(env: Env, message: QueueMessage, rid: str | None, payload
                                    trade_from=(lifecycle.PENDING,))
     except Exception as exc:  # the DLQ holds the message; the ledger catches up on a re-drive
         await log(env, "error", f"Could not mark the signal DeadLettered ({type(exc).__name__})", request_id=rid)
-    sig = payload if isinstance(payload, dict) else {}
-    what = f"{sig.get('action', '?')} {sig.get('symbol', '?')}"
+    what = _what(payload if isinstance(payload, dict) else {})
     await log(env, "critical", f"Dead-lettered {what}: {text}", request_id=rid,
               details={"attempts": message.attempts, "queue": "trade-execution-dlq"})
     await calls.alert(env, f"Trade {what} dead-lettered after {message.attempts} attempts: {error}. "

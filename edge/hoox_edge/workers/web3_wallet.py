@@ -18,8 +18,10 @@ Guarantees: the kill switch (`trade:kill_switch`) refuses sends; the gas-price t
 the max fee at it; every send is recorded in `wallet_transactions` under its request id before it is
 signed, so a resend with the same id answers the first transaction and never sends another; the
 nonce is reserved by that INSERT (unique per chain and sender, hoox_edge/migrations/0012_wallet.sql),
-so concurrent sends never share one. The key and the RPC URLs (they carry provider keys) never
-appear in an answer, a log row or the ledger.
+so concurrent sends never share one. The signed bytes are kept on the row before the broadcast, so a
+send cut short (the node's answer lost, the worker stopped) is finished by the next look at its request
+id as the same transaction (`_look_again`), never signed twice. The key and the RPC URLs (they carry
+provider keys) never appear in an answer, a log row or the ledger.
 
 - `swap` `{chain, router, tokenIn, tokenOut, amountIn, slippageBps?, deadlineSeconds?, to?, account?}`: a
   Uniswap V2-style `swapExactTokensForTokens` for at least the router's quote (getAmountsOut) less
@@ -57,6 +59,13 @@ from hoox_edge.shared.errors import (
 from hoox_edge.shared.http import http_client
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.redact import preview
+from hoox_edge.shared.signal import (
+    DEADLINE_RANGE_S,
+    DEFAULT_DEADLINE_S,
+    DEFAULT_SLIPPAGE_BPS,
+    MAX_ACCOUNT,
+    MAX_SLIPPAGE_BPS,
+)
 from hoox_edge.wallet import evm
 from hoox_edge.wallet.config import Chain, chains_of
 
@@ -65,13 +74,13 @@ FEATURES = {"wallet": "available", "swap": "available"}
 GAS_PRICE_TOO_HIGH = "GAS_PRICE_TOO_HIGH"
 RPC_ERROR = "RPC_ERROR"
 TX_REJECTED = "TX_REJECTED"
+STALE_SIGNING_S = 60  # a row `signing` this long was left by a stopped attempt (one RPC call takes <= 10 s)
 IN_PROGRESS = "in_progress"
 GWEI = 10**9
 NATIVE_DECIMALS = 18
 DEFAULT_TIMEOUT_S = 30
 MAX_TIMEOUT_S = 300
 RECEIPT_POLL_S = 0.5
-MAX_ACCOUNT = 2**31 - 1
 MAX_DATA_BYTES = 64 * 1024
 _ACTIONS = ("getBalance", "estimateGas", "sendTransaction", "swap")
 # One isolate broadcasts a sender's transactions in nonce order (a node may refuse a nonce gap);
@@ -180,7 +189,12 @@ def _format(units: int, decimals: int) -> str:
 
 # =========================================================================== JSON-RPC
 class RpcFailure(Exception):
-    """The node answered an error, or could not be reached. The message names no URL."""
+    """The node answered an error (`answered`), or could not be reached or understood (then what it did
+    with the request is not known). The message names no URL."""
+
+    def __init__(self, message: str, *, answered: bool = False) -> None:
+        super().__init__(message)
+        self.answered = answered
 
 
 class Rpc:
@@ -209,7 +223,7 @@ class Rpc:
         if answer.get("error") is not None:
             err = answer["error"]
             message = err.get("message") if isinstance(err, dict) else err
-            raise RpcFailure(f"{method}: {preview(message, limit=200)}")
+            raise RpcFailure(f"{method}: {preview(message, limit=200)}", answered=True)
         return answer.get("result")
 
     async def quantity(self, method: str, *params: Any) -> int:
@@ -353,7 +367,7 @@ async def estimate_gas(env: Env, a: Action) -> shapes.WalletEstimate:
 
 # --------------------------------------------------------------------------- the ledger
 _COLUMNS = ("request_id, chain, chain_id, from_address, to_address, value_wei, token_address, nonce, tx_hash, "
-            "status, block_number, gas_used, effective_gas_price, error, created_at, updated_at")
+            "status, block_number, gas_used, effective_gas_price, error, raw_tx, created_at, updated_at")
 
 
 async def _row(env: Env, request_id: str) -> dict[str, Any] | None:
@@ -423,10 +437,10 @@ async def _settle(env: Env, rpc: Rpc, rid: str, tx_hash: str, timeout: float) ->
 
 
 async def send_transaction(env: Env, a: Action, rid: str) -> tuple[shapes.WalletTx, int]:
-    await _refuse_when_halted(env)
     first = await _row(env, rid)
-    if first is not None:
+    if first is not None:  # sent before: its answer again, kill switch or not (nothing new is sent)
         return await _replay(env, first)
+    await _refuse_when_halted(env)
     chain, rpc = await _chain(env, a.chain)
     key = signer(env, a.account)
     call = await _call_of(rpc, a)
@@ -458,14 +472,22 @@ async def _submit(env: Env, chain: Chain, rpc: Rpc, key: evm.Key, rid: str, call
                            call.value, call.data)
         raw, digest = tx.signed(key)
         tx_hash = "0x" + digest.hex()
+        # Kept before it is broadcast: a stop from here on leaves what a resend sends again (the same
+        # bytes, the same hash) instead of a row nobody can finish.
+        await _update(env, rid, tx_hash=tx_hash, raw_tx="0x" + raw.hex())
         try:
             await rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
         except RpcFailure as exc:
-            # A refused raw transaction was never in a mempool: its nonce is free again.
-            await _update(env, rid, status="rejected", error=str(exc))
-            await log(env, "warning", f"wallet transaction rejected on {chain.name}: {exc}", request_id=rid)
-            raise ApiError(502, TX_REJECTED, f"The node refused the transaction: {exc}") from None
-        await _update(env, rid, status="pending", tx_hash=tx_hash)
+            if exc.answered:
+                # A refused raw transaction was never in a mempool: its nonce is free again.
+                await _update(env, rid, status="rejected", error=str(exc))
+                await log(env, "warning", f"wallet transaction rejected on {chain.name}: {exc}", request_id=rid)
+                raise ApiError(502, TX_REJECTED, f"The node refused the transaction: {exc}") from None
+            # The node's answer was lost: it may have the transaction. Pending, so its receipt is awaited
+            # and a resend of the request id sends the same bytes again if the node does not know it.
+            await log(env, "warning", f"wallet transaction {tx_hash}: the node's answer was lost ({exc})",
+                      request_id=rid)
+        await _update(env, rid, status="pending")
     await log(env, "info", f"wallet transaction {tx_hash} sent on {chain.name} (nonce {nonce})", request_id=rid,
               details={"chain": chain.name, "to": call.to, "nonce": nonce, "txHash": tx_hash})
     with contextlib.suppress(RpcFailure):  # the transaction is out; GET /tx/{requestId} looks again
@@ -482,9 +504,6 @@ APPROVE = bytes.fromhex("095ea7b3")  # approve(address,uint256)
 ALLOWANCE = bytes.fromhex("dd62ed3e")  # allowance(address,address)
 NO_LIQUIDITY = "NO_LIQUIDITY"
 SWAP_NOT_DONE = "SWAP_NOT_DONE"
-MAX_SLIPPAGE_BPS = 5000
-DEFAULT_SLIPPAGE_BPS = 50
-DEFAULT_DEADLINE_S = 300
 
 
 @dataclass(frozen=True)
@@ -507,7 +526,7 @@ class Swap:
                        token_in=f.required("tokenIn", _address()), token_out=f.required("tokenOut", _address()),
                        amount_in=f.required("amountIn", _amount()),
                        slippage_bps=f.optional("slippageBps", _int_in(0, MAX_SLIPPAGE_BPS), DEFAULT_SLIPPAGE_BPS),
-                       deadline_s=f.optional("deadlineSeconds", _int_in(30, 3600), DEFAULT_DEADLINE_S),
+                       deadline_s=f.optional("deadlineSeconds", _int_in(*DEADLINE_RANGE_S), DEFAULT_DEADLINE_S),
                        recipient=f.optional("to", _address(), None),
                        account=f.optional("account", _int_in(0, MAX_ACCOUNT), 0),
                        timeout=f.optional("timeoutSeconds", _int_in(1, MAX_TIMEOUT_S), DEFAULT_TIMEOUT_S))
@@ -521,11 +540,11 @@ async def swap(env: Env, s: Swap, rid: str) -> tuple[dict[str, Any], int]:
     """`amountIn` of tokenIn for at least the router's quote less `slippageBps`, through the router's
     swapExactTokensForTokens: an approve first when the router's allowance is short (its own ledger row,
     `<requestId>:approve`), then the swap under the request id; both exactly once."""
-    await _refuse_when_halted(env)
     first = await _row(env, rid)
-    if first is not None:
+    if first is not None:  # sent before: its answer again, kill switch or not (nothing new is sent)
         shaped, status = await _replay(env, first)
         return {"approve": None, "swap": shaped, "amountIn": None, "quotedOut": None, "amountOutMin": None}, status
+    await _refuse_when_halted(env)
     chain, rpc = await _chain(env, s.chain)
     key = signer(env, s.account)
     decimals, _ = await _token_meta(rpc, s.token_in)
@@ -561,7 +580,9 @@ async def swap(env: Env, s: Swap, rid: str) -> tuple[dict[str, Any], int]:
 
 
 async def _replay(env: Env, row: dict[str, Any]) -> tuple[shapes.WalletTx, int]:
-    """The recorded outcome of a request id that was sent before: never a second transaction."""
+    """The recorded outcome of a request id that was sent before: never a second transaction. A
+    transaction still pending has its receipt looked for once more, so a resend learns how it ended."""
+    row = await _refreshed(env, row)
     if row["status"] == "rejected":
         raise ApiError(409, DUPLICATE_REQUEST, f"Request {row['request_id']} was already sent and refused by the "
                        f"node: {row['error']}. Use a new requestId to try again.", {"original": _shape(row)})
@@ -571,6 +592,50 @@ async def _replay(env: Env, row: dict[str, Any]) -> tuple[shapes.WalletTx, int]:
     shaped = _shape(row)
     shaped["replayed"] = True
     return shaped, 200
+
+
+async def _refreshed(env: Env, row: dict[str, Any]) -> dict[str, Any]:
+    """The row again after one look at the chain (`_look_again`) when it is pending, or `signing` for
+    longer than an attempt takes (its attempt stopped). The row as it was when the chain cannot be
+    asked: the recorded row is still the truth we have."""
+    abandoned = row["status"] == "signing" and (clock.parse(row["updated_at"]) or 0) + STALE_SIGNING_S < clock.now()
+    if not (abandoned or (row["status"] == "pending" and row["tx_hash"])):
+        return row
+    with contextlib.suppress(ApiError, RpcFailure):
+        _, rpc = await _chain(env, row["chain"])
+        await _look_again(env, rpc, row)
+    return await _row(env, row["request_id"]) or row
+
+
+async def _look_again(env: Env, rpc: Rpc, row: dict[str, Any]) -> None:
+    """A pending transaction's receipt; one the node does not know (its broadcast was lost, or its
+    attempt stopped before hearing the node) is broadcast again from its kept bytes: the same
+    transaction, the same hash, never a second one. Refused and still unknown to the node (its nonce
+    was taken by another transaction), it can never be mined: rejected. Never signed: nothing was sent."""
+    rid, tx_hash = row["request_id"], row["tx_hash"]
+    if not row.get("raw_tx"):
+        if row["status"] == "signing":
+            await _update(env, rid, status="rejected", error="its attempt stopped before signing it: nothing was sent")
+        else:
+            await _settle(env, rpc, rid, tx_hash, 0)
+        return
+    if row["status"] == "pending":
+        await _settle(env, rpc, rid, tx_hash, 0)
+        if (await _row(env, rid) or row)["status"] != "pending":
+            return
+    if await rpc.call("eth_getTransactionByHash", tx_hash) is None:
+        try:
+            await rpc.call("eth_sendRawTransaction", row["raw_tx"])
+        except RpcFailure as exc:
+            if not exc.answered or await rpc.call("eth_getTransactionByHash", tx_hash) is None:
+                if exc.answered:
+                    await _update(env, rid, status="rejected", error=f"sent again and refused: {exc}")
+                return
+        await log(env, "warning", f"wallet transaction {tx_hash} the node did not know was sent again (same bytes)",
+                  request_id=rid)
+    if row["status"] == "signing":
+        await _update(env, rid, status="pending")
+    await _settle(env, rpc, rid, tx_hash, 0)
 
 
 # =========================================================================== routes
@@ -612,20 +677,11 @@ async def tx(request: Request) -> JSONResponse:
     row = await _row(env, rid)
     if row is None:
         raise ApiError(404, NOT_FOUND, f"No wallet transaction has request id {preview(rid)}.")
-    chain: Chain | None = None
-    if row["status"] == "pending" and row["tx_hash"]:
-        try:
-            chain, rpc = await _chain(env, row["chain"])
-            await _settle(env, rpc, rid, row["tx_hash"], 0)
-        except (ApiError, RpcFailure):
-            pass  # the recorded row is still the truth we have
-        row = await _row(env, rid) or row
-    if chain is None:
-        try:
-            chains = chains_of(await settings.get(env.CONFIG_KV, settings.WEB3_CHAINS))
-            chain = chains.get(row["chain"])
-        except (settings.SettingError, ValueError):
-            chain = None
+    row = await _refreshed(env, row)
+    try:
+        chain = chains_of(await settings.get(env.CONFIG_KV, settings.WEB3_CHAINS)).get(row["chain"])
+    except (settings.SettingError, ValueError):
+        chain = None
     return ok(_shape(row, chain), request_id=request_id_of(request))
 
 
