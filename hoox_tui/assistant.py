@@ -1,6 +1,7 @@
 """The cockpit's assistant panel (the palette: "Assistant: ask about the desk"): a question to the AI
-gateway (`/v1/agent/chat` with the ledger's figures, `desk: true`), the answer as it arrives, then
-the provider that served it, any that failed before it, and the tokens used. The assistant never
+gateway (`/v1/agent/chat` with `desk: true`: answered from the ledger, through its read-only tools
+where the provider calls tools), the answer as it arrives, then the provider that served it, any
+that failed before it, the desk tools it called and the tokens used. The assistant never
 places an order; it may suggest a hoox command to run.
 """
 
@@ -17,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from hoox_cli.core.client import HooxError
+from hoox_cli.core.models import tool_call_label
 from hoox_cli.core.redact import redact
 from hoox_tui.boundary import Guarded
 
@@ -82,14 +84,20 @@ class AssistantScreen(Guarded, ModalScreen[None]):
                     self.provider = ev["provider"]
                     before = f" (after {trail_text(ev['trail'])})" if ev.get("trail") else ""
                     trail.update(redact(f"{ev['provider']} ({ev['model']}) answering{before}"))
+                elif ev["event"] == "tool":
+                    trail.update(redact(f"{self.provider} read the ledger: {tool_call_label(ev)}"))
                 elif ev["event"] == "token":
                     self.answer += ev["text"]
                     answer.update(redact(self.answer))
                 elif ev["event"] == "usage":
                     before = f" — after {trail_text(ev['trail'])}" if ev.get("trail") else ""
                     cost = "no price set" if ev.get("cost") is None else f"${ev['cost']:.6f}"
+                    tools = "; ".join(tool_call_label(t) for t in ev.get("tools") or [])
+                    read = f" — read {tools}" if tools else (
+                        " — from the ledger's facts (this provider calls no tools)" if ev.get("grounding") == "facts"
+                        else "")
                     trail.update(redact(f"{ev['provider']} ({ev['model']}): {ev['inputTokens']} in / "
-                                        f"{ev['outputTokens']} out tokens, {cost}, {ev['latencyMs']} ms{before}"))
+                                        f"{ev['outputTokens']} out tokens, {cost}, {ev['latencyMs']} ms{read}{before}"))
                 elif ev["event"] == "error":
                     trail.update("")
                     error.update(redact(f"{ev['message']}"))

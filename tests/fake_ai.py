@@ -25,6 +25,17 @@ an error in the provider's error shape; `{"timeout": True}` never answers (until
 n tokens, waits until the test sets `release`, then sends the rest; `{"echo_system": word}` answers the
 lines of the request's system prompt that hold `word` (a model quoting its context). A wrong key is a
 401; a request without the documented shape a 400, listed in `shape_errors`.
+
+Tool calling, each provider's documented way (anthropic, openai, azure, gemini):
+`{"tool_calls": [{"name", "arguments"}]}` streams those calls (Anthropic `tool_use` blocks with
+`input_json_delta` pieces and stop_reason `tool_use`; Chat Completions `delta.tool_calls` by index with
+the arguments in pieces and finish_reason `tool_calls`; Gemini `functionCall` parts with a
+`thoughtSignature` that must come back); a request that says to call none (`tool_choice` none /
+`functionCallingConfig.mode` NONE) gets text instead, as the real APIs do, unless the step says
+`"ignore_tool_choice": true`. `{"quote_tool": key}` answers `key: value` for each value of `key` in the
+request's last tool result, or `tool error: ...` when that result is an error (a model quoting its
+tool). Requests with tools are checked: the tool declarations, and each tool result answering a call
+of the turn before it (ids, names, the Gemini signature).
 """
 
 from __future__ import annotations
@@ -204,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         if embed:
             self._embed(route, body)
             return
-        if not self._check_chat(route, path, query, headers, body):
+        if not self._check_chat(route, path, query, headers, body) or not self._check_tools(route, body):
             return
         step = self.owner.next_step(route)
         if step.get("timeout"):
@@ -266,6 +277,88 @@ class _Handler(BaseHTTPRequestHandler):
         ok = ok and (bool(query.get("api-version")) if route == "azure" else isinstance(body.get("model"), str))
         return self._shape(ok, f"{route}: model, messages, stream, stream_options.include_usage")
 
+    def _check_tools(self, route: str, body: dict[str, Any]) -> bool:
+        """The documented shapes of tool declarations and of the tool results sent back."""
+        tools = body.get("tools")
+        if tools is None:
+            return True
+        if route == "anthropic":
+            ok = all(isinstance(t.get("name"), str) and (t.get("input_schema") or {}).get("type") == "object"
+                     for t in tools) and (body.get("tool_choice") or {}).get("type") in ("auto", "none")
+            msgs = body["messages"]
+            for i, m in enumerate(msgs):
+                results = [b for b in m["content"] if b.get("type") == "tool_result"] \
+                    if isinstance(m["content"], list) else []
+                if results:
+                    before = msgs[i - 1]["content"] if i and isinstance(msgs[i - 1]["content"], list) else []
+                    ids = {b["id"] for b in before if b.get("type") == "tool_use"}
+                    ok = ok and m["role"] == "user" and {r.get("tool_use_id") for r in results} == ids \
+                        and all(isinstance(r.get("content"), str) for r in results)
+            return self._shape(ok, "anthropic: tools[{name, input_schema}], tool_choice, tool_result for each tool_use")
+        if route == "gemini":
+            decls = tools[0].get("functionDeclarations") if len(tools) == 1 else None
+            ok = isinstance(decls, list) and all(isinstance(d.get("name"), str) for d in decls) and \
+                (body.get("toolConfig") or {}).get("functionCallingConfig", {}).get("mode") in ("AUTO", "NONE")
+            contents = body["contents"]
+            for i, c in enumerate(contents):
+                answers = [p["functionResponse"] for p in c["parts"] if "functionResponse" in p]
+                if answers:
+                    before = contents[i - 1]["parts"] if i else []
+                    calls = [p for p in before if "functionCall" in p]
+                    ok = ok and contents[i - 1]["role"] == "model" and \
+                        [a.get("name") for a in answers] == [p["functionCall"]["name"] for p in calls] and \
+                        all(p.get("thoughtSignature") == f"sig-{p['functionCall']['name']}" for p in calls) and \
+                        all(isinstance(a.get("response"), dict) for a in answers)
+            return self._shape(ok, "gemini: tools[{functionDeclarations}], toolConfig, a functionResponse for "
+                                   "each functionCall")
+        ok = all(t.get("type") == "function" and isinstance((t.get("function") or {}).get("name"), str)
+                 for t in tools) and body.get("tool_choice") in ("auto", "none")
+        asked: set[str] = set()
+        for m in body["messages"]:
+            if m.get("role") == "assistant" and m.get("tool_calls"):
+                asked = {c["id"] for c in m["tool_calls"] if c.get("type") == "function"
+                         and isinstance(c["function"].get("arguments"), str)}
+            elif m.get("role") == "tool":
+                ok = ok and m.get("tool_call_id") in asked and isinstance(m.get("content"), str)
+        return self._shape(ok, f"{route}: tools[{{type: function}}], tool_choice, role tool answering tool_calls")
+
+    @staticmethod
+    def _tools_off(route: str, body: dict[str, Any]) -> bool:
+        if route == "anthropic":
+            return (body.get("tool_choice") or {}).get("type") == "none"
+        if route == "gemini":
+            return (body.get("toolConfig") or {}).get("functionCallingConfig", {}).get("mode") == "NONE"
+        return body.get("tool_choice") == "none"
+
+    @staticmethod
+    def _last_tool_result(route: str, body: dict[str, Any]) -> tuple[Any, bool]:
+        """(the value of the request's last tool result, whether it is an error)."""
+        if route == "anthropic":
+            for m in reversed(body["messages"]):
+                for b in m["content"] if isinstance(m["content"], list) else []:
+                    if b.get("type") == "tool_result":
+                        return json.loads(b["content"]), bool(b.get("is_error"))
+        elif route == "gemini":
+            for c in reversed(body["contents"]):
+                for p in c["parts"]:
+                    if "functionResponse" in p:
+                        r = p["functionResponse"]["response"]
+                        return (r["error"], True) if "error" in r else (r["result"], False)
+        else:
+            for m in reversed(body["messages"]):
+                if m.get("role") == "tool":
+                    value = json.loads(m["content"])
+                    return value, isinstance(value, dict) and set(value) == {"error"}
+        return None, False
+
+    @staticmethod
+    def _values(doc: Any, key: str) -> list[Any]:
+        if isinstance(doc, dict):
+            return [v for k, v in doc.items() if k == key] + [x for v in doc.values() for x in _Handler._values(v, key)]
+        if isinstance(doc, list):
+            return [x for v in doc for x in _Handler._values(v, key)]
+        return []
+
     # ------------------------------------------------------------------ answers
     @staticmethod
     def _system_text(body: dict[str, Any]) -> str:
@@ -279,6 +372,13 @@ class _Handler(BaseHTTPRequestHandler):
         tokens: list[str] = list(step.get("text", []))
         if "echo_system" in step:  # a model that quotes the lines of its context holding a word
             tokens = [line + "\n" for line in self._system_text(body).splitlines() if step["echo_system"] in line]
+        if "quote_tool" in step:  # a model that quotes its last tool result
+            value, error = self._last_tool_result(route, body)
+            tokens = [f"tool error: {value['error'] if isinstance(value, dict) else value}"] if error else [
+                f"{step['quote_tool']}: {v}\n" for v in self._values(value, step["quote_tool"])]
+        calls: list[dict[str, Any]] = list(step.get("tool_calls", []))
+        if calls and self._tools_off(route, body) and not step.get("ignore_tool_choice"):
+            calls, tokens = [], ["I will answer without tools."]
         usage_in, usage_out = step.get("usage", (10, len(tokens)))
         hold_after = step.get("hold_after")
         self._start_stream()
@@ -308,10 +408,27 @@ class _Handler(BaseHTTPRequestHandler):
                     if maybe_hold():
                         return
                 self._event({"type": "content_block_stop", "index": 0}, "content_block_stop")
-                self._event({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                for i, c in enumerate(calls, start=1):
+                    self._event({"type": "content_block_start", "index": i, "content_block": {
+                        "type": "tool_use", "id": f"toolu_{len(self.owner.calls)}_{i}", "name": c["name"],
+                        "input": {}}}, "content_block_start")
+                    raw = json.dumps(c["arguments"])
+                    for piece in (raw[:len(raw) // 2], raw[len(raw) // 2:]):
+                        self._event({"type": "content_block_delta", "index": i,
+                                     "delta": {"type": "input_json_delta", "partial_json": piece}},
+                                    "content_block_delta")
+                    self._event({"type": "content_block_stop", "index": i}, "content_block_stop")
+                stop = "tool_use" if calls else "end_turn"
+                self._event({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
                              "usage": {"output_tokens": usage_out}}, "message_delta")
                 self._event({"type": "message_stop"}, "message_stop")
             elif route == "gemini":
+                if calls:
+                    self._event({"candidates": [{"content": {"role": "model", "parts": [
+                        {"functionCall": {"name": c["name"], "args": c["arguments"]},
+                         "thoughtSignature": f"sig-{c['name']}"} for c in calls]}, "finishReason": "STOP"}],
+                        "usageMetadata": {"promptTokenCount": usage_in, "candidatesTokenCount": usage_out,
+                                          "totalTokenCount": usage_in + usage_out}})
                 for i, t in enumerate(tokens):
                     last = i == len(tokens) - 1
                     self._event({"candidates": [{"content": {"parts": [{"text": t}], "role": "model"},
@@ -342,7 +459,16 @@ class _Handler(BaseHTTPRequestHandler):
                     sent.append(t)
                     if maybe_hold():
                         return
-                self._event(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None})
+                for i, c in enumerate(calls):
+                    raw = json.dumps(c["arguments"])
+                    self._event(base | {"choices": [{"index": 0, "delta": {"tool_calls": [
+                        {"index": i, "id": f"call_{len(self.owner.calls)}_{i}", "type": "function",
+                         "function": {"name": c["name"], "arguments": ""}}]}, "finish_reason": None}], "usage": None})
+                    for piece in (raw[:len(raw) // 2], raw[len(raw) // 2:]):
+                        self._event(base | {"choices": [{"index": 0, "delta": {"tool_calls": [
+                            {"index": i, "function": {"arguments": piece}}]}, "finish_reason": None}], "usage": None})
+                finish = "tool_calls" if calls else "stop"
+                self._event(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": None})
                 self._event(base | {"choices": [], "usage": {"prompt_tokens": usage_in, "completion_tokens": usage_out,
                                                              "total_tokens": usage_in + usage_out}})
                 self._event("[DONE]")

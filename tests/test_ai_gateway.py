@@ -15,20 +15,8 @@ import logging
 from typing import Any
 
 import pytest
-from fake_ai import FakeAI
+from ai_support import AGENT, GW, KEYS, agent, configure, keyed_fake, rows, sse
 from hoox_edge.shared import settings
-
-AGENT = "agent-worker"
-GW = "hoox"
-KEYS = {
-    "ANTHROPIC_API_KEY": "sk-ant-test-9f8e7d6c5b4a39281706",
-    "OPENAI_API_KEY": "sk-proj-test-0a1b2c3d4e5f60718293",
-    "GOOGLE_AI_API_KEY": "AIzaTest-4d5e6f7a8b9c0d1e2f3a4b",
-    "CLOUDFLARE_API_TOKEN": "cf-token-test-7a6b5c4d3e2f1a0b9c8d",
-    "AZURE_OPENAI_API_KEY": "azure-test-1234567890abcdef1234",
-}
-ROUTE_KEY = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "gemini": "GOOGLE_AI_API_KEY",
-             "workers-ai": "CLOUDFLARE_API_TOKEN", "azure": "AZURE_OPENAI_API_KEY"}
 
 
 @pytest.fixture(autouse=True)
@@ -38,47 +26,8 @@ def _fixed_time(clock):
 
 @pytest.fixture
 def fake(workspace):
-    with FakeAI(keys={route: KEYS[name] for route, name in ROUTE_KEY.items()}) as f:
-        for name, value in KEYS.items():
-            workspace.set_secret(name, value)
+    with keyed_fake(workspace) as f:
         yield f
-
-
-def providers(fake: FakeAI) -> dict[str, dict[str, Any]]:
-    return {
-        "workers-ai": {"kind": "workers-ai", "model": "@cf/meta/llama-3.1-8b-instruct", "accountId": "acct0123",
-                       "baseUrl": fake.url + "/client/v4", "embeddingModel": "@cf/baai/bge-base-en-v1.5"},
-        "anthropic": {"kind": "anthropic", "model": "claude-3-5-haiku-latest", "baseUrl": fake.url},
-        "gemini": {"kind": "gemini", "model": "gemini-2.0-flash", "baseUrl": fake.url},
-        "openai": {"kind": "openai", "model": "gpt-4o-mini", "baseUrl": fake.url + "/v1",
-                   "embeddingModel": "text-embedding-3-small"},
-        "azure": {"kind": "azure-openai", "model": "desk-gpt4o", "baseUrl": fake.url},
-        "local": {"kind": "openai-compatible", "model": "llama3.2", "baseUrl": fake.url + "/v1", "keySecret": ""},
-    }
-
-
-async def configure(rt, fake: FakeAI, order: list[str], **top: Any) -> None:
-    value = {"order": order, "providers": providers(fake), "timeoutMs": 3000, "retries": 0, "backoffMs": 0} | top
-    await settings.put(rt.env(GW).CONFIG_KV, "agent:config", value)
-
-
-async def agent(rt, method: str, path: str, body: Any = None):
-    return await rt.request(AGENT, method, path, json=body,
-                            headers={"X-Internal-Auth-Key": rt.env(AGENT).INTERNAL_KEY_BINDING})
-
-
-def sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for block in raw.decode().split("\n\n"):
-        if not block.strip():
-            continue
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        out.append((lines["event"], json.loads(lines["data"])))
-    return out
-
-
-async def rows(rt, sql: str, *args: Any) -> list[dict[str, Any]]:
-    return (await rt.env(GW).DB.prepare(sql).bind(*args).all())["results"]
 
 
 # --------------------------------------------------------------------------- each provider's format
@@ -383,49 +332,6 @@ async def test_telegram_free_text_is_answered_by_the_gateway_with_its_provider(r
         await runtime.request(GW, "POST", "/telegram-webhook", json=message_update(71, "and now?"), headers=headers)
         failed = [c.body["text"] for c in bot.sent()][-1]
         assert failed.startswith("AI chat failed: anthropic: HTTP 503") and "openai: HTTP 500" in failed
-
-
-# --------------------------------------------------------------------------- desk questions
-async def signal(rt, **fields: Any) -> None:
-    body = {"apiKey": rt.env(GW).WEBHOOK_API_KEY, "exchange": "bybit", "symbol": "SOLUSDT"} | fields
-    r = await rt.request(GW, "POST", "/webhook", json=body)
-    assert r.status == 200, r.json()
-
-
-async def price(rt, symbol: str, value: float) -> None:
-    await settings.put(rt.env(GW).CONFIG_KV, f"exchanges:paper:price:{symbol}", value)
-
-
-async def test_a_desk_question_is_answered_with_the_ledgers_exact_figures(runtime, fake):
-    rt = runtime
-    await settings.put(rt.env(GW).CONFIG_KV, "exchanges:paper:slippage_bps", 0)
-    fills = [(150.0, 1.0), (160.0, 3.0)]
-    for p, q in fills:
-        await price(rt, "SOLUSDT", p)
-        await signal(rt, action="LONG", quantity=q)
-    await price(rt, "ETHUSDT", 3000)
-    await signal(rt, action="LONG", symbol="ETHUSDT", quantity=1)
-    await price(rt, "ETHUSDT", 3100)
-    await signal(rt, action="CLOSE", symbol="ETHUSDT")  # a win
-    await price(rt, "BTCUSDT", 60000)
-    await signal(rt, action="LONG", symbol="BTCUSDT", quantity=0.01)
-    await price(rt, "BTCUSDT", 59000)
-    await signal(rt, action="CLOSE", symbol="BTCUSDT")  # a loss
-    average = sum(p * q for p, q in fills) / sum(q for _, q in fills)  # 157.5
-
-    await configure(rt, fake, ["anthropic"])
-    fake.script("anthropic", {"echo_system": "SOLUSDT"}, {"echo_system": "paper:"})
-    entry = (await agent(rt, "POST", "/agent/chat",
-                         {"message": "average entry on SOL?", "desk": True, "stream": False})).json()["result"]
-    assert f"average entry {average:g}" in entry["text"] and "size 4" in entry["text"]
-    rate = (await agent(rt, "POST", "/agent/chat",
-                        {"message": "win rate today?", "desk": True, "stream": False})).json()["result"]
-    assert "2 closing trades (1 won, 1 lost), win rate 50%" in rate["text"]
-    system = fake.calls_to("anthropic")[0].body["system"]
-    assert "Never claim to place, change or close an order" in system
-    # Without desk, nothing of the ledger goes to a provider.
-    await agent(rt, "POST", "/agent/chat", {"message": "hello", "stream": False})
-    assert "SOLUSDT" not in json.dumps(fake.calls_to("anthropic")[-1].body)
 
 
 async def test_half_open_lets_one_probe_through_and_others_pass_it_by(runtime, fake, clock):

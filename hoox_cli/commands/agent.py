@@ -8,10 +8,12 @@ are secrets (`hoox secrets set ANTHROPIC_API_KEY`, ...), never KV.
 
 --json:
 - `agent chat`       -> one JSON object per line as the events arrive: {"event": "provider", "provider",
-                        "model", "trail"}, {"event": "token", "text"} ..., then {"event": "usage", "provider",
-                        "model", "inputTokens", "outputTokens", "cost", "latencyMs", "trail"} or
-                        {"event": "error", "code", "message", "trail"} (exit code 1); a trail item is
-                        {"provider", "model", "error", "message"}
+                        "model", "trail"}, with --desk {"event": "tool", "round", "name", "arguments", "ok",
+                        "error"?} per tool call, {"event": "token", "text"} ..., then {"event": "usage",
+                        "provider", "model", "inputTokens", "outputTokens", "cost", "latencyMs", "trail",
+                        "tools", "grounding"? (--desk: tools | facts)} or {"event": "error", "code",
+                        "message", "trail"} (exit code 1); a trail item is {"provider", "model", "error",
+                        "message"}
 - `agent health`     -> {"providers": [{"provider", "kind", "model", "configured", "notConfiguredReason",
                         "breaker": closed | open | half-open, "consecutiveFailures", "lastSuccessAt",
                         "lastLatencyMs", "lastError", "lastFailureAt"}]}
@@ -33,6 +35,7 @@ import typer
 
 from hoox_cli.core.connection import operator_client
 from hoox_cli.core.errors import fail
+from hoox_cli.core.models import tool_call_label
 from hoox_cli.core.redact import scrub
 from hoox_cli.options import JsonOpt, RemoteOpt, handle_errors, remember_remote, remote_of
 from hoox_cli.output import age, compact_table, dump, emit_json, esc, fmt, say, show
@@ -57,15 +60,19 @@ def chat(
     message: Annotated[str, typer.Argument(help="What to ask.")],
     system: Annotated[str | None, typer.Option(help="A system prompt for this question.")] = None,
     prompt: Annotated[str | None, typer.Option(help="A stored system prompt by name (agent:prompts).")] = None,
+    desk: Annotated[bool, typer.Option("--desk", help="A question about your desk (positions, trades, P&L, risk): "
+                                       "answered from the ledger through read-only tools.")] = False,
     remote: RemoteOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Ask the AI gateway; the answer streams as it arrives, then who served it and the tokens used."""
     with operator_client(remote_of(ctx, remote)) as client:
-        for ev in client.agent_chat(message, system=system, prompt=prompt):
+        for ev in client.agent_chat(message, system=system, prompt=prompt, desk=desk):
             if json_out:
                 sys.stdout.write(json.dumps(scrub(ev)) + "\n")
                 sys.stdout.flush()
+            elif ev["event"] == "tool":
+                say(f"[dim]· {esc(tool_call_label(ev))}[/dim]")
             elif ev["event"] == "token":
                 sys.stdout.write(str(scrub(ev["text"])))
                 sys.stdout.flush()
@@ -74,6 +81,8 @@ def chat(
                 say("")
                 say(f"[dim]— {esc(ev['provider'])} ({esc(ev['model'])}), {ev['inputTokens']} in / "
                     f"{ev['outputTokens']} out tokens, {cost}, {ev['latencyMs']} ms[/dim]")
+                if ev.get("grounding") == "facts":
+                    say("[dim]this provider calls no tools: it answered from the ledger's facts[/dim]")
                 if ev.get("trail"):
                     say(f"[yellow]before it: {esc(_trail(ev['trail']))}[/yellow]")
             if ev["event"] == "error":

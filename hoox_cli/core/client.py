@@ -1200,10 +1200,11 @@ class HooxClient:
         """One short call to `provider` alone (no fallback, its breaker not consulted)."""
         return self._send(_Routes.agent_test_model(provider))
 
-    def agent_chat(self, message: str, *, system: str | None = None,
-                   prompt: str | None = None) -> Generator[dict[str, Any], None, None]:
-        """The AI gateway's answer as events: {"event": "provider" | "token" | "usage" | "error", ...}."""
-        body = _clean({"message": message, "system": system, "prompt": prompt})
+    def agent_chat(self, message: str, *, system: str | None = None, prompt: str | None = None,
+                   desk: bool = False) -> Generator[dict[str, Any], None, None]:
+        """The AI gateway's answer as events: {"event": "provider" | "tool" | "token" | "usage" | "error", ...};
+        `desk`: a question about the trader's desk, answered from the ledger."""
+        body = _clean({"message": message, "system": system, "prompt": prompt, "desk": desk or None})
         with connect_sse(self._http, "POST", "/v1/agent/chat", json=body, timeout=_timeout(AI_TIMEOUT)) as source:
             resp = source.response
             if resp.status_code != 200:

@@ -42,6 +42,13 @@ class WorkerHealth(_Model):
 NOT_RUNNING_LOCALLY = "not running in this local runtime"  # the edge's error for a worker not enabled
 
 
+def tool_call_label(ev: dict[str, Any]) -> str:
+    """A desk tool call of the AI gateway as the CLI and the cockpit show it:
+    `desk_positions(symbol=SOL): ok`, or the error the model was given."""
+    args = ", ".join(f"{k}={v}" for k, v in (ev.get("arguments") or {}).items())
+    return f"{ev.get('name')}({args}): " + ("ok" if ev.get("ok") else f"error — {ev.get('error')}")
+
+
 def status_label(status: str, features: str | None, error: str | None = None) -> str:
     """How a worker is shown: an online worker that serves none of its features is "not available",
     never "operational"; one that serves some is "operational (partial)"; one the local runtime

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from hoox_edge.ai import wire
-from hoox_edge.ai.wire import ChatRequest, ProviderError, ProviderSpec, Usage
+from hoox_edge.ai import desk, tools, wire
+from hoox_edge.ai.wire import ChatRequest, ProviderError, ProviderSpec, ToolCall, Usage
 from hoox_edge.ports import Env
 from hoox_edge.shared import clock, settings
 from hoox_edge.shared.http import http_client
@@ -43,6 +44,7 @@ class Config:
     threshold: int
     half_open_seconds: int
     max_image_bytes: int
+    max_tool_rounds: int
     raw: dict[str, Any]
 
     def provider(self, name: str) -> ProviderSpec | None:
@@ -61,11 +63,13 @@ def parse_config(value: dict[str, Any], env: Env | None = None) -> Config:
             timeout_ms=p.get("timeoutMs", value.get("timeoutMs", 20000)),
             retries=p.get("retries", value.get("retries", 1)),
             images=p.get("images", wire.IMAGES_BY_DEFAULT.get(kind, False)),
-            embedding_model=p.get("embeddingModel", ""), account_id=p.get("accountId") or account))
+            embedding_model=p.get("embeddingModel", ""), account_id=p.get("accountId") or account,
+            tools=p.get("tools", kind in wire.TOOLS_BY_DEFAULT)))
     breaker = value.get("breaker", {})
     return Config(tuple(specs), value.get("backoffMs", 500), value.get("maxBackoffMs", 8000),
                   value.get("maxRetryAfterSeconds", 30), breaker.get("threshold", 3),
-                  breaker.get("halfOpenSeconds", 60), value.get("maxImageBytes", 4_000_000), value)
+                  breaker.get("halfOpenSeconds", 60), value.get("maxImageBytes", 4_000_000),
+                  value.get("maxToolRounds", 4), value)
 
 
 async def load_config(env: Env) -> Config:
@@ -186,12 +190,64 @@ def _scrub(env: Env, exc: ProviderError) -> None:
     exc.message = str(redact(exc.message, env.secret_values()))
 
 
+async def _converse(env: Env, client: Any, spec: ProviderSpec, key: str, req: ChatRequest,
+                    max_rounds: int) -> AsyncGenerator[str | dict[str, Any] | Usage, None]:
+    """One provider's answer: its text as it streams, then the Usage of all its calls. With tools, a
+    round in which the model asks for tools is run to their results (each a `tool` event), which go
+    back to it for the next round; after `max_rounds` such rounds it is told to call none and answer."""
+    total = Usage()
+    messages = list(req.messages)
+    rounds = 0
+    while True:
+        calls: list[ToolCall] = []
+        text: list[str] = []
+        this = replace(req, messages=messages, tools_off=bool(req.tools) and rounds >= max_rounds)
+        async with contextlib.aclosing(wire.stream_chat(client, spec, key, this)) as stream:
+            async for item in stream:
+                if isinstance(item, Usage):
+                    total.input_tokens += item.input_tokens
+                    total.output_tokens += item.output_tokens
+                elif isinstance(item, ToolCall):
+                    calls.append(item)
+                else:
+                    text.append(item)
+                    yield item
+        if not calls:
+            yield total
+            return
+        if this.tools_off or not req.tools:
+            raise ProviderError("tool_limit", f"asked for tools after {rounds} tool rounds, the limit "
+                                f"(agent:config maxToolRounds {max_rounds})" if req.tools else "asked for a tool "
+                                "it was not offered")
+        rounds += 1
+        results = [await tools.run(env, call) for call in calls]
+        for r in results:
+            yield {"event": "tool", "round": rounds, "name": r.call.name, "arguments": r.call.arguments,
+                   "ok": not r.is_error, **({"error": json.loads(r.content)["error"]} if r.is_error else {})}
+        messages += [{"role": "assistant", "content": "".join(text), "tool_calls": calls},
+                     {"role": "tool", "results": results}]
+
+
+async def _desk_request(env: Env, req: ChatRequest, spec: ProviderSpec, cfg: Config,
+                        systems: dict[bool, str]) -> ChatRequest:
+    """A desk question as `spec` takes it: the read-only tools where it calls tools, else the
+    ledger's facts in the system prompt (each system prompt built once per question)."""
+    if not req.desk:
+        return req
+    use_tools = spec.tools and spec.kind in wire.TOOL_KINDS and cfg.max_tool_rounds > 0
+    if use_tools not in systems:
+        systems[use_tools] = await desk.system_prompt(env, req.system, tools=use_tools)
+    return replace(req, system=systems[use_tools], tools=tools.SPECS if use_tools else ())
+
+
 async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None) -> AsyncGenerator[dict[str, Any], None]:
-    """The answer as events: `provider` (who serves it, the trail before), `token`s, then `usage`;
-    or an `error` with the trail. Cancelling the consumer closes the upstream stream."""
+    """The answer as events: `provider` (who serves it, the trail before), `tool`s (a desk question's
+    tool calls), `token`s, then `usage`; or an `error` with the trail. Cancelling the consumer closes
+    the upstream stream."""
     cfg = await load_config(env)
     trail: list[dict[str, Any]] = []
     specs = [p for p in cfg.providers if only is None or p.name == only]
+    systems: dict[bool, str] = {}
     tried = 0
     async with http_client(timeout=None) as client:
         for spec in specs:
@@ -210,12 +266,14 @@ async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None) ->
                 trail.append(_fail(spec, "circuit_open", "circuit breaker open after repeated failures", env))
                 continue
             tried += 1
+            this = await _desk_request(env, req, spec, cfg, systems)
             attempt, streamed = 0, False
             started = time.monotonic()
+            called: list[dict[str, Any]] = []
             while True:
                 got = Usage()
                 try:
-                    async for item in wire.stream_chat(client, spec, key, req):
+                    async for item in _converse(env, client, spec, key, this, cfg.max_tool_rounds):
                         if isinstance(item, Usage):
                             got = item
                             continue
@@ -223,14 +281,21 @@ async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None) ->
                             streamed = True
                             yield {"event": "provider", "provider": spec.name, "model": spec.model,
                                    "trail": list(trail)}
-                        yield {"event": "token", "text": item}
+                        if isinstance(item, dict):
+                            called.append({k: v for k, v in item.items() if k != "event"})
+                            yield item
+                        else:
+                            yield {"event": "token", "text": item}
                 except ProviderError as exc:
                     _scrub(env, exc)
                     if streamed:
-                        await _failure(env, spec.name, cfg, exc.describe(), state == "half-open")
+                        limit = exc.kind == "tool_limit"
+                        if not limit:  # a model that keeps asking for tools is not an unhealthy provider
+                            await _failure(env, spec.name, cfg, exc.describe(), state == "half-open")
                         trail.append(_fail(spec, exc.kind, exc.message + " (after part of the answer)", env))
-                        yield {"event": "error", "code": "AI_STREAM_BROKEN",
-                               "message": f"{spec.name} failed in the middle of its answer", "trail": trail}
+                        yield {"event": "error", "code": "AI_TOOL_LIMIT" if limit else "AI_STREAM_BROKEN",
+                               "message": f"{spec.name} {exc.message}" if limit else
+                               f"{spec.name} failed in the middle of its answer", "trail": trail, "tools": called}
                         return
                     delay = _retry_delay(cfg, exc, attempt) if attempt < spec.retries else None
                     if delay is not None:
@@ -248,7 +313,8 @@ async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None) ->
                 cost = await _record_usage(env, spec, spec.model, got)
                 yield {"event": "usage", "provider": spec.name, "model": spec.model,
                        "inputTokens": got.input_tokens, "outputTokens": got.output_tokens, "cost": cost,
-                       "latencyMs": latency, "trail": trail}
+                       "latencyMs": latency, "trail": trail, "tools": called,
+                       **({"grounding": "tools" if this.tools else "facts"} if req.desk else {})}
                 return
     if tried == 0:
         why = ("no provider takes images" if req.image is not None else "no provider is configured")
@@ -279,7 +345,8 @@ async def collect(events: AsyncGenerator[dict[str, Any], None]) -> dict[str, Any
                 return {"text": "".join(text), "provider": ev["provider"], "model": ev["model"],
                         "usage": {"inputTokens": ev["inputTokens"], "outputTokens": ev["outputTokens"],
                                   "cost": ev["cost"]},
-                        "latencyMs": ev["latencyMs"], "trail": ev["trail"]}
+                        "latencyMs": ev["latencyMs"], "trail": ev["trail"], "tools": ev["tools"],
+                        **({"grounding": ev["grounding"]} if "grounding" in ev else {})}
             elif ev["event"] == "error":
                 return ev
     raise RuntimeError("the chain ended without an answer or an error")  # pragma: no cover

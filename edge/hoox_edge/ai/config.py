@@ -31,6 +31,11 @@ DEFAULT_KEY_SECRET = {
 KEY_SECRETS = ("CLOUDFLARE_API_TOKEN", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY", "OPENAI_API_KEY",
                "AZURE_OPENAI_API_KEY", "OPENAI_COMPATIBLE_API_KEY")
 IMAGES_BY_DEFAULT = {"anthropic": True, "gemini": True, "openai": True, "azure-openai": True}
+# The kinds whose tool calling hoox speaks (ai.wire). Offered by default to the hosted ones; an
+# OpenAI-compatible server does it only with some models (say `"tools": true` for those). Workers AI's
+# function calling is not streamed and not offered: its desk questions take the ledger's facts.
+TOOL_KINDS = ("anthropic", "gemini", "openai", "azure-openai", "openai-compatible")
+TOOLS_BY_DEFAULT = ("anthropic", "gemini", "openai", "azure-openai")
 _URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -44,13 +49,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     },
     "timeoutMs": 20000, "retries": 1, "backoffMs": 500, "maxBackoffMs": 8000, "maxRetryAfterSeconds": 30,
     "breaker": {"threshold": 3, "halfOpenSeconds": 60},
-    "maxImageBytes": 4_000_000,
+    "maxImageBytes": 4_000_000, "maxToolRounds": 4,
 }
 
 _TOP = {"order", "providers", "timeoutMs", "retries", "backoffMs", "maxBackoffMs", "maxRetryAfterSeconds",
-        "breaker", "maxImageBytes"}
+        "breaker", "maxImageBytes", "maxToolRounds"}
 _PROVIDER = {"kind", "model", "baseUrl", "keySecret", "timeoutMs", "retries", "images", "embeddingModel",
-             "accountId"}
+             "accountId", "tools"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -97,6 +102,11 @@ def config_problem(value: Any) -> str | None:
             return f"providers.{name}.retries must be a whole number from 0 to 5"
         if "images" in p and not isinstance(p["images"], bool):
             return f"providers.{name}.images must be true or false"
+        if "tools" in p and not isinstance(p["tools"], bool):
+            return f"providers.{name}.tools must be true or false"
+        if p.get("tools") and p["kind"] not in TOOL_KINDS:
+            return (f"providers.{name}.tools: kind {p['kind']} has no tool calling in hoox "
+                    f"(kinds: {', '.join(TOOL_KINDS)})")
     order = value.get("order")
     if not isinstance(order, list) or not order or len(order) > 20:
         return "order must be a list of 1 to 20 provider names"
@@ -107,7 +117,7 @@ def config_problem(value: Any) -> str | None:
         return "order must not name a provider twice"
     for f, low, high in (("timeoutMs", 100, 300_000), ("retries", 0, 5), ("backoffMs", 0, 60_000),
                          ("maxBackoffMs", 0, 300_000), ("maxRetryAfterSeconds", 0, 3600),
-                         ("maxImageBytes", 1, 20_000_000)):
+                         ("maxImageBytes", 1, 20_000_000), ("maxToolRounds", 0, 10)):
         if f in value and not _whole(value[f], low, high):
             return f"{f} must be a whole number from {low} to {high}"
     breaker = value.get("breaker", {})

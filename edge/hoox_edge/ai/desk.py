@@ -1,9 +1,11 @@
-"""Desk questions grounded in the ledger: before a desk chat (`/agent/chat` with `"desk": true`, the
-Telegram desk's free text) the gateway reads the ledger — open positions of both books with their
-average entry, mark and unrealized P&L, and today's figures per book (fills, closing trades, win
-rate, realized P&L, fees) — through the same read-only functions as `/v1/positions` and `/v1/stats`,
-and hands them to the model as retrieved context it must quote. Nothing here writes: the assistant
-can suggest a hoox command, never run one.
+"""Desk questions grounded in the ledger (`/agent/chat` with `"desk": true`, the Telegram desk's free
+text). A provider that calls tools gets the read-only tools of `ai.tools` and rules to quote their
+results. One that does not (Workers AI, a local server without `tools`) gets retrieved context
+instead: the gateway reads the ledger — open positions of both books with their average entry, mark
+and unrealized P&L, and today's figures per book (fills, closing trades, win rate, realized P&L,
+fees) — through the same read-only functions as `/v1/positions` and `/v1/stats`, and hands them to
+the model as facts it must quote. Nothing here writes: the assistant can suggest a hoox command,
+never run one.
 """
 
 from __future__ import annotations
@@ -53,5 +55,14 @@ async def facts(env: Env) -> str:
     return "\n".join(lines)
 
 
-async def system_prompt(env: Env, base: str) -> str:
+TOOL_RULES = ("Answer questions about the trader's desk from the desk_* tools: call them for every figure you "
+              "give and quote their figures exactly as they return them. If a tool reports an error, say what "
+              "failed; never guess or invent a figure. The tools only read: never claim to place, change or "
+              "close an order; suggest the hoox command (for example `hoox orders cancel ID`) for the operator "
+              "to run.")
+
+
+async def system_prompt(env: Env, base: str, *, tools: bool) -> str:
+    if tools:
+        return f"{base}\n\n{TOOL_RULES}\nThe time now is {clock.iso()} (UTC)."
     return f"{base}\n\n{RULES}\n\n{await facts(env)}"

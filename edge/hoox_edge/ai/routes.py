@@ -1,9 +1,12 @@
 """agent-worker's AI routes (internal: `X-Internal-Auth-Key`), on the fallback chain of `chain`.
 
 - `POST /agent/chat` `{"message" | "messages", "system"?, "prompt"?, "maxTokens"?, "stream"?, "desk"?}`
-  (`desk`: the ledger's figures go with the question, `ai.desk`): SSE
-  (`stream` true, the default): `provider` (who serves, the trail before it), `token`s as they
-  arrive, then `usage` (tokens, cost, latency, trail); or `error` (code, message, trail). A client
+  (`desk`: a question about the trader's desk, answered through the read-only ledger tools of
+  `ai.tools` where the provider calls tools, else with the ledger's facts, `ai.desk`): SSE
+  (`stream` true, the default): `provider` (who serves, the trail before it), `tool`s (each tool
+  call of a desk question: name, arguments, ok or error), `token`s as they arrive, then `usage`
+  (tokens, cost, latency, trail, tools, and for a desk question `grounding` tools | facts); or
+  `error` (code, message, trail). A client
   that goes away cancels the upstream call. `stream: false`: one JSON answer.
 - `POST /agent/reasoning` `{"question", "context"?}`: a step-by-step answer (JSON).
 - `POST /agent/vision` `{"image": base64, "mimeType", "prompt"?}`: only providers that take images.
@@ -26,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hoox_edge.ai import chain, desk
+from hoox_edge.ai import chain
 from hoox_edge.ai.config import MAX_PROMPT_CHARS, MAX_PROMPT_VERSIONS
 from hoox_edge.ai.wire import ChatRequest, Image
 from hoox_edge.operator.params import Params, invalid, json_object
@@ -116,9 +119,9 @@ async def chat(request: Request) -> Response:
     system = await _system(env, body, DEFAULT_SYSTEM)
     if not isinstance(body.get("desk", False), bool):
         raise invalid("desk", "must be true or false", body.get("desk"))
-    if body.get("desk"):  # a question about the trader's own desk: the ledger's figures go with it
-        system = await desk.system_prompt(env, system)
-    req = ChatRequest(messages=_messages(body), system=system, max_tokens=_max_tokens(body))
+    # desk: a question about the trader's own desk, answered from the ledger (ai.desk, ai.tools)
+    req = ChatRequest(messages=_messages(body), system=system, max_tokens=_max_tokens(body),
+                      desk=bool(body.get("desk")))
     stream = body.get("stream", True)
     if not isinstance(stream, bool):
         raise invalid("stream", "must be true or false", stream)

@@ -16,6 +16,17 @@ Kinds and what they speak (each provider's documented API):
   token), `stream: true` gives SSE `data: {"response": ...}` and a last `usage`, then `[DONE]`;
   embeddings with `{"text": [...]}` → `result.data`.
 
+Tool calling (`ChatRequest.tools`, on kinds whose provider config has `tools`), each kind its own way:
+Anthropic `tools` [{name, description, input_schema}], streamed `content_block_start` of a `tool_use`
+block and its `input_json_delta`s, answered with `tool_result` blocks in a user turn; Chat Completions
+`tools` [{type: function, function}], streamed `delta.tool_calls` (by index, arguments in pieces),
+answered with role `tool` messages; Gemini `tools` [{functionDeclarations}], whole `functionCall`
+parts, answered with `functionResponse` parts (the model's part sent back as it came, with any
+`thoughtSignature`). `tools_off` sends the tools with the kind's own "call none" choice (Anthropic
+`tool_choice {type: none}`, OpenAI `tool_choice: none`, Gemini `functionCallingConfig.mode NONE`): the
+last round of a bounded tool loop. The transcript in `ChatRequest.messages` holds, besides
+{role, content}, assistant turns with `tool_calls` and {role: "tool", results} turns.
+
 Errors are `ProviderError`s that never carry the key: a kind (`timeout`, `rate_limited`,
 `server_error`, `client_error`, `unreachable`, `bad_response`), the HTTP status and `retry-after`.
 """
@@ -24,8 +35,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -36,10 +47,34 @@ from hoox_edge.ai.config import (  # noqa: F401  (re-exported: the kinds belong 
     IMAGES_BY_DEFAULT,
     KEY_SECRETS,
     KINDS,
+    TOOL_KINDS,
+    TOOLS_BY_DEFAULT,
 )
 
 AZURE_API_VERSION = "2024-10-21"
 ANTHROPIC_VERSION = "2023-06-01"
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]  # JSON schema of the arguments (type object)
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any] | None  # None: the model sent arguments that are not a JSON object
+    raw: dict[str, Any] | None = None  # Gemini: the part as it came, sent back as it was
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    call: ToolCall
+    content: str  # JSON text
+    is_error: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,11 +89,12 @@ class ProviderSpec:
     images: bool
     embedding_model: str = ""
     account_id: str = ""  # workers-ai
+    tools: bool = False  # offered tool calling (the kinds of TOOL_KINDS only)
 
     def public(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "model": self.model, "baseUrl": self.base_url,
                 "keySecret": self.key_secret or None, "timeoutMs": self.timeout_ms, "retries": self.retries,
-                "images": self.images, "embeddingModel": self.embedding_model or None}
+                "images": self.images, "embeddingModel": self.embedding_model or None, "tools": self.tools}
 
 
 @dataclass
@@ -75,11 +111,15 @@ class Image:
 
 @dataclass
 class ChatRequest:
-    messages: list[dict[str, str]]  # [{"role": "user"|"assistant", "content": str}]
+    # [{"role": "user"|"assistant", "content": str}], and in a tool loop assistant turns with
+    # "tool_calls": [ToolCall] and {"role": "tool", "results": [ToolResult]} turns
+    messages: list[dict[str, Any]]
     system: str = ""
     image: Image | None = None
     max_tokens: int = 1024
-    extra: dict[str, Any] = field(default_factory=dict)
+    tools: tuple[ToolSpec, ...] = ()
+    tools_off: bool = False  # tools sent, the model told to call none
+    desk: bool = False  # a question about the trader's desk (ai.desk grounds it)
 
 
 class ProviderError(Exception):
@@ -138,12 +178,83 @@ def status_error(status: int, headers: httpx.Headers, raw: bytes) -> ProviderErr
 
 
 # --------------------------------------------------------------------------- requests
+def _arguments_text(call: ToolCall) -> str:
+    return json.dumps(call.arguments if call.arguments is not None else {})
+
+
+def _anthropic_messages(req: ChatRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in req.messages:
+        if m.get("tool_calls"):
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": m["content"]}] if m.get("content") else []
+            blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments or {}}
+                       for c in m["tool_calls"]]
+            out.append({"role": "assistant", "content": blocks})
+        elif m["role"] == "tool":
+            out.append({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": r.call.id, "content": r.content, "is_error": r.is_error}
+                for r in m["results"]]})
+        else:
+            out.append({"role": m["role"], "content": m["content"]})
+    return out
+
+
+def _gemini_contents(req: ChatRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in req.messages:
+        if m.get("tool_calls"):
+            parts: list[dict[str, Any]] = [{"text": m["content"]}] if m.get("content") else []
+            parts += [c.raw or {"functionCall": {"name": c.name, "args": c.arguments or {}}} for c in m["tool_calls"]]
+            out.append({"role": "model", "parts": parts})
+        elif m["role"] == "tool":
+            out.append({"role": "user", "parts": [
+                {"functionResponse": {"name": r.call.name, "response": _gemini_response(r)}} for r in m["results"]]})
+        else:
+            out.append({"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]})
+    return out
+
+
+def _gemini_response(r: ToolResult) -> dict[str, Any]:
+    """functionResponse.response is a JSON object: the result under `result`, a failure under `error`."""
+    try:
+        value = json.loads(r.content)
+    except ValueError:
+        value = r.content
+    return {"error": value} if r.is_error else {"result": value}
+
+
 def _text_messages(req: ChatRequest, kind: str) -> list[dict[str, Any]]:
+    """The transcript as Chat Completions messages (also Workers AI's text chat)."""
     out: list[dict[str, Any]] = []
     if req.system and kind not in ("anthropic", "gemini"):
         out.append({"role": "system", "content": req.system})
-    out.extend({"role": m["role"], "content": m["content"]} for m in req.messages)
+    for m in req.messages:
+        if m.get("tool_calls"):
+            out.append({"role": "assistant", "content": m.get("content") or None, "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _arguments_text(c)}}
+                for c in m["tool_calls"]]})
+        elif m["role"] == "tool":
+            out.extend({"role": "tool", "tool_call_id": r.call.id, "content": r.content} for r in m["results"])
+        else:
+            out.append({"role": m["role"], "content": m["content"]})
     return out
+
+
+def _add_tools(kind: str, req: ChatRequest, body: dict[str, Any]) -> None:
+    if not req.tools:
+        return
+    if kind == "anthropic":
+        body["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
+                         for t in req.tools]
+        body["tool_choice"] = {"type": "none" if req.tools_off else "auto"}
+    elif kind == "gemini":
+        body["tools"] = [{"functionDeclarations": [{"name": t.name, "description": t.description,
+                                                    "parameters": t.parameters} for t in req.tools]}]
+        body["toolConfig"] = {"functionCallingConfig": {"mode": "NONE" if req.tools_off else "AUTO"}}
+    else:
+        body["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                           "parameters": t.parameters}} for t in req.tools]
+        body["tool_choice"] = "none" if req.tools_off else "auto"
 
 
 def chat_call(spec: ProviderSpec, key: str, req: ChatRequest) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -153,7 +264,7 @@ def chat_call(spec: ProviderSpec, key: str, req: ChatRequest) -> tuple[str, dict
     b64 = base64.b64encode(req.image.data).decode() if req.image else ""
     if spec.kind == "anthropic":
         headers |= {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
-        messages: list[dict[str, Any]] = [{"role": m["role"], "content": m["content"]} for m in req.messages]
+        messages = _anthropic_messages(req)
         if req.image is not None:
             last = messages[-1]
             last["content"] = [{"type": "image", "source": {"type": "base64", "media_type": req.image.mime,
@@ -163,17 +274,17 @@ def chat_call(spec: ProviderSpec, key: str, req: ChatRequest) -> tuple[str, dict
                                 "messages": messages}
         if req.system:
             body["system"] = req.system
+        _add_tools(spec.kind, req, body)
         return f"{base}/v1/messages", headers, body
     if spec.kind == "gemini":
         headers["x-goog-api-key"] = key
-        contents: list[dict[str, Any]] = [
-            {"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]}
-            for m in req.messages]
+        contents = _gemini_contents(req)
         if req.image is not None:
             contents[-1]["parts"].insert(0, {"inline_data": {"mime_type": req.image.mime, "data": b64}})
         body = {"contents": contents, "generationConfig": {"maxOutputTokens": req.max_tokens}}
         if req.system:
             body["systemInstruction"] = {"parts": [{"text": req.system}]}
+        _add_tools(spec.kind, req, body)
         return f"{base}/v1beta/models/{spec.model}:streamGenerateContent?alt=sse", headers, body
     if spec.kind == "workers-ai":
         headers["authorization"] = f"Bearer {key}"
@@ -187,6 +298,7 @@ def chat_call(spec: ProviderSpec, key: str, req: ChatRequest) -> tuple[str, dict
                            {"type": "image_url", "image_url": {"url": f"data:{req.image.mime};base64,{b64}"}}]
     body = {"model": spec.model, "messages": messages, "stream": True,
             "stream_options": {"include_usage": True}, "max_tokens": req.max_tokens}
+    _add_tools(spec.kind, req, body)
     if spec.kind == "azure-openai":
         headers["api-key"] = key
         body.pop("model")  # the deployment in the URL names it
@@ -230,8 +342,23 @@ def _int(v: Any) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0
 
 
-async def _parse(kind: str, response: httpx.Response) -> AsyncIterator[str | Usage]:
+def _tool_call(call_id: str, name: Any, arguments: str | dict[str, Any] | None,
+               raw: dict[str, Any] | None = None) -> ToolCall:
+    """A tool call as the model sent it; arguments that are not a JSON object are kept as None (the
+    tool loop tells the model so)."""
+    args: Any = arguments
+    if isinstance(arguments, str):
+        try:
+            args = json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            args = None
+    return ToolCall(call_id, name if isinstance(name, str) else "", args if isinstance(args, dict) else None, raw)
+
+
+async def _parse(kind: str, response: httpx.Response) -> AsyncIterator[str | ToolCall | Usage]:
     usage = Usage()
+    blocks: dict[int, dict[str, Any]] = {}  # Anthropic tool_use blocks / Chat Completions tool calls, by index
+    calls = 0
     async for event, data in sse_events(response):
         if data.strip() == "[DONE]":
             break
@@ -242,10 +369,21 @@ async def _parse(kind: str, response: httpx.Response) -> AsyncIterator[str | Usa
                 u = (doc.get("message") or {}).get("usage") or {}
                 usage.input_tokens = _int(u.get("input_tokens"))
                 usage.output_tokens = _int(u.get("output_tokens"))
+            elif kind_of == "content_block_start":
+                block = doc.get("content_block") or {}
+                if block.get("type") == "tool_use":
+                    blocks[_int(doc.get("index"))] = {"id": str(block.get("id", "")), "name": block.get("name"),
+                                                      "json": []}
             elif kind_of == "content_block_delta":
                 delta = doc.get("delta") or {}
                 if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
                     yield delta["text"]
+                elif delta.get("type") == "input_json_delta" and _int(doc.get("index")) in blocks:
+                    blocks[_int(doc.get("index"))]["json"].append(str(delta.get("partial_json", "")))
+            elif kind_of == "content_block_stop":
+                block = blocks.pop(_int(doc.get("index")), None)
+                if block is not None:
+                    yield _tool_call(block["id"], block["name"], "".join(block["json"]))
             elif kind_of == "message_delta":
                 u = doc.get("usage") or {}
                 if "output_tokens" in u:
@@ -262,7 +400,12 @@ async def _parse(kind: str, response: httpx.Response) -> AsyncIterator[str | Usa
             doc = _json(data)
             for cand in (doc.get("candidates") or [])[:1]:
                 for part in ((cand.get("content") or {}).get("parts") or []):
-                    if isinstance(part.get("text"), str) and part["text"]:
+                    if isinstance(part.get("functionCall"), dict):
+                        fc = part["functionCall"]
+                        calls += 1
+                        args = fc.get("args") if isinstance(fc.get("args"), dict) else {} if "args" not in fc else None
+                        yield _tool_call(str(fc.get("id") or f"call_{calls}"), fc.get("name"), args, raw=part)
+                    elif isinstance(part.get("text"), str) and part["text"]:
                         yield part["text"]
             meta = doc.get("usageMetadata")
             if isinstance(meta, dict):  # each chunk carries the running totals: the last one counts
@@ -279,19 +422,31 @@ async def _parse(kind: str, response: httpx.Response) -> AsyncIterator[str | Usa
         else:
             doc = _json(data)
             for choice in (doc.get("choices") or [])[:1]:
-                text = (choice.get("delta") or {}).get("content")
+                delta = choice.get("delta") or {}
+                text = delta.get("content")
                 if isinstance(text, str) and text:
                     yield text
+                for tc in delta.get("tool_calls") or []:  # the id and name come first, the arguments in pieces
+                    entry = blocks.setdefault(_int(tc.get("index")), {"id": "", "name": None, "json": []})
+                    fn = tc.get("function") or {}
+                    entry["id"] = tc.get("id") or entry["id"]
+                    entry["name"] = fn.get("name") or entry["name"]
+                    entry["json"].append(str(fn.get("arguments") or ""))
             u = doc.get("usage")
             if isinstance(u, dict):
                 usage.input_tokens = _int(u.get("prompt_tokens"))
                 usage.output_tokens = _int(u.get("completion_tokens"))
+    if kind not in ("anthropic", "gemini"):
+        for index in sorted(blocks):
+            b = blocks[index]
+            yield _tool_call(b["id"] or f"call_{index}", b["name"], "".join(b["json"]))
     yield usage
 
 
 async def stream_chat(client: httpx.AsyncClient, spec: ProviderSpec, key: str,
-                      req: ChatRequest) -> AsyncIterator[str | Usage]:
-    """Text pieces as the provider sends them, then one Usage. Raises ProviderError."""
+                      req: ChatRequest) -> AsyncGenerator[str | ToolCall | Usage, None]:
+    """Text pieces as the provider sends them, the tool calls it asks for, then one Usage. Raises
+    ProviderError."""
     url, headers, body = chat_call(spec, key, req)
     timeout = spec.timeout_ms / 1000
     try:

@@ -191,6 +191,9 @@ def _ai_answer(chat: int | str, resp: Any, not_available: str) -> Calls:
     trail = res.get("trail") or []
     if trail:
         footer += " (after " + esc(", ".join(f"{t.get('provider')}: {t.get('error')}" for t in trail)) + ")"
+    read = sorted({str(t.get("name")) for t in res.get("tools") or [] if isinstance(t, dict)})
+    if read:  # the desk tools the answer was read from
+        footer += " · read " + esc(", ".join(read))
     return message(chat, esc(res.get("text") or "") + footer + "</i>")
 
 

@@ -350,8 +350,9 @@ MANIFEST: tuple[Setting, ...] = (
             "this many gwei; no transaction offers a higher max fee.", positive=True, minimum=0, maximum=100_000),
     Setting(AI_CONFIG, "json", ai_config.DEFAULT_CONFIG,
             "AI providers and fallback: order, providers {name: {kind, model, baseUrl, keySecret, timeoutMs, "
-            "retries, images, embeddingModel, accountId}}, retries, backoffMs, maxBackoffMs, "
-            "maxRetryAfterSeconds, breaker {threshold, halfOpenSeconds}, maxImageBytes. Keys are secrets, "
+            "retries, images, embeddingModel, accountId, tools}}, retries, backoffMs, maxBackoffMs, "
+            "maxRetryAfterSeconds, breaker {threshold, halfOpenSeconds}, maxImageBytes, maxToolRounds (desk "
+            "questions: tool-call rounds before the model must answer). Keys are secrets, "
             "never here: keySecret names the secret.", check=ai_config.config_problem),
     Setting(AI_PRICES, "json", {},
             'AI prices per model in USD per million tokens: {"model": {"input": 3, "output": 15}}; a model '

@@ -37,10 +37,10 @@ from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import ok
 
 WORKER = "agent-worker"
-# Desk questions go with the ledger's figures as context (ai.desk); the tool calling and the vector
-# retrieval of issue 15 item 4 are not built: agent-worker stays "partial".
-FEATURES = {"riskManager": "available", "aiGateway": "available",
-            "deskToolsAndRetrieval": "not available in this version"}
+# Desk questions are answered through the ledger's read-only tools (ai.tools), or with its facts as
+# context (ai.desk); the vector retrieval of issue 15 item 4 is not built: agent-worker stays "partial".
+FEATURES = {"riskManager": "available", "aiGateway": "available", "deskTools": "available",
+            "deskRetrieval": "not available in this version"}
 
 
 async def run_now(request: Request) -> JSONResponse:
