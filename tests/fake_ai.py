@@ -65,6 +65,11 @@ class Call:
     body: Any
     at: float  # time.monotonic() when it arrived
 
+    @property
+    def embedding(self) -> bool:
+        return self.path.endswith(("/embeddings", ":batchEmbedContents")) or (
+            self.route == "workers-ai" and isinstance(self.body, dict) and isinstance(self.body.get("text"), list))
+
 
 @dataclass
 class FakeAI:
@@ -72,7 +77,11 @@ class FakeAI:
     calls: list[Call] = field(default_factory=list)
     shape_errors: list[str] = field(default_factory=list)
     closed_early: list[str] = field(default_factory=list)
+    embedded: list[str] = field(default_factory=list)  # every text embedded, in order
     default: dict[str, Any] = field(default_factory=lambda: {"text": ["Hello", " there"], "usage": (12, 2)})
+    # Embeddings: with a vocabulary, a text's vector counts each word of it in the text (a model that
+    # puts texts about the same things near each other); without, [len(text), index, 0.5].
+    vocabulary: tuple[str, ...] = ()
     _scripts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -109,6 +118,10 @@ class FakeAI:
 
     def calls_to(self, route: str) -> list[Call]:
         return [c for c in self.calls if c.route == route]
+
+    def chats(self, route: str) -> list[Call]:
+        """The chat calls of `route` (not its embeddings)."""
+        return [c for c in self.calls_to(route) if not c.embedding]
 
     def wait_calls(self, route: str, n: int, timeout: float = 10.0) -> bool:
         """Wait until `route` has received `n` requests."""
@@ -485,7 +498,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not (isinstance(texts, list) and texts and all(isinstance(t, str) for t in texts)):
             self._shape(False, f"{route}: embeddings take a list of texts")
             return
-        vectors = [[float(len(t)), float(i), 0.5] for i, t in enumerate(texts)]
+        self.owner.embedded.extend(texts)
+        words = self.owner.vocabulary
+        vectors = ([[float(t.lower().count(w)) for w in words] + [0.1] for t in texts] if words
+                   else [[float(len(t)), float(i), 0.5] for i, t in enumerate(texts)])
         if route == "workers-ai":
             self._send(200, {"result": {"shape": [len(texts), 3], "data": vectors}, "success": True,
                              "errors": [], "messages": []})

@@ -103,12 +103,12 @@ async def test_ledger_questions_are_answered_through_tool_calls_with_the_exact_f
     assert [t["name"] for t in rate["tools"]] == ["desk_stats"] and rate["grounding"] == "tools"
 
     assert fake.shape_errors == []
-    first, second = fake.calls_to(provider)[:2]
+    first, second = fake.chats(provider)[:2]
     assert declared_tools(provider, first.body) == TOOL_NAMES  # read-only tools only: none places or closes
     rules = system_of(provider, first.body)
     assert "never guess or invent a figure" in rules and "DESK FACTS" not in rules
     assert "157.5" not in json.dumps(first.body) and "157.5" in json.dumps(second.body)  # the tool brought it
-    [row] = await rows(rt, "SELECT * FROM ai_usage")
+    [row] = await rows(rt, "SELECT * FROM ai_usage WHERE model != 'text-embedding-3-small'")  # the chat's
     assert (row["requests"], row["input_tokens"], row["output_tokens"]) == (2, 760, 49)
 
 
@@ -122,13 +122,13 @@ async def test_a_provider_without_tool_calling_gets_the_ledgers_facts_instead(ru
     assert entry["grounding"] == "facts" and entry["tools"] == []
     rate = await ask(rt, "win rate today?")
     assert "2 closing trades (1 won, 1 lost), win rate 50%" in rate["text"]
-    call = fake.calls_to("workers-ai")[0].body
+    call = fake.chats("workers-ai")[0].body
     assert "tools" not in call and "Never claim to place, change or close an order" in call["messages"][0]["content"]
     # Without desk, nothing of the ledger goes to a provider, and no tools are offered.
     await configure(rt, fake, ["openai"])
     await agent(rt, "POST", "/agent/chat", {"message": "hello", "stream": False})
-    assert "SOLUSDT" not in json.dumps(fake.calls_to("openai")[-1].body)
-    assert "tools" not in fake.calls_to("openai")[-1].body
+    assert "SOLUSDT" not in json.dumps(fake.chats("openai")[-1].body)
+    assert "tools" not in fake.chats("openai")[-1].body
 
 
 async def test_a_provider_configured_without_tools_and_zero_rounds_take_the_facts_path(runtime, fake):
@@ -142,7 +142,7 @@ async def test_a_provider_configured_without_tools_and_zero_rounds_take_the_fact
     fake.script("openai", {"echo_system": "Open positions"})
     answer = await ask(runtime, "positions?")
     assert answer["grounding"] == "facts" and answer["text"] == "Open positions:\n"
-    assert all("tools" not in c.body for c in fake.calls_to("openai"))
+    assert all("tools" not in c.body for c in fake.chats("openai"))
 
 
 # --------------------------------------------------------------------------- the loop's bound and errors
@@ -151,7 +151,7 @@ async def test_the_tool_loop_stops_at_max_rounds_and_the_model_must_answer(runti
     again = {"tool_calls": [{"name": "desk_risk", "arguments": {}}]}
     fake.script("openai", again, again, again)
     answer = await ask(runtime, "is the kill switch on?")
-    calls = fake.calls_to("openai")
+    calls = fake.chats("openai")
     assert len(calls) == 3  # two tool rounds, then one call told to use none
     assert [c.body["tool_choice"] for c in calls] == ["auto", "auto", "none"]
     assert answer["text"] == "I will answer without tools." and len(answer["tools"]) == 2
@@ -163,7 +163,7 @@ async def test_the_tool_loop_stops_at_max_rounds_and_the_model_must_answer(runti
     assert [e for e, _ in events] == ["provider", "tool", "tool", "error"]
     error = events[-1][1]
     assert error["code"] == "AI_TOOL_LIMIT" and "maxToolRounds 2" in error["message"]
-    assert len(fake.calls_to("openai")) == 6
+    assert len(fake.chats("openai")) == 6
 
 
 async def runtime_agent_stream(rt, question: str):
@@ -183,7 +183,7 @@ async def test_a_tool_error_goes_back_to_the_model_which_reports_it(runtime, fak
     assert answer["text"].startswith("tool error: ") and error_text in answer["text"]
     [called] = answer["tools"]
     assert called["ok"] is False and error_text in called["error"] and called["name"] == name
-    [block] = fake.calls_to("anthropic")[1].body["messages"][-1]["content"]
+    [block] = fake.chats("anthropic")[1].body["messages"][-1]["content"]
     assert block["type"] == "tool_result" and block["is_error"] is True
     assert await rows(runtime, "SELECT * FROM trades") == []  # nothing was done on the desk
 

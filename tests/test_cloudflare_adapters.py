@@ -36,7 +36,8 @@ from hoox_edge.cloudflare.kv import CloudflareKV
 from hoox_edge.cloudflare.queues import CloudflareMessageBatch, CloudflareQueue
 from hoox_edge.cloudflare.r2 import CloudflareR2
 from hoox_edge.cloudflare.service import CloudflareService
-from hoox_edge.ports import D1Error, DurableObject, Env, KVKey
+from hoox_edge.cloudflare.vectorize import CloudflareVectorize
+from hoox_edge.ports import D1Error, DurableObject, Env, KVKey, VectorRecord
 
 EDGE = Path(__file__).resolve().parents[1] / "edge"
 
@@ -626,6 +627,31 @@ async def test_r2_put_get_head_list_delete():
     assert js.calls[-2:] == [("delete", "logs/a.json"), ("delete", ["logs/b.txt", "logs/c"])]
 
 
+# --------------------------------------------------------------------------- Vectorize
+async def test_vectorize_upsert_and_query_speak_vectorize_v2():
+    js = Recorder()
+    js.upsert = lambda vectors: (js.record("upsert", vectors), promise({"mutationId": "m1"}))[1]
+    js.query = lambda vector, opts: (js.record("query", vector, opts), promise({"count": 2, "matches": [
+        {"id": "trade:r1", "score": 0.93, "metadata": {"text": "BTC close", "model": "m"}},
+        {"id": "trade:r2", "score": 0.41}]}))[1]
+    index = CloudflareVectorize(js)
+    await index.upsert([VectorRecord("trade:r1", [1, 0.5], {"text": "BTC close", "model": "m"})])
+    assert js.calls[0] == ("upsert", [{"id": "trade:r1", "values": [1.0, 0.5],
+                                       "metadata": {"text": "BTC close", "model": "m"}}])
+    got = await index.query([1, 0], top_k=3)
+    assert js.calls[1] == ("query", [1.0, 0.0], {"topK": 3, "returnMetadata": "all"})
+    assert [(m.id, m.score, m.metadata) for m in got] == [("trade:r1", 0.93, {"text": "BTC close", "model": "m"}),
+                                                          ("trade:r2", 0.41, {})]
+    with pytest.raises(ValueError, match="1 to 64 bytes"):  # refused before the binding sees it, as locally
+        await index.upsert([VectorRecord("x" * 65, [1.0], {})])
+    with pytest.raises(ValueError, match="topK must be 1 to 20"):
+        await index.query([1.0], top_k=50)
+    assert len(js.calls) == 2
+    # agent-worker's deployed VECTORIZE binding becomes this adapter
+    assert isinstance(wrap_env(_fake_js_env(catalog.worker("agent-worker")), "agent-worker").VECTORIZE,
+                      CloudflareVectorize)
+
+
 # --------------------------------------------------------------------------- Analytics Engine
 def test_analytics_dataset_write_data_point():
     js = Recorder()
@@ -721,7 +747,7 @@ async def test_service_binding_timeout():
 # --------------------------------------------------------------------------- Env
 def _fake_js_env(w: catalog.Worker, **extra: Any) -> types.SimpleNamespace:
     makers = {"kv": FakeKV, "d1": FakeD1, "queue_producer": FakeQueue, "r2": FakeBucket,
-              "analytics_engine": Recorder, "service": FakeFetcher,
+              "analytics_engine": Recorder, "service": FakeFetcher, "vectorize": Recorder,
               "durable_object": lambda: FakeNamespace(object, None)}
     values = {b.name: makers[b.kind]() for b in w.bindings}
     values.update({k: v for k, v in w.vars})

@@ -33,8 +33,9 @@ def test_local_provision_creates_the_state_the_enabled_workers_bind(ws: Workspac
     out = out_of(res)
     assert out["target"] == "local"
     made = {(r["kind"], r["name"]) for r in out["resources"]}
+    # trade-reports: report-worker is disabled by default, but agent-worker reads the reports into its memory
     assert made == {("kv", catalog.CONFIG_KV), ("kv", catalog.SESSIONS_KV), ("d1", catalog.TRADE_DB),
-                    ("r2", catalog.SYSTEM_LOGS_BUCKET)}  # report-worker (trade-reports) is disabled by default
+                    ("r2", catalog.SYSTEM_LOGS_BUCKET), ("r2", catalog.REPORTS_BUCKET)}
     assert all(r["created"] for r in out["resources"])
     state = ws.state_dir
     assert (state / "kv" / "hoox-config.sqlite").is_file() and (state / "kv" / "hoox-sessions.sqlite").is_file()
@@ -91,13 +92,19 @@ def test_remote_provision_creates_missing_resources_and_records_their_ids(ws: Wo
     out = out_of(res)
     by = {(r["kind"], r["name"]): r for r in out["resources"]}
     assert set(by) == {("kv", catalog.CONFIG_KV), ("kv", catalog.SESSIONS_KV), ("d1", catalog.TRADE_DB),
-                       ("r2", catalog.SYSTEM_LOGS_BUCKET), ("queues", catalog.TRADE_QUEUE),
-                       ("queues", catalog.TRADE_DLQ)}
+                       ("r2", catalog.SYSTEM_LOGS_BUCKET), ("r2", catalog.REPORTS_BUCKET),
+                       ("queues", catalog.TRADE_QUEUE), ("queues", catalog.TRADE_DLQ),
+                       ("vectorize", catalog.DESK_MEMORY_INDEX)}
     assert by[("kv", catalog.SESSIONS_KV)] == {"kind": "kv", "name": catalog.SESSIONS_KV, "id": "existing-id",
                                                "created": False}
     assert [c.json() for c in fake.calls("POST", r"/storage/kv/namespaces$")] == [{"title": catalog.CONFIG_KV}]
     assert [c.json() for c in fake.calls("POST", r"/d1/database$")] == [{"name": catalog.TRADE_DB}]
-    assert [c.json() for c in fake.calls("POST", r"/r2/buckets$")] == [{"name": catalog.SYSTEM_LOGS_BUCKET}]
+    assert sorted(c.json()["name"] for c in fake.calls("POST", r"/r2/buckets$")) == [catalog.SYSTEM_LOGS_BUCKET,
+                                                                                 catalog.REPORTS_BUCKET]
+    # the desk memory's index: the dimensions of the default embedding models, cosine
+    [index] = [c.json() for c in fake.calls("POST", r"/vectorize/v2/indexes$")]
+    assert index["name"] == catalog.DESK_MEMORY_INDEX
+    assert index["config"] == {"dimensions": catalog.DESK_MEMORY_DIMENSIONS, "metric": "cosine"}
     assert sorted(c.json()["queue_name"] for c in fake.calls("POST", r"/queues$")) == sorted(
         [catalog.TRADE_QUEUE, catalog.TRADE_DLQ])
     assert fake.shape_errors == []

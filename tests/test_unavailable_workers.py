@@ -72,8 +72,7 @@ async def test_cron_logs_that_it_fired_and_did_nothing(rt, worker):
 
 async def test_agent_worker_says_what_it_serves_and_what_it_does_not(rt):
     health = (await rt.request("agent-worker", "GET", "/health")).json()
-    assert health["features"] == {"riskManager": "available", "aiGateway": "available",
-                                  "deskToolsAndRetrieval": "not available in this version"}
+    assert health["features"] == {"riskManager": "available", "aiGateway": "available", "deskAssistant": "available"}
     key = {"X-Internal-Auth-Key": rt.env("agent-worker").INTERNAL_KEY_BINDING}
     r = await rt.request("agent-worker", "POST", "/agent/chat", json={"message": "hi", "stream": False}, headers=key)
     assert r.status == 503 and "no provider is configured" in r.json()["error"]["message"]  # no AI key set
@@ -94,8 +93,8 @@ async def test_the_workers_list_shows_each_worker_as_what_it_serves(rt):
                                                                 "report-worker"]}
     assert {w: p["features"] for w, p in probes.items()} == {
         "web3-wallet-worker": "available", "email-worker": "not available", "report-worker": "available",
-        "agent-worker": "partial"}
+        "agent-worker": "available"}
     assert {w: status_label(p["status"], p["features"]) for w, p in probes.items()} == {
         "web3-wallet-worker": "operational", "email-worker": "not available",
         "report-worker": "operational",
-        "agent-worker": "operational (partial)"}
+        "agent-worker": "operational"}

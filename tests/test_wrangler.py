@@ -172,6 +172,7 @@ _TYPES = {
     "r2": "R2 Bucket",
     "analytics_engine": "Analytics Engine Dataset",
     "service": "Worker",
+    "vectorize": "Vectorize Index",
 }
 
 

@@ -14,7 +14,7 @@ from hoox_edge import exchange_catalog
 from hoox_edge.wallet import config as wallet_config
 
 BindingKind = Literal[
-    "kv", "d1", "durable_object", "queue_producer", "r2", "analytics_engine", "service"
+    "kv", "d1", "durable_object", "queue_producer", "r2", "analytics_engine", "service", "vectorize"
 ]
 
 # Every worker binds DB so that it can write its own system_logs rows, and ANALYTICS_ENGINE so that
@@ -28,6 +28,11 @@ TRADE_DLQ = "trade-execution-dlq"
 SYSTEM_LOGS_BUCKET = "hoox-system-logs"
 REPORTS_BUCKET = "trade-reports"
 TELEMETRY_DATASET = "hoox_telemetry"
+# The desk assistant's memory (agent-worker, hoox_edge.ai.memory): trade history as vectors, cosine
+# metric, of the dimensions of the default embedding models (Workers AI @cf/baai/bge-base-en-v1.5 and
+# Gemini text-embedding-004 both give 768).
+DESK_MEMORY_INDEX = "hoox-desk-memory"
+DESK_MEMORY_DIMENSIONS = 768
 
 
 @dataclass(frozen=True)
@@ -203,9 +208,13 @@ WORKERS: tuple[Worker, ...] = (
         # PAPER_EXCHANGE: the mark prices and balances of the paper book. The exchange keys: the live
         # book's balances (drawdown) and positions (reconciliation) are read with them; orders still go
         # through trade-worker. SYSTEM_LOGS_BUCKET: those calls' request logs, as trade-worker's.
+        # VECTORIZE: the desk assistant's memory of the trade history and of the reports it reads
+        # from REPORTS_BUCKET (hoox_edge.ai.memory).
         bindings=(_kv(), _DB, _TRADE, _TELEGRAM, _D1, _ANALYTICS, _TELEMETRY,
                   Binding("PAPER_EXCHANGE", "durable_object", "PaperExchange"),
-                  Binding("SYSTEM_LOGS_BUCKET", "r2", SYSTEM_LOGS_BUCKET)),
+                  Binding("SYSTEM_LOGS_BUCKET", "r2", SYSTEM_LOGS_BUCKET),
+                  Binding("REPORTS_BUCKET", "r2", REPORTS_BUCKET),
+                  Binding("VECTORIZE", "vectorize", DESK_MEMORY_INDEX)),
         crons=("* * * * *",),  # a run every agent:risk_interval_minutes (default 5), checked each minute
         secrets=(_INTERNAL,),
         # The AI gateway's provider keys (hoox_edge.ai.config.KEY_SECRETS); CLOUDFLARE_API_TOKEN with

@@ -9,6 +9,7 @@ Cloudflare; the one exception is Durable Object SQL, which is synchronous there 
 from __future__ import annotations
 
 import json as _json
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
@@ -445,6 +446,61 @@ class AnalyticsSql(Protocol):
     """Read side of Analytics Engine: its SQL API (columns timestamp, index1, blob1.., double1..)."""
 
     async def query(self, sql: str) -> list[dict[str, Any]]: ...
+
+
+# --------------------------------------------------------------------------- Vectorize
+# Vectorize's limits (its documented ones): an id of at most 64 bytes, at most 10 KiB of metadata a
+# vector, at most 1536 dimensions, topK at most 20 when metadata comes back, 1000 vectors an upsert.
+VECTOR_MAX_ID_BYTES = 64
+VECTOR_MAX_METADATA_BYTES = 10 * 1024
+VECTOR_MAX_DIMENSIONS = 1536
+VECTOR_MAX_TOP_K = 20
+VECTOR_MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class VectorRecord:
+    id: str
+    values: Sequence[float]
+    metadata: Mapping[str, str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class VectorMatch:
+    id: str
+    score: float  # cosine similarity: 1 the same direction, 0 unrelated
+    metadata: dict[str, Any]
+
+
+def check_vectors(records: Sequence[VectorRecord]) -> None:
+    """Refuse (ValueError) what Vectorize refuses, in every adapter alike."""
+    if not 1 <= len(records) <= VECTOR_MAX_BATCH:
+        raise ValueError(f"an upsert takes 1 to {VECTOR_MAX_BATCH} vectors")
+    for r in records:
+        if not r.id or len(r.id.encode("utf-8")) > VECTOR_MAX_ID_BYTES:
+            raise ValueError(f"vector id {r.id[:80]!r}: 1 to {VECTOR_MAX_ID_BYTES} bytes")
+        check_query_vector(r.values)
+        if len(_json.dumps(dict(r.metadata)).encode("utf-8")) > VECTOR_MAX_METADATA_BYTES:
+            raise ValueError(f"vector {r.id!r}: metadata over {VECTOR_MAX_METADATA_BYTES // 1024} KiB")
+    if len({len(r.values) for r in records}) > 1:
+        raise ValueError("the vectors of one upsert have different dimensions")
+
+
+def check_query_vector(values: Sequence[float]) -> None:
+    if not 1 <= len(values) <= VECTOR_MAX_DIMENSIONS or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise ValueError(f"a vector is 1 to {VECTOR_MAX_DIMENSIONS} finite numbers")
+
+
+class VectorIndex(Protocol):
+    """A Vectorize index (cosine metric): vectors with metadata by id, queried by nearness."""
+
+    async def upsert(self, records: Sequence[VectorRecord]) -> None:
+        """Insert or replace by id. ValueError when the dimensions are not the index's."""
+
+    async def query(self, vector: Sequence[float], *, top_k: int = 5) -> list[VectorMatch]:
+        """The `top_k` nearest (at most VECTOR_MAX_TOP_K), nearest first, with their metadata."""
+        ...
 
 
 # --------------------------------------------------------------------------- Service bindings

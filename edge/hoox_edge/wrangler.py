@@ -123,6 +123,10 @@ def config(w: catalog.Worker, resources: Mapping[str, Any] | None = None, *, bun
     if r2:
         cfg["r2_buckets"] = r2
 
+    vectorize = [{"binding": b.name, "index_name": b.resource} for b in w.bindings_of("vectorize")]
+    if vectorize:
+        cfg["vectorize"] = vectorize
+
     ae = [{"binding": b.name, "dataset": b.resource} for b in w.bindings_of("analytics_engine")]
     if ae:
         cfg["analytics_engine_datasets"] = ae

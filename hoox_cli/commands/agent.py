@@ -16,11 +16,14 @@ are secrets (`hoox secrets set ANTHROPIC_API_KEY`, ...), never KV.
                         "message"}
 - `agent health`     -> {"providers": [{"provider", "kind", "model", "configured", "notConfiguredReason",
                         "breaker": closed | open | half-open, "consecutiveFailures", "lastSuccessAt",
-                        "lastLatencyMs", "lastError", "lastFailureAt"}]}
+                        "lastLatencyMs", "lastError", "lastFailureAt"}], "memory": {"available", "reason"?,
+                        "fills", "embedded", "pending", "failing", "lastEmbeddedAt", "models": {model: n},
+                        "lastError": {"item", "error", "retryAt"} | null, "embeddingProviders"}}
 - `agent usage`      -> {"days": [{"day", "provider", "model", "requests", "inputTokens", "outputTokens",
                         "cost", "unpricedRequests"}]}
 - `agent models`     -> {"providers": [{"name", "kind", "model", "baseUrl", "keySecret", "timeoutMs", "retries",
-                        "images", "embeddingModel", "configured", "notConfiguredReason", "capabilities"}]}
+                        "images", "embeddingModel", "tools", "configured", "notConfiguredReason",
+                        "capabilities"}]}
 - `agent test-model` -> {"provider", "ok", "model", "text", "latencyMs", "usage"} or {"provider", "ok": false,
                         "error", "message"} (exit code 1)
 """
@@ -105,6 +108,21 @@ def health(ctx: typer.Context, remote: RemoteOpt = None, json_out: JsonOpt = Fal
              fmt(p.get("lastLatencyMs")), p.get("lastError") or ""] for p in result["providers"]]
     show(compact_table(["provider", "kind", "model", "configured", "breaker", "failures", "last success",
                         "latency ms", "last error"], rows, title="AI providers, in fallback order"))
+    mem = result.get("memory")
+    if mem:
+        say(f"Desk memory: {memory_text(mem)}")
+
+
+def memory_text(mem: dict[str, Any]) -> str:
+    """The desk memory (fills embedded for the assistant's retrieval) in one line."""
+    if mem.get("reason"):
+        return f"not available — {esc(mem['reason'])}"
+    models = ", ".join(esc(k) for k in mem.get("models") or {}) or "none yet"
+    line = (f"{mem['embedded']} of {mem['fills']} fills embedded ({models}), {mem['pending']} pending, "
+            f"{mem['failing']} failing")
+    if mem.get("lastError"):
+        line += f"; last error: {esc(mem['lastError'].get('error') or '')}"
+    return line
 
 
 @app.command()

@@ -58,7 +58,8 @@ def _local_path(ws: Workspace, kind: str, name: str) -> Path:
 
 def _not_local(kind: str) -> None:
     if kind == "vectorize":
-        fail("NOT_AVAILABLE_LOCALLY", "The local runtime has no Vectorize: manage indexes with --remote.")
+        fail("NOT_AVAILABLE_LOCALLY", "Locally a Vectorize index is a vector table the runtime makes itself "
+             "(.hoox/state/vectorize/): manage Vectorize indexes with --remote.")
 
 
 def local_list(ws: Workspace, kind: str) -> list[dict[str, Any]]:
@@ -300,7 +301,7 @@ for _kind in KINDS:
 @app.command("provision")
 @handle_errors
 def provision(remote: RemoteOpt = False, json_out: JsonOpt = False) -> None:
-    """Create every KV namespace, D1 database, R2 bucket and queue the enabled workers bind."""
+    """Create every KV namespace, D1 database, R2 bucket, queue and Vectorize index the enabled workers bind."""
     from hoox_cli.core import deploy
 
     ws = workspace()

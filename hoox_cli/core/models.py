@@ -905,8 +905,28 @@ class AgentProviderHealth(_Model):
     lastFailureAt: str | None = None
 
 
+class AgentMemoryError(_Model):
+    item: str
+    error: str | None = None
+    retryAt: str | None = None
+
+
+class AgentMemory(_Model):
+    available: bool
+    reason: str | None = None
+    fills: int = 0
+    embedded: int = 0
+    pending: int = 0
+    failing: int = 0
+    lastEmbeddedAt: str | None = None
+    models: dict[str, int] = {}
+    lastError: AgentMemoryError | None = None
+    embeddingProviders: list[str] = []
+
+
 class AgentHealth(_Model):
     providers: list[AgentProviderHealth] = []
+    memory: AgentMemory | None = None
 
 
 class AgentModel(_Model):
@@ -919,6 +939,7 @@ class AgentModel(_Model):
     retries: int
     images: bool
     embeddingModel: str | None = None
+    tools: bool = False
     configured: bool
     notConfiguredReason: str | None = None
     capabilities: list[str] = []

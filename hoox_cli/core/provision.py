@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from hoox_cli.core.cloudflare_api import CloudflareAPI
 
 KINDS = ("d1", "kv", "r2", "queues", "vectorize")
-PROVISIONED = ("kv", "d1", "r2", "queues")  # what the workers bind (Vectorize: none yet)
+PROVISIONED = ("kv", "d1", "r2", "queues", "vectorize")  # what the workers bind
 
 
 def declared(ws: Workspace, workers: list[str] | None = None) -> dict[str, list[str]]:
@@ -24,7 +24,8 @@ def declared(ws: Workspace, workers: list[str] | None = None) -> dict[str, list[
     out: dict[str, set[str]] = {k: set() for k in KINDS}
     for w in (catalog.worker(n) for n in names):
         for b in w.bindings:
-            kind = {"kv": "kv", "d1": "d1", "r2": "r2", "queue_producer": "queues"}.get(b.kind)
+            kind = {"kv": "kv", "d1": "d1", "r2": "r2", "queue_producer": "queues",
+                    "vectorize": "vectorize"}.get(b.kind)
             if kind:
                 out[kind].add(b.resource)
         for c in w.consumers:
@@ -99,8 +100,9 @@ async def provision_remote(api: CloudflareAPI, ws: Workspace,
         have = {i["name"]: i for i in await remote_items(api, kind)}
         for name in need[kind]:
             item, created = have.get(name), False
-            if item is None:
-                item, created = await remote_create(api, kind, name), True
+            if item is None:  # a Vectorize index: the catalog's dimensions, cosine
+                dims = catalog.DESK_MEMORY_DIMENSIONS if kind == "vectorize" else None
+                item, created = await remote_create(api, kind, name, dimensions=dims), True
             if kind in ("kv", "d1") and item.get("id"):
                 deploy.record_resource(ws, kind, name, item["id"])
             row = {"kind": kind, "name": name, "id": item.get("id"), "created": created}

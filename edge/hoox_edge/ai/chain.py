@@ -20,10 +20,10 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hoox_edge.ai import desk, tools, wire
+from hoox_edge.ai import desk, memory, tools, wire
 from hoox_edge.ai.wire import ChatRequest, ProviderError, ProviderSpec, ToolCall, Usage
 from hoox_edge.ports import Env
 from hoox_edge.shared import clock, settings
@@ -228,16 +228,27 @@ async def _converse(env: Env, client: Any, spec: ProviderSpec, key: str, req: Ch
                      {"role": "tool", "results": results}]
 
 
-async def _desk_request(env: Env, req: ChatRequest, spec: ProviderSpec, cfg: Config,
-                        systems: dict[bool, str]) -> ChatRequest:
-    """A desk question as `spec` takes it: the read-only tools where it calls tools, else the
-    ledger's facts in the system prompt (each system prompt built once per question)."""
+@dataclass
+class _Desk:
+    """What a desk question is asked with, worked out once per question."""
+
+    recall: memory.Recall | None = None
+    systems: dict[bool, str] = field(default_factory=dict)
+
+
+async def _desk_request(env: Env, req: ChatRequest, spec: ProviderSpec, cfg: Config, ctx: _Desk) -> ChatRequest:
+    """A desk question as `spec` takes it: the history items nearest to it (the memory), and the
+    read-only tools where it calls tools, else the ledger's facts, in the system prompt."""
     if not req.desk:
         return req
+    if ctx.recall is None:
+        question = next((m["content"] for m in reversed(req.messages) if m["role"] == "user"), "")
+        ctx.recall = await memory.recall(env, embed, question)
     use_tools = spec.tools and spec.kind in wire.TOOL_KINDS and cfg.max_tool_rounds > 0
-    if use_tools not in systems:
-        systems[use_tools] = await desk.system_prompt(env, req.system, tools=use_tools)
-    return replace(req, system=systems[use_tools], tools=tools.SPECS if use_tools else ())
+    if use_tools not in ctx.systems:
+        ctx.systems[use_tools] = await desk.system_prompt(env, req.system, tools=use_tools,
+                                                          history=ctx.recall.context())
+    return replace(req, system=ctx.systems[use_tools], tools=tools.SPECS if use_tools else ())
 
 
 async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None) -> AsyncGenerator[dict[str, Any], None]:
@@ -247,7 +258,7 @@ async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None) ->
     cfg = await load_config(env)
     trail: list[dict[str, Any]] = []
     specs = [p for p in cfg.providers if only is None or p.name == only]
-    systems: dict[bool, str] = {}
+    desk_ctx = _Desk()
     tried = 0
     async with http_client(timeout=None) as client:
         for spec in specs:
@@ -266,7 +277,7 @@ async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None) ->
                 trail.append(_fail(spec, "circuit_open", "circuit breaker open after repeated failures", env))
                 continue
             tried += 1
-            this = await _desk_request(env, req, spec, cfg, systems)
+            this = await _desk_request(env, req, spec, cfg, desk_ctx)
             attempt, streamed = 0, False
             started = time.monotonic()
             called: list[dict[str, Any]] = []
@@ -314,7 +325,8 @@ async def chat_events(env: Env, req: ChatRequest, *, only: str | None = None) ->
                 yield {"event": "usage", "provider": spec.name, "model": spec.model,
                        "inputTokens": got.input_tokens, "outputTokens": got.output_tokens, "cost": cost,
                        "latencyMs": latency, "trail": trail, "tools": called,
-                       **({"grounding": "tools" if this.tools else "facts"} if req.desk else {})}
+                       **({"grounding": "tools" if this.tools else "facts",
+                           "memory": desk_ctx.recall.summary() if desk_ctx.recall else None} if req.desk else {})}
                 return
     if tried == 0:
         why = ("no provider takes images" if req.image is not None else "no provider is configured")
@@ -346,7 +358,7 @@ async def collect(events: AsyncGenerator[dict[str, Any], None]) -> dict[str, Any
                         "usage": {"inputTokens": ev["inputTokens"], "outputTokens": ev["outputTokens"],
                                   "cost": ev["cost"]},
                         "latencyMs": ev["latencyMs"], "trail": ev["trail"], "tools": ev["tools"],
-                        **({"grounding": ev["grounding"]} if "grounding" in ev else {})}
+                        **{k: ev[k] for k in ("grounding", "memory") if k in ev}}
             elif ev["event"] == "error":
                 return ev
     raise RuntimeError("the chain ended without an answer or an error")  # pragma: no cover

@@ -62,7 +62,8 @@ TOOL_RULES = ("Answer questions about the trader's desk from the desk_* tools: c
               "to run.")
 
 
-async def system_prompt(env: Env, base: str, *, tools: bool) -> str:
+async def system_prompt(env: Env, base: str, *, tools: bool, history: str) -> str:
+    """`history`: the memory's nearest items (ai.memory.Recall.context), or why there are none."""
     if tools:
-        return f"{base}\n\n{TOOL_RULES}\nThe time now is {clock.iso()} (UTC)."
-    return f"{base}\n\n{RULES}\n\n{await facts(env)}"
+        return f"{base}\n\n{TOOL_RULES}\nThe time now is {clock.iso()} (UTC).\n\n{history}"
+    return f"{base}\n\n{RULES}\n\n{await facts(env)}\n\n{history}"

@@ -11,7 +11,8 @@
 - `POST /agent/reasoning` `{"question", "context"?}`: a step-by-step answer (JSON).
 - `POST /agent/vision` `{"image": base64, "mimeType", "prompt"?}`: only providers that take images.
 - `POST /agent/embedding` `{"texts": [...]}`.
-- `GET /agent/models`, `POST /agent/test-model` `{"provider"}`, `GET /agent/health`,
+- `GET /agent/models`, `POST /agent/test-model` `{"provider"}`, `GET /agent/health` (each provider, and
+  the desk memory: fills embedded, pending, failing, the embedding providers, `ai.memory`),
   `GET /agent/usage?since=YYYY-MM-DD`, `GET|POST /agent/prompts` (versioned system prompts),
   `GET|POST /agent/ai-config` (KV agent:config, validated; `/agent/config` is the risk manager's).
 Provider keys are secrets: never in KV, an answer or an error (error texts are redacted).
@@ -29,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hoox_edge.ai import chain
+from hoox_edge.ai import chain, memory, wire
 from hoox_edge.ai.config import MAX_PROMPT_CHARS, MAX_PROMPT_VERSIONS
 from hoox_edge.ai.wire import ChatRequest, Image
 from hoox_edge.operator.params import Params, invalid, json_object
@@ -205,7 +206,8 @@ async def models(request: Request) -> JSONResponse:
         _, why = chain.key_of(env, spec)
         out.append(spec.public() | {"configured": why is None, "notConfiguredReason": why,
                                     "capabilities": ["chat", "reasoning"] + (["vision"] if spec.images else [])
-                                    + (["embedding"] if spec.embedding_model else [])})
+                                    + (["embedding"] if spec.embedding_model else [])
+                                    + (["tools"] if spec.tools else [])})
     return ok({"providers": out}, request_id=request_id_of(request))
 
 
@@ -232,7 +234,16 @@ async def test_model(request: Request) -> JSONResponse:
 async def health(request: Request) -> JSONResponse:
     require_internal(request)
     Params(request)
-    return ok({"providers": await chain.health(env_of(request))}, request_id=request_id_of(request))
+    env = env_of(request)
+    cfg = await chain.load_config(env)
+    embedders = [p.name for p in cfg.providers if p.embedding_model and p.kind in wire.EMBEDDING_KINDS
+                 and chain.key_of(env, p)[1] is None]
+    mem = await memory.status(env) | {"embeddingProviders": embedders}
+    if not mem["available"]:
+        mem["reason"] = f"agent-worker has no {memory.BINDING} binding"
+    elif not embedders:
+        mem["reason"] = "no embedding provider is configured (an embeddingModel on a configured provider)"
+    return ok({"providers": await chain.health(env), "memory": mem}, request_id=request_id_of(request))
 
 
 async def usage(request: Request) -> JSONResponse:

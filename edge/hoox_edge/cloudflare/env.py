@@ -20,6 +20,7 @@ from hoox_edge.cloudflare.kv import CloudflareKV
 from hoox_edge.cloudflare.queues import CloudflareQueue, CloudflareQueueAdmin
 from hoox_edge.cloudflare.r2 import CloudflareR2
 from hoox_edge.cloudflare.service import CloudflareService
+from hoox_edge.cloudflare.vectorize import CloudflareVectorize
 from hoox_edge.ports import Env
 
 ANALYTICS_SQL = "ANALYTICS_SQL"
@@ -34,6 +35,7 @@ ADAPTERS: dict[str, Callable[[Any, catalog.Binding], Any]] = {
     "r2": lambda js, b: CloudflareR2(js),
     "analytics_engine": lambda js, b: CloudflareAnalyticsDataset(js),
     "service": lambda js, b: CloudflareService(js, b.resource),
+    "vectorize": lambda js, b: CloudflareVectorize(js),
 }
 
 

@@ -38,6 +38,7 @@ from hoox_edge.local.queues import POLL_SECONDS, LocalMessageBatch, QueueStore
 from hoox_edge.local.r2 import LocalR2
 from hoox_edge.local.service import LocalService, asgi_call, background_tasks
 from hoox_edge.local.usage import MEMORY_EVERY_SECONDS, Usage, metered
+from hoox_edge.local.vectorize import LocalVectorIndex
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.ports import DurableObject, Env, QueueAdmin, ServiceResponse
 from hoox_edge.shared import clock, settings
@@ -228,6 +229,7 @@ class LocalRuntime:
         self._kv: dict[str, LocalKV] = {}
         self._d1: dict[tuple[str, bool], LocalD1] = {}
         self._r2: dict[str, LocalR2] = {}
+        self._vectorize: dict[str, LocalVectorIndex] = {}
         self._analytics_sql: LocalAnalyticsSql | None = None
         self._envs: dict[str, Env] = {}
         self._apps: dict[str, ASGIApp] = {}
@@ -262,6 +264,11 @@ class LocalRuntime:
         if bucket not in self._r2:
             self._r2[bucket] = LocalR2(self.workspace.r2_dir(bucket))
         return self._r2[bucket]
+
+    def vectorize(self, index: str) -> LocalVectorIndex:
+        if index not in self._vectorize:
+            self._vectorize[index] = LocalVectorIndex(self.workspace.vectorize_file(index))
+        return self._vectorize[index]
 
     def analytics_sql(self) -> LocalAnalyticsSql:
         if self._analytics_sql is None:
@@ -338,6 +345,8 @@ class LocalRuntime:
             return self.r2(b.resource)
         if b.kind == "analytics_engine":
             return self.analytics.dataset(b.resource)
+        if b.kind == "vectorize":
+            return self.vectorize(b.resource)
         if b.kind == "service":
             target = b.resource
             return LocalService(target, lambda: (self.app(target), self._env(target)),
@@ -380,7 +389,7 @@ class LocalRuntime:
         """State folders, D1 migrations, kv-manifest values for absent keys, leases of dead instances."""
         if self._opened:
             return
-        for sub in ("kv", "d1", "do", "r2"):
+        for sub in ("kv", "d1", "do", "r2", "vectorize"):
             self.workspace.resource_dir(sub).mkdir(parents=True, exist_ok=True)
         for database in sorted({b.resource for w in catalog.WORKERS for b in w.bindings_of("d1")}):
             applied = await migrations.apply(self.d1(database))
@@ -515,6 +524,8 @@ class LocalRuntime:
             db.close()
         for bucket in self._r2.values():
             bucket.close()
+        for index in self._vectorize.values():
+            index.close()
         if self._analytics_sql is not None:
             self._analytics_sql.close()
         self.analytics.close()

@@ -101,8 +101,8 @@ class Workspace:
 
     # The local adapters' layout under .hoox/state/, owned here: the runtime and the CLI both ask.
     def resource_dir(self, kind: str) -> Path:
-        """The folder of one kind of local resource: kv, d1, do (Durable Objects) or r2."""
-        if kind not in ("kv", "d1", "do", "r2"):
+        """The folder of one kind of local resource: kv, d1, do (Durable Objects), r2 or vectorize."""
+        if kind not in ("kv", "d1", "do", "r2", "vectorize"):
             raise ValueError(f"no local resource kind {kind!r}")
         return self.state_dir / kind
 
@@ -116,6 +116,10 @@ class Workspace:
 
     def r2_dir(self, bucket: str) -> Path:
         return self.resource_dir("r2") / safe_name(bucket)
+
+    def vectorize_file(self, index: str) -> Path:
+        """The SQLite file of a local Vectorize index (its vector table)."""
+        return self.resource_dir("vectorize") / f"{safe_name(index)}.sqlite"
 
     @property
     def queues_file(self) -> Path:

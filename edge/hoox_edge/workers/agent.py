@@ -10,14 +10,16 @@ Routes (internal: `X-Internal-Auth-Key`):
   written through the KV manifest's validation (all or nothing);
 - `POST /agent/risk-override` `{"action": "engage" | "release", "reason"}`: the kill switch, by the
   operator, recorded;
-- `GET /health`: what this worker serves (the risk manager) and its last run.
+- `GET /health`: what this worker serves (the risk manager) and its last run;
+- `GET /agent/memory`: the desk memory (`hoox_edge.ai.memory`): fills embedded, pending, failing;
+  `POST /agent/memory/sync`: catch up now (the cron does it every minute).
 
 The AI gateway of the seeds (`/agent/chat`, `/agent/vision`, `/agent/reasoning`, `/agent/embedding`,
 `/agent/models`, `/agent/test-model`, `/agent/health`, `/agent/usage`, `/agent/prompts`,
 `/agent/ai-config`): `hoox_edge.ai.routes`, on the providers' fallback chain (`hoox_edge.ai.chain`).
 
 The cron fires every minute; a run starts when KV `agent:risk_interval_minutes` (default 5) have
-passed since the last one began.
+passed since the last one began; then the desk memory embeds the fills that arrived since.
 """
 
 from __future__ import annotations
@@ -28,19 +30,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hoox_edge.ai import chain, memory
 from hoox_edge.ai import routes as ai_routes
 from hoox_edge.operator.params import Params, json_object
 from hoox_edge.ports import Env
 from hoox_edge.risk import manager, surface
+from hoox_edge.shared import logs
 from hoox_edge.shared.app import env_of, make_app, request_id_of
 from hoox_edge.shared.auth import require_internal
 from hoox_edge.shared.errors import ok
 
 WORKER = "agent-worker"
-# Desk questions are answered through the ledger's read-only tools (ai.tools), or with its facts as
-# context (ai.desk); the vector retrieval of issue 15 item 4 is not built: agent-worker stays "partial".
-FEATURES = {"riskManager": "available", "aiGateway": "available", "deskTools": "available",
-            "deskRetrieval": "not available in this version"}
+FEATURES = {"riskManager": "available", "aiGateway": "available", "deskAssistant": "available"}
 
 
 async def run_now(request: Request) -> JSONResponse:
@@ -98,6 +99,43 @@ async def health(request: Request) -> JSONResponse:
                          "lastRun": last, "checks": checks}, status_code=200 if healthy else 503)
 
 
+
+
+async def scheduled(cron: str, env: Env) -> None:
+    """Every minute: a run of the risk loop when one is due (`agent:risk_interval_minutes`), then the
+    desk memory catches up with the fills (after the risk run, whatever it did: a failure to embed
+    is retried later and never touches a trade)."""
+    try:
+        await manager.run(env, trigger="cron")
+    finally:
+        await sync_memory(env)
+
+
+async def sync_memory(env: Env) -> dict[str, Any]:
+    """The desk memory's catch-up; its failures are logged (and retried), never raised."""
+    try:
+        result = await memory.sync(env, chain.embed)
+    except Exception as exc:
+        result = {"available": True, "embedded": 0, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    if result.get("error"):
+        await logs.log(env, "warning", "desk memory: fills not embedded yet, tried again later",
+                       details={"error": result["error"], "embedded": result["embedded"]})
+    return result
+
+
+async def memory_status(request: Request) -> JSONResponse:
+    require_internal(request)
+    Params(request)
+    return ok(await memory.status(env_of(request)), request_id=request_id_of(request))
+
+
+async def memory_sync(request: Request) -> JSONResponse:
+    require_internal(request)
+    Params(request)
+    env = env_of(request)
+    return ok(await sync_memory(env) | {"status": await memory.status(env)}, request_id=request_id_of(request))
+
+
 app = make_app(WORKER, [
     Route("/health", health, methods=["GET"]),
     Route("/agent/run", run_now, methods=["POST"]),
@@ -105,10 +143,7 @@ app = make_app(WORKER, [
     Route("/agent/config", config_get, methods=["GET"]),
     Route("/agent/config", config_set, methods=["POST"]),
     Route("/agent/risk-override", risk_override, methods=["POST"]),
+    Route("/agent/memory", memory_status, methods=["GET"]),
+    Route("/agent/memory/sync", memory_sync, methods=["POST"]),
     *ai_routes.ROUTES,
 ])
-
-
-async def scheduled(cron: str, env: Env) -> None:
-    """Every minute: a run of the risk loop when one is due (`agent:risk_interval_minutes`)."""
-    await manager.run(env, trigger="cron")
