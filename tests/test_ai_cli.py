@@ -75,3 +75,26 @@ async def test_hoox_agent_health_usage_models_and_test_model(edge, fake, clock):
     assert bad.exit_code == 1 and as_json(bad)["error"] == "server_error"
     human = await hoox("agent", "health")
     assert human.exit_code == 0 and "anthropic" in human.stdout
+
+
+async def test_hoox_agent_chat_desk_shows_the_tool_calls_and_health_the_desk_memory(edge, fake, clock):
+    await configure(edge, fake)
+    fake.script("openai", {"tool_calls": [{"name": "desk_positions", "arguments": {"symbol": "SOL"}}]},
+                {"text": ["No SOL position is open."]})
+    human = await hoox("agent", "chat", "--desk", "average entry on SOL?")
+    assert human.exit_code == 0, human.output
+    assert "· desk_positions(symbol=SOL): ok" in human.stdout and "No SOL position is open." in human.stdout
+    [first, _] = fake.chats("openai")
+    assert first.body["messages"][-1]["content"] == "average entry on SOL?" and first.body["tools"]
+
+    fake.script("openai", {"tool_calls": [{"name": "desk_trades", "arguments": {"since": "someday"}}]},
+                {"quote_tool": "x"})
+    r = await hoox("agent", "chat", "--desk", "my trades since someday?", "--json")
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    [tool] = [e for e in events if e["event"] == "tool"]
+    assert tool["ok"] is False and "since: must be an ISO-8601 date or time" in tool["error"]
+    assert events[-1]["event"] == "usage" and events[-1]["grounding"] == "tools"
+    assert events[-1]["memory"] == {"available": False, "reason": "no embedding provider is configured"}
+
+    health = await hoox("agent", "health")
+    assert "Desk memory: not available — no embedding provider is configured" in health.stdout
