@@ -225,3 +225,23 @@ async def test_no_provider_key_appears_in_a_tool_conversation_or_anything_stored
             texts.append(path.read_bytes())
     for secret in KEYS.values():
         assert not any(secret.encode() in t for t in texts), secret
+
+
+# --------------------------------------------------------------------------- Telegram
+async def test_telegram_free_text_is_a_desk_question_answered_through_the_tools(runtime, fake, workspace):
+    from fake_telegram import FakeTelegram, message_update
+
+    await fill_the_book(runtime)
+    with FakeTelegram() as bot:
+        workspace.set_secret("TELEGRAM_BOT_TOKEN", "123456789:AAH-ai-tools-token_xyz")
+        workspace.set_secret("TELEGRAM_CHAT_ID", "111")
+        workspace.set_secret("TELEGRAM_WEBHOOK_SECRET", "ai-tools-secret_0123456789")
+        workspace.set_secret("TELEGRAM_API_BASE", bot.url)
+        await configure(runtime, fake, ["gemini"])
+        fake.script("gemini", {"tool_calls": [{"name": "desk_positions", "arguments": {"symbol": "SOLUSDT"}}]},
+                    {"quote_tool": "entryPrice"})
+        r = await runtime.request(GW, "POST", "/telegram-webhook", json=message_update(90, "average entry on SOL?"),
+                                  headers={"X-Telegram-Bot-Api-Secret-Token": "ai-tools-secret_0123456789"})
+        assert r.status == 200
+        [sent] = [c.body["text"] for c in bot.sent()]
+        assert sent.startswith(f"entryPrice: {average_entry()}") and "· read desk_positions" in sent

@@ -33,7 +33,8 @@ KEY_SECRETS = ("CLOUDFLARE_API_TOKEN", "ANTHROPIC_API_KEY", "GOOGLE_AI_API_KEY",
 IMAGES_BY_DEFAULT = {"anthropic": True, "gemini": True, "openai": True, "azure-openai": True}
 # The kinds whose tool calling hoox speaks (ai.wire). Offered by default to the hosted ones; an
 # OpenAI-compatible server does it only with some models (say `"tools": true` for those). Workers AI's
-# function calling is not streamed and not offered: its desk questions take the ledger's facts.
+# native function calling (`ai/run`) is not streamed and not offered: its desk questions take the
+# ledger's facts, unless Workers AI is named through its OpenAI-compatible endpoint (`.../ai/v1`).
 TOOL_KINDS = ("anthropic", "gemini", "openai", "azure-openai", "openai-compatible")
 TOOLS_BY_DEFAULT = ("anthropic", "gemini", "openai", "azure-openai")
 _URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
