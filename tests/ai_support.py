@@ -78,3 +78,13 @@ async def signal(rt, **fields: Any) -> None:
 
 async def price(rt, symbol: str, value: float) -> None:
     await settings.put(rt.env(GW).CONFIG_KV, f"exchanges:paper:price:{symbol}", value)
+
+
+def assert_no_provider_key(workspace: Any, texts: list[bytes]) -> None:
+    """No provider key in `texts` (answers, logs) nor in any file of the workspace but `.dev.vars`."""
+    texts = list(texts)
+    for path in workspace.root.rglob("*"):
+        if path.is_file() and path.name != ".dev.vars":
+            texts.append(path.read_bytes())
+    for secret in KEYS.values():
+        assert not any(secret.encode() in t for t in texts), secret

@@ -13,20 +13,15 @@ import logging
 from typing import Any
 
 import pytest
-from ai_support import GW, KEYS, agent, configure, keyed_fake, price, rows, signal, sse
+from ai_support import GW, agent, assert_no_provider_key, configure, keyed_fake, price, rows, signal, sse
 from hoox_edge.shared import settings
 
 TOOL_NAMES = {"desk_positions", "desk_trades", "desk_stats", "desk_risk"}
 FILLS = [(150.0, 1.0), (160.0, 3.0)]  # two SOL buys
 
 
-@pytest.fixture(autouse=True)
-def _fixed_time(clock):
-    return clock
-
-
 @pytest.fixture
-def fake(workspace):
+def fake(workspace, clock):  # the fixed clock: "today" does not move under a test
     with keyed_fake(workspace) as f:
         yield f
 
@@ -218,13 +213,8 @@ async def test_no_provider_key_appears_in_a_tool_conversation_or_anything_stored
     assert b"AI_STREAM_BROKEN" in outputs[0].body
     second = outputs[1].json()["result"]
     assert second["text"] == f"entryPrice: {average_entry()}\n" and second["provider"] == "openai"
-    texts = [o.body for o in outputs] + [caplog.text.encode()]
-    texts += [json.dumps(c.body).encode() for c in fake.calls]  # what went to the providers, tool results too
-    for path in workspace.root.rglob("*"):
-        if path.is_file() and path.name != ".dev.vars":
-            texts.append(path.read_bytes())
-    for secret in KEYS.values():
-        assert not any(secret.encode() in t for t in texts), secret
+    sent = [json.dumps(c.body).encode() for c in fake.calls]  # what went to the providers, tool results too
+    assert_no_provider_key(workspace, [o.body for o in outputs] + [caplog.text.encode(), *sent])
 
 
 # --------------------------------------------------------------------------- Telegram

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 import pytest
-from ai_support import AGENT, GW, KEYS, agent, configure, keyed_fake, rows, sse
+from ai_support import AGENT, GW, agent, assert_no_provider_key, configure, keyed_fake, rows, sse
 from hoox_edge.shared import settings
 
 
@@ -295,13 +295,7 @@ async def test_no_provider_key_appears_in_any_stored_file_or_output(runtime, fak
                await agent(runtime, "GET", "/agent/ai-config"),
                await agent(runtime, "POST", "/agent/test-model", {"provider": "anthropic"})]
     assert any(b"invalid api key" in o.body for o in outputs)
-    texts = [o.body for o in outputs] + [caplog.text.encode()]
-    for path in workspace.root.rglob("*"):
-        if path.is_file() and path.name != ".dev.vars":
-            texts.append(path.read_bytes())
-    for secret in KEYS.values():
-        assert not any(secret.encode() in t for t in texts), secret
-
+    assert_no_provider_key(workspace, [o.body for o in outputs] + [caplog.text.encode()])
 
 
 # --------------------------------------------------------------------------- Telegram free text

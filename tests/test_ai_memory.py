@@ -23,13 +23,8 @@ from hoox_edge.shared import settings
 CRON = "* * * * *"
 
 
-@pytest.fixture(autouse=True)
-def _fixed_time(clock):
-    return clock
-
-
 @pytest.fixture
-def fake(workspace):
+def fake(workspace, clock):  # the fixed clock: backoffs move with it
     with keyed_fake(workspace) as f:
         f.vocabulary = ("sol", "btc", "eth", "win", "loss")
         yield f
