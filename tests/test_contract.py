@@ -203,6 +203,7 @@ async def test_every_route_answers_its_shape_strictly(rt: LocalRuntime, clock, c
     await call("GET", "/agent/{rest:path}", "/agent/usage", M.AgentUsage)
     health = await call("GET", "/agent/{rest:path}", "/agent/health", M.AgentHealth)
     assert health["providers"] and not any(p["configured"] for p in health["providers"])
+    assert health["memory"]["reason"].startswith("no embedding provider is configured")
     tested = await call("POST", "/agent/{rest:path}", "/agent/test-model", M.AgentTestModel, {"provider": "openai"})
     assert (tested["ok"], tested["error"]) == (False, "not_configured")
 

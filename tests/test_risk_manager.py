@@ -340,6 +340,6 @@ async def test_status_and_the_workers_list_show_what_agent_worker_serves(runtime
     assert health["intervalMinutes"] == 5
     status = (await v1(rt, "GET", "/status")).json()["result"]
     [agent] = [w for w in status["workers"] if w["name"] == AGENT]
-    assert agent["status"] == "online" and agent["features"] == "partial"
+    assert agent["status"] == "online" and agent["features"] == "available"  # risk manager, AI gateway, desk
     detail = (await v1(rt, "GET", "/workers/agent-worker")).json()["result"]
-    assert detail["features"] == "partial"
+    assert detail["features"] == "available"

@@ -58,8 +58,8 @@ def _local_path(ws: Workspace, kind: str, name: str) -> Path:
 
 def _not_local(kind: str) -> None:
     if kind == "vectorize":
-        fail("NOT_AVAILABLE_LOCALLY", "Locally a Vectorize index is a vector table the runtime makes itself "
-             "(.hoox/state/vectorize/): manage Vectorize indexes with --remote.")
+        fail("NOT_AVAILABLE_LOCALLY", "Locally a Vectorize index is a vector table the runtime makes itself: "
+             "manage Vectorize indexes with --remote.")
 
 
 def local_list(ws: Workspace, kind: str) -> list[dict[str, Any]]:

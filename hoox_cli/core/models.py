@@ -916,6 +916,7 @@ class AgentMemory(_Model):
     reason: str | None = None
     fills: int = 0
     embedded: int = 0
+    reportsEmbedded: int = 0
     pending: int = 0
     failing: int = 0
     lastEmbeddedAt: str | None = None
@@ -926,7 +927,7 @@ class AgentMemory(_Model):
 
 class AgentHealth(_Model):
     providers: list[AgentProviderHealth] = []
-    memory: AgentMemory | None = None
+    memory: AgentMemory
 
 
 class AgentModel(_Model):
@@ -939,7 +940,7 @@ class AgentModel(_Model):
     retries: int
     images: bool
     embeddingModel: str | None = None
-    tools: bool = False
+    tools: bool
     configured: bool
     notConfiguredReason: str | None = None
     capabilities: list[str] = []

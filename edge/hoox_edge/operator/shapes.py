@@ -856,8 +856,30 @@ class AgentProviderHealth(TypedDict):
     lastFailureAt: str | None
 
 
+class AgentMemoryError(TypedDict):
+    item: str  # trade:<request id> | report:<name>
+    error: str | None
+    retryAt: str | None
+
+
+class AgentMemory(TypedDict):
+    """The desk assistant's memory (hoox_edge.ai.memory): the fills and reports embedded for retrieval."""
+    available: bool  # agent-worker has its VECTORIZE binding
+    reason: NotRequired[str]  # sent when it cannot work: no binding, or no embedding provider
+    fills: int  # fills in the ledger
+    embedded: int  # of them in the index
+    reportsEmbedded: int
+    pending: int
+    failing: int  # items whose last try failed, waiting for their retry
+    lastEmbeddedAt: str | None
+    models: dict[str, int]  # embedding model: items embedded with it
+    lastError: AgentMemoryError | None
+    embeddingProviders: list[str]  # configured providers with an embeddingModel, in order
+
+
 class AgentHealth(TypedDict):
     providers: list[AgentProviderHealth]  # in the order of agent:config
+    memory: AgentMemory
 
 
 class AgentModel(TypedDict):
@@ -870,6 +892,7 @@ class AgentModel(TypedDict):
     retries: int
     images: bool
     embeddingModel: str | None
+    tools: bool  # offered the desk's read-only tools (hoox_edge.ai.tools)
     configured: bool
     notConfiguredReason: str | None
     capabilities: list[str]
