@@ -55,6 +55,15 @@ async def test_the_assistant_answers_with_the_provider_trail_and_says_an_error_p
         # a desk question: the ledger's read-only tools went along
         assert {t["name"] for t in fake.calls_to("anthropic")[0].body["tools"]} >= {"desk_positions", "desk_stats"}
 
+        fake.script("anthropic", {"tool_calls": [{"name": "desk_stats", "arguments": {"since": "today"}}]},
+                    {"quote_tool": "tradeCount", "usage": (60, 5)})
+        screen.query_one("#question", Input).value = "how many fills today?"
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.done and "tradeCount" in str(screen.query_one("#answer", Static).render()),
+                    "the answer read from the tools")
+        assert str(screen.query_one("#answer", Static).render()) == "tradeCount: 0\ntradeCount: 0\n"  # both books
+        assert "read desk_stats(since=today): ok" in str(screen.query_one("#trail", Static).render())
+
         fake.script("anthropic", {"status": 500})
         screen.query_one("#question", Input).value = "and now?"
         await pilot.press("enter")
