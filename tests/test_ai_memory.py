@@ -179,3 +179,32 @@ async def test_a_stored_report_is_embedded_with_its_figures(runtime, fake, works
     assert (status["embedded"], status["reportsEmbedded"]) == (3, 1)
     await rt.run_cron(AGENT, CRON)
     assert len(fake.embedded) == 4  # the report once
+
+
+async def test_another_embedding_provider_embeds_the_history_again_and_a_fallback_never_mixes_models(
+        runtime, fake, workspace, clock):
+    rt = runtime
+    await configure(rt, fake, ["openai", "gemini"])
+    cfg = await settings.get(rt.env(GW).CONFIG_KV, "agent:config")
+    cfg["providers"]["gemini"]["embeddingModel"] = "text-embedding-004"
+    await settings.put(rt.env(GW).CONFIG_KV, "agent:config", cfg)
+    await trade_btc_and_sol(rt)
+    fake.script("openai:embed", {"status": 503})  # the first embedder fails: gemini would answer instead
+    await rt.run_cron(AGENT, CRON)
+    failing = await rows(rt, "SELECT * FROM ai_memory")
+    assert len(failing) == 3 and all(r["model"] is None for r in failing)
+    assert all("text-embedding-3-small did not answer" in r["last_error"] for r in failing)
+    assert vector_rows(workspace) == []  # nothing of the fallback's model went in
+
+    clock.advance(61)
+    await rt.run_cron(AGENT, CRON)
+    assert {m["model"] for _, m in vector_rows(workspace)} == {"text-embedding-3-small"}
+
+    cfg["order"] = ["gemini", "openai"]  # the operator moves to another embedding model
+    await settings.put(rt.env(GW).CONFIG_KV, "agent:config", cfg)
+    await rt.run_cron(AGENT, CRON)
+    stored = vector_rows(workspace)
+    assert len(stored) == 3 and {m["model"] for _, m in stored} == {"text-embedding-004"}
+    fake.script("gemini", {"echo_system": "BTCUSDT"})
+    answer = (await agent(rt, "POST", "/agent/chat", {"message": "btc?", "desk": True, "stream": False})).json()
+    assert answer["result"]["memory"] == {"available": True, "model": "text-embedding-004", "items": 3}

@@ -364,6 +364,12 @@ async def collect(events: AsyncGenerator[dict[str, Any], None]) -> dict[str, Any
     raise RuntimeError("the chain ended without an answer or an error")  # pragma: no cover
 
 
+def embedders(env: Env, cfg: Config) -> list[ProviderSpec]:
+    """The providers that can embed, in fallback order: a kind with embeddings, a model, a key."""
+    return [p for p in cfg.providers if p.kind in wire.EMBEDDING_KINDS and p.embedding_model
+            and key_of(env, p)[1] is None]
+
+
 async def embed(env: Env, texts: list[str]) -> dict[str, Any]:
     cfg = await load_config(env)
     trail: list[dict[str, Any]] = []

@@ -12,7 +12,9 @@ the index refused it) is tried again with a backoff, so a failure costs a trade 
 caught up later.
 
 A question is embedded with the same chain; matches of another embedding model than the question's
-are left out (their vectors do not compare). Without a `VECTORIZE` binding or an embedding provider
+are left out (their vectors do not compare). So the history is kept in one model's vectors, the first
+embedding provider's of agent:config: while it fails its items wait, and a new first one embeds them
+again. Without a `VECTORIZE` binding or an embedding provider
 the memory says so plainly, and the question is answered from the tools or the facts alone.
 """
 
@@ -32,6 +34,7 @@ REPORTS = "REPORTS_BUCKET"  # the stored reports (report-worker's), read to embe
 BATCH = 50  # items embedded per call
 TOP_K = 5
 MAX_BACKOFF_S = 3600
+NO_EMBEDDER = "no embedding provider is configured (an embeddingModel on a configured provider in agent:config)"
 
 
 @dataclass(frozen=True)
@@ -77,23 +80,24 @@ class Item:
     metadata: dict[str, str]
 
 
-def _due(done: dict[str, Any] | None, version: str, now: str) -> bool:
+def _due(done: dict[str, Any] | None, version: str, now: str, model: str) -> bool:
     if done is not None and done["next_attempt_at"] is not None and done["next_attempt_at"] > now:
         return False  # failed lately: its backoff runs
-    return done is None or done["model"] is None or done["source_updated_at"] < version
+    return done is None or done["model"] != model or done["source_updated_at"] < version
 
 
-async def _fills(env: Env, limit: int) -> list[Item]:
+async def _fills(env: Env, limit: int, model: str) -> list[Item]:
     rows = (await env.DB.prepare(
         "SELECT t.* FROM trades t LEFT JOIN ai_memory m ON m.item = 'trade:' || t.request_id "
-        "WHERE t.filled_qty > 0 AND (m.item IS NULL OR m.model IS NULL OR m.source_updated_at < t.updated_at) "
+        "WHERE t.filled_qty > 0 AND (m.item IS NULL OR m.model IS NULL OR m.model != ? "
+        "OR m.source_updated_at < t.updated_at) "
         "AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= ?) ORDER BY t.rowid LIMIT ?"
-    ).bind(clock.iso(), limit).all())["results"]
+    ).bind(model, clock.iso(), limit).all())["results"]
     return [Item(f"trade:{t['request_id']}", t["updated_at"], item_text(t),
                  {"kind": "fill", "at": t["updated_at"], "symbol": t["symbol"], "mode": t["mode"]}) for t in rows]
 
 
-async def _reports(env: Env, limit: int) -> list[Item]:
+async def _reports(env: Env, limit: int, model: str) -> list[Item]:
     """The stored reports not embedded yet. A report is embedded as its summary, built again from the
     ledger for its window (`since`, `until` of its metadata): the same figures, without its HTML."""
     if not env.has(REPORTS):
@@ -106,7 +110,7 @@ async def _reports(env: Env, limit: int) -> list[Item]:
     out: list[Item] = []
     for r in await store.items(getattr(env, REPORTS)):
         item = f"report:{r['name']}"
-        if not (r["since"] and r["until"] and r["period"]) or not _due(done.get(item), r["createdAt"], now):
+        if not (r["since"] and r["until"] and r["period"]) or not _due(done.get(item), r["createdAt"], now, model):
             continue
         report = document.Report(period=r["period"], since=r["since"], until=r["until"], current_mode=None)
         for mode in document.BOOKS:  # the figures of the window; today's open positions left out
@@ -131,14 +135,18 @@ async def _failed(env: Env, items: list[Item], reason: str) -> None:
         ).bind(it.id, it.version, attempts, reason[:300], clock.iso(now + wait)).run()
 
 
-async def sync(env: Env, embed: Embed, *, batches: int = 4) -> dict[str, Any]:
-    """Embed the fills and reports not in the index yet (at most `batches` × BATCH); what was done."""
+async def sync(env: Env, embed: Embed, model: str | None, *, batches: int = 4) -> dict[str, Any]:
+    """Embed the fills and reports not in the index yet, or embedded by another model than `model` (the
+    first configured embedding provider's: a change of provider embeds the history again, since
+    vectors of two models do not compare), at most `batches` × BATCH; what was done."""
     if not env.has(BINDING):
         return {"available": False, "reason": f"agent-worker has no {BINDING} binding", "embedded": 0}
+    if model is None:
+        return {"available": False, "reason": NO_EMBEDDER, "embedded": 0}
     embedded = 0
     for _ in range(batches):
-        items = await _fills(env, BATCH)
-        items += await _reports(env, BATCH - len(items)) if len(items) < BATCH else []
+        items = await _fills(env, BATCH, model)
+        items += await _reports(env, BATCH - len(items), model) if len(items) < BATCH else []
         if not items:
             break
         result = await embed(env, [it.text for it in items])
@@ -146,11 +154,14 @@ async def sync(env: Env, embed: Embed, *, batches: int = 4) -> dict[str, Any]:
             if result["code"] == "NOT_AVAILABLE" or not result["trail"] or all(
                     t["error"] in ("no_embeddings", "not_configured") for t in result["trail"]):
                 # No provider can embed: nothing failed, nothing to retry per item.
-                return {"available": False, "reason": "no embedding provider is configured (an embeddingModel "
-                        "on a configured provider in agent:config)", "embedded": embedded}
+                return {"available": False, "reason": NO_EMBEDDER, "embedded": embedded}
             await _failed(env, items, result["message"])
             return {"available": True, "embedded": embedded, "error": result["message"]}
-        model = result["model"]
+        if result["model"] != model:  # a fallback's vectors would not compare with the rest: wait for the first
+            reason = f"the embedding model {model} did not answer (" + "; ".join(
+                f"{t['provider']}: {t['message']}" for t in result["trail"]) + ")"
+            await _failed(env, items, reason)
+            return {"available": True, "embedded": embedded, "error": reason}
         records = [VectorRecord(it.id, vector, it.metadata | {"text": it.text, "model": model})
                    for it, vector in zip(items, result["vectors"], strict=True)]
         try:

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hoox_edge.ai import chain, memory, wire
+from hoox_edge.ai import chain, memory
 from hoox_edge.ai.config import MAX_PROMPT_CHARS, MAX_PROMPT_VERSIONS
 from hoox_edge.ai.wire import ChatRequest, Image
 from hoox_edge.operator.params import Params, invalid, json_object
@@ -236,13 +236,12 @@ async def health(request: Request) -> JSONResponse:
     Params(request)
     env = env_of(request)
     cfg = await chain.load_config(env)
-    embedders = [p.name for p in cfg.providers if p.embedding_model and p.kind in wire.EMBEDDING_KINDS
-                 and chain.key_of(env, p)[1] is None]
+    embedders = [p.name for p in chain.embedders(env, cfg)]
     mem = await memory.status(env) | {"embeddingProviders": embedders}
     if not mem["available"]:
         mem["reason"] = f"agent-worker has no {memory.BINDING} binding"
     elif not embedders:
-        mem["reason"] = "no embedding provider is configured (an embeddingModel on a configured provider)"
+        mem["reason"] = memory.NO_EMBEDDER
     return ok({"providers": await chain.health(env), "memory": mem}, request_id=request_id_of(request))
 
 

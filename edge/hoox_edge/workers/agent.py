@@ -114,7 +114,8 @@ async def scheduled(cron: str, env: Env) -> None:
 async def sync_memory(env: Env) -> dict[str, Any]:
     """The desk memory's catch-up; its failures are logged (and retried), never raised."""
     try:
-        result = await memory.sync(env, chain.embed)
+        first = chain.embedders(env, await chain.load_config(env))
+        result = await memory.sync(env, chain.embed, first[0].embedding_model if first else None)
     except Exception as exc:
         result = {"available": True, "embedded": 0, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     if result.get("error"):
