@@ -34,6 +34,9 @@ class KVListResult:
 class KVNamespace(Protocol):
     async def get(self, key: str) -> str | None: ...
 
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        """`get` of each key, in order: one read where the adapter can (locally: no task per key)."""
+
     async def put(self, key: str, value: str, *, expiration_ttl: int | None = None) -> None:
         """Store `value`; `expiration_ttl` is in seconds and, as on Cloudflare, at least 60."""
 

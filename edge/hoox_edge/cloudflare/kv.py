@@ -6,6 +6,8 @@ so a bad one raises the same ValueError as locally instead of a raw JsException 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from hoox_edge.cloudflare._js import options, resolve, to_py
@@ -21,6 +23,9 @@ class CloudflareKV:
     async def get(self, key: str) -> str | None:
         check_kv_key(key)
         return to_py(await resolve(self._js.get(key)))
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        return list(await asyncio.gather(*(self.get(k) for k in keys)))  # side by side: each is a round trip
 
     async def put(self, key: str, value: str, *, expiration_ttl: int | None = None) -> None:
         if not isinstance(value, str):

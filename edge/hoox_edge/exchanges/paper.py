@@ -16,7 +16,6 @@ a call that does not reach the object at all is "unavailable" (retryable). Each 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -81,11 +80,12 @@ class PaperProvider:
         kv = self.env.CONFIG_KV
         requested = symbols
         try:
-            values = await asyncio.gather(*(settings.get(kv, key) for _, key in _SCALARS))
-            cfg: dict[str, Any] = {name: v for (name, _), v in zip(_SCALARS, values, strict=True)}
             if symbols is None:
                 symbols = await _pinned_symbols(kv)
-            prices = await asyncio.gather(*(settings.get(kv, settings.paper_price_of(s)) for s in symbols))
+            values = await settings.get_many(kv, [key for _, key in _SCALARS]
+                                             + [settings.paper_price_of(s) for s in symbols])
+            cfg: dict[str, Any] = {name: v for (name, _), v in zip(_SCALARS, values, strict=False)}
+            prices = values[len(_SCALARS):]
         except settings.SettingError as e:
             raise ExchangeError(
                 "rejected", f"paper exchange setting {e.key} is invalid: {e.message}", code="PAPER_CONFIG"

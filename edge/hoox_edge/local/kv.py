@@ -19,6 +19,7 @@ import asyncio
 import base64
 import math
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from hoox_edge.local import sqlio
@@ -91,6 +92,10 @@ class LocalKV:
                 self._cache.clear()
             self._cache[key] = hit
         return alive(hit)
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        # `get` never waits: awaited in turn, no task per key (asyncio.gather would make one each)
+        return [await self.get(k) for k in keys]
 
     async def put(self, key: str, value: str, *, expiration_ttl: int | None = None) -> None:
         _check_key(key)

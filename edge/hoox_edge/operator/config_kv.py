@@ -32,10 +32,8 @@ def manifest_entry(key: str) -> settings.Setting:
 
 async def list_items(kv: KVNamespace, prefix: str) -> shapes.KvList:
     """Every stored key under `prefix`, plus the manifest's keys under it that are not stored."""
-    import asyncio  # not at the top: a one-key read of the CLI imports this module without an event loop
-
     names = await settings.stored_keys(kv, prefix)
-    raws = await asyncio.gather(*(kv.get(n) for n in names))
+    raws = await kv.get_many(names)
     stored = {n: r for n, r in zip(names, raws, strict=True) if r is not None}  # None: expired meanwhile
     defaults = [s.key for s in settings.MANIFEST if not s.is_family and s.key.startswith(prefix)
                 and s.key not in stored]

@@ -19,7 +19,7 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -646,6 +646,13 @@ async def get(kv: KVNamespace, key: str) -> Any:
     if raw is None:
         return s.default
     return parse(key, raw)
+
+
+async def get_many(kv: KVNamespace, keys: Sequence[str]) -> list[Any]:
+    """`get` of each key, in order, in one read of KV (`KVNamespace.get_many`)."""
+    manifest = [known(key) for key in keys]
+    raws = await kv.get_many(keys)
+    return [s.default if raw is None else parse(key, raw) for key, s, raw in zip(keys, manifest, raws, strict=True)]
 
 
 async def put(kv: KVNamespace, key: str, value: Any) -> str:

@@ -163,8 +163,11 @@ _FAIL_SAFE = {settings.KILL_SWITCH: True, settings.TRADINGVIEW_IP_CHECK: True,
 
 async def _settings(env: Env) -> tuple[dict[str, Any], list[str]]:
     """Every gateway setting at once; corrupt values are replaced (fail-safe or default) and reported."""
-    kv = env.CONFIG_KV
-    raws = await asyncio.gather(*(kv.get(k) for k in _SETTING_KEYS), return_exceptions=True)
+    raws: list[str | None] | list[BaseException]
+    try:
+        raws = await env.CONFIG_KV.get_many(_SETTING_KEYS)
+    except Exception as exc:
+        raws = [exc] * len(_SETTING_KEYS)
     values: dict[str, Any] = {}
     problems: list[str] = []
     for key, raw in zip(_SETTING_KEYS, raws, strict=True):
