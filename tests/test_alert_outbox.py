@@ -251,3 +251,92 @@ async def test_a_route_written_around_the_manifest_falls_back_to_the_default_cha
     logs = (await runtime.env(W).DB.prepare("SELECT level, message FROM system_logs WHERE request_id = 'r1'")
             .all())["results"]
     assert [(row["level"], "telegram:alerts:info" in row["message"]) for row in logs] == [("warning", True)]
+
+
+# --------------------------------------------------------------------------- alerts raised in a fill's batch
+def _signal(runtime, symbol: str, key: str) -> dict:
+    return {"apiKey": runtime.env(GW).WEBHOOK_API_KEY, "exchange": "bybit", "action": "LONG", "symbol": symbol,
+            "quantity": 0.01, "idempotencyKey": key}
+
+
+async def test_each_fill_raises_one_alert_with_its_record_and_it_is_sent_once(runtime, bot):
+    telegram = bot
+    answers = await asyncio.gather(*(runtime.request(GW, "POST", "/webhook", json=_signal(runtime, s, f"k{n}"))
+                                     for n, s in enumerate(("BTCUSDT", "ETHUSDT", "BTCUSDT", "ETHUSDT", "BTCUSDT"))))
+    assert [a.status for a in answers] == [200] * 5, [a.text() for a in answers]
+    rids = {a.json()["requestId"] for a in answers}
+    alerts = await rows(runtime)
+    # one alert per fill, raised by trade-worker with the fill, routed to the operator chat and sent
+    assert sorted(a["request_id"] for a in alerts) == sorted(rids)
+    assert {(a["source"], a["level"], a["delivery"], a["chat_id"]) for a in alerts} == {
+        ("trade-worker", "info", "sent", CHAT)}
+    texts = [c.body["text"] for c in telegram.sent()]
+    assert sorted(texts) == sorted(f"<b>[INFO]</b> trade-worker\n{a['message']}" for a in alerts)
+    assert all(" filled at " in a["message"] for a in alerts)
+    await runtime.run_cron(W)  # the cron finds nothing left to send
+    assert len(telegram.sent()) == 5
+
+
+async def test_a_raised_alert_left_by_a_stop_before_its_drain_is_sent_once_after_the_restart(workspace, bot):
+    from hoox_edge.local.runtime import LocalRuntime
+
+    telegram = bot
+    first = LocalRuntime(workspace)
+    await first.open()
+    try:
+        env = first.env("trade-worker")
+        # what a fill's batch leaves when the runtime stops right after its commit, before any drain
+        await env.DB.batch([outbox.raised_statement(env, "paper bybit LONG BTCUSDT 0.01 filled at 60012.0",
+                                                    level="info", request_id="r-stopped")])
+    finally:
+        await first.stop()
+    assert telegram.sent() == []
+
+    again = LocalRuntime(workspace)
+    await again.open()
+    try:
+        env = again.env(W)
+        # the cron and a raiser's drain at the same time: routed once, sent once
+        await asyncio.gather(again.run_cron(W), outbox.drain(env), outbox.drain(env))
+        await again.run_cron(W)
+        [row] = await rows(again)
+        assert (row["request_id"], row["delivery"], row["chat_id"]) == ("r-stopped", "sent", CHAT)
+        assert [c.body["text"] for c in telegram.sent()] == [
+            "<b>[INFO]</b> trade-worker\npaper bybit LONG BTCUSDT 0.01 filled at 60012.0"]
+    finally:
+        await again.stop()
+
+
+async def test_raised_alerts_follow_the_routes_and_go_behind_their_chats_waiting_alerts(runtime, bot, clock):
+    telegram = bot
+    kv = runtime.env(W).CONFIG_KV
+    await settings.put(kv, settings.ALERT_ROUTES["warning"], "muted")
+    telegram.fail_next("sendMessage", 502)
+    await post(runtime, {"message": "waiting", "source": "agent-worker"}, "r-wait")  # pending, 10 s backoff
+    env = runtime.env("trade-worker")
+    await env.DB.batch([outbox.raised_statement(env, "info one", level="info", request_id="r-a"),
+                        outbox.raised_statement(env, "muted one", level="warning", request_id="r-b")])
+    assert await outbox.route_raised(runtime.env(W)) == 2
+    assert await outbox.route_raised(runtime.env(W)) == 0  # routed once
+    by_rid = {r["request_id"]: r for r in await rows(runtime)}
+    assert (by_rid["r-b"]["delivery"], by_rid["r-b"]["chat_id"]) == ("muted", None)
+    assert by_rid["r-a"]["delivery"] == "pending" and by_rid["r-a"]["chat_id"] == CHAT
+    assert by_rid["r-a"]["next_attempt_at"] == by_rid["r-wait"]["next_attempt_at"] == "2026-01-05T12:00:10.000Z"
+    clock.advance(10)
+    await runtime.run_cron(W)
+    assert [c.body["text"].split("\n")[1] for c in telegram.sent()[1:]] == ["waiting", "info one"]
+
+
+async def test_drains_asked_at_once_share_calls_and_each_asker_is_covered(runtime, bot):
+    from hoox_edge.local import service
+    from hoox_edge.shared import calls
+
+    env = runtime.env("trade-worker")
+    await env.DB.batch([outbox.raised_statement(env, f"fill {n}", level="info", request_id=f"r{n}")
+                        for n in range(10)])
+    before = service.HOPS["telegram-worker/alert/drain"]
+    # the first asker's drain starts at once; the nine asking meanwhile share the one after it
+    assert await asyncio.gather(*(calls.drain_alerts(env) for _ in range(10))) == [True] * 10
+    assert service.HOPS["telegram-worker/alert/drain"] - before == 2
+    assert [r["delivery"] for r in await rows(runtime)] == ["sent"] * 10
+    assert len(bot.sent()) == 10

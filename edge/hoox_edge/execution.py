@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from hoox_edge import exchanges, ledger, lifecycle
+from hoox_edge.alerts import outbox
 from hoox_edge.exchanges.base import ExchangeError, ExchangeProvider, OrderRequest, OrderResult
 from hoox_edge.ledger import dec, fmt
 from hoox_edge.lifecycle import FILLED, PENDING, RESTING, Attempt
@@ -457,8 +458,13 @@ async def record_order(env: Env, rid: str, result: OrderResult, *, provider: Exc
             trade_from=(PENDING, RESTING, lifecycle.DEAD_LETTERED), prev_filled=prev, status_after=status_after,
             totals=totals, balance=balance, now=clock.iso(), worker=env.worker, log_message=message,
             log_details=redact(details, env.secret_values()))
+        alert = f"{label} {fmt(delta)} filled at {fmt(delta_price)}"
+        if outcome.realized_pnl:
+            alert += f", realised P&L {fmt(outcome.realized_pnl)} USDT"
         try:
-            await db.batch(lifecycle.fill_statements(db, rec))
+            # The alert's row is part of the fill: it exists exactly when the fill does.
+            await db.batch([*lifecycle.fill_statements(db, rec),
+                            outbox.raised_statement(env, alert, level="info", request_id=rid, now=rec.now)])
             break
         except Exception:
             now_state = await lifecycle.load(db, rid)
@@ -477,7 +483,7 @@ async def record_order(env: Env, rid: str, result: OrderResult, *, provider: Exc
                                "filled_qty": ledger.num(totals[0]), "price": ledger.num(totals[1]),
                                "fee": ledger.num(totals[2]), "realized_pnl": ledger.num(totals[3]),
                                "updated_at": rec.now})
-    await _after_fill(env, rid, res, result, outcome, balance, label, delta, delta_price, context)
+    await _after_fill(env, rid, res, result, outcome, balance, delta, delta_price, context)
     return res
 
 
@@ -503,9 +509,9 @@ async def _resting(env: Env, state: lifecycle.SignalState, result: OrderResult, 
 
 
 async def _after_fill(env: Env, rid: str, res: dict[str, Any], result: OrderResult, outcome: ledger.FillOutcome,
-                      balance: tuple[str, float, float] | None, label: str, qty: Decimal, price: Decimal,
+                      balance: tuple[str, float, float] | None, qty: Decimal, price: Decimal,
                       context: _Execution | None) -> None:
-    """Best effort: the request log, the alert and the data point never fail a recorded trade."""
+    """Best effort: the request log, the alert's delivery and the data point never fail a recorded trade."""
     open_after = outcome.open_after
     view = {
         "trade": res, "realizedPnl": ledger.num(outcome.realized_pnl),
@@ -521,11 +527,8 @@ async def _after_fill(env: Env, rid: str, res: dict[str, Any], result: OrderResu
             "requestId": rid, "worker": env.worker, "outcome": res["status"], "exchange": res["exchange"],
             "symbol": res["symbol"], "mode": res["mode"], "response": {"order": dict(vars(result))}, "ledger": view,
             "recordedAt": clock.iso()})
-    msg = f"{label} {fmt(qty)} filled at {fmt(price)}"
-    if outcome.realized_pnl:
-        msg += f", realised P&L {fmt(outcome.realized_pnl)} USDT"
-    # Side by side: neither raises, and each waits for its own commit (two waits were one after the other).
-    await asyncio.gather(stored, calls.alert(env, msg, level="info", request_id=rid))
+    # Side by side: neither raises. The alert's row was written with the fill; telegram-worker routes and sends it.
+    await asyncio.gather(stored, calls.drain_alerts(env, request_id=rid))
     await calls.track(env, "trade", {
         "exchange": res["exchange"], "symbol": res["symbol"], "side": res["side"], "quantity": ledger.num(qty),
         "price": ledger.num(price), "fee": res["fee"], "status": res["status"], "mode": res["mode"]}, request_id=rid)

@@ -433,7 +433,7 @@ class AlertEntry(_Model):
     source: str
     requestId: str | None = None
     message: str
-    delivery: Literal["outbox", "pending", "sent", "failed", "muted"]
+    delivery: Literal["raised", "outbox", "pending", "sent", "failed", "muted"]
     error: str | None = None
     nextAttemptAt: str | None = None  # pending only
     attempts: int = 0

@@ -351,6 +351,8 @@ def delivery_label(a: AlertRow) -> tuple[str, str] | None:
         return "muted", "dim"
     if a.delivery == "outbox":
         return "not sent: no bot token", "dim"
+    if a.delivery == "raised":
+        return "raised: telegram-worker routes it on its next drain", "yellow"
     return None
 
 

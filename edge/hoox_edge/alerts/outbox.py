@@ -25,6 +25,15 @@ chat's next alert goes on. Errors never hold the token (`shared.telegram_api`).
 The drain runs on telegram-worker's cron (every minute) and right after each enqueue, for that chat
 only and within INLINE_BUDGET_S, so the worker that raised the alert gets its answer in time (it waits
 5 s); what the budget leaves is the cron's.
+
+**Raised in the raiser's own batch.** A worker that must not lose an alert, nor send it twice, with
+the record it is about (trade-worker's fill) writes the row itself, `raised` (`raised_statement`),
+in the batch of that record: the alert exists exactly when the record does, a crash in between
+cannot split them, and no service call is made per alert. Where it goes is decided by
+telegram-worker, which holds the bot token and the default chat: `route_raised` gives every raised
+row its delivery as `enqueue` would have, and runs first in every drain (`POST /alert/drain`, the
+cron, and `/alert` before its own row, so the order per chat is kept). The raiser then asks for a
+drain (`shared.calls.drain_alerts`), one call for all the alerts raised meanwhile.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from hoox_edge.alerts import format as fmt
-from hoox_edge.ports import Env
+from hoox_edge.ports import D1PreparedStatement, Env
 from hoox_edge.shared import clock, settings
 from hoox_edge.shared import telegram_api as bot_api
 from hoox_edge.shared.checks import Check, Fields, one_of, optional, text, whole
@@ -44,7 +53,7 @@ from hoox_edge.shared.redact import redact
 
 Level = Literal["info", "warning", "error", "critical"]
 ParseMode = Literal["HTML", "MarkdownV2", "Markdown"]
-Delivery = Literal["outbox", "pending", "sent", "failed", "muted"]
+Delivery = Literal["raised", "outbox", "pending", "sent", "failed", "muted"]
 
 RETRY_DELAYS = (10, 30, 60, 300, 900, 1800)  # seconds after the 1st, 2nd, ... failed send; then the last
 MAX_AGE_S = 24 * 3600  # a pending alert older than this is given up (failed, with its last error)
@@ -53,6 +62,7 @@ INLINE_BUDGET_S = 3.0  # the drain right after an enqueue (the caller waits 5 s 
 CRON_BUDGET_S = 50.0  # a cron drain ends before the next minute's starts
 MIN_CALL_S = 0.5  # a send is not started with less time than this left
 DEFAULT_SOURCE = "unknown"  # the seeds' payload does not say which worker raised it
+RAISED = "raised"  # written by the raiser in its own batch, not routed yet (`route_raised`)
 
 _CHAT_ID = Check("a chat id: a whole number, or a string such as -100123 or @channel",
                  lambda v: _chat_id(v))
@@ -131,6 +141,17 @@ class Outcome:
                 "nextAttemptAt": self.next_attempt_at, "error": self.error}
 
 
+def _delivery(token: str | None, chat: str | None, muted: bool) -> tuple[Delivery, str | None]:
+    """(delivery, error) of a new alert: muted, kept in the outbox (no token), failed (no chat) or pending."""
+    if muted:
+        return "muted", None
+    if not token:
+        return "outbox", None
+    if chat is None:
+        return "failed", "no chat id: set TELEGRAM_CHAT_ID, a route in telegram:alerts:*, or pass chatId"
+    return "pending", None
+
+
 async def enqueue(env: Env, alert: Alert, request_id: str | None) -> Outcome:
     """Store the alert with where it goes; nothing is sent here."""
     secret_values = env.secret_values()
@@ -138,15 +159,7 @@ async def enqueue(env: Env, alert: Alert, request_id: str | None) -> Outcome:
     chat, muted, route_error = await route(env, alert.level)
     if alert.chatId is not None and not muted:
         chat = str(alert.chatId)
-    error = None
-    if muted:
-        delivery: Delivery = "muted"
-    elif not token:
-        delivery = "outbox"
-    elif chat is None:
-        delivery, error = "failed", "no chat id: set TELEGRAM_CHAT_ID, a route in telegram:alerts:*, or pass chatId"
-    else:
-        delivery = "pending"
+    delivery, error = _delivery(token, chat, muted)
     now = clock.iso()
     next_at = None
     if delivery == "pending":  # behind its chat's waiting alerts: its next try is theirs, not now
@@ -166,6 +179,45 @@ async def enqueue(env: Env, alert: Alert, request_id: str | None) -> Outcome:
         await log(env, "warning", f"Telegram delivery of alert {alert_id} failed: {error}", request_id=request_id,
                   details={"alertId": alert_id, "level": alert.level, "source": alert.source})
     return Outcome(alert_id, delivery, error=error, next_attempt_at=next_at)
+
+
+def raised_statement(env: Env, message: str, *, level: Level, request_id: str | None,
+                     now: str | None = None) -> D1PreparedStatement:
+    """The row of an alert raised by this worker, for a batch of its own (see the module docstring):
+    `raised`, routed by telegram-worker's next drain (`route_raised`)."""
+    secret_values = env.secret_values()
+    return env.DB.prepare(
+        "INSERT INTO alerts (created_at, level, source, request_id, message, delivery) VALUES (?,?,?,?,?,?)"
+    ).bind(now or clock.iso(), level, redact(env.worker, secret_values), request_id, redact(message, secret_values),
+           RAISED)
+
+
+async def route_raised(env: Env) -> int:
+    """Give every `raised` alert its delivery (chat, mute, outbox or failed), as `enqueue` decides it;
+    one conditional UPDATE per level, so two drains never route a row twice. The number routed."""
+    db = env.DB
+    levels = (await db.prepare("SELECT DISTINCT level FROM alerts WHERE delivery = ?").bind(RAISED).all())["results"]
+    routed = 0
+    token = bot_api.bot_token(env)
+    for level in sorted(r["level"] for r in levels):
+        chat, muted, route_error = await route(env, level)
+        delivery, error = _delivery(token, chat, muted)
+        now = clock.iso()
+        # Behind its chat's waiting alerts, as `enqueue` places one.
+        res = await db.prepare(
+            "UPDATE alerts SET delivery = ?1, chat_id = ?2, error = ?3, next_attempt_at = CASE WHEN ?1 = 'pending' "
+            "THEN MAX(?4, COALESCE((SELECT MAX(p.next_attempt_at) FROM alerts p WHERE p.delivery = 'pending' "
+            "AND p.chat_id = ?2), ?4)) END WHERE delivery = ?5 AND level = ?6"
+        ).bind(delivery, chat, error, now, RAISED, level).run()
+        n = int(res["meta"]["changes"])
+        routed += n
+        if n and route_error:
+            await log(env, "warning", f"Alert route unreadable, the default chat is used for {n} alert(s): "
+                      f"{route_error}", details={"level": level})
+        if n and error:
+            await log(env, "warning", f"Telegram delivery of {n} raised {level} alert(s) failed: {error}",
+                      details={"level": level})
+    return routed
 
 
 async def state(env: Env, alert_id: int) -> Outcome:
@@ -189,6 +241,7 @@ class DrainReport:
 async def drain(env: Env, *, chats: list[str] | None = None, budget_s: float = CRON_BUDGET_S) -> DrainReport:
     """Send what is due, per chat in order (all chats, or only `chats`), until done or out of time."""
     report = DrainReport()
+    await route_raised(env)
     token = bot_api.bot_token(env)
     if not token:
         return report
@@ -292,6 +345,7 @@ async def _failed_send(env: Env, head: dict[str, Any], claim: str, answer: bot_a
 
 async def deliver(env: Env, alert: Alert, request_id: str | None) -> Outcome:
     """`/alert`: enqueue, then drain this alert's chat within the inline budget; the alert's state."""
+    await route_raised(env)  # alerts raised before this one go first in their chat
     queued = await enqueue(env, alert, request_id)
     if queued.delivery != "pending":
         return queued

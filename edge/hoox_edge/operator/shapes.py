@@ -403,8 +403,9 @@ class AlertEntry(TypedDict):
     requestId: str | None
     message: str
     # sent; pending (Telegram away or rate-limiting: nextAttemptAt); failed (error says why); muted (its
-    # kind is muted); outbox (no bot token when it was raised: kept locally)
-    delivery: Literal["outbox", "pending", "sent", "failed", "muted"]
+    # kind is muted); outbox (no bot token when it was raised: kept locally); raised (written by the worker
+    # that raised it with its record, e.g. a fill: telegram-worker's next drain routes it)
+    delivery: Literal["raised", "outbox", "pending", "sent", "failed", "muted"]
     error: str | None  # failed: why; pending: the last try's error
     nextAttemptAt: str | None  # pending only
     attempts: int  # sends Telegram did not take

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from typing import Any
 
 from hoox_edge.ports import Env, ServiceResponse
@@ -54,6 +56,52 @@ async def best_effort(env: Env, binding: str, path: str, *, request_id: str | No
 async def alert(env: Env, message: str, *, level: str = "info", request_id: str | None = None) -> bool:
     return await best_effort(env, "TELEGRAM_SERVICE", "/alert", request_id=request_id,
                              payload={"message": message, "level": level, "source": env.worker})
+
+
+class _Drains:
+    """The drains asked of one telegram-worker binding: one in flight at a time (`running`), and
+    `asked`/`covered` counting the requests made / those a finished drain started after."""
+
+    __slots__ = ("asked", "covered", "ok", "running")
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.covered = 0
+        self.ok = False
+        self.running: asyncio.Future[None] | None = None
+
+
+_DRAINS: weakref.WeakKeyDictionary[Any, _Drains] = weakref.WeakKeyDictionary()
+
+
+async def drain_alerts(env: Env, *, request_id: str | None = None) -> bool:
+    """Ask telegram-worker to route and send the alerts this worker wrote `raised` in its own batches
+    (`alerts.outbox.raised_statement`), after those batches are committed. Like a group commit: a
+    drain started after this request covers it, so while one is in flight the requests that arrive
+    share the next one; a caller waits for at most two. True when the drain that covered it ran
+    (what it could not send, or a drain that failed, is left to telegram-worker's cron)."""
+    binding = env.get("TELEGRAM_SERVICE")
+    if binding is None:
+        return False
+    try:
+        drains = _DRAINS.setdefault(binding, _Drains())
+    except TypeError:  # a binding that cannot be weakly referenced: no sharing
+        drains = _Drains()
+    drains.asked += 1
+    mine = drains.asked
+    while drains.covered < mine:
+        if drains.running is not None:
+            await asyncio.shield(drains.running)
+            continue
+        drains.running = asyncio.get_running_loop().create_future()
+        covers = drains.asked
+        try:
+            drains.ok = await best_effort(env, "TELEGRAM_SERVICE", "/alert/drain", request_id=request_id, payload={})
+        finally:
+            drains.covered = max(drains.covered, covers)
+            done, drains.running = drains.running, None
+            done.set_result(None)
+    return drains.ok
 
 
 async def track(env: Env, kind: str, payload: dict[str, Any], *, request_id: str | None = None) -> bool:

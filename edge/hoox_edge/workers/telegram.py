@@ -11,6 +11,10 @@ rate-limiting: `nextAttemptAt`), `failed` (`error` says why), `muted`, or `outbo
 `TELEGRAM_BOT_TOKEN`: kept locally). An alert that could not be delivered never fails the request
 that raised it: the answer is 200. Formatting and the split of long text: `hoox_edge.alerts.format`.
 
+`POST /alert/drain` (internal key) routes the alerts other workers wrote `raised` in their own batches
+(trade-worker's fills) and sends what is due within the same 3 s budget; it answers `{"sent", "retrying",
+"failed"}`. The cron does the same every minute.
+
 `/telegram/update` and `/telegram/send` are the bot's desk (`hoox_edge.desk.inbox`): the gateway's
 `/telegram-webhook` offers each update here (secret token, allowed chats, update_id once) and runs the
 command; the replies are sent from here, where the bot token is.
@@ -47,6 +51,16 @@ async def post_alert(request: Request) -> JSONResponse:
     return ok((await outbox.deliver(env_of(request), alert, rid)).answer(), request_id=rid)
 
 
+async def drain_alerts(request: Request) -> JSONResponse:
+    """Route the alerts other workers raised in their own batches and send what is due, within the
+    inline budget (what it leaves is the cron's)."""
+    require_internal(request)
+    body = await json_body(request)
+    rid = envelope_request_id(body, request)
+    report = await outbox.drain(env_of(request), budget_s=outbox.INLINE_BUDGET_S)
+    return ok(report.as_dict(), request_id=rid)
+
+
 async def scheduled(cron: str, env: Env) -> None:
     """Every minute: the alert outbox's retries (and what an enqueue's own drain left)."""
     await outbox.drain(env)
@@ -68,6 +82,7 @@ async def health(request: Request) -> JSONResponse:
 app = make_app(WORKER, [
     Route("/health", health, methods=["GET"]),
     Route("/alert", post_alert, methods=["POST"]),
+    Route("/alert/drain", drain_alerts, methods=["POST"]),
     # The bot's desk (hoox_edge.desk.inbox): the gateway offers Telegram's updates, this worker sends the replies.
     Route("/telegram/update", desk_inbox.take_update, methods=["POST"]),
     Route("/telegram/send", desk_inbox.send, methods=["POST"]),
