@@ -367,14 +367,30 @@ def test_bad_cron_is_refused(expr):
         cron.next_fire(expr, 0)
 
 
+async def test_a_burst_of_data_points_shares_one_commit_and_a_query_sees_them_at_once(runtime, monkeypatch):
+    from hoox_edge.local import analytics
+
+    monkeypatch.setattr(analytics, "FLUSH_AFTER_S", 3600.0)  # however slow the machine, the burst is buffered
+    dataset = runtime.env("hoox").ANALYTICS_ENGINE
+    dataset.write_data_point(blobs=["warm-up"], indexes=["r-0"])  # the dataset's table exists
+    await runtime.analytics_sql().query("SELECT 1")
+    commits = runtime.analytics._writer.commits
+    for n in range(200):
+        dataset.write_data_point(blobs=["api-call", "hoox", f"/{n}"], doubles=[float(n)], indexes=[f"r-{n}"])
+        await asyncio.sleep(0)  # other requests run between them
+    rows = await runtime.analytics_sql().query("SELECT COUNT(*) AS n FROM hoox_telemetry WHERE blob1 = 'api-call'")
+    assert rows == [{"n": 200}]
+    assert runtime.analytics._writer.commits - commits == 1
+
+
 async def test_data_points_written_just_before_a_stop_are_kept(workspace):
     rt = LocalRuntime(workspace, workers=["hoox"])
     await rt.open()
     dataset = rt.env("hoox").ANALYTICS_ENGINE
     dataset.write_data_point(blobs=["api-call", "hoox", "/first"], doubles=[1.0], indexes=["r-first"])
-    await asyncio.sleep(0)  # its write is under way (a point is buffered, then written by a task)
+    await rt.analytics_sql().query("SELECT 1")  # written (a query writes what is buffered first)
     dataset.write_data_point(blobs=["api-call", "hoox", "/x"], doubles=[1.0], indexes=["r-last"])
-    await rt.stop()  # the second point was only buffered while the first was being written
+    await rt.stop()  # the second point was only buffered
     again = LocalRuntime(workspace, workers=["hoox"])
     await again.open()
     try:
