@@ -90,7 +90,15 @@ class AnalyticsStore:
     def _start_drain(self) -> None:
         self._timer = None
         if self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.get_running_loop().create_task(self._drain())
+            self._flush_task = asyncio.get_running_loop().create_task(self._write_due())
+
+    async def _write_due(self) -> None:
+        """One commit of what is buffered; points that came meanwhile wait for the next timer."""
+        try:
+            await self._write_pending()
+        finally:
+            if self._pending and self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(FLUSH_AFTER_S, self._start_drain)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -111,18 +119,19 @@ class AnalyticsStore:
         for dataset, rows in by_dataset.items():
             conn.executemany(f'INSERT INTO "{dataset}" ({cols}) VALUES ({marks})', rows)
 
-    async def _drain(self) -> None:
-        while self._pending:
-            points = self._take()
-            await self._writer.run(lambda conn, points=points: self._write(conn, points))  # type: ignore[misc]
+    async def _write_pending(self) -> None:
+        points = self._take()
+        if points:
+            await self._writer.run(lambda conn: self._write(conn, points))
 
     async def flush(self) -> None:
         """Wait until every point written so far is in the file (a write in progress included)."""
-        self._cancel_timer()
         task = self._flush_task
         if task is not None and not task.done():
             await asyncio.shield(task)
-        await self._drain()
+        self._cancel_timer()
+        while self._pending:
+            await self._write_pending()
 
 
 class LocalAnalyticsDataset:
