@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 from decimal import Decimal
@@ -176,6 +177,9 @@ class _Execution:
         self.mode = ""
         self.attempt_no = 1
         self.order: OrderRequest | None = None
+        # The signal as this attempt's lease left it (the trade row the lease batch returned): what
+        # `record_order` would read back. The fill's batch is guarded, so a row moved meanwhile fails it.
+        self.leased: lifecycle.SignalState | None = None
         self._provider: ExchangeProvider | None = None
 
     async def provider(self) -> ExchangeProvider:
@@ -261,6 +265,8 @@ class _Execution:
                                                                leverage=sig.leverage))))
         if not res[0]["meta"].get("changes"):  # another attempt took the order first
             return await _answer_of(self.env, self.rid)
+        if self.state is not None and res[0]["results"] and res[1]["meta"].get("changes"):
+            self.leased = dataclasses.replace(self.state, status=lifecycle.EXECUTING, trade=res[0]["results"][0])
 
         try:
             p = await self.provider()
@@ -391,7 +397,11 @@ async def record_order(env: Env, rid: str, result: OrderResult, *, provider: Exc
     safe to repeat (a state already recorded changes nothing). Returns the trade's result; raises
     the rejection of an order the exchange rejected with nothing filled."""
     db = env.DB
-    state = await lifecycle.load(db, rid)
+    state = context.leased if context is not None else None
+    if context is not None:
+        context.leased = None  # once: a later look (a retry, a duplicate order found) reads again
+    if state is None:
+        state = await lifecycle.load(db, rid)
     assert state is not None and state.trade is not None
     trade = state.trade
     label = f"{trade['mode']} {trade['exchange']} {trade['action']} {trade['symbol']}"

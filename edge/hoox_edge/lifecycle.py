@@ -338,7 +338,8 @@ def begin_attempt_statements(db: D1Database, *, request_id: str, exchange: str, 
                              log: D1PreparedStatement) -> list[D1PreparedStatement]:
     """Take the order's lease: insert the TRADE_PENDING row, or take over one whose lease lapsed
     (compare-and-set on the lease `seen`), and move the signal to Executing — with the log row of
-    the attempt, all in one batch (the second statement's `changes` says whether it was taken)."""
+    the attempt, all in one batch (the second statement's `changes` says whether it was taken; the
+    first returns the trade row as the batch left it, when it was)."""
     now = attempt.started_at
     until = clock.iso(clock.now() + LEASE_SECONDS)
     lease_owner = seen.get("lease_owner") if seen else None
@@ -354,7 +355,7 @@ def begin_attempt_statements(db: D1Database, *, request_id: str, exchange: str, 
             " lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,"
             " attempt_started_at = excluded.attempt_started_at, updated_at = excluded.updated_at"
             " WHERE trades.status IN ('TRADE_PENDING', 'DeadLettered')"
-            " AND trades.lease_owner IS ? AND trades.lease_until IS ?"
+            " AND trades.lease_owner IS ? AND trades.lease_until IS ? RETURNING *"
         ).bind(str(uuid.uuid4()), request_id, exchange, symbol, action, side, order_type, quantity, limit_price,
                leverage, client_order_id, mode, reason, attempt.owner, until, now, now, now,
                lease_owner, lease_until),
