@@ -187,6 +187,38 @@ async def test_delete_all_drops_the_state(adapters, clock):
     assert await fresh.value() == 0
 
 
+class Scratch(DurableObject):
+    """SQL only once it writes: no table (and locally no file) before its first write or after delete_all."""
+
+    async def write(self, n: int) -> None:
+        self.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS t (n INTEGER NOT NULL)")
+        self.ctx.storage.sql.exec("INSERT INTO t (n) VALUES (?)", n)
+
+    async def values(self) -> list[int]:
+        sql = self.ctx.storage.sql
+        if not sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 't'").to_list():
+            return []
+        return [r["n"] for r in sql.exec("SELECT n FROM t ORDER BY rowid")]
+
+    async def wipe(self) -> None:
+        await self.ctx.storage.delete_all()
+
+
+async def test_sql_is_empty_before_the_first_write_and_after_delete_all_and_writable_again(adapters):
+    s = stub(adapters, "scratch", Scratch)
+    assert await s.values() == [] and await s.values() == []  # nothing written: an empty database
+    await s.write(1)
+    assert await s.values() == [1]
+    await s.wipe()
+    assert await s.values() == [] and await s.values() == []
+    await s.write(2)  # the same object, in the same runtime, after its storage went
+    assert await s.values() == [2]
+    other = stub(adapters, "scratch-other", Scratch)
+    assert await other.values() == []
+    await other.write(5)
+    assert await other.values() == [5] and await s.values() == [2]
+
+
 # --------------------------------------------------------------------------- key-value storage
 class Notes(DurableObject):
     """The key-value API: every test drives it through RPC, as a worker would."""

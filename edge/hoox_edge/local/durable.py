@@ -57,6 +57,7 @@ _py = logging.getLogger("hoox.local")
 ALARM_MAX_RETRIES = 6
 MAX_LIVE_OBJECTS = 4096
 MAX_OPEN_SQL_FILES = 32
+MAX_ABSENT_PATHS = 65_536
 ALARM_BATCH = 256  # due alarms read at a time
 # RPC calls by class and method, for bench/pipeline_bench.py (one increment per call).
 CALLS: Counter[str] = Counter()
@@ -117,6 +118,22 @@ class _SqlFiles:
         self._open: OrderedDict[Path, sqlio.WriteConnection] = OrderedDict()
         self.busy: set[Path] = set()  # in a call: never closed under it
         self._empty: sqlite3.Connection | None = None
+        # Files seen not to exist. Only `open` makes one (one runtime per workspace), so an object
+        # that keeps no SQL (the key-value ones: a lock, a rate limiter) is looked for on disk once,
+        # not on every call. Bounded: forgetting only costs a look.
+        self._absent: set[Path] = set()
+
+    def exists(self, path: Path) -> bool:
+        if path in self._open:
+            return True
+        if path in self._absent:
+            return False
+        if path.exists():
+            return True
+        if len(self._absent) >= MAX_ABSENT_PATHS:
+            self._absent.clear()
+        self._absent.add(path)
+        return False
 
     def get(self, path: Path) -> sqlio.WriteConnection | None:
         wc = self._open.get(path)
@@ -127,6 +144,7 @@ class _SqlFiles:
     def open(self, path: Path) -> sqlio.WriteConnection:
         wc = self.get(path)
         if wc is None:
+            self._absent.discard(path)
             wc = self._open[path] = sqlio.WriteConnection(path)
             self._evict()
         return wc
@@ -158,6 +176,7 @@ class _SqlFiles:
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 path.with_name(path.name + suffix).unlink()
+        self._absent.add(path)
 
     def close(self) -> None:
         for wc in self._open.values():
@@ -190,7 +209,7 @@ class LocalSqlStorage:
         self._in_call = True
         self._files.busy.add(self.path)
         wc = self._files.get(self.path)
-        if wc is None and self.path.exists():
+        if wc is None and self._files.exists(self.path):
             wc = self._files.open(self.path)
         if wc is not None:  # an object without a file gets one at its first write (see exec)
             self._unit = (wc, await wc.enter())
@@ -211,7 +230,7 @@ class LocalSqlStorage:
         if self._unit is not None:
             return self._run(self._unit[0].conn, query, bindings)
         wc = self._files.get(self.path)
-        if wc is None and not self.path.exists():
+        if wc is None and not self._files.exists(self.path):
             try:
                 return self._run(self._files.empty(), query, bindings)
             except sqlite3.DatabaseError as exc:
