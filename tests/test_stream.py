@@ -171,7 +171,11 @@ async def test_a_fill_arrives_as_trade_log_and_alert_events_with_its_request_id(
     assert all(isinstance(d["logId"], int) and d["level"] in ("info", "warning") for d in logs)
     [alert] = of_request(reader.events, rid, "alert")
     assert alert["source"] == "trade-worker" and "filled" in alert["message"]
-    assert alert["delivery"] == "outbox"
+    # raised with the fill, in its batch; telegram-worker routed it before the webhook was answered
+    assert alert["delivery"] == "raised"
+    [stored] = (await runtime.env(GW).DB.prepare("SELECT delivery FROM alerts WHERE id = ?")
+                .bind(alert["alertId"]).all())["results"]
+    assert stored["delivery"] == "outbox"
 
     ids = [i for i, _, _ in reader.events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)

@@ -163,9 +163,9 @@ _FAIL_SAFE = {settings.KILL_SWITCH: True, settings.TRADINGVIEW_IP_CHECK: True,
 
 async def _settings(env: Env) -> tuple[dict[str, Any], list[str]]:
     """Every gateway setting at once; corrupt values are replaced (fail-safe or default) and reported."""
-    raws: list[str | None] | list[BaseException]
+    raws: list[str | BaseException | None]
     try:
-        raws = await env.CONFIG_KV.get_many(_SETTING_KEYS)
+        raws = list(await env.CONFIG_KV.get_many(_SETTING_KEYS))
     except Exception as exc:
         raws = [exc] * len(_SETTING_KEYS)
     values: dict[str, Any] = {}
