@@ -155,6 +155,8 @@ async def test_the_local_vector_table_ranks_by_cosine_and_keeps_vectorizes_rules
                 await index.upsert(bad)
         with pytest.raises(ValueError, match="topK must be 1 to 20"):
             await index.query([1, 0, 0], top_k=21)
+        with pytest.raises(ValueError, match="holds vectors of 3 dimensions, not 2"):
+            await index.query([1, 0])
     finally:
         index.close()
 

@@ -60,11 +60,11 @@ class LocalVectorIndex:
         check_query_vector(vector)
         if not 1 <= top_k <= VECTOR_MAX_TOP_K:
             raise ValueError(f"topK must be 1 to {VECTOR_MAX_TOP_K}")
-        have = await self._dimensions()
-        if have is not None and have != len(vector):
-            raise ValueError(f"the index holds vectors of {have} dimensions, not {len(vector)}")
         got = await self._writer.read("SELECT id, vector, metadata FROM vectors", budget=5.0)
         if got is None:
             raise TimeoutError("the local vector table took more than 5 s to read")
-        scored = sorted(((cosine(vector, json.loads(v)), i, m) for i, v, m in got[1]), key=lambda t: -t[0])
+        stored = [(i, json.loads(v), m) for i, v, m in got[1]]  # one read: the rows give the dimensions too
+        if stored and len(stored[0][1]) != len(vector):
+            raise ValueError(f"the index holds vectors of {len(stored[0][1])} dimensions, not {len(vector)}")
+        scored = sorted(((cosine(vector, v), i, m) for i, v, m in stored), key=lambda t: -t[0])
         return [VectorMatch(i, score, json.loads(m)) for score, i, m in scored[:top_k]]
