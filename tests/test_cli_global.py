@@ -199,6 +199,7 @@ def tiny_project(root: Path, *, failing: bool) -> Path:
     return root
 
 
+@pytest.mark.heavy
 def test_hoox_test_runs_each_step_and_fails_on_a_failing_one(tmp_path: Path) -> None:
     good = tiny_project(tmp_path / "good", failing=False)
     r = hoox("test", "--path", str(good), "--json")
