@@ -480,3 +480,38 @@ async def test_what_the_object_keeps_in_memory_matches_its_tables(runtime: Local
         assert (await fresh.order("BUY", 0.01, "hxm9")).order_id == "paper-bybit-00000009"
     finally:
         await again.stop()
+
+
+async def test_sizing_asks_the_exchange_for_a_quote_once_a_second_per_settings(runtime: LocalRuntime, clock) -> None:
+    from hoox_edge.local import durable
+
+    def quotes() -> int:
+        return durable.CALLS["PaperExchange.quote"]
+
+    a, b = Paper(runtime), Paper(runtime)  # two signals' providers of one account
+    start = quotes()
+    first = (await a.p.instrument(BTC), await a.p.ticker(BTC))
+    assert (await b.p.instrument(BTC), await b.p.ticker(BTC)) == first  # the same second: no call
+    assert quotes() == start + 1
+    await b.order("BUY", 0.01, "hxq1")
+    assert (await b.p.instrument(BTC), await b.p.ticker(BTC)) == first  # an order does not move it
+    assert quotes() == start + 1
+
+    clock.advance(1)  # the market moved on
+    moved = await b.p.ticker(BTC)
+    assert (await a.p.instrument(BTC), await a.p.ticker(BTC)) == (first[0], moved)
+    await a.set("exchanges:paper:seed", 9)  # another walk: asked again
+    assert await a.p.instrument(BTC) == first[0]
+    assert quotes() == start + 3
+    await a.pin(BTC, 61000.0)  # a pinned price is quoted as it is, in the second it is set
+    await a.p.instrument(BTC)
+    assert await a.p.ticker(BTC) == 61000.0 and quotes() == start + 4
+
+    await a.fault("outage")  # a fault applies to every call: nothing is answered from memory
+    with pytest.raises(ExchangeError) as e:
+        await b.p.instrument(BTC)
+    assert e.value.kind == "unavailable"
+    await a.fault("")
+    await a.p.reset()  # a reset account's walk starts again: asked again
+    await a.p.instrument(BTC)
+    assert quotes() == start + 6
