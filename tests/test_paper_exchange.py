@@ -5,6 +5,7 @@ Every figure asserted here is worked out by hand in the test from the KV setting
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 
@@ -507,6 +508,10 @@ async def test_sizing_asks_the_exchange_for_a_quote_once_a_second_per_settings(r
     await a.p.instrument(BTC)
     assert await a.p.ticker(BTC) == 61000.0 and quotes() == start + 4
 
+    clock.advance(1)  # signals arriving together while the quote is on its way wait for that one
+    together = await asyncio.gather(*(Paper(runtime).p.instrument(BTC) for _ in range(5)))
+    assert together == [first[0]] * 5 and quotes() == start + 5
+
     await a.fault("outage")  # a fault applies to every call: nothing is answered from memory
     with pytest.raises(ExchangeError) as e:
         await b.p.instrument(BTC)
@@ -514,4 +519,4 @@ async def test_sizing_asks_the_exchange_for_a_quote_once_a_second_per_settings(r
     await a.fault("")
     await a.p.reset()  # a reset account's walk starts again: asked again
     await a.p.instrument(BTC)
-    assert quotes() == start + 6
+    assert quotes() == start + 7

@@ -16,6 +16,7 @@ a call that does not reach the object at all is "unavailable" (retryable). Each 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -36,12 +37,16 @@ from hoox_edge.shared import clock, settings
 from hoox_edge.shared.telemetry import exchange_call_point
 
 PRICE_PREFIX = settings.PAPER_PRICE_OF
-# What the exchange last quoted, per binding (one per runtime locally), account and symbol: (the
-# second and the settings it was quoted under, its rules, its price). The market moves once a second
-# and the rules follow the settings, so a signal in the same second under the same settings sizes
-# against that quote instead of asking again (the order's own call observes the market anyway).
-_QUOTES: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any], float]]] = \
+# What the exchange last quoted, per binding (one per runtime locally), account and symbol: the
+# second and the settings it was quoted under, and (its rules, its price), or None when that call
+# failed. The market moves once a second and the rules follow the settings, so a signal in the same
+# second under the same settings sizes against that quote instead of asking again (the order's own
+# call observes the market anyway); one that arrives while the quote is on its way waits for it
+# (at most QUOTE_WAIT_S, then it asks itself).
+_Quote = tuple[dict[str, Any], float] | None
+_QUOTES: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[tuple[Any, ...], asyncio.Future[_Quote]]]] = \
     weakref.WeakKeyDictionary()
+QUOTE_WAIT_S = 1.0
 _SCALARS = (
     ("fault", settings.PAPER_FAULT),
     ("feeRate", settings.PAPER_FEE_RATE),
@@ -103,7 +108,7 @@ class PaperProvider:
         cfg["account"] = self.name
         return cfg
 
-    def _shared_quotes(self) -> dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any], float]]:
+    def _shared_quotes(self) -> dict[tuple[str, str], tuple[tuple[Any, ...], asyncio.Future[_Quote]]]:
         try:
             return _QUOTES.setdefault(self.env.PAPER_EXCHANGE, {})
         except TypeError:  # a binding that cannot be weakly referenced: nothing shared
@@ -226,12 +231,20 @@ class PaperProvider:
         stamp = (now_s, cfg.get("instruments"), cfg["prices"], cfg.get("seed"))
         shared = self._shared_quotes()
         seen = shared.get((self.name, symbol))
+        quote: _Quote = None
         if seen is not None and seen[0] == stamp and not cfg.get("fault"):
-            r, price = seen[1], seen[2]
-        else:
-            q = await self._rpc("quote", {"symbol": symbol}, [symbol], cfg)
-            r, price = q["rules"], float(q["price"])
-            shared[(self.name, symbol)] = (stamp, r, price)
+            with contextlib.suppress(TimeoutError):
+                quote = seen[1].result() if seen[1].done() else \
+                    await asyncio.wait_for(asyncio.shield(seen[1]), QUOTE_WAIT_S)
+        if quote is None:
+            asked: asyncio.Future[_Quote] = asyncio.get_running_loop().create_future()
+            shared[(self.name, symbol)] = (stamp, asked)
+            try:
+                q = await self._rpc("quote", {"symbol": symbol}, [symbol], cfg)
+                quote = (q["rules"], float(q["price"]))
+            finally:
+                asked.set_result(quote)  # None when it failed: who waited asks itself
+        r, price = quote
         self._quotes[symbol] = (price, now_s)
         return InstrumentRules(
             symbol=r["symbol"],
