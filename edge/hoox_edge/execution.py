@@ -545,8 +545,9 @@ async def _after_fill(env: Env, rid: str, res: dict[str, Any], result: OrderResu
 
 
 # --------------------------------------------------------------------------- request logs
-def request_log_key(exchange: str, symbol: str, request_id: str, ts: float | None = None) -> str:
-    return f"trades/{exchange or 'unrouted'}/{symbol or 'unknown'}/{clock.iso(ts)[:10]}/{request_id}.json"
+def request_log_key(exchange: str, symbol: str, request_id: str, recorded_at: str) -> str:
+    """The log's R2 key, under the day it was recorded (its `recordedAt`)."""
+    return f"trades/{exchange or 'unrouted'}/{symbol or 'unknown'}/{recorded_at[:10]}/{request_id}.json"
 
 
 async def store_request_log(env: Env, request_id: str, exchange: str, symbol: str, doc: dict[str, Any]) -> None:
@@ -556,7 +557,8 @@ async def store_request_log(env: Env, request_id: str, exchange: str, symbol: st
         return
     try:
         text = json.dumps(redact(doc, env.secret_values()), default=str, separators=(",", ":"))
-        await bucket.put(request_log_key(exchange, symbol, request_id), text, content_type="application/json")
+        await bucket.put(request_log_key(exchange, symbol, request_id, doc["recordedAt"]), text,
+                         content_type="application/json")
     except Exception as exc:
         await log(env, "warning", f"Could not store the request log in R2 ({type(exc).__name__})",
                   request_id=request_id)
