@@ -5,6 +5,7 @@ Every figure asserted here is worked out by hand in the test from the KV setting
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 
@@ -439,3 +440,83 @@ async def test_state_survives_a_new_runtime_over_the_same_workspace(runtime: Loc
         assert eth_ref == 3000.0 and eth == 3000.0
     finally:
         await again.stop()
+
+
+async def test_what_the_object_keeps_in_memory_matches_its_tables(runtime: LocalRuntime, clock) -> None:
+    """Positions, resting orders and order numbers are kept in memory between calls: after fills,
+    flips, resting orders that fill, are cancelled or lose their position, the live object answers
+    what a fresh one reading its SQL storage answers, and numbers the next order the same."""
+    px = Paper(runtime)
+    await px.set("exchanges:paper:fee_rate", 0.001)
+    await px.pin(BTC, 60000.0)
+    await px.pin("ETHUSDT", 3000.0)
+    await px.p.set_leverage(BTC, 5)
+    await px.order("BUY", 0.1, "hxm1")
+    await px.order("SELL", 1.0, "hxm2", symbol="ETHUSDT")
+    await px.order("BUY", 0.05, "hxm3", order_type="LIMIT", price=59000.0)  # rests, then fills
+    await px.order("SELL", 0.1, "hxm4", order_type="LIMIT", price=70000.0)  # rests, then cancelled
+    await px.order("BUY", 0.5, "hxm5", symbol="ETHUSDT", order_type="LIMIT", price=2000.0, reduce_only=True)
+    await px.order("SELL", 0.5, "hxm6", symbol="ETHUSDT", order_type="LIMIT", price=3500.0)  # stays resting
+    await px.pin(BTC, 58900.0)
+    await px.p.cancel_order(BTC, "hxm4")
+    await px.order("BUY", 1.0, "hxm7", symbol="ETHUSDT")  # closes ETH: hxm5 is cancelled when it crosses
+    await px.pin("ETHUSDT", 1900.0)
+    await px.p.set_leverage(BTC, 3)
+    await px.order("SELL", 0.25, "hxm8")  # flips BTC to SHORT
+
+    async def state(p: PaperProvider) -> tuple:
+        return (await p.balance(), await p.positions(), await p.open_orders(),
+                [await p.get_order(s, c) for s, c in ((BTC, "hxm3"), (BTC, "hxm4"), ("ETHUSDT", "hxm5"))])
+
+    live = await state(px.p)
+    assert [o.client_order_id for o in live[2]] == ["hxm6"]
+    assert [o.status for o in live[3]] == ["Filled", "Cancelled", "Cancelled"]
+    workspace = runtime.workspace
+    await runtime.stop()
+    again = LocalRuntime(workspace)
+    await again.open()
+    try:
+        fresh = Paper(again)
+        assert await state(fresh.p) == live
+        assert (await fresh.order("BUY", 0.01, "hxm9")).order_id == "paper-bybit-00000009"
+    finally:
+        await again.stop()
+
+
+async def test_sizing_asks_the_exchange_for_a_quote_once_a_second_per_settings(runtime: LocalRuntime, clock) -> None:
+    from hoox_edge.local import durable
+
+    def quotes() -> int:
+        return durable.CALLS["PaperExchange.quote"]
+
+    a, b = Paper(runtime), Paper(runtime)  # two signals' providers of one account
+    start = quotes()
+    first = (await a.p.instrument(BTC), await a.p.ticker(BTC))
+    assert (await b.p.instrument(BTC), await b.p.ticker(BTC)) == first  # the same second: no call
+    assert quotes() == start + 1
+    await b.order("BUY", 0.01, "hxq1")
+    assert (await b.p.instrument(BTC), await b.p.ticker(BTC)) == first  # an order does not move it
+    assert quotes() == start + 1
+
+    clock.advance(1)  # the market moved on
+    moved = await b.p.ticker(BTC)
+    assert (await a.p.instrument(BTC), await a.p.ticker(BTC)) == (first[0], moved)
+    await a.set("exchanges:paper:seed", 9)  # another walk: asked again
+    assert await a.p.instrument(BTC) == first[0]
+    assert quotes() == start + 3
+    await a.pin(BTC, 61000.0)  # a pinned price is quoted as it is, in the second it is set
+    await a.p.instrument(BTC)
+    assert await a.p.ticker(BTC) == 61000.0 and quotes() == start + 4
+
+    clock.advance(1)  # signals arriving together while the quote is on its way wait for that one
+    together = await asyncio.gather(*(Paper(runtime).p.instrument(BTC) for _ in range(5)))
+    assert together == [first[0]] * 5 and quotes() == start + 5
+
+    await a.fault("outage")  # a fault applies to every call: nothing is answered from memory
+    with pytest.raises(ExchangeError) as e:
+        await b.p.instrument(BTC)
+    assert e.value.kind == "unavailable"
+    await a.fault("")
+    await a.p.reset()  # a reset account's walk starts again: asked again
+    await a.p.instrument(BTC)
+    assert quotes() == start + 7

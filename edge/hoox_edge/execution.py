@@ -221,15 +221,13 @@ class _Execution:
             self.exchange, self.mode = trade["exchange"], trade["mode"]
             self.attempt_no = int(trade["attempts"]) + 1
             side, qty, limit = trade["side"], dec(trade["quantity"]), trade.get("limit_price")
-            pos = None
         else:
             # The desk's own orders (flatten, the risk manager) close a position on its own exchange.
             own = self.extras.get("source") in DESK_SOURCES and sig.exchange
             self.exchange = sig.exchange if own else await route(self.env, sig)  # type: ignore[assignment]
             self.mode = self.extras.get("mode") or await settings.get(self.env.CONFIG_KV, settings.TRADE_MODE)
-            pos = await ledger.open_position(self.db, self.mode, self.exchange, sig.symbol)
             try:
-                planned = await self._plan(pos)
+                planned = await self._plan()
             except ExchangeError as exc:
                 if exc.retryable:  # nothing was placed: only the sizing reads were tried
                     await log(self.env, "warning", f"Exchange unavailable for {self.label} ({exc.kind}): "
@@ -290,10 +288,12 @@ class _Execution:
                                 order_may_exist=earlier) from None
             return await self._reject(EXCHANGE_ERROR, _text(exc), exc.code, exc)
 
-    async def _plan(self, pos: ledger.PositionState | None) -> tuple[str, Decimal, float | None] | ApiError:
-        """(side, quantity, limit price) of a new order, or the rejection that stops it. Reads only."""
+    async def _plan(self) -> tuple[str, Decimal, float | None] | ApiError:
+        """(side, quantity, limit price) of a new order, or the rejection that stops it. Reads only
+        (the book's position only for a CLOSE: an opening order is sized from the signal)."""
         sig = self.signal
         if sig.action == "CLOSE":
+            pos = await ledger.open_position(self.db, self.mode, self.exchange, sig.symbol)
             if pos is None:
                 pos = await self._adopt_exchange_position()
             if pos is None:
@@ -545,8 +545,9 @@ async def _after_fill(env: Env, rid: str, res: dict[str, Any], result: OrderResu
 
 
 # --------------------------------------------------------------------------- request logs
-def request_log_key(exchange: str, symbol: str, request_id: str, ts: float | None = None) -> str:
-    return f"trades/{exchange or 'unrouted'}/{symbol or 'unknown'}/{clock.iso(ts)[:10]}/{request_id}.json"
+def request_log_key(exchange: str, symbol: str, request_id: str, recorded_at: str) -> str:
+    """The log's R2 key, under the day it was recorded (its `recordedAt`)."""
+    return f"trades/{exchange or 'unrouted'}/{symbol or 'unknown'}/{recorded_at[:10]}/{request_id}.json"
 
 
 async def store_request_log(env: Env, request_id: str, exchange: str, symbol: str, doc: dict[str, Any]) -> None:
@@ -556,7 +557,8 @@ async def store_request_log(env: Env, request_id: str, exchange: str, symbol: st
         return
     try:
         text = json.dumps(redact(doc, env.secret_values()), default=str, separators=(",", ":"))
-        await bucket.put(request_log_key(exchange, symbol, request_id), text, content_type="application/json")
+        await bucket.put(request_log_key(exchange, symbol, request_id, doc["recordedAt"]), text,
+                         content_type="application/json")
     except Exception as exc:
         await log(env, "warning", f"Could not store the request log in R2 ({type(exc).__name__})",
                   request_id=request_id)

@@ -16,9 +16,11 @@ a call that does not reach the object at all is "unavailable" (retryable). Each 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
+import weakref
 from typing import Any, Literal
 
 from hoox_edge.exchanges.base import (
@@ -35,6 +37,16 @@ from hoox_edge.shared import clock, settings
 from hoox_edge.shared.telemetry import exchange_call_point
 
 PRICE_PREFIX = settings.PAPER_PRICE_OF
+# What the exchange last quoted, per binding (one per runtime locally), account and symbol: the
+# second and the settings it was quoted under, and (its rules, its price), or None when that call
+# failed. The market moves once a second and the rules follow the settings, so a signal in the same
+# second under the same settings sizes against that quote instead of asking again (the order's own
+# call observes the market anyway); one that arrives while the quote is on its way waits for it
+# (at most QUOTE_WAIT_S, then it asks itself).
+_Quote = tuple[dict[str, Any], float] | None
+_QUOTES: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[tuple[Any, ...], asyncio.Future[_Quote]]]] = \
+    weakref.WeakKeyDictionary()
+QUOTE_WAIT_S = 1.0
 _SCALARS = (
     ("fault", settings.PAPER_FAULT),
     ("feeRate", settings.PAPER_FEE_RATE),
@@ -96,9 +108,16 @@ class PaperProvider:
         cfg["account"] = self.name
         return cfg
 
-    async def _rpc(self, method: str, args: dict[str, Any], symbols: list[str] | None) -> Any:
+    def _shared_quotes(self) -> dict[tuple[str, str], tuple[tuple[Any, ...], asyncio.Future[_Quote]]]:
+        try:
+            return _QUOTES.setdefault(self.env.PAPER_EXCHANGE, {})
+        except TypeError:  # a binding that cannot be weakly referenced: nothing shared
+            return {}
+
+    async def _rpc(self, method: str, args: dict[str, Any], symbols: list[str] | None,
+                   cfg: dict[str, Any] | None = None) -> Any:
         self._balance_after = None
-        params = dict(args, config=await self._config(symbols))
+        params = dict(args, config=cfg if cfg is not None else await self._config(symbols))
         started, started_ms = time.perf_counter(), clock.now_ms()
         try:
             raw = await getattr(self._stub(), method)(json.dumps(params))
@@ -203,11 +222,30 @@ class PaperProvider:
         return float((await self._rpc("ticker", {"symbol": symbol}, [symbol]))["markPrice"])
 
     async def instrument(self, symbol: str) -> InstrumentRules:
-        """The symbol's rules; its price comes in the same call and serves a `ticker` in that second."""
+        """The symbol's rules; its price comes in the same call and serves a `ticker` in that second.
+        The exchange is asked once a second per symbol and settings (see `_QUOTES`); with a fault
+        switched on, always (the fault applies to the call)."""
         symbol = symbol.upper()
-        q = await self._rpc("quote", {"symbol": symbol}, [symbol])
-        self._quotes[symbol] = (float(q["price"]), int(clock.now()))
-        r = q["rules"]
+        cfg = await self._config([symbol])
+        now_s = int(clock.now())
+        stamp = (now_s, cfg.get("instruments"), cfg["prices"], cfg.get("seed"))
+        shared = self._shared_quotes()
+        seen = shared.get((self.name, symbol))
+        quote: _Quote = None
+        if seen is not None and seen[0] == stamp and not cfg.get("fault"):
+            with contextlib.suppress(TimeoutError):
+                quote = seen[1].result() if seen[1].done() else \
+                    await asyncio.wait_for(asyncio.shield(seen[1]), QUOTE_WAIT_S)
+        if quote is None:
+            asked: asyncio.Future[_Quote] = asyncio.get_running_loop().create_future()
+            shared[(self.name, symbol)] = (stamp, asked)
+            try:
+                q = await self._rpc("quote", {"symbol": symbol}, [symbol], cfg)
+                quote = (q["rules"], float(q["price"]))
+            finally:
+                asked.set_result(quote)  # None when it failed: who waited asks itself
+        r, price = quote
+        self._quotes[symbol] = (price, now_s)
         return InstrumentRules(
             symbol=r["symbol"],
             qty_step=r["qtyStep"],
@@ -218,7 +256,11 @@ class PaperProvider:
 
     async def reset(self) -> dict[str, Any]:
         """Start this paper account over: no positions or orders, the configured initial balance."""
-        return await self._rpc("reset", {}, [])
+        answer = await self._rpc("reset", {}, [])
+        shared = self._shared_quotes()
+        for key in [k for k in shared if k[0] == self.name]:  # the walk starts again
+            del shared[key]
+        return answer
 
 
 async def _pinned_symbols(kv: Any) -> list[str]:

@@ -111,10 +111,11 @@ class PaperExchange(DurableObject):
     """One paper exchange account (see the module docstring)."""
 
     _ready = False
-    # What this instance last read or wrote of its small tables (meta, symbol settings, markets),
-    # so a call does not read them again; dropped whenever a call fails unexpectedly (its writes may
-    # be rolled back) and on reset. One object runs one call at a time, so it cannot go stale.
-    _memo: dict[str, dict[str, Any]] | None = None
+    # What this instance last read or wrote of its small tables (meta, symbol settings, markets,
+    # positions, the resting orders and the next order number), so a call does not read them again;
+    # dropped whenever a call fails unexpectedly (its writes may be rolled back) and on reset. One
+    # object runs one call at a time, so it cannot go stale.
+    _memo: dict[str, dict[Any, Any]] | None = None
 
     # ================================================================ RPC surface
     async def place_order(self, params: Any) -> str:
@@ -223,11 +224,22 @@ class PaperExchange(DurableObject):
             self._sql(stmt)
         self._ready = True
 
-    def _memo_of(self, table: str) -> dict[str, Any]:
+    def _memo_of(self, table: str) -> dict[Any, Any]:
         if self._memo is None:
-            self._memo = {"meta": {r["key"]: r["value"] for r in self._sql("SELECT key, value FROM paper_meta")},
-                          "settings": {}, "markets": {}}
-        return self._memo[table]
+            self._memo = {"settings": {}, "markets": {}}  # filled symbol by symbol
+        memo = self._memo.get(table)
+        if memo is None:  # read whole, once
+            if table == "meta":
+                memo = {r["key"]: r["value"] for r in self._sql("SELECT key, value FROM paper_meta")}
+            elif table == "positions":  # in rowid order, as a table scan sums them
+                memo = {r["symbol"]: r for r in self._sql("SELECT * FROM paper_positions")}
+            elif table == "resting":
+                memo = {r["seq"]: r for r in self._sql("SELECT * FROM paper_orders WHERE status = 'New' ORDER BY seq")}
+            else:
+                assert table == "seq"
+                memo = {"next": int(self._sql("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM paper_orders")[0]["n"])}
+            self._memo[table] = memo
+        return memo
 
     def _meta(self, key: str) -> str | None:
         return self._memo_of("meta").get(key)
@@ -254,10 +266,9 @@ class PaperExchange(DurableObject):
         return float(self._meta("wallet") or 0.0)
 
     def _locked(self) -> float:
-        pos = self._sql("SELECT COALESCE(SUM(margin), 0) AS m FROM paper_positions")[0]["m"]
-        res = self._sql(
-            "SELECT COALESCE(SUM(reserved), 0) AS r FROM paper_orders WHERE status = 'New'"
-        )[0]["r"]
+        # Summed in the order SQL's SUM would scan the rows: the same float.
+        pos = sum(p["margin"] for p in self._memo_of("positions").values())
+        res = sum(o["reserved"] for o in self._memo_of("resting").values())
         return clean(float(pos) + float(res))
 
     def _free(self) -> float:
@@ -288,8 +299,7 @@ class PaperExchange(DurableObject):
         return memo[symbol]
 
     def _position(self, symbol: str) -> dict[str, Any] | None:
-        rows = self._sql("SELECT * FROM paper_positions WHERE symbol = ?", symbol)
-        return rows[0] if rows else None
+        return self._memo_of("positions").get(symbol)
 
     # ================================================================ market
     def _rules(self, cfg: dict, symbol: str) -> Rules:
@@ -395,20 +405,26 @@ class PaperExchange(DurableObject):
         now = clock.now_ms()
         self._set_meta("wallet", repr(clean(self._wallet() + plan["realized"] - plan["fee"])))
         symbol = plan["symbol"]
+        positions = self._memo_of("positions")
         if plan["new_size"] == 0:
             self._sql("DELETE FROM paper_positions WHERE symbol = ?", symbol)
+            positions.pop(symbol, None)
         elif plan["opened"]:
             self._sql(
                 "INSERT INTO paper_positions (symbol, size, entry_price, margin, opened_at_ms, "
                 "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
                 symbol, plan["new_size"], plan["new_entry"], plan["new_margin"], now, now,
             )  # fmt: skip
+            positions[symbol] = {"symbol": symbol, "size": plan["new_size"], "entry_price": plan["new_entry"],
+                                 "margin": plan["new_margin"], "opened_at_ms": now, "updated_at_ms": now}
         else:
             self._sql(
                 "UPDATE paper_positions SET size = ?, entry_price = ?, margin = ?, updated_at_ms = ? "
                 "WHERE symbol = ?",
                 plan["new_size"], plan["new_entry"], plan["new_margin"], now, symbol,
             )  # fmt: skip
+            positions[symbol].update(size=plan["new_size"], entry_price=plan["new_entry"],
+                                     margin=plan["new_margin"], updated_at_ms=now)
 
     def _reduce_only_qty(self, symbol: str, side: str, qty: float) -> float:
         """The quantity a reduce-only order may trade (trimmed to the position), or ExchangeError."""
@@ -427,9 +443,10 @@ class PaperExchange(DurableObject):
         return min(qty, abs(size))
 
     def _match_resting(self, cfg: dict, symbol: str, rules: Rules, price: float) -> None:
-        resting = self._sql(
-            "SELECT * FROM paper_orders WHERE symbol = ? AND status = 'New' ORDER BY seq", symbol
-        )
+        memo = self._memo_of("resting")
+        resting = [o for o in memo.values() if o["symbol"] == symbol]
+        if not resting:
+            return
         fee_rate = float(cfg.get("feeRate", 0.0))
         for o in resting:
             limit = float(o["limit_price"])
@@ -438,6 +455,7 @@ class PaperExchange(DurableObject):
             now = clock.now_ms()
             # Release the reservation first: the fill itself is checked against the freed balance.
             self._sql("UPDATE paper_orders SET reserved = 0 WHERE seq = ?", o["seq"])
+            del memo[o["seq"]]  # filled or cancelled below: its reservation no longer counts either way
             try:
                 qty = float(o["quantity"])
                 if o["reduce_only"]:
@@ -537,7 +555,7 @@ class PaperExchange(DurableObject):
             limit is None or (side == "BUY" and limit >= price) or (side == "SELL" and limit <= price)
         )
         now = clock.now_ms()
-        seq = int(self._sql("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM paper_orders")[0]["n"])
+        seq = self._memo_of("seq")["next"]
         order_id = f"paper-{self._meta('account') or 'paper'}-{seq:08d}"
         note = f"reduce-only: trimmed from {_num(qty)} to the position size" if exec_qty < qty else None
 
@@ -551,7 +569,7 @@ class PaperExchange(DurableObject):
                 fill = max(fill, limit) if limit is not None else fill
             plan = self._plan_fill(symbol, side, exec_qty, fill, fee_rate)
             self._apply_fill(plan)
-            self._insert_order(
+            row = self._insert_order(
                 seq=seq, order_id=order_id, client_order_id=coid, symbol=symbol, side=side,
                 order_type=order_type, limit_price=limit, quantity=qty, executed_qty=exec_qty,
                 avg_price=fill, fee=plan["fee"], realized_pnl=plan["realized"], status="Filled",
@@ -571,18 +589,22 @@ class PaperExchange(DurableObject):
                         f"available {_num(free)} {ASSET}",
                         "PAPER_INSUFFICIENT_BALANCE", required=reserved, available=free,
                     )  # fmt: skip
-            self._insert_order(
+            row = self._insert_order(
                 seq=seq, order_id=order_id, client_order_id=coid, symbol=symbol, side=side,
                 order_type=order_type, limit_price=limit, quantity=qty, executed_qty=0.0, avg_price=None,
                 fee=0.0, realized_pnl=0.0, status="New", reduce_only=int(reduce_only), leverage=leverage,
                 reserved=reserved, note=None, created_at_ms=now, updated_at_ms=now,
             )  # fmt: skip
-        return self._order_by_coid(coid)  # type: ignore[return-value]
+        return _order_json(row)  # the row as inserted: not read back
 
-    def _insert_order(self, **cols: Any) -> None:
+    def _insert_order(self, **cols: Any) -> dict[str, Any]:
         names = ", ".join(cols)
         marks = ", ".join("?" for _ in cols)
         self._sql(f"INSERT INTO paper_orders ({names}) VALUES ({marks})", *cols.values())
+        self._memo_of("seq")["next"] = cols["seq"] + 1
+        if cols["status"] == "New":
+            self._memo_of("resting")[cols["seq"]] = cols
+        return cols
 
     def _order_by_coid(self, coid: str) -> dict[str, Any] | None:
         rows = self._sql("SELECT * FROM paper_orders WHERE client_order_id = ?", coid)
@@ -618,6 +640,9 @@ class PaperExchange(DurableObject):
             "updated_at_ms = ? WHERE client_order_id = ?",
             clock.now_ms(), coid,
         )  # fmt: skip
+        resting = self._memo_of("resting")
+        for seq in [s for s, o in resting.items() if o["client_order_id"] == coid]:
+            del resting[seq]
         return self._order_by_coid(coid)  # type: ignore[return-value]
 
     def _orders(self, cfg: dict, params: dict) -> list[dict[str, Any]]:
@@ -655,8 +680,10 @@ class PaperExchange(DurableObject):
                     f"{ASSET} more margin, available {_num(free)} {ASSET}",
                     "PAPER_INSUFFICIENT_BALANCE", required=extra, available=free,
                 )  # fmt: skip
+            now = clock.now_ms()
             self._sql("UPDATE paper_positions SET margin = ?, updated_at_ms = ? WHERE symbol = ?",
-                      new_margin, clock.now_ms(), symbol)  # fmt: skip
+                      new_margin, now, symbol)  # fmt: skip
+            pos.update(margin=new_margin, updated_at_ms=now)
         self._save_symbol_settings(symbol, lev, mode)
         return {"symbol": symbol, "leverage": lev}
 
@@ -670,8 +697,8 @@ class PaperExchange(DurableObject):
         self._rules(cfg, symbol)
         lev, current = self._symbol_settings(symbol)
         if mode != current:
-            busy = self._position(symbol) is not None or self._sql(
-                "SELECT 1 AS x FROM paper_orders WHERE symbol = ? AND status = 'New' LIMIT 1", symbol
+            busy = self._position(symbol) is not None or any(
+                o["symbol"] == symbol for o in self._memo_of("resting").values()
             )
             if busy:
                 raise _reject(
@@ -687,11 +714,7 @@ class PaperExchange(DurableObject):
         if symbol:
             symbols = [str(symbol).upper()]
         else:
-            rows = self._sql(
-                "SELECT symbol FROM paper_positions "
-                "UNION SELECT symbol FROM paper_orders WHERE status = 'New'"
-            )
-            symbols = sorted(r["symbol"] for r in rows)
+            symbols = sorted({*self._memo_of("positions"), *(o["symbol"] for o in self._memo_of("resting").values())})
         # Advance every market first: resting orders may fill and change positions and the balance.
         marks = {s: self._mark(cfg, s) for s in symbols}
         out = []
@@ -727,7 +750,7 @@ class PaperExchange(DurableObject):
             # Paper accounts hold USDT only: any other asset is an empty balance, as on an exchange.
             return {"asset": asset, "free": 0.0, "locked": 0.0, "wallet": 0.0, "unrealizedPnl": 0.0}
         unrealized = 0.0
-        for pos in self._sql("SELECT symbol, size, entry_price FROM paper_positions"):
+        for pos in self._memo_of("positions").values():
             # Last observed prices: a balance query does not move the markets.
             mark = self._last_price(cfg, pos["symbol"])
             if mark is not None:
