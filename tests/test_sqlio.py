@@ -92,6 +92,27 @@ async def test_an_answer_waits_for_the_commit_that_holds_it(writer, monkeypatch)
     assert await writer.read("SELECT COUNT(*) FROM t") == (["COUNT(*)"], [(2,)])
 
 
+async def test_a_caller_that_gives_up_does_not_cancel_the_others_of_its_group(writer, monkeypatch):
+    gate = threading.Event()
+    real = writer._commit_in_thread
+
+    def slow_commit() -> None:
+        gate.wait(10)
+        real()
+
+    monkeypatch.setattr(writer, "_commit_in_thread", slow_commit)
+    first = asyncio.create_task(writer.run(insert("a", 1)))
+    second = asyncio.create_task(writer.run(insert("b", 2)))
+    await until(lambda: writer._committing, "the commit started")
+    assert writer.pending() is not None and writer.units == 2  # both units in the commit in flight
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    gate.set()
+    assert await second == 1
+    assert committed(writer.path) == {"a": 1, "b": 2}  # the commit went on; only the answer was dropped
+
+
 async def test_a_failed_commit_fails_every_unit_of_its_group(writer, monkeypatch):
     def disk_full() -> None:
         writer.conn.execute("ROLLBACK")

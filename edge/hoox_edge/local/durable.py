@@ -332,7 +332,7 @@ class LocalDurableObjectStorage:
         self._reset_call()
         if not writes and not wipe and not alarm_touched:
             last = self._last_group
-            return last if last is not None and not last.future.done() else None
+            return last if last is not None and not last.done else None
         hex_id, name = self._id.hex, self._id.name
 
         def unit(conn: sqlite3.Connection) -> None:

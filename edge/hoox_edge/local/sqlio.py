@@ -126,22 +126,40 @@ def _is_busy(exc: BaseException) -> bool:
 
 # --------------------------------------------------------------------------- group commit
 class _Group:
-    """The units that share one transaction, and the future their callers wait on."""
+    """The units that share one transaction, and their callers waiting for its commit."""
+
+    __slots__ = ("_waiters", "done", "error", "loop", "started", "wrote")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.future: asyncio.Future[None] = loop.create_future()
         self.started = loop.time()
         self.wrote = False  # a unit that was kept changed rows
+        self.done = False
+        self.error: BaseException | None = None
+        # A future per caller, not one shared future behind `asyncio.shield` (a future, two callbacks
+        # and a loop hop more per caller): a caller that gives up cancels only its own.
+        self._waiters: list[asyncio.Future[None]] = []
 
     def settle(self, exc: BaseException | None) -> None:
-        if self.future.done():
+        if self.done:
             return
-        if exc is None:
-            self.future.set_result(None)
-        else:
-            self.future.set_exception(exc)
-            self.future.exception()  # retrieved: a group nobody awaits any more must not warn
+        self.done, self.error = True, exc
+        for fut in self._waiters:
+            if not fut.done():
+                if exc is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(exc)
+        self._waiters = []
+
+    async def wait(self) -> None:
+        """Until the group's commit returned; its error if it failed."""
+        if not self.done:
+            fut = self.loop.create_future()
+            self._waiters.append(fut)
+            await fut
+        elif self.error is not None:
+            raise self.error
 
 
 class WriteConnection:
@@ -220,12 +238,12 @@ class WriteConnection:
         finally:
             self._deadline = None
 
-    def pending(self) -> asyncio.Future[None] | None:
+    def pending(self) -> _Group | None:
         """The commit a reader of this file may have seen the writes of: in flight, or being gathered."""
         if self._committing_group is not None:
-            return self._committing_group.future
+            return self._committing_group
         if self._group is not None and self._group.wrote:
-            return self._group.future
+            return self._group
         return None
 
     def _over_budget(self) -> int:
@@ -309,8 +327,8 @@ class WriteConnection:
             self._wake()
 
     async def durable(self, group: _Group) -> None:
-        """Wait for the commit of `group` (shielded: one caller giving up must not cancel the others)."""
-        await asyncio.shield(group.future)
+        """Wait for the commit of `group` (one caller giving up does not cancel the others)."""
+        await group.wait()
 
     # ----------------------------------------------------------------- transactions
     async def _begin(self) -> None:
@@ -652,9 +670,10 @@ async def barrier() -> None:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    waits = [f for w in _shared.writers() if (f := w.pending()) is not None and f.get_loop() is loop]
-    if waits:
-        await asyncio.gather(*(asyncio.shield(f) for f in waits), return_exceptions=True)
+    waits = [g for w in _shared.writers() if (g := w.pending()) is not None and g.loop is loop]
+    for group in waits:  # those pending now, not any started while we wait
+        with contextlib.suppress(Exception):  # a failed commit: its units' callers were told
+            await group.wait()
 
 
 async def drain_all() -> None:
