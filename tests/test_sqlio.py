@@ -65,6 +65,12 @@ async def test_a_failing_unit_rolls_back_alone(writer):
                                writer.run(insert("a", 9), one_statement=True), return_exceptions=True)
     assert got[0] == 1 and isinstance(got[1], sqlite3.IntegrityError)
     assert committed(writer.path) == {"a": 1, "b": 2, "c": 3}
+    # the first unit of a transaction needs no savepoint: failing, it takes the transaction with it
+    with pytest.raises(ValueError):
+        await writer.run(fails)
+    assert not writer.conn.in_transaction
+    assert await writer.run(insert("d", 4)) == 1
+    assert committed(writer.path) == {"a": 1, "b": 2, "c": 3, "d": 4}
 
 
 async def test_an_answer_waits_for_the_commit_that_holds_it(writer, monkeypatch):

@@ -3,7 +3,8 @@ the event loop.
 
 **Group commit** (`WriteConnection`). Every write of a database file in this process goes through
 one writer connection. A caller's writes are one *unit* (a SAVEPOINT inside the transaction that is
-open at the time); units that arrive while a commit is in flight wait for it and then share the
+open at the time; the first unit of a transaction needs none: it fails alone by rolling back the
+transaction, which holds nothing else yet); units that arrive while a commit is in flight wait for it and then share the
 next transaction, and a commit waits up to `GATHER_S` for more units while the event loop is loaded
 (`GATHER_READY` callbacks ready to run; never when it is idle). The commit (SQLite
 `synchronous=FULL` in WAL mode: the WAL is fsynced) runs in a thread, off the event loop, and a
@@ -184,6 +185,7 @@ class WriteConnection:
         self._unit_open = False
         self._unit_changes = 0
         self._savepoint = True
+        self._alone = False  # the open unit is the first of its transaction
         self._committing_group: _Group | None = None
         self._committing = False
         self._commit_scheduled = False
@@ -265,18 +267,20 @@ class WriteConnection:
                 self._abandon_group()  # left by an event loop that is gone (asyncio.run per CLI call)
             if not self.conn.in_transaction:
                 await self._begin()
-                self._group = _Group(loop)
-            elif self._group is None:
-                self._group = _Group(loop)
-            if savepoint:
+                self._group = None
+            group = self._group
+            self._alone = group is None
+            if group is None:
+                group = self._group = _Group(loop)
+            elif savepoint:
                 self.conn.execute("SAVEPOINT unit")
-            self._savepoint = savepoint
+            self._savepoint = savepoint and not self._alone
             self._unit_changes = self.conn.total_changes
         except BaseException:
             self._unit_open = False
             self._wake()
             raise
-        return self._group
+        return group
 
     def enter_now(self) -> _Group:
         """`enter` for a connection known to be free and outside a transaction (a file just opened)."""
@@ -285,8 +289,8 @@ class WriteConnection:
         self._unit_open = True
         self.conn.execute("BEGIN IMMEDIATE")
         self._group = _Group(asyncio.get_running_loop())
-        self.conn.execute("SAVEPOINT unit")
-        self._savepoint = True
+        self._savepoint = False
+        self._alone = True
         self._unit_changes = self.conn.total_changes
         return self._group
 
@@ -314,6 +318,10 @@ class WriteConnection:
             elif self._savepoint:
                 self.conn.execute("ROLLBACK TO unit")
                 self.conn.execute("RELEASE unit")
+            elif self._alone:  # the transaction holds this unit only: it goes whole, nothing to commit
+                self.conn.execute("ROLLBACK")
+                self._group = None
+                group.settle(None)
             elif self.conn.total_changes != self._unit_changes:
                 # A one-statement unit failed after its statement changed rows: without a savepoint
                 # they cannot be taken back alone, so the whole group goes (none of it was answered).
