@@ -119,6 +119,49 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_others_of_its_group(wr
     assert committed(writer.path) == {"a": 1, "b": 2}  # the commit went on; only the answer was dropped
 
 
+async def test_units_waiting_for_a_commit_find_their_transaction_opened_by_it(writer, monkeypatch):
+    gate = threading.Event()
+    real = writer._commit_in_thread
+
+    def slow_commit() -> None:
+        gate.wait(10)
+        real()
+
+    monkeypatch.setattr(writer, "_commit_in_thread", slow_commit)
+    begins: list[int] = []
+    real_begin = writer._begin
+
+    async def counted_begin() -> None:
+        begins.append(1)
+        await real_begin()
+
+    monkeypatch.setattr(writer, "_begin", counted_begin)
+    first = asyncio.create_task(writer.run(insert("a", 1)))
+    await until(lambda: writer._committing, "the commit started")
+    second = asyncio.create_task(writer.run(insert("b", 2)))
+    await until(lambda: len(writer._waiters) == 1, "the second unit waits for the commit")
+    gate.set()
+    assert await first == 1 and await second == 1
+    assert len(begins) == 1  # the second unit's BEGIN ran in the commit thread, not on the loop
+    assert committed(writer.path) == {"a": 1, "b": 2}
+
+    # one opened for a waiter that writes nothing (a read) is given back: other processes may write
+    gate.clear()
+    third = asyncio.create_task(writer.run(insert("c", 3)))
+    await until(lambda: writer._committing, "the third commit started")
+    read = asyncio.create_task(writer.read("SELECT COUNT(*) FROM t"))
+    await until(lambda: len(writer._waiters) == 1, "the read waits for the commit")
+    gate.set()
+    assert await third == 1 and await read == (["COUNT(*)"], [(3,)])
+    await until(lambda: not writer.conn.in_transaction, "the unused transaction was given back")
+    other = sqlite3.connect(writer.path, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the write lock is free
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
 async def test_a_failed_commit_fails_every_unit_of_its_group(writer, monkeypatch):
     def disk_full() -> None:
         writer.conn.execute("ROLLBACK")

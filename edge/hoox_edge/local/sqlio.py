@@ -385,15 +385,27 @@ class WriteConnection:
         self._committing = True
         self._committing_group = group
         loop = group.loop
-        done = _COMMITS.submit(self._commit_in_thread)
+        done = _COMMITS.submit(self._commit_then_begin)
 
-        def finished(f: concurrent.futures.Future[None]) -> None:
+        def finished(f: concurrent.futures.Future[bool]) -> None:
             try:
                 loop.call_soon_threadsafe(self._committed, group, f)
             except RuntimeError:  # the loop is closed: nobody waits, but the connection must be free again
                 self._committed(group, f)
 
         done.add_done_callback(finished)
+
+    def _commit_then_begin(self) -> bool:
+        """The commit; then, when units wait for it, their transaction opened here, off the loop
+        (BEGIN IMMEDIATE takes the write lock: ~50 us of the loop's time otherwise). True if opened."""
+        self._commit_in_thread()
+        if not self._waiters:
+            return False
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            return False  # another process holds the lock: `enter` waits for it on the loop
+        return True
 
     def _commit_in_thread(self) -> None:
         for attempt in range(50):
@@ -406,10 +418,11 @@ class WriteConnection:
                     raise
             time.sleep(0.01)  # a checkpoint of another process; this is the commit thread, not the loop
 
-    def _committed(self, group: _Group, f: concurrent.futures.Future[None]) -> None:
+    def _committed(self, group: _Group, f: concurrent.futures.Future[bool]) -> None:
         self._committing = False
         self._committing_group = None
         exc = f.exception()
+        began = exc is None and f.result()
         if exc is None:
             self.commits += 1
             COMMITS[f"{self.path.parent.name}/{self.path.name}"] += 1
@@ -419,6 +432,17 @@ class WriteConnection:
         if self._closed:
             self.conn.close()
         self._wake()
+        if began and not self._closed:
+            try:  # after the woken units: those that enter take the transaction
+                group.loop.call_soon(self._end_unused)
+            except RuntimeError:  # the loop is gone: nobody comes
+                self._rollback_quietly()
+
+    def _end_unused(self) -> None:
+        """Give back a transaction opened for units that did not come (another process may want the
+        write lock); it holds nothing."""
+        if self._group is None and not (self._unit_open or self._committing or self._closed):
+            self._rollback_quietly()
 
     def _rollback_quietly(self) -> None:
         if self.conn.in_transaction:
