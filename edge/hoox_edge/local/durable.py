@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from hoox_edge.local import sqlio
-from hoox_edge.local.d1 import split_statements, sql_value
+from hoox_edge.local.d1 import split_statements, sql_values
 from hoox_edge.ports import (
     DurableObject,
     DurableObjectError,
@@ -245,16 +245,15 @@ class LocalSqlStorage:
 
     @staticmethod
     def _run(conn: sqlite3.Connection, query: str, bindings: tuple[Any, ...]) -> LocalSqlCursor:
-        several = not bindings and ";" in query.rstrip().rstrip(";")
-        statements = (split_statements(query) or [query]) if several else [query]
         before = conn.total_changes
-        cur = None
-        rows: list[tuple] = []
-        for i, stmt in enumerate(statements):
-            args = tuple(sql_value(b) for b in bindings) if i == len(statements) - 1 else ()
-            cur = conn.execute(stmt, args)
+        if bindings or ";" not in query.rstrip().rstrip(";"):  # one statement, the common case
+            cur = conn.execute(query, sql_values(bindings))
             rows = cur.fetchall()
-        cols = [d[0] for d in (cur.description if cur is not None and cur.description else ())]
+        else:  # several, none with bindings
+            for stmt in split_statements(query) or [query]:
+                cur = conn.execute(stmt)
+                rows = cur.fetchall()
+        cols = [d[0] for d in cur.description or ()]
         return LocalSqlCursor(cols, rows, conn.total_changes - before, len(rows))
 
     async def drop(self) -> None:
