@@ -33,6 +33,7 @@ import hashlib
 import itertools
 import json
 import logging
+import re
 import sqlite3
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
@@ -70,6 +71,7 @@ _CLASS_DDL = (
     "CREATE INDEX IF NOT EXISTS alarms_due ON alarms (scheduled_ms)",
 )
 _UNKNOWN: Any = object()  # not read yet
+_HEX_ID = re.compile(r"[0-9a-f]{64}")
 
 
 def _json_round_trip(value: Any, what: str) -> Any:
@@ -486,7 +488,7 @@ class DurableObjectHost:
         return LocalDurableObjectNamespace(self, class_name)
 
     def object_path(self, class_name: str, hex_id: str) -> Path:
-        if not all(c in "0123456789abcdef" for c in hex_id) or len(hex_id) != 64:
+        if not _HEX_ID.fullmatch(hex_id):
             raise ValueError(f"invalid Durable Object id {hex_id!r}")
         return self.root / class_name / f"{hex_id}.sqlite"
 
