@@ -465,6 +465,8 @@ class WriteConnection:
                 self._waiters.remove(fut)
 
     def _wake(self) -> None:
+        if not self._waiters:  # the common case: every unit's exit asks
+            return
         waiters, self._waiters = self._waiters, collections.deque()
         for fut in waiters:
             _resolve(fut)
