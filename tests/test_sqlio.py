@@ -65,6 +65,12 @@ async def test_a_failing_unit_rolls_back_alone(writer):
                                writer.run(insert("a", 9), one_statement=True), return_exceptions=True)
     assert got[0] == 1 and isinstance(got[1], sqlite3.IntegrityError)
     assert committed(writer.path) == {"a": 1, "b": 2, "c": 3}
+    # the first unit of a transaction needs no savepoint: failing, it takes the transaction with it
+    with pytest.raises(ValueError):
+        await writer.run(fails)
+    assert not writer.conn.in_transaction
+    assert await writer.run(insert("d", 4)) == 1
+    assert committed(writer.path) == {"a": 1, "b": 2, "c": 3, "d": 4}
 
 
 async def test_an_answer_waits_for_the_commit_that_holds_it(writer, monkeypatch):
@@ -90,6 +96,70 @@ async def test_an_answer_waits_for_the_commit_that_holds_it(writer, monkeypatch)
     await barrier
     assert committed(writer.path) == {"a": 1, "b": 2}
     assert await writer.read("SELECT COUNT(*) FROM t") == (["COUNT(*)"], [(2,)])
+
+
+async def test_a_caller_that_gives_up_does_not_cancel_the_others_of_its_group(writer, monkeypatch):
+    gate = threading.Event()
+    real = writer._commit_in_thread
+
+    def slow_commit() -> None:
+        gate.wait(10)
+        real()
+
+    monkeypatch.setattr(writer, "_commit_in_thread", slow_commit)
+    first = asyncio.create_task(writer.run(insert("a", 1)))
+    second = asyncio.create_task(writer.run(insert("b", 2)))
+    await until(lambda: writer._committing, "the commit started")
+    assert writer.pending() is not None and writer.units == 2  # both units in the commit in flight
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    gate.set()
+    assert await second == 1
+    assert committed(writer.path) == {"a": 1, "b": 2}  # the commit went on; only the answer was dropped
+
+
+async def test_units_waiting_for_a_commit_find_their_transaction_opened_by_it(writer, monkeypatch):
+    gate = threading.Event()
+    real = writer._commit_in_thread
+
+    def slow_commit() -> None:
+        gate.wait(10)
+        real()
+
+    monkeypatch.setattr(writer, "_commit_in_thread", slow_commit)
+    begins: list[int] = []
+    real_begin = writer._begin
+
+    async def counted_begin() -> None:
+        begins.append(1)
+        await real_begin()
+
+    monkeypatch.setattr(writer, "_begin", counted_begin)
+    first = asyncio.create_task(writer.run(insert("a", 1)))
+    await until(lambda: writer._committing, "the commit started")
+    second = asyncio.create_task(writer.run(insert("b", 2)))
+    await until(lambda: len(writer._waiters) == 1, "the second unit waits for the commit")
+    gate.set()
+    assert await first == 1 and await second == 1
+    assert len(begins) == 1  # the second unit's BEGIN ran in the commit thread, not on the loop
+    assert committed(writer.path) == {"a": 1, "b": 2}
+
+    # one opened for a waiter that writes nothing (a read) is given back: other processes may write
+    gate.clear()
+    third = asyncio.create_task(writer.run(insert("c", 3)))
+    await until(lambda: writer._committing, "the third commit started")
+    read = asyncio.create_task(writer.read("SELECT COUNT(*) FROM t"))
+    await until(lambda: len(writer._waiters) == 1, "the read waits for the commit")
+    gate.set()
+    assert await third == 1 and await read == (["COUNT(*)"], [(3,)])
+    await until(lambda: not writer.conn.in_transaction, "the unused transaction was given back")
+    other = sqlite3.connect(writer.path, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the write lock is free
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
 
 
 async def test_a_failed_commit_fails_every_unit_of_its_group(writer, monkeypatch):

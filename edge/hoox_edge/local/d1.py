@@ -46,6 +46,10 @@ _LEAD = r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*"
 _SELECT = re.compile(_LEAD + r"(?:select|values|explain)\b", re.IGNORECASE | re.DOTALL)
 # WITH may lead a write: tried on a read-only reader first (its authorizer refuses writes).
 _WITH = re.compile(_LEAD + r"with\b", re.IGNORECASE | re.DOTALL)
+_WRITE, _READ, _MAYBE = 0, 1, 2  # what a statement may do, by the patterns above
+_KINDS: dict[str, int] = {}  # by query text: the workers run the same few statements over and over
+_KINDS_MAX = 4096
+_PLAIN = frozenset((str, int, float, bytes, type(None)))  # bound as they are (`d1_value` returns them)
 
 
 def split_statements(script: str) -> list[str]:
@@ -70,6 +74,24 @@ def _has_sql(text: str) -> bool:
 
 
 sql_value = d1_value  # the ports' rule, shared with the Cloudflare adapter
+
+
+def sql_values(params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The parameters as bound: `sql_value` of each, skipped when all are plain already."""
+    for v in params:
+        if type(v) not in _PLAIN:
+            return tuple(map(sql_value, params))
+    return params
+
+
+def _kind(query: str) -> int:
+    kind = _KINDS.get(query)
+    if kind is None:
+        kind = _MAYBE if _WITH.match(query) else _READ if _SELECT.match(query) else _WRITE
+        if len(_KINDS) >= _KINDS_MAX:  # ad-hoc queries (the operator's) must not grow it without end
+            _KINDS.clear()
+        _KINDS[query] = kind
+    return kind
 
 
 class ChangeFeed:
@@ -219,13 +241,14 @@ class LocalD1:
         return LocalD1Statement(self, query)
 
     async def _run(self, query: str, params: tuple[Any, ...]) -> tuple[list[str], list[tuple], D1Meta]:
-        values = tuple(sql_value(v) for v in params)
+        values = sql_values(params)
         started = time.perf_counter()
         try:
             got = None
-            if self.readonly or _WITH.match(query):
+            kind = _kind(query)
+            if self.readonly or kind == _MAYBE:
                 got = await self.reader.read(query, values)
-            elif _SELECT.match(query):
+            elif kind == _READ:
                 got = await self.writer.read(query, values)
                 if got is None:  # a long read: off the loop, on committed rows
                     got = await self.reader.read(query, values, offload=True)
@@ -250,7 +273,7 @@ class LocalD1:
             own.append(st)
         if self.readonly:  # reads only: each as its own statement (a write is refused by the reader)
             return [await st.all() for st in own]
-        jobs = [(st.query, tuple(sql_value(v) for v in st.params)) for st in own]
+        jobs = [(st.query, sql_values(st.params)) for st in own]
 
         def unit(conn: sqlite3.Connection) -> list[D1Result]:
             out: list[D1Result] = []

@@ -33,6 +33,7 @@ import hashlib
 import itertools
 import json
 import logging
+import re
 import sqlite3
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from hoox_edge.local import sqlio
-from hoox_edge.local.d1 import split_statements, sql_value
+from hoox_edge.local.d1 import split_statements, sql_values
 from hoox_edge.ports import (
     DurableObject,
     DurableObjectError,
@@ -70,6 +71,7 @@ _CLASS_DDL = (
     "CREATE INDEX IF NOT EXISTS alarms_due ON alarms (scheduled_ms)",
 )
 _UNKNOWN: Any = object()  # not read yet
+_HEX_ID = re.compile(r"[0-9a-f]{64}")
 
 
 def _json_round_trip(value: Any, what: str) -> Any:
@@ -245,16 +247,15 @@ class LocalSqlStorage:
 
     @staticmethod
     def _run(conn: sqlite3.Connection, query: str, bindings: tuple[Any, ...]) -> LocalSqlCursor:
-        several = not bindings and ";" in query.rstrip().rstrip(";")
-        statements = (split_statements(query) or [query]) if several else [query]
         before = conn.total_changes
-        cur = None
-        rows: list[tuple] = []
-        for i, stmt in enumerate(statements):
-            args = tuple(sql_value(b) for b in bindings) if i == len(statements) - 1 else ()
-            cur = conn.execute(stmt, args)
+        if bindings or ";" not in query.rstrip().rstrip(";"):  # one statement, the common case
+            cur = conn.execute(query, sql_values(bindings))
             rows = cur.fetchall()
-        cols = [d[0] for d in (cur.description if cur is not None and cur.description else ())]
+        else:  # several, none with bindings
+            for stmt in split_statements(query) or [query]:
+                cur = conn.execute(stmt)
+                rows = cur.fetchall()
+        cols = [d[0] for d in cur.description or ()]
         return LocalSqlCursor(cols, rows, conn.total_changes - before, len(rows))
 
     async def drop(self) -> None:
@@ -332,7 +333,7 @@ class LocalDurableObjectStorage:
         self._reset_call()
         if not writes and not wipe and not alarm_touched:
             last = self._last_group
-            return last if last is not None and not last.future.done() else None
+            return last if last is not None and not last.done else None
         hex_id, name = self._id.hex, self._id.name
 
         def unit(conn: sqlite3.Connection) -> None:
@@ -487,7 +488,7 @@ class DurableObjectHost:
         return LocalDurableObjectNamespace(self, class_name)
 
     def object_path(self, class_name: str, hex_id: str) -> Path:
-        if not all(c in "0123456789abcdef" for c in hex_id) or len(hex_id) != 64:
+        if not _HEX_ID.fullmatch(hex_id):
             raise ValueError(f"invalid Durable Object id {hex_id!r}")
         return self.root / class_name / f"{hex_id}.sqlite"
 

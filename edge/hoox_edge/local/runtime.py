@@ -233,6 +233,8 @@ class LocalRuntime:
         self._analytics_sql: LocalAnalyticsSql | None = None
         self._envs: dict[str, Env] = {}
         self._apps: dict[str, ASGIApp] = {}
+        self._do_classes: dict[str, type[DurableObject]] = {}  # resolved once: every RPC call asks
+        self._do_owners: dict[str, str] = {}
         self._secrets: dict[str, str] = {}
         self._secret_values: tuple[dict[str, str] | None, list[str]] = (None, [])  # (of which _secrets, values)
         self._secrets_stamp: tuple[int, int, int] | None = None
@@ -372,6 +374,12 @@ class LocalRuntime:
         return lambda seconds: self.usage.record_cpu(worker, clock.now(), seconds)
 
     def _resolve_do_class(self, class_name: str) -> type[DurableObject]:
+        cls = self._do_classes.get(class_name)
+        if cls is None:
+            cls = self._do_classes[class_name] = self._import_do_class(class_name)
+        return cls
+
+    def _import_do_class(self, class_name: str) -> type[DurableObject]:
         owner = catalog.durable_object_owner(class_name)
         spec = next(d for d in owner.durable_objects if d.class_name == class_name)
         mod = import_module(spec.module, f"Durable Object {class_name}")
@@ -382,7 +390,10 @@ class LocalRuntime:
         return cls
 
     def _do_env(self, class_name: str) -> Env:
-        return self._env(catalog.durable_object_owner(class_name).name)
+        owner = self._do_owners.get(class_name)
+        if owner is None:
+            owner = self._do_owners[class_name] = catalog.durable_object_owner(class_name).name
+        return self._env(owner)
 
     # ----------------------------------------------------------------- lifecycle
     async def open(self) -> None:

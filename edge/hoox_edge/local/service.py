@@ -180,12 +180,33 @@ async def asgi_call(
     if timeout is None:
         await call.run()  # inline: a caller cancelled cancels its callee
     else:
-        try:
-            await asyncio.wait_for(asyncio.shield(call.start()), timeout)
-        except TimeoutError:
-            raise call.timed_out(timeout) from None
+        task = call.start()
+        if not await _within(task, timeout):
+            raise call.timed_out(timeout)
+        await task  # done: its result at once
     assert call.status is not None
     return ServiceResponse(call.status, call.headers, call.body())
+
+
+async def _within(task: asyncio.Task[None], timeout: float) -> bool:
+    """Wait up to `timeout` s for `task`, which runs on either way (a timeout or a cancelled caller
+    leaves it running, as `wait_for` of a `shield` would, with a future and a loop hop less);
+    whether it is done."""
+    loop = task.get_loop()
+    waiter = loop.create_future()
+
+    def release(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(timeout, release)
+    task.add_done_callback(release)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        task.remove_done_callback(release)
+    return task.done()
 
 
 async def asgi_stream(

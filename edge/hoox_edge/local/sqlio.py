@@ -3,7 +3,8 @@ the event loop.
 
 **Group commit** (`WriteConnection`). Every write of a database file in this process goes through
 one writer connection. A caller's writes are one *unit* (a SAVEPOINT inside the transaction that is
-open at the time); units that arrive while a commit is in flight wait for it and then share the
+open at the time; the first unit of a transaction needs none: it fails alone by rolling back the
+transaction, which holds nothing else yet); units that arrive while a commit is in flight wait for it and then share the
 next transaction, and a commit waits up to `GATHER_S` for more units while the event loop is loaded
 (`GATHER_READY` callbacks ready to run; never when it is idle). The commit (SQLite
 `synchronous=FULL` in WAL mode: the WAL is fsynced) runs in a thread, off the event loop, and a
@@ -126,22 +127,40 @@ def _is_busy(exc: BaseException) -> bool:
 
 # --------------------------------------------------------------------------- group commit
 class _Group:
-    """The units that share one transaction, and the future their callers wait on."""
+    """The units that share one transaction, and their callers waiting for its commit."""
+
+    __slots__ = ("_waiters", "done", "error", "loop", "started", "wrote")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.future: asyncio.Future[None] = loop.create_future()
         self.started = loop.time()
         self.wrote = False  # a unit that was kept changed rows
+        self.done = False
+        self.error: BaseException | None = None
+        # A future per caller, not one shared future behind `asyncio.shield` (a future, two callbacks
+        # and a loop hop more per caller): a caller that gives up cancels only its own.
+        self._waiters: list[asyncio.Future[None]] = []
 
     def settle(self, exc: BaseException | None) -> None:
-        if self.future.done():
+        if self.done:
             return
-        if exc is None:
-            self.future.set_result(None)
-        else:
-            self.future.set_exception(exc)
-            self.future.exception()  # retrieved: a group nobody awaits any more must not warn
+        self.done, self.error = True, exc
+        for fut in self._waiters:
+            if not fut.done():
+                if exc is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(exc)
+        self._waiters = []
+
+    async def wait(self) -> None:
+        """Until the group's commit returned; its error if it failed."""
+        if not self.done:
+            fut = self.loop.create_future()
+            self._waiters.append(fut)
+            await fut
+        elif self.error is not None:
+            raise self.error
 
 
 class WriteConnection:
@@ -166,6 +185,7 @@ class WriteConnection:
         self._unit_open = False
         self._unit_changes = 0
         self._savepoint = True
+        self._alone = False  # the open unit is the first of its transaction
         self._committing_group: _Group | None = None
         self._committing = False
         self._commit_scheduled = False
@@ -220,12 +240,12 @@ class WriteConnection:
         finally:
             self._deadline = None
 
-    def pending(self) -> asyncio.Future[None] | None:
+    def pending(self) -> _Group | None:
         """The commit a reader of this file may have seen the writes of: in flight, or being gathered."""
         if self._committing_group is not None:
-            return self._committing_group.future
+            return self._committing_group
         if self._group is not None and self._group.wrote:
-            return self._group.future
+            return self._group
         return None
 
     def _over_budget(self) -> int:
@@ -247,18 +267,20 @@ class WriteConnection:
                 self._abandon_group()  # left by an event loop that is gone (asyncio.run per CLI call)
             if not self.conn.in_transaction:
                 await self._begin()
-                self._group = _Group(loop)
-            elif self._group is None:
-                self._group = _Group(loop)
-            if savepoint:
+                self._group = None
+            group = self._group
+            self._alone = group is None
+            if group is None:
+                group = self._group = _Group(loop)
+            elif savepoint:
                 self.conn.execute("SAVEPOINT unit")
-            self._savepoint = savepoint
+            self._savepoint = savepoint and not self._alone
             self._unit_changes = self.conn.total_changes
         except BaseException:
             self._unit_open = False
             self._wake()
             raise
-        return self._group
+        return group
 
     def enter_now(self) -> _Group:
         """`enter` for a connection known to be free and outside a transaction (a file just opened)."""
@@ -267,8 +289,8 @@ class WriteConnection:
         self._unit_open = True
         self.conn.execute("BEGIN IMMEDIATE")
         self._group = _Group(asyncio.get_running_loop())
-        self.conn.execute("SAVEPOINT unit")
-        self._savepoint = True
+        self._savepoint = False
+        self._alone = True
         self._unit_changes = self.conn.total_changes
         return self._group
 
@@ -296,6 +318,10 @@ class WriteConnection:
             elif self._savepoint:
                 self.conn.execute("ROLLBACK TO unit")
                 self.conn.execute("RELEASE unit")
+            elif self._alone:  # the transaction holds this unit only: it goes whole, nothing to commit
+                self.conn.execute("ROLLBACK")
+                self._group = None
+                group.settle(None)
             elif self.conn.total_changes != self._unit_changes:
                 # A one-statement unit failed after its statement changed rows: without a savepoint
                 # they cannot be taken back alone, so the whole group goes (none of it was answered).
@@ -309,8 +335,8 @@ class WriteConnection:
             self._wake()
 
     async def durable(self, group: _Group) -> None:
-        """Wait for the commit of `group` (shielded: one caller giving up must not cancel the others)."""
-        await asyncio.shield(group.future)
+        """Wait for the commit of `group` (one caller giving up does not cancel the others)."""
+        await group.wait()
 
     # ----------------------------------------------------------------- transactions
     async def _begin(self) -> None:
@@ -359,15 +385,27 @@ class WriteConnection:
         self._committing = True
         self._committing_group = group
         loop = group.loop
-        done = _COMMITS.submit(self._commit_in_thread)
+        done = _COMMITS.submit(self._commit_then_begin)
 
-        def finished(f: concurrent.futures.Future[None]) -> None:
+        def finished(f: concurrent.futures.Future[bool]) -> None:
             try:
                 loop.call_soon_threadsafe(self._committed, group, f)
             except RuntimeError:  # the loop is closed: nobody waits, but the connection must be free again
                 self._committed(group, f)
 
         done.add_done_callback(finished)
+
+    def _commit_then_begin(self) -> bool:
+        """The commit; then, when units wait for it, their transaction opened here, off the loop
+        (BEGIN IMMEDIATE takes the write lock: ~50 us of the loop's time otherwise). True if opened."""
+        self._commit_in_thread()
+        if not self._waiters:
+            return False
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            return False  # another process holds the lock: `enter` waits for it on the loop
+        return True
 
     def _commit_in_thread(self) -> None:
         for attempt in range(50):
@@ -380,10 +418,11 @@ class WriteConnection:
                     raise
             time.sleep(0.01)  # a checkpoint of another process; this is the commit thread, not the loop
 
-    def _committed(self, group: _Group, f: concurrent.futures.Future[None]) -> None:
+    def _committed(self, group: _Group, f: concurrent.futures.Future[bool]) -> None:
         self._committing = False
         self._committing_group = None
         exc = f.exception()
+        began = exc is None and f.result()
         if exc is None:
             self.commits += 1
             COMMITS[f"{self.path.parent.name}/{self.path.name}"] += 1
@@ -393,6 +432,17 @@ class WriteConnection:
         if self._closed:
             self.conn.close()
         self._wake()
+        if began and not self._closed:
+            try:  # after the woken units: those that enter take the transaction
+                group.loop.call_soon(self._end_unused)
+            except RuntimeError:  # the loop is gone: nobody comes
+                self._rollback_quietly()
+
+    def _end_unused(self) -> None:
+        """Give back a transaction opened for units that did not come (another process may want the
+        write lock); it holds nothing."""
+        if self._group is None and not (self._unit_open or self._committing or self._closed):
+            self._rollback_quietly()
 
     def _rollback_quietly(self) -> None:
         if self.conn.in_transaction:
@@ -415,6 +465,8 @@ class WriteConnection:
                 self._waiters.remove(fut)
 
     def _wake(self) -> None:
+        if not self._waiters:  # the common case: every unit's exit asks
+            return
         waiters, self._waiters = self._waiters, collections.deque()
         for fut in waiters:
             _resolve(fut)
@@ -652,9 +704,10 @@ async def barrier() -> None:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    waits = [f for w in _shared.writers() if (f := w.pending()) is not None and f.get_loop() is loop]
-    if waits:
-        await asyncio.gather(*(asyncio.shield(f) for f in waits), return_exceptions=True)
+    waits = [g for w in _shared.writers() if (g := w.pending()) is not None and g.loop is loop]
+    for group in waits:  # those pending now, not any started while we wait
+        with contextlib.suppress(Exception):  # a failed commit: its units' callers were told
+            await group.wait()
 
 
 async def drain_all() -> None:

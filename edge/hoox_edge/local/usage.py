@@ -15,8 +15,8 @@ other threads (SQLite reads and group commits run off the loop).
 
 from __future__ import annotations
 
-import contextvars
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
@@ -31,14 +31,21 @@ MEMORY_KEEP_SAMPLES = int(CPU_KEEP_SECONDS // MEMORY_EVERY_SECONDS)  # an hour o
 class _Frame:
     """One metered invocation: CPU spent by invocations metered inside its steps (to leave out)."""
 
-    __slots__ = ("inner", "stepping")
+    __slots__ = ("inner",)
 
     def __init__(self) -> None:
         self.inner = 0.0
-        self.stepping = False
 
 
-_CURRENT: contextvars.ContextVar[_Frame | None] = contextvars.ContextVar("hoox_cpu_frame", default=None)
+class _Stepping(threading.local):
+    """The invocation whose step runs on this thread now, if any. Steps nest strictly (a callee awaited
+    inline steps inside its caller's step), so a plain per-thread slot does: no context variable to
+    set and reset on every step."""
+
+    frame: _Frame | None = None
+
+
+_STEPPING = _Stepping()
 
 
 class _Metered:
@@ -52,14 +59,13 @@ class _Metered:
     def __await__(self) -> Generator[Any, Any, Any]:
         coro = self._coro
         frame = _Frame()
-        parent = _CURRENT.get()
+        stepping = _STEPPING
         total = 0.0
         send: Any = None
         throw: BaseException | None = None
         try:
             while True:
-                token = _CURRENT.set(frame)
-                frame.stepping = True
+                outer, stepping.frame = stepping.frame, frame
                 started = time.thread_time()
                 try:
                     if throw is not None:
@@ -71,12 +77,11 @@ class _Metered:
                     return stop.value
                 finally:
                     spent = time.thread_time() - started
-                    frame.stepping = False
-                    _CURRENT.reset(token)
+                    stepping.frame = outer
                     total += spent
                     # inline in the caller's step: the caller's clock ran too; it is this callee's CPU
-                    if parent is not None and parent.stepping:
-                        parent.inner += spent
+                    if outer is not None:
+                        outer.inner += spent
                 try:
                     send = yield yielded
                 except GeneratorExit:
