@@ -520,3 +520,30 @@ async def test_sizing_asks_the_exchange_for_a_quote_once_a_second_per_settings(r
     await a.p.reset()  # a reset account's walk starts again: asked again
     await a.p.instrument(BTC)
     assert quotes() == start + 7
+
+
+async def test_a_failed_commit_leaves_nothing_of_the_order_in_the_objects_memory(paper: Paper, monkeypatch) -> None:
+    """The object keeps its tables in memory; when the commit of a call fails (a full disk), the call's
+    writes are not on disk, and the object starts again from its storage, as Cloudflare resets an object
+    whose write failed: no phantom position, balance or order number."""
+    import sqlite3
+
+    from hoox_edge.local import sqlio
+
+    await paper.order("BUY", 0.05, "hxc1")
+    before = (await paper.p.balance(), await paper.p.positions())
+    real = sqlio.WriteConnection._commit_in_thread
+
+    def disk_full(writer: sqlio.WriteConnection) -> None:  # the paper account's file only
+        if writer.path.parent.name != "PaperExchange":
+            return real(writer)
+        writer.conn.execute("ROLLBACK")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(sqlio.WriteConnection, "_commit_in_thread", disk_full)
+    with pytest.raises(Exception, match="disk is full"):
+        await paper.order("BUY", 0.02, "hxc2")
+    monkeypatch.undo()
+    assert (await paper.p.balance(), await paper.p.positions()) == before
+    assert await paper.p.get_order(BTC, "hxc2") is None
+    assert (await paper.order("BUY", 0.01, "hxc3")).order_id == "paper-bybit-00000002"

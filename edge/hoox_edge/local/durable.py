@@ -607,6 +607,9 @@ class DurableObjectHost:
             except sqlite3.Error:
                 if writer is storage._store.writer:
                     storage._store.generation += 1  # what objects of the class cached may not be on disk
+                # As Cloudflare resets an object whose write failed: what it keeps in memory (the paper
+                # exchange's tables, the wallet's nonces) may hold writes that are not on disk.
+                live.instance = None
                 if failure is None:
                     raise
         if failure is not None:
