@@ -4,6 +4,7 @@ manifest does not know is an error where KV is read or written, never a silent N
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,13 @@ async def test_a_mistyped_key_is_an_error_not_none(workspace: Workspace):
             await settings.put(kv, settings.trailing_stop_of("btc usdt"), 1.5)
     finally:
         await rt.stop()
+
+
+def test_a_parsed_value_is_remembered_but_each_caller_gets_its_own_copy():
+    raw = json.dumps(settings.PAPER_INSTRUMENTS)
+    first = settings.parse(settings.PAPER_MARKETS, raw)
+    symbol = next(iter(first))
+    first[symbol].clear()
+    first.pop(symbol)
+    assert settings.parse(settings.PAPER_MARKETS, raw) == settings.PAPER_INSTRUMENTS
+    assert settings.parse("not:a:setting", raw) == raw  # an unknown key stays its text, remembered or not
