@@ -620,13 +620,19 @@ class Env:
         return name in self.__dict__["_bindings"]
 
     def secret_values(self) -> list[str]:
-        """Every secret's value, for redaction."""
-        b = self.__dict__["_bindings"]
-        own = [v for k, v in b.items() if k in self.__dict__["_secret_names"] and isinstance(v, str) and v]
-        also = self.__dict__["_also_secret"]
-        if also is None:
-            return own
-        return own + [v for v in also() if isinstance(v, str) and v and v not in own]
+        """Every secret's value, for redaction: the same list (not to be changed) until a secret does.
+
+        Asked a dozen times a signal. The bindings are updated in place when `.dev.vars` changes, so
+        what the list was made from (a few strings) is compared on every call."""
+        d = self.__dict__
+        b = d["_bindings"]
+        own = [v for k in d["_secret_names"] if isinstance(v := b.get(k), str) and v]
+        also = list(d["_also_secret"]()) if d["_also_secret"] is not None else []
+        made = d.get("_secrets_made")
+        if made is None or made[0] != own or made[1] != also:
+            values = own + [v for v in also if isinstance(v, str) and v and v not in own]
+            made = d["_secrets_made"] = (own, also, values)
+        return made[2]
 
     def __repr__(self) -> str:  # never print values: secrets live here
         return f"Env(worker={self.worker!r}, bindings={sorted(self.__dict__['_bindings'])})"
