@@ -80,6 +80,30 @@ def test_stored_payload_drops_the_passkey_and_masks_names_and_secrets():
     assert CREDENTIAL not in json.dumps(out)
 
 
+def test_redact_masks_a_secret_in_a_text_exactly_its_length_and_leaves_shorter_texts_alone():
+    short, long_ = "4242", "L" * 30
+    value = {"a": short, "b": "424", long_: ["x" + long_, 7, None, ("4242!", 1.5)], "c": {"4242": True}}
+    assert redact.redact(value, [long_, short, "abc"]) == {  # "abc" is too short to be a secret
+        "a": "***", "b": "424", "***": ["x***", 7, None, ["***!", 1.5]], "c": {"***": True}}
+    assert redact.redact(value, []) == {**value, long_: ["x" + long_, 7, None, ["4242!", 1.5]]}
+
+
+def test_an_envs_secret_values_follow_its_bindings_changed_in_place():
+    from hoox_edge.ports import Env
+
+    workspace = ["w" * 12]
+    env = Env({"A_KEY": "a" * 12, "PLAIN": "not a secret"}, worker="w", secret_names=["A_KEY", "B_KEY"],
+              also_secret=lambda: workspace)
+    assert sorted(env.secret_values()) == ["a" * 12, "w" * 12]
+    env.__dict__["_bindings"]["B_KEY"] = "b" * 12  # the local runtime updates secrets in place
+    env.__dict__["_bindings"]["A_KEY"] = "c" * 12
+    workspace.append("v" * 12)
+    assert sorted(env.secret_values()) == ["b" * 12, "c" * 12, "v" * 12, "w" * 12]
+    del env.__dict__["_bindings"]["B_KEY"]
+    workspace.clear()
+    assert env.secret_values() == ["c" * 12]
+
+
 # --------------------------------------------------------------------------- client address
 def _request(peer: str, headers: dict[str, str] | list[tuple[str, str]]) -> Request:
     pairs = headers.items() if isinstance(headers, dict) else headers

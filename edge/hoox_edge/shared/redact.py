@@ -39,19 +39,29 @@ def is_sensitive_name(name: str) -> bool:
     return bool(_SENSITIVE.search(name))
 
 
-def known_secrets(secrets: Iterable[str]) -> list[str]:
+class Known(list[str]):
+    """The secret values worth matching, longest first, and the length of the shortest: a text
+    shorter than that cannot hold one and is not searched (most of a signal's strings)."""
+
+    def __init__(self, values: Iterable[str]) -> None:
+        super().__init__(sorted(values, key=len, reverse=True))
+        self.shortest = len(self[-1]) if self else 1 << 62
+
+
+def known_secrets(secrets: Iterable[str]) -> Known:
     """The secret values worth matching, longest first (so a secret inside another is masked whole)."""
+    if isinstance(secrets, Known):
+        return secrets
     given = tuple(secrets)
     known = _known.get(given)
     if known is None:  # the same few secrets are asked about on every call: sorted once
         if len(_known) > 64:
             _known.clear()
-        known = _known[given] = sorted({s for s in given if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS},
-                                       key=len, reverse=True)
+        known = _known[given] = Known({s for s in given if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS})
     return known
 
 
-_known: dict[tuple[str, ...], list[str]] = {}
+_known: dict[tuple[str, ...], Known] = {}
 
 
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
@@ -59,14 +69,27 @@ def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
     return _walk(value, known_secrets(secrets))
 
 
-def _walk(value: Any, known: list[str]) -> Any:
+def _walk(value: Any, known: Known) -> Any:
+    # A loop, not comprehensions calling `_walk` per item: a signal's documents are walked a dozen
+    # times, and most of their items are numbers or texts too short to hold a secret.
+    shortest = known.shortest
     if isinstance(value, dict):
-        return {_mask_text(k, known) if isinstance(k, str) else k:
-                (MASK if isinstance(k, str) and is_sensitive_name(k) and v not in (None, "") else _walk(v, known))
-                for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, str) and is_sensitive_name(k) and v not in (None, ""):
+                v = MASK
+            elif isinstance(v, str):
+                if len(v) >= shortest:
+                    v = _mask_text(v, known)
+            elif isinstance(v, (dict, list, tuple)):
+                v = _walk(v, known)
+            if isinstance(k, str) and len(k) >= shortest:
+                k = _mask_text(k, known)
+            out[k] = v
+        return out
     if isinstance(value, (list, tuple)):
-        return [_walk(v, known) for v in value]
-    if isinstance(value, str):
+        return [_walk(v, known) if isinstance(v, (str, dict, list, tuple)) else v for v in value]
+    if isinstance(value, str) and len(value) >= shortest:
         return _mask_text(value, known)
     return value
 
