@@ -106,12 +106,15 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub("\ufffd", text)
 
 
+_CREDENTIAL_CHARS = 16  # a shorter word never looks like a credential
+
+
 def looks_like_credential(word: str) -> bool:
     """A long word mixing letters and digits (API keys, tokens, hex and base64 strings), or any
     very long word: what must never be quoted back even in part."""
     if len(word) >= 32:
         return True
-    return len(word) >= 16 and any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
+    return len(word) >= _CREDENTIAL_CHARS and any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
 
 
 def _hidden(n: int, what: str = "value") -> str:
@@ -155,7 +158,9 @@ def field_name(name: Any, secrets: Iterable[str] = (), *, limit: int = NAME_CHAR
     when it looks like a credential (a key pasted where a name belongs)."""
     text = printable(name if isinstance(name, str) else str(name))
     known = known_secrets(secrets)
-    if any(s in text for s in known) or any(looks_like_credential(w) for w in _WORD.findall(text)):
+    # Most names are shorter than any secret and any credential: nothing to search.
+    if (len(text) >= known.shortest and any(s in text for s in known)) or (
+            len(text) >= _CREDENTIAL_CHARS and any(looks_like_credential(w) for w in _WORD.findall(text))):
         return f"{MASK}({len(text)} characters)"
     return text if len(text) <= limit else text[:limit] + "…"
 
@@ -193,24 +198,31 @@ def secret_fields(body: Any, secrets: Iterable[str], *, allowed: dict[str, str] 
     def is_secret(text: str) -> bool:
         return text in known or any(s in text for s in long_ones)
 
-    def visit(value: Any, where: str, top: bool) -> None:
+    def label(where: tuple[str | int, ...]) -> str:
+        # Made only for a field that is reported: `field_name` is the costly part of the walk.
+        text = path
+        for step in where:
+            name = f"[{step}]" if isinstance(step, int) else field_name(step, known)
+            text = f"{text}{name}" if isinstance(step, int) or not text else f"{text}.{name}"
+        return text
+
+    def visit(value: Any, where: tuple[str | int, ...], top: bool) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
                 name = k if isinstance(k, str) else str(k)
-                label = f"{where}.{field_name(name, known)}" if where else field_name(name, known)
                 if is_secret(name):
-                    out.append({"field": label, "issue": f"the field name {issue}"})
+                    out.append({"field": label((*where, name)), "issue": f"the field name {issue}"})
                 if top and allowed and allowed.get(name) == v:
                     continue
-                visit(v, label, False)
+                visit(v, (*where, name), False)
         elif isinstance(value, list):
             for i, v in enumerate(value):
-                visit(v, f"{where}[{i}]", False)
+                visit(v, (*where, i), False)
         elif isinstance(value, str) and is_secret(value):
-            out.append({"field": where or "(body)", "issue": issue})
+            out.append({"field": label(where) or "(body)", "issue": issue})
 
     if known:
-        visit(body, path, True)
+        visit(body, (), True)
     return out
 
 
