@@ -40,7 +40,7 @@ from hoox_edge.ports import Env, index_of
 from hoox_edge.shared import bodies, clock
 from hoox_edge.shared.auth import REQUEST_ID_HEADER
 from hoox_edge.shared.errors import INTERNAL_ERROR, NOT_FOUND, ApiError, error_body, error_response
-from hoox_edge.shared.redact import MASK, known_secrets, printable
+from hoox_edge.shared.redact import known_secrets, printable, redact
 
 _py = logging.getLogger("hoox.edge")
 
@@ -97,9 +97,7 @@ async def json_body(request: Request, limit: int = bodies.MAX_BYTES) -> Any:
 
 def safe_path(scope: Mapping[str, Any], limit: int = _MAX_PATH) -> str:
     """The request path as it may be logged, recorded or echoed: secrets masked, cut, printable."""
-    path = printable(scope.get("path", ""))
-    for s in known_secrets(_secrets_of(scope)):
-        path = path.replace(s, MASK)
+    path = redact(printable(scope.get("path", "")), _secrets_of(scope))
     return path if len(path) <= limit else path[:limit] + "…"
 
 

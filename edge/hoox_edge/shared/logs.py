@@ -11,7 +11,7 @@ from typing import Any
 
 from hoox_edge.ports import D1Database, D1PreparedStatement, Env
 from hoox_edge.shared import clock
-from hoox_edge.shared.redact import cap_json, cap_text, redact
+from hoox_edge.shared.redact import cap_json, cap_text, known_secrets, redact
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 _py = logging.getLogger("hoox.edge")
@@ -22,8 +22,9 @@ def row_statement(db: D1Database, env: Env, level: str, message: str, *, request
     """The INSERT of a log row (secrets redacted), to run alone or in a batch with the change it records."""
     if level not in LEVELS:
         raise ValueError(f"log level must be one of {LEVELS}")
-    safe_details = redact(details, env.secret_values()) if details else None
-    safe_message = cap_text(redact(message, env.secret_values()))
+    known = known_secrets(env.secret_values())
+    safe_details = redact(details, known) if details else None
+    safe_message = cap_text(redact(message, known))
     return db.prepare(
         "INSERT INTO system_logs (created_at, level, worker, request_id, message, details) VALUES (?,?,?,?,?,?)"
     ).bind(clock.iso(), level, env.worker, request_id, safe_message,
