@@ -102,6 +102,8 @@ def _float(text: str) -> float:
 
 
 def _int(text: str) -> int:
+    if len(text) < 19:  # at most 18 digits: inside the 64-bit range
+        return int(text)
     digits = len(text.lstrip("-"))
     # Checked on the text first: int() of a huge literal is slow, and Python refuses > 4300 digits.
     if digits > 19 or not INT_MIN <= int(text) <= INT_MAX:
@@ -109,6 +111,8 @@ def _int(text: str) -> int:
     return int(text)
 
 
+# One decoder for every body (json.loads with hooks would build one, and its scanner, per call).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_float, parse_int=_int)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -136,7 +140,7 @@ def parse_json(raw: bytes | str) -> Any:
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw  # UnicodeDecodeError is a ValueError
     if nesting_depth_exceeds(text):
         raise UnsafeJson(f"The JSON is nested deeper than {MAX_DEPTH} levels.")
-    value = json.loads(text, parse_constant=_refuse_constant, parse_float=_float, parse_int=_int)
+    value = _DECODER.decode(text)
     # Valid UTF-8 cannot hold a surrogate: one can only come from a \uD800-\uDFFF escape.
     where = find_surrogate(value) if _SURROGATE_ESCAPE.search(text) else None
     if where is not None:
