@@ -79,6 +79,8 @@ def nesting_depth_exceeds(text: str, limit: int = MAX_DEPTH) -> bool:
     Each pass deletes the innermost `[]` pairs, so a document of depth d is empty after d passes;
     what still holds a pair after `limit` passes is deeper. Unbalanced text is left to the parser.
     """
+    if text.count("[") + text.count("{") <= limit:  # too few openings to nest that deep (most bodies)
+        return False
     brackets = _NOT_BRACKET.sub("", _STRING.sub('""', text)).replace("{", "[").replace("}", "]")
     for _ in range(limit):
         if not brackets:
