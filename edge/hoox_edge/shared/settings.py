@@ -14,6 +14,7 @@ an error, like a value of the wrong type: readers fall back to the default or to
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import math
@@ -365,6 +366,7 @@ _EXACT = {s.key: s for s in MANIFEST if not s.is_family}
 _FAMILIES = [s for s in MANIFEST if s.is_family]
 
 
+@functools.lru_cache(maxsize=1024)  # ~25 a signal, a family's keys (paper prices) by a scan of the families
 def lookup(key: str) -> Setting | None:
     if key in _EXACT:
         return _EXACT[key]
