@@ -625,13 +625,13 @@ class Env:
         Asked a dozen times a signal. The bindings are updated in place when `.dev.vars` changes, so
         what the list was made from (a few strings) is compared on every call."""
         d = self.__dict__
-        b = d["_bindings"]
-        own = [v for k in d["_secret_names"] if isinstance(v := b.get(k), str) and v]
-        also = list(d["_also_secret"]()) if d["_also_secret"] is not None else []
+        given = tuple(map(d["_bindings"].get, d["_secret_names"]))  # no Python frame: the check is cheap
+        also = tuple(d["_also_secret"]()) if d["_also_secret"] is not None else ()
         made = d.get("_secrets_made")
-        if made is None or made[0] != own or made[1] != also:
-            values = own + [v for v in also if isinstance(v, str) and v and v not in own]
-            made = d["_secrets_made"] = (own, also, values)
+        if made is None or made[0] != given or made[1] != also:
+            own = [v for v in given if isinstance(v, str) and v]
+            made = d["_secrets_made"] = (given, also,
+                                         own + [v for v in also if isinstance(v, str) and v and v not in own])
         return made[2]
 
     def __repr__(self) -> str:  # never print values: secrets live here
