@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json as _json
 import math
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
@@ -389,6 +390,7 @@ class R2Bucket(Protocol):
 
 
 R2_MAX_KEY_BYTES = 1024
+_R2_REFUSED_CHAR = re.compile(r"[\\\x00-\x1f\x7f]")  # a backslash or a control character
 
 
 class R2KeyError(ValueError):
@@ -404,7 +406,7 @@ def validate_r2_key(key: str) -> str:
         raise R2KeyError(f"R2 key is longer than {R2_MAX_KEY_BYTES} bytes")
     if key.startswith("/"):
         raise R2KeyError(f"R2 key {key!r} must not start with '/'")
-    if "\\" in key or any(ord(c) < 32 or ord(c) == 127 for c in key):
+    if _R2_REFUSED_CHAR.search(key):
         raise R2KeyError(f"R2 key {key!r} contains a backslash or a control character")
     if any(seg in (".", "..") for seg in key.split("/")):
         raise R2KeyError(f"R2 key {key!r} has a '.' or '..' segment (path traversal)")
@@ -430,7 +432,7 @@ def check_data_point(blobs: Sequence[str | None], doubles: Sequence[float], inde
         raise ValueError(f"a data point takes at most {MAX_BLOBS} blobs, {MAX_DOUBLES} doubles, 1 index")
     if indexes and len(indexes[0].encode("utf-8")) > MAX_INDEX_BYTES:
         raise ValueError(f"the index is longer than {MAX_INDEX_BYTES} bytes")
-    if sum(len(str(b).encode("utf-8")) for b in blobs if b) > MAX_BLOB_BYTES:
+    if len("".join(map(str, filter(None, blobs))).encode("utf-8")) > MAX_BLOB_BYTES:  # no frame per blob
         raise ValueError(f"the blobs of a data point exceed {MAX_BLOB_BYTES // 1024} KB")
 
 
