@@ -40,7 +40,7 @@ from hoox_edge.ports import Env, index_of
 from hoox_edge.shared import bodies, clock
 from hoox_edge.shared.auth import REQUEST_ID_HEADER
 from hoox_edge.shared.errors import INTERNAL_ERROR, NOT_FOUND, ApiError, error_body, error_response
-from hoox_edge.shared.redact import known_secrets, printable, redact
+from hoox_edge.shared.redact import holds_secret, printable, redact
 
 _py = logging.getLogger("hoox.edge")
 
@@ -69,7 +69,7 @@ def request_id_of(request: Request) -> str:
     if rid is None:
         given = request.headers.get(REQUEST_ID_HEADER)
         usable = (given is not None and REQUEST_ID.match(given) is not None
-                  and not any(s in given for s in known_secrets(_secrets_of(request.scope))))
+                  and not holds_secret(given, _secrets_of(request.scope)))
         rid = given if usable and given else str(uuid.uuid4())
         request.scope["hoox.request_id"] = rid
     return rid
@@ -82,8 +82,7 @@ def envelope_request_id(body: Any, request: Request) -> str:
     given = body.get("requestId") if isinstance(body, dict) else None
     if given in (None, ""):
         return request_id_of(request)
-    if not isinstance(given, str) or not REQUEST_ID.match(given) or any(
-            s in given for s in known_secrets(_secrets_of(request.scope))):
+    if not isinstance(given, str) or not REQUEST_ID.match(given) or holds_secret(given, _secrets_of(request.scope)):
         raise ApiError(400, "VALIDATION_ERROR", "requestId must be a request id: letters, digits and . _ : - "
                        "(at most 128).", [{"field": "requestId", "issue": "must be a request id"}])
     request.scope["hoox.request_id"] = given

@@ -94,6 +94,12 @@ def _walk(value: Any, known: Known) -> Any:
     return value
 
 
+def holds_secret(text: str, secrets: Iterable[str]) -> bool:
+    """Does `text` hold one of the secret values worth matching (`known_secrets`)?"""
+    known = known_secrets(secrets)
+    return len(text) >= known.shortest and any(s in text for s in known)
+
+
 def _mask_text(text: str, known: list[str]) -> str:
     for s in known:
         if s in text:
@@ -124,7 +130,7 @@ def _hidden(n: int, what: str = "value") -> str:
 def _safe_prefix(text: str, limit: int, known: list[str]) -> str | None:
     """The longest prefix of `text` (at most `limit` characters) that stops before any word that
     looks like a credential; None when that leaves nothing or `text` holds a known secret."""
-    if any(s in text for s in known):
+    if holds_secret(text, known):
         return None
     cut = min(len(text), limit)
     for m in _WORD.finditer(text):
@@ -157,9 +163,8 @@ def field_name(name: Any, secrets: Iterable[str] = (), *, limit: int = NAME_CHAR
     """An unknown field's name as it may be reported or stored: cut to `limit` characters, masked
     when it looks like a credential (a key pasted where a name belongs)."""
     text = printable(name if isinstance(name, str) else str(name))
-    known = known_secrets(secrets)
     # Most names are shorter than any secret and any credential: nothing to search.
-    if (len(text) >= known.shortest and any(s in text for s in known)) or (
+    if holds_secret(text, secrets) or (
             len(text) >= _CREDENTIAL_CHARS and any(looks_like_credential(w) for w in _WORD.findall(text))):
         return f"{MASK}({len(text)} characters)"
     return text if len(text) <= limit else text[:limit] + "…"
@@ -237,7 +242,7 @@ def mask_credentials(value: Any, *, keep: Iterable[str] = ()) -> Any:
             return {k: (item if top and k in kept else walk(item, False)) for k, item in v.items()}
         if isinstance(v, list):
             return [walk(item, False) for item in v]
-        if isinstance(v, str):
+        if isinstance(v, str) and len(v) >= _CREDENTIAL_CHARS:  # a shorter text holds no credential
             return _WORD.sub(lambda m: MASK if looks_like_credential(m.group()) else m.group(), v)
         return v
 
