@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import math
-import uuid
+import os
 from typing import Any
 
 from hoox_edge.ports import DurableObject, DurableObjectState, Env
@@ -60,7 +60,7 @@ class RateLimiter(DurableObject):
             oldest_blocking = hits[len(hits) - limit][0]
             retry = max(1, math.ceil(oldest_blocking + window_seconds - now))
             return {"allowed": False, "remaining": 0, "retryAfter": retry}
-        key = f"{_HIT}{round(now * 1e6):020d}:{uuid.uuid4().hex[:8]}"
+        key = f"{_HIT}{round(now * 1e6):020d}:{os.urandom(4).hex()}"  # a nonce: no uuid4 object needed
         await self.ctx.storage.put(key, now)
         if self._window != window_seconds:
             await self.ctx.storage.put(_WINDOW, window_seconds)
