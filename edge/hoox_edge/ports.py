@@ -176,6 +176,8 @@ class DurableObjectStorage(Protocol):
         """Drop every entry, every table and the alarm (the object then costs nothing)."""
 
 
+# Built once: json.dumps with options builds an encoder on every call.
+_STRICT_JSON = _json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 MAX_STORAGE_ENTRY_BYTES = 2 * 1024 * 1024  # key and value together, on SQLite-backed objects
 
 
@@ -189,7 +191,7 @@ def check_storage_entry(key: Any, value: Any = None, *, putting: bool = False) -
     if value is None:
         raise TypeError("Durable Object storage cannot hold None: delete the key instead")
     try:
-        text = _json.dumps(value, allow_nan=False, separators=(",", ":"))
+        text = _STRICT_JSON.encode(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"Durable Object storage values must be JSON-compatible: {exc}") from None
     if len(key.encode("utf-8")) + len(text.encode("utf-8")) > MAX_STORAGE_ENTRY_BYTES:
@@ -316,7 +318,7 @@ QUEUE_MAX_BATCH_BYTES = 256 * 1024
 def encode_queue_body(body: JSONValue) -> str:
     """A message body as JSON text; TypeError when it is not JSON, ValueError when too large."""
     try:
-        text = _json.dumps(body, separators=(",", ":"), allow_nan=False)
+        text = _STRICT_JSON.encode(body)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"queue message body must be JSON-serialisable: {exc}") from None
     if len(text.encode("utf-8")) > QUEUE_MAX_MESSAGE_BYTES:

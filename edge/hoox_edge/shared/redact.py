@@ -279,10 +279,13 @@ def cap_text(text: str, limit: int = SNIPPET_BYTES) -> str:
     return head + note
 
 
+_SNIPPET_JSON = json.JSONEncoder(default=str, ensure_ascii=False)  # json.dumps with options builds one a call
+
+
 def cap_json(value: Any, limit: int = SNIPPET_BYTES) -> str:
     """`value` as JSON text of at most `limit` bytes; a larger one is stored as
     `{"truncated": true, "bytes": N, "head": "<the start of its JSON text>"}` (still JSON)."""
-    text = json.dumps(value, default=str, ensure_ascii=False)
+    text = _SNIPPET_JSON.encode(value)
     text = printable(text) if _UNPRINTABLE.search(text) else text
     size = len(text.encode("utf-8"))
     if size <= limit:

@@ -55,6 +55,7 @@ ACCEPTED_FIELDS: tuple[str, ...] = (
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 _SEPARATORS = re.compile(r"[/\-_\s]")
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # a signal's stable text (`canonical`)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,7 +126,7 @@ class Signal:
         del body["idempotencyKey"]
         if body["strategy"] is None:  # signals without one keep the key they always had
             del body["strategy"]
-        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return _CANONICAL.encode(body)
 
     def implicit_key(self) -> str:
         """sha256 of the canonical signal: two identical signals share it."""
@@ -387,7 +388,7 @@ class DexSignal:
         del body["idempotencyKey"]
         if body["strategy"] is None:
             del body["strategy"]
-        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return _CANONICAL.encode(body)
 
     def implicit_key(self) -> str:
         return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()
