@@ -202,6 +202,7 @@ def _dry_run(w: catalog.Worker, tmp: Path) -> tuple[subprocess.CompletedProcess,
         "WRANGLER_HIDE_BANNER": "true",  # no banner, hence no update check over the network
         "CI": "true",
         "NO_COLOR": "1",
+        **{k: os.environ[k] for k in ("NODE_COMPILE_CACHE",) if k in os.environ},  # see conftest.py
     }
     proc = subprocess.run([str(WRANGLER_BIN), "deploy", "--dry-run", "--outdir", str(out)],
                           cwd=EDGE / w.package_dir, env=env, capture_output=True, text=True, timeout=180)
