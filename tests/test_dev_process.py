@@ -126,3 +126,30 @@ def test_a_queued_signal_survives_a_stop_or_crash_and_fills_exactly_once(edge: E
     positions = edge.ledger("SELECT symbol, side, size FROM positions WHERE status = 'OPEN'")
     assert positions == [{"symbol": "ETHUSDT", "side": "LONG", "size": pytest.approx(0.5)}]
     assert edge.queued() == []  # not in the queue, not in the dead letter
+
+
+def test_an_exited_runtime_left_a_zombie_by_its_parent_counts_as_stopped() -> None:
+    """A detached runtime is not the stopping CLI's child: when it exits, the process that reaps it (an
+    init that reaps late, as in a container) may leave it a zombie for a while. `hoox dev stop` takes
+    it as gone at once instead of waiting two seconds for it to disappear."""
+    import subprocess
+    import sys
+
+    from hoox_cli.core import process
+
+    # the parent forks a child that exits at once, waits for that exit without reaping it, says its pid
+    code = ("import os, sys\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n    os._exit(0)\n"
+            "os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)\n"
+            "print(pid, flush=True)\n"
+            "sys.stdin.read()\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        zombie = int(parent.stdout.readline())
+        os.kill(zombie, 0)  # still in the process table
+        assert process.pid_alive(zombie) is False
+        assert process.pid_alive(parent.pid) is True
+    finally:
+        parent.communicate("")

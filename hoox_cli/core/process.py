@@ -158,12 +158,21 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # a zombie child (ours, not reaped yet) counts as gone
+    # a zombie counts as gone: ours is reaped here; another's (a detached runtime whose parent is an
+    # init that reaps late, as in a container) is seen in /proc, else `stop` waited 2 s for it
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
         return done == 0
     except ChildProcessError:
-        return True
+        return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (OSError, IndexError):  # not Linux, or gone meanwhile
+        return False
 
 
 # ----------------------------------------------------------------------------- ports
