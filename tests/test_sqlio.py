@@ -73,15 +73,21 @@ async def test_a_failing_unit_rolls_back_alone(writer):
     assert committed(writer.path) == {"a": 1, "b": 2, "c": 3, "d": 4}
 
 
-async def test_an_answer_waits_for_the_commit_that_holds_it(writer, monkeypatch):
-    gate = threading.Event()
+@pytest.fixture
+def gate(writer, monkeypatch) -> threading.Event:
+    """Commits of `writer` wait (in their thread) until the test sets the returned event."""
+    event = threading.Event()
     real = writer._commit_in_thread
 
-    def slow_commit() -> None:
-        gate.wait(10)
+    def held_commit() -> None:
+        event.wait(10)
         real()
 
-    monkeypatch.setattr(writer, "_commit_in_thread", slow_commit)
+    monkeypatch.setattr(writer, "_commit_in_thread", held_commit)
+    return event
+
+
+async def test_an_answer_waits_for_the_commit_that_holds_it(writer, gate):
     first = asyncio.create_task(writer.run(insert("a", 1)))
     await until(lambda: writer._committing, "the commit started")
     second = asyncio.create_task(writer.run(insert("b", 2)))  # arrives during the commit: the next group
@@ -98,15 +104,7 @@ async def test_an_answer_waits_for_the_commit_that_holds_it(writer, monkeypatch)
     assert await writer.read("SELECT COUNT(*) FROM t") == (["COUNT(*)"], [(2,)])
 
 
-async def test_a_caller_that_gives_up_does_not_cancel_the_others_of_its_group(writer, monkeypatch):
-    gate = threading.Event()
-    real = writer._commit_in_thread
-
-    def slow_commit() -> None:
-        gate.wait(10)
-        real()
-
-    monkeypatch.setattr(writer, "_commit_in_thread", slow_commit)
+async def test_a_caller_that_gives_up_does_not_cancel_the_others_of_its_group(writer, gate):
     first = asyncio.create_task(writer.run(insert("a", 1)))
     second = asyncio.create_task(writer.run(insert("b", 2)))
     await until(lambda: writer._committing, "the commit started")
@@ -119,15 +117,7 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_others_of_its_group(wr
     assert committed(writer.path) == {"a": 1, "b": 2}  # the commit went on; only the answer was dropped
 
 
-async def test_units_waiting_for_a_commit_find_their_transaction_opened_by_it(writer, monkeypatch):
-    gate = threading.Event()
-    real = writer._commit_in_thread
-
-    def slow_commit() -> None:
-        gate.wait(10)
-        real()
-
-    monkeypatch.setattr(writer, "_commit_in_thread", slow_commit)
+async def test_units_waiting_for_a_commit_find_their_transaction_opened_by_it(writer, gate, monkeypatch):
     begins: list[int] = []
     real_begin = writer._begin
 
