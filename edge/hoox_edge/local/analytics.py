@@ -11,11 +11,9 @@ with literal timestamps. SQLite's `datetime('now')` reads the real clock, not `h
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +27,6 @@ _DATASET = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 FLUSH_AFTER_S = 0.05
 COLUMNS = (["timestamp", "index1"] + [f"blob{i}" for i in range(1, MAX_BLOBS + 1)]
            + [f"double{i}" for i in range(1, MAX_DOUBLES + 1)] + ["_sample_interval"])
-
-_last_second: tuple[int, str] = (-1, "")
-
-
-def _second(now: float) -> str:
-    """A point's timestamp (whole seconds, UTC), formatted once per second: every point asks."""
-    global _last_second
-    second = math.floor(now)
-    if second != _last_second[0]:
-        _last_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S"))
-    return _last_second[1]
 
 
 def _ddl(dataset: str) -> str:
@@ -157,7 +144,7 @@ class LocalAnalyticsDataset:
         index = indexes[0] if indexes else ""
         blob_values = ["" if b is None else str(b) for b in blobs]  # Cloudflare stores null as ''
         double_values = [float(d) for d in doubles]
-        ts = _second(clock.now())
+        ts = clock.iso()[:19].replace("T", " ")  # whole seconds, UTC (clock.iso formats each second once)
         values = [ts, index, *blob_values, *[""] * (MAX_BLOBS - len(blob_values)),
                   *double_values, *[0.0] * (MAX_DOUBLES - len(double_values))]
         self._store.add(self.name, values)
