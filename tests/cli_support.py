@@ -50,3 +50,11 @@ def use_wheel_cache(ws: Workspace) -> Path:
                   env={"HOOX_WORKSPACE": str(ws.root)})
     assert result.exit_code == 0, result.stdout
     return WHEEL_CACHE
+
+
+def enable_only(ws: Workspace, names: list[str] | tuple[str, ...]) -> None:
+    """Only these workers enabled in the workspace (a remote command runs wrangler once per enabled worker)."""
+    doc = ws.config()
+    for w in catalog.WORKERS:
+        doc["workers"][w.name]["enabled"] = w.name in names  # type: ignore[index]
+    ws.save_config(doc)

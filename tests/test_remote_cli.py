@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from cli_support import as_json as out_of
-from cli_support import hoox
+from cli_support import enable_only, hoox
 from fake_cloudflare import FakeCloudflare, start_fake
 from hoox_edge import catalog, migrations
 from hoox_edge.local.workspace import Workspace
@@ -41,13 +41,6 @@ def argv_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
 
 
 # --------------------------------------------------------------------------- secrets
-def _enable_only(ws: Workspace, names: list[str]) -> None:
-    doc = ws.config()
-    for w in catalog.WORKERS:
-        doc["workers"][w.name]["enabled"] = w.name in names
-    ws.save_config(doc)
-
-
 def test_secrets_set_remote_sends_the_value_on_stdin_to_every_enabled_owner(
         ws: Workspace, fake: FakeCloudflare, argv_log: list) -> None:
     res = hoox("secrets", "set", "BYBIT_API_SECRET", "--remote", "--json", input=SECRET + "\n")
@@ -68,7 +61,7 @@ def test_secrets_set_remote_sends_the_value_on_stdin_to_every_enabled_owner(
 
 @pytest.mark.heavy
 def test_secrets_set_remote_to_a_shared_secret_and_one_worker(ws: Workspace, fake: FakeCloudflare) -> None:
-    _enable_only(ws, ["hoox", "trade-worker", "d1-worker", "email-worker"])
+    enable_only(ws, ["hoox", "trade-worker", "d1-worker", "email-worker"])
     out = out_of(hoox("secrets", "set", "INTERNAL_KEY_BINDING", "--remote", "--json", input=SECRET))
     assert out["set_on"] == [w for w in ws.enabled_workers() if "INTERNAL_KEY_BINDING" in catalog.worker(w).secrets]
     out = out_of(hoox("secrets", "set", "INTERNAL_KEY_BINDING", "--remote", "-w", "hoox", "--json", input="x" * 40))
@@ -132,7 +125,7 @@ def test_half_an_exchange_key_pair_is_one_problem_everywhere_and_secrets_delete_
 
 @pytest.mark.heavy
 def test_secrets_check_remote(ws: Workspace, fake: FakeCloudflare) -> None:
-    _enable_only(ws, ["hoox", "trade-worker", "d1-worker"])  # fewer wrangler runs; the rule is the same
+    enable_only(ws, ["hoox", "trade-worker", "d1-worker"])  # fewer wrangler runs; the rule is the same
     for w in ws.enabled_workers():
         for s in catalog.worker(w).secrets:
             fake.state.secrets.setdefault(w, {})[s] = "v" * 12

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_support import as_json, hoox
+from cli_support import as_json, enable_only, hoox
 from fake_cloudflare import FakeCloudflare, start_fake
 from hoox_edge.local.workspace import Workspace
 
@@ -93,11 +93,7 @@ def fake(ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
 @pytest.mark.heavy
 def test_remote_secrets_are_dated_per_worker(ws: Workspace, fake: FakeCloudflare, clock) -> None:
-    # the two owners of the key and one worker without it: each enabled worker is a wrangler run (~1.5 s)
-    doc = ws.config()
-    for name in doc["workers"]:
-        doc["workers"][name]["enabled"] = name in ("hoox", "trade-worker", "agent-worker")
-    ws.save_config(doc)
+    enable_only(ws, ["hoox", "trade-worker", "agent-worker"])  # the key's two owners and one without it
     _set("BYBIT_API_SECRET", SECRET, "--remote")
     clock.advance(45 * DAY)
     _set("BYBIT_API_SECRET", SECRET + "2", "--remote", "--worker", "agent-worker")
