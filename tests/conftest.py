@@ -147,6 +147,12 @@ def pytest_configure(config: pytest.Config) -> None:
     SVGImageExtension.dirname = classmethod(dirname)  # type: ignore[method-assign, assignment]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Heavy tests first (a stable sort keeps the rest in file order): xdist's load scheduler deals them
+    out before the short ones, so the longest run side by side from the start, not last and alone."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """An xdist worker hands its Pyodide runs to the controller, which prints them."""
     from pyodide_support import RUNS

@@ -199,6 +199,7 @@ def tiny_project(root: Path, *, failing: bool) -> Path:
     return root
 
 
+@pytest.mark.heavy
 def test_hoox_test_runs_each_step_and_fails_on_a_failing_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # one mypy cache for the three projects: the standard library's stubs are checked once, not three times
     monkeypatch.setenv("MYPY_CACHE_DIR", str(tmp_path / "mypy-cache"))

@@ -180,6 +180,7 @@ def test_every_port_option_refuses_a_bad_port_and_creates_nothing(bad: str, tmp_
     assert not default_root().exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.heavy
 def test_dev_start_keeps_its_port_in_hoox_toml(edge: Edge) -> None:  # noqa: F811
     started = edge.start()  # dev start --detach --port B in a new workspace
     ws = Workspace(edge.root)

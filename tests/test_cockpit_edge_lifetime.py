@@ -135,6 +135,7 @@ def test_an_edge_the_cockpit_did_not_start_is_labelled_so_and_never_touched(edge
         cockpit.close()
 
 
+@pytest.mark.heavy
 def test_an_edge_restarted_from_another_shell_is_no_longer_the_cockpits(edge: Edge,  # noqa: F811
                                                                          tmp_path: Path) -> None:
     ws = workspace_on(edge)

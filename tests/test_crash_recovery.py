@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from hoox_edge import exchanges, lifecycle
 from hoox_edge.exchanges.paper import PaperProvider
 from hoox_edge.local.runtime import LocalRuntime
@@ -75,6 +76,7 @@ def _kill_when(pid: int, received: list[int], at: int, done: threading.Event, ki
         killed.set()
 
 
+@pytest.mark.heavy
 def test_kill_9_during_a_burst_loses_no_signal_and_fills_none_twice(edge: Edge) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)

@@ -12,9 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "keys_bench.py"
 
 
+@pytest.mark.heavy
 def test_five_thousand_keys_under_256_open_files():
     proc = subprocess.run([sys.executable, str(BENCH), "--keys", "5000", "--signals", "200", "--nofile", "256",
                            "--json"], capture_output=True, text=True, timeout=600)

@@ -44,6 +44,7 @@ def staged_config(ws: Workspace, name: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- deploy all (dry run)
+@pytest.mark.heavy
 def test_deploy_all_dry_run_runs_every_enabled_worker_in_dependency_order(ws: Workspace) -> None:
     env = {**os.environ, "COLUMNS": "120"}
     proc = subprocess.run([sys.executable, "-m", "hoox_cli", "deploy", "all", "--dry-run", "--json"],
@@ -88,6 +89,7 @@ def test_deploy_all_dry_run_runs_every_enabled_worker_in_dependency_order(ws: Wo
     assert "email-worker" not in out["order"]
 
 
+@pytest.mark.heavy
 def test_deploy_all_stops_at_the_first_failure_and_says_what_was_not_deployed(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     order = catalog.deploy_order(ws.enabled_workers())
@@ -363,6 +365,7 @@ def test_telegram_webhook_registers_with_a_secret_token_and_syncs_it(
         tg.__exit__(None, None, None)
 
 
+@pytest.mark.heavy
 def test_workspaces_sharing_a_wheel_cache_vendor_it_once_even_at_the_same_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The vendored packages live beside the wheel cache: two workspaces vendoring it at once run pip

@@ -14,6 +14,7 @@ from process_support import Edge, edge, pid_alive, wait_for
 __all__ = ["edge"]  # the fixture, used by name
 
 
+@pytest.mark.heavy
 def test_detached_runtime_lifecycle(edge: Edge) -> None:
     started = edge.start()
     assert set(started["created"]) == {"hoox.toml", ".dev.vars", "kv-manifest.json"}
@@ -71,6 +72,7 @@ def test_signal_send_when_the_edge_is_down(edge: Edge) -> None:
     assert "not running" in p.stderr and "hoox dev start" in p.stderr
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])
 def test_a_queued_signal_survives_a_stop_or_crash_and_fills_exactly_once(edge: Edge, how: str) -> None:
     first = edge.start()

@@ -203,6 +203,7 @@ _IMPORT_ALL = textwrap.dedent("""
 """)
 
 
+@pytest.mark.heavy
 def test_every_module_of_the_closure_imports_without_pydantic() -> None:
     modules: set[str] = set()
     for w in catalog.WORKERS:

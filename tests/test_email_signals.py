@@ -143,6 +143,7 @@ def test_a_pattern_runs_over_a_bounded_text():
     assert found.match is None  # beyond what is searched
 
 
+@pytest.mark.heavy
 def test_mutated_samples_are_read_or_unreadable_never_a_crash():
     """3,000 mutations of the samples (fixed seed): the parser and the rules answer, or say Unreadable."""
     rnd = random.Random(20261206)

@@ -35,6 +35,7 @@ def _assert_clean(report: fuzzing.Report) -> None:
     assert not report.problems, f"{len(report.problems)} bad answers (seed {report.seed}):\n{shown}"
 
 
+@pytest.mark.heavy
 async def test_webhook_fuzz(rt):
     report = await fuzzing.run(rt, "webhook", N, seed=20260105)
     _assert_clean(report)

@@ -16,6 +16,7 @@ AREAS = ["analytics", "d1", "durable_objects", "kv", "queues", "r2", "service_bi
 ARGS = ["--confcutdir", "/hoox/tests/conformance"]
 
 
+@pytest.mark.heavy
 def test_every_conformance_area_passes_on_the_cloudflare_adapters() -> None:
     # One Pyodide run for all areas (each run boots Pyodide and Miniflare: seven runs cost twice the
     # time of one); -rA lists every test's outcome with its file, so a failure still names its area.
@@ -32,6 +33,7 @@ def test_every_conformance_area_passes_on_the_cloudflare_adapters() -> None:
     assert ran == set(AREAS), f"areas with no passing test inside Pyodide: {sorted(set(AREAS) - ran)}\n{out}"
 
 
+@pytest.mark.heavy
 def test_a_broken_conversion_in_a_cloudflare_adapter_turns_the_suite_red() -> None:
     with pytest.raises(PyodideRunFailed) as failed:
         run_in_pyodide("conformance/test_d1.py", extra=[*ARGS, "-p", "broken_conversion"])

@@ -20,6 +20,7 @@ import hashlib
 import re
 import time
 
+import pytest
 from fake_access import FakeAccess, SigningKey
 from fake_ai import FakeAI
 from hoox_edge import catalog
@@ -50,6 +51,7 @@ def outcomes(out: str) -> dict[str, dict[str, int]]:
     return seen
 
 
+@pytest.mark.heavy
 def test_the_edge_runs_in_pyodide() -> None:
     servers = LoopbackServers().start()
     try:

@@ -59,6 +59,7 @@ def test_secrets_set_remote_sends_the_value_on_stdin_to_every_enabled_owner(
     assert "BYBIT_API_SECRET" not in ws.secrets()  # --remote leaves .dev.vars alone
 
 
+@pytest.mark.heavy
 def test_secrets_set_remote_to_a_shared_secret_and_one_worker(ws: Workspace, fake: FakeCloudflare) -> None:
     enable_only(ws, ["hoox", "trade-worker", "d1-worker", "email-worker"])
     out = out_of(hoox("secrets", "set", "INTERNAL_KEY_BINDING", "--remote", "--json", input=SECRET))
@@ -122,6 +123,7 @@ def test_half_an_exchange_key_pair_is_one_problem_everywhere_and_secrets_delete_
     assert out_of(hoox("secrets", "delete", "BYBIT_API_KEY", "--json"))["deleted"] is False
 
 
+@pytest.mark.heavy
 def test_secrets_check_remote(ws: Workspace, fake: FakeCloudflare) -> None:
     enable_only(ws, ["hoox", "trade-worker", "d1-worker"])  # fewer wrangler runs; the rule is the same
     for w in ws.enabled_workers():

@@ -57,6 +57,7 @@ def _writes(fake: FakeCloudflare) -> list[str]:
     return [f"{r.method} {r.path}" for r in fake.requests if r.method != "GET"]
 
 
+@pytest.mark.heavy
 def test_auto_rollout_in_an_empty_account_then_again_then_a_failed_health_rolled_back(setup: Any) -> None:
     ws, fake, wrangler, gateway = setup
     vault = ws.secrets()

@@ -91,6 +91,7 @@ def fake(ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     f.stop()
 
 
+@pytest.mark.heavy
 def test_remote_secrets_are_dated_per_worker(ws: Workspace, fake: FakeCloudflare, clock) -> None:
     enable_only(ws, ["hoox", "trade-worker", "agent-worker"])  # the key's two owners and one without it
     _set("BYBIT_API_SECRET", SECRET, "--remote")

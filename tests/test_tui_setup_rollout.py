@@ -90,6 +90,7 @@ async def start(app: App[Any], pilot: Any) -> None:
     assert "d1-worker, trade-worker, hoox" in text(app, "#question")  # the binding order
 
 
+@pytest.mark.heavy
 async def test_the_wizards_last_step_rolls_out_asking_before_it_pushes_secrets(cloud: Any) -> None:
     ws, fake, wrangler, gateway = cloud
     vault = ws.secrets()

@@ -209,6 +209,7 @@ def _dry_run(w: catalog.Worker, tmp: Path) -> tuple[subprocess.CompletedProcess,
     return proc, out
 
 
+@pytest.mark.heavy
 def test_wrangler_dry_run_accepts_every_worker_and_reports_the_catalog_bindings(tmp_path):
     assert WRANGLER_BIN.exists(), (
         f"wrangler is not installed at {WRANGLER_BIN}: run `npm ci` at the repository root "
