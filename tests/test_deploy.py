@@ -19,7 +19,7 @@ from typing import Any
 
 import pyjson5
 import pytest
-from cli_support import WHEEL_CACHE, hoox, kv_raw, use_wheel_cache
+from cli_support import WHEEL_CACHE, enable_only, hoox, kv_raw, use_wheel_cache
 from fake_cloudflare import ACCOUNT, TOKEN, start_fake
 from fake_telegram import FakeTelegram as FakeBotApi
 from hoox_edge import catalog, wrangler
@@ -46,6 +46,10 @@ def staged_config(ws: Workspace, name: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- deploy all (dry run)
 @pytest.mark.heavy
 def test_deploy_all_dry_run_runs_every_enabled_worker_in_dependency_order(ws: Workspace) -> None:
+    # a chain of three (telegram-worker <- trade-worker <- hoox by service bindings): the order is
+    # tested as well as with all ten, at a third of the wrangler runs; tests/test_wrangler.py dry-runs
+    # every worker's own folder
+    enable_only(ws, ["hoox", "trade-worker", "telegram-worker"])
     env = {**os.environ, "COLUMNS": "120"}
     proc = subprocess.run([sys.executable, "-m", "hoox_cli", "deploy", "all", "--dry-run", "--json"],
                           env=env, capture_output=True, text=True, timeout=300)
