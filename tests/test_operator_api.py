@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import seed_ledgers
 from hoox_edge import catalog
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.service import asgi_call
@@ -33,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-async def rt(clock, workspace: Workspace):
+async def rt(clock, workspace: Workspace, migrated_ledgers: list[Path]):
     """A runtime opened at the fake clock's start (so its uptime is measured on that clock)."""
-    runtime = LocalRuntime(workspace)
+    runtime = LocalRuntime(seed_ledgers(workspace, migrated_ledgers))
     await runtime.open()
     try:
         yield runtime

@@ -18,6 +18,7 @@ from typing import Any
 import cli_support
 import pytest
 from cli_support import as_json
+from conftest import seed_ledgers
 from fake_clock import START
 from fake_telegram import FakeTelegram, message_update
 from hoox_edge import catalog
@@ -98,8 +99,8 @@ def workspace(workspace: Workspace) -> Workspace:
 
 
 @pytest.fixture
-async def rt(clock: Any, workspace: Workspace) -> AsyncIterator[LocalRuntime]:
-    runtime = LocalRuntime(workspace, workers=WORKERS)
+async def rt(clock: Any, workspace: Workspace, migrated_ledgers: list[Path]) -> AsyncIterator[LocalRuntime]:
+    runtime = LocalRuntime(seed_ledgers(workspace, migrated_ledgers), workers=WORKERS)
     await runtime.open()
     try:
         yield runtime

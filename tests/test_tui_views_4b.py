@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import seed_ledgers
 from hoox_edge import catalog
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
@@ -87,9 +88,10 @@ def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path
 
 
 @pytest.fixture
-async def edge(workspace: Workspace) -> AsyncIterator[tuple[LocalRuntime, AsyncHooxClient]]:
+async def edge(workspace: Workspace,
+               migrated_ledgers: list[Path]) -> AsyncIterator[tuple[LocalRuntime, AsyncHooxClient]]:
     """A real local edge, reached in-process through the gateway's ASGI app (no ports)."""
-    rt = LocalRuntime(workspace)
+    rt = LocalRuntime(seed_ledgers(workspace, migrated_ledgers))
     await rt.open()
     client = AsyncHooxClient("http://edge.test", rt.env("hoox").OPERATOR_API_KEY, source="workspace",
                              transport=httpx.ASGITransport(app=rt.app("hoox")), retries=0)
