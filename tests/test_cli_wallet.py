@@ -10,9 +10,9 @@ from typing import Any
 import cli_support
 import pytest
 from cli_support import as_json
-from eth_account import Account
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.shared import settings
+from hoox_edge.wallet import evm
 from web3_chain import ChainServer, Node, use_wallet
 
 PK = "0x8da4ef21b864d2cc526dbdb2a120bd2874c36c9d0a1fb7f8c63d7f7a8b41de8f"
@@ -25,7 +25,7 @@ ETH = 10**18
 @pytest.fixture
 def node() -> Node:
     n = Node()
-    n.fund(Account.from_key(PK).address, 10 * ETH)
+    n.fund(evm.Key.from_hex(PK).address, 10 * ETH)
     return n
 
 
@@ -49,7 +49,7 @@ async def test_balance_send_after_asking_and_tx(edge: LocalRuntime, node: Node) 
     await settings.put(edge.env("hoox").CONFIG_KV, settings.WEB3_CHAINS, CHAINS)
     r = await hoox("wallet", "balance", "--chain", "local", "--json")
     assert r.exit_code == 0, r.output
-    assert as_json(r)["balance"] == "10" and as_json(r)["address"] == Account.from_key(PK).address
+    assert as_json(r)["balance"] == "10" and as_json(r)["address"] == evm.Key.from_hex(PK).address
     assert "10 ETH" in (await hoox("wallet", "balance", "--chain", "local")).stdout
 
     # Nobody to ask under --json: nothing is estimated or sent.
@@ -103,5 +103,5 @@ async def test_the_dashboard_balances_list_every_chain_and_say_which_failed(edge
     assert r.status == 200, r.json()
     local, other = r.json()["result"]["items"]
     assert (local["chain"], local["balance"], local["error"]) == ("local", "10", None)
-    assert local["address"] == Account.from_key(PK).address
+    assert local["address"] == evm.Key.from_hex(PK).address
     assert other["balance"] is None and "RPC_URL_TESTNET" in other["error"] and other["symbol"] == "OP"

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from eth_account import Account
 from hoox_edge import lifecycle, reconcile
 from hoox_edge.shared import clock, settings
 from hoox_edge.shared.signal import parse_dex_signal
+from hoox_edge.wallet import evm
 from web3_chain import ETH, ChainServer, Node, deploy, pool, swaps_sent, token_balance, token_bytecode, v2_quote
 
 from hoox_cli.core import models
@@ -24,7 +24,7 @@ GW, TRADE, W = "hoox", "trade-worker", "web3-wallet-worker"
 PK = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 CHAINS = {"local": {"chainId": 131277322940537, "rpcSecret": "RPC_PROVIDER_URL",
                     "explorer": "https://explorer.example", "symbol": "ETH"}}
-ME = Account.from_key(PK).address
+ME = evm.Key.from_hex(PK).address
 
 
 @pytest.fixture

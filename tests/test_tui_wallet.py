@@ -5,10 +5,10 @@ while the worker is off."""
 from __future__ import annotations
 
 import pytest
-from eth_account import Account
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.local.workspace import Workspace
 from hoox_edge.shared import settings
+from hoox_edge.wallet import evm
 from textual.widgets import Static
 from tui_support import cockpit_settings, make_ctx, plain, until  # noqa: F401  (autouse)
 from web3_chain import ChainServer, Node, use_wallet
@@ -23,7 +23,7 @@ CHAINS = {"local": {"chainId": 131277322940537, "rpcSecret": "RPC_PROVIDER_URL",
 @pytest.fixture
 def chain():
     node = Node()
-    node.fund(Account.from_key(PK).address, 3 * 10**18)
+    node.fund(evm.Key.from_hex(PK).address, 3 * 10**18)
     with ChainServer(node) as server:
         yield server
 
@@ -46,7 +46,7 @@ async def test_the_dashboard_lists_each_chains_balance_and_a_chains_failure(edge
         await until(pilot, lambda: wallet_panel(app).display and "ETH" in plain(wallet_panel(app), width=110),
                     "the wallet's balances read and shown")
         text = plain(wallet_panel(app), width=110)
-        assert "local" in text and "3 ETH" in text and Account.from_key(PK).address[:12] in text
+        assert "local" in text and "3 ETH" in text and evm.Key.from_hex(PK).address[:12] in text
         assert "other" in text and "RPC_URL_TESTNET" in text  # its RPC URL is not set
 
 

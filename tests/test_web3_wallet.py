@@ -12,8 +12,6 @@ import os
 from decimal import Decimal
 
 import pytest
-from eth_account import Account
-from eth_hash.auto import keccak
 from hoox_edge.shared import settings
 from hoox_edge.wallet import evm
 from web3_chain import (
@@ -33,6 +31,7 @@ from web3_chain import (
 
 W = "web3-wallet-worker"
 PK = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+ADDRESS = evm.Key.from_hex(PK).address  # held against eth-account's below
 MNEMONIC = "test test test test test test test test test test test junk"
 CHAINS = {"local": {"chainId": 131277322940537, "rpcSecret": "RPC_PROVIDER_URL",
                     "explorer": "https://explorer.example", "symbol": "ETH"}}
@@ -56,7 +55,7 @@ async def wallet(workspace, node):
         await rt.open()
         try:
             await settings.put(rt.env(W).CONFIG_KV, settings.WEB3_CHAINS, CHAINS)
-            node.fund(Account.from_key(PK).address, 10 * ETH)
+            node.fund(ADDRESS, 10 * ETH)
             yield rt, node, server
         finally:
             await rt.stop()
@@ -77,11 +76,14 @@ def deploy_token(node: Node) -> str:
 
 # ============================================================================ the primitives
 def test_keccak_addresses_and_signatures_match_eth_account_byte_for_byte():
+    from eth_account import Account  # eth-account, the reference, imported where it is used (~1 s)
+    from eth_hash.auto import keccak
+
     for size in (0, 1, 135, 136, 137, 1000):
         data = os.urandom(size)
         assert evm.keccak256(data) == keccak(data)
     k = evm.Key.from_hex(PK)
-    assert k.address == Account.from_key(PK).address
+    assert k.address == Account.from_key(PK).address == ADDRESS
     tx = {"type": 2, "chainId": 8453, "nonce": 7, "maxPriorityFeePerGas": 2 * 10**9, "maxFeePerGas": 9 * 10**9,
           "gas": 60_000, "to": RECIPIENT, "value": 123, "data": b"\x12\x34", "accessList": []}
     expected = Account.sign_transaction(tx, PK)
@@ -92,6 +94,8 @@ def test_keccak_addresses_and_signatures_match_eth_account_byte_for_byte():
 
 
 def test_mnemonic_accounts_match_eth_account():
+    from eth_account import Account
+
     Account.enable_unaudited_hdwallet_features()
     for index in (0, 3):
         theirs = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
@@ -99,7 +103,7 @@ def test_mnemonic_accounts_match_eth_account():
 
 
 def test_checksummed_addresses_are_checked():
-    good = Account.from_key(PK).address
+    good = ADDRESS
     assert evm.parse_address(good) == bytes.fromhex(good[2:])
     assert evm.parse_address(good.lower()) == bytes.fromhex(good[2:])
     wrong_case = good[:2] + good[2:].swapcase()
@@ -118,7 +122,7 @@ async def test_native_balance_of_the_wallet_and_of_any_address(wallet):
     r = await process(rt, {"action": "getBalance", "chain": "local"})
     assert r.status == 200, r.text()
     res = r.json()["result"]
-    assert res["address"] == Account.from_key(PK).address
+    assert res["address"] == ADDRESS
     assert res["balance"] == "10" and res["balanceRaw"] == str(10 * ETH) and res["symbol"] == "ETH"
     other = await process(rt, {"action": "getBalance", "chain": "local", "address": RECIPIENT})
     assert other.json()["result"]["balance"] == "0"
@@ -168,7 +172,7 @@ async def test_the_gas_trap_refuses_before_anything_is_signed(wallet):
 
 async def test_two_concurrent_sends_get_distinct_nonces_and_both_land(wallet):
     rt, node, _ = wallet
-    sender = Account.from_key(PK).address
+    sender = ADDRESS
     start = node.tester.get_nonce(sender)
     a, b = await asyncio.gather(
         process(rt, {"action": "sendTransaction", "chain": "local", "to": RECIPIENT, "value": "1"}, "c-1"),
@@ -235,7 +239,7 @@ async def test_a_send_the_node_never_got_is_sent_again_as_the_same_transaction_b
 
 
 def row_nonce_start(node: Node) -> int:
-    return node.tester.get_nonce(Account.from_key(PK).address)
+    return node.tester.get_nonce(ADDRESS)
 
 
 async def test_the_kill_switch_refuses_sends(wallet):
@@ -247,6 +251,7 @@ async def test_the_kill_switch_refuses_sends(wallet):
 
 
 async def test_the_mnemonic_signs_for_the_account_asked(workspace, node):
+    from eth_account import Account
     from hoox_edge.local.runtime import LocalRuntime
 
     Account.enable_unaudited_hdwallet_features()
@@ -320,7 +325,7 @@ def test_the_pbkdf2_fallback_for_pyodide_equals_hashlibs(monkeypatch):
 async def test_a_dex_signal_swaps_through_the_router_within_its_slippage_bound_once(wallet):
     """An internal caller's swap straight to trade-worker's /dex (the gateway's path: test_dex_signals.py)."""
     rt, node, _ = wallet
-    me = Account.from_key(PK).address
+    me = ADDRESS
     token_a, token_b, router = pool(node, PK)  # the router's pool: 1000 of each
     t = node.tester
     signal = {"exchange": "dex", "chain": "local", "router": router, "tokenIn": token_a, "tokenOut": token_b,

@@ -15,10 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
-from eth_tester import EthereumTester, PyEVMBackend
-from eth_tester.exceptions import TransactionFailed, ValidationError
-from eth_utils.exceptions import ValidationError as EthUtilsValidationError
 from hoox_edge.wallet import evm
 from netutil import ServedInThread
 
@@ -132,6 +128,9 @@ class Node:
     before the node takes the transaction) or "answer" (cut after it took it)."""
 
     def __init__(self) -> None:
+        # imported here, not at collection: eth-tester and py-evm take ~1 s to import in every xdist worker
+        from eth_tester import EthereumTester, PyEVMBackend
+
         self.send_faults: list[str | None] = []
         self.tester = EthereumTester(PyEVMBackend())
         self.lock = threading.Lock()
@@ -198,6 +197,9 @@ class Node:
         raise LookupError(method)
 
     def rpc(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        from eth_tester.exceptions import TransactionFailed, ValidationError
+        from eth_utils.exceptions import ValidationError as EthUtilsValidationError
+
         rid = body.get("id")
         with self.lock:
             try:
@@ -269,7 +271,7 @@ def use_wallet(workspace: Any, key: str, rpc_url: str, *, enabled: bool = True) 
 def deploy(node: Node, code: bytes, pk: str) -> str:
     """A contract deployed by the key `pk` (a token's 1,000,000 tokens are then that key's)."""
     t = node.tester
-    me = Account.from_key(pk).address
+    me = evm.Key.from_hex(pk).address
     if me.lower() not in (a.lower() for a in t.get_accounts()):
         t.add_account(pk)
     tx = t.send_transaction({"from": me, "gas": 1_000_000, "data": "0x" + code.hex()})
@@ -284,7 +286,7 @@ def token_balance(node: Node, token: str, owner: str) -> int:
 
 def pool(node: Node, pk: str, liquidity: int = 1000 * ETH) -> tuple[str, str, str]:
     """(token A, token B, router) deployed by `pk`, the router's pool holding `liquidity` of each."""
-    me = Account.from_key(pk).address
+    me = evm.Key.from_hex(pk).address
     token_a, token_b = deploy(node, token_bytecode(), pk), deploy(node, token_bytecode(), pk)
     router = deploy(node, router_bytecode(), pk)
     for token in (token_a, token_b):
