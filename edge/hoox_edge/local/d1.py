@@ -194,15 +194,17 @@ def _execute_on(conn: sqlite3.Connection, query: str, values: tuple[Any, ...]
     except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as exc:
         raise D1Error(_message(exc)) from None
     written = conn.total_changes - before
+    changes = cur.rowcount
     meta: D1Meta = {
         "duration": round((time.perf_counter() - started) * 1000, 3),
-        "changes": max(cur.rowcount, 0),
+        "changes": changes if changes > 0 else 0,
         "last_row_id": cur.lastrowid or 0,
         "rows_read": len(rows),
         "rows_written": written,
         "changed_db": written > 0,
     }
-    return [d[0] for d in cur.description or ()], rows, meta
+    description = cur.description  # None for a write without RETURNING: no columns to list
+    return [d[0] for d in description] if description else [], rows, meta
 
 
 class LocalD1:
@@ -261,7 +263,7 @@ class LocalD1:
                             "last_row_id": 0, "rows_read": len(rows), "rows_written": 0, "changed_db": False}
             return cols, rows, meta
         try:
-            return await self.writer.run(lambda conn: _execute_on(conn, query, values), one_statement=True)
+            return await self.writer.run(_execute_on, query, values, one_statement=True)
         except sqlite3.Error as exc:  # the commit failed: nothing of the unit was kept
             raise D1Error(_message(exc)) from None
 

@@ -164,8 +164,8 @@ class LocalR2:
     async def delete(self, keys: str | Sequence[str]) -> None:
         for key in [keys] if isinstance(keys, str) else list(keys):
             validate_key(key)
-            await self._writer.run(lambda conn, key=key: conn.execute(  # type: ignore[misc]
-                "DELETE FROM objects WHERE key = ?", (key,)), one_statement=True)
+            await self._writer.run(sqlite3.Connection.execute, "DELETE FROM objects WHERE key = ?", (key,),
+                                   one_statement=True)
             _unlink(self._blob(key))
 
 
