@@ -157,18 +157,15 @@ class LocalD1Statement:
     def bind(self, *values: Any) -> LocalD1Statement:
         return LocalD1Statement(self._db, self.query, tuple(values))
 
-    async def _execute(self) -> tuple[list[str], list[tuple], D1Meta]:
-        return await self._db._run(self.query, self.params)
-
     async def all(self) -> D1Result:
-        cols, rows, meta = await self._execute()
+        cols, rows, meta = await self._db._run(self.query, self.params)
         return {"success": True, "results": [dict(zip(cols, r, strict=False)) for r in rows], "meta": meta}
 
     async def run(self) -> D1Result:
         return await self.all()
 
     async def first(self, column: str | None = None) -> Any:
-        cols, rows, _ = await self._execute()
+        cols, rows, _ = await self._db._run(self.query, self.params)
         if not rows:
             return None
         row = dict(zip(cols, rows[0], strict=False))
@@ -179,7 +176,7 @@ class LocalD1Statement:
         return row[column]
 
     async def raw(self) -> list[list[Any]]:
-        _, rows, _ = await self._execute()
+        _, rows, _ = await self._db._run(self.query, self.params)
         return [list(r) for r in rows]
 
 

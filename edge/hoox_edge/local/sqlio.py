@@ -644,12 +644,15 @@ class _Shared:
 
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], list[Any]] = {}
+        self.writers: list[WriteConnection] = []  # kept as they come and go: `barrier` runs on every answer
 
     def get(self, kind: str, path: Path, make: Callable[[], Any]) -> Any:
         key = (kind, os.path.realpath(path))
         entry = self._items.get(key)
         if entry is None:
             entry = self._items[key] = [make(), 0]
+            if kind == "writer":
+                self.writers = [*self.writers, entry[0]]  # a new list: a loop over the old one goes on
         entry[1] += 1
         return entry[0]
 
@@ -661,10 +664,9 @@ class _Shared:
         entry[1] -= 1
         if entry[1] <= 0:
             del self._items[key]
+            if kind == "writer":
+                self.writers = [w for w in self.writers if w is not entry[0]]
             entry[0].close()
-
-    def writers(self) -> list[WriteConnection]:
-        return [e[0] for (kind, _), e in self._items.items() if kind == "writer"]
 
 
 _shared = _Shared()
@@ -701,7 +703,7 @@ async def barrier() -> None:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    waits = [g for w in _shared.writers() if (g := w.pending()) is not None and g.loop is loop]
+    waits = [g for w in _shared.writers if (g := w.pending()) is not None and g.loop is loop]
     for group in waits:  # those pending now, not any started while we wait
         with contextlib.suppress(Exception):  # a failed commit: its units' callers were told
             await group.wait()
@@ -709,5 +711,5 @@ async def barrier() -> None:
 
 async def drain_all() -> None:
     """Wait until every writer of this process has committed what it holds."""
-    for w in _shared.writers():
+    for w in _shared.writers:
         await w.drain()
