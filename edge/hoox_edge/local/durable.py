@@ -390,7 +390,7 @@ class LocalDurableObjectStorage:
         if self._complete:
             return None
         if not self._large:
-            # A small object (a lock, a wallet's nonce) is read whole by its first `get`, in the one
+            # A small object (an idempotency lock) is read whole by its first `get`, in the one
             # statement a key would take: its later gets and `list` then need none.
             self._load_entries(SMALL_OBJECT_ENTRIES)
             if self._complete:
