@@ -268,6 +268,14 @@ class Notes(DurableObject):
     async def arm(self, ms: float) -> None:
         await self.ctx.storage.set_alarm(ms)
 
+    async def arm_then_fail(self, ms: float) -> None:
+        await self.ctx.storage.set_alarm(ms)
+        raise RuntimeError("failed after arming")
+
+    async def put_many(self, count: int) -> None:
+        for i in range(count):
+            await self.ctx.storage.put(f"k:{i:04d}", i)
+
     async def next_alarm(self):
         return await self.ctx.storage.get_alarm()
 
@@ -328,6 +336,29 @@ async def test_kv_writes_of_a_call_that_raises_are_rolled_back(adapters):
         await s.wipe_then_fail()
     assert await s.list() == {"keep": "kept"}
     assert await s.next_alarm() is not None
+
+
+@pytest.mark.needs("restart")
+async def test_a_raising_call_keeps_the_alarm_it_tried_to_move(adapters):
+    s = stub(adapters, cls=Notes)
+    at = clock.now_ms() + 60_000
+    await s.arm(at)
+    again = adapters.reopen()  # a fresh object: it has not read its alarm before the call that raises
+    s = stub(again, cls=Notes)
+    with pytest.raises(DurableObjectError, match="failed after arming"):
+        await s.arm_then_fail(at + 60_000)
+    assert await s.next_alarm() == at
+
+
+@pytest.mark.needs("restart")
+@pytest.mark.parametrize("count", [1, 64, 65, 200])
+async def test_kv_reads_of_small_and_large_objects(adapters, count):
+    await stub(adapters, cls=Notes).put_many(count)
+    s = stub(adapters.reopen(), cls=Notes)  # read back by an object that has cached nothing
+    assert await s.get(f"k:{count - 1:04d}") == count - 1
+    assert await s.get("k:missing") is None
+    assert await s.list(prefix="k:", limit=3) == {f"k:{i:04d}": i for i in range(min(count, 3))}
+    assert len(await s.list()) == count
 
 
 async def test_kv_delete_all_drops_entries_and_alarm(adapters):

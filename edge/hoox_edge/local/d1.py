@@ -157,18 +157,15 @@ class LocalD1Statement:
     def bind(self, *values: Any) -> LocalD1Statement:
         return LocalD1Statement(self._db, self.query, tuple(values))
 
-    async def _execute(self) -> tuple[list[str], list[tuple], D1Meta]:
-        return await self._db._run(self.query, self.params)
-
     async def all(self) -> D1Result:
-        cols, rows, meta = await self._execute()
+        cols, rows, meta = await self._db._run(self.query, self.params)
         return {"success": True, "results": [dict(zip(cols, r, strict=False)) for r in rows], "meta": meta}
 
     async def run(self) -> D1Result:
         return await self.all()
 
     async def first(self, column: str | None = None) -> Any:
-        cols, rows, _ = await self._execute()
+        cols, rows, _ = await self._db._run(self.query, self.params)
         if not rows:
             return None
         row = dict(zip(cols, rows[0], strict=False))
@@ -179,7 +176,7 @@ class LocalD1Statement:
         return row[column]
 
     async def raw(self) -> list[list[Any]]:
-        _, rows, _ = await self._execute()
+        _, rows, _ = await self._db._run(self.query, self.params)
         return [list(r) for r in rows]
 
 
@@ -194,15 +191,17 @@ def _execute_on(conn: sqlite3.Connection, query: str, values: tuple[Any, ...]
     except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as exc:
         raise D1Error(_message(exc)) from None
     written = conn.total_changes - before
+    changes = cur.rowcount
     meta: D1Meta = {
         "duration": round((time.perf_counter() - started) * 1000, 3),
-        "changes": max(cur.rowcount, 0),
+        "changes": changes if changes > 0 else 0,
         "last_row_id": cur.lastrowid or 0,
         "rows_read": len(rows),
         "rows_written": written,
         "changed_db": written > 0,
     }
-    return [d[0] for d in cur.description or ()], rows, meta
+    description = cur.description  # None for a write without RETURNING: no columns to list
+    return [d[0] for d in description] if description else [], rows, meta
 
 
 class LocalD1:
@@ -261,7 +260,7 @@ class LocalD1:
                             "last_row_id": 0, "rows_read": len(rows), "rows_written": 0, "changed_db": False}
             return cols, rows, meta
         try:
-            return await self.writer.run(lambda conn: _execute_on(conn, query, values), one_statement=True)
+            return await self.writer.run(_execute_on, query, values, one_statement=True)
         except sqlite3.Error as exc:  # the commit failed: nothing of the unit was kept
             raise D1Error(_message(exc)) from None
 

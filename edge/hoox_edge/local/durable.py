@@ -33,6 +33,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import re
 import sqlite3
 from collections import Counter, OrderedDict
@@ -58,8 +59,8 @@ _py = logging.getLogger("hoox.local")
 ALARM_MAX_RETRIES = 6
 MAX_LIVE_OBJECTS = 4096
 MAX_OPEN_SQL_FILES = 32
-MAX_ABSENT_PATHS = 65_536
 ALARM_BATCH = 256  # due alarms read at a time
+SMALL_OBJECT_ENTRIES = 64  # an object with at most this many entries is read whole by its first get
 # RPC calls by class and method, for bench/pipeline_bench.py (one increment per call).
 CALLS: Counter[str] = Counter()
 
@@ -120,22 +121,23 @@ class _SqlFiles:
         self._open: OrderedDict[Path, sqlio.WriteConnection] = OrderedDict()
         self.busy: set[Path] = set()  # in a call: never closed under it
         self._empty: sqlite3.Connection | None = None
-        # Files seen not to exist. Only `open` makes one (one runtime per workspace), so an object
-        # that keeps no SQL (the key-value ones: a lock, a rate limiter) is looked for on disk once,
-        # not on every call. Bounded: forgetting only costs a look.
-        self._absent: set[Path] = set()
+        # The file names of each class folder, listed once. Only `open` makes a file (one runtime per
+        # workspace), so an object that keeps no SQL (the key-value ones: a lock per signal, a rate
+        # limiter) costs no look on disk, not even the first call of each new object.
+        self._listed: dict[Path, set[str]] = {}
+
+    def _names(self, folder: Path) -> set[str]:
+        names = self._listed.get(folder)
+        if names is None:
+            try:
+                names = set(os.listdir(folder))
+            except FileNotFoundError:
+                names = set()
+            self._listed[folder] = names
+        return names
 
     def exists(self, path: Path) -> bool:
-        if path in self._open:
-            return True
-        if path in self._absent:
-            return False
-        if path.exists():
-            return True
-        if len(self._absent) >= MAX_ABSENT_PATHS:
-            self._absent.clear()
-        self._absent.add(path)
-        return False
+        return path in self._open or path.name in self._names(path.parent)
 
     def get(self, path: Path) -> sqlio.WriteConnection | None:
         wc = self._open.get(path)
@@ -146,8 +148,8 @@ class _SqlFiles:
     def open(self, path: Path) -> sqlio.WriteConnection:
         wc = self.get(path)
         if wc is None:
-            self._absent.discard(path)
             wc = self._open[path] = sqlio.WriteConnection(path)
+            self._names(path.parent).add(path.name)
             self._evict()
         return wc
 
@@ -178,7 +180,7 @@ class _SqlFiles:
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 path.with_name(path.name + suffix).unlink()
-        self._absent.add(path)
+        self._names(path.parent).discard(path.name)
 
     def close(self) -> None:
         for wc in self._open.values():
@@ -288,6 +290,7 @@ class LocalDurableObjectStorage:
         self.sql = LocalSqlStorage(host._sql_files, host.object_path(class_name, object_id.hex))
         self._entries: dict[str, str | None] = {}  # JSON text; None: known to be absent
         self._complete = False  # every entry of the object is in `_entries`
+        self._large = False  # more than SMALL_OBJECT_ENTRIES entries: `get` reads a key at a time
         self._alarm: Any = _UNKNOWN
         self._generation = self._store.generation
         self._in_call = False
@@ -300,7 +303,7 @@ class LocalDurableObjectStorage:
     # ----------------------------------------------------------------- calls
     async def begin_call(self) -> None:
         if self._generation != self._store.generation:  # a commit failed: forget what may not be on disk
-            self._entries, self._complete, self._alarm = {}, False, _UNKNOWN
+            self._entries, self._complete, self._large, self._alarm = {}, False, False, _UNKNOWN
             self._generation = self._store.generation
         self._in_call = True
         await self.sql.begin_call()
@@ -355,7 +358,9 @@ class LocalDurableObjectStorage:
                         "last_error = NULL", (hex_id, name, alarm))
 
         writer = self._store.writer
-        group = await writer.enter()
+        # No savepoint: these statements break no constraint, so only SQLite itself (disk full, I/O)
+        # can fail them, and then the writer fails the whole group: none of it is acknowledged.
+        group = await writer.enter(savepoint=False)
         try:
             unit(writer.conn)
         except BaseException:
@@ -384,11 +389,28 @@ class LocalDurableObjectStorage:
             return self._entries[key]
         if self._complete:
             return None
+        if not self._large:
+            # A small object (an idempotency lock) is read whole by its first `get`, in the one
+            # statement a key would take: its later gets and `list` then need none.
+            self._load_entries(SMALL_OBJECT_ENTRIES)
+            if self._complete:
+                return self._entries.get(key)
+            self._large = True
         row = self._store.conn.execute("SELECT value FROM kv WHERE object = ? AND key = ?",
                                        (self._id.hex, key)).fetchone()
         text = row[0] if row else None
         self._entries[key] = text
         return text
+
+    def _load_entries(self, limit: int = -1) -> None:
+        """Read the object's entries (at most `limit` + 1); complete if they were all of them."""
+        rows = self._store.conn.execute("SELECT key, value FROM kv WHERE object = ? LIMIT ?",
+                                        (self._id.hex, limit + 1 if limit >= 0 else -1)).fetchall()
+        if limit >= 0 and len(rows) > limit:
+            return
+        for key, text in rows:
+            self._entries.setdefault(key, text)  # an entry read or staged before wins: it is newer
+        self._complete = True
 
     def _stage(self, key: str, text: str | None) -> None:
         self._staging()
@@ -413,11 +435,7 @@ class LocalDurableObjectStorage:
     async def list(self, *, prefix: str = "", limit: int | None = None) -> dict[str, Any]:
         check_list_limit(limit)
         if not self._complete:
-            rows = self._store.conn.execute("SELECT key, value FROM kv WHERE object = ?",
-                                            (self._id.hex,)).fetchall()
-            for key, text in rows:
-                self._entries.setdefault(key, text)  # an entry read or staged before wins: it is newer
-            self._complete = True
+            self._load_entries()
         keys = sorted(k for k, v in self._entries.items() if v is not None and k.startswith(prefix))
         return {k: json.loads(self._entries[k]) for k in keys[:limit]}  # type: ignore[arg-type]
 
@@ -431,7 +449,7 @@ class LocalDurableObjectStorage:
 
     def _stage_alarm(self, scheduled_ms: float | None) -> None:
         self._staging()
-        self._undo.append(("alarm", self.alarm_now()))
+        self._undo.append(("alarm", self._alarm))  # maybe _UNKNOWN: a rollback then reads it again
         self._alarm = scheduled_ms
         self._alarm_touched = True
 
@@ -603,7 +621,7 @@ class DurableObjectHost:
                 groups.append((storage._store.writer, storage._last_group))
         for writer, group in groups:
             try:
-                await writer.durable(group)
+                await group.wait()  # one caller giving up does not cancel the others
             except sqlite3.Error:
                 if writer is storage._store.writer:
                     storage._store.generation += 1  # what objects of the class cached may not be on disk

@@ -21,6 +21,7 @@ import math
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hoox_edge.local import sqlio
 from hoox_edge.local.kv_file import DDL, SELECT_ONE, alive
@@ -34,6 +35,7 @@ CACHE_ENTRIES = 4096  # values kept for `get`; the cache starts over when it is 
 PURGE_EVERY_S = 3600
 
 _check_key = check_kv_key  # the ports' rule, shared with the Cloudflare adapter
+_MISS: Any = object()
 
 
 def encode_cursor(last_key: str) -> str:
@@ -80,12 +82,11 @@ class LocalKV:
     def _uncheck(self) -> None:
         self._checked = None
 
-    async def get(self, key: str) -> str | None:
-        _check_key(key)
-        self._fresh()
-        if key in self._cache:
-            hit = self._cache[key]
-        else:
+    def _get(self, key: str) -> str | None:
+        """`get` once the cache is fresh."""
+        hit = self._cache.get(key, _MISS) if type(key) is str else _MISS  # a cached key was checked
+        if hit is _MISS:
+            _check_key(key)
             row = self._conn.execute(SELECT_ONE, (key,)).fetchone()
             hit = None if row is None else (row[0], row[1])
             if len(self._cache) >= CACHE_ENTRIES:
@@ -93,9 +94,14 @@ class LocalKV:
             self._cache[key] = hit
         return alive(hit)
 
+    async def get(self, key: str) -> str | None:
+        self._fresh()
+        return self._get(key)
+
     async def get_many(self, keys: Sequence[str]) -> list[str | None]:
-        # `get` never waits: awaited in turn, no task per key (asyncio.gather would make one each)
-        return [await self.get(k) for k in keys]
+        # Nothing waits between the keys: one freshness check, and no task (or coroutine) per key.
+        self._fresh()
+        return [self._get(k) for k in keys]
 
     async def put(self, key: str, value: str, *, expiration_ttl: int | None = None) -> None:
         _check_key(key)

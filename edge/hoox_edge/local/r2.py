@@ -51,6 +51,12 @@ def _write_body(blob: Path, data: bytes) -> None:
     os.replace(tmp, blob)
 
 
+_UPSERT = ("INSERT INTO objects (key, size, etag, uploaded, content_type, custom_metadata, body) "
+           "VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, etag = excluded.etag, "
+           "uploaded = excluded.uploaded, content_type = excluded.content_type, "
+           "custom_metadata = excluded.custom_metadata, body = excluded.body")
+
+
 def _unlink(blob: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         blob.unlink()
@@ -90,26 +96,16 @@ class LocalR2:
         try:
             async with lock:
                 inline = len(data) <= INLINE_MAX_BYTES
+                blob = self._blob(key)
                 if not inline:
-                    await asyncio.to_thread(_write_body, self._blob(key), data)
-
-                def unit(conn: sqlite3.Connection) -> bool:
-                    """The index row; True when it replaced one whose body was a file."""
-                    had_file = conn.execute("SELECT body IS NULL FROM objects WHERE key = ?", (key,)).fetchone()
-                    conn.execute(
-                        "INSERT INTO objects (key, size, etag, uploaded, content_type, custom_metadata, body) "
-                        "VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, "
-                        "etag = excluded.etag, uploaded = excluded.uploaded, "
-                        "content_type = excluded.content_type, custom_metadata = excluded.custom_metadata, "
-                        "body = excluded.body",
-                        (key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta),
-                         data if inline else None))
-                    return bool(had_file and had_file[0])
-
-                # One write, so no savepoint; the read before it changes nothing.
-                replaced_file = await self._writer.run(unit, one_statement=True)
-                if inline and replaced_file:  # the larger body this key had before is gone now
-                    await asyncio.to_thread(_unlink, self._blob(key))
+                    await asyncio.to_thread(_write_body, blob, data)
+                await self._writer.run(sqlite3.Connection.execute, _UPSERT, (
+                    key, info.size, info.etag, info.uploaded, content_type, json.dumps(meta),
+                    data if inline else None), one_statement=True)
+                # The larger body this key had before is gone now. A stat, not a read of the old row
+                # in the unit: the same answer for a fraction of a statement's time on the loop.
+                if inline and os.path.exists(blob):
+                    await asyncio.to_thread(_unlink, blob)
         finally:
             lock, users = self._puts[key]
             if users == 1:
@@ -164,8 +160,8 @@ class LocalR2:
     async def delete(self, keys: str | Sequence[str]) -> None:
         for key in [keys] if isinstance(keys, str) else list(keys):
             validate_key(key)
-            await self._writer.run(lambda conn, key=key: conn.execute(  # type: ignore[misc]
-                "DELETE FROM objects WHERE key = ?", (key,)), one_statement=True)
+            await self._writer.run(sqlite3.Connection.execute, "DELETE FROM objects WHERE key = ?", (key,),
+                                   one_statement=True)
             _unlink(self._blob(key))
 
 

@@ -193,24 +193,24 @@ class WriteConnection:
         self._closed = False
 
     # ----------------------------------------------------------------- units
-    async def run(self, fn: Callable[[sqlite3.Connection], T], *, one_statement: bool = False) -> T:
-        """Run `fn(conn)` as one unit; its result once the commit that holds its writes is durable.
+    async def run(self, fn: Callable[..., T], *args: Any, one_statement: bool = False) -> T:
+        """Run `fn(conn, *args)` as one unit; its result once the commit that holds its writes is durable.
 
         An exception in `fn` rolls back this unit only and is raised to the caller. `one_statement`:
         `fn` runs a single statement, which SQLite already makes atomic, so no savepoint is needed.
         """
         group = await self.enter(savepoint=not one_statement)
         try:
-            result = fn(self.conn)
+            result = fn(self.conn, *args)
         except BaseException:
             self.exit(group, ok=False)
             # The failure may come from another unit's writes (a constraint, a guard): like an answer,
             # it is released only once those writes are on disk.
             with contextlib.suppress(Exception):
-                await self.durable(group)
+                await group.wait()
             raise
         self.exit(group, ok=True)
-        await self.durable(group)
+        await group.wait()
         return result
 
     async def read(self, sql: str, params: Sequence[Any] = (), *, budget: float = LOOP_BUDGET_S
@@ -323,7 +323,8 @@ class WriteConnection:
                 self._group = None
                 group.settle(None)
             elif self.conn.total_changes != self._unit_changes:
-                # A one-statement unit failed after its statement changed rows: without a savepoint
+                # A unit without a savepoint (one statement, a Durable Object's flush) failed after it
+                # changed rows: without a savepoint
                 # they cannot be taken back alone, so the whole group goes (none of it was answered).
                 raise sqlite3.OperationalError("a failed unit's writes could not be rolled back alone")
         except sqlite3.Error as exc:  # the savepoint itself failed: nothing of the group can be trusted
@@ -333,10 +334,6 @@ class WriteConnection:
         finally:
             self._schedule_commit()
             self._wake()
-
-    async def durable(self, group: _Group) -> None:
-        """Wait for the commit of `group` (one caller giving up does not cancel the others)."""
-        await group.wait()
 
     # ----------------------------------------------------------------- transactions
     async def _begin(self) -> None:
@@ -647,12 +644,15 @@ class _Shared:
 
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], list[Any]] = {}
+        self.writers: list[WriteConnection] = []  # kept as they come and go: `barrier` runs on every answer
 
     def get(self, kind: str, path: Path, make: Callable[[], Any]) -> Any:
         key = (kind, os.path.realpath(path))
         entry = self._items.get(key)
         if entry is None:
             entry = self._items[key] = [make(), 0]
+            if kind == "writer":
+                self.writers = [*self.writers, entry[0]]  # a new list: a loop over the old one goes on
         entry[1] += 1
         return entry[0]
 
@@ -664,10 +664,9 @@ class _Shared:
         entry[1] -= 1
         if entry[1] <= 0:
             del self._items[key]
+            if kind == "writer":
+                self.writers = [w for w in self.writers if w is not entry[0]]
             entry[0].close()
-
-    def writers(self) -> list[WriteConnection]:
-        return [e[0] for (kind, _), e in self._items.items() if kind == "writer"]
 
 
 _shared = _Shared()
@@ -704,7 +703,7 @@ async def barrier() -> None:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    waits = [g for w in _shared.writers() if (g := w.pending()) is not None and g.loop is loop]
+    waits = [g for w in _shared.writers if (g := w.pending()) is not None and g.loop is loop]
     for group in waits:  # those pending now, not any started while we wait
         with contextlib.suppress(Exception):  # a failed commit: its units' callers were told
             await group.wait()
@@ -712,5 +711,5 @@ async def barrier() -> None:
 
 async def drain_all() -> None:
     """Wait until every writer of this process has committed what it holds."""
-    for w in _shared.writers():
+    for w in _shared.writers:
         await w.drain()
