@@ -41,6 +41,11 @@ def _split(path: str) -> tuple[str, bytes]:
     return parts.path, parts.query.encode("latin-1")
 
 
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class ServiceUnavailable(ConnectionError):
     """The target worker does not run in this local runtime."""
 
@@ -100,6 +105,7 @@ class _Exchange:
         self._body_sent = False
         self._app = app
         self.task: asyncio.Task[None] | None = None  # set by `start`; a call awaited inline has none
+        self._ended: asyncio.Future[None] | None = None  # a caller waiting in `ended_within`
 
     def _wake(self) -> None:
         if self._news is not None:
@@ -173,6 +179,26 @@ class _Exchange:
             self.chunks.append(None)
             self._end()
             self._wake()
+            if self._ended is not None:
+                _release(self._ended)
+
+    async def ended_within(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the callee started by `start`, which runs on either way (a
+        timeout or a cancelled caller leaves it running, as `wait_for` of a `shield` would, with
+        two futures and loop hops less); whether it has ended. `run` wakes the caller itself: no
+        done callback on the task."""
+        assert self.task is not None
+        if self.task.done():
+            return True
+        loop = self.task.get_loop()
+        self._ended = ended = loop.create_future()
+        timer = loop.call_later(timeout, _release, ended)
+        try:
+            await ended
+        finally:
+            timer.cancel()
+            self._ended = None
+        return self.task.done()
 
     def _run_on(self) -> None:
         """The callee runs on to its end without its caller, kept referenced (the runtime awaits it on stop)."""
@@ -214,9 +240,9 @@ async def asgi_call(
         await call.run()  # inline: a caller cancelled cancels its callee
     else:
         task = call.start()
-        if not await _within(task, timeout):
+        if not await call.ended_within(timeout):
             raise call.timed_out(timeout)
-        await task  # done: its result at once
+        task.result()  # done: what it raised past `run` (a cancelled callee), if anything
     assert call.status is not None
     return ServiceResponse(call.status, call.headers, call.body())
 
@@ -224,27 +250,6 @@ async def asgi_call(
 async def _started(call: _Exchange) -> None:
     while call.status is None:
         await call.news()
-
-
-async def _within(task: asyncio.Task[None], timeout: float) -> bool:
-    """Wait up to `timeout` s for `task`, which runs on either way (a timeout or a cancelled caller
-    leaves it running, as `wait_for` of a `shield` would, with a future and a loop hop less);
-    whether it is done."""
-    loop = task.get_loop()
-    waiter = loop.create_future()
-
-    def release(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    timer = loop.call_later(timeout, release)
-    task.add_done_callback(release)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-        task.remove_done_callback(release)
-    return task.done()
 
 
 async def asgi_stream(
