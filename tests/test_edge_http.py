@@ -3,7 +3,7 @@ client cannot claim another address.
 
 - An unhandled error answers the 500 envelope and the next request on the same keep-alive
   connection is answered (shared/app.py's guard does not re-raise).
-- A malformed request (no request line, a bad header, a head over 16 KiB, a bad chunk, two lengths)
+- A malformed request (no request line, no Host, a bad header, a head over 16 KiB, a bad chunk, two lengths)
   is answered 400 and its connection closed; a 404 and pipelined requests keep it.
 - A connection that sends nothing, half a head, or half a body is closed by the server after the
   runtime's request timeout; an idle keep-alive connection after its keep-alive timeout; a request
@@ -111,6 +111,7 @@ async def test_an_unhandled_error_answers_the_envelope_and_keeps_the_connection(
 # --------------------------------------------------------------------------- malformed requests
 @pytest.mark.parametrize("sent", [
     b"GARBAGE\r\n\r\n",  # no request line
+    b"GET /health HTTP/1.1\r\nX-A: b\r\n\r\n",  # HTTP/1.1 without Host
     b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",  # a space in a header name
     b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * (17 * 1024) + b"\r\n",  # a head over 16 KiB
     b"POST /webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",  # bad chunk size

@@ -15,7 +15,10 @@ httptools (llhttp, in C) parses instead of h11 (pure Python, ~4x the CPU a reque
 bound on a head, which h11 did (16 KiB, uvicorn's default): a head still incomplete after
 `MAX_HEAD_BYTES` is answered 400 and the connection closed, as h11's was. The bytes counted are
 those of the reads the head spans, so a head that starts inside a read is counted from that read's
-start (at worst a pipelined request's read is counted whole).
+start (at worst a pipelined request's read is counted whole). An HTTP/1.1 request without Host is
+refused as h11 refused it. Where llhttp is stricter than h11 (bare LF line ends, folded header
+lines: 400 now) or reads more (an absolute-form target `GET http://host/path` is served as `/path`,
+as RFC 9112 asks), it is left so.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncio
 import logging
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _py = logging.getLogger("hoox.local")
@@ -68,6 +72,9 @@ class TimedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_bytes = None
+        if self.parser.get_http_version() == "1.1" and not any(name == b"host" for name, _ in self.headers):
+            # RFC 9112 3.2: 400 (h11 refused it; llhttp does not): raised, the parser stops and uvicorn answers 400
+            raise httptools.HttpParserError("an HTTP/1.1 request without Host")
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
