@@ -218,7 +218,9 @@ class _Exchange:
     def body(self) -> bytes:
         """What the callee sent, once it has ended."""
         chunks = self.chunks
-        return chunks[0] or b"" if len(chunks) == 2 else b"".join(c for c in chunks if c is not None)
+        if len(chunks) == 2:  # one body message and the end: the common case, no join
+            return chunks[0] or b""
+        return b"".join(c for c in chunks if c is not None)
 
 
 async def asgi_call(
