@@ -3,6 +3,8 @@ client cannot claim another address.
 
 - An unhandled error answers the 500 envelope and the next request on the same keep-alive
   connection is answered (shared/app.py's guard does not re-raise).
+- A malformed request (no request line, no Host, a bad header, a head over 16 KiB, a bad chunk, two lengths)
+  is answered 400 and its connection closed; a 404 and pipelined requests keep it.
 - A connection that sends nothing, half a head, or half a body is closed by the server after the
   runtime's request timeout; an idle keep-alive connection after its keep-alive timeout; a request
   the app takes longer than that to answer is not cut (local/protocol.py). Each test waits on the
@@ -104,6 +106,51 @@ async def test_an_unhandled_error_answers_the_envelope_and_keeps_the_connection(
     assert err["success"] is False and err["error"]["code"] == "INTERNAL_ERROR"
     assert "boom" not in b1.decode()  # the exception text is not shown
     assert s2 == 200 and json.loads(b2)["status"] == "ok"
+
+
+# --------------------------------------------------------------------------- malformed requests
+@pytest.mark.parametrize("sent", [
+    b"GARBAGE\r\n\r\n",  # no request line
+    b"GET /health HTTP/1.1\r\nX-A: b\r\n\r\n",  # HTTP/1.1 without Host
+    b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",  # a space in a header name
+    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * (17 * 1024) + b"\r\n",  # a head over 16 KiB
+    b"POST /webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",  # bad chunk size
+    b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",  # two lengths
+])  # fmt: skip
+async def test_a_malformed_request_is_answered_400_and_closed(served, sent):
+    def malformed() -> bytes:
+        with _connect(served, "hoox") as sock:
+            sock.sendall(sent)
+            return _reads_eof(sock)
+
+    answer = await asyncio.to_thread(malformed)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+
+
+async def test_a_head_under_the_bound_is_served(served):
+    key = served.env("d1-worker").INTERNAL_KEY_BINDING
+    pad = f"X-Pad: {'p' * 12 * 1024}\r\n".encode()
+
+    def padded() -> int:
+        with _connect(served, "d1-worker") as sock:
+            sock.sendall(_get("/health", key).replace(b"\r\n\r\n", b"\r\n" + pad + b"\r\n"))
+            return _read_response(sock, bytearray())[0]
+
+    assert await asyncio.to_thread(padded) == 200
+
+
+async def test_a_client_error_and_pipelined_requests_keep_the_connection(served):
+    key = served.env("d1-worker").INTERNAL_KEY_BINDING
+
+    def on_one_connection() -> list[int]:
+        with _connect(served, "d1-worker") as sock:
+            buf = bytearray()
+            sock.sendall(_get("/no-such-route", key))
+            statuses = [_read_response(sock, buf)[0]]
+            sock.sendall(_get("/health", key) * 3)  # pipelined: answered in order
+            return statuses + [_read_response(sock, buf)[0] for _ in range(3)]
+
+    assert await asyncio.to_thread(on_one_connection) == [404, 200, 200, 200]
 
 
 # --------------------------------------------------------------------------- timeouts

@@ -398,3 +398,41 @@ async def test_data_points_written_just_before_a_stop_are_kept(workspace):
         assert rows == [{"blob3": "/x"}]
     finally:
         await again.stop()
+
+
+@pytest.mark.parametrize("length", [True, False])
+async def test_no_message_of_an_answer_leaves_before_the_barrier_after_it(monkeypatch, length):
+    """The output gate: each message leaves only after a barrier called after the app sent it. A
+    start with a length goes out with its body after one barrier; a stream's start after its own."""
+    from hoox_edge.local import runtime, sqlio
+
+    log: list[str] = []
+    opened: list[asyncio.Future[None]] = []
+
+    async def barrier() -> None:
+        log.append("barrier")
+        opened.append(asyncio.get_running_loop().create_future())
+        await opened[-1]
+
+    monkeypatch.setattr(sqlio, "barrier", barrier)
+    headers = [(b"content-length", b"2")] if length else []
+
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        log.append("app: body")
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def sent(message: dict) -> None:
+        log.append(f"sent: {message['type']}")
+
+    call = asyncio.create_task(runtime._OutputGate(app, lambda: None)({"type": "http"}, None, sent))
+    for _ in range(1 if length else 2):  # open each barrier once it is waited on
+        while not opened or opened[-1].done():
+            await asyncio.sleep(0)
+        assert not log[-1].startswith("sent")  # nothing left while it was closed
+        opened[-1].set_result(None)
+    await call
+    if length:
+        assert log == ["app: body", "barrier", "sent: http.response.start", "sent: http.response.body"]
+    else:
+        assert log == ["barrier", "sent: http.response.start", "app: body", "barrier", "sent: http.response.body"]

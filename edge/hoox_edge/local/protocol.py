@@ -1,4 +1,5 @@
-"""The HTTP/1.1 protocol the local runtime serves with: uvicorn's h11 protocol plus a request timeout.
+"""The HTTP/1.1 protocol the local runtime serves with: uvicorn's httptools protocol plus a request
+timeout and a bound on a request's head.
 
 uvicorn closes a keep-alive connection that stays idle after a response (`timeout_keep_alive`),
 but nothing closes a connection that never sends a request, or sends half of one (a slow head, a
@@ -8,8 +9,16 @@ that request's head and body are complete; a connection that misses it is closed
 works on a request (an event stream may run for hours) no deadline runs.
 
 The deadline is reset per complete request, not per byte: a client dribbling one byte a second
-does not keep it open. Pinned to h11 (uvicorn's pure-Python parser) so the behaviour does not
-change when httptools happens to be installed.
+does not keep it open.
+
+httptools (llhttp, in C) parses instead of h11 (pure Python, ~4x the CPU a request). llhttp puts no
+bound on a head, which h11 did (16 KiB, uvicorn's default): a head still incomplete after
+`MAX_HEAD_BYTES` is answered 400 and the connection closed, as h11's was. The bytes counted are
+those of the reads the head spans, so a head that starts inside a read is counted from that read's
+start (at worst a pipelined request's read is counted whole). An HTTP/1.1 request without Host is
+refused as h11 refused it. Where llhttp is stricter than h11 (bare LF line ends, folded header
+lines: 400 now) or reads more (an absolute-form target `GET http://host/path` is served as `/path`,
+as RFC 9112 asks), it is left so.
 """
 
 from __future__ import annotations
@@ -18,38 +27,72 @@ import asyncio
 import logging
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _py = logging.getLogger("hoox.local")
 
 REQUEST_TIMEOUT_SECONDS = 10.0  # head and body of one request; TradingView's whole call is 3 s
 KEEP_ALIVE_SECONDS = 5.0  # idle between requests on one connection (uvicorn's default)
+MAX_HEAD_BYTES = 16 * 1024  # request line and headers (h11's bound, which uvicorn used before)
 
 
-class TimedH11Protocol(H11Protocol):
-    """`H11Protocol` that closes a connection whose request is not complete within `request_timeout`."""
+class TimedHttpProtocol(HttpToolsProtocol):
+    """`HttpToolsProtocol` that closes a connection whose request is not complete within
+    `request_timeout`, and answers 400 to a head longer than `MAX_HEAD_BYTES`."""
 
     request_timeout: float = REQUEST_TIMEOUT_SECONDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
+        self._in_message = False  # between a request's first byte and its end
+        self._head_bytes: int | None = None  # while a head is being received: its bytes so far
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()  # a connection that never sends a byte is closed too
 
     def data_received(self, data: bytes) -> None:
-        if self._deadline is None:
-            self._arm()  # the first bytes of the next request start its clock
+        in_head = self._head_bytes is not None
         super().data_received(data)
-        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
-            self._disarm()  # the request is complete (or the connection is done): the app has it
+        if self._head_bytes is not None:
+            self._head_bytes = (self._head_bytes if in_head else 0) + len(data)
+            if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self._head_bytes = None
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("Invalid HTTP request received.")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_message = True
+        self._head_bytes = 0
+        if self._deadline is None and not self._answering():
+            self._arm()  # the first byte of the next request starts its clock
+
+    def on_headers_complete(self) -> None:
+        self._head_bytes = None
+        if self.parser.get_http_version() == "1.1" and not any(name == b"host" for name, _ in self.headers):
+            # RFC 9112 3.2: 400 (h11 refused it; llhttp does not): raised, the parser stops and uvicorn answers 400
+            raise httptools.HttpParserError("an HTTP/1.1 request without Host")
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        self._disarm()  # the request is complete: the app has it
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._in_message and self._deadline is None and not self.transport.is_closing():
+            self._arm()  # a request pipelined behind the answer is still incomplete: its clock runs now
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def _answering(self) -> bool:
+        return self.cycle is not None and not self.cycle.response_complete
 
     def _arm(self) -> None:
         self._disarm()
@@ -69,6 +112,6 @@ class TimedH11Protocol(H11Protocol):
         self.transport.close()  # an app waiting for the rest of the body gets http.disconnect
 
 
-def timed_protocol(request_timeout: float) -> type[TimedH11Protocol]:
+def timed_protocol(request_timeout: float) -> type[TimedHttpProtocol]:
     """The protocol class with its own request timeout (uvicorn builds one instance per connection)."""
-    return type("TimedH11Protocol", (TimedH11Protocol,), {"request_timeout": float(request_timeout)})
+    return type("TimedHttpProtocol", (TimedHttpProtocol,), {"request_timeout": float(request_timeout)})

@@ -85,7 +85,12 @@ class _WithEnv:
 class _OutputGate:
     """The way into the runtime from outside. It looks at .dev.vars once per request (`on_request`),
     and holds every message of the answer until the writes it could rest on are on disk
-    (`sqlio.barrier`): reads see writes still being gathered into a group commit."""
+    (`sqlio.barrier`): reads see writes still being gathered into a group commit.
+
+    The start of an answer whose length is known (a whole body, which follows at once) is held and
+    sent with the body after one barrier, not one barrier each: the second waited for the next
+    group commit, of other requests' writes, that the body cannot rest on. A stream's start (no
+    length) passes its own barrier at once, so its head is not held until its first event."""
 
     def __init__(self, app: ASGIApp, on_request: Callable[[], None]) -> None:
         self.app = app
@@ -96,12 +101,27 @@ class _OutputGate:
             await self.app(scope, receive, send)
             return
         self.on_request()
+        held: dict | None = None
 
         async def gated(message: dict) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and _has_length(message):
+                held = message
+                return
             await sqlio.barrier()
+            if held is not None:
+                start, held = held, None
+                await send(start)
             await send(message)
 
         await self.app(scope, receive, gated)
+        if held is not None:  # a start with no body after it
+            await sqlio.barrier()
+            await send(held)
+
+
+def _has_length(start: dict) -> bool:
+    return any(name.lower() == b"content-length" for name, _ in start.get("headers", ()))
 
 
 class _Server(uvicorn.Server):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json as _json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -30,6 +31,19 @@ ASGIApp = Callable[..., Any]
 _background: set[asyncio.Task] = set()
 # In-process ASGI calls by target and path, for bench/pipeline_bench.py (one increment per call).
 HOPS: collections.Counter[str] = collections.Counter()
+_ASGI = {"version": "3.0", "spec_version": "2.3"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(path: str) -> tuple[str, bytes]:
+    """A call's path and query string (remembered: a worker calls a few paths over and over)."""
+    parts = urlsplit(path if path.startswith("/") else "/" + path)
+    return parts.path, parts.query.encode("latin-1")
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class ServiceUnavailable(ConnectionError):
@@ -52,7 +66,7 @@ class _Exchange:
                  client: tuple[str, int]) -> None:
         if json is not None and body is not None:
             raise ValueError("pass json or body, not both")
-        hdrs = {k.lower(): v for k, v in (headers or {}).items()}
+        hdrs = {k.lower(): v for k, v in headers.items()} if headers else {}
         if json is not None:
             body = _json.dumps(json).encode("utf-8")
             hdrs.setdefault("content-type", "application/json")
@@ -60,18 +74,18 @@ class _Exchange:
         hdrs.setdefault("host", host)
         if self._body:
             hdrs["content-length"] = str(len(self._body))
-        parts = urlsplit(path if path.startswith("/") else "/" + path)
-        HOPS[f"{host}{parts.path}"] += 1
-        self.method, self.path = method.upper(), parts.path
+        target, query = _split(path)
+        HOPS[host + target] += 1
+        self.method, self.path = method.upper(), target
         self.scope: dict[str, Any] = {
             "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "asgi": _ASGI,
             "http_version": "1.1",
             "method": self.method,
             "scheme": "http",
-            "path": parts.path,
-            "raw_path": parts.path.encode("utf-8"),
-            "query_string": parts.query.encode("latin-1"),
+            "path": target,
+            "raw_path": target.encode("utf-8"),
+            "query_string": query,
             "root_path": "",
             "headers": [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in hdrs.items()],
             "client": client,
@@ -82,38 +96,65 @@ class _Exchange:
             self.scope["env"] = env
         self.status: int | None = None
         self.headers: dict[str, str] = {}
-        self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue()  # None: the end of the body
-        self.started = asyncio.Event()  # the status and headers are in
-        self._over = asyncio.Event()  # the answer is complete, or its caller went
+        # The body as sent (None: its end), and a future for a stream's reader waiting on it: a call
+        # that is collected whole needs no queue and no events (a hop is on every signal's path).
+        self.chunks: collections.deque[bytes | None] = collections.deque()
+        self._news: asyncio.Future[None] | None = None  # woken on the start and on each chunk
+        self._over = False  # the answer is complete, or its caller went
+        self._over_waiters: list[asyncio.Future[None]] = []  # a callee's `receive` after its body
         self._body_sent = False
         self._app = app
         self.task: asyncio.Task[None] | None = None  # set by `start`; a call awaited inline has none
+        self._ended: asyncio.Future[None] | None = None  # a caller waiting in `ended_within`
+
+    def _wake(self) -> None:
+        if self._news is not None:
+            if not self._news.done():
+                self._news.set_result(None)
+            self._news = None
+
+    async def news(self) -> None:
+        """Until the callee sends something more (or ends)."""
+        if self._news is None or self._news.done():  # done: cancelled with a reader that gave up
+            self._news = asyncio.get_running_loop().create_future()
+        await self._news
+
+    def _end(self) -> None:
+        self._over = True
+        for fut in self._over_waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._over_waiters = []
 
     async def _receive(self) -> dict[str, Any]:
         if not self._body_sent:
             self._body_sent = True
             return {"type": "http.request", "body": self._body, "more_body": False}
-        await self._over.wait()
+        if not self._over:
+            fut = asyncio.get_running_loop().create_future()
+            self._over_waiters.append(fut)
+            await fut
         return {"type": "http.disconnect"}
 
     async def _send(self, message: dict[str, Any]) -> None:
-        if self._over.is_set():  # as ASGI 2.4 servers do, and as a write to a cancelled stream fails on Cloudflare
+        if self._over:  # as ASGI 2.4 servers do, and as a write to a cancelled stream fails on Cloudflare
             raise OSError(f"{self.method} {self.path}: the caller has closed the stream")
         if message["type"] == "http.response.start":
-            for k, v in message.get("headers", []):
+            for k, v in message.get("headers", ()):
                 name = k.decode("latin-1").lower()
                 val = v.decode("latin-1")
                 self.headers[name] = f"{self.headers[name]}, {val}" if name in self.headers else val
             self.status = message["status"]
-            self.started.set()
+            self._wake()
         elif message["type"] == "http.response.body":
-            self.chunks.put_nowait(message.get("body", b""))
+            self.chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
-                self._over.set()
+                self._end()
+            self._wake()
 
     def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.status, self.headers = status, headers
-        self.chunks.put_nowait(body)
+        self.chunks.append(body)
 
     def start(self) -> asyncio.Task[None]:
         """Run the callee as a task of its own (it can then outlive its caller)."""
@@ -135,9 +176,29 @@ class _Exchange:
         finally:
             if self.status is None:
                 self._answer(500, {}, b"worker returned no response")
-            self.chunks.put_nowait(None)
-            self._over.set()
-            self.started.set()
+            self.chunks.append(None)
+            self._end()
+            self._wake()
+            if self._ended is not None:
+                _release(self._ended)
+
+    async def ended_within(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the callee started by `start`, which runs on either way (a
+        timeout or a cancelled caller leaves it running, as `wait_for` of a `shield` would, with
+        two futures and loop hops less); whether it has ended. `run` wakes the caller itself: no
+        done callback on the task."""
+        assert self.task is not None
+        if self.task.done():
+            return True
+        loop = self.task.get_loop()
+        self._ended = ended = loop.create_future()
+        timer = loop.call_later(timeout, _release, ended)
+        try:
+            await ended
+        finally:
+            timer.cancel()
+            self._ended = None
+        return self.task.done()
 
     def _run_on(self) -> None:
         """The callee runs on to its end without its caller, kept referenced (the runtime awaits it on stop)."""
@@ -147,7 +208,7 @@ class _Exchange:
 
     def leave(self) -> None:
         """The caller goes: the callee sees a disconnect."""
-        self._over.set()
+        self._end()
         self._run_on()
 
     def timed_out(self, timeout: float) -> TimeoutError:
@@ -156,10 +217,10 @@ class _Exchange:
 
     def body(self) -> bytes:
         """What the callee sent, once it has ended."""
-        parts: list[bytes] = []
-        while (chunk := self.chunks.get_nowait()) is not None:
-            parts.append(chunk)
-        return b"".join(parts)
+        chunks = self.chunks
+        if len(chunks) == 2:  # one body message and the end: the common case, no join
+            return chunks[0] or b""
+        return b"".join(c for c in chunks if c is not None)
 
 
 async def asgi_call(
@@ -181,32 +242,16 @@ async def asgi_call(
         await call.run()  # inline: a caller cancelled cancels its callee
     else:
         task = call.start()
-        if not await _within(task, timeout):
+        if not await call.ended_within(timeout):
             raise call.timed_out(timeout)
-        await task  # done: its result at once
+        task.result()  # done: what it raised past `run` (a cancelled callee), if anything
     assert call.status is not None
     return ServiceResponse(call.status, call.headers, call.body())
 
 
-async def _within(task: asyncio.Task[None], timeout: float) -> bool:
-    """Wait up to `timeout` s for `task`, which runs on either way (a timeout or a cancelled caller
-    leaves it running, as `wait_for` of a `shield` would, with a future and a loop hop less);
-    whether it is done."""
-    loop = task.get_loop()
-    waiter = loop.create_future()
-
-    def release(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    timer = loop.call_later(timeout, release)
-    task.add_done_callback(release)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-        task.remove_done_callback(release)
-    return task.done()
+async def _started(call: _Exchange) -> None:
+    while call.status is None:
+        await call.news()
 
 
 async def asgi_stream(
@@ -229,7 +274,7 @@ async def asgi_stream(
     call = _Exchange(app, env, method, path, json=json, body=body, headers=headers, host=host, client=client)
     call.start()
     try:
-        await asyncio.wait_for(call.started.wait(), timeout)
+        await asyncio.wait_for(_started(call), timeout)
     except TimeoutError:
         raise call.timed_out(timeout or 0) from None
     except asyncio.CancelledError:
@@ -238,7 +283,12 @@ async def asgi_stream(
     assert call.status is not None
 
     async def chunks() -> AsyncIterator[bytes]:
-        while (chunk := await call.chunks.get()) is not None:
+        while True:
+            while not call.chunks:
+                await call.news()
+            chunk = call.chunks.popleft()
+            if chunk is None:
+                return
             if chunk:
                 yield chunk
 
