@@ -457,9 +457,12 @@ class WriteConnection:
         self._waiters.append(fut)
         try:
             await fut
-        finally:
+        except BaseException:
+            # Given up while queued. A woken one left with the whole queue (`_wake`), so the common
+            # path does not search it (a miss raises a ValueError that formats the future: ~4 a signal).
             with contextlib.suppress(ValueError):
                 self._waiters.remove(fut)
+            raise
 
     def _wake(self) -> None:
         if not self._waiters:  # the common case: every unit's exit asks
