@@ -43,7 +43,7 @@ from hoox_edge.shared.errors import (
     ApiError,
 )
 from hoox_edge.shared.logs import log
-from hoox_edge.shared.redact import redact
+from hoox_edge.shared.redact import redact, redact_json
 from hoox_edge.shared.signal import Signal, SignalError
 
 RECORD_TRIES = 5  # fill batches retried when a concurrent fill moved the position first
@@ -550,13 +550,16 @@ def request_log_key(exchange: str, symbol: str, request_id: str, recorded_at: st
     return f"trades/{exchange or 'unrouted'}/{symbol or 'unknown'}/{recorded_at[:10]}/{request_id}.json"
 
 
+_LOG_JSON = json.JSONEncoder(default=str, separators=(",", ":"))  # json.dumps with options builds one a call
+
+
 async def store_request_log(env: Env, request_id: str, exchange: str, symbol: str, doc: dict[str, Any]) -> None:
     """The verbose request/response JSON to R2, secrets redacted. Never raises."""
     bucket = env.get("SYSTEM_LOGS_BUCKET")
     if bucket is None:
         return
     try:
-        text = json.dumps(redact(doc, env.secret_values()), default=str, separators=(",", ":"))
+        text = redact_json(doc, env.secret_values(), encoder=_LOG_JSON)
         await bucket.put(request_log_key(exchange, symbol, request_id, doc["recordedAt"]), text,
                          content_type="application/json")
     except Exception as exc:

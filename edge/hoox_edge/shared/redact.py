@@ -20,6 +20,10 @@ MASK = "***"
 # tokenIn / tokenOut name the ERC-20s of a swap signal (public addresses), not credentials.
 _SENSITIVE = re.compile(r"(api[-_]?key|secret|token(?!(in|out)$)|signature|password|passphrase|mnemonic|sign$"
                         r"|authorization)", re.IGNORECASE)
+# `_SENSITIVE` as it shows in JSON text: a name ending in "sign" is followed by its closing quote.
+_SENSITIVE_IN_JSON = re.compile(r"(api[-_]?key|secret|token|signature|password|passphrase|mnemonic|sign\""
+                                r"|authorization)", re.IGNORECASE)
+_JSON_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but the quote and the backslash: JSON writes it as is
 MIN_SECRET_CHARS = 4  # shorter values are not treated as secrets (they would mask ordinary words)
 PREVIEW_CHARS = 16  # the most of a bad value an error message quotes
 NAME_CHARS = 40  # the most of an unknown field name that is reported or stored
@@ -46,6 +50,7 @@ class Known(list[str]):
     def __init__(self, values: Iterable[str]) -> None:
         super().__init__(sorted(values, key=len, reverse=True))
         self.shortest = len(self[-1]) if self else 1 << 62
+        self.json_plain = all(map(_JSON_PLAIN.fullmatch, self))  # see `redact_json`
 
 
 def known_secrets(secrets: Iterable[str]) -> Known:
@@ -92,6 +97,20 @@ def _walk(value: Any, known: Known) -> Any:
     if isinstance(value, str) and len(value) >= shortest:
         return _mask_text(value, known)
     return value
+
+
+def redact_json(value: Any, secrets: Iterable[str] = (), *, encoder: json.JSONEncoder) -> str:
+    """`encoder`'s JSON text of `redact(value, secrets)`: the same text, usually without the copy.
+
+    Most documents hold nothing to mask, so their text is searched instead of walking them. The
+    text stands for the document when it has no escape (a backslash: an escaped character could
+    hide a match) and no known secret would be escaped in JSON: then every field name the walk
+    masks, and every secret in a name or value, shows verbatim in it, and any hit takes the walk."""
+    known = known_secrets(secrets)
+    text = encoder.encode(value)
+    if "\\" in text or not known.json_plain or _SENSITIVE_IN_JSON.search(text) or any(s in text for s in known):
+        return encoder.encode(_walk(value, known))
+    return text
 
 
 def holds_secret(text: str, secrets: Iterable[str]) -> bool:
