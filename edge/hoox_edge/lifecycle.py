@@ -189,8 +189,10 @@ class SignalState:
 
 
 async def load(db: D1Database, request_id: str) -> SignalState | None:
-    row = await db.prepare("SELECT * FROM trade_signals WHERE request_id = ?").bind(request_id).first()
-    trade = await ledger.get_trade(db, request_id)
+    # Whether it has a trade in the same read: a new signal (the usual case) is one statement.
+    row = await db.prepare("SELECT *, EXISTS (SELECT 1 FROM trades WHERE request_id = ?1) AS has_trade_ "
+                           "FROM trade_signals WHERE request_id = ?1").bind(request_id).first()
+    trade = await ledger.get_trade(db, request_id) if row is None or row["has_trade_"] else None
     if row is None:
         if trade is None:
             return None
