@@ -47,6 +47,10 @@ _Quote = tuple[dict[str, Any], float] | None
 _QUOTES: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[tuple[Any, ...], asyncio.Future[_Quote]]]] = \
     weakref.WeakKeyDictionary()
 QUOTE_WAIT_S = 1.0
+# A call's settings, by account, symbols and the KV texts they were made from: the same texts make
+# the same settings, and settings are asked for twice a signal (its sizing and its order).
+_CONFIGS: dict[tuple[Any, ...], dict[str, Any]] = {}
+_CONFIGS_MAX = 256
 _SCALARS = (
     ("fault", settings.PAPER_FAULT),
     ("feeRate", settings.PAPER_FEE_RATE),
@@ -55,6 +59,7 @@ _SCALARS = (
     ("instruments", settings.PAPER_MARKETS),
     ("seed", settings.PAPER_SEED),
 )
+_SCALAR_KEYS = tuple(key for _, key in _SCALARS)
 
 
 class PaperProvider:
@@ -88,24 +93,35 @@ class PaperProvider:
         return ns.get(ns.id_from_name(self.name))
 
     async def _config(self, symbols: list[str] | None) -> dict[str, Any]:
-        """The KV settings the exchange needs; `symbols` None = every pinned price and instrument."""
+        """The KV settings the exchange needs; `symbols` None = every pinned price and instrument.
+
+        Read on every call; worked out again only when a stored text changed (see `_CONFIGS`): the
+        same dict, not to be changed, for the same texts."""
         kv = self.env.CONFIG_KV
         requested = symbols
+        if symbols is None:
+            symbols = await _pinned_symbols(kv)
+        keys = (*_SCALAR_KEYS, *map(settings.paper_price_of, symbols))
+        raws = tuple(await kv.get_many(keys))
+        memo_key = (self.name, requested is None, keys, raws)
+        cfg = _CONFIGS.get(memo_key)
+        if cfg is not None:
+            return cfg
         try:
-            if symbols is None:
-                symbols = await _pinned_symbols(kv)
-            values = await settings.get_many(kv, [key for _, key in _SCALARS]
-                                             + [settings.paper_price_of(s) for s in symbols])
-            cfg: dict[str, Any] = {name: v for (name, _), v in zip(_SCALARS, values, strict=False)}
-            prices = values[len(_SCALARS):]
+            values = settings.values_of(keys, raws)
         except settings.SettingError as e:
             raise ExchangeError(
                 "rejected", f"paper exchange setting {e.key} is invalid: {e.message}", code="PAPER_CONFIG"
             ) from None
+        cfg = {name: v for (name, _), v in zip(_SCALARS, values, strict=False)}
+        prices = values[len(_SCALARS):]
         cfg["prices"] = {s: p for s, p in zip(symbols, prices, strict=True) if p is not None}
         if requested is not None and isinstance(cfg.get("instruments"), dict):  # the rules the call can use
             cfg["instruments"] = {s: r for s, r in cfg["instruments"].items() if s in requested}
         cfg["account"] = self.name
+        if len(_CONFIGS) >= _CONFIGS_MAX:
+            _CONFIGS.clear()
+        _CONFIGS[memo_key] = cfg
         return cfg
 
     def _shared_quotes(self) -> dict[tuple[str, str], tuple[tuple[Any, ...], asyncio.Future[_Quote]]]:

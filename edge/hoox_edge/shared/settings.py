@@ -662,7 +662,13 @@ async def get(kv: KVNamespace, key: str) -> Any:
 async def get_many(kv: KVNamespace, keys: Sequence[str]) -> list[Any]:
     """`get` of each key, in order, in one read of KV (`KVNamespace.get_many`)."""
     manifest = [known(key) for key in keys]
-    raws = await kv.get_many(keys)
+    return values_of(keys, await kv.get_many(keys), manifest)
+
+
+def values_of(keys: Sequence[str], raws: Sequence[str | None], manifest: Sequence[Setting] | None = None
+              ) -> list[Any]:
+    """The typed values of `keys` from their stored texts (`get_many` once KV has answered)."""
+    manifest = manifest or [known(key) for key in keys]
     return [s.default if raw is None else parse(key, raw) for key, s, raw in zip(keys, manifest, raws, strict=True)]
 
 
