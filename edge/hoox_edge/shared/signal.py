@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
@@ -88,32 +89,15 @@ class Signal:
         `SignalError`. Fields left out take their defaults; fields that are not the signal's are ignored."""
         details: list[dict[str, str]] = []
         out: dict[str, Any] = {"source": source}
-
-        def take(name: str, ok: Any, rule: str, *, required: bool = False) -> None:
+        for name, ok, rule, required in _NORMAL_FIELDS:
             v = payload.get(name)
             if v is None:
-                if required:
+                if required(payload):
                     details.append({"field": name, "issue": f"Required: {rule}."})
             elif ok(v):
                 out[name] = float(v) if isinstance(v, int) and name in _NUMBERS else v
             else:
                 details.append({"field": name, "issue": f"Must be {rule} (a normalised signal)."})
-
-        take("exchange", lambda v: v in EXCHANGES, "one of " + ", ".join(sorted(EXCHANGES)))
-        take("action", lambda v: v in ACTIONS, "one of " + ", ".join(ACTIONS), required=True)
-        take("symbol", lambda v: isinstance(v, str) and _SYMBOL.match(v), "a normalised symbol such as BTCUSDT",
-             required=True)
-        take("quantity", lambda v: _positive(v), "a number greater than zero",
-             required=payload.get("action") != "CLOSE")
-        take("leverage", lambda v: _positive(v) and v >= 1, "a number from 1")
-        take("orderType", lambda v: v in ORDER_TYPES, "one of " + ", ".join(ORDER_TYPES))
-        take("price", lambda v: _positive(v), "a number greater than zero",
-             required=payload.get("orderType") == "LIMIT")
-        take("quantityType", lambda v: v in QUANTITY_TYPES, "one of " + ", ".join(QUANTITY_TYPES))
-        take("market", lambda v: v in MARKETS, "one of " + ", ".join(MARKETS))
-        take("idempotencyKey", lambda v: isinstance(v, str) and 0 < len(v) <= MAX_IDEMPOTENCY_KEY
-             and v.isprintable(), f"printable text of at most {MAX_IDEMPOTENCY_KEY} characters")
-        take("strategy", _is_strategy_name, "a strategy name as the gateway writes it")
         if out.get("orderType", "MARKET") != "LIMIT":
             out.pop("price", None)  # a MARKET order has no price, as parse_signal makes it
         if details:
@@ -175,6 +159,32 @@ def _is_strategy_name(v: Any) -> bool:
         return isinstance(v, str) and strategy_name(v) == v
     except ValueError:
         return False
+
+
+def _never(payload: dict[str, Any]) -> bool:
+    return False
+
+
+def _always(payload: dict[str, Any]) -> bool:
+    return True
+
+
+# A normalised signal's fields (`Signal.from_payload`), made once: the name, its test, the rule it
+# states, and when it is required (asked only of a field left out).
+_NORMAL_FIELDS: tuple[tuple[str, Callable[[Any], Any], str, Callable[[dict[str, Any]], bool]], ...] = (
+    ("exchange", lambda v: v in EXCHANGES, "one of " + ", ".join(sorted(EXCHANGES)), _never),
+    ("action", lambda v: v in ACTIONS, "one of " + ", ".join(ACTIONS), _always),
+    ("symbol", lambda v: isinstance(v, str) and _SYMBOL.match(v), "a normalised symbol such as BTCUSDT", _always),
+    ("quantity", _positive, "a number greater than zero", lambda p: p.get("action") != "CLOSE"),
+    ("leverage", lambda v: _positive(v) and v >= 1, "a number from 1", _never),
+    ("orderType", lambda v: v in ORDER_TYPES, "one of " + ", ".join(ORDER_TYPES), _never),
+    ("price", _positive, "a number greater than zero", lambda p: p.get("orderType") == "LIMIT"),
+    ("quantityType", lambda v: v in QUANTITY_TYPES, "one of " + ", ".join(QUANTITY_TYPES), _never),
+    ("market", lambda v: v in MARKETS, "one of " + ", ".join(MARKETS), _never),
+    ("idempotencyKey", lambda v: isinstance(v, str) and 0 < len(v) <= MAX_IDEMPOTENCY_KEY and v.isprintable(),
+     f"printable text of at most {MAX_IDEMPOTENCY_KEY} characters", _never),
+    ("strategy", _is_strategy_name, "a strategy name as the gateway writes it", _never),
+)
 
 
 def _number(value: Any) -> float:

@@ -23,6 +23,9 @@ _NAME = text(min_len=1)
 _LABEL = optional(text())
 _AMOUNT = number(ge=0)
 _STATUS = optional(whole)
+_OPTIONAL_AMOUNT = optional(_AMOUNT)  # the checks are made once, not on every point
+_NUMBER = number()
+_OPTIONAL_NUMBER = optional(_NUMBER)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +45,7 @@ class ApiCall:
                        latencyMs=f.required("latencyMs", _AMOUNT),
                        success=f.required("success", boolean),
                        status=f.optional("status", _STATUS, None),
-                       startedAtMs=f.optional("startedAtMs", optional(_AMOUNT), None))
+                       startedAtMs=f.optional("startedAtMs", _OPTIONAL_AMOUNT, None))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +65,7 @@ class SignalEvent:
                        symbol=f.optional("symbol", _LABEL, None),
                        action=f.optional("action", _LABEL, None),
                        outcome=f.required("outcome", _NAME),
-                       quantity=f.optional("quantity", optional(number()), None))
+                       quantity=f.optional("quantity", _OPTIONAL_NUMBER, None))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,8 +88,8 @@ class TradeEvent:
                        symbol=f.required("symbol", _NAME),
                        side=f.optional("side", _LABEL, None),
                        quantity=f.required("quantity", _AMOUNT),
-                       price=f.optional("price", optional(_AMOUNT), None),
-                       fee=f.optional("fee", number(), 0.0),
+                       price=f.optional("price", _OPTIONAL_AMOUNT, None),
+                       fee=f.optional("fee", _NUMBER, 0.0),
                        status=f.required("status", _NAME),
                        mode=f.required("mode", _NAME))
 
