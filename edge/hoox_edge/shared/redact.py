@@ -268,9 +268,10 @@ def mask_credentials(value: Any, *, keep: Iterable[str] = ()) -> Any:
     return walk(value, True)
 
 
-def stored_payload(raw: Any, secrets: Iterable[str], *, drop: Iterable[str] = ()) -> Any:
+def stored_payload(raw: Any, secrets: Iterable[str], *, drop: Iterable[str] = (), redacted: bool = False) -> Any:
     """A request object as it may be stored: the `drop` fields (any case) removed, field names cut
-    and masked like `field_name`, sensitive fields and known secrets masked (`redact`)."""
+    and masked like `field_name`, sensitive fields and known secrets masked (`redact`; not again
+    when `raw` is `redacted` already with these secrets)."""
     if not isinstance(raw, dict):
         return redact(raw, secrets)
     gone = {d.lower() for d in drop}
@@ -283,7 +284,7 @@ def stored_payload(raw: Any, secrets: Iterable[str], *, drop: Iterable[str] = ()
         safe = field_name(name, known)
         while safe in out:  # two masked names must not overwrite each other
             safe += "'"
-        out[safe] = MASK if is_sensitive_name(name) and v not in (None, "") else _walk(v, known)
+        out[safe] = MASK if is_sensitive_name(name) and v not in (None, "") else v if redacted else _walk(v, known)
     return out
 
 

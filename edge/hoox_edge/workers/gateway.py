@@ -74,6 +74,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,12 +163,25 @@ _FAIL_SAFE = {settings.KILL_SWITCH: True, settings.TRADINGVIEW_IP_CHECK: True,
 
 
 async def _settings(env: Env) -> tuple[dict[str, Any], list[str]]:
-    """Every gateway setting at once; corrupt values are replaced (fail-safe or default) and reported."""
-    raws: list[str | BaseException | None]
+    """Every gateway setting at once; corrupt values are replaced (fail-safe or default) and reported.
+    Read on every request, worked out again only when a stored text changed: the same (shared, not
+    to be changed) answer for the same texts."""
     try:
-        raws = list(await env.CONFIG_KV.get_many(_SETTING_KEYS))
+        raws = tuple(await env.CONFIG_KV.get_many(_SETTING_KEYS))
     except Exception as exc:
-        raws = [exc] * len(_SETTING_KEYS)
+        return _settings_of([exc] * len(_SETTING_KEYS))
+    seen = _SETTINGS_OF.get(raws)
+    if seen is None:
+        if len(_SETTINGS_OF) >= 64:
+            _SETTINGS_OF.clear()
+        seen = _SETTINGS_OF[raws] = _settings_of(raws)
+    return seen
+
+
+_SETTINGS_OF: dict[tuple[str | None, ...], tuple[dict[str, Any], list[str]]] = {}
+
+
+def _settings_of(raws: Sequence[str | BaseException | None]) -> tuple[dict[str, Any], list[str]]:
     values: dict[str, Any] = {}
     problems: list[str] = []
     for key, raw in zip(_SETTING_KEYS, raws, strict=True):
@@ -285,11 +299,12 @@ Outcome = Rejection | JSONResponse | None  # what a stage returns: refused, answ
 
 # --------------------------------------------------------------------------- trade_signals
 def _row(w: _Webhook, **cols: Any) -> Any:
-    """The signal's row (see hoox_edge.lifecycle): the payload as received, passkey removed."""
+    """The signal's row (see hoox_edge.lifecycle): the payload as received, passkey removed (`w.raw`:
+    redacted when the sender was authenticated, and a row is written only from then on)."""
     s, env = w.signal, w.env
     return lifecycle.insert_statement(
         env.DB, request_id=w.rid, source=w.source,
-        stored_payload=capped(stored_payload(w.raw, env.secret_values(), drop=(PASSKEY_FIELD,))),
+        stored_payload=capped(stored_payload(w.raw, env.secret_values(), drop=(PASSKEY_FIELD,), redacted=True)),
         idempotency_key=s.idempotencyKey if s else _text_or_none(w.raw.get("idempotencyKey"), 128),
         exchange=s.exchange if s else _text_or_none(w.raw.get("exchange")),
         symbol=s.symbol if s else _text_or_none(w.raw.get("symbol")),
