@@ -441,7 +441,7 @@ async def test_a_fill_batch_computed_from_a_stale_position_writes_nothing(rt):
         before=stale_before, outcome=ledger.apply_fill(stale_before, fill),
         trade_from=(lifecycle.PENDING,), prev_filled=D(0), status_after=lifecycle.FILLED,
         totals=(D("0.01"), D("60012"), D("0.33"), D(0)), balance=("USDT", 1.0, 0.0), log_message="filled",
-        log_details={}, now=clock_module.iso())
+        log_details="{}", now=clock_module.iso())
     with pytest.raises(D1Error, match="NOT NULL"):
         await db.batch(lifecycle.fill_statements(db, rec))
     assert (await ledger.get_trade(db, "r-stale"))["status"] == "TRADE_PENDING"

@@ -43,12 +43,14 @@ from hoox_edge.shared.errors import (
     ApiError,
 )
 from hoox_edge.shared.logs import log
-from hoox_edge.shared.redact import redact, redact_json
+from hoox_edge.shared.redact import redact_json
 from hoox_edge.shared.signal import Signal, SignalError
 
 RECORD_TRIES = 5  # fill batches retried when a concurrent fill moved the position first
 MODES = ("paper", "live")
 DESK_SOURCES = ("operator", "risk")  # orders the desk sends itself, each for a position of a known exchange
+_LOG_JSON = json.JSONEncoder(default=str, separators=(",", ":"))  # json.dumps with options builds one a call
+_DETAILS_JSON = json.JSONEncoder(default=str)  # a log row's details, as json.dumps(details, default=str) writes them
 # What the exchange's order status means for the signal (an order rejected after it traded keeps its fills).
 _END_OF = {"Filled": lifecycle.FILLED, "Cancelled": lifecycle.CANCELLED, "Expired": lifecycle.EXPIRED,
            "Rejected": lifecycle.CANCELLED}
@@ -467,7 +469,7 @@ async def record_order(env: Env, rid: str, result: OrderResult, *, provider: Exc
             order_id=result.order_id, fill=fill, before=before, outcome=outcome,
             trade_from=(PENDING, RESTING, lifecycle.DEAD_LETTERED), prev_filled=prev, status_after=status_after,
             totals=totals, balance=balance, now=clock.iso(), worker=env.worker, log_message=message,
-            log_details=redact(details, env.secret_values()))
+            log_details=redact_json(details, env.secret_values(), encoder=_DETAILS_JSON))
         alert = f"{label} {fmt(delta)} filled at {fmt(delta_price)}"
         if outcome.realized_pnl:
             alert += f", realised P&L {fmt(outcome.realized_pnl)} USDT"
@@ -548,9 +550,6 @@ async def _after_fill(env: Env, rid: str, res: dict[str, Any], result: OrderResu
 def request_log_key(exchange: str, symbol: str, request_id: str, recorded_at: str) -> str:
     """The log's R2 key, under the day it was recorded (its `recordedAt`)."""
     return f"trades/{exchange or 'unrouted'}/{symbol or 'unknown'}/{recorded_at[:10]}/{request_id}.json"
-
-
-_LOG_JSON = json.JSONEncoder(default=str, separators=(",", ":"))  # json.dumps with options builds one a call
 
 
 async def store_request_log(env: Env, request_id: str, exchange: str, symbol: str, doc: dict[str, Any]) -> None:

@@ -402,7 +402,7 @@ class FillRecord:
     totals: tuple[Decimal, Decimal, Decimal, Decimal]  # filled qty, average price, fee, realised P&L after
     balance: tuple[str, float, float] | None  # asset, free, locked
     log_message: str
-    log_details: dict[str, Any]
+    log_details: str  # the log row's details as JSON text, redacted
     now: str
     worker: str = "trade-worker"
 
@@ -431,7 +431,7 @@ def fill_statements(db: D1Database, rec: FillRecord) -> list[D1PreparedStatement
         "INSERT INTO system_logs (created_at, level, worker, request_id, message, details) VALUES ("
         f" CASE WHEN {guard} THEN ? ELSE NULL END, 'info', ?, ?, ?, ?)"
     ).bind(rec.request_id, *rec.trade_from, ledger.num(rec.prev_filled), *pos_cond[1], rec.now, rec.worker,
-           rec.request_id, rec.log_message, json.dumps(rec.log_details, default=str))]
+           rec.request_id, rec.log_message, rec.log_details)]
     stmts.extend(ledger.position_statements(db, rec.mode, rec.exchange, rec.symbol, rec.request_id, rec.before,
                                             rec.outcome, rec.now))
     if rec.balance is not None:
