@@ -27,6 +27,7 @@ no random state beyond the last (price, second) the exchange stored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -118,6 +119,7 @@ def _pow10(n: int) -> float:
     return float(Decimal(1).scaleb(n))
 
 
+@functools.lru_cache(maxsize=256)  # a few steps and ticks, asked on every fill and quote
 def decimals(step: float) -> int:
     """Digits after the point that a multiple of `step` needs (0.001 -> 3, 0.5 -> 1, 10 -> 0)."""
     exp = Decimal(repr(step)).normalize().as_tuple().exponent
