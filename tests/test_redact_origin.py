@@ -157,6 +157,7 @@ _ENCODERS = (json.JSONEncoder(default=str, separators=(",", ":")), json.JSONEnco
     {"k3y-0f-th3-d3sk-12345": 1},  # a secret as a field name
     {"sign": "abc", "design": "kept? no: a name ending in sign is masked", "tokenIn": "0xabc"},
     {"apiKey": "", "password": None, "x": {"Authorization": "Bearer 1"}},
+    {"ApiKEY": "x", "Api_Key": "y", "PassPhrase": "z", "MNEMONIC": "w"},
     {"esc": 'a "quoted" \\ text', "uni": "naïve", "ſecret": "long s", "\u212apiKey": "kelvin"},
     {"quo": 'quo"ted-secret-1234', "u": "sécret-unicode-1234", 5: "an int key"},
     {"when": object.__new__(type("Stamp", (), {"__str__": lambda self: "k3y-0f-th3-d3sk-12345"}))},
