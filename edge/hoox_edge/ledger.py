@@ -18,6 +18,7 @@ Position rules (one-way mode, one OPEN row per book — paper or live —, excha
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
@@ -40,9 +41,8 @@ def dec(x: Number) -> Decimal:
     return Decimal(str(x))
 
 
-def num(x: Decimal) -> float:
-    """A Decimal as the float stored in the ledger and sent in JSON."""
-    return float(x)
+# A Decimal as the float stored in the ledger and sent in JSON (`float` itself: ~30 calls a fill).
+num: Callable[[Decimal], float] = float
 
 
 def fmt(x: Number) -> str:
