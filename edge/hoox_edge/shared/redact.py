@@ -221,8 +221,8 @@ def secret_fields(body: Any, secrets: Iterable[str], *, allowed: dict[str, str] 
     out: list[dict[str, str]] = []
     issue = "holds a secret of this deployment: refused, and the value was not stored"
 
-    def is_secret(text: str) -> bool:
-        return text in known or any(s in text for s in long_ones)
+    def is_secret(text: str) -> bool:  # most values are too short to hold a long secret: not searched
+        return text in known or (len(text) >= SUBSTRING_SECRET_CHARS and any(s in text for s in long_ones))
 
     def label(where: tuple[str | int, ...]) -> str:
         # Made only for a field that is reported: `field_name` is the costly part of the walk.
