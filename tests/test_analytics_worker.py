@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hoox_edge.shared import telemetry
 
 W = "analytics-worker"
 COLUMNS = "blob1, blob2, blob3, blob4, blob5, blob6, blob7, double1, double2, double3, double4, index1"
@@ -209,3 +210,16 @@ async def test_query_params_are_literals_not_sql(runtime):
     assert r.status == 200 and r.json()["results"] == [{"blob2": "hoox"}]
     r = await query(runtime, "SELECT blob2 FROM hoox_telemetry WHERE blob2 = ?", [])
     assert r.status == 400 and "1 placeholder" in r.json()["error"]["message"]
+
+
+
+@pytest.mark.parametrize(("kind", "event"), [
+    ("trade", telemetry.TradeEvent(worker="trade-worker", exchange="bybit", symbol="BTCUSDT", side="BUY",
+                                   quantity=0.5, price=65000.5, fee=0.25, status="Filled", mode="paper")),
+    ("signal", telemetry.SignalEvent(worker="gateway-worker", exchange="", symbol="BTCUSDT", action="LONG",
+                                     outcome="Filled", quantity=None)),
+])
+def test_a_point_the_worker_built_is_laid_out_as_its_checked_fields(kind: str, event: telemetry.Event) -> None:
+    # A worker's own event is not checked field by field again: the same point as its JSON fields give.
+    fields = {k: v for k, v in vars(event).items() if v is not None}
+    assert telemetry.data_point(kind, event, "r-1") == telemetry.data_point(kind, fields, "r-1")

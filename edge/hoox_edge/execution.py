@@ -45,6 +45,7 @@ from hoox_edge.shared.errors import (
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.redact import redact_json
 from hoox_edge.shared.signal import Signal, SignalError
+from hoox_edge.shared.telemetry import TradeEvent
 
 RECORD_TRIES = 5  # fill batches retried when a concurrent fill moved the position first
 MODES = ("paper", "live")
@@ -541,9 +542,9 @@ async def _after_fill(env: Env, rid: str, res: dict[str, Any], result: OrderResu
             "recordedAt": clock.iso()})
     # Side by side: neither raises. The alert's row was written with the fill; telegram-worker routes and sends it.
     await asyncio.gather(stored, calls.drain_alerts(env, request_id=rid))
-    await calls.track(env, "trade", {
-        "exchange": res["exchange"], "symbol": res["symbol"], "side": res["side"], "quantity": ledger.num(qty),
-        "price": ledger.num(price), "fee": res["fee"], "status": res["status"], "mode": res["mode"]}, request_id=rid)
+    await calls.track(env, "trade", TradeEvent(
+        worker=env.worker, exchange=res["exchange"], symbol=res["symbol"], side=res["side"], quantity=ledger.num(qty),
+        price=ledger.num(price), fee=res["fee"], status=res["status"], mode=res["mode"]), request_id=rid)
 
 
 # --------------------------------------------------------------------------- request logs

@@ -9,7 +9,7 @@ from typing import Any
 
 from hoox_edge.ports import Env, ServiceResponse
 from hoox_edge.shared.auth import INTERNAL_HEADER, REQUEST_ID_HEADER
-from hoox_edge.shared.telemetry import data_point
+from hoox_edge.shared.telemetry import Event, data_point
 
 _py = logging.getLogger("hoox.edge")
 
@@ -104,16 +104,19 @@ async def drain_alerts(env: Env, *, request_id: str | None = None) -> bool:
     return drains.ok
 
 
-async def track(env: Env, kind: str, payload: dict[str, Any], *, request_id: str | None = None) -> bool:
+async def track(env: Env, kind: str, payload: dict[str, Any] | Event, *, request_id: str | None = None) -> bool:
     """A data point of `kind` (layout: `shared.telemetry`) written straight to the worker's own
     ANALYTICS_ENGINE binding — fire-and-forget, as on Cloudflare, so no service call waits on it;
-    through analytics-worker (`/track/{kind}`) only for a worker without the binding."""
+    through analytics-worker (`/track/{kind}`) only for a worker without the binding. `payload`: the
+    event's fields (this worker's name added), or the event made by the caller (its worker set)."""
+    if isinstance(payload, dict):
+        payload = {"worker": env.worker, **payload}
     dataset = env.get("ANALYTICS_ENGINE")
     if dataset is None:
-        return await best_effort(env, "ANALYTICS_SERVICE", f"/track/{kind}", request_id=request_id,
-                                 payload={"worker": env.worker, **payload})
+        return await best_effort(env, "ANALYTICS_SERVICE", f"/track/{kind}", request_id=request_id, payload=(
+            payload if isinstance(payload, dict) else {k: v for k, v in vars(payload).items() if v is not None}))
     try:
-        dataset.write_data_point(**data_point(kind, {"worker": env.worker, **payload}, request_id or ""))
+        dataset.write_data_point(**data_point(kind, payload, request_id or ""))
         return True
     except Exception as exc:  # telemetry must never fail what it describes
         _py.warning("%s: %s data point not written (%s)", env.worker, kind, type(exc).__name__)

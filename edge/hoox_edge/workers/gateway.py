@@ -133,6 +133,7 @@ from hoox_edge.shared.signal import (
     parse_any_signal,
     public_fields,
 )
+from hoox_edge.shared.telemetry import SignalEvent
 from hoox_edge.watchdog import check as watchdog_check
 from hoox_edge.watchdog import record as watchdog_record
 from hoox_edge.watchdog.rules import strategy_name
@@ -804,12 +805,9 @@ async def _run(w: _Webhook, stages: tuple[Any, ...]) -> JSONResponse:
         # The request itself is recorded by the api-call middleware (shared/app.py); what only the
         # gateway knows is the signal.
         if w.authenticated and not w.heartbeat:
-            point: dict[str, Any] = {"exchange": w.label("exchange"), "symbol": w.label("symbol"),
-                                     "action": w.label("action"), "outcome": w.outcome}
-            quantity = _quantity(w.signal) if w.signal is not None else None
-            if quantity is not None:
-                point["quantity"] = quantity
-            await calls.track(env, "signal", point, request_id=rid)
+            await calls.track(env, "signal", SignalEvent(
+                worker=env.worker, exchange=w.label("exchange"), symbol=w.label("symbol"), action=w.label("action"),
+                outcome=w.outcome, quantity=_quantity(w.signal) if w.signal is not None else None), request_id=rid)
 
 
 # --------------------------------------------------------------------------- health
