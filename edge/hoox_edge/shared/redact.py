@@ -322,5 +322,9 @@ def cap_json(value: Any, limit: int = SNIPPET_BYTES) -> str:
 
 
 def capped(value: Any, limit: int = SNIPPET_BYTES) -> Any:
-    """`value` itself when its JSON fits `limit` bytes, else the `cap_json` wrapper as an object."""
+    """`value` itself when its JSON fits `limit` bytes and is printable (most: not decoded back from
+    its text), else what `cap_json` makes of it (the wrapper, or the printable text) as an object."""
+    text = _SNIPPET_JSON.encode(value)
+    if len(text.encode("utf-8")) <= limit and not _UNPRINTABLE.search(text):
+        return value
     return json.loads(cap_json(value, limit))
