@@ -20,16 +20,17 @@ def now_ms() -> int:
 
 def iso(ts: float | None = None) -> str:
     """ISO-8601 UTC with milliseconds; sorts as text."""
-    global _second
     ms = int((_now() if ts is None else ts) * 1000)
     sec = ms // 1000  # the second and its milliseconds from one number: they never disagree
-    cached = _second
-    if cached[0] != sec:  # strftime is slow and a dozen stamps a signal fall in the same second
-        cached = _second = (sec, datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S."))
-    return f"{cached[1]}{ms - sec * 1000:03d}Z"
+    text = _seconds.get(sec)
+    if text is None:  # strftime is slow and a dozen stamps a signal fall in a few seconds (now, a lease's end)
+        if len(_seconds) >= 64:
+            _seconds.clear()
+        text = _seconds[sec] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{text}{ms - sec * 1000:03d}Z"
 
 
-_second: tuple[int | None, str] = (None, "")  # (epoch second, its text up to the milliseconds)
+_seconds: dict[int, str] = {}  # epoch second -> its text up to the milliseconds
 
 
 def parse(text: str | None) -> float | None:
