@@ -37,12 +37,14 @@ class RateLimiter(DurableObject):
             self._window = await self.ctx.storage.get(_WINDOW)
         return self._hits
 
-    async def _prune(self, hits: list[tuple[float, str]], cutoff: float) -> list[tuple[float, str]]:
-        """Delete the hits at or before `cutoff`; the hits that remain (memory is updated by the caller)."""
+    async def _prune(self, hits: list[tuple[float, str]], cutoff: float) -> int:
+        """Delete the hits at or before `cutoff` from storage; how many (the first ones of `hits`). The
+        caller drops them from memory once every write of the call is staged, in place: a copy of
+        the window's hits on every hit costs more than the rest of it."""
         gone = bisect.bisect_right(hits, (cutoff, "\uffff"))
         for _, key in hits[:gone]:
             await self.ctx.storage.delete(key)
-        return hits[gone:]
+        return gone
 
     async def hit(self, limit: int, window_seconds: float = 60) -> dict[str, Any]:
         """Count one request if fewer than `limit` were allowed in the last `window_seconds`.
@@ -53,9 +55,10 @@ class RateLimiter(DurableObject):
         if limit < 1 or window_seconds <= 0:
             raise ValueError("limit must be >= 1 and window_seconds > 0")
         now = clock.now()
-        hits = await self._prune(await self._load(), now - window_seconds)
-        if len(hits) >= limit:
-            self._hits = hits
+        hits = await self._load()
+        gone = await self._prune(hits, now - window_seconds)
+        if len(hits) - gone >= limit:
+            del hits[:gone]
             # A slot frees when the oldest hit that still counts against the limit leaves the window.
             oldest_blocking = hits[len(hits) - limit][0]
             retry = max(1, math.ceil(oldest_blocking + window_seconds - now))
@@ -65,8 +68,9 @@ class RateLimiter(DurableObject):
         if self._window != window_seconds:
             await self.ctx.storage.put(_WINDOW, window_seconds)
         await self.ctx.storage.set_alarm((now + window_seconds) * 1000)
+        del hits[:gone]  # memory follows storage once every write is staged
         bisect.insort(hits, (now, key))
-        self._hits, self._window = hits, window_seconds  # memory follows storage once every write is staged
+        self._window = window_seconds
         return {"allowed": True, "remaining": limit - len(hits), "retryAfter": 0}
 
     async def count(self, window_seconds: float = 60) -> int:
@@ -81,13 +85,13 @@ class RateLimiter(DurableObject):
     async def alarm(self) -> None:
         hits = await self._load()
         window = self._window or 0.0
-        hits = await self._prune(hits, clock.now() - window)
-        if not hits:
+        gone = await self._prune(hits, clock.now() - window)
+        if gone == len(hits):
             await self.ctx.storage.delete_all()  # quiet for a whole window: nothing worth keeping
             self._hits, self._window = [], None
         else:
             await self.ctx.storage.set_alarm((hits[-1][0] + window) * 1000)
-            self._hits = hits
+            del hits[:gone]
 
     async def _adopt_sql_hits(self) -> None:
         """Move the hits an earlier version kept in SQL tables into key-value entries (once)."""
