@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -39,16 +40,29 @@ def _missing() -> str | None:
 def run_in_pyodide(*test_files: str, env: dict[str, str] | None = None, extra: list[str] | None = None) -> str:
     """Run pytest on `test_files` (paths under tests/, e.g. "pyodide/inside/test_harness.py") inside
     Pyodide; return its output, or raise with the output when any inner test failed."""
+    [(rc, output)] = run_sessions_in_pyodide([(list(test_files), list(extra or []))], env=env)
+    if rc != 0:
+        raise PyodideRunFailed(f"inside Pyodide, pytest exited {rc}:\n{output}")
+    return output
+
+
+def run_sessions_in_pyodide(sessions: list[tuple[list[str], list[str]]], env: dict[str, str] | None = None
+                            ) -> list[tuple[int, str]]:
+    """Several pytest sessions, each (test files, extra arguments), in turn in one boot of Pyodide and
+    Miniflare (a boot costs more than most sessions): each session's exit code and output. Raises
+    when the harness itself fails."""
     problem = _missing()
     if problem:
         raise PyodideRunFailed(problem)
     config = {"repo": str(REPO), "wheels": str(WHEELS), "env": env or {},
-              "args": [f"/hoox/tests/{f}" for f in test_files] + list(extra or [])}
+              "runs": [[f"/hoox/tests/{f}" for f in files] + extra for files, extra in sessions]}
     started = time.monotonic()
     proc = subprocess.run([str(NODE), str(RUNNER), json.dumps(config)], cwd=REPO, capture_output=True,
                           text=True, timeout=TIMEOUT_S, env={**os.environ, "NODE_NO_WARNINGS": "1"})
-    RUNS.append((" ".join(test_files), time.monotonic() - started))
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise PyodideRunFailed(f"inside Pyodide, pytest exited {proc.returncode}:\n{output}")
-    return output
+    RUNS.append((" + ".join(" ".join(files) for files, _ in sessions), time.monotonic() - started))
+    parts = re.split(r"^hoox-pyodide-run \d+ exit (-?\d+)$", proc.stdout, flags=re.MULTILINE)
+    results = [(int(rc), out + proc.stderr) for out, rc in zip(parts[0::2], parts[1::2], strict=False)]
+    if proc.returncode != 0 or len(results) != len(sessions):
+        raise PyodideRunFailed(f"the Pyodide harness exited {proc.returncode} after {len(results)} of "
+                               f"{len(sessions)} pytest sessions:\n{proc.stdout}{proc.stderr}")
+    return results

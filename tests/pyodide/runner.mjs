@@ -1,7 +1,7 @@
 // Runs pytest inside real Pyodide (the npm package, the version workerd uses) with Cloudflare's own
 // binding implementations from Miniflare, offline. Started by tests/pyodide_support.py:
 //
-//   node runner.mjs '{"repo": "/abs/repo", "wheels": "/abs/wheels", "args": [...], "env": {...}}'
+//   node runner.mjs '{"repo": "/abs/repo", "wheels": "/abs/wheels", "runs": [[...], ...], "env": {...}}'
 //
 // - The project's edge/ and tests/ are mounted (NODEFS) at /hoox/edge and /hoox/tests; Python writes
 //   no bytecode there. Pure-Python wheels from the pip cache are unpacked into site-packages.
@@ -10,7 +10,10 @@
 // - Python reaches the harness as `js.hooxHarness`: `fresh(options)` returns the bindings of an empty
 //   in-memory Miniflare (D1, KV, R2, queue producer, Analytics Engine, service bindings handled by
 //   Python callables): the running one wiped when it has the same bindings, else a new one.
-// Exit code: pytest's.
+// - Each of `runs` is one pytest session's arguments, run in turn in the one interpreter (a boot of
+//   Pyodide and Miniflare costs ~8 s of CPU; a session, its tests). After each session a line
+//   `hoox-pyodide-run N exit RC` marks the end of its output.
+// Exit code: 0 when every session ran (their own codes are on their marker lines), else 3.
 import { loadPyodide } from "pyodide";
 import { Miniflare } from "miniflare";
 import { DatabaseSync } from "node:sqlite";
@@ -176,7 +179,7 @@ pyodide.registerJsModule("_pyodide_entrypoint_helper", {
   },
 });
 
-pyodide.globals.set("hoox_args", pyodide.toPy(config.args));
+pyodide.globals.set("hoox_runs", pyodide.toPy(config.runs));
 let rc = 3;
 try {
   rc = await pyodide.runPythonAsync(`
@@ -191,13 +194,15 @@ for wheel in wheels:
 importlib.invalidate_caches()
 sys.path[:0] = ["/hoox/edge", "/hoox/tests", "/hoox/tests/pyodide/inside"]
 import pytest
-try:
-    rc = int(pytest.main([*hoox_args, "-c", "/hoox/tests/pyodide/inside/pytest.ini", "-p", "no:cacheprovider",
-                          "-p", "harness_plugin", "--rootdir", "/hoox/tests"]))
-finally:
+for n, args in enumerate(hoox_runs):
+    try:
+        rc = int(pytest.main([*args, "-c", "/hoox/tests/pyodide/inside/pytest.ini", "-p", "no:cacheprovider",
+                              "-p", "harness_plugin", "--rootdir", "/hoox/tests"]))
+    finally:
+        sys.stderr.flush()
+    print(f"hoox-pyodide-run {n} exit {rc}")
     sys.stdout.flush()  # the interpreter never exits (process.exit), so nothing else flushes the summary
-    sys.stderr.flush()
-rc
+0
 `);
 } finally {
   await dispose();
