@@ -118,13 +118,18 @@ async def test_an_unhandled_error_answers_the_envelope_and_keeps_the_connection(
     b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",  # two lengths
 ])  # fmt: skip
 async def test_a_malformed_request_is_answered_400_and_closed(served, sent):
-    def malformed() -> bytes:
+    answer = await _sent_then_closed(served, sent)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+
+
+async def _sent_then_closed(served, sent: bytes) -> bytes:
+    """What the gateway answers to `sent` on a connection of its own, read until it closes it."""
+    def send() -> bytes:
         with _connect(served, "hoox") as sock:
             sock.sendall(sent)
             return _reads_eof(sock)
 
-    answer = await asyncio.to_thread(malformed)
-    assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+    return await asyncio.to_thread(send)
 
 
 async def test_a_head_under_the_bound_is_served(served):
@@ -160,12 +165,7 @@ async def test_a_client_error_and_pipelined_requests_keep_the_connection(served)
     b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a",
 ])  # fmt: skip
 async def test_an_idle_or_half_sent_request_is_closed_by_the_server(served, sent):
-    def half_request() -> bytes:
-        with _connect(served, "hoox") as sock:
-            sock.sendall(sent)
-            return _reads_eof(sock)
-
-    answer = await asyncio.to_thread(half_request)
+    answer = await _sent_then_closed(served, sent)
     assert b"200 OK" not in answer  # closed, never answered as if complete
 
 
