@@ -336,6 +336,32 @@ async def test_rate_limiter_rpc(runtime, clock):
     assert await stub.count(60) == 2
 
 
+async def test_the_rate_limiters_one_alarm_clears_its_storage_once_quiet_and_is_set_again(runtime, clock):
+    ns = runtime.env(GW).RATE_LIMITER
+    stub = ns.get(ns.id_from_name("quiet"))
+    db = runtime.workspace.state_dir / "do" / "RateLimiter.sqlite"
+
+    def stored() -> tuple[int, list[float]]:  # (entries, alarm times) in the class's one database
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            return (conn.execute("SELECT COUNT(*) FROM kv").fetchone()[0],
+                    [r[0] for r in conn.execute("SELECT scheduled_ms FROM alarms")])
+
+    first = clock()
+    await stub.hit(5, 60)
+    clock.advance(30)
+    await stub.hit(5, 60)
+    assert stored() == (3, [(first + 60) * 1000])  # two hits and the window; the first hit's alarm stands
+    clock.advance(31)
+    assert await runtime.fire_due_alarms() == 1  # drops the first hit, set again after the newest
+    assert stored() == (2, [(first + 90) * 1000])
+    clock.advance(30)
+    assert await runtime.fire_due_alarms() == 1  # quiet for a whole window: nothing is kept
+    assert stored() == (0, [])
+    await stub.hit(5, 60)  # and the next hit sets an alarm again
+    assert stored() == (2, [(clock() + 60) * 1000])
+    assert await stub.count(60) == 1
+
+
 # --------------------------------------------------------------------------- 8. delivery
 async def test_direct_only_failure_releases_the_lock(runtime):
     await kv_set(runtime, "webhooks:queue_mode", "direct_only")

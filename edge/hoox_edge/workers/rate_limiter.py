@@ -67,7 +67,10 @@ class RateLimiter(DurableObject):
         await self.ctx.storage.put(key, now)
         if self._window != window_seconds:
             await self.ctx.storage.put(_WINDOW, window_seconds)
-        await self.ctx.storage.set_alarm((now + window_seconds) * 1000)
+        if await self.ctx.storage.get_alarm() is None:
+            # One pending alarm is enough: when it fires it drops what left the window and sets the
+            # next one after the newest hit (`alarm`). Moving it on every hit was a write a signal.
+            await self.ctx.storage.set_alarm((now + window_seconds) * 1000)
         del hits[:gone]  # memory follows storage once every write is staged
         bisect.insort(hits, (now, key))
         self._window = window_seconds
