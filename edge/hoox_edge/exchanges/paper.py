@@ -34,6 +34,7 @@ from hoox_edge.exchanges.base import (
 )
 from hoox_edge.ports import Env
 from hoox_edge.shared import clock, settings
+from hoox_edge.shared.memo import Memo
 from hoox_edge.shared.telemetry import exchange_call_point
 
 PRICE_PREFIX = settings.PAPER_PRICE_OF
@@ -49,8 +50,7 @@ _QUOTES: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[tuple[Any, .
 QUOTE_WAIT_S = 1.0
 # A call's settings, by account, symbols and the KV texts they were made from: the same texts make
 # the same settings, and settings are asked for twice a signal (its sizing and its order).
-_CONFIGS: dict[tuple[Any, ...], dict[str, Any]] = {}
-_CONFIGS_MAX = 256
+_CONFIGS: Memo[tuple[Any, ...], dict[str, Any]] = Memo(256)
 _SCALARS = (
     ("fault", settings.PAPER_FAULT),
     ("feeRate", settings.PAPER_FEE_RATE),
@@ -119,10 +119,7 @@ class PaperProvider:
         if requested is not None and isinstance(cfg.get("instruments"), dict):  # the rules the call can use
             cfg["instruments"] = {s: r for s, r in cfg["instruments"].items() if s in requested}
         cfg["account"] = self.name
-        if len(_CONFIGS) >= _CONFIGS_MAX:
-            _CONFIGS.clear()
-        _CONFIGS[memo_key] = cfg
-        return cfg
+        return _CONFIGS.keep(memo_key, cfg)
 
     def _shared_quotes(self) -> dict[tuple[str, str], tuple[tuple[Any, ...], asyncio.Future[_Quote]]]:
         try:

@@ -40,6 +40,7 @@ from typing import Any
 from hoox_edge.local import sqlio
 from hoox_edge.local.sqlio import BUSY_TIMEOUT_MS, connect  # noqa: F401  (re-exported for the CLI)
 from hoox_edge.ports import D1Error, D1ExecResult, D1Meta, D1PreparedStatement, D1Result, d1_value
+from hoox_edge.shared.memo import Memo
 
 _LEAD = r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*"
 # Statements that cannot write: read on the writer connection, seeing writes about to commit.
@@ -47,8 +48,7 @@ _SELECT = re.compile(_LEAD + r"(?:select|values|explain)\b", re.IGNORECASE | re.
 # WITH may lead a write: tried on a read-only reader first (its authorizer refuses writes).
 _WITH = re.compile(_LEAD + r"with\b", re.IGNORECASE | re.DOTALL)
 _WRITE, _READ, _MAYBE = 0, 1, 2  # what a statement may do, by the patterns above
-_KINDS: dict[str, int] = {}  # by query text: the workers run the same few statements over and over
-_KINDS_MAX = 4096
+_KINDS: Memo[str, int] = Memo(4096)  # by query text: the workers run the same few statements over and over
 _PLAIN = frozenset((str, int, float, bytes, type(None)))  # bound as they are (`d1_value` returns them)
 
 
@@ -87,10 +87,8 @@ def sql_values(params: tuple[Any, ...]) -> tuple[Any, ...]:
 def _kind(query: str) -> int:
     kind = _KINDS.get(query)
     if kind is None:
-        kind = _MAYBE if _WITH.match(query) else _READ if _SELECT.match(query) else _WRITE
-        if len(_KINDS) >= _KINDS_MAX:  # ad-hoc queries (the operator's) must not grow it without end
-            _KINDS.clear()
-        _KINDS[query] = kind
+        # bounded: ad-hoc queries (the operator's) must not grow it without end
+        kind = _KINDS.keep(query, _MAYBE if _WITH.match(query) else _READ if _SELECT.match(query) else _WRITE)
     return kind
 
 

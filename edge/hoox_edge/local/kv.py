@@ -27,11 +27,12 @@ from hoox_edge.local import sqlio
 from hoox_edge.local.kv_file import DDL, SELECT_ONE, alive
 from hoox_edge.ports import KV_MAX_KEY_BYTES, KV_MAX_LIST, KVKey, KVListResult, check_kv_key, check_page_limit
 from hoox_edge.shared import clock
+from hoox_edge.shared.memo import Memo
 
 MIN_TTL = 60
 MAX_KEY_BYTES = KV_MAX_KEY_BYTES
 MAX_LIST = KV_MAX_LIST
-CACHE_ENTRIES = 4096  # values kept for `get`; the cache starts over when it is full
+CACHE_ENTRIES = 4096  # values kept for `get`; the cache starts over when it is full (`Memo`)
 PURGE_EVERY_S = 3600
 
 _check_key = check_kv_key  # the ports' rule, shared with the Cloudflare adapter
@@ -54,7 +55,7 @@ class LocalKV:
         self.path = Path(path)
         self._writer = sqlio.writer(self.path, ddl=[DDL])
         self._conn = sqlio.connect(self.path)  # reads, on the event loop: lookups by key, pages of 1000
-        self._cache: dict[str, tuple[str, float | None] | None] = {}
+        self._cache: Memo[str, tuple[str, float | None] | None] = Memo(CACHE_ENTRIES)
         self._version: int | None = None
         self._checked: asyncio.AbstractEventLoop | None = None  # checked in this iteration of that loop
         self._purged_at = 0.0
@@ -89,9 +90,7 @@ class LocalKV:
             _check_key(key)
             row = self._conn.execute(SELECT_ONE, (key,)).fetchone()
             hit = None if row is None else (row[0], row[1])
-            if len(self._cache) >= CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache[key] = hit
+            self._cache.keep(key, hit)
         return alive(hit)
 
     async def get(self, key: str) -> str | None:

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from hoox_edge.shared.memo import Memo
+
 _now: Callable[[], float] = time.time
 
 
@@ -24,13 +26,11 @@ def iso(ts: float | None = None) -> str:
     sec = ms // 1000  # the second and its milliseconds from one number: they never disagree
     text = _seconds.get(sec)
     if text is None:  # strftime is slow and a dozen stamps a signal fall in a few seconds (now, a lease's end)
-        if len(_seconds) >= 64:
-            _seconds.clear()
-        text = _seconds[sec] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        text = _seconds.keep(sec, datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S."))
     return f"{text}{ms - sec * 1000:03d}Z"
 
 
-_seconds: dict[int, str] = {}  # epoch second -> its text up to the milliseconds
+_seconds: Memo[int, str] = Memo(64)  # epoch second -> its text up to the milliseconds
 
 
 def parse(text: str | None) -> float | None:

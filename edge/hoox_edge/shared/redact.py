@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from hoox_edge.shared.memo import Memo
+
 MASK = "***"
 # tokenIn / tokenOut name the ERC-20s of a swap signal (public addresses), not credentials.
 _SENSITIVE = re.compile(r"(api[-_]?key|secret|token(?!(in|out)$)|signature|password|passphrase|mnemonic|sign$"
@@ -61,13 +63,11 @@ def known_secrets(secrets: Iterable[str]) -> Known:
     given = tuple(secrets)
     known = _known.get(given)
     if known is None:  # the same few secrets are asked about on every call: sorted once
-        if len(_known) > 64:
-            _known.clear()
-        known = _known[given] = Known({s for s in given if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS})
+        known = _known.keep(given, Known({s for s in given if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS}))
     return known
 
 
-_known: dict[tuple[str, ...], Known] = {}
+_known: Memo[tuple[str, ...], Known] = Memo(64)
 
 
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:

@@ -27,6 +27,7 @@ from hoox_edge import exchange_catalog
 from hoox_edge.ai import config as ai_config
 from hoox_edge.ports import KVNamespace
 from hoox_edge.shared.bodies import UnsafeJson, check_value, parse_json
+from hoox_edge.shared.memo import Memo
 from hoox_edge.shared.redact import preview
 from hoox_edge.wallet.config import chains_problem
 
@@ -413,8 +414,7 @@ def _check_key(s: Setting, key: str) -> None:
         raise SettingError(key if len(key) <= 80 else key[:80] + "…", problem)
 
 
-_parsed: dict[tuple[str, str], Any] = {}  # (key, stored text) -> its checked value
-_PARSED_MAX = 4096
+_parsed: Memo[tuple[str, str], Any] = Memo(4096)  # (key, stored text) -> its checked value
 
 
 def parse(key: str, raw: str) -> Any:
@@ -428,9 +428,7 @@ def parse(key: str, raw: str) -> Any:
         if s is None:
             return raw
         cached = _check(s, key, _decode(s, key, raw))
-        if len(_parsed) >= _PARSED_MAX:
-            _parsed.clear()
-        _parsed[(key, raw)] = cached
+        _parsed.keep((key, raw), cached)
     return _copied(cached) if isinstance(cached, (list, dict)) else cached
 
 

@@ -112,6 +112,7 @@ from hoox_edge.shared.errors import (
     error_body,
 )
 from hoox_edge.shared.logs import log
+from hoox_edge.shared.memo import Memo
 from hoox_edge.shared.origin import client_ip, ip_allowed
 from hoox_edge.shared.redact import (
     body_preview,
@@ -172,14 +173,10 @@ async def _settings(env: Env) -> tuple[dict[str, Any], list[str]]:
     except Exception as exc:
         return _settings_of([exc] * len(_SETTING_KEYS))
     seen = _SETTINGS_OF.get(raws)
-    if seen is None:
-        if len(_SETTINGS_OF) >= 64:
-            _SETTINGS_OF.clear()
-        seen = _SETTINGS_OF[raws] = _settings_of(raws)
-    return seen
+    return seen if seen is not None else _SETTINGS_OF.keep(raws, _settings_of(raws))
 
 
-_SETTINGS_OF: dict[tuple[str | None, ...], tuple[dict[str, Any], list[str]]] = {}
+_SETTINGS_OF: Memo[tuple[str | None, ...], tuple[dict[str, Any], list[str]]] = Memo(64)
 
 
 def _settings_of(raws: Sequence[str | BaseException | None]) -> tuple[dict[str, Any], list[str]]:
