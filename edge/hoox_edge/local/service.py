@@ -109,8 +109,7 @@ class _Exchange:
 
     def _wake(self) -> None:
         if self._news is not None:
-            if not self._news.done():
-                self._news.set_result(None)
+            _release(self._news)
             self._news = None
 
     async def news(self) -> None:
@@ -122,8 +121,7 @@ class _Exchange:
     def _end(self) -> None:
         self._over = True
         for fut in self._over_waiters:
-            if not fut.done():
-                fut.set_result(None)
+            _release(fut)
         self._over_waiters = []
 
     async def _receive(self) -> dict[str, Any]:

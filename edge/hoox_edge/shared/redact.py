@@ -109,7 +109,7 @@ def redact_json(value: Any, secrets: Iterable[str] = (), *, encoder: json.JSONEn
     walk masks, and every secret in a name or value, shows verbatim in it, and any hit takes the walk."""
     known = known_secrets(secrets)
     text = encoder.encode(value)
-    if not text.isascii() or "\\" in text or not known.json_plain or any(s in text for s in known):
+    if not text.isascii() or "\\" in text or not known.json_plain or holds_secret(text, known):
         return encoder.encode(_walk(value, known))
     lowered = text.lower()
     return encoder.encode(_walk(value, known)) if any(w in lowered for w in _SENSITIVE_WORDS) else text
