@@ -365,8 +365,8 @@ _KINDS = (  # module prefix -> what it is, for the summary
     ("hoox_edge/exchanges/", "workers"), ("hoox_edge/shared/", "workers (shared code)"),
     ("hoox_edge/", "workers (shared code)"),
     ("stdlib encoder", "json"), ("stdlib decoder", "json"), ("stdlib __init__", "json"),
-    ("starlette", "HTTP: starlette, h11, uvicorn"), ("h11", "HTTP: starlette, h11, uvicorn"),
-    ("uvicorn", "HTTP: starlette, h11, uvicorn"),
+    # httptools' parser is C: its time is split over its callers, uvicorn's protocol
+    ("starlette", "HTTP: starlette, uvicorn and httptools"), ("uvicorn", "HTTP: starlette, uvicorn and httptools"),
     ("stdlib base_events", "asyncio"), ("stdlib events", "asyncio"), ("stdlib tasks", "asyncio"),
     ("stdlib selector", "asyncio"), ("stdlib futures", "asyncio"), ("stdlib base_futures", "asyncio"),
     ("stdlib locks", "asyncio"),
