@@ -1,7 +1,7 @@
 """Signals per second through the local edge over HTTP, against a bare ASGI echo served the same way.
 
     python bench/pipeline_bench.py [--signals 3000] [--concurrency 32] [--rate 300 [150 ...]] [--seconds 10]
-                                   [--query-seconds 4] [--profile] [--count-statements]
+                                   [--query-seconds 4] [--split 2] [--profile] [--count-statements]
 
 Everything is on loopback and stops by itself. The local runtime runs in a subprocess (every
 worker serving HTTP on free ports, a throwaway workspace, `webhooks:rate_limit_per_minute` and the
@@ -14,6 +14,10 @@ with the runtime's own server settings, driven by the same client code.
 Figures, each for the echo and for hoox, and their ratio:
 - closed loop: `--concurrency` senders, each sending its next request when the last one answered,
   `--signals` requests in all: requests/s and latency p50/p95/p99;
+- the split bound: the same closed loop over `--split` whole runtimes, each in its own process and
+  workspace with nothing shared, each sent its share of the senders: the most any split of the runtime
+  over that many processes (the gateway in one, trade-worker in another, ...) could reach, since such
+  a split adds hops and shares files where these share nothing;
 - open loop: requests sent at a fixed `--rate` (one run per rate given) for `--seconds`, whatever
   the answers: p50/p99 and the rate achieved (the time to the last answer counts, so an offered rate
   above capacity shows up as a lower achieved rate and a growing latency);
@@ -186,6 +190,10 @@ def pct(values: list[float], p: float) -> float:
     return ordered[k]
 
 
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    return {f"p{p}": pct(latencies, p) * 1000 for p in (50, 95, 99)}
+
+
 class Response:
     def __init__(self, status: int, body: bytes) -> None:
         self.status_code, self.body = status, body
@@ -275,12 +283,12 @@ class Sender:
     def client(self, connections: int) -> Client:
         return Client(self.url, connections)
 
-    async def closed_loop(self, n: int, concurrency: int, measured: Any = None) -> dict[str, Any]:
+    async def closed_loop(self, n: int, concurrency: int, measured: Any = None, warm: int = 50) -> dict[str, Any]:
         """`measured(True)` is called once warmed up, `measured(False)` when the n requests are answered."""
         latencies: list[float] = []
         left = [n]
         async with self.client(concurrency) as client:
-            for _ in range(min(n, 50)):  # warm up: connections, caches, first-use paths
+            for _ in range(min(n, warm)):  # warm up: connections, caches, first-use paths
                 await self.one(client)
             self.statuses.clear()
             if measured:
@@ -296,8 +304,7 @@ class Sender:
             elapsed = time.perf_counter() - started
             if measured:
                 measured(False)
-        return {"per_s": n / elapsed, "p50": pct(latencies, 50) * 1000, "p95": pct(latencies, 95) * 1000,
-                "p99": pct(latencies, 99) * 1000}
+        return {"per_s": n / elapsed, "latencies": latencies, **percentiles(latencies)}
 
     async def open_loop(self, rate: float, seconds: float) -> dict[str, Any]:
         latencies: list[float] = []
@@ -425,6 +432,28 @@ async def measured(srv: Server, n: int, run: Any) -> dict[str, Any]:
     return out
 
 
+async def split_bound(n: int, concurrency: int, processes: int) -> dict[str, Any]:
+    """The closed loop over `processes` whole runtimes, each in its own process and workspace with
+    nothing shared, each sent its share of the senders and the signals: what any split of the runtime
+    over that many processes could reach at best (no hop between them, no file they share)."""
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for _ in range(processes):
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="hoox-pipeline-split-"))
+            servers.append(Server("--serve-runtime", tmp, "--stats-to", str(Path(tmp) / "counts.json")))
+            stack.callback(servers[-1].stop)
+        senders = [Sender(srv.info["url"], srv.info, echo=False) for srv in servers]
+        await asyncio.gather(*(s.closed_loop(100, concurrency // processes) for s in senders))  # warm up
+        cpu, started = [srv.cpu() for srv in servers], time.perf_counter()
+        runs = await asyncio.gather(*(s.closed_loop(n // processes, concurrency // processes, warm=0)
+                                      for s in senders))
+        elapsed = time.perf_counter() - started
+        done = sum(len(r["latencies"]) for r in runs)
+        return {"per_s": done / elapsed, **percentiles([x for r in runs for x in r["latencies"]]),
+                "server_cpu": sum(srv.cpu() - c for srv, c in zip(servers, cpu, strict=True)) / done * 1000,
+                "bad": sum((s.statuses for s in senders), Counter()) - Counter({200: done})}
+
+
 async def bench(args: argparse.Namespace) -> int:
     echo_srv = Server("--serve-echo")
     with tempfile.TemporaryDirectory(prefix="hoox-pipeline-") as tmp:
@@ -446,6 +475,13 @@ async def bench(args: argparse.Namespace) -> int:
             print(per_signal(await _read_when_written(Path(stats)), args.signals))
             print(f"  ratio  throughput hoox/echo {h_closed['per_s'] / e_closed['per_s']:.3f}; "
                   f"p99 hoox/echo {h_closed['p99'] / e_closed['p99']:.1f}")
+            if args.split > 1:
+                b = await split_bound(args.signals, args.concurrency, args.split)
+                print(f"  split bound: {args.split} whole runtimes, one process and workspace each, nothing shared, "
+                      f"{args.concurrency // args.split} senders each\n"
+                      f"  {'split':<6} {b['per_s']:8.1f}/s   p50 {b['p50']:7.1f} ms   p95 {b['p95']:7.1f} ms   "
+                      f"p99 {b['p99']:7.1f} ms   CPU per request: servers {b['server_cpu']:.2f} ms"
+                      + (f"   answers other than 200: {dict(b['bad'])}" if b["bad"] else ""))
             if args.query_seconds > 0:
                 q = await hoox.during_query(args.query_seconds)
                 print(f"a signal alone: p50 {q['alone_p50']:.1f} ms, max {q['alone_max']:.1f} ms; while a "
@@ -483,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, nargs="+", default=[300.0], help="offered rates of the open loop")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--query-seconds", type=float, default=4)
+    ap.add_argument("--split", type=int, default=2, metavar="N",
+                    help="also run the closed loop over N whole runtimes sharing nothing: the bound of any "
+                         "split of the runtime over N processes (1: skip)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--count-statements", action="store_true",
                     help="also count every SQL statement (a trace callback per statement: costs CPU)")
