@@ -149,9 +149,29 @@ def normalize_symbol(raw: str) -> str:
 _NUMBERS = ("quantity", "leverage", "price")
 
 
-def _positive(v: Any) -> bool:
-    """A finite JSON number greater than zero (not a string, not a boolean)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+# Above these no market trades (a quadrillion units, a trillion a unit); beyond them the figures
+# an exchange works out from an order (its steps, its cost) leave a double's range.
+MAX_QUANTITY = 1e15
+MAX_PRICE = 1e12
+
+
+def _positive(v: Any, limit: float = MAX_QUANTITY) -> bool:
+    """A finite JSON number greater than zero and at most `limit` (not a string, not a boolean)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 < v <= limit
+
+
+def _power(limit: float) -> str:
+    return f"1e{round(math.log10(limit))}"
+
+
+def _amount(value: Any, limit: float) -> float:
+    """A number greater than zero and at most `limit`; ValueError naming the rule otherwise."""
+    n = _number(value)
+    if n <= 0:
+        raise ValueError("Must be greater than zero.")
+    if n > limit:
+        raise ValueError(f"Must be at most {_power(limit)}.")
+    return n
 
 
 def _is_strategy_name(v: Any) -> bool:
@@ -175,10 +195,12 @@ _NORMAL_FIELDS: tuple[tuple[str, Callable[[Any], Any], str, Callable[[dict[str, 
     ("exchange", lambda v: v in EXCHANGES, "one of " + ", ".join(sorted(EXCHANGES)), _never),
     ("action", lambda v: v in ACTIONS, "one of " + ", ".join(ACTIONS), _always),
     ("symbol", lambda v: isinstance(v, str) and _SYMBOL.match(v), "a normalised symbol such as BTCUSDT", _always),
-    ("quantity", _positive, "a number greater than zero", lambda p: p.get("action") != "CLOSE"),
+    ("quantity", _positive, f"a number greater than zero, at most {_power(MAX_QUANTITY)}",
+     lambda p: p.get("action") != "CLOSE"),
     ("leverage", lambda v: _positive(v) and v >= 1, "a number from 1", _never),
     ("orderType", lambda v: v in ORDER_TYPES, "one of " + ", ".join(ORDER_TYPES), _never),
-    ("price", _positive, "a number greater than zero", lambda p: p.get("orderType") == "LIMIT"),
+    ("price", lambda v: _positive(v, MAX_PRICE), f"a number greater than zero, at most {_power(MAX_PRICE)}",
+     lambda p: p.get("orderType") == "LIMIT"),
     ("quantityType", lambda v: v in QUANTITY_TYPES, "one of " + ", ".join(QUANTITY_TYPES), _never),
     ("market", lambda v: v in MARKETS, "one of " + ", ".join(MARKETS), _never),
     ("idempotencyKey", lambda v: isinstance(v, str) and 0 < len(v) <= MAX_IDEMPOTENCY_KEY and v.isprintable(),
@@ -280,10 +302,7 @@ def parse_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook"
             if str(raw.get("action", "")).strip().upper() == "CLOSE":
                 return  # CLOSE closes the open position's size
             raise ValueError("Required for LONG and SHORT: a number greater than zero.")
-        q = _number(raw["quantity"])
-        if q <= 0:
-            raise ValueError("Must be greater than zero.")
-        out["quantity"] = q
+        out["quantity"] = _amount(raw["quantity"], MAX_QUANTITY)
 
     def leverage() -> None:
         if not _present(raw, "leverage"):
@@ -303,9 +322,7 @@ def parse_signal(raw: Any, *, max_leverage: float = 125, source: str = "webhook"
             if is_limit:
                 raise ValueError("Required for LIMIT orders: a number greater than zero.")
             return
-        p = _number(raw["price"])
-        if p <= 0:
-            raise ValueError("Must be greater than zero.")
+        p = _amount(raw["price"], MAX_PRICE)
         if is_limit:
             out["price"] = p
 
