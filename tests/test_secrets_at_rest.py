@@ -111,6 +111,16 @@ async def test_no_secret_is_stored_or_echoed_whatever_field_it_is_put_in(rt, ws)
         await send(GW, "POST", "/webhook", body=json.dumps(sig(n)).encode()[:-1] + f',"x":"{secret}'.encode())
         await send(GW, "POST", "/webhook", json=sig(n + 1000), headers={"X-Request-Id": secret})
 
+        # ---------------------------------------------------------------- an internal caller
+        # trade-worker's /process stores what a caller that skipped the gateway sent: masked the same way.
+        internal = {"X-Internal-Auth-Key": values["INTERNAL_KEY_BINDING"]}
+        for extra in ({"x": secret}, {"note": {"deep": [secret]}}, {secret: 1}, {"apiKey": secret},
+                      {"password": secret}, {"symbol": secret}, {"reason": secret}, {"source": secret}):
+            n += 1
+            await send("trade-worker", "POST", "/process", headers=internal, json={
+                "requestId": f"p-{n}", "payload": {"exchange": "bybit", "action": "LONG", "symbol": "BTCUSDT",
+                                                   "quantity": 0.001, **extra}})
+
         # ---------------------------------------------------------------- operator API
         q = quote(secret, safe="")
         for key in ("trade:kill_switch_reason", "exchanges:bybit:base_url", "trade:mode", "webhook:trusted_proxies"):
@@ -124,6 +134,8 @@ async def test_no_secret_is_stored_or_echoed_whatever_field_it_is_put_in(rt, ws)
                        json={"value": 1} if method == "PUT" else None, headers=auth)
         for body in ({"on": True, "reason": secret}, {"on": False, secret: 1}, {"on": True, "reason": f"a {secret}"}):
             assert (await send(GW, "POST", "/v1/kill-switch", json=body, headers=auth)).status == 400
+        for body in ({"reason": secret}, {"reason": f"a {secret}"}):
+            assert (await send(GW, "POST", "/v1/positions/flatten", json=body, headers=auth)).status == 400
         for body in ({"query": f"SELECT '{secret}'"}, {"query": "SELECT ?", "params": [secret]},
                      {"query": "SELECT 1", secret: 1}):
             assert (await send(GW, "POST", "/v1/db/query", json=body, headers=auth)).status == 400

@@ -43,7 +43,7 @@ from hoox_edge.shared.errors import (
     ApiError,
 )
 from hoox_edge.shared.logs import log
-from hoox_edge.shared.redact import redact_json
+from hoox_edge.shared.redact import has_credential_word, redact_json
 from hoox_edge.shared.signal import Signal, SignalError
 from hoox_edge.shared.telemetry import TradeEvent
 
@@ -123,8 +123,11 @@ def parse_signal(payload: Any) -> tuple[Signal, dict[str, Any]]:
     issues: list[dict[str, str]] = []
     if extras["mode"] is not None and extras["mode"] not in MODES:
         issues.append({"field": "mode", "issue": "must be paper or live"})
-    if extras["reason"] is not None and not (isinstance(extras["reason"], str) and 0 < len(extras["reason"]) <= 64):
-        issues.append({"field": "reason", "issue": "must be a short text"})
+    reason = extras["reason"]
+    if reason is not None and not (isinstance(reason, str) and 0 < len(reason) <= 64 and reason.isprintable()
+                                   and not has_credential_word(reason)):
+        issues.append({"field": "reason", "issue": "must be printable text of at most 64 characters, "
+                                                   "without a key-like word"})
     # Parsed once, by its sender: checked here, never normalised again (`Signal.from_payload`). Other
     # fields (what a caller adds) are not the signal's: ignored here, as the leverage cap
     # (trade:max_leverage) is the gateway's to apply.
@@ -581,7 +584,7 @@ async def execute(env: Env, request_id: Any, payload: Any, *, queued: bool = Fal
                   request_id=request_id)
         return replay(state)
     if state is None:  # a direct caller of trade-worker: the signal gets its row here
-        await lifecycle.ensure(env.DB, request_id, payload)
+        await lifecycle.ensure(env.DB, request_id, payload, env.secret_values())
         state = await lifecycle.load(env.DB, request_id)
     try:
         signal, extras = parse_signal(payload)

@@ -50,7 +50,7 @@ from hoox_edge import ledger
 from hoox_edge.ports import D1Database, D1PreparedStatement, Env
 from hoox_edge.shared import clock, errors
 from hoox_edge.shared.logs import row_statement
-from hoox_edge.shared.redact import capped
+from hoox_edge.shared.redact import capped, stored_payload
 
 # trade_signals.status
 RECEIVED = "Received"
@@ -242,10 +242,11 @@ def insert_statement(db: D1Database, *, request_id: str, source: str, stored_pay
            lock_key, status, error_code, error, reason, now, now)
 
 
-async def ensure(db: D1Database, request_id: str, payload: Any) -> None:
+async def ensure(db: D1Database, request_id: str, payload: Any, secrets: Sequence[str]) -> None:
     """A Received row for a signal that reached trade-worker without one (a direct internal caller,
-    which did not make it as a sender should)."""
-    p = payload if isinstance(payload, dict) else {}
+    which did not make it as a sender should). Nothing checked it yet: it is stored as the gateway
+    stores a webhook's, sensitive fields and the workspace's secrets masked."""
+    p = stored_payload(payload, secrets) if isinstance(payload, dict) else {}
     text = lambda k: p.get(k) if isinstance(p.get(k), str) else None  # noqa: E731
     await insert_statement(db, request_id=request_id, source=text("source") or "internal", stored_payload=capped(p),
                            idempotency_key=None, exchange=text("exchange"), symbol=text("symbol"),

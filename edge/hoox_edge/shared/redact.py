@@ -144,6 +144,12 @@ def looks_like_credential(word: str) -> bool:
     return len(word) >= _CREDENTIAL_CHARS and any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
 
 
+def has_credential_word(text: str) -> bool:
+    """Does free text (a reason, a note) hold a word that looks like a credential: a key pasted
+    where words belong, which must not be stored or echoed."""
+    return len(text) >= _CREDENTIAL_CHARS and any(looks_like_credential(w) for w in _WORD.findall(text))
+
+
 def _hidden(n: int, what: str = "value") -> str:
     return f"a {n}-character {what} (not shown)"
 
@@ -185,8 +191,7 @@ def field_name(name: Any, secrets: Iterable[str] = (), *, limit: int = NAME_CHAR
     when it looks like a credential (a key pasted where a name belongs)."""
     text = printable(name if isinstance(name, str) else str(name))
     # Most names are shorter than any secret and any credential: nothing to search.
-    if holds_secret(text, secrets) or (
-            len(text) >= _CREDENTIAL_CHARS and any(looks_like_credential(w) for w in _WORD.findall(text))):
+    if holds_secret(text, secrets) or has_credential_word(text):
         return f"{MASK}({len(text)} characters)"
     return text if len(text) <= limit else text[:limit] + "…"
 

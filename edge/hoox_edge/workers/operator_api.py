@@ -46,7 +46,7 @@ from hoox_edge.shared.app import REQUEST_ID, env_of, request_id_of
 from hoox_edge.shared.auth import require_operator
 from hoox_edge.shared.errors import NOT_AVAILABLE, NOT_FOUND, VALIDATION_ERROR, ApiError, ok
 from hoox_edge.shared.logs import LEVELS, log
-from hoox_edge.shared.redact import preview
+from hoox_edge.shared.redact import has_credential_word, preview
 from hoox_edge.watchdog import check as watchdog_check
 
 DEFAULT_LIMIT = params_mod.DEFAULT_LIMIT
@@ -482,8 +482,9 @@ async def _flatten_body(request: Request) -> tuple[dict[str, Any], str]:
     if any(v is not None and not isinstance(v, str) for v in body.values()):
         raise invalid("(body)", "exchange, symbol, mode and reason are texts", quote=False)
     reason = body.get("reason") or "flatten"
-    if len(reason) > 64 or not reason.isprintable():
-        raise invalid("reason", "must be printable text of at most 64 characters", quote=False)
+    if len(reason) > 64 or not reason.isprintable() or has_credential_word(reason):
+        raise invalid("reason", "must be printable text of at most 64 characters, without a key-like word",
+                      quote=False)
     # The body's fields are checked with the query parameters' rules.
     return _scope(Params.of({k: v for k, v in body.items() if k != "reason" and v})), reason
 
