@@ -58,3 +58,24 @@ async def test_the_time_limit_is_held_to_its_bounds(runtime, stored, used):
     if stored is not None:
         await kv.put("operator:query_timeout_ms", stored)  # as the CLI could have written it
     assert await sql.timeout_ms(kv) == used
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT zeroblob(400000000) AS b",  # one value past what D1 stores (it once took 1.3 GB)
+    "SELECT randomblob(1500000) AS b FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+    "WHERE x < 40) SELECT x FROM c)",  # 60 MB of rows in a reader thread
+    "SELECT printf('%.*c', 100000, 'x') AS t FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+    "FROM c WHERE x < 60) SELECT x FROM c)",  # 6 MB: more than an answer may hold
+])
+async def test_a_query_whose_answer_is_too_large_is_refused_and_the_edge_goes_on(runtime, sql):
+    r = await query(runtime, sql)
+    assert r.status == 400, r.text()
+    err = r.json()["error"]
+    assert err["code"] == "VALIDATION_ERROR"
+    assert any(w in err["message"] for w in ("too big", "larger than", "over the")), err["message"]
+    assert (await query(runtime, "SELECT COUNT(*) AS n FROM trades")).json()["result"]["rows"] == [{"n": 0}]
+
+
+async def test_a_large_answer_within_the_limits_is_served_whole(runtime):
+    r = await query(runtime, "SELECT length(zeroblob(1900000)) AS n, substr(hex(randomblob(900000)), 1, 8) AS h")
+    assert r.status == 200 and r.json()["result"]["rows"][0]["n"] == 1_900_000

@@ -202,6 +202,13 @@ def _execute_on(conn: sqlite3.Connection, query: str, values: tuple[Any, ...]
     return [d[0] for d in description] if description else [], rows, meta
 
 
+# D1 refuses a string, BLOB or row over its size limit (a megabyte or two), and a Worker holds a
+# result in its 128 MB: a read here makes no longer value and returns no more (zeroblob(4e8) in an
+# operator query once took 1.3 GB and held every worker up for seconds).
+MAX_VALUE_BYTES = 2_000_000
+MAX_RESULT_BYTES = 32_000_000
+
+
 class LocalD1:
     """A D1 database over one SQLite file. `readonly=True` refuses every write (query paths)."""
 
@@ -216,6 +223,7 @@ class LocalD1:
     def writer(self) -> sqlio.WriteConnection:
         if self._writer is None:
             self._writer = sqlio.writer(self.path, on_commit=self.changes.notify)
+            self._writer.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         return self._writer
 
     @property
@@ -223,7 +231,7 @@ class LocalD1:
         if self._reader is None:
             if not self.readonly:
                 self.writer  # noqa: B018  (the writer makes the file, in WAL mode, before anyone reads it)
-            self._reader = sqlio.reader(self.path)
+            self._reader = sqlio.reader(self.path, max_length=MAX_VALUE_BYTES, max_bytes=MAX_RESULT_BYTES)
         return self._reader
 
     def close(self) -> None:

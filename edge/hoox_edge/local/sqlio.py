@@ -16,10 +16,11 @@ was acknowledged.
 **Reads.** `WriteConnection.read` runs a SELECT on the writer connection: it sees every write made
 so far, as one connection would, and `barrier()` lets an answer leave the process only once those
 writes are on disk. A `Reader` runs read-only statements on connections of its own (committed rows
-only): first on the event loop with a budget of `LOOP_BUDGET_S`; a statement that needs longer is
-interrupted (a progress handler) and run again in a thread, where it is interrupted
-(`Connection.interrupt()`) when its caller gives up (a timeout, a cancelled request). Short reads,
-the common case, cost no thread hop; a long one delays the loop by at most the budget once.
+only): first on the event loop with a budget of `LOOP_BUDGET_S` and `LOOP_MAX_BYTES`; a statement
+that needs longer or returns more is interrupted (a progress handler) or dropped, and run again in a
+thread, where it is interrupted (`Connection.interrupt()`) when its caller gives up (a timeout, a
+cancelled request). Short reads, the common case, cost no thread hop; a long one delays the loop by
+at most the budget once.
 Re-running is safe because reads have no effects.
 
 Writer and readers of a file are shared by every adapter of that file in this process (two workers
@@ -45,6 +46,7 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
 LOOP_BUDGET_S = 0.002  # longest a read may hold the event loop before it moves to a thread
+LOOP_MAX_BYTES = 1_000_000  # ... and the most text and BLOBs it may return there (more: read in a thread)
 _LOOP_CHECK_OPS = 1000  # SQLite VM steps between budget checks on the loop
 # ... and between cancellation checks in a thread: each takes the GIL from the event loop, and
 # `interrupt()` stops a running read at once; the check only covers a cancel just before it starts.
@@ -232,7 +234,11 @@ class WriteConnection:
         self._deadline = time.perf_counter() + budget
         try:
             cur = self.conn.execute(sql, tuple(params))
-            return [d[0] for d in cur.description or ()], cur.fetchall()
+            rows = rows_within(cur, LOOP_MAX_BYTES)
+            if rows is None:
+                cur.close()  # its statement must not stay open on the writer
+                return None
+            return [d[0] for d in cur.description or ()], rows
         except sqlite3.OperationalError:
             if not self._tripped:
                 raise
@@ -532,17 +538,37 @@ class _Job:
             conn.interrupt()
 
 
+def rows_within(cur: sqlite3.Cursor, max_bytes: int, *, batch: int = 8) -> list[tuple] | None:
+    """The cursor's rows, or None once their text and BLOBs pass `max_bytes` (looked at every
+    `batch` rows: a few BLOBs of a couple of MB may be made before it stops)."""
+    rows: list[tuple] = []
+    size = 0
+    while got := cur.fetchmany(batch):
+        size += sum(len(v) for row in got for v in row if isinstance(v, (str, bytes)))
+        if size > max_bytes:
+            return None
+        rows += got
+    return rows
+
+
 class ReadInterrupted(sqlite3.OperationalError):
     """A read stopped because its caller gave up or the database was closed."""
+
+
+class ResultTooLarge(sqlite3.DataError):
+    """A read's rows passed its reader's `max_bytes`."""
 
 
 class Reader:
     """Read-only statements on one file (see the module docstring); `readonly` connections refuse
     anything that is not a read (`is_denied`)."""
 
-    def __init__(self, path: Path, *, budget: float = LOOP_BUDGET_S) -> None:
+    def __init__(self, path: Path, *, budget: float = LOOP_BUDGET_S, max_length: int | None = None,
+                 max_bytes: int | None = None) -> None:
         self.path = Path(path)
         self.budget = budget
+        self.max_length = max_length  # the longest string or BLOB a statement may make (SQLITE_LIMIT_LENGTH)
+        self.max_bytes = max_bytes  # the most text and BLOB bytes a read in a thread may return
         self._loop_conn: sqlite3.Connection | None = None
         self._deadline: float | None = None
         self._tripped = False
@@ -560,7 +586,10 @@ class Reader:
     def _open(self) -> sqlite3.Connection:
         if not self.path.exists():
             connect(self.path).close()  # query_only cannot create the file: an empty database reads as empty
-        return connect(self.path, readonly=True)
+        conn = connect(self.path, readonly=True)
+        if self.max_length is not None:
+            conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, self.max_length)
+        return conn
 
     def _over_budget(self) -> int:
         if self._deadline is not None and time.perf_counter() > self._deadline:
@@ -581,7 +610,10 @@ class Reader:
             self._deadline = time.perf_counter() + self.budget
             try:
                 cur = self._loop_conn.execute(sql, tuple(params))
-                return [d[0] for d in cur.description or ()], cur.fetchall()
+                rows = rows_within(cur, LOOP_MAX_BYTES)
+                if rows is not None:
+                    return [d[0] for d in cur.description or ()], rows
+                cur.close()  # too large for the loop: read again in a thread
             except sqlite3.OperationalError:
                 if not self._tripped:
                     raise
@@ -614,7 +646,7 @@ class Reader:
                 raise ReadInterrupted("interrupted")
             try:
                 cur = conn.execute(sql, params)
-                return [d[0] for d in cur.description or ()], cur.fetchall()
+                return [d[0] for d in cur.description or ()], self._fetch(cur)
             except sqlite3.OperationalError as exc:
                 if job.cancelled:
                     raise ReadInterrupted(str(exc)) from None
@@ -627,6 +659,17 @@ class Reader:
                     conn.close()
                 else:
                     self._idle.append(conn)
+
+    def _fetch(self, cur: sqlite3.Cursor) -> list[tuple]:
+        """Every row, or ResultTooLarge once their text and BLOBs pass `max_bytes` (a long read can
+        make any number of rows: it must not take the process's memory)."""
+        if self.max_bytes is None:
+            return cur.fetchall()
+        rows = rows_within(cur, self.max_bytes, batch=256)
+        if rows is None:
+            raise ResultTooLarge(f"the result is larger than {self.max_bytes // 1_000_000} MB: "
+                                 "read fewer rows or columns, or a part of a long value (substr)")
+        return rows
 
     def close(self) -> None:
         self._closed = True
@@ -686,9 +729,9 @@ def release_writer(path: Path) -> None:
     _shared.release("writer", path)
 
 
-def reader(path: Path) -> Reader:
+def reader(path: Path, *, max_length: int | None = None, max_bytes: int | None = None) -> Reader:
     """The shared reader of `path` (release it with `release_reader`)."""
-    return _shared.get("reader", path, lambda: Reader(path))
+    return _shared.get("reader", path, lambda: Reader(path, max_length=max_length, max_bytes=max_bytes))
 
 
 def release_reader(path: Path) -> None:

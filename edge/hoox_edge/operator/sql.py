@@ -10,7 +10,9 @@ write, change the schema, attach files or change connection state. The check is 
 Cloudflare, where D1 has no read-only mode.
 
 Result values JSON cannot carry are sent as strings: a BLOB as its SQL hex literal (`X'00FF'`),
-a non-finite REAL as "Infinity", "-Infinity" or "NaN".
+a non-finite REAL as "Infinity", "-Infinity" or "NaN". An answer holds at most MAX_ANSWER_BYTES of
+text and BLOBs (400 otherwise); locally the database also refuses to make a value over 2 MB or
+return over 32 MB (`local/d1.py`), so no query can take the process's memory.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from hoox_edge.shared.bodies import json_safe
 from hoox_edge.shared.errors import QUERY_TIMEOUT, VALIDATION_ERROR, ApiError
 
 MAX_ROWS = 1000
+MAX_ANSWER_BYTES = 4_000_000
 TIMEOUT_SETTING = settings.QUERY_TIMEOUT
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FORBIDDEN = {
@@ -146,8 +149,17 @@ async def run(db: D1Database, sql: str, params: list[Any], max_rows: int = MAX_R
                        {"timeoutMs": limit_ms}) from None
     except Exception as exc:
         raise ApiError(400, VALIDATION_ERROR, f"The database refused the query: {exc}") from None
+    got = res["results"][: max_rows + 1]
+    # An answer is encoded and redacted on the event loop every worker shares: a huge one would hold
+    # them all up (counted before the BLOBs double as hex).
+    size = sum(len(v) for r in got for v in r.values() if isinstance(v, (str, bytes)))
+    if size > MAX_ANSWER_BYTES:
+        raise ApiError(400, VALIDATION_ERROR,
+                       f"The query's answer would hold {size:,} bytes of text and BLOBs, over the "
+                       f"{MAX_ANSWER_BYTES:,} an answer may: select fewer rows or columns, or part of a "
+                       "long value (substr, length).", {"bytes": size, "maxBytes": MAX_ANSWER_BYTES})
     # JSON cannot carry BLOBs or non-finite REALs (`SELECT x'00ff'`, `SELECT 1e999`): they go as strings.
-    rows = [{k: json_safe(v) for k, v in r.items()} for r in res["results"][: max_rows + 1]]
+    rows = [{k: json_safe(v) for k, v in r.items()} for r in got]
     truncated = len(rows) > max_rows
     rows = rows[:max_rows]
     columns = list(rows[0].keys()) if rows else []
