@@ -257,6 +257,40 @@ async def test_a_credential_in_the_wrong_field_is_never_quoted_back_or_stored_in
         assert CREDENTIAL not in json.dumps(log)
 
 
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("PUT", "/config/kv/trade:take_profit_targets", {"value": [{CREDENTIAL: 1}]}),  # a nested field name
+    ("PUT", "/config/kv/agent:config", {"value": {CREDENTIAL: 1}}),
+    ("POST", "/risk/config", {"values": {CREDENTIAL: 1}}),
+    ("PUT", f"/config/kv/watchdog:expect:{CREDENTIAL.lower()}", {"value": {"maxGapMinutes": 5}}),
+    ("DELETE", f"/orders/{CREDENTIAL}", None),  # an id in a path
+    ("POST", f"/queues/dead-letter/{CREDENTIAL}/replay", None),
+    ("GET", f"/{CREDENTIAL}", None),  # no such route
+    ("POST", "/db/query", {"query": f"SELECT * FROM x{CREDENTIAL}"}),  # the database's words
+])
+async def test_no_error_quotes_a_credential_whatever_check_refused_it(rt, method, path, body):
+    r = await v1(rt, method, path, json_body=body)
+    assert 400 <= r.status < 500, r.text()
+    text = r.text()
+    assert CREDENTIAL[:12] not in text and CREDENTIAL[:12].lower() not in text, text
+    assert "not shown" in text
+
+
+async def test_a_method_a_route_does_not_take_is_405_method_not_allowed(rt):
+    r = await v1(rt, "DELETE", "/status")
+    assert r.status == 405 and error(r)["code"] == "METHOD_NOT_ALLOWED"
+    assert "DELETE /v1/status" in error(r)["message"]
+    assert error(await v1(rt, "GET", "/no-such-thing"))["code"] == "NOT_FOUND"
+
+
+async def test_request_ids_and_times_are_quoted_back_as_they_are(rt):
+    rid = "0f052435-6c3e-4e0b-9d5e-3f1f0a1b2c3d"
+    r = await v1(rt, "DELETE", f"/orders/{rid}")
+    assert r.status == 404 and rid in error(r)["message"]
+    r = await v1(rt, "GET", "/trades?since=9999-12-31T23:59:59-14:00")  # year 10000 in UTC
+    assert r.status == 400 and "years 1970 to 9999" in error(r)["message"]
+    assert "9999-12-31T23:59" in error(r)["message"]  # a time is quoted, not hidden as if a key
+
+
 async def test_unknown_field_names_are_reported_and_stored_cut_and_masked(rt):
     long_name = "field with a long name " * 10
     r = await webhook(rt, json.dumps(signal(rt, **{CREDENTIAL: 1, long_name: 2, "password": "hunter2"},

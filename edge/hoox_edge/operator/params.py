@@ -170,15 +170,19 @@ def iso_time(field: str, raw: str) -> str:
     issue = "must be an ISO-8601 date or time such as 2026-01-05 or 2026-01-05T12:00:00Z"
     if len(raw) > 40:
         raise invalid(field, issue, quote=False)
+    years = f"must fall in the years {_EARLIEST_YEAR} to {_LATEST_YEAR} (UTC)"
     try:
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        utc = dt.astimezone(UTC)  # OverflowError past year 9999 or before year 1
-    except (ValueError, OverflowError):
+    except ValueError:
         raise invalid(field, issue, raw) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    try:
+        utc = dt.astimezone(UTC)
+    except OverflowError:  # a time that is past year 9999 (or before year 1) in UTC
+        raise invalid(field, years, raw) from None
     if not _EARLIEST_YEAR <= utc.year <= _LATEST_YEAR:
-        raise invalid(field, f"must fall in the years {_EARLIEST_YEAR} to {_LATEST_YEAR} (UTC)", raw)
+        raise invalid(field, years, raw)
     return clock.iso(utc.timestamp())
 
 

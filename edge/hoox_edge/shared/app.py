@@ -39,8 +39,15 @@ from starlette.routing import BaseRoute
 from hoox_edge.ports import Env, index_of
 from hoox_edge.shared import bodies, clock
 from hoox_edge.shared.auth import REQUEST_ID_HEADER
-from hoox_edge.shared.errors import INTERNAL_ERROR, NOT_FOUND, ApiError, error_body, error_response
-from hoox_edge.shared.redact import holds_secret, printable, redact
+from hoox_edge.shared.errors import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    ApiError,
+    error_body,
+    error_response,
+)
+from hoox_edge.shared.redact import holds_secret, mask_key_like, printable, redact
 
 _py = logging.getLogger("hoox.edge")
 
@@ -203,9 +210,10 @@ def make_app(worker: str, routes: Sequence[BaseRoute]) -> Any:
 
     async def on_not_found(request: Request, exc: Exception) -> JSONResponse:
         code = getattr(exc, "status_code", 404)
-        msg = "No such route." if code == 404 else "Method not allowed on this route."
-        return JSONResponse(error_body(NOT_FOUND, f"{msg} ({request.method} {safe_path(request.scope, 80)})",
-                                       request_id_of(request)), status_code=code)
+        msg, err = ("No such route.", NOT_FOUND) if code == 404 else ("Method not allowed on this route.",
+                                                                      METHOD_NOT_ALLOWED)
+        where = mask_key_like(f"{request.method} {safe_path(request.scope, 80)}")
+        return JSONResponse(error_body(err, f"{msg} ({where})", request_id_of(request)), status_code=code)
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         # Log the type only: exception text can carry request data.

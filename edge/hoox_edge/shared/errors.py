@@ -11,6 +11,7 @@ VALIDATION_ERROR = "VALIDATION_ERROR"
 UNAUTHORIZED = "UNAUTHORIZED"
 FORBIDDEN_IP = "FORBIDDEN_IP"
 NOT_FOUND = "NOT_FOUND"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
 NO_OPEN_POSITION = "NO_OPEN_POSITION"
@@ -67,8 +68,23 @@ def error_body(code: str, message: str, request_id: str | None, details: Any = N
     return {"success": False, "requestId": request_id, "result": None, "error": err}
 
 
+def _masked(value: Any) -> Any:
+    """The message and details as they may leave: a word that looks like a credential is never
+    echoed, whichever check quoted what the client sent (a path, a nested field name, a database's
+    words). Configured secrets are masked on top of this by the gateway's redaction."""
+    from hoox_edge.shared.redact import mask_key_like
+
+    if isinstance(value, str):
+        return mask_key_like(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
 def error_response(exc: ApiError, request_id: str | None) -> JSONResponse:
-    body = error_body(exc.code, exc.message, request_id, exc.details)
+    body = error_body(exc.code, _masked(exc.message), request_id, _masked(exc.details))
     body.update((k, v) for k, v in exc.extra.items() if k not in body)
     from starlette.responses import JSONResponse
 

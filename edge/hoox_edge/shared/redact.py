@@ -136,12 +136,30 @@ def printable(text: str) -> str:
 _CREDENTIAL_CHARS = 16  # a shorter word never looks like a credential
 
 
+# Long words that are never credentials: a request id (a UUID hoox makes) and an ISO-8601 time.
+_NOT_A_KEY = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+                        r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
 def looks_like_credential(word: str) -> bool:
     """A long word mixing letters and digits (API keys, tokens, hex and base64 strings), or any
-    very long word: what must never be quoted back even in part."""
-    if len(word) >= 32:
-        return True
-    return len(word) >= _CREDENTIAL_CHARS and any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
+    very long word: what must never be quoted back even in part. A request id or a time is not one
+    (a configured secret of any shape is masked anyway: `known_secrets`)."""
+    if len(word) < _CREDENTIAL_CHARS or _NOT_A_KEY.fullmatch(word):
+        return False
+    return len(word) >= 32 or (any(c.isdigit() for c in word) and any(c.isalpha() for c in word))
+
+
+# A word's parts between the marks that join names (`exchanges:paper:price:BTCUSDT`, a path, a host).
+_SEGMENT = re.compile(r"[^\s\"'`,;&=(){}\[\]<>|:/.@]+")
+
+
+def mask_key_like(text: str) -> str:
+    """`text` with every part of a word that looks like a credential replaced by what it was: for
+    messages that may quote what a client sent anywhere (a path, a field name, a database's words)."""
+    if len(text) < _CREDENTIAL_CHARS:
+        return text
+    return _SEGMENT.sub(lambda m: _hidden(len(m.group())) if looks_like_credential(m.group()) else m.group(), text)
 
 
 def has_credential_word(text: str) -> bool:
