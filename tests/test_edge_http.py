@@ -122,6 +122,19 @@ async def test_a_malformed_request_is_answered_400_and_closed(served, sent):
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
 
 
+async def test_bad_bytes_after_a_complete_request_are_refused_after_its_answer(served):
+    # The signal is taken (queued: trade-worker does not run here): its sender must read that
+    # answer, then the 400 for what followed it.
+    body = json.dumps({"apiKey": served.env("hoox").WEBHOOK_API_KEY, "exchange": "bybit", "action": "LONG",
+                       "symbol": "BTCUSDT", "quantity": 0.01, "idempotencyKey": "junk-after"}).encode()
+    sent = (b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body + b"GARBAGE\r\n\r\n")
+    answer = await _sent_then_closed(served, sent)
+    first, _, rest = answer.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 202 "), answer[:200]
+    assert b'"status":"Enqueued"' in rest and b"HTTP/1.1 400 " in rest, rest[-200:]
+
+
 async def _sent_then_closed(served, sent: bytes) -> bytes:
     """What the gateway answers to `sent` on a connection of its own, read until it closes it."""
     def send() -> bytes:

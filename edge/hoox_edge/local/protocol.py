@@ -18,7 +18,8 @@ those of the reads the head spans, so a head that starts inside a read is counte
 start (at worst a pipelined request's read is counted whole). An HTTP/1.1 request without Host is
 refused as h11 refused it. Where llhttp is stricter than h11 (bare LF line ends, folded header
 lines: 400 now) or reads more (an absolute-form target `GET http://host/path` is served as `/path`,
-as RFC 9112 asks), it is left so.
+as RFC 9112 asks), it is left so. A 400 for bad bytes that follow complete requests on the same
+connection is sent after their answers, never instead of them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class TimedHttpProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._in_message = False  # between a request's first byte and its end
         self._head_bytes: int | None = None  # while a head is being received: its bytes so far
+        self._refusal: str | None = None  # a 400 held until the requests before it are answered
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -82,8 +84,26 @@ class TimedHttpProtocol(HttpToolsProtocol):
         self._disarm()  # the request is complete: the app has it
         super().on_message_complete()
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn writes the 400 and closes at once. Bad bytes behind complete requests (pipelined,
+        or junk after a body) would then cut off their answers although the app runs them: a signal
+        filled while its sender read only "400". The 400 waits for those answers instead."""
+        if self._refusal is not None:
+            return  # already refused: what follows the bad bytes is not read
+        mid_body = self.cycle is not None and self.cycle.more_body  # the bad bytes are this request's own
+        if (self._answering() or self.pipeline) and not mid_body:
+            self._refusal = msg
+            self.transport.pause_reading()
+            return
+        super().send_400_response(msg)
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._refusal is not None:
+            if not (self._answering() or self.pipeline) and not self.transport.is_closing():
+                self._unset_keepalive_if_required()
+                super().send_400_response(self._refusal)
+            return
         if self._in_message and self._deadline is None and not self.transport.is_closing():
             self._arm()  # a request pipelined behind the answer is still incomplete: its clock runs now
 
