@@ -32,6 +32,21 @@ def test_preview_quotes_a_short_safe_prefix(value, shown):
     assert redact.preview(value) == shown
 
 
+@pytest.mark.parametrize(("word", "credential"), [
+    (CREDENTIAL, True),
+    ("a1b2c3d4e5f6g7h8", True),
+    ("key_ABCD1234efgh5678", True),  # a key-like part behind a name
+    ("xoxb-1234567890-abcdefghijklmnop", True),  # any word of 32 characters
+    ("web3-wallet-worker", False),  # a worker's name: short parts joined, one with a digit
+    ("risk_v2_limits_eu1", False),
+    ("7f3c9a2e-1b4d-4e8f-9a6b-2c5d8e1f0a3b", False),  # a request id
+    ("2026-12-07T11:48:58.123Z", False),  # a time
+])  # fmt: skip
+def test_names_request_ids_and_times_do_not_look_like_credentials(word, credential):
+    assert redact.looks_like_credential(word) is credential
+    assert (word in redact.mask_key_like(f"worker {word} is not running")) is not credential
+
+
 def test_preview_never_quotes_a_known_secret():
     assert redact.preview("hunter2-is-mine", secrets=["hunter2"]) == "a 15-character value (not shown)"
 

@@ -147,7 +147,16 @@ def looks_like_credential(word: str) -> bool:
     (a configured secret of any shape is masked anyway: `known_secrets`)."""
     if len(word) < _CREDENTIAL_CHARS or _NOT_A_KEY.fullmatch(word):
         return False
-    return len(word) >= 32 or (any(c.isdigit() for c in word) and any(c.isalpha() for c in word))
+    return len(word) >= 32 or any(_mixes_letters_and_digits(part) for part in _NAME_PART.findall(word))
+
+
+# A name joins short parts with `-` or `_` (`web3-wallet-worker`, `risk_v2_limits`): a part that
+# mixes letters and digits is key-like only at this length, so such a name is not a credential.
+_NAME_PART = re.compile(r"[^-_]{8,}")
+
+
+def _mixes_letters_and_digits(part: str) -> bool:
+    return any(c.isdigit() for c in part) and any(c.isalpha() for c in part)
 
 
 # A word's parts between the marks that join names (`exchanges:paper:price:BTCUSDT`, a path, a host).
