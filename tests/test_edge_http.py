@@ -11,6 +11,7 @@ client cannot claim another address.
   condition "the socket reads EOF" (with a generous hang guard), never on a sleep.
 - `X-Forwarded-For` / `Forwarded` from a loopback client do not pass the TradingView allowlist;
   from a peer listed in `webhook:trusted_proxies` they do (shared/origin.py).
+- A KV key whose percent-encoded bytes are not UTF-8 is refused 400, not read as another key.
 """
 
 from __future__ import annotations
@@ -267,3 +268,17 @@ async def test_forwarding_headers_count_only_from_a_trusted_proxy(served):
     assert both.status_code == 403
     garbage = await _webhook(served, {"X-Forwarded-For": "not-an-address"})
     assert garbage.status_code == 403
+
+
+# --------------------------------------------------------------------------- a path's bytes
+async def test_a_kv_key_whose_bytes_are_not_utf8_is_a_400_not_another_key(served):
+    # The server decodes %ff%fe to U+FFFD U+FFFD: the key asked for is not that one, and a 404 would say
+    # the operator's key does not exist.
+    token = served.env("hoox").OPERATOR_API_KEY
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.ports['hoox']}") as client:
+        r = await client.get("/v1/config/kv/trade:mode%ff%fe", headers={"Authorization": f"Bearer {token}"})
+        ok = await client.get("/v1/config/kv/trade%3Amode", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "VALIDATION_ERROR" and err["details"][0]["field"] == "key" and "UTF-8" in err["message"]
+    assert ok.status_code == 200 and ok.json()["result"]["key"] == "trade:mode"

@@ -396,6 +396,8 @@ def key_problem(key: str) -> str | None:
         return f"a key is at most {MAX_KEY_BYTES} bytes (Cloudflare KV), this one is {size}"
     if any(ord(c) < 32 or ord(c) == 127 for c in key):
         return "a key may not hold control characters"
+    if "\ufffd" in key:  # what a URL's bytes that are not UTF-8 decode to: the key asked for was not this one
+        return "a key may not hold U+FFFD (a path's bytes that are not UTF-8 read as it: percent-encode the key's UTF-8)"
     return None
 
 
