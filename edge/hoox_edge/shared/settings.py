@@ -397,7 +397,7 @@ def key_problem(key: str) -> str | None:
     if any(ord(c) < 32 or ord(c) == 127 for c in key):
         return "a key may not hold control characters"
     if "\ufffd" in key:  # what a URL's bytes that are not UTF-8 decode to: the key asked for was not this one
-        return "a key may not hold U+FFFD (a path's bytes that are not UTF-8 read as it: percent-encode the key's UTF-8)"
+        return "a key may not hold U+FFFD (bytes of a path that are not UTF-8 read as it: percent-encode UTF-8)"
     return None
 
 
