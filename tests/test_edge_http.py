@@ -3,8 +3,9 @@ client cannot claim another address.
 
 - An unhandled error answers the 500 envelope and the next request on the same keep-alive
   connection is answered (shared/app.py's guard does not re-raise).
-- A malformed request (no request line, no Host, a bad header, a head over 16 KiB, a bad chunk, two lengths)
-  is answered 400 and its connection closed; a 404 and pipelined requests keep it.
+- A malformed request (no request line, no Host, a bad header, a bad chunk, two lengths) is answered
+  400 MALFORMED_REQUEST and its connection closed, a head over 16 KiB 431 HEADERS_TOO_LARGE (read by a
+  client still sending 200 KB of it); a 404 and pipelined requests keep the connection.
 - A connection that sends nothing, half a head, or half a body is closed by the server after the
   runtime's request timeout; an idle keep-alive connection after its keep-alive timeout; a request
   the app takes longer than that to answer is not cut (local/protocol.py). Each test waits on the
@@ -114,13 +115,31 @@ async def test_an_unhandled_error_answers_the_envelope_and_keeps_the_connection(
     b"GARBAGE\r\n\r\n",  # no request line
     b"GET /health HTTP/1.1\r\nX-A: b\r\n\r\n",  # HTTP/1.1 without Host
     b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",  # a space in a header name
-    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * (17 * 1024) + b"\r\n",  # a head over 16 KiB
     b"POST /webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",  # bad chunk size
     b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",  # two lengths
 ])  # fmt: skip
 async def test_a_malformed_request_is_answered_400_and_closed(served, sent):
     answer = await _sent_then_closed(served, sent)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+    assert _envelope(answer)["error"]["code"] == "MALFORMED_REQUEST"
+
+
+@pytest.mark.parametrize("pad", [17 * 1024, 200 * 1024])
+async def test_a_head_over_16_kib_is_answered_431_and_the_client_reads_it(served, pad):
+    # The client sends its whole head before it reads: closing while it still sends would reset the
+    # connection and lose the answer (200 KB), so the server drains until the client is done.
+    sent = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * pad + b"\r\n\r\n"
+    answer = await _sent_then_closed(served, sent)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:80]
+    err = _envelope(answer)["error"]
+    assert err["code"] == "HEADERS_TOO_LARGE" and "16 KiB" in err["message"]
+
+
+def _envelope(answer: bytes) -> dict:
+    """The JSON error envelope of a refusal: the edge's, as every other error."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower(), head
+    return json.loads(body)
 
 
 async def test_bad_bytes_after_a_complete_request_are_refused_after_its_answer(served):
