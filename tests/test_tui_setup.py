@@ -14,7 +14,7 @@ from cli_support import hoox as hoox_sync
 from click.testing import Result
 from hoox_edge.local.workspace import Workspace
 from textual.app import App, ComposeResult
-from textual.widgets import Input, Static
+from textual.widgets import Button, Input, Select, Static
 from tui_support import cockpit_settings, until  # noqa: F401  (autouse)
 
 from hoox_cli.core import setup
@@ -50,6 +50,13 @@ def title(index: int) -> str:
     return f"Step {index + 1} of {len(setup.STEPS)} — {setup.STEPS[index].title}"
 
 
+async def at_step(pilot: Any, app: App[Any], index: int, what: str) -> None:
+    """Wait until the wizard shows step `index` and its first field has the focus (the view puts it
+    there after a refresh): where an operator types, and what a key pressed then goes through."""
+    await until(pilot, lambda: text_of(app, "#setup-title") == title(index)
+                and isinstance(app.focused, (Input, Select, Button)), what)
+
+
 def step_of(name: str) -> int:
     return next(i for i, s in enumerate(setup.STEPS) if any(f.name == name for f in s.fields))
 
@@ -69,7 +76,7 @@ async def cockpit_error(ws: Workspace, name: str, value: str) -> str:
     app = Host(ws)
     wid = SetupView._wid(f)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: text_of(app, "#setup-title") == title(index), f"the wizard at {name}'s step")
+        await at_step(pilot, app, index, f"the wizard at {name}'s step")
         app.query_one(f"#{wid}", Input).value = value
         await pilot.press("ctrl+n")
         await until(pilot, lambda: text_of(app, f"#err-{wid}") != "", f"the cockpit judges {name}")
@@ -121,7 +128,7 @@ async def test_a_setup_begun_in_the_cli_resumes_in_the_cockpit_and_back(ws: Work
     # the cockpit resumes there, and saves the Bybit keys
     app = Host(ws)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: text_of(app, "#setup-title") == title(exchanges), "the cockpit resumes")
+        await at_step(pilot, app, exchanges, "the cockpit resumes")
         assert "Resumed" in text_of(app, "#setup-status")
         assert "✓\u00a02\u00a0Workers" in text_of(app, "#setup-steps")
         app.query_one("#f-bybit-api-key", Input).value = "bybit-key-0123456789"
@@ -154,7 +161,8 @@ async def test_the_cli_wizards_old_state_file_is_resumed_not_lost(ws: Workspace)
     app = Host(ws)  # the cockpit's wizard reads it too, and keeps its progress in the one state file
     async with app.run_test(size=(120, 40)) as pilot:
         index = setup.STEP_IDS.index("exchanges")
-        await until(pilot, lambda: text_of(app, "#setup-title") == title(index), "the cockpit resumes")
+        await at_step(pilot, app, index, "the cockpit resumes")
+        assert isinstance(app.focused, Input)  # which binds Ctrl+K itself: the step's key must still win
         await pilot.press("ctrl+k")
         await until(pilot, lambda: text_of(app, "#setup-title") == title(index + 1), "the step is skipped")
     assert not legacy.exists()

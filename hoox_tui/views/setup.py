@@ -29,8 +29,9 @@ class SetupView(View):
     view_id: ClassVar[str] = "setup"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+n", "next", "Save & next", id="setup.next"),
-        Binding("ctrl+k", "skip", "Skip step", id="setup.skip"),
+        # priority: a focused Input binds Ctrl+K itself (delete to the end), and took the key the step names
+        Binding("ctrl+n", "next", "Save & next", id="setup.next", priority=True),
+        Binding("ctrl+k", "skip", "Skip step", id="setup.skip", priority=True),
     ]
     DEFAULT_CSS = """
     SetupView { padding: 0 2; }
