@@ -306,6 +306,28 @@ async def test_a_resting_live_order_fills_in_parts_and_a_cancel_keeps_what_fille
     assert (await signal_row(runtime, rid))["status"] == "Cancelled"
 
 
+async def test_a_cancel_while_the_exchange_is_unreachable_is_503_and_the_order_still_rests(runtime):
+    await kv_set(runtime, "exchanges:paper:price:BTCUSDT", 60000)
+    r = await send(runtime, orderType="LIMIT", price=50000)
+    assert r.status == 202 and r.json()["status"] == "Resting"
+    rid = r.json()["requestId"]
+    await kv_set(runtime, "exchanges:paper:fault", "outage")
+
+    answer = await v1(runtime, "DELETE", f"/orders/{rid}")
+    assert answer.status == 503, answer.json()
+    err = answer.json()["error"]
+    assert err["code"] == "EXCHANGE_UNAVAILABLE" and err["details"]["retryable"] is True
+    assert "paper exchange outage" in err["message"] and "cancel it again" in err["message"]
+    assert (await signal_row(runtime, rid))["status"] == "Resting"  # still followed
+    res = await v1_result(runtime, "POST", "/positions/flatten", models.FlattenResult, {})
+    [c] = res["cancelled"]
+    assert (c["status"], c["error"]["code"]) == ("Resting", "EXCHANGE_UNAVAILABLE")
+    assert "paper exchange outage" in c["error"]["message"]
+
+    await kv_set(runtime, "exchanges:paper:fault", "")
+    assert (await v1_result(runtime, "DELETE", f"/orders/{rid}"))["status"] == "Cancelled"
+
+
 # =========================================================================== flatten
 async def test_flatten_closes_three_positions_on_two_exchanges_and_reports_each(runtime):
     await kv_set(runtime, "webhooks:rate_limit_per_minute", 100)
