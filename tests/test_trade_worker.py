@@ -525,3 +525,23 @@ async def test_the_desks_own_closes_go_through_while_the_kill_switch_is_on(rt):
     assert r.status == 200
     assert await rows(rt, "SELECT * FROM positions WHERE status = 'OPEN'") == []
     assert len(await paper_orders(rt)) == 3
+
+
+# --------------------------------------------------------------------------- a LIMIT close
+async def test_a_limit_close_rests_reduce_only_at_its_price_then_fills_and_closes_the_position(rt):
+    assert (await process(rt, "r-open-long", quantity=0.02)).status == 200
+    r = await process(rt, "r-limit-close", action="CLOSE", quantity=None, orderType="LIMIT", price=61000.0)
+    assert r.status == 202, r.text()
+    res = r.json()["result"]
+    assert (res["status"], res["limitPrice"], res["side"], res["quantity"]) == ("Resting", 61000.0, "SELL", 0.02)
+    (order,) = [o for o in await paper_orders(rt) if o["status"] == "New"]
+    assert order["reduceOnly"] is True and order["price"] == 61000.0
+    (pos,) = await rows(rt, "SELECT status, size FROM positions")
+    assert pos == {"status": "OPEN", "size": 0.02}
+
+    await kv_put(rt, "exchanges:paper:price:BTCUSDT", "61500")
+    await rt.run_cron(TRADE)  # the order follower
+    assert await signal_status(rt, "r-limit-close") == "Filled"
+    (trade,) = await rows(rt, "SELECT status, price, filled_qty FROM trades WHERE request_id = 'r-limit-close'")
+    assert trade == {"status": "Filled", "price": 61000.0, "filled_qty": 0.02}
+    assert await rows(rt, "SELECT * FROM positions WHERE status = 'OPEN'") == []

@@ -345,10 +345,12 @@ class _Execution:
                 return ApiError(422, NO_OPEN_POSITION,
                                 f"No open {sig.symbol} position on {self.exchange} ({self.mode}) to close.")
             # Exactly the open size of this book: it came from fills on the step. The risk manager's
-            # take-profits close a share of it (rounded to the step by the risk manager).
+            # take-profits close a share of it (rounded to the step by the risk manager). A LIMIT close
+            # keeps its price: a reduce-only order resting on the book, followed like any other.
+            limit = sig.price if sig.orderType == "LIMIT" else None
             if sig.quantity and self.extras.get("source") == "risk":
-                return ledger.side_for("CLOSE", pos.side), min(dec(sig.quantity), pos.size), None
-            return ledger.side_for("CLOSE", pos.side), pos.size, None
+                return ledger.side_for("CLOSE", pos.side), min(dec(sig.quantity), pos.size), limit
+            return ledger.side_for("CLOSE", pos.side), pos.size, limit
         p = await self.provider()
         rules = await p.instrument(sig.symbol)
         price = sig.price if sig.orderType == "LIMIT" else await p.ticker(sig.symbol)
