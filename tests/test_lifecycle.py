@@ -385,6 +385,23 @@ async def test_a_flatten_close_the_exchange_cannot_take_is_not_placed_and_said_s
     assert alert["level"] == "critical" and "NOT closed: paper bybit BTCUSDT" in alert["message"]
 
 
+async def test_a_flattens_orders_are_found_by_their_reason_with_the_operators_words(runtime):
+    await kv_set(runtime, "webhooks:rate_limit_per_minute", 100)
+    assert (await send(runtime, symbol="BTCUSDT")).status == 200
+    rest = (await send(runtime, symbol="BTCUSDT", orderType="LIMIT", price=1000)).json()["requestId"]
+    await v1_result(runtime, "POST", "/positions/flatten", models.FlattenResult, {"reason": "desk drill"})
+    assert (await send(runtime, symbol="ETHUSDT", quantity=0.1)).status == 200
+    await v1_result(runtime, "POST", "/kill-switch", models.KillSwitch, {"on": True, "reason": "incident",
+                                                                        "flatten": True})
+    found = await rows(runtime, "SELECT symbol, reason FROM trades WHERE action = 'CLOSE' AND reason LIKE 'flatten%'"
+                                " ORDER BY symbol")
+    assert found == [{"symbol": "BTCUSDT", "reason": "flatten: desk drill"},
+                     {"symbol": "ETHUSDT", "reason": "flatten: kill switch"}]
+    [cancel] = await rows(runtime, "SELECT details FROM system_logs WHERE request_id = ? AND message LIKE "
+                                   "'Order cancel%'", rest)
+    assert json.loads(cancel["details"])["reason"] == "flatten: desk drill"
+
+
 # =========================================================================== no intermediate state left
 async def test_every_signal_of_a_burst_ends_in_one_final_state(runtime):
     await kv_set(runtime, "webhooks:rate_limit_per_minute", 1000)

@@ -144,7 +144,7 @@ async def test_flatten_lists_what_it_closes_then_shows_each_outcome(edge: LocalR
         assert await open_positions(edge, "paper") == [] and await ledger_status(edge, rid) == "Cancelled"
         reasons = (await edge.d1(catalog.TRADE_DB).prepare(
             "SELECT DISTINCT reason FROM trade_signals WHERE source = 'operator'").all())["results"]
-        assert [r["reason"] for r in reasons] == ["desk closes"]
+        assert [r["reason"] for r in reasons] == ["flatten: desk closes"]  # the operator's words, identifiable
 
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, FlattenResultScreen), "the outcomes closed")

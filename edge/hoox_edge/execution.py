@@ -50,6 +50,8 @@ from hoox_edge.shared.telemetry import TradeEvent
 
 RECORD_TRIES = 5  # fill batches retried when a concurrent fill moved the position first
 MODES = ("paper", "live")
+# A desk order's reason: the operator's words (at most 64) and room for what names the action ("flatten: ").
+MAX_REASON = 80
 DESK_SOURCES = ("operator", "risk")  # orders the desk sends itself, each for a position of a known exchange
 _LOG_JSON = json.JSONEncoder(default=str, separators=(",", ":"))  # json.dumps with options builds one a call
 _DETAILS_JSON = json.JSONEncoder(default=str)  # a log row's details, as json.dumps(details, default=str) writes them
@@ -125,9 +127,9 @@ def parse_signal(payload: Any) -> tuple[Signal, dict[str, Any]]:
     if extras["mode"] is not None and extras["mode"] not in MODES:
         issues.append({"field": "mode", "issue": "must be paper or live"})
     reason = extras["reason"]
-    if reason is not None and not (isinstance(reason, str) and 0 < len(reason) <= 64 and reason.isprintable()
+    if reason is not None and not (isinstance(reason, str) and 0 < len(reason) <= MAX_REASON and reason.isprintable()
                                    and not has_credential_word(reason)):
-        issues.append({"field": "reason", "issue": "must be printable text of at most 64 characters, "
+        issues.append({"field": "reason", "issue": f"must be printable text of at most {MAX_REASON} characters, "
                                                    "without a key-like word"})
     # Parsed once, by its sender: checked here, never normalised again (`Signal.from_payload`). Other
     # fields (what a caller adds) are not the signal's: ignored here, as the leverage cap

@@ -375,7 +375,7 @@ async def _confirmed(env: Env, chat: int | str, action: str, args: dict[str, Any
         text = (f"Kill switch <b>ON</b>: {esc(state['reason'] or '')}. Every new signal is refused."
                 if state["on"] else "Kill switch off: signals are executed again.")
         return message(chat, text)
-    out = await orders_mod.flatten(env, mode=None, exchange=None, symbol=None, reason="telegram flatten",
+    out = await orders_mod.flatten(env, mode=None, exchange=None, symbol=None, reason="telegram",
                                    operator_rid=rid)
     lines = [f"<b>Flatten</b>: {out['closed']}/{len(out['closes'])} positions closed, "
              f"{len(out['cancelled'])} resting orders cancelled."]

@@ -12,6 +12,10 @@ the mode of its own book — a live position is closed on the live exchange even
 trades paper. The answer lists each cancel and each close with its outcome. A close the exchange
 could not take now is reported as such (`NOT_PLACED`, nothing was sent) or, when it may have reached
 the exchange, as `in_progress` — the reconciler then settles it by its client order id.
+
+Every close of a flatten records the reason `flatten`, or `flatten: <the operator's words>` (the
+kill switch's `flatten: kill switch`), and every cancel logs it, so a flatten's orders are found by
+their reason.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ from hoox_edge.shared.logs import log
 
 CALL_TIMEOUT_S = 30.0  # one close or cancel: several exchange calls of at most 5 s each
 MODES = ("paper", "live")
+FLATTEN = "flatten"
+
+
+def flatten_reason(words: str | None) -> str:
+    """What a flatten's orders record as their reason: `flatten`, or `flatten: <words>`."""
+    words = (words or "").strip()
+    return FLATTEN if words in ("", FLATTEN) else f"{FLATTEN}: {words}"
 
 
 def order_item(r: dict[str, Any]) -> shapes.OpenOrder:
@@ -138,16 +149,18 @@ async def close(env: Env, pos: dict[str, Any], *, reason: str, operator_rid: str
 
 async def flatten(env: Env, *, mode: str | None, exchange: str | None, symbol: str | None, reason: str,
                   operator_rid: str) -> shapes.FlattenResult:
-    """Cancel the resting orders, then close the open positions, of a scope (see the module docstring)."""
+    """Cancel the resting orders, then close the open positions, of a scope (see the module docstring).
+    `reason`: the operator's words (its orders record `flatten_reason(reason)`)."""
+    tag = flatten_reason(reason)
     scope: shapes.FlattenScope = {"mode": mode or "all", "exchange": exchange, "symbol": symbol}
     resting = await open_orders(env, mode=mode, exchange=exchange, symbol=symbol)
-    cancelled = list(await asyncio.gather(*(_cancel_one(env, o, reason, operator_rid) for o in resting)))
+    cancelled = list(await asyncio.gather(*(_cancel_one(env, o, tag, operator_rid) for o in resting)))
     clause, args = _scope_sql(mode, exchange, symbol)
     positions = (await env.DB.prepare(
         f"SELECT id, exchange, symbol, side, size, mode, request_id FROM positions WHERE status = 'OPEN'{clause}"
         " ORDER BY mode, exchange, symbol"
     ).bind(*args).all())["results"]
-    closes = list(await asyncio.gather(*(close(env, p, reason=reason, operator_rid=operator_rid)
+    closes = list(await asyncio.gather(*(close(env, p, reason=tag, operator_rid=operator_rid)
                                          for p in positions)))
     done = sum(1 for c in closes if c["status"] == lifecycle.FILLED)
     summary = (f"flatten ({reason}) of {scope['mode']}"
