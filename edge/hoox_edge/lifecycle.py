@@ -241,19 +241,23 @@ def insert_statement(db: D1Database, *, request_id: str, source: str, stored_pay
                      idempotency_key: str | None, exchange: str | None, symbol: str | None, action: str | None,
                      quantity: float | None, signal: dict[str, Any] | None = None, lock_key: str | None = None,
                      status: str = RECEIVED, error_code: str | None = None, error: str | None = None,
-                     reason: str | None = None, now: str | None = None, if_absent: bool = False
-                     ) -> D1PreparedStatement:
+                     reason: str | None = None, now: str | None = None, if_absent: bool = False,
+                     only_if: tuple[str, Sequence[Any]] | None = None) -> D1PreparedStatement:
     """A new signal row: Received, or already final (a refusal is decided before it is written). The
-    only statement that makes a `trade_signals` row; its sender makes it (the gateway, the desk)."""
+    only statement that makes a `trade_signals` row; its sender makes it (the gateway, the desk).
+    `only_if` (an SQL condition and its arguments): the row is made only while it holds, in the same
+    statement, so two senders checking the same thing cannot both pass (`changes` says which did)."""
     now = now or clock.iso()
+    values = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    if only_if is not None:
+        values = f"SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,? WHERE {only_if[0]}"
     return db.prepare(
         f"INSERT{' OR IGNORE' if if_absent else ''} INTO trade_signals (request_id, source, idempotency_key,"
         " exchange, symbol, action, quantity, "
-        "payload, signal, lock_key, status, error_code, error, reason, created_at, updated_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        f"payload, signal, lock_key, status, error_code, error, reason, created_at, updated_at) {values}"
     ).bind(request_id, source, idempotency_key, exchange, symbol, action, quantity,
            json.dumps(stored_payload, default=str), json.dumps(signal) if signal is not None else None,
-           lock_key, status, error_code, error, reason, now, now)
+           lock_key, status, error_code, error, reason, now, now, *(only_if[1] if only_if else ()))
 
 
 async def ensure(db: D1Database, request_id: str, payload: Any, secrets: Sequence[str]) -> None:

@@ -381,8 +381,9 @@ async def _confirmed(env: Env, chat: int | str, action: str, args: dict[str, Any
              f"{len(out['cancelled'])} resting orders cancelled."]
     for c in out["closes"]:
         err = c.get("error") or {}
+        why = c.get("note") or (str(err.get("message") or err.get("code") or "") if err else "")
         lines.append(f"{esc(c['mode'])} {esc(c['exchange'])} <b>{esc(c['symbol'])}</b>: {esc(c['status'])}"
-                     + (f" — {esc(str(err.get('message') or err.get('code') or ''))}" if err else ""))
+                     + (f" — {esc(why)}" if why else ""))
     return message(chat, "\n".join(lines))
 
 
