@@ -233,8 +233,8 @@ class FlattenScreen(Guarded, ModalScreen["FlattenChoice | None"]):
 
 
 def _outcome_line(o: m.OrderOutcome, *, close: bool) -> Text:
-    ok = o.status in ("Filled", "Cancelled", "Expired")
-    style = "green" if ok else "yellow" if o.status == "in_progress" else "bold red"
+    ok = o.status in ("Filled", "Cancelled", "Expired", "already_flat")
+    style = "green" if ok else "yellow" if o.status in ("in_progress", "closing") else "bold red"
     line = Text("  ")
     line.append(f"{o.status:<12}", style=style)
     line.append_text(_book_cell(o.mode))
@@ -248,6 +248,8 @@ def _outcome_line(o: m.OrderOutcome, *, close: bool) -> Text:
             line.append(f"  P&L {num(result.get('realizedPnl'))}")
     if o.status == "in_progress":
         line.append(f"  may still fill: follow request {o.requestId}", style="yellow")
+    elif o.status in ("already_flat", "closing") and o.note:
+        line.append(f"  {o.note}", style="green" if ok else "yellow")
     elif o.error:
         line.append(f"  {o.error.get('code') or ''} {o.error.get('message') or ''}".rstrip(), style="red")
     return line
@@ -260,7 +262,9 @@ def outcome_text(result: m.FlattenResult) -> Text:
     out = Text()
     out.append("Flatten of ")
     out.append_text(book_text(scope.mode) if scope.mode != "all" else Text("every book", style="bold"))
-    out.append(f"{' ' + where if where else ''}: {result.closed}/{len(result.closes)} position(s) closed, "
+    others = (f", {result.alreadyFlat} already flat" if result.alreadyFlat else "") + (
+        f", {result.closing} being closed by another request" if result.closing else "")
+    out.append(f"{' ' + where if where else ''}: {result.closed}/{len(result.closes)} position(s) closed{others}, "
                f"{len(result.cancelled)} resting order(s) handled\n")
     if result.failed:
         out.append(f"{result.failed} position(s) NOT closed: see below\n", style="bold white on red")

@@ -4,15 +4,20 @@
 - a paper position: a MARKET signal that fills on the paper exchange;
 - a live position: rows written into the ledger directly (no test reaches a real exchange), with
   its exchange pointed at a loopback port nothing listens on, so its mark price is never asked of
-  the internet. Closing it fails (no API key is set): the case of a flatten that could not close.
+  the internet. Closing it fails (no API key is set): the case of a flatten that could not close;
+- closes held at the paper exchange: a flatten whose closes are on their way while another runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from hoox_edge import catalog
+from hoox_edge.exchanges.base import OrderRequest, OrderResult
+from hoox_edge.exchanges.paper import PaperProvider
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.shared import settings
 from netutil import free_port
@@ -70,3 +75,22 @@ async def ledger_status(rt: LocalRuntime, request_id: str) -> str:
         request_id).first()
     assert row is not None, f"no trade for {request_id}"
     return str(row["status"])
+
+
+def hold_first_closes(monkeypatch: pytest.MonkeyPatch, n: int) -> tuple[asyncio.Event, asyncio.Event]:
+    """The first `n` reduce-only orders wait at the paper exchange until `release` is set; `held`
+    is set once all of them wait there (closes on their way: a condition, no sleeping)."""
+    place = PaperProvider.place_order
+    waiting: list[OrderRequest] = []
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def held_close(self: PaperProvider, order: OrderRequest) -> OrderResult:
+        if order.reduce_only and len(waiting) < n:
+            waiting.append(order)
+            if len(waiting) == n:
+                held.set()
+            await release.wait()
+        return await place(self, order)
+
+    monkeypatch.setattr(PaperProvider, "place_order", held_close)
+    return held, release

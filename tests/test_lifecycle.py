@@ -21,6 +21,7 @@ from hoox_edge.exchanges.paper import PaperProvider
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.shared import clock as clock_module
 from hoox_edge.shared import settings
+from order_support import hold_first_closes
 
 from hoox_cli.core import models
 
@@ -306,6 +307,28 @@ async def test_a_resting_live_order_fills_in_parts_and_a_cancel_keeps_what_fille
     assert (await signal_row(runtime, rid))["status"] == "Cancelled"
 
 
+async def test_a_cancel_while_the_exchange_is_unreachable_is_503_and_the_order_still_rests(runtime):
+    await kv_set(runtime, "exchanges:paper:price:BTCUSDT", 60000)
+    r = await send(runtime, orderType="LIMIT", price=50000)
+    assert r.status == 202 and r.json()["status"] == "Resting"
+    rid = r.json()["requestId"]
+    await kv_set(runtime, "exchanges:paper:fault", "outage")
+
+    answer = await v1(runtime, "DELETE", f"/orders/{rid}")
+    assert answer.status == 503, answer.json()
+    err = answer.json()["error"]
+    assert err["code"] == "EXCHANGE_UNAVAILABLE" and err["details"]["retryable"] is True
+    assert "paper exchange outage" in err["message"] and "cancel it again" in err["message"]
+    assert (await signal_row(runtime, rid))["status"] == "Resting"  # still followed
+    res = await v1_result(runtime, "POST", "/positions/flatten", models.FlattenResult, {})
+    [c] = res["cancelled"]
+    assert (c["status"], c["error"]["code"]) == ("Resting", "EXCHANGE_UNAVAILABLE")
+    assert "paper exchange outage" in c["error"]["message"]
+
+    await kv_set(runtime, "exchanges:paper:fault", "")
+    assert (await v1_result(runtime, "DELETE", f"/orders/{rid}"))["status"] == "Cancelled"
+
+
 # =========================================================================== flatten
 async def test_flatten_closes_three_positions_on_two_exchanges_and_reports_each(runtime):
     await kv_set(runtime, "webhooks:rate_limit_per_minute", 100)
@@ -361,6 +384,109 @@ async def test_a_flatten_close_the_exchange_cannot_take_is_not_placed_and_said_s
     assert len(await rows(runtime, "SELECT * FROM positions WHERE status = 'OPEN'")) == 1
     [alert] = await rows(runtime, "SELECT level, message FROM alerts WHERE message LIKE 'flatten%'")
     assert alert["level"] == "critical" and "NOT closed: paper bybit BTCUSDT" in alert["message"]
+
+
+async def flatten_alarms(rt) -> list[dict]:
+    return await rows(rt, "SELECT level, message FROM system_logs WHERE message LIKE 'flatten%' AND level = 'critical'")
+
+
+async def test_concurrent_flattens_close_each_position_once_and_none_reports_a_failure(runtime, monkeypatch):
+    # The tester's repro: three flattens of binance at once; one closed 2/2, the others said "closed 0,
+    # failed 2" (reduce-only rejected, NO_OPEN_POSITION), alarmed CRITICAL and left Rejected rows.
+    await kv_set(runtime, "webhooks:rate_limit_per_minute", 100)
+    for sym, qty, action in (("ETHUSDT", 0.2, "SHORT"), ("BTCUSDT", 0.01, "LONG")):
+        assert (await send(runtime, exchange="binance", symbol=sym, quantity=qty, action=action)).status == 200
+    held, release = hold_first_closes(monkeypatch, 2)
+    first = asyncio.create_task(v1(runtime, "POST", "/positions/flatten", {"exchange": "binance"}))
+    await held.wait()  # the first flatten's two closes are on their way to the exchange
+    others = await asyncio.gather(*(v1(runtime, "POST", "/positions/flatten", {"exchange": "binance"})
+                                    for _ in range(2)))
+    release.set()
+    answers = [await first, *others]
+    results = [a.json()["result"] for a in answers]
+    for res in results:
+        models.FlattenResult.model_validate(res)
+    won, *rest = results
+    assert [c["status"] for c in won["closes"]] == ["Filled", "Filled"] and won["closed"] == 2
+    closers = {c["symbol"]: c["requestId"] for c in won["closes"]}
+    for res in rest:  # nothing sent: each position is being closed by the first flatten's close
+        assert (res["closed"], res["closing"], res["failed"]) == (0, 2, 0), res
+        assert {c["symbol"]: (c["status"], c["requestId"]) for c in res["closes"]} == {
+            s: ("closing", rid) for s, rid in closers.items()}
+        assert all(f"closing in request {c['requestId']}" in c["note"] for c in res["closes"])
+    assert await flatten_alarms(runtime) == []
+    assert await rows(runtime, "SELECT request_id FROM trades WHERE status = 'Rejected'") == []
+    assert len(await paper_orders(runtime, "binance")) == 4  # two opens, two closes: nothing twice
+    assert await rows(runtime, "SELECT * FROM positions WHERE status = 'OPEN'") == []
+    # Once they are closed, another flatten finds nothing to close.
+    assert (await v1_result(runtime, "POST", "/positions/flatten", None, {"exchange": "binance"}))["closes"] == []
+
+
+async def test_a_flatten_while_another_close_is_unconfirmed_sends_nothing_and_names_that_close(runtime, clock):
+    # A paper "timeout": the close is placed but not confirmed. A second flatten sent another close
+    # (which ended Rejected); it must point at the first instead and send nothing.
+    assert (await send(runtime)).status == 200
+    await kv_set(runtime, "exchanges:paper:fault", "timeout")
+    [c1] = (await v1_result(runtime, "POST", "/positions/flatten", models.FlattenResult, {}))["closes"]
+    assert c1["status"] == "in_progress"
+    await kv_set(runtime, "exchanges:paper:fault", "")
+
+    second = await v1_result(runtime, "POST", "/positions/flatten", models.FlattenResult, {})
+    [c2] = second["closes"]
+    assert (c2["status"], c2["requestId"]) == ("closing", c1["requestId"])
+    assert (second["failed"], second["closing"]) == (0, 1)
+    assert len(await paper_orders(runtime)) == 2  # the open and the first close only
+    assert await rows(runtime, "SELECT COUNT(*) AS n FROM trade_signals WHERE action = 'CLOSE'") == [{"n": 1}]
+    [alert] = await rows(runtime, "SELECT level, message FROM alerts WHERE message LIKE 'flatten%' ORDER BY id DESC"
+                                  " LIMIT 1")
+    assert alert["level"] == "warning" and f"closing: paper bybit BTCUSDT in {c1['requestId']}" in alert["message"]
+
+    clock.advance(lifecycle.LEASE_SECONDS + lifecycle.RECEIVE_WINDOW_SECONDS + 1)
+    await reconcile.run(runtime.env(TRADE))  # settles the first close by its client order id
+    assert (await signal_row(runtime, c1["requestId"]))["status"] == "Filled"
+    assert await rows(runtime, "SELECT * FROM positions WHERE status = 'OPEN'") == []
+
+
+async def test_a_close_of_a_position_closed_meanwhile_is_already_flat_and_sends_nothing(runtime, monkeypatch):
+    from hoox_edge.operator import orders
+
+    assert (await send(runtime)).status == 200
+    [pos] = await rows(runtime, "SELECT id, exchange, symbol, side, size, mode, request_id FROM positions")
+    [c] = (await v1_result(runtime, "POST", "/positions/flatten", models.FlattenResult, {}))["closes"]
+    out = await orders.close(runtime.env(GW), pos, reason="flatten", operator_rid="op-late")  # read before that
+    assert (out["status"], out["requestId"]) == ("already_flat", c["requestId"]) and "error" not in out
+    assert len(await paper_orders(runtime)) == 2
+
+    # A trader's CLOSE wins the race against the desk's close already on its way: not a failure either.
+    assert (await send(runtime, quantity=0.02)).status == 200
+    held, release = hold_first_closes(monkeypatch, 1)
+    flat = asyncio.create_task(v1(runtime, "POST", "/positions/flatten", {}))
+    await held.wait()
+    trader = await send(runtime, action="CLOSE", quantity=None)
+    assert trader.status == 200, trader.json()
+    release.set()
+    res = (await flat).json()["result"]
+    [c] = res["closes"]
+    assert (c["status"], res["failed"], res["alreadyFlat"]) == ("already_flat", 0, 1), res
+    assert trader.json()["requestId"] in c["note"]
+    assert await flatten_alarms(runtime) == []
+
+
+async def test_a_flattens_orders_are_found_by_their_reason_with_the_operators_words(runtime):
+    await kv_set(runtime, "webhooks:rate_limit_per_minute", 100)
+    assert (await send(runtime, symbol="BTCUSDT")).status == 200
+    rest = (await send(runtime, symbol="BTCUSDT", orderType="LIMIT", price=1000)).json()["requestId"]
+    await v1_result(runtime, "POST", "/positions/flatten", models.FlattenResult, {"reason": "desk drill"})
+    assert (await send(runtime, symbol="ETHUSDT", quantity=0.1)).status == 200
+    await v1_result(runtime, "POST", "/kill-switch", models.KillSwitch, {"on": True, "reason": "incident",
+                                                                        "flatten": True})
+    found = await rows(runtime, "SELECT symbol, reason FROM trades WHERE action = 'CLOSE' AND reason LIKE 'flatten%'"
+                                " ORDER BY symbol")
+    assert found == [{"symbol": "BTCUSDT", "reason": "flatten: desk drill"},
+                     {"symbol": "ETHUSDT", "reason": "flatten: kill switch"}]
+    [cancel] = await rows(runtime, "SELECT details FROM system_logs WHERE request_id = ? AND message LIKE "
+                                   "'Order cancel%'", rest)
+    assert json.loads(cancel["details"])["reason"] == "flatten: desk drill"
 
 
 # =========================================================================== no intermediate state left

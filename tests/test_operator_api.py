@@ -483,6 +483,26 @@ async def test_a_dead_letter_is_listed_with_its_error_and_a_replay_delivers_it(r
     assert (await v1(rt, "POST", f"/queues/dead-letter/{dead['id']}/replay")).status == 404
 
 
+async def test_a_dead_letter_replayed_while_the_kill_switch_is_on_places_nothing(rt, clock):
+    # The replay delivers it to trade-worker, which refuses it as the gateway would a new signal.
+    await kv_set(rt, "webhooks:queue_mode", "queue_everywhere")
+    await kv_set(rt, "webhooks:retry_schedule_seconds", [1])
+    await kv_set(rt, "exchanges:paper:fault", "outage")
+    rid = (await webhook(rt, idempotencyKey="dlq-halt")).json()["requestId"]
+    await rt.drain_queues()
+    clock.advance(1)
+    await rt.drain_queues()  # dead-lettered
+    [dead] = (await result(rt, "GET", "/queues"))["deadLetters"]["items"]
+    await rt.env(GW).CONFIG_KV.delete("exchanges:paper:fault")
+    await result(rt, "POST", "/kill-switch", models.KillSwitch, {"on": True, "reason": "halt all"})
+
+    await result(rt, "POST", f"/queues/dead-letter/{dead['id']}/replay", models.ReplayResult)
+    await rt.drain_queues()
+    [sig] = await sql(rt, "SELECT status, error_code, error FROM trade_signals WHERE request_id = ?", rid)
+    assert (sig["status"], sig["error_code"]) == ("Rejected", "KILL_SWITCH_ACTIVE") and "halt all" in sig["error"]
+    assert await sql(rt, "SELECT status FROM trades WHERE status IN ('Filled', 'Resting')") == []
+
+
 # =========================================================================== SQL
 async def test_db_query_is_read_only_with_parameters_and_a_row_cap(rt):
     await build_ledger(rt)

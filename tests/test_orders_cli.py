@@ -11,11 +11,20 @@ import os
 from typing import Any
 
 import cli_support
+import pytest
 from cli_support import as_json
 from hoox_edge import catalog
 from hoox_edge.local.runtime import LocalRuntime
 from hoox_edge.shared import settings
-from order_support import GW, gateway_url, ledger_status, live_position, paper_position, resting_order
+from order_support import (
+    GW,
+    gateway_url,
+    hold_first_closes,
+    ledger_status,
+    live_position,
+    paper_position,
+    resting_order,
+)
 
 
 async def hoox(*args: str, input: str | None = None) -> Any:
@@ -114,6 +123,32 @@ async def test_flatten_shows_its_plan_asks_and_exits_1_when_a_close_failed(edge:
     r = await hoox("monitor", "flatten", "--mode", "live", "--yes")
     assert r.exit_code == 1 and "NOT closed:" in r.stdout and "live mexc ETHUSDT LONG" in r.stdout
     assert await open_positions(edge, "live") == [("mexc", "ETHUSDT")]
+
+
+async def test_a_flatten_while_another_closes_the_same_positions_exits_0(
+        edge: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Concurrent flattens: the one whose closes are under way closes them; the other says so and
+    # exits 0 (it used to report each close failed, alarm CRITICAL and exit 1).
+    await settings.put(edge.kv(catalog.CONFIG_KV), "webhooks:rate_limit_per_minute", 1000)
+    await paper_position(edge, exchange="binance", symbol="ETHUSDT", action="SHORT", quantity=0.2)
+    await paper_position(edge, exchange="binance", symbol="BTCUSDT")
+    held, release = hold_first_closes(monkeypatch, 2)
+    first = asyncio.create_task(hoox("monitor", "flatten", "--exchange", "binance", "--yes", "--json"))
+    await held.wait()
+    r = await hoox("monitor", "flatten", "--exchange", "binance", "--yes")
+    assert r.exit_code == 0, r.output
+    assert "0/2 position(s) closed, 2 being closed by another request" in r.stdout
+    assert r.stdout.count("Being closed:") == 2 and "NOT closed" not in r.stdout
+    r = await hoox("monitor", "flatten", "--exchange", "binance", "--yes", "--json")
+    out = as_json(r)
+    assert r.exit_code == 0 and (out["closed"], out["closing"], out["failed"]) == (0, 2, 0)
+    release.set()
+    r = await first
+    assert r.exit_code == 0 and as_json(r)["closed"] == 2, r.output
+    assert await open_positions(edge, "paper") == []
+    critical = await edge.d1(catalog.TRADE_DB).prepare(
+        "SELECT message FROM system_logs WHERE level = 'critical'").all()
+    assert critical["results"] == []
 
 
 async def test_kill_switch_on_with_flatten(edge: LocalRuntime) -> None:

@@ -296,3 +296,36 @@ async def test_quantity_is_rounded_down_to_the_step_and_too_small_is_rejected(ru
     assert sig["status"] == "Rejected"
     assert len(await paper_orders(runtime)) == 1
     assert len(await rows(runtime, "SELECT * FROM trades WHERE status = 'Filled'")) == 1
+
+
+@pytest.mark.parametrize("order", ["market", "limit"])
+async def test_a_queued_signal_is_refused_once_the_kill_switch_is_on_and_may_be_sent_again_after(
+        runtime, clock, order):
+    # The tester's repro: queued during an outage, the exchange back, the switch turned on: the
+    # queued signal must not fill (nor a queued LIMIT rest) while the switch is on.
+    await kv_set(runtime, "webhooks:retry_schedule_seconds", [2, 2])
+    await kv_set(runtime, "exchanges:paper:fault", "outage")
+    extra = {"orderType": "LIMIT", "price": 6000.0} if order == "limit" else {}  # a SELL far above: rests
+    sent = signal(runtime, symbol="ETHUSDT", action="SHORT", quantity=0.2, exchange="binance",
+                  idempotencyKey="q3", **extra)
+    r = await send(runtime, sent)
+    assert r.status == 202 and r.json()["status"] == "Enqueued"
+    rid = r.json()["requestId"]
+    await kv_set(runtime, "exchanges:paper:fault", "")
+    await kv_set(runtime, "trade:kill_switch", True)
+    await kv_set(runtime, "trade:kill_switch_reason", "halt all")
+
+    clock.advance(2)
+    assert await runtime.drain_queues() == 1
+    assert await paper_orders(runtime, "binance") == []
+    [sig] = await rows(runtime, "SELECT status, error_code, error FROM trade_signals WHERE request_id = ?", rid)
+    assert (sig["status"], sig["error_code"]) == ("Rejected", "KILL_SWITCH_ACTIVE")
+    assert "halt all" in sig["error"]
+    assert runtime.queue_store.depth(TRADE_QUEUE) == 0 and runtime.queue_store.depth(DLQ) == 0
+
+    # Off again: the same key is not a duplicate (nothing was placed under it) and trades now.
+    await kv_set(runtime, "trade:kill_switch", False)
+    again = await send(runtime, sent)
+    assert again.status in (200, 202) and again.json()["requestId"] != rid, again.json()
+    assert again.json()["status"] == ("Filled" if order == "market" else "Resting")
+    assert len(await paper_orders(runtime, "binance")) == 1

@@ -254,7 +254,7 @@ async def test_positions_trades_pnl_risk_and_flatten_read_and_close_the_real_boo
     await post(runtime, callback_update(108, keyboard_token(bot)))
     assert "<b>Flatten</b>: 1/1 positions closed" in texts(bot)[-1]
     assert await rows(runtime, "SELECT * FROM positions WHERE status = 'OPEN'") == []
-    [logged] = await rows(runtime, "SELECT message FROM system_logs WHERE message LIKE 'flatten (telegram flatten)%'")
+    [logged] = await rows(runtime, "SELECT message FROM system_logs WHERE message LIKE 'flatten (telegram)%'")
     assert "1/1 positions closed" in logged["message"]
 
 

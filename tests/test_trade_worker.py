@@ -457,3 +457,91 @@ async def test_a_fill_batch_computed_from_a_stale_position_writes_nothing(rt):
     assert pos == {"size": 0.02, "entry_price": 60012.0}
     assert (await ledger.get_trade(db, "r-stale"))["status"] == "Filled"
     assert await signal_status(rt, "r-stale") == "Filled"
+
+
+# --------------------------------------------------------------------------- the kill switch
+async def _kill_switch(rt, on: bool) -> None:
+    await kv_put(rt, "trade:kill_switch", "true" if on else "false")
+    await kv_put(rt, "trade:kill_switch_reason", "halt all")
+
+
+async def test_a_redelivery_places_nothing_while_the_kill_switch_is_on_and_refuses_after_the_deadline(
+        rt, clock, monkeypatch):
+    from hoox_edge.exchanges.base import ExchangeError
+
+    async def unreachable(self, order):  # the attempt took its lease; the order call fails
+        raise ExchangeError("unavailable", "connection refused")
+
+    monkeypatch.setattr(PaperProvider, "place_order", unreachable)
+    await received(rt, "r-halt")
+    assert (await process(rt, "r-halt")).status == 503
+    monkeypatch.undo()
+    await _kill_switch(rt, True)
+
+    await enqueue(rt, "r-halt")
+    assert await rt.drain_queues() == 1  # before the deadline: looked up, not placed, left for later
+    assert await paper_orders(rt) == [] and rt.queue_store.depth(QUEUE) == 1
+    (trade,) = await rows(rt, "SELECT status, attempts FROM trades")
+    assert trade == {"status": "TRADE_PENDING", "attempts": 1}  # no new attempt was started
+    clock.advance(31)
+    assert await rt.drain_queues() == 1  # past it: nothing can arrive any more -> refused
+    assert await paper_orders(rt) == [] and rt.queue_store.depth(QUEUE) == 0
+    (sig,) = await rows(rt, "SELECT status, error_code FROM trade_signals")
+    assert sig == {"status": "Rejected", "error_code": "KILL_SWITCH_ACTIVE"}
+    (trade,) = await rows(rt, "SELECT status FROM trades")
+    assert trade["status"] == "Rejected"
+
+
+async def test_a_taken_over_order_already_placed_is_recorded_while_the_kill_switch_is_on(rt, monkeypatch):
+    place = PaperProvider.place_order
+
+    async def place_then_lose_the_answer(self, order):
+        await kv_put(rt, "exchanges:paper:fault", "timeout")
+        return await place(self, order)
+
+    monkeypatch.setattr(PaperProvider, "place_order", place_then_lose_the_answer)
+    await received(rt, "r-placed")
+    assert (await process(rt, "r-placed")).status == 503
+    monkeypatch.undo()
+    await kv_put(rt, "exchanges:paper:fault", "")
+    await _kill_switch(rt, True)
+
+    await enqueue(rt, "r-placed")
+    assert await rt.drain_queues() == 1
+    (order,) = await paper_orders(rt)
+    (trade,) = await rows(rt, "SELECT status, order_id FROM trades")
+    assert trade == {"status": "Filled", "order_id": order["orderId"]}
+    assert await signal_status(rt, "r-placed") == "Filled"
+
+
+async def test_the_desks_own_closes_go_through_while_the_kill_switch_is_on(rt):
+    assert (await process(rt, "r-open", quantity=0.02)).status == 200
+    await _kill_switch(rt, True)
+    assert (await process(rt, "r-webhook-long")).json()["error"]["code"] == "KILL_SWITCH_ACTIVE"
+    r = await process(rt, "r-risk", action="CLOSE", quantity=0.01, source="risk", mode="paper", reason="drawdown")
+    assert r.status == 200 and r.json()["result"]["executedQty"] == 0.01
+    r = await process(rt, "r-flat", action="CLOSE", quantity=None, source="operator", mode="paper",
+                      reason="flatten")
+    assert r.status == 200
+    assert await rows(rt, "SELECT * FROM positions WHERE status = 'OPEN'") == []
+    assert len(await paper_orders(rt)) == 3
+
+
+# --------------------------------------------------------------------------- a LIMIT close
+async def test_a_limit_close_rests_reduce_only_at_its_price_then_fills_and_closes_the_position(rt):
+    assert (await process(rt, "r-open-long", quantity=0.02)).status == 200
+    r = await process(rt, "r-limit-close", action="CLOSE", quantity=None, orderType="LIMIT", price=61000.0)
+    assert r.status == 202, r.text()
+    res = r.json()["result"]
+    assert (res["status"], res["limitPrice"], res["side"], res["quantity"]) == ("Resting", 61000.0, "SELL", 0.02)
+    (order,) = [o for o in await paper_orders(rt) if o["status"] == "New"]
+    assert order["reduceOnly"] is True and order["price"] == 61000.0
+    (pos,) = await rows(rt, "SELECT status, size FROM positions")
+    assert pos == {"status": "OPEN", "size": 0.02}
+
+    await kv_put(rt, "exchanges:paper:price:BTCUSDT", "61500")
+    await rt.run_cron(TRADE)  # the order follower
+    assert await signal_status(rt, "r-limit-close") == "Filled"
+    (trade,) = await rows(rt, "SELECT status, price, filled_qty FROM trades WHERE request_id = 'r-limit-close'")
+    assert trade == {"status": "Filled", "price": 61000.0, "filled_qty": 0.02}
+    assert await rows(rt, "SELECT * FROM positions WHERE status = 'OPEN'") == []

@@ -144,7 +144,7 @@ async def test_flatten_lists_what_it_closes_then_shows_each_outcome(edge: LocalR
         assert await open_positions(edge, "paper") == [] and await ledger_status(edge, rid) == "Cancelled"
         reasons = (await edge.d1(catalog.TRADE_DB).prepare(
             "SELECT DISTINCT reason FROM trade_signals WHERE source = 'operator'").all())["results"]
-        assert [r["reason"] for r in reasons] == ["desk closes"]
+        assert [r["reason"] for r in reasons] == ["flatten: desk closes"]  # the operator's words, identifiable
 
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, FlattenResultScreen), "the outcomes closed")
@@ -260,6 +260,24 @@ FLATTENED = {
                  error={"code": "EXCHANGE_ERROR", "message": "live trading on mexc needs its API key"}),
     ],
 }
+
+
+def test_flatten_outcomes_say_already_flat_and_closing_as_such_not_as_failures() -> None:
+    from hoox_cli.core import models as m
+    from hoox_tui.dialogs import outcome_text
+
+    result = m.FlattenResult.model_validate({
+        "scope": {"mode": "all", "exchange": "binance", "symbol": None}, "closed": 0, "alreadyFlat": 1,
+        "closing": 1, "failed": 0, "time": "2026-01-05T12:01:00.000Z", "cancelled": [],
+        "closes": [_outcome("c1", "binance", "paper", "LONG", "already_flat", size=0.01,
+                            note="already flat: closed by request r-9"),
+                   _outcome("c2", "binance", "paper", "SHORT", "closing", size=0.2,
+                            note="closing in request c2 (another close of the desk, under way)")]})
+    text = outcome_text(result)
+    assert "0/2 position(s) closed, 1 already flat, 1 being closed by another request" in text.plain
+    assert "already flat: closed by request r-9" in text.plain and "closing in request c2" in text.plain
+    assert "NOT closed" not in text.plain
+    assert not any("red" in str(span.style) for span in text.spans)
 
 
 @pytest.fixture

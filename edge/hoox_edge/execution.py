@@ -38,6 +38,7 @@ from hoox_edge.shared import calls, clock, settings
 from hoox_edge.shared.errors import (
     EXCHANGE_ERROR,
     EXCHANGE_UNAVAILABLE,
+    KILL_SWITCH_ACTIVE,
     NO_OPEN_POSITION,
     VALIDATION_ERROR,
     ApiError,
@@ -49,6 +50,8 @@ from hoox_edge.shared.telemetry import TradeEvent
 
 RECORD_TRIES = 5  # fill batches retried when a concurrent fill moved the position first
 MODES = ("paper", "live")
+# A desk order's reason: the operator's words (at most 64) and room for what names the action ("flatten: ").
+MAX_REASON = 80
 DESK_SOURCES = ("operator", "risk")  # orders the desk sends itself, each for a position of a known exchange
 _LOG_JSON = json.JSONEncoder(default=str, separators=(",", ":"))  # json.dumps with options builds one a call
 _DETAILS_JSON = json.JSONEncoder(default=str)  # a log row's details, as json.dumps(details, default=str) writes them
@@ -124,9 +127,9 @@ def parse_signal(payload: Any) -> tuple[Signal, dict[str, Any]]:
     if extras["mode"] is not None and extras["mode"] not in MODES:
         issues.append({"field": "mode", "issue": "must be paper or live"})
     reason = extras["reason"]
-    if reason is not None and not (isinstance(reason, str) and 0 < len(reason) <= 64 and reason.isprintable()
+    if reason is not None and not (isinstance(reason, str) and 0 < len(reason) <= MAX_REASON and reason.isprintable()
                                    and not has_credential_word(reason)):
-        issues.append({"field": "reason", "issue": "must be printable text of at most 64 characters, "
+        issues.append({"field": "reason", "issue": f"must be printable text of at most {MAX_REASON} characters, "
                                                    "without a key-like word"})
     # Parsed once, by its sender: checked here, never normalised again (`Signal.from_payload`). Other
     # fields (what a caller adds) are not the signal's: ignored here, as the leverage cap
@@ -227,11 +230,15 @@ class _Execution:
             self.exchange, self.mode = trade["exchange"], trade["mode"]
             self.attempt_no = int(trade["attempts"]) + 1
             side, qty, limit = trade["side"], dec(trade["quantity"]), trade.get("limit_price")
+            if (halt := await self._halted()) is not None:
+                return await self._halted_takeover(trade, halt)
         else:
             # The desk's own orders (flatten, the risk manager) close a position on its own exchange.
             own = self.extras.get("source") in DESK_SOURCES and sig.exchange
             self.exchange = sig.exchange if own else await route(self.env, sig)  # type: ignore[assignment]
             self.mode = self.extras.get("mode") or await settings.get(self.env.CONFIG_KV, settings.TRADE_MODE)
+            if (halt := await self._halted()) is not None:  # before any order exists: final, nothing placed
+                return await self._reject(KILL_SWITCH_ACTIVE, halt, None)
             try:
                 planned = await self._plan()
             except ExchangeError as exc:
@@ -294,6 +301,40 @@ class _Execution:
                                 order_may_exist=earlier) from None
             return await self._reject(EXCHANGE_ERROR, _text(exc), exc.code, exc)
 
+    async def _halted(self) -> str | None:
+        """Why the kill switch refuses this order, or None. The gateway refuses a new signal at its
+        door; this refuses one that was past it when the switch went on (queued, a dead letter
+        replayed, a resend or a re-delivery), so no new order is placed while the switch is on. The
+        desk's own closes (flatten, the risk manager's stops and drawdown) reduce risk: they go through."""
+        if self.extras.get("source") in DESK_SOURCES and self.signal.action == "CLOSE":
+            return None
+        return await halt_reason(self.env)
+
+    async def _halted_takeover(self, trade: dict[str, Any], halt: str) -> dict[str, Any]:
+        """The kill switch is on and an earlier attempt may have placed the order: the order is looked
+        up by its client order id and recorded when it exists (recording, not placing). Otherwise the
+        signal is refused once no earlier request can reach the exchange any more; until then it is
+        left as it is ("in progress": the queue looks again at the deadline, else the reconciler)."""
+        p = await self.provider()
+        earlier = not lifecycle.placement_deadline_passed(self.env, trade)
+        try:
+            found = await p.get_order(self.signal.symbol, self.client_order_id)
+        except ExchangeError as exc:  # not known whether an earlier attempt placed it: not decided
+            raise Retryable(f"{self.exchange} ({self.mode}) could not be asked for the order of an earlier "
+                            f"attempt: {_text(exc)}", exc, order_may_exist=earlier) from None
+        if found is not None:
+            await log(self.env, "info", f"Order {found.order_id} found by client order id (kill switch on: "
+                      "recorded, nothing placed)", request_id=self.rid,
+                      details=self.details(orderId=found.order_id, status=found.status))
+            return await record_order(self.env, self.rid, found, provider=p)
+        if earlier:
+            deadline = lifecycle.placement_deadline(self.env, trade)
+            raise InProgress(self.rid, clock.iso(deadline), (
+                f"{halt}. Request {self.rid} is not placed again; an earlier attempt's order could still reach "
+                f"the exchange until {clock.iso(deadline)}, so it is looked up again then."))
+        return await self._reject(KILL_SWITCH_ACTIVE, f"{halt} (an earlier attempt placed nothing)", None,
+                                  attempts=int(trade["attempts"]))
+
     async def _plan(self) -> tuple[str, Decimal, float | None] | ApiError:
         """(side, quantity, limit price) of a new order, or the rejection that stops it. Reads only
         (the book's position only for a CLOSE: an opening order is sized from the signal)."""
@@ -306,10 +347,12 @@ class _Execution:
                 return ApiError(422, NO_OPEN_POSITION,
                                 f"No open {sig.symbol} position on {self.exchange} ({self.mode}) to close.")
             # Exactly the open size of this book: it came from fills on the step. The risk manager's
-            # take-profits close a share of it (rounded to the step by the risk manager).
+            # take-profits close a share of it (rounded to the step by the risk manager). A LIMIT close
+            # keeps its price: a reduce-only order resting on the book, followed like any other.
+            limit = sig.price if sig.orderType == "LIMIT" else None
             if sig.quantity and self.extras.get("source") == "risk":
-                return ledger.side_for("CLOSE", pos.side), min(dec(sig.quantity), pos.size), None
-            return ledger.side_for("CLOSE", pos.side), pos.size, None
+                return ledger.side_for("CLOSE", pos.side), min(dec(sig.quantity), pos.size), limit
+            return ledger.side_for("CLOSE", pos.side), pos.size, limit
         p = await self.provider()
         rules = await p.instrument(sig.symbol)
         price = sig.price if sig.orderType == "LIMIT" else await p.ticker(sig.symbol)
@@ -360,8 +403,9 @@ class _Execution:
         return await ledger.open_position(self.db, self.mode, self.exchange, sig.symbol)
 
     async def _reject(self, code: str, message: str, exchange_code: str | None,
-                      exc: ExchangeError | None = None) -> dict[str, Any]:
-        if not await lifecycle.reject(self.env, self.rid, code, message):  # decided by a concurrent attempt
+                      exc: ExchangeError | None = None, *, attempts: int | None = None) -> dict[str, Any]:
+        # With `attempts`: only while no attempt started since the order row was read.
+        if not await lifecycle.reject(self.env, self.rid, code, message, attempts=attempts):
             return await _answer_of(self.env, self.rid)
         await log(self.env, "warning", f"Rejected: {self.label}: {message}", request_id=self.rid,
                   details=self.details(code=code, exchangeCode=exchange_code))
@@ -380,6 +424,22 @@ class _Execution:
             "request": {"signal": self.payload, "order": dict(vars(self.order)) if self.order else None},
             "response": response, "ledger": ledger_view, "recordedAt": clock.iso(),
         })
+
+
+async def halt_reason(env: Env) -> str | None:
+    """The kill switch's refusal (as the gateway words it), or None while it is off. A value that
+    cannot be read halts trading, as at the gateway (fail safe)."""
+    try:
+        on = await settings.get(env.CONFIG_KV, settings.KILL_SWITCH)
+    except settings.SettingError as exc:
+        return f"Trading halted: {settings.KILL_SWITCH} holds an invalid value ({exc})"
+    if not on:
+        return None
+    try:
+        reason = await settings.get(env.CONFIG_KV, settings.KILL_SWITCH_REASON)
+    except settings.SettingError:
+        reason = None
+    return f"Trading halted: the kill switch ({settings.KILL_SWITCH}) is on. Reason: {reason or 'no reason given'}"
 
 
 def _text(exc: ExchangeError) -> str:

@@ -28,8 +28,15 @@ looks the client order id up at the exchange. An order request signed during an 
 accepted after the attempt's lease plus the exchanges' receive window, so after that deadline an
 order the exchange does not know was provably never placed (`NOT_PLACED`).
 
+The kill switch: trade-worker places no new order while it is on, whoever delivers the signal (the
+queue, a dead letter replayed, a resend, the reconciler never places). A signal with no order yet is
+`Rejected` `KILL_SWITCH_ACTIVE` at once, as the gateway refuses a new one; one whose earlier attempt
+may have placed its order is looked up by its client order id and recorded if found, else refused so
+once the placement deadline has passed. The desk's own closes (flatten, the risk manager) go through.
+
 Idempotency locks (the gateway's IdempotencyStore): an explicit key is given back only when its
-signal was provably not placed (the sender may send it again); an implicit (hash) key also when its
+signal was provably not placed (`NOT_PLACED`, or refused by the kill switch: the sender may send
+it again once it is off); an implicit (hash) key also when its
 signal ended without a fill, so a rejected signal can be fixed and sent again at once. The gateway
 gives a lock back itself: at once when it decides the signal, else when the next signal with the
 same key finds the holder in such a final state (trade-worker does not bind the lock store: the
@@ -67,6 +74,8 @@ OPEN = (RECEIVED, ENQUEUED, EXECUTING, RESTING)
 # trades.status (the order record)
 PENDING = "TRADE_PENDING"
 NOT_PLACED = errors.NOT_PLACED
+# Final codes decided while no order of the signal could exist: its lock is given back whatever its key.
+PROVABLY_NOT_PLACED = (NOT_PLACED, errors.KILL_SWITCH_ACTIVE)
 LEASE_SECONDS = 60.0  # an attempt's exclusive hold on its order (covers ~a dozen 5 s exchange calls)
 RECEIVE_WINDOW_SECONDS = 30.0  # an exchange refuses an order request older than its recvWindow (5 s) + skew
 STRANDED_AFTER_SECONDS = 30.0  # a Received row older than this outlived its webhook request (3 s budget)
@@ -103,20 +112,25 @@ def lease_alive(env: Env, trade: dict[str, Any], now: float | None = None) -> bo
     return until > (clock.now() if now is None else now)
 
 
-def placement_deadline_passed(env: Env, trade: dict[str, Any], now: float | None = None) -> bool:
-    """Could an order request of this trade's attempts still be accepted by the exchange? No once
-    the last attempt's lease ended (or its runtime stopped) plus the receive window has passed; at
-    once for the paper exchange of a stopped local runtime, which ran inside that runtime."""
-    now = clock.now() if now is None else now
+def placement_deadline(env: Env, trade: dict[str, Any]) -> float:
+    """Until when (epoch seconds) an order request of this trade's attempts could still be accepted
+    by the exchange: the last attempt's lease end (or its runtime's stop) plus the receive window;
+    0 for the paper exchange of a stopped local runtime, which ran inside that runtime."""
     gone = owner_gone(env, trade.get("lease_owner"))
     if gone and trade.get("mode") == "paper":
-        return True
+        return 0.0
     end = next((t for t in map(clock.parse, (trade.get("lease_until"), trade.get("attempt_started_at"),
                                             trade.get("updated_at"))) if t is not None), None)
     info = env.get("RUNTIME_INFO")
     if gone and info is not None and info.started_at() is not None:
         end = min(end or info.started_at(), info.started_at())
-    return end is None or end + RECEIVE_WINDOW_SECONDS < now
+    return 0.0 if end is None else end + RECEIVE_WINDOW_SECONDS
+
+
+def placement_deadline_passed(env: Env, trade: dict[str, Any], now: float | None = None) -> bool:
+    """Could an order request of this trade's attempts still be accepted by the exchange? No once
+    its `placement_deadline` has passed."""
+    return placement_deadline(env, trade) < (clock.now() if now is None else now)
 
 
 # --------------------------------------------------------------------------- idempotency locks
@@ -138,7 +152,7 @@ def should_release(state: SignalState) -> bool:
     """Does this (final) signal give its idempotency lock back?"""
     if not state.lock_key or not state.final:
         return False
-    if state.error_code == NOT_PLACED:
+    if state.error_code in PROVABLY_NOT_PLACED:
         return True
     filled = state.trade is not None and (state.trade.get("filled_qty") or 0) > 0
     return state.lock_key.startswith("implicit:") and state.status != FILLED and not filled
@@ -227,19 +241,23 @@ def insert_statement(db: D1Database, *, request_id: str, source: str, stored_pay
                      idempotency_key: str | None, exchange: str | None, symbol: str | None, action: str | None,
                      quantity: float | None, signal: dict[str, Any] | None = None, lock_key: str | None = None,
                      status: str = RECEIVED, error_code: str | None = None, error: str | None = None,
-                     reason: str | None = None, now: str | None = None, if_absent: bool = False
-                     ) -> D1PreparedStatement:
+                     reason: str | None = None, now: str | None = None, if_absent: bool = False,
+                     only_if: tuple[str, Sequence[Any]] | None = None) -> D1PreparedStatement:
     """A new signal row: Received, or already final (a refusal is decided before it is written). The
-    only statement that makes a `trade_signals` row; its sender makes it (the gateway, the desk)."""
+    only statement that makes a `trade_signals` row; its sender makes it (the gateway, the desk).
+    `only_if` (an SQL condition and its arguments): the row is made only while it holds, in the same
+    statement, so two senders checking the same thing cannot both pass (`changes` says which did)."""
     now = now or clock.iso()
+    values = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    if only_if is not None:
+        values = f"SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,? WHERE {only_if[0]}"
     return db.prepare(
         f"INSERT{' OR IGNORE' if if_absent else ''} INTO trade_signals (request_id, source, idempotency_key,"
         " exchange, symbol, action, quantity, "
-        "payload, signal, lock_key, status, error_code, error, reason, created_at, updated_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        f"payload, signal, lock_key, status, error_code, error, reason, created_at, updated_at) {values}"
     ).bind(request_id, source, idempotency_key, exchange, symbol, action, quantity,
            json.dumps(stored_payload, default=str), json.dumps(signal) if signal is not None else None,
-           lock_key, status, error_code, error, reason, now, now)
+           lock_key, status, error_code, error, reason, now, now, *(only_if[1] if only_if else ()))
 
 
 async def ensure(db: D1Database, request_id: str, payload: Any, secrets: Sequence[str]) -> None:
@@ -257,13 +275,14 @@ def move_statement(db: D1Database, request_id: str, to: str, frm: tuple[str, ...
                    error_code: str | None = None, error: str | None = None, now: str | None = None,
                    attempts: int | None = None, result: dict[str, Any] | None = None) -> D1PreparedStatement:
     """trade_signals: `frm` -> `to` (the error columns follow the new state). With `attempts`, only
-    while the order is still pending after that many attempts (no attempt started since it was read).
+    while the order is still pending (or dead-lettered) after that many attempts (no attempt started
+    since it was read).
     With `result`, a swap's outcome is recorded on the row too."""
     marks = ",".join("?" * len(frm))
     guard, args = "", []
     if attempts is not None:
-        guard = (" AND EXISTS (SELECT 1 FROM trades WHERE request_id = ? AND status = 'TRADE_PENDING'"
-                 " AND attempts = ?)")
+        guard = (" AND EXISTS (SELECT 1 FROM trades WHERE request_id = ? AND status IN ('TRADE_PENDING',"
+                 " 'DeadLettered') AND attempts = ?)")
         args = [request_id, attempts]
     sets, values = "", []
     if result is not None:
@@ -290,10 +309,11 @@ async def enqueued(db: D1Database, request_id: str) -> None:
 
 
 async def reject(env: Env, request_id: str, code: str, message: str, *,
-                 frm: tuple[str, ...] = (RECEIVED, ENQUEUED, EXECUTING)) -> bool:
+                 frm: tuple[str, ...] = (RECEIVED, ENQUEUED, EXECUTING), attempts: int | None = None) -> bool:
     """Final `Rejected` for the signal and its pending order (if any); gives the lock back per the
-    rules. False when the signal was no longer in `frm` (someone else decided it first)."""
-    return await finish(env, request_id, REJECTED, code, message, frm=frm)
+    rules; `attempts` as in `move_statement`. False when the signal was no longer in `frm` (someone
+    else decided it first)."""
+    return await finish(env, request_id, REJECTED, code, message, frm=frm, attempts=attempts)
 
 
 async def finish(env: Env, request_id: str, status: str, code: str | None, message: str | None, *,

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from typing import Any, Literal
 
 from hoox_edge import dex, execution, lifecycle
 from hoox_edge.exchanges.base import ExchangeError
 from hoox_edge.ports import Env
 from hoox_edge.shared import calls, clock
-from hoox_edge.shared.errors import NOT_FOUND, ApiError
+from hoox_edge.shared.errors import EXCHANGE_ERROR, EXCHANGE_UNAVAILABLE, NOT_FOUND, ApiError
 from hoox_edge.shared.logs import log
 from hoox_edge.shared.signal import is_dex
 
@@ -81,8 +82,13 @@ async def follow(env: Env, request_id: str, action: FollowAction = "check") -> d
 
 async def cancel(env: Env, request_id: str, *, reason: str = "operator") -> dict[str, Any]:
     """Cancel a resting order. Its fills so far stay recorded; an order that filled meanwhile is
-    recorded as filled and answered 409 ORDER_NOT_OPEN with its outcome."""
-    result = await follow(env, request_id, "cancel")
+    recorded as filled and answered 409 ORDER_NOT_OPEN with its outcome. An exchange that cannot
+    be reached answers 503 EXCHANGE_UNAVAILABLE (the order still rests: cancel it again later), one
+    that refuses the look-up 502 EXCHANGE_ERROR; the order stays Resting and followed either way."""
+    try:
+        result = await follow(env, request_id, "cancel")
+    except ExchangeError as exc:
+        raise _cancel_failed(await _state(env, request_id), exc) from None
     state = await _state(env, request_id)
     await log(env, "warning", f"Order cancel ({reason}): {state.status}", request_id=request_id,
               details={"reason": reason, "status": state.status})
@@ -90,6 +96,22 @@ async def cancel(env: Env, request_id: str, *, reason: str = "operator") -> dict
         raise ApiError(409, ORDER_NOT_OPEN, f"Order of request {request_id} is {state.status}: it could not be "
                        "cancelled.", details=state.outcome())
     return result
+
+
+def _cancel_failed(state: lifecycle.SignalState, exc: ExchangeError) -> ApiError:
+    """The error answer of a cancel the exchange did not take, in the words of the exchange."""
+    trade = state.trade or {}
+    venue = f"{trade.get('exchange')} ({trade.get('mode')})"
+    text = exc.message if exc.code is None else f"{exc.message} (exchange code {exc.code})"
+    details = {"retryable": exc.retryable, "retryAfter": exc.retry_after, "exchangeCode": exc.code,
+               "kind": exc.kind, "status": state.status}
+    if exc.retryable:
+        headers = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
+        return ApiError(503, EXCHANGE_UNAVAILABLE, f"{venue} could not be reached to cancel the order of request "
+                        f"{state.request_id}: {text}. The order may still rest on the book (it is still followed): "
+                        "cancel it again once the exchange answers.", details=details, headers=headers)
+    return ApiError(502, EXCHANGE_ERROR, f"{venue} refused the cancel of the order of request {state.request_id}: "
+                    f"{text}. It is still followed; look at it with GET /v1/orders.", details=details)
 
 
 async def _state(env: Env, request_id: str) -> lifecycle.SignalState:

@@ -15,10 +15,12 @@ workspace's OPERATOR_API_KEY (only for the local gateway or a loopback URL).
 - `monitor logs [WORKER]` -> {"items": [...newest first], "nextCursor"}
 - `monitor queue-depth`   -> the /v1/queues result
 - `monitor flatten`       -> {"scope": {"mode", "exchange", "symbol"}, "cancelled": [outcome], "closes": [outcome],
-                             "closed": n, "failed": n, "time"}; outcome = {"requestId", "exchange", "symbol",
-                             "mode", "side", "size" (closes), "status", "result"?, "error"?: {"code", "message"}};
-                             a close's status is Filled, Rejected or in_progress (may still fill: follow its
-                             requestId), a cancel's Cancelled (or what the order became meanwhile)
+                             "closed": n, "alreadyFlat": n, "closing": n, "failed": n, "time"}; outcome = {"requestId",
+                             "exchange", "symbol", "mode", "side", "size" (closes), "status", "result"?,
+                             "error"?: {"code", "message"}, "note"?}; a close's status is Filled, Rejected,
+                             in_progress (may still fill: follow its requestId), already_flat (nothing sent:
+                             requestId closed it) or closing (nothing sent: requestId, another close, is
+                             closing it); a cancel's Cancelled (or what the order became meanwhile)
 - `monitor kill-switch show|on|off` -> the /v1/kill-switch result {"on", "reason", "alerted", "eventId",
                              "flatten": the flatten object above with `on --flatten`, else null}
 - `monitor backup`        -> the object of `hoox db export` (the local ledger; not through the API)
@@ -31,7 +33,9 @@ Confirmation: `kill-switch on|off` and `flatten` ask before they act unless `--y
 `kill-switch on --flatten` first show what they would close). Under --json (or --quiet) nothing is
 ever prompted (stdout must stay one JSON object and a script would hang on a prompt), so without
 `--yes` they change nothing and answer CONFIRMATION_REQUIRED (exit 2). A flatten with a close that
-failed (or a resting order it could not cancel) exits 1, also under --json.
+failed (or a resting order it could not cancel) exits 1, also under --json; a position already flat,
+or being closed by another request (a concurrent flatten: that one reports its outcome), is not a
+failure.
 
 Errors of the API keep their code (`UNAUTHORIZED`, `VALIDATION_ERROR`, ...); no answer at all is
 EDGE_UNREACHABLE, no URL/token is NO_EDGE_CONFIG.
@@ -351,7 +355,10 @@ def print_flatten(result: dict[str, Any]) -> None:
     """Every cancel and every close of a flatten with its outcome; what was NOT closed, in red."""
     cancelled, closes = result.get("cancelled") or [], result.get("closes") or []
     say(f"[bold]Flatten — {esc(scope_label(result.get('scope') or {}))}[/bold]: "
-        f"{esc(result.get('closed'))}/{len(closes)} position(s) closed, {len(cancelled)} resting order(s) handled")
+        f"{esc(result.get('closed'))}/{len(closes)} position(s) closed"
+        + (f", {esc(result.get('alreadyFlat'))} already flat" if result.get("alreadyFlat") else "")
+        + (f", {esc(result.get('closing'))} being closed by another request" if result.get("closing") else "")
+        + f", {len(cancelled)} resting order(s) handled")
     if cancelled:
         show(compact_table(["request", "book", "exchange", "symbol", "side", "outcome"],
                            [[str(o.get("requestId"))[:8], o.get("mode"), o.get("exchange"), o.get("symbol"),
@@ -366,7 +373,12 @@ def print_flatten(result: dict[str, Any]) -> None:
         if o.get("status") == "Filled":
             continue
         what = f"{o.get('mode')} {o.get('exchange')} {o.get('symbol')} {o.get('side')} {fmt(o.get('size'))}"
-        if o.get("status") == "in_progress":
+        if o.get("status") == "already_flat":
+            say(f"Already flat: {esc(what)}: {esc(o.get('note') or 'closed before this flatten reached it')}.")
+        elif o.get("status") == "closing":
+            say(f"[yellow]Being closed:[/yellow] {esc(what)}: closing in request {esc(o.get('requestId'))} "
+                "(`hoox monitor trades`).")
+        elif o.get("status") == "in_progress":
             say(f"[bold yellow]NOT confirmed closed:[/bold yellow] {esc(what)}: it may still fill; follow request "
                 f"{esc(o.get('requestId'))} (`hoox monitor trades`).")
         else:

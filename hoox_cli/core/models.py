@@ -344,9 +344,10 @@ class OrderOutcome(_Model):
     mode: str
     side: str
     size: float | None = None  # closes: the position's size
-    status: str  # Filled | Cancelled | Rejected | Resting | in_progress | unknown | error
+    status: str  # Filled | Cancelled | Rejected | Resting | in_progress | unknown | error | already_flat | closing
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    note: str | None = None  # already_flat (requestId: what closed it), closing (requestId: what closes it)
 
 
 class FlattenScope(_Model):
@@ -360,6 +361,8 @@ class FlattenResult(_Model):
     cancelled: list[OrderOutcome]
     closes: list[OrderOutcome]
     closed: int
+    alreadyFlat: int = 0  # not sent: flat already
+    closing: int = 0  # not sent: another close of the desk is closing it
     failed: int
     time: str
 

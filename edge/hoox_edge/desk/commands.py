@@ -375,14 +375,15 @@ async def _confirmed(env: Env, chat: int | str, action: str, args: dict[str, Any
         text = (f"Kill switch <b>ON</b>: {esc(state['reason'] or '')}. Every new signal is refused."
                 if state["on"] else "Kill switch off: signals are executed again.")
         return message(chat, text)
-    out = await orders_mod.flatten(env, mode=None, exchange=None, symbol=None, reason="telegram flatten",
+    out = await orders_mod.flatten(env, mode=None, exchange=None, symbol=None, reason="telegram",
                                    operator_rid=rid)
     lines = [f"<b>Flatten</b>: {out['closed']}/{len(out['closes'])} positions closed, "
              f"{len(out['cancelled'])} resting orders cancelled."]
     for c in out["closes"]:
         err = c.get("error") or {}
+        why = c.get("note") or (str(err.get("message") or err.get("code") or "") if err else "")
         lines.append(f"{esc(c['mode'])} {esc(c['exchange'])} <b>{esc(c['symbol'])}</b>: {esc(c['status'])}"
-                     + (f" — {esc(str(err.get('message') or err.get('code') or ''))}" if err else ""))
+                     + (f" — {esc(why)}" if why else ""))
     return message(chat, "\n".join(lines))
 
 

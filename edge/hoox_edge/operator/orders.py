@@ -12,6 +12,15 @@ the mode of its own book — a live position is closed on the live exchange even
 trades paper. The answer lists each cancel and each close with its outcome. A close the exchange
 could not take now is reported as such (`NOT_PLACED`, nothing was sent) or, when it may have reached
 the exchange, as `in_progress` — the reconciler then settles it by its client order id.
+
+One close per position at a time: a flatten's close is recorded only while the position is still open
+and no other close of the desk for its book is under way (one statement: two flattens cannot both
+pass). Otherwise nothing is sent and the position is reported `already_flat` (with the request that
+closed it) or `closing` (with the request closing it) — neither is a failed close.
+
+Every close of a flatten records the reason `flatten`, or `flatten: <the operator's words>` (the
+kill switch's `flatten: kill switch`), and every cancel logs it, so a flatten's orders are found by
+their reason.
 """
 
 from __future__ import annotations
@@ -30,6 +39,21 @@ from hoox_edge.shared.logs import log
 
 CALL_TIMEOUT_S = 30.0  # one close or cancel: several exchange calls of at most 5 s each
 MODES = ("paper", "live")
+FLATTEN = "flatten"
+ALREADY_FLAT = "already_flat"  # a close's outcome: the position was closed before this one was sent
+CLOSING = "closing"  # a close's outcome: another close of the desk is closing it now
+CLAIM_TRIES = 3  # a close recorded while another one of the position just ended without closing it
+# The desk's closes of a whole position, still undecided: another one for the same book waits for them.
+_CLOSE_UNDER_WAY = (
+    "SELECT request_id FROM trade_signals WHERE action = 'CLOSE' AND source IN ('operator', 'risk')"
+    " AND exchange = ? AND symbol = ? AND status IN ('Received', 'Enqueued', 'Executing')"
+    " AND json_extract(signal, '$.mode') = ? AND json_extract(signal, '$.quantity') IS NULL")
+
+
+def flatten_reason(words: str | None) -> str:
+    """What a flatten's orders record as their reason: `flatten`, or `flatten: <words>`."""
+    words = (words or "").strip()
+    return FLATTEN if words in ("", FLATTEN) else f"{FLATTEN}: {words}"
 
 
 def order_item(r: dict[str, Any]) -> shapes.OpenOrder:
@@ -97,19 +121,55 @@ async def _market_of(env: Env, request_id: str) -> str:
     return market if market in ("futures", "spot") else "futures"
 
 
+async def _not_sent(env: Env, pos: dict[str, Any], out: shapes.OrderOutcome) -> shapes.OrderOutcome | None:
+    """Why a close of this position was not recorded: another close under way, or the position is
+    flat. None when neither holds any more (the other close ended without closing it): try again."""
+    book = (pos["exchange"], pos["symbol"], pos["mode"])
+    other = await env.DB.prepare(_CLOSE_UNDER_WAY + " ORDER BY id LIMIT 1").bind(*book).first("request_id")
+    if other:
+        out.update({"requestId": other, "status": CLOSING,
+                    "note": f"closing in request {other} (another close of the desk, under way)"})
+        return out
+    row = await _position_now(env, pos)
+    if row is not None and row["status"] == "OPEN":
+        return None
+    by = row["request_id"] if row else None
+    out.update({"requestId": by or out["requestId"], "status": ALREADY_FLAT,
+                "note": f"already flat: closed by request {by}" if by else "already flat"})
+    return out
+
+
+async def _position_now(env: Env, pos: dict[str, Any]) -> dict[str, Any] | None:
+    """The position's row as it is now: its status and the request that last moved (or closed) it."""
+    return await env.DB.prepare("SELECT status, request_id FROM positions WHERE id = ?").bind(pos["id"]).first()
+
+
 async def close(env: Env, pos: dict[str, Any], *, reason: str, operator_rid: str) -> shapes.OrderOutcome:
-    """Close one open position with a CLOSE of its own book, through trade-worker's idempotent path."""
+    """Close one open position with a CLOSE of its own book, through trade-worker's idempotent path;
+    nothing is sent when the position is flat already or another close of it is under way."""
     rid = str(uuid.uuid4())
     payload = {"exchange": pos["exchange"], "action": "CLOSE", "symbol": pos["symbol"],
                "market": await _market_of(env, pos["request_id"]), "mode": pos["mode"], "reason": reason,
                "source": "operator"}
-    await lifecycle.insert_statement(
-        env.DB, request_id=rid, source="operator", stored_payload=payload, idempotency_key=None,
-        exchange=pos["exchange"], symbol=pos["symbol"], action="CLOSE", quantity=pos["size"], signal=payload,
-        reason=reason).run()
     out: shapes.OrderOutcome = {"requestId": rid, "exchange": pos["exchange"], "symbol": pos["symbol"],
                                 "mode": pos["mode"], "side": pos["side"], "size": pos["size"],
                                 "status": "in_progress"}
+    guard = (f"EXISTS (SELECT 1 FROM positions WHERE id = ? AND status = 'OPEN') AND NOT EXISTS ({_CLOSE_UNDER_WAY})",
+             [pos["id"], pos["exchange"], pos["symbol"], pos["mode"]])
+    for _ in range(CLAIM_TRIES):
+        res = await lifecycle.insert_statement(
+            env.DB, request_id=rid, source="operator", stored_payload=payload, idempotency_key=None,
+            exchange=pos["exchange"], symbol=pos["symbol"], action="CLOSE", quantity=pos["size"], signal=payload,
+            reason=reason, only_if=guard).run()
+        if res["meta"].get("changes"):
+            break
+        if (seen := await _not_sent(env, pos, out)) is not None:
+            return seen
+    else:  # other closes kept starting and ending without closing it: nothing of this one was sent
+        out.update({"status": "error", "error": {
+            "code": NOT_PLACED, "message": f"other closes of {pos['symbol']} kept starting and failing meanwhile; "
+                                           "nothing was sent: flatten again"}})
+        return out
     try:
         resp = await calls.call(env, "TRADE_SERVICE", "POST", "/process", request_id=rid, payload=payload,
                                 timeout=CALL_TIMEOUT_S)
@@ -133,32 +193,45 @@ async def close(env: Env, pos: dict[str, Any], *, reason: str, operator_rid: str
         out.update({"status": lifecycle.REJECTED, "error": {"code": NOT_PLACED, "message": err.get("message")}})
         return out
     out.update({"status": lifecycle.REJECTED, "error": {"code": err.get("code"), "message": err.get("message")}})
+    row = await _position_now(env, pos)
+    if row is None or row["status"] != "OPEN":  # another order (not the desk's) closed it first: nothing failed
+        out.update({"status": ALREADY_FLAT, "note": f"already flat: closed by request {row and row['request_id']} "
+                    f"while request {rid} was on its way ({err.get('code')})"})
     return out
 
 
 async def flatten(env: Env, *, mode: str | None, exchange: str | None, symbol: str | None, reason: str,
                   operator_rid: str) -> shapes.FlattenResult:
-    """Cancel the resting orders, then close the open positions, of a scope (see the module docstring)."""
+    """Cancel the resting orders, then close the open positions, of a scope (see the module docstring).
+    `reason`: the operator's words (its orders record `flatten_reason(reason)`)."""
+    tag = flatten_reason(reason)
     scope: shapes.FlattenScope = {"mode": mode or "all", "exchange": exchange, "symbol": symbol}
     resting = await open_orders(env, mode=mode, exchange=exchange, symbol=symbol)
-    cancelled = list(await asyncio.gather(*(_cancel_one(env, o, reason, operator_rid) for o in resting)))
+    cancelled = list(await asyncio.gather(*(_cancel_one(env, o, tag, operator_rid) for o in resting)))
     clause, args = _scope_sql(mode, exchange, symbol)
     positions = (await env.DB.prepare(
         f"SELECT id, exchange, symbol, side, size, mode, request_id FROM positions WHERE status = 'OPEN'{clause}"
         " ORDER BY mode, exchange, symbol"
     ).bind(*args).all())["results"]
-    closes = list(await asyncio.gather(*(close(env, p, reason=reason, operator_rid=operator_rid)
+    closes = list(await asyncio.gather(*(close(env, p, reason=tag, operator_rid=operator_rid)
                                          for p in positions)))
     done = sum(1 for c in closes if c["status"] == lifecycle.FILLED)
+    flat = sum(1 for c in closes if c["status"] == ALREADY_FLAT)
+    closing = [c for c in closes if c["status"] == CLOSING]
+    failed = [c for c in closes if c["status"] not in (lifecycle.FILLED, ALREADY_FLAT, CLOSING)]
     summary = (f"flatten ({reason}) of {scope['mode']}"
                + (f" {exchange}" if exchange else "") + (f" {symbol}" if symbol else "")
-               + f": {done}/{len(closes)} positions closed, {len(cancelled)} resting orders cancelled")
-    failed = [c for c in closes if c["status"] != lifecycle.FILLED]
+               + f": {done}/{len(closes)} positions closed"
+               + (f", {flat} already flat" if flat else "") + (f", {len(closing)} being closed by another "
+                                                                  "request" if closing else "")
+               + f", {len(cancelled)} resting orders cancelled")
     await log(env, "critical" if failed else "warning", summary, request_id=operator_rid,
               details={"scope": scope, "closes": [{k: c.get(k) for k in ("requestId", "symbol", "mode", "status")}
                                                   for c in closes]})
     left = ", ".join(f"{c['mode']} {c['exchange']} {c['symbol']}" for c in failed)
-    await calls.alert(env, summary + (f"; NOT closed: {left}" if failed else ""),
+    others = ", ".join(f"{c['mode']} {c['exchange']} {c['symbol']} in {c['requestId']}" for c in closing)
+    await calls.alert(env, summary + (f"; NOT closed: {left}" if failed else "")
+                      + (f"; closing: {others}" if closing else ""),
                       level="critical" if failed else "warning", request_id=operator_rid)
-    return {"scope": scope, "cancelled": cancelled, "closes": closes, "closed": done,
-            "failed": len(failed), "time": clock.iso()}
+    return {"scope": scope, "cancelled": cancelled, "closes": closes, "closed": done, "alreadyFlat": flat,
+            "closing": len(closing), "failed": len(failed), "time": clock.iso()}

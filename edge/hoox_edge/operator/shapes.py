@@ -312,9 +312,12 @@ class OrderOutcome(TypedDict):
     mode: str
     side: str
     size: NotRequired[float]  # closes only: the position's size
-    status: str  # Filled | Cancelled | Rejected | Resting | in_progress | unknown | error
+    # Filled | Cancelled | Rejected | Resting | in_progress | unknown | error; a close also already_flat
+    # (requestId: the request that closed it) or closing (requestId: the request closing it now)
+    status: str
     result: NotRequired[dict[str, Any] | None]  # what trade-worker answered, when it answered
     error: NotRequired[dict[str, Any]]  # {"code", "message"} when it did not end well
+    note: NotRequired[str]  # already_flat, closing: in words
 
 
 class FlattenScope(TypedDict):
@@ -328,6 +331,8 @@ class FlattenResult(TypedDict):
     cancelled: list[OrderOutcome]
     closes: list[OrderOutcome]
     closed: int
+    alreadyFlat: int  # closes not sent: the position was flat already
+    closing: int  # closes not sent: another close of the desk is closing the position
     failed: int
     time: str
 

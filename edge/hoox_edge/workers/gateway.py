@@ -29,7 +29,8 @@ row, the lock and trade-worker's `/process` all read the normalised `Signal` it 
    60 s; names are hashed). When another request holds it:
    - that signal is final -> 409 DUPLICATE_REQUEST with `original: {requestId, status, result|error}`
      (except a signal whose lock should have been given back: an implicit key of a signal that
-     ended without a fill, or any key of one NOT_PLACED — the lock is released and taken again);
+     ended without a fill, or any key of one NOT_PLACED or KILL_SWITCH_ACTIVE — the lock is released
+     and taken again);
    - it is not final -> it is resumed: delivered again under its own request id (trade-worker
      lets one attempt hold its order and finds an order already placed by its client order id),
      and this request answers its outcome (200, 202 Resting / in_progress / Enqueued, or its

@@ -471,8 +471,9 @@ async def cancel_order(request: Request) -> Any:
         await log(env, "warning", f"operator cancelled the order of {rid}", request_id=request_id_of(request),
                   details={"requestId": rid})
         return body.get("result")
+    retry_after = {k.lower(): v for k, v in resp.headers.items()}.get("retry-after")
     raise ApiError(resp.status, err.get("code") or "TRADE_SERVICE_ERROR", err.get("message") or f"HTTP {resp.status}",
-                   err.get("details"))
+                   err.get("details"), headers={"Retry-After": retry_after} if retry_after else None)
 
 
 async def _flatten_body(request: Request) -> tuple[dict[str, Any], str]:
