@@ -5,7 +5,8 @@ and each command imports what it needs (hoox_edge, httpx, rich) when it runs, so
 `hoox config kv get` start fast. Textual is never imported here.
 
 Every command takes --json. Errors, usage errors included, then come as
-`{"error": {"code", "message"}}` on stdout with a non-zero exit code.
+`{"error": {"code", "message"}}` on stdout with a non-zero exit code. Every argument is refused unless
+it is valid UTF-8 (`_utf8_only`), here: no command can forget it.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class LazyCommands(MutableMapping[str, Any]):
     is known from the start (usage errors suggest it)."""
 
     def __init__(self, built: Mapping[str, Any]) -> None:
-        self.built = dict(built)
+        self.built = {name: _utf8_only(command) for name, command in built.items()}
 
     def __contains__(self, name: object) -> bool:
         return name in self.built or name in LAZY_COMMANDS
@@ -159,7 +160,7 @@ class LazyCommands(MutableMapping[str, Any]):
                 holder.add_typer(target, name=name)
             else:
                 holder.command(name)(target)
-            self.built[name] = typer.main.get_group(holder).commands[name]
+            self.built[name] = _utf8_only(typer.main.get_group(holder).commands[name])
         return self.built[name]
 
     def __setitem__(self, name: str, command: Any) -> None:
@@ -169,6 +170,45 @@ class LazyCommands(MutableMapping[str, Any]):
         del self.built[name]
 
 
+def _is_utf8(value: Any) -> bool:
+    """Whether a parameter's value (a text, or several) is valid UTF-8. Bytes of the command line that
+    are not reach Python as lone surrogates (PEP 383), which fail wherever the value is encoded."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_utf8(v) for v in value)
+    return True
+
+
+NOT_UTF8 = ("not valid UTF-8: hoox takes its arguments as UTF-8 text (check the encoding of the terminal or "
+            "script that passed it).")
+
+
+def _utf8_only(command: Any) -> Any:
+    """`command`, each of whose parameters (and its subcommands') refuses a value that is not valid UTF-8
+    with a usage error naming it (exit 2), before the value is converted or used: a command crashed
+    (UnicodeEncodeError) wherever it sent or stored such a value."""
+    for param in command.params:
+        param.process_value = _utf8_checked(param, param.process_value)
+    if not isinstance(command, HooxGroup):  # the root's commands are built (and checked) when used
+        for sub in getattr(command, "commands", {}).values():
+            _utf8_only(sub)
+    return command
+
+
+def _utf8_checked(param: Any, process: Any) -> Any:
+    def process_value(ctx: Any, value: Any) -> Any:
+        if not _is_utf8(value):
+            raise typer.BadParameter(NOT_UTF8, ctx=ctx, param=param)
+        return process(ctx, value)
+
+    return process_value
+
+
 class HooxGroup(TyperGroup):
     """Root group: commands built on first use (LazyCommands); under --json, usage errors become the
     JSON error object too."""
@@ -176,6 +216,7 @@ class HooxGroup(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.commands = LazyCommands(self.commands)
+        _utf8_only(self)
 
     def main(
         self,
@@ -189,6 +230,8 @@ class HooxGroup(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         argv = _take_quiet(argv)
         argv, chosen = _take_workspace(argv)
+        if chosen is not None and not _is_utf8(chosen):
+            argv, chosen = ["--workspace", chosen, *argv], None  # for the root's --workspace to refuse
         argv = _take_cloudflare(argv)
         saved = os.environ.get("HOOX_WORKSPACE")
         if chosen is not None:
