@@ -9,6 +9,7 @@ setting pays it on every call (bench/cli_startup.py).
 from __future__ import annotations
 
 from hoox_cli.core.errors import fail
+from hoox_cli.core.redact import remember_arguments
 from hoox_cli.output import edge, emit_json, esc, report_failure, say, show_value, where
 
 
@@ -47,6 +48,7 @@ def run(args: list[str]) -> int | None:
             words[3].encode("utf-8")
         except UnicodeEncodeError:
             return None
+    remember_arguments(args)
     try:
         kv_get(words[3], None, json_out)
     except KeyboardInterrupt:
