@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 import cli_support
+import pytest
 from cli_support import as_json
 from hoox_edge import catalog
 from hoox_edge.local.runtime import LocalRuntime
@@ -111,6 +112,20 @@ async def test_cancel_by_a_start_of_the_id_of_an_order_that_filled_or_was_cancel
     assert r.exit_code == 2 and as_json(r)["error"]["code"] == "USAGE_ERROR"
     r = await hoox("orders", "cancel", "zzzzzzzz-none", "--yes", "--json")
     assert r.exit_code == 1 and as_json(r)["error"]["code"] == "NOT_FOUND"
+
+
+async def test_cancel_of_an_order_the_list_does_not_show_yet_still_asks_first(
+        edge: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Placed after the open orders were listed: found through its signal, and still asked about.
+    from hoox_cli.core import models
+    from hoox_cli.core.client import HooxClient
+
+    rid = await resting_order(edge)
+    monkeypatch.setattr(HooxClient, "orders", lambda self, **_: models.OrdersResult(items=[]))
+    r = await hoox("orders", "cancel", rid[:8], input="n\n")
+    question = f"Cancel the resting order of request {rid}: bybit BTCUSDT BUY 0.01 (paper book, 0 filled)"
+    assert r.exit_code == 1 and question in r.output, r.output
+    assert await ledger_status(edge, rid) == "Resting"
 
 
 async def test_flatten_shows_its_plan_asks_and_exits_1_when_a_close_failed(edge: LocalRuntime) -> None:

@@ -64,8 +64,10 @@ def _group(ctx: typer.Context, remote: RemoteOpt = None) -> None:
 def describe(o: dict[str, Any]) -> str:
     """`bybit BTCUSDT BUY 0.01 @ 1000 (paper book, 0 filled)`: an order as a question or an answer names it."""
     filled = o.get("filledQty", o.get("executedQty"))
-    return (f"{o.get('exchange')} {o.get('symbol')} {o.get('side')} {fmt(o.get('quantity'))} @ "
-            f"{fmt(o.get('limitPrice'))} ({book_label(o.get('mode'))}, {fmt(filled) or '0'} filled)")
+    limit = o.get("limitPrice")  # a signal's trade (`_find_order`) does not carry it
+    return (f"{o.get('exchange')} {o.get('symbol')} {o.get('side')} {fmt(o.get('quantity'))}"
+            + (f" @ {fmt(limit)}" if limit is not None else "")
+            + f" ({book_label(o.get('mode'))}, {fmt(filled) or '0'} filled)")
 
 
 @app.command("list")
@@ -130,7 +132,8 @@ def _find_order(client: HooxClient, wanted: str) -> tuple[str, dict[str, Any] | 
         raise
     rid = timeline.requestId
     if timeline.trade is not None and timeline.trade.status == "Resting":  # placed since the list: asked about too
-        return rid, next((o for o in dump(client.orders()).get("items") or [] if o.get("requestId") == rid), None)
+        listed = next((o for o in dump(client.orders()).get("items") or [] if o.get("requestId") == rid), None)
+        return rid, listed or dump(timeline.trade)  # never cancelled without the question for want of a row
     return rid, None
 
 
