@@ -5,7 +5,10 @@ and each command imports what it needs (hoox_edge, httpx, rich) when it runs, so
 `hoox config kv get` start fast. Textual is never imported here.
 
 Every command takes --json. Errors, usage errors included, then come as
-`{"error": {"code", "message"}}` on stdout with a non-zero exit code.
+`{"error": {"code", "message"}}` on stdout with a non-zero exit code. Every error, with --json or not,
+is shown through hoox_cli.core.redact.redact_error (the workspace's secrets masked: usage errors here,
+a command's in hoox_cli.output.report_error), and every argument is refused unless it is valid UTF-8
+(`_utf8_only`, here): no command can forget either.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ class LazyCommands(MutableMapping[str, Any]):
     is known from the start (usage errors suggest it)."""
 
     def __init__(self, built: Mapping[str, Any]) -> None:
-        self.built = dict(built)
+        self.built = {name: _utf8_only(command) for name, command in built.items()}
 
     def __contains__(self, name: object) -> bool:
         return name in self.built or name in LAZY_COMMANDS
@@ -159,7 +162,7 @@ class LazyCommands(MutableMapping[str, Any]):
                 holder.add_typer(target, name=name)
             else:
                 holder.command(name)(target)
-            self.built[name] = typer.main.get_group(holder).commands[name]
+            self.built[name] = _utf8_only(typer.main.get_group(holder).commands[name])
         return self.built[name]
 
     def __setitem__(self, name: str, command: Any) -> None:
@@ -169,13 +172,53 @@ class LazyCommands(MutableMapping[str, Any]):
         del self.built[name]
 
 
+def _is_utf8(value: Any) -> bool:
+    """Whether a parameter's value (a text, or several) is valid UTF-8. Bytes of the command line that
+    are not reach Python as lone surrogates (PEP 383), which fail wherever the value is encoded."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_utf8(v) for v in value)
+    return True
+
+
+NOT_UTF8 = ("not valid UTF-8: hoox takes its arguments as UTF-8 text (check the encoding of the terminal or "
+            "script that passed it).")
+
+
+def _utf8_only(command: Any) -> Any:
+    """`command`, each of whose parameters (and its subcommands') refuses a value that is not valid UTF-8
+    with a usage error naming it (exit 2), before the value is converted or used: a command crashed
+    (UnicodeEncodeError) wherever it sent or stored such a value."""
+    for param in command.params:
+        param.process_value = _utf8_checked(param, param.process_value)
+    if not isinstance(command, HooxGroup):  # the root's commands are built (and checked) when used
+        for sub in getattr(command, "commands", {}).values():
+            _utf8_only(sub)
+    return command
+
+
+def _utf8_checked(param: Any, process: Any) -> Any:
+    def process_value(ctx: Any, value: Any) -> Any:
+        if not _is_utf8(value):
+            raise typer.BadParameter(NOT_UTF8, ctx=ctx, param=param)
+        return process(ctx, value)
+
+    return process_value
+
+
 class HooxGroup(TyperGroup):
-    """Root group: commands built on first use (LazyCommands); under --json, usage errors become the
-    JSON error object too."""
+    """Root group: commands built on first use (LazyCommands); usage errors made safe to show
+    (`_redact_click_error`) and, under --json, given as the JSON error object."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.commands = LazyCommands(self.commands)
+        _utf8_only(self)
 
     def main(
         self,
@@ -186,9 +229,14 @@ class HooxGroup(TyperGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        from hoox_cli.core.redact import remember_arguments
+
         argv = list(sys.argv[1:] if args is None else args)
+        remember_arguments(argv)
         argv = _take_quiet(argv)
         argv, chosen = _take_workspace(argv)
+        if chosen is not None and not _is_utf8(chosen):
+            argv, chosen = ["--workspace", chosen, *argv], None  # for the root's --workspace to refuse
         argv = _take_cloudflare(argv)
         saved = os.environ.get("HOOX_WORKSPACE")
         if chosen is not None:
@@ -202,6 +250,20 @@ class HooxGroup(TyperGroup):
                     os.environ.pop("HOOX_WORKSPACE", None)
                 else:
                     os.environ["HOOX_WORKSPACE"] = saved
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:
+            _redact_click_error(exc)
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            _redact_click_error(exc)
+            raise
 
     def _main(self, argv: list[str], prog_name: str | None, complete_var: str | None, standalone_mode: bool,
               windows_expand_args: bool, **extra: Any) -> Any:
@@ -221,16 +283,31 @@ class HooxGroup(TyperGroup):
             sys.stdout.write(json.dumps({"error": {"code": "ABORTED", "message": "Aborted."}}) + "\n")
             rv = 1
         except Exception as exc:
-            # typer >= 0.29 vendors click: match its UsageError (and subclasses) by class name
-            if not any(c.__name__ == "UsageError" for c in type(exc).__mro__):
+            if not _is_click_error(exc):
                 raise
-            message = exc.format_message()  # type: ignore[attr-defined]
+            message = exc.format_message()  # type: ignore[attr-defined]  # redacted (_redact_click_error)
             sys.stdout.write(json.dumps({"error": {"code": "USAGE_ERROR", "message": message}}) + "\n")
             rv = getattr(exc, "exit_code", 2)
         code = rv if isinstance(rv, int) else 0
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    # typer >= 0.29 vendors click: match its ClickException (UsageError...) by class name
+    return any(c.__name__ == "ClickException" for c in type(exc).__mro__)
+
+
+def _redact_click_error(exc: BaseException) -> None:
+    """A usage error (or another of click's) leaving the root group, its message made safe to show
+    (hoox_cli.core.redact.redact_error) before anything shows it: typer's own rendering, the --json object."""
+    if not _is_click_error(exc):
+        return
+    from hoox_cli.core.redact import redact_error
+
+    message = redact_error(exc.format_message())  # type: ignore[attr-defined]
+    exc.format_message = lambda: message  # type: ignore[attr-defined]  # what e.show() and rich print
 
 
 app = typer.Typer(

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from hoox_cli.core.errors import CliError, fail
-from hoox_cli.core.redact import scrub
+from hoox_cli.core.redact import redact_error, scrub
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -260,15 +260,18 @@ def report_failure(exc: Exception, json_mode: bool) -> int:
 
 
 def report_error(err: CliError, json_mode: bool) -> None:
+    """Show an error. Its message and details go through `redact_error` (the workspace's secrets and the
+    command line's credential-looking words masked), however early it came: no command needs to."""
+    message, details = redact_error(err.message), redact_error(err.details)
     if json_mode:
-        body: dict[str, Any] = {"code": err.code, "message": err.message}
-        if err.details is not None:
-            body["details"] = err.details
+        body: dict[str, Any] = {"code": err.code, "message": message}
+        if details is not None:
+            body["details"] = details
         emit_json({"error": body})
     else:
-        err_console().print(f"[bold red]error:[/bold red] {esc(err.message)}")
-        if isinstance(err.details, str):
-            err_console().print(esc(err.details))
+        err_console().print(f"[bold red]error:[/bold red] {esc(message)}")
+        if isinstance(details, str):
+            err_console().print(esc(details))
 
 
 # ----------------------------------------------------------------------------- the edge

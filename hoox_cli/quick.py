@@ -9,6 +9,7 @@ setting pays it on every call (bench/cli_startup.py).
 from __future__ import annotations
 
 from hoox_cli.core.errors import fail
+from hoox_cli.core.redact import remember_arguments
 from hoox_cli.output import edge, emit_json, esc, report_failure, say, show_value, where
 
 
@@ -36,11 +37,18 @@ def run(args: list[str]) -> int | None:
     """The exit code of the command `args` when it is one of this module's, else None (typer runs it).
 
     Only the plain forms are taken: any other option (--remote, --workspace, --quiet, -h, a key that
-    looks like an option) goes to the Typer app, which knows them all."""
+    looks like an option, one that is not valid UTF-8) goes to the Typer app, which knows them all and
+    refuses what they cannot take."""
     json_out = "--json" in args
     words = [a for a in args if a != "--json"]
     if len(words) != 4 or words[:3] != ["config", "kv", "get"] or words[3].startswith("-"):
         return None
+    if not words[3].isascii():
+        try:
+            words[3].encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    remember_arguments(args)
     try:
         kv_get(words[3], None, json_out)
     except KeyboardInterrupt:

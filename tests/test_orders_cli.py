@@ -93,6 +93,49 @@ async def test_orders_list_and_cancel_ask_first_and_refuse_under_json_without_ye
     assert await ledger_status(edge, "twinsabc-1") == "Resting"
 
 
+async def test_cancel_by_a_start_of_the_id_of_an_order_that_filled_or_was_cancelled_says_what_became_of_it(
+        edge: LocalRuntime) -> None:
+    # The start of a request id is looked for among every order, not only the open ones: the order the
+    # operator saw resting may have filled (or been cancelled) before the cancel reached it.
+    filled = await paper_position(edge)  # a MARKET order: filled at once
+    trade = as_json(await hoox("monitor", "trades", "--json"))["items"][0]
+    r = await hoox("orders", "cancel", filled[:8], "--yes", "--json")
+    err = as_json(r)["error"]
+    assert r.exit_code == 1 and err["code"] == "ORDER_NOT_OPEN", r.output
+    assert (err["details"]["requestId"], err["details"]["status"]) == (filled, "Filled")
+    assert err["message"] == (f"The order of request {filled} was not cancelled: it is Filled (bybit BTCUSDT BUY, "
+                              f"0.01 of 0.01 filled at {trade['price']:g}, paper book). Nothing was changed.")
+    r = await hoox("orders", "cancel", filled[:8])  # nothing to ask about: the answer at once
+    assert r.exit_code == 1 and "Cancel the resting order" not in r.output
+    assert f"it is Filled (bybit BTCUSDT BUY, 0.01 of 0.01 filled at {trade['price']:g}" in r.stderr
+
+    cancelled = await resting_order(edge)
+    assert (await hoox("orders", "cancel", cancelled, "--yes", "--json")).exit_code == 0
+    r = await hoox("orders", "cancel", cancelled[:8], "--yes", "--json")
+    err = as_json(r)["error"]
+    assert r.exit_code == 1 and err["code"] == "ORDER_NOT_OPEN", r.output
+    assert (err["details"]["requestId"], err["details"]["status"]) == (cancelled, "Cancelled")
+    assert err["message"].startswith(f"The order of request {cancelled} was not cancelled: it is Cancelled")
+    r = await hoox("orders", "cancel", cancelled[:4], "--yes", "--json")  # too short to be sure which
+    assert r.exit_code == 2 and as_json(r)["error"]["code"] == "USAGE_ERROR"
+    r = await hoox("orders", "cancel", "zzzzzzzz-none", "--yes", "--json")
+    assert r.exit_code == 1 and as_json(r)["error"]["code"] == "NOT_FOUND"
+
+
+async def test_cancel_of_an_order_the_list_does_not_show_yet_still_asks_first(
+        edge: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Placed after the open orders were listed: found through its signal, and still asked about.
+    from hoox_cli.core import models
+    from hoox_cli.core.client import HooxClient
+
+    rid = await resting_order(edge)
+    monkeypatch.setattr(HooxClient, "orders", lambda self, **_: models.OrdersResult(items=[]))
+    r = await hoox("orders", "cancel", rid[:8], input="n\n")
+    question = f"Cancel the resting order of request {rid}: bybit BTCUSDT BUY 0.01 (paper book, 0 filled)"
+    assert r.exit_code == 1 and question in r.output, r.output
+    assert await ledger_status(edge, rid) == "Resting"
+
+
 async def test_flatten_shows_its_plan_asks_and_exits_1_when_a_close_failed(edge: LocalRuntime) -> None:
     await settings.put(edge.kv(catalog.CONFIG_KV), "webhooks:rate_limit_per_minute", 1000)
     await paper_position(edge)  # bybit BTCUSDT LONG

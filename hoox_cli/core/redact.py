@@ -6,6 +6,11 @@ show or write.
 - `redact` is for free text shown on a screen or written to a crash report (error messages,
   tracebacks, process output): `scrub`, and anything that looks like a credential assignment
   (`Bearer ...`, `token=...`, `api_key: ...`, `"secret": "..."`) masked by its shape.
+- `redact_error` is an error as it may be shown, however early it came (a usage error, an argument a
+  command checks itself): `redact`, with the workspace's secrets read first (a command reads them
+  when it opens the workspace, which may be after the error) and every word of the command line that
+  looks like a credential (the edge's rule, `hoox_edge.shared.redact.looks_like_credential`) masked.
+  The CLI's errors all pass through it (hoox_cli.output.report_error, hoox_cli.main's usage errors).
 - `redact_config` is hoox.toml as it may be shown (the Cloudflare account id masked).
 
 The mask, the shortest value treated as a secret and the names of sensitive fields are the edge's
@@ -14,8 +19,11 @@ The mask, the shortest value treated as a secret and the names of sensitive fiel
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 # The edge's mask (hoox_edge.shared.redact.MASK; tests/test_redact.py holds them equal), not imported
@@ -68,6 +76,91 @@ def redact(text: str, also: Iterable[str] = ()) -> str:
     for pat in _PATTERNS:
         text = pat.sub(lambda m: m.group(1) + MASK, text)
     return text
+
+
+# The command line being run (hoox_cli.main and hoox_cli.quick remember it): an error quoting one of its
+# words back masks it when it looks like a credential (a key pasted where a name or a number belongs).
+_arguments: list[str] = []
+# Credentials the CLI takes from its environment (hoox_cli.core.client.ClientConfig.secrets, deploy's token).
+_ENV_SECRETS = ("HOOX_API_TOKEN", "HOOX_ACCESS_CLIENT_ID", "HOOX_ACCESS_CLIENT_SECRET", "CLOUDFLARE_API_TOKEN")
+# The edge's words (hoox_edge.shared.redact._WORD): a credential is one long word. A URL's are cut at its
+# separators too, so that a long host name is not taken for a credential.
+_WORD = re.compile(r"[^\s\"'`,;&=(){}\[\]<>|]+")
+_URL_WORD = re.compile(r"[^\s\"'`,;&=(){}\[\]<>|/:?#@.]+")
+# Long words of a command line that are not credentials and that its errors must name: a request id
+# (a uuid: `hoox orders cancel`, `hoox signal show`) and a time (`--since 2026-01-05T09:00:00Z`). A
+# secret of the workspace of that shape is still masked (`scrub`).
+_NOT_CREDENTIAL = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+                             r"|\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?(?:Z|[+-]\d\d:?\d\d)?",
+                             re.IGNORECASE)
+
+
+def remember_arguments(args: Iterable[str]) -> None:
+    """The command line being run: `redact_error` masks its credential-looking words in any error."""
+    _arguments[:] = list(args)
+
+
+def remember_workspace_secrets() -> None:
+    """The secrets of the workspace the command runs in (.dev.vars) and the credentials the environment
+    gives the CLI, remembered now: an error may come before the command opens the workspace."""
+    from hoox_edge.local.workspace import Workspace, WorkspaceError
+
+    # unreadable or malformed: the command that reads it says so
+    with contextlib.suppress(OSError, ValueError, WorkspaceError):
+        remember_secrets(Workspace.at().secrets().values())
+    remember_secrets(os.environ.get(name) or "" for name in _ENV_SECRETS)
+
+
+def _names_a_path(value: str) -> bool:
+    """Whether a word of the command line is a path (a file, or one in a folder that exists): a long one
+    is not a credential, and an error about it must show it."""
+    if "/" not in value and os.sep not in value:
+        return False
+    try:
+        path = Path(value).expanduser()
+        parent = path.parent
+        return path.exists() or (parent != Path(parent.anchor) and parent.is_dir())
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def _typed_credentials() -> re.Pattern[str] | None:
+    """The words of the command line that look like credentials, as one case-blind pattern (an error may
+    quote a value lowercased); None when there are none."""
+    from hoox_edge.shared.redact import looks_like_credential
+
+    words: set[str] = set()
+    for arg in _arguments:
+        value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg  # --option=VALUE
+        if _names_a_path(value):
+            continue
+        found = (_URL_WORD if value.startswith(("http://", "https://")) else _WORD).findall(value)
+        words.update(w for w in found if looks_like_credential(w) and not _NOT_CREDENTIAL.fullmatch(w))
+    if not words:
+        return None
+    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+
+
+def redact_error(value: Any) -> Any:
+    """An error's message or details (any depth, keys too) as they may be shown: the workspace's secrets
+    (read now), credential-looking assignments and the command line's credential-looking words masked,
+    unprintable characters (a lone surrogate, a control character) replaced."""
+    from hoox_edge.shared.redact import printable
+
+    remember_workspace_secrets()
+    typed = _typed_credentials()
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, str):
+            text = redact(v)
+            return printable(typed.sub(MASK, text) if typed is not None else text)
+        if isinstance(v, dict):
+            return {clean(k): clean(item) for k, item in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(item) for item in v]
+        return v
+
+    return clean(value)
 
 
 def redact_config(doc: Any) -> dict[str, Any]:
