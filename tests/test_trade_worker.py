@@ -359,7 +359,8 @@ async def test_message_that_keeps_failing_is_dead_lettered(rt, clock):
     assert await paper_orders(rt) == []
 
 
-async def test_timeout_retry_finds_the_order_by_client_order_id(rt, monkeypatch):
+def lose_the_order_answer(rt, monkeypatch) -> None:
+    """The paper exchange places the next order, and the answer is lost (a timeout)."""
     place = PaperProvider.place_order
 
     async def place_then_lose_the_answer(self, order):
@@ -368,12 +369,16 @@ async def test_timeout_retry_finds_the_order_by_client_order_id(rt, monkeypatch)
         return await place(self, order)
 
     monkeypatch.setattr(PaperProvider, "place_order", place_then_lose_the_answer)
+
+
+async def test_timeout_retry_finds_the_order_by_client_order_id(rt, monkeypatch):
+    lose_the_order_answer(rt, monkeypatch)
     r = await process(rt, "r-timeout")
     assert r.status == 503  # the order was placed, but the answer was lost
     assert len(await paper_orders(rt)) == 1
     assert await rows(rt, "SELECT * FROM positions") == []
 
-    monkeypatch.setattr(PaperProvider, "place_order", place)
+    monkeypatch.undo()  # the exchange answers again
     await kv_put(rt, "exchanges:paper:fault", "")
     await enqueue(rt, "r-timeout")
     assert await rt.drain_queues() == 1
@@ -493,13 +498,7 @@ async def test_a_redelivery_places_nothing_while_the_kill_switch_is_on_and_refus
 
 
 async def test_a_taken_over_order_already_placed_is_recorded_while_the_kill_switch_is_on(rt, monkeypatch):
-    place = PaperProvider.place_order
-
-    async def place_then_lose_the_answer(self, order):
-        await kv_put(rt, "exchanges:paper:fault", "timeout")
-        return await place(self, order)
-
-    monkeypatch.setattr(PaperProvider, "place_order", place_then_lose_the_answer)
+    lose_the_order_answer(rt, monkeypatch)
     await received(rt, "r-placed")
     assert (await process(rt, "r-placed")).status == 503
     monkeypatch.undo()
