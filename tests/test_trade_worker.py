@@ -359,8 +359,9 @@ async def test_message_that_keeps_failing_is_dead_lettered(rt, clock):
     assert await paper_orders(rt) == []
 
 
-def lose_the_order_answer(rt, monkeypatch) -> None:
-    """The paper exchange places the next order, and the answer is lost (a timeout)."""
+def lose_the_order_answer(rt, monkeypatch):
+    """The paper exchange places the next order, and the answer is lost (a timeout); the original
+    `place_order` is returned, to put back."""
     place = PaperProvider.place_order
 
     async def place_then_lose_the_answer(self, order):
@@ -369,16 +370,17 @@ def lose_the_order_answer(rt, monkeypatch) -> None:
         return await place(self, order)
 
     monkeypatch.setattr(PaperProvider, "place_order", place_then_lose_the_answer)
+    return place
 
 
 async def test_timeout_retry_finds_the_order_by_client_order_id(rt, monkeypatch):
-    lose_the_order_answer(rt, monkeypatch)
+    place = lose_the_order_answer(rt, monkeypatch)
     r = await process(rt, "r-timeout")
     assert r.status == 503  # the order was placed, but the answer was lost
     assert len(await paper_orders(rt)) == 1
     assert await rows(rt, "SELECT * FROM positions") == []
 
-    monkeypatch.undo()  # the exchange answers again
+    monkeypatch.setattr(PaperProvider, "place_order", place)  # the exchange answers again
     await kv_put(rt, "exchanges:paper:fault", "")
     await enqueue(rt, "r-timeout")
     assert await rt.drain_queues() == 1
