@@ -11,9 +11,9 @@ from typing import Any
 from textual.widgets import DataTable, Static
 
 from hoox_cli.core import models as m
+from hoox_tui import fmt
 from hoox_tui.app import HooxApp
 from hoox_tui.dialogs import FlattenScreen, plan_text
-from hoox_tui import fmt
 from hoox_tui.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -67,7 +67,8 @@ def test_prices_keep_their_significant_digits_and_a_tiny_loss_is_not_zero() -> N
     assert [fmt.price(v) for v in (PEPE, 60010.0, 65000.5, 1.23456789, 0.1 + 0.2, 1e12, -0.0)] == [
         "0.00001234", "60,010.00", "65,000.50", "1.2345679", "0.30", "1,000,000,000,000.00", "0.00"]
     assert [fmt.qty(v) for v in (1000000.0, 0.01, 0.00015, 0.0)] == ["1,000,000", "0.01", "0.00015", "0"]
-    assert [fmt.money(v) for v in (-0.0001, 0.0004, -3.2, 0.0, -0.0)] == ["-0.0001", "+0.0004", "-3.20", "+0.00", "+0.00"]
+    assert [fmt.money(v) for v in (-0.0001, 0.0004, -3.2, 0.0, -0.0)] == [
+        "-0.0001", "+0.0004", "-3.20", "+0.00", "+0.00"]
     assert fmt.num(0.0000068, 4) == "0.0000068" and fmt.num(0.36, 4) == "0.3600"
 
 
@@ -146,3 +147,27 @@ async def test_the_trade_monitor_is_readable_at_100x30() -> None:
                 assert figure in shown, (figure, shown)
             positions = view.query_one("#positions", DataTable)
             assert not positions.show_horizontal_scrollbar and positions.max_scroll_y == 0
+
+
+async def test_a_refill_gives_the_feed_back_the_width_a_long_status_took() -> None:
+    """A fill first pending with a long error, then Cancelled: the feed fits the view again (the table
+    kept the widest cell a column ever held, and a horizontal scrollbar cut "Cancelled" to "Cancelle")."""
+    with frozen_clock():
+        store = two_exchanges_store()
+        pending = trade_json(8) | {"symbol": "PEPEUSDT", "quantity": 1000000.0, "price": PEPE, "fee": 0.0068,
+                                   "realizedPnl": 0.0, "status": "TRADE_PENDING",
+                                   "error": "no answer from the exchange yet: it is asked again"}
+        store.apply_trades(m.TradesPage.model_validate({"items": [pending], "nextCursor": None}))
+        app = HooxApp(fixture_ctx(store), run_store=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("f4")
+            view = app.views["trades"]
+            feed = view.query_one("#feed", DataTable)
+            await until(pilot, lambda: app.current_mode == "trades" and feed.row_count == 8, "the fills")
+            await until(pilot, lambda: feed.show_horizontal_scrollbar, "the long error wider than the view")
+
+            done = pending | {"status": "Cancelled", "error": None, "realizedPnl": -0.0012}
+            store.apply_trades(m.TradesPage.model_validate({"items": [done], "nextCursor": None}))
+            view.fill_feed()
+            await until(pilot, lambda: not feed.show_horizontal_scrollbar, "the feed back within the view")
+            assert row_texts(feed)[0][-1] == "Cancelled"

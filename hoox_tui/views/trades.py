@@ -149,7 +149,7 @@ class TradesView(View):
     def fill_feed(self) -> None:
         feed = self.query_one("#feed", DataTable)
         rows = list(self.ctx.store.trades.values())[::-1]  # the ring buffer already holds at most 500
-        feed.clear()
+        _clear(feed)
         for r in rows:
             feed.add_row(
                 hms(r.created_at), _book_cell(r.mode),
@@ -169,7 +169,7 @@ class TradesView(View):
     def fill_orders(self) -> None:
         table = self.query_one("#orders", DataTable)
         selected = self.selected_order()
-        table.clear()
+        _clear(table)
         for o in self.ctx.store.orders:
             left = seconds_until(o.expiresAt)
             table.add_row(
@@ -252,7 +252,7 @@ class TradesView(View):
         if [str(c.label) for c in pos.columns.values()] != columns:
             pos.clear(columns=True)
             pos.add_columns(*columns)
-        pos.clear()
+        _clear(pos)
         for p in self.ctx.store.positions:
             live = p.mode != "paper"
             symbol = Text(f"LIVE {p.symbol}", style="bold red") if live and not both else Text(p.symbol)
@@ -450,6 +450,15 @@ def _day_gauge(pnl: float, days: Sequence[DailyPnl]) -> Text:
     bar.append("░" * (WINLOSS_CELLS - cells), style="dim")
     bar.append(" ")
     return bar + pnl_text(pnl)
+
+
+def _clear(table: DataTable[str | Text]) -> None:
+    """Empty `table` for a refill, its columns back to their labels' width: DataTable.clear keeps the widest
+    cell a column ever held, so a status once "TRADE_PENDING" or an error kept the feed wider than the view
+    (a horizontal scrollbar ate a row and cut "Cancelled" to "Cancelle")."""
+    table.clear()
+    for column in table.columns.values():
+        column.content_width = column.label.cell_len
 
 
 def _book_cell(mode: str) -> Text:
