@@ -140,7 +140,7 @@ async def test_the_trade_monitor_is_readable_at_100x30() -> None:
             risk = view.query_one("#risk")
             assert risk.max_scroll_y == 0  # every position of the risk panel shown, none scrolled away
             winloss = view.query_one("#winloss")
-            assert winloss.max_scroll_y == 0 and winloss.region.height >= 6
+            assert winloss.max_scroll_y == 0 and winloss.outer_size.height >= 6  # its 4 lines of figures, whole
             shown = plain(view.query_one("#winloss-text", Static), width=winloss.scrollable_content_region.width)
             for figure in ("wins / losses  2 / 1", "net realized", "+11.34", "unrealized", "-3.20", "max drawdown",
                            "4.20", "shortest held"):
@@ -149,9 +149,11 @@ async def test_the_trade_monitor_is_readable_at_100x30() -> None:
             assert not positions.show_horizontal_scrollbar and positions.max_scroll_y == 0
 
 
-async def test_a_refill_gives_the_feed_back_the_width_a_long_status_took() -> None:
-    """A fill first pending with a long error, then Cancelled: the feed fits the view again (the table
-    kept the widest cell a column ever held, and a horizontal scrollbar cut "Cancelled" to "Cancelle")."""
+async def test_the_feed_fits_the_view_whatever_the_status_note() -> None:
+    """A fill pending with a long error, then Cancelled with the edge's long note: the feed never scrolls
+    sideways (a scrollbar ate a row and cut "Cancelled" to "Cancelle"): the note is cut with "…" to the
+    room left, and a refill gives the columns back the width the longer cells took (DataTable.clear
+    keeps the widest cell a column ever held)."""
     with frozen_clock():
         store = two_exchanges_store()
         pending = trade_json(8) | {"symbol": "PEPEUSDT", "quantity": 1000000.0, "price": PEPE, "fee": 0.0068,
@@ -163,11 +165,23 @@ async def test_a_refill_gives_the_feed_back_the_width_a_long_status_took() -> No
             await pilot.press("f4")
             view = app.views["trades"]
             feed = view.query_one("#feed", DataTable)
-            await until(pilot, lambda: app.current_mode == "trades" and feed.row_count == 8, "the fills")
-            await until(pilot, lambda: feed.show_horizontal_scrollbar, "the long error wider than the view")
+            await until(pilot, lambda: app.current_mode == "trades" and feed.row_count == 8
+                        and tables_settled(app), "the fills")
+            await pilot.pause()
+            assert row_texts(feed)[0][-1].startswith("TRADE_PENDING")  # the widest status: no room for its note
 
-            done = pending | {"status": "Cancelled", "error": None, "realizedPnl": -0.0012}
+            note = "order paper-bybit-00000004 cancelled on the exchange with nothing filled"
+            done = pending | {"status": "Cancelled", "error": note, "realizedPnl": -0.0012}
             store.apply_trades(m.TradesPage.model_validate({"items": [done], "nextCursor": None}))
             view.fill_feed()
-            await until(pilot, lambda: not feed.show_horizontal_scrollbar, "the feed back within the view")
-            assert row_texts(feed)[0][-1] == "Cancelled"
+            await until(pilot, lambda: row_texts(feed)[0][-1].startswith("Cancelled") and tables_settled(app),
+                        "the cancel")
+            await pilot.pause()
+            assert not feed.show_horizontal_scrollbar
+
+            await pilot.resize_terminal(140, 30)  # room for the start of the note
+            await until(pilot, lambda: row_texts(feed)[0][-1].startswith("Cancelled order"), "the note")
+            status = row_texts(feed)[0][-1]
+            assert status.endswith("…") and note.startswith(status[len("Cancelled "):-1])
+            await pilot.pause()
+            assert not feed.show_horizontal_scrollbar

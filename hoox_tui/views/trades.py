@@ -51,6 +51,7 @@ from hoox_tui.views.base import View
 STATUS_STYLE = {"Filled": "green", "TRADE_PENDING": "yellow", "Resting": "cyan", "Rejected": "red",
                 "Failed": "bold red", "DeadLettered": "bold red"}
 STOP_KIND = {"trailing": "trailing", "break_even": "break-even"}
+FEED_COLUMNS = ("time", "mode", "exchange", "symbol", "side", "qty", "price", "fee", "P&L", "status")
 POSITION_COLUMNS = ("exchange", "symbol", "side", "size", "entry", "mark", "uPnL", "liq.est")
 GAUGE_CELLS = 20
 GAUGE_WARN = 0.8  # of the limit: amber before it trips
@@ -95,7 +96,7 @@ class TradesView(View):
         feed = self.query_one("#feed", DataTable)
         feed.border_title = "Fills and orders (newest first)"
         feed.border_subtitle = "Enter / t the selected fill's timeline"
-        feed.add_columns("time", "mode", "exchange", "symbol", "side", "qty", "price", "fee", "P&L", "status")
+        feed.add_columns(*FEED_COLUMNS)
         orders = self.query_one("#orders", DataTable)
         orders.add_columns("book", "exchange", "symbol", "side", "qty", "filled", "limit", "expires in")
         orders.border_title = self.orders_title()
@@ -149,17 +150,34 @@ class TradesView(View):
     def fill_feed(self) -> None:
         feed = self.query_one("#feed", DataTable)
         rows = list(self.ctx.store.trades.values())[::-1]  # the ring buffer already holds at most 500
+        cells = [[hms(r.created_at), _book_cell(r.mode), r.exchange, r.symbol,
+                  Text(r.side, style="green" if r.side.upper() in ("BUY", "LONG") else "red"),
+                  qty(r.quantity), price(r.price), num(r.fee, 4), pnl_text(r.realized_pnl)] for r in rows]
+        # the status takes what the other columns leave, its note (a rejection's error, a cancel's
+        # reason) cut with "…" to fit: a note wider than the view made the feed scroll sideways, a row
+        # lost to the scrollbar and the status itself cut ("Cancelle"); Enter shows the whole story
+        widths = [max([len(FEED_COLUMNS[i]), *(Text(str(c)).cell_len for c in col)])
+                  for i, col in enumerate(zip(*cells, strict=True))] if cells else []
+        used = sum(widths) + 2 * feed.cell_padding * len(FEED_COLUMNS)
+        room = self.feed_width() - used
         _clear(feed)
-        for r in rows:
-            feed.add_row(
-                hms(r.created_at), _book_cell(r.mode),
-                r.exchange, r.symbol, Text(r.side, style="green" if r.side.upper() in ("BUY", "LONG") else "red"),
-                qty(r.quantity), price(r.price), num(r.fee, 4),
-                pnl_text(r.realized_pnl),
-                Text(r.status + (f" {r.error}" if r.error and r.status != "Filled" else ""),
-                     style=STATUS_STYLE.get(r.status, "")),
-                key=r.id,
-            )
+        for r, row in zip(rows, cells, strict=True):
+            status = Text(r.status, style=STATUS_STYLE.get(r.status, ""), no_wrap=True)
+            note = r.error if r.error and r.status != "Filled" else ""
+            if note and room > status.cell_len + 2:
+                status.append(" " + note)
+                status.truncate(max(room, len(r.status)), overflow="ellipsis")
+            feed.add_row(*row, status, key=r.id)
+
+    def feed_width(self) -> int:
+        """The feed's width for its columns: inside its border, less a vertical scrollbar even when none is
+        shown yet (the rows to come may bring one)."""
+        feed = self.query_one("#feed", DataTable)
+        inner = feed.scrollable_content_region.width or self.app.size.width - 2  # before its first layout
+        return inner - (0 if feed.show_vertical_scrollbar else feed.styles.scrollbar_size_vertical)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fill_feed)  # the room for a status's note changes with the width
 
     def orders_title(self) -> str:
         store = self.ctx.store
