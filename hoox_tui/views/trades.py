@@ -155,7 +155,7 @@ class TradesView(View):
                   qty(r.quantity), price(r.price), num(r.fee, 4), pnl_text(r.realized_pnl)] for r in rows]
         # the status takes what the other columns leave, its note (a rejection's error, a cancel's
         # reason) cut with "…" to fit: a note wider than the view made the feed scroll sideways, a row
-        # lost to the scrollbar and the status itself cut ("Cancelle"); Enter shows the whole story
+        # lost to the scrollbar and the status itself cut ("Cancelle")
         widths = [max([len(FEED_COLUMNS[i]), *(Text(str(c)).cell_len for c in col)])
                   for i, col in enumerate(zip(*cells, strict=True))] if cells else []
         used = sum(widths) + 2 * feed.cell_padding * len(FEED_COLUMNS)
