@@ -140,8 +140,14 @@ class HooxApp(Guarded, App[None]):
     # rule would make every ModalScreen (dialogs, the palette) opaque instead of dimming the view.
     CSS = """
     .unavailable { padding: 2 4; color: $text-muted; }
-    .-short TradesView #risk { max-height: 9; }
-    .-short TradesView #lower { height: 8; }
+    /* the trade monitor under 40 rows: its panels stacked at their full height, the view scrolls (a panel
+       cut to a few rows hid positions and figures behind its own scrolling) */
+    .-short TradesView { overflow-y: auto; scrollbar-size-vertical: 1; }
+    .-short TradesView #feed { height: 10; scrollbar-size-vertical: 1; }
+    .-short TradesView #risk { max-height: 30; }
+    .-short TradesView #lower { height: auto; layout: vertical; }
+    .-short TradesView #positions { height: auto; }
+    .-short TradesView #winloss { width: 1fr; height: auto; }
     .-short DashboardView #watchdog { max-height: 5; }
     .-short DashboardView #reconciliation { max-height: 4; }
     """

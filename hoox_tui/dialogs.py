@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
 from hoox_tui.boundary import Guarded
-from hoox_tui.fmt import book_label, book_text, num
+from hoox_tui.fmt import book_label, book_text, money, price, qty
 
 if TYPE_CHECKING:
     from hoox_cli.core import models as m
@@ -154,16 +154,16 @@ def plan_text(positions: list[m.OpenPosition], orders: list[m.OpenOrder], scope:
         for o in orders:
             out.append("  ")
             out.append_text(_book_cell(o.mode))
-            out.append(f" {o.exchange:<8} {o.symbol:<9} {o.side:<5} {num(o.quantity, 4)} @ {num(o.limitPrice)}"
-                       f"  filled {num(o.filledQty, 4)}  ")
+            out.append(f" {o.exchange:<8} {o.symbol:<9} {o.side:<5} {qty(o.quantity)} @ {price(o.limitPrice)}"
+                       f"  filled {qty(o.filledQty)}  ")
             out.append(f"{o.requestId[:8]}\n", style="dim")
     if positions:
         out.append(f"Open positions to close at the market ({len(positions)}):\n", style="bold")
         for p in positions:
             out.append("  ")
             out.append_text(_book_cell(p.mode))
-            out.append(f" {p.exchange:<8} {p.symbol:<9} {p.side:<5} {num(p.size, 4)}  entry {num(p.entryPrice)}  ")
-            out.append("uPnL " + num(p.unrealizedPnl) if p.unrealizedPnl is not None else "no mark price")
+            out.append(f" {p.exchange:<8} {p.symbol:<9} {p.side:<5} {qty(p.size)}  entry {price(p.entryPrice)}  ")
+            out.append("uPnL " + money(p.unrealizedPnl) if p.unrealizedPnl is not None else "no mark price")
             out.append("\n")
     out.rstrip()
     return out
@@ -240,12 +240,12 @@ def _outcome_line(o: m.OrderOutcome, *, close: bool) -> Text:
     line.append_text(_book_cell(o.mode))
     line.append(f" {o.exchange:<8} {o.symbol:<9} {o.side:<5}")
     if close:
-        line.append(f" {num(o.size, 4)}")
+        line.append(f" {qty(o.size)}")
     result = o.result or {}
     if result.get("price") is not None:
-        line.append(f"  at {num(result['price'])}")
+        line.append(f"  at {price(result['price'])}")
         if close:
-            line.append(f"  P&L {num(result.get('realizedPnl'))}")
+            line.append(f"  P&L {money(result.get('realizedPnl'))}")
     if o.status == "in_progress":
         line.append(f"  may still fill: follow request {o.requestId}", style="yellow")
     elif o.status in ("already_flat", "closing") and o.note:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from hoox_edge.shared import clock
@@ -34,17 +35,56 @@ def duration(seconds: float | None) -> str:
 
 
 def money(v: float | None, signed: bool = True) -> str:
+    """An amount of quote currency: 2 decimals, but a non-zero amount that would round to 0.00 keeps its
+    significant digits (-0.0004, not -0.00: a loss is never shown as none)."""
     if v is None:
         return "—"
+    v += 0.0  # -0.0 is 0.00, not -0.00
+    if v and round(v, 2) == 0:
+        return ("+" if signed and v > 0 else "") + significant(v, MONEY_TINY_DIGITS)
     return f"{v:+,.2f}" if signed else f"{v:,.2f}"
 
 
 def num(v: float | int | None, digits: int = 2) -> str:
+    """A figure to `digits` decimals; a non-zero one that would round to zero keeps its significant digits."""
     if v is None:
         return "—"
     if isinstance(v, int):
         return f"{v:,}"
+    v += 0.0
+    if v and round(v, digits) == 0:
+        return significant(v, MONEY_TINY_DIGITS)
     return f"{v:,.{digits}f}"
+
+
+PRICE_DIGITS = 8  # significant digits of a price or a quantity, as the CLI's `fmt` shows them
+MONEY_TINY_DIGITS = 3  # of an amount too small for 2 decimals
+
+
+def significant(v: float, digits: int, keep: int = 0) -> str:
+    """`v` to `digits` significant digits, never fewer than its whole part or `keep` decimals, in positional
+    notation (0.00001234, never 1.234e-05), thousands separated, no trailing zeros past `keep` decimals."""
+    if not math.isfinite(v):
+        return str(v)
+    v += 0.0  # -0.0 is 0, not -0
+    decimals = keep if not v else max(keep, digits - 1 - math.floor(math.log10(abs(v))))
+    text = f"{v:,.{decimals}f}"
+    if decimals > keep:
+        text = text.rstrip("0")
+        whole, _, frac = text.partition(".")
+        text = f"{whole}.{frac.ljust(keep, '0')}" if keep or frac else whole
+    return text
+
+
+def price(v: float | None) -> str:
+    """A price with the significant digits it has (up to 8), at least 2 decimals: 65,012.50, 0.00001234.
+    The one price format of the cockpit (2 fixed decimals showed a coin of 0.00001234 as 0.00)."""
+    return "—" if v is None else significant(v, PRICE_DIGITS, keep=2)
+
+
+def qty(v: float | None) -> str:
+    """A quantity (an order's or a position's size) with the significant digits it has: 1,000,000, 0.0015."""
+    return "—" if v is None else significant(v, PRICE_DIGITS)
 
 
 def pct(v: float | None) -> str:
@@ -59,13 +99,6 @@ def count(n: int, noun: str) -> str:
 def percent(v: float | None) -> str:
     """A figure already in percent (the edge's `...Percent` fields): 1.954 -> `1.95%`."""
     return "—" if v is None else f"{v:.2f}%" if round(v, 2) else "0.00%"  # never "-0.00%"
-
-
-def price(v: float | None) -> str:
-    """A price: 2 decimals, more for a coin below 1 (0.01234 stays 0.01234, not 0.01)."""
-    if v is None:
-        return "—"
-    return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.6g}"
 
 
 STALE_STYLE = "bold black on yellow"  # amber: data older than it should be (title bar, risk runs)

@@ -27,6 +27,7 @@ from hoox_cli.core import models as m
 from hoox_cli.core.client import HooxApiError, HooxError
 from hoox_cli.core.redact import redact
 from hoox_tui.boundary import Guarded
+from hoox_tui.fmt import price, qty
 
 PREFIX_MIN = 8  # the edge resolves a unique start of 8+ characters, as `hoox signal show` does
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")  # the edge's rule for a request id
@@ -239,8 +240,8 @@ def heading(t: m.SignalTimeline) -> Text:
     else:
         out.append("  never became a signal", style="bold red")
     if trade is not None:
-        out.append(f"\norder: {trade.mode} {trade.exchange} {trade.side} {trade.filledQty:g}/{trade.quantity:g} "
-                   f"filled" + (f" at {trade.price:g}" if trade.price is not None else "")
+        out.append(f"\norder: {trade.mode} {trade.exchange} {trade.side} {qty(trade.filledQty)}/{qty(trade.quantity)} "
+                   f"filled" + (f" at {price(trade.price)}" if trade.price is not None else "")
                    + f", {trade.attempts} attempt(s)")
     if t.original is not None:
         out.append(f"\na resend of request {t.original.requestId} ({t.original.status})", style="yellow")

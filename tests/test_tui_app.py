@@ -148,7 +148,7 @@ async def test_edge_away_goes_offline_and_back_connected_with_the_missed_fills(
                 "the missed fills are in the trade feed")
             table = app.screen.query_one("#feed", DataTable)
             rows = [table.get_row(t.id) for t in store.trades.values() if t.request_id in missed]
-            assert sorted(str(r[5]) for r in rows) == ["0.0020", "0.0030"]  # the missed fills, on screen
+            assert sorted(str(r[5]) for r in rows) == ["0.002", "0.003"]  # the missed fills, on screen
             assert all(str(r[-1]) == "Filled" for r in rows)
             assert app.screen.query_one(StatusBar).dot()[1] == "bold green"
         finally:

@@ -68,7 +68,7 @@ async def test_a_resting_order_appears_on_its_event_and_is_cancelled_after_a_con
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         question = text(app, "#question")
-        assert rid in question and "bybit BTCUSDT BUY 0.0100 @ 1,000.00" in question and "paper book" in question
+        assert rid in question and "bybit BTCUSDT BUY 0.01 @ 1,000.00" in question and "paper book" in question
         await pilot.press("n")  # kept: nothing is sent
         await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the dialog closed")
         assert await ledger_status(edge, rid) == "Resting" and rid in table.rows
@@ -214,7 +214,7 @@ async def test_the_book_switch_changes_the_figures_and_is_kept_across_views(edge
         positions = trades.query_one("#positions", DataTable)
         await until(pilot, lambda: store.shown_book.get("positions") == "live" and positions.row_count == 1,
                     "the live position")
-        assert str(positions.get_row_at(0)[0]) == "LIVE ETHUSDT"
+        assert [str(c) for c in positions.get_row_at(0)[:2]] == ["mexc", "LIVE ETHUSDT"]
         assert "Open positions — LIVE book" in str(positions.border_title)
         await until(pilot, lambda: "+12.20" in plain(trades.query_one("#winloss-text", Static)), "live win/loss")
         assert "Win / loss — LIVE book" in str(trades.query_one("#winloss").border_title)
@@ -223,10 +223,11 @@ async def test_the_book_switch_changes_the_figures_and_is_kept_across_views(edge
         await until(pilot, lambda: store.shown_book.get("positions") == "all" and positions.row_count == 2,
                     "both books")
         assert "paper + live books" in str(positions.border_title)
+        assert str(next(iter(positions.columns.values())).label) == "book"  # both books: each row names its own
         await pilot.press("b")  # both -> paper
         await until(pilot, lambda: store.shown_book.get("positions") == "paper" and positions.row_count == 1,
                     "the paper position")
-        assert str(positions.get_row_at(0)[0]) == "BTCUSDT"
+        assert [str(c) for c in positions.get_row_at(0)[:2]] == ["bybit", "BTCUSDT"]
         assert app.crash is None
 
 

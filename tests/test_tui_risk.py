@@ -331,7 +331,7 @@ async def test_a_reconciliation_issue_shows_on_the_dashboard_until_it_clears(
         [issue] = store.risk.reconciliation.openIssues if store.risk else []
         header, row = panel_lines(app, "dashboard", "#reconciliation-text")
         assert header == "exchange symbol issue ledger at exchange since"
-        assert row == f"bybit BTCUSDT size differs LONG 0.0100 LONG 0.0300 {issue.firstSeenAt[11:19]} (0m 0s)"
+        assert row == f"bybit BTCUSDT size differs LONG 0.01 LONG 0.03 {issue.firstSeenAt[11:19]} (0m 0s)"
         assert dash.reconciliation_title().endswith("[b white on red] 1 OPEN [/]")
 
         bybit.positions["BTCUSDT"].size = Decimal("0.01")  # put right at the exchange

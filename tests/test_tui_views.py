@@ -26,7 +26,7 @@ from hoox_tui.themes import load_themes
 from hoox_tui.views.base import ErrorPanel, View
 from hoox_tui.views.dashboard import DashboardView
 from hoox_tui.views.logs import fuzzy_match
-from hoox_tui.views.trades import TradesView
+from hoox_tui.views.trades import FigureGrid, TradesView
 from hoox_tui.widgets import StatusBar
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -534,8 +534,8 @@ def test_live_trading_banner_names_the_exchanges_that_trade_for_real() -> None:
 def test_win_loss_panel_shows_the_win_rate_and_the_day_as_gauges_and_the_holding_times() -> None:
     store = fed_store()  # 2 wins, 1 loss; days +5.00 then +6.34; held 41 min on average, 1 h 30 to 10 min
     panel = TradesView(fixture_ctx(store)).render_winloss()
-    assert isinstance(panel, Table)
-    rows = {str(label): cell for label, cell in zip(panel.columns[0].cells, panel.columns[1].cells, strict=True)}
+    assert isinstance(panel, FigureGrid)
+    rows = {label: cell for label, cell in panel.rows}
 
     def cells(text: Any, style: str) -> int:  # the gauge's cells drawn in `style`
         return sum(text.plain[span.start:span.end].count("█") for span in text.spans if span.style == style)
@@ -544,15 +544,15 @@ def test_win_loss_panel_shows_the_win_rate_and_the_day_as_gauges_and_the_holding
     assert (cells(win, "green"), cells(win, "red"), win.plain.split()[-1]) == (5, 3, "66.7%")
     today = rows["today 01-05"]  # the best day so far: the whole bar, green
     assert cells(today, "green") == 8 and "+6.34" in today.plain
-    assert rows["held, average"] == "41m 0s" and rows["longest / shortest"] == "1h 30m / 10m 0s"
+    assert rows["held, average"] == "41m 0s" and rows["longest held"] == "1h 30m" and rows["shortest held"] == "10m 0s"
 
     losing = m.StatsResult.model_validate(stats_json() | {"dailyPnl": [
         {"date": "2026-01-04", "pnl": 8.0, "fees": 1.0, "fills": 2, "cumulative": 8.0},
         {"date": "2026-01-05", "pnl": -2.0, "fees": 1.0, "fills": 1, "cumulative": 6.0}], "winRate": None})
     store.stats = losing
     panel = TradesView(fixture_ctx(store)).render_winloss()
-    assert isinstance(panel, Table)
-    rows = {str(label): cell for label, cell in zip(panel.columns[0].cells, panel.columns[1].cells, strict=True)}
+    assert isinstance(panel, FigureGrid)
+    rows = {label: cell for label, cell in panel.rows}
     assert cells(rows["today 01-05"], "red") == 2 and "-2.00" in rows["today 01-05"].plain  # 2/8 of the best day
     assert rows["win rate"].plain == "no closed trade"
 

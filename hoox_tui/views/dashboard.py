@@ -18,7 +18,19 @@ from textual.widgets import Static
 
 from hoox_cli.core.models import EquityCurve, ReconciliationIssue, WatchdogSource, status_label
 from hoox_tui.charts import DRAWDOWN_COLOR, EQUITY_COLOR, EquityChart
-from hoox_tui.fmt import ago, book_label, book_text, duration, hms, money, num, pct, pnl_text, seconds_between
+from hoox_tui.fmt import (
+    ago,
+    book_label,
+    book_text,
+    duration,
+    hms,
+    money,
+    num,
+    pct,
+    pnl_text,
+    qty,
+    seconds_between,
+)
 from hoox_tui.store import AlertRow, Conn
 from hoox_tui.views.base import View
 
@@ -357,4 +369,4 @@ def delivery_label(a: AlertRow) -> tuple[str, str] | None:
 
 
 def _holding(side: str | None, size: float | None) -> str:
-    return "nothing" if not side and not size else f"{side or '?'} {num(size, 4)}"
+    return "nothing" if not side and not size else f"{side or '?'} {qty(size)}"

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from hoox_edge.shared import clock
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -41,6 +42,7 @@ from hoox_tui.fmt import (
     percent,
     pnl_text,
     price,
+    qty,
     seconds_until,
 )
 from hoox_tui.store import TradeRow
@@ -49,6 +51,8 @@ from hoox_tui.views.base import View
 STATUS_STYLE = {"Filled": "green", "TRADE_PENDING": "yellow", "Resting": "cyan", "Rejected": "red",
                 "Failed": "bold red", "DeadLettered": "bold red"}
 STOP_KIND = {"trailing": "trailing", "break_even": "break-even"}
+FEED_COLUMNS = ("time", "mode", "exchange", "symbol", "side", "qty", "price", "fee", "P&L", "status")
+POSITION_COLUMNS = ("exchange", "symbol", "side", "size", "entry", "mark", "uPnL", "liq.est")
 GAUGE_CELLS = 20
 GAUGE_WARN = 0.8  # of the limit: amber before it trips
 RISK_SAMPLING = "prices sampled every {} min: a wick between runs is not seen"
@@ -68,9 +72,10 @@ class TradesView(View):
     TradesView #orders { height: auto; max-height: 8; border: round $warning; }
     TradesView #risk { height: auto; max-height: 12; border: round $error 70%; }
     TradesView #risk-text { padding: 0 1; }
-    TradesView #lower { height: 12; }
+    TradesView #winloss-text { padding: 0 1; }
+    TradesView #lower { height: 15; }
     TradesView #positions { width: 1fr; border: round $secondary; }
-    TradesView #winloss { width: 32; border: round $accent; }
+    TradesView #winloss { width: 34; border: round $accent; }
     """
 
     def compose(self) -> ComposeResult:
@@ -91,7 +96,7 @@ class TradesView(View):
         feed = self.query_one("#feed", DataTable)
         feed.border_title = "Fills and orders (newest first)"
         feed.border_subtitle = "Enter / t the selected fill's timeline"
-        feed.add_columns("time", "mode", "exchange", "symbol", "side", "qty", "price", "fee", "P&L", "status")
+        feed.add_columns(*FEED_COLUMNS)
         orders = self.query_one("#orders", DataTable)
         orders.add_columns("book", "exchange", "symbol", "side", "qty", "filled", "limit", "expires in")
         orders.border_title = self.orders_title()
@@ -99,11 +104,11 @@ class TradesView(View):
         pos = self.query_one("#positions", DataTable)
         pos.border_title = "Open positions"
         pos.border_subtitle = "b switches the book"
-        pos.add_columns("symbol", "side", "size", "entry", "mark", "uPnL", "liq.est")
         risk = self.query_one("#risk")
         risk.border_title = "Risk manager — paper + live books"
         risk.border_subtitle = RISK_SAMPLING.format("N")
         self.query_one("#winloss").border_title = "Win / loss"
+        self.fill_positions()  # its columns: the book column only when both books are shown
 
     async def on_data(self, topics: frozenset[str]) -> None:
         store = self.ctx.store
@@ -145,17 +150,34 @@ class TradesView(View):
     def fill_feed(self) -> None:
         feed = self.query_one("#feed", DataTable)
         rows = list(self.ctx.store.trades.values())[::-1]  # the ring buffer already holds at most 500
-        feed.clear()
-        for r in rows:
-            feed.add_row(
-                hms(r.created_at), Text(r.mode.upper(), style="magenta" if r.mode == "paper" else "bold red"),
-                r.exchange, r.symbol, Text(r.side, style="green" if r.side.upper() in ("BUY", "LONG") else "red"),
-                num(r.quantity, 4), num(r.price), num(r.fee, 4),
-                pnl_text(r.realized_pnl),
-                Text(r.status + (f" {r.error}" if r.error and r.status != "Filled" else ""),
-                     style=STATUS_STYLE.get(r.status, "")),
-                key=r.id,
-            )
+        cells = [[hms(r.created_at), _book_cell(r.mode), r.exchange, r.symbol,
+                  Text(r.side, style="green" if r.side.upper() in ("BUY", "LONG") else "red"),
+                  qty(r.quantity), price(r.price), num(r.fee, 4), pnl_text(r.realized_pnl)] for r in rows]
+        # the status takes what the other columns leave, its note (a rejection's error, a cancel's
+        # reason) cut with "…" to fit: a note wider than the view made the feed scroll sideways, a row
+        # lost to the scrollbar and the status itself cut ("Cancelle")
+        widths = [max([len(FEED_COLUMNS[i]), *(Text(str(c)).cell_len for c in col)])
+                  for i, col in enumerate(zip(*cells, strict=True))] if cells else []
+        used = sum(widths) + 2 * feed.cell_padding * len(FEED_COLUMNS)
+        room = self.feed_width() - used
+        _clear(feed)
+        for r, row in zip(rows, cells, strict=True):
+            status = Text(r.status, style=STATUS_STYLE.get(r.status, ""), no_wrap=True)
+            note = r.error if r.error and r.status != "Filled" else ""
+            if note and room > status.cell_len + 2:
+                status.append(" " + note)
+                status.truncate(max(room, len(r.status)), overflow="ellipsis")
+            feed.add_row(*row, status, key=r.id)
+
+    def feed_width(self) -> int:
+        """The feed's width for its columns: inside its border, less a vertical scrollbar even when none is
+        shown yet (the rows to come may bring one)."""
+        feed = self.query_one("#feed", DataTable)
+        inner = feed.scrollable_content_region.width or self.app.size.width - 2  # before its first layout
+        return inner - (0 if feed.show_vertical_scrollbar else feed.styles.scrollbar_size_vertical)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fill_feed)  # the room for a status's note changes with the width
 
     def orders_title(self) -> str:
         store = self.ctx.store
@@ -165,13 +187,13 @@ class TradesView(View):
     def fill_orders(self) -> None:
         table = self.query_one("#orders", DataTable)
         selected = self.selected_order()
-        table.clear()
+        _clear(table)
         for o in self.ctx.store.orders:
             left = seconds_until(o.expiresAt)
             table.add_row(
-                Text(o.mode.upper(), style="magenta" if o.mode == "paper" else "bold red"), o.exchange, o.symbol,
-                Text(o.side, style="green" if o.side.upper() == "BUY" else "red"), num(o.quantity, 4),
-                num(o.filledQty, 4), num(o.limitPrice), "due" if left is not None and left <= 0 else duration(left),
+                _book_cell(o.mode), o.exchange, o.symbol,
+                Text(o.side, style="green" if o.side.upper() == "BUY" else "red"), qty(o.quantity),
+                qty(o.filledQty), price(o.limitPrice), "due" if left is not None and left <= 0 else duration(left),
                 key=o.requestId,
             )
         if selected is not None and selected.requestId in table.rows:  # a refresh keeps the selection
@@ -195,8 +217,8 @@ class TradesView(View):
             self.notify("No edge is configured: orders cannot be cancelled.", severity="warning")
             return
         question = (f"Cancel the resting order of request {order.requestId}?\n\n{order.exchange} {order.symbol} "
-                    f"{order.side} {num(order.quantity, 4)} @ {num(order.limitPrice)} — {book_label(order.mode)}, "
-                    f"{num(order.filledQty, 4)} filled so far (that stays in the book).")
+                    f"{order.side} {qty(order.quantity)} @ {price(order.limitPrice)} — {book_label(order.mode)}, "
+                    f"{qty(order.filledQty)} filled so far (that stays in the book).")
 
         def answer(yes: bool | None) -> None:
             if yes:
@@ -235,47 +257,54 @@ class TradesView(View):
             self.notify(redact(str(exc)), title="Order not cancelled", severity="error", timeout=15)
             return
         self.notify(f"Order of request {order.requestId[:8]} {result.status.lower()}: {result.exchange} "
-                    f"{result.symbol} {result.side} {num(result.quantity, 4)} @ {num(result.limitPrice)}, "
-                    f"{num(result.executedQty, 4)} filled")
+                    f"{result.symbol} {result.side} {qty(result.quantity)} @ {price(result.limitPrice)}, "
+                    f"{qty(result.executedQty)} filled")
 
     def fill_positions(self) -> None:
         pos = self.query_one("#positions", DataTable)
-        pos.border_title = f"Open positions — {book_label(self.ctx.store.book_of('positions'))}"
-        pos.clear()
+        book = self.ctx.store.book_of("positions")
+        pos.border_title = f"Open positions — {book_label(book)}"
+        # the same symbol and side can be open on two exchanges (and in both books): each row names its own
+        both = book == "all"
+        columns = [*(["book"] if both else []), *POSITION_COLUMNS]
+        if [str(c.label) for c in pos.columns.values()] != columns:
+            pos.clear(columns=True)
+            pos.add_columns(*columns)
+        _clear(pos)
         for p in self.ctx.store.positions:
+            live = p.mode != "paper"
+            symbol = Text(f"LIVE {p.symbol}", style="bold red") if live and not both else Text(p.symbol)
             pos.add_row(
-                Text(p.symbol) if p.mode == "paper" else Text(f"LIVE {p.symbol}", style="bold red"),
-                Text(p.side, style="green" if p.side == "LONG" else "red"), num(p.size, 4), _price(p.entryPrice),
-                _price(p.markPrice) if p.markPrice is not None else Text("n/a", style="dim"),
-                pnl_text(p.unrealizedPnl), _price(p.liquidationPrice),
+                *([_book_cell(p.mode)] if both else []), p.exchange, symbol,
+                Text(p.side, style="green" if p.side == "LONG" else "red"), qty(p.size), price(p.entryPrice),
+                price(p.markPrice) if p.markPrice is not None else Text("n/a", style="dim"),
+                pnl_text(p.unrealizedPnl), price(p.liquidationPrice),
                 key=str(p.id),
             )
 
-    def render_winloss(self) -> Table | Text:
+    def render_winloss(self) -> FigureGrid | Text:
         stats = self.ctx.store.stats
         if stats is None:
             return Text(self.ctx.store.errors.get("stats", "waiting for the edge…"), style="dim")
-        t = Table(box=None, show_header=False)
-        t.add_column(style="dim")
-        t.add_column(justify="right")
-        t.add_row("wins / losses", f"{stats.wins} / {stats.losses}")
-        t.add_row("win rate", _share_gauge(stats.winRate))
-        t.add_row("realized P&L", pnl_text(stats.realizedPnl))
-        t.add_row("fees", money(stats.fees, signed=False))
-        t.add_row("net realized", pnl_text(stats.netRealizedPnl))
-        t.add_row("unrealized", pnl_text(stats.unrealizedPnl))
-        t.add_row("max drawdown", money(stats.maxDrawdown, signed=False))
-        t.add_row("Sharpe (daily)", num(stats.sharpeRatio))
+        rows: list[tuple[str, RenderableType]] = [
+            ("wins / losses", f"{stats.wins} / {stats.losses}"),
+            ("win rate", _share_gauge(stats.winRate)),
+            ("realized P&L", pnl_text(stats.realizedPnl)),
+            ("fees", money(stats.fees, signed=False)),
+            ("net realized", pnl_text(stats.netRealizedPnl)),
+            ("unrealized", pnl_text(stats.unrealizedPnl)),
+            ("max drawdown", money(stats.maxDrawdown, signed=False)),
+            ("Sharpe (daily)", num(stats.sharpeRatio)),
+        ]
         if stats.dailyPnl:
             today = stats.dailyPnl[-1]
-            t.add_row(f"today {today.date[5:]}", _day_gauge(today.pnl, stats.dailyPnl))
+            rows.append((f"today {today.date[5:]}", _day_gauge(today.pnl, stats.dailyPnl)))
         held = stats.holding
-        t.add_row("held, average", duration(held.averageSeconds))
-        t.add_row("longest / shortest", f"{duration(held.longestSeconds)} / {duration(held.shortestSeconds)}")
+        rows += [("held, average", duration(held.averageSeconds)), ("longest held", duration(held.longestSeconds)),
+                 ("shortest held", duration(held.shortestSeconds))]
         if stats.unpricedPositions:
-            t.add_row("unpriced", ", ".join(stats.unpricedPositions))
-        return t
-
+            rows.append(("unpriced", ", ".join(stats.unpricedPositions)))
+        return FigureGrid(rows)
 
     # ---------------------------------------------------------------- risk manager
     def render_risk(self) -> RenderableType:
@@ -383,6 +412,41 @@ def _gauge(d: RiskDrawdown) -> tuple[Text, Text]:
 WINLOSS_CELLS = 8  # the Win / loss panel's gauges
 
 
+class FigureGrid:
+    """Label / value pairs, as many side by side as the width holds (up to three): one column in the Win / loss
+    panel beside the positions, two or three across the view when it is stacked under them (under 40 rows)."""
+
+    MAX_PER_ROW = 3
+    UNBOUNDED = 10_000
+
+    def __init__(self, rows: list[tuple[str, RenderableType]]) -> None:
+        self.rows = rows
+
+    def table(self, per_row: int) -> Table:
+        t = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False, collapse_padding=True)
+        for i in range(per_row):
+            t.add_column(style="dim", no_wrap=True)  # the label
+            t.add_column(justify="right", no_wrap=True)
+            if i < per_row - 1:
+                t.add_column(width=1)  # a gap between pairs wider than between a label and its value
+        for start in range(0, len(self.rows), per_row):
+            cells: list[RenderableType] = []
+            for i, (label, value) in enumerate(self.rows[start:start + per_row]):
+                cells += [label, value] + ([""] if i < per_row - 1 else [])
+            t.add_row(*cells)
+        return t
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # the widest layout whose figures all fit whole: a figure cut or wrapped would be misread
+        for per_row in range(min(self.MAX_PER_ROW, len(self.rows)), 1, -1):
+            t = self.table(per_row)
+            unbounded = options.update_width(self.UNBOUNDED)  # Measurement.get clamps to the width it is given
+            if Measurement.get(console, unbounded, t).maximum <= options.max_width:
+                yield t
+                return
+        yield self.table(1)
+
+
 def _share_gauge(share: float | None) -> Text:
     """The win rate as a bar: wins green, losses red."""
     if share is None:
@@ -406,5 +470,14 @@ def _day_gauge(pnl: float, days: Sequence[DailyPnl]) -> Text:
     return bar + pnl_text(pnl)
 
 
-def _price(v: float | None) -> str:
-    return "—" if v is None else f"{v:.2f}"
+def _clear(table: DataTable[str | Text]) -> None:
+    """Empty `table` for a refill, its columns back to their labels' width: DataTable.clear keeps the widest
+    cell a column ever held, so a status once "TRADE_PENDING" or an error kept the feed wider than the view
+    (a horizontal scrollbar ate a row and cut "Cancelled" to "Cancelle")."""
+    table.clear()
+    for column in table.columns.values():
+        column.content_width = column.label.cell_len
+
+
+def _book_cell(mode: str) -> Text:
+    return Text(mode.upper(), style="magenta" if mode == "paper" else "bold red")
