@@ -67,6 +67,12 @@ def test_credential_assignments_are_masked_in_text(text: str, shown: str) -> Non
     assert redact.redact(text) == shown
 
 
+def test_an_error_keeps_the_word_its_own_message_puts_after_a_name() -> None:
+    said = "--cloudflare-api-token: looks too short (at least 20 characters)."
+    assert redact.redact_error(said) == said  # hoox's words, not a value
+    assert redact.redact_error("token: abcd1234 and secret=Hunter") == "token: *** and secret=***"
+
+
 def test_redact_masks_remembered_values_and_extra_ones() -> None:
     redact.remember_secrets([SECRET])
     assert redact.redact(f"failed with {SECRET} and op-token-1", also=["op-token-1"]) == "failed with *** and ***"

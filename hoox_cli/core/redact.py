@@ -70,12 +70,18 @@ def _scrub(value: Any, known: list[str]) -> Any:
     return value
 
 
-def redact(text: str, also: Iterable[str] = ()) -> str:
-    """Free text as it may be shown: known secrets and credential-looking assignments masked."""
+def redact(text: str, also: Iterable[str] = (), *, spare_words: bool = False) -> str:
+    """Free text as it may be shown: known secrets and credential-looking assignments masked.
+    `spare_words`: an assignment whose value is a lowercase word stays (hoox's own error messages
+    put one after a name: `--cloudflare-api-token: looks too short`)."""
     text = scrub(text, also)
     for pat in _PATTERNS:
-        text = pat.sub(lambda m: m.group(1) + MASK, text)
+        text = pat.sub(lambda m: m.group(0) if spare_words and _WORD_VALUE.fullmatch(m.group(0)[len(m.group(1)):])
+                       else m.group(1) + MASK, text)
     return text
+
+
+_WORD_VALUE = re.compile(r"[a-z]+")
 
 
 # The command line being run (hoox_cli.main and hoox_cli.quick remember it): an error quoting one of its
@@ -152,7 +158,7 @@ def redact_error(value: Any) -> Any:
 
     def clean(v: Any) -> Any:
         if isinstance(v, str):
-            text = redact(v)
+            text = redact(v, spare_words=True)
             return printable(typed.sub(MASK, text) if typed is not None else text)
         if isinstance(v, dict):
             return {clean(k): clean(item) for k, item in v.items()}
