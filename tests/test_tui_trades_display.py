@@ -92,8 +92,10 @@ async def test_positions_name_their_exchange_and_book_and_low_prices_show_their_
             await until(pilot, lambda: feed.row_count == 7, "the fills")
             assert row_texts(feed)[0][2:] == ["bybit", "PEPEUSDT", "SELL", "1,000,000", "0.00001234", "0.0068",
                                               "-0.0012", "Cancelled"]
-            risk = plain(app.screen.query_one("#risk-text", Static))
-            assert "bybit PEPEUSDT" in risk and "0.0000121" in risk
+            risk_text = app.screen.query_one("#risk-text", Static)
+            # the panels are filled as their data arrive, not with the tables
+            await until(pilot, lambda: "bybit PEPEUSDT" in plain(risk_text), "the risk panel")
+            assert "0.0000121" in plain(risk_text)
 
             store = app.ctx.store  # the dialog of `X`, with what the edge would list (no edge here)
             await app.push_screen(FlattenScreen(store.positions, store.orders))
@@ -131,7 +133,9 @@ async def test_the_trade_monitor_is_readable_at_100x30() -> None:
             view = app.views["trades"]
             feed = view.query_one("#feed", DataTable)
             await until(pilot, lambda: app.current_mode == "trades" and feed.row_count == 7
-                        and view.query_one("#positions", DataTable).row_count == 4 and tables_settled(app),
+                        and view.query_one("#positions", DataTable).row_count == 4 and tables_settled(app)
+                        and "PEPEUSDT" in plain(view.query_one("#risk-text", Static))
+                        and "wins / losses" in plain(view.query_one("#winloss-text", Static), width=200),
                         "the trade monitor filled")
             await pilot.pause()  # one more refresh: the layout of what the last flush filled
             assert not feed.show_horizontal_scrollbar
