@@ -73,6 +73,22 @@ def test_an_error_keeps_the_word_its_own_message_puts_after_a_name() -> None:
     assert redact.redact_error("token: abcd1234 and secret=Hunter") == "token: *** and secret=***"
 
 
+# What users type where a symbol, a key or a name belongs, quoted back by an error: it must stay readable.
+TYPED_NAMES = ["1000000BABYDOGEUSDT", "exchanges:paper:price:1000000MOGUSDT", "web3-wallet-worker-that-does-not-exist",
+               "btc_mean_reversion_breakout_4h_v2_strategy", "/tmp/trycli-nowhere/deeply/nested/db-backup-2026.sql",
+               "http://my-very-long-subdomain-name-for-hoox-edge.example.invalid:9/"]
+
+
+@pytest.mark.parametrize("typed", TYPED_NAMES)
+def test_an_error_names_the_symbol_key_name_path_or_url_it_was_given(typed: str) -> None:
+    redact.remember_arguments(["config", "kv", "get", typed, "--api-key", "wKuYtkeNdC2PaMKjoy"])
+    try:
+        said = f"Unknown name '{typed}': check it; not wKuYtkeNdC2PaMKjoy."
+        assert redact.redact_error(said) == f"Unknown name '{typed}': check it; not ***."
+    finally:
+        redact.remember_arguments([])
+
+
 def test_redact_masks_remembered_values_and_extra_ones() -> None:
     redact.remember_secrets([SECRET])
     assert redact.redact(f"failed with {SECRET} and op-token-1", also=["op-token-1"]) == "failed with *** and ***"

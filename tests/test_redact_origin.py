@@ -41,10 +41,34 @@ def test_preview_quotes_a_short_safe_prefix(value, shown):
     ("risk_v2_limits_eu1", False),
     ("7f3c9a2e-1b4d-4e8f-9a6b-2c5d8e1f0a3b", False),  # a request id
     ("2026-12-07T11:48:58.123Z", False),  # a time
+    # exchanges' keys of every shape: Bybit's and MEXC's 18, Binance's 64 alphanumerics, a Telegram token
+    ("wKuYtkeNdC2PaMKjoy", True),
+    ("mx0vglBqh6abc123Xy", True),
+    ("vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A", True),
+    ("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", True),
+    ("123456789:AAHdqTcv-CH1vGWJx_fSeofSAs0K5-PALDsaw", True),  # its secret cut by `-` and `_`
+    ("0123456789abcdef0123", True),  # hex
+    ("1000000ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEF", True),  # very long, one word
+    # what users type where a name belongs: a symbol, a KV key, a worker, a strategy, a path, a host
+    ("1000000BABYDOGEUSDT", False),
+    ("1000000babydogeusdt", False),  # lowercased by a message
+    ("exchanges:paper:price:1000000MOGUSDT", False),
+    ("trade:trailing_stop_percent:1000000BABYDOGEUSDT", False),
+    ("web3-wallet-worker-that-does-not-exist", False),
+    ("btc_mean_reversion_breakout_4h_v2_strategy", False),
+    ("/tmp/nope/very/long/path/to/some-email-message-file-2026.eml", False),
+    ("my-very-long-subdomain-name-for-hoox-edge.example.invalid", False),
 ])  # fmt: skip
 def test_names_request_ids_and_times_do_not_look_like_credentials(word, credential):
     assert redact.looks_like_credential(word) is credential
     assert (word in redact.mask_key_like(f"worker {word} is not running")) is not credential
+
+
+def test_a_cut_preview_of_a_symbol_is_quoted_back():
+    # the edge quotes the first 16 characters and an ellipsis, then masks what looks like a key in its errors:
+    # the ellipsis is its own mark, not part of the word the user typed
+    said = f"No signal has a request id that starts with {redact.preview('1000000BABYDOGEUSDT')}."
+    assert redact.mask_key_like(said) == said == "No signal has a request id that starts with '1000000BABYDOGEU…'."
 
 
 def test_preview_never_quotes_a_known_secret():

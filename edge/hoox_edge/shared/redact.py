@@ -142,25 +142,39 @@ _NOT_A_KEY = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 
 
 def looks_like_credential(word: str) -> bool:
-    """A long word mixing letters and digits (API keys, tokens, hex and base64 strings), or any
-    very long word: what must never be quoted back even in part. A request id or a time is not one
-    (a configured secret of any shape is masked anyway: `known_secrets`)."""
+    """A long word with a part mixing letters and digits (API keys, tokens, hex and base64 strings), or
+    a very long word that is not a name of short parts: what must never be quoted back even in part. A
+    request id, a time, a symbol (`1000000BABYDOGEUSDT`) or a name joining short words (a KV key, a path,
+    a worker or strategy name) is not one (a configured secret of any shape is masked anyway:
+    `known_secrets`)."""
     if len(word) < _CREDENTIAL_CHARS or _NOT_A_KEY.fullmatch(word):
         return False
-    return len(word) >= 32 or any(_mixes_letters_and_digits(part) for part in _NAME_PART.findall(word))
+    if _TELEGRAM_TOKEN.fullmatch(word):
+        return True  # whatever its secret's `-` and `_` cut it into
+    parts = [part for part in _NAME_PART.findall(word) if not _SYMBOL.fullmatch(part)]
+    if len(word) >= 32 and (len(parts) < 2 or any(len(part) >= _CREDENTIAL_CHARS for part in parts)):
+        return True  # a long run of one word: a secret of any alphabet (`xoxb-1234567890-abcdefghijklmnop`)
+    return any(len(part) >= 8 and _mixes_letters_and_digits(part) for part in parts)
 
 
-# A name joins short parts with `-` or `_` (`web3-wallet-worker`, `risk_v2_limits`): a part that
-# mixes letters and digits is key-like only at this length, so such a name is not a credential.
-_NAME_PART = re.compile(r"[^-_]{8,}")
+# A Telegram bot token: the bot's id, then its secret in base64url.
+_TELEGRAM_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+# A name joins short parts with `-`, `_`, `:`, `/`, `.` or `@` (`web3-wallet-worker`, `risk_v2_limits`,
+# `exchanges:paper:price:1000000MOGUSDT`, a path, a host): a part that mixes letters and digits is key-like
+# only from 8 characters, and a very long word made of short parts is a name, not a credential.
+_NAME_PART = re.compile(r"[^-_:/.@]+")
+# A market's symbol: letters of one case with one run of digits (a multiplier: `1000000BABYDOGEUSDT`,
+# `SHIB1000USDT`). A key's digits are scattered among letters of both cases.
+_SYMBOL = re.compile(r"[A-Z]*\d+[A-Z]+|[a-z]*\d+[a-z]+")
 
 
 def _mixes_letters_and_digits(part: str) -> bool:
     return any(c.isdigit() for c in part) and any(c.isalpha() for c in part)
 
 
-# A word's parts between the marks that join names (`exchanges:paper:price:BTCUSDT`, a path, a host).
-_SEGMENT = re.compile(r"[^\s\"'`,;&=(){}\[\]<>|:/.@]+")
+# A word's parts between the marks that join names (`exchanges:paper:price:BTCUSDT`, a path, a host), and
+# the ellipsis `preview` ends a cut value with (`'1000000BABYDOGEU…'`: the cut word is judged, not the mark).
+_SEGMENT = re.compile(r"[^\s\"'`,;&=(){}\[\]<>|:/.@…]+")
 
 
 def mask_key_like(text: str) -> str:
