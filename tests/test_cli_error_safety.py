@@ -93,6 +93,31 @@ async def test_an_error_still_names_a_request_id_a_time_or_a_path_it_was_given(e
     assert r.exit_code != 0 and str(missing) in as_json(r)["error"]["message"], r.output
 
 
+# What users type where a symbol, a key or a name belongs, and what the error must say of it: the testers
+# met "a 19-character value (not shown)" and `***` for each (a symbol with a multiplier, a KV key, a long
+# worker, strategy or table name read as a credential).
+NAMED_IN = [
+    (["signal", "show", "1000000BABYDOGEUSDT"], "'1000000BABYDOGEU…'"),  # the edge quotes 16 characters
+    (["config", "kv", "set", "exchanges:paper:price:1000000MOGUSDT", "abc"], "exchanges:paper:price:1000000MOGUSDT"),
+    (["risk", "config", "set", "trade:trailing_stop_percent:1000000BABYDOGEUSDT", "abc"],
+     "trade:trailing_stop_percent:1000000BABYDOGEUSDT"),
+    (["dev", "cron", "web3-wallet-worker-that-does-not-exist"], "'web3-wallet-worker-that-does-not-exist'"),
+    (["watchdog", "expect", "btc_mean_reversion_breakout_4h_v2_strategy", "--max-gap-minutes", "5",
+      "--hours", "mon-fri 08:00-25:00"], "watchdog:expect:btc_mean_reversion_breakout_4h_v2_strategy"),
+    (["db", "query", "SELECT * FROM exchanges_paper_price_1000000BABYDOGEUSDT"],
+     "no such table: exchanges_paper_price_1000000BABYDOGEUSDT"),
+]
+
+
+async def test_an_error_names_the_symbol_key_or_name_it_was_given(edge: LocalRuntime) -> None:
+    for args, named in NAMED_IN:
+        for json_flag in ([], ["--json"]):
+            r = await hoox(*args, *json_flag)
+            said = as_json(r)["error"]["message"] if json_flag else shown(r)
+            assert r.exit_code != 0 and named in said, (args, json_flag, shown(r))
+            assert "not shown" not in said and "***" not in said, (args, json_flag, shown(r))
+
+
 # Each kind of argument the testers found crashing, `{X}` not UTF-8; the parameter the error names.
 NOT_UTF8_IN = [
     (["monitor", "kill-switch", "on", "--yes", "--reason", "{X}"], "'--reason'"),
