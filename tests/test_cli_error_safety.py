@@ -98,6 +98,7 @@ async def test_an_error_still_names_a_request_id_a_time_or_a_path_it_was_given(e
 # worker, strategy or table name read as a credential).
 NAMED_IN = [
     (["signal", "show", "1000000BABYDOGEUSDT"], "'1000000BABYDOGEU…'"),  # the edge quotes 16 characters
+    (["orders", "cancel", "7f3c9a2e-1b4d-4e8f", "--yes"], "'7f3c9a2e-1b4d-4e…'"),  # a request id's start
     (["config", "kv", "set", "exchanges:paper:price:1000000MOGUSDT", "abc"], "exchanges:paper:price:1000000MOGUSDT"),
     (["risk", "config", "set", "trade:trailing_stop_percent:1000000BABYDOGEUSDT", "abc"],
      "trade:trailing_stop_percent:1000000BABYDOGEUSDT"),

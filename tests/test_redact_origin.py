@@ -40,6 +40,9 @@ def test_preview_quotes_a_short_safe_prefix(value, shown):
     ("web3-wallet-worker", False),  # a worker's name: short parts joined, one with a digit
     ("risk_v2_limits_eu1", False),
     ("7f3c9a2e-1b4d-4e8f-9a6b-2c5d8e1f0a3b", False),  # a request id
+    ("7f3c9a2e-1b4d-4e8", False),  # the start of one (`hoox signal show`, `orders cancel`, `wallet tx`)
+    ("7f3c9a2e-1b4d-4e8f-9a6b-2c5d8e", False),
+    ("7f3c9a2e1b4d4e8f9a6b2c5d8e1f0a3b", True),  # hex: a key's shape, not a request id's
     ("2026-12-07T11:48:58.123Z", False),  # a time
     # exchanges' keys of every shape: Bybit's and MEXC's 18, Binance's 64 alphanumerics, a Telegram token
     ("wKuYtkeNdC2PaMKjoy", True),
@@ -64,11 +67,13 @@ def test_names_request_ids_and_times_do_not_look_like_credentials(word, credenti
     assert (word in redact.mask_key_like(f"worker {word} is not running")) is not credential
 
 
-def test_a_cut_preview_of_a_symbol_is_quoted_back():
+def test_a_cut_preview_of_a_symbol_or_a_request_id_is_quoted_back():
     # the edge quotes the first 16 characters and an ellipsis, then masks what looks like a key in its errors:
     # the ellipsis is its own mark, not part of the word the user typed
     said = f"No signal has a request id that starts with {redact.preview('1000000BABYDOGEUSDT')}."
     assert redact.mask_key_like(said) == said == "No signal has a request id that starts with '1000000BABYDOGEU…'."
+    said = f"No wallet transaction has request id {redact.preview('7f3c9a2e-1b4d-4e8f-9a6b-2c5d8e1f0a3b')}."
+    assert redact.mask_key_like(said) == said == "No wallet transaction has request id '7f3c9a2e-1b4d-4e…'."
 
 
 def test_preview_never_quotes_a_known_secret():

@@ -136,8 +136,10 @@ def printable(text: str) -> str:
 _CREDENTIAL_CHARS = 16  # a shorter word never looks like a credential
 
 
-# Long words that are never credentials: a request id (a UUID hoox makes) and an ISO-8601 time.
-_NOT_A_KEY = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# Long words that are never credentials: a request id (a UUID hoox makes) or its start (`hoox signal show`,
+# `orders cancel` and `wallet tx` take one, and an error quotes a cut one), and an ISO-8601 time.
+_NOT_A_KEY = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{0,12}"
+                        r"|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){0,2}-[0-9a-fA-F]{0,4}"
                         r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 
 
