@@ -105,6 +105,8 @@ NAMED_IN = [
     (["dev", "cron", "web3-wallet-worker-that-does-not-exist"], "'web3-wallet-worker-that-does-not-exist'"),
     (["watchdog", "expect", "btc_mean_reversion_breakout_4h_v2_strategy", "--max-gap-minutes", "5",
       "--hours", "mon-fri 08:00-25:00"], "watchdog:expect:btc_mean_reversion_breakout_4h_v2_strategy"),
+    (["watchdog", "expect", "meme-token", "--max-gap-minutes", "5", "--hours", "mon-fri 08:00-25:00"],
+     "watchdog:expect:meme-token: hours.to must be a time"),  # a strategy named like a sensitive field
     (["db", "query", "SELECT * FROM exchanges_paper_price_1000000BABYDOGEUSDT"],
      "no such table: exchanges_paper_price_1000000BABYDOGEUSDT"),
 ]

@@ -89,6 +89,19 @@ def test_an_error_names_the_symbol_key_name_path_or_url_it_was_given(typed: str)
         redact.remember_arguments([])
 
 
+def test_an_error_keeps_its_own_words_after_a_name_the_user_gave_that_ends_in_token() -> None:
+    # a strategy named like a sensitive field: what hoox says after it is not a credential
+    redact.remember_arguments(["watchdog", "expect", "meme-token", "--hours", "mon-fri 08:00-25:00"])
+    try:
+        said = "Invalid value for watchdog:expect:meme-token: hours.to must be a time HH:MM, got '25:00'."
+        assert redact.redact_error(said) == said
+        assert redact.redact_error("api_token: abcd1234") == "api_token: ***"  # not a name the user gave
+        redact.remember_arguments(["watchdog", "expect", "token: abcd1234"])  # a value typed with its name
+        assert redact.redact_error("watchdog:expect:token: abcd1234") == "watchdog:expect:token: ***"
+    finally:
+        redact.remember_arguments([])
+
+
 def test_redact_masks_remembered_values_and_extra_ones() -> None:
     redact.remember_secrets([SECRET])
     assert redact.redact(f"failed with {SECRET} and op-token-1", also=["op-token-1"]) == "failed with *** and ***"

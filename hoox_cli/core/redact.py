@@ -9,7 +9,8 @@ show or write.
 - `redact_error` is an error as it may be shown, however early it came (a usage error, an argument a
   command checks itself): `redact`, with the workspace's secrets read first (a command reads them
   when it opens the workspace, which may be after the error) and every word of the command line that
-  looks like a credential (the edge's rule, `hoox_edge.shared.redact.looks_like_credential`) masked.
+  looks like a credential (the edge's rule, `hoox_edge.shared.redact.looks_like_credential`) masked;
+  a name the user gave that ends like a sensitive field (a strategy `meme-token`) is not an assignment.
   The CLI's errors all pass through it (hoox_cli.output.report_error, hoox_cli.main's usage errors).
 - `redact_config` is hoox.toml as it may be shown (the Cloudflare account id masked).
 
@@ -36,7 +37,7 @@ _known_secrets: list[str] = []
 _NAMES = r"api[_-]?key|secret|token|signature|password|passwd|passphrase|mnemonic|authorization|auth[_-]?key"
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{4,}"),
-    re.compile(rf"(?i)((?:{_NAMES})[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]{{4,}}"),
+    re.compile(rf"(?i)((?P<name>{_NAMES})[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]{{4,}}"),
 ]
 
 
@@ -70,14 +71,24 @@ def _scrub(value: Any, known: list[str]) -> Any:
     return value
 
 
-def redact(text: str, also: Iterable[str] = (), *, spare_words: bool = False) -> str:
+def redact(text: str, also: Iterable[str] = (), *, spare_words: bool = False, spare_names: Iterable[str] = ()) -> str:
     """Free text as it may be shown: known secrets and credential-looking assignments masked.
     `spare_words`: an assignment whose value is a lowercase word stays (hoox's own error messages
-    put one after a name: `--cloudflare-api-token: looks too short`)."""
+    put one after a name: `--cloudflare-api-token: looks too short`). `spare_names`: names the user gave
+    (a strategy `meme-token`, a KV key): hoox's message quoting one ends it with a colon and goes on in its
+    own words (`watchdog:expect:meme-token: hours.to must be a time`), not with a credential."""
     text = scrub(text, also)
+    names = tuple(spare_names)
+
+    def masked(m: re.Match[str]) -> str:
+        if spare_words and _WORD_VALUE.fullmatch(m.group(0)[len(m.group(1)):]):
+            return m.group(0)
+        if names and m.groupdict().get("name") and text[:m.end("name")].endswith(names):
+            return m.group(0)
+        return m.group(1) + MASK
+
     for pat in _PATTERNS:
-        text = pat.sub(lambda m: m.group(0) if spare_words and _WORD_VALUE.fullmatch(m.group(0)[len(m.group(1)):])
-                       else m.group(1) + MASK, text)
+        text = pat.sub(masked, text)
     return text
 
 
@@ -147,6 +158,22 @@ def _typed_credentials() -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
 
 
+def _typed_names() -> list[str]:
+    """The words of the command line that end in a sensitive field's name (a strategy `meme-token`, a KV
+    key `watchdog:expect:meme-token`) and hold no value of their own: names of the user's things."""
+    found = []
+    for arg in _arguments:
+        value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg  # --option=VALUE
+        if _NAME_WORD.fullmatch(value) and _ENDS_IN_NAME.search(value):
+            found.append(value)
+    return found
+
+
+# A name as users type one (a strategy, a KV key, a worker), and one ending in a sensitive field's name.
+_NAME_WORD = re.compile(r"[A-Za-z0-9._:-]+")
+_ENDS_IN_NAME = re.compile(rf"(?i)(?:{_NAMES})$")
+
+
 def redact_error(value: Any) -> Any:
     """An error's message or details (any depth, keys too) as they may be shown: the workspace's secrets
     (read now), credential-looking assignments and the command line's credential-looking words masked,
@@ -155,10 +182,11 @@ def redact_error(value: Any) -> Any:
 
     remember_workspace_secrets()
     typed = _typed_credentials()
+    names = _typed_names()
 
     def clean(v: Any) -> Any:
         if isinstance(v, str):
-            text = redact(v, spare_words=True)
+            text = redact(v, spare_words=True, spare_names=names)
             return printable(typed.sub(MASK, text) if typed is not None else text)
         if isinstance(v, dict):
             return {clean(k): clean(item) for k, item in v.items()}
