@@ -61,6 +61,8 @@ def test_preview_quotes_a_short_safe_prefix(value, shown):
     ("btc_mean_reversion_breakout_4h_v2_strategy", False),
     ("/tmp/nope/very/long/path/to/some-email-message-file-2026.eml", False),
     ("my-very-long-subdomain-name-for-hoox-edge.example.invalid", False),
+    ("tv-1000000BABYDOGEUSDT-long-20260105T090000Z", False),  # an idempotency key with a compact time
+    ("report-2026-01-05T090000Z.pdf", False),
 ])  # fmt: skip
 def test_names_request_ids_and_times_do_not_look_like_credentials(word, credential):
     assert redact.looks_like_credential(word) is credential

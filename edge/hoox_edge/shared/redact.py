@@ -153,7 +153,7 @@ def looks_like_credential(word: str) -> bool:
         return False
     if _TELEGRAM_TOKEN.fullmatch(word):
         return True  # whatever its secret's `-` and `_` cut it into
-    parts = [part for part in _NAME_PART.findall(word) if not _SYMBOL.fullmatch(part)]
+    parts = [part for part in _NAME_PART.findall(word) if not _PLAIN_PART.fullmatch(part)]
     if len(word) >= 32 and (len(parts) < 2 or any(len(part) >= _CREDENTIAL_CHARS for part in parts)):
         return True  # a long run of one word: a secret of any alphabet (`xoxb-1234567890-abcdefghijklmnop`)
     return any(len(part) >= 8 and _mixes_letters_and_digits(part) for part in parts)
@@ -165,9 +165,11 @@ _TELEGRAM_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 # `exchanges:paper:price:1000000MOGUSDT`, a path, a host): a part that mixes letters and digits is key-like
 # only from 8 characters, and a very long word made of short parts is a name, not a credential.
 _NAME_PART = re.compile(r"[^-_:/.@]+")
-# A market's symbol: letters of one case with one run of digits (a multiplier: `1000000BABYDOGEUSDT`,
-# `SHIB1000USDT`). A key's digits are scattered among letters of both cases.
-_SYMBOL = re.compile(r"[A-Z]*\d+[A-Z]+|[a-z]*\d+[a-z]+")
+# Parts of a name that mix letters and digits without being key-like: a market's symbol, letters of one
+# case with one run of digits (a multiplier: `1000000BABYDOGEUSDT`, `SHIB1000USDT`), and a compact ISO time
+# (`20260105T090000Z` in an idempotency key or a file name). A key's digits are scattered among letters
+# of both cases.
+_PLAIN_PART = re.compile(r"[A-Z]*\d+[A-Z]+|[a-z]*\d+[a-z]+|\d+T\d+Z?")
 
 
 def _mixes_letters_and_digits(part: str) -> bool:
