@@ -96,6 +96,7 @@ def test_an_error_keeps_its_own_words_after_a_name_the_user_gave_that_ends_in_to
         said = "Invalid value for watchdog:expect:meme-token: hours.to must be a time HH:MM, got '25:00'."
         assert redact.redact_error(said) == said
         assert redact.redact_error("api_token: abcd1234") == "api_token: ***"  # not a name the user gave
+        assert redact.redact_error("meme-token=abcd1234") == "meme-token=***"  # an assignment all the same
         redact.remember_arguments(["watchdog", "expect", "token: abcd1234"])  # a value typed with its name
         assert redact.redact_error("watchdog:expect:token: abcd1234") == "watchdog:expect:token: ***"
     finally:

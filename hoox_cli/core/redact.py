@@ -83,7 +83,8 @@ def redact(text: str, also: Iterable[str] = (), *, spare_words: bool = False, sp
     def masked(m: re.Match[str]) -> str:
         if spare_words and _WORD_VALUE.fullmatch(m.group(0)[len(m.group(1)):]):
             return m.group(0)
-        if names and m.groupdict().get("name") and text[:m.end("name")].endswith(names):
+        # `name: words`, hoox's form; `name=value` is an assignment whoever named it
+        if names and m.groupdict().get("name") and "=" not in m.group(1) and text[:m.end("name")].endswith(names):
             return m.group(0)
         return m.group(1) + MASK
 
