@@ -97,8 +97,9 @@ async def test_an_error_still_names_a_request_id_a_time_or_a_path_it_was_given(e
 # met "a 19-character value (not shown)" and `***` for each (a symbol with a multiplier, a KV key, a long
 # worker, strategy or table name read as a credential).
 NAMED_IN = [
-    (["signal", "show", "1000000BABYDOGEUSDT"], "'1000000BABYDOGEU…'"),  # the edge quotes 16 characters
-    (["orders", "cancel", "7f3c9a2e-1b4d-4e8f", "--yes"], "'7f3c9a2e-1b4d-4e…'"),  # a request id's start
+    (["signal", "show", "1000000BABYDOGEUSDT"], "'1000000BABYDOGEUSDT'"),  # a request id's length is quoted
+    (["orders", "cancel", "7f3c9a2e-1b4d-4e8f", "--yes"], "'7f3c9a2e-1b4d-4e8f'"),  # a request id's start
+    (["signal", "show", "7f3c9a2e-1b4d-4e8f-9a6b-2c5d8e1f0a3b"], "'7f3c9a2e-1b4d-4e8f-9a6b-2c5d8e1f0a3b'"),
     (["config", "kv", "set", "exchanges:paper:price:1000000MOGUSDT", "abc"], "exchanges:paper:price:1000000MOGUSDT"),
     (["risk", "config", "set", "trade:trailing_stop_percent:1000000BABYDOGEUSDT", "abc"],
      "trade:trailing_stop_percent:1000000BABYDOGEUSDT"),

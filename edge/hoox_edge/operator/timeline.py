@@ -37,7 +37,7 @@ from hoox_edge.operator import shapes
 from hoox_edge.ports import Env, QueueAdminUnavailable
 from hoox_edge.shared import calls, clock
 from hoox_edge.shared.errors import NOT_FOUND, VALIDATION_ERROR, ApiError
-from hoox_edge.shared.redact import preview, redact
+from hoox_edge.shared.redact import REQUEST_ID_CHARS, preview, redact
 
 MAX_STAGES = 200
 PREFIX_MIN = 8  # as `hoox orders cancel`: a shorter start could name another signal
@@ -95,9 +95,10 @@ async def resolve(env: Env, wanted: str) -> str:
     for table in _ID_TABLES:
         if await db.prepare(f"SELECT 1 AS x FROM {table} WHERE request_id = ? LIMIT 1").bind(wanted).first():
             return wanted
+    quoted = preview(wanted, limit=REQUEST_ID_CHARS)  # what the user typed, whole (unless key-like)
     if len(wanted) < PREFIX_MIN:
         raise ApiError(400, VALIDATION_ERROR,
-                       f"requestId: no signal has the request id {preview(wanted)}; give the whole id or at least "
+                       f"requestId: no signal has the request id {quoted}; give the whole id or at least "
                        f"its first {PREFIX_MIN} characters.",
                        [{"field": "requestId", "issue": f"unknown, and shorter than {PREFIX_MIN} characters"}])
     # A range on the request_id index (binary text order): every id that starts with `wanted`.
@@ -109,11 +110,11 @@ async def resolve(env: Env, wanted: str) -> str:
         ).bind(wanted, upper, CANDIDATES_SHOWN + 1).all())["results"]
         found.update(r["request_id"] for r in rows)
     if not found:
-        raise ApiError(404, NOT_FOUND, f"No signal or log has a request id that is or starts with {preview(wanted)}.")
+        raise ApiError(404, NOT_FOUND, f"No signal or log has a request id that is or starts with {quoted}.")
     if len(found) > 1:
         shown = sorted(found)[:CANDIDATES_SHOWN]
         raise ApiError(400, AMBIGUOUS_REQUEST_ID,
-                       f"{preview(wanted)} starts the request ids of several signals ({', '.join(shown)}"
+                       f"{quoted} starts the request ids of several signals ({', '.join(shown)}"
                        + (", ..." if len(found) > CANDIDATES_SHOWN else "") + "): give more of it.",
                        [{"field": "requestId", "issue": "ambiguous", "candidates": shown}])
     return found.pop()

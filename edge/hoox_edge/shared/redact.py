@@ -30,6 +30,7 @@ _JSON_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but the quote and 
 MIN_SECRET_CHARS = 4  # shorter values are not treated as secrets (they would mask ordinary words)
 PREVIEW_CHARS = 16  # the most of a bad value an error message quotes
 NAME_CHARS = 40  # the most of an unknown field name that is reported or stored
+REQUEST_ID_CHARS = 36  # an error quotes a request id (a UUID) back whole: the user sees what they typed
 SNIPPET_BYTES = 4096  # the most a stored request snippet (log details, payload, R2 body) weighs
 SUBSTRING_SECRET_CHARS = 16  # a secret this long inside a request value refuses it (see `secret_fields`)
 

@@ -58,7 +58,7 @@ from hoox_edge.shared.errors import (
 )
 from hoox_edge.shared.http import http_client
 from hoox_edge.shared.logs import log
-from hoox_edge.shared.redact import preview
+from hoox_edge.shared.redact import REQUEST_ID_CHARS, preview
 from hoox_edge.shared.signal import (
     DEADLINE_RANGE_S,
     DEFAULT_DEADLINE_S,
@@ -676,7 +676,7 @@ async def tx(request: Request) -> JSONResponse:
     rid = request.path_params["request_id"]
     row = await _row(env, rid)
     if row is None:
-        raise ApiError(404, NOT_FOUND, f"No wallet transaction has request id {preview(rid)}.")
+        raise ApiError(404, NOT_FOUND, f"No wallet transaction has request id {preview(rid, limit=REQUEST_ID_CHARS)}.")
     row = await _refreshed(env, row)
     try:
         chain = chains_of(await settings.get(env.CONFIG_KV, settings.WEB3_CHAINS)).get(row["chain"])
