@@ -279,6 +279,34 @@ async def test_config_editor_edits_kv_values_through_the_edge(workspace: Workspa
         assert json.loads(editor.text) == [10, 20]
 
 
+async def test_config_editor_lists_each_kv_key_on_one_line_at_100_columns(workspace: Workspace, edge) -> None:
+    # the longest setting key was broken over two lines at 100 x 30: "analytics:error_rate_alert_perce" / "nt"
+    rt, client = edge
+    long_key = "exchanges:paper:price:1000000PEPEUSDT:of:the:operator"  # wider than any list: cut with …
+    await rt.kv(catalog.CONFIG_KV).put(long_key, "0.01")
+    app = Host(lambda: ConfigEditorView(ctx_for(workspace, client=client)))
+    key = "analytics:error_rate_alert_percent"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: opened(app) and f"kv:{key}" in editor_view(app).docs, "the KV values are listed")
+        files = app.query_one("#cfg-files", OptionList)
+        files.highlighted = files.get_option_index(f"kv:{key}")  # scrolled into view
+
+        def lines() -> list[str]:
+            return [files.render_line(y).text.strip() for y in range(files.size.height)]
+
+        await until(pilot, lambda: any(key in line for line in lines()), "the key shown whole on one line")
+        # each line is one whole entry: a header, or a file or key under it (indented)
+        labels = {"Workspace", "wrangler.jsonc (read-only)", "KV values",
+                  *(d.label for d in editor_view(app).docs.values()),
+                  *(oid.split(":", 1)[1] for oid in editor_view(app).docs)}
+        assert all(not line or line.rstrip("▁▂▃▄▅▆▇█ ").strip() in labels for line in lines()), lines()
+        files.highlighted = files.get_option_index(f"kv:{long_key}")
+        await until(pilot, lambda: any(line.startswith(long_key[:20]) for line in lines()), "the long key shown")
+        cut = [line for line in lines() if line.startswith(long_key[:20])]
+        assert len(cut) == 1 and cut[0].rstrip("▁▂▃▄▅▆▇█ ").endswith("…"), lines()
+        assert not any(long_key[-8:] in line for line in lines()), lines()  # no second line with its end
+
+
 # ============================================================================ setup wizard
 def wizard_at(app: Host, title: str) -> bool:
     """The wizard shows step `title` with its first field (or button) focused, so its keys work."""
