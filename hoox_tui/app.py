@@ -448,7 +448,12 @@ class HooxApp(Guarded, App[None]):
         except Exception as exc:
             self.notify(redact(str(exc)), title="Flatten: no answer", severity="error", timeout=30)
             return
-        self.push_screen(FlattenResultScreen(result))
+        # the confirmation listed something (its Flatten is disabled otherwise): when the edge found nothing,
+        # another flatten, a signal or the risk manager closed it between the two
+        gone = None if result.closes or result.cancelled else (
+            "What the confirmation listed was closed or cancelled meanwhile (by another flatten, a signal "
+            "or the risk manager): this flatten found nothing left.")
+        self.push_screen(FlattenResultScreen(result, heading=gone))
 
     # ---------------------------------------------------------------- signal timeline
     def action_signal_timeline(self, request_id: str | None = None) -> None:

@@ -262,6 +262,11 @@ def outcome_text(result: m.FlattenResult) -> Text:
     out = Text()
     out.append("Flatten of ")
     out.append_text(book_text(scope.mode) if scope.mode != "all" else Text("every book", style="bold"))
+    if not result.closes and not result.cancelled:
+        # "0/0 position(s) closed" read as a flatten that did nothing to the positions it had listed
+        out.append(f"{' ' + where if where else ''}: nothing to close or cancel — no open position and no "
+                   "resting order was left when it ran")
+        return out
     others = (f", {result.alreadyFlat} already flat" if result.alreadyFlat else "") + (
         f", {result.closing} being closed by another request" if result.closing else "")
     out.append(f"{' ' + where if where else ''}: {result.closed}/{len(result.closes)} position(s) closed{others}, "

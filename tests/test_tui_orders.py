@@ -152,6 +152,31 @@ async def test_flatten_lists_what_it_closes_then_shows_each_outcome(edge: LocalR
         assert app.crash is None
 
 
+async def test_a_flatten_that_finds_everything_closed_meanwhile_says_so(edge: LocalRuntime,
+                                                                         workspace: Workspace) -> None:
+    # the cockpit's dialog lists a position; another flatten (`hoox monitor flatten --yes`) closes it first
+    await paper_position(edge)
+    ctx = make_ctx(workspace, edge, refresh_seconds=3600)
+    app = HooxApp(ctx)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await until(pilot, lambda: "positions" in ctx.store.updated_at, "positions read")
+        await pilot.press("X")
+        await until(pilot, lambda: isinstance(app.screen, FlattenScreen) and "(1)" in text(app, "#plan"),
+                    "the flatten dialog lists the position")
+        async with AsyncHooxClient(gateway_url(edge), workspace.secrets()["OPERATOR_API_KEY"], retries=0) as other:
+            first = await other.flatten(reason="other desk")
+        assert first.closed == 1 and await open_positions(edge, "paper") == []
+        await pilot.click("#confirm")
+
+        await until(pilot, lambda: isinstance(app.screen, FlattenResultScreen) and text(app, "#outcome"),
+                    "the outcomes")
+        heading, outcome = text(app, "#heading"), text(app, "#outcome")
+        assert "closed or cancelled meanwhile" in heading and "found nothing left" in heading
+        assert "nothing to close or cancel" in outcome and "0/0" not in outcome, outcome
+        assert app.crash is None
+
+
 async def test_kill_switch_on_with_flatten_every_book(edge: LocalRuntime, workspace: Workspace) -> None:
     await paper_position(edge)
     await live_position(edge)  # no API key for the live exchange: it cannot be closed

@@ -8,6 +8,7 @@ deployer standing in for wrangler where a real deploy would need Cloudflare.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Input, Log, OptionList, Select, Static, TextArea
 from tui_support import by_size, fed_store, frozen_clock, shown, tables_settled, until
 
+from hoox_cli.core import setup as setup_model
 from hoox_cli.core.client import AsyncHooxClient
 from hoox_tui import settings as user_settings
 from hoox_tui.context import CockpitContext
@@ -277,6 +279,34 @@ async def test_config_editor_edits_kv_values_through_the_edge(workspace: Workspa
         assert json.loads(editor.text) == [10, 20]
 
 
+async def test_config_editor_lists_each_kv_key_on_one_line_at_100_columns(workspace: Workspace, edge) -> None:
+    # the longest setting key was broken over two lines at 100 x 30: "analytics:error_rate_alert_perce" / "nt"
+    rt, client = edge
+    long_key = "exchanges:paper:price:1000000PEPEUSDT:of:the:operator"  # wider than any list: cut with …
+    await rt.kv(catalog.CONFIG_KV).put(long_key, "0.01")
+    app = Host(lambda: ConfigEditorView(ctx_for(workspace, client=client)))
+    key = "analytics:error_rate_alert_percent"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: opened(app) and f"kv:{key}" in editor_view(app).docs, "the KV values are listed")
+        files = app.query_one("#cfg-files", OptionList)
+        files.highlighted = files.get_option_index(f"kv:{key}")  # scrolled into view
+
+        def lines() -> list[str]:
+            return [files.render_line(y).text.strip() for y in range(files.size.height)]
+
+        await until(pilot, lambda: any(key in line for line in lines()), "the key shown whole on one line")
+        # each line is one whole entry: a header, or a file or key under it (indented)
+        labels = {"Workspace", "wrangler.jsonc (read-only)", "KV values",
+                  *(d.label for d in editor_view(app).docs.values()),
+                  *(oid.split(":", 1)[1] for oid in editor_view(app).docs)}
+        assert all(not line or line.rstrip("▁▂▃▄▅▆▇█ ").strip() in labels for line in lines()), lines()
+        files.highlighted = files.get_option_index(f"kv:{long_key}")
+        await until(pilot, lambda: any(line.startswith(long_key[:20]) for line in lines()), "the long key shown")
+        cut = [line for line in lines() if line.startswith(long_key[:20])]
+        assert len(cut) == 1 and cut[0].rstrip("▁▂▃▄▅▆▇█ ").endswith("…"), lines()
+        assert not any(long_key[-8:] in line for line in lines()), lines()  # no second line with its end
+
+
 # ============================================================================ setup wizard
 def wizard_at(app: Host, title: str) -> bool:
     """The wizard shows step `title` with its first field (or button) focused, so its keys work."""
@@ -341,7 +371,7 @@ async def test_wizard_fits_the_terminal_without_cutting_a_step_or_a_key(workspac
         await until(pilot, lambda: wizard_at(app, "Step 1 of 7 — Cloudflare"), "the wizard at step 1")
         steps = app.query_one("#setup-steps", Static)
         # every step named whole; at 100 columns the bar wraps between two steps, never inside one
-        bar = text_of(app, "#setup-steps").replace("\u00a0", " ")
+        bar = str(steps.content)
         assert "▶ 1 Cloudflare" in bar and "· 7 Kickoff" in bar
         assert steps.region.right <= size[0] and steps.region.height == (2 if size[0] == 100 else 1)
         # where each value goes is on its own line under the input, as wide as the key needs
@@ -352,6 +382,21 @@ async def test_wizard_fits_the_terminal_without_cutting_a_step_or_a_key(workspac
             "hoox.toml cloudflare.account_id", "hoox.toml cloudflare.subdomain"}
         for widget in [*app.query("#setup-form Input"), *app.query("#setup-buttons Button")]:
             assert widget.region.x >= 0 and widget.region.right <= size[0]
+
+
+@pytest.mark.parametrize("width", [100, 104, 110, 140])
+async def test_the_step_bar_wraps_between_steps_never_inside_one(workspace: Workspace, width: int) -> None:
+    # the bar's no-break spaces were whitespace to the wrapping: at 100 columns it broke "6 Telegram" in two
+    app = Host(lambda: SetupView(ctx_for(workspace)))
+    async with app.run_test(size=(width, 30)) as pilot:
+        await until(pilot, lambda: wizard_at(app, "Step 1 of 7 — Cloudflare"), "the wizard at step 1")
+        steps = app.query_one("#setup-steps", Static)
+        await until(pilot, lambda: steps.size.height > 0, "the step bar laid out")
+        lines = [steps.render_line(y).text.strip() for y in range(steps.size.height)]
+        names = [f"{i + 1} {s.title}" for i, s in enumerate(setup_model.STEPS)]
+        # each line is whole steps: a tick, its number and its name, never a step cut at the line's end
+        found = [m for line in lines for m in re.split(r"\s{3}", line)]
+        assert [f[2:] for f in found] == names, lines
 
 
 async def skip(app: Host, pilot: Any, then: str) -> None:

@@ -205,7 +205,10 @@ class ConfigEditorView(View):
         Binding("ctrl+o", "reload", "Reload from disk/edge", id="config.reload"),
     ]
     DEFAULT_CSS = """
-    ConfigEditorView #cfg-files { width: 40; height: 1fr; border: round $primary; }
+    /* 42: the longest setting key (analytics:error_rate_alert_percent) whole on its line at 100 columns; a
+       longer key of the operator's is cut with … (the editor's title names it whole), never broken in two */
+    ConfigEditorView #cfg-files { width: 42; height: 1fr; border: round $primary; text-wrap: nowrap;
+                                  text-overflow: ellipsis; }
     ConfigEditorView #cfg-main { width: 1fr; height: 1fr; }
     ConfigEditorView #cfg-title { height: auto; text-style: bold; }
     ConfigEditorView #cfg-note { height: auto; color: $text-muted; }

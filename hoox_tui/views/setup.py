@@ -12,6 +12,10 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -23,6 +27,35 @@ from hoox_tui.views.base import View
 
 if TYPE_CHECKING:
     from hoox_tui.context import CockpitContext
+
+
+class StepBar:
+    """The steps on as few lines as the width allows, a line broken between two steps only. No-break spaces
+    inside a step did not hold: the wrapping counts them as whitespace, and cut "6 Telegram" in two."""
+
+    GAP = "   "
+
+    def __init__(self, marks: list[str]) -> None:
+        self.marks = marks
+
+    def lines(self, width: int) -> list[str]:
+        lines: list[str] = []
+        for mark in self.marks:
+            if lines and cell_len(lines[-1] + self.GAP + mark) <= width:
+                lines[-1] += self.GAP + mark
+            else:
+                lines.append(mark)  # a step wider than the line alone is cropped, not broken
+        return lines
+
+    def __str__(self) -> str:
+        return self.GAP.join(self.marks)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines(options.max_width):
+            yield Text(line, no_wrap=True, overflow="ellipsis")
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(max(map(cell_len, self.marks)), cell_len(str(self)))
 
 
 class SetupView(View):
@@ -74,9 +107,8 @@ class SetupView(View):
         marks = []
         for i, s in enumerate(sm.STEPS):
             tick = "✓" if s.id in wiz.state.done else ("▶" if i == index else "·")
-            # no-break spaces inside a step: a narrow terminal wraps the bar between steps only
-            marks.append(f"{tick} {i + 1} {s.title}".replace(" ", "\u00a0"))
-        yield Static("   ".join(marks), id="setup-steps", markup=False)
+            marks.append(f"{tick} {i + 1} {s.title}")
+        yield Static(StepBar(marks), id="setup-steps")
         yield Static(f"Step {index + 1} of {len(sm.STEPS)} — {st.title}", id="setup-title", markup=False)
         yield Static(st.intro, id="setup-intro", markup=False)
         with VerticalScroll(id="setup-form"):
