@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from hoox_cli.core.errors import CliError, fail
+from hoox_cli.core.numbers import significant
 from hoox_cli.core.redact import redact_error, scrub
 
 if TYPE_CHECKING:
@@ -314,7 +315,7 @@ def fmt(value: Any, digits: int = 8) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.{digits}g}"
+        return significant(value, digits, grouping=False)  # 0.00001234, never 1.234e-05
     return str(value)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 
 from hoox_edge.shared import clock
 from rich.text import Text
+
+from hoox_cli.core.numbers import significant
 
 
 def ago(seconds: float | None) -> str:
@@ -59,21 +60,6 @@ def num(v: float | int | None, digits: int = 2) -> str:
 
 PRICE_DIGITS = 8  # significant digits of a price or a quantity, as the CLI's `fmt` shows them
 MONEY_TINY_DIGITS = 3  # of an amount too small for 2 decimals
-
-
-def significant(v: float, digits: int, keep: int = 0) -> str:
-    """`v` to `digits` significant digits, never fewer than its whole part or `keep` decimals, in positional
-    notation (0.00001234, never 1.234e-05), thousands separated, no trailing zeros past `keep` decimals."""
-    if not math.isfinite(v):
-        return str(v)
-    v += 0.0  # -0.0 is 0, not -0
-    decimals = keep if not v else max(keep, digits - 1 - math.floor(math.log10(abs(v))))
-    text = f"{v:,.{decimals}f}"
-    if decimals > keep:
-        text = text.rstrip("0")
-        whole, _, frac = text.partition(".")
-        text = f"{whole}.{frac.ljust(keep, '0')}" if keep or frac else whole
-    return text
 
 
 def price(v: float | None) -> str:

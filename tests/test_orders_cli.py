@@ -288,3 +288,14 @@ def test_the_order_commands_do_not_import_the_cockpit(tmp_path: Any) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+async def test_a_low_coin_prints_positional_and_a_flatten_with_nothing_left_says_so(edge: LocalRuntime) -> None:
+    await settings.put(edge.kv(catalog.CONFIG_KV), "exchanges:paper:price:PEPEUSDT", 0.00001234)
+    await paper_position(edge, symbol="PEPEUSDT", quantity=1000000)
+    r = await hoox("monitor", "positions")
+    assert r.exit_code == 0 and "0.00001234" in r.stdout and "e-05" not in r.stdout, r.stdout  # was 1.23425e-05
+    r = await hoox("monitor", "flatten", "--yes")
+    assert r.exit_code == 0 and "1/1 position(s) closed" in r.stdout and "e-05" not in r.stdout, r.stdout
+    r = await hoox("monitor", "flatten", "--yes")  # what another flatten (or a signal) left: nothing
+    assert r.exit_code == 0 and "nothing to close or cancel" in r.stdout and "0/0" not in r.stdout, r.stdout

@@ -354,6 +354,11 @@ def _problem(o: dict[str, Any]) -> str:
 def print_flatten(result: dict[str, Any]) -> None:
     """Every cancel and every close of a flatten with its outcome; what was NOT closed, in red."""
     cancelled, closes = result.get("cancelled") or [], result.get("closes") or []
+    if not cancelled and not closes:  # "0/0 positions closed" read as if something failed
+        say(f"[bold]Flatten — {esc(scope_label(result.get('scope') or {}))}[/bold]: nothing to close or cancel "
+            "(no open position and no resting order there; another flatten, a signal or the risk manager may "
+            "have closed them).")
+        return
     say(f"[bold]Flatten — {esc(scope_label(result.get('scope') or {}))}[/bold]: "
         f"{esc(result.get('closed'))}/{len(closes)} position(s) closed"
         + (f", {esc(result.get('alreadyFlat'))} already flat" if result.get("alreadyFlat") else "")
