@@ -23,6 +23,8 @@ import typer
 import typer.core
 from typer.core import TyperGroup
 
+from hoox_cli.core.errors import is_utf8
+
 
 # Typer suggests every command within difflib's default 0.6 ratio ("monitr": 'monitor', 'init'):
 # only close ones, in every group.
@@ -172,20 +174,6 @@ class LazyCommands(MutableMapping[str, Any]):
         del self.built[name]
 
 
-def _is_utf8(value: Any) -> bool:
-    """Whether a parameter's value (a text, or several) is valid UTF-8. Bytes of the command line that
-    are not reach Python as lone surrogates (PEP 383), which fail wherever the value is encoded."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_utf8(v) for v in value)
-    return True
-
-
 NOT_UTF8 = ("not valid UTF-8: hoox takes its arguments as UTF-8 text (check the encoding of the terminal or "
             "script that passed it).")
 
@@ -204,7 +192,7 @@ def _utf8_only(command: Any) -> Any:
 
 def _utf8_checked(param: Any, process: Any) -> Any:
     def process_value(ctx: Any, value: Any) -> Any:
-        if not _is_utf8(value):
+        if not is_utf8(value):
             raise typer.BadParameter(NOT_UTF8, ctx=ctx, param=param)
         return process(ctx, value)
 
@@ -235,7 +223,7 @@ class HooxGroup(TyperGroup):
         remember_arguments(argv)
         argv = _take_quiet(argv)
         argv, chosen = _take_workspace(argv)
-        if chosen is not None and not _is_utf8(chosen):
+        if chosen is not None and not is_utf8(chosen):
             argv, chosen = ["--workspace", chosen, *argv], None  # for the root's --workspace to refuse
         argv = _take_cloudflare(argv)
         saved = os.environ.get("HOOX_WORKSPACE")

@@ -263,7 +263,7 @@ def report_failure(exc: Exception, json_mode: bool) -> int:
 def report_error(err: CliError, json_mode: bool) -> None:
     """Show an error. Its message and details go through `redact_error` (the workspace's secrets and the
     command line's credential-looking words masked), however early it came: no command needs to."""
-    message, details = redact_error(err.message), redact_error(err.details)
+    message, details = redact_error([err.message, err.details])  # one call: it reads the workspace's secrets
     if json_mode:
         body: dict[str, Any] = {"code": err.code, "message": message}
         if details is not None:

@@ -8,7 +8,7 @@ setting pays it on every call (bench/cli_startup.py).
 
 from __future__ import annotations
 
-from hoox_cli.core.errors import fail
+from hoox_cli.core.errors import fail, is_utf8
 from hoox_cli.core.redact import remember_arguments
 from hoox_cli.output import edge, emit_json, esc, report_failure, say, show_value, where
 
@@ -43,11 +43,8 @@ def run(args: list[str]) -> int | None:
     words = [a for a in args if a != "--json"]
     if len(words) != 4 or words[:3] != ["config", "kv", "get"] or words[3].startswith("-"):
         return None
-    if not words[3].isascii():
-        try:
-            words[3].encode("utf-8")
-        except UnicodeEncodeError:
-            return None
+    if not is_utf8(words[3]):
+        return None
     remember_arguments(args)
     try:
         kv_get(words[3], None, json_out)

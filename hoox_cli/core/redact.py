@@ -105,14 +105,6 @@ _ENV_SECRETS = ("HOOX_API_TOKEN", "HOOX_ACCESS_CLIENT_ID", "HOOX_ACCESS_CLIENT_S
 # separators too, so that a long host name is not taken for a credential.
 _WORD = re.compile(r"[^\s\"'`,;&=(){}\[\]<>|]+")
 _URL_WORD = re.compile(r"[^\s\"'`,;&=(){}\[\]<>|/:?#@.]+")
-# Long words of a command line that are not credentials and that its errors must name: a request id
-# (a uuid: `hoox orders cancel`, `hoox signal show`) and a time (`--since 2026-01-05T09:00:00Z`). A
-# secret of the workspace of that shape is still masked (`scrub`).
-_NOT_CREDENTIAL = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
-                             r"|\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?(?:Z|[+-]\d\d:?\d\d)?",
-                             re.IGNORECASE)
-
-
 def remember_arguments(args: Iterable[str]) -> None:
     """The command line being run: `redact_error` masks its credential-looking words in any error."""
     _arguments[:] = list(args)
@@ -148,12 +140,11 @@ def _typed_credentials() -> re.Pattern[str] | None:
     from hoox_edge.shared.redact import looks_like_credential
 
     words: set[str] = set()
-    for arg in _arguments:
-        value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg  # --option=VALUE
+    for value in _argument_values():
         if _names_a_path(value):
             continue
         found = (_URL_WORD if value.startswith(("http://", "https://")) else _WORD).findall(value)
-        words.update(w for w in found if looks_like_credential(w) and not _NOT_CREDENTIAL.fullmatch(w))
+        words.update(w for w in found if looks_like_credential(w))  # a request id or a time is not one
     if not words:
         return None
     return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
@@ -162,12 +153,12 @@ def _typed_credentials() -> re.Pattern[str] | None:
 def _typed_names() -> list[str]:
     """The words of the command line that end in a sensitive field's name (a strategy `meme-token`, a KV
     key `watchdog:expect:meme-token`) and hold no value of their own: names of the user's things."""
-    found = []
-    for arg in _arguments:
-        value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg  # --option=VALUE
-        if _NAME_WORD.fullmatch(value) and _ENDS_IN_NAME.search(value):
-            found.append(value)
-    return found
+    return [value for value in _argument_values() if _NAME_WORD.fullmatch(value) and _ENDS_IN_NAME.search(value)]
+
+
+def _argument_values() -> list[str]:
+    """The command line's words as values: `--option=VALUE` gives VALUE."""
+    return [arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg for arg in _arguments]
 
 
 # A name as users type one (a strategy, a KV key, a worker), and one ending in a sensitive field's name.
