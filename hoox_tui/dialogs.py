@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
 from hoox_tui.boundary import Guarded
-from hoox_tui.fmt import book_label, book_text, money, price, qty
+from hoox_tui.fmt import book_label, book_text, mode_cell, money, price, qty
 
 if TYPE_CHECKING:
     from hoox_cli.core import models as m
@@ -140,10 +140,6 @@ _WIDE = """
 """
 
 
-def _book_cell(mode: str) -> Text:
-    return Text(f"{mode:<6}", style="magenta" if mode == "paper" else "bold red")
-
-
 def plan_text(positions: list[m.OpenPosition], orders: list[m.OpenOrder], scope: str) -> Text:
     """What a flatten of `scope` will cancel and close, one line each."""
     if not positions and not orders:
@@ -153,7 +149,7 @@ def plan_text(positions: list[m.OpenPosition], orders: list[m.OpenOrder], scope:
         out.append(f"Resting orders to cancel ({len(orders)}):\n", style="bold")
         for o in orders:
             out.append("  ")
-            out.append_text(_book_cell(o.mode))
+            out.append_text(mode_cell(o.mode, f"{o.mode:<6}"))
             out.append(f" {o.exchange:<8} {o.symbol:<9} {o.side:<5} {qty(o.quantity)} @ {price(o.limitPrice)}"
                        f"  filled {qty(o.filledQty)}  ")
             out.append(f"{o.requestId[:8]}\n", style="dim")
@@ -161,7 +157,7 @@ def plan_text(positions: list[m.OpenPosition], orders: list[m.OpenOrder], scope:
         out.append(f"Open positions to close at the market ({len(positions)}):\n", style="bold")
         for p in positions:
             out.append("  ")
-            out.append_text(_book_cell(p.mode))
+            out.append_text(mode_cell(p.mode, f"{p.mode:<6}"))
             out.append(f" {p.exchange:<8} {p.symbol:<9} {p.side:<5} {qty(p.size)}  entry {price(p.entryPrice)}  ")
             out.append("uPnL " + money(p.unrealizedPnl) if p.unrealizedPnl is not None else "no mark price")
             out.append("\n")
@@ -237,7 +233,7 @@ def _outcome_line(o: m.OrderOutcome, *, close: bool) -> Text:
     style = "green" if ok else "yellow" if o.status in ("in_progress", "closing") else "bold red"
     line = Text("  ")
     line.append(f"{o.status:<12}", style=style)
-    line.append_text(_book_cell(o.mode))
+    line.append_text(mode_cell(o.mode, f"{o.mode:<6}"))
     line.append(f" {o.exchange:<8} {o.symbol:<9} {o.side:<5}")
     if close:
         line.append(f" {qty(o.size)}")

@@ -131,5 +131,11 @@ def book_label(book: str | None) -> str:
     return {"paper": "paper book", "live": "LIVE book", "all": "paper + live books"}.get(book or "", "book unknown")
 
 
+def mode_cell(mode: str, shown: str | None = None) -> Text:
+    """An order's or a position's book in a table or a list (`shown`, or PAPER / LIVE): paper in magenta,
+    live in red."""
+    return Text(mode.upper() if shown is None else shown, style="magenta" if mode == "paper" else "bold red")
+
+
 def book_text(book: str | None) -> Text:
     return Text(book_label(book), style=BOOK_STYLE.get(book or "", "dim"))

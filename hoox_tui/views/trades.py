@@ -36,6 +36,7 @@ from hoox_tui.fmt import (
     count,
     duration,
     hms,
+    mode_cell,
     money,
     num,
     pct,
@@ -150,7 +151,7 @@ class TradesView(View):
     def fill_feed(self) -> None:
         feed = self.query_one("#feed", DataTable)
         rows = list(self.ctx.store.trades.values())[::-1]  # the ring buffer already holds at most 500
-        cells = [[hms(r.created_at), _book_cell(r.mode), r.exchange, r.symbol,
+        cells = [[hms(r.created_at), mode_cell(r.mode), r.exchange, r.symbol,
                   Text(r.side, style="green" if r.side.upper() in ("BUY", "LONG") else "red"),
                   qty(r.quantity), price(r.price), num(r.fee, 4), pnl_text(r.realized_pnl)] for r in rows]
         # the status takes what the other columns leave, its note (a rejection's error, a cancel's
@@ -191,7 +192,7 @@ class TradesView(View):
         for o in self.ctx.store.orders:
             left = seconds_until(o.expiresAt)
             table.add_row(
-                _book_cell(o.mode), o.exchange, o.symbol,
+                mode_cell(o.mode), o.exchange, o.symbol,
                 Text(o.side, style="green" if o.side.upper() == "BUY" else "red"), qty(o.quantity),
                 qty(o.filledQty), price(o.limitPrice), "due" if left is not None and left <= 0 else duration(left),
                 key=o.requestId,
@@ -275,7 +276,7 @@ class TradesView(View):
             live = p.mode != "paper"
             symbol = Text(f"LIVE {p.symbol}", style="bold red") if live and not both else Text(p.symbol)
             pos.add_row(
-                *([_book_cell(p.mode)] if both else []), p.exchange, symbol,
+                *([mode_cell(p.mode)] if both else []), p.exchange, symbol,
                 Text(p.side, style="green" if p.side == "LONG" else "red"), qty(p.size), price(p.entryPrice),
                 price(p.markPrice) if p.markPrice is not None else Text("n/a", style="dim"),
                 pnl_text(p.unrealizedPnl), price(p.liquidationPrice),
@@ -477,7 +478,3 @@ def _clear(table: DataTable[str | Text]) -> None:
     table.clear()
     for column in table.columns.values():
         column.content_width = column.label.cell_len
-
-
-def _book_cell(mode: str) -> Text:
-    return Text(mode.upper(), style="magenta" if mode == "paper" else "bold red")
