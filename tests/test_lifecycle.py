@@ -468,7 +468,7 @@ async def test_a_close_of_a_position_closed_meanwhile_is_already_flat_and_sends_
     res = (await flat).json()["result"]
     [c] = res["closes"]
     assert (c["status"], res["failed"], res["alreadyFlat"]) == ("already_flat", 0, 1), res
-    assert trader.json()["requestId"] in c["note"]
+    assert c["requestId"] == trader.json()["requestId"] and "on its way" in c["note"]  # as every already_flat
     assert await flatten_alarms(runtime) == []
 
 

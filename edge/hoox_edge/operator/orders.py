@@ -133,9 +133,14 @@ async def _not_sent(env: Env, pos: dict[str, Any], out: shapes.OrderOutcome) -> 
     row = await _position_now(env, pos)
     if row is not None and row["status"] == "OPEN":
         return None
+    return _already_flat(out, row)
+
+
+def _already_flat(out: shapes.OrderOutcome, row: dict[str, Any] | None, why: str = "") -> shapes.OrderOutcome:
+    """`out` as a close that found the position closed (`row`: the position now) by another request."""
     by = row["request_id"] if row else None
     out.update({"requestId": by or out["requestId"], "status": ALREADY_FLAT,
-                "note": f"already flat: closed by request {by}" if by else "already flat"})
+                "note": (f"already flat: closed by request {by}" if by else "already flat") + why})
     return out
 
 
@@ -195,8 +200,7 @@ async def close(env: Env, pos: dict[str, Any], *, reason: str, operator_rid: str
     out.update({"status": lifecycle.REJECTED, "error": {"code": err.get("code"), "message": err.get("message")}})
     row = await _position_now(env, pos)
     if row is None or row["status"] != "OPEN":  # another order (not the desk's) closed it first: nothing failed
-        out.update({"status": ALREADY_FLAT, "note": f"already flat: closed by request {row and row['request_id']} "
-                    f"while request {rid} was on its way ({err.get('code')})"})
+        return _already_flat(out, row, f" while request {rid} was on its way ({err.get('code')})")
     return out
 
 
