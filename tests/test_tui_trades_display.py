@@ -4,19 +4,9 @@ minimum of 100 x 30: positions of one symbol and side on two exchanges (and in b
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from textual.widgets import DataTable, Static
-
-from hoox_cli.core import models as m
-from hoox_tui import fmt
-from hoox_tui.app import HooxApp
-from hoox_tui.dialogs import FlattenScreen, plan_text
-from hoox_tui.store import Store
-
-sys.path.insert(0, str(Path(__file__).parent))
 from tui_support import (
     fed_store,
     fixture_ctx,
@@ -28,6 +18,12 @@ from tui_support import (
     trade_json,
     until,
 )
+
+from hoox_cli.core import models as m
+from hoox_tui import fmt
+from hoox_tui.app import HooxApp
+from hoox_tui.dialogs import FlattenScreen, plan_text
+from hoox_tui.store import Store
 
 PEPE = 0.00001234
 
